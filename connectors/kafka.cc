@@ -1,0 +1,573 @@
+// Everything of projd that speaks Kafka: the consuming Source, the embedded broker and a
+// producer. The only file that includes librdkafka.
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "connectors/source.h"
+
+namespace projd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct ListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, ListDeleter>;
+
+bool SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& value,
+             std::string* error) {
+  char errstr[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
+      RD_KAFKA_CONF_OK) {
+    *error = "kafka property " + key + ": " + errstr;
+    return false;
+  }
+  return true;
+}
+
+// librdkafka logs go to our stderr only at warning level and above, in one line each.
+void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+  if (level <= 4) fprintf(stderr, "level=warn component=kafka %s: %s\n", fac, buf);
+}
+
+class KafkaSource final : public Source {
+ public:
+  KafkaSource(const KafkaOptions& options, std::string client_name)
+      : options_(options), client_name_(std::move(client_name)) {}
+
+  ~KafkaSource() override {
+    ReleaseBatch();
+    queue_.reset();
+    if (rk_) {
+      rd_kafka_consumer_close(rk_.get());
+      rk_.reset();
+    }
+  }
+
+  bool Start(const std::vector<std::string>& topics,
+             std::function<int64_t(const TopicPartition&)> start_offset,
+             std::string* error) override {
+    topics_ = topics;
+    start_offset_ = std::move(start_offset);
+    ConfPtr conf(rd_kafka_conf_new());
+    const std::pair<const char*, std::string> defaults[] = {
+        {"bootstrap.servers", options_.brokers},
+        {"group.id", options_.group_id},
+        {"client.id", client_name_},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},
+        {"fetch.wait.max.ms", "10"},
+        {"fetch.error.backoff.ms", "100"},
+        {"reconnect.backoff.max.ms", "2000"},
+        {"topic.metadata.refresh.interval.ms", "5000"},
+        {"allow.auto.create.topics", "false"},
+        {"queued.max.messages.kbytes", "65536"},
+        {"message.max.bytes", std::to_string(std::max<int64_t>(options_.max_event_bytes + 4096,
+                                                               1000000))},
+    };
+    for (const auto& [k, v] : defaults) {
+      if (!SetConf(conf.get(), k, v, error)) return false;
+    }
+    for (const auto& [k, v] : options_.properties) {
+      if (!SetConf(conf.get(), k, v, error)) return false;
+    }
+    rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+    char errstr[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr));
+    if (!rk) {
+      *error = std::string("cannot create Kafka consumer: ") + errstr;
+      return false;
+    }
+    conf.release();  // owned by rk now
+    rk_.reset(rk);
+    rd_kafka_poll_set_consumer(rk);
+    queue_.reset(rd_kafka_queue_get_consumer(rk));
+    RefreshMetadata(std::chrono::milliseconds(2000));
+    return true;
+  }
+
+  bool Poll(std::vector<Message>* out, size_t max, std::chrono::milliseconds timeout) override {
+    out->clear();
+    ReleaseBatch();
+    auto now = Clock::now();
+    if (now >= next_metadata_) {
+      RefreshMetadata(std::chrono::milliseconds(1000));
+      now = Clock::now();
+    }
+    if (assigned_.empty()) {
+      std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(200)));
+      return true;
+    }
+    batch_.resize(max);
+    oversize_.reserve(max);  // msg.error points into it: no reallocation while in use
+    ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), static_cast<int>(timeout.count()),
+                                             batch_.data(), max);
+    if (n < 0) {
+      SetProblem(std::string("consume failed: ") + rd_kafka_err2str(rd_kafka_last_error()));
+      batch_.clear();
+      return true;
+    }
+    batch_.resize(static_cast<size_t>(n));
+    bool got_message = false;
+    for (rd_kafka_message_t* m : batch_) {
+      if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        std::string what = rd_kafka_message_errstr(m);
+        if (m->rkt) {
+          what = std::string(rd_kafka_topic_name(m->rkt)) + " [" +
+                 std::to_string(m->partition) + "]: " + what;
+        }
+        SetProblem("kafka: " + what);
+        continue;
+      }
+      got_message = true;
+      Message msg;
+      msg.topic = rd_kafka_topic_name(m->rkt);
+      msg.partition = m->partition;
+      msg.offset = m->offset;
+      rd_kafka_timestamp_type_t tstype;
+      msg.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+      if (msg.timestamp_ms < 0) msg.timestamp_ms = 0;
+      msg.has_key = m->key != nullptr;
+      if (m->key) msg.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload) msg.value = std::string_view(static_cast<const char*>(m->payload), m->len);
+      if (static_cast<int64_t>(m->len) > options_.max_event_bytes) {
+        oversize_.push_back("event of " + std::to_string(m->len) +
+                            " bytes is larger than --max-event-bytes " +
+                            std::to_string(options_.max_event_bytes));
+        msg.error = oversize_.back();
+        msg.value = msg.value.substr(0, 65536);
+      }
+      out->push_back(msg);
+    }
+    if (got_message) ClearTransportProblem();
+    return true;
+  }
+
+  void Committed(const std::map<TopicPartition, int64_t>& next_offsets) override {
+    auto now = Clock::now();
+    if (now < next_commit_ || next_offsets.empty()) return;
+    next_commit_ = now + std::chrono::seconds(1);
+    ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
+    for (const auto& [tp, off] : next_offsets) {
+      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = off;
+    }
+    rd_kafka_commit(rk_.get(), list.get(), 1);  // async; informational only
+  }
+
+  void Seek(const TopicPartition& tp, int64_t offset) override {
+    ListPtr list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+    rd_kafka_error_t* err = rd_kafka_seek_partitions(rk_.get(), list.get(), 5000);
+    if (err) {
+      SetProblem(std::string("seek failed: ") + rd_kafka_error_string(err));
+      rd_kafka_error_destroy(err);
+    }
+  }
+
+  SourceStatus Status() const override {
+    SourceStatus st;
+    std::vector<TopicPartition> parts;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      st.problem = problem_;
+      st.healthy = problem_.empty();
+      parts.assign(known_.begin(), known_.end());
+    }
+    for (const auto& tp : parts) {
+      int64_t lo = -1, hi = -1;
+      if (rk_ && rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &lo,
+                                                &hi) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        PartitionInfo info;
+        info.low_watermark = lo;
+        info.high_watermark = hi;
+        st.partitions[tp] = info;
+      } else {
+        st.partitions[tp] = PartitionInfo();
+      }
+    }
+    return st;
+  }
+
+ private:
+  void ReleaseBatch() {
+    for (rd_kafka_message_t* m : batch_) rd_kafka_message_destroy(m);
+    batch_.clear();
+    oversize_.clear();
+  }
+
+  void SetProblem(std::string p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    problem_ = std::move(p);
+    transport_problem_ = true;
+  }
+  void ClearTransportProblem() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (transport_problem_ && missing_topics_.empty()) problem_.clear();
+    transport_problem_ = false;
+  }
+
+  // Finds the partitions of our topics and assigns the new ones.
+  void RefreshMetadata(std::chrono::milliseconds timeout) {
+    next_metadata_ = Clock::now() + std::chrono::seconds(missing_topics_.empty() ? 10 : 1);
+    ListPtr add(rd_kafka_topic_partition_list_new(4));
+    std::set<std::string> missing;
+    std::string failure;
+    for (const auto& topic : topics_) {
+      rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+      const rd_kafka_metadata_t* md = nullptr;
+      rd_kafka_resp_err_t err =
+          rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
+      rd_kafka_topic_destroy(rkt);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failure = std::string("cannot reach Kafka at ") + options_.brokers + ": " +
+                  rd_kafka_err2str(err);
+        next_metadata_ = Clock::now() + std::chrono::seconds(1);
+        continue;
+      }
+      for (int i = 0; i < md->topic_cnt; ++i) {
+        const rd_kafka_metadata_topic_t& t = md->topics[i];
+        if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || t.partition_cnt == 0) {
+          missing.insert(topic);
+          continue;
+        }
+        if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          failure = "topic " + topic + ": " + rd_kafka_err2str(t.err);
+          continue;
+        }
+        for (int p = 0; p < t.partition_cnt; ++p) {
+          TopicPartition tp{topic, t.partitions[p].id};
+          if (assigned_.count(tp)) continue;
+          int64_t offset = start_offset_(tp);
+          rd_kafka_topic_partition_list_add(add.get(), topic.c_str(), tp.partition)->offset =
+              offset;
+          assigned_.insert(tp);
+        }
+      }
+      rd_kafka_metadata_destroy(md);
+    }
+    if (add->cnt > 0) {
+      rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), add.get());
+      if (e) {
+        failure = std::string("assign failed: ") + rd_kafka_error_string(e);
+        rd_kafka_error_destroy(e);
+        for (int i = 0; i < add->cnt; ++i) {
+          assigned_.erase(TopicPartition{add->elems[i].topic, add->elems[i].partition});
+        }
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    missing_topics_ = missing;
+    known_ = assigned_;
+    if (!failure.empty()) {
+      problem_ = failure;
+      transport_problem_ = true;
+    } else if (!missing.empty()) {
+      std::string names;
+      for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+      problem_ = (missing.size() == 1 ? "topic does not exist: " : "topics do not exist: ") + names;
+      transport_problem_ = false;
+    } else if (!transport_problem_) {
+      problem_.clear();
+    } else {
+      // Metadata works again: the broker is reachable.
+      problem_.clear();
+      transport_problem_ = false;
+    }
+  }
+
+  KafkaOptions options_;
+  std::string client_name_;
+  std::vector<std::string> topics_;
+  std::function<int64_t(const TopicPartition&)> start_offset_;
+  HandlePtr rk_;
+  QueuePtr queue_;
+  std::vector<rd_kafka_message_t*> batch_;
+  std::vector<std::string> oversize_;
+  std::set<TopicPartition> assigned_;
+  Clock::time_point next_metadata_;
+  Clock::time_point next_commit_;
+
+  mutable std::mutex mu_;
+  std::string problem_;             // guarded by mu_
+  bool transport_problem_ = false;  // guarded by mu_
+  std::set<std::string> missing_topics_;
+  std::set<TopicPartition> known_;  // guarded by mu_
+};
+
+class MockBroker final : public EmbeddedBroker {
+ public:
+  ~MockBroker() override {
+    // The mock cluster belongs to the handle; destroying the handle destroys the cluster.
+    mcluster_ = nullptr;
+    rk_.reset();
+  }
+
+  bool Init(int partitions, std::string* error) {
+    partitions_ = partitions;
+    ConfPtr conf(rd_kafka_conf_new());
+    rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+    char errstr[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr));
+    if (!rk) {
+      *error = std::string("cannot create embedded broker: ") + errstr;
+      return false;
+    }
+    conf.release();
+    rk_.reset(rk);
+    mcluster_ = rd_kafka_mock_cluster_new(rk, 1);
+    if (!mcluster_) {
+      *error = "cannot start the embedded broker";
+      return false;
+    }
+    bootstrap_ = rd_kafka_mock_cluster_bootstraps(mcluster_);
+    return true;
+  }
+
+  const std::string& bootstrap() const override { return bootstrap_; }
+
+  bool CreateTopic(const std::string& topic, std::string* error) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (topics_.count(topic)) return true;
+    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mcluster_, topic.c_str(), partitions_, 1);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      *error = "cannot create topic " + topic + ": " + rd_kafka_err2str(err);
+      return false;
+    }
+    topics_.insert(topic);
+    return true;
+  }
+
+ private:
+  int partitions_ = 4;
+  HandlePtr rk_;
+  rd_kafka_mock_cluster_t* mcluster_ = nullptr;
+  std::string bootstrap_;
+  std::mutex mu_;
+  std::set<std::string> topics_;
+};
+
+struct Delivery {
+  std::atomic<bool> done{false};
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+void DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  auto* d = static_cast<Delivery*>(m->_private);
+  if (!d) return;
+  d->err = m->err;
+  d->partition = m->partition;
+  d->offset = m->offset;
+  d->done = true;
+}
+
+class KafkaProducer final : public Producer {
+ public:
+  ~KafkaProducer() override {
+    if (rk_) rd_kafka_flush(rk_.get(), 5000);
+  }
+
+  bool Init(const std::string& brokers,
+            const std::vector<std::pair<std::string, std::string>>& props, std::string* error) {
+    ConfPtr conf(rd_kafka_conf_new());
+    if (!SetConf(conf.get(), "bootstrap.servers", brokers, error) ||
+        !SetConf(conf.get(), "linger.ms", "5", error) ||
+        !SetConf(conf.get(), "enable.idempotence", "true", error)) {
+      return false;
+    }
+    for (const auto& [k, v] : props) {
+      if (!SetConf(conf.get(), k, v, error)) return false;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), DeliveryCallback);
+    rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+    char errstr[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr));
+    if (!rk) {
+      *error = std::string("cannot create Kafka producer: ") + errstr;
+      return false;
+    }
+    conf.release();
+    rk_.reset(rk);
+    return true;
+  }
+
+  bool Produce(const std::string& topic, int32_t partition, std::string_view key,
+               std::string_view value, int64_t timestamp_ms, int32_t* partition_out,
+               int64_t* offset_out, std::string* error) override {
+    Delivery d;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+        RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+    if (err) {
+      *error = std::string("produce failed: ") + rd_kafka_err2str(err);
+      return false;
+    }
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (!d.done && Clock::now() < deadline) rd_kafka_poll(rk_.get(), 10);
+    if (!d.done) {
+      // The message may still be delivered later; it must not point at our stack then.
+      rd_kafka_flush(rk_.get(), 60000);
+      *error = "produce timed out";
+      return false;
+    }
+    if (d.err) {
+      *error = std::string("delivery failed: ") + rd_kafka_err2str(d.err);
+      return false;
+    }
+    if (partition_out) *partition_out = d.partition;
+    if (offset_out) *offset_out = d.offset;
+    return true;
+  }
+
+  bool ProduceAsync(const std::string& topic, std::string_view key, std::string_view value,
+                    std::string* error) override {
+    while (true) {
+      rd_kafka_resp_err_t err = rd_kafka_producev(
+          rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()), key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(rk_.get(), 50);
+        continue;
+      }
+      if (err) {
+        *error = std::string("produce failed: ") + rd_kafka_err2str(err);
+        return false;
+      }
+      rd_kafka_poll(rk_.get(), 0);
+      return true;
+    }
+  }
+
+  bool Flush(std::chrono::milliseconds timeout, std::string* error) override {
+    rd_kafka_resp_err_t err = rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
+    if (err) {
+      *error = std::string("flush failed: ") + rd_kafka_err2str(err);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  HandlePtr rk_;
+};
+
+}  // namespace
+
+bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int partitions,
+                      std::string* error) {
+  ConfPtr conf(rd_kafka_conf_new());
+  if (!SetConf(conf.get(), "bootstrap.servers", brokers, error)) return false;
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  char errstr[512];
+  HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr)));
+  if (!rk) {
+    *error = std::string("cannot create Kafka client: ") + errstr;
+    return false;
+  }
+  conf.release();
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr,
+                                                  sizeof(errstr));
+  if (!nt) {
+    *error = errstr;
+    return false;
+  }
+  QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof(errstr));
+  rd_kafka_CreateTopics(rk.get(), &nt, 1, opts, queue.get());
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 60000);
+  bool ok = false;
+  if (!ev) {
+    *error = "create topic " + topic + ": timed out";
+  } else if (rd_kafka_event_error(ev)) {
+    *error = std::string("create topic ") + topic + ": " + rd_kafka_event_error_string(ev);
+  } else {
+    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+    size_t cnt;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &cnt);
+    ok = true;
+    for (size_t i = 0; i < cnt; ++i) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        ok = false;
+        *error = std::string("create topic ") + topic + ": " +
+                 rd_kafka_topic_result_error_string(results[i]);
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_NewTopic_destroy(nt);
+  if (!ok) return false;
+  // Wait until the topic's partitions have leaders, so producing at once works.
+  for (int i = 0; i < 100; ++i) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &md, 2000);
+    rd_kafka_topic_destroy(rkt);
+    bool ready = false;
+    if (!err && md->topic_cnt == 1 && !md->topics[0].err &&
+        md->topics[0].partition_cnt == partitions) {
+      ready = true;
+      for (int p = 0; p < md->topics[0].partition_cnt; ++p) {
+        ready = ready && md->topics[0].partitions[p].leader >= 0;
+      }
+    }
+    if (md) rd_kafka_metadata_destroy(md);
+    if (ready) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  *error = "topic " + topic + " has no leaders after 10 s";
+  return false;
+}
+
+std::unique_ptr<Source> NewKafkaSource(const KafkaOptions& options, std::string client_name) {
+  return std::make_unique<KafkaSource>(options, std::move(client_name));
+}
+
+std::unique_ptr<EmbeddedBroker> EmbeddedBroker::Start(int partitions, std::string* error) {
+  auto b = std::make_unique<MockBroker>();
+  if (!b->Init(partitions, error)) return nullptr;
+  return b;
+}
+
+std::unique_ptr<Producer> Producer::Create(
+    const std::string& brokers, const std::vector<std::pair<std::string, std::string>>& props,
+    std::string* error) {
+  auto p = std::make_unique<KafkaProducer>();
+  if (!p->Init(brokers, props, error)) return nullptr;
+  return p;
+}
+
+}  // namespace projd

@@ -1,0 +1,144 @@
+// The front door of connectors/: where events come from.
+//
+// A Source delivers messages of some topics, partition by partition, each partition starting
+// at an offset the caller chooses. Implementations: Kafka (librdkafka), JSONL files (projctl
+// test). The engine owns the positions; a Source never decides where to resume.
+//
+// Thread-safety: one thread uses a Source at a time, except Status(), which any thread may call.
+#ifndef PROJD_CONNECTORS_SOURCE_H_
+#define PROJD_CONNECTORS_SOURCE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace projd {
+
+// A partition of a topic.
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  bool operator<(const TopicPartition& o) const {
+    return topic != o.topic ? topic < o.topic : partition < o.partition;
+  }
+  bool operator==(const TopicPartition& o) const {
+    return topic == o.topic && partition == o.partition;
+  }
+};
+
+// One message. The views are valid until the next Poll on the same Source.
+struct Message {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  bool has_key = false;
+  std::string_view key;
+  std::string_view value;
+  // Set when the message could not be read as an event at all (for example a JSONL line that
+  // is not JSON is still delivered, but a Source may also flag transport-level problems).
+  std::string_view error;
+};
+
+// Per-partition facts a Source knows, for lag: the high watermark (offset after the last
+// message in the log) and the first offset still in the log.
+struct PartitionInfo {
+  int64_t low_watermark = -1;   // -1: unknown
+  int64_t high_watermark = -1;  // -1: unknown
+};
+
+struct SourceStatus {
+  bool healthy = true;
+  std::string problem;  // e.g. "topic account-events does not exist", "broker down: ..."
+  std::map<TopicPartition, PartitionInfo> partitions;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+
+  // Starts delivering `topics`. `start_offset(tp)` gives the next offset to deliver for a
+  // partition (0 for one never seen); it is called for each partition when the Source first
+  // learns of it (topics may appear later). Returns false and sets *error on a fatal setup
+  // problem (bad configuration); a missing topic is not fatal (see Status()).
+  virtual bool Start(const std::vector<std::string>& topics,
+                     std::function<int64_t(const TopicPartition&)> start_offset,
+                     std::string* error) = 0;
+
+  // Waits up to `timeout` for messages and appends at most `max` to *out (cleared first).
+  // Returns false when the source is exhausted for good (file sources at their end).
+  virtual bool Poll(std::vector<Message>* out, size_t max, std::chrono::milliseconds timeout) = 0;
+
+  // Tells the source that everything before these offsets is durably applied (Kafka commits
+  // them to the consumer group, for external lag tools). Optional.
+  virtual void Committed(const std::map<TopicPartition, int64_t>& /*next_offsets*/) {}
+
+  // Moves a partition to `offset` (used to skip past a failing event).
+  virtual void Seek(const TopicPartition& tp, int64_t offset) = 0;
+
+  virtual SourceStatus Status() const = 0;
+};
+
+// Kafka settings shared by every Kafka source of a daemon.
+struct KafkaOptions {
+  std::string brokers;  // bootstrap servers "host:port,..."
+  std::string group_id = "projd";  // consumer group for informational offset commits
+  std::vector<std::pair<std::string, std::string>> properties;  // passed to librdkafka
+  int64_t max_event_bytes = 1 << 20;  // larger messages are delivered with error set
+};
+
+// A Source reading Kafka through librdkafka. Partitions are assigned (not subscribed): each
+// starts at the caller's offset; new topics and partitions are found by polling metadata.
+std::unique_ptr<Source> NewKafkaSource(const KafkaOptions& options, std::string client_name);
+
+// Reads events from a JSONL file (SPEC §7 projctl test format). Each line is either a bare
+// event (topic = default_topic, partition 0, offsets from 0) or an envelope
+// {"topic", "partition", "timestamp", "key", "value"}. A line that is not a JSON object is
+// delivered as a message whose value is the raw line, so the engine handles it like any
+// undecodable event. Blank lines are skipped.
+std::unique_ptr<Source> NewFileSource(const std::string& path, const std::string& default_topic,
+                                      std::string* error);
+
+// The embedded, in-memory Kafka-protocol broker (librdkafka's mock cluster) for trying projd
+// out. Lives as long as the object.
+class EmbeddedBroker {
+ public:
+  static std::unique_ptr<EmbeddedBroker> Start(int partitions, std::string* error);
+  virtual ~EmbeddedBroker() = default;
+  virtual const std::string& bootstrap() const = 0;
+  // Creates the topic if missing (with the broker's partition count).
+  virtual bool CreateTopic(const std::string& topic, std::string* error) = 0;
+};
+
+// A simple producer, for --demo and tests. Produce waits for the delivery report and returns
+// the offset, or false with *error.
+class Producer {
+ public:
+  static std::unique_ptr<Producer> Create(const std::string& brokers,
+                                          const std::vector<std::pair<std::string, std::string>>& props,
+                                          std::string* error);
+  virtual ~Producer() = default;
+  // Partition -1: by key hash (librdkafka's default partitioner).
+  virtual bool Produce(const std::string& topic, int32_t partition, std::string_view key,
+                       std::string_view value, int64_t timestamp_ms, int32_t* partition_out,
+                       int64_t* offset_out, std::string* error) = 0;
+  // Queues without waiting; Flush waits for all queued messages.
+  virtual bool ProduceAsync(const std::string& topic, std::string_view key,
+                            std::string_view value, std::string* error) = 0;
+  virtual bool Flush(std::chrono::milliseconds timeout, std::string* error) = 0;
+};
+
+// Creates a topic on a Kafka cluster (replication factor 1) unless it exists. For tests,
+// benchmarks and tools; projd itself never creates topics on a real cluster.
+bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int partitions,
+                      std::string* error);
+
+}  // namespace projd
+
+#endif  // PROJD_CONNECTORS_SOURCE_H_

@@ -1,0 +1,1129 @@
+// Checks the syntax tree of projection files and queries and builds their plans.
+#include "dsl/compiler.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "dsl/ast.h"
+#include "dsl/parser.h"
+#include "dsl/time.h"
+
+namespace projd {
+namespace {
+
+// Maps byte offsets to 1-based lines and columns.
+class LineIndex {
+ public:
+  explicit LineIndex(std::string_view text) : text_(text) {
+    starts_.push_back(0);
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\n') starts_.push_back(i + 1);
+    }
+  }
+  void Locate(size_t offset, int* line, int* column) const {
+    auto it = std::upper_bound(starts_.begin(), starts_.end(), offset);
+    size_t idx = static_cast<size_t>(it - starts_.begin()) - 1;
+    *line = static_cast<int>(idx) + 1;
+    // Columns count characters, not bytes: skip UTF-8 continuation bytes.
+    int col = 1;
+    for (size_t i = starts_[idx]; i < offset && i < text_.size(); ++i) {
+      if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++col;
+    }
+    *column = col;
+  }
+  std::string Line(int line) const {
+    size_t idx = static_cast<size_t>(line - 1);
+    if (idx >= starts_.size()) return "";
+    size_t begin = starts_[idx];
+    size_t end = idx + 1 < starts_.size() ? starts_[idx + 1] - 1 : text_.size();
+    std::string s(text_.substr(begin, end - begin));
+    if (!s.empty() && s.back() == '\r') s.pop_back();
+    return s;
+  }
+
+ private:
+  std::string_view text_;
+  std::vector<size_t> starts_;
+};
+
+enum class Type { kUnknown, kNull, kBool, kNumber, kString, kArray, kObject };
+
+const char* TypeName(Type t) {
+  switch (t) {
+    case Type::kUnknown: return "unknown";
+    case Type::kNull: return "null";
+    case Type::kBool: return "bool";
+    case Type::kNumber: return "number";
+    case Type::kString: return "string";
+    case Type::kArray: return "array";
+    case Type::kObject: return "object";
+  }
+  return "?";
+}
+
+struct FuncInfo {
+  const char* name;
+  ExprNode::Func func;
+  int min_args;
+  int max_args;  // -1: any number
+  Type result;
+};
+
+const FuncInfo kFunctions[] = {
+    {"coalesce", ExprNode::Func::kCoalesce, 1, -1, Type::kUnknown},
+    {"min", ExprNode::Func::kMin, 1, -1, Type::kUnknown},
+    {"max", ExprNode::Func::kMax, 1, -1, Type::kUnknown},
+    {"abs", ExprNode::Func::kAbs, 1, 1, Type::kNumber},
+    {"round", ExprNode::Func::kRound, 1, 2, Type::kNumber},
+    {"lower", ExprNode::Func::kLower, 1, 1, Type::kString},
+    {"upper", ExprNode::Func::kUpper, 1, 1, Type::kString},
+    {"len", ExprNode::Func::kLen, 1, 1, Type::kNumber},
+    {"concat", ExprNode::Func::kConcat, 1, -1, Type::kString},
+    {"substr", ExprNode::Func::kSubstr, 2, 3, Type::kString},
+    {"contains", ExprNode::Func::kContains, 2, 2, Type::kBool},
+    {"starts_with", ExprNode::Func::kStartsWith, 2, 2, Type::kBool},
+    {"exists", ExprNode::Func::kExists, 1, 1, Type::kBool},
+    {"date", ExprNode::Func::kDate, 1, 1, Type::kString},
+    {"month", ExprNode::Func::kMonth, 1, 1, Type::kString},
+    {"hour", ExprNode::Func::kHour, 1, 1, Type::kString},
+    {"number", ExprNode::Func::kNumber, 1, 1, Type::kNumber},
+    {"string", ExprNode::Func::kString, 1, 1, Type::kString},
+};
+
+const FuncInfo* FindFunction(const std::string& name) {
+  for (const auto& f : kFunctions) {
+    if (name == f.name) return &f;
+  }
+  return nullptr;
+}
+
+// Where an expression is evaluated, which decides the names it may use.
+enum class Place { kKey, kType, kTime, kId, kWhere, kHandler, kQuery, kQuerySelect };
+
+const char* PlaceName(Place p) {
+  switch (p) {
+    case Place::kKey: return "a key clause";
+    case Place::kType: return "a type clause";
+    case Place::kTime: return "a time clause";
+    case Place::kId: return "an id clause";
+    case Place::kWhere: return "a where clause";
+    case Place::kHandler: return "a handler";
+    case Place::kQuery:
+    case Place::kQuerySelect: return "a query";
+  }
+  return "?";
+}
+
+// Removes comments and collapses whitespace outside strings: the normalized definition.
+std::string Normalize(std::string_view text) {
+  std::string out;
+  bool in_string = false;
+  bool pending_space = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < text.size()) {
+        out.push_back(text[++i]);
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '#') {
+      while (i < text.size() && text[i] != '\n') ++i;
+      pending_space = true;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      pending_space = true;
+      continue;
+    }
+    if (pending_space && !out.empty()) out.push_back(' ');
+    pending_space = false;
+    out.push_back(c);
+    if (c == '"') in_string = true;
+  }
+  return out;
+}
+
+std::string HashHex(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace
+
+std::string Diagnostic::Format() const {
+  std::string out = file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                    message + "\n";
+  if (line > 0) {
+    out += source_line + "\n";
+    // Keep tabs so the caret lines up under a tab-indented source line.
+    int col = 1;
+    for (size_t i = 0; i < source_line.size() && col < column; ++i) {
+      unsigned char c = static_cast<unsigned char>(source_line[i]);
+      if ((c & 0xC0) == 0x80) continue;
+      out.push_back(c == '\t' ? '\t' : ' ');
+      ++col;
+    }
+    for (; col < column; ++col) out.push_back(' ');
+    out += "^\n";
+  }
+  return out;
+}
+
+class Compiler {
+ public:
+  Compiler(std::string_view file, std::string_view text)
+      : file_(file), text_(text), lines_(text) {}
+
+  void Error(size_t offset, std::string message) {
+    Diagnostic d;
+    d.file = file_;
+    lines_.Locate(offset, &d.line, &d.column);
+    d.message = std::move(message);
+    d.source_line = lines_.Line(d.line);
+    diagnostics_.push_back(std::move(d));
+  }
+
+  std::vector<Diagnostic>& diagnostics() { return diagnostics_; }
+
+  std::shared_ptr<Projection> CompileProjection(const ast::Projection& p);
+  std::unique_ptr<Query> CompileQueryAst(
+      const ast::Query& q,
+      const std::function<std::shared_ptr<const Projection>(const std::string&)>& find_view);
+
+ private:
+  struct Scope {
+    Place place = Place::kHandler;
+    std::map<std::string, int>* locals = nullptr;
+    int* next_slot = nullptr;
+    std::set<std::string>* fields = nullptr;  // query: known row fields
+    bool check_fields = false;
+  };
+
+  void SetPos(ExprNode* n, size_t offset) { lines_.Locate(offset, &n->line, &n->column); }
+
+  Type CompileExpr(const ast::Operand& e, const Scope& scope, ExprNode* out);
+  Type CompileChain(const ast::Chain& c, const Scope& scope, ExprNode* out);
+  Type CompileBinary(const std::string& op, size_t offset, ExprNode lhs, Type lt,
+                     const ast::Operand& rhs_ast, const Scope& scope, ExprNode* out);
+  Type CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out);
+  Type CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNode* out);
+  Type CompileName(const ast::Name& n, const Scope& scope, ExprNode* out);
+  void CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
+                    std::vector<StmtNode>* out, std::set<std::string>* assigned);
+  void CheckCondition(Type t, size_t offset, const char* what) {
+    if (t != Type::kUnknown && t != Type::kBool && t != Type::kNull) {
+      Error(offset, std::string(what) + " must be a boolean, not a " + TypeName(t));
+    }
+  }
+
+  std::string file_;
+  std::string_view text_;
+  LineIndex lines_;
+  std::vector<Diagnostic> diagnostics_;
+};
+
+namespace {
+
+struct OffsetVisitor {
+  template <typename T>
+  size_t operator()(const boost::spirit::x3::forward_ast<T>& n) const {
+    return n.get().offset;
+  }
+  template <typename T>
+  size_t operator()(const T& n) const {
+    return n.offset;
+  }
+};
+
+size_t Offset(const ast::Operand& e) { return boost::apply_visitor(OffsetVisitor(), e); }
+
+}  // namespace
+
+Type Compiler::CompileName(const ast::Name& n, const Scope& scope, ExprNode* out) {
+  SetPos(out, n.offset);
+  if (n.name == "event") {
+    if (scope.place == Place::kQuery || scope.place == Place::kQuerySelect) {
+      Error(n.offset, "'event' is not available in a query");
+      return Type::kUnknown;
+    }
+    out->op = ExprNode::Op::kEvent;
+    return Type::kUnknown;
+  }
+  if (n.name == "meta") {
+    Error(n.offset, "'meta' must be followed by .topic, .partition, .offset, .timestamp or .key");
+    return Type::kUnknown;
+  }
+  if (n.name == "key") {
+    if (scope.place != Place::kHandler && scope.place != Place::kQuery &&
+        scope.place != Place::kQuerySelect) {
+      Error(n.offset, std::string("'key' is not available in ") + PlaceName(scope.place));
+      return Type::kUnknown;
+    }
+    out->op = ExprNode::Op::kKey;
+    return Type::kString;
+  }
+  if (scope.locals) {
+    auto it = scope.locals->find(n.name);
+    if (it != scope.locals->end()) {
+      out->op = ExprNode::Op::kLocal;
+      out->slot = it->second;
+      return Type::kUnknown;
+    }
+  }
+  if (scope.place != Place::kHandler && scope.place != Place::kQuery &&
+      scope.place != Place::kQuerySelect) {
+    Error(n.offset, "unknown name '" + n.name + "': row fields are not available in " +
+                        PlaceName(scope.place) + " (did you mean event." + n.name + "?)");
+    return Type::kUnknown;
+  }
+  if (scope.check_fields && scope.fields && !scope.fields->count(n.name)) {
+    Error(n.offset, "unknown field '" + n.name + "' (no handler of this view sets it)");
+    return Type::kUnknown;
+  }
+  out->op = ExprNode::Op::kField;
+  out->name = n.name;
+  return Type::kUnknown;
+}
+
+Type Compiler::CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNode* out) {
+  size_t first_accessor = 0;
+  Type t = Type::kUnknown;
+  // meta.<name> is a node of its own.
+  if (p.base.get().type() == typeid(ast::Name) &&
+      boost::get<ast::Name>(p.base.get()).name == "meta") {
+    const auto& n = boost::get<ast::Name>(p.base.get());
+    if (scope.place == Place::kQuery || scope.place == Place::kQuerySelect) {
+      Error(n.offset, "'meta' is not available in a query");
+      return Type::kUnknown;
+    }
+    if (p.accessors.empty() || p.accessors[0].field.empty()) {
+      Error(n.offset,
+            "'meta' must be followed by .topic, .partition, .offset, .timestamp or .key");
+      return Type::kUnknown;
+    }
+    const std::string& f = p.accessors[0].field;
+    if (f == "topic" || f == "key") {
+      t = Type::kString;
+    } else if (f == "partition" || f == "offset" || f == "timestamp") {
+      t = Type::kNumber;
+    } else {
+      Error(p.accessors[0].offset, "unknown meta field '" + f +
+                                       "' (known: topic, partition, offset, timestamp, key)");
+      return Type::kUnknown;
+    }
+    if (f == "key") t = Type::kUnknown;  // a message may have no key
+    SetPos(out, n.offset);
+    out->op = ExprNode::Op::kMeta;
+    out->name = f;
+    first_accessor = 1;
+  } else {
+    t = CompileExpr(p.base, scope, out);
+  }
+  for (size_t i = first_accessor; i < p.accessors.size(); ++i) {
+    const auto& a = p.accessors[i];
+    if (t != Type::kUnknown && t != Type::kObject && t != Type::kArray && t != Type::kNull) {
+      Error(a.offset, std::string("cannot access a field of a ") + TypeName(t));
+    }
+    ExprNode n;
+    SetPos(&n, a.offset);
+    n.op = ExprNode::Op::kAccess;
+    if (!a.index.empty()) {
+      if (a.index.size() > 9) {
+        Error(a.offset, "index too large");
+        return Type::kUnknown;
+      }
+      n.slot = std::stoi(a.index);
+    } else {
+      n.name = a.field;
+    }
+    n.args.push_back(std::move(*out));
+    *out = std::move(n);
+    t = Type::kUnknown;
+  }
+  return t;
+}
+
+Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out) {
+  SetPos(out, c.offset);
+  if (c.function.empty()) {
+    Error(c.offset, "a parenthesized list is only allowed after 'in'");
+    return Type::kUnknown;
+  }
+  const FuncInfo* f = FindFunction(c.function);
+  bool aggregate = false;
+  ExprNode::Func agg = ExprNode::Func::kNone;
+  if (scope.place == Place::kQuerySelect) {
+    if (c.function == "count") agg = ExprNode::Func::kCount;
+    if (c.function == "sum") agg = ExprNode::Func::kSum;
+    if (c.function == "avg") agg = ExprNode::Func::kAvg;
+    if (c.function == "min" && c.args.size() == 1) agg = ExprNode::Func::kMin;
+    if (c.function == "max" && c.args.size() == 1) agg = ExprNode::Func::kMax;
+    aggregate = agg != ExprNode::Func::kNone;
+  }
+  if (aggregate) {
+    // Aggregates are unpacked by CompileQueryAst; reaching here means one is nested.
+    Error(c.offset, "aggregate " + c.function + "() must be a whole select item");
+    return Type::kUnknown;
+  }
+  if (!f) {
+    if (c.function == "count" || c.function == "sum" || c.function == "avg") {
+      Error(c.offset, "aggregate " + c.function + "() is only allowed in a query's select list");
+    } else {
+      Error(c.offset, "unknown function '" + c.function + "'");
+    }
+    return Type::kUnknown;
+  }
+  int n = static_cast<int>(c.args.size());
+  if (n < f->min_args || (f->max_args >= 0 && n > f->max_args)) {
+    std::string want = f->max_args < 0 ? "at least " + std::to_string(f->min_args)
+                       : f->min_args == f->max_args
+                           ? std::to_string(f->min_args)
+                           : std::to_string(f->min_args) + " or " + std::to_string(f->max_args);
+    Error(c.offset, std::string(f->name) + "() takes " + want + " argument" +
+                        (want == "1" ? "" : "s") + ", not " + std::to_string(n));
+    return f->result;
+  }
+  out->op = ExprNode::Op::kCall;
+  out->func = f->func;
+  std::vector<Type> types;
+  for (const auto& a : c.args) {
+    ExprNode arg;
+    types.push_back(CompileExpr(a, scope, &arg));
+    out->args.push_back(std::move(arg));
+  }
+  auto want = [&](size_t i, Type t) {
+    if (types[i] != Type::kUnknown && types[i] != Type::kNull && types[i] != t) {
+      Error(Offset(c.args[i]), std::string(f->name) + "() expects a " + TypeName(t) +
+                                   " as argument " + std::to_string(i + 1) + ", not a " +
+                                   TypeName(types[i]));
+    }
+  };
+  switch (f->func) {
+    case ExprNode::Func::kAbs: want(0, Type::kNumber); break;
+    case ExprNode::Func::kRound:
+      want(0, Type::kNumber);
+      if (n == 2) want(1, Type::kNumber);
+      break;
+    case ExprNode::Func::kLower:
+    case ExprNode::Func::kUpper: want(0, Type::kString); break;
+    case ExprNode::Func::kSubstr:
+      want(0, Type::kString);
+      want(1, Type::kNumber);
+      if (n == 3) want(2, Type::kNumber);
+      break;
+    case ExprNode::Func::kStartsWith:
+      want(0, Type::kString);
+      want(1, Type::kString);
+      break;
+    default: break;
+  }
+  return f->result;
+}
+
+Type Compiler::CompileBinary(const std::string& op, size_t offset, ExprNode lhs, Type lt,
+                             const ast::Operand& rhs_ast, const Scope& scope, ExprNode* out) {
+  ExprNode node;
+  SetPos(&node, offset);
+  if (op == "in") {
+    node.op = ExprNode::Op::kIn;
+    node.args.push_back(std::move(lhs));
+    const auto& list = boost::get<boost::spirit::x3::forward_ast<ast::Call>>(rhs_ast.get()).get();
+    for (const auto& item : list.args) {
+      ExprNode n;
+      CompileExpr(item, scope, &n);
+      node.args.push_back(std::move(n));
+    }
+    *out = std::move(node);
+    return Type::kBool;
+  }
+  ExprNode rhs;
+  Type rt = CompileExpr(rhs_ast, scope, &rhs);
+  auto known = [](Type t) { return t != Type::kUnknown; };
+  Type result = Type::kUnknown;
+  if (op == "+" || op == "-" || op == "*" || op == "/" || op == "%") {
+    node.op = op == "+"   ? ExprNode::Op::kAdd
+              : op == "-" ? ExprNode::Op::kSub
+              : op == "*" ? ExprNode::Op::kMul
+              : op == "/" ? ExprNode::Op::kDiv
+                          : ExprNode::Op::kMod;
+    bool strings = op == "+" && (lt == Type::kString || rt == Type::kString);
+    for (Type t : {lt, rt}) {
+      if (!known(t) || t == Type::kNumber || (strings && t == Type::kString)) continue;
+      if (t == Type::kNull) {
+        Error(offset, "operator '" + op + "' cannot apply to null");
+      } else {
+        Error(offset, "operator '" + op + "' cannot apply to a " + std::string(TypeName(t)));
+      }
+      break;
+    }
+    if (op == "+" && known(lt) && known(rt) && lt != rt &&
+        (lt == Type::kString || rt == Type::kString)) {
+      Error(offset, std::string("operator '+' cannot apply to a ") + TypeName(lt) + " and a " +
+                        TypeName(rt) + " (use concat() or string())");
+    }
+    if ((op == "/" || op == "%") && rhs.op == ExprNode::Op::kConst && rhs.constant.is_number() &&
+        rhs.constant.as_number().IsZero()) {
+      Error(offset, "division by zero");
+    }
+    result = strings ? Type::kString : (known(lt) && known(rt) ? Type::kNumber : Type::kUnknown);
+    if (lt == Type::kNumber && rt == Type::kNumber) result = Type::kNumber;
+  } else if (op == "and" || op == "or") {
+    node.op = op == "and" ? ExprNode::Op::kAnd : ExprNode::Op::kOr;
+    CheckCondition(lt, offset, ("operand of '" + op + "'").c_str());
+    CheckCondition(rt, offset, ("operand of '" + op + "'").c_str());
+    result = Type::kBool;
+  } else if (op == "starts_with") {
+    node.op = ExprNode::Op::kStartsWith;
+    for (Type t : {lt, rt}) {
+      if (known(t) && t != Type::kString && t != Type::kNull) {
+        Error(offset, std::string("starts_with needs strings, not a ") + TypeName(t));
+        break;
+      }
+    }
+    result = Type::kBool;
+  } else {
+    node.op = op == "=="   ? ExprNode::Op::kEq
+              : op == "!=" ? ExprNode::Op::kNe
+              : op == "<"  ? ExprNode::Op::kLt
+              : op == "<=" ? ExprNode::Op::kLe
+              : op == ">"  ? ExprNode::Op::kGt
+                           : ExprNode::Op::kGe;
+    bool ordering = node.op != ExprNode::Op::kEq && node.op != ExprNode::Op::kNe;
+    if (ordering && known(lt) && known(rt) && lt != Type::kNull && rt != Type::kNull &&
+        (lt != rt || (lt != Type::kNumber && lt != Type::kString))) {
+      Error(offset, "cannot compare a " + std::string(TypeName(lt)) + " with a " + TypeName(rt) +
+                        " using '" + op + "'");
+    }
+    result = Type::kBool;
+  }
+  node.args.push_back(std::move(lhs));
+  node.args.push_back(std::move(rhs));
+  *out = std::move(node);
+  return result;
+}
+
+Type Compiler::CompileChain(const ast::Chain& c, const Scope& scope, ExprNode* out) {
+  Type t = CompileExpr(c.first, scope, out);
+  for (const auto& step : c.rest) {
+    ExprNode lhs = std::move(*out);
+    *out = ExprNode();
+    t = CompileBinary(step.op, step.offset, std::move(lhs), t, step.operand, scope, out);
+  }
+  return t;
+}
+
+Type Compiler::CompileExpr(const ast::Operand& e, const Scope& scope, ExprNode* out) {
+  struct Visitor {
+    Compiler* self;
+    const Scope& scope;
+    ExprNode* out;
+    Type operator()(const ast::NumberLit& n) const {
+      self->SetPos(out, n.offset);
+      Decimal d;
+      if (!Decimal::Parse(n.text, &d)) {
+        self->Error(n.offset, "number " + n.text + " is out of range (|n| < 10^20)");
+        return Type::kNumber;
+      }
+      out->op = ExprNode::Op::kConst;
+      out->constant = Value::Number(d);
+      return Type::kNumber;
+    }
+    Type operator()(const ast::StringLit& s) const {
+      self->SetPos(out, s.offset);
+      out->op = ExprNode::Op::kConst;
+      out->constant = Value::String(s.value);
+      return Type::kString;
+    }
+    Type operator()(const ast::BoolLit& b) const {
+      self->SetPos(out, b.offset);
+      out->op = ExprNode::Op::kConst;
+      out->constant = Value::Bool(b.value);
+      return Type::kBool;
+    }
+    Type operator()(const ast::NullLit& n) const {
+      self->SetPos(out, n.offset);
+      out->op = ExprNode::Op::kConst;
+      out->constant = Value::Null();
+      return Type::kNull;
+    }
+    Type operator()(const ast::Name& n) const { return self->CompileName(n, scope, out); }
+    Type operator()(const boost::spirit::x3::forward_ast<ast::Call>& c) const {
+      return self->CompileCall(c.get(), scope, out);
+    }
+    Type operator()(const boost::spirit::x3::forward_ast<ast::Unary>& u) const {
+      const ast::Unary& un = u.get();
+      ExprNode operand;
+      Type t = self->CompileExpr(un.operand, scope, &operand);
+      self->SetPos(out, un.offset);
+      if (un.op == "-") {
+        if (t != Type::kUnknown && t != Type::kNumber) {
+          self->Error(un.offset, std::string("unary '-' cannot apply to a ") + TypeName(t));
+        }
+        if (operand.op == ExprNode::Op::kConst && operand.constant.is_number()) {
+          out->op = ExprNode::Op::kConst;
+          out->constant = Value::Number(operand.constant.as_number().Negated());
+          return Type::kNumber;
+        }
+        out->op = ExprNode::Op::kNeg;
+        out->args.push_back(std::move(operand));
+        return Type::kNumber;
+      }
+      self->CheckCondition(t, un.offset, "operand of 'not'");
+      out->op = ExprNode::Op::kNot;
+      out->args.push_back(std::move(operand));
+      return Type::kBool;
+    }
+    Type operator()(const boost::spirit::x3::forward_ast<ast::Chain>& c) const {
+      return self->CompileChain(c.get(), scope, out);
+    }
+    Type operator()(const boost::spirit::x3::forward_ast<ast::Postfix>& p) const {
+      return self->CompilePostfix(p.get(), scope, out);
+    }
+  };
+  return boost::apply_visitor(Visitor{this, scope, out}, e);
+}
+
+void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
+                            std::vector<StmtNode>* out, std::set<std::string>* assigned) {
+  auto check_target = [&](const std::string& field, size_t offset) {
+    if (field == "key" || field == "event" || field == "meta") {
+      Error(offset, "cannot assign to '" + field + "': it is a reserved name");
+      return false;
+    }
+    if (scope.locals->count(field)) {
+      Error(offset, "'" + field + "' is a let name, not a row field; let names cannot be assigned");
+      return false;
+    }
+    assigned->insert(field);
+    return true;
+  };
+  for (const auto& st : block) {
+    struct Visitor {
+      Compiler* self;
+      Scope& scope;
+      std::vector<StmtNode>* out;
+      std::set<std::string>* assigned;
+      const decltype(check_target)& check;
+      void operator()(const ast::Assign& a) const {
+        StmtNode s;
+        self->lines_.Locate(a.offset, &s.line, &s.column);
+        s.kind = a.op == "=" ? StmtNode::Kind::kSet
+                 : a.op == "+=" ? StmtNode::Kind::kAdd
+                                : StmtNode::Kind::kSub;
+        s.field = a.field;
+        check(a.field, a.offset);
+        Type t = self->CompileExpr(a.value, scope, &s.expr);
+        if (s.kind != StmtNode::Kind::kSet && t != Type::kUnknown && t != Type::kNumber) {
+          self->Error(Offset(a.value), "'" + a.op + "' needs a number, not a " +
+                                           std::string(TypeName(t)));
+        }
+        out->push_back(std::move(s));
+      }
+      void operator()(const ast::Unset& u) const {
+        StmtNode s;
+        self->lines_.Locate(u.offset, &s.line, &s.column);
+        s.kind = StmtNode::Kind::kUnset;
+        s.field = u.field;
+        check(u.field, u.offset);
+        out->push_back(std::move(s));
+      }
+      void operator()(const ast::Delete& d) const {
+        StmtNode s;
+        self->lines_.Locate(d.offset, &s.line, &s.column);
+        s.kind = StmtNode::Kind::kDelete;
+        out->push_back(std::move(s));
+      }
+      void operator()(const ast::Let& l) const {
+        StmtNode s;
+        self->lines_.Locate(l.offset, &s.line, &s.column);
+        s.kind = StmtNode::Kind::kLet;
+        if (l.name == "key" || l.name == "event" || l.name == "meta") {
+          self->Error(l.offset, "cannot use reserved name '" + l.name + "' for a let");
+        } else if (scope.locals->count(l.name)) {
+          self->Error(l.offset, "let '" + l.name + "' is already defined in this handler");
+        }
+        self->CompileExpr(l.value, scope, &s.expr);
+        int slot = (*scope.next_slot)++;
+        (*scope.locals)[l.name] = slot;
+        s.slot = slot;
+        s.field = l.name;
+        out->push_back(std::move(s));
+      }
+      void operator()(const ast::Push& p) const {
+        StmtNode s;
+        self->lines_.Locate(p.offset, &s.line, &s.column);
+        s.kind = StmtNode::Kind::kPush;
+        s.field = p.field;
+        check(p.field, p.offset);
+        self->CompileExpr(p.value, scope, &s.expr);
+        Decimal d;
+        int64_t limit = 0;
+        if (!Decimal::Parse(p.limit.text, &d) || !d.ToInt64(&limit) || limit < 1 ||
+            limit > 100000) {
+          self->Error(p.limit.offset, "push limit must be a whole number from 1 to 100000");
+        }
+        s.limit = limit;
+        out->push_back(std::move(s));
+      }
+      void operator()(const boost::spirit::x3::forward_ast<ast::If>& fi) const {
+        StmtNode s;
+        s.kind = StmtNode::Kind::kIf;
+        const ast::If* cur = &fi.get();
+        self->lines_.Locate(cur->offset, &s.line, &s.column);
+        while (cur) {
+          StmtNode::Branch b;
+          Type t = self->CompileExpr(cur->condition, scope, &b.condition);
+          self->CheckCondition(t, Offset(cur->condition), "the condition of 'if'");
+          self->CompileBlock(cur->then_block, scope, &b.body, assigned);
+          s.branches.push_back(std::move(b));
+          const ast::If* next = nullptr;
+          if (cur->else_block) {
+            const auto& eb = *cur->else_block;
+            // `else if` arrives as a block holding one If: flatten it into the chain.
+            if (eb.size() == 1 && eb[0].get().type() == typeid(boost::spirit::x3::forward_ast<ast::If>)) {
+              next = &boost::get<boost::spirit::x3::forward_ast<ast::If>>(eb[0].get()).get();
+            } else {
+              StmtNode::Branch e;
+              e.has_condition = false;
+              self->CompileBlock(eb, scope, &e.body, assigned);
+              s.branches.push_back(std::move(e));
+            }
+          }
+          cur = next;
+        }
+        out->push_back(std::move(s));
+      }
+    };
+    boost::apply_visitor(Visitor{this, scope, out, assigned, check_target}, st);
+  }
+}
+
+std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p) {
+  auto proj = std::make_shared<Projection>();
+  proj->name_ = p.name;
+  proj->file_ = file_;
+  size_t end = std::min(p.end_offset, text_.size());
+  proj->definition_ = std::string(text_.substr(p.offset, end - p.offset));
+  proj->definition_hash_ = HashHex(Normalize(proj->definition_));
+  {
+    std::istringstream in(proj->definition_);
+    int first_line, col;
+    lines_.Locate(p.offset, &first_line, &col);
+    // Keep the whole file's lines so trace line numbers match the file.
+    for (int i = 1; i <= first_line + static_cast<int>(std::count(
+                                            proj->definition_.begin(), proj->definition_.end(),
+                                            '\n'));
+         ++i) {
+      proj->source_lines_.push_back(lines_.Line(i));
+    }
+  }
+
+  std::map<std::string, size_t> seen;
+  std::set<std::string> seen_types;
+  bool has_from = false, has_key = false, has_catch_all = false;
+  size_t dedupe_offset = 0;
+  std::set<std::string> assigned;
+  for (const auto& c : p.clauses) {
+    if (c.kind != "on") {
+      auto it = seen.find(c.kind);
+      if (it != seen.end()) {
+        int line, col;
+        lines_.Locate(it->second, &line, &col);
+        Error(c.offset, "duplicate '" + c.kind + "' clause (first at line " +
+                            std::to_string(line) + ")");
+        continue;
+      }
+      seen[c.kind] = c.offset;
+    }
+    Scope scope;
+    if (c.kind == "from") {
+      has_from = true;
+      std::set<std::string> topics;
+      for (const auto& t : c.names) {
+        if (t.empty()) {
+          Error(c.offset, "topic name must not be empty");
+        } else if (!topics.insert(t).second) {
+          Error(c.offset, "topic \"" + t + "\" is listed twice");
+        }
+        proj->topics_.push_back(t);
+      }
+    } else if (c.kind == "key") {
+      has_key = true;
+      scope.place = Place::kKey;
+      for (const auto& e : c.exprs) {
+        ExprNode n;
+        Type t = CompileExpr(e, scope, &n);
+        if (t == Type::kArray || t == Type::kObject || t == Type::kNull) {
+          Error(Offset(e), std::string("a key part cannot be a ") + TypeName(t));
+        }
+        proj->key_parts_.push_back(std::move(n));
+      }
+    } else if (c.kind == "type" || c.kind == "time" || c.kind == "id" || c.kind == "where") {
+      scope.place = c.kind == "type"   ? Place::kType
+                    : c.kind == "time" ? Place::kTime
+                    : c.kind == "id"   ? Place::kId
+                                       : Place::kWhere;
+      ExprNode* target = c.kind == "type"   ? &proj->type_
+                         : c.kind == "time" ? &proj->time_
+                         : c.kind == "id"   ? &proj->id_
+                                            : &proj->where_;
+      Type t = CompileExpr(c.exprs[0], scope, target);
+      if (c.kind == "type") {
+        proj->has_type_ = true;
+        if (t != Type::kUnknown && t != Type::kString) {
+          Error(Offset(c.exprs[0]), std::string("type must be a string, not a ") + TypeName(t));
+        }
+      } else if (c.kind == "time") {
+        proj->has_time_ = true;
+        if (t != Type::kUnknown && t != Type::kString && t != Type::kNumber) {
+          Error(Offset(c.exprs[0]),
+                std::string("time must be an RFC 3339 string or epoch millis, not a ") +
+                    TypeName(t));
+        }
+      } else if (c.kind == "id") {
+        proj->has_id_ = true;
+        if (t == Type::kArray || t == Type::kObject || t == Type::kNull || t == Type::kBool) {
+          Error(Offset(c.exprs[0]), std::string("id cannot be a ") + TypeName(t));
+        }
+      } else {
+        proj->has_where_ = true;
+        CheckCondition(t, Offset(c.exprs[0]), "the where clause");
+      }
+    } else if (c.kind == "dedupe") {
+      proj->dedupe_ = true;
+      dedupe_offset = c.offset;
+    } else if (c.kind == "on") {
+      Handler h;
+      int line, col;
+      lines_.Locate(c.offset, &line, &col);
+      h.line = line;
+      bool catch_all = c.names.size() == 1 && c.names[0] == "*";
+      if (catch_all) {
+        if (has_catch_all) Error(c.offset, "duplicate 'on *' handler");
+        has_catch_all = true;
+      } else {
+        for (const auto& n : c.names) {
+          if (!seen_types.insert(n).second) {
+            Error(c.offset, "event type '" + n + "' already has a handler; only the first runs");
+          }
+          h.types.push_back(n);
+        }
+      }
+      std::map<std::string, int> locals;
+      int next_slot = 0;
+      scope.place = Place::kHandler;
+      scope.locals = &locals;
+      scope.next_slot = &next_slot;
+      CompileBlock(c.block, scope, &h.body, &assigned);
+      h.locals = next_slot;
+      proj->handlers_.push_back(std::move(h));
+    } else if (c.kind == "index") {
+      std::set<std::string> idx;
+      for (const auto& f : c.names) {
+        if (!idx.insert(f).second) Error(c.offset, "field '" + f + "' is indexed twice");
+        proj->indexes_.push_back(f);
+      }
+    } else if (c.kind == "history") {
+      if (c.word == "all") {
+        proj->history_ = Projection::History::kAll;
+      } else {
+        int64_t days = c.word.size() > 6 ? 0 : std::stoll(c.word);
+        if (days < 1 || days > 100000) {
+          Error(c.offset, "history days must be from 1 to 100000");
+        }
+        proj->history_ = Projection::History::kDays;
+        proj->history_days_ = days;
+      }
+    } else if (c.kind == "errors") {
+      proj->errors_ =
+          c.word == "stop" ? Projection::ErrorPolicy::kStop : Projection::ErrorPolicy::kSkip;
+    } else if (c.kind == "format") {
+      proj->format_ = c.word == "avro" ? Projection::Format::kAvro : Projection::Format::kJson;
+      if (proj->format_ == Projection::Format::kAvro) {
+        Error(c.offset, "format avro is not supported by this build of projd");
+      }
+    } else if (c.kind == "alert") {
+      int64_t n = c.word.size() > 15 ? 0 : std::stoll(c.word);
+      if (n < 1) Error(c.offset, "alert lag threshold must be at least 1");
+      proj->alert_lag_ = n;
+      proj->alert_lag_seconds_ = c.seconds;
+    }
+  }
+  if (!has_from) Error(p.offset, "projection '" + p.name + "' has no 'from' clause");
+  if (!has_key) Error(p.offset, "projection '" + p.name + "' has no 'key' clause");
+  if (proj->dedupe_ && !proj->has_id_) {
+    Error(dedupe_offset, "'dedupe' needs an 'id' clause naming the event identity");
+  }
+  if (proj->handlers_.empty()) {
+    Error(p.offset, "projection '" + p.name + "' has no 'on' handler");
+  }
+  proj->fields_.assign(assigned.begin(), assigned.end());
+  for (const auto& f : proj->indexes_) {
+    if (!assigned.count(f)) {
+      Error(seen["index"], "index on '" + f + "', which no handler sets");
+    }
+  }
+  return proj;
+}
+
+std::unique_ptr<Query> Compiler::CompileQueryAst(
+    const ast::Query& q,
+    const std::function<std::shared_ptr<const Projection>(const std::string&)>& find_view) {
+  auto query = std::make_unique<Query>();
+  query->view = q.view;
+  query->projection = find_view(q.view);
+  if (!query->projection) {
+    Error(q.offset, "unknown view '" + q.view + "'");
+    return nullptr;
+  }
+  std::set<std::string> fields(query->projection->fields().begin(),
+                               query->projection->fields().end());
+  Scope scope;
+  scope.place = Place::kQuery;
+  scope.fields = &fields;
+  scope.check_fields = true;
+  std::map<std::string, int> locals;
+  int next_slot = 0;
+  scope.locals = &locals;
+  scope.next_slot = &next_slot;
+  std::set<std::string> seen;
+  for (const auto& c : q.clauses) {
+    if (!seen.insert(c.kind).second) {
+      Error(c.offset, "duplicate '" + c.kind + "' clause");
+      continue;
+    }
+    if (c.kind == "as of") {
+      if (!ParseRfc3339(c.word, &query->as_of_ms)) {
+        Error(c.offset, "as of needs an RFC 3339 time, like \"2025-07-15T00:00:00Z\"");
+      }
+      if (query->projection->history() == Projection::History::kNone) {
+        Error(c.offset, "view '" + q.view + "' keeps no history: as of needs 'history' in its definition");
+      }
+      query->has_as_of = true;
+    } else if (c.kind == "where") {
+      Type t = CompileExpr(c.exprs[0], scope, &query->where);
+      CheckCondition(t, Offset(c.exprs[0]), "the where clause");
+      query->has_where = true;
+    } else if (c.kind == "select") {
+      int aggregates = 0;
+      for (const auto& e : c.exprs) {
+        Query::SelectItem item;
+        size_t off = Offset(e);
+        // Label: the item's own text, trimmed.
+        size_t end = off;
+        int depth = 0;
+        for (; end < text_.size(); ++end) {
+          char ch = text_[end];
+          if (ch == '(') ++depth;
+          if (ch == ')') --depth;
+          if (depth == 0 && ch == ',') break;
+          if (depth == 0 && text_.compare(end, 7, " where ") == 0) break;
+          if (depth == 0 && text_.compare(end, 7, " order ") == 0) break;
+          if (depth == 0 && text_.compare(end, 7, " limit ") == 0) break;
+          if (depth == 0 && text_.compare(end, 4, " as ") == 0) break;
+        }
+        item.label = std::string(text_.substr(off, end - off));
+        while (!item.label.empty() && isspace(static_cast<unsigned char>(item.label.back()))) {
+          item.label.pop_back();
+        }
+        // An aggregate is a call at the top of the item (possibly wrapped in chains of one).
+        const ast::Operand* cur = &e;
+        const ast::Call* call = nullptr;
+        while (true) {
+          if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Chain>)) {
+            const auto& ch = boost::get<boost::spirit::x3::forward_ast<ast::Chain>>(cur->get()).get();
+            if (!ch.rest.empty()) break;
+            cur = &ch.first;
+          } else if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Postfix>)) {
+            const auto& pf = boost::get<boost::spirit::x3::forward_ast<ast::Postfix>>(cur->get()).get();
+            if (!pf.accessors.empty()) break;
+            cur = &pf.base;
+          } else {
+            if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Call>)) {
+              call = &boost::get<boost::spirit::x3::forward_ast<ast::Call>>(cur->get()).get();
+            }
+            break;
+          }
+        }
+        if (call) {
+          const std::string& fn = call->function;
+          size_t n = call->args.size();
+          if (fn == "count") item.aggregate = ExprNode::Func::kCount;
+          if (fn == "sum") item.aggregate = ExprNode::Func::kSum;
+          if (fn == "avg") item.aggregate = ExprNode::Func::kAvg;
+          if (fn == "min" && n == 1) item.aggregate = ExprNode::Func::kMin;
+          if (fn == "max" && n == 1) item.aggregate = ExprNode::Func::kMax;
+          if (item.aggregate == ExprNode::Func::kCount && n != 0) {
+            Error(call->offset, "count() takes no arguments");
+          } else if (item.aggregate != ExprNode::Func::kNone &&
+                     item.aggregate != ExprNode::Func::kCount && n != 1) {
+            Error(call->offset, fn + "() takes 1 argument");
+            item.aggregate = ExprNode::Func::kNone;
+            continue;
+          }
+          if (item.aggregate != ExprNode::Func::kNone) {
+            ++aggregates;
+            if (n == 1) {
+              Scope inner = scope;
+              inner.place = Place::kQuerySelect;
+              CompileExpr(call->args[0], inner, &item.expr);
+            }
+            query->select.push_back(std::move(item));
+            continue;
+          }
+        }
+        Scope inner = scope;
+        inner.place = Place::kQuerySelect;
+        CompileExpr(e, inner, &item.expr);
+        query->select.push_back(std::move(item));
+      }
+      if (aggregates > 0 && aggregates != static_cast<int>(query->select.size())) {
+        Error(c.offset, "a select list cannot mix aggregates and row fields");
+      }
+      query->aggregates = aggregates > 0;
+    } else if (c.kind == "order by") {
+      for (const auto& o : c.order) {
+        if (o.field != "key" && !fields.count(o.field)) {
+          Error(o.offset, "unknown field '" + o.field + "' (no handler of this view sets it)");
+        }
+        query->order.push_back({o.field, o.direction == "desc"});
+      }
+    } else if (c.kind == "limit") {
+      if (c.word.size() > 9) {
+        Error(c.offset, "limit too large");
+      } else {
+        query->limit = std::stoll(c.word);
+      }
+    }
+  }
+  if (query->aggregates && !query->order.empty()) {
+    Error(q.offset, "order by cannot be used with aggregates");
+  }
+  if (!diagnostics_.empty()) return nullptr;
+  return query;
+}
+
+CompiledFile CompileFile(std::string_view file_name, std::string_view text) {
+  CompiledFile result;
+  Compiler compiler(file_name, text);
+  ast::File file;
+  std::vector<dsl::ParseError> errors;
+  dsl::ParseFile(text, &file, &errors);
+  for (const auto& e : errors) compiler.Error(e.offset, e.message);
+  std::map<std::string, size_t> names;
+  for (const auto& p : file.projections) {
+    auto it = names.find(p.name);
+    if (it != names.end()) {
+      int line, col;
+      LineIndex(text).Locate(it->second, &line, &col);
+      compiler.Error(p.offset, "duplicate projection '" + p.name + "' (first defined at line " +
+                                   std::to_string(line) + ")");
+      continue;
+    }
+    names[p.name] = p.offset;
+    auto proj = compiler.CompileProjection(p);
+    result.projections.push_back(std::move(proj));
+  }
+  result.diagnostics = std::move(compiler.diagnostics());
+  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return a.line != b.line ? a.line < b.line : a.column < b.column;
+                   });
+  if (!result.ok()) result.projections.clear();
+  return result;
+}
+
+CompiledFile CompileFiles(const std::vector<std::pair<std::string, std::string>>& files) {
+  CompiledFile result;
+  std::map<std::string, std::string> owner;
+  for (const auto& [name, text] : files) {
+    CompiledFile one = CompileFile(name, text);
+    for (auto& d : one.diagnostics) result.diagnostics.push_back(std::move(d));
+    for (auto& p : one.projections) {
+      auto it = owner.find(p->name());
+      if (it != owner.end()) {
+        Diagnostic d;
+        d.file = name;
+        // Point at the projection's own line.
+        LineIndex idx(text);
+        size_t off = text.find("projection " + p->name());
+        idx.Locate(off == std::string::npos ? 0 : off, &d.line, &d.column);
+        d.source_line = idx.Line(d.line);
+        d.message = "duplicate projection '" + p->name() + "' (also defined in " + it->second + ")";
+        result.diagnostics.push_back(std::move(d));
+        continue;
+      }
+      owner[p->name()] = name;
+      result.projections.push_back(std::move(p));
+    }
+  }
+  if (!result.ok()) result.projections.clear();
+  return result;
+}
+
+CompiledFile CompileDirectory(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".proj") names.push_back(entry.path().string());
+  }
+  if (ec) {
+    CompiledFile r;
+    Diagnostic d;
+    d.file = dir;
+    d.message = "cannot read projections folder: " + ec.message();
+    r.diagnostics.push_back(d);
+    return r;
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    std::ifstream in(n, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!in) {
+      CompiledFile r;
+      Diagnostic d;
+      d.file = n;
+      d.message = "cannot read file";
+      r.diagnostics.push_back(d);
+      return r;
+    }
+    files.emplace_back(n, ss.str());
+  }
+  return CompileFiles(files);
+}
+
+std::unique_ptr<Query> CompileQuery(
+    std::string_view text,
+    const std::function<std::shared_ptr<const Projection>(const std::string&)>& find_view,
+    Diagnostic* diag) {
+  Compiler compiler("query", text);
+  ast::Query q;
+  dsl::ParseError error;
+  if (!dsl::ParseQuery(text, &q, &error)) {
+    compiler.Error(error.offset, error.message);
+    *diag = compiler.diagnostics()[0];
+    return nullptr;
+  }
+  auto query = compiler.CompileQueryAst(q, find_view);
+  if (!query) *diag = compiler.diagnostics()[0];
+  return query;
+}
+
+}  // namespace projd

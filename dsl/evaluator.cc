@@ -1,0 +1,815 @@
+// Evaluation of compiled projections and expressions, per event.
+#include <algorithm>
+
+#include "dsl/program.h"
+#include "dsl/time.h"
+
+namespace projd {
+namespace {
+
+std::string Where(const ExprNode& n) {
+  return "line " + std::to_string(n.line) + ":" + std::to_string(n.column) + ": ";
+}
+
+bool Fail(EvalContext* ctx, const ExprNode& n, const std::string& message) {
+  ctx->error = Where(n) + message;
+  return false;
+}
+
+const char* Kind(const Value& v) { return Value::TypeName(v.type()); }
+
+// Truthiness in conditions: true is true, false and null are false, anything else is an error.
+bool Truth(const Value& v, bool* out) {
+  if (v.is_bool()) {
+    *out = v.as_bool();
+    return true;
+  }
+  if (v.is_null()) {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+const Value kNull;
+
+// Resolves expressions that name existing values (event paths, row fields, lets) without
+// copying them; anything else is evaluated into *scratch.
+bool Resolve(const ExprNode& n, EvalContext* ctx, Value* scratch, const Value** out) {
+  switch (n.op) {
+    case ExprNode::Op::kEvent:
+      *out = ctx->event ? ctx->event : &kNull;
+      return true;
+    case ExprNode::Op::kField: {
+      const Value* v = ctx->row ? ctx->row->Find(n.name) : nullptr;
+      *out = v ? v : &kNull;
+      return true;
+    }
+    case ExprNode::Op::kLocal:
+      *out = &(*ctx->locals)[static_cast<size_t>(n.slot)];
+      return true;
+    case ExprNode::Op::kConst:
+      *out = &n.constant;
+      return true;
+    case ExprNode::Op::kAccess: {
+      const Value* base;
+      if (!Resolve(n.args[0], ctx, scratch, &base)) return false;
+      const Value* v = nullptr;
+      if (n.name.empty()) {
+        if (base->is_array() && static_cast<size_t>(n.slot) < base->as_array().size()) {
+          v = &base->as_array()[static_cast<size_t>(n.slot)];
+        }
+      } else if (base->is_object()) {
+        v = base->as_object().Find(n.name);
+      }
+      if (!v) {
+        *out = &kNull;
+      } else if (base == scratch) {
+        Value tmp = *v;  // v points into scratch: move it out before overwriting
+        *scratch = std::move(tmp);
+        *out = scratch;
+      } else {
+        *out = v;
+      }
+      return true;
+    }
+    default:
+      if (!Evaluate(n, ctx, scratch)) return false;
+      *out = scratch;
+      return true;
+  }
+}
+
+bool Arith(const ExprNode& n, EvalContext* ctx, const Value& a, const Value& b, Value* out) {
+  const char* sym = n.op == ExprNode::Op::kAdd   ? "+"
+                    : n.op == ExprNode::Op::kSub ? "-"
+                    : n.op == ExprNode::Op::kMul ? "*"
+                    : n.op == ExprNode::Op::kDiv ? "/"
+                                                 : "%";
+  if (a.is_number() && b.is_number()) {
+    Decimal r;
+    bool ok = false;
+    switch (n.op) {
+      case ExprNode::Op::kAdd: ok = Decimal::Add(a.as_number(), b.as_number(), &r); break;
+      case ExprNode::Op::kSub: ok = Decimal::Sub(a.as_number(), b.as_number(), &r); break;
+      case ExprNode::Op::kMul: ok = Decimal::Mul(a.as_number(), b.as_number(), &r); break;
+      case ExprNode::Op::kDiv: ok = Decimal::Div(a.as_number(), b.as_number(), &r); break;
+      default: ok = Decimal::Mod(a.as_number(), b.as_number(), &r); break;
+    }
+    if (!ok) {
+      if ((n.op == ExprNode::Op::kDiv || n.op == ExprNode::Op::kMod) && b.as_number().IsZero()) {
+        return Fail(ctx, n, "division by zero");
+      }
+      return Fail(ctx, n, std::string("number overflow in '") + sym + "' (|n| must stay below 10^20)");
+    }
+    *out = Value::Number(r);
+    return true;
+  }
+  if (n.op == ExprNode::Op::kAdd && a.is_string() && b.is_string()) {
+    std::string s;
+    s.reserve(a.as_string().size() + b.as_string().size());
+    s += a.as_string();
+    s += b.as_string();
+    *out = Value::String(std::move(s));
+    return true;
+  }
+  return Fail(ctx, n, std::string("cannot apply '") + sym + "' to " + Kind(a) + " and " + Kind(b));
+}
+
+// Code points of a UTF-8 string, as byte offsets.
+std::vector<size_t> CodePointStarts(const std::string& s) {
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  }
+  return starts;
+}
+
+bool Compare(const ExprNode& n, EvalContext* ctx, const Value& a, const Value& b, int* cmp) {
+  if (a.is_number() && b.is_number()) {
+    *cmp = a.as_number().Compare(b.as_number());
+    return true;
+  }
+  if (a.is_string() && b.is_string()) {
+    int c = a.as_string().compare(b.as_string());
+    *cmp = c < 0 ? -1 : (c > 0 ? 1 : 0);
+    return true;
+  }
+  return Fail(ctx, n, std::string("cannot compare ") + Kind(a) + " with " + Kind(b));
+}
+
+bool ToStringForConcat(const Value& v, std::string* out) {
+  if (v.is_string()) {
+    *out += v.as_string();
+  } else if (v.is_number()) {
+    v.as_number().AppendTo(out);
+  } else if (v.is_bool()) {
+    *out += v.as_bool() ? "true" : "false";
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
+  using F = ExprNode::Func;
+  std::vector<Value> scratch(n.args.size());
+  auto arg = [&](size_t i, const Value** v) { return Resolve(n.args[i], ctx, &scratch[i], v); };
+  switch (n.func) {
+    case F::kCoalesce:
+      for (size_t i = 0; i < n.args.size(); ++i) {
+        const Value* v;
+        if (!arg(i, &v)) return false;
+        if (!v->is_null()) {
+          *out = *v;
+          return true;
+        }
+      }
+      *out = Value();
+      return true;
+    case F::kMin:
+    case F::kMax: {
+      const Value* best = nullptr;
+      for (size_t i = 0; i < n.args.size(); ++i) {
+        const Value* v;
+        if (!arg(i, &v)) return false;
+        if (v->is_null()) continue;
+        if (!v->is_number() && !v->is_string()) {
+          return Fail(ctx, n, std::string(n.func == F::kMin ? "min" : "max") +
+                                  "() needs numbers or strings, not " + Kind(*v));
+        }
+        if (!best) {
+          best = v;
+          continue;
+        }
+        int c;
+        if (!Compare(n, ctx, *v, *best, &c)) return false;
+        if ((n.func == F::kMin && c < 0) || (n.func == F::kMax && c > 0)) best = v;
+      }
+      *out = best ? *best : Value();
+      return true;
+    }
+    default:
+      break;
+  }
+  // The remaining functions give null for a null first argument.
+  const Value* a;
+  if (!arg(0, &a)) return false;
+  if (n.func == F::kExists) {
+    *out = Value::Bool(!a->is_null());
+    return true;
+  }
+  if (n.func == F::kConcat) {
+    std::string s;
+    for (size_t i = 0; i < n.args.size(); ++i) {
+      const Value* v;
+      if (!arg(i, &v)) return false;
+      if (v->is_null()) continue;
+      if (!ToStringForConcat(*v, &s)) {
+        return Fail(ctx, n, std::string("concat() cannot join a ") + Kind(*v));
+      }
+    }
+    *out = Value::String(std::move(s));
+    return true;
+  }
+  if (n.func == F::kContains || n.func == F::kStartsWith) {
+    const Value* b;
+    if (!arg(1, &b)) return false;
+    if (a->is_null() || b->is_null()) {
+      *out = Value::Bool(false);
+      return true;
+    }
+    if (n.func == F::kContains && a->is_array()) {
+      bool found = false;
+      for (const auto& e : a->as_array()) found = found || e == *b;
+      *out = Value::Bool(found);
+      return true;
+    }
+    if (!a->is_string() || !b->is_string()) {
+      return Fail(ctx, n, std::string(n.func == F::kContains ? "contains" : "starts_with") +
+                              "() needs strings, not " + Kind(*a) + " and " + Kind(*b));
+    }
+    const std::string& s = a->as_string();
+    const std::string& t = b->as_string();
+    *out = Value::Bool(n.func == F::kContains ? s.find(t) != std::string::npos
+                                              : s.compare(0, t.size(), t) == 0);
+    return true;
+  }
+  if (a->is_null()) {
+    *out = Value();
+    return true;
+  }
+  switch (n.func) {
+    case F::kAbs:
+      if (!a->is_number()) return Fail(ctx, n, std::string("abs() needs a number, not ") + Kind(*a));
+      *out = Value::Number(a->as_number().Abs());
+      return true;
+    case F::kRound: {
+      if (!a->is_number()) {
+        return Fail(ctx, n, std::string("round() needs a number, not ") + Kind(*a));
+      }
+      int64_t places = 0;
+      if (n.args.size() == 2) {
+        const Value* p;
+        if (!arg(1, &p)) return false;
+        if (!p->is_number() || !p->as_number().ToInt64(&places) || places < 0 || places > 18) {
+          return Fail(ctx, n, "round() places must be a whole number from 0 to 18");
+        }
+      }
+      *out = Value::Number(a->as_number().Rounded(static_cast<int>(places)));
+      return true;
+    }
+    case F::kLower:
+    case F::kUpper: {
+      if (!a->is_string()) {
+        return Fail(ctx, n, std::string(n.func == F::kLower ? "lower" : "upper") +
+                                "() needs a string, not " + Kind(*a));
+      }
+      std::string s = a->as_string();
+      for (char& c : s) {
+        if (n.func == F::kLower && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (n.func == F::kUpper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+      }
+      *out = Value::String(std::move(s));
+      return true;
+    }
+    case F::kLen: {
+      size_t len;
+      if (a->is_string()) {
+        len = CodePointStarts(a->as_string()).size();
+      } else if (a->is_array()) {
+        len = a->as_array().size();
+      } else if (a->is_object()) {
+        len = a->as_object().size();
+      } else {
+        return Fail(ctx, n, std::string("len() needs a string, array or object, not ") + Kind(*a));
+      }
+      *out = Value::Number(Decimal::FromInt(static_cast<int64_t>(len)));
+      return true;
+    }
+    case F::kSubstr: {
+      if (!a->is_string()) return Fail(ctx, n, std::string("substr() needs a string, not ") + Kind(*a));
+      const Value* s;
+      if (!arg(1, &s)) return false;
+      int64_t start = 0, count = -1;
+      if (!s->is_number() || !s->as_number().ToInt64(&start) || start < 0) {
+        return Fail(ctx, n, "substr() start must be a whole number >= 0");
+      }
+      if (n.args.size() == 3) {
+        const Value* c;
+        if (!arg(2, &c)) return false;
+        if (!c->is_number() || !c->as_number().ToInt64(&count) || count < 0) {
+          return Fail(ctx, n, "substr() length must be a whole number >= 0");
+        }
+      }
+      const std::string& str = a->as_string();
+      std::vector<size_t> cps = CodePointStarts(str);
+      size_t total = cps.size();
+      size_t from = std::min<size_t>(static_cast<size_t>(start), total);
+      size_t to = count < 0 ? total : std::min<size_t>(total, from + static_cast<size_t>(count));
+      size_t b0 = from < total ? cps[from] : str.size();
+      size_t b1 = to < total ? cps[to] : str.size();
+      *out = Value::String(str.substr(b0, b1 - b0));
+      return true;
+    }
+    case F::kDate:
+    case F::kMonth:
+    case F::kHour: {
+      int64_t ms;
+      if (!TimeFromValue(*a, &ms)) {
+        std::string shown = a->is_string() ? "\"" + a->as_string() + "\"" : ToJson(*a);
+        return Fail(ctx, n, shown + " is not an RFC 3339 time or epoch millis");
+      }
+      CivilTime t = ToCivil(ms);
+      char buf[40];
+      if (n.func == F::kDate) {
+        snprintf(buf, sizeof(buf), "%04lld-%02d-%02d", static_cast<long long>(t.year), t.month,
+                 t.day);
+      } else if (n.func == F::kMonth) {
+        snprintf(buf, sizeof(buf), "%04lld-%02d", static_cast<long long>(t.year), t.month);
+      } else {
+        snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d", static_cast<long long>(t.year),
+                 t.month, t.day, t.hour);
+      }
+      *out = Value::String(buf);
+      return true;
+    }
+    case F::kNumber: {
+      if (a->is_number()) {
+        *out = *a;
+        return true;
+      }
+      if (a->is_string()) {
+        std::string_view s = a->as_string();
+        while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+        while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+        Decimal d;
+        if (!Decimal::Parse(s, &d)) {
+          return Fail(ctx, n, "cannot convert \"" + a->as_string() + "\" to a number");
+        }
+        *out = Value::Number(d);
+        return true;
+      }
+      return Fail(ctx, n, std::string("cannot convert a ") + Kind(*a) + " to a number");
+    }
+    case F::kString: {
+      std::string s;
+      if (!ToStringForConcat(*a, &s)) s = ToJson(*a);
+      *out = Value::String(std::move(s));
+      return true;
+    }
+    default:
+      return Fail(ctx, n, "function not available here");
+  }
+}
+
+}  // namespace
+
+bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
+  using Op = ExprNode::Op;
+  switch (n.op) {
+    case Op::kConst:
+      *out = n.constant;
+      return true;
+    case Op::kEvent:
+    case Op::kField:
+    case Op::kLocal:
+    case Op::kAccess: {
+      Value scratch;
+      const Value* v;
+      if (!Resolve(n, ctx, &scratch, &v)) return false;
+      if (v == &scratch) {
+        *out = std::move(scratch);
+      } else {
+        *out = *v;
+      }
+      return true;
+    }
+    case Op::kMeta: {
+      if (!ctx->meta) {
+        *out = Value();
+        return true;
+      }
+      const EventMeta& m = *ctx->meta;
+      if (n.name == "topic") {
+        *out = Value::String(std::string(m.topic));
+      } else if (n.name == "partition") {
+        *out = Value::Number(Decimal::FromInt(m.partition));
+      } else if (n.name == "offset") {
+        *out = Value::Number(Decimal::FromInt(m.offset));
+      } else if (n.name == "timestamp") {
+        *out = Value::Number(Decimal::FromInt(m.timestamp_ms));
+      } else {
+        *out = m.has_key ? Value::String(std::string(m.key)) : Value();
+      }
+      return true;
+    }
+    case Op::kKey:
+      *out = Value::String(std::string(ctx->key));
+      return true;
+    case Op::kNeg: {
+      Value s;
+      const Value* v;
+      if (!Resolve(n.args[0], ctx, &s, &v)) return false;
+      if (!v->is_number()) return Fail(ctx, n, std::string("cannot negate ") + Kind(*v));
+      *out = Value::Number(v->as_number().Negated());
+      return true;
+    }
+    case Op::kNot: {
+      Value s;
+      const Value* v;
+      if (!Resolve(n.args[0], ctx, &s, &v)) return false;
+      bool b;
+      if (!Truth(*v, &b)) return Fail(ctx, n, std::string("'not' needs a boolean, not ") + Kind(*v));
+      *out = Value::Bool(!b);
+      return true;
+    }
+    case Op::kAnd:
+    case Op::kOr: {
+      Value s;
+      const Value* v;
+      if (!Resolve(n.args[0], ctx, &s, &v)) return false;
+      bool b;
+      const char* name = n.op == Op::kAnd ? "'and'" : "'or'";
+      if (!Truth(*v, &b)) return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
+      if (b == (n.op == Op::kOr)) {
+        *out = Value::Bool(b);
+        return true;
+      }
+      if (!Resolve(n.args[1], ctx, &s, &v)) return false;
+      if (!Truth(*v, &b)) return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
+      *out = Value::Bool(b);
+      return true;
+    }
+    case Op::kAdd:
+    case Op::kSub:
+    case Op::kMul:
+    case Op::kDiv:
+    case Op::kMod: {
+      Value sa, sb;
+      const Value *a, *b;
+      if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
+      return Arith(n, ctx, *a, *b, out);
+    }
+    case Op::kEq:
+    case Op::kNe: {
+      Value sa, sb;
+      const Value *a, *b;
+      if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
+      bool eq = *a == *b;
+      *out = Value::Bool(n.op == Op::kEq ? eq : !eq);
+      return true;
+    }
+    case Op::kLt:
+    case Op::kLe:
+    case Op::kGt:
+    case Op::kGe: {
+      Value sa, sb;
+      const Value *a, *b;
+      if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
+      if (a->is_null() || b->is_null()) {
+        *out = Value::Bool(false);
+        return true;
+      }
+      int c;
+      if (!Compare(n, ctx, *a, *b, &c)) return false;
+      bool r = n.op == Op::kLt ? c < 0 : n.op == Op::kLe ? c <= 0 : n.op == Op::kGt ? c > 0 : c >= 0;
+      *out = Value::Bool(r);
+      return true;
+    }
+    case Op::kIn: {
+      Value sa;
+      const Value* a;
+      if (!Resolve(n.args[0], ctx, &sa, &a)) return false;
+      for (size_t i = 1; i < n.args.size(); ++i) {
+        Value sb;
+        const Value* b;
+        if (!Resolve(n.args[i], ctx, &sb, &b)) return false;
+        if (*a == *b) {
+          *out = Value::Bool(true);
+          return true;
+        }
+      }
+      *out = Value::Bool(false);
+      return true;
+    }
+    case Op::kStartsWith: {
+      Value sa, sb;
+      const Value *a, *b;
+      if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
+      if (a->is_null() || b->is_null()) {
+        *out = Value::Bool(false);
+        return true;
+      }
+      if (!a->is_string() || !b->is_string()) {
+        return Fail(ctx, n, std::string("starts_with needs strings, not ") + Kind(*a) + " and " +
+                                Kind(*b));
+      }
+      *out = Value::Bool(a->as_string().compare(0, b->as_string().size(), b->as_string()) == 0);
+      return true;
+    }
+    case Op::kCall:
+      return CallFunction(n, ctx, out);
+  }
+  return Fail(ctx, n, "unknown expression");
+}
+
+bool KeyPartString(const Value& v, std::string* out) {
+  out->clear();
+  if (v.is_string()) {
+    *out = v.as_string();
+  } else if (v.is_number()) {
+    v.as_number().AppendTo(out);
+  } else if (v.is_bool()) {
+    *out = v.as_bool() ? "true" : "false";
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string JoinKeyParts(const std::vector<std::string>& parts) {
+  if (parts.size() == 1) return parts[0];
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out.push_back('|');
+    for (char c : parts[i]) {
+      if (c == '|' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool TimeFromValue(const Value& v, int64_t* epoch_ms) {
+  if (v.is_string()) return ParseRfc3339(v.as_string(), epoch_ms);
+  if (v.is_number()) return v.as_number().ToInt64(epoch_ms);
+  return false;
+}
+
+bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEvent* out,
+                         std::string* error) const {
+  out->handler = nullptr;
+  if (!event.is_object()) {
+    *error = std::string("event is not a JSON object (it is ") + Kind(event) + ")";
+    return false;
+  }
+  EvalContext ctx;
+  ctx.event = &event;
+  ctx.meta = &meta;
+  Value scratch;
+  const Value* v;
+  if (has_where_) {
+    if (!Resolve(where_, &ctx, &scratch, &v)) {
+      *error = ctx.error;
+      return false;
+    }
+    bool pass;
+    if (!Truth(*v, &pass)) {
+      *error = Where(where_) + "the where clause gave " + Kind(*v) + ", not a boolean";
+      return false;
+    }
+    if (!pass) return true;
+  }
+  // The event type picks the handler.
+  const Value* type_value;
+  if (has_type_) {
+    if (!Resolve(type_, &ctx, &scratch, &type_value)) {
+      *error = ctx.error;
+      return false;
+    }
+  } else {
+    type_value = event.as_object().Find("type");
+    if (!type_value) type_value = &kNull;
+  }
+  std::string type_name;
+  bool has_type_name = KeyPartString(*type_value, &type_name);
+  const Handler* handler = nullptr;
+  for (const auto& h : handlers_) {
+    if (h.types.empty()) {
+      if (!handler) handler = &h;
+      continue;
+    }
+    if (has_type_name &&
+        std::find(h.types.begin(), h.types.end(), type_name) != h.types.end()) {
+      handler = &h;
+      break;
+    }
+  }
+  if (!handler) return true;
+  // Key.
+  std::vector<std::string> parts(key_parts_.size());
+  for (size_t i = 0; i < key_parts_.size(); ++i) {
+    Value s;
+    const Value* kv;
+    if (!Resolve(key_parts_[i], &ctx, &s, &kv)) {
+      *error = ctx.error;
+      return false;
+    }
+    if (!KeyPartString(*kv, &parts[i])) {
+      *error = Where(key_parts_[i]) + (kv->is_null() ? "the key is null or missing"
+                                                     : std::string("the key is a ") + Kind(*kv));
+      return false;
+    }
+  }
+  out->key = JoinKeyParts(parts);
+  // Identity.
+  out->has_id = false;
+  if (has_id_) {
+    Value s;
+    const Value* iv;
+    if (!Resolve(id_, &ctx, &s, &iv)) {
+      *error = ctx.error;
+      return false;
+    }
+    if (KeyPartString(*iv, &out->id)) {
+      out->has_id = true;
+    } else if (dedupe_) {
+      *error = Where(id_) + "the event id is " + (iv->is_null() ? "missing" : Kind(*iv)) +
+               " (dedupe needs it)";
+      return false;
+    }
+  }
+  // Event time.
+  out->event_time_ms = meta.timestamp_ms;
+  if (has_time_) {
+    Value s;
+    const Value* tv;
+    if (!Resolve(time_, &ctx, &s, &tv)) {
+      *error = ctx.error;
+      return false;
+    }
+    if (!TimeFromValue(*tv, &out->event_time_ms)) {
+      std::string shown = tv->is_string() ? "\"" + tv->as_string() + "\"" : ToJson(*tv);
+      *error = Where(time_) + "event time " + shown + " is not an RFC 3339 time or epoch millis";
+      return false;
+    }
+  }
+  out->handler = handler;
+  return true;
+}
+
+namespace {
+
+struct Runner {
+  const Projection* projection;
+  EvalContext* ctx;
+  RowState* row;
+  std::vector<Value>* locals;
+  bool deleted = false;
+  std::vector<TraceStep>* trace;
+  const std::vector<std::string>* source_lines;
+
+  void Trace(const StmtNode& s, const std::string& result) {
+    if (!trace) return;
+    TraceStep step;
+    step.line = s.line;
+    std::string text;
+    if (s.line >= 1 && static_cast<size_t>(s.line) <= source_lines->size()) {
+      text = (*source_lines)[static_cast<size_t>(s.line) - 1];
+      size_t b = text.find_first_not_of(" \t");
+      text = b == std::string::npos ? "" : text.substr(b);
+    }
+    step.text = text + (result.empty() ? "" : "  ->  " + result);
+    trace->push_back(std::move(step));
+  }
+
+  bool Run(const std::vector<StmtNode>& body) {
+    for (const auto& s : body) {
+      if (!RunOne(s)) return false;
+    }
+    return true;
+  }
+
+  bool RunOne(const StmtNode& s) {
+    using K = StmtNode::Kind;
+    switch (s.kind) {
+      case K::kSet: {
+        Value v;
+        if (!Evaluate(s.expr, ctx, &v)) return false;
+        if (trace) Trace(s, s.field + " = " + ToJson(v));
+        row->fields.Set(s.field, std::move(v));
+        deleted = false;
+        return true;
+      }
+      case K::kAdd:
+      case K::kSub: {
+        Value scratch;
+        const Value* rhs;
+        if (!Resolve(s.expr, ctx, &scratch, &rhs)) return false;
+        Value* cur = row->fields.Find(s.field);
+        const char* op = s.kind == K::kAdd ? "+=" : "-=";
+        if (!rhs->is_number()) {
+          ctx->error = "line " + std::to_string(s.line) + ":" + std::to_string(s.column) + ": '" +
+                       op + "' needs a number, got " + Kind(*rhs);
+          return false;
+        }
+        Decimal base;
+        if (cur && !cur->is_null()) {
+          if (!cur->is_number()) {
+            ctx->error = "line " + std::to_string(s.line) + ":" + std::to_string(s.column) +
+                         ": field " + s.field + " is a " + Kind(*cur) + ", '" + op +
+                         "' needs a number";
+            return false;
+          }
+          base = cur->as_number();
+        }
+        Decimal r;
+        bool ok = s.kind == K::kAdd ? Decimal::Add(base, rhs->as_number(), &r)
+                                    : Decimal::Sub(base, rhs->as_number(), &r);
+        if (!ok) {
+          ctx->error = "line " + std::to_string(s.line) + ":" + std::to_string(s.column) +
+                       ": number overflow in '" + op + "' on " + s.field +
+                       " (|n| must stay below 10^20)";
+          return false;
+        }
+        if (trace) Trace(s, s.field + " = " + r.ToString());
+        if (cur) {
+          *cur = Value::Number(r);
+        } else {
+          row->fields.Set(s.field, Value::Number(r));
+        }
+        deleted = false;
+        return true;
+      }
+      case K::kUnset:
+        row->fields.Erase(s.field);
+        if (trace) Trace(s, "");
+        return true;
+      case K::kDelete:
+        row->fields = Object();
+        deleted = true;
+        if (trace) Trace(s, "row deleted");
+        return true;
+      case K::kLet: {
+        Value v;
+        if (!Evaluate(s.expr, ctx, &v)) return false;
+        if (trace) Trace(s, s.field + " = " + ToJson(v));
+        (*locals)[static_cast<size_t>(s.slot)] = std::move(v);
+        return true;
+      }
+      case K::kPush: {
+        Value v;
+        if (!Evaluate(s.expr, ctx, &v)) return false;
+        Value* cur = row->fields.Find(s.field);
+        if (cur && !cur->is_null() && !cur->is_array()) {
+          ctx->error = "line " + std::to_string(s.line) + ":" + std::to_string(s.column) +
+                       ": field " + s.field + " is a " + Kind(*cur) + ", push needs a list";
+          return false;
+        }
+        if (!cur || cur->is_null()) cur = &row->fields.Set(s.field, Value::MakeArray(Array()));
+        Array& arr = cur->as_array();
+        arr.push_back(std::move(v));
+        if (arr.size() > static_cast<size_t>(s.limit)) {
+          arr.erase(arr.begin(), arr.begin() + static_cast<std::ptrdiff_t>(arr.size() - s.limit));
+        }
+        if (trace) Trace(s, s.field + " = " + ToJson(*cur));
+        deleted = false;
+        return true;
+      }
+      case K::kIf: {
+        for (const auto& b : s.branches) {
+          bool take = true;
+          if (b.has_condition) {
+            Value scratch;
+            const Value* c;
+            if (!Resolve(b.condition, ctx, &scratch, &c)) return false;
+            if (!Truth(*c, &take)) {
+              ctx->error = Where(b.condition) + "the condition of 'if' gave " + Kind(*c) +
+                           ", not a boolean";
+              return false;
+            }
+          }
+          if (take) return Run(b.body);
+        }
+        return true;
+      }
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+bool Projection::Apply(const PreparedEvent& prepared, const Value& event, const EventMeta& meta,
+                       const RowState& in, RowState* out, std::string* error,
+                       std::vector<TraceStep>* trace) const {
+  *out = in;
+  std::vector<Value> locals(static_cast<size_t>(prepared.handler->locals));
+  EvalContext ctx;
+  ctx.event = &event;
+  ctx.meta = &meta;
+  ctx.key = prepared.key;
+  ctx.row = &out->fields;
+  ctx.locals = &locals;
+  Runner runner{this, &ctx, out, &locals, false, trace, &source_lines_};
+  if (!runner.Run(prepared.handler->body)) {
+    *error = ctx.error;
+    return false;
+  }
+  out->exists = !runner.deleted;
+  if (runner.deleted) out->fields = Object();
+  return true;
+}
+
+}  // namespace projd

@@ -1,0 +1,202 @@
+// A compiled projection: the checked, evaluable form of one `projection` block.
+//
+// The compiler (dsl/compiler.h) builds these; the engine evaluates them per event. A
+// Projection is immutable after compilation and safe to share between threads.
+#ifndef PROJD_DSL_PROGRAM_H_
+#define PROJD_DSL_PROGRAM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dsl/value.h"
+
+namespace projd {
+
+// What the engine knows of an event besides its value.
+struct EventMeta {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;  // the Kafka message timestamp
+  bool has_key = false;
+  std::string_view key;  // the Kafka message key, when has_key
+};
+
+// One node of an evaluable expression.
+struct ExprNode {
+  enum class Op : uint8_t {
+    kConst,      // constant
+    kEvent,      // the whole event
+    kMeta,       // meta.<name>
+    kKey,        // the view key of the row
+    kField,      // a row field: name
+    kLocal,      // a let name: slot
+    kAccess,     // args[0].name (field) or args[0][slot] (index, when name is empty)
+    kNeg,
+    kNot,
+    kAdd,
+    kSub,
+    kMul,
+    kDiv,
+    kMod,
+    kEq,
+    kNe,
+    kLt,
+    kLe,
+    kGt,
+    kGe,
+    kAnd,
+    kOr,
+    kIn,          // args[0] in (args[1..])
+    kStartsWith,  // infix
+    kCall,        // function `func` on args
+  };
+  enum class Func : uint8_t {
+    kNone, kCoalesce, kMin, kMax, kAbs, kRound, kLower, kUpper, kLen, kConcat, kSubstr,
+    kContains, kStartsWith, kExists, kDate, kMonth, kHour, kNumber, kString,
+    // Aggregates: only in a query's select list.
+    kCount, kSum, kAvg,
+  };
+
+  Op op = Op::kConst;
+  Func func = Func::kNone;
+  Value constant;
+  std::string name;
+  int slot = 0;
+  int line = 0, column = 0;  // where it starts in the source, for runtime error messages
+  std::vector<ExprNode> args;
+};
+
+struct StmtNode {
+  enum class Kind : uint8_t { kSet, kAdd, kSub, kUnset, kDelete, kLet, kPush, kIf };
+  Kind kind = Kind::kSet;
+  std::string field;
+  int slot = 0;
+  int64_t limit = 0;  // push
+  ExprNode expr;
+  // kIf: branches tried in order; a branch with `has_condition == false` is the else.
+  struct Branch {
+    bool has_condition = true;
+    ExprNode condition;
+    std::vector<StmtNode> body;
+  };
+  std::vector<Branch> branches;
+  int line = 0, column = 0;
+};
+
+struct Handler {
+  std::vector<std::string> types;  // empty: `on *`
+  std::vector<StmtNode> body;
+  int locals = 0;  // number of let slots
+  int line = 0;
+};
+
+// A row as the handlers see it.
+struct RowState {
+  bool exists = false;
+  Object fields;
+};
+
+// The outcome of routing an event through where / type / key / id / time.
+struct PreparedEvent {
+  const Handler* handler = nullptr;  // nullptr: the event is ignored by this projection
+  std::string key;                   // the view key
+  bool has_id = false;
+  std::string id;
+  int64_t event_time_ms = 0;
+};
+
+// One statement run, for `projctl explain`.
+struct TraceStep {
+  int line = 0;
+  std::string text;  // e.g. "balance += event.amount  ->  balance = 125.5"
+};
+
+class Projection {
+ public:
+  enum class History : uint8_t { kNone, kAll, kDays };
+  enum class ErrorPolicy : uint8_t { kSkip, kStop };
+  enum class Format : uint8_t { kJson, kAvro };
+
+  const std::string& name() const { return name_; }
+  const std::string& file() const { return file_; }
+  const std::vector<std::string>& topics() const { return topics_; }
+  const std::vector<std::string>& indexes() const { return indexes_; }
+  History history() const { return history_; }
+  int64_t history_days() const { return history_days_; }
+  ErrorPolicy errors() const { return errors_; }
+  Format format() const { return format_; }
+  bool dedupe() const { return dedupe_; }
+  bool has_id() const { return has_id_; }
+  bool has_time() const { return has_time_; }
+  // alert lag > N [seconds]; 0 when absent.
+  int64_t alert_lag() const { return alert_lag_; }
+  bool alert_lag_seconds() const { return alert_lag_seconds_; }
+  // The source text of this projection block, and a hash of it with comments and layout
+  // removed (so reformatting does not trigger a rebuild).
+  const std::string& definition() const { return definition_; }
+  const std::string& definition_hash() const { return definition_hash_; }
+  // Row fields assigned anywhere in the handlers (for query checking).
+  const std::vector<std::string>& fields() const { return fields_; }
+
+  // Evaluates where, type, key, id and time for an event. Returns false and sets *error on an
+  // event error (the event must then be dead-lettered or stop the view); *out->handler is null
+  // when the event is ignored (where not true, or no handler for its type).
+  bool Prepare(const Value& event, const EventMeta& meta, PreparedEvent* out,
+               std::string* error) const;
+
+  // Runs the prepared event's handler on `in`, giving the row after the event in *out.
+  // Returns false and sets *error on an event error (then *out is unspecified and `in` is
+  // untouched: the event applies atomically). With `trace`, records each statement run.
+  bool Apply(const PreparedEvent& prepared, const Value& event, const EventMeta& meta,
+             const RowState& in, RowState* out, std::string* error,
+             std::vector<TraceStep>* trace = nullptr) const;
+
+ private:
+  friend class Compiler;
+
+  std::string name_, file_;
+  std::vector<std::string> topics_;
+  std::vector<ExprNode> key_parts_;
+  bool has_type_ = false, has_time_ = false, has_id_ = false, has_where_ = false;
+  ExprNode type_, time_, id_, where_;
+  bool dedupe_ = false;
+  std::vector<Handler> handlers_;
+  std::vector<std::string> indexes_;
+  History history_ = History::kNone;
+  int64_t history_days_ = 0;
+  ErrorPolicy errors_ = ErrorPolicy::kSkip;
+  Format format_ = Format::kJson;
+  int64_t alert_lag_ = 0;
+  bool alert_lag_seconds_ = false;
+  std::string definition_, definition_hash_;
+  std::vector<std::string> fields_;
+  std::vector<std::string> source_lines_;  // for traces
+};
+
+// Expression evaluation, shared by projections and queries.
+struct EvalContext {
+  const Value* event = nullptr;       // null outside event processing (queries)
+  const EventMeta* meta = nullptr;
+  std::string_view key;
+  const Object* row = nullptr;        // null where row fields are not available
+  std::vector<Value>* locals = nullptr;
+  std::string error;
+};
+// Returns false and sets ctx->error on an event error.
+bool Evaluate(const ExprNode& node, EvalContext* ctx, Value* out);
+
+// The string form of a key part or id ("12.5", "true", the string itself); false for null,
+// arrays and objects.
+bool KeyPartString(const Value& v, std::string* out);
+// Joins key parts with '|', escaping '|' and '\' inside parts with '\'.
+std::string JoinKeyParts(const std::vector<std::string>& parts);
+// An event time from a value: an RFC 3339 string or epoch milliseconds.
+bool TimeFromValue(const Value& v, int64_t* epoch_ms);
+
+}  // namespace projd
+
+#endif  // PROJD_DSL_PROGRAM_H_

@@ -1,0 +1,128 @@
+// The value model of projd: what events, rows and expression results are.
+//
+// A Value is null, a boolean, an exact Decimal number, a UTF-8 string, an array or an object.
+// Objects keep their members sorted by name (byte order, duplicate names: the last wins), so
+// JSON output of a row is deterministic and member lookup is a binary search.
+//
+// Thread-safety: Value is a value type (deep copies); distinct objects may be used from any
+// thread, one object from one thread at a time.
+#ifndef PROJD_DSL_VALUE_H_
+#define PROJD_DSL_VALUE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dsl/decimal.h"
+
+namespace projd {
+
+class Value;
+using Array = std::vector<Value>;
+
+// An object: members sorted by name.
+class Object {
+ public:
+  using Member = std::pair<std::string, Value>;
+
+  // Builds an object from members in any order; of duplicate names the last wins. Cheaper
+  // than Set() per member for large objects (one sort instead of repeated inserts).
+  static Object FromMembers(std::vector<Member> members);
+
+  const Value* Find(std::string_view name) const;  // nullptr when absent
+  Value* Find(std::string_view name);
+  // Inserts or replaces; returns a reference to the stored value.
+  Value& Set(std::string_view name, Value v);
+  bool Erase(std::string_view name);  // true when a member was removed
+  size_t size() const { return members_.size(); }
+  bool empty() const { return members_.empty(); }
+  const std::vector<Member>& members() const { return members_; }
+  bool operator==(const Object& o) const;
+  bool operator!=(const Object& o) const { return !(*this == o); }
+
+ private:
+  std::vector<Member> members_;
+};
+
+class Value {
+ public:
+  enum class Type : uint8_t { kNull = 0, kBool, kNumber, kString, kArray, kObject };
+
+  Value() = default;  // null
+  Value(const Value& o);
+  Value(Value&& o) noexcept;
+  Value& operator=(const Value& o);
+  Value& operator=(Value&& o) noexcept;
+  ~Value();
+
+  static Value Null() { return Value(); }
+  static Value Bool(bool b);
+  static Value Number(Decimal d);
+  static Value String(std::string s);
+  static Value MakeArray(Array a);
+  static Value MakeObject(Object o);
+
+  Type type() const { return type_; }
+  bool is_null() const { return type_ == Type::kNull; }
+  bool is_bool() const { return type_ == Type::kBool; }
+  bool is_number() const { return type_ == Type::kNumber; }
+  bool is_string() const { return type_ == Type::kString; }
+  bool is_array() const { return type_ == Type::kArray; }
+  bool is_object() const { return type_ == Type::kObject; }
+
+  // Accessors; calling one for the wrong type is a programmer error (asserts).
+  bool as_bool() const;
+  Decimal as_number() const;
+  const std::string& as_string() const;
+  const Array& as_array() const;
+  Array& as_array();
+  const Object& as_object() const;
+  Object& as_object();
+
+  // Deep equality; numbers compare by value.
+  bool operator==(const Value& o) const;
+  bool operator!=(const Value& o) const { return !(*this == o); }
+
+  static const char* TypeName(Type t);  // "null", "bool", "number", "string", "array", "object"
+
+ private:
+  void Destroy();
+  void CopyFrom(const Value& o);
+
+  // One active member, chosen by type_. Strings and containers live on the heap so a Value
+  // is 24 bytes; the number is kept as two 64-bit halves (not __int128) to avoid 16-byte
+  // alignment padding.
+  union Payload {
+    bool boolean;
+    uint64_t number[2];  // Decimal raw value: low half, high half
+    std::string* string;
+    Array* array;
+    Object* object;
+  };
+
+  Type type_ = Type::kNull;
+  Payload payload_{};
+};
+
+// Parses JSON text into a Value with exact decimals. Returns false and sets *error to a reason
+// naming the byte offset (for example "invalid JSON at byte 17: expected ':'") on malformed
+// input, numbers out of range (|n| >= 10^20), invalid UTF-8, or nesting deeper than 64.
+bool ParseJson(std::string_view text, Value* out, std::string* error);
+
+// Appends compact JSON (no spaces). Numbers in shortest exact form; object members in their
+// (sorted) order; strings escaped per RFC 8259 (control characters as \u00XX).
+void WriteJson(const Value& v, std::string* out);
+std::string ToJson(const Value& v);
+// Same, indented by two spaces per level, for people (projctl output).
+void WritePrettyJson(const Value& v, std::string* out);
+
+// A compact binary encoding for storage; DecodeBinary returns false on corrupt input.
+void EncodeBinary(const Value& v, std::string* out);
+bool DecodeBinary(std::string_view data, Value* out);
+
+}  // namespace projd
+
+#endif  // PROJD_DSL_VALUE_H_

@@ -1,0 +1,352 @@
+// The HTTP API of projd (SPEC §5) as a request→response function over the daemon's views.
+#include <algorithm>
+#include <cstdio>
+
+#include "dsl/time.h"
+#include "dsl/value.h"
+#include "engine/daemon.h"
+
+namespace projd {
+namespace {
+
+Value Str(const std::string& s) { return Value::String(s); }
+Value Num(int64_t n) { return Value::Number(Decimal::FromInt(n)); }
+Value Seconds(double s) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.3f", s);
+  Decimal d;
+  Decimal::Parse(buf, &d);
+  return Value::Number(d);
+}
+
+HttpResponse Json(int status, const Value& v) {
+  HttpResponse r;
+  r.status = status;
+  WriteJson(v, &r.body);
+  r.body.push_back('\n');
+  return r;
+}
+
+HttpResponse Error(int status, const std::string& error, Value detail = Value()) {
+  Object o;
+  o.Set("error", Str(error));
+  o.Set("detail", std::move(detail));
+  return Json(status, Value::MakeObject(std::move(o)));
+}
+
+// Parses TOPIC:PARTITION:OFFSET,... (topics may contain ':'; the last two fields are numbers).
+bool ParsePosition(const std::string& s, std::map<TopicPartition, int64_t>* out,
+                   std::string* error) {
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos
+                                                                  : comma - start);
+    size_t c2 = item.rfind(':');
+    size_t c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : item.rfind(':', c2 - 1);
+    if (c1 == std::string::npos || c1 == 0) {
+      *error = "position item '" + item + "' is not TOPIC:PARTITION:OFFSET";
+      return false;
+    }
+    std::string part = item.substr(c1 + 1, c2 - c1 - 1);
+    std::string off = item.substr(c2 + 1);
+    if (part.empty() || off.empty() || part.size() > 9 || off.size() > 18 ||
+        part.find_first_not_of("0123456789") != std::string::npos ||
+        off.find_first_not_of("0123456789") != std::string::npos) {
+      *error = "position item '" + item + "' is not TOPIC:PARTITION:OFFSET";
+      return false;
+    }
+    (*out)[TopicPartition{item.substr(0, c1), std::stoi(part)}] = std::stoll(off);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+Value StatusToJson(const ViewStatus& st, bool detail) {
+  Object o;
+  o.Set("name", Str(st.name));
+  o.Set("state", Str(st.state));
+  o.Set("reason", st.reason.empty() ? Value() : Str(st.reason));
+  o.Set("rows", Num(static_cast<int64_t>(st.rows)));
+  o.Set("lag_events", Num(st.lag_events));
+  o.Set("lag_seconds", Seconds(st.lag_seconds));
+  o.Set("events_per_second", Seconds(st.events_per_second));
+  o.Set("definition_hash", Str(st.definition_hash));
+  o.Set("position", Str(st.position));
+  o.Set("events_applied", Num(st.applied_total));
+  o.Set("events_skipped", Num(st.ignored_total + st.duplicates_total));
+  o.Set("dead_letters", Num(st.dead_letters_total));
+  o.Set("last_update", st.last_applied_ms ? Str(FormatRfc3339(st.last_applied_ms)) : Value());
+  o.Set("rebuild", Value());
+  if (st.failed) {
+    Object f;
+    f.Set("topic", Str(st.failed_topic));
+    f.Set("partition", Num(st.failed_partition));
+    f.Set("offset", Num(st.failed_offset));
+    f.Set("reason", Str(st.reason));
+    o.Set("failed_at", Value::MakeObject(std::move(f)));
+  }
+  if (detail) {
+    Array parts;
+    for (const auto& p : st.partitions) {
+      Object po;
+      po.Set("topic", Str(p.tp.topic));
+      po.Set("partition", Num(p.tp.partition));
+      po.Set("position", Num(p.position));
+      po.Set("high_watermark", p.high_watermark >= 0 ? Num(p.high_watermark) : Value());
+      po.Set("low_watermark", p.low_watermark >= 0 ? Num(p.low_watermark) : Value());
+      po.Set("lag_events", Num(p.lag_events));
+      po.Set("lag_seconds", Seconds(p.lag_seconds));
+      parts.push_back(Value::MakeObject(std::move(po)));
+    }
+    o.Set("partitions", Value::MakeArray(std::move(parts)));
+  }
+  return Value::MakeObject(std::move(o));
+}
+
+bool ParseLimit(const HttpRequest& req, size_t def, size_t max, size_t* out, std::string* error) {
+  const std::string* l = req.Query("limit");
+  if (!l) {
+    *out = def;
+    return true;
+  }
+  if (l->empty() || l->size() > 9 || l->find_first_not_of("0123456789") != std::string::npos) {
+    *error = "limit must be a whole number";
+    return false;
+  }
+  *out = std::min<size_t>(static_cast<size_t>(std::stoll(*l)), max);
+  if (*out == 0) *out = 1;
+  return true;
+}
+
+}  // namespace
+
+void Daemon::Handle(HttpRequest&& req, Responder respond) {
+  const auto& seg = req.segments;
+  const std::string& m = req.method;
+  auto reply = [&](HttpResponse r) { respond(std::move(r)); };
+
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    return reply(Json(200, Value::MakeObject([] {
+                        Object o;
+                        o.Set("status", Str("ok"));
+                        return o;
+                      }())));
+  }
+  if (seg.size() == 1 && seg[0] == "readyz") {
+    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    Array waiting;
+    for (const auto& v : Views()) {
+      ViewStatus st = v->Status();
+      if (!st.caught_up_once && !st.failed) waiting.push_back(Str(st.name));
+    }
+    Object o;
+    bool ready = waiting.empty() && !stopping_;
+    o.Set("ready", Value::Bool(ready));
+    o.Set("waiting_for", Value::MakeArray(std::move(waiting)));
+    return reply(Json(ready ? 200 : 503, Value::MakeObject(std::move(o))));
+  }
+  if (seg.empty() || seg[0] != "v1") {
+    return reply(Error(404, "not found", Str("no such endpoint: " + req.path)));
+  }
+  if (seg.size() == 2 && seg[1] == "views") {
+    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    Array arr;
+    for (const auto& v : Views()) arr.push_back(StatusToJson(v->Status(), false));
+    Object o;
+    o.Set("views", Value::MakeArray(std::move(arr)));
+    return reply(Json(200, Value::MakeObject(std::move(o))));
+  }
+  if (seg.size() < 3 || seg[1] != "views") {
+    return reply(Error(404, "not found", Str("no such endpoint: " + req.path)));
+  }
+  std::shared_ptr<View> view = FindView(seg[2]);
+  if (!view) return reply(Error(404, "unknown view", Str(seg[2])));
+
+  // Everything below is about one view: it carries the position, and may wait for one.
+  auto with_position = [view](HttpResponse r) {
+    r.headers.emplace_back("X-Projd-Position", View::FormatPosition(view->Position()));
+    return r;
+  };
+
+  // Read-your-own-writes: hold the request until the view reached min_position.
+  const std::string* min_pos = req.Query("min_position");
+  if (!min_pos) min_pos = req.Header("x-projd-min-position");
+  if (min_pos && !min_pos->empty()) {
+    std::map<TopicPartition, int64_t> required;
+    std::string error;
+    if (!ParsePosition(*min_pos, &required, &error)) {
+      return reply(with_position(Error(400, "bad min_position", Str(error))));
+    }
+    int64_t wait_ms = 5000;
+    if (const std::string* w = req.Query("wait_ms")) {
+      if (w->empty() || w->size() > 9 || w->find_first_not_of("0123456789") != std::string::npos) {
+        return reply(with_position(Error(400, "bad wait_ms", Str("a whole number of ms"))));
+      }
+      wait_ms = std::min<int64_t>(std::stoll(*w), 60000);
+    }
+    if (!view->Reached(required)) {
+      struct Pending {
+        std::mutex mu;
+        bool done = false;
+        uint64_t waiter = 0;
+        HttpRequest req;
+        Responder respond;
+      };
+      auto pending = std::make_shared<Pending>();
+      pending->req = std::move(req);
+      pending->respond = std::move(respond);
+      pending->req.query.erase(
+          std::remove_if(pending->req.query.begin(), pending->req.query.end(),
+                         [](const auto& q) { return q.first == "min_position"; }),
+          pending->req.query.end());
+      pending->req.headers.erase(
+          std::remove_if(pending->req.headers.begin(), pending->req.headers.end(),
+                         [](const auto& h) { return h.first == "x-projd-min-position"; }),
+          pending->req.headers.end());
+      auto finish = [this, pending]() {
+        std::lock_guard<std::mutex> lock(pending->mu);
+        if (pending->done) return;
+        pending->done = true;
+        HttpRequest r = std::move(pending->req);
+        // Answer on an HTTP thread, not on the view's apply thread.
+        http_->PostAfter(std::chrono::milliseconds(0),
+                         [this, r = std::move(r), respond = pending->respond]() mutable {
+                           Handle(std::move(r), respond);
+                         });
+      };
+      uint64_t waiter = view->WhenReached(required, finish);  // may call finish at once
+      {
+        std::lock_guard<std::mutex> lock(pending->mu);
+        pending->waiter = waiter;
+      }
+      http_->PostAfter(std::chrono::milliseconds(wait_ms), [pending, view, with_position]() {
+        std::lock_guard<std::mutex> lock(pending->mu);
+        if (pending->done) return;
+        pending->done = true;
+        view->Cancel(pending->waiter);
+        Object d;
+        d.Set("position", Str(View::FormatPosition(view->Position())));
+        pending->respond(with_position(
+            Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(d)))));
+      });
+      return;
+    }
+  }
+
+  if (seg.size() == 3) {
+    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    ViewStatus st = view->Status();
+    Value v = StatusToJson(st, true);
+    v.as_object().Set("definition", Str(view->projection().definition()));
+    v.as_object().Set("file", Str(view->projection().file()));
+    Array topics;
+    for (const auto& t : view->projection().topics()) topics.push_back(Str(t));
+    v.as_object().Set("topics", Value::MakeArray(std::move(topics)));
+    return reply(with_position(Json(200, v)));
+  }
+  const std::string& what = seg[3];
+  if (what == "rows" && seg.size() == 5) {
+    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    if (req.Query("as_of")) {
+      return reply(with_position(Error(
+          400, "as_of needs history",
+          Str("view " + seg[2] + " keeps no history of its rows (add 'history all' or "
+              "'history N days' to its definition)"))));
+    }
+    RowRecord rec;
+    uint64_t dead = 0;
+    if (!view->store().GetRow(seg[4], &rec, &dead)) {
+      Object d;
+      d.Set("key", Str(seg[4]));
+      d.Set("dead_letters", Num(static_cast<int64_t>(dead)));
+      return reply(with_position(Error(404, "no such row", Value::MakeObject(std::move(d)))));
+    }
+    Value v = RowToJson(seg[4], rec);
+    v.as_object().Set("dead_letters", Num(static_cast<int64_t>(dead)));
+    return reply(with_position(Json(200, v)));
+  }
+  if (what == "rows" && seg.size() == 4) {
+    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    ViewStore::ScanOptions so;
+    std::string error;
+    if (!ParseLimit(req, 100, 1000, &so.limit, &error)) {
+      return reply(with_position(Error(400, "bad limit", Str(error))));
+    }
+    if (const std::string* p = req.Query("prefix")) so.prefix = *p;
+    if (const std::string* s = req.Query("start")) so.start = *s;
+    if (const std::string* e = req.Query("end")) so.end = *e;
+    if (const std::string* c = req.Query("cursor")) {
+      // The cursor is the last key returned, hex-encoded (opaque to clients).
+      const std::string& h = *c;
+      if (h.size() % 2 != 0 || h.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        return reply(with_position(Error(400, "bad cursor", Str("not a cursor from this API"))));
+      }
+      for (size_t i = 0; i < h.size(); i += 2) {
+        so.after.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+      }
+    }
+    std::vector<std::pair<std::string, RowRecord>> rows;
+    bool more = false;
+    if (!view->store().Scan(so, &rows, &more, &error)) {
+      return reply(with_position(Error(500, "scan failed", Str(error))));
+    }
+    Array arr;
+    for (const auto& [k, rec] : rows) arr.push_back(RowToJson(k, rec));
+    Object o;
+    o.Set("rows", Value::MakeArray(std::move(arr)));
+    if (more && !rows.empty()) {
+      static const char kHex[] = "0123456789abcdef";
+      std::string cur;
+      for (unsigned char ch : rows.back().first) {
+        cur.push_back(kHex[ch >> 4]);
+        cur.push_back(kHex[ch & 15]);
+      }
+      o.Set("next_cursor", Str(cur));
+    } else {
+      o.Set("next_cursor", Value());
+    }
+    return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
+  }
+  if (what == "dead-letters" && seg.size() == 4) {
+    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    size_t limit;
+    std::string error;
+    if (!ParseLimit(req, 100, 1000, &limit, &error)) {
+      return reply(with_position(Error(400, "bad limit", Str(error))));
+    }
+    uint64_t after = 0;
+    if (const std::string* c = req.Query("cursor")) {
+      if (c->empty() || c->size() > 18 || c->find_first_not_of("0123456789") != std::string::npos) {
+        return reply(with_position(Error(400, "bad cursor", Str("not a cursor from this API"))));
+      }
+      after = std::stoull(*c);
+    }
+    std::vector<std::pair<uint64_t, DeadLetter>> items;
+    bool more = false;
+    view->store().DeadLetters(after, limit, &items, &more);
+    Array arr;
+    for (const auto& [seq, d] : items) arr.push_back(DeadLetterToJson(d));
+    Object o;
+    o.Set("dead_letters", Value::MakeArray(std::move(arr)));
+    o.Set("total", Num(static_cast<int64_t>(view->store().DeadLetterCount())));
+    o.Set("next_cursor", more && !items.empty() ? Str(std::to_string(items.back().first)) : Value());
+    return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
+  }
+  if (what == "skip" && seg.size() == 4) {
+    if (m != "POST") return reply(with_position(Error(405, "method not allowed", Str("use POST"))));
+    if (!view->Skip()) {
+      return reply(with_position(
+          Error(409, "view is not stopped", Str("skip applies to a view stopped by errors stop"))));
+    }
+    Log("info", seg[2], "skip requested: the failing event becomes a dead letter");
+    Object o;
+    o.Set("skipped", Value::Bool(true));
+    return reply(with_position(Json(202, Value::MakeObject(std::move(o)))));
+  }
+  return reply(with_position(Error(404, "not found", Str("no such endpoint: " + req.path))));
+}
+
+}  // namespace projd

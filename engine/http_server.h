@@ -1,0 +1,100 @@
+// The HTTP/1.1 server of projd (Boost.Beast underneath; no Beast types in this header).
+//
+// The server knows nothing of views: it parses requests, enforces limits, and hands each
+// request to an HttpHandler. The handler answers through the Responder it is given, now or
+// later and from any thread (read-your-own-writes waits answer later). Every accepted request
+// gets exactly one answer; a Responder called after the connection closed is a no-op.
+//
+// Thread-safety: Start/Stop from one thread; the handler runs on the server's I/O threads
+// and must be thread-safe; PostAfter may be called from any thread.
+#ifndef PROJD_ENGINE_HTTP_SERVER_H_
+#define PROJD_ENGINE_HTTP_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace projd {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request target, e.g. "/v1/views/a/rows/k%2F1?limit=5"
+  std::string path;    // percent-decoded path without the query: "/v1/views/a/rows/k/1"
+  // Path segments, each percent-decoded separately (so "k%2F1" stays one segment "k/1").
+  std::vector<std::string> segments;
+  // Query parameters in order, names and values percent-decoded ('+' is a space).
+  std::vector<std::pair<std::string, std::string>> query;
+  // Header fields, names lower-cased.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string remote;  // peer address "127.0.0.1:53422"
+
+  // The first query parameter / header with this name (header names are matched
+  // case-insensitively), or nullptr.
+  const std::string* Query(std::string_view name) const;
+  const std::string* Header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra header fields
+  std::string body;
+};
+
+using Responder = std::function<void(HttpResponse)>;
+using HttpHandler = std::function<void(HttpRequest&& request, Responder respond)>;
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";  // listen address (IPv4 or IPv6 literal)
+  uint16_t port = 8080;                // 0: pick a free port (see HttpServer::port())
+  int threads = 1;                     // I/O threads
+  size_t max_header_bytes = 16 * 1024;        // larger request head: 431
+  size_t max_body_bytes = 1024 * 1024;        // larger body: 413
+  std::chrono::milliseconds read_timeout{10000};   // a request must arrive whole within this
+  std::chrono::milliseconds idle_timeout{60000};   // keep-alive connection idle limit
+  size_t max_connections = 1024;       // further connections are closed at once
+  size_t max_pipelined = 16;           // requests read ahead of unanswered ones per connection
+};
+
+class HttpServer {
+ public:
+  // Binds, listens and starts the I/O threads. Returns nullptr and sets *error (e.g.
+  // "cannot listen on 127.0.0.1:8080: Address already in use") on failure.
+  static std::unique_ptr<HttpServer> Start(const HttpServerOptions& options, HttpHandler handler,
+                                           std::string* error);
+  virtual ~HttpServer() = default;
+
+  // Stops accepting, closes connections and joins the I/O threads. Idempotent.
+  virtual void Stop() = 0;
+  // The bound port (useful with port 0).
+  virtual uint16_t port() const = 0;
+  // Runs fn on an I/O thread after delay (fn is dropped if the server stops first).
+  virtual void PostAfter(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+};
+
+// Percent-decodes a URL component; '+' becomes a space when plus_is_space.
+std::string PercentDecode(std::string_view s, bool plus_is_space);
+std::string PercentEncode(std::string_view s);
+
+// A blocking HTTP/1.1 client for projctl and tests: one request per connection.
+// Returns false and sets *error when the connection or the exchange fails.
+struct HttpClientResult {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+};
+bool HttpCall(const std::string& host, uint16_t port, const std::string& method,
+              const std::string& target,
+              const std::vector<std::pair<std::string, std::string>>& headers,
+              const std::string& body, std::chrono::milliseconds timeout, HttpClientResult* out,
+              std::string* error);
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_HTTP_SERVER_H_

@@ -1,0 +1,339 @@
+// projctl: the command-line client and local test runner (SPEC §7).
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dsl/compiler.h"
+#include "dsl/value.h"
+#include "engine/http_server.h"
+#include "engine/replay.h"
+
+namespace {
+
+using projd::Value;
+
+const char kUsage[] =
+    "usage:\n"
+    "  projctl check FILE...\n"
+    "  projctl test FILE --events EVENTS.jsonl [--view NAME] [--expect EXPECTED.json]\n"
+    "  projctl [--server URL] [--token T] status\n"
+    "  projctl [--server URL] [--token T] get VIEW KEY\n"
+    "  projctl [--server URL] [--token T] dead-letters VIEW\n"
+    "  projctl [--server URL] [--token T] skip VIEW\n"
+    "The server defaults to $PROJD_SERVER or http://127.0.0.1:8080.\n";
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+int Check(const std::vector<std::string>& files) {
+  if (files.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::vector<std::pair<std::string, std::string>> sources;
+  for (const auto& f : files) {
+    std::string text;
+    if (!ReadFile(f, &text)) {
+      std::cerr << f << ": cannot read file\n";
+      return 1;
+    }
+    sources.emplace_back(f, text);
+  }
+  projd::CompiledFile result = projd::CompileFiles(sources);
+  for (const auto& d : result.diagnostics) std::cerr << d.Format();
+  if (!result.ok()) {
+    std::cerr << result.diagnostics.size() << (result.diagnostics.size() == 1 ? " error" : " errors")
+              << "\n";
+    return 1;
+  }
+  for (const auto& p : result.projections) {
+    std::cout << p->file() << ": projection " << p->name() << " ok\n";
+  }
+  return 0;
+}
+
+// Prints the differences between two views; returns their count.
+int DiffViews(const Value& want, const Value& got, const std::string& prefix) {
+  int n = 0;
+  const projd::Object& w = want.as_object();
+  const projd::Object& g = got.as_object();
+  for (const auto& [k, v] : w.members()) {
+    const Value* gv = g.Find(k);
+    if (!gv) {
+      std::cout << "- " << prefix << k << ": " << projd::ToJson(v) << "  (expected, missing)\n";
+      ++n;
+    } else if (!(*gv == v)) {
+      if (v.is_object() && gv->is_object()) {
+        for (const auto& [f, fv] : v.as_object().members()) {
+          const Value* gf = gv->as_object().Find(f);
+          if (!gf) {
+            std::cout << "~ " << prefix << k << "." << f << ": " << projd::ToJson(fv)
+                      << " -> (missing)\n";
+          } else if (!(*gf == fv)) {
+            std::cout << "~ " << prefix << k << "." << f << ": " << projd::ToJson(fv) << " -> "
+                      << projd::ToJson(*gf) << "\n";
+          }
+        }
+        for (const auto& [f, gf] : gv->as_object().members()) {
+          if (!v.as_object().Find(f)) {
+            std::cout << "~ " << prefix << k << "." << f << ": (missing) -> " << projd::ToJson(gf)
+                      << "\n";
+          }
+        }
+      } else {
+        std::cout << "~ " << prefix << k << ": " << projd::ToJson(v) << " -> "
+                  << projd::ToJson(*gv) << "\n";
+      }
+      ++n;
+    }
+  }
+  for (const auto& [k, v] : g.members()) {
+    if (!w.Find(k)) {
+      std::cout << "+ " << prefix << k << ": " << projd::ToJson(v) << "  (unexpected)\n";
+      ++n;
+    }
+  }
+  return n;
+}
+
+int Test(const std::vector<std::string>& args) {
+  std::string file, events, view, expect;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto next = [&](std::string* out) {
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    if (a == "--events") {
+      if (!next(&events)) return 2;
+    } else if (a == "--view") {
+      if (!next(&view)) return 2;
+    } else if (a == "--expect") {
+      if (!next(&expect)) return 2;
+    } else if (file.empty() && a.rfind("--", 0) != 0) {
+      file = a;
+    } else {
+      std::cerr << "projctl test: unexpected argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (file.empty() || events.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::string text;
+  if (!ReadFile(file, &text)) {
+    std::cerr << file << ": cannot read file\n";
+    return 1;
+  }
+  projd::CompiledFile compiled = projd::CompileFile(file, text);
+  for (const auto& d : compiled.diagnostics) std::cerr << d.Format();
+  if (!compiled.ok()) return 1;
+  std::vector<std::shared_ptr<const projd::Projection>> selected;
+  for (const auto& p : compiled.projections) {
+    if (view.empty() || p->name() == view) selected.push_back(p);
+  }
+  if (selected.empty()) {
+    std::cerr << "projctl test: no projection named '" << view << "' in " << file << "\n";
+    return 1;
+  }
+  projd::Object all;
+  for (const auto& p : selected) {
+    projd::ReplayResult r;
+    std::string error;
+    if (!projd::Replay(p, events, &r, &error)) {
+      std::cerr << "projctl test: " << error << "\n";
+      return 1;
+    }
+    for (const auto& d : r.dead_letters) {
+      std::cerr << p->name() << ": dead letter " << d.topic << ":" << d.partition << ":"
+                << d.offset << ": " << d.reason << "\n";
+    }
+    if (r.stopped) {
+      std::cerr << p->name() << ": stopped at " << r.stop_at << " (errors stop): "
+                << r.stop_reason << "\n";
+    }
+    all.Set(p->name(), projd::ViewToJson(r.rows));
+  }
+  Value result = selected.size() == 1 ? *all.Find(selected[0]->name())
+                                      : Value::MakeObject(std::move(all));
+  if (expect.empty()) {
+    std::string out;
+    projd::WritePrettyJson(result, &out);
+    std::cout << out << "\n";
+    return 0;
+  }
+  std::string expected_text, error;
+  if (!ReadFile(expect, &expected_text)) {
+    std::cerr << expect << ": cannot read file\n";
+    return 1;
+  }
+  Value expected;
+  if (!projd::ParseJson(expected_text, &expected, &error) || !expected.is_object()) {
+    std::cerr << expect << ": not a JSON object: " << error << "\n";
+    return 1;
+  }
+  int diffs = DiffViews(expected, result, "");
+  if (diffs == 0) {
+    std::cout << "ok: view matches " << expect << "\n";
+    return 0;
+  }
+  std::cout << diffs << (diffs == 1 ? " difference" : " differences") << " from " << expect
+            << "\n";
+  return 1;
+}
+
+struct Server {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string token;
+};
+
+bool ParseServer(const std::string& url, Server* s) {
+  std::string rest = url;
+  if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) {
+    s->host = rest;
+    s->port = 80;
+    return !rest.empty();
+  }
+  s->host = rest.substr(0, colon);
+  std::string p = rest.substr(colon + 1);
+  if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos || p.size() > 5) {
+    return false;
+  }
+  s->port = static_cast<uint16_t>(std::stoi(p));
+  return true;
+}
+
+// Performs a request; prints errors. Returns the status (0 when the server is unreachable).
+int Call(const Server& s, const std::string& method, const std::string& target, Value* body,
+         const std::string& payload = "") {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!s.token.empty()) headers.emplace_back("Authorization", "Bearer " + s.token);
+  projd::HttpClientResult r;
+  std::string error;
+  if (!projd::HttpCall(s.host, s.port, method, target, headers, payload,
+                       std::chrono::milliseconds(70000), &r, &error)) {
+    std::cerr << "projctl: cannot reach projd at " << s.host << ":" << s.port << ": " << error
+              << "\n";
+    return 0;
+  }
+  std::string perr;
+  if (!projd::ParseJson(r.body, body, &perr)) *body = Value::String(r.body);
+  if (r.status >= 400) {
+    std::string msg = body->is_object() && body->as_object().Find("error") &&
+                              body->as_object().Find("error")->is_string()
+                          ? body->as_object().Find("error")->as_string()
+                          : r.body;
+    std::string detail;
+    if (body->is_object()) {
+      if (const Value* d = body->as_object().Find("detail"); d && !d->is_null()) {
+        detail = d->is_string() ? d->as_string() : projd::ToJson(*d);
+      }
+    }
+    std::cerr << "projctl: " << r.status << " " << msg << (detail.empty() ? "" : ": " + detail)
+              << "\n";
+  }
+  return r.status;
+}
+
+std::string Field(const Value& o, const char* name) {
+  const Value* v = o.as_object().Find(name);
+  if (!v || v->is_null()) return "-";
+  if (v->is_string()) return v->as_string();
+  return projd::ToJson(*v);
+}
+
+int Status(const Server& s) {
+  Value body;
+  int st = Call(s, "GET", "/v1/views", &body);
+  if (st != 200) return 1;
+  const Value* views = body.as_object().Find("views");
+  printf("%-28s %-12s %12s %12s %10s %12s  %s\n", "VIEW", "STATE", "ROWS", "LAG", "LAG_S",
+         "EVENTS/S", "REASON");
+  for (const auto& v : views->as_array()) {
+    printf("%-28s %-12s %12s %12s %10s %12s  %s\n", Field(v, "name").c_str(),
+           Field(v, "state").c_str(), Field(v, "rows").c_str(), Field(v, "lag_events").c_str(),
+           Field(v, "lag_seconds").c_str(), Field(v, "events_per_second").c_str(),
+           Field(v, "reason") == "-" ? "" : Field(v, "reason").c_str());
+  }
+  return 0;
+}
+
+int PrintCall(const Server& s, const std::string& method, const std::string& target) {
+  Value body;
+  int st = Call(s, method, target, &body);
+  if (st == 0 || st >= 400) return 1;
+  std::string out;
+  projd::WritePrettyJson(body, &out);
+  std::cout << out << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  Server server;
+  if (const char* env = std::getenv("PROJD_SERVER")) ParseServer(env, &server);
+  if (const char* env = std::getenv("PROJD_TOKEN")) server.token = env;
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    if (args[i] == "--server" && i + 1 < args.size()) {
+      if (!ParseServer(args[++i], &server)) {
+        std::cerr << "projctl: bad --server URL\n";
+        return 2;
+      }
+    } else if (args[i] == "--token" && i + 1 < args.size()) {
+      server.token = args[++i];
+    } else {
+      break;
+    }
+  }
+  if (i >= args.size() || args[i] == "--help" || args[i] == "help") {
+    std::cerr << kUsage;
+    return i >= args.size() ? 2 : 0;
+  }
+  std::string cmd = args[i];
+  std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+  if (cmd == "check") return Check(rest);
+  if (cmd == "test") return Test(rest);
+  if (cmd == "status") return Status(server);
+  if (cmd == "get") {
+    if (rest.size() < 2) {
+      std::cerr << kUsage;
+      return 2;
+    }
+    std::string target = "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" +
+                         projd::PercentEncode(rest[1]);
+    if (rest.size() == 4 && rest[2] == "--as-of") {
+      target += "?as_of=" + projd::PercentEncode(rest[3]);
+    } else if (rest.size() != 2) {
+      std::cerr << kUsage;
+      return 2;
+    }
+    return PrintCall(server, "GET", target);
+  }
+  if (cmd == "dead-letters" && rest.size() == 1) {
+    return PrintCall(server, "GET", "/v1/views/" + projd::PercentEncode(rest[0]) + "/dead-letters");
+  }
+  if (cmd == "skip" && rest.size() == 1) {
+    return PrintCall(server, "POST", "/v1/views/" + projd::PercentEncode(rest[0]) + "/skip");
+  }
+  std::cerr << "projctl: unknown command '" << cmd << "'\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,265 @@
+#include "engine/projector.h"
+
+#include "dsl/time.h"
+
+namespace projd {
+namespace {
+
+constexpr size_t kMaxDeadLetterEvent = 64 * 1024;
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint(std::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    uint8_t b = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+void PutSigned(std::string* out, int64_t v) {
+  PutVarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+
+bool GetSigned(std::string_view* in, int64_t* v) {
+  uint64_t u;
+  if (!GetVarint(in, &u)) return false;
+  *v = static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  return true;
+}
+
+void PutString(std::string* out, std::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s);
+}
+
+bool GetString(std::string_view* in, std::string* s) {
+  uint64_t n;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  s->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+Value ProvenanceToJson(const Provenance& p) {
+  Object o;
+  o.Set("topic", Value::String(p.topic));
+  o.Set("partition", Value::Number(Decimal::FromInt(p.partition)));
+  o.Set("offset", Value::Number(Decimal::FromInt(p.offset)));
+  o.Set("event_time", Value::String(FormatRfc3339(p.event_time_ms)));
+  o.Set("event_id", p.has_id ? Value::String(p.id) : Value());
+  return Value::MakeObject(std::move(o));
+}
+
+}  // namespace
+
+void EncodeRow(const RowRecord& row, std::string* out) {
+  out->clear();
+  out->push_back(1);  // format version
+  PutVarint(out, row.version);
+  PutString(out, row.updated_by.topic);
+  PutVarint(out, static_cast<uint32_t>(row.updated_by.partition));
+  PutSigned(out, row.updated_by.offset);
+  PutSigned(out, row.updated_by.event_time_ms);
+  out->push_back(row.updated_by.has_id ? 1 : 0);
+  if (row.updated_by.has_id) PutString(out, row.updated_by.id);
+  // The row body: an object value in the binary value encoding.
+  std::string body;
+  EncodeBinary(Value::MakeObject(row.fields), &body);
+  out->append(body);
+}
+
+bool DecodeRow(std::string_view in, RowRecord* out) {
+  if (in.empty() || in[0] != 1) return false;
+  in.remove_prefix(1);
+  uint64_t version, partition;
+  if (!GetVarint(&in, &version) || !GetString(&in, &out->updated_by.topic) ||
+      !GetVarint(&in, &partition) || !GetSigned(&in, &out->updated_by.offset) ||
+      !GetSigned(&in, &out->updated_by.event_time_ms) || in.empty()) {
+    return false;
+  }
+  out->version = version;
+  out->updated_by.partition = static_cast<int32_t>(partition);
+  out->updated_by.has_id = in[0] == 1;
+  in.remove_prefix(1);
+  if (out->updated_by.has_id && !GetString(&in, &out->updated_by.id)) return false;
+  Value body;
+  if (!DecodeBinary(in, &body) || !body.is_object()) return false;
+  out->fields = std::move(body.as_object());
+  out->exists = true;
+  return true;
+}
+
+Value RowToJson(const std::string& key, const RowRecord& row) {
+  Object o;
+  o.Set("key", Value::String(key));
+  o.Set("row", Value::MakeObject(row.fields));
+  o.Set("version", Value::Number(Decimal::FromInt(static_cast<int64_t>(row.version))));
+  o.Set("updated_by", ProvenanceToJson(row.updated_by));
+  return Value::MakeObject(std::move(o));
+}
+
+Value DeadLetterToJson(const DeadLetter& d) {
+  Object o;
+  o.Set("topic", Value::String(d.topic));
+  o.Set("partition", Value::Number(Decimal::FromInt(d.partition)));
+  o.Set("offset", Value::Number(Decimal::FromInt(d.offset)));
+  o.Set("timestamp", Value::String(FormatRfc3339(d.timestamp_ms)));
+  o.Set("reason", Value::String(d.reason));
+  o.Set("key", d.has_key ? Value::String(d.key) : Value());
+  // The event as JSON when it is JSON, else as a string.
+  Value ev;
+  std::string err;
+  if (ParseJson(d.event, &ev, &err)) {
+    o.Set("event", std::move(ev));
+  } else {
+    o.Set("event", Value::String(d.event));
+  }
+  return Value::MakeObject(std::move(o));
+}
+
+void EncodeDeadLetter(const DeadLetter& d, std::string* out) {
+  out->clear();
+  out->push_back(1);
+  PutString(out, d.topic);
+  PutVarint(out, static_cast<uint32_t>(d.partition));
+  PutSigned(out, d.offset);
+  PutSigned(out, d.timestamp_ms);
+  PutString(out, d.reason);
+  out->push_back(d.has_key ? 1 : 0);
+  PutString(out, d.key);
+  PutString(out, d.event);
+}
+
+bool DecodeDeadLetter(std::string_view in, DeadLetter* d) {
+  if (in.empty() || in[0] != 1) return false;
+  in.remove_prefix(1);
+  uint64_t partition;
+  if (!GetString(&in, &d->topic) || !GetVarint(&in, &partition) || !GetSigned(&in, &d->offset) ||
+      !GetSigned(&in, &d->timestamp_ms) || !GetString(&in, &d->reason) || in.empty()) {
+    return false;
+  }
+  d->partition = static_cast<int32_t>(partition);
+  d->has_key = in[0] == 1;
+  in.remove_prefix(1);
+  return GetString(&in, &d->key) && GetString(&in, &d->event);
+}
+
+void Batch::Clear() {
+  rows.clear();
+  dirty.clear();
+  dead_letters.clear();
+  new_ids.clear();
+  next_offsets.clear();
+  events = applied = ignored = duplicates = 0;
+  last_event_time_ms = 0;
+  max_timestamp_ms = 0;
+}
+
+void Projector::DeadLetterMessage(const Message& msg, const std::string& reason, Batch* batch) {
+  DeadLetter d;
+  d.topic = std::string(msg.topic);
+  d.partition = msg.partition;
+  d.offset = msg.offset;
+  d.timestamp_ms = msg.timestamp_ms;
+  d.reason = reason;
+  d.event = std::string(msg.value.substr(0, kMaxDeadLetterEvent));
+  batch->dead_letters.push_back(std::move(d));
+  batch->next_offsets[TopicPartition{std::string(msg.topic), msg.partition}] = msg.offset + 1;
+  ++batch->events;
+}
+
+Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* batch,
+                                    std::string* stop_reason, std::vector<TraceStep>* trace) {
+  const Projection& p = *projection_;
+  EventMeta meta;
+  meta.topic = msg.topic;
+  meta.partition = msg.partition;
+  meta.offset = msg.offset;
+  meta.timestamp_ms = msg.timestamp_ms;
+  meta.has_key = msg.has_key;
+  meta.key = msg.key;
+
+  std::string error;
+  bool has_key = false;
+  std::string key;
+  auto event_error = [&](const std::string& reason) {
+    if (p.errors() == Projection::ErrorPolicy::kStop) {
+      *stop_reason = reason;
+      return Outcome::kStop;
+    }
+    DeadLetterMessage(msg, reason, batch);
+    batch->dead_letters.back().has_key = has_key;
+    batch->dead_letters.back().key = key;
+    return Outcome::kDeadLetter;
+  };
+  if (msg.timestamp_ms > batch->max_timestamp_ms) batch->max_timestamp_ms = msg.timestamp_ms;
+  if (!msg.error.empty()) return event_error(std::string(msg.error));
+  if (!ParseJson(msg.value, &event_, &error)) return event_error(error);
+  PreparedEvent prepared;
+  if (!p.Prepare(event_, meta, &prepared, &error)) return event_error(error);
+  TopicPartition tp{std::string(msg.topic), msg.partition};
+  if (!prepared.handler) {
+    batch->next_offsets[tp] = msg.offset + 1;
+    ++batch->events;
+    ++batch->ignored;
+    return Outcome::kIgnored;
+  }
+  has_key = true;
+  key = prepared.key;
+  if (p.dedupe() && prepared.has_id) {
+    if (batch->new_ids.count(prepared.id) || rows->SeenId(prepared.id)) {
+      batch->next_offsets[tp] = msg.offset + 1;
+      ++batch->events;
+      ++batch->duplicates;
+      return Outcome::kDuplicate;
+    }
+  }
+  auto it = batch->rows.find(prepared.key);
+  if (it == batch->rows.end()) {
+    RowRecord rec;
+    if (!rows->LoadRow(prepared.key, &rec)) rec = RowRecord();
+    it = batch->rows.emplace(prepared.key, std::move(rec)).first;
+  }
+  RowRecord& rec = it->second;
+  RowState in;
+  in.exists = rec.exists;
+  in.fields = std::move(rec.fields);
+  RowState out;
+  bool ok = p.Apply(prepared, event_, meta, in, &out, &error, trace);
+  if (!ok) {
+    rec.fields = std::move(in.fields);  // untouched: the event applies atomically
+    return event_error(error);
+  }
+  rec.version = out.exists ? (in.exists ? rec.version + 1 : 1) : 0;
+  rec.exists = out.exists;
+  rec.fields = std::move(out.fields);
+  rec.updated_by.topic = tp.topic;
+  rec.updated_by.partition = msg.partition;
+  rec.updated_by.offset = msg.offset;
+  rec.updated_by.event_time_ms = prepared.event_time_ms;
+  rec.updated_by.has_id = prepared.has_id;
+  rec.updated_by.id = prepared.id;
+  batch->dirty.insert(prepared.key);
+  batch->last_key = prepared.key;
+  if (p.dedupe() && prepared.has_id) batch->new_ids.insert(prepared.id);
+  batch->next_offsets[tp] = msg.offset + 1;
+  batch->last_event_time_ms = prepared.event_time_ms;
+  ++batch->events;
+  ++batch->applied;
+  return Outcome::kApplied;
+}
+
+}  // namespace projd

@@ -1,0 +1,110 @@
+// Applying events to a view: decode, route, evaluate, and collect the changes of a batch.
+//
+// The Projector is the same for the daemon and for projctl's local replay, so both give
+// identical views. It reads existing rows through a RowSource and gathers every change of a
+// batch in a Batch, which a store then commits in one transaction together with the offsets.
+#ifndef PROJD_ENGINE_PROJECTOR_H_
+#define PROJD_ENGINE_PROJECTOR_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "connectors/source.h"
+#include "dsl/program.h"
+#include "dsl/value.h"
+
+namespace projd {
+
+// The event that last changed a row.
+struct Provenance {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t event_time_ms = 0;
+  bool has_id = false;
+  std::string id;
+};
+
+struct RowRecord {
+  bool exists = false;
+  Object fields;
+  uint64_t version = 0;  // changes applied to this row since it was created
+  Provenance updated_by;
+};
+
+struct DeadLetter {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  std::string reason;
+  bool has_key = false;
+  std::string key;    // the view key, when it could be computed
+  std::string event;  // the raw event, cut to 64 KiB
+};
+
+// Encodings used in storage (see engine/README.md for the layout).
+void EncodeRow(const RowRecord& row, std::string* out);
+bool DecodeRow(std::string_view data, RowRecord* out);
+// The row as JSON: {"key", "row", "version", "updated_by": {...}} (+ dead_letters by caller).
+Value RowToJson(const std::string& key, const RowRecord& row);
+Value DeadLetterToJson(const DeadLetter& d);
+void EncodeDeadLetter(const DeadLetter& d, std::string* out);
+bool DecodeDeadLetter(std::string_view data, DeadLetter* out);
+
+// Where the projector reads rows and seen event ids that are not in the batch yet.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  virtual bool LoadRow(const std::string& key, RowRecord* out) = 0;  // false: no such row
+  virtual bool SeenId(const std::string& id) = 0;
+};
+
+// The changes of one batch.
+struct Batch {
+  std::unordered_map<std::string, RowRecord> rows;  // rows touched, as they are now
+  std::unordered_set<std::string> dirty;            // keys of rows changed in this batch
+  std::vector<DeadLetter> dead_letters;
+  std::unordered_set<std::string> new_ids;          // dedupe ids first seen in this batch
+  std::map<TopicPartition, int64_t> next_offsets;   // position after this batch
+  int64_t events = 0;                               // messages consumed in this batch
+  int64_t applied = 0, ignored = 0, duplicates = 0;
+  int64_t last_event_time_ms = 0;                   // of the last applied event
+  int64_t max_timestamp_ms = 0;                     // newest Kafka timestamp seen
+  std::string last_key;                             // the row the last applied event changed
+
+  void Clear();
+  bool empty() const { return events == 0; }
+};
+
+class Projector {
+ public:
+  explicit Projector(std::shared_ptr<const Projection> projection)
+      : projection_(std::move(projection)) {}
+
+  enum class Outcome { kApplied, kIgnored, kDuplicate, kDeadLetter, kStop };
+
+  // Applies one message to the batch. On kStop (an event error under `errors stop`) nothing
+  // of this message is in the batch, its offset is not consumed, and *stop_reason says why.
+  // With `trace`, the statements run are recorded (projctl explain).
+  Outcome Apply(const Message& msg, RowSource* rows, Batch* batch, std::string* stop_reason,
+                std::vector<TraceStep>* trace = nullptr);
+
+  // Records `msg` as a dead letter with `reason` and consumes its offset (skip after a stop).
+  void DeadLetterMessage(const Message& msg, const std::string& reason, Batch* batch);
+
+  const Projection& projection() const { return *projection_; }
+
+ private:
+  std::shared_ptr<const Projection> projection_;
+  Value event_;  // reused between messages
+};
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_PROJECTOR_H_

@@ -1,0 +1,44 @@
+// Local replay of a JSONL events file through a projection, in memory, with the same Projector
+// the daemon uses (projctl test, diff, explain; benchmarks).
+#ifndef PROJD_ENGINE_REPLAY_H_
+#define PROJD_ENGINE_REPLAY_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dsl/program.h"
+#include "engine/projector.h"
+
+namespace projd {
+
+struct ReplayResult {
+  std::map<std::string, RowRecord> rows;
+  std::vector<DeadLetter> dead_letters;
+  int64_t events = 0;  // messages of the projection's topics
+  int64_t applied = 0, ignored = 0, duplicates = 0;
+  bool stopped = false;  // errors stop hit an event error
+  std::string stop_reason;
+  std::string stop_at;  // TOPIC:PARTITION:OFFSET of the failing event
+};
+
+// Called after each applied event with the trace of its statements (explain).
+using ReplayObserver = std::function<void(const Message& msg, const std::string& key,
+                                          const std::vector<TraceStep>& trace,
+                                          const RowRecord& after)>;
+
+// Replays `events_path`. `batch_size` events share a batch, as in the daemon. Returns false
+// with *error when the file cannot be read.
+bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
+            ReplayResult* out, std::string* error, size_t batch_size = 5000,
+            const ReplayObserver& observer = nullptr);
+
+// The view as a JSON object {key: row}, keys in order.
+Value ViewToJson(const std::map<std::string, RowRecord>& rows);
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_REPLAY_H_

@@ -1,0 +1,413 @@
+#include "engine/view.h"
+
+#include <algorithm>
+
+namespace projd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t WallMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Message View::OwnedMessage::View() const {
+  Message m;
+  m.topic = topic;
+  m.partition = partition;
+  m.offset = offset;
+  m.timestamp_ms = timestamp_ms;
+  m.has_key = has_key;
+  m.key = key;
+  m.value = value;
+  m.error = error;
+  return m;
+}
+
+View::View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewStore> store,
+           SourceFactory factory, ViewOptions options, LogFn log)
+    : projection_(std::move(projection)),
+      store_(std::move(store)),
+      factory_(std::move(factory)),
+      options_(options),
+      log_(std::move(log)),
+      projector_(projection_) {}
+
+View::~View() { Stop(); }
+
+void View::Start() {
+  started_ = Clock::now();
+  last_progress_ = started_;
+  position_ = store_->Positions();
+  thread_ = std::thread([this] { Run(); });
+}
+
+void View::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  // Requests still waiting for a position are answered by their own timeouts.
+}
+
+std::string View::FormatPosition(const std::map<TopicPartition, int64_t>& pos) {
+  std::string out;
+  for (const auto& [tp, off] : pos) {
+    if (!out.empty()) out.push_back(',');
+    out += tp.topic + ":" + std::to_string(tp.partition) + ":" + std::to_string(off);
+  }
+  return out;
+}
+
+std::map<TopicPartition, int64_t> View::Position() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return position_;
+}
+
+bool View::Reached(const std::map<TopicPartition, int64_t>& required) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [tp, off] : required) {
+    auto it = position_.find(tp);
+    int64_t have = it == position_.end() ? 0 : it->second;
+    if (have < off) return false;
+  }
+  return true;
+}
+
+uint64_t View::WhenReached(std::map<TopicPartition, int64_t> required, std::function<void()> fn) {
+  if (Reached(required)) {
+    fn();
+    return 0;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t id = next_waiter_++;
+  waiters_.push_back({id, std::move(required), std::move(fn)});
+  return id;
+}
+
+void View::Cancel(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
+                                [id](const Waiter& w) { return w.id == id; }),
+                 waiters_.end());
+}
+
+bool View::Skip() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!failed_) return false;
+  skip_requested_ = true;
+  return true;
+}
+
+bool View::CommitBatch(Batch* batch) {
+  std::string error;
+  while (true) {
+    if (store_->Commit(*batch, &error)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!store_problem_.empty()) {
+        store_problem_.clear();
+        log_("info", projection_->name(), "storage works again; consumption resumes");
+      }
+      return true;
+    }
+    // A full disk or another storage failure: hold the batch (nothing is lost, nothing
+    // consumed past it) and retry until it goes through or we are told to stop.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (store_problem_ != error) {
+        log_("error", projection_->name(), "cannot commit to LMDB, consumption held: " + error);
+      }
+      store_problem_ = error;
+    }
+    if (stop_) return false;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+void View::AfterCommit(const Batch& batch) {
+  if (batch.empty()) return;
+  source_->Committed(batch.next_offsets.empty() ? std::map<TopicPartition, int64_t>()
+                                                : Position());
+  std::vector<std::function<void()>> ready;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    applied_ += batch.applied;
+    ignored_ += batch.ignored;
+    duplicates_ += batch.duplicates;
+    dead_ += static_cast<int64_t>(batch.dead_letters.size());
+    last_progress_ = Clock::now();
+    last_applied_ms_ = WallMillis();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      bool reached = true;
+      for (const auto& [tp, off] : it->required) {
+        auto p = position_.find(tp);
+        if ((p == position_.end() ? 0 : p->second) < off) {
+          reached = false;
+          break;
+        }
+      }
+      if (reached) {
+        ready.push_back(std::move(it->fn));
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& fn : ready) fn();
+}
+
+void View::Run() {
+  source_ = factory_(projection_->name());
+  std::string error;
+  if (!source_->Start(
+          projection_->topics(),
+          [this](const TopicPartition& tp) {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = position_.find(tp);
+            return it == position_.end() ? int64_t{0} : it->second;
+          },
+          &error)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = true;
+    failed_reason_ = error;
+    log_("error", projection_->name(), "cannot start consuming: " + error);
+    return;
+  }
+  std::vector<Message> messages;
+  Batch batch;
+  while (!stop_) {
+    std::vector<OwnedMessage> pending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_ && !skip_requested_) {
+        // Stopped at a bad event: wait for skip (or a new definition, which replaces us).
+      } else if (failed_ && skip_requested_) {
+        pending.swap(pending_);
+        failed_ = false;
+        skip_requested_ = false;
+        failed_reason_.clear();
+      }
+    }
+    bool waiting;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      waiting = failed_;
+    }
+    if (waiting) {
+      UpdateRate();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    batch.Clear();
+    if (!store_->BeginBatch(&error)) {
+      log_("error", projection_->name(), "cannot read LMDB: " + error);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    bool stopped_here = false;
+    std::string stop_reason;
+    size_t stop_index = 0;
+    // Apply one message, remembering where an `errors stop` event halts the batch.
+    auto apply = [&](const Message& m, size_t index, bool skipping) {
+      TopicPartition tp{std::string(m.topic), m.partition};
+      int64_t have;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = position_.find(tp);
+        have = it == position_.end() ? 0 : it->second;
+      }
+      auto bit = batch.next_offsets.find(tp);
+      if (bit != batch.next_offsets.end()) have = bit->second;
+      if (m.offset < have) return true;  // already applied: never twice
+      if (skipping) {
+        projector_.DeadLetterMessage(m, failed_reason_for_skip_, &batch);
+        return true;
+      }
+      auto outcome = projector_.Apply(m, store_.get(), &batch, &stop_reason);
+      if (outcome == Projector::Outcome::kStop) {
+        stopped_here = true;
+        stop_index = index;
+        return false;
+      }
+      if (m.timestamp_ms > 0) last_ts_[tp] = m.timestamp_ms;
+      return true;
+    };
+    if (!pending.empty()) {
+      // Resuming after skip: the failing event becomes a dead letter, then the rest.
+      for (size_t i = 0; i < pending.size(); ++i) {
+        if (!apply(pending[i].View(), i, i == 0)) break;
+      }
+      if (stopped_here) {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending_.assign(pending.begin() + static_cast<std::ptrdiff_t>(stop_index), pending.end());
+      }
+    } else {
+      source_->Poll(&messages, options_.max_batch, options_.poll_timeout);
+      for (size_t i = 0; i < messages.size(); ++i) {
+        if (!apply(messages[i], i, false)) break;
+      }
+      if (stopped_here) {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending_.clear();
+        for (size_t i = stop_index; i < messages.size(); ++i) {
+          const Message& m = messages[i];
+          OwnedMessage o;
+          o.topic = std::string(m.topic);
+          o.key = std::string(m.key);
+          o.value = std::string(m.value);
+          o.error = std::string(m.error);
+          o.partition = m.partition;
+          o.offset = m.offset;
+          o.timestamp_ms = m.timestamp_ms;
+          o.has_key = m.has_key;
+          pending_.push_back(std::move(o));
+        }
+      }
+    }
+    if (!batch.empty()) {
+      if (!CommitBatch(&batch)) {
+        store_->EndBatch();
+        break;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [tp, off] : batch.next_offsets) position_[tp] = off;
+      }
+      AfterCommit(batch);
+    } else {
+      store_->EndBatch();
+    }
+    if (stopped_here) {
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_ = true;
+      failed_reason_ = stop_reason;
+      failed_reason_for_skip_ = stop_reason;
+      const OwnedMessage& m = pending_.front();
+      log_("error", projection_->name(),
+           "stopped at " + m.topic + ":" + std::to_string(m.partition) + ":" +
+               std::to_string(m.offset) + " (errors stop): " + stop_reason);
+    }
+    UpdateRate();
+  }
+  if (source_) {
+    source_->Committed(Position());
+  }
+}
+
+void View::UpdateRate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto now = Clock::now();
+  if (!rate_samples_.empty() && now - rate_samples_.back().first < std::chrono::milliseconds(500)) {
+    return;
+  }
+  rate_samples_.emplace_back(now, applied_ + ignored_ + duplicates_ + dead_);
+  while (rate_samples_.size() > 2 && now - rate_samples_.front().first > std::chrono::seconds(5)) {
+    rate_samples_.erase(rate_samples_.begin());
+  }
+  if (rate_samples_.size() >= 2) {
+    double secs =
+        std::chrono::duration<double>(rate_samples_.back().first - rate_samples_.front().first)
+            .count();
+    if (secs > 0) {
+      rate_ = static_cast<double>(rate_samples_.back().second - rate_samples_.front().second) /
+              secs;
+    }
+  }
+}
+
+ViewStatus View::Status() {
+  ViewStatus st;
+  st.name = projection_->name();
+  st.definition_hash = projection_->definition_hash();
+  st.rows = store_->RowCount();
+  SourceStatus src;
+  if (source_) src = source_->Status();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto now = Clock::now();
+  int64_t now_ms = WallMillis();
+  std::map<TopicPartition, PartitionStatus> parts;
+  for (const auto& [tp, off] : position_) {
+    parts[tp].tp = tp;
+    parts[tp].position = off;
+  }
+  for (const auto& [tp, info] : src.partitions) {
+    PartitionStatus& p = parts[tp];
+    p.tp = tp;
+    p.high_watermark = info.high_watermark;
+    p.low_watermark = info.low_watermark;
+  }
+  for (auto& [tp, p] : parts) {
+    if (p.high_watermark >= 0) p.lag_events = std::max<int64_t>(0, p.high_watermark - p.position);
+    if (p.lag_events > 0) {
+      auto it = last_ts_.find(tp);
+      int64_t since = it != last_ts_.end()
+                          ? it->second
+                          : now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         now - started_)
+                                         .count();
+      p.lag_seconds = std::max<double>(0, static_cast<double>(now_ms - since) / 1000.0);
+    }
+    st.lag_events += p.lag_events;
+    st.lag_seconds = std::max(st.lag_seconds, p.lag_seconds);
+    st.partitions.push_back(p);
+  }
+  st.position = FormatPosition(position_);
+  st.events_per_second = rate_;
+  st.applied_total = applied_;
+  st.ignored_total = ignored_;
+  st.duplicates_total = duplicates_;
+  st.dead_letters_total = dead_;
+  st.last_applied_ms = last_applied_ms_;
+  bool all_known = !src.partitions.empty();
+  for (const auto& [tp, info] : src.partitions) all_known = all_known && info.high_watermark >= 0;
+  if (st.lag_events == 0 && all_known && src.healthy) caught_up_once_ = true;
+  st.caught_up_once = caught_up_once_;
+  st.failed = failed_;
+  if (failed_) {
+    st.state = "failed";
+    st.reason = failed_reason_;
+    if (!pending_.empty()) {
+      st.failed_topic = pending_.front().topic;
+      st.failed_partition = pending_.front().partition;
+      st.failed_offset = pending_.front().offset;
+    }
+  } else if (stop_) {
+    st.state = "stopped";
+  } else if (!store_problem_.empty()) {
+    st.state = "stalled";
+    st.reason = "storage: " + store_problem_;
+  } else if (st.lag_events > 0 && now - last_progress_ > options_.stall_after) {
+    st.state = "stalled";
+    st.reason = "lag of " + std::to_string(st.lag_events) + " events and no progress for " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                    now - last_progress_).count()) +
+                " s" + (src.problem.empty() ? "" : "; " + src.problem);
+  } else if (!src.healthy) {
+    st.state = caught_up_once_ && st.lag_events == 0 ? "live" : "catching_up";
+    st.reason = src.problem;
+    if (st.state == "live") st.state = "catching_up";
+  } else if (!caught_up_once_) {
+    st.state = "catching_up";
+  } else if (projection_->alert_lag() > 0 &&
+             (projection_->alert_lag_seconds()
+                  ? st.lag_seconds > static_cast<double>(projection_->alert_lag())
+                  : st.lag_events > projection_->alert_lag())) {
+    st.state = "lagging";
+    st.reason = "lag above the alert threshold of " + std::to_string(projection_->alert_lag()) +
+                (projection_->alert_lag_seconds() ? " seconds" : " events");
+  } else {
+    st.state = "live";
+  }
+  if (st.state != last_state_) {
+    log_(st.state == "live" || st.state == "catching_up" ? "info" : "warn", st.name,
+         "state " + (last_state_.empty() ? std::string("-") : last_state_) + " -> " + st.state +
+             (st.reason.empty() ? "" : ": " + st.reason));
+    last_state_ = st.state;
+  }
+  return st;
+}
+
+}  // namespace projd

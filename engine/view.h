@@ -1,0 +1,144 @@
+// A running view: one projection, its LMDB store, its source, and the thread that applies
+// events in batches. Status() gives what operators see.
+#ifndef PROJD_ENGINE_VIEW_H_
+#define PROJD_ENGINE_VIEW_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connectors/source.h"
+#include "dsl/program.h"
+#include "engine/projector.h"
+#include "engine/view_store.h"
+
+namespace projd {
+
+using SourceFactory = std::function<std::unique_ptr<Source>(const std::string& view_name)>;
+using LogFn = std::function<void(const std::string& level, const std::string& view,
+                                 const std::string& message)>;
+
+struct ViewOptions {
+  size_t max_batch = 5000;  // events per LMDB transaction at most
+  std::chrono::milliseconds poll_timeout{50};
+  std::chrono::seconds stall_after{30};  // lag > 0 and no progress this long: stalled
+};
+
+struct PartitionStatus {
+  TopicPartition tp;
+  int64_t position = 0;        // next offset to apply
+  int64_t high_watermark = -1; // -1: unknown
+  int64_t low_watermark = -1;
+  int64_t lag_events = 0;
+  double lag_seconds = 0;
+};
+
+struct ViewStatus {
+  std::string name;
+  std::string state;  // live, catching_up, rebuilding, lagging, stalled, stopped, failed
+  std::string reason; // why the state is not live (empty when live)
+  uint64_t rows = 0;
+  int64_t lag_events = 0;
+  double lag_seconds = 0;
+  double events_per_second = 0;
+  int64_t applied_total = 0, ignored_total = 0, duplicates_total = 0, dead_letters_total = 0;
+  std::string definition_hash;
+  std::vector<PartitionStatus> partitions;
+  std::string position;  // TOPIC:PARTITION:OFFSET,...
+  bool caught_up_once = false;
+  // errors stop: the event the view stopped at.
+  bool failed = false;
+  std::string failed_topic;
+  int32_t failed_partition = 0;
+  int64_t failed_offset = 0;
+  int64_t last_applied_ms = 0;  // wall clock of the last commit with events, 0: never
+};
+
+class View {
+ public:
+  View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewStore> store,
+       SourceFactory factory, ViewOptions options, LogFn log);
+  ~View();
+
+  void Start();
+  void Stop();  // finishes the batch in hand, commits, joins the thread
+
+  const Projection& projection() const { return *projection_; }
+  std::shared_ptr<const Projection> projection_ptr() const { return projection_; }
+  ViewStore& store() { return *store_; }
+  ViewStatus Status();
+  // The applied position now.
+  std::map<TopicPartition, int64_t> Position();
+  static std::string FormatPosition(const std::map<TopicPartition, int64_t>& pos);
+
+  // Whether every offset below `required` is applied.
+  bool Reached(const std::map<TopicPartition, int64_t>& required);
+  // Calls fn once the view reached `required` (at once if it already has). fn may run on the
+  // view's thread. Returns an id for Cancel.
+  uint64_t WhenReached(std::map<TopicPartition, int64_t> required, std::function<void()> fn);
+  void Cancel(uint64_t id);
+
+  // For a view stopped by `errors stop`: the failing event becomes a dead letter and the view
+  // goes on. false when the view is not stopped.
+  bool Skip();
+
+ private:
+  struct OwnedMessage {
+    std::string topic, key, value, error;
+    int32_t partition = 0;
+    int64_t offset = 0, timestamp_ms = 0;
+    bool has_key = false;
+    Message View() const;
+  };
+
+  void Run();
+  bool CommitBatch(Batch* batch);
+  void AfterCommit(const Batch& batch);
+  void UpdateRate();
+
+  std::shared_ptr<const Projection> projection_;
+  std::unique_ptr<ViewStore> store_;
+  SourceFactory factory_;
+  ViewOptions options_;
+  LogFn log_;
+  Projector projector_;
+  std::unique_ptr<Source> source_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::chrono::steady_clock::time_point started_;
+
+  mutable std::mutex mu_;
+  std::map<TopicPartition, int64_t> position_;  // guarded by mu_
+  std::map<TopicPartition, int64_t> last_ts_;   // Kafka timestamp of last applied, per partition
+  int64_t applied_ = 0, ignored_ = 0, duplicates_ = 0, dead_ = 0;
+  std::chrono::steady_clock::time_point last_progress_;
+  int64_t last_applied_ms_ = 0;
+  bool caught_up_once_ = false;
+  bool failed_ = false;
+  bool skip_requested_ = false;
+  std::string failed_reason_;
+  std::string failed_reason_for_skip_;  // the reason recorded when the failing event is skipped
+  std::string store_problem_;
+  std::vector<OwnedMessage> pending_;  // the failing message first, then the rest of its batch
+  std::vector<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
+  double rate_ = 0;
+  std::string last_state_;
+  struct Waiter {
+    uint64_t id;
+    std::map<TopicPartition, int64_t> required;
+    std::function<void()> fn;
+  };
+  std::vector<Waiter> waiters_;
+  uint64_t next_waiter_ = 1;
+};
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_VIEW_H_

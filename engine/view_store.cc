@@ -1,0 +1,263 @@
+#include "engine/view_store.h"
+
+#include <cstring>
+#include <mutex>
+
+namespace projd {
+namespace {
+
+std::string BigEndian64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    s[static_cast<size_t>(i)] = static_cast<char>(v & 0xFF);
+    v >>= 8;
+  }
+  return s;
+}
+
+uint64_t ReadBigEndian64(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+}  // namespace
+
+std::string EncodeOffsetKey(const TopicPartition& tp) {
+  std::string k = tp.topic;
+  k.push_back('\0');
+  uint32_t p = static_cast<uint32_t>(tp.partition);
+  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((p >> (8 * i)) & 0xFF));
+  return k;
+}
+
+bool DecodeOffsetKey(std::string_view key, TopicPartition* tp) {
+  size_t z = key.find('\0');
+  if (z == std::string_view::npos || key.size() != z + 5) return false;
+  tp->topic = std::string(key.substr(0, z));
+  uint32_t p = 0;
+  for (size_t i = z + 1; i < key.size(); ++i) p = (p << 8) | static_cast<uint8_t>(key[i]);
+  tp->partition = static_cast<int32_t>(p);
+  return true;
+}
+
+std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptions& options,
+                                           std::string* error) {
+  auto store = std::unique_ptr<ViewStore>(new ViewStore());
+  store->env_ =
+      KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids"}, options, error);
+  if (!store->env_) return nullptr;
+  auto txn = store->env_->BeginRead(error);
+  if (!txn) return nullptr;
+  auto c = txn->Cursor(kDead);
+  if (c && c->Last()) store->next_dead_seq_ = ReadBigEndian64(c->key()) + 1;
+  return store;
+}
+
+bool ViewStore::BeginBatch(std::string* error) {
+  snapshot_lock_ = std::shared_lock<std::shared_mutex>(resize_mu_);
+  snapshot_ = env_->BeginRead(error);
+  if (!snapshot_) {
+    snapshot_lock_.unlock();
+    return false;
+  }
+  return true;
+}
+
+void ViewStore::EndBatch() {
+  snapshot_.reset();
+  if (snapshot_lock_.owns_lock()) snapshot_lock_.unlock();
+}
+
+bool ViewStore::LoadRow(const std::string& key, RowRecord* out) {
+  std::string_view v;
+  if (!snapshot_ || !snapshot_->Get(kRows, key, &v)) return false;
+  return DecodeRow(v, out);
+}
+
+bool ViewStore::SeenId(const std::string& id) {
+  std::string_view v;
+  return snapshot_ && snapshot_->Get(kIds, id, &v);
+}
+
+bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
+  std::string buf;
+  for (const auto& key : batch.dirty) {
+    const RowRecord& rec = batch.rows.at(key);
+    if (rec.exists) {
+      EncodeRow(rec, &buf);
+      if (!txn->Put(kRows, key, buf)) return false;
+    } else if (!txn->Delete(kRows, key)) {
+      return false;
+    }
+  }
+  uint64_t seq = next_dead_seq_;
+  for (const auto& d : batch.dead_letters) {
+    EncodeDeadLetter(d, &buf);
+    if (!txn->Put(kDead, BigEndian64(seq++), buf)) return false;
+    if (d.has_key) {
+      std::string_view old;
+      uint64_t n = txn->Get(kDeadKeys, d.key, &old) ? ReadBigEndian64(old) : 0;
+      if (!txn->Put(kDeadKeys, d.key, BigEndian64(n + 1))) return false;
+    }
+  }
+  for (const auto& id : batch.new_ids) {
+    if (!txn->Put(kIds, id, std::string_view())) return false;
+  }
+  for (const auto& [tp, off] : batch.next_offsets) {
+    if (!txn->Put(kOffsets, EncodeOffsetKey(tp), BigEndian64(static_cast<uint64_t>(off)))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ViewStore::Commit(const Batch& batch, std::string* error) {
+  snapshot_.reset();
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (!snapshot_lock_.owns_lock()) {
+      snapshot_lock_ = std::shared_lock<std::shared_mutex>(resize_mu_);
+    }
+    auto txn = env_->BeginWrite(error);
+    if (!txn) {
+      snapshot_lock_.unlock();
+      return false;
+    }
+    if (WriteBatch(txn.get(), batch) && txn->Commit()) {
+      next_dead_seq_ += batch.dead_letters.size();
+      snapshot_lock_.unlock();
+      return true;
+    }
+    bool full = txn->MapFull();
+    *error = txn->error();
+    txn.reset();
+    snapshot_lock_.unlock();
+    if (!full) return false;
+    // Out of map space: wait for readers to finish, grow, and write the batch again.
+    std::unique_lock<std::shared_mutex> lock(resize_mu_);
+    if (!env_->Grow(error)) return false;
+  }
+  *error = "LMDB map cannot grow enough for this batch";
+  return false;
+}
+
+std::map<TopicPartition, int64_t> ViewStore::Positions() {
+  std::map<TopicPartition, int64_t> out;
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  if (!txn) return out;
+  auto c = txn->Cursor(kOffsets);
+  for (bool ok = c && c->First(); ok; ok = c->Next()) {
+    TopicPartition tp;
+    if (DecodeOffsetKey(c->key(), &tp)) {
+      out[tp] = static_cast<int64_t>(ReadBigEndian64(c->value()));
+    }
+  }
+  return out;
+}
+
+bool ViewStore::GetRow(const std::string& key, RowRecord* out, uint64_t* dead_letters) {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  if (!txn) return false;
+  std::string_view v;
+  if (dead_letters) {
+    *dead_letters = txn->Get(kDeadKeys, key, &v) ? ReadBigEndian64(v) : 0;
+  }
+  if (!txn->Get(kRows, key, &v)) return false;
+  return DecodeRow(v, out);
+}
+
+bool ViewStore::Scan(const ScanOptions& o, std::vector<std::pair<std::string, RowRecord>>* out,
+                     bool* more, std::string* error) {
+  out->clear();
+  *more = false;
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  auto txn = env_->BeginRead(error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kRows);
+  std::string from = o.prefix;
+  if (!o.start.empty() && o.start > from) from = o.start;
+  bool ok;
+  if (!o.after.empty() && o.after >= from) {
+    ok = c->Seek(o.after);
+    if (ok && c->key() == o.after) ok = c->Next();
+  } else {
+    ok = from.empty() ? c->First() : c->Seek(from);
+  }
+  for (; ok; ok = c->Next()) {
+    std::string_view k = c->key();
+    if (!o.prefix.empty() && k.substr(0, o.prefix.size()) != o.prefix) break;
+    if (!o.end.empty() && k >= o.end) break;
+    if (out->size() >= o.limit) {
+      *more = true;
+      break;
+    }
+    RowRecord rec;
+    if (!DecodeRow(c->value(), &rec)) {
+      *error = "corrupt row record for key " + std::string(k);
+      return false;
+    }
+    out->emplace_back(std::string(k), std::move(rec));
+  }
+  return true;
+}
+
+uint64_t ViewStore::RowCount() {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  return txn ? txn->Count(kRows) : 0;
+}
+
+uint64_t ViewStore::DeadLetterCount() {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  return txn ? txn->Count(kDead) : 0;
+}
+
+bool ViewStore::DeadLetters(uint64_t after, size_t limit,
+                            std::vector<std::pair<uint64_t, DeadLetter>>* out, bool* more) {
+  out->clear();
+  *more = false;
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kDead);
+  for (bool ok = c->Seek(BigEndian64(after + 1)); ok; ok = c->Next()) {
+    if (out->size() >= limit) {
+      *more = true;
+      break;
+    }
+    DeadLetter d;
+    if (!DecodeDeadLetter(c->value(), &d)) continue;
+    out->emplace_back(ReadBigEndian64(c->key()), std::move(d));
+  }
+  return true;
+}
+
+std::string ViewStore::GetMeta(const std::string& name) {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  std::string_view v;
+  if (!txn || !txn->Get(kMeta, name, &v)) return "";
+  return std::string(v);
+}
+
+bool ViewStore::PutMeta(const std::string& name, const std::string& value, std::string* error) {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  auto txn = env_->BeginWrite(error);
+  if (!txn) return false;
+  if (!txn->Put(kMeta, name, value) || !txn->Commit()) {
+    *error = txn->error();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace projd

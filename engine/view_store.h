@@ -1,0 +1,74 @@
+// The LMDB store of one view: rows, positions, dead letters, dedupe ids and metadata, in one
+// environment (a folder). The layout is written down in engine/README.md.
+//
+// One writer thread applies batches (BeginBatch, LoadRow/SeenId through the projector, then
+// Commit); any number of threads read. Commit writes the rows and the offsets they came from in
+// one transaction: after a crash the store holds both or neither.
+#ifndef PROJD_ENGINE_VIEW_STORE_H_
+#define PROJD_ENGINE_VIEW_STORE_H_
+
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "engine/kv.h"
+#include "engine/projector.h"
+
+namespace projd {
+
+class ViewStore final : public RowSource {
+ public:
+  static std::unique_ptr<ViewStore> Open(const std::string& dir, const KvOptions& options,
+                                         std::string* error);
+
+  // ---- the writer ----
+  // Opens the read snapshot the projector loads rows from until Commit.
+  bool BeginBatch(std::string* error);
+  bool LoadRow(const std::string& key, RowRecord* out) override;
+  bool SeenId(const std::string& id) override;
+  // Writes the batch and its offsets atomically; grows the map when full. On failure nothing
+  // of the batch is stored (the caller retries later or stops).
+  bool Commit(const Batch& batch, std::string* error);
+  void EndBatch();  // drops the snapshot without writing (after a failure)
+
+  // ---- readers (any thread) ----
+  std::map<TopicPartition, int64_t> Positions();
+  // false when absent. *dead_letters: rejected events that carried this key.
+  bool GetRow(const std::string& key, RowRecord* out, uint64_t* dead_letters);
+  struct ScanOptions {
+    std::string prefix, start, end;  // start inclusive, end exclusive; empty: unbounded
+    std::string after;               // resume strictly after this key (cursor)
+    size_t limit = 100;
+  };
+  // Rows in key order; *more is true when rows remain after the last one returned.
+  bool Scan(const ScanOptions& options, std::vector<std::pair<std::string, RowRecord>>* out,
+            bool* more, std::string* error);
+  uint64_t RowCount();
+  uint64_t DeadLetterCount();
+  // Dead letters with sequence > after, oldest first.
+  bool DeadLetters(uint64_t after, size_t limit,
+                   std::vector<std::pair<uint64_t, DeadLetter>>* out, bool* more);
+  std::string GetMeta(const std::string& name);
+  bool PutMeta(const std::string& name, const std::string& value, std::string* error);
+
+  void Sync() { env_->Sync(); }
+
+ private:
+  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds };
+  bool WriteBatch(KvTxn* txn, const Batch& batch);
+
+  std::unique_ptr<KvEnv> env_;
+  std::shared_mutex resize_mu_;  // exclusive only while the map grows
+  std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch
+  std::shared_lock<std::shared_mutex> snapshot_lock_;
+  uint64_t next_dead_seq_ = 1;
+};
+
+std::string EncodeOffsetKey(const TopicPartition& tp);
+bool DecodeOffsetKey(std::string_view key, TopicPartition* tp);
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_VIEW_STORE_H_

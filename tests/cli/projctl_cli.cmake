@@ -1,0 +1,62 @@
+# projctl as a user runs it: exit codes and output of check and test.
+# Invoked by CTest: cmake -DPROJCTL=... -DSRC=... -P projctl_cli.cmake
+function(expect_run expected_code)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT code EQUAL ${expected_code})
+    message(FATAL_ERROR "expected exit ${expected_code}, got ${code}: ${ARGN}\n${out}\n${err}")
+  endif()
+  set(LAST_OUT "${out}" PARENT_SCOPE)
+  set(LAST_ERR "${err}" PARENT_SCOPE)
+endfunction()
+
+function(expect_contains text needle)
+  string(FIND "${text}" "${needle}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "expected to find '${needle}' in:\n${text}")
+  endif()
+endfunction()
+
+set(TMP ${CMAKE_CURRENT_BINARY_DIR}/projctl_cli_tmp)
+file(REMOVE_RECURSE ${TMP})
+file(MAKE_DIRECTORY ${TMP})
+
+# check: the example projections are good.
+file(GLOB examples ${SRC}/projections/*.proj)
+expect_run(0 ${PROJCTL} check ${examples})
+expect_contains("${LAST_OUT}" "projection account_balance ok")
+
+# check: a broken file gives FILE:LINE:COL, the line and a caret, and exit 1.
+file(WRITE ${TMP}/broken.proj "projection p {\n  from \"t\"\n  key event.id\n  on X { balance += }\n}\n")
+expect_run(1 ${PROJCTL} check ${TMP}/broken.proj)
+expect_contains("${LAST_ERR}" "broken.proj:4:")
+expect_contains("${LAST_ERR}" "  on X { balance += }")
+expect_contains("${LAST_ERR}" "^")
+
+# check: an unknown function is a load-time error.
+file(WRITE ${TMP}/unknown.proj "projection p {\n  from \"t\"\n  key event.id\n  on X { a = sqrt(event.x) }\n}\n")
+expect_run(1 ${PROJCTL} check ${TMP}/unknown.proj)
+expect_contains("${LAST_ERR}" "unknown.proj:4:14: unknown function 'sqrt'")
+
+# test: the view as JSON, then against --expect (equal: exit 0; different: exit 1 and a diff).
+file(WRITE ${TMP}/sum.proj "projection sums {\n  from \"t\"\n  key event.k\n  on * { total += event.n }\n}\n")
+file(WRITE ${TMP}/sum.jsonl "{\"k\":\"a\",\"n\":0.1}\n{\"k\":\"a\",\"n\":0.2}\n{\"k\":\"b\",\"n\":5}\nnot json\n")
+expect_run(0 ${PROJCTL} test ${TMP}/sum.proj --events ${TMP}/sum.jsonl)
+expect_contains("${LAST_OUT}" "\"total\": 0.3")
+expect_contains("${LAST_ERR}" "dead letter t:0:3")
+file(WRITE ${TMP}/want.json "{\"a\": {\"total\": 0.3}, \"b\": {\"total\": 5}}")
+expect_run(0 ${PROJCTL} test ${TMP}/sum.proj --events ${TMP}/sum.jsonl --expect ${TMP}/want.json)
+file(WRITE ${TMP}/wrong.json "{\"a\": {\"total\": 0.4}, \"c\": {\"total\": 1}}")
+expect_run(1 ${PROJCTL} test ${TMP}/sum.proj --events ${TMP}/sum.jsonl --expect ${TMP}/wrong.json)
+expect_contains("${LAST_OUT}" "~ a.total: 0.4 -> 0.3")
+expect_contains("${LAST_OUT}" "- c:")
+expect_contains("${LAST_OUT}" "+ b:")
+
+# The examples replay cleanly, and the malformed example events become dead letters.
+expect_run(0 ${PROJCTL} test ${SRC}/projections/account_balance.proj
+  --events ${SRC}/examples/banking-events.jsonl)
+expect_contains("${LAST_OUT}" "\"acc-00000\"")
+expect_contains("${LAST_ERR}" "dead letter")
+
+# usage errors exit 2
+expect_run(2 ${PROJCTL})
+expect_run(2 ${PROJCTL} test ${TMP}/sum.proj)

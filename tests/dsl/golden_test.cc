@@ -1,0 +1,103 @@
+// Language behaviour as data: every tests/golden/NAME.proj is a case.
+//   NAME.proj + NAME.jsonl + NAME.expected.json  the view after replaying the events
+//                                                ({key: row}, or {view: {key: row}} when the
+//                                                file holds several projections)
+//   NAME.dead (optional)                         the dead letters, one per line:
+//                                                "TOPIC:PARTITION:OFFSET: reason"
+//   NAME.errors                                  instead: the file must not compile, and the
+//                                                diagnostics must read exactly so
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "dsl/compiler.h"
+#include "engine/replay.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string TrimTrailing(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::vector<fs::path> Cases() {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(fs::path(PROJD_SOURCE_DIR) / "tests" / "golden")) {
+    if (e.path().extension() == ".proj") out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void RunCase(const fs::path& proj) {
+  fs::path base = proj;
+  base.replace_extension();
+  std::string name = base.filename().string();
+  std::string text = Slurp(proj);
+  projd::CompiledFile compiled = projd::CompileFile(proj.filename().string(), text);
+  fs::path errors = base.string() + ".errors";
+  if (fs::exists(errors)) {
+    std::string got;
+    for (const auto& d : compiled.diagnostics) got += d.Format();
+    INFO("case " << name);
+    CHECK_FALSE(compiled.ok());
+    CHECK(TrimTrailing(got) == TrimTrailing(Slurp(errors)));
+    return;
+  }
+  std::string diags;
+  for (const auto& d : compiled.diagnostics) diags += d.Format();
+  INFO("case " << name << "\n" << diags);
+  REQUIRE(compiled.ok());
+  projd::Object all;
+  std::string dead;
+  for (const auto& p : compiled.projections) {
+    projd::ReplayResult r;
+    std::string error;
+    // Small batches, so batch boundaries fall inside the cases too.
+    REQUIRE(projd::Replay(p, base.string() + ".jsonl", &r, &error, 3));
+    for (const auto& d : r.dead_letters) {
+      dead += (compiled.projections.size() > 1 ? p->name() + " " : "") + d.topic + ":" +
+              std::to_string(d.partition) + ":" + std::to_string(d.offset) + ": " + d.reason +
+              "\n";
+    }
+    if (r.stopped) {
+      dead += (compiled.projections.size() > 1 ? p->name() + " " : "") + "stopped at " +
+              r.stop_at + ": " + r.stop_reason + "\n";
+    }
+    all.Set(p->name(), projd::ViewToJson(r.rows));
+  }
+  projd::Value got = compiled.projections.size() == 1
+                         ? *all.Find(compiled.projections[0]->name())
+                         : projd::Value::MakeObject(std::move(all));
+  projd::Value want;
+  std::string error;
+  REQUIRE(projd::ParseJson(Slurp(base.string() + ".expected.json"), &want, &error));
+  std::string got_text, want_text;
+  projd::WritePrettyJson(got, &got_text);
+  projd::WritePrettyJson(want, &want_text);
+  CHECK(got_text == want_text);
+  fs::path dead_file = base.string() + ".dead";
+  CHECK(TrimTrailing(dead) == (fs::exists(dead_file) ? TrimTrailing(Slurp(dead_file)) : ""));
+}
+
+}  // namespace
+
+TEST_CASE("golden language cases", "[golden]") {
+  auto cases = Cases();
+  REQUIRE(cases.size() >= 1);
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.filename().string()) { RunCase(c); }
+  }
+}

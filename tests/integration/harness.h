@@ -1,0 +1,67 @@
+// Helpers for end-to-end tests: run the real projd and projctl programs, talk HTTP to them,
+// produce to Kafka.
+#ifndef PROJD_TESTS_INTEGRATION_HARNESS_H_
+#define PROJD_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dsl/value.h"
+#include "engine/http_server.h"
+
+namespace projd::testing {
+
+// A fresh, empty folder under the build's temp area.
+std::string TempDir(const std::string& name);
+void WriteFile(const std::string& path, const std::string& content);
+std::string ReadFile(const std::string& path);
+
+// The real broker's bootstrap address from PROJD_KAFKA_BROKERS, or "".
+std::string RealKafka();
+
+// Runs a shell command, capturing stdout+stderr; returns the exit code.
+int Run(const std::string& command, std::string* output);
+
+class ProjdProcess {
+ public:
+  // Starts projd with these arguments (--listen 127.0.0.1:0 is added unless given) and waits
+  // until its HTTP API listens. Logs go to `log_path`. nullptr and *error on failure.
+  static std::unique_ptr<ProjdProcess> Start(const std::vector<std::string>& args,
+                                             const std::string& log_path, std::string* error);
+  ~ProjdProcess();
+
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // The embedded broker's address (when started without --brokers).
+  const std::string& embedded_brokers() const { return embedded_; }
+  std::string Log() const;
+
+  void Kill9();
+  // SIGTERM and wait; returns the exit status (or -1 on timeout, then SIGKILL).
+  int Terminate(std::chrono::seconds timeout = std::chrono::seconds(30));
+  void Signal(int sig);
+
+  HttpClientResult Call(const std::string& method, const std::string& target,
+                        const std::string& body = "",
+                        const std::vector<std::pair<std::string, std::string>>& headers = {});
+  // GET and parse JSON; fails the test on transport errors.
+  Value GetJson(const std::string& target, int* status = nullptr);
+  // Waits until GET /v1/views/{view} reports lag 0 with every partition known and the
+  // position covers at least `min_events` events (sum of offsets). false on timeout.
+  bool WaitCaughtUp(const std::string& view, int64_t min_events,
+                    std::chrono::seconds timeout = std::chrono::seconds(60));
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  std::string embedded_;
+  std::string log_path_;
+};
+
+}  // namespace projd::testing
+
+#endif  // PROJD_TESTS_INTEGRATION_HARNESS_H_
