@@ -550,6 +550,7 @@ bool TimeFromValue(const Value& v, int64_t* epoch_ms) {
 bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEvent* out,
                          std::string* error) const {
   out->handler = nullptr;
+  out->has_key = false;
   if (!event.is_object()) {
     *error = std::string("event is not a JSON object (it is ") + Kind(event) + ")";
     return false;
@@ -613,6 +614,7 @@ bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEven
     }
   }
   out->key = JoinKeyParts(parts);
+  out->has_key = true;
   // Identity.
   out->has_id = false;
   if (has_id_) {

@@ -103,7 +103,8 @@ struct RowState {
 // The outcome of routing an event through where / type / key / id / time.
 struct PreparedEvent {
   const Handler* handler = nullptr;  // nullptr: the event is ignored by this projection
-  std::string key;                   // the view key
+  bool has_key = false;              // set as soon as the key is known, even if a later
+  std::string key;                   // step fails: the view key
   bool has_id = false;
   std::string id;
   int64_t event_time_ms = 0;

@@ -209,7 +209,12 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   if (!msg.error.empty()) return event_error(std::string(msg.error));
   if (!ParseJson(msg.value, &event_, &error)) return event_error(error);
   PreparedEvent prepared;
-  if (!p.Prepare(event_, meta, &prepared, &error)) return event_error(error);
+  if (!p.Prepare(event_, meta, &prepared, &error)) {
+    // A key computed before the failure still counts: the row says it missed an event.
+    has_key = prepared.has_key;
+    if (has_key) key = prepared.key;
+    return event_error(error);
+  }
   TopicPartition tp{std::string(msg.topic), msg.partition};
   if (!prepared.handler) {
     batch->next_offsets[tp] = msg.offset + 1;

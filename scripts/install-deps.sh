@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages projd needs to build and test (Debian 12 / Ubuntu 22.04+).
+# Installs only what is missing; needs root (or sudo) the first time.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache
+  librdkafka-dev liblmdb-dev libboost1.74-dev nlohmann-json3-dev libsimdjson-dev
+  catch2 libtomlplusplus-dev
+  kcat lmdb-utils curl python3
+  openjdk-17-jre-headless maven
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# A JDK other than Debian's (java on PATH, 17 or newer) serves the Kafka broker as well.
+if command -v java >/dev/null 2>&1; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == openjdk-17-jre-headless ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if command -v mvn >/dev/null 2>&1; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == maven ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=
+if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

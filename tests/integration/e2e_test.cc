@@ -1,0 +1,468 @@
+// End to end: the real projd program, LMDB files, HTTP on loopback, and Kafka — the embedded
+// broker ([embedded]) or the real Apache Kafka broker of the test rig ([kafka]).
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "connectors/source.h"
+#include "tests/integration/harness.h"
+
+namespace {
+
+using projd::Value;
+using projd::testing::ProjdProcess;
+
+const char kBalances[] = R"(
+projection balances {
+  from "bank"
+  key event.account
+  time event.ts
+  on Opened { balance = 0  owner = event.owner }
+  on Deposited { balance += event.amount  deposits += 1 }
+  on Withdrawn { balance -= event.amount  withdrawals += 1 }
+  on Closed { delete }
+}
+)";
+
+// What the test knows independently of projd: balances in cents and event counts.
+struct Truth {
+  std::map<std::string, int64_t> cents, deposits, withdrawals;
+};
+
+struct Event {
+  std::string key, value;
+};
+
+std::string Cents(int64_t c) {
+  std::string sign = c < 0 ? "-" : "";
+  if (c < 0) c = -c;
+  std::string frac = std::to_string(c % 100);
+  if (frac.size() < 2) frac = "0" + frac;
+  return sign + std::to_string(c / 100) + "." + frac;
+}
+
+std::vector<Event> MakeEvents(int n, int accounts, uint32_t seed, Truth* truth, int start = 0) {
+  std::mt19937 rng(seed);
+  std::vector<Event> out;
+  for (int i = start; i < n + start; ++i) {
+    std::string acc = "acc-" + std::to_string(rng() % static_cast<uint32_t>(accounts));
+    std::string day = std::to_string(1 + i % 28);
+    std::string ts = "\"2025-07-" + (day.size() == 1 ? "0" + day : day) + "T10:00:00Z\"";
+    if (!truth->cents.count(acc)) {
+      truth->cents[acc] = 0;
+      truth->deposits[acc] = 0;
+      truth->withdrawals[acc] = 0;
+      out.push_back({acc, "{\"type\":\"Opened\",\"account\":\"" + acc +
+                              "\",\"owner\":\"o\",\"ts\":" + ts + "}"});
+      continue;
+    }
+    int64_t c = static_cast<int64_t>(rng() % 100000) + 1;
+    bool deposit = rng() % 2 == 0;
+    truth->cents[acc] += deposit ? c : -c;
+    (deposit ? truth->deposits : truth->withdrawals)[acc] += 1;
+    out.push_back({acc, std::string("{\"type\":\"") + (deposit ? "Deposited" : "Withdrawn") +
+                            "\",\"account\":\"" + acc + "\",\"amount\":" + Cents(c) +
+                            ",\"ts\":" + ts + "}"});
+  }
+  return out;
+}
+
+void Produce(const std::string& brokers, const std::string& topic, const std::vector<Event>& ev) {
+  std::string error;
+  auto producer = projd::Producer::Create(brokers, {}, &error);
+  REQUIRE(producer);
+  for (const auto& e : ev) REQUIRE(producer->ProduceAsync(topic, e.key, e.value, &error));
+  REQUIRE(producer->Flush(std::chrono::seconds(60), &error));
+}
+
+// All rows of a view over HTTP, following cursors.
+std::map<std::string, Value> AllRows(ProjdProcess& p, const std::string& view) {
+  std::map<std::string, Value> rows;
+  std::string cursor;
+  while (true) {
+    std::string target = "/v1/views/" + view + "/rows?limit=1000";
+    if (!cursor.empty()) target += "&cursor=" + cursor;
+    int status = 0;
+    Value v = p.GetJson(target, &status);
+    REQUIRE(status == 200);
+    for (const auto& r : v.as_object().Find("rows")->as_array()) {
+      rows[r.as_object().Find("key")->as_string()] = *r.as_object().Find("row");
+    }
+    const Value* next = v.as_object().Find("next_cursor");
+    if (next->is_null()) break;
+    cursor = next->as_string();
+  }
+  return rows;
+}
+
+void CheckTruth(ProjdProcess& p, const Truth& truth) {
+  auto rows = AllRows(p, "balances");
+  REQUIRE(rows.size() == truth.cents.size());
+  int mismatches = 0;
+  for (const auto& [acc, cents] : truth.cents) {
+    auto it = rows.find(acc);
+    if (it == rows.end()) {
+      ++mismatches;
+      continue;
+    }
+    const projd::Object& row = it->second.as_object();
+    projd::Decimal want;
+    projd::Decimal::Parse(Cents(cents), &want);
+    const Value* bal = row.Find("balance");
+    const Value* dep = row.Find("deposits");
+    const Value* wd = row.Find("withdrawals");
+    bool ok = bal && bal->is_number() && bal->as_number() == want;
+    ok = ok && (truth.deposits.at(acc) == 0 ? dep == nullptr
+                                              : dep && projd::ToJson(*dep) ==
+                                                           std::to_string(truth.deposits.at(acc)));
+    ok = ok && (truth.withdrawals.at(acc) == 0
+                    ? wd == nullptr
+                    : wd && projd::ToJson(*wd) == std::to_string(truth.withdrawals.at(acc)));
+    if (!ok) {
+      if (mismatches < 5) {
+        UNSCOPED_INFO(acc << ": want balance " << Cents(cents) << " deposits "
+                          << truth.deposits.at(acc) << " withdrawals "
+                          << truth.withdrawals.at(acc) << ", got " << projd::ToJson(it->second));
+      }
+      ++mismatches;
+    }
+  }
+  CHECK(mismatches == 0);
+}
+
+int64_t TotalEvents(const std::vector<Event>& ev) { return static_cast<int64_t>(ev.size()); }
+
+std::string Setup(const std::string& name, std::string* data) {
+  std::string dir = projd::testing::TempDir(name);
+  std::string proj = dir + "/projections";
+  *data = dir + "/data";
+  std::filesystem::create_directories(proj);
+  projd::testing::WriteFile(proj + "/balances.proj", kBalances);
+  return dir;
+}
+
+std::string UniqueTopic(const std::string& base) {
+  return base + "-" + std::to_string(getpid()) + "-" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+}
+
+// Kafka for [kafka] tests: the real broker; required when PROJD_KAFKA_REQUIRED is set.
+std::string KafkaOrSkip() {
+  std::string b = projd::testing::RealKafka();
+  if (b.empty()) {
+    const char* req = std::getenv("PROJD_KAFKA_REQUIRED");
+    if (req && *req) FAIL("PROJD_KAFKA_REQUIRED is set but PROJD_KAFKA_BROKERS is not");
+    WARN("PROJD_KAFKA_BROKERS not set: real-broker test not run (scripts/test.sh sets it)");
+  }
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, positions",
+          "[embedded]") {
+  std::string data;
+  std::string dir = Setup("embedded", &data);
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(!p->embedded_brokers().empty());
+  Truth truth;
+  auto events = MakeEvents(3000, 40, 1, &truth);
+  // Malformed events in between: each becomes a dead letter, and the view moves on.
+  events.push_back({"acc-1", "not json at all"});
+  events.push_back({"acc-1", "[1,2]"});
+  events.push_back({"acc-1", "{\"type\":\"Deposited\",\"account\":\"acc-1\",\"amount\":\"x\"}"});
+  events.push_back({"", "{\"type\":\"Deposited\",\"amount\":1}"});
+  Produce(p->embedded_brokers(), "bank", events);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
+  CheckTruth(*p, truth);
+
+  int status = 0;
+  Value dl = p->GetJson("/v1/views/balances/dead-letters", &status);
+  REQUIRE(status == 200);
+  CHECK(dl.as_object().Find("dead_letters")->as_array().size() == 4);
+  auto row = p->Call("GET", "/v1/views/balances/rows/acc-1");
+  CHECK(row.status == 200);
+  bool has_position = false;
+  for (const auto& [k, v] : row.headers) {
+    if (k == "x-projd-position") has_position = v.find("bank:") == 0;
+  }
+  CHECK(has_position);
+  Value rv;
+  std::string perr;
+  REQUIRE(projd::ParseJson(row.body, &rv, &perr));
+  CHECK(projd::ToJson(*rv.as_object().Find("dead_letters")) == "1");
+  CHECK(rv.as_object().Find("updated_by")->as_object().Find("topic")->as_string() == "bank");
+
+  // Errors are JSON with a status.
+  CHECK(p->Call("GET", "/v1/views/nope").status == 404);
+  CHECK(p->Call("GET", "/v1/views/balances/rows/no-such-key").status == 404);
+  CHECK(p->Call("GET", "/v1/views/balances/rows?limit=abc").status == 400);
+  CHECK(p->Call("GET", "/v1/views/balances/rows/acc-1?min_position=garbage").status == 400);
+  CHECK(p->Call("POST", "/v1/views/balances/rows/acc-1").status == 405);
+  CHECK(p->Call("GET", "/healthz").status == 200);
+  CHECK(p->Call("GET", "/readyz").status == 200);
+
+  // Read-your-own-writes: a deposit's offset from its delivery report, then a read that waits.
+  auto producer = projd::Producer::Create(p->embedded_brokers(), {}, &error);
+  REQUIRE(producer);
+  for (int i = 0; i < 20; ++i) {
+    int32_t part;
+    int64_t off;
+    REQUIRE(producer->Produce("bank", -1, "acc-ryw",
+                              i == 0 ? R"({"type":"Opened","account":"acc-ryw","ts":"2025-07-01T00:00:00Z"})"
+                                     : R"({"type":"Deposited","account":"acc-ryw","amount":1,"ts":"2025-07-01T00:00:00Z"})",
+                              0, &part, &off, &error));
+    std::string pos = "bank:" + std::to_string(part) + ":" + std::to_string(off + 1);
+    auto r = p->Call("GET", "/v1/views/balances/rows/acc-ryw?min_position=" + pos);
+    REQUIRE(r.status == 200);
+    Value v;
+    REQUIRE(projd::ParseJson(r.body, &v, &perr));
+    CHECK(projd::ToJson(*v.as_object().Find("row")->as_object().Find("balance")) ==
+          std::to_string(i));
+  }
+  // A position that is never reached: 504 after wait_ms, with the current position.
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = p->Call("GET", "/v1/views/balances/rows/acc-1?min_position=bank:0:999999999&wait_ms=300",
+                   "", {});
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(r.status == 504);
+  CHECK(waited >= std::chrono::milliseconds(250));
+  CHECK(r.body.find("\"position\"") != std::string::npos);
+  // The same through the header.
+  r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=100", "",
+              {{"X-Projd-Min-Position", "bank:0:999999999"}});
+  CHECK(r.status == 504);
+
+  // SIGTERM: finish, commit, exit 0; the data stays.
+  CHECK(p->Terminate() == 0);
+  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
+                          dir + "/projd.log", &error);
+  REQUIRE(p);
+  Value again = p->GetJson("/v1/views/balances/rows/acc-1", &status);
+  CHECK(status == 200);
+}
+
+TEST_CASE("a broken projection keeps projd from starting and names the file", "[embedded]") {
+  std::string data;
+  std::string dir = Setup("broken", &data);
+  projd::testing::WriteFile(dir + "/projections/bad.proj",
+                            "projection bad {\n  from \"t\"\n  key event.k\n  on X { a = }\n}\n");
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
+                               dir + "/projd.log", &error);
+  CHECK_FALSE(p);
+  CHECK(error.find("bad.proj:4:") != std::string::npos);
+}
+
+TEST_CASE("errors stop: the view stops at the bad event, skip moves past it", "[embedded]") {
+  std::string data;
+  std::string dir = projd::testing::TempDir("stop");
+  std::filesystem::create_directories(dir + "/projections");
+  data = dir + "/data";
+  projd::testing::WriteFile(dir + "/projections/strict.proj", R"(
+projection strict {
+  from "strict"
+  key event.k
+  errors stop
+  on * { n += event.n }
+}
+projection lenient {
+  from "strict"
+  key event.k
+  on * { n += event.n }
+}
+)");
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
+                                "--partitions", "1"},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  Produce(p->embedded_brokers(), "strict",
+          {{"a", R"({"k":"a","n":1})"}, {"a", R"({"k":"a","n":"bad"})"}, {"a", R"({"k":"a","n":2})"}});
+  // The lenient view goes on; the strict one stops at offset 1.
+  REQUIRE(p->WaitCaughtUp("lenient", 3));
+  Value st;
+  for (int i = 0; i < 100; ++i) {
+    st = p->GetJson("/v1/views/strict");
+    if (st.as_object().Find("state")->as_string() == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(st.as_object().Find("state")->as_string() == "failed");
+  CHECK(projd::ToJson(*st.as_object().Find("failed_at")->as_object().Find("offset")) == "1");
+  CHECK(projd::ToJson(*p->GetJson("/v1/views/strict/rows/a").as_object().Find("row")) ==
+        R"({"n":1})");
+  CHECK(projd::ToJson(*p->GetJson("/v1/views/lenient/rows/a").as_object().Find("row")) ==
+        R"({"n":3})");
+  CHECK(p->Call("POST", "/v1/views/lenient/skip").status == 409);
+  CHECK(p->Call("POST", "/v1/views/strict/skip").status == 202);
+  REQUIRE(p->WaitCaughtUp("strict", 3));
+  CHECK(projd::ToJson(*p->GetJson("/v1/views/strict/rows/a").as_object().Find("row")) ==
+        R"({"n":3})");
+  Value dl = p->GetJson("/v1/views/strict/dead-letters");
+  REQUIRE(dl.as_object().Find("dead_letters")->as_array().size() == 1);
+}
+
+TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", "[kafka]") {
+  std::string brokers = KafkaOrSkip();
+  if (brokers.empty()) return;
+  std::string data;
+  std::string dir = Setup("kafka-e2e", &data);
+  std::string topic = UniqueTopic("bank");
+  std::string proj = kBalances;
+  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
+  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string error;
+  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
+  Truth truth;
+  auto events = MakeEvents(20000, 300, 2, &truth);
+  Produce(brokers, topic, events);
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
+                                "--brokers", brokers, "--group", "g1-" + topic},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
+  CheckTruth(*p, truth);
+  CHECK(p->Terminate() == 0);
+  // While projd is down, more events arrive. It resumes from its LMDB offsets: a new consumer
+  // group (no committed offsets in Kafka) must not make it start over or skip.
+  auto more = MakeEvents(5000, 300, 3, &truth, 20000);
+  Produce(brokers, topic, more);
+  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
+                           brokers, "--group", "g2-" + topic},
+                          dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events) + TotalEvents(more)));
+  CheckTruth(*p, truth);
+  // projd also commits its positions to its consumer group (informational).
+  std::string out;
+  int rc = projd::testing::Run("kcat -b " + brokers + " -Q -t " + topic + ":0:-1 >/dev/null", &out);
+  (void)rc;
+}
+
+TEST_CASE("real Kafka: kill -9 at random moments, 20+ times, loses and repeats nothing",
+          "[kafka]") {
+  std::string brokers = KafkaOrSkip();
+  if (brokers.empty()) return;
+  std::string data;
+  std::string dir = Setup("kafka-kill9", &data);
+  std::string topic = UniqueTopic("bank-kill");
+  std::string proj = kBalances;
+  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
+  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string error;
+  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
+  Truth truth;
+  auto events = MakeEvents(200000, 2000, 4, &truth);
+  Produce(brokers, topic, events);
+  std::mt19937 rng(99);
+  int kills_while_ingesting = 0;
+  int64_t total = TotalEvents(events);
+  // Sum of the view's partition positions: how many events it has applied.
+  auto applied_now = [](ProjdProcess& p) -> int64_t {
+    Value st = p.GetJson("/v1/views/balances");
+    int64_t applied = 0;
+    if (!st.is_object()) return -1;
+    for (const auto& part : st.as_object().Find("partitions")->as_array()) {
+      int64_t pos = 0;
+      part.as_object().Find("position")->as_number().ToInt64(&pos);
+      applied += pos;
+    }
+    return applied;
+  };
+  int64_t before = 0;
+  for (int round = 0; round < 80 && kills_while_ingesting < 24; ++round) {
+    auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
+                                  "--brokers", brokers, "--sync", "full"},
+                                 dir + "/projd.log", &error);
+    REQUIRE(p);
+    // Wait until this run has made progress, then kill it at a random moment soon after.
+    int64_t applied = before;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (applied <= before && std::chrono::steady_clock::now() < deadline) {
+      applied = applied_now(*p);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 25)(rng)));
+    p->Kill9();
+    if (applied > before && applied < total) ++kills_while_ingesting;
+    if (applied >= total) break;
+    before = applied;
+  }
+  INFO("kill -9 while ingesting: " << kills_while_ingesting);
+  CHECK(kills_while_ingesting >= 20);
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
+                                "--brokers", brokers},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events), std::chrono::seconds(180)));
+  CheckTruth(*p, truth);
+  // The kills happened while ingesting: the log shows restarts that resumed mid-stream.
+  std::string log = p->Log();
+  CHECK(log.find("loaded from") != std::string::npos);
+}
+
+TEST_CASE("real Kafka: a 20 s broker outage is reported, reads go on, ingest resumes exact",
+          "[kafka]") {
+  std::string brokers = KafkaOrSkip();
+  if (brokers.empty()) return;
+  const char* script = std::getenv("PROJD_KAFKA_SCRIPT");
+  if (!script) {
+    WARN("PROJD_KAFKA_SCRIPT not set: outage test not run");
+    return;
+  }
+  std::string data;
+  std::string dir = Setup("kafka-outage", &data);
+  std::string topic = UniqueTopic("bank-outage");
+  std::string proj = kBalances;
+  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
+  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string error;
+  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 2, &error));
+  Truth truth;
+  auto events = MakeEvents(20000, 100, 5, &truth);
+  Produce(brokers, topic, events);
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
+                                "--brokers", brokers},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
+  std::string out;
+  REQUIRE(projd::testing::Run(std::string(script) + " stop --keep-data", &out) == 0);
+  auto down_since = std::chrono::steady_clock::now();
+  bool reported = false;
+  int reads = 0;
+  while (std::chrono::steady_clock::now() - down_since < std::chrono::seconds(20)) {
+    auto r = p->Call("GET", "/v1/views/balances/rows/acc-1");
+    CHECK(r.status == 200);
+    bool pos = false;
+    for (const auto& [k, v] : r.headers) pos = pos || k == "x-projd-position";
+    CHECK(pos);
+    ++reads;
+    Value st = p->GetJson("/v1/views/balances");
+    const Value* reason = st.as_object().Find("reason");
+    if (reason && reason->is_string() && st.as_object().Find("state")->as_string() != "live") {
+      reported = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  CHECK(reads > 10);
+  CHECK(reported);
+  std::string start_out;
+  REQUIRE(projd::testing::Run(std::string(script) + " start --keep-data", &start_out) == 0);
+  auto more = MakeEvents(5000, 100, 6, &truth, 20000);
+  Produce(brokers, topic, more);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events) + TotalEvents(more),
+                          std::chrono::seconds(120)));
+  CheckTruth(*p, truth);
+  CHECK(p->Log().find("kafka") != std::string::npos);
+}
