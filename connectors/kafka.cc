@@ -54,6 +54,10 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
   if (level <= 4) fprintf(stderr, "level=warn component=kafka %s: %s\n", fac, buf);
 }
 
+class KafkaSource;
+void SourceLogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
+void SourceErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+
 class KafkaSource final : public Source {
  public:
   KafkaSource(const KafkaOptions& options, std::string client_name)
@@ -97,7 +101,9 @@ class KafkaSource final : public Source {
     for (const auto& [k, v] : options_.properties) {
       if (!SetConf(conf.get(), k, v, error)) return false;
     }
-    rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_log_cb(conf.get(), SourceLogCallback);
+    rd_kafka_conf_set_error_cb(conf.get(), SourceErrorCallback);
     char errstr[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr));
     if (!rk) {
@@ -116,6 +122,13 @@ class KafkaSource final : public Source {
     out->clear();
     ReleaseBatch();
     auto now = Clock::now();
+    bool recheck;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      recheck = recheck_soon_;
+      recheck_soon_ = false;
+    }
+    if (recheck) next_metadata_ = std::min(next_metadata_, now + std::chrono::seconds(1));
     if (now >= next_metadata_) {
       RefreshMetadata(std::chrono::milliseconds(1000));
       now = Clock::now();
@@ -215,6 +228,26 @@ class KafkaSource final : public Source {
     return st;
   }
 
+  void Log(int level, const char* fac, const char* buf) {
+    if (strcmp(fac, "AUTOCREATE") == 0 || level > 4) return;
+    std::string msg = std::string(fac) + ": " + buf;
+    if (options_.log) {
+      options_.log(level <= 3 ? "error" : "warn", msg);
+    } else {
+      fprintf(stderr, "level=warn component=kafka %s\n", msg.c_str());
+    }
+  }
+
+  // Client-level errors (all brokers down, transport failures) show in Status() at once.
+  void OnError(int err, const char* reason) {
+    auto code = static_cast<rd_kafka_resp_err_t>(err);
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT ||
+        code == RD_KAFKA_RESP_ERR__RESOLVE || code == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+        code == RD_KAFKA_RESP_ERR__SSL) {
+      SetProblem("cannot reach Kafka at " + options_.brokers + ": " + reason);
+    }
+  }
+
  private:
   void ReleaseBatch() {
     for (rd_kafka_message_t* m : batch_) rd_kafka_message_destroy(m);
@@ -226,6 +259,7 @@ class KafkaSource final : public Source {
     std::lock_guard<std::mutex> lock(mu_);
     problem_ = std::move(p);
     transport_problem_ = true;
+    recheck_soon_ = true;  // ask for metadata within a second to see when it is over
   }
   void ClearTransportProblem() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -317,9 +351,23 @@ class KafkaSource final : public Source {
   mutable std::mutex mu_;
   std::string problem_;             // guarded by mu_
   bool transport_problem_ = false;  // guarded by mu_
+  bool recheck_soon_ = false;       // guarded by mu_
   std::set<std::string> missing_topics_;
   std::set<TopicPartition> known_;  // guarded by mu_
 };
+
+void SourceLogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  auto* self = static_cast<KafkaSource*>(rd_kafka_opaque(rk));
+  if (self) {
+    self->Log(level, fac, buf);
+  } else {
+    LogCallback(rk, level, fac, buf);
+  }
+}
+
+void SourceErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  if (opaque) static_cast<KafkaSource*>(opaque)->OnError(err, reason);
+}
 
 class MockBroker final : public EmbeddedBroker {
  public:

@@ -91,6 +91,8 @@ struct KafkaOptions {
   std::string group_id = "projd";  // consumer group for informational offset commits
   std::vector<std::pair<std::string, std::string>> properties;  // passed to librdkafka
   int64_t max_event_bytes = 1 << 20;  // larger messages are delivered with error set
+  // Where librdkafka's warnings and errors go ("warn"/"error", message); stderr when empty.
+  std::function<void(const std::string& level, const std::string& message)> log;
 };
 
 // A Source reading Kafka through librdkafka. Partitions are assigned (not subscribed): each

@@ -153,7 +153,10 @@ bool ToStringForConcat(const Value& v, std::string* out) {
 
 bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
   using F = ExprNode::Func;
-  std::vector<Value> scratch(n.args.size());
+  Value small[4];
+  std::vector<Value> large;
+  if (n.args.size() > 4) large.resize(n.args.size());
+  Value* scratch = n.args.size() > 4 ? large.data() : small;
   auto arg = [&](size_t i, const Value** v) { return Resolve(n.args[i], ctx, &scratch[i], v); };
   switch (n.func) {
     case F::kCoalesce:
@@ -599,8 +602,21 @@ bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEven
   }
   if (!handler) return true;
   // Key.
-  std::vector<std::string> parts(key_parts_.size());
-  for (size_t i = 0; i < key_parts_.size(); ++i) {
+  if (key_parts_.size() == 1) {
+    Value s;
+    const Value* kv;
+    if (!Resolve(key_parts_[0], &ctx, &s, &kv)) {
+      *error = ctx.error;
+      return false;
+    }
+    if (!KeyPartString(*kv, &out->key)) {
+      *error = Where(key_parts_[0]) + (kv->is_null() ? "the key is null or missing"
+                                                     : std::string("the key is a ") + Kind(*kv));
+      return false;
+    }
+  } else {
+    std::vector<std::string> parts(key_parts_.size());
+    for (size_t i = 0; i < key_parts_.size(); ++i) {
     Value s;
     const Value* kv;
     if (!Resolve(key_parts_[i], &ctx, &s, &kv)) {
@@ -612,8 +628,9 @@ bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEven
                                                      : std::string("the key is a ") + Kind(*kv));
       return false;
     }
+    }
+    out->key = JoinKeyParts(parts);
   }
-  out->key = JoinKeyParts(parts);
   out->has_key = true;
   // Identity.
   out->has_id = false;
@@ -661,6 +678,48 @@ struct Runner {
   bool deleted = false;
   std::vector<TraceStep>* trace;
   const std::vector<std::string>* source_lines;
+  // What each changed field held before the event, to restore on an event error (events
+  // apply atomically without copying the row up front).
+  struct Undo {
+    std::string field;
+    bool existed;
+    Value old;
+  };
+  std::vector<Undo> undo;
+  bool whole_row_saved = false;
+  Object saved_row;
+
+  void Save(const std::string& field) {
+    if (whole_row_saved) return;
+    for (const auto& u : undo) {
+      if (u.field == field) return;
+    }
+    const Value* cur = row->fields.Find(field);
+    undo.push_back({field, cur != nullptr, cur ? *cur : Value()});
+  }
+  void SaveAll() {
+    if (whole_row_saved) return;
+    // Restore the fields changed so far first, so the saved row is the row before the event.
+    Rollback();
+    saved_row = row->fields;
+    whole_row_saved = true;
+  }
+  void Rollback() {
+    if (whole_row_saved) {
+      row->fields = std::move(saved_row);
+      whole_row_saved = false;
+      undo.clear();
+      return;
+    }
+    for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+      if (it->existed) {
+        row->fields.Set(it->field, std::move(it->old));
+      } else {
+        row->fields.Erase(it->field);
+      }
+    }
+    undo.clear();
+  }
 
   void Trace(const StmtNode& s, const std::string& result) {
     if (!trace) return;
@@ -690,6 +749,7 @@ struct Runner {
         Value v;
         if (!Evaluate(s.expr, ctx, &v)) return false;
         if (trace) Trace(s, s.field + " = " + ToJson(v));
+        Save(s.field);
         row->fields.Set(s.field, std::move(v));
         deleted = false;
         return true;
@@ -726,6 +786,8 @@ struct Runner {
           return false;
         }
         if (trace) Trace(s, s.field + " = " + r.ToString());
+        Save(s.field);
+        cur = row->fields.Find(s.field);
         if (cur) {
           *cur = Value::Number(r);
         } else {
@@ -735,10 +797,12 @@ struct Runner {
         return true;
       }
       case K::kUnset:
+        Save(s.field);
         row->fields.Erase(s.field);
         if (trace) Trace(s, "");
         return true;
       case K::kDelete:
+        SaveAll();
         row->fields = Object();
         deleted = true;
         if (trace) Trace(s, "row deleted");
@@ -759,6 +823,8 @@ struct Runner {
                        ": field " + s.field + " is a " + Kind(*cur) + ", push needs a list";
           return false;
         }
+        Save(s.field);
+        cur = row->fields.Find(s.field);
         if (!cur || cur->is_null()) cur = &row->fields.Set(s.field, Value::MakeArray(Array()));
         Array& arr = cur->as_array();
         arr.push_back(std::move(v));
@@ -794,23 +860,23 @@ struct Runner {
 }  // namespace
 
 bool Projection::Apply(const PreparedEvent& prepared, const Value& event, const EventMeta& meta,
-                       const RowState& in, RowState* out, std::string* error,
+                       RowState* row, std::string* error,
                        std::vector<TraceStep>* trace) const {
-  *out = in;
   std::vector<Value> locals(static_cast<size_t>(prepared.handler->locals));
   EvalContext ctx;
   ctx.event = &event;
   ctx.meta = &meta;
   ctx.key = prepared.key;
-  ctx.row = &out->fields;
+  ctx.row = &row->fields;
   ctx.locals = &locals;
-  Runner runner{this, &ctx, out, &locals, false, trace, &source_lines_};
+  Runner runner{this, &ctx, row, &locals, false, trace, &source_lines_, {}, false, {}};
   if (!runner.Run(prepared.handler->body)) {
+    runner.Rollback();
     *error = ctx.error;
     return false;
   }
-  out->exists = !runner.deleted;
-  if (runner.deleted) out->fields = Object();
+  row->exists = !runner.deleted;
+  if (runner.deleted) row->fields = Object();
   return true;
 }
 

@@ -149,12 +149,11 @@ class Projection {
   bool Prepare(const Value& event, const EventMeta& meta, PreparedEvent* out,
                std::string* error) const;
 
-  // Runs the prepared event's handler on `in`, giving the row after the event in *out.
-  // Returns false and sets *error on an event error (then *out is unspecified and `in` is
-  // untouched: the event applies atomically). With `trace`, records each statement run.
+  // Runs the prepared event's handler on *row, which then holds the row after the event.
+  // Returns false and sets *error on an event error; *row is then as it was before (the event
+  // applies atomically). With `trace`, records each statement run.
   bool Apply(const PreparedEvent& prepared, const Value& event, const EventMeta& meta,
-             const RowState& in, RowState* out, std::string* error,
-             std::vector<TraceStep>* trace = nullptr) const;
+             RowState* row, std::string* error, std::vector<TraceStep>* trace = nullptr) const;
 
  private:
   friend class Compiler;

@@ -76,6 +76,9 @@ std::unique_ptr<Source> Daemon::MakeSource(const std::string& view) {
   ko.group_id = options_.group_id;
   ko.properties = options_.kafka_props;
   ko.max_event_bytes = options_.max_event_bytes;
+  ko.log = [this, view](const std::string& level, const std::string& message) {
+    Log(level, view, "kafka " + message);
+  };
   return NewKafkaSource(ko, "projd-" + view);
 }
 

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "connectors/source.h"
+#include "dsl/program.h"
 #include "dsl/value.h"
 
 namespace projd {
@@ -64,41 +65,136 @@ class FileSource final : public Source {
   }
 
  private:
+  // Skips one JSON value starting at s[*i] (after whitespace); false when malformed. Only
+  // finds the value's extent: its content is checked where it is parsed.
+  static bool SkipValue(std::string_view s, size_t* i) {
+    auto ws = [&] {
+      while (*i < s.size() && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' || s[*i] == '\n')) {
+        ++*i;
+      }
+    };
+    ws();
+    if (*i >= s.size()) return false;
+    int depth = 0;
+    do {
+      if (*i >= s.size()) return false;
+      char c = s[*i];
+      if (c == '"') {
+        for (++*i; *i < s.size() && s[*i] != '"'; ++*i) {
+          if (s[*i] == '\\') ++*i;
+        }
+        if (*i >= s.size()) return false;
+        ++*i;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+        ++*i;
+      } else if (c == '}' || c == ']') {
+        if (--depth < 0) return false;
+        ++*i;
+      } else if (depth == 0) {
+        // A scalar at the top: up to the next delimiter.
+        while (*i < s.size() && s[*i] != ',' && s[*i] != '}' && s[*i] != ']' && s[*i] != ' ' &&
+               s[*i] != '\t' && s[*i] != '\r' && s[*i] != '\n') {
+          ++*i;
+        }
+      } else {
+        ++*i;
+      }
+    } while (depth > 0);
+    return true;
+  }
+
+  // The raw text of each top-level member of an object line; false when the line is not a
+  // simple object (then it is a bare event).
+  static bool Members(std::string_view s, std::vector<std::pair<std::string, std::string_view>>* out) {
+    size_t i = 0;
+    if (s.empty() || s[0] != '{') return false;
+    ++i;
+    auto ws = [&] {
+      while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
+    };
+    ws();
+    if (i < s.size() && s[i] == '}') return i + 1 == s.size();
+    while (true) {
+      ws();
+      if (i >= s.size() || s[i] != '"') return false;
+      size_t k0 = ++i;
+      while (i < s.size() && s[i] != '"' && s[i] != '\\') ++i;
+      if (i >= s.size() || s[i] != '"') return false;  // escaped names: not an envelope
+      std::string name(s.substr(k0, i - k0));
+      ++i;
+      ws();
+      if (i >= s.size() || s[i] != ':') return false;
+      ++i;
+      ws();
+      size_t v0 = i;
+      if (!SkipValue(s, &i)) return false;
+      out->emplace_back(std::move(name), s.substr(v0, i - v0));
+      ws();
+      if (i < s.size() && s[i] == ',') {
+        ++i;
+        continue;
+      }
+      if (i < s.size() && s[i] == '}') {
+        ++i;
+        ws();
+        return i == s.size();
+      }
+      return false;
+    }
+  }
+
   // A line holding an envelope object gives its parts; anything else is a bare event.
   Message Decode(std::string_view line) {
     Message m;
-    Value v;
-    std::string error;
     std::string topic = default_topic_;
     int32_t partition = 0;
     int64_t timestamp = 0;
     bool has_key = false;
     std::string key;
-    std::string value(line);
-    bool parsed = ParseJson(line, &v, &error);
-    if (parsed && v.is_object() && v.as_object().Find("value") &&
-        (v.as_object().Find("topic") || v.as_object().Find("partition") ||
-         v.as_object().Find("timestamp") || v.as_object().Find("key"))) {
-      const Object& o = v.as_object();
-      if (const Value* t = o.Find("topic"); t && t->is_string()) topic = t->as_string();
-      int64_t p = 0;
-      if (const Value* pv = o.Find("partition"); pv && pv->is_number() &&
-                                                 pv->as_number().ToInt64(&p) && p >= 0 &&
-                                                 p < (1 << 20)) {
-        partition = static_cast<int32_t>(p);
+    std::string_view value = line;
+    std::vector<std::pair<std::string, std::string_view>> members;
+    if (Members(line, &members)) {
+      const std::string_view* raw_value = nullptr;
+      bool envelope_field = false;
+      for (const auto& [name, raw] : members) {
+        if (name == "value") raw_value = &raw;
+        if (name == "topic" || name == "partition" || name == "timestamp" || name == "key") {
+          envelope_field = true;
+        }
       }
-      if (const Value* ts = o.Find("timestamp"); ts && ts->is_number()) {
-        ts->as_number().ToInt64(&timestamp);
+      if (raw_value && envelope_field) {
+        for (const auto& [name, raw] : members) {
+          Value v;
+          std::string error;
+          if (name == "value" || !ParseJson(raw, &v, &error)) continue;
+          if (name == "topic" && v.is_string()) topic = v.as_string();
+          int64_t p = 0;
+          if (name == "partition" && v.is_number() && v.as_number().ToInt64(&p) && p >= 0 &&
+              p < (1 << 20)) {
+            partition = static_cast<int32_t>(p);
+          }
+          if (name == "timestamp") {
+            if (v.is_number()) {
+              v.as_number().ToInt64(&timestamp);
+            } else if (v.is_string()) {
+              TimeFromValue(v, &timestamp);
+            }
+          }
+          if (name == "key" && !v.is_null()) {
+            has_key = true;
+            key = v.is_string() ? v.as_string() : ToJson(v);
+          }
+        }
+        value = *raw_value;
       }
-      if (const Value* k = o.Find("key"); k && !k->is_null()) {
-        has_key = true;
-        key = k->is_string() ? k->as_string() : ToJson(*k);
-      }
-      value = ToJson(*o.Find("value"));
     }
-    TopicPartition tp{topic, partition};
-    int64_t& next = next_offset_[tp];
-    held_.push_back({std::move(topic), std::move(key), std::move(value)});
+    if (!last_next_ || topic != last_tp_.topic || partition != last_tp_.partition) {
+      last_tp_ = TopicPartition{topic, partition};
+      last_next_ = &next_offset_[last_tp_];
+    }
+    int64_t& next = *last_next_;
+    held_.push_back({std::move(topic), std::move(key)});
     const Held& h = held_.back();
     m.topic = h.topic;
     m.partition = partition;
@@ -106,12 +202,12 @@ class FileSource final : public Source {
     m.timestamp_ms = timestamp;
     m.has_key = has_key;
     m.key = h.key;
-    m.value = h.value;
+    m.value = value;  // points into data_, which lives as long as the source
     return m;
   }
 
   struct Held {
-    std::string topic, key, value;
+    std::string topic, key;
   };
   std::string data_;
   std::string default_topic_;
@@ -119,6 +215,8 @@ class FileSource final : public Source {
   int64_t line_no_ = 0;
   std::vector<Held> held_;
   std::map<TopicPartition, int64_t> next_offset_;
+  TopicPartition last_tp_;               // the partition of the previous line, and
+  int64_t* last_next_ = nullptr;         // its entry in next_offset_ (map entries stay put)
 };
 
 }  // namespace

@@ -239,18 +239,18 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
     it = batch->rows.emplace(prepared.key, std::move(rec)).first;
   }
   RowRecord& rec = it->second;
-  RowState in;
-  in.exists = rec.exists;
-  in.fields = std::move(rec.fields);
-  RowState out;
-  bool ok = p.Apply(prepared, event_, meta, in, &out, &error, trace);
+  RowState row;
+  row.exists = rec.exists;
+  row.fields = std::move(rec.fields);
+  bool existed = row.exists;
+  bool ok = p.Apply(prepared, event_, meta, &row, &error, trace);
   if (!ok) {
-    rec.fields = std::move(in.fields);  // untouched: the event applies atomically
+    rec.fields = std::move(row.fields);  // as before the event: it applies atomically
     return event_error(error);
   }
-  rec.version = out.exists ? (in.exists ? rec.version + 1 : 1) : 0;
-  rec.exists = out.exists;
-  rec.fields = std::move(out.fields);
+  rec.version = row.exists ? (existed ? rec.version + 1 : 1) : 0;
+  rec.exists = row.exists;
+  rec.fields = std::move(row.fields);
   rec.updated_by.topic = tp.topic;
   rec.updated_by.partition = msg.partition;
   rec.updated_by.offset = msg.offset;

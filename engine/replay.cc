@@ -1,5 +1,6 @@
 #include "engine/replay.h"
 
+#include <unordered_map>
 #include <unordered_set>
 
 namespace projd {
@@ -7,32 +8,33 @@ namespace {
 
 class MemoryRows final : public RowSource {
  public:
-  explicit MemoryRows(ReplayResult* r) : r_(r) {}
+  // Rows move between the store and the batch instead of being copied: a batch holds every
+  // row it loaded until Commit gives them all back.
   bool LoadRow(const std::string& key, RowRecord* out) override {
-    auto it = r_->rows.find(key);
-    if (it == r_->rows.end()) return false;
-    *out = it->second;
+    auto it = rows_.find(key);
+    if (it == rows_.end()) return false;
+    *out = std::move(it->second);
+    rows_.erase(it);
     return true;
   }
   bool SeenId(const std::string& id) override { return ids_.count(id) > 0; }
-  void Commit(const Batch& b) {
-    for (const auto& key : b.dirty) {
-      const RowRecord& rec = b.rows.at(key);
-      if (rec.exists) {
-        r_->rows[key] = rec;
-      } else {
-        r_->rows.erase(key);
-      }
+  void Commit(Batch* b, ReplayResult* r) {
+    for (auto& [key, rec] : b->rows) {
+      if (rec.exists) rows_[key] = std::move(rec);
     }
-    for (const auto& id : b.new_ids) ids_.insert(id);
-    for (const auto& d : b.dead_letters) r_->dead_letters.push_back(d);
-    r_->applied += b.applied;
-    r_->ignored += b.ignored;
-    r_->duplicates += b.duplicates;
+    for (const auto& id : b->new_ids) ids_.insert(id);
+    for (auto& d : b->dead_letters) r->dead_letters.push_back(std::move(d));
+    r->applied += b->applied;
+    r->ignored += b->ignored;
+    r->duplicates += b->duplicates;
+  }
+  void Finish(ReplayResult* r) {
+    for (auto& [key, rec] : rows_) r->rows.emplace(key, std::move(rec));
+    rows_.clear();
   }
 
  private:
-  ReplayResult* r_;
+  std::unordered_map<std::string, RowRecord> rows_;
   std::unordered_set<std::string> ids_;
 };
 
@@ -45,14 +47,20 @@ bool Replay(std::shared_ptr<const Projection> projection, const std::string& eve
   if (!source) return false;
   std::set<std::string> topics(projection->topics().begin(), projection->topics().end());
   Projector projector(projection);
-  MemoryRows rows(out);
+  MemoryRows rows;
   Batch batch;
   std::vector<Message> messages;
   std::vector<TraceStep> trace;
   while (!out->stopped && source->Poll(&messages, batch_size, std::chrono::milliseconds(0))) {
     batch.Clear();
+    std::string_view last_topic;
+    bool last_wanted = false;
     for (const Message& m : messages) {
-      if (!topics.count(std::string(m.topic))) continue;
+      if (m.topic != last_topic) {
+        last_topic = m.topic;
+        last_wanted = topics.count(std::string(m.topic)) > 0;
+      }
+      if (!last_wanted) continue;
       ++out->events;
       trace.clear();
       std::string reason;
@@ -70,8 +78,9 @@ bool Replay(std::shared_ptr<const Projection> projection, const std::string& eve
         observer(m, batch.last_key, trace, batch.rows.at(batch.last_key));
       }
     }
-    rows.Commit(batch);
+    rows.Commit(&batch, out);
   }
+  rows.Finish(out);
   return true;
 }
 

@@ -33,7 +33,7 @@ using ReplayObserver = std::function<void(const Message& msg, const std::string&
 // Replays `events_path`. `batch_size` events share a batch, as in the daemon. Returns false
 // with *error when the file cannot be read.
 bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
-            ReplayResult* out, std::string* error, size_t batch_size = 5000,
+            ReplayResult* out, std::string* error, size_t batch_size = 65536,
             const ReplayObserver& observer = nullptr);
 
 // The view as a JSON object {key: row}, keys in order.

@@ -1,0 +1,264 @@
+// Benchmarks of projd's ingest path, each next to a baseline measured in the same process on
+// the same data, so that ratios hold on a noisy machine.
+//
+//   projd_bench replay FILE.proj EVENTS.jsonl   parse-only baseline, in-memory replay
+//                                               (projctl test), replay into LMDB (the
+//                                               daemon's apply path), and a minimal
+//                                               parse + LMDB get/put loop
+//   projd_bench consume BROKERS TOPIC N          raw consume rate of N messages through the
+//                                               Kafka source, no apply
+//   projd_bench produce BROKERS TOPIC EVENTS.jsonl [PARTITIONS]
+//                                               creates the topic and produces the events
+//                                               (envelope keys honoured)
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "connectors/source.h"
+#include "dsl/compiler.h"
+#include "dsl/value.h"
+#include "engine/kv.h"
+#include "engine/replay.h"
+#include "engine/view_store.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// The event inside an envelope line, or the line itself.
+std::string EventOf(const std::string& line, std::string* key) {
+  projd::Value v;
+  std::string error;
+  if (projd::ParseJson(line, &v, &error) && v.is_object() && v.as_object().Find("value") &&
+      v.as_object().Find("topic")) {
+    if (const projd::Value* k = v.as_object().Find("key"); k && k->is_string()) {
+      *key = k->as_string();
+    }
+    return projd::ToJson(*v.as_object().Find("value"));
+  }
+  return line;
+}
+
+void Row(const char* what, int64_t events, double secs, double baseline_rate) {
+  double rate = events / secs;
+  printf("%-44s %10.0f events/s", what, rate);
+  if (baseline_rate > 0) printf("   %5.1f%% of baseline", 100.0 * rate / baseline_rate);
+  printf("\n");
+}
+
+int Replay(const std::string& proj_path, const std::string& events_path) {
+  std::ifstream in(proj_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  projd::CompiledFile compiled = projd::CompileFile(proj_path, ss.str());
+  if (!compiled.ok()) {
+    for (const auto& d : compiled.diagnostics) std::cerr << d.Format();
+    return 1;
+  }
+  auto projection = compiled.projections[0];
+  // Bare events in memory, for the loops that do not go through the file source.
+  std::vector<std::string> lines = ReadLines(events_path);
+  std::vector<std::string> events;
+  events.reserve(lines.size());
+  for (const auto& l : lines) {
+    std::string key;
+    events.push_back(EventOf(l, &key));
+  }
+  int64_t n = static_cast<int64_t>(events.size());
+  printf("%lld events, projection %s\n", static_cast<long long>(n), projection->name().c_str());
+
+  // 1. Baseline: JSON parsing alone.
+  auto t0 = Clock::now();
+  projd::Value v;
+  std::string error;
+  int64_t parsed = 0;
+  for (const auto& e : events) parsed += projd::ParseJson(e, &v, &error) ? 1 : 0;
+  auto t1 = Clock::now();
+  double parse_rate = n / Seconds(t0, t1);
+  Row("JSON parse only (baseline)", n, Seconds(t0, t1), 0);
+
+  // 2. projctl test: the file source, the projector, rows in memory.
+  t0 = Clock::now();
+  projd::ReplayResult result;
+  if (!projd::Replay(projection, events_path, &result, &error)) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  t1 = Clock::now();
+  Row("replay in memory (projctl test)", n, Seconds(t0, t1), parse_rate);
+
+  // 3. Baseline: parse + the same balance updates straight into LMDB, batches of 5000.
+  std::string dir = (std::filesystem::temp_directory_path() / "projd-bench-lmdb").string();
+  std::filesystem::remove_all(dir);
+  double direct_rate;
+  {
+    projd::KvOptions ko;
+    auto env = projd::KvEnv::Open(dir, {"rows"}, ko, &error);
+    if (!env) {
+      std::cerr << error << "\n";
+      return 1;
+    }
+    t0 = Clock::now();
+    size_t i = 0;
+    std::unordered_map<std::string, std::string> cache;
+    while (i < events.size()) {
+      auto txn = env->BeginWrite(&error);
+      size_t end = std::min(events.size(), i + 5000);
+      for (; i < end; ++i) {
+        if (!projd::ParseJson(events[i], &v, &error) || !v.is_object()) continue;
+        const projd::Value* acc = v.as_object().Find("account_id");
+        const projd::Value* amount = v.as_object().Find("amount");
+        if (!acc || !acc->is_string()) continue;
+        std::string_view old;
+        projd::Decimal bal;
+        if (txn->Get(0, acc->as_string(), &old)) {
+          projd::Value ov;
+          if (projd::DecodeBinary(old, &ov) && ov.is_number()) bal = ov.as_number();
+        }
+        if (amount && amount->is_number()) {
+          projd::Decimal::Add(bal, amount->as_number(), &bal);
+        }
+        std::string buf;
+        projd::EncodeBinary(projd::Value::Number(bal), &buf);
+        txn->Put(0, acc->as_string(), buf);
+      }
+      txn->Commit();
+    }
+    t1 = Clock::now();
+    direct_rate = n / Seconds(t0, t1);
+    Row("parse + direct LMDB get/put (baseline)", n, Seconds(t0, t1), 0);
+  }
+  std::filesystem::remove_all(dir);
+
+  // 4. The daemon's apply path without Kafka: projector + ViewStore commits of 5000.
+  {
+    projd::KvOptions ko;
+    auto store = projd::ViewStore::Open(dir, ko, &error);
+    projd::Projector projector(projection);
+    projd::Batch batch;
+    t0 = Clock::now();
+    size_t i = 0;
+    while (i < events.size()) {
+      batch.Clear();
+      store->BeginBatch(&error);
+      size_t end = std::min(events.size(), i + 5000);
+      for (; i < end; ++i) {
+        projd::Message m;
+        m.topic = "bench";
+        m.offset = static_cast<int64_t>(i);
+        m.value = events[i];
+        std::string reason;
+        projector.Apply(m, store.get(), &batch, &reason);
+      }
+      if (!store->Commit(batch, &error)) {
+        std::cerr << error << "\n";
+        return 1;
+      }
+    }
+    t1 = Clock::now();
+    Row("replay into LMDB (daemon apply path)", n, Seconds(t0, t1), direct_rate);
+  }
+  std::filesystem::remove_all(dir);
+  return parsed > 0 ? 0 : 1;
+}
+
+int Consume(const std::string& brokers, const std::string& topic, int64_t n) {
+  projd::KafkaOptions ko;
+  ko.brokers = brokers;
+  ko.group_id = "projd-bench";
+  auto source = projd::NewKafkaSource(ko, "projd-bench");
+  std::string error;
+  if (!source->Start({topic}, [](const projd::TopicPartition&) { return int64_t{0}; }, &error)) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  std::vector<projd::Message> msgs;
+  int64_t got = 0, bytes = 0;
+  Clock::time_point t0;
+  bool started = false;
+  auto deadline = Clock::now() + std::chrono::seconds(300);
+  while (got < n && Clock::now() < deadline) {
+    source->Poll(&msgs, 5000, std::chrono::milliseconds(100));
+    if (!msgs.empty() && !started) {
+      started = true;
+      t0 = Clock::now();
+    }
+    got += static_cast<int64_t>(msgs.size());
+    for (const auto& m : msgs) bytes += static_cast<int64_t>(m.value.size());
+  }
+  auto t1 = Clock::now();
+  printf("raw consume: %lld messages (%lld bytes) in %.2f s: %.0f msgs/s\n",
+         static_cast<long long>(got), static_cast<long long>(bytes), Seconds(t0, t1),
+         got / Seconds(t0, t1));
+  return got >= n ? 0 : 1;
+}
+
+int Produce(const std::string& brokers, const std::string& topic, const std::string& path,
+            int partitions) {
+  std::string error;
+  if (!projd::CreateKafkaTopic(brokers, topic, partitions, &error)) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  auto producer = projd::Producer::Create(brokers, {{"linger.ms", "20"}}, &error);
+  if (!producer) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  std::ifstream in(path);
+  std::string line;
+  int64_t n = 0;
+  auto t0 = Clock::now();
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::string key;
+    std::string value = EventOf(line, &key);
+    if (!producer->ProduceAsync(topic, key, value, &error)) {
+      std::cerr << error << "\n";
+      return 1;
+    }
+    ++n;
+  }
+  if (!producer->Flush(std::chrono::seconds(300), &error)) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  printf("produced %lld events to %s in %.2f s\n", static_cast<long long>(n), topic.c_str(),
+         Seconds(t0, Clock::now()));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> a(argv + 1, argv + argc);
+  if (a.size() == 3 && a[0] == "replay") return Replay(a[1], a[2]);
+  if (a.size() == 4 && a[0] == "consume") return Consume(a[1], a[2], std::stoll(a[3]));
+  if ((a.size() == 4 || a.size() == 5) && a[0] == "produce") {
+    return Produce(a[1], a[2], a[3], a.size() == 5 ? std::stoi(a[4]) : 4);
+  }
+  std::cerr << "usage: projd_bench replay FILE.proj EVENTS.jsonl\n"
+               "       projd_bench consume BROKERS TOPIC N\n"
+               "       projd_bench produce BROKERS TOPIC EVENTS.jsonl [PARTITIONS]\n";
+  return 2;
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Measures projd's ingest on 1,000,000 banking events, each figure next to a baseline measured
+# in the same run:
+#   - replay (projctl test path, and into LMDB) vs. JSON parsing alone / a minimal
+#     parse + LMDB get/put loop;
+#   - ingest through Kafka (projd, from offset 0 until caught up) vs. the raw consume rate of
+#     the same topic through the same Kafka source with no apply.
+# Uses the real broker at $PROJD_KAFKA_BROKERS, or starts one with scripts/kafka.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+EVENTS=${PROJD_BENCH_EVENTS:-1000000}
+work=${PROJD_BENCH_DIR:-/tmp/projd-bench}
+mkdir -p "$work"
+
+scripts/install-deps.sh
+PROJD_BUILD_TYPE=Release scripts/build.sh >/dev/null
+
+events=$work/events-$EVENTS.jsonl
+if [[ ! -s $events ]]; then
+  echo "generating $EVENTS events..." >&2
+  python3 scripts/gen_events.py --events "$EVENTS" --accounts 10000 --seed 11 --envelope > "$events"
+fi
+
+echo "== replay (one core)"
+build/bench/projd_bench replay projections/account_balance.proj "$events"
+start=$(date +%s.%N)
+build/engine/projctl test projections/account_balance.proj --events "$events" >/dev/null 2>&1
+end=$(date +%s.%N)
+python3 -c "print('%-44s %10.0f events/s' % ('projctl test (whole command)', $EVENTS / ($end - $start)))"
+
+own_broker=0
+if [[ -z ${PROJD_KAFKA_BROKERS:-} ]]; then
+  export PROJD_KAFKA_DIR=$work/kafka
+  PROJD_KAFKA_BROKERS=$(scripts/kafka.sh start | sed -n 's/^PROJD_KAFKA_BROKERS=//p' | tail -n 1)
+  own_broker=1
+fi
+cleanup() { if [[ $own_broker == 1 ]]; then scripts/kafka.sh stop >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+
+topic=bench-$$-$(date +%s)
+echo "== Kafka ($PROJD_KAFKA_BROKERS, topic $topic, 4 partitions)"
+build/bench/projd_bench produce "$PROJD_KAFKA_BROKERS" "$topic" "$events" 4
+raw=$(build/bench/projd_bench consume "$PROJD_KAFKA_BROKERS" "$topic" "$EVENTS")
+echo "$raw"
+raw_rate=$(echo "$raw" | sed -n 's/.*s: \([0-9]*\) msgs\/s/\1/p')
+
+proj=$work/projections
+rm -rf "$proj" "$work/data" && mkdir -p "$proj"
+sed "s/\"account-events\"/\"$topic\"/" projections/account_balance.proj > "$proj/account_balance.proj"
+build/engine/projd --projections "$proj" --data "$work/data" --brokers "$PROJD_KAFKA_BROKERS" \
+  --listen 127.0.0.1:0 > "$work/projd.log" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*HTTP API listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/projd.log" | head -n 1)
+  [[ -n $port ]] && break
+  sleep 0.1
+done
+t0=$(date +%s.%N)
+while true; do
+  applied=$(curl -s "127.0.0.1:$port/v1/views/account_balance" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+print(sum(p["position"] for p in v["partitions"]))' 2>/dev/null || echo 0)
+  [[ $applied -ge $EVENTS ]] && break
+  sleep 0.2
+done
+t1=$(date +%s.%N)
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+kill -TERM $pid; wait $pid || true
+python3 - "$EVENTS" "$t0" "$t1" "$raw_rate" "$rss" <<'PY'
+import sys
+n, t0, t1, raw, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4] or 0), int(sys.argv[5])
+rate = n / (t1 - t0)
+print("%-44s %10.0f events/s   %5.1f%% of raw consume" % ("projd ingest through Kafka (offset 0 -> caught up)", rate, 100 * rate / raw if raw else 0))
+print("%-44s %10d KiB" % ("projd peak RSS", rss))
+PY
