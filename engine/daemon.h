@@ -16,6 +16,7 @@
 #include "dsl/compiler.h"
 #include "engine/http_server.h"
 #include "engine/kv.h"
+#include "engine/metrics.h"
 #include "engine/view.h"
 
 namespace projd {
@@ -67,6 +68,7 @@ class Daemon {
   bool StartView(std::shared_ptr<const Projection> p, std::string* error);
   std::unique_ptr<Source> MakeSource(const std::string& view);
   void Monitor();
+  HttpResponse Metrics();
   bool ProduceDemo(std::string* error);
 
   DaemonOptions options_;
@@ -78,6 +80,7 @@ class Daemon {
   std::mutex log_mu_;
   std::atomic<bool> stopping_{false};
   std::thread monitor_;
+  Histogram query_seconds_;  // reads of views (rows, scans, history)
 };
 
 }  // namespace projd

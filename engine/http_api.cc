@@ -120,7 +120,98 @@ bool ParseLimit(const HttpRequest& req, size_t def, size_t max, size_t* out, std
   return true;
 }
 
+// A label value, escaped for the Prometheus text format.
+std::string LabelValue(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string FormatDouble(double d) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.6g", d);
+  return buf;
+}
+
 }  // namespace
+
+HttpResponse Daemon::Metrics() {
+  static const char* kStates[] = {"live",    "catching_up", "rebuilding", "lagging",
+                                  "stalled", "stopped",     "failed"};
+  std::string out;
+  auto head = [&out](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  std::vector<std::pair<std::shared_ptr<View>, ViewStatus>> views;
+  for (const auto& v : Views()) views.emplace_back(v, v->Status());
+  auto per_view = [&](const char* name, const char* type, const char* help, auto value) {
+    head(name, type, help);
+    for (const auto& [v, st] : views) {
+      out += std::string(name) + "{view=\"" + LabelValue(st.name) + "\"} " + value(st) + "\n";
+    }
+  };
+  per_view("projd_events_applied_total", "counter", "Events applied to the view.",
+           [](const ViewStatus& st) { return std::to_string(st.applied_total); });
+  per_view("projd_events_skipped_total", "counter",
+           "Events skipped: no handler, where not true, or a duplicate id (dedupe).",
+           [](const ViewStatus& st) {
+             return std::to_string(st.ignored_total + st.duplicates_total);
+           });
+  per_view("projd_dead_letters_total", "counter", "Events rejected into the dead letters.",
+           [](const ViewStatus& st) { return std::to_string(st.dead_letters_total); });
+  head("projd_consumer_lag_events", "gauge", "High watermark minus the next offset to apply.");
+  for (const auto& [v, st] : views) {
+    for (const auto& p : st.partitions) {
+      out += "projd_consumer_lag_events{view=\"" + LabelValue(st.name) + "\",topic=\"" +
+             LabelValue(p.tp.topic) + "\",partition=\"" + std::to_string(p.tp.partition) +
+             "\"} " + std::to_string(p.lag_events) + "\n";
+    }
+  }
+  head("projd_consumer_lag_seconds", "gauge",
+       "Age of the oldest unapplied event in seconds (0 when caught up).");
+  for (const auto& [v, st] : views) {
+    for (const auto& p : st.partitions) {
+      out += "projd_consumer_lag_seconds{view=\"" + LabelValue(st.name) + "\",topic=\"" +
+             LabelValue(p.tp.topic) + "\",partition=\"" + std::to_string(p.tp.partition) +
+             "\"} " + FormatDouble(p.lag_seconds) + "\n";
+    }
+  }
+  per_view("projd_view_rows", "gauge", "Rows in the view.",
+           [](const ViewStatus& st) { return std::to_string(st.rows); });
+  head("projd_view_state", "gauge", "1 for the view's current state, 0 for the others.");
+  for (const auto& [v, st] : views) {
+    for (const char* s : kStates) {
+      out += "projd_view_state{view=\"" + LabelValue(st.name) + "\",state=\"" + s + "\"} " +
+             (st.state == s ? "1" : "0") + "\n";
+    }
+  }
+  head("projd_rebuild_progress_ratio", "gauge",
+       "Progress of a running rebuild, 0 to 1 (only views being rebuilt).");
+  head("projd_apply_batch_seconds", "histogram", "Time to apply and commit one batch.");
+  for (const auto& [v, st] : views) {
+    v->apply_batch_seconds().Write("projd_apply_batch_seconds",
+                                   "view=\"" + LabelValue(st.name) + "\"", &out);
+  }
+  head("projd_query_seconds", "histogram", "Time to answer a read of a view.");
+  query_seconds_.Write("projd_query_seconds", "", &out);
+  head("projd_event_to_visible_seconds", "histogram",
+       "From an event's Kafka timestamp to the commit that makes it readable.");
+  for (const auto& [v, st] : views) {
+    v->event_to_visible_seconds().Write("projd_event_to_visible_seconds",
+                                        "view=\"" + LabelValue(st.name) + "\"", &out);
+  }
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = std::move(out);
+  return r;
+}
 
 void Daemon::Handle(HttpRequest&& req, Responder respond) {
   const auto& seg = req.segments;
@@ -148,6 +239,10 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     o.Set("waiting_for", Value::MakeArray(std::move(waiting)));
     return reply(Json(ready ? 200 : 503, Value::MakeObject(std::move(o))));
   }
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    return reply(Metrics());
+  }
   if (seg.empty() || seg[0] != "v1") {
     return reply(Error(404, "not found", Str("no such endpoint: " + req.path)));
   }
@@ -166,8 +261,15 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   if (!view) return reply(Error(404, "unknown view", Str(seg[2])));
 
   // Everything below is about one view: it carries the position, and may wait for one.
-  auto with_position = [view](HttpResponse r) {
+  // Reads of rows (point reads, as-of, scans, history) are timed for projd_query_seconds.
+  bool is_read = seg.size() >= 4 && seg[3] == "rows";
+  auto t0 = std::chrono::steady_clock::now();
+  auto with_position = [this, view, is_read, t0](HttpResponse r) {
     r.headers.emplace_back("X-Projd-Position", View::FormatPosition(view->Position()));
+    if (is_read) {
+      query_seconds_.Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
     return r;
   };
 
@@ -250,14 +352,34 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   const std::string& what = seg[3];
   if (what == "rows" && seg.size() == 5) {
     if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
-    if (req.Query("as_of")) {
-      return reply(with_position(Error(
-          400, "as_of needs history",
-          Str("view " + seg[2] + " keeps no history of its rows (add 'history all' or "
-              "'history N days' to its definition)"))));
-    }
     RowRecord rec;
     uint64_t dead = 0;
+    if (const std::string* as_of = req.Query("as_of")) {
+      if (view->projection().history() == Projection::History::kNone) {
+        return reply(with_position(Error(
+            400, "as_of needs history",
+            Str("view " + seg[2] + " keeps no history of its rows (add 'history all' or "
+                "'history N days' to its definition)"))));
+      }
+      int64_t t;
+      if (!ParseRfc3339(*as_of, &t)) {
+        return reply(with_position(
+            Error(400, "bad as_of", Str("an RFC 3339 time, like 2025-07-15T00:00:00Z"))));
+      }
+      view->store().GetRow(seg[4], &rec, &dead);  // for the dead-letter count only
+      rec = RowRecord();
+      if (!view->store().AsOf(seg[4], t, &rec)) {
+        Object d;
+        d.Set("key", Str(seg[4]));
+        d.Set("as_of", Str(*as_of));
+        return reply(with_position(
+            Error(404, "no such row at that time", Value::MakeObject(std::move(d)))));
+      }
+      Value v = RowToJson(seg[4], rec);
+      v.as_object().Set("dead_letters", Num(static_cast<int64_t>(dead)));
+      v.as_object().Set("as_of", Str(*as_of));
+      return reply(with_position(Json(200, v)));
+    }
     if (!view->store().GetRow(seg[4], &rec, &dead)) {
       Object d;
       d.Set("key", Str(seg[4]));
@@ -267,6 +389,44 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     Value v = RowToJson(seg[4], rec);
     v.as_object().Set("dead_letters", Num(static_cast<int64_t>(dead)));
     return reply(with_position(Json(200, v)));
+  }
+  if (what == "rows" && seg.size() == 6 && seg[5] == "history") {
+    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    if (view->projection().history() == Projection::History::kNone) {
+      return reply(with_position(Error(
+          400, "view keeps no history",
+          Str("add 'history all' or 'history N days' to the definition of " + seg[2]))));
+    }
+    size_t limit;
+    std::string error;
+    if (!ParseLimit(req, 100, 1000, &limit, &error)) {
+      return reply(with_position(Error(400, "bad limit", Str(error))));
+    }
+    uint64_t after = 0;
+    if (const std::string* c = req.Query("cursor")) {
+      if (c->empty() || c->size() > 18 || c->find_first_not_of("0123456789") != std::string::npos) {
+        return reply(with_position(Error(400, "bad cursor", Str("not a cursor from this API"))));
+      }
+      after = std::stoull(*c);
+    }
+    std::vector<std::pair<uint64_t, RowRecord>> versions;
+    bool more = false;
+    view->store().History(seg[4], after, limit, &versions, &more);
+    Array arr;
+    for (const auto& [seq, rec] : versions) {
+      Value v = RowToJson(seg[4], rec);
+      Object& o = v.as_object();
+      o.Erase("key");
+      o.Set("deleted", Value::Bool(!rec.exists));
+      if (!rec.exists) o.Set("row", Value());
+      arr.push_back(std::move(v));
+    }
+    Object o;
+    o.Set("key", Str(seg[4]));
+    o.Set("versions", Value::MakeArray(std::move(arr)));
+    o.Set("next_cursor",
+          more && !versions.empty() ? Str(std::to_string(versions.back().first)) : Value());
+    return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
   }
   if (what == "rows" && seg.size() == 4) {
     if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));

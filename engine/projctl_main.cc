@@ -21,7 +21,8 @@ const char kUsage[] =
     "  projctl check FILE...\n"
     "  projctl test FILE --events EVENTS.jsonl [--view NAME] [--expect EXPECTED.json]\n"
     "  projctl [--server URL] [--token T] status\n"
-    "  projctl [--server URL] [--token T] get VIEW KEY\n"
+    "  projctl [--server URL] [--token T] get VIEW KEY [--as-of T]\n"
+    "  projctl [--server URL] [--token T] history VIEW KEY\n"
     "  projctl [--server URL] [--token T] dead-letters VIEW\n"
     "  projctl [--server URL] [--token T] skip VIEW\n"
     "The server defaults to $PROJD_SERVER or http://127.0.0.1:8080.\n";
@@ -327,6 +328,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     return PrintCall(server, "GET", target);
+  }
+  if (cmd == "history" && rest.size() == 2) {
+    return PrintCall(server, "GET", "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" +
+                                        projd::PercentEncode(rest[1]) + "/history?limit=1000");
   }
   if (cmd == "dead-letters" && rest.size() == 1) {
     return PrintCall(server, "GET", "/v1/views/" + projd::PercentEncode(rest[0]) + "/dead-letters");

@@ -161,6 +161,7 @@ void Batch::Clear() {
   rows.clear();
   dirty.clear();
   dead_letters.clear();
+  history.clear();
   new_ids.clear();
   next_offsets.clear();
   events = applied = ignored = duplicates = 0;
@@ -259,6 +260,10 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   rec.updated_by.id = prepared.id;
   batch->dirty.insert(prepared.key);
   batch->last_key = prepared.key;
+  if (p.history() != Projection::History::kNone) {
+    batch->history.push_back({prepared.key, rec});
+    if (!rec.exists) batch->history.back().row.version = 0;
+  }
   if (p.dedupe() && prepared.has_id) batch->new_ids.insert(prepared.id);
   batch->next_offsets[tp] = msg.offset + 1;
   batch->last_event_time_ms = prepared.event_time_ms;

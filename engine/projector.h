@@ -57,6 +57,12 @@ Value DeadLetterToJson(const DeadLetter& d);
 void EncodeDeadLetter(const DeadLetter& d, std::string* out);
 bool DecodeDeadLetter(std::string_view data, DeadLetter* out);
 
+// One kept version of a row (history): the row after an event, or a tombstone.
+struct HistoryEntry {
+  std::string key;
+  RowRecord row;  // row.exists false: the event deleted the row
+};
+
 // Where the projector reads rows and seen event ids that are not in the batch yet.
 class RowSource {
  public:
@@ -70,6 +76,7 @@ struct Batch {
   std::unordered_map<std::string, RowRecord> rows;  // rows touched, as they are now
   std::unordered_set<std::string> dirty;            // keys of rows changed in this batch
   std::vector<DeadLetter> dead_letters;
+  std::vector<HistoryEntry> history;                // with `history`: one per applied event
   std::unordered_set<std::string> new_ids;          // dedupe ids first seen in this batch
   std::map<TopicPartition, int64_t> next_offsets;   // position after this batch
   int64_t events = 0;                               // messages consumed in this batch

@@ -202,12 +202,14 @@ void View::Run() {
       continue;
     }
     batch.Clear();
+    batch_timestamps_.clear();
     if (!store_->BeginBatch(&error)) {
       log_("error", projection_->name(), "cannot read LMDB: " + error);
       std::this_thread::sleep_for(std::chrono::seconds(1));
       continue;
     }
     bool stopped_here = false;
+    auto apply_started = Clock::now();
     std::string stop_reason;
     size_t stop_index = 0;
     // Apply one message, remembering where an `errors stop` event halts the batch.
@@ -232,7 +234,10 @@ void View::Run() {
         stop_index = index;
         return false;
       }
-      if (m.timestamp_ms > 0) last_ts_[tp] = m.timestamp_ms;
+      if (m.timestamp_ms > 0) {
+        last_ts_[tp] = m.timestamp_ms;
+        batch_timestamps_.push_back(m.timestamp_ms);
+      }
       return true;
     };
     if (!pending.empty()) {
@@ -246,6 +251,7 @@ void View::Run() {
       }
     } else {
       source_->Poll(&messages, options_.max_batch, options_.poll_timeout);
+      apply_started = Clock::now();
       for (size_t i = 0; i < messages.size(); ++i) {
         if (!apply(messages[i], i, false)) break;
       }
@@ -276,6 +282,12 @@ void View::Run() {
         std::lock_guard<std::mutex> lock(mu_);
         for (const auto& [tp, off] : batch.next_offsets) position_[tp] = off;
       }
+      apply_batch_seconds_.Observe(
+          std::chrono::duration<double>(Clock::now() - apply_started).count());
+      int64_t visible_ms = WallMillis();
+      for (int64_t ts : batch_timestamps_) {
+        event_to_visible_seconds_.Observe(static_cast<double>(visible_ms - ts) / 1000.0);
+      }
       AfterCommit(batch);
     } else {
       store_->EndBatch();
@@ -291,6 +303,19 @@ void View::Run() {
                std::to_string(m.offset) + " (errors stop): " + stop_reason);
     }
     UpdateRate();
+    if (projection_->history() == Projection::History::kDays &&
+        Clock::now() - last_prune_ > std::chrono::seconds(60)) {
+      last_prune_ = Clock::now();
+      int64_t cutoff = WallMillis() - projection_->history_days() * 86400000;
+      int64_t n = store_->PruneHistory(cutoff, &error);
+      if (n < 0) {
+        log_("warn", projection_->name(), "history pruning failed: " + error);
+      } else if (n > 0) {
+        log_("info", projection_->name(),
+             "pruned " + std::to_string(n) + " history versions older than " +
+                 std::to_string(projection_->history_days()) + " days");
+      }
+    }
   }
   if (source_) {
     source_->Committed(Position());

@@ -16,6 +16,7 @@
 
 #include "connectors/source.h"
 #include "dsl/program.h"
+#include "engine/metrics.h"
 #include "engine/projector.h"
 #include "engine/view_store.h"
 
@@ -85,6 +86,10 @@ class View {
   uint64_t WhenReached(std::map<TopicPartition, int64_t> required, std::function<void()> fn);
   void Cancel(uint64_t id);
 
+  // Histograms for /metrics.
+  const Histogram& apply_batch_seconds() const { return apply_batch_seconds_; }
+  const Histogram& event_to_visible_seconds() const { return event_to_visible_seconds_; }
+
   // For a view stopped by `errors stop`: the failing event becomes a dead letter and the view
   // goes on. false when the view is not stopped.
   bool Skip();
@@ -113,6 +118,10 @@ class View {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_prune_;
+  Histogram apply_batch_seconds_;
+  Histogram event_to_visible_seconds_;
+  std::vector<int64_t> batch_timestamps_;  // Kafka timestamps of the batch's events
 
   mutable std::mutex mu_;
   std::map<TopicPartition, int64_t> position_;  // guarded by mu_

@@ -21,6 +21,32 @@ uint64_t ReadBigEndian64(std::string_view s) {
   return v;
 }
 
+// History keys: 4-byte big-endian key length, the row key, 8-byte big-endian sequence, so a
+// row's versions are adjacent and in the order they were made.
+std::string HistoryPrefix(const std::string& key) {
+  std::string k;
+  uint32_t n = static_cast<uint32_t>(key.size());
+  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
+  k += key;
+  return k;
+}
+
+void EncodeVersion(const RowRecord& rec, std::string* out) {
+  std::string body;
+  EncodeRow(rec, &body);
+  out->clear();
+  out->push_back(rec.exists ? 1 : 0);
+  out->append(body);
+}
+
+bool DecodeVersion(std::string_view in, RowRecord* out) {
+  if (in.empty()) return false;
+  bool exists = in[0] == 1;
+  if (!DecodeRow(in.substr(1), out)) return false;
+  out->exists = exists;
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeOffsetKey(const TopicPartition& tp) {
@@ -45,12 +71,14 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
                                            std::string* error) {
   auto store = std::unique_ptr<ViewStore>(new ViewStore());
   store->env_ =
-      KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids"}, options, error);
+      KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history"}, options, error);
   if (!store->env_) return nullptr;
   auto txn = store->env_->BeginRead(error);
   if (!txn) return nullptr;
   auto c = txn->Cursor(kDead);
   if (c && c->Last()) store->next_dead_seq_ = ReadBigEndian64(c->key()) + 1;
+  std::string_view hs;
+  if (txn->Get(kMeta, "history_seq", &hs)) store->next_history_seq_ = ReadBigEndian64(hs);
   return store;
 }
 
@@ -101,6 +129,14 @@ bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
       if (!txn->Put(kDeadKeys, d.key, BigEndian64(n + 1))) return false;
     }
   }
+  if (!batch.history.empty()) {
+    uint64_t hseq = next_history_seq_;
+    for (const auto& h : batch.history) {
+      EncodeVersion(h.row, &buf);
+      if (!txn->Put(kHistory, HistoryPrefix(h.key) + BigEndian64(hseq++), buf)) return false;
+    }
+    if (!txn->Put(kMeta, "history_seq", BigEndian64(hseq))) return false;
+  }
   for (const auto& id : batch.new_ids) {
     if (!txn->Put(kIds, id, std::string_view())) return false;
   }
@@ -125,6 +161,7 @@ bool ViewStore::Commit(const Batch& batch, std::string* error) {
     }
     if (WriteBatch(txn.get(), batch) && txn->Commit()) {
       next_dead_seq_ += batch.dead_letters.size();
+      next_history_seq_ += batch.history.size();
       snapshot_lock_.unlock();
       return true;
     }
@@ -238,6 +275,88 @@ bool ViewStore::DeadLetters(uint64_t after, size_t limit,
     out->emplace_back(ReadBigEndian64(c->key()), std::move(d));
   }
   return true;
+}
+
+bool ViewStore::History(const std::string& key, uint64_t after, size_t limit,
+                        std::vector<std::pair<uint64_t, RowRecord>>* out, bool* more) {
+  out->clear();
+  *more = false;
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kHistory);
+  std::string prefix = HistoryPrefix(key);
+  for (bool ok = c->Seek(prefix + BigEndian64(after + 1)); ok; ok = c->Next()) {
+    std::string_view k = c->key();
+    if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix) break;
+    if (out->size() >= limit) {
+      *more = true;
+      break;
+    }
+    RowRecord rec;
+    if (!DecodeVersion(c->value(), &rec)) continue;
+    out->emplace_back(ReadBigEndian64(k.substr(prefix.size())), std::move(rec));
+  }
+  return true;
+}
+
+bool ViewStore::AsOf(const std::string& key, int64_t as_of_ms, RowRecord* out) {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kHistory);
+  std::string prefix = HistoryPrefix(key);
+  bool found = false;
+  for (bool ok = c->Seek(prefix); ok; ok = c->Next()) {
+    std::string_view k = c->key();
+    if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix) break;
+    RowRecord rec;
+    if (!DecodeVersion(c->value(), &rec)) continue;
+    // The last event (in the order applied) whose event time is <= as_of.
+    if (rec.updated_by.event_time_ms <= as_of_ms) {
+      *out = std::move(rec);
+      found = true;
+    }
+  }
+  return found && out->exists;
+}
+
+int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  auto txn = env_->BeginWrite(error);
+  if (!txn) return -1;
+  auto c = txn->Cursor(kHistory);
+  std::vector<std::string> doomed;
+  std::string prev_key;
+  std::string prev_prefix;
+  bool prev_old = false;
+  for (bool ok = c->First(); ok; ok = c->Next()) {
+    std::string_view k = c->key();
+    if (k.size() < 12) continue;
+    std::string_view prefix = k.substr(0, k.size() - 8);
+    RowRecord rec;
+    bool old = DecodeVersion(c->value(), &rec) && rec.updated_by.event_time_ms < cutoff_ms;
+    // The previous version may go when it is old and this one is of the same row (so it
+    // is not that row's newest).
+    if (prev_old && prefix == prev_prefix) doomed.push_back(prev_key);
+    prev_key = std::string(k);
+    prev_prefix = std::string(prefix);
+    prev_old = old;
+  }
+  c.reset();
+  for (const auto& k : doomed) {
+    if (!txn->Delete(kHistory, k)) {
+      *error = txn->error();
+      return -1;
+    }
+  }
+  if (!txn->Commit()) {
+    *error = txn->error();
+    return -1;
+  }
+  return static_cast<int64_t>(doomed.size());
 }
 
 std::string ViewStore::GetMeta(const std::string& name) {

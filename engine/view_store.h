@@ -50,13 +50,23 @@ class ViewStore final : public RowSource {
   // Dead letters with sequence > after, oldest first.
   bool DeadLetters(uint64_t after, size_t limit,
                    std::vector<std::pair<uint64_t, DeadLetter>>* out, bool* more);
+  // History (projections with `history`): versions of a row in the order they were made.
+  // *out gets (sequence, version) pairs with sequence > after; a tombstone has exists false.
+  bool History(const std::string& key, uint64_t after, size_t limit,
+               std::vector<std::pair<uint64_t, RowRecord>>* out, bool* more);
+  // The row after the last event with event time <= as_of_ms: 1 found, 0 absent or deleted.
+  bool AsOf(const std::string& key, int64_t as_of_ms, RowRecord* out);
+  // Deletes versions with event time before cutoff_ms, keeping each row's newest version.
+  // Returns the number deleted, -1 on a storage error.
+  int64_t PruneHistory(int64_t cutoff_ms, std::string* error);
+
   std::string GetMeta(const std::string& name);
   bool PutMeta(const std::string& name, const std::string& value, std::string* error);
 
   void Sync() { env_->Sync(); }
 
  private:
-  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds };
+  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory };
   bool WriteBatch(KvTxn* txn, const Batch& batch);
 
   std::unique_ptr<KvEnv> env_;
@@ -64,6 +74,7 @@ class ViewStore final : public RowSource {
   std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch
   std::shared_lock<std::shared_mutex> snapshot_lock_;
   uint64_t next_dead_seq_ = 1;
+  uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
 };
 
 std::string EncodeOffsetKey(const TopicPartition& tp);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "connectors/source.h"
+#include "dsl/time.h"
 #include "tests/integration/harness.h"
 
 namespace {
@@ -465,4 +466,127 @@ TEST_CASE("real Kafka: a 20 s broker outage is reported, reads go on, ingest res
                           std::chrono::seconds(120)));
   CheckTruth(*p, truth);
   CHECK(p->Log().find("kafka") != std::string::npos);
+}
+
+TEST_CASE("history: as_of answers match a truth the test computes; versions list offsets",
+          "[embedded]") {
+  std::string dir = projd::testing::TempDir("history");
+  std::filesystem::create_directories(dir + "/projections");
+  projd::testing::WriteFile(dir + "/projections/h.proj", R"(
+projection hist {
+  from "hist"
+  key event.account
+  time event.ts
+  id event.id
+  on Deposited { balance += event.amount }
+  on Closed { delete }
+  history all
+}
+projection nohist {
+  from "hist"
+  key event.account
+  on * { n += 1 }
+}
+)");
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
+                                "--partitions", "1"},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  // Events for 5 accounts, one per minute, some closing; the test keeps every state.
+  std::mt19937 rng(7);
+  std::vector<Event> events;
+  std::map<std::string, std::vector<std::pair<int64_t, std::string>>> states;  // time, balance
+  std::map<std::string, int64_t> bal;
+  int64_t t0 = 1751356800000;  // 2025-07-01T08:00:00Z
+  for (int i = 0; i < 300; ++i) {
+    std::string acc = "h" + std::to_string(rng() % 5);
+    int64_t t = t0 + i * 60000;
+    std::string ts = "\"" + projd::FormatRfc3339(t) + "\"";
+    if (rng() % 20 == 0 && bal.count(acc)) {
+      events.push_back({acc, "{\"type\":\"Closed\",\"account\":\"" + acc + "\",\"ts\":" + ts +
+                                 ",\"id\":\"i" + std::to_string(i) + "\"}"});
+      bal.erase(acc);
+      states[acc].push_back({t, ""});
+    } else {
+      int64_t c = static_cast<int64_t>(rng() % 1000);
+      bal[acc] += c;
+      events.push_back({acc, "{\"type\":\"Deposited\",\"account\":\"" + acc +
+                                 "\",\"amount\":" + Cents(c) + ",\"ts\":" + ts + ",\"id\":\"i" +
+                                 std::to_string(i) + "\"}"});
+      states[acc].push_back({t, Cents(bal[acc])});
+    }
+  }
+  Produce(p->embedded_brokers(), "hist", events);
+  REQUIRE(p->WaitCaughtUp("hist", 300));
+  int checked = 0;
+  for (const auto& [acc, st] : states) {
+    for (int probe = 0; probe < 12; ++probe) {
+      int64_t t = t0 - 60000 + static_cast<int64_t>(rng() % (302 * 60000));
+      std::string want;  // "" = absent
+      for (const auto& [when, b] : st) {
+        if (when <= t) want = b;
+      }
+      int status = 0;
+      Value v = p->GetJson("/v1/views/hist/rows/" + acc + "?as_of=" +
+                               projd::PercentEncode(projd::FormatRfc3339(t)),
+                           &status);
+      if (want.empty()) {
+        CHECK(status == 404);
+      } else {
+        REQUIRE(status == 200);
+        projd::Decimal w;
+        projd::Decimal::Parse(want, &w);
+        CHECK(v.as_object().Find("row")->as_object().Find("balance")->as_number() == w);
+      }
+      ++checked;
+    }
+    // The history lists every change, oldest first, each with its offset.
+    int status = 0;
+    Value h = p->GetJson("/v1/views/hist/rows/" + acc + "/history", &status);
+    REQUIRE(status == 200);
+    const auto& versions = h.as_object().Find("versions")->as_array();
+    REQUIRE(versions.size() == st.size());
+    int64_t prev_offset = -1;
+    for (size_t i = 0; i < versions.size(); ++i) {
+      const projd::Object& ver = versions[i].as_object();
+      int64_t off;
+      ver.Find("updated_by")->as_object().Find("offset")->as_number().ToInt64(&off);
+      CHECK(off > prev_offset);
+      prev_offset = off;
+      CHECK(ver.Find("deleted")->as_bool() == st[i].second.empty());
+    }
+  }
+  CHECK(checked == 60);
+  // Paginated history.
+  Value page = p->GetJson("/v1/views/hist/rows/h1/history?limit=2");
+  CHECK(page.as_object().Find("versions")->as_array().size() == 2);
+  CHECK(page.as_object().Find("next_cursor")->is_string());
+  // Without history: 400 saying why; a bad time: 400.
+  CHECK(p->Call("GET", "/v1/views/nohist/rows/h1?as_of=2025-07-01T00:00:00Z").status == 400);
+  CHECK(p->Call("GET", "/v1/views/hist/rows/h1?as_of=yesterday").status == 400);
+}
+
+TEST_CASE("/metrics parses as Prometheus text with every metric of the contract", "[embedded]") {
+  std::string data;
+  std::string dir = Setup("metrics", &data);
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  Truth truth;
+  auto events = MakeEvents(500, 10, 8, &truth);
+  Produce(p->embedded_brokers(), "bank", events);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
+  CHECK(p->Call("GET", "/v1/views/balances/rows/acc-1").status != 0);
+  auto r = p->Call("GET", "/metrics");
+  REQUIRE(r.status == 200);
+  projd::testing::WriteFile(dir + "/metrics.txt", r.body);
+  std::string out;
+  int rc = projd::testing::Run(std::string("/usr/bin/python3 ") + PROJD_SOURCE_DIR +
+                                   "/tests/integration/metrics_check.py " + dir +
+                                   "/metrics.txt balances",
+                               &out);
+  INFO(out);
+  CHECK(rc == 0);
 }

@@ -1,0 +1,31 @@
+// Prometheus histograms for projd's /metrics: fixed buckets, lock-free observation.
+#ifndef PROJD_ENGINE_METRICS_H_
+#define PROJD_ENGINE_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace projd {
+
+class Histogram {
+ public:
+  // Upper bounds in seconds: 100 µs to 60 s.
+  static constexpr std::array<double, 16> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                     0.005,  0.01,    0.025,  0.05,  0.1,
+                                                     0.25,   0.5,     1,      2.5,   10,
+                                                     60};
+  void Observe(double seconds, uint64_t count = 1);
+  // Appends NAME_bucket/_sum/_count lines with `labels` (e.g. view="x"; may be empty).
+  void Write(const std::string& name, const std::string& labels, std::string* out) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};  // last: +Inf
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_micros_{0};
+};
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_METRICS_H_
