@@ -604,6 +604,54 @@ bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int 
   return false;
 }
 
+bool QueryWatermarks(const std::string& brokers,
+                     const std::vector<std::pair<std::string, std::string>>& props,
+                     const std::string& topic, std::map<int32_t, PartitionInfo>* out,
+                     std::string* error) {
+  out->clear();
+  ConfPtr conf(rd_kafka_conf_new());
+  if (!SetConf(conf.get(), "bootstrap.servers", brokers, error)) return false;
+  for (const auto& [k, v] : props) {
+    if (!SetConf(conf.get(), k, v, error)) return false;
+  }
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  char errstr[512];
+  HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr)));
+  if (!rk) {
+    *error = std::string("cannot create Kafka client: ") + errstr;
+    return false;
+  }
+  conf.release();
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &md, 5000);
+  rd_kafka_topic_destroy(rkt);
+  if (err) {
+    *error = "cannot read metadata of " + topic + ": " + rd_kafka_err2str(err);
+    return false;
+  }
+  bool ok = md->topic_cnt == 1 && !md->topics[0].err;
+  if (!ok) {
+    *error = "topic " + topic + ": " +
+             (md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not found");
+  } else {
+    for (int p = 0; p < md->topics[0].partition_cnt; ++p) {
+      int32_t id = md->topics[0].partitions[p].id;
+      int64_t lo = -1, hi = -1;
+      err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), id, &lo, &hi, 5000);
+      if (err) {
+        *error = "cannot read offsets of " + topic + " [" + std::to_string(id) +
+                 "]: " + rd_kafka_err2str(err);
+        ok = false;
+        break;
+      }
+      (*out)[id] = PartitionInfo{lo, hi};
+    }
+  }
+  rd_kafka_metadata_destroy(md);
+  return ok;
+}
+
 std::unique_ptr<Source> NewKafkaSource(const KafkaOptions& options, std::string client_name) {
   return std::make_unique<KafkaSource>(options, std::move(client_name));
 }

@@ -141,6 +141,13 @@ class Producer {
 bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int partitions,
                       std::string* error);
 
+// Asks the cluster for the first and next offsets of every partition of `topic`. Returns false
+// with *error when the cluster cannot be asked or the topic does not exist.
+bool QueryWatermarks(const std::string& brokers,
+                     const std::vector<std::pair<std::string, std::string>>& props,
+                     const std::string& topic, std::map<int32_t, PartitionInfo>* out,
+                     std::string* error);
+
 }  // namespace projd
 
 #endif  // PROJD_CONNECTORS_SOURCE_H_

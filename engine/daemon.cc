@@ -82,33 +82,60 @@ std::unique_ptr<Source> Daemon::MakeSource(const std::string& view) {
   return NewKafkaSource(ko, "projd-" + view);
 }
 
-bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) {
-  std::string dir = options_.data_dir + "/views/" + p->name();
+std::string Daemon::ViewDir(const std::string& name) const {
+  return options_.data_dir + "/views/" + name;
+}
+
+int Daemon::CurrentGen(const std::string& name) const {
+  std::ifstream in(ViewDir(name) + "/CURRENT");
+  std::string s;
+  if (!std::getline(in, s) || s.rfind("gen-", 0) != 0 || s.size() > 12 ||
+      s.find_first_not_of("0123456789", 4) != std::string::npos || s.size() == 4) {
+    return -1;
+  }
+  return std::stoi(s.substr(4));
+}
+
+bool Daemon::SetCurrentGen(const std::string& name, int gen, std::string* error) {
+  // Write then rename: CURRENT names either the old or the new generation, never neither.
+  std::string tmp = ViewDir(name) + "/CURRENT.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "gen-" << gen << "\n";
+    out.flush();
+    if (!out) {
+      *error = "cannot write " + tmp;
+      return false;
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, ViewDir(name) + "/CURRENT", ec);
+  if (ec) {
+    *error = "cannot write " + ViewDir(name) + "/CURRENT: " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+std::shared_ptr<View> Daemon::OpenView(std::shared_ptr<const Projection> p, int gen,
+                                       std::string* error) {
+  std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
   KvOptions kv;
   kv.sync = options_.sync;
   auto store = ViewStore::Open(dir, kv, error);
   if (!store) {
     *error = "view " + p->name() + ": " + *error;
-    return false;
+    return nullptr;
   }
-  std::string old_hash = store->GetMeta("definition_hash");
-  if (!old_hash.empty() && old_hash != p->definition_hash()) {
-    // The definition changed while projd was down: start the view over from offset zero.
-    Log("info", p->name(), "definition changed (" + old_hash + " -> " + p->definition_hash() +
-                               "); rebuilding from offset 0");
-    store.reset();
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    store = ViewStore::Open(dir, kv, error);
-    if (!store) return false;
-  }
-  if (!store->PutMeta("definition_hash", p->definition_hash(), error) ||
-      !store->PutMeta("definition", p->definition(), error)) {
-    return false;
+  if (store->GetMeta("definition_hash").empty()) {
+    if (!store->PutMeta("definition_hash", p->definition_hash(), error) ||
+        !store->PutMeta("definition", p->definition(), error)) {
+      return nullptr;
+    }
   }
   if (embedded_) {
     for (const auto& t : p->topics()) {
-      if (!embedded_->CreateTopic(t, error)) return false;
+      if (!embedded_->CreateTopic(t, error)) return nullptr;
     }
   }
   ViewOptions vo;
@@ -119,9 +146,193 @@ bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) 
         Log(level, v, m);
       });
   view->Start();
+  return view;
+}
+
+bool Daemon::StartShadow(const std::string& name, std::shared_ptr<const Projection> p,
+                         std::string* error) {
+  int gen;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    auto& e = views_[name];
+    if (e.shadow) {
+      *error = "a rebuild of " + name + " is already running";
+      return false;
+    }
+    gen = e.active_gen + 1;
+  }
+  // A shadow left by a crash resumes when it was building this same definition.
+  std::string dir = ViewDir(name) + "/gen-" + std::to_string(gen);
+  if (fs::exists(dir)) {
+    KvOptions kv;
+    std::string hash;
+    {
+      auto store = ViewStore::Open(dir, kv, error);
+      if (store) hash = store->GetMeta("definition_hash");
+    }
+    if (hash != p->definition_hash()) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    } else {
+      Log("info", name, "resuming the rebuild in " + dir);
+    }
+  }
+  auto shadow = OpenView(p, gen, error);
+  if (!shadow) return false;
   std::lock_guard<std::mutex> lock(views_mu_);
-  views_[p->name()] = std::move(view);
+  auto& e = views_[name];
+  e.shadow = std::move(shadow);
+  e.shadow_gen = gen;
   return true;
+}
+
+bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) {
+  std::error_code ec;
+  fs::create_directories(ViewDir(p->name()), ec);
+  int gen = CurrentGen(p->name());
+  if (gen < 0) {
+    // New projection (or data from before generations): start from offset zero.
+    gen = 1;
+    std::string old_dir = ViewDir(p->name()) + "/gen-1";
+    fs::remove_all(old_dir, ec);
+    if (!SetCurrentGen(p->name(), gen, error)) return false;
+  }
+  std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
+  std::string stored_hash, stored_definition;
+  {
+    KvOptions kv;
+    auto store = ViewStore::Open(dir, kv, error);
+    if (!store) return false;
+    stored_hash = store->GetMeta("definition_hash");
+    stored_definition = store->GetMeta("definition");
+  }
+  std::shared_ptr<const Projection> serving = p;
+  bool rebuild = false;
+  if (!stored_hash.empty() && stored_hash != p->definition_hash()) {
+    // The definition changed: the old view goes on serving (with its own definition) while
+    // the new one is built from offset zero beside it.
+    CompiledFile old = CompileFile("(stored definition of " + p->name() + ")", stored_definition);
+    if (old.ok() && old.projections.size() == 1 && old.projections[0]->name() == p->name()) {
+      serving = old.projections[0];
+      rebuild = true;
+      Log("info", p->name(), "definition changed (" + stored_hash + " -> " +
+                                 p->definition_hash() +
+                                 "); rebuilding from offset 0 while the old view serves");
+    } else {
+      Log("warn", p->name(), "stored definition does not compile; starting over from offset 0");
+      fs::remove_all(dir, ec);
+    }
+  }
+  auto view = OpenView(serving, gen, error);
+  if (!view) return false;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    Entry& e = views_[p->name()];
+    e.active = std::move(view);
+    e.active_gen = gen;
+  }
+  if (rebuild) return StartShadow(p->name(), p, error);
+  // A newer generation left over without a rebuild to resume: drop it.
+  for (int g = gen + 1; fs::exists(ViewDir(p->name()) + "/gen-" + std::to_string(g)); ++g) {
+    fs::remove_all(ViewDir(p->name()) + "/gen-" + std::to_string(g), ec);
+  }
+  return true;
+}
+
+void Daemon::SwapIfCaughtUp(const std::string& name) {
+  std::shared_ptr<View> active, shadow;
+  int shadow_gen;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    auto it = views_.find(name);
+    if (it == views_.end() || !it->second.shadow) return;
+    active = it->second.active;
+    shadow = it->second.shadow;
+    shadow_gen = it->second.shadow_gen;
+  }
+  ViewStatus st = shadow->Status();
+  if (!st.caught_up_once || st.failed || st.lag_events > 0) return;
+  // The shadow must have reached the serving view's position on every partition.
+  auto live = active->Position();
+  auto built = shadow->Position();
+  for (const auto& [tp, off] : live) {
+    auto b = built.find(tp);
+    if ((b == built.end() ? 0 : b->second) < off) return;
+  }
+  std::string error;
+  if (!SetCurrentGen(name, shadow_gen, &error)) {
+    Log("error", name, "cannot swap in the rebuilt view: " + error);
+    return;
+  }
+  int old_gen;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    Entry& e = views_[name];
+    old_gen = e.active_gen;
+    e.active = shadow;
+    e.active_gen = shadow_gen;
+    e.shadow.reset();
+    e.shadow_gen = 0;
+  }
+  Log("info", name, "rebuild done: the rebuilt view serves now (" + std::to_string(st.rows) +
+                        " rows)");
+  active->Stop();
+  active.reset();  // readers still holding it finish on the old files, which stay until then
+  std::error_code ec;
+  fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(old_gen), ec);
+}
+
+bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error, Value* gap) {
+  auto view = FindView(name);
+  if (!view) {
+    *error = "unknown view " + name;
+    return false;
+  }
+  if (!allow_gap) {
+    Object firsts;
+    for (const auto& topic : view->projection().topics()) {
+      std::map<int32_t, PartitionInfo> marks;
+      std::string werr;
+      if (!QueryWatermarks(brokers_, options_.kafka_props, topic, &marks, &werr)) continue;
+      for (const auto& [part, info] : marks) {
+        if (info.low_watermark > 0) {
+          firsts.Set(topic + ":" + std::to_string(part),
+                     Value::Number(Decimal::FromInt(info.low_watermark)));
+        }
+      }
+    }
+    if (!firsts.empty()) {
+      *gap = Value::MakeObject(std::move(firsts));
+      *error = "the log no longer starts at offset 0";
+      return false;
+    }
+  }
+  // A manual rebuild keeps the definition; the shadow starts empty.
+  std::lock_guard<std::mutex> lock(rebuild_mu_);
+  int next_gen;
+  {
+    std::lock_guard<std::mutex> lock2(views_mu_);
+    next_gen = views_[name].active_gen + 1;
+  }
+  std::error_code ec;
+  fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(next_gen), ec);
+  if (!StartShadow(name, view->projection_ptr(), error)) return false;
+  Log("info", name, "rebuild from offset 0 started; the current view serves until it is done");
+  return true;
+}
+
+int Daemon::Drop(const std::string& name, std::string* error) {
+  if (FindView(name)) return -1;
+  std::string dir = ViewDir(name);
+  if (!fs::exists(dir)) return 0;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) {
+    *error = ec.message();
+    return 0;
+  }
+  Log("info", name, "dropped the kept data of a removed view");
+  return 1;
 }
 
 bool Daemon::Start(std::string* error) {
@@ -194,8 +405,8 @@ bool Daemon::ProduceDemo(std::string* error) {
   std::set<std::string> topics;
   {
     std::lock_guard<std::mutex> lock(views_mu_);
-    for (const auto& [name, v] : views_) {
-      for (const auto& t : v->projection().topics()) topics.insert(t);
+    for (const auto& [name, e] : views_) {
+      for (const auto& t : e.active->projection().topics()) topics.insert(t);
     }
   }
   std::string line;
@@ -226,6 +437,14 @@ void Daemon::Monitor() {
   // Status() logs state changes; asking every second keeps the logs timely.
   while (!stopping_) {
     for (const auto& v : Views()) v->Status();
+    std::vector<std::string> rebuilding;
+    {
+      std::lock_guard<std::mutex> lock(views_mu_);
+      for (const auto& [name, e] : views_) {
+        if (e.shadow) rebuilding.push_back(name);
+      }
+    }
+    for (const auto& name : rebuilding) SwapIfCaughtUp(name);
     for (int i = 0; i < 10 && !stopping_; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -236,8 +455,12 @@ void Daemon::Stop() {
   if (stopping_.exchange(true)) return;
   if (monitor_.joinable()) monitor_.join();
   if (http_) http_->Stop();
-  for (const auto& v : Views()) v->Stop();
-  for (const auto& v : Views()) v->store().Sync();
+  for (const auto& [v, shadow] : ViewsWithShadows()) {
+    v->Stop();
+    if (shadow) shadow->Stop();
+    v->store().Sync();
+    if (shadow) shadow->store().Sync();
+  }
   {
     std::lock_guard<std::mutex> lock(views_mu_);
     views_.clear();
@@ -256,30 +479,52 @@ bool Daemon::Reload(std::string* errors) {
   for (const auto& p : compiled.projections) {
     names.insert(p->name());
     auto old = FindView(p->name());
-    if (old && old->projection().definition_hash() == p->definition_hash()) continue;
-    if (old) {
-      Log("info", p->name(), "definition changed; rebuilding from offset 0");
-      old->Stop();
+    std::string error;
+    if (!old) {
+      Log("info", p->name(), "new projection; starting from offset 0");
+      if (!StartView(p, &error)) {
+        Log("error", p->name(), "cannot start: " + error);
+        *errors += error + "\n";
+      }
+      continue;
+    }
+    auto shadow = FindShadow(p->name());
+    const std::string& target =
+        shadow ? shadow->projection().definition_hash() : old->projection().definition_hash();
+    if (target == p->definition_hash()) continue;
+    if (shadow) {
+      // A rebuild for an older edit is under way: replace it with one for this definition.
+      shadow->Stop();
+      int gen;
       {
         std::lock_guard<std::mutex> lock(views_mu_);
-        views_.erase(p->name());
+        Entry& e = views_[p->name()];
+        gen = e.shadow_gen;
+        e.shadow.reset();
+        e.shadow_gen = 0;
       }
-    } else {
-      Log("info", p->name(), "new projection; starting from offset 0");
+      shadow.reset();
+      std::error_code ec;
+      fs::remove_all(ViewDir(p->name()) + "/gen-" + std::to_string(gen), ec);
     }
-    std::string error;
-    if (!StartView(p, &error)) {
-      Log("error", p->name(), "cannot start: " + error);
+    if (old->projection().definition_hash() == p->definition_hash()) continue;
+    Log("info", p->name(), "definition changed; rebuilding from offset 0 while the old view serves");
+    if (!StartShadow(p->name(), p, &error)) {
+      Log("error", p->name(), "cannot start the rebuild: " + error);
       *errors += error + "\n";
     }
   }
-  for (const auto& v : Views()) {
-    if (!names.count(v->projection().name())) {
-      Log("info", v->projection().name(), "removed from the projections folder; no longer served");
-      v->Stop();
+  for (const auto& [v, shadow] : ViewsWithShadows()) {
+    std::string name = v->projection().name();
+    if (names.count(name)) continue;
+    Log("info", name, "removed from the projections folder; no longer served (data kept until "
+                      "projctl drop)");
+    {
       std::lock_guard<std::mutex> lock(views_mu_);
-      views_.erase(v->projection().name());
+      views_.erase(name);
     }
+    v->Stop();
+    if (shadow) shadow->Stop();
   }
   return errors->empty();
 }
@@ -287,13 +532,58 @@ bool Daemon::Reload(std::string* errors) {
 std::shared_ptr<View> Daemon::FindView(const std::string& name) {
   std::lock_guard<std::mutex> lock(views_mu_);
   auto it = views_.find(name);
-  return it == views_.end() ? nullptr : it->second;
+  return it == views_.end() ? nullptr : it->second.active;
+}
+
+std::shared_ptr<View> Daemon::FindShadow(const std::string& name) {
+  std::lock_guard<std::mutex> lock(views_mu_);
+  auto it = views_.find(name);
+  return it == views_.end() ? nullptr : it->second.shadow;
+}
+
+ViewStatus Daemon::StatusOf(const std::shared_ptr<View>& view) {
+  ViewStatus st = view->Status();
+  auto shadow = FindShadow(view->projection().name());
+  if (!shadow) return st;
+  ViewStatus sh = shadow->Status();
+  st.rebuilding = true;
+  st.rebuild_definition_hash = sh.definition_hash;
+  int64_t done = 0, end = 0;
+  for (const auto& p : sh.partitions) {
+    done += p.position;
+    end += p.high_watermark >= 0 ? p.high_watermark : p.position;
+  }
+  st.rebuild_applied = done;
+  st.rebuild_remaining = std::max<int64_t>(0, end - done);
+  st.rebuild_progress = end > 0 ? static_cast<double>(done) / static_cast<double>(end) : 0;
+  if (st.rebuild_progress > 1) st.rebuild_progress = 1;
+  st.rebuild_events_per_second = sh.events_per_second;
+  if (sh.failed) {
+    st.reason = "rebuild stopped at a bad event (errors stop): " + sh.reason;
+  } else if (st.state == "live" || st.state == "catching_up" || st.state == "lagging") {
+    st.state = "rebuilding";
+    st.reason = "rebuilding from offset 0 (" + std::to_string(st.rebuild_remaining) +
+                " events to go); this view serves meanwhile" +
+                (sh.reason.empty() ? "" : "; " + sh.reason);
+  }
+  return st;
 }
 
 std::vector<std::shared_ptr<View>> Daemon::Views() {
   std::lock_guard<std::mutex> lock(views_mu_);
   std::vector<std::shared_ptr<View>> out;
-  for (const auto& [n, v] : views_) out.push_back(v);
+  for (const auto& [n, e] : views_) {
+    if (e.active) out.push_back(e.active);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::shared_ptr<View>, std::shared_ptr<View>>> Daemon::ViewsWithShadows() {
+  std::lock_guard<std::mutex> lock(views_mu_);
+  std::vector<std::pair<std::shared_ptr<View>, std::shared_ptr<View>>> out;
+  for (const auto& [n, e] : views_) {
+    if (e.active) out.emplace_back(e.active, e.shadow);
+  }
   return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "connectors/source.h"
 #include "dsl/compiler.h"
+#include "dsl/value.h"
 #include "engine/http_server.h"
 #include "engine/kv.h"
 #include "engine/metrics.h"
@@ -60,12 +61,40 @@ class Daemon {
   // The HTTP API as a pure function (also used by tests without sockets).
   void Handle(HttpRequest&& request, Responder respond);
 
+  // Starts rebuilding a view from offset zero in a shadow store; the current view serves until
+  // the shadow has caught up, then they swap. With !allow_gap, refuses (false, *gap set) when a
+  // topic's log no longer starts at offset 0. false with *error for other failures.
+  bool Rebuild(const std::string& view, bool allow_gap, std::string* error, Value* gap);
+  // Deletes the kept data of a view that is not loaded. 1 deleted, 0 no such data, -1 loaded.
+  int Drop(const std::string& view, std::string* error);
+
   void Log(const std::string& level, const std::string& view, const std::string& message);
 
  private:
+  // A loaded projection: the view that serves, and while rebuilding, the shadow that will
+  // replace it. Each lives in DATA/views/NAME/gen-N; DATA/views/NAME/CURRENT names the serving
+  // one, so a crash during a rebuild leaves the old view serving.
+  struct Entry {
+    std::shared_ptr<View> active;
+    int active_gen = 0;
+    std::shared_ptr<View> shadow;
+    int shadow_gen = 0;
+  };
   std::shared_ptr<View> FindView(const std::string& name);
   std::vector<std::shared_ptr<View>> Views();
+  std::vector<std::pair<std::shared_ptr<View>, std::shared_ptr<View>>> ViewsWithShadows();
+  std::shared_ptr<View> FindShadow(const std::string& name);
+  // The serving view's status, with the rebuild's progress while a shadow is being built.
+  ViewStatus StatusOf(const std::shared_ptr<View>& view);
   bool StartView(std::shared_ptr<const Projection> p, std::string* error);
+  std::shared_ptr<View> OpenView(std::shared_ptr<const Projection> p, int gen,
+                                 std::string* error);
+  bool StartShadow(const std::string& name, std::shared_ptr<const Projection> p,
+                   std::string* error);
+  void SwapIfCaughtUp(const std::string& name);
+  std::string ViewDir(const std::string& name) const;
+  int CurrentGen(const std::string& name) const;
+  bool SetCurrentGen(const std::string& name, int gen, std::string* error);
   std::unique_ptr<Source> MakeSource(const std::string& view);
   void Monitor();
   HttpResponse Metrics();
@@ -76,8 +105,9 @@ class Daemon {
   std::unique_ptr<EmbeddedBroker> embedded_;
   std::unique_ptr<HttpServer> http_;
   std::mutex views_mu_;
-  std::map<std::string, std::shared_ptr<View>> views_;  // guarded by views_mu_
+  std::map<std::string, Entry> views_;  // guarded by views_mu_
   std::mutex log_mu_;
+  std::mutex rebuild_mu_;  // one manual rebuild request at a time
   std::atomic<bool> stopping_{false};
   std::thread monitor_;
   Histogram query_seconds_;  // reads of views (rows, scans, history)

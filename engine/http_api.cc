@@ -78,7 +78,17 @@ Value StatusToJson(const ViewStatus& st, bool detail) {
   o.Set("events_skipped", Num(st.ignored_total + st.duplicates_total));
   o.Set("dead_letters", Num(st.dead_letters_total));
   o.Set("last_update", st.last_applied_ms ? Str(FormatRfc3339(st.last_applied_ms)) : Value());
-  o.Set("rebuild", Value());
+  if (st.rebuilding) {
+    Object rb;
+    rb.Set("progress", Seconds(st.rebuild_progress));
+    rb.Set("applied", Num(st.rebuild_applied));
+    rb.Set("remaining", Num(st.rebuild_remaining));
+    rb.Set("events_per_second", Seconds(st.rebuild_events_per_second));
+    rb.Set("definition_hash", Str(st.rebuild_definition_hash));
+    o.Set("rebuild", Value::MakeObject(std::move(rb)));
+  } else {
+    o.Set("rebuild", Value());
+  }
   if (st.failed) {
     Object f;
     f.Set("topic", Str(st.failed_topic));
@@ -150,7 +160,7 @@ HttpResponse Daemon::Metrics() {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   };
   std::vector<std::pair<std::shared_ptr<View>, ViewStatus>> views;
-  for (const auto& v : Views()) views.emplace_back(v, v->Status());
+  for (const auto& v : Views()) views.emplace_back(v, StatusOf(v));
   auto per_view = [&](const char* name, const char* type, const char* help, auto value) {
     head(name, type, help);
     for (const auto& [v, st] : views) {
@@ -194,6 +204,12 @@ HttpResponse Daemon::Metrics() {
   }
   head("projd_rebuild_progress_ratio", "gauge",
        "Progress of a running rebuild, 0 to 1 (only views being rebuilt).");
+  for (const auto& [v, st] : views) {
+    if (st.rebuilding) {
+      out += "projd_rebuild_progress_ratio{view=\"" + LabelValue(st.name) + "\"} " +
+             FormatDouble(st.rebuild_progress) + "\n";
+    }
+  }
   head("projd_apply_batch_seconds", "histogram", "Time to apply and commit one batch.");
   for (const auto& [v, st] : views) {
     v->apply_batch_seconds().Write("projd_apply_batch_seconds",
@@ -249,13 +265,28 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   if (seg.size() == 2 && seg[1] == "views") {
     if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
     Array arr;
-    for (const auto& v : Views()) arr.push_back(StatusToJson(v->Status(), false));
+    for (const auto& v : Views()) arr.push_back(StatusToJson(StatusOf(v), false));
     Object o;
     o.Set("views", Value::MakeArray(std::move(arr)));
     return reply(Json(200, Value::MakeObject(std::move(o))));
   }
   if (seg.size() < 3 || seg[1] != "views") {
     return reply(Error(404, "not found", Str("no such endpoint: " + req.path)));
+  }
+  if (seg.size() == 3 && m == "DELETE") {
+    std::string error;
+    int r = Drop(seg[2], &error);
+    if (r < 0) {
+      return reply(Error(409, "view is loaded",
+                         Str("remove its projection from the projections folder first")));
+    }
+    if (r == 0) {
+      return reply(Error(404, "no kept data for this view",
+                         Str(error.empty() ? seg[2] : error)));
+    }
+    Object o;
+    o.Set("dropped", Str(seg[2]));
+    return reply(Json(200, Value::MakeObject(std::move(o))));
   }
   std::shared_ptr<View> view = FindView(seg[2]);
   if (!view) return reply(Error(404, "unknown view", Str(seg[2])));
@@ -340,7 +371,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
 
   if (seg.size() == 3) {
     if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
-    ViewStatus st = view->Status();
+    ViewStatus st = StatusOf(view);
     Value v = StatusToJson(st, true);
     v.as_object().Set("definition", Str(view->projection().definition()));
     v.as_object().Set("file", Str(view->projection().file()));
@@ -494,6 +525,27 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     o.Set("total", Num(static_cast<int64_t>(view->store().DeadLetterCount())));
     o.Set("next_cursor", more && !items.empty() ? Str(std::to_string(items.back().first)) : Value());
     return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
+  }
+  if (what == "rebuild" && seg.size() == 4) {
+    if (m != "POST") return reply(with_position(Error(405, "method not allowed", Str("use POST"))));
+    const std::string* ag = req.Query("allow_gap");
+    bool allow_gap = ag && (*ag == "true" || *ag == "1");
+    std::string error;
+    Value gap;
+    if (!Rebuild(seg[2], allow_gap, &error, &gap)) {
+      if (!gap.is_null()) {
+        Object d;
+        d.Set("first_offsets", std::move(gap));
+        d.Set("hint", Str("events were deleted by retention; add ?allow_gap=true to rebuild "
+                          "from the first available offsets"));
+        return reply(with_position(Error(409, error, Value::MakeObject(std::move(d)))));
+      }
+      return reply(with_position(Error(409, "cannot start a rebuild", Str(error))));
+    }
+    Object o;
+    o.Set("rebuild", Str("started"));
+    o.Set("view", Str(seg[2]));
+    return reply(with_position(Json(202, Value::MakeObject(std::move(o)))));
   }
   if (what == "skip" && seg.size() == 4) {
     if (m != "POST") return reply(with_position(Error(405, "method not allowed", Str("use POST"))));

@@ -5,7 +5,10 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include "dsl/compiler.h"
 #include "dsl/value.h"
@@ -25,6 +28,8 @@ const char kUsage[] =
     "  projctl [--server URL] [--token T] history VIEW KEY\n"
     "  projctl [--server URL] [--token T] dead-letters VIEW\n"
     "  projctl [--server URL] [--token T] skip VIEW\n"
+    "  projctl [--server URL] [--token T] rebuild VIEW [--wait]\n"
+    "  projctl [--server URL] [--token T] drop VIEW\n"
     "The server defaults to $PROJD_SERVER or http://127.0.0.1:8080.\n";
 
 bool ReadFile(const std::string& path, std::string* out) {
@@ -285,6 +290,56 @@ int PrintCall(const Server& s, const std::string& method, const std::string& tar
   return 0;
 }
 
+double NumberOf(const Value* v) {
+  if (!v || !v->is_number()) return 0;
+  return std::strtod(v->as_number().ToString().c_str(), nullptr);  // display only
+}
+
+int Rebuild(const Server& s, const std::string& view, bool wait) {
+  Value body;
+  int st = Call(s, "POST", "/v1/views/" + projd::PercentEncode(view) + "/rebuild", &body);
+  if (st != 202) return 1;
+  if (!wait) {
+    std::cout << "rebuild of " << view << " started\n";
+    return 0;
+  }
+  bool tty = isatty(fileno(stdout));
+  double last_progress = -1;
+  while (true) {
+    Value v;
+    st = Call(s, "GET", "/v1/views/" + projd::PercentEncode(view), &v);
+    if (st != 200) return 1;
+    const Value* rb = v.as_object().Find("rebuild");
+    if (!rb || rb->is_null()) {
+      std::cout << (tty ? "\r" : "") << "[" << std::string(30, '#') << "] 100.0%  rebuild of "
+                << view << " done: the rebuilt view serves now\n";
+      return 0;
+    }
+    double progress = NumberOf(rb->as_object().Find("progress"));
+    double rate = NumberOf(rb->as_object().Find("events_per_second"));
+    double remaining = NumberOf(rb->as_object().Find("remaining"));
+    int filled = static_cast<int>(progress * 30);
+    char line[200];
+    if (rate > 0) {
+      snprintf(line, sizeof(line), "[%s%s] %5.1f%%  %.0f events/s  ETA %.0fs",
+               std::string(static_cast<size_t>(filled), '#').c_str(),
+               std::string(static_cast<size_t>(30 - filled), '.').c_str(), progress * 100, rate,
+               remaining / rate);
+    } else {
+      snprintf(line, sizeof(line), "[%s%s] %5.1f%%",
+               std::string(static_cast<size_t>(filled), '#').c_str(),
+               std::string(static_cast<size_t>(30 - filled), '.').c_str(), progress * 100);
+    }
+    if (tty) {
+      std::cout << "\r" << line << "   " << std::flush;
+    } else if (progress != last_progress) {
+      std::cout << line << "\n" << std::flush;
+    }
+    last_progress = progress;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -328,6 +383,17 @@ int main(int argc, char** argv) {
       return 2;
     }
     return PrintCall(server, "GET", target);
+  }
+  if (cmd == "rebuild" && (rest.size() == 1 || rest.size() == 2)) {
+    bool wait = rest.size() == 2 && rest[1] == "--wait";
+    if (rest.size() == 2 && !wait) {
+      std::cerr << kUsage;
+      return 2;
+    }
+    return Rebuild(server, rest[0], wait);
+  }
+  if (cmd == "drop" && rest.size() == 1) {
+    return PrintCall(server, "DELETE", "/v1/views/" + projd::PercentEncode(rest[0]));
   }
   if (cmd == "history" && rest.size() == 2) {
     return PrintCall(server, "GET", "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" +

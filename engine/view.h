@@ -60,6 +60,13 @@ struct ViewStatus {
   int32_t failed_partition = 0;
   int64_t failed_offset = 0;
   int64_t last_applied_ms = 0;  // wall clock of the last commit with events, 0: never
+  // While a rebuild runs (filled by the daemon from the shadow view).
+  bool rebuilding = false;
+  double rebuild_progress = 0;     // 0..1: offsets applied by the shadow / its log end
+  int64_t rebuild_applied = 0;     // events the shadow has consumed
+  int64_t rebuild_remaining = 0;   // events it still has to consume
+  double rebuild_events_per_second = 0;
+  std::string rebuild_definition_hash;
 };
 
 class View {
