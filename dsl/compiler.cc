@@ -394,8 +394,9 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
                        : f->min_args == f->max_args
                            ? std::to_string(f->min_args)
                            : std::to_string(f->min_args) + " or " + std::to_string(f->max_args);
+    int wanted = f->max_args < 0 || f->min_args == f->max_args ? f->min_args : f->max_args;
     Error(c.offset, std::string(f->name) + "() takes " + want + " argument" +
-                        (want == "1" ? "" : "s") + ", not " + std::to_string(n));
+                        (wanted == 1 ? "" : "s") + ", not " + std::to_string(n));
     return f->result;
   }
   out->op = ExprNode::Op::kCall;
@@ -535,6 +536,10 @@ Type Compiler::CompileExpr(const ast::Operand& e, const Scope& scope, ExprNode* 
     Type operator()(const ast::NumberLit& n) const {
       self->SetPos(out, n.offset);
       Decimal d;
+      if (n.text.size() > 1 && n.text[0] == '0' && n.text[1] >= '0' && n.text[1] <= '9') {
+        self->Error(n.offset, "invalid number " + n.text + " (leading zeros are not allowed)");
+        return Type::kNumber;
+      }
       if (!Decimal::Parse(n.text, &d)) {
         self->Error(n.offset, "number " + n.text + " is out of range (|n| < 10^20)");
         return Type::kNumber;
@@ -1038,6 +1043,9 @@ CompiledFile CompileFile(std::string_view file_name, std::string_view text) {
     names[p.name] = p.offset;
     auto proj = compiler.CompileProjection(p);
     result.projections.push_back(std::move(proj));
+  }
+  if (errors.empty() && file.projections.empty()) {
+    compiler.Error(0, "no projection in this file (a .proj file holds one or more)");
   }
   result.diagnostics = std::move(compiler.diagnostics());
   std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),

@@ -1,4 +1,7 @@
 // Evaluation of compiled projections and expressions, per event.
+#include <locale.h>
+#include <wctype.h>
+
 #include <algorithm>
 
 #include "dsl/program.h"
@@ -17,6 +20,11 @@ bool Fail(EvalContext* ctx, const ExprNode& n, const std::string& message) {
 }
 
 const char* Kind(const Value& v) { return Value::TypeName(v.type()); }
+// "a number", "an array": the type with its article, for messages.
+std::string AKind(const Value& v) {
+  std::string k = Kind(v);
+  return (k == "array" || k == "object" ? "an " : "a ") + k;
+}
 
 // Truthiness in conditions: true is true, false and null are false, anything else is an error.
 bool Truth(const Value& v, bool* out) {
@@ -116,6 +124,71 @@ bool Arith(const ExprNode& n, EvalContext* ctx, const Value& a, const Value& b, 
   return Fail(ctx, n, std::string("cannot apply '") + sym + "' to " + Kind(a) + " and " + Kind(b));
 }
 
+// Unicode simple case mapping through the C.UTF-8 locale (built into glibc), so the result
+// does not depend on the environment's locale settings; ASCII only if it is missing.
+locale_t Utf8Locale() {
+  static locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  return loc;
+}
+
+std::string ChangeCase(const std::string& in, bool upper) {
+  std::string out;
+  out.reserve(in.size());
+  locale_t loc = Utf8Locale();
+  for (size_t i = 0; i < in.size();) {
+    unsigned char c = static_cast<unsigned char>(in[i]);
+    uint32_t cp;
+    size_t len;
+    if (c < 0x80) {
+      cp = c;
+      len = 1;
+    } else if ((c & 0xE0) == 0xC0 && i + 1 < in.size()) {
+      cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(in[i + 1]) & 0x3Fu);
+      len = 2;
+    } else if ((c & 0xF0) == 0xE0 && i + 2 < in.size()) {
+      cp = ((c & 0x0Fu) << 12) | ((static_cast<unsigned char>(in[i + 1]) & 0x3Fu) << 6) |
+           (static_cast<unsigned char>(in[i + 2]) & 0x3Fu);
+      len = 3;
+    } else if ((c & 0xF8) == 0xF0 && i + 3 < in.size()) {
+      cp = ((c & 0x07u) << 18) | ((static_cast<unsigned char>(in[i + 1]) & 0x3Fu) << 12) |
+           ((static_cast<unsigned char>(in[i + 2]) & 0x3Fu) << 6) |
+           (static_cast<unsigned char>(in[i + 3]) & 0x3Fu);
+      len = 4;
+    } else {
+      out.push_back(in[i++]);  // not UTF-8: keep the byte
+      continue;
+    }
+    uint32_t mapped = cp;
+    if (loc) {
+      mapped = static_cast<uint32_t>(upper ? towupper_l(static_cast<wint_t>(cp), loc)
+                                           : towlower_l(static_cast<wint_t>(cp), loc));
+    } else if (!upper && cp >= 'A' && cp <= 'Z') {
+      mapped = cp - 'A' + 'a';
+    } else if (upper && cp >= 'a' && cp <= 'z') {
+      mapped = cp - 'a' + 'A';
+    }
+    if (mapped == cp) {
+      out.append(in, i, len);
+    } else if (mapped < 0x80) {
+      out.push_back(static_cast<char>(mapped));
+    } else if (mapped < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (mapped >> 6)));
+      out.push_back(static_cast<char>(0x80 | (mapped & 0x3F)));
+    } else if (mapped < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (mapped >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((mapped >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (mapped & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (mapped >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((mapped >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((mapped >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (mapped & 0x3F)));
+    }
+    i += len;
+  }
+  return out;
+}
+
 // Code points of a UTF-8 string, as byte offsets.
 std::vector<size_t> CodePointStarts(const std::string& s) {
   std::vector<size_t> starts;
@@ -209,7 +282,7 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
       if (!arg(i, &v)) return false;
       if (v->is_null()) continue;
       if (!ToStringForConcat(*v, &s)) {
-        return Fail(ctx, n, std::string("concat() cannot join a ") + Kind(*v));
+        return Fail(ctx, n, "concat() cannot join " + AKind(*v));
       }
     }
     *out = Value::String(std::move(s));
@@ -268,12 +341,7 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
         return Fail(ctx, n, std::string(n.func == F::kLower ? "lower" : "upper") +
                                 "() needs a string, not " + Kind(*a));
       }
-      std::string s = a->as_string();
-      for (char& c : s) {
-        if (n.func == F::kLower && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (n.func == F::kUpper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-      }
-      *out = Value::String(std::move(s));
+      *out = Value::String(ChangeCase(a->as_string(), n.func == F::kUpper));
       return true;
     }
     case F::kLen: {
@@ -611,7 +679,7 @@ bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEven
     }
     if (!KeyPartString(*kv, &out->key)) {
       *error = Where(key_parts_[0]) + (kv->is_null() ? "the key is null or missing"
-                                                     : std::string("the key is a ") + Kind(*kv));
+                                                     : "the key is " + AKind(*kv));
       return false;
     }
   } else {
@@ -625,7 +693,7 @@ bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEven
     }
     if (!KeyPartString(*kv, &parts[i])) {
       *error = Where(key_parts_[i]) + (kv->is_null() ? "the key is null or missing"
-                                                     : std::string("the key is a ") + Kind(*kv));
+                                                     : "the key is " + AKind(*kv));
       return false;
     }
     }
@@ -770,7 +838,7 @@ struct Runner {
         if (cur && !cur->is_null()) {
           if (!cur->is_number()) {
             ctx->error = "line " + std::to_string(s.line) + ":" + std::to_string(s.column) +
-                         ": field " + s.field + " is a " + Kind(*cur) + ", '" + op +
+                         ": field " + s.field + " is " + AKind(*cur) + ", '" + op +
                          "' needs a number";
             return false;
           }
@@ -820,7 +888,7 @@ struct Runner {
         Value* cur = row->fields.Find(s.field);
         if (cur && !cur->is_null() && !cur->is_array()) {
           ctx->error = "line " + std::to_string(s.line) + ":" + std::to_string(s.column) +
-                       ": field " + s.field + " is a " + Kind(*cur) + ", push needs a list";
+                       ": field " + s.field + " is " + AKind(*cur) + ", push needs a list";
           return false;
         }
         Save(s.field);

@@ -3,6 +3,8 @@
 // keep it that way, X3 is expensive to compile.
 #include "dsl/parser.h"
 
+#include <deque>
+
 #include <boost/fusion/include/adapt_struct.hpp>
 #include <boost/fusion/include/at_c.hpp>
 #include <boost/spirit/home/x3.hpp>
@@ -83,10 +85,22 @@ const auto skipper = x3::space | ('#' >> *(x3::char_ - x3::eol) >> (x3::eol | x3
 
 const auto ident_char = x3::alnum | x3::char_('_');
 
+// Names for error messages ("expected 'days'"), kept for the life of the program.
+const char* Quoted(const char* word) {
+  static std::deque<std::string> names;
+  names.push_back(std::string("'") + word + "'");
+  return names.back().c_str();
+}
+
 // A keyword: the word not followed by an identifier character.
-auto kw(const char* word) { return x3::lexeme[x3::lit(word) >> !ident_char]; }
+auto kw(const char* word) {
+  return x3::rule<struct kw_id>{Quoted(word)} = x3::lexeme[x3::lit(word) >> !ident_char];
+}
 // The same, giving the word as its attribute.
-auto kw_str(const char* word) { return x3::lexeme[x3::string(word) >> !ident_char]; }
+auto kw_str(const char* word) {
+  return x3::rule<struct kw_str_id, std::string>{Quoted(word)} =
+             x3::lexeme[x3::string(word) >> !ident_char];
+}
 
 const char* const kReserved[] = {"and", "or", "not", "in", "true", "false", "null"};
 
@@ -423,9 +437,16 @@ const auto format_word =
 const auto alert_seconds = x3::rule<struct alert_seconds_id, boost::optional<std::string>>{
     "'seconds'"} = -kw_str("seconds");
 
+const auto string_list =
+    x3::rule<struct string_list_id, std::vector<std::string>>{"string"} = string_value % ',';
+const auto expr_list =
+    x3::rule<struct expr_list_id, std::vector<ast::Operand>>{"expression"} = expr % ',';
+const auto ident_list =
+    x3::rule<struct ident_list_id, std::vector<std::string>>{"identifier"} = ident % ',';
+
 const auto clause_def = located[
-    (kw("from") > (string_value % ','))[Act("from", fill_names)] |
-    (kw("key") > (expr % ','))[Act("key", fill_exprs)] |
+    (kw("from") > string_list)[Act("from", fill_names)] |
+    (kw("key") > expr_list)[Act("key", fill_exprs)] |
     (kw("type") > expr)[Act("type", fill_expr)] |
     (kw("time") > expr)[Act("time", fill_expr)] |
     (kw("id") > expr)[Act("id", fill_expr)] |
@@ -434,7 +455,7 @@ const auto clause_def = located[
     })] |
     (kw("where") > expr)[Act("where", fill_expr)] |
     (kw("on") > on_names > block)[Act("on", fill_on)] |
-    (kw("index") > (ident % ','))[Act("index", fill_names)] |
+    (kw("index") > ident_list)[Act("index", fill_names)] |
     (kw("history") > history_spec)[Act("history", fill_word)] |
     (kw("errors") > errors_word)[Act("errors", fill_word)] |
     (kw("format") > format_word)[Act("format", fill_word)] |
@@ -469,11 +490,13 @@ const auto direction = x3::rule<struct direction_id, std::string>{"direction"} =
     kw_str("asc") | kw_str("desc") | x3::attr(std::string());
 
 const auto order_item_def = ident >> direction;
+const auto order_list =
+    x3::rule<struct order_list_id, std::vector<ast::OrderItem>>{"field"} = order_item % ',';
 const auto query_clause_def = located[
     (kw("as") > kw("of") > string_value)[QAct("as of", q_word)] |
     (kw("where") > expr)[QAct("where", q_expr)] |
-    (kw("select") > (expr % ','))[QAct("select", q_exprs)] |
-    (kw("order") > kw("by") > (order_item % ','))[QAct("order by", q_order)] |
+    (kw("select") > expr_list)[QAct("select", q_exprs)] |
+    (kw("order") > kw("by") > order_list)[QAct("order by", q_order)] |
     (kw("limit") > digits)[QAct("limit", q_word)]];
 const auto query_end = x3::rule<struct query_end_id>{"query clause or end of query"} = x3::eoi;
 const auto query_def = kw("from") > ident > *query_clause > query_end;
@@ -512,6 +535,7 @@ bool ParseFile(std::string_view text, ast::File* out, std::vector<ParseError>* e
       message = DescribeExpected(e.which());
     }
     ok = false;
+    x3::parse(error_at, end, *skipper);  // point at the offending token, not the blank before
     // Projections that parsed completely before the error are kept (the checker may still
     // report their own errors).
     for (auto& p : part.projections) {
@@ -546,10 +570,13 @@ bool ParseQuery(std::string_view text, ast::Query* out, ParseError* error) {
   try {
     bool r = x3::phrase_parse(it, end, x3::with<begin_tag>(begin)[query], skipper, *out);
     if (r) return true;
+    x3::parse(it, end, *skipper);
     error->offset = static_cast<size_t>(it - begin);
     error->message = "expected 'from'";
   } catch (const x3::expectation_failure<Iterator>& e) {
-    error->offset = static_cast<size_t>(e.where() - begin);
+    Iterator at = e.where();
+    x3::parse(at, end, *skipper);
+    error->offset = static_cast<size_t>(at - begin);
     error->message = DescribeExpected(e.which());
   }
   return false;

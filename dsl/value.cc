@@ -416,24 +416,28 @@ bool JsonReader::ReadRootScalar(simdjson::ondemand::json_type type, Value* out) 
   if (auto err = doc_.raw_json_token().get(raw)) return FailAtCurrent(err);
   size_t start = Offset(raw.data());
   size_t end = start + raw.size();
-  for (size_t i = end; i < text_.size(); ++i) {
-    if (!IsJsonSpace(text_[i])) return Fail(i, "unexpected content after the value");
-  }
+  // The token itself first (so "not json" is an invalid literal at 0), then what follows.
+  auto nothing_after = [&]() {
+    for (size_t i = end; i < text_.size(); ++i) {
+      if (!IsJsonSpace(text_[i])) return Fail(i, "unexpected content after the value");
+    }
+    return true;
+  };
   std::string_view token = raw;
   while (!token.empty() && IsJsonSpace(token.back())) token.remove_suffix(1);
   switch (type) {
     case json_type::number:
-      return ReadNumber(raw, out);
+      return nothing_after() && ReadNumber(raw, out);
     case json_type::boolean:
       if (token == "true" || token == "false") {
         *out = Value::Bool(token == "true");
-        return true;
+        return nothing_after();
       }
       break;
     case json_type::null:
       if (token == "null") {
         *out = Value();
-        return true;
+        return nothing_after();
       }
       break;
     default:

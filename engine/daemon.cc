@@ -40,6 +40,20 @@ bool SplitHostPort(const std::string& s, std::string* host, uint16_t* port) {
   return true;
 }
 
+// {"topic", "partition", "timestamp", "key", "value"} lines of an events file (SPEC §7).
+bool IsEnvelope(const Value& v) {
+  if (!v.is_object() || !v.as_object().Find("value")) return false;
+  bool envelope_field = false;
+  for (const auto& [name, m] : v.as_object().members()) {
+    if (name == "topic" || name == "partition" || name == "timestamp" || name == "key") {
+      envelope_field = true;
+    } else if (name != "value") {
+      return false;
+    }
+  }
+  return envelope_field;
+}
+
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" ||
          host.rfind("127.", 0) == 0;
@@ -417,8 +431,7 @@ bool Daemon::ProduceDemo(std::string* error) {
     std::string err;
     std::string topic = topics.empty() ? "account-events" : *topics.begin();
     std::string key, value = line;
-    if (ParseJson(line, &v, &err) && v.is_object() && v.as_object().Find("value") &&
-        v.as_object().Find("topic")) {
+    if (ParseJson(line, &v, &err) && IsEnvelope(v)) {
       const Object& o = v.as_object();
       if (o.Find("topic")->is_string()) topic = o.Find("topic")->as_string();
       if (const Value* k = o.Find("key"); k && k->is_string()) key = k->as_string();

@@ -155,15 +155,21 @@ class FileSource final : public Source {
     std::string_view value = line;
     std::vector<std::pair<std::string, std::string_view>> members;
     if (Members(line, &members)) {
+      // An envelope has a value, at least one other envelope field, and nothing else: a bare
+      // event that happens to have "key" and "value" fields stays a bare event.
       const std::string_view* raw_value = nullptr;
-      bool envelope_field = false;
+      bool envelope_field = false, other_field = false;
       for (const auto& [name, raw] : members) {
-        if (name == "value") raw_value = &raw;
-        if (name == "topic" || name == "partition" || name == "timestamp" || name == "key") {
+        if (name == "value") {
+          raw_value = &raw;
+        } else if (name == "topic" || name == "partition" || name == "timestamp" ||
+                   name == "key") {
           envelope_field = true;
+        } else {
+          other_field = true;
         }
       }
-      if (raw_value && envelope_field) {
+      if (raw_value && envelope_field && !other_field) {
         for (const auto& [name, raw] : members) {
           Value v;
           std::string error;

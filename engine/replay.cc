@@ -38,6 +38,8 @@ class MemoryRows final : public RowSource {
   std::unordered_set<std::string> ids_;
 };
 
+constexpr int64_t kMaxEventBytes = 1 << 20;
+
 }  // namespace
 
 bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
@@ -64,8 +66,17 @@ bool Replay(std::shared_ptr<const Projection> projection, const std::string& eve
       ++out->events;
       trace.clear();
       std::string reason;
+      // The daemon's default --max-event-bytes applies here too: same events, same view.
+      Message msg = m;
+      std::string too_big;
+      if (static_cast<int64_t>(m.value.size()) > kMaxEventBytes) {
+        too_big = "event of " + std::to_string(m.value.size()) +
+                  " bytes is larger than --max-event-bytes " + std::to_string(kMaxEventBytes);
+        msg.error = too_big;
+        msg.value = m.value.substr(0, 65536);
+      }
       auto outcome =
-          projector.Apply(m, &rows, &batch, &reason, observer ? &trace : nullptr);
+          projector.Apply(msg, &rows, &batch, &reason, observer ? &trace : nullptr);
       if (outcome == Projector::Outcome::kStop) {
         out->stopped = true;
         out->stop_reason = reason;
