@@ -893,7 +893,8 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
   query->view = q.view;
   query->projection = find_view(q.view);
   if (!query->projection) {
-    Error(q.offset, "unknown view '" + q.view + "'");
+    size_t at = text_.find(q.view, q.offset + 4);
+    Error(at == std::string_view::npos ? q.offset : at, "unknown view '" + q.view + "'");
     return nullptr;
   }
   std::set<std::string> fields(query->projection->fields().begin(),

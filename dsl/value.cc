@@ -500,6 +500,12 @@ void AppendQuoted(std::string_view s, std::string* out) {
       out->append("\\\"");
     } else if (c == '\\') {
       out->append("\\\\");
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else if (c == '\t') {
+      out->append("\\t");
+    } else if (c == '\r') {
+      out->append("\\r");
     } else if (c < 0x20) {
       char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
       out->append(esc, 6);

@@ -113,7 +113,7 @@ class Value {
 bool ParseJson(std::string_view text, Value* out, std::string* error);
 
 // Appends compact JSON (no spaces). Numbers in shortest exact form; object members in their
-// (sorted) order; strings escaped per RFC 8259 (control characters as \u00XX).
+// (sorted) order; strings escaped per RFC 8259 (\n, \t, \r, other control characters as \u00XX).
 void WriteJson(const Value& v, std::string* out);
 std::string ToJson(const Value& v);
 // Same, indented by two spaces per level, for people (projctl output).

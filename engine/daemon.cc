@@ -141,6 +141,7 @@ std::shared_ptr<View> Daemon::OpenView(std::shared_ptr<const Projection> p, int 
     *error = "view " + p->name() + ": " + *error;
     return nullptr;
   }
+  store->SetIndexes(p->indexes());
   if (store->GetMeta("definition_hash").empty()) {
     if (!store->PutMeta("definition_hash", p->definition_hash(), error) ||
         !store->PutMeta("definition", p->definition(), error)) {

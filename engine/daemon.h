@@ -98,6 +98,9 @@ class Daemon {
   std::unique_ptr<Source> MakeSource(const std::string& view);
   void Monitor();
   HttpResponse Metrics();
+  void Query(HttpRequest&& request, Responder respond);
+  bool WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& request,
+                       Responder& respond);
   bool ProduceDemo(std::string* error);
 
   DaemonOptions options_;

@@ -5,6 +5,7 @@
 #include "dsl/time.h"
 #include "dsl/value.h"
 #include "engine/daemon.h"
+#include "engine/query_exec.h"
 
 namespace projd {
 namespace {
@@ -150,7 +151,68 @@ std::string FormatDouble(double d) {
   return buf;
 }
 
+HttpResponse WithPosition(View& view, HttpResponse r) {
+  r.headers.emplace_back("X-Projd-Position", View::FormatPosition(view.Position()));
+  return r;
+}
+
 }  // namespace
+
+void Daemon::Query(HttpRequest&& req, Responder respond) {
+  std::string text;
+  if (req.method == "GET") {
+    const std::string* q = req.Query("q");
+    if (!q) {
+      return respond(Error(400, "bad query", Str("GET /v1/query needs ?q=QUERY")));
+    }
+    text = *q;
+  } else {
+    text = req.body;
+  }
+  Diagnostic diag;
+  auto query = CompileQuery(
+      text,
+      [this](const std::string& name) -> std::shared_ptr<const Projection> {
+        auto v = FindView(name);
+        return v ? v->projection_ptr() : nullptr;
+      },
+      &diag);
+  if (!query) {
+    Object d;
+    d.Set("line", Num(diag.line));
+    d.Set("column", Num(diag.column));
+    d.Set("message", Str(diag.message));
+    d.Set("text", Str(diag.Format()));
+    bool unknown_view = diag.message.rfind("unknown view", 0) == 0;
+    return respond(Error(unknown_view ? 404 : 400, "bad query: " + diag.message,
+                         Value::MakeObject(std::move(d))));
+  }
+  auto view = FindView(query->view);
+  if (!view) return respond(Error(404, "unknown view", Str(query->view)));
+  if (WaitForPosition(view, req, respond)) return;
+  auto t0 = std::chrono::steady_clock::now();
+  std::string cursor;
+  if (const std::string* c = req.Query("cursor")) cursor = *c;
+  QueryAnswer answer;
+  std::string error;
+  std::string position = View::FormatPosition(view->Position());
+  if (!RunQuery(*query, &view->store(), cursor, QueryLimits(), &answer, &error)) {
+    query_seconds_.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return respond(WithPosition(*view, Error(400, "query failed", Str(error))));
+  }
+  query_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  Object o;
+  o.Set("rows", Value::MakeArray(std::move(answer.rows)));
+  o.Set("next_cursor", answer.next_cursor.empty() ? Value() : Str(answer.next_cursor));
+  o.Set("position", Str(position));
+  o.Set("scanned", Num(static_cast<int64_t>(answer.scanned)));
+  o.Set("plan", Str(answer.plan));
+  HttpResponse r = Json(200, Value::MakeObject(std::move(o)));
+  r.headers.emplace_back("X-Projd-Position", position);
+  respond(std::move(r));
+}
 
 HttpResponse Daemon::Metrics() {
   static const char* kStates[] = {"live",    "catching_up", "rebuilding", "lagging",
@@ -229,6 +291,80 @@ HttpResponse Daemon::Metrics() {
   return r;
 }
 
+// Read-your-own-writes: holds the request until the view reached min_position, then handles
+// it again without it (true: the request was taken over or answered).
+bool Daemon::WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& req,
+                             Responder& respond) {
+  const std::string* min_pos = req.Query("min_position");
+  if (!min_pos) min_pos = req.Header("x-projd-min-position");
+  if (min_pos && !min_pos->empty()) {
+    std::map<TopicPartition, int64_t> required;
+    std::string error;
+    if (!ParsePosition(*min_pos, &required, &error)) {
+      respond(WithPosition(*view, Error(400, "bad min_position", Str(error))));
+      return true;
+    }
+    int64_t wait_ms = 5000;
+    if (const std::string* w = req.Query("wait_ms")) {
+      if (w->empty() || w->size() > 9 || w->find_first_not_of("0123456789") != std::string::npos) {
+        respond(WithPosition(*view, Error(400, "bad wait_ms", Str("a whole number of ms"))));
+        return true;
+      }
+      wait_ms = std::min<int64_t>(std::stoll(*w), 60000);
+    }
+    if (!view->Reached(required)) {
+      struct Pending {
+        std::mutex mu;
+        bool done = false;
+        uint64_t waiter = 0;
+        HttpRequest req;
+        Responder respond;
+      };
+      auto pending = std::make_shared<Pending>();
+      pending->req = std::move(req);
+      pending->respond = std::move(respond);
+      pending->req.query.erase(
+          std::remove_if(pending->req.query.begin(), pending->req.query.end(),
+                         [](const auto& q) { return q.first == "min_position"; }),
+          pending->req.query.end());
+      pending->req.headers.erase(
+          std::remove_if(pending->req.headers.begin(), pending->req.headers.end(),
+                         [](const auto& h) { return h.first == "x-projd-min-position"; }),
+          pending->req.headers.end());
+      auto finish = [this, pending]() {
+        std::lock_guard<std::mutex> lock(pending->mu);
+        if (pending->done) return;
+        pending->done = true;
+        HttpRequest r = std::move(pending->req);
+        // Answer on an HTTP thread, not on the view's apply thread.
+        http_->PostAfter(std::chrono::milliseconds(0),
+                         [this, r = std::move(r), respond = pending->respond]() mutable {
+                           Handle(std::move(r), respond);
+                         });
+      };
+      uint64_t waiter = view->WhenReached(required, finish);  // may call finish at once
+      {
+        std::lock_guard<std::mutex> lock(pending->mu);
+        pending->waiter = waiter;
+      }
+      http_->PostAfter(std::chrono::milliseconds(wait_ms), [pending, view]() {
+        std::lock_guard<std::mutex> lock(pending->mu);
+        if (pending->done) return;
+        pending->done = true;
+        view->Cancel(pending->waiter);
+        Object d;
+        d.Set("position", Str(View::FormatPosition(view->Position())));
+        pending->respond(WithPosition(
+            *view,
+            Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(d)))));
+      });
+      return true;
+    }
+  }
+  return false;
+
+}
+
 void Daemon::Handle(HttpRequest&& req, Responder respond) {
   const auto& seg = req.segments;
   const std::string& m = req.method;
@@ -261,6 +397,12 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   }
   if (seg.empty() || seg[0] != "v1") {
     return reply(Error(404, "not found", Str("no such endpoint: " + req.path)));
+  }
+  if (seg.size() == 2 && seg[1] == "query") {
+    if (m != "GET" && m != "POST") {
+      return reply(Error(405, "method not allowed", Str("use GET ?q= or POST with the query")));
+    }
+    return Query(std::move(req), std::move(respond));
   }
   if (seg.size() == 2 && seg[1] == "views") {
     if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
@@ -304,70 +446,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     return r;
   };
 
-  // Read-your-own-writes: hold the request until the view reached min_position.
-  const std::string* min_pos = req.Query("min_position");
-  if (!min_pos) min_pos = req.Header("x-projd-min-position");
-  if (min_pos && !min_pos->empty()) {
-    std::map<TopicPartition, int64_t> required;
-    std::string error;
-    if (!ParsePosition(*min_pos, &required, &error)) {
-      return reply(with_position(Error(400, "bad min_position", Str(error))));
-    }
-    int64_t wait_ms = 5000;
-    if (const std::string* w = req.Query("wait_ms")) {
-      if (w->empty() || w->size() > 9 || w->find_first_not_of("0123456789") != std::string::npos) {
-        return reply(with_position(Error(400, "bad wait_ms", Str("a whole number of ms"))));
-      }
-      wait_ms = std::min<int64_t>(std::stoll(*w), 60000);
-    }
-    if (!view->Reached(required)) {
-      struct Pending {
-        std::mutex mu;
-        bool done = false;
-        uint64_t waiter = 0;
-        HttpRequest req;
-        Responder respond;
-      };
-      auto pending = std::make_shared<Pending>();
-      pending->req = std::move(req);
-      pending->respond = std::move(respond);
-      pending->req.query.erase(
-          std::remove_if(pending->req.query.begin(), pending->req.query.end(),
-                         [](const auto& q) { return q.first == "min_position"; }),
-          pending->req.query.end());
-      pending->req.headers.erase(
-          std::remove_if(pending->req.headers.begin(), pending->req.headers.end(),
-                         [](const auto& h) { return h.first == "x-projd-min-position"; }),
-          pending->req.headers.end());
-      auto finish = [this, pending]() {
-        std::lock_guard<std::mutex> lock(pending->mu);
-        if (pending->done) return;
-        pending->done = true;
-        HttpRequest r = std::move(pending->req);
-        // Answer on an HTTP thread, not on the view's apply thread.
-        http_->PostAfter(std::chrono::milliseconds(0),
-                         [this, r = std::move(r), respond = pending->respond]() mutable {
-                           Handle(std::move(r), respond);
-                         });
-      };
-      uint64_t waiter = view->WhenReached(required, finish);  // may call finish at once
-      {
-        std::lock_guard<std::mutex> lock(pending->mu);
-        pending->waiter = waiter;
-      }
-      http_->PostAfter(std::chrono::milliseconds(wait_ms), [pending, view, with_position]() {
-        std::lock_guard<std::mutex> lock(pending->mu);
-        if (pending->done) return;
-        pending->done = true;
-        view->Cancel(pending->waiter);
-        Object d;
-        d.Set("position", Str(View::FormatPosition(view->Position())));
-        pending->respond(with_position(
-            Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(d)))));
-      });
-      return;
-    }
-  }
+  if (WaitForPosition(view, req, respond)) return;
 
   if (seg.size() == 3) {
     if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));

@@ -1,7 +1,10 @@
 // projctl: the command-line client and local test runner (SPEC §7).
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -29,6 +32,7 @@ const char kUsage[] =
     "  projctl [--server URL] [--token T] dead-letters VIEW\n"
     "  projctl [--server URL] [--token T] skip VIEW\n"
     "  projctl [--server URL] [--token T] rebuild VIEW [--wait]\n"
+    "  projctl [--server URL] [--token T] query 'from VIEW ...' [--json]\n"
     "  projctl [--server URL] [--token T] drop VIEW\n"
     "The server defaults to $PROJD_SERVER or http://127.0.0.1:8080.\n";
 
@@ -247,7 +251,9 @@ int Call(const Server& s, const std::string& method, const std::string& target, 
                           : r.body;
     std::string detail;
     if (body->is_object()) {
-      if (const Value* d = body->as_object().Find("detail"); d && !d->is_null()) {
+      const Value* d = body->as_object().Find("detail");
+      // A detail with a formatted "text" (query errors) is printed by the caller instead.
+      if (d && !d->is_null() && !(d->is_object() && d->as_object().Find("text"))) {
         detail = d->is_string() ? d->as_string() : projd::ToJson(*d);
       }
     }
@@ -287,6 +293,84 @@ int PrintCall(const Server& s, const std::string& method, const std::string& tar
   std::string out;
   projd::WritePrettyJson(body, &out);
   std::cout << out << "\n";
+  return 0;
+}
+
+// Prints query answers as a table: one column per field (whole rows: key, then the row's
+// fields), cells in JSON form, strings bare.
+int QueryCommand(const Server& s, const std::string& text, bool json) {
+  Value body;
+  int st = Call(s, "POST", "/v1/query", &body, text);
+  if (st == 0) return 1;
+  if (st >= 400) {
+    if (body.is_object()) {
+      if (const Value* d = body.as_object().Find("detail"); d && d->is_object()) {
+        if (const Value* t = d->as_object().Find("text"); t && t->is_string()) {
+          std::cerr << t->as_string();
+        }
+      }
+    }
+    return 1;
+  }
+  if (json) {
+    std::string out;
+    projd::WritePrettyJson(body, &out);
+    std::cout << out << "\n";
+    return 0;
+  }
+  std::vector<std::string> columns;
+  std::vector<std::map<std::string, std::string>> table;
+  auto cell = [](const Value& v) { return v.is_string() ? v.as_string() : projd::ToJson(v); };
+  for (const auto& r : body.as_object().Find("rows")->as_array()) {
+    std::map<std::string, std::string> line;
+    auto add = [&](const std::string& col, const Value& v) {
+      if (std::find(columns.begin(), columns.end(), col) == columns.end()) {
+        columns.push_back(col);
+      }
+      line[col] = cell(v);
+    };
+    const projd::Object& o = r.as_object();
+    const Value* row = o.Find("row");
+    if (row && row->is_object() && o.Find("key") && o.size() == 2) {
+      add("key", *o.Find("key"));
+      for (const auto& [f, v] : row->as_object().members()) add(f, v);
+    } else {
+      for (const auto& [f, v] : o.members()) add(f, v);
+    }
+    table.push_back(std::move(line));
+  }
+  std::vector<size_t> width;
+  for (const auto& c : columns) {
+    size_t w = c.size();
+    for (const auto& line : table) {
+      auto it = line.find(c);
+      if (it != line.end()) w = std::max(w, it->second.size());
+    }
+    width.push_back(std::min<size_t>(w, 40));
+  }
+  auto print_line = [&](const std::function<std::string(const std::string&)>& get) {
+    std::string out;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      std::string v = get(columns[i]);
+      if (v.size() > width[i]) v = v.substr(0, width[i] - 1) + "~";
+      out += v + std::string(width[i] - v.size() + 2, ' ');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    std::cout << out << "\n";
+  };
+  print_line([](const std::string& c) { return c; });
+  for (const auto& line : table) {
+    print_line([&](const std::string& c) {
+      auto it = line.find(c);
+      return it == line.end() ? std::string() : it->second;
+    });
+  }
+  std::cout << "(" << table.size() << (table.size() == 1 ? " row" : " rows") << ", scanned "
+            << cell(*body.as_object().Find("scanned")) << ", plan "
+            << cell(*body.as_object().Find("plan")) << ")\n";
+  if (const Value* nc = body.as_object().Find("next_cursor"); nc && nc->is_string()) {
+    std::cout << "more rows: POST /v1/query?cursor=" << nc->as_string() << "\n";
+  }
   return 0;
 }
 
@@ -383,6 +467,18 @@ int main(int argc, char** argv) {
       return 2;
     }
     return PrintCall(server, "GET", target);
+  }
+  if (cmd == "query" && !rest.empty()) {
+    bool json = false;
+    std::string text;
+    for (const auto& a : rest) {
+      if (a == "--json") {
+        json = true;
+      } else {
+        text += (text.empty() ? "" : " ") + a;
+      }
+    }
+    return QueryCommand(server, text, json);
   }
   if (cmd == "rebuild" && (rest.size() == 1 || rest.size() == 2)) {
     bool wait = rest.size() == 2 && rest[1] == "--wait";

@@ -47,7 +47,65 @@ bool DecodeVersion(std::string_view in, RowRecord* out) {
   return true;
 }
 
+// Index keys: u16 field length · field · IndexEncode(value) · row key. The encoded value is
+// self-delimiting, so the row key follows it unambiguously.
+std::string IndexPrefix(const std::string& field) {
+  std::string k;
+  k.push_back(static_cast<char>((field.size() >> 8) & 0xFF));
+  k.push_back(static_cast<char>(field.size() & 0xFF));
+  k += field;
+  return k;
+}
+
+// Length of the encoded value at the start of s.
+size_t EncodedValueLength(std::string_view s) {
+  if (s.empty()) return 0;
+  char tag = s[0];
+  if (tag == 0 || tag == 1 || tag == 2) return 1;
+  if (tag == 3) return 17;
+  for (size_t i = 1; i + 1 < s.size(); ++i) {
+    if (s[i] == 0) {
+      if (s[i + 1] == 0) return i + 2;
+      ++i;  // an escaped 0
+    }
+  }
+  return s.size();
+}
+
 }  // namespace
+
+std::string IndexEncode(const Value& v) {
+  std::string out;
+  auto bytes = [&out](std::string_view s) {
+    for (char c : s) {
+      out.push_back(c);
+      if (c == 0) out.push_back(1);  // 0 -> 00 01, so 00 00 can end the string
+    }
+    out.push_back(0);
+    out.push_back(0);
+  };
+  switch (v.type()) {
+    case Value::Type::kNull: out.push_back(0); break;
+    case Value::Type::kBool: out.push_back(v.as_bool() ? 2 : 1); break;
+    case Value::Type::kNumber: {
+      out.push_back(3);
+      // Two's complement with the sign bit flipped sorts as unsigned bytes.
+      unsigned __int128 u = static_cast<unsigned __int128>(v.as_number().raw()) ^
+                            (static_cast<unsigned __int128>(1) << 127);
+      for (int i = 15; i >= 0; --i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xFF));
+      break;
+    }
+    case Value::Type::kString:
+      out.push_back(4);
+      bytes(v.as_string());
+      break;
+    default:
+      out.push_back(5);
+      bytes(ToJson(v));
+      break;
+  }
+  return out;
+}
 
 std::string EncodeOffsetKey(const TopicPartition& tp) {
   std::string k = tp.topic;
@@ -71,7 +129,7 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
                                            std::string* error) {
   auto store = std::unique_ptr<ViewStore>(new ViewStore());
   store->env_ =
-      KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history"}, options, error);
+      KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index"}, options, error);
   if (!store->env_) return nullptr;
   auto txn = store->env_->BeginRead(error);
   if (!txn) return nullptr;
@@ -112,6 +170,25 @@ bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
   std::string buf;
   for (const auto& key : batch.dirty) {
     const RowRecord& rec = batch.rows.at(key);
+    if (!indexes_.empty()) {
+      // Replace the row's index entries: the old row's values out, the new row's in.
+      std::string_view old_data;
+      RowRecord old;
+      if (txn->Get(kRows, key, &old_data) && DecodeRow(old_data, &old)) {
+        for (const auto& f : indexes_) {
+          const Value* v = old.fields.Find(f);
+          if (v && !txn->Delete(kIndex, IndexPrefix(f) + IndexEncode(*v) + key)) return false;
+        }
+      }
+      if (rec.exists) {
+        for (const auto& f : indexes_) {
+          const Value* v = rec.fields.Find(f);
+          if (v && !txn->Put(kIndex, IndexPrefix(f) + IndexEncode(*v) + key, std::string_view())) {
+            return false;
+          }
+        }
+      }
+    }
     if (rec.exists) {
       EncodeRow(rec, &buf);
       if (!txn->Put(kRows, key, buf)) return false;
@@ -357,6 +434,51 @@ int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
     return -1;
   }
   return static_cast<int64_t>(doomed.size());
+}
+
+bool ViewStore::IndexRange(const std::string& field, const Value* lo, bool lo_inclusive,
+                           const Value* hi, bool hi_inclusive, std::vector<std::string>* keys,
+                           uint64_t* scanned) {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kIndex);
+  std::string prefix = IndexPrefix(field);
+  std::string lo_enc = lo ? IndexEncode(*lo) : "";
+  std::string hi_enc = hi ? IndexEncode(*hi) : "";
+  for (bool ok = c->Seek(prefix + lo_enc); ok; ok = c->Next()) {
+    std::string_view k = c->key();
+    if (k.substr(0, prefix.size()) != prefix) break;
+    std::string_view rest = k.substr(prefix.size());
+    size_t n = EncodedValueLength(rest);
+    std::string_view enc = rest.substr(0, n);
+    ++*scanned;
+    if (lo && !lo_inclusive && enc == lo_enc) continue;
+    if (hi) {
+      int cmp = enc.compare(hi_enc);
+      if (cmp > 0 || (cmp == 0 && !hi_inclusive)) break;
+    }
+    keys->emplace_back(rest.substr(n));
+  }
+  return true;
+}
+
+bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kHistory);
+  for (bool ok = c->First(); ok; ok = c->Next()) {
+    std::string_view k = c->key();
+    if (k.size() < 12) continue;
+    uint32_t n = 0;
+    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(k[static_cast<size_t>(i)]);
+    std::string key(k.substr(4, n));
+    if (keys->empty() || keys->back() != key) keys->push_back(std::move(key));
+  }
+  return true;
 }
 
 std::string ViewStore::GetMeta(const std::string& name) {

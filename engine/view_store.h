@@ -23,6 +23,10 @@ class ViewStore final : public RowSource {
   static std::unique_ptr<ViewStore> Open(const std::string& dir, const KvOptions& options,
                                          std::string* error);
 
+  // Fields with a secondary index (the projection's `index` clause). Set before the first
+  // batch; entries are maintained in the same transaction as the rows.
+  void SetIndexes(std::vector<std::string> fields) { indexes_ = std::move(fields); }
+
   // ---- the writer ----
   // Opens the read snapshot the projector loads rows from until Commit.
   bool BeginBatch(std::string* error);
@@ -60,13 +64,20 @@ class ViewStore final : public RowSource {
   // Returns the number deleted, -1 on a storage error.
   int64_t PruneHistory(int64_t cutoff_ms, std::string* error);
 
+  // Keys of rows whose indexed `field` lies in [lo, hi] (either bound optional, by the sort
+  // order of IndexEncode), in index order. Counts entries examined in *scanned.
+  bool IndexRange(const std::string& field, const Value* lo, bool lo_inclusive, const Value* hi,
+                  bool hi_inclusive, std::vector<std::string>* keys, uint64_t* scanned);
+  // Every key that has history (for as-of queries), in key order.
+  bool HistoryKeys(std::vector<std::string>* keys);
+
   std::string GetMeta(const std::string& name);
   bool PutMeta(const std::string& name, const std::string& value, std::string* error);
 
   void Sync() { env_->Sync(); }
 
  private:
-  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory };
+  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory, kIndex };
   bool WriteBatch(KvTxn* txn, const Batch& batch);
 
   std::unique_ptr<KvEnv> env_;
@@ -75,7 +86,12 @@ class ViewStore final : public RowSource {
   std::shared_lock<std::shared_mutex> snapshot_lock_;
   uint64_t next_dead_seq_ = 1;
   uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
+  std::vector<std::string> indexes_;
 };
+
+// An order-preserving byte encoding of a value for index keys: null < false < true < numbers
+// (by value) < strings (by bytes) < anything else (by JSON text).
+std::string IndexEncode(const Value& v);
 
 std::string EncodeOffsetKey(const TopicPartition& tp);
 bool DecodeOffsetKey(std::string_view key, TopicPartition* tp);

@@ -1,0 +1,519 @@
+#include "engine/query_exec.h"
+
+#include <algorithm>
+#include <set>
+
+namespace projd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Op = ExprNode::Op;
+
+std::string Hex(std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+bool Unhex(const std::string& h, std::string* out) {
+  if (h.size() % 2 != 0) return false;
+  out->clear();
+  for (size_t i = 0; i < h.size(); i += 2) {
+    int v = 0;
+    for (size_t k = i; k < i + 2; ++k) {
+      char c = h[k];
+      v <<= 4;
+      if (c >= '0' && c <= '9') {
+        v |= c - '0';
+      } else if (c >= 'a' && c <= 'f') {
+        v |= c - 'a' + 10;
+      } else {
+        return false;
+      }
+    }
+    out->push_back(static_cast<char>(v));
+  }
+  return true;
+}
+
+// The conjuncts of a where clause: a and b and c.
+void Conjuncts(const ExprNode& n, std::vector<const ExprNode*>* out) {
+  if (n.op == Op::kAnd) {
+    Conjuncts(n.args[0], out);
+    Conjuncts(n.args[1], out);
+  } else {
+    out->push_back(&n);
+  }
+}
+
+bool IsConst(const ExprNode& n) { return n.op == Op::kConst; }
+
+// The largest decimal there is (10^20 - 10^-18).
+Decimal LargestDecimal() {
+  __int128 raw = 1;
+  for (int i = 0; i < 38; ++i) raw *= 10;
+  return Decimal::FromRaw(raw - 1);
+}
+
+struct Plan {
+  enum class Kind { kScan, kKey, kPrefix, kIndex, kHistory } kind = Kind::kScan;
+  std::string key_or_prefix;
+  std::string field;
+  std::vector<Value> equals;  // index: any of these values
+  const Value* lo = nullptr;
+  const Value* hi = nullptr;
+  bool lo_inclusive = true, hi_inclusive = true;
+};
+
+// Mirrors a comparison so the field is on the left: 5 < x  ->  x > 5.
+Op Mirror(Op op) {
+  switch (op) {
+    case Op::kLt: return Op::kGt;
+    case Op::kLe: return Op::kGe;
+    case Op::kGt: return Op::kLt;
+    case Op::kGe: return Op::kLe;
+    default: return op;
+  }
+}
+
+Plan Choose(const Query& q) {
+  Plan plan;
+  if (q.has_as_of) plan.kind = Plan::Kind::kHistory;
+  if (!q.has_where) return plan;
+  std::vector<const ExprNode*> conj;
+  Conjuncts(q.where, &conj);
+  const auto& indexes = q.projection->indexes();
+  auto indexed = [&](const ExprNode& n) {
+    return n.op == Op::kField &&
+           std::find(indexes.begin(), indexes.end(), n.name) != indexes.end();
+  };
+  Plan prefix, eq, range;
+  bool have_prefix = false, have_eq = false, have_range = false;
+  for (const ExprNode* c : conj) {
+    if (c->args.size() != 2 && c->op != Op::kIn && c->op != Op::kCall) continue;
+    const ExprNode* a = c->args.empty() ? nullptr : &c->args[0];
+    const ExprNode* b = c->args.size() > 1 ? &c->args[1] : nullptr;
+    if (!a || !b) continue;
+    if (c->op == Op::kEq) {
+      if (IsConst(*a) && !IsConst(*b)) std::swap(a, b);
+      if (a->op == Op::kKey && IsConst(*b) && b->constant.is_string()) {
+        plan.kind = q.has_as_of ? Plan::Kind::kHistory : Plan::Kind::kKey;
+        plan.key_or_prefix = b->constant.as_string();
+        return plan;  // a single key: nothing narrower
+      }
+      if (!q.has_as_of && indexed(*a) && IsConst(*b) && !have_eq) {
+        eq.kind = Plan::Kind::kIndex;
+        eq.field = a->name;
+        eq.equals = {b->constant};
+        have_eq = true;
+      }
+    } else if (c->op == Op::kStartsWith ||
+               (c->op == Op::kCall && c->func == ExprNode::Func::kStartsWith)) {
+      if (a->op == Op::kKey && IsConst(*b) && b->constant.is_string() && !have_prefix) {
+        prefix.kind = Plan::Kind::kPrefix;
+        prefix.key_or_prefix = b->constant.as_string();
+        have_prefix = true;
+      }
+    } else if (c->op == Op::kIn) {
+      if (q.has_as_of || !indexed(c->args[0]) || have_eq) continue;
+      bool all_const = true;
+      for (size_t i = 1; i < c->args.size(); ++i) all_const = all_const && IsConst(c->args[i]);
+      if (!all_const) continue;
+      eq.kind = Plan::Kind::kIndex;
+      eq.field = c->args[0].name;
+      eq.equals.clear();
+      for (size_t i = 1; i < c->args.size(); ++i) eq.equals.push_back(c->args[i].constant);
+      have_eq = true;
+    } else if (c->op == Op::kLt || c->op == Op::kLe || c->op == Op::kGt || c->op == Op::kGe) {
+      Op op = c->op;
+      if (IsConst(*a) && !IsConst(*b)) {
+        std::swap(a, b);
+        op = Mirror(op);
+      }
+      if (q.has_as_of || !indexed(*a) || !IsConst(*b)) continue;
+      if (!b->constant.is_number() && !b->constant.is_string()) continue;
+      if (have_range && range.field != a->name) continue;
+      range.kind = Plan::Kind::kIndex;
+      range.field = a->name;
+      have_range = true;
+      if (op == Op::kGt || op == Op::kGe) {
+        range.lo = &b->constant;
+        range.lo_inclusive = op == Op::kGe;
+      } else {
+        range.hi = &b->constant;
+        range.hi_inclusive = op == Op::kLe;
+      }
+    }
+  }
+  if (have_prefix && !q.has_as_of) return prefix;
+  if (q.has_as_of) {
+    // As of a time the indexes do not apply: keys come from the history, narrowed by a
+    // key prefix when there is one.
+    if (have_prefix) plan.key_or_prefix = prefix.key_or_prefix;
+    return plan;
+  }
+  if (have_eq) return eq;
+  if (have_range) {
+    // Keep to values of the bound's type: numbers sort before strings in the index, so a
+    // range with one bound must not run into the other type.
+    static const Value kMinString = Value::String("");
+    static const Value kMaxNumber = Value::Number(LargestDecimal());
+    static const Value kMinNumber = Value::Number(LargestDecimal().Negated());
+    const Value* bound = range.lo ? range.lo : range.hi;
+    if (bound->is_number()) {
+      if (!range.lo) range.lo = &kMinNumber;
+      if (!range.hi) range.hi = &kMaxNumber;
+    } else if (!range.lo) {
+      range.lo = &kMinString;
+    }
+    return range;
+  }
+  return plan;
+}
+
+struct SortKey {
+  std::vector<Value> values;
+  std::string key;
+};
+
+// null < bool < number < string < the rest (by JSON text); numbers and strings by value.
+int CompareValues(const Value& a, const Value& b) {
+  auto rank = [](const Value& v) {
+    switch (v.type()) {
+      case Value::Type::kNull: return 0;
+      case Value::Type::kBool: return 1;
+      case Value::Type::kNumber: return 2;
+      case Value::Type::kString: return 3;
+      default: return 4;
+    }
+  };
+  int ra = rank(a), rb = rank(b);
+  if (ra != rb) return ra < rb ? -1 : 1;
+  switch (a.type()) {
+    case Value::Type::kNull: return 0;
+    case Value::Type::kBool: return a.as_bool() == b.as_bool() ? 0 : (a.as_bool() ? 1 : -1);
+    case Value::Type::kNumber: return a.as_number().Compare(b.as_number());
+    case Value::Type::kString: {
+      int c = a.as_string().compare(b.as_string());
+      return c < 0 ? -1 : (c > 0 ? 1 : 0);
+    }
+    default: {
+      int c = ToJson(a).compare(ToJson(b));
+      return c < 0 ? -1 : (c > 0 ? 1 : 0);
+    }
+  }
+}
+
+}  // namespace
+
+bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
+              const QueryLimits& limits, QueryAnswer* answer, std::string* error) {
+  auto started = Clock::now();
+  Plan plan = Choose(q);
+  switch (plan.kind) {
+    case Plan::Kind::kScan: answer->plan = "scan"; break;
+    case Plan::Kind::kKey: answer->plan = "key"; break;
+    case Plan::Kind::kPrefix: answer->plan = "key prefix"; break;
+    case Plan::Kind::kIndex: answer->plan = "index " + plan.field; break;
+    case Plan::Kind::kHistory: answer->plan = "history"; break;
+  }
+  bool ordered = !q.order.empty();
+  size_t page = q.limit >= 0 ? std::min<size_t>(static_cast<size_t>(q.limit), limits.max_rows)
+                             : limits.default_rows;
+  if (q.limit > static_cast<int64_t>(limits.max_rows)) {
+    *error = "limit " + std::to_string(q.limit) + " is above the maximum of " +
+             std::to_string(limits.max_rows) + " rows per answer; page with next_cursor";
+    return false;
+  }
+  // The cursor: the last key of the previous page (key order), or the sort values and key of
+  // the last row (order by), hex-encoded JSON so it stays opaque.
+  std::string after_key;
+  SortKey after_sort;
+  bool has_after = false;
+  if (!cursor.empty()) {
+    std::string raw;
+    Value cv;
+    std::string perr;
+    if (!Unhex(cursor, &raw) || !ParseJson(raw, &cv, &perr) || !cv.is_object() ||
+        !cv.as_object().Find("k") || !cv.as_object().Find("k")->is_string()) {
+      *error = "bad cursor: not a cursor from this view's query answers";
+      return false;
+    }
+    after_key = cv.as_object().Find("k")->as_string();
+    if (const Value* sv = cv.as_object().Find("s"); sv && sv->is_array()) {
+      after_sort.values = sv->as_array();
+    }
+    after_sort.key = after_key;
+    has_after = true;
+  }
+
+  // Candidate rows, in key order.
+  std::vector<std::pair<std::string, RowRecord>> matches;
+  bool more = false;
+  struct Agg {
+    Decimal sum;
+    bool has = false;
+    Value best;
+    int64_t n = 0;
+  };
+  std::vector<Agg> aggs(q.select.size());
+  int64_t count = 0;
+  auto over_budget = [&]() {
+    if (Clock::now() - started <= limits.budget) return false;
+    *error = "query took longer than " + std::to_string(limits.budget.count()) +
+             " ms (examined " + std::to_string(answer->scanned) +
+             " rows); narrow it with the key, a key prefix or an indexed field";
+    return true;
+  };
+  // Returns false to stop (error or page full).
+  bool failed = false;
+  auto consider = [&](const std::string& key, RowRecord&& rec) -> bool {
+    ++answer->scanned;
+    if ((answer->scanned & 1023) == 0 && over_budget()) {
+      failed = true;
+      return false;
+    }
+    if (q.has_where) {
+      EvalContext ctx;
+      ctx.key = key;
+      ctx.row = &rec.fields;
+      Value v;
+      if (!Evaluate(q.where, &ctx, &v)) {
+        *error = "where failed on row " + key + ": " + ctx.error;
+        failed = true;
+        return false;
+      }
+      if (!v.is_bool() || !v.as_bool()) return true;
+    }
+    if (q.aggregates) {
+      ++count;
+      for (size_t i = 0; i < q.select.size(); ++i) {
+        const auto& item = q.select[i];
+        if (item.aggregate == ExprNode::Func::kCount) continue;
+        EvalContext ctx;
+        ctx.key = key;
+        ctx.row = &rec.fields;
+        Value v;
+        if (!Evaluate(item.expr, &ctx, &v)) {
+          *error = item.label + " failed on row " + key + ": " + ctx.error;
+          failed = true;
+          return false;
+        }
+        if (v.is_null()) continue;
+        Agg& a = aggs[i];
+        if (item.aggregate == ExprNode::Func::kSum || item.aggregate == ExprNode::Func::kAvg) {
+          if (!v.is_number()) {
+            *error = item.label + ": row " + key + " holds " + ToJson(v) + ", not a number";
+            failed = true;
+            return false;
+          }
+          if (!Decimal::Add(a.sum, v.as_number(), &a.sum)) {
+            *error = item.label + ": number overflow (|n| must stay below 10^20)";
+            failed = true;
+            return false;
+          }
+          ++a.n;
+        } else {
+          int c = a.has ? CompareValues(v, a.best) : 0;
+          if (!a.has || (item.aggregate == ExprNode::Func::kMin ? c < 0 : c > 0)) a.best = v;
+        }
+        a.has = true;
+      }
+      return true;
+    }
+    if (!ordered && matches.size() >= page) {
+      more = true;
+      return false;
+    }
+    if (ordered && matches.size() >= limits.max_sorted) {
+      *error = "order by would sort more than " + std::to_string(limits.max_sorted) +
+               " rows; narrow the query with where";
+      failed = true;
+      return false;
+    }
+    matches.emplace_back(key, std::move(rec));
+    return true;
+  };
+  bool key_paged = !ordered && !q.aggregates && has_after;
+  switch (plan.kind) {
+    case Plan::Kind::kKey: {
+      RowRecord rec;
+      uint64_t dead;
+      if ((!key_paged || plan.key_or_prefix > after_key) &&
+          store->GetRow(plan.key_or_prefix, &rec, &dead)) {
+        consider(plan.key_or_prefix, std::move(rec));
+      }
+      break;
+    }
+    case Plan::Kind::kScan:
+    case Plan::Kind::kPrefix: {
+      ViewStore::ScanOptions so;
+      if (plan.kind == Plan::Kind::kPrefix) so.prefix = plan.key_or_prefix;
+      so.limit = 1024;
+      if (key_paged) so.after = after_key;
+      while (true) {
+        std::vector<std::pair<std::string, RowRecord>> rows;
+        bool scan_more = false;
+        if (!store->Scan(so, &rows, &scan_more, error)) return false;
+        bool go = true;
+        for (auto& [k, rec] : rows) {
+          if (!consider(k, std::move(rec))) {
+            go = false;
+            break;
+          }
+        }
+        if (!go || !scan_more || rows.empty()) break;
+        so.after = rows.back().first;
+      }
+      break;
+    }
+    case Plan::Kind::kIndex: {
+      std::vector<std::string> keys;
+      if (!plan.equals.empty()) {
+        for (const Value& v : plan.equals) {
+          store->IndexRange(plan.field, &v, true, &v, true, &keys, &answer->scanned);
+        }
+      } else {
+        store->IndexRange(plan.field, plan.lo, plan.lo_inclusive, plan.hi, plan.hi_inclusive,
+                          &keys, &answer->scanned);
+      }
+      // Index entries were counted as examined; the rows they lead to are counted below.
+      answer->scanned = 0;
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      for (const auto& k : keys) {
+        if (key_paged && k <= after_key) continue;
+        RowRecord rec;
+        uint64_t dead;
+        if (!store->GetRow(k, &rec, &dead)) continue;
+        if (!consider(k, std::move(rec))) break;
+      }
+      break;
+    }
+    case Plan::Kind::kHistory: {
+      std::vector<std::string> keys;
+      store->HistoryKeys(&keys);
+      for (const auto& k : keys) {
+        if (key_paged && k <= after_key) continue;
+        if (!plan.key_or_prefix.empty() && k.compare(0, plan.key_or_prefix.size(),
+                                                     plan.key_or_prefix) != 0) {
+          continue;
+        }
+        RowRecord rec;
+        if (!store->AsOf(k, q.as_of_ms, &rec)) continue;
+        if (!consider(k, std::move(rec))) break;
+      }
+      break;
+    }
+  }
+  if (failed) return false;
+
+  // One answer row: the whole row, or the select items.
+  auto project = [&](const std::string& key, const RowRecord& rec, Value* out) {
+    Object o;
+    if (q.select.empty()) {
+      o.Set("key", Value::String(key));
+      o.Set("row", Value::MakeObject(rec.fields));
+    } else {
+      for (const auto& item : q.select) {
+        EvalContext ctx;
+        ctx.key = key;
+        ctx.row = &rec.fields;
+        Value v;
+        if (!Evaluate(item.expr, &ctx, &v)) {
+          *error = item.label + " failed on row " + key + ": " + ctx.error;
+          return false;
+        }
+        o.Set(item.label, std::move(v));
+      }
+    }
+    *out = Value::MakeObject(std::move(o));
+    return true;
+  };
+
+  if (q.aggregates) {
+    Object o;
+    for (size_t i = 0; i < q.select.size(); ++i) {
+      const auto& item = q.select[i];
+      const Agg& a = aggs[i];
+      Value v;
+      switch (item.aggregate) {
+        case ExprNode::Func::kCount: v = Value::Number(Decimal::FromInt(count)); break;
+        case ExprNode::Func::kSum: v = Value::Number(a.sum); break;
+        case ExprNode::Func::kAvg: {
+          Decimal avg;
+          if (a.n > 0 && Decimal::Div(a.sum, Decimal::FromInt(a.n), &avg)) v = Value::Number(avg);
+          break;
+        }
+        default: v = a.has ? a.best : Value(); break;
+      }
+      o.Set(item.label, std::move(v));
+    }
+    answer->rows.push_back(Value::MakeObject(std::move(o)));
+    return true;
+  }
+
+  if (!ordered) {
+    for (const auto& [k, rec] : matches) {
+      Value v;
+      if (!project(k, rec, &v)) return false;
+      answer->rows.push_back(std::move(v));
+    }
+    if (more && !matches.empty()) {
+      Object c;
+      c.Set("k", Value::String(matches.back().first));
+      answer->next_cursor = Hex(ToJson(Value::MakeObject(std::move(c))));
+    }
+    return true;
+  }
+
+  // order by: sort every match by the order fields (then the key), resume after the cursor.
+  std::vector<SortKey> keys(matches.size());
+  std::vector<size_t> idx(matches.size());
+  for (size_t i = 0; i < matches.size(); ++i) {
+    idx[i] = i;
+    keys[i].key = matches[i].first;
+    for (const auto& o : q.order) {
+      if (o.field == "key") {
+        keys[i].values.push_back(Value::String(matches[i].first));
+      } else {
+        const Value* v = matches[i].second.fields.Find(o.field);
+        keys[i].values.push_back(v ? *v : Value());
+      }
+    }
+  }
+  auto less = [&](const SortKey& a, const SortKey& b) {
+    for (size_t f = 0; f < q.order.size(); ++f) {
+      const Value& va = f < a.values.size() ? a.values[f] : Value();
+      const Value& vb = f < b.values.size() ? b.values[f] : Value();
+      int c = CompareValues(va, vb);
+      if (c != 0) return q.order[f].descending ? c > 0 : c < 0;
+    }
+    return a.key < b.key;
+  };
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return less(keys[a], keys[b]); });
+  size_t emitted = 0;
+  for (size_t i : idx) {
+    if (has_after && !less(after_sort, keys[i])) continue;
+    if (emitted == page) {
+      more = true;
+      break;
+    }
+    Value v;
+    if (!project(matches[i].first, matches[i].second, &v)) return false;
+    answer->rows.push_back(std::move(v));
+    ++emitted;
+    Object c;
+    c.Set("k", Value::String(keys[i].key));
+    c.Set("s", Value::MakeArray(keys[i].values));
+    answer->next_cursor = Hex(ToJson(Value::MakeObject(std::move(c))));
+  }
+  if (!more) answer->next_cursor.clear();
+  return true;
+}
+
+}  // namespace projd

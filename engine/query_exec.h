@@ -1,0 +1,38 @@
+// Running a compiled query (dsl/query.h) against a view's store: the planner picks the key,
+// a key prefix, a secondary index or a scan; the executor filters, orders, aggregates and
+// paginates.
+#ifndef PROJD_ENGINE_QUERY_EXEC_H_
+#define PROJD_ENGINE_QUERY_EXEC_H_
+
+#include <chrono>
+#include <string>
+
+#include "dsl/query.h"
+#include "dsl/value.h"
+#include "engine/view_store.h"
+
+namespace projd {
+
+struct QueryLimits {
+  size_t default_rows = 100;    // rows per page when the query has no limit
+  size_t max_rows = 10000;      // rows per page at most
+  size_t max_sorted = 200000;   // rows an `order by` may have to sort
+  std::chrono::milliseconds budget{10000};  // time a query may take
+};
+
+struct QueryAnswer {
+  Array rows;
+  std::string next_cursor;  // empty: no more rows
+  uint64_t scanned = 0;     // rows examined
+  std::string plan;         // "key", "key prefix", "index FIELD", "scan", "history"
+};
+
+// Runs `q` with an opaque `cursor` from a previous answer (or empty). Returns false with
+// *error (a message for a 400 answer) when the cursor is bad, a limit is exceeded or a row
+// makes an expression fail.
+bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
+              const QueryLimits& limits, QueryAnswer* answer, std::string* error);
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_QUERY_EXEC_H_
