@@ -362,7 +362,11 @@ bool Daemon::Start(std::string* error) {
     *error = "--listen wants HOST:PORT, got '" + options_.listen + "'";
     return false;
   }
-  if (!IsLoopback(host) && !options_.insecure_listen_any) {
+  if (!options_.auth_file.empty()) {
+    auth_ = Auth::Load(options_.auth_file, error);
+    if (!auth_) return false;
+  }
+  if (!IsLoopback(host) && !options_.insecure_listen_any && !auth_) {
     *error = "refusing to listen on " + host +
              " without --auth; use a loopback address or --insecure-listen-any";
     return false;
@@ -450,7 +454,13 @@ bool Daemon::ProduceDemo(std::string* error) {
 void Daemon::Monitor() {
   // Status() logs state changes; asking every second keeps the logs timely.
   while (!stopping_) {
-    for (const auto& v : Views()) v->Status();
+    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    for (const auto& v : Views()) {
+      ViewStatus st = StatusOf(v);  // also logs state changes
+      v->AddLagSample({now_ms, st.lag_events, st.lag_seconds, st.events_per_second});
+    }
     std::vector<std::string> rebuilding;
     {
       std::lock_guard<std::mutex> lock(views_mu_);

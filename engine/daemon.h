@@ -15,6 +15,7 @@
 #include "connectors/source.h"
 #include "dsl/compiler.h"
 #include "dsl/value.h"
+#include "engine/auth.h"
 #include "engine/http_server.h"
 #include "engine/kv.h"
 #include "engine/metrics.h"
@@ -36,6 +37,7 @@ struct DaemonOptions {
   int64_t max_event_bytes = 1 << 20;
   bool log_json = false;
   bool insecure_listen_any = false;
+  std::string auth_file;                       // --auth: tokens and roles (SPEC §5)
   int http_threads = 2;
   HttpServerOptions http;                      // limits (address/port come from listen)
 };
@@ -98,7 +100,9 @@ class Daemon {
   std::unique_ptr<Source> MakeSource(const std::string& view);
   void Monitor();
   HttpResponse Metrics();
-  void Query(HttpRequest&& request, Responder respond);
+  void Query(HttpRequest&& request, Responder respond, const Principal* who);
+  // nullptr when the request may go on; otherwise the 401/403 answer.
+  std::unique_ptr<HttpResponse> Authorize(const HttpRequest& request, const Principal** who);
   bool WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& request,
                        Responder& respond);
   bool ProduceDemo(std::string* error);
@@ -107,6 +111,7 @@ class Daemon {
   std::string brokers_;
   std::unique_ptr<EmbeddedBroker> embedded_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<Auth> auth_;  // null without --auth
   std::mutex views_mu_;
   std::map<std::string, Entry> views_;  // guarded by views_mu_
   std::mutex log_mu_;

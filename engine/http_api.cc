@@ -158,7 +158,7 @@ HttpResponse WithPosition(View& view, HttpResponse r) {
 
 }  // namespace
 
-void Daemon::Query(HttpRequest&& req, Responder respond) {
+void Daemon::Query(HttpRequest&& req, Responder respond, const Principal* who) {
   std::string text;
   if (req.method == "GET") {
     const std::string* q = req.Query("q");
@@ -172,7 +172,9 @@ void Daemon::Query(HttpRequest&& req, Responder respond) {
   Diagnostic diag;
   auto query = CompileQuery(
       text,
-      [this](const std::string& name) -> std::shared_ptr<const Projection> {
+      [this, who](const std::string& name) -> std::shared_ptr<const Projection> {
+        // A view the token may not read is reported like one that does not exist.
+        if (who && !who->CanRead(name)) return nullptr;
         auto v = FindView(name);
         return v ? v->projection_ptr() : nullptr;
       },
@@ -365,10 +367,46 @@ bool Daemon::WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& req
 
 }
 
+std::unique_ptr<HttpResponse> Daemon::Authorize(const HttpRequest& req, const Principal** who) {
+  *who = nullptr;
+  if (!auth_) return nullptr;
+  const std::string* h = req.Header("authorization");
+  const Principal* p = h ? auth_->Check(*h) : nullptr;
+  if (!p) {
+    auto r = std::make_unique<HttpResponse>(
+        Error(401, "unauthorized", Str("send Authorization: Bearer TOKEN")));
+    r->headers.emplace_back("WWW-Authenticate", "Bearer realm=\"projd\"");
+    return r;
+  }
+  *who = p;
+  const auto& seg = req.segments;
+  auto forbid = [] {
+    return std::make_unique<HttpResponse>(
+        Error(403, "forbidden", Str("this token's role may not do that")));
+  };
+  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "readyz")) return nullptr;
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    return p->role == Role::kAdmin || p->role == Role::kMetrics ? nullptr : forbid();
+  }
+  if (p->role == Role::kAdmin) return nullptr;
+  if (p->role != Role::kReader) return forbid();
+  // Readers: reads and queries of the views they may read.
+  bool read = req.method == "GET" || (req.method == "POST" && seg.size() == 2 &&
+                                      seg[0] == "v1" && seg[1] == "query");
+  if (!read) return forbid();
+  if (seg.size() >= 3 && seg[0] == "v1" && seg[1] == "views" && !p->CanRead(seg[2])) {
+    return forbid();
+  }
+  return nullptr;
+}
+
 void Daemon::Handle(HttpRequest&& req, Responder respond) {
   const auto& seg = req.segments;
   const std::string& m = req.method;
   auto reply = [&](HttpResponse r) { respond(std::move(r)); };
+  const Principal* who = nullptr;
+  if (auto denied = Authorize(req, &who)) return reply(std::move(*denied));
+  auto may_read = [who](const std::string& view) { return !who || who->CanRead(view); };
 
   if (seg.size() == 1 && seg[0] == "healthz") {
     if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
@@ -383,7 +421,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     Array waiting;
     for (const auto& v : Views()) {
       ViewStatus st = v->Status();
-      if (!st.caught_up_once && !st.failed) waiting.push_back(Str(st.name));
+      if (!st.caught_up_once && !st.failed && may_read(st.name)) waiting.push_back(Str(st.name));
     }
     Object o;
     bool ready = waiting.empty() && !stopping_;
@@ -402,12 +440,14 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     if (m != "GET" && m != "POST") {
       return reply(Error(405, "method not allowed", Str("use GET ?q= or POST with the query")));
     }
-    return Query(std::move(req), std::move(respond));
+    return Query(std::move(req), std::move(respond), who);
   }
   if (seg.size() == 2 && seg[1] == "views") {
     if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
     Array arr;
-    for (const auto& v : Views()) arr.push_back(StatusToJson(StatusOf(v), false));
+    for (const auto& v : Views()) {
+      if (may_read(v->projection().name())) arr.push_back(StatusToJson(StatusOf(v), false));
+    }
     Object o;
     o.Set("views", Value::MakeArray(std::move(arr)));
     return reply(Json(200, Value::MakeObject(std::move(o))));
@@ -625,6 +665,41 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     o.Set("rebuild", Str("started"));
     o.Set("view", Str(seg[2]));
     return reply(with_position(Json(202, Value::MakeObject(std::move(o)))));
+  }
+  if (what == "lag" && seg.size() == 4) {
+    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    int64_t window_s = 900;
+    if (const std::string* w = req.Query("window")) {
+      // 90s, 15m, 1h, or plain seconds; at most the hour that is kept.
+      std::string num = *w;
+      int64_t unit = 1;
+      if (!num.empty() && (num.back() == 's' || num.back() == 'm' || num.back() == 'h')) {
+        unit = num.back() == 's' ? 1 : num.back() == 'm' ? 60 : 3600;
+        num.pop_back();
+      }
+      if (num.empty() || num.size() > 6 || num.find_first_not_of("0123456789") != std::string::npos) {
+        return reply(with_position(
+            Error(400, "bad window", Str("a duration like 90s, 15m or 1h (at most 1h)"))));
+      }
+      window_s = std::min<int64_t>(std::stoll(num) * unit, 3600);
+    }
+    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    Array arr;
+    for (const auto& smp : view->LagSamples(now_ms - window_s * 1000)) {
+      Object o;
+      o.Set("time", Str(FormatRfc3339(smp.time_ms)));
+      o.Set("lag_events", Num(smp.lag_events));
+      o.Set("lag_seconds", Seconds(smp.lag_seconds));
+      o.Set("events_per_second", Seconds(smp.events_per_second));
+      arr.push_back(Value::MakeObject(std::move(o)));
+    }
+    Object o;
+    o.Set("view", Str(seg[2]));
+    o.Set("window_seconds", Num(window_s));
+    o.Set("samples", Value::MakeArray(std::move(arr)));
+    return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
   }
   if (what == "skip" && seg.size() == 4) {
     if (m != "POST") return reply(with_position(Error(405, "method not allowed", Str("use POST"))));

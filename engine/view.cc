@@ -343,6 +343,23 @@ void View::UpdateRate() {
   }
 }
 
+void View::AddLagSample(const LagSample& s) {
+  std::lock_guard<std::mutex> lock(samples_mu_);
+  samples_.push_back(s);
+  while (!samples_.empty() && samples_.front().time_ms < s.time_ms - 3600 * 1000) {
+    samples_.pop_front();
+  }
+}
+
+std::vector<View::LagSample> View::LagSamples(int64_t since_ms) {
+  std::lock_guard<std::mutex> lock(samples_mu_);
+  std::vector<LagSample> out;
+  for (const auto& s : samples_) {
+    if (s.time_ms >= since_ms) out.push_back(s);
+  }
+  return out;
+}
+
 ViewStatus View::Status() {
   ViewStatus st;
   st.name = projection_->name();

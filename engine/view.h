@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -93,6 +94,16 @@ class View {
   uint64_t WhenReached(std::map<TopicPartition, int64_t> required, std::function<void()> fn);
   void Cancel(uint64_t id);
 
+  // Lag samples for GET /v1/views/{view}/lag: one a second, the last hour.
+  struct LagSample {
+    int64_t time_ms;
+    int64_t lag_events;
+    double lag_seconds;
+    double events_per_second;
+  };
+  void AddLagSample(const LagSample& s);
+  std::vector<LagSample> LagSamples(int64_t since_ms);
+
   // Histograms for /metrics.
   const Histogram& apply_batch_seconds() const { return apply_batch_seconds_; }
   const Histogram& event_to_visible_seconds() const { return event_to_visible_seconds_; }
@@ -129,6 +140,8 @@ class View {
   Histogram apply_batch_seconds_;
   Histogram event_to_visible_seconds_;
   std::vector<int64_t> batch_timestamps_;  // Kafka timestamps of the batch's events
+  std::mutex samples_mu_;
+  std::deque<LagSample> samples_;  // guarded by samples_mu_
 
   mutable std::mutex mu_;
   std::map<TopicPartition, int64_t> position_;  // guarded by mu_

@@ -590,6 +590,17 @@ TEST_CASE("/metrics parses as Prometheus text with every metric of the contract"
                                &out);
   INFO(out);
   CHECK(rc == 0);
+  // Lag samples for the dashboard: one a second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  int status = 0;
+  Value lag = p->GetJson("/v1/views/balances/lag?window=15m", &status);
+  REQUIRE(status == 200);
+  CHECK(lag.as_object().Find("samples")->as_array().size() >= 2);
+  CHECK(projd::ToJson(*lag.as_object().Find("window_seconds")) == "900");
+  const auto& sample = lag.as_object().Find("samples")->as_array()[0].as_object();
+  CHECK(sample.Find("time")->is_string());
+  CHECK(sample.Find("lag_events")->is_number());
+  CHECK(p->Call("GET", "/v1/views/balances/lag?window=forever").status == 400);
 }
 
 TEST_CASE("real Kafka: rebuilds swap without a failed read; reload, broken files, drop",
@@ -792,4 +803,113 @@ projection accts {
   }
   CHECK(unchanged == 342);
   for (const auto& [k, n] : seen) CHECK(n == 1);
+}
+
+TEST_CASE("auth: a role matrix, hidden views, and a world-readable token file refused",
+          "[embedded]") {
+  std::string dir = projd::testing::TempDir("auth");
+  std::filesystem::create_directories(dir + "/projections");
+  projd::testing::WriteFile(dir + "/projections/ab.proj", R"(
+projection alpha { from "t" key event.k on * { n += 1 } }
+projection beta { from "t" key event.k on * { n += 1 } }
+)");
+  std::string tokens = dir + "/tokens.toml";
+  projd::testing::WriteFile(tokens, R"(
+[[token]]
+token = "adm"
+role  = "admin"
+[[token]]
+token = "rd"
+role  = "reader"
+[[token]]
+# sha256 of "rd-alpha"
+sha256 = "e5b6d0dd6e7a66e6d9f38ab7a5cbb7df9f2b06fdcdfa62c8e8c79ed8b40d3c9c"
+role  = "reader"
+views = ["alpha"]
+[[token]]
+token = "met"
+role  = "metrics"
+)");
+  // The sha256 line above must be the digest of "rd-alpha": compute it rather than trust it.
+  std::string out;
+  REQUIRE(projd::testing::Run("printf %s rd-alpha | sha256sum | cut -c1-64", &out) == 0);
+  std::string digest = out.substr(0, 64);
+  std::string text = projd::testing::ReadFile(tokens);
+  text.replace(text.find("e5b6d0dd"), 64, digest);
+  projd::testing::WriteFile(tokens, text);
+
+  std::string error;
+  std::filesystem::permissions(tokens, std::filesystem::perms::owner_read |
+                                           std::filesystem::perms::owner_write |
+                                           std::filesystem::perms::others_read);
+  auto refused = ProjdProcess::Start({"--projections", dir + "/projections", "--data",
+                                      dir + "/data", "--auth", tokens},
+                                     dir + "/refused.log", &error);
+  CHECK_FALSE(refused);
+  CHECK(error.find("can be read by other users") != std::string::npos);
+  std::filesystem::permissions(tokens, std::filesystem::perms::owner_read |
+                                           std::filesystem::perms::owner_write);
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
+                                "--auth", tokens},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  Produce(p->embedded_brokers(), "t", {{"k", R"({"k":"k"})"}});
+  struct Case {
+    std::string method, target, body;
+  };
+  std::vector<Case> endpoints = {
+      {"GET", "/healthz", ""},
+      {"GET", "/metrics", ""},
+      {"GET", "/v1/views", ""},
+      {"GET", "/v1/views/alpha", ""},
+      {"GET", "/v1/views/beta", ""},
+      {"GET", "/v1/views/alpha/rows/k", ""},
+      {"GET", "/v1/views/beta/rows/k", ""},
+      {"POST", "/v1/query", "from alpha select key"},
+      {"POST", "/v1/query", "from beta select key"},
+      {"POST", "/v1/views/alpha/skip", ""},
+      {"DELETE", "/v1/views/alpha", ""},
+  };
+  // Expected status per token: none, wrong, admin, reader, reader of alpha, metrics.
+  std::vector<std::vector<int>> want = {
+      {401, 401, 200, 200, 200, 200},  // healthz
+      {401, 401, 200, 403, 403, 200},  // metrics
+      {401, 401, 200, 200, 200, 403},  // views
+      {401, 401, 200, 200, 200, 403},  // alpha
+      {401, 401, 200, 200, 403, 403},  // beta
+      {401, 401, 200, 200, 200, 403},  // alpha row
+      {401, 401, 200, 200, 403, 403},  // beta row
+      {401, 401, 200, 200, 200, 403},  // query alpha
+      {401, 401, 200, 200, 404, 403},  // query beta: hidden like a missing view
+      {401, 401, 409, 403, 403, 403},  // skip (admin: the view is not stopped)
+      {401, 401, 409, 403, 403, 403},  // delete (admin: still loaded)
+  };
+  std::vector<std::string> tokens_used = {"", "nope", "adm", "rd", "rd-alpha", "met"};
+  p->set_json_headers({{"Authorization", "Bearer adm"}});
+  REQUIRE(p->WaitCaughtUp("alpha", 1));
+  for (size_t e = 0; e < endpoints.size(); ++e) {
+    for (size_t t = 0; t < tokens_used.size(); ++t) {
+      std::vector<std::pair<std::string, std::string>> headers;
+      if (!tokens_used[t].empty()) headers.emplace_back("Authorization", "Bearer " + tokens_used[t]);
+      auto r = p->Call(endpoints[e].method, endpoints[e].target, endpoints[e].body, headers);
+      INFO(endpoints[e].method << " " << endpoints[e].target << " " << endpoints[e].body
+                               << " with token '" << tokens_used[t] << "': " << r.body);
+      CHECK(r.status == want[e][t]);
+    }
+  }
+  // A reader of alpha sees only alpha in the list.
+  auto r = p->Call("GET", "/v1/views", "", {{"Authorization", "Bearer rd-alpha"}});
+  CHECK(r.body.find("alpha") != std::string::npos);
+  CHECK(r.body.find("beta") == std::string::npos);
+  // A 401 says nothing about views.
+  r = p->Call("GET", "/v1/views", "", {});
+  CHECK(r.body.find("alpha") == std::string::npos);
+  // projctl --token.
+  REQUIRE(projd::testing::Run(std::string(PROJCTL_BIN) + " --server http://127.0.0.1:" +
+                                  std::to_string(p->port()) + " --token rd status",
+                              &out) == 0);
+  CHECK(out.find("alpha") != std::string::npos);
+  CHECK(projd::testing::Run(std::string(PROJCTL_BIN) + " --server http://127.0.0.1:" +
+                                std::to_string(p->port()) + " status",
+                            &out) != 0);
 }

@@ -156,7 +156,7 @@ HttpClientResult ProjdProcess::Call(const std::string& method, const std::string
 }
 
 Value ProjdProcess::GetJson(const std::string& target, int* status) {
-  HttpClientResult r = Call("GET", target);
+  HttpClientResult r = Call("GET", target, "", json_headers_);
   if (status) *status = r.status;
   Value v;
   std::string error;

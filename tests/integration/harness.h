@@ -48,6 +48,10 @@ class ProjdProcess {
   HttpClientResult Call(const std::string& method, const std::string& target,
                         const std::string& body = "",
                         const std::vector<std::pair<std::string, std::string>>& headers = {});
+  // Headers GetJson (and so WaitCaughtUp) sends, e.g. an Authorization header.
+  void set_json_headers(std::vector<std::pair<std::string, std::string>> h) {
+    json_headers_ = std::move(h);
+  }
   // GET and parse JSON; fails the test on transport errors.
   Value GetJson(const std::string& target, int* status = nullptr);
   // Waits until GET /v1/views/{view} reports lag 0 with every partition known and the
@@ -60,6 +64,7 @@ class ProjdProcess {
   uint16_t port_ = 0;
   std::string embedded_;
   std::string log_path_;
+  std::vector<std::pair<std::string, std::string>> json_headers_;
 };
 
 }  // namespace projd::testing
