@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -930,19 +931,40 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
       for (const auto& e : c.exprs) {
         Query::SelectItem item;
         size_t off = Offset(e);
-        // Label: the item's own text, trimmed.
+        // Label: the item's own text, up to the next ',' or clause keyword outside strings
+        // and parentheses.
         size_t end = off;
         int depth = 0;
+        auto keyword_at = [this](size_t i) {
+          for (const char* kw : {"where", "order", "limit", "as", "select"}) {
+            size_t n = strlen(kw);
+            if (text_.compare(i, n, kw) == 0 &&
+                (i + n >= text_.size() ||
+                 !(isalnum(static_cast<unsigned char>(text_[i + n])) || text_[i + n] == '_'))) {
+              return true;
+            }
+          }
+          return false;
+        };
         for (; end < text_.size(); ++end) {
           char ch = text_[end];
+          if (ch == '"') {
+            for (++end; end < text_.size() && text_[end] != '"'; ++end) {
+              if (text_[end] == '\\') ++end;
+            }
+            continue;
+          }
           if (ch == '(') ++depth;
           if (ch == ')') --depth;
-          if (depth == 0 && ch == ',') break;
-          if (depth == 0 && text_.compare(end, 7, " where ") == 0) break;
-          if (depth == 0 && text_.compare(end, 7, " order ") == 0) break;
-          if (depth == 0 && text_.compare(end, 7, " limit ") == 0) break;
-          if (depth == 0 && text_.compare(end, 4, " as ") == 0) break;
+          if (depth > 0) continue;
+          if (ch == ',' || ch == '#') break;
+          if (isspace(static_cast<unsigned char>(ch))) {
+            size_t k = end;
+            while (k < text_.size() && isspace(static_cast<unsigned char>(text_[k]))) ++k;
+            if (k < text_.size() && keyword_at(k)) break;
+          }
         }
+        if (end > text_.size()) end = text_.size();
         item.label = std::string(text_.substr(off, end - off));
         while (!item.label.empty() && isspace(static_cast<unsigned char>(item.label.back()))) {
           item.label.pop_back();

@@ -5,6 +5,7 @@
 #include "dsl/time.h"
 #include "dsl/value.h"
 #include "engine/daemon.h"
+#include "engine/openapi.h"
 #include "engine/query_exec.h"
 
 namespace projd {
@@ -384,7 +385,9 @@ std::unique_ptr<HttpResponse> Daemon::Authorize(const HttpRequest& req, const Pr
     return std::make_unique<HttpResponse>(
         Error(403, "forbidden", Str("this token's role may not do that")));
   };
-  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "readyz")) return nullptr;
+  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "readyz" || seg[0] == "openapi.json")) {
+    return nullptr;
+  }
   if (seg.size() == 1 && seg[0] == "metrics") {
     return p->role == Role::kAdmin || p->role == Role::kMetrics ? nullptr : forbid();
   }
@@ -432,6 +435,12 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   if (seg.size() == 1 && seg[0] == "metrics") {
     if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
     return reply(Metrics());
+  }
+  if (seg.size() == 1 && seg[0] == "openapi.json") {
+    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    HttpResponse r;
+    r.body = OpenApiDocument();
+    return reply(std::move(r));
   }
   if (seg.empty() || seg[0] != "v1") {
     return reply(Error(404, "not found", Str("no such endpoint: " + req.path)));

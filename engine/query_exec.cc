@@ -105,7 +105,8 @@ Plan Choose(const Query& q) {
         plan.key_or_prefix = b->constant.as_string();
         return plan;  // a single key: nothing narrower
       }
-      if (!q.has_as_of && indexed(*a) && IsConst(*b) && !have_eq) {
+      // A missing field reads as null but has no index entry: null needs a scan.
+      if (!q.has_as_of && indexed(*a) && IsConst(*b) && !b->constant.is_null() && !have_eq) {
         eq.kind = Plan::Kind::kIndex;
         eq.field = a->name;
         eq.equals = {b->constant};
@@ -121,7 +122,9 @@ Plan Choose(const Query& q) {
     } else if (c->op == Op::kIn) {
       if (q.has_as_of || !indexed(c->args[0]) || have_eq) continue;
       bool all_const = true;
-      for (size_t i = 1; i < c->args.size(); ++i) all_const = all_const && IsConst(c->args[i]);
+      for (size_t i = 1; i < c->args.size(); ++i) {
+        all_const = all_const && IsConst(c->args[i]) && !c->args[i].constant.is_null();
+      }
       if (!all_const) continue;
       eq.kind = Plan::Kind::kIndex;
       eq.field = c->args[0].name;
@@ -380,6 +383,22 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       } else {
         store->IndexRange(plan.field, plan.lo, plan.lo_inclusive, plan.hi, plan.hi_inclusive,
                           &keys, &answer->scanned);
+        // Rows whose field holds another type than the bound are candidates too: the where
+        // clause then fails on them exactly as a scan would (or filters them out).
+        static const Value kFalse = Value::Bool(false), kTrue = Value::Bool(true);
+        static const Value kEmptyString = Value::String("");
+        static const Value kMinNum = Value::Number(LargestDecimal().Negated());
+        static const Value kMaxNum = Value::Number(LargestDecimal());
+        static const Value kEmptyArray = Value::MakeArray(Array());
+        store->IndexRange(plan.field, &kFalse, true, &kTrue, true, &keys, &answer->scanned);
+        if (plan.lo->is_number()) {
+          store->IndexRange(plan.field, &kEmptyString, true, nullptr, true, &keys,
+                            &answer->scanned);
+        } else {
+          store->IndexRange(plan.field, &kMinNum, true, &kMaxNum, true, &keys, &answer->scanned);
+          store->IndexRange(plan.field, &kEmptyArray, true, nullptr, true, &keys,
+                            &answer->scanned);
+        }
       }
       // Index entries were counted as examined; the rows they lead to are counted below.
       answer->scanned = 0;

@@ -1,5 +1,6 @@
 #include "engine/view_store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -478,6 +479,8 @@ bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
     std::string key(k.substr(4, n));
     if (keys->empty() || keys->back() != key) keys->push_back(std::move(key));
   }
+  // The table orders keys by length first; callers want key order.
+  std::sort(keys->begin(), keys->end());
   return true;
 }
 

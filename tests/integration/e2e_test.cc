@@ -913,3 +913,59 @@ role  = "metrics"
                                 std::to_string(p->port()) + " status",
                             &out) != 0);
 }
+
+TEST_CASE("openapi.json describes every endpoint, and every documented call answers as documented",
+          "[embedded]") {
+  std::string data;
+  std::string dir = Setup("openapi", &data);
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  Truth truth;
+  auto events = MakeEvents(50, 3, 10, &truth);
+  Produce(p->embedded_brokers(), "bank", events);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
+  int status = 0;
+  Value doc = p->GetJson("/openapi.json", &status);
+  REQUIRE(status == 200);
+  REQUIRE(doc.is_object());
+  CHECK(doc.as_object().Find("openapi")->as_string().rfind("3.", 0) == 0);
+  const projd::Object& paths = doc.as_object().Find("paths")->as_object();
+  // Every route the server has is documented.
+  for (const char* route :
+       {"/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/views", "/v1/views/{view}",
+        "/v1/views/{view}/rows", "/v1/views/{view}/rows/{key}",
+        "/v1/views/{view}/rows/{key}/history", "/v1/views/{view}/dead-letters",
+        "/v1/views/{view}/skip", "/v1/views/{view}/rebuild", "/v1/views/{view}/lag",
+        "/v1/query"}) {
+    INFO(route);
+    CHECK(paths.Find(route) != nullptr);
+  }
+  // Every documented call answers with a documented status.
+  std::string key = truth.cents.begin()->first;
+  int calls = 0;
+  for (const auto& [path, item] : paths.members()) {
+    std::string target = path;
+    for (const auto& [param, value] :
+         std::vector<std::pair<std::string, std::string>>{{"{view}", "balances"}, {"{key}", key}}) {
+      size_t at = target.find(param);
+      if (at != std::string::npos) target.replace(at, param.size(), value);
+    }
+    for (const auto& [method, op] : item.as_object().members()) {
+      if (method == "parameters") continue;
+      std::string m = method;
+      for (char& c : m) c = static_cast<char>(toupper(c));
+      std::string body = m == "POST" && path == "/v1/query" ? "from balances select count()" : "";
+      std::string t = target;
+      if (m == "GET" && path == "/v1/query") t += "?q=" + projd::PercentEncode("from balances");
+      auto r = p->Call(m, t, body);
+      const projd::Object& responses = op.as_object().Find("responses")->as_object();
+      INFO(m << " " << t << " -> " << r.status << " " << r.body.substr(0, 200));
+      CHECK(responses.Find(std::to_string(r.status)) != nullptr);
+      CHECK(r.status < 500);
+      ++calls;
+    }
+  }
+  CHECK(calls >= 16);
+}
