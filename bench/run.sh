@@ -76,3 +76,44 @@ rate = n / (t1 - t0)
 print("%-44s %10.0f events/s   %5.1f%% of raw consume" % ("projd ingest through Kafka (offset 0 -> caught up)", rate, 100 * rate / raw if raw else 0))
 print("%-44s %10d KiB" % ("projd peak RSS", rss))
 PY
+
+echo "== HTTP reads (wrk -t1 -c64 -d10s, keep-alive) on a view of $EVENTS rows"
+rm -rf "$proj" "$work/data2" && mkdir -p "$proj"
+sed "s/\"account-events\"/\"$topic\"/" bench/by_event.proj > "$proj/by_event.proj"
+build/engine/projd --projections "$proj" --data "$work/data2" --brokers "$PROJD_KAFKA_BROKERS" \
+  --listen 127.0.0.1:0 > "$work/projd2.log" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*HTTP API listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/projd2.log" | head -n 1)
+  [[ -n $port ]] && break
+  sleep 0.1
+done
+while true; do
+  rows=$(curl -s "127.0.0.1:$port/v1/views/by_event" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"])' 2>/dev/null || echo 0)
+  [[ $rows -ge $EVENTS ]] && break
+  sleep 0.5
+done
+wrk_run() {  # name, wrk args...
+  local name=$1; shift
+  local out
+  out=$(wrk -t1 -c64 -d10s --latency "$@" 2>&1)
+  python3 - "$name" <<PY2
+import re, sys
+out = """$out"""
+rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+def pct(p):
+    m = re.search(r"\s%s%%\s+([0-9.]+)(us|ms|s)" % p, out)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else (v * 1000 if u == "s" else v)
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+print("%-44s %10.0f req/s   p50 %6.2f ms   p99 %6.2f ms%s" % (sys.argv[1], rps, pct(50), pct(99),
+      ("   non-2xx: " + errors.group(1)) if errors else ""))
+PY2
+}
+wrk_run "static answer GET /healthz (baseline)" "http://127.0.0.1:$port/healthz"
+wrk_run "point read GET /v1/views/by_event/rows/KEY" -s bench/point_read.lua "http://127.0.0.1:$port"
+wrk_run "index query POST /v1/query (owner ==, 10 rows)" -s bench/index_query.lua "http://127.0.0.1:$port"
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+echo "projd peak RSS with $EVENTS rows: $rss KiB"
+kill -TERM $pid; wait $pid || true

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dsl/compiler.h"
+#include "dsl/time.h"
 #include "dsl/value.h"
 #include "engine/http_server.h"
 #include "engine/replay.h"
@@ -26,6 +27,8 @@ const char kUsage[] =
     "usage:\n"
     "  projctl check FILE...\n"
     "  projctl test FILE --events EVENTS.jsonl [--view NAME] [--expect EXPECTED.json]\n"
+    "  projctl diff OLD.proj NEW.proj --events EVENTS.jsonl [--view NAME]\n"
+    "  projctl explain VIEW KEY [--events EVENTS.jsonl --file F.proj]\n"
     "  projctl [--server URL] [--token T] status\n"
     "  projctl [--server URL] [--token T] get VIEW KEY [--as-of T]\n"
     "  projctl [--server URL] [--token T] history VIEW KEY\n"
@@ -204,6 +207,150 @@ int Test(const std::vector<std::string>& args) {
   return 1;
 }
 
+// Compiles one .proj file; prints diagnostics. nullptr-free result on success.
+bool CompileOne(const std::string& path, projd::CompiledFile* out) {
+  std::string text;
+  if (!ReadFile(path, &text)) {
+    std::cerr << path << ": cannot read file\n";
+    return false;
+  }
+  *out = projd::CompileFile(path, text);
+  for (const auto& d : out->diagnostics) std::cerr << d.Format();
+  return out->ok();
+}
+
+std::shared_ptr<const projd::Projection> Pick(const projd::CompiledFile& f,
+                                              const std::string& view, const std::string& path) {
+  for (const auto& p : f.projections) {
+    if (view.empty() || p->name() == view) return p;
+  }
+  std::cerr << "projctl: no projection named '" << view << "' in " << path << "\n";
+  return nullptr;
+}
+
+// projctl diff OLD.proj NEW.proj --events EVENTS.jsonl [--view NAME]
+int Diff(const std::vector<std::string>& args) {
+  std::string old_path, new_path, events, view;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--events" && i + 1 < args.size()) {
+      events = args[++i];
+    } else if (args[i] == "--view" && i + 1 < args.size()) {
+      view = args[++i];
+    } else if (old_path.empty()) {
+      old_path = args[i];
+    } else if (new_path.empty()) {
+      new_path = args[i];
+    } else {
+      std::cerr << kUsage;
+      return 2;
+    }
+  }
+  if (old_path.empty() || new_path.empty() || events.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  projd::CompiledFile a, b;
+  if (!CompileOne(old_path, &a) || !CompileOne(new_path, &b)) return 1;
+  auto pa = Pick(a, view, old_path);
+  auto pb = Pick(b, view.empty() ? (pa ? pa->name() : "") : view, new_path);
+  if (!pb && view.empty() && !b.projections.empty()) pb = b.projections[0];
+  if (!pa || !pb) return 1;
+  projd::ReplayResult ra, rb;
+  std::string error;
+  if (!projd::Replay(pa, events, &ra, &error) || !projd::Replay(pb, events, &rb, &error)) {
+    std::cerr << "projctl diff: " << error << "\n";
+    return 1;
+  }
+  int added = 0, removed = 0, changed = 0;
+  auto ia = ra.rows.begin(), ib = rb.rows.begin();
+  while (ia != ra.rows.end() || ib != rb.rows.end()) {
+    if (ib == rb.rows.end() || (ia != ra.rows.end() && ia->first < ib->first)) {
+      std::cout << "- " << ia->first << ": " << projd::ToJson(Value::MakeObject(ia->second.fields))
+                << "\n";
+      ++removed;
+      ++ia;
+    } else if (ia == ra.rows.end() || ib->first < ia->first) {
+      std::cout << "+ " << ib->first << ": " << projd::ToJson(Value::MakeObject(ib->second.fields))
+                << "\n";
+      ++added;
+      ++ib;
+    } else {
+      const projd::Object& fa = ia->second.fields;
+      const projd::Object& fb = ib->second.fields;
+      if (!(fa == fb)) {
+        ++changed;
+        for (const auto& [f, v] : fa.members()) {
+          const Value* w = fb.Find(f);
+          if (!w) {
+            std::cout << "~ " << ia->first << "." << f << ": " << projd::ToJson(v)
+                      << " -> (unset)\n";
+          } else if (!(*w == v)) {
+            std::cout << "~ " << ia->first << "." << f << ": " << projd::ToJson(v) << " -> "
+                      << projd::ToJson(*w) << "\n";
+          }
+        }
+        for (const auto& [f, w] : fb.members()) {
+          if (!fa.Find(f)) {
+            std::cout << "~ " << ia->first << "." << f << ": (unset) -> " << projd::ToJson(w)
+                      << "\n";
+          }
+        }
+      }
+      ++ia;
+      ++ib;
+    }
+  }
+  int total = added + removed + changed;
+  std::cout << total << (total == 1 ? " row differs" : " rows differ") << " (" << added
+            << " added, " << removed << " removed, " << changed << " changed) of "
+            << std::max(ra.rows.size(), rb.rows.size()) << "; " << ra.events << " events, "
+            << ra.dead_letters.size() << " -> " << rb.dead_letters.size() << " dead letters\n";
+  return total == 0 && ra.dead_letters.size() == rb.dead_letters.size() ? 0 : 1;
+}
+
+// projctl explain VIEW KEY --events EVENTS.jsonl --file F.proj (offline): each event that
+// changed the row, the statements it ran, and the row after it.
+int ExplainOffline(const std::string& view, const std::string& key, const std::string& events,
+                   const std::string& file) {
+  projd::CompiledFile f;
+  if (!CompileOne(file, &f)) return 1;
+  auto p = Pick(f, view, file);
+  if (!p) return 1;
+  projd::ReplayResult r;
+  std::string error;
+  int n = 0;
+  bool ok = projd::Replay(
+      p, events, &r, &error, 65536,
+      [&](const projd::Message& m, const std::string& k, const std::vector<projd::TraceStep>& trace,
+          const projd::RowRecord& after) {
+        if (k != key) return;
+        ++n;
+        std::cout << m.topic << ":" << m.partition << ":" << m.offset << "  event time "
+                  << projd::FormatRfc3339(after.updated_by.event_time_ms)
+                  << (after.updated_by.has_id ? "  id " + after.updated_by.id : "") << "\n";
+        for (const auto& t : trace) std::cout << "    line " << t.line << ": " << t.text << "\n";
+        std::cout << "    row after: "
+                  << (after.exists ? projd::ToJson(Value::MakeObject(after.fields))
+                                   : std::string("(deleted)"))
+                  << "\n";
+      });
+  if (!ok) {
+    std::cerr << "projctl explain: " << error << "\n";
+    return 1;
+  }
+  for (const auto& d : r.dead_letters) {
+    if (d.has_key && d.key == key) {
+      std::cout << d.topic << ":" << d.partition << ":" << d.offset << "  REJECTED: " << d.reason
+                << "\n";
+    }
+  }
+  if (n == 0) {
+    std::cerr << "projctl explain: no event changed row " << key << " of " << p->name() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 struct Server {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
@@ -374,6 +521,32 @@ int QueryCommand(const Server& s, const std::string& text, bool json) {
   return 0;
 }
 
+// projctl explain VIEW KEY against a running projd: the row's kept versions (needs history),
+// each with the event that made it and the row after it.
+int ExplainOnline(const Server& s, const std::string& view, const std::string& key) {
+  Value body;
+  int st = Call(s, "GET", "/v1/views/" + projd::PercentEncode(view) + "/rows/" +
+                              projd::PercentEncode(key) + "/history?limit=1000",
+                &body);
+  if (st != 200) return 1;
+  for (const auto& v : body.as_object().Find("versions")->as_array()) {
+    const projd::Object& o = v.as_object();
+    const projd::Object& by = o.Find("updated_by")->as_object();
+    std::cout << by.Find("topic")->as_string() << ":" << projd::ToJson(*by.Find("partition"))
+              << ":" << projd::ToJson(*by.Find("offset")) << "  event time "
+              << by.Find("event_time")->as_string()
+              << (by.Find("event_id")->is_string() ? "  id " + by.Find("event_id")->as_string()
+                                                   : "")
+              << "\n    row after: "
+              << (o.Find("deleted")->as_bool() ? std::string("(deleted)")
+                                               : projd::ToJson(*o.Find("row")))
+              << "\n";
+  }
+  std::cout << "(the statements each event ran: projctl explain " << view << " " << key
+            << " --events EVENTS.jsonl --file F.proj)\n";
+  return 0;
+}
+
 double NumberOf(const Value* v) {
   if (!v || !v->is_number()) return 0;
   return std::strtod(v->as_number().ToString().c_str(), nullptr);  // display only
@@ -451,6 +624,26 @@ int main(int argc, char** argv) {
   std::string cmd = args[i];
   std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
   if (cmd == "check") return Check(rest);
+  if (cmd == "diff") return Diff(rest);
+  if (cmd == "explain") {
+    std::string events, file;
+    std::vector<std::string> pos;
+    for (size_t k = 0; k < rest.size(); ++k) {
+      if (rest[k] == "--events" && k + 1 < rest.size()) {
+        events = rest[++k];
+      } else if (rest[k] == "--file" && k + 1 < rest.size()) {
+        file = rest[++k];
+      } else {
+        pos.push_back(rest[k]);
+      }
+    }
+    if (pos.size() != 2 || events.empty() != file.empty()) {
+      std::cerr << kUsage;
+      return 2;
+    }
+    if (!events.empty()) return ExplainOffline(pos[0], pos[1], events, file);
+    return ExplainOnline(server, pos[0], pos[1]);
+  }
   if (cmd == "test") return Test(rest);
   if (cmd == "status") return Status(server);
   if (cmd == "get") {

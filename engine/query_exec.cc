@@ -375,6 +375,29 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       break;
     }
     case Plan::Kind::kIndex: {
+      if (plan.equals.size() == 1 && !ordered && !q.aggregates) {
+        // One value, key order wanted: stream the index entries a chunk at a time and stop
+        // when the page is full, instead of collecting every match.
+        std::string after = key_paged ? after_key : "";
+        while (true) {
+          std::vector<std::string> chunk;
+          bool chunk_more = false;
+          store->IndexEqual(plan.field, plan.equals[0], after, 256, &chunk, &chunk_more);
+          bool go = true;
+          for (const auto& k : chunk) {
+            RowRecord rec;
+            uint64_t dead;
+            if (!store->GetRow(k, &rec, &dead)) continue;
+            if (!consider(k, std::move(rec))) {
+              go = false;
+              break;
+            }
+          }
+          if (!go || !chunk_more || chunk.empty()) break;
+          after = chunk.back();
+        }
+        break;
+      }
       std::vector<std::string> keys;
       if (!plan.equals.empty()) {
         for (const Value& v : plan.equals) {

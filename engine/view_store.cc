@@ -465,6 +465,31 @@ bool ViewStore::IndexRange(const std::string& field, const Value* lo, bool lo_in
   return true;
 }
 
+bool ViewStore::IndexEqual(const std::string& field, const Value& value,
+                           const std::string& after, size_t max,
+                           std::vector<std::string>* keys, bool* more) {
+  *more = false;
+  std::shared_lock<std::shared_mutex> lock(resize_mu_);
+  std::string error;
+  auto txn = env_->BeginRead(&error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kIndex);
+  // Entries of one value are adjacent and sorted by row key.
+  std::string prefix = IndexPrefix(field) + IndexEncode(value);
+  bool ok = c->Seek(prefix + after);
+  if (ok && !after.empty() && c->key() == prefix + after) ok = c->Next();
+  for (; ok; ok = c->Next()) {
+    std::string_view k = c->key();
+    if (k.substr(0, prefix.size()) != prefix) break;
+    if (keys->size() >= max) {
+      *more = true;
+      break;
+    }
+    keys->emplace_back(k.substr(prefix.size()));
+  }
+  return true;
+}
+
 bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
   std::shared_lock<std::shared_mutex> lock(resize_mu_);
   std::string error;

@@ -68,6 +68,10 @@ class ViewStore final : public RowSource {
   // order of IndexEncode), in index order. Counts entries examined in *scanned.
   bool IndexRange(const std::string& field, const Value* lo, bool lo_inclusive, const Value* hi,
                   bool hi_inclusive, std::vector<std::string>* keys, uint64_t* scanned);
+  // Keys of rows whose indexed `field` equals `value`, in key order, after `after` (exclusive;
+  // empty: from the start), at most `max`. *more when keys remain.
+  bool IndexEqual(const std::string& field, const Value& value, const std::string& after,
+                  size_t max, std::vector<std::string>* keys, bool* more);
   // Every key that has history (for as-of queries), in key order.
   bool HistoryKeys(std::vector<std::string>* keys);
 

@@ -60,3 +60,21 @@ expect_contains("${LAST_ERR}" "dead letter")
 # usage errors exit 2
 expect_run(2 ${PROJCTL})
 expect_run(2 ${PROJCTL} test ${TMP}/sum.proj)
+
+# diff: identical definitions agree (exit 0); a changed field, added and removed rows differ.
+expect_run(0 ${PROJCTL} diff ${TMP}/sum.proj ${TMP}/sum.proj --events ${TMP}/sum.jsonl)
+expect_contains("${LAST_OUT}" "0 rows differ")
+file(WRITE ${TMP}/sum2.proj "projection sums {\n  from \"t\"\n  key event.k\n  where event.k != \"b\"\n  on * { total += event.n  seen = true }\n}\n")
+expect_run(1 ${PROJCTL} diff ${TMP}/sum.proj ${TMP}/sum2.proj --events ${TMP}/sum.jsonl)
+expect_contains("${LAST_OUT}" "~ a.seen: (unset) -> true")
+expect_contains("${LAST_OUT}" "- b:")
+expect_contains("${LAST_OUT}" "2 rows differ (0 added, 1 removed, 1 changed)")
+expect_run(1 ${PROJCTL} diff ${TMP}/sum2.proj ${TMP}/sum.proj --events ${TMP}/sum.jsonl)
+expect_contains("${LAST_OUT}" "+ b:")
+
+# explain, offline: each event of the row with the statements it ran and the row after it.
+expect_run(0 ${PROJCTL} explain sums a --events ${TMP}/sum.jsonl --file ${TMP}/sum.proj)
+expect_contains("${LAST_OUT}" "t:0:1")
+expect_contains("${LAST_OUT}" "total += event.n  ->  total = 0.3")
+expect_contains("${LAST_OUT}" "row after: {\"total\":0.3}")
+expect_run(1 ${PROJCTL} explain sums zzz --events ${TMP}/sum.jsonl --file ${TMP}/sum.proj)
