@@ -75,6 +75,6 @@ expect_contains("${LAST_OUT}" "+ b:")
 # explain, offline: each event of the row with the statements it ran and the row after it.
 expect_run(0 ${PROJCTL} explain sums a --events ${TMP}/sum.jsonl --file ${TMP}/sum.proj)
 expect_contains("${LAST_OUT}" "t:0:1")
-expect_contains("${LAST_OUT}" "total += event.n  ->  total = 0.3")
+expect_contains("${LAST_OUT}" "line 4: on * { total += event.n }  ->  total = 0.3")
 expect_contains("${LAST_OUT}" "row after: {\"total\":0.3}")
 expect_run(1 ${PROJCTL} explain sums zzz --events ${TMP}/sum.jsonl --file ${TMP}/sum.proj)
