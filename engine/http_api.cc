@@ -371,6 +371,8 @@ bool Daemon::WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& req
 std::unique_ptr<HttpResponse> Daemon::Authorize(const HttpRequest& req, const Principal** who) {
   *who = nullptr;
   if (!auth_) return nullptr;
+  // The dashboard page is static; it asks for a token when the API answers 401.
+  if (req.segments.empty() && req.method == "GET") return nullptr;
   const std::string* h = req.Header("authorization");
   const Principal* p = h ? auth_->Check(*h) : nullptr;
   if (!p) {
@@ -435,6 +437,12 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   if (seg.size() == 1 && seg[0] == "metrics") {
     if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
     return reply(Metrics());
+  }
+  if (seg.empty() && (m == "GET" || m == "HEAD")) {
+    HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = DashboardHtml();
+    return reply(std::move(r));
   }
   if (seg.size() == 1 && seg[0] == "openapi.json") {
     if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));

@@ -56,6 +56,7 @@ const char* OpenApiDocument() {
   },
   "security": [{"bearer": []}, {}],
   "paths": {
+    "/": {"get": {"summary": "The operator dashboard (HTML)", "security": [], "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}}}},
     "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
     "/readyz": {"get": {"summary": "Readiness: every view loaded and past its initial catch-up",
       "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},

@@ -5,6 +5,8 @@
 namespace projd {
 
 const char* OpenApiDocument();
+// The operator dashboard (GET /), from engine/dashboard.html.
+const char* DashboardHtml();
 
 }  // namespace projd
 
