@@ -167,6 +167,18 @@ void Batch::Clear() {
   events = applied = ignored = duplicates = 0;
   last_event_time_ms = 0;
   max_timestamp_ms = 0;
+  cached_offset_ = nullptr;
+  cached_partition_ = -1;
+}
+
+int64_t& Batch::NextOffset(std::string_view topic, int32_t partition) {
+  if (cached_offset_ && partition == cached_partition_ && topic == cached_topic_) {
+    return *cached_offset_;
+  }
+  cached_topic_.assign(topic);
+  cached_partition_ = partition;
+  cached_offset_ = &next_offsets[TopicPartition{cached_topic_, partition}];
+  return *cached_offset_;
 }
 
 void Projector::DeadLetterMessage(const Message& msg, const std::string& reason, Batch* batch) {
@@ -178,7 +190,7 @@ void Projector::DeadLetterMessage(const Message& msg, const std::string& reason,
   d.reason = reason;
   d.event = std::string(msg.value.substr(0, kMaxDeadLetterEvent));
   batch->dead_letters.push_back(std::move(d));
-  batch->next_offsets[TopicPartition{std::string(msg.topic), msg.partition}] = msg.offset + 1;
+  batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
   ++batch->events;
 }
 
@@ -216,9 +228,8 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
     if (has_key) key = prepared.key;
     return event_error(error);
   }
-  TopicPartition tp{std::string(msg.topic), msg.partition};
   if (!prepared.handler) {
-    batch->next_offsets[tp] = msg.offset + 1;
+    batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
     ++batch->events;
     ++batch->ignored;
     return Outcome::kIgnored;
@@ -227,7 +238,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   key = prepared.key;
   if (p.dedupe() && prepared.has_id) {
     if (batch->new_ids.count(prepared.id) || rows->SeenId(prepared.id)) {
-      batch->next_offsets[tp] = msg.offset + 1;
+      batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
       ++batch->events;
       ++batch->duplicates;
       return Outcome::kDuplicate;
@@ -252,7 +263,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   rec.version = row.exists ? (existed ? rec.version + 1 : 1) : 0;
   rec.exists = row.exists;
   rec.fields = std::move(row.fields);
-  rec.updated_by.topic = tp.topic;
+  if (rec.updated_by.topic != msg.topic) rec.updated_by.topic.assign(msg.topic);
   rec.updated_by.partition = msg.partition;
   rec.updated_by.offset = msg.offset;
   rec.updated_by.event_time_ms = prepared.event_time_ms;
@@ -265,7 +276,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
     if (!rec.exists) batch->history.back().row.version = 0;
   }
   if (p.dedupe() && prepared.has_id) batch->new_ids.insert(prepared.id);
-  batch->next_offsets[tp] = msg.offset + 1;
+  batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
   batch->last_event_time_ms = prepared.event_time_ms;
   ++batch->events;
   ++batch->applied;

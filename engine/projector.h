@@ -87,6 +87,14 @@ struct Batch {
 
   void Clear();
   bool empty() const { return events == 0; }
+
+  // The entry of next_offsets for a message's partition (cached for runs of one partition).
+  int64_t& NextOffset(std::string_view topic, int32_t partition);
+
+ private:
+  std::string cached_topic_;
+  int32_t cached_partition_ = -1;
+  int64_t* cached_offset_ = nullptr;
 };
 
 class Projector {
