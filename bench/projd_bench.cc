@@ -154,6 +154,7 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
   {
     projd::KvOptions ko;
     auto store = projd::ViewStore::Open(dir, ko, &error);
+    store->SetIndexes(projection->indexes());
     projd::Projector projector(projection);
     projd::Batch batch;
     t0 = Clock::now();

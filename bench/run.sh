@@ -24,6 +24,8 @@ fi
 
 echo "== replay (one core)"
 build/bench/projd_bench replay projections/account_balance.proj "$events"
+echo "== replay with history all + index owner + dedupe (the cost of history and indexes)"
+build/bench/projd_bench replay bench/account_balance_history.proj "$events" | grep -E "LMDB|memory"
 start=$(date +%s.%N)
 build/engine/projctl test projections/account_balance.proj --events "$events" >/dev/null 2>&1
 end=$(date +%s.%N)

@@ -65,6 +65,14 @@ class KafkaSource final : public Source {
 
   ~KafkaSource() override {
     ReleaseBatch();
+    bool reachable;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reachable = !transport_problem_;
+    }
+    // The final positions, so external tools see where projd stopped (not when Kafka is
+    // unreachable: a blocking commit would hold up the shutdown).
+    if (reachable) CommitToGroup(false);
     queue_.reset();
     if (rk_) {
       rd_kafka_consumer_close(rk_.get());
@@ -184,14 +192,22 @@ class KafkaSource final : public Source {
   }
 
   void Committed(const std::map<TopicPartition, int64_t>& next_offsets) override {
+    if (next_offsets.empty()) return;
+    last_positions_ = next_offsets;
     auto now = Clock::now();
-    if (now < next_commit_ || next_offsets.empty()) return;
+    if (now < next_commit_) return;
     next_commit_ = now + std::chrono::seconds(1);
-    ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
-    for (const auto& [tp, off] : next_offsets) {
+    CommitToGroup(true);
+  }
+
+  // Commits the last positions to the consumer group (informational only).
+  void CommitToGroup(bool async) {
+    if (!rk_ || last_positions_.empty()) return;
+    ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(last_positions_.size())));
+    for (const auto& [tp, off] : last_positions_) {
       rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = off;
     }
-    rd_kafka_commit(rk_.get(), list.get(), 1);  // async; informational only
+    rd_kafka_commit(rk_.get(), list.get(), async ? 1 : 0);
   }
 
   void Seek(const TopicPartition& tp, int64_t offset) override {
@@ -347,6 +363,7 @@ class KafkaSource final : public Source {
   std::set<TopicPartition> assigned_;
   Clock::time_point next_metadata_;
   Clock::time_point next_commit_;
+  std::map<TopicPartition, int64_t> last_positions_;
 
   mutable std::mutex mu_;
   std::string problem_;             // guarded by mu_
@@ -650,6 +667,38 @@ bool QueryWatermarks(const std::string& brokers,
   }
   rd_kafka_metadata_destroy(md);
   return ok;
+}
+
+bool QueryCommitted(const std::string& brokers, const std::string& group,
+                    const std::string& topic, int partitions, std::map<int32_t, int64_t>* out,
+                    std::string* error) {
+  ConfPtr conf(rd_kafka_conf_new());
+  if (!SetConf(conf.get(), "bootstrap.servers", brokers, error) ||
+      !SetConf(conf.get(), "group.id", group, error) ||
+      !SetConf(conf.get(), "enable.auto.commit", "false", error)) {
+    return false;
+  }
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  char errstr[512];
+  HandlePtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr)));
+  if (!rk) {
+    *error = std::string("cannot create Kafka consumer: ") + errstr;
+    return false;
+  }
+  conf.release();
+  ListPtr list(rd_kafka_topic_partition_list_new(partitions));
+  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+  rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), list.get(), 10000);
+  if (err) {
+    *error = std::string("cannot read committed offsets: ") + rd_kafka_err2str(err);
+    rd_kafka_consumer_close(rk.get());
+    return false;
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    (*out)[list->elems[i].partition] = list->elems[i].offset < 0 ? -1 : list->elems[i].offset;
+  }
+  rd_kafka_consumer_close(rk.get());
+  return true;
 }
 
 std::unique_ptr<Source> NewKafkaSource(const KafkaOptions& options, std::string client_name) {

@@ -148,6 +148,11 @@ bool QueryWatermarks(const std::string& brokers,
                      const std::string& topic, std::map<int32_t, PartitionInfo>* out,
                      std::string* error);
 
+// The offsets a consumer group has committed for the partitions of `topic` (-1: none).
+bool QueryCommitted(const std::string& brokers, const std::string& group,
+                    const std::string& topic, int partitions, std::map<int32_t, int64_t>* out,
+                    std::string* error);
+
 }  // namespace projd
 
 #endif  // PROJD_CONNECTORS_SOURCE_H_

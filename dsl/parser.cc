@@ -81,9 +81,14 @@ struct LocatedGen {
 constexpr LocatedGen located{};
 
 // ---- lexical pieces ----
-const auto skipper = x3::space | ('#' >> *(x3::char_ - x3::eol) >> (x3::eol | x3::eoi));
+// ASCII character classes of our own: Spirit's classify bytes >= 0x80 with the C library,
+// which is undefined for them (and asserts in debug builds); identifiers are ASCII anyway.
+const auto ascii_space = x3::char_(" \t\r\n\f\v");
+const auto ascii_digit = x3::char_('0', '9');
+const auto ascii_alpha = x3::char_('a', 'z') | x3::char_('A', 'Z');
+const auto skipper = ascii_space | ('#' >> *(x3::char_ - x3::eol) >> (x3::eol | x3::eoi));
 
-const auto ident_char = x3::alnum | x3::char_('_');
+const auto ident_char = ascii_alpha | ascii_digit | x3::char_('_');
 
 // Names for error messages ("expected 'days'"), kept for the life of the program.
 const char* Quoted(const char* word) {
@@ -246,7 +251,7 @@ const x3::rule<cmp_step_id, ast::Operation> cmp_step = "operator";
 const x3::rule<and_step_id, ast::Operation> and_step = "operator";
 const x3::rule<or_step_id, ast::Operation> or_step = "operator";
 
-const auto ident_def = x3::lexeme[(x3::alpha | x3::char_('_')) >> *ident_char];
+const auto ident_def = x3::lexeme[(ascii_alpha | x3::char_('_')) >> *ident_char];
 
 // An identifier that is not a reserved word.
 const auto check_not_reserved = [](auto& ctx) {
@@ -268,15 +273,15 @@ const auto string_value_def = x3::raw[x3::lexeme[
     '"' >> *(('\\' >> x3::char_) | (x3::char_ - x3::char_("\"\\") - x3::char_('\0', '\x1f'))) >>
     '"']][decode_string];
 
-const auto digits_def = x3::lexeme[+x3::digit >> !ident_char];
+const auto digits_def = x3::lexeme[+ascii_digit >> !ident_char];
 
 const auto set_number_text = [](auto& ctx) {
   const auto& range = x3::_attr(ctx);
   x3::_val(ctx).text.assign(range.begin(), range.end());
 };
 const auto number_lit_def =
-    located[x3::raw[x3::lexeme[+x3::digit >> -('.' >> +x3::digit) >>
-                       -(x3::char_("eE") >> -x3::char_("+-") >> +x3::digit) >> !ident_char]]
+    located[x3::raw[x3::lexeme[+ascii_digit >> -('.' >> +ascii_digit) >>
+                       -(x3::char_("eE") >> -x3::char_("+-") >> +ascii_digit) >> !ident_char]]
            [set_number_text]];
 
 const auto set_string_lit = [](auto& ctx) {

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Configures and builds projd (Release) in ./build, with ccache when available.
+# PROJD_BUILD_DIR, PROJD_BUILD_TYPE and PROJD_CMAKE_ARGS choose another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${PROJD_BUILD_TYPE:-Release}" "${launcher[@]}" >/dev/null
-cmake --build build -j "${PROJD_JOBS:-2}"
+dir=${PROJD_BUILD_DIR:-build}
+extra=()
+if [[ -n ${PROJD_CMAKE_ARGS:-} ]]; then read -r -a extra <<<"$PROJD_CMAKE_ARGS"; fi
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="${PROJD_BUILD_TYPE:-Release}" "${launcher[@]}" \
+  "${extra[@]+"${extra[@]}"}" >/dev/null
+cmake --build "$dir" -j "${PROJD_JOBS:-2}"

@@ -19,4 +19,16 @@ echo "test.sh: Kafka broker at $brokers (ready in $(( $(date +%s) - started )) s
 export PROJD_KAFKA_BROKERS=$brokers
 export PROJD_KAFKA_REQUIRED=1
 
-ctest --test-dir build --output-on-failure --timeout 1500 "$@"
+status=0
+ctest --test-dir build --output-on-failure --timeout 1500 "$@" || status=$?
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer (skip with
+# PROJD_SKIP_SANITIZERS=1).
+if [[ -z ${PROJD_SKIP_SANITIZERS:-} ]]; then
+  echo "test.sh: the whole suite again, with ASan + UBSan (build-asan/)"
+  PROJD_BUILD_DIR=build-asan PROJD_BUILD_TYPE=Debug PROJD_CMAKE_ARGS=-DPROJD_SANITIZE=ON \
+    scripts/build.sh
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure --timeout 1500 "$@" || status=$?
+fi
+exit $status

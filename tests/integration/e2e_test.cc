@@ -1,6 +1,9 @@
 // End to end: the real projd program, LMDB files, HTTP on loopback, and Kafka — the embedded
 // broker ([embedded]) or the real Apache Kafka broker of the test rig ([kafka]).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -265,30 +268,38 @@ TEST_CASE("a broken projection keeps projd from starting and names the file", "[
   CHECK(error.find("bad.proj:4:") != std::string::npos);
 }
 
-TEST_CASE("errors stop: the view stops at the bad event, skip moves past it", "[embedded]") {
+void ErrorsStopCase(bool real) {
+  std::string brokers = real ? projd::testing::RealKafka() : "";
+  std::string topic = real ? UniqueTopic("strict") : "strict";
   std::string data;
-  std::string dir = projd::testing::TempDir("stop");
+  std::string dir = projd::testing::TempDir(real ? "stop-kafka" : "stop");
   std::filesystem::create_directories(dir + "/projections");
   data = dir + "/data";
   projd::testing::WriteFile(dir + "/projections/strict.proj", R"(
 projection strict {
-  from "strict"
+  from ")" + topic + R"("
   key event.k
   errors stop
   on * { n += event.n }
 }
 projection lenient {
-  from "strict"
+  from ")" + topic + R"("
   key event.k
   on * { n += event.n }
 }
 )");
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--partitions", "1"},
-                               dir + "/projd.log", &error);
+  std::vector<std::string> args = {"--projections", dir + "/projections", "--data", data,
+                                   "--partitions", "1"};
+  if (real) {
+    REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
+    args.push_back("--brokers");
+    args.push_back(brokers);
+  }
+  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
   REQUIRE(p);
-  Produce(p->embedded_brokers(), "strict",
+  if (!real) brokers = p->embedded_brokers();
+  Produce(brokers, topic,
           {{"a", R"({"k":"a","n":1})"}, {"a", R"({"k":"a","n":"bad"})"}, {"a", R"({"k":"a","n":2})"}});
   // The lenient view goes on; the strict one stops at offset 1.
   REQUIRE(p->WaitCaughtUp("lenient", 3));
@@ -311,6 +322,15 @@ projection lenient {
         R"({"n":3})");
   Value dl = p->GetJson("/v1/views/strict/dead-letters");
   REQUIRE(dl.as_object().Find("dead_letters")->as_array().size() == 1);
+}
+
+TEST_CASE("errors stop: the view stops at the bad event, skip moves past it", "[embedded]") {
+  ErrorsStopCase(false);
+}
+
+TEST_CASE("real Kafka: errors stop and skip", "[kafka]") {
+  if (KafkaOrSkip().empty()) return;
+  ErrorsStopCase(true);
 }
 
 TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", "[kafka]") {
@@ -344,10 +364,20 @@ TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", 
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events) + TotalEvents(more)));
   CheckTruth(*p, truth);
-  // projd also commits its positions to its consumer group (informational).
-  std::string out;
-  int rc = projd::testing::Run("kcat -b " + brokers + " -Q -t " + topic + ":0:-1 >/dev/null", &out);
-  (void)rc;
+  // projd also commits its positions to its consumer group (informational, for external lag
+  // tools): after a clean stop they equal the positions in LMDB.
+  Value st = p->GetJson("/v1/views/balances");
+  std::map<int32_t, int64_t> lmdb;
+  for (const auto& part : st.as_object().Find("partitions")->as_array()) {
+    int64_t pos = 0, id = 0;
+    part.as_object().Find("position")->as_number().ToInt64(&pos);
+    part.as_object().Find("partition")->as_number().ToInt64(&id);
+    lmdb[static_cast<int32_t>(id)] = pos;
+  }
+  CHECK(p->Terminate() == 0);
+  std::map<int32_t, int64_t> committed;
+  REQUIRE(projd::QueryCommitted(brokers, "g2-" + topic, topic, 4, &committed, &error));
+  CHECK(committed == lmdb);
 }
 
 TEST_CASE("real Kafka: kill -9 at random moments, 20+ times, loses and repeats nothing",
@@ -469,13 +499,15 @@ TEST_CASE("real Kafka: a 20 s broker outage is reported, reads go on, ingest res
   CHECK(p->Log().find("kafka") != std::string::npos);
 }
 
-TEST_CASE("history: as_of answers match a truth the test computes; versions list offsets",
-          "[embedded]") {
-  std::string dir = projd::testing::TempDir("history");
+// With real: against the real broker (PROJD_KAFKA_BROKERS), else the embedded one.
+void HistoryCase(bool real) {
+  std::string brokers = real ? projd::testing::RealKafka() : "";
+  std::string dir = projd::testing::TempDir(real ? "history-kafka" : "history");
+  std::string topic = real ? UniqueTopic("hist") : "hist";
   std::filesystem::create_directories(dir + "/projections");
   projd::testing::WriteFile(dir + "/projections/h.proj", R"(
 projection hist {
-  from "hist"
+  from "@TOPIC@"
   key event.account
   time event.ts
   id event.id
@@ -484,16 +516,27 @@ projection hist {
   history all
 }
 projection nohist {
-  from "hist"
+  from "@TOPIC@"
   key event.account
   on * { n += 1 }
 }
 )");
+  {
+    std::string text = projd::testing::ReadFile(dir + "/projections/h.proj");
+    for (size_t at; (at = text.find("@TOPIC@")) != std::string::npos;) text.replace(at, 7, topic);
+    projd::testing::WriteFile(dir + "/projections/h.proj", text);
+  }
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
-                                "--partitions", "1"},
-                               dir + "/projd.log", &error);
+  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
+                                   dir + "/data", "--partitions", "1"};
+  if (real) {
+    REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
+    args.push_back("--brokers");
+    args.push_back(brokers);
+  }
+  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
   REQUIRE(p);
+  if (!real) brokers = p->embedded_brokers();
   // Events for 5 accounts, one per minute, some closing; the test keeps every state.
   std::mt19937 rng(7);
   std::vector<Event> events;
@@ -518,7 +561,7 @@ projection nohist {
       states[acc].push_back({t, Cents(bal[acc])});
     }
   }
-  Produce(p->embedded_brokers(), "hist", events);
+  Produce(brokers, topic, events);
   REQUIRE(p->WaitCaughtUp("hist", 300));
   int checked = 0;
   for (const auto& [acc, st] : states) {
@@ -566,6 +609,16 @@ projection nohist {
   // Without history: 400 saying why; a bad time: 400.
   CHECK(p->Call("GET", "/v1/views/nohist/rows/h1?as_of=2025-07-01T00:00:00Z").status == 400);
   CHECK(p->Call("GET", "/v1/views/hist/rows/h1?as_of=yesterday").status == 400);
+}
+
+TEST_CASE("history: as_of answers match a truth the test computes; versions list offsets",
+          "[embedded]") {
+  HistoryCase(false);
+}
+
+TEST_CASE("real Kafka: history, as_of against a computed truth", "[kafka]") {
+  if (KafkaOrSkip().empty()) return;
+  HistoryCase(true);
 }
 
 TEST_CASE("/metrics parses as Prometheus text with every metric of the contract", "[embedded]") {
@@ -1070,4 +1123,68 @@ projection deposits {
   int64_t skipped = 0;
   st.as_object().Find("events_skipped")->as_number().ToInt64(&skipped);
   CHECK(skipped >= 10);  // this run skipped the 10 duplicates it saw
+}
+
+TEST_CASE("HTTP limits: 500 idle connections and a slowloris client do not stop other clients",
+          "[embedded]") {
+  std::string data;
+  std::string dir = Setup("http-limits", &data);
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
+                                "--http-read-timeout-ms", "1000", "--http-max-body-bytes",
+                                "10000"},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  auto connect_one = [&]() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(p->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  };
+  std::vector<int> idle;
+  for (int i = 0; i < 500; ++i) {
+    int fd = connect_one();
+    REQUIRE(fd >= 0);
+    idle.push_back(fd);
+  }
+  // A slowloris client: a request head trickling in, one byte at a time.
+  int slow = connect_one();
+  REQUIRE(slow >= 0);
+  std::atomic<bool> slow_dropped{false};
+  std::thread slowloris([&] {
+    std::string head = "GET /v1/views HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    for (size_t i = 0; i < 200; ++i) {
+      char c = i < head.size() ? head[i] : 'a';
+      if (send(slow, &c, 1, MSG_NOSIGNAL) < 0) {
+        slow_dropped = true;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  // Meanwhile a normal client's requests all succeed, quickly.
+  auto t0 = std::chrono::steady_clock::now();
+  int ok = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto r = p->Call("GET", "/v1/views/balances");
+    if (r.status == 200) ++ok;
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  }
+  CHECK(ok == 50);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  slowloris.join();
+  CHECK(slow_dropped);  // cut off after the 1 s read timeout
+  close(slow);
+  for (int fd : idle) close(fd);
+  // Oversized head and body are refused; the server goes on.
+  std::string big(20000, 'x');
+  CHECK(p->Call("GET", "/healthz", "", {{"X-Big", big}}).status == 431);
+  CHECK(p->Call("POST", "/v1/query", big).status == 413);
+  CHECK(p->Call("GET", "/healthz").status == 200);
 }
