@@ -1239,8 +1239,8 @@ projection pruned {
   for (int i = 0; i < 3; ++i) events.push_back({"fresh", R"({"k":"fresh","ts":")" + now + R"("})"});
   Produce(p->embedded_brokers(), "prune", events);
   REQUIRE(p->WaitCaughtUp("pruned", 8));
-  CHECK(p->GetJson("/v1/views/pruned/rows/old/history").as_object().Find("versions")->as_array().size() == 5);
-  // Pruning runs in the background (at start, then once a minute): restart to trigger it.
+  // Pruning runs in the background (after the first batch, then once a minute): a restart makes
+  // sure it has run after every event was applied.
   CHECK(p->Terminate() == 0);
   p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
                           dir + "/projd.log", &error);
