@@ -669,6 +669,40 @@ bool QueryWatermarks(const std::string& brokers,
   return ok;
 }
 
+bool DeleteKafkaRecords(const std::string& brokers, const std::string& topic, int32_t partition,
+                        int64_t before_offset, std::string* error) {
+  ConfPtr conf(rd_kafka_conf_new());
+  if (!SetConf(conf.get(), "bootstrap.servers", brokers, error)) return false;
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  char errstr[512];
+  HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr)));
+  if (!rk) {
+    *error = std::string("cannot create Kafka client: ") + errstr;
+    return false;
+  }
+  conf.release();
+  ListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = before_offset;
+  rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(list.get());
+  QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  rd_kafka_DeleteRecords(rk.get(), &del, 1, nullptr, queue.get());
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 30000);
+  bool ok = false;
+  if (!ev) {
+    *error = "delete records: timed out";
+  } else if (rd_kafka_event_error(ev)) {
+    *error = std::string("delete records: ") + rd_kafka_event_error_string(ev);
+  } else {
+    const rd_kafka_DeleteRecords_result_t* res = rd_kafka_event_DeleteRecords_result(ev);
+    const rd_kafka_topic_partition_list_t* offsets = rd_kafka_DeleteRecords_result_offsets(res);
+    ok = offsets && offsets->cnt == 1 && !offsets->elems[0].err;
+    if (!ok) *error = "delete records failed";
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_DeleteRecords_destroy(del);
+  return ok;
+}
+
 bool QueryCommitted(const std::string& brokers, const std::string& group,
                     const std::string& topic, int partitions, std::map<int32_t, int64_t>* out,
                     std::string* error) {

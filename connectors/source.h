@@ -148,6 +148,11 @@ bool QueryWatermarks(const std::string& brokers,
                      const std::string& topic, std::map<int32_t, PartitionInfo>* out,
                      std::string* error);
 
+// Deletes the records of a partition before `before_offset` (what retention does), so the log
+// no longer starts at 0. For tests and tools.
+bool DeleteKafkaRecords(const std::string& brokers, const std::string& topic, int32_t partition,
+                        int64_t before_offset, std::string* error);
+
 // The offsets a consumer group has committed for the partitions of `topic` (-1: none).
 bool QueryCommitted(const std::string& brokers, const std::string& group,
                     const std::string& topic, int partitions, std::map<int32_t, int64_t>* out,

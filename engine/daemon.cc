@@ -246,6 +246,11 @@ bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) 
     e.active = std::move(view);
     e.active_gen = gen;
   }
+  if (!rebuild && fs::exists(ViewDir(p->name()) + "/REBUILD")) {
+    // A manual rebuild was under way when projd stopped: it goes on.
+    rebuild = true;
+    Log("info", p->name(), "resuming the rebuild that was running when projd stopped");
+  }
   if (rebuild) return StartShadow(p->name(), p, error);
   // A newer generation left over without a rebuild to resume: drop it.
   for (int g = gen + 1; fs::exists(ViewDir(p->name()) + "/gen-" + std::to_string(g)); ++g) {
@@ -255,6 +260,7 @@ bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) 
 }
 
 void Daemon::SwapIfCaughtUp(const std::string& name) {
+  std::error_code ec_unused_;
   std::shared_ptr<View> active, shadow;
   int shadow_gen;
   {
@@ -289,6 +295,7 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
     e.shadow.reset();
     e.shadow_gen = 0;
   }
+  fs::remove(ViewDir(name) + "/REBUILD", ec_unused_);
   Log("info", name, "rebuild done: the rebuilt view serves now (" + std::to_string(st.rows) +
                         " rows)");
   active->Stop();
@@ -331,6 +338,11 @@ bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error
   }
   std::error_code ec;
   fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(next_gen), ec);
+  // Remember the request, so a crash before the swap resumes the rebuild at the next start.
+  {
+    std::ofstream marker(ViewDir(name) + "/REBUILD", std::ios::trunc);
+    marker << "gen-" << next_gen << "\n";
+  }
   if (!StartShadow(name, view->projection_ptr(), error)) return false;
   Log("info", name, "rebuild from offset 0 started; the current view serves until it is done");
   return true;

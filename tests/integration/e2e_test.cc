@@ -1259,3 +1259,123 @@ projection pruned {
   CHECK(projd::ToJson(*p->GetJson("/v1/views/pruned/rows/old").as_object().Find("row")) ==
         R"({"n":5})");
 }
+
+TEST_CASE("real Kafka: retention gaps refuse a rebuild (409) unless allow_gap; a crash during a "
+          "rebuild leaves the old view serving and the rebuild resumes",
+          "[kafka]") {
+  std::string brokers = KafkaOrSkip();
+  if (brokers.empty()) return;
+  std::string data;
+  std::string dir = Setup("kafka-gap", &data);
+  std::string topic = UniqueTopic("bank-gap");
+  std::string proj = kBalances;
+  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
+  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string error;
+  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 2, &error));
+  Truth truth;
+  auto events = MakeEvents(150000, 100, 12, &truth);
+  Produce(brokers, topic, events);
+  std::vector<std::string> args = {"--projections", dir + "/projections", "--data", data,
+                                   "--brokers", brokers, "--sync", "full"};
+  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events), std::chrono::seconds(120)));
+
+  // A rebuild killed half way: after the restart the old view serves at once and the rebuild
+  // goes on to the swap.
+  CHECK(p->Call("POST", "/v1/views/balances/rebuild").status == 202);
+  bool mid = false;
+  for (int i = 0; i < 400 && !mid; ++i) {
+    Value st = p->GetJson("/v1/views/balances");
+    const Value* rb = st.as_object().Find("rebuild");
+    if (rb && rb->is_object()) {
+      int64_t applied = 0;
+      rb->as_object().Find("applied")->as_number().ToInt64(&applied);
+      mid = applied > 0;
+    }
+    if (!mid) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  p->Kill9();
+  INFO("killed " << (mid ? "during" : "around") << " the rebuild");
+  p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  REQUIRE(p);
+  CHECK(p->Call("GET", "/v1/views/balances/rows/" + truth.cents.begin()->first).status == 200);
+  bool swapped = false;
+  for (int i = 0; i < 1200 && !swapped; ++i) {
+    Value st = p->GetJson("/v1/views/balances");
+    swapped = st.as_object().Find("rebuild")->is_null() &&
+              p->Log().find("rebuild done") != std::string::npos;
+    if (!swapped) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(swapped);
+  CHECK(p->Log().find("resuming the rebuild") != std::string::npos);
+  CheckTruth(*p, truth);
+
+  // Retention deleted the start of partition 0: a rebuild is refused with the first offsets.
+  REQUIRE(projd::DeleteKafkaRecords(brokers, topic, 0, 10, &error));
+  auto r = p->Call("POST", "/v1/views/balances/rebuild");
+  CHECK(r.status == 409);
+  CHECK(r.body.find("first_offsets") != std::string::npos);
+  CHECK(r.body.find(topic + ":0") != std::string::npos);
+  r = p->Call("POST", "/v1/views/balances/rebuild?allow_gap=true");
+  CHECK(r.status == 202);
+}
+
+TEST_CASE("real Kafka: a frozen consumer shows stalled, never live", "[kafka]") {
+  std::string brokers = KafkaOrSkip();
+  if (brokers.empty()) return;
+  const char* script = std::getenv("PROJD_KAFKA_SCRIPT");
+  if (!script) {
+    WARN("PROJD_KAFKA_SCRIPT not set: stall test not run");
+    return;
+  }
+  std::string data;
+  std::string dir = Setup("kafka-stall", &data);
+  std::string topic = UniqueTopic("bank-stall");
+  std::string proj = kBalances;
+  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
+  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string error;
+  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
+  Truth truth;
+  auto events = MakeEvents(400000, 100, 13, &truth);
+  Produce(brokers, topic, events);
+  // --sync full keeps batches small, so the consumer is still behind when the broker freezes.
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
+                                "--brokers", brokers, "--sync", "full"},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  int64_t lag = 0;
+  for (int i = 0; i < 200 && lag == 0; ++i) {
+    Value st = p->GetJson("/v1/views/balances");
+    st.as_object().Find("lag_events")->as_number().ToInt64(&lag);
+    if (lag == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(lag > 0);
+  std::string out;
+  REQUIRE(projd::testing::Run(std::string(script) + " pause", &out) == 0);
+  // The broker is shared with the tests that follow: resume it however this test ends.
+  struct Resume {
+    std::string cmd;
+    ~Resume() {
+      std::string o;
+      projd::testing::Run(cmd, &o);
+    }
+  } resume{std::string(script) + " resume"};
+  // The consumer drains what it already fetched, then makes no progress: within 30 s + the
+  // drain it must say stalled, and at no point after the drain claim to be live.
+  std::string state;
+  auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(50)) {
+    Value st = p->GetJson("/v1/views/balances");
+    state = st.as_object().Find("state")->as_string();
+    if (state == "stalled") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  projd::testing::Run(std::string(script) + " resume", &out);
+  INFO("state after the broker froze: " << state);
+  CHECK(state == "stalled");
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events), std::chrono::seconds(180)));
+  CheckTruth(*p, truth);
+}
