@@ -153,7 +153,7 @@ std::string FormatDouble(double d) {
 }
 
 HttpResponse WithPosition(View& view, HttpResponse r) {
-  r.headers.emplace_back("X-Projd-Position", View::FormatPosition(view.Position()));
+  r.headers.emplace_back("X-Projd-Position", view.PositionString());
   return r;
 }
 
@@ -198,7 +198,7 @@ void Daemon::Query(HttpRequest&& req, Responder respond, const Principal* who) {
   if (const std::string* c = req.Query("cursor")) cursor = *c;
   QueryAnswer answer;
   std::string error;
-  std::string position = View::FormatPosition(view->Position());
+  std::string position = view->PositionString();
   if (!RunQuery(*query, &view->store(), cursor, QueryLimits(), &answer, &error)) {
     query_seconds_.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -356,7 +356,7 @@ bool Daemon::WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& req
         pending->done = true;
         view->Cancel(pending->waiter);
         Object d;
-        d.Set("position", Str(View::FormatPosition(view->Position())));
+        d.Set("position", Str(view->PositionString()));
         pending->respond(WithPosition(
             *view,
             Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(d)))));
@@ -495,7 +495,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   bool is_read = seg.size() >= 4 && seg[3] == "rows";
   auto t0 = std::chrono::steady_clock::now();
   auto with_position = [this, view, is_read, t0](HttpResponse r) {
-    r.headers.emplace_back("X-Projd-Position", View::FormatPosition(view->Position()));
+    r.headers.emplace_back("X-Projd-Position", view->PositionString());
     if (is_read) {
       query_seconds_.Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

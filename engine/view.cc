@@ -43,6 +43,7 @@ void View::Start() {
   started_ = Clock::now();
   last_progress_ = started_;
   position_ = store_->Positions();
+  position_string_ = FormatPosition(position_);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -59,6 +60,11 @@ std::string View::FormatPosition(const std::map<TopicPartition, int64_t>& pos) {
     out += tp.topic + ":" + std::to_string(tp.partition) + ":" + std::to_string(off);
   }
   return out;
+}
+
+std::string View::PositionString() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return position_string_;
 }
 
 std::map<TopicPartition, int64_t> View::Position() {
@@ -281,6 +287,7 @@ void View::Run() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         for (const auto& [tp, off] : batch.next_offsets) position_[tp] = off;
+        position_string_ = FormatPosition(position_);
       }
       apply_batch_seconds_.Observe(
           std::chrono::duration<double>(Clock::now() - apply_started).count());

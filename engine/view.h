@@ -85,6 +85,8 @@ class View {
   ViewStatus Status();
   // The applied position now.
   std::map<TopicPartition, int64_t> Position();
+  // The applied position as TOPIC:PARTITION:OFFSET,... (kept formatted, for every answer).
+  std::string PositionString();
   static std::string FormatPosition(const std::map<TopicPartition, int64_t>& pos);
 
   // Whether every offset below `required` is applied.
@@ -145,6 +147,7 @@ class View {
 
   mutable std::mutex mu_;
   std::map<TopicPartition, int64_t> position_;  // guarded by mu_
+  std::string position_string_;                 // guarded by mu_: position_ formatted
   std::map<TopicPartition, int64_t> last_ts_;   // Kafka timestamp of last applied, per partition
   int64_t applied_ = 0, ignored_ = 0, duplicates_ = 0, dead_ = 0;
   std::chrono::steady_clock::time_point last_progress_;
