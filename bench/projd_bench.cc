@@ -189,7 +189,8 @@ int Consume(const std::string& brokers, const std::string& topic, int64_t n) {
   ko.group_id = "projd-bench";
   auto source = projd::NewKafkaSource(ko, "projd-bench");
   std::string error;
-  if (!source->Start({topic}, [](const projd::TopicPartition&) { return int64_t{0}; }, &error)) {
+  if (!source->Start(
+          {topic}, [](const projd::TopicPartition&) { return int64_t{0}; }, &error)) {
     std::cerr << error << "\n";
     return 1;
   }

@@ -100,8 +100,8 @@ class KafkaSource final : public Source {
         {"topic.metadata.refresh.interval.ms", "5000"},
         {"allow.auto.create.topics", "false"},
         {"queued.max.messages.kbytes", "65536"},
-        {"message.max.bytes", std::to_string(std::max<int64_t>(options_.max_event_bytes + 4096,
-                                                               1000000))},
+        {"message.max.bytes",
+         std::to_string(std::max<int64_t>(options_.max_event_bytes + 4096, 1000000))},
     };
     for (const auto& [k, v] : defaults) {
       if (!SetConf(conf.get(), k, v, error)) return false;
@@ -161,8 +161,8 @@ class KafkaSource final : public Source {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
         std::string what = rd_kafka_message_errstr(m);
         if (m->rkt) {
-          what = std::string(rd_kafka_topic_name(m->rkt)) + " [" +
-                 std::to_string(m->partition) + "]: " + what;
+          what = std::string(rd_kafka_topic_name(m->rkt)) + " [" + std::to_string(m->partition) +
+                 "]: " + what;
         }
         SetProblem("kafka: " + what);
         continue;
@@ -296,8 +296,8 @@ class KafkaSource final : public Source {
           rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
       rd_kafka_topic_destroy(rkt);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        failure = std::string("cannot reach Kafka at ") + options_.brokers + ": " +
-                  rd_kafka_err2str(err);
+        failure =
+            std::string("cannot reach Kafka at ") + options_.brokers + ": " + rd_kafka_err2str(err);
         next_metadata_ = Clock::now() + std::chrono::seconds(1);
         continue;
       }
@@ -565,14 +565,15 @@ bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int 
     return false;
   }
   conf.release();
-  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr,
-                                                  sizeof(errstr));
+  rd_kafka_NewTopic_t* nt =
+      rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr, sizeof(errstr));
   if (!nt) {
     *error = errstr;
     return false;
   }
   QueuePtr queue(rd_kafka_queue_new(rk.get()));
-  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_t* opts =
+      rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof(errstr));
   rd_kafka_CreateTopics(rk.get(), &nt, 1, opts, queue.get());
   rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 60000);
@@ -703,9 +704,8 @@ bool DeleteKafkaRecords(const std::string& brokers, const std::string& topic, in
   return ok;
 }
 
-bool QueryCommitted(const std::string& brokers, const std::string& group,
-                    const std::string& topic, int partitions, std::map<int32_t, int64_t>* out,
-                    std::string* error) {
+bool QueryCommitted(const std::string& brokers, const std::string& group, const std::string& topic,
+                    int partitions, std::map<int32_t, int64_t>* out, std::string* error) {
   ConfPtr conf(rd_kafka_conf_new());
   if (!SetConf(conf.get(), "bootstrap.servers", brokers, error) ||
       !SetConf(conf.get(), "group.id", group, error) ||
@@ -721,7 +721,8 @@ bool QueryCommitted(const std::string& brokers, const std::string& group,
   }
   conf.release();
   ListPtr list(rd_kafka_topic_partition_list_new(partitions));
-  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
   rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), list.get(), 10000);
   if (err) {
     *error = std::string("cannot read committed offsets: ") + rd_kafka_err2str(err);

@@ -87,7 +87,7 @@ class Source {
 
 // Kafka settings shared by every Kafka source of a daemon.
 struct KafkaOptions {
-  std::string brokers;  // bootstrap servers "host:port,..."
+  std::string brokers;             // bootstrap servers "host:port,..."
   std::string group_id = "projd";  // consumer group for informational offset commits
   std::vector<std::pair<std::string, std::string>> properties;  // passed to librdkafka
   int64_t max_event_bytes = 1 << 20;  // larger messages are delivered with error set
@@ -122,17 +122,17 @@ class EmbeddedBroker {
 // the offset, or false with *error.
 class Producer {
  public:
-  static std::unique_ptr<Producer> Create(const std::string& brokers,
-                                          const std::vector<std::pair<std::string, std::string>>& props,
-                                          std::string* error);
+  static std::unique_ptr<Producer> Create(
+      const std::string& brokers, const std::vector<std::pair<std::string, std::string>>& props,
+      std::string* error);
   virtual ~Producer() = default;
   // Partition -1: by key hash (librdkafka's default partitioner).
   virtual bool Produce(const std::string& topic, int32_t partition, std::string_view key,
                        std::string_view value, int64_t timestamp_ms, int32_t* partition_out,
                        int64_t* offset_out, std::string* error) = 0;
   // Queues without waiting; Flush waits for all queued messages.
-  virtual bool ProduceAsync(const std::string& topic, std::string_view key,
-                            std::string_view value, std::string* error) = 0;
+  virtual bool ProduceAsync(const std::string& topic, std::string_view key, std::string_view value,
+                            std::string* error) = 0;
   virtual bool Flush(std::chrono::milliseconds timeout, std::string* error) = 0;
 };
 
@@ -154,9 +154,8 @@ bool DeleteKafkaRecords(const std::string& brokers, const std::string& topic, in
                         int64_t before_offset, std::string* error);
 
 // The offsets a consumer group has committed for the partitions of `topic` (-1: none).
-bool QueryCommitted(const std::string& brokers, const std::string& group,
-                    const std::string& topic, int partitions, std::map<int32_t, int64_t>* out,
-                    std::string* error);
+bool QueryCommitted(const std::string& brokers, const std::string& group, const std::string& topic,
+                    int partitions, std::map<int32_t, int64_t>* out, std::string* error);
 
 }  // namespace projd
 

@@ -42,9 +42,9 @@ struct Unary;
 struct Chain;
 struct Postfix;
 
-struct Operand : x3::variant<NumberLit, StringLit, BoolLit, NullLit, Name, x3::forward_ast<Call>,
-                             x3::forward_ast<Unary>, x3::forward_ast<Chain>,
-                             x3::forward_ast<Postfix>> {
+struct Operand
+    : x3::variant<NumberLit, StringLit, BoolLit, NullLit, Name, x3::forward_ast<Call>,
+                  x3::forward_ast<Unary>, x3::forward_ast<Chain>, x3::forward_ast<Postfix>> {
   using base_type::base_type;
   using base_type::operator=;
 };
@@ -147,7 +147,7 @@ struct SelectItem : Located {
   Expr expr;
 };
 struct OrderItem : Located {
-  std::string field;  // a field name or "key"
+  std::string field;      // a field name or "key"
   std::string direction;  // "", "asc" or "desc"
 };
 struct QueryClause : Located {

@@ -56,13 +56,20 @@ enum class Type { kUnknown, kNull, kBool, kNumber, kString, kArray, kObject };
 
 const char* TypeName(Type t) {
   switch (t) {
-    case Type::kUnknown: return "unknown";
-    case Type::kNull: return "null";
-    case Type::kBool: return "bool";
-    case Type::kNumber: return "number";
-    case Type::kString: return "string";
-    case Type::kArray: return "array";
-    case Type::kObject: return "object";
+    case Type::kUnknown:
+      return "unknown";
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return "bool";
+    case Type::kNumber:
+      return "number";
+    case Type::kString:
+      return "string";
+    case Type::kArray:
+      return "array";
+    case Type::kObject:
+      return "object";
   }
   return "?";
 }
@@ -108,14 +115,21 @@ enum class Place { kKey, kType, kTime, kId, kWhere, kHandler, kQuery, kQuerySele
 
 const char* PlaceName(Place p) {
   switch (p) {
-    case Place::kKey: return "a key clause";
-    case Place::kType: return "a type clause";
-    case Place::kTime: return "a time clause";
-    case Place::kId: return "an id clause";
-    case Place::kWhere: return "a where clause";
-    case Place::kHandler: return "a handler";
+    case Place::kKey:
+      return "a key clause";
+    case Place::kType:
+      return "a type clause";
+    case Place::kTime:
+      return "a time clause";
+    case Place::kId:
+      return "an id clause";
+    case Place::kWhere:
+      return "a where clause";
+    case Place::kHandler:
+      return "a handler";
     case Place::kQuery:
-    case Place::kQuerySelect: return "a query";
+    case Place::kQuerySelect:
+      return "a query";
   }
   return "?";
 }
@@ -167,8 +181,8 @@ std::string HashHex(std::string_view s) {
 }  // namespace
 
 std::string Diagnostic::Format() const {
-  std::string out = file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
-                    message + "\n";
+  std::string out =
+      file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message + "\n";
   if (line > 0) {
     out += source_line + "\n";
     // Keep tabs so the caret lines up under a tab-indented source line.
@@ -187,8 +201,7 @@ std::string Diagnostic::Format() const {
 
 class Compiler {
  public:
-  Compiler(std::string_view file, std::string_view text)
-      : file_(file), text_(text), lines_(text) {}
+  Compiler(std::string_view file, std::string_view text) : file_(file), text_(text), lines_(text) {}
 
   void Error(size_t offset, std::string message) {
     Diagnostic d;
@@ -224,8 +237,8 @@ class Compiler {
   Type CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out);
   Type CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNode* out);
   Type CompileName(const ast::Name& n, const Scope& scope, ExprNode* out);
-  void CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
-                    std::vector<StmtNode>* out, std::set<std::string>* assigned);
+  void CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope, std::vector<StmtNode>* out,
+                    std::set<std::string>* assigned);
   void CheckCondition(Type t, size_t offset, const char* what) {
     if (t != Type::kUnknown && t != Type::kBool && t != Type::kNull) {
       Error(offset, std::string(what) + " must be a boolean, not a " + TypeName(t));
@@ -313,8 +326,7 @@ Type Compiler::CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNod
       return Type::kUnknown;
     }
     if (p.accessors.empty() || p.accessors[0].field.empty()) {
-      Error(n.offset,
-            "'meta' must be followed by .topic, .partition, .offset, .timestamp or .key");
+      Error(n.offset, "'meta' must be followed by .topic, .partition, .offset, .timestamp or .key");
       return Type::kUnknown;
     }
     const std::string& f = p.accessors[0].field;
@@ -323,8 +335,8 @@ Type Compiler::CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNod
     } else if (f == "partition" || f == "offset" || f == "timestamp") {
       t = Type::kNumber;
     } else {
-      Error(p.accessors[0].offset, "unknown meta field '" + f +
-                                       "' (known: topic, partition, offset, timestamp, key)");
+      Error(p.accessors[0].offset,
+            "unknown meta field '" + f + "' (known: topic, partition, offset, timestamp, key)");
       return Type::kUnknown;
     }
     if (f == "key") t = Type::kUnknown;  // a message may have no key
@@ -416,13 +428,17 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
     }
   };
   switch (f->func) {
-    case ExprNode::Func::kAbs: want(0, Type::kNumber); break;
+    case ExprNode::Func::kAbs:
+      want(0, Type::kNumber);
+      break;
     case ExprNode::Func::kRound:
       want(0, Type::kNumber);
       if (n == 2) want(1, Type::kNumber);
       break;
     case ExprNode::Func::kLower:
-    case ExprNode::Func::kUpper: want(0, Type::kString); break;
+    case ExprNode::Func::kUpper:
+      want(0, Type::kString);
+      break;
     case ExprNode::Func::kSubstr:
       want(0, Type::kString);
       want(1, Type::kNumber);
@@ -432,7 +448,8 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
       want(0, Type::kString);
       want(1, Type::kString);
       break;
-    default: break;
+    default:
+      break;
   }
   return f->result;
 }
@@ -628,15 +645,15 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
       void operator()(const ast::Assign& a) const {
         StmtNode s;
         self->lines_.Locate(a.offset, &s.line, &s.column);
-        s.kind = a.op == "=" ? StmtNode::Kind::kSet
+        s.kind = a.op == "="    ? StmtNode::Kind::kSet
                  : a.op == "+=" ? StmtNode::Kind::kAdd
                                 : StmtNode::Kind::kSub;
         s.field = a.field;
         check(a.field, a.offset);
         Type t = self->CompileExpr(a.value, scope, &s.expr);
         if (s.kind != StmtNode::Kind::kSet && t != Type::kUnknown && t != Type::kNumber) {
-          self->Error(Offset(a.value), "'" + a.op + "' needs a number, not a " +
-                                           std::string(TypeName(t)));
+          self->Error(Offset(a.value),
+                      "'" + a.op + "' needs a number, not a " + std::string(TypeName(t)));
         }
         out->push_back(std::move(s));
       }
@@ -701,7 +718,8 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
           if (cur->else_block) {
             const auto& eb = *cur->else_block;
             // `else if` arrives as a block holding one If: flatten it into the chain.
-            if (eb.size() == 1 && eb[0].get().type() == typeid(boost::spirit::x3::forward_ast<ast::If>)) {
+            if (eb.size() == 1 &&
+                eb[0].get().type() == typeid(boost::spirit::x3::forward_ast<ast::If>)) {
               next = &boost::get<boost::spirit::x3::forward_ast<ast::If>>(eb[0].get()).get();
             } else {
               StmtNode::Branch e;
@@ -731,9 +749,8 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
     int first_line, col;
     lines_.Locate(p.offset, &first_line, &col);
     // Keep the whole file's lines so trace line numbers match the file.
-    for (int i = 1; i <= first_line + static_cast<int>(std::count(
-                                            proj->definition_.begin(), proj->definition_.end(),
-                                            '\n'));
+    for (int i = 1; i <= first_line + static_cast<int>(std::count(proj->definition_.begin(),
+                                                                  proj->definition_.end(), '\n'));
          ++i) {
       proj->source_lines_.push_back(lines_.Line(i));
     }
@@ -750,8 +767,8 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
       if (it != seen.end()) {
         int line, col;
         lines_.Locate(it->second, &line, &col);
-        Error(c.offset, "duplicate '" + c.kind + "' clause (first at line " +
-                            std::to_string(line) + ")");
+        Error(c.offset,
+              "duplicate '" + c.kind + "' clause (first at line " + std::to_string(line) + ")");
         continue;
       }
       seen[c.kind] = c.offset;
@@ -797,9 +814,9 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
       } else if (c.kind == "time") {
         proj->has_time_ = true;
         if (t != Type::kUnknown && t != Type::kString && t != Type::kNumber) {
-          Error(Offset(c.exprs[0]),
-                std::string("time must be an RFC 3339 string or epoch millis, not a ") +
-                    TypeName(t));
+          Error(
+              Offset(c.exprs[0]),
+              std::string("time must be an RFC 3339 string or epoch millis, not a ") + TypeName(t));
         }
       } else if (c.kind == "id") {
         proj->has_id_ = true;
@@ -919,7 +936,8 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
         Error(c.offset, "as of needs an RFC 3339 time, like \"2025-07-15T00:00:00Z\"");
       }
       if (query->projection->history() == Projection::History::kNone) {
-        Error(c.offset, "view '" + q.view + "' keeps no history: as of needs 'history' in its definition");
+        Error(c.offset,
+              "view '" + q.view + "' keeps no history: as of needs 'history' in its definition");
       }
       query->has_as_of = true;
     } else if (c.kind == "where") {
@@ -974,11 +992,13 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
         const ast::Call* call = nullptr;
         while (true) {
           if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Chain>)) {
-            const auto& ch = boost::get<boost::spirit::x3::forward_ast<ast::Chain>>(cur->get()).get();
+            const auto& ch =
+                boost::get<boost::spirit::x3::forward_ast<ast::Chain>>(cur->get()).get();
             if (!ch.rest.empty()) break;
             cur = &ch.first;
           } else if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Postfix>)) {
-            const auto& pf = boost::get<boost::spirit::x3::forward_ast<ast::Postfix>>(cur->get()).get();
+            const auto& pf =
+                boost::get<boost::spirit::x3::forward_ast<ast::Postfix>>(cur->get()).get();
             if (!pf.accessors.empty()) break;
             cur = &pf.base;
           } else {

@@ -23,7 +23,11 @@ class Decimal {
 
   static Decimal FromInt(int64_t v);
   // The raw scaled integer (value * 10^18). FromRaw does not check the magnitude bound.
-  static Decimal FromRaw(__int128 raw) { Decimal d; d.raw_ = raw; return d; }
+  static Decimal FromRaw(__int128 raw) {
+    Decimal d;
+    d.raw_ = raw;
+    return d;
+  }
   __int128 raw() const { return raw_; }
 
   // Parses a JSON number ("12", "-3.25", "1e3", "2.5E-2"). Digits past 18 places after the

@@ -98,17 +98,28 @@ bool Arith(const ExprNode& n, EvalContext* ctx, const Value& a, const Value& b, 
     Decimal r;
     bool ok = false;
     switch (n.op) {
-      case ExprNode::Op::kAdd: ok = Decimal::Add(a.as_number(), b.as_number(), &r); break;
-      case ExprNode::Op::kSub: ok = Decimal::Sub(a.as_number(), b.as_number(), &r); break;
-      case ExprNode::Op::kMul: ok = Decimal::Mul(a.as_number(), b.as_number(), &r); break;
-      case ExprNode::Op::kDiv: ok = Decimal::Div(a.as_number(), b.as_number(), &r); break;
-      default: ok = Decimal::Mod(a.as_number(), b.as_number(), &r); break;
+      case ExprNode::Op::kAdd:
+        ok = Decimal::Add(a.as_number(), b.as_number(), &r);
+        break;
+      case ExprNode::Op::kSub:
+        ok = Decimal::Sub(a.as_number(), b.as_number(), &r);
+        break;
+      case ExprNode::Op::kMul:
+        ok = Decimal::Mul(a.as_number(), b.as_number(), &r);
+        break;
+      case ExprNode::Op::kDiv:
+        ok = Decimal::Div(a.as_number(), b.as_number(), &r);
+        break;
+      default:
+        ok = Decimal::Mod(a.as_number(), b.as_number(), &r);
+        break;
     }
     if (!ok) {
       if ((n.op == ExprNode::Op::kDiv || n.op == ExprNode::Op::kMod) && b.as_number().IsZero()) {
         return Fail(ctx, n, "division by zero");
       }
-      return Fail(ctx, n, std::string("number overflow in '") + sym + "' (|n| must stay below 10^20)");
+      return Fail(ctx, n,
+                  std::string("number overflow in '") + sym + "' (|n| must stay below 10^20)");
     }
     *out = Value::Number(r);
     return true;
@@ -251,8 +262,9 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
         if (!arg(i, &v)) return false;
         if (v->is_null()) continue;
         if (!v->is_number() && !v->is_string()) {
-          return Fail(ctx, n, std::string(n.func == F::kMin ? "min" : "max") +
-                                  "() needs numbers or strings, not " + Kind(*v));
+          return Fail(ctx, n,
+                      std::string(n.func == F::kMin ? "min" : "max") +
+                          "() needs numbers or strings, not " + Kind(*v));
         }
         if (!best) {
           best = v;
@@ -302,8 +314,9 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
       return true;
     }
     if (!a->is_string() || !b->is_string()) {
-      return Fail(ctx, n, std::string(n.func == F::kContains ? "contains" : "starts_with") +
-                              "() needs strings, not " + Kind(*a) + " and " + Kind(*b));
+      return Fail(ctx, n,
+                  std::string(n.func == F::kContains ? "contains" : "starts_with") +
+                      "() needs strings, not " + Kind(*a) + " and " + Kind(*b));
     }
     const std::string& s = a->as_string();
     const std::string& t = b->as_string();
@@ -317,7 +330,8 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
   }
   switch (n.func) {
     case F::kAbs:
-      if (!a->is_number()) return Fail(ctx, n, std::string("abs() needs a number, not ") + Kind(*a));
+      if (!a->is_number())
+        return Fail(ctx, n, std::string("abs() needs a number, not ") + Kind(*a));
       *out = Value::Number(a->as_number().Abs());
       return true;
     case F::kRound: {
@@ -338,8 +352,9 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
     case F::kLower:
     case F::kUpper: {
       if (!a->is_string()) {
-        return Fail(ctx, n, std::string(n.func == F::kLower ? "lower" : "upper") +
-                                "() needs a string, not " + Kind(*a));
+        return Fail(ctx, n,
+                    std::string(n.func == F::kLower ? "lower" : "upper") +
+                        "() needs a string, not " + Kind(*a));
       }
       *out = Value::String(ChangeCase(a->as_string(), n.func == F::kUpper));
       return true;
@@ -359,7 +374,8 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
       return true;
     }
     case F::kSubstr: {
-      if (!a->is_string()) return Fail(ctx, n, std::string("substr() needs a string, not ") + Kind(*a));
+      if (!a->is_string())
+        return Fail(ctx, n, std::string("substr() needs a string, not ") + Kind(*a));
       const Value* s;
       if (!arg(1, &s)) return false;
       int64_t start = 0, count = -1;
@@ -399,8 +415,8 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
       } else if (n.func == F::kMonth) {
         snprintf(buf, sizeof(buf), "%04lld-%02d", static_cast<long long>(t.year), t.month);
       } else {
-        snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d", static_cast<long long>(t.year),
-                 t.month, t.day, t.hour);
+        snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d", static_cast<long long>(t.year), t.month,
+                 t.day, t.hour);
       }
       *out = Value::String(buf);
       return true;
@@ -491,7 +507,8 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
       const Value* v;
       if (!Resolve(n.args[0], ctx, &s, &v)) return false;
       bool b;
-      if (!Truth(*v, &b)) return Fail(ctx, n, std::string("'not' needs a boolean, not ") + Kind(*v));
+      if (!Truth(*v, &b))
+        return Fail(ctx, n, std::string("'not' needs a boolean, not ") + Kind(*v));
       *out = Value::Bool(!b);
       return true;
     }
@@ -502,13 +519,15 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
       if (!Resolve(n.args[0], ctx, &s, &v)) return false;
       bool b;
       const char* name = n.op == Op::kAnd ? "'and'" : "'or'";
-      if (!Truth(*v, &b)) return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
+      if (!Truth(*v, &b))
+        return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
       if (b == (n.op == Op::kOr)) {
         *out = Value::Bool(b);
         return true;
       }
       if (!Resolve(n.args[1], ctx, &s, &v)) return false;
-      if (!Truth(*v, &b)) return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
+      if (!Truth(*v, &b))
+        return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
       *out = Value::Bool(b);
       return true;
     }
@@ -544,7 +563,10 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
       }
       int c;
       if (!Compare(n, ctx, *a, *b, &c)) return false;
-      bool r = n.op == Op::kLt ? c < 0 : n.op == Op::kLe ? c <= 0 : n.op == Op::kGt ? c > 0 : c >= 0;
+      bool r = n.op == Op::kLt   ? c < 0
+               : n.op == Op::kLe ? c <= 0
+               : n.op == Op::kGt ? c > 0
+                                 : c >= 0;
       *out = Value::Bool(r);
       return true;
     }
@@ -573,8 +595,8 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
         return true;
       }
       if (!a->is_string() || !b->is_string()) {
-        return Fail(ctx, n, std::string("starts_with needs strings, not ") + Kind(*a) + " and " +
-                                Kind(*b));
+        return Fail(ctx, n,
+                    std::string("starts_with needs strings, not ") + Kind(*a) + " and " + Kind(*b));
       }
       *out = Value::Bool(a->as_string().compare(0, b->as_string().size(), b->as_string()) == 0);
       return true;
@@ -662,8 +684,7 @@ bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEven
       if (!handler) handler = &h;
       continue;
     }
-    if (has_type_name &&
-        std::find(h.types.begin(), h.types.end(), type_name) != h.types.end()) {
+    if (has_type_name && std::find(h.types.begin(), h.types.end(), type_name) != h.types.end()) {
       handler = &h;
       break;
     }
@@ -678,24 +699,24 @@ bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEven
       return false;
     }
     if (!KeyPartString(*kv, &out->key)) {
-      *error = Where(key_parts_[0]) + (kv->is_null() ? "the key is null or missing"
-                                                     : "the key is " + AKind(*kv));
+      *error = Where(key_parts_[0]) +
+               (kv->is_null() ? "the key is null or missing" : "the key is " + AKind(*kv));
       return false;
     }
   } else {
     std::vector<std::string> parts(key_parts_.size());
     for (size_t i = 0; i < key_parts_.size(); ++i) {
-    Value s;
-    const Value* kv;
-    if (!Resolve(key_parts_[i], &ctx, &s, &kv)) {
-      *error = ctx.error;
-      return false;
-    }
-    if (!KeyPartString(*kv, &parts[i])) {
-      *error = Where(key_parts_[i]) + (kv->is_null() ? "the key is null or missing"
-                                                     : "the key is " + AKind(*kv));
-      return false;
-    }
+      Value s;
+      const Value* kv;
+      if (!Resolve(key_parts_[i], &ctx, &s, &kv)) {
+        *error = ctx.error;
+        return false;
+      }
+      if (!KeyPartString(*kv, &parts[i])) {
+        *error = Where(key_parts_[i]) +
+                 (kv->is_null() ? "the key is null or missing" : "the key is " + AKind(*kv));
+        return false;
+      }
     }
     out->key = JoinKeyParts(parts);
   }
@@ -911,8 +932,8 @@ struct Runner {
             const Value* c;
             if (!Resolve(b.condition, ctx, &scratch, &c)) return false;
             if (!Truth(*c, &take)) {
-              ctx->error = Where(b.condition) + "the condition of 'if' gave " + Kind(*c) +
-                           ", not a boolean";
+              ctx->error =
+                  Where(b.condition) + "the condition of 'if' gave " + Kind(*c) + ", not a boolean";
               return false;
             }
           }
@@ -928,8 +949,7 @@ struct Runner {
 }  // namespace
 
 bool Projection::Apply(const PreparedEvent& prepared, const Value& event, const EventMeta& meta,
-                       RowState* row, std::string* error,
-                       std::vector<TraceStep>* trace) const {
+                       RowState* row, std::string* error, std::vector<TraceStep>* trace) const {
   std::vector<Value> locals(static_cast<size_t>(prepared.handler->locals));
   EvalContext ctx;
   ctx.event = &event;

@@ -3,12 +3,11 @@
 // keep it that way, X3 is expensive to compile.
 #include "dsl/parser.h"
 
-#include <deque>
-
 #include <boost/fusion/include/adapt_struct.hpp>
 #include <boost/fusion/include/at_c.hpp>
 #include <boost/spirit/home/x3.hpp>
 #include <boost/spirit/home/x3/support/ast/variant.hpp>
+#include <deque>
 
 BOOST_FUSION_ADAPT_STRUCT(projd::ast::Postfix, base, accessors)
 BOOST_FUSION_ADAPT_STRUCT(projd::ast::Call, function, args)
@@ -128,14 +127,30 @@ bool DecodeJsonString(std::string_view raw, std::string* out) {
     }
     if (++i >= raw.size()) return false;
     switch (raw[i]) {
-      case '"': out->push_back('"'); break;
-      case '\\': out->push_back('\\'); break;
-      case '/': out->push_back('/'); break;
-      case 'b': out->push_back('\b'); break;
-      case 'f': out->push_back('\f'); break;
-      case 'n': out->push_back('\n'); break;
-      case 'r': out->push_back('\r'); break;
-      case 't': out->push_back('\t'); break;
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case '/':
+        out->push_back('/');
+        break;
+      case 'b':
+        out->push_back('\b');
+        break;
+      case 'f':
+        out->push_back('\f');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
       case 'u': {
         auto hex4 = [&](size_t at, uint32_t* v) {
           if (at + 4 > raw.size()) return false;
@@ -143,10 +158,14 @@ bool DecodeJsonString(std::string_view raw, std::string* out) {
           for (size_t k = at; k < at + 4; ++k) {
             char h = raw[k];
             *v <<= 4;
-            if (h >= '0' && h <= '9') *v |= h - '0';
-            else if (h >= 'a' && h <= 'f') *v |= h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') *v |= h - 'A' + 10;
-            else return false;
+            if (h >= '0' && h <= '9')
+              *v |= h - '0';
+            else if (h >= 'a' && h <= 'f')
+              *v |= h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F')
+              *v |= h - 'A' + 10;
+            else
+              return false;
           }
           return true;
         };
@@ -155,8 +174,8 @@ bool DecodeJsonString(std::string_view raw, std::string* out) {
         i += 4;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
           uint32_t lo;
-          if (i + 2 >= raw.size() || raw[i + 1] != '\\' || raw[i + 2] != 'u' ||
-              !hex4(i + 3, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
+          if (i + 2 >= raw.size() || raw[i + 1] != '\\' || raw[i + 2] != 'u' || !hex4(i + 3, &lo) ||
+              lo < 0xDC00 || lo > 0xDFFF) {
             return false;
           }
           i += 6;
@@ -269,9 +288,10 @@ const auto decode_string = [](auto& ctx) {
   raw = raw.substr(1, raw.size() - 2);
   if (!DecodeJsonString(raw, &x3::_val(ctx))) x3::_pass(ctx) = false;
 };
-const auto string_value_def = x3::raw[x3::lexeme[
-    '"' >> *(('\\' >> x3::char_) | (x3::char_ - x3::char_("\"\\") - x3::char_('\0', '\x1f'))) >>
-    '"']][decode_string];
+const auto string_value_def =
+    x3::raw[x3::lexeme['"' >> *(('\\' >> x3::char_) |
+                                (x3::char_ - x3::char_("\"\\") - x3::char_('\0', '\x1f'))) >>
+                       '"']][decode_string];
 
 const auto digits_def = x3::lexeme[+ascii_digit >> !ident_char];
 
@@ -281,40 +301,28 @@ const auto set_number_text = [](auto& ctx) {
 };
 const auto number_lit_def =
     located[x3::raw[x3::lexeme[+ascii_digit >> -('.' >> +ascii_digit) >>
-                       -(x3::char_("eE") >> -x3::char_("+-") >> +ascii_digit) >> !ident_char]]
-           [set_number_text]];
+                               -(x3::char_("eE") >> -x3::char_("+-") >> +ascii_digit) >>
+                               !ident_char]][set_number_text]];
 
-const auto set_string_lit = [](auto& ctx) {
-  x3::_val(ctx).value = x3::_attr(ctx);
-};
+const auto set_string_lit = [](auto& ctx) { x3::_val(ctx).value = x3::_attr(ctx); };
 const auto string_lit_def = located[string_value[set_string_lit]];
 
-const auto set_true = [](auto& ctx) {
-  x3::_val(ctx).value = true;
-};
-const auto set_false = [](auto& ctx) {
-  x3::_val(ctx).value = false;
-};
+const auto set_true = [](auto& ctx) { x3::_val(ctx).value = true; };
+const auto set_false = [](auto& ctx) { x3::_val(ctx).value = false; };
 const auto bool_lit_def = located[kw("true")[set_true] | kw("false")[set_false]];
 const auto null_lit_def = located[kw("null")[([](auto&) {})]];
 
-const auto set_name = [](auto& ctx) {
-  x3::_val(ctx).name = x3::_attr(ctx);
-};
+const auto set_name = [](auto& ctx) { x3::_val(ctx).name = x3::_attr(ctx); };
 const auto name_def = located[name_ident[set_name]];
 
 const auto call_def = name_ident >> '(' >> -(expr % ',') >> ')';
 const auto tuple_def = x3::attr(std::string()) >> '(' >> (expr % ',') > ')';
 
-const auto set_field = [](auto& ctx) {
-  x3::_val(ctx).field = x3::_attr(ctx);
-};
-const auto set_index = [](auto& ctx) {
-  x3::_val(ctx).index = x3::_attr(ctx);
-};
-const auto accessor_def = located[('.' > ident)[set_field] |
-                          ('[' >> string_value > ']')[set_field] |
-                          ('[' >> digits > ']')[set_index]];
+const auto set_field = [](auto& ctx) { x3::_val(ctx).field = x3::_attr(ctx); };
+const auto set_index = [](auto& ctx) { x3::_val(ctx).index = x3::_attr(ctx); };
+const auto accessor_def =
+    located[('.' > ident)[set_field] | ('[' >> string_value > ']')[set_field] |
+            ('[' >> digits > ']')[set_index]];
 
 const auto primary_def =
     number_lit | string_lit | bool_lit | null_lit | call | name | ('(' > expr > ')');
@@ -384,9 +392,7 @@ const auto field_name_def = name_ident[check_field];
 
 const auto assign_op = x3::string("+=") | x3::string("-=") | (x3::string("=") >> !x3::lit('='));
 const auto assign_def = field_name >> assign_op > expr;
-const auto set_unset = [](auto& ctx) {
-  x3::_val(ctx).field = x3::_attr(ctx);
-};
+const auto set_unset = [](auto& ctx) { x3::_val(ctx).field = x3::_attr(ctx); };
 const auto unset_stmt_def = located[(kw("unset") > field_name)[set_unset]];
 const auto delete_stmt_def = located[kw("delete")[([](auto&) {})]];
 const auto let_stmt_def = kw("let") > name_ident > '=' > expr;
@@ -411,7 +417,7 @@ const x3::rule<file_id, ast::File> file = "file";
 template <typename F>
 auto Act(const char* kind, F fill) {
   return [kind, fill](auto& ctx) {
-      x3::_val(ctx).kind = kind;
+    x3::_val(ctx).kind = kind;
     fill(x3::_val(ctx), x3::_attr(ctx));
   };
 }
@@ -435,36 +441,34 @@ const auto on_names = x3::rule<struct on_names_id, std::vector<std::string>>{"ev
     (x3::lit('*') >> x3::attr(std::vector<std::string>{"*"})) | (event_name % ',');
 const auto history_spec = x3::rule<struct history_spec_id, std::string>{"'all' or N days"} =
     kw_str("all") | (digits > kw("days"));
-const auto errors_word =
-    x3::rule<struct errors_word_id, std::string>{"'skip' or 'stop'"} = kw_str("skip") | kw_str("stop");
-const auto format_word =
-    x3::rule<struct format_word_id, std::string>{"'json' or 'avro'"} = kw_str("json") | kw_str("avro");
-const auto alert_seconds = x3::rule<struct alert_seconds_id, boost::optional<std::string>>{
-    "'seconds'"} = -kw_str("seconds");
+const auto errors_word = x3::rule<struct errors_word_id, std::string>{"'skip' or 'stop'"} =
+    kw_str("skip") | kw_str("stop");
+const auto format_word = x3::rule<struct format_word_id, std::string>{"'json' or 'avro'"} =
+    kw_str("json") | kw_str("avro");
+const auto alert_seconds =
+    x3::rule<struct alert_seconds_id, boost::optional<std::string>>{"'seconds'"} =
+        -kw_str("seconds");
 
-const auto string_list =
-    x3::rule<struct string_list_id, std::vector<std::string>>{"string"} = string_value % ',';
-const auto expr_list =
-    x3::rule<struct expr_list_id, std::vector<ast::Operand>>{"expression"} = expr % ',';
-const auto ident_list =
-    x3::rule<struct ident_list_id, std::vector<std::string>>{"identifier"} = ident % ',';
+const auto string_list = x3::rule<struct string_list_id, std::vector<std::string>>{"string"} =
+    string_value % ',';
+const auto expr_list = x3::rule<struct expr_list_id, std::vector<ast::Operand>>{"expression"} =
+    expr % ',';
+const auto ident_list = x3::rule<struct ident_list_id, std::vector<std::string>>{"identifier"} =
+    ident % ',';
 
-const auto clause_def = located[
-    (kw("from") > string_list)[Act("from", fill_names)] |
-    (kw("key") > expr_list)[Act("key", fill_exprs)] |
-    (kw("type") > expr)[Act("type", fill_expr)] |
-    (kw("time") > expr)[Act("time", fill_expr)] |
-    (kw("id") > expr)[Act("id", fill_expr)] |
-    kw("dedupe")[([](auto& ctx) {
-          x3::_val(ctx).kind = "dedupe";
-    })] |
-    (kw("where") > expr)[Act("where", fill_expr)] |
-    (kw("on") > on_names > block)[Act("on", fill_on)] |
-    (kw("index") > ident_list)[Act("index", fill_names)] |
-    (kw("history") > history_spec)[Act("history", fill_word)] |
-    (kw("errors") > errors_word)[Act("errors", fill_word)] |
-    (kw("format") > format_word)[Act("format", fill_word)] |
-    (kw("alert") > kw("lag") > '>' > digits > alert_seconds)[Act("alert", fill_alert)]];
+const auto clause_def =
+    located[(kw("from") > string_list)[Act("from", fill_names)] |
+            (kw("key") > expr_list)[Act("key", fill_exprs)] |
+            (kw("type") > expr)[Act("type", fill_expr)] |
+            (kw("time") > expr)[Act("time", fill_expr)] | (kw("id") > expr)[Act("id", fill_expr)] |
+            kw("dedupe")[([](auto& ctx) { x3::_val(ctx).kind = "dedupe"; })] |
+            (kw("where") > expr)[Act("where", fill_expr)] |
+            (kw("on") > on_names > block)[Act("on", fill_on)] |
+            (kw("index") > ident_list)[Act("index", fill_names)] |
+            (kw("history") > history_spec)[Act("history", fill_word)] |
+            (kw("errors") > errors_word)[Act("errors", fill_word)] |
+            (kw("format") > format_word)[Act("format", fill_word)] |
+            (kw("alert") > kw("lag") > '>' > digits > alert_seconds)[Act("alert", fill_alert)]];
 
 const auto clause_end = x3::rule<struct clause_end_id>{"clause or '}'"} = x3::lit('}');
 const auto projection_def = kw("projection") > ident > '{' > *clause > clause_end;
@@ -483,7 +487,7 @@ const x3::rule<query_id, ast::Query> query = "query";
 template <typename F>
 auto QAct(const char* kind, F fill) {
   return [kind, fill](auto& ctx) {
-      x3::_val(ctx).kind = kind;
+    x3::_val(ctx).kind = kind;
     fill(x3::_val(ctx), x3::_attr(ctx));
   };
 }
@@ -495,14 +499,14 @@ const auto direction = x3::rule<struct direction_id, std::string>{"direction"} =
     kw_str("asc") | kw_str("desc") | x3::attr(std::string());
 
 const auto order_item_def = ident >> direction;
-const auto order_list =
-    x3::rule<struct order_list_id, std::vector<ast::OrderItem>>{"field"} = order_item % ',';
-const auto query_clause_def = located[
-    (kw("as") > kw("of") > string_value)[QAct("as of", q_word)] |
-    (kw("where") > expr)[QAct("where", q_expr)] |
-    (kw("select") > expr_list)[QAct("select", q_exprs)] |
-    (kw("order") > kw("by") > order_list)[QAct("order by", q_order)] |
-    (kw("limit") > digits)[QAct("limit", q_word)]];
+const auto order_list = x3::rule<struct order_list_id, std::vector<ast::OrderItem>>{"field"} =
+    order_item % ',';
+const auto query_clause_def =
+    located[(kw("as") > kw("of") > string_value)[QAct("as of", q_word)] |
+            (kw("where") > expr)[QAct("where", q_expr)] |
+            (kw("select") > expr_list)[QAct("select", q_exprs)] |
+            (kw("order") > kw("by") > order_list)[QAct("order by", q_order)] |
+            (kw("limit") > digits)[QAct("limit", q_word)]];
 const auto query_end = x3::rule<struct query_end_id>{"query clause or end of query"} = x3::eoi;
 const auto query_def = kw("from") > ident > *query_clause > query_end;
 

@@ -28,13 +28,13 @@ struct EventMeta {
 // One node of an evaluable expression.
 struct ExprNode {
   enum class Op : uint8_t {
-    kConst,      // constant
-    kEvent,      // the whole event
-    kMeta,       // meta.<name>
-    kKey,        // the view key of the row
-    kField,      // a row field: name
-    kLocal,      // a let name: slot
-    kAccess,     // args[0].name (field) or args[0][slot] (index, when name is empty)
+    kConst,   // constant
+    kEvent,   // the whole event
+    kMeta,    // meta.<name>
+    kKey,     // the view key of the row
+    kField,   // a row field: name
+    kLocal,   // a let name: slot
+    kAccess,  // args[0].name (field) or args[0][slot] (index, when name is empty)
     kNeg,
     kNot,
     kAdd,
@@ -55,10 +55,29 @@ struct ExprNode {
     kCall,        // function `func` on args
   };
   enum class Func : uint8_t {
-    kNone, kCoalesce, kMin, kMax, kAbs, kRound, kLower, kUpper, kLen, kConcat, kSubstr,
-    kContains, kStartsWith, kExists, kDate, kMonth, kHour, kNumber, kString,
+    kNone,
+    kCoalesce,
+    kMin,
+    kMax,
+    kAbs,
+    kRound,
+    kLower,
+    kUpper,
+    kLen,
+    kConcat,
+    kSubstr,
+    kContains,
+    kStartsWith,
+    kExists,
+    kDate,
+    kMonth,
+    kHour,
+    kNumber,
+    kString,
     // Aggregates: only in a query's select list.
-    kCount, kSum, kAvg,
+    kCount,
+    kSum,
+    kAvg,
   };
 
   Op op = Op::kConst;
@@ -179,10 +198,10 @@ class Projection {
 
 // Expression evaluation, shared by projections and queries.
 struct EvalContext {
-  const Value* event = nullptr;       // null outside event processing (queries)
+  const Value* event = nullptr;  // null outside event processing (queries)
   const EventMeta* meta = nullptr;
   std::string_view key;
-  const Object* row = nullptr;        // null where row fields are not available
+  const Object* row = nullptr;  // null where row fields are not available
   std::vector<Value>* locals = nullptr;
   std::string error;
 };

@@ -122,8 +122,7 @@ std::string FormatRfc3339(int64_t ms) {
   char buf[64];
   if (t.millis != 0) {
     snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             static_cast<long long>(t.year), t.month, t.day, t.hour, t.minute, t.second,
-             t.millis);
+             static_cast<long long>(t.year), t.month, t.day, t.hour, t.minute, t.second, t.millis);
   } else {
     snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02dZ", static_cast<long long>(t.year),
              t.month, t.day, t.hour, t.minute, t.second);

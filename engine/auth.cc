@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <sys/stat.h>
-
 #include <toml++/toml.h>
 
 namespace projd {
@@ -94,7 +93,7 @@ std::unique_ptr<Auth> Auth::Load(const std::string& path, std::string* error) {
       *error = where + ": role must be admin, reader or metrics";
       return nullptr;
     }
-    e.principal.role = *role == "admin" ? Role::kAdmin
+    e.principal.role = *role == "admin"    ? Role::kAdmin
                        : *role == "reader" ? Role::kReader
                                            : Role::kMetrics;
     if (const toml::node_view views = (*t)["views"]) {

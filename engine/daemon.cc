@@ -55,8 +55,7 @@ bool IsEnvelope(const Value& v) {
 }
 
 bool IsLoopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1" ||
-         host.rfind("127.", 0) == 0;
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 }  // namespace
@@ -230,9 +229,9 @@ bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) 
     if (old.ok() && old.projections.size() == 1 && old.projections[0]->name() == p->name()) {
       serving = old.projections[0];
       rebuild = true;
-      Log("info", p->name(), "definition changed (" + stored_hash + " -> " +
-                                 p->definition_hash() +
-                                 "); rebuilding from offset 0 while the old view serves");
+      Log("info", p->name(),
+          "definition changed (" + stored_hash + " -> " + p->definition_hash() +
+              "); rebuilding from offset 0 while the old view serves");
     } else {
       Log("warn", p->name(), "stored definition does not compile; starting over from offset 0");
       fs::remove_all(dir, ec);
@@ -296,8 +295,8 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
     e.shadow_gen = 0;
   }
   fs::remove(ViewDir(name) + "/REBUILD", ec_unused_);
-  Log("info", name, "rebuild done: the rebuilt view serves now (" + std::to_string(st.rows) +
-                        " rows)");
+  Log("info", name,
+      "rebuild done: the rebuilt view serves now (" + std::to_string(st.rows) + " rows)");
   active->Stop();
   active.reset();  // readers still holding it finish on the old files, which stay until then
   std::error_code ec;
@@ -400,15 +399,16 @@ bool Daemon::Start(std::string* error) {
     embedded_ = EmbeddedBroker::Start(options_.partitions, error);
     if (!embedded_) return false;
     brokers_ = embedded_->bootstrap();
-    Log("info", "", "embedded Kafka broker listening on " + brokers_ +
-                        " (in memory; at most ~5 MiB or 100000 messages per partition)");
+    Log("info", "",
+        "embedded Kafka broker listening on " + brokers_ +
+            " (in memory; at most ~5 MiB or 100000 messages per partition)");
   } else {
     brokers_ = options_.brokers;
   }
   for (const auto& p : compiled.projections) {
     if (!StartView(p, error)) return false;
-    Log("info", p->name(), "loaded from " + p->file() + " (definition " + p->definition_hash() +
-                               ")");
+    Log("info", p->name(),
+        "loaded from " + p->file() + " (definition " + p->definition_hash() + ")");
   }
   HttpServerOptions ho = options_.http;
   ho.address = host;
@@ -544,7 +544,8 @@ bool Daemon::Reload(std::string* errors) {
       fs::remove_all(ViewDir(p->name()) + "/gen-" + std::to_string(gen), ec);
     }
     if (old->projection().definition_hash() == p->definition_hash()) continue;
-    Log("info", p->name(), "definition changed; rebuilding from offset 0 while the old view serves");
+    Log("info", p->name(),
+        "definition changed; rebuilding from offset 0 while the old view serves");
     if (!StartShadow(p->name(), p, &error)) {
       Log("error", p->name(), "cannot start the rebuild: " + error);
       *errors += error + "\n";
@@ -553,8 +554,9 @@ bool Daemon::Reload(std::string* errors) {
   for (const auto& [v, shadow] : ViewsWithShadows()) {
     std::string name = v->projection().name();
     if (names.count(name)) continue;
-    Log("info", name, "removed from the projections folder; no longer served (data kept until "
-                      "projctl drop)");
+    Log("info", name,
+        "removed from the projections folder; no longer served (data kept until "
+        "projctl drop)");
     {
       std::lock_guard<std::mutex> lock(views_mu_);
       views_.erase(name);

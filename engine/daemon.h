@@ -24,22 +24,22 @@
 namespace projd {
 
 struct DaemonOptions {
-  std::string projections_dir;                 // required
-  std::string data_dir;                        // required
-  std::string listen = "127.0.0.1:8080";       // HOST:PORT; port 0 picks a free one
-  std::string brokers;                         // empty: start the embedded broker
-  std::string group_id;                        // empty: "projd-" + host name
+  std::string projections_dir;            // required
+  std::string data_dir;                   // required
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
+  std::string brokers;                    // empty: start the embedded broker
+  std::string group_id;                   // empty: "projd-" + host name
   std::vector<std::pair<std::string, std::string>> kafka_props;
-  bool demo = false;                           // create and fill the example topics
-  std::string demo_events;                     // JSONL file produced by --demo
-  int partitions = 4;                          // embedded broker: partitions per topic
+  bool demo = false;        // create and fill the example topics
+  std::string demo_events;  // JSONL file produced by --demo
+  int partitions = 4;       // embedded broker: partitions per topic
   SyncMode sync = SyncMode::kBatch;
   int64_t max_event_bytes = 1 << 20;
   bool log_json = false;
   bool insecure_listen_any = false;
-  std::string auth_file;                       // --auth: tokens and roles (SPEC §5)
+  std::string auth_file;  // --auth: tokens and roles (SPEC §5)
   int http_threads = 2;
-  HttpServerOptions http;                      // limits (address/port come from listen)
+  HttpServerOptions http;  // limits (address/port come from listen)
 };
 
 class Daemon {
@@ -89,8 +89,7 @@ class Daemon {
   // The serving view's status, with the rebuild's progress while a shadow is being built.
   ViewStatus StatusOf(const std::shared_ptr<View>& view);
   bool StartView(std::shared_ptr<const Projection> p, std::string* error);
-  std::shared_ptr<View> OpenView(std::shared_ptr<const Projection> p, int gen,
-                                 std::string* error);
+  std::shared_ptr<View> OpenView(std::shared_ptr<const Projection> p, int gen, std::string* error);
   bool StartShadow(const std::string& name, std::shared_ptr<const Projection> p,
                    std::string* error);
   void SwapIfCaughtUp(const std::string& name);
@@ -103,8 +102,7 @@ class Daemon {
   void Query(HttpRequest&& request, Responder respond, const Principal* who);
   // nullptr when the request may go on; otherwise the 401/403 answer.
   std::unique_ptr<HttpResponse> Authorize(const HttpRequest& request, const Principal** who);
-  bool WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& request,
-                       Responder& respond);
+  bool WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& request, Responder& respond);
   bool ProduceDemo(std::string* error);
 
   DaemonOptions options_;

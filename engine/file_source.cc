@@ -106,7 +106,8 @@ class FileSource final : public Source {
 
   // The raw text of each top-level member of an object line; false when the line is not a
   // simple object (then it is a bare event).
-  static bool Members(std::string_view s, std::vector<std::pair<std::string, std::string_view>>* out) {
+  static bool Members(std::string_view s,
+                      std::vector<std::pair<std::string, std::string_view>>* out) {
     size_t i = 0;
     if (s.empty() || s[0] != '{') return false;
     ++i;
@@ -162,8 +163,7 @@ class FileSource final : public Source {
       for (const auto& [name, raw] : members) {
         if (name == "value") {
           raw_value = &raw;
-        } else if (name == "topic" || name == "partition" || name == "timestamp" ||
-                   name == "key") {
+        } else if (name == "topic" || name == "partition" || name == "timestamp" || name == "key") {
           envelope_field = true;
         } else {
           other_field = true;
@@ -221,8 +221,8 @@ class FileSource final : public Source {
   int64_t line_no_ = 0;
   std::vector<Held> held_;
   std::map<TopicPartition, int64_t> next_offset_;
-  TopicPartition last_tp_;               // the partition of the previous line, and
-  int64_t* last_next_ = nullptr;         // its entry in next_offset_ (map entries stay put)
+  TopicPartition last_tp_;        // the partition of the previous line, and
+  int64_t* last_next_ = nullptr;  // its entry in next_offset_ (map entries stay put)
 };
 
 }  // namespace

@@ -42,8 +42,8 @@ bool ParsePosition(const std::string& s, std::map<TopicPartition, int64_t>* out,
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
-    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos
-                                                                  : comma - start);
+    std::string item =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     size_t c2 = item.rfind(':');
     size_t c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : item.rfind(':', c2 - 1);
     if (c1 == std::string::npos || c1 == 0) {
@@ -234,19 +234,18 @@ HttpResponse Daemon::Metrics() {
   };
   per_view("projd_events_applied_total", "counter", "Events applied to the view.",
            [](const ViewStatus& st) { return std::to_string(st.applied_total); });
-  per_view("projd_events_skipped_total", "counter",
-           "Events skipped: no handler, where not true, or a duplicate id (dedupe).",
-           [](const ViewStatus& st) {
-             return std::to_string(st.ignored_total + st.duplicates_total);
-           });
+  per_view(
+      "projd_events_skipped_total", "counter",
+      "Events skipped: no handler, where not true, or a duplicate id (dedupe).",
+      [](const ViewStatus& st) { return std::to_string(st.ignored_total + st.duplicates_total); });
   per_view("projd_dead_letters_total", "counter", "Events rejected into the dead letters.",
            [](const ViewStatus& st) { return std::to_string(st.dead_letters_total); });
   head("projd_consumer_lag_events", "gauge", "High watermark minus the next offset to apply.");
   for (const auto& [v, st] : views) {
     for (const auto& p : st.partitions) {
       out += "projd_consumer_lag_events{view=\"" + LabelValue(st.name) + "\",topic=\"" +
-             LabelValue(p.tp.topic) + "\",partition=\"" + std::to_string(p.tp.partition) +
-             "\"} " + std::to_string(p.lag_events) + "\n";
+             LabelValue(p.tp.topic) + "\",partition=\"" + std::to_string(p.tp.partition) + "\"} " +
+             std::to_string(p.lag_events) + "\n";
     }
   }
   head("projd_consumer_lag_seconds", "gauge",
@@ -254,8 +253,8 @@ HttpResponse Daemon::Metrics() {
   for (const auto& [v, st] : views) {
     for (const auto& p : st.partitions) {
       out += "projd_consumer_lag_seconds{view=\"" + LabelValue(st.name) + "\",topic=\"" +
-             LabelValue(p.tp.topic) + "\",partition=\"" + std::to_string(p.tp.partition) +
-             "\"} " + FormatDouble(p.lag_seconds) + "\n";
+             LabelValue(p.tp.topic) + "\",partition=\"" + std::to_string(p.tp.partition) + "\"} " +
+             FormatDouble(p.lag_seconds) + "\n";
     }
   }
   per_view("projd_view_rows", "gauge", "Rows in the view.",
@@ -357,15 +356,13 @@ bool Daemon::WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& req
         view->Cancel(pending->waiter);
         Object d;
         d.Set("position", Str(view->PositionString()));
-        pending->respond(WithPosition(
-            *view,
-            Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(d)))));
+        pending->respond(WithPosition(*view, Error(504, "min_position not reached within wait_ms",
+                                                   Value::MakeObject(std::move(d)))));
       });
       return true;
     }
   }
   return false;
-
 }
 
 std::unique_ptr<HttpResponse> Daemon::Authorize(const HttpRequest& req, const Principal** who) {
@@ -396,8 +393,8 @@ std::unique_ptr<HttpResponse> Daemon::Authorize(const HttpRequest& req, const Pr
   if (p->role == Role::kAdmin) return nullptr;
   if (p->role != Role::kReader) return forbid();
   // Readers: reads and queries of the views they may read.
-  bool read = req.method == "GET" || (req.method == "POST" && seg.size() == 2 &&
-                                      seg[0] == "v1" && seg[1] == "query");
+  bool read = req.method == "GET" ||
+              (req.method == "POST" && seg.size() == 2 && seg[0] == "v1" && seg[1] == "query");
   if (!read) return forbid();
   if (seg.size() >= 3 && seg[0] == "v1" && seg[1] == "views" && !p->CanRead(seg[2])) {
     return forbid();
@@ -480,8 +477,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
                          Str("remove its projection from the projections folder first")));
     }
     if (r == 0) {
-      return reply(Error(404, "no kept data for this view",
-                         Str(error.empty() ? seg[2] : error)));
+      return reply(Error(404, "no kept data for this view", Str(error.empty() ? seg[2] : error)));
     }
     Object o;
     o.Set("dropped", Str(seg[2]));
@@ -523,10 +519,10 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     uint64_t dead = 0;
     if (const std::string* as_of = req.Query("as_of")) {
       if (view->projection().history() == Projection::History::kNone) {
-        return reply(with_position(Error(
-            400, "as_of needs history",
-            Str("view " + seg[2] + " keeps no history of its rows (add 'history all' or "
-                "'history N days' to its definition)"))));
+        return reply(with_position(Error(400, "as_of needs history",
+                                         Str("view " + seg[2] +
+                                             " keeps no history of its rows (add 'history all' or "
+                                             "'history N days' to its definition)"))));
       }
       int64_t t;
       if (!ParseRfc3339(*as_of, &t)) {
@@ -539,8 +535,8 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
         Object d;
         d.Set("key", Str(seg[4]));
         d.Set("as_of", Str(*as_of));
-        return reply(with_position(
-            Error(404, "no such row at that time", Value::MakeObject(std::move(d)))));
+        return reply(
+            with_position(Error(404, "no such row at that time", Value::MakeObject(std::move(d)))));
       }
       Value v = RowToJson(seg[4], rec);
       v.as_object().Set("dead_letters", Num(static_cast<int64_t>(dead)));
@@ -560,9 +556,9 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   if (what == "rows" && seg.size() == 6 && seg[5] == "history") {
     if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
     if (view->projection().history() == Projection::History::kNone) {
-      return reply(with_position(Error(
-          400, "view keeps no history",
-          Str("add 'history all' or 'history N days' to the definition of " + seg[2]))));
+      return reply(with_position(
+          Error(400, "view keeps no history",
+                Str("add 'history all' or 'history N days' to the definition of " + seg[2]))));
     }
     size_t limit;
     std::string error;
@@ -659,7 +655,8 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     Object o;
     o.Set("dead_letters", Value::MakeArray(std::move(arr)));
     o.Set("total", Num(static_cast<int64_t>(view->store().DeadLetterCount())));
-    o.Set("next_cursor", more && !items.empty() ? Str(std::to_string(items.back().first)) : Value());
+    o.Set("next_cursor",
+          more && !items.empty() ? Str(std::to_string(items.back().first)) : Value());
     return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
   }
   if (what == "rebuild" && seg.size() == 4) {
@@ -694,7 +691,8 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
         unit = num.back() == 's' ? 1 : num.back() == 'm' ? 60 : 3600;
         num.pop_back();
       }
-      if (num.empty() || num.size() > 6 || num.find_first_not_of("0123456789") != std::string::npos) {
+      if (num.empty() || num.size() > 6 ||
+          num.find_first_not_of("0123456789") != std::string::npos) {
         return reply(with_position(
             Error(400, "bad window", Str("a duration like 90s, 15m or 1h (at most 1h)"))));
       }

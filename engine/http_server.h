@@ -51,15 +51,15 @@ using Responder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest&& request, Responder respond)>;
 
 struct HttpServerOptions {
-  std::string address = "127.0.0.1";  // listen address (IPv4 or IPv6 literal)
-  uint16_t port = 8080;                // 0: pick a free port (see HttpServer::port())
-  int threads = 1;                     // I/O threads
-  size_t max_header_bytes = 16 * 1024;        // larger request head: 431
-  size_t max_body_bytes = 1024 * 1024;        // larger body: 413
-  std::chrono::milliseconds read_timeout{10000};   // a request must arrive whole within this
-  std::chrono::milliseconds idle_timeout{60000};   // keep-alive connection idle limit
-  size_t max_connections = 1024;       // further connections are closed at once
-  size_t max_pipelined = 16;           // requests read ahead of unanswered ones per connection
+  std::string address = "127.0.0.1";              // listen address (IPv4 or IPv6 literal)
+  uint16_t port = 8080;                           // 0: pick a free port (see HttpServer::port())
+  int threads = 1;                                // I/O threads
+  size_t max_header_bytes = 16 * 1024;            // larger request head: 431
+  size_t max_body_bytes = 1024 * 1024;            // larger body: 413
+  std::chrono::milliseconds read_timeout{10000};  // a request must arrive whole within this
+  std::chrono::milliseconds idle_timeout{60000};  // keep-alive connection idle limit
+  size_t max_connections = 1024;                  // further connections are closed at once
+  size_t max_pipelined = 16;  // requests read ahead of unanswered ones per connection
 };
 
 class HttpServer {

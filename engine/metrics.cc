@@ -15,16 +15,15 @@ void Histogram::Observe(double seconds, uint64_t count) {
   sum_micros_.fetch_add(static_cast<uint64_t>(seconds * 1e6) * count, std::memory_order_relaxed);
 }
 
-void Histogram::Write(const std::string& name, const std::string& labels,
-                      std::string* out) const {
+void Histogram::Write(const std::string& name, const std::string& labels, std::string* out) const {
   std::string sep = labels.empty() ? "" : ",";
   uint64_t cumulative = 0;
   char buf[64];
   for (size_t i = 0; i < kBounds.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
     snprintf(buf, sizeof(buf), "%g", kBounds[i]);
-    *out += name + "_bucket{" + labels + sep + "le=\"" + buf + "\"} " +
-            std::to_string(cumulative) + "\n";
+    *out += name + "_bucket{" + labels + sep + "le=\"" + buf + "\"} " + std::to_string(cumulative) +
+            "\n";
   }
   cumulative += buckets_[kBounds.size()].load(std::memory_order_relaxed);
   *out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " + std::to_string(cumulative) + "\n";

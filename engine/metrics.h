@@ -12,10 +12,9 @@ namespace projd {
 class Histogram {
  public:
   // Upper bounds in seconds: 100 µs to 60 s.
-  static constexpr std::array<double, 16> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                     0.005,  0.01,    0.025,  0.05,  0.1,
-                                                     0.25,   0.5,     1,      2.5,   10,
-                                                     60};
+  static constexpr std::array<double, 16> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                     1,      2.5,     10,     60};
   void Observe(double seconds, uint64_t count = 1);
   // Appends NAME_bucket/_sum/_count lines with `labels` (e.g. view="x"; may be empty).
   void Write(const std::string& name, const std::string& labels, std::string* out) const;

@@ -1,17 +1,17 @@
 // projctl: the command-line client and local test runner (SPEC §7).
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include "dsl/compiler.h"
 #include "dsl/time.h"
@@ -65,8 +65,8 @@ int Check(const std::vector<std::string>& files) {
   projd::CompiledFile result = projd::CompileFiles(sources);
   for (const auto& d : result.diagnostics) std::cerr << d.Format();
   if (!result.ok()) {
-    std::cerr << result.diagnostics.size() << (result.diagnostics.size() == 1 ? " error" : " errors")
-              << "\n";
+    std::cerr << result.diagnostics.size()
+              << (result.diagnostics.size() == 1 ? " error" : " errors") << "\n";
     return 1;
   }
   for (const auto& p : result.projections) {
@@ -104,8 +104,8 @@ int DiffViews(const Value& want, const Value& got, const std::string& prefix) {
           }
         }
       } else {
-        std::cout << "~ " << prefix << k << ": " << projd::ToJson(v) << " -> "
-                  << projd::ToJson(*gv) << "\n";
+        std::cout << "~ " << prefix << k << ": " << projd::ToJson(v) << " -> " << projd::ToJson(*gv)
+                  << "\n";
       }
       ++n;
     }
@@ -170,17 +170,17 @@ int Test(const std::vector<std::string>& args) {
       return 1;
     }
     for (const auto& d : r.dead_letters) {
-      std::cerr << p->name() << ": dead letter " << d.topic << ":" << d.partition << ":"
-                << d.offset << ": " << d.reason << "\n";
+      std::cerr << p->name() << ": dead letter " << d.topic << ":" << d.partition << ":" << d.offset
+                << ": " << d.reason << "\n";
     }
     if (r.stopped) {
-      std::cerr << p->name() << ": stopped at " << r.stop_at << " (errors stop): "
-                << r.stop_reason << "\n";
+      std::cerr << p->name() << ": stopped at " << r.stop_at << " (errors stop): " << r.stop_reason
+                << "\n";
     }
     all.Set(p->name(), projd::ViewToJson(r.rows));
   }
-  Value result = selected.size() == 1 ? *all.Find(selected[0]->name())
-                                      : Value::MakeObject(std::move(all));
+  Value result =
+      selected.size() == 1 ? *all.Find(selected[0]->name()) : Value::MakeObject(std::move(all));
   if (expect.empty()) {
     std::string out;
     projd::WritePrettyJson(result, &out);
@@ -202,8 +202,7 @@ int Test(const std::vector<std::string>& args) {
     std::cout << "ok: view matches " << expect << "\n";
     return 0;
   }
-  std::cout << diffs << (diffs == 1 ? " difference" : " differences") << " from " << expect
-            << "\n";
+  std::cout << diffs << (diffs == 1 ? " difference" : " differences") << " from " << expect << "\n";
   return 1;
 }
 
@@ -219,8 +218,8 @@ bool CompileOne(const std::string& path, projd::CompiledFile* out) {
   return out->ok();
 }
 
-std::shared_ptr<const projd::Projection> Pick(const projd::CompiledFile& f,
-                                              const std::string& view, const std::string& path) {
+std::shared_ptr<const projd::Projection> Pick(const projd::CompiledFile& f, const std::string& view,
+                                              const std::string& path) {
   for (const auto& p : f.projections) {
     if (view.empty() || p->name() == view) return p;
   }
@@ -525,15 +524,16 @@ int QueryCommand(const Server& s, const std::string& text, bool json) {
 // each with the event that made it and the row after it.
 int ExplainOnline(const Server& s, const std::string& view, const std::string& key) {
   Value body;
-  int st = Call(s, "GET", "/v1/views/" + projd::PercentEncode(view) + "/rows/" +
-                              projd::PercentEncode(key) + "/history?limit=1000",
+  int st = Call(s, "GET",
+                "/v1/views/" + projd::PercentEncode(view) + "/rows/" + projd::PercentEncode(key) +
+                    "/history?limit=1000",
                 &body);
   if (st != 200) return 1;
   for (const auto& v : body.as_object().Find("versions")->as_array()) {
     const projd::Object& o = v.as_object();
     const projd::Object& by = o.Find("updated_by")->as_object();
-    std::cout << by.Find("topic")->as_string() << ":" << projd::ToJson(*by.Find("partition"))
-              << ":" << projd::ToJson(*by.Find("offset")) << "  event time "
+    std::cout << by.Find("topic")->as_string() << ":" << projd::ToJson(*by.Find("partition")) << ":"
+              << projd::ToJson(*by.Find("offset")) << "  event time "
               << by.Find("event_time")->as_string()
               << (by.Find("event_id")->is_string() ? "  id " + by.Find("event_id")->as_string()
                                                    : "")
@@ -651,8 +651,8 @@ int main(int argc, char** argv) {
       std::cerr << kUsage;
       return 2;
     }
-    std::string target = "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" +
-                         projd::PercentEncode(rest[1]);
+    std::string target =
+        "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" + projd::PercentEncode(rest[1]);
     if (rest.size() == 4 && rest[2] == "--as-of") {
       target += "?as_of=" + projd::PercentEncode(rest[3]);
     } else if (rest.size() != 2) {
@@ -685,8 +685,9 @@ int main(int argc, char** argv) {
     return PrintCall(server, "DELETE", "/v1/views/" + projd::PercentEncode(rest[0]));
   }
   if (cmd == "history" && rest.size() == 2) {
-    return PrintCall(server, "GET", "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" +
-                                        projd::PercentEncode(rest[1]) + "/history?limit=1000");
+    return PrintCall(server, "GET",
+                     "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" +
+                         projd::PercentEncode(rest[1]) + "/history?limit=1000");
   }
   if (cmd == "dead-letters" && rest.size() == 1) {
     return PrintCall(server, "GET", "/v1/views/" + projd::PercentEncode(rest[0]) + "/dead-letters");

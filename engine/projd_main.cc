@@ -1,12 +1,12 @@
 // projd: the daemon's command line (SPEC §3).
 #include <signal.h>
+#include <toml++/toml.h>
 
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
-#include <toml++/toml.h>
 
 #include "engine/daemon.h"
 
@@ -18,7 +18,8 @@ const char kUsage[] =
     "             [--auth FILE] [--config FILE] [--demo] [--demo-events FILE] [--partitions N]\n"
     "             [--sync full|batch|none] [--max-event-bytes N] [--log-format text|json]\n"
     "             [--insecure-listen-any] [--http-max-connections N] [--http-max-body-bytes N]\n"
-    "             [--http-max-header-bytes N] [--http-read-timeout-ms N] [--http-idle-timeout-ms N]\n";
+    "             [--http-max-header-bytes N] [--http-read-timeout-ms N] [--http-idle-timeout-ms "
+    "N]\n";
 
 bool ParseInt(const std::string& s, int64_t min, int64_t max, int64_t* out) {
   if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {

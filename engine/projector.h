@@ -76,14 +76,14 @@ struct Batch {
   std::unordered_map<std::string, RowRecord> rows;  // rows touched, as they are now
   std::unordered_set<std::string> dirty;            // keys of rows changed in this batch
   std::vector<DeadLetter> dead_letters;
-  std::vector<HistoryEntry> history;                // with `history`: one per applied event
-  std::unordered_set<std::string> new_ids;          // dedupe ids first seen in this batch
-  std::map<TopicPartition, int64_t> next_offsets;   // position after this batch
-  int64_t events = 0;                               // messages consumed in this batch
+  std::vector<HistoryEntry> history;               // with `history`: one per applied event
+  std::unordered_set<std::string> new_ids;         // dedupe ids first seen in this batch
+  std::map<TopicPartition, int64_t> next_offsets;  // position after this batch
+  int64_t events = 0;                              // messages consumed in this batch
   int64_t applied = 0, ignored = 0, duplicates = 0;
-  int64_t last_event_time_ms = 0;                   // of the last applied event
-  int64_t max_timestamp_ms = 0;                     // newest Kafka timestamp seen
-  std::string last_key;                             // the row the last applied event changed
+  int64_t last_event_time_ms = 0;  // of the last applied event
+  int64_t max_timestamp_ms = 0;    // newest Kafka timestamp seen
+  std::string last_key;            // the row the last applied event changed
 
   void Clear();
   bool empty() const { return events == 0; }

@@ -72,11 +72,16 @@ struct Plan {
 // Mirrors a comparison so the field is on the left: 5 < x  ->  x > 5.
 Op Mirror(Op op) {
   switch (op) {
-    case Op::kLt: return Op::kGt;
-    case Op::kLe: return Op::kGe;
-    case Op::kGt: return Op::kLt;
-    case Op::kGe: return Op::kLe;
-    default: return op;
+    case Op::kLt:
+      return Op::kGt;
+    case Op::kLe:
+      return Op::kGe;
+    case Op::kGt:
+      return Op::kLt;
+    case Op::kGe:
+      return Op::kLe;
+    default:
+      return op;
   }
 }
 
@@ -88,8 +93,7 @@ Plan Choose(const Query& q) {
   Conjuncts(q.where, &conj);
   const auto& indexes = q.projection->indexes();
   auto indexed = [&](const ExprNode& n) {
-    return n.op == Op::kField &&
-           std::find(indexes.begin(), indexes.end(), n.name) != indexes.end();
+    return n.op == Op::kField && std::find(indexes.begin(), indexes.end(), n.name) != indexes.end();
   };
   Plan prefix, eq, range;
   bool have_prefix = false, have_eq = false, have_range = false;
@@ -187,19 +191,27 @@ struct SortKey {
 int CompareValues(const Value& a, const Value& b) {
   auto rank = [](const Value& v) {
     switch (v.type()) {
-      case Value::Type::kNull: return 0;
-      case Value::Type::kBool: return 1;
-      case Value::Type::kNumber: return 2;
-      case Value::Type::kString: return 3;
-      default: return 4;
+      case Value::Type::kNull:
+        return 0;
+      case Value::Type::kBool:
+        return 1;
+      case Value::Type::kNumber:
+        return 2;
+      case Value::Type::kString:
+        return 3;
+      default:
+        return 4;
     }
   };
   int ra = rank(a), rb = rank(b);
   if (ra != rb) return ra < rb ? -1 : 1;
   switch (a.type()) {
-    case Value::Type::kNull: return 0;
-    case Value::Type::kBool: return a.as_bool() == b.as_bool() ? 0 : (a.as_bool() ? 1 : -1);
-    case Value::Type::kNumber: return a.as_number().Compare(b.as_number());
+    case Value::Type::kNull:
+      return 0;
+    case Value::Type::kBool:
+      return a.as_bool() == b.as_bool() ? 0 : (a.as_bool() ? 1 : -1);
+    case Value::Type::kNumber:
+      return a.as_number().Compare(b.as_number());
     case Value::Type::kString: {
       int c = a.as_string().compare(b.as_string());
       return c < 0 ? -1 : (c > 0 ? 1 : 0);
@@ -218,11 +230,21 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   auto started = Clock::now();
   Plan plan = Choose(q);
   switch (plan.kind) {
-    case Plan::Kind::kScan: answer->plan = "scan"; break;
-    case Plan::Kind::kKey: answer->plan = "key"; break;
-    case Plan::Kind::kPrefix: answer->plan = "key prefix"; break;
-    case Plan::Kind::kIndex: answer->plan = "index " + plan.field; break;
-    case Plan::Kind::kHistory: answer->plan = "history"; break;
+    case Plan::Kind::kScan:
+      answer->plan = "scan";
+      break;
+    case Plan::Kind::kKey:
+      answer->plan = "key";
+      break;
+    case Plan::Kind::kPrefix:
+      answer->plan = "key prefix";
+      break;
+    case Plan::Kind::kIndex:
+      answer->plan = "index " + plan.field;
+      break;
+    case Plan::Kind::kHistory:
+      answer->plan = "history";
+      break;
   }
   bool ordered = !q.order.empty();
   size_t page = q.limit >= 0 ? std::min<size_t>(static_cast<size_t>(q.limit), limits.max_rows)
@@ -267,8 +289,8 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   int64_t count = 0;
   auto over_budget = [&]() {
     if (Clock::now() - started <= limits.budget) return false;
-    *error = "query took longer than " + std::to_string(limits.budget.count()) +
-             " ms (examined " + std::to_string(answer->scanned) +
+    *error = "query took longer than " + std::to_string(limits.budget.count()) + " ms (examined " +
+             std::to_string(answer->scanned) +
              " rows); narrow it with the key, a key prefix or an indexed field";
     return true;
   };
@@ -404,8 +426,8 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
           store->IndexRange(plan.field, &v, true, &v, true, &keys, &answer->scanned);
         }
       } else {
-        store->IndexRange(plan.field, plan.lo, plan.lo_inclusive, plan.hi, plan.hi_inclusive,
-                          &keys, &answer->scanned);
+        store->IndexRange(plan.field, plan.lo, plan.lo_inclusive, plan.hi, plan.hi_inclusive, &keys,
+                          &answer->scanned);
         // Rows whose field holds another type than the bound are candidates too: the where
         // clause then fails on them exactly as a scan would (or filters them out).
         static const Value kFalse = Value::Bool(false), kTrue = Value::Bool(true);
@@ -419,8 +441,7 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
                             &answer->scanned);
         } else {
           store->IndexRange(plan.field, &kMinNum, true, &kMaxNum, true, &keys, &answer->scanned);
-          store->IndexRange(plan.field, &kEmptyArray, true, nullptr, true, &keys,
-                            &answer->scanned);
+          store->IndexRange(plan.field, &kEmptyArray, true, nullptr, true, &keys, &answer->scanned);
         }
       }
       // Index entries were counted as examined; the rows they lead to are counted below.
@@ -441,8 +462,8 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       store->HistoryKeys(&keys);
       for (const auto& k : keys) {
         if (key_paged && k <= after_key) continue;
-        if (!plan.key_or_prefix.empty() && k.compare(0, plan.key_or_prefix.size(),
-                                                     plan.key_or_prefix) != 0) {
+        if (!plan.key_or_prefix.empty() &&
+            k.compare(0, plan.key_or_prefix.size(), plan.key_or_prefix) != 0) {
           continue;
         }
         RowRecord rec;
@@ -484,14 +505,20 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       const Agg& a = aggs[i];
       Value v;
       switch (item.aggregate) {
-        case ExprNode::Func::kCount: v = Value::Number(Decimal::FromInt(count)); break;
-        case ExprNode::Func::kSum: v = Value::Number(a.sum); break;
+        case ExprNode::Func::kCount:
+          v = Value::Number(Decimal::FromInt(count));
+          break;
+        case ExprNode::Func::kSum:
+          v = Value::Number(a.sum);
+          break;
         case ExprNode::Func::kAvg: {
           Decimal avg;
           if (a.n > 0 && Decimal::Div(a.sum, Decimal::FromInt(a.n), &avg)) v = Value::Number(avg);
           break;
         }
-        default: v = a.has ? a.best : Value(); break;
+        default:
+          v = a.has ? a.best : Value();
+          break;
       }
       o.Set(item.label, std::move(v));
     }

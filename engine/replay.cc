@@ -75,8 +75,7 @@ bool Replay(std::shared_ptr<const Projection> projection, const std::string& eve
         msg.error = too_big;
         msg.value = m.value.substr(0, 65536);
       }
-      auto outcome =
-          projector.Apply(msg, &rows, &batch, &reason, observer ? &trace : nullptr);
+      auto outcome = projector.Apply(msg, &rows, &batch, &reason, observer ? &trace : nullptr);
       if (outcome == Projector::Outcome::kStop) {
         out->stopped = true;
         out->stop_reason = reason;

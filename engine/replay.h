@@ -26,9 +26,9 @@ struct ReplayResult {
 };
 
 // Called after each applied event with the trace of its statements (explain).
-using ReplayObserver = std::function<void(const Message& msg, const std::string& key,
-                                          const std::vector<TraceStep>& trace,
-                                          const RowRecord& after)>;
+using ReplayObserver =
+    std::function<void(const Message& msg, const std::string& key,
+                       const std::vector<TraceStep>& trace, const RowRecord& after)>;
 
 // Replays `events_path`. `batch_size` events share a batch, as in the daemon. Returns false
 // with *error when the file cannot be read.

@@ -134,8 +134,7 @@ bool View::CommitBatch(Batch* batch) {
 
 void View::AfterCommit(const Batch& batch) {
   if (batch.empty()) return;
-  source_->Committed(batch.next_offsets.empty() ? std::map<TopicPartition, int64_t>()
-                                                : Position());
+  source_->Committed(batch.next_offsets.empty() ? std::map<TopicPartition, int64_t>() : Position());
   std::vector<std::function<void()>> ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -344,8 +343,8 @@ void View::UpdateRate() {
         std::chrono::duration<double>(rate_samples_.back().first - rate_samples_.front().first)
             .count();
     if (secs > 0) {
-      rate_ = static_cast<double>(rate_samples_.back().second - rate_samples_.front().second) /
-              secs;
+      rate_ =
+          static_cast<double>(rate_samples_.back().second - rate_samples_.front().second) / secs;
     }
   }
 }
@@ -392,11 +391,11 @@ ViewStatus View::Status() {
     if (p.high_watermark >= 0) p.lag_events = std::max<int64_t>(0, p.high_watermark - p.position);
     if (p.lag_events > 0) {
       auto it = last_ts_.find(tp);
-      int64_t since = it != last_ts_.end()
-                          ? it->second
-                          : now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         now - started_)
-                                         .count();
+      int64_t since =
+          it != last_ts_.end()
+              ? it->second
+              : now_ms -
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count();
       p.lag_seconds = std::max<double>(0, static_cast<double>(now_ms - since) / 1000.0);
     }
     st.lag_events += p.lag_events;
@@ -430,10 +429,11 @@ ViewStatus View::Status() {
     st.reason = "storage: " + store_problem_;
   } else if (st.lag_events > 0 && now - last_progress_ > options_.stall_after) {
     st.state = "stalled";
-    st.reason = "lag of " + std::to_string(st.lag_events) + " events and no progress for " +
-                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                    now - last_progress_).count()) +
-                " s" + (src.problem.empty() ? "" : "; " + src.problem);
+    st.reason =
+        "lag of " + std::to_string(st.lag_events) + " events and no progress for " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(now - last_progress_).count()) +
+        " s" + (src.problem.empty() ? "" : "; " + src.problem);
   } else if (!src.healthy) {
     st.state = caught_up_once_ && st.lag_events == 0 ? "live" : "catching_up";
     st.reason = src.problem;

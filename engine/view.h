@@ -35,8 +35,8 @@ struct ViewOptions {
 
 struct PartitionStatus {
   TopicPartition tp;
-  int64_t position = 0;        // next offset to apply
-  int64_t high_watermark = -1; // -1: unknown
+  int64_t position = 0;         // next offset to apply
+  int64_t high_watermark = -1;  // -1: unknown
   int64_t low_watermark = -1;
   int64_t lag_events = 0;
   double lag_seconds = 0;
@@ -44,8 +44,8 @@ struct PartitionStatus {
 
 struct ViewStatus {
   std::string name;
-  std::string state;  // live, catching_up, rebuilding, lagging, stalled, stopped, failed
-  std::string reason; // why the state is not live (empty when live)
+  std::string state;   // live, catching_up, rebuilding, lagging, stalled, stopped, failed
+  std::string reason;  // why the state is not live (empty when live)
   uint64_t rows = 0;
   int64_t lag_events = 0;
   double lag_seconds = 0;
@@ -63,9 +63,9 @@ struct ViewStatus {
   int64_t last_applied_ms = 0;  // wall clock of the last commit with events, 0: never
   // While a rebuild runs (filled by the daemon from the shadow view).
   bool rebuilding = false;
-  double rebuild_progress = 0;     // 0..1: offsets applied by the shadow / its log end
-  int64_t rebuild_applied = 0;     // events the shadow has consumed
-  int64_t rebuild_remaining = 0;   // events it still has to consume
+  double rebuild_progress = 0;    // 0..1: offsets applied by the shadow / its log end
+  int64_t rebuild_applied = 0;    // events the shadow has consumed
+  int64_t rebuild_remaining = 0;  // events it still has to consume
   double rebuild_events_per_second = 0;
   std::string rebuild_definition_hash;
 };

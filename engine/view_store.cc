@@ -86,8 +86,12 @@ std::string IndexEncode(const Value& v) {
     out.push_back(0);
   };
   switch (v.type()) {
-    case Value::Type::kNull: out.push_back(0); break;
-    case Value::Type::kBool: out.push_back(v.as_bool() ? 2 : 1); break;
+    case Value::Type::kNull:
+      out.push_back(0);
+      break;
+    case Value::Type::kBool:
+      out.push_back(v.as_bool() ? 2 : 1);
+      break;
     case Value::Type::kNumber: {
       out.push_back(3);
       // Two's complement with the sign bit flipped sorts as unsigned bytes.
@@ -130,7 +134,8 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
                                            std::string* error) {
   auto store = std::unique_ptr<ViewStore>(new ViewStore());
   store->env_ =
-      KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index"}, options, error);
+      KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index"},
+                  options, error);
   if (!store->env_) return nullptr;
   auto txn = store->env_->BeginRead(error);
   if (!txn) return nullptr;
@@ -465,9 +470,8 @@ bool ViewStore::IndexRange(const std::string& field, const Value* lo, bool lo_in
   return true;
 }
 
-bool ViewStore::IndexEqual(const std::string& field, const Value& value,
-                           const std::string& after, size_t max,
-                           std::vector<std::string>* keys, bool* more) {
+bool ViewStore::IndexEqual(const std::string& field, const Value& value, const std::string& after,
+                           size_t max, std::vector<std::string>* keys, bool* more) {
   *more = false;
   std::shared_lock<std::shared_mutex> lock(resize_mu_);
   std::string error;

@@ -52,8 +52,8 @@ class ViewStore final : public RowSource {
   uint64_t RowCount();
   uint64_t DeadLetterCount();
   // Dead letters with sequence > after, oldest first.
-  bool DeadLetters(uint64_t after, size_t limit,
-                   std::vector<std::pair<uint64_t, DeadLetter>>* out, bool* more);
+  bool DeadLetters(uint64_t after, size_t limit, std::vector<std::pair<uint64_t, DeadLetter>>* out,
+                   bool* more);
   // History (projections with `history`): versions of a row in the order they were made.
   // *out gets (sequence, version) pairs with sequence > after; a tombstone has exists false.
   bool History(const std::string& key, uint64_t after, size_t limit,
@@ -85,7 +85,7 @@ class ViewStore final : public RowSource {
   bool WriteBatch(KvTxn* txn, const Batch& batch);
 
   std::unique_ptr<KvEnv> env_;
-  std::shared_mutex resize_mu_;  // exclusive only while the map grows
+  std::shared_mutex resize_mu_;      // exclusive only while the map grows
   std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch
   std::shared_lock<std::shared_mutex> snapshot_lock_;
   uint64_t next_dead_seq_ = 1;

@@ -6,9 +6,8 @@
 //                                                "TOPIC:PARTITION:OFFSET: reason"
 //   NAME.errors                                  instead: the file must not compile, and the
 //                                                diagnostics must read exactly so
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -69,18 +68,16 @@ void RunCase(const fs::path& proj) {
     REQUIRE(projd::Replay(p, base.string() + ".jsonl", &r, &error, 3));
     for (const auto& d : r.dead_letters) {
       dead += (compiled.projections.size() > 1 ? p->name() + " " : "") + d.topic + ":" +
-              std::to_string(d.partition) + ":" + std::to_string(d.offset) + ": " + d.reason +
-              "\n";
+              std::to_string(d.partition) + ":" + std::to_string(d.offset) + ": " + d.reason + "\n";
     }
     if (r.stopped) {
-      dead += (compiled.projections.size() > 1 ? p->name() + " " : "") + "stopped at " +
-              r.stop_at + ": " + r.stop_reason + "\n";
+      dead += (compiled.projections.size() > 1 ? p->name() + " " : "") + "stopped at " + r.stop_at +
+              ": " + r.stop_reason + "\n";
     }
     all.Set(p->name(), projd::ViewToJson(r.rows));
   }
-  projd::Value got = compiled.projections.size() == 1
-                         ? *all.Find(compiled.projections[0]->name())
-                         : projd::Value::MakeObject(std::move(all));
+  projd::Value got = compiled.projections.size() == 1 ? *all.Find(compiled.projections[0]->name())
+                                                      : projd::Value::MakeObject(std::move(all));
   projd::Value want;
   std::string error;
   REQUIRE(projd::ParseJson(Slurp(base.string() + ".expected.json"), &want, &error));

@@ -8,13 +8,13 @@
 //                            executor's message)
 // Several cases may share one view: NAME.proj/NAME.jsonl are looked up as the longest prefix
 // of the case name ending before a '.'-free "__" part, e.g. bank__by_owner uses bank.proj.
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "dsl/compiler.h"
 #include "engine/projector.h"
@@ -120,8 +120,8 @@ void RunCase(const fs::path& query_file) {
   projd::Object got;
   got.Set("rows", projd::Value::MakeArray(answer.rows));
   got.Set("next_cursor", projd::Value::Bool(!answer.next_cursor.empty()));
-  got.Set("scanned", projd::Value::Number(projd::Decimal::FromInt(
-                         static_cast<int64_t>(answer.scanned))));
+  got.Set("scanned",
+          projd::Value::Number(projd::Decimal::FromInt(static_cast<int64_t>(answer.scanned))));
   got.Set("plan", projd::Value::String(answer.plan));
   projd::Value want;
   REQUIRE(projd::ParseJson(Slurp(base.string() + ".expected.json"), &want, &error));

@@ -1,4 +1,6 @@
 // The LMDB view store: rows and offsets committed together, surviving kill -9.
+#include "engine/view_store.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,7 +12,6 @@
 
 #include "dsl/compiler.h"
 #include "engine/projector.h"
-#include "engine/view_store.h"
 
 namespace {
 
@@ -105,8 +106,8 @@ TEST_CASE("kill -9 between batches neither loses nor repeats an event", "[engine
       ApplyLoop(dir, total, 50);
       _exit(0);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(
-        5, 120)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 120)(rng)));
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
@@ -118,9 +119,8 @@ TEST_CASE("kill -9 between batches neither loses nor repeats an event", "[engine
   auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
   REQUIRE(store);
   auto pos = store->Positions();
-  int64_t position = pos.count(projd::TopicPartition{"t", 0})
-                         ? pos.at(projd::TopicPartition{"t", 0})
-                         : 0;
+  int64_t position =
+      pos.count(projd::TopicPartition{"t", 0}) ? pos.at(projd::TopicPartition{"t", 0}) : 0;
   INFO("position after kills: " << position);
   int64_t cents[7] = {0}, counts[7] = {0};
   for (int64_t i = 0; i < position; ++i) {

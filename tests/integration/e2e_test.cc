@@ -6,11 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <atomic>
 #include <random>
 #include <thread>
 
@@ -123,17 +123,17 @@ void CheckTruth(ProjdProcess& p, const Truth& truth) {
     const Value* dep = row.Find("deposits");
     const Value* wd = row.Find("withdrawals");
     bool ok = bal && bal->is_number() && bal->as_number() == want;
-    ok = ok && (truth.deposits.at(acc) == 0 ? dep == nullptr
-                                              : dep && projd::ToJson(*dep) ==
-                                                           std::to_string(truth.deposits.at(acc)));
+    ok = ok && (truth.deposits.at(acc) == 0
+                    ? dep == nullptr
+                    : dep && projd::ToJson(*dep) == std::to_string(truth.deposits.at(acc)));
     ok = ok && (truth.withdrawals.at(acc) == 0
                     ? wd == nullptr
                     : wd && projd::ToJson(*wd) == std::to_string(truth.withdrawals.at(acc)));
     if (!ok) {
       if (mismatches < 5) {
         UNSCOPED_INFO(acc << ": want balance " << Cents(cents) << " deposits "
-                          << truth.deposits.at(acc) << " withdrawals "
-                          << truth.withdrawals.at(acc) << ", got " << projd::ToJson(it->second));
+                          << truth.deposits.at(acc) << " withdrawals " << truth.withdrawals.at(acc)
+                          << ", got " << projd::ToJson(it->second));
       }
       ++mismatches;
     }
@@ -185,8 +185,7 @@ std::string KafkaOrSkip() {
 
 }  // namespace
 
-TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, positions",
-          "[embedded]") {
+TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, positions", "[embedded]") {
   std::string data;
   std::string dir = Setup("embedded", &data);
   std::string error;
@@ -237,10 +236,12 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   for (int i = 0; i < 20; ++i) {
     int32_t part;
     int64_t off;
-    REQUIRE(producer->Produce("bank", -1, "acc-ryw",
-                              i == 0 ? R"({"type":"Opened","account":"acc-ryw","ts":"2025-07-01T00:00:00Z"})"
-                                     : R"({"type":"Deposited","account":"acc-ryw","amount":1,"ts":"2025-07-01T00:00:00Z"})",
-                              0, &part, &off, &error));
+    REQUIRE(producer->Produce(
+        "bank", -1, "acc-ryw",
+        i == 0
+            ? R"({"type":"Opened","account":"acc-ryw","ts":"2025-07-01T00:00:00Z"})"
+            : R"({"type":"Deposited","account":"acc-ryw","amount":1,"ts":"2025-07-01T00:00:00Z"})",
+        0, &part, &off, &error));
     std::string pos = "bank:" + std::to_string(part) + ":" + std::to_string(off + 1);
     auto r = p->Call("GET", "/v1/views/balances/rows/acc-ryw?wait_ms=30000&min_position=" + pos);
     REQUIRE(r.status == 200);
@@ -304,8 +305,8 @@ projection lenient {
 }
 )");
   std::string error;
-  std::vector<std::string> args = {"--projections", dir + "/projections", "--data", data,
-                                   "--partitions", "1"};
+  std::vector<std::string> args = {
+      "--projections", dir + "/projections", "--data", data, "--partitions", "1"};
   if (real) {
     REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
     args.push_back("--brokers");
@@ -314,8 +315,9 @@ projection lenient {
   auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
   REQUIRE(p);
   if (!real) brokers = p->embedded_brokers();
-  Produce(brokers, topic,
-          {{"a", R"({"k":"a","n":1})"}, {"a", R"({"k":"a","n":"bad"})"}, {"a", R"({"k":"a","n":2})"}});
+  Produce(
+      brokers, topic,
+      {{"a", R"({"k":"a","n":1})"}, {"a", R"({"k":"a","n":"bad"})"}, {"a", R"({"k":"a","n":2})"}});
   // The lenient view goes on; the strict one stops at offset 1.
   REQUIRE(p->WaitCaughtUp("lenient", 3));
   Value st;
@@ -362,8 +364,8 @@ TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", 
   Truth truth;
   auto events = MakeEvents(20000, 300, 2, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--brokers", brokers, "--group", "g1-" + topic},
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
+                                brokers, "--group", "g1-" + topic},
                                dir + "/projd.log", &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
@@ -447,9 +449,9 @@ TEST_CASE("real Kafka: kill -9 at random moments, 20+ times, loses and repeats n
   }
   INFO("kill -9 while ingesting: " << kills_while_ingesting);
   CHECK(kills_while_ingesting >= 20);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--brokers", brokers},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
+      dir + "/projd.log", &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events), std::chrono::seconds(180)));
   CheckTruth(*p, truth);
@@ -478,9 +480,9 @@ TEST_CASE("real Kafka: a 20 s broker outage is reported, reads go on, ingest res
   Truth truth;
   auto events = MakeEvents(20000, 100, 5, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--brokers", brokers},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
+      dir + "/projd.log", &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
   std::string out;
@@ -543,7 +545,7 @@ projection nohist {
   }
   std::string error;
   std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
-                                   dir + "/data", "--partitions", "1"};
+                                   dir + "/data",   "--partitions",       "1"};
   if (real) {
     REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
     args.push_back("--brokers");
@@ -587,9 +589,9 @@ projection nohist {
         if (when <= t) want = b;
       }
       int status = 0;
-      Value v = p->GetJson("/v1/views/hist/rows/" + acc + "?as_of=" +
-                               projd::PercentEncode(projd::FormatRfc3339(t)),
-                           &status);
+      Value v = p->GetJson(
+          "/v1/views/hist/rows/" + acc + "?as_of=" + projd::PercentEncode(projd::FormatRfc3339(t)),
+          &status);
       if (want.empty()) {
         CHECK(status == 404);
       } else {
@@ -687,13 +689,13 @@ TEST_CASE("real Kafka: rebuilds swap without a failed read; reload, broken files
   Truth truth;
   auto events = MakeEvents(100000, 50, 9, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--brokers", brokers},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
+      dir + "/projd.log", &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
-  std::string old_hash = p->GetJson("/v1/views/balances").as_object().Find(
-      "definition_hash")->as_string();
+  std::string old_hash =
+      p->GetJson("/v1/views/balances").as_object().Find("definition_hash")->as_string();
 
   // A reader hammers one row during the rebuild: every answer is the old view's or the new
   // one's, complete — never a 404, never a partial row.
@@ -724,8 +726,7 @@ TEST_CASE("real Kafka: rebuilds swap without a failed read; reload, broken files
   ThreadGuard reader_guard(&done, &reader);
   // Change the definition: the folder watcher reloads and rebuilds in a shadow store.
   std::string proj2 = proj;
-  proj2.replace(proj2.find("on Opened { balance = 0"), 23,
-                "on Opened { v2 = true  balance = 0");
+  proj2.replace(proj2.find("on Opened { balance = 0"), 23, "on Opened { v2 = true  balance = 0");
   projd::testing::WriteFile(file, proj2);
   bool swapped = false;
   bool saw_rebuilding = false;
@@ -797,9 +798,8 @@ projection accts {
   for (int i = 0; i < 400; ++i) {
     char id[16];
     snprintf(id, sizeof(id), "id-%04d", i);
-    events.push_back({id, std::string("{\"type\":\"Opened\",\"id\":\"") + id +
-                              "\",\"owner\":\"o" + std::to_string(i % 8) +
-                              "\",\"balance\":" + std::to_string(i) + "}"});
+    events.push_back({id, std::string("{\"type\":\"Opened\",\"id\":\"") + id + "\",\"owner\":\"o" +
+                              std::to_string(i % 8) + "\",\"balance\":" + std::to_string(i) + "}"});
   }
   Produce(p->embedded_brokers(), "accts", events);
   REQUIRE(p->WaitCaughtUp("accts", 400));
@@ -811,8 +811,8 @@ projection accts {
   CHECK(v.as_object().Find("rows")->as_array().size() == 50);
   CHECK(projd::ToJson(*v.as_object().Find("scanned")) == "50");
   // A scan examines all of them; GET ?q= works the same.
-  Value scan = p->GetJson("/v1/query?q=" + projd::PercentEncode(
-                                               "from accts where balance >= 390 select key"));
+  Value scan = p->GetJson("/v1/query?q=" +
+                          projd::PercentEncode("from accts where balance >= 390 select key"));
   CHECK(projd::ToJson(*scan.as_object().Find("scanned")) == "400");
   CHECK(scan.as_object().Find("rows")->as_array().size() == 10);
   // A bad query: 400 with line and column.
@@ -912,16 +912,16 @@ role  = "metrics"
   std::filesystem::permissions(tokens, std::filesystem::perms::owner_read |
                                            std::filesystem::perms::owner_write |
                                            std::filesystem::perms::others_read);
-  auto refused = ProjdProcess::Start({"--projections", dir + "/projections", "--data",
-                                      dir + "/data", "--auth", tokens},
-                                     dir + "/refused.log", &error);
+  auto refused = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", dir + "/data", "--auth", tokens},
+      dir + "/refused.log", &error);
   CHECK_FALSE(refused);
   CHECK(error.find("can be read by other users") != std::string::npos);
-  std::filesystem::permissions(tokens, std::filesystem::perms::owner_read |
-                                           std::filesystem::perms::owner_write);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
-                                "--auth", tokens},
-                               dir + "/projd.log", &error);
+  std::filesystem::permissions(
+      tokens, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", dir + "/data", "--auth", tokens},
+      dir + "/projd.log", &error);
   REQUIRE(p);
   Produce(p->embedded_brokers(), "t", {{"k", R"({"k":"k"})"}});
   struct Case {
@@ -960,7 +960,8 @@ role  = "metrics"
   for (size_t e = 0; e < endpoints.size(); ++e) {
     for (size_t t = 0; t < tokens_used.size(); ++t) {
       std::vector<std::pair<std::string, std::string>> headers;
-      if (!tokens_used[t].empty()) headers.emplace_back("Authorization", "Bearer " + tokens_used[t]);
+      if (!tokens_used[t].empty())
+        headers.emplace_back("Authorization", "Bearer " + tokens_used[t]);
       auto r = p->Call(endpoints[e].method, endpoints[e].target, endpoints[e].body, headers);
       INFO(endpoints[e].method << " " << endpoints[e].target << " " << endpoints[e].body
                                << " with token '" << tokens_used[t] << "': " << r.body);
@@ -1007,8 +1008,7 @@ TEST_CASE("openapi.json describes every endpoint, and every documented call answ
        {"/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/views", "/v1/views/{view}",
         "/v1/views/{view}/rows", "/v1/views/{view}/rows/{key}",
         "/v1/views/{view}/rows/{key}/history", "/v1/views/{view}/dead-letters",
-        "/v1/views/{view}/skip", "/v1/views/{view}/rebuild", "/v1/views/{view}/lag",
-        "/v1/query"}) {
+        "/v1/views/{view}/skip", "/v1/views/{view}/rebuild", "/v1/views/{view}/lag", "/v1/query"}) {
     INFO(route);
     CHECK(paths.Find(route) != nullptr);
   }
@@ -1058,9 +1058,9 @@ projection deposits {
 )");
   std::string error;
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
-                                "--brokers", brokers},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", dir + "/data", "--brokers", brokers},
+      dir + "/projd.log", &error);
   REQUIRE(p);
   auto producer = projd::Producer::Create(brokers, {}, &error);
   REQUIRE(producer);
@@ -1086,7 +1086,8 @@ projection deposits {
     int64_t off;
     REQUIRE(producer->Produce(topic, -1, "ryw",
                               "{\"type\":\"Deposited\",\"account\":\"ryw\",\"amount\":1,"
-                              "\"event_id\":\"ryw-" + std::to_string(i) + "\"}",
+                              "\"event_id\":\"ryw-" +
+                                  std::to_string(i) + "\"}",
                               0, &part, &off, &error));
     // A generous wait: the sanitizer build applies events several times slower.
     auto r = p->Call("GET", "/v1/views/deposits/rows/ryw?wait_ms=60000&min_position=" + topic +
@@ -1094,8 +1095,7 @@ projection deposits {
     REQUIRE(r.status == 200);
     Value v;
     REQUIRE(projd::ParseJson(r.body, &v, &error));
-    if (projd::ToJson(*v.as_object().Find("row")->as_object().Find("count")) ==
-        std::to_string(i)) {
+    if (projd::ToJson(*v.as_object().Find("row")->as_object().Find("count")) == std::to_string(i)) {
       ++seen;
     }
   }
@@ -1106,7 +1106,8 @@ projection deposits {
   for (int i = 1; i <= 10; ++i) {
     REQUIRE(producer->ProduceAsync(topic, "ryw",
                                    "{\"type\":\"Deposited\",\"account\":\"ryw\",\"amount\":1,"
-                                   "\"event_id\":\"ryw-" + std::to_string(i) + "\"}",
+                                   "\"event_id\":\"ryw-" +
+                                       std::to_string(i) + "\"}",
                                    &error));
   }
   REQUIRE(producer->Flush(std::chrono::seconds(10), &error));
@@ -1114,7 +1115,8 @@ projection deposits {
   for (int i = 1; i <= 10; ++i) {
     REQUIRE(producer->ProduceAsync(topic, "ryw",
                                    "{\"type\":\"Deposited\",\"account\":\"ryw\",\"amount\":1,"
-                                   "\"event_id\":\"ryw-" + std::to_string(i * 3) + "\"}",
+                                   "\"event_id\":\"ryw-" +
+                                       std::to_string(i * 3) + "\"}",
                                    &error));
   }
   REQUIRE(producer->ProduceAsync(topic, "ryw",
@@ -1122,9 +1124,9 @@ projection deposits {
                                  "\"event_id\":\"ryw-new\"}",
                                  &error));
   REQUIRE(producer->Flush(std::chrono::seconds(10), &error));
-  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
-                           "--brokers", brokers},
-                          dir + "/projd.log", &error);
+  p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", dir + "/data", "--brokers", brokers},
+      dir + "/projd.log", &error);
   REQUIRE(p);
   Value row;
   for (int i = 0; i < 200; ++i) {
@@ -1150,8 +1152,7 @@ TEST_CASE("HTTP limits: 500 idle connections and a slowloris client do not stop 
   std::string dir = Setup("http-limits", &data);
   std::string error;
   auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--http-read-timeout-ms", "1000", "--http-max-body-bytes",
-                                "10000"},
+                                "--http-read-timeout-ms", "1000", "--http-max-body-bytes", "10000"},
                                dir + "/projd.log", &error);
   REQUIRE(p);
   auto connect_one = [&]() {
@@ -1230,8 +1231,8 @@ projection pruned {
   // Old events (2025) and one from now for key "fresh".
   std::vector<Event> events;
   for (int i = 0; i < 5; ++i) {
-    events.push_back({"old", R"({"k":"old","ts":"2025-07-0)" + std::to_string(i + 1) +
-                                 R"(T00:00:00Z"})"});
+    events.push_back(
+        {"old", R"({"k":"old","ts":"2025-07-0)" + std::to_string(i + 1) + R"(T00:00:00Z"})"});
   }
   std::string now = projd::FormatRfc3339(std::chrono::duration_cast<std::chrono::milliseconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
@@ -1247,22 +1248,30 @@ projection pruned {
   REQUIRE(p);
   size_t old_versions = 0;
   for (int i = 0; i < 50; ++i) {
-    old_versions = p->GetJson("/v1/views/pruned/rows/old/history").as_object().Find(
-        "versions")->as_array().size();
+    old_versions = p->GetJson("/v1/views/pruned/rows/old/history")
+                       .as_object()
+                       .Find("versions")
+                       ->as_array()
+                       .size();
     if (old_versions == 1) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   CHECK(old_versions == 1);  // only the newest of the old versions is kept
-  CHECK(p->GetJson("/v1/views/pruned/rows/fresh/history").as_object().Find("versions")->as_array().size() == 3);
+  CHECK(p->GetJson("/v1/views/pruned/rows/fresh/history")
+            .as_object()
+            .Find("versions")
+            ->as_array()
+            .size() == 3);
   CHECK(p->Log().find("pruned 4 history versions") != std::string::npos);
   // The row itself is untouched.
   CHECK(projd::ToJson(*p->GetJson("/v1/views/pruned/rows/old").as_object().Find("row")) ==
         R"({"n":5})");
 }
 
-TEST_CASE("real Kafka: retention gaps refuse a rebuild (409) unless allow_gap; a crash during a "
-          "rebuild leaves the old view serving and the rebuild resumes",
-          "[kafka]") {
+TEST_CASE(
+    "real Kafka: retention gaps refuse a rebuild (409) unless allow_gap; a crash during a "
+    "rebuild leaves the old view serving and the rebuild resumes",
+    "[kafka]") {
   std::string brokers = KafkaOrSkip();
   if (brokers.empty()) return;
   std::string data;
@@ -1276,8 +1285,9 @@ TEST_CASE("real Kafka: retention gaps refuse a rebuild (409) unless allow_gap; a
   Truth truth;
   auto events = MakeEvents(150000, 100, 12, &truth);
   Produce(brokers, topic, events);
-  std::vector<std::string> args = {"--projections", dir + "/projections", "--data", data,
-                                   "--brokers", brokers, "--sync", "full"};
+  std::vector<std::string> args = {
+      "--projections", dir + "/projections", "--data", data, "--brokers", brokers, "--sync",
+      "full"};
   auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events), std::chrono::seconds(120)));
@@ -1342,8 +1352,8 @@ TEST_CASE("real Kafka: a frozen consumer shows stalled, never live", "[kafka]") 
   auto events = MakeEvents(400000, 100, 13, &truth);
   Produce(brokers, topic, events);
   // --sync full keeps batches small, so the consumer is still behind when the broker freezes.
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--brokers", brokers, "--sync", "full"},
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
+                                brokers, "--sync", "full"},
                                dir + "/projd.log", &error);
   REQUIRE(p);
   int64_t lag = 0;

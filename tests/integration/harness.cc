@@ -54,8 +54,7 @@ int Run(const std::string& command, std::string* output) {
 }
 
 std::unique_ptr<ProjdProcess> ProjdProcess::Start(const std::vector<std::string>& args,
-                                                  const std::string& log_path,
-                                                  std::string* error) {
+                                                  const std::string& log_path, std::string* error) {
   std::vector<std::string> full = {PROJD_BIN};
   bool has_listen = false;
   for (const auto& a : args) has_listen = has_listen || a == "--listen";
@@ -142,13 +141,13 @@ int ProjdProcess::Terminate(std::chrono::seconds timeout) {
   return -1;
 }
 
-HttpClientResult ProjdProcess::Call(const std::string& method, const std::string& target,
-                                    const std::string& body,
-                                    const std::vector<std::pair<std::string, std::string>>& headers) {
+HttpClientResult ProjdProcess::Call(
+    const std::string& method, const std::string& target, const std::string& body,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
   HttpClientResult r;
   std::string error;
-  if (!HttpCall("127.0.0.1", port_, method, target, headers, body,
-                std::chrono::milliseconds(70000), &r, &error)) {
+  if (!HttpCall("127.0.0.1", port_, method, target, headers, body, std::chrono::milliseconds(70000),
+                &r, &error)) {
     r.status = 0;
     r.body = error;
   }
