@@ -609,16 +609,7 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
 
 bool KeyPartString(const Value& v, std::string* out) {
   out->clear();
-  if (v.is_string()) {
-    *out = v.as_string();
-  } else if (v.is_number()) {
-    v.as_number().AppendTo(out);
-  } else if (v.is_bool()) {
-    *out = v.as_bool() ? "true" : "false";
-  } else {
-    return false;
-  }
-  return true;
+  return ToStringForConcat(v, out);
 }
 
 std::string JoinKeyParts(const std::vector<std::string>& parts) {

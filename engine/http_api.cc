@@ -157,6 +157,25 @@ HttpResponse WithPosition(View& view, HttpResponse r) {
   return r;
 }
 
+// ?limit= and ?cursor= of the paginated lists whose cursor is a sequence number (history,
+// dead letters). false with the 400 answer in *bad.
+bool ParsePage(const HttpRequest& req, size_t* limit, uint64_t* after, HttpResponse* bad) {
+  std::string error;
+  if (!ParseLimit(req, 100, 1000, limit, &error)) {
+    *bad = Error(400, "bad limit", Str(error));
+    return false;
+  }
+  *after = 0;
+  if (const std::string* c = req.Query("cursor")) {
+    if (c->empty() || c->size() > 18 || c->find_first_not_of("0123456789") != std::string::npos) {
+      *bad = Error(400, "bad cursor", Str("not a cursor from this API"));
+      return false;
+    }
+    *after = std::stoull(*c);
+  }
+  return true;
+}
+
 }  // namespace
 
 void Daemon::Query(HttpRequest&& req, Responder respond, const Principal* who) {
@@ -561,17 +580,9 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
                 Str("add 'history all' or 'history N days' to the definition of " + seg[2]))));
     }
     size_t limit;
-    std::string error;
-    if (!ParseLimit(req, 100, 1000, &limit, &error)) {
-      return reply(with_position(Error(400, "bad limit", Str(error))));
-    }
-    uint64_t after = 0;
-    if (const std::string* c = req.Query("cursor")) {
-      if (c->empty() || c->size() > 18 || c->find_first_not_of("0123456789") != std::string::npos) {
-        return reply(with_position(Error(400, "bad cursor", Str("not a cursor from this API"))));
-      }
-      after = std::stoull(*c);
-    }
+    uint64_t after;
+    HttpResponse bad;
+    if (!ParsePage(req, &limit, &after, &bad)) return reply(with_position(std::move(bad)));
     std::vector<std::pair<uint64_t, RowRecord>> versions;
     bool more = false;
     view->store().History(seg[4], after, limit, &versions, &more);
@@ -636,17 +647,9 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   if (what == "dead-letters" && seg.size() == 4) {
     if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
     size_t limit;
-    std::string error;
-    if (!ParseLimit(req, 100, 1000, &limit, &error)) {
-      return reply(with_position(Error(400, "bad limit", Str(error))));
-    }
-    uint64_t after = 0;
-    if (const std::string* c = req.Query("cursor")) {
-      if (c->empty() || c->size() > 18 || c->find_first_not_of("0123456789") != std::string::npos) {
-        return reply(with_position(Error(400, "bad cursor", Str("not a cursor from this API"))));
-      }
-      after = std::stoull(*c);
-    }
+    uint64_t after;
+    HttpResponse bad;
+    if (!ParsePage(req, &limit, &after, &bad)) return reply(with_position(std::move(bad)));
     std::vector<std::pair<uint64_t, DeadLetter>> items;
     bool more = false;
     view->store().DeadLetters(after, limit, &items, &more);
