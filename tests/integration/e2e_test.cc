@@ -1389,3 +1389,37 @@ TEST_CASE("real Kafka: a frozen consumer shows stalled, never live", "[kafka]") 
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events), std::chrono::seconds(180)));
   CheckTruth(*p, truth);
 }
+
+TEST_CASE("--config TOML holds the settings, flags win, --log-format json logs JSON lines",
+          "[embedded]") {
+  std::string data;
+  std::string dir = Setup("config", &data);
+  projd::testing::WriteFile(dir + "/projd.toml", "projections = \"" + dir +
+                                                     "/projections\"\n"
+                                                     "data = \"" +
+                                                     data +
+                                                     "\"\n"
+                                                     "listen = \"127.0.0.1:1\"\n"
+                                                     "log_format = \"json\"\n"
+                                                     "partitions = 2\n");
+  std::string error;
+  // listen from the file (port 1) is overridden by the flag the harness adds (port 0).
+  auto p = ProjdProcess::Start({"--config", dir + "/projd.toml"}, dir + "/projd.log", &error);
+  REQUIRE(p);
+  CHECK(p->Call("GET", "/v1/views/balances").status == 200);
+  std::string log = p->Log();
+  size_t first_line_end = log.find('\n');
+  std::string first = log.substr(0, first_line_end);
+  Value line;
+  std::string perr;
+  INFO(first);
+  CHECK(projd::ParseJson(first, &line, &perr));
+  CHECK(line.is_object());
+  CHECK(line.as_object().Find("level"));
+  CHECK(p->Terminate() == 0);
+  // A bad config file is refused with its position.
+  projd::testing::WriteFile(dir + "/bad.toml", "projections = \n");
+  auto bad = ProjdProcess::Start({"--config", dir + "/bad.toml"}, dir + "/bad.log", &error);
+  CHECK_FALSE(bad);
+  CHECK(error.find("bad.toml:1:") != std::string::npos);
+}

@@ -83,16 +83,21 @@ std::unique_ptr<ProjdProcess> ProjdProcess::Start(const std::vector<std::string>
   size_t seen = ReadFile(log_path).size();  // appended logs of earlier runs do not count
   while (std::chrono::steady_clock::now() < deadline) {
     std::string log = ReadFile(log_path).substr(std::min(seen, ReadFile(log_path).size()));
-    size_t at = log.find("HTTP API listening on ");
-    if (at != std::string::npos) {
-      size_t eol = log.find('\n', at);
-      std::string addr = log.substr(at + 22, eol - at - 22);
-      p->port_ = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
-      size_t e = log.find("embedded Kafka broker listening on ");
-      if (e != std::string::npos) {
-        size_t end = log.find(' ', e + 35);
-        p->embedded_ = log.substr(e + 35, end - e - 35);
+    // HOST:PORT after a marker, in text or JSON log lines alike.
+    auto address_after = [&log](const std::string& marker) -> std::string {
+      size_t at = log.find(marker);
+      if (at == std::string::npos) return "";
+      size_t b = at + marker.size(), e = b;
+      while (e < log.size() &&
+             std::string("0123456789abcdef.:[]").find(log[e]) != std::string::npos) {
+        ++e;
       }
+      return log.substr(b, e - b);
+    };
+    std::string addr = address_after("HTTP API listening on ");
+    if (!addr.empty() && addr.find(':') != std::string::npos) {
+      p->port_ = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+      p->embedded_ = address_after("embedded Kafka broker listening on ");
       return p;
     }
     int status;
