@@ -1416,6 +1416,15 @@ TEST_CASE("--config TOML holds the settings, flags win, --log-format json logs J
   CHECK(projd::ParseJson(first, &line, &perr));
   CHECK(line.is_object());
   CHECK(line.as_object().Find("level"));
+  // SIGHUP reloads the projections folder (here unchanged: nothing to do, still serving).
+  p->Signal(SIGHUP);
+  bool reloaded = false;
+  for (int i = 0; i < 50 && !reloaded; ++i) {
+    reloaded = p->Log().find("SIGHUP: reloading projections") != std::string::npos;
+    if (!reloaded) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(reloaded);
+  CHECK(p->Call("GET", "/v1/views/balances").status == 200);
   CHECK(p->Terminate() == 0);
   // A bad config file is refused with its position.
   projd::testing::WriteFile(dir + "/bad.toml", "projections = \n");
