@@ -205,9 +205,8 @@ void Daemon::Query(HttpRequest&& req, Responder respond, const Principal* who) {
     d.Set("column", Num(diag.column));
     d.Set("message", Str(diag.message));
     d.Set("text", Str(diag.Format()));
-    bool unknown_view = diag.message.rfind("unknown view", 0) == 0;
-    return respond(Error(unknown_view ? 404 : 400, "bad query: " + diag.message,
-                         Value::MakeObject(std::move(d))));
+    // SPEC §5: a bad query, an unknown view included, gets 400 with line and column.
+    return respond(Error(400, "bad query: " + diag.message, Value::MakeObject(std::move(d))));
   }
   auto view = FindView(query->view);
   if (!view) return respond(Error(404, "unknown view", Str(query->view)));

@@ -820,7 +820,7 @@ projection accts {
   CHECK(r.status == 400);
   CHECK(r.body.find("\"line\":2") != std::string::npos);
   CHECK(r.body.find("\"column\":13") != std::string::npos);
-  CHECK(p->Call("POST", "/v1/query", "from nope").status == 404);
+  CHECK(p->Call("POST", "/v1/query", "from nope").status == 400);
 
   // Walk all rows 25 at a time while other rows change and new rows arrive: every row that
   // did not change is returned exactly once.
@@ -950,7 +950,7 @@ role  = "metrics"
       {401, 401, 200, 200, 200, 403},  // alpha row
       {401, 401, 200, 200, 403, 403},  // beta row
       {401, 401, 200, 200, 200, 403},  // query alpha
-      {401, 401, 200, 200, 404, 403},  // query beta: hidden like a missing view
+      {401, 401, 200, 200, 400, 403},  // query beta: hidden like a missing view
       {401, 401, 409, 403, 403, 403},  // skip (admin: the view is not stopped)
       {401, 401, 409, 403, 403, 403},  // delete (admin: still loaded)
   };
