@@ -54,6 +54,26 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
   if (level <= 4) fprintf(stderr, "level=warn component=kafka %s: %s\n", fac, buf);
 }
 
+// A client handle for the short-lived admin and query helpers below: `settings` applied in
+// order, warnings through LogCallback. nullptr and *error on failure.
+HandlePtr NewClient(rd_kafka_type_t type,
+                    const std::vector<std::pair<std::string, std::string>>& settings,
+                    std::string* error) {
+  ConfPtr conf(rd_kafka_conf_new());
+  for (const auto& [k, v] : settings) {
+    if (!SetConf(conf.get(), k, v, error)) return nullptr;
+  }
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  char errstr[512];
+  HandlePtr rk(rd_kafka_new(type, conf.get(), errstr, sizeof(errstr)));
+  if (!rk) {
+    *error = std::string("cannot create Kafka client: ") + errstr;
+    return nullptr;
+  }
+  conf.release();  // owned by the handle now
+  return rk;
+}
+
 class KafkaSource;
 void SourceLogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
 void SourceErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque);
@@ -555,16 +575,9 @@ class KafkaProducer final : public Producer {
 
 bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int partitions,
                       std::string* error) {
-  ConfPtr conf(rd_kafka_conf_new());
-  if (!SetConf(conf.get(), "bootstrap.servers", brokers, error)) return false;
-  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  HandlePtr rk = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}, error);
+  if (!rk) return false;
   char errstr[512];
-  HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr)));
-  if (!rk) {
-    *error = std::string("cannot create Kafka client: ") + errstr;
-    return false;
-  }
-  conf.release();
   rd_kafka_NewTopic_t* nt =
       rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr, sizeof(errstr));
   if (!nt) {
@@ -627,19 +640,10 @@ bool QueryWatermarks(const std::string& brokers,
                      const std::string& topic, std::map<int32_t, PartitionInfo>* out,
                      std::string* error) {
   out->clear();
-  ConfPtr conf(rd_kafka_conf_new());
-  if (!SetConf(conf.get(), "bootstrap.servers", brokers, error)) return false;
-  for (const auto& [k, v] : props) {
-    if (!SetConf(conf.get(), k, v, error)) return false;
-  }
-  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
-  char errstr[512];
-  HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr)));
-  if (!rk) {
-    *error = std::string("cannot create Kafka client: ") + errstr;
-    return false;
-  }
-  conf.release();
+  std::vector<std::pair<std::string, std::string>> settings = {{"bootstrap.servers", brokers}};
+  settings.insert(settings.end(), props.begin(), props.end());
+  HandlePtr rk = NewClient(RD_KAFKA_PRODUCER, settings, error);
+  if (!rk) return false;
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &md, 5000);
@@ -672,16 +676,8 @@ bool QueryWatermarks(const std::string& brokers,
 
 bool DeleteKafkaRecords(const std::string& brokers, const std::string& topic, int32_t partition,
                         int64_t before_offset, std::string* error) {
-  ConfPtr conf(rd_kafka_conf_new());
-  if (!SetConf(conf.get(), "bootstrap.servers", brokers, error)) return false;
-  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
-  char errstr[512];
-  HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr)));
-  if (!rk) {
-    *error = std::string("cannot create Kafka client: ") + errstr;
-    return false;
-  }
-  conf.release();
+  HandlePtr rk = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}, error);
+  if (!rk) return false;
   ListPtr list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = before_offset;
   rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(list.get());
@@ -706,20 +702,11 @@ bool DeleteKafkaRecords(const std::string& brokers, const std::string& topic, in
 
 bool QueryCommitted(const std::string& brokers, const std::string& group, const std::string& topic,
                     int partitions, std::map<int32_t, int64_t>* out, std::string* error) {
-  ConfPtr conf(rd_kafka_conf_new());
-  if (!SetConf(conf.get(), "bootstrap.servers", brokers, error) ||
-      !SetConf(conf.get(), "group.id", group, error) ||
-      !SetConf(conf.get(), "enable.auto.commit", "false", error)) {
-    return false;
-  }
-  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
-  char errstr[512];
-  HandlePtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr)));
-  if (!rk) {
-    *error = std::string("cannot create Kafka consumer: ") + errstr;
-    return false;
-  }
-  conf.release();
+  HandlePtr rk = NewClient(
+      RD_KAFKA_CONSUMER,
+      {{"bootstrap.servers", brokers}, {"group.id", group}, {"enable.auto.commit", "false"}},
+      error);
+  if (!rk) return false;
   ListPtr list(rd_kafka_topic_partition_list_new(partitions));
   for (int p = 0; p < partitions; ++p)
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);

@@ -182,6 +182,17 @@ Plan Choose(const Query& q) {
   return plan;
 }
 
+// Evaluates a query expression on one row; on failure *error names what failed and the row.
+bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::string& key,
+                   const Object& fields, Value* out, std::string* error) {
+  EvalContext ctx;
+  ctx.key = key;
+  ctx.row = &fields;
+  if (Evaluate(expr, &ctx, out)) return true;
+  *error = what + " failed on row " + key + ": " + ctx.error;
+  return false;
+}
+
 struct SortKey {
   std::vector<Value> values;
   std::string key;
@@ -303,12 +314,8 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       return false;
     }
     if (q.has_where) {
-      EvalContext ctx;
-      ctx.key = key;
-      ctx.row = &rec.fields;
       Value v;
-      if (!Evaluate(q.where, &ctx, &v)) {
-        *error = "where failed on row " + key + ": " + ctx.error;
+      if (!EvaluateOnRow(q.where, "where", key, rec.fields, &v, error)) {
         failed = true;
         return false;
       }
@@ -319,12 +326,8 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       for (size_t i = 0; i < q.select.size(); ++i) {
         const auto& item = q.select[i];
         if (item.aggregate == ExprNode::Func::kCount) continue;
-        EvalContext ctx;
-        ctx.key = key;
-        ctx.row = &rec.fields;
         Value v;
-        if (!Evaluate(item.expr, &ctx, &v)) {
-          *error = item.label + " failed on row " + key + ": " + ctx.error;
+        if (!EvaluateOnRow(item.expr, item.label, key, rec.fields, &v, error)) {
           failed = true;
           return false;
         }
@@ -483,14 +486,8 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       o.Set("row", Value::MakeObject(rec.fields));
     } else {
       for (const auto& item : q.select) {
-        EvalContext ctx;
-        ctx.key = key;
-        ctx.row = &rec.fields;
         Value v;
-        if (!Evaluate(item.expr, &ctx, &v)) {
-          *error = item.label + " failed on row " + key + ": " + ctx.error;
-          return false;
-        }
+        if (!EvaluateOnRow(item.expr, item.label, key, rec.fields, &v, error)) return false;
         o.Set(item.label, std::move(v));
       }
     }

@@ -146,6 +146,14 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
   return store;
 }
 
+ViewStore::ReadView ViewStore::Read(std::string* error) {
+  ReadView r;
+  r.lock = std::shared_lock<std::shared_mutex>(resize_mu_);
+  std::string ignored;
+  r.txn = env_->BeginRead(error ? error : &ignored);
+  return r;
+}
+
 bool ViewStore::BeginBatch(std::string* error) {
   snapshot_lock_ = std::shared_lock<std::shared_mutex>(resize_mu_);
   snapshot_ = env_->BeginRead(error);
@@ -263,9 +271,7 @@ bool ViewStore::Commit(const Batch& batch, std::string* error) {
 
 std::map<TopicPartition, int64_t> ViewStore::Positions() {
   std::map<TopicPartition, int64_t> out;
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   if (!txn) return out;
   auto c = txn->Cursor(kOffsets);
   for (bool ok = c && c->First(); ok; ok = c->Next()) {
@@ -278,9 +284,7 @@ std::map<TopicPartition, int64_t> ViewStore::Positions() {
 }
 
 bool ViewStore::GetRow(const std::string& key, RowRecord* out, uint64_t* dead_letters) {
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   if (!txn) return false;
   std::string_view v;
   if (dead_letters) {
@@ -294,8 +298,7 @@ bool ViewStore::Scan(const ScanOptions& o, std::vector<std::pair<std::string, Ro
                      bool* more, std::string* error) {
   out->clear();
   *more = false;
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  auto txn = env_->BeginRead(error);
+  ReadView txn = Read(error);
   if (!txn) return false;
   auto c = txn->Cursor(kRows);
   std::string from = o.prefix;
@@ -326,16 +329,12 @@ bool ViewStore::Scan(const ScanOptions& o, std::vector<std::pair<std::string, Ro
 }
 
 uint64_t ViewStore::RowCount() {
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   return txn ? txn->Count(kRows) : 0;
 }
 
 uint64_t ViewStore::DeadLetterCount() {
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   return txn ? txn->Count(kDead) : 0;
 }
 
@@ -343,9 +342,7 @@ bool ViewStore::DeadLetters(uint64_t after, size_t limit,
                             std::vector<std::pair<uint64_t, DeadLetter>>* out, bool* more) {
   out->clear();
   *more = false;
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   if (!txn) return false;
   auto c = txn->Cursor(kDead);
   for (bool ok = c->Seek(BigEndian64(after + 1)); ok; ok = c->Next()) {
@@ -364,9 +361,7 @@ bool ViewStore::History(const std::string& key, uint64_t after, size_t limit,
                         std::vector<std::pair<uint64_t, RowRecord>>* out, bool* more) {
   out->clear();
   *more = false;
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   if (!txn) return false;
   auto c = txn->Cursor(kHistory);
   std::string prefix = HistoryPrefix(key);
@@ -385,9 +380,7 @@ bool ViewStore::History(const std::string& key, uint64_t after, size_t limit,
 }
 
 bool ViewStore::AsOf(const std::string& key, int64_t as_of_ms, RowRecord* out) {
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   if (!txn) return false;
   auto c = txn->Cursor(kHistory);
   std::string prefix = HistoryPrefix(key);
@@ -445,9 +438,7 @@ int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
 bool ViewStore::IndexRange(const std::string& field, const Value* lo, bool lo_inclusive,
                            const Value* hi, bool hi_inclusive, std::vector<std::string>* keys,
                            uint64_t* scanned) {
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   if (!txn) return false;
   auto c = txn->Cursor(kIndex);
   std::string prefix = IndexPrefix(field);
@@ -473,9 +464,7 @@ bool ViewStore::IndexRange(const std::string& field, const Value* lo, bool lo_in
 bool ViewStore::IndexEqual(const std::string& field, const Value& value, const std::string& after,
                            size_t max, std::vector<std::string>* keys, bool* more) {
   *more = false;
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   if (!txn) return false;
   auto c = txn->Cursor(kIndex);
   // Entries of one value are adjacent and sorted by row key.
@@ -495,9 +484,7 @@ bool ViewStore::IndexEqual(const std::string& field, const Value& value, const s
 }
 
 bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   if (!txn) return false;
   auto c = txn->Cursor(kHistory);
   for (bool ok = c->First(); ok; ok = c->Next()) {
@@ -514,9 +501,7 @@ bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
 }
 
 std::string ViewStore::GetMeta(const std::string& name) {
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  std::string error;
-  auto txn = env_->BeginRead(&error);
+  ReadView txn = Read();
   std::string_view v;
   if (!txn || !txn->Get(kMeta, name, &v)) return "";
   return std::string(v);

@@ -84,6 +84,16 @@ class ViewStore final : public RowSource {
   enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory, kIndex };
   bool WriteBatch(KvTxn* txn, const Batch& batch);
 
+  // A read transaction for readers, holding off map growth while it lives; false when LMDB
+  // could not start one (*error says why, when given).
+  struct ReadView {
+    std::shared_lock<std::shared_mutex> lock;
+    std::unique_ptr<KvTxn> txn;
+    KvTxn* operator->() const { return txn.get(); }
+    explicit operator bool() const { return txn != nullptr; }
+  };
+  ReadView Read(std::string* error = nullptr);
+
   std::unique_ptr<KvEnv> env_;
   std::shared_mutex resize_mu_;      // exclusive only while the map grows
   std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch

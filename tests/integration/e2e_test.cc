@@ -157,6 +157,24 @@ std::string UniqueTopic(const std::string& base) {
          std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
 }
 
+// The balances projection reading `topic`.
+std::string BalancesOn(const std::string& topic) {
+  std::string proj = kBalances;
+  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
+  return proj;
+}
+
+// A test folder with the balances projection on a fresh topic of the real broker.
+std::string SetupKafka(const std::string& name, const std::string& brokers, int partitions,
+                       std::string* data, std::string* topic) {
+  std::string dir = Setup(name, data);
+  *topic = UniqueTopic(name);
+  projd::testing::WriteFile(dir + "/projections/balances.proj", BalancesOn(*topic));
+  std::string error;
+  if (!projd::CreateKafkaTopic(brokers, *topic, partitions, &error)) FAIL(error);
+  return dir;
+}
+
 // Stops and joins a helper thread however the test leaves its scope (a failed REQUIRE
 // throws past it; a joinable std::thread would terminate the test program).
 class ThreadGuard {
@@ -353,14 +371,9 @@ TEST_CASE("real Kafka: errors stop and skip", "[kafka]") {
 TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", "[kafka]") {
   std::string brokers = KafkaOrSkip();
   if (brokers.empty()) return;
-  std::string data;
-  std::string dir = Setup("kafka-e2e", &data);
-  std::string topic = UniqueTopic("bank");
-  std::string proj = kBalances;
-  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
-  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-e2e", brokers, 4, &data, &topic);
   std::string error;
-  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
   Truth truth;
   auto events = MakeEvents(20000, 300, 2, &truth);
   Produce(brokers, topic, events);
@@ -401,14 +414,9 @@ TEST_CASE("real Kafka: kill -9 at random moments, 20+ times, loses and repeats n
           "[kafka]") {
   std::string brokers = KafkaOrSkip();
   if (brokers.empty()) return;
-  std::string data;
-  std::string dir = Setup("kafka-kill9", &data);
-  std::string topic = UniqueTopic("bank-kill");
-  std::string proj = kBalances;
-  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
-  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-kill9", brokers, 4, &data, &topic);
   std::string error;
-  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
   Truth truth;
   auto events = MakeEvents(200000, 2000, 4, &truth);
   Produce(brokers, topic, events);
@@ -469,14 +477,9 @@ TEST_CASE("real Kafka: a 20 s broker outage is reported, reads go on, ingest res
     WARN("PROJD_KAFKA_SCRIPT not set: outage test not run");
     return;
   }
-  std::string data;
-  std::string dir = Setup("kafka-outage", &data);
-  std::string topic = UniqueTopic("bank-outage");
-  std::string proj = kBalances;
-  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
-  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-outage", brokers, 2, &data, &topic);
   std::string error;
-  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 2, &error));
   Truth truth;
   auto events = MakeEvents(20000, 100, 5, &truth);
   Produce(brokers, topic, events);
@@ -677,15 +680,11 @@ TEST_CASE("real Kafka: rebuilds swap without a failed read; reload, broken files
           "[kafka]") {
   std::string brokers = KafkaOrSkip();
   if (brokers.empty()) return;
-  std::string data;
-  std::string dir = Setup("kafka-rebuild", &data);
-  std::string topic = UniqueTopic("bank-rebuild");
-  std::string proj = kBalances;
-  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-rebuild", brokers, 4, &data, &topic);
+  std::string proj = BalancesOn(topic);
   std::string file = dir + "/projections/balances.proj";
-  projd::testing::WriteFile(file, proj);
   std::string error;
-  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
   Truth truth;
   auto events = MakeEvents(100000, 50, 9, &truth);
   Produce(brokers, topic, events);
@@ -1274,14 +1273,9 @@ TEST_CASE(
     "[kafka]") {
   std::string brokers = KafkaOrSkip();
   if (brokers.empty()) return;
-  std::string data;
-  std::string dir = Setup("kafka-gap", &data);
-  std::string topic = UniqueTopic("bank-gap");
-  std::string proj = kBalances;
-  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
-  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-gap", brokers, 2, &data, &topic);
   std::string error;
-  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 2, &error));
   Truth truth;
   auto events = MakeEvents(150000, 100, 12, &truth);
   Produce(brokers, topic, events);
@@ -1340,14 +1334,9 @@ TEST_CASE("real Kafka: a frozen consumer shows stalled, never live", "[kafka]") 
     WARN("PROJD_KAFKA_SCRIPT not set: stall test not run");
     return;
   }
-  std::string data;
-  std::string dir = Setup("kafka-stall", &data);
-  std::string topic = UniqueTopic("bank-stall");
-  std::string proj = kBalances;
-  proj.replace(proj.find("\"bank\""), 6, "\"" + topic + "\"");
-  projd::testing::WriteFile(dir + "/projections/balances.proj", proj);
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-stall", brokers, 1, &data, &topic);
   std::string error;
-  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
   Truth truth;
   auto events = MakeEvents(400000, 100, 13, &truth);
   Produce(brokers, topic, events);
