@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -27,6 +28,7 @@ const char kUsage[] =
     "usage:\n"
     "  projctl check FILE...\n"
     "  projctl test FILE --events EVENTS.jsonl [--view NAME] [--expect EXPECTED.json]\n"
+    "  projctl test DIR\n"
     "  projctl diff OLD.proj NEW.proj --events EVENTS.jsonl [--view NAME]\n"
     "  projctl explain VIEW KEY [--events EVENTS.jsonl --file F.proj]\n"
     "  projctl [--server URL] [--token T] status\n"
@@ -75,48 +77,205 @@ int Check(const std::vector<std::string>& files) {
   return 0;
 }
 
-// Prints the differences between two views; returns their count.
-int DiffViews(const Value& want, const Value& got, const std::string& prefix) {
+// Prints the differences between two views to `out`; returns their count.
+int DiffViews(const Value& want, const Value& got, const std::string& prefix,
+              std::ostream& out = std::cout) {
   int n = 0;
   const projd::Object& w = want.as_object();
   const projd::Object& g = got.as_object();
   for (const auto& [k, v] : w.members()) {
     const Value* gv = g.Find(k);
     if (!gv) {
-      std::cout << "- " << prefix << k << ": " << projd::ToJson(v) << "  (expected, missing)\n";
+      out << "- " << prefix << k << ": " << projd::ToJson(v) << "  (expected, missing)\n";
       ++n;
     } else if (!(*gv == v)) {
       if (v.is_object() && gv->is_object()) {
         for (const auto& [f, fv] : v.as_object().members()) {
           const Value* gf = gv->as_object().Find(f);
           if (!gf) {
-            std::cout << "~ " << prefix << k << "." << f << ": " << projd::ToJson(fv)
-                      << " -> (missing)\n";
+            out << "~ " << prefix << k << "." << f << ": " << projd::ToJson(fv)
+                << " -> (missing)\n";
           } else if (!(*gf == fv)) {
-            std::cout << "~ " << prefix << k << "." << f << ": " << projd::ToJson(fv) << " -> "
-                      << projd::ToJson(*gf) << "\n";
+            out << "~ " << prefix << k << "." << f << ": " << projd::ToJson(fv) << " -> "
+                << projd::ToJson(*gf) << "\n";
           }
         }
         for (const auto& [f, gf] : gv->as_object().members()) {
           if (!v.as_object().Find(f)) {
-            std::cout << "~ " << prefix << k << "." << f << ": (missing) -> " << projd::ToJson(gf)
-                      << "\n";
+            out << "~ " << prefix << k << "." << f << ": (missing) -> " << projd::ToJson(gf)
+                << "\n";
           }
         }
       } else {
-        std::cout << "~ " << prefix << k << ": " << projd::ToJson(v) << " -> " << projd::ToJson(*gv)
-                  << "\n";
+        out << "~ " << prefix << k << ": " << projd::ToJson(v) << " -> " << projd::ToJson(*gv)
+            << "\n";
       }
       ++n;
     }
   }
   for (const auto& [k, v] : g.members()) {
     if (!w.Find(k)) {
-      std::cout << "+ " << prefix << k << ": " << projd::ToJson(v) << "  (unexpected)\n";
+      out << "+ " << prefix << k << ": " << projd::ToJson(v) << "  (unexpected)\n";
       ++n;
     }
   }
   return n;
+}
+
+// projctl test DIR: every DIR/NAME.proj is a golden case, laid out as in tests/golden:
+//   NAME.jsonl + NAME.expected.json  the events, and the view they must give ({key: row}, or
+//                                    {view: {key: row}} when the file holds several projections)
+//   NAME.dead (optional)             the dead letters, one per line "TOPIC:PARTITION:OFFSET:
+//   reason"
+//                                    (several projections: "VIEW TOPIC:..."); none when absent
+//   NAME.errors                      instead: the file must not compile, and its diagnostics
+//                                    must read exactly so
+// Prints a PASS or FAIL line per case (with the differences under a FAIL) and a summary line;
+// exit 0 only when every case passes.
+namespace fs = std::filesystem;
+
+std::string TrimEnd(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// Runs one case; on failure returns false with the differences in *report.
+bool RunGoldenCase(const fs::path& proj, std::ostream& report) {
+  fs::path base = proj;
+  base.replace_extension();
+  std::string name = base.filename().string();
+  std::string text, expected_text;
+  if (!ReadFile(proj.string(), &text)) {
+    report << "cannot read " << proj.filename().string() << "\n";
+    return false;
+  }
+  projd::CompiledFile compiled = projd::CompileFile(proj.filename().string(), text);
+  std::string diagnostics;
+  for (const auto& d : compiled.diagnostics) diagnostics += d.Format();
+  if (ReadFile(base.string() + ".errors", &expected_text)) {
+    if (compiled.ok()) {
+      report << "expected errors (" << name << ".errors), but the file compiles\n";
+      return false;
+    }
+    if (TrimEnd(diagnostics) == TrimEnd(expected_text)) return true;
+    report << "diagnostics differ from " << name << ".errors\nexpected:\n";
+    for (const auto& l : Lines(TrimEnd(expected_text))) report << "  " << l << "\n";
+    report << "got:\n";
+    for (const auto& l : Lines(TrimEnd(diagnostics))) report << "  " << l << "\n";
+    return false;
+  }
+  if (!compiled.ok()) {
+    report << diagnostics;
+    return false;
+  }
+  std::string events = base.string() + ".jsonl";
+  if (!fs::exists(events)) {
+    report << "missing " << name << ".jsonl (the events) or " << name << ".errors\n";
+    return false;
+  }
+  if (!ReadFile(base.string() + ".expected.json", &expected_text)) {
+    report << "missing " << name << ".expected.json (the view the events must give)\n";
+    return false;
+  }
+  Value expected;
+  std::string error;
+  if (!projd::ParseJson(expected_text, &expected, &error) || !expected.is_object()) {
+    report << name << ".expected.json: not a JSON object: " << error << "\n";
+    return false;
+  }
+  bool several = compiled.projections.size() > 1;
+  projd::Object views;
+  std::string dead;
+  for (const auto& p : compiled.projections) {
+    projd::ReplayResult r;
+    if (!projd::Replay(p, events, &r, &error)) {
+      report << error << "\n";
+      return false;
+    }
+    std::string prefix = several ? p->name() + " " : "";
+    for (const auto& d : r.dead_letters) {
+      dead += prefix + d.topic + ":" + std::to_string(d.partition) + ":" +
+              std::to_string(d.offset) + ": " + d.reason + "\n";
+    }
+    if (r.stopped) dead += prefix + "stopped at " + r.stop_at + ": " + r.stop_reason + "\n";
+    views.Set(p->name(), projd::ViewToJson(r.rows));
+  }
+  int diffs = 0;
+  if (!several) {
+    diffs = DiffViews(expected, *views.Find(compiled.projections[0]->name()), "", report);
+  } else {
+    for (const auto& [view, got] : views.members()) {
+      const Value* want = expected.as_object().Find(view);
+      if (!want || !want->is_object()) {
+        report << "view " << view << " is missing from " << name << ".expected.json\n";
+        ++diffs;
+        continue;
+      }
+      diffs += DiffViews(*want, got, view + " ", report);
+    }
+    for (const auto& [view, want] : expected.as_object().members()) {
+      if (!views.Find(view)) {
+        report << "- view " << view << ": no projection of that name\n";
+        ++diffs;
+      }
+    }
+  }
+  std::string want_dead;
+  ReadFile(base.string() + ".dead", &want_dead);  // absent: no dead letters expected
+  std::vector<std::string> want_lines = Lines(TrimEnd(want_dead));
+  std::vector<std::string> got_lines = Lines(TrimEnd(dead));
+  if (want_lines != got_lines) {
+    for (const auto& l : want_lines) {
+      if (std::find(got_lines.begin(), got_lines.end(), l) == got_lines.end()) {
+        report << "- dead letter " << l << "  (expected, missing)\n";
+      }
+    }
+    for (const auto& l : got_lines) {
+      if (std::find(want_lines.begin(), want_lines.end(), l) == want_lines.end()) {
+        report << "+ dead letter " << l << "  (unexpected)\n";
+      }
+    }
+    ++diffs;
+  }
+  return diffs == 0;
+}
+
+int TestDir(const std::string& dir) {
+  std::vector<fs::path> cases;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".proj") cases.push_back(e.path());
+  }
+  if (ec) {
+    std::cerr << dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  if (cases.empty()) {
+    std::cerr << "projctl test: no NAME.proj cases in " << dir << "\n";
+    return 1;
+  }
+  std::sort(cases.begin(), cases.end());
+  int failed = 0;
+  for (const auto& c : cases) {
+    std::ostringstream report;
+    bool ok = RunGoldenCase(c, report);
+    std::cout << (ok ? "PASS " : "FAIL ") << c.stem().string() << "\n";
+    if (!ok) {
+      ++failed;
+      for (const auto& l : Lines(report.str())) std::cout << "    " << l << "\n";
+    }
+  }
+  int total = static_cast<int>(cases.size());
+  std::cout << total << (total == 1 ? " case: " : " cases: ") << total - failed << " passed, "
+            << failed << " failed\n";
+  return failed == 0 ? 0 : 1;
 }
 
 int Test(const std::vector<std::string>& args) {
@@ -140,6 +299,13 @@ int Test(const std::vector<std::string>& args) {
       std::cerr << "projctl test: unexpected argument '" << a << "'\n" << kUsage;
       return 2;
     }
+  }
+  if (!file.empty() && fs::is_directory(file)) {
+    if (!events.empty() || !view.empty() || !expect.empty()) {
+      std::cerr << "projctl test DIR takes no other arguments\n" << kUsage;
+      return 2;
+    }
+    return TestDir(file);
   }
   if (file.empty() || events.empty()) {
     std::cerr << kUsage;
