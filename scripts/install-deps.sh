@@ -9,6 +9,7 @@ packages=(
   catch2 libtomlplusplus-dev libssl-dev
   kcat lmdb-utils curl python3 python3-prometheus-client
   openjdk-17-jre-headless maven
+  nodejs npm
 )
 
 missing=()
@@ -28,7 +29,25 @@ if command -v mvn >/dev/null 2>&1; then
   for p in "${missing[@]}"; do [[ $p == maven ]] || filtered+=("$p"); done
   missing=("${filtered[@]+"${filtered[@]}"}")
 fi
+# node and npm from elsewhere (nodesource, nvm) serve the editor-grammar test as well.
+for tool in node:nodejs npm:npm; do
+  if command -v "${tool%%:*}" >/dev/null 2>&1; then
+    filtered=()
+    for p in "${missing[@]}"; do [[ $p == "${tool##*:}" ]] || filtered+=("$p"); done
+    missing=("${filtered[@]+"${filtered[@]}"}")
+  fi
+done
+# The TextMate engine for the editor-grammar test (ctest editors), pinned by its lock file.
+install_npm_packages() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/editors"
+  if [[ ! -f $dir/node_modules/.package-lock.json ||
+        $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
 if [[ ${#missing[@]} -eq 0 ]]; then
+  install_npm_packages
   exit 0
 fi
 echo "install-deps: installing ${missing[*]}" >&2
@@ -37,3 +56,4 @@ if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_npm_packages
