@@ -760,22 +760,41 @@ struct Runner {
   const std::vector<std::string>* source_lines;
   // What each changed field held before the event, to restore on an event error (events
   // apply atomically without copying the row up front).
+  // Fields are named by the statement's own string (it outlives the run), so a field saved
+  // twice is found by address.
   struct Undo {
-    std::string field;
+    const std::string* field;
     bool existed;
     Value old;
   };
-  std::vector<Undo> undo;
+  std::vector<Undo>& undo;  // empty at the start; reused between events (no allocation)
   bool whole_row_saved = false;
   Object saved_row;
 
-  void Save(const std::string& field) {
-    if (whole_row_saved) return;
+  bool Saved(const std::string& field) const {
+    if (whole_row_saved) return true;
     for (const auto& u : undo) {
-      if (u.field == field) return;
+      if (u.field == &field || *u.field == field) return true;
     }
+    return false;
+  }
+  void Save(const std::string& field) {
+    if (Saved(field)) return;
     const Value* cur = row->fields.Find(field);
-    undo.push_back({field, cur != nullptr, cur ? *cur : Value()});
+    undo.push_back({&field, cur != nullptr, cur ? *cur : Value()});
+  }
+  // Sets a field; the old value moves into the undo log instead of being copied.
+  void Assign(const std::string& field, Value v) {
+    Value* cur = row->fields.Find(field);
+    if (!cur) {
+      if (!Saved(field)) undo.push_back({&field, false, Value()});
+      row->fields.Set(field, std::move(v));
+      return;
+    }
+    if (!Saved(field)) {
+      undo.push_back({&field, true, std::move(*cur)});
+    }
+    *cur = std::move(v);
   }
   void SaveAll() {
     if (whole_row_saved) return;
@@ -793,9 +812,9 @@ struct Runner {
     }
     for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
       if (it->existed) {
-        row->fields.Set(it->field, std::move(it->old));
+        row->fields.Set(*it->field, std::move(it->old));
       } else {
-        row->fields.Erase(it->field);
+        row->fields.Erase(*it->field);
       }
     }
     undo.clear();
@@ -829,8 +848,7 @@ struct Runner {
         Value v;
         if (!Evaluate(s.expr, ctx, &v)) return false;
         if (trace) Trace(s, s.field + " = " + ToJson(v));
-        Save(s.field);
-        row->fields.Set(s.field, std::move(v));
+        Assign(s.field, std::move(v));
         deleted = false;
         return true;
       }
@@ -866,13 +884,7 @@ struct Runner {
           return false;
         }
         if (trace) Trace(s, s.field + " = " + r.ToString());
-        Save(s.field);
-        cur = row->fields.Find(s.field);
-        if (cur) {
-          *cur = Value::Number(r);
-        } else {
-          row->fields.Set(s.field, Value::Number(r));
-        }
+        Assign(s.field, Value::Number(r));
         deleted = false;
         return true;
       }
@@ -948,12 +960,16 @@ bool Projection::Apply(const PreparedEvent& prepared, const Value& event, const 
   ctx.key = prepared.key;
   ctx.row = &row->fields;
   ctx.locals = &locals;
-  Runner runner{this, &ctx, row, &locals, false, trace, &source_lines_, {}, false, {}};
+  thread_local std::vector<Runner::Undo> undo;
+  undo.clear();
+  Runner runner{this, &ctx, row, &locals, false, trace, &source_lines_, undo, false, {}};
   if (!runner.Run(prepared.handler->body)) {
     runner.Rollback();
+    undo.clear();
     *error = ctx.error;
     return false;
   }
+  undo.clear();
   row->exists = !runner.deleted;
   if (runner.deleted) row->fields = Object();
   return true;

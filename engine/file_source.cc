@@ -1,7 +1,10 @@
 // A Source over a JSONL file, for projctl test / diff / explain. It lives in engine/ because it
 // reads JSON with the value model of dsl/, which connectors/ does not know.
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <set>
 
 #include "connectors/source.h"
 #include "dsl/program.h"
@@ -13,16 +16,31 @@ namespace {
 class FileSource final : public Source {
  public:
   bool Open(const std::string& path, const std::string& default_topic, std::string* error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      *error = "cannot open " + path;
+    // One read of the whole file: the messages point into it.
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+      *error = "cannot open " + path + ": " + std::strerror(errno);
       return false;
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    data_ = ss.str();
+    bool ok = true;
+    char buf[1 << 16];
+    if (std::fseek(f, 0, SEEK_END) == 0) {
+      long size = std::ftell(f);
+      std::rewind(f);
+      if (size > 0) {
+        data_.resize(static_cast<size_t>(size));
+        data_.resize(std::fread(data_.data(), 1, data_.size(), f));
+      }
+    }
+    // Whatever a stat did not announce (pipes, files still growing).
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) data_.append(buf, n);
+    if (std::ferror(f)) {
+      *error = "cannot read " + path + ": " + std::strerror(errno);
+      ok = false;
+    }
+    std::fclose(f);
     default_topic_ = default_topic;
-    return true;
+    return ok;
   }
 
   bool Start(const std::vector<std::string>&, std::function<int64_t(const TopicPartition&)>,
@@ -107,7 +125,8 @@ class FileSource final : public Source {
   // The raw text of each top-level member of an object line; false when the line is not a
   // simple object (then it is a bare event).
   static bool Members(std::string_view s,
-                      std::vector<std::pair<std::string, std::string_view>>* out) {
+                      std::vector<std::pair<std::string_view, std::string_view>>* out) {
+    out->clear();
     size_t i = 0;
     if (s.empty() || s[0] != '{') return false;
     ++i;
@@ -122,7 +141,7 @@ class FileSource final : public Source {
       size_t k0 = ++i;
       while (i < s.size() && s[i] != '"' && s[i] != '\\') ++i;
       if (i >= s.size() || s[i] != '"') return false;  // escaped names: not an envelope
-      std::string name(s.substr(k0, i - k0));
+      std::string_view name = s.substr(k0, i - k0);
       ++i;
       ws();
       if (i >= s.size() || s[i] != ':') return false;
@@ -130,7 +149,7 @@ class FileSource final : public Source {
       ws();
       size_t v0 = i;
       if (!SkipValue(s, &i)) return false;
-      out->emplace_back(std::move(name), s.substr(v0, i - v0));
+      out->emplace_back(name, s.substr(v0, i - v0));
       ws();
       if (i < s.size() && s[i] == ',') {
         ++i;
@@ -145,22 +164,45 @@ class FileSource final : public Source {
     }
   }
 
+  // The content of a JSON string token without escapes, as a view; false for anything else
+  // (which then goes through the full parser).
+  static bool PlainString(std::string_view raw, std::string_view* out) {
+    if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') return false;
+    std::string_view body = raw.substr(1, raw.size() - 2);
+    for (char c : body) {
+      unsigned char u = static_cast<unsigned char>(c);
+      if (c == '\\' || c == '"' || u < 0x20 || u >= 0x80) return false;  // ASCII only
+    }
+    *out = body;
+    return true;
+  }
+
+  static bool PlainInteger(std::string_view raw, int64_t* out) {
+    auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), *out);
+    return ec == std::errc() && end == raw.data() + raw.size();
+  }
+
+  std::string_view Intern(std::string_view topic) {
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) it = topics_.emplace(topic).first;
+    return *it;
+  }
+
   // A line holding an envelope object gives its parts; anything else is a bare event.
   Message Decode(std::string_view line) {
     Message m;
-    std::string topic = default_topic_;
+    std::string_view topic = default_topic_;
     int32_t partition = 0;
     int64_t timestamp = 0;
     bool has_key = false;
-    std::string key;
+    std::string_view key;
     std::string_view value = line;
-    std::vector<std::pair<std::string, std::string_view>> members;
-    if (Members(line, &members)) {
+    if (Members(line, &members_)) {
       // An envelope has a value, at least one other envelope field, and nothing else: a bare
       // event that happens to have "key" and "value" fields stays a bare event.
       const std::string_view* raw_value = nullptr;
       bool envelope_field = false, other_field = false;
-      for (const auto& [name, raw] : members) {
+      for (const auto& [name, raw] : members_) {
         if (name == "value") {
           raw_value = &raw;
         } else if (name == "topic" || name == "partition" || name == "timestamp" || name == "key") {
@@ -170,11 +212,29 @@ class FileSource final : public Source {
         }
       }
       if (raw_value && envelope_field && !other_field) {
-        for (const auto& [name, raw] : members) {
+        for (const auto& [name, raw] : members_) {
+          if (name == "value") continue;
+          // The common forms without the full parser: plain strings, integers.
+          std::string_view text;
+          int64_t n = 0;
+          if (name == "topic" && PlainString(raw, &text)) {
+            topic = Intern(text);
+            continue;
+          }
+          if (name == "key" && PlainString(raw, &text)) {
+            has_key = true;
+            key = text;  // points into data_
+            continue;
+          }
+          if ((name == "partition" || name == "timestamp") && PlainInteger(raw, &n)) {
+            if (name == "timestamp") timestamp = n;
+            if (name == "partition" && n >= 0 && n < (1 << 20)) partition = static_cast<int32_t>(n);
+            continue;
+          }
           Value v;
           std::string error;
-          if (name == "value" || !ParseJson(raw, &v, &error)) continue;
-          if (name == "topic" && v.is_string()) topic = v.as_string();
+          if (!ParseJson(raw, &v, &error)) continue;
+          if (name == "topic" && v.is_string()) topic = Intern(v.as_string());
           int64_t p = 0;
           if (name == "partition" && v.is_number() && v.as_number().ToInt64(&p) && p >= 0 &&
               p < (1 << 20)) {
@@ -189,37 +249,37 @@ class FileSource final : public Source {
           }
           if (name == "key" && !v.is_null()) {
             has_key = true;
-            key = v.is_string() ? v.as_string() : ToJson(v);
+            held_.push_back(v.is_string() ? v.as_string() : ToJson(v));
+            key = held_.back();
           }
         }
         value = *raw_value;
       }
     }
     if (!last_next_ || topic != last_tp_.topic || partition != last_tp_.partition) {
-      last_tp_ = TopicPartition{topic, partition};
+      last_tp_ = TopicPartition{std::string(topic), partition};
       last_next_ = &next_offset_[last_tp_];
     }
     int64_t& next = *last_next_;
-    held_.push_back({std::move(topic), std::move(key)});
-    const Held& h = held_.back();
-    m.topic = h.topic;
+    m.topic = topic;  // default_topic_ or an interned name: both outlive the source's messages
     m.partition = partition;
     m.offset = next++;
     m.timestamp_ms = timestamp;
     m.has_key = has_key;
-    m.key = h.key;
+    m.key = key;
     m.value = value;  // points into data_, which lives as long as the source
     return m;
   }
 
-  struct Held {
-    std::string topic, key;
-  };
   std::string data_;
   std::string default_topic_;
   size_t pos_ = 0;
   int64_t line_no_ = 0;
-  std::vector<Held> held_;
+  // Keys that needed unescaping, for the messages of the current Poll (reserved for `max`
+  // entries there, so the views into them stay put).
+  std::vector<std::string> held_;
+  std::set<std::string, std::less<>> topics_;
+  std::vector<std::pair<std::string_view, std::string_view>> members_;
   std::map<TopicPartition, int64_t> next_offset_;
   TopicPartition last_tp_;        // the partition of the previous line, and
   int64_t* last_next_ = nullptr;  // its entry in next_offset_ (map entries stay put)

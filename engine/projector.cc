@@ -160,6 +160,7 @@ bool DecodeDeadLetter(std::string_view in, DeadLetter* d) {
 void Batch::Clear() {
   rows.clear();
   dirty.clear();
+  dirty_set_.clear();
   dead_letters.clear();
   history.clear();
   new_ids.clear();
@@ -194,6 +195,14 @@ void Projector::DeadLetterMessage(const Message& msg, const std::string& reason,
   ++batch->events;
 }
 
+void Projector::UseAvro(std::shared_ptr<SchemaRegistry> registry) {
+  avro_ = std::make_unique<AvroEventDecoder>(std::move(registry));
+}
+
+bool Projector::PrefetchSchemas(const std::vector<Message>& messages, std::string* problem) {
+  return !avro_ || avro_->Prefetch(messages, problem);
+}
+
 Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* batch,
                                     std::string* stop_reason, std::vector<TraceStep>* trace) {
   const Projection& p = *projection_;
@@ -220,7 +229,16 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   };
   if (msg.timestamp_ms > batch->max_timestamp_ms) batch->max_timestamp_ms = msg.timestamp_ms;
   if (!msg.error.empty()) return event_error(std::string(msg.error));
-  if (!ParseJson(msg.value, &event_, &error)) return event_error(error);
+  if (avro_) {
+    bool unavailable = false;
+    if (!avro_->Decode(msg.value, &event_, &error, &unavailable)) {
+      if (!unavailable) return event_error(error);
+      *stop_reason = error;  // never a dead letter for a registry outage
+      return Outcome::kStop;
+    }
+  } else if (!ParseJson(msg.value, &event_, &error)) {
+    return event_error(error);
+  }
   PreparedEvent prepared;
   if (!p.Prepare(event_, meta, &prepared, &error)) {
     // A key computed before the failure still counts: the row says it missed an event.
@@ -236,13 +254,24 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   }
   has_key = true;
   key = prepared.key;
+  // With dedupe the id is claimed in the batch at once (one hash operation), and given back
+  // if the event turns out to be a duplicate of an earlier batch or fails.
+  std::unordered_set<std::string>::iterator claimed;
+  bool claimed_id = false;
   if (p.dedupe() && prepared.has_id) {
-    if (batch->new_ids.count(prepared.id) || rows->SeenId(prepared.id)) {
+    auto [pos, fresh] = batch->new_ids.insert(prepared.id);
+    if (fresh && rows->SeenId(prepared.id)) {
+      batch->new_ids.erase(pos);
+      fresh = false;
+    }
+    if (!fresh) {
       batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
       ++batch->events;
       ++batch->duplicates;
       return Outcome::kDuplicate;
     }
+    claimed = pos;
+    claimed_id = true;
   }
   auto it = batch->rows.find(prepared.key);
   if (it == batch->rows.end()) {
@@ -258,6 +287,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   bool ok = p.Apply(prepared, event_, meta, &row, &error, trace);
   if (!ok) {
     rec.fields = std::move(row.fields);  // as before the event: it applies atomically
+    if (claimed_id) batch->new_ids.erase(claimed);
     return event_error(error);
   }
   rec.version = row.exists ? (existed ? rec.version + 1 : 1) : 0;
@@ -269,13 +299,12 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   rec.updated_by.event_time_ms = prepared.event_time_ms;
   rec.updated_by.has_id = prepared.has_id;
   rec.updated_by.id = prepared.id;
-  batch->dirty.insert(prepared.key);
+  batch->MarkDirty(&*it);
   batch->last_key = prepared.key;
   if (p.history() != Projection::History::kNone) {
     batch->history.push_back({prepared.key, rec});
     if (!rec.exists) batch->history.back().row.version = 0;
   }
-  if (p.dedupe() && prepared.has_id) batch->new_ids.insert(prepared.id);
   batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
   batch->last_event_time_ms = prepared.event_time_ms;
   ++batch->events;

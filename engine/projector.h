@@ -14,6 +14,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "connectors/avro.h"
+#include "connectors/schema_registry.h"
 #include "connectors/source.h"
 #include "dsl/program.h"
 #include "dsl/value.h"
@@ -73,8 +75,11 @@ class RowSource {
 
 // The changes of one batch.
 struct Batch {
-  std::unordered_map<std::string, RowRecord> rows;  // rows touched, as they are now
-  std::unordered_set<std::string> dirty;            // keys of rows changed in this batch
+  using Rows = std::unordered_map<std::string, RowRecord>;
+  Rows rows;  // rows touched, as they are now
+  // The rows changed in this batch, each once, in the order they first changed (entries of
+  // `rows`, whose nodes stay put).
+  std::vector<Rows::value_type*> dirty;
   std::vector<DeadLetter> dead_letters;
   std::vector<HistoryEntry> history;               // with `history`: one per applied event
   std::unordered_set<std::string> new_ids;         // dedupe ids first seen in this batch
@@ -90,8 +95,13 @@ struct Batch {
 
   // The entry of next_offsets for a message's partition (cached for runs of one partition).
   int64_t& NextOffset(std::string_view topic, int32_t partition);
+  // Records that a row of `rows` changed.
+  void MarkDirty(Rows::value_type* entry) {
+    if (dirty_set_.insert(entry).second) dirty.push_back(entry);
+  }
 
  private:
+  std::unordered_set<const Rows::value_type*> dirty_set_;
   std::string cached_topic_;
   int32_t cached_partition_ = -1;
   int64_t* cached_offset_ = nullptr;
@@ -110,6 +120,15 @@ class Projector {
   Outcome Apply(const Message& msg, RowSource* rows, Batch* batch, std::string* stop_reason,
                 std::vector<TraceStep>* trace = nullptr);
 
+  // `format avro`: event values are Confluent Avro with writer schemas from `registry` (null:
+  // none configured, which holds the view until one is).
+  void UseAvro(std::shared_ptr<SchemaRegistry> registry);
+  // Before Apply on a polled batch: makes sure the writer schema of every message is known.
+  // false with *problem when the registry cannot be reached (the caller holds the batch and
+  // retries; an event error would lose good events). Always true for JSON. Without it, an
+  // unreachable registry during Apply stops the view at that event (kStop), never a dead letter.
+  bool PrefetchSchemas(const std::vector<Message>& messages, std::string* problem);
+
   // Records `msg` as a dead letter with `reason` and consumes its offset (skip after a stop).
   void DeadLetterMessage(const Message& msg, const std::string& reason, Batch* batch);
 
@@ -117,7 +136,8 @@ class Projector {
 
  private:
   std::shared_ptr<const Projection> projection_;
-  Value event_;  // reused between messages
+  Value event_;                             // reused between messages
+  std::unique_ptr<AvroEventDecoder> avro_;  // format avro only
 };
 
 }  // namespace projd

@@ -22,7 +22,7 @@ class MemoryRows final : public RowSource {
     for (auto& [key, rec] : b->rows) {
       if (rec.exists) rows_[key] = std::move(rec);
     }
-    for (const auto& id : b->new_ids) ids_.insert(id);
+    ids_.merge(b->new_ids);  // moves the nodes: no copies
     for (auto& d : b->dead_letters) r->dead_letters.push_back(std::move(d));
     r->applied += b->applied;
     r->ignored += b->ignored;

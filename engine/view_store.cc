@@ -182,8 +182,9 @@ bool ViewStore::SeenId(const std::string& id) {
 
 bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
   std::string buf;
-  for (const auto& key : batch.dirty) {
-    const RowRecord& rec = batch.rows.at(key);
+  for (const auto* entry : batch.dirty) {
+    const std::string& key = entry->first;
+    const RowRecord& rec = entry->second;
     if (!indexes_.empty()) {
       // Replace the row's index entries: the old row's values out, the new row's in.
       std::string_view old_data;
