@@ -877,9 +877,6 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
           c.word == "stop" ? Projection::ErrorPolicy::kStop : Projection::ErrorPolicy::kSkip;
     } else if (c.kind == "format") {
       proj->format_ = c.word == "avro" ? Projection::Format::kAvro : Projection::Format::kJson;
-      if (proj->format_ == Projection::Format::kAvro) {
-        Error(c.offset, "format avro is not supported by this build of projd");
-      }
     } else if (c.kind == "alert") {
       int64_t n = c.word.size() > 15 ? 0 : std::stoll(c.word);
       if (n < 1) Error(c.offset, "alert lag threshold must be at least 1");

@@ -54,6 +54,23 @@ bool IsEnvelope(const Value& v) {
   return envelope_field;
 }
 
+// The schema registry's HTTP exchanges, through the blocking client of engine/http_client.cc.
+bool RegistryHttp(const RegistryHttpRequest& req, RegistryHttpResponse* resp, std::string* error) {
+  HttpClientResult r;
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Accept", "application/vnd.schemaregistry.v1+json, application/json"}};
+  if (req.method == "POST") {
+    headers.emplace_back("Content-Type", "application/vnd.schemaregistry.v1+json");
+  }
+  if (!HttpCall(req.host, req.port, req.method, req.target, headers, req.body, req.timeout, &r,
+                error)) {
+    return false;
+  }
+  resp->status = r.status;
+  resp->body = std::move(r.body);
+  return true;
+}
+
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
@@ -154,6 +171,7 @@ std::shared_ptr<View> Daemon::OpenView(std::shared_ptr<const Projection> p, int 
   }
   ViewOptions vo;
   if (options_.sync == SyncMode::kFull) vo.max_batch = 100;
+  vo.schema_registry = registry_;
   auto view = std::make_shared<View>(
       p, std::move(store), [this](const std::string& name) { return MakeSource(name); }, vo,
       [this](const std::string& level, const std::string& v, const std::string& m) {
@@ -388,6 +406,17 @@ bool Daemon::Start(std::string* error) {
     for (const auto& d : compiled.diagnostics) all += d.Format();
     *error = "projections do not compile:\n" + all;
     return false;
+  }
+  if (!options_.schema_registry.empty()) {
+    registry_ = SchemaRegistry::Connect(options_.schema_registry, RegistryHttp, error);
+    if (!registry_) return false;
+  }
+  for (const auto& p : compiled.projections) {
+    if (p->format() == Projection::Format::kAvro && !registry_) {
+      *error = p->file() + ": projection " + p->name() +
+               " has format avro: start projd with --schema-registry URL";
+      return false;
+    }
   }
   std::error_code ec;
   fs::create_directories(options_.data_dir + "/views", ec);

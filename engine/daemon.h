@@ -38,6 +38,7 @@ struct DaemonOptions {
   bool log_json = false;
   bool insecure_listen_any = false;
   std::string auth_file;  // --auth: tokens and roles (SPEC §5)
+  std::string schema_registry;  // --schema-registry URL: writer schemas of format avro
   int http_threads = 2;
   HttpServerOptions http;  // limits (address/port come from listen)
 };
@@ -110,6 +111,7 @@ class Daemon {
   std::unique_ptr<EmbeddedBroker> embedded_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Auth> auth_;  // null without --auth
+  std::shared_ptr<SchemaRegistry> registry_;  // null without --schema-registry
   std::mutex views_mu_;
   std::map<std::string, Entry> views_;  // guarded by views_mu_
   std::mutex log_mu_;

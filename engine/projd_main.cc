@@ -16,6 +16,7 @@ const char kUsage[] =
     "usage: projd --projections DIR --data DIR [--listen 127.0.0.1:8080]\n"
     "             [--brokers HOST:PORT,...] [--group ID] [--kafka-prop KEY=VALUE ...]\n"
     "             [--auth FILE] [--config FILE] [--demo] [--demo-events FILE] [--partitions N]\n"
+    "             [--schema-registry URL]\n"
     "             [--sync full|batch|none] [--max-event-bytes N] [--log-format text|json]\n"
     "             [--insecure-listen-any] [--http-max-connections N] [--http-max-body-bytes N]\n"
     "             [--http-max-header-bytes N] [--http-read-timeout-ms N] [--http-idle-timeout-ms "
@@ -52,6 +53,8 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
     o->kafka_props.emplace_back(value.substr(0, eq), value.substr(eq + 1));
   } else if (name == "auth") {
     o->auth_file = value;
+  } else if (name == "schema-registry") {
+    o->schema_registry = value;
   } else if (name == "demo-events") {
     o->demo_events = value;
   } else if (name == "partitions") {
@@ -214,10 +217,6 @@ int main(int argc, char** argv) {
       value = argv[++i];
     }
     if (name == "config") continue;
-    if (name == "schema-registry") {
-      std::cerr << "projd: --" << name << " is not supported by this build of projd\n";
-      return 2;
-    }
     if (!Apply(&options, name, value, &error)) {
       std::cerr << "projd: " << error << "\n" << kUsage;
       return 2;

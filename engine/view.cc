@@ -35,7 +35,11 @@ View::View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewSto
       factory_(std::move(factory)),
       options_(options),
       log_(std::move(log)),
-      projector_(projection_) {}
+      projector_(projection_) {
+  if (projection_->format() == Projection::Format::kAvro) {
+    projector_.UseAvro(options_.schema_registry);
+  }
+}
 
 View::~View() { Stop(); }
 
@@ -130,6 +134,36 @@ bool View::CommitBatch(Batch* batch) {
     if (stop_) return false;
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+}
+
+bool View::WaitForSchemas(const std::vector<Message>& messages) {
+  std::string problem;
+  auto backoff = std::chrono::milliseconds(250);
+  while (!projector_.PrefetchSchemas(messages, &problem)) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (registry_problem_ != problem) {
+        const Message& m = messages.front();
+        log_("warn", projection_->name(),
+             "holding at " + std::string(m.topic) + ":" + std::to_string(m.partition) + ":" +
+                 std::to_string(m.offset) + " until the writer schemas can be fetched: " +
+                 problem);
+      }
+      registry_problem_ = problem;
+    }
+    for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stop_;
+         slept += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (stop_) return false;
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!registry_problem_.empty()) {
+    registry_problem_.clear();
+    log_("info", projection_->name(), "writer schemas fetched; consumption resumes");
+  }
+  return true;
 }
 
 void View::AfterCommit(const Batch& batch) {
@@ -247,6 +281,12 @@ void View::Run() {
     };
     if (!pending.empty()) {
       // Resuming after skip: the failing event becomes a dead letter, then the rest.
+      messages.clear();
+      for (const OwnedMessage& o : pending) messages.push_back(o.View());
+      if (!WaitForSchemas(messages)) {
+        store_->EndBatch();
+        break;
+      }
       for (size_t i = 0; i < pending.size(); ++i) {
         if (!apply(pending[i].View(), i, i == 0)) break;
       }
@@ -256,6 +296,10 @@ void View::Run() {
       }
     } else {
       source_->Poll(&messages, options_.max_batch, options_.poll_timeout);
+      if (!messages.empty() && !WaitForSchemas(messages)) {
+        store_->EndBatch();
+        break;
+      }
       apply_started = Clock::now();
       for (size_t i = 0; i < messages.size(); ++i) {
         if (!apply(messages[i], i, false)) break;
@@ -427,6 +471,9 @@ ViewStatus View::Status() {
   } else if (!store_problem_.empty()) {
     st.state = "stalled";
     st.reason = "storage: " + store_problem_;
+  } else if (!registry_problem_.empty()) {
+    st.state = "stalled";
+    st.reason = "held: " + registry_problem_;
   } else if (st.lag_events > 0 && now - last_progress_ > options_.stall_after) {
     st.state = "stalled";
     st.reason =

@@ -31,6 +31,8 @@ struct ViewOptions {
   size_t max_batch = 5000;  // events per LMDB transaction at most
   std::chrono::milliseconds poll_timeout{50};
   std::chrono::seconds stall_after{30};  // lag > 0 and no progress this long: stalled
+  // format avro: where writer schemas come from (null: no --schema-registry given).
+  std::shared_ptr<SchemaRegistry> schema_registry;
 };
 
 struct PartitionStatus {
@@ -124,6 +126,9 @@ class View {
   };
 
   void Run();
+  // format avro: holds until the writer schemas of `messages` are known (the registry may be
+  // down: state stalled with the reason, retries with backoff). false when told to stop.
+  bool WaitForSchemas(const std::vector<Message>& messages);
   bool CommitBatch(Batch* batch);
   void AfterCommit(const Batch& batch);
   void UpdateRate();
@@ -158,6 +163,7 @@ class View {
   std::string failed_reason_;
   std::string failed_reason_for_skip_;  // the reason recorded when the failing event is skipped
   std::string store_problem_;
+  std::string registry_problem_;  // guarded by mu_: why the batch in hand is held (format avro)
   std::vector<OwnedMessage> pending_;  // the failing message first, then the rest of its batch
   std::vector<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
   double rate_ = 0;

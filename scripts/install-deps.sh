@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache
-  librdkafka-dev liblmdb-dev libboost1.74-dev nlohmann-json3-dev libsimdjson-dev
+  librdkafka-dev libavro-dev liblmdb-dev libboost1.74-dev nlohmann-json3-dev libsimdjson-dev
   catch2 libtomlplusplus-dev libssl-dev
   kcat lmdb-utils curl python3 python3-prometheus-client
   openjdk-17-jre-headless maven
