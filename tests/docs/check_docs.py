@@ -14,9 +14,10 @@ Other blocks (```text, ```sh, ...) are prose.
 
 usage:
   check_docs.py --projctl PATH DOC.md [--coverage SRC_DIR]
-  check_docs.py --projctl PATH --self-test FIXTURE_DIR
+  check_docs.py --projctl PATH --self-test FIXTURE_DIR [--coverage SRC_DIR]
 With --coverage, every function of dsl/compiler.cc and every clause and statement of
-dsl/parser.cc must appear in an example. --self-test runs the checker on each fixture: good*.md
+dsl/parser.cc must appear in an example, and every load-time error message of dsl/compiler.cc
+that is a single string literal must appear in the document. --self-test runs the checker on each fixture: good*.md
 must pass, every other fixture must fail with the text of its <!-- expect: ... --> comment.
 """
 import argparse
@@ -151,7 +152,7 @@ def check_example(projctl, path, ex, work):
     return problems
 
 
-def coverage(src, examples):
+def coverage(src, examples, doc):
     """Every function, clause and statement of the language appears in an example."""
     with open(os.path.join(src, "dsl", "compiler.cc"), encoding="utf-8") as f:
         compiler = f.read()
@@ -173,6 +174,21 @@ def coverage(src, examples):
     for word in clauses + statements:
         if not re.search(r"\b" + word + r"\b", code):
             problems.append(f"coverage: no example uses '{word}'")
+    # Every load-time error message that is one whole string literal is in the document (the
+    # query language's own messages aside).
+    q_begin = compiler.find("Compiler::CompileQueryAst(")
+    q_end = compiler.find("CompiledFile CompileFile(")
+    if q_begin < 0 or q_end < q_begin:
+        return problems + ["coverage: cannot find the query compiler in dsl/compiler.cc"]
+    file_compiler = compiler[:q_begin] + compiler[q_end:]
+    messages = re.findall(r'Error\([^;"]*?,\s*"((?:[^"\\]|\\.)*)"\);', file_compiler)
+    if len(messages) < 8:
+        return problems + ["coverage: cannot read the error messages of dsl/compiler.cc"]
+    for m in messages:
+        if "query" in m:  # the query language (README: Queries), not .proj files
+            continue
+        if m.replace('\\"', '"') not in doc:
+            problems.append(f"coverage: the load-time error '{m}' is not in the document")
     return problems
 
 
@@ -184,18 +200,20 @@ def check_document(projctl, path, src=None):
         for ex in examples:
             problems += check_example(projctl, path, ex, work)
     if src:
-        problems += coverage(src, examples)
+        with open(path, encoding="utf-8") as f:
+            problems += coverage(src, examples, f.read())
     return examples, problems
 
 
-def self_test(projctl, fixtures):
+def self_test(projctl, fixtures, src=None):
     failures = 0
     names = sorted(n for n in os.listdir(fixtures) if n.endswith(".md"))
     for name in names:
         path = os.path.join(fixtures, name)
         with open(path, encoding="utf-8") as f:
             expect = re.findall(r"<!-- expect: (.*?) -->", f.read())
-        _, problems = check_document(projctl, path)
+        # coverage_*.md fixtures are checked for coverage of the language too.
+        _, problems = check_document(projctl, path, src if name.startswith("coverage") else None)
         report = "\n".join(problems)
         if name.startswith("good"):
             ok = not problems
@@ -223,7 +241,7 @@ def main():
     a = ap.parse_args()
     projctl = os.path.abspath(a.projctl)
     if a.self_test:
-        return self_test(projctl, a.self_test)
+        return self_test(projctl, a.self_test, a.coverage)
     if not a.doc:
         ap.error("DOC.md is required")
     examples, problems = check_document(projctl, a.doc, a.coverage)
