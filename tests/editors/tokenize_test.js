@@ -1,5 +1,6 @@
-// Tokenizes every .proj file of the repository with editors/proj.tmLanguage.json through the
-// real TextMate engine (vscode-textmate + vscode-oniguruma, as VS Code does) and checks:
+// Tokenizes every .proj file of the repository and every ```proj example of docs/language.md
+// with editors/proj.tmLanguage.json through the real TextMate engine (vscode-textmate +
+// vscode-oniguruma, as VS Code does) and checks:
 //   - every line tokenizes completely (tokens cover the line, the engine did not stop early);
 //   - in files that compile (no NAME.errors next to them): no invalid.* token, every
 //     projection closed at the end of the file, and the scopes agree with an independent
@@ -304,7 +305,32 @@ async function main() {
     }
     crossCheck(rel, lines);
   }
-  if (files.length < 100 || checked < 50) {
+  // The examples of the language reference (```proj blocks compile; ```proj-error ones do not).
+  const docPath = path.join(src, 'docs', 'language.md');
+  let docExamples = 0;
+  if (fs.existsSync(docPath)) {
+    const doc = fs.readFileSync(docPath, 'utf8');
+    const re = /^```proj\n([\s\S]*?)^```$/gm;
+    for (let m; (m = re.exec(doc));) {
+      const line = doc.slice(0, m.index).split('\n').length + 1;
+      const rel = `docs/language.md:${line}+`;
+      const { lines, state } = tokenizeFile(grammar, rel, m[1]);
+      lines.forEach((l, i) => {
+        for (const t of l.tokens) {
+          if (t.scopes.some((s) => s.startsWith('invalid.'))) {
+            fail(`${rel}${i}`, `invalid token '${l.text.slice(t.startIndex, t.endIndex)}'`);
+          }
+        }
+      });
+      const next = grammar.tokenizeLine('projection next {', state);
+      if (next.tokens[0].scopes.join(' ') !== 'source.proj meta.projection.proj storage.type.projection.proj') {
+        fail(rel, 'a scope is still open at the end of the example');
+      }
+      crossCheck(rel, lines);
+      docExamples++;
+    }
+  }
+  if (files.length < 100 || checked < 50 || docExamples < 20) {
     fail('files', `expected the repository's .proj files under ${src}, found ${files.length}`);
   }
   for (const scope of ['comment.line.number-sign.proj', 'string.quoted.double.proj',
@@ -315,6 +341,7 @@ async function main() {
   const sample = checkSample(grammar);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   console.log(`${files.length} files, ${lineCount} lines tokenized; ${checked} compiling files ` +
+    `and ${docExamples} examples of docs/language.md ` +
     `cross-checked (${total} tokens); ${sample} sample tokens; ${failures} failures`);
   process.exit(failures ? 1 : 0);
 }
