@@ -167,8 +167,15 @@ class KafkaSource final : public Source {
     }
     batch_.resize(max);
     oversize_.reserve(max);  // msg.error points into it: no reallocation while in use
+    // rd_kafka_consume_batch_queue waits for `max` messages or the whole timeout, whichever
+    // comes first: at a low rate every batch would wait out the timeout. So wait for the first
+    // message only, then take what else is already fetched without waiting.
     ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), static_cast<int>(timeout.count()),
-                                             batch_.data(), max);
+                                             batch_.data(), 1);
+    if (n == 1 && max > 1) {
+      ssize_t more = rd_kafka_consume_batch_queue(queue_.get(), 0, batch_.data() + 1, max - 1);
+      if (more > 0) n += more;
+    }
     if (n < 0) {
       SetProblem(std::string("consume failed: ") + rd_kafka_err2str(rd_kafka_last_error()));
       batch_.clear();
