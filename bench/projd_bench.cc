@@ -10,6 +10,14 @@
 //   projd_bench produce BROKERS TOPIC EVENTS.jsonl [PARTITIONS]
 //                                               creates the topic and produces the events
 //                                               (envelope keys honoured)
+//   projd_bench latency BROKERS TOPIC EVENTS.jsonl HTTP_PORT VIEW RATE SECONDS
+//                                               event -> visible latency: produces the events
+//                                               at a steady RATE per second; every 50th event
+//                                               is a probe, timed from its produce call to the
+//                                               answer of a read that waits until the view has
+//                                               applied it (min_position)
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -17,12 +25,14 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "connectors/source.h"
 #include "dsl/compiler.h"
 #include "dsl/value.h"
+#include "engine/http_server.h"
 #include "engine/kv.h"
 #include "engine/replay.h"
 #include "engine/view_store.h"
@@ -250,6 +260,102 @@ int Produce(const std::string& brokers, const std::string& topic, const std::str
   return 0;
 }
 
+// Event -> visible latency at a steady rate. The stream is produced asynchronously (linger
+// 5 ms, librdkafka's default); each probe is produced synchronously to learn its offset, then
+// read back with min_position=TOPIC:PARTITION:OFFSET+1 so the server answers the moment the view
+// has applied it. Latency = produce call -> that answer.
+int Latency(const std::string& brokers, const std::string& topic, const std::string& path,
+            uint16_t port, const std::string& view, int rate, int seconds) {
+  std::string error;
+  std::vector<std::pair<std::string, std::string>> events;  // key, value
+  for (const auto& line : ReadLines(path)) {
+    std::string key;
+    std::string value = EventOf(line, &key);
+    events.emplace_back(std::move(key), std::move(value));
+  }
+  if (events.empty() || rate <= 0 || seconds <= 0) return 2;
+  auto stream = projd::Producer::Create(brokers, {{"linger.ms", "5"}}, &error);
+  auto probe = projd::Producer::Create(brokers, {{"linger.ms", "0"}}, &error);
+  if (!stream || !probe) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  // The stream and the probes run on their own threads so a slow probe never holds the
+  // stream back: one event in 50 is a probe.
+  constexpr int kProbeEvery = 50;
+  const int64_t total = static_cast<int64_t>(rate) * seconds;
+  std::vector<double> latencies_ms, acks_ms;  // produce -> visible; produce -> broker ack
+  std::atomic<int64_t> failures{0};
+  int64_t timeouts = 0, behind = 0;
+  auto start = Clock::now();
+  std::thread probes([&] {
+    std::string perror;
+    for (int64_t i = 0; i < total; i += kProbeEvery) {
+      std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1000000 / rate));
+      const auto& [key, value] = events[static_cast<size_t>(i) % events.size()];
+      auto t0 = Clock::now();
+      int32_t partition = 0;
+      int64_t offset = 0;
+      if (!probe->Produce(topic, -1, key, value, 0, &partition, &offset, &perror)) {
+        ++failures;
+        continue;
+      }
+      acks_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      std::string target = "/v1/views/" + view + "?min_position=" + topic + ":" +
+                           std::to_string(partition) + ":" + std::to_string(offset + 1) +
+                           "&wait_ms=10000";
+      projd::HttpClientResult r;
+      if (!projd::HttpCall("127.0.0.1", port, "GET", target, {}, "", std::chrono::seconds(15), &r,
+                           &perror)) {
+        ++failures;
+      } else if (r.status == 504) {
+        ++timeouts;
+      } else if (r.status != 200) {
+        ++failures;
+      } else {
+        latencies_ms.push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+    }
+  });
+  for (int64_t i = 0; i < total; ++i) {
+    if (i % kProbeEvery == 0) continue;
+    // Event i is due at start + i / rate; wait for it, or note that the loop fell behind.
+    auto due = start + std::chrono::microseconds(i * 1000000 / rate);
+    auto now = Clock::now();
+    if (now < due) {
+      std::this_thread::sleep_until(due);
+    } else if (now - due > std::chrono::milliseconds(50)) {
+      ++behind;
+    }
+    const auto& [key, value] = events[static_cast<size_t>(i) % events.size()];
+    if (!stream->ProduceAsync(topic, key, value, &error)) ++failures;
+  }
+  probes.join();
+  double elapsed = Seconds(start, Clock::now());
+  stream->Flush(std::chrono::seconds(30), &error);
+  if (latencies_ms.empty()) {
+    std::cerr << "no probe was seen\n";
+    return 1;
+  }
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  std::sort(acks_ms.begin(), acks_ms.end());
+  auto pct_of = [](const std::vector<double>& v, double p) {
+    return v[static_cast<size_t>(p / 100.0 * static_cast<double>(v.size() - 1))];
+  };
+  auto pct = [&](double p) { return pct_of(latencies_ms, p); };
+  // The baseline: the broker's acknowledgement of the same probes, a floor no consumer beats.
+  printf("produce -> broker ack (baseline): p50 %.2f ms, p99 %.2f ms\n", pct_of(acks_ms, 50),
+         pct_of(acks_ms, 99));
+  printf(
+      "event -> visible at %.0f events/s for %.0f s: %zu probes, p50 %.2f ms, p99 %.2f ms, "
+      "max %.2f ms (timeouts %lld, failures %lld, late ticks %lld)\n",
+      total / elapsed, elapsed, latencies_ms.size(), pct(50), pct(99), latencies_ms.back(),
+      static_cast<long long>(timeouts), static_cast<long long>(failures),
+      static_cast<long long>(behind));
+  return timeouts == 0 && failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -259,8 +365,14 @@ int main(int argc, char** argv) {
   if ((a.size() == 4 || a.size() == 5) && a[0] == "produce") {
     return Produce(a[1], a[2], a[3], a.size() == 5 ? std::stoi(a[4]) : 4);
   }
-  std::cerr << "usage: projd_bench replay FILE.proj EVENTS.jsonl\n"
-               "       projd_bench consume BROKERS TOPIC N\n"
-               "       projd_bench produce BROKERS TOPIC EVENTS.jsonl [PARTITIONS]\n";
+  if (a.size() == 8 && a[0] == "latency") {
+    return Latency(a[1], a[2], a[3], static_cast<uint16_t>(std::stoi(a[4])), a[5], std::stoi(a[6]),
+                   std::stoi(a[7]));
+  }
+  std::cerr
+      << "usage: projd_bench replay FILE.proj EVENTS.jsonl\n"
+         "       projd_bench consume BROKERS TOPIC N\n"
+         "       projd_bench produce BROKERS TOPIC EVENTS.jsonl [PARTITIONS]\n"
+         "       projd_bench latency BROKERS TOPIC EVENTS.jsonl HTTP_PORT VIEW RATE SECONDS\n";
   return 2;
 }

@@ -60,15 +60,23 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 t0=$(date +%s.%N)
+# RSS as the ingest goes: bounded means it does not grow with the events applied.
+rss_marks=""
+next_mark=1
 while true; do
   applied=$(curl -s "127.0.0.1:$port/v1/views/account_balance" | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
 print(sum(p["position"] for p in v["partitions"]))' 2>/dev/null || echo 0)
+  while [[ $next_mark -le 4 && $applied -ge $(( EVENTS * next_mark / 4 )) ]]; do
+    rss_marks+="$(( 25 * next_mark ))%: $(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 )) MiB  "
+    next_mark=$(( next_mark + 1 ))
+  done
   [[ $applied -ge $EVENTS ]] && break
   sleep 0.2
 done
 t1=$(date +%s.%N)
+echo "projd RSS during the ingest (events applied): $rss_marks"
 # Rebuild from offset 0 in a shadow store while the view serves: time until the swap.
 r0=$(date +%s.%N)
 curl -s -X POST "127.0.0.1:$port/v1/views/account_balance/rebuild" >/dev/null
@@ -84,6 +92,26 @@ rate = n / (t1 - t0)
 print("%-44s %10.0f events/s   %5.1f%% of raw consume" % ("projd ingest through Kafka (offset 0 -> caught up)", rate, 100 * rate / raw if raw else 0))
 print("%-44s %10d KiB" % ("projd peak RSS", rss))
 PY
+
+echo "== event -> visible latency at a steady 5,000 events/s (20 s, every 50th event timed)"
+lat_topic=lat-$$-$(date +%s)
+build/bench/projd_bench produce "$PROJD_KAFKA_BROKERS" "$lat_topic" /dev/null 4 >/dev/null
+rm -rf "$proj" "$work/data-lat" && mkdir -p "$proj"
+sed "s/\"account-events\"/\"$lat_topic\"/" projections/account_balance.proj > "$proj/account_balance.proj"
+build/engine/projd --projections "$proj" --data "$work/data-lat" --brokers "$PROJD_KAFKA_BROKERS" \
+  --listen 127.0.0.1:0 > "$work/projd-lat.log" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*HTTP API listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/projd-lat.log" | head -n 1)
+  [[ -n $port ]] && break
+  sleep 0.1
+done
+build/bench/projd_bench latency "$PROJD_KAFKA_BROKERS" "$lat_topic" "$events" "$port" \
+  account_balance 5000 20 || echo "latency run reported timeouts or failures"
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+echo "projd peak RSS at 5,000 events/s: $(( rss / 1024 )) MiB"
+kill -TERM $pid; wait $pid || true
 
 echo "== HTTP reads (wrk -t1 -c64 -d10s, keep-alive) on a view of $EVENTS rows"
 rm -rf "$proj" "$work/data2" && mkdir -p "$proj"
