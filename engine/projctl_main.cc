@@ -420,10 +420,15 @@ int Diff(const std::vector<std::string>& args) {
   auto pb = Pick(b, view.empty() ? (pa ? pa->name() : "") : view, new_path);
   if (!pb && view.empty() && !b.projections.empty()) pb = b.projections[0];
   if (!pa || !pb) return 1;
+  // The two replays are independent: run them side by side.
   projd::ReplayResult ra, rb;
-  std::string error;
-  if (!projd::Replay(pa, events, &ra, &error) || !projd::Replay(pb, events, &rb, &error)) {
-    std::cerr << "projctl diff: " << error << "\n";
+  std::string error, error_b;
+  bool ok_b = false;
+  std::thread second([&] { ok_b = projd::Replay(pb, events, &rb, &error_b); });
+  bool ok_a = projd::Replay(pa, events, &ra, &error);
+  second.join();
+  if (!ok_a || !ok_b) {
+    std::cerr << "projctl diff: " << (ok_a ? error_b : error) << "\n";
     return 1;
   }
   int added = 0, removed = 0, changed = 0;
