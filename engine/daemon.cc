@@ -54,6 +54,17 @@ bool IsEnvelope(const Value& v) {
   return envelope_field;
 }
 
+// A projection name: [A-Za-z_][A-Za-z0-9_]* (the identifiers of the language).
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s) {
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 // The schema registry's HTTP exchanges, through the blocking client of engine/http_client.cc.
 bool RegistryHttp(const RegistryHttpRequest& req, RegistryHttpResponse* resp, std::string* error) {
   HttpClientResult r;
@@ -367,6 +378,9 @@ bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error
 
 int Daemon::Drop(const std::string& name, std::string* error) {
   if (FindView(name)) return -1;
+  // Only a projection name can have kept data; anything else ("..", "a/../..") would name a
+  // folder outside DATA/views.
+  if (!IsIdentifier(name)) return 0;
   std::string dir = ViewDir(name);
   if (!fs::exists(dir)) return 0;
   std::error_code ec;

@@ -36,6 +36,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <exception>
@@ -209,8 +210,10 @@ bool IsFramingHeader(std::string_view name) {
 bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
 // The wire form of an answer. The server owns framing: Content-Length and Connection are set
-// here and the handler's copies of them are ignored, as are fields holding line breaks.
-http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep_alive) {
+// here and the handler's copies of them are ignored, as are fields holding line breaks. The
+// answer to a HEAD request keeps its Content-Length but sends no body.
+http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep_alive,
+                                                bool head_request) {
   int status = answer.status;
   if (status < 100 || status > 599) status = 500;
   http::response<http::string_body> response;
@@ -232,10 +235,79 @@ http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep
     answer.body.clear();
   } else {
     response.content_length(answer.body.size());
+    if (head_request) answer.body.clear();
   }
   response.body() = std::move(answer.body);
   response.keep_alive(keep_alive);
   return response;
+}
+
+// ---- Request reading, shared by Session and HandleConnectionBytes ------------------------
+
+const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+void LimitParser(http::request_parser<http::string_body>* parser,
+                 const HttpServerOptions& options) {
+  parser->header_limit(static_cast<uint32_t>(
+      std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
+  parser->body_limit(static_cast<uint64_t>(options.max_body_bytes));
+}
+
+// The request head asks for a go-ahead before its body ("Expect: 100-continue").
+bool ExpectsContinue(const http::request<http::string_body>& head) {
+  auto expect = head.find(http::field::expect);
+  return expect != head.end() && EqualsIgnoreCase(View(expect->value()), "100-continue");
+}
+
+// The answer to a request that could not be parsed (the connection closes after it), or
+// nullopt when there is nothing to answer (the client went away, a timeout).
+std::optional<HttpResponse> ReadErrorAnswer(beast::error_code ec) {
+  if (ec == http::error::header_limit) {
+    return ErrorResponse(431, "request header fields too large", ec.message());
+  }
+  if (ec == http::error::body_limit) {
+    return ErrorResponse(413, "payload too large", ec.message());
+  }
+  if (ec.category() == beast::error_code(http::error::bad_method).category()) {
+    return ErrorResponse(400, "bad request", ec.message());
+  }
+  return std::nullopt;
+}
+
+// The answer to a request in an HTTP version projd does not speak (the connection closes
+// after it), or nullopt.
+std::optional<HttpResponse> CheckVersion(const http::request<http::string_body>& message) {
+  if (message.version() < 10 || message.version() > 19) {
+    return ErrorResponse(400, "bad request", "unsupported HTTP version");
+  }
+  return std::nullopt;
+}
+
+// Fills *request from a parsed message; the 400 answer when its target is malformed.
+std::optional<HttpResponse> ToRequest(http::request<http::string_body>&& message,
+                                      const std::string& remote, HttpRequest* request) {
+  request->method = std::string(message.method_string());
+  request->target = std::string(message.target());
+  std::string detail;
+  if (!ParseTarget(request->target, request, &detail)) {
+    return ErrorResponse(400, "bad request", detail);
+  }
+  for (const auto& field : message) {
+    request->headers.emplace_back(ToLower(View(field.name_string())), std::string(field.value()));
+  }
+  request->body = std::move(message.body());
+  request->remote = remote;
+  return std::nullopt;
+}
+
+void CallHandler(const HttpHandler& handler, HttpRequest&& request, const Responder& respond) {
+  try {
+    handler(std::move(request), respond);
+  } catch (const std::exception& e) {
+    respond(ErrorResponse(500, "internal error", e.what()));
+  } catch (...) {
+    respond(ErrorResponse(500, "internal error", "unknown exception"));
+  }
 }
 
 class Session;
@@ -333,6 +405,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Slot {
     bool ready = false;
     bool keep_alive = true;
+    bool head = false;  // a HEAD request: the answer has no body
     http::response<http::string_body> response;
   };
 
@@ -347,7 +420,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnReadError(beast::error_code ec);
   void OnEof();
   void ReplyAndClose(HttpResponse response);
-  uint64_t Enqueue(bool keep_alive);
+  uint64_t Enqueue(bool keep_alive, bool head = false);
   void OnAnswer(uint64_t id, HttpResponse&& answer);
   void TryWrite();
   void OnWrite(beast::error_code ec, size_t bytes);
@@ -443,9 +516,7 @@ void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
 void Session::ReadRequest() {
   const HttpServerOptions& options = core_->options();
   parser_.emplace();
-  parser_->header_limit(static_cast<uint32_t>(
-      std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
-  parser_->body_limit(static_cast<uint64_t>(options.max_body_bytes));
+  LimitParser(&*parser_, options);
   request_deadline_ = std::chrono::steady_clock::now() + options.read_timeout;
   stream_.expires_at(request_deadline_);
   reading_ = true;
@@ -461,10 +532,7 @@ void Session::OnHeader(beast::error_code ec, size_t /*bytes*/) {
   // A client announcing "Expect: 100-continue" waits for a go-ahead before its body. Give it
   // when no earlier answer is queued (it must not overtake one); otherwise the client sends the
   // body after its own short wait.
-  auto expect = parser_->get().find(http::field::expect);
-  if (expect != parser_->get().end() && EqualsIgnoreCase(View(expect->value()), "100-continue") &&
-      queue_.empty() && !writing_) {
-    static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  if (ExpectsContinue(parser_->get()) && queue_.empty() && !writing_) {
     writing_ = true;
     reading_ = true;  // the body read follows the go-ahead
     stream_.expires_at(request_deadline_);
@@ -500,48 +568,23 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
 
 void Session::OnReadError(beast::error_code ec) {
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) return OnEof();
-  if (ec == http::error::header_limit) {
-    return ReplyAndClose(ErrorResponse(431, "request header fields too large", ec.message()));
-  }
-  if (ec == http::error::body_limit) {
-    return ReplyAndClose(ErrorResponse(413, "payload too large", ec.message()));
-  }
-  if (ec.category() == beast::error_code(http::error::bad_method).category()) {
-    return ReplyAndClose(ErrorResponse(400, "bad request", ec.message()));
-  }
+  if (auto answer = ReadErrorAnswer(ec)) return ReplyAndClose(std::move(*answer));
   Close();  // timeout, reset, ...
 }
 
 void Session::Dispatch(http::request<http::string_body>&& message) {
-  if (message.version() < 10 || message.version() > 19) {
-    return ReplyAndClose(ErrorResponse(400, "bad request", "unsupported HTTP version"));
-  }
+  if (auto bad = CheckVersion(message)) return ReplyAndClose(std::move(*bad));
   bool keep_alive = message.keep_alive();
   if (!keep_alive) stop_reading_ = true;
-  uint64_t id = Enqueue(keep_alive);
+  uint64_t id = Enqueue(keep_alive, message.method() == http::verb::head);
 
   HttpRequest request;
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  std::string detail;
-  if (!ParseTarget(request.target, &request, &detail)) {
-    return OnAnswer(id, ErrorResponse(400, "bad request", detail));
+  if (auto bad = ToRequest(std::move(message), remote_, &request)) {
+    return OnAnswer(id, std::move(*bad));
   }
-  for (const auto& field : message) {
-    request.headers.emplace_back(ToLower(View(field.name_string())), std::string(field.value()));
-  }
-  request.body = std::move(message.body());
-  request.remote = remote_;
-
   auto reply = std::make_shared<PendingReply>(core_->shared_from_this(), weak_from_this(), id);
   Responder respond = [reply](HttpResponse response) { reply->Send(std::move(response)); };
-  try {
-    core_->handler()(std::move(request), respond);
-  } catch (const std::exception& e) {
-    respond(ErrorResponse(500, "internal error", e.what()));
-  } catch (...) {
-    respond(ErrorResponse(500, "internal error", "unknown exception"));
-  }
+  CallHandler(core_->handler(), std::move(request), respond);
 }
 
 void Session::OnEof() {
@@ -556,10 +599,11 @@ void Session::ReplyAndClose(HttpResponse response) {
   OnAnswer(id, std::move(response));
 }
 
-uint64_t Session::Enqueue(bool keep_alive) {
+uint64_t Session::Enqueue(bool keep_alive, bool head) {
   if (!self_) self_ = shared_from_this();
   queue_.emplace_back();
   queue_.back().keep_alive = keep_alive;
+  queue_.back().head = head;
   return first_id_ + queue_.size() - 1;
 }
 
@@ -567,7 +611,7 @@ void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
   if (closed_ || id < first_id_ || id - first_id_ >= queue_.size()) return;
   Slot& slot = queue_[id - first_id_];
   if (slot.ready) return;
-  slot.response = BuildResponse(std::move(answer), slot.keep_alive);
+  slot.response = BuildResponse(std::move(answer), slot.keep_alive, slot.head);
   slot.ready = true;
   TryWrite();
 }
@@ -852,6 +896,158 @@ std::string PercentEncode(std::string_view s) {
       out.push_back(kHex[u >> 4]);
       out.push_back(kHex[u & 15]);
     }
+  }
+  return out;
+}
+
+namespace {
+
+// One request of HandleConnectionBytes: its answer, given at most once, from any thread. If
+// every copy of its Responder is dropped unanswered it gets a 500, as on a connection.
+struct LocalReply {
+  std::mutex mu;
+  std::condition_variable answered_cv;
+  std::optional<HttpResponse> answer;
+
+  void Send(HttpResponse response) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (answer) return;
+    answer = std::move(response);
+    answered_cv.notify_all();
+  }
+};
+
+class LocalResponder {
+ public:
+  explicit LocalResponder(std::shared_ptr<LocalReply> reply) : reply_(std::move(reply)) {}
+  ~LocalResponder() {
+    reply_->Send(ErrorResponse(500, "internal error", "the request was dropped without an answer"));
+  }
+  LocalResponder(const LocalResponder&) = delete;
+  LocalResponder& operator=(const LocalResponder&) = delete;
+  void Send(HttpResponse response) { reply_->Send(std::move(response)); }
+
+ private:
+  const std::shared_ptr<LocalReply> reply_;
+};
+
+std::string Serialize(http::response<http::string_body>&& response) {
+  http::response_serializer<http::string_body> serializer(response);
+  std::string out;
+  beast::error_code ec;
+  while (!ec && !serializer.is_done()) {
+    serializer.next(ec, [&](beast::error_code&, const auto& buffers) {
+      size_t n = 0;
+      for (auto buffer : beast::buffers_range_ref(buffers)) {
+        out.append(static_cast<const char*>(buffer.data()), buffer.size());
+        n += buffer.size();
+      }
+      serializer.consume(n);
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOptions& options,
+                                  const HttpHandler& handler, std::chrono::milliseconds answer_wait,
+                                  const std::string& remote) {
+  // What the server sends, in order: a 100 Continue go-ahead (already bytes) or an answer.
+  struct Piece {
+    std::string bytes;
+    std::shared_ptr<LocalReply> reply;
+    bool keep_alive = true;
+    bool head = false;
+  };
+  std::vector<Piece> pieces;
+  auto all_answered = [&pieces] {
+    for (const Piece& piece : pieces) {
+      if (!piece.reply) continue;
+      std::lock_guard<std::mutex> lock(piece.reply->mu);
+      if (!piece.reply->answer) return false;
+    }
+    return true;
+  };
+  auto add_answer = [&pieces](HttpResponse response, bool keep_alive, bool head = false) {
+    auto reply = std::make_shared<LocalReply>();
+    reply->Send(std::move(response));
+    pieces.push_back({"", std::move(reply), keep_alive, head});
+  };
+
+  size_t pos = 0;
+  bool closing = false;
+  while (!closing && pos < bytes.size()) {
+    http::request_parser<http::string_body> parser;
+    LimitParser(&parser, options);
+    beast::error_code ec;
+    bool head_seen = false;
+    while (!parser.is_done()) {
+      size_t used = parser.put(net::buffer(bytes.data() + pos, bytes.size() - pos), ec);
+      pos += used;
+      if (ec == http::error::need_more) ec = {};
+      if (!ec && used == 0) {
+        // What is left is not enough and the client sends no more: as at the end of a
+        // connection (end_of_stream or partial_message).
+        pos = bytes.size();
+        parser.put_eof(ec);
+        if (!ec && !parser.is_done()) ec = http::error::partial_message;
+      }
+      if (ec) break;
+      if (!head_seen && parser.is_header_done()) {
+        head_seen = true;
+        if (!parser.is_done() && ExpectsContinue(parser.get()) && all_answered()) {
+          pieces.push_back({kContinue, nullptr, true, false});
+        }
+      }
+    }
+    if (ec) {
+      // As Session::OnReadError: the answer to a malformed request, or just the end.
+      if (ec == http::error::end_of_stream || ec == http::error::partial_message) break;
+      if (auto answer = ReadErrorAnswer(ec)) add_answer(std::move(*answer), false);
+      break;
+    }
+    http::request<http::string_body> message = parser.release();
+    if (auto bad = CheckVersion(message)) {
+      add_answer(std::move(*bad), false);
+      break;
+    }
+    bool keep_alive = message.keep_alive();
+    bool head = message.method() == http::verb::head;
+    closing = !keep_alive;
+    HttpRequest request;
+    if (auto bad = ToRequest(std::move(message), remote, &request)) {
+      add_answer(std::move(*bad), keep_alive, head);
+      continue;
+    }
+    auto reply = std::make_shared<LocalReply>();
+    pieces.push_back({"", reply, keep_alive, head});
+    auto holder = std::make_shared<LocalResponder>(reply);
+    Responder respond = [holder](HttpResponse response) { holder->Send(std::move(response)); };
+    CallHandler(handler, std::move(request), respond);
+  }
+
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + answer_wait;
+  for (Piece& piece : pieces) {
+    if (!piece.reply) {
+      out += piece.bytes;
+      continue;
+    }
+    HttpResponse answer;
+    {
+      std::unique_lock<std::mutex> lock(piece.reply->mu);
+      piece.reply->answered_cv.wait_until(lock, deadline,
+                                          [&] { return piece.reply->answer.has_value(); });
+      if (piece.reply->answer) {
+        answer = std::move(*piece.reply->answer);
+      } else {
+        answer = ErrorResponse(504, "no answer in time", "the handler did not answer in time");
+        piece.reply->answer = HttpResponse();  // a late answer is dropped
+      }
+    }
+    out += Serialize(BuildResponse(std::move(answer), piece.keep_alive, piece.head));
+    if (!piece.keep_alive) break;
   }
   return out;
 }

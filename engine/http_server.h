@@ -82,6 +82,15 @@ class HttpServer {
 std::string PercentDecode(std::string_view s, bool plus_is_space);
 std::string PercentEncode(std::string_view s);
 
+// Runs what a client sent on one connection through the server's request reading (the same
+// limits, error answers and Expect: 100-continue handling) and `handler`, without sockets, and
+// returns the bytes the server would send back, answers in request order. Answers the handler
+// gives later (from another thread) are waited for until `answer_wait` has passed; a request
+// still unanswered then gets a 504. For tests and fuzzing.
+std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOptions& options,
+                                  const HttpHandler& handler, std::chrono::milliseconds answer_wait,
+                                  const std::string& remote = "127.0.0.1:1");
+
 // A blocking HTTP/1.1 client for projctl and tests: one request per connection.
 // Returns false and sets *error when the connection or the exchange fails.
 struct HttpClientResult {

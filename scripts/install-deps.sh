@@ -10,6 +10,7 @@ packages=(
   kcat lmdb-utils curl python3 python3-prometheus-client
   openjdk-17-jre-headless maven
   nodejs npm
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

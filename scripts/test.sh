@@ -31,4 +31,11 @@ if [[ -z ${PROJD_SKIP_SANITIZERS:-} ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure --timeout 1500 "$@" || status=$?
 fi
+
+# The libFuzzer targets (clang-14, ASan + UBSan, build-fuzz/), each for a short bounded time,
+# and every kept crasher replayed (skip with PROJD_SKIP_FUZZ=1).
+if [[ -z ${PROJD_SKIP_FUZZ:-} ]]; then
+  echo "test.sh: fuzz smoke run (build-fuzz/)"
+  scripts/fuzz.sh smoke || status=$?
+fi
 exit $status
