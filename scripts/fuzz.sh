@@ -18,6 +18,9 @@ targets=(proj query events http)
 build() {
   local launcher=()
   if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  # Cache hits across checkouts in other folders (CI's fresh clone): paths hashed relative to
+  # the checkout, and the working directory left out of the hash despite -g.
+  export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
   CXX=${PROJD_FUZZ_CXX:-clang++-14} cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DPROJD_FUZZ=ON -DBUILD_TESTING=OFF "${launcher[@]}" >/dev/null
   cmake --build "$dir" -j "${PROJD_JOBS:-2}" --target fuzz_targets
