@@ -182,7 +182,12 @@ bool ViewStore::SeenId(const std::string& id) {
 
 bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
   std::string buf;
-  for (const auto* entry : batch.dirty) {
+  // Rows and ids go in key order: LMDB then fills its pages front to back instead of
+  // touching pages at random (fewer page copies and comparisons per put).
+  std::vector<const Batch::Rows::value_type*> dirty(batch.dirty.begin(), batch.dirty.end());
+  std::sort(dirty.begin(), dirty.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : dirty) {
     const std::string& key = entry->first;
     const RowRecord& rec = entry->second;
     if (!indexes_.empty()) {
@@ -229,8 +234,12 @@ bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
     }
     if (!txn->Put(kMeta, "history_seq", BigEndian64(hseq))) return false;
   }
-  for (const auto& id : batch.new_ids) {
-    if (!txn->Put(kIds, id, std::string_view())) return false;
+  std::vector<const std::string*> ids;
+  ids.reserve(batch.new_ids.size());
+  for (const auto& id : batch.new_ids) ids.push_back(&id);
+  std::sort(ids.begin(), ids.end(), [](const auto* a, const auto* b) { return *a < *b; });
+  for (const auto* id : ids) {
+    if (!txn->Put(kIds, *id, std::string_view())) return false;
   }
   for (const auto& [tp, off] : batch.next_offsets) {
     if (!txn->Put(kOffsets, EncodeOffsetKey(tp), BigEndian64(static_cast<uint64_t>(off)))) {
