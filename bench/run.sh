@@ -13,8 +13,11 @@ EVENTS=${PROJD_BENCH_EVENTS:-1000000}
 work=${PROJD_BENCH_DIR:-/tmp/projd-bench}
 mkdir -p "$work"
 
-scripts/install-deps.sh
-PROJD_BUILD_TYPE=Release scripts/build.sh >/dev/null
+# PROJD_BENCH_NO_BUILD=1 measures the binaries already in build/ (which must be Release).
+if [[ -z ${PROJD_BENCH_NO_BUILD:-} ]]; then
+  scripts/install-deps.sh
+  PROJD_BUILD_TYPE=Release scripts/build.sh >/dev/null
+fi
 
 events=$work/events-$EVENTS.jsonl
 if [[ ! -s $events ]]; then
@@ -48,17 +51,26 @@ echo "$raw"
 raw_rate=$(echo "$raw" | sed -n 's/.*s: \([0-9]*\) msgs\/s/\1/p')
 
 proj=$work/projections
-rm -rf "$proj" "$work/data" && mkdir -p "$proj"
-sed "s/\"account-events\"/\"$topic\"/" projections/account_balance.proj > "$proj/account_balance.proj"
-build/engine/projd --projections "$proj" --data "$work/data" --brokers "$PROJD_KAFKA_BROKERS" \
-  --listen 127.0.0.1:0 > "$work/projd.log" 2>&1 &
-pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*HTTP API listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/projd.log" | head -n 1)
-  [[ -n $port ]] && break
-  sleep 0.1
-done
+# start_projd PROJ_FILE TOPIC NAME: projd serving one projection (its topic replaced by TOPIC)
+# from a fresh data folder; sets $pid and $port.
+start_projd() {
+  local file=$1 topic=$2 name=$3
+  rm -rf "$proj" "$work/data-$name" && mkdir -p "$proj"
+  sed "s/\"account-events\"/\"$topic\"/" "$file" > "$proj/$(basename "$file")"
+  build/engine/projd --projections "$proj" --data "$work/data-$name" \
+    --brokers "$PROJD_KAFKA_BROKERS" --listen 127.0.0.1:0 > "$work/projd-$name.log" 2>&1 &
+  pid=$!
+  port=""
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*HTTP API listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/projd-$name.log" | head -n 1)
+    [[ -n $port ]] && return 0
+    sleep 0.1
+  done
+  echo "projd did not start: see $work/projd-$name.log" >&2
+  return 1
+}
+
+start_projd projections/account_balance.proj "$topic" ingest
 t0=$(date +%s.%N)
 # RSS as the ingest goes: bounded means it does not grow with the events applied.
 rss_marks=""
@@ -80,7 +92,7 @@ echo "projd RSS during the ingest (events applied): $rss_marks"
 # Rebuild from offset 0 in a shadow store while the view serves: time until the swap.
 r0=$(date +%s.%N)
 curl -s -X POST "127.0.0.1:$port/v1/views/account_balance/rebuild" >/dev/null
-while ! grep -q "rebuild done" "$work/projd.log"; do sleep 0.2; done
+while ! grep -q "rebuild done" "$work/projd-ingest.log"; do sleep 0.2; done
 r1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM $pid; wait $pid || true
@@ -96,17 +108,7 @@ PY
 echo "== event -> visible latency at a steady 5,000 events/s (20 s, every 50th event timed)"
 lat_topic=lat-$$-$(date +%s)
 build/bench/projd_bench produce "$PROJD_KAFKA_BROKERS" "$lat_topic" /dev/null 4 >/dev/null
-rm -rf "$proj" "$work/data-lat" && mkdir -p "$proj"
-sed "s/\"account-events\"/\"$lat_topic\"/" projections/account_balance.proj > "$proj/account_balance.proj"
-build/engine/projd --projections "$proj" --data "$work/data-lat" --brokers "$PROJD_KAFKA_BROKERS" \
-  --listen 127.0.0.1:0 > "$work/projd-lat.log" 2>&1 &
-pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*HTTP API listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/projd-lat.log" | head -n 1)
-  [[ -n $port ]] && break
-  sleep 0.1
-done
+start_projd projections/account_balance.proj "$lat_topic" latency
 build/bench/projd_bench latency "$PROJD_KAFKA_BROKERS" "$lat_topic" "$events" "$port" \
   account_balance 5000 20 || echo "latency run reported timeouts or failures"
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
@@ -114,17 +116,7 @@ echo "projd peak RSS at 5,000 events/s: $(( rss / 1024 )) MiB"
 kill -TERM $pid; wait $pid || true
 
 echo "== HTTP reads (wrk -t1 -c64 -d10s, keep-alive) on a view of $EVENTS rows"
-rm -rf "$proj" "$work/data2" && mkdir -p "$proj"
-sed "s/\"account-events\"/\"$topic\"/" bench/by_event.proj > "$proj/by_event.proj"
-build/engine/projd --projections "$proj" --data "$work/data2" --brokers "$PROJD_KAFKA_BROKERS" \
-  --listen 127.0.0.1:0 > "$work/projd2.log" 2>&1 &
-pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*HTTP API listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/projd2.log" | head -n 1)
-  [[ -n $port ]] && break
-  sleep 0.1
-done
+start_projd bench/by_event.proj "$topic" reads
 while true; do
   rows=$(curl -s "127.0.0.1:$port/v1/views/by_event" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"])' 2>/dev/null || echo 0)
   [[ $rows -ge $EVENTS ]] && break
