@@ -36,6 +36,13 @@ HttpResponse Error(int status, const std::string& error, Value detail = Value())
   return Json(status, Value::MakeObject(std::move(o)));
 }
 
+// 405 with the Allow header that RFC 9110 asks for.
+HttpResponse MethodNotAllowed(const std::string& allow, const std::string& detail = "") {
+  HttpResponse r = Error(405, "method not allowed", Str(detail.empty() ? "use " + allow : detail));
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
 // Parses TOPIC:PARTITION:OFFSET,... (topics may contain ':'; the last two fields are numbers).
 bool ParsePosition(const std::string& s, std::map<TopicPartition, int64_t>* out,
                    std::string* error) {
@@ -429,7 +436,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   auto may_read = [who](const std::string& view) { return !who || who->CanRead(view); };
 
   if (seg.size() == 1 && seg[0] == "healthz") {
-    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    if (m != "GET") return reply(MethodNotAllowed("GET"));
     return reply(Json(200, Value::MakeObject([] {
                         Object o;
                         o.Set("status", Str("ok"));
@@ -437,7 +444,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
                       }())));
   }
   if (seg.size() == 1 && seg[0] == "readyz") {
-    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    if (m != "GET") return reply(MethodNotAllowed("GET"));
     Array waiting;
     for (const auto& v : Views()) {
       ViewStatus st = v->Status();
@@ -450,17 +457,30 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     return reply(Json(ready ? 200 : 503, Value::MakeObject(std::move(o))));
   }
   if (seg.size() == 1 && seg[0] == "metrics") {
-    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    if (m != "GET") return reply(MethodNotAllowed("GET"));
     return reply(Metrics());
   }
   if (seg.empty() && (m == "GET" || m == "HEAD")) {
     HttpResponse r;
     r.content_type = "text/html; charset=utf-8";
-    r.body = DashboardHtml();
+    if (const char* page = DashboardHtml()) {
+      r.body = page;
+    } else {
+      // Built where node or npm was missing: say so; the API answers as always.
+      r.status = 503;
+      r.body =
+          "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>projd</title>"
+          "</head><body><h1>projd: the dashboard was not built</h1><p>This projd was built "
+          "without node and npm (or with -DPROJD_DASHBOARD=OFF), so its operator dashboard is "
+          "missing. The HTTP API works: <a href=\"/v1/views\">/v1/views</a>, <a "
+          "href=\"/openapi.json\">/openapi.json</a>, <a href=\"/metrics\">/metrics</a>.</p>"
+          "</body></html>\n";
+    }
     return reply(std::move(r));
   }
+  if (seg.empty()) return reply(MethodNotAllowed("GET, HEAD"));
   if (seg.size() == 1 && seg[0] == "openapi.json") {
-    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    if (m != "GET") return reply(MethodNotAllowed("GET"));
     HttpResponse r;
     r.body = OpenApiDocument();
     return reply(std::move(r));
@@ -470,12 +490,12 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   }
   if (seg.size() == 2 && seg[1] == "query") {
     if (m != "GET" && m != "POST") {
-      return reply(Error(405, "method not allowed", Str("use GET ?q= or POST with the query")));
+      return reply(MethodNotAllowed("GET, POST", "use GET ?q= or POST with the query"));
     }
     return Query(std::move(req), std::move(respond), who);
   }
   if (seg.size() == 2 && seg[1] == "views") {
-    if (m != "GET") return reply(Error(405, "method not allowed", Str("use GET")));
+    if (m != "GET") return reply(MethodNotAllowed("GET"));
     Array arr;
     for (const auto& v : Views()) {
       if (may_read(v->projection().name())) arr.push_back(StatusToJson(StatusOf(v), false));
@@ -520,7 +540,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   if (WaitForPosition(view, req, respond)) return;
 
   if (seg.size() == 3) {
-    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    if (m != "GET") return reply(with_position(MethodNotAllowed("GET, DELETE")));
     ViewStatus st = StatusOf(view);
     Value v = StatusToJson(st, true);
     v.as_object().Set("definition", Str(view->projection().definition()));
@@ -532,7 +552,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   }
   const std::string& what = seg[3];
   if (what == "rows" && seg.size() == 5) {
-    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    if (m != "GET") return reply(with_position(MethodNotAllowed("GET")));
     RowRecord rec;
     uint64_t dead = 0;
     if (const std::string* as_of = req.Query("as_of")) {
@@ -572,7 +592,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     return reply(with_position(Json(200, v)));
   }
   if (what == "rows" && seg.size() == 6 && seg[5] == "history") {
-    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    if (m != "GET") return reply(with_position(MethodNotAllowed("GET")));
     if (view->projection().history() == Projection::History::kNone) {
       return reply(with_position(
           Error(400, "view keeps no history",
@@ -602,7 +622,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
   }
   if (what == "rows" && seg.size() == 4) {
-    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    if (m != "GET") return reply(with_position(MethodNotAllowed("GET")));
     ViewStore::ScanOptions so;
     std::string error;
     if (!ParseLimit(req, 100, 1000, &so.limit, &error)) {
@@ -644,7 +664,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
   }
   if (what == "dead-letters" && seg.size() == 4) {
-    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    if (m != "GET") return reply(with_position(MethodNotAllowed("GET")));
     size_t limit;
     uint64_t after;
     HttpResponse bad;
@@ -662,9 +682,12 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
   }
   if (what == "rebuild" && seg.size() == 4) {
-    if (m != "POST") return reply(with_position(Error(405, "method not allowed", Str("use POST"))));
+    if (m != "POST") return reply(with_position(MethodNotAllowed("POST")));
     const std::string* ag = req.Query("allow_gap");
-    bool allow_gap = ag && (*ag == "true" || *ag == "1");
+    if (ag && *ag != "true" && *ag != "false") {
+      return reply(with_position(Error(400, "bad allow_gap", Str("true or false"))));
+    }
+    bool allow_gap = ag && *ag == "true";
     std::string error;
     Value gap;
     if (!Rebuild(seg[2], allow_gap, &error, &gap)) {
@@ -683,7 +706,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     return reply(with_position(Json(202, Value::MakeObject(std::move(o)))));
   }
   if (what == "lag" && seg.size() == 4) {
-    if (m != "GET") return reply(with_position(Error(405, "method not allowed", Str("use GET"))));
+    if (m != "GET") return reply(with_position(MethodNotAllowed("GET")));
     int64_t window_s = 900;
     if (const std::string* w = req.Query("window")) {
       // 90s, 15m, 1h, or plain seconds; at most the hour that is kept.
@@ -719,7 +742,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
     return reply(with_position(Json(200, Value::MakeObject(std::move(o)))));
   }
   if (what == "skip" && seg.size() == 4) {
-    if (m != "POST") return reply(with_position(Error(405, "method not allowed", Str("use POST"))));
+    if (m != "POST") return reply(with_position(MethodNotAllowed("POST")));
     if (!view->Skip()) {
       return reply(with_position(
           Error(409, "view is not stopped", Str("skip applies to a view stopped by errors stop"))));

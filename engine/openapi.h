@@ -5,7 +5,9 @@
 namespace projd {
 
 const char* OpenApiDocument();
-// The operator dashboard (GET /), from engine/dashboard.html.
+// The operator dashboard (GET /): one self-contained HTML page bundled at build time from
+// engine/dashboard/ (generated dashboard_html.cc), or nullptr when projd was built without it
+// (node or npm missing, or -DPROJD_DASHBOARD=OFF).
 const char* DashboardHtml();
 
 }  // namespace projd

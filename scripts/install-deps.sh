@@ -10,6 +10,7 @@ packages=(
   kcat lmdb-utils curl python3 python3-prometheus-client
   openjdk-17-jre-headless maven
   nodejs npm
+  chromium python3-venv
   clang-14 libclang-rt-14-dev
 )
 
@@ -47,8 +48,20 @@ install_npm_packages() {
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 }
+# Schemathesis for ctest openapi_schemathesis, in its own venv (Debian's pip is externally
+# managed), pinned by tests/api/requirements.txt.
+install_schemathesis() {
+  local venv=$HOME/.cache/projd/schemathesis req
+  req="$(cd "$(dirname "$0")/.." && pwd)/tests/api/requirements.txt"
+  if [[ ! -x $venv/bin/st ]] || ! cmp -s "$req" "$venv/requirements.txt"; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/requirements.txt"
+  fi
+}
 if [[ ${#missing[@]} -eq 0 ]]; then
   install_npm_packages
+  install_schemathesis
   exit 0
 fi
 echo "install-deps: installing ${missing[*]}" >&2
@@ -58,3 +71,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 install_npm_packages
+install_schemathesis

@@ -1,0 +1,225 @@
+// Browser tests of the operator dashboard (GET /): playwright-core drives Debian's chromium
+// headless against a projd --demo started here (embedded broker, example projections and
+// events). Each page is written as a PNG to PROJD_SCREENSHOTS.
+//
+// Environment: PROJD_BIN (the projd binary), PROJD_SOURCE_DIR (the repository), PLAYWRIGHT_MODULES
+// (a node_modules folder holding playwright-core), CHROMIUM (default /usr/bin/chromium),
+// PROJD_SCREENSHOTS (default ./screenshots).
+import assert from "node:assert/strict";
+import {spawn} from "node:child_process";
+import fs from "node:fs";
+import {createRequire} from "node:module";
+import os from "node:os";
+import path from "node:path";
+import {after, before, test} from "node:test";
+
+const env = (name, fallback) => {
+  const v = process.env[name] || fallback;
+  if (!v) throw new Error(`set ${name}`);
+  return v;
+};
+const projdBin = env("PROJD_BIN");
+const sourceDir = env("PROJD_SOURCE_DIR");
+const {chromium} = createRequire(path.join(env("PLAYWRIGHT_MODULES"), "noop.js"))("playwright-core");
+const chromiumPath = env("CHROMIUM", "/usr/bin/chromium");
+const shots = path.resolve(env("PROJD_SCREENSHOTS", "screenshots"));
+const kViewNames = ["account_balance", "customer_summary", "daily_volume"];
+
+let projd, log = "", base, browser, page, tmp;
+
+// Starts projd --demo on a free port; resolves with its base URL once it listens.
+function startProjd() {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "projd-browser-"));
+  projd = spawn(projdBin, ["--demo", "--projections", path.join(sourceDir, "projections"),
+    "--demo-events", path.join(sourceDir, "examples", "banking-events.jsonl"),
+    "--data", path.join(tmp, "data"), "--listen", "127.0.0.1:0"], {stdio: ["ignore", "pipe", "pipe"]});
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`projd did not listen in 30 s:\n${log}`)), 30000);
+    const onData = (d) => {
+      log += d.toString();
+      const m = log.match(/HTTP API listening on ([0-9.]+:[0-9]+)/);
+      if (m && !base) {
+        base = `http://${m[1]}`;
+        clearTimeout(timer);
+        resolve(base);
+      }
+    };
+    projd.stdout.on("data", onData);
+    projd.stderr.on("data", onData);
+    projd.on("exit", (code) => reject(new Error(`projd exited (${code}):\n${log}`)));
+  });
+}
+
+async function getJson(p) {
+  const r = await fetch(base + p);
+  return {status: r.status, body: await r.json()};
+}
+
+// Polls fn until it returns a truthy value, or fails after ms.
+async function until(what, fn, ms = 30000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function shot(name) {
+  fs.mkdirSync(shots, {recursive: true});
+  await page.screenshot({path: path.join(shots, `${name}.png`), fullPage: true});
+}
+
+before(async () => {
+  await startProjd();
+  // Every demo view loaded and past its catch-up of the example events.
+  await until("the demo views to be live", async () => {
+    const r = await getJson("/v1/views");
+    return r.body.views.length === kViewNames.length &&
+      r.body.views.every((v) => v.state === "live" && v.rows > 0);
+  });
+  browser = await chromium.launch({executablePath: chromiumPath, headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"]});
+  page = await browser.newPage({viewport: {width: 1280, height: 900}});
+  page.on("pageerror", (e) => { throw e; });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (projd && projd.exitCode === null) {
+    const exited = new Promise((r) => projd.once("exit", r));
+    projd.kill("SIGTERM");
+    await exited;
+  }
+  if (tmp) fs.rmSync(tmp, {recursive: true, force: true});
+});
+
+test("the views table shows every view with its state", async () => {
+  await page.goto(base + "/");
+  await page.waitForSelector("#views tbody tr[data-view]");
+  const api = (await getJson("/v1/views")).body.views;
+  const rows = await page.$$eval("#views tbody tr[data-view]", (trs) => trs.map((tr) => ({
+    name: tr.dataset.view,
+    state: tr.querySelector(".state").textContent,
+    stateClass: tr.querySelector(".state").className,
+    color: getComputedStyle(tr.querySelector(".state")).backgroundColor,
+    rows: tr.children[2].textContent,
+  })));
+  assert.deepEqual(rows.map((r) => r.name).sort(), kViewNames);
+  for (const r of rows) {
+    const v = api.find((x) => x.name === r.name);
+    assert.equal(r.state, v.state, r.name);
+    assert.equal(r.stateClass, `state ${v.state}`);
+    assert.equal(r.color, "rgb(46, 157, 87)", "live is green");  // .live in style.css
+    assert.equal(r.rows, v.rows.toLocaleString("en-US"));
+  }
+  // It refreshes by itself.
+  const first = await page.textContent("#status");
+  await until("the table to refresh", async () => (await page.textContent("#status")) !== first, 6000);
+  await shot("views");
+});
+
+test("a view's page: the lag chart renders its samples, partitions, lookup, dead letters", async () => {
+  // Samples are taken once a second; wait until there are a few.
+  await until("5 lag samples", async () =>
+    (await getJson("/v1/views/account_balance/lag?window=15m")).body.samples.length >= 5);
+  await page.goto(base + "/#/view/account_balance");
+  const points = await until("the chart to draw 5 samples", async () => {
+    const n = Number(await page.getAttribute("#lag-chart", "data-points"));
+    return n >= 5 ? n : 0;
+  }, 15000);
+  assert.ok(points >= 5);
+  // The lag line is on the canvas: count pixels in the lag series' colour.
+  const coloured = await page.$eval("#lag-chart canvas", (c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i] - 0x3b) < 16 && Math.abs(d[i + 1] - 0x7d) < 16 &&
+          Math.abs(d[i + 2] - 0xd8) < 16 && d[i + 3] > 200) ++n;
+    }
+    return n;
+  });
+  assert.ok(coloured > 100, `lag line pixels: ${coloured}`);
+  // Partitions with positions and lags, as the API says.
+  const parts = (await getJson("/v1/views/account_balance")).body.partitions;
+  await page.waitForSelector("#parts-table tbody tr");
+  const cells = await page.$$eval("#parts-table tbody tr", (trs) =>
+    trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.equal(cells.length, parts.length);
+  for (const p of parts) {
+    const row = cells.find((c) => c[1] === String(p.partition));
+    assert.equal(row[2], p.position.toLocaleString("en-US"));
+    assert.equal(row[5], p.lag_events.toLocaleString("en-US"));
+  }
+  assert.match(await page.textContent("#def"), /projection account_balance \{/);
+  // Dead letters: the demo's malformed events.
+  const dead = (await getJson("/v1/views/account_balance/dead-letters")).body;
+  await until("the dead letters", async () =>
+    (await page.$$("#dead-table tbody tr")).length === dead.dead_letters.length);
+  // Key lookup: the row, and a view without history says so for its history.
+  await page.fill("#key", "acc-00001");
+  await page.click("#lookup");
+  await page.waitForSelector("#row:not([hidden])");
+  const row = JSON.parse(await page.textContent("#row"));
+  assert.deepEqual(row, (await getJson("/v1/views/account_balance/rows/acc-00001")).body);
+  await until("the history answer", async () => /no history/.test(await page.textContent("#history")));
+  // With an as-of time: the API's answer (this view keeps no history) is shown.
+  await page.fill("#asof", "2025-07-15T00:00:00");
+  await page.click("#lookup");
+  await until("the as-of answer", async () => /as_of needs history/.test(await page.textContent("#row-error")));
+  await page.fill("#asof", "");
+  await page.click("#lookup");
+  await page.waitForSelector("#row:not([hidden])");
+  await shot("view");
+});
+
+test("the rebuild button starts a rebuild and the progress bar reaches done", async () => {
+  await page.goto(base + "/#/view/customer_summary");
+  await page.waitForSelector("#parts-table");
+  const before = log.length;
+  await page.click("#rebuild");
+  await until("the rebuild to be done", async () =>
+    /^done/.test(await page.textContent("#rebuild-status")), 60000);
+  assert.equal(await page.getAttribute("#progress-bar", "aria-valuenow"), "100");
+  assert.equal(await page.$eval("#progress", (e) => e.style.width), "100%");
+  // projd did rebuild it, and serves the rebuilt view.
+  assert.match(log.slice(before), /customer_summary.*rebuild from offset 0 started/);
+  const st = (await getJson("/v1/views/customer_summary")).body;
+  assert.equal(st.rebuild, null);
+  assert.equal(st.state, "live");
+  await shot("rebuild");
+});
+
+test("the query console shows results, and a broken query's error at its position", async () => {
+  await page.goto(base + "/#/query");
+  const q = "from account_balance where balance > 100 order by balance desc limit 5";
+  await page.fill("#q", q);
+  await page.click("#run");
+  await page.waitForSelector("#qtable tbody tr");
+  const expected = await (await fetch(base + "/v1/query", {method: "POST", body: q})).json();
+  const shown = await page.$$eval("#qtable tbody tr", (trs) =>
+    trs.map((tr) => tr.children[0].textContent));
+  assert.deepEqual(shown, expected.rows.map((r) => r.key));
+  const head = await page.$$eval("#qtable thead th", (ths) => ths.map((th) => th.textContent));
+  assert.ok(head.includes("key") && head.includes("balance"), head.join(","));
+  await shot("query");
+
+  const bad = "from account_balance\nwhere balance >> 3";
+  const err = await (await fetch(base + "/v1/query", {method: "POST", body: bad})).json();
+  assert.equal(err.detail.line, 2);
+  await page.fill("#q", bad);
+  await page.click("#run");
+  await page.waitForSelector("#qerr:not([hidden])");
+  assert.equal(await page.textContent("#qerr-pos"),
+    `line 2, column ${err.detail.column}: ${err.detail.message}`);
+  // The caret sits under the column, and the text cursor is put there.
+  const [line, caret] = (await page.textContent("#qerr-text")).split("\n");
+  assert.equal(line, "where balance >> 3");
+  assert.equal(caret.indexOf("^"), err.detail.column - 1);
+  const sel = await page.$eval("#q", (t) => t.selectionStart);
+  assert.equal(sel, "from account_balance\n".length + err.detail.column - 1);
+  assert.equal(await page.$$eval("#qtable", (t) => t.length), 0);
+  await shot("query-error");
+});
