@@ -25,33 +25,40 @@ const chromiumPath = env("CHROMIUM", "/usr/bin/chromium");
 const shots = path.resolve(env("PROJD_SCREENSHOTS", "screenshots"));
 const kViewNames = ["account_balance", "customer_summary", "daily_volume"];
 
-let projd, log = "", base, browser, page, tmp;
+let demo, base, browser, page;
+const started = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "projd-browser-"));
+const log = () => demo.log();
 
-// Starts projd --demo on a free port; resolves with its base URL once it listens.
-function startProjd() {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "projd-browser-"));
-  projd = spawn(projdBin, ["--demo", "--projections", path.join(sourceDir, "projections"),
+// Starts projd --demo (with extra flags) on a free port; resolves with {proc, base, log()}.
+function startProjd(extra = []) {
+  const dir = fs.mkdtempSync(path.join(tmp, "projd-"));
+  const proc = spawn(projdBin, ["--demo", "--projections", path.join(sourceDir, "projections"),
     "--demo-events", path.join(sourceDir, "examples", "banking-events.jsonl"),
-    "--data", path.join(tmp, "data"), "--listen", "127.0.0.1:0"], {stdio: ["ignore", "pipe", "pipe"]});
+    "--data", path.join(dir, "data"), "--listen", "127.0.0.1:0", ...extra],
+  {stdio: ["ignore", "pipe", "pipe"]});
+  started.push(proc);
+  let text = "";
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`projd did not listen in 30 s:\n${log}`)), 30000);
+    const timer = setTimeout(() => reject(new Error(`projd did not listen in 30 s:\n${text}`)), 30000);
+    let found = false;
     const onData = (d) => {
-      log += d.toString();
-      const m = log.match(/HTTP API listening on ([0-9.]+:[0-9]+)/);
-      if (m && !base) {
-        base = `http://${m[1]}`;
+      text += d.toString();
+      const m = text.match(/HTTP API listening on ([0-9.]+:[0-9]+)/);
+      if (m && !found) {
+        found = true;
         clearTimeout(timer);
-        resolve(base);
+        resolve({proc, base: `http://${m[1]}`, log: () => text});
       }
     };
-    projd.stdout.on("data", onData);
-    projd.stderr.on("data", onData);
-    projd.on("exit", (code) => reject(new Error(`projd exited (${code}):\n${log}`)));
+    proc.stdout.on("data", onData);
+    proc.stderr.on("data", onData);
+    proc.on("exit", (code) => reject(new Error(`projd exited (${code}):\n${text}`)));
   });
 }
 
-async function getJson(p) {
-  const r = await fetch(base + p);
+async function getJson(p, headers = {}) {
+  const r = await fetch(base + p, {headers});
   return {status: r.status, body: await r.json()};
 }
 
@@ -66,13 +73,14 @@ async function until(what, fn, ms = 30000) {
   }
 }
 
-async function shot(name) {
+async function shot(name, p = page) {
   fs.mkdirSync(shots, {recursive: true});
-  await page.screenshot({path: path.join(shots, `${name}.png`), fullPage: true});
+  await p.screenshot({path: path.join(shots, `${name}.png`), fullPage: true});
 }
 
 before(async () => {
-  await startProjd();
+  demo = await startProjd();
+  base = demo.base;
   // Every demo view loaded and past its catch-up of the example events.
   await until("the demo views to be live", async () => {
     const r = await getJson("/v1/views");
@@ -88,12 +96,13 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (projd && projd.exitCode === null) {
-    const exited = new Promise((r) => projd.once("exit", r));
-    projd.kill("SIGTERM");
+  for (const proc of started) {
+    if (proc.exitCode !== null) continue;
+    const exited = new Promise((r) => proc.once("exit", r));
+    proc.kill("SIGTERM");
     await exited;
   }
-  if (tmp) fs.rmSync(tmp, {recursive: true, force: true});
+  fs.rmSync(tmp, {recursive: true, force: true});
 });
 
 test("the views table shows every view with its state", async () => {
@@ -178,14 +187,14 @@ test("a view's page: the lag chart renders its samples, partitions, lookup, dead
 test("the rebuild button starts a rebuild and the progress bar reaches done", async () => {
   await page.goto(base + "/#/view/customer_summary");
   await page.waitForSelector("#parts-table");
-  const before = log.length;
+  const before = log().length;
   await page.click("#rebuild");
   await until("the rebuild to be done", async () =>
     /^done/.test(await page.textContent("#rebuild-status")), 60000);
   assert.equal(await page.getAttribute("#progress-bar", "aria-valuenow"), "100");
   assert.equal(await page.$eval("#progress", (e) => e.style.width), "100%");
   // projd did rebuild it, and serves the rebuilt view.
-  assert.match(log.slice(before), /customer_summary.*rebuild from offset 0 started/);
+  assert.match(log().slice(before), /customer_summary.*rebuild from offset 0 started/);
   const st = (await getJson("/v1/views/customer_summary")).body;
   assert.equal(st.rebuild, null);
   assert.equal(st.state, "live");
@@ -222,4 +231,38 @@ test("the query console shows results, and a broken query's error at its positio
   assert.equal(sel, "from account_balance\n".length + err.detail.column - 1);
   assert.equal(await page.$$eval("#qtable", (t) => t.length), 0);
   await shot("query-error");
+});
+
+test("with --auth it asks for a token; a reader sees its views; a rebuild asks for an admin", async () => {
+  const auth = path.join(tmp, "auth.toml");
+  fs.writeFileSync(auth, `[[token]]\ntoken = "admin-secret"\nrole = "admin"\n` +
+    `[[token]]\ntoken = "reader-secret"\nrole = "reader"\nviews = ["daily_volume"]\n`, {mode: 0o600});
+  const secured = await startProjd(["--auth", auth]);
+  const ctx = await browser.newContext({viewport: {width: 1280, height: 900}});
+  const p = await ctx.newPage();
+  p.on("pageerror", (e) => { throw e; });
+  await p.goto(secured.base + "/");
+  await p.waitForSelector("#token-dialog[open]");
+  assert.match(await p.textContent("#token-reason"), /--auth/);
+  await shot("auth-token", p);
+  await p.fill("#token-input", "reader-secret");
+  await p.click("#token-ok");
+  // The reader's one view, once it is live.
+  await until("the reader's view", async () => {
+    const names = await p.$$eval("#views tbody tr[data-view]", (trs) => trs.map((t) => t.dataset.view));
+    const state = await p.$$eval("#views tbody .state", (s) => s.map((x) => x.textContent));
+    return names.join() === "daily_volume" && state[0] === "live";
+  });
+  // A reader may not rebuild: the dashboard asks for another token, and the admin's works.
+  await p.goto(secured.base + "/#/view/daily_volume");
+  await p.waitForSelector("#parts-table");
+  await p.click("#rebuild");
+  await p.waitForSelector("#token-dialog[open]");
+  assert.match(await p.textContent("#token-reason"), /admin/);
+  await p.fill("#token-input", "admin-secret");
+  await p.click("#token-ok");
+  await until("the rebuild to be done", async () =>
+    /^done/.test(await p.textContent("#rebuild-status")), 60000);
+  assert.match(secured.log(), /daily_volume.*rebuild from offset 0 started/);
+  await ctx.close();
 });
