@@ -14,31 +14,14 @@
 
 #include "dsl/compiler.h"
 #include "engine/replay.h"
+#include "tests/dsl/golden_files.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string TrimTrailing(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-std::vector<fs::path> Cases() {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(fs::path(PROJD_SOURCE_DIR) / "tests" / "golden")) {
-    if (e.path().extension() == ".proj") out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using projd_test::Slurp;
+using projd_test::TrimTrailing;
 
 void RunCase(const fs::path& proj) {
   fs::path base = proj;
@@ -92,7 +75,7 @@ void RunCase(const fs::path& proj) {
 }  // namespace
 
 TEST_CASE("golden language cases", "[golden]") {
-  auto cases = Cases();
+  auto cases = projd_test::GoldenCases("golden", ".proj");
   REQUIRE(cases.size() >= 1);
   for (const auto& c : cases) {
     DYNAMIC_SECTION(c.filename().string()) { RunCase(c); }

@@ -20,22 +20,15 @@
 #include "engine/projector.h"
 #include "engine/query_exec.h"
 #include "engine/view_store.h"
+#include "tests/dsl/golden_files.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using projd_test::Slurp;
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
-}
+std::string Trim(std::string s) { return projd_test::TrimTrailing(std::move(s)); }
 
 // Builds the view of NAME.proj + NAME.jsonl in a fresh LMDB store.
 std::unique_ptr<projd::ViewStore> BuildView(const fs::path& base,
@@ -134,12 +127,7 @@ void RunCase(const fs::path& query_file) {
 }  // namespace
 
 TEST_CASE("golden query cases", "[golden]") {
-  std::vector<fs::path> cases;
-  for (const auto& e :
-       fs::directory_iterator(fs::path(PROJD_SOURCE_DIR) / "tests" / "golden_query")) {
-    if (e.path().extension() == ".query") cases.push_back(e.path());
-  }
-  std::sort(cases.begin(), cases.end());
+  std::vector<fs::path> cases = projd_test::GoldenCases("golden_query", ".query");
   REQUIRE(cases.size() >= 1);
   for (const auto& c : cases) {
     DYNAMIC_SECTION(c.filename().string()) { RunCase(c); }
