@@ -23,7 +23,20 @@ const sourceDir = env("PROJD_SOURCE_DIR");
 const {chromium} = createRequire(path.join(env("PLAYWRIGHT_MODULES"), "noop.js"))("playwright-core");
 const chromiumPath = env("CHROMIUM", "/usr/bin/chromium");
 const shots = path.resolve(env("PROJD_SCREENSHOTS", "screenshots"));
-const kViewNames = ["account_balance", "customer_summary", "daily_volume"];
+// The repository's example projections, and one that keeps the history of its rows (for the
+// as-of lookup and the history table).
+const kViewNames = ["account_balance", "balance_history", "customer_summary", "daily_volume"];
+const kHistoryProjection = `# Balance per account, every version kept.
+projection balance_history {
+  from "account-events"
+  key event.account_id
+  time event.ts
+  on AccountOpened { owner = event.owner  balance = 0 }
+  on Deposited, InterestPaid { balance += event.amount }
+  on Withdrawn { balance -= event.amount }
+  history all
+}
+`;
 
 let demo, base, browser, page;
 const started = [];
@@ -33,7 +46,13 @@ const log = () => demo.log();
 // Starts projd --demo (with extra flags) on a free port; resolves with {proc, base, log()}.
 function startProjd(extra = []) {
   const dir = fs.mkdtempSync(path.join(tmp, "projd-"));
-  const proc = spawn(projdBin, ["--demo", "--projections", path.join(sourceDir, "projections"),
+  const projections = path.join(dir, "projections");
+  fs.mkdirSync(projections);
+  for (const f of fs.readdirSync(path.join(sourceDir, "projections"))) {
+    if (f.endsWith(".proj")) fs.copyFileSync(path.join(sourceDir, "projections", f), path.join(projections, f));
+  }
+  fs.writeFileSync(path.join(projections, "balance_history.proj"), kHistoryProjection);
+  const proc = spawn(projdBin, ["--demo", "--projections", projections,
     "--demo-events", path.join(sourceDir, "examples", "banking-events.jsonl"),
     "--data", path.join(dir, "data"), "--listen", "127.0.0.1:0", ...extra],
   {stdio: ["ignore", "pipe", "pipe"]});
@@ -90,7 +109,8 @@ before(async () => {
   browser = await chromium.launch({executablePath: chromiumPath, headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync"]});
-  page = await browser.newPage({viewport: {width: 1280, height: 900}});
+  // Times typed into the as-of picker are local times: make local UTC.
+  page = await browser.newPage({viewport: {width: 1280, height: 900}, timezoneId: "UTC"});
   page.on("pageerror", (e) => { throw e; });
 });
 
@@ -187,6 +207,29 @@ test("a view's page: the lag chart renders its samples, partitions, lookup, dead
   await page.click("#lookup");
   await page.waitForSelector("#row:not([hidden])");
   await shot("view");
+});
+
+test("the key lookup with an as-of time, and the row's history", async () => {
+  await page.goto(base + "/#/view/balance_history");
+  await page.waitForSelector("#parts-table");
+  await page.fill("#key", "acc-00001");
+  await page.fill("#asof", "2025-07-01T12:00:00");
+  assert.equal(await page.textContent("#asof-utc"), "= 2025-07-01T12:00:00Z");
+  await page.click("#lookup");
+  await page.waitForSelector("#history-table tbody tr");
+  const asOf = (await getJson("/v1/views/balance_history/rows/acc-00001?as_of=2025-07-01T12:00:00Z")).body;
+  assert.equal(asOf.as_of, "2025-07-01T12:00:00Z");
+  assert.deepEqual(JSON.parse(await page.textContent("#row")), asOf);
+  const now = (await getJson("/v1/views/balance_history/rows/acc-00001")).body;
+  assert.notDeepEqual(asOf.row, now.row, "the row changed after the as-of time");
+  // The history table: one line per kept version, oldest first, as the API lists them.
+  const versions = (await getJson("/v1/views/balance_history/rows/acc-00001/history?limit=100")).body.versions;
+  const shown = await page.$$eval("#history-table tbody tr", (trs) =>
+    trs.map((tr) => [tr.children[0].textContent, tr.children[1].textContent]));
+  assert.ok(versions.length > 2);
+  assert.deepEqual(shown, versions.map((v) =>
+    [String(v.version), `${v.updated_by.topic}:${v.updated_by.partition}:${v.updated_by.offset}`]));
+  await shot("view-history");
 });
 
 test("the rebuild button starts a rebuild and the progress bar reaches done", async () => {
