@@ -119,15 +119,42 @@ CivilTime ToCivil(int64_t ms) {
 
 std::string FormatRfc3339(int64_t ms) {
   CivilTime t = ToCivil(ms);
-  char buf[64];
-  if (t.millis != 0) {
-    snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             static_cast<long long>(t.year), t.month, t.day, t.hour, t.minute, t.second, t.millis);
-  } else {
-    snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02dZ", static_cast<long long>(t.year),
-             t.month, t.day, t.hour, t.minute, t.second);
+  if (t.year < 0 || t.year > 9999) {  // outside the fixed-width form: the general path
+    char buf[64];
+    if (t.millis != 0) {
+      snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
+               static_cast<long long>(t.year), t.month, t.day, t.hour, t.minute, t.second,
+               t.millis);
+    } else {
+      snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02dZ", static_cast<long long>(t.year),
+               t.month, t.day, t.hour, t.minute, t.second);
+    }
+    return buf;
   }
-  return buf;
+  // YYYY-MM-DDTHH:MM:SS[.mmm]Z by hand: this runs for every row answered over HTTP.
+  char buf[24];
+  auto put = [&buf](int at, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, t.year, 4);
+  buf[4] = '-';
+  put(5, t.month, 2);
+  buf[7] = '-';
+  put(8, t.day, 2);
+  buf[10] = 'T';
+  put(11, t.hour, 2);
+  buf[13] = ':';
+  put(14, t.minute, 2);
+  buf[16] = ':';
+  put(17, t.second, 2);
+  if (t.millis == 0) {
+    buf[19] = 'Z';
+    return std::string(buf, 20);
+  }
+  buf[19] = '.';
+  put(20, t.millis, 3);
+  buf[23] = 'Z';
+  return std::string(buf, 24);
 }
 
 }  // namespace projd

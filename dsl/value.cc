@@ -627,6 +627,18 @@ void PutVarint(uint64_t v, std::string* out) {
   out->push_back(static_cast<char>(v));
 }
 
+void Encode(const Value& v, std::string* out);
+
+void EncodeObject(const Object& o, std::string* out) {
+  out->push_back(static_cast<char>(kTagObject));
+  PutVarint(o.size(), out);
+  for (const auto& [name, item] : o.members()) {
+    PutVarint(name.size(), out);
+    out->append(name);
+    Encode(item, out);
+  }
+}
+
 void Encode(const Value& v, std::string* out) {
   switch (v.type()) {
     case Value::Type::kNull:
@@ -656,13 +668,7 @@ void Encode(const Value& v, std::string* out) {
       for (const Value& item : v.as_array()) Encode(item, out);
       return;
     case Value::Type::kObject:
-      out->push_back(static_cast<char>(kTagObject));
-      PutVarint(v.as_object().size(), out);
-      for (const auto& [name, item] : v.as_object().members()) {
-        PutVarint(name.size(), out);
-        out->append(name);
-        Encode(item, out);
-      }
+      EncodeObject(v.as_object(), out);
       return;
   }
 }
@@ -1029,6 +1035,7 @@ std::string ToJson(const Value& v) {
 void WritePrettyJson(const Value& v, std::string* out) { WritePretty(v, 0, out); }
 
 void EncodeBinary(const Value& v, std::string* out) { Encode(v, out); }
+void EncodeBinary(const Object& o, std::string* out) { EncodeObject(o, out); }
 
 bool DecodeBinary(std::string_view data, Value* out) {
   BinaryReader reader(data);

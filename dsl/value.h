@@ -121,6 +121,9 @@ void WritePrettyJson(const Value& v, std::string* out);
 
 // A compact binary encoding for storage; DecodeBinary returns false on corrupt input.
 void EncodeBinary(const Value& v, std::string* out);
+// Appends an object's encoding, the same bytes as EncodeBinary(Value::MakeObject(o)), without
+// copying it into a Value first.
+void EncodeBinary(const Object& o, std::string* out);
 bool DecodeBinary(std::string_view data, Value* out);
 
 }  // namespace projd

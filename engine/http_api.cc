@@ -576,7 +576,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
         return reply(
             with_position(Error(404, "no such row at that time", Value::MakeObject(std::move(d)))));
       }
-      Value v = RowToJson(seg[4], rec);
+      Value v = RowToJson(seg[4], std::move(rec));
       v.as_object().Set("dead_letters", Num(static_cast<int64_t>(dead)));
       v.as_object().Set("as_of", Str(*as_of));
       return reply(with_position(Json(200, v)));
@@ -587,7 +587,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
       d.Set("dead_letters", Num(static_cast<int64_t>(dead)));
       return reply(with_position(Error(404, "no such row", Value::MakeObject(std::move(d)))));
     }
-    Value v = RowToJson(seg[4], rec);
+    Value v = RowToJson(seg[4], std::move(rec));
     v.as_object().Set("dead_letters", Num(static_cast<int64_t>(dead)));
     return reply(with_position(Json(200, v)));
   }

@@ -53,14 +53,16 @@ bool GetString(std::string_view* in, std::string* s) {
   return true;
 }
 
+// Members are listed in name order, so the objects are built without a sort or inserts.
 Value ProvenanceToJson(const Provenance& p) {
-  Object o;
-  o.Set("topic", Value::String(p.topic));
-  o.Set("partition", Value::Number(Decimal::FromInt(p.partition)));
-  o.Set("offset", Value::Number(Decimal::FromInt(p.offset)));
-  o.Set("event_time", Value::String(FormatRfc3339(p.event_time_ms)));
-  o.Set("event_id", p.has_id ? Value::String(p.id) : Value());
-  return Value::MakeObject(std::move(o));
+  std::vector<Object::Member> m;
+  m.reserve(5);
+  m.emplace_back("event_id", p.has_id ? Value::String(p.id) : Value());
+  m.emplace_back("event_time", Value::String(FormatRfc3339(p.event_time_ms)));
+  m.emplace_back("offset", Value::Number(Decimal::FromInt(p.offset)));
+  m.emplace_back("partition", Value::Number(Decimal::FromInt(p.partition)));
+  m.emplace_back("topic", Value::String(p.topic));
+  return Value::MakeObject(Object::FromMembers(std::move(m)));
 }
 
 }  // namespace
@@ -76,9 +78,7 @@ void EncodeRow(const RowRecord& row, std::string* out) {
   out->push_back(row.updated_by.has_id ? 1 : 0);
   if (row.updated_by.has_id) PutString(out, row.updated_by.id);
   // The row body: an object value in the binary value encoding.
-  std::string body;
-  EncodeBinary(Value::MakeObject(row.fields), &body);
-  out->append(body);
+  EncodeBinary(row.fields, out);
 }
 
 bool DecodeRow(std::string_view in, RowRecord* out) {
@@ -103,12 +103,18 @@ bool DecodeRow(std::string_view in, RowRecord* out) {
 }
 
 Value RowToJson(const std::string& key, const RowRecord& row) {
-  Object o;
-  o.Set("key", Value::String(key));
-  o.Set("row", Value::MakeObject(row.fields));
-  o.Set("version", Value::Number(Decimal::FromInt(static_cast<int64_t>(row.version))));
-  o.Set("updated_by", ProvenanceToJson(row.updated_by));
-  return Value::MakeObject(std::move(o));
+  RowRecord copy = row;
+  return RowToJson(key, std::move(copy));
+}
+
+Value RowToJson(const std::string& key, RowRecord&& row) {
+  std::vector<Object::Member> m;
+  m.reserve(4);
+  m.emplace_back("key", Value::String(key));
+  m.emplace_back("row", Value::MakeObject(std::move(row.fields)));
+  m.emplace_back("updated_by", ProvenanceToJson(row.updated_by));
+  m.emplace_back("version", Value::Number(Decimal::FromInt(static_cast<int64_t>(row.version))));
+  return Value::MakeObject(Object::FromMembers(std::move(m)));
 }
 
 Value DeadLetterToJson(const DeadLetter& d) {

@@ -55,6 +55,7 @@ void EncodeRow(const RowRecord& row, std::string* out);
 bool DecodeRow(std::string_view data, RowRecord* out);
 // The row as JSON: {"key", "row", "version", "updated_by": {...}} (+ dead_letters by caller).
 Value RowToJson(const std::string& key, const RowRecord& row);
+Value RowToJson(const std::string& key, RowRecord&& row);  // moves the fields
 Value DeadLetterToJson(const DeadLetter& d);
 void EncodeDeadLetter(const DeadLetter& d, std::string* out);
 bool DecodeDeadLetter(std::string_view data, DeadLetter* out);
