@@ -1,10 +1,10 @@
 """Schemathesis against a live projd: no 5xx answer, every answer as /openapi.json says.
 
-Starts `projd --demo` (embedded broker, example projections and events) on a free loopback
-port, waits until its views are live, then runs Schemathesis (from the venv that
-scripts/install-deps.sh makes) over the document the server itself serves, with every check,
-a bounded number of examples and a fixed seed (PROJD_SCHEMATHESIS_SEED changes it). Fails if
-Schemathesis finds anything, or if projd does not stop cleanly afterwards.
+Starts `projd --demo` (embedded broker, example projections and events, and a view with
+history) on a free loopback port, waits until its views are live, then runs Schemathesis (from
+the venv that scripts/install-deps.sh makes) over the document the server itself serves, with
+every check, a bounded number of examples and a fixed seed (PROJD_SCHEMATHESIS_SEED changes
+it). Fails if Schemathesis finds anything, or if projd does not stop cleanly afterwards.
 
 usage: schemathesis_test.py PROJD_BIN SOURCE_DIR ST_BIN WORK_DIR [MAX_EXAMPLES]
 """
@@ -19,6 +19,18 @@ import tempfile
 import time
 import urllib.request
 
+HISTORY_PROJECTION = """
+projection balance_history {
+  from "account-events"
+  key event.account_id
+  time event.ts
+  on AccountOpened { owner = event.owner  balance = 0 }
+  on Deposited, InterestPaid { balance += event.amount }
+  on Withdrawn { balance -= event.amount }
+  history all
+}
+"""
+
 
 def main():
     projd_bin, source, st_bin, work = sys.argv[1:5]
@@ -27,8 +39,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="projd-schemathesis-")
     log_path = os.path.join(work, "projd.log")
     log = open(log_path, "w")
+    # The example projections, and one that keeps history (so that as_of reads and row history
+    # answer 200 too).
+    projections = os.path.join(tmp, "projections")
+    shutil.copytree(os.path.join(source, "projections"), projections)
+    with open(os.path.join(projections, "balance_history.proj"), "w") as f:
+        f.write(HISTORY_PROJECTION)
     projd = subprocess.Popen(
-        [projd_bin, "--demo", "--projections", os.path.join(source, "projections"),
+        [projd_bin, "--demo", "--projections", projections,
          "--demo-events", os.path.join(source, "examples", "banking-events.jsonl"),
          "--data", os.path.join(tmp, "data"), "--listen", "127.0.0.1:0"],
         stdout=log, stderr=subprocess.STDOUT)
