@@ -390,8 +390,12 @@ class Session : public std::enable_shared_from_this<Session> {
                   beast::bind_front_handler(&Session::ReadNext, shared_from_this()));
   }
 
-  // Any thread: queues the answer to request `id` onto the strand.
+  // Any thread: queues the answer to request `id` onto the strand, or takes it at once when
+  // called on the strand itself (a handler that answers before it returns: most requests).
   void Deliver(uint64_t id, HttpResponse response) {
+    using Strand = net::strand<net::io_context::executor_type>;
+    const Strand* strand = stream_.get_executor().target<Strand>();
+    if (strand && strand->running_in_this_thread()) return OnAnswer(id, std::move(response));
     net::post(stream_.get_executor(),
               [self = shared_from_this(), id, response = std::move(response)]() mutable {
                 self->OnAnswer(id, std::move(response));
