@@ -79,6 +79,52 @@ struct LocatedGen {
 };
 constexpr LocatedGen located{};
 
+// Expressions and `if` statements nest at most this deep. The parser (and after it the checker
+// and the evaluator) recurse once per level, so a deep enough input (a query of ten thousand
+// '(') would overflow the stack.
+constexpr int kMaxNesting = 100;
+thread_local int nesting = 0;
+
+struct NestingTooDeep {
+  size_t offset;
+};
+
+// nested[p]: p, counted as one level of nesting; throws NestingTooDeep past kMaxNesting.
+template <typename Subject>
+struct NestedDirective : x3::unary_parser<Subject, NestedDirective<Subject>> {
+  using base_type = x3::unary_parser<Subject, NestedDirective<Subject>>;
+  static bool const is_pass_through_unary = true;
+  constexpr explicit NestedDirective(const Subject& subject) : base_type(subject) {}
+
+  template <typename It, typename Context, typename RContext, typename Attribute>
+  bool parse(It& first, const It& last, const Context& context, RContext& rcontext,
+             Attribute& attr) const {
+    if (nesting >= kMaxNesting) {
+      x3::skip_over(first, last, context);
+      throw NestingTooDeep{static_cast<size_t>(first - x3::get<begin_tag>(context))};
+    }
+    struct Level {
+      Level() { ++nesting; }
+      ~Level() { --nesting; }
+    } level;
+    return this->subject.parse(first, last, context, rcontext, attr);
+  }
+};
+
+struct NestedGen {
+  template <typename Subject>
+  constexpr NestedDirective<typename x3::extension::as_parser<Subject>::value_type> operator[](
+      const Subject& subject) const {
+    return NestedDirective<typename x3::extension::as_parser<Subject>::value_type>(
+        x3::as_parser(subject));
+  }
+};
+constexpr NestedGen nested{};
+
+std::string TooDeepMessage() {
+  return "nesting too deep (at most " + std::to_string(kMaxNesting) + " levels)";
+}
+
 // ---- lexical pieces ----
 // ASCII character classes of our own: Spirit's classify bytes >= 0x80 with the C library,
 // which is undefined for them (and asserts in debug builds); identifiers are ASCII anyway.
@@ -327,7 +373,7 @@ const auto accessor_def =
 const auto primary_def =
     number_lit | string_lit | bool_lit | null_lit | call | name | ('(' > expr > ')');
 const auto postfix_def = primary >> *accessor;
-const auto neg_def = x3::string("-") >> unary;
+const auto neg_def = nested[x3::string("-") >> unary];
 const auto unary_def = neg | postfix;
 
 const auto mul_op = x3::string("*") | x3::string("/") | x3::string("%");
@@ -341,13 +387,13 @@ const auto add_step_def = add_op > mul_expr;
 const auto add_expr_def = mul_expr >> *add_step;
 const auto cmp_step_def = (cmp_op > add_expr) | (kw_str("in") > tuple);
 const auto cmp_expr_def = add_expr >> x3::repeat(0, 1)[cmp_step];
-const auto not_op_def = kw_str("not") > not_expr;
+const auto not_op_def = nested[kw_str("not") > not_expr];
 const auto not_expr_def = not_op | cmp_expr;
 const auto and_step_def = kw_str("and") > not_expr;
 const auto and_expr_def = not_expr >> *and_step;
 const auto or_step_def = kw_str("or") > and_expr;
 const auto or_expr_def = and_expr >> *or_step;
-const auto expr_def = or_expr;
+const auto expr_def = nested[or_expr];
 
 BOOST_SPIRIT_DEFINE(ident, name_ident, string_value, digits, number_lit, string_lit, bool_lit,
                     null_lit, name, call, tuple, accessor, primary, postfix, neg, unary, mul_step,
@@ -399,7 +445,7 @@ const auto let_stmt_def = kw("let") > name_ident > '=' > expr;
 const auto push_stmt_def = kw("push") > field_name > expr > kw("limit") > number_lit;
 const auto block_end = x3::rule<struct block_end_id>{"statement or '}'"} = x3::lit('}');
 const auto block_def = '{' > *(*x3::lit(';') >> stmt) > *x3::lit(';') > block_end;
-const auto if_stmt_def = kw("if") > expr > block > -(kw("else") > else_body);
+const auto if_stmt_def = nested[kw("if") > expr > block > -(kw("else") > else_body)];
 const auto else_body_def = block | x3::repeat(1)[&kw("if") >> stmt];
 const auto stmt_def = if_stmt | let_stmt | unset_stmt | delete_stmt | push_stmt | assign;
 
@@ -542,6 +588,9 @@ bool ParseFile(std::string_view text, ast::File* out, std::vector<ParseError>* e
     } catch (const x3::expectation_failure<Iterator>& e) {
       error_at = e.where();
       message = DescribeExpected(e.which());
+    } catch (const NestingTooDeep& e) {
+      error_at = begin + static_cast<std::ptrdiff_t>(e.offset);
+      message = TooDeepMessage();
     }
     ok = false;
     x3::parse(error_at, end, *skipper);  // point at the offending token, not the blank before
@@ -587,6 +636,9 @@ bool ParseQuery(std::string_view text, ast::Query* out, ParseError* error) {
     x3::parse(at, end, *skipper);
     error->offset = static_cast<size_t>(at - begin);
     error->message = DescribeExpected(e.which());
+  } catch (const NestingTooDeep& e) {
+    error->offset = e.offset;
+    error->message = TooDeepMessage();
   }
   return false;
 }

@@ -38,6 +38,9 @@ fuzz() {
   local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=3072 -print_final_stats=1
     -artifact_prefix="$artifacts")
   if [[ -f tests/fuzz/$target.dict ]]; then args+=(-dict="tests/fuzz/$target.dict"); fi
+  # The daemon's Kafka threads allocate and free concurrently with each input, so a check for
+  # leaks after each input sees their objects in flight; LeakSanitizer still checks at exit.
+  if [[ $target == http ]]; then args+=(-detect_leaks=0); fi
   echo "fuzz.sh: fuzz_$target for ${seconds} s"
   "$dir/tests/fuzz/fuzz_$target" "${args[@]}" "$corpus" "tests/fuzz/corpus/$target"
 }
