@@ -11,12 +11,20 @@ scripts/build.sh
 
 export PROJD_KAFKA_DIR=${PROJD_KAFKA_DIR:-/tmp/projd-kafka-test}
 export PROJD_KAFKA_SCRIPT=$root/scripts/kafka.sh
+export PROJD_REGISTRY_DIR=${PROJD_REGISTRY_DIR:-/tmp/projd-registry-test}
+export PROJD_REGISTRY_SCRIPT=$root/scripts/registry.sh
 stop_kafka() { "$PROJD_KAFKA_SCRIPT" stop >/dev/null 2>&1 || true; }
-trap stop_kafka EXIT
+stop_registry() { "$PROJD_REGISTRY_SCRIPT" stop >/dev/null 2>&1 || true; }
+trap 'stop_kafka; stop_registry' EXIT
 started=$(date +%s)
 brokers=$("$PROJD_KAFKA_SCRIPT" start | sed -n 's/^PROJD_KAFKA_BROKERS=//p' | tail -n 1)
 echo "test.sh: Kafka broker at $brokers (ready in $(( $(date +%s) - started )) s)"
 export PROJD_KAFKA_BROKERS=$brokers
+# A Confluent-compatible schema registry (Apicurio, in memory) for the Avro tests.
+started=$(date +%s)
+registry=$("$PROJD_REGISTRY_SCRIPT" start | sed -n 's/^PROJD_SCHEMA_REGISTRY=//p' | tail -n 1)
+echo "test.sh: schema registry at $registry (ready in $(( $(date +%s) - started )) s)"
+export PROJD_SCHEMA_REGISTRY=$registry
 export PROJD_KAFKA_REQUIRED=1
 
 status=0
