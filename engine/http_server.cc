@@ -522,6 +522,16 @@ void Session::ReadRequest() {
   parser_.emplace();
   LimitParser(&*parser_, options);
   request_deadline_ = std::chrono::steady_clock::now() + options.read_timeout;
+  // A whole header is usually in the buffer already (it came with the first bytes, or behind
+  // a pipelined request): parse it here rather than through another asynchronous read. The
+  // parser takes a header only whole, so on need_more nothing is consumed and the read below
+  // picks up where this left off; its limits apply either way.
+  if (buffer_.size() > 0) {
+    beast::error_code ec;
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (!ec && parser_->is_header_done()) return OnHeader({}, 0);
+    if (ec && ec != http::error::need_more) return OnReadError(ec);
+  }
   stream_.expires_at(request_deadline_);
   reading_ = true;
   http::async_read_header(stream_, buffer_, *parser_,
