@@ -24,6 +24,7 @@ Value Seconds(double s) {
 HttpResponse Json(int status, const Value& v) {
   HttpResponse r;
   r.status = status;
+  r.body.reserve(512);  // most answers fit: no regrowth while writing
   WriteJson(v, &r.body);
   r.body.push_back('\n');
   return r;
