@@ -698,7 +698,7 @@ bool FillUnion(avro_value_t* dst, const Value& v, const AvroNode* n, const std::
     }
     std::string e;
     if (Fill(&branch, v, n->children[i], path, &e, depth + 1)) return true;
-    if (last.empty()) last = e;
+    if (last.empty() || n->children[i]->kind != Kind::kNull) last = e;
   }
   // The Avro JSON encoding of a union: {"TYPE NAME": value}.
   if (v.is_object() && v.as_object().size() == 1) {

@@ -28,6 +28,7 @@ const char kUsage[] =
     "usage:\n"
     "  projctl check FILE...\n"
     "  projctl test FILE --events EVENTS.jsonl [--view NAME] [--expect EXPECTED.json]\n"
+    "               [--schema WRITER.avsc]   (format avro: events given as JSON)\n"
     "  projctl test DIR\n"
     "  projctl diff OLD.proj NEW.proj --events EVENTS.jsonl [--view NAME]\n"
     "  projctl explain VIEW KEY [--events EVENTS.jsonl --file F.proj]\n"
@@ -279,7 +280,7 @@ int TestDir(const std::string& dir) {
 }
 
 int Test(const std::vector<std::string>& args) {
-  std::string file, events, view, expect;
+  std::string file, events, view, expect, schema_file;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto next = [&](std::string* out) {
@@ -293,6 +294,8 @@ int Test(const std::vector<std::string>& args) {
       if (!next(&view)) return 2;
     } else if (a == "--expect") {
       if (!next(&expect)) return 2;
+    } else if (a == "--schema") {
+      if (!next(&schema_file)) return 2;
     } else if (file.empty() && a.rfind("--", 0) != 0) {
       file = a;
     } else {
@@ -301,7 +304,7 @@ int Test(const std::vector<std::string>& args) {
     }
   }
   if (!file.empty() && fs::is_directory(file)) {
-    if (!events.empty() || !view.empty() || !expect.empty()) {
+    if (!events.empty() || !view.empty() || !expect.empty() || !schema_file.empty()) {
       std::cerr << "projctl test DIR takes no other arguments\n" << kUsage;
       return 2;
     }
@@ -327,11 +330,29 @@ int Test(const std::vector<std::string>& args) {
     std::cerr << "projctl test: no projection named '" << view << "' in " << file << "\n";
     return 1;
   }
+  // format avro: the writer schema the events (given as JSON) are encoded with.
+  std::string schema;
+  if (!schema_file.empty()) {
+    if (!ReadFile(schema_file, &schema)) {
+      std::cerr << schema_file << ": cannot read file\n";
+      return 1;
+    }
+    bool any_avro = false;
+    for (const auto& p : selected) {
+      any_avro = any_avro || p->format() == projd::Projection::Format::kAvro;
+    }
+    if (!any_avro) {
+      std::cerr << "projctl test: --schema is for format avro projections, and " << file
+                << " has none" << (view.empty() ? "" : " named " + view) << "\n";
+      return 2;
+    }
+  }
   projd::Object all;
   for (const auto& p : selected) {
     projd::ReplayResult r;
     std::string error;
-    if (!projd::Replay(p, events, &r, &error)) {
+    if (!projd::Replay(p, events, &r, &error, 65536, nullptr,
+                       schema_file.empty() ? nullptr : &schema)) {
       std::cerr << "projctl test: " << error << "\n";
       return 1;
     }

@@ -44,11 +44,23 @@ constexpr int64_t kMaxEventBytes = 1 << 20;
 
 bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
             ReplayResult* out, std::string* error, size_t batch_size,
-            const ReplayObserver& observer) {
+            const ReplayObserver& observer, const std::string* avro_schema) {
   auto source = NewFileSource(events_path, projection->topics()[0], error);
   if (!source) return false;
   std::set<std::string> topics(projection->topics().begin(), projection->topics().end());
   Projector projector(projection);
+  std::unique_ptr<AvroSchema> writer;  // format avro: encodes the JSON events (schema id 1)
+  std::string avro_value, avro_error;
+  if (projection->format() == Projection::Format::kAvro) {
+    if (!avro_schema) {
+      *error = "projection " + projection->name() +
+               " has format avro: give the writer schema of its events (--schema FILE.avsc)";
+      return false;
+    }
+    writer = AvroSchema::Parse(*avro_schema, error);
+    if (!writer) return false;
+    projector.UseAvro(SchemaRegistry::Fixed({{1, *avro_schema}}));
+  }
   MemoryRows rows;
   Batch batch;
   std::vector<Message> messages;
@@ -74,6 +86,18 @@ bool Replay(std::shared_ptr<const Projection> projection, const std::string& eve
                   " bytes is larger than --max-event-bytes " + std::to_string(kMaxEventBytes);
         msg.error = too_big;
         msg.value = m.value.substr(0, 65536);
+      }
+      Value json;
+      if (writer && msg.error.empty() && ParseJson(msg.value, &json, &avro_error)) {
+        std::string datum;
+        if (writer->Encode(json, &datum, &avro_error)) {
+          avro_value.clear();
+          AppendConfluentFrame(1, datum, &avro_value);
+          msg.value = avro_value;
+        } else {
+          avro_error = "event does not fit the Avro schema: " + avro_error;
+          msg.error = avro_error;
+        }
       }
       auto outcome = projector.Apply(msg, &rows, &batch, &reason, observer ? &trace : nullptr);
       if (outcome == Projector::Outcome::kStop) {

@@ -31,10 +31,15 @@ using ReplayObserver =
                        const std::vector<TraceStep>& trace, const RowRecord& after)>;
 
 // Replays `events_path`. `batch_size` events share a batch, as in the daemon. Returns false
-// with *error when the file cannot be read.
+// with *error when the file cannot be read (or `avro_schema` does not parse).
+// `format avro` projections need `avro_schema`, the writer schema JSON (projctl test --schema):
+// each event value, given as JSON, is encoded with it into the Confluent wire format and then
+// decoded by the daemon's Avro path, so that logical types read as they will in projd. An
+// event that does not fit the schema is an event error; a line that is not JSON stays as it
+// is (not Avro: an event error too).
 bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
             ReplayResult* out, std::string* error, size_t batch_size = 65536,
-            const ReplayObserver& observer = nullptr);
+            const ReplayObserver& observer = nullptr, const std::string* avro_schema = nullptr);
 
 // The view as a JSON object {key: row}, keys in order.
 Value ViewToJson(const std::map<std::string, RowRecord>& rows);

@@ -146,8 +146,7 @@ bool View::WaitForSchemas(const std::vector<Message>& messages) {
         const Message& m = messages.front();
         log_("warn", projection_->name(),
              "holding at " + std::string(m.topic) + ":" + std::to_string(m.partition) + ":" +
-                 std::to_string(m.offset) + " until the writer schemas can be fetched: " +
-                 problem);
+                 std::to_string(m.offset) + " until the writer schemas can be fetched: " + problem);
       }
       registry_problem_ = problem;
     }
