@@ -2,7 +2,7 @@
 //
 //   avro_bench PROJECTION.proj EVENTS.jsonl [REPEAT]
 //
-// EVENTS.jsonl holds bare banking events (scripts/gen_events.py without --envelope). Each is
+// EVENTS.jsonl holds banking events (scripts/gen_events.py, bare or --envelope). Each is
 // encoded once, before timing, with the writer schema below (amount as decimal(20,2) bytes, ts
 // as timestamp-millis, type as an enum) into the Confluent wire format. Then, on one core:
 //   - decode only: ParseJson over the JSON texts, AvroEventDecoder::Decode over the Avro values;
@@ -158,6 +158,13 @@ int main(int argc, char** argv) {
       if (!projd::ParseJson(line, &v, &error)) {
         std::cerr << "bad event: " << error << "\n";
         return 1;
+      }
+      // An envelope line {"topic", "key", "value": {...}}: the event is its value.
+      const Value* inner = v.is_object() ? v.as_object().Find("value") : nullptr;
+      if (inner && inner->is_object() && v.as_object().Find("topic")) {
+        Value event = *inner;
+        v = std::move(event);
+        line = projd::ToJson(v);
       }
       std::string datum, framed;
       if (!schema->Encode(v, &datum, &error)) {

@@ -33,6 +33,8 @@ start=$(date +%s.%N)
 build/engine/projctl test projections/account_balance.proj --events "$events" >/dev/null 2>&1
 end=$(date +%s.%N)
 python3 -c "print('%-44s %10.0f events/s' % ('projctl test (whole command)', $EVENTS / ($end - $start)))"
+echo "== format avro against JSON on the same events (decode only; decode + apply)"
+build/bench/avro_bench projections/account_balance.proj "$events" 3
 
 own_broker=0
 if [[ -z ${PROJD_KAFKA_BROKERS:-} ]]; then

@@ -522,6 +522,119 @@ std::string AvroError(const char* what) {
   return std::string(what) + ": " + s;
 }
 
+// --- validation of Avro binary ---------------------------------------------------------------
+//
+// Checks that a datum is well formed for the schema before Avro C reads it: Avro C leaks
+// memory on some read failures (a string cut short), and would loop over huge block counts of
+// zero-size items. After this, avro_value_read cannot run past the end.
+
+bool ReadVarint(const unsigned char** p, const unsigned char* end, int max_bytes, int64_t* out) {
+  uint64_t v = 0;
+  for (int i = 0; i < max_bytes; ++i) {
+    if (*p >= end) return false;
+    unsigned char b = *(*p)++;
+    v |= static_cast<uint64_t>(b & 0x7F) << (7 * i);
+    if (!(b & 0x80)) {
+      *out = static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Validate(const unsigned char** p, const unsigned char* end, const AvroNode* n, int depth,
+              std::string* error) {
+  if (depth > 64) {
+    *error = "Avro value nested too deeply";
+    return false;
+  }
+  auto cut = [&]() {
+    *error = "Avro body does not decode: it ends too early or has a bad length";
+    return false;
+  };
+  int64_t v = 0;
+  switch (n->kind) {
+    case Kind::kNull:
+      return true;
+    case Kind::kBoolean:
+      if (*p >= end) return cut();
+      if (**p > 1) {
+        *error = "Avro body does not decode: bad boolean";
+        return false;
+      }
+      ++*p;
+      return true;
+    case Kind::kInt:
+      return ReadVarint(p, end, 5, &v) || cut();
+    case Kind::kLong:
+      return ReadVarint(p, end, 10, &v) || cut();
+    case Kind::kFloat:
+    case Kind::kDouble: {
+      int64_t size = n->kind == Kind::kFloat ? 4 : 8;
+      if (end - *p < size) return cut();
+      *p += size;
+      return true;
+    }
+    case Kind::kBytes:
+    case Kind::kString:
+      if (!ReadVarint(p, end, 10, &v) || v < 0 || v > end - *p) return cut();
+      *p += v;
+      return true;
+    case Kind::kFixed:
+      if (end - *p < n->fixed_size) return cut();
+      *p += n->fixed_size;
+      return true;
+    case Kind::kEnum:
+      if (!ReadVarint(p, end, 5, &v)) return cut();
+      if (v < 0 || static_cast<size_t>(v) >= n->symbols.size()) {
+        *error = "Avro body does not decode: enum index " + std::to_string(v) + " out of range";
+        return false;
+      }
+      return true;
+    case Kind::kUnion:
+      if (!ReadVarint(p, end, 10, &v)) return cut();
+      if (v < 0 || static_cast<size_t>(v) >= n->children.size()) {
+        *error = "Avro body does not decode: union branch " + std::to_string(v) + " out of range";
+        return false;
+      }
+      return Validate(p, end, n->children[static_cast<size_t>(v)], depth + 1, error);
+    case Kind::kRecord:
+      for (const AvroNode* c : n->children) {
+        if (!Validate(p, end, c, depth + 1, error)) return false;
+      }
+      return true;
+    case Kind::kArray:
+    case Kind::kMap: {
+      int64_t total = 0;
+      while (true) {
+        int64_t count;
+        if (!ReadVarint(p, end, 10, &count)) return cut();
+        if (count == 0) return true;
+        if (count < 0) {
+          if (count == INT64_MIN) return cut();
+          count = -count;
+          int64_t size;
+          if (!ReadVarint(p, end, 10, &size) || size < 0) return cut();
+        }
+        // Items of zero bytes (null, empty records) are possible: bound the count anyway.
+        total += count;
+        if (count > (end - *p) + 65536 || total > (int64_t{1} << 24)) {
+          *error = "Avro body does not decode: block of " + std::to_string(count) + " items";
+          return false;
+        }
+        for (int64_t i = 0; i < count; ++i) {
+          if (n->kind == Kind::kMap) {
+            if (!ReadVarint(p, end, 10, &v) || v < 0 || v > end - *p) return cut();
+            *p += v;
+          }
+          if (!Validate(p, end, n->children[0], depth + 1, error)) return false;
+        }
+      }
+    }
+  }
+  return cut();
+}
+
 // --- Avro C value -> Value ----------------------------------------------------------------------
 
 bool Convert(avro_value_t* v, const AvroNode* n, Value* out, std::string* error, int depth) {
@@ -973,16 +1086,17 @@ std::unique_ptr<AvroSchema> AvroSchema::Parse(std::string_view json, std::string
 
 bool AvroSchema::Decode(std::string_view datum, Value* out, std::string* error) {
   Impl& m = *impl_;
+  const auto* p = reinterpret_cast<const unsigned char*>(datum.data());
+  const unsigned char* end = p + datum.size();
+  if (!Validate(&p, end, m.root, 0, error)) return false;
+  if (p != end) {
+    *error = "Avro body does not decode: bytes left after the value";
+    return false;
+  }
   avro_reader_memory_set_source(m.reader, datum.data(), static_cast<int64_t>(datum.size()));
   avro_value_reset(&m.value);
   if (avro_value_read(m.reader, &m.value)) {
     *error = AvroError("Avro body does not decode");
-    return false;
-  }
-  // avro_reader_is_eof() only works for file readers: try to read one more byte instead.
-  char extra;
-  if (avro_read(m.reader, &extra, 1) == 0) {
-    *error = "Avro body does not decode: bytes left after the value";
     return false;
   }
   return Convert(&m.value, m.root, out, error, 0);

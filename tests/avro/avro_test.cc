@@ -193,6 +193,15 @@ TEST_CASE("avro: bodies that do not decode are errors", "[avro]") {
   CHECK_FALSE(s->Decode(Bytes({0x02, 0x04, 0xC3, 0x28, 0x00}), &v, &error));  // bad UTF-8
   CHECK(error.find("UTF-8") != std::string::npos);
   CHECK_FALSE(s->Decode(Bytes({0x02, 0x00, 0x06}), &v, &error));  // union branch 3 of 2
+  // A block count far beyond the bytes (items of zero bytes): refused, not looped over.
+  auto nulls = Schema(R"({"type":"array","items":"null"})");
+  CHECK_FALSE(nulls->Decode(Bytes({0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00}), &v, &error));
+  CHECK(error.find("block of") != std::string::npos);
+  CHECK(DecodeToJson(nulls.get(), Bytes({0x06, 0x00})) == "[null,null,null]");
+  // Map keys and negative block counts (with their byte size) as the specification allows.
+  auto map = Schema(R"({"type":"map","values":"int"})");
+  CHECK(DecodeToJson(map.get(), Bytes({0x01, 0x06, 0x02, 'a', 0x02, 0x00})) == R"({"a":1})");
+  CHECK_FALSE(map->Decode(Bytes({0x02, 0x0A, 'a'}), &v, &error));  // key longer than the body
   // Not Confluent framing at all.
   int32_t id;
   std::string_view datum;
