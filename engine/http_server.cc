@@ -423,7 +423,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Dispatch(http::request<http::string_body>&& message);
   void OnReadError(beast::error_code ec);
   void OnEof();
-  void ReplyAndClose(HttpResponse response);
+  void ReplyAndClose(HttpResponse response, bool head = false);
   uint64_t Enqueue(bool keep_alive, bool head = false);
   void OnAnswer(uint64_t id, HttpResponse&& answer);
   void TryWrite();
@@ -587,10 +587,11 @@ void Session::OnReadError(beast::error_code ec) {
 }
 
 void Session::Dispatch(http::request<http::string_body>&& message) {
-  if (auto bad = CheckVersion(message)) return ReplyAndClose(std::move(*bad));
+  bool head = message.method() == http::verb::head;
+  if (auto bad = CheckVersion(message)) return ReplyAndClose(std::move(*bad), head);
   bool keep_alive = message.keep_alive();
   if (!keep_alive) stop_reading_ = true;
-  uint64_t id = Enqueue(keep_alive, message.method() == http::verb::head);
+  uint64_t id = Enqueue(keep_alive, head);
 
   HttpRequest request;
   if (auto bad = ToRequest(std::move(message), remote_, &request)) {
@@ -607,9 +608,9 @@ void Session::OnEof() {
   if (queue_.empty() && !writing_) Close();
 }
 
-void Session::ReplyAndClose(HttpResponse response) {
+void Session::ReplyAndClose(HttpResponse response, bool head) {
   stop_reading_ = true;
-  uint64_t id = Enqueue(false);
+  uint64_t id = Enqueue(false, head);
   OnAnswer(id, std::move(response));
 }
 
@@ -1022,12 +1023,12 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
       break;
     }
     http::request<http::string_body> message = parser.release();
+    bool head = message.method() == http::verb::head;
     if (auto bad = CheckVersion(message)) {
-      add_answer(std::move(*bad), false);
+      add_answer(std::move(*bad), false, head);
       break;
     }
     bool keep_alive = message.keep_alive();
-    bool head = message.method() == http::verb::head;
     closing = !keep_alive;
     HttpRequest request;
     if (auto bad = ToRequest(std::move(message), remote, &request)) {

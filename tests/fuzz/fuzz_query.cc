@@ -107,8 +107,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   projd::WriteJson(projd::Value::MakeArray(answer.rows), &json);
   if (!answer.next_cursor.empty()) {
     projd::QueryAnswer next;
+    // The next page may fail on a row it evaluates (division by zero, ...), not on the cursor.
     bool ok = projd::RunQuery(*query, store, answer.next_cursor, limits, &next, &error);
-    FUZZ_CHECK(ok, ("the cursor of an answer is good: " + error).c_str());
+    FUZZ_CHECK(ok || error.find("cursor") == std::string::npos,
+               ("the cursor of an answer is good: " + error).c_str());
   }
   return 0;
 }
