@@ -242,6 +242,31 @@ http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep
   return response;
 }
 
+// The bytes of a response as they go on the wire.
+std::string Serialize(http::response<http::string_body>&& response) {
+  // What Beast's serializer writes for a string body, done in one pass: the status line, the
+  // fields in their order, a blank line, the body.
+  beast::string_view reason = response.reason();
+  if (reason.empty()) reason = http::obsolete_reason(response.result());
+  const std::string& body = response.body();
+  std::string out;
+  out.reserve(body.size() + 256);
+  out += response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(response.result_int());
+  out += ' ';
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+  for (const auto& field : response.base()) {
+    out.append(field.name_string().data(), field.name_string().size());
+    out += ": ";
+    out.append(field.value().data(), field.value().size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += body;
+  return out;
+}
+
 // ---- Request reading, shared by Session and HandleConnectionBytes ------------------------
 
 const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -410,7 +435,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool ready = false;
     bool keep_alive = true;
     bool head = false;  // a HEAD request: the answer has no body
-    http::response<http::string_body> response;
+    std::string bytes;  // the serialized response: one plain write, no HTTP write machinery
   };
 
   void ReadNext();
@@ -626,7 +651,7 @@ void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
   if (closed_ || id < first_id_ || id - first_id_ >= queue_.size()) return;
   Slot& slot = queue_[id - first_id_];
   if (slot.ready) return;
-  slot.response = BuildResponse(std::move(answer), slot.keep_alive, slot.head);
+  slot.bytes = Serialize(BuildResponse(std::move(answer), slot.keep_alive, slot.head));
   slot.ready = true;
   TryWrite();
 }
@@ -635,8 +660,8 @@ void Session::TryWrite() {
   if (closed_ || writing_ || queue_.empty() || !queue_.front().ready) return;
   writing_ = true;
   stream_.expires_after(core_->options().idle_timeout);
-  http::async_write(stream_, queue_.front().response,
-                    beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  net::async_write(stream_, net::buffer(queue_.front().bytes),
+                   beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
 }
 
 void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
@@ -945,23 +970,6 @@ class LocalResponder {
  private:
   const std::shared_ptr<LocalReply> reply_;
 };
-
-std::string Serialize(http::response<http::string_body>&& response) {
-  http::response_serializer<http::string_body> serializer(response);
-  std::string out;
-  beast::error_code ec;
-  while (!ec && !serializer.is_done()) {
-    serializer.next(ec, [&](beast::error_code&, const auto& buffers) {
-      size_t n = 0;
-      for (auto buffer : beast::buffers_range_ref(buffers)) {
-        out.append(static_cast<const char*>(buffer.data()), buffer.size());
-        n += buffer.size();
-      }
-      serializer.consume(n);
-    });
-  }
-  return out;
-}
 
 }  // namespace
 
