@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # Cache hits across checkouts in other folders (CI builds a fresh clone): paths hashed
+  # relative to the checkout, and the working directory left out of the hash despite -g.
+  export CCACHE_BASEDIR=$(pwd) CCACHE_NOHASHDIR=1
 fi
 dir=${PROJD_BUILD_DIR:-build}
 extra=()
