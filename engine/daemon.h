@@ -37,7 +37,7 @@ struct DaemonOptions {
   int64_t max_event_bytes = 1 << 20;
   bool log_json = false;
   bool insecure_listen_any = false;
-  std::string auth_file;  // --auth: tokens and roles (SPEC §5)
+  std::string auth_file;        // --auth: tokens and roles (SPEC §5)
   std::string schema_registry;  // --schema-registry URL: writer schemas of format avro
   int http_threads = 2;
   HttpServerOptions http;  // limits (address/port come from listen)
@@ -110,7 +110,7 @@ class Daemon {
   std::string brokers_;
   std::unique_ptr<EmbeddedBroker> embedded_;
   std::unique_ptr<HttpServer> http_;
-  std::unique_ptr<Auth> auth_;  // null without --auth
+  std::unique_ptr<Auth> auth_;                // null without --auth
   std::shared_ptr<SchemaRegistry> registry_;  // null without --schema-registry
   std::mutex views_mu_;
   std::map<std::string, Entry> views_;  // guarded by views_mu_
