@@ -1,20 +1,6 @@
 # projctl as a user runs it: exit codes and output of check and test.
 # Invoked by CTest: cmake -DPROJCTL=... -DSRC=... -P projctl_cli.cmake
-function(expect_run expected_code)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT code EQUAL ${expected_code})
-    message(FATAL_ERROR "expected exit ${expected_code}, got ${code}: ${ARGN}\n${out}\n${err}")
-  endif()
-  set(LAST_OUT "${out}" PARENT_SCOPE)
-  set(LAST_ERR "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect_contains text needle)
-  string(FIND "${text}" "${needle}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "expected to find '${needle}' in:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/expect.cmake)
 
 set(TMP ${CMAKE_CURRENT_BINARY_DIR}/projctl_cli_tmp)
 file(REMOVE_RECURSE ${TMP})

@@ -1,27 +1,6 @@
 # projctl test DIR: a folder of golden cases run as one suite (fixtures in tests/projctl_golden/).
 # Invoked by CTest: cmake -DPROJCTL=... -DSRC=... -DTMP=... -P projctl_test_dir.cmake
-function(expect_run expected_code)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT code EQUAL ${expected_code})
-    message(FATAL_ERROR "expected exit ${expected_code}, got ${code}: ${ARGN}\n${out}\n${err}")
-  endif()
-  set(LAST_OUT "${out}" PARENT_SCOPE)
-  set(LAST_ERR "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect_contains text needle)
-  string(FIND "${text}" "${needle}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "expected to find '${needle}' in:\n${text}")
-  endif()
-endfunction()
-
-function(expect_lacks text needle)
-  string(FIND "${text}" "${needle}" at)
-  if(NOT at EQUAL -1)
-    message(FATAL_ERROR "did not expect '${needle}' in:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/expect.cmake)
 
 set(cases ${SRC}/tests/projctl_golden)
 
