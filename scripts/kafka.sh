@@ -31,6 +31,8 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=service-lib.sh
+source "$SCRIPT_DIR/service-lib.sh"
 SUPPORT_DIR=$SCRIPT_DIR/kafka
 POM=$SUPPORT_DIR/pom.xml
 LOG4J_CONF=$SUPPORT_DIR/log4j2.properties
@@ -143,26 +145,8 @@ cmd_fetch() {
 
 # --- broker process ------------------------------------------------------------
 
-# proc_state PID: the one-letter state of a process (R, S, T, Z, ...), or nothing.
-proc_state() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    stat=${stat##*) }
-    printf '%s\n' "${stat%% *}"
-}
-
 # broker_pid: print the pid of this state dir's live broker; fail if none.
-broker_pid() {
-    [[ -r $PID_FILE ]] || return 1
-    local pid state
-    pid=$(<"$PID_FILE")
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    state=$(proc_state "$pid")
-    [[ -n $state && $state != Z && $state != X ]] || return 1
-    # Guard against a reused pid: it must be a broker run on this state dir.
-    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "kafka.Kafka $CONFIG" || return 1
-    printf '%s\n' "$pid"
-}
+broker_pid() { live_pid "$PID_FILE" "kafka.Kafka $CONFIG"; }
 
 bootstrap_addr() {
     local data_port
@@ -176,17 +160,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # port_free PORT: nothing listens on it and it can be bound on 127.0.0.1.
 port_free() {
     port_open "$1" && return 1
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c '
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-' "$1"
-    fi
+    if command -v python3 >/dev/null 2>&1; then port_bindable "$1"; fi
 }
 
 # pick_ports: print "DATA_PORT CONTROLLER_PORT", preferring 9092/9093.

@@ -23,6 +23,8 @@
 # Progress goes to stderr; stdout carries only results (the URL, status).
 set -euo pipefail
 
+# shellcheck source=service-lib.sh
+source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/service-lib.sh"
 CACHE_ROOT=${PROJD_CACHE:-$HOME/.cache/projd}
 STATE_DIR=$(realpath -m -- "${PROJD_REGISTRY_DIR:-/tmp/projd-registry}")
 PID_FILE=$STATE_DIR/pid
@@ -115,36 +117,7 @@ cmd_fetch() {
     [[ -n $(app_jar) ]] || die "no runnable jar in $APP_DIR"
 }
 
-proc_state() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    stat=${stat##*) }
-    printf '%s\n' "${stat%% *}"
-}
-
-registry_pid() {
-    [[ -r $PID_FILE ]] || return 1
-    local pid state
-    pid=$(<"$PID_FILE")
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    state=$(proc_state "$pid")
-    [[ -n $state && $state != Z && $state != X ]] || return 1
-    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-Dprojd.registry.dir=$STATE_DIR " ||
-        return 1
-    printf '%s\n' "$pid"
-}
-
-port_free() {
-    python3 -c '
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-' "$1"
-}
+registry_pid() { live_pid "$PID_FILE" "-Dprojd.registry.dir=$STATE_DIR "; }
 
 free_port() {
     python3 -c '
@@ -167,7 +140,7 @@ cmd_start() {
     cmd_fetch
     mkdir -p "$STATE_DIR"
     port=${PROJD_REGISTRY_PORT:-8081}
-    port_free "$port" || port=$(free_port)
+    port_bindable "$port" || port=$(free_port)
     mgmt=$(free_port)
     [[ $mgmt != "$port" ]] || mgmt=$(free_port)
     printf '%s\n' "$port" >"$PORT_FILE"

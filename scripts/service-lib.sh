@@ -1,0 +1,35 @@
+# Process and port helpers shared by scripts/kafka.sh and scripts/registry.sh (sourced).
+
+# proc_state PID: the one-letter state of a process (R, S, T, Z, ...), or nothing.
+proc_state() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    stat=${stat##*) }
+    printf '%s\n' "${stat%% *}"
+}
+
+# live_pid PID_FILE MARK: print the pid in PID_FILE if that process lives and its command line
+# holds MARK (a guard against a reused pid); fail otherwise.
+live_pid() {
+    local pid_file=$1 mark=$2 pid state
+    [[ -r $pid_file ]] || return 1
+    pid=$(<"$pid_file")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    state=$(proc_state "$pid")
+    [[ -n $state && $state != Z && $state != X ]] || return 1
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$mark" || return 1
+    printf '%s\n' "$pid"
+}
+
+# port_bindable PORT: PORT can be bound on 127.0.0.1 (checked with python3).
+port_bindable() {
+    python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+' "$1"
+}
