@@ -54,24 +54,20 @@ class LineIndex {
 
 enum class Type { kUnknown, kNull, kBool, kNumber, kString, kArray, kObject };
 
+// The same kinds as Value::Type, one place later, after kUnknown.
+constexpr Value::Type ValueType(Type t) {
+  return static_cast<Value::Type>(static_cast<int>(t) - 1);
+}
+static_assert(ValueType(Type::kNull) == Value::Type::kNull &&
+                  ValueType(Type::kBool) == Value::Type::kBool &&
+                  ValueType(Type::kNumber) == Value::Type::kNumber &&
+                  ValueType(Type::kString) == Value::Type::kString &&
+                  ValueType(Type::kArray) == Value::Type::kArray &&
+                  ValueType(Type::kObject) == Value::Type::kObject,
+              "compiler types mirror Value::Type");
+
 const char* TypeName(Type t) {
-  switch (t) {
-    case Type::kUnknown:
-      return "unknown";
-    case Type::kNull:
-      return "null";
-    case Type::kBool:
-      return "bool";
-    case Type::kNumber:
-      return "number";
-    case Type::kString:
-      return "string";
-    case Type::kArray:
-      return "array";
-    case Type::kObject:
-      return "object";
-  }
-  return "?";
+  return t == Type::kUnknown ? "unknown" : Value::TypeName(ValueType(t));
 }
 
 struct FuncInfo {
