@@ -63,12 +63,12 @@ class MemoryRows final : public projd::RowSource {
     rows_.erase(it);
     return true;
   }
-  bool SeenId(const std::string& id) override { return ids_.count(id) > 0; }
+  bool SeenId(const std::string& id) override { return ids_.Contains(id); }
   void Commit(projd::Batch* b) {
     for (auto& [key, rec] : b->rows) {
       if (rec.exists) rows_[key] = std::move(rec);
     }
-    ids_.merge(b->new_ids);
+    b->new_ids.ForEach([this](std::string_view id) { ids_.Insert(id); });
   }
   size_t size() const { return rows_.size(); }
   std::string Digest() const {
@@ -83,7 +83,7 @@ class MemoryRows final : public projd::RowSource {
 
  private:
   std::unordered_map<std::string, projd::RowRecord> rows_;
-  std::unordered_set<std::string> ids_;
+  projd::StringSet ids_;
 };
 
 // Decode + apply of `values` in batches of 5,000; returns events/s, fills *digest.

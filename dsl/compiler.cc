@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -235,6 +236,7 @@ class Compiler {
   Type CompileName(const ast::Name& n, const Scope& scope, ExprNode* out);
   void CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope, std::vector<StmtNode>* out,
                     std::set<std::string>* assigned);
+  static void AssignEventSlots(Projection* proj);
   void CheckCondition(Type t, size_t offset, const char* what) {
     if (t != Type::kUnknown && t != Type::kBool && t != Type::kNull) {
       Error(offset, std::string(what) + " must be a boolean, not a " + TypeName(t));
@@ -733,6 +735,43 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
   }
 }
 
+// Gives every `event.name` a slot (see EventInput) and notes whether an expression reads the
+// event itself, which then has to be parsed whole.
+void Compiler::AssignEventSlots(Projection* proj) {
+  std::vector<std::string> names;
+  auto slot_of = [&names](const std::string& name) {
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) it = names.insert(names.end(), name);
+    return static_cast<int>(it - names.begin());
+  };
+  std::function<void(ExprNode&)> expr = [&](ExprNode& n) {
+    if (n.op == ExprNode::Op::kAccess && !n.name.empty() && n.args.size() == 1 &&
+        n.args[0].op == ExprNode::Op::kEvent) {
+      n.event_slot = slot_of(n.name);
+      return;
+    }
+    if (n.op == ExprNode::Op::kEvent) proj->reads_whole_event_ = true;
+    for (auto& a : n.args) expr(a);
+  };
+  std::function<void(std::vector<StmtNode>&)> block = [&](std::vector<StmtNode>& body) {
+    for (auto& s : body) {
+      expr(s.expr);
+      for (auto& b : s.branches) {
+        if (b.has_condition) expr(b.condition);
+        block(b.body);
+      }
+    }
+  };
+  for (auto& k : proj->key_parts_) expr(k);
+  if (proj->has_type_) expr(proj->type_);
+  if (proj->has_time_) expr(proj->time_);
+  if (proj->has_id_) expr(proj->id_);
+  if (proj->has_where_) expr(proj->where_);
+  for (auto& h : proj->handlers_) block(h.body);
+  if (!proj->has_type_) proj->type_slot_ = slot_of("type");
+  proj->event_fields_ = JsonFieldSet(std::move(names));
+}
+
 std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p) {
   auto proj = std::make_shared<Projection>();
   proj->name_ = p.name;
@@ -889,6 +928,7 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
     Error(p.offset, "projection '" + p.name + "' has no 'on' handler");
   }
   proj->fields_.assign(assigned.begin(), assigned.end());
+  AssignEventSlots(proj.get());
   for (const auto& f : proj->indexes_) {
     if (!assigned.count(f)) {
       Error(seen["index"], "index on '" + f + "', which no handler sets");

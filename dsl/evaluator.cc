@@ -60,6 +60,10 @@ bool Resolve(const ExprNode& n, EvalContext* ctx, Value* scratch, const Value** 
       *out = &n.constant;
       return true;
     case ExprNode::Op::kAccess: {
+      if (n.event_slot >= 0 && ctx->event_slots) {
+        *out = &ctx->event_slots[n.event_slot];
+        return true;
+      }
       const Value* base;
       if (!Resolve(n.args[0], ctx, scratch, &base)) return false;
       const Value* v = nullptr;
@@ -631,16 +635,17 @@ bool TimeFromValue(const Value& v, int64_t* epoch_ms) {
   return false;
 }
 
-bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEvent* out,
+bool Projection::Prepare(const EventInput& event, const EventMeta& meta, PreparedEvent* out,
                          std::string* error) const {
   out->handler = nullptr;
   out->has_key = false;
-  if (!event.is_object()) {
-    *error = std::string("event is not a JSON object (it is ") + Kind(event) + ")";
+  if (event.whole && !event.whole->is_object()) {
+    *error = std::string("event is not a JSON object (it is ") + Kind(*event.whole) + ")";
     return false;
   }
   EvalContext ctx;
-  ctx.event = &event;
+  ctx.event = event.whole;
+  ctx.event_slots = event.slots;
   ctx.meta = &meta;
   Value scratch;
   const Value* v;
@@ -663,8 +668,10 @@ bool Projection::Prepare(const Value& event, const EventMeta& meta, PreparedEven
       *error = ctx.error;
       return false;
     }
+  } else if (event.slots) {
+    type_value = &event.slots[type_slot_];
   } else {
-    type_value = event.as_object().Find("type");
+    type_value = event.whole->as_object().Find("type");
     if (!type_value) type_value = &kNull;
   }
   std::string type_name;
@@ -951,11 +958,13 @@ struct Runner {
 
 }  // namespace
 
-bool Projection::Apply(const PreparedEvent& prepared, const Value& event, const EventMeta& meta,
-                       RowState* row, std::string* error, std::vector<TraceStep>* trace) const {
+bool Projection::Apply(const PreparedEvent& prepared, const EventInput& event,
+                       const EventMeta& meta, RowState* row, std::string* error,
+                       std::vector<TraceStep>* trace) const {
   std::vector<Value> locals(static_cast<size_t>(prepared.handler->locals));
   EvalContext ctx;
-  ctx.event = &event;
+  ctx.event = event.whole;
+  ctx.event_slots = event.slots;
   ctx.meta = &meta;
   ctx.key = prepared.key;
   ctx.row = &row->fields;

@@ -193,6 +193,7 @@ struct JsonScratch {
   std::string padded;  // the input plus SIMDJSON_PADDING bytes
   std::vector<Object::Member> members;
   std::vector<Value> elements;
+  std::vector<bool> seen;  // ParseJsonMembers: the slots filled so far
 };
 
 class JsonReader {
@@ -201,10 +202,13 @@ class JsonReader {
       : text_(text), base_(scratch->padded.data()), scratch_(scratch), error_(error) {}
 
   bool Read(size_t capacity, Value* out);
+  // ParseJsonMembers: the members of `fields` into slots, the others checked only.
+  MemberRead ReadMembers(size_t capacity, const JsonFieldSet& fields, Value* slots);
 
  private:
   using Member = Object::Member;
 
+  // Reads a value into *out; with a null `out` only checks it (same walk, same errors).
   bool ReadValue(simdjson::ondemand::value v, int depth, Value* out);
   bool ReadNumber(std::string_view token, Value* out);
   bool ReadRootScalar(simdjson::ondemand::json_type type, Value* out);
@@ -315,7 +319,7 @@ bool JsonReader::ReadNumber(std::string_view token, Value* out) {
     return Fail(offset,
                 IsNumberSyntax(token) ? "number out of range (|n| >= 10^20)" : "invalid number");
   }
-  *out = Value::Number(d);
+  if (out) *out = Value::Number(d);
   return true;
 }
 
@@ -332,20 +336,20 @@ bool JsonReader::ReadValue(simdjson::ondemand::value v, int depth, Value* out) {
       if (v.get_string().get(s)) {
         return Fail(Offset(start), "invalid string (bad escape or unpaired surrogate)");
       }
-      *out = Value::String(std::string(s));
+      if (out) out->SetString(s);
       return true;
     }
     case json_type::boolean: {
       bool b;
       if (auto err = v.get_bool().get(b)) return FailAtCurrent(err);
-      *out = Value::Bool(b);
+      if (out) *out = Value::Bool(b);
       return true;
     }
     case json_type::null: {
       bool is_null = false;
       if (auto err = v.is_null().get(is_null)) return FailAtCurrent(err);
       if (!is_null) return Fail(Offset(v.raw_json_token().data()), "invalid literal");
-      *out = Value();
+      if (out) *out = Value();
       return true;
     }
     case json_type::array: {
@@ -360,10 +364,15 @@ bool JsonReader::ReadValue(simdjson::ondemand::value v, int depth, Value* out) {
       for (auto element : array) {
         simdjson::ondemand::value child;
         if (auto err = element.get(child)) return FailAtCurrent(err);
+        if (!out) {
+          if (!ReadValue(child, depth + 1, nullptr)) return false;
+          continue;
+        }
         Value item;
         if (!ReadValue(child, depth + 1, &item)) return false;
         stack.push_back(std::move(item));
       }
+      if (!out) return true;
       Array items(std::make_move_iterator(stack.begin() + static_cast<std::ptrdiff_t>(base)),
                   std::make_move_iterator(stack.end()));
       stack.resize(base);
@@ -384,11 +393,16 @@ bool JsonReader::ReadValue(simdjson::ondemand::value v, int depth, Value* out) {
         if (auto err = std::move(field_result).get(field)) return FailAtCurrent(err);
         std::string_view key;
         if (auto err = field.unescaped_key().get(key)) return FailAtCurrent(err);
+        if (!out) {
+          if (!ReadValue(field.value(), depth + 1, nullptr)) return false;
+          continue;
+        }
         std::string name(key);
         Value item;
         if (!ReadValue(field.value(), depth + 1, &item)) return false;
         stack.emplace_back(std::move(name), std::move(item));
       }
+      if (!out) return true;
       std::vector<Member> members = SortMembers(stack.data() + base, stack.size() - base);
       stack.resize(base);
       *out = Value::MakeObject(Object::FromMembers(std::move(members)));
@@ -462,6 +476,51 @@ bool JsonReader::Read(size_t capacity, Value* out) {
     return Fail(Offset(loc), "unexpected content after the value");
   }
   return true;
+}
+
+MemberRead JsonReader::ReadMembers(size_t capacity, const JsonFieldSet& fields, Value* slots) {
+  using simdjson::ondemand::json_type;
+  if (scratch_->parser.iterate(base_, text_.size(), capacity).get(doc_)) {
+    return MemberRead::kNotObject;  // ParseJson words the error
+  }
+  json_type type;
+  if (doc_.type().get(type) || type != json_type::object) return MemberRead::kNotObject;
+  auto invalid = [this](simdjson::error_code err) {
+    FailAtCurrent(err);
+    return MemberRead::kInvalid;
+  };
+  simdjson::ondemand::value root;
+  simdjson::ondemand::object object;
+  if (auto err = doc_.get_value().get(root)) return invalid(err);
+  if (auto err = root.get_object().get(object)) return invalid(err);
+  std::vector<bool>& seen = scratch_->seen;  // the slots this text fills
+  seen.assign(fields.size(), false);
+  for (auto field_result : object) {
+    simdjson::ondemand::field field;
+    if (auto err = std::move(field_result).get(field)) return invalid(err);
+    // A plain name is compared where it stands; a name with escapes is unescaped first.
+    const char* raw = field.key().raw();
+    const char* end = raw;
+    while (*end != '"' && *end != '\\') ++end;
+    std::string_view key(raw, static_cast<size_t>(end - raw));
+    if (*end == '\\') {
+      if (auto err = field.unescaped_key().get(key)) return invalid(err);
+    }
+    int slot = fields.Slot(key);
+    if (!ReadValue(field.value(), 2, slot < 0 ? nullptr : &slots[slot])) {
+      return MemberRead::kInvalid;
+    }
+    if (slot >= 0) seen[static_cast<size_t>(slot)] = true;
+  }
+  const char* loc = nullptr;
+  if (!doc_.current_location().get(loc)) {
+    Fail(Offset(loc), "unexpected content after the value");
+    return MemberRead::kInvalid;
+  }
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (!seen[i]) slots[i] = Value();
+  }
+  return MemberRead::kObject;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -793,22 +852,44 @@ Object Object::FromMembers(std::vector<Member> members) {
   return o;
 }
 
+namespace {
+
+// The member named `name` in sorted members [b, e), or e. Small objects (rows, events) are
+// scanned comparing sizes first, which beats a binary search of string comparisons.
+template <typename It>
+It FindMember(It b, It e, std::string_view name) {
+  if (e - b <= 16) {
+    for (It it = b; it != e; ++it) {
+      if (it->first.size() == name.size() &&
+          std::memcmp(it->first.data(), name.data(), name.size()) == 0) {
+        return it;
+      }
+    }
+    return e;
+  }
+  It it = std::lower_bound(b, e, name, NameLess);
+  return it != e && it->first == name ? it : e;
+}
+
+}  // namespace
+
 const Value* Object::Find(std::string_view name) const {
-  auto it = std::lower_bound(members_.begin(), members_.end(), name, NameLess);
-  return it != members_.end() && it->first == name ? &it->second : nullptr;
+  auto it = FindMember(members_.begin(), members_.end(), name);
+  return it != members_.end() ? &it->second : nullptr;
 }
 
 Value* Object::Find(std::string_view name) {
-  auto it = std::lower_bound(members_.begin(), members_.end(), name, NameLess);
-  return it != members_.end() && it->first == name ? &it->second : nullptr;
+  auto it = FindMember(members_.begin(), members_.end(), name);
+  return it != members_.end() ? &it->second : nullptr;
 }
 
 Value& Object::Set(std::string_view name, Value v) {
-  auto it = std::lower_bound(members_.begin(), members_.end(), name, NameLess);
-  if (it != members_.end() && it->first == name) {
+  auto it = FindMember(members_.begin(), members_.end(), name);
+  if (it != members_.end()) {
     it->second = std::move(v);
     return it->second;
   }
+  it = std::lower_bound(members_.begin(), members_.end(), name, NameLess);
   return members_.emplace(it, std::string(name), std::move(v))->second;
 }
 
@@ -907,6 +988,14 @@ Value Value::String(std::string s) {
   return v;
 }
 
+void Value::SetString(std::string_view s) {
+  if (type_ == Type::kString) {
+    payload_.string->assign(s.data(), s.size());
+    return;
+  }
+  *this = String(std::string(s));
+}
+
 Value Value::MakeArray(Array a) {
   Value v;
   v.payload_.array = new Array(std::move(a));
@@ -999,29 +1088,66 @@ const char* Value::TypeName(Type t) {
 // ---------------------------------------------------------------------------------------------
 // Free functions
 
-bool ParseJson(std::string_view text, Value* out, std::string* error) {
-  // simdjson reads up to SIMDJSON_PADDING bytes past the end, so parse from a padded copy;
-  // the buffer and the parser are reused per thread to keep the ingest path allocation-light.
+namespace {
+
+// The per-thread scratch holding a padded copy of `text`: simdjson reads up to
+// SIMDJSON_PADDING bytes past the end. The buffer and the parser are reused per thread to keep
+// the ingest path allocation-light.
+JsonScratch& PaddedScratch(std::string_view text, size_t* capacity) {
   thread_local JsonScratch scratch;
   std::string& padded = scratch.padded;
-  const size_t capacity = text.size() + simdjson::SIMDJSON_PADDING;
-  if (padded.size() < capacity) padded.resize(capacity);
+  *capacity = text.size() + simdjson::SIMDJSON_PADDING;
+  if (padded.size() < *capacity) padded.resize(*capacity);
   std::memcpy(padded.data(), text.data(), text.size());
   std::memset(padded.data() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+  return scratch;
+}
 
+void TrimScratch(JsonScratch* scratch) {
+  // After an error the stacks still hold partial containers.
+  scratch->members.clear();
+  scratch->elements.clear();
+  // Do not keep the memory of one huge document forever.
+  constexpr size_t kKeepBytes = 4 << 20;  // above the default --max-event-bytes
+  if (scratch->padded.size() > kKeepBytes) std::string().swap(scratch->padded);
+  if (scratch->members.capacity() > 4096) std::vector<Object::Member>().swap(scratch->members);
+  if (scratch->elements.capacity() > 4096) std::vector<Value>().swap(scratch->elements);
+}
+
+}  // namespace
+
+bool ParseJson(std::string_view text, Value* out, std::string* error) {
+  size_t capacity;
+  JsonScratch& scratch = PaddedScratch(text, &capacity);
   JsonReader reader(text, &scratch, error);
   Value result;
   bool ok = reader.Read(capacity, &result);
-  // After an error the stacks still hold partial containers.
-  scratch.members.clear();
-  scratch.elements.clear();
-  // Do not keep the memory of one huge document forever.
-  constexpr size_t kKeepBytes = 4 << 20;  // above the default --max-event-bytes
-  if (padded.size() > kKeepBytes) std::string().swap(padded);
-  if (scratch.members.capacity() > 4096) std::vector<Object::Member>().swap(scratch.members);
-  if (scratch.elements.capacity() > 4096) std::vector<Value>().swap(scratch.elements);
+  TrimScratch(&scratch);
   if (ok) *out = std::move(result);
   return ok;
+}
+
+MemberRead ParseJsonMembers(std::string_view text, const JsonFieldSet& fields, Value* slots,
+                            std::string* error) {
+  size_t capacity;
+  JsonScratch& scratch = PaddedScratch(text, &capacity);
+  JsonReader reader(text, &scratch, error);
+  MemberRead result = reader.ReadMembers(capacity, fields, slots);
+  TrimScratch(&scratch);
+  return result;
+}
+
+JsonFieldSet::JsonFieldSet(std::vector<std::string> names) : names_(std::move(names)) {}
+
+int JsonFieldSet::Slot(std::string_view name) const {
+  // Projections read a handful of event fields: a scan comparing sizes first beats hashing.
+  for (size_t i = 0; i < names_.size(); ++i) {
+    const std::string& n = names_[i];
+    if (n.size() == name.size() && std::memcmp(n.data(), name.data(), n.size()) == 0) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
 }
 
 void WriteJson(const Value& v, std::string* out) { WriteCompact(v, out); }

@@ -65,6 +65,10 @@ class Value {
   static Value MakeArray(Array a);
   static Value MakeObject(Object o);
 
+  // Makes this value the string `s`, reusing its storage when it already is a string (values
+  // refilled per event allocate nothing once warm).
+  void SetString(std::string_view s);
+
   Type type() const { return type_; }
   bool is_null() const { return type_ == Type::kNull; }
   bool is_bool() const { return type_ == Type::kBool; }
@@ -111,6 +115,29 @@ class Value {
 // naming the byte offset (for example "invalid JSON at byte 17: expected ':'") on malformed
 // input, numbers out of range (|n| >= 10^20), invalid UTF-8, or nesting deeper than 64.
 bool ParseJson(std::string_view text, Value* out, std::string* error);
+
+// A set of top-level member names to read from JSON objects, each with a slot: its index in
+// the list given to the constructor.
+class JsonFieldSet {
+ public:
+  JsonFieldSet() = default;
+  explicit JsonFieldSet(std::vector<std::string> names);
+  size_t size() const { return names_.size(); }
+  const std::vector<std::string>& names() const { return names_; }
+  int Slot(std::string_view name) const;  // -1 when not in the set
+
+ private:
+  std::vector<std::string> names_;
+};
+
+// Reads only the members of `fields` from a JSON object into slots[0..fields.size()): a member
+// absent from the text leaves its slot null, and of duplicate members the last wins. Every
+// other member is checked exactly as ParseJson checks it but not kept, so a text is accepted
+// or rejected (with the same *error) as ParseJson would. Returns kNotObject, with the slots
+// unspecified, when the text is not an object (valid or not: ParseJson then says which).
+enum class MemberRead : uint8_t { kObject, kNotObject, kInvalid };
+MemberRead ParseJsonMembers(std::string_view text, const JsonFieldSet& fields, Value* slots,
+                            std::string* error);
 
 // Appends compact JSON (no spaces). Numbers in shortest exact form; object members in their
 // (sorted) order; strings escaped per RFC 8259 (\n, \t, \r, other control characters as \u00XX).

@@ -83,42 +83,65 @@ class FileSource final : public Source {
   }
 
  private:
+  // Where a JSON string ends: `p` is just past its opening quote; returns the byte after the
+  // closing quote, or nullptr when the string is not closed before `end`.
+  static const char* StringEnd(const char* p, const char* end) {
+    const char* from = p;
+    while (p < end) {
+      p = static_cast<const char*>(std::memchr(p, '"', static_cast<size_t>(end - p)));
+      if (!p) return nullptr;
+      size_t backslashes = 0;
+      for (const char* q = p; q > from && q[-1] == '\\'; --q) ++backslashes;
+      if (backslashes % 2 == 0) return p + 1;
+      ++p;
+    }
+    return nullptr;
+  }
+
+  // Bytes that end a run of bytes skipped inside an array or object.
+  struct StopTable {
+    bool stop[256];
+    constexpr StopTable() : stop() {
+      stop[static_cast<unsigned char>('"')] = stop[static_cast<unsigned char>('{')] = true;
+      stop[static_cast<unsigned char>('}')] = stop[static_cast<unsigned char>('[')] = true;
+      stop[static_cast<unsigned char>(']')] = true;
+    }
+  };
+
+  static bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
   // Skips one JSON value starting at s[*i] (after whitespace); false when malformed. Only
   // finds the value's extent: its content is checked where it is parsed.
   static bool SkipValue(std::string_view s, size_t* i) {
-    auto ws = [&] {
-      while (*i < s.size() && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' || s[*i] == '\n')) {
-        ++*i;
-      }
-    };
-    ws();
-    if (*i >= s.size()) return false;
-    int depth = 0;
-    do {
-      if (*i >= s.size()) return false;
-      char c = s[*i];
-      if (c == '"') {
-        for (++*i; *i < s.size() && s[*i] != '"'; ++*i) {
-          if (s[*i] == '\\') ++*i;
+    static constexpr StopTable kStop;
+    const char* const begin = s.data();
+    const char* const end = begin + s.size();
+    const char* p = begin + *i;
+    while (p < end && IsSpace(*p)) ++p;
+    if (p >= end) return false;
+    if (*p == '}' || *p == ']') return false;
+    if (*p == '"') {
+      p = StringEnd(p + 1, end);
+      if (!p) return false;
+    } else if (*p != '{' && *p != '[') {
+      // A scalar: up to the next delimiter.
+      while (p < end && *p != ',' && *p != '}' && *p != ']' && !IsSpace(*p)) ++p;
+    } else {
+      int depth = 0;
+      do {
+        while (p < end && !kStop.stop[static_cast<unsigned char>(*p)]) ++p;
+        if (p >= end) return false;
+        char c = *p;
+        if (c == '"') {
+          p = StringEnd(p + 1, end);
+          if (!p) return false;
+        } else {
+          depth += (c == '{' || c == '[') ? 1 : -1;
+          ++p;
         }
-        if (*i >= s.size()) return false;
-        ++*i;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-        ++*i;
-      } else if (c == '}' || c == ']') {
-        if (--depth < 0) return false;
-        ++*i;
-      } else if (depth == 0) {
-        // A scalar at the top: up to the next delimiter.
-        while (*i < s.size() && s[*i] != ',' && s[*i] != '}' && s[*i] != ']' && s[*i] != ' ' &&
-               s[*i] != '\t' && s[*i] != '\r' && s[*i] != '\n') {
-          ++*i;
-        }
-      } else {
-        ++*i;
-      }
-    } while (depth > 0);
+      } while (depth > 0);
+    }
+    *i = static_cast<size_t>(p - begin);
     return true;
   }
 

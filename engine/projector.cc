@@ -166,10 +166,9 @@ bool DecodeDeadLetter(std::string_view in, DeadLetter* d) {
 void Batch::Clear() {
   rows.clear();
   dirty.clear();
-  dirty_set_.clear();
   dead_letters.clear();
   history.clear();
-  new_ids.clear();
+  new_ids.Clear();
   next_offsets.clear();
   events = applied = ignored = duplicates = 0;
   last_event_time_ms = 0;
@@ -209,6 +208,29 @@ bool Projector::PrefetchSchemas(const std::vector<Message>& messages, std::strin
   return !avro_ || avro_->Prefetch(messages, problem);
 }
 
+bool Projector::Decode(const Message& msg, EventInput* event, std::string* error,
+                       bool* unavailable) {
+  if (avro_) {
+    if (!avro_->Decode(msg.value, &event_, error, unavailable)) return false;
+    *event = EventInput::Whole(event_);
+    return true;
+  }
+  if (use_slots_) {
+    switch (ParseJsonMembers(msg.value, projection_->event_fields(), slots_.data(), error)) {
+      case MemberRead::kObject:
+        *event = EventInput::Slots(slots_.data());
+        return true;
+      case MemberRead::kInvalid:
+        return false;
+      case MemberRead::kNotObject:
+        break;  // parsed whole below: Prepare says what it is, or ParseJson what is wrong
+    }
+  }
+  if (!ParseJson(msg.value, &event_, error)) return false;
+  *event = EventInput::Whole(event_);
+  return true;
+}
+
 Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* batch,
                                     std::string* stop_reason, std::vector<TraceStep>* trace) {
   const Projection& p = *projection_;
@@ -235,18 +257,15 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   };
   if (msg.timestamp_ms > batch->max_timestamp_ms) batch->max_timestamp_ms = msg.timestamp_ms;
   if (!msg.error.empty()) return event_error(std::string(msg.error));
-  if (avro_) {
-    bool unavailable = false;
-    if (!avro_->Decode(msg.value, &event_, &error, &unavailable)) {
-      if (!unavailable) return event_error(error);
-      *stop_reason = error;  // never a dead letter for a registry outage
-      return Outcome::kStop;
-    }
-  } else if (!ParseJson(msg.value, &event_, &error)) {
-    return event_error(error);
+  EventInput event;
+  bool unavailable = false;
+  if (!Decode(msg, &event, &error, &unavailable)) {
+    if (!unavailable) return event_error(error);
+    *stop_reason = error;  // never a dead letter for a registry outage
+    return Outcome::kStop;
   }
   PreparedEvent prepared;
-  if (!p.Prepare(event_, meta, &prepared, &error)) {
+  if (!p.Prepare(event, meta, &prepared, &error)) {
     // A key computed before the failure still counts: the row says it missed an event.
     has_key = prepared.has_key;
     if (has_key) key = prepared.key;
@@ -262,12 +281,11 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   key = prepared.key;
   // With dedupe the id is claimed in the batch at once (one hash operation), and given back
   // if the event turns out to be a duplicate of an earlier batch or fails.
-  std::unordered_set<std::string>::iterator claimed;
   bool claimed_id = false;
   if (p.dedupe() && prepared.has_id) {
-    auto [pos, fresh] = batch->new_ids.insert(prepared.id);
+    bool fresh = batch->new_ids.Insert(prepared.id);
     if (fresh && rows->SeenId(prepared.id)) {
-      batch->new_ids.erase(pos);
+      batch->new_ids.Erase(prepared.id);
       fresh = false;
     }
     if (!fresh) {
@@ -276,13 +294,13 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
       ++batch->duplicates;
       return Outcome::kDuplicate;
     }
-    claimed = pos;
     claimed_id = true;
   }
   auto it = batch->rows.find(prepared.key);
   if (it == batch->rows.end()) {
     RowRecord rec;
     if (!rows->LoadRow(prepared.key, &rec)) rec = RowRecord();
+    rec.in_dirty = false;
     it = batch->rows.emplace(prepared.key, std::move(rec)).first;
   }
   RowRecord& rec = it->second;
@@ -290,10 +308,10 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   row.exists = rec.exists;
   row.fields = std::move(rec.fields);
   bool existed = row.exists;
-  bool ok = p.Apply(prepared, event_, meta, &row, &error, trace);
+  bool ok = p.Apply(prepared, event, meta, &row, &error, trace);
   if (!ok) {
     rec.fields = std::move(row.fields);  // as before the event: it applies atomically
-    if (claimed_id) batch->new_ids.erase(claimed);
+    if (claimed_id) batch->new_ids.Erase(prepared.id);
     return event_error(error);
   }
   rec.version = row.exists ? (existed ? rec.version + 1 : 1) : 0;

@@ -6,6 +6,7 @@
 #ifndef PROJD_ENGINE_PROJECTOR_H_
 #define PROJD_ENGINE_PROJECTOR_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "connectors/source.h"
 #include "dsl/program.h"
 #include "dsl/value.h"
+#include "engine/string_set.h"
 
 namespace projd {
 
@@ -37,6 +39,7 @@ struct RowRecord {
   Object fields;
   uint64_t version = 0;  // changes applied to this row since it was created
   Provenance updated_by;
+  bool in_dirty = false;  // bookkeeping of a Batch: listed in Batch::dirty (never stored)
 };
 
 struct DeadLetter {
@@ -83,7 +86,7 @@ struct Batch {
   std::vector<Rows::value_type*> dirty;
   std::vector<DeadLetter> dead_letters;
   std::vector<HistoryEntry> history;               // with `history`: one per applied event
-  std::unordered_set<std::string> new_ids;         // dedupe ids first seen in this batch
+  StringSet new_ids;                               // dedupe ids first seen in this batch
   std::map<TopicPartition, int64_t> next_offsets;  // position after this batch
   int64_t events = 0;                              // messages consumed in this batch
   int64_t applied = 0, ignored = 0, duplicates = 0;
@@ -98,11 +101,12 @@ struct Batch {
   int64_t& NextOffset(std::string_view topic, int32_t partition);
   // Records that a row of `rows` changed.
   void MarkDirty(Rows::value_type* entry) {
-    if (dirty_set_.insert(entry).second) dirty.push_back(entry);
+    if (entry->second.in_dirty) return;
+    entry->second.in_dirty = true;
+    dirty.push_back(entry);
   }
 
  private:
-  std::unordered_set<const Rows::value_type*> dirty_set_;
   std::string cached_topic_;
   int32_t cached_partition_ = -1;
   int64_t* cached_offset_ = nullptr;
@@ -111,7 +115,9 @@ struct Batch {
 class Projector {
  public:
   explicit Projector(std::shared_ptr<const Projection> projection)
-      : projection_(std::move(projection)) {}
+      : projection_(std::move(projection)),
+        use_slots_(!projection_->reads_whole_event()),
+        slots_(std::max<size_t>(1, projection_->event_fields().size())) {}
 
   enum class Outcome { kApplied, kIgnored, kDuplicate, kDeadLetter, kStop };
 
@@ -130,14 +136,25 @@ class Projector {
   // unreachable registry during Apply stops the view at that event (kStop), never a dead letter.
   bool PrefetchSchemas(const std::vector<Message>& messages, std::string* problem);
 
+  // Parses every JSON event whole, as for projections that read `event` itself, instead of
+  // only the members the projection names. Both give the same views and dead letters (the
+  // golden tests replay every case both ways); this is the slower, simpler path.
+  void ReadWholeEvents() { use_slots_ = false; }
+
   // Records `msg` as a dead letter with `reason` and consumes its offset (skip after a stop).
   void DeadLetterMessage(const Message& msg, const std::string& reason, Batch* batch);
 
   const Projection& projection() const { return *projection_; }
 
  private:
+  // Decodes a message's value into event_ or slots_; false with *error (and *unavailable for
+  // a registry outage) when it cannot be read.
+  bool Decode(const Message& msg, EventInput* event, std::string* error, bool* unavailable);
+
   std::shared_ptr<const Projection> projection_;
-  Value event_;                             // reused between messages
+  Value event_;               // the whole event, reused between messages
+  bool use_slots_;            // JSON events of projections that read named members only
+  std::vector<Value> slots_;  // go here (at least one, so that data() is never null)
   std::unique_ptr<AvroEventDecoder> avro_;  // format avro only
 };
 

@@ -1,7 +1,6 @@
 #include "engine/replay.h"
 
 #include <unordered_map>
-#include <unordered_set>
 
 namespace projd {
 namespace {
@@ -17,12 +16,12 @@ class MemoryRows final : public RowSource {
     rows_.erase(it);
     return true;
   }
-  bool SeenId(const std::string& id) override { return ids_.count(id) > 0; }
+  bool SeenId(const std::string& id) override { return ids_.Contains(id); }
   void Commit(Batch* b, ReplayResult* r) {
     for (auto& [key, rec] : b->rows) {
       if (rec.exists) rows_[key] = std::move(rec);
     }
-    ids_.merge(b->new_ids);  // moves the nodes: no copies
+    b->new_ids.ForEach([this](std::string_view id) { ids_.Insert(id); });
     for (auto& d : b->dead_letters) r->dead_letters.push_back(std::move(d));
     r->applied += b->applied;
     r->ignored += b->ignored;
@@ -35,7 +34,7 @@ class MemoryRows final : public RowSource {
 
  private:
   std::unordered_map<std::string, RowRecord> rows_;
-  std::unordered_set<std::string> ids_;
+  StringSet ids_;  // every dedupe id seen
 };
 
 constexpr int64_t kMaxEventBytes = 1 << 20;
@@ -44,11 +43,12 @@ constexpr int64_t kMaxEventBytes = 1 << 20;
 
 bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
             ReplayResult* out, std::string* error, size_t batch_size,
-            const ReplayObserver& observer, const std::string* avro_schema) {
+            const ReplayObserver& observer, const std::string* avro_schema, bool whole_events) {
   auto source = NewFileSource(events_path, projection->topics()[0], error);
   if (!source) return false;
   std::set<std::string> topics(projection->topics().begin(), projection->topics().end());
   Projector projector(projection);
+  if (whole_events) projector.ReadWholeEvents();
   std::unique_ptr<AvroSchema> writer;  // format avro: encodes the JSON events (schema id 1)
   std::string avro_value, avro_error;
   if (projection->format() == Projection::Format::kAvro) {

@@ -36,10 +36,11 @@ using ReplayObserver =
 // each event value, given as JSON, is encoded with it into the Confluent wire format and then
 // decoded by the daemon's Avro path, so that logical types read as they will in projd. An
 // event that does not fit the schema is an event error; a line that is not JSON stays as it
-// is (not Avro: an event error too).
+// is (not Avro: an event error too). `whole_events`: see Projector::ReadWholeEvents.
 bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
             ReplayResult* out, std::string* error, size_t batch_size = 65536,
-            const ReplayObserver& observer = nullptr, const std::string* avro_schema = nullptr);
+            const ReplayObserver& observer = nullptr, const std::string* avro_schema = nullptr,
+            bool whole_events = false);
 
 // The view as a JSON object {key: row}, keys in order.
 Value ViewToJson(const std::map<std::string, RowRecord>& rows);

@@ -234,12 +234,12 @@ bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
     }
     if (!txn->Put(kMeta, "history_seq", BigEndian64(hseq))) return false;
   }
-  std::vector<const std::string*> ids;
+  std::vector<std::string_view> ids;
   ids.reserve(batch.new_ids.size());
-  for (const auto& id : batch.new_ids) ids.push_back(&id);
-  std::sort(ids.begin(), ids.end(), [](const auto* a, const auto* b) { return *a < *b; });
-  for (const auto* id : ids) {
-    if (!txn->Put(kIds, *id, std::string_view())) return false;
+  batch.new_ids.ForEach([&ids](std::string_view id) { ids.push_back(id); });
+  std::sort(ids.begin(), ids.end());
+  for (std::string_view id : ids) {
+    if (!txn->Put(kIds, id, std::string_view())) return false;
   }
   for (const auto& [tp, off] : batch.next_offsets) {
     if (!txn->Put(kOffsets, EncodeOffsetKey(tp), BigEndian64(static_cast<uint64_t>(off)))) {

@@ -49,6 +49,16 @@ void RunCase(const fs::path& proj) {
     std::string error;
     // Small batches, so batch boundaries fall inside the cases too.
     REQUIRE(projd::Replay(p, base.string() + ".jsonl", &r, &error, 3));
+    // Events read whole give the same view and dead letters as events read by member.
+    projd::ReplayResult whole;
+    REQUIRE(projd::Replay(p, base.string() + ".jsonl", &whole, &error, 3, nullptr, nullptr, true));
+    CHECK(projd::ToJson(projd::ViewToJson(whole.rows)) == projd::ToJson(projd::ViewToJson(r.rows)));
+    REQUIRE(whole.dead_letters.size() == r.dead_letters.size());
+    for (size_t i = 0; i < r.dead_letters.size(); ++i) {
+      CHECK(whole.dead_letters[i].reason == r.dead_letters[i].reason);
+      CHECK(whole.dead_letters[i].offset == r.dead_letters[i].offset);
+    }
+    CHECK(whole.stop_reason == r.stop_reason);
     for (const auto& d : r.dead_letters) {
       dead += (compiled.projections.size() > 1 ? p->name() + " " : "") + d.topic + ":" +
               std::to_string(d.partition) + ":" + std::to_string(d.offset) + ": " + d.reason + "\n";

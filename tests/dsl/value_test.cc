@@ -542,3 +542,82 @@ TEST_CASE("DecodeBinary never crashes on random corruption", "[dsl]") {
 
 }  // namespace
 }  // namespace projd
+
+namespace projd {
+namespace {
+
+// ParseJsonMembers accepts and rejects exactly what ParseJson does, with the same reasons, and
+// reads the named members as ParseJson would.
+TEST_CASE("ParseJsonMembers reads named members and checks the rest like ParseJson", "[dsl]") {
+  JsonFieldSet fields({"amount", "type", "meta", "tab\tbed", "missing"});
+  const std::vector<std::string> texts = {
+      kEvent,
+      R"({"type":"A","amount":1,"type":"B"})",              // duplicates: the last wins
+      R"({"t\u0079pe":"escaped name","tab\tbed":true})",    // escaped names match unescaped
+      R"({"type":"A","unused":[1,2,{"x":[true,null]}]})",   // unused members are skipped
+      R"({"type":"A","unused":[1,2,}]})",                   // ... but checked
+      R"({"type":"A","unused":12.3.4})",                    // invalid number in an unused member
+      R"({"type":"A","unused":123456789012345678901234})",  // out of range in an unused member
+      R"({"type":"A","unused":"bad \x escape"})",
+      R"({"type":"A","unused":tru})",
+      R"({"type":"A","amount":1} trailing)",
+      R"({"type":"A","amount":1)",
+      R"({"type":"A" "amount":1})",
+      R"({"type":"A","amount":})",
+      R"({"type":"unterminated)",
+      R"({})",
+      "{\"type\":\"A\",\"unused\":\"\x01\"}",
+      "{\"type\":\"A\",\"unused\":\"\xff\"}",
+      std::string(70, '[') + std::string(70, ']'),
+      R"({"deep":)" + std::string(70, '[') + std::string(70, ']') + "}",
+      R"([1,2])",
+      R"("a string")",
+      "not json",
+      "",
+  };
+  std::vector<Value> slots(fields.size());
+  for (const auto& text : texts) {
+    INFO("text: " << text);
+    Value whole;
+    std::string whole_error, member_error;
+    bool whole_ok = ParseJson(text, &whole, &whole_error);
+    for (auto& s : slots) s = Value::String("left over from the last event");
+    MemberRead r = ParseJsonMembers(text, fields, slots.data(), &member_error);
+    if (!whole_ok) {
+      // Either rejected with the same reason, or handed back for ParseJson to word it.
+      CHECK(r != MemberRead::kObject);
+      if (r == MemberRead::kInvalid) CHECK(member_error == whole_error);
+      continue;
+    }
+    if (!whole.is_object()) {
+      CHECK(r == MemberRead::kNotObject);
+      continue;
+    }
+    REQUIRE(r == MemberRead::kObject);
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const Value* want = whole.as_object().Find(fields.names()[i]);
+      CHECK(slots[i] == (want ? *want : Value()));
+    }
+  }
+}
+
+TEST_CASE("JsonFieldSet gives each name its index", "[dsl]") {
+  JsonFieldSet fields({"b", "a", "ab"});
+  CHECK(fields.Slot("b") == 0);
+  CHECK(fields.Slot("a") == 1);
+  CHECK(fields.Slot("ab") == 2);
+  CHECK(fields.Slot("") == -1);
+  CHECK(fields.Slot("abc") == -1);
+}
+
+TEST_CASE("Value::SetString reuses a string and replaces anything else", "[dsl]") {
+  Value v = Value::String("a fairly long string that lives on the heap");
+  v.SetString("short");
+  CHECK(v == Value::String("short"));
+  v = Value::Number(Decimal::FromInt(3));
+  v.SetString("now a string");
+  CHECK(v == Value::String("now a string"));
+}
+
+}  // namespace
+}  // namespace projd

@@ -40,7 +40,7 @@ class MemoryRows final : public projd::RowSource {
         rows_.erase(key);
       }
     }
-    for (const auto& id : batch.new_ids) ids_.insert(id);
+    batch.new_ids.ForEach([this](std::string_view id) { ids_.emplace(id); });
   }
   const std::unordered_map<std::string, projd::RowRecord>& rows() const { return rows_; }
 
