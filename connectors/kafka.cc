@@ -119,7 +119,11 @@ class KafkaSource final : public Source {
         {"reconnect.backoff.max.ms", "2000"},
         {"topic.metadata.refresh.interval.ms", "5000"},
         {"allow.auto.create.topics", "false"},
-        {"queued.max.messages.kbytes", "65536"},
+        // Prefetch bounded by bytes, not by count: with librdkafka's default of 100,000
+        // messages per partition the fetcher pauses while projd still has work queued, and the
+        // next batch then waits for the broker (ingest ran at 60 % of its speed).
+        {"queued.min.messages", "1000000"},
+        {"queued.max.messages.kbytes", "32768"},
         {"message.max.bytes",
          std::to_string(std::max<int64_t>(options_.max_event_bytes + 4096, 1000000))},
     };

@@ -170,6 +170,7 @@ void Batch::Clear() {
   history.clear();
   new_ids.Clear();
   next_offsets.clear();
+  last_timestamps.clear();
   events = applied = ignored = duplicates = 0;
   last_event_time_ms = 0;
   max_timestamp_ms = 0;

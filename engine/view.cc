@@ -111,28 +111,63 @@ bool View::Skip() {
   return true;
 }
 
-bool View::CommitBatch(Batch* batch) {
-  std::string error;
+bool View::FinishCommit() {
+  std::unique_lock<std::mutex> lock(commit_mu_);
+  commit_cv_.wait(lock, [this] { return !commit_pending_; });
+  if (commit_failed_) return false;
+  lock.unlock();
+  // The consumer group learns the written position (this thread owns the source).
+  if (!inflight_.empty()) {
+    source_->Committed(inflight_.next_offsets.empty() ? std::map<TopicPartition, int64_t>()
+                                                      : Position());
+    inflight_.Clear();
+  }
+  return true;
+}
+
+void View::StartCommit(Batch* batch) {
+  std::swap(inflight_, *batch);
+  inflight_timestamps_.swap(batch_timestamps_);
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  commit_pending_ = true;
+  commit_cv_.notify_all();
+}
+
+void View::CommitterLoop() {
+  std::unique_lock<std::mutex> lock(commit_mu_);
   while (true) {
-    if (store_->Commit(*batch, &error)) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!store_problem_.empty()) {
-        store_problem_.clear();
-        log_("info", projection_->name(), "storage works again; consumption resumes");
+    commit_cv_.wait(lock, [this] { return commit_pending_ || committer_exit_; });
+    if (!commit_pending_) return;
+    lock.unlock();
+    std::string error;
+    bool ok = false;
+    while (!(ok = store_->Write(staged_, &error))) {
+      // A full disk or another storage failure: hold the batch (nothing is lost, nothing
+      // consumed past it) and retry until it goes through or we are told to stop.
+      {
+        std::lock_guard<std::mutex> state(mu_);
+        if (store_problem_ != error) {
+          log_("error", projection_->name(), "cannot commit to LMDB, consumption held: " + error);
+        }
+        store_problem_ = error;
       }
-      return true;
+      if (stop_) break;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
     }
-    // A full disk or another storage failure: hold the batch (nothing is lost, nothing
-    // consumed past it) and retry until it goes through or we are told to stop.
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (store_problem_ != error) {
-        log_("error", projection_->name(), "cannot commit to LMDB, consumption held: " + error);
+    if (ok) {
+      {
+        std::lock_guard<std::mutex> state(mu_);
+        if (!store_problem_.empty()) {
+          store_problem_.clear();
+          log_("info", projection_->name(), "storage works again; consumption resumes");
+        }
       }
-      store_problem_ = error;
+      Published(inflight_, inflight_timestamps_);
     }
-    if (stop_) return false;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    lock.lock();
+    commit_failed_ = !ok;
+    commit_pending_ = false;
+    commit_cv_.notify_all();
   }
 }
 
@@ -165,12 +200,17 @@ bool View::WaitForSchemas(const std::vector<Message>& messages) {
   return true;
 }
 
-void View::AfterCommit(const Batch& batch) {
-  if (batch.empty()) return;
-  source_->Committed(batch.next_offsets.empty() ? std::map<TopicPartition, int64_t>() : Position());
+void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps) {
+  int64_t visible_ms = WallMillis();
+  for (int64_t ts : timestamps) {
+    event_to_visible_seconds_.Observe(static_cast<double>(visible_ms - ts) / 1000.0);
+  }
   std::vector<std::function<void()>> ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [tp, off] : batch.next_offsets) position_[tp] = off;
+    position_string_ = FormatPosition(position_);
+    for (const auto& [tp, ts] : batch.last_timestamps) last_ts_[tp] = ts;
     applied_ += batch.applied;
     ignored_ += batch.ignored;
     duplicates_ += batch.duplicates;
@@ -216,6 +256,26 @@ void View::Run() {
   }
   std::vector<Message> messages;
   Batch batch;
+  applied_next_ = Position();
+  committer_ = std::thread([this] { CommitterLoop(); });
+  // The next offset to apply on a partition and its last timestamp, for runs of messages of
+  // one partition (no map lookup per message).
+  struct PartitionCursor {
+    TopicPartition tp;
+    int64_t* next = nullptr;
+    int64_t last_ts = 0;
+  };
+  std::vector<PartitionCursor> cursors;
+  auto cursor_of = [&](const Message& m) -> PartitionCursor& {
+    for (auto& c : cursors) {
+      if (c.tp.partition == m.partition && c.tp.topic == m.topic) return c;
+    }
+    PartitionCursor c;
+    c.tp = TopicPartition{std::string(m.topic), m.partition};
+    c.next = &applied_next_[c.tp];  // map entries stay put
+    cursors.push_back(std::move(c));
+    return cursors.back();
+  };
   while (!stop_) {
     std::vector<OwnedMessage> pending;
     {
@@ -251,19 +311,13 @@ void View::Run() {
     std::string stop_reason;
     size_t stop_index = 0;
     // Apply one message, remembering where an `errors stop` event halts the batch.
+    for (auto& c : cursors) c.last_ts = 0;
     auto apply = [&](const Message& m, size_t index, bool skipping) {
-      TopicPartition tp{std::string(m.topic), m.partition};
-      int64_t have;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = position_.find(tp);
-        have = it == position_.end() ? 0 : it->second;
-      }
-      auto bit = batch.next_offsets.find(tp);
-      if (bit != batch.next_offsets.end()) have = bit->second;
-      if (m.offset < have) return true;  // already applied: never twice
+      PartitionCursor& c = cursor_of(m);
+      if (m.offset < *c.next) return true;  // already applied (or staged): never twice
       if (skipping) {
         projector_.DeadLetterMessage(m, failed_reason_for_skip_, &batch);
+        *c.next = m.offset + 1;
         return true;
       }
       auto outcome = projector_.Apply(m, store_.get(), &batch, &stop_reason);
@@ -272,8 +326,9 @@ void View::Run() {
         stop_index = index;
         return false;
       }
+      *c.next = m.offset + 1;
       if (m.timestamp_ms > 0) {
-        last_ts_[tp] = m.timestamp_ms;
+        c.last_ts = m.timestamp_ms;
         batch_timestamps_.push_back(m.timestamp_ms);
       }
       return true;
@@ -322,22 +377,19 @@ void View::Run() {
       }
     }
     if (!batch.empty()) {
-      if (!CommitBatch(&batch)) {
-        store_->EndBatch();
-        break;
+      for (const auto& c : cursors) {
+        if (c.last_ts > 0) batch.last_timestamps[c.tp] = c.last_ts;
       }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& [tp, off] : batch.next_offsets) position_[tp] = off;
-        position_string_ = FormatPosition(position_);
-      }
+      // Encode this batch, then wait for the one in flight before handing this one over
+      // (without the snapshot: a write that grows the map waits for it).
+      StagedBatch staged;
+      store_->Stage(&batch, &staged);
+      store_->EndBatch();
       apply_batch_seconds_.Observe(
           std::chrono::duration<double>(Clock::now() - apply_started).count());
-      int64_t visible_ms = WallMillis();
-      for (int64_t ts : batch_timestamps_) {
-        event_to_visible_seconds_.Observe(static_cast<double>(visible_ms - ts) / 1000.0);
-      }
-      AfterCommit(batch);
+      if (!FinishCommit()) break;
+      staged_ = std::move(staged);
+      StartCommit(&batch);
     } else {
       store_->EndBatch();
     }
@@ -366,7 +418,17 @@ void View::Run() {
       }
     }
   }
-  if (source_) {
+  bool written = FinishCommit();
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    committer_exit_ = true;
+    commit_cv_.notify_all();
+  }
+  committer_.join();
+  // The row cache is only good while this loop runs (a batch staged but not written, or
+  // applied and dropped, leaves it out of step with LMDB).
+  store_->DropCache();
+  if (source_ && written) {
     source_->Committed(Position());
   }
 }

@@ -129,8 +129,15 @@ class View {
   // format avro: holds until the writer schemas of `messages` are known (the registry may be
   // down: state stalled with the reason, retries with backoff). false when told to stop.
   bool WaitForSchemas(const std::vector<Message>& messages);
-  bool CommitBatch(Batch* batch);
-  void AfterCommit(const Batch& batch);
+  // Pipelined commits: the batch just applied is staged (encoded, its rows kept in the store's
+  // row cache), then written by the committer thread while the next batch is applied.
+  // FinishCommit waits for the batch in flight (false: it could not be written and we are
+  // told to stop); StartCommit hands the staged batch over.
+  bool FinishCommit();
+  void StartCommit(Batch* batch);
+  void CommitterLoop();
+  // After a batch is written: positions, counters and read-your-writes waiters.
+  void Published(const Batch& batch, const std::vector<int64_t>& timestamps);
   void UpdateRate();
 
   std::shared_ptr<const Projection> projection_;
@@ -147,6 +154,18 @@ class View {
   Histogram apply_batch_seconds_;
   Histogram event_to_visible_seconds_;
   std::vector<int64_t> batch_timestamps_;  // Kafka timestamps of the batch's events
+  // The committer: the batch being written (counts, offsets) and its staged writes.
+  std::thread committer_;
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  bool commit_pending_ = false;  // guarded by commit_mu_: a batch is handed over, not written
+  bool commit_failed_ = false;   // guarded by commit_mu_: gave up (told to stop)
+  bool committer_exit_ = false;  // guarded by commit_mu_
+  Batch inflight_;
+  std::vector<int64_t> inflight_timestamps_;
+  StagedBatch staged_;
+  // Next offset to apply per partition, counting staged batches (the applying thread only).
+  std::map<TopicPartition, int64_t> applied_next_;
   std::mutex samples_mu_;
   std::deque<LagSample> samples_;  // guarded by samples_mu_
 

@@ -170,78 +170,109 @@ void ViewStore::EndBatch() {
 }
 
 bool ViewStore::LoadRow(const std::string& key, RowRecord* out) {
+  auto it = row_cache_.find(key);
+  if (it != row_cache_.end()) {
+    // The cached state is newer than (or the same as) the snapshot's: moved into the batch,
+    // which stages it back.
+    bool exists = it->second.row.exists;
+    if (exists) *out = std::move(it->second.row);
+    row_cache_.erase(it);
+    return exists;
+  }
   std::string_view v;
   if (!snapshot_ || !snapshot_->Get(kRows, key, &v)) return false;
   return DecodeRow(v, out);
 }
 
 bool ViewStore::SeenId(const std::string& id) {
+  if (pending_ids_.Contains(id)) return true;
   std::string_view v;
   return snapshot_ && snapshot_->Get(kIds, id, &v);
 }
 
-bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
-  std::string buf;
+void ViewStore::Encode(const Batch& batch, StagedBatch* out) const {
   // Rows and ids go in key order: LMDB then fills its pages front to back instead of
   // touching pages at random (fewer page copies and comparisons per put).
   std::vector<const Batch::Rows::value_type*> dirty(batch.dirty.begin(), batch.dirty.end());
   std::sort(dirty.begin(), dirty.end(),
             [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const auto* entry : dirty) {
-    const std::string& key = entry->first;
-    const RowRecord& rec = entry->second;
+  out->rows.resize(dirty.size());
+  for (size_t i = 0; i < dirty.size(); ++i) {
+    const RowRecord& rec = dirty[i]->second;
+    StagedBatch::RowWrite& w = out->rows[i];
+    w.key = dirty[i]->first;
+    w.exists = rec.exists;
+    w.index_keys.clear();
+    if (!rec.exists) continue;
+    EncodeRow(rec, &w.data);
+    for (const auto& f : indexes_) {
+      if (const Value* v = rec.fields.Find(f)) {
+        w.index_keys.push_back(IndexPrefix(f) + IndexEncode(*v) + w.key);
+      }
+    }
+  }
+  out->dead_letters.resize(batch.dead_letters.size());
+  for (size_t i = 0; i < batch.dead_letters.size(); ++i) {
+    const DeadLetter& d = batch.dead_letters[i];
+    EncodeDeadLetter(d, &out->dead_letters[i].data);
+    out->dead_letters[i].has_key = d.has_key;
+    out->dead_letters[i].key = d.key;
+  }
+  out->history.resize(batch.history.size());
+  for (size_t i = 0; i < batch.history.size(); ++i) {
+    out->history[i].first = HistoryPrefix(batch.history[i].key);
+    EncodeVersion(batch.history[i].row, &out->history[i].second);
+  }
+  out->ids.clear();
+  out->ids.reserve(batch.new_ids.size());
+  batch.new_ids.ForEach([out](std::string_view id) { out->ids.emplace_back(id); });
+  std::sort(out->ids.begin(), out->ids.end());
+  out->offsets = batch.next_offsets;
+}
+
+bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
+  std::string buf;
+  for (const auto& w : staged.rows) {
     if (!indexes_.empty()) {
       // Replace the row's index entries: the old row's values out, the new row's in.
       std::string_view old_data;
       RowRecord old;
-      if (txn->Get(kRows, key, &old_data) && DecodeRow(old_data, &old)) {
+      if (txn->Get(kRows, w.key, &old_data) && DecodeRow(old_data, &old)) {
         for (const auto& f : indexes_) {
           const Value* v = old.fields.Find(f);
-          if (v && !txn->Delete(kIndex, IndexPrefix(f) + IndexEncode(*v) + key)) return false;
+          if (v && !txn->Delete(kIndex, IndexPrefix(f) + IndexEncode(*v) + w.key)) return false;
         }
       }
-      if (rec.exists) {
-        for (const auto& f : indexes_) {
-          const Value* v = rec.fields.Find(f);
-          if (v && !txn->Put(kIndex, IndexPrefix(f) + IndexEncode(*v) + key, std::string_view())) {
-            return false;
-          }
-        }
+      for (const auto& k : w.index_keys) {
+        if (!txn->Put(kIndex, k, std::string_view())) return false;
       }
     }
-    if (rec.exists) {
-      EncodeRow(rec, &buf);
-      if (!txn->Put(kRows, key, buf)) return false;
-    } else if (!txn->Delete(kRows, key)) {
+    if (w.exists) {
+      if (!txn->Put(kRows, w.key, w.data)) return false;
+    } else if (!txn->Delete(kRows, w.key)) {
       return false;
     }
   }
   uint64_t seq = next_dead_seq_;
-  for (const auto& d : batch.dead_letters) {
-    EncodeDeadLetter(d, &buf);
-    if (!txn->Put(kDead, BigEndian64(seq++), buf)) return false;
+  for (const auto& d : staged.dead_letters) {
+    if (!txn->Put(kDead, BigEndian64(seq++), d.data)) return false;
     if (d.has_key) {
       std::string_view old;
       uint64_t n = txn->Get(kDeadKeys, d.key, &old) ? ReadBigEndian64(old) : 0;
       if (!txn->Put(kDeadKeys, d.key, BigEndian64(n + 1))) return false;
     }
   }
-  if (!batch.history.empty()) {
+  if (!staged.history.empty()) {
     uint64_t hseq = next_history_seq_;
-    for (const auto& h : batch.history) {
-      EncodeVersion(h.row, &buf);
-      if (!txn->Put(kHistory, HistoryPrefix(h.key) + BigEndian64(hseq++), buf)) return false;
+    for (const auto& [prefix, data] : staged.history) {
+      if (!txn->Put(kHistory, prefix + BigEndian64(hseq++), data)) return false;
     }
     if (!txn->Put(kMeta, "history_seq", BigEndian64(hseq))) return false;
   }
-  std::vector<std::string_view> ids;
-  ids.reserve(batch.new_ids.size());
-  batch.new_ids.ForEach([&ids](std::string_view id) { ids.push_back(id); });
-  std::sort(ids.begin(), ids.end());
-  for (std::string_view id : ids) {
+  for (const auto& id : staged.ids) {
     if (!txn->Put(kIds, id, std::string_view())) return false;
   }
-  for (const auto& [tp, off] : batch.next_offsets) {
+  for (const auto& [tp, off] : staged.offsets) {
     if (!txn->Put(kOffsets, EncodeOffsetKey(tp), BigEndian64(static_cast<uint64_t>(off)))) {
       return false;
     }
@@ -250,29 +281,55 @@ bool ViewStore::WriteBatch(KvTxn* txn, const Batch& batch) {
 }
 
 bool ViewStore::Commit(const Batch& batch, std::string* error) {
-  snapshot_.reset();
+  EndBatch();
+  StagedBatch staged;
+  Encode(batch, &staged);
+  return Write(staged, error);
+}
+
+void ViewStore::Stage(Batch* batch, StagedBatch* out) {
+  Encode(*batch, out);
+  ++staged_;
+  // Rows of batches staged before the last one are written and in every later snapshot: those
+  // may go when the cache is full. Then this batch's rows, newest state, go in.
+  if (row_cache_.size() + batch->rows.size() > row_cache_limit_) {
+    for (auto it = row_cache_.begin();
+         it != row_cache_.end() && row_cache_.size() + batch->rows.size() > row_cache_limit_;) {
+      it = it->second.staged + 1 < staged_ ? row_cache_.erase(it) : std::next(it);
+    }
+  }
+  for (auto& [key, rec] : batch->rows) {
+    CachedRow& c = row_cache_[key];
+    c.row = std::move(rec);
+    c.staged = staged_;
+  }
+  pending_ids_.Clear();
+  batch->new_ids.ForEach([this](std::string_view id) { pending_ids_.Insert(id); });
+}
+
+void ViewStore::DropCache() {
+  row_cache_.clear();
+  pending_ids_.Clear();
+}
+
+bool ViewStore::Write(const StagedBatch& staged, std::string* error) {
+  std::shared_lock<std::shared_mutex> lock(resize_mu_, std::defer_lock);
   for (int attempt = 0; attempt < 20; ++attempt) {
-    if (!snapshot_lock_.owns_lock()) {
-      snapshot_lock_ = std::shared_lock<std::shared_mutex>(resize_mu_);
-    }
+    lock.lock();
     auto txn = env_->BeginWrite(error);
-    if (!txn) {
-      snapshot_lock_.unlock();
-      return false;
-    }
-    if (WriteBatch(txn.get(), batch) && txn->Commit()) {
-      next_dead_seq_ += batch.dead_letters.size();
-      next_history_seq_ += batch.history.size();
-      snapshot_lock_.unlock();
+    if (!txn) return false;
+    if (WriteStaged(txn.get(), staged) && txn->Commit()) {
+      next_dead_seq_ += staged.dead_letters.size();
+      next_history_seq_ += staged.history.size();
       return true;
     }
     bool full = txn->MapFull();
     *error = txn->error();
     txn.reset();
-    snapshot_lock_.unlock();
+    lock.unlock();
     if (!full) return false;
     // Out of map space: wait for readers to finish, grow, and write the batch again.
-    std::unique_lock<std::shared_mutex> lock(resize_mu_);
+    std::unique_lock<std::shared_mutex> grow(resize_mu_);
     if (!env_->Grow(error)) return false;
   }
   *error = "LMDB map cannot grow enough for this batch";

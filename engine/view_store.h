@@ -11,12 +11,34 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/kv.h"
 #include "engine/projector.h"
 
 namespace projd {
+
+// The writes of one batch, encoded by the applying thread (ViewStore::Stage) so that another
+// thread can write them (ViewStore::Write) while the next batch is applied.
+struct StagedBatch {
+  struct RowWrite {
+    std::string key;
+    bool exists = false;
+    std::string data;                     // EncodeRow, when exists
+    std::vector<std::string> index_keys;  // the new row's index entries
+  };
+  std::vector<RowWrite> rows;  // in key order
+  struct DeadWrite {
+    std::string data;  // EncodeDeadLetter
+    bool has_key = false;
+    std::string key;
+  };
+  std::vector<DeadWrite> dead_letters;
+  std::vector<std::pair<std::string, std::string>> history;  // (key, EncodeVersion)
+  std::vector<std::string> ids;                              // in order
+  std::map<TopicPartition, int64_t> offsets;
+};
 
 class ViewStore final : public RowSource {
  public:
@@ -36,6 +58,21 @@ class ViewStore final : public RowSource {
   // of the batch is stored (the caller retries later or stops).
   bool Commit(const Batch& batch, std::string* error);
   void EndBatch();  // drops the snapshot without writing (after a failure)
+
+  // ---- the writer, pipelined (the daemon) ----
+  // Stage encodes the batch, then keeps its rows (moved, decoded) in a row cache and its
+  // dedupe ids as pending, so that the next batch can be applied, on this thread, while
+  // another thread writes this one with Write. The rules: one Write at a time and in Stage
+  // order; before the batch after next is staged, this one's Write has succeeded (so the row
+  // cache only drops rows every later snapshot sees); EndBatch before waiting for a Write
+  // (a Write that grows the map waits for the snapshot). After a Write that will not be
+  // retried, DropCache.
+  void Stage(Batch* batch, StagedBatch* out);
+  bool Write(const StagedBatch& staged, std::string* error);
+  void DropCache();
+  // Rows kept in the row cache at most (those of the two newest staged batches are kept in
+  // any case).
+  void SetRowCacheLimit(size_t rows) { row_cache_limit_ = rows; }
 
   // ---- readers (any thread) ----
   std::map<TopicPartition, int64_t> Positions();
@@ -82,7 +119,8 @@ class ViewStore final : public RowSource {
 
  private:
   enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory, kIndex };
-  bool WriteBatch(KvTxn* txn, const Batch& batch);
+  void Encode(const Batch& batch, StagedBatch* out) const;
+  bool WriteStaged(KvTxn* txn, const StagedBatch& staged);
 
   // A read transaction for readers, holding off map growth while it lives; false when LMDB
   // could not start one (*error says why, when given).
@@ -101,6 +139,17 @@ class ViewStore final : public RowSource {
   uint64_t next_dead_seq_ = 1;
   uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
   std::vector<std::string> indexes_;
+  // Pipelined writes (the applying thread only): rows of recently staged batches, newest
+  // state (exists false: deleted), with the stage number that put them there; the dedupe ids
+  // of the last staged batch, which the snapshot may not show yet.
+  struct CachedRow {
+    RowRecord row;
+    uint64_t staged = 0;
+  };
+  std::unordered_map<std::string, CachedRow> row_cache_;
+  size_t row_cache_limit_ = 65536;
+  uint64_t staged_ = 0;  // batches staged so far
+  StringSet pending_ids_;
 };
 
 // An order-preserving byte encoding of a value for index keys: null < false < true < numbers

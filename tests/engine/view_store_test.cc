@@ -189,3 +189,117 @@ TEST_CASE("dead letters are stored and counted per key", "[engine]") {
   CHECK(items[1].second.reason.find("invalid JSON") != std::string::npos);
   CHECK(store->Positions().at(projd::TopicPartition{"t", 0}) == 5);
 }
+
+namespace {
+
+// Applies `values` (offsets from `first`) to a fresh batch of `store`.
+void ApplyBatch(projd::ViewStore* store, projd::Projector* projector, projd::Batch* batch,
+                int64_t first, const std::vector<std::string>& values) {
+  std::string error;
+  batch->Clear();
+  REQUIRE(store->BeginBatch(&error));
+  for (size_t i = 0; i < values.size(); ++i) {
+    projd::Message m;
+    m.topic = "t";
+    m.offset = first + static_cast<int64_t>(i);
+    m.value = values[i];
+    std::string reason;
+    REQUIRE(projector->Apply(m, store, batch, &reason) != projd::Projector::Outcome::kStop);
+  }
+}
+
+std::string Total(projd::ViewStore* store, const std::string& key) {
+  projd::RowRecord row;
+  uint64_t dead;
+  if (!store->GetRow(key, &row, &dead)) return "absent";
+  return projd::ToJson(*row.fields.Find("total"));
+}
+
+}  // namespace
+
+// The daemon stages a batch and applies the next one while the staged one is written: the next
+// batch must see the staged rows, deletions and dedupe ids before LMDB has them.
+TEST_CASE("a staged batch is seen by the next batch before it is written", "[engine]") {
+  std::string error;
+  auto store = projd::ViewStore::Open(TempDir("staged"), projd::KvOptions(), &error);
+  REQUIRE(store);
+  projd::Projector projector(Compile(R"(
+projection p {
+  from "t"
+  key event.k
+  id event.id
+  dedupe
+  on Add { total += event.n }
+  on Drop { delete }
+}
+)"));
+  projd::Batch batch;
+  ApplyBatch(
+      store.get(), &projector, &batch, 0,
+      {R"({"type":"Add","k":"a","n":1,"id":"1"})", R"({"type":"Add","k":"b","n":5,"id":"2"})"});
+  projd::StagedBatch first;
+  store->Stage(&batch, &first);
+  store->EndBatch();
+  REQUIRE(store->Write(first, &error));
+
+  // Batch 2 is staged but not written; batch 3 is applied on top of it.
+  ApplyBatch(store.get(), &projector, &batch, 2,
+             {R"({"type":"Add","k":"a","n":10,"id":"3"})", R"({"type":"Drop","k":"b","id":"4"})"});
+  projd::StagedBatch second;
+  store->Stage(&batch, &second);
+  store->EndBatch();
+  CHECK(Total(store.get(), "a") == "1");  // LMDB does not have batch 2 yet
+  CHECK(Total(store.get(), "b") == "5");
+  ApplyBatch(
+      store.get(), &projector, &batch, 4,
+      {R"({"type":"Add","k":"a","n":100,"id":"5"})", R"({"type":"Add","k":"b","n":7,"id":"6"})",
+       R"({"type":"Add","k":"a","n":1000,"id":"3"})"});  // a duplicate of batch 2
+  CHECK(batch.duplicates == 1);
+  projd::StagedBatch third;
+  store->Stage(&batch, &third);
+  store->EndBatch();
+  REQUIRE(store->Write(second, &error));
+  REQUIRE(store->Write(third, &error));
+  CHECK(Total(store.get(), "a") == "111");
+  CHECK(Total(store.get(), "b") == "7");  // deleted in batch 2, then created again
+  auto pos = store->Positions();
+  CHECK(pos[projd::TopicPartition{"t", 0}] == 7);
+}
+
+// Rows leave the row cache only once every later snapshot has them: with a cache of one row,
+// rows come back from LMDB and the totals stay exact.
+TEST_CASE("the row cache drops only written rows", "[engine]") {
+  std::string error;
+  auto store = projd::ViewStore::Open(TempDir("cache"), projd::KvOptions(), &error);
+  REQUIRE(store);
+  store->SetRowCacheLimit(1);
+  projd::Projector projector(Compile(kCounter));
+  projd::Batch batch;
+  projd::StagedBatch staged, in_flight;
+  bool writing = false;
+  int64_t offset = 0;
+  for (int b = 0; b < 30; ++b) {
+    std::vector<std::string> values;
+    for (int i = 0; i < 5; ++i) values.push_back(EventAt(offset + i));
+    ApplyBatch(store.get(), &projector, &batch, offset, values);
+    offset += 5;
+    store->Stage(&batch, &staged);
+    store->EndBatch();
+    if (writing) REQUIRE(store->Write(in_flight, &error));
+    std::swap(in_flight, staged);
+    writing = true;
+  }
+  REQUIRE(store->Write(in_flight, &error));
+  // Event i adds i/100 to key k<i%7>.
+  for (int k = 0; k < 7; ++k) {
+    projd::Decimal want;
+    for (int64_t i = k; i < offset; i += 7) {
+      projd::Decimal n;
+      REQUIRE(projd::Decimal::Parse(
+          std::to_string(i / 100) + "." + std::to_string(i % 100 / 10) + std::to_string(i % 10),
+          &n));
+      REQUIRE(projd::Decimal::Add(want, n, &want));
+    }
+    CHECK(Total(store.get(), "k" + std::to_string(k)) == want.ToString());
+  }
+}
