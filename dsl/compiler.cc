@@ -929,6 +929,15 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
   }
   proj->fields_.assign(assigned.begin(), assigned.end());
   AssignEventSlots(proj.get());
+  for (const auto& h : proj->handlers_) {
+    if (h.types.empty() && !proj->catch_all_) proj->catch_all_ = &h;
+    for (const auto& t : h.types) {
+      auto& index = proj->handler_by_type_;
+      if (std::none_of(index.begin(), index.end(), [&t](const auto& e) { return e.first == t; })) {
+        index.emplace_back(t, &h);
+      }
+    }
+  }
   for (const auto& f : proj->indexes_) {
     if (!assigned.count(f)) {
       Error(seen["index"], "index on '" + f + "', which no handler sets");

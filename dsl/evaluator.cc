@@ -3,6 +3,7 @@
 #include <wctype.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "dsl/program.h"
 #include "dsl/time.h"
@@ -635,6 +636,25 @@ bool TimeFromValue(const Value& v, int64_t* epoch_ms) {
   return false;
 }
 
+const Handler* Projection::FindHandler(const Value& type) const {
+  // The type as text: strings as they are (the usual case, without a copy), other scalars in
+  // their key form.
+  std::string converted;
+  std::string_view name;
+  bool has_name = true;
+  if (type.is_string()) {
+    name = type.as_string();
+  } else if ((has_name = KeyPartString(type, &converted))) {
+    name = converted;
+  }
+  if (has_name) {
+    for (const auto& [t, h] : handler_by_type_) {
+      if (t.size() == name.size() && SameBytes(t.data(), name.data(), t.size())) return h;
+    }
+  }
+  return catch_all_;
+}
+
 bool Projection::Prepare(const EventInput& event, const EventMeta& meta, PreparedEvent* out,
                          std::string* error) const {
   out->handler = nullptr;
@@ -674,19 +694,7 @@ bool Projection::Prepare(const EventInput& event, const EventMeta& meta, Prepare
     type_value = event.whole->as_object().Find("type");
     if (!type_value) type_value = &kNull;
   }
-  std::string type_name;
-  bool has_type_name = KeyPartString(*type_value, &type_name);
-  const Handler* handler = nullptr;
-  for (const auto& h : handlers_) {
-    if (h.types.empty()) {
-      if (!handler) handler = &h;
-      continue;
-    }
-    if (has_type_name && std::find(h.types.begin(), h.types.end(), type_name) != h.types.end()) {
-      handler = &h;
-      break;
-    }
-  }
+  const Handler* handler = FindHandler(*type_value);
   if (!handler) return true;
   // Key.
   if (key_parts_.size() == 1) {
@@ -792,7 +800,10 @@ struct Runner {
   }
   // Sets a field; the old value moves into the undo log instead of being copied.
   void Assign(const std::string& field, Value v) {
-    Value* cur = row->fields.Find(field);
+    AssignAt(field, row->fields.Find(field), std::move(v));
+  }
+  // The same, when the field's current value `cur` (null: absent) was already looked up.
+  void AssignAt(const std::string& field, Value* cur, Value v) {
     if (!cur) {
       if (!Saved(field)) undo.push_back({&field, false, Value()});
       row->fields.Set(field, std::move(v));
@@ -891,7 +902,7 @@ struct Runner {
           return false;
         }
         if (trace) Trace(s, s.field + " = " + r.ToString());
-        Assign(s.field, Value::Number(r));
+        AssignAt(s.field, cur, Value::Number(r));
         deleted = false;
         return true;
       }

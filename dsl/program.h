@@ -205,6 +205,10 @@ class Projection {
   ExprNode type_, time_, id_, where_;
   bool dedupe_ = false;
   std::vector<Handler> handlers_;
+  // Dispatch by event type: the first handler naming each type, and the first `on *`.
+  std::vector<std::pair<std::string, const Handler*>> handler_by_type_;
+  const Handler* catch_all_ = nullptr;
+  const Handler* FindHandler(const Value& type) const;
   std::vector<std::string> indexes_;
   History history_ = History::kNone;
   int64_t history_days_ = 0;

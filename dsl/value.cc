@@ -861,7 +861,7 @@ It FindMember(It b, It e, std::string_view name) {
   if (e - b <= 16) {
     for (It it = b; it != e; ++it) {
       if (it->first.size() == name.size() &&
-          std::memcmp(it->first.data(), name.data(), name.size()) == 0) {
+          SameBytes(it->first.data(), name.data(), name.size())) {
         return it;
       }
     }
@@ -1143,7 +1143,7 @@ int JsonFieldSet::Slot(std::string_view name) const {
   // Projections read a handful of event fields: a scan comparing sizes first beats hashing.
   for (size_t i = 0; i < names_.size(); ++i) {
     const std::string& n = names_[i];
-    if (n.size() == name.size() && std::memcmp(n.data(), name.data(), n.size()) == 0) {
+    if (n.size() == name.size() && SameBytes(n.data(), name.data(), n.size())) {
       return static_cast<int>(i);
     }
   }

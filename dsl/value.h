@@ -10,6 +10,7 @@
 #define PROJD_DSL_VALUE_H_
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,34 @@ namespace projd {
 
 class Value;
 using Array = std::vector<Value>;
+
+// Whether n bytes at a and b are equal: inline, for the short names of members and event
+// types compared on every event (memcmp is a call).
+inline bool SameBytes(const char* a, const char* b, size_t n) {
+  uint64_t x, y;
+  if (n >= 8) {
+    for (; n > 8; a += 8, b += 8, n -= 8) {
+      std::memcpy(&x, a, 8);
+      std::memcpy(&y, b, 8);
+      if (x != y) return false;
+    }
+    std::memcpy(&x, a + n - 8, 8);  // the last 8 bytes, overlapping those compared
+    std::memcpy(&y, b + n - 8, 8);
+    return x == y;
+  }
+  if (n >= 4) {
+    uint32_t p, q, r, s;
+    std::memcpy(&p, a, 4);
+    std::memcpy(&q, b, 4);
+    std::memcpy(&r, a + n - 4, 4);
+    std::memcpy(&s, b + n - 4, 4);
+    return p == q && r == s;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
 
 // An object: members sorted by name.
 class Object {

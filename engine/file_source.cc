@@ -1,5 +1,10 @@
 // A Source over a JSONL file, for projctl test / diff / explain. It lives in engine/ because it
 // reads JSON with the value model of dsl/, which connectors/ does not know.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -15,32 +20,45 @@ namespace {
 
 class FileSource final : public Source {
  public:
+  ~FileSource() override {
+    if (mapped_) munmap(const_cast<char*>(data_.data()), data_.size());
+  }
+
   bool Open(const std::string& path, const std::string& default_topic, std::string* error) {
-    // One read of the whole file: the messages point into it.
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) {
+    default_topic_ = default_topic;
+    // A regular file is mapped (no copy; the messages point into it); anything else (a pipe)
+    // is read whole.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
       *error = "cannot open " + path + ": " + std::strerror(errno);
       return false;
     }
-    bool ok = true;
-    char buf[1 << 16];
-    if (std::fseek(f, 0, SEEK_END) == 0) {
-      long size = std::ftell(f);
-      std::rewind(f);
-      if (size > 0) {
-        data_.resize(static_cast<size_t>(size));
-        data_.resize(std::fread(data_.data(), 1, data_.size(), f));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      void* p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ,
+                     MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (p != MAP_FAILED) {
+        close(fd);
+        mapped_ = true;
+        data_ = std::string_view(static_cast<const char*>(p), static_cast<size_t>(st.st_size));
+        return true;
       }
     }
-    // Whatever a stat did not announce (pipes, files still growing).
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) data_.append(buf, n);
-    if (std::ferror(f)) {
-      *error = "cannot read " + path + ": " + std::strerror(errno);
-      ok = false;
+    char buf[1 << 16];
+    while (true) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        *error = "cannot read " + path + ": " + std::strerror(errno);
+        close(fd);
+        return false;
+      }
+      owned_.append(buf, static_cast<size_t>(n));
     }
-    std::fclose(f);
-    default_topic_ = default_topic;
-    return ok;
+    close(fd);
+    data_ = owned_;
+    return true;
   }
 
   bool Start(const std::vector<std::string>&, std::function<int64_t(const TopicPartition&)>,
@@ -294,7 +312,9 @@ class FileSource final : public Source {
     return m;
   }
 
-  std::string data_;
+  std::string_view data_;  // the file: mapped, or owned_
+  bool mapped_ = false;
+  std::string owned_;
   std::string default_topic_;
   size_t pos_ = 0;
   int64_t line_no_ = 0;

@@ -621,3 +621,23 @@ TEST_CASE("Value::SetString reuses a string and replaces anything else", "[dsl]"
 
 }  // namespace
 }  // namespace projd
+
+namespace projd {
+namespace {
+
+TEST_CASE("SameBytes agrees with memcmp at every length and difference", "[dsl]") {
+  std::string a(40, 'x');
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string b = a;
+    CHECK(SameBytes(a.data(), b.data(), n));
+    for (size_t i = 0; i < n; ++i) {
+      b = a;
+      b[i] = 'y';
+      INFO("n " << n << " differing at " << i);
+      CHECK_FALSE(SameBytes(a.data(), b.data(), n));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace projd
