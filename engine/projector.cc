@@ -285,7 +285,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   bool claimed_id = false;
   if (p.dedupe() && prepared.has_id) {
     bool fresh = batch->new_ids.Insert(prepared.id);
-    if (fresh && rows->SeenId(prepared.id)) {
+    if (fresh && rows->ClaimId(prepared.id)) {
       batch->new_ids.Erase(prepared.id);
       fresh = false;
     }
@@ -312,7 +312,10 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   bool ok = p.Apply(prepared, event, meta, &row, &error, trace);
   if (!ok) {
     rec.fields = std::move(row.fields);  // as before the event: it applies atomically
-    if (claimed_id) batch->new_ids.Erase(prepared.id);
+    if (claimed_id) {
+      batch->new_ids.Erase(prepared.id);
+      rows->ForgetId(prepared.id);
+    }
     return event_error(error);
   }
   rec.version = row.exists ? (existed ? rec.version + 1 : 1) : 0;

@@ -75,6 +75,11 @@ class RowSource {
   virtual ~RowSource() = default;
   virtual bool LoadRow(const std::string& key, RowRecord* out) = 0;  // false: no such row
   virtual bool SeenId(const std::string& id) = 0;
+  // For an id first seen in the batch: true when an earlier batch had it (a duplicate);
+  // otherwise a source may record it as seen at once (replay in memory does, saving a second
+  // lookup when the batch is merged), and ForgetId then takes it back (the event failed).
+  virtual bool ClaimId(const std::string& id) { return SeenId(id); }
+  virtual void ForgetId(const std::string& /*id*/) {}
 };
 
 // The changes of one batch.

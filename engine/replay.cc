@@ -17,11 +17,13 @@ class MemoryRows final : public RowSource {
     return true;
   }
   bool SeenId(const std::string& id) override { return ids_.Contains(id); }
+  // The id goes into the set of all ids at once: merging the batch would look it up again.
+  bool ClaimId(const std::string& id) override { return !ids_.Insert(id); }
+  void ForgetId(const std::string& id) override { ids_.Erase(id); }
   void Commit(Batch* b, ReplayResult* r) {
     for (auto& [key, rec] : b->rows) {
       if (rec.exists) rows_[key] = std::move(rec);
     }
-    b->new_ids.ForEach([this](std::string_view id) { ids_.Insert(id); });
     for (auto& d : b->dead_letters) r->dead_letters.push_back(std::move(d));
     r->applied += b->applied;
     r->ignored += b->ignored;
