@@ -160,13 +160,17 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
   }
   std::filesystem::remove_all(dir);
 
-  // 4. The daemon's apply path without Kafka: projector + ViewStore commits of 5000.
+  // 4. The daemon's apply path without Kafka: projector + ViewStore batches of 5000, each
+  // staged and written by a second thread while the next one is applied (as in the daemon).
   {
     projd::KvOptions ko;
     auto store = projd::ViewStore::Open(dir, ko, &error);
     store->SetIndexes(projection->indexes());
     projd::Projector projector(projection);
     projd::Batch batch;
+    projd::StagedBatch staged;
+    std::thread writer;
+    std::atomic<bool> write_failed{false};
     t0 = Clock::now();
     size_t i = 0;
     while (i < events.size()) {
@@ -181,11 +185,21 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
         std::string reason;
         projector.Apply(m, store.get(), &batch, &reason);
       }
-      if (!store->Commit(batch, &error)) {
-        std::cerr << error << "\n";
-        return 1;
-      }
+      projd::StagedBatch next;
+      store->Stage(&batch, &next);
+      store->EndBatch();
+      if (writer.joinable()) writer.join();
+      staged = std::move(next);
+      writer = std::thread([&] {
+        std::string werror;
+        if (!store->Write(staged, &werror)) {
+          std::cerr << werror << "\n";
+          write_failed = true;
+        }
+      });
     }
+    if (writer.joinable()) writer.join();
+    if (write_failed) return 1;
     t1 = Clock::now();
     Row("replay into LMDB (daemon apply path)", n, Seconds(t0, t1), direct_rate);
   }
