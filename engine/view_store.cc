@@ -191,11 +191,8 @@ bool ViewStore::SeenId(const std::string& id) {
 }
 
 void ViewStore::Encode(const Batch& batch, StagedBatch* out) const {
-  // Rows and ids go in key order: LMDB then fills its pages front to back instead of
-  // touching pages at random (fewer page copies and comparisons per put).
-  std::vector<const Batch::Rows::value_type*> dirty(batch.dirty.begin(), batch.dirty.end());
-  std::sort(dirty.begin(), dirty.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
+  // Sorting is left to the writer (another thread, in the daemon).
+  const auto& dirty = batch.dirty;
   out->rows.resize(dirty.size());
   for (size_t i = 0; i < dirty.size(); ++i) {
     const RowRecord& rec = dirty[i]->second;
@@ -226,13 +223,22 @@ void ViewStore::Encode(const Batch& batch, StagedBatch* out) const {
   out->ids.clear();
   out->ids.reserve(batch.new_ids.size());
   batch.new_ids.ForEach([out](std::string_view id) { out->ids.emplace_back(id); });
-  std::sort(out->ids.begin(), out->ids.end());
   out->offsets = batch.next_offsets;
 }
 
 bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
-  std::string buf;
-  for (const auto& w : staged.rows) {
+  // Rows and ids go in key order: LMDB then fills its pages front to back instead of
+  // touching pages at random (fewer page copies and comparisons per put).
+  std::vector<const StagedBatch::RowWrite*> rows;
+  rows.reserve(staged.rows.size());
+  for (const auto& w : staged.rows) rows.push_back(&w);
+  std::sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) { return a->key < b->key; });
+  std::vector<const std::string*> ids;
+  ids.reserve(staged.ids.size());
+  for (const auto& id : staged.ids) ids.push_back(&id);
+  std::sort(ids.begin(), ids.end(), [](const auto* a, const auto* b) { return *a < *b; });
+  for (const auto* row : rows) {
+    const StagedBatch::RowWrite& w = *row;
     if (!indexes_.empty()) {
       // Replace the row's index entries: the old row's values out, the new row's in.
       std::string_view old_data;
@@ -269,8 +275,8 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
     }
     if (!txn->Put(kMeta, "history_seq", BigEndian64(hseq))) return false;
   }
-  for (const auto& id : staged.ids) {
-    if (!txn->Put(kIds, id, std::string_view())) return false;
+  for (const auto* id : ids) {
+    if (!txn->Put(kIds, *id, std::string_view())) return false;
   }
   for (const auto& [tp, off] : staged.offsets) {
     if (!txn->Put(kOffsets, EncodeOffsetKey(tp), BigEndian64(static_cast<uint64_t>(off)))) {

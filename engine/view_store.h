@@ -28,7 +28,7 @@ struct StagedBatch {
     std::string data;                     // EncodeRow, when exists
     std::vector<std::string> index_keys;  // the new row's index entries
   };
-  std::vector<RowWrite> rows;  // in key order
+  std::vector<RowWrite> rows;  // in any order (written in key order)
   struct DeadWrite {
     std::string data;  // EncodeDeadLetter
     bool has_key = false;
@@ -36,7 +36,7 @@ struct StagedBatch {
   };
   std::vector<DeadWrite> dead_letters;
   std::vector<std::pair<std::string, std::string>> history;  // (key, EncodeVersion)
-  std::vector<std::string> ids;                              // in order
+  std::vector<std::string> ids;                              // in any order
   std::map<TopicPartition, int64_t> offsets;
 };
 
