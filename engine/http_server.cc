@@ -607,7 +607,9 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
 
 void Session::OnReadError(beast::error_code ec) {
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) return OnEof();
-  if (auto answer = ReadErrorAnswer(ec)) return ReplyAndClose(std::move(*answer));
+  // A HEAD request whose body is malformed still gets an answer without a body.
+  bool head = parser_ && parser_->is_header_done() && parser_->get().method() == http::verb::head;
+  if (auto answer = ReadErrorAnswer(ec)) return ReplyAndClose(std::move(*answer), head);
   Close();  // timeout, reset, ...
 }
 
@@ -1027,7 +1029,8 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
     if (ec) {
       // As Session::OnReadError: the answer to a malformed request, or just the end.
       if (ec == http::error::end_of_stream || ec == http::error::partial_message) break;
-      if (auto answer = ReadErrorAnswer(ec)) add_answer(std::move(*answer), false);
+      bool head = parser.is_header_done() && parser.get().method() == http::verb::head;
+      if (auto answer = ReadErrorAnswer(ec)) add_answer(std::move(*answer), false, head);
       break;
     }
     http::request<http::string_body> message = parser.release();

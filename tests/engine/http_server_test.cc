@@ -488,6 +488,20 @@ TEST_CASE("garbage gets 400 and the server serves the next client", "[http]") {
   expect_400("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n");
   CHECK(echo.calls->load() == 0);
 
+  // A HEAD request with a malformed body: 400, with a Content-Length but no body.
+  {
+    RawSocket socket(server->port());
+    REQUIRE(
+        socket.Send("HEAD / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nin\r\n\r\n"));
+    bool closed = false;
+    std::string data = socket.Read(milliseconds(5000), &closed);
+    INFO("got: " << data);
+    CHECK(data.rfind("HTTP/1.1 400 ", 0) == 0);
+    CHECK(data.find("Content-Length: ") != std::string::npos);
+    CHECK(data.size() == data.find("\r\n\r\n") + 4);  // nothing after the head
+    CHECK(closed);
+  }
+
   CHECK(Call(server->port(), "GET", "/after").body == "GET /after");
 }
 
