@@ -284,10 +284,15 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   // if the event turns out to be a duplicate of an earlier batch or fails.
   bool claimed_id = false;
   if (p.dedupe() && prepared.has_id) {
-    bool fresh = batch->new_ids.Insert(prepared.id);
-    if (fresh && rows->ClaimId(prepared.id)) {
-      batch->new_ids.Erase(prepared.id);
-      fresh = false;
+    bool fresh;
+    if (rows->ClaimsIds()) {
+      fresh = !rows->ClaimId(prepared.id);
+    } else {
+      fresh = batch->new_ids.Insert(prepared.id);
+      if (fresh && rows->ClaimId(prepared.id)) {
+        batch->new_ids.Erase(prepared.id);
+        fresh = false;
+      }
     }
     if (!fresh) {
       batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
@@ -313,7 +318,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   if (!ok) {
     rec.fields = std::move(row.fields);  // as before the event: it applies atomically
     if (claimed_id) {
-      batch->new_ids.Erase(prepared.id);
+      if (!rows->ClaimsIds()) batch->new_ids.Erase(prepared.id);
       rows->ForgetId(prepared.id);
     }
     return event_error(error);

@@ -80,6 +80,9 @@ class RowSource {
   // lookup when the batch is merged), and ForgetId then takes it back (the event failed).
   virtual bool ClaimId(const std::string& id) { return SeenId(id); }
   virtual void ForgetId(const std::string& /*id*/) {}
+  // True when ClaimId records ids at once and finds duplicates within a batch too: the batch
+  // then keeps no new_ids of its own (nothing is written from them).
+  virtual bool ClaimsIds() const { return false; }
 };
 
 // The changes of one batch.

@@ -20,6 +20,7 @@ class MemoryRows final : public RowSource {
   // The id goes into the set of all ids at once: merging the batch would look it up again.
   bool ClaimId(const std::string& id) override { return !ids_.Insert(id); }
   void ForgetId(const std::string& id) override { ids_.Erase(id); }
+  bool ClaimsIds() const override { return true; }
   void Commit(Batch* b, ReplayResult* r) {
     for (auto& [key, rec] : b->rows) {
       if (rec.exists) rows_[key] = std::move(rec);

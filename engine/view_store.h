@@ -147,7 +147,7 @@ class ViewStore final : public RowSource {
     uint64_t staged = 0;
   };
   std::unordered_map<std::string, CachedRow> row_cache_;
-  size_t row_cache_limit_ = 65536;
+  size_t row_cache_limit_ = 16384;
   uint64_t staged_ = 0;  // batches staged so far
   StringSet pending_ids_;
 };
