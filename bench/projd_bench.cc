@@ -168,7 +168,7 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
     store->SetIndexes(projection->indexes());
     projd::Projector projector(projection);
     projd::Batch batch;
-    projd::StagedBatch staged;
+    projd::StagedBatch staged, next;
     std::thread writer;
     std::atomic<bool> write_failed{false};
     t0 = Clock::now();
@@ -185,11 +185,10 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
         std::string reason;
         projector.Apply(m, store.get(), &batch, &reason);
       }
-      projd::StagedBatch next;
       store->Stage(&batch, &next);
       store->EndBatch();
       if (writer.joinable()) writer.join();
-      staged = std::move(next);
+      std::swap(staged, next);
       writer = std::thread([&] {
         std::string werror;
         if (!store->Write(staged, &werror)) {

@@ -256,6 +256,7 @@ void View::Run() {
   }
   std::vector<Message> messages;
   Batch batch;
+  StagedBatch staged;  // encoded here, then swapped with staged_ for the committer
   applied_next_ = Position();
   committer_ = std::thread([this] { CommitterLoop(); });
   // The next offset to apply on a partition and its last timestamp, for runs of messages of
@@ -382,13 +383,12 @@ void View::Run() {
       }
       // Encode this batch, then wait for the one in flight before handing this one over
       // (without the snapshot: a write that grows the map waits for it).
-      StagedBatch staged;
       store_->Stage(&batch, &staged);
       store_->EndBatch();
       apply_batch_seconds_.Observe(
           std::chrono::duration<double>(Clock::now() - apply_started).count());
       if (!FinishCommit()) break;
-      staged_ = std::move(staged);
+      std::swap(staged_, staged);  // the written one's buffers are reused for the next
       StartCommit(&batch);
     } else {
       store_->EndBatch();
