@@ -28,7 +28,7 @@ using LogFn = std::function<void(const std::string& level, const std::string& vi
                                  const std::string& message)>;
 
 struct ViewOptions {
-  size_t max_batch = 5000;  // events per LMDB transaction at most
+  size_t max_batch = 10000;  // events per LMDB transaction at most
   std::chrono::milliseconds poll_timeout{50};
   std::chrono::seconds stall_after{30};  // lag > 0 and no progress this long: stalled
   // format avro: where writer schemas come from (null: no --schema-registry given).
