@@ -117,7 +117,9 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
   t1 = Clock::now();
   Row("replay in memory (projctl test)", n, Seconds(t0, t1), parse_rate);
 
-  // 3. Baseline: parse + the same balance updates straight into LMDB, batches of 5000.
+  // 3. Baseline: parse + the same balance updates straight into LMDB, in batches of the
+  // daemon's size.
+  constexpr size_t kBatch = 10000;  // ViewOptions::max_batch
   std::string dir = (std::filesystem::temp_directory_path() / "projd-bench-lmdb").string();
   std::filesystem::remove_all(dir);
   double direct_rate;
@@ -133,7 +135,7 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
     std::unordered_map<std::string, std::string> cache;
     while (i < events.size()) {
       auto txn = env->BeginWrite(&error);
-      size_t end = std::min(events.size(), i + 5000);
+      size_t end = std::min(events.size(), i + kBatch);
       for (; i < end; ++i) {
         if (!projd::ParseJson(events[i], &v, &error) || !v.is_object()) continue;
         const projd::Value* acc = v.as_object().Find("account_id");
@@ -160,7 +162,7 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
   }
   std::filesystem::remove_all(dir);
 
-  // 4. The daemon's apply path without Kafka: projector + ViewStore batches of 5000, each
+  // 4. The daemon's apply path without Kafka: projector + ViewStore batches of 10000, each
   // staged and written by a second thread while the next one is applied (as in the daemon).
   {
     projd::KvOptions ko;
@@ -176,7 +178,7 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
     while (i < events.size()) {
       batch.Clear();
       store->BeginBatch(&error);
-      size_t end = std::min(events.size(), i + 5000);
+      size_t end = std::min(events.size(), i + kBatch);
       for (; i < end; ++i) {
         projd::Message m;
         m.topic = "bench";
@@ -223,7 +225,7 @@ int Consume(const std::string& brokers, const std::string& topic, int64_t n) {
   bool started = false;
   auto deadline = Clock::now() + std::chrono::seconds(300);
   while (got < n && Clock::now() < deadline) {
-    source->Poll(&msgs, 5000, std::chrono::milliseconds(100));
+    source->Poll(&msgs, 10000, std::chrono::milliseconds(100));
     if (!msgs.empty() && !started) {
       started = true;
       t0 = Clock::now();
