@@ -184,10 +184,6 @@ class Projection {
   // when the event is ignored (where not true, or no handler for its type).
   bool Prepare(const EventInput& event, const EventMeta& meta, PreparedEvent* out,
                std::string* error) const;
-  bool Prepare(const Value& event, const EventMeta& meta, PreparedEvent* out,
-               std::string* error) const {
-    return Prepare(EventInput::Whole(event), meta, out, error);
-  }
 
   // Runs the prepared event's handler on *row, which then holds the row after the event.
   // Returns false and sets *error on an event error; *row is then as it was before (the event

@@ -6,10 +6,7 @@
 
 namespace projd {
 
-uint64_t StringSet::Hash(std::string_view s) {
-  uint64_t h = std::hash<std::string_view>()(s);
-  return h == 0 ? 1 : h;  // keeps 0 free as a marker in debugging output
-}
+uint64_t StringSet::Hash(std::string_view s) { return std::hash<std::string_view>()(s); }
 
 size_t StringSet::Probe(std::string_view s, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;
