@@ -162,6 +162,10 @@ void View::CommitterLoop() {
           log_("info", projection_->name(), "storage works again; consumption resumes");
         }
       }
+      // From the first event applied to the batch being durable, as before commits were
+      // pipelined.
+      apply_batch_seconds_.Observe(
+          std::chrono::duration<double>(Clock::now() - inflight_started_).count());
       Published(inflight_, inflight_timestamps_);
     }
     lock.lock();
@@ -385,10 +389,9 @@ void View::Run() {
       // (without the snapshot: a write that grows the map waits for it).
       store_->Stage(&batch, &staged);
       store_->EndBatch();
-      apply_batch_seconds_.Observe(
-          std::chrono::duration<double>(Clock::now() - apply_started).count());
       if (!FinishCommit()) break;
       std::swap(staged_, staged);  // the written one's buffers are reused for the next
+      inflight_started_ = apply_started;
       StartCommit(&batch);
     } else {
       store_->EndBatch();

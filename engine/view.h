@@ -163,6 +163,7 @@ class View {
   bool committer_exit_ = false;  // guarded by commit_mu_
   Batch inflight_;
   std::vector<int64_t> inflight_timestamps_;
+  std::chrono::steady_clock::time_point inflight_started_;  // when its first event was applied
   StagedBatch staged_;
   // Next offset to apply per partition, counting staged batches (the applying thread only).
   std::map<TopicPartition, int64_t> applied_next_;
