@@ -164,6 +164,53 @@ std::string Normalize(std::string_view text) {
   return out;
 }
 
+// The Damerau-Levenshtein distance between two names in its optimal string alignment form
+// (inserting, deleting or replacing a byte, or swapping two adjacent bytes, is one edit), or
+// limit + 1 when it is above `limit`.
+size_t EditDistance(std::string_view a, std::string_view b, size_t limit) {
+  size_t longer = std::max(a.size(), b.size());
+  if (longer - std::min(a.size(), b.size()) > limit) return limit + 1;
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  size_t previous_row_min = 0;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t row_min = d[i][0];
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+      row_min = std::min(row_min, d[i][j]);
+    }
+    // A cell is at least the least value of the row above, or of the row two above plus one
+    // (a swap): once two rows in a row are past the limit, every later one is too.
+    if (row_min > limit && previous_row_min > limit) return limit + 1;
+    previous_row_min = row_min;
+  }
+  return std::min(d[a.size()][b.size()], limit + 1);
+}
+
+// The candidate that `name` is most likely a typo of, or "" when none is close. Close means at
+// most one edit per three characters of `name` (at least one, at most two), and fewer edits
+// than `name` has characters, so that a short name is not "corrected" into an unrelated one.
+// On a tie the earlier candidate wins.
+std::string ClosestName(const std::string& name, const std::vector<std::string>& candidates) {
+  size_t limit = std::clamp<size_t>(name.size() / 3, 1, 2);
+  std::string best;
+  size_t best_distance = limit + 1;
+  for (const auto& c : candidates) {
+    if (c == name) continue;
+    size_t dist = EditDistance(name, c, limit);
+    if (dist < best_distance && dist < name.size()) {
+      best = c;
+      best_distance = dist;
+    }
+  }
+  return best;
+}
+
 std::string HashHex(std::string_view s) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : s) {
@@ -243,10 +290,21 @@ class Compiler {
     }
   }
 
+  // A row field that a handler reads, or unsets, by bare name. It must be assigned by some
+  // statement of the projection; CompileProjection checks once every handler is compiled.
+  struct FieldUse {
+    std::string field;
+    size_t offset = 0;
+    std::vector<std::string> lets;  // the let names in scope there, for a suggestion
+    bool unset = false;             // `unset FIELD`, which cannot mean a let name or a root
+  };
+  void CheckFieldUses(const std::set<std::string>& assigned);
+
   std::string file_;
   std::string_view text_;
   LineIndex lines_;
   std::vector<Diagnostic> diagnostics_;
+  std::vector<FieldUse> field_uses_;  // of the projection being compiled
 };
 
 namespace {
@@ -299,13 +357,25 @@ Type Compiler::CompileName(const ast::Name& n, const Scope& scope, ExprNode* out
   }
   if (scope.place != Place::kHandler && scope.place != Place::kQuery &&
       scope.place != Place::kQuerySelect) {
+    // A misspelled root (`evnt.id`) is more likely than a row field meant as an event field.
+    std::string root = ClosestName(n.name, {"event", "meta"});
     Error(n.offset, "unknown name '" + n.name + "': row fields are not available in " +
-                        PlaceName(scope.place) + " (did you mean event." + n.name + "?)");
+                        PlaceName(scope.place) + " (did you mean " +
+                        (root.empty() ? "event." + n.name : "'" + root + "'") + "?)");
     return Type::kUnknown;
   }
   if (scope.check_fields && scope.fields && !scope.fields->count(n.name)) {
     Error(n.offset, "unknown field '" + n.name + "' (no handler of this view sets it)");
     return Type::kUnknown;
+  }
+  if (scope.place == Place::kHandler) {
+    FieldUse use;
+    use.field = n.name;
+    use.offset = n.offset;
+    if (scope.locals) {
+      for (const auto& [name, slot] : *scope.locals) use.lets.push_back(name);
+    }
+    field_uses_.push_back(std::move(use));
   }
   out->op = ExprNode::Op::kField;
   out->name = n.name;
@@ -621,7 +691,9 @@ Type Compiler::CompileExpr(const ast::Operand& e, const Scope& scope, ExprNode* 
 
 void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
                             std::vector<StmtNode>* out, std::set<std::string>* assigned) {
-  auto check_target = [&](const std::string& field, size_t offset) {
+  // `unset` does not assign its field: like a read, it must name a field that some other
+  // statement assigns, or it is a typo that would leave the intended field in place.
+  auto check_target = [&](const std::string& field, size_t offset, bool assigns) {
     if (field == "key" || field == "event" || field == "meta") {
       Error(offset, "cannot assign to '" + field + "': it is a reserved name");
       return false;
@@ -630,7 +702,15 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
       Error(offset, "'" + field + "' is a let name, not a row field; let names cannot be assigned");
       return false;
     }
-    assigned->insert(field);
+    if (assigns) {
+      assigned->insert(field);
+    } else {
+      FieldUse use;
+      use.field = field;
+      use.offset = offset;
+      use.unset = true;
+      field_uses_.push_back(std::move(use));
+    }
     return true;
   };
   for (const auto& st : block) {
@@ -647,7 +727,7 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
                  : a.op == "+=" ? StmtNode::Kind::kAdd
                                 : StmtNode::Kind::kSub;
         s.field = a.field;
-        check(a.field, a.offset);
+        check(a.field, a.offset, true);
         Type t = self->CompileExpr(a.value, scope, &s.expr);
         if (s.kind != StmtNode::Kind::kSet && t != Type::kUnknown && t != Type::kNumber) {
           self->Error(Offset(a.value),
@@ -660,7 +740,7 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
         self->lines_.Locate(u.offset, &s.line, &s.column);
         s.kind = StmtNode::Kind::kUnset;
         s.field = u.field;
-        check(u.field, u.offset);
+        check(u.field, u.offset, false);
         out->push_back(std::move(s));
       }
       void operator()(const ast::Delete& d) const {
@@ -690,7 +770,7 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
         self->lines_.Locate(p.offset, &s.line, &s.column);
         s.kind = StmtNode::Kind::kPush;
         s.field = p.field;
-        check(p.field, p.offset);
+        check(p.field, p.offset, true);
         self->CompileExpr(p.value, scope, &s.expr);
         Decimal d;
         int64_t limit = 0;
@@ -772,8 +852,26 @@ void Compiler::AssignEventSlots(Projection* proj) {
   proj->event_fields_ = JsonFieldSet(std::move(names));
 }
 
+void Compiler::CheckFieldUses(const std::set<std::string>& assigned) {
+  for (const auto& use : field_uses_) {
+    if (assigned.count(use.field)) continue;
+    // Suggestions: the let names in scope, the fields the projection assigns, and for a read
+    // the roots a handler can read.
+    std::vector<std::string> candidates = use.lets;
+    candidates.insert(candidates.end(), assigned.begin(), assigned.end());
+    if (!use.unset) {
+      for (const char* root : {"event", "meta", "key"}) candidates.emplace_back(root);
+    }
+    std::string hint = ClosestName(use.field, candidates);
+    Error(use.offset, "'" + use.field + "' is never assigned" +
+                          (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+  }
+  field_uses_.clear();
+}
+
 std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p) {
   auto proj = std::make_shared<Projection>();
+  field_uses_.clear();
   proj->name_ = p.name;
   proj->file_ = file_;
   size_t end = std::min(p.end_offset, text_.size());
@@ -927,6 +1025,7 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
   if (proj->handlers_.empty()) {
     Error(p.offset, "projection '" + p.name + "' has no 'on' handler");
   }
+  CheckFieldUses(assigned);
   proj->fields_.assign(assigned.begin(), assigned.end());
   AssignEventSlots(proj.get());
   for (const auto& h : proj->handlers_) {
