@@ -726,6 +726,13 @@ bool Projection::Prepare(const EventInput& event, const EventMeta& meta, Prepare
     }
     out->key = JoinKeyParts(parts);
   }
+  if (out->key.empty() || out->key.size() > kMaxKeyBytes) {
+    *error = Where(key_parts_[0]) +
+             (out->key.empty() ? std::string("the key is empty")
+                               : "the key is " + std::to_string(out->key.size()) + " bytes long") +
+             " (a view key has 1 to " + std::to_string(kMaxKeyBytes) + " bytes)";
+    return false;
+  }
   out->has_key = true;
   // Identity.
   out->has_id = false;

@@ -2,7 +2,10 @@
 
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 
@@ -10,6 +13,26 @@ namespace projd {
 namespace {
 
 std::string Err(const char* what, int rc) { return std::string(what) + ": " + mdb_strerror(rc); }
+
+// LMDB's key limit (mdb_env_get_maxkeysize of the default build).
+constexpr size_t kMaxKey = 511;
+
+// A write that failed for want of space says so, with the file: LMDB reports a short write as
+// EIO, so an I/O error on a file system with (almost) no room left is taken as a full disk.
+std::string WriteErr(const char* what, int rc, const std::string& dir) {
+  if (rc == ENOSPC || rc == EIO || rc == EDQUOT) {
+    struct statvfs fs;
+    if (statvfs(dir.c_str(), &fs) == 0) {
+      unsigned long long free_bytes =
+          static_cast<unsigned long long>(fs.f_bavail) * static_cast<unsigned long long>(fs.f_frsize);
+      if (rc != EIO || free_bytes < (16ull << 20)) {
+        return std::string(what) + ": no space left on device (" + dir + "/data.mdb, " +
+               std::to_string(free_bytes) + " bytes free)";
+      }
+    }
+  }
+  return Err(what, rc);
+}
 
 MDB_val Val(std::string_view s) {
   MDB_val v;
@@ -27,8 +50,16 @@ class LmdbCursor final : public KvCursor {
   explicit LmdbCursor(MDB_cursor* c) : c_(c) {}
   ~LmdbCursor() override { mdb_cursor_close(c_); }
   bool Seek(std::string_view key) override {
-    k_ = Val(key);
-    return Op(MDB_SET_RANGE);
+    if (key.empty()) return First();
+    if (key.size() <= kMaxKey) {
+      k_ = Val(key);
+      return Op(MDB_SET_RANGE);
+    }
+    // No stored key is this long: seek its first bytes, then past the keys below it.
+    k_ = Val(key.substr(0, kMaxKey));
+    bool ok = Op(MDB_SET_RANGE);
+    while (ok && View(k_) < key) ok = Op(MDB_NEXT);
+    return ok;
   }
   bool First() override { return Op(MDB_FIRST); }
   bool Last() override { return Op(MDB_LAST); }
@@ -45,12 +76,13 @@ class LmdbCursor final : public KvCursor {
 
 class LmdbTxn final : public KvTxn {
  public:
-  LmdbTxn(MDB_txn* txn, const std::vector<MDB_dbi>* dbis, bool write)
-      : txn_(txn), dbis_(dbis), write_(write) {}
+  LmdbTxn(MDB_txn* txn, const std::vector<MDB_dbi>* dbis, bool write, const std::string* dir)
+      : txn_(txn), dbis_(dbis), write_(write), dir_(dir) {}
   ~LmdbTxn() override {
     if (txn_) mdb_txn_abort(txn_);
   }
   bool Get(int table, std::string_view key, std::string_view* value) override {
+    if (key.empty() || key.size() > kMaxKey) return false;  // never stored
     MDB_val k = Val(key), v;
     int rc = mdb_get(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v);
     if (rc != 0) return false;
@@ -67,6 +99,7 @@ class LmdbTxn final : public KvTxn {
     return Check(mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, 0), "put");
   }
   bool Delete(int table, std::string_view key) override {
+    if (key.empty() || key.size() > kMaxKey) return true;  // never stored
     MDB_val k = Val(key);
     int rc = mdb_del(txn_, (*dbis_)[static_cast<size_t>(table)], &k, nullptr);
     if (rc == MDB_NOTFOUND) return true;
@@ -89,12 +122,13 @@ class LmdbTxn final : public KvTxn {
   bool Check(int rc, const char* what) {
     if (rc == 0) return true;
     if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) map_full_ = true;
-    error_ = Err(what, rc);
+    error_ = write_ ? WriteErr(what, rc, *dir_) : Err(what, rc);
     return false;
   }
   MDB_txn* txn_;
   const std::vector<MDB_dbi>* dbis_;
   bool write_;
+  const std::string* dir_;
   bool map_full_ = false;
   std::string error_;
 };
@@ -122,21 +156,47 @@ class LmdbEnv final : public KvEnv {
     mdb_env_set_maxreaders(env_, 512);
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
     if (options.sync == SyncMode::kNone) flags |= MDB_NOSYNC;
+    dir_ = dir;
+    const std::string file = dir + "/data.mdb";
     // Start from the larger of the configured size and what the file already holds.
     size_t size = options.initial_map_bytes;
     struct stat st;
-    if (stat((dir + "/data.mdb").c_str(), &st) == 0 && static_cast<size_t>(st.st_size) > size) {
+    bool existed = stat(file.c_str(), &st) == 0;
+    if (existed && static_cast<size_t>(st.st_size) > size) {
       size = static_cast<size_t>(st.st_size) * 2;
+    }
+    // A store that is there but empty was damaged (LMDB writes its meta pages when it creates
+    // the file): never taken for a new, empty view.
+    if (existed && st.st_size == 0) {
+      *error = file + " is damaged: the file is empty (0 bytes); restore it, or remove " + dir +
+               " to rebuild the view from offset 0";
+      return false;
     }
     mdb_env_set_mapsize(env_, size);
     rc = mdb_env_open(env_, dir.c_str(), flags, 0640);
     if (rc != 0) {
-      *error = Err(("cannot open LMDB in " + dir).c_str(), rc);
+      *error = (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED)
+                   ? file + " is damaged: " + mdb_strerror(rc) +
+                         "; restore it, or remove " + dir + " to rebuild the view from offset 0"
+                   : Err(("cannot open LMDB in " + dir).c_str(), rc);
       return false;
     }
     MDB_envinfo info;
     mdb_env_info(env_, &info);
     map_bytes_ = info.me_mapsize;
+    // Every page the store uses must be in the file: reading past a truncated file's end
+    // would be a SIGBUS, so a short file is refused before any page is read.
+    MDB_stat est;
+    if (mdb_env_stat(env_, &est) == 0 && stat(file.c_str(), &st) == 0) {
+      unsigned long long need = (static_cast<unsigned long long>(info.me_last_pgno) + 1) *
+                                static_cast<unsigned long long>(est.ms_psize);
+      if (static_cast<unsigned long long>(st.st_size) < need) {
+        *error = file + " is damaged: the file is truncated (" + std::to_string(st.st_size) +
+                 " bytes; its pages reach " + std::to_string(need) +
+                 "); restore it, or remove " + dir + " to rebuild the view from offset 0";
+        return false;
+      }
+    }
     MDB_txn* txn;
     rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc != 0) {
@@ -172,7 +232,7 @@ class LmdbEnv final : public KvEnv {
       *error = Err("read transaction", rc);
       return nullptr;
     }
-    return std::make_unique<LmdbTxn>(txn, &dbis_, false);
+    return std::make_unique<LmdbTxn>(txn, &dbis_, false, &dir_);
   }
 
   std::unique_ptr<KvTxn> BeginWrite(std::string* error) override {
@@ -186,7 +246,7 @@ class LmdbEnv final : public KvEnv {
       *error = Err("write transaction", rc);
       return nullptr;
     }
-    return std::make_unique<LmdbTxn>(txn, &dbis_, true);
+    return std::make_unique<LmdbTxn>(txn, &dbis_, true, &dir_);
   }
 
   bool Grow(std::string* error) override {
@@ -205,6 +265,7 @@ class LmdbEnv final : public KvEnv {
 
  private:
   MDB_env* env_ = nullptr;
+  std::string dir_;
   std::vector<MDB_dbi> dbis_;
   size_t map_bytes_ = 0;
 };

@@ -1,11 +1,22 @@
 #include "engine/view_store.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <cstring>
 #include <mutex>
 
 namespace projd {
 namespace {
+
+// The 32-byte SHA-256 digest of s: what stands for the part of a user value that does not fit
+// in an LMDB key.
+std::string Digest(std::string_view s) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
+  return std::string(reinterpret_cast<const char*>(md), sizeof(md));
+}
+constexpr size_t kDigestBytes = SHA256_DIGEST_LENGTH;
 
 std::string BigEndian64(uint64_t v) {
   std::string s(8, '\0');
@@ -23,14 +34,41 @@ uint64_t ReadBigEndian64(std::string_view s) {
 }
 
 // History keys: 4-byte big-endian key length, the row key, 8-byte big-endian sequence, so a
-// row's versions are adjacent and in the order they were made.
+// row's versions are adjacent and in the order they were made. A row key too long for that
+// (over kHistoryKeyInline bytes) is written as its first bytes and its digest, with the top bit
+// of the length set, and the entry of sequence 0 under that prefix holds the whole key.
+constexpr uint32_t kLongHistoryKey = 0x80000000u;
+constexpr size_t kHistoryKeyInline = kMaxKeyBytes - 4 - 8;
+constexpr size_t kHistoryKeyHead = kHistoryKeyInline - kDigestBytes;
+
+bool LongHistoryKey(const std::string& key) { return key.size() > kHistoryKeyInline; }
+
 std::string HistoryPrefix(const std::string& key) {
   std::string k;
   uint32_t n = static_cast<uint32_t>(key.size());
+  if (LongHistoryKey(key)) n |= kLongHistoryKey;
   for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
-  k += key;
+  if (LongHistoryKey(key)) {
+    k.append(key, 0, kHistoryKeyHead);
+    k += Digest(key);
+  } else {
+    k += key;
+  }
   return k;
 }
+
+// The key of the dedupe table for an event id: the id itself, or its first bytes and its digest
+// when it is empty or too long for an LMDB key (a length no plain id has).
+constexpr size_t kIdHead = kMaxKeyBytes - kDigestBytes;
+std::string IdKeyOf(std::string_view id) {
+  if (!id.empty() && id.size() < kIdHead) return std::string(id);
+  std::string k(id.substr(0, kIdHead));
+  k += Digest(id);
+  return k;
+}
+bool PlainId(std::string_view id) { return !id.empty() && id.size() < kIdHead; }
+
+bool ValidKey(std::string_view key) { return !key.empty() && key.size() <= kMaxKeyBytes; }
 
 void EncodeVersion(const RowRecord& rec, std::string* out) {
   std::string body;
@@ -49,7 +87,9 @@ bool DecodeVersion(std::string_view in, RowRecord* out) {
 }
 
 // Index keys: u16 field length · field · IndexEncode(value) · row key. The encoded value is
-// self-delimiting, so the row key follows it unambiguously.
+// self-delimiting, so the row key follows it unambiguously. An entry that would not fit in an
+// LMDB key (a long row key) is written with the row key's first bytes and its digest instead,
+// and the entry's value holds the whole row key (the value is empty otherwise).
 std::string IndexPrefix(const std::string& field) {
   std::string k;
   k.push_back(static_cast<char>((field.size() >> 8) & 0xFF));
@@ -58,32 +98,36 @@ std::string IndexPrefix(const std::string& field) {
   return k;
 }
 
-// Length of the encoded value at the start of s.
-size_t EncodedValueLength(std::string_view s) {
-  if (s.empty()) return 0;
-  char tag = s[0];
-  if (tag == 0 || tag == 1 || tag == 2) return 1;
-  if (tag == 3) return 17;
-  for (size_t i = 1; i + 1 < s.size(); ++i) {
-    if (s[i] == 0) {
-      if (s[i + 1] == 0) return i + 2;
-      ++i;  // an escaped 0
-    }
-  }
-  return s.size();
-}
+// Escaped text bytes kept whole in an index key; a longer text is cut and ends with its digest.
+constexpr size_t kIndexValueInline = 160;
 
-}  // namespace
+enum class Bound { kExact, kLower, kUpper };
 
-std::string IndexEncode(const Value& v) {
+// IndexEncode, and for range bounds: a cut text bound stands for every text with the same first
+// bytes (the digest replaced by the lowest or highest 32 bytes), so that a range never misses
+// an entry whose cut text equals the bound's.
+std::string EncodeIndexValue(const Value& v, Bound bound) {
   std::string out;
-  auto bytes = [&out](std::string_view s) {
-    for (char c : s) {
-      out.push_back(c);
-      if (c == 0) out.push_back(1);  // 0 -> 00 01, so 00 00 can end the string
+  auto bytes = [&out, bound](std::string_view s) {
+    size_t start = out.size();
+    size_t i = 0;
+    for (; i < s.size(); ++i) {
+      size_t need = s[i] == 0 ? 2 : 1;
+      if (out.size() - start + need > kIndexValueInline) break;
+      out.push_back(s[i]);
+      if (s[i] == 0) out.push_back(1);  // 0 -> 00 01, so 00 00 can end the string
     }
     out.push_back(0);
-    out.push_back(0);
+    if (i == s.size()) {
+      out.push_back(0);
+      return;
+    }
+    out.push_back(2);  // cut: 00 02 and the digest of the whole text
+    if (bound == Bound::kExact) {
+      out += Digest(s);
+    } else {
+      out.append(kDigestBytes, bound == Bound::kLower ? '\0' : '\xff');
+    }
   };
   switch (v.type()) {
     case Value::Type::kNull:
@@ -111,6 +155,46 @@ std::string IndexEncode(const Value& v) {
   }
   return out;
 }
+
+// Length of the encoded value at the start of s.
+size_t EncodedValueLength(std::string_view s) {
+  if (s.empty()) return 0;
+  char tag = s[0];
+  if (tag == 0 || tag == 1 || tag == 2) return 1;
+  if (tag == 3) return 17;
+  for (size_t i = 1; i + 1 < s.size(); ++i) {
+    if (s[i] == 0) {
+      if (s[i + 1] == 0) return i + 2;
+      if (s[i + 1] == 2) return std::min(s.size(), i + 2 + kDigestBytes);
+      ++i;  // an escaped 0
+    }
+  }
+  return s.size();
+}
+
+// Bytes of a row key kept in an index entry whose head (prefix and value) has head_size bytes:
+// row keys up to that many bytes are kept whole.
+size_t IndexKeyRoom(size_t head_size) {
+  return head_size + kDigestBytes >= kMaxKeyBytes ? 0 : kMaxKeyBytes - head_size - kDigestBytes;
+}
+
+// The index entry (LMDB key and value) of a row key under `head` (prefix and encoded value).
+void IndexEntry(const std::string& head, const std::string& row_key, std::string* key,
+                std::string* value) {
+  *key = head;
+  value->clear();
+  if (head.size() + row_key.size() <= kMaxKeyBytes) {
+    *key += row_key;
+    return;
+  }
+  key->append(row_key, 0, IndexKeyRoom(head.size()));
+  *key += Digest(row_key);
+  *value = row_key;
+}
+
+}  // namespace
+
+std::string IndexEncode(const Value& v) { return EncodeIndexValue(v, Bound::kExact); }
 
 std::string EncodeOffsetKey(const TopicPartition& tp) {
   std::string k = tp.topic;
@@ -187,7 +271,9 @@ bool ViewStore::LoadRow(const std::string& key, RowRecord* out) {
 bool ViewStore::SeenId(const std::string& id) {
   if (pending_ids_.Contains(id)) return true;
   std::string_view v;
-  return snapshot_ && snapshot_->Get(kIds, id, &v);
+  if (!snapshot_) return false;
+  if (PlainId(id)) return snapshot_->Get(kIds, id, &v);
+  return snapshot_->Get(kIds, IdKeyOf(id), &v);
 }
 
 void ViewStore::Encode(const Batch& batch, StagedBatch* out) const {
@@ -199,12 +285,14 @@ void ViewStore::Encode(const Batch& batch, StagedBatch* out) const {
     StagedBatch::RowWrite& w = out->rows[i];
     w.key = dirty[i]->first;
     w.exists = rec.exists;
-    w.index_keys.clear();
+    w.index_entries.clear();
     if (!rec.exists) continue;
     EncodeRow(rec, &w.data);
     for (const auto& f : indexes_) {
       if (const Value* v = rec.fields.Find(f)) {
-        w.index_keys.push_back(IndexPrefix(f) + IndexEncode(*v) + w.key);
+        w.index_entries.emplace_back();
+        auto& [k, val] = w.index_entries.back();
+        IndexEntry(IndexPrefix(f) + IndexEncode(*v), w.key, &k, &val);
       }
     }
   }
@@ -217,12 +305,18 @@ void ViewStore::Encode(const Batch& batch, StagedBatch* out) const {
   }
   out->history.resize(batch.history.size());
   for (size_t i = 0; i < batch.history.size(); ++i) {
-    out->history[i].first = HistoryPrefix(batch.history[i].key);
-    EncodeVersion(batch.history[i].row, &out->history[i].second);
+    const std::string& key = batch.history[i].key;
+    out->history[i].prefix = HistoryPrefix(key);
+    if (LongHistoryKey(key)) {
+      out->history[i].long_key = key;
+    } else {
+      out->history[i].long_key.clear();
+    }
+    EncodeVersion(batch.history[i].row, &out->history[i].data);
   }
   out->ids.clear();
   out->ids.reserve(batch.new_ids.size());
-  batch.new_ids.ForEach([out](std::string_view id) { out->ids.emplace_back(id); });
+  batch.new_ids.ForEach([out](std::string_view id) { out->ids.push_back(IdKeyOf(id)); });
   out->offsets = batch.next_offsets;
 }
 
@@ -244,13 +338,16 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
       std::string_view old_data;
       RowRecord old;
       if (txn->Get(kRows, w.key, &old_data) && DecodeRow(old_data, &old)) {
+        std::string k, val;
         for (const auto& f : indexes_) {
           const Value* v = old.fields.Find(f);
-          if (v && !txn->Delete(kIndex, IndexPrefix(f) + IndexEncode(*v) + w.key)) return false;
+          if (!v) continue;
+          IndexEntry(IndexPrefix(f) + IndexEncode(*v), w.key, &k, &val);
+          if (!txn->Delete(kIndex, k)) return false;
         }
       }
-      for (const auto& k : w.index_keys) {
-        if (!txn->Put(kIndex, k, std::string_view())) return false;
+      for (const auto& [k, val] : w.index_entries) {
+        if (!txn->Put(kIndex, k, val)) return false;
       }
     }
     if (w.exists) {
@@ -262,7 +359,7 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
   uint64_t seq = next_dead_seq_;
   for (const auto& d : staged.dead_letters) {
     if (!txn->Put(kDead, BigEndian64(seq++), d.data)) return false;
-    if (d.has_key) {
+    if (d.has_key && ValidKey(d.key)) {
       std::string_view old;
       uint64_t n = txn->Get(kDeadKeys, d.key, &old) ? ReadBigEndian64(old) : 0;
       if (!txn->Put(kDeadKeys, d.key, BigEndian64(n + 1))) return false;
@@ -270,8 +367,11 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
   }
   if (!staged.history.empty()) {
     uint64_t hseq = next_history_seq_;
-    for (const auto& [prefix, data] : staged.history) {
-      if (!txn->Put(kHistory, prefix + BigEndian64(hseq++), data)) return false;
+    for (const auto& h : staged.history) {
+      if (!h.long_key.empty() && !txn->Put(kHistory, h.prefix + BigEndian64(0), h.long_key)) {
+        return false;
+      }
+      if (!txn->Put(kHistory, h.prefix + BigEndian64(hseq++), h.data)) return false;
     }
     if (!txn->Put(kMeta, "history_seq", BigEndian64(hseq))) return false;
   }
@@ -458,7 +558,7 @@ bool ViewStore::AsOf(const std::string& key, int64_t as_of_ms, RowRecord* out) {
   auto c = txn->Cursor(kHistory);
   std::string prefix = HistoryPrefix(key);
   bool found = false;
-  for (bool ok = c->Seek(prefix); ok; ok = c->Next()) {
+  for (bool ok = c->Seek(prefix + BigEndian64(1)); ok; ok = c->Next()) {
     std::string_view k = c->key();
     if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix) break;
     RowRecord rec;
@@ -485,6 +585,7 @@ int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
     std::string_view k = c->key();
     if (k.size() < 12) continue;
     std::string_view prefix = k.substr(0, k.size() - 8);
+    if (ReadBigEndian64(k.substr(k.size() - 8)) == 0) continue;  // a long key's whole key
     RowRecord rec;
     bool old = DecodeVersion(c->value(), &rec) && rec.updated_by.event_time_ms < cutoff_ms;
     // The previous version may go when it is old and this one is of the same row (so it
@@ -515,8 +616,12 @@ bool ViewStore::IndexRange(const std::string& field, const Value* lo, bool lo_in
   if (!txn) return false;
   auto c = txn->Cursor(kIndex);
   std::string prefix = IndexPrefix(field);
-  std::string lo_enc = lo ? IndexEncode(*lo) : "";
-  std::string hi_enc = hi ? IndexEncode(*hi) : "";
+  // A bound whose text is cut in the index stands for every text with the same first bytes
+  // (the caller checks each row against its condition): the range is then inclusive.
+  std::string lo_enc = lo ? EncodeIndexValue(*lo, Bound::kLower) : "";
+  std::string hi_enc = hi ? EncodeIndexValue(*hi, Bound::kUpper) : "";
+  if (lo && lo_enc != IndexEncode(*lo)) lo_inclusive = true;
+  if (hi && hi_enc != IndexEncode(*hi)) hi_inclusive = true;
   for (bool ok = c->Seek(prefix + lo_enc); ok; ok = c->Next()) {
     std::string_view k = c->key();
     if (k.substr(0, prefix.size()) != prefix) break;
@@ -529,7 +634,11 @@ bool ViewStore::IndexRange(const std::string& field, const Value* lo, bool lo_in
       int cmp = enc.compare(hi_enc);
       if (cmp > 0 || (cmp == 0 && !hi_inclusive)) break;
     }
-    keys->emplace_back(rest.substr(n));
+    if (c->value().empty()) {
+      keys->emplace_back(rest.substr(n));
+    } else {
+      keys->emplace_back(c->value());  // a long row key
+    }
   }
   return true;
 }
@@ -540,18 +649,44 @@ bool ViewStore::IndexEqual(const std::string& field, const Value& value, const s
   ReadView txn = Read();
   if (!txn) return false;
   auto c = txn->Cursor(kIndex);
-  // Entries of one value are adjacent and sorted by row key.
+  // Entries of one value are adjacent and sorted by row key, except that a long row key is
+  // kept as its first `room` bytes and its digest: entries whose kept bytes go past `room` and
+  // share the first `room` are taken as one group, whose whole keys are sorted here.
   std::string prefix = IndexPrefix(field) + IndexEncode(value);
-  bool ok = c->Seek(prefix + after);
-  if (ok && !after.empty() && c->key() == prefix + after) ok = c->Next();
-  for (; ok; ok = c->Next()) {
-    std::string_view k = c->key();
-    if (k.substr(0, prefix.size()) != prefix) break;
+  size_t room = IndexKeyRoom(prefix.size());
+  bool ok = c->Seek(prefix + after.substr(0, room));
+  std::vector<std::string> group;
+  auto emit = [&](std::string key) {
+    if (!after.empty() && key <= after) return true;
     if (keys->size() >= max) {
       *more = true;
-      break;
+      return false;
     }
-    keys->emplace_back(k.substr(prefix.size()));
+    keys->push_back(std::move(key));
+    return true;
+  };
+  while (ok) {
+    std::string_view k = c->key();
+    if (k.substr(0, prefix.size()) != prefix) break;
+    std::string_view kept = k.substr(prefix.size());
+    if (kept.size() <= room) {
+      if (!emit(std::string(kept))) return true;
+      ok = c->Next();
+      continue;
+    }
+    std::string head(kept.substr(0, room));
+    group.clear();
+    for (; ok; ok = c->Next()) {
+      std::string_view gk = c->key();
+      if (gk.substr(0, prefix.size()) != prefix) break;
+      std::string_view g = gk.substr(prefix.size());
+      if (g.size() <= room || g.substr(0, room) != head) break;
+      group.emplace_back(c->value().empty() ? g : c->value());
+    }
+    std::sort(group.begin(), group.end());
+    for (auto& key : group) {
+      if (!emit(std::move(key))) return true;
+    }
   }
   return true;
 }
@@ -565,6 +700,11 @@ bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
     if (k.size() < 12) continue;
     uint32_t n = 0;
     for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(k[static_cast<size_t>(i)]);
+    if (n & kLongHistoryKey) {
+      // The whole key is the value of the prefix's entry of sequence 0.
+      if (ReadBigEndian64(k.substr(k.size() - 8)) == 0) keys->emplace_back(c->value());
+      continue;
+    }
     std::string key(k.substr(4, n));
     if (keys->empty() || keys->back() != key) keys->push_back(std::move(key));
   }

@@ -26,7 +26,9 @@ struct StagedBatch {
     std::string key;
     bool exists = false;
     std::string data;                     // EncodeRow, when exists
-    std::vector<std::string> index_keys;  // the new row's index entries
+    // The new row's index entries: LMDB key and value (the whole row key when the LMDB key
+    // holds only its first bytes and digest, else empty).
+    std::vector<std::pair<std::string, std::string>> index_entries;
   };
   std::vector<RowWrite> rows;  // in any order (written in key order)
   struct DeadWrite {
@@ -35,8 +37,13 @@ struct StagedBatch {
     std::string key;
   };
   std::vector<DeadWrite> dead_letters;
-  std::vector<std::pair<std::string, std::string>> history;  // (key, EncodeVersion)
-  std::vector<std::string> ids;                              // in any order
+  struct HistoryWrite {
+    std::string prefix;    // of the row's versions (see engine/README.md)
+    std::string long_key;  // the whole row key when the prefix holds only its digest
+    std::string data;      // EncodeVersion
+  };
+  std::vector<HistoryWrite> history;
+  std::vector<std::string> ids;  // keys of the ids table, in any order
   std::map<TopicPartition, int64_t> offsets;
 };
 

@@ -303,3 +303,195 @@ TEST_CASE("the row cache drops only written rows", "[engine]") {
     CHECK(Total(store.get(), "k" + std::to_string(k)) == want.ToString());
   }
 }
+
+// Every user value that becomes an LMDB key is bounded: a 511-byte view key with history and an
+// index, indexed values and event ids of any length (kept as a prefix and a digest), and reads
+// that seek with keys longer than LMDB allows.
+TEST_CASE("long keys, indexed values and ids are stored, found and deduplicated", "[engine]") {
+  std::string dir = TempDir("long-keys");
+  std::string error;
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  auto p = Compile(R"(
+projection longs {
+  from "t"
+  key event.k
+  id event.id
+  dedupe
+  on * { memo = event.memo  n += 1 }
+  index memo
+  history all
+}
+)");
+  store->SetIndexes(p->indexes());
+  projd::Projector projector(p);
+  std::string key511(511, 'k');
+  std::string key500 = std::string(500, 'k');  // a history key of 4 + 500 + 8 bytes: too long
+  std::string memo_long(2000, 'm');
+  std::string memo_503(503, 'n');
+  std::string id_long(600, 'i');
+  auto ev = [](const std::string& k, const std::string& id, const std::string& memo) {
+    return "{\"k\":\"" + k + "\",\"id\":\"" + id + "\",\"memo\":\"" + memo + "\"}";
+  };
+  projd::Batch batch;
+  ApplyBatch(store.get(), &projector, &batch, 0,
+             {ev(key511, id_long, memo_long), ev(key500, "", memo_503), ev("short", "s1", "m"),
+              ev("short2", id_long, "dup"), ev(key511 + "x", "s2", "m")});
+  store->EndBatch();
+  CHECK(batch.applied == 3);
+  CHECK(batch.duplicates == 1);
+  REQUIRE(batch.dead_letters.size() == 1);  // the 512-byte key
+  CHECK(batch.dead_letters[0].reason.find("512 bytes long") != std::string::npos);
+  REQUIRE(store->Commit(batch, &error));
+  INFO(error);
+
+  projd::RowRecord rec;
+  uint64_t dead = 0;
+  REQUIRE(store->GetRow(key511, &rec, &dead));
+  CHECK(projd::ToJson(*rec.fields.Find("n")) == "1");
+  CHECK_FALSE(store->GetRow(key511 + "x", &rec, &dead));
+  CHECK_FALSE(store->GetRow("", &rec, &dead));
+
+  // Ids of any length, in the same batch and (after the commit) across batches.
+  ApplyBatch(store.get(), &projector, &batch, 5,
+             {ev("short3", id_long, "m"), ev("short4", "", "m"), ev("short5", "s1", "m")});
+  store->EndBatch();
+  CHECK(batch.duplicates == 3);
+  CHECK(batch.applied == 0);
+
+  // Index: the long values are found by equality and by range, with long and short row keys.
+  std::vector<std::string> keys;
+  bool more = false;
+  REQUIRE(store->IndexEqual("memo", projd::Value::String(memo_long), "", 10, &keys, &more));
+  CHECK(keys == std::vector<std::string>{key511});
+  keys.clear();
+  REQUIRE(store->IndexEqual("memo", projd::Value::String(memo_503), "", 10, &keys, &more));
+  CHECK(keys == std::vector<std::string>{key500});
+  keys.clear();
+  uint64_t scanned = 0;
+  projd::Value lo = projd::Value::String(std::string(1000, 'm'));
+  projd::Value hi = projd::Value::String(std::string(3000, 'm'));
+  REQUIRE(store->IndexRange("memo", &lo, true, &hi, true, &keys, &scanned));
+  CHECK(std::find(keys.begin(), keys.end(), key511) != keys.end());
+  keys.clear();
+  projd::Value m = projd::Value::String("m");
+  REQUIRE(store->IndexEqual("memo", m, "", 10, &keys, &more));
+  CHECK(keys == std::vector<std::string>{"short"});
+
+  // History of the long keys: versions, as-of, and the list of keys with history.
+  std::vector<std::pair<uint64_t, projd::RowRecord>> versions;
+  REQUIRE(store->History(key511, 0, 10, &versions, &more));
+  CHECK(versions.size() == 1);
+  REQUIRE(store->History(key500, 0, 10, &versions, &more));
+  CHECK(versions.size() == 1);
+  CHECK(store->AsOf(key511, INT64_MAX, &rec));
+  std::vector<std::string> hkeys;
+  REQUIRE(store->HistoryKeys(&hkeys));
+  CHECK(hkeys == std::vector<std::string>{key500, key511, "short"});
+
+  // The row moves to another value: its long index entry goes, the new one comes.
+  ApplyBatch(store.get(), &projector, &batch, 8, {ev(key511, "s9", "m")});
+  REQUIRE(store->Commit(batch, &error));
+  keys.clear();
+  REQUIRE(store->IndexEqual("memo", projd::Value::String(memo_long), "", 10, &keys, &more));
+  CHECK(keys.empty());
+  keys.clear();
+  REQUIRE(store->IndexEqual("memo", m, "", 10, &keys, &more));
+  CHECK(keys == std::vector<std::string>{key511, "short"});
+  REQUIRE(store->History(key511, 0, 10, &versions, &more));
+  CHECK(versions.size() == 2);
+  CHECK(store->PruneHistory(INT64_MAX, &error) == 1);  // key511's first version goes...
+  hkeys.clear();
+  REQUIRE(store->HistoryKeys(&hkeys));  // ...the newest of each stays, the long keys' names too
+  CHECK(hkeys == std::vector<std::string>{key500, key511, "short"});
+  REQUIRE(store->History(key511, 0, 10, &versions, &more));
+  CHECK(versions.size() == 1);
+
+  // Scans that seek with keys longer than LMDB allows.
+  projd::ViewStore::ScanOptions so;
+  so.start = std::string(600, 'k');
+  std::vector<std::pair<std::string, projd::RowRecord>> rows;
+  REQUIRE(store->Scan(so, &rows, &more, &error));
+  REQUIRE(rows.size() == 1);  // key500 and key511 sort before it; "short2" was a duplicate
+  CHECK(rows[0].first == "short");
+  so = projd::ViewStore::ScanOptions();
+  so.after = std::string(600, 'k');
+  REQUIRE(store->Scan(so, &rows, &more, &error));
+  CHECK(rows.size() == 1);
+}
+
+// Many long row keys that share their first bytes under one indexed value: paging through them
+// with IndexEqual gives every key once, in key order.
+TEST_CASE("index pages over long row keys are in key order", "[engine]") {
+  std::string dir = TempDir("long-index-pages");
+  std::string error;
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  auto p = Compile(R"(
+projection longs { from "t" key event.k on * { v = event.v } index v }
+)");
+  store->SetIndexes(p->indexes());
+  projd::Projector projector(p);
+  std::vector<std::string> values, want;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 60; ++i) {
+    std::string k = std::string(400 + rng() % 100, 'p') + std::to_string(rng() % 1000);
+    values.push_back("{\"k\":\"" + k + "\",\"v\":\"same\"}");
+    want.push_back(k);
+  }
+  std::sort(want.begin(), want.end());
+  want.erase(std::unique(want.begin(), want.end()), want.end());
+  projd::Batch batch;
+  ApplyBatch(store.get(), &projector, &batch, 0, values);
+  REQUIRE(store->Commit(batch, &error));
+  std::vector<std::string> got;
+  std::string after;
+  while (true) {
+    std::vector<std::string> page;
+    bool more = false;
+    REQUIRE(store->IndexEqual("v", projd::Value::String("same"), after, 7, &page, &more));
+    got.insert(got.end(), page.begin(), page.end());
+    if (!more || page.empty()) break;
+    after = page.back();
+  }
+  CHECK(got == want);
+}
+
+// A damaged store is a clear error naming the file, never a SIGBUS and never an empty view.
+TEST_CASE("a truncated or emptied data.mdb is refused at open", "[engine]") {
+  std::string dir = TempDir("damaged");
+  std::string error;
+  {
+    auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+    REQUIRE(store);
+    projd::Projector projector(Compile(kCounter));
+    projd::Batch batch;
+    std::vector<std::string> values;
+    for (int i = 0; i < 20000; ++i) values.push_back(EventAt(i * 7 + i % 5));
+    for (int i = 0; i < 20000; ++i) {
+      values[static_cast<size_t>(i)] =
+          "{\"k\":\"key-" + std::to_string(i) + "\",\"n\":" + std::to_string(i) + "}";
+    }
+    ApplyBatch(store.get(), &projector, &batch, 0, values);
+    REQUIRE(store->Commit(batch, &error));
+  }
+  std::string file = dir + "/data.mdb";
+  auto size = fs::file_size(file);
+  REQUIRE(size > 64 * 1024);
+  fs::resize_file(file, size / 2);
+  CHECK_FALSE(projd::ViewStore::Open(dir, projd::KvOptions(), &error));
+  CHECK(error.find(file) != std::string::npos);
+  CHECK(error.find("truncated") != std::string::npos);
+  fs::resize_file(file, 0);
+  CHECK_FALSE(projd::ViewStore::Open(dir, projd::KvOptions(), &error));
+  CHECK(error.find(file + " is damaged") != std::string::npos);
+  {
+    std::FILE* f = std::fopen(file.c_str(), "wb");
+    REQUIRE(f);
+    std::string junk(65536, 'j');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  CHECK_FALSE(projd::ViewStore::Open(dir, projd::KvOptions(), &error));
+  CHECK(error.find(file + " is damaged") != std::string::npos);
+}
