@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "connectors/log_limiter.h"
 #include "connectors/source.h"
 
 namespace projd {
@@ -46,12 +47,22 @@ bool SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& v
   return true;
 }
 
-// librdkafka logs go to our stderr only at warning level and above, in one line each.
+// librdkafka logs go to our stderr only at warning level and above, in one line each, and a
+// line repeated in a loop (the embedded broker failing to accept, say) only now and then.
 void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
   // The embedded broker answers metadata requests with an old protocol version, which makes
   // librdkafka warn about topic auto-creation on every request: noise, not news.
-  if (strcmp(fac, "AUTOCREATE") == 0) return;
-  if (level <= 4) fprintf(stderr, "level=warn component=kafka %s: %s\n", fac, buf);
+  if (strcmp(fac, "AUTOCREATE") == 0 || level > 4) return;
+  static LogLimiter limiter;
+  std::string line = std::string(fac) + ": " + buf;
+  uint64_t suppressed;
+  if (!limiter.Allow(line, &suppressed)) return;
+  if (suppressed > 0) {
+    fprintf(stderr, "level=warn component=kafka %s (%llu similar lines suppressed)\n",
+            line.c_str(), static_cast<unsigned long long>(suppressed));
+  } else {
+    fprintf(stderr, "level=warn component=kafka %s\n", line.c_str());
+  }
 }
 
 // A client handle for the short-lived admin and query helpers below: `settings` applied in

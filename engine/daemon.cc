@@ -1,9 +1,14 @@
 #include "engine/daemon.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -90,9 +95,75 @@ bool IsLoopback(const std::string& host) {
 
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {}
 
-Daemon::~Daemon() { Stop(); }
+Daemon::~Daemon() {
+  Stop();
+  if (lock_fd_ >= 0) close(lock_fd_);  // releases the data folder's lock
+}
 
-void Daemon::Log(const std::string& level, const std::string& view, const std::string& message) {
+bool Daemon::LockDataDir(std::string* error) {
+  std::string path = options_.data_dir + "/LOCK";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *error = "cannot open " + path + ": " + strerror(errno);
+    return false;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {0};
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    if (err == EWOULDBLOCK) {
+      *error = options_.data_dir + " is in use by another projd" +
+               (pid.empty() ? "" : " (pid " + pid + ")") + ", which holds " + path;
+    } else {
+      *error = "cannot lock " + path + ": " + strerror(err);
+    }
+    return false;
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    Log("warn", "", "cannot write the pid into " + path + ": " + strerror(errno));
+  }
+  lock_fd_ = fd;
+  return true;
+}
+
+void Daemon::RaiseFileLimit(size_t views) {
+  // Every connection is a descriptor: the soft limit (often 1024) goes up to the hard one, and
+  // the connection cap stays below what is left after the views' own files and sockets.
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  size_t limit = rl.rlim_cur == RLIM_INFINITY ? size_t{1} << 20 : static_cast<size_t>(rl.rlim_cur);
+  // Per view (and its rebuild): LMDB files, Kafka sockets and pipes; then the broker, logs.
+  size_t reserve = 128 + 32 * views;
+  size_t cap = options_.http.max_connections;
+  if (cap + reserve > limit) cap = limit > reserve + 16 ? limit - reserve : 16;
+  if (cap != options_.http.max_connections) {
+    Log("warn", "",
+        "HTTP connections capped at " + std::to_string(cap) + " (not " +
+            std::to_string(options_.http.max_connections) + "): the open files limit is " +
+            std::to_string(limit));
+    options_.http.max_connections = cap;
+  } else {
+    Log("info", "",
+        "HTTP connections capped at " + std::to_string(cap) + " (open files limit " +
+            std::to_string(limit) + ")");
+  }
+}
+
+void Daemon::Log(const std::string& level, const std::string& view, const std::string& raw) {
+  uint64_t suppressed;
+  if (!log_limiter_.Allow(level + " " + view + " " + raw, &suppressed)) return;
+  std::string message = suppressed == 0 ? raw
+                                        : raw + " (" + std::to_string(suppressed) +
+                                              " similar lines suppressed)";
   std::lock_guard<std::mutex> lock(log_mu_);
   std::string ts = FormatRfc3339(std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
@@ -128,11 +199,15 @@ std::string Daemon::ViewDir(const std::string& name) const {
 }
 
 int Daemon::CurrentGen(const std::string& name) const {
-  std::ifstream in(ViewDir(name) + "/CURRENT");
+  std::string path = ViewDir(name) + "/CURRENT";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return -1;
+  std::ifstream in(path);
   std::string s;
   if (!std::getline(in, s) || s.rfind("gen-", 0) != 0 || s.size() > 12 ||
-      s.find_first_not_of("0123456789", 4) != std::string::npos || s.size() == 4) {
-    return -1;
+      s.find_first_not_of("0123456789", 4) != std::string::npos || s.size() == 4 ||
+      std::stoll(s.substr(4)) < 1) {
+    return -2;
   }
   return std::stoi(s.substr(4));
 }
@@ -233,6 +308,13 @@ bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) 
   std::error_code ec;
   fs::create_directories(ViewDir(p->name()), ec);
   int gen = CurrentGen(p->name());
+  if (gen == -2 || (gen > 0 && !fs::exists(ViewDir(p->name()) + "/gen-" + std::to_string(gen)))) {
+    // Never silently an empty view: an operator decides what the kept data is worth.
+    *error = "view " + p->name() + ": " + ViewDir(p->name()) +
+             "/CURRENT is damaged (it does not name an existing generation, \"gen-N\"); "
+             "restore it, or remove " + ViewDir(p->name()) + " to rebuild the view from offset 0";
+    return false;
+  }
   if (gen < 0) {
     // New projection (or data from before generations): start from offset zero.
     gen = 1;
@@ -301,12 +383,15 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
   }
   ViewStatus st = shadow->Status();
   if (!st.caught_up_once || st.failed || st.lag_events > 0) return;
-  // The shadow must have reached the serving view's position on every partition.
-  auto live = active->Position();
-  auto built = shadow->Position();
-  for (const auto& [tp, off] : live) {
-    auto b = built.find(tp);
-    if ((b == built.end() ? 0 : b->second) < off) return;
+  // The shadow must have reached the serving view's position on every partition (unless
+  // that position lies beyond the log end: then the log end, which it has, is all there is).
+  if (active->BeyondLogEnd().empty()) {
+    auto live = active->Position();
+    auto built = shadow->Position();
+    for (const auto& [tp, off] : live) {
+      auto b = built.find(tp);
+      if ((b == built.end() ? 0 : b->second) < off) return;
+    }
   }
   std::string error;
   if (!SetCurrentGen(name, shadow_gen, &error)) {
@@ -438,6 +523,8 @@ bool Daemon::Start(std::string* error) {
     *error = "cannot create data folder " + options_.data_dir + ": " + ec.message();
     return false;
   }
+  if (!LockDataDir(error)) return false;
+  RaiseFileLimit(compiled.projections.size());
   if (options_.brokers.empty()) {
     embedded_ = EmbeddedBroker::Start(options_.partitions, error);
     if (!embedded_) return false;
@@ -453,6 +540,11 @@ bool Daemon::Start(std::string* error) {
     Log("info", p->name(),
         "loaded from " + p->file() + " (definition " + p->definition_hash() + ")");
   }
+  size_t pool_threads = options_.query_threads > 0
+                            ? static_cast<size_t>(options_.query_threads)
+                            : std::max<size_t>(2, std::thread::hardware_concurrency());
+  work_pool_ = std::make_unique<WorkPool>(pool_threads,
+                                          static_cast<size_t>(std::max(1, options_.query_queue)));
   HttpServerOptions ho = options_.http;
   ho.address = host;
   ho.port = port;
@@ -534,6 +626,7 @@ void Daemon::Stop() {
   if (stopping_.exchange(true)) return;
   if (monitor_.joinable()) monitor_.join();
   if (http_) http_->Stop();
+  work_pool_.reset();  // finishes the requests running on it
   for (const auto& [v, shadow] : ViewsWithShadows()) {
     v->Stop();
     if (shadow) shadow->Stop();

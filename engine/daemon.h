@@ -17,9 +17,11 @@
 #include "dsl/value.h"
 #include "engine/auth.h"
 #include "engine/http_server.h"
+#include "connectors/log_limiter.h"
 #include "engine/kv.h"
 #include "engine/metrics.h"
 #include "engine/view.h"
+#include "engine/work_pool.h"
 
 namespace projd {
 
@@ -40,6 +42,11 @@ struct DaemonOptions {
   std::string auth_file;        // --auth: tokens and roles (SPEC §5)
   std::string schema_registry;  // --schema-registry URL: writer schemas of format avro
   int http_threads = 2;
+  // Long work of the API (queries, scans, history and dead-letter pages, as-of reads) runs on
+  // a pool of its own: this many threads (0: one per core, at least 2), and at most
+  // query_queue requests waiting for one (more: 503).
+  int query_threads = 0;
+  int query_queue = 64;
   HttpServerOptions http;  // limits (address/port come from listen)
 };
 
@@ -61,7 +68,8 @@ class Daemon {
   uint16_t http_port() const;
   const std::string& brokers() const { return brokers_; }
 
-  // The HTTP API as a pure function (also used by tests without sockets).
+  // The HTTP API as a pure function (also used by tests without sockets). Long work is
+  // handed to the query pool once Start has made it (before that it runs on the caller).
   void Handle(HttpRequest&& request, Responder respond);
 
   // Starts rebuilding a view from offset zero in a shadow store; the current view serves until
@@ -71,6 +79,8 @@ class Daemon {
   // Deletes the kept data of a view that is not loaded. 1 deleted, 0 no such data, -1 loaded.
   int Drop(const std::string& view, std::string* error);
 
+  // One log line (level, view or "", message); a line repeated in a loop is written only now
+  // and then (LogLimiter).
   void Log(const std::string& level, const std::string& view, const std::string& message);
 
  private:
@@ -101,10 +111,17 @@ class Daemon {
   void Monitor();
   HttpResponse Metrics();
   void Query(HttpRequest&& request, Responder respond, const Principal* who);
+  // Handle, once the request is on the thread it will run on (on_pool: the query pool).
+  void Dispatch(HttpRequest&& request, Responder respond, bool on_pool);
   // nullptr when the request may go on; otherwise the 401/403 answer.
   std::unique_ptr<HttpResponse> Authorize(const HttpRequest& request, const Principal** who);
   bool WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& request, Responder& respond);
   bool ProduceDemo(std::string* error);
+  // One projd per data folder: an exclusive flock on DATA/LOCK, which holds the pid. false
+  // with *error naming the holder's pid when another process has it.
+  bool LockDataDir(std::string* error);
+  // Raises the open files limit to its hard limit and keeps the HTTP connection cap below it.
+  void RaiseFileLimit(size_t views);
 
   DaemonOptions options_;
   std::string brokers_;
@@ -115,10 +132,13 @@ class Daemon {
   std::mutex views_mu_;
   std::map<std::string, Entry> views_;  // guarded by views_mu_
   std::mutex log_mu_;
+  LogLimiter log_limiter_;
+  int lock_fd_ = -1;  // DATA/LOCK, held while the daemon lives
   std::mutex rebuild_mu_;  // one manual rebuild request at a time
   std::atomic<bool> stopping_{false};
   std::thread monitor_;
   Histogram query_seconds_;  // reads of views (rows, scans, history)
+  std::unique_ptr<WorkPool> work_pool_;  // long work of the API; made by Start
 };
 
 }  // namespace projd

@@ -394,8 +394,12 @@ bool Daemon::WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& req
 std::unique_ptr<HttpResponse> Daemon::Authorize(const HttpRequest& req, const Principal** who) {
   *who = nullptr;
   if (!auth_) return nullptr;
-  // The dashboard page is static; it asks for a token when the API answers 401.
-  if (req.segments.empty() && req.method == "GET") return nullptr;
+  // The dashboard page is static; it asks for a token when the API answers 401. Liveness and
+  // readiness are for probes, which carry no token.
+  if (req.segments.empty() && (req.method == "GET" || req.method == "HEAD")) return nullptr;
+  if (req.segments.size() == 1 && (req.segments[0] == "healthz" || req.segments[0] == "readyz")) {
+    return nullptr;
+  }
   const std::string* h = req.Header("authorization");
   const Principal* p = h ? auth_->Check(*h) : nullptr;
   if (!p) {
@@ -410,9 +414,7 @@ std::unique_ptr<HttpResponse> Daemon::Authorize(const HttpRequest& req, const Pr
     return std::make_unique<HttpResponse>(
         Error(403, "forbidden", Str("this token's role may not do that")));
   };
-  if (seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "readyz" || seg[0] == "openapi.json")) {
-    return nullptr;
-  }
+  if (seg.size() == 1 && seg[0] == "openapi.json") return nullptr;
   if (seg.size() == 1 && seg[0] == "metrics") {
     return p->role == Role::kAdmin || p->role == Role::kMetrics ? nullptr : forbid();
   }
@@ -428,12 +430,42 @@ std::unique_ptr<HttpResponse> Daemon::Authorize(const HttpRequest& req, const Pr
   return nullptr;
 }
 
+// Requests whose work grows with the data (queries, scans, history and dead-letter pages, as-of
+// reads): they run on the query pool, never on the HTTP I/O threads.
+bool IsLongWork(const HttpRequest& req) {
+  const auto& seg = req.segments;
+  if (seg.size() == 2 && seg[0] == "v1" && seg[1] == "query") return true;
+  if (seg.size() < 4 || seg[0] != "v1" || seg[1] != "views") return false;
+  if (seg.size() == 4 && seg[3] == "dead-letters") return true;
+  if (seg[3] != "rows") return false;
+  return seg.size() == 4 || (seg.size() == 6 && seg[5] == "history") ||
+         (seg.size() == 5 && req.Query("as_of") != nullptr);
+}
+
 void Daemon::Handle(HttpRequest&& req, Responder respond) {
+  Dispatch(std::move(req), std::move(respond), false);
+}
+
+void Daemon::Dispatch(HttpRequest&& req, Responder respond, bool on_pool) {
   const auto& seg = req.segments;
   const std::string& m = req.method;
   auto reply = [&](HttpResponse r) { respond(std::move(r)); };
   const Principal* who = nullptr;
   if (auto denied = Authorize(req, &who)) return reply(std::move(*denied));
+  if (!on_pool && work_pool_ && IsLongWork(req)) {
+    auto task = std::make_shared<std::pair<HttpRequest, Responder>>(std::move(req), respond);
+    if (work_pool_->Submit([this, task]() mutable {
+          Dispatch(std::move(task->first), std::move(task->second), true);
+        })) {
+      return;
+    }
+    HttpResponse busy =
+        Error(503, "busy",
+              Str("the query pool is full (" + std::to_string(work_pool_->running()) +
+                  " running, " + std::to_string(work_pool_->queued()) + " waiting); retry later"));
+    busy.headers.emplace_back("Retry-After", "1");
+    return respond(std::move(busy));
+  }
   auto may_read = [who](const std::string& view) { return !who || who->CanRead(view); };
 
   if (seg.size() == 1 && seg[0] == "healthz") {
@@ -446,14 +478,26 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   }
   if (seg.size() == 1 && seg[0] == "readyz") {
     if (m != "GET") return reply(MethodNotAllowed("GET"));
+    // Every view counts, whatever the caller may read (probes carry no token); the names
+    // listed are those the caller's token, if any, may read.
+    const Principal* caller = nullptr;
+    if (auth_) {
+      const std::string* h = req.Header("authorization");
+      caller = h ? auth_->Check(*h) : nullptr;
+    }
     Array waiting;
+    int64_t not_ready = 0;
     for (const auto& v : Views()) {
       ViewStatus st = v->Status();
-      if (!st.caught_up_once && !st.failed && may_read(st.name)) waiting.push_back(Str(st.name));
+      bool waits = (!st.caught_up_once && !st.failed) || !v->BeyondLogEnd().empty();
+      if (!waits) continue;
+      ++not_ready;
+      if (!auth_ || (caller && caller->CanRead(st.name))) waiting.push_back(Str(st.name));
     }
     Object o;
-    bool ready = waiting.empty() && !stopping_;
+    bool ready = not_ready == 0 && !stopping_;
     o.Set("ready", Value::Bool(ready));
+    o.Set("views_not_ready", Num(not_ready));
     o.Set("waiting_for", Value::MakeArray(std::move(waiting)));
     return reply(Json(ready ? 200 : 503, Value::MakeObject(std::move(o))));
   }

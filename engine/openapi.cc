@@ -71,7 +71,7 @@ const char* OpenApiDocument() {
       "LagSample": {"type": "object", "required": ["time", "lag_events", "lag_seconds", "events_per_second"], "properties": {
         "time": {"type": "string", "format": "date-time"}, "lag_events": {"type": "integer"},
         "lag_seconds": {"type": "number"}, "events_per_second": {"type": "number"}}},
-      "Readiness": {"type": "object", "required": ["ready", "waiting_for"], "properties": {"ready": {"type": "boolean"}, "waiting_for": {"type": "array", "items": {"type": "string"}}}},
+      "Readiness": {"type": "object", "required": ["ready", "views_not_ready", "waiting_for"], "properties": {"ready": {"type": "boolean"}, "views_not_ready": {"type": "integer", "minimum": 0}, "waiting_for": {"type": "array", "items": {"type": "string"}}}},
       "QueryAnswer": {"type": "object", "required": ["rows", "next_cursor", "position", "scanned", "plan"], "properties": {
         "rows": {"type": "array", "items": {"type": "object"}, "description": "{key, row} per row, or the selected values"},
         "next_cursor": {"type": "string", "nullable": true},
@@ -92,13 +92,11 @@ const char* OpenApiDocument() {
     "/": {"get": {"summary": "The operator dashboard (HTML)", "security": [],
       "responses": {"200": {"description": "the dashboard page", "content": {"text/html": {"schema": {"type": "string"}}}},
         "503": {"description": "this projd was built without its dashboard (node or npm missing); the API works", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
-    "/healthz": {"get": {"summary": "Liveness", "responses": {
-      "200": {"description": "alive", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}},
-      "401": {"$ref": "#/components/responses/Unauthorized"}}}},
-    "/readyz": {"get": {"summary": "Readiness: every view loaded and past its initial catch-up", "responses": {
+    "/healthz": {"get": {"summary": "Liveness (no token needed)", "security": [], "responses": {
+      "200": {"description": "alive", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}}}}},
+    "/readyz": {"get": {"summary": "Readiness: every view loaded and past its initial catch-up, whatever the caller may read (no token needed; the names listed are those the token may read)", "security": [], "responses": {
       "200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
-      "503": {"description": "not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
-      "401": {"$ref": "#/components/responses/Unauthorized"}}}},
+      "503": {"description": "not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}}}},
     "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
       "200": {"description": "text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}},
       "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},

@@ -111,6 +111,41 @@ bool View::Skip() {
   return true;
 }
 
+std::string View::BeyondLogEnd() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return beyond_log_end_;
+}
+
+void View::CheckLogEnd() {
+  auto now = Clock::now();
+  if (now - last_log_end_check_ < std::chrono::seconds(1)) return;
+  last_log_end_check_ = now;
+  SourceStatus src = source_->Status();
+  std::string problem;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!beyond_log_end_.empty()) return;
+    for (const auto& [tp, info] : src.partitions) {
+      if (info.high_watermark < 0) continue;
+      auto it = position_.find(tp);
+      if (it == position_.end() || it->second <= info.high_watermark) continue;
+      problem = "the stored position " + tp.topic + ":" + std::to_string(tp.partition) + ":" +
+                std::to_string(it->second) + " is beyond the partition's log end (offset " +
+                std::to_string(info.high_watermark) +
+                "): the topic was recreated or the broker replaced; rebuild the view";
+      break;
+    }
+  }
+  if (problem.empty()) {
+    log_end_strikes_ = 0;
+    return;
+  }
+  if (++log_end_strikes_ < 3) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  beyond_log_end_ = problem;
+  log_("error", projection_->name(), problem);
+}
+
 bool View::FinishCommit() {
   std::unique_lock<std::mutex> lock(commit_mu_);
   commit_cv_.wait(lock, [this] { return !commit_pending_; });
@@ -294,10 +329,11 @@ void View::Run() {
         failed_reason_.clear();
       }
     }
+    CheckLogEnd();
     bool waiting;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      waiting = failed_;
+      waiting = failed_ || !beyond_log_end_.empty();
     }
     if (waiting) {
       UpdateRate();
@@ -522,7 +558,10 @@ ViewStatus View::Status() {
   if (st.lag_events == 0 && all_known && src.healthy) caught_up_once_ = true;
   st.caught_up_once = caught_up_once_;
   st.failed = failed_;
-  if (failed_) {
+  if (!beyond_log_end_.empty()) {
+    st.state = "failed";
+    st.reason = beyond_log_end_;
+  } else if (failed_) {
     st.state = "failed";
     st.reason = failed_reason_;
     if (!pending_.empty()) {

@@ -116,6 +116,11 @@ class View {
   // goes on. false when the view is not stopped.
   bool Skip();
 
+  // Non-empty when a stored position lies beyond its partition's log end (the topic was
+  // recreated or the broker replaced): the view is failed and consumes nothing until an
+  // operator rebuilds it; the reason names both offsets.
+  std::string BeyondLogEnd() const;
+
  private:
   struct OwnedMessage {
     std::string topic, key, value, error;
@@ -139,6 +144,9 @@ class View {
   // After a batch is written: positions, counters and read-your-writes waiters.
   void Published(const Batch& batch, const std::vector<int64_t>& timestamps);
   void UpdateRate();
+  // Once a second: fails the view when a stored position is beyond its partition's log end
+  // in three checks in a row (a high watermark seen once may be stale).
+  void CheckLogEnd();
 
   std::shared_ptr<const Projection> projection_;
   std::unique_ptr<ViewStore> store_;
@@ -183,6 +191,9 @@ class View {
   std::string failed_reason_;
   std::string failed_reason_for_skip_;  // the reason recorded when the failing event is skipped
   std::string store_problem_;
+  std::string beyond_log_end_;  // guarded by mu_: see BeyondLogEnd()
+  int log_end_strikes_ = 0;     // the applying thread only
+  std::chrono::steady_clock::time_point last_log_end_check_;
   std::string registry_problem_;  // guarded by mu_: why the batch in hand is held (format avro)
   std::vector<OwnedMessage> pending_;  // the failing message first, then the rest of its batch
   std::vector<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
