@@ -387,3 +387,47 @@ projection f { from "f" key event.k on * { n += 1 } }
   CHECK(hard == "600");
   CHECK(WIFEXITED(status));
 }
+
+TEST_CASE("a full disk stalls the view with 'no space left on device', then resumes exact",
+          "[embedded]") {
+  std::string data;
+  std::string dir = Folder("disk-full", R"(
+projection big { from "big" key event.k on * { pad = event.pad  n += 1 } }
+)",
+                           &data);
+  fs::create_directories(data);
+  std::string out;
+  // A small file system of its own (tmpfs needs root; elsewhere the case is not run).
+  if (projd::testing::Run("mount -t tmpfs -o size=3m projd-test " + data, &out) != 0) {
+    WARN("cannot mount a tmpfs here (" + out + "): full-disk case not run");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() {
+      std::string ignored;
+      projd::testing::Run("umount -l " + path, &ignored);
+    }
+  } unmount{data};
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  std::vector<std::string> events;
+  std::string pad(1000, 'p');
+  for (int i = 0; i < 6000; ++i) {
+    events.push_back("{\"k\":\"k" + std::to_string(i) + "\",\"pad\":\"" + pad + "\"}");
+  }
+  ProduceAll(p->embedded_brokers(), "big", events);
+  REQUIRE(WaitState(*p, "big", "stalled"));
+  std::string reason = Field(p->GetJson("/v1/views/big"), "reason");
+  CHECK(reason.find("no space left on device") != std::string::npos);
+  CHECK(reason.find(data + "/views/big/gen-1/data.mdb") != std::string::npos);
+  CHECK(p->Call("GET", "/healthz").status == 200);
+  // Room again: the view resumes where it stopped, nothing lost, nothing twice.
+  REQUIRE(projd::testing::Run("mount -o remount,size=256m " + data, &out) == 0);
+  REQUIRE(p->WaitCaughtUp("big", 6000, std::chrono::seconds(120)));
+  CHECK(Field(p->GetJson("/v1/views/big"), "rows") == "6000");
+  CHECK(Field(p->GetJson("/v1/views/big"), "events_applied") == "6000");
+  CHECK(p->Terminate() == 0);
+}
