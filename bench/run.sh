@@ -143,6 +143,9 @@ PY2
 wrk_run "static answer GET /healthz (baseline)" "http://127.0.0.1:$port/healthz"
 wrk_run "point read GET /v1/views/by_event/rows/KEY" -s bench/point_read.lua "http://127.0.0.1:$port"
 wrk_run "index query POST /v1/query (owner ==, 10 rows)" -s bench/index_query.lua "http://127.0.0.1:$port"
+echo "== long queries do not delay other requests (16 clients running full-scan queries)"
+python3 bench/scan_isolation.py "$port" by_event 'e-%08d' "$EVENTS" \
+  'from by_event where amount < 0 select count()' 16 300
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 echo "projd peak RSS with $EVENTS rows: $rss KiB"
 kill -TERM $pid; wait $pid || true
