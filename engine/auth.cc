@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <toml++/toml.h>
 
+#include <cstdio>
+
 namespace projd {
 namespace {
 
@@ -36,6 +38,10 @@ bool FromHex(const std::string& hex, std::array<unsigned char, 32>* out) {
   return true;
 }
 
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 }  // namespace
 
 std::unique_ptr<Auth> Auth::Load(const std::string& path, std::string* error) {
@@ -44,8 +50,14 @@ std::unique_ptr<Auth> Auth::Load(const std::string& path, std::string* error) {
     *error = "cannot read auth file " + path;
     return nullptr;
   }
-  if (st.st_mode & S_IROTH) {
-    *error = "auth file " + path + " can be read by other users; run: chmod o-r " + path;
+  // The tokens are secrets: no one but the owner may read the file, nor write it (that would
+  // let them add a token of their own).
+  if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    const char* what = st.st_mode & (S_IRGRP | S_IROTH) ? "read" : "written";
+    *error = "auth file " + path + " can be " + what + " by other users (mode " + mode +
+             "); run: chmod go-rw " + path;
     return nullptr;
   }
   toml::table tbl;
@@ -118,12 +130,18 @@ std::unique_ptr<Auth> Auth::Load(const std::string& path, std::string* error) {
 }
 
 const Principal* Auth::Check(const std::string& authorization) const {
-  static const std::string kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() ||
-      authorization.compare(0, kBearer.size(), kBearer) != 0) {
-    return nullptr;
+  // "Bearer", in any case (auth schemes are case-insensitive, RFC 9110 §11.1), then one or more
+  // spaces or tabs, then the token.
+  static const char kBearer[] = "bearer";
+  const size_t scheme = sizeof(kBearer) - 1;
+  if (authorization.size() <= scheme) return nullptr;
+  for (size_t i = 0; i < scheme; ++i) {
+    if (Lower(authorization[i]) != kBearer[i]) return nullptr;
   }
-  auto digest = Sha256(authorization.substr(kBearer.size()));
+  size_t start = scheme;
+  while (start < authorization.size() && IsBlank(authorization[start])) ++start;
+  if (start == scheme || start == authorization.size()) return nullptr;
+  auto digest = Sha256(authorization.substr(start));
   const Principal* found = nullptr;
   // Compare with every entry in constant time, so timing says nothing about near misses.
   for (const auto& e : entries_) {

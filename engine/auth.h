@@ -28,10 +28,11 @@ struct Principal {
 class Auth {
  public:
   // Loads the token file. nullptr and *error when it cannot be read, does not parse, names an
-  // unknown role, or can be read by others than its owner and group ("chmod o-r FILE").
+  // unknown role, or can be read or written by others than its owner ("chmod go-rw FILE").
   static std::unique_ptr<Auth> Load(const std::string& path, std::string* error);
 
-  // The principal of an `Authorization` header value ("Bearer TOKEN"), or nullptr.
+  // The principal of an `Authorization` header value ("Bearer TOKEN"; the scheme in any case,
+  // any number of spaces or tabs before the token), or nullptr.
   const Principal* Check(const std::string& authorization) const;
 
  private:
