@@ -55,6 +55,11 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 constexpr size_t kFirstReadBytes = 4096;
+constexpr size_t kBodyReadBytes = 65536;
+// Bounds of the chunked framing, which Beast's parser leaves open: it waits for a chunk-size
+// line, and for the last chunk with its trailer section, to arrive whole before it parses them.
+constexpr size_t kMaxChunkLineBytes = 4096;  // chunk size and extensions, without the CRLF
+constexpr size_t kMaxTrailerBytes = 8192;    // and at most max_header_bytes
 constexpr std::chrono::milliseconds kMaxLinger{2000};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
@@ -211,9 +216,10 @@ bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::s
 
 // The wire form of an answer. The server owns framing: Content-Length and Connection are set
 // here and the handler's copies of them are ignored, as are fields holding line breaks. The
-// answer to a HEAD request keeps its Content-Length but sends no body.
+// answer to a HEAD request keeps its Content-Length but sends no body. An HTTP/1.0 client
+// that asked to keep the connection is told it stays open ("Connection: keep-alive").
 http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep_alive,
-                                                bool head_request) {
+                                                bool head_request, bool http10) {
   int status = answer.status;
   if (status < 100 || status > 599) status = 500;
   http::response<http::string_body> response;
@@ -239,6 +245,7 @@ http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep
   }
   response.body() = std::move(answer.body);
   response.keep_alive(keep_alive);
+  if (keep_alive && http10) response.set(http::field::connection, "keep-alive");
   return response;
 }
 
@@ -306,6 +313,182 @@ std::optional<HttpResponse> CheckVersion(const http::request<http::string_body>&
     return ErrorResponse(400, "bad request", "unsupported HTTP version");
   }
   return std::nullopt;
+}
+
+std::string_view TrimWhitespace(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// One request being read: Beast's parser with projd's limits, and the checks of the framing
+// that Beast does not make (RFC 9112 §6 and the bounds of chunked framing). Shared by Session
+// and HandleConnectionBytes, so that both read requests alike.
+class RequestReader {
+ public:
+  explicit RequestReader(const HttpServerOptions& options)
+      : trailer_limit_(std::min(kMaxTrailerBytes, options.max_header_bytes)) {
+    LimitParser(&parser_, options);
+    parser_.on_chunk_header(chunk_header_check_);
+  }
+  RequestReader(const RequestReader&) = delete;
+  RequestReader& operator=(const RequestReader&) = delete;
+
+  http::request_parser<http::string_body>& parser() { return parser_; }
+
+  // The request head is parsed and its method is HEAD (its answers have no body).
+  bool head() const {
+    return parser_.is_header_done() && parser_.get().method() == http::verb::head;
+  }
+
+  // parser().put over `bytes`: returns how many bytes were consumed; ec as put sets it
+  // (need_more included).
+  size_t Put(std::string_view bytes, beast::error_code& ec) {
+    feed_ = bytes;
+    size_t used = parser_.put(net::buffer(bytes.data(), bytes.size()), ec);
+    feed_ = {};
+    return used;
+  }
+
+  // Once the head is parsed: the 400 answer (the connection closes after it) when the body's
+  // length cannot be known for sure. Beast takes a Transfer-Encoding whose last coding is not
+  // chunked as "no body" and reads the body as the next request (request smuggling), and
+  // takes Content-Length when another coding comes with it; RFC 9112 §6.3 asks for 400 and
+  // close. Only "chunked", alone, is accepted, and never together with Content-Length or in an
+  // HTTP/1.0 request (§6.1).
+  std::optional<HttpResponse> CheckHead() {
+    const http::request<http::string_body>& head = parser_.get();
+    header_fields_ = 0;
+    size_t codings = 0;
+    bool chunked = false;
+    bool content_length = false;
+    for (const auto& field : head) {
+      ++header_fields_;
+      if (field.name() == http::field::content_length) content_length = true;
+      if (field.name() != http::field::transfer_encoding) continue;
+      ++codings;
+      chunked = EqualsIgnoreCase(TrimWhitespace(View(field.value())), "chunked");
+    }
+    if (codings == 0) return std::nullopt;
+    if (codings > 1 || !chunked) {
+      return ErrorResponse(400, "bad request",
+                           "Transfer-Encoding must be chunked alone (RFC 9112 section 6.3)");
+    }
+    if (content_length) {
+      return ErrorResponse(400, "bad request",
+                           "both Transfer-Encoding and Content-Length (RFC 9112 section 6.3)");
+    }
+    if (head.version() < 11) {
+      return ErrorResponse(400, "bad request",
+                           "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 section 6.1)");
+    }
+    return std::nullopt;
+  }
+
+  // When put asked for more of a chunked body: `pending`, what it left unconsumed, is the
+  // beginning of a chunk-size line (after the CRLF that ends the previous chunk's data), or a
+  // whole last-chunk line and the beginning of the trailer section. The 400 answer when that
+  // is already longer than its bound, so that the server does not buffer it without end.
+  std::optional<HttpResponse> CheckPending(std::string_view pending) const {
+    if (!parser_.is_header_done() || !parser_.chunked() || parser_.is_done()) {
+      return std::nullopt;
+    }
+    size_t start = pending.compare(0, 2, "\r\n") == 0 ? 2 : 0;
+    size_t eol = pending.find("\r\n", start);
+    if (eol == std::string_view::npos) {
+      // No line end yet; a last '\r' may be the first half of one.
+      size_t line = pending.size() - start;
+      if (line > 0 && pending.back() == '\r') --line;
+      if (line > kMaxChunkLineBytes) return ChunkLineTooLong();
+      return std::nullopt;
+    }
+    if (eol - start > kMaxChunkLineBytes) return ChunkLineTooLong();
+    if (pending.size() - (eol + 2) > trailer_limit_) return TrailersTooLarge();
+    return std::nullopt;
+  }
+
+  // The parsed request, and the 400 answer when its trailer section was too large. Beast adds
+  // trailer fields to the header fields; they are dropped here (RFC 9112 §7.1.2 lets a
+  // recipient discard them), so that a trailer never adds to or overrides what the head said
+  // (Authorization, Connection, ...).
+  std::optional<HttpResponse> Release(http::request<http::string_body>* message) {
+    *message = parser_.release();
+    size_t index = 0;
+    size_t trailer_bytes = 0;
+    for (auto it = message->begin(); it != message->end();) {
+      if (index++ < header_fields_) {
+        ++it;
+        continue;
+      }
+      trailer_bytes += it->name_string().size() + 2 + it->value().size() + 2;
+      it = message->erase(it);
+    }
+    if (trailer_bytes > 0 && trailer_bytes + 2 > trailer_limit_) return TrailersTooLarge();
+    return std::nullopt;
+  }
+
+  // The answer to a request that could not be read (the connection closes after it), or
+  // nullopt when there is nothing to answer.
+  std::optional<HttpResponse> ErrorAnswer(beast::error_code ec) const {
+    if (!error_detail_.empty()) return ErrorResponse(400, "bad request", error_detail_);
+    return ReadErrorAnswer(ec);
+  }
+
+ private:
+  // Called by the parser for each chunk-size line, once it is whole (a chunk-size line that
+  // never ends is CheckPending's).
+  struct ChunkHeaderCheck {
+    RequestReader* reader;
+    void operator()(std::uint64_t, beast::string_view extensions, beast::error_code& ec) {
+      reader->OnChunkHeader(extensions, ec);
+    }
+  };
+
+  void OnChunkHeader(beast::string_view extensions, beast::error_code& ec) {
+    // The extensions come straight after the chunk size, in the bytes given to Put: count the
+    // hex digits before them too (a size may have any number of leading zeros).
+    size_t line = extensions.size();
+    auto at = reinterpret_cast<std::uintptr_t>(extensions.data());
+    auto begin = reinterpret_cast<std::uintptr_t>(feed_.data());
+    if (at >= begin && at <= begin + feed_.size()) {
+      size_t before = at - begin;
+      while (before > 0 && HexValue(feed_[before - 1]) >= 0) {
+        --before;
+        ++line;
+      }
+    }
+    if (line > kMaxChunkLineBytes) {
+      error_detail_ = ChunkLineDetail();
+      ec = http::error::bad_chunk_extension;
+    }
+  }
+
+  static std::string ChunkLineDetail() {
+    return "chunk-size line longer than " + std::to_string(kMaxChunkLineBytes) +
+           " bytes (chunk extensions included)";
+  }
+  static std::optional<HttpResponse> ChunkLineTooLong() {
+    return ErrorResponse(400, "bad request", ChunkLineDetail());
+  }
+  std::optional<HttpResponse> TrailersTooLarge() const {
+    return ErrorResponse(
+        400, "bad request",
+        "chunked trailer section larger than " + std::to_string(trailer_limit_) + " bytes");
+  }
+
+  const size_t trailer_limit_;
+  ChunkHeaderCheck chunk_header_check_{this};
+  http::request_parser<http::string_body> parser_;
+  // The bytes of the running Put.
+  std::string_view feed_;
+  // How many fields the head has (set by CheckHead); the fields after them are trailers.
+  size_t header_fields_ = std::numeric_limits<size_t>::max();
+  // Why a chunk-size line was refused.
+  std::string error_detail_;
+};
+
+std::string_view BufferView(const beast::flat_buffer& buffer) {
+  return std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size());
 }
 
 // Fills *request from a parsed message; the 400 answer when its target is malformed.
@@ -434,8 +617,9 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Slot {
     bool ready = false;
     bool keep_alive = true;
-    bool head = false;  // a HEAD request: the answer has no body
-    std::string bytes;  // the serialized response: one plain write, no HTTP write machinery
+    bool head = false;    // a HEAD request: the answer has no body
+    bool http10 = false;  // an HTTP/1.0 request: keep-alive is announced
+    std::string bytes;    // the serialized response: one plain write, no HTTP write machinery
   };
 
   void ReadNext();
@@ -444,12 +628,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequest();
   void OnHeader(beast::error_code ec, size_t bytes);
   void ReadBody();
+  void OnBodyBytes(beast::error_code ec, size_t bytes);
   void OnRequest(beast::error_code ec, size_t bytes);
   void Dispatch(http::request<http::string_body>&& message);
   void OnReadError(beast::error_code ec);
   void OnEof();
   void ReplyAndClose(HttpResponse response, bool head = false);
-  uint64_t Enqueue(bool keep_alive, bool head = false);
+  uint64_t Enqueue(bool keep_alive, bool head = false, bool http10 = false);
   void OnAnswer(uint64_t id, HttpResponse&& answer);
   void TryWrite();
   void OnWrite(beast::error_code ec, size_t bytes);
@@ -461,7 +646,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   const std::string remote_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestReader> reader_;
   std::chrono::steady_clock::time_point request_deadline_;
 
   std::deque<Slot> queue_;  // unanswered or unwritten requests, oldest first
@@ -544,8 +729,7 @@ void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
 
 void Session::ReadRequest() {
   const HttpServerOptions& options = core_->options();
-  parser_.emplace();
-  LimitParser(&*parser_, options);
+  reader_.emplace(options);
   request_deadline_ = std::chrono::steady_clock::now() + options.read_timeout;
   // A whole header is usually in the buffer already (it came with the first bytes, or behind
   // a pipelined request): parse it here rather than through another asynchronous read. The
@@ -553,13 +737,13 @@ void Session::ReadRequest() {
   // picks up where this left off; its limits apply either way.
   if (buffer_.size() > 0) {
     beast::error_code ec;
-    buffer_.consume(parser_->put(buffer_.data(), ec));
-    if (!ec && parser_->is_header_done()) return OnHeader({}, 0);
+    buffer_.consume(reader_->Put(BufferView(buffer_), ec));
+    if (!ec && reader_->parser().is_header_done()) return OnHeader({}, 0);
     if (ec && ec != http::error::need_more) return OnReadError(ec);
   }
   stream_.expires_at(request_deadline_);
   reading_ = true;
-  http::async_read_header(stream_, buffer_, *parser_,
+  http::async_read_header(stream_, buffer_, reader_->parser(),
                           beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
 }
 
@@ -567,11 +751,12 @@ void Session::OnHeader(beast::error_code ec, size_t /*bytes*/) {
   reading_ = false;
   if (closed_) return;
   if (ec) return OnReadError(ec);
-  if (parser_->is_done()) return OnRequest({}, 0);
+  if (auto bad = reader_->CheckHead()) return ReplyAndClose(std::move(*bad), reader_->head());
+  if (reader_->parser().is_done()) return OnRequest({}, 0);
   // A client announcing "Expect: 100-continue" waits for a go-ahead before its body. Give it
   // when no earlier answer is queued (it must not overtake one); otherwise the client sends the
   // body after its own short wait.
-  if (ExpectsContinue(parser_->get()) && queue_.empty() && !writing_) {
+  if (ExpectsContinue(reader_->parser().get()) && queue_.empty() && !writing_) {
     writing_ = true;
     reading_ = true;  // the body read follows the go-ahead
     stream_.expires_at(request_deadline_);
@@ -588,19 +773,47 @@ void Session::OnHeader(beast::error_code ec, size_t /*bytes*/) {
   ReadBody();
 }
 
+// The body is read here rather than by http::async_read, which lets the buffer grow without
+// bound while the parser waits for the end of a chunk-size line or of the trailer section:
+// after each read, what the parser left unconsumed is checked against their bounds.
 void Session::ReadBody() {
+  http::request_parser<http::string_body>& parser = reader_->parser();
+  parser.eager(true);
+  while (buffer_.size() > 0 && !parser.is_done()) {
+    beast::error_code ec;
+    size_t used = reader_->Put(BufferView(buffer_), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more || (!ec && used == 0)) break;
+    if (ec) return OnReadError(ec);
+  }
+  if (parser.is_done()) return OnRequest({}, 0);
+  if (auto bad = reader_->CheckPending(BufferView(buffer_))) {
+    return ReplyAndClose(std::move(*bad), reader_->head());
+  }
   stream_.expires_at(request_deadline_);
   reading_ = true;
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&Session::OnRequest, shared_from_this()));
+  stream_.async_read_some(buffer_.prepare(kBodyReadBytes),
+                          beast::bind_front_handler(&Session::OnBodyBytes, shared_from_this()));
+}
+
+void Session::OnBodyBytes(beast::error_code ec, size_t bytes) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec == net::error::eof) return OnEof();  // the request stays incomplete
+  if (ec) return Close();                     // timeout, reset, ...
+  buffer_.commit(bytes);
+  ReadBody();
 }
 
 void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   reading_ = false;
   if (closed_) return;
   if (ec) return OnReadError(ec);
-  http::request<http::string_body> message = parser_->release();
-  parser_.reset();
+  bool head = reader_->head();
+  http::request<http::string_body> message;
+  std::optional<HttpResponse> bad = reader_->Release(&message);
+  reader_.reset();
+  if (bad) return ReplyAndClose(std::move(*bad), head);
   Dispatch(std::move(message));
   ReadNext();
 }
@@ -608,8 +821,9 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
 void Session::OnReadError(beast::error_code ec) {
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) return OnEof();
   // A HEAD request whose body is malformed still gets an answer without a body.
-  bool head = parser_ && parser_->is_header_done() && parser_->get().method() == http::verb::head;
-  if (auto answer = ReadErrorAnswer(ec)) return ReplyAndClose(std::move(*answer), head);
+  bool head = reader_ && reader_->head();
+  std::optional<HttpResponse> answer = reader_ ? reader_->ErrorAnswer(ec) : ReadErrorAnswer(ec);
+  if (answer) return ReplyAndClose(std::move(*answer), head);
   Close();  // timeout, reset, ...
 }
 
@@ -618,7 +832,7 @@ void Session::Dispatch(http::request<http::string_body>&& message) {
   if (auto bad = CheckVersion(message)) return ReplyAndClose(std::move(*bad), head);
   bool keep_alive = message.keep_alive();
   if (!keep_alive) stop_reading_ = true;
-  uint64_t id = Enqueue(keep_alive, head);
+  uint64_t id = Enqueue(keep_alive, head, message.version() == 10);
 
   HttpRequest request;
   if (auto bad = ToRequest(std::move(message), remote_, &request)) {
@@ -641,11 +855,12 @@ void Session::ReplyAndClose(HttpResponse response, bool head) {
   OnAnswer(id, std::move(response));
 }
 
-uint64_t Session::Enqueue(bool keep_alive, bool head) {
+uint64_t Session::Enqueue(bool keep_alive, bool head, bool http10) {
   if (!self_) self_ = shared_from_this();
   queue_.emplace_back();
   queue_.back().keep_alive = keep_alive;
   queue_.back().head = head;
+  queue_.back().http10 = http10;
   return first_id_ + queue_.size() - 1;
 }
 
@@ -653,7 +868,7 @@ void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
   if (closed_ || id < first_id_ || id - first_id_ >= queue_.size()) return;
   Slot& slot = queue_[id - first_id_];
   if (slot.ready) return;
-  slot.bytes = Serialize(BuildResponse(std::move(answer), slot.keep_alive, slot.head));
+  slot.bytes = Serialize(BuildResponse(std::move(answer), slot.keep_alive, slot.head, slot.http10));
   slot.ready = true;
   TryWrite();
 }
@@ -984,6 +1199,7 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
     std::shared_ptr<LocalReply> reply;
     bool keep_alive = true;
     bool head = false;
+    bool http10 = false;
   };
   std::vector<Piece> pieces;
   auto all_answered = [&pieces] {
@@ -994,26 +1210,30 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
     }
     return true;
   };
-  auto add_answer = [&pieces](HttpResponse response, bool keep_alive, bool head = false) {
+  auto add_answer = [&pieces](HttpResponse response, bool keep_alive, bool head = false,
+                              bool http10 = false) {
     auto reply = std::make_shared<LocalReply>();
     reply->Send(std::move(response));
-    pieces.push_back({"", std::move(reply), keep_alive, head});
+    pieces.push_back({"", std::move(reply), keep_alive, head, http10});
   };
 
   size_t pos = 0;
   bool closing = false;
   while (!closing && pos < bytes.size()) {
-    http::request_parser<http::string_body> parser;
-    LimitParser(&parser, options);
+    RequestReader reader(options);
+    http::request_parser<http::string_body>& parser = reader.parser();
     beast::error_code ec;
+    std::optional<HttpResponse> bad;  // as the Session's ReplyAndClose
     bool head_seen = false;
     while (!parser.is_done()) {
-      size_t used = parser.put(net::buffer(bytes.data() + pos, bytes.size() - pos), ec);
+      size_t used = reader.Put(bytes.substr(pos), ec);
       pos += used;
       if (ec == http::error::need_more) ec = {};
       if (!ec && used == 0) {
         // What is left is not enough and the client sends no more: as at the end of a
-        // connection (end_of_stream or partial_message).
+        // connection (end_of_stream or partial_message), unless what is left is already
+        // too long to wait for (as Session::ReadBody).
+        if ((bad = reader.CheckPending(bytes.substr(pos)))) break;
         pos = bytes.size();
         parser.put_eof(ec);
         if (!ec && !parser.is_done()) ec = http::error::partial_message;
@@ -1021,33 +1241,39 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
       if (ec) break;
       if (!head_seen && parser.is_header_done()) {
         head_seen = true;
+        if ((bad = reader.CheckHead())) break;
         if (!parser.is_done() && ExpectsContinue(parser.get()) && all_answered()) {
           pieces.push_back({kContinue, nullptr, true, false});
         }
       }
     }
-    if (ec) {
+    if (!bad && ec) {
       // As Session::OnReadError: the answer to a malformed request, or just the end.
       if (ec == http::error::end_of_stream || ec == http::error::partial_message) break;
-      bool head = parser.is_header_done() && parser.get().method() == http::verb::head;
-      if (auto answer = ReadErrorAnswer(ec)) add_answer(std::move(*answer), false, head);
-      break;
+      bad = reader.ErrorAnswer(ec);
+      if (!bad) break;
     }
-    http::request<http::string_body> message = parser.release();
-    bool head = message.method() == http::verb::head;
-    if (auto bad = CheckVersion(message)) {
+    bool head = reader.head();
+    http::request<http::string_body> message;
+    if (!bad) bad = reader.Release(&message);
+    if (bad) {
       add_answer(std::move(*bad), false, head);
       break;
     }
+    if (auto bad_version = CheckVersion(message)) {
+      add_answer(std::move(*bad_version), false, head);
+      break;
+    }
     bool keep_alive = message.keep_alive();
+    bool http10 = message.version() == 10;
     closing = !keep_alive;
     HttpRequest request;
-    if (auto bad = ToRequest(std::move(message), remote, &request)) {
-      add_answer(std::move(*bad), keep_alive, head);
+    if (auto bad_target = ToRequest(std::move(message), remote, &request)) {
+      add_answer(std::move(*bad_target), keep_alive, head, http10);
       continue;
     }
     auto reply = std::make_shared<LocalReply>();
-    pieces.push_back({"", reply, keep_alive, head});
+    pieces.push_back({"", reply, keep_alive, head, http10});
     auto holder = std::make_shared<LocalResponder>(reply);
     Responder respond = [holder](HttpResponse response) { holder->Send(std::move(response)); };
     CallHandler(handler, std::move(request), respond);
@@ -1072,7 +1298,7 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
         piece.reply->answer = HttpResponse();  // a late answer is dropped
       }
     }
-    out += Serialize(BuildResponse(std::move(answer), piece.keep_alive, piece.head));
+    out += Serialize(BuildResponse(std::move(answer), piece.keep_alive, piece.head, piece.http10));
     if (!piece.keep_alive) break;
   }
   return out;

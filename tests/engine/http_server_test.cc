@@ -765,6 +765,283 @@ TEST_CASE("Start reports listen errors; IPv6 literals work", "[http]") {
   }
 }
 
+// ---- request framing: chunked bodies, Transfer-Encoding, keep-alive ----
+
+namespace {
+
+std::string ChunkedPost(const std::string& chunked_body, const std::string& extra_fields = "") {
+  return "POST /c HTTP/1.1\r\nHost: t\r\n" + extra_fields + "Transfer-Encoding: chunked\r\n\r\n" +
+         chunked_body;
+}
+
+// Runs bytes through HandleConnectionBytes with the echo handler and splits the answers.
+std::vector<RawResponse> Handle(const std::string& bytes, const HttpServerOptions& options,
+                                EchoHandler* echo) {
+  return ParseResponses(HandleConnectionBytes(bytes, options, echo->Handler(), milliseconds(2000)));
+}
+
+// Sends `bytes` on a fresh connection and reads until the server closes it (or 5 s pass).
+std::vector<RawResponse> SendAndRead(uint16_t port, const std::string& bytes, bool* closed) {
+  RawSocket socket(port);
+  socket.Send(bytes);
+  std::string data = socket.Read(milliseconds(5000), closed);
+  INFO("got: " << data);
+  return ParseResponses(data);
+}
+
+}  // namespace
+
+TEST_CASE("chunked framing: a long chunk-size line gets 400 and the connection closes", "[http]") {
+  EchoHandler echo;
+  HttpServerOptions options;
+  options.read_timeout = milliseconds(4000);
+  auto server = StartServer(options, echo.Handler());
+
+  SECTION("extensions sent without an end, in pieces") {
+    // Beast waits for the whole chunk-size line; without a bound the server buffers all of it.
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send(ChunkedPost("5;name=")));
+    std::string piece(1024, 'a');
+    bool sending = true;
+    for (int i = 0; i < 256 && sending; ++i) sending = socket.Send(piece);
+    bool closed = false;
+    std::string data = socket.Read(milliseconds(3000), &closed);
+    INFO("got: " << data);
+    std::vector<RawResponse> responses = ParseResponses(data);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(responses[0].body.find("\"error\":\"bad request\"") != std::string::npos);
+    CHECK(responses[0].body.find("chunk") != std::string::npos);
+    CHECK(responses[0].headers["connection"] == "close");
+    CHECK(closed);
+  }
+  SECTION("a whole line with extensions past 4 KiB") {
+    bool closed = false;
+    std::vector<RawResponse> responses = SendAndRead(
+        server->port(), ChunkedPost("5;n=" + std::string(5000, 'a') + "\r\nhello\r\n0\r\n\r\n"),
+        &closed);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(closed);
+  }
+  SECTION("a chunk size of many leading zeros, sent in pieces") {
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send(ChunkedPost("")));
+    for (int i = 0; i < 16; ++i) socket.Send(std::string(1024, '0'));
+    bool closed = false;
+    std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(3000), &closed));
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(closed);
+  }
+  CHECK(echo.calls->load() == 0);
+  // Extensions of a reasonable size are fine.
+  bool closed = false;
+  std::string chunks =
+      "5;a=b;c=\"d e\"\r\nhello\r\n6;" + std::string(3000, 'x') + "\r\n world\r\n0\r\n\r\n";
+  std::vector<RawResponse> fine =
+      SendAndRead(server->port(), ChunkedPost(chunks, "Connection: close\r\n"), &closed);
+  REQUIRE(fine.size() == 1);
+  CHECK(fine[0].status == 200);
+  CHECK(echo.calls->load() == 1);
+}
+
+TEST_CASE("chunked framing: trailers are bounded and do not become header fields", "[http]") {
+  std::mutex mu;
+  HttpRequest seen;
+  HttpServerOptions options;
+  options.read_timeout = milliseconds(4000);
+  auto server = StartServer(options, [&](HttpRequest&& request, Responder respond) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen = request;
+    respond(Text(200, request.body));
+  });
+
+  SECTION("a trailer section that never ends, sent in pieces") {
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send(ChunkedPost("5\r\nhello\r\n0\r\n")));
+    bool sending = true;
+    for (int i = 0; i < 256 && sending; ++i) {
+      sending =
+          socket.Send("X-Trailer-" + std::to_string(i) + ": " + std::string(1000, 'a') + "\r\n");
+    }
+    bool closed = false;
+    std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(3000), &closed));
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(responses[0].body.find("trailer") != std::string::npos);
+    CHECK(closed);
+  }
+  SECTION("a whole trailer section past 8 KiB") {
+    std::string trailers;
+    for (int i = 0; i < 10; ++i) {
+      trailers += "X-T" + std::to_string(i) + ": " + std::string(1000, 'a') + "\r\n";
+    }
+    bool closed = false;
+    std::string request = ChunkedPost("5\r\nhello\r\n0\r\n" + trailers + "\r\n");
+    std::vector<RawResponse> responses = SendAndRead(server->port(), request, &closed);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(closed);
+  }
+  SECTION("small trailers are accepted and dropped") {
+    bool closed = false;
+    std::vector<RawResponse> responses = SendAndRead(
+        server->port(),
+        ChunkedPost("5\r\nhello\r\n0\r\nAuthorization: Bearer injected\r\nX-Sum: 1\r\n\r\n",
+                    "Connection: close\r\n"),
+        &closed);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 200);
+    CHECK(responses[0].body == "hello");
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK(seen.Header("authorization") == nullptr);
+    CHECK(seen.Header("x-sum") == nullptr);
+    CHECK(seen.Header("transfer-encoding") != nullptr);
+  }
+}
+
+TEST_CASE("chunked framing: the limits hold in HandleConnectionBytes too", "[http]") {
+  EchoHandler echo;
+  HttpServerOptions options;
+  options.max_body_bytes = 1024;
+  auto expect_400 = [&](const std::string& bytes) {
+    std::vector<RawResponse> responses = Handle(bytes + Get("/after"), options, &echo);
+    INFO("sent: " << bytes.substr(0, 200));
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(responses[0].headers["connection"] == "close");
+  };
+  expect_400(ChunkedPost("5;n=" + std::string(5000, 'a') + "\r\nhello\r\n0\r\n\r\n"));
+  expect_400(ChunkedPost(std::string(5000, '0') + "5\r\nhello\r\n0\r\n\r\n"));
+  expect_400(ChunkedPost("5\r\nhello\r\n0;n=" + std::string(5000, 'a') + "\r\n\r\n"));
+  expect_400(ChunkedPost("5\r\nhello\r\n0\r\nX-T: " + std::string(9000, 'a') + "\r\n\r\n"));
+  // Incomplete, and already too long: 400 rather than the end of the connection.
+  std::vector<RawResponse> incomplete =
+      Handle(ChunkedPost("5;n=" + std::string(5000, 'a')), options, &echo);
+  REQUIRE(incomplete.size() == 1);
+  CHECK(incomplete[0].status == 400);
+  CHECK(echo.calls->load() == 0);
+
+  // The body is bounded by max_body_bytes across chunks: 413.
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += "10\r\n" + std::string(16, 'b') + "\r\n";
+  std::vector<RawResponse> large = Handle(ChunkedPost(many + "0\r\n\r\n"), options, &echo);
+  REQUIRE(large.size() == 1);
+  CHECK(large[0].status == 413);
+  CHECK(echo.calls->load() == 0);
+
+  std::vector<RawResponse> fine =
+      Handle(ChunkedPost("5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\n") + Get("/after"), options, &echo);
+  REQUIRE(fine.size() == 2);
+  CHECK(fine[0].body == "POST /c");
+  CHECK(fine[1].body == "GET /after");
+}
+
+TEST_CASE("a Transfer-Encoding other than chunked alone gets 400 and closes", "[http]") {
+  // RFC 9112 §6.3: the body's length cannot be known; taking it as empty would run the body
+  // as the next request (request smuggling).
+  const std::string smuggled = "DELETE /smuggled HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+  const std::string chunked_smuggled =
+      "0\r\n\r\n" + smuggled;  // as chunked: an empty body, then the DELETE
+  std::vector<std::string> bad = {
+      "Transfer-Encoding: chunked, gzip\r\n",
+      "Transfer-Encoding: gzip\r\n",
+      "Transfer-Encoding: identity\r\n",
+      "Transfer-Encoding: foo\r\n",
+      "Transfer-Encoding: chunked, chunked\r\n",
+      "Transfer-Encoding: gzip, chunked\r\n",
+      "Transfer-Encoding: chunked,\r\n",
+      "Transfer-Encoding: \r\n",
+      "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+      "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+      "Transfer-Encoding: gzip\r\nContent-Length: " + std::to_string(smuggled.size()) + "\r\n",
+      "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+      "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+  };
+  EchoHandler echo;
+  auto server = StartServer({}, echo.Handler());
+  for (const std::string& fields : bad) {
+    for (const std::string& body : {smuggled, chunked_smuggled}) {
+      INFO("fields: " << fields << "body: " << body);
+      std::string request = "POST /p HTTP/1.1\r\nHost: t\r\n" + fields + "\r\n" + body;
+      std::vector<RawResponse> local = Handle(request, {}, &echo);
+      REQUIRE(local.size() == 1);
+      CHECK(local[0].status == 400);
+      CHECK(local[0].headers["connection"] == "close");
+
+      bool closed = false;
+      std::vector<RawResponse> responses = SendAndRead(server->port(), request, &closed);
+      REQUIRE(responses.size() == 1);
+      CHECK(responses[0].status == 400);
+      CHECK(responses[0].body.find("\"error\":\"bad request\"") != std::string::npos);
+      CHECK(responses[0].headers["connection"] == "close");
+      CHECK(closed);
+    }
+  }
+  // Neither the POST nor the smuggled DELETE reached the handler.
+  CHECK(echo.calls->load() == 0);
+
+  // An HTTP/1.0 request must not use Transfer-Encoding (RFC 9112 §6.1).
+  std::vector<RawResponse> http10 = Handle(
+      "POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", {}, &echo);
+  REQUIRE(http10.size() == 1);
+  CHECK(http10[0].status == 400);
+  CHECK(echo.calls->load() == 0);
+
+  // "chunked" alone, in any case and with whitespace around it, is fine.
+  for (const char* value : {"chunked", "Chunked", "CHUNKED", " chunked ", "\tchunked"}) {
+    INFO("Transfer-Encoding: " << value);
+    std::string request =
+        "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: " + std::string(value) +
+        "\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + Get("/next", true);
+    std::vector<RawResponse> local = Handle(request, {}, &echo);
+    REQUIRE(local.size() == 2);
+    CHECK(local[0].status == 200);
+    CHECK(local[1].body == "GET /next");
+    bool closed = false;
+    std::vector<RawResponse> responses = SendAndRead(server->port(), request, &closed);
+    REQUIRE(responses.size() == 2);
+    CHECK(responses[0].status == 200);
+    CHECK(responses[1].body == "GET /next");
+  }
+}
+
+TEST_CASE("HTTP/1.0 keep-alive is honoured and announced", "[http]") {
+  EchoHandler echo;
+  auto server = StartServer({}, echo.Handler());
+  RawSocket socket(server->port());
+  REQUIRE(socket.Send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  bool closed = false;
+  std::vector<RawResponse> first = ParseResponses(socket.Read(milliseconds(5000), &closed, 1));
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].body == "GET /a");
+  CHECK(first[0].headers["connection"] == "keep-alive");
+  // A HEAD keeps its Content-Length and has no body, and also stays open.
+  REQUIRE(socket.Send("HEAD /h HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+  std::string head = socket.Read(milliseconds(1000), &closed);
+  CHECK(head.find("Connection: keep-alive\r\n") != std::string::npos);
+  CHECK(head.size() == head.find("\r\n\r\n") + 4);
+  CHECK(!closed);
+  // Without it, the connection closes after the answer.
+  REQUIRE(socket.Send("GET /b HTTP/1.0\r\n\r\n"));
+  std::vector<RawResponse> second = ParseResponses(socket.Read(milliseconds(5000), &closed));
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].body == "GET /b");
+  CHECK(second[0].headers["connection"] != "keep-alive");
+  CHECK(closed);
+
+  std::vector<RawResponse> local =
+      Handle("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n", {}, &echo);
+  REQUIRE(local.size() == 2);
+  CHECK(local[0].headers["connection"] == "keep-alive");
+  CHECK(local[1].headers["connection"] == "close");
+  // HTTP/1.1 answers stay as they were: no Connection field unless the connection closes.
+  std::vector<RawResponse> v11 = Handle(Get("/c"), {}, &echo);
+  REQUIRE(v11.size() == 1);
+  CHECK(v11[0].headers.count("connection") == 0);
+}
+
 TEST_CASE("HttpCall reports a refused connection", "[http]") {
   uint16_t port = 0;
   {
