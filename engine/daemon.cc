@@ -16,6 +16,7 @@
 
 #include "dsl/time.h"
 #include "dsl/value.h"
+#include "engine/api_routes.h"
 
 namespace projd {
 namespace {
@@ -93,7 +94,11 @@ bool IsLoopback(const std::string& host) {
 
 }  // namespace
 
-Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {}
+Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+  for (size_t i = 0; i <= ApiRoutes().size(); ++i) {
+    http_seconds_.push_back(std::make_unique<Histogram>());
+  }
+}
 
 Daemon::~Daemon() {
   Stop();

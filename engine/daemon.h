@@ -52,6 +52,7 @@ struct DaemonOptions {
 
 class Daemon {
  public:
+  friend struct DaemonApi;  // the HTTP API's handlers (daemon_api.h)
   explicit Daemon(DaemonOptions options);
   ~Daemon();
 
@@ -109,14 +110,11 @@ class Daemon {
   bool SetCurrentGen(const std::string& name, int gen, std::string* error);
   std::unique_ptr<Source> MakeSource(const std::string& view);
   void Monitor();
-  HttpResponse Metrics();
-  void Query(HttpRequest&& request, Responder respond, const Principal* who);
-  // Handle, once the request is on the thread it will run on (on_pool: the query pool).
-  void Dispatch(HttpRequest&& request, Responder respond, bool on_pool);
-  // nullptr when the request may go on; otherwise the 401/403 answer.
-  std::unique_ptr<HttpResponse> Authorize(const HttpRequest& request, const Principal** who);
-  bool WaitForPosition(const std::shared_ptr<View>& view, HttpRequest& request, Responder& respond);
   bool ProduceDemo(std::string* error);
+  // projd_http_requests_total and projd_http_request_seconds: an answer of a route (index in
+  // ApiRoutes(), -1 when none matched), and their text for /metrics.
+  void CountRequest(int route, int status, double seconds);
+  void WriteHttpMetrics(std::string* out);
   // One projd per data folder: an exclusive flock on DATA/LOCK, which holds the pid. false
   // with *error naming the holder's pid when another process has it.
   bool LockDataDir(std::string* error);
@@ -139,6 +137,9 @@ class Daemon {
   std::thread monitor_;
   Histogram query_seconds_;  // reads of views (rows, scans, history)
   std::unique_ptr<WorkPool> work_pool_;  // long work of the API; made by Start
+  std::mutex http_metrics_mu_;
+  std::map<std::pair<int, int>, uint64_t> http_requests_;  // guarded: (route, status) -> count
+  std::vector<std::unique_ptr<Histogram>> http_seconds_;   // per route, then one for no route
 };
 
 }  // namespace projd

@@ -1,13 +1,20 @@
-// The OpenAPI 3 document of projd's HTTP API, served at GET /openapi.json. Two tests keep it
-// true: the integration test "openapi" calls every path and method listed here, and
-// tests/api runs Schemathesis over it against a live projd (every answer must be one this
-// document describes: status, content type, body schema, headers).
+// The OpenAPI 3 document of projd's HTTP API, served at GET /openapi.json: the shared
+// components below, and one operation per route of the route table (api_routes.cc), with the
+// path parameters, the 401/403 answers and `security` derived from each route's pattern and
+// access. Tests keep it true: the integration tests call every path and method listed, walk
+// the route table against it, and tests/api runs Schemathesis over it against a live projd
+// (every answer must be one this document describes: status, content type, body, headers).
 #include "engine/openapi.h"
 
-namespace projd {
+#include <map>
+#include <string>
 
-const char* OpenApiDocument() {
-  return R"json({
+#include "engine/api_routes.h"
+
+namespace projd {
+namespace {
+
+const char kHead[] = R"json({
   "openapi": "3.0.3",
   "info": {
     "title": "projd",
@@ -84,101 +91,81 @@ const char* OpenApiDocument() {
       "Forbidden": {"description": "the token's role may not do this, or read this view", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotFound": {"description": "no such view (or row)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Conflict": {"description": "the view is not in a state that allows this", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "Timeout": {"description": "min_position was not reached within wait_ms; detail.position is the view's position", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "Timeout": {"description": "min_position was not reached within wait_ms; detail.position is the view's position", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Busy": {"description": "the query pool is full: retry later (Retry-After)", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     }
   },
   "security": [{"bearer": []}, {}],
-  "paths": {
-    "/": {"get": {"summary": "The operator dashboard (HTML)", "security": [],
-      "responses": {"200": {"description": "the dashboard page", "content": {"text/html": {"schema": {"type": "string"}}}},
-        "503": {"description": "this projd was built without its dashboard (node or npm missing); the API works", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
-    "/healthz": {"get": {"summary": "Liveness (no token needed)", "security": [], "responses": {
-      "200": {"description": "alive", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}}}}},
-    "/readyz": {"get": {"summary": "Readiness: every view loaded and past its initial catch-up, whatever the caller may read (no token needed; the names listed are those the token may read)", "security": [], "responses": {
-      "200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
-      "503": {"description": "not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-      "200": {"description": "text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}},
-      "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/openapi.json": {"get": {"summary": "This document", "responses": {
-      "200": {"description": "OpenAPI 3", "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}}},
-      "401": {"$ref": "#/components/responses/Unauthorized"}}}},
-    "/v1/views": {"get": {"summary": "Every view (that the token may read) with its state, rows and lag", "responses": {
-      "200": {"description": "views", "content": {"application/json": {"schema": {"type": "object", "required": ["views"], "properties": {"views": {"type": "array", "items": {"$ref": "#/components/schemas/ViewStatus"}}}}}}},
-      "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/v1/views/{view}": {
-      "parameters": [{"$ref": "#/components/parameters/view"}],
-      "get": {"summary": "One view: status, definition, partitions with positions and lags",
-        "parameters": [{"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"200": {"description": "status", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ViewDetail"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}},
-      "delete": {"summary": "Drop the kept data of a view whose projection was removed",
-        "responses": {"200": {"description": "dropped", "content": {"application/json": {"schema": {"type": "object", "required": ["dropped"], "properties": {"dropped": {"type": "string"}}}}}},
-          "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "409": {"$ref": "#/components/responses/Conflict"}}}},
-    "/v1/views/{view}/rows": {
-      "parameters": [{"$ref": "#/components/parameters/view"}],
-      "get": {"summary": "Rows in key order, paginated",
-        "parameters": [{"name": "prefix", "in": "query", "schema": {"type": "string"}}, {"name": "start", "in": "query", "schema": {"type": "string"}}, {"name": "end", "in": "query", "schema": {"type": "string"}}, {"$ref": "#/components/parameters/limit"},
-          {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string", "pattern": "^([0-9a-f]{2})*$"}},
-          {"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"200": {"description": "rows", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"type": "object", "required": ["rows", "next_cursor"], "properties": {"rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}}, "next_cursor": {"type": "string", "nullable": true}}}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}}},
-    "/v1/views/{view}/rows/{key}": {
-      "parameters": [{"$ref": "#/components/parameters/view"}, {"$ref": "#/components/parameters/key"}],
-      "get": {"summary": "One row; with as_of, the row as it was after the last event with event time at or before it (needs history)",
-        "parameters": [{"name": "as_of", "in": "query", "schema": {"type": "string", "format": "date-time"}}, {"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"200": {"description": "row", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Row"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}}},
-    "/v1/views/{view}/rows/{key}/history": {
-      "parameters": [{"$ref": "#/components/parameters/view"}, {"$ref": "#/components/parameters/key"}],
-      "get": {"summary": "Every kept version of a row, oldest first, with the event that made it (needs history)",
-        "parameters": [{"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/seq_cursor"}, {"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"200": {"description": "versions", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"type": "object", "required": ["key", "versions", "next_cursor"], "properties": {"key": {"type": "string"}, "versions": {"type": "array", "items": {"$ref": "#/components/schemas/RowVersion"}}, "next_cursor": {"type": "string", "nullable": true}}}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}}},
-    "/v1/views/{view}/dead-letters": {
-      "parameters": [{"$ref": "#/components/parameters/view"}],
-      "get": {"summary": "Rejected events, paginated", "parameters": [{"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/seq_cursor"}, {"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"200": {"description": "dead letters", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"type": "object", "required": ["dead_letters", "total", "next_cursor"], "properties": {"dead_letters": {"type": "array", "items": {"$ref": "#/components/schemas/DeadLetter"}}, "total": {"type": "integer"}, "next_cursor": {"type": "string", "nullable": true}}}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}}},
-    "/v1/views/{view}/skip": {
-      "parameters": [{"$ref": "#/components/parameters/view"}],
-      "post": {"summary": "Move a view stopped by errors stop past the failing event, which becomes a dead letter",
-        "parameters": [{"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"202": {"description": "skipped", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"type": "object", "required": ["skipped"], "properties": {"skipped": {"type": "boolean"}}}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "409": {"$ref": "#/components/responses/Conflict"}, "504": {"$ref": "#/components/responses/Timeout"}}}},
-    "/v1/views/{view}/rebuild": {
-      "parameters": [{"$ref": "#/components/parameters/view"}],
-      "post": {"summary": "Rebuild from offset zero in a shadow store; the view serves until the rebuilt one has caught up, then they swap",
-        "parameters": [{"name": "allow_gap", "in": "query", "description": "rebuild even when retention deleted the start of a topic's log (else 409 with the first available offsets)", "schema": {"type": "boolean"}}, {"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"202": {"description": "started", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"type": "object", "required": ["rebuild", "view"], "properties": {"rebuild": {"type": "string", "enum": ["started"]}, "view": {"type": "string"}}}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "409": {"$ref": "#/components/responses/Conflict"}, "504": {"$ref": "#/components/responses/Timeout"}}}},
-    "/v1/views/{view}/lag": {
-      "parameters": [{"$ref": "#/components/parameters/view"}],
-      "get": {"summary": "Lag samples kept in memory (one a second, the last hour): what the dashboard charts",
-        "parameters": [{"name": "window", "in": "query", "description": "how far back: 90s, 15m, 1h or seconds (at most 1h; default 15m)", "schema": {"type": "string", "pattern": "^[0-9]{1,6}[smh]?$", "example": "15m"}}, {"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"200": {"description": "samples, oldest first", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"type": "object", "required": ["view", "window_seconds", "samples"], "properties": {"view": {"type": "string"}, "window_seconds": {"type": "integer"}, "samples": {"type": "array", "items": {"$ref": "#/components/schemas/LagSample"}}}}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}}},
-    "/v1/query": {
-      "get": {"summary": "Run a query", "parameters": [{"name": "q", "in": "query", "required": true, "schema": {"type": "string"}, "example": "from account_balance where balance > 100 limit 10"}, {"name": "cursor", "in": "query", "description": "next_cursor of the previous answer", "schema": {"type": "string"}}, {"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "responses": {"200": {"description": "answer", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryAnswer"}}}},
-          "400": {"$ref": "#/components/responses/BadQuery"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}},
-      "post": {"summary": "Run a query (the body is the query text)", "parameters": [{"name": "cursor", "in": "query", "description": "next_cursor of the previous answer", "schema": {"type": "string"}}, {"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"}],
-        "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}, "example": "from account_balance select count(), sum(balance)"}}},
-        "responses": {"200": {"description": "answer", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryAnswer"}}}},
-          "400": {"$ref": "#/components/responses/BadQuery"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "403": {"$ref": "#/components/responses/Forbidden"},
-          "404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}}}
+  "paths": {)json";
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return s;
+}
+
+// One operation: the route's own object, with path parameters, auth answers and security.
+std::string Operation(const Route& route) {
+  std::string op = route.operation;
+  size_t close = op.rfind('}');
+  std::string extra;
+  std::vector<std::string> params = PatternParameters(route.pattern);
+  if (!params.empty()) {
+    std::string refs;
+    for (const auto& p : params) {
+      if (!refs.empty()) refs += ", ";
+      refs += "{\"$ref\": \"#/components/parameters/" + p + "\"}";
+    }
+    size_t at = op.find("\"parameters\": [");
+    if (at != std::string::npos) {
+      at += std::string("\"parameters\": [").size();
+      op.insert(at, refs + ", ");
+      close = op.rfind('}');
+    } else {
+      extra += ", \"parameters\": [" + refs + "]";
+    }
   }
-})json";
+  if (route.access == Access::kPublic) extra += ", \"security\": []";
+  // The auth answers go into the responses object.
+  std::string auth;
+  if (route.access != Access::kPublic) {
+    auth += "\"401\": {\"$ref\": \"#/components/responses/Unauthorized\"}";
+  }
+  if (route.access != Access::kPublic && route.access != Access::kAnyToken) {
+    auth += ", \"403\": {\"$ref\": \"#/components/responses/Forbidden\"}";
+  }
+  if (!auth.empty()) {
+    size_t at = op.find("\"responses\": {");
+    at += std::string("\"responses\": {").size();
+    op.insert(at, auth + ", ");
+    close = op.rfind('}');
+  }
+  op.insert(close, extra);
+  return op;
+}
+
+std::string Build() {
+  // Paths in table order, each with its operations.
+  std::vector<std::string> order;
+  std::map<std::string, std::string> ops;
+  for (const auto& route : ApiRoutes()) {
+    std::string& o = ops[route.pattern];
+    if (o.empty()) order.push_back(route.pattern);
+    if (!o.empty()) o += ",\n      ";
+    o += "\"" + Lower(route.method) + "\": " + Operation(route);
+  }
+  std::string doc = kHead;
+  for (size_t i = 0; i < order.size(); ++i) {
+    doc += std::string(i ? "," : "") + "\n    \"" + order[i] + "\": {\n      " + ops[order[i]] + "}";
+  }
+  doc += "\n  }\n}\n";
+  return doc;
+}
+
+}  // namespace
+
+const char* OpenApiDocument() {
+  static const std::string doc = Build();
+  return doc.c_str();
 }
 
 }  // namespace projd

@@ -1002,15 +1002,7 @@ TEST_CASE("openapi.json describes every endpoint, and every documented call answ
   REQUIRE(doc.is_object());
   CHECK(doc.as_object().Find("openapi")->as_string().rfind("3.", 0) == 0);
   const projd::Object& paths = doc.as_object().Find("paths")->as_object();
-  // Every route the server has is documented.
-  for (const char* route :
-       {"/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/views", "/v1/views/{view}",
-        "/v1/views/{view}/rows", "/v1/views/{view}/rows/{key}",
-        "/v1/views/{view}/rows/{key}/history", "/v1/views/{view}/dead-letters",
-        "/v1/views/{view}/skip", "/v1/views/{view}/rebuild", "/v1/views/{view}/lag", "/v1/query"}) {
-    INFO(route);
-    CHECK(paths.Find(route) != nullptr);
-  }
+  // That every route of the table is documented (and only those) is routes_test.cc's.
   // Every documented call answers with a documented status.
   std::string key = truth.cents.begin()->first;
   int calls = 0;
@@ -1022,7 +1014,8 @@ TEST_CASE("openapi.json describes every endpoint, and every documented call answ
       if (at != std::string::npos) target.replace(at, param.size(), value);
     }
     for (const auto& [method, op] : item.as_object().members()) {
-      if (method == "parameters") continue;
+      // HEAD answers have no body, which this test's client cannot read.
+      if (method == "parameters" || method == "head") continue;
       std::string m = method;
       for (char& c : m) c = static_cast<char>(toupper(c));
       std::string body = m == "POST" && path == "/v1/query" ? "from balances select count()" : "";

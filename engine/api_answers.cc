@@ -1,0 +1,152 @@
+#include "engine/api_answers.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace projd {
+
+Value Str(const std::string& s) { return Value::String(s); }
+Value Num(int64_t n) { return Value::Number(Decimal::FromInt(n)); }
+Value Seconds(double s) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.3f", s);
+  Decimal d;
+  Decimal::Parse(buf, &d);
+  return Value::Number(d);
+}
+
+HttpResponse Json(int status, const Value& v) {
+  HttpResponse r;
+  r.status = status;
+  r.body.reserve(512);  // most answers fit: no regrowth while writing
+  WriteJson(v, &r.body);
+  r.body.push_back('\n');
+  return r;
+}
+
+HttpResponse Error(int status, const std::string& error, Value detail) {
+  Object o;
+  o.Set("error", Str(error));
+  o.Set("detail", std::move(detail));
+  return Json(status, Value::MakeObject(std::move(o)));
+}
+
+HttpResponse MethodNotAllowed(const std::string& allow, const std::string& detail) {
+  HttpResponse r = Error(405, "method not allowed", Str(detail.empty() ? "use " + allow : detail));
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+bool ParsePosition(const std::string& s, std::map<TopicPartition, int64_t>* out,
+                   std::string* error) {
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    std::string item =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t c2 = item.rfind(':');
+    size_t c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : item.rfind(':', c2 - 1);
+    if (c1 == std::string::npos || c1 == 0) {
+      *error = "position item '" + item + "' is not TOPIC:PARTITION:OFFSET";
+      return false;
+    }
+    std::string part = item.substr(c1 + 1, c2 - c1 - 1);
+    std::string off = item.substr(c2 + 1);
+    if (part.empty() || off.empty() || part.size() > 9 || off.size() > 18 ||
+        part.find_first_not_of("0123456789") != std::string::npos ||
+        off.find_first_not_of("0123456789") != std::string::npos) {
+      *error = "position item '" + item + "' is not TOPIC:PARTITION:OFFSET";
+      return false;
+    }
+    (*out)[TopicPartition{item.substr(0, c1), std::stoi(part)}] = std::stoll(off);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+Value StatusToJson(const ViewStatus& st, bool detail) {
+  Object o;
+  o.Set("name", Str(st.name));
+  o.Set("state", Str(st.state));
+  o.Set("reason", st.reason.empty() ? Value() : Str(st.reason));
+  o.Set("rows", Num(static_cast<int64_t>(st.rows)));
+  o.Set("lag_events", Num(st.lag_events));
+  o.Set("lag_seconds", Seconds(st.lag_seconds));
+  o.Set("events_per_second", Seconds(st.events_per_second));
+  o.Set("definition_hash", Str(st.definition_hash));
+  o.Set("position", Str(st.position));
+  o.Set("events_applied", Num(st.applied_total));
+  o.Set("events_skipped", Num(st.ignored_total + st.duplicates_total));
+  o.Set("dead_letters", Num(st.dead_letters_total));
+  o.Set("last_update", st.last_applied_ms ? Str(FormatRfc3339(st.last_applied_ms)) : Value());
+  if (st.rebuilding) {
+    Object rb;
+    rb.Set("progress", Seconds(st.rebuild_progress));
+    rb.Set("applied", Num(st.rebuild_applied));
+    rb.Set("remaining", Num(st.rebuild_remaining));
+    rb.Set("events_per_second", Seconds(st.rebuild_events_per_second));
+    rb.Set("definition_hash", Str(st.rebuild_definition_hash));
+    o.Set("rebuild", Value::MakeObject(std::move(rb)));
+  } else {
+    o.Set("rebuild", Value());
+  }
+  if (st.failed) {
+    Object f;
+    f.Set("topic", Str(st.failed_topic));
+    f.Set("partition", Num(st.failed_partition));
+    f.Set("offset", Num(st.failed_offset));
+    f.Set("reason", Str(st.reason));
+    o.Set("failed_at", Value::MakeObject(std::move(f)));
+  }
+  if (detail) {
+    Array parts;
+    for (const auto& p : st.partitions) {
+      Object po;
+      po.Set("topic", Str(p.tp.topic));
+      po.Set("partition", Num(p.tp.partition));
+      po.Set("position", Num(p.position));
+      po.Set("high_watermark", p.high_watermark >= 0 ? Num(p.high_watermark) : Value());
+      po.Set("low_watermark", p.low_watermark >= 0 ? Num(p.low_watermark) : Value());
+      po.Set("lag_events", Num(p.lag_events));
+      po.Set("lag_seconds", Seconds(p.lag_seconds));
+      parts.push_back(Value::MakeObject(std::move(po)));
+    }
+    o.Set("partitions", Value::MakeArray(std::move(parts)));
+  }
+  return Value::MakeObject(std::move(o));
+}
+
+bool ParseLimit(const HttpRequest& req, size_t def, size_t max, size_t* out, std::string* error) {
+  const std::string* l = req.Query("limit");
+  if (!l) {
+    *out = def;
+    return true;
+  }
+  if (l->empty() || l->size() > 9 || l->find_first_not_of("0123456789") != std::string::npos) {
+    *error = "limit must be a whole number";
+    return false;
+  }
+  *out = std::min<size_t>(static_cast<size_t>(std::stoll(*l)), max);
+  if (*out == 0) *out = 1;
+  return true;
+}
+
+bool ParsePage(const HttpRequest& req, size_t* limit, uint64_t* after, HttpResponse* bad) {
+  std::string error;
+  if (!ParseLimit(req, 100, 1000, limit, &error)) {
+    *bad = Error(400, "bad limit", Str(error));
+    return false;
+  }
+  *after = 0;
+  if (const std::string* c = req.Query("cursor")) {
+    if (c->empty() || c->size() > 18 || c->find_first_not_of("0123456789") != std::string::npos) {
+      *bad = Error(400, "bad cursor", Str("not a cursor from this API"));
+      return false;
+    }
+    *after = std::stoull(*c);
+  }
+  return true;
+}
+
+}  // namespace projd
