@@ -2,25 +2,19 @@
 #include <signal.h>
 #include <toml++/toml.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/daemon.h"
 
 namespace {
-
-const char kUsage[] =
-    "usage: projd --projections DIR --data DIR [--listen 127.0.0.1:8080]\n"
-    "             [--brokers HOST:PORT,...] [--group ID] [--kafka-prop KEY=VALUE ...]\n"
-    "             [--auth FILE] [--config FILE] [--demo] [--demo-events FILE] [--partitions N]\n"
-    "             [--schema-registry URL]\n"
-    "             [--sync full|batch|none] [--max-event-bytes N] [--log-format text|json]\n"
-    "             [--insecure-listen-any] [--http-max-connections N] [--http-max-body-bytes N]\n"
-    "             [--http-max-header-bytes N] [--http-read-timeout-ms N] [--http-idle-timeout-ms "
-    "N]\n";
 
 bool ParseInt(const std::string& s, int64_t min, int64_t max, int64_t* out) {
   if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
@@ -105,10 +99,6 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
   return true;
 }
 
-bool IsFlagWithoutValue(const std::string& name) {
-  return name == "demo" || name == "insecure-listen-any" || name == "help";
-}
-
 bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* error) {
   toml::table tbl;
   try {
@@ -165,63 +155,115 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
   return true;
 }
 
+// A flag that carries one setting for Apply(): its name (as in Apply and the config file), its
+// value's name in the usage, and what it does.
+struct Setting {
+  const char* name;
+  const char* value_name;
+  const char* help;
+};
+
+const Setting kSettings[] = {
+    {"projections", "DIR", "the folder of .proj files (required, unless --demo)"},
+    {"data", "DIR", "the folder of the views' LMDB stores (required, unless --demo)"},
+    {"listen", "HOST:PORT", "the HTTP API's address (default 127.0.0.1:8080; port 0: any free)"},
+    {"brokers", "HOST:PORT,...", "Kafka's bootstrap servers (default: start the embedded broker)"},
+    {"group", "ID",
+     "the consumer group projd commits its positions to, for lag tools\n"
+     "(default projd-HOSTNAME)"},
+    {"auth", "FILE", "tokens and their roles; without it only loopback is served"},
+    {"schema-registry", "URL", "the schema registry of format avro projections"},
+    {"demo-events", "FILE",
+     "the events --demo produces (default: examples/banking-events.jsonl\n"
+     "beside the projections folder)"},
+    {"partitions", "N", "partitions per topic of the embedded broker, 1..1024 (default 4)"},
+    {"sync", "full|batch|none", "when LMDB commits are made durable (default batch)"},
+    {"max-event-bytes", "N", "larger events are event errors (default 1048576)"},
+    {"log-format", "text|json", "log lines as text (default) or JSON"},
+    {"http-max-connections", "N", "open HTTP connections at most (default 1024)"},
+    {"http-max-body-bytes", "N", "larger request bodies get 413 (default 1048576)"},
+    {"http-max-header-bytes", "N", "larger request heads get 431 (default 16384)"},
+    {"http-read-timeout-ms", "N", "time to send a whole request (default 10000)"},
+    {"http-idle-timeout-ms", "N", "idle keep-alive connections close after this (default 60000)"},
+};
+
+// Reports a usage error on stderr; returns exit code 2.
+int UsageError(const std::string& message) {
+  std::cerr << "projd: " << message << "\nRun 'projd --help' for the usage.\n";
+  return 2;
+}
+
 volatile sig_atomic_t g_signal = 0;
 void OnSignal(int sig) { g_signal = sig; }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app("projd " PROJD_VERSION
+               ": consumes the Kafka topics its projections name, keeps each view in LMDB\n"
+               "and serves it over HTTP.",
+               "projd");
+  app.get_formatter()->column_width(30);
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.set_version_flag("--version", "projd " PROJD_VERSION, "print the version and exit");
+  // Like the settings of the config file, a flag given twice takes its last value.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("projd: ") + e.what() + "\nRun 'projd --help' for the usage.\n";
+  });
+  app.footer(
+      "SIGTERM or SIGINT: finish the batch in hand, commit, exit 0. SIGHUP or a changed .proj\n"
+      "file: reload. Exit codes: 0 stopped cleanly, 1 could not start, 2 a usage error.");
+
+  std::string config;
+  app.add_option("--config", config,
+                 "a TOML file of the same settings (projections = \"...\",\n"
+                 "kafka_props = {...}, ...); flags win over it")
+      ->type_name("FILE");
+  std::vector<std::pair<const Setting*, CLI::Option*>> flags;
+  std::map<std::string, std::string> values;
+  for (const Setting& s : kSettings) {
+    CLI::Option* o = app.add_option(std::string("--") + s.name, values[s.name], s.help);
+    flags.emplace_back(&s, o->type_name(s.value_name));
+  }
+  std::vector<std::string> kafka_props;
+  app.add_option("--kafka-prop", kafka_props,
+                 "a librdkafka property (security.protocol, sasl.*, ssl.*, ...);\n"
+                 "repeat for several")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  bool demo = false, insecure_listen_any = false;
+  app.add_flag("--demo", demo,
+               "create the example topics and produce the example events (defaults:\n"
+               "--projections projections, --data /tmp/projd-demo)");
+  app.add_flag("--insecure-listen-any", insecure_listen_any,
+               "allow a --listen address other than loopback without --auth");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help and version exit 0 (on stdout); any other parse error is a usage error.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  // The config file first, so that flags win over it.
   projd::DaemonOptions options;
   std::string error;
-  // The config file first, so that flags win over it.
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string path;
-    if (a == "--config" && i + 1 < argc) path = argv[i + 1];
-    if (a.rfind("--config=", 0) == 0) path = a.substr(9);
-    if (!path.empty() && !LoadConfig(path, &options, &error)) {
-      std::cerr << "projd: " << error << "\n";
-      return 2;
+  if (!config.empty() && !LoadConfig(config, &options, &error)) {
+    std::cerr << "projd: " << error << "\n";
+    return 2;
+  }
+  for (const auto& [setting, flag] : flags) {
+    if (flag->count() > 0 && !Apply(&options, setting->name, values[setting->name], &error)) {
+      return UsageError(error);
     }
   }
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--", 0) != 0) {
-      std::cerr << "projd: unexpected argument '" << a << "'\n" << kUsage;
-      return 2;
-    }
-    std::string name = a.substr(2), value;
-    size_t eq = name.find('=');
-    bool has_value = eq != std::string::npos;
-    if (has_value) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (name == "help") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (name == "demo") {
-      options.demo = true;
-      continue;
-    }
-    if (name == "insecure-listen-any") {
-      options.insecure_listen_any = true;
-      continue;
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) {
-        std::cerr << "projd: --" << name << " needs a value\n" << kUsage;
-        return 2;
-      }
-      value = argv[++i];
-    }
-    if (name == "config") continue;
-    if (!Apply(&options, name, value, &error)) {
-      std::cerr << "projd: " << error << "\n" << kUsage;
-      return 2;
-    }
+  for (const auto& prop : kafka_props) {
+    if (!Apply(&options, "kafka-prop", prop, &error)) return UsageError(error);
   }
+  if (demo) options.demo = true;
+  if (insecure_listen_any) options.insecure_listen_any = true;
   if (options.demo) {
     if (options.projections_dir.empty()) options.projections_dir = "projections";
     if (options.data_dir.empty()) options.data_dir = "/tmp/projd-demo";
@@ -233,8 +275,7 @@ int main(int argc, char** argv) {
     }
   }
   if (options.projections_dir.empty() || options.data_dir.empty()) {
-    std::cerr << "projd: --projections and --data are required\n" << kUsage;
-    return 2;
+    return UsageError("--projections and --data are required");
   }
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa;

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   librdkafka-dev libavro-dev liblmdb-dev libboost1.74-dev nlohmann-json3-dev libsimdjson-dev
-  catch2 libtomlplusplus-dev libssl-dev
+  catch2 libtomlplusplus-dev libssl-dev libcli11-dev
   kcat lmdb-utils curl python3 python3-prometheus-client
   openjdk-17-jre-headless maven
   nodejs npm
