@@ -1,6 +1,7 @@
 // projctl: the command-line client and local test runner (SPEC §7).
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -24,23 +25,11 @@ namespace {
 
 using projd::Value;
 
-const char kUsage[] =
-    "usage:\n"
-    "  projctl check FILE...\n"
-    "  projctl test FILE --events EVENTS.jsonl [--view NAME] [--expect EXPECTED.json]\n"
-    "               [--schema WRITER.avsc]   (format avro: events given as JSON)\n"
-    "  projctl test DIR\n"
-    "  projctl diff OLD.proj NEW.proj --events EVENTS.jsonl [--view NAME]\n"
-    "  projctl explain VIEW KEY [--events EVENTS.jsonl --file F.proj]\n"
-    "  projctl [--server URL] [--token T] status\n"
-    "  projctl [--server URL] [--token T] get VIEW KEY [--as-of T]\n"
-    "  projctl [--server URL] [--token T] history VIEW KEY\n"
-    "  projctl [--server URL] [--token T] dead-letters VIEW\n"
-    "  projctl [--server URL] [--token T] skip VIEW\n"
-    "  projctl [--server URL] [--token T] rebuild VIEW [--wait]\n"
-    "  projctl [--server URL] [--token T] query 'from VIEW ...' [--json]\n"
-    "  projctl [--server URL] [--token T] drop VIEW\n"
-    "The server defaults to $PROJD_SERVER or http://127.0.0.1:8080.\n";
+// Reports a usage error of `command` (e.g. "projctl test") on stderr; returns exit code 2.
+int UsageError(const std::string& command, const std::string& message) {
+  std::cerr << command << ": " << message << "\nRun '" << command << " --help' for the usage.\n";
+  return 2;
+}
 
 bool ReadFile(const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
@@ -52,10 +41,6 @@ bool ReadFile(const std::string& path, std::string* out) {
 }
 
 int Check(const std::vector<std::string>& files) {
-  if (files.empty()) {
-    std::cerr << kUsage;
-    return 2;
-  }
   std::vector<std::pair<std::string, std::string>> sources;
   for (const auto& f : files) {
     std::string text;
@@ -279,41 +264,28 @@ int TestDir(const std::string& dir) {
   return failed == 0 ? 0 : 1;
 }
 
-int Test(const std::vector<std::string>& args) {
-  std::string file, events, view, expect, schema_file;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto next = [&](std::string* out) {
-      if (i + 1 >= args.size()) return false;
-      *out = args[++i];
-      return true;
-    };
-    if (a == "--events") {
-      if (!next(&events)) return 2;
-    } else if (a == "--view") {
-      if (!next(&view)) return 2;
-    } else if (a == "--expect") {
-      if (!next(&expect)) return 2;
-    } else if (a == "--schema") {
-      if (!next(&schema_file)) return 2;
-    } else if (file.empty() && a.rfind("--", 0) != 0) {
-      file = a;
-    } else {
-      std::cerr << "projctl test: unexpected argument '" << a << "'\n" << kUsage;
-      return 2;
-    }
-  }
-  if (!file.empty() && fs::is_directory(file)) {
+// The arguments of projctl test.
+struct TestArgs {
+  std::string path;    // a .proj file, or a folder of golden cases
+  std::string events;  // EVENTS.jsonl (FILE only)
+  std::string view;    // only this projection of FILE
+  std::string expect;  // compare with this view instead of printing it
+  std::string schema;  // the writer schema of format avro events given as JSON
+};
+
+int Test(const TestArgs& args) {
+  const std::string& file = args.path;
+  const std::string& events = args.events;
+  const std::string& view = args.view;
+  const std::string& expect = args.expect;
+  const std::string& schema_file = args.schema;
+  if (fs::is_directory(file)) {
     if (!events.empty() || !view.empty() || !expect.empty() || !schema_file.empty()) {
-      std::cerr << "projctl test DIR takes no other arguments\n" << kUsage;
-      return 2;
+      return UsageError("projctl test", "a folder of cases (" + file + ") takes no other flags");
     }
     return TestDir(file);
   }
-  if (file.empty() || events.empty()) {
-    std::cerr << kUsage;
-    return 2;
-  }
+  if (events.empty()) return UsageError("projctl test", "FILE needs --events EVENTS.jsonl");
   std::string text;
   if (!ReadFile(file, &text)) {
     std::cerr << file << ": cannot read file\n";
@@ -415,26 +387,8 @@ std::shared_ptr<const projd::Projection> Pick(const projd::CompiledFile& f, cons
 }
 
 // projctl diff OLD.proj NEW.proj --events EVENTS.jsonl [--view NAME]
-int Diff(const std::vector<std::string>& args) {
-  std::string old_path, new_path, events, view;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--events" && i + 1 < args.size()) {
-      events = args[++i];
-    } else if (args[i] == "--view" && i + 1 < args.size()) {
-      view = args[++i];
-    } else if (old_path.empty()) {
-      old_path = args[i];
-    } else if (new_path.empty()) {
-      new_path = args[i];
-    } else {
-      std::cerr << kUsage;
-      return 2;
-    }
-  }
-  if (old_path.empty() || new_path.empty() || events.empty()) {
-    std::cerr << kUsage;
-    return 2;
-  }
+int Diff(const std::string& old_path, const std::string& new_path, const std::string& events,
+         const std::string& view) {
   projd::CompiledFile a, b;
   if (!CompileOne(old_path, &a) || !CompileOne(new_path, &b)) return 1;
   auto pa = Pick(a, view, old_path);
@@ -608,10 +562,21 @@ std::string Field(const Value& o, const char* name) {
   return projd::ToJson(*v);
 }
 
-int Status(const Server& s) {
+void PrintJson(const Value& v) {
+  std::string out;
+  projd::WritePrettyJson(v, &out);
+  std::cout << out << "\n";
+}
+
+// The views table, or with `json` the answer of GET /v1/views.
+int Status(const Server& s, bool json) {
   Value body;
   int st = Call(s, "GET", "/v1/views", &body);
   if (st != 200) return 1;
+  if (json) {
+    PrintJson(body);
+    return 0;
+  }
   const Value* views = body.as_object().Find("views");
   printf("%-28s %-12s %12s %12s %10s %12s  %s\n", "VIEW", "STATE", "ROWS", "LAG", "LAG_S",
          "EVENTS/S", "REASON");
@@ -628,35 +593,118 @@ int PrintCall(const Server& s, const std::string& method, const std::string& tar
   Value body;
   int st = Call(s, method, target, &body);
   if (st == 0 || st >= 400) return 1;
-  std::string out;
-  projd::WritePrettyJson(body, &out);
-  std::cout << out << "\n";
+  PrintJson(body);
+  return 0;
+}
+
+// The paging flags of history, dead-letters and query.
+struct Paging {
+  int limit = 0;       // rows per page; 0: the command's default
+  std::string cursor;  // start after this next_cursor of an earlier answer
+  bool all = false;    // follow next_cursor until the end
+};
+
+// Calls `target` for one page, from paging.cursor when given; with paging.all, for every
+// following page as well, each page's `items` array appended to the first answer's (whose
+// next_cursor then is null) and its `sum` number, when named, added up. The answer is in
+// *answer. Returns the HTTP status of the failed call (0: unreachable), else 200.
+int FetchPages(const Server& s, const std::string& method, const std::string& target,
+               const std::string& payload, const char* items, const char* sum, const Paging& paging,
+               Value* answer) {
+  std::string cursor = paging.cursor;
+  bool first = true;
+  while (true) {
+    std::string page_target = target;
+    if (!cursor.empty()) {
+      page_target += (target.find('?') == std::string::npos ? "?cursor=" : "&cursor=") +
+                     projd::PercentEncode(cursor);
+    }
+    Value page;
+    int st = Call(s, method, page_target, &page, payload);
+    if (st != 200 || !page.is_object()) {
+      *answer = std::move(page);
+      return st;
+    }
+    if (first) {
+      *answer = std::move(page);
+      first = false;
+    } else {
+      projd::Object& whole = answer->as_object();
+      projd::Object& part = page.as_object();
+      Value* from = part.Find(items);
+      Value* to = whole.Find(items);
+      if (from && to && from->is_array() && to->is_array()) {
+        for (auto& v : from->as_array()) to->as_array().push_back(std::move(v));
+      }
+      if (sum) {
+        const Value* a = whole.Find(sum);
+        const Value* b = part.Find(sum);
+        projd::Decimal total;
+        if (a && b && a->is_number() && b->is_number() &&
+            projd::Decimal::Add(a->as_number(), b->as_number(), &total)) {
+          whole.Set(sum, Value::Number(total));
+        }
+      }
+      const Value* next = part.Find("next_cursor");
+      whole.Set("next_cursor", next ? *next : Value());
+    }
+    const Value* next = answer->as_object().Find("next_cursor");
+    if (!paging.all || !next || !next->is_string()) return 200;
+    if (next->as_string() == cursor) {
+      std::cerr << "projctl: the server answered the same next_cursor twice; stopping\n";
+      return 0;
+    }
+    cursor = next->as_string();
+  }
+}
+
+// history and dead-letters: the pages as JSON. `default_limit` is the page size without
+// --limit (0: the server's default).
+int PagedCommand(const Server& s, const std::string& path, const char* items, int default_limit,
+                 const Paging& paging) {
+  int limit = paging.limit > 0 ? paging.limit : default_limit;
+  std::string target = path + (limit > 0 ? "?limit=" + std::to_string(limit) : "");
+  Value answer;
+  if (FetchPages(s, "GET", target, "", items, nullptr, paging, &answer) != 200) return 1;
+  PrintJson(answer);
   return 0;
 }
 
 // Prints query answers as a table: one column per field (whole rows: key, then the row's
-// fields), cells in JSON form, strings bare.
-int QueryCommand(const Server& s, const std::string& text, bool json) {
+// fields; select items in the order of the answer's "columns" when it lists them), cells in
+// JSON form, strings bare. --limit is sent as a limit clause on a line after the query's text.
+int QueryCommand(const Server& s, const std::string& query, bool json, const Paging& paging) {
+  std::string text = query;
+  if (paging.limit > 0) text += "\nlimit " + std::to_string(paging.limit);
   Value body;
-  int st = Call(s, "POST", "/v1/query", &body, text);
-  if (st == 0) return 1;
-  if (st >= 400) {
-    if (body.is_object()) {
-      if (const Value* d = body.as_object().Find("detail"); d && d->is_object()) {
-        if (const Value* t = d->as_object().Find("text"); t && t->is_string()) {
-          std::cerr << t->as_string();
-        }
-      }
+  int st = FetchPages(s, "POST", "/v1/query", text, "rows", "scanned", paging, &body);
+  if (st != 200) {
+    const Value* d = body.is_object() ? body.as_object().Find("detail") : nullptr;
+    if (st < 400 || !d || !d->is_object()) return 1;
+    const Value* line = d->as_object().Find("line");
+    int64_t query_lines = std::count(query.begin(), query.end(), '\n') + 1;
+    if (paging.limit > 0 && line && line->is_number() &&
+        line->as_number().ToString() == std::to_string(query_lines + 1)) {
+      // The error is about the clause --limit added: the query has a limit clause of its own.
+      return UsageError("projctl query",
+                        "--limit and the query's limit clause both set the "
+                        "page size; give one of them");
+    }
+    if (const Value* t = d->as_object().Find("text"); t && t->is_string()) {
+      std::cerr << t->as_string();
     }
     return 1;
   }
   if (json) {
-    std::string out;
-    projd::WritePrettyJson(body, &out);
-    std::cout << out << "\n";
+    PrintJson(body);
     return 0;
   }
   std::vector<std::string> columns;
+  if (const Value* c = body.as_object().Find("columns"); c && c->is_array()) {
+    for (const auto& name : c->as_array()) {
+      if (name.is_string()) columns.push_back(name.as_string());
+    }
+  }
   std::vector<std::map<std::string, std::string>> table;
   auto cell = [](const Value& v) { return v.is_string() ? v.as_string() : projd::ToJson(v); };
   for (const auto& r : body.as_object().Find("rows")->as_array()) {
@@ -707,7 +755,7 @@ int QueryCommand(const Server& s, const std::string& text, bool json) {
             << cell(*body.as_object().Find("scanned")) << ", plan "
             << cell(*body.as_object().Find("plan")) << ")\n";
   if (const Value* nc = body.as_object().Find("next_cursor"); nc && nc->is_string()) {
-    std::cout << "more rows: POST /v1/query?cursor=" << nc->as_string() << "\n";
+    std::cout << "more rows: --cursor " << nc->as_string() << " for the next page, --all for all\n";
   }
   return 0;
 }
@@ -789,104 +837,292 @@ int Rebuild(const Server& s, const std::string& view, bool wait) {
   }
 }
 
+// The failure message of a parse error: the command it is about, the error, where the usage is.
+std::string FailureMessage(const CLI::App* app, const CLI::Error& e) {
+  std::string command = app->get_name();
+  for (const CLI::App* sub = app; !sub->get_subcommands().empty();) {
+    sub = sub->get_subcommands().front();
+    command += " " + sub->get_name();
+  }
+  return command + ": " + e.what() + "\nRun '" + command + " --help' for the usage.\n";
+}
+
+// A required positional argument shown as NAME in the usage.
+CLI::Option* Positional(CLI::App* cmd, const std::string& name, std::string* out,
+                        const std::string& help) {
+  return cmd->add_option(name, *out, help)->required()->type_name("");
+}
+
+void AddJsonFlag(CLI::App* cmd, bool* json, const std::string& help) {
+  cmd->add_flag("--json", *json, help);
+}
+
+void AddPagingFlags(CLI::App* cmd, Paging* paging, const std::string& limit_help) {
+  cmd->add_option("--limit", paging->limit, limit_help)
+      ->type_name("N")
+      ->check(CLI::Range(1, 999999999).description(""));
+  cmd->add_option("--cursor", paging->cursor, "start after this next_cursor of an earlier answer")
+      ->type_name("C");
+  cmd->add_flag("--all", paging->all,
+                "follow next_cursor to the end: every page, printed as one answer");
+}
+
+const char kServerFooter[] =
+    "Talks to projd at --server (see projctl --help); the global flags may come\n"
+    "before or after the subcommand.";
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
+  CLI::App app("projctl " PROJD_VERSION
+               ": checks and tests projections locally, and operates a running projd.",
+               "projctl");
+  app.get_formatter()->column_width(26);
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.set_version_flag("--version", "projctl " PROJD_VERSION, "print the version and exit");
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may also follow the subcommand
+  app.failure_message(FailureMessage);
+  app.footer(
+      "Exit codes: 0 done, 1 a failure (an error in a file, a difference, an error from projd),\n"
+      "2 a usage error. 'projctl SUBCOMMAND --help' describes each subcommand.");
+
+  std::string server_url, token;
+  CLI::Option* server_flag =
+      app.add_option("--server", server_url,
+                     "projd's address, http://HOST:PORT (default: $PROJD_SERVER, else\n"
+                     "http://127.0.0.1:8080)")
+          ->type_name("URL")
+          ->check(CLI::Validator(
+              [](std::string& url) {
+                Server s;
+                return ParseServer(url, &s) ? std::string() : "not an http://HOST:PORT address";
+              },
+              "", ""));
+  CLI::Option* token_flag = app.add_option("--token", token,
+                                           "bearer token for a projd with --auth (default: "
+                                           "$PROJD_TOKEN)")
+                                ->type_name("T");
+
+  // Offline: files and events.
+  std::vector<std::string> check_files;
+  CLI::App* check = app.add_subcommand("check", "parse and type-check .proj files");
+  check->add_option("FILE", check_files, ".proj files (several: one set of projections)")
+      ->required()
+      ->type_name("");
+  check->footer(
+      "Prints each projection found; on errors prints FILE:LINE:COL: message, the line and a\n"
+      "caret, and exits 1.");
+
+  TestArgs test_args;
+  CLI::App* test =
+      app.add_subcommand("test", "replay events locally and print the view, or run golden cases");
+  Positional(test, "FILE", &test_args.path, "a .proj file, or a folder of golden cases (DIR)");
+  test->add_option("--events", test_args.events,
+                   "the events, one per line: a bare event, or {topic, partition,\n"
+                   "timestamp, key, value}")
+      ->type_name("EVENTS.jsonl");
+  test->add_option("--view", test_args.view, "only the projection of this name")->type_name("NAME");
+  test->add_option("--expect", test_args.expect,
+                   "print the differences from this view instead; exit 1 if any")
+      ->type_name("EXPECTED.json");
+  test->add_option("--schema", test_args.schema,
+                   "format avro: the writer schema of the events (given as JSON)")
+      ->type_name("WRITER.avsc");
+  test->footer(
+      "FILE (needs --events) prints the view as JSON, keys sorted: {key: row}, or\n"
+      "{view: {key: row}} for several projections; dead letters go to stderr. A DIR holds cases\n"
+      "NAME.proj + NAME.jsonl + NAME.expected.json [+ NAME.dead], or NAME.proj + NAME.errors;\n"
+      "it prints PASS or FAIL per case and exits 0 only when every case passes.");
+
+  std::string diff_old, diff_new, diff_events, diff_view;
+  CLI::App* diff = app.add_subcommand(
+      "diff", "replay events through two definitions and print the rows that differ");
+  Positional(diff, "OLD.proj", &diff_old, "the current definition");
+  Positional(diff, "NEW.proj", &diff_new, "the changed definition");
+  diff->add_option("--events", diff_events, "the events to replay")
+      ->required()
+      ->type_name("EVENTS.jsonl");
+  diff->add_option("--view", diff_view, "the projection to compare (default: the first)")
+      ->type_name("NAME");
+  diff->footer(
+      "Prints added (+), removed (-) and changed (~ key.field: old -> new) rows and a summary;\n"
+      "exits 1 when any row or the number of dead letters differs.");
+
+  std::string explain_view, explain_key, explain_events, explain_file;
+  CLI::App* explain =
+      app.add_subcommand("explain", "the events that made a row, and what each one did");
+  Positional(explain, "VIEW", &explain_view, "the view (offline: the projection's name)");
+  Positional(explain, "KEY", &explain_key, "the row's key");
+  CLI::Option* explain_events_flag =
+      explain->add_option("--events", explain_events, "replay these events offline")
+          ->type_name("EVENTS.jsonl");
+  CLI::Option* explain_file_flag =
+      explain->add_option("--file", explain_file, "offline: the definition to replay them with")
+          ->type_name("F.proj");
+  explain_events_flag->needs(explain_file_flag);
+  explain_file_flag->needs(explain_events_flag);
+  explain->footer(
+      "Offline, each event that changed the row: its position, time and id, every statement it\n"
+      "ran with its result, and the row after it. Without --events and --file, the row's kept\n"
+      "versions from projd (the view needs history).");
+
+  // Online: a running projd.
+  bool status_json = false;
+  CLI::App* status = app.add_subcommand("status", "the views: state, rows, lag, events/s");
+  AddJsonFlag(status, &status_json, "print the JSON answer (GET /v1/views) instead of a table");
+  status->footer(kServerFooter);
+
+  std::string get_view, get_key, get_as_of;
+  bool get_json = false;
+  CLI::App* get = app.add_subcommand("get", "a row, as JSON");
+  Positional(get, "VIEW", &get_view, "the view");
+  Positional(get, "KEY", &get_key, "the row's key");
+  get->add_option("--as-of", get_as_of,
+                  "the row as it was at this event time, RFC 3339 (the view must keep\n"
+                  "history)")
+      ->type_name("T");
+  AddJsonFlag(get, &get_json, "print the JSON answer (what get prints)");
+  get->footer(kServerFooter);
+
+  std::string history_view, history_key;
+  bool history_json = false;
+  Paging history_paging;
+  CLI::App* history = app.add_subcommand("history", "a row's kept versions, oldest first, as JSON");
+  Positional(history, "VIEW", &history_view, "the view (it must keep history)");
+  Positional(history, "KEY", &history_key, "the row's key");
+  AddPagingFlags(history, &history_paging,
+                 "versions per page (default 1000, the most projd gives)");
+  AddJsonFlag(history, &history_json, "print the JSON answer (what history prints)");
+  history->footer(kServerFooter);
+
+  std::vector<std::string> query_words;
+  bool query_json = false;
+  Paging query_paging;
+  CLI::App* query = app.add_subcommand("query", "run a query: a table, or the JSON answer");
+  query
+      ->add_option("QUERY", query_words,
+                   "'from VIEW [where ...] [select ...] [order by ...] [limit N]'; several\n"
+                   "words are joined with spaces")
+      ->required()
+      ->type_name("");
+  AddJsonFlag(query, &query_json, "print the JSON answer instead of a table");
+  AddPagingFlags(query, &query_paging,
+                 "rows per page, as a limit clause after the query (which then must\n"
+                 "have none; default 100)");
+  query->footer(kServerFooter);
+
+  std::string rebuild_view;
+  bool rebuild_wait = false;
+  CLI::App* rebuild =
+      app.add_subcommand("rebuild", "rebuild a view from offset 0 while it serves, then swap");
+  Positional(rebuild, "VIEW", &rebuild_view, "the view");
+  rebuild->add_flag("--wait", rebuild_wait, "show the progress until the rebuilt view serves");
+  rebuild->footer(kServerFooter);
+
+  std::string dead_view;
+  bool dead_json = false;
+  Paging dead_paging;
+  CLI::App* dead = app.add_subcommand("dead-letters", "a view's dead letters, as JSON");
+  Positional(dead, "VIEW", &dead_view, "the view");
+  AddPagingFlags(dead, &dead_paging, "dead letters per page (default 100, at most 1000)");
+  AddJsonFlag(dead, &dead_json, "print the JSON answer (what dead-letters prints)");
+  dead->footer(kServerFooter);
+
+  std::string skip_view;
+  CLI::App* skip = app.add_subcommand(
+      "skip", "move a view stopped by 'errors stop' past the event it failed on");
+  Positional(skip, "VIEW", &skip_view, "the view");
+  skip->footer(kServerFooter);
+
+  std::string drop_view;
+  CLI::App* drop =
+      app.add_subcommand("drop", "delete the kept data of a view whose projection was removed");
+  Positional(drop, "VIEW", &drop_view, "the view");
+  drop->footer(kServerFooter);
+
+  std::string help_topic;
+  CLI::App* help = app.add_subcommand("help", "print this help, or a subcommand's");
+  help->add_option("SUBCOMMAND", help_topic, "the subcommand")->type_name("");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Without a subcommand CLI11 says only that one is required: name what stood there.
+    std::vector<std::string> rest = app.remaining();
+    if (e.get_exit_code() != 0 && app.get_subcommands().empty() && !rest.empty()) {
+      bool flag = rest.front().rfind('-', 0) == 0;
+      return UsageError("projctl",
+                        (flag ? "unknown flag '" : "unknown subcommand '") + rest.front() + "'");
+    }
+    // Help and version exit 0 (on stdout); any other parse error is a usage error.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  if (help->parsed()) {
+    if (help_topic.empty()) {
+      std::cout << app.help();
+      return 0;
+    }
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->get_name() == help_topic) {
+        std::cout << sub->help("projctl");
+        return 0;
+      }
+    }
+    return UsageError("projctl help", "no subcommand '" + help_topic + "'");
+  }
+  if (check->parsed()) return Check(check_files);
+  if (test->parsed()) return Test(test_args);
+  if (diff->parsed()) return Diff(diff_old, diff_new, diff_events, diff_view);
+  if (explain->parsed() && !explain_events.empty()) {
+    return ExplainOffline(explain_view, explain_key, explain_events, explain_file);
+  }
+
+  // The server: --server, else $PROJD_SERVER, else the default; the token likewise.
   Server server;
-  if (const char* env = std::getenv("PROJD_SERVER")) ParseServer(env, &server);
-  if (const char* env = std::getenv("PROJD_TOKEN")) server.token = env;
-  size_t i = 0;
-  for (; i < args.size(); ++i) {
-    if (args[i] == "--server" && i + 1 < args.size()) {
-      if (!ParseServer(args[++i], &server)) {
-        std::cerr << "projctl: bad --server URL\n";
-        return 2;
-      }
-    } else if (args[i] == "--token" && i + 1 < args.size()) {
-      server.token = args[++i];
-    } else {
-      break;
+  if (server_flag->count() > 0) {
+    ParseServer(server_url, &server);
+  } else if (const char* env = std::getenv("PROJD_SERVER"); env && *env) {
+    if (!ParseServer(env, &server)) {
+      return UsageError(
+          "projctl", std::string("$PROJD_SERVER '") + env + "' is not an http://HOST:PORT address");
     }
   }
-  if (i >= args.size() || args[i] == "--help" || args[i] == "help") {
-    std::cerr << kUsage;
-    return i >= args.size() ? 2 : 0;
+  if (token_flag->count() > 0) {
+    server.token = token;
+  } else if (const char* env = std::getenv("PROJD_TOKEN")) {
+    server.token = env;
   }
-  std::string cmd = args[i];
-  std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-  if (cmd == "check") return Check(rest);
-  if (cmd == "diff") return Diff(rest);
-  if (cmd == "explain") {
-    std::string events, file;
-    std::vector<std::string> pos;
-    for (size_t k = 0; k < rest.size(); ++k) {
-      if (rest[k] == "--events" && k + 1 < rest.size()) {
-        events = rest[++k];
-      } else if (rest[k] == "--file" && k + 1 < rest.size()) {
-        file = rest[++k];
-      } else {
-        pos.push_back(rest[k]);
-      }
-    }
-    if (pos.size() != 2 || events.empty() != file.empty()) {
-      std::cerr << kUsage;
-      return 2;
-    }
-    if (!events.empty()) return ExplainOffline(pos[0], pos[1], events, file);
-    return ExplainOnline(server, pos[0], pos[1]);
-  }
-  if (cmd == "test") return Test(rest);
-  if (cmd == "status") return Status(server);
-  if (cmd == "get") {
-    if (rest.size() < 2) {
-      std::cerr << kUsage;
-      return 2;
-    }
-    std::string target =
-        "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" + projd::PercentEncode(rest[1]);
-    if (rest.size() == 4 && rest[2] == "--as-of") {
-      target += "?as_of=" + projd::PercentEncode(rest[3]);
-    } else if (rest.size() != 2) {
-      std::cerr << kUsage;
-      return 2;
-    }
+  auto view_path = [](const std::string& view) {
+    return "/v1/views/" + projd::PercentEncode(view);
+  };
+  auto row_path = [&](const std::string& view, const std::string& key) {
+    return view_path(view) + "/rows/" + projd::PercentEncode(key);
+  };
+
+  if (explain->parsed()) return ExplainOnline(server, explain_view, explain_key);
+  if (status->parsed()) return Status(server, status_json);
+  if (get->parsed()) {
+    std::string target = row_path(get_view, get_key);
+    if (get->count("--as-of") > 0) target += "?as_of=" + projd::PercentEncode(get_as_of);
     return PrintCall(server, "GET", target);
   }
-  if (cmd == "query" && !rest.empty()) {
-    bool json = false;
+  if (history->parsed()) {
+    return PagedCommand(server, row_path(history_view, history_key) + "/history", "versions", 1000,
+                        history_paging);
+  }
+  if (query->parsed()) {
     std::string text;
-    for (const auto& a : rest) {
-      if (a == "--json") {
-        json = true;
-      } else {
-        text += (text.empty() ? "" : " ") + a;
-      }
-    }
-    return QueryCommand(server, text, json);
+    for (const auto& w : query_words) text += (text.empty() ? "" : " ") + w;
+    return QueryCommand(server, text, query_json, query_paging);
   }
-  if (cmd == "rebuild" && (rest.size() == 1 || rest.size() == 2)) {
-    bool wait = rest.size() == 2 && rest[1] == "--wait";
-    if (rest.size() == 2 && !wait) {
-      std::cerr << kUsage;
-      return 2;
-    }
-    return Rebuild(server, rest[0], wait);
+  if (rebuild->parsed()) return Rebuild(server, rebuild_view, rebuild_wait);
+  if (dead->parsed()) {
+    return PagedCommand(server, view_path(dead_view) + "/dead-letters", "dead_letters",
+                        dead_paging.all ? 1000 : 0, dead_paging);
   }
-  if (cmd == "drop" && rest.size() == 1) {
-    return PrintCall(server, "DELETE", "/v1/views/" + projd::PercentEncode(rest[0]));
-  }
-  if (cmd == "history" && rest.size() == 2) {
-    return PrintCall(server, "GET",
-                     "/v1/views/" + projd::PercentEncode(rest[0]) + "/rows/" +
-                         projd::PercentEncode(rest[1]) + "/history?limit=1000");
-  }
-  if (cmd == "dead-letters" && rest.size() == 1) {
-    return PrintCall(server, "GET", "/v1/views/" + projd::PercentEncode(rest[0]) + "/dead-letters");
-  }
-  if (cmd == "skip" && rest.size() == 1) {
-    return PrintCall(server, "POST", "/v1/views/" + projd::PercentEncode(rest[0]) + "/skip");
-  }
-  std::cerr << "projctl: unknown command '" << cmd << "'\n" << kUsage;
-  return 2;
+  if (skip->parsed()) return PrintCall(server, "POST", view_path(skip_view) + "/skip");
+  if (drop->parsed()) return PrintCall(server, "DELETE", view_path(drop_view));
+  return UsageError("projctl", "no subcommand");
 }
