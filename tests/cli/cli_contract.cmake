@@ -1,0 +1,284 @@
+# The command lines of projd and projctl (SPEC §14, §7): --version, --help and -h on stdout with
+# exit 0 (every projctl subcommand too), usage errors exit 2 naming the flag, flags before or
+# after the subcommand and as --flag=value; then, against a projd --demo started here, --json,
+# --limit, --cursor and --all, and the server and token from flags or the environment.
+# Invoked by CTest: cmake -DPROJD=... -DPROJCTL=... -DSRC=... -DTMP=... -DVERSION=...
+#   -P cli_contract.cmake
+include(${CMAKE_CURRENT_LIST_DIR}/expect.cmake)
+
+file(REMOVE_RECURSE ${TMP})
+file(MAKE_DIRECTORY ${TMP})
+
+# expect_usage(NAME COMMAND...): COMMAND prints its usage for NAME on stdout (nothing on
+# stderr) and exits 0. Leaves its output in LAST_OUT.
+function(expect_usage name)
+  expect_run(0 ${ARGN})
+  expect_contains("${LAST_OUT}" "Usage: ${name}")
+  if(NOT LAST_ERR STREQUAL "")
+    message(FATAL_ERROR "expected nothing on stderr from ${ARGN}, got:\n${LAST_ERR}")
+  endif()
+  set(LAST_OUT "${LAST_OUT}" PARENT_SCOPE)
+endfunction()
+
+# expect_usage_error(NEEDLE COMMAND...): COMMAND exits 2 with NEEDLE on stderr and nothing on
+# stdout. Leaves its errors in LAST_ERR.
+function(expect_usage_error needle)
+  expect_run(2 ${ARGN})
+  expect_contains("${LAST_ERR}" "${needle}")
+  if(NOT LAST_OUT STREQUAL "")
+    message(FATAL_ERROR "expected nothing on stdout from ${ARGN}, got:\n${LAST_OUT}")
+  endif()
+  set(LAST_ERR "${LAST_ERR}" PARENT_SCOPE)
+endfunction()
+
+# count_matches(OUT REGEX TEXT): how often REGEX matches TEXT.
+function(count_matches out regex text)
+  string(REGEX MATCHALL "${regex}" found "${text}")
+  list(LENGTH found n)
+  set(${out} ${n} PARENT_SCOPE)
+endfunction()
+
+# --version
+expect_run(0 ${PROJD} --version)
+expect_contains("${LAST_OUT}" "projd ${VERSION}\n")
+expect_run(0 ${PROJCTL} --version)
+expect_contains("${LAST_OUT}" "projctl ${VERSION}\n")
+
+# --help and -h: projd lists every flag it has.
+foreach(flag --help -h)
+  expect_usage(projd ${PROJD} ${flag})
+  foreach(name --projections --data --listen --brokers --group --kafka-prop --auth --config
+          --demo --demo-events --partitions --schema-registry --sync --max-event-bytes
+          --log-format --insecure-listen-any --http-max-connections --http-max-body-bytes
+          --http-max-header-bytes --http-read-timeout-ms --http-idle-timeout-ms --version)
+    expect_contains("${LAST_OUT}" "  ${name} ")
+  endforeach()
+endforeach()
+
+# projctl: the top level lists every subcommand, and each has its own help.
+set(subcommands check test diff explain status get history query rebuild dead-letters skip drop
+    help)
+expect_usage(projctl ${PROJCTL} --help)
+string(REGEX REPLACE ".*\nSubcommands:\n" "" listed "${LAST_OUT}")
+string(REGEX REPLACE "\n\n.*" "" listed "${listed}")
+string(REGEX MATCHALL "(^|\n)  [a-z-]+" listed "${listed}")
+string(REGEX REPLACE "(^|\n)  " "" listed "${listed}")
+if(NOT listed STREQUAL "${subcommands}")
+  message(FATAL_ERROR "projctl --help lists the subcommands '${listed}', expected '${subcommands}'")
+endif()
+expect_usage(projctl ${PROJCTL} -h)
+foreach(flag --server --token --version)
+  expect_contains("${LAST_OUT}" "  ${flag}")
+endforeach()
+expect_usage(projctl ${PROJCTL} help)
+foreach(sub ${subcommands})
+  expect_usage("projctl ${sub}" ${PROJCTL} ${sub} --help)
+  expect_usage("projctl ${sub}" ${PROJCTL} ${sub} -h)
+  expect_usage("projctl ${sub}" ${PROJCTL} help ${sub})
+endforeach()
+# Help wins over missing arguments, wherever it stands.
+expect_usage("projctl get" ${PROJCTL} get VIEW --help)
+expect_usage("projctl query" ${PROJCTL} --server http://127.0.0.1:1 query -h)
+# Each subcommand's help names its flags.
+expect_run(0 ${PROJCTL} test --help)
+foreach(flag --events --view --expect --schema)
+  expect_contains("${LAST_OUT}" "  ${flag} ")
+endforeach()
+foreach(sub history dead-letters query)
+  expect_run(0 ${PROJCTL} ${sub} --help)
+  foreach(flag --json --limit --cursor --all)
+    expect_contains("${LAST_OUT}" "  ${flag}")
+  endforeach()
+endforeach()
+foreach(sub status get)
+  expect_run(0 ${PROJCTL} ${sub} --help)
+  expect_contains("${LAST_OUT}" "  --json")
+endforeach()
+
+# Usage errors: exit 2, the error names the flag or argument, nothing on stdout.
+expect_usage_error("--bogus" ${PROJD} --bogus)
+expect_usage_error("--bogus" ${PROJD} --demo --bogus=1)
+expect_usage_error("stray" ${PROJD} --demo stray)
+expect_usage_error("--listen" ${PROJD} --demo --listen)
+expect_usage_error("--partitions" ${PROJD} --demo --partitions 0)
+expect_usage_error("--sync" ${PROJD} --demo --sync=sometimes)
+expect_usage_error("--kafka-prop" ${PROJD} --demo --kafka-prop novalue)
+expect_usage_error("--projections and --data are required" ${PROJD} --data ${TMP}/unused)
+expect_usage_error("missing.toml" ${PROJD} --config ${TMP}/missing.toml)
+expect_usage_error("A subcommand is required" ${PROJCTL})
+expect_usage_error("--bogus" ${PROJCTL} --bogus status)
+expect_usage_error("--bogus" ${PROJCTL} status --bogus)
+expect_usage_error("--bogus" ${PROJCTL} test ${SRC}/projections/account_balance.proj --bogus)
+expect_usage_error("--nope" ${PROJCTL} query from account_balance --nope)
+expect_usage_error("frobnicate" ${PROJCTL} frobnicate)
+expect_usage_error("KEY is required" ${PROJCTL} get account_balance)
+expect_usage_error("extra" ${PROJCTL} skip account_balance extra)
+expect_usage_error("--server" ${PROJCTL} --server)
+expect_usage_error("--server" ${PROJCTL} status --server=ftp:nonsense)
+expect_usage_error("--limit" ${PROJCTL} history v k --limit 0)
+expect_usage_error("--limit" ${PROJCTL} dead-letters v --limit=many)
+expect_usage_error("--file" ${PROJCTL} explain v k --events ${TMP}/e.jsonl)
+expect_usage_error("--events" ${PROJCTL} test ${SRC}/projections/account_balance.proj)
+expect_usage_error("--events" ${PROJCTL} diff a.proj b.proj)
+# A runtime failure is not a usage error: projd cannot be reached (exit 1).
+expect_run(1 ${PROJCTL} --server http://127.0.0.1:1 status)
+expect_contains("${LAST_ERR}" "cannot reach projd at 127.0.0.1:1")
+
+# projd --demo from a config file (flags win over it: the file's port 1 gives way to --listen),
+# with the example projections and one that keeps history. A watchdog stops it (SIGTERM) when
+# this script ends, even when a check fails.
+file(MAKE_DIRECTORY ${TMP}/projections)
+file(GLOB examples ${SRC}/projections/*.proj)
+file(COPY ${examples} DESTINATION ${TMP}/projections)
+file(WRITE ${TMP}/projections/balance_history.proj [=[
+projection balance_history {
+  from "account-events"
+  key event.account_id
+  time event.ts
+  on AccountOpened { owner = event.owner  balance = 0 }
+  on Deposited, InterestPaid { balance += event.amount }
+  on Withdrawn { balance -= event.amount }
+  history all
+}
+]=])
+file(WRITE ${TMP}/projd.toml "projections = \"${TMP}/projections\"\ndata = \"${TMP}/data\"\n"
+     "listen = \"127.0.0.1:1\"\n")
+execute_process(COMMAND sh -c
+  "watch=$PPID; \"$0\" \"$@\" >'${TMP}/projd.log' 2>&1 & pid=$!; echo $pid >'${TMP}/projd.pid'; \
+   (while kill -0 $watch && kill -0 $pid; do sleep 0.5; done; kill $pid) >/dev/null 2>&1 &"
+  ${PROJD} --config ${TMP}/projd.toml --demo --demo-events=${SRC}/examples/banking-events.jsonl
+  --listen=127.0.0.1:0 --partitions 2 --kafka-prop client.id=projd-cli-test
+  --kafka-prop=client.rack=cli RESULT_VARIABLE code)
+if(NOT code EQUAL 0)
+  message(FATAL_ERROR "could not start projd")
+endif()
+file(READ ${TMP}/projd.pid pid)
+string(STRIP "${pid}" pid)
+set(url "")
+foreach(i RANGE 300)
+  file(READ ${TMP}/projd.log log)
+  if(log MATCHES "HTTP API listening on (127\\.0\\.0\\.1:[0-9]+)")
+    set(url "http://${CMAKE_MATCH_1}")
+    break()
+  endif()
+  execute_process(COMMAND sh -c "kill -0 ${pid}" RESULT_VARIABLE alive)
+  if(NOT alive EQUAL 0)
+    message(FATAL_ERROR "projd exited:\n${log}")
+  endif()
+  execute_process(COMMAND sleep 0.1)
+endforeach()
+if(url STREQUAL "")
+  message(FATAL_ERROR "projd did not listen within 30 s:\n${log}")
+endif()
+# Until the example events are in: the six malformed ones are dead letters of both views.
+foreach(i RANGE 300)
+  execute_process(COMMAND ${PROJCTL} --server ${url} dead-letters balance_history --all
+                  OUTPUT_VARIABLE dl1 ERROR_QUIET)
+  execute_process(COMMAND ${PROJCTL} --server ${url} dead-letters account_balance --all
+                  OUTPUT_VARIABLE dl2 ERROR_QUIET)
+  count_matches(n1 "\"reason\"" "${dl1}")
+  count_matches(n2 "\"reason\"" "${dl2}")
+  if(n1 GREATER_EQUAL 6 AND n2 GREATER_EQUAL 6)
+    break()
+  endif()
+  execute_process(COMMAND sleep 0.1)
+endforeach()
+if(n1 LESS 6 OR n2 LESS 6)
+  file(READ ${TMP}/projd.log log)
+  message(FATAL_ERROR "the demo's dead letters did not show up within 30 s:\n${log}")
+endif()
+
+# Global flags before or after the subcommand, as --flag value or --flag=value; the server and
+# token from the environment when no flag gives them.
+foreach(args "--server;${url};status" "status;--server;${url}" "--server=${url};status"
+        "status;--server=${url}" "--token;t;--server;${url};status" "status;--token=t;--server=${url}"
+        "--server;${url};status;--token;t")
+  expect_run(0 ${PROJCTL} ${args})
+  expect_contains("${LAST_OUT}" "VIEW ")
+  expect_contains("${LAST_OUT}" "balance_history ")
+endforeach()
+expect_run(0 ${CMAKE_COMMAND} -E env PROJD_SERVER=${url} PROJD_TOKEN=t ${PROJCTL} status)
+expect_contains("${LAST_OUT}" "balance_history ")
+expect_run(0 ${CMAKE_COMMAND} -E env PROJD_SERVER=http://127.0.0.1:1 ${PROJCTL} status
+           --server ${url})
+
+# --json: the API's answer.
+expect_run(0 ${PROJCTL} status --json --server ${url})
+expect_contains("${LAST_OUT}" "\"views\": [")
+expect_contains("${LAST_OUT}" "\"name\": \"balance_history\"")
+expect_run(0 ${PROJCTL} --server=${url} get account_balance acc-00001 --json)
+expect_contains("${LAST_OUT}" "\"key\": \"acc-00001\"")
+expect_contains("${LAST_OUT}" "\"row\": {")
+expect_run(0 ${PROJCTL} get balance_history acc-00001 --as-of=2030-01-01T00:00:00Z --json
+           --server ${url})
+expect_contains("${LAST_OUT}" "\"as_of\": \"2030-01-01T00:00:00Z\"")
+expect_run(1 ${PROJCTL} --server ${url} get account_balance no-such-key --json)
+
+# history: one page of --limit, the next from --cursor, or --all of them as one answer.
+expect_run(0 ${PROJCTL} history balance_history acc-00001 --json --limit 2 --server ${url})
+expect_contains("${LAST_OUT}" "\"key\": \"acc-00001\"")
+count_matches(n "\"version\": " "${LAST_OUT}")
+if(NOT n EQUAL 2)
+  message(FATAL_ERROR "history --limit 2 gave ${n} versions:\n${LAST_OUT}")
+endif()
+if(NOT LAST_OUT MATCHES "\"next_cursor\": \"([0-9]+)\"")
+  message(FATAL_ERROR "history --limit 2: no next_cursor:\n${LAST_OUT}")
+endif()
+expect_run(0 ${PROJCTL} --server ${url} history balance_history acc-00001 --limit=1
+           --cursor=${CMAKE_MATCH_1})
+expect_contains("${LAST_OUT}" "\"version\": 3\n")
+expect_lacks("${LAST_OUT}" "\"version\": 2\n")
+expect_run(0 ${PROJCTL} history balance_history acc-00001 --limit 2 --all --json --server ${url})
+expect_contains("${LAST_OUT}" "\"next_cursor\": null")
+count_matches(n "\"version\": " "${LAST_OUT}")
+if(n LESS 3)
+  message(FATAL_ERROR "history --all gave ${n} versions:\n${LAST_OUT}")
+endif()
+foreach(v RANGE 1 ${n})
+  expect_contains("${LAST_OUT}" "\"version\": ${v}\n")
+endforeach()
+
+# dead-letters: likewise.
+expect_run(0 ${PROJCTL} --server ${url} dead-letters account_balance --json --limit 2)
+count_matches(n "\"reason\"" "${LAST_OUT}")
+if(NOT n EQUAL 2 OR NOT LAST_OUT MATCHES "\"next_cursor\": \"[0-9]+\"")
+  message(FATAL_ERROR "dead-letters --limit 2: ${n} dead letters:\n${LAST_OUT}")
+endif()
+expect_run(0 ${PROJCTL} dead-letters account_balance --all --limit=2 --server=${url} --json)
+expect_contains("${LAST_OUT}" "\"next_cursor\": null")
+count_matches(n "\"reason\"" "${LAST_OUT}")
+if(n LESS 6)
+  message(FATAL_ERROR "dead-letters --all gave ${n} dead letters:\n${LAST_OUT}")
+endif()
+
+# query: a table with a hint for the next page, the JSON answer, or every page with --all.
+expect_run(0 ${PROJCTL} --server ${url} query from account_balance --limit 2)
+expect_contains("${LAST_OUT}" "(2 rows, scanned ")
+expect_contains("${LAST_OUT}" "more rows: --cursor ")
+string(REGEX MATCH "--cursor ([0-9a-f]+)" _ "${LAST_OUT}")
+expect_run(0 ${PROJCTL} --server ${url} query "from account_balance" --limit 2 --json
+           --cursor ${CMAKE_MATCH_1})
+expect_contains("${LAST_OUT}" "\"key\": \"acc-")
+expect_lacks("${LAST_OUT}" "\"key\": \"acc-00000\"")
+expect_lacks("${LAST_OUT}" "\"key\": \"acc-00001\"")
+expect_run(0 ${PROJCTL} query "from account_balance select count()" --json --server ${url})
+string(REGEX MATCH "\"count\\(\\)\": ([0-9]+)" _ "${LAST_OUT}")
+set(accounts ${CMAKE_MATCH_1})
+expect_run(0 ${PROJCTL} query "from account_balance order by balance desc" --limit 7 --all
+           --server ${url})
+expect_contains("${LAST_OUT}" "(${accounts} rows, scanned ")
+expect_lacks("${LAST_OUT}" "more rows")
+expect_run(0 ${PROJCTL} query "from account_balance where balance > 0" --json --all --limit=5
+           --server ${url})
+expect_contains("${LAST_OUT}" "\"next_cursor\": null")
+# --limit and the query's own limit clause: a usage error.
+expect_run(2 ${PROJCTL} --server ${url} query "from account_balance limit 3" --limit 2)
+expect_contains("${LAST_ERR}" "--limit")
+
+# projd stops cleanly on SIGTERM.
+execute_process(COMMAND sh -c "kill ${pid}; for i in $(seq 100); do kill -0 ${pid} 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
+                RESULT_VARIABLE code)
+file(READ ${TMP}/projd.log log)
+if(NOT code EQUAL 0 OR NOT log MATCHES "info stopped")
+  message(FATAL_ERROR "projd did not stop on SIGTERM:\n${log}")
+endif()
