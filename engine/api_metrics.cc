@@ -82,8 +82,7 @@ void WriteProcessMetrics(std::string* out) {
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     ++fds;
   }
-  gauge("process_open_fds", "gauge", "Number of open file descriptors.",
-        static_cast<double>(fds));
+  gauge("process_open_fds", "gauge", "Number of open file descriptors.", static_cast<double>(fds));
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
     gauge("process_max_fds", "gauge", "Maximum number of open file descriptors.",

@@ -79,8 +79,8 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
       return call->respond(Error(403, "forbidden", Str("this token's role may not do that")));
     }
   }
-  bool long_work = route.long_work ||
-                   (route.long_work_with && call->req.Query(route.long_work_with) != nullptr);
+  bool long_work =
+      route.long_work || (route.long_work_with && call->req.Query(route.long_work_with) != nullptr);
   if (long_work && work_pool_) {
     if (work_pool_->Submit([this, call] { DaemonApi::Serve(*this, call); })) return;
     HttpResponse busy =
@@ -279,9 +279,9 @@ void DaemonApi::Row(Daemon& /*daemon*/, ApiCall& call) {
   if (const std::string* as_of = call.req.Query("as_of")) {
     if (call.view->projection().history() == Projection::History::kNone) {
       return call.Reply(Error(400, "as_of needs history",
-                                       Str("view " + call.Param(0) +
-                                           " keeps no history of its rows (add 'history all' or "
-                                           "'history N days' to its definition)")));
+                              Str("view " + call.Param(0) +
+                                  " keeps no history of its rows (add 'history all' or "
+                                  "'history N days' to its definition)")));
     }
     int64_t t;
     if (!ParseRfc3339(*as_of, &t)) {
@@ -397,8 +397,7 @@ void DaemonApi::DeadLetters(Daemon& /*daemon*/, ApiCall& call) {
   Object o;
   o.Set("dead_letters", Value::MakeArray(std::move(arr)));
   o.Set("total", Num(static_cast<int64_t>(call.view->store().DeadLetterCount())));
-  o.Set("next_cursor",
-        more && !items.empty() ? Str(std::to_string(items.back().first)) : Value());
+  o.Set("next_cursor", more && !items.empty() ? Str(std::to_string(items.back().first)) : Value());
   return call.Reply(Json(200, Value::MakeObject(std::move(o))));
 }
 
@@ -436,8 +435,7 @@ void DaemonApi::Lag(Daemon& /*daemon*/, ApiCall& call) {
       unit = num.back() == 's' ? 1 : num.back() == 'm' ? 60 : 3600;
       num.pop_back();
     }
-    if (num.empty() || num.size() > 6 ||
-        num.find_first_not_of("0123456789") != std::string::npos) {
+    if (num.empty() || num.size() > 6 || num.find_first_not_of("0123456789") != std::string::npos) {
       return call.Reply(
           Error(400, "bad window", Str("a duration like 90s, 15m or 1h (at most 1h)")));
     }

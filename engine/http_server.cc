@@ -38,6 +38,7 @@
 #include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <limits>
@@ -670,7 +671,12 @@ class PendingReply {
       : core_(std::move(core)), session_(std::move(session)), id_(id) {}
   ~PendingReply() {
     if (answered_.load()) return;
-    Send(ErrorResponse(500, "internal error", "the request was dropped without an answer"));
+    // A destructor must not throw: when even the 500 cannot be built or queued (out of
+    // memory), the request stays unanswered.
+    try {
+      Send(ErrorResponse(500, "internal error", "the request was dropped without an answer"));
+    } catch (...) {
+    }
   }
   PendingReply(const PendingReply&) = delete;
   PendingReply& operator=(const PendingReply&) = delete;
@@ -1090,7 +1096,15 @@ void Core::Stop() {
 class ServerImpl final : public HttpServer {
  public:
   explicit ServerImpl(std::shared_ptr<Core> core) : core_(std::move(core)) {}
-  ~ServerImpl() override { Stop(); }
+  ~ServerImpl() override {
+    // A destructor must not throw; a failure to stop (a thread that cannot be joined) is
+    // reported, and the server is left as it is.
+    try {
+      Stop();
+    } catch (const std::exception& e) {
+      fprintf(stderr, "level=error component=http stopping the HTTP server failed: %s\n", e.what());
+    }
+  }
 
   void Stop() override { core_->Stop(); }
   uint16_t port() const override { return core_->port(); }

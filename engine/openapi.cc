@@ -155,7 +155,8 @@ std::string Build() {
   }
   std::string doc = kHead;
   for (size_t i = 0; i < order.size(); ++i) {
-    doc += std::string(i ? "," : "") + "\n    \"" + order[i] + "\": {\n      " + ops[order[i]] + "}";
+    doc +=
+        std::string(i ? "," : "") + "\n    \"" + order[i] + "\": {\n      " + ops[order[i]] + "}";
   }
   doc += "\n  }\n}\n";
   return doc;
