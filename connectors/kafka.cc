@@ -233,7 +233,7 @@ class KafkaSource final : public Source {
     return true;
   }
 
-  void Committed(const std::map<TopicPartition, int64_t>& next_offsets) override {
+  void Committed(const Position& next_offsets) override {
     if (next_offsets.empty()) return;
     last_positions_ = next_offsets;
     auto now = Clock::now();
@@ -405,7 +405,7 @@ class KafkaSource final : public Source {
   std::set<TopicPartition> assigned_;
   Clock::time_point next_metadata_;
   Clock::time_point next_commit_;
-  std::map<TopicPartition, int64_t> last_positions_;
+  Position last_positions_;
 
   mutable std::mutex mu_;
   std::string problem_;             // guarded by mu_

@@ -18,32 +18,33 @@
 #include <utility>
 #include <vector>
 
+#include "connectors/position.h"
+#include "dsl/event_meta.h"
+
 namespace projd {
 
-// A partition of a topic.
-struct TopicPartition {
-  std::string topic;
-  int32_t partition = 0;
-  bool operator<(const TopicPartition& o) const {
-    return topic != o.topic ? topic < o.topic : partition < o.partition;
-  }
-  bool operator==(const TopicPartition& o) const {
-    return topic == o.topic && partition == o.partition;
-  }
-};
-
-// One message. The views are valid until the next Poll on the same Source.
-struct Message {
-  std::string_view topic;
-  int32_t partition = 0;
-  int64_t offset = 0;
-  int64_t timestamp_ms = 0;
-  bool has_key = false;
-  std::string_view key;
+// One message: where it sits in its log, its key and headers (EventMeta, what `meta.*` reads),
+// and its value. The views are valid until the next Poll on the same Source.
+struct Message : EventMeta {
   std::string_view value;
   // Set when the message could not be read as an event at all (for example a JSONL line that
   // is not JSON is still delivered, but a Source may also flag transport-level problems).
   std::string_view error;
+};
+
+// A message that owns its bytes: what a view keeps of the messages it holds across polls (the
+// one an `errors stop` view stopped at, and the rest of its batch).
+struct OwnedMessage {
+  OwnedMessage() = default;
+  explicit OwnedMessage(const Message& m);
+  // A Message viewing this one's bytes (valid while this lives and is not changed).
+  Message View() const;
+
+  std::string topic, key, value, error;
+  Partition partition = 0;
+  Offset offset = 0;
+  int64_t timestamp_ms = 0;
+  bool has_key = false;
 };
 
 // Per-partition facts a Source knows, for lag: the high watermark (offset after the last
@@ -77,7 +78,7 @@ class Source {
 
   // Tells the source that everything before these offsets is durably applied (Kafka commits
   // them to the consumer group, for external lag tools). Optional.
-  virtual void Committed(const std::map<TopicPartition, int64_t>& /*next_offsets*/) {}
+  virtual void Committed(const Position& /*next_offsets*/) {}
 
   // Moves a partition to `offset` (used to skip past a failing event).
   virtual void Seek(const TopicPartition& tp, int64_t offset) = 0;

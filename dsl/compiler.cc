@@ -320,7 +320,7 @@ struct OffsetVisitor {
   }
 };
 
-size_t Offset(const ast::Operand& e) { return boost::apply_visitor(OffsetVisitor(), e); }
+size_t SourceOffset(const ast::Operand& e) { return boost::apply_visitor(OffsetVisitor(), e); }
 
 }  // namespace
 
@@ -398,18 +398,28 @@ Type Compiler::CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNod
       return Type::kUnknown;
     }
     const std::string& f = p.accessors[0].field;
-    if (f == "topic" || f == "key") {
-      t = Type::kString;
-    } else if (f == "partition" || f == "offset" || f == "timestamp") {
-      t = Type::kNumber;
-    } else {
+    MetaField field;
+    if (!MetaFieldNamed(f, &field)) {
       Error(p.accessors[0].offset,
             "unknown meta field '" + f + "' (known: topic, partition, offset, timestamp, key)");
       return Type::kUnknown;
     }
-    if (f == "key") t = Type::kUnknown;  // a message may have no key
+    switch (field) {
+      case MetaField::kTopic:
+        t = Type::kString;
+        break;
+      case MetaField::kPartition:
+      case MetaField::kOffset:
+      case MetaField::kTimestamp:
+        t = Type::kNumber;
+        break;
+      case MetaField::kKey:
+        t = Type::kUnknown;  // a message may have no key
+        break;
+    }
     SetPos(out, n.offset);
     out->op = ExprNode::Op::kMeta;
+    out->meta = field;
     out->name = f;
     first_accessor = 1;
   } else {
@@ -490,9 +500,9 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
   }
   auto want = [&](size_t i, Type t) {
     if (types[i] != Type::kUnknown && types[i] != Type::kNull && types[i] != t) {
-      Error(Offset(c.args[i]), std::string(f->name) + "() expects a " + TypeName(t) +
-                                   " as argument " + std::to_string(i + 1) + ", not a " +
-                                   TypeName(types[i]));
+      Error(SourceOffset(c.args[i]), std::string(f->name) + "() expects a " + TypeName(t) +
+                                         " as argument " + std::to_string(i + 1) + ", not a " +
+                                         TypeName(types[i]));
     }
   };
   switch (f->func) {
@@ -730,7 +740,7 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
         check(a.field, a.offset, true);
         Type t = self->CompileExpr(a.value, scope, &s.expr);
         if (s.kind != StmtNode::Kind::kSet && t != Type::kUnknown && t != Type::kNumber) {
-          self->Error(Offset(a.value),
+          self->Error(SourceOffset(a.value),
                       "'" + a.op + "' needs a number, not a " + std::string(TypeName(t)));
         }
         out->push_back(std::move(s));
@@ -789,7 +799,7 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
         while (cur) {
           StmtNode::Branch b;
           Type t = self->CompileExpr(cur->condition, scope, &b.condition);
-          self->CheckCondition(t, Offset(cur->condition), "the condition of 'if'");
+          self->CheckCondition(t, SourceOffset(cur->condition), "the condition of 'if'");
           self->CompileBlock(cur->then_block, scope, &b.body, assigned);
           s.branches.push_back(std::move(b));
           const ast::If* next = nullptr;
@@ -925,7 +935,7 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
         ExprNode n;
         Type t = CompileExpr(e, scope, &n);
         if (t == Type::kArray || t == Type::kObject || t == Type::kNull) {
-          Error(Offset(e), std::string("a key part cannot be a ") + TypeName(t));
+          Error(SourceOffset(e), std::string("a key part cannot be a ") + TypeName(t));
         }
         proj->key_parts_.push_back(std::move(n));
       }
@@ -942,23 +952,24 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
       if (c.kind == "type") {
         proj->has_type_ = true;
         if (t != Type::kUnknown && t != Type::kString) {
-          Error(Offset(c.exprs[0]), std::string("type must be a string, not a ") + TypeName(t));
+          Error(SourceOffset(c.exprs[0]),
+                std::string("type must be a string, not a ") + TypeName(t));
         }
       } else if (c.kind == "time") {
         proj->has_time_ = true;
         if (t != Type::kUnknown && t != Type::kString && t != Type::kNumber) {
           Error(
-              Offset(c.exprs[0]),
+              SourceOffset(c.exprs[0]),
               std::string("time must be an RFC 3339 string or epoch millis, not a ") + TypeName(t));
         }
       } else if (c.kind == "id") {
         proj->has_id_ = true;
         if (t == Type::kArray || t == Type::kObject || t == Type::kNull || t == Type::kBool) {
-          Error(Offset(c.exprs[0]), std::string("id cannot be a ") + TypeName(t));
+          Error(SourceOffset(c.exprs[0]), std::string("id cannot be a ") + TypeName(t));
         }
       } else {
         proj->has_where_ = true;
-        CheckCondition(t, Offset(c.exprs[0]), "the where clause");
+        CheckCondition(t, SourceOffset(c.exprs[0]), "the where clause");
       }
     } else if (c.kind == "dedupe") {
       proj->dedupe_ = true;
@@ -1083,13 +1094,13 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
       query->has_as_of = true;
     } else if (c.kind == "where") {
       Type t = CompileExpr(c.exprs[0], scope, &query->where);
-      CheckCondition(t, Offset(c.exprs[0]), "the where clause");
+      CheckCondition(t, SourceOffset(c.exprs[0]), "the where clause");
       query->has_where = true;
     } else if (c.kind == "select") {
       int aggregates = 0;
       for (const auto& e : c.exprs) {
         Query::SelectItem item;
-        size_t off = Offset(e);
+        size_t off = SourceOffset(e);
         // Label: the item's own text, up to the next ',' or clause keyword outside strings
         // and parentheses.
         size_t end = off;

@@ -483,16 +483,22 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
         return true;
       }
       const EventMeta& m = *ctx->meta;
-      if (n.name == "topic") {
-        *out = Value::String(std::string(m.topic));
-      } else if (n.name == "partition") {
-        *out = Value::Number(Decimal::FromInt(m.partition));
-      } else if (n.name == "offset") {
-        *out = Value::Number(Decimal::FromInt(m.offset));
-      } else if (n.name == "timestamp") {
-        *out = Value::Number(Decimal::FromInt(m.timestamp_ms));
-      } else {
-        *out = m.has_key ? Value::String(std::string(m.key)) : Value();
+      switch (n.meta) {
+        case MetaField::kTopic:
+          *out = Value::String(std::string(m.topic));
+          break;
+        case MetaField::kPartition:
+          *out = Value::Number(Decimal::FromInt(m.partition));
+          break;
+        case MetaField::kOffset:
+          *out = Value::Number(Decimal::FromInt(m.offset));
+          break;
+        case MetaField::kTimestamp:
+          *out = Value::Number(Decimal::FromInt(m.timestamp_ms));
+          break;
+        case MetaField::kKey:
+          *out = m.has_key ? Value::String(std::string(m.key)) : Value();
+          break;
       }
       return true;
     }

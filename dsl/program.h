@@ -11,19 +11,10 @@
 #include <string_view>
 #include <vector>
 
+#include "dsl/event_meta.h"
 #include "dsl/value.h"
 
 namespace projd {
-
-// What the engine knows of an event besides its value.
-struct EventMeta {
-  std::string_view topic;
-  int32_t partition = 0;
-  int64_t offset = 0;
-  int64_t timestamp_ms = 0;  // the Kafka message timestamp
-  bool has_key = false;
-  std::string_view key;  // the Kafka message key, when has_key
-};
 
 // One node of an evaluable expression.
 struct ExprNode {
@@ -82,6 +73,7 @@ struct ExprNode {
 
   Op op = Op::kConst;
   Func func = Func::kNone;
+  MetaField meta = MetaField::kTopic;  // kMeta: which field
   Value constant;
   std::string name;
   int slot = 0;

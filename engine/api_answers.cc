@@ -37,38 +37,10 @@ HttpResponse MethodNotAllowed(const std::string& allow, const std::string& detai
   return r;
 }
 
-bool ParsePosition(const std::string& s, std::map<TopicPartition, int64_t>* out,
-                   std::string* error) {
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    std::string item =
-        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    size_t c2 = item.rfind(':');
-    size_t c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : item.rfind(':', c2 - 1);
-    if (c1 == std::string::npos || c1 == 0) {
-      *error = "position item '" + item + "' is not TOPIC:PARTITION:OFFSET";
-      return false;
-    }
-    std::string part = item.substr(c1 + 1, c2 - c1 - 1);
-    std::string off = item.substr(c2 + 1);
-    if (part.empty() || off.empty() || part.size() > 9 || off.size() > 18 ||
-        part.find_first_not_of("0123456789") != std::string::npos ||
-        off.find_first_not_of("0123456789") != std::string::npos) {
-      *error = "position item '" + item + "' is not TOPIC:PARTITION:OFFSET";
-      return false;
-    }
-    (*out)[TopicPartition{item.substr(0, c1), std::stoi(part)}] = std::stoll(off);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return true;
-}
-
 Value StatusToJson(const ViewStatus& st, bool detail) {
   Object o;
   o.Set("name", Str(st.name));
-  o.Set("state", Str(st.state));
+  o.Set("state", Str(ViewStateName(st.state)));
   o.Set("reason", st.reason.empty() ? Value() : Str(st.reason));
   o.Set("rows", Num(static_cast<int64_t>(st.rows)));
   o.Set("lag_events", Num(st.lag_events));

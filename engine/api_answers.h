@@ -27,9 +27,6 @@ HttpResponse MethodNotAllowed(const std::string& allow, const std::string& detai
 // A view's status as GET /v1/views lists it; with detail, also its partitions.
 Value StatusToJson(const ViewStatus& st, bool detail);
 
-// Parses TOPIC:PARTITION:OFFSET,... (topics may contain ':'; the last two fields are numbers).
-bool ParsePosition(const std::string& s, std::map<TopicPartition, int64_t>* out,
-                   std::string* error);
 // ?limit=: `def` when absent, at most `max`, 0 counts as 1. false with *error.
 bool ParseLimit(const HttpRequest& req, size_t def, size_t max, size_t* out, std::string* error);
 // ?limit= and ?cursor= of the paginated lists whose cursor is a sequence number (history,

@@ -93,8 +93,6 @@ void WriteProcessMetrics(std::string* out) {
 }  // namespace
 
 void DaemonApi::Metrics(Daemon& d, ApiCall& call) {
-  static const char* kStates[] = {"live",    "catching_up", "rebuilding", "lagging",
-                                  "stalled", "stopped",     "failed"};
   std::string out;
   auto head = [&out](const char* name, const char* type, const char* help) {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
@@ -136,9 +134,9 @@ void DaemonApi::Metrics(Daemon& d, ApiCall& call) {
            [](const ViewStatus& st) { return std::to_string(st.rows); });
   head("projd_view_state", "gauge", "1 for the view's current state, 0 for the others.");
   for (const auto& [v, st] : views) {
-    for (const char* s : kStates) {
-      out += "projd_view_state{view=\"" + LabelValue(st.name) + "\",state=\"" + s + "\"} " +
-             (st.state == s ? "1" : "0") + "\n";
+    for (ViewState s : kViewStates) {
+      out += "projd_view_state{view=\"" + LabelValue(st.name) + "\",state=\"" + ViewStateName(s) +
+             "\"} " + (st.state == s ? "1" : "0") + "\n";
     }
   }
   head("projd_rebuild_progress_ratio", "gauge",

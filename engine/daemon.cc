@@ -166,9 +166,9 @@ void Daemon::RaiseFileLimit(size_t views) {
 void Daemon::Log(const std::string& level, const std::string& view, const std::string& raw) {
   uint64_t suppressed;
   if (!log_limiter_.Allow(level + " " + view + " " + raw, &suppressed)) return;
-  std::string message = suppressed == 0 ? raw
-                                        : raw + " (" + std::to_string(suppressed) +
-                                              " similar lines suppressed)";
+  std::string message =
+      suppressed == 0 ? raw
+                      : raw + " (" + std::to_string(suppressed) + " similar lines suppressed)";
   std::lock_guard<std::mutex> lock(log_mu_);
   std::string ts = FormatRfc3339(std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
@@ -317,7 +317,8 @@ bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) 
     // Never silently an empty view: an operator decides what the kept data is worth.
     *error = "view " + p->name() + ": " + ViewDir(p->name()) +
              "/CURRENT is damaged (it does not name an existing generation, \"gen-N\"); "
-             "restore it, or remove " + ViewDir(p->name()) + " to rebuild the view from offset 0";
+             "restore it, or remove " +
+             ViewDir(p->name()) + " to rebuild the view from offset 0";
     return false;
   }
   if (gen < 0) {
@@ -391,8 +392,8 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
   // The shadow must have reached the serving view's position on every partition (unless
   // that position lies beyond the log end: then the log end, which it has, is all there is).
   if (active->BeyondLogEnd().empty()) {
-    auto live = active->Position();
-    auto built = shadow->Position();
+    auto live = active->CurrentPosition();
+    auto built = shadow->CurrentPosition();
     for (const auto& [tp, off] : live) {
       auto b = built.find(tp);
       if ((b == built.end() ? 0 : b->second) < off) return;
@@ -739,8 +740,9 @@ ViewStatus Daemon::StatusOf(const std::shared_ptr<View>& view) {
   st.rebuild_events_per_second = sh.events_per_second;
   if (sh.failed) {
     st.reason = "rebuild stopped at a bad event (errors stop): " + sh.reason;
-  } else if (st.state == "live" || st.state == "catching_up" || st.state == "lagging") {
-    st.state = "rebuilding";
+  } else if (st.state == ViewState::kLive || st.state == ViewState::kCatchingUp ||
+             st.state == ViewState::kLagging) {
+    st.state = ViewState::kRebuilding;
     st.reason = "rebuilding from offset 0 (" + std::to_string(st.rebuild_remaining) +
                 " events to go); this view serves meanwhile" +
                 (sh.reason.empty() ? "" : "; " + sh.reason);

@@ -323,7 +323,7 @@ class FileSource final : public Source {
   std::vector<std::string> held_;
   std::set<std::string, std::less<>> topics_;
   std::vector<std::pair<std::string_view, std::string_view>> members_;
-  std::map<TopicPartition, int64_t> next_offset_;
+  Position next_offset_;
   TopicPartition last_tp_;        // the partition of the previous line, and
   int64_t* last_next_ = nullptr;  // its entry in next_offset_ (map entries stay put)
 };

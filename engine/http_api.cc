@@ -112,9 +112,9 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
     r.headers.emplace_back("X-Projd-Position", view->PositionString());
     call->respond(std::move(r));
   };
-  std::map<TopicPartition, int64_t> required;
+  Position required;
   std::string error;
-  if (!ParsePosition(*min_pos, &required, &error)) {
+  if (!Position::Parse(*min_pos, &required, &error)) {
     answer(Error(400, "bad min_position", Str(error)));
     return true;
   }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/api_routes.h"
+#include "engine/view.h"
 
 namespace projd {
 namespace {
@@ -60,7 +61,7 @@ const char kHead[] = R"json({
         "lag_events": {"type": "integer"}, "lag_seconds": {"type": "number"}}},
       "ViewStatus": {"type": "object", "required": ["name", "state", "reason", "rows", "lag_events", "lag_seconds", "events_per_second", "definition_hash", "position", "events_applied", "events_skipped", "dead_letters", "last_update", "rebuild"], "properties": {
         "name": {"type": "string"},
-        "state": {"type": "string", "enum": ["live", "catching_up", "rebuilding", "lagging", "stalled", "stopped", "failed"]},
+        "state": {"type": "string", "enum": [@VIEW_STATES@]},
         "reason": {"type": "string", "nullable": true}, "rows": {"type": "integer"},
         "lag_events": {"type": "integer"}, "lag_seconds": {"type": "number"},
         "events_per_second": {"type": "number"}, "definition_hash": {"type": "string"},
@@ -154,6 +155,11 @@ std::string Build() {
     o += "\"" + Lower(route.method) + "\": " + Operation(route);
   }
   std::string doc = kHead;
+  std::string states;
+  for (ViewState state : kViewStates) {
+    states += std::string(states.empty() ? "" : ", ") + "\"" + ViewStateName(state) + "\"";
+  }
+  doc.replace(doc.find("@VIEW_STATES@"), 13, states);
   for (size_t i = 0; i < order.size(); ++i) {
     doc +=
         std::string(i ? "," : "") + "\n    \"" + order[i] + "\": {\n      " + ops[order[i]] + "}";

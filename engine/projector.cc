@@ -235,13 +235,7 @@ bool Projector::Decode(const Message& msg, EventInput* event, std::string* error
 Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* batch,
                                     std::string* stop_reason, std::vector<TraceStep>* trace) {
   const Projection& p = *projection_;
-  EventMeta meta;
-  meta.topic = msg.topic;
-  meta.partition = msg.partition;
-  meta.offset = msg.offset;
-  meta.timestamp_ms = msg.timestamp_ms;
-  meta.has_key = msg.has_key;
-  meta.key = msg.key;
+  const EventMeta& meta = msg;  // what `meta.*` reads
 
   std::string error;
   bool has_key = false;

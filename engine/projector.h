@@ -95,9 +95,9 @@ struct Batch {
   std::vector<DeadLetter> dead_letters;
   std::vector<HistoryEntry> history;               // with `history`: one per applied event
   StringSet new_ids;                               // dedupe ids first seen in this batch
-  std::map<TopicPartition, int64_t> next_offsets;  // position after this batch
+  Position next_offsets;  // position after this batch
   // Kafka timestamp of the last message per partition (filled by the daemon's view).
-  std::map<TopicPartition, int64_t> last_timestamps;
+  Position last_timestamps;
   int64_t events = 0;  // messages consumed in this batch
   int64_t applied = 0, ignored = 0, duplicates = 0;
   int64_t last_event_time_ms = 0;  // of the last applied event

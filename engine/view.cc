@@ -15,19 +15,6 @@ int64_t WallMillis() {
 
 }  // namespace
 
-Message View::OwnedMessage::View() const {
-  Message m;
-  m.topic = topic;
-  m.partition = partition;
-  m.offset = offset;
-  m.timestamp_ms = timestamp_ms;
-  m.has_key = has_key;
-  m.key = key;
-  m.value = value;
-  m.error = error;
-  return m;
-}
-
 View::View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewStore> store,
            SourceFactory factory, ViewOptions options, LogFn log)
     : projection_(std::move(projection)),
@@ -41,13 +28,33 @@ View::View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewSto
   }
 }
 
+const char* ViewStateName(ViewState state) {
+  switch (state) {
+    case ViewState::kLive:
+      return "live";
+    case ViewState::kCatchingUp:
+      return "catching_up";
+    case ViewState::kRebuilding:
+      return "rebuilding";
+    case ViewState::kLagging:
+      return "lagging";
+    case ViewState::kStalled:
+      return "stalled";
+    case ViewState::kStopped:
+      return "stopped";
+    case ViewState::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
 View::~View() { Stop(); }
 
 void View::Start() {
   started_ = Clock::now();
   last_progress_ = started_;
   position_ = store_->Positions();
-  position_string_ = FormatPosition(position_);
+  position_string_ = position_.ToString();
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -57,36 +64,22 @@ void View::Stop() {
   // Requests still waiting for a position are answered by their own timeouts.
 }
 
-std::string View::FormatPosition(const std::map<TopicPartition, int64_t>& pos) {
-  std::string out;
-  for (const auto& [tp, off] : pos) {
-    if (!out.empty()) out.push_back(',');
-    out += tp.topic + ":" + std::to_string(tp.partition) + ":" + std::to_string(off);
-  }
-  return out;
-}
-
 std::string View::PositionString() {
   std::lock_guard<std::mutex> lock(mu_);
   return position_string_;
 }
 
-std::map<TopicPartition, int64_t> View::Position() {
+Position View::CurrentPosition() {
   std::lock_guard<std::mutex> lock(mu_);
   return position_;
 }
 
-bool View::Reached(const std::map<TopicPartition, int64_t>& required) {
+bool View::Reached(const Position& required) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [tp, off] : required) {
-    auto it = position_.find(tp);
-    int64_t have = it == position_.end() ? 0 : it->second;
-    if (have < off) return false;
-  }
-  return true;
+  return position_.Reached(required);
 }
 
-uint64_t View::WhenReached(std::map<TopicPartition, int64_t> required, std::function<void()> fn) {
+uint64_t View::WhenReached(Position required, std::function<void()> fn) {
   if (Reached(required)) {
     fn();
     return 0;
@@ -153,8 +146,7 @@ bool View::FinishCommit() {
   lock.unlock();
   // The consumer group learns the written position (this thread owns the source).
   if (!inflight_.empty()) {
-    source_->Committed(inflight_.next_offsets.empty() ? std::map<TopicPartition, int64_t>()
-                                                      : Position());
+    source_->Committed(inflight_.next_offsets.empty() ? Position() : CurrentPosition());
     inflight_.Clear();
   }
   return true;
@@ -248,7 +240,7 @@ void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps)
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [tp, off] : batch.next_offsets) position_[tp] = off;
-    position_string_ = FormatPosition(position_);
+    position_string_ = position_.ToString();
     for (const auto& [tp, ts] : batch.last_timestamps) last_ts_[tp] = ts;
     applied_ += batch.applied;
     ignored_ += batch.ignored;
@@ -296,7 +288,7 @@ void View::Run() {
   std::vector<Message> messages;
   Batch batch;
   StagedBatch staged;  // encoded here, then swapped with staged_ for the committer
-  applied_next_ = Position();
+  applied_next_ = CurrentPosition();
   committer_ = std::thread([this] { CommitterLoop(); });
   // The next offset to apply on a partition and its last timestamp, for runs of messages of
   // one partition (no map lookup per message).
@@ -404,16 +396,7 @@ void View::Run() {
         pending_.clear();
         for (size_t i = stop_index; i < messages.size(); ++i) {
           const Message& m = messages[i];
-          OwnedMessage o;
-          o.topic = std::string(m.topic);
-          o.key = std::string(m.key);
-          o.value = std::string(m.value);
-          o.error = std::string(m.error);
-          o.partition = m.partition;
-          o.offset = m.offset;
-          o.timestamp_ms = m.timestamp_ms;
-          o.has_key = m.has_key;
-          pending_.push_back(std::move(o));
+          pending_.emplace_back(m);
         }
       }
     }
@@ -468,7 +451,7 @@ void View::Run() {
   // applied and dropped, leaves it out of step with LMDB).
   store_->DropCache();
   if (source_ && written) {
-    source_->Committed(Position());
+    source_->Committed(CurrentPosition());
   }
 }
 
@@ -546,7 +529,7 @@ ViewStatus View::Status() {
     st.lag_seconds = std::max(st.lag_seconds, p.lag_seconds);
     st.partitions.push_back(p);
   }
-  st.position = FormatPosition(position_);
+  st.position = position_.ToString();
   st.events_per_second = rate_;
   st.applied_total = applied_;
   st.ignored_total = ignored_;
@@ -559,10 +542,10 @@ ViewStatus View::Status() {
   st.caught_up_once = caught_up_once_;
   st.failed = failed_;
   if (!beyond_log_end_.empty()) {
-    st.state = "failed";
+    st.state = ViewState::kFailed;
     st.reason = beyond_log_end_;
   } else if (failed_) {
-    st.state = "failed";
+    st.state = ViewState::kFailed;
     st.reason = failed_reason_;
     if (!pending_.empty()) {
       st.failed_topic = pending_.front().topic;
@@ -570,40 +553,41 @@ ViewStatus View::Status() {
       st.failed_offset = pending_.front().offset;
     }
   } else if (stop_) {
-    st.state = "stopped";
+    st.state = ViewState::kStopped;
   } else if (!store_problem_.empty()) {
-    st.state = "stalled";
+    st.state = ViewState::kStalled;
     st.reason = "storage: " + store_problem_;
   } else if (!registry_problem_.empty()) {
-    st.state = "stalled";
+    st.state = ViewState::kStalled;
     st.reason = "held: " + registry_problem_;
   } else if (st.lag_events > 0 && now - last_progress_ > options_.stall_after) {
-    st.state = "stalled";
+    st.state = ViewState::kStalled;
     st.reason =
         "lag of " + std::to_string(st.lag_events) + " events and no progress for " +
         std::to_string(
             std::chrono::duration_cast<std::chrono::seconds>(now - last_progress_).count()) +
         " s" + (src.problem.empty() ? "" : "; " + src.problem);
   } else if (!src.healthy) {
-    st.state = caught_up_once_ && st.lag_events == 0 ? "live" : "catching_up";
+    st.state = ViewState::kCatchingUp;
     st.reason = src.problem;
-    if (st.state == "live") st.state = "catching_up";
   } else if (!caught_up_once_) {
-    st.state = "catching_up";
+    st.state = ViewState::kCatchingUp;
   } else if (projection_->alert_lag() > 0 &&
              (projection_->alert_lag_seconds()
                   ? st.lag_seconds > static_cast<double>(projection_->alert_lag())
                   : st.lag_events > projection_->alert_lag())) {
-    st.state = "lagging";
+    st.state = ViewState::kLagging;
     st.reason = "lag above the alert threshold of " + std::to_string(projection_->alert_lag()) +
                 (projection_->alert_lag_seconds() ? " seconds" : " events");
   } else {
-    st.state = "live";
+    st.state = ViewState::kLive;
   }
-  if (st.state != last_state_) {
-    log_(st.state == "live" || st.state == "catching_up" ? "info" : "warn", st.name,
-         "state " + (last_state_.empty() ? std::string("-") : last_state_) + " -> " + st.state +
-             (st.reason.empty() ? "" : ": " + st.reason));
+  if (!logged_state_ || st.state != last_state_) {
+    bool calm = st.state == ViewState::kLive || st.state == ViewState::kCatchingUp;
+    log_(calm ? "info" : "warn", st.name,
+         std::string("state ") + (logged_state_ ? ViewStateName(last_state_) : "-") + " -> " +
+             ViewStateName(st.state) + (st.reason.empty() ? "" : ": " + st.reason));
+    logged_state_ = true;
     last_state_ = st.state;
   }
   return st;

@@ -44,9 +44,18 @@ struct PartitionStatus {
   double lag_seconds = 0;
 };
 
+// What operators see of a view (SPEC §5 lists the states and what they mean).
+enum class ViewState { kLive, kCatchingUp, kRebuilding, kLagging, kStalled, kStopped, kFailed };
+// Every state, in the order /metrics lists them.
+constexpr ViewState kViewStates[] = {
+    ViewState::kLive,    ViewState::kCatchingUp, ViewState::kRebuilding, ViewState::kLagging,
+    ViewState::kStalled, ViewState::kStopped,    ViewState::kFailed};
+// The state's name in the API: "live", "catching_up", ...
+const char* ViewStateName(ViewState state);
+
 struct ViewStatus {
   std::string name;
-  std::string state;   // live, catching_up, rebuilding, lagging, stalled, stopped, failed
+  ViewState state = ViewState::kCatchingUp;
   std::string reason;  // why the state is not live (empty when live)
   uint64_t rows = 0;
   int64_t lag_events = 0;
@@ -86,16 +95,15 @@ class View {
   ViewStore& store() { return *store_; }
   ViewStatus Status();
   // The applied position now.
-  std::map<TopicPartition, int64_t> Position();
+  Position CurrentPosition();
   // The applied position as TOPIC:PARTITION:OFFSET,... (kept formatted, for every answer).
   std::string PositionString();
-  static std::string FormatPosition(const std::map<TopicPartition, int64_t>& pos);
 
   // Whether every offset below `required` is applied.
-  bool Reached(const std::map<TopicPartition, int64_t>& required);
+  bool Reached(const Position& required);
   // Calls fn once the view reached `required` (at once if it already has). fn may run on the
   // view's thread. Returns an id for Cancel.
-  uint64_t WhenReached(std::map<TopicPartition, int64_t> required, std::function<void()> fn);
+  uint64_t WhenReached(Position required, std::function<void()> fn);
   void Cancel(uint64_t id);
 
   // Lag samples for GET /v1/views/{view}/lag: one a second, the last hour.
@@ -122,14 +130,6 @@ class View {
   std::string BeyondLogEnd() const;
 
  private:
-  struct OwnedMessage {
-    std::string topic, key, value, error;
-    int32_t partition = 0;
-    int64_t offset = 0, timestamp_ms = 0;
-    bool has_key = false;
-    Message View() const;
-  };
-
   void Run();
   // format avro: holds until the writer schemas of `messages` are known (the registry may be
   // down: state stalled with the reason, retries with backoff). false when told to stop.
@@ -174,14 +174,14 @@ class View {
   std::chrono::steady_clock::time_point inflight_started_;  // when its first event was applied
   StagedBatch staged_;
   // Next offset to apply per partition, counting staged batches (the applying thread only).
-  std::map<TopicPartition, int64_t> applied_next_;
+  Position applied_next_;
   std::mutex samples_mu_;
   std::deque<LagSample> samples_;  // guarded by samples_mu_
 
   mutable std::mutex mu_;
-  std::map<TopicPartition, int64_t> position_;  // guarded by mu_
-  std::string position_string_;                 // guarded by mu_: position_ formatted
-  std::map<TopicPartition, int64_t> last_ts_;   // Kafka timestamp of last applied, per partition
+  Position position_;            // guarded by mu_
+  std::string position_string_;  // guarded by mu_: position_ formatted
+  Position last_ts_;             // Kafka timestamp of last applied, per partition
   int64_t applied_ = 0, ignored_ = 0, duplicates_ = 0, dead_ = 0;
   std::chrono::steady_clock::time_point last_progress_;
   int64_t last_applied_ms_ = 0;
@@ -198,10 +198,11 @@ class View {
   std::vector<OwnedMessage> pending_;  // the failing message first, then the rest of its batch
   std::vector<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
   double rate_ = 0;
-  std::string last_state_;
+  bool logged_state_ = false;  // whether last_state_ was logged yet
+  ViewState last_state_ = ViewState::kCatchingUp;
   struct Waiter {
     uint64_t id;
-    std::map<TopicPartition, int64_t> required;
+    Position required;
     std::function<void()> fn;
   };
   std::vector<Waiter> waiters_;

@@ -442,8 +442,8 @@ bool ViewStore::Write(const StagedBatch& staged, std::string* error) {
   return false;
 }
 
-std::map<TopicPartition, int64_t> ViewStore::Positions() {
-  std::map<TopicPartition, int64_t> out;
+Position ViewStore::Positions() {
+  Position out;
   ReadView txn = Read();
   if (!txn) return out;
   auto c = txn->Cursor(kOffsets);

@@ -44,7 +44,7 @@ struct StagedBatch {
   };
   std::vector<HistoryWrite> history;
   std::vector<std::string> ids;  // keys of the ids table, in any order
-  std::map<TopicPartition, int64_t> offsets;
+  Position offsets;
 };
 
 class ViewStore final : public RowSource {
@@ -82,7 +82,7 @@ class ViewStore final : public RowSource {
   void SetRowCacheLimit(size_t rows) { row_cache_limit_ = rows; }
 
   // ---- readers (any thread) ----
-  std::map<TopicPartition, int64_t> Positions();
+  Position Positions();
   // false when absent. *dead_letters: rejected events that carried this key.
   bool GetRow(const std::string& key, RowRecord* out, uint64_t* dead_letters);
   struct ScanOptions {
