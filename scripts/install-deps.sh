@@ -8,6 +8,7 @@ packages=(
   librdkafka-dev libavro-dev liblmdb-dev libboost1.74-dev nlohmann-json3-dev libsimdjson-dev
   catch2 libtomlplusplus-dev libssl-dev libcli11-dev
   kcat lmdb-utils curl python3 python3-prometheus-client
+  dpkg-dev prometheus python3-yaml
   openjdk-17-jre-headless maven
   nodejs npm
   chromium python3-venv

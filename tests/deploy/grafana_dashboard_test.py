@@ -14,6 +14,7 @@ usage: grafana_dashboard_test.py PROJD SOURCE_DIR [PROMTOOL]
 
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -71,6 +72,9 @@ def main():
     projd, src = sys.argv[1], sys.argv[2]
     promtool = sys.argv[3] if len(sys.argv) > 3 else ""
     path = os.path.join(src, "deploy", "grafana", "projd.json")
+    if promtool and not shutil.which(promtool):
+        sys.exit("FAIL: %s not found; scripts/install-deps.sh installs it (Debian package "
+                 "prometheus)" % promtool)
     errors = []
 
     projd_metrics.self_test()

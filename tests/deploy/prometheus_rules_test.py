@@ -14,6 +14,7 @@ usage: prometheus_rules_test.py PROMTOOL PROJD SOURCE_DIR
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -37,6 +38,9 @@ def main():
         sys.exit(__doc__)
     promtool, projd, src = sys.argv[1:]
     folder = os.path.join(src, "deploy", "prometheus")
+    if promtool and not shutil.which(promtool):
+        sys.exit("FAIL: %s not found; scripts/install-deps.sh installs it (Debian package "
+                 "prometheus)" % promtool)
     errors = []
     if not run([promtool, "check", "rules", "projd-alerts.yml"], folder):
         errors.append("promtool check rules failed")
