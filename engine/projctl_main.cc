@@ -867,13 +867,261 @@ void AddPagingFlags(CLI::App* cmd, Paging* paging, const std::string& limit_help
                 "follow next_cursor to the end: every page, printed as one answer");
 }
 
-const char kServerFooter[] =
-    "Talks to projd at --server (see projctl --help); the global flags may come\n"
-    "before or after the subcommand.";
+// The command line, parsed: the subcommands, and a member per flag and argument.
+struct CommandLine {
+  std::string server_url;  // --server
+  std::string token;       // --token
+  CLI::Option* server_flag = nullptr;
+  CLI::Option* token_flag = nullptr;
 
-}  // namespace
+  CLI::App* check = nullptr;
+  std::vector<std::string> check_files;
+  CLI::App* test = nullptr;
+  TestArgs test_args;
+  CLI::App* diff = nullptr;
+  std::string diff_old, diff_new, diff_events, diff_view;
+  CLI::App* explain = nullptr;
+  std::string explain_view, explain_key, explain_events, explain_file;
 
-int main(int argc, char** argv) {
+  CLI::App* status = nullptr;
+  bool status_json = false;
+  CLI::App* get = nullptr;
+  std::string get_view, get_key, get_as_of;
+  bool get_json = false;
+  CLI::App* history = nullptr;
+  std::string history_view, history_key;
+  bool history_json = false;
+  Paging history_paging;
+  CLI::App* query = nullptr;
+  std::vector<std::string> query_words;
+  bool query_json = false;
+  Paging query_paging;
+  CLI::App* rebuild = nullptr;
+  std::string rebuild_view;
+  bool rebuild_wait = false;
+  CLI::App* dead = nullptr;
+  std::string dead_view;
+  bool dead_json = false;
+  Paging dead_paging;
+  CLI::App* skip = nullptr;
+  std::string skip_view;
+  CLI::App* drop = nullptr;
+  std::string drop_view;
+
+  CLI::App* help = nullptr;
+  std::string help_topic;
+};
+
+// The global flags.
+void AddServerFlags(CLI::App* app, CommandLine* c) {
+  c->server_flag =
+      app->add_option("--server", c->server_url,
+                      "projd's address, http://HOST:PORT (default: $PROJD_SERVER,\n"
+                      "else http://127.0.0.1:8080)")
+          ->type_name("URL")
+          ->check(CLI::Validator(
+              [](const std::string& url) {
+                Server s;
+                return ParseServer(url, &s) ? std::string() : "not an http://HOST:PORT address";
+              },
+              "", ""));
+  c->token_flag = app->add_option("--token", c->token,
+                                  "bearer token for a projd with --auth (default:\n"
+                                  "$PROJD_TOKEN)")
+                      ->type_name("T");
+}
+
+// check, test, diff and explain: files and events, offline (explain also online).
+void AddOfflineCommands(CLI::App* app, CommandLine* c) {
+  c->check = app->add_subcommand("check", "parse and type-check .proj files");
+  c->check->add_option("FILE", c->check_files, ".proj files (several: one set of projections)")
+      ->required()
+      ->type_name("");
+  c->check->footer(
+      "Prints each projection found; on errors prints FILE:LINE:COL: message, the line and a\n"
+      "caret, and exits 1.");
+
+  TestArgs& t = c->test_args;
+  c->test =
+      app->add_subcommand("test", "replay events locally and print the view, or run golden cases");
+  Positional(c->test, "FILE", &t.path, "a .proj file, or a folder of golden cases (DIR)");
+  c->test
+      ->add_option("--events", t.events,
+                   "the events, one per line: a bare event, or {topic, partition,\n"
+                   "timestamp, key, value}")
+      ->type_name("EVENTS.jsonl");
+  c->test->add_option("--view", t.view, "only the projection of this name")->type_name("NAME");
+  c->test
+      ->add_option("--expect", t.expect,
+                   "print the differences from this view instead; exit 1 if any")
+      ->type_name("EXPECTED.json");
+  c->test
+      ->add_option("--schema", t.schema,
+                   "format avro: the writer schema of the events (given as JSON)")
+      ->type_name("WRITER.avsc");
+  c->test->footer(
+      "FILE (needs --events) prints the view as JSON, keys sorted: {key: row}, or\n"
+      "{view: {key: row}} for several projections; dead letters go to stderr. A DIR holds cases\n"
+      "NAME.proj + NAME.jsonl + NAME.expected.json [+ NAME.dead], or NAME.proj + NAME.errors;\n"
+      "it prints PASS or FAIL per case and exits 0 only when every case passes.");
+
+  c->diff = app->add_subcommand(
+      "diff", "replay events through two definitions and print the rows that differ");
+  Positional(c->diff, "OLD.proj", &c->diff_old, "the current definition");
+  Positional(c->diff, "NEW.proj", &c->diff_new, "the changed definition");
+  c->diff->add_option("--events", c->diff_events, "the events to replay")
+      ->required()
+      ->type_name("EVENTS.jsonl");
+  c->diff->add_option("--view", c->diff_view, "the projection to compare (default: the first)")
+      ->type_name("NAME");
+  c->diff->footer(
+      "Prints added (+), removed (-) and changed (~ key.field: old -> new) rows and a summary;\n"
+      "exits 1 when any row or the number of dead letters differs.");
+
+  c->explain = app->add_subcommand("explain", "the events that made a row, and what each one did");
+  Positional(c->explain, "VIEW", &c->explain_view, "the view (offline: the projection's name)");
+  Positional(c->explain, "KEY", &c->explain_key, "the row's key");
+  CLI::Option* events =
+      c->explain->add_option("--events", c->explain_events, "replay these events offline")
+          ->type_name("EVENTS.jsonl");
+  CLI::Option* file =
+      c->explain
+          ->add_option("--file", c->explain_file, "offline: the definition to replay them with")
+          ->type_name("F.proj");
+  events->needs(file);
+  file->needs(events);
+  c->explain->footer(
+      "Offline, each event that changed the row: its position, time and id, every statement it\n"
+      "ran with its result, and the row after it. Without --events and --file, the row's kept\n"
+      "versions from projd at --server (the view needs history).");
+}
+
+// The subcommands that talk to a running projd.
+void AddServerCommands(CLI::App* app, CommandLine* c) {
+  c->status = app->add_subcommand("status", "the views: state, rows, lag, events/s");
+  AddJsonFlag(c->status, &c->status_json, "print the JSON answer (GET /v1/views), not a table");
+
+  c->get = app->add_subcommand("get", "a row, as JSON");
+  Positional(c->get, "VIEW", &c->get_view, "the view");
+  Positional(c->get, "KEY", &c->get_key, "the row's key");
+  c->get
+      ->add_option("--as-of", c->get_as_of,
+                   "the row as it was at this event time, RFC 3339 (the view must keep\n"
+                   "history)")
+      ->type_name("T");
+  AddJsonFlag(c->get, &c->get_json, "print the JSON answer (what get prints)");
+
+  c->history = app->add_subcommand("history", "a row's kept versions, oldest first, as JSON");
+  Positional(c->history, "VIEW", &c->history_view, "the view (it must keep history)");
+  Positional(c->history, "KEY", &c->history_key, "the row's key");
+  AddPagingFlags(c->history, &c->history_paging,
+                 "versions per page (default 1000, the most projd gives)");
+  AddJsonFlag(c->history, &c->history_json, "print the JSON answer (what history prints)");
+
+  c->query = app->add_subcommand("query", "run a query: a table, or the JSON answer");
+  c->query
+      ->add_option("QUERY", c->query_words,
+                   "'from VIEW [where ...] [select ...] [order by ...] [limit N]'; several\n"
+                   "words are joined with spaces")
+      ->required()
+      ->type_name("");
+  AddJsonFlag(c->query, &c->query_json, "print the JSON answer instead of a table");
+  AddPagingFlags(c->query, &c->query_paging,
+                 "rows per page, as a limit clause after the query (which then must\n"
+                 "have none; default 100)");
+
+  c->rebuild =
+      app->add_subcommand("rebuild", "rebuild a view from offset 0 while it serves, then swap");
+  Positional(c->rebuild, "VIEW", &c->rebuild_view, "the view");
+  c->rebuild->add_flag("--wait", c->rebuild_wait,
+                       "show the progress until the rebuilt view serves");
+
+  c->dead = app->add_subcommand("dead-letters", "a view's dead letters, as JSON");
+  Positional(c->dead, "VIEW", &c->dead_view, "the view");
+  AddPagingFlags(c->dead, &c->dead_paging, "dead letters per page (default 100, at most 1000)");
+  AddJsonFlag(c->dead, &c->dead_json, "print the JSON answer (what dead-letters prints)");
+
+  c->skip = app->add_subcommand("skip",
+                                "move a view stopped by 'errors stop' past the event it failed on");
+  Positional(c->skip, "VIEW", &c->skip_view, "the view");
+
+  c->drop =
+      app->add_subcommand("drop", "delete the kept data of a view whose projection was removed");
+  Positional(c->drop, "VIEW", &c->drop_view, "the view");
+
+  for (CLI::App* sub :
+       {c->status, c->get, c->history, c->query, c->rebuild, c->dead, c->skip, c->drop}) {
+    sub->footer(
+        "Talks to projd at --server (see projctl --help); the global flags may come\n"
+        "before or after the subcommand.");
+  }
+}
+
+// projctl help [SUBCOMMAND]: the usage on stdout.
+int Help(const CLI::App& app, const std::string& topic) {
+  if (topic.empty()) {
+    std::cout << app.help();
+    return 0;
+  }
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name() == topic) {
+      std::cout << sub->help("projctl");
+      return 0;
+    }
+  }
+  return UsageError("projctl help", "no subcommand '" + topic + "'");
+}
+
+// Runs the subcommand that talks to projd: the server is --server, else $PROJD_SERVER, else the
+// default; the token likewise.
+int RunServerCommand(const CommandLine& c) {
+  Server server;
+  if (c.server_flag->count() > 0) {
+    ParseServer(c.server_url, &server);
+  } else if (const char* env = std::getenv("PROJD_SERVER"); env && *env) {
+    if (!ParseServer(env, &server)) {
+      return UsageError(
+          "projctl", std::string("$PROJD_SERVER '") + env + "' is not an http://HOST:PORT address");
+    }
+  }
+  if (c.token_flag->count() > 0) {
+    server.token = c.token;
+  } else if (const char* env = std::getenv("PROJD_TOKEN")) {
+    server.token = env;
+  }
+  auto view_path = [](const std::string& view) {
+    return "/v1/views/" + projd::PercentEncode(view);
+  };
+  auto row_path = [&](const std::string& view, const std::string& key) {
+    return view_path(view) + "/rows/" + projd::PercentEncode(key);
+  };
+  if (c.explain->parsed()) return ExplainOnline(server, c.explain_view, c.explain_key);
+  if (c.status->parsed()) return Status(server, c.status_json);
+  if (c.get->parsed()) {
+    std::string target = row_path(c.get_view, c.get_key);
+    if (c.get->count("--as-of") > 0) target += "?as_of=" + projd::PercentEncode(c.get_as_of);
+    return PrintCall(server, "GET", target);
+  }
+  if (c.history->parsed()) {
+    return PagedCommand(server, row_path(c.history_view, c.history_key) + "/history", "versions",
+                        1000, c.history_paging);
+  }
+  if (c.query->parsed()) {
+    std::string text;
+    for (const auto& w : c.query_words) text += (text.empty() ? "" : " ") + w;
+    return QueryCommand(server, text, c.query_json, c.query_paging);
+  }
+  if (c.rebuild->parsed()) return Rebuild(server, c.rebuild_view, c.rebuild_wait);
+  if (c.dead->parsed()) {
+    return PagedCommand(server, view_path(c.dead_view) + "/dead-letters", "dead_letters",
+                        c.dead_paging.all ? 1000 : 0, c.dead_paging);
+  }
+  if (c.skip->parsed()) return PrintCall(server, "POST", view_path(c.skip_view) + "/skip");
+  if (c.drop->parsed()) return PrintCall(server, "DELETE", view_path(c.drop_view));
+  return UsageError("projctl", "no subcommand");
+}
+
+int Main(int argc, char** argv) {
   CLI::App app("projctl " PROJD_VERSION
                ": checks and tests projections locally, and operates a running projd.",
                "projctl");
@@ -886,164 +1134,12 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 done, 1 a failure (an error in a file, a difference, an error from projd),\n"
       "2 a usage error. 'projctl SUBCOMMAND --help' describes each subcommand.");
-
-  std::string server_url, token;
-  CLI::Option* server_flag =
-      app.add_option("--server", server_url,
-                     "projd's address, http://HOST:PORT (default: $PROJD_SERVER, else\n"
-                     "http://127.0.0.1:8080)")
-          ->type_name("URL")
-          ->check(CLI::Validator(
-              [](std::string& url) {
-                Server s;
-                return ParseServer(url, &s) ? std::string() : "not an http://HOST:PORT address";
-              },
-              "", ""));
-  CLI::Option* token_flag = app.add_option("--token", token,
-                                           "bearer token for a projd with --auth (default: "
-                                           "$PROJD_TOKEN)")
-                                ->type_name("T");
-
-  // Offline: files and events.
-  std::vector<std::string> check_files;
-  CLI::App* check = app.add_subcommand("check", "parse and type-check .proj files");
-  check->add_option("FILE", check_files, ".proj files (several: one set of projections)")
-      ->required()
-      ->type_name("");
-  check->footer(
-      "Prints each projection found; on errors prints FILE:LINE:COL: message, the line and a\n"
-      "caret, and exits 1.");
-
-  TestArgs test_args;
-  CLI::App* test =
-      app.add_subcommand("test", "replay events locally and print the view, or run golden cases");
-  Positional(test, "FILE", &test_args.path, "a .proj file, or a folder of golden cases (DIR)");
-  test->add_option("--events", test_args.events,
-                   "the events, one per line: a bare event, or {topic, partition,\n"
-                   "timestamp, key, value}")
-      ->type_name("EVENTS.jsonl");
-  test->add_option("--view", test_args.view, "only the projection of this name")->type_name("NAME");
-  test->add_option("--expect", test_args.expect,
-                   "print the differences from this view instead; exit 1 if any")
-      ->type_name("EXPECTED.json");
-  test->add_option("--schema", test_args.schema,
-                   "format avro: the writer schema of the events (given as JSON)")
-      ->type_name("WRITER.avsc");
-  test->footer(
-      "FILE (needs --events) prints the view as JSON, keys sorted: {key: row}, or\n"
-      "{view: {key: row}} for several projections; dead letters go to stderr. A DIR holds cases\n"
-      "NAME.proj + NAME.jsonl + NAME.expected.json [+ NAME.dead], or NAME.proj + NAME.errors;\n"
-      "it prints PASS or FAIL per case and exits 0 only when every case passes.");
-
-  std::string diff_old, diff_new, diff_events, diff_view;
-  CLI::App* diff = app.add_subcommand(
-      "diff", "replay events through two definitions and print the rows that differ");
-  Positional(diff, "OLD.proj", &diff_old, "the current definition");
-  Positional(diff, "NEW.proj", &diff_new, "the changed definition");
-  diff->add_option("--events", diff_events, "the events to replay")
-      ->required()
-      ->type_name("EVENTS.jsonl");
-  diff->add_option("--view", diff_view, "the projection to compare (default: the first)")
-      ->type_name("NAME");
-  diff->footer(
-      "Prints added (+), removed (-) and changed (~ key.field: old -> new) rows and a summary;\n"
-      "exits 1 when any row or the number of dead letters differs.");
-
-  std::string explain_view, explain_key, explain_events, explain_file;
-  CLI::App* explain =
-      app.add_subcommand("explain", "the events that made a row, and what each one did");
-  Positional(explain, "VIEW", &explain_view, "the view (offline: the projection's name)");
-  Positional(explain, "KEY", &explain_key, "the row's key");
-  CLI::Option* explain_events_flag =
-      explain->add_option("--events", explain_events, "replay these events offline")
-          ->type_name("EVENTS.jsonl");
-  CLI::Option* explain_file_flag =
-      explain->add_option("--file", explain_file, "offline: the definition to replay them with")
-          ->type_name("F.proj");
-  explain_events_flag->needs(explain_file_flag);
-  explain_file_flag->needs(explain_events_flag);
-  explain->footer(
-      "Offline, each event that changed the row: its position, time and id, every statement it\n"
-      "ran with its result, and the row after it. Without --events and --file, the row's kept\n"
-      "versions from projd (the view needs history).");
-
-  // Online: a running projd.
-  bool status_json = false;
-  CLI::App* status = app.add_subcommand("status", "the views: state, rows, lag, events/s");
-  AddJsonFlag(status, &status_json, "print the JSON answer (GET /v1/views) instead of a table");
-  status->footer(kServerFooter);
-
-  std::string get_view, get_key, get_as_of;
-  bool get_json = false;
-  CLI::App* get = app.add_subcommand("get", "a row, as JSON");
-  Positional(get, "VIEW", &get_view, "the view");
-  Positional(get, "KEY", &get_key, "the row's key");
-  get->add_option("--as-of", get_as_of,
-                  "the row as it was at this event time, RFC 3339 (the view must keep\n"
-                  "history)")
-      ->type_name("T");
-  AddJsonFlag(get, &get_json, "print the JSON answer (what get prints)");
-  get->footer(kServerFooter);
-
-  std::string history_view, history_key;
-  bool history_json = false;
-  Paging history_paging;
-  CLI::App* history = app.add_subcommand("history", "a row's kept versions, oldest first, as JSON");
-  Positional(history, "VIEW", &history_view, "the view (it must keep history)");
-  Positional(history, "KEY", &history_key, "the row's key");
-  AddPagingFlags(history, &history_paging,
-                 "versions per page (default 1000, the most projd gives)");
-  AddJsonFlag(history, &history_json, "print the JSON answer (what history prints)");
-  history->footer(kServerFooter);
-
-  std::vector<std::string> query_words;
-  bool query_json = false;
-  Paging query_paging;
-  CLI::App* query = app.add_subcommand("query", "run a query: a table, or the JSON answer");
-  query
-      ->add_option("QUERY", query_words,
-                   "'from VIEW [where ...] [select ...] [order by ...] [limit N]'; several\n"
-                   "words are joined with spaces")
-      ->required()
-      ->type_name("");
-  AddJsonFlag(query, &query_json, "print the JSON answer instead of a table");
-  AddPagingFlags(query, &query_paging,
-                 "rows per page, as a limit clause after the query (which then must\n"
-                 "have none; default 100)");
-  query->footer(kServerFooter);
-
-  std::string rebuild_view;
-  bool rebuild_wait = false;
-  CLI::App* rebuild =
-      app.add_subcommand("rebuild", "rebuild a view from offset 0 while it serves, then swap");
-  Positional(rebuild, "VIEW", &rebuild_view, "the view");
-  rebuild->add_flag("--wait", rebuild_wait, "show the progress until the rebuilt view serves");
-  rebuild->footer(kServerFooter);
-
-  std::string dead_view;
-  bool dead_json = false;
-  Paging dead_paging;
-  CLI::App* dead = app.add_subcommand("dead-letters", "a view's dead letters, as JSON");
-  Positional(dead, "VIEW", &dead_view, "the view");
-  AddPagingFlags(dead, &dead_paging, "dead letters per page (default 100, at most 1000)");
-  AddJsonFlag(dead, &dead_json, "print the JSON answer (what dead-letters prints)");
-  dead->footer(kServerFooter);
-
-  std::string skip_view;
-  CLI::App* skip = app.add_subcommand(
-      "skip", "move a view stopped by 'errors stop' past the event it failed on");
-  Positional(skip, "VIEW", &skip_view, "the view");
-  skip->footer(kServerFooter);
-
-  std::string drop_view;
-  CLI::App* drop =
-      app.add_subcommand("drop", "delete the kept data of a view whose projection was removed");
-  Positional(drop, "VIEW", &drop_view, "the view");
-  drop->footer(kServerFooter);
-
-  std::string help_topic;
-  CLI::App* help = app.add_subcommand("help", "print this help, or a subcommand's");
-  help->add_option("SUBCOMMAND", help_topic, "the subcommand")->type_name("");
+  CommandLine c;
+  AddServerFlags(&app, &c);
+  AddOfflineCommands(&app, &c);
+  AddServerCommands(&app, &c);
+  c.help = app.add_subcommand("help", "print this help, or a subcommand's");
+  c.help->add_option("SUBCOMMAND", c.help_topic, "the subcommand")->type_name("");
 
   try {
     app.parse(argc, argv);
@@ -1058,71 +1154,23 @@ int main(int argc, char** argv) {
     // Help and version exit 0 (on stdout); any other parse error is a usage error.
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (c.help->parsed()) return Help(app, c.help_topic);
+  if (c.check->parsed()) return Check(c.check_files);
+  if (c.test->parsed()) return Test(c.test_args);
+  if (c.diff->parsed()) return Diff(c.diff_old, c.diff_new, c.diff_events, c.diff_view);
+  if (c.explain->parsed() && !c.explain_events.empty()) {
+    return ExplainOffline(c.explain_view, c.explain_key, c.explain_events, c.explain_file);
+  }
+  return RunServerCommand(c);
+}
 
-  if (help->parsed()) {
-    if (help_topic.empty()) {
-      std::cout << app.help();
-      return 0;
-    }
-    for (const CLI::App* sub : app.get_subcommands({})) {
-      if (sub->get_name() == help_topic) {
-        std::cout << sub->help("projctl");
-        return 0;
-      }
-    }
-    return UsageError("projctl help", "no subcommand '" + help_topic + "'");
-  }
-  if (check->parsed()) return Check(check_files);
-  if (test->parsed()) return Test(test_args);
-  if (diff->parsed()) return Diff(diff_old, diff_new, diff_events, diff_view);
-  if (explain->parsed() && !explain_events.empty()) {
-    return ExplainOffline(explain_view, explain_key, explain_events, explain_file);
-  }
+}  // namespace
 
-  // The server: --server, else $PROJD_SERVER, else the default; the token likewise.
-  Server server;
-  if (server_flag->count() > 0) {
-    ParseServer(server_url, &server);
-  } else if (const char* env = std::getenv("PROJD_SERVER"); env && *env) {
-    if (!ParseServer(env, &server)) {
-      return UsageError(
-          "projctl", std::string("$PROJD_SERVER '") + env + "' is not an http://HOST:PORT address");
-    }
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "projctl: " << e.what() << "\n";
+    return 1;
   }
-  if (token_flag->count() > 0) {
-    server.token = token;
-  } else if (const char* env = std::getenv("PROJD_TOKEN")) {
-    server.token = env;
-  }
-  auto view_path = [](const std::string& view) {
-    return "/v1/views/" + projd::PercentEncode(view);
-  };
-  auto row_path = [&](const std::string& view, const std::string& key) {
-    return view_path(view) + "/rows/" + projd::PercentEncode(key);
-  };
-
-  if (explain->parsed()) return ExplainOnline(server, explain_view, explain_key);
-  if (status->parsed()) return Status(server, status_json);
-  if (get->parsed()) {
-    std::string target = row_path(get_view, get_key);
-    if (get->count("--as-of") > 0) target += "?as_of=" + projd::PercentEncode(get_as_of);
-    return PrintCall(server, "GET", target);
-  }
-  if (history->parsed()) {
-    return PagedCommand(server, row_path(history_view, history_key) + "/history", "versions", 1000,
-                        history_paging);
-  }
-  if (query->parsed()) {
-    std::string text;
-    for (const auto& w : query_words) text += (text.empty() ? "" : " ") + w;
-    return QueryCommand(server, text, query_json, query_paging);
-  }
-  if (rebuild->parsed()) return Rebuild(server, rebuild_view, rebuild_wait);
-  if (dead->parsed()) {
-    return PagedCommand(server, view_path(dead_view) + "/dead-letters", "dead_letters",
-                        dead_paging.all ? 1000 : 0, dead_paging);
-  }
-  if (skip->parsed()) return PrintCall(server, "POST", view_path(skip_view) + "/skip");
-  if (drop->parsed()) return PrintCall(server, "DELETE", view_path(drop_view));
-  return UsageError("projctl", "no subcommand");
 }

@@ -108,6 +108,13 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
              std::to_string(e.source().begin.column) + ": " + std::string(e.description());
     return false;
   }
+  // *error: the file's path, then what is wrong in it.
+  auto fail = [&path, error](const std::string& what) {
+    *error = path;
+    *error += ": ";
+    *error += what;
+    return false;
+  };
   for (const auto& [k, v] : tbl) {
     std::string key(k.str());
     for (char& c : key) {
@@ -116,8 +123,7 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
     if (key == "demo" || key == "insecure-listen-any") {
       auto b = v.value<bool>();
       if (!b) {
-        *error = path + ": " + key + " wants true or false";
-        return false;
+        return fail(key + " wants true or false");
       }
       if (key == "demo") o->demo = *b;
       if (key == "insecure-listen-any") o->insecure_listen_any = *b;
@@ -128,15 +134,13 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
         for (const auto& [pk, pv] : *t) {
           auto s = pv.value<std::string>();
           if (!s) {
-            *error = path + ": kafka_props values must be strings";
-            return false;
+            return fail("kafka_props values must be strings");
           }
           o->kafka_props.emplace_back(std::string(pk.str()), *s);
         }
         continue;
       }
-      *error = path + ": kafka_props must be a table of strings";
-      return false;
+      return fail("kafka_props must be a table of strings");
     }
     std::string value;
     if (auto s = v.value<std::string>()) {
@@ -144,13 +148,9 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
     } else if (auto i = v.value<int64_t>()) {
       value = std::to_string(*i);
     } else {
-      *error = path + ": " + key + " has an unsupported type";
-      return false;
+      return fail(key + " has an unsupported type");
     }
-    if (!Apply(o, key, value, error)) {
-      *error = path + ": " + *error;
-      return false;
-    }
+    if (!Apply(o, key, value, error)) return fail(std::string(*error));
   }
   return true;
 }
@@ -187,18 +187,20 @@ const Setting kSettings[] = {
     {"http-idle-timeout-ms", "N", "idle keep-alive connections close after this (default 60000)"},
 };
 
-// Reports a usage error on stderr; returns exit code 2.
-int UsageError(const std::string& message) {
+// Reports a usage error on stderr, sets *exit_code to 2 and returns false.
+bool UsageError(const std::string& message, int* exit_code) {
   std::cerr << "projd: " << message << "\nRun 'projd --help' for the usage.\n";
-  return 2;
+  *exit_code = 2;
+  return false;
 }
 
 volatile sig_atomic_t g_signal = 0;
 void OnSignal(int sig) { g_signal = sig; }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// Reads the command line (and the config file it names) into *out. Returns false when projd
+// should exit at once with *exit_code: 0 after --help or --version, 2 after a usage error (told
+// on stderr).
+bool ParseCommandLine(int argc, char** argv, projd::DaemonOptions* out, int* exit_code) {
   CLI::App app("projd " PROJD_VERSION
                ": consumes the Kafka topics its projections name, keeps each view in LMDB\n"
                "and serves it over HTTP.",
@@ -244,23 +246,25 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // Help and version exit 0 (on stdout); any other parse error is a usage error.
-    return app.exit(e) == 0 ? 0 : 2;
+    *exit_code = app.exit(e) == 0 ? 0 : 2;
+    return false;
   }
 
   // The config file first, so that flags win over it.
-  projd::DaemonOptions options;
+  *exit_code = 2;
+  projd::DaemonOptions& options = *out;
   std::string error;
   if (!config.empty() && !LoadConfig(config, &options, &error)) {
     std::cerr << "projd: " << error << "\n";
-    return 2;
+    return false;
   }
   for (const auto& [setting, flag] : flags) {
     if (flag->count() > 0 && !Apply(&options, setting->name, values[setting->name], &error)) {
-      return UsageError(error);
+      return UsageError(error, exit_code);
     }
   }
   for (const auto& prop : kafka_props) {
-    if (!Apply(&options, "kafka-prop", prop, &error)) return UsageError(error);
+    if (!Apply(&options, "kafka-prop", prop, &error)) return UsageError(error, exit_code);
   }
   if (demo) options.demo = true;
   if (insecure_listen_any) options.insecure_listen_any = true;
@@ -275,8 +279,14 @@ int main(int argc, char** argv) {
     }
   }
   if (options.projections_dir.empty() || options.data_dir.empty()) {
-    return UsageError("--projections and --data are required");
+    return UsageError("--projections and --data are required", exit_code);
   }
+  return true;
+}
+
+// Runs the daemon until SIGTERM or SIGINT; reloads on SIGHUP or a changed .proj file. Returns the
+// exit code.
+int Serve(const projd::DaemonOptions& options) {
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -286,6 +296,7 @@ int main(int argc, char** argv) {
   sigaction(SIGHUP, &sa, nullptr);
 
   projd::Daemon daemon(options);
+  std::string error;
   if (!daemon.Start(&error)) {
     std::cerr << "projd: " << error << "\n";
     daemon.Stop();
@@ -333,4 +344,18 @@ int main(int argc, char** argv) {
   daemon.Stop();
   daemon.Log("info", "", "stopped");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    projd::DaemonOptions options;
+    int exit_code = 0;
+    if (!ParseCommandLine(argc, argv, &options, &exit_code)) return exit_code;
+    return Serve(options);
+  } catch (const std::exception& e) {
+    std::cerr << "projd: " << e.what() << "\n";
+    return 1;
+  }
 }
