@@ -12,7 +12,7 @@ packages=(
   openjdk-17-jre-headless maven
   nodejs npm
   chromium python3-venv
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14
 )
 
 missing=()

@@ -9,6 +9,15 @@ root=$(pwd)
 scripts/install-deps.sh
 scripts/build.sh
 
+status=0
+# clang-format and clang-tidy on the C++ files changed in the last 10 commits (scripts/lint.sh;
+# PROJD_LINT_COMMITS changes the count, PROJD_SKIP_LINT=1 skips it). Findings fail the run, after
+# the tests have run.
+if [[ -z ${PROJD_SKIP_LINT:-} ]]; then
+  echo "test.sh: lint (scripts/lint.sh)"
+  scripts/lint.sh || status=$?
+fi
+
 export PROJD_KAFKA_DIR=${PROJD_KAFKA_DIR:-/tmp/projd-kafka-test}
 export PROJD_KAFKA_SCRIPT=$root/scripts/kafka.sh
 export PROJD_REGISTRY_DIR=${PROJD_REGISTRY_DIR:-/tmp/projd-registry-test}
@@ -27,7 +36,6 @@ echo "test.sh: schema registry at $registry (ready in $(( $(date +%s) - started 
 export PROJD_SCHEMA_REGISTRY=$registry
 export PROJD_KAFKA_REQUIRED=1
 
-status=0
 ctest --test-dir build --output-on-failure --timeout 1500 "$@" || status=$?
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer (skip with
