@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 scripts/install-deps.sh
-scripts/build.sh
+# CI (CI set) builds with warnings as errors (PROJD_WERROR); the ASan and fuzz builds do not.
+werror=OFF
+if [[ -n ${CI:-} ]]; then werror=ON; fi
+PROJD_CMAKE_ARGS="${PROJD_CMAKE_ARGS:-} -DPROJD_WERROR=$werror" scripts/build.sh
 
 status=0
 # clang-format and clang-tidy on the C++ files changed in the last 10 commits (scripts/lint.sh;
