@@ -25,7 +25,7 @@ struct StagedBatch {
   struct RowWrite {
     std::string key;
     bool exists = false;
-    std::string data;                     // EncodeRow, when exists
+    std::string data;  // EncodeRow, when exists
     // The new row's index entries: LMDB key and value (the whole row key when the LMDB key
     // holds only its first bytes and digest, else empty).
     std::vector<std::pair<std::string, std::string>> index_entries;
