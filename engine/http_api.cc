@@ -268,6 +268,10 @@ void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
   o.Set("position", Str(position));
   o.Set("scanned", Num(static_cast<int64_t>(answer.scanned)));
   o.Set("plan", Str(answer.plan));
+  // The select items in their order (a row object lists its members by name).
+  Array columns;
+  for (const auto& item : query->select) columns.push_back(Str(item.label));
+  o.Set("columns", query->select.empty() ? Value() : Value::MakeArray(std::move(columns)));
   HttpResponse r = Json(200, Value::MakeObject(std::move(o)));
   r.headers.emplace_back("X-Projd-Position", position);
   call.Reply(std::move(r));

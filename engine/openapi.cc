@@ -83,7 +83,8 @@ const char kHead[] = R"json({
       "QueryAnswer": {"type": "object", "required": ["rows", "next_cursor", "position", "scanned", "plan"], "properties": {
         "rows": {"type": "array", "items": {"type": "object"}, "description": "{key, row} per row, or the selected values"},
         "next_cursor": {"type": "string", "nullable": true},
-        "position": {"type": "string"}, "scanned": {"type": "integer"}, "plan": {"type": "string"}}}
+        "position": {"type": "string"}, "scanned": {"type": "integer"}, "plan": {"type": "string"},
+        "columns": {"type": "array", "nullable": true, "items": {"type": "string"}, "description": "with select: the items in their order, each the key of its value in every row"}}}
     },
     "responses": {
       "BadRequest": {"description": "a bad parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
