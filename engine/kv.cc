@@ -23,8 +23,8 @@ std::string WriteErr(const char* what, int rc, const std::string& dir) {
   if (rc == ENOSPC || rc == EIO || rc == EDQUOT) {
     struct statvfs fs;
     if (statvfs(dir.c_str(), &fs) == 0) {
-      unsigned long long free_bytes =
-          static_cast<unsigned long long>(fs.f_bavail) * static_cast<unsigned long long>(fs.f_frsize);
+      unsigned long long free_bytes = static_cast<unsigned long long>(fs.f_bavail) *
+                                      static_cast<unsigned long long>(fs.f_frsize);
       if (rc != EIO || free_bytes < (16ull << 20)) {
         return std::string(what) + ": no space left on device (" + dir + "/data.mdb, " +
                std::to_string(free_bytes) + " bytes free)";
@@ -176,8 +176,8 @@ class LmdbEnv final : public KvEnv {
     rc = mdb_env_open(env_, dir.c_str(), flags, 0640);
     if (rc != 0) {
       *error = (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED)
-                   ? file + " is damaged: " + mdb_strerror(rc) +
-                         "; restore it, or remove " + dir + " to rebuild the view from offset 0"
+                   ? file + " is damaged: " + mdb_strerror(rc) + "; restore it, or remove " + dir +
+                         " to rebuild the view from offset 0"
                    : Err(("cannot open LMDB in " + dir).c_str(), rc);
       return false;
     }
@@ -192,8 +192,8 @@ class LmdbEnv final : public KvEnv {
                                 static_cast<unsigned long long>(est.ms_psize);
       if (static_cast<unsigned long long>(st.st_size) < need) {
         *error = file + " is damaged: the file is truncated (" + std::to_string(st.st_size) +
-                 " bytes; its pages reach " + std::to_string(need) +
-                 "); restore it, or remove " + dir + " to rebuild the view from offset 0";
+                 " bytes; its pages reach " + std::to_string(need) + "); restore it, or remove " +
+                 dir + " to rebuild the view from offset 0";
         return false;
       }
     }
