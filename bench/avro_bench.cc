@@ -20,8 +20,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "connectors/avro.h"
-#include "connectors/schema_registry.h"
+#include "formats/avro.h"
+#include "formats/schema_registry.h"
 #include "dsl/compiler.h"
 #include "engine/projector.h"
 

@@ -32,10 +32,10 @@
 #include "connectors/source.h"
 #include "dsl/compiler.h"
 #include "dsl/value.h"
-#include "engine/http_server.h"
-#include "engine/kv.h"
+#include "api/http_server.h"
+#include "store/kv.h"
 #include "engine/replay.h"
-#include "engine/view_store.h"
+#include "store/view_store.h"
 
 namespace {
 

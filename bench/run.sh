@@ -30,7 +30,7 @@ build/bench/projd_bench replay projections/account_balance.proj "$events"
 echo "== replay with history all + index owner + dedupe (the cost of history and indexes)"
 build/bench/projd_bench replay bench/account_balance_history.proj "$events" | grep -E "LMDB|memory"
 start=$(date +%s.%N)
-build/engine/projctl test projections/account_balance.proj --events "$events" >/dev/null 2>&1
+build/cmd/projctl test projections/account_balance.proj --events "$events" >/dev/null 2>&1
 end=$(date +%s.%N)
 python3 -c "print('%-44s %10.0f events/s' % ('projctl test (whole command)', $EVENTS / ($end - $start)))"
 echo "== format avro against JSON on the same events (decode only; decode + apply)"
@@ -59,7 +59,7 @@ start_projd() {
   local file=$1 topic=$2 name=$3
   rm -rf "$proj" "$work/data-$name" && mkdir -p "$proj"
   sed "s/\"account-events\"/\"$topic\"/" "$file" > "$proj/$(basename "$file")"
-  build/engine/projd --projections "$proj" --data "$work/data-$name" \
+  build/cmd/projd --projections "$proj" --data "$work/data-$name" \
     --brokers "$PROJD_KAFKA_BROKERS" --listen 127.0.0.1:0 > "$work/projd-$name.log" 2>&1 &
   pid=$!
   port=""

@@ -58,8 +58,8 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
   uint64_t suppressed;
   if (!limiter.Allow(line, &suppressed)) return;
   if (suppressed > 0) {
-    fprintf(stderr, "level=warn component=kafka %s (%llu similar lines suppressed)\n",
-            line.c_str(), static_cast<unsigned long long>(suppressed));
+    fprintf(stderr, "level=warn component=kafka %s (%llu similar lines suppressed)\n", line.c_str(),
+            static_cast<unsigned long long>(suppressed));
   } else {
     fprintf(stderr, "level=warn component=kafka %s\n", line.c_str());
   }

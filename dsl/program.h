@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dsl/event_meta.h"
+#include "dsl/limits.h"
 #include "dsl/value.h"
 
 namespace projd {
@@ -114,9 +115,6 @@ struct RowState {
 };
 
 // The outcome of routing an event through where / type / key / id / time.
-// The longest view key, in bytes (LMDB's key limit); an empty or longer key is an event error.
-constexpr size_t kMaxKeyBytes = 511;
-
 struct PreparedEvent {
   const Handler* handler = nullptr;  // nullptr: the event is ignored by this projection
   bool has_key = false;              // set as soon as the key is known, even if a later

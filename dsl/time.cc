@@ -52,7 +52,7 @@ bool Digits(std::string_view s, size_t* i, int n, int* out) {
 
 bool ParseRfc3339(std::string_view s, int64_t* epoch_ms) {
   size_t i = 0;
-  int year, month, day;
+  int year = 0, month = 0, day = 0;
   if (!Digits(s, &i, 4, &year) || i >= s.size() || s[i++] != '-' || !Digits(s, &i, 2, &month) ||
       i >= s.size() || s[i++] != '-' || !Digits(s, &i, 2, &day)) {
     return false;

@@ -1,5 +1,7 @@
 #include "dsl/value.h"
 
+#include "dsl/varint.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -678,21 +680,14 @@ constexpr u128 kRawLimit = static_cast<u128>(10000000000000000000ULL) * 10000000
 // Deeper than any JSON input (64) plus the levels rows and lists add around event values.
 constexpr int kMaxBinaryDepth = 256;
 
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
 
 void Encode(const Value& v, std::string* out);
 
 void EncodeObject(const Object& o, std::string* out) {
   out->push_back(static_cast<char>(kTagObject));
-  PutVarint(o.size(), out);
+  PutVarint(out, o.size());
   for (const auto& [name, item] : o.members()) {
-    PutVarint(name.size(), out);
+    PutVarint(out, name.size());
     out->append(name);
     Encode(item, out);
   }
@@ -717,13 +712,13 @@ void Encode(const Value& v, std::string* out) {
     case Value::Type::kString: {
       const std::string& s = v.as_string();
       out->push_back(static_cast<char>(kTagString));
-      PutVarint(s.size(), out);
+      PutVarint(out, s.size());
       out->append(s);
       return;
     }
     case Value::Type::kArray:
       out->push_back(static_cast<char>(kTagArray));
-      PutVarint(v.as_array().size(), out);
+      PutVarint(out, v.as_array().size());
       for (const Value& item : v.as_array()) Encode(item, out);
       return;
     case Value::Type::kObject:

@@ -9,7 +9,7 @@
 
 #include "dsl/query.h"
 #include "dsl/value.h"
-#include "engine/view_store.h"
+#include "store/view_store.h"
 
 namespace projd {
 

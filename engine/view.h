@@ -19,7 +19,7 @@
 #include "dsl/program.h"
 #include "engine/metrics.h"
 #include "engine/projector.h"
-#include "engine/view_store.h"
+#include "store/view_store.h"
 
 namespace projd {
 

@@ -1,12 +1,12 @@
-// Avro decoding (connectors/avro.h), the schema registry client and the projector's Avro path.
-#include "connectors/avro.h"
+// Avro decoding (formats/avro.h), the schema registry client and the projector's Avro path.
+#include "formats/avro.h"
 
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "connectors/schema_registry.h"
+#include "formats/schema_registry.h"
 #include "dsl/compiler.h"
 #include "engine/projector.h"
 

@@ -19,7 +19,7 @@
 #include "dsl/compiler.h"
 #include "engine/projector.h"
 #include "engine/query_exec.h"
-#include "engine/view_store.h"
+#include "store/view_store.h"
 #include "tests/dsl/golden_files.h"
 
 namespace {

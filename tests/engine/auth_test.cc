@@ -1,5 +1,5 @@
-// Tests of engine/auth.h: the token file's permissions and the Authorization header.
-#include "engine/auth.h"
+// Tests of api/auth.h: the token file's permissions and the Authorization header.
+#include "api/auth.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

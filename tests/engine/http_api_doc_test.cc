@@ -1,5 +1,5 @@
 // docs/http-api.md stays complete (ctest http_api_doc): every route of the route table
-// (engine/api_routes.cc) appears in it as `METHOD PATTERN`, and every `METHOD /path` it
+// (api/api_routes.cc) appears in it as `METHOD PATTERN`, and every `METHOD /path` it
 // names that way is a route of the table.
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "engine/api_routes.h"
+#include "api/api_routes.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
-// Tests of engine/http_server.h over real loopback sockets: HttpCall where it can express the
+// Tests of api/http_server.h over real loopback sockets: HttpCall where it can express the
 // case, raw POSIX sockets where it cannot (pipelining, garbage, slow clients).
-#include "engine/http_server.h"
+#include "api/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

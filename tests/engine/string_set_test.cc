@@ -1,4 +1,4 @@
-#include "engine/string_set.h"
+#include "store/string_set.h"
 
 #include <catch2/catch.hpp>
 #include <random>

@@ -1,5 +1,5 @@
 // The LMDB view store: rows and offsets committed together, surviving kill -9.
-#include "engine/view_store.h"
+#include "store/view_store.h"
 
 #include <signal.h>
 #include <sys/wait.h>

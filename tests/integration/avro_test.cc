@@ -2,7 +2,7 @@
 // Confluent-compatible schema registry (PROJD_SCHEMA_REGISTRY, Apicurio from
 // scripts/registry.sh). Events are Avro-encoded with Avro C (avro_value_write) and produced
 // with librdkafka, beside the same stream in JSON.
-#include "connectors/avro.h"
+#include "formats/avro.h"
 
 #include <unistd.h>
 
@@ -14,7 +14,7 @@
 #include <random>
 #include <thread>
 
-#include "connectors/schema_registry.h"
+#include "formats/schema_registry.h"
 #include "connectors/source.h"
 #include "dsl/time.h"
 #include "tests/integration/harness.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "dsl/value.h"
-#include "engine/http_server.h"
+#include "api/http_server.h"
 
 namespace projd::testing {
 

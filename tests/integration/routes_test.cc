@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <set>
 
-#include "engine/api_routes.h"
+#include "api/api_routes.h"
 #include "tests/integration/harness.h"
 
 namespace {

@@ -4,7 +4,7 @@
 usage: config_test.py PROJD SOURCE_DIR
 
 - it documents every setting projd's config file accepts: the names Apply() and
-  LoadConfig() of engine/projd_main.cc compare against, `-` written `_`; and no other;
+  LoadConfig() of cmd/projd_main.cc compare against, `-` written `_`; and no other;
 - each setting comes with its default (a comment saying `Default` or `Required` above it);
 - projd accepts it as shipped, and with every commented setting switched on (the
   documented example values are valid);
@@ -30,14 +30,14 @@ TABLE_ENTRY = re.compile(r'^#?\s*("[^"]+"|[A-Za-z0-9_.-]+)\s*=\s*(.+)$')
 
 
 def source_settings(src):
-    """The setting names engine/projd_main.cc accepts in a config file."""
-    with open(os.path.join(src, "engine", "projd_main.cc")) as f:
+    """The setting names cmd/projd_main.cc accepts in a config file."""
+    with open(os.path.join(src, "cmd", "projd_main.cc")) as f:
         code = f.read()
     names = set()
     for func in ("bool Apply(", "bool LoadConfig("):
         start = code.find(func)
         if start < 0:
-            raise SystemExit("FAIL: no %s in engine/projd_main.cc" % func)
+            raise SystemExit("FAIL: no %s in cmd/projd_main.cc" % func)
         end = code.find("\n}\n", start)
         body = code[start:end]
         names |= set(re.findall(r'\b(?:name|key)\s*==\s*"([a-z0-9-]+)"', body))
@@ -47,7 +47,7 @@ def source_settings(src):
         names.discard("kafka_prop")
         names.add("kafka_props")
     if len(names) < 10:
-        raise SystemExit("FAIL: found only %s in engine/projd_main.cc" % sorted(names))
+        raise SystemExit("FAIL: found only %s in cmd/projd_main.cc" % sorted(names))
     return names
 
 

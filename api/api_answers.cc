@@ -1,0 +1,173 @@
+#include "api/api_answers.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace projd {
+namespace {
+
+// Members are listed in name order, so the objects are built without a sort or inserts.
+Value ProvenanceToJson(const Provenance& p) {
+  std::vector<Object::Member> m;
+  m.reserve(5);
+  m.emplace_back("event_id", p.has_id ? Value::String(p.id) : Value());
+  m.emplace_back("event_time", Value::String(FormatRfc3339(p.event_time_ms)));
+  m.emplace_back("offset", Value::Number(Decimal::FromInt(p.offset)));
+  m.emplace_back("partition", Value::Number(Decimal::FromInt(p.partition)));
+  m.emplace_back("topic", Value::String(p.topic));
+  return Value::MakeObject(Object::FromMembers(std::move(m)));
+}
+
+}  // namespace
+
+Value RowToJson(const std::string& key, const RowRecord& row) {
+  RowRecord copy = row;
+  return RowToJson(key, std::move(copy));
+}
+
+Value RowToJson(const std::string& key, RowRecord&& row) {
+  std::vector<Object::Member> m;
+  m.reserve(4);
+  m.emplace_back("key", Value::String(key));
+  m.emplace_back("row", Value::MakeObject(std::move(row.fields)));
+  m.emplace_back("updated_by", ProvenanceToJson(row.updated_by));
+  m.emplace_back("version", Value::Number(Decimal::FromInt(static_cast<int64_t>(row.version))));
+  return Value::MakeObject(Object::FromMembers(std::move(m)));
+}
+
+Value DeadLetterToJson(const DeadLetter& d) {
+  Object o;
+  o.Set("topic", Value::String(d.topic));
+  o.Set("partition", Value::Number(Decimal::FromInt(d.partition)));
+  o.Set("offset", Value::Number(Decimal::FromInt(d.offset)));
+  o.Set("timestamp", Value::String(FormatRfc3339(d.timestamp_ms)));
+  o.Set("reason", Value::String(d.reason));
+  o.Set("key", d.has_key ? Value::String(d.key) : Value());
+  // The event as JSON when it is JSON, else as a string.
+  Value ev;
+  std::string err;
+  if (ParseJson(d.event, &ev, &err)) {
+    o.Set("event", std::move(ev));
+  } else {
+    o.Set("event", Value::String(d.event));
+  }
+  return Value::MakeObject(std::move(o));
+}
+
+Value Str(const std::string& s) { return Value::String(s); }
+Value Num(int64_t n) { return Value::Number(Decimal::FromInt(n)); }
+Value Seconds(double s) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.3f", s);
+  Decimal d;
+  Decimal::Parse(buf, &d);
+  return Value::Number(d);
+}
+
+HttpResponse Json(int status, const Value& v) {
+  HttpResponse r;
+  r.status = status;
+  r.body.reserve(512);  // most answers fit: no regrowth while writing
+  WriteJson(v, &r.body);
+  r.body.push_back('\n');
+  return r;
+}
+
+HttpResponse Error(int status, const std::string& error, Value detail) {
+  Object o;
+  o.Set("error", Str(error));
+  o.Set("detail", std::move(detail));
+  return Json(status, Value::MakeObject(std::move(o)));
+}
+
+HttpResponse MethodNotAllowed(const std::string& allow, const std::string& detail) {
+  HttpResponse r = Error(405, "method not allowed", Str(detail.empty() ? "use " + allow : detail));
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+Value StatusToJson(const ViewStatus& st, bool detail) {
+  Object o;
+  o.Set("name", Str(st.name));
+  o.Set("state", Str(ViewStateName(st.state)));
+  o.Set("reason", st.reason.empty() ? Value() : Str(st.reason));
+  o.Set("rows", Num(static_cast<int64_t>(st.rows)));
+  o.Set("lag_events", Num(st.lag_events));
+  o.Set("lag_seconds", Seconds(st.lag_seconds));
+  o.Set("events_per_second", Seconds(st.events_per_second));
+  o.Set("definition_hash", Str(st.definition_hash));
+  o.Set("position", Str(st.position));
+  o.Set("events_applied", Num(st.applied_total));
+  o.Set("events_skipped", Num(st.ignored_total + st.duplicates_total));
+  o.Set("dead_letters", Num(st.dead_letters_total));
+  o.Set("last_update", st.last_applied_ms ? Str(FormatRfc3339(st.last_applied_ms)) : Value());
+  if (st.rebuilding) {
+    Object rb;
+    rb.Set("progress", Seconds(st.rebuild_progress));
+    rb.Set("applied", Num(st.rebuild_applied));
+    rb.Set("remaining", Num(st.rebuild_remaining));
+    rb.Set("events_per_second", Seconds(st.rebuild_events_per_second));
+    rb.Set("definition_hash", Str(st.rebuild_definition_hash));
+    o.Set("rebuild", Value::MakeObject(std::move(rb)));
+  } else {
+    o.Set("rebuild", Value());
+  }
+  if (st.failed) {
+    Object f;
+    f.Set("topic", Str(st.failed_topic));
+    f.Set("partition", Num(st.failed_partition));
+    f.Set("offset", Num(st.failed_offset));
+    f.Set("reason", Str(st.reason));
+    o.Set("failed_at", Value::MakeObject(std::move(f)));
+  }
+  if (detail) {
+    Array parts;
+    for (const auto& p : st.partitions) {
+      Object po;
+      po.Set("topic", Str(p.tp.topic));
+      po.Set("partition", Num(p.tp.partition));
+      po.Set("position", Num(p.position));
+      po.Set("high_watermark", p.high_watermark >= 0 ? Num(p.high_watermark) : Value());
+      po.Set("low_watermark", p.low_watermark >= 0 ? Num(p.low_watermark) : Value());
+      po.Set("lag_events", Num(p.lag_events));
+      po.Set("lag_seconds", Seconds(p.lag_seconds));
+      parts.push_back(Value::MakeObject(std::move(po)));
+    }
+    o.Set("partitions", Value::MakeArray(std::move(parts)));
+  }
+  return Value::MakeObject(std::move(o));
+}
+
+bool ParseLimit(const HttpRequest& req, size_t def, size_t max, size_t* out, std::string* error) {
+  const std::string* l = req.Query("limit");
+  if (!l) {
+    *out = def;
+    return true;
+  }
+  if (l->empty() || l->size() > 9 || l->find_first_not_of("0123456789") != std::string::npos) {
+    *error = "limit must be a whole number";
+    return false;
+  }
+  *out = std::min<size_t>(static_cast<size_t>(std::stoll(*l)), max);
+  if (*out == 0) *out = 1;
+  return true;
+}
+
+bool ParsePage(const HttpRequest& req, size_t* limit, uint64_t* after, HttpResponse* bad) {
+  std::string error;
+  if (!ParseLimit(req, 100, 1000, limit, &error)) {
+    *bad = Error(400, "bad limit", Str(error));
+    return false;
+  }
+  *after = 0;
+  if (const std::string* c = req.Query("cursor")) {
+    if (c->empty() || c->size() > 18 || c->find_first_not_of("0123456789") != std::string::npos) {
+      *bad = Error(400, "bad cursor", Str("not a cursor from this API"));
+      return false;
+    }
+    *after = std::stoull(*c);
+  }
+  return true;
+}
+
+}  // namespace projd

@@ -1,0 +1,43 @@
+// The JSON answers of projd's HTTP API and the parsing of their common parameters: the shapes
+// that handlers (http_api.cc) and metrics (api_metrics.cc) share.
+#ifndef PROJD_ENGINE_API_ANSWERS_H_
+#define PROJD_ENGINE_API_ANSWERS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "api/http_server.h"
+#include "dsl/time.h"
+#include "dsl/value.h"
+#include "engine/view.h"
+
+namespace projd {
+
+Value Str(const std::string& s);
+Value Num(int64_t n);
+Value Seconds(double s);  // a number with 3 decimals
+
+// A JSON answer with `status`; Error is {"error": error, "detail": detail}.
+HttpResponse Json(int status, const Value& v);
+HttpResponse Error(int status, const std::string& error, Value detail = Value());
+// 405 with the Allow header that RFC 9110 asks for.
+HttpResponse MethodNotAllowed(const std::string& allow, const std::string& detail = "");
+
+// The row as JSON: {"key", "row", "version", "updated_by": {...}} (+ dead_letters by caller).
+Value RowToJson(const std::string& key, const RowRecord& row);
+Value RowToJson(const std::string& key, RowRecord&& row);  // moves the fields
+Value DeadLetterToJson(const DeadLetter& d);
+
+// A view's status as GET /v1/views lists it; with detail, also its partitions.
+Value StatusToJson(const ViewStatus& st, bool detail);
+
+// ?limit=: `def` when absent, at most `max`, 0 counts as 1. false with *error.
+bool ParseLimit(const HttpRequest& req, size_t def, size_t max, size_t* out, std::string* error);
+// ?limit= and ?cursor= of the paginated lists whose cursor is a sequence number (history,
+// dead letters). false with the 400 answer in *bad.
+bool ParsePage(const HttpRequest& req, size_t* limit, uint64_t* after, HttpResponse* bad);
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_API_ANSWERS_H_

@@ -1,0 +1,234 @@
+// The route table (see api_routes.h). Each entry's operation is the OpenAPI description of the
+// endpoint; tests/integration/routes_test.cc walks the table against the live server.
+#include "api/api_routes.h"
+
+#include "api/daemon_api.h"
+
+namespace projd {
+namespace {
+
+// Parameters shared by every view-bound route.
+#define PROJD_WAIT_PARAMS \
+  R"j({"$ref": "#/components/parameters/min_position"}, {"$ref": "#/components/parameters/wait_ms"})j"
+#define PROJD_POSITION_HEADER \
+  R"j("headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}})j"
+#define PROJD_ERRORS(...) R"j("400": {"$ref": "#/components/responses/BadRequest"}, )j" __VA_ARGS__
+
+std::vector<Route> MakeRoutes() {
+  std::vector<Route> r;
+  auto add = [&r](const char* method, const char* pattern, Access access, RouteHandler handler,
+                  const char* operation) {
+    Route route;
+    route.method = method;
+    route.pattern = pattern;
+    route.access = access;
+    route.handler = handler;
+    route.operation = operation;
+    r.push_back(route);
+    return &r.back();
+  };
+  // The operations are JSON in raw strings, spliced with the macros above: clang-format would
+  // break them at each splice, so the table keeps its own layout (one operation per entry).
+  // clang-format off
+  add("GET", "/", Access::kPublic, &DaemonApi::Dashboard,
+      R"j({"summary": "The operator dashboard (HTML)", "responses": {
+        "200": {"description": "the dashboard page", "content": {"text/html": {"schema": {"type": "string"}}}},
+        "503": {"description": "this projd was built without its dashboard (node or npm missing); the API works", "content": {"text/html": {"schema": {"type": "string"}}}}}})j");
+  add("HEAD", "/", Access::kPublic, &DaemonApi::Dashboard,
+      R"j({"summary": "The dashboard page's headers", "responses": {
+        "200": {"description": "the dashboard page (no body)"},
+        "503": {"description": "this projd was built without its dashboard"}}})j");
+  add("GET", "/healthz", Access::kPublic, &DaemonApi::Healthz,
+      R"j({"summary": "Liveness (no token needed)", "responses": {
+        "200": {"description": "alive", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}}}}}})j");
+  add("GET", "/readyz", Access::kPublic, &DaemonApi::Readyz,
+      R"j({"summary": "Readiness: every view loaded and past its initial catch-up, whatever the caller may read (no token needed; the names listed are those the token may read)", "responses": {
+        "200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},
+        "503": {"description": "not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}}})j");
+  add("GET", "/metrics", Access::kMetrics, &DaemonApi::Metrics,
+      R"j({"summary": "Prometheus metrics (every view's, whatever views other tokens are limited to)", "responses": {
+        "200": {"description": "text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}}})j");
+  add("GET", "/openapi.json", Access::kAnyToken, &DaemonApi::OpenApi,
+      R"j({"summary": "This document", "responses": {
+        "200": {"description": "OpenAPI 3", "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}}}}})j");
+  add("GET", "/v1/views", Access::kReader, &DaemonApi::ListViews,
+      R"j({"summary": "Every view (that the token may read) with its state, rows and lag", "responses": {
+        "200": {"description": "views", "content": {"application/json": {"schema": {"type": "object", "required": ["views"], "properties": {"views": {"type": "array", "items": {"$ref": "#/components/schemas/ViewStatus"}}}}}}}}})j");
+  Route* route;
+  route = add("GET", "/v1/views/{view}", Access::kReader, &DaemonApi::ViewDetail,
+              R"j({"summary": "One view: status, definition, partitions with positions and lags",
+        "parameters": [)j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "status", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ViewDetail"}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = true;
+  add("DELETE", "/v1/views/{view}", Access::kAdmin, &DaemonApi::DropView,
+      R"j({"summary": "Drop the kept data of a view whose projection was removed",
+        "responses": {"200": {"description": "dropped", "content": {"application/json": {"schema": {"type": "object", "required": ["dropped"], "properties": {"dropped": {"type": "string"}}}}}},
+          "404": {"$ref": "#/components/responses/NotFound"}, "409": {"$ref": "#/components/responses/Conflict"}}})j");
+  route = add("GET", "/v1/views/{view}/rows", Access::kReader, &DaemonApi::Rows,
+              R"j({"summary": "Rows in key order, paginated",
+        "parameters": [{"name": "prefix", "in": "query", "schema": {"type": "string"}}, {"name": "start", "in": "query", "schema": {"type": "string"}}, {"name": "end", "in": "query", "schema": {"type": "string"}}, {"$ref": "#/components/parameters/limit"},
+          {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string", "pattern": "^([0-9a-f]{2})*$"}},
+          )j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "rows", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["rows", "next_cursor"], "properties": {"rows": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}}, "next_cursor": {"type": "string", "nullable": true}}}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = route->long_work = route->timed_read = true;
+  route = add("GET", "/v1/views/{view}/rows/{key}", Access::kReader, &DaemonApi::Row,
+              R"j({"summary": "One row; with as_of, the row as it was after the last event with event time at or before it (needs history)",
+        "parameters": [{"name": "as_of", "in": "query", "schema": {"type": "string", "format": "date-time"}}, )j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "row", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Row"}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  // A point read stays on the I/O thread; an as-of read walks the row's history.
+  route->view_bound = route->timed_read = true;
+  route->long_work_with = "as_of";
+  route = add("GET", "/v1/views/{view}/rows/{key}/history", Access::kReader, &DaemonApi::RowHistory,
+              R"j({"summary": "Every kept version of a row, oldest first, with the event that made it (needs history)",
+        "parameters": [{"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/seq_cursor"}, )j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "versions", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["key", "versions", "next_cursor"], "properties": {"key": {"type": "string"}, "versions": {"type": "array", "items": {"$ref": "#/components/schemas/RowVersion"}}, "next_cursor": {"type": "string", "nullable": true}}}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = route->long_work = route->timed_read = true;
+  route = add("GET", "/v1/views/{view}/dead-letters", Access::kReader, &DaemonApi::DeadLetters,
+              R"j({"summary": "Rejected events, paginated", "parameters": [{"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/seq_cursor"}, )j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "dead letters", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["dead_letters", "total", "next_cursor"], "properties": {"dead_letters": {"type": "array", "items": {"$ref": "#/components/schemas/DeadLetter"}}, "total": {"type": "integer"}, "next_cursor": {"type": "string", "nullable": true}}}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = route->long_work = true;
+  route = add("POST", "/v1/views/{view}/skip", Access::kAdmin, &DaemonApi::Skip,
+              R"j({"summary": "Move a view stopped by errors stop past the failing event, which becomes a dead letter",
+        "parameters": [)j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"202": {"description": "skipped", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["skipped"], "properties": {"skipped": {"type": "boolean"}}}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "409": {"$ref": "#/components/responses/Conflict"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = true;
+  route = add("POST", "/v1/views/{view}/rebuild", Access::kAdmin, &DaemonApi::Rebuild,
+              R"j({"summary": "Rebuild from offset zero in a shadow store; the view serves until the rebuilt one has caught up, then they swap",
+        "parameters": [{"name": "allow_gap", "in": "query", "description": "rebuild even when retention deleted the start of a topic's log (else 409 with the first available offsets)", "schema": {"type": "boolean"}}, )j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"202": {"description": "started", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["rebuild", "view"], "properties": {"rebuild": {"type": "string", "enum": ["started"]}, "view": {"type": "string"}}}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "409": {"$ref": "#/components/responses/Conflict"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = true;
+  route = add("GET", "/v1/views/{view}/lag", Access::kReader, &DaemonApi::Lag,
+              R"j({"summary": "Lag samples kept in memory (one a second, the last hour): what the dashboard charts",
+        "parameters": [{"name": "window", "in": "query", "description": "how far back: 90s, 15m, 1h or seconds (at most 1h; default 15m)", "schema": {"type": "string", "pattern": "^[0-9]{1,6}[smh]?$", "example": "15m"}}, )j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "samples, oldest first", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["view", "window_seconds", "samples"], "properties": {"view": {"type": "string"}, "window_seconds": {"type": "integer"}, "samples": {"type": "array", "items": {"$ref": "#/components/schemas/LagSample"}}}}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = true;
+  route = add("GET", "/v1/query", Access::kReader, &DaemonApi::Query,
+              R"j({"summary": "Run a query", "parameters": [{"name": "q", "in": "query", "required": true, "schema": {"type": "string"}, "example": "from account_balance where balance > 100 limit 10"}, {"name": "cursor", "in": "query", "description": "next_cursor of the previous answer", "schema": {"type": "string"}}, )j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "answer", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryAnswer"}}}},
+          "400": {"$ref": "#/components/responses/BadQuery"}, "404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j");
+  route->long_work = true;
+  route = add("POST", "/v1/query", Access::kReader, &DaemonApi::Query,
+              R"j({"summary": "Run a query (the body is the query text)", "parameters": [{"name": "cursor", "in": "query", "description": "next_cursor of the previous answer", "schema": {"type": "string"}}, )j" PROJD_WAIT_PARAMS R"j(],
+        "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}, "example": "from account_balance select count(), sum(balance)"}}},
+        "responses": {"200": {"description": "answer", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryAnswer"}}}},
+          "400": {"$ref": "#/components/responses/BadQuery"}, "404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j");
+  route->long_work = true;
+  // clang-format on
+  return r;
+}
+
+#undef PROJD_WAIT_PARAMS
+#undef PROJD_POSITION_HEADER
+#undef PROJD_ERRORS
+
+std::vector<std::string> Segments(const std::string& pattern) {
+  std::vector<std::string> out;
+  size_t i = 1;
+  while (i <= pattern.size() && pattern.size() > 1) {
+    size_t slash = pattern.find('/', i);
+    if (slash == std::string::npos) slash = pattern.size();
+    out.push_back(pattern.substr(i, slash - i));
+    i = slash + 1;
+  }
+  return out;
+}
+
+bool IsParameter(const std::string& segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+struct CompiledRoutes {
+  std::vector<Route> routes;
+  std::vector<std::vector<std::string>> segments;
+};
+
+const CompiledRoutes& Compiled() {
+  static const CompiledRoutes compiled = [] {
+    CompiledRoutes c;
+    c.routes = MakeRoutes();
+    for (const auto& r : c.routes) c.segments.push_back(Segments(r.pattern));
+    return c;
+  }();
+  return compiled;
+}
+
+}  // namespace
+
+bool RoleMayCall(Role role, Access access) {
+  switch (access) {
+    case Access::kPublic:
+    case Access::kAnyToken:
+      return true;
+    case Access::kMetrics:
+      return role == Role::kAdmin || role == Role::kMetrics;
+    case Access::kReader:
+      return role == Role::kAdmin || role == Role::kReader;
+    case Access::kAdmin:
+      return role == Role::kAdmin;
+  }
+  return false;
+}
+
+const char* AccessName(Access access) {
+  switch (access) {
+    case Access::kPublic:
+      return "public";
+    case Access::kAnyToken:
+      return "any token";
+    case Access::kMetrics:
+      return "metrics";
+    case Access::kReader:
+      return "reader";
+    case Access::kAdmin:
+      return "admin";
+  }
+  return "?";
+}
+
+const std::vector<Route>& ApiRoutes() { return Compiled().routes; }
+
+int MatchRoute(const std::string& method, const std::vector<std::string>& segments,
+               std::vector<std::string>* params, bool* path_known, std::string* allow) {
+  const CompiledRoutes& c = Compiled();
+  *path_known = false;
+  allow->clear();
+  int found = -1;
+  for (size_t i = 0; i < c.routes.size(); ++i) {
+    const auto& pattern = c.segments[i];
+    if (pattern.size() != segments.size()) continue;
+    bool match = true;
+    for (size_t s = 0; s < pattern.size() && match; ++s) {
+      match = IsParameter(pattern[s]) ? !segments[s].empty() : pattern[s] == segments[s];
+    }
+    if (!match) continue;
+    *path_known = true;
+    if (!allow->empty()) *allow += ", ";
+    *allow += c.routes[i].method;
+    if (found < 0 && method == c.routes[i].method) {
+      found = static_cast<int>(i);
+      params->clear();
+      for (size_t s = 0; s < pattern.size(); ++s) {
+        if (IsParameter(pattern[s])) params->push_back(segments[s]);
+      }
+    }
+  }
+  return found;
+}
+
+std::vector<std::string> PatternParameters(const std::string& pattern) {
+  std::vector<std::string> out;
+  for (const auto& s : Segments(pattern)) {
+    if (IsParameter(s)) out.push_back(s.substr(1, s.size() - 2));
+  }
+  return out;
+}
+
+}  // namespace projd

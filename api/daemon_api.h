@@ -1,0 +1,71 @@
+// The HTTP API's side of the daemon (internal to engine/): one request on its way through the
+// route table, and the handlers the table names. The handlers are members of DaemonApi, a
+// friend of Daemon, so that the daemon's header stays small.
+#ifndef PROJD_ENGINE_DAEMON_API_H_
+#define PROJD_ENGINE_DAEMON_API_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/api_routes.h"
+#include "api/auth.h"
+#include "api/http_server.h"
+#include "engine/view.h"
+
+namespace projd {
+
+class Histogram;
+
+// One request that matched a route (shared: a call that waits for min_position or for the
+// query pool outlives the function that took it).
+struct ApiCall : std::enable_shared_from_this<ApiCall> {
+  HttpRequest req;
+  Responder respond;
+  const Route* route = nullptr;
+  const Principal* who = nullptr;   // the caller's token; null without --auth
+  std::vector<std::string> params;  // path parameters, in the pattern's order
+  std::shared_ptr<View> view;       // the {view} of a view-bound route
+  std::chrono::steady_clock::time_point started;
+  Histogram* read_seconds = nullptr;  // projd_query_seconds, for timed reads
+
+  // The view named by the path ("" when the pattern has none).
+  const std::string& ViewName() const;
+  const std::string& Param(size_t i) const { return params[i]; }
+  // Whether the caller may read `view` (always without --auth).
+  bool MayRead(const std::string& view) const { return !who || who->CanRead(view); }
+  // Answers the request; for a view-bound route with X-Projd-Position, a timed read observed.
+  void Reply(HttpResponse response);
+};
+
+struct DaemonApi {
+  // Runs a matched, authorized call on the thread it is on: resolves its view, holds it for
+  // min_position, then calls the route's handler.
+  static void Serve(Daemon& d, const std::shared_ptr<ApiCall>& call);
+  // Read-your-own-writes for `view`: true when the call was taken over (answered later, after
+  // the view reached min_position or with 504 after wait_ms, or answered now with a 400).
+  static bool WaitForPosition(Daemon& d, const std::shared_ptr<ApiCall>& call,
+                              const std::shared_ptr<View>& view);
+
+  static void Dashboard(Daemon& d, ApiCall& call);
+  static void Healthz(Daemon& d, ApiCall& call);
+  static void Readyz(Daemon& d, ApiCall& call);
+  static void Metrics(Daemon& d, ApiCall& call);
+  static void OpenApi(Daemon& d, ApiCall& call);
+  static void ListViews(Daemon& d, ApiCall& call);
+  static void ViewDetail(Daemon& d, ApiCall& call);
+  static void DropView(Daemon& d, ApiCall& call);
+  static void Row(Daemon& d, ApiCall& call);
+  static void RowHistory(Daemon& d, ApiCall& call);
+  static void Rows(Daemon& d, ApiCall& call);
+  static void DeadLetters(Daemon& d, ApiCall& call);
+  static void Rebuild(Daemon& d, ApiCall& call);
+  static void Lag(Daemon& d, ApiCall& call);
+  static void Skip(Daemon& d, ApiCall& call);
+  static void Query(Daemon& d, ApiCall& call);
+};
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_DAEMON_API_H_

@@ -1,0 +1,536 @@
+// The HTTP API of projd (SPEC §5): the way of a request through the route table
+// (api_routes.h) — match, authorize, the query pool for long work, the view and its
+// read-your-own-writes wait — and the handlers the table names.
+#include <algorithm>
+#include <cstdio>
+
+#include "dsl/time.h"
+#include "dsl/value.h"
+#include "api/api_answers.h"
+#include "api/daemon.h"
+#include "api/daemon_api.h"
+#include "api/openapi.h"
+#include "engine/query_exec.h"
+
+namespace projd {
+
+const std::string& ApiCall::ViewName() const {
+  static const std::string kNone;
+  auto names = route ? PatternParameters(route->pattern) : std::vector<std::string>();
+  for (size_t i = 0; i < names.size() && i < params.size(); ++i) {
+    if (names[i] == "view") return params[i];
+  }
+  return kNone;
+}
+
+void ApiCall::Reply(HttpResponse response) {
+  if (view && route && route->view_bound) {
+    response.headers.emplace_back("X-Projd-Position", view->PositionString());
+  }
+  if (read_seconds && route && route->timed_read) {
+    read_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  respond(std::move(response));
+}
+
+void Daemon::Handle(HttpRequest&& req, Responder respond) {
+  auto call = std::make_shared<ApiCall>();
+  call->started = std::chrono::steady_clock::now();
+  call->read_seconds = &query_seconds_;
+  bool path_known = false;
+  std::string allow;
+  int index = MatchRoute(req.method, req.segments, &call->params, &path_known, &allow);
+  // Every answer is counted by route and status (projd_http_requests_total).
+  call->respond = [this, index, started = call->started,
+                   respond = std::move(respond)](HttpResponse r) {
+    CountRequest(index, r.status,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    respond(std::move(r));
+  };
+  call->req = std::move(req);
+  const Principal* who = nullptr;
+  bool token_ok = !auth_;
+  if (auth_) {
+    const std::string* h = call->req.Header("authorization");
+    who = h ? auth_->Check(*h) : nullptr;
+    token_ok = who != nullptr;
+  }
+  auto unauthorized = [&call] {
+    HttpResponse r = Error(401, "unauthorized", Str("send Authorization: Bearer TOKEN"));
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"projd\"");
+    call->respond(std::move(r));
+  };
+  if (index < 0) {
+    if (!token_ok) return unauthorized();
+    if (path_known) return call->respond(MethodNotAllowed(allow));
+    return call->respond(Error(404, "not found", Str("no such endpoint: " + call->req.path)));
+  }
+  const Route& route = ApiRoutes()[static_cast<size_t>(index)];
+  call->route = &route;
+  call->who = who;
+  // Authorization comes from the route's access: a route cannot be added without one.
+  if (auth_ && route.access != Access::kPublic) {
+    if (!token_ok) return unauthorized();
+    bool may = RoleMayCall(who->role, route.access);
+    const std::string& view = call->ViewName();
+    if (may && route.access == Access::kReader && !view.empty()) may = who->CanRead(view);
+    if (!may) {
+      return call->respond(Error(403, "forbidden", Str("this token's role may not do that")));
+    }
+  }
+  bool long_work =
+      route.long_work || (route.long_work_with && call->req.Query(route.long_work_with) != nullptr);
+  if (long_work && work_pool_) {
+    if (work_pool_->Submit([this, call] { DaemonApi::Serve(*this, call); })) return;
+    HttpResponse busy =
+        Error(503, "busy",
+              Str("the query pool is full (" + std::to_string(work_pool_->running()) +
+                  " running, " + std::to_string(work_pool_->queued()) + " waiting); retry later"));
+    busy.headers.emplace_back("Retry-After", "1");
+    return call->respond(std::move(busy));
+  }
+  DaemonApi::Serve(*this, call);
+}
+
+void DaemonApi::Serve(Daemon& daemon, const std::shared_ptr<ApiCall>& call) {
+  if (call->route->view_bound) {
+    call->view = daemon.FindView(call->ViewName());
+    if (!call->view) return call->respond(Error(404, "unknown view", Str(call->ViewName())));
+    if (WaitForPosition(daemon, call, call->view)) return;
+  }
+  call->route->handler(daemon, *call);
+}
+
+bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& call,
+                                const std::shared_ptr<View>& view) {
+  HttpRequest& req = call->req;
+  const std::string* min_pos = req.Query("min_position");
+  if (!min_pos) min_pos = req.Header("x-projd-min-position");
+  if (!min_pos || min_pos->empty()) return false;
+  auto answer = [&call, &view](HttpResponse r) {
+    r.headers.emplace_back("X-Projd-Position", view->PositionString());
+    call->respond(std::move(r));
+  };
+  Position required;
+  std::string error;
+  if (!Position::Parse(*min_pos, &required, &error)) {
+    answer(Error(400, "bad min_position", Str(error)));
+    return true;
+  }
+  int64_t wait_ms = 5000;
+  if (const std::string* w = req.Query("wait_ms")) {
+    if (w->empty() || w->size() > 9 || w->find_first_not_of("0123456789") != std::string::npos) {
+      answer(Error(400, "bad wait_ms", Str("a whole number of ms")));
+      return true;
+    }
+    wait_ms = std::min<int64_t>(std::stoll(*w), 60000);
+  }
+  // Once reached, the call runs again without min_position.
+  req.query.erase(std::remove_if(req.query.begin(), req.query.end(),
+                                 [](const auto& q) { return q.first == "min_position"; }),
+                  req.query.end());
+  req.headers.erase(std::remove_if(req.headers.begin(), req.headers.end(),
+                                   [](const auto& h) { return h.first == "x-projd-min-position"; }),
+                    req.headers.end());
+  if (view->Reached(required)) return false;
+  struct Pending {
+    std::mutex mu;
+    bool done = false;
+    uint64_t waiter = 0;
+  };
+  auto pending = std::make_shared<Pending>();
+  Daemon* d = &daemon;
+  auto finish = [d, pending, call]() {
+    {
+      std::lock_guard<std::mutex> lock(pending->mu);
+      if (pending->done) return;
+      pending->done = true;
+    }
+    // Served again off the view's apply thread: on the query pool for long work, else on an
+    // HTTP thread.
+    const Route& route = *call->route;
+    bool long_work = route.long_work ||
+                     (route.long_work_with && call->req.Query(route.long_work_with) != nullptr);
+    if (long_work && d->work_pool_ && d->work_pool_->Submit([d, call] { Serve(*d, call); })) {
+      return;
+    }
+    d->http_->PostAfter(std::chrono::milliseconds(0), [d, call] { Serve(*d, call); });
+  };
+  uint64_t waiter = view->WhenReached(required, finish);  // may call finish at once
+  {
+    std::lock_guard<std::mutex> lock(pending->mu);
+    pending->waiter = waiter;
+  }
+  daemon.http_->PostAfter(std::chrono::milliseconds(wait_ms), [pending, view, call]() {
+    {
+      std::lock_guard<std::mutex> lock(pending->mu);
+      if (pending->done) return;
+      pending->done = true;
+    }
+    view->Cancel(pending->waiter);
+    Object d;
+    d.Set("position", Str(view->PositionString()));
+    HttpResponse r =
+        Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(d)));
+    r.headers.emplace_back("X-Projd-Position", view->PositionString());
+    call->respond(std::move(r));
+  });
+  return true;
+}
+
+void DaemonApi::Healthz(Daemon& /*daemon*/, ApiCall& call) {
+  Object o;
+  o.Set("status", Str("ok"));
+  call.Reply(Json(200, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::Readyz(Daemon& daemon, ApiCall& call) {
+  // Every view counts, whatever the caller may read (probes carry no token); the names
+  // listed are those the caller's token, if any, may read.
+  const Principal* caller = nullptr;
+  if (daemon.auth_) {
+    const std::string* h = call.req.Header("authorization");
+    caller = h ? daemon.auth_->Check(*h) : nullptr;
+  }
+  Array waiting;
+  int64_t not_ready = 0;
+  for (const auto& v : daemon.Views()) {
+    projd::ViewStatus st = v->Status();
+    bool waits = (!st.caught_up_once && !st.failed) || !v->BeyondLogEnd().empty();
+    if (!waits) continue;
+    ++not_ready;
+    if (!daemon.auth_ || (caller && caller->CanRead(st.name))) waiting.push_back(Str(st.name));
+  }
+  Object o;
+  bool ready = not_ready == 0 && !daemon.stopping_;
+  o.Set("ready", Value::Bool(ready));
+  o.Set("views_not_ready", Num(not_ready));
+  o.Set("waiting_for", Value::MakeArray(std::move(waiting)));
+  call.Reply(Json(ready ? 200 : 503, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::OpenApi(Daemon& /*daemon*/, ApiCall& call) {
+  HttpResponse r;
+  r.body = OpenApiDocument();
+  call.Reply(std::move(r));
+}
+
+void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
+  std::string text;
+  if (call.req.method == "GET") {
+    const std::string* q = call.req.Query("q");
+    if (!q) return call.Reply(Error(400, "bad query", Str("GET /v1/query needs ?q=QUERY")));
+    text = *q;
+  } else {
+    text = call.req.body;
+  }
+  Diagnostic diag;
+  const Principal* who = call.who;
+  auto query = CompileQuery(
+      text,
+      [&daemon, who](const std::string& name) -> std::shared_ptr<const Projection> {
+        // A view the token may not read is reported like one that does not exist.
+        if (who && !who->CanRead(name)) return nullptr;
+        auto v = daemon.FindView(name);
+        return v ? v->projection_ptr() : nullptr;
+      },
+      &diag);
+  if (!query) {
+    Object d;
+    d.Set("line", Num(diag.line));
+    d.Set("column", Num(diag.column));
+    d.Set("message", Str(diag.message));
+    d.Set("text", Str(diag.Format()));
+    // SPEC §5: a bad query, an unknown view included, gets 400 with line and column.
+    return call.Reply(Error(400, "bad query: " + diag.message, Value::MakeObject(std::move(d))));
+  }
+  auto view = daemon.FindView(query->view);
+  if (!view) return call.Reply(Error(404, "unknown view", Str(query->view)));
+  if (WaitForPosition(daemon, call.shared_from_this(), view)) return;
+  auto t0 = std::chrono::steady_clock::now();
+  std::string cursor;
+  if (const std::string* c = call.req.Query("cursor")) cursor = *c;
+  QueryAnswer answer;
+  std::string error;
+  std::string position = view->PositionString();
+  bool ok = RunQuery(*query, &view->store(), cursor, QueryLimits(), &answer, &error);
+  daemon.query_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (!ok) {
+    HttpResponse r = Error(400, "query failed", Str(error));
+    r.headers.emplace_back("X-Projd-Position", position);
+    return call.Reply(std::move(r));
+  }
+  Object o;
+  o.Set("rows", Value::MakeArray(std::move(answer.rows)));
+  o.Set("next_cursor", answer.next_cursor.empty() ? Value() : Str(answer.next_cursor));
+  o.Set("position", Str(position));
+  o.Set("scanned", Num(static_cast<int64_t>(answer.scanned)));
+  o.Set("plan", Str(answer.plan));
+  // The select items in their order (a row object lists its members by name).
+  Array columns;
+  for (const auto& item : query->select) columns.push_back(Str(item.label));
+  o.Set("columns", query->select.empty() ? Value() : Value::MakeArray(std::move(columns)));
+  HttpResponse r = Json(200, Value::MakeObject(std::move(o)));
+  r.headers.emplace_back("X-Projd-Position", position);
+  call.Reply(std::move(r));
+}
+
+void DaemonApi::Row(Daemon& /*daemon*/, ApiCall& call) {
+  RowRecord rec;
+  uint64_t dead = 0;
+  if (const std::string* as_of = call.req.Query("as_of")) {
+    if (call.view->projection().history() == Projection::History::kNone) {
+      return call.Reply(Error(400, "as_of needs history",
+                              Str("view " + call.Param(0) +
+                                  " keeps no history of its rows (add 'history all' or "
+                                  "'history N days' to its definition)")));
+    }
+    int64_t t;
+    if (!ParseRfc3339(*as_of, &t)) {
+      return call.Reply(
+          Error(400, "bad as_of", Str("an RFC 3339 time, like 2025-07-15T00:00:00Z")));
+    }
+    call.view->store().GetRow(call.Param(1), &rec, &dead);  // for the dead-letter count only
+    rec = RowRecord();
+    if (!call.view->store().AsOf(call.Param(1), t, &rec)) {
+      Object d;
+      d.Set("key", Str(call.Param(1)));
+      d.Set("as_of", Str(*as_of));
+      return call.Reply(Error(404, "no such row at that time", Value::MakeObject(std::move(d))));
+    }
+    Value v = RowToJson(call.Param(1), std::move(rec));
+    v.as_object().Set("dead_letters", Num(static_cast<int64_t>(dead)));
+    v.as_object().Set("as_of", Str(*as_of));
+    return call.Reply(Json(200, v));
+  }
+  if (!call.view->store().GetRow(call.Param(1), &rec, &dead)) {
+    Object d;
+    d.Set("key", Str(call.Param(1)));
+    d.Set("dead_letters", Num(static_cast<int64_t>(dead)));
+    return call.Reply(Error(404, "no such row", Value::MakeObject(std::move(d))));
+  }
+  Value v = RowToJson(call.Param(1), std::move(rec));
+  v.as_object().Set("dead_letters", Num(static_cast<int64_t>(dead)));
+  return call.Reply(Json(200, v));
+}
+
+void DaemonApi::RowHistory(Daemon& /*daemon*/, ApiCall& call) {
+  if (call.view->projection().history() == Projection::History::kNone) {
+    return call.Reply(
+        Error(400, "view keeps no history",
+              Str("add 'history all' or 'history N days' to the definition of " + call.Param(0))));
+  }
+  size_t limit;
+  uint64_t after;
+  HttpResponse bad;
+  if (!ParsePage(call.req, &limit, &after, &bad)) return call.Reply(std::move(bad));
+  std::vector<std::pair<uint64_t, RowRecord>> versions;
+  bool more = false;
+  call.view->store().History(call.Param(1), after, limit, &versions, &more);
+  Array arr;
+  for (const auto& [seq, rec] : versions) {
+    Value v = RowToJson(call.Param(1), rec);
+    Object& o = v.as_object();
+    o.Erase("key");
+    o.Set("deleted", Value::Bool(!rec.exists));
+    if (!rec.exists) o.Set("row", Value());
+    arr.push_back(std::move(v));
+  }
+  Object o;
+  o.Set("key", Str(call.Param(1)));
+  o.Set("versions", Value::MakeArray(std::move(arr)));
+  o.Set("next_cursor",
+        more && !versions.empty() ? Str(std::to_string(versions.back().first)) : Value());
+  return call.Reply(Json(200, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::Rows(Daemon& /*daemon*/, ApiCall& call) {
+  ViewStore::ScanOptions so;
+  std::string error;
+  if (!ParseLimit(call.req, 100, 1000, &so.limit, &error)) {
+    return call.Reply(Error(400, "bad limit", Str(error)));
+  }
+  if (const std::string* p = call.req.Query("prefix")) so.prefix = *p;
+  if (const std::string* s = call.req.Query("start")) so.start = *s;
+  if (const std::string* e = call.req.Query("end")) so.end = *e;
+  if (const std::string* c = call.req.Query("cursor")) {
+    // The cursor is the last key returned, hex-encoded (opaque to clients).
+    const std::string& h = *c;
+    if (h.size() % 2 != 0 || h.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return call.Reply(Error(400, "bad cursor", Str("not a cursor from this API")));
+    }
+    for (size_t i = 0; i < h.size(); i += 2) {
+      so.after.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+    }
+  }
+  std::vector<std::pair<std::string, RowRecord>> rows;
+  bool more = false;
+  if (!call.view->store().Scan(so, &rows, &more, &error)) {
+    return call.Reply(Error(500, "scan failed", Str(error)));
+  }
+  Array arr;
+  for (const auto& [k, rec] : rows) arr.push_back(RowToJson(k, rec));
+  Object o;
+  o.Set("rows", Value::MakeArray(std::move(arr)));
+  if (more && !rows.empty()) {
+    static const char kHex[] = "0123456789abcdef";
+    std::string cur;
+    for (unsigned char ch : rows.back().first) {
+      cur.push_back(kHex[ch >> 4]);
+      cur.push_back(kHex[ch & 15]);
+    }
+    o.Set("next_cursor", Str(cur));
+  } else {
+    o.Set("next_cursor", Value());
+  }
+  return call.Reply(Json(200, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::DeadLetters(Daemon& /*daemon*/, ApiCall& call) {
+  size_t limit;
+  uint64_t after;
+  HttpResponse bad;
+  if (!ParsePage(call.req, &limit, &after, &bad)) return call.Reply(std::move(bad));
+  std::vector<std::pair<uint64_t, DeadLetter>> items;
+  bool more = false;
+  call.view->store().DeadLetters(after, limit, &items, &more);
+  Array arr;
+  for (const auto& [seq, d] : items) arr.push_back(DeadLetterToJson(d));
+  Object o;
+  o.Set("dead_letters", Value::MakeArray(std::move(arr)));
+  o.Set("total", Num(static_cast<int64_t>(call.view->store().DeadLetterCount())));
+  o.Set("next_cursor", more && !items.empty() ? Str(std::to_string(items.back().first)) : Value());
+  return call.Reply(Json(200, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::Rebuild(Daemon& daemon, ApiCall& call) {
+  const std::string* ag = call.req.Query("allow_gap");
+  if (ag && *ag != "true" && *ag != "false") {
+    return call.Reply(Error(400, "bad allow_gap", Str("true or false")));
+  }
+  bool allow_gap = ag && *ag == "true";
+  std::string error;
+  Value gap;
+  if (!daemon.Rebuild(call.Param(0), allow_gap, &error, &gap)) {
+    if (!gap.is_null()) {
+      Object d;
+      d.Set("first_offsets", std::move(gap));
+      d.Set("hint", Str("events were deleted by retention; add ?allow_gap=true to rebuild "
+                        "from the first available offsets"));
+      return call.Reply(Error(409, error, Value::MakeObject(std::move(d))));
+    }
+    return call.Reply(Error(409, "cannot start a rebuild", Str(error)));
+  }
+  Object o;
+  o.Set("rebuild", Str("started"));
+  o.Set("view", Str(call.Param(0)));
+  return call.Reply(Json(202, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::Lag(Daemon& /*daemon*/, ApiCall& call) {
+  int64_t window_s = 900;
+  if (const std::string* w = call.req.Query("window")) {
+    // 90s, 15m, 1h, or plain seconds; at most the hour that is kept.
+    std::string num = *w;
+    int64_t unit = 1;
+    if (!num.empty() && (num.back() == 's' || num.back() == 'm' || num.back() == 'h')) {
+      unit = num.back() == 's' ? 1 : num.back() == 'm' ? 60 : 3600;
+      num.pop_back();
+    }
+    if (num.empty() || num.size() > 6 || num.find_first_not_of("0123456789") != std::string::npos) {
+      return call.Reply(
+          Error(400, "bad window", Str("a duration like 90s, 15m or 1h (at most 1h)")));
+    }
+    window_s = std::min<int64_t>(std::stoll(num) * unit, 3600);
+  }
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  Array arr;
+  for (const auto& smp : call.view->LagSamples(now_ms - window_s * 1000)) {
+    Object o;
+    o.Set("time", Str(FormatRfc3339(smp.time_ms)));
+    o.Set("lag_events", Num(smp.lag_events));
+    o.Set("lag_seconds", Seconds(smp.lag_seconds));
+    o.Set("events_per_second", Seconds(smp.events_per_second));
+    arr.push_back(Value::MakeObject(std::move(o)));
+  }
+  Object o;
+  o.Set("view", Str(call.Param(0)));
+  o.Set("window_seconds", Num(window_s));
+  o.Set("samples", Value::MakeArray(std::move(arr)));
+  return call.Reply(Json(200, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::Skip(Daemon& daemon, ApiCall& call) {
+  if (!call.view->Skip()) {
+    return call.Reply(
+        Error(409, "view is not stopped", Str("skip applies to a view stopped by errors stop")));
+  }
+  daemon.Log("info", call.Param(0), "skip requested: the failing event becomes a dead letter");
+  Object o;
+  o.Set("skipped", Value::Bool(true));
+  return call.Reply(Json(202, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::ViewDetail(Daemon& daemon, ApiCall& call) {
+  projd::ViewStatus st = daemon.StatusOf(call.view);
+  Value v = StatusToJson(st, true);
+  v.as_object().Set("definition", Str(call.view->projection().definition()));
+  v.as_object().Set("file", Str(call.view->projection().file()));
+  Array topics;
+  for (const auto& t : call.view->projection().topics()) topics.push_back(Str(t));
+  v.as_object().Set("topics", Value::MakeArray(std::move(topics)));
+  return call.Reply(Json(200, v));
+}
+
+void DaemonApi::DropView(Daemon& daemon, ApiCall& call) {
+  std::string error;
+  int r = daemon.Drop(call.Param(0), &error);
+  if (r < 0) {
+    return call.Reply(Error(409, "view is loaded",
+                            Str("remove its projection from the projections folder first")));
+  }
+  if (r == 0) {
+    return call.Reply(
+        Error(404, "no kept data for this view", Str(error.empty() ? call.Param(0) : error)));
+  }
+  Object o;
+  o.Set("dropped", Str(call.Param(0)));
+  return call.Reply(Json(200, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::Dashboard(Daemon& /*daemon*/, ApiCall& call) {
+  HttpResponse r;
+  r.content_type = "text/html; charset=utf-8";
+  if (const char* page = DashboardHtml()) {
+    r.body = page;
+  } else {
+    // Built where node or npm was missing: say so; the API answers as always.
+    r.status = 503;
+    r.body =
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>projd</title>"
+        "</head><body><h1>projd: the dashboard was not built</h1><p>This projd was built "
+        "without node and npm (or with -DPROJD_DASHBOARD=OFF), so its operator dashboard is "
+        "missing. The HTTP API works: <a href=\"/v1/views\">/v1/views</a>, <a "
+        "href=\"/openapi.json\">/openapi.json</a>, <a href=\"/metrics\">/metrics</a>.</p>"
+        "</body></html>\n";
+  }
+  return call.Reply(std::move(r));
+}
+
+void DaemonApi::ListViews(Daemon& daemon, ApiCall& call) {
+  Array arr;
+  for (const auto& v : daemon.Views()) {
+    if (call.MayRead(v->projection().name())) {
+      arr.push_back(StatusToJson(daemon.StatusOf(v), false));
+    }
+  }
+  Object o;
+  o.Set("views", Value::MakeArray(std::move(arr)));
+  return call.Reply(Json(200, Value::MakeObject(std::move(o))));
+}
+
+}  // namespace projd

@@ -1,0 +1,361 @@
+// projd: the daemon's command line (SPEC §3).
+#include <signal.h>
+#include <toml++/toml.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "api/daemon.h"
+
+namespace {
+
+bool ParseInt(const std::string& s, int64_t min, int64_t max, int64_t* out) {
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  *out = std::stoll(s);
+  return *out >= min && *out <= max;
+}
+
+// Applies one setting (from a flag or the config file). false with *error when bad.
+bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& value,
+           std::string* error) {
+  int64_t n;
+  if (name == "projections") {
+    o->projections_dir = value;
+  } else if (name == "data") {
+    o->data_dir = value;
+  } else if (name == "listen") {
+    o->listen = value;
+  } else if (name == "brokers") {
+    o->brokers = value;
+  } else if (name == "group") {
+    o->group_id = value;
+  } else if (name == "kafka-prop") {
+    size_t eq = value.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *error = "--kafka-prop wants KEY=VALUE, got '" + value + "'";
+      return false;
+    }
+    o->kafka_props.emplace_back(value.substr(0, eq), value.substr(eq + 1));
+  } else if (name == "auth") {
+    o->auth_file = value;
+  } else if (name == "schema-registry") {
+    o->schema_registry = value;
+  } else if (name == "demo-events") {
+    o->demo_events = value;
+  } else if (name == "partitions") {
+    if (!ParseInt(value, 1, 1024, &n)) {
+      *error = "--partitions wants 1..1024";
+      return false;
+    }
+    o->partitions = static_cast<int>(n);
+  } else if (name == "sync") {
+    if (value == "full") {
+      o->sync = projd::SyncMode::kFull;
+    } else if (value == "batch") {
+      o->sync = projd::SyncMode::kBatch;
+    } else if (value == "none") {
+      o->sync = projd::SyncMode::kNone;
+    } else {
+      *error = "--sync wants full, batch or none";
+      return false;
+    }
+  } else if (name == "max-event-bytes") {
+    if (!ParseInt(value, 1, int64_t{1} << 30, &n)) {
+      *error = "--max-event-bytes wants a positive number";
+      return false;
+    }
+    o->max_event_bytes = n;
+  } else if (name == "log-format") {
+    if (value != "text" && value != "json") {
+      *error = "--log-format wants text or json";
+      return false;
+    }
+    o->log_json = value == "json";
+  } else if (name == "http-max-connections" || name == "http-max-body-bytes" ||
+             name == "http-max-header-bytes" || name == "http-read-timeout-ms" ||
+             name == "http-idle-timeout-ms") {
+    if (!ParseInt(value, 1, int64_t{1} << 32, &n)) {
+      *error = "--" + name + " wants a positive number";
+      return false;
+    }
+    if (name == "http-max-connections") o->http.max_connections = static_cast<size_t>(n);
+    if (name == "http-max-body-bytes") o->http.max_body_bytes = static_cast<size_t>(n);
+    if (name == "http-max-header-bytes") o->http.max_header_bytes = static_cast<size_t>(n);
+    if (name == "http-read-timeout-ms") o->http.read_timeout = std::chrono::milliseconds(n);
+    if (name == "http-idle-timeout-ms") o->http.idle_timeout = std::chrono::milliseconds(n);
+  } else {
+    *error = "unknown setting '" + name + "'";
+    return false;
+  }
+  return true;
+}
+
+bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* error) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    *error = path + ":" + std::to_string(e.source().begin.line) + ":" +
+             std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+    return false;
+  }
+  // *error: the file's path, then what is wrong in it.
+  auto fail = [&path, error](const std::string& what) {
+    *error = path;
+    *error += ": ";
+    *error += what;
+    return false;
+  };
+  for (const auto& [k, v] : tbl) {
+    std::string key(k.str());
+    for (char& c : key) {
+      if (c == '_') c = '-';
+    }
+    if (key == "demo" || key == "insecure-listen-any") {
+      auto b = v.value<bool>();
+      if (!b) {
+        return fail(key + " wants true or false");
+      }
+      if (key == "demo") o->demo = *b;
+      if (key == "insecure-listen-any") o->insecure_listen_any = *b;
+      continue;
+    }
+    if (key == "kafka-prop" || key == "kafka-props") {
+      if (const toml::table* t = v.as_table()) {
+        for (const auto& [pk, pv] : *t) {
+          auto s = pv.value<std::string>();
+          if (!s) {
+            return fail("kafka_props values must be strings");
+          }
+          o->kafka_props.emplace_back(std::string(pk.str()), *s);
+        }
+        continue;
+      }
+      return fail("kafka_props must be a table of strings");
+    }
+    std::string value;
+    if (auto s = v.value<std::string>()) {
+      value = *s;
+    } else if (auto i = v.value<int64_t>()) {
+      value = std::to_string(*i);
+    } else {
+      return fail(key + " has an unsupported type");
+    }
+    if (!Apply(o, key, value, error)) return fail(std::string(*error));
+  }
+  return true;
+}
+
+// A flag that carries one setting for Apply(): its name (as in Apply and the config file), its
+// value's name in the usage, and what it does.
+struct Setting {
+  const char* name;
+  const char* value_name;
+  const char* help;
+};
+
+const Setting kSettings[] = {
+    {"projections", "DIR", "the folder of .proj files (required, unless --demo)"},
+    {"data", "DIR", "the folder of the views' LMDB stores (required, unless --demo)"},
+    {"listen", "HOST:PORT", "the HTTP API's address (default 127.0.0.1:8080; port 0: any free)"},
+    {"brokers", "HOST:PORT,...", "Kafka's bootstrap servers (default: start the embedded broker)"},
+    {"group", "ID",
+     "the consumer group projd commits its positions to, for lag tools\n"
+     "(default projd-HOSTNAME)"},
+    {"auth", "FILE", "tokens and their roles; without it only loopback is served"},
+    {"schema-registry", "URL", "the schema registry of format avro projections"},
+    {"demo-events", "FILE",
+     "the events --demo produces (default: examples/banking-events.jsonl\n"
+     "beside the projections folder)"},
+    {"partitions", "N", "partitions per topic of the embedded broker, 1..1024 (default 4)"},
+    {"sync", "full|batch|none", "when LMDB commits are made durable (default batch)"},
+    {"max-event-bytes", "N", "larger events are event errors (default 1048576)"},
+    {"log-format", "text|json", "log lines as text (default) or JSON"},
+    {"http-max-connections", "N", "open HTTP connections at most (default 1024)"},
+    {"http-max-body-bytes", "N", "larger request bodies get 413 (default 1048576)"},
+    {"http-max-header-bytes", "N", "larger request heads get 431 (default 16384)"},
+    {"http-read-timeout-ms", "N", "time to send a whole request (default 10000)"},
+    {"http-idle-timeout-ms", "N", "idle keep-alive connections close after this (default 60000)"},
+};
+
+// Reports a usage error on stderr, sets *exit_code to 2 and returns false.
+bool UsageError(const std::string& message, int* exit_code) {
+  std::cerr << "projd: " << message << "\nRun 'projd --help' for the usage.\n";
+  *exit_code = 2;
+  return false;
+}
+
+volatile sig_atomic_t g_signal = 0;
+void OnSignal(int sig) { g_signal = sig; }
+
+// Reads the command line (and the config file it names) into *out. Returns false when projd
+// should exit at once with *exit_code: 0 after --help or --version, 2 after a usage error (told
+// on stderr).
+bool ParseCommandLine(int argc, char** argv, projd::DaemonOptions* out, int* exit_code) {
+  CLI::App app("projd " PROJD_VERSION
+               ": consumes the Kafka topics its projections name, keeps each view in LMDB\n"
+               "and serves it over HTTP.",
+               "projd");
+  app.get_formatter()->column_width(30);
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.set_version_flag("--version", "projd " PROJD_VERSION, "print the version and exit");
+  // Like the settings of the config file, a flag given twice takes its last value.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("projd: ") + e.what() + "\nRun 'projd --help' for the usage.\n";
+  });
+  app.footer(
+      "SIGTERM or SIGINT: finish the batch in hand, commit, exit 0. SIGHUP or a changed .proj\n"
+      "file: reload. Exit codes: 0 stopped cleanly, 1 could not start, 2 a usage error.");
+
+  std::string config;
+  app.add_option("--config", config,
+                 "a TOML file of the same settings (projections = \"...\",\n"
+                 "kafka_props = {...}, ...); flags win over it")
+      ->type_name("FILE");
+  std::vector<std::pair<const Setting*, CLI::Option*>> flags;
+  std::map<std::string, std::string> values;
+  for (const Setting& s : kSettings) {
+    CLI::Option* o = app.add_option(std::string("--") + s.name, values[s.name], s.help);
+    flags.emplace_back(&s, o->type_name(s.value_name));
+  }
+  std::vector<std::string> kafka_props;
+  app.add_option("--kafka-prop", kafka_props,
+                 "a librdkafka property (security.protocol, sasl.*, ssl.*, ...);\n"
+                 "repeat for several")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  bool demo = false, insecure_listen_any = false;
+  app.add_flag("--demo", demo,
+               "create the example topics and produce the example events (defaults:\n"
+               "--projections projections, --data /tmp/projd-demo)");
+  app.add_flag("--insecure-listen-any", insecure_listen_any,
+               "allow a --listen address other than loopback without --auth");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help and version exit 0 (on stdout); any other parse error is a usage error.
+    *exit_code = app.exit(e) == 0 ? 0 : 2;
+    return false;
+  }
+
+  // The config file first, so that flags win over it.
+  *exit_code = 2;
+  projd::DaemonOptions& options = *out;
+  std::string error;
+  if (!config.empty() && !LoadConfig(config, &options, &error)) {
+    std::cerr << "projd: " << error << "\n";
+    return false;
+  }
+  for (const auto& [setting, flag] : flags) {
+    if (flag->count() > 0 && !Apply(&options, setting->name, values[setting->name], &error)) {
+      return UsageError(error, exit_code);
+    }
+  }
+  for (const auto& prop : kafka_props) {
+    if (!Apply(&options, "kafka-prop", prop, &error)) return UsageError(error, exit_code);
+  }
+  if (demo) options.demo = true;
+  if (insecure_listen_any) options.insecure_listen_any = true;
+  if (options.demo) {
+    if (options.projections_dir.empty()) options.projections_dir = "projections";
+    if (options.data_dir.empty()) options.data_dir = "/tmp/projd-demo";
+    if (options.demo_events.empty()) {
+      // The example events next to the projections folder, as in the repository layout.
+      std::filesystem::path p(options.projections_dir);
+      options.demo_events = (p.parent_path() / "examples" / "banking-events.jsonl").string();
+      if (p.parent_path().empty()) options.demo_events = "examples/banking-events.jsonl";
+    }
+  }
+  if (options.projections_dir.empty() || options.data_dir.empty()) {
+    return UsageError("--projections and --data are required", exit_code);
+  }
+  return true;
+}
+
+// Runs the daemon until SIGTERM or SIGINT; reloads on SIGHUP or a changed .proj file. Returns the
+// exit code.
+int Serve(const projd::DaemonOptions& options) {
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+
+  projd::Daemon daemon(options);
+  std::string error;
+  if (!daemon.Start(&error)) {
+    std::cerr << "projd: " << error << "\n";
+    daemon.Stop();
+    return 1;
+  }
+  // Watch the projections folder: a changed .proj file reloads like SIGHUP.
+  auto snapshot = [&options]() {
+    std::string s;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(options.projections_dir, ec)) {
+      if (e.path().extension() != ".proj") continue;
+      auto t = std::filesystem::last_write_time(e.path(), ec);
+      auto size = std::filesystem::file_size(e.path(), ec);
+      s += e.path().string() + ":" + std::to_string(t.time_since_epoch().count()) + ":" +
+           std::to_string(size) + ";";
+    }
+    return s;
+  };
+  std::string last = snapshot();
+  int ticks = 0;
+  while (true) {
+    if (g_signal == SIGTERM || g_signal == SIGINT) break;
+    bool reload = false;
+    if (g_signal == SIGHUP) {
+      g_signal = 0;
+      reload = true;
+      daemon.Log("info", "", "SIGHUP: reloading projections");
+    }
+    if (++ticks % 10 == 0) {
+      std::string now = snapshot();
+      if (now != last) {
+        last = now;
+        reload = true;
+        daemon.Log("info", "", "projections folder changed: reloading");
+      }
+    }
+    if (reload) {
+      std::string errors;
+      daemon.Reload(&errors);
+    }
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+  daemon.Log("info", "", "shutting down: finishing the batches in hand");
+  daemon.Stop();
+  daemon.Log("info", "", "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    projd::DaemonOptions options;
+    int exit_code = 0;
+    if (!ParseCommandLine(argc, argv, &options, &exit_code)) return exit_code;
+    return Serve(options);
+  } catch (const std::exception& e) {
+    std::cerr << "projd: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,49 @@
+// LEB128 varints (and zig-zag signed ones): the integers of projd's binary encodings (values in
+// dsl/value.cc, rows and dead letters in store/records.cc).
+#ifndef PROJD_DSL_VARINT_H_
+#define PROJD_DSL_VARINT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace projd {
+
+inline void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// Reads a varint from the front of *in, consuming it; false when *in ends first or the
+// varint is longer than 64 bits.
+inline bool GetVarint(std::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    uint8_t b = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+inline void PutSigned(std::string* out, int64_t v) {
+  PutVarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+
+inline bool GetSigned(std::string_view* in, int64_t* v) {
+  uint64_t u;
+  if (!GetVarint(in, &u)) return false;
+  *v = static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  return true;
+}
+
+}  // namespace projd
+
+#endif  // PROJD_DSL_VARINT_H_

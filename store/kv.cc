@@ -1,0 +1,282 @@
+#include "store/kv.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+namespace projd {
+namespace {
+
+std::string Err(const char* what, int rc) { return std::string(what) + ": " + mdb_strerror(rc); }
+
+// LMDB's key limit (mdb_env_get_maxkeysize of the default build).
+constexpr size_t kMaxKey = 511;
+
+// A write that failed for want of space says so, with the file: LMDB reports a short write as
+// EIO, so an I/O error on a file system with (almost) no room left is taken as a full disk.
+std::string WriteErr(const char* what, int rc, const std::string& dir) {
+  if (rc == ENOSPC || rc == EIO || rc == EDQUOT) {
+    struct statvfs fs;
+    if (statvfs(dir.c_str(), &fs) == 0) {
+      unsigned long long free_bytes = static_cast<unsigned long long>(fs.f_bavail) *
+                                      static_cast<unsigned long long>(fs.f_frsize);
+      if (rc != EIO || free_bytes < (16ull << 20)) {
+        return std::string(what) + ": no space left on device (" + dir + "/data.mdb, " +
+               std::to_string(free_bytes) + " bytes free)";
+      }
+    }
+  }
+  return Err(what, rc);
+}
+
+MDB_val Val(std::string_view s) {
+  MDB_val v;
+  v.mv_size = s.size();
+  v.mv_data = const_cast<char*>(s.data());
+  return v;
+}
+
+std::string_view View(const MDB_val& v) {
+  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+class LmdbCursor final : public KvCursor {
+ public:
+  explicit LmdbCursor(MDB_cursor* c) : c_(c) {}
+  ~LmdbCursor() override { mdb_cursor_close(c_); }
+  bool Seek(std::string_view key) override {
+    if (key.empty()) return First();
+    if (key.size() <= kMaxKey) {
+      k_ = Val(key);
+      return Op(MDB_SET_RANGE);
+    }
+    // No stored key is this long: seek its first bytes, then past the keys below it.
+    k_ = Val(key.substr(0, kMaxKey));
+    bool ok = Op(MDB_SET_RANGE);
+    while (ok && View(k_) < key) ok = Op(MDB_NEXT);
+    return ok;
+  }
+  bool First() override { return Op(MDB_FIRST); }
+  bool Last() override { return Op(MDB_LAST); }
+  bool Next() override { return Op(MDB_NEXT); }
+  bool Prev() override { return Op(MDB_PREV); }
+  std::string_view key() const override { return View(k_); }
+  std::string_view value() const override { return View(v_); }
+
+ private:
+  bool Op(MDB_cursor_op op) { return mdb_cursor_get(c_, &k_, &v_, op) == 0; }
+  MDB_cursor* c_;
+  MDB_val k_{}, v_{};
+};
+
+class LmdbTxn final : public KvTxn {
+ public:
+  LmdbTxn(MDB_txn* txn, const std::vector<MDB_dbi>* dbis, bool write, const std::string* dir)
+      : txn_(txn), dbis_(dbis), write_(write), dir_(dir) {}
+  ~LmdbTxn() override {
+    if (txn_) mdb_txn_abort(txn_);
+  }
+  bool Get(int table, std::string_view key, std::string_view* value) override {
+    if (key.empty() || key.size() > kMaxKey) return false;  // never stored
+    MDB_val k = Val(key), v;
+    int rc = mdb_get(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v);
+    if (rc != 0) return false;
+    *value = View(v);
+    return true;
+  }
+  std::unique_ptr<KvCursor> Cursor(int table) override {
+    MDB_cursor* c = nullptr;
+    if (mdb_cursor_open(txn_, (*dbis_)[static_cast<size_t>(table)], &c) != 0) return nullptr;
+    return std::make_unique<LmdbCursor>(c);
+  }
+  bool Put(int table, std::string_view key, std::string_view value) override {
+    MDB_val k = Val(key), v = Val(value);
+    return Check(mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, 0), "put");
+  }
+  bool Delete(int table, std::string_view key) override {
+    if (key.empty() || key.size() > kMaxKey) return true;  // never stored
+    MDB_val k = Val(key);
+    int rc = mdb_del(txn_, (*dbis_)[static_cast<size_t>(table)], &k, nullptr);
+    if (rc == MDB_NOTFOUND) return true;
+    return Check(rc, "delete");
+  }
+  bool Commit() override {
+    int rc = mdb_txn_commit(txn_);
+    txn_ = nullptr;
+    return Check(rc, "commit");
+  }
+  bool MapFull() const override { return map_full_; }
+  const std::string& error() const override { return error_; }
+  uint64_t Count(int table) override {
+    MDB_stat st;
+    if (mdb_stat(txn_, (*dbis_)[static_cast<size_t>(table)], &st) != 0) return 0;
+    return st.ms_entries;
+  }
+
+ private:
+  bool Check(int rc, const char* what) {
+    if (rc == 0) return true;
+    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) map_full_ = true;
+    error_ = write_ ? WriteErr(what, rc, *dir_) : Err(what, rc);
+    return false;
+  }
+  MDB_txn* txn_;
+  const std::vector<MDB_dbi>* dbis_;
+  bool write_;
+  const std::string* dir_;
+  bool map_full_ = false;
+  std::string error_;
+};
+
+class LmdbEnv final : public KvEnv {
+ public:
+  ~LmdbEnv() override {
+    if (env_) mdb_env_close(env_);
+  }
+
+  bool Init(const std::string& dir, const std::vector<std::string>& tables,
+            const KvOptions& options, std::string* error) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      *error = "cannot create " + dir + ": " + ec.message();
+      return false;
+    }
+    int rc = mdb_env_create(&env_);
+    if (rc != 0) {
+      *error = Err("mdb_env_create", rc);
+      return false;
+    }
+    mdb_env_set_maxdbs(env_, static_cast<MDB_dbi>(options.max_tables));
+    mdb_env_set_maxreaders(env_, 512);
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+    if (options.sync == SyncMode::kNone) flags |= MDB_NOSYNC;
+    dir_ = dir;
+    const std::string file = dir + "/data.mdb";
+    // Start from the larger of the configured size and what the file already holds.
+    size_t size = options.initial_map_bytes;
+    struct stat st;
+    bool existed = stat(file.c_str(), &st) == 0;
+    if (existed && static_cast<size_t>(st.st_size) > size) {
+      size = static_cast<size_t>(st.st_size) * 2;
+    }
+    // A store that is there but empty was damaged (LMDB writes its meta pages when it creates
+    // the file): never taken for a new, empty view.
+    if (existed && st.st_size == 0) {
+      *error = file + " is damaged: the file is empty (0 bytes); restore it, or remove " + dir +
+               " to rebuild the view from offset 0";
+      return false;
+    }
+    mdb_env_set_mapsize(env_, size);
+    rc = mdb_env_open(env_, dir.c_str(), flags, 0640);
+    if (rc != 0) {
+      *error = (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED)
+                   ? file + " is damaged: " + mdb_strerror(rc) + "; restore it, or remove " + dir +
+                         " to rebuild the view from offset 0"
+                   : Err(("cannot open LMDB in " + dir).c_str(), rc);
+      return false;
+    }
+    MDB_envinfo info;
+    mdb_env_info(env_, &info);
+    map_bytes_ = info.me_mapsize;
+    // Every page the store uses must be in the file: reading past a truncated file's end
+    // would be a SIGBUS, so a short file is refused before any page is read.
+    MDB_stat est;
+    if (mdb_env_stat(env_, &est) == 0 && stat(file.c_str(), &st) == 0) {
+      unsigned long long need = (static_cast<unsigned long long>(info.me_last_pgno) + 1) *
+                                static_cast<unsigned long long>(est.ms_psize);
+      if (static_cast<unsigned long long>(st.st_size) < need) {
+        *error = file + " is damaged: the file is truncated (" + std::to_string(st.st_size) +
+                 " bytes; its pages reach " + std::to_string(need) + "); restore it, or remove " +
+                 dir + " to rebuild the view from offset 0";
+        return false;
+      }
+    }
+    MDB_txn* txn;
+    rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) {
+      *error = Err("mdb_txn_begin", rc);
+      return false;
+    }
+    for (const auto& t : tables) {
+      MDB_dbi dbi;
+      rc = mdb_dbi_open(txn, t.c_str(), MDB_CREATE, &dbi);
+      if (rc != 0) {
+        mdb_txn_abort(txn);
+        *error = Err(("cannot open table " + t).c_str(), rc);
+        return false;
+      }
+      dbis_.push_back(dbi);
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+      *error = Err("commit", rc);
+      return false;
+    }
+    return true;
+  }
+
+  std::unique_ptr<KvTxn> BeginRead(std::string* error) override {
+    MDB_txn* txn;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      mdb_env_set_mapsize(env_, 0);
+      rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    }
+    if (rc != 0) {
+      *error = Err("read transaction", rc);
+      return nullptr;
+    }
+    return std::make_unique<LmdbTxn>(txn, &dbis_, false, &dir_);
+  }
+
+  std::unique_ptr<KvTxn> BeginWrite(std::string* error) override {
+    MDB_txn* txn;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      mdb_env_set_mapsize(env_, 0);
+      rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    }
+    if (rc != 0) {
+      *error = Err("write transaction", rc);
+      return nullptr;
+    }
+    return std::make_unique<LmdbTxn>(txn, &dbis_, true, &dir_);
+  }
+
+  bool Grow(std::string* error) override {
+    size_t next = map_bytes_ * 2;
+    int rc = mdb_env_set_mapsize(env_, next);
+    if (rc != 0) {
+      *error = Err("cannot grow the LMDB map", rc);
+      return false;
+    }
+    map_bytes_ = next;
+    return true;
+  }
+
+  size_t map_bytes() const override { return map_bytes_; }
+  void Sync() override { mdb_env_sync(env_, 1); }
+
+ private:
+  MDB_env* env_ = nullptr;
+  std::string dir_;
+  std::vector<MDB_dbi> dbis_;
+  size_t map_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<KvEnv> KvEnv::Open(const std::string& dir, const std::vector<std::string>& tables,
+                                   const KvOptions& options, std::string* error) {
+  auto env = std::make_unique<LmdbEnv>();
+  if (!env->Init(dir, tables, options, error)) return nullptr;
+  return env;
+}
+
+}  // namespace projd

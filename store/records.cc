@@ -1,0 +1,110 @@
+#include "store/records.h"
+
+#include "dsl/varint.h"
+
+namespace projd {
+namespace {
+
+void PutString(std::string* out, std::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s);
+}
+
+bool GetString(std::string_view* in, std::string* s) {
+  uint64_t n;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  s->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+void EncodeRow(const RowRecord& row, std::string* out) {
+  out->clear();
+  out->push_back(1);  // format version
+  PutVarint(out, row.version);
+  PutString(out, row.updated_by.topic);
+  PutVarint(out, static_cast<uint32_t>(row.updated_by.partition));
+  PutSigned(out, row.updated_by.offset);
+  PutSigned(out, row.updated_by.event_time_ms);
+  out->push_back(row.updated_by.has_id ? 1 : 0);
+  if (row.updated_by.has_id) PutString(out, row.updated_by.id);
+  // The row body: an object value in the binary value encoding.
+  EncodeBinary(row.fields, out);
+}
+
+bool DecodeRow(std::string_view in, RowRecord* out) {
+  if (in.empty() || in[0] != 1) return false;
+  in.remove_prefix(1);
+  uint64_t version, partition;
+  if (!GetVarint(&in, &version) || !GetString(&in, &out->updated_by.topic) ||
+      !GetVarint(&in, &partition) || !GetSigned(&in, &out->updated_by.offset) ||
+      !GetSigned(&in, &out->updated_by.event_time_ms) || in.empty()) {
+    return false;
+  }
+  out->version = version;
+  out->updated_by.partition = static_cast<int32_t>(partition);
+  out->updated_by.has_id = in[0] == 1;
+  in.remove_prefix(1);
+  if (out->updated_by.has_id && !GetString(&in, &out->updated_by.id)) return false;
+  Value body;
+  if (!DecodeBinary(in, &body) || !body.is_object()) return false;
+  out->fields = std::move(body.as_object());
+  out->exists = true;
+  return true;
+}
+
+void EncodeDeadLetter(const DeadLetter& d, std::string* out) {
+  out->clear();
+  out->push_back(1);
+  PutString(out, d.topic);
+  PutVarint(out, static_cast<uint32_t>(d.partition));
+  PutSigned(out, d.offset);
+  PutSigned(out, d.timestamp_ms);
+  PutString(out, d.reason);
+  out->push_back(d.has_key ? 1 : 0);
+  PutString(out, d.key);
+  PutString(out, d.event);
+}
+
+bool DecodeDeadLetter(std::string_view in, DeadLetter* d) {
+  if (in.empty() || in[0] != 1) return false;
+  in.remove_prefix(1);
+  uint64_t partition;
+  if (!GetString(&in, &d->topic) || !GetVarint(&in, &partition) || !GetSigned(&in, &d->offset) ||
+      !GetSigned(&in, &d->timestamp_ms) || !GetString(&in, &d->reason) || in.empty()) {
+    return false;
+  }
+  d->partition = static_cast<int32_t>(partition);
+  d->has_key = in[0] == 1;
+  in.remove_prefix(1);
+  return GetString(&in, &d->key) && GetString(&in, &d->event);
+}
+
+void Batch::Clear() {
+  rows.clear();
+  dirty.clear();
+  dead_letters.clear();
+  history.clear();
+  new_ids.Clear();
+  next_offsets.clear();
+  last_timestamps.clear();
+  events = applied = ignored = duplicates = 0;
+  last_event_time_ms = 0;
+  max_timestamp_ms = 0;
+  cached_offset_ = nullptr;
+  cached_partition_ = -1;
+}
+
+int64_t& Batch::NextOffset(std::string_view topic, int32_t partition) {
+  if (cached_offset_ && partition == cached_partition_ && topic == cached_topic_) {
+    return *cached_offset_;
+  }
+  cached_topic_.assign(topic);
+  cached_partition_ = partition;
+  cached_offset_ = &next_offsets[TopicPartition{cached_topic_, partition}];
+  return *cached_offset_;
+}
+
+}  // namespace projd

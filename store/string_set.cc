@@ -1,0 +1,80 @@
+#include "store/string_set.h"
+
+#include <algorithm>
+#include <functional>
+#include <stdexcept>
+
+namespace projd {
+
+uint64_t StringSet::Hash(std::string_view s) { return std::hash<std::string_view>()(s); }
+
+size_t StringSet::Probe(std::string_view s, uint64_t hash) const {
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.ref == 0) return i;
+    if (slot.hash == hash && At(slot.ref) == s) return i;
+  }
+}
+
+bool StringSet::Contains(std::string_view s) const {
+  if (size_ == 0) return false;
+  return slots_[Probe(s, Hash(s))].ref != 0;
+}
+
+bool StringSet::Insert(std::string_view s) {
+  if (s.size() > UINT32_MAX) throw std::length_error("StringSet: member too long");
+  if ((size_ + 1) * 2 > slots_.size()) Grow();
+  uint64_t hash = Hash(s);
+  Slot& slot = slots_[Probe(s, hash)];
+  if (slot.ref != 0) return false;
+  uint32_t n = static_cast<uint32_t>(s.size());
+  slot.hash = hash;
+  slot.ref = arena_.size() + 1;
+  arena_.append(reinterpret_cast<const char*>(&n), sizeof n);
+  arena_.append(s.data(), s.size());
+  ++size_;
+  return true;
+}
+
+bool StringSet::Erase(std::string_view s) {
+  if (size_ == 0) return false;
+  const size_t mask = slots_.size() - 1;
+  size_t hole = Probe(s, Hash(s));
+  if (slots_[hole].ref == 0) return false;
+  // Backward-shift deletion: pull later members of the probe run into the hole when their
+  // home slot does not lie (cyclically) between the hole and where they are.
+  for (size_t i = (hole + 1) & mask; slots_[i].ref != 0; i = (i + 1) & mask) {
+    size_t home = slots_[i].hash & mask;
+    bool movable = hole <= i ? (home <= hole || home > i) : (home <= hole && home > i);
+    if (movable) {
+      slots_[hole] = slots_[i];
+      hole = i;
+    }
+  }
+  slots_[hole] = Slot();
+  --size_;
+  return true;
+}
+
+void StringSet::Clear() {
+  // Keeps the table's size: the next batch is usually as large as this one.
+  if (size_ != 0) std::fill(slots_.begin(), slots_.end(), Slot());
+  arena_.clear();
+  size_ = 0;
+}
+
+void StringSet::Grow() {
+  std::vector<Slot> old;
+  old.swap(slots_);
+  slots_.assign(old.empty() ? 16 : old.size() * 2, Slot());
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.ref == 0) continue;
+    size_t i = s.hash & mask;
+    while (slots_[i].ref != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+}  // namespace projd

@@ -1,0 +1,171 @@
+// The LMDB store of one view: rows, positions, dead letters, dedupe ids and metadata, in one
+// environment (a folder). The layout is written down in store/README.md.
+//
+// One writer thread applies batches (BeginBatch, LoadRow/SeenId through the projector, then
+// Commit); any number of threads read. Commit writes the rows and the offsets they came from in
+// one transaction: after a crash the store holds both or neither.
+#ifndef PROJD_ENGINE_VIEW_STORE_H_
+#define PROJD_ENGINE_VIEW_STORE_H_
+
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "store/kv.h"
+#include "store/records.h"
+
+namespace projd {
+
+// The writes of one batch, encoded by the applying thread (ViewStore::Stage) so that another
+// thread can write them (ViewStore::Write) while the next batch is applied.
+struct StagedBatch {
+  struct RowWrite {
+    std::string key;
+    bool exists = false;
+    std::string data;  // EncodeRow, when exists
+    // The new row's index entries: LMDB key and value (the whole row key when the LMDB key
+    // holds only its first bytes and digest, else empty).
+    std::vector<std::pair<std::string, std::string>> index_entries;
+  };
+  std::vector<RowWrite> rows;  // in any order (written in key order)
+  struct DeadWrite {
+    std::string data;  // EncodeDeadLetter
+    bool has_key = false;
+    std::string key;
+  };
+  std::vector<DeadWrite> dead_letters;
+  struct HistoryWrite {
+    std::string prefix;    // of the row's versions (see store/README.md)
+    std::string long_key;  // the whole row key when the prefix holds only its digest
+    std::string data;      // EncodeVersion
+  };
+  std::vector<HistoryWrite> history;
+  std::vector<std::string> ids;  // keys of the ids table, in any order
+  Position offsets;
+};
+
+class ViewStore final : public RowSource {
+ public:
+  static std::unique_ptr<ViewStore> Open(const std::string& dir, const KvOptions& options,
+                                         std::string* error);
+
+  // Fields with a secondary index (the projection's `index` clause). Set before the first
+  // batch; entries are maintained in the same transaction as the rows.
+  void SetIndexes(std::vector<std::string> fields) { indexes_ = std::move(fields); }
+
+  // ---- the writer ----
+  // Opens the read snapshot the projector loads rows from until Commit.
+  bool BeginBatch(std::string* error);
+  bool LoadRow(const std::string& key, RowRecord* out) override;
+  bool SeenId(const std::string& id) override;
+  // Writes the batch and its offsets atomically; grows the map when full. On failure nothing
+  // of the batch is stored (the caller retries later or stops).
+  bool Commit(const Batch& batch, std::string* error);
+  void EndBatch();  // drops the snapshot without writing (after a failure)
+
+  // ---- the writer, pipelined (the daemon) ----
+  // Stage encodes the batch, then keeps its rows (moved, decoded) in a row cache and its
+  // dedupe ids as pending, so that the next batch can be applied, on this thread, while
+  // another thread writes this one with Write. The rules: one Write at a time and in Stage
+  // order; before the batch after next is staged, this one's Write has succeeded (so the row
+  // cache only drops rows every later snapshot sees); EndBatch before waiting for a Write
+  // (a Write that grows the map waits for the snapshot). After a Write that will not be
+  // retried, DropCache.
+  void Stage(Batch* batch, StagedBatch* out);
+  bool Write(const StagedBatch& staged, std::string* error);
+  void DropCache();
+  // Rows kept in the row cache at most (those of the two newest staged batches are kept in
+  // any case).
+  void SetRowCacheLimit(size_t rows) { row_cache_limit_ = rows; }
+
+  // ---- readers (any thread) ----
+  Position Positions();
+  // false when absent. *dead_letters: rejected events that carried this key.
+  bool GetRow(const std::string& key, RowRecord* out, uint64_t* dead_letters);
+  struct ScanOptions {
+    std::string prefix, start, end;  // start inclusive, end exclusive; empty: unbounded
+    std::string after;               // resume strictly after this key (cursor)
+    size_t limit = 100;
+  };
+  // Rows in key order; *more is true when rows remain after the last one returned.
+  bool Scan(const ScanOptions& options, std::vector<std::pair<std::string, RowRecord>>* out,
+            bool* more, std::string* error);
+  uint64_t RowCount();
+  uint64_t DeadLetterCount();
+  // Dead letters with sequence > after, oldest first.
+  bool DeadLetters(uint64_t after, size_t limit, std::vector<std::pair<uint64_t, DeadLetter>>* out,
+                   bool* more);
+  // History (projections with `history`): versions of a row in the order they were made.
+  // *out gets (sequence, version) pairs with sequence > after; a tombstone has exists false.
+  bool History(const std::string& key, uint64_t after, size_t limit,
+               std::vector<std::pair<uint64_t, RowRecord>>* out, bool* more);
+  // The row after the last event with event time <= as_of_ms: 1 found, 0 absent or deleted.
+  bool AsOf(const std::string& key, int64_t as_of_ms, RowRecord* out);
+  // Deletes versions with event time before cutoff_ms, keeping each row's newest version.
+  // Returns the number deleted, -1 on a storage error.
+  int64_t PruneHistory(int64_t cutoff_ms, std::string* error);
+
+  // Keys of rows whose indexed `field` lies in [lo, hi] (either bound optional, by the sort
+  // order of IndexEncode), in index order. Counts entries examined in *scanned.
+  bool IndexRange(const std::string& field, const Value* lo, bool lo_inclusive, const Value* hi,
+                  bool hi_inclusive, std::vector<std::string>* keys, uint64_t* scanned);
+  // Keys of rows whose indexed `field` equals `value`, in key order, after `after` (exclusive;
+  // empty: from the start), at most `max`. *more when keys remain.
+  bool IndexEqual(const std::string& field, const Value& value, const std::string& after,
+                  size_t max, std::vector<std::string>* keys, bool* more);
+  // Every key that has history (for as-of queries), in key order.
+  bool HistoryKeys(std::vector<std::string>* keys);
+
+  std::string GetMeta(const std::string& name);
+  bool PutMeta(const std::string& name, const std::string& value, std::string* error);
+
+  void Sync() { env_->Sync(); }
+
+ private:
+  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory, kIndex };
+  void Encode(const Batch& batch, StagedBatch* out) const;
+  bool WriteStaged(KvTxn* txn, const StagedBatch& staged);
+
+  // A read transaction for readers, holding off map growth while it lives; false when LMDB
+  // could not start one (*error says why, when given).
+  struct ReadView {
+    std::shared_lock<std::shared_mutex> lock;
+    std::unique_ptr<KvTxn> txn;
+    KvTxn* operator->() const { return txn.get(); }
+    explicit operator bool() const { return txn != nullptr; }
+  };
+  ReadView Read(std::string* error = nullptr);
+
+  std::unique_ptr<KvEnv> env_;
+  std::shared_mutex resize_mu_;      // exclusive only while the map grows
+  std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch
+  std::shared_lock<std::shared_mutex> snapshot_lock_;
+  uint64_t next_dead_seq_ = 1;
+  uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
+  std::vector<std::string> indexes_;
+  // Pipelined writes (the applying thread only): rows of recently staged batches, newest
+  // state (exists false: deleted), with the stage number that put them there; the dedupe ids
+  // of the last staged batch, which the snapshot may not show yet.
+  struct CachedRow {
+    RowRecord row;
+    uint64_t staged = 0;
+  };
+  std::unordered_map<std::string, CachedRow> row_cache_;
+  size_t row_cache_limit_ = 16384;
+  uint64_t staged_ = 0;  // batches staged so far
+  StringSet pending_ids_;
+};
+
+// An order-preserving byte encoding of a value for index keys: null < false < true < numbers
+// (by value) < strings (by bytes) < anything else (by JSON text).
+std::string IndexEncode(const Value& v);
+
+std::string EncodeOffsetKey(const TopicPartition& tp);
+bool DecodeOffsetKey(std::string_view key, TopicPartition* tp);
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_VIEW_STORE_H_
