@@ -14,9 +14,9 @@
 #include <iostream>
 #include <set>
 
+#include "api/api_routes.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
-#include "api/api_routes.h"
 
 namespace projd {
 namespace {
@@ -238,7 +238,7 @@ bool Daemon::SetCurrentGen(const std::string& name, int gen, std::string* error)
   return true;
 }
 
-std::shared_ptr<View> Daemon::OpenView(std::shared_ptr<const Projection> p, int gen,
+std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& p, int gen,
                                        std::string* error) {
   std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
   KvOptions kv;
@@ -272,7 +272,7 @@ std::shared_ptr<View> Daemon::OpenView(std::shared_ptr<const Projection> p, int 
   return view;
 }
 
-bool Daemon::StartShadow(const std::string& name, std::shared_ptr<const Projection> p,
+bool Daemon::StartShadow(const std::string& name, const std::shared_ptr<const Projection>& p,
                          std::string* error) {
   int gen;
   {
@@ -309,7 +309,7 @@ bool Daemon::StartShadow(const std::string& name, std::shared_ptr<const Projecti
   return true;
 }
 
-bool Daemon::StartView(std::shared_ptr<const Projection> p, std::string* error) {
+bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* error) {
   std::error_code ec;
   fs::create_directories(ViewDir(p->name()), ec);
   int gen = CurrentGen(p->name());

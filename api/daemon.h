@@ -12,16 +12,16 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/source.h"
-#include "dsl/compiler.h"
-#include "dsl/value.h"
 #include "api/auth.h"
 #include "api/http_server.h"
 #include "connectors/log_limiter.h"
-#include "store/kv.h"
+#include "connectors/source.h"
+#include "dsl/compiler.h"
+#include "dsl/value.h"
 #include "engine/metrics.h"
 #include "engine/view.h"
 #include "engine/work_pool.h"
+#include "store/kv.h"
 
 namespace projd {
 
@@ -100,9 +100,10 @@ class Daemon {
   std::shared_ptr<View> FindShadow(const std::string& name);
   // The serving view's status, with the rebuild's progress while a shadow is being built.
   ViewStatus StatusOf(const std::shared_ptr<View>& view);
-  bool StartView(std::shared_ptr<const Projection> p, std::string* error);
-  std::shared_ptr<View> OpenView(std::shared_ptr<const Projection> p, int gen, std::string* error);
-  bool StartShadow(const std::string& name, std::shared_ptr<const Projection> p,
+  bool StartView(const std::shared_ptr<const Projection>& p, std::string* error);
+  std::shared_ptr<View> OpenView(const std::shared_ptr<const Projection>& p, int gen,
+                                 std::string* error);
+  bool StartShadow(const std::string& name, const std::shared_ptr<const Projection>& p,
                    std::string* error);
   void SwapIfCaughtUp(const std::string& name);
   std::string ViewDir(const std::string& name) const;
@@ -131,11 +132,11 @@ class Daemon {
   std::map<std::string, Entry> views_;  // guarded by views_mu_
   std::mutex log_mu_;
   LogLimiter log_limiter_;
-  int lock_fd_ = -1;  // DATA/LOCK, held while the daemon lives
+  int lock_fd_ = -1;       // DATA/LOCK, held while the daemon lives
   std::mutex rebuild_mu_;  // one manual rebuild request at a time
   std::atomic<bool> stopping_{false};
   std::thread monitor_;
-  Histogram query_seconds_;  // reads of views (rows, scans, history)
+  Histogram query_seconds_;              // reads of views (rows, scans, history)
   std::unique_ptr<WorkPool> work_pool_;  // long work of the API; made by Start
   std::mutex http_metrics_mu_;
   std::map<std::pair<int, int>, uint64_t> http_requests_;  // guarded: (route, status) -> count

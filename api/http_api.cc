@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "dsl/time.h"
-#include "dsl/value.h"
 #include "api/api_answers.h"
 #include "api/daemon.h"
 #include "api/daemon_api.h"
 #include "api/openapi.h"
+#include "dsl/time.h"
+#include "dsl/value.h"
 #include "engine/query_exec.h"
 
 namespace projd {
