@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <set>
 
 #include "api/api_routes.h"
@@ -530,6 +531,14 @@ bool Daemon::Start(std::string* error) {
     return false;
   }
   if (!LockDataDir(error)) return false;
+  if (options_.demo && options_.brokers.empty()) {
+    // The embedded broker keeps nothing across restarts: views kept from an earlier demo would
+    // stand beyond the new logs' ends. A demo starts from empty views.
+    fs::remove_all(options_.data_dir + "/views", ec);
+    fs::create_directories(options_.data_dir + "/views", ec);
+    Log("info", "",
+        "--demo with the embedded broker: starting from empty views in " + options_.data_dir);
+  }
   RaiseFileLimit(compiled.projections.size());
   if (options_.brokers.empty()) {
     embedded_ = EmbeddedBroker::Start(options_.partitions, error);
@@ -583,6 +592,10 @@ bool Daemon::ProduceDemo(std::string* error) {
   }
   std::string line;
   int64_t n = 0;
+  // The accounts the example events open (id, owner, currency): the live stream moves money
+  // on them.
+  std::vector<std::array<std::string, 3>> accounts;
+  std::string stream_topic = topics.empty() ? "account-events" : *topics.begin();
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     Value v;
@@ -594,6 +607,18 @@ bool Daemon::ProduceDemo(std::string* error) {
       if (o.Find("topic")->is_string()) topic = o.Find("topic")->as_string();
       if (const Value* k = o.Find("key"); k && k->is_string()) key = k->as_string();
       value = ToJson(*o.Find("value"));
+      const Value* ev = o.Find("value");
+      const Value* type = ev->is_object() ? ev->as_object().Find("type") : nullptr;
+      if (type && type->is_string() && type->as_string() == "AccountOpened") {
+        const Object& e = ev->as_object();
+        const Value* id = e.Find("account_id");
+        const Value* owner = e.Find("owner");
+        const Value* ccy = e.Find("currency");
+        if (id && id->is_string() && owner && owner->is_string() && ccy && ccy->is_string()) {
+          accounts.push_back({id->as_string(), owner->as_string(), ccy->as_string()});
+          stream_topic = topic;
+        }
+      }
     }
     if (embedded_ && !embedded_->CreateTopic(topic, error)) return false;
     if (!producer->ProduceAsync(topic, key, value, error)) return false;
@@ -601,7 +626,92 @@ bool Daemon::ProduceDemo(std::string* error) {
   }
   if (!producer->Flush(std::chrono::seconds(30), error)) return false;
   Log("info", "", "--demo: produced " + std::to_string(n) + " example events from " + path);
+  if (options_.demo_rate > 0) {
+    if (accounts.empty()) accounts.push_back({"acc-demo-0", "alice", "EUR"});
+    Log("info", "",
+        "--demo: a live stream of " + std::to_string(options_.demo_rate) + " events/s follows on " +
+            stream_topic + " (five times that for 5 s every minute)");
+    demo_ = std::thread([this, accounts = std::move(accounts), stream_topic]() mutable {
+      DemoStream(std::move(accounts), stream_topic);
+    });
+  }
   return true;
+}
+
+void Daemon::DemoStream(std::vector<std::array<std::string, 3>> accounts, std::string topic) {
+  std::string error;
+  auto producer = Producer::Create(brokers_, options_.kafka_props, &error);
+  if (!producer) {
+    Log("error", "", "--demo: no live stream: " + error);
+    return;
+  }
+  static const char* kOwners[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace"};
+  static const char* kCurrencies[] = {"EUR", "USD", "GBP"};
+  std::mt19937_64 rng(
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  auto started = std::chrono::steady_clock::now();
+  int64_t start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  int64_t sent = 0;
+  double owed = 0;  // events due but not sent yet (fractions carry over between ticks)
+  bool planted = false;
+  auto next_plant = started + std::chrono::seconds(20);
+  while (!stopping_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto now = std::chrono::steady_clock::now();
+    int64_t second_of_minute =
+        std::chrono::duration_cast<std::chrono::seconds>(now - started).count() % 60;
+    double rate = options_.demo_rate * (second_of_minute < 5 ? 5.0 : 1.0);
+    owed += rate / 10;
+    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    std::string ts = FormatRfc3339(now_ms);
+    for (; owed >= 1 && !stopping_; owed -= 1) {
+      uint64_t dice = rng() % 100;
+      std::string id = "e-live-" + std::to_string(start_ms) + "-" + std::to_string(sent++);
+      std::array<std::string, 3> acc = accounts[rng() % accounts.size()];
+      Object e;
+      if (dice < 2) {
+        // A new account now and then.
+        acc = {"acc-live-" + std::to_string(sent), kOwners[rng() % 7], kCurrencies[rng() % 3]};
+        accounts.push_back(acc);
+        e.Set("type", Value::String("AccountOpened"));
+      } else {
+        e.Set("type", Value::String(dice < 4    ? "InterestPaid"
+                                    : dice < 58 ? "Deposited"
+                                                : "Withdrawn"));
+        uint64_t cents = 100 + rng() % (dice < 4 ? 5000 : 250000);
+        Decimal amount;
+        Decimal::Parse(std::to_string(cents / 100) + "." + std::to_string(cents % 100 / 10) +
+                           std::to_string(cents % 10),
+                       &amount);
+        e.Set("amount", Value::Number(amount));
+      }
+      e.Set("account_id", Value::String(acc[0]));
+      e.Set("owner", Value::String(acc[1]));
+      e.Set("currency", Value::String(acc[2]));
+      e.Set("ts", Value::String(ts));
+      e.Set("event_id", Value::String(id));
+      if (!producer->ProduceAsync(topic, acc[1], ToJson(Value::MakeObject(std::move(e))), &error)) {
+        Log("warn", "", "--demo: " + error);
+      }
+    }
+    if (now >= next_plant) {
+      // A malformed event every few minutes: dead letters in most views, and the errors stop
+      // view stops at it until it is skipped.
+      next_plant = now + std::chrono::minutes(5);
+      const auto& acc = accounts[rng() % accounts.size()];
+      std::string bad = "{\"type\":\"Withdrawn\",\"account_id\":\"" + acc[0] + "\",\"owner\":\"" +
+                        acc[1] + "\",\"currency\":\"" + acc[2] + "\",\"amount\":\"n/a\",\"ts\":\"" +
+                        ts + "\",\"event_id\":\"e-live-bad-" + std::to_string(sent++) + "\"}";
+      producer->ProduceAsync(topic, acc[1], bad, &error);
+      if (!planted) Log("info", "", "--demo: planted a malformed event (amount \"n/a\")");
+      planted = true;
+    }
+  }
+  producer->Flush(std::chrono::seconds(5), &error);
 }
 
 void Daemon::Monitor() {
@@ -630,6 +740,7 @@ void Daemon::Monitor() {
 
 void Daemon::Stop() {
   if (stopping_.exchange(true)) return;
+  if (demo_.joinable()) demo_.join();
   if (monitor_.joinable()) monitor_.join();
   if (http_) http_->Stop();
   work_pool_.reset();  // finishes the requests running on it

@@ -4,6 +4,7 @@
 #ifndef PROJD_ENGINE_DAEMON_H_
 #define PROJD_ENGINE_DAEMON_H_
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -32,8 +33,11 @@ struct DaemonOptions {
   std::string brokers;                    // empty: start the embedded broker
   std::string group_id;                   // empty: "projd-" + host name
   std::vector<std::pair<std::string, std::string>> kafka_props;
-  bool demo = false;        // create and fill the example topics
+  bool demo = false;        // create and fill the example topics, then keep a stream going
   std::string demo_events;  // JSONL file produced by --demo
+  // --demo's live stream after the example events: events per second (0: none), with a burst
+  // of five times that rate for 5 s at the start of every minute, so that lag moves.
+  int demo_rate = 10;
   int partitions = 4;       // embedded broker: partitions per topic
   SyncMode sync = SyncMode::kBatch;
   int64_t max_event_bytes = 1 << 20;
@@ -112,6 +116,8 @@ class Daemon {
   std::unique_ptr<Source> MakeSource(const std::string& view);
   void Monitor();
   bool ProduceDemo(std::string* error);
+  // --demo's live stream (a thread until Stop): banking events at options_.demo_rate.
+  void DemoStream(std::vector<std::array<std::string, 3>> accounts, std::string topic);
   // projd_http_requests_total and projd_http_request_seconds: an answer of a route (index in
   // ApiRoutes(), -1 when none matched), and their text for /metrics.
   void CountRequest(int route, int status, double seconds);
@@ -136,6 +142,7 @@ class Daemon {
   std::mutex rebuild_mu_;  // one manual rebuild request at a time
   std::atomic<bool> stopping_{false};
   std::thread monitor_;
+  std::thread demo_;  // --demo's live stream
   Histogram query_seconds_;              // reads of views (rows, scans, history)
   std::unique_ptr<WorkPool> work_pool_;  // long work of the API; made by Start
   std::mutex http_metrics_mu_;

@@ -51,6 +51,12 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
     o->schema_registry = value;
   } else if (name == "demo-events") {
     o->demo_events = value;
+  } else if (name == "demo-rate") {
+    if (!ParseInt(value, 0, 100000, &n)) {
+      *error = "--demo-rate wants 0..100000 events per second";
+      return false;
+    }
+    o->demo_rate = static_cast<int>(n);
   } else if (name == "partitions") {
     if (!ParseInt(value, 1, 1024, &n)) {
       *error = "--partitions wants 1..1024";
@@ -176,6 +182,9 @@ const Setting kSettings[] = {
     {"demo-events", "FILE",
      "the events --demo produces (default: examples/banking-events.jsonl\n"
      "beside the projections folder)"},
+    {"demo-rate", "N",
+     "events per second of --demo's live stream after the example events\n"
+     "(default 10, with a burst every minute; 0: none)"},
     {"partitions", "N", "partitions per topic of the embedded broker, 1..1024 (default 4)"},
     {"sync", "full|batch|none", "when LMDB commits are made durable (default batch)"},
     {"max-event-bytes", "N", "larger events are event errors (default 1048576)"},

@@ -1,0 +1,100 @@
+// projd --demo as a newcomer meets it: the example events, then a live stream that keeps the
+// views moving, a view that keeps history, and an errors stop view held by a malformed event
+// until it is skipped. A second demo on the same folder starts from empty views.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+namespace {
+
+using projd::Value;
+using projd::testing::ProjdProcess;
+
+int64_t Number(const Value& v, const std::string& field) {
+  int64_t n = -1;
+  const Value* f = v.is_object() ? v.as_object().Find(field) : nullptr;
+  if (f && f->is_number()) f->as_number().ToInt64(&n);
+  return n;
+}
+
+std::string State(ProjdProcess& p, const std::string& view) {
+  Value v = p.GetJson("/v1/views/" + view);
+  const Value* s = v.is_object() ? v.as_object().Find("state") : nullptr;
+  return s && s->is_string() ? s->as_string() : "";
+}
+
+// The offset a failed view stopped at (-1: not failed).
+int64_t FailedAt(ProjdProcess& p, const std::string& view) {
+  Value v = p.GetJson("/v1/views/" + view);
+  const Value* f = v.is_object() ? v.as_object().Find("failed_at") : nullptr;
+  return f && f->is_object() ? Number(*f, "offset") : -1;
+}
+
+template <typename F>
+bool Until(F done, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("--demo keeps a live stream going, with history and an errors stop view to skip",
+          "[embedded]") {
+  std::string dir = projd::testing::TempDir("demo");
+  std::string src = PROJD_SOURCE_DIR;
+  std::vector<std::string> args = {"--demo",
+                                   "--projections",
+                                   src + "/projections",
+                                   "--demo-events",
+                                   src + "/examples/banking-events.jsonl",
+                                   "--data",
+                                   dir + "/data",
+                                   "--demo-rate",
+                                   "100"};
+  std::string error;
+  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  REQUIRE(p);
+  // The 3,000 example events, then more: the stream goes on.
+  REQUIRE(Until([&] {
+    return Number(p->GetJson("/v1/views/account_balance"), "events_applied") +
+               Number(p->GetJson("/v1/views/account_balance"), "events_skipped") >
+           3100;
+  }));
+  int64_t before = Number(p->GetJson("/v1/views/account_balance"), "events_applied");
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  int64_t after = Number(p->GetJson("/v1/views/account_balance"), "events_applied");
+  INFO("applied " << before << " then " << after);
+  CHECK(after > before + 50);
+  CHECK(State(*p, "account_balance") == "live");
+
+  // History: as-of reads and versions of a row.
+  CHECK(p->Call("GET", "/v1/views/account_activity/rows/acc-00001/history?limit=5").status == 200);
+  CHECK(p->Call("GET", "/v1/views/account_activity/rows/acc-00001?as_of=2025-07-01T12:00:00Z")
+            .status == 200);
+
+  // The errors stop view stops at a malformed event; skip moves it past, to the next one (or on).
+  REQUIRE(Until([&] { return State(*p, "large_movements") == "failed"; }));
+  int64_t stopped = FailedAt(*p, "large_movements");
+  CHECK(stopped >= 0);
+  CHECK(p->Call("POST", "/v1/views/large_movements/skip").status == 202);
+  REQUIRE(Until([&] {
+    return State(*p, "large_movements") != "failed" || FailedAt(*p, "large_movements") > stopped;
+  }));
+  CHECK(Number(p->GetJson("/v1/views/large_movements"), "dead_letters") >= 1);
+  CHECK(p->Terminate() == 0);
+
+  // Again on the same folder: the embedded broker is new, so the views start over (never a
+  // position beyond the new log's end).
+  p = ProjdProcess::Start(args, dir + "/projd2.log", &error);
+  REQUIRE(p);
+  REQUIRE(Until(
+      [&] { return Number(p->GetJson("/v1/views/account_balance"), "events_applied") > 3000; }));
+  CHECK(State(*p, "account_balance") == "live");
+  CHECK(p->Log().find("starting from empty views") != std::string::npos);
+}
