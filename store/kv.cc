@@ -262,6 +262,14 @@ class LmdbEnv final : public KvEnv {
 
   size_t map_bytes() const override { return map_bytes_; }
   void Sync() override { mdb_env_sync(env_, 1); }
+  bool CopyCompact(const std::string& dir, std::string* error) override {
+    int rc = mdb_env_copy2(env_, dir.c_str(), MDB_CP_COMPACT);
+    if (rc != 0) {
+      *error = WriteErr(("cannot copy the store to " + dir).c_str(), rc, dir);
+      return false;
+    }
+    return true;
+  }
 
  private:
   MDB_env* env_ = nullptr;

@@ -67,6 +67,9 @@ class KvEnv {
   virtual size_t map_bytes() const = 0;
   // Flushes to disk (for SyncMode::kNone at shutdown).
   virtual void Sync() = 0;
+  // Writes a compacted copy of one read snapshot of the environment to `dir`/data.mdb (the
+  // folder must exist and hold no data.mdb). Call with no map growth under way.
+  virtual bool CopyCompact(const std::string& dir, std::string* error) = 0;
 };
 
 }  // namespace projd

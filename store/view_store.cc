@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "dsl/limits.h"
+#include "store/row_digest.h"
 
 namespace projd {
 namespace {
@@ -223,6 +224,7 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
       KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index"},
                   options, error);
   if (!store->env_) return nullptr;
+  store->dir_ = dir;
   auto txn = store->env_->BeginRead(error);
   if (!txn) return nullptr;
   auto c = txn->Cursor(kDead);
@@ -712,6 +714,52 @@ bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
   }
   // The table orders keys by length first; callers want key order.
   std::sort(keys->begin(), keys->end());
+  return true;
+}
+
+bool ViewStore::ComputeChecksum(Checksum* out, std::string* error) {
+  ReadView txn = Read(error);
+  if (!txn) return false;
+  out->position = Position();
+  auto offsets = txn->Cursor(kOffsets);
+  for (bool ok = offsets && offsets->First(); ok; ok = offsets->Next()) {
+    TopicPartition tp;
+    if (DecodeOffsetKey(offsets->key(), &tp)) {
+      out->position[tp] = static_cast<int64_t>(ReadBigEndian64(offsets->value()));
+    }
+  }
+  std::string_view hash;
+  out->definition_hash = txn->Get(kMeta, "definition_hash", &hash) ? std::string(hash) : "";
+  RowDigest digest;
+  std::string key;
+  auto c = txn->Cursor(kRows);
+  for (bool ok = c && c->First(); ok; ok = c->Next()) {
+    RowRecord rec;
+    if (!DecodeRow(c->value(), &rec)) {
+      *error = "corrupt row record for key " + std::string(c->key());
+      return false;
+    }
+    key.assign(c->key());
+    digest.Add(key, Value::MakeObject(std::move(rec.fields)));
+  }
+  out->rows = digest.rows();
+  out->digest = digest.HexDigest();
+  return true;
+}
+
+bool ViewStore::SnapshotTo(const std::string& dir, Position* position, std::string* definition_hash,
+                           std::string* error) {
+  {
+    // The copy reads one snapshot; the map must not grow meanwhile.
+    std::shared_lock<std::shared_mutex> lock(resize_mu_);
+    if (!env_->CopyCompact(dir, error)) return false;
+  }
+  KvOptions options;
+  options.sync = SyncMode::kNone;
+  auto copy = Open(dir, options, error);
+  if (!copy) return false;
+  *position = copy->Positions();
+  *definition_hash = copy->GetMeta("definition_hash");
   return true;
 }
 

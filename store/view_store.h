@@ -119,6 +119,26 @@ class ViewStore final : public RowSource {
   // Every key that has history (for as-of queries), in key order.
   bool HistoryKeys(std::vector<std::string>* keys);
 
+  // The canonical digest of every row (store/row_digest.h) with the position and definition
+  // hash of the same read snapshot: rows and offsets are read in one read transaction, so the
+  // digest is that of the rows at exactly that position. Streams the rows (nothing kept).
+  struct Checksum {
+    Position position;
+    uint64_t rows = 0;
+    std::string digest;  // lower-case hex SHA-256
+    std::string definition_hash;
+  };
+  bool ComputeChecksum(Checksum* out, std::string* error);
+
+  // Writes a compacted copy of one read snapshot of the store into the empty folder `dir`
+  // (dir/data.mdb), then reads that copy's position and definition hash, which are therefore
+  // those of the copied snapshot.
+  bool SnapshotTo(const std::string& dir, Position* position, std::string* definition_hash,
+                  std::string* error);
+
+  // The folder of the store's LMDB environment.
+  const std::string& dir() const { return dir_; }
+
   std::string GetMeta(const std::string& name);
   bool PutMeta(const std::string& name, const std::string& value, std::string* error);
 
@@ -140,6 +160,7 @@ class ViewStore final : public RowSource {
   ReadView Read(std::string* error = nullptr);
 
   std::unique_ptr<KvEnv> env_;
+  std::string dir_;
   std::shared_mutex resize_mu_;      // exclusive only while the map grows
   std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch
   std::shared_lock<std::shared_mutex> snapshot_lock_;
