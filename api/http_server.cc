@@ -23,6 +23,10 @@
 // client reads the answer instead of a connection reset.
 #include "api/http_server.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
@@ -41,6 +45,7 @@
 #include <cstdio>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -215,12 +220,47 @@ bool IsFramingHeader(std::string_view name) {
 
 bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
+// An answer's body file, open while it is sent (HttpResponse::body_file).
+struct OpenFile {
+  int fd = -1;
+  uint64_t size = 0;
+  uint64_t remaining = 0;  // bytes not yet sent
+  std::shared_ptr<HttpFileBody> body;
+  OpenFile() = default;
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() {
+    if (fd >= 0) close(fd);
+  }
+  // Reads the next piece of at most `max` bytes into *out; false when the file ends early.
+  bool Next(size_t max, std::string* out) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(remaining, max));
+    out->resize(n);
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = read(fd, out->data() + got, n - got);
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    remaining -= n;
+    return true;
+  }
+};
+
+// Bytes of a body file sent per write.
+constexpr size_t kFileChunkBytes = 256 * 1024;
+
+// Opens the answer's body file, if it has one. A file that cannot be opened turns the answer
+// into a 500 (and is removed as asked when the answer drops it).
+std::shared_ptr<OpenFile> OpenBodyFile(HttpResponse* answer);
+
 // The wire form of an answer. The server owns framing: Content-Length and Connection are set
 // here and the handler's copies of them are ignored, as are fields holding line breaks. The
 // answer to a HEAD request keeps its Content-Length but sends no body. An HTTP/1.0 client
 // that asked to keep the connection is told it stays open ("Connection: keep-alive").
 http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep_alive,
-                                                bool head_request, bool http10) {
+                                                bool head_request, bool http10,
+                                                const OpenFile* file = nullptr) {
   int status = answer.status;
   if (status < 100 || status > 599) status = 500;
   http::response<http::string_body> response;
@@ -241,8 +281,8 @@ http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep
   if (no_body) {
     answer.body.clear();
   } else {
-    response.content_length(answer.body.size());
-    if (head_request) answer.body.clear();
+    response.content_length(file ? file->size : answer.body.size());
+    if (head_request || file) answer.body.clear();
   }
   response.body() = std::move(answer.body);
   response.keep_alive(keep_alive);
@@ -273,6 +313,26 @@ std::string Serialize(http::response<http::string_body>&& response) {
   out += "\r\n";
   out += body;
   return out;
+}
+
+std::shared_ptr<OpenFile> OpenBodyFile(HttpResponse* answer) {
+  if (!answer->body_file) return nullptr;
+  auto file = std::make_shared<OpenFile>();
+  file->body = std::move(answer->body_file);
+  file->fd = open(file->body->path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (file->fd < 0 || fstat(file->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    *answer = ErrorResponse(500, "internal error", "cannot open the answer's body file");
+    return nullptr;
+  }
+  file->size = file->remaining = static_cast<uint64_t>(st.st_size);
+  return file;
+}
+
+// Whether a built response sends a body (not for HEAD requests or bodiless statuses).
+bool SendsBody(const http::response<http::string_body>& response, bool head_request) {
+  unsigned status = response.result_int();
+  return !head_request && status >= 200 && status != 204 && status != 304;
 }
 
 // ---- Request reading, shared by Session and HandleConnectionBytes ------------------------
@@ -621,6 +681,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool head = false;    // a HEAD request: the answer has no body
     bool http10 = false;  // an HTTP/1.0 request: keep-alive is announced
     std::string bytes;    // the serialized response: one plain write, no HTTP write machinery
+    // A body file still to send after `bytes` (the head), a chunk per write.
+    std::shared_ptr<OpenFile> file;
   };
 
   void ReadNext();
@@ -874,7 +936,21 @@ void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
   if (closed_ || id < first_id_ || id - first_id_ >= queue_.size()) return;
   Slot& slot = queue_[id - first_id_];
   if (slot.ready) return;
-  slot.bytes = Serialize(BuildResponse(std::move(answer), slot.keep_alive, slot.head, slot.http10));
+  std::shared_ptr<OpenFile> file = OpenBodyFile(&answer);
+  // The head goes out with the file's first piece, as with a body held in memory.
+  std::string first;
+  if (file && !file->Next(kFileChunkBytes, &first)) {
+    answer = ErrorResponse(500, "internal error", "cannot read the answer's body file");
+    file.reset();
+  }
+  auto response =
+      BuildResponse(std::move(answer), slot.keep_alive, slot.head, slot.http10, file.get());
+  bool sends_file = file && SendsBody(response, slot.head);
+  slot.bytes = Serialize(std::move(response));
+  if (sends_file) {
+    slot.bytes += first;
+    slot.file = std::move(file);
+  }
   slot.ready = true;
   TryWrite();
 }
@@ -891,6 +967,15 @@ void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
   writing_ = false;
   if (closed_) return;
   if (ec) return Close();
+  if (const std::shared_ptr<OpenFile>& file = queue_.front().file; file && file->remaining > 0) {
+    // The next piece of the body file; a file that ends early breaks the framing: close.
+    if (!file->Next(kFileChunkBytes, &queue_.front().bytes)) return Close();
+    writing_ = true;
+    stream_.expires_after(core_->options().idle_timeout);
+    net::async_write(stream_, net::buffer(queue_.front().bytes),
+                     beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    return;
+  }
   bool keep_alive = queue_.front().keep_alive;
   queue_.pop_front();
   ++first_id_;
@@ -1312,10 +1397,22 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
         piece.reply->answer = HttpResponse();  // a late answer is dropped
       }
     }
-    out += Serialize(BuildResponse(std::move(answer), piece.keep_alive, piece.head, piece.http10));
+    std::shared_ptr<OpenFile> file = OpenBodyFile(&answer);
+    auto response =
+        BuildResponse(std::move(answer), piece.keep_alive, piece.head, piece.http10, file.get());
+    bool body = file && SendsBody(response, piece.head);  // read before the move below
+    out += Serialize(std::move(response));
+    std::string chunk;
+    while (body && file->remaining > 0 && file->Next(kFileChunkBytes, &chunk)) out += chunk;
     if (!piece.keep_alive) break;
   }
   return out;
+}
+
+HttpFileBody::~HttpFileBody() {
+  if (remove.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(remove, ec);
 }
 
 std::unique_ptr<HttpServer> HttpServer::Start(const HttpServerOptions& options, HttpHandler handler,

@@ -40,11 +40,27 @@ struct HttpRequest {
   const std::string* Header(std::string_view name) const;
 };
 
+// A file sent as an answer's body (HttpResponse::body_file), streamed by the server in chunks
+// rather than held in memory. When `remove` is set, that path (a file, or a folder with
+// everything under it) is deleted once the answer is done with: sent, failed, or dropped.
+struct HttpFileBody {
+  HttpFileBody(std::string path, std::string remove)
+      : path(std::move(path)), remove(std::move(remove)) {}
+  ~HttpFileBody();
+  HttpFileBody(const HttpFileBody&) = delete;
+  HttpFileBody& operator=(const HttpFileBody&) = delete;
+  const std::string path;
+  const std::string remove;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra header fields
   std::string body;
+  // When set, the body is this file's content instead of `body` (Content-Length is its size
+  // when the server opens it; a file that cannot be opened gives a 500).
+  std::shared_ptr<HttpFileBody> body_file;
 };
 
 using Responder = std::function<void(HttpResponse)>;
