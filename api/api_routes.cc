@@ -14,18 +14,46 @@ namespace {
   R"j("headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}})j"
 #define PROJD_ERRORS(...) R"j("400": {"$ref": "#/components/responses/BadRequest"}, )j" __VA_ARGS__
 
+Route* AddRoute(std::vector<Route>* r, const char* method, const char* pattern, Access access,
+                RouteHandler handler, const char* operation) {
+  Route route;
+  route.method = method;
+  route.pattern = pattern;
+  route.access = access;
+  route.handler = handler;
+  route.operation = operation;
+  r->push_back(route);
+  return &r->back();
+}
+
+// The routes that read a whole view at one position: its checksum and its snapshot.
+void AddWholeViewRoutes(std::vector<Route>* r) {
+  auto add = [r](const char* method, const char* pattern, Access access, RouteHandler handler,
+                 const char* operation) {
+    return AddRoute(r, method, pattern, access, handler, operation);
+  };
+  Route* route;
+  // clang-format off
+  route = add("GET", "/v1/views/{view}/checksum", Access::kReader, &DaemonApi::Checksum,
+              R"j({"summary": "A SHA-256 digest of every row in key order (canonical form: the key as a JSON string, a newline, the row as compact JSON with sorted members, a newline), with the position it was read at",
+        "parameters": [)j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "checksum", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["position", "rows", "digest", "definition_hash"], "properties": {"position": {"type": "string"}, "rows": {"type": "integer"}, "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "definition_hash": {"type": "string"}}}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "500": {"description": "the store could not be read", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = route->long_work = true;
+  route = add("GET", "/v1/views/{view}/snapshot", Access::kAdmin, &DaemonApi::Snapshot,
+              R"j({"summary": "A consistent, compacted copy of the view's LMDB store (data.mdb), for projctl restore",
+        "parameters": [)j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "the store file", "headers": {"X-Projd-Position": {"$ref": "#/components/headers/Position"}, "X-Projd-Definition-Hash": {"description": "the definition hash stored in the copy", "schema": {"type": "string"}}}, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "500": {"description": "the copy failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = route->long_work = true;
+  // clang-format on
+}
+
 std::vector<Route> MakeRoutes() {
   std::vector<Route> r;
   auto add = [&r](const char* method, const char* pattern, Access access, RouteHandler handler,
                   const char* operation) {
-    Route route;
-    route.method = method;
-    route.pattern = pattern;
-    route.access = access;
-    route.handler = handler;
-    route.operation = operation;
-    r.push_back(route);
-    return &r.back();
+    return AddRoute(&r, method, pattern, access, handler, operation);
   };
   // The operations are JSON in raw strings, spliced with the macros above: clang-format would
   // break them at each splice, so the table keeps its own layout (one operation per entry).
@@ -122,6 +150,7 @@ std::vector<Route> MakeRoutes() {
           "400": {"$ref": "#/components/responses/BadQuery"}, "404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j");
   route->long_work = true;
   // clang-format on
+  AddWholeViewRoutes(&r);
   return r;
 }
 

@@ -337,6 +337,18 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
     if (!store) return false;
     stored_hash = store->GetMeta("definition_hash");
     stored_definition = store->GetMeta("definition");
+    // A store installed by projctl restore is never rebuilt behind the operator's back: a
+    // snapshot of another definition is refused; a matching one is accepted once, for good.
+    std::string restored = store->GetMeta("restored_from_snapshot");
+    if (!restored.empty() && stored_hash != p->definition_hash()) {
+      *error = "view " + p->name() + ": the restored snapshot " + restored + " (in " + dir +
+               ") was taken with definition " + stored_hash + ", but " + p->file() +
+               " has definition " + p->definition_hash() +
+               "; restore a snapshot of this definition, or remove " + dir +
+               " to rebuild the view from offset 0";
+      return false;
+    }
+    if (!restored.empty() && !store->PutMeta("restored_from_snapshot", "", error)) return false;
   }
   std::shared_ptr<const Projection> serving = p;
   bool rebuild = false;

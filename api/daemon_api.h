@@ -64,6 +64,8 @@ struct DaemonApi {
   static void Lag(Daemon& d, ApiCall& call);
   static void Skip(Daemon& d, ApiCall& call);
   static void Query(Daemon& d, ApiCall& call);
+  static void Checksum(Daemon& d, ApiCall& call);
+  static void Snapshot(Daemon& d, ApiCall& call);
 };
 
 }  // namespace projd

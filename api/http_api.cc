@@ -1,8 +1,12 @@
 // The HTTP API of projd (SPEC §5): the way of a request through the route table
 // (api_routes.h) — match, authorize, the query pool for long work, the view and its
 // read-your-own-writes wait — and the handlers the table names.
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <filesystem>
 
 #include "api/api_answers.h"
 #include "api/daemon.h"
@@ -24,7 +28,10 @@ const std::string& ApiCall::ViewName() const {
 }
 
 void ApiCall::Reply(HttpResponse response) {
-  if (view && route && route->view_bound) {
+  // A handler that read at a position of its own (a checksum, a snapshot) names it itself.
+  bool has_position = std::any_of(response.headers.begin(), response.headers.end(),
+                                  [](const auto& h) { return h.first == "X-Projd-Position"; });
+  if (view && route && route->view_bound && !has_position) {
     response.headers.emplace_back("X-Projd-Position", view->PositionString());
   }
   if (read_seconds && route && route->timed_read) {
@@ -427,6 +434,51 @@ void DaemonApi::Rebuild(Daemon& daemon, ApiCall& call) {
   o.Set("rebuild", Str("started"));
   o.Set("view", Str(call.Param(0)));
   return call.Reply(Json(202, Value::MakeObject(std::move(o))));
+}
+
+void DaemonApi::Checksum(Daemon& /*daemon*/, ApiCall& call) {
+  // Rows and offsets come from one read transaction: the digest is that of this position.
+  ViewStore::Checksum sum;
+  std::string error;
+  if (!call.view->store().ComputeChecksum(&sum, &error)) {
+    return call.Reply(Error(500, "checksum failed", Str(error)));
+  }
+  std::string position = sum.position.ToString();
+  Object o;
+  o.Set("position", Str(position));
+  o.Set("rows", Num(static_cast<int64_t>(sum.rows)));
+  o.Set("digest", Str(sum.digest));
+  o.Set("definition_hash", Str(sum.definition_hash));
+  HttpResponse r = Json(200, Value::MakeObject(std::move(o)));
+  r.headers.emplace_back("X-Projd-Position", position);
+  return call.Reply(std::move(r));
+}
+
+void DaemonApi::Snapshot(Daemon& daemon, ApiCall& call) {
+  // The copy goes to a folder of its own beside the view's generations; the server streams it
+  // and then removes the folder (also when the client goes away).
+  static std::atomic<uint64_t> counter{0};
+  namespace fs = std::filesystem;
+  std::string dir = fs::path(call.view->store().dir()).parent_path().string() + "/snapshot-" +
+                    std::to_string(getpid()) + "-" + std::to_string(++counter);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  Position position;
+  std::string hash, error;
+  if (ec || !call.view->store().SnapshotTo(dir, &position, &hash, &error)) {
+    fs::remove_all(dir, ec);
+    return call.Reply(Error(500, "snapshot failed", Str(error.empty() ? ec.message() : error)));
+  }
+  daemon.Log("info", call.Param(0), "snapshot taken at " + position.ToString());
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.headers.emplace_back("X-Projd-Position", position.ToString());
+  r.headers.emplace_back("X-Projd-Definition-Hash", hash);
+  r.headers.emplace_back("Content-Disposition",
+                         "attachment; filename=\"" + call.Param(0) + ".mdb\"");
+  r.body_file = std::make_shared<HttpFileBody>(dir + "/data.mdb", dir);
+  return call.Reply(std::move(r));
 }
 
 void DaemonApi::Lag(Daemon& /*daemon*/, ApiCall& call) {

@@ -1,4 +1,8 @@
 // projctl: the command-line client and local test runner (SPEC §7).
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,11 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "api/http_server.h"
 #include "dsl/compiler.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
-#include "api/http_server.h"
 #include "engine/replay.h"
+#include "store/row_digest.h"
+#include "store/view_store.h"
 
 namespace {
 
@@ -266,12 +272,20 @@ int TestDir(const std::string& dir) {
 
 // The arguments of projctl test.
 struct TestArgs {
-  std::string path;    // a .proj file, or a folder of golden cases
-  std::string events;  // EVENTS.jsonl (FILE only)
-  std::string view;    // only this projection of FILE
-  std::string expect;  // compare with this view instead of printing it
-  std::string schema;  // the writer schema of format avro events given as JSON
+  std::string path;       // a .proj file, or a folder of golden cases
+  std::string events;     // EVENTS.jsonl (FILE only)
+  std::string view;       // only this projection of FILE
+  std::string expect;     // compare with this view instead of printing it
+  std::string schema;     // the writer schema of format avro events given as JSON
+  bool checksum = false;  // print the rows' canonical digest instead of the view
 };
+
+// The canonical digest of replayed rows (the digest of GET /v1/views/{view}/checksum).
+std::string DigestOf(const std::map<std::string, projd::RowRecord>& rows) {
+  projd::RowDigest digest;
+  for (const auto& [key, rec] : rows) digest.Add(key, Value::MakeObject(rec.fields));
+  return digest.HexDigest();
+}
 
 int Test(const TestArgs& args) {
   const std::string& file = args.path;
@@ -280,12 +294,16 @@ int Test(const TestArgs& args) {
   const std::string& expect = args.expect;
   const std::string& schema_file = args.schema;
   if (fs::is_directory(file)) {
-    if (!events.empty() || !view.empty() || !expect.empty() || !schema_file.empty()) {
+    if (!events.empty() || !view.empty() || !expect.empty() || !schema_file.empty() ||
+        args.checksum) {
       return UsageError("projctl test", "a folder of cases (" + file + ") takes no other flags");
     }
     return TestDir(file);
   }
   if (events.empty()) return UsageError("projctl test", "FILE needs --events EVENTS.jsonl");
+  if (args.checksum && !expect.empty()) {
+    return UsageError("projctl test", "--checksum and --expect do not go together");
+  }
   std::string text;
   if (!ReadFile(file, &text)) {
     std::cerr << file << ": cannot read file\n";
@@ -336,7 +354,14 @@ int Test(const TestArgs& args) {
       std::cerr << p->name() << ": stopped at " << r.stop_at << " (errors stop): " << r.stop_reason
                 << "\n";
     }
-    all.Set(p->name(), projd::ViewToJson(r.rows));
+    all.Set(p->name(), args.checksum ? Value::String(DigestOf(r.rows)) : projd::ViewToJson(r.rows));
+  }
+  if (args.checksum) {
+    // One digest per line: alone for one projection, after its name for several.
+    for (const auto& [name, digest] : all.members()) {
+      std::cout << (selected.size() == 1 ? "" : name + " ") << digest.as_string() << "\n";
+    }
+    return 0;
   }
   Value result =
       selected.size() == 1 ? *all.Find(selected[0]->name()) : Value::MakeObject(std::move(all));
@@ -837,6 +862,266 @@ int Rebuild(const Server& s, const std::string& view, bool wait) {
   }
 }
 
+// projctl checksum VIEW: a line with the digest, position and rows, or the JSON answer.
+int ChecksumCommand(const Server& s, const std::string& view, bool json) {
+  Value body;
+  int st = Call(s, "GET", "/v1/views/" + projd::PercentEncode(view) + "/checksum", &body);
+  if (st != 200 || !body.is_object()) return 1;
+  if (json) {
+    PrintJson(body);
+    return 0;
+  }
+  std::cout << Field(body, "digest") << "  position " << Field(body, "position") << "  rows "
+            << Field(body, "rows") << "\n";
+  return 0;
+}
+
+// Sends a GET and writes the answer's body to `fd` as it arrives (a body that may not fit in
+// memory). Returns the status (0 when the exchange failed, *error says why); *headers get the
+// answer's fields (names lower-cased), and an error answer's body goes to *error_body instead.
+int Download(const Server& s, const std::string& target, int fd,
+             std::vector<std::pair<std::string, std::string>>* headers, std::string* error_body,
+             std::string* error) {
+  struct addrinfo hints = {}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(s.host.c_str(), std::to_string(s.port).c_str(), &hints, &res) != 0 || !res) {
+    *error = "cannot resolve " + s.host;
+    return 0;
+  }
+  int sock = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+  bool connected = sock >= 0 && connect(sock, res->ai_addr, res->ai_addrlen) == 0;
+  freeaddrinfo(res);
+  auto fail = [&](const std::string& why) {
+    if (sock >= 0) close(sock);
+    *error = why;
+    return 0;
+  };
+  if (!connected) return fail(std::string("cannot connect: ") + strerror(errno));
+  std::string request = "GET " + target + " HTTP/1.1\r\nHost: " + s.host + ":" +
+                        std::to_string(s.port) + "\r\nConnection: close\r\n";
+  if (!s.token.empty()) request += "Authorization: Bearer " + s.token + "\r\n";
+  request += "\r\n";
+  if (send(sock, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    return fail("cannot send the request");
+  }
+  std::string head;
+  std::vector<char> buf(1 << 20);
+  size_t head_end = std::string::npos;
+  while (head_end == std::string::npos) {
+    ssize_t n = recv(sock, buf.data(), buf.size(), 0);
+    if (n <= 0) return fail("the connection closed before the answer's head");
+    head.append(buf.data(), static_cast<size_t>(n));
+    head_end = head.find("\r\n\r\n");
+    if (head_end == std::string::npos && head.size() > (1 << 20))
+      return fail("answer head too long");
+  }
+  std::string rest = head.substr(head_end + 4);
+  head.resize(head_end);
+  int status = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
+  uint64_t length = 0;
+  bool has_length = false;
+  std::istringstream lines(head);
+  std::string line;
+  std::getline(lines, line);  // the status line
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon), value = line.substr(colon + 1);
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    value.erase(0, value.find_first_not_of(' '));
+    if (name == "content-length") {
+      length = std::strtoull(value.c_str(), nullptr, 10);
+      has_length = true;
+    }
+    headers->emplace_back(name, value);
+  }
+  uint64_t got = 0;
+  auto take = [&](const char* data, size_t n) {
+    got += n;
+    if (status >= 400) {
+      error_body->append(data, n);
+      return true;
+    }
+    for (size_t done = 0; done < n;) {
+      ssize_t w = write(fd, data + done, n - done);
+      if (w <= 0) return false;
+      done += static_cast<size_t>(w);
+    }
+    return true;
+  };
+  if (!take(rest.data(), rest.size())) return fail(std::string("cannot write: ") + strerror(errno));
+  while (!has_length || got < length) {
+    ssize_t n = recv(sock, buf.data(), buf.size(), 0);
+    if (n < 0) return fail(std::string("reading the answer: ") + strerror(errno));
+    if (n == 0) break;
+    if (!take(buf.data(), static_cast<size_t>(n))) {
+      return fail(std::string("cannot write: ") + strerror(errno));
+    }
+  }
+  close(sock);
+  if (has_length && got != length) {
+    *error = "the answer ended after " + std::to_string(got) + " of " + std::to_string(length) +
+             " bytes";
+    return 0;
+  }
+  return status;
+}
+
+std::string HeaderOf(const std::vector<std::pair<std::string, std::string>>& headers,
+                     const std::string& name) {
+  for (const auto& [n, v] : headers) {
+    if (n == name) return v;
+  }
+  return "";
+}
+
+// projctl snapshot VIEW -o FILE: the view's store, as projd streams it, into FILE.
+int SnapshotCommand(const Server& s, const std::string& view, const std::string& out) {
+  std::string tmp = out + ".part";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    std::cerr << "projctl snapshot: cannot write " << tmp << ": " << strerror(errno) << "\n";
+    return 1;
+  }
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string error_body, error;
+  int st = Download(s, "/v1/views/" + projd::PercentEncode(view) + "/snapshot", fd, &headers,
+                    &error_body, &error);
+  bool synced = fsync(fd) == 0;
+  close(fd);
+  if (st != 200 || !synced) {
+    unlink(tmp.c_str());
+    if (st == 0) {
+      std::cerr << "projctl: cannot reach projd at " << s.host << ":" << s.port << ": " << error
+                << "\n";
+    } else if (st != 200) {
+      std::cerr << "projctl: " << st << " " << error_body << "\n";
+    } else {
+      std::cerr << "projctl snapshot: cannot write " << tmp << ": " << strerror(errno) << "\n";
+    }
+    return 1;
+  }
+  if (rename(tmp.c_str(), out.c_str()) != 0) {
+    std::cerr << "projctl snapshot: cannot write " << out << ": " << strerror(errno) << "\n";
+    return 1;
+  }
+  std::cout << "snapshot of " << view << " written to " << out << "\n"
+            << "position " << HeaderOf(headers, "x-projd-position") << "\n"
+            << "definition_hash " << HeaderOf(headers, "x-projd-definition-hash") << "\n";
+  return 0;
+}
+
+// Takes the data folder's lock as projd does (flock LOCK_EX|LOCK_NB on DATA/LOCK). Returns the
+// descriptor that holds it, or -1 after printing why (naming the running projd's pid).
+int LockDataFolder(const std::string& data) {
+  std::string path = data + "/LOCK";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::cerr << "projctl restore: cannot open " << path << ": " << strerror(errno) << "\n";
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+  int err = errno;
+  char buf[32] = {0};
+  ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+  close(fd);
+  std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+  if (err == EWOULDBLOCK) {
+    std::cerr << "projctl restore: " << data << " is in use by a running projd"
+              << (pid.empty() ? "" : " (pid " + pid + ")") << ", which holds " << path
+              << "; stop it first\n";
+  } else {
+    std::cerr << "projctl restore: cannot lock " << path << ": " << strerror(err) << "\n";
+  }
+  return -1;
+}
+
+// The highest gen-N folder of a view's folder (0 when there is none).
+int HighestGeneration(const std::string& view_dir) {
+  int highest = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(view_dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind("gen-", 0) == 0 && name.size() > 4 && name.size() < 12 &&
+        name.find_first_not_of("0123456789", 4) == std::string::npos) {
+      highest = std::max(highest, std::stoi(name.substr(4)));
+    }
+  }
+  return highest;
+}
+
+// Opens the copied store, marks it as restored and reads its position and definition hash.
+bool MarkRestored(const std::string& gen_dir, const std::string& file, std::string* position,
+                  std::string* hash, std::string* error) {
+  auto store = projd::ViewStore::Open(gen_dir, projd::KvOptions(), error);
+  if (!store) return false;
+  *hash = store->GetMeta("definition_hash");
+  if (hash->empty()) {
+    *error = file + " is not a snapshot of a projd view (it has no definition hash)";
+    return false;
+  }
+  *position = store->Positions().ToString();
+  // projd checks the mark at its next start: a snapshot of another definition is refused.
+  return store->PutMeta("restored_from_snapshot", fs::absolute(file).string(), error);
+}
+
+// projctl restore --data DIR VIEW FILE: installs a snapshot as the view's next generation in
+// the data folder of a stopped projd, which then resumes from the snapshot's offsets.
+int Restore(const std::string& data, const std::string& view, const std::string& file) {
+  bool identifier = !view.empty() && !(view[0] >= '0' && view[0] <= '9') &&
+                    view.find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789_") == std::string::npos;
+  if (!identifier) return UsageError("projctl restore", "'" + view + "' is not a view name");
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    std::cerr << file << ": cannot read file\n";
+    return 1;
+  }
+  std::string view_dir = data + "/views/" + view;
+  fs::create_directories(view_dir, ec);
+  if (ec) {
+    std::cerr << "projctl restore: cannot create " << view_dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  int lock = LockDataFolder(data);
+  if (lock < 0) return 1;
+  int gen = HighestGeneration(view_dir) + 1;
+  std::string gen_dir = view_dir + "/gen-" + std::to_string(gen);
+  std::string position, hash, error;
+  fs::create_directories(gen_dir, ec);
+  if (!ec) fs::copy_file(file, gen_dir + "/data.mdb", fs::copy_options::overwrite_existing, ec);
+  if (ec) error = "cannot copy " + file + " into " + gen_dir + ": " + ec.message();
+  if (!ec && MarkRestored(gen_dir, file, &position, &hash, &error)) {
+    // CURRENT names the new generation (write, then rename), as projd swaps generations.
+    std::string tmp = view_dir + "/CURRENT.tmp";
+    std::ofstream(tmp, std::ios::trunc) << "gen-" << gen << "\n";
+    fs::rename(tmp, view_dir + "/CURRENT", ec);
+    if (ec) error = "cannot write " + view_dir + "/CURRENT: " + ec.message();
+  } else if (error.empty()) {
+    error = "cannot open " + gen_dir;
+  }
+  if (!ec && error.empty()) {
+    // The older generations and a pending rebuild belonged to the replaced view.
+    fs::remove(view_dir + "/REBUILD", ec);
+    for (int g = 1; g < gen; ++g) fs::remove_all(view_dir + "/gen-" + std::to_string(g), ec);
+  } else {
+    fs::remove_all(gen_dir, ec);
+  }
+  close(lock);
+  if (!error.empty()) {
+    std::cerr << "projctl restore: " << error << "\n";
+    return 1;
+  }
+  std::cout << "restored " << view << " into " << gen_dir << "\nposition " << position
+            << "\ndefinition_hash " << hash << "\n";
+  return 0;
+}
+
 // The failure message of a parse error: the command it is about, the error, where the usage is.
 std::string FailureMessage(const CLI::App* app, const CLI::Error& e) {
   std::string command = app->get_name();
@@ -907,6 +1192,13 @@ struct CommandLine {
   std::string skip_view;
   CLI::App* drop = nullptr;
   std::string drop_view;
+  CLI::App* checksum = nullptr;
+  std::string checksum_view;
+  bool checksum_json = false;
+  CLI::App* snapshot = nullptr;
+  std::string snapshot_view, snapshot_out;
+  CLI::App* restore = nullptr;
+  std::string restore_data, restore_view, restore_file;
 
   CLI::App* help = nullptr;
   std::string help_topic;
@@ -959,6 +1251,9 @@ void AddOfflineCommands(CLI::App* app, CommandLine* c) {
       ->add_option("--schema", t.schema,
                    "format avro: the writer schema of the events (given as JSON)")
       ->type_name("WRITER.avsc");
+  c->test->add_flag("--checksum", t.checksum,
+                    "print the canonical digest of the rows (what projd's checksum of the\n"
+                    "view gives after the same events) instead of the view");
   c->test->footer(
       "FILE (needs --events) prints the view as JSON, keys sorted: {key: row}, or\n"
       "{view: {key: row}} for several projections; dead letters go to stderr. A DIR holds cases\n"
@@ -1049,12 +1344,40 @@ void AddServerCommands(CLI::App* app, CommandLine* c) {
       app->add_subcommand("drop", "delete the kept data of a view whose projection was removed");
   Positional(c->drop, "VIEW", &c->drop_view, "the view");
 
-  for (CLI::App* sub :
-       {c->status, c->get, c->history, c->query, c->rebuild, c->dead, c->skip, c->drop}) {
+  c->checksum = app->add_subcommand(
+      "checksum", "a digest of the view's rows with the position it was taken at");
+  Positional(c->checksum, "VIEW", &c->checksum_view, "the view");
+  AddJsonFlag(c->checksum, &c->checksum_json,
+              "print the JSON answer, not a line with digest, position and rows");
+
+  c->snapshot = app->add_subcommand(
+      "snapshot", "write a consistent copy of the view's store to a file (admin)");
+  Positional(c->snapshot, "VIEW", &c->snapshot_view, "the view");
+  c->snapshot->add_option("-o,--output", c->snapshot_out, "the file to write")
+      ->required()
+      ->type_name("FILE");
+
+  for (CLI::App* sub : {c->status, c->get, c->history, c->query, c->rebuild, c->dead, c->skip,
+                        c->drop, c->checksum, c->snapshot}) {
     sub->footer(
         "Talks to projd at --server (see projctl --help); the global flags may come\n"
         "before or after the subcommand.");
   }
+}
+
+// restore: offline, on the data folder of a stopped projd.
+void AddRestoreCommand(CLI::App* app, CommandLine* c) {
+  c->restore = app->add_subcommand(
+      "restore", "install a snapshot as a view's store in a stopped projd's data folder");
+  c->restore->add_option("--data", c->restore_data, "projd's data folder (projd must be stopped)")
+      ->required()
+      ->type_name("DIR");
+  Positional(c->restore, "VIEW", &c->restore_view, "the view");
+  Positional(c->restore, "FILE", &c->restore_file, "a file written by projctl snapshot");
+  c->restore->footer(
+      "Writes DIR/views/VIEW/gen-N (the next generation) and points CURRENT at it; projd then\n"
+      "resumes the view from the snapshot's offsets. Refused while a projd holds DIR/LOCK. At\n"
+      "its next start projd refuses (exit 1) a snapshot of another definition than the .proj's.");
 }
 
 // projctl help [SUBCOMMAND]: the usage on stdout.
@@ -1118,6 +1441,8 @@ int RunServerCommand(const CommandLine& c) {
   }
   if (c.skip->parsed()) return PrintCall(server, "POST", view_path(c.skip_view) + "/skip");
   if (c.drop->parsed()) return PrintCall(server, "DELETE", view_path(c.drop_view));
+  if (c.checksum->parsed()) return ChecksumCommand(server, c.checksum_view, c.checksum_json);
+  if (c.snapshot->parsed()) return SnapshotCommand(server, c.snapshot_view, c.snapshot_out);
   return UsageError("projctl", "no subcommand");
 }
 
@@ -1138,6 +1463,7 @@ int Main(int argc, char** argv) {
   AddServerFlags(&app, &c);
   AddOfflineCommands(&app, &c);
   AddServerCommands(&app, &c);
+  AddRestoreCommand(&app, &c);
   c.help = app.add_subcommand("help", "print this help, or a subcommand's");
   c.help->add_option("SUBCOMMAND", c.help_topic, "the subcommand")->type_name("");
 
@@ -1157,6 +1483,7 @@ int Main(int argc, char** argv) {
   if (c.help->parsed()) return Help(app, c.help_topic);
   if (c.check->parsed()) return Check(c.check_files);
   if (c.test->parsed()) return Test(c.test_args);
+  if (c.restore->parsed()) return Restore(c.restore_data, c.restore_view, c.restore_file);
   if (c.diff->parsed()) return Diff(c.diff_old, c.diff_new, c.diff_events, c.diff_view);
   if (c.explain->parsed() && !c.explain_events.empty()) {
     return ExplainOffline(c.explain_view, c.explain_key, c.explain_events, c.explain_file);
