@@ -146,6 +146,16 @@ wrk_run "index query POST /v1/query (owner ==, 10 rows)" -s bench/index_query.lu
 echo "== long queries do not delay other requests (16 clients running full-scan queries)"
 python3 bench/scan_isolation.py "$port" by_event 'e-%08d' "$EVENTS" \
   'from by_event where amount < 0 select count()' 16 300
+echo "== checksum and snapshot of the $EVENTS-row view (baseline: a full-scan count() query)"
+t0=$(date +%s.%N)
+curl -s -G "127.0.0.1:$port/v1/query" --data-urlencode 'q=from by_event select count()' >/dev/null
+t1=$(date +%s.%N)
+curl -s "127.0.0.1:$port/v1/views/by_event/checksum" >/dev/null
+t2=$(date +%s.%N)
+build/cmd/projctl snapshot by_event -o "$work/by_event.mdb" --server "http://127.0.0.1:$port" >/dev/null
+t3=$(date +%s.%N)
+python3 -c "print('%-44s %8.2f s' % ('count() query, full scan (baseline)', $t1 - $t0)); print('%-44s %8.2f s' % ('GET /v1/views/by_event/checksum', $t2 - $t1)); print('%-44s %8.2f s  %d MiB' % ('projctl snapshot', $t3 - $t2, $(stat -c %s "$work/by_event.mdb") / 1048576))"
+rm -f "$work/by_event.mdb"
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 echo "projd peak RSS with $EVENTS rows: $rss KiB"
 kill -TERM $pid; wait $pid || true
