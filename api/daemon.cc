@@ -422,6 +422,7 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
     std::lock_guard<std::mutex> lock(views_mu_);
     Entry& e = views_[name];
     old_gen = e.active_gen;
+    shadow->TakeLagSamplesFrom(*active);  // the lag chart's past survives the swap
     e.active = shadow;
     e.active_gen = shadow_gen;
     e.shadow.reset();

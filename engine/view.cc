@@ -1,6 +1,7 @@
 #include "engine/view.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace projd {
 namespace {
@@ -482,6 +483,20 @@ void View::AddLagSample(const LagSample& s) {
   while (!samples_.empty() && samples_.front().time_ms < s.time_ms - 3600 * 1000) {
     samples_.pop_front();
   }
+}
+
+void View::TakeLagSamplesFrom(View& from) {
+  if (&from == this) return;
+  std::scoped_lock lock(samples_mu_, from.samples_mu_);
+  int64_t first = samples_.empty() ? std::numeric_limits<int64_t>::max() : samples_.front().time_ms;
+  // Both are oldest first: the older ones of `from` go before ours, newest last.
+  for (auto it = from.samples_.rbegin(); it != from.samples_.rend(); ++it) {
+    if (it->time_ms < first) {
+      samples_.push_front(*it);
+      first = it->time_ms;
+    }
+  }
+  from.samples_.clear();
 }
 
 std::vector<View::LagSample> View::LagSamples(int64_t since_ms) {

@@ -115,6 +115,9 @@ class View {
   };
   void AddLagSample(const LagSample& s);
   std::vector<LagSample> LagSamples(int64_t since_ms);
+  // Takes over the samples of `from` older than this view's first (a rebuilt view swapped in
+  // for `from` keeps the chart's past); `from` is left without samples.
+  void TakeLagSamplesFrom(View& from);
 
   // Histograms for /metrics.
   const Histogram& apply_batch_seconds() const { return apply_batch_seconds_; }
