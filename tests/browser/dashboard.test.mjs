@@ -21,6 +21,8 @@ const env = (name, fallback) => {
 const projdBin = env("PROJD_BIN");
 const sourceDir = env("PROJD_SOURCE_DIR");
 const {chromium} = createRequire(path.join(env("PLAYWRIGHT_MODULES"), "noop.js"))("playwright-core");
+// The chart's sample merging has no dependencies: checked here under node as well.
+const {maxPerInterval} = await import(path.join(sourceDir, "api/dashboard/src/samples.js"));
 const chromiumPath = env("CHROMIUM", "/usr/bin/chromium");
 const shots = path.resolve(env("PROJD_SCREENSHOTS", "screenshots"));
 // The repository's example projections, and one that keeps the history of its rows (for the
@@ -218,30 +220,298 @@ test("a view's page: the lag chart renders its samples, partitions, lookup, dead
   await shot("view");
 });
 
-test("the key lookup with an as-of time, and the row's history", async () => {
+// Every page of an API list (its items under `field`), following next_cursor.
+async function allPages(p, field) {
+  const out = [];
+  let cursor = null;
+  do {
+    const r = await getJson(p + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
+    assert.equal(r.status, 200, p);
+    out.push(...r.body[field]);
+    cursor = r.body.next_cursor;
+  } while (cursor);
+  return out;
+}
+
+// Makes the page ask for smaller pages than it does (limit=N in its requests of paths that
+// match `pattern`), so that a few rows take several pages; undone by the returned function.
+async function smallPages(p, pattern, limit) {
+  const handler = (route) => route.continue({url: route.request().url().replace(/limit=\d+/, `limit=${limit}`)});
+  await p.route(pattern, handler);
+  return () => p.unroute(pattern, handler);
+}
+
+test("the key lookup with an as-of time, and the row's history, newest first", async () => {
   await page.goto(base + "/#/view/balance_history");
   await page.waitForSelector("#parts-table");
+  // The history is read 7 versions a request: the page walks every page to the newest.
+  const undo = await smallPages(page, /\/history\?/, 7);
   await page.fill("#key", "acc-00001");
   await page.fill("#asof", "2025-07-01T12:00:00");
   assert.equal(await page.textContent("#asof-utc"), "= 2025-07-01T12:00:00Z");
   await page.click("#lookup");
   await page.waitForSelector("#history-table tbody tr");
+  await undo();
   const asOf = (await getJson("/v1/views/balance_history/rows/acc-00001?as_of=2025-07-01T12:00:00Z")).body;
   assert.equal(asOf.as_of, "2025-07-01T12:00:00Z");
   assert.deepEqual(JSON.parse(await page.textContent("#row")), asOf);
   const now = (await getJson("/v1/views/balance_history/rows/acc-00001")).body;
   assert.notDeepEqual(asOf.row, now.row, "the row changed after the as-of time");
-  // The history table: one line per kept version, oldest first, as the API lists them.
-  const versions = (await getJson("/v1/views/balance_history/rows/acc-00001/history?limit=100")).body.versions;
-  const shown = await page.$$eval("#history-table tbody tr", (trs) =>
+  // The history table: one line per kept version, newest first (the API lists them oldest
+  // first), 50 at a time.
+  const versions = await allPages("/v1/views/balance_history/rows/acc-00001/history?limit=1000", "versions");
+  assert.ok(versions.length > 50, `acc-00001 has ${versions.length} versions`);
+  const expected = versions.slice().reverse().map((v) =>
+    [String(v.version), `${v.updated_by.topic}:${v.updated_by.partition}:${v.updated_by.offset}`]);
+  const shownRows = () => page.$$eval("#history-table tbody tr", (trs) =>
     trs.map((tr) => [tr.children[0].textContent, tr.children[1].textContent]));
-  assert.ok(versions.length > 2);
-  assert.deepEqual(shown, versions.map((v) =>
-    [String(v.version), `${v.updated_by.topic}:${v.updated_by.partition}:${v.updated_by.offset}`]));
+  assert.deepEqual(await shownRows(), expected.slice(0, 50));
+  assert.equal(expected[0][0], String(now.version), "the newest version comes first");
+  assert.match(await page.textContent("#history-note"), new RegExp(`^${versions.length} versions, newest first: 1–50`));
+  assert.ok(await page.isDisabled("#history-newer"));
   await shot("view-history");
+  // Older: the next 50, then back.
+  await page.click("#history-older");
+  assert.deepEqual(await shownRows(), expected.slice(50, 100));
+  await page.click("#history-newer");
+  assert.deepEqual(await shownRows(), expected.slice(0, 50));
+});
+
+test("the row browser: a prefix search, its pages, and a row's lookup", async () => {
+  await page.goto(base + "/#/view/account_activity");
+  await page.waitForSelector("#rows-table tbody tr");
+  const keys = () => page.$$eval("#rows-table a.rowkey", (as) => as.map((a) => a.textContent));
+  // Every key first, 50 a page.
+  const first = (await getJson("/v1/views/account_activity/rows?prefix=&limit=50")).body;
+  assert.deepEqual(await keys(), first.rows.map((r) => r.key));
+  // Keys that start with a prefix, 25 a page.
+  const prefix = "acc-0001";
+  const expected = await allPages(`/v1/views/account_activity/rows?prefix=${prefix}&limit=1000`, "rows");
+  assert.ok(expected.length > 1);
+  await page.fill("#prefix", prefix);
+  await page.selectOption("#rows-limit", "25");
+  await page.click("#rows-search");
+  await until("the prefix's keys", async () =>
+    (await keys()).join() === expected.slice(0, 25).map((r) => r.key).join());
+  assert.ok((await keys()).every((k) => k.startsWith(prefix)));
+  // Paging through every key (3 a page) the same as the API does.
+  const undo = await smallPages(page, /\/rows\?/, 3);
+  await page.click("#rows-search");
+  const seen = [];
+  let pages = 0;
+  for (;;) {
+    await until("a page of keys", async () => {
+      const k = await keys();
+      return k.length && k[0] === expected[seen.length].key;
+    });
+    const k = await keys();
+    assert.match(await page.textContent("#rows-page"),
+      new RegExp(`^rows ${seen.length + 1}–${seen.length + k.length}`));
+    seen.push(...k);
+    ++pages;
+    if (await page.isDisabled("#rows-next")) break;
+    await page.click("#rows-next");
+  }
+  await undo();
+  assert.ok(pages > 1, `${pages} pages`);
+  assert.deepEqual(seen, expected.map((r) => r.key));
+  assert.match(await page.textContent("#rows-page"), /\(the last\)/);
+  // Previous: the page before the last again (asked for with its cursor).
+  await page.click("#rows-prev");
+  await until("the page before", async () => (await keys())[0] === expected[(pages - 2) * 3].key);
+  // A key opens its lookup: the row and its history (account_activity keeps every version).
+  await page.fill("#prefix", prefix);
+  await page.click("#rows-search");
+  await page.waitForSelector("#rows-table a.rowkey");
+  const key = (await keys())[1];
+  await page.click(`#rows-table a.rowkey[data-key="${key}"]`);
+  await until("the row's lookup", async () => {
+    const text = await page.textContent("#row");
+    return text && JSON.parse(text).key === key;
+  });
+  assert.equal(await page.inputValue("#key"), key);
+  assert.deepEqual(JSON.parse(await page.textContent("#row")),
+    (await getJson(`/v1/views/account_activity/rows/${key}`)).body);
+  await page.waitForSelector("#history-table tbody tr");
+  const newest = (await allPages(`/v1/views/account_activity/rows/${key}/history?limit=1000`, "versions")).pop();
+  assert.equal(await page.textContent("#history-table tbody tr td"), String(newest.version));
+  await shot("view-rows");
+});
+
+test("dead letters: pages of events with reason, position and key, and a download of all", async () => {
+  const all = await allPages("/v1/views/account_balance/dead-letters?limit=1000", "dead_letters");
+  assert.ok(all.length > 4, `${all.length} dead letters`);
+  // 4 a page (the dashboard asks for 20), so that they take pages.
+  const undo = await smallPages(page, /\/dead-letters\?/, 4);
+  await page.goto(base + "/#/view/account_balance");
+  const shown = [];
+  for (;;) {
+    await until("a page of dead letters", async () => {
+      const pos = await page.$$eval("#dead-table tbody tr", (trs) => trs.map((tr) => tr.children[2].textContent));
+      const d = all[shown.length];
+      return pos.length && pos[0] === `${d.topic}:${d.partition}:${d.offset}`;
+    });
+    shown.push(...await page.$$eval("#dead-table tbody tr", (trs) => trs.map((tr) =>
+      [...tr.children].map((td) => td.textContent))));
+    if (await page.isDisabled("#dead-next")) break;
+    await page.click("#dead-next");
+  }
+  assert.equal(shown.length, all.length);
+  all.forEach((d, i) => {
+    const [event, reason, pos, key, time] = shown[i];
+    // The event as pretty JSON (indented), or its text when it is not JSON.
+    if (typeof d.event === "string") assert.equal(event, d.event);
+    else assert.equal(event, JSON.stringify(d.event, null, 2));
+    assert.equal(reason, d.reason);
+    assert.equal(pos, `${d.topic}:${d.partition}:${d.offset}`);
+    assert.equal(key, d.key === null ? "-" : d.key);
+    assert.equal(time, d.timestamp);
+  });
+  assert.equal(await page.textContent("#dead-total"), `(${all.length})`);
+  await page.click("#dead-prev");
+  await until("the page before", async () => !(await page.isDisabled("#dead-next")));
+  // The download: every dead letter (from every page), one JSON object a line, as the API has it.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#dead-download")]);
+  assert.equal(download.suggestedFilename(), "account_balance-dead-letters.jsonl");
+  const file = path.join(tmp, "dead-letters.jsonl");
+  await download.saveAs(file);
+  const lines = fs.readFileSync(file, "utf8").split("\n");
+  assert.equal(lines.pop(), "", "the file ends with a newline");
+  assert.deepEqual(lines.map((l) => JSON.parse(l)), all);
+  await until("the download's note", async () =>
+    /^\d+ dead letters in account_balance-dead-letters.jsonl$/.test(await page.textContent("#dead-download-status")));
+  await undo();
+  await page.goto(base + "/#/view/account_balance");
+  await page.waitForSelector("#dead-table tbody tr");
+  await page.locator("#dead-section").scrollIntoViewIfNeeded();
+  await shot("view-dead-letters");
+});
+
+test("a failed view shows where and why it stopped, and Skip moves it past the event", async () => {
+  const before = (await getJson(`/v1/views/${kStoppedView}`)).body;
+  assert.equal(before.state, "failed");
+  const fa = before.failed_at;
+  const where = `${fa.topic}:${fa.partition}:${fa.offset}`;
+  await page.goto(base + `/#/view/${kStoppedView}`);
+  await page.waitForSelector("#failed:not([hidden])");
+  assert.equal(await page.textContent("#failed-at"), where);
+  assert.equal(await page.textContent("#failed-topic"), fa.topic);
+  assert.equal(await page.textContent("#failed-partition"), String(fa.partition));
+  assert.equal(await page.textContent("#failed-offset"), String(fa.offset));
+  assert.equal(await page.textContent("#failed-reason"), fa.reason);
+  // The held event is no dead letter of its view; the demo's other views rejected it too, and
+  // the page shows it from one of them.
+  let held = null;
+  for (const v of kViewNames.filter((n) => n !== kStoppedView)) {
+    const d = (await allPages(`/v1/views/${v}/dead-letters?limit=1000`, "dead_letters")).find((x) =>
+      x.topic === fa.topic && x.partition === fa.partition && x.offset === fa.offset);
+    if (d) held = held || d;
+  }
+  assert.ok(held, "another demo view has the held event as a dead letter");
+  await page.waitForSelector("#failed-event-text");
+  assert.deepEqual(JSON.parse(await page.textContent("#failed-event-text")), held.event);
+  await shot("view-failed");
+  // Skip asks first: declined, nothing happens.
+  let asked = "";
+  page.once("dialog", (d) => { asked = d.message(); d.dismiss(); });
+  await page.click("#skip");
+  assert.match(asked, new RegExp(`Skip the event at ${where} in ${kStoppedView}`));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual((await getJson(`/v1/views/${kStoppedView}`)).body.failed_at, fa);
+  // Accepted: the event becomes a dead letter and the page shows the view's next state.
+  page.once("dialog", (d) => d.accept());
+  await page.click("#skip");
+  await page.waitForSelector("#skip-done:not([hidden])");
+  const after = (await getJson(`/v1/views/${kStoppedView}`)).body;
+  assert.notDeepEqual(after.failed_at, fa);
+  const done = await page.textContent("#skip-done");
+  assert.match(done, new RegExp(`^Skipped the event at ${where}: it is a dead letter now\\.`));
+  if (after.failed_at) {
+    // The demo's example events hold more malformed ones: it stopped at the next.
+    const next = `${after.failed_at.topic}:${after.failed_at.partition}:${after.failed_at.offset}`;
+    assert.match(done, new RegExp(`stopped again, at ${next}`));
+    await until("the next failed_at", async () => (await page.textContent("#failed-at")) === next);
+    assert.equal(await page.textContent("#failed-reason"), after.failed_at.reason);
+  } else {
+    assert.ok(await page.isHidden("#failed"));
+  }
+  // The skipped event is among the view's dead letters now.
+  await until("the skipped event among the dead letters", async () =>
+    (await page.$$eval("#dead-table tbody tr", (trs) => trs.map((tr) => tr.children[2].textContent))).includes(where));
+  const dead = await allPages(`/v1/views/${kStoppedView}/dead-letters?limit=1000`, "dead_letters");
+  const skipped = dead.find((x) => x.topic === fa.topic && x.partition === fa.partition && x.offset === fa.offset);
+  assert.deepEqual(skipped.event, held.event);
+  await shot("view-failed-skipped");
+});
+
+test("the lag chart keeps each interval's maximum when it merges samples", async () => {
+  // Under node: one second of 5000 events in an hour of zeros survives the merge.
+  const t0 = Date.parse("2025-07-14T09:00:00Z");
+  const hour = [];
+  for (let i = 0; i < 3600; ++i) {
+    hour.push({time: new Date(t0 + i * 1000).toISOString(), lag_events: i === 1234 ? 5000 : i % 7,
+      lag_seconds: i === 1234 ? 2.5 : 0, events_per_second: 10});
+  }
+  const merged = maxPerInterval(hour, 300);
+  assert.ok(merged.samples.length <= 300, `${merged.samples.length} points`);
+  assert.equal(merged.seconds, 12);
+  assert.equal(Math.max(...merged.samples.map((s) => s.lag_events)), 5000);
+  assert.equal(Math.max(...merged.samples.map((s) => s.lag_seconds)), 2.5);
+  assert.equal(merged.samples.filter((s) => s.lag_events === 5000).length, 1);
+  assert.equal(maxPerInterval(hour.slice(0, 100), 300).samples.length, 100, "few samples stay as they are");
+  // In the page: an hour of samples with one burst, drawn with fewer points, shows the burst.
+  const pattern = /\/lag\?window=1h/;
+  const fake = (route) => route.fulfill({contentType: "application/json",
+    body: JSON.stringify({view: "account_balance", window_seconds: 3600, samples: hour})});
+  await page.route(pattern, fake);
+  await page.goto(base + "/#/view/account_balance");
+  await page.waitForSelector("#parts-table");
+  await page.click('button.window[data-window="1h"]');
+  await until("the hour drawn", async () => (await page.getAttribute("#lag-chart", "data-samples")) === "3600");
+  const points = Number(await page.getAttribute("#lag-chart", "data-points"));
+  assert.ok(points < 3600 && points >= 100, `${points} points`);
+  assert.equal(await page.getAttribute("#lag-chart", "data-max-lag"), "5000");
+  assert.match(await page.textContent("#lag-note"), /drawn as \d+ points: each the maximum over \d+ s/);
+  await page.locator("#lag-chart").scrollIntoViewIfNeeded();
+  await shot("lag-hour");
+  await page.unroute(pattern, fake);
+});
+
+test("a narrow window: tables scroll sideways, controls wrap, nothing spills", async () => {
+  const ctx = await browser.newContext({viewport: {width: 420, height: 900}, timezoneId: "UTC"});
+  const p = await ctx.newPage();
+  p.on("pageerror", (e) => { throw e; });
+  await p.goto(base + "/");
+  await p.waitForSelector("#views tbody tr[data-view]");
+  const pageWidth = () => p.evaluate(() => document.documentElement.scrollWidth);
+  assert.equal(await pageWidth(), 420, "the views page fits");
+  await shot("narrow-views", p);
+  await p.goto(base + `/#/view/account_activity`);
+  await p.waitForSelector("#rows-table tbody tr");
+  await p.waitForSelector("#dead-table tbody tr");
+  await until("the chart", async () => Number(await p.getAttribute("#lag-chart", "data-points")) > 0);
+  assert.equal(await pageWidth(), 420, "the view's page fits");
+  // Wide tables scroll in their own box.
+  const box = await p.$eval("#rows-table", (t) => ({box: t.parentElement.clientWidth, table: t.scrollWidth,
+    overflow: getComputedStyle(t.parentElement).overflowX}));
+  assert.equal(box.overflow, "auto");
+  assert.ok(box.table > box.box, `the rows table (${box.table} px) is wider than its box (${box.box} px)`);
+  // Every control is inside the window.
+  const outside = await p.$$eval("button, input, select", (els) => els.filter((e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && (r.left < 0 || r.right > window.innerWidth);
+  }).map((e) => e.id || e.textContent));
+  assert.deepEqual(outside, []);
+  const chart = await p.$eval("#lag-chart canvas", (c) => c.getBoundingClientRect().right);
+  assert.ok(chart <= 420, `the chart ends at ${chart} px`);
+  await shot("narrow-view", p);
+  await ctx.close();
 });
 
 test("the rebuild button starts a rebuild and the progress bar reaches done", async () => {
+  // Lag samples from before the rebuild, which the chart must keep once the rebuilt view serves.
+  const lag = async () => (await getJson("/v1/views/customer_summary/lag?window=1h")).body.samples;
+  const old = await until("3 lag samples", async () => { const s = await lag(); return s.length >= 3 && s; });
   await page.goto(base + "/#/view/customer_summary");
   await page.waitForSelector("#parts-table");
   const before = log().length;
@@ -256,6 +526,9 @@ test("the rebuild button starts a rebuild and the progress bar reaches done", as
     const st = (await getJson("/v1/views/customer_summary")).body;
     return st.rebuild === null && st.state === "live";
   });
+  assert.match(log().slice(before), /customer_summary.*rebuild done/);
+  const times = new Set((await lag()).map((s) => s.time));
+  assert.deepEqual(old.filter((s) => !times.has(s.time)), [], "the samples from before the rebuild survive the swap");
   await shot("rebuild");
 });
 

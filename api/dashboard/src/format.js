@@ -38,10 +38,22 @@ export function errorText(r) {
   return `HTTP ${r.status}`;
 }
 
-// A <table> from a header row and rows of cells (cells are HTML already escaped).
+// An event as text: pretty JSON, or its text as it is when it is not JSON (a string).
+export function pretty(v) {
+  if (typeof v === "string") return v;
+  return JSON.stringify(v, null, 2);
+}
+
+// A position in a topic: "topic:partition:offset".
+export function at(x) {
+  return `${x.topic}:${x.partition}:${x.offset}`;
+}
+
+// A <table> from a header row and rows of cells (cells are HTML already escaped), in a box
+// that scrolls sideways when the window is narrower than the table.
 export function table(id, head, rows, numeric = []) {
   const th = head.map((h, i) => `<th${numeric.includes(i) ? ' class="num"' : ""}>${esc(h)}</th>`);
   const trs = rows.map((cells) => "<tr>" + cells.map((c, i) =>
     `<td${numeric.includes(i) ? ' class="num"' : ""}>${c}</td>`).join("") + "</tr>");
-  return `<table id="${id}"><thead><tr>${th.join("")}</tr></thead><tbody>${trs.join("")}</tbody></table>`;
+  return `<div class="scroll"><table id="${id}"><thead><tr>${th.join("")}</tr></thead><tbody>${trs.join("")}</tbody></table></div>`;
 }

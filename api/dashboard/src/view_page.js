@@ -1,8 +1,13 @@
-// The page of one view: state, rebuild with a live progress bar, the lag chart, partitions,
-// a key lookup (with an as-of time and the row's history), dead letters and the definition.
+// The page of one view: state; for a view stopped by `errors stop`, where and why it stopped
+// and a Skip button; the lag chart, partitions, dead letters, a row browser, a key lookup (with
+// an as-of time and the row's history, newest first), rebuild with a live progress bar, and the
+// definition.
 import {api, viewPath} from "./api.js";
-import {count, errorText, esc, fmt, table} from "./format.js";
+import {kDeadLettersHtml, deadLetters} from "./dead_letters.js";
+import {at, count, errorText, esc, fmt, pretty, table} from "./format.js";
+import {History} from "./history.js";
 import {LagChart} from "./lag_chart.js";
+import {kRowsHtml, rowsBrowser} from "./rows_browser.js";
 
 const kStatusMs = 2000;
 const kLagMs = 5000;
@@ -10,7 +15,30 @@ const kRebuildPollMs = 500;
 const kWindows = ["15m", "30m", "1h"];
 
 function chartWidth(main) {
-  return Math.max(320, Math.min(1100, main.clientWidth - 40));
+  return Math.max(240, Math.min(1100, main.clientWidth - 40));
+}
+
+// The event a stopped view is held at is not one of its dead letters (yet), and the API does
+// not serve it; another view that reads the same topic may have rejected the same event, though:
+// look for it among their dead letters. Resolves to {view, dead} or null.
+async function findHeldEvent(name, fa) {
+  const r = await api("/v1/views");
+  if (r.status !== 200) return null;
+  for (const v of r.body.views) {
+    if (v.name === name || !v.dead_letters) continue;
+    let cursor = null;
+    for (let pages = 0; pages < 5; ++pages) {
+      const d = await api(viewPath(v.name, "/dead-letters?limit=1000") +
+        (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
+      if (d.status !== 200) break;
+      const hit = d.body.dead_letters.find((x) => x.topic === fa.topic &&
+        x.partition === fa.partition && x.offset === fa.offset);
+      if (hit) return {view: v.name, dead: hit};
+      cursor = d.body.next_cursor;
+      if (!cursor) break;
+    }
+  }
+  return null;
 }
 
 // A datetime-local value (local time) as RFC 3339 in UTC, or "" when empty or invalid.
@@ -27,13 +55,23 @@ export function viewPage(main, name, setStatus) {
   let windowName = "15m";
   main.innerHTML = `<h1>${esc(name)} <span id="vstate"></span></h1>
     <p id="vreason" class="muted"></p>
-    <section><h2>Rebuild</h2>
-      <button id="rebuild">Rebuild from offset 0</button>
-      <div class="bar" id="progress-bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
-        aria-valuenow="0"><div id="progress"></div></div>
-      <span id="rebuild-status" class="muted"></span>
-      <p class="muted">The current view serves until the rebuilt one has caught up; then they swap.</p>
+    <section id="failed" class="incident" hidden>
+      <h2>Stopped: it cannot apply the event at <span id="failed-at"></span></h2>
+      <dl class="facts">
+        <dt>topic</dt><dd id="failed-topic"></dd>
+        <dt>partition</dt><dd id="failed-partition"></dd>
+        <dt>offset</dt><dd id="failed-offset"></dd>
+        <dt>reason</dt><dd id="failed-reason" class="reason"></dd>
+      </dl>
+      <h3>The event</h3>
+      <div id="failed-event" class="muted"></div>
+      <div class="controls">
+        <button id="skip" class="danger">Skip this event</button>
+        <span class="muted">It becomes a dead letter and the view goes on after it.</span>
+      </div>
+      <p id="skip-status" class="muted"></p>
     </section>
+    <p id="skip-done" class="notice" hidden></p>
     <section><h2>Lag</h2>
       <div class="windows">${kWindows.map((w) =>
         `<button class="window" data-window="${w}">${w}</button>`).join("")}</div>
@@ -41,7 +79,9 @@ export function viewPage(main, name, setStatus) {
       <p id="lag-note" class="muted"></p>
     </section>
     <section><h2>Partitions</h2><div id="parts"></div></section>
-    <section><h2>Row</h2>
+    ${kDeadLettersHtml}
+    ${kRowsHtml}
+    <section id="row-section"><h2>Row</h2>
       <form id="lookup-form" class="inline">
         <label>key <input id="key" size="30" required></label>
         <label>as of <input id="asof" type="datetime-local" step="1"></label>
@@ -51,10 +91,18 @@ export function viewPage(main, name, setStatus) {
       <div id="row-error" class="error"></div><pre id="row" hidden></pre>
       <h3>History</h3><div id="history" class="muted">-</div>
     </section>
-    <section><h2>Dead letters <span id="dead-total" class="muted"></span></h2>
-      <div id="dead"></div><button id="dead-more" hidden>More</button></section>
+    <section><h2>Rebuild</h2>
+      <div class="controls">
+        <button id="rebuild">Rebuild from offset 0</button>
+        <div class="bar" id="progress-bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+          aria-valuenow="0"><div id="progress"></div></div>
+        <span id="rebuild-status" class="muted"></span>
+      </div>
+      <p class="muted">The current view serves until the rebuilt one has caught up; then they swap.</p>
+    </section>
     <section><h2>Definition <span id="def-file" class="muted"></span></h2><pre id="def"></pre></section>`;
   const $ = (s) => main.querySelector(s);
+  const dead = deadLetters(main, name, () => stopped);
 
   // Rebuild progress: shown from the view's status; "done" once a rebuild seen (or started
   // here) is no longer running.
@@ -102,8 +150,76 @@ export function viewPage(main, name, setStatus) {
         count(p.low_watermark), count(p.high_watermark), count(p.lag_events), esc(fmt(p.lag_seconds))]),
       [1, 2, 3, 4, 5, 6]);
     showRebuild(st);
+    showFailed(st);
     return st;
   }
+
+  // A view stopped by `errors stop`: where and why, the event if another view has it, Skip.
+  let failedKey = "";
+  let failedAt = null;
+  function showFailed(st) {
+    const fa = st.failed_at || null;
+    failedAt = fa;
+    $("#failed").hidden = !fa;
+    if (!fa) {
+      failedKey = "";
+      return;
+    }
+    const key = at(fa);
+    if (key === failedKey) return;
+    failedKey = key;
+    $("#failed-at").textContent = key;
+    $("#failed-topic").textContent = fa.topic;
+    $("#failed-partition").textContent = String(fa.partition);
+    $("#failed-offset").textContent = String(fa.offset);
+    $("#failed-reason").textContent = fa.reason;
+    $("#skip").disabled = false;
+    const ev = $("#failed-event");
+    ev.textContent = "looking for it among other views' dead letters";
+    findHeldEvent(name, fa).then((found) => {
+      if (stopped || failedKey !== key) return;
+      ev.innerHTML = found
+        ? `<p class="muted">projd does not serve the event a view is held at; view
+            <a href="#/view/${encodeURIComponent(found.view)}">${esc(found.view)}</a> rejected the
+            same event (key ${esc(fmt(found.dead.key))}) as a dead letter:</p>
+            <pre id="failed-event-text" class="event">${esc(pretty(found.dead.event))}</pre>`
+        : `<p class="muted">projd does not serve the event a view is held at (no other view has it
+            as a dead letter). Read it from Kafka at the position above; once skipped, it is
+            among this view's dead letters.</p>`;
+    });
+  }
+
+  $("#skip").addEventListener("click", async () => {
+    const fa = failedAt;
+    if (!fa) return;
+    const where = at(fa);
+    if (!confirm(`Skip the event at ${where} in ${name}?\n\n${fa.reason}\n\n` +
+        "It becomes a dead letter and the view goes on after it.")) return;
+    $("#skip").disabled = true;
+    $("#skip-status").textContent = "skipping";
+    const r = await api(viewPath(name, "/skip"), {method: "POST"}, true);
+    if (stopped) return;
+    if (r.status !== 202) {
+      $("#skip-status").textContent = `cannot skip: ${errorText(r)}`;
+      $("#skip").disabled = false;
+      return;
+    }
+    // Follow the view until it is past the skipped event (live, or stopped at the next one).
+    let st = null;
+    for (let i = 0; i < 40 && !stopped; ++i) {
+      st = await refreshStatus();
+      if (st && (!st.failed_at || at(st.failed_at) !== where)) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    if (stopped) return;
+    const now = !st ? "" : st.failed_at
+      ? ` It stopped again, at ${at(st.failed_at)}: see above.`
+      : ` The view is ${st.state} now.`;
+    const done = $("#skip-done");
+    done.hidden = false;
+    done.textContent = `Skipped the event at ${where}: it is a dead letter now.${now}`;
+    dead.reload();
+  });
 
   $("#rebuild").addEventListener("click", async () => {
     $("#rebuild").disabled = true;
@@ -140,10 +256,14 @@ export function viewPage(main, name, setStatus) {
       $("#lag-note").textContent = errorText(r);
       return;
     }
-    chart.update(r.body.samples);
+    const drawn = chart.update(r.body.samples);
     const n = r.body.samples.length;
+    const merged = drawn.seconds > 1
+      ? `, drawn as ${count(drawn.samples.length)} points: each the maximum over ${drawn.seconds} s`
+      : "";
     $("#lag-note").textContent = n
-      ? `${n} samples over the last ${windowName} (one a second); click a legend entry to show or hide it`
+      ? `${count(n)} samples over the last ${windowName} (one a second)${merged}; ` +
+        "click a legend entry to show or hide it"
       : "no lag samples yet";
   }
   main.querySelectorAll("button.window").forEach((b) => {
@@ -173,47 +293,22 @@ export function viewPage(main, name, setStatus) {
     $("#row-error").textContent = r.status === 200 ? "" : errorText(r);
     $("#row").hidden = r.status !== 200;
     $("#row").textContent = r.status === 200 ? JSON.stringify(r.body, null, 2) : "";
-    const h = await api(viewPath(name, `/rows/${k}/history?limit=100`));
-    if (h.status !== 200) {
-      $("#history").textContent = errorText(h);
-      return;
-    }
-    $("#history").innerHTML = h.body.versions.length ? table("history-table",
-      ["version", "event", "event time", "event id", "row after"],
-      h.body.versions.map((x) => [esc(x.version),
-        esc(`${x.updated_by.topic}:${x.updated_by.partition}:${x.updated_by.offset}`),
-        esc(fmt(x.updated_by.event_time)), esc(fmt(x.updated_by.event_id)),
-        x.deleted ? "(deleted)" : `<code>${esc(JSON.stringify(x.row))}</code>`]), [0])
-      : "no kept versions of this key";
+    history.show(key);
   });
+  const history = new History($("#history"), name, () => stopped);
 
-  // Dead letters, a page at a time.
-  let deadCursor = null;
-  const deadRows = [];
-  async function loadDead() {
-    const r = await api(viewPath(name, "/dead-letters?limit=20") +
-      (deadCursor ? `&cursor=${encodeURIComponent(deadCursor)}` : ""));
-    if (stopped) return;
-    if (r.status !== 200) {
-      $("#dead").textContent = errorText(r);
-      return;
-    }
-    for (const d of r.body.dead_letters) {
-      deadRows.push([esc(`${d.topic}:${d.partition}:${d.offset}`), esc(fmt(d.timestamp)),
-        esc(fmt(d.key)), esc(d.reason), `<code>${esc(JSON.stringify(d.event))}</code>`]);
-    }
-    $("#dead-total").textContent = `(${count(r.body.total)})`;
-    $("#dead").innerHTML = deadRows.length
-      ? table("dead-table", ["topic:partition:offset", "time", "key", "reason", "event"], deadRows)
-      : "none";
-    deadCursor = r.body.next_cursor;
-    $("#dead-more").hidden = !deadCursor;
-  }
-  $("#dead-more").addEventListener("click", loadDead);
+  // The row browser: a key opens its lookup (now, not as of a time).
+  rowsBrowser(main, name, () => stopped, (key) => {
+    $("#key").value = key;
+    $("#asof").value = "";
+    $("#asof-utc").textContent = "";
+    $("#lookup-form").requestSubmit();
+    $("#row-section").scrollIntoView({block: "start"});
+  });
 
   refreshStatus();
   refreshLag();
-  loadDead();
+  dead.reload();
   timers.push(setInterval(refreshStatus, kStatusMs));
   timers.push(setInterval(refreshLag, kLagMs));
   return () => {

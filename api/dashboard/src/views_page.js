@@ -24,10 +24,10 @@ function row(v) {
 
 // Shows the page in main; returns the function that stops its refreshing.
 export function viewsPage(main, setStatus) {
-  main.innerHTML = `<table id="views"><thead><tr><th>view</th><th>state</th>
+  main.innerHTML = `<div class="scroll"><table id="views"><thead><tr><th>view</th><th>state</th>
     <th class="num">rows</th><th class="num">lag (events)</th><th class="num">lag (s)</th>
     <th class="num">events/s</th><th>last update</th><th class="num">dead letters</th>
-    <th>reason</th></tr></thead><tbody></tbody></table>
+    <th>reason</th></tr></thead><tbody></tbody></table></div>
     <p class="muted">Refreshes every ${kRefreshMs / 1000} s. A view's name opens its page.</p>`;
   let stopped = false;
   async function refresh() {
