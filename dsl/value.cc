@@ -1,12 +1,12 @@
 #include "dsl/value.h"
 
-#include "dsl/varint.h"
-
 #include <simdjson.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+
+#include "dsl/varint.h"
 
 namespace projd {
 namespace {
@@ -679,7 +679,6 @@ constexpr u128 kRawLimit = static_cast<u128>(10000000000000000000ULL) * 10000000
 
 // Deeper than any JSON input (64) plus the levels rows and lists add around event values.
 constexpr int kMaxBinaryDepth = 256;
-
 
 void Encode(const Value& v, std::string* out);
 

@@ -29,9 +29,9 @@
 #include <string_view>
 #include <vector>
 
-#include "formats/schema_registry.h"
 #include "connectors/source.h"
 #include "dsl/value.h"
+#include "formats/schema_registry.h"
 
 namespace projd {
 
