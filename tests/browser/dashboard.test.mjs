@@ -160,6 +160,10 @@ test("the views table shows every view with its state", async () => {
     }
     assert.equal(r.rows, v.rows.toLocaleString("en-US"));
   }
+  // A view stopped by `errors stop` says where, and links to its page.
+  const stopped = api.find((x) => x.name === kStoppedView).failed_at;
+  assert.equal(await page.textContent(`#views tr[data-view="${kStoppedView}"] a.failed-at`),
+    `${stopped.topic}:${stopped.partition}:${stopped.offset}`);
   // It refreshes by itself.
   const first = await page.textContent("#status");
   await until("the table to refresh", async () => (await page.textContent("#status")) !== first, 6000);

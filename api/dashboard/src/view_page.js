@@ -64,7 +64,7 @@ export function viewPage(main, name, setStatus) {
         <dt>reason</dt><dd id="failed-reason" class="reason"></dd>
       </dl>
       <h3>The event</h3>
-      <div id="failed-event" class="muted"></div>
+      <div id="failed-event"></div>
       <div class="controls">
         <button id="skip" class="danger">Skip this event</button>
         <span class="muted">It becomes a dead letter and the view goes on after it.</span>
@@ -146,7 +146,7 @@ export function viewPage(main, name, setStatus) {
     $("#def-file").textContent = st.file || "";
     $("#parts").innerHTML = table("parts-table",
       ["topic", "partition", "position", "first offset", "high watermark", "lag (events)", "lag (s)"],
-      st.partitions.map((p) => [esc(p.topic), esc(p.partition), count(p.position),
+      st.partitions.map((p) => [`<span class="nowrap">${esc(p.topic)}</span>`, esc(p.partition), count(p.position),
         count(p.low_watermark), count(p.high_watermark), count(p.lag_events), esc(fmt(p.lag_seconds))]),
       [1, 2, 3, 4, 5, 6]);
     showRebuild(st);
@@ -175,13 +175,14 @@ export function viewPage(main, name, setStatus) {
     $("#failed-reason").textContent = fa.reason;
     $("#skip").disabled = false;
     const ev = $("#failed-event");
-    ev.textContent = "looking for it among other views' dead letters";
+    ev.innerHTML = `<p class="muted">looking for it among other views' dead letters</p>`;
     findHeldEvent(name, fa).then((found) => {
       if (stopped || failedKey !== key) return;
       ev.innerHTML = found
         ? `<p class="muted">projd does not serve the event a view is held at; view
             <a href="#/view/${encodeURIComponent(found.view)}">${esc(found.view)}</a> rejected the
-            same event (key ${esc(fmt(found.dead.key))}) as a dead letter:</p>
+            same event${found.dead.key === null ? "" : ` (key ${esc(found.dead.key)})`} as a dead
+            letter (“${esc(found.dead.reason)}”):</p>
             <pre id="failed-event-text" class="event">${esc(pretty(found.dead.event))}</pre>`
         : `<p class="muted">projd does not serve the event a view is held at (no other view has it
             as a dead letter). Read it from Kafka at the position above; once skipped, it is
@@ -215,6 +216,7 @@ export function viewPage(main, name, setStatus) {
     const now = !st ? "" : st.failed_at
       ? ` It stopped again, at ${at(st.failed_at)}: see above.`
       : ` The view is ${st.state} now.`;
+    $("#skip-status").textContent = "";
     const done = $("#skip-done");
     done.hidden = false;
     done.textContent = `Skipped the event at ${where}: it is a dead letter now.${now}`;

@@ -1,7 +1,7 @@
 // The views table: every view with its state, rows, lag, rate and last update, refreshed
 // every two seconds.
 import {api} from "./api.js";
-import {ago, count, errorText, esc, fmt} from "./format.js";
+import {ago, at, count, errorText, esc, fmt} from "./format.js";
 
 const kRefreshMs = 2000;
 
@@ -19,7 +19,8 @@ function row(v) {
     <td class="num">${esc(fmt(v.events_per_second))}</td>
     <td title="${esc(fmt(v.last_update))}">${esc(ago(v.last_update))}</td>
     <td class="num">${count(v.dead_letters)}</td>
-    <td class="muted">${esc(v.reason || "")}</td></tr>`;
+    <td class="muted">${v.failed_at
+      ? `stopped at <a href="${href}" class="failed-at">${esc(at(v.failed_at))}</a>: ` : ""}${esc(v.reason || "")}</td></tr>`;
 }
 
 // Shows the page in main; returns the function that stops its refreshing.
