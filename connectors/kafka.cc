@@ -65,6 +65,21 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
   }
 }
 
+// A handle made with `conf`. rd_kafka_new takes the configuration over only when it succeeds:
+// then the handle owns it; on failure `conf` still frees it. nullptr and *error ("cannot create
+// WHAT: ...") on failure.
+HandlePtr NewHandle(rd_kafka_type_t type, ConfPtr conf, const char* what, std::string* error) {
+  char errstr[512];
+  HandlePtr rk(rd_kafka_new(type, conf.get(), errstr, sizeof(errstr)));
+  if (!rk) {
+    *error = std::string("cannot create ") + what + ": " + errstr;
+    return nullptr;
+  }
+  // The configuration is the handle's now: let go of it without freeing it.
+  static_cast<void>(conf.release());
+  return rk;
+}
+
 // A client handle for the short-lived admin and query helpers below: `settings` applied in
 // order, warnings through LogCallback. nullptr and *error on failure.
 HandlePtr NewClient(rd_kafka_type_t type,
@@ -75,14 +90,7 @@ HandlePtr NewClient(rd_kafka_type_t type,
     if (!SetConf(conf.get(), k, v, error)) return nullptr;
   }
   rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
-  char errstr[512];
-  HandlePtr rk(rd_kafka_new(type, conf.get(), errstr, sizeof(errstr)));
-  if (!rk) {
-    *error = std::string("cannot create Kafka client: ") + errstr;
-    return nullptr;
-  }
-  conf.release();  // owned by the handle now
-  return rk;
+  return NewHandle(type, std::move(conf), "Kafka client", error);
 }
 
 class KafkaSource;
@@ -147,16 +155,11 @@ class KafkaSource final : public Source {
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_log_cb(conf.get(), SourceLogCallback);
     rd_kafka_conf_set_error_cb(conf.get(), SourceErrorCallback);
-    char errstr[512];
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr));
-    if (!rk) {
-      *error = std::string("cannot create Kafka consumer: ") + errstr;
-      return false;
-    }
-    conf.release();  // owned by rk now
-    rk_.reset(rk);
-    rd_kafka_poll_set_consumer(rk);
-    queue_.reset(rd_kafka_queue_get_consumer(rk));
+    HandlePtr rk = NewHandle(RD_KAFKA_CONSUMER, std::move(conf), "Kafka consumer", error);
+    if (!rk) return false;
+    rk_ = std::move(rk);
+    rd_kafka_poll_set_consumer(rk_.get());
+    queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
     RefreshMetadata(std::chrono::milliseconds(2000));
     return true;
   }
@@ -201,12 +204,16 @@ class KafkaSource final : public Source {
     for (rd_kafka_message_t* m : batch_) {
       if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-        std::string what = rd_kafka_message_errstr(m);
+        // "kafka: TOPIC [PARTITION]: reason", without the topic part when there is no topic.
+        std::string what = "kafka: ";
         if (m->rkt) {
-          what = std::string(rd_kafka_topic_name(m->rkt)) + " [" + std::to_string(m->partition) +
-                 "]: " + what;
+          what.append(rd_kafka_topic_name(m->rkt))
+              .append(" [")
+              .append(std::to_string(m->partition))
+              .append("]: ");
         }
-        SetProblem("kafka: " + what);
+        what += rd_kafka_message_errstr(m);
+        SetProblem(std::move(what));
         continue;
       }
       got_message = true;
@@ -441,15 +448,10 @@ class MockBroker final : public EmbeddedBroker {
     partitions_ = partitions;
     ConfPtr conf(rd_kafka_conf_new());
     rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
-    char errstr[512];
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr));
-    if (!rk) {
-      *error = std::string("cannot create embedded broker: ") + errstr;
-      return false;
-    }
-    conf.release();
-    rk_.reset(rk);
-    mcluster_ = rd_kafka_mock_cluster_new(rk, 1);
+    HandlePtr rk = NewHandle(RD_KAFKA_PRODUCER, std::move(conf), "embedded broker", error);
+    if (!rk) return false;
+    rk_ = std::move(rk);
+    mcluster_ = rd_kafka_mock_cluster_new(rk_.get(), 1);
     if (!mcluster_) {
       *error = "cannot start the embedded broker";
       return false;
@@ -516,14 +518,9 @@ class KafkaProducer final : public Producer {
     }
     rd_kafka_conf_set_dr_msg_cb(conf.get(), DeliveryCallback);
     rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
-    char errstr[512];
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr));
-    if (!rk) {
-      *error = std::string("cannot create Kafka producer: ") + errstr;
-      return false;
-    }
-    conf.release();
-    rk_.reset(rk);
+    HandlePtr rk = NewHandle(RD_KAFKA_PRODUCER, std::move(conf), "Kafka producer", error);
+    if (!rk) return false;
+    rk_ = std::move(rk);
     return true;
   }
 
