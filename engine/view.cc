@@ -21,7 +21,7 @@ View::View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewSto
     : projection_(std::move(projection)),
       store_(std::move(store)),
       factory_(std::move(factory)),
-      options_(options),
+      options_(std::move(options)),
       log_(std::move(log)),
       projector_(projection_) {
   if (projection_->format() == Projection::Format::kAvro) {
@@ -269,23 +269,87 @@ void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps)
   for (auto& fn : ready) fn();
 }
 
-void View::Run() {
+bool View::StartSource() {
   source_ = factory_(projection_->name());
   std::string error;
-  if (!source_->Start(
+  if (source_->Start(
           projection_->topics(),
           [this](const TopicPartition& tp) {
             std::lock_guard<std::mutex> lock(mu_);
-            auto it = position_.find(tp);
-            return it == position_.end() ? int64_t{0} : it->second;
+            return position_.NextOf(tp);
           },
           &error)) {
+    return true;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  failed_ = true;
+  failed_reason_ = error;
+  log_("error", projection_->name(), "cannot start consuming: " + error);
+  return false;
+}
+
+bool View::Held(std::vector<OwnedMessage>* pending) {
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    failed_ = true;
-    failed_reason_ = error;
-    log_("error", projection_->name(), "cannot start consuming: " + error);
+    // Stopped at a bad event: wait for skip (or a new definition, which replaces this view).
+    if (failed_ && skip_requested_) {
+      pending->swap(pending_);
+      failed_ = false;
+      skip_requested_ = false;
+      failed_reason_.clear();
+    }
+  }
+  CheckLogEnd();
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_ || !beyond_log_end_.empty();
+}
+
+void View::StopAt(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  failed_ = true;
+  failed_reason_ = reason;
+  failed_reason_for_skip_ = reason;
+  const OwnedMessage& m = pending_.front();
+  log_("error", projection_->name(),
+       "stopped at " + m.topic + ":" + std::to_string(m.partition) + ":" +
+           std::to_string(m.offset) + " (errors stop): " + reason);
+}
+
+void View::PruneHistoryNow() {
+  if (projection_->history() != Projection::History::kDays ||
+      Clock::now() - last_prune_ <= std::chrono::seconds(60)) {
     return;
   }
+  last_prune_ = Clock::now();
+  int64_t cutoff = WallMillis() - projection_->history_days() * 86400000;
+  std::string error;
+  int64_t n = store_->PruneHistory(cutoff, &error);
+  if (n < 0) {
+    log_("warn", projection_->name(), "history pruning failed: " + error);
+  } else if (n > 0) {
+    log_("info", projection_->name(),
+         "pruned " + std::to_string(n) + " history versions older than " +
+             std::to_string(projection_->history_days()) + " days");
+  }
+}
+
+void View::FinishRun() {
+  bool written = FinishCommit();
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    committer_exit_ = true;
+    commit_cv_.notify_all();
+  }
+  committer_.join();
+  // The row cache is only good while the apply loop runs (a batch staged but not written, or
+  // applied and dropped, leaves it out of step with LMDB).
+  store_->DropCache();
+  if (source_ && written) source_->Committed(CurrentPosition());
+}
+
+void View::Run() {
+  if (!StartSource()) return;
+  std::string error;
   std::vector<Message> messages;
   Batch batch;
   StagedBatch staged;  // encoded here, then swapped with staged_ for the committer
@@ -311,24 +375,7 @@ void View::Run() {
   };
   while (!stop_) {
     std::vector<OwnedMessage> pending;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (failed_ && !skip_requested_) {
-        // Stopped at a bad event: wait for skip (or a new definition, which replaces us).
-      } else if (failed_ && skip_requested_) {
-        pending.swap(pending_);
-        failed_ = false;
-        skip_requested_ = false;
-        failed_reason_.clear();
-      }
-    }
-    CheckLogEnd();
-    bool waiting;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      waiting = failed_ || !beyond_log_end_.empty();
-    }
-    if (waiting) {
+    if (Held(&pending)) {
       UpdateRate();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
@@ -395,10 +442,7 @@ void View::Run() {
       if (stopped_here) {
         std::lock_guard<std::mutex> lock(mu_);
         pending_.clear();
-        for (size_t i = stop_index; i < messages.size(); ++i) {
-          const Message& m = messages[i];
-          pending_.emplace_back(m);
-        }
+        for (size_t i = stop_index; i < messages.size(); ++i) pending_.emplace_back(messages[i]);
       }
     }
     if (!batch.empty()) {
@@ -416,44 +460,11 @@ void View::Run() {
     } else {
       store_->EndBatch();
     }
-    if (stopped_here) {
-      std::lock_guard<std::mutex> lock(mu_);
-      failed_ = true;
-      failed_reason_ = stop_reason;
-      failed_reason_for_skip_ = stop_reason;
-      const OwnedMessage& m = pending_.front();
-      log_("error", projection_->name(),
-           "stopped at " + m.topic + ":" + std::to_string(m.partition) + ":" +
-               std::to_string(m.offset) + " (errors stop): " + stop_reason);
-    }
+    if (stopped_here) StopAt(stop_reason);
     UpdateRate();
-    if (projection_->history() == Projection::History::kDays &&
-        Clock::now() - last_prune_ > std::chrono::seconds(60)) {
-      last_prune_ = Clock::now();
-      int64_t cutoff = WallMillis() - projection_->history_days() * 86400000;
-      int64_t n = store_->PruneHistory(cutoff, &error);
-      if (n < 0) {
-        log_("warn", projection_->name(), "history pruning failed: " + error);
-      } else if (n > 0) {
-        log_("info", projection_->name(),
-             "pruned " + std::to_string(n) + " history versions older than " +
-                 std::to_string(projection_->history_days()) + " days");
-      }
-    }
+    PruneHistoryNow();
   }
-  bool written = FinishCommit();
-  {
-    std::lock_guard<std::mutex> lock(commit_mu_);
-    committer_exit_ = true;
-    commit_cv_.notify_all();
-  }
-  committer_.join();
-  // The row cache is only good while this loop runs (a batch staged but not written, or
-  // applied and dropped, leaves it out of step with LMDB).
-  store_->DropCache();
-  if (source_ && written) {
-    source_->Committed(CurrentPosition());
-  }
+  FinishRun();
 }
 
 void View::UpdateRate() {

@@ -134,6 +134,14 @@ class View {
 
  private:
   void Run();
+  // Parts of Run: starting the source (false: the view failed to); whether the view is held
+  // (stopped at an event, or beyond its log end), taking the messages to resume with after a
+  // skip; stopping at an `errors stop` event; pruning `history N days`; the end of the loop.
+  bool StartSource();
+  bool Held(std::vector<OwnedMessage>* pending);
+  void StopAt(const std::string& reason);
+  void PruneHistoryNow();
+  void FinishRun();
   // format avro: holds until the writer schemas of `messages` are known (the registry may be
   // down: state stalled with the reason, retries with backoff). false when told to stop.
   bool WaitForSchemas(const std::vector<Message>& messages);
