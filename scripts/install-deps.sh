@@ -13,6 +13,7 @@ packages=(
   nodejs npm
   chromium python3-venv
   clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14
+  nginx wrk
 )
 
 missing=()
