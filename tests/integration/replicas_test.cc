@@ -17,6 +17,7 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "connectors/source.h"
@@ -233,6 +234,21 @@ std::string Checksum(uint16_t port) {
   return Field(r.body, "position") + " " + Field(r.body, "digest");
 }
 
+// Point reads a replica answered with 200, from its /metrics.
+int64_t RowReads(uint16_t port) {
+  auto r = Get(port, "/metrics");
+  int64_t n = 0;
+  std::istringstream in(r.body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("projd_http_requests_total{", 0) == 0 &&
+        line.find("/rows/{key}\"") != std::string::npos &&
+        line.find("code=\"200\"") != std::string::npos) {
+      n += std::stoll(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return n;
+}
+
 // Reads random rows through the proxy until `count` reads are done or *stop; counts failures
 // (anything but 200) and keeps the first few for the report.
 struct Reader {
@@ -379,6 +395,9 @@ TEST_CASE(
   std::thread reads([&] { reader.Run(proxy, 2000, &stop, 1); });
   ThreadGuard reads_guard(&stop, &reads);
   REQUIRE(WaitFor([&] { return reader.done >= 500; }, std::chrono::seconds(120)));
+  // Both replicas answer reads through the proxy.
+  CHECK(RowReads(port_a) > 0);
+  CHECK(RowReads(port_b) > 0);
   b->Kill9();
   int done_at_kill = reader.done;
   // Read-your-own-writes while b is down, during the reads.
@@ -413,6 +432,7 @@ TEST_CASE(
   for (const auto& f : reader2.failures) failures += f + "\n";
   INFO("failed reads during the restart:\n" << failures << "nginx logs:\n" << nginx.Logs());
   CHECK(reader2.failed == 0);
+  CHECK(RowReads(port_b) > 0);  // the restarted replica is back in the proxy's rotation
   CHECK(ryw_ok == ryw_count);
 
   // Converged: the same position (every event produced) and the same rows on both.
