@@ -299,7 +299,8 @@ std::string FormatTimestampMicros(int64_t micros) {
   int64_t ms_part = ((ms % 1000) + 1000) % 1000;
   if (dot != std::string::npos) s.resize(dot);
   char buf[16];
-  snprintf(buf, sizeof(buf), ".%06lld", static_cast<long long>(ms_part * 1000 + sub));
+  int64_t micros_part = ms_part * 1000 + sub;  // 0 to 999999
+  snprintf(buf, sizeof(buf), ".%06lld", static_cast<long long>(micros_part));
   return s + buf + "Z";
 }
 
@@ -383,27 +384,8 @@ class NodeBuilder {
   }
 
   const AvroNode* BuildInner(const Value& v, const std::string& ns, std::string* error) {
-    Kind k;
-    if (v.is_string()) {
-      const std::string& s = v.as_string();
-      if (Primitive(s, &k)) return New(k);
-      auto it = named_.find(s.find('.') == std::string::npos && !ns.empty() ? ns + "." + s : s);
-      if (it == named_.end()) it = named_.find(s);
-      if (it == named_.end()) {
-        *error = "schema names unknown type '" + s + "'";
-        return nullptr;
-      }
-      return it->second;
-    }
-    if (v.is_array()) {
-      AvroNode* u = New(Kind::kUnion);
-      for (const Value& b : v.as_array()) {
-        const AvroNode* c = Build(b, ns, error);
-        if (!c) return nullptr;
-        u->children.push_back(c);
-      }
-      return u;
-    }
+    if (v.is_string()) return BuildReference(v.as_string(), ns, error);
+    if (v.is_array()) return BuildUnion(v.as_array(), ns, error);
     if (!v.is_object()) {
       *error = "schema has a type that is not a string, array or object";
       return nullptr;
@@ -416,74 +398,133 @@ class NodeBuilder {
     }
     if (!type->is_string()) return Build(*type, ns, error);
     const std::string& t = type->as_string();
-    const Value* logical = o.Find("logicalType");
-    std::string lt = logical && logical->is_string() ? logical->as_string() : "";
     AvroNode* n = nullptr;
+    Kind k;
     if (Primitive(t, &k)) {
       n = New(k);
     } else if (t == "record" || t == "error" || t == "enum" || t == "fixed") {
-      std::string inner_ns;
-      std::string full = FullName(o, ns, &inner_ns);
-      n = New(t == "enum" ? Kind::kEnum : t == "fixed" ? Kind::kFixed : Kind::kRecord);
-      n->name = full;
-      named_[full] = n;
-      if (n->kind == Kind::kFixed) {
-        const Value* size = o.Find("size");
-        int64_t sz = 0;
-        if (!size || !size->is_number() || !size->as_number().ToInt64(&sz) || sz < 0) {
-          *error = "fixed " + full + " has no valid size";
-          return nullptr;
-        }
-        n->fixed_size = sz;
-      } else if (n->kind == Kind::kEnum) {
-        const Value* symbols = o.Find("symbols");
-        if (!symbols || !symbols->is_array()) {
-          *error = "enum " + full + " has no symbols";
-          return nullptr;
-        }
-        for (const Value& s : symbols->as_array()) {
-          if (!s.is_string()) {
-            *error = "enum " + full + " has a symbol that is not a string";
-            return nullptr;
-          }
-          n->symbols.push_back(s.as_string());
-        }
-      } else {
-        const Value* fields = o.Find("fields");
-        if (!fields || !fields->is_array()) {
-          *error = "record " + full + " has no fields";
-          return nullptr;
-        }
-        for (const Value& f : fields->as_array()) {
-          const Value* fname = f.is_object() ? f.as_object().Find("name") : nullptr;
-          const Value* ftype = f.is_object() ? f.as_object().Find("type") : nullptr;
-          if (!fname || !fname->is_string() || !ftype) {
-            *error = "record " + full + " has a field without name or type";
-            return nullptr;
-          }
-          const AvroNode* c = Build(*ftype, inner_ns, error);
-          if (!c) return nullptr;
-          n->children.push_back(c);
-          n->field_names.push_back(fname->as_string());
-          const Value* def = f.as_object().Find("default");
-          n->has_default.push_back(def != nullptr);
-          n->defaults.push_back(def ? *def : Value());
-        }
-      }
+      n = BuildNamed(o, t, ns, error);
     } else if (t == "array" || t == "map") {
-      n = New(t == "array" ? Kind::kArray : Kind::kMap);
-      const Value* inner = o.Find(t == "array" ? "items" : "values");
-      if (!inner) {
-        *error = t + " without " + (t == "array" ? "items" : "values");
-        return nullptr;
-      }
-      const AvroNode* c = Build(*inner, ns, error);
-      if (!c) return nullptr;
-      n->children.push_back(c);
+      n = BuildContainer(o, t, ns, error);
     } else {
       return Build(*type, ns, error);  // a named type referenced as {"type": "Name"}
     }
-    // Logical types; an invalid one is ignored (the Avro specification says so).
+    if (!n) return nullptr;
+    SetLogicalType(o, n);
+    return n;
+  }
+
+  // A type named by a string: a primitive, or a named type defined before (looked up in the
+  // enclosing namespace `ns` first).
+  const AvroNode* BuildReference(const std::string& s, const std::string& ns, std::string* error) {
+    Kind k;
+    if (Primitive(s, &k)) return New(k);
+    auto it = named_.find(s.find('.') == std::string::npos && !ns.empty() ? ns + "." + s : s);
+    if (it == named_.end()) it = named_.find(s);
+    if (it == named_.end()) {
+      *error = "schema names unknown type '" + s + "'";
+      return nullptr;
+    }
+    return it->second;
+  }
+
+  const AvroNode* BuildUnion(const Array& branches, const std::string& ns, std::string* error) {
+    AvroNode* u = New(Kind::kUnion);
+    for (const Value& b : branches) {
+      const AvroNode* c = Build(b, ns, error);
+      if (!c) return nullptr;
+      u->children.push_back(c);
+    }
+    return u;
+  }
+
+  // A record (or error), enum or fixed: `t` is its "type". Known by its full name from here on,
+  // so that its own fields may refer to it.
+  AvroNode* BuildNamed(const Object& o, const std::string& t, const std::string& ns,
+                       std::string* error) {
+    std::string inner_ns;
+    std::string full = FullName(o, ns, &inner_ns);
+    AvroNode* n = New(t == "enum" ? Kind::kEnum : t == "fixed" ? Kind::kFixed : Kind::kRecord);
+    n->name = full;
+    named_[full] = n;
+    if (n->kind == Kind::kFixed) return ReadFixedSize(o, n, error) ? n : nullptr;
+    if (n->kind == Kind::kEnum) return ReadEnumSymbols(o, n, error) ? n : nullptr;
+    return ReadRecordFields(o, inner_ns, n, error) ? n : nullptr;
+  }
+
+  static bool ReadFixedSize(const Object& o, AvroNode* n, std::string* error) {
+    const Value* size = o.Find("size");
+    int64_t sz = 0;
+    if (!size || !size->is_number() || !size->as_number().ToInt64(&sz) || sz < 0) {
+      *error = "fixed " + n->name + " has no valid size";
+      return false;
+    }
+    n->fixed_size = sz;
+    return true;
+  }
+
+  static bool ReadEnumSymbols(const Object& o, AvroNode* n, std::string* error) {
+    const Value* symbols = o.Find("symbols");
+    if (!symbols || !symbols->is_array()) {
+      *error = "enum " + n->name + " has no symbols";
+      return false;
+    }
+    for (const Value& s : symbols->as_array()) {
+      if (!s.is_string()) {
+        *error = "enum " + n->name + " has a symbol that is not a string";
+        return false;
+      }
+      n->symbols.push_back(s.as_string());
+    }
+    return true;
+  }
+
+  // The fields of record `n`, their types resolved in the record's namespace `inner_ns`.
+  bool ReadRecordFields(const Object& o, const std::string& inner_ns, AvroNode* n,
+                        std::string* error) {
+    const Value* fields = o.Find("fields");
+    if (!fields || !fields->is_array()) {
+      *error = "record " + n->name + " has no fields";
+      return false;
+    }
+    for (const Value& f : fields->as_array()) {
+      const Value* fname = f.is_object() ? f.as_object().Find("name") : nullptr;
+      const Value* ftype = f.is_object() ? f.as_object().Find("type") : nullptr;
+      if (!fname || !fname->is_string() || !ftype) {
+        *error = "record " + n->name + " has a field without name or type";
+        return false;
+      }
+      const AvroNode* c = Build(*ftype, inner_ns, error);
+      if (!c) return false;
+      n->children.push_back(c);
+      n->field_names.push_back(fname->as_string());
+      const Value* def = f.as_object().Find("default");
+      n->has_default.push_back(def != nullptr);
+      n->defaults.push_back(def ? *def : Value());
+    }
+    return true;
+  }
+
+  // An array (its "items") or a map (its "values"): `t` is its "type".
+  AvroNode* BuildContainer(const Object& o, const std::string& t, const std::string& ns,
+                           std::string* error) {
+    AvroNode* n = New(t == "array" ? Kind::kArray : Kind::kMap);
+    const Value* inner = o.Find(t == "array" ? "items" : "values");
+    if (!inner) {
+      *error = t + " without " + (t == "array" ? "items" : "values");
+      return nullptr;
+    }
+    const AvroNode* c = Build(*inner, ns, error);
+    if (!c) return nullptr;
+    n->children.push_back(c);
+    return n;
+  }
+
+  // The "logicalType" of schema object `o` on its node `n`; an invalid one is ignored (the Avro
+  // specification says so).
+  static void SetLogicalType(const Object& o, AvroNode* n) {
+    const Value* logical = o.Find("logicalType");
+    std::string lt = logical && logical->is_string() ? logical->as_string() : "";
     if (lt == "decimal" && (n->kind == Kind::kBytes || n->kind == Kind::kFixed)) {
       const Value* precision = o.Find("precision");
       const Value* scale = o.Find("scale");
@@ -508,7 +549,6 @@ class NodeBuilder {
                n->kind == Kind::kLong) {
       n->logical = Logical::kTimestampMicros;
     }
-    return n;
   }
 
   std::vector<std::unique_ptr<AvroNode>>* nodes_;
@@ -638,6 +678,164 @@ bool Validate(const unsigned char** p, const unsigned char* end, const AvroNode*
 
 // --- Avro C value -> Value ----------------------------------------------------------------------
 
+bool Convert(avro_value_t* v, const AvroNode* n, Value* out, std::string* error, int depth);
+
+// The error of a value Avro C cannot read.
+bool CannotRead(std::string* error) {
+  *error = AvroError("cannot read Avro value");
+  return false;
+}
+
+// An int: a number, or a date or time of day (logical types date and time-millis).
+bool ConvertInt(avro_value_t* v, const AvroNode* n, Value* out, std::string* error) {
+  int32_t i = 0;
+  if (avro_value_get_int(v, &i)) return CannotRead(error);
+  if (n->logical == Logical::kDate) {
+    *out = Value::String(FormatDate(i));
+  } else if (n->logical == Logical::kTimeMillis) {
+    *out = Value::String(FormatTimeOfDay(int64_t{i} * 1000));
+  } else {
+    *out = Value::Number(Decimal::FromInt(i));
+  }
+  return true;
+}
+
+// A long: a number, or a timestamp or time of day (logical types timestamp-* and time-micros).
+bool ConvertLong(avro_value_t* v, const AvroNode* n, Value* out, std::string* error) {
+  int64_t l = 0;
+  if (avro_value_get_long(v, &l)) return CannotRead(error);
+  if (n->logical == Logical::kTimestampMillis) {
+    *out = Value::String(FormatRfc3339(l));
+  } else if (n->logical == Logical::kTimestampMicros) {
+    *out = Value::String(FormatTimestampMicros(l));
+  } else if (n->logical == Logical::kTimeMicros) {
+    *out = Value::String(FormatTimeOfDay(l));
+  } else {
+    *out = Value::Number(Decimal::FromInt(l));
+  }
+  return true;
+}
+
+// A float or a double: an exact decimal of its shortest text.
+bool ConvertFloating(avro_value_t* v, const AvroNode* n, Value* out, std::string* error) {
+  Decimal d;
+  if (n->kind == Kind::kFloat) {
+    float f = 0;
+    if (avro_value_get_float(v, &f)) return CannotRead(error);
+    if (!NumberFromFloat(f, &d, error)) return false;
+  } else {
+    double f = 0;
+    if (avro_value_get_double(v, &f)) return CannotRead(error);
+    if (!NumberFromDouble(f, &d, error)) return false;
+  }
+  *out = Value::Number(d);
+  return true;
+}
+
+// Bytes or a fixed: a decimal (logical type decimal), else a base64 string.
+bool ConvertBytes(avro_value_t* v, const AvroNode* n, Value* out, std::string* error) {
+  const void* buf = nullptr;
+  size_t size = 0;
+  if (n->kind == Kind::kBytes ? avro_value_get_bytes(v, &buf, &size)
+                              : avro_value_get_fixed(v, &buf, &size)) {
+    return CannotRead(error);
+  }
+  const auto* p = static_cast<const unsigned char*>(buf);
+  if (n->logical == Logical::kDecimal) {
+    Decimal d;
+    if (!DecimalFromTwosComplement(p, size, n->scale, &d, error)) return false;
+    *out = Value::Number(d);
+  } else {
+    std::string s;
+    s.reserve((size + 2) / 3 * 4);
+    AppendBase64(p, size, &s);
+    *out = Value::String(std::move(s));
+  }
+  return true;
+}
+
+bool ConvertString(avro_value_t* v, Value* out, std::string* error) {
+  const char* s = nullptr;
+  size_t size = 0;
+  if (avro_value_get_string(v, &s, &size)) return CannotRead(error);
+  size_t len = size > 0 ? size - 1 : 0;  // Avro C counts the terminating NUL
+  if (!ValidUtf8(reinterpret_cast<const unsigned char*>(s), len)) {
+    *error = "Avro string is not valid UTF-8";
+    return false;
+  }
+  *out = Value::String(std::string(s, len));
+  return true;
+}
+
+// An enum: its symbol.
+bool ConvertEnum(avro_value_t* v, const AvroNode* n, Value* out, std::string* error) {
+  int e = 0;
+  if (avro_value_get_enum(v, &e)) return CannotRead(error);
+  if (e < 0 || static_cast<size_t>(e) >= n->symbols.size()) {
+    *error = "Avro enum index out of range";
+    return false;
+  }
+  *out = Value::String(n->symbols[static_cast<size_t>(e)]);
+  return true;
+}
+
+// A union: the value of its branch.
+bool ConvertUnion(avro_value_t* v, const AvroNode* n, Value* out, std::string* error, int depth) {
+  int disc = -1;
+  avro_value_t branch;
+  if (avro_value_get_discriminant(v, &disc) || avro_value_get_current_branch(v, &branch)) {
+    return CannotRead(error);
+  }
+  if (disc < 0 || static_cast<size_t>(disc) >= n->children.size()) {
+    *error = "Avro union branch out of range";
+    return false;
+  }
+  return Convert(&branch, n->children[static_cast<size_t>(disc)], out, error, depth + 1);
+}
+
+// A record: an object of its fields in schema order.
+bool ConvertRecord(avro_value_t* v, const AvroNode* n, Value* out, std::string* error, int depth) {
+  std::vector<Object::Member> members;
+  members.reserve(n->children.size());
+  for (size_t i = 0; i < n->children.size(); ++i) {
+    avro_value_t child;
+    if (avro_value_get_by_index(v, i, &child, nullptr)) return false;
+    Value cv;
+    if (!Convert(&child, n->children[i], &cv, error, depth + 1)) return false;
+    members.emplace_back(n->field_names[i], std::move(cv));
+  }
+  *out = Value::MakeObject(Object::FromMembers(std::move(members)));
+  return true;
+}
+
+// An array (a list) or a map (an object of its keys in order).
+bool ConvertArrayOrMap(avro_value_t* v, const AvroNode* n, Value* out, std::string* error,
+                       int depth) {
+  size_t size = 0;
+  if (avro_value_get_size(v, &size)) return CannotRead(error);
+  Array items;
+  std::vector<Object::Member> members;
+  for (size_t i = 0; i < size; ++i) {
+    avro_value_t child;
+    const char* key = nullptr;
+    if (avro_value_get_by_index(v, i, &child, &key)) break;
+    Value cv;
+    if (!Convert(&child, n->children[0], &cv, error, depth + 1)) return false;
+    if (n->kind == Kind::kArray) {
+      items.push_back(std::move(cv));
+    } else {
+      if (!key || !ValidUtf8(reinterpret_cast<const unsigned char*>(key), strlen(key))) {
+        *error = "Avro map key is not valid UTF-8";
+        return false;
+      }
+      members.emplace_back(key, std::move(cv));
+    }
+  }
+  *out = n->kind == Kind::kArray ? Value::MakeArray(std::move(items))
+                                 : Value::MakeObject(Object::FromMembers(std::move(members)));
+  return true;
+}
+
 bool Convert(avro_value_t* v, const AvroNode* n, Value* out, std::string* error, int depth) {
   if (depth > 64) {
     *error = "Avro value nested too deeply";
@@ -649,149 +847,33 @@ bool Convert(avro_value_t* v, const AvroNode* n, Value* out, std::string* error,
       return true;
     case Kind::kBoolean: {
       int b = 0;
-      if (avro_value_get_boolean(v, &b)) break;
+      if (avro_value_get_boolean(v, &b)) return CannotRead(error);
       *out = Value::Bool(b != 0);
       return true;
     }
-    case Kind::kInt: {
-      int32_t i = 0;
-      if (avro_value_get_int(v, &i)) break;
-      if (n->logical == Logical::kDate) {
-        *out = Value::String(FormatDate(i));
-      } else if (n->logical == Logical::kTimeMillis) {
-        *out = Value::String(FormatTimeOfDay(int64_t{i} * 1000));
-      } else {
-        *out = Value::Number(Decimal::FromInt(i));
-      }
-      return true;
-    }
-    case Kind::kLong: {
-      int64_t l = 0;
-      if (avro_value_get_long(v, &l)) break;
-      if (n->logical == Logical::kTimestampMillis) {
-        *out = Value::String(FormatRfc3339(l));
-      } else if (n->logical == Logical::kTimestampMicros) {
-        *out = Value::String(FormatTimestampMicros(l));
-      } else if (n->logical == Logical::kTimeMicros) {
-        *out = Value::String(FormatTimeOfDay(l));
-      } else {
-        *out = Value::Number(Decimal::FromInt(l));
-      }
-      return true;
-    }
-    case Kind::kFloat: {
-      float f = 0;
-      if (avro_value_get_float(v, &f)) break;
-      Decimal d;
-      if (!NumberFromFloat(f, &d, error)) return false;
-      *out = Value::Number(d);
-      return true;
-    }
-    case Kind::kDouble: {
-      double f = 0;
-      if (avro_value_get_double(v, &f)) break;
-      Decimal d;
-      if (!NumberFromDouble(f, &d, error)) return false;
-      *out = Value::Number(d);
-      return true;
-    }
+    case Kind::kInt:
+      return ConvertInt(v, n, out, error);
+    case Kind::kLong:
+      return ConvertLong(v, n, out, error);
+    case Kind::kFloat:
+    case Kind::kDouble:
+      return ConvertFloating(v, n, out, error);
     case Kind::kBytes:
-    case Kind::kFixed: {
-      const void* buf = nullptr;
-      size_t size = 0;
-      if (n->kind == Kind::kBytes ? avro_value_get_bytes(v, &buf, &size)
-                                  : avro_value_get_fixed(v, &buf, &size)) {
-        break;
-      }
-      const auto* p = static_cast<const unsigned char*>(buf);
-      if (n->logical == Logical::kDecimal) {
-        Decimal d;
-        if (!DecimalFromTwosComplement(p, size, n->scale, &d, error)) return false;
-        *out = Value::Number(d);
-      } else {
-        std::string s;
-        s.reserve((size + 2) / 3 * 4);
-        AppendBase64(p, size, &s);
-        *out = Value::String(std::move(s));
-      }
-      return true;
-    }
-    case Kind::kString: {
-      const char* s = nullptr;
-      size_t size = 0;
-      if (avro_value_get_string(v, &s, &size)) break;
-      size_t len = size > 0 ? size - 1 : 0;  // Avro C counts the terminating NUL
-      if (!ValidUtf8(reinterpret_cast<const unsigned char*>(s), len)) {
-        *error = "Avro string is not valid UTF-8";
-        return false;
-      }
-      *out = Value::String(std::string(s, len));
-      return true;
-    }
-    case Kind::kEnum: {
-      int e = 0;
-      if (avro_value_get_enum(v, &e)) break;
-      if (e < 0 || static_cast<size_t>(e) >= n->symbols.size()) {
-        *error = "Avro enum index out of range";
-        return false;
-      }
-      *out = Value::String(n->symbols[static_cast<size_t>(e)]);
-      return true;
-    }
-    case Kind::kUnion: {
-      int disc = -1;
-      avro_value_t branch;
-      if (avro_value_get_discriminant(v, &disc) || avro_value_get_current_branch(v, &branch)) {
-        break;
-      }
-      if (disc < 0 || static_cast<size_t>(disc) >= n->children.size()) {
-        *error = "Avro union branch out of range";
-        return false;
-      }
-      return Convert(&branch, n->children[static_cast<size_t>(disc)], out, error, depth + 1);
-    }
-    case Kind::kRecord: {
-      std::vector<Object::Member> members;
-      members.reserve(n->children.size());
-      for (size_t i = 0; i < n->children.size(); ++i) {
-        avro_value_t child;
-        if (avro_value_get_by_index(v, i, &child, nullptr)) return false;
-        Value cv;
-        if (!Convert(&child, n->children[i], &cv, error, depth + 1)) return false;
-        members.emplace_back(n->field_names[i], std::move(cv));
-      }
-      *out = Value::MakeObject(Object::FromMembers(std::move(members)));
-      return true;
-    }
+    case Kind::kFixed:
+      return ConvertBytes(v, n, out, error);
+    case Kind::kString:
+      return ConvertString(v, out, error);
+    case Kind::kEnum:
+      return ConvertEnum(v, n, out, error);
+    case Kind::kUnion:
+      return ConvertUnion(v, n, out, error, depth);
+    case Kind::kRecord:
+      return ConvertRecord(v, n, out, error, depth);
     case Kind::kArray:
-    case Kind::kMap: {
-      size_t size = 0;
-      if (avro_value_get_size(v, &size)) break;
-      Array items;
-      std::vector<Object::Member> members;
-      for (size_t i = 0; i < size; ++i) {
-        avro_value_t child;
-        const char* key = nullptr;
-        if (avro_value_get_by_index(v, i, &child, &key)) break;
-        Value cv;
-        if (!Convert(&child, n->children[0], &cv, error, depth + 1)) return false;
-        if (n->kind == Kind::kArray) {
-          items.push_back(std::move(cv));
-        } else {
-          if (!key || !ValidUtf8(reinterpret_cast<const unsigned char*>(key), strlen(key))) {
-            *error = "Avro map key is not valid UTF-8";
-            return false;
-          }
-          members.emplace_back(key, std::move(cv));
-        }
-      }
-      *out = n->kind == Kind::kArray ? Value::MakeArray(std::move(items))
-                                     : Value::MakeObject(Object::FromMembers(std::move(members)));
-      return true;
-    }
+    case Kind::kMap:
+      return ConvertArrayOrMap(v, n, out, error, depth);
   }
-  *error = AvroError("cannot read Avro value");
-  return false;
+  return CannotRead(error);
 }
 
 // --- Value -> Avro C value ----------------------------------------------------------------------
@@ -840,185 +922,224 @@ bool FillUnion(avro_value_t* dst, const Value& v, const AvroNode* n, const std::
 
 bool IntegerOf(const Value& v, int64_t* out) { return v.is_number() && v.as_number().ToInt64(out); }
 
+// The error of value `v` at `path` that is not of the type wanted.
+bool Wrong(const Value& v, const std::string& path, const char* want, std::string* error) {
+  *error = Where(path) + ": expected " + want + ", got " + Value::TypeName(v.type());
+  return false;
+}
+
+// The result of an avro_value_set_* call: true when it returned 0.
+bool SetDone(int rc, std::string* error) {
+  if (rc) {
+    *error = AvroError("cannot set Avro value");
+    return false;
+  }
+  return true;
+}
+
+// An int from an integer, or from a date "YYYY-MM-DD" (logical type date).
+bool FillInt(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
+             std::string* error) {
+  int64_t i = 0;
+  if (n->logical == Logical::kDate && v.is_string()) {
+    int64_t ms = 0;
+    if (!ParseRfc3339(v.as_string(), &ms) || ms % 86400000 != 0) {
+      *error = Where(path) + ": '" + v.as_string() + "' is not a date YYYY-MM-DD";
+      return false;
+    }
+    i = ms / 86400000;
+  } else if (!IntegerOf(v, &i)) {
+    return Wrong(v, path, "an integer", error);
+  }
+  if (i < INT32_MIN || i > INT32_MAX) {
+    *error = Where(path) + ": " + std::to_string(i) + " does not fit an Avro int";
+    return false;
+  }
+  return SetDone(avro_value_set_int(dst, static_cast<int32_t>(i)), error);
+}
+
+// A long from an integer, or from an RFC 3339 time (logical types timestamp-*).
+bool FillLong(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
+              std::string* error) {
+  int64_t l = 0;
+  bool ts = n->logical == Logical::kTimestampMillis || n->logical == Logical::kTimestampMicros;
+  if (ts && v.is_string()) {
+    int64_t ms = 0;
+    if (!ParseRfc3339(v.as_string(), &ms)) {
+      *error = Where(path) + ": '" + v.as_string() + "' is not an RFC 3339 time";
+      return false;
+    }
+    l = n->logical == Logical::kTimestampMicros ? ms * 1000 : ms;
+  } else if (!IntegerOf(v, &l)) {
+    return Wrong(v, path, "an integer", error);
+  }
+  return SetDone(avro_value_set_long(dst, l), error);
+}
+
+bool FillFloating(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
+                  std::string* error) {
+  if (!v.is_number()) return Wrong(v, path, "a number", error);
+  double d = std::strtod(v.as_number().ToString().c_str(), nullptr);
+  return SetDone(n->kind == Kind::kFloat ? avro_value_set_float(dst, static_cast<float>(d))
+                                         : avro_value_set_double(dst, d),
+                 error);
+}
+
+// Bytes or a fixed from a decimal number or its text (logical type decimal), else from base64.
+bool FillBytes(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
+               std::string* error) {
+  std::string bytes;
+  if (n->logical == Logical::kDecimal) {
+    Decimal d;
+    if (v.is_number()) {
+      d = v.as_number();
+    } else if (!v.is_string() || !Decimal::Parse(v.as_string(), &d)) {
+      return Wrong(v, path, "a decimal number", error);
+    }
+    std::string e;
+    if (!DecimalToTwosComplement(d, n->scale, n->kind == Kind::kFixed ? n->fixed_size : 0, &bytes,
+                                 &e)) {
+      *error = Where(path) + ": " + e;
+      return false;
+    }
+  } else if (!v.is_string() || !DecodeBase64(v.as_string(), &bytes)) {
+    return Wrong(v, path, "a base64 string", error);
+  }
+  if (n->kind == Kind::kFixed) {
+    if (static_cast<int64_t>(bytes.size()) != n->fixed_size) {
+      *error = Where(path) + ": fixed(" + std::to_string(n->fixed_size) + ") wants " +
+               std::to_string(n->fixed_size) + " bytes, got " + std::to_string(bytes.size());
+      return false;
+    }
+    return SetDone(avro_value_set_fixed(dst, bytes.data(), bytes.size()), error);
+  }
+  return SetDone(avro_value_set_bytes(dst, bytes.data(), bytes.size()), error);
+}
+
+bool FillEnum(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
+              std::string* error) {
+  if (!v.is_string()) return Wrong(v, path, "an enum symbol", error);
+  for (size_t i = 0; i < n->symbols.size(); ++i) {
+    if (n->symbols[i] == v.as_string()) {
+      return SetDone(avro_value_set_enum(dst, static_cast<int>(i)), error);
+    }
+  }
+  *error = Where(path) + ": '" + v.as_string() + "' is not a symbol of enum " + n->name;
+  return false;
+}
+
+// A record from an object: each field from the member of its name, else from the field's
+// default, else from null.
+bool FillRecord(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
+                std::string* error, int depth) {
+  if (!v.is_object()) return Wrong(v, path, "an object", error);
+  for (size_t i = 0; i < n->children.size(); ++i) {
+    avro_value_t child;
+    if (avro_value_get_by_index(dst, i, &child, nullptr)) {
+      *error = AvroError("cannot reach record field");
+      return false;
+    }
+    const std::string& fname = n->field_names[i];
+    std::string fpath = path;  // "PATH.FIELD", or "FIELD" at the top
+    if (!fpath.empty()) fpath += '.';
+    fpath += fname;
+    const Value* fv = v.as_object().Find(fname);
+    Value null_value;
+    if (!fv) {
+      if (n->has_default[i]) {
+        fv = &n->defaults[i];
+        // A union's default is a value of its first branch.
+        if (n->children[i]->kind == Kind::kUnion && !n->children[i]->children.empty()) {
+          avro_value_t branch;
+          if (avro_value_set_branch(&child, 0, &branch)) {
+            *error = AvroError("cannot set union branch");
+            return false;
+          }
+          if (!Fill(&branch, *fv, n->children[i]->children[0], fpath, error, depth + 1)) {
+            return false;
+          }
+          continue;
+        }
+      } else {
+        fv = &null_value;  // fits a null or a union with null; else an error below
+      }
+    }
+    if (!Fill(&child, *fv, n->children[i], fpath, error, depth + 1)) return false;
+  }
+  return true;
+}
+
+bool FillArray(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
+               std::string* error, int depth) {
+  if (!v.is_array()) return Wrong(v, path, "an array", error);
+  for (size_t i = 0; i < v.as_array().size(); ++i) {
+    avro_value_t child;
+    if (avro_value_append(dst, &child, nullptr)) {
+      *error = AvroError("cannot append to array");
+      return false;
+    }
+    if (!Fill(&child, v.as_array()[i], n->children[0], path + "[" + std::to_string(i) + "]", error,
+              depth + 1)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool FillMap(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
+             std::string* error, int depth) {
+  if (!v.is_object()) return Wrong(v, path, "an object", error);
+  for (const auto& [key, mv] : v.as_object().members()) {
+    avro_value_t child;
+    if (avro_value_add(dst, key.c_str(), &child, nullptr, nullptr)) {
+      *error = AvroError("cannot add to map");
+      return false;
+    }
+    std::string kpath = path;  // "PATH.KEY"
+    kpath += '.';
+    kpath += key;
+    if (!Fill(&child, mv, n->children[0], kpath, error, depth + 1)) return false;
+  }
+  return true;
+}
+
 bool Fill(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
           std::string* error, int depth) {
   if (depth > 64) {
     *error = "value nested too deeply";
     return false;
   }
-  auto wrong = [&](const char* want) {
-    *error = Where(path) + ": expected " + want + ", got " + Value::TypeName(v.type());
-    return false;
-  };
-  int rc = 0;
   switch (n->kind) {
     case Kind::kNull:
-      if (!v.is_null()) return wrong("null");
-      rc = avro_value_set_null(dst);
-      break;
+      if (!v.is_null()) return Wrong(v, path, "null", error);
+      return SetDone(avro_value_set_null(dst), error);
     case Kind::kBoolean:
-      if (!v.is_bool()) return wrong("a boolean");
-      rc = avro_value_set_boolean(dst, v.as_bool() ? 1 : 0);
-      break;
-    case Kind::kInt: {
-      int64_t i = 0;
-      if (n->logical == Logical::kDate && v.is_string()) {
-        int64_t ms = 0;
-        if (!ParseRfc3339(v.as_string(), &ms) || ms % 86400000 != 0) {
-          *error = Where(path) + ": '" + v.as_string() + "' is not a date YYYY-MM-DD";
-          return false;
-        }
-        i = ms / 86400000;
-      } else if (!IntegerOf(v, &i)) {
-        return wrong("an integer");
-      }
-      if (i < INT32_MIN || i > INT32_MAX) {
-        *error = Where(path) + ": " + std::to_string(i) + " does not fit an Avro int";
-        return false;
-      }
-      rc = avro_value_set_int(dst, static_cast<int32_t>(i));
-      break;
-    }
-    case Kind::kLong: {
-      int64_t l = 0;
-      bool ts = n->logical == Logical::kTimestampMillis || n->logical == Logical::kTimestampMicros;
-      if (ts && v.is_string()) {
-        int64_t ms = 0;
-        if (!ParseRfc3339(v.as_string(), &ms)) {
-          *error = Where(path) + ": '" + v.as_string() + "' is not an RFC 3339 time";
-          return false;
-        }
-        l = n->logical == Logical::kTimestampMicros ? ms * 1000 : ms;
-      } else if (!IntegerOf(v, &l)) {
-        return wrong("an integer");
-      }
-      rc = avro_value_set_long(dst, l);
-      break;
-    }
+      if (!v.is_bool()) return Wrong(v, path, "a boolean", error);
+      return SetDone(avro_value_set_boolean(dst, v.as_bool() ? 1 : 0), error);
+    case Kind::kInt:
+      return FillInt(dst, v, n, path, error);
+    case Kind::kLong:
+      return FillLong(dst, v, n, path, error);
     case Kind::kFloat:
-    case Kind::kDouble: {
-      if (!v.is_number()) return wrong("a number");
-      double d = std::strtod(v.as_number().ToString().c_str(), nullptr);
-      rc = n->kind == Kind::kFloat ? avro_value_set_float(dst, static_cast<float>(d))
-                                   : avro_value_set_double(dst, d);
-      break;
-    }
+    case Kind::kDouble:
+      return FillFloating(dst, v, n, path, error);
     case Kind::kBytes:
-    case Kind::kFixed: {
-      std::string bytes;
-      if (n->logical == Logical::kDecimal) {
-        Decimal d;
-        if (v.is_number()) {
-          d = v.as_number();
-        } else if (!v.is_string() || !Decimal::Parse(v.as_string(), &d)) {
-          return wrong("a decimal number");
-        }
-        std::string e;
-        if (!DecimalToTwosComplement(d, n->scale, n->kind == Kind::kFixed ? n->fixed_size : 0,
-                                     &bytes, &e)) {
-          *error = Where(path) + ": " + e;
-          return false;
-        }
-      } else if (!v.is_string() || !DecodeBase64(v.as_string(), &bytes)) {
-        return wrong("a base64 string");
-      }
-      if (n->kind == Kind::kFixed) {
-        if (static_cast<int64_t>(bytes.size()) != n->fixed_size) {
-          *error = Where(path) + ": fixed(" + std::to_string(n->fixed_size) + ") wants " +
-                   std::to_string(n->fixed_size) + " bytes, got " + std::to_string(bytes.size());
-          return false;
-        }
-        rc = avro_value_set_fixed(dst, bytes.data(), bytes.size());
-      } else {
-        rc = avro_value_set_bytes(dst, bytes.data(), bytes.size());
-      }
-      break;
-    }
+    case Kind::kFixed:
+      return FillBytes(dst, v, n, path, error);
     case Kind::kString:
-      if (!v.is_string()) return wrong("a string");
-      rc = avro_value_set_string_len(dst, v.as_string().c_str(), v.as_string().size() + 1);
-      break;
-    case Kind::kEnum: {
-      if (!v.is_string()) return wrong("an enum symbol");
-      for (size_t i = 0; i < n->symbols.size(); ++i) {
-        if (n->symbols[i] == v.as_string()) {
-          rc = avro_value_set_enum(dst, static_cast<int>(i));
-          if (rc) break;
-          return true;
-        }
-      }
-      if (rc) break;
-      *error = Where(path) + ": '" + v.as_string() + "' is not a symbol of enum " + n->name;
-      return false;
-    }
+      if (!v.is_string()) return Wrong(v, path, "a string", error);
+      return SetDone(
+          avro_value_set_string_len(dst, v.as_string().c_str(), v.as_string().size() + 1), error);
+    case Kind::kEnum:
+      return FillEnum(dst, v, n, path, error);
     case Kind::kUnion:
       return FillUnion(dst, v, n, path, error, depth);
-    case Kind::kRecord: {
-      if (!v.is_object()) return wrong("an object");
-      for (size_t i = 0; i < n->children.size(); ++i) {
-        avro_value_t child;
-        if (avro_value_get_by_index(dst, i, &child, nullptr)) {
-          *error = AvroError("cannot reach record field");
-          return false;
-        }
-        const std::string& fname = n->field_names[i];
-        std::string fpath = path.empty() ? fname : path + "." + fname;
-        const Value* fv = v.as_object().Find(fname);
-        Value null_value;
-        if (!fv) {
-          if (n->has_default[i]) {
-            fv = &n->defaults[i];
-            // A union's default is a value of its first branch.
-            if (n->children[i]->kind == Kind::kUnion && !n->children[i]->children.empty()) {
-              avro_value_t branch;
-              if (avro_value_set_branch(&child, 0, &branch)) {
-                *error = AvroError("cannot set union branch");
-                return false;
-              }
-              if (!Fill(&branch, *fv, n->children[i]->children[0], fpath, error, depth + 1)) {
-                return false;
-              }
-              continue;
-            }
-          } else {
-            fv = &null_value;  // fits a null or a union with null; else an error below
-          }
-        }
-        if (!Fill(&child, *fv, n->children[i], fpath, error, depth + 1)) return false;
-      }
-      return true;
-    }
-    case Kind::kArray: {
-      if (!v.is_array()) return wrong("an array");
-      for (size_t i = 0; i < v.as_array().size(); ++i) {
-        avro_value_t child;
-        if (avro_value_append(dst, &child, nullptr)) {
-          *error = AvroError("cannot append to array");
-          return false;
-        }
-        if (!Fill(&child, v.as_array()[i], n->children[0], path + "[" + std::to_string(i) + "]",
-                  error, depth + 1)) {
-          return false;
-        }
-      }
-      return true;
-    }
-    case Kind::kMap: {
-      if (!v.is_object()) return wrong("an object");
-      for (const auto& [key, mv] : v.as_object().members()) {
-        avro_value_t child;
-        if (avro_value_add(dst, key.c_str(), &child, nullptr, nullptr)) {
-          *error = AvroError("cannot add to map");
-          return false;
-        }
-        if (!Fill(&child, mv, n->children[0], path + "." + key, error, depth + 1)) return false;
-      }
-      return true;
-    }
-  }
-  if (rc) {
-    *error = AvroError("cannot set Avro value");
-    return false;
+    case Kind::kRecord:
+      return FillRecord(dst, v, n, path, error, depth);
+    case Kind::kArray:
+      return FillArray(dst, v, n, path, error, depth);
+    case Kind::kMap:
+      return FillMap(dst, v, n, path, error, depth);
   }
   return true;
 }
