@@ -651,7 +651,8 @@ bool Daemon::ProduceDemo(std::string* error) {
   return true;
 }
 
-void Daemon::DemoStream(std::vector<std::array<std::string, 3>> accounts, std::string topic) {
+void Daemon::DemoStream(std::vector<std::array<std::string, 3>> accounts,
+                        const std::string& topic) {
   std::string error;
   auto producer = Producer::Create(brokers_, options_.kafka_props, &error);
   if (!producer) {

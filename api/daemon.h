@@ -38,7 +38,7 @@ struct DaemonOptions {
   // --demo's live stream after the example events: events per second (0: none), with a burst
   // of five times that rate for 5 s at the start of every minute, so that lag moves.
   int demo_rate = 10;
-  int partitions = 4;       // embedded broker: partitions per topic
+  int partitions = 4;  // embedded broker: partitions per topic
   SyncMode sync = SyncMode::kBatch;
   int64_t max_event_bytes = 1 << 20;
   bool log_json = false;
@@ -117,7 +117,7 @@ class Daemon {
   void Monitor();
   bool ProduceDemo(std::string* error);
   // --demo's live stream (a thread until Stop): banking events at options_.demo_rate.
-  void DemoStream(std::vector<std::array<std::string, 3>> accounts, std::string topic);
+  void DemoStream(std::vector<std::array<std::string, 3>> accounts, const std::string& topic);
   // projd_http_requests_total and projd_http_request_seconds: an answer of a route (index in
   // ApiRoutes(), -1 when none matched), and their text for /metrics.
   void CountRequest(int route, int status, double seconds);
@@ -142,7 +142,7 @@ class Daemon {
   std::mutex rebuild_mu_;  // one manual rebuild request at a time
   std::atomic<bool> stopping_{false};
   std::thread monitor_;
-  std::thread demo_;  // --demo's live stream
+  std::thread demo_;                     // --demo's live stream
   Histogram query_seconds_;              // reads of views (rows, scans, history)
   std::unique_ptr<WorkPool> work_pool_;  // long work of the API; made by Start
   std::mutex http_metrics_mu_;

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <set>
 
 #include "connectors/source.h"
@@ -70,6 +71,8 @@ class FileSource final : public Source {
     out->clear();
     held_.clear();
     held_.reserve(max);
+    header_text_.clear();
+    header_sets_.clear();
     while (out->size() < max && pos_ < data_.size()) {
       size_t end = data_.find('\n', pos_);
       if (end == std::string::npos) end = data_.size();
@@ -238,6 +241,7 @@ class FileSource final : public Source {
     bool has_key = false;
     std::string_view key;
     std::string_view value = line;
+    const std::vector<MessageHeader>* headers = nullptr;
     if (Members(line, &members_)) {
       // An envelope has a value, at least one other envelope field, and nothing else: a bare
       // event that happens to have "key" and "value" fields stays a bare event.
@@ -246,7 +250,8 @@ class FileSource final : public Source {
       for (const auto& [name, raw] : members_) {
         if (name == "value") {
           raw_value = &raw;
-        } else if (name == "topic" || name == "partition" || name == "timestamp" || name == "key") {
+        } else if (name == "topic" || name == "partition" || name == "timestamp" || name == "key" ||
+                   name == "headers") {
           envelope_field = true;
         } else {
           other_field = true;
@@ -275,6 +280,19 @@ class FileSource final : public Source {
           Value v;
           std::string error;
           if (!ParseJson(raw, &v, &error)) continue;
+          if (name == "headers" && v.is_object()) {
+            // {"name": "value", ...}: each string member is one header.
+            header_sets_.emplace_back();
+            for (const auto& [hname, hvalue] : v.as_object().members()) {
+              if (!hvalue.is_string()) continue;
+              header_text_.push_back(hname);
+              std::string_view n = header_text_.back();
+              header_text_.push_back(hvalue.as_string());
+              header_sets_.back().push_back({n, header_text_.back()});
+            }
+            headers = &header_sets_.back();
+            continue;
+          }
           if (name == "topic" && v.is_string()) topic = Intern(v.as_string());
           int64_t p = 0;
           if (name == "partition" && v.is_number() && v.as_number().ToInt64(&p) && p >= 0 &&
@@ -309,6 +327,10 @@ class FileSource final : public Source {
     m.has_key = has_key;
     m.key = key;
     m.value = value;  // points into data_, which lives as long as the source
+    if (headers && !headers->empty()) {
+      m.headers = headers->data();
+      m.header_count = headers->size();
+    }
     return m;
   }
 
@@ -321,6 +343,9 @@ class FileSource final : public Source {
   // Keys that needed unescaping, for the messages of the current Poll (reserved for `max`
   // entries there, so the views into them stay put).
   std::vector<std::string> held_;
+  // Envelope headers of the current Poll's messages (deques: what they hold stays put).
+  std::deque<std::string> header_text_;
+  std::deque<std::vector<MessageHeader>> header_sets_;
   std::set<std::string, std::less<>> topics_;
   std::vector<std::pair<std::string_view, std::string_view>> members_;
   Position next_offset_;

@@ -201,6 +201,8 @@ class KafkaSource final : public Source {
     }
     batch_.resize(static_cast<size_t>(n));
     bool got_message = false;
+    size_t first_out = out->size();
+    first_headers_.clear();
     for (rd_kafka_message_t* m : batch_) {
       if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
@@ -227,6 +229,23 @@ class KafkaSource final : public Source {
       msg.has_key = m->key != nullptr;
       if (m->key) msg.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
       if (m->payload) msg.value = std::string_view(static_cast<const char*>(m->payload), m->len);
+      // Headers: views into the message, which lives until the next Poll; their array is
+      // filled in below, once headers_ no longer grows.
+      rd_kafka_headers_t* hdrs = nullptr;
+      size_t first_header = headers_.size();
+      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+        const char* name;
+        const void* value;
+        size_t size;
+        for (size_t i = 0;
+             rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          headers_.push_back(
+              {name, value ? std::string_view(static_cast<const char*>(value), size) : ""});
+        }
+      }
+      msg.header_count = headers_.size() - first_header;
+      first_headers_.push_back(first_header);
       if (static_cast<int64_t>(m->len) > options_.max_event_bytes) {
         oversize_.push_back("event of " + std::to_string(m->len) +
                             " bytes is larger than --max-event-bytes " +
@@ -235,6 +254,10 @@ class KafkaSource final : public Source {
         msg.value = msg.value.substr(0, 65536);
       }
       out->push_back(msg);
+    }
+    for (size_t i = first_out; i < out->size(); ++i) {
+      Message& msg = (*out)[i];
+      msg.headers = msg.header_count ? headers_.data() + first_headers_[i - first_out] : nullptr;
     }
     if (got_message) ClearTransportProblem();
     return true;
@@ -318,6 +341,7 @@ class KafkaSource final : public Source {
     for (rd_kafka_message_t* m : batch_) rd_kafka_message_destroy(m);
     batch_.clear();
     oversize_.clear();
+    headers_.clear();
   }
 
   void SetProblem(std::string p) {
@@ -409,6 +433,8 @@ class KafkaSource final : public Source {
   QueuePtr queue_;
   std::vector<rd_kafka_message_t*> batch_;
   std::vector<std::string> oversize_;
+  std::vector<MessageHeader> headers_;  // of the current Poll's messages
+  std::vector<size_t> first_headers_;   // per message of the Poll: its first in headers_
   std::set<TopicPartition> assigned_;
   Clock::time_point next_metadata_;
   Clock::time_point next_commit_;
@@ -558,12 +584,28 @@ class KafkaProducer final : public Producer {
 
   bool ProduceAsync(const std::string& topic, std::string_view key, std::string_view value,
                     std::string* error) override {
+    return ProduceAsync(topic, key, value, {}, error);
+  }
+
+  bool ProduceAsync(const std::string& topic, std::string_view key, std::string_view value,
+                    const std::vector<std::pair<std::string, std::string>>& headers,
+                    std::string* error) override {
     while (true) {
+      // The headers go to librdkafka with the message (on success it owns them).
+      rd_kafka_headers_t* hdrs = nullptr;
+      if (!headers.empty()) {
+        hdrs = rd_kafka_headers_new(headers.size());
+        for (const auto& [name, v] : headers) {
+          rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(),
+                              static_cast<ssize_t>(v.size()));
+        }
+      }
       rd_kafka_resp_err_t err = rd_kafka_producev(
           rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()), key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_HEADERS(hdrs),
           RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
+      if (err && hdrs) rd_kafka_headers_destroy(hdrs);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(rk_.get(), 50);
         continue;

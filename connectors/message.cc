@@ -10,7 +10,11 @@ OwnedMessage::OwnedMessage(const Message& m)
       partition(m.partition),
       offset(m.offset),
       timestamp_ms(m.timestamp_ms),
-      has_key(m.has_key) {}
+      has_key(m.has_key) {
+  for (size_t i = 0; i < m.header_count; ++i) {
+    headers.emplace_back(m.headers[i].name, m.headers[i].value);
+  }
+}
 
 Message OwnedMessage::View() const {
   Message m;
@@ -22,6 +26,10 @@ Message OwnedMessage::View() const {
   m.key = key;
   m.value = value;
   m.error = error;
+  header_views_.clear();
+  for (const auto& [name, v] : headers) header_views_.push_back({name, v});
+  m.headers = header_views_.data();
+  m.header_count = header_views_.size();
   return m;
 }
 

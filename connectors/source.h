@@ -41,10 +41,14 @@ struct OwnedMessage {
   Message View() const;
 
   std::string topic, key, value, error;
+  std::vector<std::pair<std::string, std::string>> headers;
   Partition partition = 0;
   Offset offset = 0;
   int64_t timestamp_ms = 0;
   bool has_key = false;
+
+ private:
+  mutable std::vector<MessageHeader> header_views_;  // what View() hands out
 };
 
 // Per-partition facts a Source knows, for lag: the high watermark (offset after the last
@@ -133,6 +137,10 @@ class Producer {
                        int64_t* offset_out, std::string* error) = 0;
   // Queues without waiting; Flush waits for all queued messages.
   virtual bool ProduceAsync(const std::string& topic, std::string_view key, std::string_view value,
+                            std::string* error) = 0;
+  // The same with message headers (name, value), sent in this order.
+  virtual bool ProduceAsync(const std::string& topic, std::string_view key, std::string_view value,
+                            const std::vector<std::pair<std::string, std::string>>& headers,
                             std::string* error) = 0;
   virtual bool Flush(std::chrono::milliseconds timeout, std::string* error) = 0;
 };

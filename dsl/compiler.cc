@@ -335,7 +335,8 @@ Type Compiler::CompileName(const ast::Name& n, const Scope& scope, ExprNode* out
     return Type::kUnknown;
   }
   if (n.name == "meta") {
-    Error(n.offset, "'meta' must be followed by .topic, .partition, .offset, .timestamp or .key");
+    Error(n.offset,
+          "'meta' must be followed by .topic, .partition, .offset, .timestamp, .key or .headers");
     return Type::kUnknown;
   }
   if (n.name == "key") {
@@ -394,14 +395,16 @@ Type Compiler::CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNod
       return Type::kUnknown;
     }
     if (p.accessors.empty() || p.accessors[0].field.empty()) {
-      Error(n.offset, "'meta' must be followed by .topic, .partition, .offset, .timestamp or .key");
+      Error(n.offset,
+            "'meta' must be followed by .topic, .partition, .offset, .timestamp, .key or .headers");
       return Type::kUnknown;
     }
     const std::string& f = p.accessors[0].field;
     MetaField field;
     if (!MetaFieldNamed(f, &field)) {
       Error(p.accessors[0].offset,
-            "unknown meta field '" + f + "' (known: topic, partition, offset, timestamp, key)");
+            "unknown meta field '" + f +
+                "' (known: topic, partition, offset, timestamp, key, headers)");
       return Type::kUnknown;
     }
     switch (field) {
@@ -415,6 +418,9 @@ Type Compiler::CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNod
         break;
       case MetaField::kKey:
         t = Type::kUnknown;  // a message may have no key
+        break;
+      case MetaField::kHeaders:
+        t = Type::kObject;  // name -> value; meta.headers["name"] is a string or null
         break;
     }
     SetPos(out, n.offset);

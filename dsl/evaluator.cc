@@ -15,6 +15,43 @@ std::string Where(const ExprNode& n) {
   return "line " + std::to_string(n.line) + ":" + std::to_string(n.column) + ": ";
 }
 
+// Whether s is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) {
+      unsigned char d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
+// Standard base64 (RFC 4648) with padding.
+std::string Base64(std::string_view s) {
+  static const char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((s.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < s.size(); i += 3) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(s[i])) << 16;
+    if (i + 1 < s.size()) v |= static_cast<uint32_t>(static_cast<unsigned char>(s[i + 1])) << 8;
+    if (i + 2 < s.size()) v |= static_cast<unsigned char>(s[i + 2]);
+    out.push_back(kChars[(v >> 18) & 63]);
+    out.push_back(kChars[(v >> 12) & 63]);
+    out.push_back(i + 1 < s.size() ? kChars[(v >> 6) & 63] : '=');
+    out.push_back(i + 2 < s.size() ? kChars[v & 63] : '=');
+  }
+  return out;
+}
+
 bool Fail(EvalContext* ctx, const ExprNode& n, const std::string& message) {
   ctx->error = Where(n) + message;
   return false;
@@ -499,6 +536,18 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
         case MetaField::kKey:
           *out = m.has_key ? Value::String(std::string(m.key)) : Value();
           break;
+        case MetaField::kHeaders: {
+          // Name -> value; the last of a repeated name wins; bytes that are not UTF-8 read as
+          // their base64 text.
+          Object headers;
+          for (size_t i = 0; i < m.header_count; ++i) {
+            const MessageHeader& h = m.headers[i];
+            std::string value = IsUtf8(h.value) ? std::string(h.value) : Base64(h.value);
+            headers.Set(std::string(h.name), Value::String(std::move(value)));
+          }
+          *out = Value::MakeObject(std::move(headers));
+          break;
+        }
       }
       return true;
     }

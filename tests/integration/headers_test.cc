@@ -1,0 +1,80 @@
+// meta.headers through the real path: headers produced by librdkafka on the real broker, read
+// by a projection in projd, kept in the rows it writes.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "connectors/source.h"
+#include "tests/integration/harness.h"
+
+namespace {
+
+using projd::Value;
+using projd::testing::ProjdProcess;
+
+std::string Field(const Value& row, const std::string& name) {
+  const Value* r = row.is_object() ? row.as_object().Find("row") : nullptr;
+  const Value* f = r && r->is_object() ? r->as_object().Find(name) : nullptr;
+  if (!f) return "(absent)";
+  return f->is_string() ? f->as_string() : projd::ToJson(*f);
+}
+
+}  // namespace
+
+TEST_CASE("real Kafka: meta.headers reads the headers librdkafka sent", "[kafka]") {
+  std::string brokers = projd::testing::RealKafka();
+  if (brokers.empty()) {
+    const char* req = std::getenv("PROJD_KAFKA_REQUIRED");
+    if (req && *req) FAIL("PROJD_KAFKA_REQUIRED is set but PROJD_KAFKA_BROKERS is not");
+    WARN("PROJD_KAFKA_BROKERS not set: real-broker test not run");
+    return;
+  }
+  std::string dir = projd::testing::TempDir("headers");
+  std::filesystem::create_directories(dir + "/projections");
+  std::string topic =
+      "headers-" + std::to_string(getpid()) + "-" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+  std::string error;
+  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 2, &error));
+  projd::testing::WriteFile(dir + "/projections/cmd.proj", R"(
+projection commands {
+  from ")" + topic + R"("
+  key event.id
+  on * {
+    user = coalesce(meta.headers["user"], "nobody")
+    command = meta.headers["correlation-id"]
+    raw = meta.headers["bin"]
+    headers = meta.headers
+  }
+}
+)");
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", dir + "/data", "--brokers", brokers},
+      dir + "/projd.log", &error);
+  REQUIRE(p);
+  auto producer = projd::Producer::Create(brokers, {}, &error);
+  REQUIRE(producer);
+  // A repeated name (the last wins), a value that is not UTF-8 (read as base64), no headers.
+  REQUIRE(producer->ProduceAsync(topic, "a", R"({"id":"a"})",
+                                 {{"user", "alice"},
+                                  {"correlation-id", "cmd-1"},
+                                  {"user", "carol"},
+                                  {"bin", std::string("\xff\x00\x01", 3)}},
+                                 &error));
+  REQUIRE(producer->ProduceAsync(topic, "b", R"({"id":"b"})", &error));
+  REQUIRE(producer->Flush(std::chrono::seconds(30), &error));
+  REQUIRE(p->WaitCaughtUp("commands", 2));
+  Value a = p->GetJson("/v1/views/commands/rows/a");
+  CHECK(Field(a, "user") == "carol");
+  CHECK(Field(a, "command") == "cmd-1");
+  CHECK(Field(a, "raw") == "/wAB");
+  CHECK(Field(a, "headers") == R"({"bin":"/wAB","correlation-id":"cmd-1","user":"carol"})");
+  Value b = p->GetJson("/v1/views/commands/rows/b");
+  CHECK(Field(b, "user") == "nobody");
+  CHECK(Field(b, "command") == "null");
+  CHECK(Field(b, "headers") == "{}");
+}
