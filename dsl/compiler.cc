@@ -283,6 +283,35 @@ class Compiler {
   Type CompileName(const ast::Name& n, const Scope& scope, ExprNode* out);
   void CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope, std::vector<StmtNode>* out,
                     std::set<std::string>* assigned);
+  bool CheckTarget(const std::string& field, size_t offset, bool assigns, const Scope& scope,
+                   std::set<std::string>* assigned);
+  void CompileAssign(const ast::Assign& a, Scope& scope, std::vector<StmtNode>* out,
+                     std::set<std::string>* assigned);
+  void CompileUnset(const ast::Unset& u, Scope& scope, std::vector<StmtNode>* out,
+                    std::set<std::string>* assigned);
+  void CompileDelete(const ast::Delete& d, std::vector<StmtNode>* out);
+  void CompileLet(const ast::Let& l, Scope& scope, std::vector<StmtNode>* out);
+  void CompilePush(const ast::Push& p, Scope& scope, std::vector<StmtNode>* out,
+                   std::set<std::string>* assigned);
+  void CompileIf(const ast::If& first, Scope& scope, std::vector<StmtNode>* out,
+                 std::set<std::string>* assigned);
+  // The clauses of a projection (CompileProjection).
+  void KeepSource(const ast::Projection& p, Projection* proj);
+  void CompileFrom(const ast::Clause& c, Projection* proj);
+  void CompileKey(const ast::Clause& c, Projection* proj);
+  void CompileEventClause(const ast::Clause& c, Projection* proj);
+  void CompileHandler(const ast::Clause& c, Projection* proj, std::set<std::string>* seen_types,
+                      bool* has_catch_all, std::set<std::string>* assigned);
+  void CompileIndex(const ast::Clause& c, Projection* proj);
+  void CompileHistory(const ast::Clause& c, Projection* proj);
+  void CompileAlert(const ast::Clause& c, Projection* proj);
+  static void IndexHandlers(Projection* proj);
+  // The clauses of a query (CompileQueryAst).
+  void CompileAsOf(const ast::QueryClause& c, const ast::Query& q, Query* query);
+  std::string SelectLabel(size_t off) const;
+  bool CompileSelectItem(const ast::Operand& e, const Scope& scope, Query* query);
+  void CompileSelect(const ast::QueryClause& c, const Scope& scope, Query* query);
+  void CompileOrderBy(const ast::QueryClause& c, const std::set<std::string>& fields, Query* query);
   static void AssignEventSlots(Projection* proj);
   void CheckCondition(Type t, size_t offset, const char* what) {
     if (t != Type::kUnknown && t != Type::kBool && t != Type::kNull) {
@@ -705,129 +734,153 @@ Type Compiler::CompileExpr(const ast::Operand& e, const Scope& scope, ExprNode* 
   return boost::apply_visitor(Visitor{this, scope, out}, e);
 }
 
+// Checks the target field of an assignment, `push` or `unset`: not a reserved name, not a let
+// name. `unset` does not assign its field: like a read, it must name a field that some other
+// statement assigns, or it is a typo that would leave the intended field in place.
+bool Compiler::CheckTarget(const std::string& field, size_t offset, bool assigns,
+                           const Scope& scope, std::set<std::string>* assigned) {
+  if (field == "key" || field == "event" || field == "meta") {
+    Error(offset, "cannot assign to '" + field + "': it is a reserved name");
+    return false;
+  }
+  if (scope.locals->count(field)) {
+    Error(offset, "'" + field + "' is a let name, not a row field; let names cannot be assigned");
+    return false;
+  }
+  if (assigns) {
+    assigned->insert(field);
+  } else {
+    FieldUse use;
+    use.field = field;
+    use.offset = offset;
+    use.unset = true;
+    field_uses_.push_back(std::move(use));
+  }
+  return true;
+}
+
+// FIELD = expr, FIELD += expr, FIELD -= expr.
+void Compiler::CompileAssign(const ast::Assign& a, Scope& scope, std::vector<StmtNode>* out,
+                             std::set<std::string>* assigned) {
+  StmtNode s;
+  lines_.Locate(a.offset, &s.line, &s.column);
+  s.kind = a.op == "="    ? StmtNode::Kind::kSet
+           : a.op == "+=" ? StmtNode::Kind::kAdd
+                          : StmtNode::Kind::kSub;
+  s.field = a.field;
+  CheckTarget(a.field, a.offset, true, scope, assigned);
+  Type t = CompileExpr(a.value, scope, &s.expr);
+  if (s.kind != StmtNode::Kind::kSet && t != Type::kUnknown && t != Type::kNumber) {
+    Error(SourceOffset(a.value),
+          "'" + a.op + "' needs a number, not a " + std::string(TypeName(t)));
+  }
+  out->push_back(std::move(s));
+}
+
+// unset FIELD.
+void Compiler::CompileUnset(const ast::Unset& u, Scope& scope, std::vector<StmtNode>* out,
+                            std::set<std::string>* assigned) {
+  StmtNode s;
+  lines_.Locate(u.offset, &s.line, &s.column);
+  s.kind = StmtNode::Kind::kUnset;
+  s.field = u.field;
+  CheckTarget(u.field, u.offset, false, scope, assigned);
+  out->push_back(std::move(s));
+}
+
+// delete.
+void Compiler::CompileDelete(const ast::Delete& d, std::vector<StmtNode>* out) {
+  StmtNode s;
+  lines_.Locate(d.offset, &s.line, &s.column);
+  s.kind = StmtNode::Kind::kDelete;
+  out->push_back(std::move(s));
+}
+
+// let NAME = expr: a new local slot of the handler.
+void Compiler::CompileLet(const ast::Let& l, Scope& scope, std::vector<StmtNode>* out) {
+  StmtNode s;
+  lines_.Locate(l.offset, &s.line, &s.column);
+  s.kind = StmtNode::Kind::kLet;
+  if (l.name == "key" || l.name == "event" || l.name == "meta") {
+    Error(l.offset, "cannot use reserved name '" + l.name + "' for a let");
+  } else if (scope.locals->count(l.name)) {
+    Error(l.offset, "let '" + l.name + "' is already defined in this handler");
+  }
+  CompileExpr(l.value, scope, &s.expr);
+  int slot = (*scope.next_slot)++;
+  (*scope.locals)[l.name] = slot;
+  s.slot = slot;
+  s.field = l.name;
+  out->push_back(std::move(s));
+}
+
+// push FIELD expr limit N.
+void Compiler::CompilePush(const ast::Push& p, Scope& scope, std::vector<StmtNode>* out,
+                           std::set<std::string>* assigned) {
+  StmtNode s;
+  lines_.Locate(p.offset, &s.line, &s.column);
+  s.kind = StmtNode::Kind::kPush;
+  s.field = p.field;
+  CheckTarget(p.field, p.offset, true, scope, assigned);
+  CompileExpr(p.value, scope, &s.expr);
+  Decimal d;
+  int64_t limit = 0;
+  if (!Decimal::Parse(p.limit.text, &d) || !d.ToInt64(&limit) || limit < 1 || limit > 100000) {
+    Error(p.limit.offset, "push limit must be a whole number from 1 to 100000");
+  }
+  s.limit = limit;
+  out->push_back(std::move(s));
+}
+
+// if / else if / else, as one statement with a branch per condition.
+void Compiler::CompileIf(const ast::If& first, Scope& scope, std::vector<StmtNode>* out,
+                         std::set<std::string>* assigned) {
+  StmtNode s;
+  s.kind = StmtNode::Kind::kIf;
+  const ast::If* cur = &first;
+  lines_.Locate(cur->offset, &s.line, &s.column);
+  while (cur) {
+    StmtNode::Branch b;
+    Type t = CompileExpr(cur->condition, scope, &b.condition);
+    CheckCondition(t, SourceOffset(cur->condition), "the condition of 'if'");
+    CompileBlock(cur->then_block, scope, &b.body, assigned);
+    s.branches.push_back(std::move(b));
+    const ast::If* next = nullptr;
+    if (cur->else_block) {
+      const auto& eb = *cur->else_block;
+      // `else if` arrives as a block holding one If: flatten it into the chain.
+      if (eb.size() == 1 && eb[0].get().type() == typeid(boost::spirit::x3::forward_ast<ast::If>)) {
+        next = &boost::get<boost::spirit::x3::forward_ast<ast::If>>(eb[0].get()).get();
+      } else {
+        StmtNode::Branch e;
+        e.has_condition = false;
+        CompileBlock(eb, scope, &e.body, assigned);
+        s.branches.push_back(std::move(e));
+      }
+    }
+    cur = next;
+  }
+  out->push_back(std::move(s));
+}
+
 void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
                             std::vector<StmtNode>* out, std::set<std::string>* assigned) {
-  // `unset` does not assign its field: like a read, it must name a field that some other
-  // statement assigns, or it is a typo that would leave the intended field in place.
-  auto check_target = [&](const std::string& field, size_t offset, bool assigns) {
-    if (field == "key" || field == "event" || field == "meta") {
-      Error(offset, "cannot assign to '" + field + "': it is a reserved name");
-      return false;
+  struct Visitor {
+    Compiler* self;
+    Scope& scope;
+    std::vector<StmtNode>* out;
+    std::set<std::string>* assigned;
+    void operator()(const ast::Assign& a) const { self->CompileAssign(a, scope, out, assigned); }
+    void operator()(const ast::Unset& u) const { self->CompileUnset(u, scope, out, assigned); }
+    void operator()(const ast::Delete& d) const { self->CompileDelete(d, out); }
+    void operator()(const ast::Let& l) const { self->CompileLet(l, scope, out); }
+    void operator()(const ast::Push& p) const { self->CompilePush(p, scope, out, assigned); }
+    void operator()(const boost::spirit::x3::forward_ast<ast::If>& fi) const {
+      self->CompileIf(fi.get(), scope, out, assigned);
     }
-    if (scope.locals->count(field)) {
-      Error(offset, "'" + field + "' is a let name, not a row field; let names cannot be assigned");
-      return false;
-    }
-    if (assigns) {
-      assigned->insert(field);
-    } else {
-      FieldUse use;
-      use.field = field;
-      use.offset = offset;
-      use.unset = true;
-      field_uses_.push_back(std::move(use));
-    }
-    return true;
   };
   for (const auto& st : block) {
-    struct Visitor {
-      Compiler* self;
-      Scope& scope;
-      std::vector<StmtNode>* out;
-      std::set<std::string>* assigned;
-      const decltype(check_target)& check;
-      void operator()(const ast::Assign& a) const {
-        StmtNode s;
-        self->lines_.Locate(a.offset, &s.line, &s.column);
-        s.kind = a.op == "="    ? StmtNode::Kind::kSet
-                 : a.op == "+=" ? StmtNode::Kind::kAdd
-                                : StmtNode::Kind::kSub;
-        s.field = a.field;
-        check(a.field, a.offset, true);
-        Type t = self->CompileExpr(a.value, scope, &s.expr);
-        if (s.kind != StmtNode::Kind::kSet && t != Type::kUnknown && t != Type::kNumber) {
-          self->Error(SourceOffset(a.value),
-                      "'" + a.op + "' needs a number, not a " + std::string(TypeName(t)));
-        }
-        out->push_back(std::move(s));
-      }
-      void operator()(const ast::Unset& u) const {
-        StmtNode s;
-        self->lines_.Locate(u.offset, &s.line, &s.column);
-        s.kind = StmtNode::Kind::kUnset;
-        s.field = u.field;
-        check(u.field, u.offset, false);
-        out->push_back(std::move(s));
-      }
-      void operator()(const ast::Delete& d) const {
-        StmtNode s;
-        self->lines_.Locate(d.offset, &s.line, &s.column);
-        s.kind = StmtNode::Kind::kDelete;
-        out->push_back(std::move(s));
-      }
-      void operator()(const ast::Let& l) const {
-        StmtNode s;
-        self->lines_.Locate(l.offset, &s.line, &s.column);
-        s.kind = StmtNode::Kind::kLet;
-        if (l.name == "key" || l.name == "event" || l.name == "meta") {
-          self->Error(l.offset, "cannot use reserved name '" + l.name + "' for a let");
-        } else if (scope.locals->count(l.name)) {
-          self->Error(l.offset, "let '" + l.name + "' is already defined in this handler");
-        }
-        self->CompileExpr(l.value, scope, &s.expr);
-        int slot = (*scope.next_slot)++;
-        (*scope.locals)[l.name] = slot;
-        s.slot = slot;
-        s.field = l.name;
-        out->push_back(std::move(s));
-      }
-      void operator()(const ast::Push& p) const {
-        StmtNode s;
-        self->lines_.Locate(p.offset, &s.line, &s.column);
-        s.kind = StmtNode::Kind::kPush;
-        s.field = p.field;
-        check(p.field, p.offset, true);
-        self->CompileExpr(p.value, scope, &s.expr);
-        Decimal d;
-        int64_t limit = 0;
-        if (!Decimal::Parse(p.limit.text, &d) || !d.ToInt64(&limit) || limit < 1 ||
-            limit > 100000) {
-          self->Error(p.limit.offset, "push limit must be a whole number from 1 to 100000");
-        }
-        s.limit = limit;
-        out->push_back(std::move(s));
-      }
-      void operator()(const boost::spirit::x3::forward_ast<ast::If>& fi) const {
-        StmtNode s;
-        s.kind = StmtNode::Kind::kIf;
-        const ast::If* cur = &fi.get();
-        self->lines_.Locate(cur->offset, &s.line, &s.column);
-        while (cur) {
-          StmtNode::Branch b;
-          Type t = self->CompileExpr(cur->condition, scope, &b.condition);
-          self->CheckCondition(t, SourceOffset(cur->condition), "the condition of 'if'");
-          self->CompileBlock(cur->then_block, scope, &b.body, assigned);
-          s.branches.push_back(std::move(b));
-          const ast::If* next = nullptr;
-          if (cur->else_block) {
-            const auto& eb = *cur->else_block;
-            // `else if` arrives as a block holding one If: flatten it into the chain.
-            if (eb.size() == 1 &&
-                eb[0].get().type() == typeid(boost::spirit::x3::forward_ast<ast::If>)) {
-              next = &boost::get<boost::spirit::x3::forward_ast<ast::If>>(eb[0].get()).get();
-            } else {
-              StmtNode::Branch e;
-              e.has_condition = false;
-              self->CompileBlock(eb, scope, &e.body, assigned);
-              s.branches.push_back(std::move(e));
-            }
-          }
-          cur = next;
-        }
-        out->push_back(std::move(s));
-      }
-    };
-    boost::apply_visitor(Visitor{this, scope, out, assigned, check_target}, st);
+    boost::apply_visitor(Visitor{this, scope, out, assigned}, st);
   }
 }
 
@@ -885,25 +938,164 @@ void Compiler::CheckFieldUses(const std::set<std::string>& assigned) {
   field_uses_.clear();
 }
 
+// The projection's own text, its hash, and the file's lines up to its end (so that trace line
+// numbers match the file).
+void Compiler::KeepSource(const ast::Projection& p, Projection* proj) {
+  size_t end = std::min(p.end_offset, text_.size());
+  proj->definition_ = std::string(text_.substr(p.offset, end - p.offset));
+  proj->definition_hash_ = HashHex(Normalize(proj->definition_));
+  int first_line, col;
+  lines_.Locate(p.offset, &first_line, &col);
+  // Keep the whole file's lines so trace line numbers match the file.
+  for (int i = 1; i <= first_line + static_cast<int>(std::count(proj->definition_.begin(),
+                                                                proj->definition_.end(), '\n'));
+       ++i) {
+    proj->source_lines_.push_back(lines_.Line(i));
+  }
+}
+
+// from "topic", ...
+void Compiler::CompileFrom(const ast::Clause& c, Projection* proj) {
+  std::set<std::string> topics;
+  for (const auto& t : c.names) {
+    if (t.empty()) {
+      Error(c.offset, "topic name must not be empty");
+    } else if (!topics.insert(t).second) {
+      Error(c.offset, "topic \"" + t + "\" is listed twice");
+    }
+    proj->topics_.push_back(t);
+  }
+}
+
+// key expr, ...
+void Compiler::CompileKey(const ast::Clause& c, Projection* proj) {
+  Scope scope;
+  scope.place = Place::kKey;
+  for (const auto& e : c.exprs) {
+    ExprNode n;
+    Type t = CompileExpr(e, scope, &n);
+    if (t == Type::kArray || t == Type::kObject || t == Type::kNull) {
+      Error(SourceOffset(e), std::string("a key part cannot be a ") + TypeName(t));
+    }
+    proj->key_parts_.push_back(std::move(n));
+  }
+}
+
+// type expr, time expr, id expr, where expr: one expression of the event each.
+void Compiler::CompileEventClause(const ast::Clause& c, Projection* proj) {
+  Scope scope;
+  scope.place = c.kind == "type"   ? Place::kType
+                : c.kind == "time" ? Place::kTime
+                : c.kind == "id"   ? Place::kId
+                                   : Place::kWhere;
+  ExprNode* target = c.kind == "type"   ? &proj->type_
+                     : c.kind == "time" ? &proj->time_
+                     : c.kind == "id"   ? &proj->id_
+                                        : &proj->where_;
+  Type t = CompileExpr(c.exprs[0], scope, target);
+  if (c.kind == "type") {
+    proj->has_type_ = true;
+    if (t != Type::kUnknown && t != Type::kString) {
+      Error(SourceOffset(c.exprs[0]), std::string("type must be a string, not a ") + TypeName(t));
+    }
+  } else if (c.kind == "time") {
+    proj->has_time_ = true;
+    if (t != Type::kUnknown && t != Type::kString && t != Type::kNumber) {
+      Error(SourceOffset(c.exprs[0]),
+            std::string("time must be an RFC 3339 string or epoch millis, not a ") + TypeName(t));
+    }
+  } else if (c.kind == "id") {
+    proj->has_id_ = true;
+    if (t == Type::kArray || t == Type::kObject || t == Type::kNull || t == Type::kBool) {
+      Error(SourceOffset(c.exprs[0]), std::string("id cannot be a ") + TypeName(t));
+    }
+  } else {
+    proj->has_where_ = true;
+    CheckCondition(t, SourceOffset(c.exprs[0]), "the where clause");
+  }
+}
+
+// on Type, ... { statements } and on * { statements }.
+void Compiler::CompileHandler(const ast::Clause& c, Projection* proj,
+                              std::set<std::string>* seen_types, bool* has_catch_all,
+                              std::set<std::string>* assigned) {
+  Handler h;
+  int line, col;
+  lines_.Locate(c.offset, &line, &col);
+  h.line = line;
+  bool catch_all = c.names.size() == 1 && c.names[0] == "*";
+  if (catch_all) {
+    if (*has_catch_all) Error(c.offset, "duplicate 'on *' handler");
+    *has_catch_all = true;
+  } else {
+    for (const auto& n : c.names) {
+      if (!seen_types->insert(n).second) {
+        Error(c.offset, "event type '" + n + "' already has a handler; only the first runs");
+      }
+      h.types.push_back(n);
+    }
+  }
+  std::map<std::string, int> locals;
+  int next_slot = 0;
+  Scope scope;
+  scope.place = Place::kHandler;
+  scope.locals = &locals;
+  scope.next_slot = &next_slot;
+  CompileBlock(c.block, scope, &h.body, assigned);
+  h.locals = next_slot;
+  proj->handlers_.push_back(std::move(h));
+}
+
+// index field, ...
+void Compiler::CompileIndex(const ast::Clause& c, Projection* proj) {
+  std::set<std::string> idx;
+  for (const auto& f : c.names) {
+    if (!idx.insert(f).second) Error(c.offset, "field '" + f + "' is indexed twice");
+    proj->indexes_.push_back(f);
+  }
+}
+
+// history all, history N days.
+void Compiler::CompileHistory(const ast::Clause& c, Projection* proj) {
+  if (c.word == "all") {
+    proj->history_ = Projection::History::kAll;
+  } else {
+    int64_t days = c.word.size() > 6 ? 0 : std::stoll(c.word);
+    if (days < 1 || days > 100000) {
+      Error(c.offset, "history days must be from 1 to 100000");
+    }
+    proj->history_ = Projection::History::kDays;
+    proj->history_days_ = days;
+  }
+}
+
+// alert lag > N [seconds].
+void Compiler::CompileAlert(const ast::Clause& c, Projection* proj) {
+  int64_t n = c.word.size() > 15 ? 0 : std::stoll(c.word);
+  if (n < 1) Error(c.offset, "alert lag threshold must be at least 1");
+  proj->alert_lag_ = n;
+  proj->alert_lag_seconds_ = c.seconds;
+}
+
+// The handler of each event type (the first that names it) and the catch-all one.
+void Compiler::IndexHandlers(Projection* proj) {
+  for (const auto& h : proj->handlers_) {
+    if (h.types.empty() && !proj->catch_all_) proj->catch_all_ = &h;
+    for (const auto& t : h.types) {
+      auto& index = proj->handler_by_type_;
+      if (std::none_of(index.begin(), index.end(), [&t](const auto& e) { return e.first == t; })) {
+        index.emplace_back(t, &h);
+      }
+    }
+  }
+}
+
 std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p) {
   auto proj = std::make_shared<Projection>();
   field_uses_.clear();
   proj->name_ = p.name;
   proj->file_ = file_;
-  size_t end = std::min(p.end_offset, text_.size());
-  proj->definition_ = std::string(text_.substr(p.offset, end - p.offset));
-  proj->definition_hash_ = HashHex(Normalize(proj->definition_));
-  {
-    std::istringstream in(proj->definition_);
-    int first_line, col;
-    lines_.Locate(p.offset, &first_line, &col);
-    // Keep the whole file's lines so trace line numbers match the file.
-    for (int i = 1; i <= first_line + static_cast<int>(std::count(proj->definition_.begin(),
-                                                                  proj->definition_.end(), '\n'));
-         ++i) {
-      proj->source_lines_.push_back(lines_.Line(i));
-    }
-  }
+  KeepSource(p, proj.get());
 
   std::map<std::string, size_t> seen;
   std::set<std::string> seen_types;
@@ -922,116 +1114,30 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
       }
       seen[c.kind] = c.offset;
     }
-    Scope scope;
     if (c.kind == "from") {
       has_from = true;
-      std::set<std::string> topics;
-      for (const auto& t : c.names) {
-        if (t.empty()) {
-          Error(c.offset, "topic name must not be empty");
-        } else if (!topics.insert(t).second) {
-          Error(c.offset, "topic \"" + t + "\" is listed twice");
-        }
-        proj->topics_.push_back(t);
-      }
+      CompileFrom(c, proj.get());
     } else if (c.kind == "key") {
       has_key = true;
-      scope.place = Place::kKey;
-      for (const auto& e : c.exprs) {
-        ExprNode n;
-        Type t = CompileExpr(e, scope, &n);
-        if (t == Type::kArray || t == Type::kObject || t == Type::kNull) {
-          Error(SourceOffset(e), std::string("a key part cannot be a ") + TypeName(t));
-        }
-        proj->key_parts_.push_back(std::move(n));
-      }
+      CompileKey(c, proj.get());
     } else if (c.kind == "type" || c.kind == "time" || c.kind == "id" || c.kind == "where") {
-      scope.place = c.kind == "type"   ? Place::kType
-                    : c.kind == "time" ? Place::kTime
-                    : c.kind == "id"   ? Place::kId
-                                       : Place::kWhere;
-      ExprNode* target = c.kind == "type"   ? &proj->type_
-                         : c.kind == "time" ? &proj->time_
-                         : c.kind == "id"   ? &proj->id_
-                                            : &proj->where_;
-      Type t = CompileExpr(c.exprs[0], scope, target);
-      if (c.kind == "type") {
-        proj->has_type_ = true;
-        if (t != Type::kUnknown && t != Type::kString) {
-          Error(SourceOffset(c.exprs[0]),
-                std::string("type must be a string, not a ") + TypeName(t));
-        }
-      } else if (c.kind == "time") {
-        proj->has_time_ = true;
-        if (t != Type::kUnknown && t != Type::kString && t != Type::kNumber) {
-          Error(
-              SourceOffset(c.exprs[0]),
-              std::string("time must be an RFC 3339 string or epoch millis, not a ") + TypeName(t));
-        }
-      } else if (c.kind == "id") {
-        proj->has_id_ = true;
-        if (t == Type::kArray || t == Type::kObject || t == Type::kNull || t == Type::kBool) {
-          Error(SourceOffset(c.exprs[0]), std::string("id cannot be a ") + TypeName(t));
-        }
-      } else {
-        proj->has_where_ = true;
-        CheckCondition(t, SourceOffset(c.exprs[0]), "the where clause");
-      }
+      CompileEventClause(c, proj.get());
     } else if (c.kind == "dedupe") {
       proj->dedupe_ = true;
       dedupe_offset = c.offset;
     } else if (c.kind == "on") {
-      Handler h;
-      int line, col;
-      lines_.Locate(c.offset, &line, &col);
-      h.line = line;
-      bool catch_all = c.names.size() == 1 && c.names[0] == "*";
-      if (catch_all) {
-        if (has_catch_all) Error(c.offset, "duplicate 'on *' handler");
-        has_catch_all = true;
-      } else {
-        for (const auto& n : c.names) {
-          if (!seen_types.insert(n).second) {
-            Error(c.offset, "event type '" + n + "' already has a handler; only the first runs");
-          }
-          h.types.push_back(n);
-        }
-      }
-      std::map<std::string, int> locals;
-      int next_slot = 0;
-      scope.place = Place::kHandler;
-      scope.locals = &locals;
-      scope.next_slot = &next_slot;
-      CompileBlock(c.block, scope, &h.body, &assigned);
-      h.locals = next_slot;
-      proj->handlers_.push_back(std::move(h));
+      CompileHandler(c, proj.get(), &seen_types, &has_catch_all, &assigned);
     } else if (c.kind == "index") {
-      std::set<std::string> idx;
-      for (const auto& f : c.names) {
-        if (!idx.insert(f).second) Error(c.offset, "field '" + f + "' is indexed twice");
-        proj->indexes_.push_back(f);
-      }
+      CompileIndex(c, proj.get());
     } else if (c.kind == "history") {
-      if (c.word == "all") {
-        proj->history_ = Projection::History::kAll;
-      } else {
-        int64_t days = c.word.size() > 6 ? 0 : std::stoll(c.word);
-        if (days < 1 || days > 100000) {
-          Error(c.offset, "history days must be from 1 to 100000");
-        }
-        proj->history_ = Projection::History::kDays;
-        proj->history_days_ = days;
-      }
+      CompileHistory(c, proj.get());
     } else if (c.kind == "errors") {
       proj->errors_ =
           c.word == "stop" ? Projection::ErrorPolicy::kStop : Projection::ErrorPolicy::kSkip;
     } else if (c.kind == "format") {
       proj->format_ = c.word == "avro" ? Projection::Format::kAvro : Projection::Format::kJson;
     } else if (c.kind == "alert") {
-      int64_t n = c.word.size() > 15 ? 0 : std::stoll(c.word);
-      if (n < 1) Error(c.offset, "alert lag threshold must be at least 1");
-      proj->alert_lag_ = n;
-      proj->alert_lag_seconds_ = c.seconds;
+      CompileAlert(c, proj.get());
     }
   }
   if (!has_from) Error(p.offset, "projection '" + p.name + "' has no 'from' clause");
@@ -1045,15 +1151,7 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
   CheckFieldUses(assigned);
   proj->fields_.assign(assigned.begin(), assigned.end());
   AssignEventSlots(proj.get());
-  for (const auto& h : proj->handlers_) {
-    if (h.types.empty() && !proj->catch_all_) proj->catch_all_ = &h;
-    for (const auto& t : h.types) {
-      auto& index = proj->handler_by_type_;
-      if (std::none_of(index.begin(), index.end(), [&t](const auto& e) { return e.first == t; })) {
-        index.emplace_back(t, &h);
-      }
-    }
-  }
+  IndexHandlers(proj.get());
   for (const auto& f : proj->indexes_) {
     if (!assigned.count(f)) {
       Error(seen["index"], "index on '" + f + "', which no handler sets");
@@ -1062,6 +1160,8 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
   return proj;
 }
 
+// The query language: CompileQueryAst and its clauses, kept together up to CompileFile
+// (tests/docs/check_docs.py reads the error messages there as the query language's own).
 std::unique_ptr<Query> Compiler::CompileQueryAst(
     const ast::Query& q,
     const std::function<std::shared_ptr<const Projection>(const std::string&)>& find_view) {
@@ -1090,125 +1190,15 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
       continue;
     }
     if (c.kind == "as of") {
-      if (!ParseRfc3339(c.word, &query->as_of_ms)) {
-        Error(c.offset, "as of needs an RFC 3339 time, like \"2025-07-15T00:00:00Z\"");
-      }
-      if (query->projection->history() == Projection::History::kNone) {
-        Error(c.offset,
-              "view '" + q.view + "' keeps no history: as of needs 'history' in its definition");
-      }
-      query->has_as_of = true;
+      CompileAsOf(c, q, query.get());
     } else if (c.kind == "where") {
       Type t = CompileExpr(c.exprs[0], scope, &query->where);
       CheckCondition(t, SourceOffset(c.exprs[0]), "the where clause");
       query->has_where = true;
     } else if (c.kind == "select") {
-      int aggregates = 0;
-      for (const auto& e : c.exprs) {
-        Query::SelectItem item;
-        size_t off = SourceOffset(e);
-        // Label: the item's own text, up to the next ',' or clause keyword outside strings
-        // and parentheses.
-        size_t end = off;
-        int depth = 0;
-        auto keyword_at = [this](size_t i) {
-          for (const char* kw : {"where", "order", "limit", "as", "select"}) {
-            size_t n = strlen(kw);
-            if (text_.compare(i, n, kw) == 0 &&
-                (i + n >= text_.size() ||
-                 !(isalnum(static_cast<unsigned char>(text_[i + n])) || text_[i + n] == '_'))) {
-              return true;
-            }
-          }
-          return false;
-        };
-        for (; end < text_.size(); ++end) {
-          char ch = text_[end];
-          if (ch == '"') {
-            for (++end; end < text_.size() && text_[end] != '"'; ++end) {
-              if (text_[end] == '\\') ++end;
-            }
-            continue;
-          }
-          if (ch == '(') ++depth;
-          if (ch == ')') --depth;
-          if (depth > 0) continue;
-          if (ch == ',' || ch == '#') break;
-          if (isspace(static_cast<unsigned char>(ch))) {
-            size_t k = end;
-            while (k < text_.size() && isspace(static_cast<unsigned char>(text_[k]))) ++k;
-            if (k < text_.size() && keyword_at(k)) break;
-          }
-        }
-        if (end > text_.size()) end = text_.size();
-        item.label = std::string(text_.substr(off, end - off));
-        while (!item.label.empty() && isspace(static_cast<unsigned char>(item.label.back()))) {
-          item.label.pop_back();
-        }
-        // An aggregate is a call at the top of the item (possibly wrapped in chains of one).
-        const ast::Operand* cur = &e;
-        const ast::Call* call = nullptr;
-        while (true) {
-          if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Chain>)) {
-            const auto& ch =
-                boost::get<boost::spirit::x3::forward_ast<ast::Chain>>(cur->get()).get();
-            if (!ch.rest.empty()) break;
-            cur = &ch.first;
-          } else if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Postfix>)) {
-            const auto& pf =
-                boost::get<boost::spirit::x3::forward_ast<ast::Postfix>>(cur->get()).get();
-            if (!pf.accessors.empty()) break;
-            cur = &pf.base;
-          } else {
-            if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Call>)) {
-              call = &boost::get<boost::spirit::x3::forward_ast<ast::Call>>(cur->get()).get();
-            }
-            break;
-          }
-        }
-        if (call) {
-          const std::string& fn = call->function;
-          size_t n = call->args.size();
-          if (fn == "count") item.aggregate = ExprNode::Func::kCount;
-          if (fn == "sum") item.aggregate = ExprNode::Func::kSum;
-          if (fn == "avg") item.aggregate = ExprNode::Func::kAvg;
-          if (fn == "min" && n == 1) item.aggregate = ExprNode::Func::kMin;
-          if (fn == "max" && n == 1) item.aggregate = ExprNode::Func::kMax;
-          if (item.aggregate == ExprNode::Func::kCount && n != 0) {
-            Error(call->offset, "count() takes no arguments");
-          } else if (item.aggregate != ExprNode::Func::kNone &&
-                     item.aggregate != ExprNode::Func::kCount && n != 1) {
-            Error(call->offset, fn + "() takes 1 argument");
-            item.aggregate = ExprNode::Func::kNone;
-            continue;
-          }
-          if (item.aggregate != ExprNode::Func::kNone) {
-            ++aggregates;
-            if (n == 1) {
-              Scope inner = scope;
-              inner.place = Place::kQuerySelect;
-              CompileExpr(call->args[0], inner, &item.expr);
-            }
-            query->select.push_back(std::move(item));
-            continue;
-          }
-        }
-        Scope inner = scope;
-        inner.place = Place::kQuerySelect;
-        CompileExpr(e, inner, &item.expr);
-        query->select.push_back(std::move(item));
-      }
-      if (aggregates > 0 && aggregates != static_cast<int>(query->select.size())) {
-        Error(c.offset, "a select list cannot mix aggregates and row fields");
-      }
-      query->aggregates = aggregates > 0;
+      CompileSelect(c, scope, query.get());
     } else if (c.kind == "order by") {
-      for (const auto& o : c.order) {
-        if (o.field != "key" && !fields.count(o.field)) {
-          Error(o.offset, "unknown field '" + o.field + "' (no handler of this view sets it)");
-        }
-        query->order.push_back({o.field, o.direction == "desc"});
-      }
+      CompileOrderBy(c, fields, query.get());
     } else if (c.kind == "limit") {
       if (c.word.size() > 9) {
         Error(c.offset, "limit too large");
@@ -1222,6 +1212,147 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
   }
   if (!diagnostics_.empty()) return nullptr;
   return query;
+}
+
+// as of "time": reads the view's history at that time.
+void Compiler::CompileAsOf(const ast::QueryClause& c, const ast::Query& q, Query* query) {
+  if (!ParseRfc3339(c.word, &query->as_of_ms)) {
+    Error(c.offset, "as of needs an RFC 3339 time, like \"2025-07-15T00:00:00Z\"");
+  }
+  if (query->projection->history() == Projection::History::kNone) {
+    Error(c.offset,
+          "view '" + q.view + "' keeps no history: as of needs 'history' in its definition");
+  }
+  query->has_as_of = true;
+}
+
+// A select item's label: its own text from off, up to the next ',' or clause keyword outside
+// strings and parentheses.
+std::string Compiler::SelectLabel(size_t off) const {
+  size_t end = off;
+  int depth = 0;
+  auto keyword_at = [this](size_t i) {
+    for (const char* kw : {"where", "order", "limit", "as", "select"}) {
+      size_t n = strlen(kw);
+      if (text_.compare(i, n, kw) == 0 &&
+          (i + n >= text_.size() ||
+           !(isalnum(static_cast<unsigned char>(text_[i + n])) || text_[i + n] == '_'))) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (; end < text_.size(); ++end) {
+    char ch = text_[end];
+    if (ch == '"') {
+      for (++end; end < text_.size() && text_[end] != '"'; ++end) {
+        if (text_[end] == '\\') ++end;
+      }
+      continue;
+    }
+    if (ch == '(') ++depth;
+    if (ch == ')') --depth;
+    if (depth > 0) continue;
+    if (ch == ',' || ch == '#') break;
+    if (isspace(static_cast<unsigned char>(ch))) {
+      size_t k = end;
+      while (k < text_.size() && isspace(static_cast<unsigned char>(text_[k]))) ++k;
+      if (k < text_.size() && keyword_at(k)) break;
+    }
+  }
+  if (end > text_.size()) end = text_.size();
+  std::string label(text_.substr(off, end - off));
+  while (!label.empty() && isspace(static_cast<unsigned char>(label.back()))) label.pop_back();
+  return label;
+}
+
+namespace {
+
+// The call at the top of a select item (possibly wrapped in chains of one), or null.
+const ast::Call* TopCall(const ast::Operand& e) {
+  const ast::Operand* cur = &e;
+  const ast::Call* call = nullptr;
+  while (true) {
+    if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Chain>)) {
+      const auto& ch = boost::get<boost::spirit::x3::forward_ast<ast::Chain>>(cur->get()).get();
+      if (!ch.rest.empty()) break;
+      cur = &ch.first;
+    } else if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Postfix>)) {
+      const auto& pf = boost::get<boost::spirit::x3::forward_ast<ast::Postfix>>(cur->get()).get();
+      if (!pf.accessors.empty()) break;
+      cur = &pf.base;
+    } else {
+      if (cur->get().type() == typeid(boost::spirit::x3::forward_ast<ast::Call>)) {
+        call = &boost::get<boost::spirit::x3::forward_ast<ast::Call>>(cur->get()).get();
+      }
+      break;
+    }
+  }
+  return call;
+}
+
+}  // namespace
+
+// One item of a select list, added to query->select unless it is an aggregate called with the
+// wrong number of arguments. Returns whether an aggregate was added.
+bool Compiler::CompileSelectItem(const ast::Operand& e, const Scope& scope, Query* query) {
+  Query::SelectItem item;
+  item.label = SelectLabel(SourceOffset(e));
+  // An aggregate is a call at the top of the item (possibly wrapped in chains of one).
+  const ast::Call* call = TopCall(e);
+  if (call) {
+    const std::string& fn = call->function;
+    size_t n = call->args.size();
+    if (fn == "count") item.aggregate = ExprNode::Func::kCount;
+    if (fn == "sum") item.aggregate = ExprNode::Func::kSum;
+    if (fn == "avg") item.aggregate = ExprNode::Func::kAvg;
+    if (fn == "min" && n == 1) item.aggregate = ExprNode::Func::kMin;
+    if (fn == "max" && n == 1) item.aggregate = ExprNode::Func::kMax;
+    if (item.aggregate == ExprNode::Func::kCount && n != 0) {
+      Error(call->offset, "count() takes no arguments");
+    } else if (item.aggregate != ExprNode::Func::kNone &&
+               item.aggregate != ExprNode::Func::kCount && n != 1) {
+      Error(call->offset, fn + "() takes 1 argument");
+      return false;
+    }
+    if (item.aggregate != ExprNode::Func::kNone) {
+      if (n == 1) {
+        Scope inner = scope;
+        inner.place = Place::kQuerySelect;
+        CompileExpr(call->args[0], inner, &item.expr);
+      }
+      query->select.push_back(std::move(item));
+      return true;
+    }
+  }
+  Scope inner = scope;
+  inner.place = Place::kQuerySelect;
+  CompileExpr(e, inner, &item.expr);
+  query->select.push_back(std::move(item));
+  return false;
+}
+
+// select item, ...: row fields and expressions, or aggregates only.
+void Compiler::CompileSelect(const ast::QueryClause& c, const Scope& scope, Query* query) {
+  int aggregates = 0;
+  for (const auto& e : c.exprs) {
+    if (CompileSelectItem(e, scope, query)) ++aggregates;
+  }
+  if (aggregates > 0 && aggregates != static_cast<int>(query->select.size())) {
+    Error(c.offset, "a select list cannot mix aggregates and row fields");
+  }
+  query->aggregates = aggregates > 0;
+}
+
+// order by field [asc|desc], ...
+void Compiler::CompileOrderBy(const ast::QueryClause& c, const std::set<std::string>& fields,
+                              Query* query) {
+  for (const auto& o : c.order) {
+    if (o.field != "key" && !fields.count(o.field)) {
+      Error(o.offset, "unknown field '" + o.field + "' (no handler of this view sets it)");
+    }
+    query->order.push_back({o.field, o.direction == "desc"});
+  }
 }
 
 CompiledFile CompileFile(std::string_view file_name, std::string_view text) {

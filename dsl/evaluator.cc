@@ -277,219 +277,425 @@ bool ToStringForConcat(const Value& v, std::string* out) {
   return true;
 }
 
+// Resolves argument i of the call n, evaluating it into scratch[i] when it names no existing
+// value.
+inline bool Arg(const ExprNode& n, EvalContext* ctx, Value* scratch, size_t i, const Value** v) {
+  return Resolve(n.args[i], ctx, &scratch[i], v);
+}
+
+// coalesce(a, b, ...): the first argument that is not null.
+inline bool CallCoalesce(const ExprNode& n, EvalContext* ctx, Value* scratch, Value* out) {
+  for (size_t i = 0; i < n.args.size(); ++i) {
+    const Value* v;
+    if (!Arg(n, ctx, scratch, i, &v)) return false;
+    if (!v->is_null()) {
+      *out = *v;
+      return true;
+    }
+  }
+  *out = Value();
+  return true;
+}
+
+// min(a, b, ...) and max(a, b, ...): nulls skipped, numbers or strings compared.
+inline bool CallMinMax(const ExprNode& n, EvalContext* ctx, Value* scratch, Value* out) {
+  using F = ExprNode::Func;
+  const Value* best = nullptr;
+  for (size_t i = 0; i < n.args.size(); ++i) {
+    const Value* v;
+    if (!Arg(n, ctx, scratch, i, &v)) return false;
+    if (v->is_null()) continue;
+    if (!v->is_number() && !v->is_string()) {
+      return Fail(ctx, n,
+                  std::string(n.func == F::kMin ? "min" : "max") +
+                      "() needs numbers or strings, not " + Kind(*v));
+    }
+    if (!best) {
+      best = v;
+      continue;
+    }
+    int c;
+    if (!Compare(n, ctx, *v, *best, &c)) return false;
+    if ((n.func == F::kMin && c < 0) || (n.func == F::kMax && c > 0)) best = v;
+  }
+  *out = best ? *best : Value();
+  return true;
+}
+
+// concat(a, b, ...): the arguments as text, nulls skipped.
+inline bool CallConcat(const ExprNode& n, EvalContext* ctx, Value* scratch, Value* out) {
+  std::string s;
+  for (size_t i = 0; i < n.args.size(); ++i) {
+    const Value* v;
+    if (!Arg(n, ctx, scratch, i, &v)) return false;
+    if (v->is_null()) continue;
+    if (!ToStringForConcat(*v, &s)) {
+      return Fail(ctx, n, "concat() cannot join " + AKind(*v));
+    }
+  }
+  *out = Value::String(std::move(s));
+  return true;
+}
+
+// contains(a, b) (a string or an array) and starts_with(a, b); a is the resolved first argument.
+inline bool CallContainsStartsWith(const ExprNode& n, EvalContext* ctx, Value* scratch,
+                                   const Value& a, Value* out) {
+  using F = ExprNode::Func;
+  const Value* b;
+  if (!Arg(n, ctx, scratch, 1, &b)) return false;
+  if (a.is_null() || b->is_null()) {
+    *out = Value::Bool(false);
+    return true;
+  }
+  if (n.func == F::kContains && a.is_array()) {
+    bool found = false;
+    for (const auto& e : a.as_array()) found = found || e == *b;
+    *out = Value::Bool(found);
+    return true;
+  }
+  if (!a.is_string() || !b->is_string()) {
+    return Fail(ctx, n,
+                std::string(n.func == F::kContains ? "contains" : "starts_with") +
+                    "() needs strings, not " + Kind(a) + " and " + Kind(*b));
+  }
+  const std::string& s = a.as_string();
+  const std::string& t = b->as_string();
+  *out = Value::Bool(n.func == F::kContains ? s.find(t) != std::string::npos
+                                            : s.compare(0, t.size(), t) == 0);
+  return true;
+}
+
+// round(a) and round(a, places); a is the resolved, non-null first argument.
+inline bool CallRound(const ExprNode& n, EvalContext* ctx, Value* scratch, const Value& a,
+                      Value* out) {
+  if (!a.is_number()) {
+    return Fail(ctx, n, std::string("round() needs a number, not ") + Kind(a));
+  }
+  int64_t places = 0;
+  if (n.args.size() == 2) {
+    const Value* p;
+    if (!Arg(n, ctx, scratch, 1, &p)) return false;
+    if (!p->is_number() || !p->as_number().ToInt64(&places) || places < 0 || places > 18) {
+      return Fail(ctx, n, "round() places must be a whole number from 0 to 18");
+    }
+  }
+  *out = Value::Number(a.as_number().Rounded(static_cast<int>(places)));
+  return true;
+}
+
+// lower(a) and upper(a).
+inline bool CallChangeCase(const ExprNode& n, EvalContext* ctx, const Value& a, Value* out) {
+  using F = ExprNode::Func;
+  if (!a.is_string()) {
+    return Fail(
+        ctx, n,
+        std::string(n.func == F::kLower ? "lower" : "upper") + "() needs a string, not " + Kind(a));
+  }
+  *out = Value::String(ChangeCase(a.as_string(), n.func == F::kUpper));
+  return true;
+}
+
+// len(a): code points of a string, elements of an array, members of an object.
+inline bool CallLen(const ExprNode& n, EvalContext* ctx, const Value& a, Value* out) {
+  size_t len;
+  if (a.is_string()) {
+    len = CodePointStarts(a.as_string()).size();
+  } else if (a.is_array()) {
+    len = a.as_array().size();
+  } else if (a.is_object()) {
+    len = a.as_object().size();
+  } else {
+    return Fail(ctx, n, std::string("len() needs a string, array or object, not ") + Kind(a));
+  }
+  *out = Value::Number(Decimal::FromInt(static_cast<int64_t>(len)));
+  return true;
+}
+
+// substr(a, start) and substr(a, start, length), in code points.
+inline bool CallSubstr(const ExprNode& n, EvalContext* ctx, Value* scratch, const Value& a,
+                       Value* out) {
+  if (!a.is_string()) return Fail(ctx, n, std::string("substr() needs a string, not ") + Kind(a));
+  const Value* s;
+  if (!Arg(n, ctx, scratch, 1, &s)) return false;
+  int64_t start = 0, count = -1;
+  if (!s->is_number() || !s->as_number().ToInt64(&start) || start < 0) {
+    return Fail(ctx, n, "substr() start must be a whole number >= 0");
+  }
+  if (n.args.size() == 3) {
+    const Value* c;
+    if (!Arg(n, ctx, scratch, 2, &c)) return false;
+    if (!c->is_number() || !c->as_number().ToInt64(&count) || count < 0) {
+      return Fail(ctx, n, "substr() length must be a whole number >= 0");
+    }
+  }
+  const std::string& str = a.as_string();
+  std::vector<size_t> cps = CodePointStarts(str);
+  size_t total = cps.size();
+  size_t from = std::min<size_t>(static_cast<size_t>(start), total);
+  size_t to = count < 0 ? total : std::min<size_t>(total, from + static_cast<size_t>(count));
+  size_t b0 = from < total ? cps[from] : str.size();
+  size_t b1 = to < total ? cps[to] : str.size();
+  *out = Value::String(str.substr(b0, b1 - b0));
+  return true;
+}
+
+// date(t), month(t) and hour(t): the UTC bucket of a time as text.
+inline bool CallTimeBucket(const ExprNode& n, EvalContext* ctx, const Value& a, Value* out) {
+  using F = ExprNode::Func;
+  int64_t ms;
+  if (!TimeFromValue(a, &ms)) {
+    std::string shown = a.is_string() ? "\"" + a.as_string() + "\"" : ToJson(a);
+    return Fail(ctx, n, shown + " is not an RFC 3339 time or epoch millis");
+  }
+  CivilTime t = ToCivil(ms);
+  char buf[40];
+  if (n.func == F::kDate) {
+    snprintf(buf, sizeof(buf), "%04lld-%02d-%02d", static_cast<long long>(t.year), t.month, t.day);
+  } else if (n.func == F::kMonth) {
+    snprintf(buf, sizeof(buf), "%04lld-%02d", static_cast<long long>(t.year), t.month);
+  } else {
+    snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d", static_cast<long long>(t.year), t.month,
+             t.day, t.hour);
+  }
+  *out = Value::String(buf);
+  return true;
+}
+
+// number(a): a number as it is, a string (spaces around it allowed) parsed.
+inline bool CallNumber(const ExprNode& n, EvalContext* ctx, const Value& a, Value* out) {
+  if (a.is_number()) {
+    *out = a;
+    return true;
+  }
+  if (a.is_string()) {
+    std::string_view s = a.as_string();
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    Decimal d;
+    if (!Decimal::Parse(s, &d)) {
+      return Fail(ctx, n, "cannot convert \"" + a.as_string() + "\" to a number");
+    }
+    *out = Value::Number(d);
+    return true;
+  }
+  return Fail(ctx, n, std::string("cannot convert a ") + Kind(a) + " to a number");
+}
+
+// string(a): scalars in their concat form, arrays and objects as JSON.
+inline bool CallString(const Value& a, Value* out) {
+  std::string s;
+  if (!ToStringForConcat(a, &s)) s = ToJson(a);
+  *out = Value::String(std::move(s));
+  return true;
+}
+
+// The functions that give null for a null first argument a.
+inline bool CallOnValue(const ExprNode& n, EvalContext* ctx, Value* scratch, const Value& a,
+                        Value* out) {
+  using F = ExprNode::Func;
+  switch (n.func) {
+    case F::kAbs:
+      if (!a.is_number()) return Fail(ctx, n, std::string("abs() needs a number, not ") + Kind(a));
+      *out = Value::Number(a.as_number().Abs());
+      return true;
+    case F::kRound:
+      return CallRound(n, ctx, scratch, a, out);
+    case F::kLower:
+    case F::kUpper:
+      return CallChangeCase(n, ctx, a, out);
+    case F::kLen:
+      return CallLen(n, ctx, a, out);
+    case F::kSubstr:
+      return CallSubstr(n, ctx, scratch, a, out);
+    case F::kDate:
+    case F::kMonth:
+    case F::kHour:
+      return CallTimeBucket(n, ctx, a, out);
+    case F::kNumber:
+      return CallNumber(n, ctx, a, out);
+    case F::kString:
+      return CallString(a, out);
+    default:
+      return Fail(ctx, n, "function not available here");
+  }
+}
+
 bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
   using F = ExprNode::Func;
   Value small[4];
   std::vector<Value> large;
   if (n.args.size() > 4) large.resize(n.args.size());
   Value* scratch = n.args.size() > 4 ? large.data() : small;
-  auto arg = [&](size_t i, const Value** v) { return Resolve(n.args[i], ctx, &scratch[i], v); };
   switch (n.func) {
     case F::kCoalesce:
-      for (size_t i = 0; i < n.args.size(); ++i) {
-        const Value* v;
-        if (!arg(i, &v)) return false;
-        if (!v->is_null()) {
-          *out = *v;
-          return true;
-        }
-      }
-      *out = Value();
-      return true;
+      return CallCoalesce(n, ctx, scratch, out);
     case F::kMin:
-    case F::kMax: {
-      const Value* best = nullptr;
-      for (size_t i = 0; i < n.args.size(); ++i) {
-        const Value* v;
-        if (!arg(i, &v)) return false;
-        if (v->is_null()) continue;
-        if (!v->is_number() && !v->is_string()) {
-          return Fail(ctx, n,
-                      std::string(n.func == F::kMin ? "min" : "max") +
-                          "() needs numbers or strings, not " + Kind(*v));
-        }
-        if (!best) {
-          best = v;
-          continue;
-        }
-        int c;
-        if (!Compare(n, ctx, *v, *best, &c)) return false;
-        if ((n.func == F::kMin && c < 0) || (n.func == F::kMax && c > 0)) best = v;
-      }
-      *out = best ? *best : Value();
-      return true;
-    }
+    case F::kMax:
+      return CallMinMax(n, ctx, scratch, out);
     default:
       break;
   }
   // The remaining functions give null for a null first argument.
   const Value* a;
-  if (!arg(0, &a)) return false;
+  if (!Arg(n, ctx, scratch, 0, &a)) return false;
   if (n.func == F::kExists) {
     *out = Value::Bool(!a->is_null());
     return true;
   }
-  if (n.func == F::kConcat) {
-    std::string s;
-    for (size_t i = 0; i < n.args.size(); ++i) {
-      const Value* v;
-      if (!arg(i, &v)) return false;
-      if (v->is_null()) continue;
-      if (!ToStringForConcat(*v, &s)) {
-        return Fail(ctx, n, "concat() cannot join " + AKind(*v));
-      }
-    }
-    *out = Value::String(std::move(s));
-    return true;
-  }
+  if (n.func == F::kConcat) return CallConcat(n, ctx, scratch, out);
   if (n.func == F::kContains || n.func == F::kStartsWith) {
-    const Value* b;
-    if (!arg(1, &b)) return false;
-    if (a->is_null() || b->is_null()) {
-      *out = Value::Bool(false);
-      return true;
-    }
-    if (n.func == F::kContains && a->is_array()) {
-      bool found = false;
-      for (const auto& e : a->as_array()) found = found || e == *b;
-      *out = Value::Bool(found);
-      return true;
-    }
-    if (!a->is_string() || !b->is_string()) {
-      return Fail(ctx, n,
-                  std::string(n.func == F::kContains ? "contains" : "starts_with") +
-                      "() needs strings, not " + Kind(*a) + " and " + Kind(*b));
-    }
-    const std::string& s = a->as_string();
-    const std::string& t = b->as_string();
-    *out = Value::Bool(n.func == F::kContains ? s.find(t) != std::string::npos
-                                              : s.compare(0, t.size(), t) == 0);
-    return true;
+    return CallContainsStartsWith(n, ctx, scratch, *a, out);
   }
   if (a->is_null()) {
     *out = Value();
     return true;
   }
-  switch (n.func) {
-    case F::kAbs:
-      if (!a->is_number())
-        return Fail(ctx, n, std::string("abs() needs a number, not ") + Kind(*a));
-      *out = Value::Number(a->as_number().Abs());
-      return true;
-    case F::kRound: {
-      if (!a->is_number()) {
-        return Fail(ctx, n, std::string("round() needs a number, not ") + Kind(*a));
-      }
-      int64_t places = 0;
-      if (n.args.size() == 2) {
-        const Value* p;
-        if (!arg(1, &p)) return false;
-        if (!p->is_number() || !p->as_number().ToInt64(&places) || places < 0 || places > 18) {
-          return Fail(ctx, n, "round() places must be a whole number from 0 to 18");
-        }
-      }
-      *out = Value::Number(a->as_number().Rounded(static_cast<int>(places)));
-      return true;
-    }
-    case F::kLower:
-    case F::kUpper: {
-      if (!a->is_string()) {
-        return Fail(ctx, n,
-                    std::string(n.func == F::kLower ? "lower" : "upper") +
-                        "() needs a string, not " + Kind(*a));
-      }
-      *out = Value::String(ChangeCase(a->as_string(), n.func == F::kUpper));
-      return true;
-    }
-    case F::kLen: {
-      size_t len;
-      if (a->is_string()) {
-        len = CodePointStarts(a->as_string()).size();
-      } else if (a->is_array()) {
-        len = a->as_array().size();
-      } else if (a->is_object()) {
-        len = a->as_object().size();
-      } else {
-        return Fail(ctx, n, std::string("len() needs a string, array or object, not ") + Kind(*a));
-      }
-      *out = Value::Number(Decimal::FromInt(static_cast<int64_t>(len)));
-      return true;
-    }
-    case F::kSubstr: {
-      if (!a->is_string())
-        return Fail(ctx, n, std::string("substr() needs a string, not ") + Kind(*a));
-      const Value* s;
-      if (!arg(1, &s)) return false;
-      int64_t start = 0, count = -1;
-      if (!s->is_number() || !s->as_number().ToInt64(&start) || start < 0) {
-        return Fail(ctx, n, "substr() start must be a whole number >= 0");
-      }
-      if (n.args.size() == 3) {
-        const Value* c;
-        if (!arg(2, &c)) return false;
-        if (!c->is_number() || !c->as_number().ToInt64(&count) || count < 0) {
-          return Fail(ctx, n, "substr() length must be a whole number >= 0");
-        }
-      }
-      const std::string& str = a->as_string();
-      std::vector<size_t> cps = CodePointStarts(str);
-      size_t total = cps.size();
-      size_t from = std::min<size_t>(static_cast<size_t>(start), total);
-      size_t to = count < 0 ? total : std::min<size_t>(total, from + static_cast<size_t>(count));
-      size_t b0 = from < total ? cps[from] : str.size();
-      size_t b1 = to < total ? cps[to] : str.size();
-      *out = Value::String(str.substr(b0, b1 - b0));
-      return true;
-    }
-    case F::kDate:
-    case F::kMonth:
-    case F::kHour: {
-      int64_t ms;
-      if (!TimeFromValue(*a, &ms)) {
-        std::string shown = a->is_string() ? "\"" + a->as_string() + "\"" : ToJson(*a);
-        return Fail(ctx, n, shown + " is not an RFC 3339 time or epoch millis");
-      }
-      CivilTime t = ToCivil(ms);
-      char buf[40];
-      if (n.func == F::kDate) {
-        snprintf(buf, sizeof(buf), "%04lld-%02d-%02d", static_cast<long long>(t.year), t.month,
-                 t.day);
-      } else if (n.func == F::kMonth) {
-        snprintf(buf, sizeof(buf), "%04lld-%02d", static_cast<long long>(t.year), t.month);
-      } else {
-        snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d", static_cast<long long>(t.year), t.month,
-                 t.day, t.hour);
-      }
-      *out = Value::String(buf);
-      return true;
-    }
-    case F::kNumber: {
-      if (a->is_number()) {
-        *out = *a;
-        return true;
-      }
-      if (a->is_string()) {
-        std::string_view s = a->as_string();
-        while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-        while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-        Decimal d;
-        if (!Decimal::Parse(s, &d)) {
-          return Fail(ctx, n, "cannot convert \"" + a->as_string() + "\" to a number");
-        }
-        *out = Value::Number(d);
-        return true;
-      }
-      return Fail(ctx, n, std::string("cannot convert a ") + Kind(*a) + " to a number");
-    }
-    case F::kString: {
-      std::string s;
-      if (!ToStringForConcat(*a, &s)) s = ToJson(*a);
-      *out = Value::String(std::move(s));
-      return true;
-    }
-    default:
-      return Fail(ctx, n, "function not available here");
+  return CallOnValue(n, ctx, scratch, *a, out);
+}
+
+// meta.topic, meta.partition, meta.offset, meta.timestamp, meta.key and meta.headers; null
+// outside an event.
+inline bool EvalMeta(const ExprNode& n, EvalContext* ctx, Value* out) {
+  if (!ctx->meta) {
+    *out = Value();
+    return true;
   }
+  const EventMeta& m = *ctx->meta;
+  switch (n.meta) {
+    case MetaField::kTopic:
+      *out = Value::String(std::string(m.topic));
+      break;
+    case MetaField::kPartition:
+      *out = Value::Number(Decimal::FromInt(m.partition));
+      break;
+    case MetaField::kOffset:
+      *out = Value::Number(Decimal::FromInt(m.offset));
+      break;
+    case MetaField::kTimestamp:
+      *out = Value::Number(Decimal::FromInt(m.timestamp_ms));
+      break;
+    case MetaField::kKey:
+      *out = m.has_key ? Value::String(std::string(m.key)) : Value();
+      break;
+    case MetaField::kHeaders: {
+      // Name -> value; the last of a repeated name wins; bytes that are not UTF-8 read as
+      // their base64 text.
+      Object headers;
+      for (size_t i = 0; i < m.header_count; ++i) {
+        const MessageHeader& h = m.headers[i];
+        std::string value = IsUtf8(h.value) ? std::string(h.value) : Base64(h.value);
+        headers.Set(std::string(h.name), Value::String(std::move(value)));
+      }
+      *out = Value::MakeObject(std::move(headers));
+      break;
+    }
+  }
+  return true;
+}
+
+// -a and not a.
+inline bool EvalUnary(const ExprNode& n, EvalContext* ctx, Value* out) {
+  Value s;
+  const Value* v;
+  if (!Resolve(n.args[0], ctx, &s, &v)) return false;
+  if (n.op == ExprNode::Op::kNeg) {
+    if (!v->is_number()) return Fail(ctx, n, std::string("cannot negate ") + Kind(*v));
+    *out = Value::Number(v->as_number().Negated());
+    return true;
+  }
+  bool b;
+  if (!Truth(*v, &b)) return Fail(ctx, n, std::string("'not' needs a boolean, not ") + Kind(*v));
+  *out = Value::Bool(!b);
+  return true;
+}
+
+// a and b, a or b: the right side only when the left one does not decide.
+inline bool EvalAndOr(const ExprNode& n, EvalContext* ctx, Value* out) {
+  using Op = ExprNode::Op;
+  Value s;
+  const Value* v;
+  if (!Resolve(n.args[0], ctx, &s, &v)) return false;
+  bool b;
+  const char* name = n.op == Op::kAnd ? "'and'" : "'or'";
+  if (!Truth(*v, &b)) return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
+  if (b == (n.op == Op::kOr)) {
+    *out = Value::Bool(b);
+    return true;
+  }
+  if (!Resolve(n.args[1], ctx, &s, &v)) return false;
+  if (!Truth(*v, &b)) return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
+  *out = Value::Bool(b);
+  return true;
+}
+
+// a + b, a - b, a * b, a / b, a % b.
+inline bool EvalArith(const ExprNode& n, EvalContext* ctx, Value* out) {
+  Value sa, sb;
+  const Value *a, *b;
+  if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
+  return Arith(n, ctx, *a, *b, out);
+}
+
+// a == b and a != b.
+inline bool EvalEquality(const ExprNode& n, EvalContext* ctx, Value* out) {
+  Value sa, sb;
+  const Value *a, *b;
+  if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
+  bool eq = *a == *b;
+  *out = Value::Bool(n.op == ExprNode::Op::kEq ? eq : !eq);
+  return true;
+}
+
+// a < b, a <= b, a > b, a >= b: false when either side is null.
+inline bool EvalOrdering(const ExprNode& n, EvalContext* ctx, Value* out) {
+  using Op = ExprNode::Op;
+  Value sa, sb;
+  const Value *a, *b;
+  if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
+  if (a->is_null() || b->is_null()) {
+    *out = Value::Bool(false);
+    return true;
+  }
+  int c;
+  if (!Compare(n, ctx, *a, *b, &c)) return false;
+  bool r = n.op == Op::kLt ? c < 0 : n.op == Op::kLe ? c <= 0 : n.op == Op::kGt ? c > 0 : c >= 0;
+  *out = Value::Bool(r);
+  return true;
+}
+
+// a in (b, c, ...).
+inline bool EvalIn(const ExprNode& n, EvalContext* ctx, Value* out) {
+  Value sa;
+  const Value* a;
+  if (!Resolve(n.args[0], ctx, &sa, &a)) return false;
+  for (size_t i = 1; i < n.args.size(); ++i) {
+    Value sb;
+    const Value* b;
+    if (!Resolve(n.args[i], ctx, &sb, &b)) return false;
+    if (*a == *b) {
+      *out = Value::Bool(true);
+      return true;
+    }
+  }
+  *out = Value::Bool(false);
+  return true;
+}
+
+// a starts_with b (the operator).
+inline bool EvalStartsWith(const ExprNode& n, EvalContext* ctx, Value* out) {
+  Value sa, sb;
+  const Value *a, *b;
+  if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
+  if (a->is_null() || b->is_null()) {
+    *out = Value::Bool(false);
+    return true;
+  }
+  if (!a->is_string() || !b->is_string()) {
+    return Fail(ctx, n,
+                std::string("starts_with needs strings, not ") + Kind(*a) + " and " + Kind(*b));
+  }
+  *out = Value::Bool(a->as_string().compare(0, b->as_string().size(), b->as_string()) == 0);
+  return true;
 }
 
 }  // namespace
@@ -514,153 +720,35 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
       }
       return true;
     }
-    case Op::kMeta: {
-      if (!ctx->meta) {
-        *out = Value();
-        return true;
-      }
-      const EventMeta& m = *ctx->meta;
-      switch (n.meta) {
-        case MetaField::kTopic:
-          *out = Value::String(std::string(m.topic));
-          break;
-        case MetaField::kPartition:
-          *out = Value::Number(Decimal::FromInt(m.partition));
-          break;
-        case MetaField::kOffset:
-          *out = Value::Number(Decimal::FromInt(m.offset));
-          break;
-        case MetaField::kTimestamp:
-          *out = Value::Number(Decimal::FromInt(m.timestamp_ms));
-          break;
-        case MetaField::kKey:
-          *out = m.has_key ? Value::String(std::string(m.key)) : Value();
-          break;
-        case MetaField::kHeaders: {
-          // Name -> value; the last of a repeated name wins; bytes that are not UTF-8 read as
-          // their base64 text.
-          Object headers;
-          for (size_t i = 0; i < m.header_count; ++i) {
-            const MessageHeader& h = m.headers[i];
-            std::string value = IsUtf8(h.value) ? std::string(h.value) : Base64(h.value);
-            headers.Set(std::string(h.name), Value::String(std::move(value)));
-          }
-          *out = Value::MakeObject(std::move(headers));
-          break;
-        }
-      }
-      return true;
-    }
+    case Op::kMeta:
+      return EvalMeta(n, ctx, out);
     case Op::kKey:
       *out = Value::String(std::string(ctx->key));
       return true;
-    case Op::kNeg: {
-      Value s;
-      const Value* v;
-      if (!Resolve(n.args[0], ctx, &s, &v)) return false;
-      if (!v->is_number()) return Fail(ctx, n, std::string("cannot negate ") + Kind(*v));
-      *out = Value::Number(v->as_number().Negated());
-      return true;
-    }
-    case Op::kNot: {
-      Value s;
-      const Value* v;
-      if (!Resolve(n.args[0], ctx, &s, &v)) return false;
-      bool b;
-      if (!Truth(*v, &b))
-        return Fail(ctx, n, std::string("'not' needs a boolean, not ") + Kind(*v));
-      *out = Value::Bool(!b);
-      return true;
-    }
+    case Op::kNeg:
+    case Op::kNot:
+      return EvalUnary(n, ctx, out);
     case Op::kAnd:
-    case Op::kOr: {
-      Value s;
-      const Value* v;
-      if (!Resolve(n.args[0], ctx, &s, &v)) return false;
-      bool b;
-      const char* name = n.op == Op::kAnd ? "'and'" : "'or'";
-      if (!Truth(*v, &b))
-        return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
-      if (b == (n.op == Op::kOr)) {
-        *out = Value::Bool(b);
-        return true;
-      }
-      if (!Resolve(n.args[1], ctx, &s, &v)) return false;
-      if (!Truth(*v, &b))
-        return Fail(ctx, n, std::string(name) + " needs booleans, not " + Kind(*v));
-      *out = Value::Bool(b);
-      return true;
-    }
+    case Op::kOr:
+      return EvalAndOr(n, ctx, out);
     case Op::kAdd:
     case Op::kSub:
     case Op::kMul:
     case Op::kDiv:
-    case Op::kMod: {
-      Value sa, sb;
-      const Value *a, *b;
-      if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
-      return Arith(n, ctx, *a, *b, out);
-    }
+    case Op::kMod:
+      return EvalArith(n, ctx, out);
     case Op::kEq:
-    case Op::kNe: {
-      Value sa, sb;
-      const Value *a, *b;
-      if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
-      bool eq = *a == *b;
-      *out = Value::Bool(n.op == Op::kEq ? eq : !eq);
-      return true;
-    }
+    case Op::kNe:
+      return EvalEquality(n, ctx, out);
     case Op::kLt:
     case Op::kLe:
     case Op::kGt:
-    case Op::kGe: {
-      Value sa, sb;
-      const Value *a, *b;
-      if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
-      if (a->is_null() || b->is_null()) {
-        *out = Value::Bool(false);
-        return true;
-      }
-      int c;
-      if (!Compare(n, ctx, *a, *b, &c)) return false;
-      bool r = n.op == Op::kLt   ? c < 0
-               : n.op == Op::kLe ? c <= 0
-               : n.op == Op::kGt ? c > 0
-                                 : c >= 0;
-      *out = Value::Bool(r);
-      return true;
-    }
-    case Op::kIn: {
-      Value sa;
-      const Value* a;
-      if (!Resolve(n.args[0], ctx, &sa, &a)) return false;
-      for (size_t i = 1; i < n.args.size(); ++i) {
-        Value sb;
-        const Value* b;
-        if (!Resolve(n.args[i], ctx, &sb, &b)) return false;
-        if (*a == *b) {
-          *out = Value::Bool(true);
-          return true;
-        }
-      }
-      *out = Value::Bool(false);
-      return true;
-    }
-    case Op::kStartsWith: {
-      Value sa, sb;
-      const Value *a, *b;
-      if (!Resolve(n.args[0], ctx, &sa, &a) || !Resolve(n.args[1], ctx, &sb, &b)) return false;
-      if (a->is_null() || b->is_null()) {
-        *out = Value::Bool(false);
-        return true;
-      }
-      if (!a->is_string() || !b->is_string()) {
-        return Fail(ctx, n,
-                    std::string("starts_with needs strings, not ") + Kind(*a) + " and " + Kind(*b));
-      }
-      *out = Value::Bool(a->as_string().compare(0, b->as_string().size(), b->as_string()) == 0);
-      return true;
-    }
+    case Op::kGe:
+      return EvalOrdering(n, ctx, out);
+    case Op::kIn:
+      return EvalIn(n, ctx, out);
+    case Op::kStartsWith:
+      return EvalStartsWith(n, ctx, out);
     case Op::kCall:
       return CallFunction(n, ctx, out);
   }
