@@ -47,20 +47,6 @@ bool SplitHostPort(const std::string& s, std::string* host, uint16_t* port) {
   return true;
 }
 
-// {"topic", "partition", "timestamp", "key", "value"} lines of an events file (SPEC §7).
-bool IsEnvelope(const Value& v) {
-  if (!v.is_object() || !v.as_object().Find("value")) return false;
-  bool envelope_field = false;
-  for (const auto& [name, m] : v.as_object().members()) {
-    if (name == "topic" || name == "partition" || name == "timestamp" || name == "key") {
-      envelope_field = true;
-    } else if (name != "value") {
-      return false;
-    }
-  }
-  return envelope_field;
-}
-
 // A projection name: [A-Za-z_][A-Za-z0-9_]* (the identifiers of the language).
 bool IsIdentifier(const std::string& s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
@@ -589,13 +575,6 @@ bool Daemon::Start(std::string* error) {
 
 bool Daemon::ProduceDemo(std::string* error) {
   std::string path = options_.demo_events;
-  std::ifstream in(path);
-  if (!in) {
-    *error = "--demo: cannot read the example events " + path;
-    return false;
-  }
-  auto producer = Producer::Create(brokers_, options_.kafka_props, error);
-  if (!producer) return false;
   std::set<std::string> topics;
   {
     std::lock_guard<std::mutex> lock(views_mu_);
@@ -603,39 +582,46 @@ bool Daemon::ProduceDemo(std::string* error) {
       for (const auto& t : e.active->projection().topics()) topics.insert(t);
     }
   }
-  std::string line;
+  std::string default_topic = topics.empty() ? "account-events" : *topics.begin();
+  // The same reader as projctl test's: bare events or envelopes, one a line.
+  auto events = NewFileSource(path, default_topic, error);
+  if (!events) {
+    *error = "--demo: cannot read the example events: " + *error;
+    return false;
+  }
+  auto producer = Producer::Create(brokers_, options_.kafka_props, error);
+  if (!producer) return false;
   int64_t n = 0;
   // The accounts the example events open (id, owner, currency): the live stream moves money
   // on them.
   std::vector<std::array<std::string, 3>> accounts;
-  std::string stream_topic = topics.empty() ? "account-events" : *topics.begin();
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    Value v;
-    std::string err;
-    std::string topic = topics.empty() ? "account-events" : *topics.begin();
-    std::string key, value = line;
-    if (ParseJson(line, &v, &err) && IsEnvelope(v)) {
-      const Object& o = v.as_object();
-      if (o.Find("topic")->is_string()) topic = o.Find("topic")->as_string();
-      if (const Value* k = o.Find("key"); k && k->is_string()) key = k->as_string();
-      value = ToJson(*o.Find("value"));
-      const Value* ev = o.Find("value");
-      const Value* type = ev->is_object() ? ev->as_object().Find("type") : nullptr;
-      if (type && type->is_string() && type->as_string() == "AccountOpened") {
-        const Object& e = ev->as_object();
+  std::string stream_topic = default_topic;
+  std::vector<Message> batch;
+  bool more = true;
+  while (more) {
+    more = events->Poll(&batch, 10000, std::chrono::milliseconds(0));
+    for (const Message& m : batch) {
+      std::string topic(m.topic);
+      Value v;
+      std::string err;
+      if (ParseJson(m.value, &v, &err) && v.is_object()) {
+        const Object& e = v.as_object();
+        const Value* type = e.Find("type");
         const Value* id = e.Find("account_id");
         const Value* owner = e.Find("owner");
         const Value* ccy = e.Find("currency");
-        if (id && id->is_string() && owner && owner->is_string() && ccy && ccy->is_string()) {
+        if (type && type->is_string() && type->as_string() == "AccountOpened" && id &&
+            id->is_string() && owner && owner->is_string() && ccy && ccy->is_string()) {
           accounts.push_back({id->as_string(), owner->as_string(), ccy->as_string()});
           stream_topic = topic;
         }
       }
+      if (embedded_ && !embedded_->CreateTopic(topic, error)) return false;
+      if (!producer->ProduceAsync(topic, m.has_key ? m.key : std::string_view(), m.value, error)) {
+        return false;
+      }
+      ++n;
     }
-    if (embedded_ && !embedded_->CreateTopic(topic, error)) return false;
-    if (!producer->ProduceAsync(topic, key, value, error)) return false;
-    ++n;
   }
   if (!producer->Flush(std::chrono::seconds(30), error)) return false;
   Log("info", "", "--demo: produced " + std::to_string(n) + " example events from " + path);

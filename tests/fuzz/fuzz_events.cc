@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "api/api_answers.h"
 #include "dsl/compiler.h"
 #include "engine/projector.h"
 #include "tests/fuzz/fuzz_util.h"
