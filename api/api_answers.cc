@@ -117,6 +117,11 @@ Value StatusToJson(const ViewStatus& st, bool detail) {
     f.Set("topic", Str(st.failed_topic));
     f.Set("partition", Num(st.failed_partition));
     f.Set("offset", Num(st.failed_offset));
+    // The event as JSON when it is JSON, else as text (as dead letters show it).
+    Value event;
+    std::string json_error;
+    if (!ParseJson(st.failed_event, &event, &json_error)) event = Str(st.failed_event);
+    f.Set("event", std::move(event));
     f.Set("reason", Str(st.reason));
     o.Set("failed_at", Value::MakeObject(std::move(f)));
   }

@@ -71,7 +71,7 @@ const char kHead[] = R"json({
         "rebuild": {"type": "object", "nullable": true, "required": ["progress", "applied", "remaining", "events_per_second", "definition_hash"], "properties": {
           "progress": {"type": "number", "minimum": 0, "maximum": 1}, "applied": {"type": "integer"}, "remaining": {"type": "integer"},
           "events_per_second": {"type": "number"}, "definition_hash": {"type": "string"}}},
-        "failed_at": {"type": "object", "properties": {"topic": {"type": "string"}, "partition": {"type": "integer"}, "offset": {"type": "integer"}, "reason": {"type": "string"}}}}},
+        "failed_at": {"type": "object", "properties": {"topic": {"type": "string"}, "partition": {"type": "integer"}, "offset": {"type": "integer"}, "reason": {"type": "string"}, "event": {"nullable": true, "description": "the event the view is held at: JSON when it is JSON, else the text (cut to 64 KiB)"}}}}},
       "ViewDetail": {"allOf": [{"$ref": "#/components/schemas/ViewStatus"}, {"type": "object", "required": ["partitions", "definition", "file", "topics"], "properties": {
         "partitions": {"type": "array", "items": {"$ref": "#/components/schemas/Partition"}},
         "definition": {"type": "string"}, "file": {"type": "string"},

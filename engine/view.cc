@@ -577,6 +577,7 @@ ViewStatus View::Status() {
       st.failed_topic = pending_.front().topic;
       st.failed_partition = pending_.front().partition;
       st.failed_offset = pending_.front().offset;
+      st.failed_event = pending_.front().value.substr(0, 64 * 1024);
     }
   } else if (stop_) {
     st.state = ViewState::kStopped;

@@ -71,6 +71,7 @@ struct ViewStatus {
   std::string failed_topic;
   int32_t failed_partition = 0;
   int64_t failed_offset = 0;
+  std::string failed_event;     // the event it stopped at, cut to 64 KiB
   int64_t last_applied_ms = 0;  // wall clock of the last commit with events, 0: never
   // While a rebuild runs (filled by the daemon from the shadow view).
   bool rebuilding = false;

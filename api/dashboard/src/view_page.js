@@ -175,6 +175,11 @@ export function viewPage(main, name, setStatus) {
     $("#failed-reason").textContent = fa.reason;
     $("#skip").disabled = false;
     const ev = $("#failed-event");
+    if (fa.event !== undefined) {
+      ev.innerHTML = `<p class="muted">the event it is held at:</p>
+        <pre id="failed-event-text" class="event">${esc(pretty(fa.event))}</pre>`;
+      return;
+    }
     ev.innerHTML = `<p class="muted">looking for it among other views' dead letters</p>`;
     findHeldEvent(name, fa).then((found) => {
       if (stopped || failedKey !== key) return;
