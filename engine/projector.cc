@@ -64,6 +64,8 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   auto event_error = [&](const std::string& reason) {
     if (p.errors() == Projection::ErrorPolicy::kStop) {
       *stop_reason = reason;
+      stop_has_key_ = has_key;
+      stop_key_ = key;
       return Outcome::kStop;
     }
     DeadLetterMessage(msg, reason, batch);
@@ -77,6 +79,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   bool unavailable = false;
   if (!Decode(msg, &event, &error, &unavailable)) {
     if (!unavailable) return event_error(error);
+    stop_has_key_ = false;
     *stop_reason = error;  // never a dead letter for a registry outage
     return Outcome::kStop;
   }

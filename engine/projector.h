@@ -58,6 +58,11 @@ class Projector {
 
   const Projection& projection() const { return *projection_; }
 
+  // After kStop: the view key of the event it stopped at, when it could be computed (the dead
+  // letter it becomes on a skip counts for that row).
+  bool stop_has_key() const { return stop_has_key_; }
+  const std::string& stop_key() const { return stop_key_; }
+
  private:
   // Decodes a message's value into event_ or slots_; false with *error (and *unavailable for
   // a registry outage) when it cannot be read.
@@ -68,6 +73,8 @@ class Projector {
   bool use_slots_;            // JSON events of projections that read named members only
   std::vector<Value> slots_;  // go here (at least one, so that data() is never null)
   std::unique_ptr<AvroEventDecoder> avro_;  // format avro only
+  bool stop_has_key_ = false;               // see stop_has_key()
+  std::string stop_key_;
 };
 
 }  // namespace projd

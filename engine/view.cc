@@ -309,6 +309,8 @@ void View::StopAt(const std::string& reason) {
   failed_ = true;
   failed_reason_ = reason;
   failed_reason_for_skip_ = reason;
+  failed_has_key_ = projector_.stop_has_key();
+  failed_key_ = projector_.stop_key();
   const OwnedMessage& m = pending_.front();
   log_("error", projection_->name(),
        "stopped at " + m.topic + ":" + std::to_string(m.partition) + ":" +
@@ -398,6 +400,8 @@ void View::Run() {
       if (m.offset < *c.next) return true;  // already applied (or staged): never twice
       if (skipping) {
         projector_.DeadLetterMessage(m, failed_reason_for_skip_, &batch);
+        batch.dead_letters.back().has_key = failed_has_key_;
+        batch.dead_letters.back().key = failed_key_;
         *c.next = m.offset + 1;
         return true;
       }

@@ -202,6 +202,8 @@ class View {
   bool skip_requested_ = false;
   std::string failed_reason_;
   std::string failed_reason_for_skip_;  // the reason recorded when the failing event is skipped
+  bool failed_has_key_ = false;         // and the view key it carried, when known
+  std::string failed_key_;
   std::string store_problem_;
   std::string beyond_log_end_;  // guarded by mu_: see BeyondLogEnd()
   int log_end_strikes_ = 0;     // the applying thread only

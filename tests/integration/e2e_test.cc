@@ -346,6 +346,9 @@ projection lenient {
   }
   REQUIRE(st.as_object().Find("state")->as_string() == "failed");
   CHECK(projd::ToJson(*st.as_object().Find("failed_at")->as_object().Find("offset")) == "1");
+  // The status carries the event the view is held at.
+  CHECK(projd::ToJson(*st.as_object().Find("failed_at")->as_object().Find("event")) ==
+        R"({"k":"a","n":"bad"})");
   CHECK(projd::ToJson(*p->GetJson("/v1/views/strict/rows/a").as_object().Find("row")) ==
         R"({"n":1})");
   CHECK(projd::ToJson(*p->GetJson("/v1/views/lenient/rows/a").as_object().Find("row")) ==
@@ -357,6 +360,12 @@ projection lenient {
         R"({"n":3})");
   Value dl = p->GetJson("/v1/views/strict/dead-letters");
   REQUIRE(dl.as_object().Find("dead_letters")->as_array().size() == 1);
+  // The skipped event keeps the key it carried: the row says it missed an event.
+  CHECK(
+      projd::ToJson(*dl.as_object().Find("dead_letters")->as_array()[0].as_object().Find("key")) ==
+      R"("a")");
+  CHECK(projd::ToJson(*p->GetJson("/v1/views/strict/rows/a").as_object().Find("dead_letters")) ==
+        "1");
 }
 
 TEST_CASE("errors stop: the view stops at the bad event, skip moves past it", "[embedded]") {
