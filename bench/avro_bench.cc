@@ -20,10 +20,10 @@
 #include <unordered_set>
 #include <vector>
 
-#include "formats/avro.h"
-#include "formats/schema_registry.h"
 #include "dsl/compiler.h"
 #include "engine/projector.h"
+#include "formats/avro.h"
+#include "formats/schema_registry.h"
 
 namespace {
 

@@ -29,12 +29,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/http_server.h"
 #include "connectors/source.h"
 #include "dsl/compiler.h"
 #include "dsl/value.h"
-#include "api/http_server.h"
-#include "store/kv.h"
 #include "engine/replay.h"
+#include "store/kv.h"
 #include "store/view_store.h"
 
 namespace {

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "formats/schema_registry.h"
 #include "dsl/compiler.h"
 #include "engine/projector.h"
+#include "formats/schema_registry.h"
 
 namespace projd {
 namespace {

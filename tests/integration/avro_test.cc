@@ -14,9 +14,9 @@
 #include <random>
 #include <thread>
 
-#include "formats/schema_registry.h"
 #include "connectors/source.h"
 #include "dsl/time.h"
+#include "formats/schema_registry.h"
 #include "tests/integration/harness.h"
 
 namespace {

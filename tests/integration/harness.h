@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "dsl/value.h"
 #include "api/http_server.h"
+#include "dsl/value.h"
 
 namespace projd::testing {
 

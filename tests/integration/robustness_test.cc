@@ -82,9 +82,9 @@ projection keys {
 )",
                            &data);
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--partitions", "1"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", data, "--partitions", "1"},
+      dir + "/projd.log", &error);
   REQUIRE(p);
   std::string key511(511, 'y'), id600(600, 'i'), memo(2000, 'm');
   auto ev = [](const std::string& k, const std::string& id, const std::string& m) {
@@ -92,8 +92,8 @@ projection keys {
   };
   ProduceAll(p->embedded_brokers(), "kt",
              {ev("before", "1", "a"), ev("", "2", "a"), ev("after", "3", "a"),
-              ev(std::string(512, 'x'), "4", "a"), ev(key511, id600, memo),
-              ev("dup", id600, "a"), ev("w", "", std::string(503, 'n'))});
+              ev(std::string(512, 'x'), "4", "a"), ev(key511, id600, memo), ev("dup", id600, "a"),
+              ev("w", "", std::string(503, 'n'))});
   REQUIRE(p->WaitCaughtUp("keys", 7));
   Value st = p->GetJson("/v1/views/keys");
   CHECK(Field(st, "state") == "live");
@@ -224,8 +224,8 @@ projection wide { from "w" key event.k on * { n = event.n  pad = event.pad } }
   }
   std::sort(health_ms.begin(), health_ms.end());
   std::sort(read_ms.begin(), read_ms.end());
-  INFO("healthz p99 " << health_ms[98] << " ms, point read p99 " << read_ms[98] << " ms, "
-                      << scans << " scans done, " << busy << " answered busy");
+  INFO("healthz p99 " << health_ms[98] << " ms, point read p99 " << read_ms[98] << " ms, " << scans
+                      << " scans done, " << busy << " answered busy");
   CHECK(scans > 16);
   // The contract's bound is 50 ms; the test machine is shared and noisy, so allow twice that
   // here (on the code before the pool, healthz took seconds). bench/ reports the real figure.
@@ -282,8 +282,7 @@ projection d { from "d" key event.k on * { n += 1 } }
   CHECK(Field(p->GetJson("/v1/views/d"), "rows") == "20000");
 }
 
-TEST_CASE("one projd per data folder: a second one exits 1 naming the holder's pid",
-          "[embedded]") {
+TEST_CASE("one projd per data folder: a second one exits 1 naming the holder's pid", "[embedded]") {
   std::string data;
   std::string dir = Folder("lock", R"(
 projection l { from "l" key event.k on * { n += 1 } }
@@ -305,8 +304,7 @@ projection l { from "l" key event.k on * { n += 1 } }
   CHECK(p);
 }
 
-TEST_CASE("a stored position beyond the log end fails the view until it is rebuilt",
-          "[embedded]") {
+TEST_CASE("a stored position beyond the log end fails the view until it is rebuilt", "[embedded]") {
   std::string data;
   std::string dir = Folder("beyond", R"(
 projection b { from "b" key event.k on * { n += 1 } }
