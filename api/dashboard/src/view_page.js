@@ -203,6 +203,8 @@ export function viewPage(main, name, setStatus) {
         "It becomes a dead letter and the view goes on after it.")) return;
     $("#skip").disabled = true;
     $("#skip-status").textContent = "skipping";
+    const before = await refreshStatus();
+    const deadBefore = before ? before.dead_letters : 0;
     const r = await api(viewPath(name, "/skip"), {method: "POST"}, true);
     if (stopped) return;
     if (r.status !== 202) {
@@ -210,11 +212,13 @@ export function viewPage(main, name, setStatus) {
       $("#skip").disabled = false;
       return;
     }
-    // Follow the view until it is past the skipped event (live, or stopped at the next one).
+    // Follow the view until it is past the skipped event (live, or stopped at the next one)
+    // and the dead letter it became is written (the count moves once the commit is durable).
     let st = null;
-    for (let i = 0; i < 40 && !stopped; ++i) {
+    for (let i = 0; i < 240 && !stopped; ++i) {
       st = await refreshStatus();
-      if (st && (!st.failed_at || at(st.failed_at) !== where)) break;
+      const moved = st && (!st.failed_at || at(st.failed_at) !== where);
+      if (moved && st.dead_letters > deadBefore) break;
       await new Promise((res) => setTimeout(res, 250));
     }
     if (stopped) return;
