@@ -142,7 +142,9 @@ projection balance_history {
 }
 ]=])
 file(WRITE ${TMP}/projd.toml "projections = \"${TMP}/projections\"\ndata = \"${TMP}/data\"\n"
-     "listen = \"127.0.0.1:1\"\n")
+     "listen = \"127.0.0.1:1\"\n"
+     # No live stream: the paging checks below need a view that holds still.
+     "demo_rate = 0\n")
 execute_process(COMMAND sh -c
   "watch=$PPID; \"$0\" \"$@\" >'${TMP}/projd.log' 2>&1 & pid=$!; echo $pid >'${TMP}/projd.pid'; \
    (while kill -0 $watch && kill -0 $pid; do sleep 0.5; done; kill $pid) >/dev/null 2>&1 &"
