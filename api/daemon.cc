@@ -18,6 +18,7 @@
 #include "api/api_routes.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
+#include "store/data_lock.h"
 
 namespace projd {
 namespace {
@@ -94,23 +95,13 @@ Daemon::~Daemon() {
 
 bool Daemon::LockDataDir(std::string* error) {
   std::string path = options_.data_dir + "/LOCK";
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  bool held;
+  std::string holder;
+  int fd = LockDataFolder(options_.data_dir, &held, &holder, error);
   if (fd < 0) {
-    *error = "cannot open " + path + ": " + strerror(errno);
-    return false;
-  }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    char buf[32] = {0};
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    close(fd);
-    std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    if (err == EWOULDBLOCK) {
+    if (held) {
       *error = options_.data_dir + " is in use by another projd" +
-               (pid.empty() ? "" : " (pid " + pid + ")") + ", which holds " + path;
-    } else {
-      *error = "cannot lock " + path + ": " + strerror(err);
+               (holder.empty() ? "" : " (pid " + holder + ")") + ", which holds " + path;
     }
     return false;
   }

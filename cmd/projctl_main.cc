@@ -24,6 +24,7 @@
 #include "dsl/time.h"
 #include "dsl/value.h"
 #include "engine/replay.h"
+#include "store/data_lock.h"
 #include "store/row_digest.h"
 #include "store/view_store.h"
 
@@ -1015,26 +1016,17 @@ int SnapshotCommand(const Server& s, const std::string& view, const std::string&
 
 // Takes the data folder's lock as projd does (flock LOCK_EX|LOCK_NB on DATA/LOCK). Returns the
 // descriptor that holds it, or -1 after printing why (naming the running projd's pid).
-int LockDataFolder(const std::string& data) {
-  std::string path = data + "/LOCK";
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    std::cerr << "projctl restore: cannot open " << path << ": " << strerror(errno) << "\n";
-    return -1;
-  }
-  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
-  int err = errno;
-  char buf[32] = {0};
-  ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-  close(fd);
-  std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-  if (err == EWOULDBLOCK) {
+int TakeRestoreLock(const std::string& data) {
+  bool held;
+  std::string pid, error;
+  int fd = projd::LockDataFolder(data, &held, &pid, &error);
+  if (fd >= 0) return fd;
+  if (held) {
     std::cerr << "projctl restore: " << data << " is in use by a running projd"
-              << (pid.empty() ? "" : " (pid " + pid + ")") << ", which holds " << path
-              << "; stop it first\n";
+              << (pid.empty() ? "" : " (pid " + pid + ")") << ", which holds " << data
+              << "/LOCK; stop it first\n";
   } else {
-    std::cerr << "projctl restore: cannot lock " << path << ": " << strerror(err) << "\n";
+    std::cerr << "projctl restore: " << error << "\n";
   }
   return -1;
 }
@@ -1088,7 +1080,7 @@ int Restore(const std::string& data, const std::string& view, const std::string&
     std::cerr << "projctl restore: cannot create " << view_dir << ": " << ec.message() << "\n";
     return 1;
   }
-  int lock = LockDataFolder(data);
+  int lock = TakeRestoreLock(data);
   if (lock < 0) return 1;
   int gen = HighestGeneration(view_dir) + 1;
   std::string gen_dir = view_dir + "/gen-" + std::to_string(gen);

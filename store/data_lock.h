@@ -1,0 +1,20 @@
+// One process at a time per data folder: an exclusive flock on DATA/LOCK, which holds the pid
+// of the projd that owns the folder. projd takes it for as long as it runs; projctl restore
+// takes it while it writes into a stopped projd's folder.
+#ifndef PROJD_STORE_DATA_LOCK_H_
+#define PROJD_STORE_DATA_LOCK_H_
+
+#include <string>
+
+namespace projd {
+
+// Takes the lock of the data folder `data` (creating DATA/LOCK). Returns the descriptor that
+// holds it (closing it releases the lock). Returns -1 when it cannot: with *held true and
+// *holder_pid the pid written in the file ("" when none) when another process holds the lock,
+// else with *held false and *error saying what failed (naming the file).
+int LockDataFolder(const std::string& data, bool* held, std::string* holder_pid,
+                   std::string* error);
+
+}  // namespace projd
+
+#endif  // PROJD_STORE_DATA_LOCK_H_
