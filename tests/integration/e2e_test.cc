@@ -152,10 +152,7 @@ std::string Setup(const std::string& name, std::string* data) {
   return dir;
 }
 
-std::string UniqueTopic(const std::string& base) {
-  return base + "-" + std::to_string(getpid()) + "-" +
-         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
-}
+using projd::testing::UniqueTopic;
 
 // The balances projection reading `topic`.
 std::string BalancesOn(const std::string& topic) {
@@ -190,16 +187,7 @@ class ThreadGuard {
   std::thread* t_;
 };
 
-// Kafka for [kafka] tests: the real broker; required when PROJD_KAFKA_REQUIRED is set.
-std::string KafkaOrSkip() {
-  std::string b = projd::testing::RealKafka();
-  if (b.empty()) {
-    const char* req = std::getenv("PROJD_KAFKA_REQUIRED");
-    if (req && *req) FAIL("PROJD_KAFKA_REQUIRED is set but PROJD_KAFKA_BROKERS is not");
-    WARN("PROJD_KAFKA_BROKERS not set: real-broker test not run (scripts/test.sh sets it)");
-  }
-  return b;
-}
+using projd::testing::KafkaOrSkip;
 
 }  // namespace
 

@@ -5,12 +5,16 @@
 #include <unistd.h>
 
 #include <array>
+#include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include "connectors/source.h"
 
 namespace projd::testing {
 
@@ -39,6 +43,36 @@ std::string ReadFile(const std::string& path) {
 std::string RealKafka() {
   const char* b = std::getenv("PROJD_KAFKA_BROKERS");
   return b ? b : "";
+}
+
+std::string KafkaOrSkip() {
+  std::string b = RealKafka();
+  if (b.empty()) {
+    const char* req = std::getenv("PROJD_KAFKA_REQUIRED");
+    if (req && *req) FAIL("PROJD_KAFKA_REQUIRED is set but PROJD_KAFKA_BROKERS is not");
+    WARN("PROJD_KAFKA_BROKERS not set: real-broker test not run (scripts/test.sh sets it)");
+  }
+  return b;
+}
+
+std::string UniqueTopic(const std::string& base) {
+  return base + "-" + std::to_string(getpid()) + "-" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+}
+
+void ProduceValues(const std::string& brokers, const std::string& topic,
+                   const std::vector<std::string>& values) {
+  std::string error;
+  auto producer = Producer::Create(brokers, {}, &error);
+  REQUIRE(producer);
+  for (const auto& v : values) REQUIRE(producer->ProduceAsync(topic, "", v, &error));
+  REQUIRE(producer->Flush(std::chrono::seconds(60), &error));
+}
+
+std::string FieldText(const Value& v, const std::string& name) {
+  const Value* f = v.is_object() ? v.as_object().Find(name) : nullptr;
+  if (!f) return "(none)";
+  return f->is_string() ? f->as_string() : ToJson(*f);
 }
 
 int Run(const std::string& command, std::string* output) {

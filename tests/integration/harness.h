@@ -23,6 +23,18 @@ std::string ReadFile(const std::string& path);
 // The real broker's bootstrap address from PROJD_KAFKA_BROKERS, or "".
 std::string RealKafka();
 
+// The real broker for [kafka] tests (PROJD_KAFKA_BROKERS); "" with a warning when it is not
+// set, and a failed test when PROJD_KAFKA_REQUIRED is set too.
+std::string KafkaOrSkip();
+// A topic name of its own for a test: BASE-PID-N.
+std::string UniqueTopic(const std::string& base);
+// Produces `values` (no message key) to `topic` and waits until Kafka has them all (REQUIREs).
+void ProduceValues(const std::string& brokers, const std::string& topic,
+                   const std::vector<std::string>& values);
+// A member of a JSON object as text: a string as it is, anything else as JSON; "(none)" when
+// absent.
+std::string FieldText(const Value& v, const std::string& name);
+
 // Runs a shell command, capturing stdout+stderr; returns the exit code.
 int Run(const std::string& command, std::string* output);
 

@@ -26,18 +26,11 @@ std::string Field(const Value& row, const std::string& name) {
 }  // namespace
 
 TEST_CASE("real Kafka: meta.headers reads the headers librdkafka sent", "[kafka]") {
-  std::string brokers = projd::testing::RealKafka();
-  if (brokers.empty()) {
-    const char* req = std::getenv("PROJD_KAFKA_REQUIRED");
-    if (req && *req) FAIL("PROJD_KAFKA_REQUIRED is set but PROJD_KAFKA_BROKERS is not");
-    WARN("PROJD_KAFKA_BROKERS not set: real-broker test not run");
-    return;
-  }
+  std::string brokers = projd::testing::KafkaOrSkip();
+  if (brokers.empty()) return;
   std::string dir = projd::testing::TempDir("headers");
   std::filesystem::create_directories(dir + "/projections");
-  std::string topic =
-      "headers-" + std::to_string(getpid()) + "-" +
-      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+  std::string topic = projd::testing::UniqueTopic("headers");
   std::string error;
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 2, &error));
   projd::testing::WriteFile(dir + "/projections/cmd.proj", R"(

@@ -62,21 +62,9 @@ void Produce(const std::string& brokers, const std::string& topic, int from, int
   REQUIRE(producer->Flush(std::chrono::seconds(60), &error));
 }
 
-// Kafka for [kafka] tests: the real broker; required when PROJD_KAFKA_REQUIRED is set.
-std::string KafkaOrSkip() {
-  std::string b = projd::testing::RealKafka();
-  if (b.empty()) {
-    const char* req = std::getenv("PROJD_KAFKA_REQUIRED");
-    if (req && *req) FAIL("PROJD_KAFKA_REQUIRED is set but PROJD_KAFKA_BROKERS is not");
-    WARN("PROJD_KAFKA_BROKERS not set: real-broker test not run (scripts/test.sh sets it)");
-  }
-  return b;
-}
+using projd::testing::KafkaOrSkip;
 
-std::string UniqueTopic(const std::string& base) {
-  return base + "-" + std::to_string(getpid()) + "-" +
-         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
-}
+using projd::testing::UniqueTopic;
 
 // A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick).
 uint16_t FreePort() {

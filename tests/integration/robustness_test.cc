@@ -31,27 +31,15 @@ std::string Folder(const std::string& name, const std::string& proj, std::string
   return dir;
 }
 
-void ProduceAll(const std::string& brokers, const std::string& topic,
-                const std::vector<std::string>& values) {
-  std::string error;
-  auto producer = projd::Producer::Create(brokers, {}, &error);
-  REQUIRE(producer);
-  for (const auto& v : values) REQUIRE(producer->ProduceAsync(topic, "", v, &error));
-  REQUIRE(producer->Flush(std::chrono::seconds(60), &error));
-}
-
-std::string Field(const Value& v, const std::string& name) {
-  const Value* f = v.is_object() ? v.as_object().Find(name) : nullptr;
-  if (!f) return "(none)";
-  return f->is_string() ? f->as_string() : projd::ToJson(*f);
-}
+using projd::testing::FieldText;
+using projd::testing::ProduceValues;
 
 // Waits until the view's state is `state`; false after `timeout`.
 bool WaitState(ProjdProcess& p, const std::string& view, const std::string& state,
                std::chrono::seconds timeout = std::chrono::seconds(60)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (Field(p.GetJson("/v1/views/" + view), "state") == state) return true;
+    if (FieldText(p.GetJson("/v1/views/" + view), "state") == state) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
@@ -90,14 +78,14 @@ projection keys {
   auto ev = [](const std::string& k, const std::string& id, const std::string& m) {
     return "{\"k\":\"" + k + "\",\"id\":\"" + id + "\",\"memo\":\"" + m + "\"}";
   };
-  ProduceAll(p->embedded_brokers(), "kt",
-             {ev("before", "1", "a"), ev("", "2", "a"), ev("after", "3", "a"),
-              ev(std::string(512, 'x'), "4", "a"), ev(key511, id600, memo), ev("dup", id600, "a"),
-              ev("w", "", std::string(503, 'n'))});
+  ProduceValues(p->embedded_brokers(), "kt",
+                {ev("before", "1", "a"), ev("", "2", "a"), ev("after", "3", "a"),
+                 ev(std::string(512, 'x'), "4", "a"), ev(key511, id600, memo),
+                 ev("dup", id600, "a"), ev("w", "", std::string(503, 'n'))});
   REQUIRE(p->WaitCaughtUp("keys", 7));
   Value st = p->GetJson("/v1/views/keys");
-  CHECK(Field(st, "state") == "live");
-  CHECK(Field(st, "dead_letters") == "2");
+  CHECK(FieldText(st, "state") == "live");
+  CHECK(FieldText(st, "dead_letters") == "2");
   CHECK(p->Call("GET", "/v1/views/keys/rows/before").status == 200);
   CHECK(p->Call("GET", "/v1/views/keys/rows/after").status == 200);
   CHECK(p->Call("GET", "/v1/views/keys/rows/dup").status == 404);  // a duplicate id
@@ -116,10 +104,10 @@ projection keys {
   CHECK(q.body.find(key511) != std::string::npos);
   CHECK(q.body.find("\"scanned\":1") != std::string::npos);
   // A later batch: the 600-byte id, read back from LMDB, is still a duplicate.
-  ProduceAll(p->embedded_brokers(), "kt", {ev("dup2", id600, "a")});
+  ProduceValues(p->embedded_brokers(), "kt", {ev("dup2", id600, "a")});
   REQUIRE(p->WaitCaughtUp("keys", 8));
   CHECK(p->Call("GET", "/v1/views/keys/rows/dup2").status == 404);
-  CHECK(Field(p->GetJson("/v1/views/keys"), "state") == "live");
+  CHECK(FieldText(p->GetJson("/v1/views/keys"), "state") == "live");
 }
 
 TEST_CASE("readiness counts every view and needs no token; HEAD / needs none either",
@@ -187,7 +175,7 @@ projection wide { from "w" key event.k on * { n = event.n  pad = event.pad } }
     events.push_back("{\"k\":\"k" + std::to_string(i) + "\",\"n\":" + std::to_string(i) +
                      ",\"pad\":\"" + pad + "\"}");
   }
-  ProduceAll(p->embedded_brokers(), "w", events);
+  ProduceValues(p->embedded_brokers(), "w", events);
   REQUIRE(p->WaitCaughtUp("wide", 60000, std::chrono::seconds(120)));
   // 16 clients, each running full scans back to back (a where on an unindexed field).
   std::atomic<bool> stop{false};
@@ -247,7 +235,7 @@ projection d { from "d" key event.k on * { n += 1 } }
     REQUIRE(p);
     std::vector<std::string> events;
     for (int i = 0; i < 20000; ++i) events.push_back("{\"k\":\"key" + std::to_string(i) + "\"}");
-    ProduceAll(p->embedded_brokers(), "d", events);
+    ProduceValues(p->embedded_brokers(), "d", events);
     REQUIRE(p->WaitCaughtUp("d", 20000));
     CHECK(p->Terminate() == 0);
   }
@@ -279,7 +267,7 @@ projection d { from "d" key event.k on * { n += 1 } }
   auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
                                dir + "/projd2.log", &error);
   REQUIRE(p);
-  CHECK(Field(p->GetJson("/v1/views/d"), "rows") == "20000");
+  CHECK(FieldText(p->GetJson("/v1/views/d"), "rows") == "20000");
 }
 
 TEST_CASE("one projd per data folder: a second one exits 1 naming the holder's pid", "[embedded]") {
@@ -320,17 +308,17 @@ projection b { from "b" key event.k on * { n += 1 } }
   REQUIRE(p);
   std::vector<std::string> events;
   for (int i = 0; i < 50; ++i) events.push_back("{\"k\":\"k" + std::to_string(i % 5) + "\"}");
-  ProduceAll(p->embedded_brokers(), "b", events);
+  ProduceValues(p->embedded_brokers(), "b", events);
   REQUIRE(p->WaitCaughtUp("b", 50));
   CHECK(p->Terminate() == 0);
   // The embedded broker keeps nothing across restarts: the topic comes back empty, as a
   // recreated topic would. 10 new events: the stored position 50 lies beyond the log end 10.
   p = start("projd2.log");
   REQUIRE(p);
-  ProduceAll(p->embedded_brokers(), "b", std::vector<std::string>(10, "{\"k\":\"new\"}"));
+  ProduceValues(p->embedded_brokers(), "b", std::vector<std::string>(10, "{\"k\":\"new\"}"));
   REQUIRE(WaitState(*p, "b", "failed"));
   Value st = p->GetJson("/v1/views/b");
-  std::string reason = Field(st, "reason");
+  std::string reason = FieldText(st, "reason");
   CHECK(reason.find("b:0:50 is beyond the partition's log end") != std::string::npos);
   CHECK(p->Call("GET", "/readyz").status == 503);
   CHECK(p->Call("POST", "/v1/views/b/skip").status == 409);
@@ -416,16 +404,16 @@ projection big { from "big" key event.k on * { pad = event.pad  n += 1 } }
   for (int i = 0; i < 6000; ++i) {
     events.push_back("{\"k\":\"k" + std::to_string(i) + "\",\"pad\":\"" + pad + "\"}");
   }
-  ProduceAll(p->embedded_brokers(), "big", events);
+  ProduceValues(p->embedded_brokers(), "big", events);
   REQUIRE(WaitState(*p, "big", "stalled"));
-  std::string reason = Field(p->GetJson("/v1/views/big"), "reason");
+  std::string reason = FieldText(p->GetJson("/v1/views/big"), "reason");
   CHECK(reason.find("no space left on device") != std::string::npos);
   CHECK(reason.find(data + "/views/big/gen-1/data.mdb") != std::string::npos);
   CHECK(p->Call("GET", "/healthz").status == 200);
   // Room again: the view resumes where it stopped, nothing lost, nothing twice.
   REQUIRE(projd::testing::Run("mount -o remount,size=256m " + data, &out) == 0);
   REQUIRE(p->WaitCaughtUp("big", 6000, std::chrono::seconds(120)));
-  CHECK(Field(p->GetJson("/v1/views/big"), "rows") == "6000");
-  CHECK(Field(p->GetJson("/v1/views/big"), "events_applied") == "6000");
+  CHECK(FieldText(p->GetJson("/v1/views/big"), "rows") == "6000");
+  CHECK(FieldText(p->GetJson("/v1/views/big"), "events_applied") == "6000");
   CHECK(p->Terminate() == 0);
 }

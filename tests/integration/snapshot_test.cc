@@ -42,20 +42,8 @@ std::vector<std::string> Events(int from, int to) {
   return out;
 }
 
-void Produce(const std::string& brokers, const std::string& topic,
-             const std::vector<std::string>& values) {
-  std::string error;
-  auto producer = projd::Producer::Create(brokers, {}, &error);
-  REQUIRE(producer);
-  for (const auto& v : values) REQUIRE(producer->ProduceAsync(topic, "", v, &error));
-  REQUIRE(producer->Flush(std::chrono::seconds(60), &error));
-}
-
-std::string Str(const Value& v, const std::string& name) {
-  const Value* f = v.is_object() ? v.as_object().Find(name) : nullptr;
-  if (!f) return "(none)";
-  return f->is_string() ? f->as_string() : projd::ToJson(*f);
-}
+using projd::testing::FieldText;
+using projd::testing::ProduceValues;
 
 std::string Projctl(const std::string& args, int* code) {
   std::string out;
@@ -71,26 +59,14 @@ std::string Server(const ProjdProcess& p) {
 bool WaitRebuilt(ProjdProcess& p, const std::string& view) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (Str(p.GetJson("/v1/views/" + view), "rebuild") == "null") return true;
+    if (FieldText(p.GetJson("/v1/views/" + view), "rebuild") == "null") return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
 }
 
-std::string KafkaOrSkip() {
-  std::string b = projd::testing::RealKafka();
-  if (b.empty()) {
-    const char* req = std::getenv("PROJD_KAFKA_REQUIRED");
-    if (req && *req) FAIL("PROJD_KAFKA_REQUIRED is set but PROJD_KAFKA_BROKERS is not");
-    WARN("PROJD_KAFKA_BROKERS not set: real-broker test not run (scripts/test.sh sets it)");
-  }
-  return b;
-}
-
-std::string UniqueTopic(const std::string& base) {
-  return base + "-" + std::to_string(getpid()) + "-" +
-         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
-}
+using projd::testing::KafkaOrSkip;
+using projd::testing::UniqueTopic;
 
 }  // namespace
 
@@ -110,16 +86,17 @@ TEST_CASE("snapshot: the checksum equals projctl test --checksum, across a rebui
       "--projections", dir + "/projections", "--data", data, "--partitions", "1"};
   auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
   REQUIRE(p);
-  Produce(p->embedded_brokers(), "snap-events", events);
+  ProduceValues(p->embedded_brokers(), "snap-events", events);
   REQUIRE(p->WaitCaughtUp("snap", 2000));
   int status = 0;
   Value sum = p->GetJson("/v1/views/snap/checksum", &status);
   REQUIRE(status == 200);
-  std::string digest = Str(sum, "digest");
+  std::string digest = FieldText(sum, "digest");
   CHECK(digest.size() == 64);
-  CHECK(Str(sum, "position") == "snap-events:0:2000");
-  CHECK(Str(sum, "rows") == "53");
-  CHECK(Str(sum, "definition_hash") == Str(p->GetJson("/v1/views/snap"), "definition_hash"));
+  CHECK(FieldText(sum, "position") == "snap-events:0:2000");
+  CHECK(FieldText(sum, "rows") == "53");
+  CHECK(FieldText(sum, "definition_hash") ==
+        FieldText(p->GetJson("/v1/views/snap"), "definition_hash"));
 
   // The local replay of the same events gives the same digest.
   int code = 0;
@@ -134,12 +111,12 @@ TEST_CASE("snapshot: the checksum equals projctl test --checksum, across a rebui
   std::string json = Projctl("checksum snap --json " + Server(*p), &code);
   CHECK(json.find("\"digest\": \"" + digest + "\"") != std::string::npos);
   // A changed row changes the digest.
-  Produce(p->embedded_brokers(), "snap-events", Events(2000, 2001));
+  ProduceValues(p->embedded_brokers(), "snap-events", Events(2000, 2001));
   REQUIRE(p->WaitCaughtUp("snap", 2001));
   Value changed = p->GetJson("/v1/views/snap/checksum");
-  CHECK(Str(changed, "digest") != digest);
-  CHECK(Str(changed, "position") == "snap-events:0:2001");
-  digest = Str(changed, "digest");
+  CHECK(FieldText(changed, "digest") != digest);
+  CHECK(FieldText(changed, "position") == "snap-events:0:2001");
+  digest = FieldText(changed, "digest");
 
   // A rebuild from offset 0 ends at the same position with the same digest.
   auto r = p->Call("POST", "/v1/views/snap/rebuild");
@@ -147,16 +124,16 @@ TEST_CASE("snapshot: the checksum equals projctl test --checksum, across a rebui
   REQUIRE(WaitRebuilt(*p, "snap"));
   REQUIRE(p->WaitCaughtUp("snap", 2001));
   Value rebuilt = p->GetJson("/v1/views/snap/checksum");
-  CHECK(Str(rebuilt, "digest") == digest);
-  CHECK(Str(rebuilt, "position") == "snap-events:0:2001");
+  CHECK(FieldText(rebuilt, "digest") == digest);
+  CHECK(FieldText(rebuilt, "position") == "snap-events:0:2001");
   CHECK(p->Terminate() == 0);
 
   // After a restart (the embedded broker starts empty; the store keeps its rows).
   p = ProjdProcess::Start(args, dir + "/projd2.log", &error);
   REQUIRE(p);
   Value again = p->GetJson("/v1/views/snap/checksum");
-  CHECK(Str(again, "digest") == digest);
-  CHECK(Str(again, "position") == "snap-events:0:2001");
+  CHECK(FieldText(again, "digest") == digest);
+  CHECK(FieldText(again, "position") == "snap-events:0:2001");
   CHECK(p->Terminate() == 0);
 }
 
@@ -169,7 +146,7 @@ TEST_CASE("snapshot: restored into a new data folder, a view resumes from its of
   projd::testing::WriteFile(dir + "/projections/p.proj", SnapOn(topic));
   std::string error;
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
-  Produce(brokers, topic, Events(0, 3000));
+  ProduceValues(brokers, topic, Events(0, 3000));
   auto a = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/a",
                                 "--brokers", brokers, "--group", "a-" + topic},
                                dir + "/a.log", &error);
@@ -181,7 +158,7 @@ TEST_CASE("snapshot: restored into a new data folder, a view resumes from its of
   INFO(out);
   REQUIRE(code == 0);
   CHECK(out.find("position " + topic + ":0:3000\n") != std::string::npos);
-  CHECK(out.find("definition_hash " + Str(a->GetJson("/v1/views/snap"), "definition_hash")) !=
+  CHECK(out.find("definition_hash " + FieldText(a->GetJson("/v1/views/snap"), "definition_hash")) !=
         std::string::npos);
   CHECK(fs::file_size(file) > 0);
   // No snapshot copy is left behind in the view's folder.
@@ -202,20 +179,20 @@ TEST_CASE("snapshot: restored into a new data folder, a view resumes from its of
   CHECK(projd::testing::ReadFile(dir + "/b/views/snap/CURRENT") == "gen-1\n");
 
   // Events after the snapshot: the restored view applies only those.
-  Produce(brokers, topic, Events(3000, 4000));
+  ProduceValues(brokers, topic, Events(3000, 4000));
   auto b = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/b",
                                 "--brokers", brokers, "--group", "b-" + topic},
                                dir + "/b.log", &error);
   REQUIRE(b);
   REQUIRE(b->WaitCaughtUp("snap", 4000));
   REQUIRE(a->WaitCaughtUp("snap", 4000));
-  CHECK(Str(b->GetJson("/v1/views/snap"), "events_applied") == "1000");
+  CHECK(FieldText(b->GetJson("/v1/views/snap"), "events_applied") == "1000");
   Value sa = a->GetJson("/v1/views/snap/checksum");
   Value sb = b->GetJson("/v1/views/snap/checksum");
-  CHECK(Str(sb, "position") == topic + ":0:4000");
-  CHECK(Str(sa, "position") == Str(sb, "position"));
-  CHECK(Str(sa, "digest") == Str(sb, "digest"));
-  CHECK(Str(sa, "rows") == "53");
+  CHECK(FieldText(sb, "position") == topic + ":0:4000");
+  CHECK(FieldText(sa, "position") == FieldText(sb, "position"));
+  CHECK(FieldText(sa, "digest") == FieldText(sb, "digest"));
+  CHECK(FieldText(sa, "rows") == "53");
   CHECK(b->Terminate() == 0);
   CHECK(a->Terminate() == 0);
 }
@@ -229,9 +206,9 @@ TEST_CASE("snapshot: a snapshot of another definition is refused at start", "[em
                                    dir + "/a",      "--partitions",       "1"};
   auto a = ProjdProcess::Start(args, dir + "/a.log", &error);
   REQUIRE(a);
-  Produce(a->embedded_brokers(), "snap-other", Events(0, 100));
+  ProduceValues(a->embedded_brokers(), "snap-other", Events(0, 100));
   REQUIRE(a->WaitCaughtUp("snap", 100));
-  std::string old_hash = Str(a->GetJson("/v1/views/snap"), "definition_hash");
+  std::string old_hash = FieldText(a->GetJson("/v1/views/snap"), "definition_hash");
   int code = 0;
   std::string file = dir + "/snap.mdb";
   std::string out = Projctl("snapshot snap -o " + file + " " + Server(*a), &code);
@@ -260,8 +237,8 @@ TEST_CASE("snapshot: a snapshot of another definition is refused at start", "[em
   auto b = ProjdProcess::Start(args, dir + "/b.log", &error);
   REQUIRE(b);
   Value sum = b->GetJson("/v1/views/snap/checksum");
-  CHECK(Str(sum, "position") == "snap-other:0:100");
-  CHECK(Str(sum, "rows") == "53");
+  CHECK(FieldText(sum, "position") == "snap-other:0:100");
+  CHECK(FieldText(sum, "rows") == "53");
   CHECK(b->Terminate() == 0);
   auto c = ProjdProcess::Start(
       {"--projections", dir + "/changed", "--data", dir + "/b", "--partitions", "1"},
