@@ -17,10 +17,12 @@
 //   - waiting for the first byte of a request: idle_timeout when no answer is outstanding,
 //     no limit while the handler still owes an answer (the client is waiting for us);
 //   - from then until the request is complete: read_timeout (slowloris clients are dropped);
-//   - writing one response: idle_timeout.
+//   - writing one response: idle_timeout;
+//   - while a streamed answer (HttpResponse::stream) is sent: idle_timeout for each write, and
+//     a read without a deadline that only notices the client closing (a stream may be quiet).
 // After a final response (Connection: close, or an error), the server shuts down its sending
 // side and drains what the client still sends for a short while before closing, so that the
-// client reads the answer instead of a connection reset.
+// client reads the answer instead of a connection reset. A streamed answer is always final.
 #include "api/http_server.h"
 
 #include <fcntl.h>
@@ -334,6 +336,116 @@ bool SendsBody(const http::response<http::string_body>& response, bool head_requ
   unsigned status = response.result_int();
   return !head_request && status >= 200 && status != 204 && status != 304;
 }
+
+// ---- Streamed answers (HttpResponse::stream) ----------------------------------------------
+
+// What the server holds of a handler's HttpStream: it calls the stream's Closed exactly once,
+// whatever becomes of the answer. An answer dropped anywhere (a second answer, a connection
+// already closed, a server stopping, a post that never runs) releases its ClosingStream, whose
+// destructor then calls Closed. Exceptions of the handler's stream do not leave it: a stream
+// that throws is broken() and its connection is closed without the end of the body.
+class ClosingStream final : public HttpStream {
+ public:
+  explicit ClosingStream(std::shared_ptr<HttpStream> inner) : inner_(std::move(inner)) {}
+  ~ClosingStream() override { Closed(); }
+  ClosingStream(const ClosingStream&) = delete;
+  ClosingStream& operator=(const ClosingStream&) = delete;
+
+  void Open(std::function<void()> wake) override {
+    if (!inner_ || broken_) return;
+    try {
+      inner_->Open(std::move(wake));
+    } catch (...) {
+      broken_ = true;
+    }
+  }
+  bool Take(std::string* out) override {
+    if (!inner_ || broken_) return false;
+    try {
+      return inner_->Take(out);
+    } catch (...) {
+      broken_ = true;
+      return false;
+    }
+  }
+  void Closed() override {
+    if (closed_.exchange(true)) return;
+    std::shared_ptr<HttpStream> inner = std::move(inner_);
+    try {
+      inner->Closed();
+    } catch (...) {
+    }
+  }
+  bool broken() const { return broken_; }
+
+ private:
+  std::shared_ptr<HttpStream> inner_;
+  std::atomic<bool> closed_{false};
+  bool broken_ = false;
+};
+
+// Puts the answer's stream, if it has one, under a ClosingStream (once).
+void GuardStream(HttpResponse* answer) {
+  if (answer->stream && !dynamic_cast<ClosingStream*>(answer->stream.get())) {
+    answer->stream = std::make_shared<ClosingStream>(std::move(answer->stream));
+  }
+}
+
+// The answer's stream taken out of it, once GuardStream made it a ClosingStream.
+std::shared_ptr<ClosingStream> TakeStream(HttpResponse* answer) {
+  auto stream = std::static_pointer_cast<ClosingStream>(answer->stream);
+  answer->stream.reset();
+  return stream;
+}
+
+// Whether an answer's stream is sent: only as the body of a 2xx answer (not 204). An answer of
+// another status drops its stream (closed unopened) and is sent as any other.
+bool StreamsBody(const HttpResponse& answer) {
+  return answer.stream && answer.status >= 200 && answer.status <= 299 && answer.status != 204;
+}
+
+void DropStream(HttpResponse* answer) {
+  if (!answer->stream) return;
+  answer->stream->Closed();
+  answer->stream.reset();
+}
+
+// The head of a streamed answer (its stream taken out before): no Content-Length; to an
+// HTTP/1.1 client "Transfer-Encoding: chunked", to an HTTP/1.0 client no framing (the body
+// ends when the connection closes). Caches and proxies (nginx) are asked not to hold it back
+// unless the handler said otherwise. A HEAD request gets this head without a body, and may
+// keep its connection; a streamed body is the last answer on its connection.
+std::string StreamHead(HttpResponse&& answer, bool keep_alive, bool http10) {
+  answer.body.clear();
+  answer.body_file.reset();
+  auto response = BuildResponse(std::move(answer), keep_alive, true, http10);
+  response.erase(http::field::content_length);
+  if (!http10) response.set(http::field::transfer_encoding, "chunked");
+  if (response.find(http::field::cache_control) == response.end()) {
+    response.set(http::field::cache_control, "no-cache");
+  }
+  if (response.find("X-Accel-Buffering") == response.end()) {
+    response.insert("X-Accel-Buffering", "no");
+  }
+  return Serialize(std::move(response));
+}
+
+// Appends a piece of a streamed body as it goes on the wire: one chunk to an HTTP/1.1 client
+// (never an empty one, which would end the body), the bytes themselves to an HTTP/1.0 client.
+void AppendStreamPiece(std::string_view piece, bool http10, std::string* out) {
+  if (piece.empty()) return;
+  if (http10) {
+    out->append(piece);
+    return;
+  }
+  char size[24];
+  int n = snprintf(size, sizeof(size), "%zx\r\n", piece.size());
+  out->append(size, static_cast<size_t>(n));
+  out->append(piece);
+  out->append("\r\n");
+}
+
+const char kLastChunk[] = "0\r\n\r\n";
 
 // ---- Request reading, shared by Session and HandleConnectionBytes ------------------------
 
@@ -683,6 +795,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string bytes;    // the serialized response: one plain write, no HTTP write machinery
     // A body file still to send after `bytes` (the head), a chunk per write.
     std::shared_ptr<OpenFile> file;
+    // A stream to send after `bytes` (the head): the last answer on the connection.
+    std::shared_ptr<ClosingStream> stream;
   };
 
   void ReadNext();
@@ -704,6 +818,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void Linger();
   void OnLinger(beast::error_code ec, size_t bytes);
   void Close();
+  void OnStreamAnswer(Slot* slot, HttpResponse&& answer);
+  void StartStream();
+  std::function<void()> StreamWake();
+  void PumpStream();
+  void OnStreamWrite(beast::error_code ec, size_t bytes);
+  void StreamSent();
+  void ReadWhileStreaming();
+  void OnStreamRead(beast::error_code ec, size_t bytes);
+  void CloseStreams();
 
   Core* const core_;
   beast::tcp_stream stream_;
@@ -721,6 +844,15 @@ class Session : public std::enable_shared_from_this<Session> {
   bool untimed_wait_ = false;  // the pending first-byte read has no deadline
   bool rearm_idle_ = false;    // that read was cancelled to restart it with idle_timeout
   bool closed_ = false;
+  // A streamed answer (Slot::stream), once its head is written: body_stream_ is sent until it
+  // ends (then stream_ended_, and stream_sent_ once the end is written) or the connection closes.
+  bool streaming_ = false;
+  bool stream_http10_ = false;
+  bool stream_ended_ = false;
+  bool stream_sent_ = false;
+  std::shared_ptr<ClosingStream> body_stream_;
+  std::string stream_out_;                // the bytes of the write in flight
+  std::atomic<bool> pump_posted_{false};  // a PumpStream is posted (merges wakes)
   // Set while answers are owed: Responders hold the session weakly, so this keeps an open
   // connection alive until its answers are written. Cleared when the queue empties or on Close.
   std::shared_ptr<Session> self_;
@@ -744,6 +876,7 @@ class PendingReply {
   PendingReply& operator=(const PendingReply&) = delete;
 
   void Send(HttpResponse response) {
+    GuardStream(&response);  // a stream dropped below is closed (ClosingStream)
     if (answered_.exchange(true)) return;
     if (core_->stopped()) return;
     if (std::shared_ptr<Session> session = session_.lock()) {
@@ -788,6 +921,7 @@ void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
   bool rearm = rearm_idle_;
   rearm_idle_ = false;
   if (closed_) return;
+  if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
   if (ec == net::error::operation_aborted && rearm) return ReadNext();
   if (ec == net::error::eof) return OnEof();
   if (ec) return Close();
@@ -818,6 +952,7 @@ void Session::ReadRequest() {
 void Session::OnHeader(beast::error_code ec, size_t /*bytes*/) {
   reading_ = false;
   if (closed_) return;
+  if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
   if (ec) return OnReadError(ec);
   if (auto bad = reader_->CheckHead()) return ReplyAndClose(std::move(*bad), reader_->head());
   if (reader_->parser().is_done()) return OnRequest({}, 0);
@@ -867,8 +1002,9 @@ void Session::ReadBody() {
 void Session::OnBodyBytes(beast::error_code ec, size_t bytes) {
   reading_ = false;
   if (closed_) return;
-  if (ec == net::error::eof) return OnEof();  // the request stays incomplete
-  if (ec) return Close();                     // timeout, reset, ...
+  if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
+  if (ec == net::error::eof) return OnEof();    // the request stays incomplete
+  if (ec) return Close();                       // timeout, reset, ...
   buffer_.commit(bytes);
   ReadBody();
 }
@@ -933,9 +1069,12 @@ uint64_t Session::Enqueue(bool keep_alive, bool head, bool http10) {
 }
 
 void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
+  GuardStream(&answer);  // a stream dropped below is closed (ClosingStream)
   if (closed_ || id < first_id_ || id - first_id_ >= queue_.size()) return;
   Slot& slot = queue_[id - first_id_];
   if (slot.ready) return;
+  if (StreamsBody(answer)) return OnStreamAnswer(&slot, std::move(answer));
+  DropStream(&answer);  // another status: its body is sent as it is
   std::shared_ptr<OpenFile> file = OpenBodyFile(&answer);
   // The head goes out with the file's first piece, as with a body held in memory.
   std::string first;
@@ -956,7 +1095,7 @@ void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
 }
 
 void Session::TryWrite() {
-  if (closed_ || writing_ || queue_.empty() || !queue_.front().ready) return;
+  if (closed_ || writing_ || streaming_ || queue_.empty() || !queue_.front().ready) return;
   writing_ = true;
   stream_.expires_after(core_->options().idle_timeout);
   net::async_write(stream_, net::buffer(queue_.front().bytes),
@@ -976,6 +1115,7 @@ void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
     return;
   }
+  if (queue_.front().stream) return StartStream();  // the head is written
   bool keep_alive = queue_.front().keep_alive;
   queue_.pop_front();
   ++first_id_;
@@ -1022,6 +1162,136 @@ void Session::Close() {
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();
+  CloseStreams();
+}
+
+// ---- Session: streamed answers --------------------------------------------------------------
+
+// A 2xx answer with a stream: its head, then the stream's pieces as they come (StartStream);
+// the connection closes after it, so nothing more is read. A HEAD request gets the same head
+// without a body (its connection may go on) and its stream is closed unopened.
+void Session::OnStreamAnswer(Slot* slot, HttpResponse&& answer) {
+  std::shared_ptr<ClosingStream> stream = TakeStream(&answer);
+  if (slot->head) {
+    stream->Closed();
+  } else {
+    slot->keep_alive = false;
+    slot->stream = std::move(stream);
+    stop_reading_ = true;
+  }
+  slot->bytes = StreamHead(std::move(answer), slot->keep_alive, slot->http10);
+  slot->ready = true;
+  TryWrite();
+}
+
+// The head of the streamed answer at the front is written: open its stream and send what it
+// gives. The answers queued behind it are never written. From now on the only read is
+// ReadWhileStreaming's; a read for a next request still pending is cancelled first (its
+// handler starts ReadWhileStreaming).
+void Session::StartStream() {
+  Slot& slot = queue_.front();
+  body_stream_ = std::move(slot.stream);
+  stream_http10_ = slot.http10;
+  streaming_ = true;
+  stop_reading_ = true;
+  if (reading_) {
+    beast::error_code ec;
+    stream_.socket().cancel(ec);
+  } else {
+    ReadWhileStreaming();
+  }
+  if (closed_) return;
+  std::shared_ptr<ClosingStream> stream = body_stream_;
+  stream->Open(StreamWake());
+  PumpStream();
+}
+
+// The stream's `wake`: posts a PumpStream to the strand, one at a time (wakes merge). It holds
+// the session weakly, and the core (whose io_context takes the post) strongly, as a Responder.
+std::function<void()> Session::StreamWake() {
+  return [core = core_->shared_from_this(), weak = weak_from_this()] {
+    if (core->stopped()) return;
+    std::shared_ptr<Session> self = weak.lock();
+    if (!self || self->pump_posted_.exchange(true)) return;
+    net::post(self->stream_.get_executor(), [self] {
+      self->pump_posted_.store(false);
+      self->PumpStream();
+    });
+  };
+}
+
+// Unless a write is in flight (its end pumps again): writes what the stream has ready, with the
+// last chunk when the stream has ended. Only the write has a deadline (idle_timeout); a quiet
+// stream has none.
+void Session::PumpStream() {
+  if (closed_ || !streaming_ || writing_ || stream_ended_ || !body_stream_) return;
+  std::shared_ptr<ClosingStream> stream = body_stream_;
+  std::string piece;
+  bool more = stream->Take(&piece);
+  if (stream->broken()) return Close();  // without the last chunk: the body is cut short
+  stream_out_.clear();
+  AppendStreamPiece(piece, stream_http10_, &stream_out_);
+  if (!more) {
+    stream_ended_ = true;
+    if (!stream_http10_) stream_out_ += kLastChunk;
+    if (stream_out_.empty()) return StreamSent();
+  }
+  if (stream_out_.empty()) return;
+  writing_ = true;
+  // The read is pending, so this is the write's deadline alone.
+  stream_.expires_after(core_->options().idle_timeout);
+  net::async_write(stream_, net::buffer(stream_out_),
+                   beast::bind_front_handler(&Session::OnStreamWrite, shared_from_this()));
+}
+
+void Session::OnStreamWrite(beast::error_code ec, size_t /*bytes*/) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) return Close();  // failed, or timed out
+  if (stream_ended_) return StreamSent();
+  PumpStream();
+}
+
+// The stream has ended and is written whole: close it, and the connection as after a final
+// answer (Linger), once the pending read is done with (OnStreamRead).
+void Session::StreamSent() {
+  stream_sent_ = true;
+  CloseStreams();
+  if (!reading_) return Linger();
+  beast::error_code ec;
+  stream_.socket().cancel(ec);
+}
+
+// While a stream is sent: a read without deadline whose bytes are dropped, only to notice at
+// once that the client closed or reset the connection.
+void Session::ReadWhileStreaming() {
+  reader_.reset();
+  buffer_.consume(buffer_.size());
+  if (stream_sent_) return Linger();
+  if (read_eof_) return Close();
+  stream_.expires_never();
+  reading_ = true;
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          beast::bind_front_handler(&Session::OnStreamRead, shared_from_this()));
+}
+
+void Session::OnStreamRead(beast::error_code ec, size_t /*bytes*/) {
+  reading_ = false;
+  if (closed_) return;
+  if (stream_sent_) return Linger();
+  if (ec) return Close();  // the client closed or reset the connection
+  ReadWhileStreaming();
+}
+
+// Closes the streams the session holds: the one being sent and those of answers queued behind
+// it, which are never written (ClosingStream makes each Closed the only one).
+void Session::CloseStreams() {
+  std::vector<std::shared_ptr<ClosingStream>> streams;
+  if (body_stream_) streams.push_back(std::move(body_stream_));
+  for (Slot& slot : queue_) {
+    if (slot.stream) streams.push_back(std::move(slot.stream));
+  }
+  for (const std::shared_ptr<ClosingStream>& stream : streams) stream->Closed();
 }
 
 // ---- Core -------------------------------------------------------------------------------
@@ -1266,12 +1536,72 @@ struct LocalReply {
   std::optional<HttpResponse> answer;
 
   void Send(HttpResponse response) {
+    GuardStream(&response);  // a stream dropped below is closed (ClosingStream)
     std::lock_guard<std::mutex> lock(mu);
     if (answer) return;
     answer = std::move(response);
     answered_cv.notify_all();
   }
+
+  // Drops the answer, given or yet to come, unwritten (its stream is closed).
+  void Drop() {
+    std::shared_ptr<HttpStream> stream;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (answer) stream = std::move(answer->stream);
+      answer = HttpResponse();
+    }
+    if (stream) stream->Closed();
+  }
 };
+
+// HandleConnectionBytes' streamed body: what the stream gives until it ends or `wait` has
+// passed (Take is polled; wake does nothing here), framed as on a connection.
+void AppendLocalStream(ClosingStream* stream, bool http10, std::chrono::milliseconds wait,
+                       std::string* out) {
+  constexpr std::chrono::milliseconds kPoll{5};
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  stream->Open([] {});
+  std::string piece;
+  for (;;) {
+    piece.clear();
+    bool more = stream->Take(&piece);
+    AppendStreamPiece(piece, http10, out);
+    if (!more) {
+      if (!http10 && !stream->broken()) *out += kLastChunk;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    if (piece.empty()) std::this_thread::sleep_for(kPoll);
+  }
+  stream->Closed();
+}
+
+// Appends an answer of HandleConnectionBytes as it goes on the wire; false when the connection
+// ends after it.
+bool AppendLocalAnswer(HttpResponse&& answer, bool keep_alive, bool head, bool http10,
+                       std::chrono::milliseconds stream_wait, std::string* out) {
+  GuardStream(&answer);
+  if (StreamsBody(answer)) {  // as Session::OnStreamAnswer
+    std::shared_ptr<ClosingStream> stream = TakeStream(&answer);
+    keep_alive = keep_alive && head;
+    *out += StreamHead(std::move(answer), keep_alive, http10);
+    if (head) {
+      stream->Closed();
+    } else {
+      AppendLocalStream(stream.get(), http10, stream_wait, out);
+    }
+    return keep_alive;
+  }
+  DropStream(&answer);
+  std::shared_ptr<OpenFile> file = OpenBodyFile(&answer);
+  auto response = BuildResponse(std::move(answer), keep_alive, head, http10, file.get());
+  bool body = file && SendsBody(response, head);  // read before the move below
+  *out += Serialize(std::move(response));
+  std::string chunk;
+  while (body && file->remaining > 0 && file->Next(kFileChunkBytes, &chunk)) *out += chunk;
+  return keep_alive;
+}
 
 class LocalResponder {
  public:
@@ -1397,14 +1727,13 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
         piece.reply->answer = HttpResponse();  // a late answer is dropped
       }
     }
-    std::shared_ptr<OpenFile> file = OpenBodyFile(&answer);
-    auto response =
-        BuildResponse(std::move(answer), piece.keep_alive, piece.head, piece.http10, file.get());
-    bool body = file && SendsBody(response, piece.head);  // read before the move below
-    out += Serialize(std::move(response));
-    std::string chunk;
-    while (body && file->remaining > 0 && file->Next(kFileChunkBytes, &chunk)) out += chunk;
-    if (!piece.keep_alive) break;
+    if (!AppendLocalAnswer(std::move(answer), piece.keep_alive, piece.head, piece.http10,
+                           answer_wait, &out)) {
+      break;
+    }
+  }
+  for (Piece& piece : pieces) {
+    if (piece.reply) piece.reply->Drop();  // answers after the last one written
   }
   return out;
 }

@@ -14,7 +14,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -1040,6 +1043,478 @@ TEST_CASE("HTTP/1.0 keep-alive is honoured and announced", "[http]") {
   std::vector<RawResponse> v11 = Handle(Get("/c"), {}, &echo);
   REQUIRE(v11.size() == 1);
   CHECK(v11[0].headers.count("connection") == 0);
+}
+
+// ---- streamed answers (HttpResponse::stream) ----
+
+namespace {
+
+// An HttpStream fed by the test from its own thread.
+class TestStream : public HttpStream {
+ public:
+  void Open(std::function<void()> wake) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = std::move(wake);
+    ++opened_;
+    cv_.notify_all();
+  }
+  bool Take(std::string* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (; !pieces_.empty(); pieces_.pop_front()) *out += pieces_.front();
+    return !ended_;
+  }
+  void Closed() override {
+    std::function<void()> wake;  // released outside the lock
+    std::lock_guard<std::mutex> lock(mu_);
+    wake.swap(wake_);
+    ++closed_;
+    cv_.notify_all();
+  }
+
+  void Push(std::string piece) { Feed(std::move(piece), false); }
+  void End() { Feed("", true); }
+  bool WaitOpened(milliseconds limit) {
+    return WaitFor(limit, [this] { return opened_ > 0; });
+  }
+  bool WaitClosed(milliseconds limit) {
+    return WaitFor(limit, [this] { return closed_ > 0; });
+  }
+  int opened() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return opened_;
+  }
+  int closed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+  size_t pending() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return pieces_.size();
+  }
+
+ private:
+  void Feed(std::string piece, bool end) {
+    std::function<void()> wake;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!piece.empty()) pieces_.push_back(std::move(piece));
+      if (end) ended_ = true;
+      wake = wake_;
+    }
+    if (wake) wake();
+  }
+  template <typename Predicate>
+  bool WaitFor(milliseconds limit, Predicate done) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, limit, done);
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> pieces_;
+  bool ended_ = false;
+  std::function<void()> wake_;
+  int opened_ = 0;
+  int closed_ = 0;
+};
+
+// Answers /plain with text, and every other request with a new TestStream (kept for the test):
+// /events as text/event-stream, /custom with the handler's own Cache-Control, /ended already
+// holding "ab" and ended, /missing as a 404 with a body, /twice after a text answer, /later
+// 200 ms later, /never not at all (its Responder is kept).
+struct StreamHandler {
+  HttpServer* server = nullptr;  // for /later
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<TestStream>> streams;
+  std::vector<Responder> kept;
+  std::atomic<int> plain{0};
+
+  HttpHandler Handler() {
+    return [this](HttpRequest&& request, Responder respond) {
+      if (request.path == "/plain") {
+        plain.fetch_add(1);
+        return respond(Text(200, "plain"));
+      }
+      auto stream = std::make_shared<TestStream>();
+      HttpResponse response;
+      response.content_type = "text/event-stream";
+      response.body = "not sent";
+      response.stream = stream;
+      if (request.path == "/custom") response.headers.emplace_back("Cache-Control", "no-store");
+      if (request.path == "/ended") {
+        stream->Push("ab");
+        stream->End();
+      }
+      if (request.path == "/missing") {
+        response.status = 404;
+        response.body = "{\"error\":\"no such feed\"}";
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        streams.push_back(stream);
+        if (request.path == "/never") kept.push_back(respond);
+        cv.notify_all();
+      }
+      if (request.path == "/twice") respond(Text(200, "first"));
+      if (request.path == "/later") {
+        server->PostAfter(milliseconds(200), [respond, response] { respond(response); });
+      } else if (request.path != "/never") {
+        respond(response);
+      }
+    };
+  }
+
+  // The stream made for the index-th request that got one.
+  std::shared_ptr<TestStream> Stream(size_t index) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, milliseconds(5000), [&] { return streams.size() > index; });
+    REQUIRE(streams.size() > index);
+    return streams[index];
+  }
+};
+
+// Reads into *data until it holds `needle`, the server closes, or `limit` passes.
+bool ReadUntil(RawSocket* socket, std::string* data, const std::string& needle, bool* closed,
+               milliseconds limit = milliseconds(5000)) {
+  auto deadline = Clock::now() + limit;
+  *closed = false;
+  while (data->find(needle) == std::string::npos && !*closed && Clock::now() < deadline) {
+    *data += socket->Read(milliseconds(10), closed);
+  }
+  return data->find(needle) != std::string::npos;
+}
+
+// Splits off and returns the head of an answer (through its blank line).
+std::string TakeHead(std::string* data) {
+  size_t end = data->find("\r\n\r\n");
+  if (end == std::string::npos) return "";
+  std::string head = data->substr(0, end + 4);
+  data->erase(0, end + 4);
+  return head;
+}
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("streamed answer: chunks reach an HTTP/1.1 client as they are pushed", "[http]") {
+  StreamHandler handler;
+  auto server = StartServer({}, handler.Handler());
+  RawSocket socket(server->port());
+  REQUIRE(socket.Send(Get("/events")));
+  std::shared_ptr<TestStream> stream = handler.Stream(0);
+  REQUIRE(stream->WaitOpened(milliseconds(5000)));
+
+  bool closed = false;
+  std::string data;
+  REQUIRE(ReadUntil(&socket, &data, "\r\n\r\n", &closed));
+  std::string head = TakeHead(&data);
+  INFO("head: " << head);
+  CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(Has(head, "Content-Type: text/event-stream\r\n"));
+  CHECK(Has(head, "Transfer-Encoding: chunked\r\n"));
+  CHECK(Has(head, "Connection: close\r\n"));
+  CHECK(Has(head, "Cache-Control: no-cache\r\n"));
+  CHECK(Has(head, "X-Accel-Buffering: no\r\n"));
+  CHECK_FALSE(Has(head, "Content-Length"));
+  CHECK(data.empty());  // the handler's `body` is not sent
+
+  stream->Push("data: one\n\n");
+  REQUIRE(ReadUntil(&socket, &data, "data: one\n\n\r\n", &closed));
+  CHECK(data == "b\r\ndata: one\n\n\r\n");
+  // Nothing more comes until the next piece is pushed.
+  data += socket.Read(milliseconds(300), &closed);
+  CHECK(data == "b\r\ndata: one\n\n\r\n");
+  CHECK_FALSE(closed);
+  data.clear();
+  stream->Push("data: two\n\n");
+  REQUIRE(ReadUntil(&socket, &data, "data: two\n\n\r\n", &closed));
+  CHECK(data == "b\r\ndata: two\n\n\r\n");
+  data.clear();
+  std::string large(70000, 'x');  // 0x11170 bytes
+  stream->Push(large);
+  REQUIRE(ReadUntil(&socket, &data, large + "\r\n", &closed));
+  CHECK(data == "11170\r\n" + large + "\r\n");
+  data.clear();
+  CHECK(stream->closed() == 0);
+
+  stream->End();
+  data += socket.Read(milliseconds(5000), &closed);
+  CHECK(data == "0\r\n\r\n");
+  CHECK(closed);
+  REQUIRE(stream->WaitClosed(milliseconds(5000)));
+  CHECK(stream->opened() == 1);
+  CHECK(stream->closed() == 1);
+}
+
+TEST_CASE("streamed answer: raw bytes to an HTTP/1.0 client, ended by closing", "[http]") {
+  StreamHandler handler;
+  auto server = StartServer({}, handler.Handler());
+  RawSocket socket(server->port());
+  // Asking for keep-alive changes nothing: a stream is the last answer on its connection.
+  REQUIRE(socket.Send("GET /custom HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  std::shared_ptr<TestStream> stream = handler.Stream(0);
+  REQUIRE(stream->WaitOpened(milliseconds(5000)));
+  bool closed = false;
+  std::string data;
+  REQUIRE(ReadUntil(&socket, &data, "\r\n\r\n", &closed));
+  std::string head = TakeHead(&data);
+  INFO("head: " << head);
+  CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK_FALSE(Has(head, "Transfer-Encoding"));
+  CHECK_FALSE(Has(head, "Content-Length"));
+  CHECK(Has(head, "Connection: close\r\n"));
+  CHECK(Has(head, "Cache-Control: no-store\r\n"));  // the handler's own
+  CHECK_FALSE(Has(head, "no-cache"));
+  CHECK(Has(head, "X-Accel-Buffering: no\r\n"));
+
+  stream->Push("abc");
+  REQUIRE(ReadUntil(&socket, &data, "abc", &closed));
+  CHECK(data == "abc");
+  stream->Push("def");
+  REQUIRE(ReadUntil(&socket, &data, "abcdef", &closed));
+  CHECK_FALSE(closed);
+  stream->End();
+  data += socket.Read(milliseconds(5000), &closed);
+  CHECK(data == "abcdef");
+  CHECK(closed);
+  REQUIRE(stream->WaitClosed(milliseconds(5000)));
+  CHECK(stream->closed() == 1);
+}
+
+TEST_CASE("streamed answer: a client closing its socket closes the stream at once", "[http]") {
+  StreamHandler handler;
+  auto server = StartServer({}, handler.Handler());
+  auto socket = std::make_unique<RawSocket>(server->port());
+  REQUIRE(socket->Send(Get("/events")));
+  std::shared_ptr<TestStream> stream = handler.Stream(0);
+  REQUIRE(stream->WaitOpened(milliseconds(5000)));
+  stream->Push("data: x\n\n");
+  bool closed = false;
+  std::string data;
+  REQUIRE(ReadUntil(socket.get(), &data, "data: x\n\n\r\n", &closed));
+  auto start = Clock::now();
+  socket.reset();  // nothing more is pushed: only the read notices
+  REQUIRE(stream->WaitClosed(milliseconds(5000)));
+  CHECK(MillisSince(start) < 2000);
+  CHECK(stream->closed() == 1);
+  stream->Push("data: after\n\n");  // wake after the close does nothing
+  std::this_thread::sleep_for(milliseconds(50));
+  CHECK(stream->closed() == 1);
+
+  // A stream answered after its client left is closed too.
+  socket = std::make_unique<RawSocket>(server->port());
+  REQUIRE(socket->Send(Get("/never")));
+  std::shared_ptr<TestStream> late = handler.Stream(1);
+  socket.reset();
+  std::this_thread::sleep_for(milliseconds(100));
+  Responder respond;
+  {
+    std::lock_guard<std::mutex> lock(handler.mu);
+    REQUIRE(handler.kept.size() == 1);
+    respond = handler.kept[0];
+  }
+  HttpResponse response;
+  response.stream = late;
+  respond(response);
+  REQUIRE(late->WaitClosed(milliseconds(5000)));
+  CHECK(late->closed() == 1);
+}
+
+TEST_CASE("streamed answer: Stop closes open streams; a stream answered late is closed unopened",
+          "[http]") {
+  StreamHandler handler;
+  HttpServerOptions options;
+  options.threads = 2;
+  auto server = StartServer(options, handler.Handler());
+  RawSocket streaming(server->port());
+  REQUIRE(streaming.Send(Get("/events")));
+  std::shared_ptr<TestStream> open = handler.Stream(0);
+  REQUIRE(open->WaitOpened(milliseconds(5000)));
+  RawSocket waiting(server->port());
+  REQUIRE(waiting.Send(Get("/never")));
+  std::shared_ptr<TestStream> late = handler.Stream(1);
+
+  auto start = Clock::now();
+  server->Stop();
+  CHECK(MillisSince(start) < 1000);
+  CHECK(open->closed() == 1);
+  bool closed = false;
+  streaming.Read(milliseconds(1000), &closed);
+  CHECK(closed);
+
+  // The kept Responder answers with a stream after Stop: dropped, and closed unopened.
+  Responder respond;
+  {
+    std::lock_guard<std::mutex> lock(handler.mu);
+    REQUIRE(handler.kept.size() == 1);
+    respond = handler.kept[0];
+  }
+  HttpResponse response;
+  response.stream = late;
+  respond(response);
+  CHECK(late->closed() == 1);
+  CHECK(late->opened() == 0);
+  server.reset();
+  CHECK(open->closed() == 1);
+}
+
+TEST_CASE("streamed answer: HEAD, another status or a second answer close it unopened", "[http]") {
+  StreamHandler handler;
+  auto server = StartServer({}, handler.Handler());
+  RawSocket socket(server->port());
+  REQUIRE(socket.Send("HEAD /events HTTP/1.1\r\nHost: t\r\n\r\n"));
+  bool closed = false;
+  std::string data;
+  REQUIRE(ReadUntil(&socket, &data, "\r\n\r\n", &closed));
+  data += socket.Read(milliseconds(200), &closed);
+  std::string head = TakeHead(&data);
+  INFO("head: " << head);
+  CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(Has(head, "Content-Type: text/event-stream\r\n"));  // as a GET would get it
+  CHECK(Has(head, "Cache-Control: no-cache\r\n"));
+  CHECK_FALSE(Has(head, "Content-Length"));
+  CHECK_FALSE(Has(head, "Connection: close"));
+  CHECK(data.empty());  // no body
+  CHECK_FALSE(closed);
+  std::shared_ptr<TestStream> head_stream = handler.Stream(0);
+  REQUIRE(head_stream->WaitClosed(milliseconds(5000)));
+  CHECK(head_stream->opened() == 0);
+
+  // The connection goes on; a 404 with a stream is sent as a 404 with its body.
+  REQUIRE(socket.Send(Get("/missing") + Get("/twice") + Get("/plain", true)));
+  std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(5000), &closed));
+  CHECK(closed);
+  REQUIRE(responses.size() == 3);
+  CHECK(responses[0].status == 404);
+  CHECK(responses[0].body == "{\"error\":\"no such feed\"}");
+  CHECK(responses[0].headers.count("x-accel-buffering") == 0);
+  CHECK(responses[1].body == "first");
+  CHECK(responses[2].body == "plain");
+  for (size_t i : {1, 2}) {
+    std::shared_ptr<TestStream> stream = handler.Stream(i);
+    REQUIRE(stream->WaitClosed(milliseconds(5000)));
+    CHECK(stream->opened() == 0);
+    CHECK(stream->closed() == 1);
+  }
+  CHECK(head_stream->closed() == 1);
+}
+
+TEST_CASE("streamed answer: requests pipelined behind it are not answered", "[http]") {
+  StreamHandler handler;
+  HttpServerOptions options;
+  options.threads = 2;
+  auto server = StartServer(options, handler.Handler());
+  handler.server = server.get();
+  std::string path;
+  SECTION("a stream answered at once") { path = "/events"; }
+  SECTION("a stream answered later, with the next answer queued behind it") { path = "/later"; }
+
+  RawSocket socket(server->port());
+  REQUIRE(socket.Send(Get(path) + Get("/plain") + Get("/events")));
+  std::shared_ptr<TestStream> stream = handler.Stream(0);
+  REQUIRE(stream->WaitOpened(milliseconds(5000)));
+  stream->Push("data: x\n\n");
+  stream->End();
+  bool closed = false;
+  std::string data = socket.Read(milliseconds(5000), &closed);
+  CHECK(closed);
+  INFO("got: " << data);
+  std::string head = TakeHead(&data);
+  CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(data == "9\r\ndata: x\n\n\r\n0\r\n\r\n");  // and nothing after
+  REQUIRE(stream->WaitClosed(milliseconds(5000)));
+  CHECK(stream->closed() == 1);
+  if (path == "/later") {
+    // Both were read ahead and answered while the stream's answer was owed; the stream queued
+    // behind is closed unopened.
+    CHECK(handler.plain.load() == 1);
+    std::shared_ptr<TestStream> queued = handler.Stream(1);
+    REQUIRE(queued->WaitClosed(milliseconds(5000)));
+    CHECK(queued->opened() == 0);
+  } else {
+    // Answered at once: nothing after it was read.
+    CHECK(handler.plain.load() == 0);
+    std::lock_guard<std::mutex> lock(handler.mu);
+    CHECK(handler.streams.size() == 1);
+  }
+}
+
+TEST_CASE("streamed answer: a client that does not read is dropped after idle_timeout", "[http]") {
+  StreamHandler handler;
+  HttpServerOptions options;
+  options.idle_timeout = milliseconds(300);
+  auto server = StartServer(options, handler.Handler());
+  RawSocket socket(server->port());  // never reads
+  REQUIRE(socket.Send(Get("/events")));
+  std::shared_ptr<TestStream> stream = handler.Stream(0);
+  REQUIRE(stream->WaitOpened(milliseconds(5000)));
+
+  // A quiet stream is not timed out.
+  std::this_thread::sleep_for(milliseconds(700));
+  CHECK(stream->closed() == 0);
+
+  const std::string piece(64 * 1024, 'p');
+  size_t pushed = 0;
+  auto start = Clock::now();
+  while (stream->closed() == 0 && MillisSince(start) < 20000) {
+    if (stream->pending() < 4) {
+      stream->Push(piece);
+      pushed += piece.size();
+    } else {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  }
+  INFO("pushed " << pushed << " bytes in " << MillisSince(start) << " ms");
+  CHECK(stream->closed() == 1);
+  CHECK(pushed > 0);
+  CHECK(MillisSince(start) >= 250);  // a write stalled for idle_timeout
+  CHECK(MillisSince(start) < 20000);
+}
+
+TEST_CASE("streamed answer: HandleConnectionBytes sends it until it ends or answer_wait",
+          "[http]") {
+  StreamHandler handler;
+  auto run = [&](const std::string& bytes, milliseconds wait = milliseconds(2000)) {
+    return HandleConnectionBytes(bytes, {}, handler.Handler(), wait);
+  };
+  std::string out = run(Get("/ended") + Get("/plain") + Get("/events"));
+  std::string head = TakeHead(&out);
+  CHECK(Has(head, "Transfer-Encoding: chunked\r\n"));
+  CHECK(Has(head, "Connection: close\r\n"));
+  CHECK(out == "2\r\nab\r\n0\r\n\r\n");  // the pipelined answers are not sent
+  CHECK(handler.Stream(0)->closed() == 1);
+  CHECK(handler.Stream(1)->opened() == 0);
+  CHECK(handler.Stream(1)->closed() == 1);
+
+  out = run("GET /ended HTTP/1.0\r\n\r\n");
+  head = TakeHead(&out);
+  CHECK_FALSE(Has(head, "Transfer-Encoding"));
+  CHECK(out == "ab");
+  CHECK(handler.Stream(2)->closed() == 1);
+
+  auto start = Clock::now();
+  out = run(Get("/events"), milliseconds(200));  // never ends: cut at answer_wait
+  CHECK(MillisSince(start) >= 190);
+  head = TakeHead(&out);
+  CHECK(Has(head, "Transfer-Encoding: chunked\r\n"));
+  CHECK(out.empty());
+  CHECK(handler.Stream(3)->opened() == 1);
+  CHECK(handler.Stream(3)->closed() == 1);
+
+  out = run("HEAD /events HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/missing"));
+  std::vector<RawResponse> responses = ParseResponses(out);
+  REQUIRE(responses.size() == 2);
+  CHECK(responses[0].body.empty());
+  CHECK(responses[1].status == 404);
+  CHECK(responses[1].body == "{\"error\":\"no such feed\"}");
+  for (size_t i : {4, 5}) {
+    CHECK(handler.Stream(i)->opened() == 0);
+    CHECK(handler.Stream(i)->closed() == 1);
+  }
 }
 
 TEST_CASE("HttpCall reports a refused connection", "[http]") {
