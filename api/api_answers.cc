@@ -4,7 +4,6 @@
 #include <cstdio>
 
 namespace projd {
-namespace {
 
 // Members are listed in name order, so the objects are built without a sort or inserts.
 Value ProvenanceToJson(const Provenance& p) {
@@ -18,8 +17,6 @@ Value ProvenanceToJson(const Provenance& p) {
   return Value::MakeObject(Object::FromMembers(std::move(m)));
 }
 
-}  // namespace
-
 Value RowToJson(const std::string& key, const RowRecord& row) {
   RowRecord copy = row;
   return RowToJson(key, std::move(copy));
@@ -32,6 +29,17 @@ Value RowToJson(const std::string& key, RowRecord&& row) {
   m.emplace_back("row", Value::MakeObject(std::move(row.fields)));
   m.emplace_back("updated_by", ProvenanceToJson(row.updated_by));
   m.emplace_back("version", Value::Number(Decimal::FromInt(static_cast<int64_t>(row.version))));
+  return Value::MakeObject(Object::FromMembers(std::move(m)));
+}
+
+Value ChangeToJson(ChangeRecord&& c) {
+  std::vector<Object::Member> m;
+  m.reserve(5);
+  m.emplace_back("key", Value::String(std::move(c.key)));
+  m.emplace_back("position", Value::String(c.position.ToString()));
+  m.emplace_back("row", c.row.exists ? Value::MakeObject(std::move(c.row.fields)) : Value());
+  m.emplace_back("updated_by", ProvenanceToJson(c.row.updated_by));
+  m.emplace_back("version", Value::Number(Decimal::FromInt(static_cast<int64_t>(c.row.version))));
   return Value::MakeObject(Object::FromMembers(std::move(m)));
 }
 

@@ -28,6 +28,11 @@ HttpResponse MethodNotAllowed(const std::string& allow, const std::string& detai
 Value RowToJson(const std::string& key, const RowRecord& row);
 Value RowToJson(const std::string& key, RowRecord&& row);  // moves the fields
 Value DeadLetterToJson(const DeadLetter& d);
+// The event that made a row's version: {"event_id", "event_time", "offset", "partition", "topic"}.
+Value ProvenanceToJson(const Provenance& p);
+// A change of a change feed (SPEC §9): {"key", "position", "row" (null: deleted),
+// "updated_by", "version"} (moves the row's fields).
+Value ChangeToJson(ChangeRecord&& c);
 
 // A view's status as GET /v1/views lists it; with detail, also its partitions.
 Value StatusToJson(const ViewStatus& st, bool detail);

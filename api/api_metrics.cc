@@ -160,6 +160,13 @@ void DaemonApi::Metrics(Daemon& d, ApiCall& call) {
     v->event_to_visible_seconds().Write("projd_event_to_visible_seconds",
                                         "view=\"" + LabelValue(st.name) + "\"", &out);
   }
+  head("projd_subscribers", "gauge", "Open change feed streams of the view.");
+  std::map<std::string, size_t> subscribers = d.feeds_->SubscriberCounts();
+  for (const auto& [v, st] : views) {
+    auto it = subscribers.find(st.name);
+    out += "projd_subscribers{view=\"" + LabelValue(st.name) + "\"} " +
+           std::to_string(it == subscribers.end() ? 0 : it->second) + "\n";
+  }
   d.WriteHttpMetrics(&out);
   WriteProcessMetrics(&out);
   head("projd_build_info", "gauge", "Always 1; the label says which projd this is.");

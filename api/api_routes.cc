@@ -120,6 +120,17 @@ std::vector<Route> MakeRoutes() {
         "responses": {"200": {"description": "dead letters", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["dead_letters", "total", "next_cursor"], "properties": {"dead_letters": {"type": "array", "items": {"$ref": "#/components/schemas/DeadLetter"}}, "total": {"type": "integer"}, "next_cursor": {"type": "string", "nullable": true}}}}}},
           )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
   route->view_bound = route->long_work = true;
+  route = add("GET", "/v1/views/{view}/changes", Access::kReader, &DaemonApi::Changes,
+              R"j({"summary": "The view's changes as they are applied, streamed until the client closes: Server-Sent Events when Accept asks for text/event-stream, else NDJSON. Each change is sent once durable, in apply order; resuming from a change's position (from= or Last-Event-ID) sends every later change exactly once. Heartbeats every 15 s (an SSE comment; NDJSON {\"heartbeat\": POSITION}); a client that reads too slowly is cut off with {\"error\": \"slow consumer\", \"position\": P}; a rebuild with a changed definition ends the stream with {\"rebuilt\": HASH, \"position\": P}",
+        "parameters": [
+          {"name": "from", "in": "query", "description": "where to start: a position (a change's position, or X-Projd-Position), now (the default) or earliest (the oldest change kept)", "schema": {"type": "string"}},
+          {"name": "Last-Event-ID", "in": "header", "description": "an EventSource reconnecting: the last change's position; wins over from", "schema": {"type": "string"}},
+          {"name": "where", "in": "query", "description": "only changes whose row (before the change, for a deletion) matches this query expression", "schema": {"type": "string"}},
+          {"name": "key", "in": "query", "description": "only the changes of this row", "schema": {"type": "string"}},
+          )j" PROJD_WAIT_PARAMS R"j(],
+        "responses": {"200": {"description": "the stream", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/x-ndjson": {"schema": {"$ref": "#/components/schemas/Change"}}, "text/event-stream": {"schema": {"type": "string", "description": "events whose id is the change's position and whose data is a Change"}}}},
+          )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "410": {"description": "the position asks for changes no longer kept; detail.oldest is the oldest position to resume from", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "500": {"description": "the change log could not be read", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "503": {"description": "--max-subscribers streams are open (Retry-After)", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
+  route->view_bound = true;
   route = add("POST", "/v1/views/{view}/skip", Access::kAdmin, &DaemonApi::Skip,
               R"j({"summary": "Move a view stopped by errors stop past the failing event, which becomes a dead letter",
         "parameters": [)j" PROJD_WAIT_PARAMS R"j(],

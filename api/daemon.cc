@@ -82,7 +82,8 @@ bool IsLoopback(const std::string& host) {
 
 }  // namespace
 
-Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+Daemon::Daemon(DaemonOptions options)
+    : options_(std::move(options)), feeds_(std::make_unique<ChangeFeeds>(options_.feeds)) {
   for (size_t i = 0; i <= ApiRoutes().size(); ++i) {
     http_seconds_.push_back(std::make_unique<Histogram>());
   }
@@ -227,6 +228,7 @@ std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& 
     return nullptr;
   }
   store->SetIndexes(p->indexes());
+  store->SetChangeLog(p->topics(), options_.changes_keep);
   if (store->GetMeta("definition_hash").empty()) {
     if (!store->PutMeta("definition_hash", p->definition_hash(), error) ||
         !store->PutMeta("definition", p->definition(), error)) {
@@ -241,6 +243,7 @@ std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& 
   ViewOptions vo;
   if (options_.sync == SyncMode::kFull) vo.max_batch = 100;
   vo.schema_registry = registry_;
+  vo.on_published = [feeds = feeds_.get()] { feeds->Notify(); };
   auto view = std::make_shared<View>(
       p, std::move(store), [this](const std::string& name) { return MakeSource(name); }, vo,
       [this](const std::string& level, const std::string& v, const std::string& m) {
@@ -349,9 +352,10 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
   {
     std::lock_guard<std::mutex> lock(views_mu_);
     Entry& e = views_[p->name()];
-    e.active = std::move(view);
+    e.active = view;
     e.active_gen = gen;
   }
+  feeds_->Attach(p->name(), std::move(view));
   if (!rebuild && fs::exists(ViewDir(p->name()) + "/REBUILD")) {
     // A manual rebuild was under way when projd stopped: it goes on.
     rebuild = true;
@@ -405,6 +409,7 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
     e.shadow.reset();
     e.shadow_gen = 0;
   }
+  feeds_->Attach(name, shadow);
   fs::remove(ViewDir(name) + "/REBUILD", ec_unused_);
   Log("info", name,
       "rebuild done: the rebuilt view serves now (" + std::to_string(st.rows) + " rows)");
@@ -540,6 +545,7 @@ bool Daemon::Start(std::string* error) {
   } else {
     brokers_ = options_.brokers;
   }
+  feeds_->Start();
   for (const auto& p : compiled.projections) {
     if (!StartView(p, error)) return false;
     Log("info", p->name(),
@@ -734,6 +740,7 @@ void Daemon::Stop() {
   if (demo_.joinable()) demo_.join();
   if (monitor_.joinable()) monitor_.join();
   if (http_) http_->Stop();
+  feeds_->Stop();      // after the server: its streams are closed by now
   work_pool_.reset();  // finishes the requests running on it
   for (const auto& [v, shadow] : ViewsWithShadows()) {
     v->Stop();
@@ -805,6 +812,7 @@ bool Daemon::Reload(std::string* errors) {
       std::lock_guard<std::mutex> lock(views_mu_);
       views_.erase(name);
     }
+    feeds_->Detach(name);
     v->Stop();
     if (shadow) shadow->Stop();
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/auth.h"
+#include "api/change_feed.h"
 #include "api/http_server.h"
 #include "connectors/log_limiter.h"
 #include "connectors/source.h"
@@ -52,6 +53,10 @@ struct DaemonOptions {
   int query_threads = 0;
   int query_queue = 64;
   HttpServerOptions http;  // limits (address/port come from listen)
+  // Change feeds (SPEC §9): changes kept per view (--changes-keep), and the feeds' limits
+  // (--max-subscribers; the slow-consumer buffer and heartbeat interval).
+  uint64_t changes_keep = 1000000;
+  FeedOptions feeds;
 };
 
 class Daemon {
@@ -131,6 +136,8 @@ class Daemon {
   DaemonOptions options_;
   std::string brokers_;
   std::unique_ptr<EmbeddedBroker> embedded_;
+  // Before http_: the server's streams call into the feeds until it has stopped.
+  std::unique_ptr<ChangeFeeds> feeds_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Auth> auth_;                // null without --auth
   std::shared_ptr<SchemaRegistry> registry_;  // null without --schema-registry

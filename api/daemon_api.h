@@ -66,6 +66,7 @@ struct DaemonApi {
   static void Query(Daemon& d, ApiCall& call);
   static void Checksum(Daemon& d, ApiCall& call);
   static void Snapshot(Daemon& d, ApiCall& call);
+  static void Changes(Daemon& d, ApiCall& call);  // feed_api.cc
 };
 
 }  // namespace projd

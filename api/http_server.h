@@ -53,6 +53,31 @@ struct HttpFileBody {
   const std::string remove;
 };
 
+// A streamed answer's body (HttpResponse::stream): pieces the handler's side produces as they
+// come, until the stream ends or the client goes away. The server sends them as they are taken
+// (chunked to an HTTP/1.1 client; to an HTTP/1.0 client, ended by closing the connection),
+// with no Content-Length, and closes the connection after the stream: a streamed answer is the
+// last on its connection. While it streams, the server reads from the client only to notice
+// that it closed.
+//
+// Thread-safety: Open, Take and Closed are called on the connection's I/O strand, one at a
+// time; `wake` may be called from any thread, any number of times.
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  // Once, when the answer's head has been written. `wake` asks the server to call Take soon
+  // (call it when something is ready or the stream has ended; calls while a Take is due are
+  // merged). It does nothing once the connection is closed.
+  virtual void Open(std::function<void()> wake) = 0;
+  // When the server can write: appends what is ready to *out (possibly nothing). Returns false
+  // once the stream has ended (what *out got in this call is still sent).
+  virtual bool Take(std::string* out) = 0;
+  // Once, last: the stream ended and was sent, the client closed, a write failed or timed out
+  // (idle_timeout per write), or the server stops. Also called, without Open, when the answer
+  // is dropped before its head was written.
+  virtual void Closed() = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -61,6 +86,8 @@ struct HttpResponse {
   // When set, the body is this file's content instead of `body` (Content-Length is its size
   // when the server opens it; a file that cannot be opened gives a 500).
   std::shared_ptr<HttpFileBody> body_file;
+  // When set, the body is streamed from it (see HttpStream); `body` and body_file are ignored.
+  std::shared_ptr<HttpStream> stream;
 };
 
 using Responder = std::function<void(HttpResponse)>;

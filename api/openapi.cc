@@ -48,6 +48,11 @@ const char kHead[] = R"json({
         "updated_by": {"$ref": "#/components/schemas/Provenance"},
         "dead_letters": {"type": "integer", "description": "rejected events that carried this key"},
         "as_of": {"type": "string"}}},
+      "Change": {"type": "object", "required": ["key", "row", "version", "updated_by", "position"], "properties": {
+        "key": {"type": "string"}, "row": {"type": "object", "nullable": true, "description": "the row after the change; null when the change deleted it"},
+        "version": {"type": "integer", "description": "0 for a deletion"},
+        "updated_by": {"$ref": "#/components/schemas/Provenance"},
+        "position": {"type": "string", "description": "the view's position right after this change: resume with from= or Last-Event-ID, or read with min_position"}}},
       "RowVersion": {"type": "object", "required": ["row", "version", "updated_by", "deleted"], "properties": {
         "row": {"type": "object", "nullable": true}, "version": {"type": "integer"},
         "updated_by": {"$ref": "#/components/schemas/Provenance"}, "deleted": {"type": "boolean"}}},

@@ -80,6 +80,24 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
       return false;
     }
     o->max_event_bytes = n;
+  } else if (name == "changes-keep") {
+    if (!ParseInt(value, 1, int64_t{1} << 40, &n)) {
+      *error = "--changes-keep wants a positive number of changes";
+      return false;
+    }
+    o->changes_keep = static_cast<uint64_t>(n);
+  } else if (name == "max-subscribers") {
+    if (!ParseInt(value, 1, 1000000, &n)) {
+      *error = "--max-subscribers wants 1..1000000";
+      return false;
+    }
+    o->feeds.max_subscribers = static_cast<size_t>(n);
+  } else if (name == "changes-heartbeat-ms") {
+    if (!ParseInt(value, 10, 3600000, &n)) {
+      *error = "--changes-heartbeat-ms wants 10..3600000";
+      return false;
+    }
+    o->feeds.heartbeat = std::chrono::milliseconds(n);
   } else if (name == "log-format") {
     if (value != "text" && value != "json") {
       *error = "--log-format wants text or json";
@@ -188,6 +206,10 @@ const Setting kSettings[] = {
     {"partitions", "N", "partitions per topic of the embedded broker, 1..1024 (default 4)"},
     {"sync", "full|batch|none", "when LMDB commits are made durable (default batch)"},
     {"max-event-bytes", "N", "larger events are event errors (default 1048576)"},
+    {"changes-keep", "N",
+     "changes kept per view for change feeds to resume from (default 1000000)"},
+    {"max-subscribers", "N", "open change feed streams at most (default 10000; more: 503)"},
+    {"changes-heartbeat-ms", "N", "change feed heartbeat interval (default 15000)"},
     {"log-format", "text|json", "log lines as text (default) or JSON"},
     {"http-max-connections", "N", "open HTTP connections at most (default 1024)"},
     {"http-max-body-bytes", "N", "larger request bodies get 413 (default 1048576)"},

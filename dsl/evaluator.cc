@@ -1141,7 +1141,11 @@ bool Projection::Apply(const PreparedEvent& prepared, const EventInput& event,
   }
   undo.clear();
   row->exists = !runner.deleted;
-  if (runner.deleted) row->fields = Object();
+  if (runner.deleted) {
+    // `delete` saved the whole row before clearing it.
+    row->before_delete = runner.whole_row_saved ? std::move(runner.saved_row) : Object();
+    row->fields = Object();
+  }
   return true;
 }
 

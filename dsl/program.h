@@ -112,6 +112,9 @@ struct Handler {
 struct RowState {
   bool exists = false;
   Object fields;
+  // After Apply, when the event deleted the row (exists false): its fields before the event
+  // (what a change feed's `where` filters a deletion on). Empty otherwise.
+  Object before_delete;
 };
 
 // The outcome of routing an event through where / type / key / id / time.

@@ -7,6 +7,27 @@ namespace {
 
 constexpr size_t kMaxDeadLetterEvent = 64 * 1024;
 
+// Adds the change an applied event made to its row to the batch's change log (the entries of
+// batch->changes are reused between batches, strings and all).
+void RecordChange(const std::string& key, const RowRecord& rec, RowState* row, Batch* batch) {
+  if (batch->changes_used == batch->changes.size()) batch->changes.emplace_back();
+  Batch::Change& c = batch->changes[batch->changes_used++];
+  c.key.assign(key);
+  c.exists = rec.exists;
+  c.topic.assign(rec.updated_by.topic);
+  c.partition = rec.updated_by.partition;
+  c.offset = rec.updated_by.offset;
+  if (rec.exists) {
+    EncodeRow(rec, &c.row);
+    return;
+  }
+  // A deletion: the row before it, made by the deleting event.
+  RowRecord before;
+  before.updated_by = rec.updated_by;
+  before.fields = std::move(row->before_delete);
+  EncodeRow(before, &c.row);
+}
+
 }  // namespace
 
 void Projector::DeadLetterMessage(const Message& msg, const std::string& reason, Batch* batch) {
@@ -164,6 +185,8 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
     batch->history.push_back({prepared.key, rec});
     if (!rec.exists) batch->history.back().row.version = 0;
   }
+  if (batch->record_changes && (existed || rec.exists))
+    RecordChange(prepared.key, rec, &row, batch);
   batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
   batch->last_event_time_ms = prepared.event_time_ms;
   ++batch->events;

@@ -267,6 +267,7 @@ void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps)
     }
   }
   for (auto& fn : ready) fn();
+  if (options_.on_published) options_.on_published();
 }
 
 bool View::StartSource() {
@@ -354,6 +355,8 @@ void View::Run() {
   std::string error;
   std::vector<Message> messages;
   Batch batch;
+  // Both batches (they swap at each commit) record each event's change for the change log.
+  batch.record_changes = inflight_.record_changes = store_->records_changes();
   StagedBatch staged;  // encoded here, then swapped with staged_ for the committer
   applied_next_ = CurrentPosition();
   committer_ = std::thread([this] { CommitterLoop(); });

@@ -33,6 +33,9 @@ struct ViewOptions {
   std::chrono::seconds stall_after{30};  // lag > 0 and no progress this long: stalled
   // format avro: where writer schemas come from (null: no --schema-registry given).
   std::shared_ptr<SchemaRegistry> schema_registry;
+  // Called on the committing thread after each batch is durable and published (change feeds
+  // wake up); must be quick.
+  std::function<void()> on_published;
 };
 
 struct PartitionStatus {

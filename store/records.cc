@@ -1,24 +1,8 @@
 #include "store/records.h"
 
-#include "dsl/varint.h"
+#include "store/encoding.h"
 
 namespace projd {
-namespace {
-
-void PutString(std::string* out, std::string_view s) {
-  PutVarint(out, s.size());
-  out->append(s);
-}
-
-bool GetString(std::string_view* in, std::string* s) {
-  uint64_t n;
-  if (!GetVarint(in, &n) || n > in->size()) return false;
-  s->assign(in->data(), n);
-  in->remove_prefix(n);
-  return true;
-}
-
-}  // namespace
 
 void EncodeRow(const RowRecord& row, std::string* out) {
   out->clear();
@@ -87,6 +71,7 @@ void Batch::Clear() {
   dirty.clear();
   dead_letters.clear();
   history.clear();
+  changes_used = 0;
   new_ids.Clear();
   next_offsets.clear();
   last_timestamps.clear();

@@ -57,6 +57,17 @@ struct HistoryEntry {
   RowRecord row;  // row.exists false: the event deleted the row
 };
 
+// One change of a row, as the change log keeps it (SPEC §9): the row after an event, or for a
+// deletion the row before it (row.exists false, version 0; `where` filters see those fields),
+// with the event as updated_by, and the view's position right after the event — a token that
+// covers this change and every earlier one and none after it.
+struct ChangeRecord {
+  uint64_t seq = 0;  // 1, 2, ... in apply order
+  std::string key;
+  RowRecord row;
+  Position position;
+};
+
 // Where the projector reads rows and seen event ids that are not in the batch yet.
 class RowSource {
  public:
@@ -82,8 +93,22 @@ struct Batch {
   std::vector<Rows::value_type*> dirty;
   std::vector<DeadLetter> dead_letters;
   std::vector<HistoryEntry> history;  // with `history`: one per applied event
-  StringSet new_ids;                  // dedupe ids first seen in this batch
-  Position next_offsets;              // position after this batch
+  // With record_changes (the daemon's views): each applied event's change of its row, the row
+  // already encoded (EncodeRow) — the change log. Events that leave a row absent before and
+  // after change nothing.
+  struct Change {
+    std::string key;
+    std::string row;  // EncodeRow: the row after, or for a deletion the row before
+    bool exists = false;
+    int32_t partition = 0;
+    int64_t offset = 0;
+    std::string topic;
+  };
+  std::vector<Change> changes;
+  size_t changes_used = 0;      // entries of `changes` in use (the rest are kept for reuse)
+  bool record_changes = false;  // kept by Clear
+  StringSet new_ids;            // dedupe ids first seen in this batch
+  Position next_offsets;        // position after this batch
   // Kafka timestamp of the last message per partition (filled by the daemon's view).
   Position last_timestamps;
   int64_t events = 0;  // messages consumed in this batch

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "dsl/limits.h"
+#include "store/encoding.h"
 #include "store/row_digest.h"
 
 namespace projd {
@@ -20,21 +21,6 @@ std::string Digest(std::string_view s) {
   return std::string(reinterpret_cast<const char*>(md), sizeof(md));
 }
 constexpr size_t kDigestBytes = SHA256_DIGEST_LENGTH;
-
-std::string BigEndian64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    s[static_cast<size_t>(i)] = static_cast<char>(v & 0xFF);
-    v >>= 8;
-  }
-  return s;
-}
-
-uint64_t ReadBigEndian64(std::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
-  return v;
-}
 
 // History keys: 4-byte big-endian key length, the row key, 8-byte big-endian sequence, so a
 // row's versions are adjacent and in the order they were made. A row key too long for that
@@ -220,9 +206,9 @@ bool DecodeOffsetKey(std::string_view key, TopicPartition* tp) {
 std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptions& options,
                                            std::string* error) {
   auto store = std::unique_ptr<ViewStore>(new ViewStore());
-  store->env_ =
-      KvEnv::Open(dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index"},
-                  options, error);
+  store->env_ = KvEnv::Open(
+      dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index", "changes"},
+      options, error);
   if (!store->env_) return nullptr;
   store->dir_ = dir;
   auto txn = store->env_->BeginRead(error);
@@ -231,6 +217,7 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
   if (c && c->Last()) store->next_dead_seq_ = ReadBigEndian64(c->key()) + 1;
   std::string_view hs;
   if (txn->Get(kMeta, "history_seq", &hs)) store->next_history_seq_ = ReadBigEndian64(hs);
+  store->LoadChangeLog(txn.get());
   return store;
 }
 
@@ -280,7 +267,7 @@ bool ViewStore::SeenId(const std::string& id) {
   return snapshot_->Get(kIds, IdKeyOf(id), &v);
 }
 
-void ViewStore::Encode(const Batch& batch, StagedBatch* out) const {
+void ViewStore::Encode(const Batch& batch, StagedBatch* out) {
   // Sorting is left to the writer (another thread, in the daemon).
   const auto& dirty = batch.dirty;
   out->rows.resize(dirty.size());
@@ -321,6 +308,7 @@ void ViewStore::Encode(const Batch& batch, StagedBatch* out) const {
   out->ids.clear();
   out->ids.reserve(batch.new_ids.size());
   batch.new_ids.ForEach([out](std::string_view id) { out->ids.push_back(IdKeyOf(id)); });
+  EncodeChanges(batch, out);
   out->offsets = batch.next_offsets;
 }
 
@@ -382,6 +370,7 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
   for (const auto* id : ids) {
     if (!txn->Put(kIds, *id, std::string_view())) return false;
   }
+  if (!WriteChanges(txn, staged)) return false;
   for (const auto& [tp, off] : staged.offsets) {
     if (!txn->Put(kOffsets, EncodeOffsetKey(tp), BigEndian64(static_cast<uint64_t>(off)))) {
       return false;
@@ -431,6 +420,11 @@ bool ViewStore::Write(const StagedBatch& staged, std::string* error) {
     if (WriteStaged(txn.get(), staged) && txn->Commit()) {
       next_dead_seq_ += staged.dead_letters.size();
       next_history_seq_ += staged.history.size();
+      if (!staged.changes.empty()) {
+        first_change_seq_ = write_first_change_;
+        if (write_pruned_changed_) changes_pruned_ = write_pruned_;
+        next_change_seq_.fetch_add(staged.changes.size(), std::memory_order_release);
+      }
       return true;
     }
     bool full = txn->MapFull();

@@ -7,6 +7,7 @@
 #ifndef PROJD_ENGINE_VIEW_STORE_H_
 #define PROJD_ENGINE_VIEW_STORE_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -43,7 +44,8 @@ struct StagedBatch {
     std::string data;      // EncodeVersion
   };
   std::vector<HistoryWrite> history;
-  std::vector<std::string> ids;  // keys of the ids table, in any order
+  std::vector<std::string> ids;      // keys of the ids table, in any order
+  std::vector<std::string> changes;  // change log records, in apply order
   Position offsets;
 };
 
@@ -55,6 +57,13 @@ class ViewStore final : public RowSource {
   // Fields with a secondary index (the projection's `index` clause). Set before the first
   // batch; entries are maintained in the same transaction as the rows.
   void SetIndexes(std::vector<std::string> fields) { indexes_ = std::move(fields); }
+
+  // The change log (SPEC §9; store/change_log.cc): every change of a row, in apply order, with
+  // the view's position after it, written in the same transaction as the rows and pruned to
+  // the newest `keep` changes (0: no change log). `topics` are the projection's (positions are
+  // stored with the topic's index in this list). Set before the first batch.
+  void SetChangeLog(std::vector<std::string> topics, uint64_t keep);
+  bool records_changes() const { return changes_keep_ > 0; }
 
   // ---- the writer ----
   // Opens the read snapshot the projector loads rows from until Commit.
@@ -136,6 +145,27 @@ class ViewStore final : public RowSource {
   bool SnapshotTo(const std::string& dir, Position* position, std::string* definition_hash,
                   std::string* error);
 
+  // ---- the change log, readers (any thread) ----
+  // The sequence number the next change will get: changes below it are durable.
+  uint64_t next_change_seq() const { return next_change_seq_.load(std::memory_order_acquire); }
+  struct ChangeLogBounds {
+    uint64_t first = 0;  // oldest kept change (0: none kept)
+    uint64_t next = 1;   // the next change's sequence
+    // Per partition, the offset after the newest pruned change: a position older than this
+    // on any partition asks for pruned changes (410 Gone); as a position, where the kept
+    // changes start.
+    Position pruned;
+  };
+  bool ChangeBounds(ChangeLogBounds* out, std::string* error);
+  // The first kept change that `from` does not cover (a change is covered when its event's
+  // offset is below from's offset for its partition, 0 when unlisted) — the changes a position
+  // the view passed covers are a prefix. *seq is bounds.next when every kept change is covered.
+  bool FirstChangeAfter(const Position& from, uint64_t* seq, std::string* error);
+  // Changes with sequence in [from, end), oldest first, at most `max` of them and about
+  // `max_bytes` (at least one).
+  bool ReadChanges(uint64_t from, uint64_t end, size_t max, size_t max_bytes,
+                   std::vector<ChangeRecord>* out, std::string* error);
+
   // The folder of the store's LMDB environment.
   const std::string& dir() const { return dir_; }
 
@@ -145,9 +175,13 @@ class ViewStore final : public RowSource {
   void Sync() { env_->Sync(); }
 
  private:
-  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory, kIndex };
-  void Encode(const Batch& batch, StagedBatch* out) const;
+  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory, kIndex, kChanges };
+  void Encode(const Batch& batch, StagedBatch* out);
   bool WriteStaged(KvTxn* txn, const StagedBatch& staged);
+  // The change log's part of Encode and WriteStaged (store/change_log.cc).
+  void EncodeChanges(const Batch& batch, StagedBatch* out);
+  bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
+  void LoadChangeLog(KvTxn* txn);
 
   // A read transaction for readers, holding off map growth while it lives; false when LMDB
   // could not start one (*error says why, when given).
@@ -167,6 +201,18 @@ class ViewStore final : public RowSource {
   uint64_t next_dead_seq_ = 1;
   uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
   std::vector<std::string> indexes_;
+  // The change log: settings; the position after the last staged change (the applying
+  // thread); the oldest kept change and the pruned position (the writing thread), and what a
+  // write in progress makes of them (taken over when it commits).
+  std::vector<std::string> change_topics_;
+  uint64_t changes_keep_ = 0;
+  std::atomic<uint64_t> next_change_seq_{1};
+  Position change_position_;
+  uint64_t first_change_seq_ = 0;
+  Position changes_pruned_;
+  uint64_t write_first_change_ = 0;
+  Position write_pruned_;
+  bool write_pruned_changed_ = false;
   // Pipelined writes (the applying thread only): rows of recently staged batches, newest
   // state (exists false: deleted), with the stage number that put them there; the dedupe ids
   // of the last staged batch, which the snapshot may not show yet.

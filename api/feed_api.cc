@@ -1,0 +1,115 @@
+// GET /v1/views/{view}/changes (SPEC §9): the request's parameters, checked, become a
+// subscription of the change feeds (api/change_feed.h), answered with a streamed body.
+#include "api/api_answers.h"
+#include "api/daemon.h"
+#include "api/daemon_api.h"
+#include "dsl/compiler.h"
+
+namespace projd {
+namespace {
+
+// Where the stream starts: a `Last-Event-ID` header (an EventSource reconnecting) wins over
+// ?from=, which is a position, `now` (the default) or `earliest`. false with the 400 answer.
+bool ParseFrom(const HttpRequest& req, FeedRequest* r, HttpResponse* bad) {
+  const std::string* from = req.Header("last-event-id");
+  const char* what = "Last-Event-ID";
+  if (!from || from->empty()) {
+    from = req.Query("from");
+    what = "from";
+  }
+  if (!from || *from == "now") {
+    r->from = FeedRequest::From::kNow;
+    return true;
+  }
+  if (*from == "earliest") {
+    r->from = FeedRequest::From::kEarliest;
+    return true;
+  }
+  std::string error;
+  if (from->empty() || !Position::Parse(*from, &r->position, &error)) {
+    *bad = Error(400, std::string("bad ") + what,
+                 Str("a position TOPIC:PARTITION:OFFSET,... (as a change's \"position\"), now or "
+                     "earliest" +
+                     (error.empty() ? std::string() : ": " + error)));
+    return false;
+  }
+  r->from = FeedRequest::From::kPosition;
+  return true;
+}
+
+// ?where=EXPR, compiled as the query `from VIEW where EXPR`; a bad one is a 400 with the line
+// and column in the expression.
+bool ParseWhere(const std::shared_ptr<View>& view, const std::string& text, FeedRequest* r,
+                HttpResponse* bad) {
+  std::string prefix = "from " + view->projection().name() + " where ";
+  Diagnostic diag;
+  auto query = CompileQuery(
+      prefix + text,
+      [&view](const std::string& name) -> std::shared_ptr<const Projection> {
+        return name == view->projection().name() ? view->projection_ptr() : nullptr;
+      },
+      &diag);
+  if (!query) {
+    int column =
+        diag.line == 1 ? std::max(1, diag.column - static_cast<int>(prefix.size())) : diag.column;
+    Object d;
+    d.Set("line", Num(diag.line));
+    d.Set("column", Num(column));
+    d.Set("message", Str(diag.message));
+    *bad = Error(400, "bad where: " + diag.message, Value::MakeObject(std::move(d)));
+    return false;
+  }
+  if (!query->select.empty() || !query->order.empty() || query->limit >= 0 || query->has_as_of) {
+    *bad = Error(400, "bad where", Str("an expression on the row, without other clauses"));
+    return false;
+  }
+  r->where = std::move(query);
+  return true;
+}
+
+}  // namespace
+
+void DaemonApi::Changes(Daemon& daemon, ApiCall& call) {
+  FeedRequest r;
+  r.view = call.ViewName();
+  const std::string* accept = call.req.Header("accept");
+  r.sse = accept && accept->find("text/event-stream") != std::string::npos;
+  HttpResponse bad;
+  if (!ParseFrom(call.req, &r, &bad)) return call.Reply(std::move(bad));
+  if (const std::string* key = call.req.Query("key")) {
+    r.has_key = true;
+    r.key = *key;
+  }
+  if (const std::string* where = call.req.Query("where")) {
+    if (!ParseWhere(call.view, *where, &r, &bad)) return call.Reply(std::move(bad));
+  }
+  ChangeFeeds::Answer a = daemon.feeds_->Subscribe(std::move(r));
+  switch (a.outcome) {
+    case ChangeFeeds::Outcome::kOk: {
+      HttpResponse stream;
+      stream.content_type = r.sse ? "text/event-stream" : "application/x-ndjson";
+      stream.stream = std::move(a.stream);
+      return call.Reply(std::move(stream));
+    }
+    case ChangeFeeds::Outcome::kGone: {
+      Object d;
+      d.Set("oldest", Str(a.oldest));
+      d.Set("hint", Str("changes older than this position are no longer kept (--changes-keep); "
+                        "resume from it, or read the view and follow from=now"));
+      return call.Reply(Error(410, "gone", Value::MakeObject(std::move(d))));
+    }
+    case ChangeFeeds::Outcome::kTooMany: {
+      HttpResponse busy = Error(503, "too many subscribers",
+                                Str("the change feeds are at --max-subscribers; retry later"));
+      busy.headers.emplace_back("Retry-After", "1");
+      return call.Reply(std::move(busy));
+    }
+    case ChangeFeeds::Outcome::kNoView:
+      return call.Reply(Error(404, "unknown view", Str(call.ViewName())));
+    case ChangeFeeds::Outcome::kError:
+      break;
+  }
+  return call.Reply(Error(500, "change log unreadable", Str(a.error)));
+}
+
+}  // namespace projd

@@ -1,0 +1,260 @@
+// The change log of a view's store (SPEC §9): table `changes`, u64 sequence → change record,
+// written in the transaction of the batch that made the changes and pruned to the newest
+// `keep`. The layout is in store/README.md.
+#include <algorithm>
+
+#include "store/encoding.h"
+#include "store/view_store.h"
+
+namespace projd {
+namespace {
+
+// A position as the change log stores it: varint count, then per partition the topic's index
+// in the projection's topics + 1 (0: the topic's name follows as a string), the partition and
+// the next offset.
+void PutPosition(const Position& p, const std::vector<std::string>& topics, std::string* out) {
+  PutVarint(out, p.size());
+  for (const auto& [tp, off] : p) {
+    auto it = std::find(topics.begin(), topics.end(), tp.topic);
+    PutVarint(out, it == topics.end() ? 0 : static_cast<uint64_t>(it - topics.begin()) + 1);
+    if (it == topics.end()) PutString(out, tp.topic);
+    PutVarint(out, static_cast<uint32_t>(tp.partition));
+    PutVarint(out, static_cast<uint64_t>(std::max<int64_t>(off, 0)));
+  }
+}
+
+bool GetPosition(std::string_view* in, const std::vector<std::string>& topics, Position* out) {
+  uint64_t n;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t ref, partition, off;
+    TopicPartition tp;
+    if (!GetVarint(in, &ref)) return false;
+    if (ref == 0) {
+      if (!GetString(in, &tp.topic)) return false;
+    } else if (ref <= topics.size()) {
+      tp.topic = topics[ref - 1];
+    } else {
+      return false;
+    }
+    if (!GetVarint(in, &partition) || !GetVarint(in, &off)) return false;
+    tp.partition = static_cast<int32_t>(partition);
+    (*out)[tp] = static_cast<int64_t>(off);
+  }
+  return true;
+}
+
+// A change record: 01 · string key · 00/01 exists · string row record · position.
+struct ChangeParts {
+  std::string_view key;
+  bool exists = false;
+  std::string_view row;
+  std::string_view position;
+};
+
+bool GetView(std::string_view* in, std::string_view* s) {
+  uint64_t n;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  *s = in->substr(0, n);
+  in->remove_prefix(n);
+  return true;
+}
+
+bool SplitChange(std::string_view in, ChangeParts* out) {
+  if (in.empty() || in[0] != 1) return false;
+  in.remove_prefix(1);
+  if (!GetView(&in, &out->key) || in.empty()) return false;
+  out->exists = in[0] == 1;
+  in.remove_prefix(1);
+  if (!GetView(&in, &out->row)) return false;
+  out->position = in;
+  return true;
+}
+
+// The event of a change record: its partition and offset (from the row record's provenance:
+// 01 · varint version · string topic · varint partition · svarint offset).
+bool ChangeEvent(std::string_view record, TopicPartition* tp, int64_t* offset) {
+  ChangeParts parts;
+  if (!SplitChange(record, &parts)) return false;
+  std::string_view row = parts.row;
+  uint64_t version, partition;
+  if (row.empty() || row[0] != 1) return false;
+  row.remove_prefix(1);
+  if (!GetVarint(&row, &version) || !GetString(&row, &tp->topic) || !GetVarint(&row, &partition) ||
+      !GetSigned(&row, offset)) {
+    return false;
+  }
+  tp->partition = static_cast<int32_t>(partition);
+  return true;
+}
+
+}  // namespace
+
+void ViewStore::SetChangeLog(std::vector<std::string> topics, uint64_t keep) {
+  change_topics_ = std::move(topics);
+  changes_keep_ = keep;
+}
+
+void ViewStore::LoadChangeLog(KvTxn* txn) {
+  Position offsets;
+  auto o = txn->Cursor(kOffsets);
+  for (bool ok = o && o->First(); ok; ok = o->Next()) {
+    TopicPartition tp;
+    if (DecodeOffsetKey(o->key(), &tp))
+      offsets[tp] = static_cast<int64_t>(ReadBigEndian64(o->value()));
+  }
+  change_position_ = offsets;
+  auto c = txn->Cursor(kChanges);
+  if (c && c->First()) {
+    first_change_seq_ = ReadBigEndian64(c->key());
+    c->Last();
+    next_change_seq_ = ReadBigEndian64(c->key()) + 1;
+  }
+  std::string_view pruned;
+  std::string ignored;
+  if (txn->Get(kMeta, "changes_pruned", &pruned)) {
+    Position::Parse(pruned, &changes_pruned_, &ignored);
+  } else if (first_change_seq_ == 0) {
+    // A store written before it kept a change log (or with none): the changes before its
+    // position are not kept.
+    changes_pruned_ = offsets;
+  }
+}
+
+void ViewStore::EncodeChanges(const Batch& batch, StagedBatch* out) {
+  if (!records_changes()) {
+    out->changes.clear();
+    return;
+  }
+  out->changes.resize(batch.changes_used);
+  for (size_t i = 0; i < batch.changes_used; ++i) {
+    const Batch::Change& c = batch.changes[i];
+    change_position_[TopicPartition{c.topic, c.partition}] = c.offset + 1;
+    std::string& rec = out->changes[i];
+    rec.clear();
+    rec.push_back(1);
+    PutString(&rec, c.key);
+    rec.push_back(c.exists ? 1 : 0);
+    PutString(&rec, c.row);
+    PutPosition(change_position_, change_topics_, &rec);
+  }
+  // Events that changed no row move the position too.
+  for (const auto& [tp, off] : batch.next_offsets) change_position_[tp] = off;
+}
+
+bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
+  if (staged.changes.empty()) return true;
+  uint64_t seq = next_change_seq_.load(std::memory_order_relaxed);
+  uint64_t first = first_change_seq_ == 0 ? seq : first_change_seq_;
+  for (const auto& rec : staged.changes) {
+    if (!txn->Put(kChanges, BigEndian64(seq++), rec)) return false;
+  }
+  // Prune to the newest changes_keep_, noting per partition the offset after the newest
+  // change pruned.
+  write_pruned_ = changes_pruned_;
+  write_pruned_changed_ = false;
+  while (seq - first > changes_keep_) {
+    std::string k = BigEndian64(first);
+    std::string_view v;
+    TopicPartition tp;
+    int64_t offset;
+    if (txn->Get(kChanges, k, &v) && ChangeEvent(v, &tp, &offset)) {
+      int64_t& p = write_pruned_[tp];
+      if (offset + 1 > p) p = offset + 1;
+      write_pruned_changed_ = true;
+    }
+    if (!txn->Delete(kChanges, k)) return false;
+    ++first;
+  }
+  if (write_pruned_changed_ && !txn->Put(kMeta, "changes_pruned", write_pruned_.ToString())) {
+    return false;
+  }
+  write_first_change_ = first;
+  return true;
+}
+
+bool ViewStore::ChangeBounds(ChangeLogBounds* out, std::string* error) {
+  ReadView txn = Read(error);
+  if (!txn) return false;
+  *out = ChangeLogBounds();
+  auto c = txn->Cursor(kChanges);
+  if (c && c->First()) {
+    out->first = ReadBigEndian64(c->key());
+    c->Last();
+    out->next = ReadBigEndian64(c->key()) + 1;
+  }
+  std::string_view pruned;
+  std::string ignored;
+  if (txn->Get(kMeta, "changes_pruned", &pruned)) {
+    Position::Parse(pruned, &out->pruned, &ignored);
+  } else if (out->first == 0) {
+    auto o = txn->Cursor(kOffsets);
+    for (bool ok = o && o->First(); ok; ok = o->Next()) {
+      TopicPartition tp;
+      if (DecodeOffsetKey(o->key(), &tp)) {
+        out->pruned[tp] = static_cast<int64_t>(ReadBigEndian64(o->value()));
+      }
+    }
+  }
+  return true;
+}
+
+bool ViewStore::FirstChangeAfter(const Position& from, uint64_t* seq, std::string* error) {
+  ReadView txn = Read(error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kChanges);
+  if (!c || !c->First()) {
+    *seq = next_change_seq();
+    return true;
+  }
+  uint64_t lo = ReadBigEndian64(c->key());
+  c->Last();
+  uint64_t hi = ReadBigEndian64(c->key()) + 1;
+  // The covered changes are a prefix: find where it ends.
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    std::string_view v;
+    TopicPartition tp;
+    int64_t offset = 0;
+    if (!txn->Get(kChanges, BigEndian64(mid), &v) || !ChangeEvent(v, &tp, &offset)) {
+      if (error) *error = "damaged change log record " + std::to_string(mid);
+      return false;
+    }
+    if (offset < from.NextOf(tp)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  *seq = lo;
+  return true;
+}
+
+bool ViewStore::ReadChanges(uint64_t from, uint64_t end, size_t max, size_t max_bytes,
+                            std::vector<ChangeRecord>* out, std::string* error) {
+  ReadView txn = Read(error);
+  if (!txn) return false;
+  auto c = txn->Cursor(kChanges);
+  size_t bytes = 0;
+  for (bool ok = c && c->Seek(BigEndian64(from)); ok && out->size() < max && bytes < max_bytes;
+       ok = c->Next()) {
+    uint64_t seq = ReadBigEndian64(c->key());
+    if (seq >= end) break;
+    ChangeParts parts;
+    ChangeRecord rec;
+    rec.seq = seq;
+    if (!SplitChange(c->value(), &parts) || !DecodeRow(parts.row, &rec.row) ||
+        !GetPosition(&parts.position, change_topics_, &rec.position)) {
+      if (error) *error = "damaged change log record " + std::to_string(seq);
+      return false;
+    }
+    rec.key.assign(parts.key);
+    rec.row.exists = parts.exists;
+    if (!parts.exists) rec.row.version = 0;
+    bytes += c->value().size();
+    out->push_back(std::move(rec));
+  }
+  return true;
+}
+
+}  // namespace projd

@@ -1,0 +1,44 @@
+// The small encodings the store's records and keys are made of (store/README.md): varint-length
+// strings and big-endian integers (sequence keys sort in number order).
+#ifndef PROJD_STORE_ENCODING_H_
+#define PROJD_STORE_ENCODING_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "dsl/varint.h"
+
+namespace projd {
+
+inline void PutString(std::string* out, std::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s);
+}
+
+inline bool GetString(std::string_view* in, std::string* s) {
+  uint64_t n;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  s->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+inline std::string BigEndian64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    s[static_cast<size_t>(i)] = static_cast<char>(v & 0xFF);
+    v >>= 8;
+  }
+  return s;
+}
+
+inline uint64_t ReadBigEndian64(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+}  // namespace projd
+
+#endif  // PROJD_STORE_ENCODING_H_
