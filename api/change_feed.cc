@@ -438,6 +438,19 @@ void ChangeFeeds::FanOut(FeedView* fv) {
   }
 }
 
+namespace {
+
+// Ends a stream whose next changes are no longer kept: it cannot get every change from where
+// it is, and is told so (and where it stands).
+void EndPruned(Subscriber* sub) {
+  Object o;
+  o.Set("error", Value::String("changes pruned before they were sent"));
+  o.Set("position", Value::String(sub->token));
+  sub->End(ControlLine(Value::MakeObject(std::move(o)), sub->request().sse, "error"));
+}
+
+}  // namespace
+
 void ChangeFeeds::CatchUp(FeedView* fv, Subscriber* sub) {
   if (sub->view.lock() != fv->view) {
     // Subscribed against a store that was swapped out since: find its place in this one.
@@ -445,8 +458,11 @@ void ChangeFeeds::CatchUp(FeedView* fv, Subscriber* sub) {
     Position from;
     Position::Parse(sub->token, &from, &error);
     sub->view = fv->view;
-    if (!fv->view->store().FirstChangeAfter(from, &sub->next, &error)) {
-      sub->End("");
+    ViewStore::ChangeLogBounds bounds;
+    bool kept = fv->view->store().ChangeBounds(&bounds, &error);
+    for (const auto& [tp, off] : bounds.pruned) kept = kept && from.NextOf(tp) >= off;
+    if (!kept || !fv->view->store().FirstChangeAfter(from, &sub->next, &error)) {
+      EndPruned(sub);
       return;
     }
   }
@@ -459,12 +475,7 @@ void ChangeFeeds::CatchUp(FeedView* fv, Subscriber* sub) {
       return;
     }
     if (changes.empty() || changes.front().seq != sub->next) {
-      // Pruned while it caught up (it fell more than --changes-keep behind): it cannot get
-      // every change from here; it is told where it stands.
-      Object o;
-      o.Set("error", Value::String("changes pruned before they were sent"));
-      o.Set("position", Value::String(sub->token));
-      sub->End(ControlLine(Value::MakeObject(std::move(o)), sub->request().sse, "error"));
+      EndPruned(sub);  // it fell more than --changes-keep behind while it caught up
       return;
     }
     for (auto& c : changes) {

@@ -479,6 +479,27 @@ TEST_CASE("change feeds: SSE, heartbeats, 410 past --changes-keep, bad requests,
   auto metrics = p->Call("GET", "/metrics");
   CHECK(metrics.body.find("projd_subscribers{view=\"accounts\"} ") != std::string::npos);
 
+  // A rebuild of the same definition swaps in a new store under the open streams: they go
+  // on, and each later change comes once.
+  REQUIRE(p->Call("POST", "/v1/views/accounts/rebuild").status == 202);
+  auto rebuilding = [&p] {
+    Value st = p->GetJson("/v1/views/accounts");
+    const Value* r = st.as_object().Find("rebuild");
+    return r && !r->is_null();
+  };
+  for (int i = 0; i < 100 && rebuilding(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE_FALSE(rebuilding());
+  Wave later;
+  MakeWave(10, 20, 6, &later);
+  Produce(p->embedded_brokers(), "bank", later);
+  std::set<std::string> after_rebuild;
+  while (after_rebuild.size() < 10 && from_oldest.Next(&v, std::chrono::seconds(10))) {
+    if (v.as_object().Find("key")) CHECK(after_rebuild.insert(EventOf(v)).second);
+  }
+  CHECK(after_rebuild.size() == 10);
+
   // A changed definition: once the rebuild swaps in, each stream ends with "rebuilt".
   std::string proj = projd::testing::ReadFile(dir + "/projections/accounts.proj");
   proj.replace(proj.find("deposits += 1"), 13, "deposits += 2");
