@@ -33,6 +33,7 @@
 #include "connectors/source.h"
 #include "dsl/compiler.h"
 #include "dsl/value.h"
+#include "engine/projector.h"
 #include "engine/replay.h"
 #include "store/kv.h"
 #include "store/view_store.h"
@@ -74,6 +75,63 @@ void Row(const char* what, int64_t events, double secs, double baseline_rate) {
   printf("%-44s %10.0f events/s", what, rate);
   if (baseline_rate > 0) printf("   %5.1f%% of baseline", 100.0 * rate / baseline_rate);
   printf("\n");
+}
+
+// The daemon's apply path over `events` into a fresh store in `dir` (change log of `keep`
+// changes, 0: none); *secs is the time it took.
+bool ApplyPath(const std::shared_ptr<const projd::Projection>& projection,
+               const std::vector<std::string>& events, const std::string& dir, uint64_t keep,
+               double* secs) {
+  constexpr size_t kBatch = 10000;  // ViewOptions::max_batch
+  std::string error;
+  projd::KvOptions ko;
+  auto store = projd::ViewStore::Open(dir, ko, &error);
+  if (!store) {
+    std::cerr << error << "\n";
+    return false;
+  }
+  store->SetIndexes(projection->indexes());
+  store->SetChangeLog({"bench"}, keep);
+  projd::Projector projector(projection);
+  projd::Batch batch;
+  batch.record_changes = store->records_changes();
+  projd::StagedBatch staged, next;
+  std::thread writer;
+  std::atomic<bool> write_failed{false};
+  double waited = 0;  // the applying thread waiting for the writer
+  auto t0 = Clock::now();
+  size_t i = 0;
+  while (i < events.size()) {
+    batch.Clear();
+    store->BeginBatch(&error);
+    size_t end = std::min(events.size(), i + kBatch);
+    for (; i < end; ++i) {
+      projd::Message m;
+      m.topic = "bench";
+      m.offset = static_cast<int64_t>(i);
+      m.value = events[i];
+      std::string reason;
+      projector.Apply(m, store.get(), &batch, &reason);
+    }
+    store->Stage(&batch, &next);
+    store->EndBatch();
+    auto w0 = Clock::now();
+    if (writer.joinable()) writer.join();
+    waited += Seconds(w0, Clock::now());
+    std::swap(staged, next);
+    writer = std::thread([&] {
+      std::string werror;
+      if (!store->Write(staged, &werror)) {
+        std::cerr << werror << "\n";
+        write_failed = true;
+      }
+    });
+  }
+  if (writer.joinable()) writer.join();
+  *secs = Seconds(t0, Clock::now());
+  fprintf(stderr, "  (keep %llu: %.2f s, of which %.2f s waiting for the writer)\n",
+          static_cast<unsigned long long>(keep), *secs, waited);
+  return !write_failed;
 }
 
 int Replay(const std::string& proj_path, const std::string& events_path) {
@@ -163,46 +221,22 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
   std::filesystem::remove_all(dir);
 
   // 4. The daemon's apply path without Kafka: projector + ViewStore batches of 10000, each
-  // staged and written by a second thread while the next one is applied (as in the daemon).
-  {
-    projd::KvOptions ko;
-    auto store = projd::ViewStore::Open(dir, ko, &error);
-    store->SetIndexes(projection->indexes());
-    projd::Projector projector(projection);
-    projd::Batch batch;
-    projd::StagedBatch staged, next;
-    std::thread writer;
-    std::atomic<bool> write_failed{false};
-    t0 = Clock::now();
-    size_t i = 0;
-    while (i < events.size()) {
-      batch.Clear();
-      store->BeginBatch(&error);
-      size_t end = std::min(events.size(), i + kBatch);
-      for (; i < end; ++i) {
-        projd::Message m;
-        m.topic = "bench";
-        m.offset = static_cast<int64_t>(i);
-        m.value = events[i];
-        std::string reason;
-        projector.Apply(m, store.get(), &batch, &reason);
-      }
-      store->Stage(&batch, &next);
-      store->EndBatch();
-      if (writer.joinable()) writer.join();
-      std::swap(staged, next);
-      writer = std::thread([&] {
-        std::string werror;
-        if (!store->Write(staged, &werror)) {
-          std::cerr << werror << "\n";
-          write_failed = true;
-        }
-      });
+  // staged and written by a second thread while the next one is applied (as in the daemon) —
+  // without a change log, then with the daemon's (every change kept: --changes-keep 1000000),
+  // then with one pruned as it goes (--changes-keep 100000: the steady state of a long run).
+  double plain_rate = 0;
+  for (uint64_t keep : {uint64_t{0}, uint64_t{1000000}, uint64_t{100000}}) {
+    std::filesystem::remove_all(dir);
+    double secs = 0;
+    if (!ApplyPath(projection, events, dir, keep, &secs)) return 1;
+    if (keep == 0) {
+      plain_rate = n / secs;
+      Row("replay into LMDB (daemon apply path)", n, secs, direct_rate);
+    } else {
+      std::string what = "same, with the change log (keep " + std::to_string(keep) + ")";
+      printf("%-44s %10.0f events/s  %5.1f%% of no change log\n", what.c_str(), n / secs,
+             100.0 * (n / secs) / plain_rate);
     }
-    if (writer.joinable()) writer.join();
-    if (write_failed) return 1;
-    t1 = Clock::now();
-    Row("replay into LMDB (daemon apply path)", n, Seconds(t0, t1), direct_rate);
   }
   std::filesystem::remove_all(dir);
   return parsed > 0 ? 0 : 1;

@@ -59,8 +59,10 @@ start_projd() {
   local file=$1 topic=$2 name=$3
   rm -rf "$proj" "$work/data-$name" && mkdir -p "$proj"
   sed "s/\"account-events\"/\"$topic\"/" "$file" > "$proj/$(basename "$file")"
+  # shellcheck disable=SC2086 # PROJD_EXTRA_ARGS: extra flags, split on spaces
   build/cmd/projd --projections "$proj" --data "$work/data-$name" \
-    --brokers "$PROJD_KAFKA_BROKERS" --listen 127.0.0.1:0 > "$work/projd-$name.log" 2>&1 &
+    --brokers "$PROJD_KAFKA_BROKERS" --listen 127.0.0.1:0 ${PROJD_EXTRA_ARGS:-} \
+    > "$work/projd-$name.log" 2>&1 &
   pid=$!
   port=""
   for _ in $(seq 1 100); do
@@ -114,6 +116,17 @@ build/bench/projd_bench latency "$PROJD_KAFKA_BROKERS" "$lat_topic" "$events" "$
   account_balance 5000 20 || echo "latency run reported timeouts or failures"
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 echo "projd peak RSS at 5,000 events/s: $(( rss / 1024 )) MiB"
+kill -TERM $pid; wait $pid || true
+
+echo "== change feeds: event -> subscriber at 5,000 events/s with 1, 100 and 1,000 subscribers"
+echo "   (next to event -> visible for a polling reader in the same run; bench/feed_bench.cc)"
+feed_topic=feed-$$-$(date +%s)
+build/bench/projd_bench produce "$PROJD_KAFKA_BROKERS" "$feed_topic" /dev/null 4 >/dev/null
+PROJD_EXTRA_ARGS="--http-max-connections 3000" start_projd bench/feed.proj "$feed_topic" feed
+for subscribers in 1 100 1000; do
+  build/bench/feed_bench "$PROJD_KAFKA_BROKERS" "$feed_topic" "$port" feed_bench 5000 10 \
+    "$subscribers" || echo "feed run with $subscribers subscribers reported failures"
+done
 kill -TERM $pid; wait $pid || true
 
 echo "== HTTP reads (wrk -t1 -c64 -d10s, keep-alive) on a view of $EVENTS rows"

@@ -1,31 +1,37 @@
 #include "engine/projector.h"
 
 #include "dsl/time.h"
+#include "dsl/varint.h"
 
 namespace projd {
 namespace {
 
 constexpr size_t kMaxDeadLetterEvent = 64 * 1024;
 
-// Adds the change an applied event made to its row to the batch's change log (the entries of
-// batch->changes are reused between batches, strings and all).
+// Adds the change an applied event made to its row to the batch's change log: the record
+// itself, but for the position the store appends (the entries of batch->changes are reused
+// between batches, strings and all).
 void RecordChange(const std::string& key, const RowRecord& rec, RowState* row, Batch* batch) {
   if (batch->changes_used == batch->changes.size()) batch->changes.emplace_back();
   Batch::Change& c = batch->changes[batch->changes_used++];
-  c.key.assign(key);
-  c.exists = rec.exists;
-  c.topic.assign(rec.updated_by.topic);
+  if (c.topic != rec.updated_by.topic) c.topic.assign(rec.updated_by.topic);
   c.partition = rec.updated_by.partition;
   c.offset = rec.updated_by.offset;
+  std::string& out = c.record;
+  out.clear();
+  out.push_back(1);
+  PutVarint(&out, key.size());
+  out.append(key);
+  out.push_back(rec.exists ? 1 : 0);
   if (rec.exists) {
-    EncodeRow(rec, &c.row);
+    AppendRow(rec, &out);
     return;
   }
   // A deletion: the row before it, made by the deleting event.
   RowRecord before;
   before.updated_by = rec.updated_by;
   before.fields = std::move(row->before_delete);
-  EncodeRow(before, &c.row);
+  AppendRow(before, &out);
 }
 
 }  // namespace

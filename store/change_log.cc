@@ -44,7 +44,8 @@ bool GetPosition(std::string_view* in, const std::vector<std::string>& topics, P
   return true;
 }
 
-// A change record: 01 · string key · 00/01 exists · string row record · position.
+// A change record: 01 · string key · 00/01 exists · row record · position · u16 big-endian
+// length of the position (the projector writes all but the position, which the store adds).
 struct ChangeParts {
   std::string_view key;
   bool exists = false;
@@ -52,22 +53,22 @@ struct ChangeParts {
   std::string_view position;
 };
 
-bool GetView(std::string_view* in, std::string_view* s) {
-  uint64_t n;
-  if (!GetVarint(in, &n) || n > in->size()) return false;
-  *s = in->substr(0, n);
-  in->remove_prefix(n);
-  return true;
-}
-
 bool SplitChange(std::string_view in, ChangeParts* out) {
-  if (in.empty() || in[0] != 1) return false;
+  if (in.size() < 3 || in[0] != 1) return false;
+  size_t plen = (static_cast<size_t>(static_cast<uint8_t>(in[in.size() - 2])) << 8) |
+                static_cast<uint8_t>(in[in.size() - 1]);
+  in.remove_suffix(2);
+  if (plen > in.size()) return false;
+  out->position = in.substr(in.size() - plen);
+  in.remove_suffix(plen);
   in.remove_prefix(1);
-  if (!GetView(&in, &out->key) || in.empty()) return false;
+  uint64_t n;
+  if (!GetVarint(&in, &n) || n >= in.size()) return false;
+  out->key = in.substr(0, n);
+  in.remove_prefix(n);
   out->exists = in[0] == 1;
   in.remove_prefix(1);
-  if (!GetView(&in, &out->row)) return false;
-  out->position = in;
+  out->row = in;
   return true;
 }
 
@@ -121,22 +122,29 @@ void ViewStore::LoadChangeLog(KvTxn* txn) {
   }
 }
 
-void ViewStore::EncodeChanges(const Batch& batch, StagedBatch* out) {
+void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes,
+                              StagedBatch* out) {
   if (!records_changes()) {
     out->changes.clear();
     return;
   }
   out->changes.resize(batch.changes_used);
+  int64_t* next = nullptr;  // change_position_'s entry of the last change's partition
+  const Batch::Change* last = nullptr;
   for (size_t i = 0; i < batch.changes_used; ++i) {
-    const Batch::Change& c = batch.changes[i];
-    change_position_[TopicPartition{c.topic, c.partition}] = c.offset + 1;
-    std::string& rec = out->changes[i];
-    rec.clear();
-    rec.push_back(1);
-    PutString(&rec, c.key);
-    rec.push_back(c.exists ? 1 : 0);
-    PutString(&rec, c.row);
-    PutPosition(change_position_, change_topics_, &rec);
+    Batch::Change& c = (*changes)[i];
+    if (!last || c.partition != last->partition || c.topic != last->topic) {
+      next = &change_position_[TopicPartition{c.topic, c.partition}];
+    }
+    last = &c;
+    *next = c.offset + 1;
+    size_t before = c.record.size();
+    PutPosition(change_position_, change_topics_, &c.record);
+    size_t plen = std::min<size_t>(c.record.size() - before, 0xFFFF);
+    c.record.push_back(static_cast<char>(plen >> 8));
+    c.record.push_back(static_cast<char>(plen & 0xFF));
+    // The record moves to the staged batch; the string it had comes back for reuse.
+    out->changes[i].swap(c.record);
   }
   // Events that changed no row move the position too.
   for (const auto& [tp, off] : batch.next_offsets) change_position_[tp] = off;
@@ -147,24 +155,23 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   uint64_t seq = next_change_seq_.load(std::memory_order_relaxed);
   uint64_t first = first_change_seq_ == 0 ? seq : first_change_seq_;
   for (const auto& rec : staged.changes) {
-    if (!txn->Put(kChanges, BigEndian64(seq++), rec)) return false;
+    if (!txn->Append(kChanges, BigEndian64(seq++), rec)) return false;
   }
-  // Prune to the newest changes_keep_, noting per partition the offset after the newest
-  // change pruned.
+  // Prune to the newest changes_keep_ (oldest first, through a cursor), noting per partition
+  // the offset after the newest change pruned.
   write_pruned_ = changes_pruned_;
   write_pruned_changed_ = false;
-  while (seq - first > changes_keep_) {
-    std::string k = BigEndian64(first);
-    std::string_view v;
+  auto c = txn->Cursor(kChanges);
+  while (seq - first > changes_keep_ && c && c->First()) {
     TopicPartition tp;
     int64_t offset;
-    if (txn->Get(kChanges, k, &v) && ChangeEvent(v, &tp, &offset)) {
+    if (ChangeEvent(c->value(), &tp, &offset)) {
       int64_t& p = write_pruned_[tp];
       if (offset + 1 > p) p = offset + 1;
       write_pruned_changed_ = true;
     }
-    if (!txn->Delete(kChanges, k)) return false;
-    ++first;
+    first = ReadBigEndian64(c->key()) + 1;
+    if (!c->Delete()) return txn->Delete(kChanges, BigEndian64(first - 1)) && false;
   }
   if (write_pruned_changed_ && !txn->Put(kMeta, "changes_pruned", write_pruned_.ToString())) {
     return false;

@@ -65,6 +65,7 @@ class LmdbCursor final : public KvCursor {
   bool Last() override { return Op(MDB_LAST); }
   bool Next() override { return Op(MDB_NEXT); }
   bool Prev() override { return Op(MDB_PREV); }
+  bool Delete() override { return mdb_cursor_del(c_, 0) == 0; }
   std::string_view key() const override { return View(k_); }
   std::string_view value() const override { return View(v_); }
 
@@ -97,6 +98,10 @@ class LmdbTxn final : public KvTxn {
   bool Put(int table, std::string_view key, std::string_view value) override {
     MDB_val k = Val(key), v = Val(value);
     return Check(mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, 0), "put");
+  }
+  bool Append(int table, std::string_view key, std::string_view value) override {
+    MDB_val k = Val(key), v = Val(value);
+    return Check(mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, MDB_APPEND), "append");
   }
   bool Delete(int table, std::string_view key) override {
     if (key.empty() || key.size() > kMaxKey) return true;  // never stored

@@ -33,6 +33,9 @@ class KvCursor {
   virtual bool Last() = 0;
   virtual bool Next() = 0;
   virtual bool Prev() = 0;
+  // Deletes the entry at the cursor (write transactions only); position the cursor again
+  // (First, Seek) before reading through it. false on error.
+  virtual bool Delete() = 0;
   virtual std::string_view key() const = 0;
   virtual std::string_view value() const = 0;
 };
@@ -45,6 +48,9 @@ class KvTxn {
   virtual std::unique_ptr<KvCursor> Cursor(int table) = 0;
   // Writes (write transactions only). false on error (see error()/MapFull()).
   virtual bool Put(int table, std::string_view key, std::string_view value) = 0;
+  // Put of a key greater than every key of the table (LMDB fills pages to the brim instead of
+  // splitting them in half); a key out of order is an error.
+  virtual bool Append(int table, std::string_view key, std::string_view value) = 0;
   virtual bool Delete(int table, std::string_view key) = 0;  // true also when absent
   virtual bool Commit() = 0;
   virtual bool MapFull() const = 0;

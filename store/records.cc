@@ -6,6 +6,10 @@ namespace projd {
 
 void EncodeRow(const RowRecord& row, std::string* out) {
   out->clear();
+  AppendRow(row, out);
+}
+
+void AppendRow(const RowRecord& row, std::string* out) {
   out->push_back(1);  // format version
   PutVarint(out, row.version);
   PutString(out, row.updated_by.topic);

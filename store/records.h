@@ -47,6 +47,7 @@ struct DeadLetter {
 
 // Encodings used in storage (see store/README.md for the layout).
 void EncodeRow(const RowRecord& row, std::string* out);
+void AppendRow(const RowRecord& row, std::string* out);  // EncodeRow without clearing *out
 bool DecodeRow(std::string_view data, RowRecord* out);
 void EncodeDeadLetter(const DeadLetter& d, std::string* out);
 bool DecodeDeadLetter(std::string_view data, DeadLetter* out);
@@ -97,9 +98,10 @@ struct Batch {
   // already encoded (EncodeRow) — the change log. Events that leave a row absent before and
   // after change nothing.
   struct Change {
-    std::string key;
-    std::string row;  // EncodeRow: the row after, or for a deletion the row before
-    bool exists = false;
+    // The change log record (store/README.md) but for its position, which the store adds:
+    // 01 · string key · 00/01 exists · the row record (EncodeRow: the row after, or for a
+    // deletion the row before).
+    std::string record;
     int32_t partition = 0;
     int64_t offset = 0;
     std::string topic;

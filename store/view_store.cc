@@ -267,7 +267,7 @@ bool ViewStore::SeenId(const std::string& id) {
   return snapshot_->Get(kIds, IdKeyOf(id), &v);
 }
 
-void ViewStore::Encode(const Batch& batch, StagedBatch* out) {
+void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out) {
   // Sorting is left to the writer (another thread, in the daemon).
   const auto& dirty = batch.dirty;
   out->rows.resize(dirty.size());
@@ -308,7 +308,7 @@ void ViewStore::Encode(const Batch& batch, StagedBatch* out) {
   out->ids.clear();
   out->ids.reserve(batch.new_ids.size());
   batch.new_ids.ForEach([out](std::string_view id) { out->ids.push_back(IdKeyOf(id)); });
-  EncodeChanges(batch, out);
+  EncodeChanges(batch, changes, out);
   out->offsets = batch.next_offsets;
 }
 
@@ -382,12 +382,15 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
 bool ViewStore::Commit(const Batch& batch, std::string* error) {
   EndBatch();
   StagedBatch staged;
-  Encode(batch, &staged);
+  // The change records move into the staged batch: here they are copied first.
+  std::vector<Batch::Change> changes(
+      batch.changes.begin(), batch.changes.begin() + static_cast<ptrdiff_t>(batch.changes_used));
+  Encode(batch, &changes, &staged);
   return Write(staged, error);
 }
 
 void ViewStore::Stage(Batch* batch, StagedBatch* out) {
-  Encode(*batch, out);
+  Encode(*batch, &batch->changes, out);
   ++staged_;
   // Rows of batches staged before the last one are written and in every later snapshot: those
   // may go when the cache is full. Then this batch's rows, newest state, go in.

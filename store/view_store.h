@@ -176,10 +176,11 @@ class ViewStore final : public RowSource {
 
  private:
   enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory, kIndex, kChanges };
-  void Encode(const Batch& batch, StagedBatch* out);
+  // `changes`: the batch's change records, which move into *out.
+  void Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteStaged(KvTxn* txn, const StagedBatch& staged);
   // The change log's part of Encode and WriteStaged (store/change_log.cc).
-  void EncodeChanges(const Batch& batch, StagedBatch* out);
+  void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
   void LoadChangeLog(KvTxn* txn);
 
