@@ -11,9 +11,10 @@ constexpr size_t kMaxDeadLetterEvent = 64 * 1024;
 // Adds the change an applied event made to its row to the batch's change log: the record
 // itself, but for the position the store appends (the entries of batch->changes are reused
 // between batches, strings and all).
-void RecordChange(const std::string& key, const RowRecord& rec, RowState* row, Batch* batch) {
+void RecordChange(const std::string& key, RowRecord& rec, RowState* row, Batch* batch) {
   if (batch->changes_used == batch->changes.size()) batch->changes.emplace_back();
   Batch::Change& c = batch->changes[batch->changes_used++];
+  rec.last_change = static_cast<uint32_t>(batch->changes_used);
   if (c.topic != rec.updated_by.topic) c.topic.assign(rec.updated_by.topic);
   c.partition = rec.updated_by.partition;
   c.offset = rec.updated_by.offset;
@@ -23,6 +24,7 @@ void RecordChange(const std::string& key, const RowRecord& rec, RowState* row, B
   PutVarint(&out, key.size());
   out.append(key);
   out.push_back(rec.exists ? 1 : 0);
+  c.row_at = out.size();
   if (rec.exists) {
     AppendRow(rec, &out);
     return;
@@ -160,6 +162,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
     RowRecord rec;
     if (!rows->LoadRow(prepared.key, &rec)) rec = RowRecord();
     rec.in_dirty = false;
+    rec.last_change = 0;
     it = batch->rows.emplace(prepared.key, std::move(rec)).first;
   }
   RowRecord& rec = it->second;

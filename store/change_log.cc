@@ -162,7 +162,11 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   write_pruned_ = changes_pruned_;
   write_pruned_changed_ = false;
   auto c = txn->Cursor(kChanges);
-  while (seq - first > changes_keep_ && c && c->First()) {
+  bool at = false;
+  while (c && seq - first > changes_keep_) {
+    // After a delete the cursor stands on the next record; where LMDB cannot say (the end of
+    // a page, in some versions), look again from the first.
+    if (!at && !(at = c->First())) break;
     TopicPartition tp;
     int64_t offset;
     if (ChangeEvent(c->value(), &tp, &offset)) {
@@ -171,7 +175,7 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
       write_pruned_changed_ = true;
     }
     first = ReadBigEndian64(c->key()) + 1;
-    if (!c->Delete()) return txn->Delete(kChanges, BigEndian64(first - 1)) && false;
+    at = c->Delete();  // and on to the next
   }
   if (write_pruned_changed_ && !txn->Put(kMeta, "changes_pruned", write_pruned_.ToString())) {
     return false;

@@ -65,7 +65,11 @@ class LmdbCursor final : public KvCursor {
   bool Last() override { return Op(MDB_LAST); }
   bool Next() override { return Op(MDB_NEXT); }
   bool Prev() override { return Op(MDB_PREV); }
-  bool Delete() override { return mdb_cursor_del(c_, 0) == 0; }
+  bool Delete() override {
+    if (mdb_cursor_del(c_, 0) != 0) return false;
+    // LMDB leaves the cursor on the entry after the deleted one.
+    return Op(MDB_GET_CURRENT);
+  }
   std::string_view key() const override { return View(k_); }
   std::string_view value() const override { return View(v_); }
 

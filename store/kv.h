@@ -33,8 +33,8 @@ class KvCursor {
   virtual bool Last() = 0;
   virtual bool Next() = 0;
   virtual bool Prev() = 0;
-  // Deletes the entry at the cursor (write transactions only); position the cursor again
-  // (First, Seek) before reading through it. false on error.
+  // Deletes the entry at the cursor (write transactions only) and stands on the entry after
+  // it; false when there is none, or on an error.
   virtual bool Delete() = 0;
   virtual std::string_view key() const = 0;
   virtual std::string_view value() const = 0;

@@ -32,6 +32,9 @@ struct RowRecord {
   uint64_t version = 0;  // changes applied to this row since it was created
   Provenance updated_by;
   bool in_dirty = false;  // bookkeeping of a Batch: listed in Batch::dirty (never stored)
+  // Bookkeeping of a Batch with record_changes: 1 + the index in Batch::changes of this row's
+  // last change, whose record holds the row encoded as it is now (0: none; never stored).
+  uint32_t last_change = 0;
 };
 
 struct DeadLetter {
@@ -102,6 +105,7 @@ struct Batch {
     // 01 · string key · 00/01 exists · the row record (EncodeRow: the row after, or for a
     // deletion the row before).
     std::string record;
+    size_t row_at = 0;  // where the row record starts in `record`
     int32_t partition = 0;
     int64_t offset = 0;
     std::string topic;

@@ -278,7 +278,13 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
     w.exists = rec.exists;
     w.index_entries.clear();
     if (!rec.exists) continue;
-    EncodeRow(rec, &w.data);
+    if (rec.last_change != 0 && changes && rec.last_change <= batch.changes_used) {
+      // The row's last change record holds it encoded as it is now: no second encoding.
+      const Batch::Change& c = (*changes)[rec.last_change - 1];
+      w.data.assign(c.record, c.row_at, std::string::npos);
+    } else {
+      EncodeRow(rec, &w.data);
+    }
     for (const auto& f : indexes_) {
       if (const Value* v = rec.fields.Find(f)) {
         w.index_entries.emplace_back();

@@ -1,0 +1,151 @@
+// The change log of a view's store (store/change_log.cc): records in apply order with the
+// position after each, deletions with the row before them, pruning to `keep` with the pruned
+// position, resuming from any change's position, and the log going on after a reopen.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "dsl/compiler.h"
+#include "engine/projector.h"
+#include "store/view_store.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const char kAccounts[] = R"(
+projection accounts {
+  from "t"
+  key event.k
+  on Add { total += event.n }
+  on Close { delete }
+}
+)";
+
+std::shared_ptr<const projd::Projection> Accounts() {
+  auto r = projd::CompileFile("t.proj", kAccounts);
+  REQUIRE(r.ok());
+  return r.projections[0];
+}
+
+std::string Dir() {
+  fs::path p = fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / "changes";
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+struct Ev {
+  int32_t partition;
+  int64_t offset;
+  std::string value;
+};
+
+// Applies `events` as one batch and writes it the way the daemon does (Stage, then Write).
+void Apply(projd::ViewStore* store, projd::Projector* projector, const std::vector<Ev>& events) {
+  projd::Batch batch;
+  batch.record_changes = store->records_changes();
+  std::string error;
+  REQUIRE(store->BeginBatch(&error));
+  for (const auto& e : events) {
+    projd::Message m;
+    m.topic = "t";
+    m.partition = e.partition;
+    m.offset = e.offset;
+    m.value = e.value;
+    std::string reason;
+    REQUIRE(projector->Apply(m, store, &batch, &reason) != projd::Projector::Outcome::kStop);
+  }
+  projd::StagedBatch staged;
+  store->Stage(&batch, &staged);
+  store->EndBatch();
+  REQUIRE(store->Write(staged, &error));
+}
+
+std::string Add(const std::string& k, int n) {
+  return R"({"type":"Add","k":")" + k + R"(","n":)" + std::to_string(n) + "}";
+}
+
+}  // namespace
+
+TEST_CASE("change log: apply order, positions, deletions, pruning, resume, reopen", "[engine]") {
+  std::string dir = Dir();
+  std::string error;
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  store->SetChangeLog({"t"}, 7);
+  projd::Projector projector(Accounts());
+  // Batch 1: two partitions interleaved; an event of an unknown type changes nothing.
+  Apply(store.get(), &projector,
+        {{0, 0, Add("a", 1)},
+         {1, 0, Add("b", 2)},
+         {0, 1, Add("a", 3)},
+         {1, 1, R"({"type":"Other","k":"b"})"},
+         {1, 2, Add("c", 5)}});
+  // Batch 2: a deletion, and the row comes back.
+  Apply(store.get(), &projector,
+        {{0, 2, R"({"type":"Close","k":"a"})"}, {0, 3, Add("a", 7)}, {1, 3, Add("b", 1)}});
+  CHECK(store->next_change_seq() == 8);
+
+  std::vector<projd::ChangeRecord> all;
+  REQUIRE(store->ReadChanges(1, 100, 100, 1 << 20, &all, &error));
+  REQUIRE(all.size() == 7);
+  const char* keys[] = {"a", "b", "a", "c", "a", "a", "b"};
+  const char* positions[] = {"t:0:1",       "t:0:1,t:1:1", "t:0:2,t:1:1", "t:0:2,t:1:3",
+                             "t:0:3,t:1:3", "t:0:4,t:1:3", "t:0:4,t:1:4"};
+  for (size_t i = 0; i < all.size(); ++i) {
+    INFO("change " << i);
+    CHECK(all[i].seq == i + 1);
+    CHECK(all[i].key == keys[i]);
+    CHECK(all[i].position.ToString() == positions[i]);
+  }
+  // The deletion: no row after it, but the fields before it (what `where` filters on).
+  CHECK_FALSE(all[4].row.exists);
+  CHECK(all[4].row.version == 0);
+  CHECK(projd::ToJson(*all[4].row.fields.Find("total")) == "4");
+  CHECK(all[4].row.updated_by.offset == 2);
+  CHECK(all[5].row.exists);
+  CHECK(all[5].row.version == 1);
+  CHECK(all[2].row.version == 2);
+  // The rows table holds the same bytes the last change of each row had.
+  projd::RowRecord row;
+  REQUIRE(store->GetRow("b", &row, nullptr));
+  CHECK(row.version == all[6].row.version);
+  CHECK(projd::ToJson(projd::Value::MakeObject(row.fields)) ==
+        projd::ToJson(projd::Value::MakeObject(all[6].row.fields)));
+
+  // Each change's position resumes right after it.
+  for (size_t i = 0; i < all.size(); ++i) {
+    uint64_t seq = 0;
+    REQUIRE(store->FirstChangeAfter(all[i].position, &seq, &error));
+    CHECK(seq == i + 2);
+  }
+  uint64_t seq = 0;
+  REQUIRE(store->FirstChangeAfter(projd::Position(), &seq, &error));
+  CHECK(seq == 1);
+
+  projd::ViewStore::ChangeLogBounds bounds;
+  REQUIRE(store->ChangeBounds(&bounds, &error));
+  CHECK(bounds.first == 1);
+  CHECK(bounds.next == 8);
+  CHECK(bounds.pruned.empty());
+
+  // Reopened, the log goes on from where it was; kept to 6, the three oldest changes go, and
+  // the pruned position covers exactly them.
+  store.reset();
+  store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  store->SetChangeLog({"t"}, 6);
+  CHECK(store->next_change_seq() == 8);
+  Apply(store.get(), &projector, {{1, 4, Add("c", 1)}, {1, 5, Add("d", 1)}});
+  REQUIRE(store->ChangeBounds(&bounds, &error));
+  CHECK(bounds.first == 4);
+  CHECK(bounds.next == 10);
+  CHECK(bounds.pruned.ToString() == "t:0:2,t:1:1");
+  std::vector<projd::ChangeRecord> tail;
+  REQUIRE(store->ReadChanges(8, 10, 100, 1 << 20, &tail, &error));
+  REQUIRE(tail.size() == 2);
+  CHECK(tail[1].position.ToString() == "t:0:4,t:1:6");
+  fs::remove_all(dir);
+}
