@@ -340,6 +340,7 @@ ChangeFeeds::Answer ChangeFeeds::Subscribe(FeedRequest request) {
   wake_ = true;
   cv_.notify_all();
   answer.outcome = Outcome::kOk;
+  answer.position = sub->token;
   answer.stream = std::move(sub);
   return answer;
 }

@@ -73,6 +73,7 @@ class ChangeFeeds {
   struct Answer {
     Outcome outcome = Outcome::kError;
     std::shared_ptr<HttpStream> stream;  // kOk
+    std::string position;                // kOk: where the stream starts (a resume position)
     std::string oldest;                  // kGone: the oldest position that can be resumed from
     std::string error;                   // kError
   };

@@ -89,6 +89,8 @@ void DaemonApi::Changes(Daemon& daemon, ApiCall& call) {
       HttpResponse stream;
       stream.content_type = r.sse ? "text/event-stream" : "application/x-ndjson";
       stream.stream = std::move(a.stream);
+      // Where the stream starts: resuming from it misses nothing, before the first change too.
+      stream.headers.emplace_back("X-Projd-Feed-Position", a.position);
       return call.Reply(std::move(stream));
     }
     case ChangeFeeds::Outcome::kGone: {

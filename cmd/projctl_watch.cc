@@ -612,6 +612,9 @@ Outcome Connection(Watcher& w) {
   }
   if (s.status() != 200) return Refused(w, s);
   w.connected = true;
+  // Where projd started the stream: a reconnect before the first change resumes there.
+  std::string start = s.Header("x-projd-feed-position");
+  if (w.position.empty() && !start.empty()) w.position = start;
   return Follow(w, s);
 }
 

@@ -319,6 +319,7 @@ TEST_CASE("real Kafka: change feeds deliver every change once, in order, across 
   // A change's position as min_position reads at least that version.
   FeedClient now;
   REQUIRE(now.Open(p->port(), "/v1/views/accounts/changes?key=acc-3"));
+  CHECK(now.head().find("X-Projd-Feed-Position: ") != std::string::npos);
   Wave w2;
   w2.balance = w.balance;
   w2.changes = w.changes;

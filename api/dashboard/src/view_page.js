@@ -1,18 +1,52 @@
-// The page of one view: state; for a view stopped by `errors stop`, where and why it stopped
-// and a Skip button; the lag chart, partitions, dead letters, a row browser, a key lookup (with
+// The page of one view: state, rows, events applied and position (moved by each change of its
+// change feed); for a view stopped by `errors stop`, where and why it stopped and a Skip button;
+// its live changes; the lag chart, partitions, dead letters, a row browser, a key lookup (with
 // an as-of time and the row's history, newest first), rebuild with a live progress bar, and the
 // definition.
 import {api, viewPath} from "./api.js";
 import {kDeadLettersHtml, deadLetters} from "./dead_letters.js";
+import {Feed, feedStateText, positionBehind} from "./feed.js";
 import {at, count, errorText, esc, fmt, pretty, table} from "./format.js";
 import {History} from "./history.js";
 import {LagChart} from "./lag_chart.js";
 import {kRowsHtml, rowsBrowser} from "./rows_browser.js";
 
-const kStatusMs = 2000;
+// The change feed moves the numbers and the live changes; the status poll is a slow fallback
+// for the rest (state, partitions, lag).
+const kStatusMs = 10000;
 const kLagMs = 5000;
 const kRebuildPollMs = 500;
 const kWindows = ["15m", "30m", "1h"];
+const kLiveChanges = 50;
+
+const kLiveHtml = `<section id="live-section"><h2>Live changes
+    <span id="feed-state" class="feed-badge feed-connecting" data-state="connecting">connecting</span></h2>
+  <div class="controls">
+    <button id="live-pause">Pause</button>
+    <span id="live-note" class="muted">the last ${kLiveChanges} changes, newest first</span>
+  </div>
+  <div class="scroll"><table id="changes-table"><thead><tr><th>time</th><th>key</th>
+    <th class="num">version</th><th>change</th><th>event</th><th>row</th></tr></thead>
+    <tbody><tr class="waiting"><td colspan="6" class="muted">waiting for changes</td></tr></tbody>
+  </table></div></section>`;
+
+// A change of the feed as a row of the live changes table.
+function changeRow(c) {
+  const tr = document.createElement("tr");
+  tr.className = "change";
+  tr.dataset.position = c.position;
+  const by = c.updated_by || {};
+  const what = c.row === null ? `<span class="deleted">deleted</span>`
+    : c.version === 1 ? "created" : "updated";
+  const time = by.event_time || new Date().toISOString();
+  tr.innerHTML = `<td class="nowrap" title="received ${esc(new Date().toLocaleTimeString())}">${esc(time)}</td>
+    <td><a href="#" class="rowkey">${esc(c.key)}</a></td>
+    <td class="num">${count(c.version)}</td><td>${what}</td>
+    <td class="nowrap">${by.topic === undefined ? "-" : esc(at(by))}</td>
+    <td>${c.row === null ? `<span class="muted">-</span>`
+      : `<details><summary>row</summary><pre class="event">${esc(pretty(c.row))}</pre></details>`}</td>`;
+  return tr;
+}
 
 function chartWidth(main) {
   return Math.max(240, Math.min(1100, main.clientWidth - 40));
@@ -54,6 +88,8 @@ export function viewPage(main, name, setStatus) {
   let stopped = false;
   let windowName = "15m";
   main.innerHTML = `<h1>${esc(name)} <span id="vstate"></span></h1>
+    <p id="vfacts" class="muted"><span id="vrows">-</span> rows · <span id="vapplied">-</span>
+      events applied · position <span id="vposition" class="position">-</span></p>
     <p id="vreason" class="muted"></p>
     <section id="failed" class="incident" hidden>
       <h2>Stopped: it cannot apply the event at <span id="failed-at"></span></h2>
@@ -72,6 +108,7 @@ export function viewPage(main, name, setStatus) {
       <p id="skip-status" class="muted"></p>
     </section>
     <p id="skip-done" class="notice" hidden></p>
+    ${kLiveHtml}
     <section><h2>Lag</h2>
       <div class="windows">${kWindows.map((w) =>
         `<button class="window" data-window="${w}">${w}</button>`).join("")}</div>
@@ -103,6 +140,27 @@ export function viewPage(main, name, setStatus) {
     <section><h2>Definition <span id="def-file" class="muted"></span></h2><pre id="def"></pre></section>`;
   const $ = (s) => main.querySelector(s);
   const dead = deadLetters(main, name, () => stopped);
+
+  // Rows, events applied and position: those of the last status, moved on by each change of
+  // the feed that status does not include yet (the feed and the status are read apart: a change
+  // may come before or after the status that counts it).
+  let base = null;  // the last status
+  let recent = [];  // changes, oldest first: {position, rows: -1|0|1, applied: 0|1}
+  let lastEvent = "";
+  function showNums() {
+    let rows = base ? base.rows : null;
+    let applied = base ? base.events_applied : null;
+    let position = base ? base.position : "";
+    for (const c of recent) {
+      if (base && !positionBehind(base.position, c.position)) continue;  // counted already
+      if (rows !== null) rows += c.rows;
+      if (applied !== null) applied += c.applied;
+      position = c.position;
+    }
+    $("#vrows").textContent = count(rows);
+    $("#vapplied").textContent = count(applied);
+    $("#vposition").textContent = position || "-";
+  }
 
   // Rebuild progress: shown from the view's status; "done" once a rebuild seen (or started
   // here) is no longer running.
@@ -141,7 +199,10 @@ export function viewPage(main, name, setStatus) {
     const st = r.body;
     setStatus(`updated ${new Date().toLocaleTimeString()}`);
     $("#vstate").innerHTML = `<span class="state ${esc(st.state)}">${esc(st.state)}</span>`;
-    $("#vreason").textContent = st.reason || `${count(st.rows)} rows, position ${st.position}`;
+    $("#vreason").textContent = st.reason || "";
+    base = st;
+    recent = recent.filter((c) => positionBehind(st.position, c.position));
+    showNums();
     $("#def").textContent = st.definition;
     $("#def-file").textContent = st.file || "";
     $("#parts").innerHTML = table("parts-table",
@@ -308,14 +369,93 @@ export function viewPage(main, name, setStatus) {
   });
   const history = new History($("#history"), name, () => stopped);
 
-  // The row browser: a key opens its lookup (now, not as of a time).
-  rowsBrowser(main, name, () => stopped, (key) => {
+  // The row browser and the live changes: a key opens its lookup (now, not as of a time).
+  function lookUp(key) {
     $("#key").value = key;
     $("#asof").value = "";
     $("#asof-utc").textContent = "";
     $("#lookup-form").requestSubmit();
     $("#row-section").scrollIntoView({block: "start"});
+  }
+  rowsBrowser(main, name, () => stopped, lookUp);
+
+  // The change feed: each change moves the numbers at the top and is listed (newest first) in
+  // the live changes, unless paused.
+  function addRow(tr) {
+    const tbody = $("#changes-table tbody");
+    const waiting = tbody.querySelector("tr.waiting");
+    if (waiting) waiting.remove();
+    tbody.insertBefore(tr, tbody.firstChild);
+    while (tbody.children.length > kLiveChanges) tbody.lastChild.remove();
+  }
+  function note(text) {
+    const tr = document.createElement("tr");
+    tr.className = "feed-note";
+    tr.innerHTML = `<td colspan="6">${esc(new Date().toLocaleTimeString())}: ${esc(text)}</td>`;
+    return tr;
+  }
+  let paused = false;
+  const held = [];  // rows that came while paused, oldest first
+  function show(tr) {
+    if (!paused) return addRow(tr);
+    held.push(tr);
+    if (held.length > kLiveChanges) held.shift();
+    $("#live-note").textContent = `paused: ${held.length === kLiveChanges ? "at least " : ""}` +
+      `${held.length} new change${held.length === 1 ? "" : "s"}`;
+  }
+  $("#live-pause").addEventListener("click", () => {
+    paused = !paused;
+    $("#live-pause").textContent = paused ? "Resume" : "Pause";
+    $("#live-note").textContent = paused ? "paused"
+      : `the last ${kLiveChanges} changes, newest first`;
+    if (!paused) held.splice(0).forEach(addRow);
   });
+  $("#changes-table").addEventListener("click", (e) => {
+    const a = e.target.closest("a.rowkey");
+    if (!a) return;
+    e.preventDefault();
+    lookUp(a.textContent);
+  });
+  const feed = new Feed(name, {
+    onChange(c) {
+      if (stopped) return;
+      // One event changes one row: a new event is one more applied.
+      const by = c.updated_by || {};
+      const event = `${by.topic}:${by.partition}:${by.offset}`;
+      recent.push({position: c.position, rows: c.row === null ? -1 : c.version === 1 ? 1 : 0,
+        applied: event === lastEvent ? 0 : 1});
+      if (recent.length > 10000) recent.shift();
+      lastEvent = event;
+      showNums();
+      show(changeRow(c));
+    },
+    onRebuilt(d) {
+      if (stopped) return;
+      show(note(`rebuilt with a changed definition (${d.rebuilt}): the view's information ` +
+        "is reloaded; its changes go on"));
+      recent = [];  // the rebuilt view's status counts its own
+      reloadAll();
+    },
+    onGap(why) {
+      if (stopped) return;
+      show(note(`changes were missed (${why}): the view's information is reloaded`));
+      recent = [];
+      reloadAll();
+    },
+    onState(state, detail) {
+      if (stopped) return;
+      const badge = $("#feed-state");
+      badge.textContent = feedStateText(state, detail);
+      badge.className = `feed-badge feed-${state}`;
+      badge.dataset.state = state;
+    },
+  });
+  function reloadAll() {
+    refreshStatus();
+    refreshLag();
+    dead.reload();
+    $("#rows-form").requestSubmit();
+  }
 
   refreshStatus();
   refreshLag();
@@ -324,6 +464,7 @@ export function viewPage(main, name, setStatus) {
   timers.push(setInterval(refreshLag, kLagMs));
   return () => {
     stopped = true;
+    feed.close();
     timers.forEach(clearInterval);
     window.removeEventListener("resize", onResize);
     chart.destroy();
