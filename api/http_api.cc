@@ -11,6 +11,7 @@
 #include "api/api_answers.h"
 #include "api/daemon.h"
 #include "api/daemon_api.h"
+#include "api/history_csv.h"
 #include "api/openapi.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
@@ -328,6 +329,10 @@ void DaemonApi::RowHistory(Daemon& /*daemon*/, ApiCall& call) {
     return call.Reply(
         Error(400, "view keeps no history",
               Str("add 'history all' or 'history N days' to the definition of " + call.Param(0))));
+  }
+  if (const std::string* format = call.req.Query("format"); format && *format != "json") {
+    if (*format != "csv") return call.Reply(Error(400, "bad format", Str("json or csv")));
+    return call.Reply(HistoryCsvAnswer(call.view->store(), call.Param(0), call.Param(1), call.req));
   }
   size_t limit;
   uint64_t after;

@@ -984,6 +984,30 @@ std::string HeaderOf(const std::vector<std::pair<std::string, std::string>>& hea
   return "";
 }
 
+// projctl history VIEW KEY --csv: the CSV projd writes (?format=csv), as it comes, on stdout.
+int HistoryCsvCommand(const Server& s, const std::string& path, int limit) {
+  std::string target = path + "?format=csv" + (limit > 0 ? "&limit=" + std::to_string(limit) : "");
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string error_body, error;
+  int st = Download(s, target, STDOUT_FILENO, &headers, &error_body, &error);
+  if (st == 0) {
+    std::cerr << "projctl: cannot get the CSV from projd at " << s.host << ":" << s.port << ": "
+              << error << "\n";
+  } else if (st != 200) {
+    Value body;
+    std::string perr, detail;
+    const Value* e = nullptr;
+    if (projd::ParseJson(error_body, &body, &perr) && body.is_object()) {
+      e = body.as_object().Find("error");
+      const Value* d = body.as_object().Find("detail");
+      if (d && !d->is_null()) detail = d->is_string() ? d->as_string() : projd::ToJson(*d);
+    }
+    std::cerr << "projctl: " << st << " " << (e && e->is_string() ? e->as_string() : error_body)
+              << (detail.empty() ? "" : ": " + detail) << "\n";
+  }
+  return st == 200 ? 0 : 1;
+}
+
 // projctl snapshot VIEW -o FILE: the view's store, as projd streams it, into FILE.
 int SnapshotCommand(const Server& s, const std::string& view, const std::string& out) {
   std::string tmp = out + ".part";
@@ -1174,6 +1198,7 @@ struct CommandLine {
   CLI::App* history = nullptr;
   std::string history_view, history_key;
   bool history_json = false;
+  bool history_csv = false;  // --csv
   Paging history_paging;
   CLI::App* query = nullptr;
   std::vector<std::string> query_words;
@@ -1306,12 +1331,20 @@ void AddServerCommands(CLI::App* app, CommandLine* c) {
       ->type_name("T");
   AddJsonFlag(c->get, &c->get_json, "print the JSON answer (what get prints)");
 
-  c->history = app->add_subcommand("history", "a row's kept versions, oldest first, as JSON");
+  c->history = app->add_subcommand(
+      "history", "a row's kept versions, oldest first, as JSON (or CSV with --csv)");
   Positional(c->history, "VIEW", &c->history_view, "the view (it must keep history)");
   Positional(c->history, "KEY", &c->history_key, "the row's key");
   AddPagingFlags(c->history, &c->history_paging,
                  "versions per page (default 1000, the most projd gives)");
   AddJsonFlag(c->history, &c->history_json, "print the JSON answer (what history prints)");
+  c->history
+      ->add_flag("--csv", c->history_csv,
+                 "print every version as CSV for auditors (what projd answers to\n"
+                 "?format=csv; --limit caps the versions)")
+      ->excludes("--json")
+      ->excludes("--cursor")
+      ->excludes("--all");
 
   c->query = app->add_subcommand("query", "run a query: a table, or the JSON answer");
   c->query
@@ -1446,6 +1479,10 @@ int RunServerCommand(const CommandLine& c) {
     std::string target = row_path(c.get_view, c.get_key);
     if (c.get->count("--as-of") > 0) target += "?as_of=" + projd::PercentEncode(c.get_as_of);
     return PrintCall(server, "GET", target);
+  }
+  if (c.history->parsed() && c.history_csv) {
+    return HistoryCsvCommand(server, row_path(c.history_view, c.history_key) + "/history",
+                             c.history_paging.limit);
   }
   if (c.history->parsed()) {
     return PagedCommand(server, row_path(c.history_view, c.history_key) + "/history", "versions",
