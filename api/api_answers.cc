@@ -8,7 +8,10 @@ namespace projd {
 // Members are listed in name order, so the objects are built without a sort or inserts.
 Value ProvenanceToJson(const Provenance& p) {
   std::vector<Object::Member> m;
-  m.reserve(5);
+  m.reserve(7);
+  // `audit` and `correlation` only for projections that have those clauses.
+  if (!p.audit.empty()) m.emplace_back("audit", Value::MakeObject(p.audit));
+  if (p.has_correlation) m.emplace_back("correlation", Value::String(p.correlation));
   m.emplace_back("event_id", p.has_id ? Value::String(p.id) : Value());
   m.emplace_back("event_time", Value::String(FormatRfc3339(p.event_time_ms)));
   m.emplace_back("offset", Value::Number(Decimal::FromInt(p.offset)));

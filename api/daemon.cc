@@ -614,7 +614,12 @@ bool Daemon::ProduceDemo(std::string* error) {
         }
       }
       if (embedded_ && !embedded_->CreateTopic(topic, error)) return false;
-      if (!producer->ProduceAsync(topic, m.has_key ? m.key : std::string_view(), m.value, error)) {
+      std::vector<std::pair<std::string, std::string>> headers;  // who and which command
+      for (size_t h = 0; h < m.header_count; ++h) {
+        headers.emplace_back(std::string(m.headers[h].name), std::string(m.headers[h].value));
+      }
+      if (!producer->ProduceAsync(topic, m.has_key ? m.key : std::string_view(), m.value, headers,
+                                  error)) {
         return false;
       }
       ++n;
@@ -691,7 +696,12 @@ void Daemon::DemoStream(std::vector<std::array<std::string, 3>> accounts,
       e.Set("currency", Value::String(acc[2]));
       e.Set("ts", Value::String(ts));
       e.Set("event_id", Value::String(id));
-      if (!producer->ProduceAsync(topic, acc[1], ToJson(Value::MakeObject(std::move(e))), &error)) {
+      // Who made the change and which command it belongs to (the audit trail of the demo).
+      std::vector<std::pair<std::string, std::string>> headers = {
+          {"user", (sent % 3 == 0 ? "teller-amy" : "app:" + acc[1])},
+          {"correlation-id", "cmd-live-" + std::to_string(start_ms) + "-" + std::to_string(sent)}};
+      if (!producer->ProduceAsync(topic, acc[1], ToJson(Value::MakeObject(std::move(e))), headers,
+                                  &error)) {
         Log("warn", "", "--demo: " + error);
       }
     }

@@ -66,7 +66,8 @@ struct DaemonApi {
   static void Query(Daemon& d, ApiCall& call);
   static void Checksum(Daemon& d, ApiCall& call);
   static void Snapshot(Daemon& d, ApiCall& call);
-  static void Changes(Daemon& d, ApiCall& call);  // feed_api.cc
+  static void Changes(Daemon& d, ApiCall& call);       // feed_api.cc
+  static void Correlations(Daemon& d, ApiCall& call);  // correlation_api.cc
 };
 
 }  // namespace projd

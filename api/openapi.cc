@@ -42,7 +42,9 @@ const char kHead[] = R"json({
         {"type": "string"}]}}},
       "Provenance": {"type": "object", "required": ["topic", "partition", "offset", "event_time", "event_id"], "properties": {
         "topic": {"type": "string"}, "partition": {"type": "integer"}, "offset": {"type": "integer"},
-        "event_time": {"type": "string", "format": "date-time"}, "event_id": {"type": "string", "nullable": true}}},
+        "event_time": {"type": "string", "format": "date-time"}, "event_id": {"type": "string", "nullable": true},
+        "audit": {"type": "object", "description": "the projection's audit values for the event (audit clause)"},
+        "correlation": {"type": "string", "description": "the command the event came from (correlation clause)"}}},
       "Row": {"type": "object", "required": ["key", "row", "version", "updated_by"], "properties": {
         "key": {"type": "string"}, "row": {"type": "object"}, "version": {"type": "integer"},
         "updated_by": {"$ref": "#/components/schemas/Provenance"},

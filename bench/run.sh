@@ -29,6 +29,12 @@ echo "== replay (one core)"
 build/bench/projd_bench replay projections/account_balance.proj "$events"
 echo "== replay with history all + index owner + dedupe (the cost of history and indexes)"
 build/bench/projd_bench replay bench/account_balance_history.proj "$events" | grep -E "LMDB|memory"
+echo "== the audit trail: audit values and a correlation on every event, against neither (same events)"
+# (the daemon's apply path with its change log, which the correlation index is written from)
+build/bench/projd_bench replay bench/account_balance_plain.proj "$events" 2>/dev/null |
+  grep -F "change log (keep 1000000)" | sed 's/^same, with the change log (keep 1000000)/without audit or correlation            /'
+build/bench/projd_bench replay bench/account_balance_audit.proj "$events" 2>/dev/null |
+  grep -F "change log (keep 1000000)" | sed 's/^same, with the change log (keep 1000000)/with audit + correlation (every event)  /'
 start=$(date +%s.%N)
 build/cmd/projctl test projections/account_balance.proj --events "$events" >/dev/null 2>&1
 end=$(date +%s.%N)

@@ -504,7 +504,14 @@ int ExplainOffline(const std::string& view, const std::string& key, const std::s
         ++n;
         std::cout << m.topic << ":" << m.partition << ":" << m.offset << "  event time "
                   << projd::FormatRfc3339(after.updated_by.event_time_ms)
-                  << (after.updated_by.has_id ? "  id " + after.updated_by.id : "") << "\n";
+                  << (after.updated_by.has_id ? "  id " + after.updated_by.id : "")
+                  << (after.updated_by.has_correlation
+                          ? "  correlation " + after.updated_by.correlation
+                          : "")
+                  << (after.updated_by.audit.empty()
+                          ? ""
+                          : "  audit " + projd::ToJson(Value::MakeObject(after.updated_by.audit)))
+                  << "\n";
         for (const auto& t : trace) std::cout << "    line " << t.line << ": " << t.text << "\n";
         std::cout << "    row after: "
                   << (after.exists ? projd::ToJson(Value::MakeObject(after.fields))
@@ -793,6 +800,46 @@ int QueryCommand(const Server& s, const std::string& query, bool json, const Pag
 }
 
 // projctl explain VIEW KEY against a running projd: the row's kept versions (needs history),
+// projctl trace ID: every change events of one command made, across the views, as a table
+// (or the JSON answers' changes with --json), following next_cursor to the end.
+int TraceCommand(const Server& s, const std::string& id, bool json) {
+  std::string cursor;
+  projd::Array all;
+  do {
+    Value body;
+    std::string target = "/v1/correlations/" + projd::PercentEncode(id) + "?limit=1000";
+    if (!cursor.empty()) target += "&cursor=" + projd::PercentEncode(cursor);
+    if (Call(s, "GET", target, &body) != 200) return 1;
+    for (auto& c : body.as_object().Find("changes")->as_array()) all.push_back(c);
+    const Value* next = body.as_object().Find("next_cursor");
+    cursor = next && next->is_string() ? next->as_string() : "";
+  } while (!cursor.empty());
+  if (json) {
+    PrintJson(Value::MakeArray(std::move(all)));
+    return 0;
+  }
+  if (all.empty()) {
+    std::cout << "no change was made by correlation " << id << "\n";
+    return 0;
+  }
+  printf("%-20s %-24s %7s  %-24s %-28s %s\n", "VIEW", "KEY", "VERSION", "EVENT TIME", "EVENT",
+         "EVENT ID");
+  for (const auto& c : all) {
+    const projd::Object& o = c.as_object();
+    const projd::Object& by = o.Find("updated_by")->as_object();
+    std::string event = by.Find("topic")->as_string() + ":" + projd::ToJson(*by.Find("partition")) +
+                        ":" + projd::ToJson(*by.Find("offset"));
+    std::string version =
+        o.Find("deleted")->as_bool() ? "deleted" : projd::ToJson(*o.Find("version"));
+    const Value* eid = by.Find("event_id");
+    printf("%-20s %-24s %7s  %-24s %-28s %s\n", o.Find("view")->as_string().c_str(),
+           o.Find("key")->as_string().c_str(), version.c_str(),
+           by.Find("event_time")->as_string().c_str(), event.c_str(),
+           eid && eid->is_string() ? eid->as_string().c_str() : "-");
+  }
+  return 0;
+}
+
 // each with the event that made it and the row after it.
 int ExplainOnline(const Server& s, const std::string& view, const std::string& key) {
   Value body;
@@ -804,15 +851,16 @@ int ExplainOnline(const Server& s, const std::string& view, const std::string& k
   for (const auto& v : body.as_object().Find("versions")->as_array()) {
     const projd::Object& o = v.as_object();
     const projd::Object& by = o.Find("updated_by")->as_object();
-    std::cout << by.Find("topic")->as_string() << ":" << projd::ToJson(*by.Find("partition")) << ":"
-              << projd::ToJson(*by.Find("offset")) << "  event time "
-              << by.Find("event_time")->as_string()
-              << (by.Find("event_id")->is_string() ? "  id " + by.Find("event_id")->as_string()
-                                                   : "")
-              << "\n    row after: "
-              << (o.Find("deleted")->as_bool() ? std::string("(deleted)")
-                                               : projd::ToJson(*o.Find("row")))
-              << "\n";
+    std::cout
+        << by.Find("topic")->as_string() << ":" << projd::ToJson(*by.Find("partition")) << ":"
+        << projd::ToJson(*by.Find("offset")) << "  event time "
+        << by.Find("event_time")->as_string()
+        << (by.Find("event_id")->is_string() ? "  id " + by.Find("event_id")->as_string() : "")
+        << (by.Find("correlation") ? "  correlation " + by.Find("correlation")->as_string() : "")
+        << (by.Find("audit") ? "  audit " + projd::ToJson(*by.Find("audit")) : "")
+        << "\n    row after: "
+        << (o.Find("deleted")->as_bool() ? std::string("(deleted)") : projd::ToJson(*o.Find("row")))
+        << "\n";
   }
   std::cout << "(the statements each event ran: projctl explain " << view << " " << key
             << " --events EVENTS.jsonl --file F.proj)\n";
@@ -1222,6 +1270,9 @@ struct CommandLine {
   std::string snapshot_view, snapshot_out;
   CLI::App* watch = nullptr;
   std::string watch_view, watch_from, watch_where, watch_key;
+  CLI::App* trace = nullptr;
+  std::string trace_id;
+  bool trace_json = false;
   CLI::App* restore = nullptr;
   std::string restore_data, restore_view, restore_file;
 
@@ -1398,8 +1449,13 @@ void AddServerCommands(CLI::App* app, CommandLine* c) {
   }
 }
 
-// watch: a view's changes, followed (cmd/projctl_watch.cc).
+// watch: a view's changes, followed (cmd/projctl_watch.cc); trace: one command's changes.
 void AddWatchCommand(CLI::App* app, CommandLine* c) {
+  c->trace = app->add_subcommand(
+      "trace", "every change that events of one command made, across the views, in apply order");
+  Positional(c->trace, "ID", &c->trace_id,
+             "the correlation id (what the projections' correlation clause computes)");
+  AddJsonFlag(c->trace, &c->trace_json, "print the changes as a JSON array");
   c->watch = app->add_subcommand("watch", "follow a view's changes: NDJSON lines on stdout");
   Positional(c->watch, "VIEW", &c->watch_view, "the view");
   c->watch
@@ -1502,6 +1558,7 @@ int RunServerCommand(const CommandLine& c) {
   if (c.drop->parsed()) return PrintCall(server, "DELETE", view_path(c.drop_view));
   if (c.checksum->parsed()) return ChecksumCommand(server, c.checksum_view, c.checksum_json);
   if (c.snapshot->parsed()) return SnapshotCommand(server, c.snapshot_view, c.snapshot_out);
+  if (c.trace->parsed()) return TraceCommand(server, c.trace_id, c.trace_json);
   if (c.watch->parsed()) {
     std::vector<std::pair<std::string, std::string>> filters;
     if (c.watch->count("--where") > 0) filters.emplace_back("where", c.watch_where);

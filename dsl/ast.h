@@ -122,14 +122,16 @@ struct If : Located {
 // ---- clauses of a projection ----
 struct Clause : Located {
   // "from", "key", "type", "time", "id", "dedupe", "where", "on", "index", "history",
-  // "errors", "format", "alert".
+  // "errors", "format", "alert", "audit", "correlation".
   std::string kind;
-  std::vector<std::string> names;  // from: topics; on: event types ("*" for all); index: fields
-  std::vector<Expr> exprs;         // key parts; type/time/id/where: one expression
-  std::vector<Stmt> block;         // on
-  std::string word;                // history: "all" or a day count; errors/format: the word;
-                                   // alert: the threshold
-  bool seconds = false;            // alert lag > N seconds
+  // from: topics; on: event types ("*" for all); index: fields; audit: the names
+  std::vector<std::string> names;
+  // key parts; type/time/id/where/correlation: one expression; audit: one per name
+  std::vector<Expr> exprs;
+  std::vector<Stmt> block;  // on
+  std::string word;         // history: "all" or a day count; errors/format: the word;
+                            // alert: the threshold
+  bool seconds = false;     // alert lag > N seconds
 };
 
 struct Projection : Located {

@@ -108,7 +108,18 @@ const FuncInfo* FindFunction(const std::string& name) {
 }
 
 // Where an expression is evaluated, which decides the names it may use.
-enum class Place { kKey, kType, kTime, kId, kWhere, kHandler, kQuery, kQuerySelect };
+enum class Place {
+  kKey,
+  kType,
+  kTime,
+  kId,
+  kWhere,
+  kAudit,
+  kCorrelation,
+  kHandler,
+  kQuery,
+  kQuerySelect
+};
 
 const char* PlaceName(Place p) {
   switch (p) {
@@ -122,6 +133,10 @@ const char* PlaceName(Place p) {
       return "an id clause";
     case Place::kWhere:
       return "a where clause";
+    case Place::kAudit:
+      return "an audit clause";
+    case Place::kCorrelation:
+      return "a correlation clause";
     case Place::kHandler:
       return "a handler";
     case Place::kQuery:
@@ -300,6 +315,7 @@ class Compiler {
   void CompileFrom(const ast::Clause& c, Projection* proj);
   void CompileKey(const ast::Clause& c, Projection* proj);
   void CompileEventClause(const ast::Clause& c, Projection* proj);
+  void CompileAudit(const ast::Clause& c, Projection* proj);
   void CompileHandler(const ast::Clause& c, Projection* proj, std::set<std::string>* seen_types,
                       bool* has_catch_all, std::set<std::string>* assigned);
   void CompileIndex(const ast::Clause& c, Projection* proj);
@@ -916,6 +932,8 @@ void Compiler::AssignEventSlots(Projection* proj) {
   if (proj->has_time_) expr(proj->time_);
   if (proj->has_id_) expr(proj->id_);
   if (proj->has_where_) expr(proj->where_);
+  for (auto& a : proj->audit_) expr(a.second);
+  if (proj->has_correlation_) expr(proj->correlation_);
   for (auto& h : proj->handlers_) block(h.body);
   if (!proj->has_type_) proj->type_slot_ = slot_of("type");
   proj->event_fields_ = JsonFieldSet(std::move(names));
@@ -1012,6 +1030,32 @@ void Compiler::CompileEventClause(const ast::Clause& c, Projection* proj) {
   } else {
     proj->has_where_ = true;
     CheckCondition(t, SourceOffset(c.exprs[0]), "the where clause");
+  }
+}
+
+// audit NAME = EXPR, ...: values of the event (and meta) kept with each change it makes.
+// correlation EXPR: the command the event came from (a string or a number; null: none).
+void Compiler::CompileAudit(const ast::Clause& c, Projection* proj) {
+  Scope scope;
+  if (c.kind == "correlation") {
+    scope.place = Place::kCorrelation;
+    Type t = CompileExpr(c.exprs[0], scope, &proj->correlation_);
+    proj->has_correlation_ = true;
+    if (t == Type::kArray || t == Type::kObject || t == Type::kBool) {
+      Error(SourceOffset(c.exprs[0]),
+            std::string("a correlation must be a string or a number, not a ") + TypeName(t));
+    }
+    return;
+  }
+  scope.place = Place::kAudit;
+  std::set<std::string> names;
+  for (size_t i = 0; i < c.names.size() && i < c.exprs.size(); ++i) {
+    if (!names.insert(c.names[i]).second) {
+      Error(SourceOffset(c.exprs[i]), "audit value '" + c.names[i] + "' is named twice");
+    }
+    ExprNode n;
+    CompileExpr(c.exprs[i], scope, &n);
+    proj->audit_.emplace_back(c.names[i], std::move(n));
   }
 }
 
@@ -1122,6 +1166,8 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
       CompileKey(c, proj.get());
     } else if (c.kind == "type" || c.kind == "time" || c.kind == "id" || c.kind == "where") {
       CompileEventClause(c, proj.get());
+    } else if (c.kind == "audit" || c.kind == "correlation") {
+      CompileAudit(c, proj.get());
     } else if (c.kind == "dedupe") {
       proj->dedupe_ = true;
       dedupe_offset = c.offset;

@@ -909,7 +909,40 @@ bool Projection::Prepare(const EventInput& event, const EventMeta& meta, Prepare
       return false;
     }
   }
+  if (!audit_.empty() || has_correlation_) {
+    if (!PrepareAudit(&ctx, out, error)) return false;
+  }
   out->handler = handler;
+  return true;
+}
+
+bool Projection::PrepareAudit(EvalContext* ctx, PreparedEvent* out, std::string* error) const {
+  std::vector<Object::Member> members;
+  members.reserve(audit_.size());
+  for (const auto& [name, expr] : audit_) {
+    Value v;
+    if (!Evaluate(expr, ctx, &v)) {
+      *error = ctx->error;
+      return false;
+    }
+    members.emplace_back(name, std::move(v));
+  }
+  out->audit = Object::FromMembers(std::move(members));
+  out->has_correlation = false;
+  if (has_correlation_) {
+    Value s;
+    const Value* cv;
+    if (!Resolve(correlation_, ctx, &s, &cv)) {
+      *error = ctx->error;
+      return false;
+    }
+    out->has_correlation = KeyPartString(*cv, &out->correlation);
+    if (!out->has_correlation && !cv->is_null()) {
+      *error = Where(correlation_) + "the correlation is " + AKind(*cv) +
+               " (a string or a number, or null for none)";
+      return false;
+    }
+  }
   return true;
 }
 

@@ -5,6 +5,7 @@
 
 #include <boost/fusion/include/adapt_struct.hpp>
 #include <boost/fusion/include/at_c.hpp>
+#include <boost/fusion/include/deque.hpp>
 #include <boost/spirit/home/x3.hpp>
 #include <boost/spirit/home/x3/support/ast/variant.hpp>
 #include <deque>
@@ -502,8 +503,24 @@ const auto expr_list = x3::rule<struct expr_list_id, std::vector<ast::Operand>>{
 const auto ident_list = x3::rule<struct ident_list_id, std::vector<std::string>>{"identifier"} =
     ident % ',';
 
+// audit NAME = EXPR, ...: the names and the expressions, in order.
+const auto fill_audit = [](ast::Clause& c, auto& a) {
+  for (const auto& item : a) {
+    c.names.push_back(boost::fusion::at_c<0>(item));
+    c.exprs.push_back(boost::fusion::at_c<1>(item));
+  }
+};
+const auto audit_item =
+    x3::rule<struct audit_item_id, boost::fusion::deque<std::string, ast::Operand>>{
+        "NAME = expression"} = ident > '=' > expr;
+const auto audit_list =
+    x3::rule<struct audit_list_id, std::vector<boost::fusion::deque<std::string, ast::Operand>>>{
+        "NAME = expression"} = audit_item % ',';
+
 const auto clause_def =
     located[(kw("from") > string_list)[Act("from", fill_names)] |
+            (kw("audit") > audit_list)[Act("audit", fill_audit)] |
+            (kw("correlation") > expr)[Act("correlation", fill_expr)] |
             (kw("key") > expr_list)[Act("key", fill_exprs)] |
             (kw("type") > expr)[Act("type", fill_expr)] |
             (kw("time") > expr)[Act("time", fill_expr)] | (kw("id") > expr)[Act("id", fill_expr)] |

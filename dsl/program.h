@@ -125,6 +125,11 @@ struct PreparedEvent {
   bool has_id = false;
   std::string id;
   int64_t event_time_ms = 0;
+  // The projection's audit values and correlation for this event (audit / correlation
+  // clauses; evaluated only for events that reach a handler).
+  Object audit;
+  bool has_correlation = false;
+  std::string correlation;
 };
 
 // An event as a projection reads it: the whole parsed value, or (when the projection reads
@@ -143,6 +148,8 @@ struct TraceStep {
   std::string text;  // e.g. "balance += event.amount  ->  balance = 125.5"
 };
 
+struct EvalContext;
+
 class Projection {
  public:
   enum class History : uint8_t { kNone, kAll, kDays };
@@ -160,6 +167,8 @@ class Projection {
   bool dedupe() const { return dedupe_; }
   bool has_id() const { return has_id_; }
   bool has_time() const { return has_time_; }
+  bool has_audit() const { return !audit_.empty(); }
+  bool has_correlation() const { return has_correlation_; }
   // alert lag > N [seconds]; 0 when absent.
   int64_t alert_lag() const { return alert_lag_; }
   bool alert_lag_seconds() const { return alert_lag_seconds_; }
@@ -195,12 +204,17 @@ class Projection {
   std::vector<ExprNode> key_parts_;
   bool has_type_ = false, has_time_ = false, has_id_ = false, has_where_ = false;
   ExprNode type_, time_, id_, where_;
+  std::vector<std::pair<std::string, ExprNode>> audit_;
+  bool has_correlation_ = false;
+  ExprNode correlation_;
   bool dedupe_ = false;
   std::vector<Handler> handlers_;
   // Dispatch by event type: the first handler naming each type, and the first `on *`.
   std::vector<std::pair<std::string, const Handler*>> handler_by_type_;
   const Handler* catch_all_ = nullptr;
   const Handler* FindHandler(const Value& type) const;
+  // Prepare's audit values and correlation.
+  bool PrepareAudit(EvalContext* ctx, PreparedEvent* out, std::string* error) const;
   std::vector<std::string> indexes_;
   History history_ = History::kNone;
   int64_t history_days_ = 0;

@@ -18,6 +18,11 @@ void RecordChange(const std::string& key, RowRecord& rec, RowState* row, Batch* 
   if (c.topic != rec.updated_by.topic) c.topic.assign(rec.updated_by.topic);
   c.partition = rec.updated_by.partition;
   c.offset = rec.updated_by.offset;
+  if (rec.updated_by.has_correlation) {
+    c.correlation.assign(rec.updated_by.correlation);
+  } else {
+    c.correlation.clear();
+  }
   std::string& out = c.record;
   out.clear();
   out.push_back(1);
@@ -188,6 +193,11 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   rec.updated_by.event_time_ms = prepared.event_time_ms;
   rec.updated_by.has_id = prepared.has_id;
   rec.updated_by.id = prepared.id;
+  if (p.has_audit()) rec.updated_by.audit = std::move(prepared.audit);
+  if (p.has_correlation()) {
+    rec.updated_by.has_correlation = prepared.has_correlation;
+    rec.updated_by.correlation.swap(prepared.correlation);
+  }
   batch->MarkDirty(&*it);
   batch->last_key = prepared.key;
   if (p.history() != Projection::History::kNone) {

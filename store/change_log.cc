@@ -1,7 +1,10 @@
 // The change log of a view's store (SPEC §9): table `changes`, u64 sequence → change record,
 // written in the transaction of the batch that made the changes and pruned to the newest
 // `keep`. The layout is in store/README.md.
+#include <openssl/sha.h>
+
 #include <algorithm>
+#include <chrono>
 
 #include "store/encoding.h"
 #include "store/view_store.h"
@@ -79,7 +82,7 @@ bool ChangeEvent(std::string_view record, TopicPartition* tp, int64_t* offset) {
   if (!SplitChange(record, &parts)) return false;
   std::string_view row = parts.row;
   uint64_t version, partition;
-  if (row.empty() || row[0] != 1) return false;
+  if (row.empty() || (row[0] != 1 && row[0] != 2)) return false;
   row.remove_prefix(1);
   if (!GetVarint(&row, &version) || !GetString(&row, &tp->topic) || !GetVarint(&row, &partition) ||
       !GetSigned(&row, offset)) {
@@ -87,6 +90,22 @@ bool ChangeEvent(std::string_view record, TopicPartition* tp, int64_t* offset) {
   }
   tp->partition = static_cast<int32_t>(partition);
   return true;
+}
+
+// The correlation index's key prefix for an id: u16 length · the id, or for an id over 400
+// bytes, u16 (length | 0x8000) · its first 360 bytes · its SHA-256 (then applied ms and the
+// change sequence follow, both u64 big-endian).
+std::string CorrelationPrefix(const std::string& id) {
+  constexpr size_t kInline = 400, kHead = 360;
+  std::string k;
+  bool long_id = id.size() > kInline;
+  uint16_t n = static_cast<uint16_t>(std::min<size_t>(id.size(), 0x7FFF) | (long_id ? 0x8000 : 0));
+  k.push_back(static_cast<char>(n >> 8));
+  k.push_back(static_cast<char>(n & 0xFF));
+  if (!long_id) return k + id;
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(id.data()), id.size(), md);
+  return k + id.substr(0, kHead) + std::string(reinterpret_cast<const char*>(md), sizeof(md));
 }
 
 }  // namespace
@@ -129,6 +148,7 @@ void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* ch
     return;
   }
   out->changes.resize(batch.changes_used);
+  out->correlations.resize(batch.changes_used);
   int64_t* next = nullptr;  // change_position_'s entry of the last change's partition
   const Batch::Change* last = nullptr;
   for (size_t i = 0; i < batch.changes_used; ++i) {
@@ -145,7 +165,11 @@ void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* ch
     c.record.push_back(static_cast<char>(plen & 0xFF));
     // The record moves to the staged batch; the string it had comes back for reuse.
     out->changes[i].swap(c.record);
+    out->correlations[i].swap(c.correlation);
   }
+  out->staged_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
   // Events that changed no row move the position too.
   for (const auto& [tp, off] : batch.next_offsets) change_position_[tp] = off;
 }
@@ -154,8 +178,16 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   if (staged.changes.empty()) return true;
   uint64_t seq = next_change_seq_.load(std::memory_order_relaxed);
   uint64_t first = first_change_seq_ == 0 ? seq : first_change_seq_;
-  for (const auto& rec : staged.changes) {
-    if (!txn->Append(kChanges, BigEndian64(seq++), rec)) return false;
+  for (size_t i = 0; i < staged.changes.size(); ++i, ++seq) {
+    if (!txn->Append(kChanges, BigEndian64(seq), staged.changes[i])) return false;
+    const std::string* id = i < staged.correlations.size() ? &staged.correlations[i] : nullptr;
+    if (id && !id->empty() &&
+        !txn->Put(kCorrelations,
+                  CorrelationPrefix(*id) + BigEndian64(static_cast<uint64_t>(staged.staged_ms)) +
+                      BigEndian64(seq),
+                  staged.changes[i])) {
+      return false;
+    }
   }
   // Prune to the newest changes_keep_ (oldest first, through a cursor), noting per partition
   // the offset after the newest change pruned.
@@ -264,6 +296,52 @@ bool ViewStore::ReadChanges(uint64_t from, uint64_t end, size_t max, size_t max_
     if (!parts.exists) rec.row.version = 0;
     bytes += c->value().size();
     out->push_back(std::move(rec));
+  }
+  return true;
+}
+
+bool ViewStore::Correlated(const std::string& id, int64_t after_ms, uint64_t after_seq,
+                           size_t limit, std::vector<CorrelatedChange>* out, bool* more,
+                           std::string* error) {
+  *more = false;
+  if (id.empty()) return true;
+  ReadView txn = Read(error);
+  if (!txn) return false;
+  std::string prefix = CorrelationPrefix(id);
+  // Seek just past (after_ms, after_seq); after_ms < 0: from the start.
+  uint64_t ms = 0, seq = 0;
+  if (after_ms >= 0) {
+    ms = static_cast<uint64_t>(after_ms);
+    seq = after_seq;
+    if (seq == UINT64_MAX) {
+      ++ms;
+      seq = 0;
+    } else {
+      ++seq;
+    }
+  }
+  auto c = txn->Cursor(kCorrelations);
+  for (bool ok = c && c->Seek(prefix + BigEndian64(ms) + BigEndian64(seq)); ok; ok = c->Next()) {
+    std::string_view k = c->key();
+    if (k.size() != prefix.size() + 16 || k.compare(0, prefix.size(), prefix) != 0) break;
+    ChangeParts parts;
+    CorrelatedChange cc;
+    cc.applied_ms = static_cast<int64_t>(ReadBigEndian64(k.substr(prefix.size(), 8)));
+    cc.seq = ReadBigEndian64(k.substr(prefix.size() + 8, 8));
+    if (!SplitChange(c->value(), &parts) || !DecodeRow(parts.row, &cc.row)) {
+      if (error) *error = "damaged correlation index record";
+      return false;
+    }
+    // A long id shares its key prefix only with ids of the same first bytes and digest.
+    if (cc.row.updated_by.correlation != id) continue;
+    if (out->size() >= limit) {
+      *more = true;
+      break;
+    }
+    cc.key.assign(parts.key);
+    cc.row.exists = parts.exists;
+    if (!parts.exists) cc.row.version = 0;
+    out->push_back(std::move(cc));
   }
   return true;
 }

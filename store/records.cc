@@ -10,21 +10,57 @@ void EncodeRow(const RowRecord& row, std::string* out) {
 }
 
 void AppendRow(const RowRecord& row, std::string* out) {
-  out->push_back(1);  // format version
+  const Provenance& by = row.updated_by;
+  // Format 1; format 2 when the event has audit values or a correlation (they follow the id).
+  bool extended = !by.audit.empty() || by.has_correlation;
+  out->push_back(extended ? 2 : 1);
   PutVarint(out, row.version);
-  PutString(out, row.updated_by.topic);
-  PutVarint(out, static_cast<uint32_t>(row.updated_by.partition));
-  PutSigned(out, row.updated_by.offset);
-  PutSigned(out, row.updated_by.event_time_ms);
-  out->push_back(row.updated_by.has_id ? 1 : 0);
-  if (row.updated_by.has_id) PutString(out, row.updated_by.id);
+  PutString(out, by.topic);
+  PutVarint(out, static_cast<uint32_t>(by.partition));
+  PutSigned(out, by.offset);
+  PutSigned(out, by.event_time_ms);
+  out->push_back(by.has_id ? 1 : 0);
+  if (by.has_id) PutString(out, by.id);
+  if (extended) {
+    out->push_back(static_cast<char>((by.audit.empty() ? 0 : 1) | (by.has_correlation ? 2 : 0)));
+    if (by.has_correlation) PutString(out, by.correlation);
+    if (!by.audit.empty()) {
+      std::string audit;
+      EncodeBinary(by.audit, &audit);
+      PutString(out, audit);
+    }
+  }
   // The row body: an object value in the binary value encoding.
   EncodeBinary(row.fields, out);
 }
 
+namespace {
+
+// Format 2's audit values and correlation (after the id).
+bool DecodeAuditPart(std::string_view* in, Provenance* by) {
+  if (in->empty()) return false;
+  uint8_t flags = static_cast<uint8_t>((*in)[0]);
+  in->remove_prefix(1);
+  by->has_correlation = (flags & 2) != 0;
+  if (by->has_correlation && !GetString(in, &by->correlation)) return false;
+  if (flags & 1) {
+    std::string audit;
+    Value v;
+    if (!GetString(in, &audit) || !DecodeBinary(audit, &v) || !v.is_object()) return false;
+    by->audit = std::move(v.as_object());
+  }
+  return true;
+}
+
+}  // namespace
+
 bool DecodeRow(std::string_view in, RowRecord* out) {
-  if (in.empty() || in[0] != 1) return false;
+  if (in.empty() || (in[0] != 1 && in[0] != 2)) return false;
+  bool extended = in[0] == 2;
   in.remove_prefix(1);
+  out->updated_by.audit = Object();
+  out->updated_by.has_correlation = false;
+  out->updated_by.correlation.clear();
   uint64_t version, partition;
   if (!GetVarint(&in, &version) || !GetString(&in, &out->updated_by.topic) ||
       !GetVarint(&in, &partition) || !GetSigned(&in, &out->updated_by.offset) ||
@@ -36,6 +72,7 @@ bool DecodeRow(std::string_view in, RowRecord* out) {
   out->updated_by.has_id = in[0] == 1;
   in.remove_prefix(1);
   if (out->updated_by.has_id && !GetString(&in, &out->updated_by.id)) return false;
+  if (extended && !DecodeAuditPart(&in, &out->updated_by)) return false;
   Value body;
   if (!DecodeBinary(in, &body) || !body.is_object()) return false;
   out->fields = std::move(body.as_object());

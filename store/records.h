@@ -24,6 +24,11 @@ struct Provenance {
   int64_t event_time_ms = 0;
   bool has_id = false;
   std::string id;
+  // The projection's `audit` values for this event, by name (empty: none), and its
+  // `correlation` (the command it came from; has_correlation false: none).
+  Object audit;
+  bool has_correlation = false;
+  std::string correlation;
 };
 
 struct RowRecord {
@@ -105,7 +110,8 @@ struct Batch {
     // 01 · string key · 00/01 exists · the row record (EncodeRow: the row after, or for a
     // deletion the row before).
     std::string record;
-    size_t row_at = 0;  // where the row record starts in `record`
+    size_t row_at = 0;        // where the row record starts in `record`
+    std::string correlation;  // the event's correlation ("": none), for the correlation index
     int32_t partition = 0;
     int64_t offset = 0;
     std::string topic;

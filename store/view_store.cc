@@ -206,9 +206,10 @@ bool DecodeOffsetKey(std::string_view key, TopicPartition* tp) {
 std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptions& options,
                                            std::string* error) {
   auto store = std::unique_ptr<ViewStore>(new ViewStore());
-  store->env_ = KvEnv::Open(
-      dir, {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index", "changes"},
-      options, error);
+  store->env_ = KvEnv::Open(dir,
+                            {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history",
+                             "index", "changes", "correlations"},
+                            options, error);
   if (!store->env_) return nullptr;
   store->dir_ = dir;
   auto txn = store->env_->BeginRead(error);

@@ -44,8 +44,10 @@ struct StagedBatch {
     std::string data;      // EncodeVersion
   };
   std::vector<HistoryWrite> history;
-  std::vector<std::string> ids;      // keys of the ids table, in any order
-  std::vector<std::string> changes;  // change log records, in apply order
+  std::vector<std::string> ids;           // keys of the ids table, in any order
+  std::vector<std::string> changes;       // change log records, in apply order
+  std::vector<std::string> correlations;  // of each change ("": none)
+  int64_t staged_ms = 0;                  // wall clock when staged (the correlation index)
   Position offsets;
 };
 
@@ -166,6 +168,19 @@ class ViewStore final : public RowSource {
   bool ReadChanges(uint64_t from, uint64_t end, size_t max, size_t max_bytes,
                    std::vector<ChangeRecord>* out, std::string* error);
 
+  // ---- the correlation index (readers, any thread) ----
+  // The changes events with correlation `id` made (projections with `correlation`), in the
+  // order they were applied (wall clock ms at apply, then change sequence), after
+  // (after_ms, after_seq) exclusive; at most `limit`, *more when others follow.
+  struct CorrelatedChange {
+    int64_t applied_ms = 0;
+    uint64_t seq = 0;
+    std::string key;
+    RowRecord row;  // the row after the change (exists false: a deletion, fields before it)
+  };
+  bool Correlated(const std::string& id, int64_t after_ms, uint64_t after_seq, size_t limit,
+                  std::vector<CorrelatedChange>* out, bool* more, std::string* error);
+
   // The folder of the store's LMDB environment.
   const std::string& dir() const { return dir_; }
 
@@ -175,7 +190,18 @@ class ViewStore final : public RowSource {
   void Sync() { env_->Sync(); }
 
  private:
-  enum Table { kRows = 0, kOffsets, kMeta, kDead, kDeadKeys, kIds, kHistory, kIndex, kChanges };
+  enum Table {
+    kRows = 0,
+    kOffsets,
+    kMeta,
+    kDead,
+    kDeadKeys,
+    kIds,
+    kHistory,
+    kIndex,
+    kChanges,
+    kCorrelations
+  };
   // `changes`: the batch's change records, which move into *out.
   void Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteStaged(KvTxn* txn, const StagedBatch& staged);

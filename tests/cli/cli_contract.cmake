@@ -57,7 +57,7 @@ endforeach()
 
 # projctl: the top level lists every subcommand, and each has its own help.
 set(subcommands check test diff explain status get history query rebuild dead-letters skip drop
-    checksum snapshot watch restore help)
+    checksum snapshot trace watch restore help)
 expect_usage(projctl ${PROJCTL} --help)
 string(REGEX REPLACE ".*\nSubcommands:\n" "" listed "${LAST_OUT}")
 string(REGEX REPLACE "\n\n.*" "" listed "${listed}")

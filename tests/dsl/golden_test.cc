@@ -4,6 +4,8 @@
 //                                                file holds several projections)
 //   NAME.dead (optional)                         the dead letters, one per line:
 //                                                "TOPIC:PARTITION:OFFSET: reason"
+//   NAME.provenance.json (optional)              each row's audit values and correlation:
+//                                                {key: {"audit": {...}, "correlation": ...}}
 //   NAME.errors                                  instead: the file must not compile, and the
 //                                                diagnostics must read exactly so
 #include <algorithm>
@@ -22,6 +24,8 @@ namespace fs = std::filesystem;
 
 using projd_test::Slurp;
 using projd_test::TrimTrailing;
+
+projd::Value ProvenanceOf(const std::map<std::string, projd::RowRecord>& rows);
 
 void RunCase(const fs::path& proj) {
   fs::path base = proj;
@@ -43,6 +47,7 @@ void RunCase(const fs::path& proj) {
   INFO("case " << name << "\n" << diags);
   REQUIRE(compiled.ok());
   projd::Object all;
+  projd::Value provenance;
   std::string dead;
   for (const auto& p : compiled.projections) {
     projd::ReplayResult r;
@@ -68,6 +73,7 @@ void RunCase(const fs::path& proj) {
               ": " + r.stop_reason + "\n";
     }
     all.Set(p->name(), projd::ViewToJson(r.rows));
+    provenance = ProvenanceOf(r.rows);
   }
   projd::Value got = compiled.projections.size() == 1 ? *all.Find(compiled.projections[0]->name())
                                                       : projd::Value::MakeObject(std::move(all));
@@ -80,6 +86,31 @@ void RunCase(const fs::path& proj) {
   CHECK(got_text == want_text);
   fs::path dead_file = base.string() + ".dead";
   CHECK(TrimTrailing(dead) == (fs::exists(dead_file) ? TrimTrailing(Slurp(dead_file)) : ""));
+  fs::path provenance_file = base.string() + ".provenance.json";
+  if (fs::exists(provenance_file)) {
+    REQUIRE(compiled.projections.size() == 1);
+    projd::Value want_provenance;
+    REQUIRE(projd::ParseJson(Slurp(provenance_file), &want_provenance, &error));
+    projd::WritePrettyJson(want_provenance, &want_text);
+    projd::WritePrettyJson(provenance, &got_text);
+    CHECK(got_text == want_text);
+  }
+}
+
+// Each row's audit values and correlation (the last event's), as NAME.provenance.json holds them.
+projd::Value ProvenanceOf(const std::map<std::string, projd::RowRecord>& rows) {
+  projd::Object out;
+  for (const auto& [key, row] : rows) {
+    projd::Object o;
+    if (!row.updated_by.audit.empty()) {
+      o.Set("audit", projd::Value::MakeObject(row.updated_by.audit));
+    }
+    if (row.updated_by.has_correlation) {
+      o.Set("correlation", projd::Value::String(row.updated_by.correlation));
+    }
+    out.Set(key, projd::Value::MakeObject(std::move(o)));
+  }
+  return projd::Value::MakeObject(std::move(out));
 }
 
 }  // namespace
