@@ -218,7 +218,7 @@ std::string TokenAt(ViewStore& store, uint64_t seq) {
 
 }  // namespace
 
-ChangeFeeds::ChangeFeeds(FeedOptions options) : options_(std::move(options)) {}
+ChangeFeeds::ChangeFeeds(FeedOptions options) : options_(options) {}
 
 ChangeFeeds::~ChangeFeeds() { Stop(); }
 
@@ -284,7 +284,7 @@ std::map<std::string, size_t> ChangeFeeds::SubscriberCounts() {
   return out;
 }
 
-ChangeFeeds::Answer ChangeFeeds::Subscribe(FeedRequest request) {
+ChangeFeeds::Answer ChangeFeeds::Subscribe(const FeedRequest& request) {
   Answer answer;
   std::shared_ptr<View> view;
   {

@@ -77,7 +77,7 @@ class ChangeFeeds {
     std::string oldest;                  // kGone: the oldest position that can be resumed from
     std::string error;                   // kError
   };
-  Answer Subscribe(FeedRequest request);
+  Answer Subscribe(const FeedRequest& request);
 
   // Open streams per view (projd_subscribers).
   std::map<std::string, size_t> SubscriberCounts();

@@ -90,7 +90,10 @@ void DaemonApi::Correlations(Daemon& daemon, ApiCall& call) {
     std::vector<ViewStore::CorrelatedChange> changes;
     bool more = false;
     if (!view->store().Correlated(id, after_ms, after_seq, limit + 1, &changes, &more, &error)) {
-      return call.Reply(Error(500, "correlation index unreadable", Str(name + ": " + error)));
+      std::string detail = name;
+      detail += ": ";
+      detail += error;
+      return call.Reply(Error(500, "correlation index unreadable", Str(detail)));
     }
     bool history = view->projection().history() != Projection::History::kNone;
     for (auto& c : changes) found.push_back(Found{name, history, std::move(c)});

@@ -83,7 +83,7 @@ void DaemonApi::Changes(Daemon& daemon, ApiCall& call) {
   if (const std::string* where = call.req.Query("where")) {
     if (!ParseWhere(call.view, *where, &r, &bad)) return call.Reply(std::move(bad));
   }
-  ChangeFeeds::Answer a = daemon.feeds_->Subscribe(std::move(r));
+  ChangeFeeds::Answer a = daemon.feeds_->Subscribe(r);
   switch (a.outcome) {
     case ChangeFeeds::Outcome::kOk: {
       HttpResponse stream;

@@ -8,6 +8,23 @@ namespace {
 
 constexpr size_t kMaxDeadLetterEvent = 64 * 1024;
 
+// The event that made a row's new version: where it sits, its time and id, and the projection's
+// audit values and correlation (moved out of *prepared).
+void SetProvenance(const Projection& p, const Message& msg, PreparedEvent* prepared,
+                   Provenance* by) {
+  if (by->topic != msg.topic) by->topic.assign(msg.topic);
+  by->partition = msg.partition;
+  by->offset = msg.offset;
+  by->event_time_ms = prepared->event_time_ms;
+  by->has_id = prepared->has_id;
+  by->id = prepared->id;
+  if (p.has_audit()) by->audit = std::move(prepared->audit);
+  if (p.has_correlation()) {
+    by->has_correlation = prepared->has_correlation;
+    by->correlation.swap(prepared->correlation);
+  }
+}
+
 // Adds the change an applied event made to its row to the batch's change log: the record
 // itself, but for the position the store appends (the entries of batch->changes are reused
 // between batches, strings and all).
@@ -187,17 +204,7 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   rec.version = row.exists ? (existed ? rec.version + 1 : 1) : 0;
   rec.exists = row.exists;
   rec.fields = std::move(row.fields);
-  if (rec.updated_by.topic != msg.topic) rec.updated_by.topic.assign(msg.topic);
-  rec.updated_by.partition = msg.partition;
-  rec.updated_by.offset = msg.offset;
-  rec.updated_by.event_time_ms = prepared.event_time_ms;
-  rec.updated_by.has_id = prepared.has_id;
-  rec.updated_by.id = prepared.id;
-  if (p.has_audit()) rec.updated_by.audit = std::move(prepared.audit);
-  if (p.has_correlation()) {
-    rec.updated_by.has_correlation = prepared.has_correlation;
-    rec.updated_by.correlation.swap(prepared.correlation);
-  }
+  SetProvenance(p, msg, &prepared, &rec.updated_by);
   batch->MarkDirty(&*it);
   batch->last_key = prepared.key;
   if (p.history() != Projection::History::kNone) {

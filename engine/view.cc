@@ -354,14 +354,12 @@ void View::Run() {
   if (!StartSource()) return;
   std::string error;
   std::vector<Message> messages;
-  Batch batch;
-  // Both batches (they swap at each commit) record each event's change for the change log.
+  Batch batch;  // it and inflight_ swap at each commit; both record changes for the change log
   batch.record_changes = inflight_.record_changes = store_->records_changes();
   StagedBatch staged;  // encoded here, then swapped with staged_ for the committer
   applied_next_ = CurrentPosition();
   committer_ = std::thread([this] { CommitterLoop(); });
-  // The next offset to apply on a partition and its last timestamp, for runs of messages of
-  // one partition (no map lookup per message).
+  // A partition's next offset and last timestamp (runs of its messages need no map lookup).
   struct PartitionCursor {
     TopicPartition tp;
     int64_t* next = nullptr;
