@@ -95,6 +95,8 @@ bool ApplyPath(const std::shared_ptr<const projd::Projection>& projection,
   projd::Projector projector(projection);
   projd::Batch batch;
   batch.record_changes = store->records_changes();
+  batch.history_from_changes =
+      batch.record_changes && projection->history() != projd::Projection::History::kNone;
   projd::StagedBatch staged, next;
   std::thread writer;
   std::atomic<bool> write_failed{false};

@@ -40,10 +40,13 @@ void RecordChange(const std::string& key, RowRecord& rec, RowState* row, Batch* 
   } else {
     c.correlation.clear();
   }
+  c.history = batch->history_from_changes;
   std::string& out = c.record;
   out.clear();
   out.push_back(1);
   PutVarint(&out, key.size());
+  c.key_at = out.size();
+  c.key_size = key.size();
   out.append(key);
   out.push_back(rec.exists ? 1 : 0);
   c.row_at = out.size();
@@ -207,7 +210,8 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   SetProvenance(p, msg, &prepared, &rec.updated_by);
   batch->MarkDirty(&*it);
   batch->last_key = prepared.key;
-  if (p.history() != Projection::History::kNone) {
+  // With a change log the history versions come from the change records (no copy of the row).
+  if (p.history() != Projection::History::kNone && !batch->record_changes) {
     batch->history.push_back({prepared.key, rec});
     if (!rec.exists) batch->history.back().row.version = 0;
   }

@@ -350,13 +350,23 @@ void View::FinishRun() {
   if (source_ && written) source_->Committed(CurrentPosition());
 }
 
+Batch View::SetUpBatches() {
+  // Each event's change for the change log; with history, the versions come from those.
+  Batch batch;
+  batch.record_changes = store_->records_changes();
+  batch.history_from_changes =
+      batch.record_changes && projection_->history() != Projection::History::kNone;
+  inflight_.record_changes = batch.record_changes;
+  inflight_.history_from_changes = batch.history_from_changes;
+  return batch;
+}
+
 void View::Run() {
   if (!StartSource()) return;
   std::string error;
   std::vector<Message> messages;
-  Batch batch;  // it and inflight_ swap at each commit; both record changes for the change log
-  batch.record_changes = inflight_.record_changes = store_->records_changes();
-  StagedBatch staged;  // encoded here, then swapped with staged_ for the committer
+  Batch batch = SetUpBatches();  // it and inflight_ swap at each commit
+  StagedBatch staged;            // encoded here, then swapped with staged_ for the committer
   applied_next_ = CurrentPosition();
   committer_ = std::thread([this] { CommitterLoop(); });
   // A partition's next offset and last timestamp (runs of its messages need no map lookup).

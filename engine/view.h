@@ -142,6 +142,8 @@ class View {
   // (stopped at an event, or beyond its log end), taking the messages to resume with after a
   // skip; stopping at an `errors stop` event; pruning `history N days`; the end of the loop.
   bool StartSource();
+  // The applying thread's batch, and inflight_, set up alike (change log, history).
+  Batch SetUpBatches();
   bool Held(std::vector<OwnedMessage>* pending);
   void StopAt(const std::string& reason);
   void PruneHistoryNow();

@@ -110,7 +110,9 @@ struct Batch {
     // 01 · string key · 00/01 exists · the row record (EncodeRow: the row after, or for a
     // deletion the row before).
     std::string record;
-    size_t row_at = 0;        // where the row record starts in `record`
+    size_t row_at = 0;                // where the row record starts in `record`
+    size_t key_at = 0, key_size = 0;  // where the view key is in `record`
+    bool history = false;             // also a history version (see history_from_changes)
     std::string correlation;  // the event's correlation ("": none), for the correlation index
     int32_t partition = 0;
     int64_t offset = 0;
@@ -119,8 +121,11 @@ struct Batch {
   std::vector<Change> changes;
   size_t changes_used = 0;      // entries of `changes` in use (the rest are kept for reuse)
   bool record_changes = false;  // kept by Clear
-  StringSet new_ids;            // dedupe ids first seen in this batch
-  Position next_offsets;        // position after this batch
+  // With record_changes and a projection with `history`: the history versions are the change
+  // records (Change::history), not entries of `history` (kept by Clear).
+  bool history_from_changes = false;
+  StringSet new_ids;      // dedupe ids first seen in this batch
+  Position next_offsets;  // position after this batch
   // Kafka timestamp of the last message per partition (filled by the daemon's view).
   Position last_timestamps;
   int64_t events = 0;  // messages consumed in this batch

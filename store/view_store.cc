@@ -301,22 +301,35 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
     out->dead_letters[i].has_key = d.has_key;
     out->dead_letters[i].key = d.key;
   }
-  out->history.resize(batch.history.size());
-  for (size_t i = 0; i < batch.history.size(); ++i) {
-    const std::string& key = batch.history[i].key;
-    out->history[i].prefix = HistoryPrefix(key);
-    if (LongHistoryKey(key)) {
-      out->history[i].long_key = key;
-    } else {
-      out->history[i].long_key.clear();
-    }
-    EncodeVersion(batch.history[i].row, &out->history[i].data);
-  }
+  EncodeHistory(batch, changes, out);
   out->ids.clear();
   out->ids.reserve(batch.new_ids.size());
   batch.new_ids.ForEach([out](std::string_view id) { out->ids.push_back(IdKeyOf(id)); });
   EncodeChanges(batch, changes, out);
   out->offsets = batch.next_offsets;
+}
+
+void ViewStore::EncodeHistory(const Batch& batch, const std::vector<Batch::Change>* changes,
+                              StagedBatch* out) const {
+  out->history.clear();
+  auto add = [out](const std::string& key) -> StagedBatch::HistoryWrite& {
+    out->history.emplace_back();
+    StagedBatch::HistoryWrite& h = out->history.back();
+    h.prefix = HistoryPrefix(key);
+    if (LongHistoryKey(key)) h.long_key = key;
+    return h;
+  };
+  for (const auto& entry : batch.history) EncodeVersion(entry.row, &add(entry.key).data);
+  if (!batch.history_from_changes || !changes) return;
+  // A version is the change record's exists byte and row (for a deletion the row before it:
+  // readers of versions look at `exists` only).
+  std::string key;
+  for (size_t i = 0; i < batch.changes_used && i < changes->size(); ++i) {
+    const Batch::Change& c = (*changes)[i];
+    if (!c.history) continue;
+    key.assign(c.record, c.key_at, c.key_size);
+    add(key).data.assign(c.record, c.row_at - 1, std::string::npos);
+  }
 }
 
 bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {

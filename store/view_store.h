@@ -205,6 +205,10 @@ class ViewStore final : public RowSource {
   // `changes`: the batch's change records, which move into *out.
   void Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteStaged(KvTxn* txn, const StagedBatch& staged);
+  // History versions of a batch: its `history` entries, or with history_from_changes, its
+  // change records.
+  void EncodeHistory(const Batch& batch, const std::vector<Batch::Change>* changes,
+                     StagedBatch* out) const;
   // The change log's part of Encode and WriteStaged (store/change_log.cc).
   void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
