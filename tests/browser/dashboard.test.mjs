@@ -21,8 +21,10 @@ const env = (name, fallback) => {
 const projdBin = env("PROJD_BIN");
 const sourceDir = env("PROJD_SOURCE_DIR");
 const {chromium} = createRequire(path.join(env("PLAYWRIGHT_MODULES"), "noop.js"))("playwright-core");
-// The chart's sample merging has no dependencies: checked here under node as well.
+// The chart's sample merging and the change feed's SSE parser have no dependencies on a page:
+// checked here under node as well.
 const {maxPerInterval} = await import(path.join(sourceDir, "api/dashboard/src/samples.js"));
+const {SseParser} = await import(path.join(sourceDir, "api/dashboard/src/feed.js"));
 const chromiumPath = env("CHROMIUM", "/usr/bin/chromium");
 const shots = path.resolve(env("PROJD_SCREENSHOTS", "screenshots"));
 // The repository's example projections, and one that keeps the history of its rows (for the
@@ -73,7 +75,7 @@ function startProjd(extra = []) {
       if (m && !found) {
         found = true;
         clearTimeout(timer);
-        resolve({proc, base: `http://${m[1]}`, log: () => text});
+        resolve({proc, base: `http://${m[1]}`, log: () => text, projections});
       }
     };
     proc.stdout.on("data", onData);
@@ -82,8 +84,8 @@ function startProjd(extra = []) {
   });
 }
 
-async function getJson(p, headers = {}) {
-  const r = await fetch(base + p, {headers});
+async function getJson(p, headers = {}, from = base) {
+  const r = await fetch(from + p, {headers});
   return {status: r.status, body: await r.json()};
 }
 
@@ -147,6 +149,7 @@ test("the views table shows every view with its state", async () => {
     stateClass: tr.querySelector(".state").className,
     color: getComputedStyle(tr.querySelector(".state")).backgroundColor,
     rows: tr.children[2].textContent,
+    applied: tr.children[3].textContent,
   })));
   assert.deepEqual(rows.map((r) => r.name).sort(), kViewNames);
   for (const r of rows) {
@@ -159,14 +162,13 @@ test("the views table shows every view with its state", async () => {
       assert.equal(r.color, "rgb(198, 47, 58)", "failed is red");  // .failed in style.css
     }
     assert.equal(r.rows, v.rows.toLocaleString("en-US"));
+    assert.equal(r.applied, v.events_applied.toLocaleString("en-US"));
   }
   // A view stopped by `errors stop` says where, and links to its page.
   const stopped = api.find((x) => x.name === kStoppedView).failed_at;
   assert.equal(await page.textContent(`#views tr[data-view="${kStoppedView}"] a.failed-at`),
     `${stopped.topic}:${stopped.partition}:${stopped.offset}`);
-  // It refreshes by itself.
-  const first = await page.textContent("#status");
-  await until("the table to refresh", async () => (await page.textContent("#status")) !== first, 6000);
+  // (How it follows changes: the tests with a live stream of events, below.)
   await shot("views");
 });
 
@@ -304,9 +306,10 @@ test("the row browser: a prefix search, its pages, and a row's lookup", async ()
   const seen = [];
   let pages = 0;
   for (;;) {
+    // (3 keys: not the page of 25 shown before, which starts with the same key)
     await until("a page of keys", async () => {
       const k = await keys();
-      return k.length && k[0] === expected[seen.length].key;
+      return k.length === Math.min(3, expected.length - seen.length) && k[0] === expected[seen.length].key;
     });
     const k = await keys();
     assert.match(await page.textContent("#rows-page"),
@@ -413,7 +416,10 @@ test("a failed view shows where and why it stopped, and Skip moves it past the e
   }
   assert.ok(held, "another demo view has the held event as a dead letter");
   await page.waitForSelector("#failed-event-text");
-  assert.deepEqual(JSON.parse(await page.textContent("#failed-event-text")), held.event);
+  // (as JSON, or its text when it is not JSON)
+  const heldText = await page.textContent("#failed-event-text");
+  if (typeof held.event === "string") assert.equal(heldText, held.event);
+  else assert.deepEqual(JSON.parse(heldText), held.event);
   await shot("view-failed");
   // Skip asks first: declined, nothing happens.
   let asked = "";
@@ -601,3 +607,216 @@ test("with --auth it asks for a token; a reader sees its views; a rebuild asks f
   assert.match(secured.log(), /daily_volume.*rebuild from offset 0 started/);
   await ctx.close();
 });
+
+test("the change feed's SSE parser: pieces of any size, CRLF and CR, comments, multi-line data", () => {
+  const text = ": hello\r\nid: a:0:1\r\ndata: {\"x\":1}\r\n\r\nevent: rebuilt\ndata: 1\ndata:2\n\n:hb\n\n" +
+    "id: b\rdata: z\r\r";
+  for (const size of [1, 2, 3, 7, text.length]) {
+    const got = [];
+    let comments = 0;
+    const parser = new SseParser((e) => got.push(e), () => ++comments);
+    for (let i = 0; i < text.length; i += size) parser.push(text.slice(i, i + size));
+    assert.deepEqual(got, [{type: "message", data: '{"x":1}', id: "a:0:1"},
+      {type: "rebuilt", data: "1\n2", id: "a:0:1"}, {type: "message", data: "z", id: "b"}], `pieces of ${size}`);
+    assert.equal(comments, 2);
+  }
+});
+
+// A projd with a live stream of events (--demo-rate) for the tests of the change feeds, started
+// by the first of them.
+let liveDemo = null;
+function liveProjd() {
+  liveDemo = liveDemo || startProjd(["--demo-rate", "20"]).then(async (d) => {
+    await until("the live demo's views", async () => {
+      const r = await getJson("/v1/views", {}, d.base);
+      return r.body.views.length === kViewNames.length && r.body.views.every((v) =>
+        v.name === kStoppedView || (v.state === "live" && v.rows > 0));
+    });
+    return d;
+  });
+  return liveDemo;
+}
+
+// A position (TOPIC:PARTITION:OFFSET,...) as a map from TOPIC:PARTITION to its next offset.
+function offsets(position) {
+  return new Map(position.split(",").map((p) => {
+    const i = p.lastIndexOf(":");
+    return [p.slice(0, i), Number(p.slice(i + 1))];
+  }));
+}
+
+// Holds the page's requests whose path is `pathname` until the returned function is called (it
+// lets them go on): what the page shows meanwhile does not come from them.
+async function holdRequests(p, pathname) {
+  let release;
+  const released = new Promise((r) => { release = r; });
+  const match = (url) => url.pathname === pathname;
+  const handler = async (route) => {
+    await released;
+    await route.continue().catch(() => {});  // (the page may be gone by then)
+  };
+  await p.route(match, handler);
+  return async () => {
+    release();
+    await p.unroute(match, handler);
+  };
+}
+
+// Open change feed streams (all views), as projd counts them.
+async function subscribers(from) {
+  const text = await (await fetch(from + "/metrics")).text();
+  return [...text.matchAll(/^projd_subscribers\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+test("a view's page follows its change feed: live changes, numbers that move with them, a rebuild", async () => {
+  const live = await liveProjd();
+  const ctx = await browser.newContext({viewport: {width: 1280, height: 900}, timezoneId: "UTC"});
+  try {
+    await viewPageFollowsFeed(live, await ctx.newPage());
+  } finally {
+    await ctx.close();
+  }
+});
+
+async function viewPageFollowsFeed(live, p) {
+  p.on("pageerror", (e) => { throw e; });
+  const opened = offsets((await getJson("/v1/views/account_balance", {}, live.base)).body.position);
+  await p.goto(live.base + "/#/view/account_balance");
+  await p.waitForSelector('#feed-state[data-state="live"]');
+  await p.waitForSelector("#changes-table tbody tr.change", {timeout: 5000});
+  // The numbers at the top move with the changes, not with the status poll (every 10 s): it is
+  // held meanwhile.
+  await until("the view's numbers", async () => (await p.textContent("#vapplied")) !== "-", 5000);
+  const letStatusGo = await holdRequests(p, "/v1/views/account_balance");
+  const applied = await p.textContent("#vapplied");
+  const rows = await p.textContent("#vrows");
+  await until("events applied to move with the feed", async () =>
+    (await p.textContent("#vapplied")) !== applied, 3000);
+  assert.ok(Number((await p.textContent("#vapplied")).replace(/,/g, "")) > Number(applied.replace(/,/g, "")));
+  assert.ok(Number((await p.textContent("#vrows")).replace(/,/g, "")) >= Number(rows.replace(/,/g, "")));
+  await letStatusGo();
+  // Paused, the list holds still (and counts what comes meanwhile).
+  await p.click("#live-pause");
+  const shown = await p.$$eval("#changes-table tbody tr.change", (trs) => trs.map((tr) =>
+    [tr.dataset.position, ...[...tr.children].map((td) => td.textContent)]));
+  await until("new changes while paused", async () =>
+    /^paused: \d+ new changes?$/.test(await p.textContent("#live-note")), 3000);
+  assert.deepEqual(await p.$$eval("#changes-table tbody tr.change", (trs) => trs.map((tr) => tr.dataset.position)),
+    shown.map((r) => r[0]));
+  // Every change listed came after the page opened, newest first.
+  assert.ok(shown.length > 0 && shown.length <= 50, `${shown.length} changes`);
+  const lastOffset = new Map();
+  for (const [, time, key, version, what, event] of shown) {
+    const i = event.lastIndexOf(":");
+    const tp = event.slice(0, i);
+    const offset = Number(event.slice(i + 1));
+    assert.ok(offset >= opened.get(tp), `${event} came after ${tp}:${opened.get(tp)}`);
+    if (lastOffset.has(tp)) assert.ok(offset < lastOffset.get(tp), `${event} is older than the one above`);
+    lastOffset.set(tp, offset);
+    assert.match(time, /^\d{4}-\d\d-\d\dT/);
+    assert.match(key, /^acc-/);
+    assert.ok(Number(version) >= 1);
+    assert.ok(["created", "updated"].includes(what), what);
+  }
+  // A change's row as JSON, and its key's lookup.
+  const first = p.locator(`#changes-table tr.change[data-position="${shown[0][0]}"]`);
+  await first.locator("summary").click();
+  const row = JSON.parse(await first.locator("pre").textContent());
+  assert.ok("balance" in row, JSON.stringify(row));
+  await first.locator("a.rowkey").click();
+  await p.waitForSelector("#row:not([hidden])");
+  assert.equal(await p.inputValue("#key"), shown[0][2]);
+  assert.equal(JSON.parse(await p.textContent("#row")).key, shown[0][2]);
+  await p.click("#live-pause");
+  await until("the list to go on", async () =>
+    (await p.getAttribute("#changes-table tbody tr.change", "data-position")) !== shown[0][0], 3000);
+  assert.ok((await p.$$("#changes-table tbody tr")).length <= 50);
+  await p.locator("#live-section").scrollIntoViewIfNeeded();
+  await shot("view-live", p);
+
+  // A changed definition: the feed says `rebuilt`, the page reloads the view's information, and
+  // the rebuilt view's changes follow.
+  await p.goto(live.base + "/#/view/daily_volume");
+  await p.waitForSelector('#feed-state[data-state="live"]');
+  await p.waitForSelector("#changes-table tbody tr.change");
+  const file = path.join(live.projections, "daily_volume.proj");
+  fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/\}\s*$/, "  on InterestPaid { interest += 1 }\n}\n"));
+  const logged = live.log().length;
+  await p.waitForSelector("#live-notice:not([hidden])", {timeout: 15000}).catch((e) => {
+    throw new Error(`${e.message}\nprojd said:\n${live.log().slice(logged)}`);
+  });
+  assert.match(await p.textContent("#live-notice"), /rebuilt with a changed definition/);
+  await until("the new definition", async () => /interest \+= 1/.test(await p.textContent("#def")), 5000);
+  const newest = await p.getAttribute("#changes-table tbody tr.change", "data-position");
+  await until("changes of the rebuilt view", async () =>
+    (await p.getAttribute("#changes-table tbody tr.change", "data-position")) !== newest &&
+    (await p.getAttribute("#feed-state", "data-state")) === "live", 5000);
+
+  // Leaving the page closes its feed.
+  await until("one stream (the rebuilt view's)", async () => (await subscribers(live.base)) === 1, 3000);
+  await p.goto(live.base + "/#/query");
+  await until("the feed to close", async () => (await subscribers(live.base)) === 0, 5000);
+}
+
+test("the views table follows the feeds of the views on screen (at most 4) and polls the others", async () => {
+  const live = await liveProjd();
+  const ctx = await browser.newContext({viewport: {width: 1280, height: 900}, timezoneId: "UTC"});
+  await ctx.clock.install();  // time runs as usual; fastForward jumps to the slow poll
+  try {
+    await viewsTableFollowsFeeds(live, await ctx.newPage());
+  } finally {
+    await ctx.close();
+  }
+});
+
+async function viewsTableFollowsFeeds(live, p) {
+  p.on("pageerror", (e) => { throw e; });
+  let lists = 0;
+  const feeds = new Set();
+  p.on("requestfinished", (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === "/v1/views") ++lists;
+  });
+  p.on("request", (r) => {
+    const u = new URL(r.url());
+    const m = u.pathname.match(/^\/v1\/views\/([^/]+)\/changes$/);
+    if (m) feeds.add(decodeURIComponent(m[1]));
+  });
+  await p.goto(live.base + "/");
+  const feedStates = () => p.$$eval("#views tbody tr[data-view]", (trs) =>
+    trs.map((tr) => [tr.dataset.view, tr.dataset.feed]));
+  await until("4 live feeds", async () =>
+    (await feedStates()).filter(([, f]) => f === "live").length === 4, 5000);
+  const states = await feedStates();
+  assert.deepEqual(states.map(([n]) => n), kViewNames);
+  assert.deepEqual(states.map(([, f]) => f), ["live", "live", "live", "live", "polled", "polled"]);
+  assert.deepEqual([...feeds].sort(), kViewNames.slice(0, 4));
+  // A change of account_balance refreshes its row at once, long before the poll (10 s; held
+  // meanwhile).
+  const letListGo = await holdRequests(p, "/v1/views");
+  const applied = (name) => p.textContent(`#views tr[data-view="${name}"] td.applied`);
+  const before = await applied("account_balance");
+  await until("account_balance's events applied to move", async () =>
+    (await applied("account_balance")) !== before, 3000);
+  await shot("views-live", p);
+  await letListGo();
+  // A view beyond the cap: the slow poll refreshes it.
+  const polled = states[4][0];
+  const old = await applied(polled);
+  const listed = lists;
+  await p.clock.fastForward(10000);
+  await until(`the poll to refresh ${polled}`, async () =>
+    lists > listed && (await applied(polled)) !== old, 3000);
+  // The feeds follow the rows on screen: scrolled to the bottom of a short window, the last
+  // rows have them and the first have none.
+  await p.setViewportSize({width: 1280, height: 200});
+  await p.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  await until("the feeds to move to the rows on screen", async () => {
+    const s = new Map(await feedStates());
+    return s.get(kViewNames[5]) === "live" && s.get(kViewNames[0]) === "polled";
+  }, 3000);
+  await until("at most 4 streams", async () => (await subscribers(live.base)) <= 4, 3000);
+  // Leaving the page closes them.
+  await p.goto(live.base + "/#/query");
+  await until("the feeds to close", async () => (await subscribers(live.base)) === 0, 5000);
+}

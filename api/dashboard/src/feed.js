@@ -127,7 +127,7 @@ export class Feed {
           {headers, signal: conn.signal, cache: "no-store"});
         if (r.status === 200) {
           // Where the stream starts: a drop before its first change resumes from there.
-          if (!this.lastId) this.lastId = r.headers.get("X-Projd-Position") || "";
+          if (!this.lastId) this.lastId = r.headers.get("X-Projd-Feed-Position") || "";
           this.setState("live");
           retryMs = kFirstRetryMs;
           why = await this.read(r.body, conn);

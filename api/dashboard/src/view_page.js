@@ -25,6 +25,7 @@ const kLiveHtml = `<section id="live-section"><h2>Live changes
     <button id="live-pause">Pause</button>
     <span id="live-note" class="muted">the last ${kLiveChanges} changes, newest first</span>
   </div>
+  <p id="live-notice" class="notice" hidden></p>
   <div class="scroll"><table id="changes-table"><thead><tr><th>time</th><th>key</th>
     <th class="num">version</th><th>change</th><th>event</th><th>row</th></tr></thead>
     <tbody><tr class="waiting"><td colspan="6" class="muted">waiting for changes</td></tr></tbody>
@@ -388,7 +389,12 @@ export function viewPage(main, name, setStatus) {
     tbody.insertBefore(tr, tbody.firstChild);
     while (tbody.children.length > kLiveChanges) tbody.lastChild.remove();
   }
+  // Something the operator should know about the feed: a row in the list (where it happened),
+  // and a notice above it (the row soon scrolls out of the last 50).
   function note(text) {
+    const notice = $("#live-notice");
+    notice.hidden = false;
+    notice.textContent = `${new Date().toLocaleTimeString()}: ${text}`;
     const tr = document.createElement("tr");
     tr.className = "feed-note";
     tr.innerHTML = `<td colspan="6">${esc(new Date().toLocaleTimeString())}: ${esc(text)}</td>`;
