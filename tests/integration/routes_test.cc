@@ -101,6 +101,9 @@ role  = "metrics"
         if (std::string(route.method) == "GET" && std::string(route.pattern) == "/v1/query") {
           target += "?q=from%20alpha%20select%20key";
         }
+        // A change feed streams until the client closes: a bad from= answers at once (400)
+        // once access is granted, and access is what this checks.
+        if (std::string(route.pattern) == "/v1/views/{view}/changes") target += "?from=x";
         auto r = p->Call(route.method, target, body, bearer(caller.token));
         bool allowed = projd::RoleMayCall(caller.role, route.access);
         if (allowed && route.access == projd::Access::kReader &&
