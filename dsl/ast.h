@@ -147,14 +147,16 @@ struct File {
 // ---- the query language ----
 struct SelectItem : Located {
   Expr expr;
+  boost::optional<Name> alias;  // `as NAME`
 };
 struct OrderItem : Located {
-  std::string field;      // a field name or "key"
+  std::string field;      // a field name, "key", an alias, or a call's source text ("count()")
   std::string direction;  // "", "asc" or "desc"
 };
 struct QueryClause : Located {
-  std::string kind;  // "as of", "where", "select", "order by", "limit"
-  std::vector<Expr> exprs;
+  std::string kind;         // "as of", "where", "select", "group by", "having", "order by", "limit"
+  std::vector<Expr> exprs;  // where, having: one; group by: the group expressions
+  std::vector<SelectItem> items;  // select
   std::vector<OrderItem> order;
   std::string word;  // as of: the time; limit: digits
 };

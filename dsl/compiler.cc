@@ -118,8 +118,18 @@ enum class Place {
   kCorrelation,
   kHandler,
   kQuery,
-  kQuerySelect
+  kQuerySelect,
+  kQueryHaving,     // a query's having clause: aggregates, aliases
+  kQueryAggregate,  // the argument of an aggregate
 };
+
+// Whether a call is an aggregate of the query language (defined with the query compiler).
+Aggregate AggregateNamed(const std::string& name, size_t n);
+
+bool IsQueryPlace(Place p) {
+  return p == Place::kQuery || p == Place::kQuerySelect || p == Place::kQueryHaving ||
+         p == Place::kQueryAggregate;
+}
 
 const char* PlaceName(Place p) {
   switch (p) {
@@ -141,6 +151,8 @@ const char* PlaceName(Place p) {
       return "a handler";
     case Place::kQuery:
     case Place::kQuerySelect:
+    case Place::kQueryHaving:
+    case Place::kQueryAggregate:
       return "a query";
   }
   return "?";
@@ -285,6 +297,8 @@ class Compiler {
     int* next_slot = nullptr;
     std::set<std::string>* fields = nullptr;  // query: known row fields
     bool check_fields = false;
+    Query* query = nullptr;                               // query: where aggregates go
+    const std::map<std::string, int>* aliases = nullptr;  // having: alias -> select item
   };
 
   void SetPos(ExprNode* n, size_t offset) { lines_.Locate(offset, &n->line, &n->column); }
@@ -325,9 +339,18 @@ class Compiler {
   // The clauses of a query (CompileQueryAst).
   void CompileAsOf(const ast::QueryClause& c, const ast::Query& q, Query* query);
   std::string SelectLabel(size_t off) const;
-  bool CompileSelectItem(const ast::Operand& e, const Scope& scope, Query* query);
-  void CompileSelect(const ast::QueryClause& c, const Scope& scope, Query* query);
-  void CompileOrderBy(const ast::QueryClause& c, const std::set<std::string>& fields, Query* query);
+  std::string CallText(size_t off) const;
+  void ErrorAt(const ExprNode& n, std::string message);
+  Type CompileAggregateUse(const ast::Call& c, const Scope& scope, ExprNode* out);
+  void RegisterAggregate(const ast::Call& c, const Scope& scope, ExprNode* out);
+  void GroupOnly(ExprNode* n, const Query& query);
+  bool CompileSelectItem(const ast::SelectItem& e, const Scope& scope, Query* query,
+                         std::vector<std::string>* texts);
+  void CompileSelect(const ast::QueryClause& c, const Scope& scope, Query* query,
+                     std::vector<std::string>* texts);
+  void CompileHaving(const ast::QueryClause& c, const Scope& scope, Query* query);
+  void CompileOrderBy(const ast::QueryClause& c, const std::set<std::string>& fields,
+                      const std::vector<std::string>& texts, Query* query);
   static void AssignEventSlots(Projection* proj);
   void CheckCondition(Type t, size_t offset, const char* what) {
     if (t != Type::kUnknown && t != Type::kBool && t != Type::kNull) {
@@ -372,7 +395,7 @@ size_t SourceOffset(const ast::Operand& e) { return boost::apply_visitor(OffsetV
 Type Compiler::CompileName(const ast::Name& n, const Scope& scope, ExprNode* out) {
   SetPos(out, n.offset);
   if (n.name == "event") {
-    if (scope.place == Place::kQuery || scope.place == Place::kQuerySelect) {
+    if (IsQueryPlace(scope.place)) {
       Error(n.offset, "'event' is not available in a query");
       return Type::kUnknown;
     }
@@ -384,9 +407,17 @@ Type Compiler::CompileName(const ast::Name& n, const Scope& scope, ExprNode* out
           "'meta' must be followed by .topic, .partition, .offset, .timestamp, .key or .headers");
     return Type::kUnknown;
   }
+  if (scope.aliases) {
+    // having: a select item's alias (before a field of that name).
+    auto it = scope.aliases->find(n.name);
+    if (it != scope.aliases->end()) {
+      out->op = ExprNode::Op::kField;
+      out->name = GroupRowName('s', static_cast<size_t>(it->second));
+      return Type::kUnknown;
+    }
+  }
   if (n.name == "key") {
-    if (scope.place != Place::kHandler && scope.place != Place::kQuery &&
-        scope.place != Place::kQuerySelect) {
+    if (scope.place != Place::kHandler && !IsQueryPlace(scope.place)) {
       Error(n.offset, std::string("'key' is not available in ") + PlaceName(scope.place));
       return Type::kUnknown;
     }
@@ -401,8 +432,7 @@ Type Compiler::CompileName(const ast::Name& n, const Scope& scope, ExprNode* out
       return Type::kUnknown;
     }
   }
-  if (scope.place != Place::kHandler && scope.place != Place::kQuery &&
-      scope.place != Place::kQuerySelect) {
+  if (scope.place != Place::kHandler && !IsQueryPlace(scope.place)) {
     // A misspelled root (`evnt.id`) is more likely than a row field meant as an event field.
     std::string root = ClosestName(n.name, {"event", "meta"});
     Error(n.offset, "unknown name '" + n.name + "': row fields are not available in " +
@@ -435,7 +465,7 @@ Type Compiler::CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNod
   if (p.base.get().type() == typeid(ast::Name) &&
       boost::get<ast::Name>(p.base.get()).name == "meta") {
     const auto& n = boost::get<ast::Name>(p.base.get());
-    if (scope.place == Place::kQuery || scope.place == Place::kQuerySelect) {
+    if (IsQueryPlace(scope.place)) {
       Error(n.offset, "'meta' is not available in a query");
       return Type::kUnknown;
     }
@@ -507,24 +537,15 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
     return Type::kUnknown;
   }
   const FuncInfo* f = FindFunction(c.function);
-  bool aggregate = false;
-  ExprNode::Func agg = ExprNode::Func::kNone;
-  if (scope.place == Place::kQuerySelect) {
-    if (c.function == "count") agg = ExprNode::Func::kCount;
-    if (c.function == "sum") agg = ExprNode::Func::kSum;
-    if (c.function == "avg") agg = ExprNode::Func::kAvg;
-    if (c.function == "min" && c.args.size() == 1) agg = ExprNode::Func::kMin;
-    if (c.function == "max" && c.args.size() == 1) agg = ExprNode::Func::kMax;
-    aggregate = agg != ExprNode::Func::kNone;
-  }
-  if (aggregate) {
-    // Aggregates are unpacked by CompileQueryAst; reaching here means one is nested.
-    Error(c.offset, "aggregate " + c.function + "() must be a whole select item");
-    return Type::kUnknown;
+  if (IsQueryPlace(scope.place) && scope.place != Place::kQuery &&
+      AggregateNamed(c.function, c.args.size()) != Aggregate::kNone) {
+    return CompileAggregateUse(c, scope, out);
   }
   if (!f) {
-    if (c.function == "count" || c.function == "sum" || c.function == "avg") {
-      Error(c.offset, "aggregate " + c.function + "() is only allowed in a query's select list");
+    if (c.function == "count" || c.function == "sum" || c.function == "avg" ||
+        c.function == "count_distinct") {
+      Error(c.offset, "aggregate " + c.function + "() is only allowed in a query's select list" +
+                          (IsQueryPlace(scope.place) ? " and having clause" : ""));
     } else {
       Error(c.offset, "unknown function '" + c.function + "'");
     }
@@ -1208,6 +1229,63 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
 
 // The query language: CompileQueryAst and its clauses, kept together up to CompileFile
 // (tests/docs/check_docs.py reads the error messages there as the query language's own).
+namespace {
+
+// Whether `name` called with n arguments is an aggregate (min and max with one argument; with
+// two they are the functions).
+Aggregate AggregateNamed(const std::string& name, size_t n) {
+  if (name == "count") return Aggregate::kCount;
+  if (name == "sum") return Aggregate::kSum;
+  if (name == "avg") return Aggregate::kAvg;
+  if (name == "count_distinct") return Aggregate::kCountDistinct;
+  if (name == "min" && n == 1) return Aggregate::kMin;
+  if (name == "max" && n == 1) return Aggregate::kMax;
+  return Aggregate::kNone;
+}
+
+// Whether two compiled expressions compute the same thing (positions aside).
+bool SameExpr(const ExprNode& a, const ExprNode& b) {
+  if (a.op != b.op || a.func != b.func || a.name != b.name || a.slot != b.slot ||
+      a.event_slot != b.event_slot || a.args.size() != b.args.size()) {
+    return false;
+  }
+  if (a.op == ExprNode::Op::kMeta && a.meta != b.meta) return false;
+  if (a.op == ExprNode::Op::kConst &&
+      (a.constant.type() != b.constant.type() || a.constant != b.constant)) {
+    return false;
+  }
+  for (size_t i = 0; i < a.args.size(); ++i) {
+    if (!SameExpr(a.args[i], b.args[i])) return false;
+  }
+  return true;
+}
+
+// Source text without whitespace outside strings, to compare `sum( balance )` with
+// `sum(balance)`.
+std::string Squeezed(std::string_view text) {
+  std::string out;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < text.size()) {
+        out.push_back(text[++i]);
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+      out.push_back(c);
+    } else if (!isspace(static_cast<unsigned char>(c))) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::unique_ptr<Query> Compiler::CompileQueryAst(
     const ast::Query& q,
     const std::function<std::shared_ptr<const Projection>(const std::string&)>& find_view) {
@@ -1229,32 +1307,49 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
   int next_slot = 0;
   scope.locals = &locals;
   scope.next_slot = &next_slot;
-  std::set<std::string> seen;
+  scope.query = query.get();
+  // Each clause once; compiled in an order where what a clause names is known: the group
+  // expressions before the select list, the aliases before having and order by.
+  std::map<std::string, const ast::QueryClause*> clauses;
   for (const auto& c : q.clauses) {
-    if (!seen.insert(c.kind).second) {
-      Error(c.offset, "duplicate '" + c.kind + "' clause");
-      continue;
-    }
-    if (c.kind == "as of") {
-      CompileAsOf(c, q, query.get());
-    } else if (c.kind == "where") {
-      Type t = CompileExpr(c.exprs[0], scope, &query->where);
-      CheckCondition(t, SourceOffset(c.exprs[0]), "the where clause");
-      query->has_where = true;
-    } else if (c.kind == "select") {
-      CompileSelect(c, scope, query.get());
-    } else if (c.kind == "order by") {
-      CompileOrderBy(c, fields, query.get());
-    } else if (c.kind == "limit") {
-      if (c.word.size() > 9) {
-        Error(c.offset, "limit too large");
-      } else {
-        query->limit = std::stoll(c.word);
-      }
+    if (!clauses.emplace(c.kind, &c).second) Error(c.offset, "duplicate '" + c.kind + "' clause");
+  }
+  auto clause = [&clauses](const char* kind) -> const ast::QueryClause* {
+    auto it = clauses.find(kind);
+    return it == clauses.end() ? nullptr : it->second;
+  };
+  if (const auto* c = clause("as of")) CompileAsOf(*c, q, query.get());
+  if (const auto* c = clause("where")) {
+    Type t = CompileExpr(c->exprs[0], scope, &query->where);
+    CheckCondition(t, SourceOffset(c->exprs[0]), "the where clause");
+    query->has_where = true;
+  }
+  if (const auto* c = clause("limit")) {
+    if (c->word.size() > 9) {
+      Error(c->offset, "limit too large");
+    } else {
+      query->limit = std::stoll(c->word);
     }
   }
-  if (query->aggregates && !query->order.empty()) {
-    Error(q.offset, "order by cannot be used with aggregates");
+  if (const auto* c = clause("group by")) {
+    if (!clause("select")) {
+      Error(c->offset, "group by needs a select list (group expressions and aggregates)");
+    }
+    for (const auto& e : c->exprs) {
+      query->group_by.emplace_back();
+      CompileExpr(e, scope, &query->group_by.back());
+    }
+    query->aggregates = true;
+  }
+  std::vector<std::string> texts;  // each select item's source text
+  if (const auto* c = clause("select")) CompileSelect(*c, scope, query.get(), &texts);
+  if (const auto* c = clause("having")) CompileHaving(*c, scope, query.get());
+  if (const auto* c = clause("order by")) {
+    if (query->aggregates && query->group_by.empty()) {
+      Error(q.offset, "order by cannot be used with aggregates");
+    } else {
+      CompileOrderBy(*c, fields, texts, query.get());
+    }
   }
   if (!diagnostics_.empty()) return nullptr;
   return query;
@@ -1278,7 +1373,7 @@ std::string Compiler::SelectLabel(size_t off) const {
   size_t end = off;
   int depth = 0;
   auto keyword_at = [this](size_t i) {
-    for (const char* kw : {"where", "order", "limit", "as", "select"}) {
+    for (const char* kw : {"where", "order", "limit", "as", "select", "group", "having"}) {
       size_t n = strlen(kw);
       if (text_.compare(i, n, kw) == 0 &&
           (i + n >= text_.size() ||
@@ -1312,6 +1407,98 @@ std::string Compiler::SelectLabel(size_t off) const {
   return label;
 }
 
+// The source text of the call at off, up to its closing parenthesis: "sum(balance)".
+std::string Compiler::CallText(size_t off) const {
+  size_t end = off;
+  int depth = 0;
+  for (; end < text_.size(); ++end) {
+    char ch = text_[end];
+    if (ch == '"') {
+      for (++end; end < text_.size() && text_[end] != '"'; ++end) {
+        if (text_[end] == '\\') ++end;
+      }
+      continue;
+    }
+    if (ch == '(') ++depth;
+    if (ch == ')' && --depth == 0) break;
+  }
+  return std::string(text_.substr(off, std::min(end + 1, text_.size()) - off));
+}
+
+void Compiler::ErrorAt(const ExprNode& n, std::string message) {
+  Diagnostic d;
+  d.file = file_;
+  d.line = n.line;
+  d.column = n.column;
+  d.message = std::move(message);
+  d.source_line = lines_.Line(d.line);
+  diagnostics_.push_back(std::move(d));
+}
+
+// An aggregate call inside an expression: in having, a read of its group row member; in a
+// select item or another aggregate's argument, an error.
+Type Compiler::CompileAggregateUse(const ast::Call& c, const Scope& scope, ExprNode* out) {
+  if (scope.place == Place::kQueryHaving) {
+    RegisterAggregate(c, scope, out);
+  } else if (scope.place == Place::kQueryAggregate) {
+    Error(c.offset, "aggregate " + c.function + "() cannot be inside another aggregate");
+  } else {
+    // Aggregates are unpacked by CompileSelectItem; reaching here means one is nested.
+    Error(c.offset, "aggregate " + c.function + "() must be a whole select item");
+  }
+  return Type::kUnknown;
+}
+
+// Adds the aggregate call c to the query (once: the same call in select and having is
+// computed once) and makes *out read its group row member.
+void Compiler::RegisterAggregate(const ast::Call& c, const Scope& scope, ExprNode* out) {
+  Query::AggregateCall a;
+  a.func = AggregateNamed(c.function, c.args.size());
+  a.label = CallText(c.offset);
+  size_t n = c.args.size();
+  if (a.func == Aggregate::kCount && n != 0) {
+    Error(c.offset, "count() takes no arguments");
+  } else if (a.func != Aggregate::kCount && n != 1) {
+    Error(c.offset, c.function + "() takes 1 argument");
+  } else if (n == 1) {
+    Scope inner = scope;
+    inner.place = Place::kQueryAggregate;
+    inner.aliases = nullptr;
+    CompileExpr(c.args[0], inner, &a.arg);
+  }
+  auto& calls = scope.query->aggregate_calls;
+  size_t i = 0;
+  while (i < calls.size() && !(calls[i].func == a.func && SameExpr(calls[i].arg, a.arg))) ++i;
+  if (i == calls.size()) calls.push_back(std::move(a));
+  *out = ExprNode();
+  SetPos(out, c.offset);
+  out->op = ExprNode::Op::kField;
+  out->name = GroupRowName('a', i);
+}
+
+// Makes an expression of a grouped query read the group row: each part that is a group
+// expression reads its member; a field or the key outside of them is an error.
+void Compiler::GroupOnly(ExprNode* n, const Query& query) {
+  if (n->op == ExprNode::Op::kField && !n->name.empty() && n->name[0] == '\x01') return;
+  for (size_t i = 0; i < query.group_by.size(); ++i) {
+    if (SameExpr(*n, query.group_by[i])) {
+      ExprNode g;
+      g.op = ExprNode::Op::kField;
+      g.name = GroupRowName('g', i);
+      g.line = n->line;
+      g.column = n->column;
+      *n = std::move(g);
+      return;
+    }
+  }
+  if (n->op == ExprNode::Op::kField || n->op == ExprNode::Op::kKey) {
+    ErrorAt(*n, "'" + (n->op == ExprNode::Op::kKey ? std::string("key") : n->name) +
+                    "' must be in group by or inside an aggregate");
+    return;
+  }
+  for (auto& a : n->args) GroupOnly(&a, query);
+}
+
 namespace {
 
 // The call at the top of a select item (possibly wrapped in chains of one), or null.
@@ -1339,65 +1526,114 @@ const ast::Call* TopCall(const ast::Operand& e) {
 
 }  // namespace
 
-// One item of a select list, added to query->select unless it is an aggregate called with the
-// wrong number of arguments. Returns whether an aggregate was added.
-bool Compiler::CompileSelectItem(const ast::Operand& e, const Scope& scope, Query* query) {
+// One item of a select list, added to query->select; its source text to *texts. Returns
+// whether it is an aggregate.
+bool Compiler::CompileSelectItem(const ast::SelectItem& e, const Scope& scope, Query* query,
+                                 std::vector<std::string>* texts) {
   Query::SelectItem item;
-  item.label = SelectLabel(SourceOffset(e));
+  size_t off = SourceOffset(e.expr);
+  texts->push_back(SelectLabel(off));
+  item.has_alias = static_cast<bool>(e.alias);
+  item.label = item.has_alias ? e.alias->name : texts->back();
   // An aggregate is a call at the top of the item (possibly wrapped in chains of one).
-  const ast::Call* call = TopCall(e);
-  if (call) {
-    const std::string& fn = call->function;
-    size_t n = call->args.size();
-    if (fn == "count") item.aggregate = ExprNode::Func::kCount;
-    if (fn == "sum") item.aggregate = ExprNode::Func::kSum;
-    if (fn == "avg") item.aggregate = ExprNode::Func::kAvg;
-    if (fn == "min" && n == 1) item.aggregate = ExprNode::Func::kMin;
-    if (fn == "max" && n == 1) item.aggregate = ExprNode::Func::kMax;
-    if (item.aggregate == ExprNode::Func::kCount && n != 0) {
-      Error(call->offset, "count() takes no arguments");
-    } else if (item.aggregate != ExprNode::Func::kNone &&
-               item.aggregate != ExprNode::Func::kCount && n != 1) {
-      Error(call->offset, fn + "() takes 1 argument");
-      return false;
-    }
-    if (item.aggregate != ExprNode::Func::kNone) {
-      if (n == 1) {
-        Scope inner = scope;
-        inner.place = Place::kQuerySelect;
-        CompileExpr(call->args[0], inner, &item.expr);
+  const ast::Call* call = TopCall(e.expr);
+  bool aggregate = call && AggregateNamed(call->function, call->args.size()) != Aggregate::kNone;
+  if (aggregate) {
+    RegisterAggregate(*call, scope, &item.expr);
+  } else {
+    Scope inner = scope;
+    inner.place = Place::kQuerySelect;
+    CompileExpr(e.expr, inner, &item.expr);
+  }
+  query->select.push_back(std::move(item));
+  return aggregate;
+}
+
+// select item [as NAME], ...: row fields and expressions; aggregates only; or, with group by,
+// group expressions (and expressions of them) and aggregates.
+void Compiler::CompileSelect(const ast::QueryClause& c, const Scope& scope, Query* query,
+                             std::vector<std::string>* texts) {
+  int aggregates = 0;
+  for (const auto& e : c.items) {
+    if (CompileSelectItem(e, scope, query, texts)) ++aggregates;
+  }
+  if (query->group_by.empty() && aggregates > 0 &&
+      aggregates != static_cast<int>(query->select.size())) {
+    Error(c.offset, "a select list cannot mix aggregates and row fields");
+  } else if (!query->group_by.empty()) {
+    for (auto& item : query->select) GroupOnly(&item.expr, *query);
+  }
+  query->aggregates = query->aggregates || aggregates > 0;
+  // An alias names one column: no other item has that name.
+  for (size_t k = 0; k < c.items.size(); ++k) {
+    for (size_t j = 0; j < k; ++j) {
+      const auto& a = query->select[j];
+      const auto& b = query->select[k];
+      if ((a.has_alias || b.has_alias) && a.label == b.label) {
+        const auto& named = b.has_alias ? c.items[k].alias : c.items[j].alias;
+        Error(named->offset,
+              "duplicate alias '" + b.label + "' (another select item has that name)");
+        break;
       }
-      query->select.push_back(std::move(item));
-      return true;
     }
+  }
+}
+
+// having EXPR: keeps the groups for which EXPR is true; it reads aliases, aggregates and group
+// expressions.
+void Compiler::CompileHaving(const ast::QueryClause& c, const Scope& scope, Query* query) {
+  if (!query->aggregates) {
+    Error(c.offset, "having needs group by or aggregates in the select list");
+    return;
+  }
+  std::map<std::string, int> aliases;
+  for (size_t i = 0; i < query->select.size(); ++i) {
+    if (query->select[i].has_alias) aliases.emplace(query->select[i].label, static_cast<int>(i));
   }
   Scope inner = scope;
-  inner.place = Place::kQuerySelect;
-  CompileExpr(e, inner, &item.expr);
-  query->select.push_back(std::move(item));
-  return false;
+  inner.place = Place::kQueryHaving;
+  inner.aliases = &aliases;
+  Type t = CompileExpr(c.exprs[0], inner, &query->having);
+  CheckCondition(t, SourceOffset(c.exprs[0]), "the having clause");
+  GroupOnly(&query->having, *query);
+  query->has_having = true;
 }
 
-// select item, ...: row fields and expressions, or aggregates only.
-void Compiler::CompileSelect(const ast::QueryClause& c, const Scope& scope, Query* query) {
-  int aggregates = 0;
-  for (const auto& e : c.exprs) {
-    if (CompileSelectItem(e, scope, query)) ++aggregates;
-  }
-  if (aggregates > 0 && aggregates != static_cast<int>(query->select.size())) {
-    Error(c.offset, "a select list cannot mix aggregates and row fields");
-  }
-  query->aggregates = aggregates > 0;
-}
-
-// order by field [asc|desc], ...
+// order by name [asc|desc], ...: a field or the key; an alias or a select item's text (the
+// only choice with group by).
 void Compiler::CompileOrderBy(const ast::QueryClause& c, const std::set<std::string>& fields,
-                              Query* query) {
+                              const std::vector<std::string>& texts, Query* query) {
+  auto column = [&](const std::string& name) {
+    for (size_t i = 0; i < query->select.size(); ++i) {
+      if (query->select[i].has_alias && query->select[i].label == name) return static_cast<int>(i);
+    }
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (Squeezed(texts[i]) == Squeezed(name)) return static_cast<int>(i);
+    }
+    return -1;
+  };
   for (const auto& o : c.order) {
-    if (o.field != "key" && !fields.count(o.field)) {
+    Query::Order order;
+    order.field = o.field;
+    order.descending = o.direction == "desc";
+    int item = column(o.field);
+    bool call = o.field.find('(') != std::string::npos;
+    if (query->aggregates || (item >= 0 && (call || query->select[item].has_alias))) {
+      order.item = item;
+    }
+    if (order.item < 0 && (query->aggregates || call)) {
+      std::string names;
+      for (const auto& s : query->select) names += (names.empty() ? "" : ", ") + s.label;
+      Error(o.offset, "unknown column '" + o.field + "' in order by (" +
+                          (query->aggregates ? "with group by, order by names a select item or "
+                                               "its alias: "
+                                             : "order by names a field, an alias or a select "
+                                               "item: ") +
+                          names + ")");
+    } else if (order.item < 0 && o.field != "key" && !fields.count(o.field)) {
       Error(o.offset, "unknown field '" + o.field + "' (no handler of this view sets it)");
     }
-    query->order.push_back({o.field, o.direction == "desc"});
+    query->order.push_back(std::move(order));
   }
 }
 
@@ -1508,7 +1744,14 @@ std::unique_ptr<Query> CompileQuery(
     return nullptr;
   }
   auto query = compiler.CompileQueryAst(q, find_view);
-  if (!query) *diag = compiler.diagnostics()[0];
+  if (!query) {
+    // The first error in the text (clauses are compiled in an order of their own).
+    auto& d = compiler.diagnostics();
+    std::stable_sort(d.begin(), d.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    *diag = d[0];
+  }
   return query;
 }
 

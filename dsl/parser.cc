@@ -22,6 +22,7 @@ BOOST_FUSION_ADAPT_STRUCT(projd::ast::If, condition, then_block, else_block)
 BOOST_FUSION_ADAPT_STRUCT(projd::ast::Projection, name, clauses)
 BOOST_FUSION_ADAPT_STRUCT(projd::ast::File, projections)
 BOOST_FUSION_ADAPT_STRUCT(projd::ast::OrderItem, field, direction)
+BOOST_FUSION_ADAPT_STRUCT(projd::ast::SelectItem, expr, alias)
 BOOST_FUSION_ADAPT_STRUCT(projd::ast::Query, view, clauses)
 
 namespace projd::dsl {
@@ -542,9 +543,13 @@ BOOST_SPIRIT_DEFINE(clause, projection, file)
 // ---- queries ----
 struct query_clause_id : Annotate {};
 struct order_item_id : Annotate {};
+struct select_item_id : Annotate {};
+struct alias_name_id : Annotate {};
 struct query_id : Annotate {};
 const x3::rule<query_clause_id, ast::QueryClause> query_clause = "query clause";
 const x3::rule<order_item_id, ast::OrderItem> order_item = "field";
+const x3::rule<select_item_id, ast::SelectItem> select_item = "expression";
+const x3::rule<alias_name_id, ast::Name> alias_name = "alias name";
 const x3::rule<query_id, ast::Query> query = "query";
 
 template <typename F>
@@ -558,22 +563,47 @@ const auto q_exprs = [](ast::QueryClause& c, auto& a) { c.exprs = a; };
 const auto q_expr = [](ast::QueryClause& c, auto& a) { c.exprs = {a}; };
 const auto q_word = [](ast::QueryClause& c, auto& a) { c.word = a; };
 const auto q_order = [](ast::QueryClause& c, auto& a) { c.order = a; };
+const auto q_items = [](ast::QueryClause& c, auto& a) { c.items = a; };
 const auto direction = x3::rule<struct direction_id, std::string>{"direction"} =
     kw_str("asc") | kw_str("desc") | x3::attr(std::string());
 
-const auto order_item_def = ident >> direction;
+// An order by item: a name (a field, `key` or an alias) or a call, kept as its source text
+// (`count()`, `sum(balance)`), which names the select item of that text.
+const auto order_key = x3::rule<struct order_key_id, std::string>{"field"} = x3::raw[call] | ident;
+const auto order_item_def = order_key >> direction;
 const auto order_list = x3::rule<struct order_list_id, std::vector<ast::OrderItem>>{"field"} =
     order_item % ',';
+
+// `as NAME` after a select item; not `as of`, the clause. The words of the query's clauses
+// are no alias names.
+const char* const kQueryWords[] = {"as",    "of",     "from",  "where", "select",
+                                   "group", "having", "order", "by",    "limit"};
+const auto set_alias = [](auto& ctx) {
+  for (const char* w : kQueryWords) {
+    if (x3::_attr(ctx) == w) {
+      x3::_pass(ctx) = false;
+      return;
+    }
+  }
+  x3::_val(ctx).name = x3::_attr(ctx);
+};
+const auto alias_name_def = located[name_ident[set_alias]];
+const auto select_item_def = expr >> -((kw("as") >> !kw("of")) > alias_name);
+const auto select_list =
+    x3::rule<struct select_list_id, std::vector<ast::SelectItem>>{"expression"} = select_item % ',';
+
 const auto query_clause_def =
     located[(kw("as") > kw("of") > string_value)[QAct("as of", q_word)] |
             (kw("where") > expr)[QAct("where", q_expr)] |
-            (kw("select") > expr_list)[QAct("select", q_exprs)] |
+            (kw("select") > select_list)[QAct("select", q_items)] |
+            (kw("group") > kw("by") > expr_list)[QAct("group by", q_exprs)] |
+            (kw("having") > expr)[QAct("having", q_expr)] |
             (kw("order") > kw("by") > order_list)[QAct("order by", q_order)] |
             (kw("limit") > digits)[QAct("limit", q_word)]];
 const auto query_end = x3::rule<struct query_end_id>{"query clause or end of query"} = x3::eoi;
 const auto query_def = kw("from") > ident > *query_clause > query_end;
 
-BOOST_SPIRIT_DEFINE(order_item, query_clause, query)
+BOOST_SPIRIT_DEFINE(order_item, alias_name, select_item, query_clause, query)
 
 std::string DescribeExpected(const std::string& which) {
   if (which.empty()) return "syntax error";

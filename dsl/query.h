@@ -1,6 +1,14 @@
 // A compiled query of the query language (SPEC §5): `from VIEW [as of T] [where EXPR]
-// [select ITEMS] [order by FIELD [asc|desc], ...] [limit N]`, clauses in any order.
-// How it is run (key, index or scan) is the engine's business.
+// [select ITEM [as NAME], ...] [group by EXPR, ...] [having EXPR] [order by ITEM [asc|desc],
+// ...] [limit N]`, clauses in any order. How it is run (key, index or scan) is the engine's
+// business.
+//
+// A query either answers rows (one answer row per view row) or, with `group by` or aggregates
+// in its select list, groups: the rows are collected into groups keyed by the values of the
+// group expressions (one group for the whole view without `group by`), and every answer row is
+// computed from a "group row", an object with one member per group expression, aggregate and
+// select item (GroupRowName). The select items, `having` and the order of such a query are
+// expressions over the group row, compiled so that they read only these members.
 #ifndef PROJD_DSL_QUERY_H_
 #define PROJD_DSL_QUERY_H_
 
@@ -13,6 +21,14 @@
 
 namespace projd {
 
+enum class Aggregate : uint8_t { kNone, kCount, kSum, kMin, kMax, kAvg, kCountDistinct };
+
+// The member of a group row that holds group expression i ('g'), aggregate i ('a') or select
+// item i ('s'). The names start with a byte no field name can hold.
+inline std::string GroupRowName(char kind, size_t i) {
+  return std::string("\x01") + kind + std::to_string(i);
+}
+
 struct Query {
   std::string view;
   std::shared_ptr<const Projection> projection;
@@ -21,15 +37,29 @@ struct Query {
   bool has_where = false;
   ExprNode where;
   struct SelectItem {
-    std::string label;  // the item's source text, e.g. "sum(balance)" or "owner"
-    ExprNode expr;      // for an aggregate: its argument (unused for count())
-    ExprNode::Func aggregate = ExprNode::Func::kNone;  // kCount, kSum, kMin, kMax, kAvg
+    std::string label;  // the alias, or the item's source text, e.g. "sum(balance)" or "owner"
+    bool has_alias = false;
+    // Over the row; with aggregates (below), over the group row.
+    ExprNode expr;
   };
   std::vector<SelectItem> select;  // empty: whole rows
-  bool aggregates = false;         // the select list holds aggregates (then only aggregates)
+
+  // Grouping: set when the query has `group by` or aggregates in its select list.
+  bool aggregates = false;
+  std::vector<ExprNode> group_by;  // over the row; empty: the whole view is one group
+  struct AggregateCall {
+    Aggregate func = Aggregate::kNone;
+    ExprNode arg;       // over the row; unused for count()
+    std::string label;  // the call's source text, for error messages: "sum(balance)"
+  };
+  std::vector<AggregateCall> aggregate_calls;  // group row member GroupRowName('a', i)
+  bool has_having = false;
+  ExprNode having;  // over the group row
+
   struct Order {
-    std::string field;  // "key" for the key
+    std::string field;  // "key" for the key (rows only)
     bool descending = false;
+    int item = -1;  // >= 0: by the value of this select item instead (an alias; groups)
   };
   std::vector<Order> order;
   int64_t limit = -1;  // -1: none given

@@ -1,7 +1,10 @@
 #include "engine/query_exec.h"
 
 #include <algorithm>
+#include <functional>
 #include <set>
+
+#include "engine/query_group.h"
 
 namespace projd {
 namespace {
@@ -182,7 +185,15 @@ Plan Choose(const Query& q) {
   return plan;
 }
 
-// Evaluates a query expression on one row; on failure *error names what failed and the row.
+struct SortKey {
+  std::vector<Value> values;
+  std::string key;
+};
+
+}  // namespace
+
+namespace query_detail {
+
 bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::string& key,
                    const Object& fields, Value* out, std::string* error) {
   EvalContext ctx;
@@ -193,12 +204,6 @@ bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::str
   return false;
 }
 
-struct SortKey {
-  std::vector<Value> values;
-  std::string key;
-};
-
-// null < bool < number < string < the rest (by JSON text); numbers and strings by value.
 int CompareValues(const Value& a, const Value& b) {
   auto rank = [](const Value& v) {
     switch (v.type()) {
@@ -234,29 +239,252 @@ int CompareValues(const Value& a, const Value& b) {
   }
 }
 
+std::string EncodeCursor(const Value& v) { return Hex(ToJson(v)); }
+
+bool DecodeCursor(const std::string& cursor, Value* out) {
+  std::string raw, perr;
+  return Unhex(cursor, &raw) && ParseJson(raw, out, &perr);
+}
+
+}  // namespace query_detail
+
+namespace {
+
+using query_detail::CompareValues;
+using query_detail::EvaluateOnRow;
+
+const char* PlanName(const Plan& plan, std::string* buf) {
+  switch (plan.kind) {
+    case Plan::Kind::kScan:
+      return "scan";
+    case Plan::Kind::kKey:
+      return "key";
+    case Plan::Kind::kPrefix:
+      return "key prefix";
+    case Plan::Kind::kIndex:
+      *buf = "index " + plan.field;
+      return buf->c_str();
+    case Plan::Kind::kHistory:
+      return "history";
+  }
+  return "?";
+}
+
+using RowFn = std::function<bool(const std::string& key, RowRecord&& rec)>;
+
+// The rows of an index plan: those of the values or range, in key order.
+void IndexKeys(const Plan& plan, ViewStore* store, std::vector<std::string>* keys,
+               uint64_t* scanned) {
+  if (!plan.equals.empty()) {
+    for (const Value& v : plan.equals) {
+      store->IndexRange(plan.field, &v, true, &v, true, keys, scanned);
+    }
+  } else {
+    store->IndexRange(plan.field, plan.lo, plan.lo_inclusive, plan.hi, plan.hi_inclusive, keys,
+                      scanned);
+    // Rows whose field holds another type than the bound are candidates too: the where
+    // clause then fails on them exactly as a scan would (or filters them out).
+    static const Value kFalse = Value::Bool(false), kTrue = Value::Bool(true);
+    static const Value kEmptyString = Value::String("");
+    static const Value kMinNum = Value::Number(LargestDecimal().Negated());
+    static const Value kMaxNum = Value::Number(LargestDecimal());
+    static const Value kEmptyArray = Value::MakeArray(Array());
+    store->IndexRange(plan.field, &kFalse, true, &kTrue, true, keys, scanned);
+    if (plan.lo->is_number()) {
+      store->IndexRange(plan.field, &kEmptyString, true, nullptr, true, keys, scanned);
+    } else {
+      store->IndexRange(plan.field, &kMinNum, true, &kMaxNum, true, keys, scanned);
+      store->IndexRange(plan.field, &kEmptyArray, true, nullptr, true, keys, scanned);
+    }
+  }
+  std::sort(keys->begin(), keys->end());
+  keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+}
+
+// Feeds the plan's candidate rows to `consider` in key order until it returns false. With
+// key_paged, only keys after `after_key`; with `stream`, a one-value index plan is read a
+// chunk at a time (for pages in key order). False with *error when the store fails.
+bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, bool key_paged,
+                const std::string& after_key, bool stream, uint64_t* scanned, const RowFn& consider,
+                std::string* error) {
+  switch (plan.kind) {
+    case Plan::Kind::kKey: {
+      RowRecord rec;
+      uint64_t dead;
+      if ((!key_paged || plan.key_or_prefix > after_key) &&
+          store->GetRow(plan.key_or_prefix, &rec, &dead)) {
+        consider(plan.key_or_prefix, std::move(rec));
+      }
+      return true;
+    }
+    case Plan::Kind::kScan:
+    case Plan::Kind::kPrefix: {
+      ViewStore::ScanOptions so;
+      if (plan.kind == Plan::Kind::kPrefix) so.prefix = plan.key_or_prefix;
+      so.limit = 1024;
+      if (key_paged) so.after = after_key;
+      while (true) {
+        std::vector<std::pair<std::string, RowRecord>> rows;
+        bool scan_more = false;
+        if (!store->Scan(so, &rows, &scan_more, error)) return false;
+        for (auto& [k, rec] : rows) {
+          if (!consider(k, std::move(rec))) return true;
+        }
+        if (!scan_more || rows.empty()) return true;
+        so.after = rows.back().first;
+      }
+    }
+    case Plan::Kind::kIndex: {
+      if (plan.equals.size() == 1 && stream) {
+        // One value, key order wanted: stream the index entries a chunk at a time and stop
+        // when the page is full, instead of collecting every match.
+        std::string after = key_paged ? after_key : "";
+        while (true) {
+          std::vector<std::string> chunk;
+          bool chunk_more = false;
+          store->IndexEqual(plan.field, plan.equals[0], after, 256, &chunk, &chunk_more);
+          for (const auto& k : chunk) {
+            RowRecord rec;
+            uint64_t dead;
+            if (!store->GetRow(k, &rec, &dead)) continue;
+            if (!consider(k, std::move(rec))) return true;
+          }
+          if (!chunk_more || chunk.empty()) return true;
+          after = chunk.back();
+        }
+      }
+      std::vector<std::string> keys;
+      IndexKeys(plan, store, &keys, scanned);
+      // Index entries were counted as examined; the rows they lead to are counted below.
+      *scanned = 0;
+      for (const auto& k : keys) {
+        if (key_paged && k <= after_key) continue;
+        RowRecord rec;
+        uint64_t dead;
+        if (!store->GetRow(k, &rec, &dead)) continue;
+        if (!consider(k, std::move(rec))) break;
+      }
+      return true;
+    }
+    case Plan::Kind::kHistory: {
+      std::vector<std::string> keys;
+      store->HistoryKeys(&keys);
+      for (const auto& k : keys) {
+        if (key_paged && k <= after_key) continue;
+        if (!plan.key_or_prefix.empty() &&
+            k.compare(0, plan.key_or_prefix.size(), plan.key_or_prefix) != 0) {
+          continue;
+        }
+        RowRecord rec;
+        if (!store->AsOf(k, q.as_of_ms, &rec)) continue;
+        if (!consider(k, std::move(rec))) break;
+      }
+      return true;
+    }
+  }
+  return true;
+}
+
+using Matches = std::vector<std::pair<std::string, RowRecord>>;
+
+// One answer row: the whole row, or the select items.
+bool Project(const Query& q, const std::string& key, const RowRecord& rec, Value* out,
+             std::string* error) {
+  Object o;
+  if (q.select.empty()) {
+    o.Set("key", Value::String(key));
+    o.Set("row", Value::MakeObject(rec.fields));
+  } else {
+    for (const auto& item : q.select) {
+      Value v;
+      if (!EvaluateOnRow(item.expr, item.label, key, rec.fields, &v, error)) return false;
+      o.Set(item.label, std::move(v));
+    }
+  }
+  *out = Value::MakeObject(std::move(o));
+  return true;
+}
+
+// The cursor of a page of rows: the last key of the previous page (key order), or the sort
+// values and key of its last row (order by).
+bool ParseRowCursor(const std::string& cursor, SortKey* after, std::string* error) {
+  Value cv;
+  if (!query_detail::DecodeCursor(cursor, &cv) || !cv.is_object() || !cv.as_object().Find("k") ||
+      !cv.as_object().Find("k")->is_string()) {
+    *error = "bad cursor: not a cursor from this view's query answers";
+    return false;
+  }
+  after->key = cv.as_object().Find("k")->as_string();
+  if (const Value* sv = cv.as_object().Find("s"); sv && sv->is_array()) {
+    after->values = sv->as_array();
+  }
+  return true;
+}
+
+// order by: sorts every match by the order items (then the key) and answers the page after
+// the cursor.
+bool AnswerSorted(const Query& q, const Matches& matches, const SortKey* after, size_t page,
+                  QueryAnswer* answer, std::string* error) {
+  std::vector<SortKey> keys(matches.size());
+  std::vector<size_t> idx(matches.size());
+  for (size_t i = 0; i < matches.size(); ++i) {
+    idx[i] = i;
+    keys[i].key = matches[i].first;
+    for (const auto& o : q.order) {
+      Value v;
+      if (o.item >= 0) {
+        const auto& item = q.select[static_cast<size_t>(o.item)];
+        if (!EvaluateOnRow(item.expr, item.label, matches[i].first, matches[i].second.fields, &v,
+                           error)) {
+          return false;
+        }
+      } else if (o.field == "key") {
+        v = Value::String(matches[i].first);
+      } else if (const Value* f = matches[i].second.fields.Find(o.field)) {
+        v = *f;
+      }
+      keys[i].values.push_back(std::move(v));
+    }
+  }
+  auto less = [&](const SortKey& a, const SortKey& b) {
+    for (size_t f = 0; f < q.order.size(); ++f) {
+      const Value& va = f < a.values.size() ? a.values[f] : Value();
+      const Value& vb = f < b.values.size() ? b.values[f] : Value();
+      int c = CompareValues(va, vb);
+      if (c != 0) return q.order[f].descending ? c > 0 : c < 0;
+    }
+    return a.key < b.key;
+  };
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return less(keys[a], keys[b]); });
+  size_t emitted = 0;
+  bool more = false;
+  for (size_t i : idx) {
+    if (after && !less(*after, keys[i])) continue;
+    if (emitted == page) {
+      more = true;
+      break;
+    }
+    Value v;
+    if (!Project(q, matches[i].first, matches[i].second, &v, error)) return false;
+    answer->rows.push_back(std::move(v));
+    ++emitted;
+    Object c;
+    c.Set("k", Value::String(keys[i].key));
+    c.Set("s", Value::MakeArray(keys[i].values));
+    answer->next_cursor = query_detail::EncodeCursor(Value::MakeObject(std::move(c)));
+  }
+  if (!more) answer->next_cursor.clear();
+  return true;
+}
+
 }  // namespace
 
 bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
               const QueryLimits& limits, QueryAnswer* answer, std::string* error) {
   auto started = Clock::now();
   Plan plan = Choose(q);
-  switch (plan.kind) {
-    case Plan::Kind::kScan:
-      answer->plan = "scan";
-      break;
-    case Plan::Kind::kKey:
-      answer->plan = "key";
-      break;
-    case Plan::Kind::kPrefix:
-      answer->plan = "key prefix";
-      break;
-    case Plan::Kind::kIndex:
-      answer->plan = "index " + plan.field;
-      break;
-    case Plan::Kind::kHistory:
-      answer->plan = "history";
-      break;
-  }
+  std::string plan_buf;
+  answer->plan = PlanName(plan, &plan_buf);
   bool ordered = !q.order.empty();
   size_t page = q.limit >= 0 ? std::min<size_t>(static_cast<size_t>(q.limit), limits.max_rows)
                              : limits.default_rows;
@@ -265,39 +493,14 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
              std::to_string(limits.max_rows) + " rows per answer; page with next_cursor";
     return false;
   }
-  // The cursor: the last key of the previous page (key order), or the sort values and key of
-  // the last row (order by), hex-encoded JSON so it stays opaque.
-  std::string after_key;
-  SortKey after_sort;
-  bool has_after = false;
-  if (!cursor.empty()) {
-    std::string raw;
-    Value cv;
-    std::string perr;
-    if (!Unhex(cursor, &raw) || !ParseJson(raw, &cv, &perr) || !cv.is_object() ||
-        !cv.as_object().Find("k") || !cv.as_object().Find("k")->is_string()) {
-      *error = "bad cursor: not a cursor from this view's query answers";
-      return false;
-    }
-    after_key = cv.as_object().Find("k")->as_string();
-    if (const Value* sv = cv.as_object().Find("s"); sv && sv->is_array()) {
-      after_sort.values = sv->as_array();
-    }
-    after_sort.key = after_key;
-    has_after = true;
-  }
+  // Grouped answers read their own cursor (Grouper::Answer).
+  SortKey after;
+  bool has_after = !cursor.empty() && !q.aggregates;
+  if (has_after && !ParseRowCursor(cursor, &after, error)) return false;
 
-  // Candidate rows, in key order.
-  std::vector<std::pair<std::string, RowRecord>> matches;
+  Matches matches;  // candidate rows that pass where, in key order
   bool more = false;
-  struct Agg {
-    Decimal sum;
-    bool has = false;
-    Value best;
-    int64_t n = 0;
-  };
-  std::vector<Agg> aggs(q.select.size());
-  int64_t count = 0;
+  query_detail::Grouper grouper(q, limits.max_sorted);
   auto over_budget = [&]() {
     if (Clock::now() - started <= limits.budget) return false;
     *error = "query took longer than " + std::to_string(limits.budget.count()) + " ms (examined " +
@@ -322,36 +525,8 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       if (!v.is_bool() || !v.as_bool()) return true;
     }
     if (q.aggregates) {
-      ++count;
-      for (size_t i = 0; i < q.select.size(); ++i) {
-        const auto& item = q.select[i];
-        if (item.aggregate == ExprNode::Func::kCount) continue;
-        Value v;
-        if (!EvaluateOnRow(item.expr, item.label, key, rec.fields, &v, error)) {
-          failed = true;
-          return false;
-        }
-        if (v.is_null()) continue;
-        Agg& a = aggs[i];
-        if (item.aggregate == ExprNode::Func::kSum || item.aggregate == ExprNode::Func::kAvg) {
-          if (!v.is_number()) {
-            *error = item.label + ": row " + key + " holds " + ToJson(v) + ", not a number";
-            failed = true;
-            return false;
-          }
-          if (!Decimal::Add(a.sum, v.as_number(), &a.sum)) {
-            *error = item.label + ": number overflow (|n| must stay below 10^20)";
-            failed = true;
-            return false;
-          }
-          ++a.n;
-        } else {
-          int c = a.has ? CompareValues(v, a.best) : 0;
-          if (!a.has || (item.aggregate == ExprNode::Func::kMin ? c < 0 : c > 0)) a.best = v;
-        }
-        a.has = true;
-      }
-      return true;
+      failed = !grouper.Add(key, rec.fields, error);
+      return !failed;
     }
     if (!ordered && matches.size() >= page) {
       more = true;
@@ -367,218 +542,24 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
     return true;
   };
   bool key_paged = !ordered && !q.aggregates && has_after;
-  switch (plan.kind) {
-    case Plan::Kind::kKey: {
-      RowRecord rec;
-      uint64_t dead;
-      if ((!key_paged || plan.key_or_prefix > after_key) &&
-          store->GetRow(plan.key_or_prefix, &rec, &dead)) {
-        consider(plan.key_or_prefix, std::move(rec));
-      }
-      break;
-    }
-    case Plan::Kind::kScan:
-    case Plan::Kind::kPrefix: {
-      ViewStore::ScanOptions so;
-      if (plan.kind == Plan::Kind::kPrefix) so.prefix = plan.key_or_prefix;
-      so.limit = 1024;
-      if (key_paged) so.after = after_key;
-      while (true) {
-        std::vector<std::pair<std::string, RowRecord>> rows;
-        bool scan_more = false;
-        if (!store->Scan(so, &rows, &scan_more, error)) return false;
-        bool go = true;
-        for (auto& [k, rec] : rows) {
-          if (!consider(k, std::move(rec))) {
-            go = false;
-            break;
-          }
-        }
-        if (!go || !scan_more || rows.empty()) break;
-        so.after = rows.back().first;
-      }
-      break;
-    }
-    case Plan::Kind::kIndex: {
-      if (plan.equals.size() == 1 && !ordered && !q.aggregates) {
-        // One value, key order wanted: stream the index entries a chunk at a time and stop
-        // when the page is full, instead of collecting every match.
-        std::string after = key_paged ? after_key : "";
-        while (true) {
-          std::vector<std::string> chunk;
-          bool chunk_more = false;
-          store->IndexEqual(plan.field, plan.equals[0], after, 256, &chunk, &chunk_more);
-          bool go = true;
-          for (const auto& k : chunk) {
-            RowRecord rec;
-            uint64_t dead;
-            if (!store->GetRow(k, &rec, &dead)) continue;
-            if (!consider(k, std::move(rec))) {
-              go = false;
-              break;
-            }
-          }
-          if (!go || !chunk_more || chunk.empty()) break;
-          after = chunk.back();
-        }
-        break;
-      }
-      std::vector<std::string> keys;
-      if (!plan.equals.empty()) {
-        for (const Value& v : plan.equals) {
-          store->IndexRange(plan.field, &v, true, &v, true, &keys, &answer->scanned);
-        }
-      } else {
-        store->IndexRange(plan.field, plan.lo, plan.lo_inclusive, plan.hi, plan.hi_inclusive, &keys,
-                          &answer->scanned);
-        // Rows whose field holds another type than the bound are candidates too: the where
-        // clause then fails on them exactly as a scan would (or filters them out).
-        static const Value kFalse = Value::Bool(false), kTrue = Value::Bool(true);
-        static const Value kEmptyString = Value::String("");
-        static const Value kMinNum = Value::Number(LargestDecimal().Negated());
-        static const Value kMaxNum = Value::Number(LargestDecimal());
-        static const Value kEmptyArray = Value::MakeArray(Array());
-        store->IndexRange(plan.field, &kFalse, true, &kTrue, true, &keys, &answer->scanned);
-        if (plan.lo->is_number()) {
-          store->IndexRange(plan.field, &kEmptyString, true, nullptr, true, &keys,
-                            &answer->scanned);
-        } else {
-          store->IndexRange(plan.field, &kMinNum, true, &kMaxNum, true, &keys, &answer->scanned);
-          store->IndexRange(plan.field, &kEmptyArray, true, nullptr, true, &keys, &answer->scanned);
-        }
-      }
-      // Index entries were counted as examined; the rows they lead to are counted below.
-      answer->scanned = 0;
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-      for (const auto& k : keys) {
-        if (key_paged && k <= after_key) continue;
-        RowRecord rec;
-        uint64_t dead;
-        if (!store->GetRow(k, &rec, &dead)) continue;
-        if (!consider(k, std::move(rec))) break;
-      }
-      break;
-    }
-    case Plan::Kind::kHistory: {
-      std::vector<std::string> keys;
-      store->HistoryKeys(&keys);
-      for (const auto& k : keys) {
-        if (key_paged && k <= after_key) continue;
-        if (!plan.key_or_prefix.empty() &&
-            k.compare(0, plan.key_or_prefix.size(), plan.key_or_prefix) != 0) {
-          continue;
-        }
-        RowRecord rec;
-        if (!store->AsOf(k, q.as_of_ms, &rec)) continue;
-        if (!consider(k, std::move(rec))) break;
-      }
-      break;
-    }
+  bool stream = !ordered && !q.aggregates;
+  if (!ForEachRow(q, plan, store, key_paged, after.key, stream, &answer->scanned, consider,
+                  error)) {
+    return false;
   }
   if (failed) return false;
-
-  // One answer row: the whole row, or the select items.
-  auto project = [&](const std::string& key, const RowRecord& rec, Value* out) {
-    Object o;
-    if (q.select.empty()) {
-      o.Set("key", Value::String(key));
-      o.Set("row", Value::MakeObject(rec.fields));
-    } else {
-      for (const auto& item : q.select) {
-        Value v;
-        if (!EvaluateOnRow(item.expr, item.label, key, rec.fields, &v, error)) return false;
-        o.Set(item.label, std::move(v));
-      }
-    }
-    *out = Value::MakeObject(std::move(o));
-    return true;
-  };
-
-  if (q.aggregates) {
-    Object o;
-    for (size_t i = 0; i < q.select.size(); ++i) {
-      const auto& item = q.select[i];
-      const Agg& a = aggs[i];
-      Value v;
-      switch (item.aggregate) {
-        case ExprNode::Func::kCount:
-          v = Value::Number(Decimal::FromInt(count));
-          break;
-        case ExprNode::Func::kSum:
-          v = Value::Number(a.sum);
-          break;
-        case ExprNode::Func::kAvg: {
-          Decimal avg;
-          if (a.n > 0 && Decimal::Div(a.sum, Decimal::FromInt(a.n), &avg)) v = Value::Number(avg);
-          break;
-        }
-        default:
-          v = a.has ? a.best : Value();
-          break;
-      }
-      o.Set(item.label, std::move(v));
-    }
-    answer->rows.push_back(Value::MakeObject(std::move(o)));
-    return true;
-  }
-
-  if (!ordered) {
-    for (const auto& [k, rec] : matches) {
-      Value v;
-      if (!project(k, rec, &v)) return false;
-      answer->rows.push_back(std::move(v));
-    }
-    if (more && !matches.empty()) {
-      Object c;
-      c.Set("k", Value::String(matches.back().first));
-      answer->next_cursor = Hex(ToJson(Value::MakeObject(std::move(c))));
-    }
-    return true;
-  }
-
-  // order by: sort every match by the order fields (then the key), resume after the cursor.
-  std::vector<SortKey> keys(matches.size());
-  std::vector<size_t> idx(matches.size());
-  for (size_t i = 0; i < matches.size(); ++i) {
-    idx[i] = i;
-    keys[i].key = matches[i].first;
-    for (const auto& o : q.order) {
-      if (o.field == "key") {
-        keys[i].values.push_back(Value::String(matches[i].first));
-      } else {
-        const Value* v = matches[i].second.fields.Find(o.field);
-        keys[i].values.push_back(v ? *v : Value());
-      }
-    }
-  }
-  auto less = [&](const SortKey& a, const SortKey& b) {
-    for (size_t f = 0; f < q.order.size(); ++f) {
-      const Value& va = f < a.values.size() ? a.values[f] : Value();
-      const Value& vb = f < b.values.size() ? b.values[f] : Value();
-      int c = CompareValues(va, vb);
-      if (c != 0) return q.order[f].descending ? c > 0 : c < 0;
-    }
-    return a.key < b.key;
-  };
-  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return less(keys[a], keys[b]); });
-  size_t emitted = 0;
-  for (size_t i : idx) {
-    if (has_after && !less(after_sort, keys[i])) continue;
-    if (emitted == page) {
-      more = true;
-      break;
-    }
+  if (q.aggregates) return grouper.Answer(cursor, page, answer, error);
+  if (ordered) return AnswerSorted(q, matches, has_after ? &after : nullptr, page, answer, error);
+  for (const auto& [k, rec] : matches) {
     Value v;
-    if (!project(matches[i].first, matches[i].second, &v)) return false;
+    if (!Project(q, k, rec, &v, error)) return false;
     answer->rows.push_back(std::move(v));
-    ++emitted;
-    Object c;
-    c.Set("k", Value::String(keys[i].key));
-    c.Set("s", Value::MakeArray(keys[i].values));
-    answer->next_cursor = Hex(ToJson(Value::MakeObject(std::move(c))));
   }
-  if (!more) answer->next_cursor.clear();
+  if (more && !matches.empty()) {
+    Object c;
+    c.Set("k", Value::String(matches.back().first));
+    answer->next_cursor = query_detail::EncodeCursor(Value::MakeObject(std::move(c)));
+  }
   return true;
 }
 

@@ -3,7 +3,9 @@
 //                            LMDB store (with its indexes and history)
 //   NAME.query               the query text
 //   NAME.expected.json       the answer: {"rows", "next_cursor" (true when a next page is
-//                            expected), "scanned", "plan"}
+//                            expected), "scanned", "plan"}, and "columns" (the select items'
+//                            labels in order, as POST /v1/query answers them) when the file
+//                            has that member
 //   NAME.error               instead: the exact error (a compile diagnostic, formatted, or the
 //                            executor's message)
 // Several cases may share one view: NAME.proj/NAME.jsonl are looked up as the longest prefix
@@ -118,6 +120,11 @@ void RunCase(const fs::path& query_file) {
   got.Set("plan", projd::Value::String(answer.plan));
   projd::Value want;
   REQUIRE(projd::ParseJson(Slurp(base.string() + ".expected.json"), &want, &error));
+  if (want.is_object() && want.as_object().Find("columns")) {
+    projd::Array columns;
+    for (const auto& item : q->select) columns.push_back(projd::Value::String(item.label));
+    got.Set("columns", projd::Value::MakeArray(std::move(columns)));
+  }
   std::string got_text, want_text;
   projd::WritePrettyJson(projd::Value::MakeObject(std::move(got)), &got_text);
   projd::WritePrettyJson(want, &want_text);

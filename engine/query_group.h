@@ -1,0 +1,75 @@
+// Grouped answers of the query language (dsl/query.h): `group by`, aggregates, `having`. The
+// executor (engine/query_exec.cc) finds and filters the rows; a Grouper collects them into
+// groups and makes the answer's rows, sorted and paged.
+#ifndef PROJD_ENGINE_QUERY_GROUP_H_
+#define PROJD_ENGINE_QUERY_GROUP_H_
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dsl/query.h"
+#include "dsl/value.h"
+#include "engine/query_exec.h"
+
+namespace projd {
+namespace query_detail {
+
+// Shared by the executor and the Grouper (defined in query_exec.cc).
+// null < bool < number < string < the rest (by JSON text); numbers and strings by value.
+int CompareValues(const Value& a, const Value& b);
+// Evaluates a query expression on one row; on failure *error names what failed and the row.
+bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::string& key,
+                   const Object& fields, Value* out, std::string* error);
+// A cursor is a JSON value, hex-encoded so that it stays opaque.
+std::string EncodeCursor(const Value& v);
+bool DecodeCursor(const std::string& cursor, Value* out);
+
+// The groups of one query run. Not thread-safe; one per RunQuery.
+class Grouper {
+ public:
+  // At most max_groups groups (QueryLimits::max_sorted): more is an error.
+  Grouper(const Query& q, size_t max_groups) : q_(q), max_groups_(max_groups) {}
+
+  // Adds a row that passed the where clause. False with *error when an expression fails on
+  // it, sum() or avg() meets something else than a number or null, or there are too many
+  // groups.
+  bool Add(const std::string& key, const Object& fields, std::string* error);
+
+  // Fills answer->rows with at most `page` groups in order, from the position in `cursor` (a
+  // next_cursor of an earlier page, or empty), and answer->next_cursor. False with *error for a
+  // bad cursor or an expression that fails on a group.
+  bool Answer(const std::string& cursor, size_t page, QueryAnswer* answer, std::string* error);
+
+ private:
+  struct State {  // one aggregate of one group
+    int64_t n = 0;
+    Decimal sum;
+    bool has = false;
+    Value best;
+    std::set<std::string> distinct;  // encoded values
+  };
+  struct Group {
+    std::vector<Value> keys;  // the values of the group expressions
+    int64_t rows = 0;
+    std::vector<State> aggs;
+  };
+  struct Out {  // one answer row, before sorting
+    const Group* group;
+    Value row;
+    std::vector<Value> sort;  // the values of the order by items
+  };
+  bool Accumulate(const std::string& key, const Object& fields, Group* g, std::string* error);
+  Value Result(size_t i, const Group& g) const;
+  bool Finish(const Group& g, bool* keep, Out* out, std::string* error) const;
+
+  const Query& q_;
+  size_t max_groups_;
+  std::map<std::string, Group> groups_;  // by the encoding of the group's key values
+};
+
+}  // namespace query_detail
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_QUERY_GROUP_H_
