@@ -27,6 +27,7 @@ const char kHead[] = R"json({
     "parameters": {
       "view": {"name": "view", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}},
       "key": {"name": "key", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}},
+      "id": {"name": "id", "in": "path", "required": true, "description": "a correlation id, as the correlation clause computed it", "schema": {"type": "string", "minLength": 1}},
       "limit": {"name": "limit", "in": "query", "description": "At most this many items (0 counts as 1, above 1000 as 1000); default 100", "schema": {"type": "integer", "minimum": 0, "maximum": 999999999}},
       "seq_cursor": {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
       "min_position": {"name": "min_position", "in": "query", "description": "TOPIC:PARTITION:OFFSET,...: answer once the view applied every offset below these (also as header X-Projd-Min-Position; empty: no wait); 504 when wait_ms runs out first", "schema": {"type": "string", "pattern": "^([^,]+:[0-9]{1,9}:[0-9]{1,18}(,[^,]+:[0-9]{1,9}:[0-9]{1,18})*)?$"}},
