@@ -283,6 +283,56 @@ test("the key lookup with an as-of time, and the row's history, newest first", a
   assert.deepEqual(await shownRows(), expected.slice(0, 50));
 });
 
+test("the history's audit trail: who, the command's trace across views, and a CSV download", async () => {
+  await page.goto(base + "/#/view/account_activity");
+  await page.waitForSelector("#parts-table");
+  await page.fill("#key", "acc-00001");
+  await page.click("#lookup");
+  await page.waitForSelector("#history-table tbody tr");
+  // A column per audit name (the versions' union), and the command's correlation id.
+  const head = await page.$$eval("#history-table thead th", (ths) => ths.map((th) => th.textContent));
+  assert.deepEqual(head, ["version", "event", "event time", "event id", "event_type", "user",
+    "correlation", "row after"]);
+  const versions = await allPages("/v1/views/account_activity/rows/acc-00001/history?limit=1000", "versions");
+  const newest = versions[versions.length - 1].updated_by;
+  const first = await page.$eval("#history-table tbody tr", (tr) => ({
+    user: tr.querySelector('.audit[data-audit="user"]').textContent,
+    type: tr.querySelector('.audit[data-audit="event_type"]').textContent,
+    correlation: tr.querySelector("a.correlation").textContent,
+  }));
+  assert.deepEqual(first, {user: newest.audit.user, type: newest.audit.event_type,
+    correlation: newest.correlation});
+  assert.match(first.user, /^(teller-|web:|app:)/);
+  assert.match(first.correlation, /^cmd-\d+$/);
+  // A command that changed the key: its trace lists its changes in every view, as the API does.
+  const id = first.correlation;
+  const changes = await allPages(`/v1/correlations/${id}?limit=1000`, "changes");
+  await page.click(`#history-table a.correlation >> nth=0`);
+  await page.waitForSelector("#trace-table tbody tr");
+  assert.equal(await page.textContent("#trace-id"), id);
+  const traced = await page.$$eval("#trace-table tbody tr", (trs) =>
+    trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.deepEqual(traced, changes.map((c) => [c.view, c.key + (c.deleted ? " deleted" : ""),
+    String(c.version), c.updated_by.event_time,
+    `${c.updated_by.topic}:${c.updated_by.partition}:${c.updated_by.offset}`,
+    c.updated_by.audit ? c.updated_by.audit.user : "-"]));
+  const views = new Set(traced.map((r) => r[0]));
+  assert.ok(views.has("account_activity") && views.has("account_balance"), [...views].join());
+  assert.ok(traced.some((r) => r[0] === "account_activity" && r[1] === "acc-00001"));
+  await page.locator("#row-section").scrollIntoViewIfNeeded();
+  await shot("view-history-audit");
+  // Download CSV: the API's file, fetched with the page's auth and saved from a Blob.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#history-csv")]);
+  assert.equal(download.suggestedFilename(), "account_activity-acc-00001-history.csv");
+  const file = path.join(tmp, "history.csv");
+  await download.saveAs(file);
+  const csv = fs.readFileSync(file, "utf8");
+  assert.ok(csv.startsWith("version,event_time,topic,partition,offset,event_id"), csv.slice(0, 200));
+  assert.equal(csv, await (await fetch(base + "/v1/views/account_activity/rows/acc-00001/history?format=csv")).text());
+  await until("the download's note", async () =>
+    (await page.textContent("#history-csv-status")) === "saved as account_activity-acc-00001-history.csv");
+});
+
 test("the row browser: a prefix search, its pages, and a row's lookup", async () => {
   await page.goto(base + "/#/view/account_activity");
   await page.waitForSelector("#rows-table tbody tr");

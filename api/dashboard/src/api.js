@@ -30,7 +30,8 @@ export function askToken(reason) {
   return asking;
 }
 
-// Calls PATH; answers {status, body, headers} with body parsed as JSON (null if it is not).
+// Calls PATH; answers {status, body, headers, text}: the answer's text, and body parsed from it
+// as JSON (null if it is not JSON: a CSV file, say).
 // ask403: also ask for another token when the answer is 403 (actions that need admin).
 export async function api(path, opts = {}, ask403 = false) {
   for (let attempt = 0; ; ++attempt) {
@@ -38,9 +39,10 @@ export async function api(path, opts = {}, ask403 = false) {
     const t = token();
     if (t) headers["Authorization"] = "Bearer " + t;
     const r = await fetch(path, Object.assign({}, opts, {headers}));
+    const text = await r.text().catch(() => "");
     let body = null;
     try {
-      body = await r.json();
+      body = JSON.parse(text);
     } catch (e) {
       body = null;
     }
@@ -51,7 +53,7 @@ export async function api(path, opts = {}, ask403 = false) {
         : "This token may not do that: enter a token with the admin role.";
       if (await askToken(why)) continue;
     }
-    return {status: r.status, body, headers: r.headers};
+    return {status: r.status, body, headers: r.headers, text};
   }
 }
 

@@ -3,6 +3,7 @@
 // reason, its position and key; and a download of ALL of them as a JSON lines file, built here
 // by walking every page.
 import {api, viewPath} from "./api.js";
+import {saveFile} from "./download.js";
 import {at, count, errorText, esc, fmt, pretty, table} from "./format.js";
 
 const kPageSize = 20;
@@ -87,15 +88,9 @@ export function deadLetters(main, name, isStopped) {
         status.textContent = `reading ${count(n)} of ${count(total)}`;
       });
       const text = all.map((d) => JSON.stringify(d) + "\n").join("");
-      const url = URL.createObjectURL(new Blob([text], {type: "application/x-ndjson"}));
-      const a = document.createElement("a");
-      a.href = url;
-      a.download = `${name}-dead-letters.jsonl`;
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
-      status.textContent = `${count(all.length)} dead letters in ${a.download}`;
+      const file = `${name}-dead-letters.jsonl`;
+      saveFile(file, text, "application/x-ndjson");
+      status.textContent = `${count(all.length)} dead letters in ${file}`;
     } catch (e) {
       status.textContent = `download failed: ${e.message}`;
     } finally {

@@ -1,8 +1,8 @@
 // The page of one view: state, rows, events applied and position (moved by each change of its
 // change feed); for a view stopped by `errors stop`, where and why it stopped and a Skip button;
 // its live changes; the lag chart, partitions, dead letters, a row browser, a key lookup (with
-// an as-of time and the row's history, newest first), rebuild with a live progress bar, and the
-// definition.
+// an as-of time and the row's history, newest first, with who changed it and the trace of the
+// command that did), rebuild with a live progress bar, and the definition.
 import {api, viewPath} from "./api.js";
 import {kDeadLettersHtml, deadLetters} from "./dead_letters.js";
 import {Feed, feedStateText, positionBehind} from "./feed.js";
@@ -10,6 +10,7 @@ import {at, count, errorText, esc, fmt, pretty, table} from "./format.js";
 import {History} from "./history.js";
 import {LagChart} from "./lag_chart.js";
 import {kRowsHtml, rowsBrowser} from "./rows_browser.js";
+import {Trace} from "./trace.js";
 
 // The change feed moves the numbers and the live changes; the status poll is a slow fallback
 // for the rest (state, partitions, lag).
@@ -128,6 +129,7 @@ export function viewPage(main, name, setStatus) {
       </form>
       <div id="row-error" class="error"></div><pre id="row" hidden></pre>
       <h3>History</h3><div id="history" class="muted">-</div>
+      <div id="trace" hidden></div>
     </section>
     <section><h2>Rebuild</h2>
       <div class="controls">
@@ -368,7 +370,12 @@ export function viewPage(main, name, setStatus) {
     $("#row").textContent = r.status === 200 ? JSON.stringify(r.body, null, 2) : "";
     history.show(key);
   });
-  const history = new History($("#history"), name, () => stopped);
+  // A version's correlation id opens its command's trace: every change it made, in every view.
+  const trace = new Trace($("#trace"), () => stopped);
+  const history = new History($("#history"), name, () => stopped, (id) => {
+    trace.show(id);
+    $("#trace").scrollIntoView({block: "nearest"});
+  });
 
   // The row browser and the live changes: a key opens its lookup (now, not as of a time).
   function lookUp(key) {
