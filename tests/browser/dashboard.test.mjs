@@ -733,7 +733,7 @@ async function viewPageFollowsFeed(live, p) {
   const opened = offsets((await getJson("/v1/views/account_balance", {}, live.base)).body.position);
   await p.goto(live.base + "/#/view/account_balance");
   await p.waitForSelector('#feed-state[data-state="live"]');
-  await p.waitForSelector("#changes-table tbody tr.change", {timeout: 5000});
+  await p.waitForSelector("#changes-table tbody tr.change", {timeout: 10000});
   // The numbers at the top move with the changes, not with the status poll (every 10 s): it is
   // held meanwhile.
   await until("the view's numbers", async () => (await p.textContent("#vapplied")) !== "-", 5000);
@@ -741,7 +741,7 @@ async function viewPageFollowsFeed(live, p) {
   const applied = await p.textContent("#vapplied");
   const rows = await p.textContent("#vrows");
   await until("events applied to move with the feed", async () =>
-    (await p.textContent("#vapplied")) !== applied, 3000);
+    (await p.textContent("#vapplied")) !== applied, 8000);
   assert.ok(Number((await p.textContent("#vapplied")).replace(/,/g, "")) > Number(applied.replace(/,/g, "")));
   assert.ok(Number((await p.textContent("#vrows")).replace(/,/g, "")) >= Number(rows.replace(/,/g, "")));
   await letStatusGo();
@@ -750,7 +750,7 @@ async function viewPageFollowsFeed(live, p) {
   const shown = await p.$$eval("#changes-table tbody tr.change", (trs) => trs.map((tr) =>
     [tr.dataset.position, ...[...tr.children].map((td) => td.textContent)]));
   await until("new changes while paused", async () =>
-    /^paused: \d+ new changes?$/.test(await p.textContent("#live-note")), 3000);
+    /^paused: \d+ new changes?$/.test(await p.textContent("#live-note")), 8000);
   assert.deepEqual(await p.$$eval("#changes-table tbody tr.change", (trs) => trs.map((tr) => tr.dataset.position)),
     shown.map((r) => r[0]));
   // Every change listed came after the page opened, newest first.
@@ -779,7 +779,7 @@ async function viewPageFollowsFeed(live, p) {
   assert.equal(JSON.parse(await p.textContent("#row")).key, shown[0][2]);
   await p.click("#live-pause");
   await until("the list to go on", async () =>
-    (await p.getAttribute("#changes-table tbody tr.change", "data-position")) !== shown[0][0], 3000);
+    (await p.getAttribute("#changes-table tbody tr.change", "data-position")) !== shown[0][0], 8000);
   assert.ok((await p.$$("#changes-table tbody tr")).length <= 50);
   await p.locator("#live-section").scrollIntoViewIfNeeded();
   await shot("view-live", p);
@@ -803,7 +803,7 @@ async function viewPageFollowsFeed(live, p) {
     (await p.getAttribute("#feed-state", "data-state")) === "live", 5000);
 
   // Leaving the page closes its feed.
-  await until("one stream (the rebuilt view's)", async () => (await subscribers(live.base)) === 1, 3000);
+  await until("one stream (the rebuilt view's)", async () => (await subscribers(live.base)) === 1, 8000);
   await p.goto(live.base + "/#/query");
   await until("the feed to close", async () => (await subscribers(live.base)) === 0, 5000);
 }
@@ -847,7 +847,7 @@ async function viewsTableFollowsFeeds(live, p) {
   const applied = (name) => p.textContent(`#views tr[data-view="${name}"] td.applied`);
   const before = await applied("account_balance");
   await until("account_balance's events applied to move", async () =>
-    (await applied("account_balance")) !== before, 3000);
+    (await applied("account_balance")) !== before, 8000);
   await shot("views-live", p);
   await letListGo();
   // A view beyond the cap: the slow poll refreshes it.
@@ -856,7 +856,7 @@ async function viewsTableFollowsFeeds(live, p) {
   const listed = lists;
   await p.clock.fastForward(10000);
   await until(`the poll to refresh ${polled}`, async () =>
-    lists > listed && (await applied(polled)) !== old, 3000);
+    lists > listed && (await applied(polled)) !== old, 8000);
   // The feeds follow the rows on screen: scrolled to the bottom of a short window, the last
   // rows have them and the first have none.
   await p.setViewportSize({width: 1280, height: 200});
@@ -864,8 +864,8 @@ async function viewsTableFollowsFeeds(live, p) {
   await until("the feeds to move to the rows on screen", async () => {
     const s = new Map(await feedStates());
     return s.get(kViewNames[5]) === "live" && s.get(kViewNames[0]) === "polled";
-  }, 3000);
-  await until("at most 4 streams", async () => (await subscribers(live.base)) <= 4, 3000);
+  }, 8000);
+  await until("at most 4 streams", async () => (await subscribers(live.base)) <= 4, 8000);
   // Leaving the page closes them.
   await p.goto(live.base + "/#/query");
   await until("the feeds to close", async () => (await subscribers(live.base)) === 0, 5000);
