@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -87,14 +88,15 @@ void Decode(Stream* s) {
   s->raw.erase(0, pos);
 }
 
-// Each whole line of s->body that is a change: its latency from sent_us to now.
-void TakeLines(Stream* s, int64_t now_us, std::vector<double>* latencies_ms) {
+// Each whole line of s->body that is a change of an event sent at min_sent_us or later: its
+// latency from sent_us to now.
+void TakeLines(Stream* s, int64_t now_us, int64_t min_sent_us, std::vector<double>* latencies_ms) {
   size_t start = 0, nl;
   while ((nl = s->body.find('\n', start)) != std::string::npos) {
     size_t at = s->body.find("\"sent\":", start);
     if (at != std::string::npos && at < nl) {
       int64_t sent = std::strtoll(s->body.c_str() + at + 7, nullptr, 10);
-      latencies_ms->push_back(static_cast<double>(now_us - sent) / 1000.0);
+      if (sent >= min_sent_us) latencies_ms->push_back(static_cast<double>(now_us - sent) / 1000.0);
     }
     start = nl + 1;
   }
@@ -173,7 +175,8 @@ int main(int argc, char** argv) {
   }
   int accounts = std::max(subscribers, 1);
   const int64_t total = static_cast<int64_t>(rate) * seconds;
-  std::atomic<bool> done{false}, started{false};
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> start_us{INT64_MAX};  // events sent from then on are counted
   std::vector<double> visible_ms;
   std::thread producer([&] {
     std::string perror;
@@ -188,7 +191,7 @@ int main(int argc, char** argv) {
       stream->Flush(std::chrono::seconds(10), &perror);
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    started = true;
+    start_us = WallMicros();
     auto start = Clock::now();
     for (int64_t i = 0; i < total; ++i) {
       std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1000000 / rate));
@@ -207,12 +210,7 @@ int main(int argc, char** argv) {
   std::vector<double> latencies_ms;
   std::vector<pollfd> fds(streams.size());
   char buf[65536];
-  bool counting = false;
   while (!done) {
-    if (!counting && started) {
-      latencies_ms.clear();  // the warm-up's changes are not counted
-      counting = true;
-    }
     for (size_t k = 0; k < streams.size(); ++k) fds[k] = pollfd{streams[k].fd, POLLIN, 0};
     if (poll(fds.data(), fds.size(), 100) <= 0) continue;
     int64_t now = WallMicros();
@@ -222,7 +220,7 @@ int main(int argc, char** argv) {
       if (n <= 0) continue;
       streams[k].raw.append(buf, static_cast<size_t>(n));
       Decode(&streams[k]);
-      TakeLines(&streams[k], now, &latencies_ms);
+      TakeLines(&streams[k], now, start_us.load(), &latencies_ms);  // not the warm-up's
     }
   }
   producer.join();
