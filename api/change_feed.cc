@@ -396,6 +396,19 @@ void ChangeFeeds::Round() {
   }
 }
 
+namespace {
+
+// Ends a stream whose next changes are no longer kept: it cannot get every change from where
+// it is, and is told so (and where it stands).
+void EndPruned(Subscriber* sub) {
+  Object o;
+  o.Set("error", Value::String("changes pruned before they were sent"));
+  o.Set("position", Value::String(sub->token));
+  sub->End(ControlLine(Value::MakeObject(std::move(o)), sub->request().sse, "error"));
+}
+
+}  // namespace
+
 void ChangeFeeds::FanOut(FeedView* fv) {
   ViewStore& store = fv->view->store();
   uint64_t head = store.next_change_seq();
@@ -415,6 +428,13 @@ void ChangeFeeds::FanOut(FeedView* fv) {
     if (!store.ReadChanges(fv->sent, head, kPageChanges, kPageBytes, &changes, &error) ||
         changes.empty()) {
       return;  // retried next round
+    }
+    if (changes.front().seq != fv->sent) {
+      // Pruned before this thread read them (it fell more than --changes-keep behind): the
+      // streams that wanted them cannot get every change any more.
+      for (auto& s : fv->subs) {
+        if (s->live && s->next < changes.front().seq) EndPruned(s.get());
+      }
     }
     for (auto& c : changes) {
       uint64_t seq = c.seq;
@@ -438,19 +458,6 @@ void ChangeFeeds::FanOut(FeedView* fv) {
     if (s->live) s->token = fv->sent_position;
   }
 }
-
-namespace {
-
-// Ends a stream whose next changes are no longer kept: it cannot get every change from where
-// it is, and is told so (and where it stands).
-void EndPruned(Subscriber* sub) {
-  Object o;
-  o.Set("error", Value::String("changes pruned before they were sent"));
-  o.Set("position", Value::String(sub->token));
-  sub->End(ControlLine(Value::MakeObject(std::move(o)), sub->request().sse, "error"));
-}
-
-}  // namespace
 
 void ChangeFeeds::CatchUp(FeedView* fv, Subscriber* sub) {
   if (sub->view.lock() != fv->view) {

@@ -369,8 +369,8 @@ const auto tuple_def = x3::attr(std::string()) >> '(' >> (expr % ',') > ')';
 const auto set_field = [](auto& ctx) { x3::_val(ctx).field = x3::_attr(ctx); };
 const auto set_index = [](auto& ctx) { x3::_val(ctx).index = x3::_attr(ctx); };
 const auto accessor_def =
-    located[('.' > ident)[set_field] | ('[' >> string_value > ']')[set_field] |
-            ('[' >> digits > ']')[set_index]];
+    located[('.' > ident)[set_field] | (('[' >> string_value) > ']')[set_field] |
+            (('[' >> digits) > ']')[set_index]];
 
 const auto primary_def =
     number_lit | string_lit | bool_lit | null_lit | call | name | ('(' > expr > ')');
@@ -439,7 +439,7 @@ const auto check_field = [](auto& ctx) {
 const auto field_name_def = name_ident[check_field];
 
 const auto assign_op = x3::string("+=") | x3::string("-=") | (x3::string("=") >> !x3::lit('='));
-const auto assign_def = field_name >> assign_op > expr;
+const auto assign_def = (field_name >> assign_op) > expr;
 const auto set_unset = [](auto& ctx) { x3::_val(ctx).field = x3::_attr(ctx); };
 const auto unset_stmt_def = located[(kw("unset") > field_name)[set_unset]];
 const auto delete_stmt_def = located[kw("delete")[([](auto&) {})]];

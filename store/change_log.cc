@@ -193,9 +193,12 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   // the offset after the newest change pruned.
   write_pruned_ = changes_pruned_;
   write_pruned_changed_ = false;
+  // The batch's own changes always stay, so that the change feeds can send them however small
+  // --changes-keep is.
+  uint64_t keep = std::max<uint64_t>(changes_keep_, staged.changes.size());
   auto c = txn->Cursor(kChanges);
   bool at = false;
-  while (c && seq - first > changes_keep_) {
+  while (c && seq - first > keep) {
     // After a delete the cursor stands on the next record; where LMDB cannot say (the end of
     // a page, in some versions), look again from the first.
     if (!at && !(at = c->First())) break;
