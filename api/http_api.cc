@@ -330,14 +330,16 @@ void DaemonApi::RowHistory(Daemon& /*daemon*/, ApiCall& call) {
         Error(400, "view keeps no history",
               Str("add 'history all' or 'history N days' to the definition of " + call.Param(0))));
   }
+  size_t limit;
+  uint64_t after;
+  HttpResponse bad;
+  // A bad limit or cursor is refused whatever the format (CSV takes every version; its limit
+  // may pass 1000).
+  if (!ParsePage(call.req, &limit, &after, &bad)) return call.Reply(std::move(bad));
   if (const std::string* format = call.req.Query("format"); format && *format != "json") {
     if (*format != "csv") return call.Reply(Error(400, "bad format", Str("json or csv")));
     return call.Reply(HistoryCsvAnswer(call.view->store(), call.Param(0), call.Param(1), call.req));
   }
-  size_t limit;
-  uint64_t after;
-  HttpResponse bad;
-  if (!ParsePage(call.req, &limit, &after, &bad)) return call.Reply(std::move(bad));
   std::vector<std::pair<uint64_t, RowRecord>> versions;
   bool more = false;
   call.view->store().History(call.Param(1), after, limit, &versions, &more);
