@@ -469,7 +469,6 @@ auto Act(const char* kind, F fill) {
     fill(x3::_val(ctx), x3::_attr(ctx));
   };
 }
-const auto no_fill = [](ast::Clause&, auto&) {};
 const auto fill_names = [](ast::Clause& c, auto& a) { c.names = a; };
 const auto fill_exprs = [](ast::Clause& c, auto& a) { c.exprs = a; };
 const auto fill_expr = [](ast::Clause& c, auto& a) { c.exprs = {a}; };
