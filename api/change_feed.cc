@@ -115,20 +115,14 @@ class Subscriber final : public HttpStream {
       EndLocked(ControlLine(Value::MakeObject(std::move(o)), request_.sse, "error"));
       return false;
     }
-    bool was_empty = queue_.empty();
-    queue_.push_back(Piece{change, std::string(), size});
-    bytes_ += size;
-    if (was_empty && wake_) wake_();
+    QueueLocked(Piece{change, std::string(), size});
     return true;
   }
   void PushLine(std::string line) {
     std::lock_guard<std::mutex> lock(mu_);
     if (ended_) return;
-    bool was_empty = queue_.empty();
     size_t size = line.size();
-    queue_.push_back(Piece{nullptr, std::move(line), size});
-    bytes_ += size;
-    if (was_empty && wake_) wake_();
+    QueueLocked(Piece{nullptr, std::move(line), size});
   }
   // Ends the stream after what is queued and `last` (a final line; may be empty).
   void End(std::string last) {
@@ -164,14 +158,18 @@ class Subscriber final : public HttpStream {
     std::string text;
     size_t size = 0;
   };
+  // Queues a piece; the server is woken when the queue was empty (else a Take is due anyway).
+  void QueueLocked(Piece piece) {
+    bool was_empty = queue_.empty();
+    bytes_ += piece.size;
+    queue_.push_back(std::move(piece));
+    if (was_empty && wake_) wake_();
+  }
   void EndLocked(std::string last) {
-    if (!last.empty()) {
-      size_t size = last.size();
-      queue_.push_back(Piece{nullptr, std::move(last), size});
-      bytes_ += size;
-    }
+    size_t size = last.size();
+    if (size > 0) QueueLocked(Piece{nullptr, std::move(last), size});
     ended_ = true;
-    if (wake_) wake_();
+    if (wake_) wake_();  // the end itself is news, queue empty or not
   }
 
   ChangeFeeds* const feeds_;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api/http_server.h"
+#include "cmd/projctl_watch.h"
 #include "dsl/compiler.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
@@ -27,12 +28,6 @@
 #include "store/data_lock.h"
 #include "store/row_digest.h"
 #include "store/view_store.h"
-
-// projctl watch (cmd/projctl_watch.cc).
-namespace projctl {
-int Watch(const std::string& host, uint16_t port, const std::string& token, const std::string& view,
-          const std::string& from, const std::vector<std::pair<std::string, std::string>>& filters);
-}  // namespace projctl
 
 namespace {
 
@@ -803,17 +798,14 @@ int QueryCommand(const Server& s, const std::string& query, bool json, const Pag
 // projctl trace ID: every change events of one command made, across the views, as a table
 // (or the JSON answers' changes with --json), following next_cursor to the end.
 int TraceCommand(const Server& s, const std::string& id, bool json) {
-  std::string cursor;
-  projd::Array all;
-  do {
-    Value body;
-    std::string target = "/v1/correlations/" + projd::PercentEncode(id) + "?limit=1000";
-    if (!cursor.empty()) target += "&cursor=" + projd::PercentEncode(cursor);
-    if (Call(s, "GET", target, &body) != 200) return 1;
-    for (auto& c : body.as_object().Find("changes")->as_array()) all.push_back(c);
-    const Value* next = body.as_object().Find("next_cursor");
-    cursor = next && next->is_string() ? next->as_string() : "";
-  } while (!cursor.empty());
+  Paging every;
+  every.all = true;
+  Value answer;
+  if (FetchPages(s, "GET", "/v1/correlations/" + projd::PercentEncode(id) + "?limit=1000", "",
+                 "changes", nullptr, every, &answer) != 200) {
+    return 1;
+  }
+  projd::Array all = std::move(answer.as_object().Find("changes")->as_array());
   if (json) {
     PrintJson(Value::MakeArray(std::move(all)));
     return 0;

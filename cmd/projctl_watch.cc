@@ -2,6 +2,8 @@
 // api/feed_api.cc), followed across dropped connections, projd restarts and slow-consumer
 // cut-offs by reconnecting from the last position seen. A small streaming HTTP/1.1 client of
 // its own (projd::HttpCall reads whole answers): POSIX sockets, poll, chunked decoding.
+#include "cmd/projctl_watch.h"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -23,11 +25,6 @@
 
 #include "api/http_server.h"
 #include "dsl/value.h"
-
-namespace projctl {
-int Watch(const std::string& host, uint16_t port, const std::string& token, const std::string& view,
-          const std::string& from, const std::vector<std::pair<std::string, std::string>>& filters);
-}  // namespace projctl
 
 namespace {
 

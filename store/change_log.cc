@@ -1,8 +1,6 @@
 // The change log of a view's store (SPEC §9): table `changes`, u64 sequence → change record,
 // written in the transaction of the batch that made the changes and pruned to the newest
 // `keep`. The layout is in store/README.md.
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -92,22 +90,6 @@ bool ChangeEvent(std::string_view record, TopicPartition* tp, int64_t* offset) {
   return true;
 }
 
-// The correlation index's key prefix for an id: u16 length · the id, or for an id over 400
-// bytes, u16 (length | 0x8000) · its first 360 bytes · its SHA-256 (then applied ms and the
-// change sequence follow, both u64 big-endian).
-std::string CorrelationPrefix(const std::string& id) {
-  constexpr size_t kInline = 400, kHead = 360;
-  std::string k;
-  bool long_id = id.size() > kInline;
-  uint16_t n = static_cast<uint16_t>(std::min<size_t>(id.size(), 0x7FFF) | (long_id ? 0x8000 : 0));
-  k.push_back(static_cast<char>(n >> 8));
-  k.push_back(static_cast<char>(n & 0xFF));
-  if (!long_id) return k + id;
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(id.data()), id.size(), md);
-  return k + id.substr(0, kHead) + std::string(reinterpret_cast<const char*>(md), sizeof(md));
-}
-
 }  // namespace
 
 void ViewStore::SetChangeLog(std::vector<std::string> topics, uint64_t keep) {
@@ -116,28 +98,30 @@ void ViewStore::SetChangeLog(std::vector<std::string> topics, uint64_t keep) {
 }
 
 void ViewStore::LoadChangeLog(KvTxn* txn) {
-  Position offsets;
-  auto o = txn->Cursor(kOffsets);
-  for (bool ok = o && o->First(); ok; ok = o->Next()) {
-    TopicPartition tp;
-    if (DecodeOffsetKey(o->key(), &tp))
-      offsets[tp] = static_cast<int64_t>(ReadBigEndian64(o->value()));
-  }
-  change_position_ = offsets;
+  change_position_ = OffsetsIn(txn);
+  ChangeLogBounds bounds;
+  ChangeBoundsIn(txn, &bounds);
+  first_change_seq_ = bounds.first;
+  next_change_seq_ = bounds.next;
+  changes_pruned_ = bounds.pruned;
+}
+
+void ViewStore::ChangeBoundsIn(KvTxn* txn, ChangeLogBounds* out) {
+  *out = ChangeLogBounds();
   auto c = txn->Cursor(kChanges);
   if (c && c->First()) {
-    first_change_seq_ = ReadBigEndian64(c->key());
+    out->first = ReadBigEndian64(c->key());
     c->Last();
-    next_change_seq_ = ReadBigEndian64(c->key()) + 1;
+    out->next = ReadBigEndian64(c->key()) + 1;
   }
   std::string_view pruned;
   std::string ignored;
   if (txn->Get(kMeta, "changes_pruned", &pruned)) {
-    Position::Parse(pruned, &changes_pruned_, &ignored);
-  } else if (first_change_seq_ == 0) {
+    Position::Parse(pruned, &out->pruned, &ignored);
+  } else if (out->first == 0) {
     // A store written before it kept a change log (or with none): the changes before its
     // position are not kept.
-    changes_pruned_ = offsets;
+    out->pruned = OffsetsIn(txn);
   }
 }
 
@@ -222,26 +206,7 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
 bool ViewStore::ChangeBounds(ChangeLogBounds* out, std::string* error) {
   ReadView txn = Read(error);
   if (!txn) return false;
-  *out = ChangeLogBounds();
-  auto c = txn->Cursor(kChanges);
-  if (c && c->First()) {
-    out->first = ReadBigEndian64(c->key());
-    c->Last();
-    out->next = ReadBigEndian64(c->key()) + 1;
-  }
-  std::string_view pruned;
-  std::string ignored;
-  if (txn->Get(kMeta, "changes_pruned", &pruned)) {
-    Position::Parse(pruned, &out->pruned, &ignored);
-  } else if (out->first == 0) {
-    auto o = txn->Cursor(kOffsets);
-    for (bool ok = o && o->First(); ok; ok = o->Next()) {
-      TopicPartition tp;
-      if (DecodeOffsetKey(o->key(), &tp)) {
-        out->pruned[tp] = static_cast<int64_t>(ReadBigEndian64(o->value()));
-      }
-    }
-  }
+  ChangeBoundsIn(txn.txn.get(), out);
   return true;
 }
 

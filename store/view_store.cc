@@ -57,6 +57,24 @@ std::string IdKeyOf(std::string_view id) {
 }
 bool PlainId(std::string_view id) { return !id.empty() && id.size() < kIdHead; }
 
+}  // namespace
+
+// The correlation index's key prefix for an id: u16 length · the id, or for an id over 400
+// bytes, u16 (length | 0x8000) · its first 360 bytes · its SHA-256 (then applied ms and the
+// change sequence follow, both u64 big-endian).
+std::string CorrelationPrefix(const std::string& id) {
+  constexpr size_t kInline = 400, kHead = 360;
+  std::string k;
+  bool long_id = id.size() > kInline;
+  uint16_t n = static_cast<uint16_t>(std::min<size_t>(id.size(), 0x7FFF) | (long_id ? 0x8000 : 0));
+  k.push_back(static_cast<char>(n >> 8));
+  k.push_back(static_cast<char>(n & 0xFF));
+  if (!long_id) return k + id;
+  return k + id.substr(0, kHead) + Digest(id);
+}
+
+namespace {
+
 bool ValidKey(std::string_view key) { return !key.empty() && key.size() <= kMaxKeyBytes; }
 
 void EncodeVersion(const RowRecord& rec, std::string* out) {
@@ -464,9 +482,12 @@ bool ViewStore::Write(const StagedBatch& staged, std::string* error) {
 }
 
 Position ViewStore::Positions() {
-  Position out;
   ReadView txn = Read();
-  if (!txn) return out;
+  return txn ? OffsetsIn(txn.txn.get()) : Position();
+}
+
+Position ViewStore::OffsetsIn(KvTxn* txn) {
+  Position out;
   auto c = txn->Cursor(kOffsets);
   for (bool ok = c && c->First(); ok; ok = c->Next()) {
     TopicPartition tp;
@@ -737,14 +758,7 @@ bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
 bool ViewStore::ComputeChecksum(Checksum* out, std::string* error) {
   ReadView txn = Read(error);
   if (!txn) return false;
-  out->position = Position();
-  auto offsets = txn->Cursor(kOffsets);
-  for (bool ok = offsets && offsets->First(); ok; ok = offsets->Next()) {
-    TopicPartition tp;
-    if (DecodeOffsetKey(offsets->key(), &tp)) {
-      out->position[tp] = static_cast<int64_t>(ReadBigEndian64(offsets->value()));
-    }
-  }
+  out->position = OffsetsIn(txn.txn.get());
   std::string_view hash;
   out->definition_hash = txn->Get(kMeta, "definition_hash", &hash) ? std::string(hash) : "";
   RowDigest digest;

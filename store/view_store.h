@@ -213,6 +213,9 @@ class ViewStore final : public RowSource {
   void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
   void LoadChangeLog(KvTxn* txn);
+  // Read in `txn`: the offsets table, and the change log's bounds.
+  Position OffsetsIn(KvTxn* txn);
+  void ChangeBoundsIn(KvTxn* txn, ChangeLogBounds* out);
 
   // A read transaction for readers, holding off map growth while it lives; false when LMDB
   // could not start one (*error says why, when given).
@@ -262,6 +265,8 @@ class ViewStore final : public RowSource {
 std::string IndexEncode(const Value& v);
 
 std::string EncodeOffsetKey(const TopicPartition& tp);
+// The key prefix of a correlation id's entries in the correlation index (store/README.md).
+std::string CorrelationPrefix(const std::string& id);
 bool DecodeOffsetKey(std::string_view key, TopicPartition* tp);
 
 }  // namespace projd
