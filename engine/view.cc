@@ -460,26 +460,34 @@ void View::Run() {
         for (size_t i = stop_index; i < messages.size(); ++i) pending_.emplace_back(messages[i]);
       }
     }
-    if (!batch.empty()) {
-      for (const auto& c : cursors) {
-        if (c.last_ts > 0) batch.last_timestamps[c.tp] = c.last_ts;
-      }
-      // Encode this batch, then wait for the one in flight before handing this one over
-      // (without the snapshot: a write that grows the map waits for it).
-      store_->Stage(&batch, &staged);
-      store_->EndBatch();
-      if (!FinishCommit()) break;
-      std::swap(staged_, staged);  // the written one's buffers are reused for the next
-      inflight_started_ = apply_started;
-      StartCommit(&batch);
-    } else {
-      store_->EndBatch();
+    for (const auto& c : cursors) {
+      if (c.last_ts > 0) batch.last_timestamps[c.tp] = c.last_ts;
     }
+    if (!HandOver(&batch, &staged, apply_started, stopped_here)) break;
     if (stopped_here) StopAt(stop_reason);
     UpdateRate();
     PruneHistoryNow();
   }
   FinishRun();
+}
+
+bool View::HandOver(Batch* batch, StagedBatch* staged, Clock::time_point apply_started,
+                    bool stopping) {
+  if (batch->empty()) {
+    store_->EndBatch();
+    return true;
+  }
+  // Encode this batch, then wait for the one in flight before handing this one over
+  // (without the snapshot: a write that grows the map waits for it).
+  store_->Stage(batch, staged);
+  store_->EndBatch();
+  if (!FinishCommit()) return false;
+  std::swap(staged_, *staged);  // the written one's buffers are reused for the next
+  inflight_started_ = apply_started;
+  StartCommit(batch);
+  // Before an `errors stop` view says it stopped at an event, the events before it are
+  // written: a reader that sees `failed` at offset N reads every event before N applied.
+  return !stopping || FinishCommit();
 }
 
 void View::UpdateRate() {

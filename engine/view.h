@@ -157,6 +157,11 @@ class View {
   // told to stop); StartCommit hands the staged batch over.
   bool FinishCommit();
   void StartCommit(Batch* batch);
+  // Stages a non-empty batch and hands it to the committer (after the one in flight is
+  // written); with `stopping`, also waits for it. False when a write failed and we are told to
+  // stop.
+  bool HandOver(Batch* batch, StagedBatch* staged,
+                std::chrono::steady_clock::time_point apply_started, bool stopping);
   void CommitterLoop();
   // After a batch is written: positions, counters and read-your-writes waiters.
   void Published(const Batch& batch, const std::vector<int64_t>& timestamps);

@@ -13,6 +13,17 @@ if [[ -n ${CI:-} ]]; then werror=ON; fi
 PROJD_CMAKE_ARGS="${PROJD_CMAKE_ARGS:-} -DPROJD_WERROR=$werror" scripts/build.sh
 
 status=0
+# ctest_in DIR ARGS...: ctest in DIR, its output kept in DIR/ctest-output.log for the summary of
+# failures printed last (a failure early in a long run is otherwise far above the end of the log).
+failed_dirs=()
+ctest_in() {
+  local dir=$1 rc=0
+  shift
+  ctest --test-dir "$dir" --output-on-failure --timeout 1500 "$@" 2>&1 | tee "$dir/ctest-output.log" ||
+    rc=$?
+  if ((rc != 0)); then failed_dirs+=("$dir"); fi
+  return "$rc"
+}
 # clang-format and clang-tidy on the C++ files changed in the last 10 commits (scripts/lint.sh;
 # PROJD_LINT_COMMITS changes the count, PROJD_SKIP_LINT=1 skips it). Findings fail the run, after
 # the tests have run.
@@ -39,7 +50,7 @@ echo "test.sh: schema registry at $registry (ready in $(( $(date +%s) - started 
 export PROJD_SCHEMA_REGISTRY=$registry
 export PROJD_KAFKA_REQUIRED=1
 
-ctest --test-dir build --output-on-failure --timeout 1500 "$@" || status=$?
+ctest_in build "$@" || status=$?
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer (skip with
 # PROJD_SKIP_SANITIZERS=1).
@@ -48,7 +59,7 @@ if [[ -z ${PROJD_SKIP_SANITIZERS:-} ]]; then
   PROJD_BUILD_DIR=build-asan PROJD_BUILD_TYPE=Debug PROJD_CMAKE_ARGS=-DPROJD_SANITIZE=ON \
     scripts/build.sh
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure --timeout 1500 "$@" || status=$?
+    ctest_in build-asan "$@" || status=$?
 fi
 
 # The libFuzzer targets (clang-14, ASan + UBSan, build-fuzz/), each for a short bounded time,
@@ -56,5 +67,12 @@ fi
 if [[ -z ${PROJD_SKIP_FUZZ:-} ]]; then
   echo "test.sh: fuzz smoke run (build-fuzz/)"
   scripts/fuzz.sh smoke || status=$?
+fi
+if ((${#failed_dirs[@]} > 0)); then
+  for dir in "${failed_dirs[@]}"; do
+    echo "test.sh: FAILED in $dir: $(tr '\n' ' ' <"$dir/Testing/Temporary/LastTestsFailed.log" 2>/dev/null)"
+    grep -n -E -B3 -A8 'FAILED:|failed with|runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer|\*\*\*(Failed|Timeout|Exception)' \
+      "$dir/ctest-output.log" | head -n 150 || true
+  done
 fi
 exit $status
