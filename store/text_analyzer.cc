@@ -1,0 +1,277 @@
+#include "store/text_analyzer.h"
+
+#include <libstemmer.h>
+#include <unicode/brkiter.h>
+#include <unicode/normalizer2.h>
+#include <unicode/stringpiece.h>
+#include <unicode/ubrk.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+#include <unicode/utf8.h>
+
+#include <algorithm>
+#include <climits>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+
+namespace projd {
+
+bool ParseTextLanguage(std::string_view name, TextLanguage* out) {
+  if (name == "simple") {
+    *out = TextLanguage::kSimple;
+  } else if (name == "english") {
+    *out = TextLanguage::kEnglish;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+const char* TextLanguageName(TextLanguage l) {
+  switch (l) {
+    case TextLanguage::kSimple:
+      return "simple";
+    case TextLanguage::kEnglish:
+      return "english";
+  }
+  return "simple";
+}
+
+namespace {
+
+// A thread's ICU state: break iterators are costly to create and not thread-safe, so each
+// thread makes its own once and points them at each text.
+struct Icu {
+  icu::UnicodeString empty;  // what the iterators point at between calls
+  std::unique_ptr<icu::BreakIterator> words;
+  std::unique_ptr<icu::BreakIterator> chars;  // splits a segment of ideographs or kana
+  const icu::Normalizer2* nfkc = nullptr;     // ICU's singletons, shared by all threads
+  const icu::Normalizer2* nfkc_casefold = nullptr;
+};
+
+[[noreturn]] void IcuFailed(const char* what, UErrorCode status) {
+  throw std::runtime_error(std::string("text analyzer: ") + what + ": " + u_errorName(status));
+}
+
+Icu& ThreadIcu() {
+  thread_local Icu icu = [] {
+    Icu i;
+    UErrorCode status = U_ZERO_ERROR;
+    i.words.reset(icu::BreakIterator::createWordInstance(icu::Locale::getRoot(), status));
+    if (U_FAILURE(status) || !i.words) IcuFailed("no ICU word break iterator", status);
+    i.chars.reset(icu::BreakIterator::createCharacterInstance(icu::Locale::getRoot(), status));
+    if (U_FAILURE(status) || !i.chars) IcuFailed("no ICU character break iterator", status);
+    i.nfkc = icu::Normalizer2::getNFKCInstance(status);
+    if (U_FAILURE(status)) IcuFailed("no ICU NFKC normalizer", status);
+    i.nfkc_casefold = icu::Normalizer2::getNFKCCasefoldInstance(status);
+    if (U_FAILURE(status)) IcuFailed("no ICU NFKC_Casefold normalizer", status);
+    return i;
+  }();
+  return icu;
+}
+
+// A thread's Snowball stemmer (a stemmer is not thread-safe), made on first use.
+struct Stemmer {
+  sb_stemmer* english = nullptr;
+  ~Stemmer() {
+    if (english != nullptr) sb_stemmer_delete(english);
+  }
+};
+
+sb_stemmer* EnglishStemmer() {
+  thread_local Stemmer stemmer;
+  if (stemmer.english == nullptr) {
+    stemmer.english = sb_stemmer_new("english", "UTF_8");
+    if (stemmer.english == nullptr) throw std::runtime_error("text analyzer: no Snowball stemmer");
+  }
+  return stemmer.english;
+}
+
+// Cuts valid UTF-8 `s` to at most kMaxTermBytes, at a character boundary.
+void CutTerm(std::string* s) {
+  if (s->size() <= kMaxTermBytes) return;
+  size_t n = kMaxTermBytes;
+  while (n > 0 && (static_cast<unsigned char>((*s)[n]) & 0xC0) == 0x80) --n;
+  s->resize(n);
+}
+
+// Turns the words of one text into tokens, numbering them.
+class TermSink {
+ public:
+  TermSink(Icu& icu, TextLanguage lang, std::vector<TextToken>* out)
+      : icu_(icu), lang_(lang), out_(out) {}
+
+  // One word (NFKC text): case-folded, stemmed, cut, appended with the next position.
+  void Word(const icu::UnicodeString& word) {
+    UErrorCode status = U_ZERO_ERROR;
+    // NFKC_Casefold: full case folding, kept in NFKC, default ignorables (soft hyphens,
+    // joiners, variation selectors) removed.
+    icu_.nfkc_casefold->normalize(word, folded_, status);
+    if (U_FAILURE(status)) return;
+    // Curly apostrophes (’ ‘ are inside words for ICU, as ' is) are read as ': "don’t" is "don't",
+    // and the English stemmer knows only '.
+    for (int32_t i = 0; i < folded_.length(); ++i) {
+      char16_t c = folded_.charAt(i);
+      if (c == 0x2018 || c == 0x2019) folded_.setCharAt(i, u'\'');
+    }
+    term_.clear();
+    folded_.toUTF8String(term_);
+    if (term_.size() > INT_MAX) CutTerm(&term_);  // beyond the stemmer's lengths
+    if (lang_ == TextLanguage::kEnglish && !term_.empty()) {
+      sb_stemmer* stemmer = EnglishStemmer();
+      const sb_symbol* stem =
+          sb_stemmer_stem(stemmer, reinterpret_cast<const sb_symbol*>(term_.data()),
+                          static_cast<int>(term_.size()));
+      if (stem == nullptr) throw std::bad_alloc();
+      term_.assign(reinterpret_cast<const char*>(stem), sb_stemmer_length(stemmer));
+    }
+    if (term_.empty()) return;
+    CutTerm(&term_);
+    out_->push_back(TextToken{term_, position_++});
+  }
+
+ private:
+  Icu& icu_;
+  TextLanguage lang_;
+  std::vector<TextToken>* out_;
+  uint32_t position_ = 0;
+  icu::UnicodeString folded_;  // reused for every word
+  std::string term_;
+};
+
+// One UTF-8 character at s[i]: its length (1 for a bad byte) and code point (negative if bad).
+size_t CharAt(std::string_view s, size_t i, UChar32* c) {
+  int32_t at = 0;
+  const int32_t n = static_cast<int32_t>(std::min<size_t>(s.size() - i, 4));
+  U8_NEXT(reinterpret_cast<const uint8_t*>(s.data() + i), at, n, *c);
+  return static_cast<size_t>(at);
+}
+
+}  // namespace
+
+void AnalyzeText(std::string_view text, TextLanguage lang, std::vector<TextToken>* out) {
+  // ICU strings are at most INT32_MAX code units long.
+  if (text.size() > INT32_MAX) text = text.substr(0, INT32_MAX);
+  if (text.empty()) return;
+  Icu& icu = ThreadIcu();
+  // Bad bytes become U+FFFD; then NFKC before segmentation, so that "x²" or "ﬁne" are the
+  // words they look like.
+  icu::UnicodeString src = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  if (src.isBogus()) throw std::bad_alloc();
+  UErrorCode status = U_ZERO_ERROR;
+  if (icu.nfkc->quickCheck(src, status) != UNORM_YES && U_SUCCESS(status)) {
+    icu::UnicodeString normalized = icu.nfkc->normalize(src, status);
+    if (U_FAILURE(status) || normalized.isBogus()) throw std::bad_alloc();
+    src = std::move(normalized);
+  }
+
+  TermSink sink(icu, lang, out);
+  icu::BreakIterator& words = *icu.words;
+  words.setText(src);
+  for (int32_t start = words.first(), end = words.next(); end != icu::BreakIterator::DONE;
+       start = end, end = words.next()) {
+    // UBRK_WORD_NONE (0..99): spaces, punctuation, symbols, emoji.
+    const int32_t rule = words.getRuleStatus();
+    if (rule < UBRK_WORD_NUMBER || rule >= UBRK_WORD_IDEO_LIMIT) continue;
+    icu::UnicodeString segment = src.tempSubStringBetween(start, end);
+    if (rule < UBRK_WORD_KANA) {
+      sink.Word(segment);
+      continue;
+    }
+    // Ideographs and kana: ICU's dictionary words depend on the text around them (中华人民共和国
+    // is 中华 人民 共和国, 人民共和国 alone something else), so each character is a word and a
+    // phrase of them finds any run of characters.
+    icu::BreakIterator& chars = *icu.chars;
+    chars.setText(segment);
+    for (int32_t s = chars.first(), e = chars.next(); e != icu::BreakIterator::DONE;
+         s = e, e = chars.next()) {
+      sink.Word(segment.tempSubStringBetween(s, e));
+    }
+    chars.setText(icu.empty);
+  }
+  // The iterator must not keep pointing at this call's string.
+  words.setText(icu.empty);
+}
+
+bool ParseTextPattern(std::string_view pattern, TextLanguage lang, TextPattern* out,
+                      std::string* error) {
+  TextPattern parsed;
+  std::vector<TextToken> tokens;
+  // Adds the analyzed terms of `words` (none: nothing, as for punctuation only).
+  auto add_terms = [&](std::string_view words) {
+    tokens.clear();
+    AnalyzeText(words, lang, &tokens);
+    if (tokens.empty()) return;
+    TextPatternItem item;
+    for (TextToken& t : tokens) item.terms.push_back(std::move(t.term));
+    parsed.items.push_back(std::move(item));
+  };
+  auto white_space_at = [&](size_t i) -> size_t {
+    UChar32 c;
+    size_t n = CharAt(pattern, i, &c);
+    return c >= 0 && u_isUWhiteSpace(c) ? n : 0;
+  };
+
+  size_t i = 0;
+  while (i < pattern.size()) {
+    if (size_t n = white_space_at(i)) {
+      i += n;
+      continue;
+    }
+    if (pattern[i] == '"') {
+      const size_t close = pattern.find('"', i + 1);
+      if (close == std::string_view::npos) {
+        *error = "unterminated quote in matches pattern";
+        return false;
+      }
+      std::string_view phrase = pattern.substr(i + 1, close - i - 1);
+      i = close + 1;
+      if (i < pattern.size() && pattern[i] == '*') {
+        *error = "a prefix (*) on a quoted phrase is not supported in matches patterns";
+        return false;
+      }
+      add_terms(phrase);
+      continue;
+    }
+    // An unquoted item: up to white space or a quote.
+    const size_t start = i;
+    while (i < pattern.size() && pattern[i] != '"' && white_space_at(i) == 0) {
+      UChar32 c;
+      i += CharAt(pattern, i, &c);
+    }
+    std::string_view word = pattern.substr(start, i - start);
+    if (word.back() != '*') {
+      add_terms(word);
+      continue;
+    }
+    // A prefix: folded, not stemmed (the terms it is compared with are stems, of words that
+    // start with it).
+    while (!word.empty() && word.back() == '*') word.remove_suffix(1);
+    tokens.clear();
+    AnalyzeText(word, TextLanguage::kSimple, &tokens);
+    if (tokens.empty()) {
+      *error = "a prefix needs at least one letter before * in matches pattern";
+      return false;
+    }
+    if (tokens.size() > 1) {
+      *error =
+          "a prefix must be a single word before * in matches pattern (\"e-ma*\" is two words; "
+          "ideographs and kana are a word each)";
+      return false;
+    }
+    TextPatternItem item;
+    item.terms.push_back(std::move(tokens[0].term));
+    item.prefix = true;
+    parsed.items.push_back(std::move(item));
+  }
+  if (parsed.items.empty()) {
+    *error = "matches pattern has no words";
+    return false;
+  }
+  *out = std::move(parsed);
+  return true;
+}
+
+}  // namespace projd
