@@ -227,7 +227,7 @@ std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& 
     *error = "view " + p->name() + ": " + *error;
     return nullptr;
   }
-  store->SetIndexes(p->indexes());
+  store->UseIndexesOf(*p);
   store->SetChangeLog(p->topics(), options_.changes_keep);
   if (store->GetMeta("definition_hash").empty()) {
     if (!store->PutMeta("definition_hash", p->definition_hash(), error) ||

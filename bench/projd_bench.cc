@@ -90,7 +90,7 @@ bool ApplyPath(const std::shared_ptr<const projd::Projection>& projection,
     std::cerr << error << "\n";
     return false;
   }
-  store->SetIndexes(projection->indexes());
+  store->UseIndexesOf(*projection);
   store->SetChangeLog({"bench"}, keep);
   projd::Projector projector(projection);
   projd::Batch batch;

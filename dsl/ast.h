@@ -121,7 +121,8 @@ struct If : Located {
 
 // ---- clauses of a projection ----
 struct Clause : Located {
-  // "from", "key", "type", "time", "id", "dedupe", "where", "on", "index", "history",
+  // "from", "key", "type", "time", "id", "dedupe", "where", "on", "index", "index text"
+  // (names: the field; word: the language, "" when not given), "history",
   // "errors", "format", "alert", "audit", "correlation".
   std::string kind;
   // from: topics; on: event types ("*" for all); index: fields; audit: the names

@@ -98,6 +98,7 @@ const FuncInfo kFunctions[] = {
     {"hour", ExprNode::Func::kHour, 1, 1, Type::kString},
     {"number", ExprNode::Func::kNumber, 1, 1, Type::kNumber},
     {"string", ExprNode::Func::kString, 1, 1, Type::kString},
+    {"score", ExprNode::Func::kScore, 0, 0, Type::kNumber},
 };
 
 const FuncInfo* FindFunction(const std::string& name) {
@@ -333,6 +334,9 @@ class Compiler {
   void CompileHandler(const ast::Clause& c, Projection* proj, std::set<std::string>* seen_types,
                       bool* has_catch_all, std::set<std::string>* assigned);
   void CompileIndex(const ast::Clause& c, Projection* proj);
+  void CompileTextIndex(const ast::Clause& c, Projection* proj);
+  void CompileMatches(size_t offset, const ExprNode& lhs, const ExprNode& rhs, const Scope& scope,
+                      ExprNode* node);
   void CompileHistory(const ast::Clause& c, Projection* proj);
   void CompileAlert(const ast::Clause& c, Projection* proj);
   static void IndexHandlers(Projection* proj);
@@ -562,6 +566,13 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
                         (wanted == 1 ? "" : "s") + ", not " + std::to_string(n));
     return f->result;
   }
+  if (f->func == ExprNode::Func::kScore) {
+    if (!IsQueryPlace(scope.place)) {
+      Error(c.offset, "score() is only allowed in queries");
+    } else if (!scope.query || scope.query->text_matches.empty()) {
+      Error(c.offset, "score() needs a 'FIELD matches \"words\"' condition in the where clause");
+    }
+  }
   out->op = ExprNode::Op::kCall;
   out->func = f->func;
   std::vector<Type> types;
@@ -655,6 +666,9 @@ Type Compiler::CompileBinary(const std::string& op, size_t offset, ExprNode lhs,
     node.op = op == "and" ? ExprNode::Op::kAnd : ExprNode::Op::kOr;
     CheckCondition(lt, offset, ("operand of '" + op + "'").c_str());
     CheckCondition(rt, offset, ("operand of '" + op + "'").c_str());
+    result = Type::kBool;
+  } else if (op == "matches") {
+    CompileMatches(offset, lhs, rhs, scope, &node);
     result = Type::kBool;
   } else if (op == "starts_with") {
     node.op = ExprNode::Op::kStartsWith;
@@ -1120,6 +1134,53 @@ void Compiler::CompileIndex(const ast::Clause& c, Projection* proj) {
   }
 }
 
+// index text FIELD [language "simple"|"english"].
+void Compiler::CompileTextIndex(const ast::Clause& c, Projection* proj) {
+  const std::string& field = c.names[0];
+  if (proj->text_index(field)) {
+    Error(c.offset, "field '" + field + "' has two text indexes");
+    return;
+  }
+  std::string language = c.word.empty() ? "simple" : c.word;
+  if (language != "simple" && language != "english") {
+    Error(c.offset, "unknown text index language \"" + c.word +
+                        "\" (the languages are \"simple\" and \"english\")");
+  }
+  proj->text_indexes_.push_back({field, language});
+}
+
+// FIELD matches "PATTERN" (queries): the field needs a text index; the pattern is a string.
+void Compiler::CompileMatches(size_t offset, const ExprNode& lhs, const ExprNode& rhs,
+                              const Scope& scope, ExprNode* node) {
+  node->op = ExprNode::Op::kMatches;
+  if (!IsQueryPlace(scope.place) || !scope.query) {
+    Error(offset, "matches is only allowed in queries (on a field with a text index)");
+    return;
+  }
+  const Projection& proj = *scope.query->projection;
+  if (lhs.op != ExprNode::Op::kField) {
+    Error(offset,
+          "matches needs a field with a text index on its left, like: memo matches "
+          "\"coffee\"");
+    return;
+  }
+  const Projection::TextIndex* index = proj.text_index(lhs.name);
+  if (!index) {
+    Error(offset, "field '" + lhs.name + "' of view '" + proj.name() +
+                      "' has no text index (add 'index text " + lhs.name + "' to the projection)");
+    return;
+  }
+  if (rhs.op != ExprNode::Op::kConst || !rhs.constant.is_string()) {
+    Error(offset, "matches needs a string of words on its right, like: " + lhs.name +
+                      " matches \"coffee berlin\"");
+    return;
+  }
+  node->slot = static_cast<int>(scope.query->text_matches.size());
+  scope.query->text_matches.push_back({lhs.name, rhs.constant.as_string(), index->language});
+  node->args.push_back(lhs);
+  node->args.push_back(rhs);
+}
+
 // history all, history N days.
 void Compiler::CompileHistory(const ast::Clause& c, Projection* proj) {
   if (c.word == "all") {
@@ -1168,7 +1229,7 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
   size_t dedupe_offset = 0;
   std::set<std::string> assigned;
   for (const auto& c : p.clauses) {
-    if (c.kind != "on") {
+    if (c.kind != "on" && c.kind != "index text") {
       auto it = seen.find(c.kind);
       if (it != seen.end()) {
         int line, col;
@@ -1196,6 +1257,9 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
       CompileHandler(c, proj.get(), &seen_types, &has_catch_all, &assigned);
     } else if (c.kind == "index") {
       CompileIndex(c, proj.get());
+    } else if (c.kind == "index text") {
+      CompileTextIndex(c, proj.get());
+      seen.emplace("index text:" + c.names[0], c.offset);
     } else if (c.kind == "history") {
       CompileHistory(c, proj.get());
     } else if (c.kind == "errors") {
@@ -1222,6 +1286,12 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
   for (const auto& f : proj->indexes_) {
     if (!assigned.count(f)) {
       Error(seen["index"], "index on '" + f + "', which no handler sets");
+    }
+  }
+  for (const auto& t : proj->text_indexes_) {
+    if (!assigned.count(t.field)) {
+      Error(seen["index text:" + t.field],
+            "text index on '" + t.field + "', which no handler sets");
     }
   }
   return proj;
@@ -1618,6 +1688,16 @@ void Compiler::CompileOrderBy(const ast::QueryClause& c, const std::set<std::str
     order.descending = o.direction == "desc";
     int item = column(o.field);
     bool call = o.field.find('(') != std::string::npos;
+    if (item < 0 && !query->aggregates && Squeezed(o.field) == "score()") {
+      if (query->text_matches.empty()) {
+        Error(o.offset,
+              "order by score() needs a 'FIELD matches \"words\"' condition in the "
+              "where clause");
+      }
+      order.score = true;
+      query->order.push_back(std::move(order));
+      continue;
+    }
     if (query->aggregates || (item >= 0 && (call || query->select[item].has_alias))) {
       order.item = item;
     }

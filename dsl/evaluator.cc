@@ -527,6 +527,9 @@ bool CallFunction(const ExprNode& n, EvalContext* ctx, Value* out) {
   if (n.args.size() > 4) large.resize(n.args.size());
   Value* scratch = n.args.size() > 4 ? large.data() : small;
   switch (n.func) {
+    case F::kScore:
+      if (!ctx->text) return Fail(ctx, n, "score() is only available in a query with matches");
+      return ctx->text->Score(ctx->key, out, &ctx->error);
     case F::kCoalesce:
       return CallCoalesce(n, ctx, scratch, out);
     case F::kMin:
@@ -749,6 +752,13 @@ bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
       return EvalIn(n, ctx, out);
     case Op::kStartsWith:
       return EvalStartsWith(n, ctx, out);
+    case Op::kMatches: {
+      if (!ctx->text) return Fail(ctx, n, "matches is only available in queries on a view");
+      bool m = false;
+      if (!ctx->text->Matches(n.slot, ctx->key, &m, &ctx->error)) return false;
+      *out = Value::Bool(m);
+      return true;
+    }
     case Op::kCall:
       return CallFunction(n, ctx, out);
   }

@@ -381,7 +381,7 @@ const auto unary_def = neg | postfix;
 const auto mul_op = x3::string("*") | x3::string("/") | x3::string("%");
 const auto add_op = (x3::string("+") | x3::string("-")) >> !x3::lit('=');
 const auto cmp_op = x3::string("==") | x3::string("!=") | x3::string("<=") | x3::string(">=") |
-                    x3::string("<") | x3::string(">") | kw_str("starts_with");
+                    x3::string("<") | x3::string(">") | kw_str("starts_with") | kw_str("matches");
 
 const auto mul_step_def = mul_op > unary;
 const auto mul_expr_def = unary >> *mul_step;
@@ -517,6 +517,19 @@ const auto audit_list =
     x3::rule<struct audit_list_id, std::vector<boost::fusion::deque<std::string, ast::Operand>>>{
         "NAME = expression"} = audit_item % ',';
 
+// index text FIELD [language "NAME"]: the field, and the language ("" when not given).
+const auto fill_text_index = [](ast::Clause& c, auto& a) {
+  c.names = {boost::fusion::at_c<0>(a)};
+  const auto& language = boost::fusion::at_c<1>(a);
+  c.word = language ? *language : std::string();
+};
+const auto text_language =
+    x3::rule<struct text_language_id, boost::optional<std::string>>{"'language'"} =
+        -(kw("language") > string_value);
+const auto text_index =
+    x3::rule<struct text_index_id, boost::fusion::deque<std::string, boost::optional<std::string>>>{
+        "text index"} = (kw("text") >> ident) > text_language;
+
 const auto clause_def =
     located[(kw("from") > string_list)[Act("from", fill_names)] |
             (kw("audit") > audit_list)[Act("audit", fill_audit)] |
@@ -527,6 +540,7 @@ const auto clause_def =
             kw("dedupe")[([](auto& ctx) { x3::_val(ctx).kind = "dedupe"; })] |
             (kw("where") > expr)[Act("where", fill_expr)] |
             (kw("on") > on_names > block)[Act("on", fill_on)] |
+            (kw("index") >> text_index)[Act("index text", fill_text_index)] |
             (kw("index") > ident_list)[Act("index", fill_names)] |
             (kw("history") > history_spec)[Act("history", fill_word)] |
             (kw("errors") > errors_word)[Act("errors", fill_word)] |

@@ -44,6 +44,7 @@ struct ExprNode {
     kOr,
     kIn,          // args[0] in (args[1..])
     kStartsWith,  // infix
+    kMatches,     // queries: args[0] (a text-indexed field) matches Query::text_matches[slot]
     kCall,        // function `func` on args
   };
   enum class Func : uint8_t {
@@ -70,6 +71,8 @@ struct ExprNode {
     kCount,
     kSum,
     kAvg,
+    // Queries with `matches`: the row's BM25 relevance.
+    kScore,
   };
 
   Op op = Op::kConst;
@@ -160,6 +163,19 @@ class Projection {
   const std::string& file() const { return file_; }
   const std::vector<std::string>& topics() const { return topics_; }
   const std::vector<std::string>& indexes() const { return indexes_; }
+  // Full-text indexes (`index text FIELD [language "NAME"]`): field and language ("simple"
+  // or "english").
+  struct TextIndex {
+    std::string field;
+    std::string language;
+  };
+  const std::vector<TextIndex>& text_indexes() const { return text_indexes_; }
+  const TextIndex* text_index(const std::string& field) const {
+    for (const auto& t : text_indexes_) {
+      if (t.field == field) return &t;
+    }
+    return nullptr;
+  }
   History history() const { return history_; }
   int64_t history_days() const { return history_days_; }
   ErrorPolicy errors() const { return errors_; }
@@ -216,6 +232,7 @@ class Projection {
   // Prepare's audit values and correlation.
   bool PrepareAudit(EvalContext* ctx, PreparedEvent* out, std::string* error) const;
   std::vector<std::string> indexes_;
+  std::vector<TextIndex> text_indexes_;
   History history_ = History::kNone;
   int64_t history_days_ = 0;
   ErrorPolicy errors_ = ErrorPolicy::kSkip;
@@ -231,6 +248,18 @@ class Projection {
 };
 
 // Expression evaluation, shared by projections and queries.
+// Answers `matches` and score() for the rows of a query (the engine's, over the view's text
+// index).
+class TextOracle {
+ public:
+  virtual ~TextOracle() = default;
+  // Whether row `key` matches Query::text_matches[slot]; false with *error when the index
+  // cannot be read.
+  virtual bool Matches(int slot, std::string_view key, bool* out, std::string* error) const = 0;
+  // The row's BM25 relevance: the sum over the query's matches it satisfies.
+  virtual bool Score(std::string_view key, Value* out, std::string* error) const = 0;
+};
+
 struct EvalContext {
   const Value* event = nullptr;        // null outside event processing (queries)
   const Value* event_slots = nullptr;  // instead of `event`: see EventInput
@@ -238,6 +267,7 @@ struct EvalContext {
   std::string_view key;
   const Object* row = nullptr;  // null where row fields are not available
   std::vector<Value>* locals = nullptr;
+  const TextOracle* text = nullptr;  // queries with matches
   std::string error;
 };
 // Returns false and sets ctx->error on an event error.

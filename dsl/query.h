@@ -36,6 +36,14 @@ struct Query {
   int64_t as_of_ms = 0;
   bool has_where = false;
   ExprNode where;
+  // The `FIELD matches "PATTERN"` conditions of the where clause (ExprNode::slot indexes
+  // this list); the pattern is parsed against the field's text index when the query runs.
+  struct TextMatch {
+    std::string field;
+    std::string pattern;
+    std::string language;
+  };
+  std::vector<TextMatch> text_matches;
   struct SelectItem {
     std::string label;  // the alias, or the item's source text, e.g. "sum(balance)" or "owner"
     bool has_alias = false;
@@ -59,7 +67,8 @@ struct Query {
   struct Order {
     std::string field;  // "key" for the key (rows only)
     bool descending = false;
-    int item = -1;  // >= 0: by the value of this select item instead (an alias; groups)
+    int item = -1;       // >= 0: by the value of this select item instead (an alias; groups)
+    bool score = false;  // by score() (queries with matches)
   };
   std::vector<Order> order;
   int64_t limit = -1;  // -1: none given

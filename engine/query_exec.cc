@@ -5,6 +5,7 @@
 #include <set>
 
 #include "engine/query_group.h"
+#include "engine/query_text.h"
 
 namespace projd {
 namespace {
@@ -63,7 +64,8 @@ Decimal LargestDecimal() {
 }
 
 struct Plan {
-  enum class Kind { kScan, kKey, kPrefix, kIndex, kHistory } kind = Kind::kScan;
+  enum class Kind { kScan, kKey, kPrefix, kIndex, kHistory, kText } kind = Kind::kScan;
+  int text_slot = -1;  // kText: the matches condition whose postings drive the query
   std::string key_or_prefix;
   std::string field;
   std::vector<Value> equals;  // index: any of these values
@@ -88,7 +90,7 @@ Op Mirror(Op op) {
   }
 }
 
-Plan Choose(const Query& q) {
+Plan Choose(const Query& q, const QueryText& text) {
   Plan plan;
   if (q.has_as_of) plan.kind = Plan::Kind::kHistory;
   if (!q.has_where) return plan;
@@ -100,7 +102,12 @@ Plan Choose(const Query& q) {
   };
   Plan prefix, eq, range;
   bool have_prefix = false, have_eq = false, have_range = false;
+  int text_slot = -1;  // the most selective matches condition
   for (const ExprNode* c : conj) {
+    if (c->op == Op::kMatches && !q.has_as_of &&
+        (text_slot < 0 || text.Selectivity(c->slot) < text.Selectivity(text_slot))) {
+      text_slot = c->slot;
+    }
     if (c->args.size() != 2 && c->op != Op::kIn && c->op != Op::kCall) continue;
     const ExprNode* a = c->args.empty() ? nullptr : &c->args[0];
     const ExprNode* b = c->args.size() > 1 ? &c->args[1] : nullptr;
@@ -159,6 +166,15 @@ Plan Choose(const Query& q) {
       }
     }
   }
+  if (text_slot >= 0) {
+    // The text index drives, within the key prefix when there is one; the other conditions
+    // (and other indexed fields) are checked on its candidates.
+    plan.kind = Plan::Kind::kText;
+    plan.text_slot = text_slot;
+    plan.field = text.field(text_slot);
+    if (have_prefix) plan.key_or_prefix = prefix.key_or_prefix;
+    return plan;
+  }
   if (have_prefix && !q.has_as_of) return prefix;
   if (q.has_as_of) {
     // As of a time the indexes do not apply: keys come from the history, narrowed by a
@@ -195,10 +211,11 @@ struct SortKey {
 namespace query_detail {
 
 bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::string& key,
-                   const Object& fields, Value* out, std::string* error) {
+                   const Object& fields, Value* out, std::string* error, const TextOracle* text) {
   EvalContext ctx;
   ctx.key = key;
   ctx.row = &fields;
+  ctx.text = text;
   if (Evaluate(expr, &ctx, out)) return true;
   *error = what + " failed on row " + key + ": " + ctx.error;
   return false;
@@ -266,6 +283,9 @@ const char* PlanName(const Plan& plan, std::string* buf) {
       return buf->c_str();
     case Plan::Kind::kHistory:
       return "history";
+    case Plan::Kind::kText:
+      *buf = "text " + plan.field + (plan.key_or_prefix.empty() ? "" : " in key prefix");
+      return buf->c_str();
   }
   return "?";
 }
@@ -304,10 +324,23 @@ void IndexKeys(const Plan& plan, ViewStore* store, std::vector<std::string>* key
 // Feeds the plan's candidate rows to `consider` in key order until it returns false. With
 // key_paged, only keys after `after_key`; with `stream`, a one-value index plan is read a
 // chunk at a time (for pages in key order). False with *error when the store fails.
-bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, bool key_paged,
-                const std::string& after_key, bool stream, uint64_t* scanned, const RowFn& consider,
-                std::string* error) {
+bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryText& text,
+                bool key_paged, const std::string& after_key, bool stream, uint64_t* scanned,
+                const RowFn& consider, std::string* error) {
   switch (plan.kind) {
+    case Plan::Kind::kText: {
+      uint64_t postings = 0;
+      text.ForEachCandidate(
+          plan.text_slot, key_paged ? after_key : std::string(), !key_paged, plan.key_or_prefix,
+          [&](const std::string& k) {
+            RowRecord rec;
+            uint64_t dead;
+            if (!store->GetRow(k, &rec, &dead)) return true;
+            return consider(k, std::move(rec));
+          },
+          &postings);
+      return true;
+    }
     case Plan::Kind::kKey: {
       RowRecord rec;
       uint64_t dead;
@@ -389,7 +422,7 @@ using Matches = std::vector<std::pair<std::string, RowRecord>>;
 
 // One answer row: the whole row, or the select items.
 bool Project(const Query& q, const std::string& key, const RowRecord& rec, Value* out,
-             std::string* error) {
+             std::string* error, const TextOracle* text) {
   Object o;
   if (q.select.empty()) {
     o.Set("key", Value::String(key));
@@ -397,7 +430,7 @@ bool Project(const Query& q, const std::string& key, const RowRecord& rec, Value
   } else {
     for (const auto& item : q.select) {
       Value v;
-      if (!EvaluateOnRow(item.expr, item.label, key, rec.fields, &v, error)) return false;
+      if (!EvaluateOnRow(item.expr, item.label, key, rec.fields, &v, error, text)) return false;
       o.Set(item.label, std::move(v));
     }
   }
@@ -424,7 +457,7 @@ bool ParseRowCursor(const std::string& cursor, SortKey* after, std::string* erro
 // order by: sorts every match by the order items (then the key) and answers the page after
 // the cursor.
 bool AnswerSorted(const Query& q, const Matches& matches, const SortKey* after, size_t page,
-                  QueryAnswer* answer, std::string* error) {
+                  const TextOracle* text, QueryAnswer* answer, std::string* error) {
   std::vector<SortKey> keys(matches.size());
   std::vector<size_t> idx(matches.size());
   for (size_t i = 0; i < matches.size(); ++i) {
@@ -435,9 +468,11 @@ bool AnswerSorted(const Query& q, const Matches& matches, const SortKey* after, 
       if (o.item >= 0) {
         const auto& item = q.select[static_cast<size_t>(o.item)];
         if (!EvaluateOnRow(item.expr, item.label, matches[i].first, matches[i].second.fields, &v,
-                           error)) {
+                           error, text)) {
           return false;
         }
+      } else if (o.score) {
+        if (!text->Score(matches[i].first, &v, error)) return false;
       } else if (o.field == "key") {
         v = Value::String(matches[i].first);
       } else if (const Value* f = matches[i].second.fields.Find(o.field)) {
@@ -465,7 +500,7 @@ bool AnswerSorted(const Query& q, const Matches& matches, const SortKey* after, 
       break;
     }
     Value v;
-    if (!Project(q, matches[i].first, matches[i].second, &v, error)) return false;
+    if (!Project(q, matches[i].first, matches[i].second, &v, error, text)) return false;
     answer->rows.push_back(std::move(v));
     ++emitted;
     Object c;
@@ -482,7 +517,10 @@ bool AnswerSorted(const Query& q, const Matches& matches, const SortKey* after, 
 bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
               const QueryLimits& limits, QueryAnswer* answer, std::string* error) {
   auto started = Clock::now();
-  Plan plan = Choose(q);
+  QueryText text;
+  if (!text.Prepare(q, store, error)) return false;
+  const TextOracle* oracle = text.empty() ? nullptr : &text;
+  Plan plan = Choose(q, text);
   std::string plan_buf;
   answer->plan = PlanName(plan, &plan_buf);
   bool ordered = !q.order.empty();
@@ -518,7 +556,7 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
     }
     if (q.has_where) {
       Value v;
-      if (!EvaluateOnRow(q.where, "where", key, rec.fields, &v, error)) {
+      if (!EvaluateOnRow(q.where, "where", key, rec.fields, &v, error, oracle)) {
         failed = true;
         return false;
       }
@@ -543,16 +581,18 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   };
   bool key_paged = !ordered && !q.aggregates && has_after;
   bool stream = !ordered && !q.aggregates;
-  if (!ForEachRow(q, plan, store, key_paged, after.key, stream, &answer->scanned, consider,
+  if (!ForEachRow(q, plan, store, text, key_paged, after.key, stream, &answer->scanned, consider,
                   error)) {
     return false;
   }
   if (failed) return false;
   if (q.aggregates) return grouper.Answer(cursor, page, answer, error);
-  if (ordered) return AnswerSorted(q, matches, has_after ? &after : nullptr, page, answer, error);
+  if (ordered) {
+    return AnswerSorted(q, matches, has_after ? &after : nullptr, page, oracle, answer, error);
+  }
   for (const auto& [k, rec] : matches) {
     Value v;
-    if (!Project(q, k, rec, &v, error)) return false;
+    if (!Project(q, k, rec, &v, error, oracle)) return false;
     answer->rows.push_back(std::move(v));
   }
   if (more && !matches.empty()) {

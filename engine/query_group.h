@@ -20,8 +20,10 @@ namespace query_detail {
 // null < bool < number < string < the rest (by JSON text); numbers and strings by value.
 int CompareValues(const Value& a, const Value& b);
 // Evaluates a query expression on one row; on failure *error names what failed and the row.
+// `text` answers matches and score() (queries with matches).
 bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::string& key,
-                   const Object& fields, Value* out, std::string* error);
+                   const Object& fields, Value* out, std::string* error,
+                   const TextOracle* text = nullptr);
 // A cursor is a JSON value, hex-encoded so that it stays opaque.
 std::string EncodeCursor(const Value& v);
 bool DecodeCursor(const std::string& cursor, Value* out);

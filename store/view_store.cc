@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "dsl/limits.h"
+#include "dsl/program.h"
 #include "store/encoding.h"
 #include "store/row_digest.h"
 
@@ -226,7 +227,7 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
   auto store = std::unique_ptr<ViewStore>(new ViewStore());
   store->env_ = KvEnv::Open(dir,
                             {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history",
-                             "index", "changes", "correlations"},
+                             "index", "changes", "correlations", "text"},
                             options, error);
   if (!store->env_) return nullptr;
   store->dir_ = dir;
@@ -296,6 +297,7 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
     w.key = dirty[i]->first;
     w.exists = rec.exists;
     w.index_entries.clear();
+    w.texts.clear();
     if (!rec.exists) continue;
     if (rec.last_change != 0 && changes && rec.last_change <= batch.changes_used) {
       // The row's last change record holds it encoded as it is now: no second encoding.
@@ -303,6 +305,12 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
       w.data.assign(c.record, c.row_at, std::string::npos);
     } else {
       EncodeRow(rec, &w.data);
+    }
+    w.texts.resize(text_indexes_.size());
+    for (size_t t = 0; t < text_indexes_.size(); ++t) {
+      const Value* v = rec.fields.Find(text_indexes_[t].field);
+      w.texts[t].first = v && v->is_string();
+      if (w.texts[t].first) w.texts[t].second = v->as_string();
     }
     for (const auto& f : indexes_) {
       if (const Value* v = rec.fields.Find(f)) {
@@ -361,13 +369,15 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
   ids.reserve(staged.ids.size());
   for (const auto& id : staged.ids) ids.push_back(&id);
   std::sort(ids.begin(), ids.end(), [](const auto* a, const auto* b) { return *a < *b; });
+  std::vector<std::vector<TextDocChange>> text_changes(text_indexes_.size());
   for (const auto* row : rows) {
     const StagedBatch::RowWrite& w = *row;
-    if (!indexes_.empty()) {
+    if (!indexes_.empty() || !text_indexes_.empty()) {
       // Replace the row's index entries: the old row's values out, the new row's in.
       std::string_view old_data;
       RowRecord old;
-      if (txn->Get(kRows, w.key, &old_data) && DecodeRow(old_data, &old)) {
+      bool had = txn->Get(kRows, w.key, &old_data) && DecodeRow(old_data, &old);
+      if (had) {
         std::string k, val;
         for (const auto& f : indexes_) {
           const Value* v = old.fields.Find(f);
@@ -379,6 +389,7 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
       for (const auto& [k, val] : w.index_entries) {
         if (!txn->Put(kIndex, k, val)) return false;
       }
+      StageTextChanges(w, had ? &old : nullptr, &text_changes);
     }
     if (w.exists) {
       if (!txn->Put(kRows, w.key, w.data)) return false;
@@ -408,6 +419,13 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
   for (const auto* id : ids) {
     if (!txn->Put(kIds, *id, std::string_view())) return false;
   }
+  for (size_t t = 0; t < text_indexes_.size(); ++t) {
+    std::string error;
+    if (!text_changes[t].empty() &&
+        !WriteTextChanges(txn, kText, text_indexes_[t].field, &text_changes[t], &error)) {
+      return false;
+    }
+  }
   if (!WriteChanges(txn, staged)) return false;
   for (const auto& [tp, off] : staged.offsets) {
     if (!txn->Put(kOffsets, EncodeOffsetKey(tp), BigEndian64(static_cast<uint64_t>(off)))) {
@@ -415,6 +433,49 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
     }
   }
   return true;
+}
+
+void ViewStore::StageTextChanges(const StagedBatch::RowWrite& w, const RowRecord* old,
+                                 std::vector<std::vector<TextDocChange>>* out) const {
+  for (size_t t = 0; t < text_indexes_.size(); ++t) {
+    const Value* before = old ? old->fields.Find(text_indexes_[t].field) : nullptr;
+    bool has_old = before && before->is_string();
+    bool has_new = w.exists && t < w.texts.size() && w.texts[t].first;
+    if (has_old == has_new && (!has_old || before->as_string() == w.texts[t].second)) continue;
+    TextDocChange c;
+    c.key = w.key;
+    c.has_old = has_old;
+    c.has_new = has_new;
+    TextLanguage lang = text_indexes_[t].language;
+    if (has_old) AnalyzeText(before->as_string(), lang, &c.old_tokens);
+    if (has_new) AnalyzeText(w.texts[t].second, lang, &c.new_tokens);
+    (*out)[t].push_back(std::move(c));
+  }
+}
+
+void ViewStore::UseIndexesOf(const Projection& p) {
+  SetIndexes(p.indexes());
+  std::vector<TextIndexSpec> specs;
+  for (const auto& t : p.text_indexes()) {
+    TextIndexSpec spec;
+    spec.field = t.field;
+    ParseTextLanguage(t.language, &spec.language);
+    specs.push_back(std::move(spec));
+  }
+  SetTextIndexes(std::move(specs));
+}
+
+std::shared_ptr<const TextIndexReader> ViewStore::TextReader(const std::string& field,
+                                                             std::string* error) {
+  struct Holder {
+    ReadView view;
+    std::unique_ptr<TextIndexReader> reader;
+  };
+  auto h = std::make_shared<Holder>();
+  h->view = Read(error);
+  if (!h->view) return nullptr;
+  h->reader = std::make_unique<TextIndexReader>(h->view.txn.get(), kText, field);
+  return std::shared_ptr<const TextIndexReader>(h, h->reader.get());
 }
 
 bool ViewStore::Commit(const Batch& batch, std::string* error) {

@@ -17,8 +17,11 @@
 
 #include "store/kv.h"
 #include "store/records.h"
+#include "store/text_index.h"
 
 namespace projd {
+
+class Projection;
 
 // The writes of one batch, encoded by the applying thread (ViewStore::Stage) so that another
 // thread can write them (ViewStore::Write) while the next batch is applied.
@@ -30,6 +33,9 @@ struct StagedBatch {
     // The new row's index entries: LMDB key and value (the whole row key when the LMDB key
     // holds only its first bytes and digest, else empty).
     std::vector<std::pair<std::string, std::string>> index_entries;
+    // The new row's text of each text-indexed field, when it is a string (the writer compares
+    // it with the old row's and re-indexes the row only when it changed).
+    std::vector<std::pair<bool, std::string>> texts;
   };
   std::vector<RowWrite> rows;  // in any order (written in key order)
   struct DeadWrite {
@@ -59,6 +65,10 @@ class ViewStore final : public RowSource {
   // Fields with a secondary index (the projection's `index` clause). Set before the first
   // batch; entries are maintained in the same transaction as the rows.
   void SetIndexes(std::vector<std::string> fields) { indexes_ = std::move(fields); }
+  // Fields with a full-text index (`index text`), kept like the secondary indexes.
+  void SetTextIndexes(std::vector<TextIndexSpec> specs) { text_indexes_ = std::move(specs); }
+  // Both, from the projection's `index` and `index text` clauses.
+  void UseIndexesOf(const Projection& p);
 
   // The change log (SPEC §9; store/change_log.cc): every change of a row, in apply order, with
   // the view's position after it, written in the same transaction as the rows and pruned to
@@ -168,6 +178,10 @@ class ViewStore final : public RowSource {
   bool ReadChanges(uint64_t from, uint64_t end, size_t max, size_t max_bytes,
                    std::vector<ChangeRecord>* out, std::string* error);
 
+  // A reader of the text index of `field` over one read snapshot, which lives as long as the
+  // reader; null (with *error) when LMDB cannot start a read.
+  std::shared_ptr<const TextIndexReader> TextReader(const std::string& field, std::string* error);
+
   // ---- the correlation index (readers, any thread) ----
   // The changes events with correlation `id` made (projections with `correlation`), in the
   // order they were applied (wall clock ms at apply, then change sequence), after
@@ -200,11 +214,16 @@ class ViewStore final : public RowSource {
     kHistory,
     kIndex,
     kChanges,
-    kCorrelations
+    kCorrelations,
+    kText
   };
   // `changes`: the batch's change records, which move into *out.
   void Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteStaged(KvTxn* txn, const StagedBatch& staged);
+  // The text index changes of one row (its old record, when it had one): rows whose text of a
+  // text-indexed field changed, analysed before and after.
+  void StageTextChanges(const StagedBatch::RowWrite& w, const RowRecord* old,
+                        std::vector<std::vector<TextDocChange>>* out) const;
   // History versions of a batch: its `history` entries, or with history_from_changes, its
   // change records.
   void EncodeHistory(const Batch& batch, const std::vector<Batch::Change>* changes,
@@ -235,6 +254,7 @@ class ViewStore final : public RowSource {
   uint64_t next_dead_seq_ = 1;
   uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
   std::vector<std::string> indexes_;
+  std::vector<TextIndexSpec> text_indexes_;
   // The change log: settings; the position after the last staged change (the applying
   // thread); the oldest kept change and the pruned position (the writing thread), and what a
   // write in progress makes of them (taken over when it commits).

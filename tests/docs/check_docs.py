@@ -165,6 +165,8 @@ def coverage(src, examples, doc):
     if len(functions) < 10 or len(clauses) < 10 or len(statements) < 5:
         return ["coverage: cannot read the functions, clauses and statements from dsl/"]
     text = "".join(ex.text for ex in examples if ex.kind == "proj")
+    # Query examples count for what only queries use (score()).
+    text += "".join(re.findall(r"^```query\n(.*?)^```", doc, re.S | re.M))
     # Comments are not examples of use.
     code = "\n".join(l.split("#")[0] if '"' not in l else l for l in text.split("\n"))
     problems = []

@@ -63,7 +63,7 @@ std::unique_ptr<DocView> BuildView(const std::string& proj_text, const std::stri
   std::string error;
   view->store = projd::ViewStore::Open(dir.string(), projd::KvOptions(), &error);
   REQUIRE(view->store);
-  view->store->SetIndexes(view->proj->indexes());
+  view->store->UseIndexesOf(*view->proj);
   projd::Projector projector(view->proj);
   projd::Batch batch;
   REQUIRE(view->store->BeginBatch(&error));

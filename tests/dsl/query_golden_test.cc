@@ -48,7 +48,7 @@ std::unique_ptr<projd::ViewStore> BuildView(const fs::path& base,
   std::string error;
   auto store = projd::ViewStore::Open(dir.string(), projd::KvOptions(), &error);
   REQUIRE(store);
-  store->SetIndexes((*proj)->indexes());
+  store->UseIndexesOf(**proj);
   projd::Projector projector(*proj);
   std::ifstream in(base.string() + ".jsonl");
   std::string line;

@@ -323,7 +323,7 @@ projection longs {
   history all
 }
 )");
-  store->SetIndexes(p->indexes());
+  store->UseIndexesOf(*p);
   projd::Projector projector(p);
   std::string key511(511, 'k');
   std::string key500 = std::string(500, 'k');  // a history key of 4 + 500 + 8 bytes: too long
@@ -430,7 +430,7 @@ TEST_CASE("index pages over long row keys are in key order", "[engine]") {
   auto p = Compile(R"(
 projection longs { from "t" key event.k on * { v = event.v } index v }
 )");
-  store->SetIndexes(p->indexes());
+  store->UseIndexesOf(*p);
   projd::Projector projector(p);
   std::vector<std::string> values, want;
   std::mt19937 rng(7);

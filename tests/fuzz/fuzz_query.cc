@@ -35,7 +35,7 @@ Views* BuildViews() {
     auto store =
         projd::ViewStore::Open(projd_fuzz::ScratchDir() + "/" + name, projd::KvOptions(), &error);
     FUZZ_CHECK(store != nullptr, error.c_str());
-    store->SetIndexes(proj->indexes());
+    store->UseIndexesOf(*proj);
     projd::Projector projector(proj);
     projd::Batch batch;
     FUZZ_CHECK(store->BeginBatch(&error), error.c_str());

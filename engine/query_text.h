@@ -1,0 +1,73 @@
+// Full-text search in queries (SPEC §10): the `matches` conditions of a query, answered from
+// the view's text index, and BM25 relevance for score().
+//
+// A condition's pattern is analysed like the indexed text (store/text_analyzer.h). A row
+// matches when every item of the pattern occurs in its field: a term, any term with a prefix,
+// or a phrase (terms at consecutive positions). Rows are checked through the index, never by
+// reading their text; the planner drives a query from the postings of one condition's rarest
+// item, in key order.
+#ifndef PROJD_ENGINE_QUERY_TEXT_H_
+#define PROJD_ENGINE_QUERY_TEXT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dsl/query.h"
+#include "store/view_store.h"
+
+namespace projd {
+
+class QueryText final : public TextOracle {
+ public:
+  // A prefix may stand for at most this many indexed terms.
+  static constexpr size_t kMaxPrefixTerms = 256;
+
+  // Parses the query's patterns and reads the index statistics, in one read snapshot per
+  // field. false with *error (for a 400 answer) on a bad pattern, or when LMDB cannot be read.
+  bool Prepare(const Query& q, ViewStore* store, std::string* error);
+  bool empty() const { return matches_.empty(); }
+
+  bool Matches(int slot, std::string_view key, bool* out, std::string* error) const override;
+  bool Score(std::string_view key, Value* out, std::string* error) const override;
+
+  // Rows that may match condition `slot`, in key order: keys >= from (> with !inclusive), until
+  // `fn` returns false or a key leaves `key_prefix`. Counts postings read in *examined.
+  void ForEachCandidate(int slot, const std::string& from, bool inclusive,
+                        const std::string& key_prefix,
+                        const std::function<bool(const std::string&)>& fn,
+                        uint64_t* examined) const;
+  // The field of condition `slot`.
+  const std::string& field(int slot) const { return matches_[static_cast<size_t>(slot)].field; }
+  // The number of rows condition `slot`'s rarest item occurs in (how selective it is).
+  uint64_t Selectivity(int slot) const;
+
+ private:
+  struct Item {
+    std::vector<std::string> terms;  // one term, a phrase, or a prefix's expansions
+    bool prefix = false;
+    std::vector<uint64_t> df;  // rows holding each term
+    uint64_t rows = 0;         // rows holding the item (for a prefix: at most the sum)
+  };
+  struct Match {
+    std::string field;
+    std::shared_ptr<const TextIndexReader> reader;
+    std::vector<Item> items;
+    double rows = 0, avg_length = 0;
+  };
+  // Whether the row matches condition m, and its BM25 score for it.
+  bool Check(const Match& m, std::string_view key, double* score) const;
+  size_t RarestItem(const Match& m) const;
+
+  std::vector<Match> matches_;
+  // The last row checked: its outcome per condition and its score.
+  mutable std::string cached_key_;
+  mutable bool cached_ = false;
+  mutable std::vector<bool> cached_match_;
+  mutable double cached_score_ = 0;
+};
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_QUERY_TEXT_H_

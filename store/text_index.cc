@@ -1,0 +1,396 @@
+#include "store/text_index.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "dsl/varint.h"
+#include "store/encoding.h"
+
+namespace projd {
+namespace {
+
+// LMDB's largest key.
+constexpr size_t kMaxLmdbKey = 511;
+
+std::string FieldPrefix(const std::string& field) {
+  std::string k;
+  k.push_back(static_cast<char>((field.size() >> 8) & 0xFF));
+  k.push_back(static_cast<char>(field.size() & 0xFF));
+  k += field;
+  return k;
+}
+
+std::string StatsKey(const std::string& field_prefix) { return field_prefix + '\x00'; }
+
+// The prefix of a term's chunk keys: the field, 01, the term, 00.
+std::string TermBase(const std::string& field_prefix, std::string_view term) {
+  std::string k = field_prefix;
+  k.push_back('\x01');
+  k.append(term);
+  k.push_back('\x00');
+  return k;
+}
+
+// A chunk's LMDB key: the term's base and as much of its first row key as fits.
+std::string ChunkKey(const std::string& base, std::string_view first_key) {
+  size_t room = base.size() >= kMaxLmdbKey ? 0 : kMaxLmdbKey - base.size();
+  std::string k = base;
+  k.append(first_key.substr(0, room));
+  return k;
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+void EncodeChunk(const std::vector<TextPosting>& entries, size_t from, size_t to,
+                 std::string* out) {
+  out->clear();
+  PutVarint(out, to - from);
+  std::string_view prev;
+  for (size_t i = from; i < to; ++i) {
+    const TextPosting& p = entries[i];
+    size_t shared = 0;
+    size_t most = std::min(prev.size(), p.key.size());
+    while (shared < most && prev[shared] == p.key[shared]) ++shared;
+    PutVarint(out, shared);
+    PutVarint(out, p.key.size() - shared);
+    out->append(p.key, shared, std::string::npos);
+    PutVarint(out, p.length);
+    PutVarint(out, p.positions.size());
+    uint32_t last = 0;
+    for (uint32_t pos : p.positions) {
+      PutVarint(out, pos - last);
+      last = pos;
+    }
+    prev = p.key;
+  }
+}
+
+// Appends the chunk's postings to *out; false when it does not decode.
+bool DecodeChunk(std::string_view in, std::vector<TextPosting>* out) {
+  uint64_t n = 0;
+  if (!GetVarint(&in, &n)) return false;
+  std::string prev;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t shared = 0, suffix = 0, length = 0, tf = 0;
+    if (!GetVarint(&in, &shared) || !GetVarint(&in, &suffix) || shared > prev.size() ||
+        suffix > in.size()) {
+      return false;
+    }
+    TextPosting p;
+    p.key.assign(prev, 0, shared);
+    p.key.append(in.substr(0, suffix));
+    in.remove_prefix(suffix);
+    if (!GetVarint(&in, &length) || !GetVarint(&in, &tf) || tf > in.size()) return false;
+    p.length = static_cast<uint32_t>(length);
+    p.positions.reserve(tf);
+    uint64_t at = 0;
+    for (uint64_t k = 0; k < tf; ++k) {
+      uint64_t d = 0;
+      if (!GetVarint(&in, &d)) return false;
+      at += d;
+      p.positions.push_back(static_cast<uint32_t>(at));
+    }
+    prev = p.key;
+    out->push_back(std::move(p));
+  }
+  return true;
+}
+
+uint64_t ChunkCount(std::string_view value) {
+  uint64_t n = 0;
+  return GetVarint(&value, &n) ? n : 0;
+}
+
+// The first row key of a chunk.
+std::string ChunkFirstKey(std::string_view value) {
+  uint64_t n = 0, shared = 0, suffix = 0;
+  if (!GetVarint(&value, &n) || n == 0 || !GetVarint(&value, &shared) ||
+      !GetVarint(&value, &suffix) || suffix > value.size()) {
+    return std::string();
+  }
+  return std::string(value.substr(0, suffix));
+}
+
+// Where a row key's postings chunk of a term is: the chunk whose first key is the greatest
+// <= key (or, when there is none, the term's first chunk, whose first key the row would
+// replace), and the chunk after it.
+struct ChunkSpot {
+  bool found = false;  // a chunk of the term exists
+  std::string lmdb_key;
+  std::string value;
+  bool has_next = false;
+  std::string next_lmdb_key, next_first;
+};
+
+ChunkSpot Locate(KvCursor* c, const std::string& base, std::string_view key) {
+  ChunkSpot s;
+  std::string target = ChunkKey(base, key);
+  bool at_after = false;  // the cursor stands on a chunk after the row's
+  bool sought = c->Seek(target);
+  if (sought && StartsWith(c->key(), base)) {
+    if (c->key() == target && ChunkFirstKey(c->value()) <= key) {
+      s.found = true;
+    } else {
+      at_after = true;
+    }
+  } else {
+    // Past the term's chunks (on a later term, or the table's end): its last chunk, if it has
+    // any, is the entry before.
+    bool ok = sought ? c->Prev() : c->Last();
+    if (!ok || !StartsWith(c->key(), base)) return s;  // no chunk of the term
+    s.found = true;
+  }
+  if (at_after) {
+    std::string after_key(c->key()), after_value(c->value());
+    if (c->Prev() && StartsWith(c->key(), base)) {
+      s.found = true;
+      s.lmdb_key.assign(c->key());
+      s.value.assign(c->value());
+      s.has_next = true;
+      s.next_lmdb_key = after_key;
+      s.next_first = ChunkFirstKey(after_value);
+      return s;
+    }
+    // The row goes before every chunk: into the first one.
+    s.found = true;
+    s.lmdb_key = after_key;
+    s.value = after_value;
+    c->Seek(after_key);
+  } else {
+    s.lmdb_key.assign(c->key());
+    s.value.assign(c->value());
+  }
+  if (c->Next() && StartsWith(c->key(), base)) {
+    s.has_next = true;
+    s.next_lmdb_key.assign(c->key());
+    s.next_first = ChunkFirstKey(c->value());
+  }
+  return s;
+}
+
+// Writes a chunk's postings back, split into chunks of at most kTextChunkEntries (pieces whose
+// keys would be equal stay together).
+bool FlushChunk(KvTxn* txn, int table, const std::string& base, const ChunkSpot& spot,
+                const std::vector<TextPosting>& entries) {
+  std::vector<std::pair<size_t, size_t>> pieces;
+  size_t per = entries.size() > kTextChunkEntries ? kTextChunkEntries / 2 : kTextChunkEntries;
+  for (size_t from = 0; from < entries.size(); from += per) {
+    size_t to = std::min(entries.size(), from + per);
+    if (!pieces.empty() &&
+        ChunkKey(base, entries[from].key) == ChunkKey(base, entries[pieces.back().first].key)) {
+      pieces.back().second = to;
+    } else {
+      pieces.emplace_back(from, to);
+    }
+  }
+  bool old_kept = false;
+  std::string key, value;
+  for (const auto& [from, to] : pieces) {
+    key = ChunkKey(base, entries[from].key);
+    if (spot.found && key == spot.lmdb_key) old_kept = true;
+    EncodeChunk(entries, from, to, &value);
+    if (!txn->Put(table, key, value)) return false;
+  }
+  if (spot.found && !old_kept && !txn->Delete(table, spot.lmdb_key)) return false;
+  return true;
+}
+
+// One term's changes: row key -> new posting, or nullopt to remove the row.
+using TermOps = std::vector<std::pair<std::string, std::optional<TextPosting>>>;
+
+bool WriteTerm(KvTxn* txn, int table, const std::string& base, TermOps* ops) {
+  std::sort(ops->begin(), ops->end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto cursor = txn->Cursor(table);
+  if (!cursor) return false;
+  size_t i = 0;
+  while (i < ops->size()) {
+    ChunkSpot spot = Locate(cursor.get(), base, (*ops)[i].first);
+    std::vector<TextPosting> entries;
+    if (spot.found && !DecodeChunk(spot.value, &entries)) entries.clear();
+    for (; i < ops->size() && (!spot.has_next || (*ops)[i].first < spot.next_first); ++i) {
+      auto& [key, posting] = (*ops)[i];
+      auto it =
+          std::lower_bound(entries.begin(), entries.end(), key,
+                           [](const TextPosting& p, const std::string& k) { return p.key < k; });
+      bool there = it != entries.end() && it->key == key;
+      if (!posting) {
+        if (there) entries.erase(it);
+      } else if (there) {
+        *it = std::move(*posting);
+      } else {
+        entries.insert(it, std::move(*posting));
+      }
+    }
+    if (!FlushChunk(txn, table, base, spot, entries)) return false;
+    // The cursor moved: Locate seeks again for the next row.
+  }
+  return true;
+}
+
+uint64_t Get64(std::string_view v, size_t at) {
+  return v.size() >= at + 8 ? ReadBigEndian64(v.substr(at, 8)) : 0;
+}
+
+}  // namespace
+
+bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
+                      std::vector<TextDocChange>* changes, std::string* error) {
+  const std::string prefix = FieldPrefix(field);
+  std::map<std::string, TermOps> terms;
+  int64_t rows_delta = 0, terms_delta = 0;
+  for (TextDocChange& c : *changes) {
+    if (c.has_old) {
+      --rows_delta;
+      terms_delta -= static_cast<int64_t>(c.old_tokens.size());
+      for (const TextToken& t : c.old_tokens) {
+        TermOps& ops = terms[t.term];
+        if (ops.empty() || ops.back().first != c.key) ops.emplace_back(c.key, std::nullopt);
+      }
+    }
+    if (!c.has_new) continue;
+    ++rows_delta;
+    terms_delta += static_cast<int64_t>(c.new_tokens.size());
+    for (const TextToken& t : c.new_tokens) {
+      TermOps& ops = terms[t.term];
+      if (ops.empty() || ops.back().first != c.key || !ops.back().second) {
+        if (!ops.empty() && ops.back().first == c.key) ops.pop_back();  // removed, then added
+        TextPosting p;
+        p.key = c.key;
+        p.length = static_cast<uint32_t>(c.new_tokens.size());
+        ops.emplace_back(c.key, std::move(p));
+      }
+      ops.back().second->positions.push_back(t.position);
+    }
+  }
+  for (auto& [term, ops] : terms) {
+    if (!WriteTerm(txn, table, TermBase(prefix, term), &ops)) {
+      *error = txn->error();
+      return false;
+    }
+  }
+  if (rows_delta != 0 || terms_delta != 0) {
+    std::string_view old;
+    uint64_t rows = 0, total = 0;
+    if (txn->Get(table, StatsKey(prefix), &old)) {
+      rows = Get64(old, 0);
+      total = Get64(old, 8);
+    }
+    rows = static_cast<uint64_t>(static_cast<int64_t>(rows) + rows_delta);
+    total = static_cast<uint64_t>(static_cast<int64_t>(total) + terms_delta);
+    if (!txn->Put(table, StatsKey(prefix), BigEndian64(rows) + BigEndian64(total))) {
+      *error = txn->error();
+      return false;
+    }
+  }
+  return true;
+}
+
+TextIndexReader::TextIndexReader(KvTxn* txn, int table, std::string field)
+    : txn_(txn), table_(table), field_prefix_(FieldPrefix(field)) {}
+
+void TextIndexReader::Stats(uint64_t* rows, uint64_t* terms) const {
+  std::string_view v;
+  *rows = *terms = 0;
+  if (txn_->Get(table_, StatsKey(field_prefix_), &v)) {
+    *rows = Get64(v, 0);
+    *terms = Get64(v, 8);
+  }
+}
+
+uint64_t TextIndexReader::DocFreq(std::string_view term) const {
+  std::string base = TermBase(field_prefix_, term);
+  auto c = txn_->Cursor(table_);
+  uint64_t n = 0;
+  for (bool ok = c && c->Seek(base); ok && StartsWith(c->key(), base); ok = c->Next()) {
+    n += ChunkCount(c->value());
+  }
+  return n;
+}
+
+bool TextIndexReader::Lookup(std::string_view term, std::string_view key, TextPosting* out) const {
+  std::string base = TermBase(field_prefix_, term);
+  auto c = txn_->Cursor(table_);
+  if (!c) return false;
+  ChunkSpot spot = Locate(c.get(), base, key);
+  if (!spot.found) return false;
+  std::vector<TextPosting> entries;
+  if (!DecodeChunk(spot.value, &entries)) return false;
+  auto pos = std::lower_bound(entries.begin(), entries.end(), key,
+                              [](const TextPosting& p, std::string_view k) { return p.key < k; });
+  if (pos == entries.end() || pos->key != key) return false;
+  *out = std::move(*pos);
+  return true;
+}
+
+bool TextIndexReader::ExpandPrefix(std::string_view prefix, size_t max,
+                                   std::vector<std::string>* terms) const {
+  std::string start = field_prefix_ + '\x01';
+  start.append(prefix);
+  auto c = txn_->Cursor(table_);
+  const size_t term_at = field_prefix_.size() + 1;
+  for (bool ok = c && c->Seek(start); ok && StartsWith(c->key(), start);) {
+    std::string_view k = c->key();
+    size_t end = k.find('\x00', term_at);
+    if (end == std::string_view::npos) break;
+    if (terms->size() == max) return false;
+    terms->emplace_back(k.substr(term_at, end - term_at));
+    // Past the term's chunks: its base with 01 in place of the separator.
+    std::string next(k.substr(0, end));
+    next.push_back('\x01');
+    ok = c->Seek(next);
+  }
+  return true;
+}
+
+std::unique_ptr<TextIndexReader::Iterator> TextIndexReader::Postings(std::string_view term) const {
+  auto it = std::make_unique<Iterator>();
+  it->cursor_ = txn_->Cursor(table_);
+  it->base_ = TermBase(field_prefix_, term);
+  return it;
+}
+
+bool TextIndexReader::Iterator::LoadChunk() {
+  entries_.clear();
+  at_ = 0;
+  if (!StartsWith(cursor_->key(), base_)) return false;
+  return DecodeChunk(cursor_->value(), &entries_);
+}
+
+void TextIndexReader::Iterator::Seek(std::string_view from, bool inclusive) {
+  entries_.clear();
+  at_ = 0;
+  if (!cursor_) return;
+  if (from.empty()) {
+    if (cursor_->Seek(base_)) LoadChunk();
+    if (!inclusive && Valid() && posting().key.empty()) Next();
+    return;
+  }
+  ChunkSpot spot = Locate(cursor_.get(), base_, from);
+  if (!spot.found) return;
+  if (!cursor_->Seek(spot.lmdb_key) || !LoadChunk()) return;
+  auto less = [](const TextPosting& p, std::string_view k) { return p.key < k; };
+  auto less_eq = [](const TextPosting& p, std::string_view k) { return p.key <= k; };
+  auto it = inclusive
+                ? std::lower_bound(entries_.begin(), entries_.end(), from, less)
+                : std::partition_point(entries_.begin(), entries_.end(),
+                                       [&](const TextPosting& p) { return less_eq(p, from); });
+  at_ = static_cast<size_t>(it - entries_.begin());
+  if (at_ == entries_.size()) {
+    entries_.clear();
+    at_ = 0;
+    if (cursor_->Next()) LoadChunk();
+  }
+}
+
+void TextIndexReader::Iterator::Next() {
+  if (++at_ < entries_.size()) return;
+  entries_.clear();
+  at_ = 0;
+  if (cursor_->Next()) LoadChunk();
+}
+
+}  // namespace projd
