@@ -24,7 +24,7 @@ struct QueryAnswer {
   Array rows;
   std::string next_cursor;  // empty: no more rows
   uint64_t scanned = 0;     // rows examined
-  std::string plan;  // "key", "key prefix", "index FIELD", "text FIELD", "scan", "history"
+  std::string plan;         // "key", "key prefix", "index FIELD", "text FIELD", "scan", "history"
 };
 
 // Runs `q` with an opaque `cursor` from a previous answer (or empty). Returns false with

@@ -289,7 +289,7 @@ bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
   return true;
 }
 
-TextIndexReader::TextIndexReader(KvTxn* txn, int table, std::string field)
+TextIndexReader::TextIndexReader(KvTxn* txn, int table, const std::string& field)
     : txn_(txn), table_(table), field_prefix_(FieldPrefix(field)) {}
 
 void TextIndexReader::Stats(uint64_t* rows, uint64_t* terms) const {

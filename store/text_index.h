@@ -49,7 +49,7 @@ bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
 // Reads one field's index in a read transaction (which outlives the reader).
 class TextIndexReader {
  public:
-  TextIndexReader(KvTxn* txn, int table, std::string field);
+  TextIndexReader(KvTxn* txn, int table, const std::string& field);
 
   // Rows with the field indexed, and the sum of their lengths.
   void Stats(uint64_t* rows, uint64_t* terms) const;
