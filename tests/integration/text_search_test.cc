@@ -1,0 +1,147 @@
+// Full-text search through the daemon: `index text` kept by the real apply path (pipelined
+// LMDB commits), `matches` and score() over HTTP, edits and deletions.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "dsl/value.h"
+#include "tests/integration/harness.h"
+
+namespace {
+
+using projd::Value;
+using projd::testing::ProjdProcess;
+
+const char* const kWords[] = {"coffee", "berlin", "paris", "rent", "card", "fee",
+                              "cash",   "wire",   "bank",  "tax",  "atm",  "beans"};
+
+// The keys the model says match every word of `words` (memos are lowercase words and spaces).
+std::vector<std::string> Expected(const std::map<std::string, std::string>& memos,
+                                  const std::vector<std::string>& words) {
+  std::vector<std::string> out;
+  for (const auto& [key, memo] : memos) {
+    std::set<std::string> have;
+    std::istringstream in(memo);
+    for (std::string w; in >> w;) have.insert(w);
+    bool all = true;
+    for (const auto& w : words) all = all && have.count(w) > 0;
+    if (all) out.push_back(key);
+  }
+  return out;
+}
+
+// The keys a query answers (one page), and its plan.
+std::vector<std::string> Keys(ProjdProcess& p, const std::string& query, std::string* plan) {
+  auto r = p.Call("POST", "/v1/query", query);
+  INFO(query << " -> " << r.status << " " << r.body);
+  REQUIRE(r.status == 200);
+  Value v;
+  std::string error;
+  REQUIRE(projd::ParseJson(r.body, &v, &error));
+  *plan = v.as_object().Find("plan")->as_string();
+  std::vector<std::string> keys;
+  for (const auto& row : v.as_object().Find("rows")->as_array()) {
+    keys.push_back(row.as_object().Find("key")->as_string());
+  }
+  return keys;
+}
+
+void CheckSearches(ProjdProcess& p, const std::map<std::string, std::string>& memos) {
+  std::vector<std::vector<std::string>> searches = {
+      {"coffee"}, {"coffee", "berlin"}, {"rent", "card", "fee"}, {"atm"}, {"beans", "wire"}};
+  for (const auto& words : searches) {
+    std::string pattern;
+    for (const auto& w : words) pattern += (pattern.empty() ? "" : " ") + w;
+    std::string plan;
+    auto got =
+        Keys(p, "from tx select key where memo matches \"" + pattern + "\" limit 10000", &plan);
+    INFO("matches \"" << pattern << "\"");
+    CHECK(plan == "text memo");
+    CHECK(got == Expected(memos, words));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("full-text search over HTTP: matches, score(), edits and deletes", "[embedded]") {
+  std::string dir = projd::testing::TempDir("text-search");
+  std::filesystem::create_directories(dir + "/projections");
+  projd::testing::WriteFile(dir + "/projections/tx.proj", R"(
+projection tx {
+  from "tx"
+  key event.id
+  on Posted { memo = event.memo  amount = event.amount }
+  on Edited { memo = event.memo }
+  on Voided { delete }
+  index text memo
+}
+)");
+  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
+                                   dir + "/data",   "--partitions",       "1"};
+  std::string error;
+  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  REQUIRE(p);
+  std::string brokers = p->embedded_brokers();
+  std::mt19937 rng(7);
+  auto memo = [&rng]() {
+    std::string m;
+    int n = 1 + static_cast<int>(rng() % 6);
+    for (int i = 0; i < n; ++i) {
+      m += (i ? " " : "");
+      m += kWords[rng() % (sizeof(kWords) / sizeof(kWords[0]))];
+    }
+    return m;
+  };
+  std::map<std::string, std::string> model;
+  std::vector<std::string> values;
+  for (int i = 0; i < 600; ++i) {
+    std::string id = "tx-" + std::to_string(1000 + i);
+    std::string m = memo();
+    model[id] = m;
+    values.push_back(R"({"type":"Posted","id":")" + id + R"(","memo":")" + m + R"(","amount":)" +
+                     std::to_string(i) + "}");
+  }
+  projd::testing::ProduceValues(brokers, "tx", values);
+  REQUIRE(p->WaitCaughtUp("tx", 600));
+  CheckSearches(*p, model);
+
+  // Edits replace a row's words; voided rows leave the index.
+  values.clear();
+  for (int i = 0; i < 600; i += 3) {
+    std::string id = "tx-" + std::to_string(1000 + i);
+    if (i % 2 == 0) {
+      model[id] = memo();
+      values.push_back(R"({"type":"Edited","id":")" + id + R"(","memo":")" + model[id] + R"("})");
+    } else {
+      model.erase(id);
+      values.push_back(R"({"type":"Voided","id":")" + id + R"("})");
+    }
+  }
+  projd::testing::ProduceValues(brokers, "tx", values);
+  REQUIRE(p->WaitCaughtUp("tx", 600 + static_cast<int64_t>(values.size())));
+  CheckSearches(*p, model);
+
+  // score(): every match scored, the best first.
+  auto r = p->Call("POST", "/v1/query",
+                   "from tx select key, score() as s where memo matches \"coffee\" order by s "
+                   "desc limit 10000");
+  REQUIRE(r.status == 200);
+  Value v;
+  REQUIRE(projd::ParseJson(r.body, &v, &error));
+  const auto& rows = v.as_object().Find("rows")->as_array();
+  CHECK(rows.size() == Expected(model, {"coffee"}).size());
+  for (size_t i = 1; i < rows.size(); ++i) {
+    CHECK(rows[i - 1].as_object().Find("s")->as_number().Compare(
+              rows[i].as_object().Find("s")->as_number()) >= 0);
+  }
+  // Errors: a field without a text index, a bad pattern.
+  r = p->Call("POST", "/v1/query", "from tx where amount matches \"1\"");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("has no text index") != std::string::npos);
+  r = p->Call("POST", "/v1/query", "from tx where memo matches \"\\\"coffee\"");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("unterminated quote") != std::string::npos);
+}
