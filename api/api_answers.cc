@@ -112,11 +112,21 @@ Value StatusToJson(const ViewStatus& st, bool detail) {
   o.Set("events_skipped", Num(st.ignored_total + st.duplicates_total));
   o.Set("dead_letters", Num(st.dead_letters_total));
   o.Set("last_update", st.last_applied_ms ? Str(FormatRfc3339(st.last_applied_ms)) : Value());
+  if (st.archive) {
+    Object a;
+    a.Set("events", Num(st.archive_events));
+    a.Set("objects", Num(st.archive_objects));
+    a.Set("bytes", Num(st.archive_bytes));
+    o.Set("archive", Value::MakeObject(std::move(a)));
+  }
   if (st.rebuilding) {
     Object rb;
     rb.Set("progress", Seconds(st.rebuild_progress));
     rb.Set("applied", Num(st.rebuild_applied));
     rb.Set("remaining", Num(st.rebuild_remaining));
+    // Of the events consumed, how many came from the archive and how many from Kafka.
+    rb.Set("from_archive", Num(st.rebuild_from_archive));
+    rb.Set("from_kafka", Num(std::max<int64_t>(0, st.rebuild_applied - st.rebuild_from_archive)));
     rb.Set("events_per_second", Seconds(st.rebuild_events_per_second));
     rb.Set("definition_hash", Str(st.rebuild_definition_hash));
     o.Set("rebuild", Value::MakeObject(std::move(rb)));

@@ -113,6 +113,13 @@ void DaemonApi::Metrics(Daemon& d, ApiCall& call) {
       [](const ViewStatus& st) { return std::to_string(st.ignored_total + st.duplicates_total); });
   per_view("projd_dead_letters_total", "counter", "Events rejected into the dead letters.",
            [](const ViewStatus& st) { return std::to_string(st.dead_letters_total); });
+  per_view("projd_archive_objects_total", "counter",
+           "Archive objects read (--archive: rebuilds and new views past Kafka's retention).",
+           [](const ViewStatus& st) { return std::to_string(st.archive_objects); });
+  per_view("projd_archive_bytes_total", "counter", "Archive bytes read.",
+           [](const ViewStatus& st) { return std::to_string(st.archive_bytes); });
+  per_view("projd_archive_events_total", "counter", "Events read from the archive.",
+           [](const ViewStatus& st) { return std::to_string(st.archive_events); });
   head("projd_consumer_lag_events", "gauge", "High watermark minus the next offset to apply.");
   for (const auto& [v, st] : views) {
     for (const auto& p : st.partitions) {

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "api/api_routes.h"
+#include "connectors/archive.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
 #include "store/data_lock.h"
@@ -175,7 +176,16 @@ std::unique_ptr<Source> Daemon::MakeSource(const std::string& view) {
   ko.log = [this, view](const std::string& level, const std::string& message) {
     Log(level, view, "kafka " + message);
   };
-  return NewKafkaSource(ko, "projd-" + view);
+  auto kafka = NewKafkaSource(ko, "projd-" + view);
+  if (!archive_) return kafka;
+  std::string brokers = brokers_;
+  auto props = options_.kafka_props;
+  return NewArchiveSource(
+      std::move(kafka), archive_->Clone(),
+      [brokers, props](const std::string& topic, std::map<int32_t, PartitionInfo>* marks,
+                       std::string* werr) {
+        return QueryWatermarks(brokers, props, topic, marks, werr);
+      });
 }
 
 std::string Daemon::ViewDir(const std::string& name) const {
@@ -419,30 +429,51 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
   fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(old_gen), ec);
 }
 
+bool Daemon::RetentionGap(const View& view, Value* detail) {
+  Object firsts, missing;
+  std::unique_ptr<Archive> archive = archive_ ? archive_->Clone() : nullptr;
+  for (const auto& topic : view.projection().topics()) {
+    std::map<int32_t, PartitionInfo> marks;
+    std::string werr;
+    if (!QueryWatermarks(brokers_, options_.kafka_props, topic, &marks, &werr)) continue;
+    for (const auto& [part, info] : marks) {
+      if (info.low_watermark <= 0) continue;
+      std::string name = topic + ":" + std::to_string(part);
+      int64_t from = 0, to = info.low_watermark;
+      if (archive) {
+        std::string aerr;
+        if (!ArchiveGap(archive.get(), topic, part, info.low_watermark, &from, &to, &aerr)) {
+          // Unreadable now: the rebuild starts and holds (stalled) until it can read it.
+          Log("warn", view.projection().name(), "rebuild: cannot check the archive: " + aerr);
+          continue;
+        }
+        if (from == to) continue;  // the archive reaches the log start
+      }
+      firsts.Set(name, Value::Number(Decimal::FromInt(info.low_watermark)));
+      Object range;
+      range.Set("first", Value::Number(Decimal::FromInt(from)));
+      range.Set("last", Value::Number(Decimal::FromInt(to - 1)));
+      missing.Set(name, Value::MakeObject(std::move(range)));
+    }
+  }
+  if (firsts.empty()) return false;
+  Object d;
+  d.Set("first_offsets", Value::MakeObject(std::move(firsts)));
+  d.Set("missing", Value::MakeObject(std::move(missing)));
+  *detail = Value::MakeObject(std::move(d));
+  return true;
+}
+
 bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error, Value* gap) {
   auto view = FindView(name);
   if (!view) {
     *error = "unknown view " + name;
     return false;
   }
-  if (!allow_gap) {
-    Object firsts;
-    for (const auto& topic : view->projection().topics()) {
-      std::map<int32_t, PartitionInfo> marks;
-      std::string werr;
-      if (!QueryWatermarks(brokers_, options_.kafka_props, topic, &marks, &werr)) continue;
-      for (const auto& [part, info] : marks) {
-        if (info.low_watermark > 0) {
-          firsts.Set(topic + ":" + std::to_string(part),
-                     Value::Number(Decimal::FromInt(info.low_watermark)));
-        }
-      }
-    }
-    if (!firsts.empty()) {
-      *gap = Value::MakeObject(std::move(firsts));
-      *error = "the log no longer starts at offset 0";
-      return false;
-    }
+  if (!allow_gap && RetentionGap(*view, gap)) {
+    *error = archive_ ? "the archive and the log leave offsets missing"
+                      : "the log no longer starts at offset 0";
+    return false;
   }
   // A manual rebuild keeps the definition; the shadow starts empty.
   std::lock_guard<std::mutex> lock(rebuild_mu_);
@@ -511,6 +542,10 @@ bool Daemon::Start(std::string* error) {
   if (!options_.schema_registry.empty()) {
     registry_ = SchemaRegistry::Connect(options_.schema_registry, RegistryHttp, error);
     if (!registry_) return false;
+  }
+  if (!options_.archive.empty()) {
+    archive_ = OpenArchive(options_.archive, options_.s3_endpoint, error);
+    if (!archive_) return false;
   }
   for (const auto& p : compiled.projections) {
     if (p->format() == Projection::Format::kAvro && !registry_) {
@@ -854,12 +889,18 @@ ViewStatus Daemon::StatusOf(const std::shared_ptr<View>& view) {
     end += p.high_watermark >= 0 ? p.high_watermark : p.position;
   }
   st.rebuild_applied = done;
+  st.rebuild_from_archive = sh.archive_events;
   st.rebuild_remaining = std::max<int64_t>(0, end - done);
   st.rebuild_progress = end > 0 ? static_cast<double>(done) / static_cast<double>(end) : 0;
   if (st.rebuild_progress > 1) st.rebuild_progress = 1;
   st.rebuild_events_per_second = sh.events_per_second;
   if (sh.failed) {
     st.reason = "rebuild stopped at a bad event (errors stop): " + sh.reason;
+  } else if (sh.state == ViewState::kStalled) {
+    // The rebuild cannot go on (an unreadable archive, a full disk): the view it would replace
+    // serves meanwhile.
+    st.state = ViewState::kStalled;
+    st.reason = "rebuild stalled: " + sh.reason + "; this view serves meanwhile";
   } else if (st.state == ViewState::kLive || st.state == ViewState::kCatchingUp ||
              st.state == ViewState::kLagging) {
     st.state = ViewState::kRebuilding;

@@ -27,6 +27,8 @@
 
 namespace projd {
 
+class Archive;
+
 struct DaemonOptions {
   std::string projections_dir;            // required
   std::string data_dir;                   // required
@@ -46,6 +48,11 @@ struct DaemonOptions {
   bool insecure_listen_any = false;
   std::string auth_file;        // --auth: tokens and roles (SPEC §5)
   std::string schema_registry;  // --schema-registry URL: writer schemas of format avro
+  // --archive file:///DIR | s3://BUCKET/PREFIX: the Kafka Connect S3 sink archive that new
+  // views and rebuilds read below the log start (SPEC §13); --s3-endpoint for S3-compatible
+  // servers.
+  std::string archive;
+  std::string s3_endpoint;
   int http_threads = 2;
   // Long work of the API (queries, scans, history and dead-letter pages, as-of reads) runs on
   // a pool of its own: this many threads (0: one per core, at least 2), and at most
@@ -83,9 +90,13 @@ class Daemon {
   void Handle(HttpRequest&& request, Responder respond);
 
   // Starts rebuilding a view from offset zero in a shadow store; the current view serves until
-  // the shadow has caught up, then they swap. With !allow_gap, refuses (false, *gap set) when a
-  // topic's log no longer starts at offset 0. false with *error for other failures.
+  // the shadow has caught up, then they swap. With !allow_gap, refuses (false, *gap set to
+  // {"first_offsets", "missing"}) when a topic's log no longer starts at offset 0 and the
+  // archive (--archive) does not cover what it lacks. false with *error for other failures.
   bool Rebuild(const std::string& view, bool allow_gap, std::string* error, Value* gap);
+  // The partitions whose offsets from 0 are neither in Kafka nor in the archive: true with
+  // *detail {"first_offsets": {"T:P": N}, "missing": {"T:P": {"first", "last"}}}.
+  bool RetentionGap(const View& view, Value* detail);
   // Deletes the kept data of a view that is not loaded. 1 deleted, 0 no such data, -1 loaded.
   int Drop(const std::string& view, std::string* error);
 
@@ -141,6 +152,7 @@ class Daemon {
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Auth> auth_;                // null without --auth
   std::shared_ptr<SchemaRegistry> registry_;  // null without --schema-registry
+  std::unique_ptr<Archive> archive_;          // null without --archive; sources use clones
   std::mutex views_mu_;
   std::map<std::string, Entry> views_;  // guarded by views_mu_
   std::mutex log_mu_;

@@ -429,10 +429,12 @@ void DaemonApi::Rebuild(Daemon& daemon, ApiCall& call) {
   Value gap;
   if (!daemon.Rebuild(call.Param(0), allow_gap, &error, &gap)) {
     if (!gap.is_null()) {
-      Object d;
-      d.Set("first_offsets", std::move(gap));
-      d.Set("hint", Str("events were deleted by retention; add ?allow_gap=true to rebuild "
-                        "from the first available offsets"));
+      Object d = gap.as_object();
+      d.Set("hint", Str(daemon.archive_
+                            ? "the archive does not reach the log start; fill the archive, or "
+                              "add ?allow_gap=true to rebuild from the first available offsets"
+                            : "events were deleted by retention; start projd with --archive, or "
+                              "add ?allow_gap=true to rebuild from the first available offsets"));
       return call.Reply(Error(409, error, Value::MakeObject(std::move(d))));
     }
     return call.Reply(Error(409, "cannot start a rebuild", Str(error)));

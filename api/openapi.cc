@@ -76,8 +76,11 @@ const char kHead[] = R"json({
         "position": {"type": "string"}, "events_applied": {"type": "integer"},
         "events_skipped": {"type": "integer"}, "dead_letters": {"type": "integer"},
         "last_update": {"type": "string", "format": "date-time", "nullable": true},
-        "rebuild": {"type": "object", "nullable": true, "required": ["progress", "applied", "remaining", "events_per_second", "definition_hash"], "properties": {
+        "archive": {"type": "object", "required": ["events", "objects", "bytes"], "description": "with --archive: what this view read from the archive", "properties": {
+          "events": {"type": "integer"}, "objects": {"type": "integer"}, "bytes": {"type": "integer"}}},
+        "rebuild": {"type": "object", "nullable": true, "required": ["progress", "applied", "remaining", "from_archive", "from_kafka", "events_per_second", "definition_hash"], "properties": {
           "progress": {"type": "number", "minimum": 0, "maximum": 1}, "applied": {"type": "integer"}, "remaining": {"type": "integer"},
+          "from_archive": {"type": "integer"}, "from_kafka": {"type": "integer"},
           "events_per_second": {"type": "number"}, "definition_hash": {"type": "string"}}},
         "failed_at": {"type": "object", "properties": {"topic": {"type": "string"}, "partition": {"type": "integer"}, "offset": {"type": "integer"}, "reason": {"type": "string"}, "event": {"nullable": true, "description": "the event the view is held at: JSON when it is JSON, else the text (cut to 64 KiB)"}}}}},
       "ViewDetail": {"allOf": [{"$ref": "#/components/schemas/ViewStatus"}, {"type": "object", "required": ["partitions", "definition", "file", "topics"], "properties": {

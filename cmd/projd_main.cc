@@ -49,6 +49,10 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
     o->auth_file = value;
   } else if (name == "schema-registry") {
     o->schema_registry = value;
+  } else if (name == "archive") {
+    o->archive = value;
+  } else if (name == "s3-endpoint") {
+    o->s3_endpoint = value;
   } else if (name == "demo-events") {
     o->demo_events = value;
   } else if (name == "demo-rate") {
@@ -197,6 +201,12 @@ const Setting kSettings[] = {
      "(default projd-HOSTNAME)"},
     {"auth", "FILE", "tokens and their roles; without it only loopback is served"},
     {"schema-registry", "URL", "the schema registry of format avro projections"},
+    {"archive", "URL",
+     "file:///DIR or s3://BUCKET/PREFIX: the Kafka Connect S3 sink archive\n"
+     "rebuilds and new views read below Kafka's log start"},
+    {"s3-endpoint", "URL",
+     "the S3 API's address for s3:// archives (default AWS; credentials\n"
+     "and region from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)"},
     {"demo-events", "FILE",
      "the events --demo produces (default: examples/banking-events.jsonl\n"
      "beside the projections folder)"},

@@ -61,7 +61,14 @@ struct PartitionInfo {
 struct SourceStatus {
   bool healthy = true;
   std::string problem;  // e.g. "topic account-events does not exist", "broker down: ..."
+  // Consumption is held until the problem is solved (an archive that cannot be read): the
+  // view is stalled, whatever its lag.
+  bool held = false;
   std::map<TopicPartition, PartitionInfo> partitions;
+  // What came from the archive (connectors/archive.h; `archive` set when the source reads
+  // one): events delivered, objects and bytes read.
+  bool archive = false;
+  int64_t archive_events = 0, archive_objects = 0, archive_bytes = 0;
 };
 
 class Source {

@@ -585,6 +585,10 @@ ViewStatus View::Status() {
   st.duplicates_total = duplicates_;
   st.dead_letters_total = dead_;
   st.last_applied_ms = last_applied_ms_;
+  st.archive = src.archive;
+  st.archive_events = src.archive_events;
+  st.archive_objects = src.archive_objects;
+  st.archive_bytes = src.archive_bytes;
   bool all_known = !src.partitions.empty();
   for (const auto& [tp, info] : src.partitions) all_known = all_known && info.high_watermark >= 0;
   if (st.lag_events == 0 && all_known && src.healthy) caught_up_once_ = true;
@@ -610,6 +614,9 @@ ViewStatus View::Status() {
   } else if (!registry_problem_.empty()) {
     st.state = ViewState::kStalled;
     st.reason = "held: " + registry_problem_;
+  } else if (src.held) {
+    st.state = ViewState::kStalled;
+    st.reason = "held: " + src.problem;
   } else if (st.lag_events > 0 && now - last_progress_ > options_.stall_after) {
     st.state = ViewState::kStalled;
     st.reason =

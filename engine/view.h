@@ -76,11 +76,15 @@ struct ViewStatus {
   int64_t failed_offset = 0;
   std::string failed_event;     // the event it stopped at, cut to 64 KiB
   int64_t last_applied_ms = 0;  // wall clock of the last commit with events, 0: never
+  // With --archive: events, objects and bytes this view read from the archive.
+  bool archive = false;
+  int64_t archive_events = 0, archive_objects = 0, archive_bytes = 0;
   // While a rebuild runs (filled by the daemon from the shadow view).
   bool rebuilding = false;
-  double rebuild_progress = 0;    // 0..1: offsets applied by the shadow / its log end
-  int64_t rebuild_applied = 0;    // events the shadow has consumed
-  int64_t rebuild_remaining = 0;  // events it still has to consume
+  double rebuild_progress = 0;       // 0..1: offsets applied by the shadow / its log end
+  int64_t rebuild_applied = 0;       // events the shadow has consumed
+  int64_t rebuild_remaining = 0;     // events it still has to consume
+  int64_t rebuild_from_archive = 0;  // of the consumed ones, those read from the archive
   double rebuild_events_per_second = 0;
   std::string rebuild_definition_hash;
 };
