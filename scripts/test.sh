@@ -36,9 +36,12 @@ export PROJD_KAFKA_DIR=${PROJD_KAFKA_DIR:-/tmp/projd-kafka-test}
 export PROJD_KAFKA_SCRIPT=$root/scripts/kafka.sh
 export PROJD_REGISTRY_DIR=${PROJD_REGISTRY_DIR:-/tmp/projd-registry-test}
 export PROJD_REGISTRY_SCRIPT=$root/scripts/registry.sh
+export PROJD_S3_DIR=${PROJD_S3_DIR:-/tmp/projd-s3-test}
+export PROJD_S3_SCRIPT=$root/scripts/s3.sh
 stop_kafka() { "$PROJD_KAFKA_SCRIPT" stop >/dev/null 2>&1 || true; }
 stop_registry() { "$PROJD_REGISTRY_SCRIPT" stop >/dev/null 2>&1 || true; }
-trap 'stop_kafka; stop_registry' EXIT
+stop_s3() { "$PROJD_S3_SCRIPT" stop >/dev/null 2>&1 || true; }
+trap 'stop_kafka; stop_registry; stop_s3' EXIT
 started=$(date +%s)
 brokers=$("$PROJD_KAFKA_SCRIPT" start | sed -n 's/^PROJD_KAFKA_BROKERS=//p' | tail -n 1)
 echo "test.sh: Kafka broker at $brokers (ready in $(( $(date +%s) - started )) s)"
@@ -48,6 +51,11 @@ started=$(date +%s)
 registry=$("$PROJD_REGISTRY_SCRIPT" start | sed -n 's/^PROJD_SCHEMA_REGISTRY=//p' | tail -n 1)
 echo "test.sh: schema registry at $registry (ready in $(( $(date +%s) - started )) s)"
 export PROJD_SCHEMA_REGISTRY=$registry
+# An S3-compatible server (s3proxy over a fresh folder) for the S3 client tests.
+started=$(date +%s)
+s3=$("$PROJD_S3_SCRIPT" start | sed -n 's/^PROJD_S3_ENDPOINT=//p' | tail -n 1)
+echo "test.sh: S3 (s3proxy) at $s3 (ready in $(( $(date +%s) - started )) s)"
+export PROJD_S3_ENDPOINT=$s3
 export PROJD_KAFKA_REQUIRED=1
 
 ctest_in build "$@" || status=$?
