@@ -233,7 +233,8 @@ class ArchiveSource final : public Source {
       if (!log_starts_(topic, &m, &error)) {
         if (error.find("Unknown topic") != std::string::npos) continue;  // Kafka waits for it
         std::lock_guard<std::mutex> lock(mu_);
-        problem_ = "cannot read where the log of " + topic + " starts: " + error;
+        problem_ = "cannot read where the log of " + topic + " starts: ";
+        problem_ += error;
         return false;
       }
       for (const auto& [part, info] : m) {
