@@ -29,8 +29,8 @@ const chromiumPath = env("CHROMIUM", "/usr/bin/chromium");
 const shots = path.resolve(env("PROJD_SCREENSHOTS", "screenshots"));
 // The repository's example projections, and one that keeps the history of its rows (for the
 // as-of lookup and the history table).
-const kViewNames = ["account_activity", "account_balance", "balance_history", "customer_summary",
-  "daily_volume", "large_movements"];
+const kViewNames = ["account_activity", "account_balance", "balance_history", "card_transactions",
+  "customer_summary", "daily_volume", "large_movements"];
 // The demo's errors stop view, held by the example events' malformed ones until skipped.
 const kStoppedView = "large_movements";
 const kHistoryProjection = `# Balance per account, every version kept.
@@ -592,7 +592,7 @@ test("the rebuild button starts a rebuild and the progress bar reaches done", as
   await shot("rebuild");
 });
 
-test("the query console shows results, and a broken query's error at its position", async () => {
+test("the query console: rows in the answer's column order (a score, groups), a bad query's error at its position", async () => {
   await page.goto(base + "/#/query");
   const q = "from account_balance where balance > 100 order by balance desc limit 5";
   await page.fill("#q", q);
@@ -605,6 +605,42 @@ test("the query console shows results, and a broken query's error at its positio
   const head = await page.$$eval("#qtable thead th", (ths) => ths.map((th) => th.textContent));
   assert.ok(head.includes("key") && head.includes("balance"), head.join(","));
   await shot("query");
+
+  // A full-text search: the score column shows, the columns in the answer's order (not the
+  // row objects' member order, which is by name), and the rows most relevant first.
+  const search = 'from card_transactions select memo, score() as relevance, key\n' +
+    'where memo matches "coffee" order by relevance desc limit 5';
+  const found = await (await fetch(base + "/v1/query", {method: "POST", body: search})).json();
+  assert.deepEqual(found.columns, ["memo", "relevance", "key"]);
+  assert.equal(found.plan, "text memo");
+  assert.ok(found.rows.length > 0, "coffee is in the example memos");
+  await page.fill("#q", search);
+  await page.click("#run");
+  await until("the search's rows", async () =>
+    (await page.$$eval("#qtable thead th", (ths) => ths.map((th) => th.textContent))).includes("relevance"), 10000);
+  assert.deepEqual(await page.$$eval("#qtable thead th", (ths) => ths.map((th) => th.textContent)),
+    found.columns);
+  const cells = await page.$$eval("#qtable tbody tr", (trs) =>
+    trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.deepEqual(cells.map((c) => c[2]), found.rows.map((r) => r.key));
+  for (const [i, c] of cells.entries()) {
+    assert.match(c[0], /coffee/i);
+    assert.equal(Number(c[1]), Number(found.rows[i].relevance));
+    assert.ok(Number(c[1]) > 0, `score ${c[1]}`);
+  }
+  assert.match(await page.textContent("#qmeta"), /plan text memo/);
+  await shot("query-search");
+
+  // A grouped answer: the group and its aggregates, in the select's order.
+  const grouped = "from card_transactions select type, count() as n, sum(amount) as total group by type";
+  const groups = await (await fetch(base + "/v1/query", {method: "POST", body: grouped})).json();
+  assert.deepEqual(groups.columns, ["type", "n", "total"]);
+  await page.fill("#q", grouped);
+  await page.click("#run");
+  await until("the groups", async () =>
+    (await page.$$eval("#qtable thead th", (ths) => ths.map((th) => th.textContent))).join() === "type,n,total", 10000);
+  assert.deepEqual(await page.$$eval("#qtable tbody tr", (trs) => trs.map((tr) => tr.children[0].textContent)),
+    groups.rows.map((g) => g.type));
 
   const bad = "from account_balance\nwhere balance >> 3";
   const err = await (await fetch(base + "/v1/query", {method: "POST", body: bad})).json();
@@ -841,7 +877,7 @@ async function viewsTableFollowsFeeds(live, p) {
     (await feedStates()).filter(([, f]) => f === "live").length === 4, 5000);
   const states = await feedStates();
   assert.deepEqual(states.map(([n]) => n), kViewNames);
-  assert.deepEqual(states.map(([, f]) => f), ["live", "live", "live", "live", "polled", "polled"]);
+  assert.deepEqual(states.map(([, f]) => f), ["live", "live", "live", "live", "polled", "polled", "polled"]);
   assert.deepEqual([...feeds].sort(), kViewNames.slice(0, 4));
   // A change of account_balance refreshes its row at once, long before the poll (10 s; held
   // meanwhile).
@@ -865,7 +901,7 @@ async function viewsTableFollowsFeeds(live, p) {
   await p.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
   await until("the feeds to move to the rows on screen", async () => {
     const s = new Map(await feedStates());
-    return s.get(kViewNames[5]) === "live" && s.get(kViewNames[0]) === "polled";
+    return s.get(kViewNames[kViewNames.length - 1]) === "live" && s.get(kViewNames[0]) === "polled";
   }, 8000);
   await until("at most 4 streams", async () => (await subscribers(live.base)) <= 4, 8000);
   // Leaving the page closes them.

@@ -1,7 +1,9 @@
 // projd --demo as a newcomer meets it: the example events, then a live stream that keeps the
-// views moving, a view that keeps history, and an errors stop view held by a malformed event
-// until it is skipped. A second demo on the same folder starts from empty views.
+// views moving, a view that keeps history, full-text search of the example events' memos, and
+// an errors stop view held by a malformed event until it is skipped. A second demo on the same
+// folder starts from empty views.
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <filesystem>
 #include <thread>
 
@@ -79,6 +81,32 @@ TEST_CASE("--demo keeps a live stream going, with history and an errors stop vie
   CHECK(p->Call("GET", "/v1/views/account_activity/rows/acc-00001/history?limit=5").status == 200);
   CHECK(p->Call("GET", "/v1/views/account_activity/rows/acc-00001?as_of=2025-07-01T12:00:00Z")
             .status == 200);
+
+  // Full-text search of the example events' memos: every row found says coffee, in any case.
+  REQUIRE(Until([&] {
+    return Number(p->GetJson("/v1/views/card_transactions"), "events_applied") +
+               Number(p->GetJson("/v1/views/card_transactions"), "events_skipped") >
+           3000;
+  }));
+  auto r = p->Call("POST", "/v1/query",
+                   "from card_transactions select key, memo where memo matches \"coffee\" limit 5");
+  REQUIRE(r.status == 200);
+  Value found;
+  REQUIRE(projd::ParseJson(r.body, &found, &error));
+  const Value* rows = found.as_object().Find("rows");
+  REQUIRE((rows && rows->is_array()));
+  CHECK(!rows->as_array().empty());
+  CHECK(rows->as_array().size() <= 5);
+  for (const Value& row : rows->as_array()) {
+    const Value* memo = row.is_object() ? row.as_object().Find("memo") : nullptr;
+    REQUIRE((memo && memo->is_string()));
+    std::string lower = memo->as_string();
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    INFO(memo->as_string());
+    CHECK(lower.find("coffee") != std::string::npos);
+  }
+  const Value* plan = found.as_object().Find("plan");
+  CHECK((plan && plan->is_string() && plan->as_string() == "text memo"));
 
   // The errors stop view stops at a malformed event; skip moves it past, to the next one (or on).
   REQUIRE(Until([&] { return State(*p, "large_movements") == "failed"; }));

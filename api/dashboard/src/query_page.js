@@ -73,7 +73,10 @@ export function queryPage(main, setStatus) {
     }
     shown = shown.concat(flatten(r.body.rows));
     cursor = r.body.next_cursor;
-    const cols = [...new Set(shown.flatMap((x) => Object.keys(x)))];
+    // With select, the answer's columns give the order (its row objects list members by name:
+    // a score or an aggregate would land among them); without, the rows' members.
+    const cols = Array.isArray(r.body.columns) ? r.body.columns :
+      [...new Set(shown.flatMap((x) => Object.keys(x)))];
     $("#qrows").innerHTML = table("qtable", cols,
       shown.map((x) => cols.map((c) => esc(fmt(x[c])))));
     $("#qmeta").textContent = `${count(shown.length)} rows, scanned ${count(r.body.scanned)}, ` +
