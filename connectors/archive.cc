@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include "connectors/s3_client.h"
+
 namespace projd {
 namespace {
 
@@ -94,6 +96,51 @@ class FileArchive final : public Archive {
 
  private:
   std::string url_, root_;
+};
+
+// s3://BUCKET/PREFIX: objects under PREFIX/topics/... (or topics/... without a prefix).
+class S3Archive final : public Archive {
+ public:
+  S3Archive(std::string url, const S3Options& options, std::string bucket, std::string prefix)
+      : url_(std::move(url)),
+        options_(options),
+        bucket_(std::move(bucket)),
+        prefix_(std::move(prefix)),
+        client_(options) {}
+
+  bool List(const std::string& topic, int32_t partition, std::vector<Object>* out,
+            std::string* error) override {
+    out->clear();
+    std::vector<S3Client::Object> objects;
+    if (!client_.List(bucket_, prefix_ + PartitionPath(topic, partition), &objects, error)) {
+      return false;
+    }
+    for (auto& o : objects) {
+      Object a;
+      if (!ParseObjectName(o.key, topic, partition, &a.start)) continue;
+      a.name = std::move(o.key);
+      a.size = o.size;
+      out->push_back(std::move(a));
+    }
+    std::sort(out->begin(), out->end(),
+              [](const Object& a, const Object& b) { return a.start < b.start; });
+    return true;
+  }
+
+  bool Read(const Object& object, std::string* body, std::string* error) override {
+    return client_.Get(bucket_, object.name, body, error);
+  }
+
+  const std::string& url() const override { return url_; }
+  std::unique_ptr<Archive> Clone() const override {
+    return std::make_unique<S3Archive>(url_, options_, bucket_, prefix_);
+  }
+
+ private:
+  std::string url_;
+  S3Options options_;
+  std::string bucket_, prefix_;
+  S3Client client_;
 };
 
 // The lines of an object body: each value, in order (a last line without '\n' counts).
@@ -443,8 +490,29 @@ bool ArchiveGap(Archive* archive, const std::string& topic, int32_t partition, i
 
 std::unique_ptr<Archive> OpenArchive(const std::string& url, const std::string& s3_endpoint,
                                      std::string* error) {
-  (void)s3_endpoint;
-  const std::string kFile = "file://";
+  const std::string kFile = "file://", kS3 = "s3://";
+  if (url.compare(0, kS3.size(), kS3) == 0) {
+    std::string rest = url.substr(kS3.size());
+    size_t slash = rest.find('/');
+    std::string bucket = rest.substr(0, slash);
+    std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    if (!prefix.empty()) prefix += "/";
+    if (bucket.empty()) {
+      *error = "archive " + url + ": an S3 archive is s3://BUCKET/PREFIX";
+      return nullptr;
+    }
+    S3Options options;
+    if (!S3OptionsFromEnvironment(s3_endpoint, &options, error)) {
+      *error = "archive " + url + ": " + *error;
+      return nullptr;
+    }
+    // Objects of a few hundred MB may take minutes; a server that stops answering fails the
+    // read within 10 s (the view then holds and retries).
+    options.timeout_ms = 15 * 60 * 1000;
+    options.stall_ms = 10000;
+    return std::make_unique<S3Archive>(url, options, bucket, prefix);
+  }
   if (url.compare(0, kFile.size(), kFile) == 0) {
     std::string root = url.substr(kFile.size());
     if (root.empty() || root[0] != '/') {

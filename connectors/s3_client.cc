@@ -179,6 +179,13 @@ bool S3Client::Request(const char* method, const std::string& what, const std::s
   curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, options_.timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(options_.timeout_ms, 10000L));
+  if (options_.stall_ms > 0) {
+    // A server that stops sending (hung, or a paused process) fails the request this soon,
+    // however long the whole transfer may take.
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, options_.stall_ms / 1000));
+  }
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_error);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteToString);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response->body);

@@ -21,6 +21,9 @@ struct S3Options {
   std::string access_key, secret_key, session_token;
   // For each request, connecting included.
   long timeout_ms = 30000;
+  // A request during which less than a byte a second arrives for this long fails (0: only
+  // timeout_ms applies).
+  long stall_ms = 0;
 };
 
 // Fills `out` with `endpoint`, the credentials of AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
