@@ -1,7 +1,10 @@
 #include "connectors/archive.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -10,6 +13,7 @@
 #include <thread>
 
 #include "connectors/s3_client.h"
+#include "dsl/value.h"
 
 namespace projd {
 namespace {
@@ -22,7 +26,9 @@ bool ParseObjectName(std::string_view name, const std::string& topic, int32_t pa
   size_t slash = name.rfind('/');
   std::string_view base = slash == std::string_view::npos ? name : name.substr(slash + 1);
   std::string head = topic + "+" + std::to_string(partition) + "+";
-  constexpr std::string_view kExt = ".json";
+  // The sink's JSON format, gzip-compressed with s3.compression.type=gzip.
+  std::string_view kExt = ".json";
+  if (base.size() > 8 && base.substr(base.size() - 8) == ".json.gz") kExt = ".json.gz";
   if (base.size() <= head.size() + kExt.size() || base.compare(0, head.size(), head) != 0 ||
       base.substr(base.size() - kExt.size()) != kExt) {
     return false;
@@ -35,6 +41,36 @@ bool ParseObjectName(std::string_view name, const std::string& topic, int32_t pa
     v = v * 10 + (c - '0');
   }
   *start = v;
+  return true;
+}
+
+// A .json.gz object's bytes, inflated (zlib). false with *error when they are not gzip.
+bool Gunzip(const std::string& name, std::string* body, std::string* error) {
+  if (name.size() < 3 || name.compare(name.size() - 3, 3, ".gz") != 0) return true;
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+    *error = "cannot inflate " + name;
+    return false;
+  }
+  std::string out;
+  char buf[1 << 16];
+  z.next_in = reinterpret_cast<Bytef*>(body->data());
+  z.avail_in = static_cast<uInt>(body->size());
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof(buf);
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof(buf) - z.avail_out);
+    // Concatenated gzip members (several flushes appended) go on with the next member.
+    if (rc == Z_STREAM_END && z.avail_in > 0) rc = inflateReset(&z);
+  }
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END) {
+    *error = name + " is not a whole gzip stream";
+    return false;
+  }
+  *body = std::move(out);
   return true;
 }
 
@@ -86,7 +122,7 @@ class FileArchive final : public Archive {
       return false;
     }
     *body = std::move(s).str();
-    return true;
+    return Gunzip(object.name, body, error);
   }
 
   const std::string& url() const override { return url_; }
@@ -128,7 +164,7 @@ class S3Archive final : public Archive {
   }
 
   bool Read(const Object& object, std::string* body, std::string* error) override {
-    return client_.Get(bucket_, object.name, body, error);
+    return client_.Get(bucket_, object.name, body, error) && Gunzip(object.name, body, error);
   }
 
   const std::string& url() const override { return url_; }
@@ -185,6 +221,7 @@ class ArchiveSource final : public Source {
 
   bool Poll(std::vector<Message>* out, size_t max, std::chrono::milliseconds timeout) override {
     out->clear();
+    unwrapped_.clear();
     if (kafka_started_) return kafka_->Poll(out, max, timeout);
     if (!decided_ && !Decide()) {
       std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(timeout, kRetry));
@@ -214,7 +251,7 @@ class ArchiveSource final : public Source {
       m.topic = p.tp.topic;
       m.partition = p.tp.partition;
       m.offset = offset;
-      m.value = line;
+      m.value = Unwrap(line);
       out->push_back(m);
       p.next = offset + 1;
       std::lock_guard<std::mutex> lock(mu_);
@@ -268,6 +305,18 @@ class ArchiveSource final : public Source {
     size_t object = 0;
     bool done = false;
   };
+
+  // A value the sink wrote as a JSON string (a String converter's value under the JSON
+  // format: "{\"type\":...}") is the string's text, as Kafka held it; anything else is the
+  // line itself.
+  std::string_view Unwrap(std::string_view line) {
+    if (line.size() < 2 || line.front() != '"') return line;
+    Value v;
+    std::string error;
+    if (!ParseJson(line, &v, &error) || !v.is_string()) return line;
+    unwrapped_.push_back(v.as_string());
+    return unwrapped_.back();
+  }
 
   // Which partitions start below Kafka's log start. false (retried) while Kafka cannot be
   // asked.
@@ -443,6 +492,7 @@ class ArchiveSource final : public Source {
   std::string body_;
   std::unique_ptr<Lines> lines_;
   int64_t line_offset_ = 0;
+  std::deque<std::string> unwrapped_;  // the values Unwrap decoded, until the next Poll
   std::future<std::pair<bool, std::string>> prefetch_;
   std::string prefetched_name_;
   mutable std::mutex mu_;  // what Status reads

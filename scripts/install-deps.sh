@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   librdkafka-dev libavro-dev liblmdb-dev libboost1.74-dev nlohmann-json3-dev libsimdjson-dev
   catch2 libtomlplusplus-dev libssl-dev libcli11-dev libicu-dev libstemmer-dev libsqlite3-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev zlib1g-dev
   kcat lmdb-utils curl python3 python3-prometheus-client
   dpkg-dev prometheus python3-yaml
   openjdk-17-jre-headless maven
