@@ -63,6 +63,12 @@ bool ParseWhere(const std::shared_ptr<View>& view, const std::string& text, Feed
     *bad = Error(400, "bad where", Str("an expression on the row, without other clauses"));
     return false;
   }
+  if (!query->text_matches.empty()) {
+    // A change is one row, not a search over the text index.
+    *bad = Error(400, "bad where",
+                 Str("matches (full-text search) cannot filter a change feed; use a query"));
+    return false;
+  }
   r->where = std::move(query);
   return true;
 }
