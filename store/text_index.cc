@@ -104,87 +104,55 @@ uint64_t ChunkCount(std::string_view value) {
   return GetVarint(&value, &n) ? n : 0;
 }
 
-// The first row key of a chunk.
-std::string ChunkFirstKey(std::string_view value) {
-  uint64_t n = 0, shared = 0, suffix = 0;
-  if (!GetVarint(&value, &n) || n == 0 || !GetVarint(&value, &shared) ||
-      !GetVarint(&value, &suffix) || suffix > value.size()) {
-    return std::string();
-  }
-  return std::string(value.substr(0, suffix));
-}
-
-// Where a row key's postings chunk of a term is: the chunk whose first key is the greatest
-// <= key (or, when there is none, the term's first chunk, whose first key the row would
-// replace), and the chunk after it.
+// Where a row key's postings chunk of a term is. A chunk's LMDB key is the term's base and its
+// first row key cut to fit; rows whose keys cut alike always share a chunk (splits fall only
+// between rows whose cut keys differ), so chunk keys are unique and a row's chunk is the one
+// whose key equals the row key's cut, or else the one before it — or, when there is none, the
+// term's first chunk, which the row then starts.
 struct ChunkSpot {
   bool found = false;  // a chunk of the term exists
   std::string lmdb_key;
   std::string value;
   bool has_next = false;
-  std::string next_lmdb_key, next_first;
+  std::string next_lmdb_key;  // the rows that belong here have cut keys below it
 };
 
 ChunkSpot Locate(KvCursor* c, const std::string& base, std::string_view key) {
   ChunkSpot s;
   std::string target = ChunkKey(base, key);
-  bool at_after = false;  // the cursor stands on a chunk after the row's
   bool sought = c->Seek(target);
-  if (sought && StartsWith(c->key(), base)) {
-    if (c->key() == target && ChunkFirstKey(c->value()) <= key) {
-      s.found = true;
-    } else {
-      at_after = true;
+  bool on_term = sought && StartsWith(c->key(), base);
+  if (!(on_term && c->key() == target)) {
+    // The chunk before the target, if it is the term's; else the term's first chunk.
+    bool before = sought ? c->Prev() : c->Last();
+    if (!before || !StartsWith(c->key(), base)) {
+      if (!on_term) return s;  // no chunk of the term
+      c->Seek(target);
     }
-  } else {
-    // Past the term's chunks (on a later term, or the table's end): its last chunk, if it has
-    // any, is the entry before.
-    bool ok = sought ? c->Prev() : c->Last();
-    if (!ok || !StartsWith(c->key(), base)) return s;  // no chunk of the term
-    s.found = true;
   }
-  if (at_after) {
-    std::string after_key(c->key()), after_value(c->value());
-    if (c->Prev() && StartsWith(c->key(), base)) {
-      s.found = true;
-      s.lmdb_key.assign(c->key());
-      s.value.assign(c->value());
-      s.has_next = true;
-      s.next_lmdb_key = after_key;
-      s.next_first = ChunkFirstKey(after_value);
-      return s;
-    }
-    // The row goes before every chunk: into the first one.
-    s.found = true;
-    s.lmdb_key = after_key;
-    s.value = after_value;
-    c->Seek(after_key);
-  } else {
-    s.lmdb_key.assign(c->key());
-    s.value.assign(c->value());
-  }
+  s.found = true;
+  s.lmdb_key.assign(c->key());
+  s.value.assign(c->value());
   if (c->Next() && StartsWith(c->key(), base)) {
     s.has_next = true;
     s.next_lmdb_key.assign(c->key());
-    s.next_first = ChunkFirstKey(c->value());
   }
   return s;
 }
 
-// Writes a chunk's postings back, split into chunks of at most kTextChunkEntries (pieces whose
-// keys would be equal stay together).
+// Writes a chunk's postings back, split into chunks of at most kTextChunkEntries (more when
+// rows whose keys cut alike would otherwise be parted).
 bool FlushChunk(KvTxn* txn, int table, const std::string& base, const ChunkSpot& spot,
                 const std::vector<TextPosting>& entries) {
   std::vector<std::pair<size_t, size_t>> pieces;
-  size_t per = entries.size() > kTextChunkEntries ? kTextChunkEntries / 2 : kTextChunkEntries;
-  for (size_t from = 0; from < entries.size(); from += per) {
-    size_t to = std::min(entries.size(), from + per);
-    if (!pieces.empty() &&
-        ChunkKey(base, entries[from].key) == ChunkKey(base, entries[pieces.back().first].key)) {
-      pieces.back().second = to;
-    } else {
-      pieces.emplace_back(from, to);
-    }
+  size_t n = entries.size();
+  size_t per = n > kTextChunkEntries ? kTextChunkEntries / 2 : kTextChunkEntries;
+  for (size_t from = 0; from < n;) {
+    size_t to = std::min(n, from + per);
+    // Never between rows whose keys cut alike: they share a chunk key.
+    while (to < n && ChunkKey(base, entries[to].key) == ChunkKey(base, entries[to - 1].key)) ++to;
+    pieces.emplace_back(from, to);
+    from = to;
   }
   bool old_kept = false;
   std::string key, value;
@@ -206,27 +174,31 @@ bool WriteTerm(KvTxn* txn, int table, const std::string& base, TermOps* ops) {
             [](const auto& a, const auto& b) { return a.first < b.first; });
   auto cursor = txn->Cursor(table);
   if (!cursor) return false;
+  std::vector<TextPosting> entries, merged;
   size_t i = 0;
   while (i < ops->size()) {
     ChunkSpot spot = Locate(cursor.get(), base, (*ops)[i].first);
-    std::vector<TextPosting> entries;
+    entries.clear();
     if (spot.found && !DecodeChunk(spot.value, &entries)) entries.clear();
-    for (; i < ops->size() && (!spot.has_next || (*ops)[i].first < spot.next_first); ++i) {
-      auto& [key, posting] = (*ops)[i];
-      auto it =
-          std::lower_bound(entries.begin(), entries.end(), key,
-                           [](const TextPosting& p, const std::string& k) { return p.key < k; });
-      bool there = it != entries.end() && it->key == key;
-      if (!posting) {
-        if (there) entries.erase(it);
-      } else if (there) {
-        *it = std::move(*posting);
-      } else {
-        entries.insert(it, std::move(*posting));
-      }
+    // The changes that fall in this chunk (before the next one's first row), merged with its
+    // rows in one pass: both are in key order.
+    size_t end = i;
+    while (end < ops->size() &&
+           (!spot.has_next || ChunkKey(base, (*ops)[end].first) < spot.next_lmdb_key)) {
+      ++end;
     }
-    if (!FlushChunk(txn, table, base, spot, entries)) return false;
-    // The cursor moved: Locate seeks again for the next row.
+    merged.clear();
+    merged.reserve(entries.size() + (end - i));
+    size_t a = 0;
+    for (size_t b = i; b < end; ++b) {
+      auto& [key, posting] = (*ops)[b];
+      while (a < entries.size() && entries[a].key < key) merged.push_back(std::move(entries[a++]));
+      if (a < entries.size() && entries[a].key == key) ++a;  // replaced or removed
+      if (posting) merged.push_back(std::move(*posting));
+    }
+    while (a < entries.size()) merged.push_back(std::move(entries[a++]));
+    if (!FlushChunk(txn, table, base, spot, merged)) return false;
+    i = end;  // the cursor moved: Locate seeks again for the next change
   }
   return true;
 }
