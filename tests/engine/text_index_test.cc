@@ -1,0 +1,876 @@
+// The full-text index (store/text_index.cc) and `matches` queries (engine/query_text.cc,
+// engine/query_exec.cc) against a reference model: seeded random puts, updates and deletes of
+// rows with a text field, in batches of random sizes, over keys of varied lengths (short,
+// sharing prefixes, ~300 bytes, and 501 bytes in groups whose postings chunk keys are cut to the
+// same LMDB key), so that postings chunks split, shrink, empty and gain rows before their first
+// key. Every other batch the index itself is compared with the model (postings, positions,
+// document frequencies, Seek, Lookup, prefix expansion, statistics); every few batches random
+// patterns (words, prefixes, phrases) are answered by RunQuery in pages, in a key prefix, on a
+// scan and counted, and score() is compared with BM25 computed from the model.
+#include "store/text_index.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "dsl/compiler.h"
+#include "engine/projector.h"
+#include "engine/query_exec.h"
+#include "store/view_store.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const char kProjection[] = R"(
+projection t { from "t" key event.id on Put { memo = event.memo } on Del { delete } index text memo }
+)";
+
+// The sizes of the model test (under 4 s in a Release build; queries cost the most).
+constexpr int kRounds = 5;           // seeds 1..kRounds
+constexpr size_t kEvents = 3000;     // events per round
+constexpr int kIndexEvery = 2;       // batches between checks of the index itself
+constexpr int kQueriesEvery = 12;    // batches between checks of queries
+constexpr int kQueriesPerCheck = 8;  // patterns per check (and kFinalQueries at the end)
+constexpr int kFinalQueries = 20;
+constexpr int kSkew = 3;  // PickWord: the least of kSkew draws, so that some terms are in most rows
+
+// Lowercase ASCII words, on which ICU's segmentation and case folding agree with Words() below.
+// Some are prefixes of others (fee/fees, ca*: cafe, caffeine, card, cash).
+const std::vector<std::string> kVocabulary = {"coffee", "bank", "berlin",   "card", "fee",
+                                              "fees",   "cafe", "caffeine", "bean", "paris",
+                                              "rent",   "tax",  "atm",      "cash", "wire"};
+
+// The reference tokenizer: lowercased, split on anything but ASCII letters and digits.
+std::vector<std::string> Words(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : text) {
+    char c = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+      cur.push_back(c);
+    } else if (!cur.empty()) {
+      out.push_back(cur);
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+// A fresh folder under the temp dir (with the pid in its name), removed at the end.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name)
+      : parent_(fs::temp_directory_path() / ("projd-text-index-" + std::to_string(getpid()))),
+        path_(parent_ / name) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+    fs::remove(parent_, ec);  // when no other folder is left in it
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  fs::path parent_, path_;
+};
+
+std::shared_ptr<const projd::Projection> CompileProjection() {
+  projd::CompiledFile compiled = projd::CompileFile("t.proj", kProjection);
+  std::string diags;
+  for (const auto& d : compiled.diagnostics) diags += d.Format();
+  INFO(diags);
+  REQUIRE(compiled.ok());
+  return compiled.projections[0];
+}
+
+std::unique_ptr<projd::ViewStore> OpenStore(const std::string& dir, const projd::Projection& p) {
+  projd::KvOptions options;
+  options.sync = projd::SyncMode::kNone;
+  std::string error;
+  auto store = projd::ViewStore::Open(dir, options, &error);
+  INFO(error);
+  REQUIRE(store);
+  store->UseIndexesOf(p);
+  return store;
+}
+
+// A row of the model: its memo when it is a string (else the row has no text).
+struct RefRow {
+  std::optional<std::string> text;
+};
+
+// One item of a pattern, as the model checks it.
+struct RefItem {
+  enum Kind { kWord, kPrefix, kPhrase } kind = kWord;
+  std::vector<std::string> words;  // lowercase
+};
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// A row key for messages: long keys by their length, head and tail.
+std::string Short(const std::string& key) {
+  if (key.size() <= 40) return key;
+  return key.substr(0, 12) + "...(" + std::to_string(key.size()) + " bytes)..." +
+         key.substr(key.size() - 8);
+}
+
+// "" when `got` is `want`; else what differs: rows missing, rows too many, or the order.
+std::string Diff(const std::vector<std::string>& got, const std::vector<std::string>& want) {
+  if (got == want) return "";
+  std::string out =
+      "got " + std::to_string(got.size()) + " rows, want " + std::to_string(want.size());
+  std::set<std::string> g(got.begin(), got.end()), w(want.begin(), want.end());
+  int shown = 0;
+  for (const auto& k : want) {
+    if (!g.count(k) && shown++ < 5) out += "\n  missing " + Short(k);
+  }
+  shown = 0;
+  for (const auto& k : got) {
+    if (!w.count(k) && shown++ < 5) out += "\n  extra " + Short(k);
+  }
+  if (g == w) out += g.size() == got.size() ? "\n  (out of order)" : "\n  (repeated rows)";
+  return out;
+}
+
+class TextModel {
+ public:
+  TextModel(uint32_t seed, const std::string& dir)
+      : seed_(seed),
+        rng_(seed),
+        qrng_(seed + 1000),
+        dir_(dir),
+        proj_(CompileProjection()),
+        projector_(proj_) {
+    store_ = OpenStore(dir_, *proj_);
+    // Keys of varied lengths and shared prefixes.
+    for (int i = 0; i < 250; ++i) keys_.push_back("acct-" + std::to_string(i));
+    for (int i = 0; i < 60; ++i) keys_.push_back("b" + std::to_string(i * 7));
+    for (int i = 0; i < 60; ++i) {
+      keys_.push_back("acct-7" + std::string(290 + i % 20, 'x') + std::to_string(i));
+    }
+    for (int i = 0; i < 20; ++i) {
+      keys_.push_back("acct-1" + std::string(250 + i, 'z') + std::to_string(i));
+    }
+    // 501 bytes, in 20 groups of 16 among the short keys: the keys of a group share their first
+    // 499 bytes, so their chunk keys (the term's 11 to 16 bytes, then the row key, cut at 511
+    // bytes) are the same.
+    for (int g = 0; g < 20; ++g) {
+      std::string head = "acct-" + std::to_string(g * 12);
+      for (int m = 0; m < 16; ++m) {
+        keys_.push_back(head + std::string(499 - head.size(), 'q') + std::to_string(10 + m));
+      }
+    }
+    for (const char* k : {"!", "0", "A", "Z", "a", "acct-", "acct-1", "b", "zz", "~", "~~~"}) {
+      keys_.push_back(k);
+    }
+    std::sort(keys_.begin(), keys_.end());
+    keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
+  }
+
+  void Reopen() {
+    store_.reset();
+    store_ = OpenStore(dir_, *proj_);
+  }
+
+  size_t rows() const { return model_.size(); }
+
+  // A word of the vocabulary, skewed towards its first words (so some terms are in most rows).
+  static const std::string& PickWord(std::mt19937& rng) {
+    size_t a = rng() % kVocabulary.size();
+    for (int i = 1; i < kSkew; ++i) a = std::min<size_t>(a, rng() % kVocabulary.size());
+    return kVocabulary[a];
+  }
+
+  static std::string RandomCase(const std::string& w, std::mt19937& rng) {
+    std::string s = w;
+    switch (rng() % 10) {
+      case 0:
+      case 1:
+        s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+        break;
+      case 2:
+        for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        break;
+      case 3:
+        for (char& c : s) {
+          if (rng() % 2) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+        break;
+      default:
+        break;
+    }
+    return s;
+  }
+
+  std::string RandomText() {
+    size_t n = 1 + rng_() % 8;
+    std::string text;
+    if (rng_() % 10 == 0) text = " ";
+    std::string prev;
+    for (size_t i = 0; i < n; ++i) {
+      std::string w = (!prev.empty() && rng_() % 5 == 0) ? prev : PickWord(rng_);
+      prev = w;
+      if (i > 0) {
+        switch (rng_() % 20) {
+          case 0:
+          case 1:
+          case 2:
+            text += ", ";
+            break;
+          case 3:
+            text += " - ";
+            break;
+          case 4:
+            text += "; ";
+            break;
+          case 5:
+            text += "  ";
+            break;
+          default:
+            text += " ";
+        }
+      }
+      text += RandomCase(w, rng_);
+    }
+    if (rng_() % 8 == 0) text += (rng_() % 2) ? "." : "!";
+    return text;
+  }
+
+  // The same words in other case and punctuation: the text changes, its terms do not.
+  std::string Respell(const std::string& text) {
+    std::string out;
+    for (const auto& w : Words(text)) {
+      if (!out.empty()) out += (rng_() % 2) ? ", " : " ";
+      out += RandomCase(w, rng_);
+    }
+    return out;
+  }
+
+  // One random event; updates the model.
+  std::string RandomEvent() {
+    const std::string& key = keys_[rng_() % keys_.size()];
+    auto it = model_.find(key);
+    unsigned r = rng_() % 100;
+    std::string id = "\"id\":" + JsonString(key);
+    if (r < 16 || (r < 20 && it == model_.end())) {  // delete (also of missing rows, from r < 20)
+      model_.erase(key);
+      return "{\"type\":\"Del\"," + id + "}";
+    }
+    std::string memo_json;
+    std::optional<std::string> text;
+    if (r < 28 && it != model_.end() && it->second.text) {  // the same memo again
+      text = it->second.text;
+    } else if (r < 34 && it != model_.end() && it->second.text) {  // respelled
+      text = Respell(*it->second.text);
+    } else if (r < 36) {  // a memo that is not a string: not indexed
+      memo_json = "42";
+    } else if (r < 37) {
+      text = "";
+    } else if (r < 38) {
+      text = "!! -- ,";  // a string without words
+    } else {
+      text = RandomText();
+    }
+    if (text) memo_json = JsonString(*text);
+    model_[key].text = text;
+    return "{\"type\":\"Put\"," + id + ",\"memo\":" + memo_json + "}";
+  }
+
+  // Applies `n` random events in one batch.
+  void ApplyBatch(size_t n) {
+    std::string error;
+    projd::Batch batch;
+    REQUIRE(store_->BeginBatch(&error));
+    std::vector<std::string> values;
+    for (size_t i = 0; i < n; ++i) values.push_back(RandomEvent());
+    for (const auto& v : values) {
+      projd::Message m;
+      m.topic = "t";
+      m.offset = offset_++;
+      m.value = v;
+      std::string reason;
+      auto outcome = projector_.Apply(m, store_.get(), &batch, &reason);
+      INFO(v << ": " << reason);
+      REQUIRE(outcome == projd::Projector::Outcome::kApplied);
+    }
+    INFO(error);
+    REQUIRE(store_->Commit(batch, &error));
+    ++batches_;
+  }
+
+  void ApplyRandomBatch() { ApplyBatch(1 + rng_() % 200); }
+
+  // ---- the model's answers ----
+
+  static bool ItemIn(const RefItem& item, const std::vector<std::string>& words) {
+    switch (item.kind) {
+      case RefItem::kWord:
+        return std::find(words.begin(), words.end(), item.words[0]) != words.end();
+      case RefItem::kPrefix:
+        return std::any_of(words.begin(), words.end(), [&](const std::string& w) {
+          return w.compare(0, item.words[0].size(), item.words[0]) == 0;
+        });
+      case RefItem::kPhrase:
+        for (size_t i = 0; i + item.words.size() <= words.size(); ++i) {
+          if (std::equal(item.words.begin(), item.words.end(), words.begin() + i)) return true;
+        }
+        return false;
+    }
+    return false;
+  }
+
+  // Keys (in byte order) whose memo holds every item, within `key_prefix`.
+  std::vector<std::string> Expected(const std::vector<RefItem>& items,
+                                    const std::string& key_prefix = "") const {
+    std::vector<std::string> out;
+    for (const auto& [key, row] : model_) {
+      if (!row.text || key.compare(0, key_prefix.size(), key_prefix) != 0) continue;
+      std::vector<std::string> words = Words(*row.text);
+      bool all = true;
+      for (const auto& item : items) all = all && ItemIn(item, words);
+      if (all) out.push_back(key);
+    }
+    return out;
+  }
+
+  // A random pattern: its text in the query language and its items for the model.
+  std::string RandomPattern(std::vector<RefItem>* items) {
+    items->clear();
+    std::vector<std::string> parts;
+    auto word = [&]() {
+      RefItem it;
+      // Now and then a word no row has.
+      it.words.push_back(qrng_() % 25 == 0 ? std::string("zebra") : PickWord(qrng_));
+      parts.push_back(RandomCase(it.words[0], qrng_));
+      items->push_back(it);
+    };
+    auto prefix = [&]() {
+      static const std::vector<std::string> kPrefixes = {"ca",  "fe", "c",      "b",  "caf",
+                                                         "fee", "ta", "coffee", "zz", "r"};
+      RefItem it;
+      it.kind = RefItem::kPrefix;
+      it.words.push_back(kPrefixes[qrng_() % kPrefixes.size()]);
+      parts.push_back(RandomCase(it.words[0], qrng_) + "*");
+      items->push_back(it);
+    };
+    auto phrase = [&](size_t n) {
+      RefItem it;
+      it.kind = RefItem::kPhrase;
+      std::string p = "\"";
+      for (size_t i = 0; i < n; ++i) {
+        it.words.push_back(i > 0 && qrng_() % 6 == 0 ? it.words.back() : PickWord(qrng_));
+        if (i > 0) p += " ";
+        p += RandomCase(it.words.back(), qrng_);
+      }
+      parts.push_back(p + "\"");
+      items->push_back(it);
+    };
+    switch (qrng_() % 8) {
+      case 0:
+      case 1:
+        word();
+        break;
+      case 2:
+        word();
+        word();
+        break;
+      case 3:
+        word();
+        word();
+        word();
+        break;
+      case 4:
+        prefix();
+        break;
+      case 5:
+        prefix();
+        word();
+        break;
+      case 6:
+        phrase(2);
+        break;
+      default:
+        if (qrng_() % 2) {
+          phrase(3);
+        } else {
+          phrase(2);
+          word();
+        }
+        break;
+    }
+    std::shuffle(parts.begin(), parts.end(), qrng_);
+    std::string pattern;
+    for (const auto& p : parts) pattern += (pattern.empty() ? "" : " ") + p;
+    return pattern;
+  }
+
+  // ---- queries ----
+
+  std::unique_ptr<projd::Query> Compile(const std::string& text) {
+    projd::Diagnostic diag;
+    auto q = projd::CompileQuery(
+        text,
+        [&](const std::string& v) -> std::shared_ptr<const projd::Projection> {
+          return v == "t" ? proj_ : nullptr;
+        },
+        &diag);
+    INFO(text << "\n" << diag.Format());
+    REQUIRE(q);
+    return q;
+  }
+
+  // Every row of the query's answer, following next_cursor with pages of `page` rows.
+  std::vector<projd::Value> RunAll(const std::string& text, size_t page, std::string* plan) {
+    auto q = Compile(text);
+    projd::QueryLimits limits;
+    limits.default_rows = page;
+    std::vector<projd::Value> rows;
+    std::string cursor;
+    for (int pages = 0;; ++pages) {
+      REQUIRE(pages < 10000);
+      projd::QueryAnswer answer;
+      std::string error;
+      INFO(text << " (cursor " << cursor << ")");
+      bool ok = projd::RunQuery(*q, store_.get(), cursor, limits, &answer, &error);
+      INFO(error);
+      REQUIRE(ok);
+      REQUIRE(answer.rows.size() <= page);
+      if (pages == 0) *plan = answer.plan;
+      REQUIRE(answer.plan == *plan);
+      rows.insert(rows.end(), answer.rows.begin(), answer.rows.end());
+      if (answer.next_cursor.empty()) break;
+      REQUIRE(!answer.rows.empty());
+      cursor = answer.next_cursor;
+    }
+    return rows;
+  }
+
+  static std::vector<std::string> KeysOf(const std::vector<projd::Value>& rows) {
+    std::vector<std::string> keys;
+    for (const auto& r : rows) {
+      REQUIRE(r.is_object());
+      const projd::Value* k = r.as_object().Find("key");
+      REQUIRE(k);
+      REQUIRE(k->is_string());
+      keys.push_back(k->as_string());
+    }
+    return keys;
+  }
+
+  // Runs `n` random patterns in several forms and compares them with the model.
+  void CheckQueries(int n) {
+    static const std::vector<std::string> kKeyPrefixes = {"acct-1", "acct-5", "acct-7", "b",
+                                                          "acct-"};
+    for (int i = 0; i < n; ++i) {
+      std::vector<RefItem> items;
+      std::string pattern = RandomPattern(&items);
+      std::string cond = "memo matches " + JsonString(pattern);
+      INFO("seed " << seed_ << ", after batch " << batches_ << " (" << offset_
+                   << " events), pattern " << pattern);
+      std::vector<std::string> want = Expected(items);
+      std::string plan;
+      // Small pages, following the cursors.
+      auto got = KeysOf(RunAll("from t select key where " + cond, 7, &plan));
+      CHECK(plan == "text memo");
+      REQUIRE(Diff(got, want) == "");
+      if (qrng_() % 4 == 0) {
+        // One page.
+        got = KeysOf(RunAll("from t select key where " + cond, 100000, &plan));
+        REQUIRE(Diff(got, want) == "");
+      }
+      // Within a key prefix.
+      const std::string& kp = kKeyPrefixes[qrng_() % kKeyPrefixes.size()];
+      got = KeysOf(
+          RunAll("from t select key where " + cond + " and key starts_with " + JsonString(kp),
+                 2 + qrng_() % 19, &plan));
+      CHECK(plan == "text memo in key prefix");
+      REQUIRE(Diff(got, Expected(items, kp)) == "");
+      if (qrng_() % 6 == 0) {
+        // On a scan: the condition is checked row by row (Lookup), not from postings.
+        got = KeysOf(
+            RunAll("from t select key where " + cond + " or key == \"nope\"", 100000, &plan));
+        CHECK(plan == "scan");
+        REQUIRE(Diff(got, want) == "");
+      }
+      if (qrng_() % 6 == 0) {
+        auto rows = RunAll("from t select count() as n where " + cond, 100, &plan);
+        REQUIRE(rows.size() == 1);
+        const projd::Value* v = rows[0].as_object().Find("n");
+        REQUIRE(v);
+        CHECK(v->as_number().ToString() == std::to_string(want.size()));
+      }
+    }
+  }
+
+  // The BM25 score the model expects for a one-word query of `term` on row `key`.
+  double ExpectedScore(const std::string& term, const std::string& key) {
+    if (score_term_ != term || score_batches_ != batches_) {
+      score_term_ = term;
+      score_batches_ = batches_;
+      score_rows_ = score_terms_ = score_df_ = 0;
+      for (const auto& [k, row] : model_) {
+        if (!row.text) continue;
+        auto words = Words(*row.text);
+        ++score_rows_;
+        score_terms_ += static_cast<double>(words.size());
+        if (std::find(words.begin(), words.end(), term) != words.end()) ++score_df_;
+      }
+    }
+    auto words = Words(*model_.at(key).text);
+    double tf = static_cast<double>(std::count(words.begin(), words.end(), term));
+    double avg = score_terms_ / score_rows_;
+    double idf = std::log(1.0 + (score_rows_ - score_df_ + 0.5) / (score_df_ + 0.5));
+    double norm = 1.2 * (1 - 0.75 + 0.75 * static_cast<double>(words.size()) / avg);
+    return idf * tf * 2.2 / (tf + norm);
+  }
+
+  // score(): a one-word query ordered by score answers every matching row, with the model's
+  // BM25 scores, in descending order (ties by key).
+  void CheckScores() {
+    const std::string term = PickWord(qrng_);
+    INFO("seed " << seed_ << ", after batch " << batches_ << ", score of " << term);
+    std::vector<RefItem> items(1);
+    items[0].words.push_back(term);
+    std::vector<std::string> want = Expected(items);
+    std::string plan;
+    auto rows = RunAll("from t select key, score() as s where memo matches " + JsonString(term) +
+                           " order by s desc",
+                       25 + qrng_() % 100, &plan);
+    CHECK(plan == "text memo");
+    auto keys = KeysOf(rows);
+    std::vector<std::string> sorted = keys;
+    std::sort(sorted.begin(), sorted.end());
+    REQUIRE(Diff(sorted, want) == "");
+    double prev = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const projd::Value* s = rows[i].as_object().Find("s");
+      REQUIRE(s);
+      REQUIRE(s->is_number());
+      double got = std::stod(s->as_number().ToString());
+      INFO("row " << Short(keys[i]) << " score " << got);
+      CHECK(got > 0);
+      CHECK(std::fabs(got - ExpectedScore(term, keys[i])) < 2e-6);
+      if (i > 0) {
+        CHECK(got <= prev);
+        if (got == prev) CHECK(keys[i - 1] < keys[i]);
+      }
+      prev = got;
+    }
+  }
+
+  // The index itself: every term's postings (rows, lengths, positions) in key order, its
+  // document frequency, Lookup, Seek, prefix expansion and the field's statistics.
+  void CheckIndex() {
+    INFO("seed " << seed_ << ", after batch " << batches_);
+    std::string error;
+    auto reader = store_->TextReader("memo", &error);
+    REQUIRE(reader);
+    // The model's postings.
+    std::map<std::string, std::vector<projd::TextPosting>> want;
+    uint64_t rows = 0, terms = 0;
+    for (const auto& [key, row] : model_) {
+      if (!row.text) continue;
+      auto words = Words(*row.text);
+      ++rows;
+      terms += words.size();
+      for (uint32_t i = 0; i < words.size(); ++i) {
+        auto& list = want[words[i]];
+        if (list.empty() || list.back().key != key) {
+          projd::TextPosting p;
+          p.key = key;
+          p.length = static_cast<uint32_t>(words.size());
+          list.push_back(p);
+        }
+        list.back().positions.push_back(i);
+      }
+    }
+    uint64_t got_rows = 0, got_terms = 0;
+    reader->Stats(&got_rows, &got_terms);
+    CHECK(got_rows == rows);
+    CHECK(got_terms == terms);
+    std::vector<std::string> all_terms;
+    REQUIRE(reader->ExpandPrefix("", 1000, &all_terms));
+    std::vector<std::string> want_terms;
+    for (const auto& [t, list] : want) want_terms.push_back(t);
+    CHECK(all_terms == want_terms);
+    for (const char* prefix : {"ca", "fe", "c", "zz"}) {
+      std::vector<std::string> got, exp;
+      REQUIRE(reader->ExpandPrefix(prefix, 1000, &got));
+      for (const auto& t : want_terms) {
+        if (t.compare(0, std::strlen(prefix), prefix) == 0) exp.push_back(t);
+      }
+      CHECK(got == exp);
+    }
+    for (const auto& term : kVocabulary) {
+      INFO("term " << term);
+      const auto& list = want[term];
+      CHECK(reader->DocFreq(term) == list.size());
+      auto it = reader->Postings(term);
+      it->Seek("", true);
+      std::vector<std::string> got_keys, want_keys;
+      std::vector<projd::TextPosting> read;
+      for (; it->Valid() && read.size() <= list.size(); it->Next()) read.push_back(it->posting());
+      for (const auto& p : read) got_keys.push_back(p.key);
+      for (const auto& p : list) want_keys.push_back(p.key);
+      REQUIRE(Diff(got_keys, want_keys) == "");
+      for (size_t i = 0; i < list.size(); ++i) {
+        INFO("row " << Short(list[i].key));
+        CHECK(read[i].length == list[i].length);
+        CHECK(read[i].positions == list[i].positions);
+      }
+      // Seek to random keys, inclusive or not.
+      for (int s = 0; s < 8; ++s) {
+        const std::string& from = keys_[qrng_() % keys_.size()];
+        bool inclusive = qrng_() % 2;
+        auto pos =
+            inclusive
+                ? std::lower_bound(
+                      list.begin(), list.end(), from,
+                      [](const projd::TextPosting& p, const std::string& k) { return p.key < k; })
+                : std::upper_bound(
+                      list.begin(), list.end(), from,
+                      [](const std::string& k, const projd::TextPosting& p) { return k < p.key; });
+        auto sit = reader->Postings(term);
+        sit->Seek(from, inclusive);
+        INFO("seek " << Short(from) << " inclusive " << inclusive);
+        if (pos == list.end()) {
+          CHECK_FALSE(sit->Valid());
+        } else {
+          REQUIRE(sit->Valid());
+          CHECK(Diff({sit->posting().key}, {pos->key}) == "");
+        }
+      }
+      // Lookup of rows that have the term and of rows that do not.
+      for (int s = 0; s < 8; ++s) {
+        const std::string& key = keys_[qrng_() % keys_.size()];
+        auto found = std::lower_bound(
+            list.begin(), list.end(), key,
+            [](const projd::TextPosting& p, const std::string& k) { return p.key < k; });
+        bool has = found != list.end() && found->key == key;
+        projd::TextPosting p;
+        INFO("lookup " << Short(key));
+        CHECK(reader->Lookup(term, key, &p) == has);
+        if (has) CHECK(p.positions == found->positions);
+      }
+    }
+  }
+
+ private:
+  uint32_t seed_;
+  std::mt19937 rng_;   // the events
+  std::mt19937 qrng_;  // the queries and checks
+  std::string dir_;
+  std::shared_ptr<const projd::Projection> proj_;
+  projd::Projector projector_;
+  std::unique_ptr<projd::ViewStore> store_;
+  std::vector<std::string> keys_;
+  std::map<std::string, RefRow> model_;
+  int64_t offset_ = 0;
+  int batches_ = 0;
+  // The statistics ExpectedScore() read for score_term_ after score_batches_ batches.
+  std::string score_term_;
+  int score_batches_ = -1;
+  double score_rows_ = 0, score_terms_ = 0, score_df_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("text index and matches queries agree with a model under random changes", "[engine]") {
+  for (uint32_t seed = 1; seed <= kRounds; ++seed) {
+    TempDir dir("model-" + std::to_string(seed));
+    TextModel model(seed, dir.path());
+    size_t events = 0;
+    int batch = 0;
+    std::mt19937 pace(seed * 7919);
+    while (events < kEvents) {
+      size_t n = 1 + pace() % 200;
+      model.ApplyBatch(n);
+      events += n;
+      ++batch;
+      if (batch % kIndexEvery == 0) model.CheckIndex();
+      if (batch % kQueriesEvery == 0) {
+        model.CheckQueries(kQueriesPerCheck);
+        model.CheckScores();
+      }
+    }
+    model.CheckIndex();
+    model.CheckQueries(kFinalQueries);
+    model.CheckScores();
+    CHECK(model.rows() > 300);
+  }
+}
+
+// Row keys of 501 bytes that share their first 499: their postings chunks' LMDB keys (the
+// field, the term, then the first row key cut to 511 bytes in all) are the same. A chunk whose
+// rows before such a key are deleted must not take the LMDB key of the next chunk.
+TEST_CASE("text index: long row keys whose chunk keys are cut alike keep their postings",
+          "[engine]") {
+  TempDir dir("long-keys");
+  auto proj = CompileProjection();
+  auto store = OpenStore(dir.path(), *proj);
+  projd::Projector projector(proj);
+  int64_t offset = 0;
+  auto apply = [&](const std::vector<std::string>& events) {
+    std::string error;
+    projd::Batch batch;
+    REQUIRE(store->BeginBatch(&error));
+    for (const auto& e : events) {
+      projd::Message m;
+      m.topic = "t";
+      m.offset = offset++;
+      m.value = e;
+      std::string reason;
+      REQUIRE(projector.Apply(m, store.get(), &batch, &reason) ==
+              projd::Projector::Outcome::kApplied);
+    }
+    REQUIRE(store->Commit(batch, &error));
+  };
+  auto long_key = [](int n) { return "acct-5" + std::string(494, 'q') + std::to_string(n); };
+  auto short_key = [](int n) { return "acct-4" + std::to_string(1000 + n); };
+  auto put = [](const std::string& k) {
+    return R"({"type":"Put","id":")" + k + R"(","memo":"coffee"})";
+  };
+  auto del = [](const std::string& k) { return R"({"type":"Del","id":")" + k + R"("})"; };
+  // 129 rows: chunks of 64, 64 and 1 (the long key L2000 alone, under its cut key).
+  std::vector<std::string> events;
+  for (int i = 0; i < 128; ++i) events.push_back(put(short_key(i)));
+  events.push_back(put(long_key(2000)));
+  apply(events);
+  // L1000 < L2000 goes at the end of the second chunk.
+  apply({put(long_key(1000))});
+  // The second chunk's other rows go: it starts with L1000 now, and its key is L2000's chunk's.
+  events.clear();
+  for (int i = 64; i < 128; ++i) events.push_back(del(short_key(i)));
+  apply(events);
+
+  std::string error;
+  auto reader = store->TextReader("memo", &error);
+  REQUIRE(reader);
+  std::vector<std::string> want;
+  for (int i = 0; i < 64; ++i) want.push_back(short_key(i));
+  want.push_back(long_key(1000));
+  want.push_back(long_key(2000));
+  std::vector<std::string> got;
+  auto it = reader->Postings("coffee");
+  for (it->Seek("", true); it->Valid(); it->Next()) got.push_back(it->posting().key);
+  CHECK(Diff(got, want) == "");
+  CHECK(reader->DocFreq("coffee") == 66);
+  projd::TextPosting p;
+  CHECK(reader->Lookup("coffee", long_key(2000), &p));
+  CHECK(reader->Lookup("coffee", long_key(1000), &p));
+  projd::Diagnostic diag;
+  auto q =
+      projd::CompileQuery(R"(from t select key where memo matches "coffee")",
+                          [&](const std::string& v) -> std::shared_ptr<const projd::Projection> {
+                            return v == "t" ? proj : nullptr;
+                          },
+                          &diag);
+  REQUIRE(q);
+  projd::QueryAnswer answer;
+  REQUIRE(projd::RunQuery(*q, store.get(), "", projd::QueryLimits(), &answer, &error));
+  got.clear();
+  for (const auto& r : answer.rows) got.push_back(r.as_object().Find("key")->as_string());
+  CHECK(Diff(got, want) == "");
+}
+
+// BM25: of two rows of the same length, the one with the word more often scores higher.
+TEST_CASE("score() ranks a row with the word more often higher", "[engine]") {
+  TempDir dir("score");
+  auto proj = CompileProjection();
+  auto store = OpenStore(dir.path(), *proj);
+  projd::Projector projector(proj);
+  std::string error;
+  projd::Batch batch;
+  REQUIRE(store->BeginBatch(&error));
+  std::vector<std::string> events = {
+      R"({"type":"Put","id":"r1","memo":"coffee bank tax coffee"})",
+      R"({"type":"Put","id":"r2","memo":"Coffee bank tax wire"})",
+      R"({"type":"Put","id":"r3","memo":"rent paris"})",
+      R"({"type":"Put","id":"r4","memo":"cash atm fee"})",
+  };
+  int64_t offset = 0;
+  for (const auto& e : events) {
+    projd::Message m;
+    m.topic = "t";
+    m.offset = offset++;
+    m.value = e;
+    std::string reason;
+    REQUIRE(projector.Apply(m, store.get(), &batch, &reason) ==
+            projd::Projector::Outcome::kApplied);
+  }
+  REQUIRE(store->Commit(batch, &error));
+  projd::Diagnostic diag;
+  auto q = projd::CompileQuery(
+      R"(from t select key, score() as s where memo matches "coffee" order by s desc)",
+      [&](const std::string& v) -> std::shared_ptr<const projd::Projection> {
+        return v == "t" ? proj : nullptr;
+      },
+      &diag);
+  INFO(diag.Format());
+  REQUIRE(q);
+  projd::QueryAnswer answer;
+  REQUIRE(projd::RunQuery(*q, store.get(), "", projd::QueryLimits(), &answer, &error));
+  CHECK(answer.plan == "text memo");
+  REQUIRE(answer.rows.size() == 2);
+  const auto& a = answer.rows[0].as_object();
+  const auto& b = answer.rows[1].as_object();
+  CHECK(a.Find("key")->as_string() == "r1");
+  CHECK(b.Find("key")->as_string() == "r2");
+  double sa = std::stod(a.Find("s")->as_number().ToString());
+  double sb = std::stod(b.Find("s")->as_number().ToString());
+  CHECK(sb > 0);
+  CHECK(sa > sb);
+}
+
+// The index lives in the store: closed and opened again, it answers the same, and keeps being
+// maintained by later batches.
+TEST_CASE("a text index answers the same after the store is reopened", "[engine]") {
+  TempDir dir("reopen");
+  TextModel model(42, dir.path());
+  for (int i = 0; i < 12; ++i) model.ApplyRandomBatch();
+  std::vector<std::string> queries = {
+      R"(from t select key where memo matches "coffee")",
+      R"(from t select key where memo matches "ca* bank")",
+      R"(from t select key where memo matches "\"coffee berlin\"")",
+      R"(from t select key where memo matches "fee" and key starts_with "acct-1")",
+      R"(from t select key, score() as s where memo matches "bank" order by s desc)",
+  };
+  std::vector<std::vector<projd::Value>> before;
+  std::string plan;
+  for (const auto& q : queries) before.push_back(model.RunAll(q, 100000, &plan));
+  model.Reopen();
+  for (size_t i = 0; i < queries.size(); ++i) {
+    INFO(queries[i]);
+    auto after = model.RunAll(queries[i], 7, &plan);
+    CHECK(after == before[i]);
+    CHECK(!after.empty());
+  }
+  model.CheckIndex();
+  model.CheckQueries(10);
+  model.CheckScores();
+  for (int i = 0; i < 5; ++i) {
+    model.ApplyRandomBatch();
+    model.CheckIndex();
+  }
+  model.CheckQueries(10);
+}
