@@ -69,6 +69,7 @@ bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
         item.rows = item.prefix ? item.rows + item.df.back() : std::min(item.rows, item.df.back());
       }
       if (item.terms.empty()) item.rows = 0;  // a prefix no indexed word has
+      item.caches.resize(item.terms.size());
       m.items.push_back(std::move(item));
     }
     matches_.push_back(std::move(m));
@@ -84,7 +85,7 @@ bool QueryText::Check(const Match& m, std::string_view key, double* score) const
     if (item.prefix) {
       bool any = false;
       for (size_t t = 0; t < item.terms.size(); ++t) {
-        if (!m.reader->Lookup(item.terms[t], key, &p)) continue;
+        if (!m.reader->Lookup(item.terms[t], key, &p, &item.caches[t])) continue;
         any = true;
         double tf = static_cast<double>(p.positions.size());
         double norm = kK1 * (1 - kB + kB * p.length / std::max(m.avg_length, 1e-9));
@@ -96,7 +97,7 @@ bool QueryText::Check(const Match& m, std::string_view key, double* score) const
     // A term, or a phrase: every term, and (for a phrase) at consecutive positions.
     std::vector<std::vector<uint32_t>> positions;
     for (size_t t = 0; t < item.terms.size(); ++t) {
-      if (!m.reader->Lookup(item.terms[t], key, &p)) return false;
+      if (!m.reader->Lookup(item.terms[t], key, &p, &item.caches[t])) return false;
       double tf = static_cast<double>(p.positions.size());
       double norm = kK1 * (1 - kB + kB * p.length / std::max(m.avg_length, 1e-9));
       *score += Idf(m.rows, static_cast<double>(item.df[t])) * tf * (kK1 + 1) / (tf + norm);

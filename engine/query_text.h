@@ -49,6 +49,8 @@ class QueryText final : public TextOracle {
     bool prefix = false;
     std::vector<uint64_t> df;  // rows holding each term
     uint64_t rows = 0;         // rows holding the item (for a prefix: at most the sum)
+    // Per term, the chunk its last lookup decoded.
+    mutable std::vector<TextIndexReader::LookupCache> caches;
   };
   struct Match {
     std::string field;

@@ -283,18 +283,29 @@ uint64_t TextIndexReader::DocFreq(std::string_view term) const {
   return n;
 }
 
-bool TextIndexReader::Lookup(std::string_view term, std::string_view key, TextPosting* out) const {
+bool TextIndexReader::Lookup(std::string_view term, std::string_view key, TextPosting* out,
+                             LookupCache* cache) const {
   std::string base = TermBase(field_prefix_, term);
-  auto c = txn_->Cursor(table_);
-  if (!c) return false;
-  ChunkSpot spot = Locate(c.get(), base, key);
-  if (!spot.found) return false;
-  std::vector<TextPosting> entries;
-  if (!DecodeChunk(spot.value, &entries)) return false;
-  auto pos = std::lower_bound(entries.begin(), entries.end(), key,
+  std::string target = ChunkKey(base, key);
+  LookupCache local;
+  LookupCache* c = cache ? cache : &local;
+  if (!c->valid || target < c->lmdb_key || (c->has_next && target >= c->next_lmdb_key)) {
+    c->valid = false;
+    auto cursor = txn_->Cursor(table_);
+    if (!cursor) return false;
+    ChunkSpot spot = Locate(cursor.get(), base, key);
+    if (!spot.found) return false;
+    c->entries.clear();
+    if (!DecodeChunk(spot.value, &c->entries)) return false;
+    c->valid = true;
+    c->lmdb_key = std::move(spot.lmdb_key);
+    c->has_next = spot.has_next;
+    c->next_lmdb_key = std::move(spot.next_lmdb_key);
+  }
+  auto pos = std::lower_bound(c->entries.begin(), c->entries.end(), key,
                               [](const TextPosting& p, std::string_view k) { return p.key < k; });
-  if (pos == entries.end() || pos->key != key) return false;
-  *out = std::move(*pos);
+  if (pos == c->entries.end() || pos->key != key) return false;
+  *out = *pos;
   return true;
 }
 

@@ -55,8 +55,19 @@ class TextIndexReader {
   void Stats(uint64_t* rows, uint64_t* terms) const;
   // Rows that hold `term`.
   uint64_t DocFreq(std::string_view term) const;
-  // The posting of `term` in row `key`; false when the row does not hold the term.
-  bool Lookup(std::string_view term, std::string_view key, TextPosting* out) const;
+  // The chunk a Lookup decoded last, kept by the caller: lookups of the same term that stay
+  // inside it (a query's candidates come in key order) decode nothing again.
+  struct LookupCache {
+    bool valid = false;
+    std::string lmdb_key;
+    bool has_next = false;
+    std::string next_lmdb_key;
+    std::vector<TextPosting> entries;
+  };
+  // The posting of `term` in row `key`; false when the row does not hold the term. `cache`
+  // (optional) must be used for one term only.
+  bool Lookup(std::string_view term, std::string_view key, TextPosting* out,
+              LookupCache* cache = nullptr) const;
   // Indexed terms that start with `prefix`, in order; false when there are more than `max`.
   bool ExpandPrefix(std::string_view prefix, size_t max, std::vector<std::string>* terms) const;
 
