@@ -20,9 +20,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "api/http_server.h"
+#include "connectors/s3_client.h"
 #include "connectors/source.h"
 #include "dsl/compiler.h"
 #include "dsl/value.h"
@@ -407,6 +410,109 @@ int Latency(const std::string& brokers, const std::string& topic, const std::str
   return timeouts == 0 && failures == 0 ? 0 : 1;
 }
 
+// Writes offsets [0, high watermark / 2) of every partition of `topic` to `where` (file:///DIR
+// or s3://BUCKET/PREFIX with PROJD_S3_ENDPOINT and the AWS_* credentials) in the layout of
+// Kafka Connect's S3 sink, objects of 10,000 values, then deletes them from Kafka, as
+// retention would have: what an archive rebuild reads (bench/archive.sh).
+int ArchiveHalf(const std::string& brokers, const std::string& topic, const std::string& where) {
+  std::string error;
+  std::map<int32_t, projd::PartitionInfo> marks;
+  if (!projd::QueryWatermarks(brokers, {}, topic, &marks, &error)) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  std::unique_ptr<projd::S3Client> s3;
+  std::string bucket, prefix, dir;
+  if (where.rfind("s3://", 0) == 0) {
+    projd::S3Options o;
+    const char* endpoint = std::getenv("PROJD_S3_ENDPOINT");
+    if (!projd::S3OptionsFromEnvironment(endpoint ? endpoint : "", &o, &error)) {
+      std::cerr << error << "\n";
+      return 1;
+    }
+    s3 = std::make_unique<projd::S3Client>(o);
+    std::string rest = where.substr(5);
+    bucket = rest.substr(0, rest.find('/'));
+    prefix = rest.find('/') == std::string::npos ? "" : rest.substr(rest.find('/') + 1) + "/";
+    if (!s3->CreateBucket(bucket, &error)) {
+      std::cerr << error << "\n";
+      return 1;
+    }
+  } else {
+    dir = where.substr(std::string("file://").size()) + "/";
+  }
+  std::map<int32_t, int64_t> cut;
+  for (const auto& [p, info] : marks) cut[p] = info.high_watermark / 2;
+  struct Pending {
+    int64_t start = 0, n = 0;
+    std::string body;
+  };
+  std::map<int32_t, Pending> pending;
+  int64_t objects = 0, values = 0;
+  auto flush = [&](int32_t p) -> bool {
+    Pending& o = pending[p];
+    if (o.n == 0) return true;
+    char name[64];
+    snprintf(name, sizeof(name), "+%d+%010lld.json", p, static_cast<long long>(o.start));
+    std::string key = "topics/" + topic + "/partition=" + std::to_string(p) + "/" + topic + name;
+    if (s3) {
+      if (!s3->Put(bucket, prefix + key, o.body, &error)) return false;
+    } else {
+      std::filesystem::create_directories(std::filesystem::path(dir + key).parent_path());
+      std::ofstream(dir + key, std::ios::binary) << o.body;
+    }
+    ++objects;
+    o.start += o.n;
+    o.n = 0;
+    o.body.clear();
+    return true;
+  };
+  projd::KafkaOptions ko;
+  ko.brokers = brokers;
+  ko.group_id = "projd-bench";
+  auto source = projd::NewKafkaSource(ko, "projd-bench-archive");
+  if (!source->Start(
+          {topic}, [](const projd::TopicPartition&) { return int64_t{0}; }, &error)) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  std::map<int32_t, int64_t> next;
+  auto done = [&]() {
+    for (const auto& [p, c] : cut) {
+      if (next[p] < c) return false;
+    }
+    return true;
+  };
+  std::vector<projd::Message> msgs;
+  auto deadline = Clock::now() + std::chrono::seconds(600);
+  while (!done() && Clock::now() < deadline) {
+    source->Poll(&msgs, 10000, std::chrono::milliseconds(100));
+    for (const auto& m : msgs) {
+      if (m.offset >= cut[m.partition] || m.offset != next[m.partition]) continue;
+      Pending& o = pending[m.partition];
+      o.body.append(m.value);
+      o.body.push_back('\n');
+      ++o.n;
+      ++values;
+      next[m.partition] = m.offset + 1;
+      if (o.n == 10000 && !flush(m.partition)) {
+        std::cerr << error << "\n";
+        return 1;
+      }
+    }
+  }
+  for (const auto& [p, c] : cut) {
+    if (!flush(p) || !projd::DeleteKafkaRecords(brokers, topic, p, c, &error)) {
+      std::cerr << error << "\n";
+      return 1;
+    }
+  }
+  printf("archived %lld values in %lld objects to %s and deleted them from %s\n",
+         static_cast<long long>(values), static_cast<long long>(objects), where.c_str(),
+         topic.c_str());
+  return done() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -416,14 +522,15 @@ int main(int argc, char** argv) {
   if ((a.size() == 4 || a.size() == 5) && a[0] == "produce") {
     return Produce(a[1], a[2], a[3], a.size() == 5 ? std::stoi(a[4]) : 4);
   }
+  if (a.size() == 4 && a[0] == "archive") return ArchiveHalf(a[1], a[2], a[3]);
   if (a.size() == 8 && a[0] == "latency") {
     return Latency(a[1], a[2], a[3], static_cast<uint16_t>(std::stoi(a[4])), a[5], std::stoi(a[6]),
                    std::stoi(a[7]));
   }
-  std::cerr
-      << "usage: projd_bench replay FILE.proj EVENTS.jsonl\n"
-         "       projd_bench consume BROKERS TOPIC N\n"
-         "       projd_bench produce BROKERS TOPIC EVENTS.jsonl [PARTITIONS]\n"
-         "       projd_bench latency BROKERS TOPIC EVENTS.jsonl HTTP_PORT VIEW RATE SECONDS\n";
+  std::cerr << "usage: projd_bench replay FILE.proj EVENTS.jsonl\n"
+               "       projd_bench consume BROKERS TOPIC N\n"
+               "       projd_bench produce BROKERS TOPIC EVENTS.jsonl [PARTITIONS]\n"
+               "       projd_bench latency BROKERS TOPIC EVENTS.jsonl HTTP_PORT VIEW RATE SECONDS\n"
+               "       projd_bench archive BROKERS TOPIC file:///DIR|s3://BUCKET/PREFIX\n";
   return 2;
 }
