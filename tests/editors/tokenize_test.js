@@ -252,6 +252,13 @@ function checkSample(grammar) {
     ['x = coalesce', '-', 0, 'keyword.operator.arithmetic.proj'],
     ['y = event.items', 'starts_with', 0, 'keyword.operator.word.proj'],
     ['y = event.items', 'sku', 0, 'variable.other.member.proj'],
+    ['index text memo', 'index', 0, 'keyword.other.clause.proj'],
+    ['index text memo', 'text', 0, 'constant.language.option.proj'],
+    ['index text memo', 'memo', 0, 'variable.other.field.proj'],
+    ['index text memo', 'language', 0, 'constant.language.option.proj'],
+    ['index text memo', '"english"', 0, 'string.quoted.double.proj'],
+    ['audit by', 'audit', 0, 'keyword.other.clause.proj'],
+    ['correlation meta', 'correlation', 0, 'keyword.other.clause.proj'],
     ['on * {', '*', 0, 'keyword.operator.wildcard.proj'],
     ['on * {', 'frob', 0, 'variable.function.proj'],
   ];
