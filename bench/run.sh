@@ -178,3 +178,10 @@ rm -f "$work/by_event.mdb"
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 echo "projd peak RSS with $EVENTS rows: $rss KiB"
 kill -TERM $pid; wait $pid || true
+
+echo "== full-text search: a $EVENTS-row transaction view (bench/text.proj) over HTTP next to"
+echo "   SQLite FTS5 on the same rows and queries; ingest with and without the text index"
+echo "   (bench/text_bench.cc: its own generated events, its own projd on the built view)"
+build/bench/text_bench --events "$EVENTS" --work "$work/text" --proj bench/text.proj \
+  --projd build/cmd/projd || echo "text_bench reported answers that differ from SQLite's"
+rm -rf "$work/text"
