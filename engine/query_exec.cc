@@ -333,6 +333,14 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
       text.ForEachCandidate(
           plan.text_slot, key_paged ? after_key : std::string(), !key_paged, plan.key_or_prefix,
           [&](const std::string& k) {
+            // The driving condition is checked in the index first: a candidate that does not
+            // match (another word missing, a phrase apart) is counted but its row never read.
+            bool match = false;
+            std::string ignored;
+            if (text.Matches(plan.text_slot, k, &match, &ignored) && !match) {
+              ++*scanned;
+              return true;
+            }
             RowRecord rec;
             uint64_t dead;
             if (!store->GetRow(k, &rec, &dead)) return true;
