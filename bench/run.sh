@@ -185,3 +185,8 @@ echo "   (bench/text_bench.cc: its own generated events, its own projd on the bu
 build/bench/text_bench --events "$EVENTS" --work "$work/text" --proj bench/text.proj \
   --projd build/cmd/projd || echo "text_bench reported answers that differ from SQLite's"
 rm -rf "$work/text"
+
+echo "== rebuild past retention: half of each partition from the archive against all from Kafka"
+echo "   (bench/archive.sh; s3:// too when PROJD_S3_ENDPOINT is set)"
+PROJD_KAFKA_BROKERS=$PROJD_KAFKA_BROKERS PROJD_BENCH_DIR=$work PROJD_BENCH_EVENTS=$EVENTS \
+  bash bench/archive.sh
