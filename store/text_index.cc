@@ -99,11 +99,6 @@ bool DecodeChunk(std::string_view in, std::vector<TextPosting>* out) {
   return true;
 }
 
-uint64_t ChunkCount(std::string_view value) {
-  uint64_t n = 0;
-  return GetVarint(&value, &n) ? n : 0;
-}
-
 // Where a row key's postings chunk of a term is. A chunk's LMDB key is the term's base and its
 // first row key cut to fit; rows whose keys cut alike always share a chunk (splits fall only
 // between rows whose cut keys differ), so chunk keys are unique and a row's chunk is the one
@@ -169,7 +164,16 @@ bool FlushChunk(KvTxn* txn, int table, const std::string& base, const ChunkSpot&
 // One term's changes: row key -> new posting, or nullopt to remove the row.
 using TermOps = std::vector<std::pair<std::string, std::optional<TextPosting>>>;
 
-bool WriteTerm(KvTxn* txn, int table, const std::string& base, TermOps* ops) {
+// The key of a term's row count: the field, 02, the term.
+std::string DocFreqKey(const std::string& field_prefix, std::string_view term) {
+  std::string k = field_prefix;
+  k.push_back('\x02');
+  k.append(term);
+  return k;
+}
+
+// Merges one term's changes into its chunks; *rows_delta gets the change in its row count.
+bool WriteTerm(KvTxn* txn, int table, const std::string& base, TermOps* ops, int64_t* rows_delta) {
   std::sort(ops->begin(), ops->end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   auto cursor = txn->Cursor(table);
@@ -193,8 +197,10 @@ bool WriteTerm(KvTxn* txn, int table, const std::string& base, TermOps* ops) {
     for (size_t b = i; b < end; ++b) {
       auto& [key, posting] = (*ops)[b];
       while (a < entries.size() && entries[a].key < key) merged.push_back(std::move(entries[a++]));
-      if (a < entries.size() && entries[a].key == key) ++a;  // replaced or removed
+      bool had = a < entries.size() && entries[a].key == key;
+      if (had) ++a;  // replaced or removed
       if (posting) merged.push_back(std::move(*posting));
+      *rows_delta += (posting ? 1 : 0) - (had ? 1 : 0);
     }
     while (a < entries.size()) merged.push_back(std::move(entries[a++]));
     if (!FlushChunk(txn, table, base, spot, merged)) return false;
@@ -239,7 +245,19 @@ bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
     }
   }
   for (auto& [term, ops] : terms) {
-    if (!WriteTerm(txn, table, TermBase(prefix, term), &ops)) {
+    int64_t delta = 0;
+    if (!WriteTerm(txn, table, TermBase(prefix, term), &ops, &delta)) {
+      *error = txn->error();
+      return false;
+    }
+    if (delta == 0) continue;
+    std::string key = DocFreqKey(prefix, term);
+    std::string_view old;
+    int64_t n = txn->Get(table, key, &old) ? static_cast<int64_t>(Get64(old, 0)) : 0;
+    n += delta;
+    bool ok = n > 0 ? txn->Put(table, key, BigEndian64(static_cast<uint64_t>(n)))
+                    : txn->Delete(table, key);
+    if (!ok) {
       *error = txn->error();
       return false;
     }
@@ -274,13 +292,8 @@ void TextIndexReader::Stats(uint64_t* rows, uint64_t* terms) const {
 }
 
 uint64_t TextIndexReader::DocFreq(std::string_view term) const {
-  std::string base = TermBase(field_prefix_, term);
-  auto c = txn_->Cursor(table_);
-  uint64_t n = 0;
-  for (bool ok = c && c->Seek(base); ok && StartsWith(c->key(), base); ok = c->Next()) {
-    n += ChunkCount(c->value());
-  }
-  return n;
+  std::string_view v;
+  return txn_->Get(table_, DocFreqKey(field_prefix_, term), &v) ? Get64(v, 0) : 0;
 }
 
 bool TextIndexReader::Lookup(std::string_view term, std::string_view key, TextPosting* out,
