@@ -142,9 +142,7 @@ std::vector<Route> MakeRoutes() {
         "parameters": [{"name": "allow_gap", "in": "query", "description": "rebuild even when retention deleted the start of a topic's log and the archive does not hold it (else 409 with detail.first_offsets and detail.missing, the offsets neither holds)", "schema": {"type": "boolean"}}, )j" PROJD_WAIT_PARAMS R"j(],
         "responses": {"202": {"description": "started", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["rebuild", "view"], "properties": {"rebuild": {"type": "string", "enum": ["started"]}, "view": {"type": "string"}}}}}},
           )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "409": {"$ref": "#/components/responses/Conflict"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
-  route->view_bound = true;
-  // The archive check reads the archived objects below the log start: not on an I/O thread.
-  route->long_work = true;
+  route->view_bound = route->long_work = true;  // long: the archive check reads objects
   route = add("GET", "/v1/views/{view}/lag", Access::kReader, &DaemonApi::Lag,
               R"j({"summary": "Lag samples kept in memory (one a second, the last hour): what the dashboard charts",
         "parameters": [{"name": "window", "in": "query", "description": "how far back: 90s, 15m, 1h or seconds (at most 1h; default 15m)", "schema": {"type": "string", "pattern": "^[0-9]{1,6}[smh]?$", "example": "15m"}}, )j" PROJD_WAIT_PARAMS R"j(],
