@@ -385,27 +385,9 @@ cmd_stop() {
     fi
 }
 
-cmd_status() {
-    local pid addr
-    if pid=$(broker_pid); then
-        addr=$(bootstrap_addr || echo unknown)
-        if [[ $(proc_state "$pid") == T ]]; then
-            printf 'running %s pid=%s paused\n' "$addr" "$pid"
-        else
-            printf 'running %s pid=%s\n' "$addr" "$pid"
-        fi
-        return 0
-    fi
-    printf 'stopped\n'
-    return 1
-}
-
-cmd_signal() {
-    local sig=$1 pid
-    pid=$(broker_pid) || die "no broker running from $STATE_DIR"
-    kill -"$sig" "$pid"
-    log "sent SIG$sig to broker pid $pid"
-}
+address() { bootstrap_addr || echo unknown; }
+cmd_status() { service_status broker_pid address; }
+cmd_signal() { service_signal broker broker_pid "$1"; }
 
 cmd_create_topic() {
     (($# >= 2)) || die "usage: $0 create-topic NAME PARTITIONS [TopicCommand options...]"

@@ -188,26 +188,9 @@ cmd_stop() {
     rm -f -- "$PID_FILE"
 }
 
-cmd_status() {
-    local pid
-    if pid=$(registry_pid); then
-        if [[ $(proc_state "$pid") == T ]]; then
-            printf 'running %s pid=%s paused\n' "$(url_of "$(<"$PORT_FILE")")" "$pid"
-        else
-            printf 'running %s pid=%s\n' "$(url_of "$(<"$PORT_FILE")")" "$pid"
-        fi
-        return 0
-    fi
-    printf 'stopped\n'
-    return 1
-}
-
-cmd_signal() {
-    local pid
-    pid=$(registry_pid) || die "no registry running from $STATE_DIR"
-    kill -"$1" "$pid"
-    log "sent SIG$1 to registry pid $pid"
-}
+address() { url_of "$(<"$PORT_FILE")"; }
+cmd_status() { service_status registry_pid address; }
+cmd_signal() { service_signal registry registry_pid "$1"; }
 
 main() {
     (($#)) || {

@@ -200,26 +200,9 @@ cmd_stop() {
     fi
 }
 
-cmd_status() {
-    local pid
-    if pid=$(s3_pid); then
-        if [[ $(proc_state "$pid") == T ]]; then
-            printf 'running %s pid=%s paused\n' "$(url_of "$(<"$PORT_FILE")")" "$pid"
-        else
-            printf 'running %s pid=%s\n' "$(url_of "$(<"$PORT_FILE")")" "$pid"
-        fi
-        return 0
-    fi
-    printf 'stopped\n'
-    return 1
-}
-
-cmd_signal() {
-    local pid
-    pid=$(s3_pid) || die "no s3proxy running from $STATE_DIR"
-    kill -"$1" "$pid"
-    log "sent SIG$1 to s3proxy pid $pid"
-}
+address() { url_of "$(<"$PORT_FILE")"; }
+cmd_status() { service_status s3_pid address; }
+cmd_signal() { service_signal s3proxy s3_pid "$1"; }
 
 main() {
     (($#)) || {

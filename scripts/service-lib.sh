@@ -1,4 +1,5 @@
-# Process and port helpers shared by scripts/kafka.sh and scripts/registry.sh (sourced).
+# Process and port helpers shared by scripts/kafka.sh, scripts/registry.sh and scripts/s3.sh
+# (sourced; they define log, die and STATE_DIR).
 
 # proc_state PID: the one-letter state of a process (R, S, T, Z, ...), or nothing.
 proc_state() {
@@ -32,4 +33,26 @@ try:
 except OSError:
     sys.exit(1)
 ' "$1"
+}
+
+# service_status PID_FN ADDRESS_FN: prints "running ADDRESS pid=N [paused]" (status 0) or
+# "stopped" (status 1); PID_FN prints the live pid, ADDRESS_FN the service's address.
+service_status() {
+    local pid paused=""
+    if pid=$("$1"); then
+        [[ $(proc_state "$pid") == T ]] && paused=" paused"
+        printf 'running %s pid=%s%s
+' "$("$2")" "$pid" "$paused"
+        return 0
+    fi
+    printf 'stopped\n'
+    return 1
+}
+
+# service_signal NAME PID_FN SIGNAL: sends SIGNAL (STOP, CONT) to the running service.
+service_signal() {
+    local pid
+    pid=$("$2") || die "no $1 running from $STATE_DIR"
+    kill -"$3" "$pid"
+    log "sent SIG$3 to $1 pid $pid"
 }
