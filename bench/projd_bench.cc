@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "api/http_server.h"
+#include "bench/apply_path.h"
 #include "connectors/s3_client.h"
 #include "connectors/source.h"
 #include "dsl/compiler.h"
@@ -85,7 +86,6 @@ void Row(const char* what, int64_t events, double secs, double baseline_rate) {
 bool ApplyPath(const std::shared_ptr<const projd::Projection>& projection,
                const std::vector<std::string>& events, const std::string& dir, uint64_t keep,
                double* secs) {
-  constexpr size_t kBatch = 10000;  // ViewOptions::max_batch
   std::string error;
   projd::KvOptions ko;
   auto store = projd::ViewStore::Open(dir, ko, &error);
@@ -95,48 +95,12 @@ bool ApplyPath(const std::shared_ptr<const projd::Projection>& projection,
   }
   store->UseIndexesOf(*projection);
   store->SetChangeLog({"bench"}, keep);
-  projd::Projector projector(projection);
-  projd::Batch batch;
-  batch.record_changes = store->records_changes();
-  batch.history_from_changes =
-      batch.record_changes && projection->history() != projd::Projection::History::kNone;
-  projd::StagedBatch staged, next;
-  std::thread writer;
-  std::atomic<bool> write_failed{false};
   double waited = 0;  // the applying thread waiting for the writer
-  auto t0 = Clock::now();
-  size_t i = 0;
-  while (i < events.size()) {
-    batch.Clear();
-    store->BeginBatch(&error);
-    size_t end = std::min(events.size(), i + kBatch);
-    for (; i < end; ++i) {
-      projd::Message m;
-      m.topic = "bench";
-      m.offset = static_cast<int64_t>(i);
-      m.value = events[i];
-      std::string reason;
-      projector.Apply(m, store.get(), &batch, &reason);
-    }
-    store->Stage(&batch, &next);
-    store->EndBatch();
-    auto w0 = Clock::now();
-    if (writer.joinable()) writer.join();
-    waited += Seconds(w0, Clock::now());
-    std::swap(staged, next);
-    writer = std::thread([&] {
-      std::string werror;
-      if (!store->Write(staged, &werror)) {
-        std::cerr << werror << "\n";
-        write_failed = true;
-      }
-    });
-  }
-  if (writer.joinable()) writer.join();
-  *secs = Seconds(t0, Clock::now());
+  bool written =
+      projd_bench::ApplyPipelined(projection, store.get(), events, "bench", secs, &waited);
   fprintf(stderr, "  (keep %llu: %.2f s, of which %.2f s waiting for the writer)\n",
           static_cast<unsigned long long>(keep), *secs, waited);
-  return !write_failed;
+  return written;
 }
 
 int Replay(const std::string& proj_path, const std::string& events_path) {

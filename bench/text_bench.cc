@@ -51,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/apply_path.h"
 #include "connectors/source.h"
 #include "dsl/compiler.h"
 #include "dsl/decimal.h"
@@ -219,7 +220,6 @@ std::shared_ptr<const projd::Projection> Compile(const std::string& name, const 
 bool ApplyPath(const std::shared_ptr<const projd::Projection>& projection,
                const std::vector<std::string>& events, const std::string& dir, uint64_t keep,
                bool define, double* secs) {
-  constexpr size_t kBatch = 10000;  // ViewOptions::max_batch
   std::string error;
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -231,45 +231,12 @@ bool ApplyPath(const std::shared_ptr<const projd::Projection>& projection,
   }
   store->UseIndexesOf(*projection);
   store->SetChangeLog(projection->topics(), keep);
-  projd::Projector projector(projection);
-  projd::Batch batch;
-  batch.record_changes = store->records_changes();
-  batch.history_from_changes =
-      batch.record_changes && projection->history() != projd::Projection::History::kNone;
-  projd::StagedBatch staged, next;
-  std::thread writer;
-  std::atomic<bool> write_failed{false};
-  auto t0 = Clock::now();
-  size_t i = 0;
-  while (i < events.size()) {
-    batch.Clear();
-    store->BeginBatch(&error);
-    size_t end = std::min(events.size(), i + kBatch);
-    for (; i < end; ++i) {
-      projd::Message m;
-      // Not the projection's topic: the daemon that later serves this store subscribes to
-      // "txn-events" on its (empty) embedded broker and finds no stored position there.
-      m.topic = "txn-load";
-      m.offset = static_cast<int64_t>(i);
-      m.value = events[i];
-      std::string reason;
-      projector.Apply(m, store.get(), &batch, &reason);
-    }
-    store->Stage(&batch, &next);
-    store->EndBatch();
-    if (writer.joinable()) writer.join();
-    std::swap(staged, next);
-    writer = std::thread([&] {
-      std::string werror;
-      if (!store->Write(staged, &werror)) {
-        std::cerr << werror << "\n";
-        write_failed = true;
-      }
-    });
-  }
-  if (writer.joinable()) writer.join();
-  *secs = Seconds(t0, Clock::now());
-  if (write_failed) return false;
+  // Not the projection's topic: the daemon that later serves this store subscribes to
+  // "txn-events" on its (empty) embedded broker and finds no stored position there.
+  double waited = 0;
+  bool written =
+      projd_bench::ApplyPipelined(projection, store.get(), events, "txn-load", secs, &waited);
+  if (!written) return false;
   if (store->RowCount() != events.size()) {
     std::cerr << "ingest: " << store->RowCount() << " rows, expected " << events.size() << "\n";
     return false;
