@@ -192,24 +192,4 @@ address() { url_of "$(<"$PORT_FILE")"; }
 cmd_status() { service_status registry_pid address; }
 cmd_signal() { service_signal registry registry_pid "$1"; }
 
-main() {
-    (($#)) || {
-        usage
-        exit 2
-    }
-    case $1 in
-    fetch) cmd_fetch ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
-    pause) cmd_signal STOP ;;
-    resume) cmd_signal CONT ;;
-    -h | --help | help) usage ;;
-    *)
-        usage
-        die "unknown command '$1'"
-        ;;
-    esac
-}
-
-main "$@"
+service_main "$@"

@@ -56,3 +56,26 @@ service_signal() {
     kill -"$3" "$pid"
     log "sent SIG$3 to $1 pid $pid"
 }
+
+# service_main ARGS...: the command line of a service script with the commands fetch, start,
+# stop, status, pause and resume (cmd_fetch, cmd_start, cmd_stop, cmd_status and cmd_signal,
+# defined by the script, and its usage).
+service_main() {
+    (($#)) || {
+        usage
+        exit 2
+    }
+    case $1 in
+    fetch) cmd_fetch ;;
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    pause) cmd_signal STOP ;;
+    resume) cmd_signal CONT ;;
+    -h | --help | help) usage ;;
+    *)
+        usage
+        die "unknown command '$1'"
+        ;;
+    esac
+}
