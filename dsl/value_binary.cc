@@ -1,0 +1,199 @@
+// The binary encoding of Values for storage: EncodeBinary and DecodeBinary of dsl/value.h.
+#include <string>
+
+#include "dsl/value.h"
+#include "dsl/varint.h"
+
+namespace projd {
+namespace {
+
+using u128 = unsigned __int128;
+
+// Binary encoding: one tag byte, then
+//   number: 16 bytes, the raw two's-complement value, little-endian;
+//   string: varint byte length, bytes;
+//   array:  varint count, elements;
+//   object: varint count, then per member varint name length, name bytes, value.
+// Varints are LEB128 (7 bits per byte, low first).
+
+enum BinaryTag : uint8_t {
+  kTagNull = 0,
+  kTagFalse = 1,
+  kTagTrue = 2,
+  kTagNumber = 3,
+  kTagString = 4,
+  kTagArray = 5,
+  kTagObject = 6,
+};
+
+// Raw Decimal magnitudes stay below 10^38 (values below 10^20).
+constexpr u128 kRawLimit = static_cast<u128>(10000000000000000000ULL) * 10000000000000000000ULL;
+
+// Deeper than any JSON input (64) plus the levels rows and lists add around event values.
+constexpr int kMaxBinaryDepth = 256;
+
+void Encode(const Value& v, std::string* out);
+
+void EncodeObject(const Object& o, std::string* out) {
+  out->push_back(static_cast<char>(kTagObject));
+  PutVarint(out, o.size());
+  for (const auto& [name, item] : o.members()) {
+    PutVarint(out, name.size());
+    out->append(name);
+    Encode(item, out);
+  }
+}
+
+void Encode(const Value& v, std::string* out) {
+  switch (v.type()) {
+    case Value::Type::kNull:
+      out->push_back(static_cast<char>(kTagNull));
+      return;
+    case Value::Type::kBool:
+      out->push_back(static_cast<char>(v.as_bool() ? kTagTrue : kTagFalse));
+      return;
+    case Value::Type::kNumber: {
+      u128 raw = static_cast<u128>(v.as_number().raw());
+      char bytes[17];
+      bytes[0] = static_cast<char>(kTagNumber);
+      for (int i = 0; i < 16; ++i) bytes[1 + i] = static_cast<char>(raw >> (8 * i));
+      out->append(bytes, sizeof(bytes));
+      return;
+    }
+    case Value::Type::kString: {
+      const std::string& s = v.as_string();
+      out->push_back(static_cast<char>(kTagString));
+      PutVarint(out, s.size());
+      out->append(s);
+      return;
+    }
+    case Value::Type::kArray:
+      out->push_back(static_cast<char>(kTagArray));
+      PutVarint(out, v.as_array().size());
+      for (const Value& item : v.as_array()) Encode(item, out);
+      return;
+    case Value::Type::kObject:
+      EncodeObject(v.as_object(), out);
+      return;
+  }
+}
+
+class BinaryReader {
+ public:
+  explicit BinaryReader(std::string_view data) : data_(data) {}
+
+  bool AtEnd() const { return pos_ == data_.size(); }
+
+  bool ReadValue(int depth, Value* out) {
+    if (pos_ >= data_.size()) return false;
+    uint8_t tag = static_cast<uint8_t>(data_[pos_++]);
+    switch (tag) {
+      case kTagNull:
+        *out = Value();
+        return true;
+      case kTagFalse:
+      case kTagTrue:
+        *out = Value::Bool(tag == kTagTrue);
+        return true;
+      case kTagNumber: {
+        if (data_.size() - pos_ < 16) return false;
+        u128 raw = 0;
+        for (int i = 15; i >= 0; --i) {
+          raw = (raw << 8) | static_cast<uint8_t>(data_[pos_ + static_cast<size_t>(i)]);
+        }
+        pos_ += 16;
+        __int128 value = static_cast<__int128>(raw);
+        // An out-of-range number cannot have been encoded from a valid Value.
+        if ((value < 0 ? -raw : raw) >= kRawLimit) return false;
+        *out = Value::Number(Decimal::FromRaw(value));
+        return true;
+      }
+      case kTagString: {
+        std::string_view s;
+        if (!ReadBytes(&s)) return false;
+        *out = Value::String(std::string(s));
+        return true;
+      }
+      case kTagArray: {
+        uint64_t count;
+        // Each element takes at least one byte, which bounds the reservation below.
+        if (depth >= kMaxBinaryDepth || !ReadVarint(&count) || count > data_.size() - pos_) {
+          return false;
+        }
+        Array items;
+        items.reserve(count);
+        for (uint64_t i = 0; i < count; ++i) {
+          items.emplace_back();
+          if (!ReadValue(depth + 1, &items.back())) return false;
+        }
+        *out = Value::MakeArray(std::move(items));
+        return true;
+      }
+      case kTagObject: {
+        uint64_t count;
+        // Each member takes at least two bytes (name length and value tag).
+        if (depth >= kMaxBinaryDepth || !ReadVarint(&count) || count > (data_.size() - pos_) / 2) {
+          return false;
+        }
+        std::vector<Object::Member> members;
+        members.reserve(count);
+        for (uint64_t i = 0; i < count; ++i) {
+          std::string_view name;
+          if (!ReadBytes(&name)) return false;
+          // The encoder writes names strictly ascending; anything else is corruption.
+          if (i > 0 && !(std::string_view(members.back().first) < name)) return false;
+          members.emplace_back(std::string(name), Value());
+          if (!ReadValue(depth + 1, &members.back().second)) return false;
+        }
+        *out = Value::MakeObject(Object::FromMembers(std::move(members)));
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+ private:
+  bool ReadVarint(uint64_t* out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= data_.size()) return false;
+      uint8_t b = static_cast<uint8_t>(data_[pos_++]);
+      if (shift == 63 && (b & 0x7E) != 0) return false;  // more than 64 bits
+      v |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if ((b & 0x80) == 0) {
+        // Only the shortest form is valid, so every value has exactly one encoding.
+        if (b == 0 && shift > 0) return false;
+        *out = v;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool ReadBytes(std::string_view* out) {
+    uint64_t len;
+    if (!ReadVarint(&len) || len > data_.size() - pos_) return false;
+    *out = data_.substr(pos_, len);
+    pos_ += len;
+    return true;
+  }
+
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+void EncodeBinary(const Value& v, std::string* out) { Encode(v, out); }
+void EncodeBinary(const Object& o, std::string* out) { EncodeObject(o, out); }
+
+bool DecodeBinary(std::string_view data, Value* out) {
+  BinaryReader reader(data);
+  Value result;
+  if (!reader.ReadValue(0, &result) || !reader.AtEnd()) return false;
+  *out = std::move(result);
+  return true;
+}
+
+}  // namespace projd

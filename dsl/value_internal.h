@@ -1,0 +1,45 @@
+// Internals shared by the value model (dsl/value.cc) and its codecs (dsl/value_json_read.cc,
+// dsl/value_json_write.cc, dsl/value_binary.cc). Only those files include this header.
+#ifndef PROJD_DSL_VALUE_INTERNAL_H_
+#define PROJD_DSL_VALUE_INTERNAL_H_
+
+#include <cstddef>
+#include <vector>
+
+#include "dsl/value.h"
+
+namespace projd {
+namespace value_internal {
+
+// Moves m[0..n) into a new vector sorted by name, keeping the last of duplicate names. Sorts
+// indices rather than members, so each member is moved once and small objects (the usual
+// event) need no temporary allocation.
+std::vector<Object::Member> SortMembers(Object::Member* m, size_t n);
+
+// Length (1..4) of the well-formed UTF-8 sequence starting at s[i], or 0 when it is not
+// well-formed (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+inline size_t Utf8SequenceLength(const unsigned char* s, size_t n, size_t i) {
+  unsigned char c = s[i];
+  if (c < 0x80) return 1;
+  auto cont = [&](size_t k, unsigned char lo, unsigned char hi) {
+    return i + k < n && s[i + k] >= lo && s[i + k] <= hi;
+  };
+  if (c < 0xC2) return 0;
+  if (c < 0xE0) return cont(1, 0x80, 0xBF) ? 2 : 0;
+  if (c < 0xF0) {
+    unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+    unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+    return cont(1, lo, hi) && cont(2, 0x80, 0xBF) ? 3 : 0;
+  }
+  if (c < 0xF5) {
+    unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+    return cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
+}
+
+}  // namespace value_internal
+}  // namespace projd
+
+#endif  // PROJD_DSL_VALUE_INTERNAL_H_
