@@ -1,0 +1,373 @@
+// Reading requests for projd's HTTP/1.1 server: Beast's parser with projd's limits, the checks
+// of the framing that Beast does not make (RFC 9112 §6 and the bounds of chunked framing), the
+// request target (path, segments, query) and percent-decoding. See http_server_internal.h.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "api/http_server.h"
+#include "api/http_server_internal.h"
+
+namespace projd {
+namespace http_internal {
+namespace {
+
+// Bounds of the chunked framing, which Beast's parser leaves open: it waits for a chunk-size
+// line, and for the last chunk with its trailer section, to arrive whole before it parses them.
+constexpr size_t kMaxChunkLineBytes = 4096;  // chunk size and extensions, without the CRLF
+constexpr size_t kMaxTrailerBytes = 8192;    // and at most max_header_bytes
+
+std::string_view View(beast::string_view s) { return std::string_view(s.data(), s.size()); }
+
+// Strict percent-decoding: false on a '%' not followed by two hex digits.
+bool DecodeStrict(std::string_view s, bool plus_is_space, std::string* out) {
+  out->clear();
+  out->reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size()) return false;
+      int hi = HexValue(s[i + 1]);
+      int lo = HexValue(s[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+// Fills path, segments and query from the raw target. False (with *detail) when the target is
+// not origin-form (or absolute-form) or holds a malformed percent escape.
+bool ParseTarget(std::string_view target, HttpRequest* request, std::string* detail) {
+  std::string_view path = target;
+  std::string_view query;
+  size_t question = target.find('?');
+  if (question != std::string_view::npos) {
+    path = target.substr(0, question);
+    query = target.substr(question + 1);
+  }
+  // absolute-form ("http://host/path"), which HTTP/1.1 servers must accept.
+  size_t scheme_end = path.find("://");
+  if (!path.empty() && path[0] != '/' && scheme_end != std::string_view::npos) {
+    size_t slash = path.find('/', scheme_end + 3);
+    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+  }
+  if (path.empty() || path[0] != '/') {
+    *detail = "the request target must start with '/'";
+    return false;
+  }
+  if (!DecodeStrict(path, false, &request->path)) {
+    *detail = "malformed percent escape in the path";
+    return false;
+  }
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) {
+      std::string segment;
+      DecodeStrict(path.substr(start, end - start), false, &segment);
+      request->segments.push_back(std::move(segment));
+    }
+    start = end + 1;
+  }
+  start = 0;
+  while (start < query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view part = query.substr(start, end - start);
+    start = end + 1;
+    if (part.empty()) continue;
+    size_t equals = part.find('=');
+    std::string_view name = part.substr(0, equals);
+    std::string_view value =
+        equals == std::string_view::npos ? std::string_view() : part.substr(equals + 1);
+    std::string decoded_name, decoded_value;
+    if (!DecodeStrict(name, true, &decoded_name) || !DecodeStrict(value, true, &decoded_value)) {
+      *detail = "malformed percent escape in the query";
+      return false;
+    }
+    request->query.emplace_back(std::move(decoded_name), std::move(decoded_value));
+  }
+  return true;
+}
+
+void LimitParser(http::request_parser<http::string_body>* parser,
+                 const HttpServerOptions& options) {
+  parser->header_limit(static_cast<uint32_t>(
+      std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
+  parser->body_limit(static_cast<uint64_t>(options.max_body_bytes));
+}
+
+// The request head asks for a go-ahead before its body ("Expect: 100-continue").
+std::string_view TrimWhitespace(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool ExpectsContinue(const http::request<http::string_body>& head) {
+  auto expect = head.find(http::field::expect);
+  return expect != head.end() && EqualsIgnoreCase(View(expect->value()), "100-continue");
+}
+
+// The answer to a request that could not be parsed (the connection closes after it), or
+// nullopt when there is nothing to answer (the client went away, a timeout).
+std::optional<HttpResponse> ReadErrorAnswer(beast::error_code ec) {
+  if (ec == http::error::header_limit) {
+    return ErrorResponse(431, "request header fields too large", ec.message());
+  }
+  if (ec == http::error::body_limit) {
+    return ErrorResponse(413, "payload too large", ec.message());
+  }
+  if (ec.category() == beast::error_code(http::error::bad_method).category()) {
+    return ErrorResponse(400, "bad request", ec.message());
+  }
+  return std::nullopt;
+}
+
+// The answer to a request in an HTTP version projd does not speak (the connection closes
+// after it), or nullopt.
+std::optional<HttpResponse> CheckVersion(const http::request<http::string_body>& message) {
+  if (message.version() < 10 || message.version() > 19) {
+    return ErrorResponse(400, "bad request", "unsupported HTTP version");
+  }
+  return std::nullopt;
+}
+
+RequestReader::RequestReader(const HttpServerOptions& options)
+    : trailer_limit_(std::min(kMaxTrailerBytes, options.max_header_bytes)) {
+  LimitParser(&parser_, options);
+  parser_.on_chunk_header(chunk_header_check_);
+}
+
+size_t RequestReader::Put(std::string_view bytes, beast::error_code& ec) {
+  feed_ = bytes;
+  size_t used = parser_.put(net::buffer(bytes.data(), bytes.size()), ec);
+  feed_ = {};
+  return used;
+}
+
+std::optional<HttpResponse> RequestReader::CheckHead() {
+  const http::request<http::string_body>& head = parser_.get();
+  header_fields_ = 0;
+  size_t codings = 0;
+  bool chunked = false;
+  bool content_length = false;
+  for (const auto& field : head) {
+    ++header_fields_;
+    if (field.name() == http::field::content_length) content_length = true;
+    if (field.name() != http::field::transfer_encoding) continue;
+    ++codings;
+    chunked = EqualsIgnoreCase(TrimWhitespace(View(field.value())), "chunked");
+  }
+  if (codings == 0) return std::nullopt;
+  if (codings > 1 || !chunked) {
+    return ErrorResponse(400, "bad request",
+                         "Transfer-Encoding must be chunked alone (RFC 9112 section 6.3)");
+  }
+  if (content_length) {
+    return ErrorResponse(400, "bad request",
+                         "both Transfer-Encoding and Content-Length (RFC 9112 section 6.3)");
+  }
+  if (head.version() < 11) {
+    return ErrorResponse(400, "bad request",
+                         "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 section 6.1)");
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> RequestReader::CheckPending(std::string_view pending) const {
+  if (!parser_.is_header_done() || !parser_.chunked() || parser_.is_done()) {
+    return std::nullopt;
+  }
+  size_t start = pending.compare(0, 2, "\r\n") == 0 ? 2 : 0;
+  size_t eol = pending.find("\r\n", start);
+  if (eol == std::string_view::npos) {
+    // No line end yet; a last '\r' may be the first half of one.
+    size_t line = pending.size() - start;
+    if (line > 0 && pending.back() == '\r') --line;
+    if (line > kMaxChunkLineBytes) return ChunkLineTooLong();
+    return std::nullopt;
+  }
+  if (eol - start > kMaxChunkLineBytes) return ChunkLineTooLong();
+  if (pending.size() - (eol + 2) > trailer_limit_) return TrailersTooLarge();
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> RequestReader::Release(http::request<http::string_body>* message) {
+  *message = parser_.release();
+  size_t index = 0;
+  size_t trailer_bytes = 0;
+  for (auto it = message->begin(); it != message->end();) {
+    if (index++ < header_fields_) {
+      ++it;
+      continue;
+    }
+    trailer_bytes += it->name_string().size() + 2 + it->value().size() + 2;
+    it = message->erase(it);
+  }
+  if (trailer_bytes > 0 && trailer_bytes + 2 > trailer_limit_) return TrailersTooLarge();
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> RequestReader::ErrorAnswer(beast::error_code ec) const {
+  if (!error_detail_.empty()) return ErrorResponse(400, "bad request", error_detail_);
+  return ReadErrorAnswer(ec);
+}
+
+void RequestReader::OnChunkHeader(beast::string_view extensions, beast::error_code& ec) {
+  // The extensions come straight after the chunk size, in the bytes given to Put: count the
+  // hex digits before them too (a size may have any number of leading zeros).
+  size_t line = extensions.size();
+  auto at = reinterpret_cast<std::uintptr_t>(extensions.data());
+  auto begin = reinterpret_cast<std::uintptr_t>(feed_.data());
+  if (at >= begin && at <= begin + feed_.size()) {
+    size_t before = at - begin;
+    while (before > 0 && HexValue(feed_[before - 1]) >= 0) {
+      --before;
+      ++line;
+    }
+  }
+  if (line > kMaxChunkLineBytes) {
+    error_detail_ = ChunkLineDetail();
+    ec = http::error::bad_chunk_extension;
+  }
+}
+
+std::string RequestReader::ChunkLineDetail() {
+  return "chunk-size line longer than " + std::to_string(kMaxChunkLineBytes) +
+         " bytes (chunk extensions included)";
+}
+
+std::optional<HttpResponse> RequestReader::ChunkLineTooLong() {
+  return ErrorResponse(400, "bad request", ChunkLineDetail());
+}
+
+std::optional<HttpResponse> RequestReader::TrailersTooLarge() const {
+  return ErrorResponse(
+      400, "bad request",
+      "chunked trailer section larger than " + std::to_string(trailer_limit_) + " bytes");
+}
+// Fills *request from a parsed message; the 400 answer when its target is malformed.
+std::optional<HttpResponse> ToRequest(http::request<http::string_body>&& message,
+                                      const std::string& remote, HttpRequest* request) {
+  request->method = std::string(message.method_string());
+  request->target = std::string(message.target());
+  std::string detail;
+  if (!ParseTarget(request->target, request, &detail)) {
+    return ErrorResponse(400, "bad request", detail);
+  }
+  for (const auto& field : message) {
+    request->headers.emplace_back(ToLower(View(field.name_string())), std::string(field.value()));
+  }
+  request->body = std::move(message.body());
+  request->remote = remote;
+  return std::nullopt;
+}
+
+void CallHandler(const HttpHandler& handler, HttpRequest&& request, const Responder& respond) {
+  try {
+    handler(std::move(request), respond);
+  } catch (const std::exception& e) {
+    respond(ErrorResponse(500, "internal error", e.what()));
+  } catch (...) {
+    respond(ErrorResponse(500, "internal error", "unknown exception"));
+  }
+}
+
+}  // namespace http_internal
+
+const std::string* HttpRequest::Query(std::string_view name) const {
+  for (const auto& [key, value] : query) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+const std::string* HttpRequest::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (http_internal::EqualsIgnoreCase(key, name)) return &value;
+  }
+  return nullptr;
+}
+
+std::string PercentDecode(std::string_view s, bool plus_is_space) {
+  // Lenient: a '%' without two hex digits after it is kept as it is.
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      int hi = http_internal::HexValue(s[i + 1]);
+      int lo = http_internal::HexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(c == '+' && plus_is_space ? ' ' : c);
+  }
+  return out;
+}
+
+std::string PercentEncode(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace projd

@@ -1,0 +1,478 @@
+// One connection of projd's HTTP/1.1 server: reading requests ahead, handing them to the
+// handler, writing the answers in request order, streamed answers, timeouts and lingering
+// (see http_session.h).
+#include "api/http_session.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "api/http_server.h"
+#include "api/http_server_internal.h"
+
+namespace projd {
+namespace http_internal {
+namespace {
+
+constexpr size_t kFirstReadBytes = 4096;
+constexpr size_t kBodyReadBytes = 65536;
+constexpr std::chrono::milliseconds kMaxLinger{2000};
+
+std::string_view BufferView(const beast::flat_buffer& buffer) {
+  return std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size());
+}
+
+// What every copy of one Responder shares.
+class PendingReply {
+ public:
+  PendingReply(std::shared_ptr<Core> core, std::weak_ptr<Session> session, uint64_t id)
+      : core_(std::move(core)), session_(std::move(session)), id_(id) {}
+  ~PendingReply() {
+    if (answered_.load()) return;
+    // A destructor must not throw: when even the 500 cannot be built or queued (out of
+    // memory), the request stays unanswered.
+    try {
+      Send(ErrorResponse(500, "internal error", "the request was dropped without an answer"));
+    } catch (...) {
+    }
+  }
+  PendingReply(const PendingReply&) = delete;
+  PendingReply& operator=(const PendingReply&) = delete;
+
+  void Send(HttpResponse response) {
+    GuardStream(&response);  // a stream dropped below is closed (ClosingStream)
+    if (answered_.exchange(true)) return;
+    if (core_->stopped()) return;
+    if (std::shared_ptr<Session> session = session_.lock()) {
+      session->Deliver(id_, std::move(response));
+    }
+  }
+
+ private:
+  const std::shared_ptr<Core> core_;  // keeps the io_context alive for Deliver
+  const std::weak_ptr<Session> session_;
+  const uint64_t id_;
+  std::atomic<bool> answered_{false};
+};
+
+}  // namespace
+
+// ---- Session ----------------------------------------------------------------------------
+
+void Session::ReadNext() {
+  if (closed_ || reading_ || stop_reading_) return;
+  if (queue_.size() >= core_->options().max_pipelined) return;  // resumed by OnWrite
+  if (buffer_.size() == 0) {
+    ReadFirstBytes();
+  } else {
+    ReadRequest();
+  }
+}
+
+void Session::ReadFirstBytes() {
+  untimed_wait_ = !queue_.empty();
+  if (untimed_wait_) {
+    stream_.expires_never();
+  } else {
+    stream_.expires_after(core_->options().idle_timeout);
+  }
+  reading_ = true;
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+}
+
+void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
+  reading_ = false;
+  untimed_wait_ = false;
+  bool rearm = rearm_idle_;
+  rearm_idle_ = false;
+  if (closed_) return;
+  if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
+  if (ec == net::error::operation_aborted && rearm) return ReadNext();
+  if (ec == net::error::eof) return OnEof();
+  if (ec) return Close();
+  buffer_.commit(bytes);
+  ReadRequest();
+}
+
+void Session::ReadRequest() {
+  const HttpServerOptions& options = core_->options();
+  reader_.emplace(options);
+  request_deadline_ = std::chrono::steady_clock::now() + options.read_timeout;
+  // A whole header is usually in the buffer already (it came with the first bytes, or behind
+  // a pipelined request): parse it here rather than through another asynchronous read. The
+  // parser takes a header only whole, so on need_more nothing is consumed and the read below
+  // picks up where this left off; its limits apply either way.
+  if (buffer_.size() > 0) {
+    beast::error_code ec;
+    buffer_.consume(reader_->Put(BufferView(buffer_), ec));
+    if (!ec && reader_->parser().is_header_done()) return OnHeader({}, 0);
+    if (ec && ec != http::error::need_more) return OnReadError(ec);
+  }
+  stream_.expires_at(request_deadline_);
+  reading_ = true;
+  http::async_read_header(stream_, buffer_, reader_->parser(),
+                          beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+}
+
+void Session::OnHeader(beast::error_code ec, size_t /*bytes*/) {
+  reading_ = false;
+  if (closed_) return;
+  if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
+  if (ec) return OnReadError(ec);
+  if (auto bad = reader_->CheckHead()) return ReplyAndClose(std::move(*bad), reader_->head());
+  if (reader_->parser().is_done()) return OnRequest({}, 0);
+  // A client announcing "Expect: 100-continue" waits for a go-ahead before its body. Give it
+  // when no earlier answer is queued (it must not overtake one); otherwise the client sends the
+  // body after its own short wait.
+  if (ExpectsContinue(reader_->parser().get()) && queue_.empty() && !writing_) {
+    writing_ = true;
+    reading_ = true;  // the body read follows the go-ahead
+    stream_.expires_at(request_deadline_);
+    net::async_write(stream_, net::buffer(kContinue, sizeof(kContinue) - 1),
+                     [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                       self->writing_ = false;
+                       self->reading_ = false;
+                       if (self->closed_) return;
+                       if (write_ec) return self->Close();
+                       self->ReadBody();
+                     });
+    return;
+  }
+  ReadBody();
+}
+
+// The body is read here rather than by http::async_read, which lets the buffer grow without
+// bound while the parser waits for the end of a chunk-size line or of the trailer section:
+// after each read, what the parser left unconsumed is checked against their bounds.
+void Session::ReadBody() {
+  http::request_parser<http::string_body>& parser = reader_->parser();
+  parser.eager(true);
+  while (buffer_.size() > 0 && !parser.is_done()) {
+    beast::error_code ec;
+    size_t used = reader_->Put(BufferView(buffer_), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more || (!ec && used == 0)) break;
+    if (ec) return OnReadError(ec);
+  }
+  if (parser.is_done()) return OnRequest({}, 0);
+  if (auto bad = reader_->CheckPending(BufferView(buffer_))) {
+    return ReplyAndClose(std::move(*bad), reader_->head());
+  }
+  stream_.expires_at(request_deadline_);
+  reading_ = true;
+  stream_.async_read_some(buffer_.prepare(kBodyReadBytes),
+                          beast::bind_front_handler(&Session::OnBodyBytes, shared_from_this()));
+}
+
+void Session::OnBodyBytes(beast::error_code ec, size_t bytes) {
+  reading_ = false;
+  if (closed_) return;
+  if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
+  if (ec == net::error::eof) return OnEof();    // the request stays incomplete
+  if (ec) return Close();                       // timeout, reset, ...
+  buffer_.commit(bytes);
+  ReadBody();
+}
+
+void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) return OnReadError(ec);
+  bool head = reader_->head();
+  http::request<http::string_body> message;
+  std::optional<HttpResponse> bad = reader_->Release(&message);
+  reader_.reset();
+  if (bad) return ReplyAndClose(std::move(*bad), head);
+  Dispatch(std::move(message));
+  ReadNext();
+}
+
+void Session::OnReadError(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message) return OnEof();
+  // A HEAD request whose body is malformed still gets an answer without a body.
+  bool head = reader_ && reader_->head();
+  std::optional<HttpResponse> answer = reader_ ? reader_->ErrorAnswer(ec) : ReadErrorAnswer(ec);
+  if (answer) return ReplyAndClose(std::move(*answer), head);
+  Close();  // timeout, reset, ...
+}
+
+void Session::Dispatch(http::request<http::string_body>&& message) {
+  bool head = message.method() == http::verb::head;
+  if (auto bad = CheckVersion(message)) return ReplyAndClose(std::move(*bad), head);
+  bool keep_alive = message.keep_alive();
+  if (!keep_alive) stop_reading_ = true;
+  uint64_t id = Enqueue(keep_alive, head, message.version() == 10);
+
+  HttpRequest request;
+  if (auto bad = ToRequest(std::move(message), remote_, &request)) {
+    return OnAnswer(id, std::move(*bad));
+  }
+  auto reply = std::make_shared<PendingReply>(core_->shared_from_this(), weak_from_this(), id);
+  Responder respond = [reply](HttpResponse response) { reply->Send(std::move(response)); };
+  CallHandler(core_->handler(), std::move(request), respond);
+}
+
+void Session::OnEof() {
+  read_eof_ = true;
+  stop_reading_ = true;
+  if (queue_.empty() && !writing_) Close();
+}
+
+void Session::ReplyAndClose(HttpResponse response, bool head) {
+  stop_reading_ = true;
+  uint64_t id = Enqueue(false, head);
+  OnAnswer(id, std::move(response));
+}
+
+uint64_t Session::Enqueue(bool keep_alive, bool head, bool http10) {
+  if (!self_) self_ = shared_from_this();
+  queue_.emplace_back();
+  queue_.back().keep_alive = keep_alive;
+  queue_.back().head = head;
+  queue_.back().http10 = http10;
+  return first_id_ + queue_.size() - 1;
+}
+
+void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
+  GuardStream(&answer);  // a stream dropped below is closed (ClosingStream)
+  if (closed_ || id < first_id_ || id - first_id_ >= queue_.size()) return;
+  Slot& slot = queue_[id - first_id_];
+  if (slot.ready) return;
+  if (StreamsBody(answer)) return OnStreamAnswer(&slot, std::move(answer));
+  DropStream(&answer);  // another status: its body is sent as it is
+  std::shared_ptr<OpenFile> file = OpenBodyFile(&answer);
+  // The head goes out with the file's first piece, as with a body held in memory.
+  std::string first;
+  if (file && !file->Next(kFileChunkBytes, &first)) {
+    answer = ErrorResponse(500, "internal error", "cannot read the answer's body file");
+    file.reset();
+  }
+  auto response =
+      BuildResponse(std::move(answer), slot.keep_alive, slot.head, slot.http10, file.get());
+  bool sends_file = file && SendsBody(response, slot.head);
+  slot.bytes = Serialize(std::move(response));
+  if (sends_file) {
+    slot.bytes += first;
+    slot.file = std::move(file);
+  }
+  slot.ready = true;
+  TryWrite();
+}
+
+void Session::TryWrite() {
+  if (closed_ || writing_ || streaming_ || queue_.empty() || !queue_.front().ready) return;
+  writing_ = true;
+  stream_.expires_after(core_->options().idle_timeout);
+  net::async_write(stream_, net::buffer(queue_.front().bytes),
+                   beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+}
+
+void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) return Close();
+  if (const std::shared_ptr<OpenFile>& file = queue_.front().file; file && file->remaining > 0) {
+    // The next piece of the body file; a file that ends early breaks the framing: close.
+    if (!file->Next(kFileChunkBytes, &queue_.front().bytes)) return Close();
+    writing_ = true;
+    stream_.expires_after(core_->options().idle_timeout);
+    net::async_write(stream_, net::buffer(queue_.front().bytes),
+                     beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    return;
+  }
+  if (queue_.front().stream) return StartStream();  // the head is written
+  bool keep_alive = queue_.front().keep_alive;
+  queue_.pop_front();
+  ++first_id_;
+  std::shared_ptr<Session> hold = queue_.empty() ? std::move(self_) : nullptr;
+  if (!keep_alive) return Linger();
+  if (queue_.empty() && read_eof_) return Close();
+  TryWrite();
+  ReadNext();
+  if (queue_.empty() && reading_ && untimed_wait_) {
+    // The wait for the next request started while answers were owed, without a deadline; now
+    // the connection is idle, so restart it with idle_timeout.
+    rearm_idle_ = true;
+    beast::error_code cancel_ec;
+    stream_.socket().cancel(cancel_ec);
+  }
+}
+
+void Session::Linger() {
+  stop_reading_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return Close();
+  buffer_.consume(buffer_.size());
+  stream_.expires_after(std::min(core_->options().read_timeout, kMaxLinger));
+  reading_ = true;
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+}
+
+void Session::OnLinger(beast::error_code ec, size_t /*bytes*/) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) return Close();
+  reading_ = true;
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+}
+
+void Session::Close() {
+  if (closed_) return;
+  std::shared_ptr<Session> hold = std::move(self_);
+  closed_ = true;
+  stop_reading_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+  CloseStreams();
+}
+
+// ---- Session: streamed answers --------------------------------------------------------------
+
+// A 2xx answer with a stream: its head, then the stream's pieces as they come (StartStream);
+// the connection closes after it, so nothing more is read. A HEAD request gets the same head
+// without a body (its connection may go on) and its stream is closed unopened.
+void Session::OnStreamAnswer(Slot* slot, HttpResponse&& answer) {
+  std::shared_ptr<ClosingStream> stream = TakeStream(&answer);
+  if (slot->head) {
+    stream->Closed();
+  } else {
+    slot->keep_alive = false;
+    slot->stream = std::move(stream);
+    stop_reading_ = true;
+  }
+  slot->bytes = StreamHead(std::move(answer), slot->keep_alive, slot->http10);
+  slot->ready = true;
+  TryWrite();
+}
+
+// The head of the streamed answer at the front is written: open its stream and send what it
+// gives. The answers queued behind it are never written. From now on the only read is
+// ReadWhileStreaming's; a read for a next request still pending is cancelled first (its
+// handler starts ReadWhileStreaming).
+void Session::StartStream() {
+  Slot& slot = queue_.front();
+  body_stream_ = std::move(slot.stream);
+  stream_http10_ = slot.http10;
+  streaming_ = true;
+  stop_reading_ = true;
+  if (reading_) {
+    beast::error_code ec;
+    stream_.socket().cancel(ec);
+  } else {
+    ReadWhileStreaming();
+  }
+  if (closed_) return;
+  std::shared_ptr<ClosingStream> stream = body_stream_;
+  stream->Open(StreamWake());
+  PumpStream();
+}
+
+// The stream's `wake`: posts a PumpStream to the strand, one at a time (wakes merge). It holds
+// the session weakly, and the core (whose io_context takes the post) strongly, as a Responder.
+std::function<void()> Session::StreamWake() {
+  return [core = core_->shared_from_this(), weak = weak_from_this()] {
+    if (core->stopped()) return;
+    std::shared_ptr<Session> self = weak.lock();
+    if (!self || self->pump_posted_.exchange(true)) return;
+    net::post(self->stream_.get_executor(), [self] {
+      self->pump_posted_.store(false);
+      self->PumpStream();
+    });
+  };
+}
+
+// Unless a write is in flight (its end pumps again): writes what the stream has ready, with the
+// last chunk when the stream has ended. Only the write has a deadline (idle_timeout); a quiet
+// stream has none.
+void Session::PumpStream() {
+  if (closed_ || !streaming_ || writing_ || stream_ended_ || !body_stream_) return;
+  std::shared_ptr<ClosingStream> stream = body_stream_;
+  std::string piece;
+  bool more = stream->Take(&piece);
+  if (stream->broken()) return Close();  // without the last chunk: the body is cut short
+  stream_out_.clear();
+  AppendStreamPiece(piece, stream_http10_, &stream_out_);
+  if (!more) {
+    stream_ended_ = true;
+    if (!stream_http10_) stream_out_ += kLastChunk;
+    if (stream_out_.empty()) return StreamSent();
+  }
+  if (stream_out_.empty()) return;
+  writing_ = true;
+  // The read is pending, so this is the write's deadline alone.
+  stream_.expires_after(core_->options().idle_timeout);
+  net::async_write(stream_, net::buffer(stream_out_),
+                   beast::bind_front_handler(&Session::OnStreamWrite, shared_from_this()));
+}
+
+void Session::OnStreamWrite(beast::error_code ec, size_t /*bytes*/) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) return Close();  // failed, or timed out
+  if (stream_ended_) return StreamSent();
+  PumpStream();
+}
+
+// The stream has ended and is written whole: close it, and the connection as after a final
+// answer (Linger), once the pending read is done with (OnStreamRead).
+void Session::StreamSent() {
+  stream_sent_ = true;
+  CloseStreams();
+  if (!reading_) return Linger();
+  beast::error_code ec;
+  stream_.socket().cancel(ec);
+}
+
+// While a stream is sent: a read without deadline whose bytes are dropped, only to notice at
+// once that the client closed or reset the connection.
+void Session::ReadWhileStreaming() {
+  reader_.reset();
+  buffer_.consume(buffer_.size());
+  if (stream_sent_) return Linger();
+  if (read_eof_) return Close();
+  stream_.expires_never();
+  reading_ = true;
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          beast::bind_front_handler(&Session::OnStreamRead, shared_from_this()));
+}
+
+void Session::OnStreamRead(beast::error_code ec, size_t /*bytes*/) {
+  reading_ = false;
+  if (closed_) return;
+  if (stream_sent_) return Linger();
+  if (ec) return Close();  // the client closed or reset the connection
+  ReadWhileStreaming();
+}
+
+// Closes the streams the session holds: the one being sent and those of answers queued behind
+// it, which are never written (ClosingStream makes each Closed the only one).
+void Session::CloseStreams() {
+  std::vector<std::shared_ptr<ClosingStream>> streams;
+  if (body_stream_) streams.push_back(std::move(body_stream_));
+  for (Slot& slot : queue_) {
+    if (slot.stream) streams.push_back(std::move(slot.stream));
+  }
+  for (const std::shared_ptr<ClosingStream>& stream : streams) stream->Closed();
+}
+
+}  // namespace http_internal
+}  // namespace projd

@@ -1,0 +1,234 @@
+// One connection of projd's HTTP/1.1 server (Session) and what it shares with the server and
+// its Responders (Core); internal to api/, see http_server.h for the contract.
+//
+// Structure (after the habits of Beast's advanced server example):
+//   Core     owns the io_context, the acceptor, the I/O threads, the PostAfter timers and a
+//            registry of live sessions. It is shared: each Responder holds it, so the
+//            io_context outlives every Responder and a late answer can never touch a
+//            destroyed context.
+//   Session  one connection, all of its state touched only on its strand. It reads requests
+//            ahead (up to max_pipelined unanswered ones), hands each to the handler with a
+//            Responder, and writes the answers strictly in request order. Responders hold
+//            it weakly; it keeps itself alive while answers are owed and it is open.
+//   PendingReply  what a Responder holds: answers at most once; if every copy of the
+//            Responder is dropped unanswered, the request gets a 500 so the pipeline never
+//            stalls.
+//
+// Timeouts, with beast::tcp_stream (which closes the socket when one expires):
+//   - waiting for the first byte of a request: idle_timeout when no answer is outstanding,
+//     no limit while the handler still owes an answer (the client is waiting for us);
+//   - from then until the request is complete: read_timeout (slowloris clients are dropped);
+//   - writing one response: idle_timeout;
+//   - while a streamed answer (HttpResponse::stream) is sent: idle_timeout for each write, and
+//     a read without a deadline that only notices the client closing (a stream may be quiet).
+// After a final response (Connection: close, or an error), the server shuts down its sending
+// side and drains what the client still sends for a short while before closing, so that the
+// client reads the answer instead of a connection reset. A streamed answer is always final.
+#ifndef PROJD_API_HTTP_SESSION_H_
+#define PROJD_API_HTTP_SESSION_H_
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "api/http_server.h"
+#include "api/http_server_internal.h"
+
+namespace projd {
+namespace http_internal {
+
+using tcp = net::ip::tcp;
+
+class Session;
+
+// Everything the server shares with its sessions and Responders (see the file comment).
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(const HttpServerOptions& options, HttpHandler handler)
+      : options_(options),
+        handler_(std::move(handler)),
+        ioc_(std::max(1, options.threads)),
+        acceptor_(ioc_),
+        accept_retry_(ioc_) {
+    if (options_.max_pipelined == 0) options_.max_pipelined = 1;
+  }
+
+  bool Listen(std::string* error);
+  void Run();
+  void Stop();
+  void PostAfter(std::chrono::milliseconds delay, std::function<void()> fn);
+
+  uint16_t port() const { return port_; }
+  const HttpServerOptions& options() const { return options_; }
+  const HttpHandler& handler() const { return handler_; }
+  net::io_context& ioc() { return ioc_; }
+  bool stopped() const { return stopped_.load(); }
+
+  void AddSession(Session* key, std::weak_ptr<Session> session) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sessions_.emplace(key, std::move(session));
+  }
+  // Called from ~Session, also during ~io_context inside ~Core (the members below it are
+  // still alive then: ioc_ is declared after them).
+  void RemoveSession(Session* key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sessions_.erase(key);
+    connections_.fetch_sub(1);
+  }
+  void CountConnection() { connections_.fetch_add(1); }
+
+ private:
+  void DoAccept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void Reject(tcp::socket socket);
+
+  HttpServerOptions options_;
+  const HttpHandler handler_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopped_{false};
+  std::atomic<size_t> connections_{0};
+
+  std::mutex mu_;
+  // Live sessions and pending PostAfter timers, for Stop. Guarded by mu_.
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  std::unordered_map<net::steady_timer*, std::weak_ptr<net::steady_timer>> timers_;
+
+  // Declared after the members that sessions touch when the io_context destroys them.
+  net::io_context ioc_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  tcp::acceptor acceptor_;
+  net::steady_timer accept_retry_;
+  std::vector<std::thread> threads_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Core* core, tcp::socket socket, std::string remote)
+      : core_(core), stream_(std::move(socket)), remote_(std::move(remote)) {
+    core_->CountConnection();
+    beast::error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+  ~Session() { core_->RemoveSession(this); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void Start() {
+    core_->AddSession(this, weak_from_this());
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::ReadNext, shared_from_this()));
+  }
+
+  // Any thread: queues the answer to request `id` onto the strand, or takes it at once when
+  // called on the strand itself (a handler that answers before it returns: most requests).
+  void Deliver(uint64_t id, HttpResponse response) {
+    using Strand = net::strand<net::io_context::executor_type>;
+    const Strand* strand = stream_.get_executor().target<Strand>();
+    if (strand && strand->running_in_this_thread()) return OnAnswer(id, std::move(response));
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), id, response = std::move(response)]() mutable {
+                self->OnAnswer(id, std::move(response));
+              });
+  }
+
+  // Only from Core::Stop, once no I/O thread runs.
+  void CloseNow() { Close(); }
+
+ private:
+  struct Slot {
+    bool ready = false;
+    bool keep_alive = true;
+    bool head = false;    // a HEAD request: the answer has no body
+    bool http10 = false;  // an HTTP/1.0 request: keep-alive is announced
+    std::string bytes;    // the serialized response: one plain write, no HTTP write machinery
+    // A body file still to send after `bytes` (the head), a chunk per write.
+    std::shared_ptr<OpenFile> file;
+    // A stream to send after `bytes` (the head): the last answer on the connection.
+    std::shared_ptr<ClosingStream> stream;
+  };
+
+  void ReadNext();
+  void ReadFirstBytes();
+  void OnFirstBytes(beast::error_code ec, size_t bytes);
+  void ReadRequest();
+  void OnHeader(beast::error_code ec, size_t bytes);
+  void ReadBody();
+  void OnBodyBytes(beast::error_code ec, size_t bytes);
+  void OnRequest(beast::error_code ec, size_t bytes);
+  void Dispatch(http::request<http::string_body>&& message);
+  void OnReadError(beast::error_code ec);
+  void OnEof();
+  void ReplyAndClose(HttpResponse response, bool head = false);
+  uint64_t Enqueue(bool keep_alive, bool head = false, bool http10 = false);
+  void OnAnswer(uint64_t id, HttpResponse&& answer);
+  void TryWrite();
+  void OnWrite(beast::error_code ec, size_t bytes);
+  void Linger();
+  void OnLinger(beast::error_code ec, size_t bytes);
+  void Close();
+  void OnStreamAnswer(Slot* slot, HttpResponse&& answer);
+  void StartStream();
+  std::function<void()> StreamWake();
+  void PumpStream();
+  void OnStreamWrite(beast::error_code ec, size_t bytes);
+  void StreamSent();
+  void ReadWhileStreaming();
+  void OnStreamRead(beast::error_code ec, size_t bytes);
+  void CloseStreams();
+
+  Core* const core_;
+  beast::tcp_stream stream_;
+  const std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<RequestReader> reader_;
+  std::chrono::steady_clock::time_point request_deadline_;
+
+  std::deque<Slot> queue_;  // unanswered or unwritten requests, oldest first
+  uint64_t first_id_ = 0;   // id of queue_.front()
+  bool reading_ = false;
+  bool writing_ = false;
+  bool stop_reading_ = false;  // no further request will be read
+  bool read_eof_ = false;      // the client closed its sending side
+  bool untimed_wait_ = false;  // the pending first-byte read has no deadline
+  bool rearm_idle_ = false;    // that read was cancelled to restart it with idle_timeout
+  bool closed_ = false;
+  // A streamed answer (Slot::stream), once its head is written: body_stream_ is sent until it
+  // ends (then stream_ended_, and stream_sent_ once the end is written) or the connection closes.
+  bool streaming_ = false;
+  bool stream_http10_ = false;
+  bool stream_ended_ = false;
+  bool stream_sent_ = false;
+  std::shared_ptr<ClosingStream> body_stream_;
+  std::string stream_out_;                // the bytes of the write in flight
+  std::atomic<bool> pump_posted_{false};  // a PumpStream is posted (merges wakes)
+  // Set while answers are owed: Responders hold the session weakly, so this keeps an open
+  // connection alive until its answers are written. Cleared when the queue empties or on Close.
+  std::shared_ptr<Session> self_;
+};
+
+}  // namespace http_internal
+}  // namespace projd
+
+#endif  // PROJD_API_HTTP_SESSION_H_
