@@ -1,6 +1,6 @@
 // The syntax tree of the projection and query languages, as the parser produces it.
 //
-// Only dsl/parser.cc builds these nodes and only dsl/compiler.cc reads them: the compiler
+// Only dsl/parser.cc builds these nodes and only the compiler (dsl/compiler*.cc) reads them: it
 // checks the tree and turns it into a plan (dsl/program.h), so no node type here outlives
 // compilation. Every node that an error can point at carries the byte offset where it starts.
 #ifndef PROJD_DSL_AST_H_

@@ -1,5 +1,5 @@
 // LEB128 varints (and zig-zag signed ones): the integers of projd's binary encodings (values in
-// dsl/value.cc, rows and dead letters in store/records.cc).
+// dsl/value_binary.cc, rows and dead letters in store/records.cc).
 #ifndef PROJD_DSL_VARINT_H_
 #define PROJD_DSL_VARINT_H_
 

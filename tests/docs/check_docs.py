@@ -15,9 +15,10 @@ Other blocks (```text, ```sh, ...) are prose.
 usage:
   check_docs.py --projctl PATH DOC.md [--coverage SRC_DIR]
   check_docs.py --projctl PATH --self-test FIXTURE_DIR [--coverage SRC_DIR]
-With --coverage, every function of dsl/compiler.cc and every clause and statement of
-dsl/parser.cc must appear in an example, and every load-time error message of dsl/compiler.cc
-that is a single string literal must appear in the document. --self-test runs the checker on each fixture: good*.md
+With --coverage, every function of the compiler (dsl/compiler*.cc) and every clause and
+statement of dsl/parser.cc must appear in an example, and every load-time error message of the
+compiler (the query language's dsl/compiler_query.cc aside) that is a single string literal must
+appear in the document. --self-test runs the checker on each fixture: good*.md
 must pass, every other fixture must fail with the text of its <!-- expect: ... --> comment.
 """
 import argparse
@@ -154,8 +155,14 @@ def check_example(projctl, path, ex, work):
 
 def coverage(src, examples, doc):
     """Every function, clause and statement of the language appears in an example."""
-    with open(os.path.join(src, "dsl", "compiler.cc"), encoding="utf-8") as f:
-        compiler = f.read()
+    # The compiler is dsl/compiler.cc and the dsl/compiler_*.cc files beside it.
+    dsl = os.path.join(src, "dsl")
+    sources = {}
+    for name in sorted(os.listdir(dsl)):
+        if re.fullmatch(r"compiler(_\w+)?\.cc", name):
+            with open(os.path.join(dsl, name), encoding="utf-8") as f:
+                sources[name] = f.read()
+    compiler = "".join(sources.values())
     with open(os.path.join(src, "dsl", "parser.cc"), encoding="utf-8") as f:
         parser = f.read()
     functions = re.findall(r'\{"(\w+)", ExprNode::Func::', compiler)
@@ -178,14 +185,12 @@ def coverage(src, examples, doc):
             problems.append(f"coverage: no example uses '{word}'")
     # Every load-time error message that is one whole string literal is in the document (the
     # query language's own messages aside).
-    q_begin = compiler.find("Compiler::CompileQueryAst(")
-    q_end = compiler.find("CompiledFile CompileFile(")
-    if q_begin < 0 or q_end < q_begin:
-        return problems + ["coverage: cannot find the query compiler in dsl/compiler.cc"]
-    file_compiler = compiler[:q_begin] + compiler[q_end:]
+    if "Compiler::CompileQueryAst(" not in sources.get("compiler_query.cc", ""):
+        return problems + ["coverage: cannot find the query compiler in dsl/compiler_query.cc"]
+    file_compiler = "".join(text for name, text in sources.items() if name != "compiler_query.cc")
     messages = re.findall(r'Error\([^;"]*?,\s*"((?:[^"\\]|\\.)*)"\);', file_compiler)
     if len(messages) < 8:
-        return problems + ["coverage: cannot read the error messages of dsl/compiler.cc"]
+        return problems + ["coverage: cannot read the error messages of dsl/compiler*.cc"]
     for m in messages:
         if "query" in m:  # the query language (README: Queries), not .proj files
             continue
