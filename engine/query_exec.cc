@@ -325,8 +325,8 @@ void IndexKeys(const Plan& plan, ViewStore* store, std::vector<std::string>* key
 // key_paged, only keys after `after_key`; with `stream`, a one-value index plan is read a
 // chunk at a time (for pages in key order). False with *error when the store fails.
 bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryText& text,
-                bool key_paged, const std::string& after_key, bool stream, uint64_t* scanned,
-                const RowFn& consider, std::string* error) {
+                bool key_paged, const std::string& after_key, bool stream, bool need_row,
+                uint64_t* scanned, const RowFn& consider, std::string* error) {
   switch (plan.kind) {
     case Plan::Kind::kText: {
       uint64_t postings = 0;
@@ -343,7 +343,9 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
             }
             RowRecord rec;
             uint64_t dead;
-            if (!store->GetRow(k, &rec, &dead)) return true;
+            // A query that reads no field before its answer is chosen (where, order) reads
+            // only the rows it answers with (OutputRows).
+            if (need_row && !store->GetRow(k, &rec, &dead)) return true;
             return consider(k, std::move(rec));
           },
           &postings);
@@ -428,6 +430,116 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
 
 using Matches = std::vector<std::pair<std::string, RowRecord>>;
 
+// Whether evaluating n reads the row's fields (the key, score() and matches conditions do not:
+// they are answered from the key and the text index).
+bool ReadsFields(const ExprNode& n) {
+  if (n.op == Op::kMatches || n.op == Op::kKey || n.op == Op::kConst) return false;
+  if (n.op == Op::kField || n.op == Op::kEvent || n.op == Op::kLocal) return true;
+  for (const auto& a : n.args) {
+    if (ReadsFields(a)) return true;
+  }
+  return false;
+}
+
+// Whether a row must be read to decide if, and where, it is in the answer: its where clause,
+// its order, its groups and aggregates.
+bool DecidingReadsRow(const Query& q) {
+  if (q.has_where && ReadsFields(q.where)) return true;
+  if (q.aggregates) {
+    for (const auto& g : q.group_by) {
+      if (ReadsFields(g)) return true;
+    }
+    for (const auto& a : q.aggregate_calls) {
+      if (a.func != Aggregate::kCount && ReadsFields(a.arg)) return true;
+    }
+    return false;
+  }
+  for (const auto& o : q.order) {
+    if (o.item >= 0 ? ReadsFields(q.select[static_cast<size_t>(o.item)].expr)
+                    : (!o.score && o.field != "key")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Whether the answer rows show the row's fields (whole rows, or a select item that reads one).
+bool AnswerReadsRow(const Query& q) {
+  if (q.select.empty()) return true;
+  for (const auto& item : q.select) {
+    if (ReadsFields(item.expr)) return true;
+  }
+  return false;
+}
+
+// A row's values for `order by`.
+bool SortValues(const Query& q, const std::string& key, const RowRecord& rec,
+                const TextOracle* text, SortKey* out, std::string* error) {
+  out->key = key;
+  out->values.clear();
+  for (const auto& o : q.order) {
+    Value v;
+    if (o.item >= 0) {
+      const auto& item = q.select[static_cast<size_t>(o.item)];
+      if (!EvaluateOnRow(item.expr, item.label, key, rec.fields, &v, error, text)) return false;
+    } else if (o.score) {
+      if (!text->Score(key, &v, error)) return false;
+    } else if (o.field == "key") {
+      v = Value::String(key);
+    } else if (const Value* f = rec.fields.Find(o.field)) {
+      v = *f;
+    }
+    out->values.push_back(std::move(v));
+  }
+  return true;
+}
+
+// The first rows in `order by` order after a cursor: keeps the best page + 1 rows seen (to know
+// whether there are more) in a heap, so that memory stays bounded however many rows match.
+class TopRows {
+ public:
+  TopRows(const Query& q, const SortKey* after, size_t page)
+      : q_(q), after_(after), keep_(page + 1) {}
+
+  bool Less(const SortKey& a, const SortKey& b) const {
+    for (size_t f = 0; f < q_.order.size(); ++f) {
+      const Value& va = f < a.values.size() ? a.values[f] : kNull;
+      const Value& vb = f < b.values.size() ? b.values[f] : kNull;
+      int c = CompareValues(va, vb);
+      if (c != 0) return q_.order[f].descending ? c > 0 : c < 0;
+    }
+    return a.key < b.key;
+  }
+  void Add(SortKey&& sk, RowRecord&& rec) {
+    if (after_ && !Less(*after_, sk)) return;  // on an earlier page
+    auto worse = [this](const Entry& a, const Entry& b) { return Less(a.sort, b.sort); };
+    if (rows_.size() == keep_) {
+      if (!Less(sk, rows_.front().sort)) return;
+      std::pop_heap(rows_.begin(), rows_.end(), worse);
+      rows_.pop_back();
+    }
+    rows_.push_back({std::move(sk), std::move(rec)});
+    std::push_heap(rows_.begin(), rows_.end(), worse);
+  }
+  struct Entry {
+    SortKey sort;
+    RowRecord rec;
+  };
+  // The rows kept, best first.
+  std::vector<Entry> Take() {
+    std::sort(rows_.begin(), rows_.end(),
+              [this](const Entry& a, const Entry& b) { return Less(a.sort, b.sort); });
+    return std::move(rows_);
+  }
+
+ private:
+  const Value kNull;
+  const Query& q_;
+  const SortKey* after_;
+  size_t keep_;
+  std::vector<Entry> rows_;  // a heap: the worst kept row first
+};
+
 // One answer row: the whole row, or the select items.
 bool Project(const Query& q, const std::string& key, const RowRecord& rec, Value* out,
              std::string* error, const TextOracle* text) {
@@ -462,61 +574,26 @@ bool ParseRowCursor(const std::string& cursor, SortKey* after, std::string* erro
   return true;
 }
 
-// order by: sorts every match by the order items (then the key) and answers the page after
-// the cursor.
-bool AnswerSorted(const Query& q, const Matches& matches, const SortKey* after, size_t page,
-                  const TextOracle* text, QueryAnswer* answer, std::string* error) {
-  std::vector<SortKey> keys(matches.size());
-  std::vector<size_t> idx(matches.size());
-  for (size_t i = 0; i < matches.size(); ++i) {
-    idx[i] = i;
-    keys[i].key = matches[i].first;
-    for (const auto& o : q.order) {
-      Value v;
-      if (o.item >= 0) {
-        const auto& item = q.select[static_cast<size_t>(o.item)];
-        if (!EvaluateOnRow(item.expr, item.label, matches[i].first, matches[i].second.fields, &v,
-                           error, text)) {
-          return false;
-        }
-      } else if (o.score) {
-        if (!text->Score(matches[i].first, &v, error)) return false;
-      } else if (o.field == "key") {
-        v = Value::String(matches[i].first);
-      } else if (const Value* f = matches[i].second.fields.Find(o.field)) {
-        v = *f;
-      }
-      keys[i].values.push_back(std::move(v));
-    }
-  }
-  auto less = [&](const SortKey& a, const SortKey& b) {
-    for (size_t f = 0; f < q.order.size(); ++f) {
-      const Value& va = f < a.values.size() ? a.values[f] : Value();
-      const Value& vb = f < b.values.size() ? b.values[f] : Value();
-      int c = CompareValues(va, vb);
-      if (c != 0) return q.order[f].descending ? c > 0 : c < 0;
-    }
-    return a.key < b.key;
-  };
-  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return less(keys[a], keys[b]); });
+// The answer rows of `order by`: the first page of the kept rows, each row read now when the
+// answer shows fields the query did not read before.
+bool AnswerSorted(const Query& q, std::vector<TopRows::Entry> rows, size_t page, bool read_rows,
+                  ViewStore* store, const TextOracle* text, QueryAnswer* answer,
+                  std::string* error) {
   size_t emitted = 0;
-  bool more = false;
-  for (size_t i : idx) {
-    if (after && !less(*after, keys[i])) continue;
-    if (emitted == page) {
-      more = true;
-      break;
-    }
+  for (auto& e : rows) {
+    if (emitted == page) break;
+    uint64_t dead;
+    if (read_rows && !store->GetRow(e.sort.key, &e.rec, &dead)) continue;
     Value v;
-    if (!Project(q, matches[i].first, matches[i].second, &v, error, text)) return false;
+    if (!Project(q, e.sort.key, e.rec, &v, error, text)) return false;
     answer->rows.push_back(std::move(v));
     ++emitted;
     Object c;
-    c.Set("k", Value::String(keys[i].key));
-    c.Set("s", Value::MakeArray(keys[i].values));
+    c.Set("k", Value::String(e.sort.key));
+    c.Set("s", Value::MakeArray(std::move(e.sort.values)));
     answer->next_cursor = query_detail::EncodeCursor(Value::MakeObject(std::move(c)));
   }
-  if (!more) answer->next_cursor.clear();
+  if (rows.size() <= page) answer->next_cursor.clear();
   return true;
 }
 
@@ -544,8 +621,14 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   bool has_after = !cursor.empty() && !q.aggregates;
   if (has_after && !ParseRowCursor(cursor, &after, error)) return false;
 
-  Matches matches;  // candidate rows that pass where, in key order
+  Matches matches;  // unordered: candidate rows that pass where, in key order
+  TopRows top(q, has_after ? &after : nullptr, page);  // ordered: the first rows after the cursor
+  SortKey sort;
   bool more = false;
+  // A text plan reads a candidate's row only when deciding on it needs one; else the rows
+  // answered are read at the end.
+  bool need_row = plan.kind != Plan::Kind::kText || DecidingReadsRow(q);
+  bool late_rows = !need_row && !q.aggregates && AnswerReadsRow(q);
   query_detail::Grouper grouper(q, limits.max_sorted);
   auto over_budget = [&]() {
     if (Clock::now() - started <= limits.budget) return false;
@@ -578,27 +661,28 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       more = true;
       return false;
     }
-    if (ordered && matches.size() >= limits.max_sorted) {
-      *error = "order by would sort more than " + std::to_string(limits.max_sorted) +
-               " rows; narrow the query with where";
-      failed = true;
-      return false;
+    if (ordered) {
+      failed = !SortValues(q, key, rec, oracle, &sort, error);
+      if (!failed) top.Add(std::move(sort), std::move(rec));
+      return !failed;
     }
     matches.emplace_back(key, std::move(rec));
     return true;
   };
   bool key_paged = !ordered && !q.aggregates && has_after;
   bool stream = !ordered && !q.aggregates;
-  if (!ForEachRow(q, plan, store, text, key_paged, after.key, stream, &answer->scanned, consider,
-                  error)) {
+  if (!ForEachRow(q, plan, store, text, key_paged, after.key, stream, need_row, &answer->scanned,
+                  consider, error)) {
     return false;
   }
   if (failed) return false;
   if (q.aggregates) return grouper.Answer(cursor, page, answer, error);
   if (ordered) {
-    return AnswerSorted(q, matches, has_after ? &after : nullptr, page, oracle, answer, error);
+    return AnswerSorted(q, top.Take(), page, late_rows, store, oracle, answer, error);
   }
-  for (const auto& [k, rec] : matches) {
+  for (auto& [k, rec] : matches) {
+    uint64_t dead;
+    if (late_rows && !store->GetRow(k, &rec, &dead)) continue;
     Value v;
     if (!Project(q, k, rec, &v, error, oracle)) return false;
     answer->rows.push_back(std::move(v));

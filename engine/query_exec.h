@@ -16,7 +16,7 @@ namespace projd {
 struct QueryLimits {
   size_t default_rows = 100;                // rows per page when the query has no limit
   size_t max_rows = 10000;                  // rows per page at most
-  size_t max_sorted = 200000;               // rows an `order by` may have to sort
+  size_t max_sorted = 200000;               // groups a grouped query may make
   std::chrono::milliseconds budget{10000};  // time a query may take
 };
 

@@ -21,6 +21,21 @@ Value ScoreValue(double score) {
   return Value::Number(Decimal::FromRaw(micro * scale));
 }
 
+// Whether the terms occur at consecutive positions somewhere (positions ascend in each).
+bool PhraseAt(const std::vector<TextPostingRef>& terms) {
+  const TextPostingRef& first = terms[0];
+  for (uint32_t i = 0; i < first.freq; ++i) {
+    uint32_t start = first.positions[i];
+    bool all = true;
+    for (size_t t = 1; t < terms.size() && all; ++t) {
+      const uint32_t* b = terms[t].positions;
+      all = std::binary_search(b, b + terms[t].freq, start + static_cast<uint32_t>(t));
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
@@ -69,9 +84,14 @@ bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
         item.rows = item.prefix ? item.rows + item.df.back() : std::min(item.rows, item.df.back());
       }
       if (item.terms.empty()) item.rows = 0;  // a prefix no indexed word has
-      item.caches.resize(item.terms.size());
+      for (const auto& t : item.terms) item.lookups.push_back(m.reader->Lookup(t));
+      item.first = m.terms;
+      m.terms += item.terms.size();
       m.items.push_back(std::move(item));
     }
+    for (size_t i = 0; i < m.items.size(); ++i) m.check_order.push_back(i);
+    std::stable_sort(m.check_order.begin(), m.check_order.end(),
+                     [&m](size_t a, size_t b) { return m.items[a].rows < m.items[b].rows; });
     matches_.push_back(std::move(m));
   }
   cached_match_.assign(matches_.size(), false);
@@ -79,46 +99,39 @@ bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
 }
 
 bool QueryText::Check(const Match& m, std::string_view key, double* score) const {
-  *score = 0;
-  TextPosting p;
-  for (const Item& item : m.items) {
+  TextPostingRef p;
+  part_.assign(m.terms, 0);
+  auto add = [&](size_t i, size_t t) {
+    double tf = static_cast<double>(p.freq);
+    double norm = kK1 * (1 - kB + kB * p.length / std::max(m.avg_length, 1e-9));
+    part_[m.items[i].first + t] =
+        Idf(m.rows, static_cast<double>(m.items[i].df[t])) * tf * (kK1 + 1) / (tf + norm);
+  };
+  for (size_t i : m.check_order) {
+    const Item& item = m.items[i];
     if (item.prefix) {
       bool any = false;
       for (size_t t = 0; t < item.terms.size(); ++t) {
-        if (!m.reader->Lookup(item.terms[t], key, &p, &item.caches[t])) continue;
+        if (!item.lookups[t]->Find(key, &p)) continue;
         any = true;
-        double tf = static_cast<double>(p.positions.size());
-        double norm = kK1 * (1 - kB + kB * p.length / std::max(m.avg_length, 1e-9));
-        *score += Idf(m.rows, static_cast<double>(item.df[t])) * tf * (kK1 + 1) / (tf + norm);
+        add(i, t);
       }
       if (!any) return false;
       continue;
     }
-    // A term, or a phrase: every term, and (for a phrase) at consecutive positions.
-    std::vector<std::vector<uint32_t>> positions;
+    // A term, or a phrase: every term, and (for a phrase) at consecutive positions. Each
+    // term's posting stays valid in its own lookup until that lookup's next Find.
+    phrase_.clear();
     for (size_t t = 0; t < item.terms.size(); ++t) {
-      if (!m.reader->Lookup(item.terms[t], key, &p, &item.caches[t])) return false;
-      double tf = static_cast<double>(p.positions.size());
-      double norm = kK1 * (1 - kB + kB * p.length / std::max(m.avg_length, 1e-9));
-      *score += Idf(m.rows, static_cast<double>(item.df[t])) * tf * (kK1 + 1) / (tf + norm);
-      positions.push_back(std::move(p.positions));
+      if (!item.lookups[t]->Find(key, &p)) return false;
+      add(i, t);
+      phrase_.push_back(p);
     }
-    if (positions.size() > 1) {
-      bool found = false;
-      for (uint32_t start : positions[0]) {
-        bool all = true;
-        for (size_t t = 1; t < positions.size() && all; ++t) {
-          all = std::binary_search(positions[t].begin(), positions[t].end(),
-                                   start + static_cast<uint32_t>(t));
-        }
-        if (all) {
-          found = true;
-          break;
-        }
-      }
-      if (!found) return false;
-    }
+    if (phrase_.size() > 1 && !PhraseAt(phrase_)) return false;
   }
+  // Summed in the pattern's order, whatever order the items were checked in.
+  *score = 0;
+  for (double s : part_) *score += s;
   return true;
 }
 
@@ -193,25 +206,34 @@ void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusi
     its.push_back(m.reader->Postings(t));
     its.back()->Seek(start, start_inclusive);
   }
-  // A k-way merge in key order (one iterator but for prefixes).
-  auto later = [&its](size_t a, size_t b) { return its[a]->posting().key > its[b]->posting().key; };
+  std::string key, last;
+  if (its.size() == 1) {  // a term or a phrase: its postings as they are
+    for (auto& it = its[0]; it->Valid(); it->Next()) {
+      key.assign(it->key());
+      ++*examined;
+      if (!key_prefix.empty() && key.compare(0, key_prefix.size(), key_prefix) != 0) return;
+      if (!fn(key)) return;
+    }
+    return;
+  }
+  // A k-way merge in key order (a prefix's terms).
+  auto later = [&its](size_t a, size_t b) { return its[a]->key() > its[b]->key(); };
   std::priority_queue<size_t, std::vector<size_t>, decltype(later)> heap(later);
   for (size_t i = 0; i < its.size(); ++i) {
     if (its[i]->Valid()) heap.push(i);
   }
-  std::string last;
   bool any = false;
   while (!heap.empty()) {
     size_t i = heap.top();
     heap.pop();
-    std::string key = its[i]->posting().key;
+    key.assign(its[i]->key());
     ++*examined;
     its[i]->Next();
     if (its[i]->Valid()) heap.push(i);
     if (any && key == last) continue;  // a row with several of a prefix's terms
     if (!key_prefix.empty() && key.compare(0, key_prefix.size(), key_prefix) != 0) return;
     any = true;
-    last = key;
+    last.assign(key);
     if (!fn(key)) return;
   }
 }

@@ -47,15 +47,18 @@ class QueryText final : public TextOracle {
   struct Item {
     std::vector<std::string> terms;  // one term, a phrase, or a prefix's expansions
     bool prefix = false;
+    size_t first = 0;          // where its terms' parts of a score start (QueryText::part_)
     std::vector<uint64_t> df;  // rows holding each term
     uint64_t rows = 0;         // rows holding the item (for a prefix: at most the sum)
-    // Per term, the chunk its last lookup decoded.
-    mutable std::vector<TextIndexReader::LookupCache> caches;
+    // Per term, its lookup (which keeps the chunk it decoded last).
+    std::vector<std::unique_ptr<TextIndexReader::TermLookup>> lookups;
   };
   struct Match {
     std::string field;
     std::shared_ptr<const TextIndexReader> reader;
     std::vector<Item> items;
+    std::vector<size_t> check_order;  // the items, rarest first: a row fails soonest
+    size_t terms = 0;                 // of all its items
     double rows = 0, avg_length = 0;
   };
   // Whether the row matches condition m, and its BM25 score for it.
@@ -68,6 +71,8 @@ class QueryText final : public TextOracle {
   mutable bool cached_ = false;
   mutable std::vector<bool> cached_match_;
   mutable double cached_score_ = 0;
+  mutable std::vector<TextPostingRef> phrase_;  // scratch: a phrase's postings in one row
+  mutable std::vector<double> part_;            // scratch: each term's part of a row's score
 };
 
 }  // namespace projd

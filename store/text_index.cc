@@ -1,6 +1,7 @@
 #include "store/text_index.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -112,19 +113,22 @@ struct ChunkSpot {
   std::string next_lmdb_key;  // the rows that belong here have cut keys below it
 };
 
-ChunkSpot Locate(KvCursor* c, const std::string& base, std::string_view key) {
-  ChunkSpot s;
-  std::string target = ChunkKey(base, key);
+// Puts the cursor on the chunk that row keys whose chunk key is `target` belong to; false
+// when the term (whose chunk keys start with `base`) has no chunk.
+bool PositionAt(KvCursor* c, const std::string& base, const std::string& target) {
   bool sought = c->Seek(target);
   bool on_term = sought && StartsWith(c->key(), base);
-  if (!(on_term && c->key() == target)) {
-    // The chunk before the target, if it is the term's; else the term's first chunk.
-    bool before = sought ? c->Prev() : c->Last();
-    if (!before || !StartsWith(c->key(), base)) {
-      if (!on_term) return s;  // no chunk of the term
-      c->Seek(target);
-    }
-  }
+  if (on_term && c->key() == target) return true;
+  // The chunk before the target, if it is the term's; else the term's first chunk.
+  bool before = sought ? c->Prev() : c->Last();
+  if (before && StartsWith(c->key(), base)) return true;
+  if (!on_term) return false;  // no chunk of the term
+  return c->Seek(target);
+}
+
+ChunkSpot Locate(KvCursor* c, const std::string& base, std::string_view key) {
+  ChunkSpot s;
+  if (!PositionAt(c, base, ChunkKey(base, key))) return s;
   s.found = true;
   s.lmdb_key.assign(c->key());
   s.value.assign(c->value());
@@ -296,29 +300,44 @@ uint64_t TextIndexReader::DocFreq(std::string_view term) const {
   return txn_->Get(table_, DocFreqKey(field_prefix_, term), &v) ? Get64(v, 0) : 0;
 }
 
-bool TextIndexReader::Lookup(std::string_view term, std::string_view key, TextPosting* out,
-                             LookupCache* cache) const {
-  std::string base = TermBase(field_prefix_, term);
-  std::string target = ChunkKey(base, key);
-  LookupCache local;
-  LookupCache* c = cache ? cache : &local;
-  if (!c->valid || target < c->lmdb_key || (c->has_next && target >= c->next_lmdb_key)) {
-    c->valid = false;
-    auto cursor = txn_->Cursor(table_);
-    if (!cursor) return false;
-    ChunkSpot spot = Locate(cursor.get(), base, key);
-    if (!spot.found) return false;
-    c->entries.clear();
-    if (!DecodeChunk(spot.value, &c->entries)) return false;
-    c->valid = true;
-    c->lmdb_key = std::move(spot.lmdb_key);
-    c->has_next = spot.has_next;
-    c->next_lmdb_key = std::move(spot.next_lmdb_key);
+std::unique_ptr<TextIndexReader::TermLookup> TextIndexReader::Lookup(std::string_view term) const {
+  auto l = std::make_unique<TermLookup>();
+  l->cursor_ = txn_->Cursor(table_);
+  l->base_ = TermBase(field_prefix_, term);
+  return l;
+}
+
+bool TextIndexReader::Lookup(std::string_view term, std::string_view key, TextPosting* out) const {
+  auto l = Lookup(term);
+  TextPostingRef ref;
+  if (!l->Find(key, &ref)) return false;
+  out->key.assign(ref.key);
+  out->length = ref.length;
+  out->positions.assign(ref.positions, ref.positions + ref.freq);
+  return true;
+}
+
+bool TextIndexReader::TermLookup::Load() {
+  valid_ = false;
+  if (!cursor_ || !PositionAt(cursor_.get(), base_, target_)) return false;
+  chunk_.Reset(cursor_->value());  // the map's bytes stay valid for the read transaction
+  chunk_key_.assign(cursor_->key());
+  has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
+  if (has_next_) next_key_.assign(cursor_->key());
+  valid_ = true;
+  return true;
+}
+
+bool TextIndexReader::TermLookup::Find(std::string_view key, TextPostingRef* out) {
+  // The row's chunk key, built in place: the term's base and the key cut to fit.
+  target_.assign(base_);
+  target_.append(key.substr(0, base_.size() >= kMaxLmdbKey ? 0 : kMaxLmdbKey - base_.size()));
+  if (!valid_ || target_ < chunk_key_ || (has_next_ && target_ >= next_key_)) {
+    if (!Load()) return false;
   }
-  auto pos = std::lower_bound(c->entries.begin(), c->entries.end(), key,
-                              [](const TextPosting& p, std::string_view k) { return p.key < k; });
-  if (pos == c->entries.end() || pos->key != key) return false;
-  *out = *pos;
+  size_t i = chunk_.Seek(key);
+  if (i == chunk_.size() || chunk_.key(i) != key) return false;
+  *out = {chunk_.key(i), chunk_.length(i), chunk_.positions(i), chunk_.freq(i)};
   return true;
 }
 
@@ -350,43 +369,126 @@ std::unique_ptr<TextIndexReader::Iterator> TextIndexReader::Postings(std::string
 }
 
 bool TextIndexReader::Iterator::LoadChunk() {
-  entries_.clear();
   at_ = 0;
-  if (!StartsWith(cursor_->key(), base_)) return false;
-  return DecodeChunk(cursor_->value(), &entries_);
+  if (!StartsWith(cursor_->key(), base_) || !chunk_.Decode(cursor_->value())) {
+    chunk_.Decode({});
+    return false;
+  }
+  return true;
 }
 
 void TextIndexReader::Iterator::Seek(std::string_view from, bool inclusive) {
-  entries_.clear();
+  chunk_.Decode({});
   at_ = 0;
   if (!cursor_) return;
   if (from.empty()) {
     if (cursor_->Seek(base_)) LoadChunk();
-    if (!inclusive && Valid() && posting().key.empty()) Next();
+    if (!inclusive && Valid() && key().empty()) Next();
     return;
   }
-  ChunkSpot spot = Locate(cursor_.get(), base_, from);
-  if (!spot.found) return;
-  if (!cursor_->Seek(spot.lmdb_key) || !LoadChunk()) return;
-  auto less = [](const TextPosting& p, std::string_view k) { return p.key < k; };
-  auto less_eq = [](const TextPosting& p, std::string_view k) { return p.key <= k; };
-  auto it = inclusive
-                ? std::lower_bound(entries_.begin(), entries_.end(), from, less)
-                : std::partition_point(entries_.begin(), entries_.end(),
-                                       [&](const TextPosting& p) { return less_eq(p, from); });
-  at_ = static_cast<size_t>(it - entries_.begin());
-  if (at_ == entries_.size()) {
-    entries_.clear();
+  if (!PositionAt(cursor_.get(), base_, ChunkKey(base_, from)) || !LoadChunk()) return;
+  at_ = chunk_.Find(from, inclusive);
+  if (at_ == chunk_.size()) {
+    chunk_.Decode({});
     at_ = 0;
     if (cursor_->Next()) LoadChunk();
   }
 }
 
 void TextIndexReader::Iterator::Next() {
-  if (++at_ < entries_.size()) return;
-  entries_.clear();
+  if (++at_ < chunk_.size()) return;
+  chunk_.Decode({});
   at_ = 0;
   if (cursor_->Next()) LoadChunk();
+}
+
+void TextChunk::Reset(std::string_view in) {
+  keys_.clear();
+  key_at_.assign(1, 0);
+  lengths_.clear();
+  pos_at_.assign(1, 0);
+  positions_.clear();
+  rest_ = in;
+  left_ = 0;
+  bad_ = false;
+  if (!in.empty() && (!GetVarint(&rest_, &left_) || left_ > rest_.size())) bad_ = true;
+}
+
+bool TextChunk::Decode(std::string_view in) {
+  Reset(in);
+  while (DecodeNext()) {
+  }
+  if (!bad_) return true;
+  Reset({});
+  return false;
+}
+
+bool TextChunk::DecodeNext() {
+  if (bad_ || left_ == 0) return false;
+  uint64_t shared = 0, suffix = 0, length = 0, tf = 0;
+  size_t prev_at = size() ? key_at_[size() - 1] : 0;
+  size_t prev_size = size() ? key_at_[size()] - prev_at : 0;
+  if (!GetVarint(&rest_, &shared) || !GetVarint(&rest_, &suffix) || shared > prev_size ||
+      suffix > rest_.size()) {
+    bad_ = true;
+    return false;
+  }
+  // The shared part comes from the previous key in keys_ itself: make room first, so that
+  // appending does not move the bytes it copies (and nothing is zero-filled).
+  size_t need = keys_.size() + shared + suffix;
+  if (need > keys_.capacity()) keys_.reserve(std::max(need, 2 * keys_.capacity()));
+  keys_.append(keys_.data() + prev_at, shared);
+  keys_.append(rest_.data(), suffix);
+  rest_.remove_prefix(suffix);
+  key_at_.push_back(static_cast<uint32_t>(keys_.size()));
+  if (!GetVarint(&rest_, &length) || !GetVarint(&rest_, &tf) || tf > rest_.size()) {
+    bad_ = true;
+    return false;
+  }
+  lengths_.push_back(static_cast<uint32_t>(length));
+  uint64_t pos = 0;
+  for (uint64_t k = 0; k < tf; ++k) {
+    uint64_t d = 0;
+    if (!GetVarint(&rest_, &d)) {
+      bad_ = true;
+      return false;
+    }
+    pos += d;
+    positions_.push_back(static_cast<uint32_t>(pos));
+  }
+  pos_at_.push_back(static_cast<uint32_t>(positions_.size()));
+  --left_;
+  return true;
+}
+
+size_t TextChunk::Seek(std::string_view key) {
+  if (size() > 0 && this->key(size() - 1) >= key) return Find(key, true);
+  while (DecodeNext()) {
+    if (this->key(size() - 1) >= key) return size() - 1;
+  }
+  return size();
+}
+
+size_t TextChunk::Find(std::string_view key, bool inclusive) const {
+  size_t lo = 0, hi = size();
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = this->key(mid).compare(key);
+    if (c < 0 || (!inclusive && c == 0)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+TextPosting TextChunk::Posting(size_t i) const {
+  TextPosting p;
+  p.key.assign(key(i));
+  p.length = length(i);
+  p.positions.assign(positions(i), positions(i) + freq(i));
+  return p;
 }
 
 }  // namespace projd

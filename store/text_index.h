@@ -46,6 +46,51 @@ constexpr size_t kTextChunkEntries = 128;
 bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
                       std::vector<TextDocChange>* changes, std::string* error);
 
+// A decoded chunk of one term's postings: row keys, lengths and positions in flat buffers that
+// are reused from one chunk to the next (decoding allocates nothing once they have grown).
+class TextChunk {
+ public:
+  // Replaces the contents with the chunk `in`; false (and empty) when it does not decode.
+  bool Decode(std::string_view in);
+  // Starts decoding `in` lazily (Seek decodes as far as it must); `in` must outlive the use.
+  void Reset(std::string_view in);
+  // The first row with key >= `key`, decoding rows until it is found; size() when there is
+  // none (or the chunk does not decode: bad()).
+  size_t Seek(std::string_view key);
+  bool bad() const { return bad_; }
+  // The rows decoded so far.
+  size_t size() const { return lengths_.size(); }
+  std::string_view key(size_t i) const {
+    return std::string_view(keys_).substr(key_at_[i], key_at_[i + 1] - key_at_[i]);
+  }
+  uint32_t length(size_t i) const { return lengths_[i]; }
+  // The term's positions in row i, and how many there are (its frequency).
+  const uint32_t* positions(size_t i) const { return positions_.data() + pos_at_[i]; }
+  uint32_t freq(size_t i) const { return pos_at_[i + 1] - pos_at_[i]; }
+  // Among the rows decoded, the first with key >= `key` (> with !inclusive); size() when none.
+  size_t Find(std::string_view key, bool inclusive) const;
+  TextPosting Posting(size_t i) const;
+
+ private:
+  bool DecodeNext();  // one more row; false at the end or when the chunk does not decode
+  std::string keys_;
+  std::vector<uint32_t> key_at_;  // row i's key is keys_[key_at_[i], key_at_[i + 1])
+  std::vector<uint32_t> lengths_;
+  std::vector<uint32_t> pos_at_;  // row i's positions are positions_[pos_at_[i], pos_at_[i + 1])
+  std::vector<uint32_t> positions_;
+  std::string_view rest_;  // the bytes not decoded yet
+  uint64_t left_ = 0;      // the rows not decoded yet
+  bool bad_ = false;
+};
+
+// One row's posting, as a view into a TextChunk (valid until that chunk is replaced).
+struct TextPostingRef {
+  std::string_view key;
+  uint32_t length = 0;
+  const uint32_t* positions = nullptr;
+  uint32_t freq = 0;
+};
+
 // Reads one field's index in a read transaction (which outlives the reader).
 class TextIndexReader {
  public:
@@ -55,19 +100,30 @@ class TextIndexReader {
   void Stats(uint64_t* rows, uint64_t* terms) const;
   // Rows that hold `term`.
   uint64_t DocFreq(std::string_view term) const;
-  // The chunk a Lookup decoded last, kept by the caller: lookups of the same term that stay
-  // inside it (a query's candidates come in key order) decode nothing again.
-  struct LookupCache {
-    bool valid = false;
-    std::string lmdb_key;
-    bool has_next = false;
-    std::string next_lmdb_key;
-    std::vector<TextPosting> entries;
+
+  // Looks rows up in one term's postings. Lookups in key order (a query's candidates) stay in
+  // the chunk decoded last until a key lies past it; then one B-tree seek finds the chunk.
+  class TermLookup {
+   public:
+    // The posting of the term in row `key`; false when the row does not hold the term. *out
+    // stays valid until the next Find.
+    bool Find(std::string_view key, TextPostingRef* out);
+
+   private:
+    friend class TextIndexReader;
+    bool Load();  // decodes the chunk that target_ belongs to
+    std::unique_ptr<KvCursor> cursor_;
+    std::string base_;    // the prefix of the term's chunk keys
+    std::string target_;  // scratch: a row key's chunk key
+    bool valid_ = false;  // chunk_ holds the chunk keyed chunk_key_
+    std::string chunk_key_;
+    bool has_next_ = false;
+    std::string next_key_;  // the next chunk's key: rows at or past its cut belong there
+    TextChunk chunk_;
   };
-  // The posting of `term` in row `key`; false when the row does not hold the term. `cache`
-  // (optional) must be used for one term only.
-  bool Lookup(std::string_view term, std::string_view key, TextPosting* out,
-              LookupCache* cache = nullptr) const;
+  std::unique_ptr<TermLookup> Lookup(std::string_view term) const;
+  // One lookup (tests, tools): the posting of `term` in row `key`.
+  bool Lookup(std::string_view term, std::string_view key, TextPosting* out) const;
   // Indexed terms that start with `prefix`, in order; false when there are more than `max`.
   bool ExpandPrefix(std::string_view prefix, size_t max, std::vector<std::string>* terms) const;
 
@@ -76,8 +132,12 @@ class TextIndexReader {
    public:
     // Positions at the first row with key >= `from` (> with !inclusive).
     void Seek(std::string_view from, bool inclusive);
-    bool Valid() const { return at_ < entries_.size(); }
-    const TextPosting& posting() const { return entries_[at_]; }
+    bool Valid() const { return at_ < chunk_.size(); }
+    std::string_view key() const { return chunk_.key(at_); }
+    TextPostingRef ref() const {
+      return {chunk_.key(at_), chunk_.length(at_), chunk_.positions(at_), chunk_.freq(at_)};
+    }
+    TextPosting posting() const { return chunk_.Posting(at_); }
     void Next();
 
    private:
@@ -85,7 +145,7 @@ class TextIndexReader {
     bool LoadChunk();  // decodes the chunk at the cursor, if it belongs to the term
     std::unique_ptr<KvCursor> cursor_;
     std::string base_;  // field, term and separator: the prefix of the term's chunk keys
-    std::vector<TextPosting> entries_;
+    TextChunk chunk_;
     size_t at_ = 0;
   };
   std::unique_ptr<Iterator> Postings(std::string_view term) const;
