@@ -1,0 +1,491 @@
+// The daemon's views by name (see daemon.h): their generations on disk, loading a view and
+// resuming or starting the rebuild a changed definition needs, swapping a rebuilt view in,
+// manual rebuilds with the retention check, dropping kept data, reload, and the views' status
+// with their rebuild's progress.
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "api/daemon.h"
+#include "connectors/archive.h"
+#include "dsl/value.h"
+
+namespace projd {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A projection name: [A-Za-z_][A-Za-z0-9_]* (the identifiers of the language).
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s) {
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string Daemon::ViewDir(const std::string& name) const {
+  return options_.data_dir + "/views/" + name;
+}
+
+int Daemon::CurrentGen(const std::string& name) const {
+  std::string path = ViewDir(name) + "/CURRENT";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return -1;
+  std::ifstream in(path);
+  std::string s;
+  if (!std::getline(in, s) || s.rfind("gen-", 0) != 0 || s.size() > 12 ||
+      s.find_first_not_of("0123456789", 4) != std::string::npos || s.size() == 4 ||
+      std::stoll(s.substr(4)) < 1) {
+    return -2;
+  }
+  return std::stoi(s.substr(4));
+}
+
+bool Daemon::SetCurrentGen(const std::string& name, int gen, std::string* error) {
+  // Write then rename: CURRENT names either the old or the new generation, never neither.
+  std::string tmp = ViewDir(name) + "/CURRENT.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "gen-" << gen << "\n";
+    out.flush();
+    if (!out) {
+      *error = "cannot write " + tmp;
+      return false;
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, ViewDir(name) + "/CURRENT", ec);
+  if (ec) {
+    *error = "cannot write " + ViewDir(name) + "/CURRENT: " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& p, int gen,
+                                       std::string* error) {
+  std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
+  KvOptions kv;
+  kv.sync = options_.sync;
+  auto store = ViewStore::Open(dir, kv, error);
+  if (!store) {
+    *error = "view " + p->name() + ": " + *error;
+    return nullptr;
+  }
+  store->UseIndexesOf(*p);
+  store->SetChangeLog(p->topics(), options_.changes_keep);
+  if (store->GetMeta("definition_hash").empty()) {
+    if (!store->PutMeta("definition_hash", p->definition_hash(), error) ||
+        !store->PutMeta("definition", p->definition(), error)) {
+      return nullptr;
+    }
+  }
+  if (embedded_) {
+    for (const auto& t : p->topics()) {
+      if (!embedded_->CreateTopic(t, error)) return nullptr;
+    }
+  }
+  ViewOptions vo;
+  if (options_.sync == SyncMode::kFull) vo.max_batch = 100;
+  vo.schema_registry = registry_;
+  vo.on_published = [feeds = feeds_.get()] { feeds->Notify(); };
+  auto view = std::make_shared<View>(
+      p, std::move(store), [this](const std::string& name) { return MakeSource(name); }, vo,
+      [this](const std::string& level, const std::string& v, const std::string& m) {
+        Log(level, v, m);
+      });
+  view->Start();
+  return view;
+}
+
+bool Daemon::StartShadow(const std::string& name, const std::shared_ptr<const Projection>& p,
+                         std::string* error) {
+  int gen;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    auto& e = views_[name];
+    if (e.shadow) {
+      *error = "a rebuild of " + name + " is already running";
+      return false;
+    }
+    gen = e.active_gen + 1;
+  }
+  // A shadow left by a crash resumes when it was building this same definition.
+  std::string dir = ViewDir(name) + "/gen-" + std::to_string(gen);
+  if (fs::exists(dir)) {
+    KvOptions kv;
+    std::string hash;
+    {
+      auto store = ViewStore::Open(dir, kv, error);
+      if (store) hash = store->GetMeta("definition_hash");
+    }
+    if (hash != p->definition_hash()) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    } else {
+      Log("info", name, "resuming the rebuild in " + dir);
+    }
+  }
+  auto shadow = OpenView(p, gen, error);
+  if (!shadow) return false;
+  std::lock_guard<std::mutex> lock(views_mu_);
+  auto& e = views_[name];
+  e.shadow = std::move(shadow);
+  e.shadow_gen = gen;
+  return true;
+}
+
+bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* error) {
+  std::error_code ec;
+  fs::create_directories(ViewDir(p->name()), ec);
+  int gen = CurrentGen(p->name());
+  if (gen == -2 || (gen > 0 && !fs::exists(ViewDir(p->name()) + "/gen-" + std::to_string(gen)))) {
+    // Never silently an empty view: an operator decides what the kept data is worth.
+    *error = "view " + p->name() + ": " + ViewDir(p->name()) +
+             "/CURRENT is damaged (it does not name an existing generation, \"gen-N\"); "
+             "restore it, or remove " +
+             ViewDir(p->name()) + " to rebuild the view from offset 0";
+    return false;
+  }
+  if (gen < 0) {
+    // New projection (or data from before generations): start from offset zero.
+    gen = 1;
+    std::string old_dir = ViewDir(p->name()) + "/gen-1";
+    fs::remove_all(old_dir, ec);
+    if (!SetCurrentGen(p->name(), gen, error)) return false;
+  }
+  std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
+  std::string stored_hash, stored_definition;
+  {
+    KvOptions kv;
+    auto store = ViewStore::Open(dir, kv, error);
+    if (!store) return false;
+    stored_hash = store->GetMeta("definition_hash");
+    stored_definition = store->GetMeta("definition");
+    // A store installed by projctl restore is never rebuilt behind the operator's back: a
+    // snapshot of another definition is refused; a matching one is accepted once, for good.
+    std::string restored = store->GetMeta("restored_from_snapshot");
+    if (!restored.empty() && stored_hash != p->definition_hash()) {
+      *error = "view " + p->name() + ": the restored snapshot " + restored + " (in " + dir +
+               ") was taken with definition " + stored_hash + ", but " + p->file() +
+               " has definition " + p->definition_hash() +
+               "; restore a snapshot of this definition, or remove " + dir +
+               " to rebuild the view from offset 0";
+      return false;
+    }
+    if (!restored.empty() && !store->PutMeta("restored_from_snapshot", "", error)) return false;
+  }
+  std::shared_ptr<const Projection> serving = p;
+  bool rebuild = false;
+  if (!stored_hash.empty() && stored_hash != p->definition_hash()) {
+    // The definition changed: the old view goes on serving (with its own definition) while
+    // the new one is built from offset zero beside it.
+    CompiledFile old = CompileFile("(stored definition of " + p->name() + ")", stored_definition);
+    if (old.ok() && old.projections.size() == 1 && old.projections[0]->name() == p->name()) {
+      serving = old.projections[0];
+      rebuild = true;
+      Log("info", p->name(),
+          "definition changed (" + stored_hash + " -> " + p->definition_hash() +
+              "); rebuilding from offset 0 while the old view serves");
+    } else {
+      Log("warn", p->name(), "stored definition does not compile; starting over from offset 0");
+      fs::remove_all(dir, ec);
+    }
+  }
+  auto view = OpenView(serving, gen, error);
+  if (!view) return false;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    Entry& e = views_[p->name()];
+    e.active = view;
+    e.active_gen = gen;
+  }
+  feeds_->Attach(p->name(), std::move(view));
+  if (!rebuild && fs::exists(ViewDir(p->name()) + "/REBUILD")) {
+    // A manual rebuild was under way when projd stopped: it goes on.
+    rebuild = true;
+    Log("info", p->name(), "resuming the rebuild that was running when projd stopped");
+  }
+  if (rebuild) return StartShadow(p->name(), p, error);
+  // A newer generation left over without a rebuild to resume: drop it.
+  for (int g = gen + 1; fs::exists(ViewDir(p->name()) + "/gen-" + std::to_string(g)); ++g) {
+    fs::remove_all(ViewDir(p->name()) + "/gen-" + std::to_string(g), ec);
+  }
+  return true;
+}
+
+void Daemon::SwapIfCaughtUp(const std::string& name) {
+  std::error_code ec_unused_;
+  std::shared_ptr<View> active, shadow;
+  int shadow_gen;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    auto it = views_.find(name);
+    if (it == views_.end() || !it->second.shadow) return;
+    active = it->second.active;
+    shadow = it->second.shadow;
+    shadow_gen = it->second.shadow_gen;
+  }
+  ViewStatus st = shadow->Status();
+  if (!st.caught_up_once || st.failed || st.lag_events > 0) return;
+  // The shadow must have reached the serving view's position on every partition (unless
+  // that position lies beyond the log end: then the log end, which it has, is all there is).
+  if (active->BeyondLogEnd().empty()) {
+    auto live = active->CurrentPosition();
+    auto built = shadow->CurrentPosition();
+    for (const auto& [tp, off] : live) {
+      auto b = built.find(tp);
+      if ((b == built.end() ? 0 : b->second) < off) return;
+    }
+  }
+  std::string error;
+  if (!SetCurrentGen(name, shadow_gen, &error)) {
+    Log("error", name, "cannot swap in the rebuilt view: " + error);
+    return;
+  }
+  int old_gen;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    Entry& e = views_[name];
+    old_gen = e.active_gen;
+    shadow->TakeLagSamplesFrom(*active);  // the lag chart's past survives the swap
+    e.active = shadow;
+    e.active_gen = shadow_gen;
+    e.shadow.reset();
+    e.shadow_gen = 0;
+  }
+  feeds_->Attach(name, shadow);
+  fs::remove(ViewDir(name) + "/REBUILD", ec_unused_);
+  Log("info", name,
+      "rebuild done: the rebuilt view serves now (" + std::to_string(st.rows) + " rows)");
+  active->Stop();
+  active.reset();  // readers still holding it finish on the old files, which stay until then
+  std::error_code ec;
+  fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(old_gen), ec);
+}
+
+bool Daemon::RetentionGap(const View& view, Value* detail) {
+  Object firsts, missing;
+  std::unique_ptr<Archive> archive = archive_ ? archive_->Clone() : nullptr;
+  for (const auto& topic : view.projection().topics()) {
+    std::map<int32_t, PartitionInfo> marks;
+    std::string werr;
+    if (!QueryWatermarks(brokers_, options_.kafka_props, topic, &marks, &werr)) continue;
+    for (const auto& [part, info] : marks) {
+      if (info.low_watermark <= 0) continue;
+      std::string name = topic + ":" + std::to_string(part);
+      int64_t from = 0, to = info.low_watermark;
+      if (archive) {
+        std::string aerr;
+        if (!ArchiveGap(archive.get(), topic, part, info.low_watermark, &from, &to, &aerr)) {
+          // Unreadable now: the rebuild starts and holds (stalled) until it can read it.
+          Log("warn", view.projection().name(), "rebuild: cannot check the archive: " + aerr);
+          continue;
+        }
+        if (from == to) continue;  // the archive reaches the log start
+      }
+      firsts.Set(name, Value::Number(Decimal::FromInt(info.low_watermark)));
+      Object range;
+      range.Set("first", Value::Number(Decimal::FromInt(from)));
+      range.Set("last", Value::Number(Decimal::FromInt(to - 1)));
+      missing.Set(name, Value::MakeObject(std::move(range)));
+    }
+  }
+  if (firsts.empty()) return false;
+  Object d;
+  d.Set("first_offsets", Value::MakeObject(std::move(firsts)));
+  d.Set("missing", Value::MakeObject(std::move(missing)));
+  *detail = Value::MakeObject(std::move(d));
+  return true;
+}
+
+bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error, Value* gap) {
+  auto view = FindView(name);
+  if (!view) {
+    *error = "unknown view " + name;
+    return false;
+  }
+  if (!allow_gap && RetentionGap(*view, gap)) {
+    *error = archive_ ? "the archive and the log leave offsets missing"
+                      : "the log no longer starts at offset 0";
+    return false;
+  }
+  // A manual rebuild keeps the definition; the shadow starts empty.
+  std::lock_guard<std::mutex> lock(rebuild_mu_);
+  int next_gen;
+  {
+    std::lock_guard<std::mutex> lock2(views_mu_);
+    next_gen = views_[name].active_gen + 1;
+  }
+  std::error_code ec;
+  fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(next_gen), ec);
+  // Remember the request, so a crash before the swap resumes the rebuild at the next start.
+  {
+    std::ofstream marker(ViewDir(name) + "/REBUILD", std::ios::trunc);
+    marker << "gen-" << next_gen << "\n";
+  }
+  if (!StartShadow(name, view->projection_ptr(), error)) return false;
+  Log("info", name, "rebuild from offset 0 started; the current view serves until it is done");
+  return true;
+}
+
+int Daemon::Drop(const std::string& name, std::string* error) {
+  if (FindView(name)) return -1;
+  // Only a projection name can have kept data; anything else ("..", "a/../..") would name a
+  // folder outside DATA/views.
+  if (!IsIdentifier(name)) return 0;
+  std::string dir = ViewDir(name);
+  if (!fs::exists(dir)) return 0;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) {
+    *error = ec.message();
+    return 0;
+  }
+  Log("info", name, "dropped the kept data of a removed view");
+  return 1;
+}
+
+bool Daemon::Reload(std::string* errors) {
+  CompiledFile compiled = CompileDirectory(options_.projections_dir);
+  if (!compiled.ok()) {
+    for (const auto& d : compiled.diagnostics) *errors += d.Format();
+    Log("error", "", "reload refused, nothing changed:\n" + *errors);
+    return false;
+  }
+  std::set<std::string> names;
+  for (const auto& p : compiled.projections) {
+    names.insert(p->name());
+    auto old = FindView(p->name());
+    std::string error;
+    if (!old) {
+      Log("info", p->name(), "new projection; starting from offset 0");
+      if (!StartView(p, &error)) {
+        Log("error", p->name(), "cannot start: " + error);
+        *errors += error + "\n";
+      }
+      continue;
+    }
+    auto shadow = FindShadow(p->name());
+    const std::string& target =
+        shadow ? shadow->projection().definition_hash() : old->projection().definition_hash();
+    if (target == p->definition_hash()) continue;
+    if (shadow) {
+      // A rebuild for an older edit is under way: replace it with one for this definition.
+      shadow->Stop();
+      int gen;
+      {
+        std::lock_guard<std::mutex> lock(views_mu_);
+        Entry& e = views_[p->name()];
+        gen = e.shadow_gen;
+        e.shadow.reset();
+        e.shadow_gen = 0;
+      }
+      shadow.reset();
+      std::error_code ec;
+      fs::remove_all(ViewDir(p->name()) + "/gen-" + std::to_string(gen), ec);
+    }
+    if (old->projection().definition_hash() == p->definition_hash()) continue;
+    Log("info", p->name(),
+        "definition changed; rebuilding from offset 0 while the old view serves");
+    if (!StartShadow(p->name(), p, &error)) {
+      Log("error", p->name(), "cannot start the rebuild: " + error);
+      *errors += error + "\n";
+    }
+  }
+  for (const auto& [v, shadow] : ViewsWithShadows()) {
+    std::string name = v->projection().name();
+    if (names.count(name)) continue;
+    Log("info", name,
+        "removed from the projections folder; no longer served (data kept until "
+        "projctl drop)");
+    {
+      std::lock_guard<std::mutex> lock(views_mu_);
+      views_.erase(name);
+    }
+    feeds_->Detach(name);
+    v->Stop();
+    if (shadow) shadow->Stop();
+  }
+  return errors->empty();
+}
+
+std::shared_ptr<View> Daemon::FindView(const std::string& name) {
+  std::lock_guard<std::mutex> lock(views_mu_);
+  auto it = views_.find(name);
+  return it == views_.end() ? nullptr : it->second.active;
+}
+
+std::shared_ptr<View> Daemon::FindShadow(const std::string& name) {
+  std::lock_guard<std::mutex> lock(views_mu_);
+  auto it = views_.find(name);
+  return it == views_.end() ? nullptr : it->second.shadow;
+}
+
+ViewStatus Daemon::StatusOf(const std::shared_ptr<View>& view) {
+  ViewStatus st = view->Status();
+  auto shadow = FindShadow(view->projection().name());
+  if (!shadow) return st;
+  ViewStatus sh = shadow->Status();
+  st.rebuilding = true;
+  st.rebuild_definition_hash = sh.definition_hash;
+  int64_t done = 0, end = 0;
+  for (const auto& p : sh.partitions) {
+    done += p.position;
+    end += p.high_watermark >= 0 ? p.high_watermark : p.position;
+  }
+  st.rebuild_applied = done;
+  st.rebuild_from_archive = sh.archive_events;
+  st.rebuild_remaining = std::max<int64_t>(0, end - done);
+  st.rebuild_progress = end > 0 ? static_cast<double>(done) / static_cast<double>(end) : 0;
+  if (st.rebuild_progress > 1) st.rebuild_progress = 1;
+  st.rebuild_events_per_second = sh.events_per_second;
+  if (sh.failed) {
+    st.reason = "rebuild stopped at a bad event (errors stop): " + sh.reason;
+  } else if (sh.state == ViewState::kStalled) {
+    // The rebuild cannot go on (an unreadable archive, a full disk): the view it would replace
+    // serves meanwhile.
+    st.state = ViewState::kStalled;
+    st.reason = "rebuild stalled: " + sh.reason + "; this view serves meanwhile";
+  } else if (st.state == ViewState::kLive || st.state == ViewState::kCatchingUp ||
+             st.state == ViewState::kLagging) {
+    st.state = ViewState::kRebuilding;
+    st.reason = "rebuilding from offset 0 (" + std::to_string(st.rebuild_remaining) +
+                " events to go); this view serves meanwhile" +
+                (sh.reason.empty() ? "" : "; " + sh.reason);
+  }
+  return st;
+}
+
+std::vector<std::shared_ptr<View>> Daemon::Views() {
+  std::lock_guard<std::mutex> lock(views_mu_);
+  std::vector<std::shared_ptr<View>> out;
+  for (const auto& [n, e] : views_) {
+    if (e.active) out.push_back(e.active);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::shared_ptr<View>, std::shared_ptr<View>>> Daemon::ViewsWithShadows() {
+  std::lock_guard<std::mutex> lock(views_mu_);
+  std::vector<std::pair<std::shared_ptr<View>, std::shared_ptr<View>>> out;
+  for (const auto& [n, e] : views_) {
+    if (e.active) out.emplace_back(e.active, e.shadow);
+  }
+  return out;
+}
+
+}  // namespace projd
