@@ -13,6 +13,7 @@
 #include "api/daemon_api.h"
 #include "api/history_csv.h"
 #include "api/openapi.h"
+#include "dsl/hex.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
 #include "engine/query_exec.h"
@@ -371,12 +372,8 @@ void DaemonApi::Rows(Daemon& /*daemon*/, ApiCall& call) {
   if (const std::string* e = call.req.Query("end")) so.end = *e;
   if (const std::string* c = call.req.Query("cursor")) {
     // The cursor is the last key returned, hex-encoded (opaque to clients).
-    const std::string& h = *c;
-    if (h.size() % 2 != 0 || h.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    if (!HexDecode(*c, &so.after)) {
       return call.Reply(Error(400, "bad cursor", Str("not a cursor from this API")));
-    }
-    for (size_t i = 0; i < h.size(); i += 2) {
-      so.after.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
     }
   }
   std::vector<std::pair<std::string, RowRecord>> rows;
@@ -389,13 +386,7 @@ void DaemonApi::Rows(Daemon& /*daemon*/, ApiCall& call) {
   Object o;
   o.Set("rows", Value::MakeArray(std::move(arr)));
   if (more && !rows.empty()) {
-    static const char kHex[] = "0123456789abcdef";
-    std::string cur;
-    for (unsigned char ch : rows.back().first) {
-      cur.push_back(kHex[ch >> 4]);
-      cur.push_back(kHex[ch & 15]);
-    }
-    o.Set("next_cursor", Str(cur));
+    o.Set("next_cursor", Str(HexEncode(rows.back().first)));
   } else {
     o.Set("next_cursor", Value());
   }

@@ -4,6 +4,7 @@
 #include <functional>
 #include <set>
 
+#include "dsl/hex.h"
 #include "engine/query_group.h"
 #include "engine/query_text.h"
 
@@ -12,37 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Op = ExprNode::Op;
-
-std::string Hex(std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
-bool Unhex(const std::string& h, std::string* out) {
-  if (h.size() % 2 != 0) return false;
-  out->clear();
-  for (size_t i = 0; i < h.size(); i += 2) {
-    int v = 0;
-    for (size_t k = i; k < i + 2; ++k) {
-      char c = h[k];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        v |= c - 'a' + 10;
-      } else {
-        return false;
-      }
-    }
-    out->push_back(static_cast<char>(v));
-  }
-  return true;
-}
 
 // The conjuncts of a where clause: a and b and c.
 void Conjuncts(const ExprNode& n, std::vector<const ExprNode*>* out) {
@@ -256,11 +226,11 @@ int CompareValues(const Value& a, const Value& b) {
   }
 }
 
-std::string EncodeCursor(const Value& v) { return Hex(ToJson(v)); }
+std::string EncodeCursor(const Value& v) { return HexEncode(ToJson(v)); }
 
 bool DecodeCursor(const std::string& cursor, Value* out) {
   std::string raw, perr;
-  return Unhex(cursor, &raw) && ParseJson(raw, out, &perr);
+  return HexDecode(cursor, &raw) && ParseJson(raw, out, &perr);
 }
 
 }  // namespace query_detail

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "dsl/hex.h"
 #include "dsl/value.h"
 
 namespace projd {
@@ -47,13 +48,7 @@ class RowDigest {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_DigestFinal_ex(ctx_.get(), md, &n);
-    static const char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < n; ++i) {
-      out.push_back(kHex[md[i] >> 4]);
-      out.push_back(kHex[md[i] & 15]);
-    }
-    return out;
+    return HexEncode(std::string_view(reinterpret_cast<const char*>(md), n));
   }
 
  private:
