@@ -1,0 +1,70 @@
+// The librdkafka helpers the Kafka files share: configuration, logging, handles.
+#include "connectors/kafka_client.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "connectors/log_limiter.h"
+
+namespace projd {
+namespace kafka_client {
+
+bool SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& value,
+             std::string* error) {
+  char errstr[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
+      RD_KAFKA_CONF_OK) {
+    *error = "kafka property " + key + ": " + errstr;
+    return false;
+  }
+  return true;
+}
+
+// librdkafka logs go to our stderr only at warning level and above, in one line each, and a
+// line repeated in a loop (the embedded broker failing to accept, say) only now and then.
+void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+  // The embedded broker answers metadata requests with an old protocol version, which makes
+  // librdkafka warn about topic auto-creation on every request: noise, not news.
+  if (strcmp(fac, "AUTOCREATE") == 0 || level > 4) return;
+  static LogLimiter limiter;
+  std::string line = std::string(fac) + ": " + buf;
+  uint64_t suppressed;
+  if (!limiter.Allow(line, &suppressed)) return;
+  if (suppressed > 0) {
+    fprintf(stderr, "level=warn component=kafka %s (%llu similar lines suppressed)\n", line.c_str(),
+            static_cast<unsigned long long>(suppressed));
+  } else {
+    fprintf(stderr, "level=warn component=kafka %s\n", line.c_str());
+  }
+}
+
+// A handle made with `conf`. rd_kafka_new takes the configuration over only when it succeeds:
+// then the handle owns it; on failure `conf` still frees it. nullptr and *error ("cannot create
+// WHAT: ...") on failure.
+HandlePtr NewHandle(rd_kafka_type_t type, ConfPtr conf, const char* what, std::string* error) {
+  char errstr[512];
+  HandlePtr rk(rd_kafka_new(type, conf.get(), errstr, sizeof(errstr)));
+  if (!rk) {
+    *error = std::string("cannot create ") + what + ": " + errstr;
+    return nullptr;
+  }
+  // The configuration is the handle's now: let go of it without freeing it.
+  static_cast<void>(conf.release());
+  return rk;
+}
+
+// A client handle for the short-lived admin and query helpers (kafka_admin.cc): `settings`
+// applied in order, warnings through LogCallback. nullptr and *error on failure.
+HandlePtr NewClient(rd_kafka_type_t type,
+                    const std::vector<std::pair<std::string, std::string>>& settings,
+                    std::string* error) {
+  ConfPtr conf(rd_kafka_conf_new());
+  for (const auto& [k, v] : settings) {
+    if (!SetConf(conf.get(), k, v, error)) return nullptr;
+  }
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  return NewHandle(type, std::move(conf), "Kafka client", error);
+}
+
+}  // namespace kafka_client
+}  // namespace projd
