@@ -1,5 +1,5 @@
 // Fuzz target: bytes a client sends on one connection → projd's request reading (Beast's
-// parser with the limits of api/http_server.cc, via HandleConnectionBytes) → the daemon's
+// parser with the limits of api/http_request.cc, via HandleConnectionBytes) → the daemon's
 // real API handler (Daemon::Handle) → the bytes projd answers with. No sockets for the fuzzed
 // requests.
 //
