@@ -123,7 +123,11 @@ bool QueryText::Check(const Match& m, std::string_view key, double* score) const
     // term's posting stays valid in its own lookup until that lookup's next Find.
     phrase_.clear();
     for (size_t t = 0; t < item.terms.size(); ++t) {
-      if (!item.lookups[t]->Find(key, &p)) return false;
+      if (hint_.match == &m && hint_.item == &item && hint_.term == t && hint_.ref.key == key) {
+        p = hint_.ref;
+      } else if (!item.lookups[t]->Find(key, &p)) {
+        return false;
+      }
       add(i, t);
       phrase_.push_back(p);
     }
@@ -188,12 +192,13 @@ void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusi
   // The item's term with the fewest rows drives a term or phrase; a prefix merges the postings
   // of all its terms.
   std::vector<std::string> drive;
+  size_t drive_term = 0;
   if (item.prefix) {
     drive = item.terms;
   } else {
-    size_t t =
+    drive_term =
         static_cast<size_t>(std::min_element(item.df.begin(), item.df.end()) - item.df.begin());
-    if (t < item.terms.size()) drive.push_back(item.terms[t]);
+    if (drive_term < item.terms.size()) drive.push_back(item.terms[drive_term]);
   }
   std::string start = from;
   bool start_inclusive = inclusive;
@@ -208,10 +213,16 @@ void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusi
   }
   std::string key, last;
   if (its.size() == 1) {  // a term or a phrase: its postings as they are
+    struct Unhint {
+      const QueryText* t;
+      ~Unhint() { t->hint_.match = nullptr; }
+    } unhint{this};
     for (auto& it = its[0]; it->Valid(); it->Next()) {
       key.assign(it->key());
       ++*examined;
       if (!key_prefix.empty() && key.compare(0, key_prefix.size(), key_prefix) != 0) return;
+      // The candidate's posting of the driving term is at hand: Check need not look it up.
+      hint_ = {&m, &item, drive_term, it->ref()};
       if (!fn(key)) return;
     }
     return;

@@ -73,6 +73,14 @@ class QueryText final : public TextOracle {
   mutable double cached_score_ = 0;
   mutable std::vector<TextPostingRef> phrase_;  // scratch: a phrase's postings in one row
   mutable std::vector<double> part_;            // scratch: each term's part of a row's score
+  // While ForEachCandidate calls back: the candidate's posting of the term driving it.
+  struct Hint {
+    const Match* match = nullptr;
+    const Item* item = nullptr;
+    size_t term = 0;
+    TextPostingRef ref;
+  };
+  mutable Hint hint_;
 };
 
 }  // namespace projd
