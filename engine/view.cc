@@ -1,7 +1,6 @@
 #include "engine/view.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace projd {
 namespace {
@@ -509,37 +508,6 @@ void View::UpdateRate() {
           static_cast<double>(rate_samples_.back().second - rate_samples_.front().second) / secs;
     }
   }
-}
-
-void View::AddLagSample(const LagSample& s) {
-  std::lock_guard<std::mutex> lock(samples_mu_);
-  samples_.push_back(s);
-  while (!samples_.empty() && samples_.front().time_ms < s.time_ms - 3600 * 1000) {
-    samples_.pop_front();
-  }
-}
-
-void View::TakeLagSamplesFrom(View& from) {
-  if (&from == this) return;
-  std::scoped_lock lock(samples_mu_, from.samples_mu_);
-  int64_t first = samples_.empty() ? std::numeric_limits<int64_t>::max() : samples_.front().time_ms;
-  // Both are oldest first: the older ones of `from` go before ours, newest last.
-  for (auto it = from.samples_.rbegin(); it != from.samples_.rend(); ++it) {
-    if (it->time_ms < first) {
-      samples_.push_front(*it);
-      first = it->time_ms;
-    }
-  }
-  from.samples_.clear();
-}
-
-std::vector<View::LagSample> View::LagSamples(int64_t since_ms) {
-  std::lock_guard<std::mutex> lock(samples_mu_);
-  std::vector<LagSample> out;
-  for (const auto& s : samples_) {
-    if (s.time_ms >= since_ms) out.push_back(s);
-  }
-  return out;
 }
 
 ViewStatus View::Status() {

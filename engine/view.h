@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +16,7 @@
 
 #include "connectors/source.h"
 #include "dsl/program.h"
+#include "engine/lag_samples.h"
 #include "engine/metrics.h"
 #include "engine/projector.h"
 #include "store/view_store.h"
@@ -114,18 +114,13 @@ class View {
   uint64_t WhenReached(Position required, std::function<void()> fn);
   void Cancel(uint64_t id);
 
-  // Lag samples for GET /v1/views/{view}/lag: one a second, the last hour.
-  struct LagSample {
-    int64_t time_ms;
-    int64_t lag_events;
-    double lag_seconds;
-    double events_per_second;
-  };
-  void AddLagSample(const LagSample& s);
-  std::vector<LagSample> LagSamples(int64_t since_ms);
+  // Lag samples for GET /v1/views/{view}/lag: one a second, the last hour (see LagHistory).
+  using LagSample = LagHistory::Sample;
+  void AddLagSample(const LagSample& s) { lag_history_.Add(s); }
+  std::vector<LagSample> LagSamples(int64_t since_ms) const { return lag_history_.Since(since_ms); }
   // Takes over the samples of `from` older than this view's first (a rebuilt view swapped in
   // for `from` keeps the chart's past); `from` is left without samples.
-  void TakeLagSamplesFrom(View& from);
+  void TakeLagSamplesFrom(View& from) { lag_history_.TakeOlderFrom(from.lag_history_); }
 
   // Histograms for /metrics.
   const Histogram& apply_batch_seconds() const { return apply_batch_seconds_; }
@@ -201,8 +196,7 @@ class View {
   StagedBatch staged_;
   // Next offset to apply per partition, counting staged batches (the applying thread only).
   Position applied_next_;
-  std::mutex samples_mu_;
-  std::deque<LagSample> samples_;  // guarded by samples_mu_
+  LagHistory lag_history_;
 
   mutable std::mutex mu_;
   Position position_;            // guarded by mu_
