@@ -84,18 +84,10 @@ uint64_t View::WhenReached(Position required, std::function<void()> fn) {
     fn();
     return 0;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  uint64_t id = next_waiter_++;
-  waiters_.push_back({id, std::move(required), std::move(fn)});
-  return id;
+  return waiters_.Add(std::move(required), std::move(fn));
 }
 
-void View::Cancel(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
-                                [id](const Waiter& w) { return w.id == id; }),
-                 waiters_.end());
-}
+void View::Cancel(uint64_t id) { waiters_.Cancel(id); }
 
 bool View::Skip() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -248,23 +240,9 @@ void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps)
     dead_ += static_cast<int64_t>(batch.dead_letters.size());
     last_progress_ = Clock::now();
     last_applied_ms_ = WallMillis();
-    for (auto it = waiters_.begin(); it != waiters_.end();) {
-      bool reached = true;
-      for (const auto& [tp, off] : it->required) {
-        auto p = position_.find(tp);
-        if ((p == position_.end() ? 0 : p->second) < off) {
-          reached = false;
-          break;
-        }
-      }
-      if (reached) {
-        ready.push_back(std::move(it->fn));
-        it = waiters_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    waiters_.TakeReached(position_, &ready);  // under mu_: with the position, in one step
   }
+  // The callbacks run under no lock.
   for (auto& fn : ready) fn();
   if (options_.on_published) options_.on_published();
 }

@@ -19,6 +19,7 @@
 #include "engine/lag_samples.h"
 #include "engine/metrics.h"
 #include "engine/projector.h"
+#include "engine/waiters.h"
 #include "store/view_store.h"
 
 namespace projd {
@@ -222,13 +223,8 @@ class View {
   double rate_ = 0;
   bool logged_state_ = false;  // whether last_state_ was logged yet
   ViewState last_state_ = ViewState::kCatchingUp;
-  struct Waiter {
-    uint64_t id;
-    Position required;
-    std::function<void()> fn;
-  };
-  std::vector<Waiter> waiters_;
-  uint64_t next_waiter_ = 1;
+  // Lock order: mu_, then the waiters' own lock (Published takes them under mu_).
+  PositionWaiters waiters_;
 };
 
 }  // namespace projd
