@@ -22,7 +22,11 @@ View::View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewSto
       factory_(std::move(factory)),
       options_(std::move(options)),
       log_(std::move(log)),
-      projector_(projection_) {
+      projector_(projection_),
+      committer_(store_.get(), &stop_,
+                 {[this](const std::string& error) { WriteFailed(error); },
+                  [this](const Batch& batch, const std::vector<int64_t>& timestamps,
+                         Clock::time_point started) { Written(batch, timestamps, started); }}) {
   if (projection_->format() == Projection::Format::kAvro) {
     projector_.UseAvro(options_.schema_registry);
   }
@@ -132,66 +136,34 @@ void View::CheckLogEnd() {
 }
 
 bool View::FinishCommit() {
-  std::unique_lock<std::mutex> lock(commit_mu_);
-  commit_cv_.wait(lock, [this] { return !commit_pending_; });
-  if (commit_failed_) return false;
-  lock.unlock();
+  Committer::Done done;
+  if (!committer_.Wait(&done)) return false;
   // The consumer group learns the written position (this thread owns the source).
-  if (!inflight_.empty()) {
-    source_->Committed(inflight_.next_offsets.empty() ? Position() : CurrentPosition());
-    inflight_.Clear();
-  }
+  if (done.batch) source_->Committed(done.offsets ? CurrentPosition() : Position());
   return true;
 }
 
-void View::StartCommit(Batch* batch) {
-  std::swap(inflight_, *batch);
-  inflight_timestamps_.swap(batch_timestamps_);
-  std::lock_guard<std::mutex> lock(commit_mu_);
-  commit_pending_ = true;
-  commit_cv_.notify_all();
+void View::WriteFailed(const std::string& error) {
+  std::lock_guard<std::mutex> state(mu_);
+  if (store_problem_ != error) {
+    log_("error", projection_->name(), "cannot commit to LMDB, consumption held: " + error);
+  }
+  store_problem_ = error;
 }
 
-void View::CommitterLoop() {
-  std::unique_lock<std::mutex> lock(commit_mu_);
-  while (true) {
-    commit_cv_.wait(lock, [this] { return commit_pending_ || committer_exit_; });
-    if (!commit_pending_) return;
-    lock.unlock();
-    std::string error;
-    bool ok = false;
-    while (!(ok = store_->Write(staged_, &error))) {
-      // A full disk or another storage failure: hold the batch (nothing is lost, nothing
-      // consumed past it) and retry until it goes through or we are told to stop.
-      {
-        std::lock_guard<std::mutex> state(mu_);
-        if (store_problem_ != error) {
-          log_("error", projection_->name(), "cannot commit to LMDB, consumption held: " + error);
-        }
-        store_problem_ = error;
-      }
-      if (stop_) break;
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+void View::Written(const Batch& batch, const std::vector<int64_t>& timestamps,
+                   Clock::time_point started) {
+  {
+    std::lock_guard<std::mutex> state(mu_);
+    if (!store_problem_.empty()) {
+      store_problem_.clear();
+      log_("info", projection_->name(), "storage works again; consumption resumes");
     }
-    if (ok) {
-      {
-        std::lock_guard<std::mutex> state(mu_);
-        if (!store_problem_.empty()) {
-          store_problem_.clear();
-          log_("info", projection_->name(), "storage works again; consumption resumes");
-        }
-      }
-      // From the first event applied to the batch being durable, as before commits were
-      // pipelined.
-      apply_batch_seconds_.Observe(
-          std::chrono::duration<double>(Clock::now() - inflight_started_).count());
-      Published(inflight_, inflight_timestamps_);
-    }
-    lock.lock();
-    commit_failed_ = !ok;
-    commit_pending_ = false;
-    commit_cv_.notify_all();
   }
+  // From the first event applied to the batch being durable, as before commits were
+  // pipelined.
+  apply_batch_seconds_.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+  Published(batch, timestamps);
 }
 
 bool View::WaitForSchemas(const std::vector<Message>& messages) {
@@ -315,26 +287,19 @@ void View::PruneHistoryNow() {
 
 void View::FinishRun() {
   bool written = FinishCommit();
-  {
-    std::lock_guard<std::mutex> lock(commit_mu_);
-    committer_exit_ = true;
-    commit_cv_.notify_all();
-  }
-  committer_.join();
+  committer_.Stop();
   // The row cache is only good while the apply loop runs (a batch staged but not written, or
   // applied and dropped, leaves it out of step with LMDB).
   store_->DropCache();
   if (source_ && written) source_->Committed(CurrentPosition());
 }
 
-Batch View::SetUpBatches() {
+Batch View::SetUpBatch() {
   // Each event's change for the change log; with history, the versions come from those.
   Batch batch;
   batch.record_changes = store_->records_changes();
   batch.history_from_changes =
       batch.record_changes && projection_->history() != Projection::History::kNone;
-  inflight_.record_changes = batch.record_changes;
-  inflight_.history_from_changes = batch.history_from_changes;
   return batch;
 }
 
@@ -342,10 +307,10 @@ void View::Run() {
   if (!StartSource()) return;
   std::string error;
   std::vector<Message> messages;
-  Batch batch = SetUpBatches();  // it and inflight_ swap at each commit
-  StagedBatch staged;            // encoded here, then swapped with staged_ for the committer
+  Batch batch = SetUpBatch();  // it and the committer's batch in flight swap at each commit
+  StagedBatch staged;          // encoded here, then swapped with the committer's
   applied_next_ = CurrentPosition();
-  committer_ = std::thread([this] { CommitterLoop(); });
+  committer_.Start(batch.record_changes, batch.history_from_changes);
   // A partition's next offset and last timestamp (runs of its messages need no map lookup).
   struct PartitionCursor {
     TopicPartition tp;
@@ -459,9 +424,7 @@ bool View::HandOver(Batch* batch, StagedBatch* staged, Clock::time_point apply_s
   store_->Stage(batch, staged);
   store_->EndBatch();
   if (!FinishCommit()) return false;
-  std::swap(staged_, *staged);  // the written one's buffers are reused for the next
-  inflight_started_ = apply_started;
-  StartCommit(batch);
+  committer_.Hand(batch, &batch_timestamps_, staged, apply_started);
   // Before an `errors stop` view says it stopped at an event, the events before it are
   // written: a reader that sees `failed` at offset N reads every event before N applied.
   return !stopping || FinishCommit();

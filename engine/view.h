@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +15,7 @@
 
 #include "connectors/source.h"
 #include "dsl/program.h"
+#include "engine/committer.h"
 #include "engine/lag_samples.h"
 #include "engine/metrics.h"
 #include "engine/projector.h"
@@ -142,8 +142,9 @@ class View {
   // (stopped at an event, or beyond its log end), taking the messages to resume with after a
   // skip; stopping at an `errors stop` event; pruning `history N days`; the end of the loop.
   bool StartSource();
-  // The applying thread's batch, and inflight_, set up alike (change log, history).
-  Batch SetUpBatches();
+  // The applying thread's batch, set up for the change log and history (the committer's batch
+  // in flight is set up alike).
+  Batch SetUpBatch();
   bool Held(std::vector<OwnedMessage>* pending);
   void StopAt(const std::string& reason);
   void PruneHistoryNow();
@@ -152,17 +153,20 @@ class View {
   // down: state stalled with the reason, retries with backoff). false when told to stop.
   bool WaitForSchemas(const std::vector<Message>& messages);
   // Pipelined commits: the batch just applied is staged (encoded, its rows kept in the store's
-  // row cache), then written by the committer thread while the next batch is applied.
-  // FinishCommit waits for the batch in flight (false: it could not be written and we are
-  // told to stop); StartCommit hands the staged batch over.
+  // row cache), then written by the committer (committer_) while the next batch is applied.
+  // FinishCommit waits for the batch in flight and tells the source the written position
+  // (false: it could not be written and we are told to stop).
   bool FinishCommit();
-  void StartCommit(Batch* batch);
   // Stages a non-empty batch and hands it to the committer (after the one in flight is
   // written); with `stopping`, also waits for it. False when a write failed and we are told to
   // stop.
   bool HandOver(Batch* batch, StagedBatch* staged,
                 std::chrono::steady_clock::time_point apply_started, bool stopping);
-  void CommitterLoop();
+  // The committer's callbacks, on its thread: a write failed (state stalled, logged once per
+  // error); a batch is written (storage works again, apply_batch_seconds, Published).
+  void WriteFailed(const std::string& error);
+  void Written(const Batch& batch, const std::vector<int64_t>& timestamps,
+               std::chrono::steady_clock::time_point started);
   // After a batch is written: positions, counters and read-your-writes waiters.
   void Published(const Batch& batch, const std::vector<int64_t>& timestamps);
   void UpdateRate();
@@ -184,17 +188,8 @@ class View {
   Histogram apply_batch_seconds_;
   Histogram event_to_visible_seconds_;
   std::vector<int64_t> batch_timestamps_;  // Kafka timestamps of the batch's events
-  // The committer: the batch being written (counts, offsets) and its staged writes.
-  std::thread committer_;
-  std::mutex commit_mu_;
-  std::condition_variable commit_cv_;
-  bool commit_pending_ = false;  // guarded by commit_mu_: a batch is handed over, not written
-  bool commit_failed_ = false;   // guarded by commit_mu_: gave up (told to stop)
-  bool committer_exit_ = false;  // guarded by commit_mu_
-  Batch inflight_;
-  std::vector<int64_t> inflight_timestamps_;
-  std::chrono::steady_clock::time_point inflight_started_;  // when its first event was applied
-  StagedBatch staged_;
+  // Writes the staged batches; its thread runs while Run does (started and stopped by it).
+  Committer committer_;
   // Next offset to apply per partition, counting staged batches (the applying thread only).
   Position applied_next_;
   LagHistory lag_history_;
