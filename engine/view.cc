@@ -84,11 +84,14 @@ bool View::Reached(const Position& required) {
 }
 
 uint64_t View::WhenReached(Position required, std::function<void()> fn) {
-  if (Reached(required)) {
-    fn();
-    return 0;
+  {
+    // Checked and registered in one step under mu_, as Published takes the waiters it
+    // satisfies: a batch published in between cannot slip past the waiter.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!position_.Reached(required)) return waiters_.Add(std::move(required), std::move(fn));
   }
-  return waiters_.Add(std::move(required), std::move(fn));
+  fn();  // already reached: at once, under no lock
+  return 0;
 }
 
 void View::Cancel(uint64_t id) { waiters_.Cancel(id); }

@@ -3,8 +3,9 @@
 //
 // Thread-safety: every method may be called from any thread. The waiters have their own lock,
 // a leaf: nothing else is locked and no callback runs while it is held. The view calls
-// TakeReached while it holds its own lock (so that publishing a position and taking the
-// waiters it satisfies is one step); Add and Cancel take only this one.
+// TakeReached and Add while it holds its own lock (publishing a position and taking the
+// waiters it satisfies is one step, and so is checking a position and adding a waiter, so
+// that no publication slips between the two); Cancel takes only this one.
 #ifndef PROJD_ENGINE_WAITERS_H_
 #define PROJD_ENGINE_WAITERS_H_
 
