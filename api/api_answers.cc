@@ -153,8 +153,8 @@ Value StatusToJson(const ViewStatus& st, bool detail) {
       po.Set("topic", Str(p.tp.topic));
       po.Set("partition", Num(p.tp.partition));
       po.Set("position", Num(p.position));
-      po.Set("high_watermark", p.high_watermark >= 0 ? Num(p.high_watermark) : Value());
-      po.Set("low_watermark", p.low_watermark >= 0 ? Num(p.low_watermark) : Value());
+      po.Set("high_watermark", p.high_watermark ? Num(*p.high_watermark) : Value());
+      po.Set("low_watermark", p.low_watermark ? Num(*p.low_watermark) : Value());
       po.Set("lag_events", Num(p.lag_events));
       po.Set("lag_seconds", Seconds(p.lag_seconds));
       parts.push_back(Value::MakeObject(std::move(po)));

@@ -285,19 +285,20 @@ bool Daemon::RetentionGap(const View& view, Value* detail) {
     std::string werr;
     if (!QueryWatermarks(brokers_, options_.kafka_props, topic, &marks, &werr)) continue;
     for (const auto& [part, info] : marks) {
-      if (info.low_watermark <= 0) continue;
+      Offset log_start = info.low_watermark.value_or(0);
+      if (log_start <= 0) continue;
       std::string name = topic + ":" + std::to_string(part);
-      int64_t from = 0, to = info.low_watermark;
+      int64_t from = 0, to = log_start;
       if (archive) {
         std::string aerr;
-        if (!ArchiveGap(archive.get(), topic, part, info.low_watermark, &from, &to, &aerr)) {
+        if (!ArchiveGap(archive.get(), topic, part, log_start, &from, &to, &aerr)) {
           // Unreadable now: the rebuild starts and holds (stalled) until it can read it.
           Log("warn", view.projection().name(), "rebuild: cannot check the archive: " + aerr);
           continue;
         }
         if (from == to) continue;  // the archive reaches the log start
       }
-      firsts.Set(name, Value::Number(Decimal::FromInt(info.low_watermark)));
+      firsts.Set(name, Value::Number(Decimal::FromInt(log_start)));
       Object range;
       range.Set("first", Value::Number(Decimal::FromInt(from)));
       range.Set("last", Value::Number(Decimal::FromInt(to - 1)));
@@ -445,7 +446,7 @@ ViewStatus Daemon::StatusOf(const std::shared_ptr<View>& view) {
   int64_t done = 0, end = 0;
   for (const auto& p : sh.partitions) {
     done += p.position;
-    end += p.high_watermark >= 0 ? p.high_watermark : p.position;
+    end += p.high_watermark.value_or(p.position);
   }
   st.rebuild_applied = done;
   st.rebuild_from_archive = sh.archive_events;

@@ -406,7 +406,7 @@ int ArchiveHalf(const std::string& brokers, const std::string& topic, const std:
     dir = where.substr(std::string("file://").size()) + "/";
   }
   std::map<int32_t, int64_t> cut;
-  for (const auto& [p, info] : marks) cut[p] = info.high_watermark / 2;
+  for (const auto& [p, info] : marks) cut[p] = info.high_watermark.value_or(0) / 2;
   struct Pending {
     int64_t start = 0, n = 0;
     std::string body;

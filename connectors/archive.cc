@@ -337,11 +337,11 @@ class ArchiveSource final : public Source {
         TopicPartition tp{topic, part};
         marks[tp] = info;
         int64_t next = start_offset_(tp);
-        if (info.low_watermark > next) {
+        if (info.low_watermark && *info.low_watermark > next) {
           Part p;
           p.tp = tp;
           p.next = next;
-          p.log_start = info.low_watermark;
+          p.log_start = *info.low_watermark;
           parts.push_back(std::move(p));
         }
       }

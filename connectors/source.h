@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -54,8 +55,8 @@ struct OwnedMessage {
 // Per-partition facts a Source knows, for lag: the high watermark (offset after the last
 // message in the log) and the first offset still in the log.
 struct PartitionInfo {
-  int64_t low_watermark = -1;   // -1: unknown
-  int64_t high_watermark = -1;  // -1: unknown
+  std::optional<Offset> low_watermark;   // unknown until the source has asked
+  std::optional<Offset> high_watermark;  // unknown until the source has asked
 };
 
 struct SourceStatus {

@@ -118,12 +118,12 @@ void View::CheckLogEnd() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!beyond_log_end_.empty()) return;
     for (const auto& [tp, info] : src.partitions) {
-      if (info.high_watermark < 0) continue;
+      if (!info.high_watermark) continue;
       auto it = position_.find(tp);
-      if (it == position_.end() || it->second <= info.high_watermark) continue;
+      if (it == position_.end() || it->second <= *info.high_watermark) continue;
       problem = "the stored position " + tp.topic + ":" + std::to_string(tp.partition) + ":" +
                 std::to_string(it->second) + " is beyond the partition's log end (offset " +
-                std::to_string(info.high_watermark) +
+                std::to_string(*info.high_watermark) +
                 "): the topic was recreated or the broker replaced; rebuild the view";
       break;
     }
@@ -476,7 +476,7 @@ ViewStatus View::Status() {
     p.low_watermark = info.low_watermark;
   }
   for (auto& [tp, p] : parts) {
-    if (p.high_watermark >= 0) p.lag_events = std::max<int64_t>(0, p.high_watermark - p.position);
+    if (p.high_watermark) p.lag_events = std::max<int64_t>(0, *p.high_watermark - p.position);
     if (p.lag_events > 0) {
       auto it = last_ts_.find(tp);
       int64_t since =
@@ -502,7 +502,8 @@ ViewStatus View::Status() {
   st.archive_objects = src.archive_objects;
   st.archive_bytes = src.archive_bytes;
   bool all_known = !src.partitions.empty();
-  for (const auto& [tp, info] : src.partitions) all_known = all_known && info.high_watermark >= 0;
+  for (const auto& [tp, info] : src.partitions)
+    all_known = all_known && info.high_watermark.has_value();
   if (st.lag_events == 0 && all_known && src.healthy) caught_up_once_ = true;
   st.caught_up_once = caught_up_once_;
   st.failed = failed_;

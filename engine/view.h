@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,9 +42,9 @@ struct ViewOptions {
 
 struct PartitionStatus {
   TopicPartition tp;
-  int64_t position = 0;         // next offset to apply
-  int64_t high_watermark = -1;  // -1: unknown
-  int64_t low_watermark = -1;
+  Offset position = 0;                   // next offset to apply
+  std::optional<Offset> high_watermark;  // unknown until the source knows it
+  std::optional<Offset> low_watermark;
   int64_t lag_events = 0;
   double lag_seconds = 0;
 };
