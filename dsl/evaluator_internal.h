@@ -43,11 +43,70 @@ inline bool Truth(const Value& v, bool* out) {
 extern const Value kNull;
 
 // Resolves expressions that name existing values (event paths, row fields, lets) without
-// copying them; anything else is evaluated into *scratch.
-bool Resolve(const ExprNode& n, EvalContext* ctx, Value* scratch, const Value** out);
+// copying them; anything else is evaluated into *scratch. Inline here: it runs several times
+// per event from each of the evaluator's files.
+inline bool Resolve(const ExprNode& n, EvalContext* ctx, Value* scratch, const Value** out) {
+  switch (n.op) {
+    case ExprNode::Op::kEvent:
+      *out = ctx->event ? ctx->event : &kNull;
+      return true;
+    case ExprNode::Op::kField: {
+      const Value* v = ctx->row ? ctx->row->Find(n.name) : nullptr;
+      *out = v ? v : &kNull;
+      return true;
+    }
+    case ExprNode::Op::kLocal:
+      *out = &(*ctx->locals)[static_cast<size_t>(n.slot)];
+      return true;
+    case ExprNode::Op::kConst:
+      *out = &n.constant;
+      return true;
+    case ExprNode::Op::kAccess: {
+      if (n.event_slot >= 0 && ctx->event_slots) {
+        *out = &ctx->event_slots[n.event_slot];
+        return true;
+      }
+      const Value* base;
+      if (!Resolve(n.args[0], ctx, scratch, &base)) return false;
+      const Value* v = nullptr;
+      if (n.name.empty()) {
+        if (base->is_array() && static_cast<size_t>(n.slot) < base->as_array().size()) {
+          v = &base->as_array()[static_cast<size_t>(n.slot)];
+        }
+      } else if (base->is_object()) {
+        v = base->as_object().Find(n.name);
+      }
+      if (!v) {
+        *out = &kNull;
+      } else if (base == scratch) {
+        Value tmp = *v;  // v points into scratch: move it out before overwriting
+        *scratch = std::move(tmp);
+        *out = scratch;
+      } else {
+        *out = v;
+      }
+      return true;
+    }
+    default:
+      if (!Evaluate(n, ctx, scratch)) return false;
+      *out = scratch;
+      return true;
+  }
+}
 
 // Orders two numbers or two strings into *cmp (-1, 0, 1); anything else is an error.
-bool Compare(const ExprNode& n, EvalContext* ctx, const Value& a, const Value& b, int* cmp);
+inline bool Compare(const ExprNode& n, EvalContext* ctx, const Value& a, const Value& b, int* cmp) {
+  if (a.is_number() && b.is_number()) {
+    *cmp = a.as_number().Compare(b.as_number());
+    return true;
+  }
+  if (a.is_string() && b.is_string()) {
+    int c = a.as_string().compare(b.as_string());
+    *cmp = c < 0 ? -1 : (c > 0 ? 1 : 0);
+    return true;
+  }
+  return Fail(ctx, n, std::string("cannot compare ") + Kind(a) + " with " + Kind(b));
+}
 
 // Appends a string, number or boolean as text (concat(), string(), keys); false for other types.
 bool ToStringForConcat(const Value& v, std::string* out);
