@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
-#include <optional>
 
 #include "dsl/varint.h"
 #include "store/encoding.h"
@@ -45,74 +43,6 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
-void EncodeChunk(const std::vector<TextPosting>& entries, size_t from, size_t to,
-                 std::string* out) {
-  out->clear();
-  PutVarint(out, to - from);
-  std::string_view prev;
-  for (size_t i = from; i < to; ++i) {
-    const TextPosting& p = entries[i];
-    size_t shared = 0;
-    size_t most = std::min(prev.size(), p.key.size());
-    while (shared < most && prev[shared] == p.key[shared]) ++shared;
-    PutVarint(out, shared);
-    PutVarint(out, p.key.size() - shared);
-    out->append(p.key, shared, std::string::npos);
-    PutVarint(out, p.length);
-    PutVarint(out, p.positions.size());
-    uint32_t last = 0;
-    for (uint32_t pos : p.positions) {
-      PutVarint(out, pos - last);
-      last = pos;
-    }
-    prev = p.key;
-  }
-}
-
-// Appends the chunk's postings to *out; false when it does not decode.
-bool DecodeChunk(std::string_view in, std::vector<TextPosting>* out) {
-  uint64_t n = 0;
-  if (!GetVarint(&in, &n)) return false;
-  std::string prev;
-  for (uint64_t i = 0; i < n; ++i) {
-    uint64_t shared = 0, suffix = 0, length = 0, tf = 0;
-    if (!GetVarint(&in, &shared) || !GetVarint(&in, &suffix) || shared > prev.size() ||
-        suffix > in.size()) {
-      return false;
-    }
-    TextPosting p;
-    p.key.assign(prev, 0, shared);
-    p.key.append(in.substr(0, suffix));
-    in.remove_prefix(suffix);
-    if (!GetVarint(&in, &length) || !GetVarint(&in, &tf) || tf > in.size()) return false;
-    p.length = static_cast<uint32_t>(length);
-    p.positions.reserve(tf);
-    uint64_t at = 0;
-    for (uint64_t k = 0; k < tf; ++k) {
-      uint64_t d = 0;
-      if (!GetVarint(&in, &d)) return false;
-      at += d;
-      p.positions.push_back(static_cast<uint32_t>(at));
-    }
-    prev = p.key;
-    out->push_back(std::move(p));
-  }
-  return true;
-}
-
-// Where a row key's postings chunk of a term is. A chunk's LMDB key is the term's base and its
-// first row key cut to fit; rows whose keys cut alike always share a chunk (splits fall only
-// between rows whose cut keys differ), so chunk keys are unique and a row's chunk is the one
-// whose key equals the row key's cut, or else the one before it — or, when there is none, the
-// term's first chunk, which the row then starts.
-struct ChunkSpot {
-  bool found = false;  // a chunk of the term exists
-  std::string lmdb_key;
-  std::string value;
-  bool has_next = false;
-  std::string next_lmdb_key;  // the rows that belong here have cut keys below it
-};
-
 // Puts the cursor on the chunk that row keys whose chunk key is `target` belong to; false
 // when the term (whose chunk keys start with `base`) has no chunk.
 bool PositionAt(KvCursor* c, const std::string& base, const std::string& target) {
@@ -126,48 +56,6 @@ bool PositionAt(KvCursor* c, const std::string& base, const std::string& target)
   return c->Seek(target);
 }
 
-ChunkSpot Locate(KvCursor* c, const std::string& base, std::string_view key) {
-  ChunkSpot s;
-  if (!PositionAt(c, base, ChunkKey(base, key))) return s;
-  s.found = true;
-  s.lmdb_key.assign(c->key());
-  s.value.assign(c->value());
-  if (c->Next() && StartsWith(c->key(), base)) {
-    s.has_next = true;
-    s.next_lmdb_key.assign(c->key());
-  }
-  return s;
-}
-
-// Writes a chunk's postings back, split into chunks of at most kTextChunkEntries (more when
-// rows whose keys cut alike would otherwise be parted).
-bool FlushChunk(KvTxn* txn, int table, const std::string& base, const ChunkSpot& spot,
-                const std::vector<TextPosting>& entries) {
-  std::vector<std::pair<size_t, size_t>> pieces;
-  size_t n = entries.size();
-  size_t per = n > kTextChunkEntries ? kTextChunkEntries / 2 : kTextChunkEntries;
-  for (size_t from = 0; from < n;) {
-    size_t to = std::min(n, from + per);
-    // Never between rows whose keys cut alike: they share a chunk key.
-    while (to < n && ChunkKey(base, entries[to].key) == ChunkKey(base, entries[to - 1].key)) ++to;
-    pieces.emplace_back(from, to);
-    from = to;
-  }
-  bool old_kept = false;
-  std::string key, value;
-  for (const auto& [from, to] : pieces) {
-    key = ChunkKey(base, entries[from].key);
-    if (spot.found && key == spot.lmdb_key) old_kept = true;
-    EncodeChunk(entries, from, to, &value);
-    if (!txn->Put(table, key, value)) return false;
-  }
-  if (spot.found && !old_kept && !txn->Delete(table, spot.lmdb_key)) return false;
-  return true;
-}
-
-// One term's changes: row key -> new posting, or nullopt to remove the row.
-using TermOps = std::vector<std::pair<std::string, std::optional<TextPosting>>>;
-
 // The key of a term's row count: the field, 02, the term.
 std::string DocFreqKey(const std::string& field_prefix, std::string_view term) {
   std::string k = field_prefix;
@@ -176,45 +64,207 @@ std::string DocFreqKey(const std::string& field_prefix, std::string_view term) {
   return k;
 }
 
-// Merges one term's changes into its chunks; *rows_delta gets the change in its row count.
-bool WriteTerm(KvTxn* txn, int table, const std::string& base, TermOps* ops, int64_t* rows_delta) {
-  std::sort(ops->begin(), ops->end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  auto cursor = txn->Cursor(table);
-  if (!cursor) return false;
-  std::vector<TextPosting> entries, merged;
-  size_t i = 0;
-  while (i < ops->size()) {
-    ChunkSpot spot = Locate(cursor.get(), base, (*ops)[i].first);
-    entries.clear();
-    if (spot.found && !DecodeChunk(spot.value, &entries)) entries.clear();
-    // The changes that fall in this chunk (before the next one's first row), merged with its
-    // rows in one pass: both are in key order.
+uint64_t Get64(std::string_view v, size_t at) {
+  return v.size() >= at + 8 ? ReadBigEndian64(v.substr(at, 8)) : 0;
+}
+
+// A token of a changed row, in the batch being written: of its old text (a removal of the row
+// from the term's postings) or of its new text (kNewToken: an occurrence in its new posting).
+struct TokenRef {
+  std::string_view term;  // into the change's tokens, which outlive the write
+  uint32_t row;           // the row's rank in key order among the changes
+  uint32_t token;         // index in old_tokens, or kNewToken | index in new_tokens
+};
+constexpr uint32_t kNewToken = 0x80000000u;
+
+bool TokenBefore(const TokenRef& a, const TokenRef& b) {
+  int c = a.term.compare(b.term);
+  if (c != 0) return c < 0;
+  if (a.row != b.row) return a.row < b.row;
+  return a.token < b.token;
+}
+
+// One row's change to one term's postings: its new posting (add), or the row removed.
+struct RowOp {
+  std::string_view key;
+  bool add = false;
+  uint32_t length = 0;
+  uint32_t pos_at = 0, freq = 0;  // its positions in the term's flat positions
+};
+
+// Merges terms' changes into their chunks. Its buffers are reused from one chunk (and term) to
+// the next; the merged rows are views into the decoded chunk and the changes, not copies.
+class TermWriter {
+ public:
+  TermWriter(KvTxn* txn, int table) : txn_(txn), table_(table) {}
+  // Merges one term's changes (in key order) into its chunks (keys start with `base`);
+  // *rows_delta gets the change in its row count.
+  bool Write(const std::string& base, const std::vector<RowOp>& ops,
+             const std::vector<uint32_t>& positions, int64_t* rows_delta);
+
+ private:
+  // The part of a row key in its chunk key (after the term's base).
+  std::string_view Cut(std::string_view key) const { return key.substr(0, room_); }
+  // Decodes the chunk that row `key` belongs to (or none: found_ false, no rows).
+  void Locate(std::string_view key);
+  // Writes merged_ back, split into chunks of at most kTextChunkEntries (more when rows whose
+  // keys cut alike would otherwise be parted), in place of the chunk located.
+  bool Flush();
+  void Encode(size_t from, size_t to);
+
+  KvTxn* txn_;
+  int table_;
+  std::unique_ptr<KvCursor> cursor_;
+  const std::string* base_ = nullptr;
+  size_t room_ = 0;  // how much of a row key fits in a chunk key
+  std::string target_;
+  bool found_ = false;  // a chunk of the term exists: chunk_ holds it, keyed chunk_key_
+  std::string chunk_key_;
+  bool has_next_ = false;
+  std::string next_key_;  // the next chunk's key: rows at or past its cut belong there
+  TextChunk chunk_;
+  std::vector<TextPostingRef> merged_;
+  std::string key_, value_;
+};
+
+// Where a row key's postings chunk of a term is. A chunk's LMDB key is the term's base and its
+// first row key cut to fit; rows whose keys cut alike always share a chunk (splits fall only
+// between rows whose cut keys differ), so chunk keys are unique and a row's chunk is the one
+// whose key equals the row key's cut, or else the one before it — or, when there is none, the
+// term's first chunk, which the row then starts.
+void TermWriter::Locate(std::string_view key) {
+  target_.assign(*base_);
+  target_.append(Cut(key));
+  found_ = PositionAt(cursor_.get(), *base_, target_);
+  has_next_ = false;
+  if (!found_) {
+    chunk_.Decode({});
+    return;
+  }
+  chunk_key_.assign(cursor_->key());
+  chunk_.Decode(cursor_->value());  // a chunk that does not decode is left empty
+  has_next_ = cursor_->Next() && StartsWith(cursor_->key(), *base_);
+  if (has_next_) next_key_.assign(cursor_->key());
+}
+
+void TermWriter::Encode(size_t from, size_t to) {
+  std::string* out = &value_;
+  out->clear();
+  PutVarint(out, to - from);
+  std::string_view prev;
+  for (size_t i = from; i < to; ++i) {
+    const TextPostingRef& p = merged_[i];
+    size_t shared = 0;
+    size_t most = std::min(prev.size(), p.key.size());
+    while (shared < most && prev[shared] == p.key[shared]) ++shared;
+    PutVarint(out, shared);
+    PutVarint(out, p.key.size() - shared);
+    out->append(p.key.data() + shared, p.key.size() - shared);
+    PutVarint(out, p.length);
+    PutVarint(out, p.freq);
+    uint32_t last = 0;
+    for (uint32_t k = 0; k < p.freq; ++k) {
+      PutVarint(out, p.positions[k] - last);
+      last = p.positions[k];
+    }
+    prev = p.key;
+  }
+}
+
+bool TermWriter::Flush() {
+  size_t n = merged_.size();
+  size_t per = n > kTextChunkEntries ? kTextChunkEntries / 2 : kTextChunkEntries;
+  bool old_kept = false;
+  for (size_t from = 0; from < n;) {
+    size_t to = std::min(n, from + per);
+    // Never between rows whose keys cut alike: they share a chunk key.
+    while (to < n && Cut(merged_[to].key) == Cut(merged_[to - 1].key)) ++to;
+    key_.assign(*base_);
+    key_.append(Cut(merged_[from].key));
+    if (found_ && key_ == chunk_key_) old_kept = true;
+    Encode(from, to);
+    if (!txn_->Put(table_, key_, value_)) return false;
+    from = to;
+  }
+  return !found_ || old_kept || txn_->Delete(table_, chunk_key_);
+}
+
+bool TermWriter::Write(const std::string& base, const std::vector<RowOp>& ops,
+                       const std::vector<uint32_t>& positions, int64_t* rows_delta) {
+  if (!cursor_) cursor_ = txn_->Cursor(table_);
+  if (!cursor_) return false;
+  base_ = &base;
+  room_ = base.size() >= kMaxLmdbKey ? 0 : kMaxLmdbKey - base.size();
+  for (size_t i = 0; i < ops.size();) {
+    Locate(ops[i].key);
+    // The changes that fall in this chunk (before the next one's first row; the next chunk's
+    // key starts with the base too), merged with its rows in one pass: both are in key order.
+    std::string_view next_cut;
+    if (has_next_) next_cut = std::string_view(next_key_).substr(base.size());
     size_t end = i;
-    while (end < ops->size() &&
-           (!spot.has_next || ChunkKey(base, (*ops)[end].first) < spot.next_lmdb_key)) {
-      ++end;
-    }
-    merged.clear();
-    merged.reserve(entries.size() + (end - i));
+    while (end < ops.size() && (!has_next_ || Cut(ops[end].key) < next_cut)) ++end;
+    merged_.clear();
     size_t a = 0;
+    const size_t rows = chunk_.size();
     for (size_t b = i; b < end; ++b) {
-      auto& [key, posting] = (*ops)[b];
-      while (a < entries.size() && entries[a].key < key) merged.push_back(std::move(entries[a++]));
-      bool had = a < entries.size() && entries[a].key == key;
+      const RowOp& op = ops[b];
+      for (; a < rows && chunk_.key(a) < op.key; ++a) {
+        merged_.push_back({chunk_.key(a), chunk_.length(a), chunk_.positions(a), chunk_.freq(a)});
+      }
+      bool had = a < rows && chunk_.key(a) == op.key;
       if (had) ++a;  // replaced or removed
-      if (posting) merged.push_back(std::move(*posting));
-      *rows_delta += (posting ? 1 : 0) - (had ? 1 : 0);
+      if (op.add) merged_.push_back({op.key, op.length, positions.data() + op.pos_at, op.freq});
+      *rows_delta += (op.add ? 1 : 0) - (had ? 1 : 0);
     }
-    while (a < entries.size()) merged.push_back(std::move(entries[a++]));
-    if (!FlushChunk(txn, table, base, spot, merged)) return false;
+    for (; a < rows; ++a) {
+      merged_.push_back({chunk_.key(a), chunk_.length(a), chunk_.positions(a), chunk_.freq(a)});
+    }
+    if (!Flush()) return false;
     i = end;  // the cursor moved: Locate seeks again for the next change
   }
   return true;
 }
 
-uint64_t Get64(std::string_view v, size_t at) {
-  return v.size() >= at + 8 ? ReadBigEndian64(v.substr(at, 8)) : 0;
+// The batch's tokens, one TokenRef each, sorted by term, row (in key order) and token: the
+// rows of a term in key order, a row's old tokens before its new ones, in token order.
+std::vector<TokenRef> SortedTokens(const std::vector<TextDocChange>& changes,
+                                   std::vector<uint32_t>* order) {
+  order->resize(changes.size());
+  for (size_t i = 0; i < changes.size(); ++i) (*order)[i] = static_cast<uint32_t>(i);
+  auto by_key = [&](uint32_t a, uint32_t b) { return changes[a].key < changes[b].key; };
+  if (!std::is_sorted(order->begin(), order->end(), by_key)) {
+    std::stable_sort(order->begin(), order->end(), by_key);
+  }
+  size_t n = 0;
+  for (const TextDocChange& c : changes) {
+    n += (c.has_old ? c.old_tokens.size() : 0) + (c.has_new ? c.new_tokens.size() : 0);
+  }
+  std::vector<TokenRef> tokens;
+  tokens.reserve(n);
+  for (uint32_t row = 0; row < order->size(); ++row) {
+    const TextDocChange& c = changes[(*order)[row]];
+    if (c.has_old) {
+      for (uint32_t t = 0; t < c.old_tokens.size(); ++t) {
+        tokens.push_back({c.old_tokens[t].term, row, t});
+      }
+    }
+    if (c.has_new) {
+      for (uint32_t t = 0; t < c.new_tokens.size(); ++t) {
+        tokens.push_back({c.new_tokens[t].term, row, kNewToken | t});
+      }
+    }
+  }
+  std::sort(tokens.begin(), tokens.end(), TokenBefore);
+  return tokens;
+}
+
+// Adds `delta` to a term's row count (`key`), deleting it at 0.
+bool AddDocFreq(KvTxn* txn, int table, const std::string& key, int64_t delta) {
+  std::string_view old;
+  int64_t n = txn->Get(table, key, &old) ? static_cast<int64_t>(Get64(old, 0)) : 0;
+  n += delta;
+  return n > 0 ? txn->Put(table, key, BigEndian64(static_cast<uint64_t>(n)))
+               : txn->Delete(table, key);
 }
 
 }  // namespace
@@ -222,46 +272,59 @@ uint64_t Get64(std::string_view v, size_t at) {
 bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
                       std::vector<TextDocChange>* changes, std::string* error) {
   const std::string prefix = FieldPrefix(field);
-  std::map<std::string, TermOps> terms;
   int64_t rows_delta = 0, terms_delta = 0;
-  for (TextDocChange& c : *changes) {
+  for (const TextDocChange& c : *changes) {
     if (c.has_old) {
       --rows_delta;
       terms_delta -= static_cast<int64_t>(c.old_tokens.size());
-      for (const TextToken& t : c.old_tokens) {
-        TermOps& ops = terms[t.term];
-        if (ops.empty() || ops.back().first != c.key) ops.emplace_back(c.key, std::nullopt);
-      }
     }
-    if (!c.has_new) continue;
-    ++rows_delta;
-    terms_delta += static_cast<int64_t>(c.new_tokens.size());
-    for (const TextToken& t : c.new_tokens) {
-      TermOps& ops = terms[t.term];
-      if (ops.empty() || ops.back().first != c.key || !ops.back().second) {
-        if (!ops.empty() && ops.back().first == c.key) ops.pop_back();  // removed, then added
-        TextPosting p;
-        p.key = c.key;
-        p.length = static_cast<uint32_t>(c.new_tokens.size());
-        ops.emplace_back(c.key, std::move(p));
-      }
-      ops.back().second->positions.push_back(t.position);
+    if (c.has_new) {
+      ++rows_delta;
+      terms_delta += static_cast<int64_t>(c.new_tokens.size());
     }
   }
-  for (auto& [term, ops] : terms) {
+  std::vector<uint32_t> order;  // the changes in key order
+  const std::vector<TokenRef> tokens = SortedTokens(*changes, &order);
+  TermWriter writer(txn, table);
+  std::vector<RowOp> ops;
+  std::vector<uint32_t> positions;
+  std::string base, doc_freq_key;
+  for (size_t i = 0; i < tokens.size();) {
+    // One term's changes: per row, the new posting (a row whose old text is removed and new
+    // text added ends as the new posting; a term's tokens in a row are its positions), or the
+    // row removed.
+    const std::string_view term = tokens[i].term;
+    ops.clear();
+    positions.clear();
+    while (i < tokens.size() && tokens[i].term == term) {
+      const uint32_t row = tokens[i].row;
+      const TextDocChange& c = (*changes)[order[row]];
+      RowOp op;
+      op.key = c.key;
+      op.length = static_cast<uint32_t>(c.new_tokens.size());
+      op.pos_at = static_cast<uint32_t>(positions.size());
+      for (; i < tokens.size() && tokens[i].row == row && tokens[i].term == term; ++i) {
+        if (!(tokens[i].token & kNewToken)) continue;
+        op.add = true;
+        positions.push_back(c.new_tokens[tokens[i].token & ~kNewToken].position);
+      }
+      op.freq = static_cast<uint32_t>(positions.size()) - op.pos_at;
+      ops.push_back(op);
+    }
+    base.assign(prefix);
+    base.push_back('\x01');
+    base.append(term);
+    base.push_back('\x00');
     int64_t delta = 0;
-    if (!WriteTerm(txn, table, TermBase(prefix, term), &ops, &delta)) {
+    if (!writer.Write(base, ops, positions, &delta)) {
       *error = txn->error();
       return false;
     }
     if (delta == 0) continue;
-    std::string key = DocFreqKey(prefix, term);
-    std::string_view old;
-    int64_t n = txn->Get(table, key, &old) ? static_cast<int64_t>(Get64(old, 0)) : 0;
-    n += delta;
-    bool ok = n > 0 ? txn->Put(table, key, BigEndian64(static_cast<uint64_t>(n)))
-                    : txn->Delete(table, key);
-    if (!ok) {
+    doc_freq_key.assign(prefix);
+    doc_freq_key.push_back('\x02');
+    doc_freq_key.append(term);
+    if (!AddDocFreq(txn, table, doc_freq_key, delta)) {
       *error = txn->error();
       return false;
     }
