@@ -60,7 +60,9 @@ class KafkaSource final : public Source {
         {"client.id", client_name_},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
-        {"auto.offset.reset", "earliest"},
+        // An offset the broker no longer has is an error (OnOffsetReset), not a silent jump
+        // to the log start past events the view never read.
+        {"auto.offset.reset", "error"},
         {"enable.partition.eof", "false"},
         {"fetch.wait.max.ms", "10"},
         {"fetch.error.backoff.ms", "100"},
@@ -135,6 +137,10 @@ class KafkaSource final : public Source {
     for (rd_kafka_message_t* m : batch_) {
       if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt) {
+          OnOffsetReset(rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+          continue;
+        }
         // "kafka: TOPIC [PARTITION]: reason", without the topic part when there is no topic.
         std::string what = "kafka: ";
         if (m->rkt) {
@@ -228,6 +234,11 @@ class KafkaSource final : public Source {
       std::lock_guard<std::mutex> lock(mu_);
       st.problem = problem_;
       st.healthy = problem_.empty();
+      if (!gap_problem_.empty()) {
+        st.problem = gap_problem_;
+        st.healthy = false;
+        st.held = true;
+      }
       parts.assign(known_.begin(), known_.end());
     }
     for (const auto& tp : parts) {
@@ -235,8 +246,8 @@ class KafkaSource final : public Source {
       if (rk_ && rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &lo,
                                                 &hi) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         PartitionInfo info;
-        info.low_watermark = lo;
-        info.high_watermark = hi;
+        info.low_watermark = KnownOffset(lo);
+        info.high_watermark = KnownOffset(hi);
         st.partitions[tp] = info;
       } else {
         st.partitions[tp] = PartitionInfo();
@@ -271,6 +282,43 @@ class KafkaSource final : public Source {
     batch_.clear();
     oversize_.clear();
     headers_.clear();
+  }
+
+  // The broker no longer has the offset this partition was to be read from (retention, or
+  // DeleteRecords, deleted it). From offset 0 (a new view, or a rebuild that allowed the gap)
+  // the partition starts at the log start, as a consumer with nothing read yet does. Past
+  // offset 0 the view has read the events before and would miss the deleted ones: the source
+  // holds (the view is stalled, naming them) until the view is rebuilt.
+  void OnOffsetReset(const std::string& topic, int32_t partition, int64_t offset) {
+    TopicPartition tp{topic, partition};
+    int64_t lo = -1, hi = -1;
+    rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &lo, &hi, 5000);
+    if (offset <= 0) {
+      Log(4, "OFFSET",
+          (topic + " [" + std::to_string(partition) + "]: offsets 0.." +
+           (lo > 0 ? std::to_string(lo - 1) : std::string("?")) +
+           " are no longer in the log: reading from its start")
+              .c_str());
+      // After the error the partition fetches nothing more: assigned again, at the log start.
+      ListPtr one(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(one.get(), topic.c_str(), partition)->offset =
+          lo >= 0 ? lo : RD_KAFKA_OFFSET_BEGINNING;
+      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), one.get())) {
+        rd_kafka_error_destroy(e);
+      }
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), one.get())) {
+        SetProblem(std::string("assign failed: ") + rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+      return;
+    }
+    std::string why = topic + ":" + std::to_string(partition) + ": offsets " +
+                      std::to_string(offset) + ".." +
+                      (lo > offset ? std::to_string(lo - 1) : std::string("?")) +
+                      " were deleted from the log (retention) before the view read them; "
+                      "rebuild the view (from the archive, when there is one)";
+    std::lock_guard<std::mutex> lock(mu_);
+    if (gap_problem_.empty()) gap_problem_ = std::move(why);
   }
 
   void SetProblem(std::string p) {
@@ -371,6 +419,7 @@ class KafkaSource final : public Source {
 
   mutable std::mutex mu_;
   std::string problem_;             // guarded by mu_
+  std::string gap_problem_;         // guarded by mu_: events lost to retention (OnOffsetReset)
   bool transport_problem_ = false;  // guarded by mu_
   bool recheck_soon_ = false;       // guarded by mu_
   std::set<std::string> missing_topics_;

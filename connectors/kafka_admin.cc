@@ -110,7 +110,7 @@ bool QueryWatermarks(const std::string& brokers,
         ok = false;
         break;
       }
-      (*out)[id] = PartitionInfo{lo, hi};
+      (*out)[id] = PartitionInfo{KnownOffset(lo), KnownOffset(hi)};
     }
   }
   rd_kafka_metadata_destroy(md);

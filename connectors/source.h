@@ -58,6 +58,10 @@ struct PartitionInfo {
   std::optional<Offset> low_watermark;   // unknown until the source has asked
   std::optional<Offset> high_watermark;  // unknown until the source has asked
 };
+// A watermark as librdkafka reports it: negative (RD_KAFKA_OFFSET_INVALID) while not known.
+inline std::optional<Offset> KnownOffset(int64_t offset) {
+  return offset >= 0 ? std::optional<Offset>(offset) : std::nullopt;
+}
 
 struct SourceStatus {
   bool healthy = true;
