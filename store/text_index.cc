@@ -22,21 +22,24 @@ std::string FieldPrefix(const std::string& field) {
 
 std::string StatsKey(const std::string& field_prefix) { return field_prefix + '\x00'; }
 
-// The prefix of a term's chunk keys: the field, 01, the term, 00.
-std::string TermBase(const std::string& field_prefix, std::string_view term) {
-  std::string k = field_prefix;
-  k.push_back('\x01');
-  k.append(term);
-  k.push_back('\x00');
-  return k;
+// The prefix of a term's chunk keys: the field, 01, the term, 00 (into *out, whose buffer is
+// reused).
+void TermBaseInto(const std::string& field_prefix, std::string_view term, std::string* out) {
+  out->assign(field_prefix);
+  out->push_back('\x01');
+  out->append(term);
+  out->push_back('\x00');
+}
+
+// How much of a row key fits in a chunk key after the term's base.
+size_t KeyRoom(const std::string& base) {
+  return base.size() >= kMaxLmdbKey ? 0 : kMaxLmdbKey - base.size();
 }
 
 // A chunk's LMDB key: the term's base and as much of its first row key as fits.
-std::string ChunkKey(const std::string& base, std::string_view first_key) {
-  size_t room = base.size() >= kMaxLmdbKey ? 0 : kMaxLmdbKey - base.size();
-  std::string k = base;
-  k.append(first_key.substr(0, room));
-  return k;
+void ChunkKeyInto(const std::string& base, std::string_view first_key, std::string* out) {
+  out->assign(base);
+  out->append(first_key.substr(0, KeyRoom(base)));
 }
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
@@ -56,12 +59,26 @@ bool PositionAt(KvCursor* c, const std::string& base, const std::string& target)
   return c->Seek(target);
 }
 
-// The key of a term's row count: the field, 02, the term.
-std::string DocFreqKey(const std::string& field_prefix, std::string_view term) {
-  std::string k = field_prefix;
-  k.push_back('\x02');
-  k.append(term);
-  return k;
+// The chunk that rows whose chunk key is `target` belong to (PositionAt): its LMDB key, its
+// value (valid until the transaction writes), and the next chunk's key, if the term has one —
+// rows whose cut keys reach it belong there. false when the term has no chunk.
+bool LocateChunk(KvCursor* c, const std::string& base, const std::string& target,
+                 std::string* chunk_key, std::string_view* value, bool* has_next,
+                 std::string* next_key) {
+  *has_next = false;
+  if (!PositionAt(c, base, target)) return false;
+  chunk_key->assign(c->key());
+  *value = c->value();
+  *has_next = c->Next() && StartsWith(c->key(), base);
+  if (*has_next) next_key->assign(c->key());
+  return true;
+}
+
+// The key of a term's row count: the field, 02, the term (into *out).
+void DocFreqKeyInto(const std::string& field_prefix, std::string_view term, std::string* out) {
+  out->assign(field_prefix);
+  out->push_back('\x02');
+  out->append(term);
 }
 
 uint64_t Get64(std::string_view v, size_t at) {
@@ -133,18 +150,10 @@ class TermWriter {
 // whose key equals the row key's cut, or else the one before it — or, when there is none, the
 // term's first chunk, which the row then starts.
 void TermWriter::Locate(std::string_view key) {
-  target_.assign(*base_);
-  target_.append(Cut(key));
-  found_ = PositionAt(cursor_.get(), *base_, target_);
-  has_next_ = false;
-  if (!found_) {
-    chunk_.Decode({});
-    return;
-  }
-  chunk_key_.assign(cursor_->key());
-  chunk_.Decode(cursor_->value());  // a chunk that does not decode is left empty
-  has_next_ = cursor_->Next() && StartsWith(cursor_->key(), *base_);
-  if (has_next_) next_key_.assign(cursor_->key());
+  ChunkKeyInto(*base_, key, &target_);
+  std::string_view value;
+  found_ = LocateChunk(cursor_.get(), *base_, target_, &chunk_key_, &value, &has_next_, &next_key_);
+  chunk_.Decode(value);  // none, or a chunk that does not decode: no rows
 }
 
 void TermWriter::Encode(size_t from, size_t to) {
@@ -194,7 +203,7 @@ bool TermWriter::Write(const std::string& base, const std::vector<RowOp>& ops,
   if (!cursor_) cursor_ = txn_->Cursor(table_);
   if (!cursor_) return false;
   base_ = &base;
-  room_ = base.size() >= kMaxLmdbKey ? 0 : kMaxLmdbKey - base.size();
+  room_ = KeyRoom(base);
   for (size_t i = 0; i < ops.size();) {
     Locate(ops[i].key);
     // The changes that fall in this chunk (before the next one's first row; the next chunk's
@@ -311,19 +320,14 @@ bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
       op.freq = static_cast<uint32_t>(positions.size()) - op.pos_at;
       ops.push_back(op);
     }
-    base.assign(prefix);
-    base.push_back('\x01');
-    base.append(term);
-    base.push_back('\x00');
+    TermBaseInto(prefix, term, &base);
     int64_t delta = 0;
     if (!writer.Write(base, ops, positions, &delta)) {
       *error = txn->error();
       return false;
     }
     if (delta == 0) continue;
-    doc_freq_key.assign(prefix);
-    doc_freq_key.push_back('\x02');
-    doc_freq_key.append(term);
+    DocFreqKeyInto(prefix, term, &doc_freq_key);
     if (!AddDocFreq(txn, table, doc_freq_key, delta)) {
       *error = txn->error();
       return false;
@@ -359,14 +363,16 @@ void TextIndexReader::Stats(uint64_t* rows, uint64_t* terms) const {
 }
 
 uint64_t TextIndexReader::DocFreq(std::string_view term) const {
+  std::string key;
+  DocFreqKeyInto(field_prefix_, term, &key);
   std::string_view v;
-  return txn_->Get(table_, DocFreqKey(field_prefix_, term), &v) ? Get64(v, 0) : 0;
+  return txn_->Get(table_, key, &v) ? Get64(v, 0) : 0;
 }
 
 std::unique_ptr<TextIndexReader::TermLookup> TextIndexReader::Lookup(std::string_view term) const {
   auto l = std::make_unique<TermLookup>();
   l->cursor_ = txn_->Cursor(table_);
-  l->base_ = TermBase(field_prefix_, term);
+  TermBaseInto(field_prefix_, term, &l->base_);
   return l;
 }
 
@@ -381,20 +387,15 @@ bool TextIndexReader::Lookup(std::string_view term, std::string_view key, TextPo
 }
 
 bool TextIndexReader::TermLookup::Load() {
-  valid_ = false;
-  if (!cursor_ || !PositionAt(cursor_.get(), base_, target_)) return false;
-  chunk_.Reset(cursor_->value());  // the map's bytes stay valid for the read transaction
-  chunk_key_.assign(cursor_->key());
-  has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
-  if (has_next_) next_key_.assign(cursor_->key());
-  valid_ = true;
-  return true;
+  std::string_view value;
+  valid_ = cursor_ &&
+           LocateChunk(cursor_.get(), base_, target_, &chunk_key_, &value, &has_next_, &next_key_);
+  if (valid_) chunk_.Reset(value);  // the map's bytes stay valid for the read transaction
+  return valid_;
 }
 
 bool TextIndexReader::TermLookup::Find(std::string_view key, TextPostingRef* out) {
-  // The row's chunk key, built in place: the term's base and the key cut to fit.
-  target_.assign(base_);
-  target_.append(key.substr(0, base_.size() >= kMaxLmdbKey ? 0 : kMaxLmdbKey - base_.size()));
+  ChunkKeyInto(base_, key, &target_);  // built in place
   if (!valid_ || target_ < chunk_key_ || (has_next_ && target_ >= next_key_)) {
     if (!Load()) return false;
   }
@@ -427,7 +428,7 @@ bool TextIndexReader::ExpandPrefix(std::string_view prefix, size_t max,
 std::unique_ptr<TextIndexReader::Iterator> TextIndexReader::Postings(std::string_view term) const {
   auto it = std::make_unique<Iterator>();
   it->cursor_ = txn_->Cursor(table_);
-  it->base_ = TermBase(field_prefix_, term);
+  TermBaseInto(field_prefix_, term, &it->base_);
   return it;
 }
 
@@ -449,7 +450,9 @@ void TextIndexReader::Iterator::Seek(std::string_view from, bool inclusive) {
     if (!inclusive && Valid() && key().empty()) Next();
     return;
   }
-  if (!PositionAt(cursor_.get(), base_, ChunkKey(base_, from)) || !LoadChunk()) return;
+  std::string target;
+  ChunkKeyInto(base_, from, &target);
+  if (!PositionAt(cursor_.get(), base_, target) || !LoadChunk()) return;
   at_ = chunk_.Find(from, inclusive);
   if (at_ == chunk_.size()) {
     chunk_.Decode({});
