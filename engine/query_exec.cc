@@ -314,7 +314,7 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
             RowRecord rec;
             uint64_t dead;
             // A query that reads no field before its answer is chosen (where, order) reads
-            // only the rows it answers with (OutputRows).
+            // only the rows it answers with, after choosing them (late_rows in RunQuery).
             if (need_row && !store->GetRow(k, &rec, &dead)) return true;
             return consider(k, std::move(rec));
           },
