@@ -1,60 +1,23 @@
 // Grouped queries beyond the golden cases (tests/golden_query): paging through groups with
 // cursors, the bound on the number of groups, and count_distinct's notion of equal values.
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <filesystem>
 
-#include "dsl/compiler.h"
-#include "engine/projector.h"
 #include "engine/query_exec.h"
-#include "store/view_store.h"
+#include "tests/dsl/test_views.h"
 
 namespace {
 
-namespace fs = std::filesystem;
-
-struct View {
-  std::shared_ptr<const projd::Projection> proj;
-  std::unique_ptr<projd::ViewStore> store;
-};
+using View = projd_test::TestView;
 
 // A view `t` with one row per event {"id", "g", "v"}.
 View MakeView(const std::string& name, const std::vector<std::string>& events) {
-  projd::CompiledFile compiled = projd::CompileFile(
-      "t.proj", "projection t { from \"t\" key event.id on Set { g = event.g  v = event.v } }");
-  REQUIRE(compiled.ok());
-  View view;
-  view.proj = compiled.projections[0];
-  fs::path dir =
-      fs::temp_directory_path() / ("projd-query-group-" + std::to_string(getpid())) / name;
-  fs::remove_all(dir);
-  std::string error;
-  view.store = projd::ViewStore::Open(dir.string(), projd::KvOptions(), &error);
-  REQUIRE(view.store);
-  projd::Projector projector(view.proj);
-  projd::Batch batch;
-  REQUIRE(view.store->BeginBatch(&error));
-  int64_t offset = 0;
-  for (const auto& e : events) {
-    projd::Message m;
-    m.topic = "t";
-    m.offset = offset++;
-    m.value = e;
-    std::string reason;
-    projector.Apply(m, view.store.get(), &batch, &reason);
-  }
-  REQUIRE(view.store->Commit(batch, &error));
-  return view;
+  return projd_test::MakeTestView(
+      "query-group", name,
+      "projection t { from \"t\" key event.id on Set { g = event.g  v = event.v } }", events);
 }
 
 std::unique_ptr<projd::Query> Compile(const View& view, const std::string& text) {
-  projd::Diagnostic diag;
-  auto q = projd::CompileQuery(
-      text, [&](const std::string&) { return view.proj; }, &diag);
-  INFO(diag.Format());
-  REQUIRE(q);
-  return q;
+  return projd_test::CompileTestQuery(view, text);
 }
 
 std::string Event(int i, const std::string& g, const std::string& v) {

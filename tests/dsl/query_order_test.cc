@@ -2,66 +2,28 @@
 // ordered answer keeps only the best rows of each page (a bounded heap), and a text query reads
 // rows only when it must; both are checked here against answers computed another way, on
 // seeded random views with ties, nulls and mixed types, through every page of their cursors.
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <random>
 #include <set>
 
-#include "dsl/compiler.h"
-#include "engine/projector.h"
 #include "engine/query_exec.h"
-#include "store/view_store.h"
+#include "tests/dsl/test_views.h"
 
 namespace {
 
-namespace fs = std::filesystem;
-
-struct View {
-  std::shared_ptr<const projd::Projection> proj;
-  std::unique_ptr<projd::ViewStore> store;
-};
+using View = projd_test::TestView;
 
 // A view `t` with one row per event {"id", "g", "v", "memo"} and a text index on memo.
 View MakeView(const std::string& name, const std::vector<std::string>& events) {
-  projd::CompiledFile compiled = projd::CompileFile(
-      "t.proj",
-      "projection t { from \"t\" key event.id on Set { g = event.g  v = event.v  memo = "
-      "event.memo } index text memo }");
-  REQUIRE(compiled.ok());
-  View view;
-  view.proj = compiled.projections[0];
-  fs::path dir =
-      fs::temp_directory_path() / ("projd-query-order-" + std::to_string(getpid())) / name;
-  fs::remove_all(dir);
-  std::string error;
-  view.store = projd::ViewStore::Open(dir.string(), projd::KvOptions(), &error);
-  REQUIRE(view.store);
-  view.store->UseIndexesOf(*view.proj);
-  projd::Projector projector(view.proj);
-  projd::Batch batch;
-  REQUIRE(view.store->BeginBatch(&error));
-  int64_t offset = 0;
-  for (const auto& e : events) {
-    projd::Message m;
-    m.topic = "t";
-    m.offset = offset++;
-    m.value = e;
-    std::string reason;
-    projector.Apply(m, view.store.get(), &batch, &reason);
-  }
-  REQUIRE(view.store->Commit(batch, &error));
-  return view;
+  return projd_test::MakeTestView("query-order", name,
+                                  "projection t { from \"t\" key event.id on Set { g = event.g  "
+                                  "v = event.v  memo = event.memo } index text memo }",
+                                  events);
 }
 
 // Every page of `text` (its own limit is the page size), each answer row as compact JSON.
 std::vector<std::string> AllPages(const View& view, const std::string& text, int* pages) {
-  projd::Diagnostic diag;
-  auto q = projd::CompileQuery(
-      text, [&](const std::string&) { return view.proj; }, &diag);
-  INFO(text << ": " << diag.Format());
-  REQUIRE(q);
+  auto q = projd_test::CompileTestQuery(view, text);
   projd::QueryLimits limits;
   std::vector<std::string> rows;
   std::string cursor, error;
