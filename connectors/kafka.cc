@@ -288,9 +288,10 @@ class KafkaSource final : public Source {
   // DeleteRecords, deleted it). From offset 0 (a new view, or a rebuild that allowed the gap)
   // the partition starts at the log start, as a consumer with nothing read yet does. Past
   // offset 0 the view has read the events before and would miss the deleted ones: the source
-  // holds (the view is stalled, naming them) until the view is rebuilt.
+  // holds (the view is stalled, naming them) until the view is rebuilt. An offset past the
+  // log's end (the topic recreated) holds it too, saying so (the view also fails on it:
+  // View::CheckLogEnd).
   void OnOffsetReset(const std::string& topic, int32_t partition, int64_t offset) {
-    TopicPartition tp{topic, partition};
     int64_t lo = -1, hi = -1;
     rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition, &lo, &hi, 5000);
     if (offset <= 0) {
@@ -312,11 +313,17 @@ class KafkaSource final : public Source {
       }
       return;
     }
-    std::string why = topic + ":" + std::to_string(partition) + ": offsets " +
-                      std::to_string(offset) + ".." +
-                      (lo > offset ? std::to_string(lo - 1) : std::string("?")) +
-                      " were deleted from the log (retention) before the view read them; "
-                      "rebuild the view (from the archive, when there is one)";
+    std::string why = topic + ":" + std::to_string(partition) + ": ";
+    if (hi >= 0 && offset > hi) {  // not deleted: the log is shorter than the view's position
+      why += "offset " + std::to_string(offset) + " is past the log's end (offset " +
+             std::to_string(hi) +
+             "): the topic was recreated or the broker replaced; rebuild the view";
+    } else {
+      why += "offsets " + std::to_string(offset) + ".." +
+             (lo > offset ? std::to_string(lo - 1) : std::string("?")) +
+             " were deleted from the log (retention) before the view read them; rebuild the "
+             "view (from the archive, when there is one)";
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (gap_problem_.empty()) gap_problem_ = std::move(why);
   }
