@@ -99,7 +99,7 @@ void View::Cancel(uint64_t id) { waiters_.Cancel(id); }
 bool View::Skip() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!failed_) return false;
-  skip_requested_ = true;
+  if (!resuming_) skip_requested_ = true;  // else: the skip asked for is under way
   return true;
 }
 
@@ -245,16 +245,29 @@ bool View::Held(std::vector<OwnedMessage>* pending) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Stopped at a bad event: wait for skip (or a new definition, which replaces this view).
+    // Skipped: the failing event (as a dead letter) and the rest of its batch are applied
+    // now, and the view says `failed` at that event until they are written (Resumed).
     if (failed_ && skip_requested_) {
-      pending->swap(pending_);
-      failed_ = false;
+      *pending = pending_;
       skip_requested_ = false;
-      failed_reason_.clear();
+      resuming_ = true;
     }
   }
   CheckLogEnd();
   std::lock_guard<std::mutex> lock(mu_);
-  return failed_ || !beyond_log_end_.empty();
+  return (failed_ && !resuming_) || !beyond_log_end_.empty();
+}
+
+void View::Resumed(bool stopped_again, std::vector<OwnedMessage>* rest) {
+  std::lock_guard<std::mutex> lock(mu_);
+  resuming_ = false;
+  if (stopped_again) {
+    pending_.swap(*rest);  // StopAt names the new event
+    return;
+  }
+  failed_ = false;
+  failed_reason_.clear();
+  pending_.clear();
 }
 
 void View::StopAt(const std::string& reason) {
@@ -332,7 +345,7 @@ void View::Run() {
     return cursors.back();
   };
   while (!stop_) {
-    std::vector<OwnedMessage> pending;
+    std::vector<OwnedMessage> pending, stopped_rest;
     if (Held(&pending)) {
       UpdateRate();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -385,9 +398,10 @@ void View::Run() {
       for (size_t i = 0; i < pending.size(); ++i) {
         if (!apply(pending[i].View(), i, i == 0)) break;
       }
+      // Stopped again at a later event: it and the rest wait for the next skip (Resumed).
       if (stopped_here) {
-        std::lock_guard<std::mutex> lock(mu_);
-        pending_.assign(pending.begin() + static_cast<std::ptrdiff_t>(stop_index), pending.end());
+        stopped_rest.assign(pending.begin() + static_cast<std::ptrdiff_t>(stop_index),
+                            pending.end());
       }
     } else {
       source_->Poll(&messages, options_.max_batch, options_.poll_timeout);
@@ -408,7 +422,10 @@ void View::Run() {
     for (const auto& c : cursors) {
       if (c.last_ts > 0) batch.last_timestamps[c.tp] = c.last_ts;
     }
-    if (!HandOver(&batch, &staged, apply_started, stopped_here)) break;
+    // After a skip, as before a stop, the batch is written before the view says so.
+    bool resumed = !pending.empty();
+    if (!HandOver(&batch, &staged, apply_started, stopped_here || resumed)) break;
+    if (resumed) Resumed(stopped_here, &stopped_rest);
     if (stopped_here) StopAt(stop_reason);
     UpdateRate();
     PruneHistoryNow();

@@ -148,6 +148,9 @@ class View {
   Batch SetUpBatch();
   bool Held(std::vector<OwnedMessage>* pending);
   void StopAt(const std::string& reason);
+  // After a skipped event's batch is written: the view is failed no more, unless it stopped
+  // again at a later event of that batch (`rest`: that event and the ones after it).
+  void Resumed(bool stopped_again, std::vector<OwnedMessage>* rest);
   void PruneHistoryNow();
   void FinishRun();
   // format avro: holds until the writer schemas of `messages` are known (the registry may be
@@ -205,6 +208,7 @@ class View {
   bool caught_up_once_ = false;
   bool failed_ = false;
   bool skip_requested_ = false;
+  bool resuming_ = false;  // guarded by mu_: a skipped event's batch is being applied (Held)
   std::string failed_reason_;
   std::string failed_reason_for_skip_;  // the reason recorded when the failing event is skipped
   bool failed_has_key_ = false;         // and the view key it carried, when known
