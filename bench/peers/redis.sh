@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# projd's point reads next to Redis serving the same answers: a Redis on loopback (no
+# persistence) is loaded with the body projd returns for GET /v1/views/by_event/rows/KEY, for
+# every row of projd's by_event view, checked byte for byte against projd on 1,000 random keys,
+# then read with redis-benchmark at the concurrency of bench/run.sh's wrk run (64 connections,
+# one request in flight on each, random keys).
+#
+# Usage: bench/peers/redis.sh PROJD_PORT ROWS [PROJD_LINE]
+#   PROJD_PORT: a projd serving bench/by_event.proj, caught up, with ROWS rows keyed
+#   e-00000000, e-00000001, ...
+#   PROJD_LINE: projd's point-read line from bench/run.sh (wrk_run: "... N req/s   p50 X ms
+#   p99 Y ms"); with it, the ratios projd ÷ Redis are printed too.
+# Row e-%08d is stored under key:%012d, the names redis-benchmark's __rand_int__ produces for
+# -r ROWS. Installs the Debian package redis-server when redis-server is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [[ $# -lt 2 ]]; then
+  echo "usage: bench/peers/redis.sh PROJD_PORT ROWS [PROJD_LINE]" >&2
+  exit 2
+fi
+projd_port=$1 rows=$2 projd_line=${3:-}
+requests=${PROJD_REDIS_REQUESTS:-1000000}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  echo "installing redis-server..." >&2
+  apt-get install -y redis-server >/dev/null
+fi
+
+redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+  --logfile '' --daemonize no > /dev/null 2>&1 &
+redis_pid=$!
+cleanup() { kill -TERM "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+t0=$(date +%s.%N)
+python3 bench/peers/rows.py resp "$projd_port" by_event | redis-cli -p "$redis_port" --pipe > /dev/null
+t1=$(date +%s.%N)
+loaded=$(redis-cli -p "$redis_port" dbsize)
+python3 -c "print('Redis loaded with %d rows from projd\'s scan in %.1f s' % ($loaded, $t1 - $t0))"
+if [[ $loaded != "$rows" ]]; then
+  echo "Redis holds $loaded keys, not $rows" >&2
+  exit 1
+fi
+python3 bench/peers/rows.py verify "$projd_port" by_event "$redis_port" "$rows" 1000
+
+out=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c 64 -P 1 -n "$requests" -r "$rows" --csv \
+  GET 'key:__rand_int__')
+python3 - "$out" "$projd_line" <<'PY'
+import csv, re, sys
+out, projd_line = sys.argv[1], sys.argv[2]
+row = next(r for r in csv.DictReader(out.splitlines()) if r["test"].startswith("GET"))
+rps, p50, p99 = float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
+print("%-44s %10.0f req/s   p50 %6.2f ms   p99 %6.2f ms"
+      % ("Redis GET (redis-benchmark -c64 -P1, same bodies)", rps, p50, p99))
+m = re.search(r"([0-9.]+) req/s\s+p50\s+([0-9.]+) ms\s+p99\s+([0-9.]+) ms", projd_line)
+if m:
+    print("%-44s %10.2f            projd p99 ÷ Redis p99 %5.2f"
+          % ("projd ÷ Redis req/s", float(m.group(1)) / rps, float(m.group(3)) / p99))
+PY
