@@ -114,6 +114,11 @@ print("%-44s %10.0f events/s   %5.1f%% of raw consume" % ("projd ingest through 
 print("%-44s %10d KiB" % ("projd peak RSS", rss))
 PY
 
+echo "== peer: Kafka Streams on the same topic, same balance logic (bench/peers/kstreams.sh:"
+echo "   at_least_once and exactly_once_v2, each against a projd ingest of the topic in the section)"
+PROJD_BENCH_DIR=$work bench/peers/kstreams.sh "$PROJD_KAFKA_BROKERS" "$topic" "$EVENTS" ||
+  echo "Kafka Streams peer: its rows differ from projd's, or the run failed"
+
 echo "== event -> visible latency at a steady 5,000 events/s (20 s, every 50th event timed)"
 lat_topic=lat-$$-$(date +%s)
 build/bench/projd_bench produce "$PROJD_KAFKA_BROKERS" "$lat_topic" /dev/null 4 >/dev/null
@@ -160,7 +165,11 @@ print("%-44s %10.0f req/s   p50 %6.2f ms   p99 %6.2f ms%s" % (sys.argv[1], rps, 
 PY2
 }
 wrk_run "static answer GET /healthz (baseline)" "http://127.0.0.1:$port/healthz"
-wrk_run "point read GET /v1/views/by_event/rows/KEY" -s bench/point_read.lua "http://127.0.0.1:$port"
+point_read=$(wrk_run "point read GET /v1/views/by_event/rows/KEY" -s bench/point_read.lua "http://127.0.0.1:$port")
+echo "$point_read"
+# Peer: Redis loaded with the same answers (bench/peers/redis.sh), right after projd's figure.
+bench/peers/redis.sh "$port" "$EVENTS" "$point_read" ||
+  echo "Redis peer: its answers differ from projd's, or the run failed"
 wrk_run "index query POST /v1/query (owner ==, 10 rows)" -s bench/index_query.lua "http://127.0.0.1:$port"
 echo "== long queries do not delay other requests (16 clients running full-scan queries)"
 python3 bench/scan_isolation.py "$port" by_event 'e-%08d' "$EVENTS" \
