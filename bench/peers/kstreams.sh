@@ -22,6 +22,7 @@ work=${PROJD_BENCH_DIR:-/tmp/projd-bench}/peers-kstreams
 rm -rf "$work" && mkdir -p "$work"
 
 pid=""
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   if [[ -n $pid ]]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   rm -rf "$work/state" "$work/data" "$work/projections"
