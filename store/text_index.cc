@@ -395,8 +395,16 @@ bool TextIndexReader::TermLookup::Load() {
 }
 
 bool TextIndexReader::TermLookup::Find(std::string_view key, TextPostingRef* out) {
-  ChunkKeyInto(base_, key, &target_);  // built in place
-  if (!valid_ || target_ < chunk_key_ || (has_next_ && target_ >= next_key_)) {
+  // Whether the row belongs to the chunk at hand, compared without building its chunk key:
+  // that chunk's key and the next one's (has_next_: of the same term) start with its base.
+  std::string_view cut = key.substr(0, KeyRoom(base_));
+  auto after_base = [this](const std::string& k) {
+    return std::string_view(k).substr(std::min(base_.size(), k.size()));
+  };
+  bool here =
+      valid_ && cut >= after_base(chunk_key_) && !(has_next_ && cut >= after_base(next_key_));
+  if (!here) {
+    ChunkKeyInto(base_, key, &target_);  // built in place
     if (!Load()) return false;
   }
   size_t i = chunk_.Seek(key);
@@ -469,15 +477,22 @@ void TextIndexReader::Iterator::Next() {
 }
 
 void TextChunk::Reset(std::string_view in) {
-  keys_.clear();
-  key_at_.assign(1, 0);
-  lengths_.clear();
-  pos_at_.assign(1, 0);
-  positions_.clear();
+  n_ = keys_n_ = pos_n_ = 0;
   rest_ = in;
   left_ = 0;
   bad_ = false;
   if (!in.empty() && (!GetVarint(&rest_, &left_) || left_ > rest_.size())) bad_ = true;
+  if (bad_) left_ = 0;
+  // Every row takes at least one byte: left_ rows fit in what the buffers are grown to here.
+  if (key_at_.size() < left_ + 1) {
+    key_at_.resize(left_ + 1);
+    lengths_.resize(left_ + 1);
+    pos_at_.resize(left_ + 1);
+  }
+  if (key_at_.empty()) key_at_.resize(1);
+  if (pos_at_.empty()) pos_at_.resize(1);
+  key_at_[0] = 0;
+  pos_at_[0] = 0;
 }
 
 bool TextChunk::Decode(std::string_view in) {
@@ -492,26 +507,46 @@ bool TextChunk::Decode(std::string_view in) {
 bool TextChunk::DecodeNext() {
   if (bad_ || left_ == 0) return false;
   uint64_t shared = 0, suffix = 0, length = 0, tf = 0;
-  size_t prev_at = size() ? key_at_[size() - 1] : 0;
-  size_t prev_size = size() ? key_at_[size()] - prev_at : 0;
+  size_t prev_at = key_at_[n_ > 0 ? n_ - 1 : 0];
+  size_t prev_size = n_ > 0 ? key_at_[n_] - prev_at : 0;
   if (!GetVarint(&rest_, &shared) || !GetVarint(&rest_, &suffix) || shared > prev_size ||
       suffix > rest_.size()) {
     bad_ = true;
     return false;
   }
-  // The shared part comes from the previous key in keys_ itself: make room first, so that
-  // appending does not move the bytes it copies (and nothing is zero-filled).
-  size_t need = keys_.size() + shared + suffix;
-  if (need > keys_.capacity()) keys_.reserve(std::max(need, 2 * keys_.capacity()));
-  keys_.append(keys_.data() + prev_at, shared);
-  keys_.append(rest_.data(), suffix);
+  shared_ = shared;
+  // The shared part comes from the previous key, which ends where this one starts.
+  // Keys are short: up to 16 bytes move as one block (copies of a constant size are inlined;
+  // the buffer keeps kSlack bytes past its last key for the overshoot, and memmove reads the
+  // whole block before writing it where the previous key's block overlaps).
+  constexpr size_t kSlack = 16;
+  size_t need = keys_n_ + shared + suffix;
+  if (need + kSlack > keys_.size()) {
+    keys_.resize(std::max<size_t>(need + kSlack, 2 * keys_.size()));
+  }
+  char* out = keys_.data() + keys_n_;
+  if (shared <= kSlack) {
+    std::memmove(out, keys_.data() + prev_at, kSlack);
+  } else {
+    std::memcpy(out, keys_.data() + prev_at, shared);
+  }
+  if (suffix <= kSlack && rest_.size() >= kSlack) {
+    std::memcpy(out + shared, rest_.data(), kSlack);
+  } else if (suffix) {
+    std::memcpy(out + shared, rest_.data(), suffix);
+  }
   rest_.remove_prefix(suffix);
-  key_at_.push_back(static_cast<uint32_t>(keys_.size()));
+  keys_n_ = need;
+  key_at_[n_ + 1] = static_cast<uint32_t>(keys_n_);
   if (!GetVarint(&rest_, &length) || !GetVarint(&rest_, &tf) || tf > rest_.size()) {
     bad_ = true;
     return false;
   }
-  lengths_.push_back(static_cast<uint32_t>(length));
+  lengths_[n_] = static_cast<uint32_t>(length);
+  if (pos_n_ + tf > positions_.size()) {
+    positions_.resize(std::max<size_t>(pos_n_ + tf, 2 * positions_.size()));
+  }
+  uint32_t* pos_out = positions_.data() + pos_n_;
   uint64_t pos = 0;
   for (uint64_t k = 0; k < tf; ++k) {
     uint64_t d = 0;
@@ -520,19 +555,39 @@ bool TextChunk::DecodeNext() {
       return false;
     }
     pos += d;
-    positions_.push_back(static_cast<uint32_t>(pos));
+    pos_out[k] = static_cast<uint32_t>(pos);
   }
-  pos_at_.push_back(static_cast<uint32_t>(positions_.size()));
+  pos_n_ += tf;
+  pos_at_[n_ + 1] = static_cast<uint32_t>(pos_n_);
+  ++n_;
   --left_;
   return true;
 }
 
 size_t TextChunk::Seek(std::string_view key) {
-  if (size() > 0 && this->key(size() - 1) >= key) return Find(key, true);
-  while (DecodeNext()) {
-    if (this->key(size() - 1) >= key) return size() - 1;
+  if (n_ > 0 && this->key(n_ - 1) >= key) return Find(key, true);
+  // The rows decoded so far are before `key`. `same`: how many leading bytes the last of them
+  // has in common with `key`. A row that shares more than `same` bytes with the row before it
+  // is before `key` too (it has that row's smaller byte at `same`): no comparison. Else the
+  // two agree on the first shared_ bytes and the comparison starts there.
+  size_t same = 0;
+  if (n_ > 0) {
+    std::string_view last = this->key(n_ - 1);
+    while (same < last.size() && same < key.size() && last[same] == key[same]) ++same;
   }
-  return size();
+  while (DecodeNext()) {
+    if (n_ > 1 && shared_ > same) continue;
+    size_t from = n_ > 1 ? shared_ : 0;
+    std::string_view k = this->key(n_ - 1);
+    size_t m = from;
+    while (m < k.size() && m < key.size() && k[m] == key[m]) ++m;
+    if (m == key.size() ||
+        (m < k.size() && static_cast<unsigned char>(k[m]) > static_cast<unsigned char>(key[m]))) {
+      return n_ - 1;  // k >= key (bytes compare unsigned, as the keys are ordered)
+    }
+    same = m;
+  }
+  return n_;
 }
 
 size_t TextChunk::Find(std::string_view key, bool inclusive) const {

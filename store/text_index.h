@@ -59,9 +59,9 @@ class TextChunk {
   size_t Seek(std::string_view key);
   bool bad() const { return bad_; }
   // The rows decoded so far.
-  size_t size() const { return lengths_.size(); }
+  size_t size() const { return n_; }
   std::string_view key(size_t i) const {
-    return std::string_view(keys_).substr(key_at_[i], key_at_[i + 1] - key_at_[i]);
+    return std::string_view(keys_.data() + key_at_[i], key_at_[i + 1] - key_at_[i]);
   }
   uint32_t length(size_t i) const { return lengths_[i]; }
   // The term's positions in row i, and how many there are (its frequency).
@@ -73,11 +73,15 @@ class TextChunk {
 
  private:
   bool DecodeNext();  // one more row; false at the end or when the chunk does not decode
-  std::string keys_;
+  // The buffers only grow (a chunk's rows are written in place, no push_back per value): rows
+  // [0, n_) are decoded, keys_ holds keys_n_ bytes and positions_ pos_n_ positions.
+  std::vector<char> keys_;
   std::vector<uint32_t> key_at_;  // row i's key is keys_[key_at_[i], key_at_[i + 1])
   std::vector<uint32_t> lengths_;
   std::vector<uint32_t> pos_at_;  // row i's positions are positions_[pos_at_[i], pos_at_[i + 1])
   std::vector<uint32_t> positions_;
+  size_t n_ = 0, keys_n_ = 0, pos_n_ = 0;
+  size_t shared_ = 0;      // the bytes the last row decoded took from the row before it
   std::string_view rest_;  // the bytes not decoded yet
   uint64_t left_ = 0;      // the rows not decoded yet
   bool bad_ = false;
