@@ -40,6 +40,10 @@ struct Route {
   bool long_work = false;
   // A query parameter that makes a call of this route long work (as_of of a row read).
   const char* long_work_with = nullptr;
+  // Long work that first runs on the HTTP thread, bounded (a query that examines at most a
+  // few hundred rows), and moves to the query pool itself when it finds it needs more
+  // (ApiCall::on_pool): a short query then costs no hand-over between threads.
+  bool try_inline = false;
   // Has a {view} that must be loaded (404 otherwise); min_position waits apply and the answer
   // carries X-Projd-Position.
   bool view_bound = false;

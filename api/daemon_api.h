@@ -29,6 +29,7 @@ struct ApiCall : std::enable_shared_from_this<ApiCall> {
   std::shared_ptr<View> view;       // the {view} of a view-bound route
   std::chrono::steady_clock::time_point started;
   Histogram* read_seconds = nullptr;  // projd_query_seconds, for timed reads
+  bool on_pool = false;               // running on the query pool (a try_inline route moved)
 
   // The view named by the path ("" when the pattern has none).
   const std::string& ViewName() const;
@@ -47,6 +48,9 @@ struct DaemonApi {
   // the view reached min_position or with 504 after wait_ms, or answered now with a 400).
   static bool WaitForPosition(Daemon& d, const std::shared_ptr<ApiCall>& call,
                               const std::shared_ptr<View>& view);
+  // Runs the call on the query pool (a try_inline route that needs more than its first try);
+  // answers 503 when the pool is full.
+  static void MoveToPool(Daemon& d, const std::shared_ptr<ApiCall>& call);
 
   static void Dashboard(Daemon& d, ApiCall& call);
   static void Healthz(Daemon& d, ApiCall& call);

@@ -20,6 +20,10 @@
 
 namespace projd {
 
+// The rows a query may examine on an HTTP thread before it moves to the query pool: a page of
+// a key, key prefix, one-value index or text plan, a fraction of a millisecond of work.
+constexpr uint64_t kInlineQueryRows = 512;
+
 const std::string& ApiCall::ViewName() const {
   static const std::string kNone;
   auto names = route ? PatternParameters(route->pattern) : std::vector<std::string>();
@@ -90,16 +94,21 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   }
   bool long_work =
       route.long_work || (route.long_work_with && call->req.Query(route.long_work_with) != nullptr);
-  if (long_work && work_pool_) {
-    if (work_pool_->Submit([this, call] { DaemonApi::Serve(*this, call); })) return;
-    HttpResponse busy =
-        Error(503, "busy",
-              Str("the query pool is full (" + std::to_string(work_pool_->running()) +
-                  " running, " + std::to_string(work_pool_->queued()) + " waiting); retry later"));
-    busy.headers.emplace_back("Retry-After", "1");
-    return call->respond(std::move(busy));
-  }
+  if (long_work && !route.try_inline) return DaemonApi::MoveToPool(*this, call);
   DaemonApi::Serve(*this, call);
+}
+
+void DaemonApi::MoveToPool(Daemon& daemon, const std::shared_ptr<ApiCall>& call) {
+  Daemon* d = &daemon;
+  call->on_pool = true;
+  if (!d->work_pool_) return Serve(*d, call);  // before Start: on the caller
+  if (d->work_pool_->Submit([d, call] { Serve(*d, call); })) return;
+  HttpResponse busy =
+      Error(503, "busy",
+            Str("the query pool is full (" + std::to_string(d->work_pool_->running()) +
+                " running, " + std::to_string(d->work_pool_->queued()) + " waiting); retry later"));
+  busy.headers.emplace_back("Retry-After", "1");
+  call->respond(std::move(busy));
 }
 
 void DaemonApi::Serve(Daemon& daemon, const std::shared_ptr<ApiCall>& call) {
@@ -161,7 +170,8 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
     const Route& route = *call->route;
     bool long_work = route.long_work ||
                      (route.long_work_with && call->req.Query(route.long_work_with) != nullptr);
-    if (long_work && d->work_pool_ && d->work_pool_->Submit([d, call] { Serve(*d, call); })) {
+    if (long_work && !route.try_inline && d->work_pool_ &&
+        d->work_pool_->Submit([d, call] { Serve(*d, call); })) {
       return;
     }
     d->http_->PostAfter(std::chrono::milliseconds(0), [d, call] { Serve(*d, call); });
@@ -263,7 +273,11 @@ void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
   QueryAnswer answer;
   std::string error;
   std::string position = view->PositionString();
-  bool ok = RunQuery(*query, &view->store(), cursor, QueryLimits(), &answer, &error);
+  QueryLimits limits;
+  // On an HTTP thread a query gets a bounded first try; one that needs more goes to the pool.
+  if (!call.on_pool) limits.give_up_after = kInlineQueryRows;
+  bool ok = RunQuery(*query, &view->store(), cursor, limits, &answer, &error);
+  if (answer.gave_up) return MoveToPool(daemon, call.shared_from_this());
   daemon.query_seconds_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (!ok) {

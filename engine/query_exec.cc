@@ -291,12 +291,33 @@ void IndexKeys(const Plan& plan, ViewStore* store, std::vector<std::string>* key
   keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
 }
 
+// Whether a plan reads rows one at a time as it goes, so that QueryLimits::give_up_after
+// bounds its work: not a scan (the rows before the first match are unbounded), not as-of
+// history and not an index plan that collects every matching key first.
+bool Bounded(const Plan& plan, bool stream) {
+  switch (plan.kind) {
+    case Plan::Kind::kKey:
+    case Plan::Kind::kPrefix:
+    case Plan::Kind::kText:
+      return true;
+    case Plan::Kind::kIndex:
+      return plan.equals.size() == 1 && stream;
+    case Plan::Kind::kScan:
+    case Plan::Kind::kHistory:
+      return false;
+  }
+  return false;
+}
+
 // Feeds the plan's candidate rows to `consider` in key order until it returns false. With
 // key_paged, only keys after `after_key`; with `stream`, a one-value index plan is read a
-// chunk at a time (for pages in key order). False with *error when the store fails.
+// chunk at a time (for pages in key order). A text plan stops with *gave_up once `scanned`
+// reaches give_up_after (0: never); `consider` does so for the rows it is given. False with
+// *error when the store fails.
 bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryText& text,
                 bool key_paged, const std::string& after_key, bool stream, bool need_row,
-                uint64_t* scanned, const RowFn& consider, std::string* error) {
+                uint64_t* scanned, uint64_t give_up_after, bool* gave_up, const RowFn& consider,
+                std::string* error) {
   switch (plan.kind) {
     case Plan::Kind::kText: {
       uint64_t postings = 0;
@@ -309,7 +330,8 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
             std::string ignored;
             if (text.Matches(plan.text_slot, k, &match, &ignored) && !match) {
               ++*scanned;
-              return true;
+              *gave_up = give_up_after && *scanned >= give_up_after;
+              return !*gave_up;
             }
             RowRecord rec;
             uint64_t dead;
@@ -611,6 +633,10 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   bool failed = false;
   auto consider = [&](const std::string& key, RowRecord&& rec) -> bool {
     ++answer->scanned;
+    if (limits.give_up_after && answer->scanned >= limits.give_up_after) {
+      answer->gave_up = true;
+      return false;
+    }
     if ((answer->scanned & 1023) == 0 && over_budget()) {
       failed = true;
       return false;
@@ -641,11 +667,15 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   };
   bool key_paged = !ordered && !q.aggregates && has_after;
   bool stream = !ordered && !q.aggregates;
-  if (!ForEachRow(q, plan, store, text, key_paged, after.key, stream, need_row, &answer->scanned,
-                  consider, error)) {
+  if (limits.give_up_after && !Bounded(plan, stream)) {
+    answer->gave_up = true;
     return false;
   }
-  if (failed) return false;
+  if (!ForEachRow(q, plan, store, text, key_paged, after.key, stream, need_row, &answer->scanned,
+                  limits.give_up_after, &answer->gave_up, consider, error)) {
+    return false;
+  }
+  if (failed || answer->gave_up) return false;
   if (q.aggregates) return grouper.Answer(cursor, page, answer, error);
   if (ordered) {
     return AnswerSorted(q, top.Take(), page, late_rows, store, oracle, answer, error);

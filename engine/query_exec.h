@@ -18,6 +18,11 @@ struct QueryLimits {
   size_t max_rows = 10000;                  // rows per page at most
   size_t max_sorted = 200000;               // groups a grouped query may make
   std::chrono::milliseconds budget{10000};  // time a query may take
+  // 0: none. Else the query gives up unanswered (answer->gave_up, RunQuery false with no
+  // error) once it has examined this many rows, or at once when its plan reads rows it
+  // cannot bound (a scan, as-of history, an index range): a bounded first try of a query on
+  // a thread that must not wait long, before it goes to the query pool.
+  uint64_t give_up_after = 0;
 };
 
 struct QueryAnswer {
@@ -25,11 +30,12 @@ struct QueryAnswer {
   std::string next_cursor;  // empty: no more rows
   uint64_t scanned = 0;     // rows examined
   std::string plan;         // "key", "key prefix", "index FIELD", "text FIELD", "scan", "history"
+  bool gave_up = false;     // stopped by QueryLimits::give_up_after: run it again without
 };
 
 // Runs `q` with an opaque `cursor` from a previous answer (or empty). Returns false with
 // *error (a message for a 400 answer) when the cursor is bad, a limit is exceeded or a row
-// makes an expression fail.
+// makes an expression fail, and false with answer->gave_up (and no error) when it gave up.
 bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
               const QueryLimits& limits, QueryAnswer* answer, std::string* error);
 

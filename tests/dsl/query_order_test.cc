@@ -115,7 +115,8 @@ TEST_CASE("text queries answer the rows that hold every word, reading rows only 
     for (const auto& [key, words] : d.memos) {
       if (words.count(a) && words.count(b)) want.push_back(key);
     }
-    std::string cond = "where memo matches \"" + a + " " + b + "\"";
+    std::string cond = "where memo matches \"";
+    cond.append(a).append(" ").append(b).append("\"");
     int pages = 0;
     // Keys only (no row read), whole rows (read for the answer), and a field in where.
     std::vector<std::string> keys =
@@ -135,5 +136,63 @@ TEST_CASE("text queries answer the rows that hold every word, reading rows only 
     size_t want_g = 0;
     for (const auto& r : rows) want_g += r.find("\"g\":2") != std::string::npos ? 1 : 0;
     CHECK(in_g.size() == want_g);
+  }
+}
+
+TEST_CASE("a bounded first try of a query gives up or answers exactly as an unbounded run",
+          "[dsl]") {
+  Data d = RandomData(11, 600);
+  View view = MakeView("bounded", d.events);
+  struct Case {
+    std::string text;
+    bool scan;  // a plan that a bounded try gives up at once
+  };
+  const std::vector<Case> cases = {
+      {"from t select key where memo matches \"coffee\" limit 5", false},
+      {"from t select key where memo matches \"coffee rent\" limit 20", false},
+      {"from t where memo matches \"tax gift\"", false},
+      {"from t select count() where memo matches \"card\"", false},
+      {"from t select key, score() as s where memo matches \"fee\" order by s desc limit 3", false},
+      {"from t where key == \"r0042\"", false},
+      {"from t where key starts_with \"r01\" limit 30", false},
+      {"from t where g == 1 limit 10", true},
+      {"from t select count() where g == 1", true},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    auto q = projd_test::CompileTestQuery(view, c.text);
+    projd::QueryAnswer whole;
+    std::string error;
+    REQUIRE(projd::RunQuery(*q, view.store.get(), "", projd::QueryLimits(), &whole, &error));
+    CHECK_FALSE(whole.gave_up);
+    bool answered_small = false, gave_up_small = false;
+    for (uint64_t after : {1u, 3u, 25u, 100000u}) {
+      INFO("give_up_after " << after);
+      projd::QueryLimits limits;
+      limits.give_up_after = after;
+      projd::QueryAnswer a;
+      std::string e;
+      bool ok = projd::RunQuery(*q, view.store.get(), "", limits, &a, &e);
+      if (!ok) {
+        // Gave up: no error, and no half answer used.
+        REQUIRE(a.gave_up);
+        CHECK(e.empty());
+        CHECK((c.scan || a.scanned >= after));
+        if (after == 1u) gave_up_small = true;
+        continue;
+      }
+      CHECK_FALSE(c.scan);
+      CHECK_FALSE(a.gave_up);
+      CHECK(a.scanned < after);
+      CHECK(projd::ToJson(projd::Value::MakeArray(a.rows)) ==
+            projd::ToJson(projd::Value::MakeArray(whole.rows)));
+      CHECK(a.next_cursor == whole.next_cursor);
+      CHECK(a.plan == whole.plan);
+      if (after == 100000u) answered_small = true;
+    }
+    // A plan bounded by the rows it reads answers once the bound is large enough, and one
+    // that examines more than one row gives up under a bound of one.
+    CHECK(answered_small == !c.scan);
+    if (whole.scanned > 1) CHECK(gave_up_small);
   }
 }
