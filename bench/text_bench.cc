@@ -57,6 +57,7 @@
 #include "dsl/decimal.h"
 #include "dsl/value.h"
 #include "engine/projector.h"
+#include "engine/query_exec.h"
 #include "store/kv.h"
 #include "store/view_store.h"
 
@@ -1098,10 +1099,71 @@ int main(int argc, char** argv) {
            body.substr(0, 200).c_str());
   }
 
-  printf("\nload average at the end: %s\n", LoadAvg().c_str());
   stop_projd();
+
+  // ---- the engines alone: projd's query engine in this process, next to FTS5 ----
+  // The same classes and queries once more, each query compiled and run by projd's engine on
+  // the store the daemon served (no HTTP, no query pool), then by FTS5, alternately.
+  size_t engine_mismatches = 0;
+  {
+    projd::KvOptions ko;
+    auto store = projd::ViewStore::Open(gen_dir, ko, &error);
+    if (!store) {
+      std::cerr << "open " << gen_dir << ": " << error << "\n";
+      return 1;
+    }
+    store->UseIndexesOf(*with_index);
+    auto find_view = [&](const std::string& name) -> std::shared_ptr<const projd::Projection> {
+      return name == "txn" ? with_index : nullptr;
+    };
+    auto engine_keys = [&](const std::string& text, std::vector<std::string>* keys) {
+      keys->clear();
+      projd::Diagnostic diag;
+      auto query = projd::CompileQuery(text, find_view, &diag);
+      projd::QueryAnswer answer;
+      if (!query ||
+          !projd::RunQuery(*query, store.get(), "", projd::QueryLimits(), &answer, &error)) {
+        return false;
+      }
+      for (const auto& row : answer.rows) {
+        const projd::Value* k = row.is_object() ? row.as_object().Find("key") : nullptr;
+        keys->push_back(k && k->is_string() ? k->as_string() : "?");
+      }
+      return true;
+    };
+    auto engine_one = [&](const Query& q, ClassResult* r) {
+      std::string text = "from txn select key where memo matches \"" + q.Pattern() + "\" limit 20";
+      auto q0 = Clock::now();
+      bool ok = engine_keys(text, &pk);
+      auto q1 = Clock::now();
+      bool fok = RunMatch(db, search, q.Fts(), &fk);
+      auto f1 = Clock::now();
+      if (!r) return;
+      ++r->queries;
+      r->projd_ms.push_back(Millis(q0, q1));
+      r->fts_ms.push_back(Millis(q1, f1));
+      if (!ok || !fok || pk != fk) ++r->mismatches;
+    };
+    for (const auto& c : warm) {
+      for (const auto& q : c.queries) engine_one(q, nullptr);
+    }
+    printf(
+        "\nthe engines alone, in this process: projd's CompileQuery + RunQuery on the served store "
+        "(no HTTP, no query pool) against FTS5's prepared statement, the same queries\n");
+    printf("| %-28s | %4s | %17s | %17s | %13s | %18s | %s\n", "class", "n", "engine p50 / p99 ms",
+           "FTS5 p50 / p99 ms", "ratio p50/p99", "", "answers");
+    for (const auto& c : classes) {
+      ClassResult r;
+      r.name = c.name;
+      for (const auto& q : c.queries) engine_one(q, &r);
+      PrintRow(r);
+      engine_mismatches += r.mismatches;
+    }
+  }
+
+  printf("\nload average at the end: %s\n", LoadAvg().c_str());
   sqlite3_close(db);
-  size_t total_mismatches = mismatches + count_mismatches + group_mismatches;
+  size_t total_mismatches = mismatches + count_mismatches + group_mismatches + engine_mismatches;
   if (total_mismatches) {
     printf("FAILED: %zu answers differ between projd and SQLite\n", total_mismatches);
     return 1;
