@@ -212,8 +212,9 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   batch->last_key = prepared.key;
   // With a change log the history versions come from the change records (no copy of the row).
   if (p.history() != Projection::History::kNone && !batch->record_changes) {
-    batch->history.push_back({prepared.key, rec});
-    if (!rec.exists) batch->history.back().row.version = 0;
+    batch->history.emplace_back();
+    batch->history.back().key = prepared.key;
+    EncodeHistoryVersion(rec, &batch->history.back().version);  // a deletion's version is 0
   }
   if (batch->record_changes && (existed || rec.exists))
     RecordChange(prepared.key, rec, &row, batch);

@@ -9,6 +9,12 @@ void EncodeRow(const RowRecord& row, std::string* out) {
   AppendRow(row, out);
 }
 
+void EncodeHistoryVersion(const RowRecord& row, std::string* out) {
+  out->clear();
+  out->push_back(row.exists ? 1 : 0);
+  AppendRow(row, out);
+}
+
 void AppendRow(const RowRecord& row, std::string* out) {
   const Provenance& by = row.updated_by;
   // Format 1; format 2 when the event has audit values or a correlation (they follow the id).

@@ -60,11 +60,15 @@ bool DecodeRow(std::string_view data, RowRecord* out);
 void EncodeDeadLetter(const DeadLetter& d, std::string* out);
 bool DecodeDeadLetter(std::string_view data, DeadLetter* out);
 
-// One kept version of a row (history): the row after an event, or a tombstone.
+// One kept version of a row (history): the row after an event, or a tombstone, encoded when
+// it is made (no copy of the row is kept).
 struct HistoryEntry {
   std::string key;
-  RowRecord row;  // row.exists false: the event deleted the row
+  std::string version;  // 01 and the row record; 00 and the record (version 0): deleted
 };
+
+// A history version of `row` (its exists byte and record) into *out.
+void EncodeHistoryVersion(const RowRecord& row, std::string* out);
 
 // One change of a row, as the change log keeps it (SPEC §9): the row after an event, or for a
 // deletion the row before it (row.exists false, version 0; `where` filters see those fields),

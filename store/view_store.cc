@@ -15,7 +15,6 @@ namespace projd {
 namespace {
 
 using view_store_keys::DecodeVersion;
-using view_store_keys::EncodeVersion;
 using view_store_keys::HistoryPrefix;
 using view_store_keys::IdKeyOf;
 using view_store_keys::IndexEntry;
@@ -141,7 +140,7 @@ void ViewStore::EncodeHistory(const Batch& batch, const std::vector<Batch::Chang
     if (LongHistoryKey(key)) h.long_key = key;
     return h;
   };
-  for (const auto& entry : batch.history) EncodeVersion(entry.row, &add(entry.key).data);
+  for (const auto& entry : batch.history) add(entry.key).data = entry.version;
   if (!batch.history_from_changes || !changes) return;
   // A version is the change record's exists byte and row (for a deletion the row before it:
   // readers of versions look at `exists` only).
@@ -203,12 +202,22 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
     }
   }
   if (!staged.history.empty()) {
+    // Sequence numbers in the order the versions were made; the puts in key order (as the
+    // rows': LMDB then walks its pages front to back).
+    std::vector<std::pair<const StagedBatch::HistoryWrite*, uint64_t>> versions;
+    versions.reserve(staged.history.size());
     uint64_t hseq = next_history_seq_;
-    for (const auto& h : staged.history) {
-      if (!h.long_key.empty() && !txn->Put(kHistory, h.prefix + BigEndian64(0), h.long_key)) {
+    for (const auto& h : staged.history) versions.emplace_back(&h, hseq++);
+    std::stable_sort(versions.begin(), versions.end(), [](const auto& a, const auto& b) {
+      return a.first->prefix < b.first->prefix;
+    });
+    std::string key;
+    for (const auto& [h, seq] : versions) {
+      if (!h->long_key.empty() && !txn->Put(kHistory, h->prefix + BigEndian64(0), h->long_key)) {
         return false;
       }
-      if (!txn->Put(kHistory, h.prefix + BigEndian64(hseq++), h.data)) return false;
+      key.assign(h->prefix).append(BigEndian64(seq));
+      if (!txn->Put(kHistory, key, h->data)) return false;
     }
     if (!txn->Put(kMeta, "history_seq", BigEndian64(hseq))) return false;
   }

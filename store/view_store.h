@@ -47,7 +47,7 @@ struct StagedBatch {
   struct HistoryWrite {
     std::string prefix;    // of the row's versions (see store/README.md)
     std::string long_key;  // the whole row key when the prefix holds only its digest
-    std::string data;      // EncodeVersion
+    std::string data;      // EncodeHistoryVersion (store/records.h)
   };
   std::vector<HistoryWrite> history;
   std::vector<std::string> ids;           // keys of the ids table, in any order

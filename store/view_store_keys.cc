@@ -62,14 +62,6 @@ bool PlainId(std::string_view id) { return !id.empty() && id.size() < kIdHead; }
 
 bool ValidKey(std::string_view key) { return !key.empty() && key.size() <= kMaxKeyBytes; }
 
-void EncodeVersion(const RowRecord& rec, std::string* out) {
-  std::string body;
-  EncodeRow(rec, &body);
-  out->clear();
-  out->push_back(rec.exists ? 1 : 0);
-  out->append(body);
-}
-
 bool DecodeVersion(std::string_view in, RowRecord* out) {
   if (in.empty()) return false;
   bool exists = in[0] == 1;

@@ -31,8 +31,7 @@ bool PlainId(std::string_view id);
 // A view key that fits an LMDB key.
 bool ValidKey(std::string_view key);
 
-// A history version: exists byte · row record.
-void EncodeVersion(const RowRecord& rec, std::string* out);
+// A history version: exists byte · row record (written by EncodeHistoryVersion, records.h).
 bool DecodeVersion(std::string_view in, RowRecord* out);
 
 // Index keys: u16 field length · field · encoded value · row key (see view_store_keys.cc).
