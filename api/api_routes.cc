@@ -159,15 +159,13 @@ std::vector<Route> MakeRoutes() {
               R"j({"summary": "Run a query", "parameters": [{"name": "q", "in": "query", "required": true, "schema": {"type": "string"}, "example": "from account_balance where balance > 100 limit 10"}, {"name": "cursor", "in": "query", "description": "next_cursor of the previous answer", "schema": {"type": "string"}}, )j" PROJD_WAIT_PARAMS R"j(],
         "responses": {"200": {"description": "answer", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryAnswer"}}}},
           "400": {"$ref": "#/components/responses/BadQuery"}, "404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j");
-  route->long_work = true;
-  route->try_inline = true;
+  route->long_work = route->try_inline = true;
   route = add("POST", "/v1/query", Access::kReader, &DaemonApi::Query,
               R"j({"summary": "Run a query (the body is the query text)", "parameters": [{"name": "cursor", "in": "query", "description": "next_cursor of the previous answer", "schema": {"type": "string"}}, )j" PROJD_WAIT_PARAMS R"j(],
         "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}, "example": "from account_balance select count(), sum(balance)"}}},
         "responses": {"200": {"description": "answer", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryAnswer"}}}},
           "400": {"$ref": "#/components/responses/BadQuery"}, "404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Busy"}, "504": {"$ref": "#/components/responses/Timeout"}}})j");
-  route->long_work = true;
-  route->try_inline = true;
+  route->long_work = route->try_inline = true;
   // clang-format on
   AddWholeViewRoutes(&r);
   return r;
