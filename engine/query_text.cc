@@ -81,6 +81,7 @@ bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
       item.rows = item.prefix ? 0 : UINT64_MAX;
       for (const auto& t : item.terms) {
         item.df.push_back(m.reader->DocFreq(t));
+        item.idf.push_back(Idf(m.rows, static_cast<double>(item.df.back())));
         item.rows = item.prefix ? item.rows + item.df.back() : std::min(item.rows, item.df.back());
       }
       if (item.terms.empty()) item.rows = 0;  // a prefix no indexed word has
@@ -104,8 +105,7 @@ bool QueryText::Check(const Match& m, std::string_view key, double* score) const
   auto add = [&](size_t i, size_t t) {
     double tf = static_cast<double>(p.freq);
     double norm = kK1 * (1 - kB + kB * p.length / std::max(m.avg_length, 1e-9));
-    part_[m.items[i].first + t] =
-        Idf(m.rows, static_cast<double>(m.items[i].df[t])) * tf * (kK1 + 1) / (tf + norm);
+    part_[m.items[i].first + t] = m.items[i].idf[t] * tf * (kK1 + 1) / (tf + norm);
   };
   for (size_t i : m.check_order) {
     const Item& item = m.items[i];

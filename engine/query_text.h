@@ -49,6 +49,7 @@ class QueryText final : public TextOracle {
     bool prefix = false;
     size_t first = 0;          // where its terms' parts of a score start (QueryText::part_)
     std::vector<uint64_t> df;  // rows holding each term
+    std::vector<double> idf;   // each term's BM25 IDF (from df and the field's rows)
     uint64_t rows = 0;         // rows holding the item (for a prefix: at most the sum)
     // Per term, its lookup (which keeps the chunk it decoded last).
     std::vector<std::unique_ptr<TextIndexReader::TermLookup>> lookups;
