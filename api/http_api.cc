@@ -24,6 +24,19 @@ namespace projd {
 // a key, key prefix, one-value index or text plan, a fraction of a millisecond of work.
 constexpr uint64_t kInlineQueryRows = 512;
 
+namespace {
+
+// Whether a call runs on the query pool from the start: long work, unless its route gives it a
+// bounded first try on the HTTP thread (try_inline).
+bool StartsOnPool(const ApiCall& call) {
+  const Route& route = *call.route;
+  bool long_work =
+      route.long_work || (route.long_work_with && call.req.Query(route.long_work_with) != nullptr);
+  return long_work && !route.try_inline;
+}
+
+}  // namespace
+
 const std::string& ApiCall::ViewName() const {
   static const std::string kNone;
   auto names = route ? PatternParameters(route->pattern) : std::vector<std::string>();
@@ -92,9 +105,7 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
       return call->respond(Error(403, "forbidden", Str("this token's role may not do that")));
     }
   }
-  bool long_work =
-      route.long_work || (route.long_work_with && call->req.Query(route.long_work_with) != nullptr);
-  if (long_work && !route.try_inline) return DaemonApi::MoveToPool(*this, call);
+  if (StartsOnPool(*call)) return DaemonApi::MoveToPool(*this, call);
   DaemonApi::Serve(*this, call);
 }
 
@@ -167,10 +178,7 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
     }
     // Served again off the view's apply thread: on the query pool for long work, else on an
     // HTTP thread.
-    const Route& route = *call->route;
-    bool long_work = route.long_work ||
-                     (route.long_work_with && call->req.Query(route.long_work_with) != nullptr);
-    if (long_work && !route.try_inline && d->work_pool_ &&
+    if (StartsOnPool(*call) && d->work_pool_ &&
         d->work_pool_->Submit([d, call] { Serve(*d, call); })) {
       return;
     }
