@@ -17,6 +17,31 @@
 
 namespace projd_test {
 
+// Applies `events` (JSON values of topic "t", offsets from *offset on) to `store` in one batch,
+// as the daemon does. With `require_applied` every event must apply: the test fails naming the
+// event and the projector's reason otherwise.
+inline void ApplyTestBatch(projd::Projector& projector, projd::ViewStore* store,
+                           const std::vector<std::string>& events, int64_t* offset,
+                           bool require_applied) {
+  std::string error;
+  projd::Batch batch;
+  REQUIRE(store->BeginBatch(&error));
+  for (const auto& e : events) {
+    projd::Message m;
+    m.topic = "t";
+    m.offset = (*offset)++;
+    m.value = e;
+    std::string reason;
+    auto outcome = projector.Apply(m, store, &batch, &reason);
+    if (require_applied) {
+      INFO(e << ": " << reason);
+      REQUIRE(outcome == projd::Projector::Outcome::kApplied);
+    }
+  }
+  INFO(error);
+  REQUIRE(store->Commit(batch, &error));
+}
+
 struct TestView {
   std::shared_ptr<const projd::Projection> proj;
   std::unique_ptr<projd::ViewStore> store;
@@ -38,18 +63,8 @@ inline TestView MakeTestView(const std::string& group, const std::string& name,
   REQUIRE(view.store);
   view.store->UseIndexesOf(*view.proj);
   projd::Projector projector(view.proj);
-  projd::Batch batch;
-  REQUIRE(view.store->BeginBatch(&error));
   int64_t offset = 0;
-  for (const auto& e : events) {
-    projd::Message m;
-    m.topic = "t";
-    m.offset = offset++;
-    m.value = e;
-    std::string reason;
-    projector.Apply(m, view.store.get(), &batch, &reason);
-  }
-  REQUIRE(view.store->Commit(batch, &error));
+  ApplyTestBatch(projector, view.store.get(), events, &offset, false);
   return view;
 }
 

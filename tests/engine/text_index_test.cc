@@ -26,6 +26,7 @@
 #include "engine/projector.h"
 #include "engine/query_exec.h"
 #include "store/view_store.h"
+#include "tests/dsl/test_views.h"
 
 namespace {
 
@@ -298,23 +299,9 @@ class TextModel {
 
   // Applies `n` random events in one batch.
   void ApplyBatch(size_t n) {
-    std::string error;
-    projd::Batch batch;
-    REQUIRE(store_->BeginBatch(&error));
     std::vector<std::string> values;
     for (size_t i = 0; i < n; ++i) values.push_back(RandomEvent());
-    for (const auto& v : values) {
-      projd::Message m;
-      m.topic = "t";
-      m.offset = offset_++;
-      m.value = v;
-      std::string reason;
-      auto outcome = projector_.Apply(m, store_.get(), &batch, &reason);
-      INFO(v << ": " << reason);
-      REQUIRE(outcome == projd::Projector::Outcome::kApplied);
-    }
-    INFO(error);
-    REQUIRE(store_->Commit(batch, &error));
+    projd_test::ApplyTestBatch(projector_, store_.get(), values, &offset_, true);
     ++batches_;
   }
 
@@ -731,19 +718,7 @@ TEST_CASE("text index: long row keys whose chunk keys are cut alike keep their p
   projd::Projector projector(proj);
   int64_t offset = 0;
   auto apply = [&](const std::vector<std::string>& events) {
-    std::string error;
-    projd::Batch batch;
-    REQUIRE(store->BeginBatch(&error));
-    for (const auto& e : events) {
-      projd::Message m;
-      m.topic = "t";
-      m.offset = offset++;
-      m.value = e;
-      std::string reason;
-      REQUIRE(projector.Apply(m, store.get(), &batch, &reason) ==
-              projd::Projector::Outcome::kApplied);
-    }
-    REQUIRE(store->Commit(batch, &error));
+    projd_test::ApplyTestBatch(projector, store.get(), events, &offset, true);
   };
   auto long_key = [](int n) { return "acct-5" + std::string(494, 'q') + std::to_string(n); };
   auto short_key = [](int n) { return "acct-4" + std::to_string(1000 + n); };
@@ -800,8 +775,6 @@ TEST_CASE("score() ranks a row with the word more often higher", "[engine]") {
   auto store = OpenStore(dir.path(), *proj);
   projd::Projector projector(proj);
   std::string error;
-  projd::Batch batch;
-  REQUIRE(store->BeginBatch(&error));
   std::vector<std::string> events = {
       R"({"type":"Put","id":"r1","memo":"coffee bank tax coffee"})",
       R"({"type":"Put","id":"r2","memo":"Coffee bank tax wire"})",
@@ -809,16 +782,7 @@ TEST_CASE("score() ranks a row with the word more often higher", "[engine]") {
       R"({"type":"Put","id":"r4","memo":"cash atm fee"})",
   };
   int64_t offset = 0;
-  for (const auto& e : events) {
-    projd::Message m;
-    m.topic = "t";
-    m.offset = offset++;
-    m.value = e;
-    std::string reason;
-    REQUIRE(projector.Apply(m, store.get(), &batch, &reason) ==
-            projd::Projector::Outcome::kApplied);
-  }
-  REQUIRE(store->Commit(batch, &error));
+  projd_test::ApplyTestBatch(projector, store.get(), events, &offset, true);
   projd::Diagnostic diag;
   auto q = projd::CompileQuery(
       R"(from t select key, score() as s where memo matches "coffee" order by s desc)",
