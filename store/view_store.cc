@@ -1,7 +1,7 @@
 // ViewStore: opening a view's store, and the writer: batches applied against a read snapshot,
-// encoded (Stage) and written (Write, Commit) with their offsets in one transaction, history
-// pruning and metadata. The readers are in view_store_read.cc, the tables' keys in
-// view_store_keys.cc, the change log in change_log.cc.
+// encoded (Stage) and written (Write, Commit) with their offsets in one transaction, and
+// metadata. The readers are in view_store_read.cc, the tables' keys in view_store_keys.cc,
+// history in history.cc, the change log in change_log.cc.
 #include "store/view_store.h"
 
 #include <algorithm>
@@ -14,7 +14,6 @@
 namespace projd {
 namespace {
 
-using view_store_keys::DecodeVersion;
 using view_store_keys::HistoryPrefix;
 using view_store_keys::IdKeyOf;
 using view_store_keys::IndexEntry;
@@ -28,10 +27,11 @@ using view_store_keys::ValidKey;
 std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptions& options,
                                            std::string* error) {
   auto store = std::unique_ptr<ViewStore>(new ViewStore());
-  store->env_ = KvEnv::Open(dir,
-                            {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history",
-                             "index", "changes", "correlations", "text"},
-                            options, error);
+  store->env_ =
+      KvEnv::Open(dir,
+                  {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index",
+                   "changes", "correlations", "text", "versions", "version_lists"},
+                  options, error);
   if (!store->env_) return nullptr;
   store->dir_ = dir;
   auto txn = store->env_->BeginRead(error);
@@ -40,7 +40,14 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
   if (c && c->Last()) store->next_dead_seq_ = ReadBigEndian64(c->key()) + 1;
   std::string_view hs;
   if (txn->Get(kMeta, "history_seq", &hs)) store->next_history_seq_ = ReadBigEndian64(hs);
+  auto v = txn->Cursor(kVersions);
+  if (v && v->Last()) {
+    store->next_history_seq_ = std::max(store->next_history_seq_, ReadBigEndian64(v->key()) + 1);
+  }
+  v.reset();
   store->LoadChangeLog(txn.get());
+  txn.reset();
+  if (!store->UpgradeHistory(error)) return nullptr;
   return store;
 }
 
@@ -201,26 +208,7 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
       if (!txn->Put(kDeadKeys, d.key, BigEndian64(n + 1))) return false;
     }
   }
-  if (!staged.history.empty()) {
-    // Sequence numbers in the order the versions were made; the puts in key order (as the
-    // rows': LMDB then walks its pages front to back).
-    std::vector<std::pair<const StagedBatch::HistoryWrite*, uint64_t>> versions;
-    versions.reserve(staged.history.size());
-    uint64_t hseq = next_history_seq_;
-    for (const auto& h : staged.history) versions.emplace_back(&h, hseq++);
-    std::stable_sort(versions.begin(), versions.end(), [](const auto& a, const auto& b) {
-      return a.first->prefix < b.first->prefix;
-    });
-    std::string key;
-    for (const auto& [h, seq] : versions) {
-      if (!h->long_key.empty() && !txn->Put(kHistory, h->prefix + BigEndian64(0), h->long_key)) {
-        return false;
-      }
-      key.assign(h->prefix).append(BigEndian64(seq));
-      if (!txn->Put(kHistory, key, h->data)) return false;
-    }
-    if (!txn->Put(kMeta, "history_seq", BigEndian64(hseq))) return false;
-  }
+  if (!WriteHistory(txn, staged)) return false;
   for (const auto* id : ids) {
     if (!txn->Put(kIds, *id, std::string_view())) return false;
   }
@@ -345,43 +333,6 @@ bool ViewStore::Write(const StagedBatch& staged, std::string* error) {
   }
   *error = "LMDB map cannot grow enough for this batch";
   return false;
-}
-
-int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
-  std::shared_lock<std::shared_mutex> lock(resize_mu_);
-  auto txn = env_->BeginWrite(error);
-  if (!txn) return -1;
-  auto c = txn->Cursor(kHistory);
-  std::vector<std::string> doomed;
-  std::string prev_key;
-  std::string prev_prefix;
-  bool prev_old = false;
-  for (bool ok = c->First(); ok; ok = c->Next()) {
-    std::string_view k = c->key();
-    if (k.size() < 12) continue;
-    std::string_view prefix = k.substr(0, k.size() - 8);
-    if (ReadBigEndian64(k.substr(k.size() - 8)) == 0) continue;  // a long key's whole key
-    RowRecord rec;
-    bool old = DecodeVersion(c->value(), &rec) && rec.updated_by.event_time_ms < cutoff_ms;
-    // The previous version may go when it is old and this one is of the same row (so it
-    // is not that row's newest).
-    if (prev_old && prefix == prev_prefix) doomed.push_back(prev_key);
-    prev_key = std::string(k);
-    prev_prefix = std::string(prefix);
-    prev_old = old;
-  }
-  c.reset();
-  for (const auto& k : doomed) {
-    if (!txn->Delete(kHistory, k)) {
-      *error = txn->error();
-      return -1;
-    }
-  }
-  if (!txn->Commit()) {
-    *error = txn->error();
-    return -1;
-  }
-  return static_cast<int64_t>(doomed.size());
 }
 
 bool ViewStore::PutMeta(const std::string& name, const std::string& value, std::string* error) {

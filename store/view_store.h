@@ -215,7 +215,9 @@ class ViewStore final : public RowSource {
     kIndex,
     kChanges,
     kCorrelations,
-    kText
+    kText,
+    kVersions,
+    kVersionLists
   };
   // `changes`: the batch's change records, which move into *out.
   void Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
@@ -228,6 +230,15 @@ class ViewStore final : public RowSource {
   // change records.
   void EncodeHistory(const Batch& batch, const std::vector<Batch::Change>* changes,
                      StagedBatch* out) const;
+  // History (store/history.cc): the batch's versions and their rows' sequence lists; n new
+  // sequence numbers onto the list of the row with this prefix (c: a cursor on the lists).
+  bool WriteHistory(KvTxn* txn, const StagedBatch& staged);
+  bool AppendSeqs(KvTxn* txn, KvCursor* c, const std::string& prefix, const std::string& long_key,
+                  const uint64_t* seqs, size_t n);
+  // At open: a store written with the older history layout (versions keyed by row) is moved
+  // to this one, in one transaction.
+  bool UpgradeHistory(std::string* error);
+  bool MoveHistoryIn(KvTxn* txn, uint64_t* next_seq);
   // The change log's part of Encode and WriteStaged (store/change_log.cc).
   void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
@@ -252,7 +263,8 @@ class ViewStore final : public RowSource {
   std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch
   std::shared_lock<std::shared_mutex> snapshot_lock_;
   uint64_t next_dead_seq_ = 1;
-  uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
+  uint64_t next_history_seq_ = 1;      // stored in meta "history_seq" with each batch
+  std::vector<uint64_t> seq_scratch_;  // the writer's: a decoded sequence list
   std::vector<std::string> indexes_;
   std::vector<TextIndexSpec> text_indexes_;
   // The change log: settings; the position after the last staged change (the applying

@@ -1,7 +1,7 @@
 // Inside store/: the keys and values of a view's tables as ViewStore writes and reads them
 // (store/README.md has the layout): history keys, dedupe id keys, row versions and index
 // entries. Defined in view_store_keys.cc; used by view_store.cc (the writer) and
-// view_store_read.cc (the readers). Nothing outside store/ includes this.
+// view_store_read.cc (the readers). Nothing outside store/ but its tests includes this.
 #ifndef PROJD_STORE_VIEW_STORE_KEYS_H_
 #define PROJD_STORE_VIEW_STORE_KEYS_H_
 

@@ -1,6 +1,6 @@
 // ViewStore's readers (any thread, each in one read transaction): positions, rows and scans,
-// dead letters, history and as-of reads, secondary index ranges, checksums, snapshots and
-// metadata.
+// dead letters, secondary index ranges, checksums, snapshots and metadata (history and as-of
+// reads are in history.cc).
 #include <algorithm>
 
 #include "store/encoding.h"
@@ -12,13 +12,10 @@ namespace projd {
 namespace {
 
 using view_store_keys::Bound;
-using view_store_keys::DecodeVersion;
 using view_store_keys::EncodedValueLength;
 using view_store_keys::EncodeIndexValue;
-using view_store_keys::HistoryPrefix;
 using view_store_keys::IndexKeyRoom;
 using view_store_keys::IndexPrefix;
-using view_store_keys::kLongHistoryKey;
 
 }  // namespace
 
@@ -121,48 +118,6 @@ bool ViewStore::DeadLetters(uint64_t after, size_t limit,
   return true;
 }
 
-bool ViewStore::History(const std::string& key, uint64_t after, size_t limit,
-                        std::vector<std::pair<uint64_t, RowRecord>>* out, bool* more) {
-  out->clear();
-  *more = false;
-  ReadView txn = Read();
-  if (!txn) return false;
-  auto c = txn->Cursor(kHistory);
-  std::string prefix = HistoryPrefix(key);
-  for (bool ok = c->Seek(prefix + BigEndian64(after + 1)); ok; ok = c->Next()) {
-    std::string_view k = c->key();
-    if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix) break;
-    if (out->size() >= limit) {
-      *more = true;
-      break;
-    }
-    RowRecord rec;
-    if (!DecodeVersion(c->value(), &rec)) continue;
-    out->emplace_back(ReadBigEndian64(k.substr(prefix.size())), std::move(rec));
-  }
-  return true;
-}
-
-bool ViewStore::AsOf(const std::string& key, int64_t as_of_ms, RowRecord* out) {
-  ReadView txn = Read();
-  if (!txn) return false;
-  auto c = txn->Cursor(kHistory);
-  std::string prefix = HistoryPrefix(key);
-  bool found = false;
-  for (bool ok = c->Seek(prefix + BigEndian64(1)); ok; ok = c->Next()) {
-    std::string_view k = c->key();
-    if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix) break;
-    RowRecord rec;
-    if (!DecodeVersion(c->value(), &rec)) continue;
-    // The last event (in the order applied) whose event time is <= as_of.
-    if (rec.updated_by.event_time_ms <= as_of_ms) {
-      *out = std::move(rec);
-      found = true;
-    }
-  }
-  return found && out->exists;
-}
-
 bool ViewStore::IndexRange(const std::string& field, const Value* lo, bool lo_inclusive,
                            const Value* hi, bool hi_inclusive, std::vector<std::string>* keys,
                            uint64_t* scanned) {
@@ -242,28 +197,6 @@ bool ViewStore::IndexEqual(const std::string& field, const Value& value, const s
       if (!emit(std::move(key))) return true;
     }
   }
-  return true;
-}
-
-bool ViewStore::HistoryKeys(std::vector<std::string>* keys) {
-  ReadView txn = Read();
-  if (!txn) return false;
-  auto c = txn->Cursor(kHistory);
-  for (bool ok = c->First(); ok; ok = c->Next()) {
-    std::string_view k = c->key();
-    if (k.size() < 12) continue;
-    uint32_t n = 0;
-    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(k[static_cast<size_t>(i)]);
-    if (n & kLongHistoryKey) {
-      // The whole key is the value of the prefix's entry of sequence 0.
-      if (ReadBigEndian64(k.substr(k.size() - 8)) == 0) keys->emplace_back(c->value());
-      continue;
-    }
-    std::string key(k.substr(4, n));
-    if (keys->empty() || keys->back() != key) keys->push_back(std::move(key));
-  }
-  // The table orders keys by length first; callers want key order.
-  std::sort(keys->begin(), keys->end());
   return true;
 }
 
