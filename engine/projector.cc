@@ -212,9 +212,11 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
   batch->last_key = prepared.key;
   // With a change log the history versions come from the change records (no copy of the row).
   if (p.history() != Projection::History::kNone && !batch->record_changes) {
-    batch->history.emplace_back();
-    batch->history.back().key = prepared.key;
-    EncodeHistoryVersion(rec, &batch->history.back().version);  // a deletion's version is 0
+    HistoryEntry& h = batch->history.emplace_back();
+    h.key = prepared.key;
+    h.at = batch->history_bytes.size();
+    AppendHistoryVersion(rec, &batch->history_bytes);  // a deletion's version is 0
+    h.size = batch->history_bytes.size() - h.at;
   }
   if (batch->record_changes && (existed || rec.exists))
     RecordChange(prepared.key, rec, &row, batch);

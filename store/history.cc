@@ -24,9 +24,13 @@ using view_store_keys::kLongHistoryKey;
 constexpr size_t kSeqsPerChunk = 128;
 constexpr const char* kHistoryLayout = "2";  // meta `history_layout` of this layout
 
-// A chunk's value: varint (first sequence - the chunk key's sequence), then varint deltas.
+// A chunk's value: u8 count · u64 the last sequence (so that appending reads neither) ·
+// varint (first sequence - the chunk key's sequence), then varint deltas.
+constexpr size_t kChunkHead = 9;
+
 void EncodeSeqs(uint64_t key_seq, const uint64_t* seqs, size_t n, std::string* out) {
-  out->clear();
+  out->assign(1, static_cast<char>(n));
+  out->append(BigEndian64(seqs[n - 1]));
   uint64_t prev = key_seq;
   for (size_t i = 0; i < n; ++i) {
     PutVarint(out, seqs[i] - prev);
@@ -35,14 +39,17 @@ void EncodeSeqs(uint64_t key_seq, const uint64_t* seqs, size_t n, std::string* o
 }
 
 bool DecodeSeqs(uint64_t key_seq, std::string_view in, std::vector<uint64_t>* out) {
+  if (in.size() < kChunkHead) return false;
+  size_t n = static_cast<uint8_t>(in[0]);
+  in.remove_prefix(kChunkHead);
   uint64_t seq = key_seq;
-  while (!in.empty()) {
+  for (size_t i = 0; i < n; ++i) {
     uint64_t d;
     if (!GetVarint(&in, &d)) return false;
     seq += d;
     out->push_back(seq);
   }
-  return true;
+  return in.empty();
 }
 
 // The sequence of a `version_lists` key when it is one of `prefix`'s chunks; 0 when it is not
@@ -85,16 +92,19 @@ bool ViewStore::AppendSeqs(KvTxn* txn, KvCursor* c, const std::string& prefix,
   uint64_t key_seq = ok ? ChunkSeq(c->key(), prefix) : 0;
   size_t i = 0;
   if (key_seq != 0) {
-    std::vector<uint64_t>& last = seq_scratch_;
-    last.clear();
-    std::string chunk(c->value());
-    if (!DecodeSeqs(key_seq, chunk, &last) || last.empty()) return false;
-    if (last.size() < kSeqsPerChunk) {
-      uint64_t prev = last.back();
-      for (; i < n && last.size() + i < kSeqsPerChunk; ++i) {
+    std::string_view old = c->value();
+    if (old.size() < kChunkHead) return false;
+    size_t count = static_cast<uint8_t>(old[0]);
+    if (count < kSeqsPerChunk) {
+      std::string& chunk = chunk_scratch_;
+      chunk.assign(old);
+      uint64_t prev = ReadBigEndian64(old.substr(1, 8));
+      for (; i < n && count < kSeqsPerChunk; ++i, ++count) {
         PutVarint(&chunk, seqs[i] - prev);
         prev = seqs[i];
       }
+      chunk[0] = static_cast<char>(count);
+      chunk.replace(1, 8, BigEndian64(prev));
       if (!txn->Put(kVersionLists, prefix + BigEndian64(key_seq), chunk)) return false;
     }
   } else if (!long_key.empty() && !txn->Put(kVersionLists, prefix + BigEndian64(0), long_key)) {
@@ -114,8 +124,10 @@ bool ViewStore::WriteHistory(KvTxn* txn, const StagedBatch& staged) {
   if (staged.history.empty()) return true;
   // Versions at the end of `versions`, in the order they were made.
   uint64_t first = next_history_seq_;
+  std::string_view bytes = staged.history_bytes;
   for (size_t i = 0; i < staged.history.size(); ++i) {
-    if (!txn->Append(kVersions, BigEndian64(first + i), staged.history[i].data)) return false;
+    const StagedBatch::HistoryWrite& h = staged.history[i];
+    if (!txn->Append(kVersions, BigEndian64(first + i), bytes.substr(h.at, h.size))) return false;
   }
   // Each row's new sequence numbers onto its list; rows in key order (LMDB then walks the
   // list's pages front to back).

@@ -11,6 +11,10 @@ void EncodeRow(const RowRecord& row, std::string* out) {
 
 void EncodeHistoryVersion(const RowRecord& row, std::string* out) {
   out->clear();
+  AppendHistoryVersion(row, out);
+}
+
+void AppendHistoryVersion(const RowRecord& row, std::string* out) {
   out->push_back(row.exists ? 1 : 0);
   AppendRow(row, out);
 }
@@ -118,6 +122,7 @@ void Batch::Clear() {
   dirty.clear();
   dead_letters.clear();
   history.clear();
+  history_bytes.clear();
   changes_used = 0;
   new_ids.Clear();
   next_offsets.clear();

@@ -64,11 +64,16 @@ bool DecodeDeadLetter(std::string_view data, DeadLetter* out);
 // it is made (no copy of the row is kept).
 struct HistoryEntry {
   std::string key;
-  std::string version;  // 01 and the row record; 00 and the record (version 0): deleted
+  // The version's bytes in Batch::history_bytes: 01 and the row record; 00 and the record
+  // (version 0): deleted.
+  size_t at = 0;
+  size_t size = 0;
 };
 
-// A history version of `row` (its exists byte and record) into *out.
+// A history version of `row` (its exists byte and record) into *out; Append: after what *out
+// holds.
 void EncodeHistoryVersion(const RowRecord& row, std::string* out);
+void AppendHistoryVersion(const RowRecord& row, std::string* out);
 
 // One change of a row, as the change log keeps it (SPEC §9): the row after an event, or for a
 // deletion the row before it (row.exists false, version 0; `where` filters see those fields),
@@ -106,6 +111,7 @@ struct Batch {
   std::vector<Rows::value_type*> dirty;
   std::vector<DeadLetter> dead_letters;
   std::vector<HistoryEntry> history;  // with `history`: one per applied event
+  std::string history_bytes;          // their versions, back to back (one buffer per batch)
   // With record_changes (the daemon's views): each applied event's change of its row, the row
   // already encoded (EncodeRow) — the change log. Events that leave a row absent before and
   // after change nothing.

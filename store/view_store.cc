@@ -140,14 +140,19 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
 void ViewStore::EncodeHistory(const Batch& batch, const std::vector<Batch::Change>* changes,
                               StagedBatch* out) const {
   out->history.clear();
-  auto add = [out](const std::string& key) -> StagedBatch::HistoryWrite& {
+  out->history_bytes.clear();
+  auto add = [out](const std::string& key, std::string_view version) {
     out->history.emplace_back();
     StagedBatch::HistoryWrite& h = out->history.back();
     h.prefix = HistoryPrefix(key);
     if (LongHistoryKey(key)) h.long_key = key;
-    return h;
+    h.at = out->history_bytes.size();
+    h.size = version.size();
+    out->history_bytes.append(version);
   };
-  for (const auto& entry : batch.history) add(entry.key).data = entry.version;
+  out->history.reserve(batch.history.size());
+  std::string_view bytes = batch.history_bytes;
+  for (const auto& entry : batch.history) add(entry.key, bytes.substr(entry.at, entry.size));
   if (!batch.history_from_changes || !changes) return;
   // A version is the change record's exists byte and row (for a deletion the row before it:
   // readers of versions look at `exists` only).
@@ -156,7 +161,7 @@ void ViewStore::EncodeHistory(const Batch& batch, const std::vector<Batch::Chang
     const Batch::Change& c = (*changes)[i];
     if (!c.history) continue;
     key.assign(c.record, c.key_at, c.key_size);
-    add(key).data.assign(c.record, c.row_at - 1, std::string::npos);
+    add(key, std::string_view(c.record).substr(c.row_at - 1));
   }
 }
 

@@ -47,9 +47,11 @@ struct StagedBatch {
   struct HistoryWrite {
     std::string prefix;    // of the row's versions (see store/README.md)
     std::string long_key;  // the whole row key when the prefix holds only its digest
-    std::string data;      // EncodeHistoryVersion (store/records.h)
+    size_t at = 0;         // the version (EncodeHistoryVersion, store/records.h): its bytes
+    size_t size = 0;       // in history_bytes
   };
   std::vector<HistoryWrite> history;
+  std::string history_bytes;
   std::vector<std::string> ids;           // keys of the ids table, in any order
   std::vector<std::string> changes;       // change log records, in apply order
   std::vector<std::string> correlations;  // of each change ("": none)
@@ -263,8 +265,8 @@ class ViewStore final : public RowSource {
   std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch
   std::shared_lock<std::shared_mutex> snapshot_lock_;
   uint64_t next_dead_seq_ = 1;
-  uint64_t next_history_seq_ = 1;      // stored in meta "history_seq" with each batch
-  std::vector<uint64_t> seq_scratch_;  // the writer's: a decoded sequence list
+  uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
+  std::string chunk_scratch_;      // the writer's: a sequence list being appended to
   std::vector<std::string> indexes_;
   std::vector<TextIndexSpec> text_indexes_;
   // The change log: settings; the position after the last staged change (the applying
