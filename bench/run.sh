@@ -114,6 +114,47 @@ print("%-44s %10.0f events/s   %5.1f%% of raw consume" % ("projd ingest through 
 print("%-44s %10d KiB" % ("projd peak RSS", rss))
 PY
 
+# catch_up PROJ_FILE NAME: projd with one projection (view account_balance) from offset 0 of
+# $topic until caught up; prints "events/s peak-RSS-KiB".
+catch_up() {
+  start_projd "$1" "$topic" "$2"
+  local t0 t1 applied
+  t0=$(date +%s.%N)
+  while true; do
+    applied=$(curl -s "127.0.0.1:$port/v1/views/account_balance" |
+      grep -o '"position":[0-9][0-9]*' | awk -F: '{s += $2} END {print s + 0}')
+    [[ $applied -ge $EVENTS ]] && break
+    sleep 0.1
+  done
+  t1=$(date +%s.%N)
+  local rss
+  rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  kill -TERM $pid; wait $pid || true
+  python3 -c "print('%.0f %d' % ($EVENTS / ($t1 - $t0), $rss))"
+}
+echo "== catch-up with history all + index owner + dedupe against the same view without history"
+echo "   (bench/account_balance_history.proj with and without its history line; 3 rounds, interleaved)"
+sed '/^ *history all/d' bench/account_balance_history.proj > "$work/account_balance_nohistory.proj"
+hist_runs=""
+plain_runs=""
+for _ in 1 2 3; do
+  hist_runs+="$(catch_up bench/account_balance_history.proj history),"
+  plain_runs+="$(catch_up "$work/account_balance_nohistory.proj" nohistory),"
+done
+python3 - "$hist_runs" "$plain_runs" <<'PY'
+import statistics, sys
+def runs(arg):
+    return [tuple(map(float, r.split())) for r in arg.split(",") if r]
+h, p = runs(sys.argv[1]), runs(sys.argv[2])
+def mmm(xs):
+    return "%.0fk / %.0fk / %.0fk" % (min(xs) / 1e3, statistics.median(xs) / 1e3, max(xs) / 1e3)
+hr, pr = [r for r, _ in h], [r for r, _ in p]
+hm, pm = [m / 1024 for _, m in h], [m / 1024 for _, m in p]
+print("%-44s %s events/s, peak RSS %.0f MiB (median)" % ("with history (min / median / max)", mmm(hr), statistics.median(hm)))
+print("%-44s %s events/s, peak RSS %.0f MiB (median)" % ("without history", mmm(pr), statistics.median(pm)))
+print("%-44s %5.1f%% of without (goal >= 70%%); peak RSS %.2fx (goal <= 2x)" % ("history catch-up, medians", 100 * statistics.median(hr) / statistics.median(pr), statistics.median(hm) / statistics.median(pm)))
+PY
+
 echo "== peer: Kafka Streams on the same topic, same balance logic (bench/peers/kstreams.sh:"
 echo "   at_least_once and exactly_once_v2, each against a projd ingest of the topic in the section)"
 PROJD_BENCH_DIR=$work bench/peers/kstreams.sh "$PROJD_KAFKA_BROKERS" "$topic" "$EVENTS" ||
