@@ -85,6 +85,11 @@ std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& 
     *error = "view " + p->name() + ": " + *error;
     return nullptr;
   }
+  if (store->moved_history_versions() > 0) {
+    Log("info", p->name(),
+        "moved " + std::to_string(store->moved_history_versions()) +
+            " history versions to the append-ordered layout in " + dir);
+  }
   store->UseIndexesOf(*p);
   store->SetChangeLog(p->topics(), options_.changes_keep);
   if (store->GetMeta("definition_hash").empty()) {

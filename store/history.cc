@@ -296,7 +296,7 @@ int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
   return static_cast<int64_t>(doomed.size());
 }
 
-bool ViewStore::MoveHistoryIn(KvTxn* txn, uint64_t* next_seq) {
+bool ViewStore::MoveHistoryIn(KvTxn* txn, uint64_t* next_seq, uint64_t* moved) {
   // The older layout kept versions under the row's prefix and their sequence: read in that
   // order, each row's versions are adjacent and oldest first.
   auto c = txn->Cursor(kHistory);
@@ -326,6 +326,7 @@ bool ViewStore::MoveHistoryIn(KvTxn* txn, uint64_t* next_seq) {
     }
     if (!txn->Put(kVersions, BigEndian64(seq), c->value())) return false;
     seqs.push_back(seq);
+    ++*moved;
     *next_seq = std::max(*next_seq, seq + 1);
   }
   if (!flush()) return false;
@@ -346,8 +347,10 @@ bool ViewStore::UpgradeHistory(std::string* error) {
     auto txn = env_->BeginWrite(error);
     if (!txn) return false;
     uint64_t next_seq = next_history_seq_;
-    if (MoveHistoryIn(txn.get(), &next_seq) && txn->Commit()) {
+    uint64_t moved = 0;
+    if (MoveHistoryIn(txn.get(), &next_seq, &moved) && txn->Commit()) {
       next_history_seq_ = next_seq;
+      moved_history_versions_ = moved;
       return true;
     }
     bool full = txn->MapFull();

@@ -197,6 +197,9 @@ class ViewStore final : public RowSource {
   bool Correlated(const std::string& id, int64_t after_ms, uint64_t after_seq, size_t limit,
                   std::vector<CorrelatedChange>* out, bool* more, std::string* error);
 
+  // History versions moved from the older layout when this store was opened (0: none).
+  uint64_t moved_history_versions() const { return moved_history_versions_; }
+
   // The folder of the store's LMDB environment.
   const std::string& dir() const { return dir_; }
 
@@ -240,7 +243,7 @@ class ViewStore final : public RowSource {
   // At open: a store written with the older history layout (versions keyed by row) is moved
   // to this one, in one transaction.
   bool UpgradeHistory(std::string* error);
-  bool MoveHistoryIn(KvTxn* txn, uint64_t* next_seq);
+  bool MoveHistoryIn(KvTxn* txn, uint64_t* next_seq, uint64_t* moved);
   // The change log's part of Encode and WriteStaged (store/change_log.cc).
   void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
@@ -267,6 +270,7 @@ class ViewStore final : public RowSource {
   uint64_t next_dead_seq_ = 1;
   uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
   std::string chunk_scratch_;      // the writer's: a sequence list being appended to
+  uint64_t moved_history_versions_ = 0;
   std::vector<std::string> indexes_;
   std::vector<TextIndexSpec> text_indexes_;
   // The change log: settings; the position after the last staged change (the applying

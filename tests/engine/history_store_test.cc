@@ -230,6 +230,7 @@ TEST_CASE("a store with the older history layout is moved to the append-ordered 
   INFO(error);
   REQUIRE(store);
   CHECK(store->GetMeta("history_layout") == "2");
+  CHECK(store->moved_history_versions() == 400);
   std::mt19937 rng(7);
   CheckAgainst(store.get(), model, &rng);
 
@@ -254,5 +255,6 @@ TEST_CASE("a store with the older history layout is moved to the append-ordered 
   store.reset();
   store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
   REQUIRE(store);
+  CHECK(store->moved_history_versions() == 0);
   CheckAgainst(store.get(), model, &rng);
 }
