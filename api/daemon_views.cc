@@ -104,7 +104,7 @@ std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& 
     }
   }
   ViewOptions vo;
-  if (options_.sync == SyncMode::kFull) vo.max_batch = 100;
+  if (options_.sync == SyncMode::kFull) vo.max_batch = vo.max_grown_batch = 100;
   vo.schema_registry = registry_;
   vo.on_published = [feeds = feeds_.get()] { feeds->Notify(); };
   auto view = std::make_shared<View>(

@@ -29,7 +29,8 @@ inline bool ApplyPipelined(const std::shared_ptr<const projd::Projection>& proje
   auto seconds = [](Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
   };
-  constexpr size_t kBatch = 10000;  // ViewOptions::max_batch
+  constexpr size_t kBatch = 10000;       // ViewOptions::max_batch
+  constexpr size_t kGrownBatch = 40000;  // ViewOptions::max_grown_batch
   std::string error;
   projd::Projector projector(projection);
   projd::Batch batch;
@@ -39,33 +40,41 @@ inline bool ApplyPipelined(const std::shared_ptr<const projd::Projection>& proje
   projd::StagedBatch staged, next;
   std::thread writer;
   std::atomic<bool> write_failed{false};
+  std::atomic<bool> writing{false};
   *waited = 0;
   auto t0 = Clock::now();
   size_t i = 0;
   while (i < events.size()) {
     batch.Clear();
     store->BeginBatch(&error);
-    size_t end = std::min(events.size(), i + kBatch);
-    for (; i < end; ++i) {
-      projd::Message m;
-      m.topic = topic;
-      m.offset = static_cast<int64_t>(i);
-      m.value = events[i];
-      std::string reason;
-      projector.Apply(m, store, &batch, &reason);
-    }
+    // As the daemon's view does: while the previous batch is still being written, more
+    // events join this one, up to kGrownBatch.
+    size_t first = i;
+    do {
+      size_t end = std::min(events.size(), i + kBatch);
+      for (; i < end; ++i) {
+        projd::Message m;
+        m.topic = topic;
+        m.offset = static_cast<int64_t>(i);
+        m.value = events[i];
+        std::string reason;
+        projector.Apply(m, store, &batch, &reason);
+      }
+    } while (i < events.size() && i - first + kBatch <= kGrownBatch && writing);
     store->Stage(&batch, &next);
     store->EndBatch();
     auto w0 = Clock::now();
     if (writer.joinable()) writer.join();
     *waited += seconds(w0, Clock::now());
     std::swap(staged, next);
+    writing = true;
     writer = std::thread([&] {
       std::string werror;
       if (!store->Write(staged, &werror)) {
         std::cerr << werror << "\n";
         write_failed = true;
       }
+      writing = false;
     });
   }
   if (writer.joinable()) writer.join();

@@ -29,6 +29,11 @@ bool Committer::Wait(Done* done) {
   return true;
 }
 
+bool Committer::Busy() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_;
+}
+
 void Committer::Hand(Batch* batch, std::vector<int64_t>* timestamps, StagedBatch* staged,
                      std::chrono::steady_clock::time_point started) {
   std::swap(staged_, *staged);  // the written one's buffers are reused for the next

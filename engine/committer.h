@@ -60,6 +60,8 @@ class Committer {
   // the view is told to stop); then nothing more may be handed over. Each written batch is
   // reported in *done by one Wait only.
   bool Wait(Done* done);
+  // True while a batch handed over is not written yet.
+  bool Busy();
   // Hands over the batch just applied, its event timestamps and its staged writes (`staged`,
   // encoded by ViewStore::Stage), when its first event was applied (`started`). Only after a
   // Wait that returned true. *batch, *timestamps and *staged get the previous batch's, for

@@ -404,19 +404,10 @@ void View::Run() {
                             pending.end());
       }
     } else {
-      source_->Poll(&messages, options_.max_batch, options_.poll_timeout);
-      if (!messages.empty() && !WaitForSchemas(messages)) {
+      auto apply_new = [&](const Message& m, size_t index) { return apply(m, index, false); };
+      if (!PollAndApply(&messages, apply_new, &apply_started)) {
         store_->EndBatch();
         break;
-      }
-      apply_started = Clock::now();
-      for (size_t i = 0; i < messages.size(); ++i) {
-        if (!apply(messages[i], i, false)) break;
-      }
-      if (stopped_here) {
-        std::lock_guard<std::mutex> lock(mu_);
-        pending_.clear();
-        for (size_t i = stop_index; i < messages.size(); ++i) pending_.emplace_back(messages[i]);
       }
     }
     for (const auto& c : cursors) {
@@ -431,6 +422,29 @@ void View::Run() {
     PruneHistoryNow();
   }
   FinishRun();
+}
+
+bool View::PollAndApply(std::vector<Message>* messages,
+                        const std::function<bool(const Message&, size_t)>& apply,
+                        Clock::time_point* apply_started) {
+  size_t taken = 0;
+  do {
+    source_->Poll(messages, options_.max_batch,
+                  taken == 0 ? options_.poll_timeout : std::chrono::milliseconds(0));
+    if (!messages->empty() && !WaitForSchemas(*messages)) return false;
+    if (taken == 0) *apply_started = Clock::now();
+    for (size_t i = 0; i < messages->size(); ++i) {
+      if (apply((*messages)[i], i)) continue;
+      // Stopped at an `errors stop` event: it and the rest of this poll wait (Held).
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_.clear();
+      for (size_t j = i; j < messages->size(); ++j) pending_.emplace_back((*messages)[j]);
+      return true;
+    }
+    taken += messages->size();
+  } while (!stop_ && messages->size() == options_.max_batch &&
+           taken + options_.max_batch <= options_.max_grown_batch && committer_.Busy());
+  return true;
 }
 
 bool View::HandOver(Batch* batch, StagedBatch* staged, Clock::time_point apply_started,
