@@ -62,7 +62,7 @@ class Subscriber final : public HttpStream {
   Subscriber(ChangeFeeds* feeds, FeedRequest request)
       : feeds_(feeds), request_(std::move(request)) {}
 
-  // ---- HttpStream (the connection's strand) ----
+  // ---- HttpStream (the connection's I/O thread) ----
   void Open(std::function<void()> wake) override {
     std::lock_guard<std::mutex> lock(mu_);
     wake_ = std::move(wake);

@@ -9,7 +9,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <chrono>
@@ -69,14 +68,13 @@ bool Core::Listen(std::string* error) {
 }
 
 void Core::Run() {
-  work_.emplace(ioc_.get_executor());
+  for (auto& ioc : iocs_) work_.emplace_back(ioc->get_executor());
   DoAccept();
-  int threads = std::max(1, options_.threads);
-  for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
+  for (auto& ioc : iocs_) {
+    threads_.emplace_back([ioc = ioc.get()] {
       for (;;) {
         try {
-          ioc_.run();
+          ioc->run();
           return;
         } catch (...) {
           // A handler threw; keep serving.
@@ -87,9 +85,10 @@ void Core::Run() {
 }
 
 void Core::DoAccept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-    OnAccept(ec, std::move(socket));
-  });
+  // Connections are dealt out to the io_contexts in turn.
+  net::io_context& ioc = *iocs_[next_ioc_++ % iocs_.size()];
+  acceptor_.async_accept(
+      ioc, [this](beast::error_code ec, tcp::socket socket) { OnAccept(ec, std::move(socket)); });
 }
 
 void Core::OnAccept(beast::error_code ec, tcp::socket socket) {
@@ -138,7 +137,7 @@ void Core::Reject(tcp::socket socket) {
 void Core::PostAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_.load()) return;
-  auto timer = std::make_shared<net::steady_timer>(ioc_, delay);
+  auto timer = std::make_shared<net::steady_timer>(*iocs_[0], delay);
   timers_.emplace(timer.get(), timer);
   timer->async_wait([this, timer, fn = std::move(fn)](beast::error_code ec) mutable {
     {
@@ -157,8 +156,8 @@ void Core::PostAfter(std::chrono::milliseconds delay, std::function<void()> fn) 
 void Core::Stop() {
   if (stopped_.exchange(true)) return;
   // Stop the threads first; afterwards this thread is the only one touching the sessions.
-  work_.reset();
-  ioc_.stop();
+  work_.clear();
+  for (auto& ioc : iocs_) ioc->stop();
   for (std::thread& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
@@ -182,12 +181,14 @@ void Core::Stop() {
   }
   // Run the completions of the cancelled operations so that the sessions and the dropped
   // PostAfter functions (and the Responders they hold) are released now.
-  ioc_.restart();
-  for (;;) {
-    try {
-      ioc_.poll();
-      break;
-    } catch (...) {
+  for (auto& ioc : iocs_) {
+    ioc->restart();
+    for (;;) {
+      try {
+        ioc->poll();
+        break;
+      } catch (...) {
+      }
     }
   }
 }

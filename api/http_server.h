@@ -60,7 +60,7 @@ struct HttpFileBody {
 // last on its connection. While it streams, the server reads from the client only to notice
 // that it closed.
 //
-// Thread-safety: Open, Take and Closed are called on the connection's I/O strand, one at a
+// Thread-safety: Open, Take and Closed are called on the connection's I/O thread, one at a
 // time; `wake` may be called from any thread, any number of times.
 class HttpStream {
  public:

@@ -386,8 +386,9 @@ void Session::StartStream() {
   PumpStream();
 }
 
-// The stream's `wake`: posts a PumpStream to the strand, one at a time (wakes merge). It holds
-// the session weakly, and the core (whose io_context takes the post) strongly, as a Responder.
+// The stream's `wake`: posts a PumpStream to the connection's io_context, one at a time (wakes
+// merge). It holds the session weakly, and the core (whose io_context takes the post) strongly, as
+// a Responder.
 std::function<void()> Session::StreamWake() {
   return [core = core_->shared_from_this(), weak = weak_from_this()] {
     if (core->stopped()) return;

@@ -2,11 +2,13 @@
 // its Responders (Core); internal to api/, see http_server.h for the contract.
 //
 // Structure (after the habits of Beast's advanced server example):
-//   Core     owns the io_context, the acceptor, the I/O threads, the PostAfter timers and a
-//            registry of live sessions. It is shared: each Responder holds it, so the
-//            io_context outlives every Responder and a late answer can never touch a
-//            destroyed context.
-//   Session  one connection, all of its state touched only on its strand. It reads requests
+//   Core     owns the io_contexts (one per I/O thread, each run by that thread alone), the
+//            acceptor, the PostAfter timers and a registry of live sessions. It is shared:
+//            each Responder holds it, so the io_contexts outlive every Responder and a late
+//            answer can never touch a destroyed context.
+//   Session  one connection, bound to one io_context (accepted connections are dealt out in
+//            turn), so all of its state is touched by that context's thread only — no strand,
+//            no lock, no hand-over between I/O threads within a connection. It reads requests
 //            ahead (up to max_pipelined unanswered ones), hands each to the handler with a
 //            Responder, and writes the answers strictly in request order. Responders hold
 //            it weakly; it keeps itself alive while answers are owed and it is open.
@@ -36,7 +38,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -69,9 +70,9 @@ class Core : public std::enable_shared_from_this<Core> {
   Core(const HttpServerOptions& options, HttpHandler handler)
       : options_(options),
         handler_(std::move(handler)),
-        ioc_(std::max(1, options.threads)),
-        acceptor_(ioc_),
-        accept_retry_(ioc_) {
+        iocs_(MakeContexts(options.threads)),
+        acceptor_(*iocs_[0]),
+        accept_retry_(*iocs_[0]) {
     if (options_.max_pipelined == 0) options_.max_pipelined = 1;
   }
 
@@ -83,7 +84,6 @@ class Core : public std::enable_shared_from_this<Core> {
   uint16_t port() const { return port_; }
   const HttpServerOptions& options() const { return options_; }
   const HttpHandler& handler() const { return handler_; }
-  net::io_context& ioc() { return ioc_; }
   bool stopped() const { return stopped_.load(); }
 
   void AddSession(Session* key, std::weak_ptr<Session> session) {
@@ -100,6 +100,14 @@ class Core : public std::enable_shared_from_this<Core> {
   void CountConnection() { connections_.fetch_add(1); }
 
  private:
+  // One io_context per I/O thread; concurrency hint 1: each is run by one thread (answers
+  // from other threads are still posted to it safely).
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int threads) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (int i = 0; i < std::max(1, threads); ++i)
+      out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
   void DoAccept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
   void Reject(tcp::socket socket);
@@ -115,9 +123,10 @@ class Core : public std::enable_shared_from_this<Core> {
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   std::unordered_map<net::steady_timer*, std::weak_ptr<net::steady_timer>> timers_;
 
-  // Declared after the members that sessions touch when the io_context destroys them.
-  net::io_context ioc_;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  // Declared after the members that sessions touch when the io_contexts destroy them.
+  std::vector<std::unique_ptr<net::io_context>> iocs_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
+  size_t next_ioc_ = 0;  // the context of the next accepted connection (the accept handler's)
   tcp::acceptor acceptor_;
   net::steady_timer accept_retry_;
   std::vector<std::thread> threads_;
@@ -141,12 +150,13 @@ class Session : public std::enable_shared_from_this<Session> {
                   beast::bind_front_handler(&Session::ReadNext, shared_from_this()));
   }
 
-  // Any thread: queues the answer to request `id` onto the strand, or takes it at once when
-  // called on the strand itself (a handler that answers before it returns: most requests).
+  // Any thread: queues the answer to request `id` onto the connection's io_context, or takes
+  // it at once when called on its thread (a handler that answers before it returns: most
+  // requests).
   void Deliver(uint64_t id, HttpResponse response) {
-    using Strand = net::strand<net::io_context::executor_type>;
-    const Strand* strand = stream_.get_executor().target<Strand>();
-    if (strand && strand->running_in_this_thread()) return OnAnswer(id, std::move(response));
+    using Executor = net::io_context::executor_type;
+    const Executor* ex = stream_.get_executor().target<Executor>();
+    if (ex && ex->running_in_this_thread()) return OnAnswer(id, std::move(response));
     net::post(stream_.get_executor(),
               [self = shared_from_this(), id, response = std::move(response)]() mutable {
                 self->OnAnswer(id, std::move(response));
