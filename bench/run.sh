@@ -8,22 +8,13 @@
 # Uses the real broker at $PROJD_KAFKA_BROKERS, or starts one with scripts/kafka.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 EVENTS=${PROJD_BENCH_EVENTS:-1000000}
 work=${PROJD_BENCH_DIR:-/tmp/projd-bench}
 mkdir -p "$work"
 
-# PROJD_BENCH_NO_BUILD=1 measures the binaries already in build/ (which must be Release).
-if [[ -z ${PROJD_BENCH_NO_BUILD:-} ]]; then
-  scripts/install-deps.sh
-  PROJD_BUILD_TYPE=Release scripts/build.sh >/dev/null
-fi
-
-events=$work/events-$EVENTS.jsonl
-if [[ ! -s $events ]]; then
-  echo "generating $EVENTS events..." >&2
-  python3 scripts/gen_events.py --events "$EVENTS" --accounts 10000 --seed 11 --envelope > "$events"
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_setup
 
 echo "== replay (one core)"
 build/bench/projd_bench replay projections/account_balance.proj "$events"
@@ -42,14 +33,7 @@ python3 -c "print('%-44s %10.0f events/s' % ('projctl test (whole command)', $EV
 echo "== format avro against JSON on the same events (decode only; decode + apply)"
 build/bench/avro_bench projections/account_balance.proj "$events" 3
 
-own_broker=0
-if [[ -z ${PROJD_KAFKA_BROKERS:-} ]]; then
-  export PROJD_KAFKA_DIR=$work/kafka
-  PROJD_KAFKA_BROKERS=$(scripts/kafka.sh start | sed -n 's/^PROJD_KAFKA_BROKERS=//p' | tail -n 1)
-  own_broker=1
-fi
-cleanup() { if [[ $own_broker == 1 ]]; then scripts/kafka.sh stop >/dev/null 2>&1 || true; fi; }
-trap cleanup EXIT
+bench_broker
 
 topic=bench-$$-$(date +%s)
 echo "== Kafka ($PROJD_KAFKA_BROKERS, topic $topic, 4 partitions)"
@@ -57,28 +41,6 @@ build/bench/projd_bench produce "$PROJD_KAFKA_BROKERS" "$topic" "$events" 4
 raw=$(build/bench/projd_bench consume "$PROJD_KAFKA_BROKERS" "$topic" "$EVENTS")
 echo "$raw"
 raw_rate=$(echo "$raw" | sed -n 's/.*s: \([0-9]*\) msgs\/s/\1/p')
-
-proj=$work/projections
-# start_projd PROJ_FILE TOPIC NAME: projd serving one projection (its topic replaced by TOPIC)
-# from a fresh data folder; sets $pid and $port.
-start_projd() {
-  local file=$1 topic=$2 name=$3
-  rm -rf "$proj" "$work/data-$name" && mkdir -p "$proj"
-  sed "s/\"account-events\"/\"$topic\"/" "$file" > "$proj/$(basename "$file")"
-  # shellcheck disable=SC2086 # PROJD_EXTRA_ARGS: extra flags, split on spaces
-  build/cmd/projd --projections "$proj" --data "$work/data-$name" \
-    --brokers "$PROJD_KAFKA_BROKERS" --listen 127.0.0.1:0 ${PROJD_EXTRA_ARGS:-} \
-    > "$work/projd-$name.log" 2>&1 &
-  pid=$!
-  port=""
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*HTTP API listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/projd-$name.log" | head -n 1)
-    [[ -n $port ]] && return 0
-    sleep 0.1
-  done
-  echo "projd did not start: see $work/projd-$name.log" >&2
-  return 1
-}
 
 start_projd projections/account_balance.proj "$topic" ingest
 t0=$(date +%s.%N)
@@ -114,24 +76,6 @@ print("%-44s %10.0f events/s   %5.1f%% of raw consume" % ("projd ingest through 
 print("%-44s %10d KiB" % ("projd peak RSS", rss))
 PY
 
-# catch_up PROJ_FILE NAME: projd with one projection (view account_balance) from offset 0 of
-# $topic until caught up; prints "events/s peak-RSS-KiB".
-catch_up() {
-  start_projd "$1" "$topic" "$2"
-  local t0 t1 applied
-  t0=$(date +%s.%N)
-  while true; do
-    applied=$(curl -s "127.0.0.1:$port/v1/views/account_balance" |
-      grep -o '"position":[0-9][0-9]*' | awk -F: '{s += $2} END {print s + 0}')
-    [[ $applied -ge $EVENTS ]] && break
-    sleep 0.1
-  done
-  t1=$(date +%s.%N)
-  local rss
-  rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-  kill -TERM $pid; wait $pid || true
-  python3 -c "print('%.0f %d' % ($EVENTS / ($t1 - $t0), $rss))"
-}
 echo "== catch-up with history all + index owner + dedupe against the same view without history"
 echo "   (bench/account_balance_history.proj with and without its history line; 3 rounds, interleaved)"
 sed '/^ *history all/d' bench/account_balance_history.proj > "$work/account_balance_nohistory.proj"

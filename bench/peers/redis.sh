@@ -5,11 +5,14 @@
 # then read with redis-benchmark at the concurrency of bench/run.sh's wrk run (64 connections,
 # one request in flight on each, random keys).
 #
-# Usage: bench/peers/redis.sh PROJD_PORT ROWS [PROJD_LINE]
+# Usage: bench/peers/redis.sh PROJD_PORT ROWS [PROJD_LINE [ROUNDS]]
 #   PROJD_PORT: a projd serving bench/by_event.proj, caught up, with ROWS rows keyed
 #   e-00000000, e-00000001, ...
 #   PROJD_LINE: projd's point-read line from bench/run.sh (wrk_run: "... N req/s   p50 X ms
 #   p99 Y ms"); with it, the ratios projd ÷ Redis are printed too.
+#   ROUNDS (> 1): instead, projd's point reads (wrk -t1 -c64 -d10s, bench/point_read.lua) and
+#   Redis's GETs are measured in turn, ROUNDS times each, and min / median / max of both are
+#   printed with the ratios of the medians.
 # Row e-%08d is stored under key:%012d, the names redis-benchmark's __rand_int__ produces for
 # -r ROWS. Installs the Debian package redis-server when redis-server is missing.
 set -euo pipefail
@@ -18,7 +21,7 @@ if [[ $# -lt 2 ]]; then
   echo "usage: bench/peers/redis.sh PROJD_PORT ROWS [PROJD_LINE]" >&2
   exit 2
 fi
-projd_port=$1 rows=$2 projd_line=${3:-}
+projd_port=$1 rows=$2 projd_line=${3:-} rounds=${4:-1}
 requests=${PROJD_REDIS_REQUESTS:-1000000}
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
@@ -48,8 +51,24 @@ if [[ $loaded != "$rows" ]]; then
 fi
 python3 bench/peers/rows.py verify "$projd_port" by_event "$redis_port" "$rows" 1000
 
-out=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c 64 -P 1 -n "$requests" -r "$rows" --csv \
-  GET 'key:__rand_int__')
+redis_get() {
+  redis-benchmark -h 127.0.0.1 -p "$redis_port" -c 64 -P 1 -n "$requests" -r "$rows" --csv \
+    GET 'key:__rand_int__'
+}
+if [[ $rounds -gt 1 ]]; then
+  runs=""
+  for round in $(seq 1 "$rounds"); do
+    projd_out=$(wrk -t1 -c64 -d10s --latency -s bench/point_read.lua "http://127.0.0.1:$projd_port")
+    redis_out=$(redis_get)
+    line=$(python3 bench/peers/rows.py rates "$projd_out" "$redis_out")
+    runs+="$line"$'\n'
+    read -r prps pp99 rrps rp99 <<< "$line"
+    echo "round $round: projd $prps req/s p99 $pp99 ms, Redis $rrps req/s p99 $rp99 ms"
+  done
+  python3 bench/peers/rows.py rounds "$runs"
+  exit 0
+fi
+out=$(redis_get)
 python3 - "$out" "$projd_line" <<'PY'
 import csv, re, sys
 out, projd_line = sys.argv[1], sys.argv[2]

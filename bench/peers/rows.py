@@ -12,16 +12,23 @@ usage:
   rows.py verify PORT VIEW REDIS_PORT N SAMPLES
                                            GET SAMPLES random keys e-%08d (< N) from projd and
                                            key:%012d from Redis; exit 1 unless byte-identical
+  rows.py rates WRK_OUT REDIS_CSV          one round of point reads: "projd_rps projd_p99_ms
+                                           redis_rps redis_p99_ms" from wrk --latency's output
+                                           and redis-benchmark --csv's
+  rows.py rounds LINES                     min / median / max of such rounds, and the ratios of
+                                           the medians
 
 Decimals are compared exactly: 1590.70 and 1590.7 are the same number, 0.1 and 0.10000001
 are not.
 """
+import csv
 import decimal
 import http.client
 import json
 import random
 import re
 import socket
+import statistics
 import sys
 import urllib.parse
 
@@ -154,6 +161,36 @@ def verify(port, view, redis_port, n, samples):
     return 0
 
 
+def wrk_rate(out):
+    """req/s and p99 (ms) from wrk --latency's output."""
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    m = re.search(r"\s99%\s+([0-9.]+)(us|ms|s)", out)
+    v, unit = float(m.group(1)), m.group(2)
+    return rps, v / 1000 if unit == "us" else (v * 1000 if unit == "s" else v)
+
+
+def rates(wrk_out, redis_csv):
+    rps, p99 = wrk_rate(wrk_out)
+    row = next(r for r in csv.DictReader(redis_csv.splitlines()) if r["test"].startswith("GET"))
+    print("%.0f %.2f %.0f %.2f" % (rps, p99, float(row["rps"]), float(row["p99_latency_ms"])))
+
+
+def rounds(lines):
+    runs = [list(map(float, l.split())) for l in lines.splitlines() if l.strip()]
+    cols = list(zip(*runs))
+
+    def mmm(xs, fmt):
+        return " / ".join(fmt % x for x in (min(xs), statistics.median(xs), max(xs)))
+
+    med = [statistics.median(c) for c in cols]
+    print("%-44s %s k req/s, p99 %s ms" % ("projd point reads (min / median / max)",
+                                          mmm([x / 1e3 for x in cols[0]], "%.1f"), mmm(cols[1], "%.2f")))
+    print("%-44s %s k req/s, p99 %s ms" % ("Redis GET, same bodies",
+                                          mmm([x / 1e3 for x in cols[2]], "%.1f"), mmm(cols[3], "%.2f")))
+    print("%-44s %.2f (goal >= 1.0); p99 %.2fx Redis's (goal <= 2)"
+          % ("projd ÷ Redis, medians (%d rounds)" % len(runs), med[0] / med[2], med[1] / med[3]))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "fetch":
@@ -164,6 +201,10 @@ def main():
         resp(int(args[0]), args[1])
     elif cmd == "verify":
         sys.exit(verify(int(args[0]), args[1], int(args[2]), int(args[3]), int(args[4])))
+    elif cmd == "rates":
+        rates(args[0], args[1])
+    elif cmd == "rounds":
+        rounds(args[0])
     else:
         sys.exit(__doc__)
 
