@@ -155,7 +155,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // requests).
   void Deliver(uint64_t id, HttpResponse response) {
     using Executor = net::io_context::executor_type;
-    const Executor* ex = stream_.get_executor().target<Executor>();
+    // get_executor() returns a copy: keep it while its target is looked at.
+    const auto executor = stream_.get_executor();
+    const Executor* ex = executor.target<Executor>();
     if (ex && ex->running_in_this_thread()) return OnAnswer(id, std::move(response));
     net::post(stream_.get_executor(),
               [self = shared_from_this(), id, response = std::move(response)]() mutable {
