@@ -121,6 +121,9 @@ class Daemon {
   // The serving view's status, with the rebuild's progress while a shadow is being built.
   ViewStatus StatusOf(const std::shared_ptr<View>& view);
   bool StartView(const std::shared_ptr<const Projection>& p, std::string* error);
+  // ViewStore::Open, and a log line when the open moved history from the older layout.
+  std::unique_ptr<ViewStore> OpenStore(const std::string& view, const std::string& dir,
+                                       const KvOptions& kv, std::string* error);
   std::shared_ptr<View> OpenView(const std::shared_ptr<const Projection>& p, int gen,
                                  std::string* error);
   bool StartShadow(const std::string& name, const std::shared_ptr<const Projection>& p,

@@ -75,20 +75,26 @@ bool Daemon::SetCurrentGen(const std::string& name, int gen, std::string* error)
   return true;
 }
 
+std::unique_ptr<ViewStore> Daemon::OpenStore(const std::string& view, const std::string& dir,
+                                             const KvOptions& kv, std::string* error) {
+  auto store = ViewStore::Open(dir, kv, error);
+  if (store && store->moved_history_versions() > 0) {
+    Log("info", view,
+        "moved " + std::to_string(store->moved_history_versions()) +
+            " history versions to the append-ordered layout in " + dir);
+  }
+  return store;
+}
+
 std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& p, int gen,
                                        std::string* error) {
   std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
   KvOptions kv;
   kv.sync = options_.sync;
-  auto store = ViewStore::Open(dir, kv, error);
+  auto store = OpenStore(p->name(), dir, kv, error);
   if (!store) {
     *error = "view " + p->name() + ": " + *error;
     return nullptr;
-  }
-  if (store->moved_history_versions() > 0) {
-    Log("info", p->name(),
-        "moved " + std::to_string(store->moved_history_versions()) +
-            " history versions to the append-ordered layout in " + dir);
   }
   store->UseIndexesOf(*p);
   store->SetChangeLog(p->topics(), options_.changes_keep);
@@ -134,7 +140,7 @@ bool Daemon::StartShadow(const std::string& name, const std::shared_ptr<const Pr
     KvOptions kv;
     std::string hash;
     {
-      auto store = ViewStore::Open(dir, kv, error);
+      auto store = OpenStore(name, dir, kv, error);
       if (store) hash = store->GetMeta("definition_hash");
     }
     if (hash != p->definition_hash()) {
@@ -176,7 +182,7 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
   std::string stored_hash, stored_definition;
   {
     KvOptions kv;
-    auto store = ViewStore::Open(dir, kv, error);
+    auto store = OpenStore(p->name(), dir, kv, error);
     if (!store) return false;
     stored_hash = store->GetMeta("definition_hash");
     stored_definition = store->GetMeta("definition");

@@ -137,7 +137,13 @@ void Core::Reject(tcp::socket socket) {
 void Core::PostAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_.load()) return;
-  auto timer = std::make_shared<net::steady_timer>(*iocs_[0], delay);
+  // On the io_context of the calling I/O thread (the connection's, for a read-your-writes
+  // wait): its work stays on that thread; from other threads, the first.
+  net::io_context* ioc = iocs_[0].get();
+  for (const auto& c : iocs_) {
+    if (c->get_executor().running_in_this_thread()) ioc = c.get();
+  }
+  auto timer = std::make_shared<net::steady_timer>(*ioc, delay);
   timers_.emplace(timer.get(), timer);
   timer->async_wait([this, timer, fn = std::move(fn)](beast::error_code ec) mutable {
     {

@@ -427,6 +427,9 @@ void View::Run() {
 bool View::PollAndApply(std::vector<Message>* messages,
                         const std::function<bool(const Message&, size_t)>& apply,
                         Clock::time_point* apply_started) {
+  // A format avro view does not grow its batch: a later poll may wait for a schema from the
+  // registry, which must not hold events already applied.
+  const bool grows = projection_->format() != Projection::Format::kAvro;
   size_t taken = 0;
   do {
     source_->Poll(messages, options_.max_batch,
@@ -442,7 +445,7 @@ bool View::PollAndApply(std::vector<Message>* messages,
       return true;
     }
     taken += messages->size();
-  } while (!stop_ && messages->size() == options_.max_batch &&
+  } while (!stop_ && grows && messages->size() == options_.max_batch &&
            taken + options_.max_batch <= options_.max_grown_batch && committer_.Busy());
   return true;
 }

@@ -33,7 +33,8 @@ struct ViewOptions {
   size_t max_batch = 10000;  // events read per poll; per LMDB transaction while the writer keeps up
   // While the previous transaction is still being written, a backlog keeps joining the batch
   // in hand, up to this many events per transaction (fewer, larger commits when the writes are
-  // the bottleneck). At most max_batch when it is not above it.
+  // the bottleneck). At most max_batch when it is not above it. Views of format avro do not
+  // grow (a schema fetch must not hold applied events).
   size_t max_grown_batch = 40000;
   std::chrono::milliseconds poll_timeout{50};
   std::chrono::seconds stall_after{30};  // lag > 0 and no progress this long: stalled
@@ -172,8 +173,9 @@ class View {
                 std::chrono::steady_clock::time_point apply_started, bool stopping);
   // One poll applied with `apply` (false: an `errors stop` event at that index, whose messages
   // from it on are kept in pending_); then, while the batch in flight is still being written
-  // and the polls come back full (a backlog), more polls up to max_grown_batch events. A
-  // message of an earlier poll is not used after the next. False when the run must end.
+  // and the polls come back full (a backlog), more polls up to max_grown_batch events (not for
+  // format avro). A message of an earlier poll is not used after the next. False when the run
+  // must end.
   bool PollAndApply(std::vector<Message>* messages,
                     const std::function<bool(const Message&, size_t)>& apply,
                     std::chrono::steady_clock::time_point* apply_started);

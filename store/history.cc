@@ -233,11 +233,12 @@ int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
     std::vector<uint64_t> seqs;
   };
   std::vector<Chunk> row;
+  bool row_bad = false;  // a chunk of the row does not decode: its versions are left alone
   std::vector<std::pair<std::string, std::string>> rewrites;  // empty value: delete the chunk
   std::vector<uint64_t> doomed;
   auto finish_row = [&]() {
     // Every version but the row's newest may go when it is older than the cutoff.
-    for (size_t i = 0; i < row.size(); ++i) {
+    for (size_t i = 0; i < row.size() && !row_bad; ++i) {
       Chunk& ch = row[i];
       size_t kept = 0;
       for (size_t j = 0; j < ch.seqs.size(); ++j) {
@@ -258,6 +259,7 @@ int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
       rewrites.emplace_back(std::move(ch.key), std::move(value));
     }
     row.clear();
+    row_bad = false;
   };
   auto c = txn->Cursor(kVersionLists);
   std::string prefix;
@@ -273,7 +275,7 @@ int64_t ViewStore::PruneHistory(int64_t cutoff_ms, std::string* error) {
     row.emplace_back();
     row.back().key.assign(k);
     row.back().key_seq = key_seq;
-    if (!DecodeSeqs(key_seq, c->value(), &row.back().seqs)) row.back().seqs.clear();
+    if (!DecodeSeqs(key_seq, c->value(), &row.back().seqs)) row_bad = true;
   }
   finish_row();
   c.reset();
@@ -330,9 +332,9 @@ bool ViewStore::MoveHistoryIn(KvTxn* txn, uint64_t* next_seq, uint64_t* moved) {
     *next_seq = std::max(*next_seq, seq + 1);
   }
   if (!flush()) return false;
-  // Empty the old table.
-  for (bool ok = c->First(); ok;) ok = c->Delete();
-  return txn->Put(kMeta, "history_layout", kHistoryLayout) &&
+  c.reset();
+  lists.reset();
+  return txn->Clear(kHistory) && txn->Put(kMeta, "history_layout", kHistoryLayout) &&
          txn->Put(kMeta, "history_seq", BigEndian64(*next_seq));
 }
 
@@ -340,8 +342,14 @@ bool ViewStore::UpgradeHistory(std::string* error) {
   {
     auto txn = env_->BeginRead(error);
     if (!txn) return false;
+    // Moved when the marker is missing, and also when the older table holds versions again
+    // (an earlier build wrote to the store after it was moved).
     std::string_view layout;
-    if (txn->Get(kMeta, "history_layout", &layout) && layout == kHistoryLayout) return true;
+    auto old = txn->Cursor(kHistory);
+    bool old_empty = !old || !old->First();
+    if (txn->Get(kMeta, "history_layout", &layout) && layout == kHistoryLayout && old_empty) {
+      return true;
+    }
   }
   for (int attempt = 0; attempt < 20; ++attempt) {
     auto txn = env_->BeginWrite(error);

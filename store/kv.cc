@@ -121,6 +121,9 @@ class LmdbTxn final : public KvTxn {
   }
   bool MapFull() const override { return map_full_; }
   const std::string& error() const override { return error_; }
+  bool Clear(int table) override {
+    return Check(mdb_drop(txn_, (*dbis_)[static_cast<size_t>(table)], 0), "mdb_drop");
+  }
   uint64_t Count(int table) override {
     MDB_stat st;
     if (mdb_stat(txn_, (*dbis_)[static_cast<size_t>(table)], &st) != 0) return 0;

@@ -57,6 +57,8 @@ class KvTxn {
   virtual const std::string& error() const = 0;
   // Entries in a table.
   virtual uint64_t Count(int table) = 0;
+  // Deletes every entry of a table (write transactions only).
+  virtual bool Clear(int table) = 0;
 };
 
 class KvEnv {

@@ -257,4 +257,84 @@ TEST_CASE("a store with the older history layout is moved to the append-ordered 
   REQUIRE(store);
   CHECK(store->moved_history_versions() == 0);
   CheckAgainst(store.get(), model, &rng);
+
+  // An earlier build wrote a version the older way after the move: the next open moves it too.
+  store.reset();
+  {
+    auto env = projd::KvEnv::Open(dir,
+                                  {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history",
+                                   "index", "changes", "correlations", "text"},
+                                  projd::KvOptions(), &error);
+    REQUIRE(env);
+    auto txn = env->BeginWrite(&error);
+    REQUIRE(txn);
+    projd::RowRecord rec;
+    rec.exists = true;
+    rec.fields.Set("n", projd::Value::Number(projd::Decimal::FromInt(5)));
+    rec.updated_by.event_time_ms = 1000;
+    std::string version;
+    projd::EncodeHistoryVersion(rec, &version);
+    REQUIRE(
+        txn->Put(6, projd::view_store_keys::HistoryPrefix("a") + projd::BigEndian64(402), version));
+    REQUIRE(txn->Put(2, "history_seq", projd::BigEndian64(403)));
+    REQUIRE(txn->Commit());
+  }
+  store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  CHECK(store->moved_history_versions() == 1);
+  model["a"].push_back({402, true, 5, 1000});
+  CheckAgainst(store.get(), model, &rng);
+}
+
+TEST_CASE("pruning leaves a row whose sequence list does not decode as it is", "[engine]") {
+  std::string dir = TempDir("history-damaged");
+  std::string error;
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  projd::Projector projector(HistoryProjection());
+  projd::Batch batch;
+  REQUIRE(store->BeginBatch(&error));
+  std::vector<std::string> values;
+  // 150 versions each: two chunks per row (128 + 22).
+  for (int i = 0; i < 300; ++i) values.push_back(Event("Set", i % 2 ? "b" : "a", i, i));
+  for (size_t i = 0; i < values.size(); ++i) {
+    projd::Message m;
+    m.topic = "t";
+    m.offset = static_cast<int64_t>(i);
+    m.value = values[i];
+    std::string reason;
+    REQUIRE(projector.Apply(m, store.get(), &batch, &reason) ==
+            projd::Projector::Outcome::kApplied);
+  }
+  store->EndBatch();
+  REQUIRE(store->Commit(batch, &error));
+  std::vector<std::pair<uint64_t, projd::RowRecord>> versions;
+  bool more = false;
+  REQUIRE(store->History("b", 0, 1000, &versions, &more));
+  REQUIRE(versions.size() == 150);
+  uint64_t last_chunk_b = versions[128].first;  // the key of b's second (last) chunk
+  store.reset();
+  {
+    // Row b's last chunk: a count of 5 and nothing after it. Its newest version is unknown, so
+    // none of its versions may go (not even those of its first chunk, which decodes).
+    auto env = projd::KvEnv::Open(
+        dir,
+        {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index", "changes",
+         "correlations", "text", "versions", "version_lists"},
+        projd::KvOptions(), &error);
+    REQUIRE(env);
+    auto txn = env->BeginWrite(&error);
+    REQUIRE(txn);
+    REQUIRE(txn->Put(12,
+                     projd::view_store_keys::HistoryPrefix("b") + projd::BigEndian64(last_chunk_b),
+                     std::string("\x05", 1)));
+    REQUIRE(txn->Commit());
+  }
+  store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  CHECK(store->PruneHistory(INT64_MAX, &error) == 149);  // a's older versions only
+  REQUIRE(store->History("a", 0, 1000, &versions, &more));
+  CHECK(versions.size() == 1);
+  REQUIRE(store->History("b", 0, 1000, &versions, &more));
+  CHECK(versions.size() == 128);  // the first chunk's, still there
 }
