@@ -24,9 +24,13 @@ struct Run {
   int commits = 0;
   int64_t applied = 0;
   std::string total;  // of row k3
+  bool failed = false;
+  int64_t failed_offset = -1;
 };
 
-Run RunView(const std::string& name, size_t max_batch, size_t max_grown_batch) {
+// With stop_at >= 0 (a multiple of 7), the event at that offset has no number and the view
+// has `errors stop`.
+Run RunView(const std::string& name, size_t max_batch, size_t max_grown_batch, int stop_at = -1) {
   fs::path dir = fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -34,10 +38,11 @@ Run RunView(const std::string& name, size_t max_batch, size_t max_grown_batch) {
   {
     std::ofstream out(events);
     for (int i = 0; i < kEvents; ++i) {
-      out << "{\"k\":\"k" << i % 7 << "\",\"id\":\"e" << i << "\",\"n\":1}\n";
+      out << "{\"k\":\"k" << i % 7 << "\",\"id\":\"e" << i
+          << "\",\"n\":" << (i == stop_at ? "\"x\"" : "1") << "}\n";
     }
   }
-  auto compiled = projd::CompileFile("g.proj", R"(
+  auto compiled = projd::CompileFile("g.proj", std::string(R"(
 projection g {
   from "t"
   key event.k
@@ -45,8 +50,7 @@ projection g {
   dedupe
   history all
   on * { total += event.n }
-}
-)");
+)") + (stop_at >= 0 ? "  errors stop\n}\n" : "}\n"));
   REQUIRE(compiled.ok());
   std::string error;
   projd::KvOptions kv;
@@ -67,20 +71,26 @@ projection g {
       options, [](const std::string&, const std::string&, const std::string&) {});
   view.Start();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (view.Status().applied_total < kEvents && std::chrono::steady_clock::now() < deadline) {
+  const int64_t expect = stop_at >= 0 ? stop_at : kEvents;
+  while (std::chrono::steady_clock::now() < deadline) {
+    projd::ViewStatus st = view.Status();
+    if (st.applied_total >= expect && (stop_at < 0 || st.failed)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   view.Stop();
   Run run;
   run.commits = commits->load();
-  run.applied = view.Status().applied_total;
+  projd::ViewStatus st = view.Status();
+  run.applied = st.applied_total;
+  run.failed = st.failed;
+  if (st.failed) run.failed_offset = st.failed_offset;
   projd::RowRecord row;
   uint64_t dead = 0;
   if (view.store().GetRow("k3", &row, &dead)) run.total = projd::ToJson(*row.fields.Find("total"));
   std::vector<std::pair<uint64_t, projd::RowRecord>> versions;
   bool more = false;
   REQUIRE(view.store().History("k3", 0, kEvents, &versions, &more));
-  CHECK(versions.size() == static_cast<size_t>(kEvents / 7));
+  CHECK(versions.size() == static_cast<size_t>(expect / 7));
   return run;
 }
 
@@ -100,4 +110,16 @@ TEST_CASE("a view bound by its writes commits fewer, larger batches with the sam
   CHECK(grown.commits >= kEvents / 160);
   CHECK(grown.total == fixed.total);
   CHECK(grown.total == std::to_string(kEvents / 7));
+}
+
+TEST_CASE("a grown batch that reaches an errors stop event keeps every event before it",
+          "[engine]") {
+  // The failing event comes in a later poll of a grown batch: the events of the earlier polls
+  // and of its own poll before it are written, it and the rest wait, and the view is failed
+  // there.
+  Run run = RunView("group-stop", 20, 160, 3514);  // 14 events into a poll
+  CHECK(run.failed);
+  CHECK(run.failed_offset == 3514);
+  CHECK(run.applied == 3514);
+  CHECK(run.total == "502");
 }
