@@ -1,50 +1,51 @@
 #include "engine/replay.h"
 
-#include <unordered_map>
+#include <vector>
 
 namespace projd {
 namespace {
 
+// The view of a replay is its batch: the rows stay in the batch from one poll to the next (no
+// row is loaded, merged back or copied), and a row deleted leaves it when its poll ends. Only
+// the dedupe ids are kept here.
 class MemoryRows final : public RowSource {
  public:
-  // Rows move between the store and the batch instead of being copied: a batch holds every
-  // row it loaded until Commit gives them all back.
-  bool LoadRow(const std::string& key, RowRecord* out) override {
-    auto it = rows_.find(key);
-    if (it == rows_.end()) return false;
-    *out = std::move(it->second);
-    rows_.erase(it);
-    return true;
-  }
+  bool LoadRow(const std::string& /*key*/, RowRecord* /*out*/) override { return false; }
   bool SeenId(const std::string& id) override { return ids_.Contains(id); }
   // The id goes into the set of all ids at once: merging the batch would look it up again.
   bool ClaimId(const std::string& id) override { return !ids_.Insert(id); }
   void ForgetId(const std::string& id) override { ids_.Erase(id); }
   bool ClaimsIds() const override { return true; }
-  void Commit(Batch* b, ReplayResult* r) {
-    for (auto& [key, rec] : b->rows) {
-      if (rec.exists) rows_[key] = std::move(rec);
+  // Ends a poll: its counts and dead letters go to *r; the rows deleted leave the batch.
+  void EndPoll(Batch* b, ReplayResult* r) {
+    for (Batch::Rows::value_type* entry : b->dirty) {
+      if (!entry->second.exists) gone_.push_back(entry);
     }
+    for (Batch::Rows::value_type* entry : gone_) b->rows.erase(b->rows.find(entry->first));
+    gone_.clear();
     for (auto& d : b->dead_letters) r->dead_letters.push_back(std::move(d));
     r->applied += b->applied;
     r->ignored += b->ignored;
     r->duplicates += b->duplicates;
+    b->ClearKeepingRows();
   }
-  void Finish(ReplayResult* r) {
-    for (auto& [key, rec] : rows_) r->rows.emplace(key, std::move(rec));
-    rows_.clear();
+  void Finish(Batch* b, ReplayResult* r) {
+    for (auto& [key, rec] : b->rows) {
+      if (rec.exists) r->rows.emplace(key, std::move(rec));
+    }
+    b->Clear();
   }
 
  private:
-  std::unordered_map<std::string, RowRecord> rows_;
   StringSet ids_;  // every dedupe id seen
+  std::vector<Batch::Rows::value_type*> gone_;
 };
 
 constexpr int64_t kMaxEventBytes = 1 << 20;
 
 }  // namespace
 
-bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
+bool Replay(const std::shared_ptr<const Projection>& projection, const std::string& events_path,
             ReplayResult* out, std::string* error, size_t batch_size,
             const ReplayObserver& observer, const std::string* avro_schema, bool whole_events) {
   auto source = NewFileSource(events_path, projection->topics()[0], error);
@@ -69,7 +70,6 @@ bool Replay(std::shared_ptr<const Projection> projection, const std::string& eve
   std::vector<Message> messages;
   std::vector<TraceStep> trace;
   while (!out->stopped && source->Poll(&messages, batch_size, std::chrono::milliseconds(0))) {
-    batch.Clear();
     std::string_view last_topic;
     bool last_wanted = false;
     for (const Message& m : messages) {
@@ -98,7 +98,7 @@ bool Replay(std::shared_ptr<const Projection> projection, const std::string& eve
           AppendConfluentFrame(1, datum, &avro_value);
           msg.value = avro_value;
         } else {
-          avro_error = "event does not fit the Avro schema: " + avro_error;
+          avro_error.insert(0, "event does not fit the Avro schema: ");
           msg.error = avro_error;
         }
       }
@@ -115,9 +115,9 @@ bool Replay(std::shared_ptr<const Projection> projection, const std::string& eve
         observer(m, batch.last_key, trace, batch.rows.at(batch.last_key));
       }
     }
-    rows.Commit(&batch, out);
+    rows.EndPoll(&batch, out);
   }
-  rows.Finish(out);
+  rows.Finish(&batch, out);
   return true;
 }
 

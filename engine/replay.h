@@ -37,7 +37,7 @@ using ReplayObserver =
 // decoded by the daemon's Avro path, so that logical types read as they will in projd. An
 // event that does not fit the schema is an event error; a line that is not JSON stays as it
 // is (not Avro: an event error too). `whole_events`: see Projector::ReadWholeEvents.
-bool Replay(std::shared_ptr<const Projection> projection, const std::string& events_path,
+bool Replay(const std::shared_ptr<const Projection>& projection, const std::string& events_path,
             ReplayResult* out, std::string* error, size_t batch_size = 65536,
             const ReplayObserver& observer = nullptr, const std::string* avro_schema = nullptr,
             bool whole_events = false);

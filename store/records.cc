@@ -120,6 +120,12 @@ bool DecodeDeadLetter(std::string_view in, DeadLetter* d) {
 void Batch::Clear() {
   rows.clear();
   dirty.clear();
+  ClearKeepingRows();
+}
+
+void Batch::ClearKeepingRows() {
+  for (Rows::value_type* entry : dirty) entry->second.in_dirty = false;
+  dirty.clear();
   dead_letters.clear();
   history.clear();
   history_bytes.clear();

@@ -7,11 +7,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "connectors/position.h"
 #include "dsl/value.h"
+#include "store/row_map.h"
 #include "store/string_set.h"
 
 namespace projd {
@@ -104,7 +104,7 @@ class RowSource {
 
 // The changes of one batch.
 struct Batch {
-  using Rows = std::unordered_map<std::string, RowRecord>;
+  using Rows = RowMap;
   Rows rows;  // rows touched, as they are now
   // The rows changed in this batch, each once, in the order they first changed (entries of
   // `rows`, whose nodes stay put).
@@ -145,6 +145,9 @@ struct Batch {
   std::string last_key;            // the row the last applied event changed
 
   void Clear();
+  // Clear but for `rows`, which stay as they are (marked changed no more): a batch that is the
+  // whole view, as in a replay in memory.
+  void ClearKeepingRows();
   bool empty() const { return events == 0; }
 
   // The entry of next_offsets for a message's partition (cached for runs of one partition).
