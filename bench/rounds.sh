@@ -79,6 +79,6 @@ while true; do
   [[ $rows -ge $EVENTS ]] && break
   sleep 0.5
 done
-bench/peers/redis.sh "$port" "$EVENTS" "" "$ROUNDS" ||
+PROJD_PID=$pid bench/peers/redis.sh "$port" "$EVENTS" "" "$ROUNDS" ||
   echo "Redis peer: its answers differ from projd's, or the run failed"
 kill -TERM "$pid"; wait "$pid" || true

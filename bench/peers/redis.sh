@@ -12,7 +12,9 @@
 #   p99 Y ms"); with it, the ratios projd ÷ Redis are printed too.
 #   ROUNDS (> 1): instead, projd's point reads (wrk -t1 -c64 -d10s, bench/point_read.lua) and
 #   Redis's GETs are measured in turn, ROUNDS times each, and min / median / max of both are
-#   printed with the ratios of the medians.
+#   printed with the ratios of the medians. With PROJD_PID (projd's process), each round also
+#   gives each server's CPU time per request (user + system, from /proc): what a read costs the
+#   server whatever the load generator costs (wrk and redis-benchmark differ).
 # Row e-%08d is stored under key:%012d, the names redis-benchmark's __rand_int__ produces for
 # -r ROWS. Installs the Debian package redis-server when redis-server is missing.
 set -euo pipefail
@@ -55,17 +57,43 @@ redis_get() {
   redis-benchmark -h 127.0.0.1 -p "$redis_port" -c 64 -P 1 -n "$requests" -r "$rows" --csv \
     GET 'key:__rand_int__'
 }
+# cpu_ticks PID: the process's user + system time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# per_request TICKS REQUESTS: microseconds of CPU per request.
+per_request() {
+  python3 -c 'import os, sys; print("%.1f" % (float(sys.argv[1]) * 1e6 / os.sysconf("SC_CLK_TCK") / float(sys.argv[2])))' "$1" "$2"
+}
 if [[ $rounds -gt 1 ]]; then
-  runs=""
+  runs="" cpu_projd=() cpu_redis=()
   for round in $(seq 1 "$rounds"); do
+    c0=$([[ -n ${PROJD_PID:-} ]] && cpu_ticks "$PROJD_PID" || echo 0)
     projd_out=$(wrk -t1 -c64 -d10s --latency -s bench/point_read.lua "http://127.0.0.1:$projd_port")
+    c1=$([[ -n ${PROJD_PID:-} ]] && cpu_ticks "$PROJD_PID" || echo 0)
+    r0=$(cpu_ticks "$redis_pid")
     redis_out=$(redis_get)
+    r1=$(cpu_ticks "$redis_pid")
     line=$(python3 bench/peers/rows.py rates "$projd_out" "$redis_out")
     runs+="$line"$'\n'
     read -r prps pp99 rrps rp99 <<< "$line"
     echo "round $round: projd $prps req/s p99 $pp99 ms, Redis $rrps req/s p99 $rp99 ms"
+    if [[ -n ${PROJD_PID:-} ]]; then
+      served=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<< "$projd_out")
+      cpu_projd+=("$(per_request $((c1 - c0)) "$served")")
+      cpu_redis+=("$(per_request $((r1 - r0)) "$requests")")
+      echo "  server CPU per read: projd ${cpu_projd[-1]} us, Redis ${cpu_redis[-1]} us"
+    fi
   done
   python3 bench/peers/rows.py rounds "$runs"
+  if [[ -n ${PROJD_PID:-} ]]; then
+    python3 - "${cpu_projd[*]}" "${cpu_redis[*]}" <<'PY'
+import statistics, sys
+p = [float(x) for x in sys.argv[1].split()]
+r = [float(x) for x in sys.argv[2].split()]
+print("server CPU per read (min / median / max): projd %.1f / %.1f / %.1f us, Redis %.1f / %.1f / %.1f us: %.2fx"
+      % (min(p), statistics.median(p), max(p), min(r), statistics.median(r), max(r),
+         statistics.median(p) / statistics.median(r)))
+PY
+  fi
   exit 0
 fi
 out=$(redis_get)
