@@ -21,13 +21,15 @@ class MemoryRows final : public RowSource {
     for (Batch::Rows::value_type* entry : b->dirty) {
       if (!entry->second.exists) gone_.push_back(entry);
     }
-    for (Batch::Rows::value_type* entry : gone_) b->rows.erase(b->rows.find(entry->first));
-    gone_.clear();
     for (auto& d : b->dead_letters) r->dead_letters.push_back(std::move(d));
     r->applied += b->applied;
     r->ignored += b->ignored;
     r->duplicates += b->duplicates;
+    // The changed rows' marks are cleared through Batch::dirty first: the deleted ones are
+    // freed after.
     b->ClearKeepingRows();
+    for (Batch::Rows::value_type* entry : gone_) b->rows.erase(b->rows.find(entry->first));
+    gone_.clear();
   }
   void Finish(Batch* b, ReplayResult* r) {
     for (auto& [key, rec] : b->rows) {
