@@ -4,6 +4,7 @@
 #include <functional>
 #include <stdexcept>
 
+#include "store/open_addressing.h"
 #include "store/records.h"
 
 namespace projd {
@@ -25,6 +26,8 @@ RowMap& RowMap::operator=(RowMap&& o) noexcept {
   }
   return *this;
 }
+
+bool RowMap::Used(const Slot& s) { return s.entry != nullptr; }
 
 uint64_t RowMap::Hash(std::string_view key) { return std::hash<std::string_view>()(key); }
 
@@ -80,20 +83,9 @@ const RowRecord& RowMap::at(std::string_view key) const {
 
 void RowMap::erase(const_iterator it) {
   if (it.at_ == it.end_ || it.at_->entry == nullptr) return;
-  const size_t mask = slots_.size() - 1;
   size_t hole = static_cast<size_t>(it.at_ - slots_.data());
   delete slots_[hole].entry;
-  // Backward-shift deletion: pull later entries of the probe run into the hole when their
-  // home slot does not lie (cyclically) between the hole and where they are.
-  for (size_t i = (hole + 1) & mask; slots_[i].entry != nullptr; i = (i + 1) & mask) {
-    size_t home = slots_[i].hash & mask;
-    bool movable = hole <= i ? (home <= hole || home > i) : (home <= hole && home > i);
-    if (movable) {
-      slots_[hole] = slots_[i];
-      hole = i;
-    }
-  }
-  slots_[hole] = Slot();
+  open_addressing::EraseAt(&slots_, hole, Used);
   --size_;
 }
 
@@ -108,17 +100,6 @@ void RowMap::Destroy() {
 
 void RowMap::clear() { Destroy(); }
 
-void RowMap::Grow() {
-  std::vector<Slot> old;
-  old.swap(slots_);
-  slots_.assign(old.empty() ? 16 : old.size() * 2, Slot());
-  const size_t mask = slots_.size() - 1;
-  for (const Slot& s : old) {
-    if (s.entry == nullptr) continue;
-    size_t i = s.hash & mask;
-    while (slots_[i].entry != nullptr) i = (i + 1) & mask;
-    slots_[i] = s;
-  }
-}
+void RowMap::Grow() { open_addressing::Grow(&slots_, Used); }
 
 }  // namespace projd

@@ -110,6 +110,7 @@ class RowMap {
   bool empty() const { return size_ == 0; }
 
  private:
+  static bool Used(const Slot& s);  // holds a key
   static uint64_t Hash(std::string_view key);
   // The slot holding `key`, or the empty slot where it would go (the table is never full).
   size_t Probe(std::string_view key, uint64_t hash) const;

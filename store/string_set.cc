@@ -4,7 +4,11 @@
 #include <functional>
 #include <stdexcept>
 
+#include "store/open_addressing.h"
+
 namespace projd {
+
+bool StringSet::Used(const Slot& s) { return s.ref != 0; }
 
 uint64_t StringSet::Hash(std::string_view s) { return std::hash<std::string_view>()(s); }
 
@@ -39,20 +43,9 @@ bool StringSet::Insert(std::string_view s) {
 
 bool StringSet::Erase(std::string_view s) {
   if (size_ == 0) return false;
-  const size_t mask = slots_.size() - 1;
   size_t hole = Probe(s, Hash(s));
   if (slots_[hole].ref == 0) return false;
-  // Backward-shift deletion: pull later members of the probe run into the hole when their
-  // home slot does not lie (cyclically) between the hole and where they are.
-  for (size_t i = (hole + 1) & mask; slots_[i].ref != 0; i = (i + 1) & mask) {
-    size_t home = slots_[i].hash & mask;
-    bool movable = hole <= i ? (home <= hole || home > i) : (home <= hole && home > i);
-    if (movable) {
-      slots_[hole] = slots_[i];
-      hole = i;
-    }
-  }
-  slots_[hole] = Slot();
+  open_addressing::EraseAt(&slots_, hole, Used);
   --size_;
   return true;
 }
@@ -64,17 +57,6 @@ void StringSet::Clear() {
   size_ = 0;
 }
 
-void StringSet::Grow() {
-  std::vector<Slot> old;
-  old.swap(slots_);
-  slots_.assign(old.empty() ? 16 : old.size() * 2, Slot());
-  const size_t mask = slots_.size() - 1;
-  for (const Slot& s : old) {
-    if (s.ref == 0) continue;
-    size_t i = s.hash & mask;
-    while (slots_[i].ref != 0) i = (i + 1) & mask;
-    slots_[i] = s;
-  }
-}
+void StringSet::Grow() { open_addressing::Grow(&slots_, Used); }
 
 }  // namespace projd

@@ -43,6 +43,7 @@ class StringSet {
     uint64_t ref = 0;  // 0: empty; else 1 + the offset of the entry in arena_
   };
 
+  static bool Used(const Slot& s);  // holds a key
   static uint64_t Hash(std::string_view s);
   // An arena entry: a 4-byte length, then the bytes.
   std::string_view At(uint64_t ref) const {
