@@ -16,6 +16,7 @@
 #include "store/kv.h"
 #include "store/view_store.h"
 #include "store/view_store_keys.h"
+#include "tests/store_env.h"
 
 namespace {
 
@@ -198,15 +199,10 @@ TEST_CASE("a store with the older history layout is moved to the append-ordered 
   {
     // The older layout: the `history` table, keyed by the row's history prefix and the
     // sequence; a long key's whole key under sequence 0.
-    auto env = projd::KvEnv::Open(dir,
-                                  {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history",
-                                   "index", "changes", "correlations", "text"},
-                                  projd::KvOptions(), &error);
+    auto env = projd_test::OpenStoreEnv(dir, true, &error);
     REQUIRE(env);
     auto txn = env->BeginWrite(&error);
     REQUIRE(txn);
-    const int kHistoryTable = 6;
-    const int kMetaTable = 2;
     uint64_t seq = 1;
     for (int i = 0; i < 400; ++i) {
       std::string key = i % 3 == 0 ? "a" : i % 3 == 1 ? "bb" : long_key;
@@ -219,11 +215,12 @@ TEST_CASE("a store with the older history layout is moved to the append-ordered 
       std::string version;
       projd::EncodeHistoryVersion(rec, &version);
       std::string prefix = projd::view_store_keys::HistoryPrefix(key);
-      if (key == long_key) REQUIRE(txn->Put(kHistoryTable, prefix + projd::BigEndian64(0), key));
-      REQUIRE(txn->Put(kHistoryTable, prefix + projd::BigEndian64(seq), version));
+      if (key == long_key)
+        REQUIRE(txn->Put(projd_test::kHistoryTable, prefix + projd::BigEndian64(0), key));
+      REQUIRE(txn->Put(projd_test::kHistoryTable, prefix + projd::BigEndian64(seq), version));
       model[key].push_back({seq++, rec.exists, i, i});
     }
-    REQUIRE(txn->Put(kMetaTable, "history_seq", projd::BigEndian64(seq)));
+    REQUIRE(txn->Put(projd_test::kMetaTable, "history_seq", projd::BigEndian64(seq)));
     REQUIRE(txn->Commit());
   }
   auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
@@ -261,10 +258,7 @@ TEST_CASE("a store with the older history layout is moved to the append-ordered 
   // An earlier build wrote a version the older way after the move: the next open moves it too.
   store.reset();
   {
-    auto env = projd::KvEnv::Open(dir,
-                                  {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history",
-                                   "index", "changes", "correlations", "text"},
-                                  projd::KvOptions(), &error);
+    auto env = projd_test::OpenStoreEnv(dir, true, &error);
     REQUIRE(env);
     auto txn = env->BeginWrite(&error);
     REQUIRE(txn);
@@ -274,9 +268,10 @@ TEST_CASE("a store with the older history layout is moved to the append-ordered 
     rec.updated_by.event_time_ms = 1000;
     std::string version;
     projd::EncodeHistoryVersion(rec, &version);
-    REQUIRE(
-        txn->Put(6, projd::view_store_keys::HistoryPrefix("a") + projd::BigEndian64(402), version));
-    REQUIRE(txn->Put(2, "history_seq", projd::BigEndian64(403)));
+    REQUIRE(txn->Put(projd_test::kHistoryTable,
+                     projd::view_store_keys::HistoryPrefix("a") + projd::BigEndian64(402),
+                     version));
+    REQUIRE(txn->Put(projd_test::kMetaTable, "history_seq", projd::BigEndian64(403)));
     REQUIRE(txn->Commit());
   }
   store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
@@ -317,15 +312,11 @@ TEST_CASE("pruning leaves a row whose sequence list does not decode as it is", "
   {
     // Row b's last chunk: a count of 5 and nothing after it. Its newest version is unknown, so
     // none of its versions may go (not even those of its first chunk, which decodes).
-    auto env = projd::KvEnv::Open(
-        dir,
-        {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index", "changes",
-         "correlations", "text", "versions", "version_lists"},
-        projd::KvOptions(), &error);
+    auto env = projd_test::OpenStoreEnv(dir, false, &error);
     REQUIRE(env);
     auto txn = env->BeginWrite(&error);
     REQUIRE(txn);
-    REQUIRE(txn->Put(12,
+    REQUIRE(txn->Put(projd_test::kVersionListsTable,
                      projd::view_store_keys::HistoryPrefix("b") + projd::BigEndian64(last_chunk_b),
                      std::string("\x05", 1)));
     REQUIRE(txn->Commit());

@@ -10,6 +10,7 @@
 #include "store/view_store.h"
 #include "store/view_store_keys.h"
 #include "tests/integration/harness.h"
+#include "tests/store_env.h"
 
 namespace {
 
@@ -82,20 +83,17 @@ TEST_CASE("history of the older layout is moved at start and served as before", 
     }
   }
   {
-    auto env = projd::KvEnv::Open(
-        store_dir,
-        {"rows", "offsets", "meta", "dead", "dead_keys", "ids", "history", "index", "changes",
-         "correlations", "text", "versions", "version_lists"},
-        projd::KvOptions(), &error);
+    auto env = projd_test::OpenStoreEnv(store_dir, false, &error);
     REQUIRE(env);
     auto txn = env->BeginWrite(&error);
     REQUIRE(txn);
     for (const auto& [k, seq, v] : versions) {
-      REQUIRE(txn->Put(6, projd::view_store_keys::HistoryPrefix(k) + projd::BigEndian64(seq), v));
+      REQUIRE(txn->Put(projd_test::kHistoryTable,
+                       projd::view_store_keys::HistoryPrefix(k) + projd::BigEndian64(seq), v));
     }
-    REQUIRE(txn->Clear(11));
-    REQUIRE(txn->Clear(12));
-    REQUIRE(txn->Delete(2, "history_layout"));
+    REQUIRE(txn->Clear(projd_test::kVersionsTable));
+    REQUIRE(txn->Clear(projd_test::kVersionListsTable));
+    REQUIRE(txn->Delete(projd_test::kMetaTable, "history_layout"));
     REQUIRE(txn->Commit());
   }
   auto p = ProjdProcess::Start(args, dir + "/projd2.log", &error);
