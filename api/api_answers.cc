@@ -20,6 +20,59 @@ Value ProvenanceToJson(const Provenance& p) {
   return Value::MakeObject(Object::FromMembers(std::move(m)));
 }
 
+namespace {
+
+// The text of ProvenanceToJson(p), members in the same order.
+void AppendProvenanceJson(const Provenance& p, std::string* out) {
+  out->push_back('{');
+  if (!p.audit.empty()) {
+    out->append("\"audit\":");
+    WriteJsonObject(p.audit, out);
+    out->push_back(',');
+  }
+  if (p.has_correlation) {
+    out->append("\"correlation\":");
+    WriteJsonString(p.correlation, out);
+    out->push_back(',');
+  }
+  out->append("\"event_id\":");
+  if (p.has_id) {
+    WriteJsonString(p.id, out);
+  } else {
+    out->append("null");
+  }
+  out->append(",\"event_time\":");
+  WriteJsonString(FormatRfc3339(p.event_time_ms), out);
+  out->append(",\"offset\":");
+  out->append(std::to_string(p.offset));
+  out->append(",\"partition\":");
+  out->append(std::to_string(p.partition));
+  out->append(",\"topic\":");
+  WriteJsonString(p.topic, out);
+  out->push_back('}');
+}
+
+}  // namespace
+
+void AppendRowJson(const std::string& key, const RowRecord& row, const uint64_t* dead_letters,
+                   std::string* out) {
+  out->push_back('{');
+  if (dead_letters) {
+    out->append("\"dead_letters\":");
+    out->append(std::to_string(*dead_letters));
+    out->push_back(',');
+  }
+  out->append("\"key\":");
+  WriteJsonString(key, out);
+  out->append(",\"row\":");
+  WriteJsonObject(row.fields, out);
+  out->append(",\"updated_by\":");
+  AppendProvenanceJson(row.updated_by, out);
+  out->append(",\"version\":");
+  out->append(std::to_string(row.version));
+  out->push_back('}');
+}
+
 Value RowToJson(const std::string& key, const RowRecord& row) {
   RowRecord copy = row;
   return RowToJson(key, std::move(copy));

@@ -27,6 +27,10 @@ HttpResponse MethodNotAllowed(const std::string& allow, const std::string& detai
 // The row as JSON: {"key", "row", "version", "updated_by": {...}} (+ dead_letters by caller).
 Value RowToJson(const std::string& key, const RowRecord& row);
 Value RowToJson(const std::string& key, RowRecord&& row);  // moves the fields
+// The text WriteJson gives for RowToJson(key, row) with "dead_letters": *dead_letters added
+// (when given), written without building the Value (a point read's answer).
+void AppendRowJson(const std::string& key, const RowRecord& row, const uint64_t* dead_letters,
+                   std::string* out);
 Value DeadLetterToJson(const DeadLetter& d);
 // The event that made a row's version: {"event_id", "event_time", "offset", "partition", "topic"}.
 Value ProvenanceToJson(const Provenance& p);

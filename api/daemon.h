@@ -53,7 +53,11 @@ struct DaemonOptions {
   // servers.
   std::string archive;
   std::string s3_endpoint;
-  int http_threads = 2;
+  // HTTP I/O threads (--http-threads); 0: one per two cores, at least one. Requests are light
+  // on them (long work goes to the query pool), and an I/O thread that shares a core with the
+  // views' threads or a client is descheduled for whole time slices: fewer threads give a
+  // lower tail latency.
+  int http_threads = 0;
   // Long work of the API (queries, scans, history and dead-letter pages, as-of reads) runs on
   // a pool of its own: this many threads (0: one per core, at least 2), and at most
   // query_queue requests waiting for one (more: 503).
@@ -88,6 +92,11 @@ class Daemon {
   // The HTTP API as a pure function (also used by tests without sockets). Long work is
   // handed to the query pool once Start has made it (before that it runs on the caller).
   void Handle(HttpRequest&& request, Responder respond);
+  // The point read GET /v1/views/{view}/rows/{key} of a row that exists, answered from the
+  // request target alone (HttpServerOptions::quick_get): the answer Handle gives, with the
+  // same metrics. False for anything else (then Handle answers): another path, a percent
+  // escape, an unknown view or row, --auth.
+  bool QuickGet(std::string_view target, HttpResponse* answer);
 
   // Starts rebuilding a view from offset zero in a shadow store; the current view serves until
   // the shadow has caught up, then they swap. With !allow_gap, refuses (false, *gap set to

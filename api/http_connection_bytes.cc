@@ -87,9 +87,8 @@ bool AppendLocalAnswer(HttpResponse&& answer, bool keep_alive, bool head, bool h
   }
   DropStream(&answer);
   std::shared_ptr<OpenFile> file = OpenBodyFile(&answer);
-  auto response = BuildResponse(std::move(answer), keep_alive, head, http10, file.get());
-  bool body = file && SendsBody(response, head);  // read before the move below
-  *out += Serialize(std::move(response));
+  bool body = false;
+  *out += SerializeAnswer(std::move(answer), keep_alive, head, http10, file.get(), &body);
   std::string chunk;
   while (body && file->remaining > 0 && file->Next(kFileChunkBytes, &chunk)) *out += chunk;
   return keep_alive;
@@ -143,6 +142,11 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
   size_t pos = 0;
   bool closing = false;
   while (!closing && pos < bytes.size()) {
+    if (HttpResponse quick; size_t length = AnswerQuickGet(bytes.substr(pos), options, &quick)) {
+      add_answer(std::move(quick), true);
+      pos += length;
+      continue;
+    }
     RequestReader reader(options);
     http::request_parser<http::string_body>& parser = reader.parser();
     beast::error_code ec;
@@ -153,9 +157,8 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
       pos += used;
       if (ec == http::error::need_more) ec = {};
       if (!ec && used == 0) {
-        // What is left is not enough and the client sends no more: as at the end of a
-        // connection (end_of_stream or partial_message), unless what is left is already
-        // too long to wait for (as Session::ReadBody).
+        // Not enough left and no more coming: as at a connection's end (end_of_stream or
+        // partial_message), unless it is already too long to wait for (Session::ReadBody).
         if ((bad = reader.CheckPending(bytes.substr(pos)))) break;
         pos = bytes.size();
         parser.put_eof(ec);

@@ -110,14 +110,13 @@ void LimitParser(http::request_parser<http::string_body>* parser,
   parser->body_limit(static_cast<uint64_t>(options.max_body_bytes));
 }
 
-// The request head asks for a go-ahead before its body ("Expect: 100-continue").
+}  // namespace
+
 std::string_view TrimWhitespace(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
-
-}  // namespace
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -303,6 +302,78 @@ std::optional<HttpResponse> ToRequest(http::request<http::string_body>&& message
   request->body = std::move(message.body());
   request->remote = remote;
   return std::nullopt;
+}
+
+namespace {
+
+// RFC 9110 section 5.6.2: the characters of a token (a field name).
+bool IsTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A header field of a request quick_get may take: a name it knows and a plain value.
+bool QuickField(std::string_view line) {
+  size_t colon = 0;
+  while (colon < line.size() && IsTokenChar(line[colon])) ++colon;
+  if (colon == 0 || colon >= line.size() || line[colon] != ':') return false;
+  std::string_view name = line.substr(0, colon);
+  std::string_view value = line.substr(colon + 1);
+  for (char c : value) {
+    if ((c < 0x20 || c > 0x7e) && c != '\t') return false;
+  }
+  value = TrimWhitespace(value);
+  if (EqualsIgnoreCase(name, "connection")) return EqualsIgnoreCase(value, "keep-alive");
+  return EqualsIgnoreCase(name, "host") || EqualsIgnoreCase(name, "user-agent") ||
+         EqualsIgnoreCase(name, "accept") || EqualsIgnoreCase(name, "accept-encoding") ||
+         EqualsIgnoreCase(name, "accept-language");
+}
+
+}  // namespace
+
+bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, std::string_view* target,
+                   size_t* length) {
+  constexpr std::string_view kMethod = "GET /";
+  constexpr std::string_view kVersion = " HTTP/1.1\r\n";
+  if (bytes.substr(0, kMethod.size()) != kMethod) return false;
+  size_t end = bytes.substr(0, max_header_bytes).find("\r\n\r\n");
+  if (end == std::string_view::npos || end + 4 > max_header_bytes) return false;
+  std::string_view head = bytes.substr(0, end + 2);  // each line with its CRLF
+  size_t space = head.find(' ', 4);
+  if (space == std::string_view::npos) return false;
+  std::string_view path = head.substr(4, space - 4);
+  for (char c : path) {
+    if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%') return false;
+  }
+  if (head.substr(space, kVersion.size()) != kVersion) return false;
+  size_t pos = space + kVersion.size();
+  while (pos < head.size()) {
+    size_t eol = head.find("\r\n", pos);
+    std::string_view line = head.substr(pos, eol - pos);
+    if (line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos ||
+        !QuickField(line)) {
+      return false;
+    }
+    pos = eol + 2;
+  }
+  *target = path;
+  *length = end + 4;
+  return true;
+}
+
+size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
+                      HttpResponse* answer) {
+  std::string_view target;
+  size_t length = 0;
+  if (!options.quick_get || !ParseQuickGet(bytes, options.max_header_bytes, &target, &length)) {
+    return 0;
+  }
+  try {
+    if (options.quick_get(target, answer)) return length;
+  } catch (...) {
+  }
+  *answer = HttpResponse();
+  return 0;
 }
 
 void CallHandler(const HttpHandler& handler, HttpRequest&& request, const Responder& respond) {

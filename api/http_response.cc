@@ -80,60 +80,84 @@ bool OpenFile::Next(size_t max, std::string* out) {
   return true;
 }
 
-http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep_alive,
-                                                bool head_request, bool http10,
-                                                const OpenFile* file) {
-  int status = answer.status;
-  if (status < 100 || status > 599) status = 500;
-  http::response<http::string_body> response;
-  response.version(11);
-  response.result(static_cast<unsigned>(status));
-  response.set(http::field::server, "projd");
-  if (!answer.content_type.empty() && !HasLineBreak(answer.content_type)) {
-    response.set(http::field::content_type, answer.content_type);
-  }
-  for (auto& [name, value] : answer.headers) {
-    if (name.empty() || IsFramingHeader(name) || HasLineBreak(name) || HasLineBreak(value) ||
-        EqualsIgnoreCase(name, "content-type")) {
-      continue;
-    }
-    response.insert(name, value);
-  }
-  bool no_body = status < 200 || status == 204 || status == 304;
-  if (no_body) {
-    answer.body.clear();
-  } else {
-    response.content_length(file ? file->size : answer.body.size());
-    if (head_request || file) answer.body.clear();
-  }
-  response.body() = std::move(answer.body);
-  response.keep_alive(keep_alive);
-  if (keep_alive && http10) response.set(http::field::connection, "keep-alive");
-  return response;
+namespace {
+
+// A handler's field that goes on the wire.
+bool SentField(const std::string& name, const std::string& value) {
+  return !name.empty() && !IsFramingHeader(name) && !HasLineBreak(name) && !HasLineBreak(value) &&
+         !EqualsIgnoreCase(name, "content-type");
 }
 
-// The bytes of a response as they go on the wire.
-std::string Serialize(http::response<http::string_body>&& response) {
-  // What Beast's serializer writes for a string body, done in one pass: the status line, the
-  // fields in their order, a blank line, the body.
-  beast::string_view reason = response.reason();
-  if (reason.empty()) reason = http::obsolete_reason(response.result());
-  const std::string& body = response.body();
-  std::string out;
-  out.reserve(body.size() + 256);
-  out += response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  out += std::to_string(response.result_int());
-  out += ' ';
-  out.append(reason.data(), reason.size());
-  out += "\r\n";
-  for (const auto& field : response.base()) {
-    out.append(field.name_string().data(), field.name_string().size());
-    out += ": ";
-    out.append(field.value().data(), field.value().size());
-    out += "\r\n";
+bool HasSentField(const HttpResponse& answer, std::string_view name) {
+  for (const auto& [n, v] : answer.headers) {
+    if (EqualsIgnoreCase(n, name) && SentField(n, v)) return true;
   }
-  out += "\r\n";
-  out += body;
+  return false;
+}
+
+// A field as Beast's fields hold it: the value without spaces or tabs at either end.
+void AppendField(std::string_view name, std::string_view value, std::string* out) {
+  out->append(name);
+  out->append(": ");
+  out->append(TrimWhitespace(value));
+  out->append("\r\n");
+}
+
+// The status line and fields of an answer, without the blank line that ends them: Server,
+// Content-Type, the handler's fields (a field's later copies right after its first, as
+// Beast's fields keep them), Content-Length when `length` is set, Connection.
+void AppendHead(const HttpResponse& answer, int status, const uint64_t* length, bool keep_alive,
+                bool http10, std::string* out) {
+  out->append("HTTP/1.1 ");
+  out->append(std::to_string(status));
+  out->push_back(' ');
+  beast::string_view reason =
+      http::obsolete_reason(http::int_to_status(static_cast<unsigned>(status)));
+  out->append(reason.data(), reason.size());
+  out->append("\r\n");
+  AppendField("Server", "projd", out);
+  if (!answer.content_type.empty() && !HasLineBreak(answer.content_type)) {
+    AppendField("Content-Type", answer.content_type, out);
+  }
+  const auto& fields = answer.headers;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (!SentField(fields[i].first, fields[i].second)) continue;
+    bool seen = false;  // sent already, with an earlier field of its name
+    for (size_t j = 0; j < i && !seen; ++j) {
+      seen = EqualsIgnoreCase(fields[j].first, fields[i].first) &&
+             SentField(fields[j].first, fields[j].second);
+    }
+    if (seen) continue;
+    for (size_t j = i; j < fields.size(); ++j) {
+      if (j == i || (EqualsIgnoreCase(fields[j].first, fields[i].first) &&
+                     SentField(fields[j].first, fields[j].second))) {
+        AppendField(fields[j].first, fields[j].second, out);
+      }
+    }
+  }
+  if (length) AppendField("Content-Length", std::to_string(*length), out);
+  if (!keep_alive) {
+    AppendField("Connection", "close", out);
+  } else if (http10) {
+    AppendField("Connection", "keep-alive", out);
+  }
+}
+
+int WireStatus(int status) { return status < 100 || status > 599 ? 500 : status; }
+
+}  // namespace
+
+std::string SerializeAnswer(HttpResponse&& answer, bool keep_alive, bool head_request, bool http10,
+                            const OpenFile* file, bool* sends_file) {
+  int status = WireStatus(answer.status);
+  bool no_body = status < 200 || status == 204 || status == 304;
+  uint64_t length = file ? file->size : answer.body.size();
+  std::string out;
+  out.reserve(256 + (no_body || head_request || file ? 0 : answer.body.size()));
+  AppendHead(answer, status, no_body ? nullptr : &length, keep_alive, http10, &out);
+  out.append("\r\n");
+  if (!no_body && !head_request && !file) out.append(answer.body);
+  *sends_file = file && !no_body && !head_request;
   return out;
 }
 
@@ -149,12 +173,6 @@ std::shared_ptr<OpenFile> OpenBodyFile(HttpResponse* answer) {
   }
   file->size = file->remaining = static_cast<uint64_t>(st.st_size);
   return file;
-}
-
-// Whether a built response sends a body (not for HEAD requests or bodiless statuses).
-bool SendsBody(const http::response<http::string_body>& response, bool head_request) {
-  unsigned status = response.result_int();
-  return !head_request && status >= 200 && status != 204 && status != 304;
 }
 
 // ---- Streamed answers (HttpResponse::stream) ----------------------------------------------
@@ -219,18 +237,13 @@ void DropStream(HttpResponse* answer) {
 // unless the handler said otherwise. A HEAD request gets this head without a body, and may
 // keep its connection; a streamed body is the last answer on its connection.
 std::string StreamHead(HttpResponse&& answer, bool keep_alive, bool http10) {
-  answer.body.clear();
-  answer.body_file.reset();
-  auto response = BuildResponse(std::move(answer), keep_alive, true, http10);
-  response.erase(http::field::content_length);
-  if (!http10) response.set(http::field::transfer_encoding, "chunked");
-  if (response.find(http::field::cache_control) == response.end()) {
-    response.set(http::field::cache_control, "no-cache");
-  }
-  if (response.find("X-Accel-Buffering") == response.end()) {
-    response.insert("X-Accel-Buffering", "no");
-  }
-  return Serialize(std::move(response));
+  std::string out;
+  AppendHead(answer, WireStatus(answer.status), nullptr, keep_alive, http10, &out);
+  if (!http10) AppendField("Transfer-Encoding", "chunked", &out);
+  if (!HasSentField(answer, "cache-control")) AppendField("Cache-Control", "no-cache", &out);
+  if (!HasSentField(answer, "x-accel-buffering")) AppendField("X-Accel-Buffering", "no", &out);
+  out.append("\r\n");
+  return out;
 }
 
 // Appends a piece of a streamed body as it goes on the wire: one chunk to an HTTP/1.1 client

@@ -92,6 +92,9 @@ struct HttpResponse {
 
 using Responder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest&& request, Responder respond)>;
+// Answers a plain GET at once from its request target alone (HttpServerOptions::quick_get):
+// true when *answer is filled, false to leave the request to the HttpHandler.
+using QuickGetHandler = std::function<bool(std::string_view target, HttpResponse* answer)>;
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";              // listen address (IPv4 or IPv6 literal)
@@ -103,6 +106,14 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive connection idle limit
   size_t max_connections = 1024;                  // further connections are closed at once
   size_t max_pipelined = 16;  // requests read ahead of unanswered ones per connection
+  // Optional. A request whose meaning is its target alone is first offered here, on the I/O
+  // thread, before the general parsing: "GET", HTTP/1.1, a target of visible ASCII without
+  // '?', '#' or '%', no body, and only the header fields Host, User-Agent, Accept,
+  // Accept-Encoding, Accept-Language and "Connection: keep-alive", all well-formed and within
+  // max_header_bytes. Anything else, or a false return, goes to the handler as usual. For the
+  // answers that must cost the least (point reads); the handler must answer such a request
+  // the same way.
+  QuickGetHandler quick_get;
 };
 
 class HttpServer {

@@ -37,6 +37,8 @@ namespace net = boost::asio;
 int HexValue(char c);
 std::string ToLower(std::string_view s);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+// Without the spaces and tabs at either end.
+std::string_view TrimWhitespace(std::string_view s);
 
 const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -128,6 +130,17 @@ std::optional<HttpResponse> ToRequest(http::request<http::string_body>&& message
 
 void CallHandler(const HttpHandler& handler, HttpRequest&& request, const Responder& respond);
 
+// A request at the start of `bytes` that HttpServerOptions::quick_get may answer (see there):
+// true with its target (a view into `bytes`) and its length in bytes. False when it is any
+// other request, or not whole yet: the general reading takes it from there.
+bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, std::string_view* target,
+                   size_t* length);
+// A request at the start of `bytes` answered by options.quick_get: its length in bytes, with
+// the answer in *answer; 0 when quick_get is not set, the request is not one it may take, or
+// it refused (an exception counts as a refusal: the general path then answers the request).
+size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
+                      HttpResponse* answer);
+
 // ---- Answers (http_response.cc) -----------------------------------------------------------
 
 HttpResponse ErrorResponse(int status, std::string_view error, std::string_view detail);
@@ -153,19 +166,15 @@ constexpr size_t kFileChunkBytes = 256 * 1024;
 // into a 500 (and is removed as asked when the answer drops it).
 std::shared_ptr<OpenFile> OpenBodyFile(HttpResponse* answer);
 
-// The wire form of an answer. The server owns framing: Content-Length and Connection are set
-// here and the handler's copies of them are ignored, as are fields holding line breaks. The
-// answer to a HEAD request keeps its Content-Length but sends no body. An HTTP/1.0 client
-// that asked to keep the connection is told it stays open ("Connection: keep-alive").
-http::response<http::string_body> BuildResponse(HttpResponse&& answer, bool keep_alive,
-                                                bool head_request, bool http10,
-                                                const OpenFile* file = nullptr);
-
-// The bytes of a response as they go on the wire.
-std::string Serialize(http::response<http::string_body>&& response);
-
-// Whether a built response sends a body (not for HEAD requests or bodiless statuses).
-bool SendsBody(const http::response<http::string_body>& response, bool head_request);
+// The wire form of an answer, its body included unless it comes from `file`; *sends_file is
+// whether the file's content follows it. The server owns framing: Content-Length and
+// Connection are set here and the handler's copies of them are ignored, as are fields holding
+// line breaks. The answer to a HEAD request keeps its Content-Length but sends no body. An
+// HTTP/1.0 client that asked to keep the connection is told it stays open ("Connection:
+// keep-alive"). Fields go out in the order Beast's serializer gives them: Server,
+// Content-Type, the handler's fields (those of one name together), Content-Length, Connection.
+std::string SerializeAnswer(HttpResponse&& answer, bool keep_alive, bool head_request, bool http10,
+                            const OpenFile* file, bool* sends_file);
 
 // What the server holds of a handler's HttpStream: it calls the stream's Closed exactly once,
 // whatever becomes of the answer. An answer dropped anywhere (a second answer, a connection

@@ -110,6 +110,7 @@ void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
 }
 
 void Session::ReadRequest() {
+  if (TryQuickGet()) return ReadNext();
   const HttpServerOptions& options = core_->options();
   reader_.emplace(options);
   request_deadline_ = std::chrono::steady_clock::now() + options.read_timeout;
@@ -127,6 +128,17 @@ void Session::ReadRequest() {
   reading_ = true;
   http::async_read_header(stream_, buffer_, reader_->parser(),
                           beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+}
+
+// A plain GET whole in the buffer, answered by quick_get without the general parsing (see
+// HttpServerOptions::quick_get): queued as any answer.
+bool Session::TryQuickGet() {
+  HttpResponse answer;
+  size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), &answer);
+  if (length == 0) return false;
+  buffer_.consume(length);
+  OnAnswer(Enqueue(true), std::move(answer));
+  return true;
 }
 
 void Session::OnHeader(beast::error_code ec, size_t /*bytes*/) {
@@ -262,10 +274,9 @@ void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
     answer = ErrorResponse(500, "internal error", "cannot read the answer's body file");
     file.reset();
   }
-  auto response =
-      BuildResponse(std::move(answer), slot.keep_alive, slot.head, slot.http10, file.get());
-  bool sends_file = file && SendsBody(response, slot.head);
-  slot.bytes = Serialize(std::move(response));
+  bool sends_file = false;
+  slot.bytes = SerializeAnswer(std::move(answer), slot.keep_alive, slot.head, slot.http10,
+                               file.get(), &sends_file);
   if (sends_file) {
     slot.bytes += first;
     slot.file = std::move(file);

@@ -185,6 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadFirstBytes();
   void OnFirstBytes(beast::error_code ec, size_t bytes);
   void ReadRequest();
+  bool TryQuickGet();
   void OnHeader(beast::error_code ec, size_t bytes);
   void ReadBody();
   void OnBodyBytes(beast::error_code ec, size_t bytes);

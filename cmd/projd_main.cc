@@ -108,6 +108,12 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
       return false;
     }
     o->log_json = value == "json";
+  } else if (name == "http-threads") {
+    if (!ParseInt(value, 1, 256, &n)) {
+      *error = "--http-threads wants 1..256";
+      return false;
+    }
+    o->http_threads = static_cast<int>(n);
   } else if (name == "http-max-connections" || name == "http-max-body-bytes" ||
              name == "http-max-header-bytes" || name == "http-read-timeout-ms" ||
              name == "http-idle-timeout-ms") {
@@ -221,6 +227,7 @@ const Setting kSettings[] = {
     {"max-subscribers", "N", "open change feed streams at most (default 10000; more: 503)"},
     {"changes-heartbeat-ms", "N", "change feed heartbeat interval (default 15000)"},
     {"log-format", "text|json", "log lines as text (default) or JSON"},
+    {"http-threads", "N", "HTTP I/O threads, 1..256 (default: one per two cores, at least 1)"},
     {"http-max-connections", "N", "open HTTP connections at most (default 1024)"},
     {"http-max-body-bytes", "N", "larger request bodies get 413 (default 1048576)"},
     {"http-max-header-bytes", "N", "larger request heads get 431 (default 16384)"},

@@ -172,6 +172,9 @@ MemberRead ParseJsonMembers(std::string_view text, const JsonFieldSet& fields, V
 // (sorted) order; strings escaped per RFC 8259 (\n, \t, \r, other control characters as \u00XX).
 void WriteJson(const Value& v, std::string* out);
 std::string ToJson(const Value& v);
+// The same for a string and an object, without a Value around them.
+void WriteJsonString(std::string_view s, std::string* out);
+void WriteJsonObject(const Object& o, std::string* out);
 // Same, indented by two spaces per level, for people (projctl output).
 void WritePrettyJson(const Value& v, std::string* out);
 

@@ -62,6 +62,8 @@ void AppendQuoted(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
+void WriteCompactObject(const Object& o, std::string* out);
+
 void WriteCompact(const Value& v, std::string* out) {
   switch (v.type()) {
     case Value::Type::kNull:
@@ -87,20 +89,23 @@ void WriteCompact(const Value& v, std::string* out) {
       out->push_back(']');
       return;
     }
-    case Value::Type::kObject: {
-      out->push_back('{');
-      bool first = true;
-      for (const auto& [name, item] : v.as_object().members()) {
-        if (!first) out->push_back(',');
-        first = false;
-        AppendQuoted(name, out);
-        out->push_back(':');
-        WriteCompact(item, out);
-      }
-      out->push_back('}');
+    case Value::Type::kObject:
+      WriteCompactObject(v.as_object(), out);
       return;
-    }
   }
+}
+
+void WriteCompactObject(const Object& o, std::string* out) {
+  out->push_back('{');
+  bool first = true;
+  for (const auto& [name, item] : o.members()) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendQuoted(name, out);
+    out->push_back(':');
+    WriteCompact(item, out);
+  }
+  out->push_back('}');
 }
 
 void WritePretty(const Value& v, int indent, std::string* out) {
@@ -140,6 +145,8 @@ void WritePretty(const Value& v, int indent, std::string* out) {
 }  // namespace
 
 void WriteJson(const Value& v, std::string* out) { WriteCompact(v, out); }
+void WriteJsonString(std::string_view s, std::string* out) { AppendQuoted(s, out); }
+void WriteJsonObject(const Object& o, std::string* out) { WriteCompactObject(o, out); }
 
 std::string ToJson(const Value& v) {
   std::string s;

@@ -49,7 +49,7 @@ foreach(flag --help -h)
   expect_usage(projd ${PROJD} ${flag})
   foreach(name --projections --data --listen --brokers --group --kafka-prop --auth --config
           --demo --demo-events --partitions --schema-registry --sync --max-event-bytes
-          --log-format --insecure-listen-any --http-max-connections --http-max-body-bytes
+          --log-format --insecure-listen-any --http-threads --http-max-connections --http-max-body-bytes
           --http-max-header-bytes --http-read-timeout-ms --http-idle-timeout-ms --version)
     expect_contains("${LAST_OUT}" "  ${name} ")
   endforeach()

@@ -81,6 +81,13 @@ void CheckRow(const std::string& key, const projd::RowRecord& row) {
   projd::Value back;
   std::string error;
   FUZZ_CHECK(projd::ParseJson(json, &back, &error), (json + ": " + error).c_str());
+  // A point read's answer, written without the Value: the same text.
+  projd::Value with_dead = projd::RowToJson(key, row);
+  with_dead.as_object().Set("dead_letters", projd::Num(3));
+  std::string direct;
+  uint64_t dead = 3;
+  projd::AppendRowJson(key, row, &dead, &direct);
+  FUZZ_CHECK(direct == projd::ToJson(with_dead), direct.c_str());
 }
 
 void CheckDeadLetter(const projd::DeadLetter& d) {

@@ -116,8 +116,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  // With the daemon's quick path for plain GETs, as projd serves (it leaves everything to
+  // Handle under --auth, but the requests it may take are still picked out first).
+  projd::HttpServerOptions options = Limits();
+  options.quick_get = [](std::string_view target, projd::HttpResponse* answer) {
+    return g_daemon->QuickGet(target, answer);
+  };
   std::string answer = projd::HandleConnectionBytes(
-      bytes, Limits(),
+      bytes, options,
       [](projd::HttpRequest&& r, projd::Responder respond) {
         g_daemon->Handle(std::move(r), std::move(respond));
       },

@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "connectors/source.h"
 #include "dsl/time.h"
@@ -34,6 +35,49 @@ projection balances {
   on Closed { delete }
 }
 )";
+
+// Sends `bytes` on one connection to 127.0.0.1:port and returns what comes back until the
+// server closes it.
+std::string Exchange(uint16_t port, const std::string& bytes) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
+}
+
+// The responses in `wire`, each whole (head and body), split by their Content-Length.
+std::vector<std::string> SplitResponses(const std::string& wire) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < wire.size()) {
+    size_t end = wire.find("\r\n\r\n", pos);
+    if (end == std::string::npos) break;
+    size_t length = 0;
+    size_t cl = wire.find("Content-Length: ", pos);
+    if (cl != std::string::npos && cl < end) length = std::stoul(wire.substr(cl + 16));
+    out.push_back(wire.substr(pos, end + 4 + length - pos));
+    pos = end + 4 + length;
+  }
+  return out;
+}
+
+// projd_http_requests_total for a route and status code (0 when absent).
+int64_t RequestsCounted(ProjdProcess& p, const std::string& route, int code) {
+  auto m = p.Call("GET", "/metrics");
+  std::string series =
+      "projd_http_requests_total{route=\"" + route + "\",code=\"" + std::to_string(code) + "\"} ";
+  size_t at = m.body.find(series);
+  return at == std::string::npos ? 0 : std::stoll(m.body.substr(at + series.size()));
+}
 
 // What the test knows independently of projd: balances in cents and event counts.
 struct Truth {
@@ -210,6 +254,23 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   Produce(p->embedded_brokers(), "bank", events);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
   CheckTruth(*p, truth);
+
+  // A plain keep-alive GET of a row takes the quick path; the same read with one more header
+  // field (X-Trace) goes the general way: the same bytes, both counted for the route.
+  const std::string route = "GET /v1/views/{view}/rows/{key}";
+  int64_t counted = RequestsCounted(*p, route, 200);
+  std::vector<std::string> answers = SplitResponses(Exchange(
+      p->port(),
+      "GET /v1/views/balances/rows/acc-1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"
+      "GET /v1/views/balances/rows/acc-1 HTTP/1.1\r\nHost: x\r\nX-Trace: 1\r\n\r\n"
+      "GET /v1/views/balances/rows/acc-3 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /v1/views/balances/rows/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  REQUIRE(answers.size() == 4);
+  CHECK(answers[0].rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(answers[0] == answers[1]);
+  CHECK(answers[2].find("\"key\":\"acc-3\"") != std::string::npos);
+  CHECK(answers[3].rfind("HTTP/1.1 404 ", 0) == 0);
+  CHECK(RequestsCounted(*p, route, 200) == counted + 3);
 
   int status = 0;
   Value dl = p->GetJson("/v1/views/balances/dead-letters", &status);

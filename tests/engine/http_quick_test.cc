@@ -1,0 +1,268 @@
+// The server's quick path for plain GETs (HttpServerOptions::quick_get) and the wire form of
+// answers (SerializeAnswer, StreamHead), which is checked against Beast's own serializer.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "api/http_server.h"
+#include "api/http_server_internal.h"
+
+namespace projd {
+namespace {
+
+namespace http = http_internal::http;
+using http::field;
+
+// The wire form Beast's serializer gives the answer, built the way projd built it with Beast:
+// the reference SerializeAnswer must equal byte for byte.
+std::string BeastWire(HttpResponse answer, bool keep_alive, bool head_request, bool http10,
+                      bool stream_head = false) {
+  auto is_framing = [](const std::string& n) {
+    return http_internal::EqualsIgnoreCase(n, "content-length") ||
+           http_internal::EqualsIgnoreCase(n, "connection") ||
+           http_internal::EqualsIgnoreCase(n, "transfer-encoding") ||
+           http_internal::EqualsIgnoreCase(n, "server");
+  };
+  auto breaks = [](const std::string& s) { return s.find_first_of("\r\n") != std::string::npos; };
+  int status = answer.status < 100 || answer.status > 599 ? 500 : answer.status;
+  http::response<http::string_body> r;
+  r.version(11);
+  r.result(static_cast<unsigned>(status));
+  r.set(field::server, "projd");
+  if (!answer.content_type.empty() && !breaks(answer.content_type)) {
+    r.set(field::content_type, answer.content_type);
+  }
+  for (const auto& [name, value] : answer.headers) {
+    if (name.empty() || is_framing(name) || breaks(name) || breaks(value) ||
+        http_internal::EqualsIgnoreCase(name, "content-type")) {
+      continue;
+    }
+    r.insert(name, value);
+  }
+  bool no_body = status < 200 || status == 204 || status == 304;
+  if (!no_body) r.content_length(answer.body.size());
+  if (no_body || head_request || stream_head) answer.body.clear();
+  r.body() = answer.body;
+  r.keep_alive(keep_alive);
+  if (keep_alive && http10) r.set(field::connection, "keep-alive");
+  if (stream_head) {
+    r.erase(field::content_length);
+    if (!http10) r.set(field::transfer_encoding, "chunked");
+    if (r.find(field::cache_control) == r.end()) r.set(field::cache_control, "no-cache");
+    if (r.find("X-Accel-Buffering") == r.end()) r.insert("X-Accel-Buffering", "no");
+  }
+  std::ostringstream out;
+  out << r.base();
+  return out.str() + r.body();
+}
+
+HttpResponse RandomAnswer(std::mt19937* rng) {
+  static const std::vector<int> kStatuses = {100, 200, 201, 204, 299, 304, 400,
+                                             404, 431, 503, 599, 42,  600, 1000};
+  static const std::vector<std::string> kNames = {
+      "X-Projd-Position",  "x-projd-position", "Link",        "Cache-Control",
+      "X-Accel-Buffering", "Content-Length",   "connection",  "Server",
+      "Transfer-Encoding", "content-type",     "Retry-After", "",
+      "Bad\r\nName",       "WWW-Authenticate", "ETag",        "Vary"};
+  static const std::vector<std::string> kValues = {"a", "", " spaced ", "x\ny", "1, 2", "no"};
+  auto pick = [rng](size_t n) { return static_cast<size_t>((*rng)() % n); };
+  HttpResponse a;
+  a.status = kStatuses[pick(kStatuses.size())];
+  static const std::vector<std::string> kTypes = {"application/json", "", "text/csv",
+                                                  "bad\r\ntype"};
+  a.content_type = kTypes[pick(kTypes.size())];
+  size_t fields = pick(6);
+  for (size_t i = 0; i < fields; ++i) {
+    a.headers.emplace_back(kNames[pick(kNames.size())], kValues[pick(kValues.size())]);
+  }
+  a.body = std::string(pick(3) * 17, 'b');
+  return a;
+}
+
+TEST_CASE("answers go on the wire as Beast's serializer writes them", "[http]") {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 3000; ++i) {
+    HttpResponse a = RandomAnswer(&rng);
+    bool keep_alive = rng() % 2, head = rng() % 3 == 0, http10 = rng() % 3 == 0;
+    INFO("case " << i);
+    std::string want = BeastWire(a, keep_alive, head, http10);
+    bool sends_file = true;
+    CHECK(http_internal::SerializeAnswer(HttpResponse(a), keep_alive, head, http10, nullptr,
+                                         &sends_file) == want);
+    CHECK(!sends_file);
+    if (a.status >= 200 && a.status <= 299 && a.status != 204) {
+      CHECK(http_internal::StreamHead(HttpResponse(a), keep_alive, http10) ==
+            BeastWire(a, keep_alive, true, http10, true));
+    }
+  }
+}
+
+TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
+  std::string_view target;
+  size_t length = 0;
+  auto quick = [&](const std::string& bytes, size_t limit = 16384) {
+    return http_internal::ParseQuickGet(bytes, limit, &target, &length);
+  };
+  std::string plain = "GET /v1/views/v/rows/k HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\n\r\n";
+  std::string two = plain + "GET /next";
+  REQUIRE(quick(two));
+  CHECK(target == "/v1/views/v/rows/k");
+  CHECK(length == plain.size());
+  CHECK(quick("GET / HTTP/1.1\r\n\r\n"));
+  CHECK(
+      quick("GET /a HTTP/1.1\r\nconnection:  Keep-Alive \r\nACCEPT: */*\r\n"
+            "Accept-Encoding: gzip\r\nAccept-Language: en\r\n\r\n"));
+  // Not whole yet, over the header limit.
+  CHECK_FALSE(quick("GET /a HTTP/1.1\r\nHost: a\r\n"));
+  CHECK_FALSE(quick(plain, plain.size() - 1));
+  CHECK(quick(plain, plain.size()));
+  // Anything whose meaning is more than its target goes the general way.
+  for (const char* other : {
+           "HEAD /a HTTP/1.1\r\n\r\n",
+           "POST /a HTTP/1.1\r\n\r\n",
+           "GET /a HTTP/1.0\r\n\r\n",
+           "GET /a HTTP/1.1 \r\n\r\n",
+           "GET /a?x=1 HTTP/1.1\r\n\r\n",
+           "GET /a%2Fb HTTP/1.1\r\n\r\n",
+           "GET /a#f HTTP/1.1\r\n\r\n",
+           "GET http://h/a HTTP/1.1\r\n\r\n",
+           "GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
+           "GET /a  HTTP/1.1\r\n\r\n",
+           "GET /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+           "GET /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n",
+           "GET /a HTTP/1.1\r\nAuthorization: Bearer t\r\n\r\n",
+           "GET /a HTTP/1.1\r\nX-Projd-Min-Position: t:0:1\r\n\r\n",
+           "GET /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost : a\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\n b\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\nUser-Agent: b\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: \x01\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n",
+           "GET /a HTTP/1.1\r\n: a\r\n\r\n",
+           "GET /a HTTP/1.1\nHost: a\r\n\r\n",
+       }) {
+    INFO(other);
+    CHECK_FALSE(quick(other));
+  }
+}
+
+// A server whose quick_get answers "quick TARGET" for targets starting with /q (throws for /qx,
+// refuses /qn) and whose handler answers "general TARGET".
+struct Servers {
+  std::mutex mu;
+  std::vector<std::string> quick_calls;
+  HttpServerOptions options;
+  HttpHandler handler;
+
+  Servers() {
+    options.address = "127.0.0.1";
+    options.port = 0;
+    options.quick_get = [this](std::string_view target, HttpResponse* answer) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        quick_calls.emplace_back(target);
+      }
+      if (target.substr(0, 2) != "/q" || target.substr(0, 3) == "/qn") return false;
+      if (target.substr(0, 3) == "/qx") throw std::runtime_error("quick_get failed");
+      answer->content_type = "text/plain";
+      answer->body = "quick " + std::string(target);
+      return true;
+    };
+    handler = [](HttpRequest&& request, Responder respond) {
+      HttpResponse r;
+      r.content_type = "text/plain";
+      r.body = "general " + request.path;
+      respond(std::move(r));
+    };
+  }
+};
+
+std::vector<std::string> Bodies(const std::string& wire) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = wire.find("Content-Length: ", pos)) != std::string::npos) {
+    size_t n = std::stoul(wire.substr(pos + 16));
+    size_t start = wire.find("\r\n\r\n", pos) + 4;
+    out.push_back(wire.substr(start, n));
+    pos = start + n;
+  }
+  return out;
+}
+
+const char kPipeline[] =
+    "GET /q1 HTTP/1.1\r\nHost: h\r\n\r\n"
+    "GET /q2?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+    "GET /qn HTTP/1.1\r\n\r\n"
+    "GET /qx HTTP/1.1\r\n\r\n"
+    "GET /g HTTP/1.1\r\n\r\n"
+    "GET /q3 HTTP/1.1\r\nAuthorization: x\r\n\r\n"
+    "GET /q4 HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"
+    "GET /q5 HTTP/1.1\r\nConnection: close\r\n\r\n";
+const std::vector<std::string> kPipelineAnswers = {"quick /q1",   "general /q2", "general /qn",
+                                                   "general /qx", "general /g",  "general /q3",
+                                                   "quick /q4",   "general /q5"};
+
+TEST_CASE("quick_get answers plain GETs in order with the others; HandleConnectionBytes too",
+          "[http]") {
+  Servers s;
+  std::string wire =
+      HandleConnectionBytes(kPipeline, s.options, s.handler, std::chrono::milliseconds(2000));
+  CHECK(Bodies(wire) == kPipelineAnswers);
+  // Offered only the requests ParseQuickGet takes.
+  CHECK(s.quick_calls == std::vector<std::string>{"/q1", "/qn", "/qx", "/g", "/q4"});
+  // A request over the header limit is still refused (431) by the general reading.
+  s.options.max_header_bytes = 64;
+  wire =
+      HandleConnectionBytes("GET /q1 HTTP/1.1\r\nUser-Agent: " + std::string(80, 'a') + "\r\n\r\n",
+                            s.options, s.handler, std::chrono::milliseconds(2000));
+  CHECK(wire.rfind("HTTP/1.1 431 ", 0) == 0);
+}
+
+TEST_CASE("quick_get through a socket: pipelined, in order, split across reads", "[http]") {
+  Servers s;
+  std::string error;
+  auto server = HttpServer::Start(s.options, s.handler, &error);
+  REQUIRE(server);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  // The first request in two pieces (the quick path waits for the whole head), then the rest.
+  std::string all = kPipeline;
+  std::string first = all.substr(0, 10), rest = all.substr(10);
+  REQUIRE(send(fd, first.data(), first.size(), 0) == static_cast<ssize_t>(first.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(send(fd, rest.data(), rest.size(), 0) == static_cast<ssize_t>(rest.size()));
+  std::string wire;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) wire.append(buf, static_cast<size_t>(n));
+  close(fd);
+  // The first request came in pieces: the general reading takes it (the quick path only looks
+  // at heads that are whole in the bytes at hand), unless the pieces came together.
+  std::vector<std::string> bodies = Bodies(wire);
+  REQUIRE(bodies.size() == kPipelineAnswers.size());
+  CHECK((bodies[0] == "general /q1" || bodies[0] == "quick /q1"));
+  bodies[0] = kPipelineAnswers[0];
+  CHECK(bodies == kPipelineAnswers);
+  server->Stop();
+}
+
+}  // namespace
+}  // namespace projd
