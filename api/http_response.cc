@@ -46,7 +46,10 @@ bool IsFramingHeader(std::string_view name) {
          EqualsIgnoreCase(name, "transfer-encoding") || EqualsIgnoreCase(name, "server");
 }
 
-bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+// Two memchr scans: find_first_of tests every byte against the set one at a time.
+bool HasLineBreak(std::string_view s) {
+  return s.find('\r') != std::string_view::npos || s.find('\n') != std::string_view::npos;
+}
 
 }  // namespace
 
