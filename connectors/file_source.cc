@@ -12,6 +12,7 @@
 #include <deque>
 #include <set>
 
+#include "connectors/json_extent.h"
 #include "connectors/source.h"
 #include "dsl/program.h"
 #include "dsl/value.h"
@@ -104,68 +105,6 @@ class FileSource final : public Source {
   }
 
  private:
-  // Where a JSON string ends: `p` is just past its opening quote; returns the byte after the
-  // closing quote, or nullptr when the string is not closed before `end`.
-  static const char* StringEnd(const char* p, const char* end) {
-    const char* from = p;
-    while (p < end) {
-      p = static_cast<const char*>(std::memchr(p, '"', static_cast<size_t>(end - p)));
-      if (!p) return nullptr;
-      size_t backslashes = 0;
-      for (const char* q = p; q > from && q[-1] == '\\'; --q) ++backslashes;
-      if (backslashes % 2 == 0) return p + 1;
-      ++p;
-    }
-    return nullptr;
-  }
-
-  // Bytes that end a run of bytes skipped inside an array or object.
-  struct StopTable {
-    bool stop[256];
-    constexpr StopTable() : stop() {
-      stop[static_cast<unsigned char>('"')] = stop[static_cast<unsigned char>('{')] = true;
-      stop[static_cast<unsigned char>('}')] = stop[static_cast<unsigned char>('[')] = true;
-      stop[static_cast<unsigned char>(']')] = true;
-    }
-  };
-
-  static bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-  // Skips one JSON value starting at s[*i] (after whitespace); false when malformed. Only
-  // finds the value's extent: its content is checked where it is parsed.
-  static bool SkipValue(std::string_view s, size_t* i) {
-    static constexpr StopTable kStop;
-    const char* const begin = s.data();
-    const char* const end = begin + s.size();
-    const char* p = begin + *i;
-    while (p < end && IsSpace(*p)) ++p;
-    if (p >= end) return false;
-    if (*p == '}' || *p == ']') return false;
-    if (*p == '"') {
-      p = StringEnd(p + 1, end);
-      if (!p) return false;
-    } else if (*p != '{' && *p != '[') {
-      // A scalar: up to the next delimiter.
-      while (p < end && *p != ',' && *p != '}' && *p != ']' && !IsSpace(*p)) ++p;
-    } else {
-      int depth = 0;
-      do {
-        while (p < end && !kStop.stop[static_cast<unsigned char>(*p)]) ++p;
-        if (p >= end) return false;
-        char c = *p;
-        if (c == '"') {
-          p = StringEnd(p + 1, end);
-          if (!p) return false;
-        } else {
-          depth += (c == '{' || c == '[') ? 1 : -1;
-          ++p;
-        }
-      } while (depth > 0);
-    }
-    *i = static_cast<size_t>(p - begin);
-    return true;
-  }
-
   // The raw text of each top-level member of an object line; false when the line is not a
   // simple object (then it is a bare event).
   static bool Members(std::string_view s,
@@ -192,7 +131,7 @@ class FileSource final : public Source {
       ++i;
       ws();
       size_t v0 = i;
-      if (!SkipValue(s, &i)) return false;
+      if (!SkipJsonValue(s, &i)) return false;
       out->emplace_back(name, s.substr(v0, i - v0));
       ws();
       if (i < s.size() && s[i] == ',') {
