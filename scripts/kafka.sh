@@ -216,7 +216,7 @@ wait_ready() {
             log "broker pid $pid is paused (SIGSTOP); run: $0 resume"
             return 1
         fi
-        if ! broker_pid >/dev/null; then
+        if gone "$pid"; then
             log "broker pid $pid exited during startup"
             return 1
         fi

@@ -157,7 +157,7 @@ cmd_start() {
     pid=$(<"$PID_FILE")
     local started=$SECONDS deadline=$((SECONDS + START_TIMEOUT))
     while ((SECONDS < deadline)); do
-        if ! registry_pid >/dev/null; then
+        if gone "$pid"; then
             tail -n 40 "$LOG_FILE" >&2 || true
             die "the registry exited during startup (log $LOG_FILE)"
         fi

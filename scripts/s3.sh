@@ -161,7 +161,7 @@ cmd_start() {
     printf '%s\n' "$pid" >"$PID_FILE"
     local started=$SECONDS deadline=$((SECONDS + START_TIMEOUT))
     while ((SECONDS < deadline)); do
-        if ! s3_pid >/dev/null; then
+        if gone "$pid"; then
             tail -n 40 -- "$LOG_FILE" >&2 || true
             rm -f -- "$PID_FILE"
             die "s3proxy exited during startup (log $LOG_FILE)"

@@ -9,6 +9,15 @@ proc_state() {
     printf '%s\n' "${stat%% *}"
 }
 
+# gone PID: the process we just started has exited (or is a zombie). Its state alone, not its
+# command line: while nohup replaces itself with the service (execve), /proc/PID/cmdline can
+# read empty for a moment, and a busy machine once caught a starting service in that moment.
+gone() {
+    local state
+    state=$(proc_state "$1")
+    [[ -z $state || $state == Z || $state == X ]]
+}
+
 # live_pid PID_FILE MARK: print the pid in PID_FILE if that process lives and its command line
 # holds MARK (a guard against a reused pid); fail otherwise.
 live_pid() {
