@@ -263,8 +263,8 @@ bool Daemon::Start(std::string* error) {
   ho.threads = options_.http_threads > 0
                    ? options_.http_threads
                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2));
-  ho.quick_get = [this](std::string_view target, HttpResponse* answer) {
-    return QuickGet(target, answer);
+  ho.quick_get = [this](const QuickGetRequest& request, HttpResponse* answer) {
+    return QuickGet(request, answer);
   };
   http_ = HttpServer::Start(
       ho, [this](HttpRequest&& r, Responder respond) { Handle(std::move(r), std::move(respond)); },

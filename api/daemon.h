@@ -92,11 +92,12 @@ class Daemon {
   // The HTTP API as a pure function (also used by tests without sockets). Long work is
   // handed to the query pool once Start has made it (before that it runs on the caller).
   void Handle(HttpRequest&& request, Responder respond);
-  // The point read GET /v1/views/{view}/rows/{key} of a row that exists, answered from the
-  // request target alone (HttpServerOptions::quick_get): the answer Handle gives, with the
-  // same metrics. False for anything else (then Handle answers): another path, a percent
-  // escape, an unknown view or row, --auth.
-  bool QuickGet(std::string_view target, HttpResponse* answer);
+  // The point read GET /v1/views/{view}/rows/{key} of a row that exists, by a caller that may
+  // read it, answered from the request target and its Authorization field alone
+  // (HttpServerOptions::quick_get): the answer Handle gives, with the same metrics. False for
+  // anything else (then Handle answers): another path, a percent escape, an unknown view or
+  // row, under --auth a token that is missing or may not read the view.
+  bool QuickGet(const QuickGetRequest& request, HttpResponse* answer);
 
   // Starts rebuilding a view from offset zero in a shadow store; the current view serves until
   // the shadow has caught up, then they swap. With !allow_gap, refuses (false, *gap set to

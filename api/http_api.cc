@@ -356,7 +356,7 @@ bool DaemonApi::FoundRow(View& view, const std::string& key, HttpResponse* answe
   return true;
 }
 
-bool Daemon::QuickGet(std::string_view target, HttpResponse* answer) {
+bool Daemon::QuickGet(const QuickGetRequest& request, HttpResponse* answer) {
   // The route's index, for projd_http_requests_total.
   static const int kRoute = [] {
     const std::vector<Route>& routes = ApiRoutes();
@@ -367,7 +367,8 @@ bool Daemon::QuickGet(std::string_view target, HttpResponse* answer) {
   }();
   constexpr std::string_view kViews = "/v1/views/";
   constexpr std::string_view kRows = "/rows/";
-  if (auth_ || kRoute < 0 || target.substr(0, kViews.size()) != kViews) return false;
+  std::string_view target = request.target;
+  if (kRoute < 0 || target.substr(0, kViews.size()) != kViews) return false;
   auto started = std::chrono::steady_clock::now();
   target.remove_prefix(kViews.size());
   size_t slash = target.find('/');
@@ -377,7 +378,17 @@ bool Daemon::QuickGet(std::string_view target, HttpResponse* answer) {
   key.remove_prefix(kRows.size());
   if (key.empty() || key.find('/') != std::string_view::npos) return false;
   // Not a percent escape in the target (ParseQuickGet): its segments are as they are decoded.
-  std::shared_ptr<View> view = FindView(std::string(target.substr(0, slash)));
+  std::string view_name(target.substr(0, slash));
+  if (auth_) {  // as Handle: a token whose role may call the route and that may read the view
+    const Access access = ApiRoutes()[static_cast<size_t>(kRoute)].access;
+    const Principal* who =
+        request.has_authorization ? auth_->Check(std::string(request.authorization)) : nullptr;
+    if (!who || !RoleMayCall(who->role, access) ||
+        (access == Access::kReader && !who->CanRead(view_name))) {
+      return false;
+    }
+  }
+  std::shared_ptr<View> view = FindView(view_name);
   uint64_t dead = 0;
   if (!view || !DaemonApi::FoundRow(*view, std::string(key), answer, &dead)) return false;
   answer->headers.emplace_back("X-Projd-Position", view->PositionString());

@@ -312,8 +312,9 @@ bool IsTokenChar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-// A header field of a request quick_get may take: a name it knows and a plain value.
-bool QuickField(std::string_view line) {
+// A header field of a request quick_get may take: a name it knows and a plain value. An
+// Authorization field goes into *request (a request with two is not taken).
+bool QuickField(std::string_view line, QuickGetRequest* request) {
   size_t colon = 0;
   while (colon < line.size() && IsTokenChar(line[colon])) ++colon;
   if (colon == 0 || colon >= line.size() || line[colon] != ':') return false;
@@ -324,6 +325,12 @@ bool QuickField(std::string_view line) {
   }
   value = TrimWhitespace(value);
   if (EqualsIgnoreCase(name, "connection")) return EqualsIgnoreCase(value, "keep-alive");
+  if (EqualsIgnoreCase(name, "authorization")) {
+    if (request->has_authorization) return false;  // which one counts is the handler's call
+    request->has_authorization = true;
+    request->authorization = value;
+    return true;
+  }
   return EqualsIgnoreCase(name, "host") || EqualsIgnoreCase(name, "user-agent") ||
          EqualsIgnoreCase(name, "accept") || EqualsIgnoreCase(name, "accept-encoding") ||
          EqualsIgnoreCase(name, "accept-language");
@@ -331,10 +338,11 @@ bool QuickField(std::string_view line) {
 
 }  // namespace
 
-bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, std::string_view* target,
+bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequest* request,
                    size_t* length) {
   constexpr std::string_view kMethod = "GET /";
   constexpr std::string_view kVersion = " HTTP/1.1\r\n";
+  *request = QuickGetRequest();
   if (bytes.substr(0, kMethod.size()) != kMethod) return false;
   size_t end = bytes.substr(0, max_header_bytes).find("\r\n\r\n");
   if (end == std::string_view::npos || end + 4 > max_header_bytes) return false;
@@ -351,25 +359,25 @@ bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, std::string_
     size_t eol = head.find("\r\n", pos);
     std::string_view line = head.substr(pos, eol - pos);
     if (line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos ||
-        !QuickField(line)) {
+        !QuickField(line, request)) {
       return false;
     }
     pos = eol + 2;
   }
-  *target = path;
+  request->target = path;
   *length = end + 4;
   return true;
 }
 
 size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
                       HttpResponse* answer) {
-  std::string_view target;
+  QuickGetRequest request;
   size_t length = 0;
-  if (!options.quick_get || !ParseQuickGet(bytes, options.max_header_bytes, &target, &length)) {
+  if (!options.quick_get || !ParseQuickGet(bytes, options.max_header_bytes, &request, &length)) {
     return 0;
   }
   try {
-    if (options.quick_get(target, answer)) return length;
+    if (options.quick_get(request, answer)) return length;
   } catch (...) {
   }
   *answer = HttpResponse();

@@ -92,9 +92,15 @@ struct HttpResponse {
 
 using Responder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest&& request, Responder respond)>;
-// Answers a plain GET at once from its request target alone (HttpServerOptions::quick_get):
-// true when *answer is filled, false to leave the request to the HttpHandler.
-using QuickGetHandler = std::function<bool(std::string_view target, HttpResponse* answer)>;
+// A plain GET as HttpServerOptions::quick_get sees it: its target and its Authorization field.
+struct QuickGetRequest {
+  std::string_view target;
+  bool has_authorization = false;
+  std::string_view authorization;  // the field's value, without spaces or tabs around it
+};
+// Answers a plain GET at once (HttpServerOptions::quick_get): true when *answer is filled,
+// false to leave the request to the HttpHandler.
+using QuickGetHandler = std::function<bool(const QuickGetRequest& request, HttpResponse* answer)>;
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";              // listen address (IPv4 or IPv6 literal)
@@ -109,7 +115,8 @@ struct HttpServerOptions {
   // Optional. A request whose meaning is its target alone is first offered here, on the I/O
   // thread, before the general parsing: "GET", HTTP/1.1, a target of visible ASCII without
   // '?', '#' or '%', no body, and only the header fields Host, User-Agent, Accept,
-  // Accept-Encoding, Accept-Language and "Connection: keep-alive", all well-formed and within
+  // Accept-Encoding, Accept-Language, "Connection: keep-alive" and at most one Authorization
+  // (handed to quick_get), all well-formed and within
   // max_header_bytes. Anything else, or a false return, goes to the handler as usual. For the
   // answers that must cost the least (point reads); the handler must answer such a request
   // the same way.

@@ -131,9 +131,9 @@ std::optional<HttpResponse> ToRequest(http::request<http::string_body>&& message
 void CallHandler(const HttpHandler& handler, HttpRequest&& request, const Responder& respond);
 
 // A request at the start of `bytes` that HttpServerOptions::quick_get may answer (see there):
-// true with its target (a view into `bytes`) and its length in bytes. False when it is any
-// other request, or not whole yet: the general reading takes it from there.
-bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, std::string_view* target,
+// true with what quick_get is given (views into `bytes`) and its length in bytes. False when
+// it is any other request, or not whole yet: the general reading takes it from there.
+bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequest* request,
                    size_t* length);
 // A request at the start of `bytes` answered by options.quick_get: its length in bytes, with
 // the answer in *answer; 0 when quick_get is not set, the request is not one it may take, or

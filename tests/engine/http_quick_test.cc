@@ -110,17 +110,24 @@ TEST_CASE("answers go on the wire as Beast's serializer writes them", "[http]") 
 }
 
 TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
-  std::string_view target;
+  QuickGetRequest request;
+  std::string_view& target = request.target;
   size_t length = 0;
   auto quick = [&](const std::string& bytes, size_t limit = 16384) {
-    return http_internal::ParseQuickGet(bytes, limit, &target, &length);
+    return http_internal::ParseQuickGet(bytes, limit, &request, &length);
   };
   std::string plain = "GET /v1/views/v/rows/k HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\n\r\n";
   std::string two = plain + "GET /next";
   REQUIRE(quick(two));
   CHECK(target == "/v1/views/v/rows/k");
   CHECK(length == plain.size());
+  CHECK_FALSE(request.has_authorization);
   CHECK(quick("GET / HTTP/1.1\r\n\r\n"));
+  // One Authorization field is handed over, without the spaces around its value.
+  std::string authorized = "GET /a HTTP/1.1\r\nAuthorization: \tBearer t \r\n\r\n";
+  REQUIRE(quick(authorized));
+  CHECK(request.has_authorization);
+  CHECK(request.authorization == "Bearer t");
   CHECK(
       quick("GET /a HTTP/1.1\r\nconnection:  Keep-Alive \r\nACCEPT: */*\r\n"
             "Accept-Encoding: gzip\r\nAccept-Language: en\r\n\r\n"));
@@ -144,7 +151,7 @@ TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
            "GET /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
            "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
            "GET /a HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n",
-           "GET /a HTTP/1.1\r\nAuthorization: Bearer t\r\n\r\n",
+           "GET /a HTTP/1.1\r\nAuthorization: Bearer t\r\nauthorization: Bearer u\r\n\r\n",
            "GET /a HTTP/1.1\r\nX-Projd-Min-Position: t:0:1\r\n\r\n",
            "GET /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
            "GET /a HTTP/1.1\r\nHost : a\r\n\r\n",
@@ -161,7 +168,7 @@ TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
 }
 
 // A server whose quick_get answers "quick TARGET" for targets starting with /q (throws for /qx,
-// refuses /qn) and whose handler answers "general TARGET".
+// refuses /qn and any Authorization but "ok") and whose handler answers "general TARGET".
 struct Servers {
   std::mutex mu;
   std::vector<std::string> quick_calls;
@@ -171,11 +178,15 @@ struct Servers {
   Servers() {
     options.address = "127.0.0.1";
     options.port = 0;
-    options.quick_get = [this](std::string_view target, HttpResponse* answer) {
+    options.quick_get = [this](const QuickGetRequest& request, HttpResponse* answer) {
+      std::string_view target = request.target;
       {
         std::lock_guard<std::mutex> lock(mu);
         quick_calls.emplace_back(target);
+        if (request.has_authorization)
+          quick_calls.back() += " " + std::string(request.authorization);
       }
+      if (request.has_authorization && request.authorization != "ok") return false;
       if (target.substr(0, 2) != "/q" || target.substr(0, 3) == "/qn") return false;
       if (target.substr(0, 3) == "/qx") throw std::runtime_error("quick_get failed");
       answer->content_type = "text/plain";
@@ -210,7 +221,7 @@ const char kPipeline[] =
     "GET /qx HTTP/1.1\r\n\r\n"
     "GET /g HTTP/1.1\r\n\r\n"
     "GET /q3 HTTP/1.1\r\nAuthorization: x\r\n\r\n"
-    "GET /q4 HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"
+    "GET /q4 HTTP/1.1\r\nConnection: keep-alive\r\nAuthorization:  ok\r\n\r\n"
     "GET /q5 HTTP/1.1\r\nConnection: close\r\n\r\n";
 const std::vector<std::string> kPipelineAnswers = {"quick /q1",   "general /q2", "general /qn",
                                                    "general /qx", "general /g",  "general /q3",
@@ -223,7 +234,7 @@ TEST_CASE("quick_get answers plain GETs in order with the others; HandleConnecti
       HandleConnectionBytes(kPipeline, s.options, s.handler, std::chrono::milliseconds(2000));
   CHECK(Bodies(wire) == kPipelineAnswers);
   // Offered only the requests ParseQuickGet takes.
-  CHECK(s.quick_calls == std::vector<std::string>{"/q1", "/qn", "/qx", "/g", "/q4"});
+  CHECK(s.quick_calls == std::vector<std::string>{"/q1", "/qn", "/qx", "/g", "/q3 x", "/q4 ok"});
   // A request over the header limit is still refused (431) by the general reading.
   s.options.max_header_bytes = 64;
   wire =

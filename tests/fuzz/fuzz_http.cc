@@ -116,11 +116,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  // With the daemon's quick path for plain GETs, as projd serves (it leaves everything to
-  // Handle under --auth, but the requests it may take are still picked out first).
+  // With the daemon's quick path for plain GETs, as projd serves (point reads with a token that
+  // may read the view; everything else it leaves to Handle).
   projd::HttpServerOptions options = Limits();
-  options.quick_get = [](std::string_view target, projd::HttpResponse* answer) {
-    return g_daemon->QuickGet(target, answer);
+  options.quick_get = [](const projd::QuickGetRequest& request, projd::HttpResponse* answer) {
+    return g_daemon->QuickGet(request, answer);
   };
   std::string answer = projd::HandleConnectionBytes(
       bytes, options,
