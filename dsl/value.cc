@@ -219,7 +219,16 @@ Value Value::String(std::string s) {
 
 void Value::SetString(std::string_view s) {
   if (type_ == Type::kString) {
-    payload_.string->assign(s.data(), s.size());
+    std::string& t = *payload_.string;
+    // clear + append copies without assign's general replace (which allows for `s` inside
+    // `t`; clear would overwrite its first byte, so that case still assigns).
+    auto at = [](const char* p) { return reinterpret_cast<uintptr_t>(p); };
+    if (at(s.data()) >= at(t.data() + t.size()) || at(s.data() + s.size()) <= at(t.data())) {
+      t.clear();
+      t.append(s.data(), s.size());
+    } else {
+      t.assign(s.data(), s.size());
+    }
     return;
   }
   *this = String(std::string(s));

@@ -156,7 +156,11 @@ class JsonFieldSet {
   int Slot(std::string_view name) const;  // -1 when not in the set
 
  private:
+  static constexpr size_t kShort = 32;  // names shorter than this are found by their length
   std::vector<std::string> names_;
+  // The slots of the short names by length: by_length_[first_[n] .. first_[n + 1]).
+  std::vector<uint16_t> by_length_;
+  uint16_t first_[kShort + 1] = {};
 };
 
 // Reads only the members of `fields` from a JSON object into slots[0..fields.size()): a member

@@ -1,9 +1,11 @@
 // Internals shared by the value model (dsl/value.cc) and its codecs (dsl/value_json_read.cc,
-// dsl/value_json_write.cc, dsl/value_binary.cc). Only those files include this header.
+// dsl/value_json_write.cc, dsl/value_binary.cc), and the tests and benchmark that compare the
+// two JSON readers.
 #ifndef PROJD_DSL_VALUE_INTERNAL_H_
 #define PROJD_DSL_VALUE_INTERNAL_H_
 
 #include <cstddef>
+#include <string_view>
 #include <vector>
 
 #include "dsl/value.h"
@@ -38,6 +40,19 @@ inline size_t Utf8SequenceLength(const unsigned char* s, size_t n, size_t i) {
   }
   return 0;
 }
+
+// The quick reader (dsl/value_json_quick.cc), tried before the full one: a single pass over
+// plain JSON (objects and arrays up to 32 levels, strings without escapes, numbers, literals).
+// true: the text is read, exactly as ParseJson / ParseJsonMembers would read it. false: the
+// quick reader is unsure (anything else, including every malformed text), *out or the slots
+// are unspecified, and the full reader decides.
+bool QuickParseJson(std::string_view text, Value* out);
+bool QuickParseJsonMembers(std::string_view text, const JsonFieldSet& fields, Value* slots);
+// The full reader alone (simdjson on demand, dsl/value_json_read.cc): what ParseJson and
+// ParseJsonMembers run when the quick reader is unsure. For tests and the benchmark.
+bool FullParseJson(std::string_view text, Value* out, std::string* error);
+MemberRead FullParseJsonMembers(std::string_view text, const JsonFieldSet& fields, Value* slots,
+                                std::string* error);
 
 }  // namespace value_internal
 }  // namespace projd

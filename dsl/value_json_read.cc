@@ -1,5 +1,5 @@
 // JSON text into Values (simdjson on demand, exact decimals): ParseJson, ParseJsonMembers and
-// JsonFieldSet of dsl/value.h.
+// JsonFieldSet of dsl/value.h. Both try the quick reader (dsl/value_json_quick.cc) first.
 #include <simdjson.h>
 
 #include <cstring>
@@ -474,7 +474,7 @@ void TrimScratch(JsonScratch* scratch) {
 
 }  // namespace
 
-bool ParseJson(std::string_view text, Value* out, std::string* error) {
+bool value_internal::FullParseJson(std::string_view text, Value* out, std::string* error) {
   size_t capacity;
   JsonScratch& scratch = PaddedScratch(text, &capacity);
   JsonReader reader(text, &scratch, error);
@@ -485,8 +485,8 @@ bool ParseJson(std::string_view text, Value* out, std::string* error) {
   return ok;
 }
 
-MemberRead ParseJsonMembers(std::string_view text, const JsonFieldSet& fields, Value* slots,
-                            std::string* error) {
+MemberRead value_internal::FullParseJsonMembers(std::string_view text, const JsonFieldSet& fields,
+                                                Value* slots, std::string* error) {
   size_t capacity;
   JsonScratch& scratch = PaddedScratch(text, &capacity);
   JsonReader reader(text, &scratch, error);
@@ -495,10 +495,36 @@ MemberRead ParseJsonMembers(std::string_view text, const JsonFieldSet& fields, V
   return result;
 }
 
-JsonFieldSet::JsonFieldSet(std::vector<std::string> names) : names_(std::move(names)) {}
+bool ParseJson(std::string_view text, Value* out, std::string* error) {
+  return value_internal::QuickParseJson(text, out) ||
+         value_internal::FullParseJson(text, out, error);
+}
+
+MemberRead ParseJsonMembers(std::string_view text, const JsonFieldSet& fields, Value* slots,
+                            std::string* error) {
+  if (value_internal::QuickParseJsonMembers(text, fields, slots)) return MemberRead::kObject;
+  return value_internal::FullParseJsonMembers(text, fields, slots, error);
+}
+
+JsonFieldSet::JsonFieldSet(std::vector<std::string> names) : names_(std::move(names)) {
+  for (size_t n = 0; n < kShort; ++n) {
+    first_[n] = static_cast<uint16_t>(by_length_.size());
+    for (size_t i = 0; i < names_.size() && i <= UINT16_MAX; ++i) {
+      if (names_[i].size() == n) by_length_.push_back(static_cast<uint16_t>(i));
+    }
+  }
+  first_[kShort] = static_cast<uint16_t>(by_length_.size());
+}
 
 int JsonFieldSet::Slot(std::string_view name) const {
-  // Projections read a handful of event fields: a scan comparing sizes first beats hashing.
+  // Projections read a handful of event fields: the few of the name's length are compared.
+  if (name.size() < kShort) {
+    for (size_t k = first_[name.size()]; k < first_[name.size() + 1]; ++k) {
+      const std::string& n = names_[by_length_[k]];
+      if (SameBytes(n.data(), name.data(), n.size())) return by_length_[k];
+    }
+    return -1;
+  }
   for (size_t i = 0; i < names_.size(); ++i) {
     const std::string& n = names_[i];
     if (n.size() == name.size() && SameBytes(n.data(), name.data(), n.size())) {

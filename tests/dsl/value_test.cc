@@ -608,6 +608,18 @@ TEST_CASE("JsonFieldSet gives each name its index", "[dsl]") {
   CHECK(fields.Slot("ab") == 2);
   CHECK(fields.Slot("") == -1);
   CHECK(fields.Slot("abc") == -1);
+  // Names of one length, the empty name, names past the by-length table.
+  const std::string long_a(40, 'a'), long_b = std::string(39, 'a') + "b";
+  JsonFieldSet more({"ts", "id", "", long_a, "to", long_b, "id"});
+  CHECK(more.Slot("ts") == 0);
+  CHECK(more.Slot("id") == 1);  // of duplicates, the first
+  CHECK(more.Slot("") == 2);
+  CHECK(more.Slot(long_a) == 3);
+  CHECK(more.Slot("to") == 4);
+  CHECK(more.Slot(long_b) == 5);
+  CHECK(more.Slot("tx") == -1);
+  CHECK(more.Slot(std::string(40, 'c')) == -1);
+  CHECK(more.Slot(std::string(31, 'a')) == -1);
 }
 
 TEST_CASE("Value::SetString reuses a string and replaces anything else", "[dsl]") {
@@ -617,6 +629,12 @@ TEST_CASE("Value::SetString reuses a string and replaces anything else", "[dsl]"
   v = Value::Number(Decimal::FromInt(3));
   v.SetString("now a string");
   CHECK(v == Value::String("now a string"));
+  // A part of its own string.
+  v.SetString("abcdefghijklmnopqrstuvwxyz");
+  v.SetString(std::string_view(v.as_string()).substr(3, 5));
+  CHECK(v.as_string() == "defgh");
+  v.SetString(std::string_view(v.as_string()).substr(0, 2));
+  CHECK(v.as_string() == "de");
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // lines go in batches of 4 over an in-memory row source.
 //
 // Invariants besides "no crash, no sanitizer report": every row and dead letter survives the
-// storage encoding unchanged, and its JSON form parses back.
+// storage encoding unchanged, and its JSON form parses back; the quick JSON reader takes a line
+// only when the full reader reads it the same.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -17,6 +18,7 @@
 
 #include "api/api_answers.h"
 #include "dsl/compiler.h"
+#include "dsl/value_internal.h"
 #include "engine/projector.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -105,6 +107,29 @@ void CheckDeadLetter(const projd::DeadLetter& d) {
   FUZZ_CHECK(projd::ParseJson(json, &back, &error), (json + ": " + error).c_str());
 }
 
+// The quick JSON reader takes a line only when the full reader reads it the same, whole and
+// as the members the projections name.
+void CheckReaders(std::string_view line) {
+  projd::Value quick, full;
+  std::string error;
+  bool full_ok = projd::value_internal::FullParseJson(line, &full, &error);
+  if (projd::value_internal::QuickParseJson(line, &quick)) {
+    FUZZ_CHECK(full_ok, "the quick reader took a text the full reader refuses");
+    FUZZ_CHECK(projd::ToJson(quick) == projd::ToJson(full), "the two readers differ");
+  }
+  static const projd::JsonFieldSet fields({"type", "account_id", "amount", "ts", "meta", ""});
+  std::vector<projd::Value> quick_slots(fields.size()), full_slots(fields.size());
+  if (projd::value_internal::QuickParseJsonMembers(line, fields, quick_slots.data())) {
+    FUZZ_CHECK(projd::value_internal::FullParseJsonMembers(line, fields, full_slots.data(),
+                                                           &error) == projd::MemberRead::kObject,
+               "the quick member reader took a text the full reader refuses");
+    for (size_t i = 0; i < fields.size(); ++i) {
+      FUZZ_CHECK(projd::ToJson(quick_slots[i]) == projd::ToJson(full_slots[i]),
+                 "the two member readers differ");
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -116,6 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t end = input.find('\n', start);
     if (end == std::string_view::npos) end = input.size();
     lines.push_back(input.substr(start, end - start));
+    CheckReaders(lines.back());
     start = end + 1;
   }
   for (const auto& projection : projections) {

@@ -1,0 +1,287 @@
+// The quick JSON reader of dsl/value_internal.h: one hand-written pass over the plain JSON that
+// events almost always are, in front of the full reader (dsl/value_json_read.cc).
+//
+// It accepts a subset of JSON and reads it exactly as the full reader does: objects and arrays
+// up to 32 levels deep, strings without escapes (UTF-8 checked sequence by sequence), numbers
+// that Decimal::Parse takes, the three literals, JSON whitespace. At anything else it stops
+// and says it is unsure, and the caller runs the full reader over the same text, which then
+// accepts it or words the error. So the quick reader never decides that a text is malformed.
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "dsl/value.h"
+#include "dsl/value_internal.h"
+
+namespace projd {
+namespace value_internal {
+namespace {
+
+constexpr int kQuickMaxDepth = 32;  // deeper texts go to the full reader (its limit is 64)
+
+// Members of the objects being read, collected here and moved into one exactly sized vector
+// per object (as the full reader does).
+thread_local std::vector<Object::Member> quick_members;
+thread_local std::vector<Value> quick_elements;
+
+bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// A byte that needs a look inside a string: the closing quote, a backslash, a control
+// character or the start of a multi-byte sequence (bytes >= 0x80 are negative as signed).
+bool IsStringSpecial(char c) { return c == '"' || c == '\\' || static_cast<signed char>(c) < 0x20; }
+
+class QuickReader {
+ public:
+  explicit QuickReader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  void SkipSpace() {
+    while (p_ < end_ && IsSpace(*p_)) ++p_;
+  }
+  bool AtEnd() const { return p_ == end_; }
+  bool At(char c) const { return p_ < end_ && *p_ == c; }
+  void Next() { ++p_; }
+
+  // A string at p_ (its opening quote) without escapes: *s is its text, p_ past its closing
+  // quote. false (unsure) at a backslash, a control character, malformed UTF-8 or the end.
+  bool ReadString(std::string_view* s) {
+    const char* start = ++p_;
+    for (;;) {
+#if defined(__SSE2__)
+      const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+      const __m128i space = _mm_set1_epi8(0x20);
+      while (end_ - p_ >= 16) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
+        __m128i special =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                         _mm_cmplt_epi8(v, space));
+        int mask = _mm_movemask_epi8(special);
+        if (mask != 0) {
+          p_ += __builtin_ctz(static_cast<unsigned>(mask));
+          break;
+        }
+        p_ += 16;
+      }
+#endif
+      while (p_ < end_ && !IsStringSpecial(*p_)) ++p_;
+      if (p_ == end_) return false;
+      if (*p_ == '"') {
+        *s = std::string_view(start, static_cast<size_t>(p_ - start));
+        ++p_;
+        return true;
+      }
+      if (static_cast<unsigned char>(*p_) < 0x80) return false;  // a backslash or a control
+      size_t len = Utf8SequenceLength(reinterpret_cast<const unsigned char*>(p_),
+                                      static_cast<size_t>(end_ - p_), 0);
+      if (len == 0) return false;
+      p_ += len;
+    }
+  }
+
+  // A value at p_ into *out (nullptr: checked only); p_ past it.
+  bool ReadValue(int depth, Value* out) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '"': {
+        std::string_view s;
+        if (!ReadString(&s)) return false;
+        if (out) out->SetString(s);
+        return true;
+      }
+      case '{':
+        return ReadObject(depth + 1, out);
+      case '[':
+        return ReadArray(depth + 1, out);
+      case 't':
+        return ReadLiteral("true", 4) && (!out || (*out = Value::Bool(true), true));
+      case 'f':
+        return ReadLiteral("false", 5) && (!out || (*out = Value::Bool(false), true));
+      case 'n':
+        return ReadLiteral("null", 4) && (!out || (*out = Value(), true));
+      default:
+        return ReadNumber(out);
+    }
+  }
+
+  // The members of a top-level object: those named in `fields` into their slots, the others
+  // checked only. p_ is at the opening brace.
+  bool ReadMembers(const JsonFieldSet& fields, Value* slots) {
+    if (fields.size() > 64) return false;
+    uint64_t seen = 0;
+    ++p_;
+    SkipSpace();
+    if (At('}')) {
+      ++p_;
+    } else {
+      for (;;) {
+        std::string_view key;
+        if (!At('"') || !ReadString(&key) || !Colon()) return false;
+        int slot = fields.Slot(key);
+        if (!ReadValue(1, slot < 0 ? nullptr : &slots[slot])) return false;
+        if (slot >= 0) seen |= uint64_t{1} << slot;
+        bool more;
+        if (!AfterItem('}', &more)) return false;
+        if (!more) break;
+      }
+    }
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if ((seen >> i & 1) == 0) slots[i] = Value();
+    }
+    return true;
+  }
+
+ private:
+  bool ReadLiteral(const char* word, size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n || std::memcmp(p_, word, n) != 0) return false;
+    p_ += n;
+    return true;  // what follows is checked by the container (a delimiter or unsure)
+  }
+
+  // A number token: the bytes a number can have, then Decimal::Parse (strict JSON grammar).
+  bool ReadNumber(Value* out) {
+    const char* start = p_;
+    while (p_ < end_ && ((*p_ >= '0' && *p_ <= '9') || *p_ == '-' || *p_ == '.' || *p_ == 'e' ||
+                         *p_ == 'E' || *p_ == '+')) {
+      ++p_;
+    }
+    Decimal d;
+    if (p_ == start ||
+        !Decimal::Parse(std::string_view(start, static_cast<size_t>(p_ - start)), &d)) {
+      return false;
+    }
+    if (out) *out = Value::Number(d);
+    return true;
+  }
+
+  // ':' between a member's name and value, with the spaces around it.
+  bool Colon() {
+    SkipSpace();
+    if (!At(':')) return false;
+    ++p_;
+    SkipSpace();
+    return true;
+  }
+
+  // After an item of a container closed by `close`: a comma (*more) or the closing bracket.
+  bool AfterItem(char close, bool* more) {
+    SkipSpace();
+    if (p_ == end_) return false;
+    if (*p_ == ',') {
+      ++p_;
+      SkipSpace();
+      *more = true;
+      return true;
+    }
+    if (*p_ != close) return false;
+    ++p_;
+    *more = false;
+    return true;
+  }
+
+  bool ReadObject(int depth, Value* out) {
+    if (depth > kQuickMaxDepth) return false;
+    ++p_;
+    SkipSpace();
+    std::vector<Object::Member>& stack = quick_members;
+    const size_t base = stack.size();
+    if (At('}')) {
+      ++p_;
+    } else {
+      for (;;) {
+        std::string_view key;
+        if (!At('"') || !ReadString(&key) || !Colon()) return false;
+        if (out) {
+          Value item;
+          if (!ReadValue(depth, &item)) return false;
+          stack.emplace_back(std::string(key), std::move(item));
+        } else if (!ReadValue(depth, nullptr)) {
+          return false;
+        }
+        bool more;
+        if (!AfterItem('}', &more)) return false;
+        if (!more) break;
+      }
+    }
+    if (!out) return true;
+    std::vector<Object::Member> members = SortMembers(stack.data() + base, stack.size() - base);
+    stack.resize(base);
+    *out = Value::MakeObject(Object::FromMembers(std::move(members)));
+    return true;
+  }
+
+  bool ReadArray(int depth, Value* out) {
+    if (depth > kQuickMaxDepth) return false;
+    ++p_;
+    SkipSpace();
+    std::vector<Value>& stack = quick_elements;
+    const size_t base = stack.size();
+    if (At(']')) {
+      ++p_;
+    } else {
+      for (;;) {
+        if (out) {
+          Value item;
+          if (!ReadValue(depth, &item)) return false;
+          stack.push_back(std::move(item));
+        } else if (!ReadValue(depth, nullptr)) {
+          return false;
+        }
+        bool more;
+        if (!AfterItem(']', &more)) return false;
+        if (!more) break;
+      }
+    }
+    if (!out) return true;
+    Array items(std::make_move_iterator(stack.begin() + static_cast<std::ptrdiff_t>(base)),
+                std::make_move_iterator(stack.end()));
+    stack.resize(base);
+    *out = Value::MakeArray(std::move(items));
+    return true;
+  }
+
+  const char* p_;
+  const char* const end_;
+};
+
+// After a read, successful or not: the stacks hold nothing (a failed read leaves partial
+// containers), and keep no memory of one huge text.
+void ResetStacks() {
+  quick_members.clear();
+  quick_elements.clear();
+  if (quick_members.capacity() > 4096) std::vector<Object::Member>().swap(quick_members);
+  if (quick_elements.capacity() > 4096) std::vector<Value>().swap(quick_elements);
+}
+
+}  // namespace
+
+bool QuickParseJson(std::string_view text, Value* out) {
+  QuickReader r(text);
+  r.SkipSpace();
+  if (!r.At('{') && !r.At('[')) return false;  // top-level scalars: the full reader
+  Value v;
+  bool ok = r.ReadValue(0, &v);
+  ResetStacks();
+  if (!ok) return false;
+  r.SkipSpace();
+  if (!r.AtEnd()) return false;
+  *out = std::move(v);
+  return true;
+}
+
+bool QuickParseJsonMembers(std::string_view text, const JsonFieldSet& fields, Value* slots) {
+  QuickReader r(text);
+  r.SkipSpace();
+  if (!r.At('{')) return false;
+  bool ok = r.ReadMembers(fields, slots);
+  ResetStacks();
+  if (!ok) return false;
+  r.SkipSpace();
+  return r.AtEnd();
+}
+
+}  // namespace value_internal
+}  // namespace projd
