@@ -29,6 +29,7 @@ namespace http_internal {
 namespace {
 
 constexpr size_t kFirstReadBytes = 4096;
+constexpr int kMaxReadDepth = 8;  // see ReadNext
 constexpr size_t kBodyReadBytes = 65536;
 constexpr std::chrono::milliseconds kMaxLinger{2000};
 
@@ -76,11 +77,17 @@ class PendingReply {
 void Session::ReadNext() {
   if (closed_ || reading_ || stop_reading_) return;
   if (queue_.size() >= core_->options().max_pipelined) return;  // resumed by OnWrite
-  if (buffer_.size() == 0) {
-    ReadFirstBytes();
-  } else {
-    ReadRequest();
+  if (buffer_.size() == 0) return ReadFirstBytes();
+  // Requests pipelined in the buffer and answered at once (their answers written directly)
+  // are read one inside the other: past a few, the next waits for its own turn.
+  if (read_depth_ >= kMaxReadDepth) {
+    net::post(stream_.get_executor(),
+              beast::bind_front_handler(&Session::ReadNext, shared_from_this()));
+    return;
   }
+  ++read_depth_;
+  ReadRequest();
+  --read_depth_;
 }
 
 void Session::ReadFirstBytes() {
@@ -137,7 +144,9 @@ bool Session::TryQuickGet() {
   size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), &answer);
   if (length == 0) return false;
   buffer_.consume(length);
+  reads_follow_ = true;  // ReadRequest reads on when this returns
   OnAnswer(Enqueue(true), std::move(answer));
+  reads_follow_ = false;
   return true;
 }
 
@@ -210,7 +219,9 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   std::optional<HttpResponse> bad = reader_->Release(&message);
   reader_.reset();
   if (bad) return ReplyAndClose(std::move(*bad), head);
+  reads_follow_ = true;  // an answer given at once is written before the ReadNext below
   Dispatch(std::move(message));
+  reads_follow_ = false;
   ReadNext();
 }
 
@@ -286,11 +297,58 @@ void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
 }
 
 void Session::TryWrite() {
-  if (closed_ || writing_ || streaming_ || queue_.empty() || !queue_.front().ready) return;
-  writing_ = true;
-  stream_.expires_after(core_->options().idle_timeout);
-  net::async_write(stream_, net::buffer(queue_.front().bytes),
-                   beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  std::shared_ptr<Session> hold;  // DirectWritten may release self_
+  while (!closed_ && !writing_ && !streaming_ && !queue_.empty() && queue_.front().ready) {
+    Slot& front = queue_.front();
+    // First straight to the socket (non-blocking): an answer that fits its send buffer, nearly
+    // every one, is written without an asynchronous write, its timer and its completion.
+    // Answers with a body file or a stream, and whatever does not fit, go the asynchronous way.
+    if (!front.file && !front.stream && !front.bytes.empty()) {
+      beast::error_code ec;
+      size_t written = stream_.socket().write_some(net::buffer(front.bytes), ec);
+      if (ec && ec != net::error::would_block && ec != net::error::try_again) return Close();
+      if (!ec && written == front.bytes.size()) {
+        if (!hold) hold = shared_from_this();
+        if (!DirectWritten()) return;
+        continue;
+      }
+      if (!ec) front.bytes.erase(0, written);
+    }
+    writing_ = true;
+    stream_.expires_after(core_->options().idle_timeout);
+    net::async_write(stream_, net::buffer(front.bytes),
+                     beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    return;
+  }
+}
+
+// The front answer was written whole by TryWrite: what OnWrite does after a write, but for
+// reading the next request, which the code that read this one does when it returns
+// (reads_follow_); otherwise it is posted when no read is pending, so that a handler's
+// Responder never runs the next request's handler inside it. false: the connection ends.
+bool Session::DirectWritten() {
+  bool keep_alive = queue_.front().keep_alive;
+  queue_.pop_front();
+  ++first_id_;
+  if (queue_.empty()) self_.reset();  // TryWrite holds the session
+  if (!keep_alive) {
+    Linger();
+    return false;
+  }
+  if (queue_.empty() && read_eof_) {
+    Close();
+    return false;
+  }
+  if (!reads_follow_ && !reading_ && !stop_reading_) {
+    net::post(stream_.get_executor(),
+              beast::bind_front_handler(&Session::ReadNext, shared_from_this()));
+  }
+  if (queue_.empty() && reading_ && untimed_wait_) {
+    rearm_idle_ = true;  // as in OnWrite
+    beast::error_code cancel_ec;
+    stream_.socket().cancel(cancel_ec);
+  }
+  return true;
 }
 
 void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {

@@ -139,6 +139,8 @@ class Session : public std::enable_shared_from_this<Session> {
     core_->CountConnection();
     beast::error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
+    // TryWrite writes to the socket directly first: that write must not wait.
+    stream_.socket().non_blocking(true, ec);
   }
   ~Session() { core_->RemoveSession(this); }
   Session(const Session&) = delete;
@@ -197,6 +199,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t Enqueue(bool keep_alive, bool head = false, bool http10 = false);
   void OnAnswer(uint64_t id, HttpResponse&& answer);
   void TryWrite();
+  bool DirectWritten();
   void OnWrite(beast::error_code ec, size_t bytes);
   void Linger();
   void OnLinger(beast::error_code ec, size_t bytes);
@@ -227,6 +230,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool untimed_wait_ = false;  // the pending first-byte read has no deadline
   bool rearm_idle_ = false;    // that read was cancelled to restart it with idle_timeout
   bool closed_ = false;
+  bool reads_follow_ = false;  // the caller of an answer's handler reads on (DirectWritten)
+  int read_depth_ = 0;         // ReadNext calls on the stack
   // A streamed answer (Slot::stream), once its head is written: body_stream_ is sent until it
   // ends (then stream_ended_, and stream_sent_ once the end is written) or the connection closes.
   bool streaming_ = false;

@@ -395,6 +395,51 @@ TEST_CASE("pipelined requests are answered in request order", "[http]") {
   CHECK(responses[2].headers["connection"] == "close");
 }
 
+// Answers are written straight to the socket first (Session::TryWrite): one larger than the
+// socket takes goes on asynchronously from where the direct write stopped, and hundreds of
+// pipelined answers written directly in a row arrive whole and in order.
+TEST_CASE("direct writes: a large answer to a slow reader and many pipelined ones", "[http]") {
+  const std::string big(8 << 20, 'x');
+  HttpServerOptions options;
+  options.max_pipelined = 1000;
+  auto server = StartServer(options, [&](HttpRequest&& request, Responder respond) {
+    if (request.path == "/big") {
+      std::string body = big;
+      for (size_t i = 0; i < body.size(); i += 4096)
+        body[i] = static_cast<char>('a' + i / 4096 % 26);
+      return respond(Text(200, std::move(body)));
+    }
+    respond(Text(200, request.path));
+  });
+  {
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send(Get("/big") + Get("/after", true)));
+    std::this_thread::sleep_for(milliseconds(200));  // the server's socket buffer fills first
+    bool closed = false;
+    std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(10000), &closed));
+    REQUIRE(responses.size() == 2);
+    REQUIRE(responses[0].body.size() == big.size());
+    bool same = true;
+    for (size_t i = 0; i < big.size(); ++i) {
+      char want = i % 4096 == 0 ? static_cast<char>('a' + i / 4096 % 26) : 'x';
+      if (responses[0].body[i] != want) same = false;
+    }
+    CHECK(same);
+    CHECK(responses[1].body == "/after");
+    CHECK(closed);
+  }
+  {
+    RawSocket socket(server->port());
+    std::string requests;
+    for (int i = 0; i < 600; ++i) requests += Get("/" + std::to_string(i), i == 599);
+    REQUIRE(socket.Send(requests));
+    bool closed = false;
+    std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(10000), &closed));
+    REQUIRE(responses.size() == 600);
+    for (int i = 0; i < 600; ++i) CHECK(responses[i].body == "/" + std::to_string(i));
+  }
+}
+
 TEST_CASE("pipelining reads ahead at most max_pipelined requests", "[http]") {
   HttpServer* server_ptr = nullptr;
   std::atomic<int> outstanding{0};
