@@ -46,6 +46,7 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
   }
   v.reset();
   store->LoadChangeLog(txn.get());
+  store->LoadIdFilter(txn.get());
   txn.reset();
   if (!store->UpgradeHistory(error)) return nullptr;
   return store;
@@ -85,8 +86,35 @@ bool ViewStore::SeenId(const std::string& id) {
   if (pending_ids_.Contains(id)) return true;
   std::string_view v;
   if (!snapshot_) return false;
-  if (PlainId(id)) return snapshot_->Get(kIds, id, &v);
-  return snapshot_->Get(kIds, IdKeyOf(id), &v);
+  std::string long_key;
+  std::string_view key = id;
+  if (!PlainId(id)) key = long_key = IdKeyOf(id);
+  // An id the filter never saw is in no snapshot: most new events end here.
+  if (id_filter_on_ && !id_filter_.MayContain(key)) return false;
+  return snapshot_->Get(kIds, key, &v);
+}
+
+namespace {
+constexpr uint64_t kFilterLoadIds = 4'000'000;  // read whole at Open up to this many ids
+constexpr uint64_t kMaxFilterIds = 16'000'000;  // about 24 MiB of filter
+}  // namespace
+
+void ViewStore::LoadIdFilter(KvTxn* txn) {
+  id_filter_.Clear();
+  id_filter_on_ = false;
+  uint64_t ids = txn->Count(kIds);
+  if (ids > kFilterLoadIds) return;  // the ids table is looked up for every id
+  if (ids > 0) {
+    auto c = txn->Cursor(kIds);
+    if (!c) return;
+    uint64_t seen = 0;
+    for (bool ok = c->First(); ok; ok = c->Next(), ++seen) id_filter_.Add(c->key());
+    if (seen != ids) {
+      id_filter_.Clear();
+      return;
+    }
+  }
+  id_filter_on_ = true;
 }
 
 void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out) {
@@ -133,6 +161,13 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
   out->ids.clear();
   out->ids.reserve(batch.new_ids.size());
   batch.new_ids.ForEach([out](std::string_view id) { out->ids.push_back(IdKeyOf(id)); });
+  if (id_filter_on_) {
+    for (const std::string& key : out->ids) id_filter_.Add(key);
+    if (id_filter_.size() > kMaxFilterIds) {
+      id_filter_.Clear();
+      id_filter_on_ = false;
+    }
+  }
   EncodeChanges(batch, changes, out);
   out->offsets = batch.next_offsets;
 }

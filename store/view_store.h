@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/id_filter.h"
 #include "store/kv.h"
 #include "store/records.h"
 #include "store/text_index.h"
@@ -248,6 +249,8 @@ class ViewStore final : public RowSource {
   void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
   bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
   void LoadChangeLog(KvTxn* txn);
+  // Fills id_filter_ from the ids table when it is small enough (see id_filter_).
+  void LoadIdFilter(KvTxn* txn);
   // Read in `txn`: the offsets table, and the change log's bounds.
   Position OffsetsIn(KvTxn* txn);
   void ChangeBoundsIn(KvTxn* txn, ChangeLogBounds* out);
@@ -296,6 +299,10 @@ class ViewStore final : public RowSource {
   size_t row_cache_limit_ = 16384;
   uint64_t staged_ = 0;  // batches staged so far
   StringSet pending_ids_;
+  // Every key of the ids table, while id_filter_on_: filled at Open when the table is small
+  // enough to read whole, then by Encode; off for good past kMaxFilterIds keys.
+  IdFilter id_filter_;
+  bool id_filter_on_ = false;
 };
 
 // An order-preserving byte encoding of a value for index keys: null < false < true < numbers

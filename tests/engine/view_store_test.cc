@@ -495,3 +495,60 @@ TEST_CASE("a truncated or emptied data.mdb is refused at open", "[engine]") {
   CHECK_FALSE(projd::ViewStore::Open(dir, projd::KvOptions(), &error));
   CHECK(error.find(file + " is damaged") != std::string::npos);
 }
+
+// ViewStore::SeenId asks its id filter first: filled by every batch of a store whose ids table
+// was empty or small at open, read from the table at open otherwise. Duplicates are found
+// through either, and long ids (stored under a digest key) too.
+TEST_CASE("dedupe ids are found through the id filter, before and after reopen", "[engine]") {
+  std::string dir = TempDir("id-filter");
+  auto p = Compile(R"(
+projection ids {
+  from "t"
+  key event.k
+  id event.id
+  dedupe
+  on * { n += 1 }
+}
+)");
+  auto ev = [](int64_t i) {
+    std::string id =
+        i % 5 == 0 ? std::string(600, 'L') + std::to_string(i) : "id-" + std::to_string(i);
+    return "{\"k\":\"k" + std::to_string(i % 13) + "\",\"id\":\"" + id + "\"}";
+  };
+  auto batch_of = [&](int64_t from, int64_t to) {
+    std::vector<std::string> v;
+    for (int64_t i = from; i < to; ++i) v.push_back(ev(i));
+    return v;
+  };
+  std::string error;
+  int64_t offset = 0;
+  {
+    auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+    REQUIRE(store);
+    projd::Projector projector(p);
+    projd::Batch batch;
+    for (int64_t b = 0; b < 3; ++b) {
+      ApplyBatch(store.get(), &projector, &batch, offset, batch_of(b * 2000, b * 2000 + 2000));
+      offset += 2000;
+      store->EndBatch();
+      CHECK(batch.applied == 2000);
+      REQUIRE(store->Commit(batch, &error));
+    }
+    // Old ids (committed) and new ones, mixed: only the old are duplicates.
+    ApplyBatch(store.get(), &projector, &batch, offset, batch_of(5000, 7000));
+    offset += 2000;
+    store->EndBatch();
+    CHECK(batch.duplicates == 1000);
+    CHECK(batch.applied == 1000);
+    REQUIRE(store->Commit(batch, &error));
+  }
+  // Reopened: the filter is read from the ids table.
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  projd::Projector projector(p);
+  projd::Batch batch;
+  ApplyBatch(store.get(), &projector, &batch, offset, batch_of(0, 8000));
+  store->EndBatch();
+  CHECK(batch.duplicates == 7000);
+  CHECK(batch.applied == 1000);
+}

@@ -1,0 +1,82 @@
+#include "store/id_filter.h"
+
+#include <functional>
+
+namespace projd {
+namespace {
+
+constexpr size_t kFirstCapacity = 1 << 16;  // keys of the first level (96 KiB)
+constexpr size_t kBitsPerKey = 12;
+constexpr int kProbes = 6;  // bits set per key, 9 bits of the hash each
+
+// The block of `h` among n: the high half of the hash scaled to n (no division).
+size_t BlockOf(uint64_t h, size_t n) {
+  return static_cast<size_t>(((h >> 32) * static_cast<uint64_t>(n)) >> 32);
+}
+
+// The bits within the block come from another mix of the hash than the block's number.
+uint64_t ProbeBits(uint64_t h) { return (h ^ (h >> 29)) * 0x9e3779b97f4a7c15ULL; }
+
+}  // namespace
+
+uint64_t IdFilter::Hash(std::string_view key) {
+  // std::hash's bytes hash, mixed so that every bit depends on every input bit.
+  uint64_t h = std::hash<std::string_view>()(key);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+bool IdFilter::Test(const Level& level, uint64_t h) {
+  const Block& b = level.blocks[BlockOf(h, level.blocks.size())];
+  uint64_t g = ProbeBits(h);
+  for (int i = 0; i < kProbes; ++i) {
+    unsigned bit = static_cast<unsigned>(g >> (9 * i)) & 511;
+    if ((b.words[bit >> 6] >> (bit & 63) & 1) == 0) return false;
+  }
+  return true;
+}
+
+void IdFilter::Add(std::string_view key) {
+  if (levels_.empty() || levels_.back().count >= levels_.back().capacity) {
+    Level level;
+    level.capacity = levels_.empty() ? kFirstCapacity : levels_.back().capacity * 2;
+    level.blocks.assign(level.capacity * kBitsPerKey / 512 + 1, Block{});
+    levels_.push_back(std::move(level));
+  }
+  Level& level = levels_.back();
+  uint64_t h = Hash(key);
+  Block& b = level.blocks[BlockOf(h, level.blocks.size())];
+  uint64_t g = ProbeBits(h);
+  for (int i = 0; i < kProbes; ++i) {
+    unsigned bit = static_cast<unsigned>(g >> (9 * i)) & 511;
+    b.words[bit >> 6] |= uint64_t{1} << (bit & 63);
+  }
+  ++level.count;
+  ++size_;
+}
+
+bool IdFilter::MayContain(std::string_view key) const {
+  if (levels_.empty()) return false;
+  uint64_t h = Hash(key);
+  for (const Level& level : levels_) {
+    if (Test(level, h)) return true;
+  }
+  return false;
+}
+
+void IdFilter::Clear() {
+  levels_.clear();
+  size_ = 0;
+}
+
+size_t IdFilter::bytes() const {
+  size_t n = 0;
+  for (const Level& level : levels_) n += level.blocks.size() * sizeof(Block);
+  return n;
+}
+
+}  // namespace projd

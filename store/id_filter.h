@@ -1,0 +1,48 @@
+// A filter of the dedupe ids a view store holds (ViewStore::SeenId): a blocked Bloom filter, so
+// that the usual answer for a new event — "never seen" — needs no B-tree lookup.
+//
+// MayContain is false only for a key never added (no false negatives); it is true for about
+// one key in a few hundred per level that was not (false positives, which the caller then
+// looks up). The filter grows as keys are added, in levels that each hold twice the keys of the
+// one before, 12 bits per key; a key is added to the newest level and looked for in all of them.
+//
+// Thread-safety: none; one owner (the view's applying thread).
+#ifndef PROJD_STORE_ID_FILTER_H_
+#define PROJD_STORE_ID_FILTER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace projd {
+
+class IdFilter {
+ public:
+  void Add(std::string_view key);
+  bool MayContain(std::string_view key) const;
+  void Clear();
+
+  size_t size() const { return size_; }  // keys added
+  size_t bytes() const;                  // memory of the bit arrays
+
+ private:
+  // One 512-bit block (a cache line) per key: the key's bits all lie in it.
+  struct Block {
+    uint64_t words[8];
+  };
+  struct Level {
+    std::vector<Block> blocks;
+    size_t capacity = 0;  // keys it takes before the next level starts
+    size_t count = 0;
+  };
+  static uint64_t Hash(std::string_view key);
+  static bool Test(const Level& level, uint64_t h);
+
+  std::vector<Level> levels_;
+  size_t size_ = 0;
+};
+
+}  // namespace projd
+
+#endif  // PROJD_STORE_ID_FILTER_H_
