@@ -92,24 +92,48 @@ void Session::ReadNext() {
 
 void Session::ReadFirstBytes() {
   untimed_wait_ = !queue_.empty();
-  if (untimed_wait_) {
-    stream_.expires_never();
-  } else {
-    stream_.expires_after(core_->options().idle_timeout);
-  }
+  // No Beast timer on this read: a timer per request costs a wait, its cancel and a handler.
+  // The idle deadline is kept by idle_timer_ instead (WaitIdle).
+  stream_.expires_never();
+  if (!untimed_wait_) WaitIdle();
   reading_ = true;
   stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
                           beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
 }
 
+// The connection waits idle for a request from now: closed at now + idle_timeout unless one
+// starts arriving. One timer per connection, armed when none is pending and moved on lazily:
+// when it fires before the deadline (the connection was busy meanwhile) it is armed again.
+void Session::WaitIdle() {
+  idle_wait_ = true;
+  idle_deadline_ = std::chrono::steady_clock::now() + core_->options().idle_timeout;
+  if (!idle_timer_armed_) ArmIdleTimer();
+}
+
+void Session::ArmIdleTimer() {
+  idle_timer_armed_ = true;
+  idle_timer_.expires_at(idle_deadline_);
+  idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (std::shared_ptr<Session> self = weak.lock()) self->OnIdleTimer(ec);
+  });
+}
+
+void Session::OnIdleTimer(beast::error_code ec) {
+  idle_timer_armed_ = false;
+  if (ec || closed_) return;
+  // Not waiting idle now (a request is being read or answered, or a stream is sent): the
+  // next wait arms the timer again.
+  if (!idle_wait_ || untimed_wait_ || !reading_ || streaming_) return;
+  if (std::chrono::steady_clock::now() < idle_deadline_) return ArmIdleTimer();
+  Close();
+}
+
 void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
   reading_ = false;
   untimed_wait_ = false;
-  bool rearm = rearm_idle_;
-  rearm_idle_ = false;
+  idle_wait_ = false;
   if (closed_) return;
   if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
-  if (ec == net::error::operation_aborted && rearm) return ReadNext();
   if (ec == net::error::eof) return OnEof();
   if (ec) return Close();
   buffer_.commit(bytes);
@@ -344,9 +368,8 @@ bool Session::DirectWritten() {
               beast::bind_front_handler(&Session::ReadNext, shared_from_this()));
   }
   if (queue_.empty() && reading_ && untimed_wait_) {
-    rearm_idle_ = true;  // as in OnWrite
-    beast::error_code cancel_ec;
-    stream_.socket().cancel(cancel_ec);
+    untimed_wait_ = false;  // as in OnWrite
+    WaitIdle();
   }
   return true;
 }
@@ -375,10 +398,9 @@ void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
   ReadNext();
   if (queue_.empty() && reading_ && untimed_wait_) {
     // The wait for the next request started while answers were owed, without a deadline; now
-    // the connection is idle, so restart it with idle_timeout.
-    rearm_idle_ = true;
-    beast::error_code cancel_ec;
-    stream_.socket().cancel(cancel_ec);
+    // the connection is idle: idle_timeout from here.
+    untimed_wait_ = false;
+    WaitIdle();
   }
 }
 
@@ -408,6 +430,7 @@ void Session::Close() {
   std::shared_ptr<Session> hold = std::move(self_);
   closed_ = true;
   stop_reading_ = true;
+  idle_timer_.cancel();
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();

@@ -18,7 +18,9 @@
 //
 // Timeouts, with beast::tcp_stream (which closes the socket when one expires):
 //   - waiting for the first byte of a request: idle_timeout when no answer is outstanding,
-//     no limit while the handler still owes an answer (the client is waiting for us);
+//     no limit while the handler still owes an answer (the client is waiting for us); this
+//     one is kept by a timer of the session's own (idle_timer_), moved on lazily, rather than
+//     a Beast timer per request;
 //   - from then until the request is complete: read_timeout (slowloris clients are dropped);
 //   - writing one response: idle_timeout;
 //   - while a streamed answer (HttpResponse::stream) is sent: idle_timeout for each write, and
@@ -135,7 +137,10 @@ class Core : public std::enable_shared_from_this<Core> {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Core* core, tcp::socket socket, std::string remote)
-      : core_(core), stream_(std::move(socket)), remote_(std::move(remote)) {
+      : core_(core),
+        stream_(std::move(socket)),
+        remote_(std::move(remote)),
+        idle_timer_(stream_.get_executor()) {
     core_->CountConnection();
     beast::error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
@@ -185,6 +190,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadNext();
   void ReadFirstBytes();
+  void WaitIdle();
+  void ArmIdleTimer();
+  void OnIdleTimer(beast::error_code ec);
   void OnFirstBytes(beast::error_code ec, size_t bytes);
   void ReadRequest();
   bool TryQuickGet();
@@ -217,6 +225,11 @@ class Session : public std::enable_shared_from_this<Session> {
   Core* const core_;
   beast::tcp_stream stream_;
   const std::string remote_;
+  // The idle deadline of the wait for a request's first bytes (WaitIdle).
+  net::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point idle_deadline_;
+  bool idle_timer_armed_ = false;
+  bool idle_wait_ = false;  // the pending first-bytes read has idle_deadline_
   beast::flat_buffer buffer_;
   std::optional<RequestReader> reader_;
   std::chrono::steady_clock::time_point request_deadline_;
@@ -228,7 +241,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stop_reading_ = false;  // no further request will be read
   bool read_eof_ = false;      // the client closed its sending side
   bool untimed_wait_ = false;  // the pending first-byte read has no deadline
-  bool rearm_idle_ = false;    // that read was cancelled to restart it with idle_timeout
   bool closed_ = false;
   bool reads_follow_ = false;  // the caller of an answer's handler reads on (DirectWritten)
   int read_depth_ = 0;         // ReadNext calls on the stack

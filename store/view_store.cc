@@ -47,6 +47,7 @@ std::unique_ptr<ViewStore> ViewStore::Open(const std::string& dir, const KvOptio
   v.reset();
   store->LoadChangeLog(txn.get());
   store->LoadIdFilter(txn.get());
+  store->keyed_dead_letters_.store(txn->Count(kDeadKeys) > 0);
   txn.reset();
   if (!store->UpgradeHistory(error)) return nullptr;
   return store;
@@ -244,6 +245,7 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
     if (!txn->Put(kDead, BigEndian64(seq++), d.data)) return false;
     if (d.has_key && ValidKey(d.key)) {
       std::string_view old;
+      keyed_dead_letters_.store(true);  // before the commit that readers may see
       uint64_t n = txn->Get(kDeadKeys, d.key, &old) ? ReadBigEndian64(old) : 0;
       if (!txn->Put(kDeadKeys, d.key, BigEndian64(n + 1))) return false;
     }

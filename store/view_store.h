@@ -271,6 +271,9 @@ class ViewStore final : public RowSource {
   std::unique_ptr<KvTxn> snapshot_;  // the writer's read snapshot during a batch
   std::shared_lock<std::shared_mutex> snapshot_lock_;
   uint64_t next_dead_seq_ = 1;
+  // Whether dead_keys has ever had an entry (it is never emptied): set at Open, and by the
+  // writer before a commit that adds one. GetRow skips the lookup while it is false.
+  std::atomic<bool> keyed_dead_letters_{false};
   uint64_t next_history_seq_ = 1;  // stored in meta "history_seq" with each batch
   std::string chunk_scratch_;      // the writer's: a sequence list being appended to
   uint64_t moved_history_versions_ = 0;

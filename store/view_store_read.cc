@@ -49,7 +49,9 @@ bool ViewStore::GetRow(const std::string& key, RowRecord* out, uint64_t* dead_le
   if (!txn) return false;
   std::string_view v;
   if (dead_letters) {
-    *dead_letters = txn->Get(kDeadKeys, key, &v) ? ReadBigEndian64(v) : 0;
+    // Most views never had a dead letter with a key: then that table is not looked at.
+    *dead_letters =
+        keyed_dead_letters_.load() && txn->Get(kDeadKeys, key, &v) ? ReadBigEndian64(v) : 0;
   }
   if (!txn->Get(kRows, key, &v)) return false;
   return DecodeRow(v, out);

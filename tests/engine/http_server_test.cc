@@ -662,6 +662,34 @@ TEST_CASE("an idle keep-alive connection is closed after idle_timeout", "[http]"
   }
 }
 
+// The idle deadline moves with every request (the session's idle timer is moved on lazily):
+// a connection busy for several idle_timeouts stays open, and closes idle_timeout after its
+// last answer.
+TEST_CASE("a connection in use outlives idle_timeout; its last answer starts the limit", "[http]") {
+  HttpServerOptions options;
+  options.idle_timeout = milliseconds(300);
+  auto server = StartServer(
+      options, [](HttpRequest&& request, Responder respond) { respond(Text(200, request.path)); });
+  RawSocket socket(server->port());
+  bool closed = false;
+  auto start = Clock::now();
+  for (int i = 0; i < 12; ++i) {  // about 1.2 s: four idle_timeouts
+    REQUIRE(socket.Send(Get("/" + std::to_string(i))));
+    std::vector<RawResponse> responses =
+        ParseResponses(socket.Read(milliseconds(2000), &closed, 1));
+    REQUIRE(!closed);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].body == "/" + std::to_string(i));
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  CHECK(MillisSince(start) >= 1100);
+  auto last = Clock::now();
+  socket.Read(milliseconds(3000), &closed);
+  CHECK(closed);
+  CHECK(MillisSince(last) >= 150);  // 300 ms after the last answer, less the sleep above
+  CHECK(MillisSince(last) < 2000);
+}
+
 TEST_CASE("connections beyond max_connections are closed at once", "[http]") {
   EchoHandler echo;
   HttpServerOptions options;

@@ -188,6 +188,13 @@ TEST_CASE("dead letters are stored and counted per key", "[engine]") {
   CHECK(items[0].second.reason.find("needs a number") != std::string::npos);
   CHECK(items[1].second.reason.find("invalid JSON") != std::string::npos);
   CHECK(store->Positions().at(projd::TopicPartition{"t", 0}) == 5);
+  // Reopened, the row's count is still read (the store knows it has keyed dead letters).
+  store.reset();
+  store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  dead = 0;
+  REQUIRE(store->GetRow("a", &rec, &dead));
+  CHECK(dead == 1);
 }
 
 namespace {
