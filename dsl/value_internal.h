@@ -18,6 +18,25 @@ namespace value_internal {
 // event) need no temporary allocation.
 std::vector<Object::Member> SortMembers(Object::Member* m, size_t n);
 
+// JSON's whitespace (RFC 8259): space, tab, line feed, carriage return.
+inline bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The stacks both JSON readers collect the members and elements of the containers being read
+// on, then move into one exactly sized vector per container; one set per thread.
+struct JsonStacks {
+  std::vector<Object::Member> members;
+  std::vector<Value> elements;
+  // After a read, whole or failed (which leaves partial containers): empty, and not keeping
+  // the memory of one huge text.
+  void Reset() {
+    members.clear();
+    elements.clear();
+    if (members.capacity() > 4096) std::vector<Object::Member>().swap(members);
+    if (elements.capacity() > 4096) std::vector<Value>().swap(elements);
+  }
+};
+JsonStacks& ThreadJsonStacks();  // dsl/value_json_read.cc
+
 // Length (1..4) of the well-formed UTF-8 sequence starting at s[i], or 0 when it is not
 // well-formed (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
 inline size_t Utf8SequenceLength(const unsigned char* s, size_t n, size_t i) {

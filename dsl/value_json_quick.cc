@@ -24,13 +24,6 @@ namespace {
 
 constexpr int kQuickMaxDepth = 32;  // deeper texts go to the full reader (its limit is 64)
 
-// Members of the objects being read, collected here and moved into one exactly sized vector
-// per object (as the full reader does).
-thread_local std::vector<Object::Member> quick_members;
-thread_local std::vector<Value> quick_elements;
-
-bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
 // A byte that needs a look inside a string: the closing quote, a backslash, a control
 // character or the start of a multi-byte sequence (bytes >= 0x80 are negative as signed).
 bool IsStringSpecial(char c) { return c == '"' || c == '\\' || static_cast<signed char>(c) < 0x20; }
@@ -40,7 +33,7 @@ class QuickReader {
   explicit QuickReader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
 
   void SkipSpace() {
-    while (p_ < end_ && IsSpace(*p_)) ++p_;
+    while (p_ < end_ && IsJsonSpace(*p_)) ++p_;
   }
   bool AtEnd() const { return p_ == end_; }
   bool At(char c) const { return p_ < end_ && *p_ == c; }
@@ -112,22 +105,15 @@ class QuickReader {
   bool ReadMembers(const JsonFieldSet& fields, Value* slots) {
     if (fields.size() > 64) return false;
     uint64_t seen = 0;
-    ++p_;
-    SkipSpace();
-    if (At('}')) {
-      ++p_;
-    } else {
-      for (;;) {
-        std::string_view key;
-        if (!At('"') || !ReadString(&key) || !Colon()) return false;
-        int slot = fields.Slot(key);
-        if (!ReadValue(1, slot < 0 ? nullptr : &slots[slot])) return false;
-        if (slot >= 0) seen |= uint64_t{1} << slot;
-        bool more;
-        if (!AfterItem('}', &more)) return false;
-        if (!more) break;
-      }
-    }
+    bool ok = ReadItems('}', [&] {
+      std::string_view key;
+      if (!ReadName(&key)) return false;
+      int slot = fields.Slot(key);
+      if (!ReadValue(1, slot < 0 ? nullptr : &slots[slot])) return false;
+      if (slot >= 0) seen |= uint64_t{1} << slot;
+      return true;
+    });
+    if (!ok) return false;
     for (size_t i = 0; i < fields.size(); ++i) {
       if ((seen >> i & 1) == 0) slots[i] = Value();
     }
@@ -157,8 +143,9 @@ class QuickReader {
     return true;
   }
 
-  // ':' between a member's name and value, with the spaces around it.
-  bool Colon() {
+  // A member's name and the ':' after it, with the spaces around that.
+  bool ReadName(std::string_view* key) {
+    if (!At('"') || !ReadString(key)) return false;
     SkipSpace();
     if (!At(':')) return false;
     ++p_;
@@ -166,47 +153,44 @@ class QuickReader {
     return true;
   }
 
-  // After an item of a container closed by `close`: a comma (*more) or the closing bracket.
-  bool AfterItem(char close, bool* more) {
+  // The items of the container whose opening bracket is at p_, closed by `close`: each read
+  // by item() (false: unsure), separated by commas; p_ past the closing bracket.
+  template <typename ReadItem>
+  bool ReadItems(char close, ReadItem&& item) {
+    ++p_;
     SkipSpace();
-    if (p_ == end_) return false;
-    if (*p_ == ',') {
+    if (At(close)) {
       ++p_;
-      SkipSpace();
-      *more = true;
       return true;
     }
-    if (*p_ != close) return false;
-    ++p_;
-    *more = false;
-    return true;
+    for (;;) {
+      if (!item()) return false;
+      SkipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == close) {
+        ++p_;
+        return true;
+      }
+      if (*p_ != ',') return false;
+      ++p_;
+      SkipSpace();
+    }
   }
 
   bool ReadObject(int depth, Value* out) {
     if (depth > kQuickMaxDepth) return false;
-    ++p_;
-    SkipSpace();
-    std::vector<Object::Member>& stack = quick_members;
+    std::vector<Object::Member>& stack = ThreadJsonStacks().members;
     const size_t base = stack.size();
-    if (At('}')) {
-      ++p_;
-    } else {
-      for (;;) {
-        std::string_view key;
-        if (!At('"') || !ReadString(&key) || !Colon()) return false;
-        if (out) {
-          Value item;
-          if (!ReadValue(depth, &item)) return false;
-          stack.emplace_back(std::string(key), std::move(item));
-        } else if (!ReadValue(depth, nullptr)) {
-          return false;
-        }
-        bool more;
-        if (!AfterItem('}', &more)) return false;
-        if (!more) break;
-      }
-    }
-    if (!out) return true;
+    bool ok = ReadItems('}', [&] {
+      std::string_view key;
+      if (!ReadName(&key)) return false;
+      if (!out) return ReadValue(depth, nullptr);
+      Value item;
+      if (!ReadValue(depth, &item)) return false;
+      stack.emplace_back(std::string(key), std::move(item));
+      return true;
+    });
+    if (!ok || !out) return ok;
     std::vector<Object::Member> members = SortMembers(stack.data() + base, stack.size() - base);
     stack.resize(base);
     *out = Value::MakeObject(Object::FromMembers(std::move(members)));
@@ -215,27 +199,16 @@ class QuickReader {
 
   bool ReadArray(int depth, Value* out) {
     if (depth > kQuickMaxDepth) return false;
-    ++p_;
-    SkipSpace();
-    std::vector<Value>& stack = quick_elements;
+    std::vector<Value>& stack = ThreadJsonStacks().elements;
     const size_t base = stack.size();
-    if (At(']')) {
-      ++p_;
-    } else {
-      for (;;) {
-        if (out) {
-          Value item;
-          if (!ReadValue(depth, &item)) return false;
-          stack.push_back(std::move(item));
-        } else if (!ReadValue(depth, nullptr)) {
-          return false;
-        }
-        bool more;
-        if (!AfterItem(']', &more)) return false;
-        if (!more) break;
-      }
-    }
-    if (!out) return true;
+    bool ok = ReadItems(']', [&] {
+      if (!out) return ReadValue(depth, nullptr);
+      Value item;
+      if (!ReadValue(depth, &item)) return false;
+      stack.push_back(std::move(item));
+      return true;
+    });
+    if (!ok || !out) return ok;
     Array items(std::make_move_iterator(stack.begin() + static_cast<std::ptrdiff_t>(base)),
                 std::make_move_iterator(stack.end()));
     stack.resize(base);
@@ -247,15 +220,6 @@ class QuickReader {
   const char* const end_;
 };
 
-// After a read, successful or not: the stacks hold nothing (a failed read leaves partial
-// containers), and keep no memory of one huge text.
-void ResetStacks() {
-  quick_members.clear();
-  quick_elements.clear();
-  if (quick_members.capacity() > 4096) std::vector<Object::Member>().swap(quick_members);
-  if (quick_elements.capacity() > 4096) std::vector<Value>().swap(quick_elements);
-}
-
 }  // namespace
 
 bool QuickParseJson(std::string_view text, Value* out) {
@@ -264,7 +228,7 @@ bool QuickParseJson(std::string_view text, Value* out) {
   if (!r.At('{') && !r.At('[')) return false;  // top-level scalars: the full reader
   Value v;
   bool ok = r.ReadValue(0, &v);
-  ResetStacks();
+  ThreadJsonStacks().Reset();
   if (!ok) return false;
   r.SkipSpace();
   if (!r.AtEnd()) return false;
@@ -277,7 +241,7 @@ bool QuickParseJsonMembers(std::string_view text, const JsonFieldSet& fields, Va
   r.SkipSpace();
   if (!r.At('{')) return false;
   bool ok = r.ReadMembers(fields, slots);
-  ResetStacks();
+  ThreadJsonStacks().Reset();
   if (!ok) return false;
   r.SkipSpace();
   return r.AtEnd();

@@ -11,6 +11,8 @@
 namespace projd {
 namespace {
 
+using value_internal::IsJsonSpace;
+using value_internal::JsonStacks;
 using value_internal::SortMembers;
 using value_internal::Utf8SequenceLength;
 
@@ -32,8 +34,6 @@ size_t FirstInvalidUtf8(std::string_view text) {
 }
 
 constexpr int kMaxJsonDepth = 64;
-
-bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // True when `text` follows the JSON number grammar (used only to word error messages).
 bool IsNumberSyntax(std::string_view t) {
@@ -110,21 +110,22 @@ struct TextScan {
   }
 };
 
-// Per-thread state reused across ParseJson calls. Members and elements of the containers
-// being read are collected on the two stacks, then moved into one exactly-sized vector per
-// container.
+// Per-thread state reused across ParseJson calls, beside the stacks shared with the quick
+// reader (value_internal::ThreadJsonStacks).
 struct JsonScratch {
   simdjson::ondemand::parser parser;
-  std::string padded;  // the input plus SIMDJSON_PADDING bytes
-  std::vector<Object::Member> members;
-  std::vector<Value> elements;
+  std::string padded;      // the input plus SIMDJSON_PADDING bytes
   std::vector<bool> seen;  // ParseJsonMembers: the slots filled so far
 };
 
 class JsonReader {
  public:
   JsonReader(std::string_view text, JsonScratch* scratch, std::string* error)
-      : text_(text), base_(scratch->padded.data()), scratch_(scratch), error_(error) {}
+      : text_(text),
+        base_(scratch->padded.data()),
+        scratch_(scratch),
+        stacks_(&value_internal::ThreadJsonStacks()),
+        error_(error) {}
 
   bool Read(size_t capacity, Value* out);
   // ParseJsonMembers: the members of `fields` into slots, the others checked only.
@@ -146,6 +147,7 @@ class JsonReader {
   std::string_view text_;
   const char* base_;  // padded copy of text_
   JsonScratch* scratch_;
+  JsonStacks* stacks_;
   std::string* error_;
   simdjson::ondemand::document doc_;
 };
@@ -284,7 +286,7 @@ bool JsonReader::ReadValue(simdjson::ondemand::value v, int depth, Value* out) {
       }
       simdjson::ondemand::array array;
       if (auto err = v.get_array().get(array)) return FailAtCurrent(err);
-      std::vector<Value>& stack = scratch_->elements;
+      std::vector<Value>& stack = stacks_->elements;
       const size_t base = stack.size();
       for (auto element : array) {
         simdjson::ondemand::value child;
@@ -311,7 +313,7 @@ bool JsonReader::ReadValue(simdjson::ondemand::value v, int depth, Value* out) {
       }
       simdjson::ondemand::object object;
       if (auto err = v.get_object().get(object)) return FailAtCurrent(err);
-      std::vector<Member>& stack = scratch_->members;
+      std::vector<Member>& stack = stacks_->members;
       const size_t base = stack.size();
       for (auto field_result : object) {
         simdjson::ondemand::field field;
@@ -462,14 +464,10 @@ JsonScratch& PaddedScratch(std::string_view text, size_t* capacity) {
 }
 
 void TrimScratch(JsonScratch* scratch) {
-  // After an error the stacks still hold partial containers.
-  scratch->members.clear();
-  scratch->elements.clear();
+  value_internal::ThreadJsonStacks().Reset();
   // Do not keep the memory of one huge document forever.
   constexpr size_t kKeepBytes = 4 << 20;  // above the default --max-event-bytes
   if (scratch->padded.size() > kKeepBytes) std::string().swap(scratch->padded);
-  if (scratch->members.capacity() > 4096) std::vector<Object::Member>().swap(scratch->members);
-  if (scratch->elements.capacity() > 4096) std::vector<Value>().swap(scratch->elements);
 }
 
 }  // namespace
@@ -493,6 +491,11 @@ MemberRead value_internal::FullParseJsonMembers(std::string_view text, const Jso
   MemberRead result = reader.ReadMembers(capacity, fields, slots);
   TrimScratch(&scratch);
   return result;
+}
+
+value_internal::JsonStacks& value_internal::ThreadJsonStacks() {
+  thread_local JsonStacks stacks;
+  return stacks;
 }
 
 bool ParseJson(std::string_view text, Value* out, std::string* error) {
