@@ -321,7 +321,7 @@ void Session::OnAnswer(uint64_t id, HttpResponse&& answer) {
 }
 
 void Session::TryWrite() {
-  std::shared_ptr<Session> hold;  // DirectWritten may release self_
+  std::shared_ptr<Session> hold;  // AnswerWritten may release self_
   while (!closed_ && !writing_ && !streaming_ && !queue_.empty() && queue_.front().ready) {
     Slot& front = queue_.front();
     // First straight to the socket (non-blocking): an answer that fits its send buffer, nearly
@@ -333,7 +333,15 @@ void Session::TryWrite() {
       if (ec && ec != net::error::would_block && ec != net::error::try_again) return Close();
       if (!ec && written == front.bytes.size()) {
         if (!hold) hold = shared_from_this();
-        if (!DirectWritten()) return;
+        if (!AnswerWritten()) return;
+        // The next request is read by the code that read this one when it returns
+        // (reads_follow_); otherwise the read is posted when none is pending, so that a
+        // handler's Responder never runs the next request's handler inside it.
+        if (!reads_follow_ && !reading_ && !stop_reading_) {
+          net::post(stream_.get_executor(),
+                    beast::bind_front_handler(&Session::ReadNext, shared_from_this()));
+        }
+        IdleIfDone();
         continue;
       }
       if (!ec) front.bytes.erase(0, written);
@@ -346,15 +354,14 @@ void Session::TryWrite() {
   }
 }
 
-// The front answer was written whole by TryWrite: what OnWrite does after a write, but for
-// reading the next request, which the code that read this one does when it returns
-// (reads_follow_); otherwise it is posted when no read is pending, so that a handler's
-// Responder never runs the next request's handler inside it. false: the connection ends.
-bool Session::DirectWritten() {
+// The front answer is written whole (directly or by OnWrite): it leaves the queue. false when
+// the connection ends with it (a final answer lingers; after the client's EOF it closes). The
+// caller holds the session: self_ is released once no answer is owed.
+bool Session::AnswerWritten() {
   bool keep_alive = queue_.front().keep_alive;
   queue_.pop_front();
   ++first_id_;
-  if (queue_.empty()) self_.reset();  // TryWrite holds the session
+  if (queue_.empty()) self_.reset();
   if (!keep_alive) {
     Linger();
     return false;
@@ -363,15 +370,16 @@ bool Session::DirectWritten() {
     Close();
     return false;
   }
-  if (!reads_follow_ && !reading_ && !stop_reading_) {
-    net::post(stream_.get_executor(),
-              beast::bind_front_handler(&Session::ReadNext, shared_from_this()));
-  }
+  return true;
+}
+
+// Once no answer is owed, a wait for the next request that started while answers were owed
+// (without a deadline) gets idle_timeout from here.
+void Session::IdleIfDone() {
   if (queue_.empty() && reading_ && untimed_wait_) {
-    untimed_wait_ = false;  // as in OnWrite
+    untimed_wait_ = false;
     WaitIdle();
   }
-  return true;
 }
 
 void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
@@ -388,20 +396,10 @@ void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
     return;
   }
   if (queue_.front().stream) return StartStream();  // the head is written
-  bool keep_alive = queue_.front().keep_alive;
-  queue_.pop_front();
-  ++first_id_;
-  std::shared_ptr<Session> hold = queue_.empty() ? std::move(self_) : nullptr;
-  if (!keep_alive) return Linger();
-  if (queue_.empty() && read_eof_) return Close();
+  if (!AnswerWritten()) return;                     // the handler holds the session
   TryWrite();
   ReadNext();
-  if (queue_.empty() && reading_ && untimed_wait_) {
-    // The wait for the next request started while answers were owed, without a deadline; now
-    // the connection is idle: idle_timeout from here.
-    untimed_wait_ = false;
-    WaitIdle();
-  }
+  IdleIfDone();
 }
 
 void Session::Linger() {

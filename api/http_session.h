@@ -207,7 +207,8 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t Enqueue(bool keep_alive, bool head = false, bool http10 = false);
   void OnAnswer(uint64_t id, HttpResponse&& answer);
   void TryWrite();
-  bool DirectWritten();
+  bool AnswerWritten();
+  void IdleIfDone();
   void OnWrite(beast::error_code ec, size_t bytes);
   void Linger();
   void OnLinger(beast::error_code ec, size_t bytes);
@@ -242,7 +243,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool read_eof_ = false;      // the client closed its sending side
   bool untimed_wait_ = false;  // the pending first-byte read has no deadline
   bool closed_ = false;
-  bool reads_follow_ = false;  // the caller of an answer's handler reads on (DirectWritten)
+  bool reads_follow_ = false;  // the caller of an answer's handler reads on (TryWrite)
   int read_depth_ = 0;         // ReadNext calls on the stack
   // A streamed answer (Slot::stream), once its head is written: body_stream_ is sent until it
   // ends (then stream_ended_, and stream_sent_ once the end is written) or the connection closes.
