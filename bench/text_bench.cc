@@ -3,6 +3,7 @@
 //
 //   text_bench [--events N] [--work DIR] [--proj FILE] [--projd BINARY] [--queries Q]
 //              [--group-runs R] [--ingest-rounds R] [--no-changelog-ingest] [--ingest-only]
+//              [--reuse] [--engine-only [--profile-class NAME] [--profile-rounds R]]
 //
 // 1. Generates N transaction events deterministically (fixed seeds): memos of 3-8 words drawn
 //    from a Zipf-like vocabulary (about 40 common words such as "payment", "card", "coffee",
@@ -25,6 +26,11 @@
 //    groups); exits 1 on any difference. The scored (BM25) top-10s are compared loosely: the
 //    two engines' IDFs differ (projd: ln(1 + (N - df + 0.5) / (df + 0.5)), FTS5:
 //    ln((N - df + 0.5) / (df + 0.5))), and ties may be cut differently.
+//
+// --reuse skips 2 and 3 when the work folder holds a complete earlier run with the same
+// --events (the answers are still checked); --engine-only skips 4 and runs only the engines
+// alone (the last table): both for working on the engine. --profile-class runs only projd's
+// engine on the classes whose names start with NAME, R times over, for a profiler.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -627,10 +633,23 @@ int main(int argc, char** argv) {
   const int ingest_rounds = std::stoi(Arg(a, "--ingest-rounds", "2"));
   const bool ingest_only = std::find(a.begin(), a.end(), "--ingest-only") != a.end();
   const bool changelog_ingest = std::find(a.begin(), a.end(), "--no-changelog-ingest") == a.end();
+  const bool engine_only = std::find(a.begin(), a.end(), "--engine-only") != a.end();
+  // With --engine-only: run only projd's engine on the classes whose names start with this.
+  const std::string profile_class = Arg(a, "--profile-class", "");
+  const int profile_rounds = std::stoi(Arg(a, "--profile-rounds", "20"));
+  // An earlier complete run's store and fts.db (same --events: its `built` file says so).
+  bool reuse = false;
+  if (std::find(a.begin(), a.end(), "--reuse") != a.end()) {
+    std::ifstream built(work + "/built");
+    size_t had = 0;
+    reuse = static_cast<bool>(built >> had) && had == n;
+    if (!reuse) std::cerr << "text_bench: nothing to reuse in " << work << "; building it\n";
+  }
   if (std::find(a.begin(), a.end(), "--help") != a.end()) {
     std::cerr << "usage: text_bench [--events N] [--work DIR] [--proj FILE] [--projd BINARY]\n"
                  "                  [--queries Q] [--group-runs R] [--ingest-rounds R]\n"
-                 "                  [--no-changelog-ingest] [--ingest-only]\n";
+                 "                  [--no-changelog-ingest] [--ingest-only] [--reuse]\n"
+                 "                  [--engine-only [--profile-class NAME] [--profile-rounds R]]\n";
     return 2;
   }
   constexpr size_t kAccounts = 1000;
@@ -669,14 +688,14 @@ int main(int argc, char** argv) {
   printf("example event: %s\n", d.events[0].c_str());
 
   // ---- ingest ----
-  fs::remove_all(work);
+  if (!reuse) fs::remove_all(work);
   const std::string data_dir = work + "/data";
   const std::string view_dir = data_dir + "/views/txn";
   const std::string gen_dir = view_dir + "/gen-1";
   const std::string scratch = work + "/scratch";
   fs::create_directories(view_dir);
   fs::create_directories(work + "/projections");
-  fs::copy_file(proj_path, work + "/projections/text.proj");
+  fs::copy_file(proj_path, work + "/projections/text.proj", fs::copy_options::overwrite_existing);
   {
     std::ofstream cur(view_dir + "/CURRENT");
     cur << "gen-1\n";
@@ -691,6 +710,10 @@ int main(int argc, char** argv) {
   std::vector<uint64_t> keeps = {0};
   if (changelog_ingest) keeps.push_back(1000000);
   bool served_built = false;
+  if (reuse) {
+    keeps.clear();
+    printf("(reusing the indexed store and fts.db built by an earlier run in %s)\n", work.c_str());
+  }
   for (uint64_t keep : keeps) {
     std::vector<double> ratios;
     double plain_total = 0, index_total = 0;
@@ -740,366 +763,379 @@ int main(int argc, char** argv) {
   // Reads through a memory map, as LMDB's do; loading without a journal or fsync.
   if (!Exec(db,
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA mmap_size = "
-            "8589934592; PRAGMA cache_size = -65536") ||
-      !Exec(db,
-            "CREATE VIRTUAL TABLE t USING fts5(id UNINDEXED, memo, tokenize = 'unicode61 "
-            "remove_diacritics 0'); CREATE TABLE plain(id TEXT, account TEXT, amount INTEGER)")) {
+            "8589934592; PRAGMA cache_size = -65536")) {
     return 1;
   }
-  t0 = Clock::now();
-  {
-    Exec(db, "BEGIN");
-    Stmt ins(db, "INSERT INTO t(rowid, id, memo) VALUES(?1, ?2, ?3)");
-    Stmt insp(db, "INSERT INTO plain(rowid, id, account, amount) VALUES(?1, ?2, ?3, ?4)");
-    for (size_t i = 0; i < n; ++i) {
-      const Txn& t = d.rows[i];
-      sqlite3_reset(ins.s);
-      sqlite3_bind_int64(ins.s, 1, static_cast<int64_t>(i + 1));
-      sqlite3_bind_text(ins.s, 2, t.id.data(), static_cast<int>(t.id.size()), SQLITE_STATIC);
-      sqlite3_bind_text(ins.s, 3, t.memo.data(), static_cast<int>(t.memo.size()), SQLITE_STATIC);
-      if (sqlite3_step(ins.s) != SQLITE_DONE) {
-        std::cerr << "sqlite insert: " << sqlite3_errmsg(db) << "\n";
-        return 1;
-      }
-      sqlite3_reset(insp.s);
-      sqlite3_bind_int64(insp.s, 1, static_cast<int64_t>(i + 1));
-      sqlite3_bind_text(insp.s, 2, t.id.data(), static_cast<int>(t.id.size()), SQLITE_STATIC);
-      sqlite3_bind_text(insp.s, 3, t.account.data(), static_cast<int>(t.account.size()),
-                        SQLITE_STATIC);
-      sqlite3_bind_int64(insp.s, 4, t.cents);
-      if (sqlite3_step(insp.s) != SQLITE_DONE) {
-        std::cerr << "sqlite insert: " << sqlite3_errmsg(db) << "\n";
-        return 1;
-      }
-    }
-    if (!Exec(db, "COMMIT")) return 1;
-  }
-  double load_secs = Seconds(t0, Clock::now());
-  t0 = Clock::now();
-  if (!Exec(db, "INSERT INTO t(t) VALUES('optimize')")) return 1;
-  double optimize_secs = Seconds(t0, Clock::now());
-  printf("%-44s %9.0f rows/s  (%.1f s; then 'optimize' %.1f s; fts.db %.0f MiB)\n",
-         "load, one transaction (FTS5 + plain table)", static_cast<double>(n) / load_secs,
-         load_secs, optimize_secs,
-         static_cast<double>(fs::file_size(work + "/fts.db")) / (1 << 20));
-
-  // ---- the daemon ----
-  printf("\n== projd (%s) serving the indexed store, queries over HTTP on loopback\n",
-         projd_bin.c_str());
-  const std::string log_path = work + "/projd.log";
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = freopen(log_path.c_str(), "w", stdout);
-    (void)f;
-    dup2(STDOUT_FILENO, STDERR_FILENO);
-    std::string projections = work + "/projections";
-    execl(projd_bin.c_str(), projd_bin.c_str(), "--projections", projections.c_str(), "--data",
-          data_dir.c_str(), "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  auto stop_projd = [&] {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      int st;
-      waitpid(pid, &st, 0);
-      pid = -1;
-    }
-  };
-  uint16_t port = 0;
-  for (int i = 0; i < 300 && port == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::ifstream log(log_path);
-    std::string line;
-    while (std::getline(log, line)) {
-      size_t at = line.find("HTTP API listening on 127.0.0.1:");
-      if (at != std::string::npos) port = static_cast<uint16_t>(std::atoi(line.c_str() + at + 32));
-    }
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid) {
-      std::cerr << "projd exited: see " << log_path << "\n";
+  if (!reuse) {
+    if (!Exec(db,
+              "CREATE VIRTUAL TABLE t USING fts5(id UNINDEXED, memo, tokenize = 'unicode61 "
+              "remove_diacritics 0'); CREATE TABLE plain(id TEXT, account TEXT, amount INTEGER)")) {
       return 1;
     }
-  }
-  if (port == 0) {
-    std::cerr << "projd did not start: see " << log_path << "\n";
-    stop_projd();
-    return 1;
-  }
-  Http http;
-  if (!http.Connect(port)) {
-    std::cerr << "cannot connect to projd on port " << port << "\n";
-    stop_projd();
-    return 1;
-  }
-  int status = 0;
-  std::string body, error;
-  if (!http.Call("GET", "/v1/views/txn", "", &status, &body) || status != 200) {
-    std::cerr << "GET /v1/views/txn: " << status << " " << body << "\n";
-    stop_projd();
-    return 1;
-  }
-  {
-    projd::Value v;
-    const projd::Value* rows = nullptr;
-    if (projd::ParseJson(body, &v, &error) && v.is_object()) rows = v.as_object().Find("rows");
-    printf("projd on port %u, view txn: %s rows\n", port,
-           rows ? projd::ToJson(*rows).c_str() : "?");
-  }
-
-  // The HTTP round trip of trivial requests, to subtract.
-  auto http_ms = [&](const std::string& method, const std::string& target, const std::string& qbody,
-                     int times) {
-    std::vector<double> ms;
-    for (int i = 0; i < times; ++i) {
-      auto q0 = Clock::now();
-      if (!http.Call(method, target, qbody, &status, &body) || status != 200) {
-        std::cerr << method << " " << target << ": " << status << " " << body << "\n";
-        return ms;
-      }
-      ms.push_back(Millis(q0, Clock::now()));
-    }
-    return ms;
-  };
-  http_ms("GET", "/healthz", "", 200);  // warm-up
-  auto healthz = http_ms("GET", "/healthz", "", 2000);
-  auto point = http_ms("POST", "/v1/query",
-                       "from txn select key where key == \"" + d.rows[n / 2].id + "\"", 2000);
-  printf("%-44s p50 %6.3f ms  p99 %6.3f ms\n", "HTTP round trip: GET /healthz (inline)",
-         Pct(healthz, 50), Pct(healthz, 99));
-  printf("%-44s p50 %6.3f ms  p99 %6.3f ms\n", "POST /v1/query, point query by key", Pct(point, 50),
-         Pct(point, 99));
-
-  Stmt search(db, "SELECT id FROM t WHERE t MATCH ?1 ORDER BY rowid LIMIT 20");
-  Stmt scored(db, "SELECT id FROM t WHERE t MATCH ?1 ORDER BY rank LIMIT 10");
-  Stmt count(db, "SELECT count(*) FROM t WHERE t MATCH ?1");
-
-  // One query on both engines: timings, and whether the keys agree.
-  std::vector<std::string> pk, fk;
-  uint64_t scanned = 0;
-  std::string plan;
-  size_t shown = 0;
-  auto run_one = [&](const Query& q, bool ranked, ClassResult* r) {
-    std::string text =
-        ranked ? "from txn select key, score() as s where memo matches \"" + q.Pattern() +
-                     "\" order by s desc limit 10"
-               : "from txn select key where memo matches \"" + q.Pattern() + "\" limit 20";
-    auto q0 = Clock::now();
-    bool ok = http.Call("POST", "/v1/query", text, &status, &body);
-    auto q1 = Clock::now();
-    if (!ok) {
-      std::cerr << "projd connection failed\n";
-      stop_projd();
-      std::exit(1);
-    }
-    scanned = 0;
-    bool answered = AnswerKeys(status, body, &pk, &scanned, &plan, &error);
-    auto f0 = Clock::now();
-    bool fok = RunMatch(db, ranked ? scored : search, q.Fts(), &fk);
-    auto f1 = Clock::now();
-    if (!r) return;
-    ++r->queries;
-    if (!ranked || answered) r->fts_ms.push_back(Millis(f0, f1));
-    if (!answered || !fok) {
-      ++r->errors;
-      if (shown++ < 10) std::cerr << "  error on " << text << ": " << error << "\n";
-      if (!ranked) ++r->mismatches;
-      return;
-    }
-    r->projd_ms.push_back(Millis(q0, q1));
-    r->scanned_sum += scanned;
-    r->scanned_max = std::max(r->scanned_max, scanned);
-    r->hits_sum += pk.size();
-    if (r->plan.empty()) r->plan = plan;
-    if (!ranked) {
-      if (pk != fk) {
-        ++r->mismatches;
-        if (shown++ < 10) {
-          std::cerr << "  MISMATCH " << text << " | fts5 " << q.Fts() << ": projd " << Quote(pk)
-                    << " fts5 " << Quote(fk) << "\n";
+    t0 = Clock::now();
+    {
+      Exec(db, "BEGIN");
+      Stmt ins(db, "INSERT INTO t(rowid, id, memo) VALUES(?1, ?2, ?3)");
+      Stmt insp(db, "INSERT INTO plain(rowid, id, account, amount) VALUES(?1, ?2, ?3, ?4)");
+      for (size_t i = 0; i < n; ++i) {
+        const Txn& t = d.rows[i];
+        sqlite3_reset(ins.s);
+        sqlite3_bind_int64(ins.s, 1, static_cast<int64_t>(i + 1));
+        sqlite3_bind_text(ins.s, 2, t.id.data(), static_cast<int>(t.id.size()), SQLITE_STATIC);
+        sqlite3_bind_text(ins.s, 3, t.memo.data(), static_cast<int>(t.memo.size()), SQLITE_STATIC);
+        if (sqlite3_step(ins.s) != SQLITE_DONE) {
+          std::cerr << "sqlite insert: " << sqlite3_errmsg(db) << "\n";
+          return 1;
+        }
+        sqlite3_reset(insp.s);
+        sqlite3_bind_int64(insp.s, 1, static_cast<int64_t>(i + 1));
+        sqlite3_bind_text(insp.s, 2, t.id.data(), static_cast<int>(t.id.size()), SQLITE_STATIC);
+        sqlite3_bind_text(insp.s, 3, t.account.data(), static_cast<int>(t.account.size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(insp.s, 4, t.cents);
+        if (sqlite3_step(insp.s) != SQLITE_DONE) {
+          std::cerr << "sqlite insert: " << sqlite3_errmsg(db) << "\n";
+          return 1;
         }
       }
-      return;
+      if (!Exec(db, "COMMIT")) return 1;
     }
-    std::set<std::string> ps(pk.begin(), pk.end()), fs5(fk.begin(), fk.end());
-    size_t common = 0;
-    for (const auto& k : ps) common += fs5.count(k);
-    if (ps == fs5) ++r->same_sets;
-    r->overlap_sum +=
-        ps.empty() && fs5.empty()
-            ? 1.0
-            : static_cast<double>(common) / static_cast<double>(std::max(ps.size(), fs5.size()));
-  };
+    double load_secs = Seconds(t0, Clock::now());
+    t0 = Clock::now();
+    if (!Exec(db, "INSERT INTO t(t) VALUES('optimize')")) return 1;
+    double optimize_secs = Seconds(t0, Clock::now());
+    printf("%-44s %9.0f rows/s  (%.1f s; then 'optimize' %.1f s; fts.db %.0f MiB)\n",
+           "load, one transaction (FTS5 + plain table)", static_cast<double>(n) / load_secs,
+           load_secs, optimize_secs,
+           static_cast<double>(fs::file_size(work + "/fts.db")) / (1 << 20));
+    std::ofstream(work + "/built") << n << "\n";
+  }  // !reuse
 
   auto classes = MakeQueries(d, per_class, 7001);
   auto warm = MakeQueries(d, 30, 9001);
-  QueryClass scored_class = MakeScored(d, per_class, 7002);
-  QueryClass scored_warm = MakeScored(d, 30, 9002);
-  // Warm-up: other queries of each class, untimed.
-  for (const auto& c : warm) {
-    for (const auto& q : c.queries) run_one(q, false, nullptr);
-  }
-  for (const auto& q : scored_warm.queries) run_one(q, true, nullptr);
+  std::vector<std::string> pk, fk;
+  size_t mismatches = 0, count_mismatches = 0, group_mismatches = 0;
+  size_t shown = 0;  // mismatches printed
+  std::string error;
+  Stmt search(db, "SELECT id FROM t WHERE t MATCH ?1 ORDER BY rowid LIMIT 20");
+  if (!engine_only) {
+    // ---- the daemon ----
+    printf("\n== projd (%s) serving the indexed store, queries over HTTP on loopback\n",
+           projd_bin.c_str());
+    const std::string log_path = work + "/projd.log";
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+      FILE* f = freopen(log_path.c_str(), "w", stdout);
+      (void)f;
+      dup2(STDOUT_FILENO, STDERR_FILENO);
+      std::string projections = work + "/projections";
+      execl(projd_bin.c_str(), projd_bin.c_str(), "--projections", projections.c_str(), "--data",
+            data_dir.c_str(), "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    auto stop_projd = [&] {
+      if (pid > 0) {
+        kill(pid, SIGTERM);
+        int st;
+        waitpid(pid, &st, 0);
+        pid = -1;
+      }
+    };
+    uint16_t port = 0;
+    for (int i = 0; i < 300 && port == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ifstream log(log_path);
+      std::string line;
+      while (std::getline(log, line)) {
+        size_t at = line.find("HTTP API listening on 127.0.0.1:");
+        if (at != std::string::npos)
+          port = static_cast<uint16_t>(std::atoi(line.c_str() + at + 32));
+      }
+      int st;
+      if (waitpid(pid, &st, WNOHANG) == pid) {
+        std::cerr << "projd exited: see " << log_path << "\n";
+        return 1;
+      }
+    }
+    if (port == 0) {
+      std::cerr << "projd did not start: see " << log_path << "\n";
+      stop_projd();
+      return 1;
+    }
+    Http http;
+    if (!http.Connect(port)) {
+      std::cerr << "cannot connect to projd on port " << port << "\n";
+      stop_projd();
+      return 1;
+    }
+    int status = 0;
+    std::string body;
+    if (!http.Call("GET", "/v1/views/txn", "", &status, &body) || status != 200) {
+      std::cerr << "GET /v1/views/txn: " << status << " " << body << "\n";
+      stop_projd();
+      return 1;
+    }
+    {
+      projd::Value v;
+      const projd::Value* rows = nullptr;
+      if (projd::ParseJson(body, &v, &error) && v.is_object()) rows = v.as_object().Find("rows");
+      printf("projd on port %u, view txn: %s rows\n", port,
+             rows ? projd::ToJson(*rows).c_str() : "?");
+    }
 
-  printf("\nload average before the queries: %s\n", LoadAvg().c_str());
-  printf(
-      "\nsearch, %zu queries per class, keys in key order, limit 20 (projd: POST /v1/query "
-      "over HTTP; FTS5: ... WHERE t MATCH ? ORDER BY rowid LIMIT 20, in-process)\n",
-      per_class);
-  printf("| %-28s | %4s | %17s | %17s | %13s | %18s | %s\n", "class", "n", "projd p50 / p99 ms",
-         "FTS5 p50 / p99 ms", "ratio p50/p99", "scanned mean / max", "answers");
-  std::vector<ClassResult> results;
-  size_t mismatches = 0;
-  for (const auto& c : classes) {
-    ClassResult r;
-    r.name = c.name;
-    for (const auto& q : c.queries) run_one(q, false, &r);
-    PrintRow(r);
-    mismatches += r.mismatches;
-    results.push_back(r);
-  }
-  ClassResult sr;
-  sr.name = scored_class.name;
-  sr.loose = true;
-  for (const auto& q : scored_class.queries) run_one(q, true, &sr);
-  PrintRow(sr, sr.errors ? (" (" + std::to_string(sr.errors) + " refused by projd)").c_str() : "");
-  printf(
-      "scored: top-10 key sets identical in %zu of %zu queries, mean overlap %.1f%% (projd "
-      "ln(1+(N-df+0.5)/(df+0.5)) IDF vs FTS5's ln((N-df+0.5)/(df+0.5)); ties cut differently)\n",
-      sr.same_sets, sr.queries - sr.errors,
-      sr.queries > sr.errors ? 100.0 * sr.overlap_sum / static_cast<double>(sr.queries - sr.errors)
-                             : 0.0);
-  printf("plans: %s\n", results.empty() ? "" : results[0].plan.c_str());
+    // The HTTP round trip of trivial requests, to subtract.
+    auto http_ms = [&](const std::string& method, const std::string& target,
+                       const std::string& qbody, int times) {
+      std::vector<double> ms;
+      for (int i = 0; i < times; ++i) {
+        auto q0 = Clock::now();
+        if (!http.Call(method, target, qbody, &status, &body) || status != 200) {
+          std::cerr << method << " " << target << ": " << status << " " << body << "\n";
+          return ms;
+        }
+        ms.push_back(Millis(q0, Clock::now()));
+      }
+      return ms;
+    };
+    http_ms("GET", "/healthz", "", 200);  // warm-up
+    auto healthz = http_ms("GET", "/healthz", "", 2000);
+    auto point = http_ms("POST", "/v1/query",
+                         "from txn select key where key == \"" + d.rows[n / 2].id + "\"", 2000);
+    printf("%-44s p50 %6.3f ms  p99 %6.3f ms\n", "HTTP round trip: GET /healthz (inline)",
+           Pct(healthz, 50), Pct(healthz, 99));
+    printf("%-44s p50 %6.3f ms  p99 %6.3f ms\n", "POST /v1/query, point query by key",
+           Pct(point, 50), Pct(point, 99));
 
-  // Whole result sets: count() of the first queries of each class whose FTS5 count is at most
-  // 100,000 (a count reads every matching row).
-  size_t counted = 0, count_mismatches = 0;
-  std::vector<double> count_projd_ms, count_fts_ms;
-  for (const auto& c : classes) {
-    size_t done = 0;
-    for (const auto& q : c.queries) {
-      if (done == 10) break;
-      sqlite3_reset(count.s);
-      std::string m = q.Fts();
-      sqlite3_bind_text(count.s, 1, m.data(), static_cast<int>(m.size()), SQLITE_TRANSIENT);
-      auto f0 = Clock::now();
-      if (sqlite3_step(count.s) != SQLITE_ROW) continue;
-      int64_t fc = sqlite3_column_int64(count.s, 0);
-      auto f1 = Clock::now();
-      if (fc > 100000) continue;
-      ++done;
+    Stmt scored(db, "SELECT id FROM t WHERE t MATCH ?1 ORDER BY rank LIMIT 10");
+    Stmt count(db, "SELECT count(*) FROM t WHERE t MATCH ?1");
+
+    // One query on both engines: timings, and whether the keys agree.
+    uint64_t scanned = 0;
+    std::string plan;
+    auto run_one = [&](const Query& q, bool ranked, ClassResult* r) {
+      std::string text =
+          ranked ? "from txn select key, score() as s where memo matches \"" + q.Pattern() +
+                       "\" order by s desc limit 10"
+                 : "from txn select key where memo matches \"" + q.Pattern() + "\" limit 20";
       auto q0 = Clock::now();
-      std::string text = "from txn select count() as n where memo matches \"" + q.Pattern() + "\"";
       bool ok = http.Call("POST", "/v1/query", text, &status, &body);
       auto q1 = Clock::now();
+      if (!ok) {
+        std::cerr << "projd connection failed\n";
+        stop_projd();
+        std::exit(1);
+      }
+      scanned = 0;
+      bool answered = AnswerKeys(status, body, &pk, &scanned, &plan, &error);
+      auto f0 = Clock::now();
+      bool fok = RunMatch(db, ranked ? scored : search, q.Fts(), &fk);
+      auto f1 = Clock::now();
+      if (!r) return;
+      ++r->queries;
+      if (!ranked || answered) r->fts_ms.push_back(Millis(f0, f1));
+      if (!answered || !fok) {
+        ++r->errors;
+        if (shown++ < 10) std::cerr << "  error on " << text << ": " << error << "\n";
+        if (!ranked) ++r->mismatches;
+        return;
+      }
+      r->projd_ms.push_back(Millis(q0, q1));
+      r->scanned_sum += scanned;
+      r->scanned_max = std::max(r->scanned_max, scanned);
+      r->hits_sum += pk.size();
+      if (r->plan.empty()) r->plan = plan;
+      if (!ranked) {
+        if (pk != fk) {
+          ++r->mismatches;
+          if (shown++ < 10) {
+            std::cerr << "  MISMATCH " << text << " | fts5 " << q.Fts() << ": projd " << Quote(pk)
+                      << " fts5 " << Quote(fk) << "\n";
+          }
+        }
+        return;
+      }
+      std::set<std::string> ps(pk.begin(), pk.end()), fs5(fk.begin(), fk.end());
+      size_t common = 0;
+      for (const auto& k : ps) common += fs5.count(k);
+      if (ps == fs5) ++r->same_sets;
+      r->overlap_sum +=
+          ps.empty() && fs5.empty()
+              ? 1.0
+              : static_cast<double>(common) / static_cast<double>(std::max(ps.size(), fs5.size()));
+    };
+
+    QueryClass scored_class = MakeScored(d, per_class, 7002);
+    QueryClass scored_warm = MakeScored(d, 30, 9002);
+    // Warm-up: other queries of each class, untimed.
+    for (const auto& c : warm) {
+      for (const auto& q : c.queries) run_one(q, false, nullptr);
+    }
+    for (const auto& q : scored_warm.queries) run_one(q, true, nullptr);
+
+    printf("\nload average before the queries: %s\n", LoadAvg().c_str());
+    printf(
+        "\nsearch, %zu queries per class, keys in key order, limit 20 (projd: POST /v1/query "
+        "over HTTP; FTS5: ... WHERE t MATCH ? ORDER BY rowid LIMIT 20, in-process)\n",
+        per_class);
+    printf("| %-28s | %4s | %17s | %17s | %13s | %18s | %s\n", "class", "n", "projd p50 / p99 ms",
+           "FTS5 p50 / p99 ms", "ratio p50/p99", "scanned mean / max", "answers");
+    std::vector<ClassResult> results;
+    for (const auto& c : classes) {
+      ClassResult r;
+      r.name = c.name;
+      for (const auto& q : c.queries) run_one(q, false, &r);
+      PrintRow(r);
+      mismatches += r.mismatches;
+      results.push_back(r);
+    }
+    ClassResult sr;
+    sr.name = scored_class.name;
+    sr.loose = true;
+    for (const auto& q : scored_class.queries) run_one(q, true, &sr);
+    PrintRow(sr,
+             sr.errors ? (" (" + std::to_string(sr.errors) + " refused by projd)").c_str() : "");
+    printf(
+        "scored: top-10 key sets identical in %zu of %zu queries, mean overlap %.1f%% (projd "
+        "ln(1+(N-df+0.5)/(df+0.5)) IDF vs FTS5's ln((N-df+0.5)/(df+0.5)); ties cut differently)\n",
+        sr.same_sets, sr.queries - sr.errors,
+        sr.queries > sr.errors
+            ? 100.0 * sr.overlap_sum / static_cast<double>(sr.queries - sr.errors)
+            : 0.0);
+    printf("plans: %s\n", results.empty() ? "" : results[0].plan.c_str());
+
+    // Whole result sets: count() of the first queries of each class whose FTS5 count is at most
+    // 100,000 (a count reads every matching row).
+    size_t counted = 0;
+    std::vector<double> count_projd_ms, count_fts_ms;
+    for (const auto& c : classes) {
+      size_t done = 0;
+      for (const auto& q : c.queries) {
+        if (done == 10) break;
+        sqlite3_reset(count.s);
+        std::string m = q.Fts();
+        sqlite3_bind_text(count.s, 1, m.data(), static_cast<int>(m.size()), SQLITE_TRANSIENT);
+        auto f0 = Clock::now();
+        if (sqlite3_step(count.s) != SQLITE_ROW) continue;
+        int64_t fc = sqlite3_column_int64(count.s, 0);
+        auto f1 = Clock::now();
+        if (fc > 100000) continue;
+        ++done;
+        auto q0 = Clock::now();
+        std::string text =
+            "from txn select count() as n where memo matches \"" + q.Pattern() + "\"";
+        bool ok = http.Call("POST", "/v1/query", text, &status, &body);
+        auto q1 = Clock::now();
+        projd::Value v;
+        int64_t pc = -1;
+        if (ok && status == 200 && projd::ParseJson(body, &v, &error) && v.is_object()) {
+          const projd::Value* rows = v.as_object().Find("rows");
+          if (rows && rows->is_array() && rows->as_array().size() == 1) {
+            const projd::Value* nn = rows->as_array()[0].as_object().Find("n");
+            if (nn && nn->is_number()) pc = std::stoll(nn->as_number().ToString());
+          }
+        }
+        ++counted;
+        count_projd_ms.push_back(Millis(q0, q1));
+        count_fts_ms.push_back(Millis(f0, f1));
+        if (pc != fc) {
+          ++count_mismatches;
+          std::cerr << "  COUNT MISMATCH " << text << ": projd " << pc << " fts5 " << fc << " ("
+                    << body.substr(0, 200) << ")\n";
+        }
+      }
+    }
+    printf(
+        "\nwhole result sets: count() of %zu queries (10 per class with at most 100,000 "
+        "matches): %s; projd p50 %.2f ms, FTS5 count(*) p50 %.2f ms\n",
+        counted,
+        count_mismatches ? (std::to_string(count_mismatches) + " MISMATCHES").c_str()
+                         : "same counts",
+        Pct(count_projd_ms, 50), Pct(count_fts_ms, 50));
+
+    // ---- group by over all rows ----
+    std::map<std::string, std::pair<int64_t, int64_t>> expect;  // account -> count, cents
+    for (const auto& t : d.rows) {
+      auto& e = expect[t.account];
+      ++e.first;
+      e.second += t.cents;
+    }
+    std::vector<double> g_projd, g_fts;
+    uint64_t g_scanned = 0;
+    group_mismatches = 0;
+    Stmt group(
+        db, "SELECT account, count(*), sum(amount) FROM plain GROUP BY account ORDER BY account");
+    const std::string group_q =
+        "from txn select account, count() as n, sum(amount) as total group by account limit 10000";
+    for (int run = 0; run < group_runs; ++run) {
+      auto q0 = Clock::now();
+      bool ok = http.Call("POST", "/v1/query", group_q, &status, &body);
+      auto q1 = Clock::now();
+      g_projd.push_back(Millis(q0, q1));
+      std::map<std::string, std::pair<int64_t, projd::Decimal>> got;
       projd::Value v;
-      int64_t pc = -1;
       if (ok && status == 200 && projd::ParseJson(body, &v, &error) && v.is_object()) {
         const projd::Value* rows = v.as_object().Find("rows");
-        if (rows && rows->is_array() && rows->as_array().size() == 1) {
-          const projd::Value* nn = rows->as_array()[0].as_object().Find("n");
-          if (nn && nn->is_number()) pc = std::stoll(nn->as_number().ToString());
+        const projd::Value* sc = v.as_object().Find("scanned");
+        if (sc && sc->is_number()) g_scanned = std::stoull(sc->as_number().ToString());
+        for (const auto& r : rows && rows->is_array() ? rows->as_array() : projd::Array{}) {
+          const projd::Value* acc = r.as_object().Find("account");
+          const projd::Value* nn = r.as_object().Find("n");
+          const projd::Value* total = r.as_object().Find("total");
+          if (acc && acc->is_string() && nn && nn->is_number() && total && total->is_number()) {
+            got[acc->as_string()] = {std::stoll(nn->as_number().ToString()), total->as_number()};
+          }
+        }
+      } else {
+        std::cerr << "group by: HTTP " << status << " " << body.substr(0, 300) << "\n";
+      }
+      auto f0 = Clock::now();
+      std::map<std::string, std::pair<int64_t, int64_t>> fgot;
+      sqlite3_reset(group.s);
+      while (sqlite3_step(group.s) == SQLITE_ROW) {
+        fgot[reinterpret_cast<const char*>(sqlite3_column_text(group.s, 0))] = {
+            sqlite3_column_int64(group.s, 1), sqlite3_column_int64(group.s, 2)};
+      }
+      auto f1 = Clock::now();
+      g_fts.push_back(Millis(f0, f1));
+      bool same = got.size() == expect.size() && fgot == expect;
+      for (const auto& [acc, e] : expect) {
+        auto it = got.find(acc);
+        projd::Decimal want;
+        projd::Decimal::Div(projd::Decimal::FromInt(e.second), projd::Decimal::FromInt(100), &want);
+        if (it == got.end() || it->second.first != e.first || it->second.second != want) {
+          same = false;
         }
       }
-      ++counted;
-      count_projd_ms.push_back(Millis(q0, q1));
-      count_fts_ms.push_back(Millis(f0, f1));
-      if (pc != fc) {
-        ++count_mismatches;
-        std::cerr << "  COUNT MISMATCH " << text << ": projd " << pc << " fts5 " << fc << " ("
-                  << body.substr(0, 200) << ")\n";
-      }
+      if (!same) ++group_mismatches;
     }
-  }
-  printf(
-      "\nwhole result sets: count() of %zu queries (10 per class with at most 100,000 "
-      "matches): %s; projd p50 %.2f ms, FTS5 count(*) p50 %.2f ms\n",
-      counted,
-      count_mismatches ? (std::to_string(count_mismatches) + " MISMATCHES").c_str() : "same counts",
-      Pct(count_projd_ms, 50), Pct(count_fts_ms, 50));
+    ClassResult gr;
+    gr.name = "group by account (all rows)";
+    gr.queries = static_cast<size_t>(group_runs);
+    gr.projd_ms = g_projd;
+    gr.fts_ms = g_fts;
+    gr.mismatches = group_mismatches;
+    gr.scanned_sum = g_scanned * static_cast<uint64_t>(group_runs);
+    gr.scanned_max = g_scanned;
+    printf(
+        "\ngroup by over all %zu rows, %zu groups, %d runs (projd: %s; SQLite: SELECT account, "
+        "count(*), sum(amount) FROM plain GROUP BY account, amounts in integer cents)\n",
+        n, expect.size(), group_runs, group_q.c_str());
+    PrintRow(gr);
 
-  // ---- group by over all rows ----
-  std::map<std::string, std::pair<int64_t, int64_t>> expect;  // account -> count, cents
-  for (const auto& t : d.rows) {
-    auto& e = expect[t.account];
-    ++e.first;
-    e.second += t.cents;
-  }
-  std::vector<double> g_projd, g_fts;
-  uint64_t g_scanned = 0;
-  size_t group_mismatches = 0;
-  Stmt group(db,
-             "SELECT account, count(*), sum(amount) FROM plain GROUP BY account ORDER BY account");
-  const std::string group_q =
-      "from txn select account, count() as n, sum(amount) as total group by account limit 10000";
-  for (int run = 0; run < group_runs; ++run) {
-    auto q0 = Clock::now();
-    bool ok = http.Call("POST", "/v1/query", group_q, &status, &body);
-    auto q1 = Clock::now();
-    g_projd.push_back(Millis(q0, q1));
-    std::map<std::string, std::pair<int64_t, projd::Decimal>> got;
-    projd::Value v;
-    if (ok && status == 200 && projd::ParseJson(body, &v, &error) && v.is_object()) {
-      const projd::Value* rows = v.as_object().Find("rows");
-      const projd::Value* sc = v.as_object().Find("scanned");
-      if (sc && sc->is_number()) g_scanned = std::stoull(sc->as_number().ToString());
-      for (const auto& r : rows && rows->is_array() ? rows->as_array() : projd::Array{}) {
-        const projd::Value* acc = r.as_object().Find("account");
-        const projd::Value* nn = r.as_object().Find("n");
-        const projd::Value* total = r.as_object().Find("total");
-        if (acc && acc->is_string() && nn && nn->is_number() && total && total->is_number()) {
-          got[acc->as_string()] = {std::stoll(nn->as_number().ToString()), total->as_number()};
-        }
-      }
-    } else {
-      std::cerr << "group by: HTTP " << status << " " << body.substr(0, 300) << "\n";
+    // A frequent word with order by score: more than max_sorted rows to sort?
+    {
+      std::string text = "from txn select key, score() as s where memo matches \"" + d.vocab[0] +
+                         "\" order by s desc limit 10";
+      auto q0 = Clock::now();
+      http.Call("POST", "/v1/query", text, &status, &body);
+      printf("\n%s -> HTTP %d in %.1f ms: %s\n", text.c_str(), status, Millis(q0, Clock::now()),
+             body.substr(0, 200).c_str());
     }
-    auto f0 = Clock::now();
-    std::map<std::string, std::pair<int64_t, int64_t>> fgot;
-    sqlite3_reset(group.s);
-    while (sqlite3_step(group.s) == SQLITE_ROW) {
-      fgot[reinterpret_cast<const char*>(sqlite3_column_text(group.s, 0))] = {
-          sqlite3_column_int64(group.s, 1), sqlite3_column_int64(group.s, 2)};
-    }
-    auto f1 = Clock::now();
-    g_fts.push_back(Millis(f0, f1));
-    bool same = got.size() == expect.size() && fgot == expect;
-    for (const auto& [acc, e] : expect) {
-      auto it = got.find(acc);
-      projd::Decimal want;
-      projd::Decimal::Div(projd::Decimal::FromInt(e.second), projd::Decimal::FromInt(100), &want);
-      if (it == got.end() || it->second.first != e.first || it->second.second != want) {
-        same = false;
-      }
-    }
-    if (!same) ++group_mismatches;
-  }
-  ClassResult gr;
-  gr.name = "group by account (all rows)";
-  gr.queries = static_cast<size_t>(group_runs);
-  gr.projd_ms = g_projd;
-  gr.fts_ms = g_fts;
-  gr.mismatches = group_mismatches;
-  gr.scanned_sum = g_scanned * static_cast<uint64_t>(group_runs);
-  gr.scanned_max = g_scanned;
-  printf(
-      "\ngroup by over all %zu rows, %zu groups, %d runs (projd: %s; SQLite: SELECT account, "
-      "count(*), sum(amount) FROM plain GROUP BY account, amounts in integer cents)\n",
-      n, expect.size(), group_runs, group_q.c_str());
-  PrintRow(gr);
 
-  // A frequent word with order by score: more than max_sorted rows to sort?
-  {
-    std::string text = "from txn select key, score() as s where memo matches \"" + d.vocab[0] +
-                       "\" order by s desc limit 10";
-    auto q0 = Clock::now();
-    http.Call("POST", "/v1/query", text, &status, &body);
-    printf("\n%s -> HTTP %d in %.1f ms: %s\n", text.c_str(), status, Millis(q0, Clock::now()),
-           body.substr(0, 200).c_str());
-  }
-
-  stop_projd();
+    stop_projd();
+  }  // !engine_only
 
   // ---- the engines alone: projd's query engine in this process, next to FTS5 ----
   // The same classes and queries once more, each query compiled and run by projd's engine on
@@ -1142,10 +1178,34 @@ int main(int argc, char** argv) {
       ++r->queries;
       r->projd_ms.push_back(Millis(q0, q1));
       r->fts_ms.push_back(Millis(q1, f1));
-      if (!ok || !fok || pk != fk) ++r->mismatches;
+      if (!ok || !fok || pk != fk) {
+        ++r->mismatches;
+        if (shown++ < 10) {
+          std::cerr << "  MISMATCH (engine) " << text << ": "
+                    << (ok ? "projd " + Quote(pk) : "projd error: " + error) << " fts5 "
+                    << Quote(fk) << "\n";
+        }
+      }
     };
     for (const auto& c : warm) {
       for (const auto& q : c.queries) engine_one(q, nullptr);
+    }
+    if (!profile_class.empty()) {
+      // Only projd's engine on one class's queries, `profile_rounds` times over: for a profiler.
+      for (const auto& c : classes) {
+        if (c.name.compare(0, profile_class.size(), profile_class) != 0) continue;
+        auto p0 = Clock::now();
+        for (int round = 0; round < profile_rounds; ++round) {
+          for (const auto& q : c.queries) {
+            engine_keys("from txn select key where memo matches \"" + q.Pattern() + "\" limit 20",
+                        &pk);
+          }
+        }
+        printf("%s: %d x %zu queries in %.1f ms (%.3f ms each)\n", c.name.c_str(), profile_rounds,
+               c.queries.size(), Millis(p0, Clock::now()),
+               Millis(p0, Clock::now()) / profile_rounds / static_cast<double>(c.queries.size()));
+      }
+      return 0;
     }
     printf(
         "\nthe engines alone, in this process: projd's CompileQuery + RunQuery on the served store "
