@@ -33,6 +33,30 @@ inline bool GetVarint(std::string_view* in, uint64_t* v) {
   return false;
 }
 
+// Reads a varint at *p (before `end`), moving *p past it; false when `end` comes first or the
+// varint is longer than 64 bits. For decoding loops that keep their position in a local: the
+// compiler can hold it in a register, where a string_view member would be stored and reloaded
+// around every byte written through a char pointer.
+inline bool ReadVarint(const char** p, const char* end, uint64_t* v) {
+  const char* q = *p;
+  if (q < end && !(static_cast<uint8_t>(*q) & 0x80)) {
+    *v = static_cast<uint8_t>(*q);
+    *p = q + 1;
+    return true;
+  }
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63 && q < end; shift += 7) {
+    uint8_t b = static_cast<uint8_t>(*q++);
+    result |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) {
+      *v = result;
+      *p = q;
+      return true;
+    }
+  }
+  return false;
+}
+
 inline void PutSigned(std::string* out, int64_t v) {
   PutVarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
 }

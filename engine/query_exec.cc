@@ -323,16 +323,17 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
       uint64_t postings = 0;
       text.ForEachCandidate(
           plan.text_slot, key_paged ? after_key : std::string(), !key_paged, plan.key_or_prefix,
-          [&](const std::string& k) {
+          [&](std::string_view candidate) {
             // The driving condition is checked in the index first: a candidate that does not
             // match (another word missing, a phrase apart) is counted but its row never read.
             bool match = false;
             std::string ignored;
-            if (text.Matches(plan.text_slot, k, &match, &ignored) && !match) {
+            if (text.Matches(plan.text_slot, candidate, &match, &ignored) && !match) {
               ++*scanned;
               *gave_up = give_up_after && *scanned >= give_up_after;
               return !*gave_up;
             }
+            std::string k(candidate);
             RowRecord rec;
             uint64_t dead;
             // A query that reads no field before its answer is chosen (where, order) reads

@@ -91,6 +91,9 @@ bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
       m.items.push_back(std::move(item));
     }
     for (size_t i = 0; i < m.items.size(); ++i) m.check_order.push_back(i);
+    m.stats_at = tf_.size();
+    tf_.resize(tf_.size() + m.terms);
+    len_.resize(len_.size() + m.terms);
     std::stable_sort(m.check_order.begin(), m.check_order.end(),
                      [&m](size_t a, size_t b) { return m.items[a].rows < m.items[b].rows; });
     matches_.push_back(std::move(m));
@@ -99,22 +102,21 @@ bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
   return true;
 }
 
-bool QueryText::Check(const Match& m, std::string_view key, double* score) const {
+bool QueryText::Check(const Match& m, std::string_view key) const {
   TextPostingRef p;
-  part_.assign(m.terms, 0);
-  auto add = [&](size_t i, size_t t) {
-    double tf = static_cast<double>(p.freq);
-    double norm = kK1 * (1 - kB + kB * p.length / std::max(m.avg_length, 1e-9));
-    part_[m.items[i].first + t] = m.items[i].idf[t] * tf * (kK1 + 1) / (tf + norm);
-  };
+  // Each term's frequency and the row's length, for a score (ScoreOf) if one is asked for.
+  uint32_t* tf = tf_.data() + m.stats_at;
+  uint32_t* len = len_.data() + m.stats_at;
   for (size_t i : m.check_order) {
     const Item& item = m.items[i];
     if (item.prefix) {
       bool any = false;
       for (size_t t = 0; t < item.terms.size(); ++t) {
+        tf[item.first + t] = 0;
         if (!item.lookups[t]->Find(key, &p)) continue;
         any = true;
-        add(i, t);
+        tf[item.first + t] = p.freq;
+        len[item.first + t] = p.length;
       }
       if (!any) return false;
       continue;
@@ -128,15 +130,31 @@ bool QueryText::Check(const Match& m, std::string_view key, double* score) const
       } else if (!item.lookups[t]->Find(key, &p)) {
         return false;
       }
-      add(i, t);
-      phrase_.push_back(p);
+      tf[item.first + t] = p.freq;
+      len[item.first + t] = p.length;
+      if (item.terms.size() > 1) phrase_.push_back(p);
     }
     if (phrase_.size() > 1 && !PhraseAt(phrase_)) return false;
   }
-  // Summed in the pattern's order, whatever order the items were checked in.
-  *score = 0;
-  for (double s : part_) *score += s;
   return true;
+}
+
+double QueryText::ScoreOf(const Match& m) const {
+  // Summed in the pattern's order, whatever order the items were checked in.
+  double score = 0;
+  for (const Item& item : m.items) {
+    for (size_t t = 0; t < item.terms.size(); ++t) {
+      size_t at = m.stats_at + item.first + t;
+      double part = 0;
+      if (tf_[at] > 0) {
+        double f = static_cast<double>(tf_[at]);
+        double norm = kK1 * (1 - kB + kB * len_[at] / std::max(m.avg_length, 1e-9));
+        part = item.idf[t] * f * (kK1 + 1) / (f + norm);
+      }
+      score += part;
+    }
+  }
+  return score;
 }
 
 bool QueryText::Matches(int slot, std::string_view key, bool* out, std::string* error) const {
@@ -144,15 +162,11 @@ bool QueryText::Matches(int slot, std::string_view key, bool* out, std::string* 
     *error = "matches: the query's text conditions were not prepared";
     return false;
   }
-  if (!cached_ || cached_key_ != key) {
+  if (!cached_ || cached_key_.view() != key) {
     cached_key_.assign(key);
     cached_ = true;
-    cached_score_ = 0;
-    for (size_t i = 0; i < matches_.size(); ++i) {
-      double s = 0;
-      cached_match_[i] = Check(matches_[i], key, &s);
-      if (cached_match_[i]) cached_score_ += s;
-    }
+    cached_scored_ = false;
+    for (size_t i = 0; i < matches_.size(); ++i) cached_match_[i] = Check(matches_[i], key);
   }
   *out = cached_match_[static_cast<size_t>(slot)];
   return true;
@@ -165,6 +179,13 @@ bool QueryText::Score(std::string_view key, Value* out, std::string* error) cons
     return false;
   }
   if (!Matches(0, key, &ignored, error)) return false;
+  if (!cached_scored_) {
+    cached_score_ = 0;
+    for (size_t i = 0; i < matches_.size(); ++i) {
+      if (cached_match_[i]) cached_score_ += ScoreOf(matches_[i]);
+    }
+    cached_scored_ = true;
+  }
   *out = ScoreValue(cached_score_);
   return true;
 }
@@ -184,7 +205,7 @@ uint64_t QueryText::Selectivity(int slot) const {
 
 void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusive,
                                  const std::string& key_prefix,
-                                 const std::function<bool(const std::string&)>& fn,
+                                 const std::function<bool(std::string_view)>& fn,
                                  uint64_t* examined) const {
   const Match& m = matches_[static_cast<size_t>(slot)];
   if (m.items.empty()) return;
@@ -218,9 +239,9 @@ void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusi
       ~Unhint() { t->hint_.match = nullptr; }
     } unhint{this};
     for (auto& it = its[0]; it->Valid(); it->Next()) {
-      key.assign(it->key());
+      std::string_view key = it->key();  // valid until Next
       ++*examined;
-      if (!key_prefix.empty() && key.compare(0, key_prefix.size(), key_prefix) != 0) return;
+      if (key.substr(0, key_prefix.size()) != key_prefix) return;
       // The candidate's posting of the driving term is at hand: Check need not look it up.
       hint_ = {&m, &item, drive_term, it->ref()};
       if (!fn(key)) return;

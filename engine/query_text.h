@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dsl/query.h"
+#include "store/key_buffer.h"
 #include "store/view_store.h"
 
 namespace projd {
@@ -36,8 +37,7 @@ class QueryText final : public TextOracle {
   // `fn` returns false or a key leaves `key_prefix`. Counts postings read in *examined.
   void ForEachCandidate(int slot, const std::string& from, bool inclusive,
                         const std::string& key_prefix,
-                        const std::function<bool(const std::string&)>& fn,
-                        uint64_t* examined) const;
+                        const std::function<bool(std::string_view)>& fn, uint64_t* examined) const;
   // The field of condition `slot`.
   const std::string& field(int slot) const { return matches_[static_cast<size_t>(slot)].field; }
   // The number of rows condition `slot`'s rarest item occurs in (how selective it is).
@@ -47,7 +47,7 @@ class QueryText final : public TextOracle {
   struct Item {
     std::vector<std::string> terms;  // one term, a phrase, or a prefix's expansions
     bool prefix = false;
-    size_t first = 0;          // where its terms' parts of a score start (QueryText::part_)
+    size_t first = 0;          // where its terms start among the condition's (Match::stats_at)
     std::vector<uint64_t> df;  // rows holding each term
     std::vector<double> idf;   // each term's BM25 IDF (from df and the field's rows)
     uint64_t rows = 0;         // rows holding the item (for a prefix: at most the sum)
@@ -60,20 +60,26 @@ class QueryText final : public TextOracle {
     std::vector<Item> items;
     std::vector<size_t> check_order;  // the items, rarest first: a row fails soonest
     size_t terms = 0;                 // of all its items
+    size_t stats_at = 0;              // where its terms' entries in tf_ and len_ start
     double rows = 0, avg_length = 0;
   };
-  // Whether the row matches condition m, and its BM25 score for it.
-  bool Check(const Match& m, std::string_view key, double* score) const;
+  // Whether the row matches condition m; notes what its BM25 score needs (tf_, len_).
+  bool Check(const Match& m, std::string_view key) const;
+  // The BM25 score for condition m of the row it matched last.
+  double ScoreOf(const Match& m) const;
   size_t RarestItem(const Match& m) const;
 
   std::vector<Match> matches_;
   // The last row checked: its outcome per condition and its score.
-  mutable std::string cached_key_;
+  mutable KeyBuffer cached_key_;
   mutable bool cached_ = false;
   mutable std::vector<bool> cached_match_;
+  mutable bool cached_scored_ = false;  // cached_score_ is the last row's
   mutable double cached_score_ = 0;
   mutable std::vector<TextPostingRef> phrase_;  // scratch: a phrase's postings in one row
-  mutable std::vector<double> part_;            // scratch: each term's part of a row's score
+  // Per term of every condition (Match::stats_at): its frequency (0: absent) and the row's
+  // length in the last row checked.
+  mutable std::vector<uint32_t> tf_, len_;
   // While ForEachCandidate calls back: the candidate's posting of the term driving it.
   struct Hint {
     const Match* match = nullptr;

@@ -403,6 +403,15 @@ bool TextIndexReader::TermLookup::Find(std::string_view key, TextPostingRef* out
   };
   bool here =
       valid_ && cut >= after_base(chunk_key_) && !(has_next_ && cut >= after_base(next_key_));
+  if (!here && valid_ && has_next_ && cut >= after_base(chunk_key_)) {
+    // Lookups in key order mostly move on to the next chunk, where the cursor stands (Load
+    // read its key): step to it, and on past it only when the row is beyond the one after.
+    chunk_key_.swap(next_key_);
+    chunk_.Reset(cursor_->value());
+    has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
+    if (has_next_) next_key_.assign(cursor_->key());
+    here = !(has_next_ && cut >= after_base(next_key_));
+  }
   if (!here) {
     ChunkKeyInto(base_, key, &target_);  // built in place
     if (!Load()) return false;
@@ -478,7 +487,8 @@ void TextIndexReader::Iterator::Next() {
 
 void TextChunk::Reset(std::string_view in) {
   n_ = keys_n_ = pos_n_ = 0;
-  rest_ = in;
+  in_ = rest_ = in;
+  skipped_ = false;
   left_ = 0;
   bad_ = false;
   if (!in.empty() && (!GetVarint(&rest_, &left_) || left_ > rest_.size())) bad_ = true;
@@ -504,88 +514,147 @@ bool TextChunk::Decode(std::string_view in) {
   return false;
 }
 
-bool TextChunk::DecodeNext() {
+bool TextChunk::DecodeNext() { return DecodeRow(nullptr, 0); }
+
+bool TextChunk::DecodeRow(const char* prefix, size_t prefix_size) {
   if (bad_ || left_ == 0) return false;
+  // Decoded on locals, stored back once: members read and written around the bytes written
+  // through char pointers below would be reloaded and stored at every step.
+  const char* p = rest_.data();
+  const char* const end = p + rest_.size();
+  const size_t n = n_;
   uint64_t shared = 0, suffix = 0, length = 0, tf = 0;
-  size_t prev_at = key_at_[n_ > 0 ? n_ - 1 : 0];
-  size_t prev_size = n_ > 0 ? key_at_[n_] - prev_at : 0;
-  if (!GetVarint(&rest_, &shared) || !GetVarint(&rest_, &suffix) || shared > prev_size ||
-      suffix > rest_.size()) {
+  const size_t prev_at = key_at_[n > 0 ? n - 1 : 0];
+  const size_t prev_size = prefix ? prefix_size : n > 0 ? key_at_[n] - prev_at : 0;
+  if (!ReadVarint(&p, end, &shared) || !ReadVarint(&p, end, &suffix) || shared > prev_size ||
+      suffix > static_cast<size_t>(end - p)) {
     bad_ = true;
     return false;
   }
-  shared_ = shared;
   // The shared part comes from the previous key, which ends where this one starts.
   // Keys are short: up to 16 bytes move as one block (copies of a constant size are inlined;
   // the buffer keeps kSlack bytes past its last key for the overshoot, and memmove reads the
   // whole block before writing it where the previous key's block overlaps).
   constexpr size_t kSlack = 16;
-  size_t need = keys_n_ + shared + suffix;
+  const size_t keys_n = keys_n_;
+  const size_t need = keys_n + shared + suffix;
   if (need + kSlack > keys_.size()) {
     keys_.resize(std::max<size_t>(need + kSlack, 2 * keys_.size()));
   }
-  char* out = keys_.data() + keys_n_;
-  if (shared <= kSlack) {
-    std::memmove(out, keys_.data() + prev_at, kSlack);
+  char* const keys = keys_.data();
+  char* const out = keys + keys_n;
+  if (prefix) {
+    std::memcpy(out, prefix, shared);
+  } else if (shared <= kSlack) {
+    std::memmove(out, keys + prev_at, kSlack);
   } else {
-    std::memcpy(out, keys_.data() + prev_at, shared);
+    std::memcpy(out, keys + prev_at, shared);
   }
-  if (suffix <= kSlack && rest_.size() >= kSlack) {
-    std::memcpy(out + shared, rest_.data(), kSlack);
+  if (suffix <= kSlack && end - p >= static_cast<ptrdiff_t>(kSlack)) {
+    std::memcpy(out + shared, p, kSlack);
   } else if (suffix) {
-    std::memcpy(out + shared, rest_.data(), suffix);
+    std::memcpy(out + shared, p, suffix);
   }
-  rest_.remove_prefix(suffix);
-  keys_n_ = need;
-  key_at_[n_ + 1] = static_cast<uint32_t>(keys_n_);
-  if (!GetVarint(&rest_, &length) || !GetVarint(&rest_, &tf) || tf > rest_.size()) {
+  p += suffix;
+  if (!ReadVarint(&p, end, &length) || !ReadVarint(&p, end, &tf) ||
+      tf > static_cast<size_t>(end - p)) {
     bad_ = true;
     return false;
   }
-  lengths_[n_] = static_cast<uint32_t>(length);
-  if (pos_n_ + tf > positions_.size()) {
-    positions_.resize(std::max<size_t>(pos_n_ + tf, 2 * positions_.size()));
+  const size_t pos_n = pos_n_;
+  if (pos_n + tf > positions_.size()) {
+    positions_.resize(std::max<size_t>(pos_n + tf, 2 * positions_.size()));
   }
-  uint32_t* pos_out = positions_.data() + pos_n_;
+  uint32_t* const pos_out = positions_.data() + pos_n;
   uint64_t pos = 0;
   for (uint64_t k = 0; k < tf; ++k) {
     uint64_t d = 0;
-    if (!GetVarint(&rest_, &d)) {
+    if (!ReadVarint(&p, end, &d)) {
       bad_ = true;
       return false;
     }
     pos += d;
     pos_out[k] = static_cast<uint32_t>(pos);
   }
-  pos_n_ += tf;
-  pos_at_[n_ + 1] = static_cast<uint32_t>(pos_n_);
-  ++n_;
+  rest_ = std::string_view(p, static_cast<size_t>(end - p));
+  keys_n_ = need;
+  key_at_[n + 1] = static_cast<uint32_t>(need);
+  lengths_[n] = static_cast<uint32_t>(length);
+  pos_n_ = pos_n + tf;
+  pos_at_[n + 1] = static_cast<uint32_t>(pos_n + tf);
+  n_ = n + 1;
   --left_;
   return true;
 }
 
+// Moves *p past `count` varints before `end`; false when `end` comes first.
+static bool SkipVarints(const char** p, const char* end, uint64_t count) {
+  const char* q = *p;
+  for (; count > 0; --count) {
+    while (q < end && (static_cast<uint8_t>(*q) & 0x80)) ++q;
+    if (q == end) return false;
+    ++q;
+  }
+  *p = q;
+  return true;
+}
+
 size_t TextChunk::Seek(std::string_view key) {
+  if (skipped_ && key < floor_.view()) Reset(in_);  // it may be a row stepped over: decode again
   if (n_ > 0 && this->key(n_ - 1) >= key) return Find(key, true);
-  // The rows decoded so far are before `key`. `same`: how many leading bytes the last of them
-  // has in common with `key`. A row that shares more than `same` bytes with the row before it
-  // is before `key` too (it has that row's smaller byte at `same`): no comparison. Else the
-  // two agree on the first shared_ bytes and the comparison starts there.
-  size_t same = 0;
+  // The rows decoded so far are before `key`; the rest are stepped over, without keeping or
+  // even building their keys, until one is not. `same`: how many leading bytes the row before
+  // has in common with `key`. A row sharing more than `same` bytes with the row before it is
+  // before `key` too (it has that row's smaller byte at `same`); one sharing fewer is after it
+  // (its byte there is larger than that row's, which is `key`'s); else its own bytes decide.
+  // A row at or after `key` begins with `key`'s first shared bytes: it is kept, built from them.
+  size_t same = 0, prev_size = 0;
   if (n_ > 0) {
     std::string_view last = this->key(n_ - 1);
     while (same < last.size() && same < key.size() && last[same] == key[same]) ++same;
+    prev_size = last.size();
   }
-  while (DecodeNext()) {
-    if (n_ > 1 && shared_ > same) continue;
-    size_t from = n_ > 1 ? shared_ : 0;
-    std::string_view k = this->key(n_ - 1);
-    size_t m = from;
-    while (m < k.size() && m < key.size() && k[m] == key[m]) ++m;
-    if (m == key.size() ||
-        (m < k.size() && static_cast<unsigned char>(k[m]) > static_cast<unsigned char>(key[m]))) {
-      return n_ - 1;  // k >= key (bytes compare unsigned, as the keys are ordered)
+  if (bad_) return n_;
+  const char* p = rest_.data();
+  const char* const end = p + rest_.size();
+  bool stepped = false;
+  for (; left_ > 0; --left_) {
+    const char* row = p;
+    uint64_t shared = 0, suffix = 0;
+    if (!ReadVarint(&p, end, &shared) || !ReadVarint(&p, end, &suffix) || shared > prev_size ||
+        suffix > static_cast<size_t>(end - p)) {
+      bad_ = true;
+      break;
     }
-    same = m;
+    bool before = shared > same;
+    if (shared == same) {
+      size_t m = same, j = 0;
+      while (j < suffix && m < key.size() && p[j] == key[m]) ++j, ++m;
+      before = m < key.size() && (j == suffix || static_cast<unsigned char>(p[j]) <
+                                                     static_cast<unsigned char>(key[m]));
+      if (before) same = m;
+    }
+    if (!before) {
+      rest_ = std::string_view(row, static_cast<size_t>(end - row));
+      if (stepped) {
+        skipped_ = true;
+        floor_.assign(key);
+      }
+      return DecodeRow(key.data(), prev_size) ? n_ - 1 : n_;
+    }
+    stepped = true;
+    p += suffix;
+    uint64_t tf = 0;
+    if (!SkipVarints(&p, end, 1) || !ReadVarint(&p, end, &tf) || !SkipVarints(&p, end, tf)) {
+      bad_ = true;
+      break;
+    }
+    prev_size = shared + suffix;
+  }
+  rest_ = std::string_view(p, static_cast<size_t>(end - p));
+  if (stepped) {
+    skipped_ = true;
+    floor_.assign(key);
   }
   return n_;
 }

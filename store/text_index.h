@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/key_buffer.h"
 #include "store/kv.h"
 #include "store/text_analyzer.h"
 
@@ -55,7 +56,9 @@ class TextChunk {
   // Starts decoding `in` lazily (Seek decodes as far as it must); `in` must outlive the use.
   void Reset(std::string_view in);
   // The first row with key >= `key`, decoding rows until it is found; size() when there is
-  // none (or the chunk does not decode: bad()).
+  // none (or the chunk does not decode: bad()). Rows before `key` that were not decoded yet
+  // are stepped over without being kept (lookups come in key order: a later one never wants
+  // them); a later Seek for a key before this one decodes the chunk again.
   size_t Seek(std::string_view key);
   bool bad() const { return bad_; }
   // The rows decoded so far.
@@ -73,6 +76,10 @@ class TextChunk {
 
  private:
   bool DecodeNext();  // one more row; false at the end or when the chunk does not decode
+  // Decodes the next row, whose shared part is the first bytes of `prefix` (prefix_size: the
+  // length of the key of the row before it, for the check), or of the last row kept when
+  // `prefix` is null.
+  bool DecodeRow(const char* prefix, size_t prefix_size);
   // The buffers only grow (a chunk's rows are written in place, no push_back per value): rows
   // [0, n_) are decoded, keys_ holds keys_n_ bytes and positions_ pos_n_ positions.
   std::vector<char> keys_;
@@ -81,7 +88,9 @@ class TextChunk {
   std::vector<uint32_t> pos_at_;  // row i's positions are positions_[pos_at_[i], pos_at_[i + 1])
   std::vector<uint32_t> positions_;
   size_t n_ = 0, keys_n_ = 0, pos_n_ = 0;
-  size_t shared_ = 0;      // the bytes the last row decoded took from the row before it
+  std::string_view in_;   // the whole chunk (for decoding it again)
+  bool skipped_ = false;  // Seek stepped over rows before floor_ without keeping them
+  KeyBuffer floor_;
   std::string_view rest_;  // the bytes not decoded yet
   uint64_t left_ = 0;      // the rows not decoded yet
   bool bad_ = false;

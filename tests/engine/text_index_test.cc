@@ -659,6 +659,33 @@ class TextModel {
         CHECK(reader->Lookup(term, key, &p) == has);
         if (has) CHECK(p.positions == found->positions);
       }
+      // One lookup used for many rows, as a query's checks use it: rows in key order (rows of
+      // a chunk stepped over, the cursor stepped on to the next chunk), then in random order
+      // (back before rows stepped over: the chunk is decoded again).
+      std::vector<std::string> probe;
+      for (int s = 0; s < 40; ++s) {
+        bool listed = !list.empty() && s % 2 == 0;
+        probe.push_back(listed ? list[qrng_() % list.size()].key : keys_[qrng_() % keys_.size()]);
+      }
+      std::sort(probe.begin(), probe.end());
+      for (int s = 0; s < 40; ++s) {
+        bool listed = !list.empty() && s % 2 == 0;
+        probe.push_back(listed ? list[qrng_() % list.size()].key : keys_[qrng_() % keys_.size()]);
+      }
+      auto lookup = reader->Lookup(term);
+      for (const auto& key : probe) {
+        auto found = std::lower_bound(
+            list.begin(), list.end(), key,
+            [](const projd::TextPosting& p, const std::string& k) { return p.key < k; });
+        bool has = found != list.end() && found->key == key;
+        projd::TextPostingRef ref;
+        INFO("reused lookup " << Short(key));
+        REQUIRE(lookup->Find(key, &ref) == has);
+        if (has) {
+          CHECK(ref.length == found->length);
+          CHECK(std::vector<uint32_t>(ref.positions, ref.positions + ref.freq) == found->positions);
+        }
+      }
     }
   }
 
