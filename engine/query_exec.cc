@@ -320,20 +320,10 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
                 std::string* error) {
   switch (plan.kind) {
     case Plan::Kind::kText: {
-      uint64_t postings = 0;
-      text.ForEachCandidate(
+      text.ForEachMatch(
           plan.text_slot, key_paged ? after_key : std::string(), !key_paged, plan.key_or_prefix,
-          [&](std::string_view candidate) {
-            // The driving condition is checked in the index first: a candidate that does not
-            // match (another word missing, a phrase apart) is counted but its row never read.
-            bool match = false;
-            std::string ignored;
-            if (text.Matches(plan.text_slot, candidate, &match, &ignored) && !match) {
-              ++*scanned;
-              *gave_up = give_up_after && *scanned >= give_up_after;
-              return !*gave_up;
-            }
-            std::string k(candidate);
+          [&](std::string_view match) {
+            std::string k(match);
             RowRecord rec;
             uint64_t dead;
             // A query that reads no field before its answer is chosen (where, order) reads
@@ -341,7 +331,7 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
             if (need_row && !store->GetRow(k, &rec, &dead)) return true;
             return consider(k, std::move(rec));
           },
-          &postings);
+          scanned, give_up_after, gave_up);
       return true;
     }
     case Plan::Kind::kKey: {

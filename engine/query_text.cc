@@ -157,18 +157,22 @@ double QueryText::ScoreOf(const Match& m) const {
   return score;
 }
 
-bool QueryText::Matches(int slot, std::string_view key, bool* out, std::string* error) const {
-  if (slot < 0 || static_cast<size_t>(slot) >= matches_.size()) {
-    *error = "matches: the query's text conditions were not prepared";
-    return false;
-  }
+bool QueryText::MatchesRow(size_t slot, std::string_view key) const {
   if (!cached_ || cached_key_.view() != key) {
     cached_key_.assign(key);
     cached_ = true;
     cached_scored_ = false;
     for (size_t i = 0; i < matches_.size(); ++i) cached_match_[i] = Check(matches_[i], key);
   }
-  *out = cached_match_[static_cast<size_t>(slot)];
+  return cached_match_[slot];
+}
+
+bool QueryText::Matches(int slot, std::string_view key, bool* out, std::string* error) const {
+  if (slot < 0 || static_cast<size_t>(slot) >= matches_.size()) {
+    *error = "matches: the query's text conditions were not prepared";
+    return false;
+  }
+  *out = MatchesRow(static_cast<size_t>(slot), key);
   return true;
 }
 
@@ -203,10 +207,10 @@ uint64_t QueryText::Selectivity(int slot) const {
   return m.items.empty() ? 0 : m.items[RarestItem(m)].rows;
 }
 
-void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusive,
-                                 const std::string& key_prefix,
-                                 const std::function<bool(std::string_view)>& fn,
-                                 uint64_t* examined) const {
+void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
+                             const std::string& key_prefix,
+                             const std::function<bool(std::string_view)>& fn, uint64_t* scanned,
+                             uint64_t give_up_after, bool* gave_up) const {
   const Match& m = matches_[static_cast<size_t>(slot)];
   if (m.items.empty()) return;
   const Item& item = m.items[RarestItem(m)];
@@ -232,6 +236,12 @@ void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusi
     its.push_back(m.reader->Postings(t));
     its.back()->Seek(start, start_inclusive);
   }
+  // A candidate that does not match: counted; true when the walk gives up.
+  auto miss = [&] {
+    ++*scanned;
+    *gave_up = give_up_after && *scanned >= give_up_after;
+    return *gave_up;
+  };
   std::string key, last;
   if (its.size() == 1) {  // a term or a phrase: its postings as they are
     struct Unhint {
@@ -240,10 +250,13 @@ void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusi
     } unhint{this};
     for (auto& it = its[0]; it->Valid(); it->Next()) {
       std::string_view key = it->key();  // valid until Next
-      ++*examined;
       if (key.substr(0, key_prefix.size()) != key_prefix) return;
       // The candidate's posting of the driving term is at hand: Check need not look it up.
       hint_ = {&m, &item, drive_term, it->ref()};
+      if (!MatchesRow(static_cast<size_t>(slot), key)) {
+        if (miss()) return;
+        continue;
+      }
       if (!fn(key)) return;
     }
     return;
@@ -259,13 +272,16 @@ void QueryText::ForEachCandidate(int slot, const std::string& from, bool inclusi
     size_t i = heap.top();
     heap.pop();
     key.assign(its[i]->key());
-    ++*examined;
     its[i]->Next();
     if (its[i]->Valid()) heap.push(i);
     if (any && key == last) continue;  // a row with several of a prefix's terms
     if (!key_prefix.empty() && key.compare(0, key_prefix.size(), key_prefix) != 0) return;
     any = true;
     last.assign(key);
+    if (!MatchesRow(static_cast<size_t>(slot), key)) {
+      if (miss()) return;
+      continue;
+    }
     if (!fn(key)) return;
   }
 }

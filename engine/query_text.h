@@ -33,11 +33,14 @@ class QueryText final : public TextOracle {
   bool Matches(int slot, std::string_view key, bool* out, std::string* error) const override;
   bool Score(std::string_view key, Value* out, std::string* error) const override;
 
-  // Rows that may match condition `slot`, in key order: keys >= from (> with !inclusive), until
-  // `fn` returns false or a key leaves `key_prefix`. Counts postings read in *examined.
-  void ForEachCandidate(int slot, const std::string& from, bool inclusive,
-                        const std::string& key_prefix,
-                        const std::function<bool(std::string_view)>& fn, uint64_t* examined) const;
+  // Rows that match condition `slot`, in key order: keys >= from (> with !inclusive), until
+  // `fn` returns false or a key leaves `key_prefix`. The candidates come from the postings of
+  // the condition's rarest item and are checked in the index (never by reading their rows): one
+  // that does not match (a word missing, a phrase apart) is not passed to `fn`, only counted in
+  // *scanned, and the walk gives up (*gave_up) when *scanned reaches give_up_after (0: never).
+  void ForEachMatch(int slot, const std::string& from, bool inclusive,
+                    const std::string& key_prefix, const std::function<bool(std::string_view)>& fn,
+                    uint64_t* scanned, uint64_t give_up_after, bool* gave_up) const;
   // The field of condition `slot`.
   const std::string& field(int slot) const { return matches_[static_cast<size_t>(slot)].field; }
   // The number of rows condition `slot`'s rarest item occurs in (how selective it is).
@@ -65,6 +68,8 @@ class QueryText final : public TextOracle {
   };
   // Whether the row matches condition m; notes what its BM25 score needs (tf_, len_).
   bool Check(const Match& m, std::string_view key) const;
+  // Whether the row matches condition `slot` (checked once per row for all conditions).
+  bool MatchesRow(size_t slot, std::string_view key) const;
   // The BM25 score for condition m of the row it matched last.
   double ScoreOf(const Match& m) const;
   size_t RarestItem(const Match& m) const;
@@ -80,7 +85,7 @@ class QueryText final : public TextOracle {
   // Per term of every condition (Match::stats_at): its frequency (0: absent) and the row's
   // length in the last row checked.
   mutable std::vector<uint32_t> tf_, len_;
-  // While ForEachCandidate calls back: the candidate's posting of the term driving it.
+  // While ForEachMatch checks a candidate: the candidate's posting of the term driving it.
   struct Hint {
     const Match* match = nullptr;
     const Item* item = nullptr;
