@@ -618,7 +618,8 @@ size_t TextChunk::Seek(std::string_view key) {
   const char* p = rest_.data();
   const char* const end = p + rest_.size();
   bool stepped = false;
-  for (; left_ > 0; --left_) {
+  uint64_t left = left_;  // a local: the loop keeps it in a register
+  for (; left > 0; --left) {
     const char* row = p;
     uint64_t shared = 0, suffix = 0;
     if (!ReadVarint(&p, end, &shared) || !ReadVarint(&p, end, &suffix) || shared > prev_size ||
@@ -636,6 +637,7 @@ size_t TextChunk::Seek(std::string_view key) {
     }
     if (!before) {
       rest_ = std::string_view(row, static_cast<size_t>(end - row));
+      left_ = left;
       if (stepped) {
         skipped_ = true;
         floor_.assign(key);
@@ -652,6 +654,7 @@ size_t TextChunk::Seek(std::string_view key) {
     prev_size = shared + suffix;
   }
   rest_ = std::string_view(p, static_cast<size_t>(end - p));
+  left_ = left;
   if (stepped) {
     skipped_ = true;
     floor_.assign(key);
