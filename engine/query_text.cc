@@ -125,7 +125,8 @@ bool QueryText::Check(const Match& m, std::string_view key) const {
     // term's posting stays valid in its own lookup until that lookup's next Find.
     phrase_.clear();
     for (size_t t = 0; t < item.terms.size(); ++t) {
-      if (hint_.match == &m && hint_.item == &item && hint_.term == t && hint_.ref.key == key) {
+      if (hint_.match == &m && hint_.item == &item && hint_.term == t &&
+          hint_.ref.key.data() == key.data() && hint_.ref.key.size() == key.size()) {
         p = hint_.ref;
       } else if (!item.lookups[t]->Find(key, &p)) {
         return false;
@@ -158,13 +159,15 @@ double QueryText::ScoreOf(const Match& m) const {
 }
 
 bool QueryText::MatchesRow(size_t slot, std::string_view key) const {
-  if (!cached_ || cached_key_.view() != key) {
-    cached_key_.assign(key);
-    cached_ = true;
-    cached_scored_ = false;
-    for (size_t i = 0; i < matches_.size(); ++i) cached_match_[i] = Check(matches_[i], key);
-  }
+  if (!cached_ || cached_key_.view() != key) CheckRow(key);
   return cached_match_[slot];
+}
+
+void QueryText::CheckRow(std::string_view key) const {
+  cached_key_.assign(key);
+  cached_ = true;
+  cached_scored_ = false;
+  for (size_t i = 0; i < matches_.size(); ++i) cached_match_[i] = Check(matches_[i], key);
 }
 
 bool QueryText::Matches(int slot, std::string_view key, bool* out, std::string* error) const {
@@ -253,7 +256,8 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
       if (key.substr(0, key_prefix.size()) != key_prefix) return;
       // The candidate's posting of the driving term is at hand: Check need not look it up.
       hint_ = {&m, &item, drive_term, it->ref()};
-      if (!MatchesRow(static_cast<size_t>(slot), key)) {
+      CheckRow(key);  // each candidate once: no need to compare with the row checked last
+      if (!cached_match_[static_cast<size_t>(slot)]) {
         if (miss()) return;
         continue;
       }

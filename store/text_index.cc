@@ -42,6 +42,23 @@ void ChunkKeyInto(const std::string& base, std::string_view first_key, std::stri
   out->append(first_key.substr(0, KeyRoom(base)));
 }
 
+// Compares byte strings as std::string_view::compare does (unsigned bytes, then length), eight
+// bytes at a time without a call: row keys are short, and lookups compare them by the million.
+int CompareKeys(std::string_view a, std::string_view b) {
+  size_t n = std::min(a.size(), b.size()), i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i])
+      return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
+  }
+  return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
+}
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -401,23 +418,23 @@ bool TextIndexReader::TermLookup::Find(std::string_view key, TextPostingRef* out
   auto after_base = [this](const std::string& k) {
     return std::string_view(k).substr(std::min(base_.size(), k.size()));
   };
-  bool here =
-      valid_ && cut >= after_base(chunk_key_) && !(has_next_ && cut >= after_base(next_key_));
-  if (!here && valid_ && has_next_ && cut >= after_base(chunk_key_)) {
+  bool past_start = valid_ && CompareKeys(cut, after_base(chunk_key_)) >= 0;
+  bool here = past_start && !(has_next_ && CompareKeys(cut, after_base(next_key_)) >= 0);
+  if (!here && past_start && has_next_) {
     // Lookups in key order mostly move on to the next chunk, where the cursor stands (Load
     // read its key): step to it, and on past it only when the row is beyond the one after.
     chunk_key_.swap(next_key_);
     chunk_.Reset(cursor_->value());
     has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
     if (has_next_) next_key_.assign(cursor_->key());
-    here = !(has_next_ && cut >= after_base(next_key_));
+    here = !(has_next_ && CompareKeys(cut, after_base(next_key_)) >= 0);
   }
   if (!here) {
     ChunkKeyInto(base_, key, &target_);  // built in place
     if (!Load()) return false;
   }
   size_t i = chunk_.Seek(key);
-  if (i == chunk_.size() || chunk_.key(i) != key) return false;
+  if (i == chunk_.size() || CompareKeys(chunk_.key(i), key) != 0) return false;
   *out = {chunk_.key(i), chunk_.length(i), chunk_.positions(i), chunk_.freq(i)};
   return true;
 }
@@ -514,9 +531,9 @@ bool TextChunk::Decode(std::string_view in) {
   return false;
 }
 
-bool TextChunk::DecodeNext() { return DecodeRow(nullptr, 0); }
+bool TextChunk::DecodeNext() { return DecodeRow(nullptr, 0, 0); }
 
-bool TextChunk::DecodeRow(const char* prefix, size_t prefix_size) {
+bool TextChunk::DecodeRow(const char* prefix, size_t prefix_avail, size_t prefix_size) {
   if (bad_ || left_ == 0) return false;
   // Decoded on locals, stored back once: members read and written around the bytes written
   // through char pointers below would be reloaded and stored at every step.
@@ -544,7 +561,13 @@ bool TextChunk::DecodeRow(const char* prefix, size_t prefix_size) {
   char* const keys = keys_.data();
   char* const out = keys + keys_n;
   if (prefix) {
-    std::memcpy(out, prefix, shared);
+    if (shared <= 8 && prefix_avail >= 8) {  // blocks of 8, no call: the suffix overwrites
+      std::memcpy(out, prefix, 8);           // what the block takes past the shared bytes
+    } else if (shared <= kSlack && prefix_avail >= kSlack) {
+      std::memcpy(out, prefix, kSlack);
+    } else {
+      std::memcpy(out, prefix, shared);
+    }
   } else if (shared <= kSlack) {
     std::memmove(out, keys + prev_at, kSlack);
   } else {
@@ -600,8 +623,9 @@ static bool SkipVarints(const char** p, const char* end, uint64_t count) {
 }
 
 size_t TextChunk::Seek(std::string_view key) {
-  if (skipped_ && key < floor_.view()) Reset(in_);  // it may be a row stepped over: decode again
-  if (n_ > 0 && this->key(n_ - 1) >= key) return Find(key, true);
+  if (skipped_ && CompareKeys(key, floor_.view()) < 0)
+    Reset(in_);  // it may be a row stepped over: decode again
+  if (n_ > 0 && CompareKeys(this->key(n_ - 1), key) >= 0) return Find(key, true);
   // The rows decoded so far are before `key`; the rest are stepped over, without keeping or
   // even building their keys, until one is not. `same`: how many leading bytes the row before
   // has in common with `key`. A row sharing more than `same` bytes with the row before it is
@@ -622,8 +646,15 @@ size_t TextChunk::Seek(std::string_view key) {
   for (; left > 0; --left) {
     const char* row = p;
     uint64_t shared = 0, suffix = 0;
-    if (!ReadVarint(&p, end, &shared) || !ReadVarint(&p, end, &suffix) || shared > prev_size ||
-        suffix > static_cast<size_t>(end - p)) {
+    if (end - p >= 2 && !((static_cast<uint8_t>(p[0]) | static_cast<uint8_t>(p[1])) & 0x80)) {
+      shared = static_cast<uint8_t>(p[0]);  // both one byte, as they nearly always are
+      suffix = static_cast<uint8_t>(p[1]);
+      p += 2;
+    } else if (!ReadVarint(&p, end, &shared) || !ReadVarint(&p, end, &suffix)) {
+      bad_ = true;
+      break;
+    }
+    if (shared > prev_size || suffix > static_cast<size_t>(end - p)) {
       bad_ = true;
       break;
     }
@@ -642,12 +673,17 @@ size_t TextChunk::Seek(std::string_view key) {
         skipped_ = true;
         floor_.assign(key);
       }
-      return DecodeRow(key.data(), prev_size) ? n_ - 1 : n_;
+      return DecodeRow(key.data(), key.size(), prev_size) ? n_ - 1 : n_;
     }
     stepped = true;
     p += suffix;
     uint64_t tf = 0;
-    if (!SkipVarints(&p, end, 1) || !ReadVarint(&p, end, &tf) || !SkipVarints(&p, end, tf)) {
+    if (end - p >= 3 &&
+        !((static_cast<uint8_t>(p[0]) | static_cast<uint8_t>(p[1]) | static_cast<uint8_t>(p[2])) &
+          0x80) &&
+        p[1] == 1) {
+      p += 3;  // length, frequency 1 and its one position, each one byte: the usual row
+    } else if (!SkipVarints(&p, end, 1) || !ReadVarint(&p, end, &tf) || !SkipVarints(&p, end, tf)) {
       bad_ = true;
       break;
     }
@@ -666,7 +702,7 @@ size_t TextChunk::Find(std::string_view key, bool inclusive) const {
   size_t lo = 0, hi = size();
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    int c = this->key(mid).compare(key);
+    int c = CompareKeys(this->key(mid), key);
     if (c < 0 || (!inclusive && c == 0)) {
       lo = mid + 1;
     } else {

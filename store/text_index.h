@@ -76,10 +76,10 @@ class TextChunk {
 
  private:
   bool DecodeNext();  // one more row; false at the end or when the chunk does not decode
-  // Decodes the next row, whose shared part is the first bytes of `prefix` (prefix_size: the
-  // length of the key of the row before it, for the check), or of the last row kept when
-  // `prefix` is null.
-  bool DecodeRow(const char* prefix, size_t prefix_size);
+  // Decodes the next row, whose shared part is the first bytes of `prefix` (prefix_avail bytes
+  // may be read there; prefix_size: the length of the key of the row before it, for the
+  // check), or of the last row kept when `prefix` is null.
+  bool DecodeRow(const char* prefix, size_t prefix_avail, size_t prefix_size);
   // The buffers only grow (a chunk's rows are written in place, no push_back per value): rows
   // [0, n_) are decoded, keys_ holds keys_n_ bytes and positions_ pos_n_ positions.
   std::vector<char> keys_;
