@@ -46,12 +46,14 @@ void ChunkKeyInto(const std::string& base, std::string_view first_key, std::stri
 // bytes at a time without a call: row keys are short, and lookups compare them by the million.
 int CompareKeys(std::string_view a, std::string_view b) {
   size_t n = std::min(a.size(), b.size()), i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   for (; i + 8 <= n; i += 8) {
     uint64_t x, y;
     std::memcpy(&x, a.data() + i, 8);
     std::memcpy(&y, b.data() + i, 8);
     if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
   }
+#endif
   for (; i < n; ++i) {
     if (a[i] != b[i])
       return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
