@@ -17,22 +17,6 @@ inline void PutVarint(std::string* out, uint64_t v) {
   out->push_back(static_cast<char>(v));
 }
 
-// Reads a varint from the front of *in, consuming it; false when *in ends first or the
-// varint is longer than 64 bits.
-inline bool GetVarint(std::string_view* in, uint64_t* v) {
-  uint64_t result = 0;
-  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
-    uint8_t b = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    result |= static_cast<uint64_t>(b & 0x7F) << shift;
-    if (!(b & 0x80)) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
-
 // Reads a varint at *p (before `end`), moving *p past it; false when `end` comes first or the
 // varint is longer than 64 bits. For decoding loops that keep their position in a local: the
 // compiler can hold it in a register, where a string_view member would be stored and reloaded
@@ -55,6 +39,15 @@ inline bool ReadVarint(const char** p, const char* end, uint64_t* v) {
     }
   }
   return false;
+}
+
+// Reads a varint from the front of *in, consuming it; false when *in ends first or the
+// varint is longer than 64 bits.
+inline bool GetVarint(std::string_view* in, uint64_t* v) {
+  const char* p = in->data();
+  if (!ReadVarint(&p, p + in->size(), v)) return false;
+  in->remove_prefix(static_cast<size_t>(p - in->data()));
+  return true;
 }
 
 inline void PutSigned(std::string* out, int64_t v) {
