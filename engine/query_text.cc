@@ -158,11 +158,6 @@ double QueryText::ScoreOf(const Match& m) const {
   return score;
 }
 
-bool QueryText::MatchesRow(size_t slot, std::string_view key) const {
-  if (!cached_ || cached_key_.view() != key) CheckRow(key);
-  return cached_match_[slot];
-}
-
 void QueryText::CheckRow(std::string_view key) const {
   cached_key_.assign(key);
   cached_ = true;
@@ -175,7 +170,8 @@ bool QueryText::Matches(int slot, std::string_view key, bool* out, std::string* 
     *error = "matches: the query's text conditions were not prepared";
     return false;
   }
-  *out = MatchesRow(static_cast<size_t>(slot), key);
+  if (!cached_ || cached_key_.view() != key) CheckRow(key);  // once per row for all conditions
+  *out = cached_match_[static_cast<size_t>(slot)];
   return true;
 }
 
@@ -239,11 +235,14 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
     its.push_back(m.reader->Postings(t));
     its.back()->Seek(start, start_inclusive);
   }
-  // A candidate that does not match: counted; true when the walk gives up.
-  auto miss = [&] {
+  // Each candidate (a row key once) is checked against every condition; one that does not
+  // match condition `slot` is counted, and false is returned when the walk gives up.
+  auto keep_on = [&](std::string_view key) {
+    CheckRow(key);  // each candidate once: no need to compare with the row checked last
+    if (cached_match_[static_cast<size_t>(slot)]) return fn(key);
     ++*scanned;
     *gave_up = give_up_after && *scanned >= give_up_after;
-    return *gave_up;
+    return !*gave_up;
   };
   std::string key, last;
   if (its.size() == 1) {  // a term or a phrase: its postings as they are
@@ -256,12 +255,7 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
       if (key.substr(0, key_prefix.size()) != key_prefix) return;
       // The candidate's posting of the driving term is at hand: Check need not look it up.
       hint_ = {&m, &item, drive_term, it->ref()};
-      CheckRow(key);  // each candidate once: no need to compare with the row checked last
-      if (!cached_match_[static_cast<size_t>(slot)]) {
-        if (miss()) return;
-        continue;
-      }
-      if (!fn(key)) return;
+      if (!keep_on(key)) return;
     }
     return;
   }
@@ -282,11 +276,7 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
     if (!key_prefix.empty() && key.compare(0, key_prefix.size(), key_prefix) != 0) return;
     any = true;
     last.assign(key);
-    if (!MatchesRow(static_cast<size_t>(slot), key)) {
-      if (miss()) return;
-      continue;
-    }
-    if (!fn(key)) return;
+    if (!keep_on(key)) return;
   }
 }
 

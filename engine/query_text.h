@@ -68,8 +68,6 @@ class QueryText final : public TextOracle {
   };
   // Whether the row matches condition m; notes what its BM25 score needs (tf_, len_).
   bool Check(const Match& m, std::string_view key) const;
-  // Whether the row matches condition `slot` (checked once per row for all conditions).
-  bool MatchesRow(size_t slot, std::string_view key) const;
   // Checks the row against every condition and caches the outcome (cached_match_).
   void CheckRow(std::string_view key) const;
   // The BM25 score for condition m of the row it matched last.

@@ -644,7 +644,8 @@ size_t TextChunk::Seek(std::string_view key) {
   const char* p = rest_.data();
   const char* const end = p + rest_.size();
   bool stepped = false;
-  uint64_t left = left_;  // a local: the loop keeps it in a register
+  const char* found = nullptr;  // the row at or after `key`
+  uint64_t left = left_;        // a local: the loop keeps it in a register
   for (; left > 0; --left) {
     const char* row = p;
     uint64_t shared = 0, suffix = 0;
@@ -669,13 +670,8 @@ size_t TextChunk::Seek(std::string_view key) {
       if (before) same = m;
     }
     if (!before) {
-      rest_ = std::string_view(row, static_cast<size_t>(end - row));
-      left_ = left;
-      if (stepped) {
-        skipped_ = true;
-        floor_.assign(key);
-      }
-      return DecodeRow(key.data(), key.size(), prev_size) ? n_ - 1 : n_;
+      found = row;
+      break;
     }
     stepped = true;
     p += suffix;
@@ -691,13 +687,17 @@ size_t TextChunk::Seek(std::string_view key) {
     }
     prev_size = shared + suffix;
   }
-  rest_ = std::string_view(p, static_cast<size_t>(end - p));
-  left_ = left;
   if (stepped) {
     skipped_ = true;
     floor_.assign(key);
   }
-  return n_;
+  left_ = left;
+  if (!found) {
+    rest_ = std::string_view(p, static_cast<size_t>(end - p));
+    return n_;
+  }
+  rest_ = std::string_view(found, static_cast<size_t>(end - found));
+  return DecodeRow(key.data(), key.size(), prev_size) ? n_ - 1 : n_;
 }
 
 size_t TextChunk::Find(std::string_view key, bool inclusive) const {
