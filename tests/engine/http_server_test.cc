@@ -193,6 +193,19 @@ std::string Get(const std::string& target, bool close = false) {
          "\r\n";
 }
 
+// Sends GET /0 ... /n-1 pipelined in one write (the last closing the connection) to a server
+// that answers with the path, and checks that every one is answered, in order.
+void CheckPipelinedPaths(uint16_t port, int n, std::chrono::milliseconds timeout) {
+  RawSocket socket(port);
+  std::string requests;
+  for (int i = 0; i < n; ++i) requests += Get("/" + std::to_string(i), i == n - 1);
+  REQUIRE(socket.Send(requests));
+  bool closed = false;
+  std::vector<RawResponse> responses = ParseResponses(socket.Read(timeout, &closed));
+  REQUIRE(responses.size() == static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) CHECK(responses[i].body == "/" + std::to_string(i));
+}
+
 // Echoes the request line as the body and counts calls.
 struct EchoHandler {
   std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
@@ -428,16 +441,7 @@ TEST_CASE("direct writes: a large answer to a slow reader and many pipelined one
     CHECK(responses[1].body == "/after");
     CHECK(closed);
   }
-  {
-    RawSocket socket(server->port());
-    std::string requests;
-    for (int i = 0; i < 600; ++i) requests += Get("/" + std::to_string(i), i == 599);
-    REQUIRE(socket.Send(requests));
-    bool closed = false;
-    std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(10000), &closed));
-    REQUIRE(responses.size() == 600);
-    for (int i = 0; i < 600; ++i) CHECK(responses[i].body == "/" + std::to_string(i));
-  }
+  CheckPipelinedPaths(server->port(), 600, milliseconds(10000));
 }
 
 TEST_CASE("pipelining reads ahead at most max_pipelined requests", "[http]") {
@@ -460,14 +464,7 @@ TEST_CASE("pipelining reads ahead at most max_pipelined requests", "[http]") {
   });
   server_ptr = server.get();
 
-  RawSocket socket(server->port());
-  std::string requests;
-  for (int i = 0; i < 6; ++i) requests += Get("/" + std::to_string(i), i == 5);
-  REQUIRE(socket.Send(requests));
-  bool closed = false;
-  std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(5000), &closed));
-  REQUIRE(responses.size() == 6);
-  for (int i = 0; i < 6; ++i) CHECK(responses[i].body == "/" + std::to_string(i));
+  CheckPipelinedPaths(server->port(), 6, milliseconds(5000));
   CHECK(max_outstanding.load() <= 2);
   CHECK(max_outstanding.load() >= 1);
 }

@@ -129,6 +129,15 @@ std::string JsonString(const std::string& s) {
 }
 
 // A row key for messages: long keys by their length, head and tail.
+// The posting of `key` in a term's model postings (in key order), or null when it has none.
+const projd::TextPosting* FindPosting(const std::vector<projd::TextPosting>& list,
+                                      const std::string& key) {
+  auto at =
+      std::lower_bound(list.begin(), list.end(), key,
+                       [](const projd::TextPosting& p, const std::string& k) { return p.key < k; });
+  return at != list.end() && at->key == key ? &*at : nullptr;
+}
+
 std::string Short(const std::string& key) {
   if (key.size() <= 40) return key;
   return key.substr(0, 12) + "...(" + std::to_string(key.size()) + " bytes)..." +
@@ -650,38 +659,29 @@ class TextModel {
       // Lookup of rows that have the term and of rows that do not.
       for (int s = 0; s < 8; ++s) {
         const std::string& key = keys_[qrng_() % keys_.size()];
-        auto found = std::lower_bound(
-            list.begin(), list.end(), key,
-            [](const projd::TextPosting& p, const std::string& k) { return p.key < k; });
-        bool has = found != list.end() && found->key == key;
+        const projd::TextPosting* found = FindPosting(list, key);
         projd::TextPosting p;
         INFO("lookup " << Short(key));
-        CHECK(reader->Lookup(term, key, &p) == has);
-        if (has) CHECK(p.positions == found->positions);
+        CHECK(reader->Lookup(term, key, &p) == (found != nullptr));
+        if (found) CHECK(p.positions == found->positions);
       }
       // One lookup used for many rows, as a query's checks use it: rows in key order (rows of
       // a chunk stepped over, the cursor stepped on to the next chunk), then in random order
       // (back before rows stepped over: the chunk is decoded again).
+      // Half of the rows drawn hold the term.
       std::vector<std::string> probe;
-      for (int s = 0; s < 40; ++s) {
+      for (int s = 0; s < 80; ++s) {
         bool listed = !list.empty() && s % 2 == 0;
         probe.push_back(listed ? list[qrng_() % list.size()].key : keys_[qrng_() % keys_.size()]);
       }
-      std::sort(probe.begin(), probe.end());
-      for (int s = 0; s < 40; ++s) {
-        bool listed = !list.empty() && s % 2 == 0;
-        probe.push_back(listed ? list[qrng_() % list.size()].key : keys_[qrng_() % keys_.size()]);
-      }
+      std::sort(probe.begin(), probe.begin() + 40);
       auto lookup = reader->Lookup(term);
       for (const auto& key : probe) {
-        auto found = std::lower_bound(
-            list.begin(), list.end(), key,
-            [](const projd::TextPosting& p, const std::string& k) { return p.key < k; });
-        bool has = found != list.end() && found->key == key;
+        const projd::TextPosting* found = FindPosting(list, key);
         projd::TextPostingRef ref;
         INFO("reused lookup " << Short(key));
-        REQUIRE(lookup->Find(key, &ref) == has);
-        if (has) {
+        REQUIRE(lookup->Find(key, &ref) == (found != nullptr));
+        if (found) {
           CHECK(ref.length == found->length);
           CHECK(std::vector<uint32_t>(ref.positions, ref.positions + ref.freq) == found->positions);
         }
