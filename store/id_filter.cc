@@ -17,6 +17,9 @@ size_t BlockOf(uint64_t h, size_t n) {
 // The bits within the block come from another mix of the hash than the block's number.
 uint64_t ProbeBits(uint64_t h) { return (h ^ (h >> 29)) * 0x9e3779b97f4a7c15ULL; }
 
+// Probe i's bit in the block (0..511), for Add and Test alike.
+unsigned ProbeBit(uint64_t g, int i) { return static_cast<unsigned>(g >> (9 * i)) & 511; }
+
 }  // namespace
 
 uint64_t IdFilter::Hash(std::string_view key) {
@@ -34,7 +37,7 @@ bool IdFilter::Test(const Level& level, uint64_t h) {
   const Block& b = level.blocks[BlockOf(h, level.blocks.size())];
   uint64_t g = ProbeBits(h);
   for (int i = 0; i < kProbes; ++i) {
-    unsigned bit = static_cast<unsigned>(g >> (9 * i)) & 511;
+    unsigned bit = ProbeBit(g, i);
     if ((b.words[bit >> 6] >> (bit & 63) & 1) == 0) return false;
   }
   return true;
@@ -52,7 +55,7 @@ void IdFilter::Add(std::string_view key) {
   Block& b = level.blocks[BlockOf(h, level.blocks.size())];
   uint64_t g = ProbeBits(h);
   for (int i = 0; i < kProbes; ++i) {
-    unsigned bit = static_cast<unsigned>(g >> (9 * i)) & 511;
+    unsigned bit = ProbeBit(g, i);
     b.words[bit >> 6] |= uint64_t{1} << (bit & 63);
   }
   ++level.count;
