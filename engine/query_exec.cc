@@ -613,6 +613,10 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   bool need_row = plan.kind != Plan::Kind::kText || DecidingReadsRow(q);
   bool late_rows = !need_row && !q.aggregates && AnswerReadsRow(q);
   query_detail::Grouper grouper(q, limits.max_sorted);
+  uint64_t give_up_after = limits.give_up_after;
+  if (give_up_after && !need_row && limits.give_up_after_checks) {
+    give_up_after = limits.give_up_after_checks;
+  }
   auto over_budget = [&]() {
     if (Clock::now() - started <= limits.budget) return false;
     *error = "query took longer than " + std::to_string(limits.budget.count()) + " ms (examined " +
@@ -624,7 +628,7 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   bool failed = false;
   auto consider = [&](const std::string& key, RowRecord&& rec) -> bool {
     ++answer->scanned;
-    if (limits.give_up_after && answer->scanned >= limits.give_up_after) {
+    if (give_up_after && answer->scanned >= give_up_after) {
       answer->gave_up = true;
       return false;
     }
@@ -663,7 +667,7 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
     return false;
   }
   if (!ForEachRow(q, plan, store, text, key_paged, after.key, stream, need_row, &answer->scanned,
-                  limits.give_up_after, &answer->gave_up, consider, error)) {
+                  give_up_after, &answer->gave_up, consider, error)) {
     return false;
   }
   if (failed || answer->gave_up) return false;

@@ -23,6 +23,11 @@ struct QueryLimits {
   // cannot bound (a scan, as-of history, an index range): a bounded first try of a query on
   // a thread that must not wait long, before it goes to the query pool.
   uint64_t give_up_after = 0;
+  // 0: as give_up_after. Else the bound for a text plan that decides on its candidates from
+  // the text index alone (reading no row before the answer is chosen): checking a candidate
+  // against the postings costs a fraction of reading and testing a row, so such a plan may
+  // examine more of them in the same time.
+  uint64_t give_up_after_checks = 0;
 };
 
 struct QueryAnswer {
@@ -30,7 +35,7 @@ struct QueryAnswer {
   std::string next_cursor;  // empty: no more rows
   uint64_t scanned = 0;     // rows examined
   std::string plan;         // "key", "key prefix", "index FIELD", "text FIELD", "scan", "history"
-  bool gave_up = false;     // stopped by QueryLimits::give_up_after: run it again without
+  bool gave_up = false;     // stopped by QueryLimits::give_up_after(_checks): run it again without
 };
 
 // Runs `q` with an opaque `cursor` from a previous answer (or empty). Returns false with

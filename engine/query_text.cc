@@ -158,9 +158,9 @@ double QueryText::ScoreOf(const Match& m) const {
   return score;
 }
 
-void QueryText::CheckRow(std::string_view key) const {
-  cached_key_.assign(key);
-  cached_ = true;
+void QueryText::CheckRow(std::string_view key, bool keep) const {
+  cached_ = keep;
+  if (keep) cached_key_.assign(key);
   cached_scored_ = false;
   for (size_t i = 0; i < matches_.size(); ++i) cached_match_[i] = Check(matches_[i], key);
 }
@@ -170,7 +170,7 @@ bool QueryText::Matches(int slot, std::string_view key, bool* out, std::string* 
     *error = "matches: the query's text conditions were not prepared";
     return false;
   }
-  if (!cached_ || cached_key_.view() != key) CheckRow(key);  // once per row for all conditions
+  if (!cached_ || cached_key_.view() != key) CheckRow(key, true);  // once a row, all conditions
   *out = cached_match_[static_cast<size_t>(slot)];
   return true;
 }
@@ -238,8 +238,12 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
   // Each candidate (a row key once) is checked against every condition; one that does not
   // match condition `slot` is counted, and false is returned when the walk gives up.
   auto keep_on = [&](std::string_view key) {
-    CheckRow(key);  // each candidate once: no need to compare with the row checked last
-    if (cached_match_[static_cast<size_t>(slot)]) return fn(key);
+    CheckRow(key, false);  // each candidate once: no need to compare with the row checked last
+    if (cached_match_[static_cast<size_t>(slot)]) {
+      cached_key_.assign(key);  // the executor asks about it (Matches, Score)
+      cached_ = true;
+      return fn(key);
+    }
     ++*scanned;
     *gave_up = give_up_after && *scanned >= give_up_after;
     return !*gave_up;

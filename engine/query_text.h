@@ -68,8 +68,10 @@ class QueryText final : public TextOracle {
   };
   // Whether the row matches condition m; notes what its BM25 score needs (tf_, len_).
   bool Check(const Match& m, std::string_view key) const;
-  // Checks the row against every condition and caches the outcome (cached_match_).
-  void CheckRow(std::string_view key) const;
+  // Checks the row against every condition and caches the outcome (cached_match_) as the
+  // row's when `keep` (else cached_ is false: a candidate that does not match is not asked
+  // about again, and its key is not copied).
+  void CheckRow(std::string_view key, bool keep) const;
   // The BM25 score for condition m of the row it matched last.
   double ScoreOf(const Match& m) const;
   size_t RarestItem(const Match& m) const;

@@ -12,6 +12,9 @@ namespace {
 // LMDB's largest key.
 constexpr size_t kMaxLmdbKey = 511;
 
+// How many chunks a lookup steps on with the cursor before it searches the B-tree instead.
+constexpr int kChunkSteps = 4;
+
 std::string FieldPrefix(const std::string& field) {
   std::string k;
   k.push_back(static_cast<char>((field.size() >> 8) & 0xFF));
@@ -59,6 +62,21 @@ int CompareKeys(std::string_view a, std::string_view b) {
       return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
   }
   return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
+}
+
+// How many leading bytes of a and b (n bytes each at least) are alike, eight at a time.
+size_t CommonPrefix(const char* a, const char* b, size_t n) {
+  size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    if (x != y) return i + static_cast<size_t>(__builtin_ctzll(x ^ y) / 8);
+  }
+#endif
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
 }
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
@@ -176,27 +194,7 @@ void TermWriter::Locate(std::string_view key) {
 }
 
 void TermWriter::Encode(size_t from, size_t to) {
-  std::string* out = &value_;
-  out->clear();
-  PutVarint(out, to - from);
-  std::string_view prev;
-  for (size_t i = from; i < to; ++i) {
-    const TextPostingRef& p = merged_[i];
-    size_t shared = 0;
-    size_t most = std::min(prev.size(), p.key.size());
-    while (shared < most && prev[shared] == p.key[shared]) ++shared;
-    PutVarint(out, shared);
-    PutVarint(out, p.key.size() - shared);
-    out->append(p.key.data() + shared, p.key.size() - shared);
-    PutVarint(out, p.length);
-    PutVarint(out, p.freq);
-    uint32_t last = 0;
-    for (uint32_t k = 0; k < p.freq; ++k) {
-      PutVarint(out, p.positions[k] - last);
-      last = p.positions[k];
-    }
-    prev = p.key;
-  }
+  EncodeTextChunk(merged_.data() + from, to - from, &value_);
 }
 
 bool TermWriter::Flush() {
@@ -296,6 +294,45 @@ bool AddDocFreq(KvTxn* txn, int table, const std::string& key, int64_t delta) {
 }
 
 }  // namespace
+
+void EncodeTextChunk(const TextPostingRef* rows, size_t n, std::string* out) {
+  out->clear();
+  // 00 (a chunk with restart points: the older form starts with its row count, never 0), the
+  // row count, the number of restart points and their offsets in the rows, then the rows.
+  out->push_back('\x00');
+  PutVarint(out, n);
+  const size_t restarts = n > 0 ? (n - 1) / kTextChunkRestart : 0;
+  PutVarint(out, restarts);
+  const size_t table = out->size();
+  out->append(4 * restarts, '\0');
+  const size_t rows_at = out->size();
+  std::string_view prev;
+  for (size_t i = 0; i < n; ++i) {
+    const TextPostingRef& p = rows[i];
+    size_t shared = 0;
+    if (i % kTextChunkRestart == 0) {
+      if (i > 0) {  // a restart point: the key whole, its offset noted
+        uint32_t at = static_cast<uint32_t>(out->size() - rows_at);
+        char* slot = &(*out)[table + 4 * (i / kTextChunkRestart - 1)];
+        for (int b = 0; b < 4; ++b) slot[b] = static_cast<char>((at >> (8 * b)) & 0xFF);
+      }
+    } else {
+      size_t most = std::min(prev.size(), p.key.size());
+      while (shared < most && prev[shared] == p.key[shared]) ++shared;
+    }
+    PutVarint(out, shared);
+    PutVarint(out, p.key.size() - shared);
+    out->append(p.key.data() + shared, p.key.size() - shared);
+    PutVarint(out, p.length);
+    PutVarint(out, p.freq);
+    uint32_t last = 0;
+    for (uint32_t k = 0; k < p.freq; ++k) {
+      PutVarint(out, p.positions[k] - last);
+      last = p.positions[k];
+    }
+    prev = p.key;
+  }
+}
 
 bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
                       std::vector<TextDocChange>* changes, std::string* error) {
@@ -424,19 +461,24 @@ bool TextIndexReader::TermLookup::Find(std::string_view key, TextPostingRef* out
   bool here = past_start && !(has_next_ && CompareKeys(cut, after_base(next_key_)) >= 0);
   if (!here && past_start && has_next_) {
     // Lookups in key order mostly move on to the next chunk, where the cursor stands (Load
-    // read its key): step to it, and on past it only when the row is beyond the one after.
-    chunk_key_.swap(next_key_);
-    chunk_.Reset(cursor_->value());
-    has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
-    if (has_next_) next_key_.assign(cursor_->key());
-    here = !(has_next_ && CompareKeys(cut, after_base(next_key_)) >= 0);
+    // read its key), or one a few chunks on: step there chunk by chunk (a cursor step costs
+    // about a tenth of a B-tree search), and search only for a row further on.
+    std::string_view value;
+    for (int steps = 0; steps < kChunkSteps && !here && has_next_; ++steps) {
+      chunk_key_.swap(next_key_);
+      value = cursor_->value();
+      has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
+      if (has_next_) next_key_.assign(cursor_->key());
+      here = !(has_next_ && CompareKeys(cut, after_base(next_key_)) >= 0);
+    }
+    if (here) chunk_.Reset(value);
   }
   if (!here) {
     ChunkKeyInto(base_, key, &target_);  // built in place
     if (!Load()) return false;
   }
   size_t i = chunk_.Seek(key);
-  if (i == chunk_.size() || CompareKeys(chunk_.key(i), key) != 0) return false;
+  if (i == chunk_.size()) return false;
   *out = {chunk_.key(i), chunk_.length(i), chunk_.positions(i), chunk_.freq(i)};
   return true;
 }
@@ -507,11 +549,29 @@ void TextIndexReader::Iterator::Next() {
 void TextChunk::Reset(std::string_view in) {
   n_ = keys_n_ = pos_n_ = 0;
   in_ = rest_ = in;
-  skipped_ = false;
+  skipped_ = waiting_ = false;
   left_ = 0;
+  n_restarts_ = 0;
+  restarts_ = nullptr;
   bad_ = false;
-  if (!in.empty() && (!GetVarint(&rest_, &left_) || left_ > rest_.size())) bad_ = true;
-  if (bad_) left_ = 0;
+  if (!in.empty()) {
+    if (in[0] == '\0') {  // with restart points (EncodeTextChunk)
+      rest_.remove_prefix(1);
+      bad_ = !GetVarint(&rest_, &left_) || !GetVarint(&rest_, &n_restarts_) ||
+             n_restarts_ != (left_ > 0 ? (left_ - 1) / kTextChunkRestart : 0) ||
+             n_restarts_ > rest_.size() / 4;
+      if (!bad_) {
+        restarts_ = rest_.data();
+        rest_.remove_prefix(4 * n_restarts_);
+      }
+    } else {
+      bad_ = !GetVarint(&rest_, &left_);
+    }
+    bad_ = bad_ || left_ > rest_.size();
+  }
+  rows_ = rest_.data();
+  if (bad_) left_ = n_restarts_ = 0;
+  count_ = left_;
   // Every row takes at least one byte: left_ rows fit in what the buffers are grown to here.
   if (key_at_.size() < left_ + 1) {
     key_at_.resize(left_ + 1);
@@ -624,28 +684,96 @@ static bool SkipVarints(const char** p, const char* end, uint64_t count) {
   return true;
 }
 
+const char* TextChunk::RestartAt(uint64_t r) const {
+  const unsigned char* b = reinterpret_cast<const unsigned char*>(restarts_ + 4 * r);
+  const uint32_t at = static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 |
+                      static_cast<uint32_t>(b[2]) << 16 | static_cast<uint32_t>(b[3]) << 24;
+  const size_t size = static_cast<size_t>(in_.data() + in_.size() - rows_);
+  return at < size ? rows_ + at : nullptr;
+}
+
+// The whole key of a restart row at `at` (which shares nothing with the row before it).
+static bool RestartKey(const char* at, const char* end, std::string_view* key) {
+  uint64_t shared = 0, suffix = 0;
+  if (!ReadVarint(&at, end, &shared) || !ReadVarint(&at, end, &suffix) || shared != 0 ||
+      suffix > static_cast<size_t>(end - at)) {
+    return false;
+  }
+  *key = std::string_view(at, suffix);
+  return true;
+}
+
+const char* TextChunk::RestartBefore(std::string_view key, const char* end, uint64_t* left) {
+  if (n_restarts_ == 0) return nullptr;
+  // The restarts at or after the next row (one at it shares no bytes with the row before:
+  // stepping would take it for a row after `key`, so it is looked at here too).
+  const uint64_t row = count_ - *left;
+  uint64_t lo = row == 0 ? 0 : (row + kTextChunkRestart - 1) / kTextChunkRestart - 1;
+  uint64_t hi = n_restarts_;
+  const char* jump = nullptr;
+  uint64_t jump_r = 0;
+  // Most lookups step a few rows: the nearest restart is looked at first, alone.
+  uint64_t mid = lo;
+  while (lo < hi) {
+    const char* at = RestartAt(mid);
+    std::string_view restart_key;
+    if (!at || !RestartKey(at, end, &restart_key)) {
+      bad_ = true;
+      return nullptr;
+    }
+    if (CompareKeys(restart_key, key) <= 0) {
+      jump = at;
+      jump_r = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+    mid = lo + (hi - lo) / 2;
+  }
+  if (jump) *left = count_ - kTextChunkRestart * (jump_r + 1);
+  return jump;
+}
+
 size_t TextChunk::Seek(std::string_view key) {
   if (skipped_ && CompareKeys(key, floor_.view()) < 0)
     Reset(in_);  // it may be a row stepped over: decode again
-  if (n_ > 0 && CompareKeys(this->key(n_ - 1), key) >= 0) return Find(key, true);
+  if (n_ > 0 && CompareKeys(this->key(n_ - 1), key) >= 0) {
+    const size_t i = Find(key, true);
+    return i < n_ && CompareKeys(this->key(i), key) == 0 ? i : n_;
+  }
   // The rows decoded so far are before `key`; the rest are stepped over, without keeping or
   // even building their keys, until one is not. `same`: how many leading bytes the row before
   // has in common with `key`. A row sharing more than `same` bytes with the row before it is
   // before `key` too (it has that row's smaller byte at `same`); one sharing fewer is after it
   // (its byte there is larger than that row's, which is `key`'s); else its own bytes decide.
-  // A row at or after `key` begins with `key`'s first shared bytes: it is kept, built from them.
+  // The row before is the last one kept, or one stepped over by the Seek before (waiting_:
+  // it shares waiting_same_ bytes with floor_, which is before `key`, and so
+  // min(waiting_same_, the bytes floor_ shares with `key`) with `key`).
   size_t same = 0, prev_size = 0;
-  if (n_ > 0) {
+  if (waiting_) {
+    same =
+        CommonPrefix(floor_.view().data(), key.data(), std::min<size_t>(waiting_same_, key.size()));
+    prev_size = waiting_size_;
+  } else if (n_ > 0) {
     std::string_view last = this->key(n_ - 1);
-    while (same < last.size() && same < key.size() && last[same] == key[same]) ++same;
+    same = CommonPrefix(last.data(), key.data(), std::min(last.size(), key.size()));
     prev_size = last.size();
   }
   if (bad_) return n_;
   const char* p = rest_.data();
   const char* const end = p + rest_.size();
   bool stepped = false;
+  uint64_t left = left_;  // a local: the loop keeps it in a register
+  // The last restart point ahead that is not after `key`: the rows before it are before `key`.
+  if (const char* jump = RestartBefore(key, end, &left)) {
+    p = jump;
+    same = prev_size = 0;  // a restart row's key is whole: its own bytes decide
+    stepped = true;
+  } else if (bad_) {
+    return n_;
+  }
   const char* found = nullptr;  // the row at or after `key`
-  uint64_t left = left_;        // a local: the loop keeps it in a register
+  bool exact = false;           // ... and it is `key`
   for (; left > 0; --left) {
     const char* row = p;
     uint64_t shared = 0, suffix = 0;
@@ -663,11 +791,12 @@ size_t TextChunk::Seek(std::string_view key) {
     }
     bool before = shared > same;
     if (shared == same) {
-      size_t m = same, j = 0;
-      while (j < suffix && m < key.size() && p[j] == key[m]) ++j, ++m;
+      const size_t j = CommonPrefix(p, key.data() + same, std::min(suffix, key.size() - same));
+      const size_t m = same + j;
       before = m < key.size() && (j == suffix || static_cast<unsigned char>(p[j]) <
                                                      static_cast<unsigned char>(key[m]));
       if (before) same = m;
+      exact = j == suffix && m == key.size();
     }
     if (!before) {
       found = row;
@@ -687,16 +816,26 @@ size_t TextChunk::Seek(std::string_view key) {
     }
     prev_size = shared + suffix;
   }
-  if (stepped) {
+  left_ = left;
+  // A row after `key` is left as it is, not decoded: the next Seek starts from it, knowing how
+  // much the row before it shares with `key` (floor_).
+  const bool wait = found && !exact;
+  if (stepped || wait) {
     skipped_ = true;
     floor_.assign(key);
   }
-  left_ = left;
+  waiting_ = (waiting_ && !stepped) || wait;  // still (or now) after a row not kept
+  if (wait) {
+    waiting_same_ = same;
+    waiting_size_ = prev_size;
+  }
   if (!found) {
     rest_ = std::string_view(p, static_cast<size_t>(end - p));
     return n_;
   }
   rest_ = std::string_view(found, static_cast<size_t>(end - found));
+  if (!exact) return n_;
+  waiting_ = false;
   return DecodeRow(key.data(), key.size(), prev_size) ? n_ - 1 : n_;
 }
 

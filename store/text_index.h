@@ -5,7 +5,9 @@
 //
 // Postings of a term are in row-key order, in chunks of up to kTextChunkEntries rows; a chunk's
 // LMDB key is the field, the term and its first row key; its value front-codes the row keys and
-// holds, per row, the row's length in terms and the term's positions (varints).
+// holds, per row, the row's length in terms and the term's positions (varints). Every
+// kTextChunkRestart-th row's key is written whole and its place noted (a restart point), so a
+// lookup jumps near the row it wants instead of stepping over the rows before it.
 #ifndef PROJD_STORE_TEXT_INDEX_H_
 #define PROJD_STORE_TEXT_INDEX_H_
 
@@ -42,23 +44,38 @@ struct TextDocChange {
 };
 
 constexpr size_t kTextChunkEntries = 128;
+constexpr size_t kTextChunkRestart = 16;
 
 // Writes the changes (any order) of `field` into `table` of the write transaction.
 bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
                       std::vector<TextDocChange>* changes, std::string* error);
 
+// One row's posting, as a view into a TextChunk (valid until that chunk is replaced) or into
+// the postings being written.
+struct TextPostingRef {
+  std::string_view key;
+  uint32_t length = 0;
+  const uint32_t* positions = nullptr;
+  uint32_t freq = 0;
+};
+
+// Encodes rows [0, n) (in key order) as one chunk into *out, restart points included.
+void EncodeTextChunk(const TextPostingRef* rows, size_t n, std::string* out);
+
 // A decoded chunk of one term's postings: row keys, lengths and positions in flat buffers that
 // are reused from one chunk to the next (decoding allocates nothing once they have grown).
 class TextChunk {
  public:
-  // Replaces the contents with the chunk `in`; false (and empty) when it does not decode.
+  // Replaces the contents with the chunk `in` (with restart points or, as written before them,
+  // without); false (and empty) when it does not decode.
   bool Decode(std::string_view in);
   // Starts decoding `in` lazily (Seek decodes as far as it must); `in` must outlive the use.
   void Reset(std::string_view in);
-  // The first row with key >= `key`, decoding rows until it is found; size() when there is
-  // none (or the chunk does not decode: bad()). Rows before `key` that were not decoded yet
-  // are stepped over without being kept (lookups come in key order: a later one never wants
-  // them); a later Seek for a key before this one decodes the chunk again.
+  // The row with key `key`, decoding rows until it is found; size() when the chunk has none
+  // (or does not decode: bad()). Rows before `key` that were not decoded yet are jumped over
+  // to the last restart point not after `key`, then stepped over without being kept, and the
+  // row after `key` is not decoded (lookups come in key order: a later one never wants the
+  // rows before it); a later Seek for a key before this one decodes the chunk again.
   size_t Seek(std::string_view key);
   bool bad() const { return bad_; }
   // The rows decoded so far.
@@ -76,6 +93,12 @@ class TextChunk {
 
  private:
   bool DecodeNext();  // one more row; false at the end or when the chunk does not decode
+  // Where restart row kTextChunkRestart * (r + 1) starts; null when its offset is outside.
+  const char* RestartAt(uint64_t r) const;
+  // The last restart row at or after the next row to decode (*left rows from the end) whose key
+  // is not after `key`, with *left its rows to the end; null when there is none (or the chunk
+  // does not decode: bad_).
+  const char* RestartBefore(std::string_view key, const char* end, uint64_t* left);
   // Decodes the next row, whose shared part is the first bytes of `prefix` (prefix_avail bytes
   // may be read there; prefix_size: the length of the key of the row before it, for the
   // check), or of the last row kept when `prefix` is null.
@@ -91,17 +114,19 @@ class TextChunk {
   std::string_view in_;   // the whole chunk (for decoding it again)
   bool skipped_ = false;  // Seek stepped over rows before floor_ without keeping them
   KeyBuffer floor_;
+  // The row before rest_ was stepped over (not the last kept): it shares waiting_same_ bytes
+  // with floor_, and its key is waiting_size_ bytes long.
+  bool waiting_ = false;
+  size_t waiting_same_ = 0, waiting_size_ = 0;
   std::string_view rest_;  // the bytes not decoded yet
   uint64_t left_ = 0;      // the rows not decoded yet
+  uint64_t count_ = 0;     // the chunk's rows
+  // Restart points: rows kTextChunkRestart * (r + 1) start at rows_ + the r-th u32 (little
+  // endian) of restarts_ (none in a chunk written before they were).
+  const char* rows_ = nullptr;
+  const char* restarts_ = nullptr;
+  uint64_t n_restarts_ = 0;
   bool bad_ = false;
-};
-
-// One row's posting, as a view into a TextChunk (valid until that chunk is replaced).
-struct TextPostingRef {
-  std::string_view key;
-  uint32_t length = 0;
-  const uint32_t* positions = nullptr;
-  uint32_t freq = 0;
 };
 
 // Reads one field's index in a read transaction (which outlives the reader).

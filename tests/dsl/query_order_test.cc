@@ -139,6 +139,53 @@ TEST_CASE("text queries answer the rows that hold every word, reading rows only 
   }
 }
 
+TEST_CASE("a text plan that reads no row to decide is bounded by give_up_after_checks", "[dsl]") {
+  Data d = RandomData(12, 600);
+  View view = MakeView("checks", d.events);
+  struct Case {
+    std::string text;
+    bool reads_rows;  // deciding on a candidate reads its row (a field in where or order)
+  };
+  const std::vector<Case> cases = {
+      {"from t select key where memo matches \"coffee rent\" limit 20", false},
+      {"from t where memo matches \"card\"", false},
+      {"from t select count() where memo matches \"fee\"", false},
+      {"from t select key where memo matches \"card\" and g == 1", true},
+      {"from t select key where memo matches \"fee\" order by g limit 3", true},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    auto q = projd_test::CompileTestQuery(view, c.text);
+    projd::QueryAnswer whole;
+    std::string error;
+    REQUIRE(projd::RunQuery(*q, view.store.get(), "", projd::QueryLimits(), &whole, &error));
+    REQUIRE(whole.scanned > 1);
+    // Few rows, many checks: only a plan that reads rows gives up.
+    projd::QueryLimits rows_bound;
+    rows_bound.give_up_after = 1;
+    rows_bound.give_up_after_checks = 100000;
+    projd::QueryAnswer a;
+    std::string e;
+    bool ok = projd::RunQuery(*q, view.store.get(), "", rows_bound, &a, &e);
+    CHECK(ok == !c.reads_rows);
+    CHECK(a.gave_up == c.reads_rows);
+    if (ok) {
+      CHECK(projd::ToJson(projd::Value::MakeArray(a.rows)) ==
+            projd::ToJson(projd::Value::MakeArray(whole.rows)));
+      CHECK(a.scanned == whole.scanned);
+    }
+    // Many rows, few checks: only a plan that decides from the index alone gives up.
+    projd::QueryLimits checks_bound;
+    checks_bound.give_up_after = 100000;
+    checks_bound.give_up_after_checks = 1;
+    projd::QueryAnswer b;
+    ok = projd::RunQuery(*q, view.store.get(), "", checks_bound, &b, &e);
+    CHECK(ok == c.reads_rows);
+    CHECK(b.gave_up == !c.reads_rows);
+    CHECK(e.empty());
+  }
+}
+
 TEST_CASE("a bounded first try of a query gives up or answers exactly as an unbounded run",
           "[dsl]") {
   Data d = RandomData(11, 600);

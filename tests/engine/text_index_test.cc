@@ -865,3 +865,132 @@ TEST_CASE("a text index answers the same after the store is reopened", "[engine]
   }
   model.CheckQueries(10);
 }
+
+namespace {
+
+// A chunk as written before restart points: varint row count, then the rows front-coded
+// against the row before, each with its length, frequency and position deltas.
+std::string EncodeWithoutRestarts(const std::vector<projd::TextPosting>& rows) {
+  std::string out;
+  auto put = [&out](uint64_t v) {
+    while (v >= 0x80) {
+      out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+      v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+  };
+  put(rows.size());
+  std::string prev;
+  for (const auto& r : rows) {
+    size_t shared = 0;
+    while (shared < prev.size() && shared < r.key.size() && prev[shared] == r.key[shared]) {
+      ++shared;
+    }
+    put(shared);
+    put(r.key.size() - shared);
+    out.append(r.key, shared, std::string::npos);
+    put(r.length);
+    put(r.positions.size());
+    uint32_t last = 0;
+    for (uint32_t p : r.positions) {
+      put(p - last);
+      last = p;
+    }
+    prev = r.key;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a postings chunk seeks alike with restart points and as written before them",
+          "[engine]") {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 60; ++round) {
+    // Keys that share prefixes of varied lengths (a short alphabet), some long.
+    std::set<std::string> key_set;
+    const size_t n = 1 + rng() % 300;
+    while (key_set.size() < n) {
+      std::string k = "acct-" + std::to_string(rng() % 7);
+      for (size_t len = 1 + rng() % 6; len > 0; --len) k.push_back("abc"[rng() % 3]);
+      if (rng() % 20 == 0) k.append(200 + rng() % 100, 'z');
+      key_set.insert(k);
+    }
+    std::vector<projd::TextPosting> rows;
+    for (const auto& k : key_set) {
+      projd::TextPosting p;
+      p.key = k;
+      p.length = 1 + rng() % 300;
+      uint32_t at = 0;
+      for (uint32_t f = 1 + (rng() % 5 == 0 ? rng() % 40 : 0); f > 0; --f) {
+        at += rng() % 200;
+        p.positions.push_back(at++);
+      }
+      rows.push_back(p);
+    }
+    std::vector<projd::TextPostingRef> refs;
+    for (const auto& r : rows) {
+      refs.push_back(
+          {r.key, r.length, r.positions.data(), static_cast<uint32_t>(r.positions.size())});
+    }
+    std::string with;
+    projd::EncodeTextChunk(refs.data(), refs.size(), &with);
+    const std::string without = EncodeWithoutRestarts(rows);
+    REQUIRE(with[0] == '\0');  // the form with restart points
+    // Probes: rows of the chunk, keys between and around them; in order, then at random.
+    std::vector<std::string> probe;
+    for (int s = 0; s < 120; ++s) {
+      std::string k = rows[rng() % rows.size()].key;
+      if (s % 3 == 1) k.push_back('b');
+      if (s % 3 == 2) k.pop_back();
+      probe.push_back(k);
+    }
+    std::sort(probe.begin(), probe.begin() + 80);
+    for (const std::string* chunk_bytes : {static_cast<const std::string*>(&with), &without}) {
+      INFO((chunk_bytes == &with ? "with restart points" : "without")
+           << ", " << rows.size() << " rows");
+      projd::TextChunk whole;
+      REQUIRE(whole.Decode(*chunk_bytes));
+      REQUIRE(whole.size() == rows.size());
+      for (size_t i = 0; i < rows.size(); ++i) {
+        CHECK(std::string(whole.key(i)) == rows[i].key);
+        CHECK(whole.Posting(i).positions == rows[i].positions);
+      }
+      projd::TextChunk lazy;
+      lazy.Reset(*chunk_bytes);
+      for (const auto& k : probe) {
+        INFO("seek " << Short(k));
+        auto want = std::lower_bound(
+            rows.begin(), rows.end(), k,
+            [](const projd::TextPosting& p, const std::string& key) { return p.key < key; });
+        size_t i = lazy.Seek(k);
+        REQUIRE_FALSE(lazy.bad());
+        if (want == rows.end() || want->key != k) {
+          CHECK(i == lazy.size());
+          continue;
+        }
+        REQUIRE(i < lazy.size());
+        CHECK(std::string(lazy.key(i)) == want->key);
+        CHECK(lazy.length(i) == want->length);
+        CHECK(std::vector<uint32_t>(lazy.positions(i), lazy.positions(i) + lazy.freq(i)) ==
+              want->positions);
+      }
+    }
+    // A restart offset pointing outside the rows is a chunk that does not decode for Seek (and
+    // no read outside its bytes).
+    if (rows.size() > projd::kTextChunkRestart) {
+      std::string broken = with;
+      size_t table = 1;
+      while (static_cast<uint8_t>(broken[table]) & 0x80) ++table;  // the row count
+      ++table;
+      while (static_cast<uint8_t>(broken[table]) & 0x80) ++table;  // the restart count
+      ++table;
+      // The last restart: a seek past every row visits it.
+      broken[table + 4 * ((rows.size() - 1) / projd::kTextChunkRestart - 1) + 3] = '\x7f';
+      projd::TextChunk bad;
+      bad.Reset(broken);
+      bad.Seek(rows.back().key + "z");
+      CHECK(bad.bad());
+    }
+  }
+}
