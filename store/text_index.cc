@@ -553,6 +553,7 @@ void TextChunk::Reset(std::string_view in) {
   left_ = 0;
   n_restarts_ = 0;
   restarts_ = nullptr;
+  near_ = UINT64_MAX;
   bad_ = false;
   if (!in.empty()) {
     if (in[0] == '\0') {  // with restart points (EncodeTextChunk)
@@ -703,23 +704,38 @@ static bool RestartKey(const char* at, const char* end, std::string_view* key) {
   return true;
 }
 
-const char* TextChunk::RestartBefore(std::string_view key, const char* end, uint64_t* left) {
-  if (n_restarts_ == 0) return nullptr;
+// Inlined: Seek calls it for every lookup, and a call there costs the stepping loop its registers.
+__attribute__((always_inline)) inline TextChunk::Restart TextChunk::RestartBefore(
+    std::string_view key, const char* end, uint64_t left) {
+  if (n_restarts_ == 0) return {};
   // The restarts at or after the next row (one at it shares no bytes with the row before:
   // stepping would take it for a row after `key`, so it is looked at here too).
-  const uint64_t row = count_ - *left;
+  const uint64_t row = count_ - left;
   uint64_t lo = row == 0 ? 0 : (row + kTextChunkRestart - 1) / kTextChunkRestart - 1;
   uint64_t hi = n_restarts_;
   const char* jump = nullptr;
   uint64_t jump_r = 0;
-  // Most lookups step a few rows: the nearest restart is looked at first, alone.
+  // Most lookups step a few rows: the nearest restart is looked at first, alone (and kept,
+  // near_, for the lookups after this one).
+  const uint64_t first = lo;
   uint64_t mid = lo;
   while (lo < hi) {
-    const char* at = RestartAt(mid);
+    const char* at;
     std::string_view restart_key;
-    if (!at || !RestartKey(at, end, &restart_key)) {
-      bad_ = true;
-      return nullptr;
+    if (mid == near_) {  // looked at first last time too
+      at = near_at_;
+      restart_key = near_key_;
+    } else {
+      at = RestartAt(mid);
+      if (!at || !RestartKey(at, end, &restart_key)) {
+        bad_ = true;
+        return {};
+      }
+      if (mid == first) {
+        near_ = mid;
+        near_at_ = at;
+        near_key_ = restart_key;
+      }
     }
     if (CompareKeys(restart_key, key) <= 0) {
       jump = at;
@@ -730,8 +746,8 @@ const char* TextChunk::RestartBefore(std::string_view key, const char* end, uint
     }
     mid = lo + (hi - lo) / 2;
   }
-  if (jump) *left = count_ - kTextChunkRestart * (jump_r + 1);
-  return jump;
+  if (!jump) return {};
+  return {jump, count_ - kTextChunkRestart * (jump_r + 1)};
 }
 
 size_t TextChunk::Seek(std::string_view key) {
@@ -765,8 +781,9 @@ size_t TextChunk::Seek(std::string_view key) {
   bool stepped = false;
   uint64_t left = left_;  // a local: the loop keeps it in a register
   // The last restart point ahead that is not after `key`: the rows before it are before `key`.
-  if (const char* jump = RestartBefore(key, end, &left)) {
-    p = jump;
+  if (const Restart jump = RestartBefore(key, end, left); jump.at) {
+    p = jump.at;
+    left = jump.left;
     same = prev_size = 0;  // a restart row's key is whole: its own bytes decide
     stepped = true;
   } else if (bad_) {

@@ -95,10 +95,14 @@ class TextChunk {
   bool DecodeNext();  // one more row; false at the end or when the chunk does not decode
   // Where restart row kTextChunkRestart * (r + 1) starts; null when its offset is outside.
   const char* RestartAt(uint64_t r) const;
-  // The last restart row at or after the next row to decode (*left rows from the end) whose key
-  // is not after `key`, with *left its rows to the end; null when there is none (or the chunk
+  // The last restart row at or after the next row to decode (`left` rows from the end) whose
+  // key is not after `key`, and its rows to the end; at null when there is none (or the chunk
   // does not decode: bad_).
-  const char* RestartBefore(std::string_view key, const char* end, uint64_t* left);
+  struct Restart {
+    const char* at = nullptr;
+    uint64_t left = 0;
+  };
+  Restart RestartBefore(std::string_view key, const char* end, uint64_t left);
   // Decodes the next row, whose shared part is the first bytes of `prefix` (prefix_avail bytes
   // may be read there; prefix_size: the length of the key of the row before it, for the
   // check), or of the last row kept when `prefix` is null.
@@ -126,6 +130,11 @@ class TextChunk {
   const char* rows_ = nullptr;
   const char* restarts_ = nullptr;
   uint64_t n_restarts_ = 0;
+  // The restart RestartBefore looked at first last time (UINT64_MAX: none), where it starts
+  // and its key.
+  uint64_t near_ = UINT64_MAX;
+  const char* near_at_ = nullptr;
+  std::string_view near_key_;
   bool bad_ = false;
 };
 
