@@ -23,9 +23,9 @@ namespace projd {
 // The rows a query may examine on an HTTP thread before it moves to the query pool: a page of
 // a key, key prefix, one-value index or text plan, a fraction of a millisecond of work.
 constexpr uint64_t kInlineQueryRows = 512;
-// The candidates a text plan that reads no row to decide may check there: each is a lookup in
-// the postings of the other words (0.1-0.3 us, against 1-2 us to read and test a row), so
-// about the same time. A 2-word phrase checks ~1,400 on average in the 1M-row bench.
+// A text plan that reads no row to decide, and has at most this many candidates, runs there
+// whole: each is a lookup in the postings of the other words (0.1-0.3 us, against 1-2 us to
+// read and test a row), so about the same time (QueryLimits::give_up_after_checks).
 constexpr uint64_t kInlineQueryChecks = 4096;
 
 namespace {

@@ -614,8 +614,9 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   bool late_rows = !need_row && !q.aggregates && AnswerReadsRow(q);
   query_detail::Grouper grouper(q, limits.max_sorted);
   uint64_t give_up_after = limits.give_up_after;
-  if (give_up_after && !need_row && limits.give_up_after_checks) {
-    give_up_after = limits.give_up_after_checks;
+  if (give_up_after && !need_row && limits.give_up_after_checks &&
+      text.Selectivity(plan.text_slot) <= limits.give_up_after_checks) {
+    give_up_after = 0;  // its candidates are known to be few: it cannot give up
   }
   auto over_budget = [&]() {
     if (Clock::now() - started <= limits.budget) return false;

@@ -23,10 +23,12 @@ struct QueryLimits {
   // cannot bound (a scan, as-of history, an index range): a bounded first try of a query on
   // a thread that must not wait long, before it goes to the query pool.
   uint64_t give_up_after = 0;
-  // 0: as give_up_after. Else the bound for a text plan that decides on its candidates from
-  // the text index alone (reading no row before the answer is chosen): checking a candidate
-  // against the postings costs a fraction of reading and testing a row, so such a plan may
-  // examine more of them in the same time.
+  // 0: none. Else a text plan that decides on its candidates from the text index alone
+  // (reading no row before the answer is chosen) and has at most this many candidates (its
+  // driving term's rows) does not give up: checking a candidate against the postings costs a
+  // fraction of reading and testing a row, so all of them take about as long as give_up_after
+  // rows. One with more candidates gives up after give_up_after, as any plan (a first try
+  // that gave up later would waste more of its work when it runs again).
   uint64_t give_up_after_checks = 0;
 };
 
