@@ -36,6 +36,15 @@ bool PhraseAt(const std::vector<TextPostingRef>& terms) {
   return false;
 }
 
+// PhraseAt for two terms: `second` at a position right after one of `first`'s.
+bool PairAt(const TextPostingRef& first, const TextPostingRef& second) {
+  const uint32_t* b = second.positions;
+  for (uint32_t i = 0; i < first.freq; ++i) {
+    if (std::binary_search(b, b + second.freq, first.positions[i] + 1)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
@@ -249,6 +258,13 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
     return !*gave_up;
   };
   std::string key, last;
+  const Item* other = nullptr;
+  size_t other_term = 0;
+  if (its.size() == 1 && OtherOfPair(m, item, drive_term, &other, &other_term)) {
+    WalkPair(m, item, drive_term, *other, other_term, its[0].get(), key_prefix, fn, scanned,
+             give_up_after, gave_up);
+    return;
+  }
   if (its.size() == 1) {  // a term or a phrase: its postings as they are
     struct Unhint {
       const QueryText* t;
@@ -281,6 +297,56 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
     any = true;
     last.assign(key);
     if (!keep_on(key)) return;
+  }
+}
+
+bool QueryText::OtherOfPair(const Match& m, const Item& item, size_t drive_term, const Item** other,
+                            size_t* other_term) const {
+  if (matches_.size() != 1 || m.terms != 2 || item.prefix) return false;
+  if (m.items.size() == 1) {  // a 2-word phrase
+    *other = &item;
+    *other_term = 1 - drive_term;
+    return true;
+  }
+  const Item& o = &m.items[0] == &item ? m.items[1] : m.items[0];
+  if (o.prefix) return false;
+  *other = &o;
+  *other_term = 0;
+  return true;
+}
+
+void QueryText::WalkPair(const Match& m, const Item& item, size_t drive_term, const Item& other,
+                         size_t other_term, TextIndexReader::Iterator* it,
+                         const std::string& key_prefix,
+                         const std::function<bool(std::string_view)>& fn, uint64_t* scanned,
+                         uint64_t give_up_after, bool* gave_up) const {
+  TextIndexReader::TermLookup* lookup = other.lookups[other_term].get();
+  const bool phrase = &other == &item;
+  uint32_t* tf = tf_.data() + m.stats_at;
+  uint32_t* len = len_.data() + m.stats_at;
+  for (; it->Valid(); it->Next()) {
+    std::string_view key = it->key();  // valid until Next
+    if (key.substr(0, key_prefix.size()) != key_prefix) return;
+    const TextPostingRef d = it->ref();
+    TextPostingRef o;
+    bool match =
+        lookup->Find(key, &o) && (!phrase || (drive_term == 0 ? PairAt(d, o) : PairAt(o, d)));
+    if (!match) {
+      ++*scanned;
+      *gave_up = give_up_after && *scanned >= give_up_after;
+      if (*gave_up) return;
+      continue;
+    }
+    // What Matches and Score are asked about this row (the rows that did not match are not).
+    tf[item.first + drive_term] = d.freq;
+    len[item.first + drive_term] = d.length;
+    tf[other.first + other_term] = o.freq;
+    len[other.first + other_term] = o.length;
+    cached_match_[0] = true;
+    cached_key_.assign(key);
+    cached_ = true;
+    cached_scored_ = false;
+    if (!fn(key)) return;
   }
 }
 

@@ -75,6 +75,17 @@ class QueryText final : public TextOracle {
   // The BM25 score for condition m of the row it matched last.
   double ScoreOf(const Match& m) const;
   size_t RarestItem(const Match& m) const;
+  // Whether the query's one condition has two terms in all and no prefix (a 2-word phrase, or
+  // two words): then the term that is not the driving one (*other's *other_term-th).
+  bool OtherOfPair(const Match& m, const Item& item, size_t drive_term, const Item** other,
+                   size_t* other_term) const;
+  // ForEachMatch for such a condition: each of the driving term's rows from *it looked up in
+  // the other term's postings alone (a phrase: at the next position), without the general
+  // check's loops.
+  void WalkPair(const Match& m, const Item& item, size_t drive_term, const Item& other,
+                size_t other_term, TextIndexReader::Iterator* it, const std::string& key_prefix,
+                const std::function<bool(std::string_view)>& fn, uint64_t* scanned,
+                uint64_t give_up_after, bool* gave_up) const;
 
   std::vector<Match> matches_;
   // The last row checked: its outcome per condition and its score.

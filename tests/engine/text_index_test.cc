@@ -518,38 +518,69 @@ class TextModel {
     }
   }
 
-  // The BM25 score the model expects for a one-word query of `term` on row `key`.
-  double ExpectedScore(const std::string& term, const std::string& key) {
-    if (score_term_ != term || score_batches_ != batches_) {
-      score_term_ = term;
+  // The BM25 score the model expects for a query of `terms` (each word's part summed) on row
+  // `key`.
+  double ExpectedScore(const std::vector<std::string>& terms, const std::string& key) {
+    if (score_batches_ != batches_) {
       score_batches_ = batches_;
-      score_rows_ = score_terms_ = score_df_ = 0;
+      score_df_.clear();
+      score_rows_ = score_terms_ = 0;
       for (const auto& [k, row] : model_) {
         if (!row.text) continue;
-        auto words = Words(*row.text);
         ++score_rows_;
-        score_terms_ += static_cast<double>(words.size());
-        if (std::find(words.begin(), words.end(), term) != words.end()) ++score_df_;
+        score_terms_ += static_cast<double>(Words(*row.text).size());
       }
     }
     auto words = Words(*model_.at(key).text);
-    double tf = static_cast<double>(std::count(words.begin(), words.end(), term));
-    double avg = score_terms_ / score_rows_;
-    double idf = std::log(1.0 + (score_rows_ - score_df_ + 0.5) / (score_df_ + 0.5));
-    double norm = 1.2 * (1 - 0.75 + 0.75 * static_cast<double>(words.size()) / avg);
-    return idf * tf * 2.2 / (tf + norm);
+    double avg = score_terms_ / score_rows_, sum = 0;
+    for (const std::string& term : terms) {
+      auto at = score_df_.find(term);
+      if (at == score_df_.end()) {
+        double df = 0;
+        for (const auto& [k, row] : model_) {
+          if (!row.text) continue;
+          auto w = Words(*row.text);
+          if (std::find(w.begin(), w.end(), term) != w.end()) ++df;
+        }
+        at = score_df_.emplace(term, df).first;
+      }
+      double tf = static_cast<double>(std::count(words.begin(), words.end(), term));
+      double idf = std::log(1.0 + (score_rows_ - at->second + 0.5) / (at->second + 0.5));
+      double norm = 1.2 * (1 - 0.75 + 0.75 * static_cast<double>(words.size()) / avg);
+      sum += idf * tf * 2.2 / (tf + norm);
+    }
+    return sum;
   }
 
-  // score(): a one-word query ordered by score answers every matching row, with the model's
-  // BM25 scores, in descending order (ties by key).
+  // score(): a query of one word, two words or a 2-word phrase, ordered by score, answers every
+  // matching row, with the model's BM25 scores, in descending order (ties by key).
   void CheckScores() {
-    const std::string term = PickWord(qrng_);
-    INFO("seed " << seed_ << ", after batch " << batches_ << ", score of " << term);
     std::vector<RefItem> items(1);
-    items[0].words.push_back(term);
+    std::string pattern;
+    std::vector<std::string> terms = {PickWord(qrng_)};
+    switch (qrng_() % 3) {
+      case 0:  // one word
+        items[0].words = terms;
+        pattern = terms[0];
+        break;
+      case 1:  // two words
+        terms.push_back(PickWord(qrng_));
+        items.resize(2);
+        items[0].words = {terms[0]};
+        items[1].words = {terms[1]};
+        pattern = terms[0] + " " + terms[1];
+        break;
+      default:  // a phrase
+        terms.push_back(PickWord(qrng_));
+        items[0].kind = RefItem::kPhrase;
+        items[0].words = terms;
+        pattern = "\"" + terms[0] + " " + terms[1] + "\"";
+        break;
+    }
+    INFO("seed " << seed_ << ", after batch " << batches_ << ", score of " << pattern);
     std::vector<std::string> want = Expected(items);
     std::string plan;
-    auto rows = RunAll("from t select key, score() as s where memo matches " + JsonString(term) +
+    auto rows = RunAll("from t select key, score() as s where memo matches " + JsonString(pattern) +
                            " order by s desc",
                        25 + qrng_() % 100, &plan);
     CHECK(plan == "text memo");
@@ -565,7 +596,7 @@ class TextModel {
       double got = std::stod(s->as_number().ToString());
       INFO("row " << Short(keys[i]) << " score " << got);
       CHECK(got > 0);
-      CHECK(std::fabs(got - ExpectedScore(term, keys[i])) < 2e-6);
+      CHECK(std::fabs(got - ExpectedScore(terms, keys[i])) < 4e-6);
       if (i > 0) {
         CHECK(got <= prev);
         if (got == prev) CHECK(keys[i - 1] < keys[i]);
@@ -701,10 +732,11 @@ class TextModel {
   std::map<std::string, RefRow> model_;
   int64_t offset_ = 0;
   int batches_ = 0;
-  // The statistics ExpectedScore() read for score_term_ after score_batches_ batches.
-  std::string score_term_;
+  // The statistics ExpectedScore() read after score_batches_ batches: rows with text, their
+  // words, and each term's rows.
   int score_batches_ = -1;
-  double score_rows_ = 0, score_terms_ = 0, score_df_ = 0;
+  double score_rows_ = 0, score_terms_ = 0;
+  std::map<std::string, double> score_df_;
 };
 
 }  // namespace
