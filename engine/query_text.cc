@@ -303,13 +303,14 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
 bool QueryText::OtherOfPair(const Match& m, const Item& item, size_t drive_term, const Item** other,
                             size_t* other_term) const {
   if (matches_.size() != 1 || m.terms != 2 || item.prefix) return false;
-  if (m.items.size() == 1) {  // a 2-word phrase
+  if (m.items.size() == 1 && item.terms.size() == 2) {  // a 2-word phrase
     *other = &item;
     *other_term = 1 - drive_term;
     return true;
   }
+  if (m.items.size() != 2) return false;
   const Item& o = &m.items[0] == &item ? m.items[1] : m.items[0];
-  if (o.prefix) return false;
+  if (o.prefix || o.terms.size() != 1 || item.terms.size() != 1) return false;
   *other = &o;
   *other_term = 0;
   return true;
