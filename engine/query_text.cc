@@ -21,13 +21,13 @@ Value ScoreValue(double score) {
   return Value::Number(Decimal::FromRaw(micro * scale));
 }
 
-// Whether the terms occur at consecutive positions somewhere (positions ascend in each).
-bool PhraseAt(const std::vector<TextPostingRef>& terms) {
+// Whether the n terms occur at consecutive positions somewhere (positions ascend in each).
+bool PhraseAt(const TextPostingRef* terms, size_t n) {
   const TextPostingRef& first = terms[0];
   for (uint32_t i = 0; i < first.freq; ++i) {
     uint32_t start = first.positions[i];
     bool all = true;
-    for (size_t t = 1; t < terms.size() && all; ++t) {
+    for (size_t t = 1; t < n && all; ++t) {
       const uint32_t* b = terms[t].positions;
       all = std::binary_search(b, b + terms[t].freq, start + static_cast<uint32_t>(t));
     }
@@ -36,13 +36,11 @@ bool PhraseAt(const std::vector<TextPostingRef>& terms) {
   return false;
 }
 
-// PhraseAt for two terms: `second` at a position right after one of `first`'s.
-bool PairAt(const TextPostingRef& first, const TextPostingRef& second) {
-  const uint32_t* b = second.positions;
-  for (uint32_t i = 0; i < first.freq; ++i) {
-    if (std::binary_search(b, b + second.freq, first.positions[i] + 1)) return true;
-  }
-  return false;
+// A candidate that does not match: counted; false when the walk gives up there.
+bool CountMiss(uint64_t* scanned, uint64_t give_up_after, bool* gave_up) {
+  ++*scanned;
+  *gave_up = give_up_after && *scanned >= give_up_after;
+  return !*gave_up;
 }
 
 }  // namespace
@@ -144,7 +142,7 @@ bool QueryText::Check(const Match& m, std::string_view key) const {
       len[item.first + t] = p.length;
       if (item.terms.size() > 1) phrase_.push_back(p);
     }
-    if (phrase_.size() > 1 && !PhraseAt(phrase_)) return false;
+    if (phrase_.size() > 1 && !PhraseAt(phrase_.data(), phrase_.size())) return false;
   }
   return true;
 }
@@ -167,9 +165,14 @@ double QueryText::ScoreOf(const Match& m) const {
   return score;
 }
 
+void QueryText::KeepRow(std::string_view key) const {
+  cached_key_.assign(key);
+  cached_ = true;
+}
+
 void QueryText::CheckRow(std::string_view key, bool keep) const {
-  cached_ = keep;
-  if (keep) cached_key_.assign(key);
+  cached_ = false;
+  if (keep) KeepRow(key);
   cached_scored_ = false;
   for (size_t i = 0; i < matches_.size(); ++i) cached_match_[i] = Check(matches_[i], key);
 }
@@ -248,14 +251,10 @@ void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
   // match condition `slot` is counted, and false is returned when the walk gives up.
   auto keep_on = [&](std::string_view key) {
     CheckRow(key, false);  // each candidate once: no need to compare with the row checked last
-    if (cached_match_[static_cast<size_t>(slot)]) {
-      cached_key_.assign(key);  // the executor asks about it (Matches, Score)
-      cached_ = true;
-      return fn(key);
-    }
-    ++*scanned;
-    *gave_up = give_up_after && *scanned >= give_up_after;
-    return !*gave_up;
+    if (!cached_match_[static_cast<size_t>(slot)])
+      return CountMiss(scanned, give_up_after, gave_up);
+    KeepRow(key);  // the executor asks about it (Matches, Score)
+    return fn(key);
   };
   std::string key, last;
   const Item* other = nullptr;
@@ -328,14 +327,13 @@ void QueryText::WalkPair(const Match& m, const Item& item, size_t drive_term, co
   for (; it->Valid(); it->Next()) {
     std::string_view key = it->key();  // valid until Next
     if (key.substr(0, key_prefix.size()) != key_prefix) return;
-    const TextPostingRef d = it->ref();
-    TextPostingRef o;
-    bool match =
-        lookup->Find(key, &o) && (!phrase || (drive_term == 0 ? PairAt(d, o) : PairAt(o, d)));
-    if (!match) {
-      ++*scanned;
-      *gave_up = give_up_after && *scanned >= give_up_after;
-      if (*gave_up) return;
+    // The driving term's posting and the other's, in the phrase's order.
+    TextPostingRef pair[2];
+    TextPostingRef& d = pair[drive_term];
+    TextPostingRef& o = pair[1 - drive_term];
+    d = it->ref();
+    if (!lookup->Find(key, &o) || (phrase && !PhraseAt(pair, 2))) {
+      if (!CountMiss(scanned, give_up_after, gave_up)) return;
       continue;
     }
     // What Matches and Score are asked about this row (the rows that did not match are not).
@@ -344,9 +342,8 @@ void QueryText::WalkPair(const Match& m, const Item& item, size_t drive_term, co
     tf[other.first + other_term] = o.freq;
     len[other.first + other_term] = o.length;
     cached_match_[0] = true;
-    cached_key_.assign(key);
-    cached_ = true;
     cached_scored_ = false;
+    KeepRow(key);
     if (!fn(key)) return;
   }
 }

@@ -72,6 +72,8 @@ class QueryText final : public TextOracle {
   // row's when `keep` (else cached_ is false: a candidate that does not match is not asked
   // about again, and its key is not copied).
   void CheckRow(std::string_view key, bool keep) const;
+  // Notes cached_match_ (and tf_, len_) as the outcome for row `key`.
+  void KeepRow(std::string_view key) const;
   // The BM25 score for condition m of the row it matched last.
   double ScoreOf(const Match& m) const;
   size_t RarestItem(const Match& m) const;

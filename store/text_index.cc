@@ -45,8 +45,25 @@ void ChunkKeyInto(const std::string& base, std::string_view first_key, std::stri
   out->append(first_key.substr(0, KeyRoom(base)));
 }
 
+// How many leading bytes of a and b (n bytes each at least) are alike, eight at a time.
+size_t CommonPrefix(const char* a, const char* b, size_t n) {
+  size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    if (x != y) return i + static_cast<size_t>(__builtin_ctzll(x ^ y) / 8);
+  }
+#endif
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
 // Compares byte strings as std::string_view::compare does (unsigned bytes, then length), eight
 // bytes at a time without a call: row keys are short, and lookups compare them by the million.
+// (Not through CommonPrefix: finding the differing byte and comparing it cost the phrase
+// queries of text_bench about 15 % more instructions than comparing the words byte-swapped.)
 int CompareKeys(std::string_view a, std::string_view b) {
   size_t n = std::min(a.size(), b.size()), i = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -62,21 +79,6 @@ int CompareKeys(std::string_view a, std::string_view b) {
       return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
   }
   return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
-}
-
-// How many leading bytes of a and b (n bytes each at least) are alike, eight at a time.
-size_t CommonPrefix(const char* a, const char* b, size_t n) {
-  size_t i = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  for (; i + 8 <= n; i += 8) {
-    uint64_t x, y;
-    std::memcpy(&x, a + i, 8);
-    std::memcpy(&y, b + i, 8);
-    if (x != y) return i + static_cast<size_t>(__builtin_ctzll(x ^ y) / 8);
-  }
-#endif
-  while (i < n && a[i] == b[i]) ++i;
-  return i;
 }
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
@@ -317,8 +319,7 @@ void EncodeTextChunk(const TextPostingRef* rows, size_t n, std::string* out) {
         for (int b = 0; b < 4; ++b) slot[b] = static_cast<char>((at >> (8 * b)) & 0xFF);
       }
     } else {
-      size_t most = std::min(prev.size(), p.key.size());
-      while (shared < most && prev[shared] == p.key[shared]) ++shared;
+      shared = CommonPrefix(prev.data(), p.key.data(), std::min(prev.size(), p.key.size()));
     }
     PutVarint(out, shared);
     PutVarint(out, p.key.size() - shared);

@@ -40,6 +40,15 @@ std::vector<std::string> AllPages(const View& view, const std::string& text, int
   return rows;
 }
 
+// `text` compiled, with its answer run without bounds on its work in *whole.
+std::unique_ptr<projd::Query> CompileWhole(const View& view, const std::string& text,
+                                           projd::QueryAnswer* whole) {
+  auto q = projd_test::CompileTestQuery(view, text);
+  std::string error;
+  REQUIRE(projd::RunQuery(*q, view.store.get(), "", projd::QueryLimits(), whole, &error));
+  return q;
+}
+
 const char* const kWords[] = {"coffee", "rent", "card", "berlin", "fee", "salary", "gift", "tax"};
 
 struct Data {
@@ -156,10 +165,8 @@ TEST_CASE("a text plan that reads no row to decide, with few candidates, does no
   };
   for (const auto& c : cases) {
     INFO(c.text);
-    auto q = projd_test::CompileTestQuery(view, c.text);
     projd::QueryAnswer whole;
-    std::string error;
-    REQUIRE(projd::RunQuery(*q, view.store.get(), "", projd::QueryLimits(), &whole, &error));
+    auto q = CompileWhole(view, c.text, &whole);
     REQUIRE(whole.scanned > 2);
     // Candidates known to be at most give_up_after_checks (every word here is in fewer than
     // 600 rows): only a plan that reads rows gives up after one row.
@@ -209,10 +216,8 @@ TEST_CASE("a bounded first try of a query gives up or answers exactly as an unbo
   };
   for (const auto& c : cases) {
     INFO(c.text);
-    auto q = projd_test::CompileTestQuery(view, c.text);
     projd::QueryAnswer whole;
-    std::string error;
-    REQUIRE(projd::RunQuery(*q, view.store.get(), "", projd::QueryLimits(), &whole, &error));
+    auto q = CompileWhole(view, c.text, &whole);
     CHECK_FALSE(whole.gave_up);
     bool answered_small = false, gave_up_small = false;
     for (uint64_t after : {1u, 3u, 25u, 100000u}) {
