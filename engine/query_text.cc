@@ -320,31 +320,45 @@ void QueryText::WalkPair(const Match& m, const Item& item, size_t drive_term, co
                          const std::string& key_prefix,
                          const std::function<bool(std::string_view)>& fn, uint64_t* scanned,
                          uint64_t give_up_after, bool* gave_up) const {
-  TextIndexReader::TermLookup* lookup = other.lookups[other_term].get();
+  // The two terms' postings walked together in key order: each moves on to the other's row,
+  // passing over the rows between without decoding them where the index allows.
   const bool phrase = &other == &item;
   uint32_t* tf = tf_.data() + m.stats_at;
   uint32_t* len = len_.data() + m.stats_at;
-  for (; it->Valid(); it->Next()) {
-    std::string_view key = it->key();  // valid until Next
+  if (!it->Valid()) return;
+  auto other_it = m.reader->Postings(other.terms[other_term]);
+  other_it->Seek(it->key(), true);
+  while (it->Valid()) {
+    std::string_view key = it->key();  // valid until `it` moves
     if (key.substr(0, key_prefix.size()) != key_prefix) return;
-    // The driving term's posting and the other's, in the phrase's order.
-    TextPostingRef pair[2];
-    TextPostingRef& d = pair[drive_term];
-    TextPostingRef& o = pair[1 - drive_term];
-    d = it->ref();
-    if (!lookup->Find(key, &o) || (phrase && !PhraseAt(pair, 2))) {
-      if (!CountMiss(scanned, give_up_after, gave_up)) return;
-      continue;
+    const bool both = other_it->SkipTo(key);
+    if (!other_it->Valid()) return;  // no row from here on holds the other term
+    if (!both || phrase) {
+      TextPostingRef pair[2];  // in the phrase's order
+      if (both) {
+        pair[drive_term] = it->ref();
+        pair[1 - drive_term] = other_it->ref();
+      }
+      if (!both || !PhraseAt(pair, 2)) {
+        if (!CountMiss(scanned, give_up_after, gave_up)) return;
+        if (both) {
+          it->Next();
+        } else {
+          it->SkipTo(other_it->key());  // the rows before it do not hold the other term
+        }
+        continue;
+      }
     }
     // What Matches and Score are asked about this row (the rows that did not match are not).
-    tf[item.first + drive_term] = d.freq;
-    len[item.first + drive_term] = d.length;
-    tf[other.first + other_term] = o.freq;
-    len[other.first + other_term] = o.length;
+    tf[item.first + drive_term] = it->freq();
+    len[item.first + drive_term] = it->length();
+    tf[other.first + other_term] = other_it->freq();
+    len[other.first + other_term] = other_it->length();
     cached_match_[0] = true;
     cached_scored_ = false;
     KeepRow(key);
     if (!fn(key)) return;
+    it->Next();
   }
 }
 

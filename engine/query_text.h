@@ -81,9 +81,10 @@ class QueryText final : public TextOracle {
   // two words): then the term that is not the driving one (*other's *other_term-th).
   bool OtherOfPair(const Match& m, const Item& item, size_t drive_term, const Item** other,
                    size_t* other_term) const;
-  // ForEachMatch for such a condition: each of the driving term's rows from *it looked up in
-  // the other term's postings alone (a phrase: at the next position), without the general
-  // check's loops.
+  // ForEachMatch for such a condition: the driving term's postings from *it and the other
+  // term's walked together, each skipping to the other's row (a phrase: a row both hold is
+  // checked at the next position), without the general check's loops. A driving row the other
+  // term lacks counts in *scanned; the driving rows skipped over do not.
   void WalkPair(const Match& m, const Item& item, size_t drive_term, const Item& other,
                 size_t other_term, TextIndexReader::Iterator* it, const std::string& key_prefix,
                 const std::function<bool(std::string_view)>& fn, uint64_t* scanned,

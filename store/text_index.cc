@@ -15,6 +15,10 @@ constexpr size_t kMaxLmdbKey = 511;
 // How many chunks a lookup steps on with the cursor before it searches the B-tree instead.
 constexpr int kChunkSteps = 4;
 
+// The bytes a postings iterator's key buffer keeps past its key: keys up to this long move as
+// one block.
+constexpr size_t kKeySlack = 16;
+
 std::string FieldPrefix(const std::string& field) {
   std::string k;
   k.push_back(static_cast<char>((field.size() >> 8) & 0xFF));
@@ -110,6 +114,105 @@ bool LocateChunk(KvCursor* c, const std::string& base, const std::string& target
   *value = c->value();
   *has_next = c->Next() && StartsWith(c->key(), base);
   if (*has_next) next_key->assign(c->key());
+  return true;
+}
+
+// Moves *p past `count` varints before `end`; false when `end` comes first.
+bool SkipVarints(const char** p, const char* end, uint64_t count) {
+  const char* q = *p;
+  for (; count > 0; --count) {
+    while (q < end && (static_cast<uint8_t>(*q) & 0x80)) ++q;
+    if (q == end) return false;
+    ++q;
+  }
+  *p = q;
+  return true;
+}
+
+// Stepping over a chunk's rows that are before `key` (TextChunk::Seek, the postings
+// iterator's SkipTo) without building their keys: a row that shares more bytes with the row
+// before it than that row shares with `key` (`same`; that row is before `key`) is before `key`
+// too; one that shares fewer is after it (its byte there is larger than that row's, which is
+// `key`'s); else its own bytes decide.
+struct RowWalk {
+  const char* p;     // the next row
+  uint64_t left;     // the rows from p on
+  size_t same;       // the bytes the row before p shares with `key`
+  size_t prev_size;  // that row's key length
+  // Where it stopped: p is just past the header of the first row not before `key` (then
+  // left > 0, counting that row; `row` is where it starts), or past the rows (left 0).
+  const char* row = nullptr;
+  uint64_t shared = 0, suffix = 0;  // that row's header
+  bool exact = false;               // that row is `key`
+  bool bad = false;                 // a row did not decode (left > 0)
+};
+
+// Inlined: the stepping loops of lookups, called by the million, keep their state in registers.
+__attribute__((always_inline)) inline void WalkBefore(std::string_view key, const char* end,
+                                                      RowWalk* w) {
+  const char* p = w->p;
+  uint64_t left = w->left;
+  size_t same = w->same, prev_size = w->prev_size;
+  for (; left > 0; --left) {
+    const char* row = p;
+    uint64_t shared = 0, suffix = 0;
+    if (end - p >= 2 && !((static_cast<uint8_t>(p[0]) | static_cast<uint8_t>(p[1])) & 0x80)) {
+      shared = static_cast<uint8_t>(p[0]);  // both one byte, as they nearly always are
+      suffix = static_cast<uint8_t>(p[1]);
+      p += 2;
+    } else if (!ReadVarint(&p, end, &shared) || !ReadVarint(&p, end, &suffix)) {
+      w->bad = true;
+      break;
+    }
+    if (shared > prev_size || suffix > static_cast<size_t>(end - p)) {
+      w->bad = true;
+      break;
+    }
+    bool before = shared > same, exact = false;
+    if (shared == same) {
+      const size_t j = CommonPrefix(p, key.data() + same, std::min(suffix, key.size() - same));
+      const size_t m = same + j;
+      before = m < key.size() && (j == suffix || static_cast<unsigned char>(p[j]) <
+                                                     static_cast<unsigned char>(key[m]));
+      if (before) same = m;
+      exact = j == suffix && m == key.size();
+    }
+    if (!before) {
+      w->row = row;
+      w->shared = shared;
+      w->suffix = suffix;
+      w->exact = exact;
+      break;
+    }
+    p += suffix;
+    if (end - p >= 3 &&
+        !((static_cast<uint8_t>(p[0]) | static_cast<uint8_t>(p[1]) | static_cast<uint8_t>(p[2])) &
+          0x80) &&
+        p[1] == 1) {
+      p += 3;  // length, frequency 1 and its one position, each one byte: the usual row
+    } else {
+      uint64_t tf = 0;
+      if (!SkipVarints(&p, end, 1) || !ReadVarint(&p, end, &tf) || !SkipVarints(&p, end, tf)) {
+        w->bad = true;
+        break;
+      }
+    }
+    prev_size = shared + suffix;
+  }
+  w->p = p;
+  w->left = left;
+  w->same = same;
+  w->prev_size = prev_size;
+}
+
+// The whole key of a restart row at `at` (which shares nothing with the row before it).
+bool RestartKey(const char* at, const char* end, std::string_view* key) {
+  uint64_t shared = 0, suffix = 0;
+  if (!ReadVarint(&at, end, &shared) || !ReadVarint(&at, end, &suffix) || shared != 0 ||
+      suffix > static_cast<size_t>(end - at)) {
+    return false;
+  }
+  *key = std::string_view(at, suffix);
   return true;
 }
 
@@ -511,40 +614,289 @@ std::unique_ptr<TextIndexReader::Iterator> TextIndexReader::Postings(std::string
   return it;
 }
 
-bool TextIndexReader::Iterator::LoadChunk() {
-  at_ = 0;
-  if (!StartsWith(cursor_->key(), base_) || !chunk_.Decode(cursor_->value())) {
-    chunk_.Decode({});
+bool TextIndexReader::Iterator::EnterChunk(std::string_view value) {
+  // The chunk's head (TextChunk::Reset reads it the same way).
+  std::string_view rest = value;
+  uint64_t count = 0, restarts = 0;
+  const char* restart_table = nullptr;
+  bool bad = false;
+  if (!rest.empty() && rest[0] == '\0') {  // with restart points (EncodeTextChunk)
+    rest.remove_prefix(1);
+    bad = !GetVarint(&rest, &count) || !GetVarint(&rest, &restarts) ||
+          restarts != (count > 0 ? (count - 1) / kTextChunkRestart : 0) ||
+          restarts > rest.size() / 4;
+    if (!bad) {
+      restart_table = rest.data();
+      rest.remove_prefix(4 * restarts);
+    }
+  } else {
+    bad = !GetVarint(&rest, &count);
+  }
+  if (bad || count > rest.size()) {
+    Stop(true);
     return false;
   }
+  rows_ = p_ = rest.data();
+  end_ = rest.data() + rest.size();
+  restarts_ = restart_table;
+  n_restarts_ = restarts;
+  count_ = left_ = count;
+  near_ = UINT64_MAX;
+  if (count == 0) return NextChunk(nullptr);
+  key_size_ = 0;
+  valid_ = true;
+  return StepRow();
+}
+
+// Inlined into the loops that step: a call there costs them their registers.
+__attribute__((always_inline)) inline bool TextIndexReader::Iterator::StepRow() {
+  const char* p = p_;
+  const char* const end = end_;
+  uint64_t shared = 0, suffix = 0;
+  if (end - p >= 2 && !((static_cast<uint8_t>(p[0]) | static_cast<uint8_t>(p[1])) & 0x80)) {
+    shared = static_cast<uint8_t>(p[0]);  // both one byte, as they nearly always are
+    suffix = static_cast<uint8_t>(p[1]);
+    p += 2;
+  } else if (!ReadVarint(&p, end, &shared) || !ReadVarint(&p, end, &suffix)) {
+    Stop(true);
+    return false;
+  }
+  if (shared > key_size_ || suffix > static_cast<size_t>(end - p)) {
+    Stop(true);
+    return false;
+  }
+  // The shared part is the current key's first bytes, in place; short suffixes move as one
+  // 16-byte block (key_ keeps that much slack past any key).
+  const size_t size = shared + suffix;
+  if (size + kKeySlack > key_.size()) {
+    key_.resize(std::max<size_t>(size + kKeySlack, 2 * key_.size()));
+  }
+  if (suffix <= kKeySlack && end - p >= static_cast<ptrdiff_t>(kKeySlack)) {
+    std::memcpy(key_.data() + shared, p, kKeySlack);
+  } else if (suffix > 0) {
+    std::memcpy(key_.data() + shared, p, suffix);
+  }
+  p_ = p + suffix;
+  --left_;
+  key_size_ = size;
+  return ReadRest();
+}
+
+// Inlined into StepRow and StepTo.
+__attribute__((always_inline)) inline bool TextIndexReader::Iterator::ReadRest() {
+  const char* p = p_;
+  const char* const end = end_;
+  uint64_t length = 0, tf = 0;
+  if (end - p >= 3 &&
+      !((static_cast<uint8_t>(p[0]) | static_cast<uint8_t>(p[1]) | static_cast<uint8_t>(p[2])) &
+        0x80) &&
+      p[1] == 1) {
+    length = static_cast<uint8_t>(p[0]);  // length, frequency 1 and its one position, each one
+    tf = 1;                               // byte: the usual row
+    pos_bytes_ = p + 2;
+    p += 3;
+  } else {
+    if (!ReadVarint(&p, end, &length) || !ReadVarint(&p, end, &tf) ||
+        tf > static_cast<size_t>(end - p)) {
+      Stop(true);
+      return false;
+    }
+    pos_bytes_ = p;
+    for (uint64_t k = 0; k < tf; ++k) {  // the positions are decoded when asked for
+      while (p < end && (static_cast<uint8_t>(*p) & 0x80)) ++p;
+      if (p == end) {
+        Stop(true);
+        return false;
+      }
+      ++p;
+    }
+  }
+  p_ = p;
+  length_ = static_cast<uint32_t>(length);
+  freq_ = static_cast<uint32_t>(tf);
+  pos_ready_ = false;
   return true;
 }
 
-void TextIndexReader::Iterator::Seek(std::string_view from, bool inclusive) {
-  chunk_.Decode({});
-  at_ = 0;
-  if (!cursor_) return;
-  if (from.empty()) {
-    if (cursor_->Seek(base_)) LoadChunk();
-    if (!inclusive && Valid() && key().empty()) Next();
-    return;
+const uint32_t* TextIndexReader::Iterator::DecodePositions() {
+  if (positions_.size() < freq_) positions_.resize(std::max<size_t>(freq_, 2 * positions_.size()));
+  const char* p = pos_bytes_;
+  uint64_t pos = 0;
+  for (uint32_t k = 0; k < freq_; ++k) {
+    uint64_t d = 0;
+    ReadVarint(&p, end_, &d);  // StepRow found every varint complete
+    pos += d;
+    positions_[k] = static_cast<uint32_t>(pos);
   }
-  std::string target;
-  ChunkKeyInto(base_, from, &target);
-  if (!PositionAt(cursor_.get(), base_, target) || !LoadChunk()) return;
-  at_ = chunk_.Find(from, inclusive);
-  if (at_ == chunk_.size()) {
-    chunk_.Decode({});
-    at_ = 0;
-    if (cursor_->Next()) LoadChunk();
+  pos_ready_ = true;
+  return positions_.data();
+}
+
+bool TextIndexReader::Iterator::RestartKeyAt(uint64_t r, const char** at, std::string_view* key) {
+  const unsigned char* b = reinterpret_cast<const unsigned char*>(restarts_ + 4 * r);
+  const uint32_t off = static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 |
+                       static_cast<uint32_t>(b[2]) << 16 | static_cast<uint32_t>(b[3]) << 24;
+  if (off >= static_cast<size_t>(end_ - rows_) || !RestartKey(rows_ + off, end_, key)) {
+    Stop(true);
+    return false;
+  }
+  *at = rows_ + off;
+  return true;
+}
+
+bool TextIndexReader::Iterator::JumpToRestart(uint64_t r, const char* at) {
+  p_ = at;
+  left_ = count_ - kTextChunkRestart * (r + 1);
+  key_size_ = 0;  // a restart row shares nothing with the row before it
+  return StepRow();
+}
+
+bool TextIndexReader::Iterator::NextChunk(const std::string_view* target) {
+  const std::string_view cut =
+      target ? target->substr(0, std::min(target->size(), KeyRoom(base_))) : std::string_view();
+  for (int steps = 0;; ++steps) {
+    if (!has_next_) {
+      Stop(false);
+      return false;
+    }
+    std::string_view value = cursor_->value();  // the map's bytes: valid for the transaction
+    has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
+    // The chunk after this one starts before `target`: every row of this one is before it.
+    if (target && has_next_ && CompareKeys(cursor_->key().substr(base_.size()), cut) < 0) {
+      if (steps + 1 < kChunkSteps) continue;
+      ChunkKeyInto(base_, *target, &scratch_);
+      if (!PositionAt(cursor_.get(), base_, scratch_)) {
+        Stop(false);
+        return false;
+      }
+      value = cursor_->value();
+      has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
+    }
+    return EnterChunk(value);
   }
 }
 
 void TextIndexReader::Iterator::Next() {
-  if (++at_ < chunk_.size()) return;
-  chunk_.Decode({});
-  at_ = 0;
-  if (cursor_->Next()) LoadChunk();
+  if (!valid_) return;
+  if (left_ > 0) {
+    StepRow();
+  } else {
+    NextChunk(nullptr);
+  }
+}
+
+TextIndexReader::Iterator::StepEnd TextIndexReader::Iterator::StepTo(std::string_view target,
+                                                                     const char* p, uint64_t left,
+                                                                     size_t same, size_t prev_size,
+                                                                     size_t kept) {
+  RowWalk w{p, left, same, prev_size};
+  WalkBefore(target, end_, &w);
+  if (w.bad) {
+    Stop(true);
+    return StepEnd::kBad;
+  }
+  if (w.left == 0) return StepEnd::kRanOut;
+  // The row to stop at shares its first `shared` bytes with `target`: its key is built from
+  // there and its suffix; then the rest of it is read as StepRow reads it.
+  const size_t size = w.shared + w.suffix;
+  if (size + kKeySlack > key_.size())
+    key_.resize(std::max<size_t>(size + kKeySlack, 2 * key_.size()));
+  char* const k = key_.data();  // its first `kept` bytes are target's already
+  for (size_t i = kept; i < w.shared; ++i) k[i] = target[i];
+  if (w.suffix <= kKeySlack && end_ - w.p >= static_cast<ptrdiff_t>(kKeySlack)) {
+    std::memcpy(k + w.shared, w.p, kKeySlack);
+  } else {
+    std::memcpy(k + w.shared, w.p, w.suffix);
+  }
+  key_size_ = size;
+  p_ = w.p + w.suffix;
+  left_ = w.left - 1;
+  if (!ReadRest()) return StepEnd::kBad;
+  return w.exact ? StepEnd::kAt : StepEnd::kAfter;
+}
+
+bool TextIndexReader::Iterator::SkipTo(std::string_view target) {
+  while (valid_) {
+    // Where the current key parts from `target`: at or after it, the skip is over.
+    const size_t n = std::min(key_size_, target.size());
+    const size_t kept = CommonPrefix(key_.data(), target.data(), n);
+    if (kept == n
+            ? key_size_ >= target.size()
+            : static_cast<unsigned char>(key_[kept]) > static_cast<unsigned char>(target[kept])) {
+      return key_size_ == target.size() && kept == n;
+    }
+    // The last restart point ahead whose key is not after `target`; the nearest one is looked
+    // at first, alone (most skips are of a few rows), and kept for the skips after this one.
+    const uint64_t row = count_ - left_ - 1;
+    uint64_t lo = row / kTextChunkRestart;  // restart r is row kTextChunkRestart * (r + 1)
+    const char* jump_at = nullptr;
+    uint64_t jump = 0;
+    if (lo < n_restarts_) {
+      const char* at = nullptr;
+      std::string_view restart_key;
+      if (lo == near_) {
+        at = near_at_;
+        restart_key = near_key_;
+      } else {
+        if (!RestartKeyAt(lo, &at, &restart_key)) return false;
+        near_ = lo;
+        near_at_ = at;
+        near_key_ = restart_key;
+      }
+      if (CompareKeys(restart_key, target) <= 0) {
+        uint64_t hi = n_restarts_;
+        jump = lo;
+        jump_at = at;
+        ++lo;
+        while (lo < hi) {
+          const uint64_t mid = lo + (hi - lo) / 2;
+          if (!RestartKeyAt(mid, &at, &restart_key)) return false;
+          if (CompareKeys(restart_key, target) <= 0) {
+            jump = mid;
+            jump_at = at;
+            lo = mid + 1;
+          } else {
+            hi = mid;
+          }
+        }
+      }
+    }
+    // From the restart row (whose key is whole: it shares nothing), else from the row after
+    // the current one.
+    const StepEnd stop =
+        jump_at ? StepTo(target, jump_at, count_ - kTextChunkRestart * (jump + 1), 0, 0, kept)
+                : StepTo(target, p_, left_, kept, key_size_, kept);
+    if (stop != StepEnd::kRanOut) return stop == StepEnd::kAt;
+    // Every row of the chunk is before `target`.
+    if (!NextChunk(&target)) return false;
+  }
+  return false;
+}
+
+void TextIndexReader::Iterator::Seek(std::string_view from, bool inclusive) {
+  valid_ = bad_ = false;
+  has_next_ = false;
+  if (!cursor_) return;
+  if (from.empty()) {
+    if (!cursor_->Seek(base_) || !StartsWith(cursor_->key(), base_)) return;
+  } else {
+    ChunkKeyInto(base_, from, &scratch_);
+    if (!PositionAt(cursor_.get(), base_, scratch_)) return;
+  }
+  std::string_view value = cursor_->value();
+  has_next_ = cursor_->Next() && StartsWith(cursor_->key(), base_);
+  if (!EnterChunk(value)) return;
+  if (!from.empty()) SkipTo(from);
+  if (!inclusive && valid_ && key() == from) Next();
+}
+
+TextPosting TextIndexReader::Iterator::posting() {
+  TextPosting p;
+  p.key.assign(key());
+  p.length = length_;
+  const uint32_t* pos = positions();
+  p.positions.assign(pos, pos + freq_);
+  return p;
 }
 
 void TextChunk::Reset(std::string_view in) {
@@ -674,35 +1026,12 @@ bool TextChunk::DecodeRow(const char* prefix, size_t prefix_avail, size_t prefix
   return true;
 }
 
-// Moves *p past `count` varints before `end`; false when `end` comes first.
-static bool SkipVarints(const char** p, const char* end, uint64_t count) {
-  const char* q = *p;
-  for (; count > 0; --count) {
-    while (q < end && (static_cast<uint8_t>(*q) & 0x80)) ++q;
-    if (q == end) return false;
-    ++q;
-  }
-  *p = q;
-  return true;
-}
-
 const char* TextChunk::RestartAt(uint64_t r) const {
   const unsigned char* b = reinterpret_cast<const unsigned char*>(restarts_ + 4 * r);
   const uint32_t at = static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 |
                       static_cast<uint32_t>(b[2]) << 16 | static_cast<uint32_t>(b[3]) << 24;
   const size_t size = static_cast<size_t>(in_.data() + in_.size() - rows_);
   return at < size ? rows_ + at : nullptr;
-}
-
-// The whole key of a restart row at `at` (which shares nothing with the row before it).
-static bool RestartKey(const char* at, const char* end, std::string_view* key) {
-  uint64_t shared = 0, suffix = 0;
-  if (!ReadVarint(&at, end, &shared) || !ReadVarint(&at, end, &suffix) || shared != 0 ||
-      suffix > static_cast<size_t>(end - at)) {
-    return false;
-  }
-  *key = std::string_view(at, suffix);
-  return true;
 }
 
 // Inlined: Seek calls it for every lookup, and a call there costs the stepping loop its registers.
@@ -790,50 +1119,16 @@ size_t TextChunk::Seek(std::string_view key) {
   } else if (bad_) {
     return n_;
   }
-  const char* found = nullptr;  // the row at or after `key`
-  bool exact = false;           // ... and it is `key`
-  for (; left > 0; --left) {
-    const char* row = p;
-    uint64_t shared = 0, suffix = 0;
-    if (end - p >= 2 && !((static_cast<uint8_t>(p[0]) | static_cast<uint8_t>(p[1])) & 0x80)) {
-      shared = static_cast<uint8_t>(p[0]);  // both one byte, as they nearly always are
-      suffix = static_cast<uint8_t>(p[1]);
-      p += 2;
-    } else if (!ReadVarint(&p, end, &shared) || !ReadVarint(&p, end, &suffix)) {
-      bad_ = true;
-      break;
-    }
-    if (shared > prev_size || suffix > static_cast<size_t>(end - p)) {
-      bad_ = true;
-      break;
-    }
-    bool before = shared > same;
-    if (shared == same) {
-      const size_t j = CommonPrefix(p, key.data() + same, std::min(suffix, key.size() - same));
-      const size_t m = same + j;
-      before = m < key.size() && (j == suffix || static_cast<unsigned char>(p[j]) <
-                                                     static_cast<unsigned char>(key[m]));
-      if (before) same = m;
-      exact = j == suffix && m == key.size();
-    }
-    if (!before) {
-      found = row;
-      break;
-    }
-    stepped = true;
-    p += suffix;
-    uint64_t tf = 0;
-    if (end - p >= 3 &&
-        !((static_cast<uint8_t>(p[0]) | static_cast<uint8_t>(p[1]) | static_cast<uint8_t>(p[2])) &
-          0x80) &&
-        p[1] == 1) {
-      p += 3;  // length, frequency 1 and its one position, each one byte: the usual row
-    } else if (!SkipVarints(&p, end, 1) || !ReadVarint(&p, end, &tf) || !SkipVarints(&p, end, tf)) {
-      bad_ = true;
-      break;
-    }
-    prev_size = shared + suffix;
-  }
+  RowWalk w{p, left, same, prev_size};
+  WalkBefore(key, end, &w);
+  bad_ = bad_ || w.bad;
+  stepped = stepped || w.left < left;  // rows passed
+  left = w.left;
+  p = w.p;
+  same = w.same;
+  prev_size = w.prev_size;
+  const char* const found = !w.bad && w.left > 0 ? w.row : nullptr;  // the row at or after `key`
+  const bool exact = found && w.exact;                               // ... and it is `key`
   left_ = left;
   // A row after `key` is left as it is, not decoded: the next Seek starts from it, knowing how
   // much the row before it shares with `key` (floor_).

@@ -174,26 +174,86 @@ class TextIndexReader {
   // Indexed terms that start with `prefix`, in order; false when there are more than `max`.
   bool ExpandPrefix(std::string_view prefix, size_t max, std::vector<std::string>* terms) const;
 
-  // The postings of one term in key order.
+  // The postings of one term in key order, decoded a row at a time: a row's key, length and
+  // frequency as the iterator reaches it, its positions only when asked for. Rows passed over
+  // by SkipTo are not decoded where the chunks' restart points and keys tell they are before
+  // the target.
   class Iterator {
    public:
     // Positions at the first row with key >= `from` (> with !inclusive).
     void Seek(std::string_view from, bool inclusive);
-    bool Valid() const { return at_ < chunk_.size(); }
-    std::string_view key() const { return chunk_.key(at_); }
-    TextPostingRef ref() const {
-      return {chunk_.key(at_), chunk_.length(at_), chunk_.positions(at_), chunk_.freq(at_)};
-    }
-    TextPosting posting() const { return chunk_.Posting(at_); }
+    bool Valid() const { return valid_; }
+    // The row's key, valid until the iterator moves.
+    std::string_view key() const { return std::string_view(key_.data(), key_size_); }
+    uint32_t length() const { return length_; }
+    uint32_t freq() const { return freq_; }
+    // The term's positions in the row (freq() of them), decoded on the first ask; valid until
+    // the iterator moves.
+    const uint32_t* positions() { return pos_ready_ ? positions_.data() : DecodePositions(); }
+    TextPostingRef ref() { return {key(), length_, positions(), freq_}; }
+    TextPosting posting();
     void Next();
+    // Moves on to the first row with key >= `target` (key() when it is not before `target`);
+    // true when that row's key is `target`. Valid() is false when the term has no such row.
+    // `target` must not point into this iterator's own key.
+    bool SkipTo(std::string_view target);
+    // A chunk did not decode (the iteration stopped there).
+    bool bad() const { return bad_; }
 
    private:
     friend class TextIndexReader;
-    bool LoadChunk();  // decodes the chunk at the cursor, if it belongs to the term
+    // Makes row 0 of the chunk `value` the current row, or (an empty chunk) moves on.
+    bool EnterChunk(std::string_view value);
+    // Moves to the term's next chunk (the cursor stands on it). With `target`, chunks whose
+    // rows are all before it (the chunk after them starts at or before it) are passed over,
+    // and after kChunkSteps of them the B-tree is searched instead.
+    bool NextChunk(const std::string_view* target);
+    // Decodes the row at p_ as the current one; false (and bad_) when it does not decode.
+    bool StepRow();
+    // The current row's length, frequency and positions' bytes, at p_ (its key read).
+    bool ReadRest();
+    // Steps over the `left` rows from p (the row before p shares `same` bytes with `target`,
+    // which is after it, and is prev_size bytes long) to the first row not before `target`,
+    // and makes it the current row (key_'s first `kept` bytes are `target`'s already): kAt it
+    // is `target`, kAfter it is after it, kRanOut every row is before it, kBad a row does not
+    // decode (then !valid_ and bad_).
+    enum class StepEnd { kAt, kAfter, kRanOut, kBad };
+    StepEnd StepTo(std::string_view target, const char* p, uint64_t left, size_t same,
+                   size_t prev_size, size_t kept);
+    // Makes restart row r (kTextChunkRestart * (r + 1)) the current row.
+    bool JumpToRestart(uint64_t r, const char* at);
+    // The key of restart row r and where the row starts; false when it does not decode.
+    bool RestartKeyAt(uint64_t r, const char** at, std::string_view* key);
+    const uint32_t* DecodePositions();
+    void Stop(bool bad) {
+      valid_ = false;
+      bad_ = bad_ || bad;
+    }
+
     std::unique_ptr<KvCursor> cursor_;
-    std::string base_;  // field, term and separator: the prefix of the term's chunk keys
-    TextChunk chunk_;
-    size_t at_ = 0;
+    std::string base_;     // field, term and separator: the prefix of the term's chunk keys
+    std::string scratch_;  // a chunk key being searched for
+    bool valid_ = false, bad_ = false;
+    bool has_next_ = false;  // the cursor stands on the term's chunk after the current one
+    // The chunk at hand: its rows (restart row r starts at rows_ + the r-th u32 of restarts_)
+    // and how many; the row after the current one starts at p_, `left_` rows remain after it.
+    const char* rows_ = nullptr;
+    const char* end_ = nullptr;
+    const char* p_ = nullptr;
+    const char* restarts_ = nullptr;
+    uint64_t count_ = 0, left_ = 0, n_restarts_ = 0;
+    // The restart SkipTo looked at first last time (UINT64_MAX: none), and its key and start.
+    uint64_t near_ = UINT64_MAX;
+    std::string_view near_key_;
+    const char* near_at_ = nullptr;
+    // The current row: its key (key_ keeps 16 bytes of slack past it for block copies), its
+    // length and frequency, and its positions' bytes.
+    std::vector<char> key_;
+    size_t key_size_ = 0;
+    uint32_t length_ = 0, freq_ = 0;
+    const char* pos_bytes_ = nullptr;
+    bool pos_ready_ = false;
+    std::vector<uint32_t> positions_;
   };
   std::unique_ptr<Iterator> Postings(std::string_view term) const;
 

@@ -1026,3 +1026,167 @@ TEST_CASE("a postings chunk seeks alike with restart points and as written befor
     }
   }
 }
+
+// A term's postings iterator over chunks of both forms, written straight into a table: every
+// row read in order, SkipTo to targets in order (rows, keys between them, far jumps that pass
+// over whole chunks and take the B-tree), mixed with Next, against the sorted keys.
+TEST_CASE("a postings iterator skips alike over chunks of both forms", "[engine]") {
+  TempDir dir("iterator");
+  std::string error;
+  auto env = projd::KvEnv::Open(dir.path(), {"text"}, projd::KvOptions(), &error);
+  REQUIRE(env);
+  const std::string field = "memo";
+  auto term_base = [&field](const std::string& term) {
+    std::string k;
+    k.push_back(static_cast<char>(field.size() >> 8));
+    k.push_back(static_cast<char>(field.size() & 0xFF));
+    return k + field + '\x01' + term + '\x00';
+  };
+  std::mt19937 rng(11);
+  for (int round = 0; round < 12; ++round) {
+    INFO("round " << round);
+    // Keys that share prefixes of varied lengths, some long.
+    std::set<std::string> key_set;
+    const size_t n = 1 + rng() % (round < 4 ? 300 : 4000);
+    while (key_set.size() < n) {
+      std::string k = "acct-" + std::to_string(rng() % 50);
+      for (size_t len = 1 + rng() % 8; len > 0; --len) k.push_back("abcd"[rng() % 4]);
+      if (rng() % 30 == 0) k.append(20 + rng() % 100, 'z');
+      key_set.insert(k);
+    }
+    std::vector<projd::TextPosting> rows;
+    for (const auto& k : key_set) {
+      projd::TextPosting p;
+      p.key = k;
+      p.length = 1 + rng() % 300;
+      uint32_t at = 0;
+      for (uint32_t f = 1 + (rng() % 5 == 0 ? rng() % 40 : 0); f > 0; --f) {
+        at += rng() % 200;
+        p.positions.push_back(at++);
+      }
+      rows.push_back(p);
+    }
+    // The term's chunks (1 to 128 rows, either form), between two other terms' chunks.
+    {
+      auto txn = env->BeginWrite(&error);
+      REQUIRE(txn);
+      REQUIRE(txn->Clear(0));
+      for (const char* other : {"cof", "coffeez"}) {
+        std::vector<projd::TextPosting> one(rows.begin(), rows.begin() + 1);
+        REQUIRE(txn->Put(0, term_base(other) + one[0].key, EncodeWithoutRestarts(one)));
+      }
+      for (size_t at = 0; at < rows.size();) {
+        const size_t size = std::min<size_t>(rows.size() - at, 1 + rng() % 128);
+        std::vector<projd::TextPosting> part(rows.begin() + at, rows.begin() + at + size);
+        std::string value;
+        if (rng() % 2) {
+          std::vector<projd::TextPostingRef> refs;
+          for (const auto& r : part) {
+            refs.push_back(
+                {r.key, r.length, r.positions.data(), static_cast<uint32_t>(r.positions.size())});
+          }
+          projd::EncodeTextChunk(refs.data(), refs.size(), &value);
+        } else {
+          value = EncodeWithoutRestarts(part);
+        }
+        REQUIRE(txn->Put(0, term_base("coffee") + part[0].key, value));
+        at += size;
+      }
+      REQUIRE(txn->Commit());
+    }
+    auto txn = env->BeginRead(&error);
+    REQUIRE(txn);
+    projd::TextIndexReader reader(txn.get(), 0, field);
+    // Every row in order, positions decoded for some.
+    auto it = reader.Postings("coffee");
+    it->Seek("", true);
+    for (size_t i = 0; i < rows.size(); ++i, it->Next()) {
+      REQUIRE(it->Valid());
+      REQUIRE(std::string(it->key()) == rows[i].key);
+      CHECK(it->length() == rows[i].length);
+      REQUIRE(it->freq() == rows[i].positions.size());
+      if (i % 3 == 0) CHECK(it->posting().positions == rows[i].positions);
+    }
+    CHECK_FALSE(it->Valid());
+    CHECK_FALSE(it->bad());
+    // Targets in order: rows, keys just after or before one, and now and then a far jump.
+    for (int walk = 0; walk < 20; ++walk) {
+      std::vector<std::string> targets;
+      for (int s = 0; s < 60; ++s) {
+        std::string k = rows[rng() % rows.size()].key;
+        if (s % 3 == 1) k.push_back('b');
+        if (s % 3 == 2) k.pop_back();
+        targets.push_back(k);
+      }
+      std::sort(targets.begin(), targets.end());
+      if (walk % 2 == 0) targets.resize(1 + rng() % 6);  // few targets: long skips
+      auto lower = [&rows](const std::string& k) {
+        return static_cast<size_t>(
+            std::lower_bound(
+                rows.begin(), rows.end(), k,
+                [](const projd::TextPosting& p, const std::string& key) { return p.key < key; }) -
+            rows.begin());
+      };
+      auto sit = reader.Postings("coffee");
+      sit->Seek(targets[0], true);
+      size_t want = lower(targets[0]);
+      for (const auto& t : targets) {
+        INFO("skip to " << Short(t));
+        const bool at = sit->SkipTo(t);
+        want = std::max(want, lower(t));
+        CHECK(at == (want < rows.size() && rows[want].key == t));
+        if (want == rows.size()) {
+          CHECK_FALSE(sit->Valid());
+          break;
+        }
+        REQUIRE(sit->Valid());
+        REQUIRE(std::string(sit->key()) == rows[want].key);
+        CHECK(sit->length() == rows[want].length);
+        CHECK(std::vector<uint32_t>(sit->positions(), sit->positions() + sit->freq()) ==
+              rows[want].positions);
+        if (rng() % 4 == 0) {
+          sit->Next();
+          ++want;
+          if (want == rows.size()) {
+            CHECK_FALSE(sit->Valid());
+            break;
+          }
+          REQUIRE(sit->Valid());
+          CHECK(std::string(sit->key()) == rows[want].key);
+        }
+      }
+      CHECK_FALSE(sit->bad());
+    }
+  }
+  // A chunk whose restart offset points outside its rows stops the iteration as bad, without
+  // reading outside its bytes.
+  std::vector<projd::TextPosting> rows;
+  for (int i = 0; i < 100; ++i) {
+    projd::TextPosting p;
+    p.key = "r" + std::to_string(1000 + i);
+    p.length = 3;
+    p.positions = {1};
+    rows.push_back(p);
+  }
+  std::vector<projd::TextPostingRef> refs;
+  for (const auto& r : rows) refs.push_back({r.key, r.length, r.positions.data(), 1});
+  std::string broken;
+  projd::EncodeTextChunk(refs.data(), refs.size(), &broken);
+  broken[3 + 4 * 3 + 3] = '\x7f';  // 00, count 100, 6 restarts: the 4th restart's offset
+  {
+    auto txn = env->BeginWrite(&error);
+    REQUIRE(txn);
+    REQUIRE(txn->Clear(0));
+    REQUIRE(txn->Put(0, term_base("coffee") + rows[0].key, broken));
+    REQUIRE(txn->Commit());
+  }
+  auto txn = env->BeginRead(&error);
+  REQUIRE(txn);
+  projd::TextIndexReader reader(txn.get(), 0, field);
+  auto it = reader.Postings("coffee");
+  it->Seek("", true);
+  REQUIRE(it->Valid());
+  it->SkipTo("r1090");
+  CHECK_FALSE(it->Valid());
+  CHECK(it->bad());
+}
