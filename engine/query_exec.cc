@@ -614,9 +614,21 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   bool late_rows = !need_row && !q.aggregates && AnswerReadsRow(q);
   query_detail::Grouper grouper(q, limits.max_sorted);
   uint64_t give_up_after = limits.give_up_after;
-  if (give_up_after && !need_row && limits.give_up_after_checks &&
-      text.Selectivity(plan.text_slot) <= limits.give_up_after_checks) {
-    give_up_after = 0;  // its candidates are known to be few: it cannot give up
+  bool stream = !ordered && !q.aggregates;
+  if (give_up_after && !need_row && limits.give_up_after_checks) {
+    if (text.Selectivity(plan.text_slot) <= limits.give_up_after_checks) {
+      give_up_after = 0;  // its candidates are known to be few: it cannot give up
+    } else if (plan.key_or_prefix.empty()) {
+      // Many candidates. Those its answer takes, by its words' row counts: more than a search
+      // with few candidates may examine, and it gives up now rather than after that work;
+      // else it may examine as many as such a search before it gives up.
+      if (text.ExpectedChecks(plan.text_slot, stream ? page + 1 : 0) >=
+          limits.give_up_after_checks) {
+        answer->gave_up = true;
+        return false;
+      }
+      give_up_after = limits.give_up_after_checks;
+    }
   }
   auto over_budget = [&]() {
     if (Clock::now() - started <= limits.budget) return false;
@@ -662,7 +674,6 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
     return true;
   };
   bool key_paged = !ordered && !q.aggregates && has_after;
-  bool stream = !ordered && !q.aggregates;
   if (limits.give_up_after && !Bounded(plan, stream)) {
     answer->gave_up = true;
     return false;

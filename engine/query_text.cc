@@ -218,6 +218,36 @@ uint64_t QueryText::Selectivity(int slot) const {
   return m.items.empty() ? 0 : m.items[RarestItem(m)].rows;
 }
 
+uint64_t QueryText::ExpectedChecks(int slot, uint64_t want) const {
+  const Match& m = matches_[static_cast<size_t>(slot)];
+  if (m.items.empty()) return 0;
+  const Item& driver = m.items[RarestItem(m)];
+  const double rows = std::max(m.rows, 1.0);
+  // The chance that a candidate (a row of the driving term) holds the other terms, and each
+  // of a phrase's next words right after the word before (one position of the row's length).
+  double p = 1;
+  const double next_to = 1 / std::max(m.avg_length, 1.0);
+  for (const Item& item : m.items) {
+    if (item.prefix) {
+      if (&item != &driver) p *= std::min(1.0, static_cast<double>(item.rows) / rows);
+      continue;
+    }
+    const size_t drive =
+        &item == &driver ? static_cast<size_t>(std::min_element(item.df.begin(), item.df.end()) -
+                                               item.df.begin())
+                         : item.df.size();
+    for (size_t t = 0; t < item.df.size(); ++t) {
+      if (t != drive) p *= std::min(1.0, static_cast<double>(item.df[t]) / rows);
+      if (t > 0) p *= next_to;
+    }
+  }
+  const uint64_t candidates = driver.rows;
+  if (want == 0 || p <= 0 || static_cast<double>(candidates) * p <= static_cast<double>(want)) {
+    return candidates;
+  }
+  return std::min(candidates, static_cast<uint64_t>(std::ceil(static_cast<double>(want) / p)));
+}
+
 void QueryText::ForEachMatch(int slot, const std::string& from, bool inclusive,
                              const std::string& key_prefix,
                              const std::function<bool(std::string_view)>& fn, uint64_t* scanned,

@@ -45,6 +45,10 @@ class QueryText final : public TextOracle {
   const std::string& field(int slot) const { return matches_[static_cast<size_t>(slot)].field; }
   // The number of rows condition `slot`'s rarest item occurs in (how selective it is).
   uint64_t Selectivity(int slot) const;
+  // About how many candidates ForEachMatch examines to find `want` rows that match condition
+  // `slot` (0: all of them), from its words' row counts and the rows' mean length, as if words
+  // occurred independently and anywhere in a row.
+  uint64_t ExpectedChecks(int slot, uint64_t want) const;
 
  private:
   struct Item {

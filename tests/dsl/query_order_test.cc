@@ -250,3 +250,53 @@ TEST_CASE("a bounded first try of a query gives up or answers exactly as an unbo
     if (whole.scanned > 1) CHECK(gave_up_small);
   }
 }
+
+TEST_CASE("a search that its words' row counts say needs many candidates gives up before any",
+          "[dsl]") {
+  Data d = RandomData(13, 600);
+  View view = MakeView("estimate", d.events);
+  // Each word is in about a third of the 600 rows: a page of 20 rows that hold two of them
+  // takes about 21 / (1/3) = 63 candidates; a count takes every one.
+  projd::QueryLimits first_try;
+  first_try.give_up_after = 25;
+  first_try.give_up_after_checks = 10;
+  for (const char* text : {
+           "from t select key where memo matches \"coffee rent\" limit 20",
+           "from t select key where memo matches \"\\\"coffee rent\\\"\" limit 20",
+           "from t select count() where memo matches \"card\"",
+           "from t select key, score() as s where memo matches \"fee\" order by s desc limit 3",
+       }) {
+    INFO(text);
+    projd::QueryAnswer whole;
+    auto q = CompileWhole(view, text, &whole);
+    REQUIRE(whole.scanned > 25);
+    projd::QueryAnswer a;
+    std::string e;
+    CHECK_FALSE(projd::RunQuery(*q, view.store.get(), "", first_try, &a, &e));
+    CHECK(a.gave_up);
+    CHECK(a.scanned == 0);
+    CHECK(e.empty());
+  }
+  // One word and a small page: its first candidates fill it, so it runs (and answers alike);
+  // and a key prefix narrows the candidates beyond what the row counts tell, so it runs too.
+  for (const char* text : {
+           "from t select key where memo matches \"card\" limit 5",
+           "from t select key where memo matches \"coffee rent\" and key starts_with \"r01\" "
+           "limit 20",
+       }) {
+    INFO(text);
+    projd::QueryAnswer whole;
+    auto q = CompileWhole(view, text, &whole);
+    projd::QueryAnswer a;
+    std::string e;
+    const bool ok = projd::RunQuery(*q, view.store.get(), "", first_try, &a, &e);
+    CHECK(a.scanned > 0);  // it examined candidates (and may give up after 25 of them)
+    if (ok) {
+      CHECK(projd::ToJson(projd::Value::MakeArray(a.rows)) ==
+            projd::ToJson(projd::Value::MakeArray(whole.rows)));
+    } else {
+      CHECK(a.gave_up);
+      CHECK(a.scanned >= 25);
+    }
+  }
+}
