@@ -23,10 +23,9 @@ namespace projd {
 // The rows a query may examine on an HTTP thread before it moves to the query pool: a page of
 // a key, key prefix, one-value index or text plan, a fraction of a millisecond of work.
 constexpr uint64_t kInlineQueryRows = 512;
-// A text plan that reads no row to decide may examine this many candidates there (and runs
-// whole when it has no more): each is a step in the postings of the other words (0.1-0.3 us,
-// against 1-2 us to read and test a row), so about the same time; one that its words' row
-// counts say needs more moves at once (QueryLimits::give_up_after_checks).
+// A text plan that reads no row to decide, and has at most this many candidates, runs there
+// whole: each is a step in the postings of the other words (0.1-0.3 us, against 1-2 us to
+// read and test a row), so about the same time (QueryLimits::give_up_after_checks).
 constexpr uint64_t kInlineQueryChecks = 4096;
 
 namespace {

@@ -619,15 +619,12 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
     if (text.Selectivity(plan.text_slot) <= limits.give_up_after_checks) {
       give_up_after = 0;  // its candidates are known to be few: it cannot give up
     } else if (plan.key_or_prefix.empty()) {
-      // Many candidates. Those its answer takes, by its words' row counts: more than a search
-      // with few candidates may examine, and it gives up now rather than after that work;
-      // else it may examine as many as such a search before it gives up.
-      if (text.ExpectedChecks(plan.text_slot, stream ? page + 1 : 0) >=
-          limits.give_up_after_checks) {
+      // Many candidates. When its words' row counts say its answer takes give_up_after of
+      // them or more, it gives up now rather than after that work.
+      if (text.ExpectedChecks(plan.text_slot, stream ? page + 1 : 0) >= give_up_after) {
         answer->gave_up = true;
         return false;
       }
-      give_up_after = limits.give_up_after_checks;
     }
   }
   auto over_budget = [&]() {

@@ -24,11 +24,12 @@ struct QueryLimits {
   // a thread that must not wait long, before it goes to the query pool.
   uint64_t give_up_after = 0;
   // 0: none. Else a text plan that decides on its candidates from the text index alone
-  // (reading no row before the answer is chosen) may examine this many candidates instead of
-  // give_up_after (checking a candidate against the postings costs a fraction of reading and
-  // testing a row): with at most this many (its driving term's rows) it does not give up;
-  // with more, and no key prefix, it gives up at once when QueryText::ExpectedChecks says its
-  // answer takes this many or more (a try that gave up later would waste its work).
+  // (reading no row before the answer is chosen) and has at most this many candidates (its
+  // driving term's rows) does not give up: checking a candidate against the postings costs a
+  // fraction of reading and testing a row, so all of them take about as long as give_up_after
+  // rows. One with more candidates gives up after give_up_after, as any plan, and at once
+  // (without a key prefix) when QueryText::ExpectedChecks says its answer takes that many or
+  // more: a try that gave up later would waste its work.
   uint64_t give_up_after_checks = 0;
 };
 
