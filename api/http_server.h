@@ -33,6 +33,9 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote;  // peer address "127.0.0.1:53422"
+  // No other connection sent a request within HttpServerOptions::alone_after before this one:
+  // the server has no one else to serve now (a handler may then do more on the I/O thread).
+  bool alone = false;
 
   // The first query parameter / header with this name (header names are matched
   // case-insensitively), or nullptr.
@@ -112,6 +115,8 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive connection idle limit
   size_t max_connections = 1024;                  // further connections are closed at once
   size_t max_pipelined = 16;  // requests read ahead of unanswered ones per connection
+  // HttpRequest::alone: no request from another connection for this long.
+  std::chrono::microseconds alone_after{2000};
   // Optional. A request whose meaning is its target alone is first offered here, on the I/O
   // thread, before the general parsing: "GET", HTTP/1.1, a target of visible ASCII without
   // '?', '#' or '%', no body, and only the header fields Host, User-Agent, Accept,

@@ -167,6 +167,7 @@ bool Session::TryQuickGet() {
   HttpResponse answer;
   size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), &answer);
   if (length == 0) return false;
+  core_->NoteRequest(this);
   buffer_.consume(length);
   reads_follow_ = true;  // ReadRequest reads on when this returns
   OnAnswer(Enqueue(true), std::move(answer));
@@ -269,6 +270,7 @@ void Session::Dispatch(http::request<http::string_body>&& message) {
   if (auto bad = ToRequest(std::move(message), remote_, &request)) {
     return OnAnswer(id, std::move(*bad));
   }
+  request.alone = core_->NoteRequest(this);
   auto reply = std::make_shared<PendingReply>(core_->shared_from_this(), weak_from_this(), id);
   Responder respond = [reply](HttpResponse response) { reply->Send(std::move(response)); };
   CallHandler(core_->handler(), std::move(request), respond);

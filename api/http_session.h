@@ -100,6 +100,21 @@ class Core : public std::enable_shared_from_this<Core> {
     connections_.fetch_sub(1);
   }
   void CountConnection() { connections_.fetch_add(1); }
+  // Notes a request from `session` (quick or not); true when no other session sent one within
+  // options().alone_after (HttpRequest::alone). Relaxed: with several I/O threads it is a hint.
+  bool NoteRequest(const void* session) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    if (last_session_.load(std::memory_order_relaxed) != session) {
+      // The request before this one came from another session: the latest from any but this.
+      other_at_.store(last_at_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      last_session_.store(session, std::memory_order_relaxed);
+    }
+    last_at_.store(now, std::memory_order_relaxed);
+    return now - other_at_.load(std::memory_order_relaxed) >
+           std::chrono::duration_cast<std::chrono::nanoseconds>(options_.alone_after).count();
+  }
 
  private:
   // One io_context per I/O thread; concurrency hint 1: each is run by one thread (answers
@@ -119,6 +134,11 @@ class Core : public std::enable_shared_from_this<Core> {
   uint16_t port_ = 0;
   std::atomic<bool> stopped_{false};
   std::atomic<size_t> connections_{0};
+  // NoteRequest: the session of the latest request and when (steady clock, ns), and when the
+  // latest request from another session than that one came.
+  std::atomic<const void*> last_session_{nullptr};
+  std::atomic<int64_t> last_at_{INT64_MIN / 2};
+  std::atomic<int64_t> other_at_{INT64_MIN / 2};
 
   std::mutex mu_;
   // Live sessions and pending PostAfter timers, for Stop. Guarded by mu_.

@@ -31,6 +31,10 @@ struct QueryLimits {
   // (without a key prefix) when QueryText::ExpectedChecks says its answer takes that many or
   // more: a try that gave up later would waste its work.
   uint64_t give_up_after_checks = 0;
+  // 0: give_up_after. Else what such a text plan with more candidates may examine before it
+  // gives up (and the estimate at which it gives up at once) instead of give_up_after: for a
+  // first try on a thread that has nothing else to do now.
+  uint64_t text_give_up_after = 0;
 };
 
 struct QueryAnswer {

@@ -277,6 +277,29 @@ TEST_CASE("a search that its words' row counts say needs many candidates gives u
     CHECK(a.scanned == 0);
     CHECK(e.empty());
   }
+  // With more it may examine (a first try on a thread with nothing else to do), the page of two
+  // words runs, and answers as the whole run; the count still gives up at once.
+  {
+    projd::QueryAnswer whole;
+    auto q =
+        CompileWhole(view, "from t select key where memo matches \"coffee rent\" limit 20", &whole);
+    projd::QueryLimits alone = first_try;
+    alone.text_give_up_after = std::max<uint64_t>(whole.scanned + 1, 100);  // above the estimate
+    projd::QueryAnswer a;
+    std::string e;
+    REQUIRE(projd::RunQuery(*q, view.store.get(), "", alone, &a, &e));
+    CHECK(a.scanned == whole.scanned);
+    CHECK(projd::ToJson(projd::Value::MakeArray(a.rows)) ==
+          projd::ToJson(projd::Value::MakeArray(whole.rows)));
+    projd::QueryAnswer count_whole;
+    auto count =
+        CompileWhole(view, "from t select count() where memo matches \"card\"", &count_whole);
+    REQUIRE(count_whole.scanned >= alone.text_give_up_after);
+    projd::QueryAnswer c;
+    CHECK_FALSE(projd::RunQuery(*count, view.store.get(), "", alone, &c, &e));
+    CHECK(c.gave_up);
+    CHECK(c.scanned == 0);
+  }
   // One word and a small page: its first candidates fill it, so it runs (and answers alike);
   // and a key prefix narrows the candidates beyond what the row counts tell, so it runs too.
   for (const char* text : {

@@ -1601,3 +1601,42 @@ TEST_CASE("HttpCall reports a refused connection", "[http]") {
 }
 
 }  // namespace projd
+
+namespace projd {
+namespace {
+
+// One request on `socket` and the handler's answer: "1" when the request was alone.
+std::string AskAlone(RawSocket* socket, const std::string& target) {
+  REQUIRE(socket->Send(Get(target)));
+  bool closed = false;
+  std::vector<RawResponse> got = ParseResponses(socket->Read(milliseconds(10000), &closed, 1));
+  REQUIRE(got.size() == 1);
+  return got[0].body;
+}
+
+TEST_CASE("a request is alone when no other connection sent one within alone_after", "[http]") {
+  auto handler = [](HttpRequest request, Responder respond) {
+    respond(Text(200, request.alone ? "1" : "0"));
+  };
+  // A window no test run outlasts: whether another connection came in between decides.
+  HttpServerOptions options;
+  options.alone_after = std::chrono::hours(1);
+  auto server = StartServer(options, handler);
+  RawSocket a(server->port()), b(server->port());
+  CHECK(AskAlone(&a, "/a1") == "1");  // nobody else yet
+  CHECK(AskAlone(&a, "/a2") == "1");  // the same connection again
+  CHECK(AskAlone(&b, "/b1") == "0");  // a came just before
+  CHECK(AskAlone(&b, "/b2") == "0");  // a's request is still within the window
+  CHECK(AskAlone(&a, "/a3") == "0");
+  server->Stop();
+  // A window of nothing: every request is alone.
+  options.alone_after = std::chrono::microseconds(0);
+  auto quiet = StartServer(options, handler);
+  RawSocket c(quiet->port()), d(quiet->port());
+  CHECK(AskAlone(&c, "/c1") == "1");
+  CHECK(AskAlone(&d, "/d1") == "1");
+  CHECK(AskAlone(&c, "/c2") == "1");
+}
+
+}  // namespace
+}  // namespace projd
