@@ -292,7 +292,7 @@ void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
     limits.give_up_after_checks = kInlineQueryChecks;
     // No other client to serve now: a search with many candidates, decided from the index
     // alone, may examine as many there as one with few (a hand-over to the pool and back
-    // costs more than the candidates it saves).
+    // costs more than the candidates it saves); one estimated to need more moves at once.
     if (call.req.alone) limits.text_give_up_after = kInlineQueryChecks;
   }
   bool ok = RunQuery(*query, &view->store(), cursor, limits, &answer, &error);

@@ -618,10 +618,10 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   if (give_up_after && !need_row && limits.give_up_after_checks) {
     if (text.Selectivity(plan.text_slot) <= limits.give_up_after_checks) {
       give_up_after = 0;  // its candidates are known to be few: it cannot give up
-    } else if (plan.key_or_prefix.empty()) {
-      // Many candidates. When its words' row counts say its answer takes more than it may
-      // examine, it gives up now rather than after that work.
-      if (limits.text_give_up_after) give_up_after = limits.text_give_up_after;
+    } else if (plan.key_or_prefix.empty() && limits.text_give_up_after) {
+      // Many candidates, and more it may examine. When its words' row counts say its answer
+      // takes that many or more, it gives up now rather than after that work.
+      give_up_after = limits.text_give_up_after;
       if (text.ExpectedChecks(plan.text_slot, stream ? page + 1 : 0) >= give_up_after) {
         answer->gave_up = true;
         return false;

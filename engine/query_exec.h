@@ -27,13 +27,12 @@ struct QueryLimits {
   // (reading no row before the answer is chosen) and has at most this many candidates (its
   // driving term's rows) does not give up: checking a candidate against the postings costs a
   // fraction of reading and testing a row, so all of them take about as long as give_up_after
-  // rows. One with more candidates gives up after give_up_after, as any plan, and at once
-  // (without a key prefix) when QueryText::ExpectedChecks says its answer takes that many or
-  // more: a try that gave up later would waste its work.
+  // rows. One with more candidates gives up after give_up_after, as any plan.
   uint64_t give_up_after_checks = 0;
-  // 0: give_up_after. Else what such a text plan with more candidates may examine before it
-  // gives up (and the estimate at which it gives up at once) instead of give_up_after: for a
-  // first try on a thread that has nothing else to do now.
+  // 0: as above. Else such a text plan with more candidates (and no key prefix) may examine
+  // this many instead of give_up_after, and gives up at once when QueryText::ExpectedChecks
+  // says its answer takes this many or more (a try that gave up later would waste its work):
+  // for a first try on a thread that has nothing else to do now.
   uint64_t text_give_up_after = 0;
 };
 
