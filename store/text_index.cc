@@ -129,6 +129,33 @@ bool SkipVarints(const char** p, const char* end, uint64_t count) {
   return true;
 }
 
+// A chunk's head: `00` · row count · restart count · the restarts' u32 offsets (EncodeTextChunk),
+// or the row count alone (chunks written before restart points).
+struct ChunkHead {
+  uint64_t count = 0, restarts = 0;
+  const char* restart_table = nullptr;
+  std::string_view rows;  // the rows' bytes
+};
+
+// false when `in` does not start with a head that fits it.
+bool ReadChunkHead(std::string_view in, ChunkHead* out) {
+  std::string_view rest = in;
+  if (!rest.empty() && rest[0] == '\0') {
+    rest.remove_prefix(1);
+    if (!GetVarint(&rest, &out->count) || !GetVarint(&rest, &out->restarts) ||
+        out->restarts != (out->count > 0 ? (out->count - 1) / kTextChunkRestart : 0) ||
+        out->restarts > rest.size() / 4) {
+      return false;
+    }
+    out->restart_table = rest.data();
+    rest.remove_prefix(4 * out->restarts);
+  } else if (!GetVarint(&rest, &out->count)) {
+    return false;
+  }
+  out->rows = rest;
+  return out->count <= rest.size();  // every row takes a byte at least
+}
+
 // Stepping over a chunk's rows that are before `key` (TextChunk::Seek, the postings
 // iterator's SkipTo) without building their keys: a row that shares more bytes with the row
 // before it than that row shares with `key` (`same`; that row is before `key`) is before `key`
@@ -615,34 +642,18 @@ std::unique_ptr<TextIndexReader::Iterator> TextIndexReader::Postings(std::string
 }
 
 bool TextIndexReader::Iterator::EnterChunk(std::string_view value) {
-  // The chunk's head (TextChunk::Reset reads it the same way).
-  std::string_view rest = value;
-  uint64_t count = 0, restarts = 0;
-  const char* restart_table = nullptr;
-  bool bad = false;
-  if (!rest.empty() && rest[0] == '\0') {  // with restart points (EncodeTextChunk)
-    rest.remove_prefix(1);
-    bad = !GetVarint(&rest, &count) || !GetVarint(&rest, &restarts) ||
-          restarts != (count > 0 ? (count - 1) / kTextChunkRestart : 0) ||
-          restarts > rest.size() / 4;
-    if (!bad) {
-      restart_table = rest.data();
-      rest.remove_prefix(4 * restarts);
-    }
-  } else {
-    bad = !GetVarint(&rest, &count);
-  }
-  if (bad || count > rest.size()) {
+  ChunkHead head;
+  if (!ReadChunkHead(value, &head)) {
     Stop(true);
     return false;
   }
-  rows_ = p_ = rest.data();
-  end_ = rest.data() + rest.size();
-  restarts_ = restart_table;
-  n_restarts_ = restarts;
-  count_ = left_ = count;
+  rows_ = p_ = head.rows.data();
+  end_ = head.rows.data() + head.rows.size();
+  restarts_ = head.restart_table;
+  n_restarts_ = head.restarts;
+  count_ = left_ = head.count;
   near_ = UINT64_MAX;
-  if (count == 0) return NextChunk(nullptr);
+  if (head.count == 0) return NextChunk(nullptr);
   key_size_ = 0;
   valid_ = true;
   return StepRow();
@@ -909,19 +920,14 @@ void TextChunk::Reset(std::string_view in) {
   near_ = UINT64_MAX;
   bad_ = false;
   if (!in.empty()) {
-    if (in[0] == '\0') {  // with restart points (EncodeTextChunk)
-      rest_.remove_prefix(1);
-      bad_ = !GetVarint(&rest_, &left_) || !GetVarint(&rest_, &n_restarts_) ||
-             n_restarts_ != (left_ > 0 ? (left_ - 1) / kTextChunkRestart : 0) ||
-             n_restarts_ > rest_.size() / 4;
-      if (!bad_) {
-        restarts_ = rest_.data();
-        rest_.remove_prefix(4 * n_restarts_);
-      }
-    } else {
-      bad_ = !GetVarint(&rest_, &left_);
+    ChunkHead head;
+    bad_ = !ReadChunkHead(in, &head);
+    if (!bad_) {
+      left_ = head.count;
+      n_restarts_ = head.restarts;
+      restarts_ = head.restart_table;
+      rest_ = head.rows;
     }
-    bad_ = bad_ || left_ > rest_.size();
   }
   rows_ = rest_.data();
   if (bad_) left_ = n_restarts_ = 0;
