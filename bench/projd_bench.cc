@@ -141,7 +141,9 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
   t1 = Clock::now();
   Row("JSON parse, full reader alone (reference)", n, Seconds(t0, t1), parse_rate);
 
-  // 2. projctl test: the file source, the projector, rows in memory.
+  // 2. projctl test: the file source, the projector, rows in memory (PROJD_BENCH_READERS:
+  // the threads reading ahead, default from the cores).
+  if (const char* readers = getenv("PROJD_BENCH_READERS")) projd::SetReplayReaders(atoi(readers));
   t0 = Clock::now();
   projd::ReplayResult result;
   if (!projd::Replay(projection, events_path, &result, &error)) {

@@ -26,8 +26,10 @@ class FileSource final : public Source {
     if (mapped_) munmap(const_cast<char*>(data_.data()), data_.size());
   }
 
-  bool Open(const std::string& path, const std::string& default_topic, std::string* error) {
+  bool Open(const std::string& path, const std::string& default_topic, size_t polls_kept,
+            std::string* error) {
     default_topic_ = default_topic;
+    polls_.resize(polls_kept < 1 ? 1 : polls_kept);
     // A regular file is mapped (no copy; the messages point into it); anything else (a pipe)
     // is read whole.
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -70,10 +72,11 @@ class FileSource final : public Source {
 
   bool Poll(std::vector<Message>* out, size_t max, std::chrono::milliseconds) override {
     out->clear();
-    held_.clear();
-    held_.reserve(max);
-    header_text_.clear();
-    header_sets_.clear();
+    poll_ = &polls_[next_poll_++ % polls_.size()];
+    poll_->held.clear();
+    poll_->held.reserve(max);
+    poll_->header_text.clear();
+    poll_->header_sets.clear();
     while (out->size() < max && pos_ < data_.size()) {
       size_t end = data_.find('\n', pos_);
       if (end == std::string::npos) end = data_.size();
@@ -221,15 +224,17 @@ class FileSource final : public Source {
           if (!ParseJson(raw, &v, &error)) continue;
           if (name == "headers" && v.is_object()) {
             // {"name": "value", ...}: each string member is one header.
-            header_sets_.emplace_back();
+            auto& sets = poll_->header_sets;
+            auto& text = poll_->header_text;
+            sets.emplace_back();
             for (const auto& [hname, hvalue] : v.as_object().members()) {
               if (!hvalue.is_string()) continue;
-              header_text_.push_back(hname);
-              std::string_view n = header_text_.back();
-              header_text_.push_back(hvalue.as_string());
-              header_sets_.back().push_back({n, header_text_.back()});
+              text.push_back(hname);
+              std::string_view n = text.back();
+              text.push_back(hvalue.as_string());
+              sets.back().push_back({n, text.back()});
             }
-            headers = &header_sets_.back();
+            headers = &sets.back();
             continue;
           }
           if (name == "topic" && v.is_string()) topic = Intern(v.as_string());
@@ -247,8 +252,8 @@ class FileSource final : public Source {
           }
           if (name == "key" && !v.is_null()) {
             has_key = true;
-            held_.push_back(v.is_string() ? v.as_string() : ToJson(v));
-            key = held_.back();
+            poll_->held.push_back(v.is_string() ? v.as_string() : ToJson(v));
+            key = poll_->held.back();
           }
         }
         value = *raw_value;
@@ -279,12 +284,17 @@ class FileSource final : public Source {
   std::string default_topic_;
   size_t pos_ = 0;
   int64_t line_no_ = 0;
-  // Keys that needed unescaping, for the messages of the current Poll (reserved for `max`
-  // entries there, so the views into them stay put).
-  std::vector<std::string> held_;
-  // Envelope headers of the current Poll's messages (deques: what they hold stays put).
-  std::deque<std::string> header_text_;
-  std::deque<std::vector<MessageHeader>> header_sets_;
+  // What a poll's messages point to outside the file, kept for `polls_kept` polls.
+  struct PollStore {
+    // Keys that needed unescaping (reserved for `max` entries, so the views stay put).
+    std::vector<std::string> held;
+    // Envelope headers (deques: what they hold stays put).
+    std::deque<std::string> header_text;
+    std::deque<std::vector<MessageHeader>> header_sets;
+  };
+  std::vector<PollStore> polls_;
+  size_t next_poll_ = 0;
+  PollStore* poll_ = nullptr;  // the current poll's
   std::set<std::string, std::less<>> topics_;
   std::vector<std::pair<std::string_view, std::string_view>> members_;
   Position next_offset_;
@@ -295,9 +305,9 @@ class FileSource final : public Source {
 }  // namespace
 
 std::unique_ptr<Source> NewFileSource(const std::string& path, const std::string& default_topic,
-                                      std::string* error) {
+                                      std::string* error, size_t polls_kept) {
   auto s = std::make_unique<FileSource>();
-  if (!s->Open(path, default_topic, error)) return nullptr;
+  if (!s->Open(path, default_topic, polls_kept, error)) return nullptr;
   return s;
 }
 

@@ -120,9 +120,11 @@ std::unique_ptr<Source> NewKafkaSource(const KafkaOptions& options, std::string 
 // event (topic = default_topic, partition 0, offsets from 0) or an envelope
 // {"topic", "partition", "timestamp", "key", "value"}. A line that is not a JSON object is
 // delivered as a message whose value is the raw line, so the engine handles it like any
-// undecodable event. Blank lines are skipped.
+// undecodable event. Blank lines are skipped. A poll's messages stay valid until
+// `polls_kept` more polls have been made (1: until the next, as for every Source), so that a
+// reader may poll ahead of the messages it has handed on.
 std::unique_ptr<Source> NewFileSource(const std::string& path, const std::string& default_topic,
-                                      std::string* error);
+                                      std::string* error, size_t polls_kept = 1);
 
 // The embedded, in-memory Kafka-protocol broker (librdkafka's mock cluster) for trying projd
 // out. Lives as long as the object.

@@ -84,66 +84,92 @@ bool Projector::PrefetchSchemas(const std::vector<Message>& messages, std::strin
   return !avro_ || avro_->Prefetch(messages, problem);
 }
 
-bool Projector::Decode(const Message& msg, EventInput* event, std::string* error,
-                       bool* unavailable) {
+bool Projector::Decode(const Message& msg, ReadEvent* out) const {
+  bool unavailable = false;
   if (avro_) {
-    if (!avro_->Decode(msg.value, &event_, error, unavailable)) return false;
-    *event = EventInput::Whole(event_);
+    if (!avro_->Decode(msg.value, &out->whole, &out->error, &unavailable)) {
+      out->status = unavailable ? ReadEvent::Status::kUnavailable : ReadEvent::Status::kUnreadable;
+      return false;
+    }
+    out->input = EventInput::Whole(out->whole);
     return true;
   }
   if (use_slots_) {
-    switch (ParseJsonMembers(msg.value, projection_->event_fields(), slots_.data(), error)) {
+    // At least one slot, so that data() is never null.
+    size_t n = std::max<size_t>(1, projection_->event_fields().size());
+    if (out->slots.size() != n) out->slots.resize(n);
+    switch (
+        ParseJsonMembers(msg.value, projection_->event_fields(), out->slots.data(), &out->error)) {
       case MemberRead::kObject:
-        *event = EventInput::Slots(slots_.data());
+        out->input = EventInput::Slots(out->slots.data());
         return true;
       case MemberRead::kInvalid:
+        out->status = ReadEvent::Status::kUnreadable;
         return false;
       case MemberRead::kNotObject:
         break;  // parsed whole below: Prepare says what it is, or ParseJson what is wrong
     }
   }
-  if (!ParseJson(msg.value, &event_, error)) return false;
-  *event = EventInput::Whole(event_);
+  if (!ParseJson(msg.value, &out->whole, &out->error)) {
+    out->status = ReadEvent::Status::kUnreadable;
+    return false;
+  }
+  out->input = EventInput::Whole(out->whole);
   return true;
 }
 
-Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* batch,
-                                    std::string* stop_reason, std::vector<TraceStep>* trace) {
+void Projector::Read(const Message& msg, ReadEvent* out) const {
+  out->error.clear();
+  out->status = ReadEvent::Status::kReady;
+  if (!msg.error.empty()) {
+    out->status = ReadEvent::Status::kMessageError;
+    return;
+  }
+  if (!Decode(msg, out)) return;
+  if (!projection_->Prepare(out->input, msg, &out->prepared, &out->error)) {
+    out->status = ReadEvent::Status::kUnprepared;
+  }
+}
+
+Projector::Outcome Projector::Apply(const Message& msg, ReadEvent* read, RowSource* rows,
+                                    Batch* batch, std::string* stop_reason,
+                                    std::vector<TraceStep>* trace) {
   const Projection& p = *projection_;
   const EventMeta& meta = msg;  // what `meta.*` reads
 
-  std::string error;
-  bool has_key = false;
-  std::string key;
+  PreparedEvent& prepared = read->prepared;
+  bool has_key = false;  // prepared.key is the event's view key
   auto event_error = [&](const std::string& reason) {
     if (p.errors() == Projection::ErrorPolicy::kStop) {
       *stop_reason = reason;
       stop_has_key_ = has_key;
-      stop_key_ = key;
+      if (has_key) stop_key_ = prepared.key;
       return Outcome::kStop;
     }
     DeadLetterMessage(msg, reason, batch);
     batch->dead_letters.back().has_key = has_key;
-    batch->dead_letters.back().key = key;
+    if (has_key) batch->dead_letters.back().key = prepared.key;
     return Outcome::kDeadLetter;
   };
   if (msg.timestamp_ms > batch->max_timestamp_ms) batch->max_timestamp_ms = msg.timestamp_ms;
-  if (!msg.error.empty()) return event_error(std::string(msg.error));
-  EventInput event;
-  bool unavailable = false;
-  if (!Decode(msg, &event, &error, &unavailable)) {
-    if (!unavailable) return event_error(error);
-    stop_has_key_ = false;
-    *stop_reason = error;  // never a dead letter for a registry outage
-    return Outcome::kStop;
+  switch (read->status) {
+    case ReadEvent::Status::kReady:
+      break;
+    case ReadEvent::Status::kMessageError:
+      return event_error(std::string(msg.error));
+    case ReadEvent::Status::kUnreadable:
+      return event_error(read->error);
+    case ReadEvent::Status::kUnavailable:
+      stop_has_key_ = false;
+      *stop_reason = read->error;  // never a dead letter for a registry outage
+      return Outcome::kStop;
+    case ReadEvent::Status::kUnprepared:
+      // A key computed before the failure still counts: the row says it missed an event.
+      has_key = prepared.has_key;
+      return event_error(read->error);
   }
-  PreparedEvent prepared;
-  if (!p.Prepare(event, meta, &prepared, &error)) {
-    // A key computed before the failure still counts: the row says it missed an event.
-    has_key = prepared.has_key;
-    if (has_key) key = prepared.key;
-    return event_error(error);
-  }
+  const EventInput& event = read->input;
+  std::string error;
   if (!prepared.handler) {
     batch->NextOffset(msg.topic, msg.partition) = msg.offset + 1;
     ++batch->events;
@@ -151,7 +177,6 @@ Projector::Outcome Projector::Apply(const Message& msg, RowSource* rows, Batch* 
     return Outcome::kIgnored;
   }
   has_key = true;
-  key = prepared.key;
   // With dedupe the id is claimed in the batch at once (one hash operation), and given back
   // if the event turns out to be a duplicate of an earlier batch or fails.
   // The row, when the batch has it already: found first, and its fields asked into the cache,

@@ -24,12 +24,30 @@
 
 namespace projd {
 
+// A message's event read ahead of its apply: decoded, and prepared (handler, key, id, time,
+// audit values, correlation), owning what it holds. Reading needs the message and the
+// projection alone, no row and no batch, so it can run ahead of applying, on another thread.
+// Reused from message to message (its strings and values keep their buffers).
+struct ReadEvent {
+  enum class Status : uint8_t {
+    kReady,         // decoded and prepared (prepared.handler null: the event is ignored)
+    kMessageError,  // the message came with an error (Message::error)
+    kUnreadable,    // the value does not decode: `error` says why
+    kUnavailable,   // Avro whose writer schema cannot be fetched now (a registry outage)
+    kUnprepared,    // where, type, key, id, time, audit or correlation failed: `error`
+  };
+  Status status = Status::kReady;
+  std::string error;
+  EventInput input;  // into `whole` or `slots`
+  PreparedEvent prepared;
+  Value whole;               // the event parsed whole, when the projection reads it whole
+  std::vector<Value> slots;  // or just the members it names, one slot each
+};
+
 class Projector {
  public:
   explicit Projector(std::shared_ptr<const Projection> projection)
-      : projection_(std::move(projection)),
-        use_slots_(!projection_->reads_whole_event()),
-        slots_(std::max<size_t>(1, projection_->event_fields().size())) {}
+      : projection_(std::move(projection)), use_slots_(!projection_->reads_whole_event()) {}
 
   enum class Outcome { kApplied, kIgnored, kDuplicate, kDeadLetter, kStop };
 
@@ -37,7 +55,18 @@ class Projector {
   // of this message is in the batch, its offset is not consumed, and *stop_reason says why.
   // With `trace`, the statements run are recorded (projctl explain).
   Outcome Apply(const Message& msg, RowSource* rows, Batch* batch, std::string* stop_reason,
-                std::vector<TraceStep>* trace = nullptr);
+                std::vector<TraceStep>* trace = nullptr) {
+    Read(msg, &read_);
+    return Apply(msg, &read_, rows, batch, stop_reason, trace);
+  }
+
+  // The two halves of Apply. Read reads `msg` into *out; with JSON events several threads may
+  // Read at once (each into its own ReadEvent), while another applies. Apply(msg, read, ...)
+  // then applies what Read made of `msg` (moving some of it out), in the source's order, as
+  // Apply(msg, ...) does.
+  void Read(const Message& msg, ReadEvent* out) const;
+  Outcome Apply(const Message& msg, ReadEvent* read, RowSource* rows, Batch* batch,
+                std::string* stop_reason, std::vector<TraceStep>* trace = nullptr);
 
   // `format avro`: event values are Confluent Avro with writer schemas from `registry` (null:
   // none configured, which holds the view until one is).
@@ -64,14 +93,13 @@ class Projector {
   const std::string& stop_key() const { return stop_key_; }
 
  private:
-  // Decodes a message's value into event_ or slots_; false with *error (and *unavailable for
-  // a registry outage) when it cannot be read.
-  bool Decode(const Message& msg, EventInput* event, std::string* error, bool* unavailable);
+  // Decodes a message's value into out->whole or out->slots and sets out->input; false with
+  // out->error (and out->status) when it cannot be read.
+  bool Decode(const Message& msg, ReadEvent* out) const;
 
   std::shared_ptr<const Projection> projection_;
-  Value event_;               // the whole event, reused between messages
-  bool use_slots_;            // JSON events of projections that read named members only
-  std::vector<Value> slots_;  // go here (at least one, so that data() is never null)
+  bool use_slots_;  // JSON events of projections that read named members only
+  ReadEvent read_;  // Apply(msg, ...)'s
   std::unique_ptr<AvroEventDecoder> avro_;  // format avro only
   bool stop_has_key_ = false;               // see stop_has_key()
   std::string stop_key_;

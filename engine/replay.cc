@@ -1,5 +1,10 @@
 #include "engine/replay.h"
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace projd {
@@ -45,18 +50,170 @@ class MemoryRows final : public RowSource {
 
 constexpr int64_t kMaxEventBytes = 1 << 20;
 
+// The daemon's default --max-event-bytes applies here too (same events, same view): a larger
+// message gets an error, kept in *note, and the start of its value for its dead letter.
+void LimitSize(Message* msg, std::string* note) {
+  if (static_cast<int64_t>(msg->value.size()) <= kMaxEventBytes) return;
+  *note = "event of " + std::to_string(msg->value.size()) +
+          " bytes is larger than --max-event-bytes " + std::to_string(kMaxEventBytes);
+  msg->error = *note;
+  msg->value = msg->value.substr(0, 65536);
+}
+
+// Polls the source and reads its messages (Projector::Read: decoded and prepared) on reader
+// threads, ahead of the thread that applies them, which takes them in the source's order.
+// A chunk never spans two batches of the replay.
+class ReadAhead {
+ public:
+  struct Chunk {
+    std::vector<Message> messages;
+    std::vector<uint8_t> wanted;   // of the projection's topics
+    std::vector<ReadEvent> reads;  // for the wanted messages
+    std::vector<std::string> notes;
+    bool ends_batch = false;  // the replay's batch ends with this chunk
+    bool last = false;        // the source has nothing after it
+    uint64_t seq = 0;
+    enum class State : uint8_t { kFree, kFilling, kReady, kApplying } state = State::kFree;
+  };
+  // Chunks in flight at once (filling, ready, being applied), and so the polls whose messages
+  // the source must keep.
+  static size_t ChunksFor(int readers) { return static_cast<size_t>(readers) + 2; }
+
+  ReadAhead(Source* source, const Projector& projector, const std::set<std::string>& topics,
+            size_t batch_size, int readers)
+      : source_(source),
+        projector_(projector),
+        topics_(topics),
+        batch_size_(batch_size == 0 ? 1 : batch_size),
+        chunks_(ChunksFor(readers)) {
+    for (int i = 0; i < readers; ++i) threads_.emplace_back([this] { ReaderLoop(); });
+  }
+  ~ReadAhead() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    free_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // The next chunk in order (the one before goes back to be refilled); its `last` ends them.
+  Chunk* Next() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (applying_) {
+      applying_->state = Chunk::State::kFree;
+      applying_ = nullptr;
+      free_cv_.notify_one();
+    }
+    while (true) {
+      for (Chunk& c : chunks_) {
+        if (c.state == Chunk::State::kReady && c.seq == next_apply_) {
+          c.state = Chunk::State::kApplying;
+          ++next_apply_;
+          applying_ = &c;
+          return &c;
+        }
+      }
+      ready_cv_.wait(lock);
+    }
+  }
+
+ private:
+  static constexpr size_t kChunkMessages = 1024;
+
+  void ReaderLoop() {
+    std::string_view last_topic;
+    bool last_wanted = false;
+    while (true) {
+      Chunk* c = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        while (!stop_ && !polled_all_ && !(c = FreeChunk())) free_cv_.wait(lock);
+        if (stop_ || polled_all_) return;
+        c->state = Chunk::State::kFilling;
+      }
+      {
+        // Polls one at a time, numbered in the order made (the order they are applied in).
+        std::lock_guard<std::mutex> lock(poll_mu_);
+        if (polled_all_) {
+          std::lock_guard<std::mutex> state_lock(mu_);
+          c->state = Chunk::State::kFree;
+          return;
+        }
+        c->seq = next_poll_++;
+        size_t max = std::min(kChunkMessages, batch_size_ - in_batch_);
+        bool more = source_->Poll(&c->messages, max, std::chrono::milliseconds(0));
+        in_batch_ += c->messages.size();
+        c->ends_batch = in_batch_ == batch_size_;
+        if (c->ends_batch) in_batch_ = 0;
+        // The file source fills a poll unless it has reached the end.
+        c->last = !more || c->messages.size() < max;
+        if (c->last) polled_all_ = true;
+      }
+      size_t n = c->messages.size();
+      c->wanted.assign(n, 0);
+      if (c->reads.size() < n) c->reads.resize(n);
+      if (c->notes.size() < n) c->notes.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        Message& m = c->messages[i];
+        if (m.topic != last_topic) {
+          last_topic = m.topic;
+          last_wanted = topics_.count(std::string(m.topic)) > 0;
+        }
+        if (!last_wanted) continue;
+        c->wanted[i] = 1;
+        LimitSize(&m, &c->notes[i]);
+        projector_.Read(m, &c->reads[i]);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        c->state = Chunk::State::kReady;
+      }
+      ready_cv_.notify_one();
+    }
+  }
+
+  Chunk* FreeChunk() {
+    for (Chunk& c : chunks_) {
+      if (c.state == Chunk::State::kFree) return &c;
+    }
+    return nullptr;
+  }
+
+  Source* source_;
+  const Projector& projector_;
+  const std::set<std::string>& topics_;
+  size_t batch_size_;
+  std::mutex mu_;       // the chunks' states, applying_, next_apply_, stop_
+  std::mutex poll_mu_;  // the source, next_poll_, in_batch_
+  std::condition_variable free_cv_, ready_cv_;
+  std::vector<Chunk> chunks_;
+  Chunk* applying_ = nullptr;
+  uint64_t next_poll_ = 0, next_apply_ = 0;
+  size_t in_batch_ = 0;                  // messages polled into the current batch
+  std::atomic<bool> polled_all_{false};  // set with poll_mu_ held
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+std::atomic<int> replay_readers{0};
+
+// Reader threads beside the applying one: the cores but one, at least one.
+int ReaderThreads() {
+  if (int n = replay_readers.load(); n > 0) return n;
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 2 ? static_cast<int>(n) - 1 : 1;
+}
+
 }  // namespace
 
 bool Replay(const std::shared_ptr<const Projection>& projection, const std::string& events_path,
             ReplayResult* out, std::string* error, size_t batch_size,
             const ReplayObserver& observer, const std::string* avro_schema, bool whole_events) {
-  auto source = NewFileSource(events_path, projection->topics()[0], error);
-  if (!source) return false;
   std::set<std::string> topics(projection->topics().begin(), projection->topics().end());
   Projector projector(projection);
   if (whole_events) projector.ReadWholeEvents();
   std::unique_ptr<AvroSchema> writer;  // format avro: encodes the JSON events (schema id 1)
-  std::string avro_value, avro_error;
   if (projection->format() == Projection::Format::kAvro) {
     if (!avro_schema) {
       *error = "projection " + projection->name() +
@@ -67,10 +224,51 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
     if (!writer) return false;
     projector.UseAvro(SchemaRegistry::Fixed({{1, *avro_schema}}));
   }
+  // JSON events are read ahead on other threads; Avro ones (encoded here first, for tests
+  // and golden cases) one at a time.
+  int readers = writer ? 0 : ReaderThreads();
+  auto source = NewFileSource(events_path, projection->topics()[0], error,
+                              readers ? ReadAhead::ChunksFor(readers) : 1);
+  if (!source) return false;
   MemoryRows rows;
   Batch batch;
-  std::vector<Message> messages;
   std::vector<TraceStep> trace;
+  std::string reason;
+  // Applies one message of the projection's topics, read into *read; false when it stopped.
+  // `shown` is the message as the file has it (for the observer).
+  auto apply = [&](const Message& m, ReadEvent* read, const Message& shown) {
+    ++out->events;
+    trace.clear();
+    auto outcome = projector.Apply(m, read, &rows, &batch, &reason, observer ? &trace : nullptr);
+    if (outcome == Projector::Outcome::kStop) {
+      out->stopped = true;
+      out->stop_reason = reason;
+      out->stop_at =
+          std::string(m.topic) + ":" + std::to_string(m.partition) + ":" + std::to_string(m.offset);
+      --out->events;
+      return false;
+    }
+    if (observer && outcome == Projector::Outcome::kApplied) {
+      observer(shown, batch.last_key, trace, batch.rows.at(batch.last_key));
+    }
+    return true;
+  };
+  if (readers > 0) {
+    ReadAhead ahead(source.get(), projector, topics, batch_size, readers);
+    while (true) {
+      ReadAhead::Chunk* c = ahead.Next();
+      for (size_t i = 0; i < c->messages.size(); ++i) {
+        if (c->wanted[i] && !apply(c->messages[i], &c->reads[i], c->messages[i])) break;
+      }
+      if (out->stopped || c->ends_batch || c->last) rows.EndPoll(&batch, out);
+      if (out->stopped || c->last) break;
+    }
+    rows.Finish(&batch, out);
+    return true;
+  }
+  std::vector<Message> messages;
+  ReadEvent read;
+  std::string avro_value, avro_error, note;
   while (!out->stopped && source->Poll(&messages, batch_size, std::chrono::milliseconds(0))) {
     std::string_view last_topic;
     bool last_wanted = false;
@@ -80,18 +278,8 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
         last_wanted = topics.count(std::string(m.topic)) > 0;
       }
       if (!last_wanted) continue;
-      ++out->events;
-      trace.clear();
-      std::string reason;
-      // The daemon's default --max-event-bytes applies here too: same events, same view.
       Message msg = m;
-      std::string too_big;
-      if (static_cast<int64_t>(m.value.size()) > kMaxEventBytes) {
-        too_big = "event of " + std::to_string(m.value.size()) +
-                  " bytes is larger than --max-event-bytes " + std::to_string(kMaxEventBytes);
-        msg.error = too_big;
-        msg.value = m.value.substr(0, 65536);
-      }
+      LimitSize(&msg, &note);
       Value json;
       if (writer && msg.error.empty() && ParseJson(msg.value, &json, &avro_error)) {
         std::string datum;
@@ -104,24 +292,16 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
           msg.error = avro_error;
         }
       }
-      auto outcome = projector.Apply(msg, &rows, &batch, &reason, observer ? &trace : nullptr);
-      if (outcome == Projector::Outcome::kStop) {
-        out->stopped = true;
-        out->stop_reason = reason;
-        out->stop_at = std::string(m.topic) + ":" + std::to_string(m.partition) + ":" +
-                       std::to_string(m.offset);
-        --out->events;
-        break;
-      }
-      if (observer && outcome == Projector::Outcome::kApplied) {
-        observer(m, batch.last_key, trace, batch.rows.at(batch.last_key));
-      }
+      projector.Read(msg, &read);
+      if (!apply(msg, &read, m)) break;
     }
     rows.EndPoll(&batch, out);
   }
   rows.Finish(&batch, out);
   return true;
 }
+
+void SetReplayReaders(int readers) { replay_readers = readers < 0 ? 0 : readers; }
 
 Value ViewToJson(const std::map<std::string, RowRecord>& rows) {
   Object o;

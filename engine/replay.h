@@ -42,6 +42,10 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
             const ReplayObserver& observer = nullptr, const std::string* avro_schema = nullptr,
             bool whole_events = false);
 
+// How many threads read events ahead of the applying thread in Replay (JSON events): 0, the
+// default, picks from the cores (see engine/README.md). For tests and benchmarks.
+void SetReplayReaders(int readers);
+
 // The view as a JSON object {key: row}, keys in order.
 Value ViewToJson(const std::map<std::string, RowRecord>& rows);
 
