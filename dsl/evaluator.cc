@@ -268,6 +268,28 @@ inline bool EvalStartsWith(const ExprNode& n, EvalContext* ctx, Value* out) {
 
 }  // namespace
 
+namespace evaluator_internal {
+
+bool ResolveHeader(const std::string& name, EvalContext* ctx, Value* scratch, const Value** out) {
+  *out = &kNull;
+  if (!ctx->meta) return true;
+  const EventMeta& m = *ctx->meta;
+  for (size_t i = m.header_count; i-- > 0;) {
+    const MessageHeader& h = m.headers[i];
+    if (h.name != name) continue;
+    if (IsUtf8(h.value)) {
+      scratch->SetString(h.value);
+    } else {
+      *scratch = Value::String(Base64(h.value));
+    }
+    *out = scratch;
+    return true;
+  }
+  return true;
+}
+
+}  // namespace evaluator_internal
+
 bool Evaluate(const ExprNode& n, EvalContext* ctx, Value* out) {
   using Op = ExprNode::Op;
   switch (n.op) {

@@ -42,6 +42,10 @@ inline bool Truth(const Value& v, bool* out) {
 
 extern const Value kNull;
 
+// meta.headers["name"]: the header's value (the last of a repeated name, base64 when it is
+// not UTF-8) into *scratch, or null — without building meta.headers whole.
+bool ResolveHeader(const std::string& name, EvalContext* ctx, Value* scratch, const Value** out);
+
 // Resolves expressions that name existing values (event paths, row fields, lets) without
 // copying them; anything else is evaluated into *scratch. Inline here: it runs several times
 // per event from each of the evaluator's files.
@@ -65,6 +69,10 @@ inline bool Resolve(const ExprNode& n, EvalContext* ctx, Value* scratch, const V
       if (n.event_slot >= 0 && ctx->event_slots) {
         *out = &ctx->event_slots[n.event_slot];
         return true;
+      }
+      if (n.args[0].op == ExprNode::Op::kMeta && n.args[0].meta == MetaField::kHeaders &&
+          !n.name.empty()) {
+        return ResolveHeader(n.name, ctx, scratch, out);
       }
       const Value* base;
       if (!Resolve(n.args[0], ctx, scratch, &base)) return false;

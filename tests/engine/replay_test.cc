@@ -214,3 +214,47 @@ TEST_CASE("file source: a poll's messages stay valid for the polls it is asked t
     first += 4;
   }
 }
+
+TEST_CASE("projector: meta.headers[name] reads one header as meta.headers has it", "[engine]") {
+  auto p = Compile(R"(
+projection h {
+  from "t"
+  key event.k
+  correlation meta.headers["c"]
+  on * { user = meta.headers["user"]  bin = meta.headers["bin"]  none = meta.headers["none"]
+         all = meta.headers }
+}
+)");
+  // A repeated name (the last wins), bytes that are not UTF-8 (base64), an absent name.
+  std::vector<projd::MessageHeader> headers = {{"user", "alice"},
+                                               {"bin", std::string_view("\xff\xfe\x01", 3)},
+                                               {"c", "cmd-7"},
+                                               {"user", "bob"}};
+  projd::Message m;
+  m.topic = "t";
+  m.value = R"({"k":"a"})";
+  m.headers = headers.data();
+  m.header_count = headers.size();
+  projd::Projector projector(p);
+  projd::ReadEvent read;
+  projector.Read(m, &read);
+  REQUIRE(read.status == projd::ReadEvent::Status::kReady);
+  CHECK(read.prepared.correlation == "cmd-7");
+  projd::Batch batch;
+  struct NoRows : projd::RowSource {
+    bool LoadRow(const std::string&, projd::RowRecord*) override { return false; }
+    bool SeenId(const std::string&) override { return false; }
+    bool ClaimId(const std::string&) override { return false; }
+    void ForgetId(const std::string&) override {}
+  } rows;
+  std::string reason;
+  REQUIRE(projector.Apply(m, &read, &rows, &batch, &reason) == projd::Projector::Outcome::kApplied);
+  const projd::RowRecord& rec = batch.rows.at("a");
+  CHECK(FieldJson(rec, "user") == "\"bob\"");
+  CHECK(FieldJson(rec, "bin") == "\"//4B\"");
+  CHECK(FieldJson(rec, "none") == "null");
+  const projd::Value* all = rec.fields.Find("all");
+  REQUIRE(all);
+  CHECK(projd::ToJson(*all->as_object().Find("user")) == FieldJson(rec, "user"));
+  CHECK(projd::ToJson(*all->as_object().Find("bin")) == FieldJson(rec, "bin"));
+}
