@@ -7,6 +7,9 @@
 #include <thread>
 #include <vector>
 
+#include "store/row_map.h"
+#include "store/string_set.h"
+
 namespace projd {
 namespace {
 
@@ -21,6 +24,7 @@ class MemoryRows final : public RowSource {
   bool ClaimId(const std::string& id) override { return !ids_.Insert(id); }
   void ForgetId(const std::string& id) override { ids_.Erase(id); }
   bool ClaimsIds() const override { return true; }
+  void PrefetchId(uint64_t hash) const { ids_.Prefetch(hash); }
   // Ends a poll: its counts and dead letters go to *r; the rows deleted leave the batch.
   void EndPoll(Batch* b, ReplayResult* r) {
     for (Batch::Rows::value_type* entry : b->dirty) {
@@ -69,6 +73,9 @@ class ReadAhead {
     std::vector<Message> messages;
     std::vector<uint8_t> wanted;   // of the projection's topics
     std::vector<ReadEvent> reads;  // for the wanted messages
+    // Of events read ready for a handler: the hashes of their view key and dedupe id, for
+    // the applying thread's prefetches (0: none).
+    std::vector<uint64_t> key_hash, id_hash;
     std::vector<std::string> notes;
     bool ends_batch = false;  // the replay's batch ends with this chunk
     bool last = false;        // the source has nothing after it
@@ -152,6 +159,8 @@ class ReadAhead {
       }
       size_t n = c->messages.size();
       c->wanted.assign(n, 0);
+      c->key_hash.assign(n, 0);
+      c->id_hash.assign(n, 0);
       if (c->reads.size() < n) c->reads.resize(n);
       if (c->notes.size() < n) c->notes.resize(n);
       for (size_t i = 0; i < n; ++i) {
@@ -163,7 +172,12 @@ class ReadAhead {
         if (!last_wanted) continue;
         c->wanted[i] = 1;
         LimitSize(&m, &c->notes[i]);
+        const ReadEvent& read = c->reads[i];
         projector_.Read(m, &c->reads[i]);
+        if (read.status == ReadEvent::Status::kReady && read.prepared.handler) {
+          c->key_hash[i] = RowMap::Hash(read.prepared.key);
+          if (read.prepared.has_id) c->id_hash[i] = StringSet::Hash(read.prepared.id);
+        }
       }
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -257,7 +271,15 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
     ReadAhead ahead(source.get(), projector, topics, batch_size, readers);
     while (true) {
       ReadAhead::Chunk* c = ahead.Next();
-      for (size_t i = 0; i < c->messages.size(); ++i) {
+      const size_t n = c->messages.size();
+      for (size_t i = 0; i < n; ++i) {
+        // The rows and the dedupe ids are larger than the cache: the slots of the event 8
+        // ahead are asked for, then the row entry of the one 4 ahead (its slot is in by then).
+        if (i + 8 < n && c->key_hash[i + 8] != 0) {
+          batch.rows.PrefetchSlot(c->key_hash[i + 8]);
+          if (c->id_hash[i + 8] != 0) rows.PrefetchId(c->id_hash[i + 8]);
+        }
+        if (i + 4 < n && c->key_hash[i + 4] != 0) batch.rows.PrefetchEntry(c->key_hash[i + 4]);
         if (c->wanted[i] && !apply(c->messages[i], &c->reads[i], c->messages[i])) break;
       }
       if (out->stopped || c->ends_batch || c->last) rows.EndPoll(&batch, out);

@@ -40,6 +40,12 @@ size_t RowMap::Probe(std::string_view key, uint64_t hash) const {
   }
 }
 
+void RowMap::PrefetchEntry(uint64_t hash) const {
+  if (slots_.empty()) return;
+  const Slot& slot = slots_[hash & (slots_.size() - 1)];
+  if (slot.hash == hash && slot.entry) __builtin_prefetch(slot.entry);
+}
+
 RowMap::iterator RowMap::find(std::string_view key) {
   if (size_ == 0) return end();
   size_t i = Probe(key, Hash(key));

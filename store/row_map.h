@@ -109,9 +109,18 @@ class RowMap {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
+  // The hash find() and emplace() use for `key`.
+  static uint64_t Hash(std::string_view key);
+  // Hints for a lookup of a key of this hash a few events ahead (the table is larger than the
+  // cache): PrefetchSlot asks for its slot; PrefetchEntry, later, for the entry that slot
+  // holds when its hash matches.
+  void PrefetchSlot(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+  }
+  void PrefetchEntry(uint64_t hash) const;
+
  private:
   static bool Used(const Slot& s);  // holds a key
-  static uint64_t Hash(std::string_view key);
   // The slot holding `key`, or the empty slot where it would go (the table is never full).
   size_t Probe(std::string_view key, uint64_t hash) const;
   void Grow();

@@ -29,6 +29,13 @@ class StringSet {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
+  // The hash the set uses for `s`, and a hint to fetch its slot for a lookup a few events
+  // ahead (a large set does not fit in the cache).
+  static uint64_t Hash(std::string_view s);
+  void Prefetch(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+  }
+
   // Calls f(std::string_view) for every member, in no particular order.
   template <typename F>
   void ForEach(F&& f) const {
@@ -44,7 +51,6 @@ class StringSet {
   };
 
   static bool Used(const Slot& s);  // holds a key
-  static uint64_t Hash(std::string_view s);
   // An arena entry: a 4-byte length, then the bytes.
   std::string_view At(uint64_t ref) const {
     uint32_t n;
