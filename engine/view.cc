@@ -7,6 +7,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Polls of at least this many messages are read ahead (PollReader); smaller ones, live
+// traffic, are read by the view's thread (no hand-over in an event's way to being visible).
+constexpr size_t kReadAheadMessages = 256;
+
 int64_t WallMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -302,6 +306,7 @@ void View::PruneHistoryNow() {
 }
 
 void View::FinishRun() {
+  poll_reader_.reset();
   bool written = FinishCommit();
   committer_.Stop();
   // The row cache is only good while the apply loop runs (a batch staged but not written, or
@@ -321,6 +326,10 @@ Batch View::SetUpBatch() {
 
 void View::Run() {
   if (!StartSource()) return;
+  if (projection_->format() == Projection::Format::kJson &&
+      std::thread::hardware_concurrency() > 1) {
+    poll_reader_ = std::make_unique<PollReader>(&projector_);
+  }
   std::string error;
   std::vector<Message> messages;
   Batch batch = SetUpBatch();  // it and the committer's batch in flight swap at each commit
@@ -364,7 +373,7 @@ void View::Run() {
     size_t stop_index = 0;
     // Apply one message, remembering where an `errors stop` event halts the batch.
     for (auto& c : cursors) c.last_ts = 0;
-    auto apply = [&](const Message& m, size_t index, bool skipping) {
+    auto apply = [&](const Message& m, size_t index, bool skipping, ReadEvent* read) {
       PartitionCursor& c = cursor_of(m);
       if (m.offset < *c.next) return true;  // already applied (or staged): never twice
       if (skipping) {
@@ -374,7 +383,8 @@ void View::Run() {
         *c.next = m.offset + 1;
         return true;
       }
-      auto outcome = projector_.Apply(m, store_.get(), &batch, &stop_reason);
+      auto outcome = read ? projector_.Apply(m, read, store_.get(), &batch, &stop_reason)
+                          : projector_.Apply(m, store_.get(), &batch, &stop_reason);
       if (outcome == Projector::Outcome::kStop) {
         stopped_here = true;
         stop_index = index;
@@ -396,7 +406,7 @@ void View::Run() {
         break;
       }
       for (size_t i = 0; i < pending.size(); ++i) {
-        if (!apply(pending[i].View(), i, i == 0)) break;
+        if (!apply(pending[i].View(), i, i == 0, nullptr)) break;
       }
       // Stopped again at a later event: it and the rest wait for the next skip (Resumed).
       if (stopped_here) {
@@ -404,7 +414,9 @@ void View::Run() {
                             pending.end());
       }
     } else {
-      auto apply_new = [&](const Message& m, size_t index) { return apply(m, index, false); };
+      auto apply_new = [&](const Message& m, size_t index, ReadEvent* read) {
+        return apply(m, index, false, read);
+      };
       if (!PollAndApply(&messages, apply_new, &apply_started)) {
         store_->EndBatch();
         break;
@@ -425,7 +437,7 @@ void View::Run() {
 }
 
 bool View::PollAndApply(std::vector<Message>* messages,
-                        const std::function<bool(const Message&, size_t)>& apply,
+                        const std::function<bool(const Message&, size_t, ReadEvent*)>& apply,
                         Clock::time_point* apply_started) {
   // A format avro view does not grow its batch: a later poll may wait for a schema from the
   // registry, which must not hold events already applied.
@@ -436,14 +448,21 @@ bool View::PollAndApply(std::vector<Message>* messages,
                   taken == 0 ? options_.poll_timeout : std::chrono::milliseconds(0));
     if (!messages->empty() && !WaitForSchemas(*messages)) return false;
     if (taken == 0) *apply_started = Clock::now();
-    for (size_t i = 0; i < messages->size(); ++i) {
-      if (apply((*messages)[i], i)) continue;
+    // A large poll (a backlog) is read ahead on the reader's thread; a few live events are
+    // read here, without the hand-over.
+    const size_t n = messages->size();
+    PollReader* reader = poll_reader_ && n >= kReadAheadMessages ? poll_reader_.get() : nullptr;
+    if (reader) reader->Start(messages->data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      if (apply((*messages)[i], i, reader ? reader->Get(i) : nullptr)) continue;
+      if (reader) reader->Finish();
       // Stopped at an `errors stop` event: it and the rest of this poll wait (Held).
       std::lock_guard<std::mutex> lock(mu_);
       pending_.clear();
-      for (size_t j = i; j < messages->size(); ++j) pending_.emplace_back((*messages)[j]);
+      for (size_t j = i; j < n; ++j) pending_.emplace_back((*messages)[j]);
       return true;
     }
+    if (reader) reader->Finish();
     taken += messages->size();
   } while (!stop_ && grows && messages->size() == options_.max_batch &&
            taken + options_.max_batch <= options_.max_grown_batch && committer_.Busy());

@@ -19,6 +19,7 @@
 #include "engine/committer.h"
 #include "engine/lag_samples.h"
 #include "engine/metrics.h"
+#include "engine/poll_reader.h"
 #include "engine/projector.h"
 #include "engine/waiters.h"
 #include "store/view_store.h"
@@ -176,8 +177,9 @@ class View {
   // and the polls come back full (a backlog), more polls up to max_grown_batch events (not for
   // format avro). A message of an earlier poll is not used after the next. False when the run
   // must end.
+  // `apply` gets each message with what poll_reader_ read of it, or null (then it reads).
   bool PollAndApply(std::vector<Message>* messages,
-                    const std::function<bool(const Message&, size_t)>& apply,
+                    const std::function<bool(const Message&, size_t, ReadEvent*)>& apply,
                     std::chrono::steady_clock::time_point* apply_started);
   // The committer's callbacks, on its thread: a write failed (state stalled, logged once per
   // error); a batch is written (storage works again, apply_batch_seconds, Published).
@@ -197,6 +199,8 @@ class View {
   ViewOptions options_;
   LogFn log_;
   Projector projector_;
+  // Reads large polls ahead of their apply (JSON views on more than one core; while Run runs).
+  std::unique_ptr<PollReader> poll_reader_;
   std::unique_ptr<Source> source_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

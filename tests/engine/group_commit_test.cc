@@ -127,3 +127,16 @@ TEST_CASE("a grown batch that reaches an errors stop event keeps every event bef
   CHECK(run.applied == 3514);
   CHECK(run.total == "502");
 }
+
+TEST_CASE("polls read ahead give the same rows, and an errors stop in one keeps what is before",
+          "[engine]") {
+  // Polls of 1,000 events are read ahead on the view's poll reader.
+  Run ahead = RunView("group-ahead", 1000, 4000);
+  CHECK(ahead.applied == kEvents);
+  CHECK(ahead.total == std::to_string(kEvents / 7));
+  Run stopped = RunView("group-ahead-stop", 1000, 1000, 3514);  // 514 events into a poll
+  CHECK(stopped.failed);
+  CHECK(stopped.failed_offset == 3514);
+  CHECK(stopped.applied == 3514);
+  CHECK(stopped.total == "502");
+}

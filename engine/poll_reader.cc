@@ -1,0 +1,98 @@
+#include "engine/poll_reader.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace projd {
+namespace {
+
+void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+}  // namespace
+
+PollReader::PollReader(const Projector* projector)
+    : projector_(projector), thread_([this] { Loop(); }) {}
+
+PollReader::~PollReader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cancel_ = true;
+  cv_.notify_all();
+  thread_.join();
+}
+
+void PollReader::Start(const Message* messages, size_t n) {
+  // The reader is between polls.
+  if (reads_.size() < n) {
+    reads_.resize(n);
+    done_ = std::vector<std::atomic<uint8_t>>(n);
+  }
+  for (size_t i = 0; i < n; ++i) done_[i].store(0, std::memory_order_relaxed);
+  messages_ = messages;
+  n_ = n;
+  claimed_.store(0, std::memory_order_relaxed);
+  cancel_.store(false, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // publishes the fields above to the reader
+    ++started_;
+  }
+  cv_.notify_all();
+}
+
+ReadEvent* PollReader::Get(size_t i) {
+  if (done_[i].load(std::memory_order_acquire)) return &reads_[i];
+  // Not read yet: claimed here unless the reader has claimed it (then it is being read).
+  size_t expected = i;
+  if (claimed_.compare_exchange_strong(expected, i + 1, std::memory_order_relaxed)) {
+    projector_->Read(messages_[i], &reads_[i]);
+    return &reads_[i];
+  }
+  for (int spins = 0; !done_[i].load(std::memory_order_acquire); ++spins) {
+    if (spins < 1024) {
+      Pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  return &reads_[i];
+}
+
+void PollReader::Finish() {
+  cancel_.store(true, std::memory_order_relaxed);
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return finished_ == started_; });
+}
+
+void PollReader::Loop() {
+  while (true) {
+    const Message* messages;
+    size_t n;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || started_ != finished_; });
+      if (stop_) return;
+      messages = messages_;
+      n = n_;
+    }
+    while (!cancel_.load(std::memory_order_relaxed)) {
+      size_t i = claimed_.fetch_add(1, std::memory_order_relaxed);
+      if (i >= n) break;
+      projector_->Read(messages[i], &reads_[i]);
+      done_[i].store(1, std::memory_order_release);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++finished_;
+    }
+    cv_.notify_all();
+  }
+}
+
+}  // namespace projd

@@ -1,0 +1,62 @@
+// Reading a poll's events ahead of their apply, on a thread of its own.
+//
+// A view's thread spends a sixth of a catch-up decoding and preparing events (Projector::Read:
+// parsing JSON, the key, id, time, correlation), none of which needs a row. A PollReader reads
+// the messages of the poll in hand on its thread while the view's thread applies them in
+// order. Each message is claimed by whichever thread gets to it first: when the view's thread
+// catches up with the reader (which shares the cores with the committer and librdkafka), it
+// reads the next message itself rather than wait for it.
+//
+// Thread-safety: Start, Get and Finish from one thread (the view's); the reader thread only
+// reads the poll's messages and writes their ReadEvents, which Get hands over once read.
+#ifndef PROJD_ENGINE_POLL_READER_H_
+#define PROJD_ENGINE_POLL_READER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/projector.h"
+
+namespace projd {
+
+class PollReader {
+ public:
+  // Reads with `projector`'s Read (JSON events only: Avro decoding is not for two threads).
+  explicit PollReader(const Projector* projector);
+  ~PollReader();
+  PollReader(const PollReader&) = delete;
+  PollReader& operator=(const PollReader&) = delete;
+
+  // Starts reading messages[0, n), which stay valid and unchanged until Finish.
+  void Start(const Message* messages, size_t n);
+  // Message i of the poll as read (i < n; in order: i is the one after the last asked for);
+  // read here when the reader has not claimed it yet. The view's thread may move from it.
+  ReadEvent* Get(size_t i);
+  // Ends the poll: the reader stops reading it and lets go of its messages before this
+  // returns.
+  void Finish();
+
+ private:
+  void Loop();
+
+  const Projector* projector_;
+  std::vector<ReadEvent> reads_;
+  const Message* messages_ = nullptr;
+  size_t n_ = 0;
+  std::atomic<size_t> claimed_{0};          // messages claimed (to be read by whoever claimed them)
+  std::vector<std::atomic<uint8_t>> done_;  // message i read (by the reader)
+  std::atomic<bool> cancel_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t started_ = 0, finished_ = 0;  // polls handed to the reader, and read (guarded by mu_)
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace projd
+
+#endif  // PROJD_ENGINE_POLL_READER_H_
