@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <set>
 
 #include "connectors/json_extent.h"
@@ -91,6 +92,10 @@ class FileSource final : public Source {
       line.remove_prefix(b);
       out->push_back(Decode(line));
     }
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);  // Status may be asked on another thread
+      status_offsets_ = next_offset_;
+    }
     return !(out->empty() && pos_ >= data_.size());
   }
 
@@ -98,7 +103,8 @@ class FileSource final : public Source {
 
   SourceStatus Status() const override {
     SourceStatus st;
-    for (const auto& [tp, next] : next_offset_) {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    for (const auto& [tp, next] : status_offsets_) {
       PartitionInfo info;
       info.low_watermark = 0;
       info.high_watermark = next;
@@ -298,6 +304,8 @@ class FileSource final : public Source {
   std::set<std::string, std::less<>> topics_;
   std::vector<std::pair<std::string_view, std::string_view>> members_;
   Position next_offset_;
+  mutable std::mutex status_mu_;
+  Position status_offsets_;       // next_offset_ as of the last poll, for Status (guarded)
   TopicPartition last_tp_;        // the partition of the previous line, and
   int64_t* last_next_ = nullptr;  // its entry in next_offset_ (map entries stay put)
 };

@@ -227,7 +227,11 @@ void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps)
 }
 
 bool View::StartSource() {
-  source_ = factory_(projection_->name());
+  auto source = factory_(projection_->name());
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // Status reads it from other threads
+    source_ = std::move(source);
+  }
   std::string error;
   if (source_->Start(
           projection_->topics(),
@@ -513,7 +517,12 @@ ViewStatus View::Status() {
   st.definition_hash = projection_->definition_hash();
   st.rows = store_->RowCount();
   SourceStatus src;
-  if (source_) src = source_->Status();
+  Source* source;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    source = source_.get();  // set once by the view's thread, then kept while the view lives
+  }
+  if (source) src = source->Status();
   std::lock_guard<std::mutex> lock(mu_);
   auto now = Clock::now();
   int64_t now_ms = WallMillis();
