@@ -97,8 +97,27 @@ void Session::ReadFirstBytes() {
   stream_.expires_never();
   if (!untimed_wait_) WaitIdle();
   reading_ = true;
-  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                          beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+  // Waits until the socket is readable, then reads what is there (OnReadable): an
+  // asynchronous read would first try a read at once, which fails when the client has not
+  // sent its next request yet (nearly always right after an answer), and goes through
+  // tcp_stream's operation.
+  stream_.socket().async_wait(tcp::socket::wait_read,
+                              beast::bind_front_handler(&Session::OnReadable, shared_from_this()));
+}
+
+void Session::OnReadable(beast::error_code ec) {
+  size_t bytes = 0;
+  if (!ec && !closed_ && !streaming_) {
+    bytes = stream_.socket().read_some(buffer_.prepare(kFirstReadBytes), ec);  // non-blocking
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      // Woken with nothing to read: wait again (reading_ stays set).
+      stream_.socket().async_wait(
+          tcp::socket::wait_read,
+          beast::bind_front_handler(&Session::OnReadable, shared_from_this()));
+      return;
+    }
+  }
+  OnFirstBytes(ec, bytes);
 }
 
 // The connection waits idle for a request from now: closed at now + idle_timeout unless one
