@@ -73,6 +73,33 @@ void AppendRowJson(const std::string& key, const RowRecord& row, const uint64_t*
   out->push_back('}');
 }
 
+bool AppendRowJson(const std::string& key, std::string_view record, const uint64_t* dead_letters,
+                   std::string* out) {
+  RowRecord head;
+  std::string_view body;
+  if (!DecodeRowHead(record, &head, &body)) return false;
+  size_t at = out->size();
+  out->push_back('{');
+  if (dead_letters) {
+    out->append("\"dead_letters\":");
+    out->append(std::to_string(*dead_letters));
+    out->push_back(',');
+  }
+  out->append("\"key\":");
+  WriteJsonString(key, out);
+  out->append(",\"row\":");
+  if (!BinaryToJson(body, out)) {
+    out->resize(at);
+    return false;
+  }
+  out->append(",\"updated_by\":");
+  AppendProvenanceJson(head.updated_by, out);
+  out->append(",\"version\":");
+  out->append(std::to_string(head.version));
+  out->push_back('}');
+  return true;
+}
+
 Value RowToJson(const std::string& key, const RowRecord& row) {
   RowRecord copy = row;
   return RowToJson(key, std::move(copy));

@@ -31,6 +31,10 @@ Value RowToJson(const std::string& key, RowRecord&& row);  // moves the fields
 // (when given), written without building the Value (a point read's answer).
 void AppendRowJson(const std::string& key, const RowRecord& row, const uint64_t* dead_letters,
                    std::string* out);
+// The same from a stored record (ViewStore::GetRowRecord), its fields written straight from
+// their encoding (BinaryToJson). false when the record does not decode (*out as it was).
+bool AppendRowJson(const std::string& key, std::string_view record, const uint64_t* dead_letters,
+                   std::string* out);
 Value DeadLetterToJson(const DeadLetter& d);
 // The event that made a row's version: {"event_id", "event_time", "offset", "partition", "topic"}.
 Value ProvenanceToJson(const Provenance& p);

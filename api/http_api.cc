@@ -358,11 +358,12 @@ void DaemonApi::Row(Daemon& /*daemon*/, ApiCall& call) {
 }
 
 bool DaemonApi::FoundRow(View& view, const std::string& key, HttpResponse* answer, uint64_t* dead) {
-  RowRecord rec;
-  if (!view.store().GetRow(key, &rec, dead)) return false;
-  answer->status = 200;
+  // The stored record, its fields written as JSON from their encoding (no decoded row).
+  thread_local std::string record;
+  if (!view.store().GetRowRecord(key, &record, dead)) return false;
   answer->body.reserve(512);
-  AppendRowJson(key, rec, dead, &answer->body);
+  if (!AppendRowJson(key, record, dead, &answer->body)) return false;  // as GetRow: not found
+  answer->status = 200;
   answer->body.push_back('\n');  // as Json()
   return true;
 }

@@ -188,6 +188,9 @@ void EncodeBinary(const Value& v, std::string* out);
 // copying it into a Value first.
 void EncodeBinary(const Object& o, std::string* out);
 bool DecodeBinary(std::string_view data, Value* out);
+// Appends the compact JSON of an encoded value: the bytes WriteJson gives for what DecodeBinary
+// decodes, without building the value. false (*out as it was) where DecodeBinary is false.
+bool BinaryToJson(std::string_view data, std::string* out);
 
 }  // namespace projd
 

@@ -153,6 +153,77 @@ class BinaryReader {
     }
   }
 
+  // Appends the value's compact JSON, as WriteJson(the value ReadValue gives) would, with the
+  // same checks, without building the value.
+  bool WriteJson(int depth, std::string* out) {
+    if (pos_ >= data_.size()) return false;
+    uint8_t tag = static_cast<uint8_t>(data_[pos_++]);
+    switch (tag) {
+      case kTagNull:
+        out->append("null");
+        return true;
+      case kTagFalse:
+        out->append("false");
+        return true;
+      case kTagTrue:
+        out->append("true");
+        return true;
+      case kTagNumber: {
+        if (data_.size() - pos_ < 16) return false;
+        u128 raw = 0;
+        for (int i = 15; i >= 0; --i) {
+          raw = (raw << 8) | static_cast<uint8_t>(data_[pos_ + static_cast<size_t>(i)]);
+        }
+        pos_ += 16;
+        __int128 value = static_cast<__int128>(raw);
+        if ((value < 0 ? -raw : raw) >= kRawLimit) return false;
+        Decimal::FromRaw(value).AppendTo(out);
+        return true;
+      }
+      case kTagString: {
+        std::string_view s;
+        if (!ReadBytes(&s)) return false;
+        WriteJsonString(s, out);
+        return true;
+      }
+      case kTagArray: {
+        uint64_t count;
+        if (depth >= kMaxBinaryDepth || !ReadVarint(&count) || count > data_.size() - pos_) {
+          return false;
+        }
+        out->push_back('[');
+        for (uint64_t i = 0; i < count; ++i) {
+          if (i > 0) out->push_back(',');
+          if (!WriteJson(depth + 1, out)) return false;
+        }
+        out->push_back(']');
+        return true;
+      }
+      case kTagObject: {
+        uint64_t count;
+        if (depth >= kMaxBinaryDepth || !ReadVarint(&count) || count > (data_.size() - pos_) / 2) {
+          return false;
+        }
+        out->push_back('{');
+        std::string_view last;
+        for (uint64_t i = 0; i < count; ++i) {
+          std::string_view name;
+          if (!ReadBytes(&name)) return false;
+          if (i > 0 && !(last < name)) return false;  // strictly ascending, as encoded
+          last = name;
+          if (i > 0) out->push_back(',');
+          WriteJsonString(name, out);
+          out->push_back(':');
+          if (!WriteJson(depth + 1, out)) return false;
+        }
+        out->push_back('}');
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
  private:
   bool ReadVarint(uint64_t* out) {
     uint64_t v = 0;
@@ -187,6 +258,16 @@ class BinaryReader {
 
 void EncodeBinary(const Value& v, std::string* out) { Encode(v, out); }
 void EncodeBinary(const Object& o, std::string* out) { EncodeObject(o, out); }
+
+bool BinaryToJson(std::string_view data, std::string* out) {
+  size_t at = out->size();
+  BinaryReader reader(data);
+  if (!reader.WriteJson(0, out) || !reader.AtEnd()) {
+    out->resize(at);
+    return false;
+  }
+  return true;
+}
 
 bool DecodeBinary(std::string_view data, Value* out) {
   BinaryReader reader(data);

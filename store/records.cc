@@ -65,6 +65,15 @@ bool DecodeAuditPart(std::string_view* in, Provenance* by) {
 }  // namespace
 
 bool DecodeRow(std::string_view in, RowRecord* out) {
+  std::string_view body;
+  if (!DecodeRowHead(in, out, &body)) return false;
+  Value v;
+  if (!DecodeBinary(body, &v) || !v.is_object()) return false;
+  out->fields = std::move(v.as_object());
+  return true;
+}
+
+bool DecodeRowHead(std::string_view in, RowRecord* out, std::string_view* body) {
   if (in.empty() || (in[0] != 1 && in[0] != 2)) return false;
   bool extended = in[0] == 2;
   in.remove_prefix(1);
@@ -83,9 +92,9 @@ bool DecodeRow(std::string_view in, RowRecord* out) {
   in.remove_prefix(1);
   if (out->updated_by.has_id && !GetString(&in, &out->updated_by.id)) return false;
   if (extended && !DecodeAuditPart(&in, &out->updated_by)) return false;
-  Value body;
-  if (!DecodeBinary(in, &body) || !body.is_object()) return false;
-  out->fields = std::move(body.as_object());
+  // The body: an object (its tag checked here; its bytes by whoever decodes them).
+  if (in.empty() || in[0] != 6) return false;
+  *body = in;
   out->exists = true;
   return true;
 }

@@ -57,6 +57,9 @@ struct DeadLetter {
 void EncodeRow(const RowRecord& row, std::string* out);
 void AppendRow(const RowRecord& row, std::string* out);  // EncodeRow without clearing *out
 bool DecodeRow(std::string_view data, RowRecord* out);
+// DecodeRow but for the fields: *body is their encoding (an object, see EncodeBinary), which
+// DecodeBinary or BinaryToJson then reads; out->fields is left as it was.
+bool DecodeRowHead(std::string_view data, RowRecord* out, std::string_view* body);
 void EncodeDeadLetter(const DeadLetter& d, std::string* out);
 bool DecodeDeadLetter(std::string_view data, DeadLetter* out);
 

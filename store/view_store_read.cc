@@ -57,6 +57,19 @@ bool ViewStore::GetRow(const std::string& key, RowRecord* out, uint64_t* dead_le
   return DecodeRow(v, out);
 }
 
+bool ViewStore::GetRowRecord(const std::string& key, std::string* record, uint64_t* dead_letters) {
+  ReadView txn = Read();
+  if (!txn) return false;
+  std::string_view v;
+  if (dead_letters) {
+    *dead_letters =
+        keyed_dead_letters_.load() && txn->Get(kDeadKeys, key, &v) ? ReadBigEndian64(v) : 0;
+  }
+  if (!txn->Get(kRows, key, &v)) return false;
+  record->assign(v.data(), v.size());
+  return true;
+}
+
 bool ViewStore::Scan(const ScanOptions& o, std::vector<std::pair<std::string, RowRecord>>* out,
                      bool* more, std::string* error) {
   out->clear();

@@ -657,5 +657,48 @@ TEST_CASE("SameBytes agrees with memcmp at every length and difference", "[dsl]"
   }
 }
 
+TEST_CASE("BinaryToJson writes what WriteJson writes of the decoded value, and fails alike",
+          "[dsl]") {
+  Object o = Parse(kEvent).as_object();
+  o.Set("list", Value::MakeArray({Num("-1.5"), Value::String(std::string(200, 'y')), Value(),
+                                  Value::Bool(true), Value::Bool(false)}));
+  o.Set("escapes", Value::String(std::string("a\"b\\c\n\x01\xc3\xa9", 9)));
+  o.Set("nested", Parse(Nested(64, '{', '}')));
+  o.Set("empty", Value::MakeObject(Object()));
+  o.Set("none", Value::MakeArray({}));
+  o.Set("big", Num("-99999999999999999999.999999999999999999"));
+  std::vector<std::string> encodings = {Encode(Value::MakeObject(o)), Encode(Value()),
+                                        Encode(Num("0.10")), Encode(Value::String("\x7f"))};
+  // Every encoding, every truncation of the first, and random byte changes of it: BinaryToJson
+  // succeeds exactly where DecodeBinary does, with WriteJson's bytes, and otherwise leaves
+  // its output as it was.
+  std::string data = encodings[0];
+  for (size_t n = 0; n < data.size(); n += 7) encodings.push_back(data.substr(0, n));
+  encodings.push_back(data + '\0');
+  std::mt19937 rng(5);
+  for (int i = 0; i < 3000; ++i) {
+    std::string changed = data;
+    for (int k = 0; k < 1 + static_cast<int>(rng() % 3); ++k) {
+      changed[rng() % changed.size()] = static_cast<char>(rng());
+    }
+    encodings.push_back(changed);
+  }
+  int valid = 0;
+  for (const std::string& e : encodings) {
+    Value v;
+    bool decodes = DecodeBinary(e, &v);
+    std::string json = "prefix";
+    bool writes = BinaryToJson(e, &json);
+    REQUIRE(writes == decodes);
+    if (decodes) {
+      ++valid;
+      CHECK(json == "prefix" + ToJson(v));
+    } else {
+      CHECK(json == "prefix");
+    }
+  }
+  CHECK(valid > 10);
+}
+
 }  // namespace
 }  // namespace projd
