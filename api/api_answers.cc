@@ -54,8 +54,10 @@ void AppendProvenanceJson(const Provenance& p, std::string* out) {
 
 }  // namespace
 
-void AppendRowJson(const std::string& key, const RowRecord& row, const uint64_t* dead_letters,
-                   std::string* out) {
+namespace {
+
+// A row answer around its fields: what comes before them, and after.
+void AppendRowJsonHead(const std::string& key, const uint64_t* dead_letters, std::string* out) {
   out->push_back('{');
   if (dead_letters) {
     out->append("\"dead_letters\":");
@@ -65,12 +67,23 @@ void AppendRowJson(const std::string& key, const RowRecord& row, const uint64_t*
   out->append("\"key\":");
   WriteJsonString(key, out);
   out->append(",\"row\":");
-  WriteJsonObject(row.fields, out);
+}
+
+void AppendRowJsonTail(const RowRecord& row, std::string* out) {
   out->append(",\"updated_by\":");
   AppendProvenanceJson(row.updated_by, out);
   out->append(",\"version\":");
   out->append(std::to_string(row.version));
   out->push_back('}');
+}
+
+}  // namespace
+
+void AppendRowJson(const std::string& key, const RowRecord& row, const uint64_t* dead_letters,
+                   std::string* out) {
+  AppendRowJsonHead(key, dead_letters, out);
+  WriteJsonObject(row.fields, out);
+  AppendRowJsonTail(row, out);
 }
 
 bool AppendRowJson(const std::string& key, std::string_view record, const uint64_t* dead_letters,
@@ -79,24 +92,12 @@ bool AppendRowJson(const std::string& key, std::string_view record, const uint64
   std::string_view body;
   if (!DecodeRowHead(record, &head, &body)) return false;
   size_t at = out->size();
-  out->push_back('{');
-  if (dead_letters) {
-    out->append("\"dead_letters\":");
-    out->append(std::to_string(*dead_letters));
-    out->push_back(',');
-  }
-  out->append("\"key\":");
-  WriteJsonString(key, out);
-  out->append(",\"row\":");
+  AppendRowJsonHead(key, dead_letters, out);
   if (!BinaryToJson(body, out)) {
     out->resize(at);
     return false;
   }
-  out->append(",\"updated_by\":");
-  AppendProvenanceJson(head.updated_by, out);
-  out->append(",\"version\":");
-  out->append(std::to_string(head.version));
-  out->push_back('}');
+  AppendRowJsonTail(head, out);
   return true;
 }
 

@@ -96,16 +96,9 @@ class BinaryReader {
         *out = Value::Bool(tag == kTagTrue);
         return true;
       case kTagNumber: {
-        if (data_.size() - pos_ < 16) return false;
-        u128 raw = 0;
-        for (int i = 15; i >= 0; --i) {
-          raw = (raw << 8) | static_cast<uint8_t>(data_[pos_ + static_cast<size_t>(i)]);
-        }
-        pos_ += 16;
-        __int128 value = static_cast<__int128>(raw);
-        // An out-of-range number cannot have been encoded from a valid Value.
-        if ((value < 0 ? -raw : raw) >= kRawLimit) return false;
-        *out = Value::Number(Decimal::FromRaw(value));
+        Decimal d;
+        if (!ReadNumber(&d)) return false;
+        *out = Value::Number(d);
         return true;
       }
       case kTagString: {
@@ -169,15 +162,9 @@ class BinaryReader {
         out->append("true");
         return true;
       case kTagNumber: {
-        if (data_.size() - pos_ < 16) return false;
-        u128 raw = 0;
-        for (int i = 15; i >= 0; --i) {
-          raw = (raw << 8) | static_cast<uint8_t>(data_[pos_ + static_cast<size_t>(i)]);
-        }
-        pos_ += 16;
-        __int128 value = static_cast<__int128>(raw);
-        if ((value < 0 ? -raw : raw) >= kRawLimit) return false;
-        Decimal::FromRaw(value).AppendTo(out);
+        Decimal d;
+        if (!ReadNumber(&d)) return false;
+        d.AppendTo(out);
         return true;
       }
       case kTagString: {
@@ -225,6 +212,21 @@ class BinaryReader {
   }
 
  private:
+  // A number's 16 bytes after its tag.
+  bool ReadNumber(Decimal* out) {
+    if (data_.size() - pos_ < 16) return false;
+    u128 raw = 0;
+    for (int i = 15; i >= 0; --i) {
+      raw = (raw << 8) | static_cast<uint8_t>(data_[pos_ + static_cast<size_t>(i)]);
+    }
+    pos_ += 16;
+    __int128 value = static_cast<__int128>(raw);
+    // An out-of-range number cannot have been encoded from a valid Value.
+    if ((value < 0 ? -raw : raw) >= kRawLimit) return false;
+    *out = Decimal::FromRaw(value);
+    return true;
+  }
+
   bool ReadVarint(uint64_t* out) {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {

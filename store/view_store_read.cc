@@ -45,16 +45,8 @@ Position ViewStore::OffsetsIn(KvTxn* txn) {
 }
 
 bool ViewStore::GetRow(const std::string& key, RowRecord* out, uint64_t* dead_letters) {
-  ReadView txn = Read();
-  if (!txn) return false;
-  std::string_view v;
-  if (dead_letters) {
-    // Most views never had a dead letter with a key: then that table is not looked at.
-    *dead_letters =
-        keyed_dead_letters_.load() && txn->Get(kDeadKeys, key, &v) ? ReadBigEndian64(v) : 0;
-  }
-  if (!txn->Get(kRows, key, &v)) return false;
-  return DecodeRow(v, out);
+  thread_local std::string record;
+  return GetRowRecord(key, &record, dead_letters) && DecodeRow(record, out);
 }
 
 bool ViewStore::GetRowRecord(const std::string& key, std::string* record, uint64_t* dead_letters) {
@@ -62,6 +54,7 @@ bool ViewStore::GetRowRecord(const std::string& key, std::string* record, uint64
   if (!txn) return false;
   std::string_view v;
   if (dead_letters) {
+    // Most views never had a dead letter with a key: then that table is not looked at.
     *dead_letters =
         keyed_dead_letters_.load() && txn->Get(kDeadKeys, key, &v) ? ReadBigEndian64(v) : 0;
   }
