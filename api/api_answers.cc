@@ -1,6 +1,7 @@
 #include "api/api_answers.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 namespace projd {
@@ -23,6 +24,12 @@ Value ProvenanceToJson(const Provenance& p) {
 namespace {
 
 // The text of ProvenanceToJson(p), members in the same order.
+void AppendInteger(int64_t n, std::string* out) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  out->append(digits, static_cast<size_t>(end - digits));
+}
+
 void AppendProvenanceJson(const Provenance& p, std::string* out) {
   out->push_back('{');
   if (!p.audit.empty()) {
@@ -41,12 +48,12 @@ void AppendProvenanceJson(const Provenance& p, std::string* out) {
   } else {
     out->append("null");
   }
-  out->append(",\"event_time\":");
-  WriteJsonString(FormatRfc3339(p.event_time_ms), out);
-  out->append(",\"offset\":");
-  out->append(std::to_string(p.offset));
+  out->append(",\"event_time\":\"");
+  AppendRfc3339(p.event_time_ms, out);  // nothing in it to escape
+  out->append("\",\"offset\":");
+  AppendInteger(p.offset, out);
   out->append(",\"partition\":");
-  out->append(std::to_string(p.partition));
+  AppendInteger(p.partition, out);
   out->append(",\"topic\":");
   WriteJsonString(p.topic, out);
   out->push_back('}');

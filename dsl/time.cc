@@ -118,6 +118,12 @@ CivilTime ToCivil(int64_t ms) {
 }
 
 std::string FormatRfc3339(int64_t ms) {
+  std::string out;
+  AppendRfc3339(ms, &out);
+  return out;
+}
+
+void AppendRfc3339(int64_t ms, std::string* out) {
   CivilTime t = ToCivil(ms);
   if (t.year < 0 || t.year > 9999) {  // outside the fixed-width form: the general path
     char buf[64];
@@ -129,7 +135,8 @@ std::string FormatRfc3339(int64_t ms) {
       snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02dZ", static_cast<long long>(t.year),
                t.month, t.day, t.hour, t.minute, t.second);
     }
-    return buf;
+    out->append(buf);
+    return;
   }
   // YYYY-MM-DDTHH:MM:SS[.mmm]Z by hand: this runs for every row answered over HTTP.
   char buf[24];
@@ -149,12 +156,13 @@ std::string FormatRfc3339(int64_t ms) {
   put(17, t.second, 2);
   if (t.millis == 0) {
     buf[19] = 'Z';
-    return std::string(buf, 20);
+    out->append(buf, 20);
+    return;
   }
   buf[19] = '.';
   put(20, t.millis, 3);
   buf[23] = 'Z';
-  return std::string(buf, 24);
+  out->append(buf, 24);
 }
 
 }  // namespace projd

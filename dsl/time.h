@@ -16,6 +16,8 @@ bool ParseRfc3339(std::string_view text, int64_t* epoch_ms);
 
 // "2025-07-14T09:30:00Z", with ".123" before the Z when the milliseconds are not zero.
 std::string FormatRfc3339(int64_t epoch_ms);
+// The same, appended (its characters never need escaping in JSON).
+void AppendRfc3339(int64_t epoch_ms, std::string* out);
 
 // Calendar parts in UTC.
 struct CivilTime {

@@ -2,8 +2,10 @@
 // the Value that RowToJson builds.
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "api/api_answers.h"
+#include "store/records.h"
 
 namespace projd {
 namespace {
@@ -34,6 +36,11 @@ TEST_CASE("AppendRowJson writes what RowToJson's Value gives", "[api]") {
     row.updated_by.correlation = "cmd \xff";
     row.updated_by.audit = Object();
     if (variant & 4) row.updated_by.audit.Set("user", Value::String("alice"));
+    // Event times with and without milliseconds, before 1970, and past year 9999.
+    row.updated_by.event_time_ms =
+        std::vector<int64_t>{1751364000123, 1751364000000, -1, 253402300800000}[variant % 4];
+    std::string record;
+    EncodeRow(row, &record);
     for (const std::string key : {"acc-1", "", "k\"/\\\t\xe2\x82\xac"}) {
       INFO("variant " << variant << " key " << key);
       out.clear();
@@ -42,6 +49,20 @@ TEST_CASE("AppendRowJson writes what RowToJson's Value gives", "[api]") {
       out.clear();
       AppendRowJson(key, row, nullptr, &out);
       CHECK(out == ViaValue(key, row, nullptr));
+      // From the stored record: the same bytes.
+      out = "before";
+      REQUIRE(AppendRowJson(key, record, &dead, &out));
+      CHECK(out == "before" + ViaValue(key, row, &dead));
+      out.clear();
+      REQUIRE(AppendRowJson(key, record, nullptr, &out));
+      CHECK(out == ViaValue(key, row, nullptr));
+      // A record cut short or with its body's tag changed: false, nothing written.
+      for (const std::string& bad : {record.substr(0, record.size() - 1),
+                                     record.substr(0, record.size() / 2), std::string()}) {
+        out = "kept";
+        CHECK_FALSE(AppendRowJson(key, bad, &dead, &out));
+        CHECK(out == "kept");
+      }
     }
   }
   RowRecord empty;
