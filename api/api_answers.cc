@@ -30,33 +30,45 @@ void AppendInteger(int64_t n, std::string* out) {
   out->append(digits, static_cast<size_t>(end - digits));
 }
 
-void AppendProvenanceJson(const Provenance& p, std::string* out) {
+// The provenance object from its parts (a stored record's, read in place, or a Provenance's);
+// `append_audit` appends the audit object.
+template <typename AppendAudit>
+void AppendProvenanceParts(bool has_audit, AppendAudit&& append_audit, bool has_correlation,
+                           std::string_view correlation, bool has_id, std::string_view id,
+                           int64_t event_time_ms, int64_t offset, int64_t partition,
+                           std::string_view topic, std::string* out) {
   out->push_back('{');
-  if (!p.audit.empty()) {
+  if (has_audit) {
     out->append("\"audit\":");
-    WriteJsonObject(p.audit, out);
+    append_audit();
     out->push_back(',');
   }
-  if (p.has_correlation) {
+  if (has_correlation) {
     out->append("\"correlation\":");
-    WriteJsonString(p.correlation, out);
+    WriteJsonString(correlation, out);
     out->push_back(',');
   }
   out->append("\"event_id\":");
-  if (p.has_id) {
-    WriteJsonString(p.id, out);
+  if (has_id) {
+    WriteJsonString(id, out);
   } else {
     out->append("null");
   }
   out->append(",\"event_time\":\"");
-  AppendRfc3339(p.event_time_ms, out);  // nothing in it to escape
+  AppendRfc3339(event_time_ms, out);  // nothing in it to escape
   out->append("\",\"offset\":");
-  AppendInteger(p.offset, out);
+  AppendInteger(offset, out);
   out->append(",\"partition\":");
-  AppendInteger(p.partition, out);
+  AppendInteger(partition, out);
   out->append(",\"topic\":");
-  WriteJsonString(p.topic, out);
+  WriteJsonString(topic, out);
   out->push_back('}');
+}
+
+void AppendProvenanceJson(const Provenance& p, std::string* out) {
+  AppendProvenanceParts(
+      !p.audit.empty(), [&] { WriteJsonObject(p.audit, out); }, p.has_correlation, p.correlation,
+      p.has_id, p.id, p.event_time_ms, p.offset, p.partition, p.topic, out);
 }
 
 }  // namespace
@@ -95,17 +107,22 @@ void AppendRowJson(const std::string& key, const RowRecord& row, const uint64_t*
 
 bool AppendRowJson(const std::string& key, std::string_view record, const uint64_t* dead_letters,
                    std::string* out) {
-  RowRecord head;
-  std::string_view body;
-  if (!DecodeRowHead(record, &head, &body)) return false;
+  RowHeadView h;  // read in place: nothing copied out of the record
+  if (!ReadRowHead(record, &h)) return false;
   size_t at = out->size();
   AppendRowJsonHead(key, dead_letters, out);
-  if (!BinaryToJson(body, out)) {
-    out->resize(at);
-    return false;
+  bool ok = BinaryToJson(h.body, out);
+  if (ok) {
+    out->append(",\"updated_by\":");
+    AppendProvenanceParts(
+        !h.audit.empty(), [&] { ok = BinaryToJson(h.audit, out); }, h.has_correlation,
+        h.correlation, h.has_id, h.id, h.event_time_ms, h.offset, h.partition, h.topic, out);
+    out->append(",\"version\":");
+    AppendInteger(static_cast<int64_t>(h.version), out);
+    out->push_back('}');
   }
-  AppendRowJsonTail(head, out);
-  return true;
+  if (!ok) out->resize(at);  // as DecodeRow: a record that does not decode
+  return ok;
 }
 
 Value RowToJson(const std::string& key, const RowRecord& row) {

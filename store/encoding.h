@@ -16,11 +16,18 @@ inline void PutString(std::string* out, std::string_view s) {
   out->append(s);
 }
 
-inline bool GetString(std::string_view* in, std::string* s) {
+inline bool GetString(std::string_view* in, std::string_view* s) {
   uint64_t n;
   if (!GetVarint(in, &n) || n > in->size()) return false;
-  s->assign(in->data(), n);
+  *s = in->substr(0, n);
   in->remove_prefix(n);
+  return true;
+}
+
+inline bool GetString(std::string_view* in, std::string* s) {
+  std::string_view v;
+  if (!GetString(in, &v)) return false;
+  s->assign(v.data(), v.size());
   return true;
 }
 

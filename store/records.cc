@@ -44,25 +44,39 @@ void AppendRow(const RowRecord& row, std::string* out) {
   EncodeBinary(row.fields, out);
 }
 
-namespace {
-
-// Format 2's audit values and correlation (after the id).
-bool DecodeAuditPart(std::string_view* in, Provenance* by) {
-  if (in->empty()) return false;
-  uint8_t flags = static_cast<uint8_t>((*in)[0]);
-  in->remove_prefix(1);
-  by->has_correlation = (flags & 2) != 0;
-  if (by->has_correlation && !GetString(in, &by->correlation)) return false;
-  if (flags & 1) {
-    std::string audit;
-    Value v;
-    if (!GetString(in, &audit) || !DecodeBinary(audit, &v) || !v.is_object()) return false;
-    by->audit = std::move(v.as_object());
+bool ReadRowHead(std::string_view in, RowHeadView* out) {
+  if (in.empty() || (in[0] != 1 && in[0] != 2)) return false;
+  bool extended = in[0] == 2;
+  in.remove_prefix(1);
+  uint64_t partition;
+  if (!GetVarint(&in, &out->version) || !GetString(&in, &out->topic) ||
+      !GetVarint(&in, &partition) || !GetSigned(&in, &out->offset) ||
+      !GetSigned(&in, &out->event_time_ms) || in.empty()) {
+    return false;
   }
+  out->partition = static_cast<int32_t>(partition);
+  out->has_id = in[0] == 1;
+  in.remove_prefix(1);
+  if (out->has_id && !GetString(&in, &out->id)) return false;
+  out->has_correlation = false;
+  out->correlation = {};
+  out->audit = {};
+  if (extended) {
+    // Format 2's audit values and correlation (after the id).
+    if (in.empty()) return false;
+    uint8_t flags = static_cast<uint8_t>(in[0]);
+    in.remove_prefix(1);
+    out->has_correlation = (flags & 2) != 0;
+    if (out->has_correlation && !GetString(&in, &out->correlation)) return false;
+    if ((flags & 1) && (!GetString(&in, &out->audit) || out->audit.empty() || out->audit[0] != 6)) {
+      return false;
+    }
+  }
+  // The body: an object (its tag checked here; its bytes by whoever decodes them).
+  if (in.empty() || in[0] != 6) return false;
+  out->body = in;
   return true;
 }
-
-}  // namespace
 
 bool DecodeRow(std::string_view in, RowRecord* out) {
   std::string_view body;
@@ -74,27 +88,25 @@ bool DecodeRow(std::string_view in, RowRecord* out) {
 }
 
 bool DecodeRowHead(std::string_view in, RowRecord* out, std::string_view* body) {
-  if (in.empty() || (in[0] != 1 && in[0] != 2)) return false;
-  bool extended = in[0] == 2;
-  in.remove_prefix(1);
-  out->updated_by.audit = Object();
-  out->updated_by.has_correlation = false;
-  out->updated_by.correlation.clear();
-  uint64_t version, partition;
-  if (!GetVarint(&in, &version) || !GetString(&in, &out->updated_by.topic) ||
-      !GetVarint(&in, &partition) || !GetSigned(&in, &out->updated_by.offset) ||
-      !GetSigned(&in, &out->updated_by.event_time_ms) || in.empty()) {
-    return false;
+  RowHeadView h;
+  if (!ReadRowHead(in, &h)) return false;
+  Provenance& by = out->updated_by;
+  out->version = h.version;
+  by.topic.assign(h.topic);
+  by.partition = h.partition;
+  by.offset = h.offset;
+  by.event_time_ms = h.event_time_ms;
+  by.has_id = h.has_id;
+  if (h.has_id) by.id.assign(h.id);
+  by.has_correlation = h.has_correlation;
+  by.correlation.assign(h.correlation);
+  by.audit = Object();
+  if (!h.audit.empty()) {
+    Value v;
+    if (!DecodeBinary(h.audit, &v) || !v.is_object()) return false;
+    by.audit = std::move(v.as_object());
   }
-  out->version = version;
-  out->updated_by.partition = static_cast<int32_t>(partition);
-  out->updated_by.has_id = in[0] == 1;
-  in.remove_prefix(1);
-  if (out->updated_by.has_id && !GetString(&in, &out->updated_by.id)) return false;
-  if (extended && !DecodeAuditPart(&in, &out->updated_by)) return false;
-  // The body: an object (its tag checked here; its bytes by whoever decodes them).
-  if (in.empty() || in[0] != 6) return false;
-  *body = in;
+  *body = h.body;
   out->exists = true;
   return true;
 }

@@ -57,6 +57,18 @@ struct DeadLetter {
 void EncodeRow(const RowRecord& row, std::string* out);
 void AppendRow(const RowRecord& row, std::string* out);  // EncodeRow without clearing *out
 bool DecodeRow(std::string_view data, RowRecord* out);
+// A stored row's head read in place (views into the record, valid while it is): what
+// DecodeRowHead decodes, without copying; `audit` and `body` are encodings (see EncodeBinary)
+// of objects (`audit` empty: none).
+struct RowHeadView {
+  uint64_t version = 0;
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0, event_time_ms = 0;
+  bool has_id = false, has_correlation = false;
+  std::string_view id, correlation, audit, body;
+};
+bool ReadRowHead(std::string_view data, RowHeadView* out);
 // DecodeRow but for the fields: *body is their encoding (an object, see EncodeBinary), which
 // DecodeBinary or BinaryToJson then reads; out->fields is left as it was.
 bool DecodeRowHead(std::string_view data, RowRecord* out, std::string_view* body);
