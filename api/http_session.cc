@@ -97,27 +97,13 @@ void Session::ReadFirstBytes() {
   stream_.expires_never();
   if (!untimed_wait_) WaitIdle();
   reading_ = true;
-  // Waits until the socket is readable, then reads what is there (OnReadable): an
-  // asynchronous read would first try a read at once, which fails when the client has not
-  // sent its next request yet (nearly always right after an answer), and goes through
-  // tcp_stream's operation.
-  stream_.socket().async_wait(tcp::socket::wait_read,
-                              beast::bind_front_handler(&Session::OnReadable, shared_from_this()));
-}
-
-void Session::OnReadable(beast::error_code ec) {
-  size_t bytes = 0;
-  if (!ec && !closed_ && !streaming_) {
-    bytes = stream_.socket().read_some(buffer_.prepare(kFirstReadBytes), ec);  // non-blocking
-    if (ec == net::error::would_block || ec == net::error::try_again) {
-      // Woken with nothing to read: wait again (reading_ stays set).
-      stream_.socket().async_wait(
-          tcp::socket::wait_read,
-          beast::bind_front_handler(&Session::OnReadable, shared_from_this()));
-      return;
-    }
-  }
-  OnFirstBytes(ec, bytes);
+  // The socket's own read, not tcp_stream's (no timer, no operation wrapper). After a read
+  // that emptied the socket, asio waits for readability before reading again (no read that
+  // finds nothing), and the descriptor stays registered as it is: no epoll_ctl per request,
+  // which a wait for readability (async_wait) costs every time.
+  stream_.socket().async_read_some(
+      buffer_.prepare(kFirstReadBytes),
+      beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
 }
 
 // The connection waits idle for a request from now: closed at now + idle_timeout unless one

@@ -213,7 +213,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void WaitIdle();
   void ArmIdleTimer();
   void OnIdleTimer(beast::error_code ec);
-  void OnReadable(beast::error_code ec);
   void OnFirstBytes(beast::error_code ec, size_t bytes);
   void ReadRequest();
   bool TryQuickGet();
