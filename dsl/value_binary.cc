@@ -1,4 +1,5 @@
 // The binary encoding of Values for storage: EncodeBinary and DecodeBinary of dsl/value.h.
+#include <cstring>
 #include <string>
 
 #include "dsl/value.h"
@@ -32,50 +33,120 @@ constexpr u128 kRawLimit = static_cast<u128>(10000000000000000000ULL) * 10000000
 // Deeper than any JSON input (64) plus the levels rows and lists add around event values.
 constexpr int kMaxBinaryDepth = 256;
 
-void Encode(const Value& v, std::string* out);
-
-void EncodeObject(const Object& o, std::string* out) {
-  out->push_back(static_cast<char>(kTagObject));
-  PutVarint(out, o.size());
-  for (const auto& [name, item] : o.members()) {
-    PutVarint(out, name.size());
-    out->append(name);
-    Encode(item, out);
+// Encoding is two passes: the size, then the bytes written through a pointer into a string
+// resized once (an append per tag, varint and name cost a capacity check and a call each; a
+// row is encoded for every event a view applies).
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
   }
+  return n;
 }
 
-void Encode(const Value& v, std::string* out) {
+char* WriteVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+char* WriteBytes(char* p, const std::string& s) {
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+size_t EncodedSize(const Value& v);
+
+size_t EncodedObjectSize(const Object& o) {
+  size_t n = 1 + VarintSize(o.size());
+  for (const auto& [name, item] : o.members()) {
+    n += VarintSize(name.size()) + name.size() + EncodedSize(item);
+  }
+  return n;
+}
+
+size_t EncodedSize(const Value& v) {
   switch (v.type()) {
     case Value::Type::kNull:
-      out->push_back(static_cast<char>(kTagNull));
-      return;
     case Value::Type::kBool:
-      out->push_back(static_cast<char>(v.as_bool() ? kTagTrue : kTagFalse));
-      return;
+      return 1;
+    case Value::Type::kNumber:
+      return 17;
+    case Value::Type::kString: {
+      size_t len = v.as_string().size();
+      return 1 + VarintSize(len) + len;
+    }
+    case Value::Type::kArray: {
+      size_t n = 1 + VarintSize(v.as_array().size());
+      for (const Value& item : v.as_array()) n += EncodedSize(item);
+      return n;
+    }
+    case Value::Type::kObject:
+      return EncodedObjectSize(v.as_object());
+  }
+  return 0;
+}
+
+char* WriteValue(const Value& v, char* p);
+
+char* WriteObject(const Object& o, char* p) {
+  *p++ = static_cast<char>(kTagObject);
+  p = WriteVarint(p, o.size());
+  for (const auto& [name, item] : o.members()) {
+    p = WriteVarint(p, name.size());
+    p = WriteBytes(p, name);
+    p = WriteValue(item, p);
+  }
+  return p;
+}
+
+char* WriteValue(const Value& v, char* p) {
+  switch (v.type()) {
+    case Value::Type::kNull:
+      *p++ = static_cast<char>(kTagNull);
+      return p;
+    case Value::Type::kBool:
+      *p++ = static_cast<char>(v.as_bool() ? kTagTrue : kTagFalse);
+      return p;
     case Value::Type::kNumber: {
       u128 raw = static_cast<u128>(v.as_number().raw());
-      char bytes[17];
-      bytes[0] = static_cast<char>(kTagNumber);
-      for (int i = 0; i < 16; ++i) bytes[1 + i] = static_cast<char>(raw >> (8 * i));
-      out->append(bytes, sizeof(bytes));
-      return;
+      *p++ = static_cast<char>(kTagNumber);
+      for (int i = 0; i < 16; ++i) p[i] = static_cast<char>(raw >> (8 * i));
+      return p + 16;
     }
     case Value::Type::kString: {
       const std::string& s = v.as_string();
-      out->push_back(static_cast<char>(kTagString));
-      PutVarint(out, s.size());
-      out->append(s);
-      return;
+      *p++ = static_cast<char>(kTagString);
+      p = WriteVarint(p, s.size());
+      return WriteBytes(p, s);
     }
     case Value::Type::kArray:
-      out->push_back(static_cast<char>(kTagArray));
-      PutVarint(out, v.as_array().size());
-      for (const Value& item : v.as_array()) Encode(item, out);
-      return;
+      *p++ = static_cast<char>(kTagArray);
+      p = WriteVarint(p, v.as_array().size());
+      for (const Value& item : v.as_array()) p = WriteValue(item, p);
+      return p;
     case Value::Type::kObject:
-      EncodeObject(v.as_object(), out);
-      return;
+      return WriteObject(v.as_object(), p);
   }
+  return p;
+}
+
+void Encode(const Value& v, std::string* out) {
+  size_t at = out->size();
+  size_t size = EncodedSize(v);
+  out->resize(at + size);
+  WriteValue(v, out->data() + at);
+}
+
+void EncodeObject(const Object& o, std::string* out) {
+  size_t at = out->size();
+  size_t size = EncodedObjectSize(o);
+  out->resize(at + size);
+  WriteObject(o, out->data() + at);
 }
 
 class BinaryReader {

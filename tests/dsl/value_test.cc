@@ -455,6 +455,39 @@ TEST_CASE("Binary encoding round-trips", "[dsl]") {
   CHECK(Encode(Parse(kEvent)).size() < std::string(kEvent).size());
 }
 
+TEST_CASE("Binary encoding is the stored format, byte for byte, appended to what is there",
+          "[dsl]") {
+  // {"a": [null, true, false, -1.5, "xy"], "b": {}, "c": "yyy…" (200 bytes)}: tags, LEB128
+  // counts and lengths (200 takes two bytes), numbers as 16 bytes of two's complement
+  // (-1.5 is -1.5e18 raw), members in name order.
+  Object o;
+  o.Set("c", Value::String(std::string(200, 'y')));
+  o.Set("b", Value::MakeObject(Object()));
+  o.Set("a", Value::MakeArray({Value(), Value::Bool(true), Value::Bool(false), Num("-1.5"),
+                               Value::String("xy")}));
+  std::string expected(
+      "\x06\x03"
+      "\x01"
+      "a"
+      "\x05\x05\x00\x02\x01"
+      "\x03\x00\x00\xea\x84\xf2\xed\x2e\xeb\xff\xff\xff\xff\xff\xff\xff\xff"
+      "\x04\x02xy"
+      "\x01"
+      "b"
+      "\x06\x00"
+      "\x01"
+      "c"
+      "\x04\xc8\x01",
+      39);
+  expected += std::string(200, 'y');
+  std::string out = "pre";
+  EncodeBinary(o, &out);
+  CHECK(out == "pre" + expected);
+  out = "pre";
+  EncodeBinary(Value::MakeObject(o), &out);
+  CHECK(out == "pre" + expected);
+}
+
 TEST_CASE("DecodeBinary rejects every truncation", "[dsl]") {
   Object o = Parse(kEvent).as_object();
   o.Set("list", Value::MakeArray({Num("-1.5"), Value::String(std::string(200, 'y')), Value()}));
