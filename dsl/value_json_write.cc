@@ -1,4 +1,6 @@
 // Values as JSON text: WriteJson, ToJson and WritePrettyJson of dsl/value.h.
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "dsl/value.h"
@@ -19,6 +21,19 @@ struct PlainByteTable {
 };
 constexpr PlainByteTable kPlainByte;
 
+// Whether any of the 8 bytes in x is not plain: below 0x20, '"', '\\' or 0x80 and above
+// (the "has a byte less than / equal to" bit tricks, exact for the whole word).
+inline bool HasNonPlain(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  uint64_t quote = x ^ (kOnes * '"');
+  uint64_t backslash = x ^ (kOnes * '\\');
+  uint64_t below = (x - kOnes * 0x20) & ~x;
+  uint64_t is_quote = (quote - kOnes) & ~quote;
+  uint64_t is_backslash = (backslash - kOnes) & ~backslash;
+  return ((below | is_quote | is_backslash) & kHigh) != 0 || (x & kHigh) != 0;
+}
+
 void AppendQuoted(std::string_view s, std::string* out) {
   static const char kHex[] = "0123456789abcdef";
   const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -27,6 +42,14 @@ void AppendQuoted(std::string_view s, std::string* out) {
   size_t run = 0;  // start of the pending run of bytes copied verbatim
   size_t i = 0;
   while (i < n) {
+    if (i + 8 <= n) {  // eight plain bytes at a time (most strings are all plain)
+      uint64_t word;
+      std::memcpy(&word, p + i, 8);
+      if (!HasNonPlain(word)) {
+        i += 8;
+        continue;
+      }
+    }
     unsigned char c = p[i];
     if (kPlainByte.plain[c]) {
       ++i;

@@ -79,12 +79,60 @@ class LmdbCursor final : public KvCursor {
   MDB_val k_{}, v_{};
 };
 
+// Read transactions are reused. A finished one is reset (its snapshot released, its reader slot
+// kept: the environment is MDB_NOTLS, so slots belong to transactions, not threads) and the
+// next BeginRead renews it: no reader-table mutex (process-shared, taken by every
+// mdb_txn_begin) and no allocation per read — a point read is one short transaction.
+class ReadTxnPool {
+ public:
+  ~ReadTxnPool() { Clear(); }
+  // A reset transaction to renew, or null.
+  MDB_txn* Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_.empty()) return nullptr;
+    MDB_txn* txn = idle_.back();
+    idle_.pop_back();
+    return txn;
+  }
+  // Takes a finished read transaction: reset and kept, or aborted when enough are kept.
+  void Give(MDB_txn* txn) {
+    mdb_txn_reset(txn);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (idle_.size() < kMaxIdle) {
+        idle_.push_back(txn);
+        return;
+      }
+    }
+    mdb_txn_abort(txn);
+  }
+  // Aborts the kept transactions (before the environment closes).
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (MDB_txn* txn : idle_) mdb_txn_abort(txn);
+    idle_.clear();
+  }
+
+ private:
+  // More than the readers that run at once (HTTP threads, feeds, the writer's snapshot); each
+  // kept transaction holds one of the environment's 512 reader slots.
+  static constexpr size_t kMaxIdle = 16;
+  std::mutex mu_;
+  std::vector<MDB_txn*> idle_;
+};
+
 class LmdbTxn final : public KvTxn {
  public:
-  LmdbTxn(MDB_txn* txn, const std::vector<MDB_dbi>* dbis, bool write, const std::string* dir)
-      : txn_(txn), dbis_(dbis), write_(write), dir_(dir) {}
+  LmdbTxn(MDB_txn* txn, const std::vector<MDB_dbi>* dbis, bool write, const std::string* dir,
+          ReadTxnPool* pool = nullptr)
+      : txn_(txn), dbis_(dbis), write_(write), dir_(dir), pool_(pool) {}
   ~LmdbTxn() override {
-    if (txn_) mdb_txn_abort(txn_);
+    if (!txn_) return;
+    if (pool_) {
+      pool_->Give(txn_);
+    } else {
+      mdb_txn_abort(txn_);
+    }
   }
   bool Get(int table, std::string_view key, std::string_view* value) override {
     if (key.empty() || key.size() > kMaxKey) return false;  // never stored
@@ -141,6 +189,7 @@ class LmdbTxn final : public KvTxn {
   const std::vector<MDB_dbi>* dbis_;
   bool write_;
   const std::string* dir_;
+  ReadTxnPool* pool_;  // a read transaction's, given back to it when done
   bool map_full_ = false;
   std::string error_;
 };
@@ -148,6 +197,7 @@ class LmdbTxn final : public KvTxn {
 class LmdbEnv final : public KvEnv {
  public:
   ~LmdbEnv() override {
+    read_pool_.Clear();
     if (env_) mdb_env_close(env_);
   }
 
@@ -234,7 +284,13 @@ class LmdbEnv final : public KvEnv {
   }
 
   std::unique_ptr<KvTxn> BeginRead(std::string* error) override {
-    MDB_txn* txn;
+    MDB_txn* txn = read_pool_.Take();
+    if (txn) {
+      if (mdb_txn_renew(txn) == 0) {
+        return std::make_unique<LmdbTxn>(txn, &dbis_, false, &dir_, &read_pool_);
+      }
+      mdb_txn_abort(txn);  // a new one below (after the map grew in another process, ...)
+    }
     int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
     if (rc == MDB_MAP_RESIZED) {
       mdb_env_set_mapsize(env_, 0);
@@ -244,7 +300,7 @@ class LmdbEnv final : public KvEnv {
       *error = Err("read transaction", rc);
       return nullptr;
     }
-    return std::make_unique<LmdbTxn>(txn, &dbis_, false, &dir_);
+    return std::make_unique<LmdbTxn>(txn, &dbis_, false, &dir_, &read_pool_);
   }
 
   std::unique_ptr<KvTxn> BeginWrite(std::string* error) override {
@@ -285,6 +341,7 @@ class LmdbEnv final : public KvEnv {
 
  private:
   MDB_env* env_ = nullptr;
+  ReadTxnPool read_pool_;
   std::string dir_;
   std::vector<MDB_dbi> dbis_;
   size_t map_bytes_ = 0;

@@ -386,6 +386,30 @@ TEST_CASE("WriteJson writes compact JSON with RFC 8259 escaping", "[dsl]") {
   CHECK(ToJson(Value::MakeObject(keys)) == "{\"line\\nbreak\":null}");
 }
 
+TEST_CASE("WriteJson escapes a special byte wherever it falls in a long string", "[dsl]") {
+  // Strings are scanned eight bytes at a time: each kind of byte that is not copied verbatim,
+  // at every position of strings up to 40 bytes long, escaped (or kept: UTF-8) like one alone.
+  const std::vector<std::pair<std::string, std::string>> specials = {
+      {"\"", "\\\""},          {"\\", "\\\\"},     {"\n", "\\n"},
+      {std::string(1, '\0'), "\\u0000"},          {"\x1f", "\\u001f"},
+      {"\x7f", "\x7f"},        {"\xc3\xa9", "\xc3\xa9"}, {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+      {"\xff", "\\ufffd"},     {"\x80", "\\ufffd"}, {" ", " "}};
+  for (size_t len = 0; len <= 40; ++len) {
+    for (size_t at = 0; at <= len; ++at) {
+      for (const auto& [raw, escaped] : specials) {
+        std::string plain(len, 'a');
+        for (size_t i = 0; i < len; ++i) plain[i] = static_cast<char>('a' + i % 26);
+        std::string text = plain.substr(0, at) + raw + plain.substr(at);
+        std::string expected = "\"" + plain.substr(0, at) + escaped + plain.substr(at) + "\"";
+        INFO("length " << len << " at " << at << " byte " << static_cast<int>(raw[0]));
+        REQUIRE(ToJson(Value::String(text)) == expected);
+      }
+    }
+    std::string plain(len, '~');
+    CHECK(ToJson(Value::String(plain)) == "\"" + plain + "\"");
+  }
+}
+
 TEST_CASE("JSON round-trips through WriteJson and ParseJson", "[dsl]") {
   for (const char* text :
        {kEvent, "[]", "{}", "[[[]]]", R"({"a":{"b":{"c":[1,-2.5,"x",null,true,false]}}})",

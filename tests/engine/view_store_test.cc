@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <random>
@@ -558,4 +559,81 @@ projection ids {
   store->EndBatch();
   CHECK(batch.duplicates == 7000);
   CHECK(batch.applied == 1000);
+}
+
+// Read transactions are reset and renewed rather than begun each time (store/kv.cc): a renewed
+// one must see every commit made before it began, on any thread, however many are open at once.
+TEST_CASE("reused read transactions see the latest commit, on any thread", "[engine]") {
+  std::string dir = TempDir("read-reuse");
+  std::string error;
+  projd::KvOptions options;
+  options.sync = projd::SyncMode::kNone;
+  auto env = projd::KvEnv::Open(dir, {"t"}, options, &error);
+  REQUIRE(env);
+  auto commit = [&](uint64_t n) {
+    auto w = env->BeginWrite(&error);
+    REQUIRE(w);
+    REQUIRE(w->Put(0, "n", std::to_string(n)));
+    REQUIRE(w->Commit());
+  };
+  auto read = [&]() -> uint64_t {
+    std::string e;
+    auto r = env->BeginRead(&e);
+    if (!r) return UINT64_MAX;
+    std::string_view v;
+    return r->Get(0, "n", &v) ? std::stoull(std::string(v)) : 0;
+  };
+  // One after another: each read after a commit sees it (the transaction reused each time).
+  for (uint64_t n = 1; n <= 200; ++n) {
+    commit(n);
+    REQUIRE(read() == n);
+  }
+  // A snapshot stays as it was while others are reused around it.
+  {
+    auto held = env->BeginRead(&error);
+    REQUIRE(held);
+    commit(201);
+    CHECK(read() == 201);
+    std::string_view v;
+    REQUIRE(held->Get(0, "n", &v));
+    CHECK(v == "200");
+  }
+  // More open at once than are kept (the rest are aborted when done), then reused again.
+  {
+    std::vector<std::unique_ptr<projd::KvTxn>> open;
+    for (int i = 0; i < 100; ++i) {
+      open.push_back(env->BeginRead(&error));
+      REQUIRE(open.back());
+    }
+    commit(202);
+    std::string_view v;
+    REQUIRE(open.front()->Get(0, "n", &v));
+    CHECK(v == "201");
+  }
+  for (int i = 0; i < 1000; ++i) REQUIRE(read() == 202);
+  // Readers on four threads while the value grows: never backwards, never ahead of the
+  // commits, and the last value once the writer is done.
+  std::atomic<uint64_t> committed{202};
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      uint64_t last = 0;
+      while (!done.load()) {
+        uint64_t floor = committed.load();
+        uint64_t n = read();
+        if (n < last || n < floor || n == UINT64_MAX) ++bad;
+        last = n;
+      }
+      if (read() != committed.load()) ++bad;
+    });
+  }
+  for (uint64_t n = 203; n <= 1200; ++n) {
+    commit(n);
+    committed.store(n);
+  }
+  done.store(true);
+  for (auto& t : readers) t.join();
+  CHECK(bad.load() == 0);
 }
