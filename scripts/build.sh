@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds projd (Release) in ./build, with ccache when available.
-# PROJD_BUILD_DIR, PROJD_BUILD_TYPE and PROJD_CMAKE_ARGS choose another build.
+# PROJD_BUILD_DIR, PROJD_BUILD_TYPE and PROJD_CMAKE_ARGS choose another build;
+# PROJD_BUILD_TARGETS (space-separated) builds only those targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 launcher=()
@@ -15,4 +16,9 @@ extra=()
 if [[ -n ${PROJD_CMAKE_ARGS:-} ]]; then read -r -a extra <<<"$PROJD_CMAKE_ARGS"; fi
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="${PROJD_BUILD_TYPE:-Release}" "${launcher[@]}" \
   "${extra[@]+"${extra[@]}"}" >/dev/null
-cmake --build "$dir" -j "${PROJD_JOBS:-2}"
+targets=()
+if [[ -n ${PROJD_BUILD_TARGETS:-} ]]; then
+  read -r -a names <<<"$PROJD_BUILD_TARGETS"
+  targets=(--target "${names[@]}")
+fi
+cmake --build "$dir" -j "${PROJD_JOBS:-2}" "${targets[@]+"${targets[@]}"}"

@@ -70,6 +70,27 @@ if [[ -z ${PROJD_SKIP_SANITIZERS:-} ]]; then
     ctest_in build-asan "$@" || status=$?
 fi
 
+# The unit tests of the threaded parts — the engine (views reading polls ahead, the replay's
+# reader, the committer, reused read transactions) and the HTTP server (I/O threads, answers
+# delivered from other threads) — built with ThreadSanitizer (build-tsan/; skip with
+# PROJD_SKIP_TSAN=1). A data race fails the run.
+if [[ -z ${PROJD_SKIP_TSAN:-} ]]; then
+  echo "test.sh: the engine and HTTP unit tests with ThreadSanitizer (build-tsan/)"
+  tsan_rc=0
+  PROJD_BUILD_DIR=build-tsan PROJD_BUILD_TYPE=RelWithDebInfo PROJD_CMAKE_ARGS=-DPROJD_TSAN=ON \
+    PROJD_BUILD_TARGETS=projd_unit_tests scripts/build.sh || tsan_rc=$?
+  if ((tsan_rc == 0)); then
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+      build-tsan/tests/projd_unit_tests "[engine],[http]" 2>&1 | tee build-tsan/tsan-output.log |
+      tail -n 4 || tsan_rc=$?
+  fi
+  if ((tsan_rc != 0)); then
+    status=1
+    echo "test.sh: FAILED: the ThreadSanitizer run (build-tsan/tsan-output.log)"
+    grep -n -A30 "WARNING: ThreadSanitizer" build-tsan/tsan-output.log | head -n 80 || true
+  fi
+fi
+
 # The libFuzzer targets (clang-14, ASan + UBSan, build-fuzz/), each for a short bounded time,
 # and every kept crasher replayed (skip with PROJD_SKIP_FUZZ=1).
 if [[ -z ${PROJD_SKIP_FUZZ:-} ]]; then
