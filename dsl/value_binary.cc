@@ -1,5 +1,4 @@
 // The binary encoding of Values for storage: EncodeBinary and DecodeBinary of dsl/value.h.
-#include <cstring>
 #include <string>
 
 #include "dsl/value.h"
@@ -54,10 +53,7 @@ char* WriteVarint(char* p, uint64_t v) {
   return p;
 }
 
-char* WriteBytes(char* p, const std::string& s) {
-  if (!s.empty()) std::memcpy(p, s.data(), s.size());
-  return p + s.size();
-}
+char* WriteBytes(char* p, const std::string& s) { return p + s.copy(p, s.size()); }
 
 size_t EncodedSize(const Value& v);
 
