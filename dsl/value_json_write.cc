@@ -1,4 +1,5 @@
 // Values as JSON text: WriteJson, ToJson and WritePrettyJson of dsl/value.h.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -34,22 +35,42 @@ inline bool HasNonPlain(uint64_t x) {
   return ((below | is_quote | is_backslash) & kHigh) != 0 || (x & kHigh) != 0;
 }
 
+// The length of the plain prefix of p[0, n): eight bytes at a time, the last eight (overlapping
+// the ones before) for the tail of a string of at least eight.
+size_t PlainPrefix(const unsigned char* p, size_t n) {
+  size_t i = 0;
+  if (n >= 8) {
+    uint64_t word;
+    for (; i + 8 <= n; i += 8) {
+      std::memcpy(&word, p + i, 8);
+      if (HasNonPlain(word)) break;
+    }
+    if (i + 8 > n) {  // every whole word was plain
+      if (i == n) return n;
+      std::memcpy(&word, p + n - 8, 8);
+      if (!HasNonPlain(word)) return n;
+    }
+  }
+  while (i < n && kPlainByte.plain[p[i]]) ++i;
+  return i;
+}
+
 void AppendQuoted(std::string_view s, std::string* out) {
   static const char kHex[] = "0123456789abcdef";
   const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
+  size_t i = PlainPrefix(p, n);
+  if (i == n && n <= 62) {  // nearly always: the quotes and the bytes in one append
+    char quoted[64];
+    quoted[0] = '"';
+    std::copy(s.begin(), s.end(), quoted + 1);
+    quoted[n + 1] = '"';
+    out->append(quoted, n + 2);
+    return;
+  }
   out->push_back('"');
   size_t run = 0;  // start of the pending run of bytes copied verbatim
-  size_t i = 0;
   while (i < n) {
-    if (i + 8 <= n) {  // eight plain bytes at a time (most strings are all plain)
-      uint64_t word;
-      std::memcpy(&word, p + i, 8);
-      if (!HasNonPlain(word)) {
-        i += 8;
-        continue;
-      }
-    }
     unsigned char c = p[i];
     if (kPlainByte.plain[c]) {
       ++i;
