@@ -185,11 +185,13 @@ void DaemonApi::Metrics(Daemon& d, ApiCall& call) {
 }
 
 void Daemon::CountRequest(int route, int status, double seconds) {
-  {
+  size_t slot = route < 0 ? http_seconds_.size() - 1 : static_cast<size_t>(route);
+  if (status == 200) {
+    http_ok_[slot].fetch_add(1, std::memory_order_relaxed);
+  } else {
     std::lock_guard<std::mutex> lock(http_metrics_mu_);
     ++http_requests_[{route, status}];
   }
-  size_t slot = route < 0 ? http_seconds_.size() - 1 : static_cast<size_t>(route);
   http_seconds_[slot]->Observe(seconds);
 }
 
@@ -204,12 +206,19 @@ void Daemon::WriteHttpMetrics(std::string* out) {
       "# HELP projd_http_requests_total HTTP requests answered, by route (method and pattern; "
       "(none) when no route matched) and status code.\n# TYPE projd_http_requests_total "
       "counter\n";
+  std::map<std::pair<int, int>, uint64_t> counts;
   {
     std::lock_guard<std::mutex> lock(http_metrics_mu_);
-    for (const auto& [key, n] : http_requests_) {
-      *out += "projd_http_requests_total{route=\"" + LabelValue(label(key.first)) + "\",code=\"" +
-              std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
-    }
+    counts = http_requests_;
+  }
+  for (size_t i = 0; i < http_seconds_.size(); ++i) {
+    uint64_t ok = http_ok_[i].load(std::memory_order_relaxed);
+    int route = i + 1 == http_seconds_.size() ? -1 : static_cast<int>(i);
+    if (ok > 0) counts[{route, 200}] = ok;
+  }
+  for (const auto& [key, n] : counts) {
+    *out += "projd_http_requests_total{route=\"" + LabelValue(label(key.first)) + "\",code=\"" +
+            std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
   }
   *out +=
       "# HELP projd_http_request_seconds Time from a request's arrival to its answer, by "

@@ -77,6 +77,8 @@ Daemon::Daemon(DaemonOptions options)
   for (size_t i = 0; i <= ApiRoutes().size(); ++i) {
     http_seconds_.push_back(std::make_unique<Histogram>());
   }
+  http_ok_ = std::make_unique<std::atomic<uint64_t>[]>(http_seconds_.size());
+  for (size_t i = 0; i < http_seconds_.size(); ++i) http_ok_[i].store(0);
 }
 
 Daemon::~Daemon() {
