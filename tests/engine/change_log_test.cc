@@ -9,6 +9,7 @@
 #include "dsl/compiler.h"
 #include "engine/projector.h"
 #include "store/view_store.h"
+#include "tests/unit_dir.h"
 
 namespace {
 
@@ -29,12 +30,7 @@ std::shared_ptr<const projd::Projection> Accounts() {
   return r.projections[0];
 }
 
-std::string Dir() {
-  fs::path p = fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / "changes";
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string Dir() { return projd_test::FreshUnitDir("changes").string(); }
 
 struct Ev {
   int32_t partition;

@@ -13,6 +13,7 @@
 #include "connectors/source.h"
 #include "dsl/compiler.h"
 #include "engine/view.h"
+#include "tests/unit_dir.h"
 
 namespace {
 
@@ -31,9 +32,7 @@ struct Run {
 // With stop_at >= 0 (a multiple of 7), the event at that offset has no number and the view
 // has `errors stop`.
 Run RunView(const std::string& name, size_t max_batch, size_t max_grown_batch, int stop_at = -1) {
-  fs::path dir = fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  fs::path dir = projd_test::FreshUnitDir(name);
   std::string events = (dir / "events.jsonl").string();
   {
     std::ofstream out(events);

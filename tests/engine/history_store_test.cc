@@ -17,17 +17,13 @@
 #include "store/view_store.h"
 #include "store/view_store_keys.h"
 #include "tests/store_env.h"
+#include "tests/unit_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string TempDir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string TempDir(const std::string& name) { return projd_test::FreshUnitDir(name).string(); }
 
 std::shared_ptr<const projd::Projection> HistoryProjection() {
   auto r = projd::CompileFile("h.proj", R"(

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "api/http_server.h"
+#include "tests/unit_dir.h"
 
 namespace projd {
 namespace {
@@ -16,12 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-std::string TempFolder(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string TempFolder(const std::string& name) { return projd_test::FreshUnitDir(name).string(); }
 
 // Bytes of every value (zeros included), over several server chunks and not a multiple of one.
 std::string Content(size_t n) {

@@ -13,17 +13,13 @@
 
 #include "connectors/source.h"
 #include "dsl/compiler.h"
+#include "tests/unit_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path TestDir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path TestDir(const std::string& name) { return projd_test::FreshUnitDir(name); }
 
 std::shared_ptr<const projd::Projection> Compile(const std::string& text) {
   auto compiled = projd::CompileFile("t.proj", text);

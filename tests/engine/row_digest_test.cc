@@ -12,6 +12,7 @@
 #include "engine/projector.h"
 #include "engine/replay.h"
 #include "store/view_store.h"
+#include "tests/unit_dir.h"
 
 namespace {
 
@@ -58,10 +59,7 @@ TEST_CASE("row digest: any change of a key, a field or a value changes it", "[en
 }
 
 TEST_CASE("row digest: a view store's checksum equals the replay's digest", "[engine]") {
-  fs::path dir =
-      fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / "row_digest";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  fs::path dir = projd_test::FreshUnitDir("row_digest");
   auto compiled = projd::CompileFile("t.proj", R"(
 projection counter {
   from "t"

@@ -13,6 +13,7 @@
 
 #include "dsl/compiler.h"
 #include "engine/projector.h"
+#include "tests/unit_dir.h"
 
 namespace {
 
@@ -27,12 +28,7 @@ std::shared_ptr<const projd::Projection> Compile(const std::string& text) {
   return r.projections[0];
 }
 
-std::string TempDir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("projd-unit-" + std::to_string(getpid())) / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string TempDir(const std::string& name) { return projd_test::FreshUnitDir(name).string(); }
 
 const char kCounter[] = R"(
 projection counter {
