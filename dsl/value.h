@@ -191,6 +191,8 @@ bool DecodeBinary(std::string_view data, Value* out);
 // Appends the compact JSON of an encoded value: the bytes WriteJson gives for what DecodeBinary
 // decodes, without building the value. false (*out as it was) where DecodeBinary is false.
 bool BinaryToJson(std::string_view data, std::string* out);
+// Whether an encoding starts as an object's (its tag only; the rest is not checked).
+bool StartsEncodedObject(std::string_view data);
 
 }  // namespace projd
 

@@ -68,26 +68,17 @@ bool ReadRowHead(std::string_view in, RowHeadView* out) {
     in.remove_prefix(1);
     out->has_correlation = (flags & 2) != 0;
     if (out->has_correlation && !GetString(&in, &out->correlation)) return false;
-    if ((flags & 1) && (!GetString(&in, &out->audit) || out->audit.empty() || out->audit[0] != 6)) {
+    if ((flags & 1) && (!GetString(&in, &out->audit) || !StartsEncodedObject(out->audit))) {
       return false;
     }
   }
   // The body: an object (its tag checked here; its bytes by whoever decodes them).
-  if (in.empty() || in[0] != 6) return false;
+  if (!StartsEncodedObject(in)) return false;
   out->body = in;
   return true;
 }
 
 bool DecodeRow(std::string_view in, RowRecord* out) {
-  std::string_view body;
-  if (!DecodeRowHead(in, out, &body)) return false;
-  Value v;
-  if (!DecodeBinary(body, &v) || !v.is_object()) return false;
-  out->fields = std::move(v.as_object());
-  return true;
-}
-
-bool DecodeRowHead(std::string_view in, RowRecord* out, std::string_view* body) {
   RowHeadView h;
   if (!ReadRowHead(in, &h)) return false;
   Provenance& by = out->updated_by;
@@ -101,13 +92,14 @@ bool DecodeRowHead(std::string_view in, RowRecord* out, std::string_view* body) 
   by.has_correlation = h.has_correlation;
   by.correlation.assign(h.correlation);
   by.audit = Object();
+  Value v;
   if (!h.audit.empty()) {
-    Value v;
     if (!DecodeBinary(h.audit, &v) || !v.is_object()) return false;
     by.audit = std::move(v.as_object());
   }
-  *body = h.body;
   out->exists = true;
+  if (!DecodeBinary(h.body, &v) || !v.is_object()) return false;
+  out->fields = std::move(v.as_object());
   return true;
 }
 

@@ -57,8 +57,8 @@ struct DeadLetter {
 void EncodeRow(const RowRecord& row, std::string* out);
 void AppendRow(const RowRecord& row, std::string* out);  // EncodeRow without clearing *out
 bool DecodeRow(std::string_view data, RowRecord* out);
-// A stored row's head read in place (views into the record, valid while it is): what
-// DecodeRowHead decodes, without copying; `audit` and `body` are encodings (see EncodeBinary)
+// A stored row's head read in place (views into the record, valid while it is): DecodeRow's
+// provenance and version without copying; `audit` and `body` are encodings (see EncodeBinary)
 // of objects (`audit` empty: none).
 struct RowHeadView {
   uint64_t version = 0;
@@ -69,9 +69,6 @@ struct RowHeadView {
   std::string_view id, correlation, audit, body;
 };
 bool ReadRowHead(std::string_view data, RowHeadView* out);
-// DecodeRow but for the fields: *body is their encoding (an object, see EncodeBinary), which
-// DecodeBinary or BinaryToJson then reads; out->fields is left as it was.
-bool DecodeRowHead(std::string_view data, RowRecord* out, std::string_view* body);
 void EncodeDeadLetter(const DeadLetter& d, std::string* out);
 bool DecodeDeadLetter(std::string_view data, DeadLetter* out);
 

@@ -109,7 +109,7 @@ class ViewStore final : public RowSource {
   Position Positions();
   // false when absent. *dead_letters: rejected events that carried this key.
   bool GetRow(const std::string& key, RowRecord* out, uint64_t* dead_letters);
-  // GetRow's stored record, undecoded (DecodeRow, DecodeRowHead), copied into *record.
+  // GetRow's stored record, undecoded (DecodeRow, ReadRowHead), copied into *record.
   bool GetRowRecord(const std::string& key, std::string* record, uint64_t* dead_letters);
   struct ScanOptions {
     std::string prefix, start, end;  // start inclusive, end exclusive; empty: unbounded
