@@ -35,24 +35,6 @@ constexpr int kMaxBinaryDepth = 256;
 // Encoding is two passes: the size, then the bytes written through a pointer into a string
 // resized once (an append per tag, varint and name cost a capacity check and a call each; a
 // row is encoded for every event a view applies).
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-char* WriteVarint(char* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>((v & 0x7F) | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
-
 char* WriteBytes(char* p, const std::string& s) { return p + s.copy(p, s.size()); }
 
 size_t EncodedSize(const Value& v);
@@ -327,6 +309,10 @@ class BinaryReader {
 
 void EncodeBinary(const Value& v, std::string* out) { Encode(v, out); }
 void EncodeBinary(const Object& o, std::string* out) { EncodeObject(o, out); }
+
+bool StartsEncodedObject(std::string_view data) {
+  return !data.empty() && static_cast<uint8_t>(data[0]) == kTagObject;
+}
 
 bool BinaryToJson(std::string_view data, std::string* out) {
   size_t at = out->size();

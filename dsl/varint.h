@@ -17,6 +17,26 @@ inline void PutVarint(std::string* out, uint64_t v) {
   out->push_back(static_cast<char>(v));
 }
 
+// The bytes PutVarint appends for v.
+inline size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// PutVarint through a pointer into room already made (VarintSize bytes); returns the end.
+inline char* WriteVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
 // Reads a varint at *p (before `end`), moving *p past it; false when `end` comes first or the
 // varint is longer than 64 bits. For decoding loops that keep their position in a local: the
 // compiler can hold it in a register, where a string_view member would be stored and reloaded
