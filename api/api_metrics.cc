@@ -211,10 +211,13 @@ void Daemon::WriteHttpMetrics(std::string* out) {
     std::lock_guard<std::mutex> lock(http_metrics_mu_);
     counts = http_requests_;
   }
+  // Slot i of http_ok_ and http_seconds_: route i, the last one no route (CountRequest).
+  auto route_of = [this](size_t i) {
+    return i + 1 == http_seconds_.size() ? -1 : static_cast<int>(i);
+  };
   for (size_t i = 0; i < http_seconds_.size(); ++i) {
     uint64_t ok = http_ok_[i].load(std::memory_order_relaxed);
-    int route = i + 1 == http_seconds_.size() ? -1 : static_cast<int>(i);
-    if (ok > 0) counts[{route, 200}] = ok;
+    if (ok > 0) counts[{route_of(i), 200}] = ok;
   }
   for (const auto& [key, n] : counts) {
     *out += "projd_http_requests_total{route=\"" + LabelValue(label(key.first)) + "\",code=\"" +
@@ -224,9 +227,8 @@ void Daemon::WriteHttpMetrics(std::string* out) {
       "# HELP projd_http_request_seconds Time from a request's arrival to its answer, by "
       "route.\n# TYPE projd_http_request_seconds histogram\n";
   for (size_t i = 0; i < http_seconds_.size(); ++i) {
-    int route = i + 1 == http_seconds_.size() ? -1 : static_cast<int>(i);
     http_seconds_[i]->Write("projd_http_request_seconds",
-                            "route=\"" + LabelValue(label(route)) + "\"", out);
+                            "route=\"" + LabelValue(label(route_of(i))) + "\"", out);
   }
 }
 

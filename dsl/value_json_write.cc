@@ -32,7 +32,7 @@ inline bool HasNonPlain(uint64_t x) {
   uint64_t below = (x - kOnes * 0x20) & ~x;
   uint64_t is_quote = (quote - kOnes) & ~quote;
   uint64_t is_backslash = (backslash - kOnes) & ~backslash;
-  return ((below | is_quote | is_backslash) & kHigh) != 0 || (x & kHigh) != 0;
+  return ((below | is_quote | is_backslash | x) & kHigh) != 0;
 }
 
 // The length of the plain prefix of p[0, n): eight bytes at a time, the last eight (overlapping
