@@ -265,7 +265,7 @@ bool Daemon::Start(std::string* error) {
   ho.threads = options_.http_threads > 0
                    ? options_.http_threads
                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2));
-  ho.quick_get = [this](const QuickGetRequest& request, HttpResponse* answer) {
+  ho.quick_get = [this](const QuickGetRequest& request, QuickAnswer* answer) {
     return QuickGet(request, answer);
   };
   http_ = HttpServer::Start(

@@ -97,7 +97,7 @@ class Daemon {
   // (HttpServerOptions::quick_get): the answer Handle gives, with the same metrics. False for
   // anything else (then Handle answers): another path, a percent escape, an unknown view or
   // row, under --auth a token that is missing or may not read the view.
-  bool QuickGet(const QuickGetRequest& request, HttpResponse* answer);
+  bool QuickGet(const QuickGetRequest& request, QuickAnswer* answer);
 
   // Starts rebuilding a view from offset zero in a shadow store; the current view serves until
   // the shadow has caught up, then they swap. With !allow_gap, refuses (false, *gap set to

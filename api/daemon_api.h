@@ -61,9 +61,9 @@ struct DaemonApi {
   static void ViewDetail(Daemon& d, ApiCall& call);
   static void DropView(Daemon& d, ApiCall& call);
   static void Row(Daemon& d, ApiCall& call);
-  // The 200 answer to a point read of `key` (false when there is no such row); *dead is the
-  // view's dead-letter count either way.
-  static bool FoundRow(View& view, const std::string& key, HttpResponse* answer, uint64_t* dead);
+  // Appends the body of the 200 answer to a point read of `key` to *body (false when there is
+  // no such row); *dead is the view's dead-letter count either way.
+  static bool FoundRow(View& view, const std::string& key, std::string* body, uint64_t* dead);
   static void RowHistory(Daemon& d, ApiCall& call);
   static void Rows(Daemon& d, ApiCall& call);
   static void DeadLetters(Daemon& d, ApiCall& call);

@@ -347,8 +347,8 @@ void DaemonApi::Row(Daemon& /*daemon*/, ApiCall& call) {
     v.as_object().Set("as_of", Str(*as_of));
     return call.Reply(Json(200, v));
   }
-  HttpResponse found;
-  if (!FoundRow(*call.view, call.Param(1), &found, &dead)) {
+  HttpResponse found;  // 200, application/json
+  if (!FoundRow(*call.view, call.Param(1), &found.body, &dead)) {
     Object d;
     d.Set("key", Str(call.Param(1)));
     d.Set("dead_letters", Num(static_cast<int64_t>(dead)));
@@ -357,18 +357,17 @@ void DaemonApi::Row(Daemon& /*daemon*/, ApiCall& call) {
   return call.Reply(std::move(found));
 }
 
-bool DaemonApi::FoundRow(View& view, const std::string& key, HttpResponse* answer, uint64_t* dead) {
+bool DaemonApi::FoundRow(View& view, const std::string& key, std::string* body, uint64_t* dead) {
   // The stored record, its fields written as JSON from their encoding (no decoded row).
   thread_local std::string record;
   if (!view.store().GetRowRecord(key, &record, dead)) return false;
-  answer->body.reserve(512);
-  if (!AppendRowJson(key, record, dead, &answer->body)) return false;  // as GetRow: not found
-  answer->status = 200;
-  answer->body.push_back('\n');  // as Json()
+  body->reserve(body->size() + 512);
+  if (!AppendRowJson(key, record, dead, body)) return false;  // as GetRow: not found
+  body->push_back('\n');                                      // as Json()
   return true;
 }
 
-bool Daemon::QuickGet(const QuickGetRequest& request, HttpResponse* answer) {
+bool Daemon::QuickGet(const QuickGetRequest& request, QuickAnswer* answer) {
   // The route's index, for projd_http_requests_total.
   static const int kRoute = [] {
     const std::vector<Route>& routes = ApiRoutes();
@@ -402,12 +401,13 @@ bool Daemon::QuickGet(const QuickGetRequest& request, HttpResponse* answer) {
   }
   std::shared_ptr<View> view = FindView(view_name);
   uint64_t dead = 0;
-  if (!view || !DaemonApi::FoundRow(*view, std::string(key), answer, &dead)) return false;
-  answer->headers.emplace_back("X-Projd-Position", view->PositionString());
+  if (!view || !DaemonApi::FoundRow(*view, std::string(key), &answer->body, &dead)) return false;
+  answer->field_name = "X-Projd-Position";
+  view->CopyPositionString(&answer->field_value);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   query_seconds_.Observe(seconds);
-  CountRequest(kRoute, answer->status, seconds);
+  CountRequest(kRoute, 200, seconds);
   return true;
 }
 

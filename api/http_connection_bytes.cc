@@ -142,8 +142,8 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
   size_t pos = 0;
   bool closing = false;
   while (!closing && pos < bytes.size()) {
-    if (HttpResponse quick; size_t length = AnswerQuickGet(bytes.substr(pos), options, &quick)) {
-      add_answer(std::move(quick), true);
+    if (std::string quick; size_t length = AnswerQuickGet(bytes.substr(pos), options, &quick)) {
+      pieces.push_back({std::move(quick), nullptr, true});
       pos += length;
       continue;
     }

@@ -367,19 +367,29 @@ bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequ
   return true;
 }
 
-size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
-                      HttpResponse* answer) {
+size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options, std::string* wire) {
   QuickGetRequest request;
   size_t length = 0;
   if (!options.quick_get || !ParseQuickGet(bytes, options.max_header_bytes, &request, &length)) {
     return 0;
   }
+  // One answer per thread, its strings' room kept from answer to answer (within reason).
+  thread_local QuickAnswer answer;
+  constexpr size_t kKeptBytes = 64 * 1024;
+  answer.content_type = QuickAnswer().content_type;
+  answer.field_name = {};
+  answer.field_value.clear();
+  answer.body.clear();
+  if (answer.body.capacity() > kKeptBytes) answer.body.shrink_to_fit();
+  if (answer.field_value.capacity() > kKeptBytes) answer.field_value.shrink_to_fit();
+  bool answered = false;
   try {
-    if (options.quick_get(request, answer)) return length;
+    answered = options.quick_get(request, &answer);
   } catch (...) {
   }
-  *answer = HttpResponse();
-  return 0;
+  if (!answered) return 0;
+  AppendQuickAnswer(answer, wire);
+  return length;
 }
 
 void CallHandler(const HttpHandler& handler, HttpRequest&& request, const Responder& respond) {

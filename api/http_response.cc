@@ -88,7 +88,7 @@ bool OpenFile::Next(size_t max, std::string* out) {
 namespace {
 
 // A handler's field that goes on the wire.
-bool SentField(const std::string& name, const std::string& value) {
+bool SentField(std::string_view name, std::string_view value) {
   return !name.empty() && !IsFramingHeader(name) && !HasLineBreak(name) && !HasLineBreak(value) &&
          !EqualsIgnoreCase(name, "content-type");
 }
@@ -181,6 +181,23 @@ std::string SerializeAnswer(HttpResponse&& answer, bool keep_alive, bool head_re
   if (!no_body && !head_request && !file) out.append(answer.body);
   *sends_file = file && !no_body && !head_request;
   return out;
+}
+
+void AppendQuickAnswer(const QuickAnswer& answer, std::string* out) {
+  // AppendHead's steps for a 200 with at most one field of the handler's, kept alive.
+  out->reserve(out->size() + 160 + answer.field_value.size() + answer.body.size());
+  out->append("HTTP/1.1 200 OK\r\nServer: projd\r\n");
+  if (!answer.content_type.empty() && !HasLineBreak(answer.content_type)) {
+    AppendField("Content-Type", answer.content_type, out);
+  }
+  if (SentField(answer.field_name, answer.field_value)) {
+    AppendField(answer.field_name, answer.field_value, out);
+  }
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, answer.body.size());
+  AppendField("Content-Length", std::string_view(digits, static_cast<size_t>(end - digits)), out);
+  out->append("\r\n");
+  out->append(answer.body);
 }
 
 std::shared_ptr<OpenFile> OpenBodyFile(HttpResponse* answer) {

@@ -101,9 +101,19 @@ struct QuickGetRequest {
   bool has_authorization = false;
   std::string_view authorization;  // the field's value, without spaces or tabs around it
 };
+// The answer quick_get gives: status 200 with this content type, at most one field of the
+// handler's own, and the body. The server hands the handler one per I/O thread, reused from
+// answer to answer with its strings emptied: a handler that assigns and appends to them
+// (rather than building new strings) answers without allocating.
+struct QuickAnswer {
+  std::string_view content_type = "application/json";  // text that outlives the answer
+  std::string_view field_name;  // a field of the handler's when not empty (as field_value)
+  std::string field_value;
+  std::string body;
+};
 // Answers a plain GET at once (HttpServerOptions::quick_get): true when *answer is filled,
 // false to leave the request to the HttpHandler.
-using QuickGetHandler = std::function<bool(const QuickGetRequest& request, HttpResponse* answer)>;
+using QuickGetHandler = std::function<bool(const QuickGetRequest& request, QuickAnswer* answer)>;
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";              // listen address (IPv4 or IPv6 literal)

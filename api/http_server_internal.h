@@ -136,10 +136,10 @@ void CallHandler(const HttpHandler& handler, HttpRequest&& request, const Respon
 bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequest* request,
                    size_t* length);
 // A request at the start of `bytes` answered by options.quick_get: its length in bytes, with
-// the answer in *answer; 0 when quick_get is not set, the request is not one it may take, or
-// it refused (an exception counts as a refusal: the general path then answers the request).
-size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
-                      HttpResponse* answer);
+// the answer's wire form appended to *wire (as SerializeAnswer writes the same answer, kept
+// alive); 0 when quick_get is not set, the request is not one it may take, or it refused (an
+// exception counts as a refusal: the general path then answers the request).
+size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options, std::string* wire);
 
 // ---- Answers (http_response.cc) -----------------------------------------------------------
 
@@ -175,6 +175,9 @@ std::shared_ptr<OpenFile> OpenBodyFile(HttpResponse* answer);
 // Content-Type, the handler's fields (those of one name together), Content-Length, Connection.
 std::string SerializeAnswer(HttpResponse&& answer, bool keep_alive, bool head_request, bool http10,
                             const OpenFile* file, bool* sends_file);
+// Appends the wire form of a quick_get answer to a kept-alive HTTP/1.1 GET: what
+// SerializeAnswer writes for the same answer as an HttpResponse.
+void AppendQuickAnswer(const QuickAnswer& answer, std::string* out);
 
 // What the server holds of a handler's HttpStream: it calls the stream's Closed exactly once,
 // whatever becomes of the answer. An answer dropped anywhere (a second answer, a connection

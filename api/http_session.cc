@@ -169,13 +169,22 @@ void Session::ReadRequest() {
 // A plain GET whole in the buffer, answered by quick_get without the general parsing (see
 // HttpServerOptions::quick_get): queued as any answer.
 bool Session::TryQuickGet() {
-  HttpResponse answer;
-  size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), &answer);
-  if (length == 0) return false;
+  // Into the bytes of an answer written earlier, whose room is kept (AnswerWritten).
+  std::string wire = std::move(spare_bytes_);
+  wire.clear();
+  size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), &wire);
+  if (length == 0) {
+    spare_bytes_ = std::move(wire);
+    return false;
+  }
   core_->NoteRequest(this);
   buffer_.consume(length);
+  uint64_t id = Enqueue(true);
+  Slot& slot = queue_[id - first_id_];
+  slot.bytes = std::move(wire);
+  slot.ready = true;
   reads_follow_ = true;  // ReadRequest reads on when this returns
-  OnAnswer(Enqueue(true), std::move(answer));
+  TryWrite();
   reads_follow_ = false;
   return true;
 }
@@ -365,7 +374,13 @@ void Session::TryWrite() {
 // the connection ends with it (a final answer lingers; after the client's EOF it closes). The
 // caller holds the session: self_ is released once no answer is owed.
 bool Session::AnswerWritten() {
-  bool keep_alive = queue_.front().keep_alive;
+  Slot& front = queue_.front();
+  bool keep_alive = front.keep_alive;
+  // Its bytes' room serves the next quick answer (TryQuickGet), unless it is large.
+  constexpr size_t kSpareBytes = 16 * 1024;
+  if (front.bytes.capacity() <= kSpareBytes && front.bytes.capacity() > spare_bytes_.capacity()) {
+    spare_bytes_ = std::move(front.bytes);
+  }
   queue_.pop_front();
   ++first_id_;
   if (queue_.empty()) self_.reset();

@@ -255,8 +255,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<RequestReader> reader_;
   std::chrono::steady_clock::time_point request_deadline_;
 
-  std::deque<Slot> queue_;  // unanswered or unwritten requests, oldest first
-  uint64_t first_id_ = 0;   // id of queue_.front()
+  std::deque<Slot> queue_;   // unanswered or unwritten requests, oldest first
+  uint64_t first_id_ = 0;    // id of queue_.front()
+  std::string spare_bytes_;  // a written answer's bytes, emptied: room for the next quick one
   bool reading_ = false;
   bool writing_ = false;
   bool stop_reading_ = false;  // no further request will be read

@@ -77,6 +77,11 @@ std::string View::PositionString() {
   return position_string_;
 }
 
+void View::CopyPositionString(std::string* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  out->assign(position_string_);
+}
+
 Position View::CurrentPosition() {
   std::lock_guard<std::mutex> lock(mu_);
   return position_;

@@ -114,6 +114,8 @@ class View {
   Position CurrentPosition();
   // The applied position as TOPIC:PARTITION:OFFSET,... (kept formatted, for every answer).
   std::string PositionString();
+  // The same into *out, its room reused (a point read's answer field).
+  void CopyPositionString(std::string* out);
 
   // Whether every offset below `required` is applied.
   bool Reached(const Position& required);

@@ -109,6 +109,30 @@ TEST_CASE("answers go on the wire as Beast's serializer writes them", "[http]") 
   }
 }
 
+TEST_CASE("a quick answer goes on the wire as the same answer through SerializeAnswer", "[http]") {
+  std::mt19937 rng(11);
+  for (int i = 0; i < 3000; ++i) {
+    HttpResponse a = RandomAnswer(&rng);
+    a.status = 200;
+    if (a.headers.size() > 1) a.headers.resize(1);
+    QuickAnswer q;
+    q.content_type = a.content_type;
+    if (!a.headers.empty()) {
+      q.field_name = a.headers[0].first;
+      q.field_value = a.headers[0].second;
+    }
+    q.body = a.body;
+    INFO("case " << i);
+    bool sends_file = true;
+    std::string want =
+        http_internal::SerializeAnswer(HttpResponse(a), true, false, false, nullptr, &sends_file);
+    CHECK(want == BeastWire(a, true, false, false));
+    std::string wire = "before";  // appended to what is there
+    http_internal::AppendQuickAnswer(q, &wire);
+    CHECK(wire == "before" + want);
+  }
+}
+
 TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
   QuickGetRequest request;
   std::string_view& target = request.target;
@@ -182,7 +206,7 @@ struct Servers {
   Servers() {
     options.address = "127.0.0.1";
     options.port = 0;
-    options.quick_get = [this](const QuickGetRequest& request, HttpResponse* answer) {
+    options.quick_get = [this](const QuickGetRequest& request, QuickAnswer* answer) {
       std::string_view target = request.target;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -194,7 +218,8 @@ struct Servers {
       if (target.substr(0, 2) != "/q" || target.substr(0, 3) == "/qn") return false;
       if (target.substr(0, 3) == "/qx") throw std::runtime_error("quick_get failed");
       answer->content_type = "text/plain";
-      answer->body = "quick " + std::string(target);
+      answer->body = "quick ";
+      answer->body += target;
       return true;
     };
     handler = [](HttpRequest&& request, Responder respond) {

@@ -119,7 +119,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // With the daemon's quick path for plain GETs, as projd serves (point reads with a token that
   // may read the view; everything else it leaves to Handle).
   projd::HttpServerOptions options = Limits();
-  options.quick_get = [](const projd::QuickGetRequest& request, projd::HttpResponse* answer) {
+  options.quick_get = [](const projd::QuickGetRequest& request, projd::QuickAnswer* answer) {
     return g_daemon->QuickGet(request, answer);
   };
   std::string answer = projd::HandleConnectionBytes(
