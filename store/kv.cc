@@ -128,6 +128,7 @@ class LmdbTxn final : public KvTxn {
       : txn_(txn), dbis_(dbis), write_(write), dir_(dir), pool_(pool) {}
   ~LmdbTxn() override {
     if (!txn_) return;
+    CloseWriteCursors();
     if (pool_) {
       pool_->Give(txn_);
     } else {
@@ -147,22 +148,41 @@ class LmdbTxn final : public KvTxn {
     if (mdb_cursor_open(txn_, (*dbis_)[static_cast<size_t>(table)], &c) != 0) return nullptr;
     return std::make_unique<LmdbCursor>(c);
   }
+  // Writes go through one cursor per table, kept for the transaction: LMDB then looks for a
+  // key first on the leaf page the cursor is on, and walks down from the root only when the key
+  // is not within that page's keys. Writes in key order (ViewStore::WriteStaged sorts them)
+  // mostly land on the page of the write before; mdb_put starts from the root every time.
   bool Put(int table, std::string_view key, std::string_view value) override {
     MDB_val k = Val(key), v = Val(value);
-    return Check(mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, 0), "put");
+    MDB_cursor* c = WriteCursor(table);
+    if (!c) return Check(mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, 0), "put");
+    return Check(mdb_cursor_put(c, &k, &v, 0), "put");
   }
   bool Append(int table, std::string_view key, std::string_view value) override {
     MDB_val k = Val(key), v = Val(value);
-    return Check(mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, MDB_APPEND), "append");
+    MDB_cursor* c = WriteCursor(table);
+    if (!c) {
+      return Check(mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, MDB_APPEND),
+                   "append");
+    }
+    return Check(mdb_cursor_put(c, &k, &v, MDB_APPEND), "append");
   }
   bool Delete(int table, std::string_view key) override {
     if (key.empty() || key.size() > kMaxKey) return true;  // never stored
     MDB_val k = Val(key);
-    int rc = mdb_del(txn_, (*dbis_)[static_cast<size_t>(table)], &k, nullptr);
+    MDB_cursor* c = WriteCursor(table);
+    int rc;
+    if (!c) {
+      rc = mdb_del(txn_, (*dbis_)[static_cast<size_t>(table)], &k, nullptr);
+    } else {
+      rc = mdb_cursor_get(c, &k, nullptr, MDB_SET);
+      if (rc == 0) rc = mdb_cursor_del(c, 0);
+    }
     if (rc == MDB_NOTFOUND) return true;
     return Check(rc, "delete");
   }
   bool Commit() override {
+    CloseWriteCursors();
     int rc = mdb_txn_commit(txn_);
     txn_ = nullptr;
     return Check(rc, "commit");
@@ -170,6 +190,7 @@ class LmdbTxn final : public KvTxn {
   bool MapFull() const override { return map_full_; }
   const std::string& error() const override { return error_; }
   bool Clear(int table) override {
+    CloseWriteCursors();
     return Check(mdb_drop(txn_, (*dbis_)[static_cast<size_t>(table)], 0), "mdb_drop");
   }
   uint64_t Count(int table) override {
@@ -179,6 +200,23 @@ class LmdbTxn final : public KvTxn {
   }
 
  private:
+  // The table's write cursor (nullptr in a read transaction, or when it cannot be opened).
+  MDB_cursor* WriteCursor(int table) {
+    if (!write_) return nullptr;
+    size_t i = static_cast<size_t>(table);
+    if (write_cursors_.size() <= i) write_cursors_.resize(dbis_->size(), nullptr);
+    if (!write_cursors_[i] && mdb_cursor_open(txn_, (*dbis_)[i], &write_cursors_[i]) != 0) {
+      write_cursors_[i] = nullptr;
+    }
+    return write_cursors_[i];
+  }
+  // Before the transaction ends (LMDB frees a write transaction's cursors with it).
+  void CloseWriteCursors() {
+    for (MDB_cursor*& c : write_cursors_) {
+      if (c) mdb_cursor_close(c);
+      c = nullptr;
+    }
+  }
   bool Check(int rc, const char* what) {
     if (rc == 0) return true;
     if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) map_full_ = true;
@@ -189,7 +227,8 @@ class LmdbTxn final : public KvTxn {
   const std::vector<MDB_dbi>* dbis_;
   bool write_;
   const std::string* dir_;
-  ReadTxnPool* pool_;  // a read transaction's, given back to it when done
+  ReadTxnPool* pool_;                       // a read transaction's, given back to it when done
+  std::vector<MDB_cursor*> write_cursors_;  // by table, opened on first use (WriteCursor)
   bool map_full_ = false;
   std::string error_;
 };

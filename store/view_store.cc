@@ -9,6 +9,7 @@
 
 #include "dsl/program.h"
 #include "store/encoding.h"
+#include "store/key_order.h"
 #include "store/view_store_keys.h"
 
 namespace projd {
@@ -204,14 +205,10 @@ void ViewStore::EncodeHistory(const Batch& batch, const std::vector<Batch::Chang
 bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
   // Rows and ids go in key order: LMDB then fills its pages front to back instead of
   // touching pages at random (fewer page copies and comparisons per put).
-  std::vector<const StagedBatch::RowWrite*> rows;
-  rows.reserve(staged.rows.size());
-  for (const auto& w : staged.rows) rows.push_back(&w);
-  std::sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) { return a->key < b->key; });
-  std::vector<const std::string*> ids;
-  ids.reserve(staged.ids.size());
-  for (const auto& id : staged.ids) ids.push_back(&id);
-  std::sort(ids.begin(), ids.end(), [](const auto* a, const auto* b) { return *a < *b; });
+  std::vector<const StagedBatch::RowWrite*> rows = InKeyOrder(
+      staged.rows, [](const StagedBatch::RowWrite& w) -> const std::string& { return w.key; });
+  std::vector<const std::string*> ids =
+      InKeyOrder(staged.ids, [](const std::string& id) -> const std::string& { return id; });
   std::vector<std::vector<TextDocChange>> text_changes(text_indexes_.size());
   for (const auto* row : rows) {
     const StagedBatch::RowWrite& w = *row;

@@ -1,0 +1,43 @@
+// Key order for the writer: items sorted by their keys as LMDB orders them, cheaply.
+#ifndef PROJD_STORE_KEY_ORDER_H_
+#define PROJD_STORE_KEY_ORDER_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace projd {
+
+// The first eight bytes of a key as a big-endian number (zeros past its end): keys whose
+// prefixes differ are ordered as their prefixes are.
+inline uint64_t KeyPrefix(std::string_view key) {
+  uint64_t p = 0;
+  size_t n = std::min<size_t>(key.size(), 8);
+  for (size_t i = 0; i < n; ++i) p |= uint64_t{static_cast<uint8_t>(key[i])} << (56 - 8 * i);
+  return p;
+}
+
+// Pointers to items in the order of their keys (key_of(item): a std::string), as LMDB orders
+// keys: bytewise, a key before the longer keys it starts. Compared by their prefixes first,
+// whole only on a tie: comparing the strings behind the pointers at every step cost the writer
+// a third of its instructions for a batch of event ids.
+template <typename T, typename KeyOf>
+std::vector<const T*> InKeyOrder(const std::vector<T>& items, KeyOf key_of) {
+  std::vector<std::pair<uint64_t, const T*>> keyed;
+  keyed.reserve(items.size());
+  for (const T& item : items) keyed.emplace_back(KeyPrefix(key_of(item)), &item);
+  std::sort(keyed.begin(), keyed.end(), [&key_of](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return key_of(*a.second) < key_of(*b.second);
+  });
+  std::vector<const T*> out;
+  out.reserve(keyed.size());
+  for (const auto& k : keyed) out.push_back(k.second);
+  return out;
+}
+
+}  // namespace projd
+
+#endif  // PROJD_STORE_KEY_ORDER_H_
