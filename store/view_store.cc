@@ -336,8 +336,10 @@ void ViewStore::Stage(Batch* batch, StagedBatch* out) {
     c.row = std::move(rec);
     c.staged = staged_;
   }
+  // The batch's new ids become the pending ones (the batch is spent: its next Clear empties
+  // the set it gets back) rather than being inserted one by one into another set.
   pending_ids_.Clear();
-  batch->new_ids.ForEach([this](std::string_view id) { pending_ids_.Insert(id); });
+  std::swap(pending_ids_, batch->new_ids);
 }
 
 void ViewStore::DropCache() {
