@@ -218,6 +218,12 @@ struct Servers {
       if (target.substr(0, 2) != "/q" || target.substr(0, 3) == "/qn") return false;
       if (target.substr(0, 3) == "/qx") throw std::runtime_error("quick_get failed");
       answer->content_type = "text/plain";
+      if (target.substr(0, 3) == "/qb") {  // a body larger than the room kept between answers
+        answer->field_name = "X-Big";
+        answer->field_value = std::string(70000, 'v');
+        answer->body = std::string(100000, 'b');
+        return true;
+      }
       answer->body = "quick ";
       answer->body += target;
       return true;
@@ -270,6 +276,60 @@ TEST_CASE("quick_get answers plain GETs in order with the others; HandleConnecti
       HandleConnectionBytes("GET /q1 HTTP/1.1\r\nUser-Agent: " + std::string(80, 'a') + "\r\n\r\n",
                             s.options, s.handler, std::chrono::milliseconds(2000));
   CHECK(wire.rfind("HTTP/1.1 431 ", 0) == 0);
+}
+
+// The answer quick_get fills is reused from request to request (its strings emptied, a large
+// one's room given back), as is the string of a connection's last written answer: large and
+// small answers in turn come out whole, each with its own field, in one pass and on a socket.
+TEST_CASE("quick answers large and small in turn, reused buffers", "[http]") {
+  Servers s;
+  std::string requests;
+  std::vector<std::string> want;
+  for (int i = 0; i < 6; ++i) {
+    bool big = i % 3 != 2;
+    std::string target = big ? "/qb" + std::to_string(i) : "/q" + std::to_string(i);
+    requests += "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    want.push_back(big ? std::string(100000, 'b') : "quick " + target);
+  }
+  auto check = [&](const std::string& wire) {
+    CHECK(Bodies(wire) == want);
+    size_t big_fields = 0;
+    for (size_t pos = 0; (pos = wire.find("X-Big: ", pos)) != std::string::npos; ++pos) {
+      ++big_fields;
+      CHECK(wire.compare(pos + 7, 70002, std::string(70000, 'v') + "\r\n") == 0);
+    }
+    CHECK(big_fields == 4);
+  };
+  check(HandleConnectionBytes(requests, s.options, s.handler, std::chrono::milliseconds(2000)));
+
+  std::string error;
+  auto server = HttpServer::Start(s.options, s.handler, &error);
+  REQUIRE(server);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  // One request at a time, each answer read whole before the next is sent.
+  std::string wire;
+  char buf[65536];
+  size_t start = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    size_t end = requests.find("\r\n\r\n", start) + 4;
+    std::string one = requests.substr(start, end - start);
+    start = end;
+    REQUIRE(send(fd, one.data(), one.size(), 0) == static_cast<ssize_t>(one.size()));
+    while (Bodies(wire).size() < i + 1 || Bodies(wire).back().size() < want[i].size()) {
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      REQUIRE(n > 0);
+      wire.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  check(wire);
+  server->Stop();
 }
 
 TEST_CASE("quick_get through a socket: pipelined, in order, split across reads", "[http]") {
