@@ -304,8 +304,9 @@ class ViewStore final : public RowSource {
   size_t row_cache_limit_ = 16384;
   uint64_t staged_ = 0;  // batches staged so far
   StringSet pending_ids_;
-  // Every key of the ids table, while id_filter_on_: filled at Open when the table is small
-  // enough to read whole, then by Encode; off for good past kMaxFilterIds keys.
+  // Every key of the ids table and of the pending ids, while id_filter_on_: filled at Open when
+  // the table is small enough to read whole, then by Encode as batches are staged; off for
+  // good past kMaxFilterIds keys. SeenId asks it first.
   IdFilter id_filter_;
   bool id_filter_on_ = false;
 };
