@@ -163,9 +163,18 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
     out->dead_letters[i].key = d.key;
   }
   EncodeHistory(batch, changes, out);
-  out->ids.clear();
-  out->ids.reserve(batch.new_ids.size());
-  batch.new_ids.ForEach([out](std::string_view id) { out->ids.push_back(IdKeyOf(id)); });
+  // Into the strings of the batch staged two before (written, handed back): their room is
+  // reused, not a string allocated per id.
+  out->ids.resize(batch.new_ids.size());
+  size_t n = 0;
+  batch.new_ids.ForEach([out, &n](std::string_view id) {
+    std::string& key = out->ids[n++];
+    if (PlainId(id)) {
+      key.assign(id);
+    } else {
+      key = IdKeyOf(id);
+    }
+  });
   if (id_filter_on_) {
     for (const std::string& key : out->ids) id_filter_.Add(key);
     if (id_filter_.size() > kMaxFilterIds) {
