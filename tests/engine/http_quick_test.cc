@@ -278,6 +278,18 @@ TEST_CASE("quick_get answers plain GETs in order with the others; HandleConnecti
   CHECK(wire.rfind("HTTP/1.1 431 ", 0) == 0);
 }
 
+// A connected socket to 127.0.0.1:port.
+int ConnectLoopback(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
 // The answer quick_get fills is reused from request to request (its strings emptied, a large
 // one's room given back), as is the string of a connection's last written answer: large and
 // small answers in turn come out whole, each with its own field, in one pass and on a socket.
@@ -305,13 +317,7 @@ TEST_CASE("quick answers large and small in turn, reused buffers", "[http]") {
   std::string error;
   auto server = HttpServer::Start(s.options, s.handler, &error);
   REQUIRE(server);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int fd = ConnectLoopback(server->port());
   // One request at a time, each answer read whole before the next is sent.
   std::string wire;
   char buf[65536];
@@ -337,13 +343,7 @@ TEST_CASE("quick_get through a socket: pipelined, in order, split across reads",
   std::string error;
   auto server = HttpServer::Start(s.options, s.handler, &error);
   REQUIRE(server);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int fd = ConnectLoopback(server->port());
   // The first request in two pieces (the quick path waits for the whole head), then the rest.
   std::string all = kPipeline;
   std::string first = all.substr(0, 10), rest = all.substr(10);
