@@ -117,11 +117,8 @@ void AppendField(std::string_view name, std::string_view value, std::string* out
   *p = '\n';
 }
 
-// The status line and fields of an answer, without the blank line that ends them: Server,
-// Content-Type, the handler's fields (a field's later copies right after its first, as
-// Beast's fields keep them), Content-Length when `length` is set, Connection.
-void AppendHead(const HttpResponse& answer, int status, const uint64_t* length, bool keep_alive,
-                bool http10, std::string* out) {
+// The status line, Server, and Content-Type unless it is empty or holds a line break.
+void AppendHeadStart(int status, std::string_view content_type, std::string* out) {
   if (status == 200) {
     out->append("HTTP/1.1 200 OK\r\nServer: projd\r\n");  // most answers
   } else {
@@ -134,9 +131,23 @@ void AppendHead(const HttpResponse& answer, int status, const uint64_t* length, 
     out->append("\r\n");
     AppendField("Server", "projd", out);
   }
-  if (!answer.content_type.empty() && !HasLineBreak(answer.content_type)) {
-    AppendField("Content-Type", answer.content_type, out);
+  if (!content_type.empty() && !HasLineBreak(content_type)) {
+    AppendField("Content-Type", content_type, out);
   }
+}
+
+void AppendContentLength(uint64_t length, std::string* out) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, length);
+  AppendField("Content-Length", std::string_view(digits, static_cast<size_t>(end - digits)), out);
+}
+
+// The status line and fields of an answer, without the blank line that ends them: Server,
+// Content-Type, the handler's fields (a field's later copies right after its first, as
+// Beast's fields keep them), Content-Length when `length` is set, Connection.
+void AppendHead(const HttpResponse& answer, int status, const uint64_t* length, bool keep_alive,
+                bool http10, std::string* out) {
+  AppendHeadStart(status, answer.content_type, out);
   const auto& fields = answer.headers;
   for (size_t i = 0; i < fields.size(); ++i) {
     if (!SentField(fields[i].first, fields[i].second)) continue;
@@ -153,11 +164,7 @@ void AppendHead(const HttpResponse& answer, int status, const uint64_t* length, 
       }
     }
   }
-  if (length) {
-    char digits[24];
-    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
-    AppendField("Content-Length", std::string_view(digits, static_cast<size_t>(end - digits)), out);
-  }
+  if (length) AppendContentLength(*length, out);
   if (!keep_alive) {
     AppendField("Connection", "close", out);
   } else if (http10) {
@@ -186,16 +193,11 @@ std::string SerializeAnswer(HttpResponse&& answer, bool keep_alive, bool head_re
 void AppendQuickAnswer(const QuickAnswer& answer, std::string* out) {
   // AppendHead's steps for a 200 with at most one field of the handler's, kept alive.
   out->reserve(out->size() + 160 + answer.field_value.size() + answer.body.size());
-  out->append("HTTP/1.1 200 OK\r\nServer: projd\r\n");
-  if (!answer.content_type.empty() && !HasLineBreak(answer.content_type)) {
-    AppendField("Content-Type", answer.content_type, out);
-  }
+  AppendHeadStart(200, answer.content_type, out);
   if (SentField(answer.field_name, answer.field_value)) {
     AppendField(answer.field_name, answer.field_value, out);
   }
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, answer.body.size());
-  AppendField("Content-Length", std::string_view(digits, static_cast<size_t>(end - digits)), out);
+  AppendContentLength(answer.body.size(), out);
   out->append("\r\n");
   out->append(answer.body);
 }
