@@ -87,7 +87,10 @@ bool ViewStore::LoadRow(const std::string& key, RowRecord* out) {
 bool ViewStore::SeenId(const std::string& id) {
   std::string long_key;
   std::string_view key = id;
-  if (!PlainId(id)) key = long_key = IdKeyOf(id);
+  if (!PlainId(id)) {
+    IdKeyOf(id, &long_key);
+    key = long_key;
+  }
   // The filter holds the key of every id in the snapshot and of every pending one (Encode adds
   // a batch's ids as it stages them): an id it never saw is in neither, and most new events end
   // here, after one cache line — before the pending set, whose table a large batch spreads
@@ -167,14 +170,7 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
   // reused, not a string allocated per id.
   out->ids.resize(batch.new_ids.size());
   size_t n = 0;
-  batch.new_ids.ForEach([out, &n](std::string_view id) {
-    std::string& key = out->ids[n++];
-    if (PlainId(id)) {
-      key.assign(id);
-    } else {
-      key = IdKeyOf(id);
-    }
-  });
+  batch.new_ids.ForEach([out, &n](std::string_view id) { IdKeyOf(id, &out->ids[n++]); });
   if (id_filter_on_) {
     for (const std::string& key : out->ids) id_filter_.Add(key);
     if (id_filter_.size() > kMaxFilterIds) {

@@ -52,13 +52,11 @@ std::string HistoryPrefix(const std::string& key) {
 // The key of the dedupe table for an event id: the id itself, or its first bytes and its digest
 // when it is empty or too long for an LMDB key (a length no plain id has).
 constexpr size_t kIdHead = kMaxKeyBytes - kDigestBytes;
-std::string IdKeyOf(std::string_view id) {
-  if (!id.empty() && id.size() < kIdHead) return std::string(id);
-  std::string k(id.substr(0, kIdHead));
-  k += Digest(id);
-  return k;
-}
 bool PlainId(std::string_view id) { return !id.empty() && id.size() < kIdHead; }
+void IdKeyOf(std::string_view id, std::string* key) {
+  key->assign(id.substr(0, kIdHead));
+  if (!PlainId(id)) *key += Digest(id);
+}
 
 bool ValidKey(std::string_view key) { return !key.empty() && key.size() <= kMaxKeyBytes; }
 

@@ -24,8 +24,9 @@ bool LongHistoryKey(const std::string& key);
 // The prefix of the history keys of a row's versions.
 std::string HistoryPrefix(const std::string& key);
 
-// The key of the dedupe table for an event id; PlainId: the id is its own key.
-std::string IdKeyOf(std::string_view id);
+// The key of the dedupe table for an event id, assigned to *key (its room reused); PlainId:
+// the id is its own key.
+void IdKeyOf(std::string_view id, std::string* key);
 bool PlainId(std::string_view id);
 
 // A view key that fits an LMDB key.
