@@ -276,6 +276,9 @@ class ArchiveSource final : public Source {
     }
   }
 
+  // The archive's events come with their headers (already in hand); Kafka's may skip them.
+  void SkipHeaders() override { kafka_->SkipHeaders(); }
+
   SourceStatus Status() const override {
     SourceStatus s;
     if (kafka_started_) s = kafka_->Status();

@@ -171,7 +171,8 @@ class KafkaSource final : public Source {
       // filled in below, once headers_ no longer grows.
       rd_kafka_headers_t* hdrs = nullptr;
       size_t first_header = headers_.size();
-      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+      if (read_headers_ && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          hdrs) {
         const char* name;
         const void* value;
         size_t size;
@@ -229,6 +230,8 @@ class KafkaSource final : public Source {
       rd_kafka_error_destroy(err);
     }
   }
+
+  void SkipHeaders() override { read_headers_ = false; }
 
   SourceStatus Status() const override {
     SourceStatus st;
@@ -421,6 +424,7 @@ class KafkaSource final : public Source {
   std::vector<rd_kafka_message_t*> batch_;
   std::vector<std::string> oversize_;
   std::vector<MessageHeader> headers_;  // of the current Poll's messages
+  bool read_headers_ = true;            // false after SkipHeaders
   std::vector<size_t> first_headers_;   // per message of the Poll: its first in headers_
   std::set<TopicPartition> assigned_;
   Clock::time_point next_metadata_;

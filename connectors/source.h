@@ -99,6 +99,11 @@ class Source {
   // Moves a partition to `offset` (used to skip past a failing event).
   virtual void Seek(const TopicPartition& tp, int64_t offset) = 0;
 
+  // The caller reads no message headers (its projection has no `meta.headers`): a source may
+  // then deliver none (header_count 0), which spares librdkafka's header lookup per message.
+  // Call before Start.
+  virtual void SkipHeaders() {}
+
   virtual SourceStatus Status() const = 0;
 };
 

@@ -173,7 +173,7 @@ void Compiler::CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope,
 }
 
 // Gives every `event.name` a slot (see EventInput) and notes whether an expression reads the
-// event itself, which then has to be parsed whole.
+// event itself, which then has to be parsed whole, or the message's headers.
 void Compiler::AssignEventSlots(Projection* proj) {
   std::vector<std::string> names;
   auto slot_of = [&names](const std::string& name) {
@@ -188,6 +188,7 @@ void Compiler::AssignEventSlots(Projection* proj) {
       return;
     }
     if (n.op == ExprNode::Op::kEvent) proj->reads_whole_event_ = true;
+    if (n.op == ExprNode::Op::kMeta && n.meta == MetaField::kHeaders) proj->reads_headers_ = true;
     for (auto& a : n.args) expr(a);
   };
   std::function<void(std::vector<StmtNode>&)> block = [&](std::vector<StmtNode>& body) {

@@ -199,6 +199,8 @@ class Projection {
   // reads_whole_event() (an expression uses `event` itself, not one of its members).
   const JsonFieldSet& event_fields() const { return event_fields_; }
   bool reads_whole_event() const { return reads_whole_event_; }
+  // Whether an expression reads `meta.headers` (else a source need not deliver headers).
+  bool reads_headers() const { return reads_headers_; }
 
   // Evaluates where, type, key, id and time for an event. Returns false and sets *error on an
   // event error (the event must then be dead-lettered or stop the view); *out->handler is null
@@ -243,6 +245,7 @@ class Projection {
   std::vector<std::string> fields_;
   JsonFieldSet event_fields_;
   bool reads_whole_event_ = false;
+  bool reads_headers_ = false;
   int type_slot_ = -1;                     // slot of `type` when there is no type clause
   std::vector<std::string> source_lines_;  // for traces
 };

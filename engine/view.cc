@@ -233,6 +233,7 @@ void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps)
 
 bool View::StartSource() {
   auto source = factory_(projection_->name());
+  if (!projection_->reads_headers()) source->SkipHeaders();
   {
     std::lock_guard<std::mutex> lock(mu_);  // Status reads it from other threads
     source_ = std::move(source);

@@ -6,9 +6,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "connectors/source.h"
+#include "dsl/compiler.h"
 #include "tests/integration/harness.h"
 
 namespace {
@@ -70,4 +74,60 @@ projection commands {
   CHECK(Field(b, "user") == "nobody");
   CHECK(Field(b, "command") == "null");
   CHECK(Field(b, "headers") == "{}");
+}
+
+TEST_CASE("real Kafka: a source skips headers only for projections without meta.headers",
+          "[kafka]") {
+  // The flag a view tells its source by: meta.headers anywhere (here only in correlation).
+  auto with = projd::CompileFile("with.proj", R"(
+projection with_headers {
+  from "t"
+  key event.id
+  correlation meta.headers["correlation-id"]
+  on * { n += 1 }
+}
+projection without_headers {
+  from "t"
+  key meta.key
+  on * { topic = meta.topic  n += 1 }
+}
+)");
+  REQUIRE(with.ok());
+  REQUIRE(with.projections.size() == 2);
+  CHECK(with.projections[0]->reads_headers());
+  CHECK_FALSE(with.projections[1]->reads_headers());
+
+  std::string brokers = projd::testing::KafkaOrSkip();
+  if (brokers.empty()) return;
+  std::string topic = projd::testing::UniqueTopic("skip-headers");
+  std::string error;
+  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
+  auto producer = projd::Producer::Create(brokers, {}, &error);
+  REQUIRE(producer);
+  REQUIRE(producer->ProduceAsync(topic, "a", R"({"id":"a"})", {{"user", "alice"}}, &error));
+  REQUIRE(producer->Flush(std::chrono::seconds(30), &error));
+  // The first message of the topic as a source delivers it, with or without SkipHeaders.
+  auto first = [&](bool skip) {
+    projd::KafkaOptions ko;
+    ko.brokers = brokers;
+    auto source = projd::NewKafkaSource(ko, "headers-test");
+    if (skip) source->SkipHeaders();
+    std::string err;
+    REQUIRE(source->Start(
+        {topic}, [](const projd::TopicPartition&) { return int64_t{0}; }, &err));
+    std::vector<projd::Message> got;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (got.empty() && std::chrono::steady_clock::now() < deadline) {
+      source->Poll(&got, 10, std::chrono::milliseconds(200));
+    }
+    REQUIRE(got.size() == 1);
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (size_t i = 0; i < got[0].header_count; ++i) {
+      headers.emplace_back(got[0].headers[i].name, got[0].headers[i].value);
+    }
+    CHECK(got[0].value == R"({"id":"a"})");
+    return headers;
+  };
+  CHECK(first(false) == std::vector<std::pair<std::string, std::string>>{{"user", "alice"}});
+  CHECK(first(true).empty());
 }
