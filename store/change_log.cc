@@ -3,6 +3,10 @@
 // `keep`. The layout is in store/README.md.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "store/encoding.h"
 #include "store/view_store.h"
@@ -12,17 +16,60 @@ namespace {
 
 // A position as the change log stores it: varint count, then per partition the topic's index
 // in the projection's topics + 1 (0: the topic's name follows as a string), the partition and
-// the next offset.
-void PutPosition(const Position& p, const std::vector<std::string>& topics, std::string* out) {
-  PutVarint(out, p.size());
-  for (const auto& [tp, off] : p) {
-    auto it = std::find(topics.begin(), topics.end(), tp.topic);
-    PutVarint(out, it == topics.end() ? 0 : static_cast<uint64_t>(it - topics.begin()) + 1);
-    if (it == topics.end()) PutString(out, tp.topic);
-    PutVarint(out, static_cast<uint32_t>(tp.partition));
-    PutVarint(out, static_cast<uint64_t>(std::max<int64_t>(off, 0)));
+// the next offset. Every change record ends with the position after it, so the parts that do
+// not move (the count, each partition's topic and number) are encoded once per batch and the
+// offsets read through pointers into the position's map (its entries stay put).
+class PositionCoder {
+ public:
+  PositionCoder(const Position& p, const std::vector<std::string>& topics) : p_(p) {
+    PutVarint(&heads_, p.size());
+    count_bytes_ = heads_.size();
+    size_t at = count_bytes_;
+    for (const auto& [tp, off] : p) {
+      auto it = std::find(topics.begin(), topics.end(), tp.topic);
+      PutVarint(&heads_, it == topics.end() ? 0 : static_cast<uint64_t>(it - topics.begin()) + 1);
+      if (it == topics.end()) PutString(&heads_, tp.topic);
+      PutVarint(&heads_, static_cast<uint32_t>(tp.partition));
+      parts_.push_back({heads_.size() - at, &off});
+      at = heads_.size();
+    }
+    count_ = p.size();
   }
-}
+  // Whether the position has the partitions it was built with (none added since).
+  bool Fits() const { return p_.size() == count_; }
+  void AppendTo(std::string* out) const {
+    size_t n = heads_.size();
+    for (const Part& part : parts_) n += VarintSize(Next(part));
+    size_t at = out->size();
+    out->resize(at + n);
+    char* p = out->data() + at;
+    const char* head = heads_.data();
+    std::memcpy(p, head, count_bytes_);
+    p += count_bytes_;
+    head += count_bytes_;
+    for (const Part& part : parts_) {
+      std::memcpy(p, head, part.head_size);
+      p += part.head_size;
+      head += part.head_size;
+      p = WriteVarint(p, Next(part));
+    }
+  }
+
+ private:
+  struct Part {
+    size_t head_size;     // bytes of heads_ before this part's offset
+    const int64_t* next;  // the partition's next offset, in the position's map
+  };
+  static uint64_t Next(const Part& part) {
+    return static_cast<uint64_t>(std::max<int64_t>(*part.next, 0));
+  }
+
+  const Position& p_;
+  std::string heads_;       // the count, then each partition's topic and number
+  size_t count_bytes_ = 0;  // of the count, at the front of heads_
+  std::vector<Part> parts_;
+  size_t count_ = 0;
+};
 
 bool GetPosition(std::string_view* in, const std::vector<std::string>& topics, Position* out) {
   uint64_t n;
@@ -135,15 +182,17 @@ void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* ch
   out->correlations.resize(batch.changes_used);
   int64_t* next = nullptr;  // change_position_'s entry of the last change's partition
   const Batch::Change* last = nullptr;
+  std::optional<PositionCoder> coder;
   for (size_t i = 0; i < batch.changes_used; ++i) {
     Batch::Change& c = (*changes)[i];
     if (!last || c.partition != last->partition || c.topic != last->topic) {
       next = &change_position_[TopicPartition{c.topic, c.partition}];
+      if (!coder || !coder->Fits()) coder.emplace(change_position_, change_topics_);
     }
     last = &c;
     *next = c.offset + 1;
     size_t before = c.record.size();
-    PutPosition(change_position_, change_topics_, &c.record);
+    coder->AppendTo(&c.record);
     size_t plen = std::min<size_t>(c.record.size() - before, 0xFFFF);
     c.record.push_back(static_cast<char>(plen >> 8));
     c.record.push_back(static_cast<char>(plen & 0xFF));

@@ -145,3 +145,24 @@ TEST_CASE("change log: apply order, positions, deletions, pruning, resume, reope
   CHECK(tail[1].position.ToString() == "t:0:4,t:1:6");
   fs::remove_all(dir);
 }
+
+TEST_CASE("change log: positions of topics outside the view's list keep their names", "[engine]") {
+  // The view's list names another topic: each change's position spells "t" out, partitions
+  // added in the middle of a batch included.
+  std::string dir = Dir();
+  std::string error;
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  store->SetChangeLog({"other"}, 100);
+  projd::Projector projector(Accounts());
+  Apply(store.get(), &projector,
+        {{2, 200, Add("a", 1)}, {0, 0, Add("b", 2)}, {2, 201, Add("a", 3)}, {1, 5, Add("c", 1)}});
+  std::vector<projd::ChangeRecord> all;
+  REQUIRE(store->ReadChanges(1, 100, 100, 1 << 20, &all, &error));
+  REQUIRE(all.size() == 4);
+  const char* positions[] = {"t:2:201", "t:0:1,t:2:201", "t:0:1,t:2:202", "t:0:1,t:1:6,t:2:202"};
+  for (size_t i = 0; i < all.size(); ++i) {
+    INFO("change " << i);
+    CHECK(all[i].position.ToString() == positions[i]);
+  }
+}
