@@ -175,11 +175,9 @@ void ViewStore::ChangeBoundsIn(KvTxn* txn, ChangeLogBounds* out) {
 void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes,
                               StagedBatch* out) {
   if (!records_changes()) {
-    out->changes.clear();
+    out->changes_used = 0;
     return;
   }
-  out->changes.resize(batch.changes_used);
-  out->correlations.resize(batch.changes_used);
   int64_t* next = nullptr;  // change_position_'s entry of the last change's partition
   const Batch::Change* last = nullptr;
   std::optional<PositionCoder> coder;
@@ -196,10 +194,9 @@ void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* ch
     size_t plen = std::min<size_t>(c.record.size() - before, 0xFFFF);
     c.record.push_back(static_cast<char>(plen >> 8));
     c.record.push_back(static_cast<char>(plen & 0xFF));
-    // The record moves to the staged batch; the string it had comes back for reuse.
-    out->changes[i].swap(c.record);
-    out->correlations[i].swap(c.correlation);
   }
+  changes->swap(out->changes);
+  out->changes_used = batch.changes_used;
   out->staged_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -208,17 +205,17 @@ void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* ch
 }
 
 bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
-  if (staged.changes.empty()) return true;
+  if (staged.changes_used == 0) return true;
   uint64_t seq = next_change_seq_.load(std::memory_order_relaxed);
   uint64_t first = first_change_seq_ == 0 ? seq : first_change_seq_;
-  for (size_t i = 0; i < staged.changes.size(); ++i, ++seq) {
-    if (!txn->Append(kChanges, BigEndian64(seq), staged.changes[i])) return false;
-    const std::string* id = i < staged.correlations.size() ? &staged.correlations[i] : nullptr;
-    if (id && !id->empty() &&
+  for (size_t i = 0; i < staged.changes_used; ++i, ++seq) {
+    const Batch::Change& c = staged.changes[i];
+    if (!txn->Append(kChanges, BigEndian64(seq), c.record)) return false;
+    if (!c.correlation.empty() &&
         !txn->Put(kCorrelations,
-                  CorrelationPrefix(*id) + BigEndian64(static_cast<uint64_t>(staged.staged_ms)) +
-                      BigEndian64(seq),
-                  staged.changes[i])) {
+                  CorrelationPrefix(c.correlation) +
+                      BigEndian64(static_cast<uint64_t>(staged.staged_ms)) + BigEndian64(seq),
+                  c.record)) {
       return false;
     }
   }
@@ -228,7 +225,7 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   write_pruned_changed_ = false;
   // The batch's own changes always stay, so that the change feeds can send them however small
   // --changes-keep is.
-  uint64_t keep = std::max<uint64_t>(changes_keep_, staged.changes.size());
+  uint64_t keep = std::max<uint64_t>(changes_keep_, staged.changes_used);
   auto c = txn->Cursor(kChanges);
   bool at = false;
   while (c && seq - first > keep) {

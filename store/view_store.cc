@@ -330,6 +330,7 @@ bool ViewStore::Commit(const Batch& batch, std::string* error) {
 
 void ViewStore::Stage(Batch* batch, StagedBatch* out) {
   Encode(*batch, &batch->changes, out);
+  batch->changes_used = 0;  // the records moved to *out (the batch holds reusable ones)
   ++staged_;
   // Rows of batches staged before the last one are written and in every later snapshot: those
   // may go when the cache is full. Then this batch's rows, newest state, go in.
@@ -364,10 +365,10 @@ bool ViewStore::Write(const StagedBatch& staged, std::string* error) {
     if (WriteStaged(txn.get(), staged) && txn->Commit()) {
       next_dead_seq_ += staged.dead_letters.size();
       next_history_seq_ += staged.history.size();
-      if (!staged.changes.empty()) {
+      if (staged.changes_used != 0) {
         first_change_seq_ = write_first_change_;
         if (write_pruned_changed_) changes_pruned_ = write_pruned_;
-        next_change_seq_.fetch_add(staged.changes.size(), std::memory_order_release);
+        next_change_seq_.fetch_add(staged.changes_used, std::memory_order_release);
       }
       return true;
     }

@@ -53,10 +53,13 @@ struct StagedBatch {
   };
   std::vector<HistoryWrite> history;
   std::string history_bytes;
-  std::vector<std::string> ids;           // keys of the ids table, in any order
-  std::vector<std::string> changes;       // change log records, in apply order
-  std::vector<std::string> correlations;  // of each change ("": none)
-  int64_t staged_ms = 0;                  // wall clock when staged (the correlation index)
+  std::vector<std::string> ids;  // keys of the ids table, in any order
+  // The change log records, in apply order: the first changes_used entries, each its record
+  // with the position after it appended, and its correlation ("": none). The batch's vector
+  // moves here whole, and the batch takes this one's back, strings and all, for reuse.
+  std::vector<Batch::Change> changes;
+  size_t changes_used = 0;
+  int64_t staged_ms = 0;  // wall clock when staged (the correlation index)
   Position offsets;
 };
 
