@@ -71,12 +71,12 @@ void ViewStore::EndBatch() {
 
 bool ViewStore::LoadRow(const std::string& key, RowRecord* out) {
   auto it = row_cache_.find(key);
-  if (it != row_cache_.end()) {
+  if (it != row_cache_.end() && !it->second.taken) {
     // The cached state is newer than (or the same as) the snapshot's: moved into the batch,
-    // which stages it back.
+    // which stages it back into the same entry (kept, not erased and made again).
     bool exists = it->second.row.exists;
     if (exists) *out = std::move(it->second.row);
-    row_cache_.erase(it);
+    it->second.taken = true;
     return exists;
   }
   std::string_view v;
@@ -344,6 +344,7 @@ void ViewStore::Stage(Batch* batch, StagedBatch* out) {
     CachedRow& c = row_cache_[key];
     c.row = std::move(rec);
     c.staged = staged_;
+    c.taken = false;
   }
   // The batch's new ids become the pending ones (the batch is spent: its next Clear empties
   // the set it gets back) rather than being inserted one by one into another set.

@@ -302,6 +302,9 @@ class ViewStore final : public RowSource {
   struct CachedRow {
     RowRecord row;
     uint64_t staged = 0;
+    // Moved into a batch by LoadRow (which then reads the snapshot for it, as for a row not
+    // cached); the batch's Stage puts it back.
+    bool taken = false;
   };
   std::unordered_map<std::string, CachedRow> row_cache_;
   size_t row_cache_limit_ = 16384;
