@@ -187,6 +187,11 @@ void EncodeBinary(const Value& v, std::string* out);
 // Appends an object's encoding, the same bytes as EncodeBinary(Value::MakeObject(o)), without
 // copying it into a Value first.
 void EncodeBinary(const Object& o, std::string* out);
+// The same in two steps, for an encoder that writes more around it into one buffer: the bytes
+// an object's encoding takes, and the encoding written at `p` (that many bytes of room),
+// returning the end.
+size_t EncodedBinarySize(const Object& o);
+char* WriteBinary(const Object& o, char* p);
 bool DecodeBinary(std::string_view data, Value* out);
 // Appends the compact JSON of an encoded value: the bytes WriteJson gives for what DecodeBinary
 // decodes, without building the value. false (*out as it was) where DecodeBinary is false.

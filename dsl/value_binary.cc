@@ -1,4 +1,5 @@
 // The binary encoding of Values for storage: EncodeBinary and DecodeBinary of dsl/value.h.
+#include <cstring>
 #include <string>
 
 #include "dsl/value.h"
@@ -35,7 +36,10 @@ constexpr int kMaxBinaryDepth = 256;
 // Encoding is two passes: the size, then the bytes written through a pointer into a string
 // resized once (an append per tag, varint and name cost a capacity check and a call each; a
 // row is encoded for every event a view applies).
-char* WriteBytes(char* p, const std::string& s) { return p + s.copy(p, s.size()); }
+char* WriteBytes(char* p, const std::string& s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
 
 size_t EncodedSize(const Value& v);
 
@@ -93,7 +97,11 @@ char* WriteValue(const Value& v, char* p) {
     case Value::Type::kNumber: {
       u128 raw = static_cast<u128>(v.as_number().raw());
       *p++ = static_cast<char>(kTagNumber);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      std::memcpy(p, &raw, 16);  // the bytes the loop below writes, in one store
+#else
       for (int i = 0; i < 16; ++i) p[i] = static_cast<char>(raw >> (8 * i));
+#endif
       return p + 16;
     }
     case Value::Type::kString: {
@@ -309,6 +317,8 @@ class BinaryReader {
 
 void EncodeBinary(const Value& v, std::string* out) { Encode(v, out); }
 void EncodeBinary(const Object& o, std::string* out) { EncodeObject(o, out); }
+size_t EncodedBinarySize(const Object& o) { return EncodedObjectSize(o); }
+char* WriteBinary(const Object& o, char* p) { return WriteObject(o, p); }
 
 bool StartsEncodedObject(std::string_view data) {
   return !data.empty() && static_cast<uint8_t>(data[0]) == kTagObject;

@@ -70,9 +70,12 @@ inline bool GetVarint(std::string_view* in, uint64_t* v) {
   return true;
 }
 
-inline void PutSigned(std::string* out, int64_t v) {
-  PutVarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+// The zig-zag form of a signed integer (small magnitudes, small varints).
+inline uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
 }
+
+inline void PutSigned(std::string* out, int64_t v) { PutVarint(out, ZigZag(v)); }
 
 inline bool GetSigned(std::string_view* in, int64_t* v) {
   uint64_t u;
