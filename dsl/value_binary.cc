@@ -36,10 +36,6 @@ constexpr int kMaxBinaryDepth = 256;
 // Encoding is two passes: the size, then the bytes written through a pointer into a string
 // resized once (an append per tag, varint and name cost a capacity check and a call each; a
 // row is encoded for every event a view applies).
-char* WriteBytes(char* p, const std::string& s) {
-  std::memcpy(p, s.data(), s.size());
-  return p + s.size();
-}
 
 size_t EncodedSize(const Value& v);
 

@@ -4,6 +4,7 @@
 #define PROJD_DSL_VARINT_H_
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,13 @@ inline char* WriteVarint(char* p, uint64_t v) {
   }
   *p++ = static_cast<char>(v);
   return p;
+}
+
+// Copies s's bytes to p, where room is made; returns the end (the byte-copying counterpart of
+// WriteVarint, for encoders that size their output first).
+inline char* WriteBytes(char* p, std::string_view s) {
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  return p + s.size();
 }
 
 // Reads a varint at *p (before `end`), moving *p past it; false when `end` comes first or the

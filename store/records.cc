@@ -1,7 +1,5 @@
 #include "store/records.h"
 
-#include <cstring>
-
 #include "store/encoding.h"
 
 namespace projd {
@@ -40,16 +38,14 @@ void AppendRow(const RowRecord& row, std::string* out) {
     *p++ = 1;
     p = WriteVarint(p, row.version);
     p = WriteVarint(p, by.topic.size());
-    std::memcpy(p, by.topic.data(), by.topic.size());
-    p += by.topic.size();
+    p = WriteBytes(p, by.topic);
     p = WriteVarint(p, partition);
     p = WriteVarint(p, offset);
     p = WriteVarint(p, time);
     *p++ = by.has_id ? 1 : 0;
     if (by.has_id) {
       p = WriteVarint(p, by.id.size());
-      std::memcpy(p, by.id.data(), by.id.size());
-      p += by.id.size();
+      p = WriteBytes(p, by.id);
     }
     WriteBinary(row.fields, p);
     return;
