@@ -178,47 +178,54 @@ void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* ch
     out->changes_used = 0;
     return;
   }
-  int64_t* next = nullptr;  // change_position_'s entry of the last change's partition
-  const Batch::Change* last = nullptr;
-  std::optional<PositionCoder> coder;
-  for (size_t i = 0; i < batch.changes_used; ++i) {
-    Batch::Change& c = (*changes)[i];
-    if (!last || c.partition != last->partition || c.topic != last->topic) {
-      next = &change_position_[TopicPartition{c.topic, c.partition}];
-      if (!coder || !coder->Fits()) coder.emplace(change_position_, change_topics_);
-    }
-    last = &c;
-    *next = c.offset + 1;
-    size_t before = c.record.size();
-    coder->AppendTo(&c.record);
-    size_t plen = std::min<size_t>(c.record.size() - before, 0xFFFF);
-    c.record.push_back(static_cast<char>(plen >> 8));
-    c.record.push_back(static_cast<char>(plen & 0xFF));
-  }
+  // The writer adds each record's position (WriteChanges): that work is the writer thread's,
+  // not the applying one's.
   changes->swap(out->changes);
   out->changes_used = batch.changes_used;
   out->staged_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  // Events that changed no row move the position too.
-  for (const auto& [tp, off] : batch.next_offsets) change_position_[tp] = off;
 }
 
 bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
-  if (staged.changes_used == 0) return true;
+  // The position after each change, from the view's position after the last batch written
+  // (change_position_, taken on when the transaction commits: a write retried starts again).
+  write_position_ = change_position_;
+  if (staged.changes_used == 0) {
+    for (const auto& [tp, off] : staged.offsets) write_position_[tp] = off;
+    return true;
+  }
   uint64_t seq = next_change_seq_.load(std::memory_order_relaxed);
   uint64_t first = first_change_seq_ == 0 ? seq : first_change_seq_;
+  int64_t* next = nullptr;  // write_position_'s entry of the last change's partition
+  const Batch::Change* last = nullptr;
+  std::optional<PositionCoder> coder;
+  std::string& record = write_record_;
   for (size_t i = 0; i < staged.changes_used; ++i, ++seq) {
     const Batch::Change& c = staged.changes[i];
-    if (!txn->Append(kChanges, BigEndian64(seq), c.record)) return false;
+    if (!last || c.partition != last->partition || c.topic != last->topic) {
+      next = &write_position_[TopicPartition{c.topic, c.partition}];
+      if (!coder || !coder->Fits()) coder.emplace(write_position_, change_topics_);
+    }
+    last = &c;
+    *next = c.offset + 1;
+    // The record, the position after it and the position's length.
+    record.assign(c.record);
+    coder->AppendTo(&record);
+    size_t plen = std::min<size_t>(record.size() - c.record.size(), 0xFFFF);
+    record.push_back(static_cast<char>(plen >> 8));
+    record.push_back(static_cast<char>(plen & 0xFF));
+    if (!txn->Append(kChanges, BigEndian64(seq), record)) return false;
     if (!c.correlation.empty() &&
         !txn->Put(kCorrelations,
                   CorrelationPrefix(c.correlation) +
                       BigEndian64(static_cast<uint64_t>(staged.staged_ms)) + BigEndian64(seq),
-                  c.record)) {
+                  record)) {
       return false;
     }
   }
+  // Events that changed no row move the position too.
+  for (const auto& [tp, off] : staged.offsets) write_position_[tp] = off;
   // Prune to the newest changes_keep_ (oldest first, through a cursor), noting per partition
   // the offset after the newest change pruned.
   write_pruned_ = changes_pruned_;

@@ -134,13 +134,15 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
     StagedBatch::RowWrite& w = out->rows[i];
     w.key = dirty[i]->first;
     w.exists = rec.exists;
+    w.change = 0;
     w.index_entries.clear();
     w.texts.clear();
     if (!rec.exists) continue;
-    if (rec.last_change != 0 && changes && rec.last_change <= batch.changes_used) {
-      // The row's last change record holds it encoded as it is now: no second encoding.
-      const Batch::Change& c = (*changes)[rec.last_change - 1];
-      w.data.assign(c.record, c.row_at, std::string::npos);
+    if (rec.last_change != 0 && changes && rec.last_change <= batch.changes_used &&
+        records_changes()) {
+      // The row's last change record holds it encoded as it is now: no second encoding, and
+      // no copy (the record goes to the writer with the batch).
+      w.change = rec.last_change;
     } else {
       EncodeRow(rec, &w.data);
     }
@@ -240,7 +242,12 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
       StageTextChanges(w, had ? &old : nullptr, &text_changes);
     }
     if (w.exists) {
-      if (!txn->Put(kRows, w.key, w.data)) return false;
+      std::string_view data = w.data;
+      if (w.change != 0) {
+        const Batch::Change& c = staged.changes[w.change - 1];
+        data = std::string_view(c.record).substr(c.row_at);
+      }
+      if (!txn->Put(kRows, w.key, data)) return false;
     } else if (!txn->Delete(kRows, w.key)) {
       return false;
     }
@@ -366,6 +373,7 @@ bool ViewStore::Write(const StagedBatch& staged, std::string* error) {
     if (WriteStaged(txn.get(), staged) && txn->Commit()) {
       next_dead_seq_ += staged.dead_letters.size();
       next_history_seq_ += staged.history.size();
+      std::swap(change_position_, write_position_);  // WriteChanges' position after the batch
       if (staged.changes_used != 0) {
         first_change_seq_ = write_first_change_;
         if (write_pruned_changed_) changes_pruned_ = write_pruned_;

@@ -30,7 +30,11 @@ struct StagedBatch {
   struct RowWrite {
     std::string key;
     bool exists = false;
-    std::string data;  // EncodeRow, when exists
+    // The row record, when exists: 1 + the index in `changes` of the change whose record holds
+    // it from its row_at on (the row's last change in the batch), or 0 and then `data`
+    // (EncodeRow).
+    size_t change = 0;
+    std::string data;
     // The new row's index entries: LMDB key and value (the whole row key when the LMDB key
     // holds only its first bytes and digest, else empty).
     std::vector<std::pair<std::string, std::string>> index_entries;
@@ -55,8 +59,9 @@ struct StagedBatch {
   std::string history_bytes;
   std::vector<std::string> ids;  // keys of the ids table, in any order
   // The change log records, in apply order: the first changes_used entries, each its record
-  // with the position after it appended, and its correlation ("": none). The batch's vector
-  // moves here whole, and the batch takes this one's back, strings and all, for reuse.
+  // but for the position after it (the writer adds it), and its correlation ("": none). The
+  // batch's vector moves here whole, and the batch takes this one's back, strings and all, for
+  // reuse.
   std::vector<Batch::Change> changes;
   size_t changes_used = 0;
   int64_t staged_ms = 0;  // wall clock when staged (the correlation index)
@@ -290,7 +295,9 @@ class ViewStore final : public RowSource {
   std::vector<std::string> change_topics_;
   uint64_t changes_keep_ = 0;
   std::atomic<uint64_t> next_change_seq_{1};
-  Position change_position_;
+  Position change_position_;  // after the last batch written (the writer's)
+  Position write_position_;   // the same during a write, after each change of its batch
+  std::string write_record_;  // a change record with its position, as it is written
   uint64_t first_change_seq_ = 0;
   Position changes_pruned_;
   uint64_t write_first_change_ = 0;

@@ -5,6 +5,9 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "dsl/compiler.h"
 #include "engine/projector.h"
@@ -164,5 +167,43 @@ TEST_CASE("change log: positions of topics outside the view's list keep their na
   for (size_t i = 0; i < all.size(); ++i) {
     INFO("change " << i);
     CHECK(all[i].position.ToString() == positions[i]);
+  }
+}
+
+TEST_CASE("change log: a batch written again after the map grew keeps its positions", "[engine]") {
+  // A map too small for a batch: the write fails, the map grows, the batch is written again
+  // (several times over), and each change still carries the position right after it.
+  std::string dir = Dir();
+  std::string error;
+  projd::KvOptions options;
+  options.initial_map_bytes = 256 * 1024;
+  auto store = projd::ViewStore::Open(dir, options, &error);
+  REQUIRE(store);
+  store->SetChangeLog({"t"}, 1000000);
+  projd::Projector projector(Accounts());
+  std::map<int32_t, int64_t> next;
+  std::vector<std::string> expected;
+  for (int batch = 0; batch < 3; ++batch) {
+    std::vector<Ev> events;
+    for (int i = 0; i < 2000; ++i) {
+      int32_t partition = (i / 7) % 3;
+      int64_t offset = next[partition]++;
+      events.push_back({partition, offset, Add("k" + std::to_string(batch * 2000 + i), i)});
+      std::string position;
+      for (const auto& [p, n] : next) {
+        position += (position.empty() ? "" : ",") + std::string("t:") + std::to_string(p) + ":" +
+                    std::to_string(n);
+      }
+      expected.push_back(position);
+    }
+    Apply(store.get(), &projector, events);
+  }
+  std::vector<projd::ChangeRecord> all;
+  REQUIRE(store->ReadChanges(1, 10000, 10000, 1 << 30, &all, &error));
+  REQUIRE(all.size() == expected.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    INFO("change " << i);
+    REQUIRE(all[i].seq == i + 1);
+    REQUIRE(all[i].position.ToString() == expected[i]);
   }
 }
