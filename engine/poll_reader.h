@@ -26,7 +26,8 @@ namespace projd {
 class PollReader {
  public:
   // Reads with `projector`'s Read (JSON events only: Avro decoding is not for two threads).
-  explicit PollReader(const Projector* projector);
+  // With `hash_ids` (a dedupe view), the events it reads also get their id's hash.
+  PollReader(const Projector* projector, bool hash_ids);
   ~PollReader();
   PollReader(const PollReader&) = delete;
   PollReader& operator=(const PollReader&) = delete;
@@ -36,6 +37,11 @@ class PollReader {
   // Message i of the poll as read (i < n; in order: i is the one after the last asked for);
   // read here when the reader has not claimed it yet. The view's thread may move from it.
   ReadEvent* Get(size_t i);
+  // Message i as read, when the reader has read it already; else null (nothing waits). Its
+  // key_hash and id_hash let the view's thread ask for its row and id slots ahead of time.
+  const ReadEvent* Peek(size_t i) const {
+    return i < n_ && done_[i].load(std::memory_order_acquire) ? &reads_[i] : nullptr;
+  }
   // Ends the poll: the reader stops reading it and lets go of its messages before this
   // returns.
   void Finish();
@@ -44,6 +50,7 @@ class PollReader {
   void Loop();
 
   const Projector* projector_;
+  const bool hash_ids_;
   std::vector<ReadEvent> reads_;
   const Message* messages_ = nullptr;
   size_t n_ = 0;

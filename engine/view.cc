@@ -338,7 +338,7 @@ void View::Run() {
   if (!StartSource()) return;
   if (projection_->format() == Projection::Format::kJson &&
       std::thread::hardware_concurrency() > 1) {
-    poll_reader_ = std::make_unique<PollReader>(&projector_);
+    poll_reader_ = std::make_unique<PollReader>(&projector_, projection_->dedupe());
   }
   std::string error;
   std::vector<Message> messages;
@@ -427,7 +427,7 @@ void View::Run() {
       auto apply_new = [&](const Message& m, size_t index, ReadEvent* read) {
         return apply(m, index, false, read);
       };
-      if (!PollAndApply(&messages, apply_new, &apply_started)) {
+      if (!PollAndApply(&messages, apply_new, batch, &apply_started)) {
         store_->EndBatch();
         break;
       }
@@ -448,7 +448,7 @@ void View::Run() {
 
 bool View::PollAndApply(std::vector<Message>* messages,
                         const std::function<bool(const Message&, size_t, ReadEvent*)>& apply,
-                        Clock::time_point* apply_started) {
+                        const Batch& batch, Clock::time_point* apply_started) {
   // A format avro view does not grow its batch: a later poll may wait for a schema from the
   // registry, which must not hold events already applied.
   const bool grows = projection_->format() != Projection::Format::kAvro;
@@ -464,6 +464,21 @@ bool View::PollAndApply(std::vector<Message>* messages,
     PollReader* reader = poll_reader_ && n >= kReadAheadMessages ? poll_reader_.get() : nullptr;
     if (reader) reader->Start(messages->data(), n);
     for (size_t i = 0; i < n; ++i) {
+      if (reader) {
+        // The batch's rows and ids, and the id filter, are larger than the cache: for an
+        // event the reader has read 8 ahead, the slots its row and id will be looked up in are
+        // asked for; for the one 4 ahead, the row entry its slot points to (in by then).
+        if (const ReadEvent* r = reader->Peek(i + 8); r && r->key_hash != 0) {
+          batch.rows.PrefetchSlot(r->key_hash);
+          if (r->id_hash != 0) {
+            batch.new_ids.Prefetch(r->id_hash);
+            store_->PrefetchId(r->prepared.id, r->id_hash);
+          }
+        }
+        if (const ReadEvent* r = reader->Peek(i + 4); r && r->key_hash != 0) {
+          batch.rows.PrefetchEntry(r->key_hash);
+        }
+      }
       if (apply((*messages)[i], i, reader ? reader->Get(i) : nullptr)) continue;
       if (reader) reader->Finish();
       // Stopped at an `errors stop` event: it and the rest of this poll wait (Held).

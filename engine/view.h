@@ -180,9 +180,10 @@ class View {
   // format avro). A message of an earlier poll is not used after the next. False when the run
   // must end.
   // `apply` gets each message with what poll_reader_ read of it, or null (then it reads).
+  // `batch` is the one applied to (for prefetch hints of the events ahead).
   bool PollAndApply(std::vector<Message>* messages,
                     const std::function<bool(const Message&, size_t, ReadEvent*)>& apply,
-                    std::chrono::steady_clock::time_point* apply_started);
+                    const Batch& batch, std::chrono::steady_clock::time_point* apply_started);
   // The committer's callbacks, on its thread: a write failed (state stalled, logged once per
   // error); a batch is written (storage works again, apply_batch_seconds, Published).
   void WriteFailed(const std::string& error);

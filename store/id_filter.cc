@@ -22,9 +22,10 @@ unsigned ProbeBit(uint64_t g, int i) { return static_cast<unsigned>(g >> (9 * i)
 
 }  // namespace
 
-uint64_t IdFilter::Hash(std::string_view key) {
+uint64_t IdFilter::Hash(std::string_view key) { return Mix(std::hash<std::string_view>()(key)); }
+
+uint64_t IdFilter::Mix(uint64_t h) {
   // std::hash's bytes hash, mixed so that every bit depends on every input bit.
-  uint64_t h = std::hash<std::string_view>()(key);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
@@ -60,6 +61,13 @@ void IdFilter::Add(std::string_view key) {
   }
   ++level.count;
   ++size_;
+}
+
+void IdFilter::Prefetch(uint64_t std_hash) const {
+  uint64_t h = Mix(std_hash);
+  for (const Level& level : levels_) {
+    __builtin_prefetch(&level.blocks[BlockOf(h, level.blocks.size())]);
+  }
 }
 
 bool IdFilter::MayContain(std::string_view key) const {

@@ -21,6 +21,9 @@ class IdFilter {
  public:
   void Add(std::string_view key);
   bool MayContain(std::string_view key) const;
+  // Asks for the blocks MayContain will test for a key whose std::hash is `std_hash`, for a
+  // lookup a few events ahead (the filter is larger than the cache).
+  void Prefetch(uint64_t std_hash) const;
   void Clear();
 
   size_t size() const { return size_; }  // keys added
@@ -37,6 +40,7 @@ class IdFilter {
     size_t count = 0;
   };
   static uint64_t Hash(std::string_view key);
+  static uint64_t Mix(uint64_t std_hash);
   static bool Test(const Level& level, uint64_t h);
 
   std::vector<Level> levels_;

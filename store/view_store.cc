@@ -84,6 +84,10 @@ bool ViewStore::LoadRow(const std::string& key, RowRecord* out) {
   return DecodeRow(v, out);
 }
 
+void ViewStore::PrefetchId(std::string_view id, uint64_t hash) const {
+  if (id_filter_on_ && PlainId(id)) id_filter_.Prefetch(hash);
+}
+
 bool ViewStore::SeenId(const std::string& id) {
   std::string long_key;
   std::string_view key = id;

@@ -93,6 +93,9 @@ class ViewStore final : public RowSource {
   bool BeginBatch(std::string* error);
   bool LoadRow(const std::string& key, RowRecord* out) override;
   bool SeenId(const std::string& id) override;
+  // A hint for SeenId(id) a few events ahead: asks for the id filter's blocks of an id whose
+  // StringSet::Hash is `hash` (an id that is its own key; longer ones are left alone).
+  void PrefetchId(std::string_view id, uint64_t hash) const;
   // Writes the batch and its offsets atomically; grows the map when full. On failure nothing
   // of the batch is stored (the caller retries later or stops).
   bool Commit(const Batch& batch, std::string* error);

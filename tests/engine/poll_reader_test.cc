@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "dsl/compiler.h"
+#include "store/row_map.h"
+#include "store/string_set.h"
 
 namespace {
 
@@ -71,9 +73,10 @@ TEST_CASE("poll reader: every message read as Projector::Read reads it, poll aft
           "[engine]") {
   auto p = Compile();
   projd::Projector projector(p);
-  projd::PollReader reader(&projector);
+  projd::PollReader reader(&projector, true);
   std::mt19937 rng(3);
   int tag = 0;
+  size_t peeked = 0, peek_differ = 0;  // events seen 8 ahead, read (Peek) or not yet
   // Poll sizes that grow and shrink; each way of taking them: at once (the applying thread
   // claims what the reader has not), after a pause (the reader is ahead), slowly, or ended
   // early (the rest is never asked for).
@@ -95,6 +98,20 @@ TEST_CASE("poll reader: every message read as Projector::Read reads it, poll aft
       std::string first;
       for (size_t i = 0; i < asked; ++i) {
         if (way == 2 && i % 64 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        // An event 8 ahead the reader has read: as Read reads it, with the hashes of its key
+        // and id (the applying thread's prefetch hints).
+        if (const projd::ReadEvent* ahead = reader.Peek(i + 8)) {
+          ++peeked;
+          projd::ReadEvent e;
+          projector.Read(messages[i + 8], &e);
+          bool ready = e.status == projd::ReadEvent::Status::kReady && e.prepared.handler;
+          uint64_t key_hash = ready ? projd::RowMap::Hash(e.prepared.key) : 0;
+          uint64_t id_hash = ready && e.prepared.has_id ? projd::StringSet::Hash(e.prepared.id) : 0;
+          if (Summary(*ahead) != Summary(e) || ahead->key_hash != key_hash ||
+              ahead->id_hash != id_hash) {
+            ++peek_differ;
+          }
+        }
         projd::ReadEvent* got = reader.Get(i);
         projector.Read(messages[i], &expected);
         if (Summary(*got) != Summary(expected) && differ++ == 0) {
@@ -106,4 +123,6 @@ TEST_CASE("poll reader: every message read as Projector::Read reads it, poll aft
       CHECK(first.empty());
     }
   }
+  CHECK(peeked > 0);
+  CHECK(peek_differ == 0);
 }
