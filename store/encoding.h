@@ -16,6 +16,13 @@ inline void PutString(std::string* out, std::string_view s) {
   out->append(s);
 }
 
+// PutString in two steps, for encoders that size their output first: the bytes it takes, and
+// the string written at p (that much room made), returning the end.
+inline size_t StringSize(std::string_view s) { return VarintSize(s.size()) + s.size(); }
+inline char* WriteString(char* p, std::string_view s) {
+  return WriteBytes(WriteVarint(p, s.size()), s);
+}
+
 inline bool GetString(std::string_view* in, std::string_view* s) {
   uint64_t n;
   if (!GetVarint(in, &n) || n > in->size()) return false;

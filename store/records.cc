@@ -23,52 +23,40 @@ void AppendRow(const RowRecord& row, std::string* out) {
   const Provenance& by = row.updated_by;
   // Format 1; format 2 when the event has audit values or a correlation (they follow the id).
   bool extended = !by.audit.empty() || by.has_correlation;
-  if (!extended) {
-    // Every applied event encodes its row for the change log: its size first, then the bytes
-    // written through a pointer into room made once (as below, without an append per part).
-    uint64_t partition = static_cast<uint32_t>(by.partition);
-    uint64_t offset = ZigZag(by.offset), time = ZigZag(by.event_time_ms);
-    size_t n = 1 + VarintSize(row.version) + VarintSize(by.topic.size()) + by.topic.size() +
-               VarintSize(partition) + VarintSize(offset) + VarintSize(time) + 1 +
-               (by.has_id ? VarintSize(by.id.size()) + by.id.size() : 0) +
-               EncodedBinarySize(row.fields);
-    size_t at = out->size();
-    out->resize(at + n);
-    char* p = out->data() + at;
-    *p++ = 1;
-    p = WriteVarint(p, row.version);
-    p = WriteVarint(p, by.topic.size());
-    p = WriteBytes(p, by.topic);
-    p = WriteVarint(p, partition);
-    p = WriteVarint(p, offset);
-    p = WriteVarint(p, time);
-    *p++ = by.has_id ? 1 : 0;
-    if (by.has_id) {
-      p = WriteVarint(p, by.id.size());
-      p = WriteBytes(p, by.id);
-    }
-    WriteBinary(row.fields, p);
-    return;
-  }
-  out->push_back(extended ? 2 : 1);
-  PutVarint(out, row.version);
-  PutString(out, by.topic);
-  PutVarint(out, static_cast<uint32_t>(by.partition));
-  PutSigned(out, by.offset);
-  PutSigned(out, by.event_time_ms);
-  out->push_back(by.has_id ? 1 : 0);
-  if (by.has_id) PutString(out, by.id);
+  // Every applied event encodes its row for the change log: the size is counted first, then
+  // the bytes are written through a pointer into room made once (not an append per part).
+  uint64_t partition = static_cast<uint32_t>(by.partition);
+  uint64_t offset = ZigZag(by.offset), time = ZigZag(by.event_time_ms);
+  size_t audit_size = by.audit.empty() ? 0 : EncodedBinarySize(by.audit);
+  size_t n = 1 + VarintSize(row.version) + StringSize(by.topic) + VarintSize(partition) +
+             VarintSize(offset) + VarintSize(time) + 1 + (by.has_id ? StringSize(by.id) : 0) +
+             EncodedBinarySize(row.fields);
   if (extended) {
-    out->push_back(static_cast<char>((by.audit.empty() ? 0 : 1) | (by.has_correlation ? 2 : 0)));
-    if (by.has_correlation) PutString(out, by.correlation);
+    n += 1 + (by.has_correlation ? StringSize(by.correlation) : 0) +
+         (by.audit.empty() ? 0 : VarintSize(audit_size) + audit_size);
+  }
+  size_t at = out->size();
+  out->resize(at + n);
+  char* p = out->data() + at;
+  *p++ = extended ? 2 : 1;
+  p = WriteVarint(p, row.version);
+  p = WriteString(p, by.topic);
+  p = WriteVarint(p, partition);
+  p = WriteVarint(p, offset);
+  p = WriteVarint(p, time);
+  *p++ = by.has_id ? 1 : 0;
+  if (by.has_id) p = WriteString(p, by.id);
+  if (extended) {
+    *p++ = static_cast<char>((by.audit.empty() ? 0 : 1) | (by.has_correlation ? 2 : 0));
+    if (by.has_correlation) p = WriteString(p, by.correlation);
     if (!by.audit.empty()) {
-      std::string audit;
-      EncodeBinary(by.audit, &audit);
-      PutString(out, audit);
+      // A string whose bytes are the audit values' binary encoding.
+      p = WriteVarint(p, audit_size);
+      p = WriteBinary(by.audit, p);
     }
   }
   // The row body: an object value in the binary value encoding.
-  EncodeBinary(row.fields, out);
+  WriteBinary(row.fields, p);
 }
 
 bool ReadRowHead(std::string_view in, RowHeadView* out) {
