@@ -3,7 +3,6 @@
 // `keep`. The layout is in store/README.md.
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,14 +42,12 @@ class PositionCoder {
     size_t at = out->size();
     out->resize(at + n);
     char* p = out->data() + at;
-    const char* head = heads_.data();
-    std::memcpy(p, head, count_bytes_);
-    p += count_bytes_;
-    head += count_bytes_;
+    std::string_view heads = heads_;
+    p = WriteBytes(p, heads.substr(0, count_bytes_));
+    heads.remove_prefix(count_bytes_);
     for (const Part& part : parts_) {
-      std::memcpy(p, head, part.head_size);
-      p += part.head_size;
-      head += part.head_size;
+      p = WriteBytes(p, heads.substr(0, part.head_size));
+      heads.remove_prefix(part.head_size);
       p = WriteVarint(p, Next(part));
     }
   }
