@@ -1,8 +1,5 @@
 #include "engine/poll_reader.h"
 
-#include "store/row_map.h"
-#include "store/string_set.h"
-
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -87,14 +84,8 @@ void PollReader::Loop() {
     while (!cancel_.load(std::memory_order_relaxed)) {
       size_t i = claimed_.fetch_add(1, std::memory_order_relaxed);
       if (i >= n) break;
-      ReadEvent& read = reads_[i];
-      projector_->Read(messages[i], &read);
-      read.key_hash = 0;
-      read.id_hash = 0;
-      if (read.status == ReadEvent::Status::kReady && read.prepared.handler) {
-        read.key_hash = RowMap::Hash(read.prepared.key);
-        if (hash_ids_ && read.prepared.has_id) read.id_hash = StringSet::Hash(read.prepared.id);
-      }
+      projector_->Read(messages[i], &reads_[i]);
+      SetPrefetchHashes(&reads_[i], hash_ids_);
       done_[i].store(1, std::memory_order_release);
     }
     {

@@ -2,6 +2,8 @@
 
 #include "dsl/time.h"
 #include "dsl/varint.h"
+#include "store/row_map.h"
+#include "store/string_set.h"
 
 namespace projd {
 namespace {
@@ -116,6 +118,14 @@ bool Projector::Decode(const Message& msg, ReadEvent* out) const {
   }
   out->input = EventInput::Whole(out->whole);
   return true;
+}
+
+void SetPrefetchHashes(ReadEvent* read, bool ids) {
+  read->key_hash = 0;
+  read->id_hash = 0;
+  if (read->status != ReadEvent::Status::kReady || !read->prepared.handler) return;
+  read->key_hash = RowMap::Hash(read->prepared.key);
+  if (ids && read->prepared.has_id) read->id_hash = StringSet::Hash(read->prepared.id);
 }
 
 void Projector::Read(const Message& msg, ReadEvent* out) const {

@@ -42,10 +42,14 @@ struct ReadEvent {
   PreparedEvent prepared;
   Value whole;               // the event parsed whole, when the projection reads it whole
   std::vector<Value> slots;  // or just the members it names, one slot each
-  // Set by a PollReader that read the event, for the applying thread's prefetches (0: none):
-  // RowMap::Hash of the view key, and StringSet::Hash of the dedupe id.
+  // Set by a reader ahead of the apply (SetPrefetchHashes), for the applying thread's
+  // prefetches (0: none): RowMap::Hash of the view key, and StringSet::Hash of the dedupe id.
   uint64_t key_hash = 0, id_hash = 0;
 };
+
+// Sets read->key_hash, and with `ids` read->id_hash, for an event read ready for a handler;
+// both 0 otherwise.
+void SetPrefetchHashes(ReadEvent* read, bool ids);
 
 class Projector {
  public:

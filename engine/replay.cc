@@ -72,10 +72,7 @@ class ReadAhead {
   struct Chunk {
     std::vector<Message> messages;
     std::vector<uint8_t> wanted;   // of the projection's topics
-    std::vector<ReadEvent> reads;  // for the wanted messages
-    // Of events read ready for a handler: the hashes of their view key and dedupe id, for
-    // the applying thread's prefetches (0: none).
-    std::vector<uint64_t> key_hash, id_hash;
+    std::vector<ReadEvent> reads;  // for the wanted messages (with their prefetch hashes)
     std::vector<std::string> notes;
     bool ends_batch = false;  // the replay's batch ends with this chunk
     bool last = false;        // the source has nothing after it
@@ -159,8 +156,6 @@ class ReadAhead {
       }
       size_t n = c->messages.size();
       c->wanted.assign(n, 0);
-      c->key_hash.assign(n, 0);
-      c->id_hash.assign(n, 0);
       if (c->reads.size() < n) c->reads.resize(n);
       if (c->notes.size() < n) c->notes.resize(n);
       for (size_t i = 0; i < n; ++i) {
@@ -172,12 +167,8 @@ class ReadAhead {
         if (!last_wanted) continue;
         c->wanted[i] = 1;
         LimitSize(&m, &c->notes[i]);
-        const ReadEvent& read = c->reads[i];
         projector_.Read(m, &c->reads[i]);
-        if (read.status == ReadEvent::Status::kReady && read.prepared.handler) {
-          c->key_hash[i] = RowMap::Hash(read.prepared.key);
-          if (read.prepared.has_id) c->id_hash[i] = StringSet::Hash(read.prepared.id);
-        }
+        SetPrefetchHashes(&c->reads[i], true);
       }
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -275,11 +266,14 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
       for (size_t i = 0; i < n; ++i) {
         // The rows and the dedupe ids are larger than the cache: the slots of the event 8
         // ahead are asked for, then the row entry of the one 4 ahead (its slot is in by then).
-        if (i + 8 < n && c->key_hash[i + 8] != 0) {
-          batch.rows.PrefetchSlot(c->key_hash[i + 8]);
-          if (c->id_hash[i + 8] != 0) rows.PrefetchId(c->id_hash[i + 8]);
+        // (A message of another topic was not read: its ReadEvent is an earlier chunk's.)
+        if (i + 8 < n && c->wanted[i + 8] && c->reads[i + 8].key_hash != 0) {
+          batch.rows.PrefetchSlot(c->reads[i + 8].key_hash);
+          if (c->reads[i + 8].id_hash != 0) rows.PrefetchId(c->reads[i + 8].id_hash);
         }
-        if (i + 4 < n && c->key_hash[i + 4] != 0) batch.rows.PrefetchEntry(c->key_hash[i + 4]);
+        if (i + 4 < n && c->wanted[i + 4] && c->reads[i + 4].key_hash != 0) {
+          batch.rows.PrefetchEntry(c->reads[i + 4].key_hash);
+        }
         if (c->wanted[i] && !apply(c->messages[i], &c->reads[i], c->messages[i])) break;
       }
       if (out->stopped || c->ends_batch || c->last) rows.EndPoll(&batch, out);
