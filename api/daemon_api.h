@@ -27,6 +27,10 @@ struct ApiCall : std::enable_shared_from_this<ApiCall> {
   const Principal* who = nullptr;   // the caller's token; null without --auth
   std::vector<std::string> params;  // path parameters, in the pattern's order
   std::shared_ptr<View> view;       // the {view} of a view-bound route
+  // The view's position taken just before the handler ran (Serve), for Reply's
+  // X-Projd-Position: the data a handler reads after it is at least as new (a commit is
+  // published after it is visible), so the header never claims more than the answer holds.
+  std::string position;
   std::chrono::steady_clock::time_point started;
   Histogram* read_seconds = nullptr;  // projd_query_seconds, for timed reads
   bool on_pool = false;               // running on the query pool (a try_inline route moved)

@@ -55,7 +55,8 @@ void ApiCall::Reply(HttpResponse response) {
   bool has_position = std::any_of(response.headers.begin(), response.headers.end(),
                                   [](const auto& h) { return h.first == "X-Projd-Position"; });
   if (view && route && route->view_bound && !has_position) {
-    response.headers.emplace_back("X-Projd-Position", view->PositionString());
+    response.headers.emplace_back("X-Projd-Position",
+                                  position.empty() ? view->PositionString() : position);
   }
   if (read_seconds && route && route->timed_read) {
     read_seconds->Observe(
@@ -131,6 +132,7 @@ void DaemonApi::Serve(Daemon& daemon, const std::shared_ptr<ApiCall>& call) {
     call->view = daemon.FindView(call->ViewName());
     if (!call->view) return call->respond(Error(404, "unknown view", Str(call->ViewName())));
     if (WaitForPosition(daemon, call, call->view)) return;
+    call->position = call->view->PositionString();  // before the handler reads (ApiCall)
   }
   call->route->handler(daemon, *call);
 }
@@ -380,7 +382,6 @@ bool Daemon::QuickGet(const QuickGetRequest& request, QuickAnswer* answer) {
   constexpr std::string_view kRows = "/rows/";
   std::string_view target = request.target;
   if (kRoute < 0 || target.substr(0, kViews.size()) != kViews) return false;
-  auto started = std::chrono::steady_clock::now();
   target.remove_prefix(kViews.size());
   size_t slash = target.find('/');
   if (slash == 0 || slash == std::string_view::npos) return false;
@@ -400,12 +401,14 @@ bool Daemon::QuickGet(const QuickGetRequest& request, QuickAnswer* answer) {
     }
   }
   std::shared_ptr<View> view = FindView(view_name);
-  uint64_t dead = 0;
-  if (!view || !DaemonApi::FoundRow(*view, std::string(key), &answer->body, &dead)) return false;
-  answer->field_name = "X-Projd-Position";
+  if (!view) return false;
+  // The position before the read, as ApiCall::position: the row is at least as new.
   view->CopyPositionString(&answer->field_value);
+  uint64_t dead = 0;
+  if (!DaemonApi::FoundRow(*view, std::string(key), &answer->body, &dead)) return false;
+  answer->field_name = "X-Projd-Position";
   double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - request.received).count();
   query_seconds_.Observe(seconds);
   CountRequest(kRoute, 200, seconds);
   return true;

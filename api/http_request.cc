@@ -367,12 +367,14 @@ bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequ
   return true;
 }
 
-size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options, std::string* wire) {
+size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
+                      std::chrono::steady_clock::time_point received, std::string* wire) {
   QuickGetRequest request;
   size_t length = 0;
   if (!options.quick_get || !ParseQuickGet(bytes, options.max_header_bytes, &request, &length)) {
     return 0;
   }
+  request.received = received;
   // One answer per thread, its strings' room kept from answer to answer (within reason).
   thread_local QuickAnswer answer;
   constexpr size_t kKeptBytes = 64 * 1024;

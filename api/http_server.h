@@ -97,6 +97,7 @@ using Responder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest&& request, Responder respond)>;
 // A plain GET as HttpServerOptions::quick_get sees it: its target and its Authorization field.
 struct QuickGetRequest {
+  std::chrono::steady_clock::time_point received;  // when the server took the request whole
   std::string_view target;
   bool has_authorization = false;
   std::string_view authorization;  // the field's value, without spaces or tabs around it

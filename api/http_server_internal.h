@@ -139,7 +139,8 @@ bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequ
 // the answer's wire form appended to *wire (as SerializeAnswer writes the same answer, kept
 // alive); 0 when quick_get is not set, the request is not one it may take, or it refused (an
 // exception counts as a refusal: the general path then answers the request).
-size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options, std::string* wire);
+size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
+                      std::chrono::steady_clock::time_point received, std::string* wire);
 
 // ---- Answers (http_response.cc) -----------------------------------------------------------
 

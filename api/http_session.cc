@@ -3,6 +3,10 @@
 // (see http_session.h).
 #include "api/http_session.h"
 
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -10,9 +14,11 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -70,6 +76,33 @@ class PendingReply {
   std::atomic<bool> answered_{false};
 };
 
+// The monotonic clock as the kernel last ticked it (a few ms behind at most, no counter read):
+// enough for an idle deadline of seconds, set once per request. The steady clock is the same
+// CLOCK_MONOTONIC, so the two compare.
+std::chrono::steady_clock::time_point CoarseNow() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
+// A non-blocking send of what fits of `bytes` now, as the socket's write_some, made as the
+// system call itself: glibc's send() is a thread cancellation point, whose bookkeeping around
+// the call costs about as much as the rest of the wrapper (projd never cancels threads).
+size_t SendNow(int fd, std::string_view bytes, beast::error_code& ec) {
+  for (;;) {
+    long n = ::syscall(SYS_sendto, fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, nullptr, 0);
+    if (n >= 0) {
+      ec = {};
+      return static_cast<size_t>(n);
+    }
+    if (errno == EINTR) continue;
+    ec = beast::error_code(errno, boost::system::system_category());
+    return 0;
+  }
+}
+
 }  // namespace
 
 // ---- Session ----------------------------------------------------------------------------
@@ -111,7 +144,7 @@ void Session::ReadFirstBytes() {
 // when it fires before the deadline (the connection was busy meanwhile) it is armed again.
 void Session::WaitIdle() {
   idle_wait_ = true;
-  idle_deadline_ = std::chrono::steady_clock::now() + core_->options().idle_timeout;
+  idle_deadline_ = CoarseNow() + core_->options().idle_timeout;
   if (!idle_timer_armed_) ArmIdleTimer();
 }
 
@@ -172,12 +205,14 @@ bool Session::TryQuickGet() {
   // Into the bytes of an answer written earlier, whose room is kept (AnswerWritten).
   std::string wire = std::move(spare_bytes_);
   wire.clear();
-  size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), &wire);
+  // One clock read serves the request's note and its timing (projd_query_seconds).
+  const auto received = std::chrono::steady_clock::now();
+  size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), received, &wire);
   if (length == 0) {
     spare_bytes_ = std::move(wire);
     return false;
   }
-  core_->NoteRequest(this);
+  core_->NoteRequest(this, received);
   buffer_.consume(length);
   uint64_t id = Enqueue(true);
   Slot& slot = queue_[id - first_id_];
@@ -345,7 +380,7 @@ void Session::TryWrite() {
     // Answers with a body file or a stream, and whatever does not fit, go the asynchronous way.
     if (!front.file && !front.stream && !front.bytes.empty()) {
       beast::error_code ec;
-      size_t written = stream_.socket().write_some(net::buffer(front.bytes), ec);
+      size_t written = SendNow(stream_.socket().native_handle(), front.bytes, ec);
       if (ec && ec != net::error::would_block && ec != net::error::try_again) return Close();
       if (!ec && written == front.bytes.size()) {
         if (!hold) hold = shared_from_this();

@@ -102,10 +102,10 @@ class Core : public std::enable_shared_from_this<Core> {
   void CountConnection() { connections_.fetch_add(1); }
   // Notes a request from `session` (quick or not); true when no other session sent one within
   // options().alone_after (HttpRequest::alone). Relaxed: with several I/O threads it is a hint.
-  bool NoteRequest(const void* session) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
+  bool NoteRequest(const void* session,
+                   std::chrono::steady_clock::time_point at = std::chrono::steady_clock::now()) {
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
     if (last_session_.load(std::memory_order_relaxed) != session) {
       // The request before this one came from another session: the latest from any but this.
       other_at_.store(last_at_.load(std::memory_order_relaxed), std::memory_order_relaxed);
