@@ -305,7 +305,7 @@ ChangeFeeds::Answer ChangeFeeds::Subscribe(const FeedRequest& request) {
   sub->view = view;
   switch (request.from) {
     case FeedRequest::From::kNow:
-      sub->next = store.next_change_seq();
+      sub->next = view->published_change_seq();
       sub->token = TokenAt(store, sub->next);
       break;
     case FeedRequest::From::kEarliest:
@@ -365,7 +365,7 @@ void ChangeFeeds::Round() {
         fv->view = fv->attached;
         if (fv->view) {
           fv->definition_hash = fv->view->projection().definition_hash();
-          fv->sent = fv->view->store().next_change_seq();
+          fv->sent = fv->view->published_change_seq();
           fv->sent_position = TokenAt(fv->view->store(), fv->sent);
         }
       }
@@ -409,7 +409,8 @@ void EndPruned(Subscriber* sub) {
 
 void ChangeFeeds::FanOut(FeedView* fv) {
   ViewStore& store = fv->view->store();
-  uint64_t head = store.next_change_seq();
+  // Up to the published head: a change committed and not yet published is sent after it is.
+  uint64_t head = fv->view->published_change_seq();
   bool anyone_live = false;
   for (auto& s : fv->subs) anyone_live = anyone_live || s->live;
   if (!anyone_live) {

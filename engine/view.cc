@@ -34,6 +34,7 @@ View::View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewSto
   if (projection_->format() == Projection::Format::kAvro) {
     projector_.UseAvro(options_.schema_registry);
   }
+  published_change_seq_.store(store_->next_change_seq(), std::memory_order_release);
 }
 
 const char* ViewStateName(ViewState state) {
@@ -63,6 +64,7 @@ void View::Start() {
   last_progress_ = started_;
   position_ = store_->Positions();
   position_string_ = position_.ToString();
+  published_change_seq_.store(store_->next_change_seq(), std::memory_order_release);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -217,6 +219,8 @@ void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps)
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [tp, off] : batch.next_offsets) position_[tp] = off;
     position_string_ = position_.ToString();
+    // Written on this thread just before (the committer's): the store's head is this batch's end.
+    published_change_seq_.store(store_->next_change_seq(), std::memory_order_release);
     for (const auto& [tp, ts] : batch.last_timestamps) last_ts_[tp] = ts;
     applied_ += batch.applied;
     ignored_ += batch.ignored;

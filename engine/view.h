@@ -116,6 +116,13 @@ class View {
   std::string PositionString();
   // The same into *out, its room reused (a point read's answer field).
   void CopyPositionString(std::string* out);
+  // The change log's next sequence number as of the applied position: its changes up to here
+  // are published with the position (the store's own head may be one batch further, committed
+  // and not yet published). Change feeds read up to it, so no change goes out ahead of
+  // X-Projd-Position.
+  uint64_t published_change_seq() const {
+    return published_change_seq_.load(std::memory_order_acquire);
+  }
 
   // Whether every offset below `required` is applied.
   bool Reached(const Position& required);
@@ -219,9 +226,10 @@ class View {
   LagHistory lag_history_;
 
   mutable std::mutex mu_;
-  Position position_;            // guarded by mu_
-  std::string position_string_;  // guarded by mu_: position_ formatted
-  Position last_ts_;             // Kafka timestamp of last applied, per partition
+  Position position_;                              // guarded by mu_
+  std::string position_string_;                    // guarded by mu_: position_ formatted
+  std::atomic<uint64_t> published_change_seq_{0};  // set with position_ (published_change_seq)
+  Position last_ts_;                               // Kafka timestamp of last applied, per partition
   int64_t applied_ = 0, ignored_ = 0, duplicates_ = 0, dead_ = 0;
   std::chrono::steady_clock::time_point last_progress_;
   int64_t last_applied_ms_ = 0;
