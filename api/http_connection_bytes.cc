@@ -142,9 +142,7 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
   size_t pos = 0;
   bool closing = false;
   while (!closing && pos < bytes.size()) {
-    if (std::string quick;
-        size_t length =
-            AnswerQuickGet(bytes.substr(pos), options, std::chrono::steady_clock::now(), &quick)) {
+    if (std::string quick; size_t length = AnswerQuickGet(bytes.substr(pos), options, &quick)) {
       pieces.push_back({std::move(quick), nullptr, true});
       pos += length;
       continue;

@@ -367,8 +367,8 @@ bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequ
   return true;
 }
 
-size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
-                      std::chrono::steady_clock::time_point received, std::string* wire) {
+size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options, std::string* wire,
+                      std::chrono::steady_clock::time_point received) {
   QuickGetRequest request;
   size_t length = 0;
   if (!options.quick_get || !ParseQuickGet(bytes, options.max_header_bytes, &request, &length)) {

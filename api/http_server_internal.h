@@ -13,6 +13,7 @@
 #include <atomic>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -139,8 +140,10 @@ bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequ
 // the answer's wire form appended to *wire (as SerializeAnswer writes the same answer, kept
 // alive); 0 when quick_get is not set, the request is not one it may take, or it refused (an
 // exception counts as a refusal: the general path then answers the request).
-size_t AnswerQuickGet(std::string_view bytes, const HttpServerOptions& options,
-                      std::chrono::steady_clock::time_point received, std::string* wire);
+// `received`: when the request was taken (the handler's timing starts there).
+size_t AnswerQuickGet(
+    std::string_view bytes, const HttpServerOptions& options, std::string* wire,
+    std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now());
 
 // ---- Answers (http_response.cc) -----------------------------------------------------------
 

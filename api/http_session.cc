@@ -207,7 +207,7 @@ bool Session::TryQuickGet() {
   wire.clear();
   // One clock read serves the request's note and its timing (projd_query_seconds).
   const auto received = std::chrono::steady_clock::now();
-  size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), received, &wire);
+  size_t length = AnswerQuickGet(BufferView(buffer_), core_->options(), &wire, received);
   if (length == 0) {
     spare_bytes_ = std::move(wire);
     return false;
