@@ -3,6 +3,7 @@
 // manual rebuilds with the retention check, dropping kept data, reload, and the views' status
 // with their rebuild's progress.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -254,16 +256,25 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
   if (!st.caught_up_once || st.failed || st.lag_events > 0) return;
   // The shadow must have reached the serving view's position on every partition (unless
   // that position lies beyond the log end: then the log end, which it has, is all there is).
-  if (active->BeyondLogEnd().empty()) {
-    auto live = active->CurrentPosition();
-    auto built = shadow->CurrentPosition();
-    for (const auto& [tp, off] : live) {
-      auto b = built.find(tp);
-      if ((b == built.end() ? 0 : b->second) < off) return;
-    }
+  auto reached = [&active, &shadow] {
+    return !active->BeyondLogEnd().empty() || shadow->Reached(active->CurrentPosition());
+  };
+  if (!reached()) return;
+  // The serving view goes on applying meanwhile: held between two batches, its position stays
+  // put while the shadow reaches it (a poll or two). The swap never serves a view behind the
+  // one a reader saw last; when the shadow does not get there soon, the serving view resumes
+  // and the next round tries again.
+  bool held = active->Pause(std::chrono::seconds(5));
+  for (int i = 0; held && !reached() && i < 400; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!held || !reached()) {
+    active->Resume();
+    return;
   }
   std::string error;
   if (!SetCurrentGen(name, shadow_gen, &error)) {
+    active->Resume();
     Log("error", name, "cannot swap in the rebuilt view: " + error);
     return;
   }

@@ -69,9 +69,40 @@ void View::Start() {
 }
 
 void View::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard<std::mutex> lock(pause_mu_);
+    stop_ = true;
+    pause_cv_.notify_all();  // a paused loop ends too
+  }
   if (thread_.joinable()) thread_.join();
   // Requests still waiting for a position are answered by their own timeouts.
+}
+
+bool View::Pause(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(pause_mu_);
+  pause_asked_ = true;
+  return pause_cv_.wait_for(lock, timeout, [this] { return paused_ || !running_; });
+}
+
+void View::Resume() {
+  std::lock_guard<std::mutex> lock(pause_mu_);
+  pause_asked_ = false;
+  pause_cv_.notify_all();
+}
+
+void View::HoldWhilePaused() {
+  FinishCommit();  // the batch in flight written and published: the position is final
+  std::unique_lock<std::mutex> lock(pause_mu_);
+  paused_ = true;
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [this] { return !pause_asked_ || stop_; });
+  paused_ = false;
+}
+
+void View::SetRunning(bool running) {
+  std::lock_guard<std::mutex> lock(pause_mu_);
+  running_ = running;
+  pause_cv_.notify_all();
 }
 
 std::string View::PositionString() {
@@ -327,6 +358,7 @@ void View::FinishRun() {
   // applied and dropped, leaves it out of step with LMDB).
   store_->DropCache();
   if (source_ && written) source_->Committed(CurrentPosition());
+  SetRunning(false);
 }
 
 Batch View::SetUpBatch() {
@@ -340,6 +372,7 @@ Batch View::SetUpBatch() {
 
 void View::Run() {
   if (!StartSource()) return;
+  SetRunning(true);
   if (projection_->format() == Projection::Format::kJson &&
       std::thread::hardware_concurrency() > 1) {
     poll_reader_ = std::make_unique<PollReader>(&projector_, projection_->dedupe());
@@ -368,6 +401,10 @@ void View::Run() {
     return cursors.back();
   };
   while (!stop_) {
+    if (pause_asked_) {
+      HoldWhilePaused();
+      continue;
+    }
     std::vector<OwnedMessage> pending, stopped_rest;
     if (Held(&pending)) {
       UpdateRate();

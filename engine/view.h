@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -105,6 +106,12 @@ class View {
 
   void Start();
   void Stop();  // finishes the batch in hand, commits, joins the thread
+  // Holds the apply loop between two batches, the one in flight written and published: the
+  // position stays where it is until Resume (a rebuild's swap, which must not serve a view
+  // behind the one it replaces). Reads go on meanwhile. true once held, or when the loop does
+  // not run; false when `timeout` passed first. Resume in every case.
+  bool Pause(std::chrono::milliseconds timeout);
+  void Resume();
 
   const Projection& projection() const { return *projection_; }
   std::shared_ptr<const Projection> projection_ptr() const { return projection_; }
@@ -198,6 +205,9 @@ class View {
                std::chrono::steady_clock::time_point started);
   // After a batch is written: positions, counters and read-your-writes waiters.
   void Published(const Batch& batch, const std::vector<int64_t>& timestamps);
+  // Run's loop, between batches: while Pause asks, the batch in flight written, waits.
+  void HoldWhilePaused();
+  void SetRunning(bool running);
   void UpdateRate();
   // Once a second: fails the view when a stored position is beyond its partition's log end
   // in three checks in a row (a high watermark seen once may be stale).
@@ -214,6 +224,12 @@ class View {
   std::unique_ptr<Source> source_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  // Pause and Resume: asked by another thread, held by Run's loop (HoldWhilePaused).
+  std::atomic<bool> pause_asked_{false};
+  std::mutex pause_mu_;
+  std::condition_variable pause_cv_;
+  bool paused_ = false;   // guarded by pause_mu_: the loop holds
+  bool running_ = false;  // guarded by pause_mu_: Run's loop runs
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point last_prune_;
   Histogram apply_batch_seconds_;
