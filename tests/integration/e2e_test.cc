@@ -340,11 +340,10 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   CHECK(status == 200);
 }
 
-TEST_CASE("a read's X-Projd-Position never claims more than its answer holds, during writes",
-          "[embedded]") {
-  // Every event adds one to the one row: its count is the number of events applied, so the
-  // position a read names (the sum of its next offsets) may be at most the count it returns.
-  std::string dir = projd::testing::TempDir("position-order");
+// projd on the embedded broker with one view, `ticks`, whose one row `k` counts the events of
+// topic "ticks": its `n` is the number of events applied.
+std::unique_ptr<ProjdProcess> StartTicks(const std::string& name) {
+  std::string dir = projd::testing::TempDir(name);
   std::filesystem::create_directories(dir + "/projections");
   projd::testing::WriteFile(dir + "/projections/t.proj", R"(
 projection ticks {
@@ -356,57 +355,76 @@ projection ticks {
   std::string error;
   auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
                                dir + "/projd.log", &error);
+  INFO(error);
   REQUIRE(p);
-  constexpr int kEvents = 60000;
-  std::atomic<bool> produced{false}, give_up{false};
-  std::thread producer_thread([&] {
-    std::string perr;
-    auto producer = projd::Producer::Create(p->embedded_brokers(), {}, &perr);
-    for (int i = 0; producer && i < kEvents && !give_up; ++i) {
-      producer->ProduceAsync("ticks", "k", R"({"type":"Tick","k":"k"})", &perr);
-      // Small flushes: many small commits while the reads run.
-      if (i % 20 == 19) {
-        producer->Flush(std::chrono::seconds(30), &perr);
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+  return p;
+}
+
+// Produces ticks to the ticks view in flushes of `per_flush` events, `pause` apart, until
+// `stop` is set or `total` (when not 0) are produced; `produced` counts them.
+void ProduceTicks(const std::string& brokers, int per_flush, std::chrono::microseconds pause,
+                  int64_t total, const std::atomic<bool>& stop, std::atomic<int64_t>* produced) {
+  std::string error;
+  auto producer = projd::Producer::Create(brokers, {}, &error);
+  while (producer && !stop && (total == 0 || *produced < total)) {
+    for (int i = 0; i < per_flush && (total == 0 || *produced < total); ++i) {
+      if (producer->ProduceAsync("ticks", "k", R"({"type":"Tick","k":"k"})", &error)) {
+        ++*produced;
       }
     }
-    if (producer) producer->Flush(std::chrono::seconds(30), &perr);
-    produced = true;
-  });
-  ThreadGuard producer_guard(&give_up, &producer_thread);
-  auto position_events = [](const std::string& position) {
-    int64_t sum = 0;
-    size_t start = 0;
-    while (start < position.size()) {
-      size_t comma = position.find(',', start);
-      if (comma == std::string::npos) comma = position.size();
-      std::string part = position.substr(start, comma - start);
-      sum += std::stoll(part.substr(part.rfind(':') + 1));
+    producer->Flush(std::chrono::seconds(30), &error);
+    std::this_thread::sleep_for(pause);
+  }
+}
+
+// A read of the ticks row: its count and the events its X-Projd-Position covers (the sum of
+// the next offsets). false when the answer is not a 200 with a row.
+bool ReadTicks(const projd::HttpClientResult& r, int64_t* count, int64_t* position) {
+  if (r.status != 200) return false;
+  *position = 0;
+  for (const auto& [k, v] : r.headers) {
+    if (k != "x-projd-position") continue;
+    for (size_t start = 0; start < v.size();) {
+      size_t comma = std::min(v.find(',', start), v.size());
+      std::string part = v.substr(start, comma - start);
+      *position += std::stoll(part.substr(part.rfind(':') + 1));
       start = comma + 1;
     }
-    return sum;
-  };
+  }
+  Value v;
+  std::string error;
+  if (!projd::ParseJson(r.body, &v, &error)) return false;
+  *count = std::stoll(FieldText(*v.as_object().Find("row"), "n"));
+  return true;
+}
+
+TEST_CASE("a read's X-Projd-Position never claims more than its answer holds, during writes",
+          "[embedded]") {
+  // The position a read names may be at most the count it returns.
+  auto p = StartTicks("position-order");
+  constexpr int64_t kEvents = 60000;
+  std::atomic<bool> give_up{false};
+  std::atomic<int64_t> produced{0};
+  std::thread producer_thread([&] {
+    // Small flushes: many small commits while the reads run.
+    ProduceTicks(p->embedded_brokers(), 20, std::chrono::microseconds(200), kEvents, give_up,
+                 &produced);
+  });
+  ThreadGuard producer_guard(&give_up, &producer_thread);
   int reads = 0, ahead = 0, moving = 0;
   int64_t last_count = -1;
   auto check = [&](const projd::HttpClientResult& r) {
-    if (r.status != 200) return;  // before the row's first event
-    std::string position;
-    for (const auto& [k, v] : r.headers) {
-      if (k == "x-projd-position") position = v;
-    }
-    Value v;
-    std::string perr;
-    REQUIRE(projd::ParseJson(r.body, &v, &perr));
-    int64_t count = std::stoll(FieldText(*v.as_object().Find("row"), "n"));
+    int64_t count = 0, position = 0;
+    if (!ReadTicks(r, &count, &position)) return;  // before the row's first event
     ++reads;
     if (count != last_count) ++moving;
     last_count = count;
-    if (position_events(position) > count) {
+    if (position > count) {
       ++ahead;
-      UNSCOPED_INFO("position " << position << " with n = " << count);
+      UNSCOPED_INFO("position covers " << position << " events with n = " << count);
     }
   };
-  while (!produced) {
+  while (produced < kEvents) {
     check(p->Call("GET", "/v1/views/ticks/rows/k"));                          // the quick path
     check(p->Call("GET", "/v1/views/ticks/rows/k", "", {{"X-Trace", "1"}}));  // the general one
   }
@@ -422,31 +440,11 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   // Events keep arriving while the view is rebuilt three times; a reader asks for the row that
   // counts them all the while: its count and the position it is given never go down — the
   // rebuilt view takes over only once it has reached the serving one.
-  std::string dir = projd::testing::TempDir("rebuild-monotonic");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/t.proj", R"(
-projection ticks {
-  from "ticks"
-  key event.k
-  on Tick { n += 1 }
-}
-)");
-  std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
-                               dir + "/projd.log", &error);
-  REQUIRE(p);
+  auto p = StartTicks("rebuild-monotonic");
   std::atomic<bool> stop{false};
   std::atomic<int64_t> produced{0};
   std::thread producer_thread([&] {
-    std::string perr;
-    auto producer = projd::Producer::Create(p->embedded_brokers(), {}, &perr);
-    while (producer && !stop) {
-      for (int i = 0; i < 20; ++i) {
-        if (producer->ProduceAsync("ticks", "k", R"({"type":"Tick","k":"k"})", &perr)) ++produced;
-      }
-      producer->Flush(std::chrono::seconds(30), &perr);
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    ProduceTicks(p->embedded_brokers(), 20, std::chrono::milliseconds(2), 0, stop, &produced);
   });
   ThreadGuard producer_guard(&stop, &producer_thread);
   std::atomic<bool> done{false};
@@ -456,28 +454,12 @@ projection ticks {
     while (!done) {
       auto r = p->Call("GET", "/v1/views/ticks/rows/k");
       if (r.status == 404 && last_count == 0) continue;  // before the first event
-      if (r.status != 200) {
+      int64_t count = 0, position = 0;
+      if (!ReadTicks(r, &count, &position)) {
         ++failed;
         continue;
       }
       ++reads;
-      int64_t position = 0;
-      for (const auto& [k, v] : r.headers) {
-        if (k != "x-projd-position") continue;
-        for (size_t start = 0; start < v.size();) {
-          size_t comma = std::min(v.find(',', start), v.size());
-          std::string part = v.substr(start, comma - start);
-          position += std::stoll(part.substr(part.rfind(':') + 1));
-          start = comma + 1;
-        }
-      }
-      Value v;
-      std::string perr;
-      if (!projd::ParseJson(r.body, &v, &perr)) {
-        ++failed;
-        continue;
-      }
-      int64_t count = std::stoll(FieldText(*v.as_object().Find("row"), "n"));
       if (count < last_count) ++count_back;
       if (position < last_position) ++position_back;
       last_count = std::max(last_count, count);
