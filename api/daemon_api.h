@@ -5,7 +5,9 @@
 #define PROJD_ENGINE_DAEMON_API_H_
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,17 @@
 namespace projd {
 
 class Histogram;
+
+// A call's read-your-own-writes wait (min_position; DaemonApi::WaitForPosition): the position
+// it needs, and which of two things answers it first — a view that reached it, or wait_ms.
+struct PositionWait {
+  Position required;
+  std::mutex mu;
+  bool answered = false;       // guarded by mu: served, or given its 504
+  std::shared_ptr<View> view;  // guarded by mu: the view waited on last
+  uint64_t waiter = 0;         // guarded by mu: its waiter there (0: none)
+  uint64_t round = 0;          // guarded by mu: registrations so far (the latest one's waiter)
+};
 
 // One request that matched a route (shared: a call that waits for min_position or for the
 // query pool outlives the function that took it).
@@ -31,6 +44,7 @@ struct ApiCall : std::enable_shared_from_this<ApiCall> {
   // X-Projd-Position: the data a handler reads after it is at least as new (a commit is
   // published after it is visible), so the header never claims more than the answer holds.
   std::string position;
+  std::shared_ptr<PositionWait> position_wait;  // with min_position, once it was read
   std::chrono::steady_clock::time_point started;
   Histogram* read_seconds = nullptr;  // projd_query_seconds, for timed reads
   bool on_pool = false;               // running on the query pool (a try_inline route moved)
@@ -50,6 +64,8 @@ struct DaemonApi {
   static void Serve(Daemon& d, const std::shared_ptr<ApiCall>& call);
   // Read-your-own-writes for `view`: true when the call was taken over (answered later, after
   // the view reached min_position or with 504 after wait_ms, or answered now with a 400).
+  // A call taken over runs again (Serve) when its view reaches the position or stops; it then
+  // waits again on the view serving the name then (a rebuild's swap), within one wait_ms.
   static bool WaitForPosition(Daemon& d, const std::shared_ptr<ApiCall>& call,
                               const std::shared_ptr<View>& view);
   // Runs the call on the query pool (a try_inline route that needs more than its first try);

@@ -139,76 +139,80 @@ void DaemonApi::Serve(Daemon& daemon, const std::shared_ptr<ApiCall>& call) {
 
 bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& call,
                                 const std::shared_ptr<View>& view) {
-  HttpRequest& req = call->req;
-  const std::string* min_pos = req.Query("min_position");
-  if (!min_pos) min_pos = req.Header("x-projd-min-position");
-  if (!min_pos || min_pos->empty()) return false;
-  auto answer = [&call, &view](HttpResponse r) {
-    r.headers.emplace_back("X-Projd-Position", view->PositionString());
-    call->respond(std::move(r));
-  };
-  Position required;
-  std::string error;
-  if (!Position::Parse(*min_pos, &required, &error)) {
-    answer(Error(400, "bad min_position", Str(error)));
-    return true;
-  }
-  int64_t wait_ms = 5000;
-  if (const std::string* w = req.Query("wait_ms")) {
-    if (w->empty() || w->size() > 9 || w->find_first_not_of("0123456789") != std::string::npos) {
-      answer(Error(400, "bad wait_ms", Str("a whole number of ms")));
+  Daemon* d = &daemon;
+  if (!call->position_wait) {
+    HttpRequest& req = call->req;
+    const std::string* min_pos = req.Query("min_position");
+    if (!min_pos) min_pos = req.Header("x-projd-min-position");
+    if (!min_pos || min_pos->empty()) return false;
+    auto answer = [&call, &view](HttpResponse r) {
+      r.headers.emplace_back("X-Projd-Position", view->PositionString());
+      call->respond(std::move(r));
+    };
+    auto wait = std::make_shared<PositionWait>();
+    std::string error;
+    if (!Position::Parse(*min_pos, &wait->required, &error)) {
+      answer(Error(400, "bad min_position", Str(error)));
       return true;
     }
-    wait_ms = std::min<int64_t>(std::stoll(*w), 60000);
-  }
-  // Once reached, the call runs again without min_position.
-  req.query.erase(std::remove_if(req.query.begin(), req.query.end(),
-                                 [](const auto& q) { return q.first == "min_position"; }),
-                  req.query.end());
-  req.headers.erase(std::remove_if(req.headers.begin(), req.headers.end(),
-                                   [](const auto& h) { return h.first == "x-projd-min-position"; }),
-                    req.headers.end());
-  if (view->Reached(required)) return false;
-  struct Pending {
-    std::mutex mu;
-    bool done = false;
-    uint64_t waiter = 0;
-  };
-  auto pending = std::make_shared<Pending>();
-  Daemon* d = &daemon;
-  auto finish = [d, pending, call]() {
-    {
-      std::lock_guard<std::mutex> lock(pending->mu);
-      if (pending->done) return;
-      pending->done = true;
+    int64_t wait_ms = 5000;
+    if (const std::string* w = req.Query("wait_ms")) {
+      if (w->empty() || w->size() > 9 || w->find_first_not_of("0123456789") != std::string::npos) {
+        answer(Error(400, "bad wait_ms", Str("a whole number of ms")));
+        return true;
+      }
+      wait_ms = std::min<int64_t>(std::stoll(*w), 60000);
     }
-    // Served again off the view's apply thread: on the query pool for long work, else on an
-    // HTTP thread.
+    wait->view = view;
+    call->position_wait = wait;
+    if (!view->Reached(wait->required)) {
+      // One deadline for the whole wait, on however many views it waits (a rebuild's swap).
+      daemon.http_->PostAfter(std::chrono::milliseconds(wait_ms), [wait, call]() {
+        std::shared_ptr<View> last;
+        uint64_t waiter;
+        {
+          std::lock_guard<std::mutex> lock(wait->mu);
+          if (wait->answered) return;
+          wait->answered = true;
+          last = wait->view;
+          waiter = wait->waiter;
+        }
+        last->Cancel(waiter);
+        Object o;
+        o.Set("position", Str(last->PositionString()));
+        HttpResponse r =
+            Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(o)));
+        r.headers.emplace_back("X-Projd-Position", last->PositionString());
+        call->respond(std::move(r));
+      });
+    }
+  }
+  PositionWait& wait = *call->position_wait;
+  uint64_t round;
+  {
+    std::lock_guard<std::mutex> lock(wait.mu);
+    if (wait.answered) return true;  // wait_ms ran out meanwhile: answered with 504
+    if (view->Reached(wait.required)) {
+      wait.answered = true;
+      return false;  // served now
+    }
+    wait.view = view;
+    wait.waiter = 0;
+    round = ++wait.round;
+  }
+  // Served again off the view's thread once it reached the position, or once it stopped (then
+  // Serve finds the view serving the name now and waits there): on the query pool for long
+  // work, else on an HTTP thread.
+  auto again = [d, call]() {
     if (StartsOnPool(*call) && d->work_pool_ &&
         d->work_pool_->Submit([d, call] { Serve(*d, call); })) {
       return;
     }
     d->http_->PostAfter(std::chrono::milliseconds(0), [d, call] { Serve(*d, call); });
   };
-  uint64_t waiter = view->WhenReached(required, finish);  // may call finish at once
-  {
-    std::lock_guard<std::mutex> lock(pending->mu);
-    pending->waiter = waiter;
-  }
-  daemon.http_->PostAfter(std::chrono::milliseconds(wait_ms), [pending, view, call]() {
-    {
-      std::lock_guard<std::mutex> lock(pending->mu);
-      if (pending->done) return;
-      pending->done = true;
-    }
-    view->Cancel(pending->waiter);
-    Object d;
-    d.Set("position", Str(view->PositionString()));
-    HttpResponse r =
-        Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(d)));
-    r.headers.emplace_back("X-Projd-Position", view->PositionString());
-    call->respond(std::move(r));
-  });
+  uint64_t waiter = view->WhenReached(wait.required, again);  // may call `again` at once
+  std::lock_guard<std::mutex> lock(wait.mu);
+  if (wait.round == round) wait.waiter = waiter;  // not registered again meanwhile
   return true;
 }
 

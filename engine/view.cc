@@ -75,7 +75,15 @@ void View::Stop() {
     pause_cv_.notify_all();  // a paused loop ends too
   }
   if (thread_.joinable()) thread_.join();
-  // Requests still waiting for a position are answered by their own timeouts.
+  // Requests waiting for a position this view will not reach now are called: they look again
+  // on the view that serves the name now (after a rebuild's swap, the rebuilt one), or wait
+  // out their own timeouts.
+  std::vector<std::function<void()>> waiting;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    waiters_.TakeAll(&waiting);
+  }
+  for (auto& fn : waiting) fn();
 }
 
 bool View::Pause(std::chrono::milliseconds timeout) {

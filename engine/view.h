@@ -133,8 +133,9 @@ class View {
 
   // Whether every offset below `required` is applied.
   bool Reached(const Position& required);
-  // Calls fn once the view reached `required` (at once if it already has). fn may run on the
-  // view's thread. Returns an id for Cancel.
+  // Calls fn once the view reached `required` (at once if it already has), or when the view
+  // stops (Stop: fn then finds `required` not reached here). fn may run on the view's thread.
+  // Returns an id for Cancel.
   uint64_t WhenReached(Position required, std::function<void()> fn);
   void Cancel(uint64_t id);
 

@@ -31,4 +31,10 @@ void PositionWaiters::TakeReached(const Position& position,
   }
 }
 
+void PositionWaiters::TakeAll(std::vector<std::function<void()>>* ready) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& w : waiters_) ready->push_back(std::move(w.fn));
+  waiters_.clear();
+}
+
 }  // namespace projd

@@ -27,6 +27,8 @@ class PositionWaiters {
   // Removes the waiters whose required position `position` reaches and appends their callbacks
   // to *ready, in the order they were added, for the caller to run once it holds no lock.
   void TakeReached(const Position& position, std::vector<std::function<void()>>* ready);
+  // Removes every waiter and appends its callback to *ready (the view stops: see View::Stop).
+  void TakeAll(std::vector<std::function<void()>>* ready);
 
  private:
   struct Waiter {

@@ -1,6 +1,7 @@
 // View::Pause and Resume (what a rebuild's swap holds the serving view with): a paused view
 // applies nothing and its position stays put while reads go on; resumed, it applies the rest;
-// Stop ends a paused view; a view whose loop does not run counts as held at once.
+// Stop ends a paused view and calls the waits for positions it did not reach; a view whose
+// loop does not run counts as held at once.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -86,11 +87,20 @@ TEST_CASE("a paused view applies nothing until resumed; its position stays put",
   view->Resume();
   REQUIRE(WaitApplied(*view, kEvents));
   CHECK(view->PositionString() == "t:0:" + std::to_string(kEvents));
+  // A wait for a position the view has not reached is called when the view stops (its caller
+  // then looks for the position elsewhere, e.g. on a rebuilt view), not left to time out.
+  projd::Position beyond;
+  std::string perr;
+  REQUIRE(projd::Position::Parse("t:0:" + std::to_string(kEvents + 1), &beyond, &perr));
+  std::atomic<int> called{0};
+  view->WhenReached(beyond, [&called] { ++called; });
+  CHECK(called == 0);
   // Paused again, then stopped: Stop does not wait for a Resume.
   REQUIRE(view->Pause(std::chrono::seconds(10)));
   auto t0 = std::chrono::steady_clock::now();
   view->Stop();
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  CHECK(called == 1);
   // Stopped: held at once.
   CHECK(view->Pause(std::chrono::milliseconds(0)));
   view->Resume();

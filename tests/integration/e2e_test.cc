@@ -439,7 +439,8 @@ TEST_CASE("a read's X-Projd-Position never claims more than its answer holds, du
 TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", "[embedded]") {
   // Events keep arriving while the view is rebuilt three times; a reader asks for the row that
   // counts them all the while: its count and the position it is given never go down — the
-  // rebuilt view takes over only once it has reached the serving one.
+  // rebuilt view takes over only once it has reached the serving one. Another reader waits
+  // for positions (min_position) throughout: every wait is answered 200, across the swaps.
   auto p = StartTicks("rebuild-monotonic");
   std::atomic<bool> stop{false};
   std::atomic<int64_t> produced{0};
@@ -467,6 +468,41 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
     }
   });
   ThreadGuard reader_guard(&done, &reader);
+  // Read-your-own-writes meanwhile: each read asks for one event more than the last answer
+  // named. A wait on the serving view when it is swapped out goes on on the rebuilt one.
+  std::atomic<int> waits{0}, wait_failed{0};
+  std::thread waiter([&] {
+    std::string next;  // the last position seen, its largest offset one further
+    while (!done) {
+      auto r = p->Call("GET", "/v1/views/ticks/rows/k" +
+                                  (next.empty() ? "" : "?wait_ms=4000&min_position=" + next));
+      if (r.status == 404 && next.empty()) continue;  // before the first event
+      if (r.status != 200) {
+        ++wait_failed;
+        UNSCOPED_INFO("min_position " << next << ": " << r.status << " " << r.body);
+        continue;
+      }
+      ++waits;
+      std::string header;
+      for (const auto& [k, v] : r.headers) {
+        if (k == "x-projd-position") header = v;
+      }
+      std::string best;
+      int64_t best_offset = -1;
+      for (size_t start = 0; start < header.size();) {
+        size_t comma = std::min(header.find(',', start), header.size());
+        std::string part = header.substr(start, comma - start);
+        int64_t offset = std::stoll(part.substr(part.rfind(':') + 1));
+        if (offset > best_offset) {
+          best_offset = offset;
+          best = part.substr(0, part.rfind(':') + 1);
+        }
+        start = comma + 1;
+      }
+      next = best.empty() ? "" : projd::PercentEncode(best + std::to_string(best_offset + 1));
+    }
+  });
+  ThreadGuard waiter_guard(&done, &waiter);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   int swaps = 0;
   for (int rebuild = 0; rebuild < 3; ++rebuild) {
@@ -481,13 +517,16 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   done = true;
   if (reader.joinable()) reader.join();
+  if (waiter.joinable()) waiter.join();
   stop = true;
   if (producer_thread.joinable()) producer_thread.join();
   REQUIRE(p->WaitCaughtUp("ticks", produced));
-  INFO("reads " << reads << ", events " << produced);
+  INFO("reads " << reads << ", waits " << waits << ", events " << produced);
   CHECK(swaps == 3);
   CHECK(reads > 100);
+  CHECK(waits > 100);
   CHECK(failed == 0);
+  CHECK(wait_failed == 0);
   CHECK(count_back == 0);
   CHECK(position_back == 0);
   int status = 0;
