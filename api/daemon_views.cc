@@ -264,7 +264,7 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
   // put while the shadow reaches it (a poll or two). The swap never serves a view behind the
   // one a reader saw last; when the shadow does not get there soon, the serving view resumes
   // and the next round tries again.
-  bool held = active->Pause(std::chrono::seconds(5));
+  bool held = active->Pause(std::chrono::seconds(2));
   for (int i = 0; held && !reached() && i < 400; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
