@@ -170,8 +170,11 @@ class Daemon {
   std::map<std::string, Entry> views_;  // guarded by views_mu_
   std::mutex log_mu_;
   LogLimiter log_limiter_;
-  int lock_fd_ = -1;       // DATA/LOCK, held while the daemon lives
-  std::mutex rebuild_mu_;  // one manual rebuild request at a time
+  int lock_fd_ = -1;  // DATA/LOCK, held while the daemon lives
+  // Changes to which views exist and which generation serves, one at a time: Reload, Rebuild,
+  // Drop and a rebuild's swap (SwapIfCaughtUp, which lets go of it while the serving view is
+  // held and takes it again to swap). Taken before views_mu_, never inside it.
+  std::mutex admin_mu_;
   std::atomic<bool> stopping_{false};
   std::thread monitor_;
   std::thread demo_;                     // --demo's live stream

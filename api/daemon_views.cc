@@ -242,6 +242,7 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
 
 void Daemon::SwapIfCaughtUp(const std::string& name) {
   std::error_code ec_unused_;
+  std::unique_lock<std::mutex> admin(admin_mu_);
   std::shared_ptr<View> active, shadow;
   int shadow_gen;
   {
@@ -263,12 +264,22 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
   // The serving view goes on applying meanwhile: held between two batches, its position stays
   // put while the shadow reaches it (a poll or two). The swap never serves a view behind the
   // one a reader saw last; when the shadow does not get there soon, the serving view resumes
-  // and the next round tries again.
+  // and the next round tries again. Reload and Rebuild may go on meanwhile (admin_mu_ is let
+  // go); the swap happens only if they left both views in place.
+  admin.unlock();
   bool held = active->Pause(std::chrono::seconds(2));
   for (int i = 0; held && !reached() && i < 400; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  if (!held || !reached()) {
+  admin.lock();
+  bool unchanged;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    auto it = views_.find(name);
+    unchanged = it != views_.end() && it->second.active == active && it->second.shadow == shadow &&
+                it->second.shadow_gen == shadow_gen;
+  }
+  if (!held || !unchanged || !reached()) {
     active->Resume();
     return;
   }
@@ -347,11 +358,18 @@ bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error
     return false;
   }
   // A manual rebuild keeps the definition; the shadow starts empty.
-  std::lock_guard<std::mutex> lock(rebuild_mu_);
+  std::lock_guard<std::mutex> admin(admin_mu_);
   int next_gen;
   {
-    std::lock_guard<std::mutex> lock2(views_mu_);
-    next_gen = views_[name].active_gen + 1;
+    std::lock_guard<std::mutex> lock(views_mu_);
+    const Entry& e = views_[name];
+    // Refused before anything is removed: the next generation's folder is the running
+    // rebuild's.
+    if (e.shadow) {
+      *error = "a rebuild of " + name + " is already running";
+      return false;
+    }
+    next_gen = e.active_gen + 1;
   }
   std::error_code ec;
   fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(next_gen), ec);
@@ -366,6 +384,7 @@ bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error
 }
 
 int Daemon::Drop(const std::string& name, std::string* error) {
+  std::lock_guard<std::mutex> admin(admin_mu_);  // not while a reload starts the same name
   if (FindView(name)) return -1;
   // Only a projection name can have kept data; anything else ("..", "a/../..") would name a
   // folder outside DATA/views.
@@ -383,6 +402,7 @@ int Daemon::Drop(const std::string& name, std::string* error) {
 }
 
 bool Daemon::Reload(std::string* errors) {
+  std::lock_guard<std::mutex> admin(admin_mu_);
   CompiledFile compiled = CompileDirectory(options_.projections_dir);
   if (!compiled.ok()) {
     for (const auto& d : compiled.diagnostics) *errors += d.Format();

@@ -342,8 +342,9 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
 
 // projd on the embedded broker with one view, `ticks`, whose one row `k` counts the events of
 // topic "ticks": its `n` is the number of events applied.
-std::unique_ptr<ProjdProcess> StartTicks(const std::string& name) {
+std::unique_ptr<ProjdProcess> StartTicks(const std::string& name, std::string* dir_out = nullptr) {
   std::string dir = projd::testing::TempDir(name);
+  if (dir_out) *dir_out = dir;
   std::filesystem::create_directories(dir + "/projections");
   projd::testing::WriteFile(dir + "/projections/t.proj", R"(
 projection ticks {
@@ -533,6 +534,44 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   Value row = p->GetJson("/v1/views/ticks/rows/k", &status);
   CHECK(FieldText(*row.as_object().Find("row"), "n") == std::to_string(produced.load()));
   CHECK(p->Log().find("rebuild done") != std::string::npos);
+}
+
+TEST_CASE("a rebuild asked for while one runs is refused and leaves the running one whole",
+          "[embedded]") {
+  std::string dir;
+  auto p = StartTicks("rebuild-twice", &dir);
+  constexpr int64_t kEvents = 100000;  // within what the embedded broker keeps
+  std::atomic<bool> no_stop{false};
+  std::atomic<int64_t> produced{0};
+  ProduceTicks(p->embedded_brokers(), 5000, std::chrono::microseconds(0), kEvents, no_stop,
+               &produced);
+  REQUIRE(p->WaitCaughtUp("ticks", kEvents));
+  auto first = p->Call("POST", "/v1/views/ticks/rebuild");
+  INFO(first.body);
+  CHECK(first.status == 202);
+  auto again = p->Call("POST", "/v1/views/ticks/rebuild");
+  CHECK(again.status == 409);
+  CHECK(again.body.find("already running") != std::string::npos);
+  bool swapped = false;
+  for (int i = 0; i < 600 && !swapped; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    swapped = p->GetJson("/v1/views/ticks").as_object().Find("rebuild")->is_null();
+  }
+  REQUIRE(swapped);
+  // The generation that serves now is on disk, whole: a restart serves it as it is.
+  std::string current = projd::testing::ReadFile(dir + "/data/views/ticks/CURRENT");
+  while (!current.empty() && (current.back() == '\n' || current.back() == ' ')) current.pop_back();
+  INFO("CURRENT: " << current);
+  CHECK(std::filesystem::exists(dir + "/data/views/ticks/" + current + "/data.mdb"));
+  REQUIRE(p->Terminate() == 0);
+  std::string error;
+  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
+                          dir + "/projd2.log", &error);
+  REQUIRE(p);
+  int status = 0;
+  Value row = p->GetJson("/v1/views/ticks/rows/k", &status);
+  CHECK(status == 200);
+  CHECK(FieldText(*row.as_object().Find("row"), "n") == std::to_string(kEvents));
 }
 
 TEST_CASE("a broken projection keeps projd from starting and names the file", "[embedded]") {
