@@ -246,7 +246,11 @@ int MatchRoute(const std::string& method, const std::vector<std::string>& segmen
   const CompiledRoutes& c = Compiled();
   *path_known = false;
   allow->clear();
-  int found = -1;
+  // HEAD is GET without the body (RFC 9110 section 9.3.2): a path with a GET route and no HEAD
+  // route of its own answers HEAD with that GET route (the server sends the head only).
+  int found = -1, get = -1;
+  bool has_head = false;
+  std::vector<std::string> methods;
   for (size_t i = 0; i < c.routes.size(); ++i) {
     const auto& pattern = c.segments[i];
     if (pattern.size() != segments.size()) continue;
@@ -256,14 +260,23 @@ int MatchRoute(const std::string& method, const std::vector<std::string>& segmen
     }
     if (!match) continue;
     *path_known = true;
+    const std::string route_method = c.routes[i].method;
+    methods.push_back(route_method);
+    has_head = has_head || route_method == "HEAD";
+    if (get < 0 && route_method == "GET") get = static_cast<int>(i);
+    if (found < 0 && method == route_method) found = static_cast<int>(i);
+  }
+  if (found < 0 && method == "HEAD" && !has_head) found = get;
+  for (const auto& m : methods) {
     if (!allow->empty()) *allow += ", ";
-    *allow += c.routes[i].method;
-    if (found < 0 && method == c.routes[i].method) {
-      found = static_cast<int>(i);
-      params->clear();
-      for (size_t s = 0; s < pattern.size(); ++s) {
-        if (IsParameter(pattern[s])) params->push_back(segments[s]);
-      }
+    *allow += m;
+    if (m == "GET" && !has_head) *allow += ", HEAD";
+  }
+  if (found >= 0) {
+    params->clear();
+    const auto& pattern = c.segments[static_cast<size_t>(found)];
+    for (size_t s = 0; s < pattern.size(); ++s) {
+      if (IsParameter(pattern[s])) params->push_back(segments[s]);
     }
   }
   return found;

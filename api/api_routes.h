@@ -59,7 +59,8 @@ const std::vector<Route>& ApiRoutes();
 
 // The route for a method and path segments (percent-decoded). Returns its index, or -1: then
 // *path_known says whether some route has this path (a 405, with *allow listing its methods)
-// or none does (a 404). *params gets the path parameters in pattern order.
+// or none does (a 404). *params gets the path parameters in pattern order. HEAD takes the
+// path's GET route when the path has no HEAD route of its own (and *allow lists HEAD then).
 int MatchRoute(const std::string& method, const std::vector<std::string>& segments,
                std::vector<std::string>* params, bool* path_known, std::string* allow);
 

@@ -2,6 +2,7 @@
 // of the framing that Beast does not make (RFC 9112 §6 and the bounds of chunked framing), the
 // request target (path, segments, query) and percent-decoding. See http_server_internal.h.
 #include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -17,6 +18,35 @@
 namespace projd {
 namespace http_internal {
 namespace {
+
+// A Host field's value (RFC 9110 section 7.2: uri-host [ ":" port ]): a reg-name, an IPv4
+// address or a bracketed IP literal, and digits after a colon; empty is allowed (a target
+// without authority).
+bool ValidHostField(std::string_view value) {
+  size_t end = value.size();
+  if (!value.empty() && value.front() == '[') {
+    end = value.find(']');
+    if (end == std::string_view::npos) return false;
+    for (char c : value.substr(1, end - 1)) {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
+    }
+    ++end;
+  } else {
+    end = value.find(':');
+    if (end == std::string_view::npos) end = value.size();
+    for (char c : value.substr(0, end)) {
+      bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
+                std::string_view("-._~!$&'()*+,;=%").find(c) != std::string_view::npos;
+      if (!ok) return false;
+    }
+  }
+  if (end == value.size()) return true;
+  if (value[end] != ':') return false;
+  for (char c : value.substr(end + 1)) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
 
 // Bounds of the chunked framing, which Beast's parser leaves open: it waits for a chunk-size
 // line, and for the last chunk with its trailer section, to arrive whole before it parses them.
@@ -189,15 +219,28 @@ size_t RequestReader::Put(std::string_view bytes, beast::error_code& ec) {
 std::optional<HttpResponse> RequestReader::CheckHead() {
   const http::request<http::string_body>& head = parser_.get();
   header_fields_ = 0;
-  size_t codings = 0;
+  size_t codings = 0, hosts = 0;
   bool chunked = false;
   bool content_length = false;
+  bool host_ok = true;
   for (const auto& field : head) {
     ++header_fields_;
     if (field.name() == http::field::content_length) content_length = true;
+    if (field.name() == http::field::host) {
+      ++hosts;
+      host_ok = host_ok && ValidHostField(TrimWhitespace(View(field.value())));
+    }
     if (field.name() != http::field::transfer_encoding) continue;
     ++codings;
     chunked = EqualsIgnoreCase(TrimWhitespace(View(field.value())), "chunked");
+  }
+  // RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host field, any request at most
+  // one, and its value is a host and an optional port.
+  if (hosts > 1 || (hosts == 0 && head.version() >= 11) || !host_ok) {
+    return ErrorResponse(400, "bad request",
+                         hosts > 1    ? "more than one Host field (RFC 9112 section 3.2)"
+                         : hosts == 0 ? "an HTTP/1.1 request without Host (RFC 9112 section 3.2)"
+                                      : "a Host field that is not a host (RFC 9112 section 3.2)");
   }
   if (codings == 0) return std::nullopt;
   if (codings > 1 || !chunked) {
@@ -314,7 +357,7 @@ bool IsTokenChar(char c) {
 
 // A header field of a request quick_get may take: a name it knows and a plain value. An
 // Authorization field goes into *request (a request with two is not taken).
-bool QuickField(std::string_view line, QuickGetRequest* request) {
+bool QuickField(std::string_view line, QuickGetRequest* request, size_t* hosts) {
   size_t colon = 0;
   while (colon < line.size() && IsTokenChar(line[colon])) ++colon;
   if (colon == 0 || colon >= line.size() || line[colon] != ':') return false;
@@ -324,7 +367,10 @@ bool QuickField(std::string_view line, QuickGetRequest* request) {
     if ((c < 0x20 || c > 0x7e) && c != '\t') return false;
   }
   value = TrimWhitespace(value);
-  if (EqualsIgnoreCase(name, "host")) return true;  // the field every request has
+  if (EqualsIgnoreCase(name, "host")) {  // the field every request has, once
+    ++*hosts;
+    return ValidHostField(value);
+  }
   if (EqualsIgnoreCase(name, "connection")) return EqualsIgnoreCase(value, "keep-alive");
   if (EqualsIgnoreCase(name, "authorization")) {
     if (request->has_authorization) return false;  // which one counts is the handler's call
@@ -355,13 +401,15 @@ bool ParseQuickGet(std::string_view bytes, size_t max_header_bytes, QuickGetRequ
   }
   if (head.substr(space, kVersion.size()) != kVersion) return false;
   size_t pos = space + kVersion.size();
+  size_t hosts = 0;
   while (pos < head.size()) {
     size_t eol = head.find("\r\n", pos);
     // A lone CR or LF in the line is refused by QuickField (neither a token character nor
     // allowed in a value).
-    if (!QuickField(head.substr(pos, eol - pos), request)) return false;
+    if (!QuickField(head.substr(pos, eol - pos), request, &hosts)) return false;
     pos = eol + 2;
   }
+  if (hosts != 1) return false;  // the general way answers 400 (RFC 9112 section 3.2)
   request->target = path;
   *length = end + 4;
   return true;

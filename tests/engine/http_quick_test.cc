@@ -146,14 +146,14 @@ TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
   CHECK(target == "/v1/views/v/rows/k");
   CHECK(length == plain.size());
   CHECK_FALSE(request.has_authorization);
-  CHECK(quick("GET / HTTP/1.1\r\n\r\n"));
+  CHECK(quick("GET / HTTP/1.1\r\nhost: a:80\r\n\r\n"));
   // One Authorization field is handed over, without the spaces around its value.
-  std::string authorized = "GET /a HTTP/1.1\r\nAuthorization: \tBearer t \r\n\r\n";
+  std::string authorized = "GET /a HTTP/1.1\r\nHost: a\r\nAuthorization: \tBearer t \r\n\r\n";
   REQUIRE(quick(authorized));
   CHECK(request.has_authorization);
   CHECK(request.authorization == "Bearer t");
   CHECK(
-      quick("GET /a HTTP/1.1\r\nconnection:  Keep-Alive \r\nACCEPT: */*\r\n"
+      quick("GET /a HTTP/1.1\r\nHost: [::1]:8080\r\nconnection:  Keep-Alive \r\nACCEPT: */*\r\n"
             "Accept-Encoding: gzip\r\nAccept-Language: en\r\n\r\n"));
   // Not whole yet, over the header limit.
   CHECK_FALSE(quick("GET /a HTTP/1.1\r\nHost: a\r\n"));
@@ -161,23 +161,24 @@ TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
   CHECK(quick(plain, plain.size()));
   // Anything whose meaning is more than its target goes the general way.
   for (const char* other : {
-           "HEAD /a HTTP/1.1\r\n\r\n",
-           "POST /a HTTP/1.1\r\n\r\n",
-           "GET /a HTTP/1.0\r\n\r\n",
-           "GET /a HTTP/1.1 \r\n\r\n",
-           "GET /a?x=1 HTTP/1.1\r\n\r\n",
-           "GET /a%2Fb HTTP/1.1\r\n\r\n",
-           "GET /a#f HTTP/1.1\r\n\r\n",
-           "GET http://h/a HTTP/1.1\r\n\r\n",
-           "GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
-           "GET /a  HTTP/1.1\r\n\r\n",
-           "GET /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-           "GET /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-           "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
-           "GET /a HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n",
-           "GET /a HTTP/1.1\r\nAuthorization: Bearer t\r\nauthorization: Bearer u\r\n\r\n",
-           "GET /a HTTP/1.1\r\nX-Projd-Min-Position: t:0:1\r\n\r\n",
-           "GET /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+           "HEAD /a HTTP/1.1\r\nHost: a\r\n\r\n",
+           "POST /a HTTP/1.1\r\nHost: a\r\n\r\n",
+           "GET /a HTTP/1.0\r\nHost: a\r\n\r\n",
+           "GET /a HTTP/1.1 \r\nHost: a\r\n\r\n",
+           "GET /a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+           "GET /a%2Fb HTTP/1.1\r\nHost: a\r\n\r\n",
+           "GET /a#f HTTP/1.1\r\nHost: a\r\n\r\n",
+           "GET http://h/a HTTP/1.1\r\nHost: a\r\n\r\n",
+           "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+           "GET /a  HTTP/1.1\r\nHost: a\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t\r\nauthorization: Bearer "
+           "u\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nX-Projd-Min-Position: t:0:1\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
            "GET /a HTTP/1.1\r\nHost : a\r\n\r\n",
            "GET /a HTTP/1.1\r\nHost: a\r\n b\r\n\r\n",
            "GET /a HTTP/1.1\r\nHost: a\nUser-Agent: b\r\n\r\n",
@@ -187,8 +188,13 @@ TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
            "GET /a HTTP/1.1\r\nHo\nst: a\r\n\r\n",
            "GET /a HTTP/1.1\r\nHost: \x01\r\n\r\n",
            "GET /a HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n",
-           "GET /a HTTP/1.1\r\n: a\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\n: a\r\n\r\n",
            "GET /a HTTP/1.1\nHost: a\r\n\r\n",
+           "GET /a HTTP/1.1\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a b\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a:8x\r\n\r\n",
        }) {
     INFO(other);
     CHECK_FALSE(quick(other));
@@ -252,12 +258,12 @@ std::vector<std::string> Bodies(const std::string& wire) {
 const char kPipeline[] =
     "GET /q1 HTTP/1.1\r\nHost: h\r\n\r\n"
     "GET /q2?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
-    "GET /qn HTTP/1.1\r\n\r\n"
-    "GET /qx HTTP/1.1\r\n\r\n"
-    "GET /g HTTP/1.1\r\n\r\n"
-    "GET /q3 HTTP/1.1\r\nAuthorization: x\r\n\r\n"
-    "GET /q4 HTTP/1.1\r\nConnection: keep-alive\r\nAuthorization:  ok\r\n\r\n"
-    "GET /q5 HTTP/1.1\r\nConnection: close\r\n\r\n";
+    "GET /qn HTTP/1.1\r\nHost: h\r\n\r\n"
+    "GET /qx HTTP/1.1\r\nHost: h\r\n\r\n"
+    "GET /g HTTP/1.1\r\nHost: h\r\n\r\n"
+    "GET /q3 HTTP/1.1\r\nHost: h\r\nAuthorization: x\r\n\r\n"
+    "GET /q4 HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nAuthorization:  ok\r\n\r\n"
+    "GET /q5 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
 const std::vector<std::string> kPipelineAnswers = {"quick /q1",   "general /q2", "general /qn",
                                                    "general /qx", "general /g",  "general /q3",
                                                    "quick /q4",   "general /q5"};
@@ -272,9 +278,9 @@ TEST_CASE("quick_get answers plain GETs in order with the others; HandleConnecti
   CHECK(s.quick_calls == std::vector<std::string>{"/q1", "/qn", "/qx", "/g", "/q3 x", "/q4 ok"});
   // A request over the header limit is still refused (431) by the general reading.
   s.options.max_header_bytes = 64;
-  wire =
-      HandleConnectionBytes("GET /q1 HTTP/1.1\r\nUser-Agent: " + std::string(80, 'a') + "\r\n\r\n",
-                            s.options, s.handler, std::chrono::milliseconds(2000));
+  wire = HandleConnectionBytes(
+      "GET /q1 HTTP/1.1\r\nHost: h\r\nUser-Agent: " + std::string(80, 'a') + "\r\n\r\n", s.options,
+      s.handler, std::chrono::milliseconds(2000));
   CHECK(wire.rfind("HTTP/1.1 431 ", 0) == 0);
 }
 

@@ -550,6 +550,46 @@ TEST_CASE("garbage gets 400 and the server serves the next client", "[http]") {
   CHECK(Call(server->port(), "GET", "/after").body == "GET /after");
 }
 
+TEST_CASE("Host: exactly one in HTTP/1.1, at most one in 1.0, a host and port (400 else)",
+          "[http]") {
+  EchoHandler echo;
+  auto server = StartServer({}, echo.Handler());
+  auto status_of = [&](const std::string& bytes) {
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send(bytes));
+    bool closed = false;
+    std::string data = socket.Read(milliseconds(5000), &closed);
+    std::vector<RawResponse> responses = ParseResponses(data);
+    INFO("sent: " << bytes << "got: " << data);
+    REQUIRE(responses.size() == 1);
+    return responses[0].status;
+  };
+  for (const char* bad : {
+           "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a\r\nhost: a\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a/b\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a@b\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: a:80x\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n",
+       }) {
+    CHECK(status_of(bad) == 400);
+  }
+  CHECK(echo.calls->load() == 0);
+  for (const char* good : {
+           "GET /a HTTP/1.0\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: example.com:8080\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: 10.0.0.1\r\nConnection: close\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",  // a target without authority
+       }) {
+    CHECK(status_of(good) == 200);
+  }
+  CHECK(echo.calls->load() == 5);
+}
+
 TEST_CASE("a malformed percent escape gets 400 without calling the handler", "[http]") {
   EchoHandler echo;
   auto server = StartServer({}, echo.Handler());

@@ -73,7 +73,7 @@ void StartDaemon() {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (;;) {
     std::string answer = projd::HandleConnectionBytes(
-        "GET /readyz HTTP/1.1\r\nAuthorization: Bearer fuzz-admin\r\n\r\n", Limits(),
+        "GET /readyz HTTP/1.1\r\nHost: f\r\nAuthorization: Bearer fuzz-admin\r\n\r\n", Limits(),
         [daemon](projd::HttpRequest&& r, projd::Responder respond) {
           daemon->Handle(std::move(r), std::move(respond));
         },

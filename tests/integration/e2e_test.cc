@@ -272,6 +272,32 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   CHECK(answers[3].rfind("HTTP/1.1 404 ", 0) == 0);
   CHECK(RequestsCounted(*p, route, 200) == counted + 3);
 
+  // HEAD on a GET route: the GET's head (its Content-Length, X-Projd-Position) without the
+  // body, and the connection goes on; on a streamed one (a change feed) the head alone too.
+  std::string wire = Exchange(p->port(),
+                              "HEAD /v1/views/balances/rows/acc-3 HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "HEAD /v1/views/balances/changes HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /v1/views/balances/rows/acc-3 HTTP/1.1\r\nHost: x\r\n"
+                              "Connection: close\r\n\r\n");
+  size_t first_end = wire.find("\r\n\r\n") + 4;
+  size_t second_end = wire.find("\r\n\r\n", first_end) + 4;
+  std::string head_row = wire.substr(0, first_end);
+  std::string head_feed = wire.substr(first_end, second_end - first_end);
+  std::string get_row = wire.substr(second_end);
+  INFO(wire);
+  CHECK(head_row.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(head_row.find("X-Projd-Position: bank:") != std::string::npos);
+  CHECK(head_feed.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(head_feed.find("application/x-ndjson") != std::string::npos);
+  REQUIRE(get_row.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  auto content_length = [](const std::string& head) {
+    size_t at = head.find("Content-Length: ");
+    return at == std::string::npos ? std::string("none")
+                                   : head.substr(at + 16, head.find('\r', at) - at - 16);
+  };
+  CHECK(content_length(head_row) == content_length(get_row));
+  CHECK(get_row.find("\"key\":\"acc-3\"") != std::string::npos);
+
   int status = 0;
   Value dl = p->GetJson("/v1/views/balances/dead-letters", &status);
   REQUIRE(status == 200);
