@@ -25,7 +25,9 @@ class Histogram;
 struct PositionWait {
   Position required;
   std::mutex mu;
-  bool answered = false;       // guarded by mu: served, or given its 504
+  // guarded by mu: waiting; reached and served (a handler that runs again, e.g. moved to the
+  // query pool, goes on without waiting); or answered 504 when wait_ms ran out.
+  enum class State { kWaiting, kServed, kTimedOut } state = State::kWaiting;
   std::shared_ptr<View> view;  // guarded by mu: the view waited on last
   uint64_t waiter = 0;         // guarded by mu: its waiter there (0: none)
   uint64_t round = 0;          // guarded by mu: registrations so far (the latest one's waiter)

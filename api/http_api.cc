@@ -172,8 +172,8 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
         uint64_t waiter;
         {
           std::lock_guard<std::mutex> lock(wait->mu);
-          if (wait->answered) return;
-          wait->answered = true;
+          if (wait->state != PositionWait::State::kWaiting) return;
+          wait->state = PositionWait::State::kTimedOut;
           last = wait->view;
           waiter = wait->waiter;
         }
@@ -191,9 +191,10 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
   uint64_t round;
   {
     std::lock_guard<std::mutex> lock(wait.mu);
-    if (wait.answered) return true;  // wait_ms ran out meanwhile: answered with 504
+    if (wait.state == PositionWait::State::kServed) return false;   // reached before
+    if (wait.state == PositionWait::State::kTimedOut) return true;  // answered with 504
     if (view->Reached(wait.required)) {
-      wait.answered = true;
+      wait.state = PositionWait::State::kServed;
       return false;  // served now
     }
     wait.view = view;

@@ -600,6 +600,39 @@ TEST_CASE("a rebuild asked for while one runs is refused and leaves the running 
   CHECK(FieldText(*row.as_object().Find("row"), "n") == std::to_string(kEvents));
 }
 
+TEST_CASE("a query that waits for a position and then needs the query pool is answered",
+          "[embedded]") {
+  // 1,000 rows: a scan of them all is more than an HTTP thread's first try, so the query moves
+  // to the query pool after its min_position wait and runs again there.
+  auto p = StartTicks("query-wait-pool");
+  std::vector<Event> events;
+  for (int i = 0; i < 1000; ++i) {
+    std::string k = "k" + std::to_string(i);
+    events.push_back({k, R"({"type":"Tick","k":")" + k + R"("})"});
+  }
+  Produce(p->embedded_brokers(), "ticks", events);
+  REQUIRE(p->WaitCaughtUp("ticks", 1000));
+  std::string position;
+  for (const auto& [k, v] : p->Call("GET", "/v1/views/ticks").headers) {
+    if (k == "x-projd-position") position = v;
+  }
+  REQUIRE(!position.empty());
+  std::string query = projd::PercentEncode("from ticks where n >= 1 select count()");
+  auto get = p->Call("GET", "/v1/query?q=" + query +
+                                "&wait_ms=2000&min_position=" + projd::PercentEncode(position));
+  INFO(get.body);
+  CHECK(get.status == 200);
+  CHECK(get.body.find("1000") != std::string::npos);
+  auto post =
+      p->Call("POST", "/v1/query?wait_ms=2000&min_position=" + projd::PercentEncode(position),
+              "from ticks where n >= 1 select count()");
+  INFO(post.body);
+  CHECK(post.status == 200);
+  // Not reached: 504 after wait_ms, not a dropped request.
+  auto late = p->Call("GET", "/v1/query?q=" + query + "&wait_ms=100&min_position=ticks:0:999999");
+  CHECK(late.status == 504);
+}
+
 TEST_CASE("a broken projection keeps projd from starting and names the file", "[embedded]") {
   std::string data;
   std::string dir = Setup("broken", &data);
