@@ -2,14 +2,9 @@
 // resuming or starting the rebuild a changed definition needs, swapping a rebuilt view in,
 // manual rebuilds with the retention check, dropping kept data, reload, and the views' status
 // with their rebuild's progress.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,6 +19,7 @@
 #include "api/daemon.h"
 #include "connectors/archive.h"
 #include "dsl/value.h"
+#include "store/data_lock.h"
 
 namespace projd {
 namespace {
@@ -62,35 +58,7 @@ int Daemon::CurrentGen(const std::string& name) const {
 }
 
 bool Daemon::SetCurrentGen(const std::string& name, int gen, std::string* error) {
-  // Write, sync, rename, sync the folder: CURRENT names either the old or the new generation,
-  // never neither, and after a crash the one it named when this returned (unless --sync none).
-  const bool sync = options_.sync != SyncMode::kNone;
-  const std::string tmp = ViewDir(name) + "/CURRENT.tmp";
-  const std::string text = "gen-" + std::to_string(gen) + "\n";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            (!sync || ::fsync(fd) == 0);
-  if (fd >= 0) ok = ::close(fd) == 0 && ok;
-  if (!ok) {
-    *error = "cannot write " + tmp + ": " + std::strerror(errno);
-    return false;
-  }
-  std::error_code ec;
-  fs::rename(tmp, ViewDir(name) + "/CURRENT", ec);
-  if (ec) {
-    *error = "cannot write " + ViewDir(name) + "/CURRENT: " + ec.message();
-    return false;
-  }
-  if (sync) {
-    int dir = ::open(ViewDir(name).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bool synced = dir >= 0 && ::fsync(dir) == 0;
-    if (dir >= 0) ::close(dir);
-    if (!synced) {
-      *error = "cannot sync " + ViewDir(name) + ": " + std::strerror(errno);
-      return false;
-    }
-  }
-  return true;
+  return WriteCurrentGeneration(ViewDir(name), gen, options_.sync != SyncMode::kNone, error);
 }
 
 std::unique_ptr<ViewStore> Daemon::OpenStore(const std::string& view, const std::string& dir,

@@ -270,11 +270,8 @@ int Restore(const std::string& data, const std::string& view, const std::string&
   if (!ec) fs::copy_file(file, gen_dir + "/data.mdb", fs::copy_options::overwrite_existing, ec);
   if (ec) error = "cannot copy " + file + " into " + gen_dir + ": " + ec.message();
   if (!ec && MarkRestored(gen_dir, file, &position, &hash, &error)) {
-    // CURRENT names the new generation (write, then rename), as projd swaps generations.
-    std::string tmp = view_dir + "/CURRENT.tmp";
-    std::ofstream(tmp, std::ios::trunc) << "gen-" << gen << "\n";
-    fs::rename(tmp, view_dir + "/CURRENT", ec);
-    if (ec) error = "cannot write " + view_dir + "/CURRENT: " + ec.message();
+    // CURRENT names the new generation, durably before the old ones go (as projd swaps).
+    projd::WriteCurrentGeneration(view_dir, gen, true, &error);
   } else if (error.empty()) {
     error = "cannot open " + gen_dir;
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace projd {
@@ -34,6 +35,34 @@ int LockDataFolder(const std::string& data, bool* held, std::string* holder_pid,
     holder_pid->pop_back();
   }
   return -1;
+}
+
+bool WriteCurrentGeneration(const std::string& view_dir, int gen, bool sync, std::string* error) {
+  const std::string tmp = view_dir + "/CURRENT.tmp";
+  const std::string current = view_dir + "/CURRENT";
+  const std::string text = "gen-" + std::to_string(gen) + "\n";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            (!sync || fsync(fd) == 0);
+  if (fd >= 0) ok = close(fd) == 0 && ok;
+  if (!ok) {
+    *error = "cannot write " + tmp + ": " + strerror(errno);
+    return false;
+  }
+  if (rename(tmp.c_str(), current.c_str()) != 0) {
+    *error = "cannot write " + current + ": " + strerror(errno);
+    return false;
+  }
+  if (!sync) return true;
+  int dir = open(view_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  bool synced = dir >= 0 && fsync(dir) == 0;
+  int err = errno;
+  if (dir >= 0) close(dir);
+  if (!synced) {
+    *error = "cannot sync " + view_dir + ": " + strerror(err);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace projd

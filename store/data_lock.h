@@ -1,6 +1,7 @@
-// One process at a time per data folder: an exclusive flock on DATA/LOCK, which holds the pid
-// of the projd that owns the folder. projd takes it for as long as it runs; projctl restore
-// takes it while it writes into a stopped projd's folder.
+// The data folder's shared files. One process at a time per data folder: an exclusive flock
+// on DATA/LOCK, which holds the pid of the projd that owns the folder. projd takes it for as
+// long as it runs; projctl restore takes it while it writes into a stopped projd's folder.
+// And a view's DATA/views/NAME/CURRENT, naming the generation that serves, which both replace.
 #ifndef PROJD_STORE_DATA_LOCK_H_
 #define PROJD_STORE_DATA_LOCK_H_
 
@@ -14,6 +15,13 @@ namespace projd {
 // else with *held false and *error saying what failed (naming the file).
 int LockDataFolder(const std::string& data, bool* held, std::string* holder_pid,
                    std::string* error);
+
+// Makes VIEW_DIR/CURRENT name generation `gen` ("gen-N"): written to CURRENT.tmp, synced,
+// renamed over CURRENT, and the folder synced (the syncs skipped without `sync`). CURRENT names
+// either the old or the new generation, never neither, and after a crash the one it named
+// when this returned — so the other generation's folder may be deleted then. false with
+// *error naming the file.
+bool WriteCurrentGeneration(const std::string& view_dir, int gen, bool sync, std::string* error);
 
 }  // namespace projd
 
