@@ -2,6 +2,8 @@
 // endpoint; tests/integration/routes_test.cc walks the table against the live server.
 #include "api/api_routes.h"
 
+#include <string_view>
+
 #include "api/daemon_api.h"
 
 namespace projd {
@@ -250,7 +252,7 @@ int MatchRoute(const std::string& method, const std::vector<std::string>& segmen
   // route of its own answers HEAD with that GET route (the server sends the head only).
   int found = -1, get = -1;
   bool has_head = false;
-  std::vector<std::string> methods;
+  size_t after_get = 0;  // where ", HEAD" goes in *allow then
   for (size_t i = 0; i < c.routes.size(); ++i) {
     const auto& pattern = c.segments[i];
     if (pattern.size() != segments.size()) continue;
@@ -260,17 +262,19 @@ int MatchRoute(const std::string& method, const std::vector<std::string>& segmen
     }
     if (!match) continue;
     *path_known = true;
-    const std::string route_method = c.routes[i].method;
-    methods.push_back(route_method);
+    std::string_view route_method = c.routes[i].method;
+    if (!allow->empty()) *allow += ", ";
+    *allow += route_method;
     has_head = has_head || route_method == "HEAD";
-    if (get < 0 && route_method == "GET") get = static_cast<int>(i);
+    if (get < 0 && route_method == "GET") {
+      get = static_cast<int>(i);
+      after_get = allow->size();
+    }
     if (found < 0 && method == route_method) found = static_cast<int>(i);
   }
-  if (found < 0 && method == "HEAD" && !has_head) found = get;
-  for (const auto& m : methods) {
-    if (!allow->empty()) *allow += ", ";
-    *allow += m;
-    if (m == "GET" && !has_head) *allow += ", HEAD";
+  if (get >= 0 && !has_head) {
+    allow->insert(after_get, ", HEAD");
+    if (found < 0 && method == "HEAD") found = get;
   }
   if (found >= 0) {
     params->clear();
