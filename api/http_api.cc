@@ -54,9 +54,9 @@ void ApiCall::Reply(HttpResponse response) {
   // A handler that read at a position of its own (a checksum, a snapshot) names it itself.
   bool has_position = std::any_of(response.headers.begin(), response.headers.end(),
                                   [](const auto& h) { return h.first == "X-Projd-Position"; });
+  // Serve takes `position` before it runs the handler of every view-bound route.
   if (view && route && route->view_bound && !has_position) {
-    response.headers.emplace_back("X-Projd-Position",
-                                  position.empty() ? view->PositionString() : position);
+    response.headers.emplace_back("X-Projd-Position", position);
   }
   if (read_seconds && route && route->timed_read) {
     read_seconds->Observe(
