@@ -6,15 +6,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "connectors/position.h"
 #include "connectors/source.h"
 #include "dsl/time.h"
 #include "tests/integration/harness.h"
@@ -404,20 +407,22 @@ void ProduceTicks(const std::string& brokers, int per_flush, std::chrono::micros
   }
 }
 
-// A read of the ticks row: its count and the events its X-Projd-Position covers (the sum of
-// the next offsets). false when the answer is not a 200 with a row.
-bool ReadTicks(const projd::HttpClientResult& r, int64_t* count, int64_t* position) {
+// A read of the ticks row: its count, the position it came with (X-Projd-Position), and the
+// events that position covers (the sum of its next offsets). false when the answer is not a
+// 200 with a row; a header that is not a position throws.
+bool ReadTicks(const projd::HttpClientResult& r, int64_t* count, int64_t* covered,
+               projd::Position* at = nullptr) {
   if (r.status != 200) return false;
-  *position = 0;
+  projd::Position position;
   for (const auto& [k, v] : r.headers) {
-    if (k != "x-projd-position") continue;
-    for (size_t start = 0; start < v.size();) {
-      size_t comma = std::min(v.find(',', start), v.size());
-      std::string part = v.substr(start, comma - start);
-      *position += std::stoll(part.substr(part.rfind(':') + 1));
-      start = comma + 1;
+    std::string error;
+    if (k == "x-projd-position" && !projd::Position::Parse(v, &position, &error)) {
+      throw std::runtime_error("X-Projd-Position " + v + ": " + error);
     }
   }
+  *covered = 0;
+  for (const auto& [tp, next] : position) *covered += next;
+  if (at) *at = position;
   Value v;
   std::string error;
   if (!projd::ParseJson(r.body, &v, &error)) return false;
@@ -510,23 +515,14 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
         continue;
       }
       ++waits;
-      std::string header;
-      for (const auto& [k, v] : r.headers) {
-        if (k == "x-projd-position") header = v;
-      }
-      std::string best;
-      int64_t best_offset = -1;
-      for (size_t start = 0; start < header.size();) {
-        size_t comma = std::min(header.find(',', start), header.size());
-        std::string part = header.substr(start, comma - start);
-        int64_t offset = std::stoll(part.substr(part.rfind(':') + 1));
-        if (offset > best_offset) {
-          best_offset = offset;
-          best = part.substr(0, part.rfind(':') + 1);
-        }
-        start = comma + 1;
-      }
-      next = best.empty() ? "" : projd::PercentEncode(best + std::to_string(best_offset + 1));
+      int64_t count = 0, covered = 0;
+      projd::Position at;
+      ReadTicks(r, &count, &covered, &at);
+      auto best = std::max_element(
+          at.begin(), at.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+      projd::Position want;
+      if (best != at.end()) want[best->first] = best->second + 1;
+      next = projd::PercentEncode(want.ToString());
     }
   });
   ThreadGuard waiter_guard(&done, &waiter);
