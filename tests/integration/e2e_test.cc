@@ -430,6 +430,15 @@ bool ReadTicks(const projd::HttpClientResult& r, int64_t* count, int64_t* covere
   return true;
 }
 
+// Waits (30 s at most) until `view` reports no rebuild under way: the rebuild swapped in.
+bool WaitRebuilt(ProjdProcess& p, const std::string& view) {
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (p.GetJson("/v1/views/" + view).as_object().Find("rebuild")->is_null()) return true;
+  }
+  return false;
+}
+
 TEST_CASE("a read's X-Projd-Position never claims more than its answer holds, during writes",
           "[embedded]") {
   // The position a read names may be at most the count it returns.
@@ -530,12 +539,7 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   int swaps = 0;
   for (int rebuild = 0; rebuild < 3; ++rebuild) {
     REQUIRE(p->Call("POST", "/v1/views/ticks/rebuild").status == 202);
-    bool swapped = false;
-    for (int i = 0; i < 600 && !swapped; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      swapped = p->GetJson("/v1/views/ticks").as_object().Find("rebuild")->is_null();
-    }
-    swaps += swapped ? 1 : 0;
+    swaps += WaitRebuilt(*p, "ticks") ? 1 : 0;
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   done = true;
@@ -574,12 +578,7 @@ TEST_CASE("a rebuild asked for while one runs is refused and leaves the running 
   auto again = p->Call("POST", "/v1/views/ticks/rebuild");
   CHECK(again.status == 409);
   CHECK(again.body.find("already running") != std::string::npos);
-  bool swapped = false;
-  for (int i = 0; i < 600 && !swapped; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    swapped = p->GetJson("/v1/views/ticks").as_object().Find("rebuild")->is_null();
-  }
-  REQUIRE(swapped);
+  REQUIRE(WaitRebuilt(*p, "ticks"));
   // The generation that serves now is on disk, whole: a restart serves it as it is.
   std::string current = projd::testing::ReadFile(dir + "/data/views/ticks/CURRENT");
   while (!current.empty() && (current.back() == '\n' || current.back() == ' ')) current.pop_back();
