@@ -409,14 +409,16 @@ void ProduceTicks(const std::string& brokers, int per_flush, std::chrono::micros
 
 // A read of the ticks row: its count, the position it came with (X-Projd-Position), and the
 // events that position covers (the sum of its next offsets). false when the answer is not a
-// 200 with a row; a header that is not a position throws.
+// 200 with a row; a header that is not a position throws. An empty header is the empty
+// position: the view had applied nothing when the read began (its row may still be found, as
+// the position is taken before the read).
 bool ReadTicks(const projd::HttpClientResult& r, int64_t* count, int64_t* covered,
                projd::Position* at = nullptr) {
   if (r.status != 200) return false;
   projd::Position position;
   for (const auto& [k, v] : r.headers) {
     std::string error;
-    if (k == "x-projd-position" && !projd::Position::Parse(v, &position, &error)) {
+    if (k == "x-projd-position" && !v.empty() && !projd::Position::Parse(v, &position, &error)) {
       throw std::runtime_error("X-Projd-Position " + v + ": " + error);
     }
   }
@@ -759,8 +761,13 @@ TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", 
   }
   CHECK(p->Terminate() == 0);
   std::map<int32_t, int64_t> committed;
+  INFO(error);
   REQUIRE(projd::QueryCommitted(brokers, "g2-" + topic, topic, 4, &committed, &error));
-  CHECK(committed == lmdb);
+  for (const auto& [part, pos] : lmdb) {
+    INFO("partition " << part);
+    CHECK(committed[part] == pos);
+  }
+  CHECK(committed.size() == lmdb.size());
 }
 
 TEST_CASE("real Kafka: kill -9 at random moments, 20+ times, loses and repeats nothing",
