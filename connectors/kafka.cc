@@ -40,7 +40,7 @@ class KafkaSource final : public Source {
     }
     // The final positions, so external tools see where projd stopped (not when Kafka is
     // unreachable: a blocking commit would hold up the shutdown).
-    if (reachable) CommitToGroup(false);
+    if (reachable) CommitFinal();
     queue_.reset();
     if (rk_) {
       rd_kafka_consumer_close(rk_.get());
@@ -211,14 +211,40 @@ class KafkaSource final : public Source {
     CommitToGroup(true);
   }
 
-  // Commits the last positions to the consumer group (informational only).
-  void CommitToGroup(bool async) {
-    if (!rk_ || last_positions_.empty()) return;
+  // Commits the last positions to the consumer group (informational only). A synchronous
+  // commit returns the first error, the request's or a partition's.
+  rd_kafka_resp_err_t CommitToGroup(bool async) {
+    if (!rk_ || last_positions_.empty()) return RD_KAFKA_RESP_ERR_NO_ERROR;
     ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(last_positions_.size())));
     for (const auto& [tp, off] : last_positions_) {
       rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = off;
     }
-    rd_kafka_commit(rk_.get(), list.get(), async ? 1 : 0);
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), async ? 1 : 0);
+    for (int i = 0; !async && !err && i < list->cnt; ++i) err = list->elems[i].err;
+    return err;
+  }
+
+  // The final commit on a clean stop. The group's coordinator may still be loading its
+  // offsets (a broker just started) or moving: retriable answers are retried for up to five
+  // seconds, so the group ends where the view stopped; a failure is logged, never fatal.
+  void CommitFinal() {
+    auto give_up = Clock::now() + std::chrono::seconds(5);
+    rd_kafka_resp_err_t err;
+    while ((err = CommitToGroup(false)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      bool retriable = err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+                       err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+                       err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+                       err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT ||
+                       err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__WAIT_COORD;
+      if (!retriable || Clock::now() >= give_up) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Log(4, "COMMIT",
+          (std::string("the final positions were not committed to group ") + options_.group_id +
+           ": " + rd_kafka_err2str(err))
+              .c_str());
+    }
   }
 
   void Seek(const TopicPartition& tp, int64_t offset) override {

@@ -154,6 +154,7 @@ bool QueryCommitted(const std::string& brokers, const std::string& group, const 
   for (int p = 0; p < partitions; ++p)
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
   rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), list.get(), 10000);
+  for (int i = 0; !err && i < list->cnt; ++i) err = list->elems[i].err;
   if (err) {
     *error = std::string("cannot read committed offsets: ") + rd_kafka_err2str(err);
     rd_kafka_consumer_close(rk.get());

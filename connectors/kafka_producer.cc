@@ -60,6 +60,12 @@ class MockBroker final : public EmbeddedBroker {
     return true;
   }
 
+  void FailRequests(int16_t api_key, const std::vector<int>& errors) override {
+    std::vector<rd_kafka_resp_err_t> codes;
+    for (int e : errors) codes.push_back(static_cast<rd_kafka_resp_err_t>(e));
+    rd_kafka_mock_push_request_errors_array(mcluster_, api_key, codes.size(), codes.data());
+  }
+
  private:
   int partitions_ = 4;
   HandlePtr rk_;

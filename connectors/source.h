@@ -140,6 +140,10 @@ class EmbeddedBroker {
   virtual const std::string& bootstrap() const = 0;
   // Creates the topic if missing (with the broker's partition count).
   virtual bool CreateTopic(const std::string& topic, std::string* error) = 0;
+  // The next requests with this Kafka API key (8: OffsetCommit, ...) are answered with these
+  // error codes, one request each, before the broker answers normally again: clients' retries
+  // can be tried against a coordinator still loading, say. For tests.
+  virtual void FailRequests(int16_t api_key, const std::vector<int>& errors) = 0;
 };
 
 // A simple producer, for --demo and tests. Produce waits for the delivery report and returns
