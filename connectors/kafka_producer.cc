@@ -61,8 +61,9 @@ class MockBroker final : public EmbeddedBroker {
   }
 
   void FailRequests(int16_t api_key, const std::vector<int>& errors) override {
-    std::vector<rd_kafka_resp_err_t> codes;
-    for (int e : errors) codes.push_back(static_cast<rd_kafka_resp_err_t>(e));
+    std::vector<rd_kafka_resp_err_t> codes(errors.size());
+    for (size_t i = 0; i < errors.size(); ++i)
+      codes[i] = static_cast<rd_kafka_resp_err_t>(errors[i]);
     rd_kafka_mock_push_request_errors_array(mcluster_, api_key, codes.size(), codes.data());
   }
 
