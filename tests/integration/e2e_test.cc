@@ -1315,7 +1315,9 @@ role  = "metrics"
   };
   std::vector<std::string> tokens_used = {"", "nope", "adm", "rd", "rd-alpha", "met"};
   p->set_json_headers({{"Authorization", "Bearer adm"}});
+  // Both views hold the row before the matrix reads it (each applies the event on its own).
   REQUIRE(p->WaitCaughtUp("alpha", 1));
+  REQUIRE(p->WaitCaughtUp("beta", 1));
   for (size_t e = 0; e < endpoints.size(); ++e) {
     for (size_t t = 0; t < tokens_used.size(); ++t) {
       std::vector<std::pair<std::string, std::string>> headers;
