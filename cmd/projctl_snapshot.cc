@@ -266,12 +266,13 @@ int Restore(const std::string& data, const std::string& view, const std::string&
   int gen = HighestGeneration(view_dir) + 1;
   std::string gen_dir = view_dir + "/gen-" + std::to_string(gen);
   std::string position, hash, error;
+  bool renamed = false;  // CURRENT replaced (it may name gen_dir even if an error follows)
   fs::create_directories(gen_dir, ec);
   if (!ec) fs::copy_file(file, gen_dir + "/data.mdb", fs::copy_options::overwrite_existing, ec);
   if (ec) error = "cannot copy " + file + " into " + gen_dir + ": " + ec.message();
   if (!ec && MarkRestored(gen_dir, file, &position, &hash, &error)) {
     // CURRENT names the new generation, durably before the old ones go (as projd swaps).
-    projd::WriteCurrentGeneration(view_dir, gen, true, &error);
+    projd::WriteCurrentGeneration(view_dir, gen, true, &error, &renamed);
   } else if (error.empty()) {
     error = "cannot open " + gen_dir;
   }
@@ -279,7 +280,7 @@ int Restore(const std::string& data, const std::string& view, const std::string&
     // The older generations and a pending rebuild belonged to the replaced view.
     fs::remove(view_dir + "/REBUILD", ec);
     for (int g = 1; g < gen; ++g) fs::remove_all(view_dir + "/gen-" + std::to_string(g), ec);
-  } else {
+  } else if (!renamed) {
     fs::remove_all(gen_dir, ec);
   }
   close(lock);

@@ -37,7 +37,9 @@ int LockDataFolder(const std::string& data, bool* held, std::string* holder_pid,
   return -1;
 }
 
-bool WriteCurrentGeneration(const std::string& view_dir, int gen, bool sync, std::string* error) {
+bool WriteCurrentGeneration(const std::string& view_dir, int gen, bool sync, std::string* error,
+                            bool* renamed) {
+  if (renamed) *renamed = false;
   const std::string tmp = view_dir + "/CURRENT.tmp";
   const std::string current = view_dir + "/CURRENT";
   const std::string text = "gen-" + std::to_string(gen) + "\n";
@@ -53,6 +55,7 @@ bool WriteCurrentGeneration(const std::string& view_dir, int gen, bool sync, std
     *error = "cannot write " + current + ": " + strerror(errno);
     return false;
   }
+  if (renamed) *renamed = true;
   if (!sync) return true;
   int dir = open(view_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   bool synced = dir >= 0 && fsync(dir) == 0;

@@ -20,8 +20,11 @@ int LockDataFolder(const std::string& data, bool* held, std::string* holder_pid,
 // renamed over CURRENT, and the folder synced (the syncs skipped without `sync`). CURRENT names
 // either the old or the new generation, never neither, and after a crash the one it named
 // when this returned — so the other generation's folder may be deleted then. false with
-// *error naming the file.
-bool WriteCurrentGeneration(const std::string& view_dir, int gen, bool sync, std::string* error);
+// *error naming the file; *renamed (when given) says whether CURRENT was replaced all the same
+// (only the folder's sync failed: after a crash CURRENT may name either generation, so neither
+// folder may go).
+bool WriteCurrentGeneration(const std::string& view_dir, int gen, bool sync, std::string* error,
+                            bool* renamed = nullptr);
 
 }  // namespace projd
 

@@ -31,10 +31,13 @@ TEST_CASE("CURRENT is replaced whole, synced or not; a missing folder is an erro
   CHECK(Slurp(dir / "CURRENT") == "gen-1\n");
   REQUIRE(projd::WriteCurrentGeneration(dir.string(), 12, true, &error));
   CHECK(Slurp(dir / "CURRENT") == "gen-12\n");
-  REQUIRE(projd::WriteCurrentGeneration(dir.string(), 13, false, &error));
+  bool renamed = false;
+  REQUIRE(projd::WriteCurrentGeneration(dir.string(), 13, false, &error, &renamed));
+  CHECK(renamed);
   CHECK(Slurp(dir / "CURRENT") == "gen-13\n");
   CHECK_FALSE(fs::exists(dir / "CURRENT.tmp"));
-  CHECK_FALSE(projd::WriteCurrentGeneration((dir / "missing").string(), 2, true, &error));
+  CHECK_FALSE(projd::WriteCurrentGeneration((dir / "missing").string(), 2, true, &error, &renamed));
+  CHECK_FALSE(renamed);  // nothing replaced: the caller may remove the new generation
   CHECK(error.find((dir / "missing" / "CURRENT.tmp").string()) != std::string::npos);
 }
 
