@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "api/change_feed.h"
-#include "connectors/source.h"
-#include "dsl/compiler.h"
 #include "engine/projector.h"
 #include "engine/view.h"
+#include "tests/engine/file_view.h"
 #include "tests/unit_dir.h"
 
 namespace {
@@ -42,15 +41,13 @@ std::string TakeFor(projd::HttpStream* stream, std::chrono::milliseconds wait) {
 
 TEST_CASE("change feeds send what the view has published, not what its store has", "[engine]") {
   fs::path dir = projd_test::FreshUnitDir("feed-published");
-  auto compiled = projd::CompileFile("t.proj", R"(
+  auto projection = projd_test::CompileFirst(R"(
 projection accounts {
   from "t"
   key event.k
   on Add { total += event.n }
 }
 )");
-  REQUIRE(compiled.ok());
-  auto projection = compiled.projections[0];
   std::string events = (dir / "events.jsonl").string();
   {
     std::ofstream out(events);
@@ -60,13 +57,8 @@ projection accounts {
   auto store = projd::ViewStore::Open((dir / "store").string(), projd::KvOptions(), &error);
   REQUIRE(store);
   store->SetChangeLog({"t"}, 1000);
-  auto view = std::make_shared<projd::View>(
-      projection, std::move(store),
-      [events](const std::string&) {
-        std::string e;
-        return projd::NewFileSource(events, "t", &e);
-      },
-      projd::ViewOptions(), [](const std::string&, const std::string&, const std::string&) {});
+  std::shared_ptr<projd::View> view =
+      projd_test::FileView(projection, std::move(store), events, projd::ViewOptions());
   projd::ChangeFeeds feeds{projd::FeedOptions()};
   feeds.Start();
   feeds.Attach("accounts", view);

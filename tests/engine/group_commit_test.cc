@@ -10,9 +10,8 @@
 #include <fstream>
 #include <thread>
 
-#include "connectors/source.h"
-#include "dsl/compiler.h"
 #include "engine/view.h"
+#include "tests/engine/file_view.h"
 #include "tests/unit_dir.h"
 
 namespace {
@@ -41,7 +40,7 @@ Run RunView(const std::string& name, size_t max_batch, size_t max_grown_batch, i
           << "\",\"n\":" << (i == stop_at ? "\"x\"" : "1") << "}\n";
     }
   }
-  auto compiled = projd::CompileFile("g.proj", std::string(R"(
+  auto projection = projd_test::CompileFirst(std::string(R"(
 projection g {
   from "t"
   key event.k
@@ -50,7 +49,6 @@ projection g {
   history all
   on * { total += event.n }
 )") + (stop_at >= 0 ? "  errors stop\n}\n" : "}\n"));
-  REQUIRE(compiled.ok());
   std::string error;
   projd::KvOptions kv;
   kv.sync = projd::SyncMode::kFull;  // an fsync per commit
@@ -66,13 +64,8 @@ projection g {
     ++*commits;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   };
-  projd::View view(
-      compiled.projections[0], std::move(store),
-      [events](const std::string&) {
-        std::string e;
-        return projd::NewFileSource(events, "t", &e);
-      },
-      options, [](const std::string&, const std::string&, const std::string&) {});
+  auto view_owner = projd_test::FileView(projection, std::move(store), events, options);
+  projd::View& view = *view_owner;
   view.Start();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   const int64_t expect = stop_at >= 0 ? stop_at : kEvents;

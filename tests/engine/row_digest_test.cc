@@ -12,6 +12,7 @@
 #include "engine/projector.h"
 #include "engine/replay.h"
 #include "store/view_store.h"
+#include "tests/engine/file_view.h"
 #include "tests/unit_dir.h"
 
 namespace {
@@ -60,15 +61,13 @@ TEST_CASE("row digest: any change of a key, a field or a value changes it", "[en
 
 TEST_CASE("row digest: a view store's checksum equals the replay's digest", "[engine]") {
   fs::path dir = projd_test::FreshUnitDir("row_digest");
-  auto compiled = projd::CompileFile("t.proj", R"(
+  auto p = projd_test::CompileFirst(R"(
 projection counter {
   from "t"
   key event.k
   on * { total += event.n  count += 1  last = event.s }
 }
 )");
-  REQUIRE(compiled.ok());
-  auto p = compiled.projections[0];
   std::string events_path = (dir / "events.jsonl").string();
   std::vector<std::string> values;
   {

@@ -10,9 +10,8 @@
 #include <memory>
 #include <thread>
 
-#include "connectors/source.h"
-#include "dsl/compiler.h"
 #include "engine/view.h"
+#include "tests/engine/file_view.h"
 #include "tests/unit_dir.h"
 
 namespace {
@@ -28,14 +27,13 @@ std::unique_ptr<projd::View> MakeView(const std::string& name) {
     std::ofstream out(events);
     for (int i = 0; i < kEvents; ++i) out << "{\"k\":\"k" << i % 5 << "\",\"n\":1}\n";
   }
-  auto compiled = projd::CompileFile("p.proj", R"(
+  auto projection = projd_test::CompileFirst(R"(
 projection p {
   from "t"
   key event.k
   on * { total += event.n }
 }
 )");
-  REQUIRE(compiled.ok());
   std::string error;
   auto store = projd::ViewStore::Open((dir / "store").string(), projd::KvOptions(), &error);
   REQUIRE(store);
@@ -43,13 +41,7 @@ projection p {
   options.max_batch = options.max_grown_batch = 20;
   // A millisecond per commit: the 200 commits take long enough to pause in the middle.
   options.on_published = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); };
-  return std::make_unique<projd::View>(
-      compiled.projections[0], std::move(store),
-      [events](const std::string&) {
-        std::string e;
-        return projd::NewFileSource(events, "t", &e);
-      },
-      options, [](const std::string&, const std::string&, const std::string&) {});
+  return projd_test::FileView(projection, std::move(store), events, options);
 }
 
 int64_t Applied(projd::View& view) { return view.Status().applied_total; }
