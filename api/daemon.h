@@ -136,6 +136,9 @@ class Daemon {
                                        const KvOptions& kv, std::string* error);
   std::shared_ptr<View> OpenView(const std::shared_ptr<const Projection>& p, int gen,
                                  std::string* error);
+  // The generation a rebuild of `name` builds (the serving one's next), or -1 with *error when
+  // a rebuild of it already runs.
+  int ShadowGeneration(const std::string& name, std::string* error);
   bool StartShadow(const std::string& name, const std::shared_ptr<const Projection>& p,
                    std::string* error);
   void SwapIfCaughtUp(const std::string& name);

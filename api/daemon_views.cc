@@ -108,18 +108,20 @@ std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& 
   return view;
 }
 
+int Daemon::ShadowGeneration(const std::string& name, std::string* error) {
+  std::lock_guard<std::mutex> lock(views_mu_);
+  const Entry& e = views_[name];
+  if (e.shadow) {
+    *error = "a rebuild of " + name + " is already running";
+    return -1;
+  }
+  return e.active_gen + 1;
+}
+
 bool Daemon::StartShadow(const std::string& name, const std::shared_ptr<const Projection>& p,
                          std::string* error) {
-  int gen;
-  {
-    std::lock_guard<std::mutex> lock(views_mu_);
-    auto& e = views_[name];
-    if (e.shadow) {
-      *error = "a rebuild of " + name + " is already running";
-      return false;
-    }
-    gen = e.active_gen + 1;
-  }
+  int gen = ShadowGeneration(name, error);
+  if (gen < 0) return false;
   // A shadow left by a crash resumes when it was building this same definition.
   std::string dir = ViewDir(name) + "/gen-" + std::to_string(gen);
   if (fs::exists(dir)) {
@@ -343,18 +345,9 @@ bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error
   }
   // A manual rebuild keeps the definition; the shadow starts empty.
   std::lock_guard<std::mutex> admin(admin_mu_);
-  int next_gen;
-  {
-    std::lock_guard<std::mutex> lock(views_mu_);
-    const Entry& e = views_[name];
-    // Refused before anything is removed: the next generation's folder is the running
-    // rebuild's.
-    if (e.shadow) {
-      *error = "a rebuild of " + name + " is already running";
-      return false;
-    }
-    next_gen = e.active_gen + 1;
-  }
+  // Refused before anything is removed: the next generation's folder is the running rebuild's.
+  int next_gen = ShadowGeneration(name, error);
+  if (next_gen < 0) return false;
   std::error_code ec;
   fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(next_gen), ec);
   // Remember the request, so a crash before the swap resumes the rebuild at the next start.
