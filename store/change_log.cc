@@ -36,12 +36,13 @@ class PositionCoder {
   }
   // Whether the position has the partitions it was built with (none added since).
   bool Fits() const { return p_.size() == count_; }
-  void AppendTo(std::string* out) const {
+  // The encoding's size, then the encoding written at p (which returns the end).
+  size_t Size() const {
     size_t n = heads_.size();
     for (const Part& part : parts_) n += VarintSize(Next(part));
-    size_t at = out->size();
-    out->resize(at + n);
-    char* p = out->data() + at;
+    return n;
+  }
+  char* WriteTo(char* p) const {
     std::string_view heads = heads_;
     p = WriteBytes(p, heads.substr(0, count_bytes_));
     heads.remove_prefix(count_bytes_);
@@ -50,6 +51,7 @@ class PositionCoder {
       heads.remove_prefix(part.head_size);
       p = WriteVarint(p, Next(part));
     }
+    return p;
   }
 
  private:
@@ -197,7 +199,6 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   int64_t* next = nullptr;  // write_position_'s entry of the last change's partition
   const Batch::Change* last = nullptr;
   std::optional<PositionCoder> coder;
-  std::string& record = write_record_;
   for (size_t i = 0; i < staged.changes_used; ++i, ++seq) {
     const Batch::Change& c = staged.changes[i];
     if (!last || c.partition != last->partition || c.topic != last->topic) {
@@ -206,19 +207,27 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
     }
     last = &c;
     *next = c.offset + 1;
-    // The record, the position after it and the position's length.
-    record.assign(c.record);
-    coder->AppendTo(&record);
-    size_t plen = std::min<size_t>(record.size() - c.record.size(), 0xFFFF);
-    record.push_back(static_cast<char>(plen >> 8));
-    record.push_back(static_cast<char>(plen & 0xFF));
-    if (!txn->Append(kChanges, BigEndian64(seq), record)) return false;
-    if (!c.correlation.empty() &&
-        !txn->Put(kCorrelations,
-                  CorrelationPrefix(c.correlation) +
-                      BigEndian64(static_cast<uint64_t>(staged.staged_ms)) + BigEndian64(seq),
-                  record)) {
-      return false;
+    // The record, the position after it and the position's length, written into the table's
+    // page (one copy of the record, not two).
+    const size_t psize = coder->Size();
+    const size_t plen = std::min<size_t>(psize, 0xFFFF);
+    const size_t size = c.record.size() + psize + 2;
+    char* out = txn->AppendReserved(kChanges, BigEndian64(seq), size);
+    if (!out) return false;
+    char* p = WriteBytes(out, c.record);
+    p = coder->WriteTo(p);
+    *p++ = static_cast<char>(plen >> 8);
+    *p = static_cast<char>(plen & 0xFF);
+    if (!c.correlation.empty()) {
+      // Copied out first: the reserved bytes are LMDB's page, which a later write may move.
+      std::string& record = write_record_;
+      record.assign(out, size);
+      if (!txn->Put(kCorrelations,
+                    CorrelationPrefix(c.correlation) +
+                        BigEndian64(static_cast<uint64_t>(staged.staged_ms)) + BigEndian64(seq),
+                    record)) {
+        return false;
+      }
     }
   }
   // Events that changed no row move the position too.

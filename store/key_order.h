@@ -22,12 +22,27 @@ inline uint64_t KeyPrefix(std::string_view key) {
 // Pointers to items in the order of their keys (key_of(item): a std::string), as LMDB orders
 // keys: bytewise, a key before the longer keys it starts. Compared by their prefixes first,
 // whole only on a tie: comparing the strings behind the pointers at every step cost the writer
-// a third of its instructions for a batch of event ids.
+// a third of its instructions for a batch of event ids. The prefix is taken past the bytes
+// every key shares ("evt-000…" ids, "acct-…" keys), which would make every prefix tie.
 template <typename T, typename KeyOf>
 std::vector<const T*> InKeyOrder(const std::vector<T>& items, KeyOf key_of) {
+  size_t shared = 0;
+  if (!items.empty()) {
+    std::string_view first = key_of(items.front());
+    shared = first.size();
+    for (const T& item : items) {
+      std::string_view key = key_of(item);
+      size_t n = std::min(shared, key.size()), i = 0;
+      while (i < n && key[i] == first[i]) ++i;
+      shared = i;
+      if (shared == 0) break;
+    }
+  }
   std::vector<std::pair<uint64_t, const T*>> keyed;
   keyed.reserve(items.size());
-  for (const T& item : items) keyed.emplace_back(KeyPrefix(key_of(item)), &item);
+  for (const T& item : items) {
+    keyed.emplace_back(KeyPrefix(std::string_view(key_of(item)).substr(shared)), &item);
+  }
   std::sort(keyed.begin(), keyed.end(), [&key_of](const auto& a, const auto& b) {
     if (a.first != b.first) return a.first < b.first;
     return key_of(*a.second) < key_of(*b.second);

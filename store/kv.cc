@@ -167,6 +167,15 @@ class LmdbTxn final : public KvTxn {
     }
     return Check(mdb_cursor_put(c, &k, &v, MDB_APPEND), "append");
   }
+  char* AppendReserved(int table, std::string_view key, size_t size) override {
+    MDB_val k = Val(key), v{size, nullptr};
+    MDB_cursor* c = WriteCursor(table);
+    int rc =
+        c ? mdb_cursor_put(c, &k, &v, MDB_APPEND | MDB_RESERVE)
+          : mdb_put(txn_, (*dbis_)[static_cast<size_t>(table)], &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (!Check(rc, "append")) return nullptr;
+    return static_cast<char*>(v.mv_data);
+  }
   bool Delete(int table, std::string_view key) override {
     if (key.empty() || key.size() > kMaxKey) return true;  // never stored
     MDB_val k = Val(key);

@@ -51,6 +51,10 @@ class KvTxn {
   // Put of a key greater than every key of the table (LMDB fills pages to the brim instead of
   // splitting them in half); a key out of order is an error.
   virtual bool Append(int table, std::string_view key, std::string_view value) = 0;
+  // Append of a value of `size` bytes that the caller writes, at the returned address, before
+  // the transaction's next write (LMDB's MDB_RESERVE: the value is not copied twice). nullptr
+  // on error.
+  virtual char* AppendReserved(int table, std::string_view key, size_t size) = 0;
   virtual bool Delete(int table, std::string_view key) = 0;  // true also when absent
   virtual bool Commit() = 0;
   virtual bool MapFull() const = 0;

@@ -267,8 +267,23 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
     }
   }
   if (!WriteHistory(txn, staged)) return false;
-  for (const auto* id : ids) {
-    if (!txn->Put(kIds, *id, std::string_view())) return false;
+  // Ids past the table's last one (ids that grow with time: sequence numbers, ULIDs, UUIDv7)
+  // are appended: no search from the root for each, and pages filled to the brim.
+  size_t appended_from = 0;
+  if (!ids.empty()) {
+    auto c = txn->Cursor(kIds);
+    if (c && c->Last()) {
+      const std::string_view last = c->key();
+      appended_from = static_cast<size_t>(
+          std::partition_point(ids.begin(), ids.end(),
+                               [last](const std::string* id) { return *id <= last; }) -
+          ids.begin());
+    }
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    bool ok = i < appended_from ? txn->Put(kIds, *ids[i], std::string_view())
+                                : txn->Append(kIds, *ids[i], std::string_view());
+    if (!ok) return false;
   }
   for (size_t t = 0; t < text_indexes_.size(); ++t) {
     std::string error;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -559,6 +560,66 @@ projection ids {
   CHECK(batch.applied == 1000);
 }
 
+// The writer appends a batch's ids past the ids table's last one and puts the rest
+// (ViewStore::WriteStaged): batches whose ids fall below, between and past those stored must
+// all be found again, before and after reopen.
+TEST_CASE("ids below, among and past the stored ones are all kept", "[engine]") {
+  std::string dir = TempDir("id-append");
+  auto p = Compile(R"(
+projection ids {
+  from "t"
+  key event.k
+  id event.id
+  dedupe
+  on * { n += 1 }
+}
+)");
+  auto ev = [](int64_t i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "e-%08lld", static_cast<long long>(i));
+    return "{\"k\":\"k" + std::to_string(i % 7) + "\",\"id\":\"" + id + "\"}";
+  };
+  auto ids = [&](int64_t from, int64_t to, int64_t step) {
+    std::vector<std::string> v;
+    for (int64_t i = from; i < to; i += step) v.push_back(ev(i));
+    return v;
+  };
+  auto join = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  std::string error;
+  int64_t offset = 0;
+  {
+    auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+    REQUIRE(store);
+    projd::Projector projector(p);
+    projd::Batch batch;
+    const std::vector<std::vector<std::string>> batches = {
+        ids(1000, 2000, 2),                            // the even ones of the middle
+        join(ids(0, 1000, 1), ids(2000, 3000, 1)),     // below them, and past them
+        join(ids(1001, 2000, 2), ids(3000, 4000, 1)),  // among them, and past again
+        join(ids(3500, 3600, 1), ids(4000, 4100, 1)),  // stored ones, and new
+    };
+    const int64_t applied[] = {500, 2000, 1500, 100};
+    for (size_t b = 0; b < batches.size(); ++b) {
+      ApplyBatch(store.get(), &projector, &batch, offset, batches[b]);
+      offset += static_cast<int64_t>(batches[b].size());
+      store->EndBatch();
+      CHECK(batch.applied == applied[b]);
+      REQUIRE(store->Commit(batch, &error));
+    }
+  }
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  projd::Projector projector(p);
+  projd::Batch batch;
+  ApplyBatch(store.get(), &projector, &batch, offset, ids(0, 4200, 1));
+  store->EndBatch();
+  CHECK(batch.duplicates == 4100);
+  CHECK(batch.applied == 100);
+}
+
 // Read transactions are reset and renewed rather than begun each time (store/kv.cc): a renewed
 // one must see every commit made before it began, on any thread, however many are open at once.
 TEST_CASE("reused read transactions see the latest commit, on any thread", "[engine]") {
@@ -744,15 +805,21 @@ TEST_CASE("InKeyOrder orders as the keys themselves compare", "[engine]") {
   for (int round = 0; round < 200; ++round) {
     std::vector<std::string> keys;
     size_t n = rng() % 300;
+    // Every fourth round, keys of one kind only: long prefixes every key shares.
+    const uint32_t kind = round % 4 == 0 ? rng() % 4 : 4;
     for (size_t i = 0; i < n; ++i) {
       std::string k;
-      switch (rng() % 4) {
+      switch (kind < 4 ? kind : rng() % 4) {
         case 0:
           k = "e-" + std::to_string(rng() % 100000);
           break;  // long shared prefixes
         case 1:
           k = std::string(rng() % 12, '\0');
           break;  // zeros, empty
+        case 2:
+          k = "acct-000" + std::string(rng() % 3, 'x') +
+              (rng() % 5 == 0 ? std::string() : std::to_string(rng() % 1000));
+          break;  // a shared prefix that some keys end in or just past
         default:
           for (size_t j = 0, len = rng() % 14; j < len; ++j) {
             k.push_back(static_cast<char>(rng() % 4 == 0 ? 0xff : rng() % 256));
