@@ -120,6 +120,9 @@ void DaemonApi::Metrics(Daemon& d, ApiCall& call) {
            [](const ViewStatus& st) { return std::to_string(st.archive_bytes); });
   per_view("projd_archive_events_total", "counter", "Events read from the archive.",
            [](const ViewStatus& st) { return std::to_string(st.archive_events); });
+  per_view("projd_kafka_fetch_wakes_total", "counter",
+           "Times the view woke Kafka's fetchers after its full consumer queue had paused them.",
+           [](const ViewStatus& st) { return std::to_string(st.fetch_wakes); });
   head("projd_consumer_lag_events", "gauge", "High watermark minus the next offset to apply.");
   for (const auto& [v, st] : views) {
     for (const auto& p : st.partitions) {

@@ -74,6 +74,8 @@ struct SourceStatus {
   // one): events delivered, objects and bytes read.
   bool archive = false;
   int64_t archive_events = 0, archive_objects = 0, archive_bytes = 0;
+  // Kafka: times the fetchers were woken after a full consumer queue had paused them.
+  int64_t fetch_wakes = 0;
 };
 
 class Source {

@@ -633,6 +633,7 @@ ViewStatus View::Status() {
   st.archive_events = src.archive_events;
   st.archive_objects = src.archive_objects;
   st.archive_bytes = src.archive_bytes;
+  st.fetch_wakes = src.fetch_wakes;
   bool all_known = !src.partitions.empty();
   for (const auto& [tp, info] : src.partitions)
     all_known = all_known && info.high_watermark.has_value();

@@ -88,6 +88,7 @@ struct ViewStatus {
   // With --archive: events, objects and bytes this view read from the archive.
   bool archive = false;
   int64_t archive_events = 0, archive_objects = 0, archive_bytes = 0;
+  int64_t fetch_wakes = 0;  // Kafka fetchers woken after a full queue paused them
   // While a rebuild runs (filled by the daemon from the shadow view).
   bool rebuilding = false;
   double rebuild_progress = 0;       // 0..1: offsets applied by the shadow / its log end
