@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "store/encoding.h"
+#include "store/key_order.h"
 #include "store/view_store.h"
 #include "store/view_store_keys.h"
 
@@ -130,21 +131,20 @@ bool ViewStore::WriteHistory(KvTxn* txn, const StagedBatch& staged) {
     if (!txn->Append(kVersions, BigEndian64(first + i), bytes.substr(h.at, h.size))) return false;
   }
   // Each row's new sequence numbers onto its list; rows in key order (LMDB then walks the
-  // list's pages front to back).
-  std::vector<size_t> order(staged.history.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&staged](size_t a, size_t b) {
-    return staged.history[a].prefix < staged.history[b].prefix;
-  });
+  // list's pages front to back), a row's versions in the order they were made.
+  using HistoryWrite = StagedBatch::HistoryWrite;
+  const std::vector<const HistoryWrite*> order = InKeyOrder(
+      staged.history, [](const HistoryWrite& h) -> const std::string& { return h.prefix; });
+  const HistoryWrite* const base = staged.history.data();
   auto c = txn->Cursor(kVersionLists);
   if (!c) return false;
   std::vector<uint64_t> seqs;
   for (size_t i = 0; i < order.size();) {
-    const StagedBatch::HistoryWrite& h = staged.history[order[i]];
+    const HistoryWrite& h = *order[i];
     seqs.clear();
     size_t j = i;
-    for (; j < order.size() && staged.history[order[j]].prefix == h.prefix; ++j) {
-      seqs.push_back(first + order[j]);
+    for (; j < order.size() && order[j]->prefix == h.prefix; ++j) {
+      seqs.push_back(first + static_cast<uint64_t>(order[j] - base));
     }
     if (!AppendSeqs(txn, c.get(), h.prefix, h.long_key, seqs.data(), seqs.size())) return false;
     i = j;

@@ -23,7 +23,8 @@ inline uint64_t KeyPrefix(std::string_view key) {
 // keys: bytewise, a key before the longer keys it starts. Compared by their prefixes first,
 // whole only on a tie: comparing the strings behind the pointers at every step cost the writer
 // a third of its instructions for a batch of event ids. The prefix is taken past the bytes
-// every key shares ("evt-000…" ids, "acct-…" keys), which would make every prefix tie.
+// every key shares ("evt-000…" ids, "acct-…" keys), which would make every prefix tie. Items of
+// equal keys keep their order in `items`.
 template <typename T, typename KeyOf>
 std::vector<const T*> InKeyOrder(const std::vector<T>& items, KeyOf key_of) {
   size_t shared = 0;
@@ -45,7 +46,10 @@ std::vector<const T*> InKeyOrder(const std::vector<T>& items, KeyOf key_of) {
   }
   std::sort(keyed.begin(), keyed.end(), [&key_of](const auto& a, const auto& b) {
     if (a.first != b.first) return a.first < b.first;
-    return key_of(*a.second) < key_of(*b.second);
+    if (int c = std::string_view(key_of(*a.second)).compare(key_of(*b.second)); c != 0) {
+      return c < 0;
+    }
+    return a.second < b.second;  // items lie in one vector: its order
   });
   std::vector<const T*> out;
   out.reserve(keyed.size());

@@ -224,24 +224,40 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
   std::vector<const std::string*> ids =
       InKeyOrder(staged.ids, [](const std::string& id) -> const std::string& { return id; });
   std::vector<std::vector<TextDocChange>> text_changes(text_indexes_.size());
+  std::vector<std::string> old_entries;  // a row's index keys before the batch
+  std::string val;
   for (const auto* row : rows) {
     const StagedBatch::RowWrite& w = *row;
     if (!indexes_.empty() || !text_indexes_.empty()) {
-      // Replace the row's index entries: the old row's values out, the new row's in.
+      // Replace the row's index entries: the old row's values out, the new row's in. An entry
+      // both have (an indexed field the batch left as it was) stays untouched.
       std::string_view old_data;
       RowRecord old;
       bool had = txn->Get(kRows, w.key, &old_data) && DecodeRow(old_data, &old);
+      size_t n_old = 0;
       if (had) {
-        std::string k, val;
         for (const auto& f : indexes_) {
           const Value* v = old.fields.Find(f);
           if (!v) continue;
-          IndexEntry(IndexPrefix(f) + IndexEncode(*v), w.key, &k, &val);
-          if (!txn->Delete(kIndex, k)) return false;
+          if (old_entries.size() <= n_old) old_entries.emplace_back();
+          IndexEntry(IndexPrefix(f) + IndexEncode(*v), w.key, &old_entries[n_old++], &val);
         }
       }
-      for (const auto& [k, val] : w.index_entries) {
-        if (!txn->Put(kIndex, k, val)) return false;
+      auto in_new = [&w](const std::string& k) {
+        for (const auto& e : w.index_entries) {
+          if (e.first == k) return true;
+        }
+        return false;
+      };
+      auto in_old = [&old_entries, n_old](const std::string& k) {
+        return std::find(old_entries.begin(), old_entries.begin() + static_cast<ptrdiff_t>(n_old),
+                         k) != old_entries.begin() + static_cast<ptrdiff_t>(n_old);
+      };
+      for (size_t i = 0; i < n_old; ++i) {
+        if (!in_new(old_entries[i]) && !txn->Delete(kIndex, old_entries[i])) return false;
+      }
+      for (const auto& [k, v] : w.index_entries) {
+        if (!in_old(k) && !txn->Put(kIndex, k, v)) return false;
       }
       StageTextChanges(w, had ? &old : nullptr, &text_changes);
     }
