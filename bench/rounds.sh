@@ -2,7 +2,8 @@
 # The speed goals' figures, each next to its reference, as min / median / max over ROUNDS
 # interleaved rounds (PROJD_BENCH_ROUNDS, default 3) on the same 1,000,000 events:
 #   - in-memory replay (projctl test's path) against JSON parsing alone;
-#   - catch-up of the plain balance view against the raw consume of the same topic;
+#   - catch-up of the plain balance view against the raw consume of the same topic (and of
+#     the same view without dedupe: the issue's "plain" and "dedupe" views were two);
 #   - catch-up of the history + index + dedupe view against the same view without history
 #     (events/s and peak RSS);
 #   - account_balance against Kafka Streams at_least_once and exactly_once_v2
@@ -47,25 +48,30 @@ topic=rounds-$$-$(date +%s)
 echo "== Kafka ($PROJD_KAFKA_BROKERS, topic $topic, 4 partitions; catch-up from offset 0, events/s)"
 build/bench/projd_bench produce "$PROJD_KAFKA_BROKERS" "$topic" "$events" 4
 sed '/^ *history all/d' bench/account_balance_history.proj > "$work/account_balance_nohistory.proj"
-raw=() plain=() hist=() hist_rss=() nohist=() nohist_rss=()
+sed -e '/^ *id event.event_id/d' -e '/^ *dedupe/d' bench/account_balance_plain.proj \
+  > "$work/account_balance_nodedupe.proj"
+raw=() plain=() nodedupe=() hist=() hist_rss=() nohist=() nohist_rss=()
 for round in $(seq 1 "$ROUNDS"); do
   raw+=("$(build/bench/projd_bench consume "$PROJD_KAFKA_BROKERS" "$topic" "$EVENTS" |
     sed -n 's/.*s: \([0-9]*\) msgs\/s/\1/p')")
   read -r rate _ <<< "$(catch_up bench/account_balance_plain.proj plain)"
   plain+=("$rate")
+  read -r rate _ <<< "$(catch_up "$work/account_balance_nodedupe.proj" nodedupe)"
+  nodedupe+=("$rate")
   read -r rate rss <<< "$(catch_up bench/account_balance_history.proj history)"
   hist+=("$rate") hist_rss+=("$rss")
   read -r rate rss <<< "$(catch_up "$work/account_balance_nohistory.proj" nohistory)"
   nohist+=("$rate") nohist_rss+=("$rss")
-  echo "round $round: raw ${raw[-1]}, plain ${plain[-1]}, history ${hist[-1]}, without history ${nohist[-1]}"
+  echo "round $round: raw ${raw[-1]}, plain ${plain[-1]}, without dedupe ${nodedupe[-1]}, history ${hist[-1]}, without history ${nohist[-1]}"
 done
 mmm "raw consume (min / median / max)" "${raw[@]}"
 mmm "plain balance view" "${plain[@]}"
+mmm "  the same without dedupe" "${nodedupe[@]}"
 mmm "history + index + dedupe" "${hist[@]}"
 mmm "  its peak RSS, KiB" "${hist_rss[@]}"
 mmm "the same without history" "${nohist[@]}"
 mmm "  its peak RSS, KiB" "${nohist_rss[@]}"
-echo "plain catch-up, medians: $(ratio "$(median "${plain[@]}")" "$(median "${raw[@]}")") % of raw consume (goal >= 40 %)"
+echo "plain catch-up, medians: $(ratio "$(median "${plain[@]}")" "$(median "${raw[@]}")") % of raw consume (goal >= 40 %); without dedupe $(ratio "$(median "${nodedupe[@]}")" "$(median "${raw[@]}")") %"
 echo "history catch-up, medians: $(ratio "$(median "${hist[@]}")" "$(median "${nohist[@]}")") % of without (goal >= 70 %); peak RSS $(ratio "$(median "${hist_rss[@]}")" "$(median "${nohist_rss[@]}")") % of without (goal <= 200 %)"
 
 echo "== Kafka Streams against projd's account_balance (goal: projd >= 5x at_least_once)"
