@@ -48,6 +48,7 @@ class FetchWaker {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
+    stopping_.store(true, std::memory_order_relaxed);
     cv_.notify_one();
     thread_.join();
   }
@@ -74,6 +75,7 @@ class FetchWaker {
       std::vector<TopicPartition> targets = targets_;
       lock.unlock();
       for (const TopicPartition& tp : targets) {
+        if (stopping_.load(std::memory_order_relaxed)) break;  // a broker down: no more waits
         int64_t lo, hi;  // the answer does not matter: the request is the wake-up
         rd_kafka_query_watermark_offsets(rk_, tp.topic.c_str(), tp.partition, &lo, &hi, 500);
       }
@@ -87,6 +89,7 @@ class FetchWaker {
   std::mutex mu_;
   std::condition_variable cv_;
   bool wake_ = false, stop_ = false;     // guarded by mu_
+  std::atomic<bool> stopping_{false};    // stop_, for the loop over targets
   std::vector<TopicPartition> targets_;  // guarded by mu_
   std::thread thread_;                   // last: started once the members above exist
 };
