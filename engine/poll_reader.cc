@@ -1,5 +1,7 @@
 #include "engine/poll_reader.h"
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -48,10 +50,15 @@ void PollReader::Start(const Message* messages, size_t n) {
 
 ReadEvent* PollReader::Get(size_t i) {
   if (done_[i].load(std::memory_order_acquire)) return &reads_[i];
-  // Not read yet: claimed here unless the reader has claimed it (then it is being read).
+  // Not read yet: its chunk is claimed here unless the reader has claimed it (then it is being
+  // read). Chunks start at multiples of kChunk, so an unclaimed one starts at i.
   size_t expected = i;
-  if (claimed_.compare_exchange_strong(expected, i + 1, std::memory_order_relaxed)) {
-    projector_->Read(messages_[i], &reads_[i]);
+  if (claimed_.compare_exchange_strong(expected, i + kChunk, std::memory_order_relaxed)) {
+    for (size_t j = i, end = std::min(i + kChunk, n_); j < end; ++j) {
+      projector_->Read(messages_[j], &reads_[j]);
+      reads_[j].key_hash = reads_[j].id_hash = 0;    // no prefetch hints: read just in time
+      done_[j].store(1, std::memory_order_relaxed);  // read by this thread: no hand-over
+    }
     return &reads_[i];
   }
   for (int spins = 0; !done_[i].load(std::memory_order_acquire); ++spins) {
@@ -82,11 +89,13 @@ void PollReader::Loop() {
       n = n_;
     }
     while (!cancel_.load(std::memory_order_relaxed)) {
-      size_t i = claimed_.fetch_add(1, std::memory_order_relaxed);
+      size_t i = claimed_.fetch_add(kChunk, std::memory_order_relaxed);
       if (i >= n) break;
-      projector_->Read(messages[i], &reads_[i]);
-      SetPrefetchHashes(&reads_[i], hash_ids_);
-      done_[i].store(1, std::memory_order_release);
+      for (size_t j = i, end = std::min(i + kChunk, n); j < end; ++j) {
+        projector_->Read(messages[j], &reads_[j]);
+        SetPrefetchHashes(&reads_[j], hash_ids_);
+        done_[j].store(1, std::memory_order_release);
+      }
     }
     {
       std::lock_guard<std::mutex> lock(mu_);

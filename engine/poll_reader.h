@@ -3,9 +3,9 @@
 // A view's thread spends a sixth of a catch-up decoding and preparing events (Projector::Read:
 // parsing JSON, the key, id, time, correlation), none of which needs a row. A PollReader reads
 // the messages of the poll in hand on its thread while the view's thread applies them in
-// order. Each message is claimed by whichever thread gets to it first: when the view's thread
-// catches up with the reader (which shares the cores with the committer and librdkafka), it
-// reads the next message itself rather than wait for it.
+// order. Each chunk of eight messages is claimed by whichever thread gets to it first: when the
+// view's thread catches up with the reader (which shares the cores with the committer and
+// librdkafka), it reads the next chunk itself rather than wait for it.
 //
 // Thread-safety: Start, Get and Finish from one thread (the view's); the reader thread only
 // reads the poll's messages and writes their ReadEvents, which Get hands over once read.
@@ -54,6 +54,8 @@ class PollReader {
   std::vector<ReadEvent> reads_;
   const Message* messages_ = nullptr;
   size_t n_ = 0;
+  // Messages are claimed kChunk at a time (one atomic step per chunk, not per message).
+  static constexpr size_t kChunk = 8;
   std::atomic<size_t> claimed_{0};          // messages claimed (to be read by whoever claimed them)
   std::vector<std::atomic<uint8_t>> done_;  // message i read (by the reader)
   std::atomic<bool> cancel_{false};
