@@ -591,12 +591,8 @@ TEST_CASE("a truncated or emptied data.mdb is refused at open", "[engine]") {
   CHECK(error.find(file + " is damaged") != std::string::npos);
 }
 
-// ViewStore::SeenId asks its id filter first: filled by every batch of a store whose ids table
-// was empty or small at open, read from the table at open otherwise. Duplicates are found
-// through either, and long ids (stored under a digest key) too.
-TEST_CASE("dedupe ids are found through the id filter, before and after reopen", "[engine]") {
-  std::string dir = TempDir("id-filter");
-  auto p = Compile(R"(
+// A dedupe view that counts the events applied per key.
+constexpr const char* kIdsProjection = R"(
 projection ids {
   from "t"
   key event.k
@@ -604,7 +600,14 @@ projection ids {
   dedupe
   on * { n += 1 }
 }
-)");
+)";
+
+// ViewStore::SeenId asks its id filter first: filled by every batch of a store whose ids table
+// was empty or small at open, read from the table at open otherwise. Duplicates are found
+// through either, and long ids (stored under a digest key) too.
+TEST_CASE("dedupe ids are found through the id filter, before and after reopen", "[engine]") {
+  std::string dir = TempDir("id-filter");
+  auto p = Compile(kIdsProjection);
   auto ev = [](int64_t i) {
     std::string id =
         i % 5 == 0 ? std::string(600, 'L') + std::to_string(i) : "id-" + std::to_string(i);
@@ -653,15 +656,7 @@ projection ids {
 // all be found again, before and after reopen.
 TEST_CASE("ids below, among and past the stored ones are all kept", "[engine]") {
   std::string dir = TempDir("id-append");
-  auto p = Compile(R"(
-projection ids {
-  from "t"
-  key event.k
-  id event.id
-  dedupe
-  on * { n += 1 }
-}
-)");
+  auto p = Compile(kIdsProjection);
   auto ev = [](int64_t i) {
     char id[16];
     std::snprintf(id, sizeof id, "e-%08lld", static_cast<long long>(i));
