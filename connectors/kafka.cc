@@ -276,7 +276,7 @@ class KafkaSource final : public Source {
   }
 
   // After a poll: when the queue was nearly full (the fetchers may have paused) and has since
-  // run down to half, the fetchers are woken (FetchWaker), well before the queue is empty.
+  // run down under half, the fetchers are woken (FetchWaker), before the queue is empty.
   // The queue's bytes are estimated from its length and the mean size of the messages polled.
   void WatchQueue() {
     if (!waker_ || batch_.empty()) return;
@@ -285,13 +285,15 @@ class KafkaSource final : public Source {
     const double mean = static_cast<double>(bytes) / static_cast<double>(batch_.size());
     mean_message_bytes_ =
         mean_message_bytes_ == 0 ? mean : mean_message_bytes_ + (mean - mean_message_bytes_) / 8;
-    const double length = static_cast<double>(rd_kafka_queue_length(queue_.get()));
-    const double fill =
-        std::max(queue_cap_bytes_ > 0 ? length * mean_message_bytes_ / queue_cap_bytes_ : 0.0,
-                 queue_cap_messages_ > 0 ? length / queue_cap_messages_ : 0.0);
-    if (fill >= 0.7) {
-      queue_was_full_ = true;
-    } else if (queue_was_full_ && fill < 0.5) {
+    auto fill = [this](double length) {
+      return std::max(queue_cap_bytes_ > 0 ? length * mean_message_bytes_ / queue_cap_bytes_ : 0.0,
+                      queue_cap_messages_ > 0 ? length / queue_cap_messages_ : 0.0);
+    };
+    // The queue as this poll found it (what is left, and what it took) and as it left it: one
+    // poll may take a whole queue (large events, a small queue), and must then wake at once.
+    const double left = static_cast<double>(rd_kafka_queue_length(queue_.get()));
+    if (fill(left + static_cast<double>(batch_.size())) >= 0.7) queue_was_full_ = true;
+    if (queue_was_full_ && fill(left) < 0.5) {
       queue_was_full_ = false;
       waker_->Wake();
     }

@@ -723,6 +723,32 @@ TEST_CASE("real Kafka: errors stop and skip", "[kafka]") {
   ErrorsStopCase(true);
 }
 
+// A consumer queue of 256 KiB holds less than one fetch: each poll empties it and the fetchers
+// pause at every fill. projd wakes them (connectors/kafka.cc, FetchWaker): the view catches up
+// exactly, and the metric counts the wake-ups.
+TEST_CASE("real Kafka: a small consumer queue refills, and the view is exact", "[kafka]") {
+  std::string brokers = KafkaOrSkip();
+  if (brokers.empty()) return;
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-queue", brokers, 2, &data, &topic);
+  std::string error;
+  Truth truth;
+  auto events = MakeEvents(40000, 200, 29, &truth);
+  Produce(brokers, topic, events);
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
+                                brokers, "--kafka-prop", "queued.max.messages.kbytes=256"},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
+  CheckTruth(*p, truth);
+  auto m = p->Call("GET", "/metrics");
+  const std::string series = "projd_kafka_fetch_wakes_total{view=\"balances\"} ";
+  size_t at = m.body.find(series);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoll(m.body.substr(at + series.size())) > 0);
+  CHECK(p->Terminate() == 0);
+}
+
 TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", "[kafka]") {
   std::string brokers = KafkaOrSkip();
   if (brokers.empty()) return;

@@ -31,41 +31,47 @@ TEST_CASE("Kafka source: a full consumer queue is refilled, every message once",
   }
   REQUIRE(producer->Flush(std::chrono::seconds(60), &error));
 
-  projd::KafkaOptions options;
-  options.brokers = broker->bootstrap();
-  options.group_id = "fetch-wake-" + topic;
-  // A queue of 256 KiB holds about 2,000 of these messages: it fills many times over.
-  options.properties = {{"queued.max.messages.kbytes", "256"}};
-  auto source = projd::NewKafkaSource(options, "fetch-wake-test");
-  REQUIRE(source->Start(
-      {topic}, [](const projd::TopicPartition&) { return int64_t{0}; }, &error));
+  // Polls of 200 messages drain the queue a little at a time; polls of 5,000 take all of it
+  // at once (large events, or a small queue), and must wake the fetchers right away.
+  for (size_t poll : {size_t{200}, size_t{5000}}) {
+    DYNAMIC_SECTION("polls of " << poll) {
+      projd::KafkaOptions options;
+      options.brokers = broker->bootstrap();
+      options.group_id = "fetch-wake-" + topic + "-" + std::to_string(poll);
+      // A queue of 256 KiB holds about 2,000 of these messages: it fills many times over.
+      options.properties = {{"queued.max.messages.kbytes", "256"}};
+      auto source = projd::NewKafkaSource(options, "fetch-wake-test");
+      REQUIRE(source->Start(
+          {topic}, [](const projd::TopicPartition&) { return int64_t{0}; }, &error));
 
-  std::map<int32_t, int64_t> next;  // per partition, the offset expected next
-  int received = 0;
-  std::vector<projd::Message> batch;
-  double longest_wait = 0;
-  auto last = Clock::now();
-  auto deadline = last + std::chrono::seconds(120);
-  while (received < kMessages && Clock::now() < deadline) {
-    source->Poll(&batch, 200, std::chrono::milliseconds(100));
-    if (batch.empty()) continue;
-    auto now = Clock::now();
-    if (received > 0) {
-      longest_wait = std::max(longest_wait, std::chrono::duration<double>(now - last).count());
+      std::map<int32_t, int64_t> next;  // per partition, the offset expected next
+      int received = 0;
+      std::vector<projd::Message> batch;
+      double longest_wait = 0;
+      auto last = Clock::now();
+      auto deadline = last + std::chrono::seconds(120);
+      while (received < kMessages && Clock::now() < deadline) {
+        source->Poll(&batch, poll, std::chrono::milliseconds(100));
+        if (batch.empty()) continue;
+        auto now = Clock::now();
+        if (received > 0) {
+          longest_wait = std::max(longest_wait, std::chrono::duration<double>(now - last).count());
+        }
+        last = now;
+        for (const projd::Message& m : batch) {
+          REQUIRE(m.offset == next[m.partition]);  // no message lost or delivered twice
+          next[m.partition] = m.offset + 1;
+        }
+        received += static_cast<int>(batch.size());
+        // Slower than the fetch: the queue fills and the fetchers pause.
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      INFO("longest wait between batches: " << longest_wait << " s");
+      REQUIRE(received == kMessages);
+      int64_t total = 0;
+      for (const auto& [partition, offset] : next) total += offset;
+      CHECK(total == kMessages);
+      CHECK(source->Status().fetch_wakes > 0);
     }
-    last = now;
-    for (const projd::Message& m : batch) {
-      REQUIRE(m.offset == next[m.partition]);  // no message lost or delivered twice
-      next[m.partition] = m.offset + 1;
-    }
-    received += static_cast<int>(batch.size());
-    // Slower than the fetch: the queue fills and the fetchers pause.
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  INFO("longest wait between batches: " << longest_wait << " s");
-  REQUIRE(received == kMessages);
-  int64_t total = 0;
-  for (const auto& [partition, offset] : next) total += offset;
-  CHECK(total == kMessages);
-  CHECK(source->Status().fetch_wakes > 0);
 }
