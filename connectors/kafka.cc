@@ -45,10 +45,9 @@ class FetchWaker {
       : rk_(rk), wakes_(wakes), thread_([this] { Loop(); }) {}
   ~FetchWaker() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> lock(mu_);  // not between the wait's check and its sleep
       stop_ = true;
     }
-    stopping_.store(true, std::memory_order_relaxed);
     cv_.notify_one();
     thread_.join();
   }
@@ -75,8 +74,8 @@ class FetchWaker {
       std::vector<TopicPartition> targets = targets_;
       lock.unlock();
       for (const TopicPartition& tp : targets) {
-        if (stopping_.load(std::memory_order_relaxed)) break;  // a broker down: no more waits
-        int64_t lo, hi;  // the answer does not matter: the request is the wake-up
+        if (stop_) break;  // a broker down: no more waits
+        int64_t lo, hi;    // the answer does not matter: the request is the wake-up
         rd_kafka_query_watermark_offsets(rk_, tp.topic.c_str(), tp.partition, &lo, &hi, 500);
       }
       if (!targets.empty()) wakes_->fetch_add(1, std::memory_order_relaxed);
@@ -88,8 +87,8 @@ class FetchWaker {
   std::atomic<int64_t>* wakes_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool wake_ = false, stop_ = false;     // guarded by mu_
-  std::atomic<bool> stopping_{false};    // stop_, for the loop over targets
+  bool wake_ = false;                    // guarded by mu_
+  std::atomic<bool> stop_{false};        // set under mu_; read outside it between requests
   std::vector<TopicPartition> targets_;  // guarded by mu_
   std::thread thread_;                   // last: started once the members above exist
 };
@@ -206,8 +205,8 @@ class KafkaSource final : public Source {
       return true;
     }
     batch_.resize(static_cast<size_t>(n));
-    WatchQueue();
     bool got_message = false;
+    uint64_t message_bytes = 0;  // of the messages polled (WatchQueue)
     size_t first_out = out->size();
     first_headers_.clear();
     for (rd_kafka_message_t* m : batch_) {
@@ -230,6 +229,7 @@ class KafkaSource final : public Source {
         continue;
       }
       got_message = true;
+      message_bytes += m->len + m->key_len;
       Message msg;
       msg.topic = rd_kafka_topic_name(m->rkt);
       msg.partition = m->partition;
@@ -271,18 +271,18 @@ class KafkaSource final : public Source {
       Message& msg = (*out)[i];
       msg.headers = msg.header_count ? headers_.data() + first_headers_[i - first_out] : nullptr;
     }
+    WatchQueue(message_bytes, out->size() - first_out);
     if (got_message) ClearTransportProblem();
     return true;
   }
 
   // After a poll: when the queue was nearly full (the fetchers may have paused) and has since
   // run down under half, the fetchers are woken (FetchWaker), before the queue is empty.
-  // The queue's bytes are estimated from its length and the mean size of the messages polled.
-  void WatchQueue() {
-    if (!waker_ || batch_.empty()) return;
-    uint64_t bytes = 0;
-    for (const rd_kafka_message_t* m : batch_) bytes += m->len + m->key_len;
-    const double mean = static_cast<double>(bytes) / static_cast<double>(batch_.size());
+  // The queue's bytes are estimated from its length and the mean size of the messages polled
+  // (`messages` of them, of `bytes` in all).
+  void WatchQueue(uint64_t bytes, size_t messages) {
+    if (!waker_ || messages == 0) return;
+    const double mean = static_cast<double>(bytes) / static_cast<double>(messages);
     mean_message_bytes_ =
         mean_message_bytes_ == 0 ? mean : mean_message_bytes_ + (mean - mean_message_bytes_) / 8;
     auto fill = [this](double length) {
@@ -481,7 +481,7 @@ class KafkaSource final : public Source {
   void RefreshMetadata(std::chrono::milliseconds timeout) {
     next_metadata_ = Clock::now() + std::chrono::seconds(missing_topics_.empty() ? 10 : 1);
     ListPtr add(rd_kafka_topic_partition_list_new(4));
-    std::map<int32_t, TopicPartition> leaders;
+    std::map<int32_t, TopicPartition> leaders;  // one partition per leader broker (FetchWaker)
     std::set<std::string> missing;
     std::string failure;
     for (const auto& topic : topics_) {
@@ -518,11 +518,11 @@ class KafkaSource final : public Source {
       }
       rd_kafka_metadata_destroy(md);
     }
-    if (!leaders.empty() && leaders != leaders_) {
-      leaders_ = leaders;
+    if (!leaders.empty() && waker_) {  // else (no metadata) the last targets stay
       std::vector<TopicPartition> targets;
-      for (const auto& [leader, tp] : leaders_) targets.push_back(tp);
-      if (waker_) waker_->SetTargets(std::move(targets));
+      targets.reserve(leaders.size());
+      for (const auto& [leader, tp] : leaders) targets.push_back(tp);
+      waker_->SetTargets(std::move(targets));
     }
     if (add->cnt > 0) {
       rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), add.get());
@@ -566,7 +566,6 @@ class KafkaSource final : public Source {
   bool read_headers_ = true;            // false after SkipHeaders
   std::vector<size_t> first_headers_;   // per message of the Poll: its first in headers_
   std::set<TopicPartition> assigned_;
-  std::map<int32_t, TopicPartition> leaders_;  // one assigned partition per leader broker
   std::unique_ptr<FetchWaker> waker_;
   std::atomic<int64_t> fetch_wakes_{0};
   double queue_cap_bytes_ = 0, queue_cap_messages_ = 0;  // the fetchers pause at either
