@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -73,13 +74,19 @@ std::vector<std::string> SplitResponses(const std::string& wire) {
   return out;
 }
 
+// The value of one series of /metrics (NAME{LABELS}), or nothing when it is absent.
+std::optional<int64_t> MetricValue(ProjdProcess& p, const std::string& series) {
+  auto m = p.Call("GET", "/metrics");
+  size_t at = m.body.find(series + " ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::stoll(m.body.substr(at + series.size() + 1));
+}
+
 // projd_http_requests_total for a route and status code (0 when absent).
 int64_t RequestsCounted(ProjdProcess& p, const std::string& route, int code) {
-  auto m = p.Call("GET", "/metrics");
-  std::string series =
-      "projd_http_requests_total{route=\"" + route + "\",code=\"" + std::to_string(code) + "\"} ";
-  size_t at = m.body.find(series);
-  return at == std::string::npos ? 0 : std::stoll(m.body.substr(at + series.size()));
+  return MetricValue(p, "projd_http_requests_total{route=\"" + route + "\",code=\"" +
+                            std::to_string(code) + "\"}")
+      .value_or(0);
 }
 
 // What the test knows independently of projd: balances in cents and event counts.
@@ -741,11 +748,10 @@ TEST_CASE("real Kafka: a small consumer queue refills, and the view is exact", "
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
   CheckTruth(*p, truth);
-  auto m = p->Call("GET", "/metrics");
-  const std::string series = "projd_kafka_fetch_wakes_total{view=\"balances\"} ";
-  size_t at = m.body.find(series);
-  REQUIRE(at != std::string::npos);
-  CHECK(std::stoll(m.body.substr(at + series.size())) > 0);
+  std::optional<int64_t> wakes =
+      MetricValue(*p, "projd_kafka_fetch_wakes_total{view=\"balances\"}");
+  REQUIRE(wakes);
+  CHECK(*wakes > 0);
   CHECK(p->Terminate() == 0);
 }
 

@@ -25,12 +25,8 @@ TEST_CASE("Kafka source: the final group commit retries a coordinator still load
   REQUIRE(broker);
   std::string topic = projd::testing::UniqueTopic("final-commit");
   REQUIRE(broker->CreateTopic(topic, &error));
-  auto producer = projd::Producer::Create(broker->bootstrap(), {}, &error);
-  REQUIRE(producer);
-  for (int i = 0; i < 3; ++i) {
-    REQUIRE(producer->ProduceAsync(topic, "k", R"({"n":1})", &error));
-  }
-  REQUIRE(producer->Flush(std::chrono::seconds(30), &error));
+  projd::testing::ProduceValues(broker->bootstrap(), topic,
+                                {R"({"n":1})", R"({"n":1})", R"({"n":1})"});
 
   projd::KafkaOptions options;
   options.brokers = broker->bootstrap();
