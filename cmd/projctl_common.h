@@ -52,13 +52,14 @@ struct TestArgs {
 int Test(const TestArgs& args);
 
 // projctl diff OLD.proj NEW.proj --events EVENTS.jsonl [--view NAME]
+// `schema`: the writer schema file of format avro events given as JSON (as projctl test's).
 int Diff(const std::string& old_path, const std::string& new_path, const std::string& events,
-         const std::string& view);
+         const std::string& view, const std::string& schema);
 
 // projctl explain VIEW KEY --events EVENTS.jsonl --file F.proj (offline): each event that
 // changed the row, the statements it ran, and the row after it.
 int ExplainOffline(const std::string& view, const std::string& key, const std::string& events,
-                   const std::string& file);
+                   const std::string& file, const std::string& schema);
 
 // ---- Against a running projd (projctl_server.cc) -------------------------------------------
 
@@ -79,7 +80,7 @@ int QueryCommand(const Server& s, const std::string& query, bool json, const Pag
 
 // projctl trace ID: every change events of one command made, across the views, as a table
 // (or the JSON answers' changes with --json), following next_cursor to the end.
-int TraceCommand(const Server& s, const std::string& id, bool json);
+int TraceCommand(const Server& s, const std::string& id, bool json, const Paging& paging);
 
 // projctl explain VIEW KEY against a running projd: the row's kept versions (needs history),
 // each with the event that made it and the row after it.

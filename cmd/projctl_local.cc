@@ -287,6 +287,13 @@ int Check(const std::vector<std::string>& files) {
   return 0;
 }
 
+// Reads the writer schema file of format avro events (none when `path` is empty).
+bool ReadSchemaFile(const std::string& path, std::string* schema) {
+  if (path.empty() || ReadFile(path, schema)) return true;
+  std::cerr << path << ": cannot read file\n";
+  return false;
+}
+
 int Test(const TestArgs& args) {
   const std::string& file = args.path;
   const std::string& events = args.events;
@@ -392,19 +399,23 @@ int Test(const TestArgs& args) {
 
 // projctl diff OLD.proj NEW.proj --events EVENTS.jsonl [--view NAME]
 int Diff(const std::string& old_path, const std::string& new_path, const std::string& events,
-         const std::string& view) {
+         const std::string& view, const std::string& schema_file) {
   projd::CompiledFile a, b;
   if (!CompileOne(old_path, &a) || !CompileOne(new_path, &b)) return 1;
   auto pa = Pick(a, view, old_path);
   auto pb = Pick(b, view.empty() ? (pa ? pa->name() : "") : view, new_path);
   if (!pb && view.empty() && !b.projections.empty()) pb = b.projections[0];
   if (!pa || !pb) return 1;
+  std::string schema;
+  if (!ReadSchemaFile(schema_file, &schema)) return 1;
+  const std::string* avro = schema_file.empty() ? nullptr : &schema;
   // The two replays are independent: run them side by side.
   projd::ReplayResult ra, rb;
   std::string error, error_b;
   bool ok_b = false;
-  std::thread second([&] { ok_b = projd::Replay(pb, events, &rb, &error_b); });
-  bool ok_a = projd::Replay(pa, events, &ra, &error);
+  std::thread second(
+      [&] { ok_b = projd::Replay(pb, events, &rb, &error_b, 65536, nullptr, avro); });
+  bool ok_a = projd::Replay(pa, events, &ra, &error, 65536, nullptr, avro);
   second.join();
   if (!ok_a || !ok_b) {
     std::cerr << "projctl diff: " << (ok_a ? error_b : error) << "\n";
@@ -460,11 +471,13 @@ int Diff(const std::string& old_path, const std::string& new_path, const std::st
 // projctl explain VIEW KEY --events EVENTS.jsonl --file F.proj (offline): each event that
 // changed the row, the statements it ran, and the row after it.
 int ExplainOffline(const std::string& view, const std::string& key, const std::string& events,
-                   const std::string& file) {
+                   const std::string& file, const std::string& schema_file) {
   projd::CompiledFile f;
   if (!CompileOne(file, &f)) return 1;
   auto p = Pick(f, view, file);
   if (!p) return 1;
+  std::string schema;
+  if (!ReadSchemaFile(schema_file, &schema)) return 1;
   projd::ReplayResult r;
   std::string error;
   int n = 0;
@@ -489,7 +502,8 @@ int ExplainOffline(const std::string& view, const std::string& key, const std::s
                   << (after.exists ? projd::ToJson(Value::MakeObject(after.fields))
                                    : std::string("(deleted)"))
                   << "\n";
-      });
+      },
+      schema_file.empty() ? nullptr : &schema);
   if (!ok) {
     std::cerr << "projctl explain: " << error << "\n";
     return 1;

@@ -58,9 +58,9 @@ struct CommandLine {
   CLI::App* test = nullptr;
   TestArgs test_args;
   CLI::App* diff = nullptr;
-  std::string diff_old, diff_new, diff_events, diff_view;
+  std::string diff_old, diff_new, diff_events, diff_view, diff_schema;
   CLI::App* explain = nullptr;
-  std::string explain_view, explain_key, explain_events, explain_file;
+  std::string explain_view, explain_key, explain_events, explain_file, explain_schema;
 
   CLI::App* status = nullptr;
   bool status_json = false;
@@ -97,6 +97,7 @@ struct CommandLine {
   CLI::App* trace = nullptr;
   std::string trace_id;
   bool trace_json = false;
+  Paging trace_paging;
   CLI::App* restore = nullptr;
   std::string restore_data, restore_view, restore_file;
 
@@ -123,6 +124,8 @@ void AddServerFlags(CLI::App* app, CommandLine* c) {
                       ->type_name("T");
 }
 
+const char* const kSchemaHelp = "format avro: the writer schema of the events (given as JSON)";
+
 // check, test, diff and explain: files and events, offline (explain also online).
 void AddOfflineCommands(CLI::App* app, CommandLine* c) {
   c->check = app->add_subcommand("check", "parse and type-check .proj files");
@@ -147,10 +150,7 @@ void AddOfflineCommands(CLI::App* app, CommandLine* c) {
       ->add_option("--expect", t.expect,
                    "print the differences from this view instead; exit 1 if any")
       ->type_name("EXPECTED.json");
-  c->test
-      ->add_option("--schema", t.schema,
-                   "format avro: the writer schema of the events (given as JSON)")
-      ->type_name("WRITER.avsc");
+  c->test->add_option("--schema", t.schema, kSchemaHelp)->type_name("WRITER.avsc");
   c->test->add_flag("--checksum", t.checksum,
                     "print the canonical digest of the rows (what projd's checksum of the\n"
                     "view gives after the same events) instead of the view");
@@ -169,6 +169,7 @@ void AddOfflineCommands(CLI::App* app, CommandLine* c) {
       ->type_name("EVENTS.jsonl");
   c->diff->add_option("--view", c->diff_view, "the projection to compare (default: the first)")
       ->type_name("NAME");
+  c->diff->add_option("--schema", c->diff_schema, kSchemaHelp)->type_name("WRITER.avsc");
   c->diff->footer(
       "Prints added (+), removed (-) and changed (~ key.field: old -> new) rows and a summary;\n"
       "exits 1 when any row or the number of dead letters differs.");
@@ -183,8 +184,11 @@ void AddOfflineCommands(CLI::App* app, CommandLine* c) {
       c->explain
           ->add_option("--file", c->explain_file, "offline: the definition to replay them with")
           ->type_name("F.proj");
+  CLI::Option* schema =
+      c->explain->add_option("--schema", c->explain_schema, kSchemaHelp)->type_name("WRITER.avsc");
   events->needs(file);
   file->needs(events);
+  schema->needs(events);
   c->explain->footer(
       "Offline, each event that changed the row: its position, time and id, every statement it\n"
       "ran with its result, and the row after it. Without --events and --file, the row's kept\n"
@@ -279,7 +283,12 @@ void AddWatchCommand(CLI::App* app, CommandLine* c) {
       "trace", "every change that events of one command made, across the views, in apply order");
   Positional(c->trace, "ID", &c->trace_id,
              "the correlation id (what the projections' correlation clause computes)");
-  AddJsonFlag(c->trace, &c->trace_json, "print the changes as a JSON array");
+  AddJsonFlag(c->trace, &c->trace_json,
+              "print the changes as a JSON array (one page: the answer, with next_cursor)");
+  AddPagingFlags(c->trace, &c->trace_paging,
+                 "changes per page (default 1000, at most 1000); with --limit or --cursor\n"
+                 "and without --all, one page");
+  c->trace->footer("Without --limit and --cursor, every page (as --all).");
   c->watch = app->add_subcommand("watch", "follow a view's changes: NDJSON lines on stdout");
   Positional(c->watch, "VIEW", &c->watch_view, "the view");
   c->watch
@@ -382,7 +391,7 @@ int RunServerCommand(const CommandLine& c) {
   if (c.drop->parsed()) return PrintCall(server, "DELETE", view_path(c.drop_view));
   if (c.checksum->parsed()) return ChecksumCommand(server, c.checksum_view, c.checksum_json);
   if (c.snapshot->parsed()) return SnapshotCommand(server, c.snapshot_view, c.snapshot_out);
-  if (c.trace->parsed()) return TraceCommand(server, c.trace_id, c.trace_json);
+  if (c.trace->parsed()) return TraceCommand(server, c.trace_id, c.trace_json, c.trace_paging);
   if (c.watch->parsed()) {
     std::vector<std::pair<std::string, std::string>> filters;
     if (c.watch->count("--where") > 0) filters.emplace_back("where", c.watch_where);
@@ -432,9 +441,12 @@ int Main(int argc, char** argv) {
   if (c.check->parsed()) return Check(c.check_files);
   if (c.test->parsed()) return Test(c.test_args);
   if (c.restore->parsed()) return Restore(c.restore_data, c.restore_view, c.restore_file);
-  if (c.diff->parsed()) return Diff(c.diff_old, c.diff_new, c.diff_events, c.diff_view);
+  if (c.diff->parsed()) {
+    return Diff(c.diff_old, c.diff_new, c.diff_events, c.diff_view, c.diff_schema);
+  }
   if (c.explain->parsed() && !c.explain_events.empty()) {
-    return ExplainOffline(c.explain_view, c.explain_key, c.explain_events, c.explain_file);
+    return ExplainOffline(c.explain_view, c.explain_key, c.explain_events, c.explain_file,
+                          c.explain_schema);
   }
   return RunServerCommand(c);
 }

@@ -266,14 +266,24 @@ int QueryCommand(const Server& s, const std::string& query, bool json, const Pag
 
 // projctl trace ID: every change events of one command made, across the views, as a table
 // (or the JSON answers' changes with --json), following next_cursor to the end.
-int TraceCommand(const Server& s, const std::string& id, bool json) {
-  Paging every;
-  every.all = true;
+int TraceCommand(const Server& s, const std::string& id, bool json, const Paging& paging) {
+  // --limit or --cursor without --all asks for one page; otherwise every page is fetched.
+  bool one_page = !paging.all && (paging.limit > 0 || !paging.cursor.empty());
+  Paging pages = paging;
+  pages.all = !one_page;
+  int limit = paging.limit > 0 ? paging.limit : 1000;
   Value answer;
-  if (FetchPages(s, "GET", "/v1/correlations/" + projd::PercentEncode(id) + "?limit=1000", "",
-                 "changes", nullptr, every, &answer) != 200) {
+  if (FetchPages(s, "GET",
+                 "/v1/correlations/" + projd::PercentEncode(id) + "?limit=" + std::to_string(limit),
+                 "", "changes", nullptr, pages, &answer) != 200) {
     return 1;
   }
+  if (json && one_page) {
+    PrintJson(answer);
+    return 0;
+  }
+  const Value* next = answer.as_object().Find("next_cursor");
+  std::string next_cursor = next && next->is_string() ? next->as_string() : "";
   projd::Array all = std::move(answer.as_object().Find("changes")->as_array());
   if (json) {
     PrintJson(Value::MakeArray(std::move(all)));
@@ -298,6 +308,7 @@ int TraceCommand(const Server& s, const std::string& id, bool json) {
            by.Find("event_time")->as_string().c_str(), event.c_str(),
            eid && eid->is_string() ? eid->as_string().c_str() : "-");
   }
+  if (!next_cursor.empty()) std::cout << "next page: --cursor " << next_cursor << "\n";
   return 0;
 }
 

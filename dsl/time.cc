@@ -51,6 +51,14 @@ bool Digits(std::string_view s, size_t* i, int n, int* out) {
 }  // namespace
 
 bool ParseRfc3339(std::string_view s, int64_t* epoch_ms) {
+  int64_t us = 0;
+  if (!ParseRfc3339Micros(s, &us)) return false;
+  // Digits past the millisecond are dropped (toward the earlier time).
+  *epoch_ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+  return true;
+}
+
+bool ParseRfc3339Micros(std::string_view s, int64_t* epoch_us) {
   size_t i = 0;
   int year = 0, month = 0, day = 0;
   if (!Digits(s, &i, 4, &year) || i >= s.size() || s[i++] != '-' || !Digits(s, &i, 2, &month) ||
@@ -60,7 +68,7 @@ bool ParseRfc3339(std::string_view s, int64_t* epoch_ms) {
   if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month)) return false;
   int64_t days = DaysFromCivil(year, month, day);
   if (i == s.size()) {
-    *epoch_ms = days * 86400000;
+    *epoch_us = days * 86400000000;
     return true;
   }
   if (s[i] != 'T' && s[i] != 't' && s[i] != ' ') return false;
@@ -71,17 +79,17 @@ bool ParseRfc3339(std::string_view s, int64_t* epoch_ms) {
     return false;
   }
   if (hour > 23 || minute > 59 || second > 60) return false;  // 60: a leap second
-  int millis = 0;
+  int micros = 0;
   if (i < s.size() && s[i] == '.') {
     ++i;
     int digits = 0;
     while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      if (digits < 3) millis = millis * 10 + (s[i] - '0');
+      if (digits < 6) micros = micros * 10 + (s[i] - '0');
       ++digits;
       ++i;
     }
     if (digits == 0) return false;
-    for (int k = digits; k < 3; ++k) millis *= 10;
+    for (int k = digits; k < 6; ++k) micros *= 10;
   }
   if (i >= s.size()) return false;
   int offset_minutes = 0;
@@ -101,7 +109,7 @@ bool ParseRfc3339(std::string_view s, int64_t* epoch_ms) {
   }
   if (i != s.size()) return false;
   int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  *epoch_ms = secs * 1000 + millis;
+  *epoch_us = secs * 1000000 + micros;
   return true;
 }
 

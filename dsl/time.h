@@ -14,6 +14,14 @@ namespace projd {
 // Returns false when the text is not such a time or names an impossible date.
 bool ParseRfc3339(std::string_view text, int64_t* epoch_ms);
 
+// The same, to the microsecond (digits past the sixth are dropped).
+bool ParseRfc3339Micros(std::string_view text, int64_t* epoch_us);
+
+// Epoch milliseconds of 0000-01-01T00:00:00Z and of 9999-12-31T23:59:59.999Z: the times an
+// RFC 3339 string (a four-digit year) can name.
+constexpr int64_t kRfc3339MinMs = -62167219200000;
+constexpr int64_t kRfc3339MaxMs = 253402300799999;
+
 // "2025-07-14T09:30:00Z", with ".123" before the Z when the milliseconds are not zero.
 std::string FormatRfc3339(int64_t epoch_ms);
 // The same, appended (its characters never need escaping in JSON).

@@ -210,6 +210,13 @@ int ReaderThreads() {
   return n > 2 ? static_cast<int>(n) - 1 : 1;
 }
 
+// A line that opens a JSON object (after blanks): an event meant as JSON, even if it does not
+// parse.
+bool LooksLikeJsonObject(std::string_view line) {
+  size_t i = line.find_first_not_of(" \t\r\n");
+  return i != std::string_view::npos && line[i] == '{';
+}
+
 }  // namespace
 
 bool Replay(const std::shared_ptr<const Projection>& projection, const std::string& events_path,
@@ -297,9 +304,17 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
       Message msg = m;
       LimitSize(&msg, &note);
       Value json;
-      if (writer && msg.error.empty() && ParseJson(msg.value, &json, &avro_error)) {
+      if (writer && msg.error.empty()) {
+        // The line is the event as JSON, encoded with the writer schema here. A line that is
+        // JSON but has no JSON value here (a number past 10^20, say) cannot be encoded: an
+        // event error with the reason, never the line's own bytes read as Avro.
         std::string datum;
-        if (writer->Encode(json, &datum, &avro_error)) {
+        if (!ParseJson(msg.value, &json, &avro_error)) {
+          if (LooksLikeJsonObject(msg.value)) {
+            avro_error.insert(0, "event does not fit the Avro schema: ");
+            msg.error = avro_error;  // a view: avro_error outlives the message's use
+          }
+        } else if (writer->Encode(json, &datum, &avro_error)) {
           avro_value.clear();
           AppendConfluentFrame(1, datum, &avro_value);
           msg.value = avro_value;

@@ -35,8 +35,9 @@ using ReplayObserver =
 // `format avro` projections need `avro_schema`, the writer schema JSON (projctl test --schema):
 // each event value, given as JSON, is encoded with it into the Confluent wire format and then
 // decoded by the daemon's Avro path, so that logical types read as they will in projd. An
-// event that does not fit the schema is an event error; a line that is not JSON stays as it
-// is (not Avro: an event error too). `whole_events`: see Projector::ReadWholeEvents.
+// event that does not fit the schema is an event error, and so is a line that opens a JSON
+// object but does not parse (with the parser's reason); any other line that is not JSON stays as
+// it is (not Avro: an event error too). `whole_events`: see Projector::ReadWholeEvents.
 bool Replay(const std::shared_ptr<const Projection>& projection, const std::string& events_path,
             ReplayResult* out, std::string* error, size_t batch_size = 65536,
             const ReplayObserver& observer = nullptr, const std::string* avro_schema = nullptr,

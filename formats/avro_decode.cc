@@ -144,11 +144,21 @@ bool CannotRead(std::string* error) {
   return false;
 }
 
+// A date or timestamp reads as an RFC 3339 string, whose year has four digits: one outside
+// the years 0000-9999 is an event error (not a string that is not RFC 3339).
+bool InRfc3339Range(int64_t epoch_ms, const char* logical, int64_t raw, std::string* error) {
+  if (epoch_ms >= kRfc3339MinMs && epoch_ms <= kRfc3339MaxMs) return true;
+  *error = std::string(logical) + " value " + std::to_string(raw) +
+           " is outside the years 0000-9999 that RFC 3339 can write";
+  return false;
+}
+
 // An int: a number, or a date or time of day (logical types date and time-millis).
 bool ConvertInt(avro_value_t* v, const AvroNode* n, Value* out, std::string* error) {
   int32_t i = 0;
   if (avro_value_get_int(v, &i)) return CannotRead(error);
   if (n->logical == Logical::kDate) {
+    if (!InRfc3339Range(int64_t{i} * 86400000, "date", i, error)) return false;
     *out = Value::String(FormatDate(i));
   } else if (n->logical == Logical::kTimeMillis) {
     *out = Value::String(FormatTimeOfDay(int64_t{i} * 1000));
@@ -163,8 +173,11 @@ bool ConvertLong(avro_value_t* v, const AvroNode* n, Value* out, std::string* er
   int64_t l = 0;
   if (avro_value_get_long(v, &l)) return CannotRead(error);
   if (n->logical == Logical::kTimestampMillis) {
+    if (!InRfc3339Range(l, "timestamp-millis", l, error)) return false;
     *out = Value::String(FormatRfc3339(l));
   } else if (n->logical == Logical::kTimestampMicros) {
+    int64_t ms = l >= 0 ? l / 1000 : -(-(l + 1) / 1000) - 1;  // floor, without overflow
+    if (!InRfc3339Range(ms, "timestamp-micros", l, error)) return false;
     *out = Value::String(FormatTimestampMicros(l));
   } else if (n->logical == Logical::kTimeMicros) {
     *out = Value::String(FormatTimeOfDay(l));

@@ -104,12 +104,14 @@ bool FillLong(avro_value_t* dst, const Value& v, const AvroNode* n, const std::s
   int64_t l = 0;
   bool ts = n->logical == Logical::kTimestampMillis || n->logical == Logical::kTimestampMicros;
   if (ts && v.is_string()) {
-    int64_t ms = 0;
-    if (!ParseRfc3339(v.as_string(), &ms)) {
+    int64_t us = 0;
+    if (!ParseRfc3339Micros(v.as_string(), &us)) {
       *error = Where(path) + ": '" + v.as_string() + "' is not an RFC 3339 time";
       return false;
     }
-    l = n->logical == Logical::kTimestampMicros ? ms * 1000 : ms;
+    // Digits finer than the type's unit are dropped (toward the earlier time).
+    l = n->logical == Logical::kTimestampMicros ? us
+                                                : (us >= 0 ? us / 1000 : -((-us + 999) / 1000));
   } else if (!IntegerOf(v, &l)) {
     return Wrong(v, path, "an integer", error);
   }
@@ -125,6 +127,17 @@ bool FillFloating(avro_value_t* dst, const Value& v, const AvroNode* n, const st
                  error);
 }
 
+// Text made of a number's characters (whose value Decimal::Parse may still refuse).
+bool LooksNumeric(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Bytes or a fixed from a decimal number or its text (logical type decimal), else from base64.
 bool FillBytes(avro_value_t* dst, const Value& v, const AvroNode* n, const std::string& path,
                std::string* error) {
@@ -133,8 +146,12 @@ bool FillBytes(avro_value_t* dst, const Value& v, const AvroNode* n, const std::
     Decimal d;
     if (v.is_number()) {
       d = v.as_number();
-    } else if (!v.is_string() || !Decimal::Parse(v.as_string(), &d)) {
+    } else if (!v.is_string()) {
       return Wrong(v, path, "a decimal number", error);
+    } else if (!Decimal::Parse(v.as_string(), &d)) {
+      if (!LooksNumeric(v.as_string())) return Wrong(v, path, "a decimal number", error);
+      *error = Where(path) + ": decimal out of range (magnitude 10^20 or more)";
+      return false;
     }
     std::string e;
     if (!DecimalToTwosComplement(d, n->scale, n->kind == Kind::kFixed ? n->fixed_size : 0, &bytes,

@@ -247,6 +247,33 @@ std::string AvroError(const char* what) {
 
 }  // namespace avro_internal
 
+namespace {
+
+// The schema as Avro C is given it: without the members it does not need to read data written
+// with this schema ("default" and "doc"). Avro C parses the text again with a JSON parser that
+// refuses "\u0000" in strings, which a bytes or fixed default may hold (their defaults are
+// strings of code points 0-255, and "\u0000" is a common zero decimal).
+Value ForAvroC(const Value& v) {
+  if (v.is_array()) {
+    Array items;
+    items.reserve(v.as_array().size());
+    for (const Value& item : v.as_array()) items.push_back(ForAvroC(item));
+    return Value::MakeArray(std::move(items));
+  }
+  if (v.is_object()) {
+    std::vector<Object::Member> members;
+    members.reserve(v.as_object().size());
+    for (const auto& [name, member] : v.as_object().members()) {
+      if (name == "default" || name == "doc") continue;
+      members.emplace_back(name, ForAvroC(member));
+    }
+    return Value::MakeObject(Object::FromMembers(std::move(members)));
+  }
+  return v;
+}
+
+}  // namespace
+
 // --- AvroSchema ----------------------------------------------------------------------------------
 
 AvroSchema::AvroSchema(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -265,8 +292,7 @@ std::unique_ptr<AvroSchema> AvroSchema::Parse(std::string_view json, std::string
     *error = "bad Avro schema: " + *error;
     return nullptr;
   }
-  // Avro C wants a NUL-terminated copy.
-  std::string text(json);
+  std::string text = ToJson(ForAvroC(doc));
   if (avro_schema_from_json_length(text.c_str(), text.size(), &impl->schema)) {
     impl->schema = nullptr;
     *error = AvroError("bad Avro schema");

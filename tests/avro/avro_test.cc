@@ -179,6 +179,52 @@ TEST_CASE("avro: times, dates and floating point", "[avro]") {
   CHECK_FALSE(dbl->Decode(huge, &v, &error));
 }
 
+TEST_CASE("avro: times to the microsecond, and times past year 9999 are errors", "[avro]") {
+  auto s = Schema(R"({"type":"record","name":"T","fields":[
+      {"name":"us","type":{"type":"long","logicalType":"timestamp-micros"}},
+      {"name":"ms","type":{"type":"long","logicalType":"timestamp-millis"}},
+      {"name":"day","type":{"type":"int","logicalType":"date"}}]})");
+  // Written from RFC 3339 text: micros keep six digits, millis drop the finer ones.
+  std::string bytes = Encode(s.get(), R"({"us":"2025-07-14T09:30:00.123456Z",)"
+                                      R"("ms":"2025-07-14T09:30:00.123456Z","day":"2025-07-14"})");
+  CHECK(DecodeToJson(s.get(), bytes) == R"({"day":"2025-07-14","ms":"2025-07-14T09:30:00.123Z",)"
+                                        R"("us":"2025-07-14T09:30:00.123456Z"})");
+  bytes = Encode(s.get(), R"({"us":"1969-12-31T23:59:59.9999995Z",)"
+                          R"("ms":"1969-12-31T23:59:59.9995Z","day":"9999-12-31"})");
+  CHECK(DecodeToJson(s.get(), bytes) == R"({"day":"9999-12-31","ms":"1969-12-31T23:59:59.999Z",)"
+                                        R"("us":"1969-12-31T23:59:59.999999Z"})");
+  // The last instant RFC 3339 can write, and the first it cannot.
+  bytes = Encode(s.get(), R"({"us":253402300799999999,"ms":253402300799999,"day":0})");
+  CHECK(DecodeToJson(s.get(), bytes) == R"({"day":"1970-01-01","ms":"9999-12-31T23:59:59.999Z",)"
+                                        R"("us":"9999-12-31T23:59:59.999999Z"})");
+  Value v;
+  std::string error;
+  for (const char* past :
+       {R"({"us":253402300800000000,"ms":0,"day":0})", R"({"us":0,"ms":253402300800000,"day":0})",
+        R"({"us":0,"ms":-62167219200001,"day":0})", R"({"us":9223372036854775807,"ms":0,"day":0})",
+        R"({"us":0,"ms":0,"day":2932897})"}) {
+    INFO(past);
+    CHECK_FALSE(s->Decode(Encode(s.get(), past), &v, &error));
+    CHECK(error.find("outside the years 0000-9999") != std::string::npos);
+  }
+}
+
+TEST_CASE("avro: a schema whose defaults hold NUL characters is read", "[avro]") {
+  // Bytes and fixed defaults are strings of code points 0-255: "\u0000" is a zero decimal.
+  auto s = Schema(R"({"type":"record","name":"T","doc":"nul \u0000 in a doc","fields":[
+      {"name":"id","type":"string"},
+      {"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2},
+       "default":"\u0000"},
+      {"name":"f","type":{"type":"fixed","name":"F","size":2},"default":"\u0000\u0001"}]})");
+  std::string bytes = Encode(s.get(), R"({"id":"a","d":"-1.50","f":"AAE="})");
+  CHECK(DecodeToJson(s.get(), bytes) == R"({"d":-1.5,"f":"AAE=","id":"a"})");
+  // A decimal's text past the range says so.
+  std::string out, error;
+  CHECK_FALSE(
+      s->Encode(Json(R"({"id":"a","d":"100000000000000000000","f":"AAE="})"), &out, &error));
+  CHECK(error == "d: decimal out of range (magnitude 10^20 or more)");
+}
+
 TEST_CASE("avro: bodies that do not decode are errors", "[avro]") {
   auto s = Schema(R"({"type":"record","name":"R","fields":[
       {"name":"n","type":"long"},{"name":"s","type":"string"},{"name":"u","type":["null","int"]}]})");

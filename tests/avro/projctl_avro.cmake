@@ -18,3 +18,14 @@ expect_contains("${LAST_ERR}" "--schema FILE.avsc")
 # A schema that is not Avro.
 expect_run(1 ${PROJCTL} test bank.proj --events bank.jsonl --schema bank.jsonl)
 expect_contains("${LAST_ERR}" "schema is not JSON")
+# explain and diff replay format avro events too, with the same --schema.
+expect_run(0 ${PROJCTL} explain accounts a-2 --events bank.jsonl --file bank.proj --schema bank.avsc)
+expect_contains("${LAST_OUT}" "row after: {\"balance\":99999999999999999")
+expect_run(0 ${PROJCTL} diff bank.proj bank.proj --events bank.jsonl --schema bank.avsc)
+expect_contains("${LAST_OUT}" "0 rows differ")
+expect_run(1 ${PROJCTL} diff bank.proj bank.proj --events bank.jsonl)
+expect_contains("${LAST_ERR}" "--schema FILE.avsc")
+# A line that is a JSON object but has no value here (a number past 10^20) is an event error
+# with the reason, not its text read as Avro.
+expect_run(0 ${PROJCTL} test bank.proj --events bank.jsonl --schema bank.avsc)
+expect_contains("${LAST_ERR}" "dead letter bank-avro:0:9: event does not fit the Avro schema: invalid JSON at byte 50: number out of range")

@@ -163,5 +163,29 @@ TEST_CASE("real Kafka: audit values from headers on rows and history; a correlat
   size_t lines = 0;
   for (char ch : out) lines += ch == '\n';
   CHECK(lines == 5);  // a header and four changes
+
+  // One page of three, then the rest from its cursor; --all fetches every page.
+  std::string trace_cmd = std::string(PROJCTL_BIN) +
+                          " --server http://127.0.0.1:" + std::to_string(p->port()) +
+                          " --token admin-t trace cmd-transfer-1";
+  std::string page;
+  CHECK(projd::testing::Run(trace_cmd + " --limit 3 --json", &page) == 0);
+  Value first;
+  REQUIRE(ParseJson(page, &first, &error));
+  CHECK(Member(first, "changes").as_array().size() == 3);
+  REQUIRE(Member(first, "next_cursor").is_string());
+  CHECK(projd::testing::Run(
+            trace_cmd + " --json --cursor " + Member(first, "next_cursor").as_string(), &page) ==
+        0);
+  Value rest;
+  REQUIRE(ParseJson(page, &rest, &error));
+  CHECK(Member(rest, "changes").as_array().size() == 1);
+  CHECK(Member(rest, "next_cursor").is_null());
+  CHECK(projd::testing::Run(trace_cmd + " --limit 1 --all", &out) == 0);
+  lines = 0;
+  for (char ch : out) lines += ch == '\n';
+  CHECK(lines == 5);
+  CHECK(projd::testing::Run(trace_cmd + " --limit 3", &out) == 0);
+  CHECK(out.find("next page: --cursor ") != std::string::npos);
   CHECK(p->Terminate() == 0);
 }
