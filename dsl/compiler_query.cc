@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dsl/compiler_internal.h"
+#include "dsl/limits.h"
 #include "dsl/time.h"
 
 namespace projd {
@@ -117,8 +118,12 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
     query->has_where = true;
   }
   if (const auto* c = clause("limit")) {
-    if (c->word.size() > 9) {
-      Error(c->offset, "limit too large");
+    // Known before the query runs: a limit past the answer's maximum is a compile error, with
+    // its line and column.
+    if (c->word.size() > 9 || std::stoull(c->word) > kMaxQueryRows) {
+      Error(c->offset, "limit " + c->word + " is above the maximum of " +
+                           std::to_string(kMaxQueryRows) +
+                           " rows per answer; page with next_cursor");
     } else {
       query->limit = std::stoll(c->word);
     }

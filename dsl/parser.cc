@@ -127,6 +127,75 @@ std::string TooDeepMessage() {
   return "nesting too deep (at most " + std::to_string(kMaxNesting) + " levels)";
 }
 
+// One expression (with everything inside its parentheses, arguments and lists) holds at most
+// this many binary operators and accessors. A chain `a + b + c ...` parses flat, but compiles
+// to a tree as deep as the chain, which the checker, the evaluator and the destructors walk
+// recursively: ten thousand terms would overflow the stack.
+constexpr int kMaxTerms = 1000;
+thread_local int terms = 0;
+thread_local int expression_level = 0;
+
+struct ExpressionTooLong {
+  size_t offset;
+};
+
+// expression[p]: p is an expression; the outermost one starts a new count of terms.
+template <typename Subject>
+struct ExpressionDirective : x3::unary_parser<Subject, ExpressionDirective<Subject>> {
+  using base_type = x3::unary_parser<Subject, ExpressionDirective<Subject>>;
+  static bool const is_pass_through_unary = true;
+  constexpr explicit ExpressionDirective(const Subject& subject) : base_type(subject) {}
+
+  template <typename It, typename Context, typename RContext, typename Attribute>
+  bool parse(It& first, const It& last, const Context& context, RContext& rcontext,
+             Attribute& attr) const {
+    if (expression_level == 0) terms = 0;
+    struct Level {
+      Level() { ++expression_level; }
+      ~Level() { --expression_level; }
+    } level;
+    return this->subject.parse(first, last, context, rcontext, attr);
+  }
+};
+
+// term[p]: p (an operator and its operand, or an accessor), counted once it has parsed;
+// throws ExpressionTooLong past kMaxTerms.
+template <typename Subject>
+struct TermDirective : x3::unary_parser<Subject, TermDirective<Subject>> {
+  using base_type = x3::unary_parser<Subject, TermDirective<Subject>>;
+  static bool const is_pass_through_unary = true;
+  constexpr explicit TermDirective(const Subject& subject) : base_type(subject) {}
+
+  template <typename It, typename Context, typename RContext, typename Attribute>
+  bool parse(It& first, const It& last, const Context& context, RContext& rcontext,
+             Attribute& attr) const {
+    x3::skip_over(first, last, context);
+    It start = first;
+    if (!this->subject.parse(first, last, context, rcontext, attr)) return false;
+    if (++terms > kMaxTerms) {
+      throw ExpressionTooLong{static_cast<size_t>(start - x3::get<begin_tag>(context))};
+    }
+    return true;
+  }
+};
+
+template <template <typename> class Directive>
+struct DirectiveGen {
+  template <typename Subject>
+  constexpr Directive<typename x3::extension::as_parser<Subject>::value_type> operator[](
+      const Subject& subject) const {
+    return Directive<typename x3::extension::as_parser<Subject>::value_type>(
+        x3::as_parser(subject));
+  }
+};
+constexpr DirectiveGen<ExpressionDirective> expression{};
+constexpr DirectiveGen<TermDirective> term{};
+
+std::string TooLongMessage() {
+  return "expression too long (at most " + std::to_string(kMaxTerms) +
+         " operators and accessors; a long list of alternatives reads better as `x in (...)`)";
+}
+
 // ---- lexical pieces ----
 // ASCII character classes of our own: Spirit's classify bytes >= 0x80 with the C library,
 // which is undefined for them (and asserts in debug builds); identifiers are ASCII anyway.
@@ -369,13 +438,13 @@ const auto tuple_def = x3::attr(std::string()) >> '(' >> (expr % ',') > ')';
 const auto set_field = [](auto& ctx) { x3::_val(ctx).field = x3::_attr(ctx); };
 const auto set_index = [](auto& ctx) { x3::_val(ctx).index = x3::_attr(ctx); };
 const auto accessor_def =
-    located[('.' > ident)[set_field] | (('[' >> string_value) > ']')[set_field] |
-            (('[' >> digits) > ']')[set_index]];
+    term[located[('.' > ident)[set_field] | (('[' >> string_value) > ']')[set_field] |
+                 (('[' >> digits) > ']')[set_index]]];
 
 const auto primary_def =
     number_lit | string_lit | bool_lit | null_lit | call | name | ('(' > expr > ')');
 const auto postfix_def = primary >> *accessor;
-const auto neg_def = nested[x3::string("-") >> unary];
+const auto neg_def = nested[term[x3::string("-") >> unary]];
 const auto unary_def = neg | postfix;
 
 const auto mul_op = x3::string("*") | x3::string("/") | x3::string("%");
@@ -383,19 +452,19 @@ const auto add_op = (x3::string("+") | x3::string("-")) >> !x3::lit('=');
 const auto cmp_op = x3::string("==") | x3::string("!=") | x3::string("<=") | x3::string(">=") |
                     x3::string("<") | x3::string(">") | kw_str("starts_with") | kw_str("matches");
 
-const auto mul_step_def = mul_op > unary;
+const auto mul_step_def = term[mul_op > unary];
 const auto mul_expr_def = unary >> *mul_step;
-const auto add_step_def = add_op > mul_expr;
+const auto add_step_def = term[add_op > mul_expr];
 const auto add_expr_def = mul_expr >> *add_step;
-const auto cmp_step_def = (cmp_op > add_expr) | (kw_str("in") > tuple);
+const auto cmp_step_def = term[(cmp_op > add_expr) | (kw_str("in") > tuple)];
 const auto cmp_expr_def = add_expr >> x3::repeat(0, 1)[cmp_step];
-const auto not_op_def = nested[kw_str("not") > not_expr];
+const auto not_op_def = nested[term[kw_str("not") > not_expr]];
 const auto not_expr_def = not_op | cmp_expr;
-const auto and_step_def = kw_str("and") > not_expr;
+const auto and_step_def = term[kw_str("and") > not_expr];
 const auto and_expr_def = not_expr >> *and_step;
-const auto or_step_def = kw_str("or") > and_expr;
+const auto or_step_def = term[kw_str("or") > and_expr];
 const auto or_expr_def = and_expr >> *or_step;
-const auto expr_def = nested[or_expr];
+const auto expr_def = nested[expression[or_expr]];
 
 BOOST_SPIRIT_DEFINE(ident, name_ident, string_value, digits, number_lit, string_lit, bool_lit,
                     null_lit, name, call, tuple, accessor, primary, postfix, neg, unary, mul_step,
@@ -651,6 +720,9 @@ bool ParseFile(std::string_view text, ast::File* out, std::vector<ParseError>* e
     } catch (const NestingTooDeep& e) {
       error_at = begin + static_cast<std::ptrdiff_t>(e.offset);
       message = TooDeepMessage();
+    } catch (const ExpressionTooLong& e) {
+      error_at = begin + static_cast<std::ptrdiff_t>(e.offset);
+      message = TooLongMessage();
     }
     ok = false;
     x3::parse(error_at, end, *skipper);  // point at the offending token, not the blank before
@@ -699,6 +771,9 @@ bool ParseQuery(std::string_view text, ast::Query* out, ParseError* error) {
   } catch (const NestingTooDeep& e) {
     error->offset = e.offset;
     error->message = TooDeepMessage();
+  } catch (const ExpressionTooLong& e) {
+    error->offset = e.offset;
+    error->message = TooLongMessage();
   }
   return false;
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 
+#include "dsl/limits.h"
 #include "dsl/query.h"
 #include "dsl/value.h"
 #include "store/view_store.h"
@@ -15,7 +16,7 @@ namespace projd {
 
 struct QueryLimits {
   size_t default_rows = 100;                // rows per page when the query has no limit
-  size_t max_rows = 10000;                  // rows per page at most
+  size_t max_rows = kMaxQueryRows;          // rows per page at most
   size_t max_sorted = 200000;               // groups a grouped query may make
   std::chrono::milliseconds budget{10000};  // time a query may take
   // 0: none. Else the query gives up unanswered (answer->gave_up, RunQuery false with no

@@ -1,0 +1,99 @@
+// Expressions are bounded: a chain of operators or accessors compiles to a tree as deep as the
+// chain, which the checker, the evaluator and the destructors walk recursively. One expression
+// holds at most 1000 operators and accessors; past that, a .proj file and a query are refused
+// with the position of the term that went over, never a crash at the first event.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "dsl/compiler.h"
+#include "engine/replay.h"
+#include "tests/unit_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// "event.n <op> event.n <op> ...": `terms` operands, joined by `op`.
+std::string Chain(const std::string& operand, const std::string& op, int operands) {
+  std::string s = operand;
+  for (int i = 1; i < operands; ++i) s += " " + op + " " + operand;
+  return s;
+}
+
+std::string Projection(const std::string& expr) {
+  return "projection p {\n  from \"t\"\n  key event.k\n  on E { v = " + expr + " }\n}\n";
+}
+
+const std::string kTooLong = "expression too long (at most 1000 operators and accessors";
+
+}  // namespace
+
+TEST_CASE("expressions: 1000 operators and accessors apply; one more is a load-time error",
+          "[dsl]") {
+  // 500 operands "event.n" (500 accessors) and 499 '+': 999 terms.
+  std::string at_cap = Chain("event.n", "+", 500);
+  auto compiled = projd::CompileFile("p.proj", Projection(at_cap + " + 1"));  // 1000 terms
+  for (const auto& d : compiled.diagnostics) INFO(d.Format());
+  REQUIRE(compiled.ok());
+  fs::path dir = projd_test::FreshUnitDir("expression_limits");
+  std::string events = (dir / "events.jsonl").string();
+  std::ofstream(events) << R"({"type":"E","k":"a","n":0.01})"
+                        << "\n";
+  projd::ReplayResult r;
+  std::string error;
+  REQUIRE(projd::Replay(compiled.projections[0], events, &r, &error));
+  REQUIRE(r.rows.count("a") == 1);
+  CHECK(projd::ToJson(*r.rows["a"].fields.Find("v")) == "6");  // 500 x 0.01 + 1
+
+  // The 1001st term is pointed at: line 4, the column of its operator.
+  std::string text = Projection(at_cap + " + 1 + 2");
+  compiled = projd::CompileFile("p.proj", text);
+  REQUIRE(compiled.diagnostics.size() == 1);
+  const projd::Diagnostic& d = compiled.diagnostics[0];
+  CHECK(d.message.rfind(kTooLong, 0) == 0);
+  CHECK(d.line == 4);
+  size_t line_start = text.find("  on E");
+  CHECK(static_cast<size_t>(d.column) == text.rfind("+ 2") - line_start + 1);
+
+  // Chains of every kind, far past the cap, fail the same way (and fast); so do 50 nested
+  // parentheses of 30 terms each.
+  std::string accessors = "event";
+  for (int i = 0; i < 20000; ++i) accessors += ".a";
+  std::string nested = "1";
+  for (int i = 0; i < 50; ++i) nested = "(" + nested + " + " + Chain("1", "+", 30) + ")";
+  for (const std::string& expr :
+       {Chain("1", "+", 20000), Chain("1", "*", 20000), Chain("true", "and", 20000),
+        Chain("false", "or", 20000), Chain("not not not 1 == 1", "or", 2000), accessors, nested}) {
+    compiled = projd::CompileFile("p.proj", Projection(expr));
+    REQUIRE(compiled.diagnostics.size() == 1);
+    CHECK(compiled.diagnostics[0].message.rfind(kTooLong, 0) == 0);
+  }
+}
+
+TEST_CASE("expressions: a query past 1000 terms is refused with its line and column", "[dsl]") {
+  auto compiled = projd::CompileFile("p.proj",
+                                     "projection p {\n  from \"t\"\n  key event.k\n"
+                                     "  on E { balance += event.n }\n}\n");
+  REQUIRE(compiled.ok());
+  auto find = [&](const std::string& name) {
+    return name == "p" ? compiled.projections[0] : nullptr;
+  };
+  projd::Diagnostic diag;
+  // 1000 terms: accepted. Lists do not count their items, only the operators inside them.
+  CHECK(projd::CompileQuery("from p where balance > " + Chain("1", "+", 1000), find, &diag));
+  std::string list = "1";
+  for (int i = 2; i <= 5000; ++i) list += ", " + std::to_string(i);
+  CHECK(projd::CompileQuery("from p where balance in (" + list + ")", find, &diag));
+  // 20,000 terms over two lines: refused at the 1001st.
+  std::string q = "from p\nwhere " + Chain("balance > 1", "and", 20000);
+  CHECK_FALSE(projd::CompileQuery(q, find, &diag));
+  CHECK(diag.message.rfind(kTooLong, 0) == 0);
+  CHECK(diag.line == 2);
+  CHECK(diag.column > 1);
+  // Each expression counts on its own: a where and a select item of 600 terms each.
+  CHECK(projd::CompileQuery("from p where balance > " + Chain("1", "+", 600) +
+                                " select key, balance + " + Chain("1", "+", 600),
+                            find, &diag));
+}
