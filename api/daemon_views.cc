@@ -474,7 +474,16 @@ ViewStatus Daemon::StatusOf(const std::shared_ptr<View>& view) {
   if (st.rebuild_progress > 1) st.rebuild_progress = 1;
   st.rebuild_events_per_second = sh.events_per_second;
   if (sh.failed) {
-    st.reason = "rebuild stopped at a bad event (errors stop): " + sh.reason;
+    // The rebuild waits for an operator (a fixed definition or POST skip): never healthy, and
+    // the event it stopped at is shown as a failed view's is. The old view serves meanwhile.
+    st.state = ViewState::kFailed;
+    st.failed = true;
+    st.failed_topic = sh.failed_topic;
+    st.failed_partition = sh.failed_partition;
+    st.failed_offset = sh.failed_offset;
+    st.failed_event = sh.failed_event;
+    st.reason = "rebuild stopped at a bad event (errors stop): " + sh.reason +
+                "; this view serves meanwhile (POST skip moves the rebuild past the event)";
   } else if (sh.state == ViewState::kStalled) {
     // The rebuild cannot go on (an unreadable archive, a full disk): the view it would replace
     // serves meanwhile.

@@ -611,11 +611,19 @@ void DaemonApi::Lag(Daemon& /*daemon*/, ApiCall& call) {
 }
 
 void DaemonApi::Skip(Daemon& daemon, ApiCall& call) {
-  if (!call.view->Skip()) {
+  // The serving view, its rebuild (which may stop at a bad event too), or both.
+  bool skipped = call.view->Skip();
+  std::shared_ptr<View> shadow = daemon.FindShadow(call.Param(0));
+  bool rebuild_skipped = shadow && shadow->Skip();
+  if (!skipped && !rebuild_skipped) {
     return call.Reply(
         Error(409, "view is not stopped", Str("skip applies to a view stopped by errors stop")));
   }
-  daemon.Log("info", call.Param(0), "skip requested: the failing event becomes a dead letter");
+  daemon.Log(
+      "info", call.Param(0),
+      std::string("skip requested: the failing event becomes a dead letter") +
+          (rebuild_skipped ? (skipped ? " (in the view and its rebuild)" : " (in the rebuild)")
+                           : ""));
   Object o;
   o.Set("skipped", Value::Bool(true));
   return call.Reply(Json(202, Value::MakeObject(std::move(o))));

@@ -719,6 +719,35 @@ projection lenient {
       R"("a")");
   CHECK(projd::ToJson(*p->GetJson("/v1/views/strict/rows/a").as_object().Find("dead_letters")) ==
         "1");
+
+  // A rebuild meets the same event: the view shows failed, where, and why, while the old view
+  // serves; skip moves the rebuild past it, and the rebuilt view swaps in.
+  REQUIRE(p->Call("POST", "/v1/views/strict/rebuild").status == 202);
+  for (int i = 0; i < 100; ++i) {
+    st = p->GetJson("/v1/views/strict");
+    if (st.as_object().Find("state")->as_string() == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(projd::ToJson(st));
+  REQUIRE(st.as_object().Find("state")->as_string() == "failed");
+  CHECK(st.as_object().Find("reason")->as_string().rfind("rebuild stopped at a bad event", 0) == 0);
+  CHECK(projd::ToJson(*st.as_object().Find("failed_at")->as_object().Find("offset")) == "1");
+  CHECK(st.as_object().Find("rebuild")->is_object());
+  CHECK(RowText(*p, "strict", "a") == R"({"n":3})");
+  CHECK(p->Call("POST", "/v1/views/strict/skip").status == 202);
+  for (int i = 0; i < 100; ++i) {
+    st = p->GetJson("/v1/views/strict");
+    if (st.as_object().Find("rebuild")->is_null()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(st.as_object().Find("rebuild")->is_null());
+  CHECK(st.as_object().Find("state")->as_string() == "live");
+  CHECK(RowText(*p, "strict", "a") == R"({"n":3})");
+  CHECK(p->GetJson("/v1/views/strict/dead-letters")
+            .as_object()
+            .Find("dead_letters")
+            ->as_array()
+            .size() == 1);
 }
 
 TEST_CASE("errors stop: the view stops at the bad event, skip moves past it", "[embedded]") {
