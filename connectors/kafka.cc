@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "connectors/kafka_client.h"
 #include "connectors/source.h"
@@ -366,8 +367,10 @@ class KafkaSource final : public Source {
   SourceStatus Status() const override {
     SourceStatus st;
     std::vector<TopicPartition> parts;
+    std::map<TopicPartition, std::pair<int64_t, int64_t>> reset_marks;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      reset_marks = reset_marks_;
       st.problem = problem_;
       st.healthy = problem_.empty();
       if (!gap_problem_.empty()) {
@@ -380,15 +383,16 @@ class KafkaSource final : public Source {
     st.fetch_wakes = fetch_wakes_.load(std::memory_order_relaxed);
     for (const auto& tp : parts) {
       int64_t lo = -1, hi = -1;
-      if (rk_ && rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &lo,
-                                                &hi) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        PartitionInfo info;
-        info.low_watermark = KnownOffset(lo);
-        info.high_watermark = KnownOffset(hi);
-        st.partitions[tp] = info;
-      } else {
-        st.partitions[tp] = PartitionInfo();
+      if (!rk_ || rd_kafka_get_watermark_offsets(rk_.get(), tp.topic.c_str(), tp.partition, &lo,
+                                                 &hi) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        lo = hi = -1;
       }
+      auto mark = reset_marks.find(tp);
+      if (hi < 0 && mark != reset_marks.end()) std::tie(lo, hi) = mark->second;
+      PartitionInfo info;
+      info.low_watermark = KnownOffset(lo);
+      info.high_watermark = KnownOffset(hi);
+      st.partitions[tp] = info;
     }
     return st;
   }
@@ -451,6 +455,12 @@ class KafkaSource final : public Source {
       return;
     }
     std::string why = topic + ":" + std::to_string(partition) + ": ";
+    if (hi >= 0) {
+      // The partition fetches nothing more, so librdkafka's own watermarks may stay unknown:
+      // these are reported for it instead (the view compares its position with the log end).
+      std::lock_guard<std::mutex> lock(mu_);
+      reset_marks_[TopicPartition{topic, partition}] = {lo, hi};
+    }
     if (hi >= 0 && offset > hi) {  // not deleted: the log is shorter than the view's position
       why += "offset " + std::to_string(offset) + " is past the log's end (offset " +
              std::to_string(hi) +
@@ -576,8 +586,10 @@ class KafkaSource final : public Source {
   Position last_positions_;
 
   mutable std::mutex mu_;
-  std::string problem_;             // guarded by mu_
-  std::string gap_problem_;         // guarded by mu_: events lost to retention (OnOffsetReset)
+  std::string problem_;      // guarded by mu_
+  std::string gap_problem_;  // guarded by mu_: events lost to retention (OnOffsetReset)
+  // guarded by mu_: the watermarks (low, high) asked for at an offset reset (OnOffsetReset)
+  std::map<TopicPartition, std::pair<int64_t, int64_t>> reset_marks_;
   bool transport_problem_ = false;  // guarded by mu_
   bool recheck_soon_ = false;       // guarded by mu_
   std::set<std::string> missing_topics_;

@@ -1,5 +1,5 @@
-// The short-lived Kafka clients of tools and tests: topic creation, a topic's watermarks,
-// record deletion and a consumer group's committed offsets.
+// The short-lived Kafka clients of tools and tests: topic creation and deletion, a topic's
+// watermarks, record deletion and a consumer group's committed offsets.
 #include <chrono>
 #include <thread>
 
@@ -76,6 +76,33 @@ bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int 
   }
   *error = "topic " + topic + " has no leaders after 10 s";
   return false;
+}
+
+bool DeleteKafkaTopic(const std::string& brokers, const std::string& topic, std::string* error) {
+  HandlePtr rk = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers}}, error);
+  if (!rk) return false;
+  rd_kafka_DeleteTopic_t* dt = rd_kafka_DeleteTopic_new(topic.c_str());
+  QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  rd_kafka_DeleteTopics(rk.get(), &dt, 1, nullptr, queue.get());
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 60000);
+  bool ok = false;
+  if (!ev) {
+    *error = "delete topic " + topic + ": timed out";
+  } else if (rd_kafka_event_error(ev)) {
+    *error = std::string("delete topic ") + topic + ": " + rd_kafka_event_error_string(ev);
+  } else {
+    const rd_kafka_DeleteTopics_result_t* res = rd_kafka_event_DeleteTopics_result(ev);
+    size_t cnt = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_DeleteTopics_result_topics(res, &cnt);
+    ok = cnt == 1 && !rd_kafka_topic_result_error(results[0]);
+    if (!ok) {
+      *error = "delete topic " + topic + ": " +
+               (cnt == 1 ? rd_kafka_topic_result_error_string(results[0]) : "no result");
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_DeleteTopic_destroy(dt);
+  return ok;
 }
 
 bool QueryWatermarks(const std::string& brokers,

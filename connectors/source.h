@@ -175,6 +175,9 @@ class Producer {
 bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int partitions,
                       std::string* error);
 
+// Deletes a topic from a Kafka cluster (tests: a topic deleted and created again).
+bool DeleteKafkaTopic(const std::string& brokers, const std::string& topic, std::string* error);
+
 // Asks the cluster for the first and next offsets of every partition of `topic`. Returns false
 // with *error when the cluster cannot be asked or the topic does not exist.
 bool QueryWatermarks(const std::string& brokers,

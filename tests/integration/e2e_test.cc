@@ -1767,6 +1767,46 @@ TEST_CASE(
   CHECK(r.status == 202);
 }
 
+TEST_CASE("real Kafka: a topic deleted and created shorter fails the view with both offsets",
+          "[kafka]") {
+  std::string brokers = KafkaOrSkip();
+  if (brokers.empty()) return;
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-recreated", brokers, 1, &data, &topic);
+  std::string error;
+  Truth truth;
+  auto events = MakeEvents(50, 5, 5, &truth);
+  Produce(brokers, topic, events);
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
+      dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("balances", 50, std::chrono::seconds(60)));
+  // While projd runs, the topic is deleted, then created again with 10 events: the view's
+  // position 50 lies past the new log's end.
+  REQUIRE(projd::DeleteKafkaTopic(brokers, topic, &error));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
+  Produce(brokers, topic, std::vector<Event>(events.begin(), events.begin() + 10));
+  std::string state, reason;
+  Value st;
+  for (int i = 0; i < 300 && state != "failed"; ++i) {
+    st = p->GetJson("/v1/views/balances");
+    state = st.as_object().Find("state")->as_string();
+    reason = FieldText(st, "reason");
+    if (state != "failed") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(ToJson(st));
+  REQUIRE(state == "failed");
+  CHECK(reason.find(topic + ":0:50 is beyond the partition's log end (offset 10)") !=
+        std::string::npos);
+  CHECK(ToJson(
+            *st.as_object().Find("partitions")->as_array()[0].as_object().Find("high_watermark")) ==
+        "10");
+  CHECK(p->Call("GET", "/readyz").status == 503);
+  CHECK(p->Terminate() == 0);
+}
+
 TEST_CASE("real Kafka: events deleted before the view read them hold it, never skipped",
           "[kafka]") {
   std::string brokers = KafkaOrSkip();
