@@ -64,6 +64,11 @@ void View::Start() {
   last_progress_ = started_;
   position_ = store_->Positions();
   position_string_ = position_.ToString();
+  {
+    // The dead letters count from those the store keeps: a restart does not reset it.
+    std::lock_guard<std::mutex> lock(mu_);
+    dead_ = static_cast<int64_t>(store_->DeadLetterCount());
+  }
   published_change_seq_.store(store_->next_change_seq(), std::memory_order_release);
   thread_ = std::thread([this] { Run(); });
 }
