@@ -93,7 +93,7 @@ bool CollectColumns(const HistoryPages& pages, size_t max_versions, size_t page_
 }
 
 void AppendHeader(const CsvColumns& cols, std::string* out) {
-  out->append("version,event_time,topic,partition,offset,event_id,deleted");
+  out->append("version,event_time,topic,partition,offset,event_id");
   for (const auto& name : cols.audit) {
     out->push_back(',');
     AppendCsvField("audit." + name, out);
@@ -129,7 +129,6 @@ void AppendVersion(const CsvColumns& cols, const RowRecord& rec, std::string* ce
   out->append(std::to_string(by.offset));
   out->push_back(',');
   if (by.has_id) AppendCsvField(by.id, out);
-  out->append(rec.exists ? ",false" : ",true");
   for (const auto& name : cols.audit) AppendMember(by.audit, name, cell, out);
   static const Object kNoFields;
   for (const auto& name : cols.fields) {

@@ -3,12 +3,12 @@
 //
 // RFC 4180: CRLF line ends; a field is quoted when it holds a comma, a quote, CR or LF, or
 // begins or ends with a space or tab (quotes inside doubled). The header line names the
-// columns: version, event_time, topic, partition, offset, event_id, deleted, then audit.NAME
+// columns: version, event_time, topic, partition, offset, event_id, then audit.NAME
 // for each audit value, then one column per row field. The audit names and the field names are
 // each the union over every version written, sorted by name (byte order), so the columns do
 // not depend on paging or on which version came first. Cells: strings as they are, numbers as
 // their exact decimal text (never an exponent or a binary float), booleans true/false, null or
-// absent empty, arrays and objects as compact JSON. A deleted version has deleted=true and
+// absent empty, arrays and objects as compact JSON. A deletion is the version numbered 0, with
 // empty row fields (its audit values are kept: they describe the deleting event).
 #ifndef PROJD_API_HISTORY_CSV_H_
 #define PROJD_API_HISTORY_CSV_H_

@@ -130,20 +130,21 @@ TEST_CASE("history CSV: columns are the union over every version, deleted rows a
   v2.updated_by.has_id = true;
   v2.updated_by.id = "e-2";
   all.emplace_back(2, std::move(v2));
-  // A deletion: its fields (the row before) are no columns and no cells; its audit value is.
+  // A deletion (version 0): its fields (the row before) are no columns and no cells; its audit
+  // value is.
   all.emplace_back(5,
-                   Version(3, 12, R"({"ghost": 1, "balance": 7})", R"({"user": " carol"})", false));
+                   Version(0, 12, R"({"ghost": 1, "balance": 7})", R"({"user": " carol"})", false));
   all.emplace_back(
       9, Version(4, 13, R"({"flag": true, "tags": ["a", "b,c"], "nothing": null})", R"({})"));
   const std::string header =
-      "version,event_time,topic,partition,offset,event_id,deleted,audit.amount,audit.user,"
+      "version,event_time,topic,partition,offset,event_id,audit.amount,audit.user,"
       "balance,flag,note,nothing,owner,tags\r\n";
   const std::string lines[] = {
-      "1,2025-07-01T08:00:15Z,bank,2,10,,false,,alice,0.3,,,,\"Smith, John\",\r\n",
-      "2,2025-07-01T08:00:16.500Z,bank,2,11,e-2,false,5.5,bob,12345678901234567890.123456789,,"
+      "1,2025-07-01T08:00:15Z,bank,2,10,,,alice,0.3,,,,\"Smith, John\",\r\n",
+      "2,2025-07-01T08:00:16.500Z,bank,2,11,e-2,5.5,bob,12345678901234567890.123456789,,"
       "\"said \"\"hi\"\"\nbye\",,\"Smith, John\",\r\n",
-      "3,2025-07-01T08:00:18Z,bank,2,12,,true,,\" carol\",,,,,,\r\n",
-      "4,2025-07-01T08:00:19.500Z,bank,2,13,,false,,,,true,,,,\"[\"\"a\"\",\"\"b,c\"\"]\"\r\n",
+      "0,2025-07-01T08:00:18Z,bank,2,12,,,\" carol\",,,,,,\r\n",
+      "4,2025-07-01T08:00:19.500Z,bank,2,13,,,,,true,,,,\"[\"\"a\"\",\"\"b,c\"\"]\"\r\n",
   };
   std::string want = header + lines[0] + lines[1] + lines[2] + lines[3];
   // The same CSV whatever the page size: the columns come from every page.
@@ -155,16 +156,16 @@ TEST_CASE("history CSV: columns are the union over every version, deleted rows a
   // A cap: the first versions, with the columns of those only.
   int calls = 0;
   CHECK(Csv(Pager(&all, &calls), 1, 1) ==
-        "version,event_time,topic,partition,offset,event_id,deleted,audit.user,balance,owner\r\n"
-        "1,2025-07-01T08:00:15Z,bank,2,10,,false,alice,0.3,\"Smith, John\"\r\n");
+        "version,event_time,topic,partition,offset,event_id,audit.user,balance,owner\r\n"
+        "1,2025-07-01T08:00:15Z,bank,2,10,,alice,0.3,\"Smith, John\"\r\n");
   CHECK(Csv(Pager(&all, &calls), 3, 2) == header.substr(0, header.find(",flag")) +
                                               ",note,owner\r\n" +
-                                              "1,2025-07-01T08:00:15Z,bank,2,10,,false,,alice,"
+                                              "1,2025-07-01T08:00:15Z,bank,2,10,,,alice,"
                                               "0.3,,\"Smith, John\"\r\n"
-                                              "2,2025-07-01T08:00:16.500Z,bank,2,11,e-2,false,"
+                                              "2,2025-07-01T08:00:16.500Z,bank,2,11,e-2,"
                                               "5.5,bob,12345678901234567890.123456789,"
                                               "\"said \"\"hi\"\"\nbye\",\"Smith, John\"\r\n"
-                                              "3,2025-07-01T08:00:18Z,bank,2,12,,true,,\" "
+                                              "0,2025-07-01T08:00:18Z,bank,2,12,,,\" "
                                               "carol\",,,\r\n");
 }
 
@@ -181,13 +182,13 @@ TEST_CASE("history CSV: versions made after the columns were read are left out",
     return ok;
   };
   CHECK(Csv(grow, 0, 1) ==
-        "version,event_time,topic,partition,offset,event_id,deleted,a\r\n"
-        "1,2025-07-01T08:00:01.500Z,bank,2,1,,false,1\r\n"
-        "2,2025-07-01T08:00:03Z,bank,2,2,,false,2\r\n");
+        "version,event_time,topic,partition,offset,event_id,a\r\n"
+        "1,2025-07-01T08:00:01.500Z,bank,2,1,,1\r\n"
+        "2,2025-07-01T08:00:03Z,bank,2,2,,2\r\n");
   // No versions: the header alone.
   Versions none;
   CHECK(Csv(Pager(&none, &calls), 0, 10) ==
-        "version,event_time,topic,partition,offset,event_id,deleted\r\n");
+        "version,event_time,topic,partition,offset,event_id\r\n");
 }
 
 TEST_CASE("history CSV: read and write failures, and the download's file name", "[engine]") {

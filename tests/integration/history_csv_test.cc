@@ -119,33 +119,32 @@ TEST_CASE("history as CSV: exact decimals, RFC 4180 quoting, deletes; projctl --
   CHECK(Header(r, "content-disposition") == "attachment; filename=\"ledger-acc_1-history.csv\"");
   CHECK(Header(r, "x-projd-position") != "(none)");
   // CRLF line ends; the newlines inside the memo and the note are kept as they are.
-  CHECK(r.body.rfind("version,event_time,topic,partition,offset,event_id,deleted,balance,big,"
+  CHECK(r.body.rfind("version,event_time,topic,partition,offset,event_id,balance,big,"
                      "memo,note\r\n",
                      0) == 0);
   CHECK(r.body.size() >= 2);
   CHECK(r.body.substr(r.body.size() - 2) == "\r\n");
   Rows want = {
-      {"version", "event_time", "topic", "partition", "offset", "event_id", "deleted", "balance",
-       "big", "memo", "note"},
-      {"1", "2025-07-01T08:00:00Z", "bank", "0", "0", "e1", "false", "0.1", "", "plain", ""},
-      {"2", "2025-07-01T08:00:01.250Z", "bank", "0", "2", "e2", "false", "1234567890.223456789",
-       "true", "Smith, \"JJ\"\nline2", ""},
-      {"3", "2025-07-01T08:00:02Z", "bank", "0", "3", "e,3", "false", "1234567890.423456789",
-       "true", " padded ", ""},
-      {"0", "2025-07-01T08:00:03Z", "bank", "0", "4", "e4", "true", "", "", "", ""},
-      {"1", "2025-07-01T08:00:04Z", "bank", "0", "5", "e5", "false", "5", "", "", "n,\"1\"\r\nx"},
+      {"version", "event_time", "topic", "partition", "offset", "event_id", "balance", "big",
+       "memo", "note"},
+      {"1", "2025-07-01T08:00:00Z", "bank", "0", "0", "e1", "0.1", "", "plain", ""},
+      {"2", "2025-07-01T08:00:01.250Z", "bank", "0", "2", "e2", "1234567890.223456789", "true",
+       "Smith, \"JJ\"\nline2", ""},
+      {"3", "2025-07-01T08:00:02Z", "bank", "0", "3", "e,3", "1234567890.423456789", "true",
+       " padded ", ""},
+      {"0", "2025-07-01T08:00:03Z", "bank", "0", "4", "e4", "", "", "", ""},
+      {"1", "2025-07-01T08:00:04Z", "bank", "0", "5", "e5", "5", "", "", "n,\"1\"\r\nx"},
   };
   CHECK(ParseWithPython(dir, r.body) == want);
 
   // limit caps the versions (and the columns are those of the versions written).
   auto two = p->Call("GET", target + "?format=csv&limit=2");
   REQUIRE(two.status == 200);
-  Rows want_two = {
-      {"version", "event_time", "topic", "partition", "offset", "event_id", "deleted", "balance",
-       "big", "memo"},
-      {"1", "2025-07-01T08:00:00Z", "bank", "0", "0", "e1", "false", "0.1", "", "plain"},
-      {"2", "2025-07-01T08:00:01.250Z", "bank", "0", "2", "e2", "false", "1234567890.223456789",
-       "true", "Smith, \"JJ\"\nline2"}};
+  Rows want_two = {{"version", "event_time", "topic", "partition", "offset", "event_id", "balance",
+                    "big", "memo"},
+                   {"1", "2025-07-01T08:00:00Z", "bank", "0", "0", "e1", "0.1", "", "plain"},
+                   {"2", "2025-07-01T08:00:01.250Z", "bank", "0", "2", "e2", "1234567890.223456789",
+                    "true", "Smith, \"JJ\"\nline2"}};
   CHECK(ParseWithPython(dir, two.body) == want_two);
   // format=json is the JSON answer; anything else, and a view without history, are 400s.
   CHECK(p->Call("GET", target + "?format=json").body.rfind("{\"key\":\"acc 1\"", 0) == 0);
@@ -206,11 +205,11 @@ TEST_CASE("history as CSV: exact decimals, RFC 4180 quoting, deletes; projctl --
   Rows rows = ParseWithPython(dir, long_csv.body);
   REQUIRE(rows.size() == 2502);
   CHECK(rows[0] == std::vector<std::string>{"version", "event_time", "topic", "partition", "offset",
-                                            "event_id", "deleted", "balance", "memo", "note"});
+                                            "event_id", "balance", "memo", "note"});
   CHECK(rows[2500] == std::vector<std::string>{"2500", "2025-07-02T00:00:00Z", "bank", "0", "2505",
-                                               "L2499", "false", "25", "m", ""});
+                                               "L2499", "25", "m", ""});
   CHECK(rows[2501] == std::vector<std::string>{"2501", "2025-07-02T00:00:01Z", "bank", "0", "2506",
-                                               "L-end", "false", "1", "m", "last"});
+                                               "L-end", "1", "m", "last"});
 }
 
 TEST_CASE("history as CSV: the audit values of each version's event as audit.NAME columns",
@@ -233,15 +232,15 @@ projection ledger {
   INFO(r.body);
   REQUIRE(r.status == 200);
   Rows want = {
-      {"version", "event_time", "topic", "partition", "offset", "event_id", "deleted",
-       "audit.amount", "audit.memo", "balance", "note"},
-      {"1", "2025-07-01T08:00:00Z", "bank", "0", "0", "e1", "false", "0.1", "plain", "0.1", ""},
-      {"2", "2025-07-01T08:00:01.250Z", "bank", "0", "2", "e2", "false", "1234567890.123456789",
+      {"version", "event_time", "topic", "partition", "offset", "event_id", "audit.amount",
+       "audit.memo", "balance", "note"},
+      {"1", "2025-07-01T08:00:00Z", "bank", "0", "0", "e1", "0.1", "plain", "0.1", ""},
+      {"2", "2025-07-01T08:00:01.250Z", "bank", "0", "2", "e2", "1234567890.123456789",
        "Smith, \"JJ\"\nline2", "1234567890.223456789", ""},
-      {"3", "2025-07-01T08:00:02Z", "bank", "0", "3", "e,3", "false", "0.2", " padded ",
+      {"3", "2025-07-01T08:00:02Z", "bank", "0", "3", "e,3", "0.2", " padded ",
        "1234567890.423456789", ""},
-      {"0", "2025-07-01T08:00:03Z", "bank", "0", "4", "e4", "true", "", "", "", ""},
-      {"1", "2025-07-01T08:00:04Z", "bank", "0", "5", "e5", "false", "5", "", "5", "n,\"1\"\r\nx"},
+      {"0", "2025-07-01T08:00:03Z", "bank", "0", "4", "e4", "", "", "", ""},
+      {"1", "2025-07-01T08:00:04Z", "bank", "0", "5", "e5", "5", "", "5", "n,\"1\"\r\nx"},
   };
   CHECK(ParseWithPython(dir, r.body) == want);
 }
