@@ -152,6 +152,10 @@ void Daemon::Log(const std::string& level, const std::string& view, const std::s
     o.Set("msg", Value::String(message));
     std::cerr << ToJson(Value::MakeObject(std::move(o))) << "\n";
   } else {
+    // One line per event of note: line breaks inside a message are written as \n.
+    for (size_t at = message.find('\n'); at != std::string::npos; at = message.find('\n', at)) {
+      message.replace(at, 1, "\\n");
+    }
     std::cerr << ts << " " << level << (view.empty() ? "" : " view=" + view) << " " << message
               << "\n";
   }

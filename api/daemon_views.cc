@@ -382,8 +382,13 @@ bool Daemon::Reload(std::string* errors) {
   std::lock_guard<std::mutex> admin(admin_mu_);
   CompiledFile compiled = CompileDirectory(options_.projections_dir);
   if (!compiled.ok()) {
-    for (const auto& d : compiled.diagnostics) *errors += d.Format();
-    Log("error", "", "reload refused, nothing changed:\n" + *errors);
+    // One log line per error (FILE:LINE:COL: message); *errors has them with their source lines.
+    for (const auto& d : compiled.diagnostics) {
+      *errors += d.Format();
+      Log("error", "",
+          "reload refused, nothing changed: " + d.file + ":" + std::to_string(d.line) + ":" +
+              std::to_string(d.column) + ": " + d.message);
+    }
     return false;
   }
   std::set<std::string> names;
