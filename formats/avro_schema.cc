@@ -14,6 +14,84 @@ using avro_internal::AvroError;
 
 // --- schema JSON -> AvroNode ------------------------------------------------------------------
 
+// The bytes of a bytes or fixed default: Avro writes them as a string of code points 0-255,
+// one per byte. False when the text holds a code point above 255.
+bool DefaultBytes(const std::string& text, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+    } else if ((c & 0xE0) == 0xC0 && i + 1 < text.size()) {
+      unsigned cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(text[++i]) & 0x3Fu);
+      if (cp > 0xFF) return false;
+      out->push_back(static_cast<char>(cp));
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A field's default as the events given as JSON write the same value (what Encode reads): a
+// bytes or fixed default (code points 0-255) becomes base64, or with logical type decimal its
+// exact number. Records, arrays, maps and unions (their first branch) are converted member by
+// member; anything else, or a default that does not fit, is kept as it is (Encode says why).
+Value FromAvroDefault(const Value& def, const AvroNode* n, int depth) {
+  if (!n || depth > 64) return def;
+  switch (n->kind) {
+    case Kind::kBytes:
+    case Kind::kFixed: {
+      std::string bytes;
+      if (!def.is_string() || !DefaultBytes(def.as_string(), &bytes)) return def;
+      if (n->logical == Logical::kDecimal) {
+        Decimal d;
+        std::string error;
+        if (!avro_internal::DecimalFromTwosComplement(
+                reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), n->scale, &d,
+                &error)) {
+          return def;
+        }
+        return Value::Number(d);
+      }
+      std::string b64;
+      avro_internal::AppendBase64(reinterpret_cast<const unsigned char*>(bytes.data()),
+                                  bytes.size(), &b64);
+      return Value::String(std::move(b64));
+    }
+    case Kind::kUnion:
+      return n->children.empty() ? def : FromAvroDefault(def, n->children[0], depth + 1);
+    case Kind::kRecord: {
+      if (!def.is_object()) return def;
+      Object o = def.as_object();
+      for (size_t i = 0; i < n->children.size() && i < n->field_names.size(); ++i) {
+        if (Value* m = o.Find(n->field_names[i])) {
+          *m = FromAvroDefault(*m, n->children[i], depth + 1);
+        }
+      }
+      return Value::MakeObject(std::move(o));
+    }
+    case Kind::kArray: {
+      if (!def.is_array() || n->children.empty()) return def;
+      Array items;
+      for (const Value& item : def.as_array()) {
+        items.push_back(FromAvroDefault(item, n->children[0], depth + 1));
+      }
+      return Value::MakeArray(std::move(items));
+    }
+    case Kind::kMap: {
+      if (!def.is_object() || n->children.empty()) return def;
+      Object o = def.as_object();
+      for (const auto& [name, member] : def.as_object().members()) {
+        o.Set(name, FromAvroDefault(member, n->children[0], depth + 1));
+      }
+      return Value::MakeObject(std::move(o));
+    }
+    default:
+      return def;
+  }
+}
+
 class NodeBuilder {
  public:
   explicit NodeBuilder(std::vector<std::unique_ptr<AvroNode>>* nodes) : nodes_(nodes) {}
@@ -178,7 +256,7 @@ class NodeBuilder {
       n->field_names.push_back(fname->as_string());
       const Value* def = f.as_object().Find("default");
       n->has_default.push_back(def != nullptr);
-      n->defaults.push_back(def ? *def : Value());
+      n->defaults.push_back(def ? FromAvroDefault(*def, c, 0) : Value());
     }
     return true;
   }

@@ -218,6 +218,18 @@ TEST_CASE("avro: a schema whose defaults hold NUL characters is read", "[avro]")
       {"name":"f","type":{"type":"fixed","name":"F","size":2},"default":"\u0000\u0001"}]})");
   std::string bytes = Encode(s.get(), R"({"id":"a","d":"-1.50","f":"AAE="})");
   CHECK(DecodeToJson(s.get(), bytes) == R"({"d":-1.5,"f":"AAE=","id":"a"})");
+  // Missing fields take their defaults, read as Avro writes them (code points 0-255 per byte).
+  bytes = Encode(s.get(), R"({"id":"b"})");
+  CHECK(DecodeToJson(s.get(), bytes) == R"({"d":0,"f":"AAE=","id":"b"})");
+  auto more = Schema(R"({"type":"record","name":"U","fields":[
+      {"name":"raw","type":"bytes","default":"\u0001\u00ff"},
+      {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2},
+       "default":"\u0004\u00d2"},
+      {"name":"inner","type":{"type":"record","name":"In","fields":[
+         {"name":"b","type":"bytes"}]},"default":{"b":"\u0000"}},
+      {"name":"maybe","type":["null","bytes"],"default":null}]})");
+  CHECK(DecodeToJson(more.get(), Encode(more.get(), "{}")) ==
+        R"({"amount":12.34,"inner":{"b":"AA=="},"maybe":null,"raw":"Af8="})");
   // A decimal's text past the range says so.
   std::string out, error;
   CHECK_FALSE(
