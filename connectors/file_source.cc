@@ -229,15 +229,16 @@ class FileSource final : public Source {
           std::string error;
           if (!ParseJson(raw, &v, &error)) continue;
           if (name == "headers" && v.is_object()) {
-            // {"name": "value", ...}: each string member is one header.
+            // {"name": "value", ...}: each member is one header, a string as it is, another
+            // value as its JSON text (a number 5 is the header "5"); null is no header.
             auto& sets = poll_->header_sets;
             auto& text = poll_->header_text;
             sets.emplace_back();
             for (const auto& [hname, hvalue] : v.as_object().members()) {
-              if (!hvalue.is_string()) continue;
+              if (hvalue.is_null()) continue;
               text.push_back(hname);
               std::string_view n = text.back();
-              text.push_back(hvalue.as_string());
+              text.push_back(hvalue.is_string() ? hvalue.as_string() : ToJson(hvalue));
               sets.back().push_back({n, text.back()});
             }
             headers = &sets.back();

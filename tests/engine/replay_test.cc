@@ -254,3 +254,30 @@ projection h {
   CHECK(projd::ToJson(*all->as_object().Find("user")) == FieldJson(rec, "user"));
   CHECK(projd::ToJson(*all->as_object().Find("bin")) == FieldJson(rec, "bin"));
 }
+
+TEST_CASE("replay: envelope headers that are not strings read as their JSON text", "[engine]") {
+  fs::path dir = TestDir("replay_headers");
+  auto p = Compile(R"(
+projection h {
+  from "t"
+  key event.k
+  on * { n = meta.headers["n"]  b = meta.headers["b"]  z = meta.headers["z"]
+         s = meta.headers["s"]  o = meta.headers["o"] }
+}
+)");
+  std::string path = (dir / "events.jsonl").string();
+  std::ofstream(path)
+      << R"({"topic":"t","headers":{"n":5,"b":true,"z":null,"s":"x","o":{"a":[1]}},)"
+      << R"("value":{"k":"a"}})"
+      << "\n";
+  projd::ReplayResult r;
+  std::string error;
+  REQUIRE(projd::Replay(p, path, &r, &error));
+  REQUIRE(r.rows.count("a") == 1);
+  const projd::RowRecord& row = r.rows["a"];
+  CHECK(FieldJson(row, "n") == R"("5")");
+  CHECK(FieldJson(row, "b") == R"("true")");
+  CHECK(FieldJson(row, "s") == R"("x")");
+  CHECK(FieldJson(row, "o") == R"("{\"a\":[1]}")");
+  CHECK(FieldJson(row, "z") == "null");  // null: no header, which reads as null
+}
