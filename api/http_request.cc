@@ -20,13 +20,15 @@ namespace http_internal {
 namespace {
 
 // A Host field's value (RFC 9110 section 7.2: uri-host [ ":" port ]): a reg-name, an IPv4
-// address or a bracketed IP literal, and digits after a colon; empty is allowed (a target
-// without authority).
+// address or a bracketed IP literal, and digits after a colon. An empty value (which RFC 9112
+// section 3.2 leaves to a target without authority) is refused: every target projd serves
+// has one, this server's.
 bool ValidHostField(std::string_view value) {
+  if (value.empty() || value.front() == ':') return false;  // no host (":80" neither)
   size_t end = value.size();
   if (!value.empty() && value.front() == '[') {
     end = value.find(']');
-    if (end == std::string_view::npos) return false;
+    if (end == std::string_view::npos || end == 1) return false;  // "[]" names no host
     for (char c : value.substr(1, end - 1)) {
       if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
     }

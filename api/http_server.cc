@@ -120,18 +120,24 @@ void Core::OnAccept(beast::error_code ec, tcp::socket socket) {
 }
 
 void Core::Reject(tcp::socket socket) {
-  static const std::string kBusy = [] {
-    std::string body = "{\"error\":\"too many connections\"}";
-    return "HTTP/1.1 503 Service Unavailable\r\nServer: projd\r\n"
-           "Content-Type: application/json\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  }();
-  auto owned = std::make_shared<tcp::socket>(std::move(socket));
-  net::async_write(*owned, net::buffer(kBusy), [owned](beast::error_code, size_t) {
-    beast::error_code ec;
-    owned->shutdown(tcp::socket::shutdown_send, ec);
-    owned->close(ec);
-  });
+  // An error answer like any other (with its detail), closing the connection.
+  struct Rejected {
+    tcp::socket socket;
+    std::string bytes;
+  };
+  auto rejected = std::make_shared<Rejected>(Rejected{std::move(socket), {}});
+  HttpResponse busy =
+      ErrorResponse(503, "too many connections",
+                    "this server takes at most " + std::to_string(options_.max_connections) +
+                        " connections at once; retry later");
+  bool sends_file = false;
+  rejected->bytes = SerializeAnswer(std::move(busy), false, false, false, nullptr, &sends_file);
+  net::async_write(rejected->socket, net::buffer(rejected->bytes),
+                   [rejected](beast::error_code, size_t) {
+                     beast::error_code ec;
+                     rejected->socket.shutdown(tcp::socket::shutdown_send, ec);
+                     rejected->socket.close(ec);
+                   });
 }
 
 void Core::PostAfter(std::chrono::milliseconds delay, std::function<void()> fn) {

@@ -195,6 +195,9 @@ TEST_CASE("ParseQuickGet takes plain GETs only", "[http]") {
            "GET /a HTTP/1.1\r\nHost: a b\r\n\r\n",
            "GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n",
            "GET /a HTTP/1.1\r\nHost: a:8x\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost:\r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: \r\n\r\n",
+           "GET /a HTTP/1.1\r\nHost: :80\r\n\r\n",
        }) {
     INFO(other);
     CHECK_FALSE(quick(other));
