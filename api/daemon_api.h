@@ -61,6 +61,12 @@ struct ApiCall : std::enable_shared_from_this<ApiCall> {
 };
 
 struct DaemonApi {
+  // A query text (or a change feed's `where`) longer than this is compiled on the query pool,
+  // never on an HTTP thread: compiling takes time that grows faster than the text (a 90 KB
+  // query took 2 s), and would hold every other connection of the thread meanwhile. Real
+  // queries are far shorter; at this length the worst texts tried compile in about 1 ms.
+  static constexpr size_t kInlineCompileBytes = 1024;
+
   // Runs a matched, authorized call on the thread it is on: resolves its view, holds it for
   // min_position, then calls the route's handler.
   static void Serve(Daemon& d, const std::shared_ptr<ApiCall>& call);

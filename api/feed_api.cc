@@ -87,6 +87,11 @@ void DaemonApi::Changes(Daemon& daemon, ApiCall& call) {
     r.key = *key;
   }
   if (const std::string* where = call.req.Query("where")) {
+    // A long expression compiles on the query pool (kInlineCompileBytes); the stream is
+    // answered from there as from an HTTP thread.
+    if (!call.on_pool && where->size() > kInlineCompileBytes) {
+      return MoveToPool(daemon, call.shared_from_this());
+    }
     if (!ParseWhere(call.view, *where, &r, &bad)) return call.Reply(std::move(bad));
   }
   ChangeFeeds::Answer a = daemon.feeds_->Subscribe(r);

@@ -255,14 +255,18 @@ void DaemonApi::OpenApi(Daemon& /*daemon*/, ApiCall& call) {
 }
 
 void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
-  std::string text;
-  if (call.req.method == "GET") {
-    const std::string* q = call.req.Query("q");
+  // GET and HEAD (GET's route) take the query from ?q=, POST from the body.
+  const std::string* q = &call.req.body;
+  if (call.req.method != "POST") {
+    q = call.req.Query("q");
     if (!q) return call.Reply(Error(400, "bad query", Str("GET /v1/query needs ?q=QUERY")));
-    text = *q;
-  } else {
-    text = call.req.body;
   }
+  // Compiling takes time that grows with the text: a long one is compiled on the query pool
+  // with the rest of the work, never on the thread that reads requests.
+  if (!call.on_pool && q->size() > DaemonApi::kInlineCompileBytes) {
+    return MoveToPool(daemon, call.shared_from_this());
+  }
+  const std::string& text = *q;
   Diagnostic diag;
   const Principal* who = call.who;
   auto query = CompileQuery(

@@ -637,6 +637,64 @@ TEST_CASE("a query that waits for a position and then needs the query pool is an
   CHECK(late.status == 504);
 }
 
+TEST_CASE("a long query text is compiled on the query pool: /healthz answers meanwhile",
+          "[embedded]") {
+  // One HTTP thread: a query compiled there would hold every other request meanwhile.
+  std::string dir = projd::testing::TempDir("query-long-text");
+  std::filesystem::create_directories(dir + "/projections");
+  projd::testing::WriteFile(dir + "/projections/t.proj",
+                            "projection ticks { from \"ticks\" key event.k on Tick { n += 1 } }\n");
+  std::string error;
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", dir + "/data", "--http-threads", "1"},
+      dir + "/projd.log", &error);
+  REQUIRE(p);
+  Produce(p->embedded_brokers(), "ticks", {{"k", R"({"type":"Tick","k":"k"})"}});
+  REQUIRE(p->WaitCaughtUp("ticks", 1));
+  // 50 select items of 900 additions each (about 90 KB, each item within the language's bounds
+  // on one expression): compiling it takes a second or more.
+  std::string query = "from ticks select ";
+  for (int i = 0; i < 50; ++i) {
+    if (i > 0) query += ", ";
+    for (int t = 0; t < 900; ++t) query += "1+";
+    query += "1 as a" + std::to_string(i);
+  }
+  using Clock = std::chrono::steady_clock;
+  std::atomic<bool> done{false};
+  projd::HttpClientResult answer;
+  auto start = Clock::now();
+  std::thread client([&] {
+    answer = p->Call("POST", "/v1/query", query);
+    done = true;
+  });
+  std::atomic<bool> unused{false};
+  ThreadGuard client_guard(&unused, &client);
+  Clock::duration slowest{};
+  int probes = 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the query is on its way
+  while (!done) {
+    auto t0 = Clock::now();
+    CHECK(p->Call("GET", "/healthz").status == 200);
+    slowest = std::max(slowest, Clock::now() - t0);
+    ++probes;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  client.join();
+  auto took = Clock::now() - start;
+  auto ms = [](Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  INFO(probes << " /healthz probes while the query ran " << ms(took) << " ms; the slowest took "
+              << ms(slowest) << " ms");
+  CHECK(answer.status == 200);
+  CHECK(answer.body.find("\"a49\":901") != std::string::npos);
+  if (took < std::chrono::milliseconds(1500)) {
+    WARN("the query compiled in " << ms(took) << " ms: too fast to tell where it compiled");
+  }
+  CHECK(probes > 0);
+  CHECK(slowest < std::chrono::milliseconds(1000));
+}
+
 TEST_CASE("a broken projection keeps projd from starting and names the file", "[embedded]") {
   std::string data;
   std::string dir = Setup("broken", &data);
@@ -1249,6 +1307,41 @@ projection accts {
                           projd::PercentEncode("from accts where balance >= 390 select key"));
   CHECK(projd::ToJson(*scan.as_object().Find("scanned")) == "400");
   CHECK(scan.as_object().Find("rows")->as_array().size() == 10);
+  // HEAD takes ?q= as GET does: GET's status and header fields, without the body.
+  std::string q = projd::PercentEncode("from accts where owner == \"o3\" select key limit 5");
+  std::string wire =
+      Exchange(p->port(), "HEAD /v1/query?q=" + q +
+                              " HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /v1/query?q=" +
+                              q + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  {
+    INFO(wire);
+    size_t head_end = wire.find("\r\n\r\n") + 4;
+    std::string head = wire.substr(0, head_end), get = wire.substr(head_end);
+    CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    REQUIRE(get.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    auto field = [](const std::string& message, const std::string& name) {
+      size_t at = message.find("\r\n" + name + ": ");
+      if (at == std::string::npos) return std::string("none");
+      at += name.size() + 4;
+      return message.substr(at, message.find('\r', at) - at);
+    };
+    CHECK(field(head, "Content-Length") != "none");
+    CHECK(field(head, "Content-Length") == field(get, "Content-Length"));
+    CHECK(field(head, "X-Projd-Position") == field(get, "X-Projd-Position"));
+    CHECK(get.find("\"key\":\"id-0003\"") != std::string::npos);
+  }
+  // A query text over 1 KiB is compiled on the query pool, with the same answer.
+  std::string padded = "from accts where owner == \"o3\"";
+  while (padded.size() <= 1100) padded += " and balance >= 0";
+  r = p->Call("POST", "/v1/query", padded + " select key, balance");
+  REQUIRE(r.status == 200);
+  REQUIRE(projd::ParseJson(r.body, &v, &error));
+  CHECK(v.as_object().Find("rows")->as_array().size() == 50);
+  CHECK(projd::ToJson(*v.as_object().Find("scanned")) == "50");
+  r = p->Call("GET", "/v1/query?q=" + projd::PercentEncode(padded + " and balance >"));
+  CHECK(r.status == 400);
+  CHECK(r.body.find("\"column\":") != std::string::npos);
   // A bad query: 400 with line and column.
   r = p->Call("POST", "/v1/query", "from accts\nwhere owner = 1");
   CHECK(r.status == 400);
