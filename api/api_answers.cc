@@ -275,12 +275,34 @@ bool ParseLimit(const HttpRequest& req, size_t def, size_t max, size_t* out, std
     *out = def;
     return true;
   }
-  if (l->empty() || l->size() > 9 || l->find_first_not_of("0123456789") != std::string::npos) {
+  uint64_t n = 0;
+  if (!ParseWholeNumber(*l, max, &n)) {
     *error = "limit must be a whole number";
     return false;
   }
-  *out = std::min<size_t>(static_cast<size_t>(std::stoll(*l)), max);
+  *out = static_cast<size_t>(n);
   if (*out == 0) *out = 1;
+  return true;
+}
+
+bool ParseWholeNumber(std::string_view text, uint64_t max, uint64_t* out) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  // Digit by digit, stopping at `max`: however many digits, no overflow.
+  uint64_t n = 0;
+  for (char c : text) {
+    if (n > (UINT64_MAX - 9) / 10) {  // the number is past UINT64_MAX, so past max
+      *out = max;
+      return true;
+    }
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+    if (n >= max) {
+      *out = max;
+      return true;
+    }
+  }
+  *out = n;
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "api/http_server.h"
 #include "dsl/time.h"
@@ -45,7 +46,11 @@ Value ChangeToJson(ChangeRecord&& c);
 // A view's status as GET /v1/views lists it; with detail, also its partitions.
 Value StatusToJson(const ViewStatus& st, bool detail);
 
-// ?limit=: `def` when absent, at most `max`, 0 counts as 1. false with *error.
+// A whole number in decimal digits (no sign, no space), a larger one counted as `max`, however
+// many digits it has. false when `text` is empty or holds anything but digits.
+bool ParseWholeNumber(std::string_view text, uint64_t max, uint64_t* out);
+// ?limit=: `def` when absent, at most `max` (any larger whole number counts as `max`), 0
+// counts as 1. false with *error.
 bool ParseLimit(const HttpRequest& req, size_t def, size_t max, size_t* out, std::string* error);
 // ?limit= and ?cursor= of the paginated lists whose cursor is a sequence number (history,
 // dead letters). false with the 400 answer in *bad.

@@ -26,8 +26,10 @@ struct PositionWait {
   Position required;
   std::mutex mu;
   // guarded by mu: waiting; reached and served (a handler that runs again, e.g. moved to the
-  // query pool, goes on without waiting); or answered 504 when wait_ms ran out.
-  enum class State { kWaiting, kServed, kTimedOut } state = State::kWaiting;
+  // query pool, goes on without waiting); answered 504 when wait_ms ran out; or answered 400
+  // when the view serving the name after a swap can never reach it (a topic it does not
+  // consume).
+  enum class State { kWaiting, kServed, kTimedOut, kRefused } state = State::kWaiting;
   std::shared_ptr<View> view;  // guarded by mu: the view waited on last
   uint64_t waiter = 0;         // guarded by mu: its waiter there (0: none)
   uint64_t round = 0;          // guarded by mu: registrations so far (the latest one's waiter)

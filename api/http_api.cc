@@ -28,7 +28,29 @@ constexpr uint64_t kInlineQueryRows = 512;
 // read and test a row), so about the same time (QueryLimits::give_up_after_checks).
 constexpr uint64_t kInlineQueryChecks = 4096;
 
+// min_position's wait_ms: the default, and the most (a larger one counts as this).
+constexpr uint64_t kDefaultWaitMs = 5000;
+constexpr uint64_t kMaxWaitMs = 60000;
+
 namespace {
+
+// Why `view` can never reach `required` ("" when it may): an item on a topic the view does not
+// consume, with an offset above 0 (offset 0 is reached by any view). A partition the view does
+// not know of, on a topic it consumes, may still come (partitions can be added to a topic).
+std::string NeverReached(const View& view, const Position& required) {
+  const std::vector<std::string>& topics = view.projection().topics();
+  for (const auto& [tp, offset] : required) {
+    if (offset <= 0 || std::find(topics.begin(), topics.end(), tp.topic) != topics.end()) {
+      continue;
+    }
+    std::string consumed;
+    for (const std::string& t : topics) consumed += (consumed.empty() ? "" : ", ") + t;
+    return "view " + view.projection().name() + " does not consume topic " + tp.topic +
+           " (its topics: " + consumed + "), so it never reaches " + tp.topic + ":" +
+           std::to_string(tp.partition) + ":" + std::to_string(offset);
+  }
+  return "";
+}
 
 // Whether a call runs on the query pool from the start: long work, unless its route gives it a
 // bounded first try on the HTTP thread (try_inline).
@@ -142,26 +164,34 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
   Daemon* d = &daemon;
   if (!call->position_wait) {
     HttpRequest& req = call->req;
-    const std::string* min_pos = req.Query("min_position");
-    if (!min_pos) min_pos = req.Header("x-projd-min-position");
-    if (!min_pos || min_pos->empty()) return false;
     auto answer = [&call, &view](HttpResponse r) {
       r.headers.emplace_back("X-Projd-Position", view->PositionString());
       call->respond(std::move(r));
     };
+    const std::string* min_pos = req.Query("min_position");
+    if (!min_pos) min_pos = req.Header("x-projd-min-position");
+    bool waits = min_pos && !min_pos->empty();
     auto wait = std::make_shared<PositionWait>();
     std::string error;
-    if (!Position::Parse(*min_pos, &wait->required, &error)) {
+    if (waits && !Position::Parse(*min_pos, &wait->required, &error)) {
       answer(Error(400, "bad min_position", Str(error)));
       return true;
     }
-    int64_t wait_ms = 5000;
+    // wait_ms is checked whether or not there is a position to wait for.
+    uint64_t wait_ms = kDefaultWaitMs;
     if (const std::string* w = req.Query("wait_ms")) {
-      if (w->empty() || w->size() > 9 || w->find_first_not_of("0123456789") != std::string::npos) {
-        answer(Error(400, "bad wait_ms", Str("a whole number of ms")));
+      if (!ParseWholeNumber(*w, kMaxWaitMs, &wait_ms)) {
+        answer(Error(
+            400, "bad wait_ms",
+            Str("a whole number of milliseconds (a larger one than " + std::to_string(kMaxWaitMs) +
+                " counts as " + std::to_string(kMaxWaitMs) + ")")));
         return true;
       }
-      wait_ms = std::min<int64_t>(std::stoll(*w), 60000);
+    }
+    if (!waits) return false;
+    if (std::string never = NeverReached(*view, wait->required); !never.empty()) {
+      answer(Error(400, "bad min_position", Str(never)));
+      return true;
     }
     wait->view = view;
     call->position_wait = wait;
@@ -188,18 +218,31 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
     }
   }
   PositionWait& wait = *call->position_wait;
-  uint64_t round;
+  uint64_t round = 0;
+  std::string never;
   {
     std::lock_guard<std::mutex> lock(wait.mu);
-    if (wait.state == PositionWait::State::kServed) return false;   // reached before
-    if (wait.state == PositionWait::State::kTimedOut) return true;  // answered with 504
+    if (wait.state == PositionWait::State::kServed) return false;  // reached before
+    if (wait.state != PositionWait::State::kWaiting) return true;  // answered (504 or 400)
     if (view->Reached(wait.required)) {
       wait.state = PositionWait::State::kServed;
       return false;  // served now
     }
-    wait.view = view;
-    wait.waiter = 0;
-    round = ++wait.round;
+    // The view serving the name now (a rebuild's swap, a reload) may consume other topics.
+    never = NeverReached(*view, wait.required);
+    if (!never.empty()) {
+      wait.state = PositionWait::State::kRefused;
+    } else {
+      wait.view = view;
+      wait.waiter = 0;
+      round = ++wait.round;
+    }
+  }
+  if (!never.empty()) {
+    HttpResponse r = Error(400, "bad min_position", Str(never));
+    r.headers.emplace_back("X-Projd-Position", view->PositionString());
+    call->respond(std::move(r));
+    return true;
   }
   // Served again off the view's thread once it reached the position, or once it stopped (then
   // Serve finds the view serving the name now and waits there): on the query pool for long

@@ -28,10 +28,10 @@ const char kHead[] = R"json({
       "view": {"name": "view", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}},
       "key": {"name": "key", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}},
       "id": {"name": "id", "in": "path", "required": true, "description": "a correlation id, as the correlation clause computed it", "schema": {"type": "string", "minLength": 1}},
-      "limit": {"name": "limit", "in": "query", "description": "At most this many items (0 counts as 1, above 1000 as 1000); default 100", "schema": {"type": "integer", "minimum": 0, "maximum": 999999999}},
+      "limit": {"name": "limit", "in": "query", "description": "At most this many items (0 counts as 1, any whole number above 1000 as 1000); default 100", "schema": {"type": "integer", "minimum": 0}},
       "seq_cursor": {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
-      "min_position": {"name": "min_position", "in": "query", "description": "TOPIC:PARTITION:OFFSET,...: answer once the view applied every offset below these (also as header X-Projd-Min-Position; empty: no wait); 504 when wait_ms runs out first", "schema": {"type": "string", "pattern": "^([^,]+:[0-9]{1,9}:[0-9]{1,18}(,[^,]+:[0-9]{1,9}:[0-9]{1,18})*)?$"}},
-      "wait_ms": {"name": "wait_ms", "in": "query", "description": "How long to wait for min_position, in ms (above 60000 counts as 60000)", "schema": {"type": "integer", "minimum": 0, "maximum": 999999999, "default": 5000}}
+      "min_position": {"name": "min_position", "in": "query", "description": "TOPIC:PARTITION:OFFSET,...: answer once the view applied every offset below these (also as header X-Projd-Min-Position; empty: no wait); 504 when wait_ms runs out first; 400 at once for an offset above 0 on a topic the view does not consume", "schema": {"type": "string", "pattern": "^([^,]+:[0-9]{1,9}:[0-9]{1,18}(,[^,]+:[0-9]{1,9}:[0-9]{1,18})*)?$"}},
+      "wait_ms": {"name": "wait_ms", "in": "query", "description": "How long to wait for min_position, in ms (any whole number above 60000 counts as 60000); checked also without min_position", "schema": {"type": "integer", "minimum": 0, "default": 5000}}
     },
     "headers": {
       "Position": {"description": "The view's applied position: TOPIC:PARTITION:OFFSET,... (next offset to apply per partition)", "required": true, "schema": {"type": "string"}}

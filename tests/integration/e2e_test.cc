@@ -333,6 +333,22 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   CHECK(p->Call("POST", "/v1/views/balances/rows/acc-1").status == 405);
   CHECK(p->Call("GET", "/healthz").status == 200);
   CHECK(p->Call("GET", "/readyz").status == 200);
+  // limit= and wait_ms=: any larger whole number, however many digits, counts as the most; a
+  // wait_ms that is not a whole number is 400 whether or not a min_position asks for a wait.
+  auto all = p->Call("GET", "/v1/views/balances/rows?limit=99999999999999999999");
+  CHECK(all.status == 200);
+  CHECK(all.body.find("\"key\":\"acc-39\"") != std::string::npos);
+  for (const std::string bad : {"abc", "-1", "", "1.5"}) {
+    for (const std::string target :
+         {"/v1/views/balances/rows/acc-1?wait_ms=" + bad, "/v1/views/balances/rows?wait_ms=" + bad,
+          "/v1/views/balances/rows/acc-1?min_position=&wait_ms=" + bad,
+          "/v1/query?q=from%20balances&wait_ms=" + bad}) {
+      auto r = p->Call("GET", target);
+      INFO(target << ": " << r.body);
+      CHECK(r.status == 400);
+      CHECK(r.body.find("\"error\":\"bad wait_ms\"") != std::string::npos);
+    }
+  }
 
   // Read-your-own-writes: a deposit's offset from its delivery report, then a read that waits.
   auto producer = projd::Producer::Create(p->embedded_brokers(), {}, &error);
@@ -365,6 +381,38 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   // The same through the header.
   r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=100", "",
               {{"X-Projd-Min-Position", "bank:0:999999999"}});
+  CHECK(r.status == 504);
+  // A wait_ms past the most counts as 60000: a position reached answers at once.
+  std::string reached;
+  for (const auto& [k, v] : row.headers) {
+    if (k == "x-projd-position") reached = v;
+  }
+  REQUIRE(!reached.empty());
+  r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=99999999999999999999&min_position=" +
+                         projd::PercentEncode(reached));
+  CHECK(r.status == 200);
+  // A topic the view does not consume is never reached: 400 at once (not a 504 after
+  // wait_ms), naming it, with the view's position; by query parameter, header or query alike.
+  // Its offset 0 asks for nothing.
+  t0 = std::chrono::steady_clock::now();
+  r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=30000&min_position=bank:0:1,other:2:5");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  CHECK(r.status == 400);
+  CHECK(r.body.find("\"error\":\"bad min_position\"") != std::string::npos);
+  CHECK(r.body.find("does not consume topic other (its topics: bank)") != std::string::npos);
+  CHECK(r.body.find("other:2:5") != std::string::npos);
+  bool positioned = false;
+  for (const auto& [k, v] : r.headers) positioned = positioned || k == "x-projd-position";
+  CHECK(positioned);
+  r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=30000", "",
+              {{"X-Projd-Min-Position", "other:0:1"}});
+  CHECK(r.status == 400);
+  r = p->Call("POST", "/v1/query?wait_ms=30000&min_position=other:0:1", "from balances");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("does not consume topic other") != std::string::npos);
+  CHECK(p->Call("GET", "/v1/views/balances/rows/acc-1?min_position=other:0:0").status == 200);
+  // A partition the view does not know of, on its topic, may still come: it is waited for.
+  r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=200&min_position=bank:99:5");
   CHECK(r.status == 504);
 
   // SIGTERM: finish, commit, exit 0; the data stays.
