@@ -207,8 +207,8 @@ void Daemon::WriteHttpMetrics(std::string* out) {
   };
   *out +=
       "# HELP projd_http_requests_total HTTP requests answered, by route (method and pattern; "
-      "(none) when no route matched) and status code.\n# TYPE projd_http_requests_total "
-      "counter\n";
+      "a 405 under the path's first route; (none) when no route has the path) and status "
+      "code.\n# TYPE projd_http_requests_total counter\n";
   std::map<std::pair<int, int>, uint64_t> counts;
   {
     std::lock_guard<std::mutex> lock(http_metrics_mu_);

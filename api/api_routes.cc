@@ -244,9 +244,11 @@ const char* AccessName(Access access) {
 const std::vector<Route>& ApiRoutes() { return Compiled().routes; }
 
 int MatchRoute(const std::string& method, const std::vector<std::string>& segments,
-               std::vector<std::string>* params, bool* path_known, std::string* allow) {
+               std::vector<std::string>* params, bool* path_known, std::string* allow,
+               int* path_route) {
   const CompiledRoutes& c = Compiled();
   *path_known = false;
+  if (path_route) *path_route = -1;
   allow->clear();
   // HEAD is GET without the body (RFC 9110 section 9.3.2): a path with a GET route and no HEAD
   // route of its own answers HEAD with that GET route (the server sends the head only).
@@ -261,6 +263,7 @@ int MatchRoute(const std::string& method, const std::vector<std::string>& segmen
       match = IsParameter(pattern[s]) ? !segments[s].empty() : pattern[s] == segments[s];
     }
     if (!match) continue;
+    if (!*path_known && path_route) *path_route = static_cast<int>(i);
     *path_known = true;
     std::string_view route_method = c.routes[i].method;
     if (!allow->empty()) *allow += ", ";

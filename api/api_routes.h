@@ -61,8 +61,11 @@ const std::vector<Route>& ApiRoutes();
 // *path_known says whether some route has this path (a 405, with *allow listing its methods)
 // or none does (a 404). *params gets the path parameters in pattern order. HEAD takes the
 // path's GET route when the path has no HEAD route of its own (and *allow lists HEAD then).
+// *path_route (when given) gets the first route of the path in table order, the one whose
+// method *allow lists first (-1 when no route has this path): a 405 is counted under it.
 int MatchRoute(const std::string& method, const std::vector<std::string>& segments,
-               std::vector<std::string>* params, bool* path_known, std::string* allow);
+               std::vector<std::string>* params, bool* path_known, std::string* allow,
+               int* path_route = nullptr);
 
 // The parameter names of a pattern, in order ("{view}", "{key}" -> view, key).
 std::vector<std::string> PatternParameters(const std::string& pattern);

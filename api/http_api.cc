@@ -93,11 +93,15 @@ void Daemon::Handle(HttpRequest&& req, Responder respond) {
   call->read_seconds = &query_seconds_;
   bool path_known = false;
   std::string allow;
-  int index = MatchRoute(req.method, req.segments, &call->params, &path_known, &allow);
-  // Every answer is counted by route and status (projd_http_requests_total).
-  call->respond = [this, index, started = call->started,
+  int path_route = -1;
+  int index = MatchRoute(req.method, req.segments, &call->params, &path_known, &allow, &path_route);
+  // Every answer is counted by route and status (projd_http_requests_total); one to a method
+  // the path does not have (405) under the path's first route: "(none)" is for a path that
+  // matches no endpoint.
+  int counted = index >= 0 ? index : path_route;
+  call->respond = [this, counted, started = call->started,
                    respond = std::move(respond)](HttpResponse r) {
-    CountRequest(index, r.status,
+    CountRequest(counted, r.status,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     respond(std::move(r));
   };

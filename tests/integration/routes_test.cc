@@ -135,13 +135,21 @@ role  = "metrics"
   auto r = p->Call("PUT", "/v1/views/alpha", "", bearer("adm"));
   CHECK(r.status == 405);
   bool allow = false;
-  for (const auto& [k, val] : r.headers) allow = allow || (k == "allow" && val == "GET, HEAD, DELETE");
+  for (const auto& [k, val] : r.headers)
+    allow = allow || (k == "allow" && val == "GET, HEAD, DELETE");
   CHECK(allow);
   // Requests are counted by route and status.
   auto m = p->Call("GET", "/metrics", "", bearer("met"));
   CHECK(m.body.find("projd_http_requests_total{route=\"GET /v1/views/{view}\",code=\"403\"}") !=
         std::string::npos);
   CHECK(m.body.find("projd_http_request_seconds_count{route=\"GET /metrics\"}") !=
+        std::string::npos);
+  // A 405 under the path's first route (the first method Allow lists); (none) is only for
+  // paths that no route has.
+  CHECK(m.body.find("projd_http_requests_total{route=\"GET /v1/views/{view}\",code=\"405\"} 1\n") !=
+        std::string::npos);
+  CHECK(m.body.find("{route=\"(none)\",code=\"405\"}") == std::string::npos);
+  CHECK(m.body.find("projd_http_requests_total{route=\"(none)\",code=\"404\"} 1\n") !=
         std::string::npos);
   CHECK(m.body.find("projd_build_info{version=\"") != std::string::npos);
   CHECK(m.body.find("process_resident_memory_bytes ") != std::string::npos);
