@@ -92,6 +92,17 @@ TEST_CASE("expressions: a query past 1000 terms is refused with its line and col
   CHECK(diag.message.rfind(kTooLong, 0) == 0);
   CHECK(diag.line == 2);
   CHECK(diag.column > 1);
+  // A long line: columns stay exact after many nodes located on it (100,000 list items), for
+  // an error after the list and for one before it.
+  std::string big = "1";
+  for (int i = 2; i <= 100000; ++i) big += ", " + std::to_string(i);
+  std::string text = "from p where nope1 == 1 or balance in (" + big + ") or nope2 > 1";
+  CHECK_FALSE(projd::CompileQuery(text, find, &diag));
+  CHECK(diag.line == 1);
+  CHECK(static_cast<size_t>(diag.column) == text.find("nope1") + 1);
+  text = "from p where balance in (" + big + ") or nope2 > 1";
+  CHECK_FALSE(projd::CompileQuery(text, find, &diag));
+  CHECK(static_cast<size_t>(diag.column) == text.find("nope2") + 1);
   // Each expression counts on its own: a where and a select item of 600 terms each.
   CHECK(projd::CompileQuery("from p where balance > " + Chain("1", "+", 600) +
                                 " select key, balance + " + Chain("1", "+", 600),
