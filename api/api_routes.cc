@@ -125,7 +125,7 @@ std::vector<Route> MakeRoutes() {
   route = add("GET", "/v1/views/{view}/changes", Access::kReader, &DaemonApi::Changes,
               R"j({"summary": "The view's changes as they are applied, streamed until the client closes: Server-Sent Events when Accept asks for text/event-stream, else NDJSON. Each change is sent once durable, in apply order; resuming from a change's position (from= or Last-Event-ID) sends every later change exactly once. Heartbeats every 15 s (an SSE comment; NDJSON {\"heartbeat\": POSITION}); a client that reads too slowly is cut off with {\"error\": \"slow consumer\", \"position\": P}; a rebuild with a changed definition ends the stream with {\"rebuilt\": HASH, \"position\": P}",
         "parameters": [
-          {"name": "from", "in": "query", "description": "where to start: a position (a change's position, or X-Projd-Position), now (the default) or earliest (the oldest change kept)", "schema": {"type": "string"}},
+          {"name": "from", "in": "query", "description": "where to start: a position (a change's position, or X-Projd-Position), now (the default) or earliest (the oldest change kept); empty: the empty position, before every partition's first event", "schema": {"type": "string"}},
           {"name": "Last-Event-ID", "in": "header", "description": "an EventSource reconnecting: the last change's position; wins over from", "schema": {"type": "string"}},
           {"name": "where", "in": "query", "description": "only changes whose row (before the change, for a deletion) matches this query expression", "schema": {"type": "string"}},
           {"name": "key", "in": "query", "description": "only the changes of this row", "schema": {"type": "string"}},

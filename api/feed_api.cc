@@ -9,7 +9,8 @@ namespace projd {
 namespace {
 
 // Where the stream starts: a `Last-Event-ID` header (an EventSource reconnecting) wins over
-// ?from=, which is a position, `now` (the default) or `earliest`. false with the 400 answer.
+// ?from=, which is a position (empty: before everything), `now` (the default) or `earliest`.
+// false with the 400 answer.
 bool ParseFrom(const HttpRequest& req, FeedRequest* r, HttpResponse* bad) {
   const std::string* from = req.Header("last-event-id");
   const char* what = "Last-Event-ID";
@@ -26,7 +27,14 @@ bool ParseFrom(const HttpRequest& req, FeedRequest* r, HttpResponse* bad) {
     return true;
   }
   std::string error;
-  if (from->empty() || !Position::Parse(*from, &r->position, &error)) {
+  if (from->empty()) {
+    // The empty position, before every partition's first offset: what a view that has applied
+    // nothing, or a stream from the earliest change when none was pruned, gives as its position.
+    r->position = Position();
+    r->from = FeedRequest::From::kPosition;
+    return true;
+  }
+  if (!Position::Parse(*from, &r->position, &error)) {
     *bad = Error(400, std::string("bad ") + what,
                  Str("a position TOPIC:PARTITION:OFFSET,... (as a change's \"position\"), now or "
                      "earliest" +

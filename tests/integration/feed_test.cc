@@ -311,6 +311,15 @@ TEST_CASE("real Kafka: change feeds deliver every change once, in order, across 
   REQUIRE(all.Open(p->port(), "/v1/views/accounts/changes?from=earliest"));
   REQUIRE(all.status() == 200);
   CHECK(all.head().find("application/x-ndjson") != std::string::npos);
+  // The stream's start (X-Projd-Feed-Position: empty, the view has applied nothing) resumes.
+  const std::string header = "X-Projd-Feed-Position: ";
+  size_t at = all.head().find(header);
+  REQUIRE(at != std::string::npos);
+  at += header.size();
+  std::string start = all.head().substr(at, all.head().find("\r\n", at) - at);
+  FeedClient resumed;
+  REQUIRE(resumed.Open(p->port(), "/v1/views/accounts/changes?from=" + Encode(start)));
+  REQUIRE(resumed.status() == 200);
   // One row followed by key, and a where filter, from the start too.
   FeedClient one, big;
   REQUIRE(one.Open(p->port(), "/v1/views/accounts/changes?from=earliest&key=acc-7"));
@@ -320,6 +329,9 @@ TEST_CASE("real Kafka: change feeds deliver every change once, in order, across 
   Seen seen;
   ReadUntil(all, &seen, w.changes);
   seen.CheckTruth(w);
+  Seen seen_resumed;
+  ReadUntil(resumed, &seen_resumed, w.changes);
+  seen_resumed.CheckTruth(w);
   REQUIRE(p->WaitCaughtUp("accounts", static_cast<int64_t>(w.events.size())));
 
   int64_t acc7 = 0;
