@@ -253,8 +253,9 @@ class KafkaSource final : public Source {
         for (size_t i = 0;
              rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              ++i) {
-          headers_.push_back(
-              {name, value ? std::string_view(static_cast<const char*>(value), size) : ""});
+          // A header without a value (null) keeps a null view: it reads as null, not "".
+          headers_.push_back({name, value ? std::string_view(static_cast<const char*>(value), size)
+                                          : std::string_view()});
         }
       }
       msg.header_count = headers_.size() - first_header;

@@ -13,6 +13,7 @@ OwnedMessage::OwnedMessage(const Message& m)
       has_key(m.has_key) {
   for (size_t i = 0; i < m.header_count; ++i) {
     headers.emplace_back(m.headers[i].name, m.headers[i].value);
+    null_headers.push_back(m.headers[i].is_null());
   }
 }
 
@@ -27,7 +28,11 @@ Message OwnedMessage::View() const {
   m.value = value;
   m.error = error;
   header_views_.clear();
-  for (const auto& [name, v] : headers) header_views_.push_back({name, v});
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const auto& [name, v] = headers[i];
+    bool null = i < null_headers.size() && null_headers[i];
+    header_views_.push_back({name, null ? std::string_view() : std::string_view(v)});
+  }
   m.headers = header_views_.data();
   m.header_count = header_views_.size();
   return m;

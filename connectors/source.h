@@ -43,6 +43,7 @@ struct OwnedMessage {
 
   std::string topic, key, value, error;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<bool> null_headers;  // per header: it has no value (null, not "")
   Partition partition = 0;
   Offset offset = 0;
   int64_t timestamp_ms = 0;

@@ -147,10 +147,14 @@ inline bool EvalMeta(const ExprNode& n, EvalContext* ctx, Value* out) {
       break;
     case MetaField::kHeaders: {
       // Name -> value; the last of a repeated name wins; bytes that are not UTF-8 read as
-      // their base64 text.
+      // their base64 text; a header without a value reads as null.
       Object headers;
       for (size_t i = 0; i < m.header_count; ++i) {
         const MessageHeader& h = m.headers[i];
+        if (h.is_null()) {
+          headers.Set(std::string(h.name), Value());
+          continue;
+        }
         std::string value = IsUtf8(h.value) ? std::string(h.value) : Base64(h.value);
         headers.Set(std::string(h.name), Value::String(std::move(value)));
       }
@@ -277,6 +281,7 @@ bool ResolveHeader(const std::string& name, EvalContext* ctx, Value* scratch, co
   for (size_t i = m.header_count; i-- > 0;) {
     const MessageHeader& h = m.headers[i];
     if (h.name != name) continue;
+    if (h.is_null()) return true;  // a header without a value: null
     if (IsUtf8(h.value)) {
       scratch->SetString(h.value);
     } else {

@@ -15,10 +15,12 @@ namespace projd {
 using Partition = int32_t;  // a partition number of a topic
 using Offset = int64_t;     // an offset in a partition's log
 
-// A message header: name and value bytes (Kafka headers; `"headers"` of a JSONL envelope).
+// A message header: name and value bytes (Kafka headers; `"headers"` of a JSONL envelope). A
+// Kafka header without a value (null, not empty) has value.data() == nullptr: it reads as null.
 struct MessageHeader {
   std::string_view name;
   std::string_view value;
+  bool is_null() const { return value.data() == nullptr; }
 };
 
 struct EventMeta {

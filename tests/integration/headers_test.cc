@@ -1,5 +1,6 @@
 // meta.headers through the real path: headers produced by librdkafka on the real broker, read
 // by a projection in projd, kept in the rows it writes.
+#include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -64,7 +65,31 @@ projection commands {
                                  &error));
   REQUIRE(producer->ProduceAsync(topic, "b", R"({"id":"b"})", &error));
   REQUIRE(producer->Flush(std::chrono::seconds(30), &error));
-  REQUIRE(p->WaitCaughtUp("commands", 2));
+  // A header without a value (null, as Java's new RecordHeader("user", null) sends it) and an
+  // empty one: null and "".
+  {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    REQUIRE(rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), errstr, sizeof(errstr)) ==
+            RD_KAFKA_CONF_OK);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    REQUIRE(rk);
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(hdrs, "user", -1, nullptr, 0);
+    rd_kafka_header_add(hdrs, "correlation-id", -1, "", 0);
+    const char value[] = R"({"id":"c"})";
+    REQUIRE(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(value), sizeof(value) - 1),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                              RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    REQUIRE(rd_kafka_flush(rk, 30000) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(rk);
+  }
+  REQUIRE(p->WaitCaughtUp("commands", 3));
+  Value c = p->GetJson("/v1/views/commands/rows/c");
+  CHECK(Field(c, "user") == "nobody");
+  CHECK(Field(c, "command") == "");
+  CHECK(Field(c, "headers") == R"({"correlation-id":"","user":null})");
   Value a = p->GetJson("/v1/views/commands/rows/a");
   CHECK(Field(a, "user") == "carol");
   CHECK(Field(a, "command") == "cmd-1");
