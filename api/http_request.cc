@@ -261,9 +261,24 @@ std::optional<HttpResponse> RequestReader::CheckHead() {
 }
 
 std::optional<HttpResponse> RequestReader::CheckPending(std::string_view pending) const {
-  if (!parser_.is_header_done() || !parser_.chunked() || parser_.is_done()) {
-    return std::nullopt;
+  if (parser_.is_done()) return std::nullopt;
+  const bool in_head = !parser_.is_header_done();
+  if (!in_head && !parser_.chunked()) return std::nullopt;  // body bytes, whatever they are
+  // What is pending is framing alone (the rest of the head, a chunk-size line, or the last
+  // chunk's line and the trailer section), whose lines end in CRLF (RFC 9112 sections 2.2 and
+  // 7.1). Beast looks for a CRLF and, behind a bare LF, would wait for one until the limit of
+  // the head or line or read_timeout: a bare LF is refused at once, as a bare CR is.
+  for (size_t lf = pending.find('\n'); lf != std::string_view::npos;
+       lf = pending.find('\n', lf + 1)) {
+    if (lf == 0 || pending[lf - 1] != '\r') {
+      return ErrorResponse(400, "bad request",
+                           in_head ? "bad line ending: a bare LF in the request head, where "
+                                     "lines end in CRLF (RFC 9112 section 2.2)"
+                                   : "bad line ending: a bare LF in the chunked framing, where "
+                                     "lines end in CRLF (RFC 9112 section 7.1)");
+    }
   }
+  if (in_head) return std::nullopt;
   size_t start = pending.compare(0, 2, "\r\n") == 0 ? 2 : 0;
   size_t eol = pending.find("\r\n", start);
   if (eol == std::string_view::npos) {

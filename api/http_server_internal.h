@@ -82,10 +82,12 @@ class RequestReader {
   // HTTP/1.0 request (§6.1).
   std::optional<HttpResponse> CheckHead();
 
-  // When put asked for more of a chunked body: `pending`, what it left unconsumed, is the
-  // beginning of a chunk-size line (after the CRLF that ends the previous chunk's data), or a
-  // whole last-chunk line and the beginning of the trailer section. The 400 answer when that
-  // is already longer than its bound, so that the server does not buffer it without end.
+  // When put asked for more: `pending`, what it left unconsumed, is what is left of the head, or
+  // of a chunked body the beginning of a chunk-size line (after the CRLF that ends the previous
+  // chunk's data), or a whole last-chunk line and the beginning of the trailer section. The 400
+  // answer when that holds a bare LF, which Beast does not refuse there but waits behind, or a
+  // chunk-size line or trailer section is already longer than its bound, so that the server does
+  // not buffer it without end.
   std::optional<HttpResponse> CheckPending(std::string_view pending) const;
 
   // The parsed request, and the 400 answer when its trailer section was too large. Beast adds

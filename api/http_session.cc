@@ -184,19 +184,34 @@ void Session::ReadRequest() {
   reader_.emplace(options);
   request_deadline_ = std::chrono::steady_clock::now() + options.read_timeout;
   // A whole header is usually in the buffer already (it came with the first bytes, or behind
-  // a pipelined request): parse it here rather than through another asynchronous read. The
-  // parser takes a header only whole, so on need_more nothing is consumed and the read below
-  // picks up where this left off; its limits apply either way.
-  if (buffer_.size() > 0) {
-    beast::error_code ec;
-    buffer_.consume(reader_->Put(BufferView(buffer_), ec));
-    if (!ec && reader_->parser().is_header_done()) return OnHeader({}, 0);
-    if (ec && ec != http::error::need_more) return OnReadError(ec);
-  }
+  // a pipelined request): parse it here rather than through another asynchronous read.
+  ReadHead();
+}
+
+// The head is read here rather than by http::async_read_header, for the same reason as the
+// body (ReadBody): what the parser leaves unconsumed is checked after each read, so that a
+// bare LF, behind which Beast would wait for a CRLF until the head limit or the read timeout,
+// gets its 400 at once. The parser's head limit bounds the buffer.
+void Session::ReadHead() {
+  beast::error_code ec;
+  buffer_.consume(reader_->Put(BufferView(buffer_), ec));
+  if (!ec && reader_->parser().is_header_done()) return OnHeader({}, 0);
+  if (ec && ec != http::error::need_more) return OnReadError(ec);
+  if (auto bad = reader_->CheckPending(BufferView(buffer_))) return ReplyAndClose(std::move(*bad));
   stream_.expires_at(request_deadline_);
   reading_ = true;
-  http::async_read_header(stream_, buffer_, reader_->parser(),
-                          beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          beast::bind_front_handler(&Session::OnHeadBytes, shared_from_this()));
+}
+
+void Session::OnHeadBytes(beast::error_code ec, size_t bytes) {
+  reading_ = false;
+  if (closed_) return;
+  if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
+  if (ec == net::error::eof) return OnEof();    // the request stays incomplete
+  if (ec) return Close();                       // timeout, reset, ...
+  buffer_.commit(bytes);
+  ReadHead();
 }
 
 // A plain GET whole in the buffer, answered by quick_get without the general parsing (see

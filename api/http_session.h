@@ -216,6 +216,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnFirstBytes(beast::error_code ec, size_t bytes);
   void ReadRequest();
   bool TryQuickGet();
+  void ReadHead();
+  void OnHeadBytes(beast::error_code ec, size_t bytes);
   void OnHeader(beast::error_code ec, size_t bytes);
   void ReadBody();
   void OnBodyBytes(beast::error_code ec, size_t bytes);

@@ -1063,6 +1063,120 @@ TEST_CASE("chunked framing: the limits hold in HandleConnectionBytes too", "[htt
   CHECK(fine[1].body == "GET /after");
 }
 
+TEST_CASE("a bare LF in a request head gets 400 at once and closes", "[http]") {
+  // Beast refuses most, but waits for the head's CRLF CRLF behind some, until the head limit or
+  // read_timeout, then the connection closed without an answer.
+  EchoHandler echo;
+  HttpServerOptions options;
+  options.read_timeout = milliseconds(8000);
+  auto server = StartServer(options, echo.Handler());
+  for (const std::string& head : {
+           std::string("GET /a HTTP/1.1\r\nHost: t\r\n\n"),
+           std::string("GET /a HTTP/1.1\r\nHost: t\r\nX: 1\n\n"),
+           std::string("GET /a HTTP/1.1\r\nHost: t\n\r\n"),
+           std::string("GET /a HTTP/1.1\nHost: t\r\n\r\n"),
+       }) {
+    INFO("head: " << head);
+    auto started = Clock::now();
+    bool closed = false;
+    std::vector<RawResponse> responses = SendAndRead(server->port(), head, &closed);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(responses[0].body.rfind("{\"error\":\"bad request\",\"detail\":", 0) == 0);
+    CHECK(responses[0].headers["connection"] == "close");
+    CHECK(closed);
+    CHECK(MillisSince(started) < 4000);
+    std::vector<RawResponse> local = Handle(head + Get("/after"), {}, &echo);
+    REQUIRE(local.size() == 1);
+    CHECK(local[0].status == 400);
+  }
+  // In pieces: the head read after the first bytes is checked as it arrives.
+  for (bool pipelined : {false, true}) {
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send((pipelined ? Get("/first") : "") + "GET /a HTTP/1.1\r\n"));
+    std::this_thread::sleep_for(milliseconds(100));
+    REQUIRE(socket.Send("Host: t\r\n"));
+    std::this_thread::sleep_for(milliseconds(100));
+    REQUIRE(socket.Send("\n"));
+    bool closed = false;
+    std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(4000), &closed));
+    REQUIRE(responses.size() == (pipelined ? 2u : 1u));
+    CHECK(responses.back().status == 400);
+    CHECK(responses.back().body.find("bare LF in the request head") != std::string::npos);
+    CHECK(closed);
+  }
+  CHECK(echo.calls->load() == 1);  // GET /first
+  // A head in pieces with CRLFs is read as before.
+  RawSocket socket(server->port());
+  const std::string head = Get("/split", true);
+  for (size_t at = 0; at < head.size(); at += 7) {
+    REQUIRE(socket.Send(head.substr(at, 7)));
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  bool closed = false;
+  std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(4000), &closed));
+  REQUIRE(responses.size() == 1);
+  CHECK(responses[0].body == "GET /split");
+}
+
+TEST_CASE("chunked framing: a bare LF line end gets 400 at once and closes", "[http]") {
+  // Beast looks for the CRLF of a chunk-size line or trailer field and would wait for it until
+  // the line is too long or read_timeout passes, then close without an answer.
+  EchoHandler echo;
+  HttpServerOptions options;
+  options.read_timeout = milliseconds(8000);
+  auto server = StartServer(options, echo.Handler());
+  for (const std::string& body : {
+           std::string("1c\nfrom account_balance limit 1\n0\n\n"),  // every line
+           std::string("5\nhello\r\n0\r\n\r\n"),                    // a chunk-size line
+           std::string("5;a=b\nhello\r\n0\r\n\r\n"),                // after extensions
+           std::string("5\r\nhello\r\n0\n\r\n"),                    // the last chunk's line
+           std::string("5\r\nhello\n0\r\n\r\n"),                    // after the chunk data
+           std::string("5\r\nhello\r\n0\r\nX-T: 1\n\n"),            // a trailer field
+           std::string("5\r\nhello\r\n0\r\nX-T: 1\r\n\n"),          // the trailers' end
+           std::string("\n"),                                       // before the first line
+       }) {
+    INFO("body: " << body);
+    auto started = Clock::now();
+    bool closed = false;
+    std::vector<RawResponse> responses = SendAndRead(server->port(), ChunkedPost(body), &closed);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(responses[0].body.rfind("{\"error\":\"bad request\",\"detail\":", 0) == 0);
+    CHECK(responses[0].headers["connection"] == "close");
+    CHECK(closed);
+    CHECK(MillisSince(started) < 4000);
+
+    std::vector<RawResponse> local = Handle(ChunkedPost(body) + Get("/after"), {}, &echo);
+    REQUIRE(local.size() == 1);
+    CHECK(local[0].status == 400);
+    CHECK(local[0].headers["connection"] == "close");
+  }
+  // Sent in pieces, the bare LF is seen as soon as it arrives.
+  {
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send(ChunkedPost("5\r\nhello\r\n")));
+    std::this_thread::sleep_for(milliseconds(100));
+    REQUIRE(socket.Send("1a"));
+    std::this_thread::sleep_for(milliseconds(100));
+    REQUIRE(socket.Send("\n"));
+    bool closed = false;
+    std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(4000), &closed));
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].status == 400);
+    CHECK(responses[0].body.find("bare LF") != std::string::npos);
+    CHECK(closed);
+  }
+  CHECK(echo.calls->load() == 0);
+  // LF within the chunk data is data.
+  bool closed = false;
+  std::vector<RawResponse> fine = SendAndRead(
+      server->port(), ChunkedPost("6\r\na\nb\r\nc\r\n0\r\n\r\n", "Connection: close\r\n"), &closed);
+  REQUIRE(fine.size() == 1);
+  CHECK(fine[0].status == 200);
+  CHECK(echo.calls->load() == 1);
+}
+
 TEST_CASE("a Transfer-Encoding other than chunked alone gets 400 and closes", "[http]") {
   // RFC 9112 §6.3: the body's length cannot be known; taking it as empty would run the body
   // as the next request (request smuggling).

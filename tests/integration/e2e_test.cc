@@ -1804,6 +1804,15 @@ TEST_CASE("HTTP limits: 500 idle connections and a slowloris client do not stop 
   CHECK(p->Call("GET", "/healthz", "", {{"X-Big", big}}).status == 431);
   CHECK(p->Call("POST", "/v1/query", big).status == 413);
   CHECK(p->Call("GET", "/healthz").status == 200);
+
+  // A bare LF in a chunked body's framing: 400 at once, not a close after the read timeout.
+  auto started = std::chrono::steady_clock::now();
+  std::string wire = Exchange(p->port(),
+                              "POST /v1/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                              "\r\n15\nfrom balances limit 1\n0\n\n");
+  CHECK(wire.rfind("HTTP/1.1 400 ", 0) == 0);
+  CHECK(wire.find("bare LF") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(900));
 }
 
 TEST_CASE("history N days: versions older than the retention are pruned, the newest kept",
