@@ -80,7 +80,7 @@ bool DecodeStrict(std::string_view s, bool plus_is_space, std::string* out) {
 }
 
 // Fills path, segments and query from the raw target. False (with *detail) when the target is
-// not origin-form (or absolute-form) or holds a malformed percent escape.
+// not origin-form (or absolute-form with a host) or holds a malformed percent escape.
 bool ParseTarget(std::string_view target, HttpRequest* request, std::string* detail) {
   std::string_view path = target;
   std::string_view query;
@@ -93,6 +93,18 @@ bool ParseTarget(std::string_view target, HttpRequest* request, std::string* det
   size_t scheme_end = path.find("://");
   if (!path.empty() && path[0] != '/' && scheme_end != std::string_view::npos) {
     size_t slash = path.find('/', scheme_end + 3);
+    // RFC 9110 section 4.2.1: an http URI with an empty host is invalid (userinfo neither,
+    // section 4.2.4); the authority is what a Host field may hold.
+    std::string_view authority =
+        path.substr(scheme_end + 3, slash == std::string_view::npos ? std::string_view::npos
+                                                                    : slash - (scheme_end + 3));
+    if (!ValidHostField(authority)) {
+      *detail = authority.empty()
+                    ? "an absolute-form target without a host (RFC 9110 section 4.2.1)"
+                    : "an absolute-form target whose authority is not a host with an "
+                      "optional port (RFC 9110 section 4.2)";
+      return false;
+    }
     path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
   }
   if (path.empty() || path[0] != '/') {

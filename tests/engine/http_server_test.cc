@@ -1063,6 +1063,27 @@ TEST_CASE("chunked framing: the limits hold in HandleConnectionBytes too", "[htt
   CHECK(fine[1].body == "GET /after");
 }
 
+TEST_CASE("an absolute-form target needs a host (RFC 9110 section 4.2.1)", "[http]") {
+  EchoHandler echo;
+  auto server = StartServer({}, echo.Handler());
+  for (const char* bad :
+       {"http:///", "http://", "http:///a?x=1", "http://:80/a", "http://u@h/a", "http://h:8x/a"}) {
+    INFO(bad);
+    std::vector<RawResponse> local = Handle(Get(bad), {}, &echo);
+    REQUIRE(local.size() == 1);
+    CHECK(local[0].status == 400);
+    CHECK(local[0].body.find("absolute-form") != std::string::npos);
+    CHECK(Call(server->port(), "GET", bad).status == 400);
+  }
+  CHECK(echo.calls->load() == 0);
+  for (const char* good : {"http://h/a", "http://h", "http://h:80/a?x=1", "http://[::1]:8/a"}) {
+    INFO(good);
+    HttpClientResult result = Call(server->port(), "GET", good);
+    CHECK(result.status == 200);
+    CHECK(result.body == std::string("GET ") + good);
+  }
+}
+
 TEST_CASE("a bare LF in a request head gets 400 at once and closes", "[http]") {
   // Beast refuses most, but waits for the head's CRLF CRLF behind some, until the head limit or
   // read_timeout, then the connection closed without an answer.

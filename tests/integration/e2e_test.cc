@@ -1805,6 +1805,8 @@ TEST_CASE("HTTP limits: 500 idle connections and a slowloris client do not stop 
   CHECK(p->Call("POST", "/v1/query", big).status == 413);
   CHECK(p->Call("GET", "/healthz").status == 200);
 
+  // An absolute-form target without a host is 400 (RFC 9110 section 4.2.1).
+  CHECK(p->Call("GET", "http:///").status == 400);
   // A bare LF in a chunked body's framing: 400 at once, not a close after the read timeout.
   auto started = std::chrono::steady_clock::now();
   std::string wire = Exchange(p->port(),
