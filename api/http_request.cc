@@ -57,6 +57,61 @@ constexpr size_t kMaxTrailerBytes = 8192;    // and at most max_header_bytes
 
 std::string_view View(beast::string_view s) { return std::string_view(s.data(), s.size()); }
 
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+bool ValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the bounds of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return false;
+    }
+    if (n - i < len || p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (size_t k = 2; k < len; ++k) {
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// A piece of the request target as sent, for an error's detail: bytes other than printable
+// ASCII percent-encoded (the detail stays valid UTF-8), cut after 64 bytes.
+std::string ShowTargetPart(std::string_view raw) {
+  constexpr size_t kMaxShown = 64;
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (size_t i = 0; i < raw.size() && i < kMaxShown; ++i) {
+    auto u = static_cast<unsigned char>(raw[i]);
+    if (u > 0x20 && u < 0x7f) {
+      out.push_back(raw[i]);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  if (raw.size() > kMaxShown) out += "...";
+  return out;
+}
+
 // Strict percent-decoding: false on a '%' not followed by two hex digits.
 bool DecodeStrict(std::string_view s, bool plus_is_space, std::string* out) {
   out->clear();
@@ -80,7 +135,9 @@ bool DecodeStrict(std::string_view s, bool plus_is_space, std::string* out) {
 }
 
 // Fills path, segments and query from the raw target. False (with *detail) when the target is
-// not origin-form (or absolute-form with a host) or holds a malformed percent escape.
+// not origin-form (or absolute-form with a host), holds a malformed percent escape, or a path
+// segment or query parameter that is not UTF-8 once decoded: every string projd stores is UTF-8
+// (keys come from JSON), and a byte that is not would only be replaced (U+FFFD) further on.
 bool ParseTarget(std::string_view target, HttpRequest* request, std::string* detail) {
   std::string_view path = target;
   std::string_view query;
@@ -121,7 +178,13 @@ bool ParseTarget(std::string_view target, HttpRequest* request, std::string* det
     if (end == std::string_view::npos) end = path.size();
     if (end > start) {
       std::string segment;
-      DecodeStrict(path.substr(start, end - start), false, &segment);
+      std::string_view raw = path.substr(start, end - start);
+      DecodeStrict(raw, false, &segment);
+      if (!ValidUtf8(segment)) {
+        *detail = "path segment " + std::to_string(request->segments.size() + 1) + " (" +
+                  ShowTargetPart(raw) + ") is not UTF-8 once percent-decoded";
+        return false;
+      }
       request->segments.push_back(std::move(segment));
     }
     start = end + 1;
@@ -140,6 +203,16 @@ bool ParseTarget(std::string_view target, HttpRequest* request, std::string* det
     std::string decoded_name, decoded_value;
     if (!DecodeStrict(name, true, &decoded_name) || !DecodeStrict(value, true, &decoded_value)) {
       *detail = "malformed percent escape in the query";
+      return false;
+    }
+    if (!ValidUtf8(decoded_name)) {
+      *detail =
+          "a query parameter name (" + ShowTargetPart(name) + ") is not UTF-8 once percent-decoded";
+      return false;
+    }
+    if (!ValidUtf8(decoded_value)) {
+      *detail = "the value of query parameter " + ShowTargetPart(name) +
+                " is not UTF-8 once percent-decoded";
       return false;
     }
     request->query.emplace_back(std::move(decoded_name), std::move(decoded_value));

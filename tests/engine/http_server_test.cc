@@ -1063,6 +1063,63 @@ TEST_CASE("chunked framing: the limits hold in HandleConnectionBytes too", "[htt
   CHECK(fine[1].body == "GET /after");
 }
 
+TEST_CASE("a path segment or query parameter that is not UTF-8 once decoded gets 400", "[http]") {
+  // Every string projd stores is UTF-8: such a target names nothing, and its bytes would only be
+  // replaced (U+FFFD) further on.
+  std::mutex mu;
+  std::vector<HttpRequest> seen;
+  auto server = StartServer({}, [&](HttpRequest&& request, Responder respond) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(request);
+    respond(Text(200, request.target));
+  });
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"/v1/views/v/rows/%FF", "path segment 5 (%FF) is not UTF-8"},
+      {"/v1/views/v/rows/a%ff%fe", "path segment 5 (a%ff%fe)"},
+      {"/v1/views/v/rows/\xff", "path segment 5 (%FF)"},  // a raw byte, shown escaped
+      {"/a/%C3", "path segment 2 (%C3)"},                 // a sequence cut short
+      {"/a/%C0%AF", "path segment 2"},                    // overlong '/'
+      {"/a/%ED%A0%80", "path segment 2"},                 // a surrogate (U+D800)
+      {"/a/%F4%90%80%80", "path segment 2"},              // past U+10FFFF
+      {"/a?prefix=%FF", "query parameter prefix is not UTF-8"},
+      {"/a?q=%E2%82", "query parameter q"},
+      {"/a?%FF=1", "query parameter name (%FF)"},
+  };
+  for (const auto& [target, detail] : bad) {
+    INFO(target);
+    HttpClientResult result = Call(server->port(), "GET", target);
+    CHECK(result.status == 400);
+    CHECK(result.body.rfind("{\"error\":\"bad request\",\"detail\":\"", 0) == 0);
+    CHECK(result.body.find(detail) != std::string::npos);
+  }
+  // A long segment is named by its beginning.
+  HttpClientResult result = Call(server->port(), "GET", "/" + std::string(100, 'a') + "%FF");
+  CHECK(result.status == 400);
+  CHECK(result.body.find("(" + std::string(64, 'a') + "...)") != std::string::npos);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK(seen.empty());
+  }
+  // Not a framing error: the connection goes on. UTF-8 of every length passes, escaped or not.
+  RawSocket socket(server->port());
+  REQUIRE(socket.Send(Get("/v1/views/v/rows/%FF") +
+                      Get("/k/%C3%A9%E2%82%AC%F0%9F%98%80?p=%C3%A9+x&%E2%82%AC=\xc3\xa9") +
+                      Get("/\xc3\xa9/%00", true)));
+  bool closed = false;
+  std::vector<RawResponse> responses = ParseResponses(socket.Read(milliseconds(5000), &closed));
+  REQUIRE(responses.size() == 3);
+  CHECK(responses[0].status == 400);
+  CHECK(responses[1].status == 200);
+  CHECK(responses[2].status == 200);
+  std::lock_guard<std::mutex> lock(mu);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].segments == std::vector<std::string>{"k", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"});
+  REQUIRE(seen[0].query.size() == 2);
+  CHECK(seen[0].query[0] == std::make_pair(std::string("p"), std::string("\xc3\xa9 x")));
+  CHECK(seen[0].query[1] == std::make_pair(std::string("\xe2\x82\xac"), std::string("\xc3\xa9")));
+  CHECK(seen[1].segments == std::vector<std::string>{"\xc3\xa9", std::string(1, '\0')});
+}
+
 TEST_CASE("an absolute-form target needs a host (RFC 9110 section 4.2.1)", "[http]") {
   EchoHandler echo;
   auto server = StartServer({}, echo.Handler());

@@ -1805,7 +1805,13 @@ TEST_CASE("HTTP limits: 500 idle connections and a slowloris client do not stop 
   CHECK(p->Call("POST", "/v1/query", big).status == 413);
   CHECK(p->Call("GET", "/healthz").status == 200);
 
-  // An absolute-form target without a host is 400 (RFC 9110 section 4.2.1).
+  // A target that names nothing projd holds is 400, named (SPEC §6): a key that is not UTF-8
+  // once decoded (it was read as U+FFFD), an absolute-form target without a host.
+  auto bad_key = p->Call("GET", "/v1/views/balances/rows/%FF");
+  CHECK(bad_key.status == 400);
+  CHECK(bad_key.body.find("path segment 5 (%FF) is not UTF-8") != std::string::npos);
+  CHECK(p->Call("GET", "/v1/views/balances/rows?prefix=%C3").status == 400);
+  CHECK(p->Call("GET", "/v1/views/balances/rows/%C3%A9").status == 404);  // UTF-8: no such row
   CHECK(p->Call("GET", "http:///").status == 400);
   // A bare LF in a chunked body's framing: 400 at once, not a close after the read timeout.
   auto started = std::chrono::steady_clock::now();
