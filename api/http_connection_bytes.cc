@@ -142,6 +142,10 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
   size_t pos = 0;
   bool closing = false;
   while (!closing && pos < bytes.size()) {
+    int empty_lines = 0;
+    bool wait = false;  // only empty lines are left: as at a connection's end
+    pos += SkipEmptyLines(bytes.substr(pos), &empty_lines, &wait);
+    if (wait) break;
     if (std::string quick; size_t length = AnswerQuickGet(bytes.substr(pos), options, &quick)) {
       pieces.push_back({std::move(quick), nullptr, true});
       pos += length;

@@ -261,6 +261,17 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+size_t SkipEmptyLines(std::string_view bytes, int* count, bool* wait) {
+  size_t skipped = 0;
+  while (*count < kMaxEmptyLinesBeforeRequest && bytes.substr(skipped, 2) == "\r\n") {
+    skipped += 2;
+    ++*count;
+  }
+  std::string_view rest = bytes.substr(skipped);
+  *wait = *count < kMaxEmptyLinesBeforeRequest && (rest.empty() || rest == "\r");
+  return skipped;
+}
+
 bool ExpectsContinue(const http::request<http::string_body>& head) {
   auto expect = head.find(http::field::expect);
   return expect != head.end() && EqualsIgnoreCase(View(expect->value()), "100-continue");

@@ -43,6 +43,16 @@ std::string_view TrimWhitespace(std::string_view s);
 
 const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+// RFC 9112 section 2.2: a server SHOULD ignore at least one empty line (CRLF) received before
+// a request-line. Up to this many are ignored before each request; one more is a 400.
+constexpr int kMaxEmptyLinesBeforeRequest = 4;
+
+// The empty lines at the start of `bytes`, ignored before a request whose *count empty lines
+// before were already ignored (*count is added to): how many bytes to drop. *wait when what is
+// left of `bytes` is nothing or a lone CR and more empty lines may be ignored: the request, or
+// another empty line, has yet to arrive.
+size_t SkipEmptyLines(std::string_view bytes, int* count, bool* wait);
+
 // The request head asks for a go-ahead before its body ("Expect: 100-continue").
 bool ExpectsContinue(const http::request<http::string_body>& head);
 

@@ -179,6 +179,12 @@ void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
 }
 
 void Session::ReadRequest() {
+  // Empty lines before the request line are dropped (a few: SkipEmptyLines). When they are all
+  // there is yet, the rest is read as a request's first bytes are.
+  bool wait = false;
+  buffer_.consume(SkipEmptyLines(BufferView(buffer_), &empty_lines_, &wait));
+  if (wait) return ReadFirstBytes();
+  empty_lines_ = 0;  // this request begins: the next one may have its own
   if (TryQuickGet()) return ReadNext();
   const HttpServerOptions& options = core_->options();
   reader_.emplace(options);

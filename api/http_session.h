@@ -255,6 +255,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_wait_ = false;  // the pending first-bytes read has idle_deadline_
   beast::flat_buffer buffer_;
   std::optional<RequestReader> reader_;
+  int empty_lines_ = 0;  // ignored before the request being read (SkipEmptyLines)
   std::chrono::steady_clock::time_point request_deadline_;
 
   std::deque<Slot> queue_;   // unanswered or unwritten requests, oldest first

@@ -373,5 +373,30 @@ TEST_CASE("quick_get through a socket: pipelined, in order, split across reads",
   server->Stop();
 }
 
+TEST_CASE("empty lines before a request are dropped before the quick path looks at it", "[http]") {
+  // As the general reading drops them (RFC 9112 section 2.2): a plain GET behind them is still
+  // quick_get's, in HandleConnectionBytes and on a socket.
+  Servers s;
+  const std::string bytes =
+      "\r\nGET /q1 HTTP/1.1\r\nHost: h\r\n\r\n\r\n\r\nGET /g HTTP/1.1\r\nHost: h\r\n\r\n"
+      "\r\nGET /q2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  const std::vector<std::string> answers = {"quick /q1", "general /g", "general /q2"};
+  CHECK(Bodies(HandleConnectionBytes(bytes, s.options, s.handler,
+                                     std::chrono::milliseconds(2000))) == answers);
+  CHECK(s.quick_calls == std::vector<std::string>{"/q1", "/g"});
+
+  std::string error;
+  auto server = HttpServer::Start(s.options, s.handler, &error);
+  REQUIRE(server);
+  int fd = ConnectLoopback(server->port());
+  REQUIRE(send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+  std::string wire;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) wire.append(buf, static_cast<size_t>(n));
+  close(fd);
+  CHECK(Bodies(wire) == answers);
+  server->Stop();
+}
+
 }  // namespace
 }  // namespace projd

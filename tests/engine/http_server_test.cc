@@ -1141,6 +1141,65 @@ TEST_CASE("an absolute-form target needs a host (RFC 9110 section 4.2.1)", "[htt
   }
 }
 
+TEST_CASE("a few empty lines before a request line are ignored (RFC 9112 section 2.2)", "[http]") {
+  EchoHandler echo;
+  auto server = StartServer({}, echo.Handler());
+  // Before the first request and between pipelined ones, as many as 4.
+  const std::string bytes = "\r\n" + Get("/a") + "\r\n\r\n" + Get("/b") + "\r\n\r\n\r\n\r\n" +
+                            Get("/c?x=1") + "\r\n" + Get("/d", true);
+  std::vector<RawResponse> local = Handle(bytes, {}, &echo);
+  REQUIRE(local.size() == 4);
+  CHECK(local[0].body == "GET /a");
+  CHECK(local[1].body == "GET /b");
+  CHECK(local[2].body == "GET /c?x=1");
+  CHECK(local[3].body == "GET /d");
+  bool closed = false;
+  std::vector<RawResponse> responses = SendAndRead(server->port(), bytes, &closed);
+  REQUIRE(responses.size() == 4);
+  CHECK(responses[0].body == "GET /a");
+  CHECK(responses[3].body == "GET /d");
+  CHECK(closed);
+  // Split across reads, even inside a CRLF; then a request after an answer on the connection.
+  {
+    RawSocket socket(server->port());
+    for (const std::string& piece : {std::string("\r"), std::string("\n\r"), std::string("\n"),
+                                     Get("/e") + "\r", std::string("\n")}) {
+      REQUIRE(socket.Send(piece));
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    REQUIRE(socket.Send(Get("/f", true)));
+    std::vector<RawResponse> split = ParseResponses(socket.Read(milliseconds(5000), &closed));
+    REQUIRE(split.size() == 2);
+    CHECK(split[0].body == "GET /e");
+    CHECK(split[1].body == "GET /f");
+    CHECK(closed);
+  }
+  // Only empty lines, then the end: nothing to answer.
+  CHECK(Handle("\r\n\r\n", {}, &echo).empty());
+  {
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send("\r\n\r\n"));
+    CHECK(socket.Read(milliseconds(300), &closed).empty());
+    CHECK_FALSE(closed);
+  }
+  int calls = echo.calls->load();
+  // A fifth one is refused, as is a bare LF (not an empty line here).
+  for (const std::string& bad :
+       {std::string("\r\n\r\n\r\n\r\n\r\n") + Get("/g"),
+        Get("/a") + "\r\n\r\n\r\n\r\n\r\n" + Get("/g"), std::string("\n") + Get("/g")}) {
+    INFO(bad);
+    std::vector<RawResponse> refused = SendAndRead(server->port(), bad, &closed);
+    REQUIRE(!refused.empty());
+    CHECK(refused.back().status == 400);
+    CHECK(refused.back().headers["connection"] == "close");
+    CHECK(closed);
+    local = Handle(bad, {}, &echo);
+    REQUIRE(!local.empty());
+    CHECK(local.back().status == 400);
+  }
+  CHECK(echo.calls->load() == calls + 2);  // the two GET /a
+}
+
 TEST_CASE("a bare LF in a request head gets 400 at once and closes", "[http]") {
   // Beast refuses most, but waits for the head's CRLF CRLF behind some, until the head limit or
   // read_timeout, then the connection closed without an answer.

@@ -1821,6 +1821,14 @@ TEST_CASE("HTTP limits: 500 idle connections and a slowloris client do not stop 
   CHECK(wire.rfind("HTTP/1.1 400 ", 0) == 0);
   CHECK(wire.find("bare LF") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(900));
+  // Empty lines before a request line are ignored (RFC 9112 section 2.2).
+  wire = Exchange(p->port(),
+                  "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\r\n"
+                  "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::vector<std::string> answers = SplitResponses(wire);
+  REQUIRE(answers.size() == 2);
+  CHECK(answers[0].rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(answers[1].rfind("HTTP/1.1 200 ", 0) == 0);
 }
 
 TEST_CASE("history N days: versions older than the retention are pruned, the newest kept",
