@@ -5,6 +5,97 @@
 namespace projd {
 namespace query_detail {
 
+namespace {
+
+constexpr __int128 kE37 = static_cast<__int128>(1000000000000000000LL) * 10000000000000000000ULL;
+constexpr __int128 kE38 = kE37 * 10;
+
+using u128 = unsigned __int128;
+
+// A 256-bit magnitude, four 64-bit limbs, least significant first.
+struct U256 {
+  uint64_t limb[4] = {0, 0, 0, 0};
+};
+
+// a * b + c, for a, b, c below 2^128.
+U256 MulAdd(u128 a, u128 b, u128 c) {
+  uint64_t x[2] = {static_cast<uint64_t>(a), static_cast<uint64_t>(a >> 64)};
+  uint64_t y[2] = {static_cast<uint64_t>(b), static_cast<uint64_t>(b >> 64)};
+  U256 r;
+  for (int i = 0; i < 2; ++i) {
+    u128 carry = 0;
+    for (int j = 0; j < 2; ++j) {
+      u128 t = static_cast<u128>(x[i]) * y[j] + r.limb[i + j] + carry;
+      r.limb[i + j] = static_cast<uint64_t>(t);
+      carry = t >> 64;
+    }
+    for (int k = i + 2; k < 4 && carry; ++k) {
+      u128 t = static_cast<u128>(r.limb[k]) + carry;
+      r.limb[k] = static_cast<uint64_t>(t);
+      carry = t >> 64;
+    }
+  }
+  u128 carry = c;
+  for (int k = 0; k < 4 && carry; ++k) {
+    u128 t = static_cast<u128>(r.limb[k]) + static_cast<uint64_t>(carry);
+    r.limb[k] = static_cast<uint64_t>(t);
+    carry = (carry >> 64) + (t >> 64);
+  }
+  return r;
+}
+
+}  // namespace
+
+void WideSum::Add(Decimal d) {
+  low_ += d.raw();  // |low_| < 10^37 and |raw| < 10^38: no overflow
+  if (low_ >= kE37 || low_ <= -kE37) {
+    __int128 q = low_ / kE37;
+    high_ += q;
+    low_ -= q * kE37;
+  }
+}
+
+bool WideSum::ToDecimal(Decimal* out) const {
+  if (high_ > 10 || high_ < -10) return false;
+  __int128 total = high_ * kE37 + low_;  // |total| < 1.1 * 10^38
+  if (total >= kE38 || total <= -kE38) return false;
+  *out = Decimal::FromRaw(total);
+  return true;
+}
+
+bool WideSum::Average(int64_t n, Decimal* out) const {
+  if (n <= 0) return false;
+  // The total as a sign and a magnitude: high and low given the same sign first.
+  __int128 high = high_, low = low_;
+  if (high > 0 && low < 0) {
+    --high;
+    low += kE37;
+  } else if (high < 0 && low > 0) {
+    ++high;
+    low -= kE37;
+  }
+  bool negative = high < 0 || (high == 0 && low < 0);
+  u128 h = static_cast<u128>(high < 0 ? -high : high);
+  u128 l = static_cast<u128>(low < 0 ? -low : low);
+  U256 total = MulAdd(h, static_cast<u128>(kE37), l);
+  // Long division by n, from the most significant limb; then half-even on the remainder.
+  U256 q;
+  u128 rem = 0;
+  for (int k = 3; k >= 0; --k) {
+    u128 cur = (rem << 64) | total.limb[k];
+    q.limb[k] = static_cast<uint64_t>(cur / static_cast<uint64_t>(n));
+    rem = cur % static_cast<uint64_t>(n);
+  }
+  if (q.limb[3] != 0 || q.limb[2] != 0) return false;
+  u128 mag = (static_cast<u128>(q.limb[1]) << 64) | q.limb[0];
+  u128 twice = rem * 2;
+  if (twice > static_cast<u128>(n) || (twice == static_cast<u128>(n) && (mag & 1))) ++mag;
+  if (mag >= static_cast<u128>(kE38)) return false;
+  __int128 raw = static_cast<__int128>(mag);
+  *out = Decimal::FromRaw(negative ? -raw : raw);
+  return true;
+}
+
 bool Grouper::Add(const std::string& key, const Object& fields, std::string* error) {
   std::vector<Value> keys(q_.group_by.size());
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -46,10 +137,7 @@ bool Grouper::Accumulate(const std::string& key, const Object& fields, Group* g,
           *error = call.label + ": row " + key + " holds " + ToJson(v) + ", not a number";
           return false;
         }
-        if (!Decimal::Add(s.sum, v.as_number(), &s.sum)) {
-          *error = call.label + ": number overflow (|n| must stay below 10^20)";
-          return false;
-        }
+        s.sum.Add(v.as_number());
         ++s.n;
         break;
       case Aggregate::kCountDistinct: {
@@ -69,24 +157,35 @@ bool Grouper::Accumulate(const std::string& key, const Object& fields, Group* g,
   return true;
 }
 
-// The value of aggregate i for group g.
-Value Grouper::Result(size_t i, const Group& g) const {
+bool Grouper::Result(size_t i, const Group& g, Value* out, std::string* error) const {
   const State& s = g.aggs[i];
-  switch (q_.aggregate_calls[i].func) {
+  const auto& call = q_.aggregate_calls[i];
+  switch (call.func) {
     case Aggregate::kCount:
-      return Value::Number(Decimal::FromInt(g.rows));
-    case Aggregate::kSum:
-      return Value::Number(s.sum);
+      *out = Value::Number(Decimal::FromInt(g.rows));
+      return true;
+    case Aggregate::kSum: {
+      Decimal sum;
+      if (!s.sum.ToDecimal(&sum)) {
+        *error = call.label + ": number overflow (the sum is 10^20 or more)";
+        return false;
+      }
+      *out = Value::Number(sum);
+      return true;
+    }
     case Aggregate::kAvg: {
-      // The exact sum divided by the count, rounded half-even to 18 places.
+      // The exact sum divided by the count, rounded half-even to 18 places (the sum may pass
+      // 10^20 while the average does not; an average that does not fit cannot happen).
       Decimal avg;
-      if (s.n > 0 && Decimal::Div(s.sum, Decimal::FromInt(s.n), &avg)) return Value::Number(avg);
-      return Value();
+      *out = s.n > 0 && s.sum.Average(s.n, &avg) ? Value::Number(avg) : Value();
+      return true;
     }
     case Aggregate::kCountDistinct:
-      return Value::Number(Decimal::FromInt(static_cast<int64_t>(s.distinct.size())));
+      *out = Value::Number(Decimal::FromInt(static_cast<int64_t>(s.distinct.size())));
+      return true;
     default:
-      return s.has ? s.best : Value();
+      *out = s.has ? s.best : Value();
+      return true;
   }
 }
 
@@ -94,11 +193,16 @@ Value Grouper::Result(size_t i, const Group& g) const {
 bool Grouper::Finish(const Group& g, bool* keep, Out* out, std::string* error) const {
   Object group_row;
   for (size_t i = 0; i < g.keys.size(); ++i) group_row.Set(GroupRowName('g', i), g.keys[i]);
-  for (size_t i = 0; i < q_.aggregate_calls.size(); ++i) {
-    group_row.Set(GroupRowName('a', i), Result(i, g));
-  }
   std::string where = q_.group_by.empty() ? std::string("the whole view")
                                           : "group " + ToJson(Value::MakeArray(g.keys));
+  for (size_t i = 0; i < q_.aggregate_calls.size(); ++i) {
+    Value v;
+    if (!Result(i, g, &v, error)) {
+      *error += " in " + where;
+      return false;
+    }
+    group_row.Set(GroupRowName('a', i), std::move(v));
+  }
   auto eval = [&](const ExprNode& e, const std::string& what, Value* v) {
     EvalContext ctx;
     ctx.row = &group_row;

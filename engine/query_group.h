@@ -16,6 +16,20 @@
 namespace projd {
 namespace query_detail {
 
+// An exact sum of decimals that may pass 10^20 on the way (sum() and avg() add every row; only
+// the answer must fit): high * 10^37 + low, in Decimal's raw units (10^-18), |low| < 10^37.
+class WideSum {
+ public:
+  void Add(Decimal d);
+  // The sum, when its magnitude is below 10^20.
+  bool ToDecimal(Decimal* out) const;
+  // The sum divided by n (n > 0), rounded half-even to 18 places, when below 10^20.
+  bool Average(int64_t n, Decimal* out) const;
+
+ private:
+  __int128 high_ = 0, low_ = 0;
+};
+
 // Shared by the executor and the Grouper (defined in query_exec.cc).
 // null < bool < number < string < the rest (by JSON text); numbers and strings by value.
 int CompareValues(const Value& a, const Value& b);
@@ -36,7 +50,8 @@ class Grouper {
 
   // Adds a row that passed the where clause. False with *error when an expression fails on
   // it, sum() or avg() meets something else than a number or null, or there are too many
-  // groups.
+  // groups. (A sum may pass 10^20 on the way: only a sum() answer that does not fit is an
+  // error, when the answer is made.)
   bool Add(const std::string& key, const Object& fields, std::string* error);
 
   // Fills answer->rows with at most `page` groups in order, from the position in `cursor` (a
@@ -47,7 +62,7 @@ class Grouper {
  private:
   struct State {  // one aggregate of one group
     int64_t n = 0;
-    Decimal sum;
+    WideSum sum;
     bool has = false;
     Value best;
     std::set<std::string> distinct;  // encoded values
@@ -63,7 +78,8 @@ class Grouper {
     std::vector<Value> sort;  // the values of the order by items
   };
   bool Accumulate(const std::string& key, const Object& fields, Group* g, std::string* error);
-  Value Result(size_t i, const Group& g) const;
+  // The value of aggregate i for group g; false with *error when a sum does not fit.
+  bool Result(size_t i, const Group& g, Value* out, std::string* error) const;
   bool Finish(const Group& g, bool* keep, Out* out, std::string* error) const;
 
   const Query& q_;
