@@ -63,6 +63,40 @@ void RecordChange(const std::string& key, RowRecord& rec, RowState* row, Batch* 
   AppendRow(before, &out);
 }
 
+// The text with every number token a Decimal cannot hold (10^20 or more) replaced by `null`
+// padded with blanks to the same length; strings are left alone. Used only to learn the view
+// key of an event that fails on such a number, so that its dead letter names the row.
+std::string NullOutOfRangeNumbers(std::string_view text) {
+  std::string out(text);
+  size_t i = 0;
+  const size_t n = out.size();
+  while (i < n) {
+    char c = out[i];
+    if (c == '"') {
+      for (++i; i < n && out[i] != '"'; ++i) {
+        if (out[i] == '\\') ++i;
+      }
+      ++i;
+      continue;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t begin = i;
+      while (i < n && ((out[i] >= '0' && out[i] <= '9') || out[i] == '-' || out[i] == '+' ||
+                       out[i] == '.' || out[i] == 'e' || out[i] == 'E')) {
+        ++i;
+      }
+      Decimal d;
+      if (i - begin >= 4 && !Decimal::Parse(std::string_view(out).substr(begin, i - begin), &d)) {
+        out.replace(begin, 4, "null");
+        for (size_t k = begin + 4; k < i; ++k) out[k] = ' ';
+      }
+      continue;
+    }
+    ++i;
+  }
+  return out;
+}
+
 }  // namespace
 
 void Projector::DeadLetterMessage(const Message& msg, const std::string& reason, Batch* batch) {
@@ -135,10 +169,34 @@ void Projector::Read(const Message& msg, ReadEvent* out) const {
     out->status = ReadEvent::Status::kMessageError;
     return;
   }
-  if (!Decode(msg, out)) return;
+  if (!Decode(msg, out)) {
+    if (out->status == ReadEvent::Status::kUnreadable && !avro_ &&
+        out->error.find("number out of range") != std::string::npos) {
+      KeyOfUnreadable(msg, out);
+    }
+    return;
+  }
   if (!projection_->Prepare(out->input, msg, &out->prepared, &out->error)) {
     out->status = ReadEvent::Status::kUnprepared;
   }
+}
+
+// An event that fails on a number past 10^20 is still an event error, but its row should say
+// it missed one (dead_letters): the key is computed from the event with such numbers read as
+// null. When that gives a key, the event fails as prepared up to it (kUnprepared), with the
+// same reason.
+void Projector::KeyOfUnreadable(const Message& msg, ReadEvent* out) const {
+  std::string text = NullOutOfRangeNumbers(msg.value);
+  Message m = msg;
+  m.value = text;
+  ReadEvent again;
+  if (!Decode(m, &again)) return;
+  std::string ignored;
+  projection_->Prepare(again.input, m, &again.prepared, &ignored);
+  if (!again.prepared.has_key) return;
+  out->prepared.has_key = true;
+  out->prepared.key = std::move(again.prepared.key);
+  out->status = ReadEvent::Status::kUnprepared;
 }
 
 Projector::Outcome Projector::Apply(const Message& msg, ReadEvent* read, RowSource* rows,

@@ -103,6 +103,7 @@ class Projector {
   // Decodes a message's value into out->whole or out->slots and sets out->input; false with
   // out->error (and out->status) when it cannot be read.
   bool Decode(const Message& msg, ReadEvent* out) const;
+  void KeyOfUnreadable(const Message& msg, ReadEvent* out) const;
 
   std::shared_ptr<const Projection> projection_;
   bool use_slots_;  // JSON events of projections that read named members only

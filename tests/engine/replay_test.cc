@@ -281,3 +281,45 @@ projection h {
   CHECK(FieldJson(row, "o") == R"("{\"a\":[1]}")");
   CHECK(FieldJson(row, "z") == "null");  // null: no header, which reads as null
 }
+
+TEST_CASE("replay: an event failing on a number past 10^20 is a dead letter of its row",
+          "[engine]") {
+  fs::path dir = TestDir("replay_big_numbers");
+  auto p = Compile(R"(
+projection v {
+  from "t"
+  key event.k
+  on D { n += event.amount }
+}
+)");
+  std::string path = (dir / "events.jsonl").string();
+  std::ofstream(path)
+      << R"({"type":"D","k":"a","amount":1})"
+      << "\n"
+      << R"({"type":"D","k":"a","amount":100000000000000000000})"
+      << "\n"
+      << R"({"type":"D","k":"a","ref":-4111111111111111111111,"amount":1})"
+      << "\n"
+      << R"({"type":"D","k":123456789012345678901234,"amount":1})"
+      << "\n"
+      << R"({"type":"D","k":"b\"x 1e30","amount":1e30,"s":"12345678901234567890123"})"
+      << "\n";
+  projd::ReplayResult r;
+  std::string error;
+  REQUIRE(projd::Replay(p, path, &r, &error));
+  REQUIRE(r.rows.count("a") == 1);
+  CHECK(FieldJson(r.rows["a"], "n") == "1");
+  REQUIRE(r.dead_letters.size() == 4);
+  for (const auto& d : r.dead_letters) {
+    INFO(d.offset << ": " << d.reason);
+    CHECK(d.reason.find("number out of range") != std::string::npos);
+  }
+  // The row is named when the key itself is not the number that failed.
+  CHECK(r.dead_letters[0].has_key);
+  CHECK(r.dead_letters[0].key == "a");
+  CHECK(r.dead_letters[1].has_key);
+  CHECK(r.dead_letters[1].key == "a");
+  CHECK_FALSE(r.dead_letters[2].has_key);
+  CHECK(r.dead_letters[3].has_key);
+  CHECK(r.dead_letters[3].key == "b\"x 1e30");
+}
