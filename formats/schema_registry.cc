@@ -1,5 +1,6 @@
 #include "formats/schema_registry.h"
 
+#include <set>
 #include <utility>
 
 #include "dsl/value.h"
@@ -33,6 +34,85 @@ std::string ErrorText(const std::string& body) {
     if (m && m->is_string()) return m->as_string();
   }
   return body.substr(0, 200);
+}
+
+bool IsPrimitive(const std::string& s) {
+  static const char* const kPrimitives[] = {"null",  "boolean", "int",   "long",
+                                            "float", "double",  "bytes", "string"};
+  for (const char* p : kPrimitives) {
+    if (s == p) return true;
+  }
+  return false;
+}
+
+// The namespace a named schema object sets for the names inside it.
+std::string InnerNamespace(const Object& o, const std::string& ns) {
+  const Value* name = o.Find("name");
+  if (name && name->is_string() && name->as_string().find('.') != std::string::npos) {
+    return name->as_string().substr(0, name->as_string().rfind('.'));
+  }
+  const Value* n = o.Find("namespace");
+  return n && n->is_string() ? n->as_string() : ns;
+}
+
+// Makes a schema with references whole: the first use of each referenced type name (a string
+// where a type goes, resolved in its namespace) is replaced by that type's schema, later uses
+// stay names, as Avro wants each named type defined once before use.
+void InlineReferences(Value* type, const std::string& ns, const std::map<std::string, Value>& named,
+                      std::set<std::string>* defined, int depth) {
+  if (depth > 64) return;
+  if (type->is_string()) {
+    const std::string& s = type->as_string();
+    if (IsPrimitive(s)) return;
+    std::string full = s.find('.') != std::string::npos || ns.empty() ? s : ns + "." + s;
+    auto it = named.find(full);
+    if (it == named.end()) it = named.find(s);
+    if (it == named.end() || !defined->insert(it->first).second) return;
+    Value def = it->second;
+    // A referenced type keeps its own full name wherever it lands.
+    if (def.is_object() && it->first.find('.') != std::string::npos) {
+      Object& o = def.as_object();
+      const Value* name = o.Find("name");
+      if (name && name->is_string() && name->as_string().find('.') == std::string::npos &&
+          !o.Find("namespace")) {
+        o.Set("namespace", Value::String(it->first.substr(0, it->first.rfind('.'))));
+      }
+    }
+    *type = std::move(def);
+    InlineReferences(type, ns, named, defined, depth + 1);
+    return;
+  }
+  if (type->is_array()) {
+    for (Value& branch : type->as_array()) InlineReferences(&branch, ns, named, defined, depth + 1);
+    return;
+  }
+  if (!type->is_object()) return;
+  Object& o = type->as_object();
+  Value* t = o.Find("type");
+  if (!t) return;
+  if (!t->is_string()) return InlineReferences(t, ns, named, defined, depth + 1);
+  const std::string kind = t->as_string();
+  if (kind == "record" || kind == "error" || kind == "enum" || kind == "fixed") {
+    std::string inner = InnerNamespace(o, ns);
+    const Value* name = o.Find("name");
+    if (name && name->is_string()) {
+      const std::string& n = name->as_string();
+      defined->insert(n.find('.') != std::string::npos || inner.empty() ? n : inner + "." + n);
+    }
+    Value* fields = o.Find("fields");
+    if (fields && fields->is_array()) {
+      for (Value& f : fields->as_array()) {
+        Value* ft = f.is_object() ? f.as_object().Find("type") : nullptr;
+        if (ft) InlineReferences(ft, inner, named, defined, depth + 1);
+      }
+    }
+  } else if (kind == "array") {
+    if (Value* items = o.Find("items")) InlineReferences(items, ns, named, defined, depth + 1);
+  } else if (kind == "map") {
+    if (Value* values = o.Find("values")) InlineReferences(values, ns, named, defined, depth + 1);
+  } else {
+    InlineReferences(t, ns, named, defined, depth + 1);  // {"type": "bank.Money"}
+  }
 }
 
 }  // namespace
@@ -134,19 +214,103 @@ SchemaRegistry::Lookup SchemaRegistry::Get(int32_t id, std::string* schema_json,
     return Lookup::kNotFound;
   }
   *schema_json = v.as_object().Find("schema")->as_string();
+  // Schema references (Confluent 5.5+): the types this schema names from other subjects are
+  // fetched and written into it, so that it stands alone.
+  const Value* refs = v.as_object().Find("references");
+  if (refs && refs->is_array() && !refs->as_array().empty()) {
+    std::map<std::string, Value> named;
+    Lookup l = FetchReferences(*refs, &named, 0, error);
+    if (l != Lookup::kFound) {
+      error->insert(0, "schema id " + std::to_string(id) + ": ");
+      return l;
+    }
+    Value doc;
+    if (!ParseJson(*schema_json, &doc, &err)) {
+      *error = "schema id " + std::to_string(id) + " is not JSON: " + err;
+      return Lookup::kNotFound;
+    }
+    std::set<std::string> defined;
+    InlineReferences(&doc, "", named, &defined, 0);
+    *schema_json = ToJson(doc);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   cache_[id] = *schema_json;
   return Lookup::kFound;
 }
 
+SchemaRegistry::Lookup SchemaRegistry::FetchReferences(const Value& refs,
+                                                       std::map<std::string, Value>* named,
+                                                       int depth, std::string* error) {
+  if (depth > 16) {
+    *error = "schema references nested more than 16 deep";
+    return Lookup::kNotFound;
+  }
+  for (const Value& ref : refs.as_array()) {
+    const Value* name = ref.is_object() ? ref.as_object().Find("name") : nullptr;
+    const Value* subject = ref.is_object() ? ref.as_object().Find("subject") : nullptr;
+    const Value* version = ref.is_object() ? ref.as_object().Find("version") : nullptr;
+    if (!name || !name->is_string() || !subject || !subject->is_string() || !version) {
+      *error = "a schema reference without name, subject and version: " + ToJson(ref);
+      return Lookup::kNotFound;
+    }
+    if (named->count(name->as_string())) continue;
+    RegistryHttpRequest req;
+    req.method = "GET";
+    req.host = host_;
+    req.port = port_;
+    std::string v = version->is_string() ? version->as_string() : ToJson(*version);
+    req.target =
+        base_path_ + "/subjects/" + EscapePath(subject->as_string()) + "/versions/" + EscapePath(v);
+    RegistryHttpResponse resp;
+    std::string err;
+    if (!http_(req, &resp, &err)) {
+      *error = "schema registry " + url_ + " unreachable: " + err;
+      return Lookup::kUnavailable;
+    }
+    std::string what = "reference " + name->as_string() + " (subject " + subject->as_string() +
+                       " version " + v + ")";
+    if (resp.status == 404) {
+      *error = "unknown " + what + ": " + ErrorText(resp.body);
+      return Lookup::kNotFound;
+    }
+    Value answer, schema;
+    if (resp.status != 200 || !ParseJson(resp.body, &answer, &err) || !answer.is_object()) {
+      *error = "schema registry " + url_ + " answered " + std::to_string(resp.status) + " for " +
+               what + ": " + ErrorText(resp.body);
+      return Lookup::kUnavailable;
+    }
+    const Value* text = answer.as_object().Find("schema");
+    if (!text || !text->is_string() || !ParseJson(text->as_string(), &schema, &err)) {
+      *error = what + " has no schema that parses";
+      return Lookup::kNotFound;
+    }
+    const Value* inner = answer.as_object().Find("references");
+    if (inner && inner->is_array() && !inner->as_array().empty()) {
+      Lookup l = FetchReferences(*inner, named, depth + 1, error);
+      if (l != Lookup::kFound) return l;
+    }
+    (*named)[name->as_string()] = std::move(schema);
+  }
+  return Lookup::kFound;
+}
+
 bool SchemaRegistry::Register(const std::string& subject, const std::string& schema_json,
-                              int32_t* id, std::string* error) {
+                              int32_t* id, std::string* error, const std::string& references_json) {
   if (fixed_) {
     *error = "cannot register schemas in a schema file";
     return false;
   }
   Object body;
   body.Set("schema", Value::String(schema_json));
+  if (!references_json.empty()) {
+    Value refs;
+    std::string err;
+    if (!ParseJson(references_json, &refs, &err) || !refs.is_array()) {
+      *error = "references are not a JSON array: " + err;
+      return false;
+    }
+    body.Set("references", std::move(refs));
+  }
   RegistryHttpRequest req;
   req.method = "POST";
   req.host = host_;
@@ -173,6 +337,7 @@ bool SchemaRegistry::Register(const std::string& subject, const std::string& sch
     return false;
   }
   *id = static_cast<int32_t>(n);
+  if (!references_json.empty()) return true;  // Get makes it whole when asked
   std::lock_guard<std::mutex> lock(mu_);
   cache_[*id] = schema_json;
   return true;

@@ -2,7 +2,9 @@
 // `--schema-registry URL`), or from a fixed set (projctl test --schema).
 //
 // The registry is asked GET {URL}/schemas/ids/{id}; the answer {"schema": "..."} is cached for
-// good (a schema id never changes meaning). A 404 means the id is unknown (an event error for
+// good (a schema id never changes meaning). A schema with "references" (types from other
+// subjects) is made whole: each referenced subject version is fetched and its type written in at
+// its first use. A 404 means the id is unknown (an event error for
 // the message that names it); no answer, a timeout or a 5xx means the registry is unavailable
 // (the view holds and retries). Only http:// URLs are supported.
 //
@@ -20,6 +22,8 @@
 #include <vector>
 
 namespace projd {
+
+class Value;
 
 // One HTTP exchange: false with *error when no answer came (connect failure, timeout).
 struct RegistryHttpRequest {
@@ -52,14 +56,19 @@ class SchemaRegistry {
   Lookup Get(int32_t id, std::string* schema_json, std::string* error);
 
   // Registers `schema_json` under `subject` (POST /subjects/{subject}/versions) and returns
-  // its id. For tests, tools and benchmarks. false with *error.
+  // its id; `references_json`, when given, is its "references" array ([{"name", "subject",
+  // "version"}]). For tests, tools and benchmarks. false with *error.
   bool Register(const std::string& subject, const std::string& schema_json, int32_t* id,
-                std::string* error);
+                std::string* error, const std::string& references_json = "");
 
   const std::string& url() const { return url_; }
 
  private:
   SchemaRegistry() = default;
+  // Fetches the schemas a schema references (GET /subjects/{subject}/versions/{version}), and
+  // theirs, into *named (reference name -> schema).
+  Lookup FetchReferences(const Value& refs, std::map<std::string, Value>* named, int depth,
+                         std::string* error);
 
   std::string url_;
   std::string host_;

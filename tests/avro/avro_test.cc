@@ -352,6 +352,60 @@ TEST_CASE("avro: the registry client caches, and tells unknown ids from outages"
   CHECK(error.find("unknown schema id 8") != std::string::npos);
 }
 
+TEST_CASE("avro: schema references are fetched and written into the schema", "[avro]") {
+  // Confluent schema references: the event names bank.Money (subject money, version 1), which
+  // names bank.Currency (subject currency, version 2); bank.Money is used twice.
+  std::map<std::string, std::string> answers = {
+      {"/schemas/ids/5",
+       R"({"schema":"{\"type\":\"record\",\"name\":\"Moved\",\"namespace\":\"bank\",)"
+       R"(\"fields\":[{\"name\":\"amount\",\"type\":\"Money\"},)"
+       R"({\"name\":\"fee\",\"type\":[\"null\",\"bank.Money\"]}]}",)"
+       R"("references":[{"name":"bank.Money","subject":"money","version":1}]})"},
+      {"/subjects/money/versions/1",
+       R"({"subject":"money","version":1,"id":3,"schema":"{\"type\":\"record\",)"
+       R"(\"name\":\"Money\",\"namespace\":\"bank\",\"fields\":[{\"name\":\"units\",)"
+       R"(\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":20,)"
+       R"(\"scale\":2}},{\"name\":\"ccy\",\"type\":\"Currency\"}]}",)"
+       R"("references":[{"name":"bank.Currency","subject":"currency","version":2}]})"},
+      {"/subjects/currency/versions/2",
+       R"({"schema":"{\"type\":\"enum\",\"name\":\"Currency\",\"symbols\":[\"EUR\",\"CHF\"]}"})"},
+  };
+  int calls = 0;
+  bool down = false;
+  RegistryHttpFn http = [&](const RegistryHttpRequest& req, RegistryHttpResponse* resp,
+                            std::string* error) {
+    ++calls;
+    if (down) {
+      *error = "connection refused";
+      return false;
+    }
+    auto it = answers.find(req.target);
+    resp->status = it == answers.end() ? 404 : 200;
+    resp->body = it == answers.end() ? R"({"message":"not found"})" : it->second;
+    return true;
+  };
+  std::string error, json;
+  auto reg = SchemaRegistry::Connect("http://127.0.0.1:8081", http, &error);
+  REQUIRE(reg);
+  down = true;  // an outage while the references are fetched holds, as for the schema itself
+  CHECK(reg->Get(5, &json, &error) == SchemaRegistry::Lookup::kUnavailable);
+  down = false;
+  REQUIRE(reg->Get(5, &json, &error) == SchemaRegistry::Lookup::kFound);
+  CHECK(calls == 4);
+  auto s = Schema(json);  // whole: it parses alone
+  std::string bytes = Encode(s.get(), R"({"amount":{"units":"12.50","ccy":"CHF"},)"
+                                      R"("fee":{"units":-0.01,"ccy":"EUR"}})");
+  CHECK(DecodeToJson(s.get(), bytes) ==
+        R"({"amount":{"ccy":"CHF","units":12.5},"fee":{"ccy":"EUR","units":-0.01}})");
+  CHECK(reg->Get(5, &json, &error) == SchemaRegistry::Lookup::kFound);  // cached whole
+  CHECK(calls == 4);
+  // A reference the registry does not know: the schema is unknown (an event error).
+  answers["/schemas/ids/6"] =
+      R"({"schema":"\"bank.Gone\"","references":[{"name":"bank.Gone","subject":"gone","version":1}]})";
+  CHECK(reg->Get(6, &json, &error) == SchemaRegistry::Lookup::kNotFound);
+  CHECK(error.find("unknown reference bank.Gone (subject gone version 1)") != std::string::npos);
+}
+
 std::string Frame(int32_t id, const std::string& datum) {
   std::string out;
   AppendConfluentFrame(id, datum, &out);
