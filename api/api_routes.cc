@@ -78,7 +78,7 @@ std::vector<Route> MakeRoutes() {
   add("GET", "/metrics", Access::kMetrics, &DaemonApi::Metrics,
       R"j({"summary": "Prometheus metrics (every view's, whatever views other tokens are limited to)", "responses": {
         "200": {"description": "text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}}})j");
-  add("GET", "/openapi.json", Access::kAnyToken, &DaemonApi::OpenApi,
+  add("GET", "/openapi.json", Access::kReader, &DaemonApi::OpenApi,
       R"j({"summary": "This document", "responses": {
         "200": {"description": "OpenAPI 3", "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}}}}})j");
   add("GET", "/v1/views", Access::kReader, &DaemonApi::ListViews,
@@ -213,7 +213,6 @@ const CompiledRoutes& Compiled() {
 bool RoleMayCall(Role role, Access access) {
   switch (access) {
     case Access::kPublic:
-    case Access::kAnyToken:
       return true;
     case Access::kMetrics:
       return role == Role::kAdmin || role == Role::kMetrics;
@@ -229,8 +228,6 @@ const char* AccessName(Access access) {
   switch (access) {
     case Access::kPublic:
       return "public";
-    case Access::kAnyToken:
-      return "any token";
     case Access::kMetrics:
       return "metrics";
     case Access::kReader:

@@ -18,11 +18,11 @@ struct ApiCall;
 
 // Who may call a route (with --auth; without it everyone may).
 enum class Access {
-  kPublic,    // no token needed: the dashboard page, liveness, readiness
-  kAnyToken,  // any valid token: the API document
-  kMetrics,   // admin and metrics tokens
-  kReader,    // admin and reader tokens; a reader limited to views only for those views
-  kAdmin,     // admin tokens only
+  kPublic,   // no token needed: the dashboard page, liveness, readiness
+  kMetrics,  // admin and metrics tokens
+  kReader,   // admin and reader tokens (a reader limited to views: only those views; the API
+             // document and the view list for every reader)
+  kAdmin,    // admin tokens only
 };
 
 // Whether a token of `role` may call a route of `access` (a reader's view list aside).

@@ -69,6 +69,15 @@ std::unique_ptr<Auth> Auth::Load(const std::string& path, std::string* error) {
     return nullptr;
   }
   auto auth = std::unique_ptr<Auth>(new Auth());
+  // A misspelt key must not be ignored: `view = [...]` for `views` would give a reader every
+  // view. Anything the file holds that projd does not know refuses the start.
+  for (const auto& [key, value] : tbl) {
+    if (key.str() != "token") {
+      *error = path + ": unknown key '" + std::string(key.str()) +
+               "' (the file holds [[token]] tables only)";
+      return nullptr;
+    }
+  }
   const toml::array* tokens = tbl["token"].as_array();
   if (!tokens || tokens->empty()) {
     *error = path + ": no [[token]] tables";
@@ -82,6 +91,14 @@ std::unique_ptr<Auth> Auth::Load(const std::string& path, std::string* error) {
     if (!t) {
       *error = where + " is not a table";
       return nullptr;
+    }
+    for (const auto& [key, value] : *t) {
+      const std::string_view k = key.str();
+      if (k != "token" && k != "sha256" && k != "role" && k != "views") {
+        *error = where + ": unknown key '" + std::string(k) +
+                 "' (a token has token or sha256, role, and for a reader views)";
+        return nullptr;
+      }
     }
     Entry e;
     auto token = (*t)["token"].value<std::string>();

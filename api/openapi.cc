@@ -143,7 +143,7 @@ std::string Operation(const Route& route) {
   if (route.access != Access::kPublic) {
     auth += "\"401\": {\"$ref\": \"#/components/responses/Unauthorized\"}";
   }
-  if (route.access != Access::kPublic && route.access != Access::kAnyToken) {
+  if (route.access != Access::kPublic) {
     auth += ", \"403\": {\"$ref\": \"#/components/responses/Forbidden\"}";
   }
   if (!auth.empty()) {

@@ -16,15 +16,17 @@ namespace {
 // A token file in a fresh folder, with the given mode; removed with its folder at the end.
 class AuthFile {
  public:
-  explicit AuthFile(mode_t mode) {
+  explicit AuthFile(mode_t mode, const std::string& text =
+                                     "[[token]]\ntoken = \"adm\"\nrole = \"admin\"\n\n"
+                                     "[[token]]\ntoken = \"rd\"\nrole = "
+                                     "\"reader\"\nviews = [\"a\"]\n") {
     char tmpl[] = "/tmp/projd-auth-test-XXXXXX";
     REQUIRE(mkdtemp(tmpl) != nullptr);
     dir_ = tmpl;
     path_ = dir_ + "/auth.toml";
     {
       std::ofstream out(path_);
-      out << "[[token]]\ntoken = \"adm\"\nrole = \"admin\"\n\n"
-             "[[token]]\ntoken = \"rd\"\nrole = \"reader\"\nviews = [\"a\"]\n";
+      out << text;
     }
     REQUIRE(chmod(path_.c_str(), mode) == 0);
   }
@@ -101,6 +103,41 @@ TEST_CASE("the Bearer scheme is matched without regard to case", "[engine][auth]
     INFO("'" << header << "'");
     CHECK(auth->Check(header) == nullptr);
   }
+}
+
+}  // namespace projd
+
+namespace projd {
+
+TEST_CASE("the auth file refuses keys it does not know: a misspelt one opens nothing",
+          "[engine][auth]") {
+  struct Case {
+    const char* text;
+    const char* error;
+  };
+  for (const Case& c : {
+           // `view` for `views` would have let the reader read every view.
+           Case{"[[token]]\ntoken = \"r\"\nrole = \"reader\"\nview = [\"daily_volume\"]\n",
+                "token 1: unknown key 'view'"},
+           Case{"[[token]]\ntoken = \"a\"\nrole = \"admin\"\nbogus = 1\n",
+                "token 1: unknown key 'bogus'"},
+           Case{"[[token]]\ntoken = \"a\"\nrole = \"admin\"\n[[tokens]]\ntoken = \"b\"\n",
+                "unknown key 'tokens'"},
+           Case{"roles = 1\n[[token]]\ntoken = \"a\"\nrole = \"admin\"\n", "unknown key 'roles'"},
+       }) {
+    AuthFile file(0600, c.text);
+    std::string error;
+    INFO(c.text);
+    CHECK(Auth::Load(file.path(), &error) == nullptr);
+    CHECK(error.find(c.error) != std::string::npos);
+    CHECK(error.find(file.path()) == 0);
+  }
+  AuthFile good(0600,
+                "[[token]]\nsha256 = \"" + std::string(64, 'a') +
+                    "\"\nrole = \"reader\"\nviews = [\"v\"]\n[[token]]\ntoken = \"m\"\nrole = "
+                    "\"metrics\"\n");
+  std::string error;
+  CHECK(Auth::Load(good.path(), &error) != nullptr);
 }
 
 }  // namespace projd

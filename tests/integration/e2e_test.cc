@@ -1505,6 +1505,7 @@ role  = "metrics"
   std::vector<Case> endpoints = {
       {"GET", "/healthz", ""},
       {"GET", "/metrics", ""},
+      {"GET", "/openapi.json", ""},
       {"GET", "/v1/views", ""},
       {"GET", "/v1/views/alpha", ""},
       {"GET", "/v1/views/beta", ""},
@@ -1519,6 +1520,7 @@ role  = "metrics"
   std::vector<std::vector<int>> want = {
       {200, 200, 200, 200, 200, 200},  // healthz: probes carry no token
       {401, 401, 200, 403, 403, 200},  // metrics
+      {401, 401, 200, 200, 200, 403},  // openapi.json: metrics tokens are for the probes only
       {401, 401, 200, 200, 200, 403},  // views
       {401, 401, 200, 200, 200, 403},  // alpha
       {401, 401, 200, 200, 403, 403},  // beta
@@ -1558,14 +1560,14 @@ role  = "metrics"
                                 "X-Trace: 1\r\nConnection: close\r\n\r\n"));
     INFO("token '" << tokens_used[t] << "'");
     REQUIRE(answers.size() == 3);
-    CHECK(answers[0].substr(9, 3) == std::to_string(want[5][t]));
-    CHECK(answers[1].substr(9, 3) == std::to_string(want[6][t]));
+    CHECK(answers[0].substr(9, 3) == std::to_string(want[6][t]));
+    CHECK(answers[1].substr(9, 3) == std::to_string(want[7][t]));
     // The general path's answer has "Connection: close" in addition.
     std::string general = answers[2];
     size_t close = general.find("Connection: close\r\n");
     REQUIRE(close != std::string::npos);
     general.erase(close, 19);
-    if (want[5][t] == 200) CHECK(answers[0] == general);
+    if (want[6][t] == 200) CHECK(answers[0] == general);
   }
   // A reader of alpha sees only alpha in the list.
   auto r = p->Call("GET", "/v1/views", "", {{"Authorization", "Bearer rd-alpha"}});
