@@ -79,10 +79,16 @@ Daemon::Daemon(DaemonOptions options)
   }
   http_ok_ = std::make_unique<std::atomic<uint64_t>[]>(http_seconds_.size());
   for (size_t i = 0; i < http_seconds_.size(); ++i) http_ok_[i].store(0);
+  // librdkafka's warnings from clients without a log of their own (the embedded broker, the
+  // demo's producer) go through this log too: one format, JSON lines with --log-format json.
+  SetKafkaLogSink([this](const std::string& level, const std::string& message) {
+    Log(level, "", "kafka " + message);
+  });
 }
 
 Daemon::~Daemon() {
   Stop();
+  SetKafkaLogSink(nullptr);
   if (lock_fd_ >= 0) close(lock_fd_);  // releases the data folder's lock
 }
 

@@ -404,7 +404,7 @@ class KafkaSource final : public Source {
     if (options_.log) {
       options_.log(level <= 3 ? "error" : "warn", msg);
     } else {
-      fprintf(stderr, "level=warn component=kafka %s\n", msg.c_str());
+      kafka_client::WriteKafkaLog(level <= 3 ? "error" : "warn", msg);
     }
   }
 

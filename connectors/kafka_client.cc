@@ -3,8 +3,10 @@
 
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include "connectors/log_limiter.h"
+#include "connectors/source.h"
 
 namespace projd {
 namespace kafka_client {
@@ -22,6 +24,16 @@ bool SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& v
 
 // librdkafka logs go to our stderr only at warning level and above, in one line each, and a
 // line repeated in a loop (the embedded broker failing to accept, say) only now and then.
+namespace {
+
+std::mutex sink_mu;
+KafkaLogSink& Sink() {  // guarded by sink_mu
+  static KafkaLogSink sink;
+  return sink;
+}
+
+}  // namespace
+
 void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf) {
   // The embedded broker answers metadata requests with an old protocol version, which makes
   // librdkafka warn about topic auto-creation on every request: noise, not news.
@@ -31,11 +43,20 @@ void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf)
   uint64_t suppressed;
   if (!limiter.Allow(line, &suppressed)) return;
   if (suppressed > 0) {
-    fprintf(stderr, "level=warn component=kafka %s (%llu similar lines suppressed)\n", line.c_str(),
-            static_cast<unsigned long long>(suppressed));
-  } else {
-    fprintf(stderr, "level=warn component=kafka %s\n", line.c_str());
+    line += " (" + std::to_string(suppressed) + " similar lines suppressed)";
   }
+  WriteKafkaLog(level <= 3 ? "error" : "warn", line);
+}
+
+void WriteKafkaLog(const std::string& level, const std::string& line) {
+  {
+    std::lock_guard<std::mutex> lock(sink_mu);
+    if (Sink()) {
+      Sink()(level, line);
+      return;
+    }
+  }
+  fprintf(stderr, "level=%s component=kafka %s\n", level.c_str(), line.c_str());
 }
 
 // A handle made with `conf`. rd_kafka_new takes the configuration over only when it succeeds:
@@ -67,4 +88,9 @@ HandlePtr NewClient(rd_kafka_type_t type,
 }
 
 }  // namespace kafka_client
+
+void SetKafkaLogSink(KafkaLogSink sink) {
+  std::lock_guard<std::mutex> lock(kafka_client::sink_mu);
+  kafka_client::Sink() = std::move(sink);
+}
 }  // namespace projd

@@ -41,7 +41,10 @@ bool SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& v
 
 // librdkafka logs go to our stderr only at warning level and above, in one line each, and a
 // line repeated in a loop (the embedded broker failing to accept, say) only now and then.
+// Through the sink of SetKafkaLogSink when one is set.
 void LogCallback(const rd_kafka_t*, int level, const char* fac, const char* buf);
+// One line ("FACILITY: message") at `level` (warn or error), to the sink or to stderr.
+void WriteKafkaLog(const std::string& level, const std::string& line);
 
 // A handle made with `conf`. rd_kafka_new takes the configuration over only when it succeeds:
 // then the handle owns it; on failure `conf` still frees it. nullptr and *error ("cannot create

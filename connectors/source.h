@@ -171,6 +171,12 @@ class Producer {
   virtual bool Flush(std::chrono::milliseconds timeout, std::string* error) = 0;
 };
 
+// Where librdkafka's warnings go when no client has a log function of its own (the embedded
+// broker, producers, admin clients): the daemon's log, in its format. Unset (the default),
+// they are written to stderr as `level=warn component=kafka ...`.
+using KafkaLogSink = std::function<void(const std::string& level, const std::string& message)>;
+void SetKafkaLogSink(KafkaLogSink sink);
+
 // Creates a topic on a Kafka cluster (replication factor 1) unless it exists. For tests,
 // benchmarks and tools; projd itself never creates topics on a real cluster.
 bool CreateKafkaTopic(const std::string& brokers, const std::string& topic, int partitions,

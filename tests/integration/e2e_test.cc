@@ -2129,6 +2129,37 @@ TEST_CASE("--config TOML holds the settings, flags win, --log-format json logs J
   CHECK(projd::ParseJson(first, &line, &perr));
   CHECK(line.is_object());
   CHECK(line.as_object().Find("level"));
+  // librdkafka's own warnings come through the same log: bytes that are not Kafka sent to the
+  // embedded broker make it warn (a protocol error), as a JSON line like every other.
+  {
+    std::string brokers = p->embedded_brokers();
+    int port = std::stoi(brokers.substr(brokers.rfind(':') + 1));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    const char garbage[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(send(fd, garbage, sizeof(garbage) - 1, 0) > 0);
+    bool warned = false;
+    for (int i = 0; i < 50 && !warned; ++i) {
+      warned = p->Log().find("\"msg\":\"kafka ") != std::string::npos;
+      if (!warned) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    close(fd);
+    CHECK(warned);
+  }
+  log = p->Log();
+  for (size_t at = 0, end; at < log.size(); at = end + 1) {
+    end = log.find('\n', at);
+    if (end == std::string::npos) end = log.size();
+    std::string text = log.substr(at, end - at);
+    if (text.empty()) continue;
+    INFO(text);
+    CHECK(projd::ParseJson(text, &line, &perr));
+  }
   // SIGHUP reloads the projections folder (here unchanged: nothing to do, still serving).
   p->Signal(SIGHUP);
   bool reloaded = false;
