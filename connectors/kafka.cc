@@ -181,6 +181,10 @@ class KafkaSource final : public Source {
       recheck_soon_ = false;
     }
     if (recheck) next_metadata_ = std::min(next_metadata_, now + std::chrono::seconds(1));
+    {
+      std::unique_lock<std::mutex> commit(commit_mu_, std::try_to_lock);
+      if (commit.owns_lock()) MaybeCommit(now);
+    }
     if (now >= next_metadata_) {
       RefreshMetadata(std::chrono::milliseconds(1000));
       now = Clock::now();
@@ -310,15 +314,27 @@ class KafkaSource final : public Source {
 
   void Committed(const Position& next_offsets) override {
     if (next_offsets.empty()) return;
+    std::lock_guard<std::mutex> lock(commit_mu_);
     last_positions_ = next_offsets;
-    auto now = Clock::now();
-    if (now < next_commit_) return;
+    MaybeCommit(Clock::now());
+  }
+
+  // Commits the written positions to the consumer group (informational, for lag tools), at
+  // most once a second. Called after each write and from Poll: a position written within a
+  // second of the last commit reaches the group without waiting for another batch, and the
+  // positions are committed again every 10 s, so that a commit lost to a broker outage is
+  // made good. Under commit_mu_.
+  void MaybeCommit(Clock::time_point now) {
+    if (last_positions_.empty() || now < next_commit_) return;
+    if (last_positions_ == requested_positions_ && now < next_recommit_) return;
     next_commit_ = now + std::chrono::seconds(1);
+    next_recommit_ = now + std::chrono::seconds(10);
+    requested_positions_ = last_positions_;
     CommitToGroup(true);
   }
 
   // Commits the last positions to the consumer group (informational only). A synchronous
-  // commit returns the first error, the request's or a partition's.
+  // commit returns the first error, the request's or a partition's. Under commit_mu_.
   rd_kafka_resp_err_t CommitToGroup(bool async) {
     if (!rk_ || last_positions_.empty()) return RD_KAFKA_RESP_ERR_NO_ERROR;
     ListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(last_positions_.size())));
@@ -334,6 +350,7 @@ class KafkaSource final : public Source {
   // offsets (a broker just started) or moving: retriable answers are retried for up to five
   // seconds, so the group ends where the view stopped; a failure is logged, never fatal.
   void CommitFinal() {
+    std::lock_guard<std::mutex> lock(commit_mu_);
     auto give_up = Clock::now() + std::chrono::seconds(5);
     rd_kafka_resp_err_t err;
     while ((err = CommitToGroup(false)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -583,8 +600,10 @@ class KafkaSource final : public Source {
   double mean_message_bytes_ = 0;                        // of the messages polled lately
   bool queue_was_full_ = false;
   Clock::time_point next_metadata_;
-  Clock::time_point next_commit_;
-  Position last_positions_;
+  std::mutex commit_mu_;  // the commit state below, written from the view's thread and Poll's
+  Clock::time_point next_commit_, next_recommit_;
+  Position last_positions_;       // the last written position
+  Position requested_positions_;  // the last one committed
 
   mutable std::mutex mu_;
   std::string problem_;      // guarded by mu_

@@ -60,3 +60,47 @@ TEST_CASE("Kafka source: the final group commit retries a coordinator still load
   for (const auto& m : logged) UNSCOPED_INFO(m);
   CHECK(committed[0] == 3);
 }
+
+TEST_CASE(
+    "Kafka source: a position written within a second of the last commit still reaches the "
+    "group while the source runs",
+    "[embedded]") {
+  std::string error;
+  auto broker = projd::EmbeddedBroker::Start(1, &error);
+  REQUIRE(broker);
+  std::string topic = projd::testing::UniqueTopic("late-commit");
+  REQUIRE(broker->CreateTopic(topic, &error));
+  projd::testing::ProduceValues(broker->bootstrap(), topic,
+                                {R"({"n":1})", R"({"n":1})", R"({"n":1})"});
+  projd::KafkaOptions options;
+  options.brokers = broker->bootstrap();
+  options.group_id = "late-commit-" + topic;
+  auto source = projd::NewKafkaSource(options, "late-commit-test");
+  REQUIRE(source->Start(
+      {topic}, [](const projd::TopicPartition&) { return int64_t{0}; }, &error));
+  std::vector<projd::Message> batch;
+  size_t got = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (got < 3 && std::chrono::steady_clock::now() < deadline) {
+    source->Poll(&batch, 10, std::chrono::milliseconds(200));
+    got += batch.size();
+  }
+  REQUIRE(got == 3);
+  // Two writes in quick succession: the first is committed at once, the second within the
+  // same second is not; no further write comes (the view is idle at the log end).
+  projd::Position applied;
+  applied[projd::TopicPartition{topic, 0}] = 1;
+  source->Committed(applied);
+  applied[projd::TopicPartition{topic, 0}] = 3;
+  source->Committed(applied);
+  // The source keeps polling, as an idle view does: the last position reaches the group.
+  std::map<int32_t, int64_t> committed;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    source->Poll(&batch, 10, std::chrono::milliseconds(200));
+    REQUIRE(
+        projd::QueryCommitted(broker->bootstrap(), options.group_id, topic, 1, &committed, &error));
+    if (committed[0] == 3) break;
+  }
+  CHECK(committed[0] == 3);
+}
