@@ -85,6 +85,7 @@ bool Daemon::ProduceDemo(std::string* error) {
   std::vector<std::array<std::string, 3>> accounts;
   std::string stream_topic = default_topic;
   std::vector<Message> batch;
+  std::set<std::string> created;  // on a real cluster (--brokers): the topics asked for
   bool more = true;
   while (more) {
     more = events->Poll(&batch, 10000, std::chrono::milliseconds(0));
@@ -105,6 +106,17 @@ bool Daemon::ProduceDemo(std::string* error) {
         }
       }
       if (embedded_ && !embedded_->CreateTopic(topic, error)) return false;
+      if (!embedded_ && created.insert(topic).second) {
+        // The demo makes its example topics on a real cluster too (an existing one is kept).
+        std::string why;
+        if (CreateKafkaTopic(brokers_, topic, options_.partitions, &why)) {
+          Log("info", "", "--demo: topic " + topic + " is there");
+        } else {
+          Log("warn", "",
+              "--demo: could not create topic " + topic + " (" + why +
+                  "); producing anyway: it may exist or be created by the broker");
+        }
+      }
       std::vector<std::pair<std::string, std::string>> headers;  // who and which command
       for (size_t h = 0; h < m.header_count; ++h) {
         headers.emplace_back(std::string(m.headers[h].name), std::string(m.headers[h].value));
@@ -116,8 +128,15 @@ bool Daemon::ProduceDemo(std::string* error) {
       ++n;
     }
   }
-  if (!producer->Flush(std::chrono::seconds(30), error)) return false;
-  Log("info", "", "--demo: produced " + std::to_string(n) + " example events from " + path);
+  // A broker that is slow or away must not end a daemon already serving: the events not
+  // delivered are lost to the demo, said so in the log, and the live stream goes on.
+  std::string flush_error;
+  if (producer->Flush(std::chrono::seconds(30), &flush_error)) {
+    Log("info", "", "--demo: produced " + std::to_string(n) + " example events from " + path);
+  } else {
+    Log("error", "",
+        "--demo: the example events from " + path + " were not all delivered: " + flush_error);
+  }
   if (options_.demo_rate > 0) {
     if (accounts.empty()) accounts.push_back({"acc-demo-0", "alice", "EUR"});
     Log("info", "",

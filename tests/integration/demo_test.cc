@@ -128,3 +128,37 @@ TEST_CASE("--demo keeps a live stream going, with history and an errors stop vie
   CHECK(State(*p, "account_balance") == "live");
   CHECK(p->Log().find("starting from empty views") != std::string::npos);
 }
+
+TEST_CASE("real Kafka: --demo --brokers creates the example topics and produces the events",
+          "[kafka]") {
+  std::string brokers = projd::testing::KafkaOrSkip();
+  if (brokers.empty()) return;
+  std::string dir = projd::testing::TempDir("demo-kafka");
+  std::filesystem::create_directories(dir + "/projections");
+  // A topic no one made (the test broker does not create topics on first use).
+  std::string topic = projd::testing::UniqueTopic("demo");
+  projd::testing::WriteFile(dir + "/projections/d.proj", R"(
+projection demo_counts {
+  from ")" + topic + R"("
+  key event.k
+  on * { n += 1 }
+}
+)");
+  std::string events;
+  for (int i = 0; i < 30; ++i) {
+    events += R"({"topic":")" + topic + R"(","key":"k)" + std::to_string(i % 3) +
+              R"(","value":{"type":"E","k":"k)" + std::to_string(i % 3) + "\"}}\n";
+  }
+  projd::testing::WriteFile(dir + "/events.jsonl", events);
+  std::string error;
+  auto p = ProjdProcess::Start(
+      {"--demo", "--brokers", brokers, "--projections", dir + "/projections", "--demo-events",
+       dir + "/events.jsonl", "--demo-rate", "0", "--data", dir + "/data"},
+      dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("demo_counts", 30, std::chrono::seconds(60)));
+  CHECK(projd::ToJson(*p->GetJson("/v1/views/demo_counts/rows/k1").as_object().Find("row")) ==
+        R"({"n":10})");
+  CHECK(p->Log().find("--demo: produced 30 example events") != std::string::npos);
+  CHECK(p->Terminate() == 0);
+}
