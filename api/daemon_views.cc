@@ -159,6 +159,7 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
              ViewDir(p->name()) + " to rebuild the view from offset 0";
     return false;
   }
+  bool named_by_current = gen > 0;  // an existing view (else a new one, made below)
   if (gen < 0) {
     // New projection (or data from before generations): start from offset zero.
     gen = 1;
@@ -167,6 +168,14 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
     if (!SetCurrentGen(p->name(), gen, error)) return false;
   }
   std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
+  if (named_by_current && !fs::exists(dir + "/data.mdb", ec)) {
+    // The generation CURRENT names lost its store file: an empty one in its place would
+    // silently be a view without its rows (and a catch-up from the log's start).
+    *error = "view " + p->name() + ": the store file " + dir +
+             "/data.mdb is missing; restore it, or remove " + ViewDir(p->name()) +
+             " to rebuild the view from offset 0";
+    return false;
+  }
   std::string stored_hash, stored_definition;
   {
     KvOptions kv;

@@ -3,8 +3,11 @@
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -13,6 +16,100 @@ namespace projd {
 namespace {
 
 std::string Err(const char* what, int rc) { return std::string(what) + ": " + mdb_strerror(rc); }
+
+// Reads every entry of every table of the store in `dir`, read-only and without the lock file
+// (a child process's own handle). "" when all of it reads; else what failed.
+std::string WalkStore(const std::string& dir, const std::vector<std::string>& tables,
+                      size_t map_bytes) {
+  MDB_env* env = nullptr;
+  if (int rc = mdb_env_create(&env); rc != 0) return Err("mdb_env_create", rc);
+  mdb_env_set_maxdbs(env, static_cast<MDB_dbi>(tables.size() + 1));
+  mdb_env_set_mapsize(env, map_bytes);
+  int rc = mdb_env_open(env, dir.c_str(), MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS | MDB_NORDAHEAD, 0);
+  if (rc != 0) return Err("open", rc);
+  MDB_txn* txn = nullptr;
+  if ((rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn)) != 0) return Err("read", rc);
+  auto walk = [&](MDB_dbi dbi, const std::string& what) {
+    MDB_cursor* c = nullptr;
+    int r = mdb_cursor_open(txn, dbi, &c);
+    if (r != 0) return Err(what.c_str(), r);
+    MDB_val k, v;
+    for (r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0;
+         r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    }
+    mdb_cursor_close(c);
+    return r == MDB_NOTFOUND ? std::string() : Err(what.c_str(), r);
+  };
+  // The free list (dbi 0) and the table of tables (the main database): a write reads both.
+  MDB_dbi main_dbi;
+  if ((rc = mdb_dbi_open(txn, nullptr, 0, &main_dbi)) != 0) return Err("the table of tables", rc);
+  for (auto [dbi, what] : {std::pair<MDB_dbi, const char*>{0, "the free page list"},
+                           {main_dbi, "the table of tables"}}) {
+    std::string why = walk(dbi, what);
+    if (!why.empty()) return why;
+  }
+  for (const auto& t : tables) {
+    MDB_dbi dbi;
+    rc = mdb_dbi_open(txn, t.c_str(), 0, &dbi);
+    if (rc == MDB_NOTFOUND) continue;  // a table this store never made
+    if (rc != 0) return Err(("table " + t).c_str(), rc);
+    std::string why = walk(dbi, "table " + t);
+    if (!why.empty()) return why;
+  }
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return "";
+}
+
+// Whether the store in `dir` reads whole: LMDB keeps no checksums, and a damaged page makes it
+// return an error, or assert and abort, or read out of bounds. So every table is read once in a
+// child process before projd opens the store: the child's end tells which, and projd itself
+// never crashes on a damaged store, nor serves one as if it were whole. "" when it reads; else
+// why not (LMDB's own message when it printed one).
+std::string CheckStoreReads(const std::string& dir, const std::vector<std::string>& tables,
+                            size_t map_bytes) {
+  int fds[2];
+  if (pipe(fds) != 0) return "";  // no check possible: the open goes on as before
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return "";
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDERR_FILENO);  // LMDB's assertion message, if it fails one
+    std::string why = WalkStore(dir, tables, map_bytes);
+    if (why.empty()) _exit(0);
+    ssize_t ignored = write(fds[1], why.data(), why.size());
+    (void)ignored;
+    _exit(3);
+  }
+  close(fds[1]);
+  std::string said;
+  char buf[1024];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (said.size() < 4096) said.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
+  for (char& ch : said) {
+    if (ch == '\n') ch = ' ';
+  }
+  if (WIFSIGNALED(status)) {
+    return std::string("reading it failed (") + strsignal(WTERMSIG(status)) + ")" +
+           (said.empty() ? "" : ": " + said);
+  }
+  return said.empty() ? "reading it failed" : said;
+}
 
 // LMDB's key limit (mdb_env_get_maxkeysize of the default build).
 constexpr size_t kMaxKey = 511;
@@ -304,6 +401,14 @@ class LmdbEnv final : public KvEnv {
         *error = file + " is damaged: the file is truncated (" + std::to_string(st.st_size) +
                  " bytes; its pages reach " + std::to_string(need) + "); restore it, or remove " +
                  dir + " to rebuild the view from offset 0";
+        return false;
+      }
+    }
+    if (existed) {
+      std::string why = CheckStoreReads(dir, tables, map_bytes_);
+      if (!why.empty()) {
+        *error = file + " is damaged: " + why + "; restore it, or remove " + dir +
+                 " to rebuild the view from offset 0";
         return false;
       }
     }

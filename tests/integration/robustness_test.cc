@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -263,6 +264,24 @@ projection d { from "d" key event.k on * { n += 1 } }
   projd::testing::WriteFile(file, std::string(65536, 'g'));
   CHECK(RunProjd(args, &out) == 1);
   CHECK(out.find(file + " is damaged") != std::string::npos);
+  // Random bytes over pages inside the file (LMDB keeps no checksums: without a check it
+  // asserts and aborts, faults, or reads garbage as rows): refused, naming the file, never a
+  // crash. Pages 2 on (0 and 1 are the meta pages), a few at a time.
+  std::mt19937 rng(11);
+  for (size_t first_page : {size_t{2}, saved.size() / 4096 / 2, saved.size() / 4096 - 4}) {
+    std::string damaged = saved;
+    for (size_t i = first_page * 4096; i < (first_page + 4) * 4096 && i < damaged.size(); ++i) {
+      damaged[i] = static_cast<char>(rng());
+    }
+    projd::testing::WriteFile(file, damaged);
+    INFO("pages from " << first_page);
+    CHECK(RunProjd(args, &out) == 1);
+    CHECK(out.find(file + " is damaged") != std::string::npos);
+  }
+  // The store file gone while CURRENT names its generation: refused, not an empty view.
+  fs::remove(file);
+  CHECK(RunProjd(args, &out) == 1);
+  CHECK(out.find(file + " is missing") != std::string::npos);
   // The file back whole, and CURRENT garbled: refused too, and the data is still there.
   projd::testing::WriteFile(file, saved);
   projd::testing::WriteFile(data + "/views/d/CURRENT", "\x01garbage");
