@@ -1,8 +1,11 @@
 // projd: the daemon's command line (SPEC §3).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <toml++/toml.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "api/daemon.h"
+#include "formats/schema_registry.h"
 
 namespace {
 
@@ -24,7 +28,53 @@ bool ParseInt(const std::string& s, int64_t min, int64_t max, int64_t* out) {
   return *out >= min && *out <= max;
 }
 
-// Applies one setting (from a flag or the config file). false with *error when bad.
+// Checks a --listen value, HOST:PORT: HOST an IPv4 or IPv6 address (IPv6 in brackets) or
+// localhost (taken as 127.0.0.1), PORT 0..65535. *normalized: the address as the daemon takes
+// it. false with *error (what is wrong) when bad.
+bool CheckListen(const std::string& value, std::string* normalized, std::string* error) {
+  size_t colon = value.rfind(':');
+  if (colon == std::string::npos) {
+    *error = "wants HOST:PORT (such as 127.0.0.1:8080), got '" + value + "'";
+    return false;
+  }
+  std::string host = value.substr(0, colon), port = value.substr(colon + 1);
+  int64_t n;
+  if (!ParseInt(port, 0, 65535, &n)) {
+    *error = "wants HOST:PORT with a port of 0..65535, got '" + value + "'";
+    return false;
+  }
+  if (host.empty()) {
+    *error =
+        "wants HOST:PORT with a host: 127.0.0.1 for loopback, 0.0.0.0 or [::] for every "
+        "interface; got '" +
+        value + "'";
+    return false;
+  }
+  std::string bare = host;
+  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
+    bare = bare.substr(1, bare.size() - 2);
+  }
+  if (bare == "localhost") {
+    *normalized = "127.0.0.1:" + port;
+    return true;
+  }
+  unsigned char addr[sizeof(struct in6_addr)];
+  bool v4 = bare == host && inet_pton(AF_INET, bare.c_str(), addr) == 1;
+  bool v6 = bare != host && inet_pton(AF_INET6, bare.c_str(), addr) == 1;
+  if (!v4 && !v6) {
+    *error =
+        "wants HOST:PORT with an IP address or localhost as HOST (an IPv6 address in "
+        "brackets: [::1]:8080), got '" +
+        value + "'";
+    return false;
+  }
+  *normalized = value;
+  return true;
+}
+
+// Applies one setting (from a flag or the config file), `name` spelled as the flag is (without
+// its dashes). false with *error when bad: what is wrong, to follow the flag's or key's name
+// ("wants 1..1024").
 bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& value,
            std::string* error) {
   int64_t n;
@@ -33,7 +83,7 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
   } else if (name == "data") {
     o->data_dir = value;
   } else if (name == "listen") {
-    o->listen = value;
+    if (!CheckListen(value, &o->listen, error)) return false;
   } else if (name == "brokers") {
     o->brokers = value;
   } else if (name == "group") {
@@ -41,15 +91,34 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
   } else if (name == "kafka-prop") {
     size_t eq = value.find('=');
     if (eq == std::string::npos || eq == 0) {
-      *error = "--kafka-prop wants KEY=VALUE, got '" + value + "'";
+      *error = "wants KEY=VALUE, got '" + value + "'";
       return false;
     }
-    o->kafka_props.emplace_back(value.substr(0, eq), value.substr(eq + 1));
+    // A later value of a property replaces an earlier one: a flag's the config file's.
+    std::string key = value.substr(0, eq);
+    auto& props = o->kafka_props;
+    props.erase(std::remove_if(props.begin(), props.end(),
+                               [&key](const auto& p) { return p.first == key; }),
+                props.end());
+    props.emplace_back(key, value.substr(eq + 1));
   } else if (name == "auth") {
     o->auth_file = value;
   } else if (name == "schema-registry") {
+    // The URL's form only (nothing is asked of the registry here).
+    if (!projd::SchemaRegistry::Connect(value, nullptr, error)) {
+      *error = "wants http://HOST[:PORT][/PATH]: " + *error;
+      return false;
+    }
     o->schema_registry = value;
   } else if (name == "archive") {
+    const std::string kFile = "file:///", kS3 = "s3://";
+    bool file = value.compare(0, kFile.size(), kFile) == 0;
+    bool s3 = value.compare(0, kS3.size(), kS3) == 0 && value.size() > kS3.size() &&
+              value[kS3.size()] != '/';
+    if (!file && !s3) {
+      *error = "wants file:///DIR or s3://BUCKET/PREFIX, got '" + value + "'";
+      return false;
+    }
     o->archive = value;
   } else if (name == "s3-endpoint") {
     o->s3_endpoint = value;
@@ -57,13 +126,13 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
     o->demo_events = value;
   } else if (name == "demo-rate") {
     if (!ParseInt(value, 0, 100000, &n)) {
-      *error = "--demo-rate wants 0..100000 events per second";
+      *error = "wants 0..100000 events per second";
       return false;
     }
     o->demo_rate = static_cast<int>(n);
   } else if (name == "partitions") {
     if (!ParseInt(value, 1, 1024, &n)) {
-      *error = "--partitions wants 1..1024";
+      *error = "wants 1..1024";
       return false;
     }
     o->partitions = static_cast<int>(n);
@@ -75,42 +144,42 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
     } else if (value == "none") {
       o->sync = projd::SyncMode::kNone;
     } else {
-      *error = "--sync wants full, batch or none";
+      *error = "wants full, batch or none";
       return false;
     }
   } else if (name == "max-event-bytes") {
     if (!ParseInt(value, 1, int64_t{1} << 30, &n)) {
-      *error = "--max-event-bytes wants a positive number";
+      *error = "wants a positive number (at most 1073741824)";
       return false;
     }
     o->max_event_bytes = n;
   } else if (name == "changes-keep") {
     if (!ParseInt(value, 1, int64_t{1} << 40, &n)) {
-      *error = "--changes-keep wants a positive number of changes";
+      *error = "wants a positive number of changes";
       return false;
     }
     o->changes_keep = static_cast<uint64_t>(n);
   } else if (name == "max-subscribers") {
     if (!ParseInt(value, 1, 1000000, &n)) {
-      *error = "--max-subscribers wants 1..1000000";
+      *error = "wants 1..1000000";
       return false;
     }
     o->feeds.max_subscribers = static_cast<size_t>(n);
   } else if (name == "changes-heartbeat-ms") {
     if (!ParseInt(value, 10, 3600000, &n)) {
-      *error = "--changes-heartbeat-ms wants 10..3600000";
+      *error = "wants 10..3600000";
       return false;
     }
     o->feeds.heartbeat = std::chrono::milliseconds(n);
   } else if (name == "log-format") {
     if (value != "text" && value != "json") {
-      *error = "--log-format wants text or json";
+      *error = "wants text or json";
       return false;
     }
     o->log_json = value == "json";
   } else if (name == "http-threads") {
     if (!ParseInt(value, 1, 256, &n)) {
-      *error = "--http-threads wants 1..256";
+      *error = "wants 1..256";
       return false;
     }
     o->http_threads = static_cast<int>(n);
@@ -118,7 +187,7 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
              name == "http-max-header-bytes" || name == "http-read-timeout-ms" ||
              name == "http-idle-timeout-ms") {
     if (!ParseInt(value, 1, int64_t{1} << 32, &n)) {
-      *error = "--" + name + " wants a positive number";
+      *error = "wants a positive number";
       return false;
     }
     if (name == "http-max-connections") o->http.max_connections = static_cast<size_t>(n);
@@ -127,11 +196,43 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
     if (name == "http-read-timeout-ms") o->http.read_timeout = std::chrono::milliseconds(n);
     if (name == "http-idle-timeout-ms") o->http.idle_timeout = std::chrono::milliseconds(n);
   } else {
-    *error = "unknown setting '" + name + "'";
+    *error = "is not a setting";
     return false;
   }
   return true;
 }
+
+// The settings whose value is a number (a TOML integer in the config file); every other
+// setting, but demo and insecure_listen_any (true or false), takes a string.
+bool IsNumberSetting(const std::string& name) {
+  return name == "demo-rate" || name == "partitions" || name == "max-event-bytes" ||
+         name == "changes-keep" || name == "max-subscribers" || name == "changes-heartbeat-ms" ||
+         name == "http-threads" || name == "http-max-connections" ||
+         name == "http-max-body-bytes" || name == "http-max-header-bytes" ||
+         name == "http-read-timeout-ms" || name == "http-idle-timeout-ms";
+}
+
+// What a TOML value is, for errors: "a string", "an integer", ...
+std::string TomlKind(const toml::node& v) {
+  switch (v.type()) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date or time";
+  }
+}
+
+bool IsSettingName(const std::string& name);
 
 bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* error) {
   toml::table tbl;
@@ -150,41 +251,51 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
     return false;
   };
   for (const auto& [k, v] : tbl) {
+    // `key`: as the file spells it, for errors; `name`: as the flag is (max_event_bytes and
+    // max-event-bytes are both max-event-bytes).
     std::string key(k.str());
-    for (char& c : key) {
+    std::string name = key;
+    for (char& c : name) {
       if (c == '_') c = '-';
     }
-    if (key == "demo" || key == "insecure-listen-any") {
-      auto b = v.value<bool>();
-      if (!b) {
-        return fail(key + " wants true or false");
+    if (name == "kafka-props" || name == "kafka-prop") {
+      const toml::table* t = v.as_table();
+      if (!t) return fail(key + " wants a table of strings, got " + TomlKind(v));
+      for (const auto& [pk, pv] : *t) {
+        auto s = pv.value_exact<std::string>();
+        if (!s) {
+          return fail(key + ".\"" + std::string(pk.str()) + "\" wants a string (\"...\"), got " +
+                      TomlKind(pv));
+        }
+        if (!Apply(o, "kafka-prop", std::string(pk.str()) + "=" + *s, error)) {
+          return fail(key + ".\"" + std::string(pk.str()) + "\" " + *error);
+        }
       }
-      if (key == "demo") o->demo = *b;
-      if (key == "insecure-listen-any") o->insecure_listen_any = *b;
       continue;
     }
-    if (key == "kafka-prop" || key == "kafka-props") {
-      if (const toml::table* t = v.as_table()) {
-        for (const auto& [pk, pv] : *t) {
-          auto s = pv.value<std::string>();
-          if (!s) {
-            return fail("kafka_props values must be strings");
-          }
-          o->kafka_props.emplace_back(std::string(pk.str()), *s);
-        }
-        continue;
-      }
-      return fail("kafka_props must be a table of strings");
+    bool known = name == "demo" || name == "insecure-listen-any" || IsSettingName(name);
+    if (!known) {
+      if (v.is_table()) return fail("unknown table [" + key + "]");
+      return fail("unknown key '" + key + "'");
+    }
+    if (name == "demo" || name == "insecure-listen-any") {
+      auto b = v.value_exact<bool>();
+      if (!b) return fail(key + " wants true or false, got " + TomlKind(v));
+      if (name == "demo") o->demo = *b;
+      if (name == "insecure-listen-any") o->insecure_listen_any = *b;
+      continue;
     }
     std::string value;
-    if (auto s = v.value<std::string>()) {
-      value = *s;
-    } else if (auto i = v.value<int64_t>()) {
+    if (IsNumberSetting(name)) {
+      auto i = v.value_exact<int64_t>();
+      if (!i) return fail(key + " wants a whole number (no quotes), got " + TomlKind(v));
       value = std::to_string(*i);
     } else {
-      return fail(key + " has an unsupported type");
+      auto s = v.value_exact<std::string>();
+      if (!s) return fail(key + " wants a string (" + key + " = \"...\"), got " + TomlKind(v));
+      value = *s;
     }
-    if (!Apply(o, key, value, error)) return fail(std::string(*error));
+    if (!Apply(o, name, value, error)) return fail(key + " " + *error);
   }
   return true;
 }
@@ -200,7 +311,9 @@ struct Setting {
 const Setting kSettings[] = {
     {"projections", "DIR", "the folder of .proj files (required, unless --demo)"},
     {"data", "DIR", "the folder of the views' LMDB stores (required, unless --demo)"},
-    {"listen", "HOST:PORT", "the HTTP API's address (default 127.0.0.1:8080; port 0: any free)"},
+    {"listen", "HOST:PORT",
+     "the HTTP API's address: an IP address or localhost, and a port\n"
+     "(default 127.0.0.1:8080; 0.0.0.0:PORT every interface; port 0: any free)"},
     {"brokers", "HOST:PORT,...", "Kafka's bootstrap servers (default: start the embedded broker)"},
     {"group", "ID",
      "the consumer group projd commits its positions to, for lag tools\n"
@@ -235,6 +348,13 @@ const Setting kSettings[] = {
     {"http-idle-timeout-ms", "N", "idle keep-alive connections close after this (default 60000)"},
 };
 
+bool IsSettingName(const std::string& name) {
+  for (const Setting& s : kSettings) {
+    if (name == s.name) return true;
+  }
+  return false;
+}
+
 // Reports a usage error on stderr, sets *exit_code to 2 and returns false.
 bool UsageError(const std::string& message, int* exit_code) {
   std::cerr << "projd: " << message << "\nRun 'projd --help' for the usage.\n";
@@ -268,7 +388,7 @@ bool ParseCommandLine(int argc, char** argv, projd::DaemonOptions* out, int* exi
   std::string config;
   app.add_option("--config", config,
                  "a TOML file of the same settings (projections = \"...\",\n"
-                 "kafka_props = {...}, ...); flags win over it")
+                 "partitions = 4, kafka_props = {...}, ...); flags win over it")
       ->type_name("FILE");
   std::vector<std::pair<const Setting*, CLI::Option*>> flags;
   std::map<std::string, std::string> values;
@@ -308,11 +428,14 @@ bool ParseCommandLine(int argc, char** argv, projd::DaemonOptions* out, int* exi
   }
   for (const auto& [setting, flag] : flags) {
     if (flag->count() > 0 && !Apply(&options, setting->name, values[setting->name], &error)) {
-      return UsageError(error, exit_code);
+      return UsageError(std::string("--") + setting->name + " " + error, exit_code);
     }
   }
+  // After the file's [kafka_props]: a flag's property replaces the file's of the same name.
   for (const auto& prop : kafka_props) {
-    if (!Apply(&options, "kafka-prop", prop, &error)) return UsageError(error, exit_code);
+    if (!Apply(&options, "kafka-prop", prop, &error)) {
+      return UsageError("--kafka-prop " + error, exit_code);
+    }
   }
   if (demo) options.demo = true;
   if (insecure_listen_any) options.insecure_listen_any = true;

@@ -120,11 +120,44 @@ expect_usage_error("--limit" ${PROJCTL} dead-letters v --limit=many)
 expect_usage_error("--file" ${PROJCTL} explain v k --events ${TMP}/e.jsonl)
 expect_usage_error("--events" ${PROJCTL} test ${SRC}/projections/account_balance.proj)
 expect_usage_error("--events" ${PROJCTL} diff a.proj b.proj)
+# A malformed value is a usage error too (projd --help: "2 a usage error"), whatever the flag.
+expect_usage_error("--listen wants HOST:PORT" ${PROJD} --demo --listen 127.0.0.1)
+expect_usage_error("--listen wants HOST:PORT with a port" ${PROJD} --demo --listen 127.0.0.1:abc)
+expect_usage_error("--listen wants HOST:PORT with a port" ${PROJD} --demo --listen=127.0.0.1:99999)
+expect_usage_error("--listen wants HOST:PORT with a host: 127.0.0.1 for loopback, 0.0.0.0"
+                   ${PROJD} --demo --listen :0)
+expect_usage_error("an IP address or localhost" ${PROJD} --demo --listen nosuchhost.invalid:80)
+expect_usage_error("--schema-registry wants http://" ${PROJD} --demo --schema-registry notaurl)
+expect_usage_error("--archive wants file:///DIR or s3://BUCKET/PREFIX" ${PROJD} --demo
+                   --archive bogus://x)
+# A bad config file: exit 2 naming the file and the key as the file spells it. Numbers are TOML
+# integers, everything else strings (but demo and insecure_listen_any: true or false).
+function(expect_config_error needle text)
+  file(WRITE ${TMP}/bad.toml "${text}\n")
+  expect_usage_error("${TMP}/bad.toml: ${needle}" ${PROJD} --config ${TMP}/bad.toml)
+  set(LAST_ERR "${LAST_ERR}" PARENT_SCOPE)
+endfunction()
+expect_config_error("listen wants a string" "listen = 8080")
+expect_config_error("listen wants HOST:PORT" "listen = \"8080\"")
+expect_config_error("projections wants a string" "projections = 5")
+expect_config_error("partitions wants a whole number (no quotes), got a string" "partitions = \"4\"")
+expect_config_error("demo_rate wants a whole number" "demo_rate = \"10\"")
+expect_config_error("partitions wants 1..1024" "partitions = 0")
+expect_config_error("max_event_bytes wants a whole number" "max_event_bytes = \"1MiB\"")
+expect_lacks("${LAST_ERR}" "--max-event-bytes")
+expect_config_error("max_event_bytes wants a positive number" "max_event_bytes = 0")
+expect_config_error("sync wants full, batch or none" "sync = \"weird\"")
+expect_config_error("unknown key 'bogus_key'" "bogus_key = 1")
+expect_config_error("unknown table [weird]" "[weird]\nx = 1")
+expect_config_error("demo wants true or false" "demo = \"yes\"")
+expect_config_error("schema_registry wants http://" "schema_registry = \"notaurl\"")
+expect_config_error("kafka_props.\"a.b\" wants a string" "[kafka_props]\n\"a.b\" = 5")
 # A runtime failure is not a usage error: projd cannot be reached (exit 1).
 expect_run(1 ${PROJCTL} --server http://127.0.0.1:1 status)
 expect_contains("${LAST_ERR}" "cannot reach projd at 127.0.0.1:1")
 
-# projd --demo from a config file (flags win over it: the file's port 1 gives way to --listen),
+# projd --demo from a config file (flags win over it: the file's port 1 gives way to --listen,
+# localhost standing for 127.0.0.1, and its fetch.wait.max.ms to --kafka-prop's),
 # with the example projections and one that keeps history. A watchdog stops it (SIGTERM) when
 # this script ends, even when a check fails.
 file(MAKE_DIRECTORY ${TMP}/projections)
@@ -144,13 +177,16 @@ projection balance_history {
 file(WRITE ${TMP}/projd.toml "projections = \"${TMP}/projections\"\ndata = \"${TMP}/data\"\n"
      "listen = \"127.0.0.1:1\"\n"
      # No live stream: the paging checks below need a view that holds still.
-     "demo_rate = 0\n")
+     "demo_rate = 0\n"
+     # A value librdkafka refuses, which --kafka-prop below replaces (flags win over the file):
+     # with it every view would fail, and no dead letter would come.
+     "[kafka_props]\n\"fetch.wait.max.ms\" = \"abc\"\n")
 execute_process(COMMAND sh -c
   "watch=$PPID; \"$0\" \"$@\" >'${TMP}/projd.log' 2>&1 & pid=$!; echo $pid >'${TMP}/projd.pid'; \
    (while kill -0 $watch && kill -0 $pid; do sleep 0.5; done; kill $pid) >/dev/null 2>&1 &"
   ${PROJD} --config ${TMP}/projd.toml --demo --demo-events=${SRC}/examples/banking-events.jsonl
-  --listen=127.0.0.1:0 --partitions 2 --kafka-prop client.id=projd-cli-test
-  --kafka-prop=client.rack=cli RESULT_VARIABLE code)
+  --listen=localhost:0 --partitions 2 --kafka-prop client.id=projd-cli-test
+  --kafka-prop=client.rack=cli --kafka-prop fetch.wait.max.ms=100 RESULT_VARIABLE code)
 if(NOT code EQUAL 0)
   message(FATAL_ERROR "could not start projd")
 endif()

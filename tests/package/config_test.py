@@ -10,10 +10,11 @@ usage: config_test.py PROJD SOURCE_DIR
   documented example values are valid);
 - the check itself tells a bad file from a good one: a file with an unknown key is refused.
 
-projd has no "check the config" mode: it is run with the file and `--listen
-not-an-address` (a flag wins over the file), which makes it stop with exit 1 at its first
-step after the whole command line and file were read; a config error is exit 2. --data and
---projections also point into a scratch folder, so that nothing of the machine is touched.
+projd has no "check the config" mode: it is run with the file and `--auth` naming a file
+that does not exist (a flag wins over the file), which makes it stop with exit 1 at its first
+step after the whole command line and file were read and checked, before it listens or reads
+anything else; a config error is exit 2. --data and --projections also point into a scratch
+folder, so that nothing of the machine is touched.
 """
 
 import os
@@ -79,7 +80,7 @@ def has_default(lines, i):
 def run_projd(projd, config, scratch):
     os.makedirs(os.path.join(scratch, "projections"), exist_ok=True)
     r = subprocess.run(
-        [projd, "--config", config, "--listen", "not-an-address",
+        [projd, "--config", config, "--auth", os.path.join(scratch, "no-such-auth.toml"),
          "--data", os.path.join(scratch, "data"),
          "--projections", os.path.join(scratch, "projections")],
         capture_output=True, text=True, timeout=30)
@@ -88,7 +89,7 @@ def run_projd(projd, config, scratch):
 
 def accepted(projd, config, scratch):
     rc, out = run_projd(projd, config, scratch)
-    return rc == 1 and "--listen wants HOST:PORT" in out, rc, out
+    return rc == 1 and "no-such-auth.toml" in out, rc, out
 
 
 def main():
