@@ -24,6 +24,9 @@ struct Server {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   std::string token;
+  // --timeout: how long one request may take, from connecting to the answer's end (a streamed
+  // answer: to each piece of it).
+  int timeout_ms = 30000;
 };
 
 bool ParseServer(const std::string& url, Server* s);

@@ -2,6 +2,7 @@
 // line (CLI11): the subcommands with their flags, and which command each one runs; the
 // commands live in the files listed in projctl_common.h.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -50,6 +51,7 @@ void AddPagingFlags(CLI::App* cmd, Paging* paging, const std::string& limit_help
 struct CommandLine {
   std::string server_url;  // --server
   std::string token;       // --token
+  double timeout_s = 30;   // --timeout
   CLI::Option* server_flag = nullptr;
   CLI::Option* token_flag = nullptr;
 
@@ -122,6 +124,19 @@ void AddServerFlags(CLI::App* app, CommandLine* c) {
                                   "bearer token for a projd with --auth (default:\n"
                                   "$PROJD_TOKEN)")
                       ->type_name("T");
+  app->add_option("--timeout", c->timeout_s,
+                  "seconds one request to projd may take, from connecting to\n"
+                  "the answer (default 30; rebuild --wait and watch apply it to each\n"
+                  "poll, and to a stream's start)")
+      ->type_name("SECONDS")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            char* end = nullptr;
+            double d = std::strtod(v.c_str(), &end);
+            bool ok = !v.empty() && end && *end == '\0' && d >= 0.001 && d <= 86400;
+            return ok ? std::string() : "wants a number of seconds, 0.001 to 86400";
+          },
+          "", ""));
 }
 
 const char* const kSchemaHelp = "format avro: the writer schema of the events (given as JSON)";
@@ -190,9 +205,11 @@ void AddOfflineCommands(CLI::App* app, CommandLine* c) {
   file->needs(events);
   schema->needs(events);
   c->explain->footer(
-      "Offline, each event that changed the row: its position, time and id, every statement it\n"
-      "ran with its result, and the row after it. Without --events and --file, the row's kept\n"
-      "versions from projd at --server (the view needs history).");
+      "Offline (--events and --file), each event that changed the row: its position, time and\n"
+      "id, every statement it ran with its result, and the row after it. Without --events and\n"
+      "--file, the row's kept versions from projd at --server (the view needs history): each\n"
+      "with its event's position, time and id and the row after it, but not the statements,\n"
+      "which only the offline mode shows. Exit 1 when no event changed the row.");
 }
 
 // The subcommands that talk to a running projd.
@@ -241,7 +258,9 @@ void AddServerCommands(CLI::App* app, CommandLine* c) {
       app->add_subcommand("rebuild", "rebuild a view from offset 0 while it serves, then swap");
   Positional(c->rebuild, "VIEW", &c->rebuild_view, "the view");
   c->rebuild->add_flag("--wait", c->rebuild_wait,
-                       "show the progress until the rebuilt view serves");
+                       "show the progress until the rebuilt view serves; exit 1 with\n"
+                       "the reason when the rebuild cannot get there (stopped at a bad\n"
+                       "event, stalled, or ended without the swap)");
 
   c->dead = app->add_subcommand("dead-letters", "a view's dead letters, as JSON");
   Positional(c->dead, "VIEW", &c->dead_view, "the view");
@@ -272,8 +291,8 @@ void AddServerCommands(CLI::App* app, CommandLine* c) {
   for (CLI::App* sub : {c->status, c->get, c->history, c->query, c->rebuild, c->dead, c->skip,
                         c->drop, c->checksum, c->snapshot}) {
     sub->footer(
-        "Talks to projd at --server (see projctl --help); the global flags may come\n"
-        "before or after the subcommand.");
+        "Talks to projd at --server (see projctl --help); every flag, the global ones\n"
+        "too, may come before or after the subcommand.");
   }
 }
 
@@ -351,6 +370,7 @@ int RunServerCommand(const CommandLine& c) {
           "projctl", std::string("$PROJD_SERVER '") + env + "' is not an http://HOST:PORT address");
     }
   }
+  server.timeout_ms = static_cast<int>(c.timeout_s * 1000 + 0.5);
   if (c.token_flag->count() > 0) {
     server.token = c.token;
   } else if (const char* env = std::getenv("PROJD_TOKEN")) {
@@ -397,9 +417,66 @@ int RunServerCommand(const CommandLine& c) {
     if (c.watch->count("--where") > 0) filters.emplace_back("where", c.watch_where);
     if (c.watch->count("--key") > 0) filters.emplace_back("key", c.watch_key);
     return projctl::Watch(server.host, server.port, server.token, c.watch_view, c.watch_from,
-                          filters);
+                          filters, server.timeout_ms);
   }
   return UsageError("projctl", "no subcommand");
+}
+
+// SPEC §14: a subcommand's flags may also come before it (projctl --json status). CLI11 only
+// passes flags from a subcommand up to projctl's, so the flags before the subcommand that are
+// not projctl's own (--server, --token, --timeout, --help, --version) move to just after it,
+// each with its value when it takes one. `args`: the command line without the program's name.
+// Nothing moves when what stands before the subcommand is not a flag (an unknown subcommand,
+// a stray word: CLI11 then says so) or after "--".
+std::vector<std::string> SubcommandFlagsAfterIt(const CLI::App& app,
+                                                const std::vector<std::string>& args) {
+  // Whether the flag named `arg` (--name or -n, without =VALUE) takes a value: as projctl's
+  // own, else as any subcommand's (a name means the same in every subcommand that has it).
+  auto find = [&app](const std::string& arg, bool* global) -> const CLI::Option* {
+    bool is_long = arg.rfind("--", 0) == 0;
+    std::string name = arg.substr(is_long ? 2 : 1);
+    auto named = [&](const CLI::Option* o) {
+      const auto& names = is_long ? o->get_lnames() : o->get_snames();
+      return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    for (const CLI::Option* o : app.get_options()) {
+      if (named(o)) {
+        *global = true;
+        return o;
+      }
+    }
+    *global = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      for (const CLI::Option* o : sub->get_options()) {
+        if (named(o)) return o;
+      }
+    }
+    return nullptr;
+  };
+  std::vector<std::string> before, moved;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--" || arg.size() < 2 || arg[0] != '-') {
+      bool is_sub = false;
+      for (const CLI::App* sub : app.get_subcommands({})) is_sub = is_sub || sub->check_name(arg);
+      if (!is_sub || moved.empty()) return args;
+      std::vector<std::string> out = before;
+      out.push_back(arg);
+      out.insert(out.end(), moved.begin(), moved.end());
+      out.insert(out.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+      return out;
+    }
+    size_t eq = arg.find('=');
+    bool global = false;
+    const CLI::Option* o = find(arg.substr(0, eq), &global);
+    std::vector<std::string>& to = global ? before : moved;
+    to.push_back(arg);
+    bool has_value = eq != std::string::npos || (arg[1] != '-' && arg.size() > 2);
+    if (o && !has_value && o->get_items_expected_min() > 0 && i + 1 < args.size()) {
+      to.push_back(args[++i]);
+    }
+  }
+  return args;
 }
 
 int Main(int argc, char** argv) {
@@ -414,7 +491,8 @@ int Main(int argc, char** argv) {
   app.failure_message(FailureMessage);
   app.footer(
       "Exit codes: 0 done, 1 a failure (an error in a file, a difference, an error from projd),\n"
-      "2 a usage error. 'projctl SUBCOMMAND --help' describes each subcommand.");
+      "2 a usage error. 'projctl SUBCOMMAND --help' describes each subcommand; every flag may\n"
+      "come before or after the subcommand.");
   CommandLine c;
   AddServerFlags(&app, &c);
   AddOfflineCommands(&app, &c);
@@ -425,7 +503,10 @@ int Main(int argc, char** argv) {
   c.help->add_option("SUBCOMMAND", c.help_topic, "the subcommand")->type_name("");
 
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    args = SubcommandFlagsAfterIt(app, args);
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     // Without a subcommand CLI11 says only that one is required: name what stood there.
     std::vector<std::string> rest = app.remaining();

@@ -33,8 +33,11 @@ int Call(const Server& s, const std::string& method, const std::string& target, 
   projd::HttpClientResult r;
   std::string error;
   if (!projd::HttpCall(s.host, s.port, method, target, headers, payload,
-                       std::chrono::milliseconds(70000), &r, &error)) {
+                       std::chrono::milliseconds(s.timeout_ms), &r, &error)) {
     std::cerr << "projctl: cannot reach projd at " << s.host << ":" << s.port << ": " << error
+              << (error.find("timed out") != std::string::npos
+                      ? " (--timeout SECONDS sets the limit)"
+                      : "")
               << "\n";
     return 0;
   }
@@ -321,7 +324,13 @@ int ExplainOnline(const Server& s, const std::string& view, const std::string& k
                     "/history?limit=1000",
                 &body);
   if (st != 200) return 1;
-  for (const auto& v : body.as_object().Find("versions")->as_array()) {
+  const Value* versions = body.is_object() ? body.as_object().Find("versions") : nullptr;
+  if (!versions || !versions->is_array() || versions->as_array().empty()) {
+    std::cerr << "projctl: no kept version of row " << key << " in view " << view
+              << ": no event made it (or its versions are no longer kept)\n";
+    return 1;
+  }
+  for (const auto& v : versions->as_array()) {
     const projd::Object& o = v.as_object();
     const projd::Object& by = o.Find("updated_by")->as_object();
     std::cout
@@ -350,15 +359,49 @@ int Rebuild(const Server& s, const std::string& view, bool wait) {
   }
   bool tty = isatty(fileno(stdout));
   double last_progress = -1;
+  // The definition the rebuild builds, once seen: when the rebuild is gone, the view runs it if
+  // the swap was made.
+  std::string building;
+  auto stop = [&](const std::string& why) {
+    if (tty && last_progress >= 0) std::cout << "\n" << std::flush;
+    std::cerr << "projctl: the rebuild of " << view << " " << why << "\n";
+    return 1;
+  };
   while (true) {
     Value v;
     st = Call(s, "GET", "/v1/views/" + projd::PercentEncode(view), &v);
     if (st != 200) return 1;
-    const Value* rb = v.as_object().Find("rebuild");
+    if (!v.is_object()) return stop("cannot be followed: projd's answer is not a JSON object");
+    const projd::Object& o = v.as_object();
+    const Value* rb = o.Find("rebuild");
+    std::string hash = Field(v, "definition_hash");
     if (!rb || rb->is_null()) {
+      if (!building.empty() && hash != building) {
+        return stop("ended without the swap: the view still runs definition " + hash +
+                    ", not the rebuilt " + building + " (projctl status says why)");
+      }
       std::cout << (tty ? "\r" : "") << "[" << std::string(30, '#') << "] 100.0%  rebuild of "
                 << view << " done: the rebuilt view serves now\n";
       return 0;
+    }
+    if (!rb->is_object()) return stop("cannot be followed: its status is not a JSON object");
+    std::string rebuild_hash = Field(*rb, "definition_hash");
+    if (building.empty()) {
+      building = rebuild_hash;
+    } else if (rebuild_hash != building) {
+      return stop("was replaced by a rebuild of another definition (" + rebuild_hash +
+                  "): the projection changed");
+    }
+    // A rebuild that cannot go on makes the view failed (stopped at a bad event by errors stop)
+    // or stalled, with a reason that starts with "rebuild"; it waits for an operator.
+    std::string state = Field(v, "state"), reason = Field(v, "reason");
+    if ((state == "failed" || state == "stalled") && reason.rfind("rebuild", 0) == 0) {
+      std::string at;
+      if (const Value* f = o.Find("failed_at"); f && f->is_object()) {
+        at = " (at " + Field(*f, "topic") + ":" + Field(*f, "partition") + ":" +
+             Field(*f, "offset") + ")";
+      }
+      return stop("cannot go on; the view is " + state + at + ": " + reason);
     }
     double progress = NumberOf(rb->as_object().Find("progress"));
     double rate = NumberOf(rb->as_object().Find("events_per_second"));

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,6 +46,15 @@ int Download(const Server& s, const std::string& target, int fd,
     return 0;
   }
   int sock = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+  if (sock >= 0) {
+    // --timeout bounds the connect, each send and each wait for more of the answer (a large
+    // answer may take longer as a whole, as long as it keeps coming).
+    struct timeval tv;
+    tv.tv_sec = s.timeout_ms / 1000;
+    tv.tv_usec = (s.timeout_ms % 1000) * 1000;
+    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  }
   bool connected = sock >= 0 && connect(sock, res->ai_addr, res->ai_addrlen) == 0;
   freeaddrinfo(res);
   auto fail = [&](const std::string& why) {
@@ -66,6 +76,9 @@ int Download(const Server& s, const std::string& target, int fd,
   size_t head_end = std::string::npos;
   while (head_end == std::string::npos) {
     ssize_t n = recv(sock, buf.data(), buf.size(), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return fail("no answer within " + std::to_string(s.timeout_ms) + " ms (--timeout)");
+    }
     if (n <= 0) return fail("the connection closed before the answer's head");
     head.append(buf.data(), static_cast<size_t>(n));
     head_end = head.find("\r\n\r\n");
@@ -110,6 +123,10 @@ int Download(const Server& s, const std::string& target, int fd,
   if (!take(rest.data(), rest.size())) return fail(std::string("cannot write: ") + strerror(errno));
   while (!has_length || got < length) {
     ssize_t n = recv(sock, buf.data(), buf.size(), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return fail("nothing more of the answer for " + std::to_string(s.timeout_ms) +
+                  " ms (--timeout)");
+    }
     if (n < 0) return fail(std::string("reading the answer: ") + strerror(errno));
     if (n == 0) break;
     if (!take(buf.data(), static_cast<size_t>(n))) {

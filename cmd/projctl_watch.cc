@@ -31,8 +31,9 @@ namespace {
 using projd::Value;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kConnectTimeoutMs = 10000;
-constexpr int kHeadTimeoutMs = 30000;
+// projctl --timeout: how long a connection, a request's sending and an answer's head may take
+// (the stream itself may stay quiet up to kIdleTimeoutMs: heartbeats keep it going).
+int g_request_timeout_ms = 30000;
 constexpr int kIdleTimeoutMs = 60000;  // four heartbeats (projd sends one every 15 s)
 constexpr int kFirstBackoffMs = 200;
 constexpr int kMaxBackoffMs = 5000;
@@ -171,7 +172,7 @@ Read ChangeStream::ConnectOne(const addrinfo* a, std::string* error) {
     close(fd);
     return Read::kDropped;
   }
-  int ready = WaitFor(fd, POLLOUT, kConnectTimeoutMs);
+  int ready = WaitFor(fd, POLLOUT, g_request_timeout_ms);
   int err = 0;
   socklen_t len = sizeof(err);
   if (ready == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -194,7 +195,7 @@ Read ChangeStream::Send(const std::string& data, std::string* error) {
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      int ready = WaitFor(fd_, POLLOUT, kHeadTimeoutMs);
+      int ready = WaitFor(fd_, POLLOUT, g_request_timeout_ms);
       if (ready < 0) return Read::kStopped;
       if (ready == 0) {
         *error = "cannot send the request: timed out";
@@ -243,7 +244,7 @@ Read ChangeStream::ReadHead(std::string* error) {
       *error = "the answer's head is too long";
       return Read::kDropped;
     }
-    Read r = Fill(kHeadTimeoutMs, error);
+    Read r = Fill(g_request_timeout_ms, error);
     if (r == Read::kEnd) *error = "the connection closed before the answer";
     if (r == Read::kEnd || r == Read::kIdle) return Read::kDropped;
     if (r != Read::kOk) return r;
@@ -382,7 +383,7 @@ Read ChangeStream::Body(std::string* body, std::string* error) {
   while (true) {
     if (!Decode(error)) return Read::kDropped;
     if (done_ || eof_ || body_.size() > kMaxErrorBody) break;
-    Read r = Fill(kHeadTimeoutMs, error);
+    Read r = Fill(g_request_timeout_ms, error);
     if (r == Read::kStopped) return r;
     if (r != Read::kOk) break;  // what came is the answer
   }
@@ -622,8 +623,9 @@ namespace projctl {
 // projctl watch: prints the changes until Ctrl-C or SIGTERM (exit 0), an error (1) or a rebuild
 // with a changed definition (3); reconnects after drops from the last position seen.
 int Watch(const std::string& host, uint16_t port, const std::string& token, const std::string& view,
-          const std::string& from,
-          const std::vector<std::pair<std::string, std::string>>& filters) {
+          const std::string& from, const std::vector<std::pair<std::string, std::string>>& filters,
+          int timeout_ms) {
+  g_request_timeout_ms = timeout_ms;
   if (!InstallSignals()) {
     std::cerr << "projctl watch: cannot create a pipe: " << Errno(errno) << "\n";
     return 1;

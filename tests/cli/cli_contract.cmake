@@ -67,7 +67,7 @@ if(NOT listed STREQUAL "${subcommands}")
   message(FATAL_ERROR "projctl --help lists the subcommands '${listed}', expected '${subcommands}'")
 endif()
 expect_usage(projctl ${PROJCTL} -h)
-foreach(flag --server --token --version)
+foreach(flag --server --token --timeout --version)
   expect_contains("${LAST_OUT}" "  ${flag}")
 endforeach()
 expect_usage(projctl ${PROJCTL} help)
@@ -152,6 +152,13 @@ expect_config_error("unknown table [weird]" "[weird]\nx = 1")
 expect_config_error("demo wants true or false" "demo = \"yes\"")
 expect_config_error("schema_registry wants http://" "schema_registry = \"notaurl\"")
 expect_config_error("kafka_props.\"a.b\" wants a string" "[kafka_props]\n\"a.b\" = 5")
+# projctl: --timeout wants a positive number of seconds.
+expect_usage_error("--timeout" ${PROJCTL} --timeout 0 status)
+expect_usage_error("--timeout" ${PROJCTL} status --timeout=soon)
+# explain's help says that only the offline mode shows the statements.
+expect_run(0 ${PROJCTL} explain --help)
+expect_contains("${LAST_OUT}" "but not the statements,\nwhich only the offline mode shows")
+
 # A runtime failure is not a usage error: projd cannot be reached (exit 1).
 expect_run(1 ${PROJCTL} --server http://127.0.0.1:1 status)
 expect_contains("${LAST_ERR}" "cannot reach projd at 127.0.0.1:1")
@@ -240,6 +247,24 @@ expect_contains("${LAST_OUT}" "balance_history ")
 expect_run(0 ${CMAKE_COMMAND} -E env PROJD_SERVER=http://127.0.0.1:1 ${PROJCTL} status
            --server ${url})
 
+# A subcommand's flags before the subcommand, as --flag value or --flag=value, with the global
+# ones around them.
+expect_run(0 ${PROJCTL} --json --server ${url} status)
+expect_contains("${LAST_OUT}" "\"views\": [")
+expect_run(0 ${PROJCTL} --server=${url} --json --timeout 10 status)
+expect_contains("${LAST_OUT}" "\"views\": [")
+foreach(args "--limit;1;--server;${url};dead-letters;account_balance;--json"
+        "--limit=1;--json;dead-letters;account_balance;--server=${url}"
+        "--json;--server;${url};--limit;1;dead-letters;account_balance")
+  expect_run(0 ${PROJCTL} ${args})
+  count_matches(n "\"reason\"" "${LAST_OUT}")
+  if(NOT n EQUAL 1)
+    message(FATAL_ERROR "projctl ${args}: ${n} dead letters, expected 1:\n${LAST_OUT}")
+  endif()
+endforeach()
+expect_usage_error("--bogus" ${PROJCTL} --bogus --server ${url} status)
+expect_usage_error("--limit" ${PROJCTL} --limit 0 --server ${url} dead-letters account_balance)
+
 # --json: the API's answer.
 expect_run(0 ${PROJCTL} status --json --server ${url})
 expect_contains("${LAST_OUT}" "\"views\": [")
@@ -312,6 +337,55 @@ expect_contains("${LAST_OUT}" "\"next_cursor\": null")
 # --limit and the query's own limit clause: a usage error.
 expect_run(2 ${PROJCTL} --server ${url} query "from account_balance limit 3" --limit 2)
 expect_contains("${LAST_ERR}" "--limit")
+
+# explain online: a row's kept versions; a row no event made exits 1, as offline.
+expect_run(0 ${PROJCTL} --server ${url} explain balance_history acc-00001)
+expect_contains("${LAST_OUT}" "row after: ")
+expect_run(1 ${PROJCTL} --server ${url} explain balance_history no-such-key)
+expect_contains("${LAST_ERR}" "no kept version of row no-such-key in view balance_history")
+
+# rebuild --wait: exit 0 at the swap; exit 1 with the reason when the rebuild cannot reach it
+# (large_movements has errors stop, and the demo's malformed events stop its rebuild).
+expect_run(0 ${PROJCTL} --server ${url} rebuild account_balance --wait)
+expect_contains("${LAST_OUT}" "rebuild of account_balance done")
+execute_process(COMMAND ${PROJCTL} --server ${url} rebuild large_movements --wait TIMEOUT 60
+                RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT code EQUAL 1)
+  message(FATAL_ERROR "rebuild large_movements --wait: exit ${code}, expected 1:\n${out}\n${err}")
+endif()
+expect_contains("${err}" "the rebuild of large_movements cannot go on; the view is failed")
+expect_contains("${err}" "rebuild stopped at a bad event")
+
+# --timeout: a server that takes the connection and never answers fails the request after it
+# (exit 1), for a plain request, a streamed answer and watch alike.
+execute_process(COMMAND sh -c "python3 -c \"import socket, time, os\ns = socket.socket()\n\
+s.bind(('127.0.0.1', 0))\ns.listen(16)\nopen('${TMP}/silent.port', 'w').write(str(s.getsockname()[1]))\n\
+time.sleep(120)\" >/dev/null 2>&1 & echo $! >'${TMP}/silent.pid'")
+foreach(i RANGE 100)
+  if(EXISTS ${TMP}/silent.port)
+    file(READ ${TMP}/silent.port silent_port)
+    if(NOT silent_port STREQUAL "")
+      break()
+    endif()
+  endif()
+  execute_process(COMMAND sleep 0.1)
+endforeach()
+foreach(args "--timeout;1;status" "status;--timeout=1" "--timeout=1;watch;v"
+        "--timeout;1;snapshot;v;-o;${TMP}/silent.snapshot")
+  string(TIMESTAMP t0 "%s")
+  execute_process(COMMAND ${PROJCTL} --server http://127.0.0.1:${silent_port} ${args} TIMEOUT 20
+                  RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  string(TIMESTAMP t1 "%s")
+  math(EXPR took "${t1} - ${t0}")
+  if(NOT code EQUAL 1 OR took GREATER 5)
+    message(FATAL_ERROR "projctl ${args} against a silent server: exit ${code} after ${took} s, "
+                        "expected 1 after about 1 s:\n${err}")
+  endif()
+  expect_contains("${err}" "cannot reach projd at 127.0.0.1:${silent_port}")
+endforeach()
+file(READ ${TMP}/silent.pid silent_pid)
+string(STRIP "${silent_pid}" silent_pid)
+execute_process(COMMAND kill ${silent_pid})
 
 # projd stops cleanly on SIGTERM.
 execute_process(COMMAND sh -c "kill ${pid}; for i in $(seq 100); do kill -0 ${pid} 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
