@@ -245,6 +245,26 @@ class ArchiveSource final : public Source {
         FinishObject();
         break;
       }
+      // Each line is one message at the next offset, up to the next object's start: an empty
+      // line, or one past that start, would put events at offsets they do not have. The view
+      // holds on such an object (it never applies events at a guessed offset).
+      const Archive::Object& o = p.objects[p.object];
+      if (line.empty() ||
+          (p.object + 1 < p.objects.size() && line_offset_ >= p.objects[p.object + 1].start)) {
+        std::string why = line.empty()
+                              ? "line " + std::to_string(line_offset_ - o.start + 1) + " is empty"
+                              : "it holds more lines than offsets before the next object, " +
+                                    p.objects[p.object + 1].name;
+        Hold("archive " + archive_->url() + ": object " + o.name + " is malformed: " + why +
+             "; each line is one message, at consecutive offsets from the name's start");
+        loaded_ = false;  // read again, and found so again, until the object is mended
+        lines_.reset();
+        if (out->empty()) {
+          std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(timeout, kRetry));
+          return true;
+        }
+        break;
+      }
       int64_t offset = line_offset_++;
       if (offset < p.next) continue;  // before the view's position
       Message m;
@@ -397,6 +417,19 @@ class ArchiveSource final : public Source {
       if (!Fetch(o, &body_, &error)) {
         *problem = "archive " + archive_->url() + ": " + error;
         return -1;
+      }
+      // More lines than offsets before the next object's start: the lines past it would be
+      // taken for the next object's events (found before any line of it is delivered).
+      if (p.object + 1 < p.objects.size()) {
+        int64_t lines = static_cast<int64_t>(std::count(body_.begin(), body_.end(), '\n')) +
+                        (!body_.empty() && body_.back() != '\n' ? 1 : 0);
+        const Archive::Object& next = p.objects[p.object + 1];
+        if (o.start + lines > next.start) {
+          *problem = "archive " + archive_->url() + ": object " + o.name + " is malformed: its " +
+                     std::to_string(lines) + " lines run past the next object, " + next.name +
+                     "; each line is one message, at consecutive offsets from the name's start";
+          return -1;
+        }
       }
       lines_ = std::make_unique<Lines>(body_);
       line_offset_ = o.start;

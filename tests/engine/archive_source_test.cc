@@ -215,3 +215,49 @@ TEST_CASE("archive gap: an archive that ends before the log start", "[engine]") 
   CHECK(from == 0);
   CHECK(to == 5);
 }
+
+TEST_CASE("archive source: an object with an empty line, or more lines than its offsets, holds",
+          "[engine]") {
+  // Variant 0: a blank line in the middle of the second object (its offsets would shift by one
+  // and run into the third object's); variant 1: two lines too many at its end; variant 2: a
+  // blank line in the last object (no next object to run into).
+  for (int variant = 0; variant < 3; ++variant) {
+    Dir d;
+    d.Object(0, 10);
+    d.Object(10, 20);
+    d.Object(20, 30);
+    int64_t start = variant == 2 ? 20 : 10;
+    char file[64];
+    snprintf(file, sizeof(file), "/topics/t/partition=0/t+0+%010lld.json",
+             static_cast<long long>(start));
+    std::string body;
+    for (int64_t o = start; o < start + 10; ++o) {
+      body += "a" + std::to_string(o) + "\n";
+      if (variant != 1 && o == start + 4) body += "\n";
+    }
+    if (variant == 1) body += "extra1\nextra2\n";
+    std::ofstream(d.path + file) << body;
+    std::string error;
+    auto archive = projd::OpenArchive("file://" + d.path, "", &error);
+    int64_t kafka_from = -1;
+    auto source = projd::NewArchiveSource(std::make_unique<FakeKafka>(30, 35, &kafka_from),
+                                          std::move(archive), LogStartAt(30, 35));
+    REQUIRE(source->Start(
+        {"t"}, [](const TopicPartition&) { return int64_t{0}; }, &error));
+    auto got = Drain(source.get(), 100);
+    INFO("variant " << variant);
+    // Every message delivered is at its own offset, none from the malformed object on.
+    for (const auto& g : got) {
+      size_t eq = g.find('=');
+      CHECK(g.substr(eq + 1) == "a" + g.substr(0, eq));
+    }
+    CHECK(got.size() == (variant == 2 ? 25u : 10u));
+    projd::SourceStatus st = source->Status();
+    CHECK(st.held);
+    CHECK(st.problem.find(std::string(file + 22) + " is malformed") != std::string::npos);
+    const char* why[] = {"its 11 lines run past the next object", "its 12 lines run past",
+                         "line 6 is empty"};
+    CHECK(st.problem.find(why[variant]) != std::string::npos);
+    CHECK(kafka_from == -1);
+  }
+}
