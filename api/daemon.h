@@ -106,7 +106,7 @@ class Daemon {
   bool Rebuild(const std::string& view, bool allow_gap, std::string* error, Value* gap);
   // The partitions whose offsets from 0 are neither in Kafka nor in the archive: true with
   // *detail {"first_offsets": {"T:P": N}, "missing": {"T:P": {"first", "last"}}}.
-  bool RetentionGap(const View& view, Value* detail);
+  bool RetentionGap(const Projection& projection, Value* detail);
   // Deletes the kept data of a view that is not loaded. 1 deleted, 0 no such data, -1 loaded.
   int Drop(const std::string& view, std::string* error);
 
@@ -123,7 +123,14 @@ class Daemon {
     int active_gen = 0;
     std::shared_ptr<View> shadow;
     int shadow_gen = 0;
+    // A changed definition not rebuilt because Kafka (and the archive) no longer hold the
+    // start of a topic's log: the old one serves; POST rebuild?allow_gap=true applies it.
+    std::shared_ptr<const Projection> held_definition;
+    std::string held_reason;
   };
+  // The rebuild a changed definition asks for, unless a retention gap would make it silently
+  // incomplete: then the definition is held (Entry::held_definition) and said so.
+  bool RebuildForDefinition(const std::shared_ptr<const Projection>& p, std::string* error);
   std::shared_ptr<View> FindView(const std::string& name);
   std::vector<std::shared_ptr<View>> Views();
   std::vector<std::pair<std::shared_ptr<View>, std::shared_ptr<View>>> ViewsWithShadows();

@@ -198,6 +198,7 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
   }
   std::shared_ptr<const Projection> serving = p;
   bool rebuild = false;
+  bool changed = false;  // the definition changed (else a manual rebuild resumes)
   if (!stored_hash.empty() && stored_hash != p->definition_hash()) {
     // The definition changed: the old view goes on serving (with its own definition) while
     // the new one is built from offset zero beside it.
@@ -205,6 +206,7 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
     if (old.ok() && old.projections.size() == 1 && old.projections[0]->name() == p->name()) {
       serving = old.projections[0];
       rebuild = true;
+      changed = true;
       Log("info", p->name(),
           "definition changed (" + stored_hash + " -> " + p->definition_hash() +
               "); rebuilding from offset 0 while the old view serves");
@@ -227,6 +229,7 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
     rebuild = true;
     Log("info", p->name(), "resuming the rebuild that was running when projd stopped");
   }
+  if (changed) return RebuildForDefinition(p, error);
   if (rebuild) return StartShadow(p->name(), p, error);
   // A newer generation left over without a rebuild to resume: drop it.
   for (int g = gen + 1; fs::exists(ViewDir(p->name()) + "/gen-" + std::to_string(g)); ++g) {
@@ -305,10 +308,10 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
   fs::remove_all(ViewDir(name) + "/gen-" + std::to_string(old_gen), ec);
 }
 
-bool Daemon::RetentionGap(const View& view, Value* detail) {
+bool Daemon::RetentionGap(const Projection& projection, Value* detail) {
   Object firsts, missing;
   std::unique_ptr<Archive> archive = archive_ ? archive_->Clone() : nullptr;
-  for (const auto& topic : view.projection().topics()) {
+  for (const auto& topic : projection.topics()) {
     std::map<int32_t, PartitionInfo> marks;
     std::string werr;
     if (!QueryWatermarks(brokers_, options_.kafka_props, topic, &marks, &werr)) continue;
@@ -321,7 +324,7 @@ bool Daemon::RetentionGap(const View& view, Value* detail) {
         std::string aerr;
         if (!ArchiveGap(archive.get(), topic, part, log_start, &from, &to, &aerr)) {
           // Unreadable now: the rebuild starts and holds (stalled) until it can read it.
-          Log("warn", view.projection().name(), "rebuild: cannot check the archive: " + aerr);
+          Log("warn", projection.name(), "rebuild: cannot check the archive: " + aerr);
           continue;
         }
         if (from == to) continue;  // the archive reaches the log start
@@ -347,7 +350,15 @@ bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error
     *error = "unknown view " + name;
     return false;
   }
-  if (!allow_gap && RetentionGap(*view, gap)) {
+  // A manual rebuild keeps the definition, unless a changed one is held for want of the
+  // start of the log: then it is the one rebuilt (which is what allow_gap is asked for).
+  std::shared_ptr<const Projection> definition = view->projection_ptr();
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    auto it = views_.find(name);
+    if (it != views_.end() && it->second.held_definition) definition = it->second.held_definition;
+  }
+  if (!allow_gap && RetentionGap(*definition, gap)) {
     *error = archive_ ? "the archive and the log leave offsets missing"
                       : "the log no longer starts at offset 0";
     return false;
@@ -364,9 +375,52 @@ bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error
     std::ofstream marker(ViewDir(name) + "/REBUILD", std::ios::trunc);
     marker << "gen-" << next_gen << "\n";
   }
-  if (!StartShadow(name, view->projection_ptr(), error)) return false;
+  if (!StartShadow(name, definition, error)) return false;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    auto it = views_.find(name);
+    if (it != views_.end()) {
+      it->second.held_definition.reset();
+      it->second.held_reason.clear();
+    }
+  }
   Log("info", name, "rebuild from offset 0 started; the current view serves until it is done");
   return true;
+}
+
+bool Daemon::RebuildForDefinition(const std::shared_ptr<const Projection>& p, std::string* error) {
+  const std::string& name = p->name();
+  Value gap;
+  if (RetentionGap(*p, &gap)) {
+    std::string missing;
+    if (const Value* m = gap.as_object().Find("missing")) {
+      for (const auto& [tp, range] : m->as_object().members()) {
+        missing += (missing.empty() ? "" : ", ") + tp + " offsets " +
+                   ToJson(*range.as_object().Find("first")) + ".." +
+                   ToJson(*range.as_object().Find("last"));
+      }
+    }
+    std::string why = "definition " + p->definition_hash() +
+                      " is not applied: a rebuild from offset 0 would miss " + missing +
+                      (archive_ ? ", which neither Kafka nor the archive holds"
+                                : ", which Kafka no longer holds") +
+                      "; the old definition serves; POST /v1/views/" + name +
+                      "/rebuild?allow_gap=true rebuilds with the new one from the first offsets "
+                      "there are";
+    Log("error", name, why);
+    std::lock_guard<std::mutex> lock(views_mu_);
+    Entry& e = views_[name];
+    e.held_definition = p;
+    e.held_reason = why;
+    return true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    Entry& e = views_[name];
+    e.held_definition.reset();
+    e.held_reason.clear();
+  }
+  return StartShadow(name, p, error);
 }
 
 int Daemon::Drop(const std::string& name, std::string* error) {
@@ -435,7 +489,7 @@ bool Daemon::Reload(std::string* errors) {
     if (old->projection().definition_hash() == p->definition_hash()) continue;
     Log("info", p->name(),
         "definition changed; rebuilding from offset 0 while the old view serves");
-    if (!StartShadow(p->name(), p, &error)) {
+    if (!RebuildForDefinition(p, &error)) {
       Log("error", p->name(), "cannot start the rebuild: " + error);
       *errors += error + "\n";
     }
@@ -472,7 +526,15 @@ std::shared_ptr<View> Daemon::FindShadow(const std::string& name) {
 ViewStatus Daemon::StatusOf(const std::shared_ptr<View>& view) {
   ViewStatus st = view->Status();
   auto shadow = FindShadow(view->projection().name());
-  if (!shadow) return st;
+  if (!shadow) {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    auto it = views_.find(view->projection().name());
+    if (it != views_.end() && !it->second.held_reason.empty()) {
+      st.reason =
+          st.reason.empty() ? it->second.held_reason : st.reason + "; " + it->second.held_reason;
+    }
+    return st;
+  }
   ViewStatus sh = shadow->Status();
   st.rebuilding = true;
   st.rebuild_definition_hash = sh.definition_hash;

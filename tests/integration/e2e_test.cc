@@ -1989,6 +1989,55 @@ TEST_CASE("real Kafka: a topic deleted and created shorter fails the view with b
   CHECK(p->Terminate() == 0);
 }
 
+TEST_CASE("real Kafka: a changed definition is not rebuilt past a retention gap until asked",
+          "[kafka]") {
+  std::string brokers = KafkaOrSkip();
+  if (brokers.empty()) return;
+  std::string data, topic;
+  std::string dir = SetupKafka("kafka-held-def", brokers, 1, &data, &topic);
+  std::string error;
+  Truth truth;
+  auto events = MakeEvents(100, 10, 5, &truth);
+  Produce(brokers, topic, events);
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
+      dir + "/projd.log", &error);
+  REQUIRE(p);
+  REQUIRE(p->WaitCaughtUp("balances", 100, std::chrono::seconds(60)));
+  std::string old_hash = FieldText(p->GetJson("/v1/views/balances"), "definition_hash");
+  // Retention deletes offsets below 40; then the definition changes. A rebuild from offset 0
+  // would silently miss 0..39: the old definition keeps serving, and the status says why.
+  REQUIRE(projd::DeleteKafkaRecords(brokers, topic, 0, 40, &error));
+  std::string file = dir + "/projections/balances.proj";
+  std::string proj2 = projd::testing::ReadFile(file);
+  proj2.replace(proj2.find("on Opened { balance = 0"), 23, "on Opened { v2 = true  balance = 0");
+  projd::testing::WriteFile(file, proj2);
+  std::string reason;
+  for (int i = 0; i < 100 && reason.find("is not applied") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    reason = FieldText(p->GetJson("/v1/views/balances"), "reason");
+  }
+  INFO(reason);
+  CHECK(reason.find("would miss " + topic + ":0 offsets 0..39") != std::string::npos);
+  Value st = p->GetJson("/v1/views/balances");
+  CHECK(FieldText(st, "definition_hash") == old_hash);
+  CHECK(st.as_object().Find("rebuild")->is_null());
+  CheckTruth(*p, truth);
+  // The operator accepts the gap: the held definition is the one rebuilt, and swaps in.
+  CHECK(p->Call("POST", "/v1/views/balances/rebuild").status == 409);
+  CHECK(p->Call("POST", "/v1/views/balances/rebuild?allow_gap=true").status == 202);
+  bool swapped = false;
+  for (int i = 0; i < 300 && !swapped; ++i) {
+    st = p->GetJson("/v1/views/balances");
+    swapped =
+        FieldText(st, "definition_hash") != old_hash && st.as_object().Find("rebuild")->is_null();
+    if (!swapped) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(swapped);
+  CHECK(FieldText(st, "reason").find("is not applied") == std::string::npos);
+  CHECK(p->Terminate() == 0);
+}
+
 TEST_CASE("real Kafka: events deleted before the view read them hold it, never skipped",
           "[kafka]") {
   std::string brokers = KafkaOrSkip();
