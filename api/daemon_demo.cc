@@ -112,9 +112,9 @@ bool Daemon::ProduceDemo(std::string* error) {
         if (CreateKafkaTopic(brokers_, topic, options_.partitions, &why)) {
           Log("info", "", "--demo: topic " + topic + " is there");
         } else {
-          Log("warn", "",
-              "--demo: could not create topic " + topic + " (" + why +
-                  "); producing anyway: it may exist or be created by the broker");
+          std::string line = "--demo: could not create topic " + topic;
+          line += " (" + why + "); producing anyway: it may exist or be created by the broker";
+          Log("warn", "", line);
         }
       }
       std::vector<std::pair<std::string, std::string>> headers;  // who and which command

@@ -108,6 +108,48 @@ class LocalResponder {
   const std::shared_ptr<LocalReply> reply_;
 };
 
+// What the server sends, in order: a 100 Continue go-ahead (already bytes) or an answer.
+struct Piece {
+  std::string bytes;
+  std::shared_ptr<LocalReply> reply;
+  bool keep_alive = true;
+  bool head = false;
+  bool http10 = false;
+};
+
+// The bytes of the pieces in order, each answer waited for until `answer_wait` has passed
+// (504 past it); answers after the last one written are dropped.
+std::string WriteLocalAnswers(std::vector<Piece>* pieces, std::chrono::milliseconds answer_wait) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + answer_wait;
+  for (Piece& piece : *pieces) {
+    if (!piece.reply) {
+      out += piece.bytes;
+      continue;
+    }
+    HttpResponse answer;
+    {
+      std::unique_lock<std::mutex> lock(piece.reply->mu);
+      piece.reply->answered_cv.wait_until(lock, deadline,
+                                          [&] { return piece.reply->answer.has_value(); });
+      if (piece.reply->answer) {
+        answer = std::move(*piece.reply->answer);
+      } else {
+        answer = ErrorResponse(504, "no answer in time", "the handler did not answer in time");
+        piece.reply->answer = HttpResponse();  // a late answer is dropped
+      }
+    }
+    if (!AppendLocalAnswer(std::move(answer), piece.keep_alive, piece.head, piece.http10,
+                           answer_wait, &out)) {
+      break;
+    }
+  }
+  for (Piece& piece : *pieces) {
+    if (piece.reply) piece.reply->Drop();  // answers after the last one written
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace http_internal
 
@@ -115,14 +157,6 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
                                   const HttpHandler& handler, std::chrono::milliseconds answer_wait,
                                   const std::string& remote) {
   using namespace http_internal;  // the server's request reading and answers
-  // What the server sends, in order: a 100 Continue go-ahead (already bytes) or an answer.
-  struct Piece {
-    std::string bytes;
-    std::shared_ptr<LocalReply> reply;
-    bool keep_alive = true;
-    bool head = false;
-    bool http10 = false;
-  };
   std::vector<Piece> pieces;
   auto all_answered = [&pieces] {
     for (const Piece& piece : pieces) {
@@ -209,34 +243,7 @@ std::string HandleConnectionBytes(std::string_view bytes, const HttpServerOption
     CallHandler(handler, std::move(request), respond);
   }
 
-  std::string out;
-  auto deadline = std::chrono::steady_clock::now() + answer_wait;
-  for (Piece& piece : pieces) {
-    if (!piece.reply) {
-      out += piece.bytes;
-      continue;
-    }
-    HttpResponse answer;
-    {
-      std::unique_lock<std::mutex> lock(piece.reply->mu);
-      piece.reply->answered_cv.wait_until(lock, deadline,
-                                          [&] { return piece.reply->answer.has_value(); });
-      if (piece.reply->answer) {
-        answer = std::move(*piece.reply->answer);
-      } else {
-        answer = ErrorResponse(504, "no answer in time", "the handler did not answer in time");
-        piece.reply->answer = HttpResponse();  // a late answer is dropped
-      }
-    }
-    if (!AppendLocalAnswer(std::move(answer), piece.keep_alive, piece.head, piece.http10,
-                           answer_wait, &out)) {
-      break;
-    }
-  }
-  for (Piece& piece : pieces) {
-    if (piece.reply) piece.reply->Drop();  // answers after the last one written
-  }
-  return out;
+  return WriteLocalAnswers(&pieces, answer_wait);
 }
 
 }  // namespace projd

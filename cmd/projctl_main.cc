@@ -3,6 +3,7 @@
 // commands live in the files listed in projctl_common.h.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -370,7 +371,7 @@ int RunServerCommand(const CommandLine& c) {
           "projctl", std::string("$PROJD_SERVER '") + env + "' is not an http://HOST:PORT address");
     }
   }
-  server.timeout_ms = static_cast<int>(c.timeout_s * 1000 + 0.5);
+  server.timeout_ms = static_cast<int>(std::lround(c.timeout_s * 1000));
   if (c.token_flag->count() > 0) {
     server.token = c.token;
   } else if (const char* env = std::getenv("PROJD_TOKEN")) {

@@ -377,8 +377,9 @@ int Rebuild(const Server& s, const std::string& view, bool wait) {
     std::string hash = Field(v, "definition_hash");
     if (!rb || rb->is_null()) {
       if (!building.empty() && hash != building) {
-        return stop("ended without the swap: the view still runs definition " + hash +
-                    ", not the rebuilt " + building + " (projctl status says why)");
+        std::string why = "ended without the swap: the view still runs definition " + hash;
+        why += ", not the rebuilt " + building + " (projctl status says why)";
+        return stop(why);
       }
       std::cout << (tty ? "\r" : "") << "[" << std::string(30, '#') << "] 100.0%  rebuild of "
                 << view << " done: the rebuilt view serves now\n";
@@ -401,7 +402,9 @@ int Rebuild(const Server& s, const std::string& view, bool wait) {
         at = " (at " + Field(*f, "topic") + ":" + Field(*f, "partition") + ":" +
              Field(*f, "offset") + ")";
       }
-      return stop("cannot go on; the view is " + state + at + ": " + reason);
+      std::string why = "cannot go on; the view is " + state;
+      why += at + ": " + reason;
+      return stop(why);
     }
     double progress = NumberOf(rb->as_object().Find("progress"));
     double rate = NumberOf(rb->as_object().Find("events_per_second"));

@@ -72,6 +72,37 @@ bool CheckListen(const std::string& value, std::string* normalized, std::string*
   return true;
 }
 
+// --kafka-prop KEY=VALUE: a later value of a property replaces an earlier one (a flag's the
+// config file's).
+bool ApplyKafkaProp(projd::DaemonOptions* o, const std::string& value, std::string* error) {
+  size_t eq = value.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    *error = "wants KEY=VALUE, got '" + value + "'";
+    return false;
+  }
+  std::string key = value.substr(0, eq);
+  auto& props = o->kafka_props;
+  props.erase(
+      std::remove_if(props.begin(), props.end(), [&key](const auto& p) { return p.first == key; }),
+      props.end());
+  props.emplace_back(key, value.substr(eq + 1));
+  return true;
+}
+
+// --archive: file:///DIR or s3://BUCKET/PREFIX (its form only; nothing is read here).
+bool ApplyArchive(projd::DaemonOptions* o, const std::string& value, std::string* error) {
+  const std::string kFile = "file:///", kS3 = "s3://";
+  bool file = value.compare(0, kFile.size(), kFile) == 0;
+  bool s3 = value.compare(0, kS3.size(), kS3) == 0 && value.size() > kS3.size() &&
+            value[kS3.size()] != '/';
+  if (!file && !s3) {
+    *error = "wants file:///DIR or s3://BUCKET/PREFIX, got '" + value + "'";
+    return false;
+  }
+  o->archive = value;
+  return true;
+}
+
 // Applies one setting (from a flag or the config file), `name` spelled as the flag is (without
 // its dashes). false with *error when bad: what is wrong, to follow the flag's or key's name
 // ("wants 1..1024").
@@ -89,18 +120,7 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
   } else if (name == "group") {
     o->group_id = value;
   } else if (name == "kafka-prop") {
-    size_t eq = value.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      *error = "wants KEY=VALUE, got '" + value + "'";
-      return false;
-    }
-    // A later value of a property replaces an earlier one: a flag's the config file's.
-    std::string key = value.substr(0, eq);
-    auto& props = o->kafka_props;
-    props.erase(std::remove_if(props.begin(), props.end(),
-                               [&key](const auto& p) { return p.first == key; }),
-                props.end());
-    props.emplace_back(key, value.substr(eq + 1));
+    if (!ApplyKafkaProp(o, value, error)) return false;
   } else if (name == "auth") {
     o->auth_file = value;
   } else if (name == "schema-registry") {
@@ -111,15 +131,7 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
     }
     o->schema_registry = value;
   } else if (name == "archive") {
-    const std::string kFile = "file:///", kS3 = "s3://";
-    bool file = value.compare(0, kFile.size(), kFile) == 0;
-    bool s3 = value.compare(0, kS3.size(), kS3) == 0 && value.size() > kS3.size() &&
-              value[kS3.size()] != '/';
-    if (!file && !s3) {
-      *error = "wants file:///DIR or s3://BUCKET/PREFIX, got '" + value + "'";
-      return false;
-    }
-    o->archive = value;
+    if (!ApplyArchive(o, value, error)) return false;
   } else if (name == "s3-endpoint") {
     o->s3_endpoint = value;
   } else if (name == "demo-events") {
@@ -292,7 +304,11 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
       value = std::to_string(*i);
     } else {
       auto s = v.value_exact<std::string>();
-      if (!s) return fail(key + " wants a string (" + key + " = \"...\"), got " + TomlKind(v));
+      if (!s) {
+        std::string why = key + " wants a string (" + key;
+        why += " = \"...\"), got " + TomlKind(v);
+        return fail(why);
+      }
       value = *s;
     }
     if (!Apply(o, name, value, error)) return fail(key + " " + *error);
