@@ -403,7 +403,9 @@ int Rebuild(const Server& s, const std::string& view, bool wait) {
              Field(*f, "offset") + ")";
       }
       std::string why = "cannot go on; the view is " + state;
-      why += at + ": " + reason;
+      why += at;
+      why += ": ";
+      why += reason;
       return stop(why);
     }
     double progress = NumberOf(rb->as_object().Find("progress"));

@@ -305,8 +305,11 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
     } else {
       auto s = v.value_exact<std::string>();
       if (!s) {
-        std::string why = key + " wants a string (" + key;
-        why += " = \"...\"), got " + TomlKind(v);
+        std::string why = key;
+        why += " wants a string (";
+        why += key;
+        why += " = \"...\"), got ";
+        why += TomlKind(v);
         return fail(why);
       }
       value = *s;
