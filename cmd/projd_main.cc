@@ -488,7 +488,12 @@ int Serve(const projd::DaemonOptions& options) {
   projd::Daemon daemon(options);
   std::string error;
   if (!daemon.Start(&error)) {
-    std::cerr << "projd: " << error << "\n";
+    // With --log-format json, a JSON line like every other (its line breaks escaped).
+    if (options.log_json) {
+      daemon.Log("error", "", "projd cannot start: " + error);
+    } else {
+      std::cerr << "projd: " << error << "\n";
+    }
     daemon.Stop();
     return 1;
   }

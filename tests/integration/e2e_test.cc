@@ -2219,6 +2219,24 @@ TEST_CASE("--config TOML holds the settings, flags win, --log-format json logs J
   CHECK(reloaded);
   CHECK(p->Call("GET", "/v1/views/balances").status == 200);
   CHECK(p->Terminate() == 0);
+  // A start that fails (a second projd on the held folder) says why in a JSON line too.
+  {
+    auto first = ProjdProcess::Start({"--config", dir + "/projd.toml"}, dir + "/first.log", &error);
+    REQUIRE(first);
+    std::string out;
+    CHECK(projd::testing::Run(
+              std::string(PROJD_BIN) + " --config " + dir + "/projd.toml --listen 127.0.0.1:0",
+              &out) == 1);
+    INFO(out);
+    size_t at = out.find("is in use by another projd");
+    REQUIRE(at != std::string::npos);
+    at = out.rfind('\n', at);
+    at = at == std::string::npos ? 0 : at + 1;
+    std::string json_line = out.substr(at, out.find('\n', at) - at);
+    CHECK(projd::ParseJson(json_line, &line, &perr));
+    CHECK(json_line.find("is in use by another projd") != std::string::npos);
+    CHECK(first->Terminate() == 0);
+  }
   // A bad config file is refused with its position.
   projd::testing::WriteFile(dir + "/bad.toml", "projections = \n");
   auto bad = ProjdProcess::Start({"--config", dir + "/bad.toml"}, dir + "/bad.log", &error);
