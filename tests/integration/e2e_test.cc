@@ -339,7 +339,7 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   CHECK(all.status == 200);
   CHECK(all.body.find("\"key\":\"acc-39\"") != std::string::npos);
   for (const std::string bad : {"abc", "-1", "", "1.5"}) {
-    for (const std::string target :
+    for (const std::string& target :
          {"/v1/views/balances/rows/acc-1?wait_ms=" + bad, "/v1/views/balances/rows?wait_ms=" + bad,
           "/v1/views/balances/rows/acc-1?min_position=&wait_ms=" + bad,
           "/v1/query?q=from%20balances&wait_ms=" + bad}) {
