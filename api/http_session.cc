@@ -206,18 +206,21 @@ void Session::ReadHead() {
   if (auto bad = reader_->CheckPending(BufferView(buffer_))) return ReplyAndClose(std::move(*bad));
   stream_.expires_at(request_deadline_);
   reading_ = true;
-  stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                          beast::bind_front_handler(&Session::OnHeadBytes, shared_from_this()));
+  stream_.async_read_some(
+      buffer_.prepare(kFirstReadBytes),
+      beast::bind_front_handler(&Session::OnRequestBytes, shared_from_this(), true));
 }
 
-void Session::OnHeadBytes(beast::error_code ec, size_t bytes) {
+// More bytes of the request's head (`head`) or body: parsed on by ReadHead or ReadBody.
+void Session::OnRequestBytes(bool head, beast::error_code ec, size_t bytes) {
   reading_ = false;
   if (closed_) return;
   if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
   if (ec == net::error::eof) return OnEof();    // the request stays incomplete
   if (ec) return Close();                       // timeout, reset, ...
   buffer_.commit(bytes);
-  ReadHead();
+  if (head) return ReadHead();
+  ReadBody();
 }
 
 // A plain GET whole in the buffer, answered by quick_get without the general parsing (see
@@ -291,18 +294,9 @@ void Session::ReadBody() {
   }
   stream_.expires_at(request_deadline_);
   reading_ = true;
-  stream_.async_read_some(buffer_.prepare(kBodyReadBytes),
-                          beast::bind_front_handler(&Session::OnBodyBytes, shared_from_this()));
-}
-
-void Session::OnBodyBytes(beast::error_code ec, size_t bytes) {
-  reading_ = false;
-  if (closed_) return;
-  if (streaming_) return ReadWhileStreaming();  // StartStream cancelled this read
-  if (ec == net::error::eof) return OnEof();    // the request stays incomplete
-  if (ec) return Close();                       // timeout, reset, ...
-  buffer_.commit(bytes);
-  ReadBody();
+  stream_.async_read_some(
+      buffer_.prepare(kBodyReadBytes),
+      beast::bind_front_handler(&Session::OnRequestBytes, shared_from_this(), false));
 }
 
 void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {

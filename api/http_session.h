@@ -217,10 +217,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequest();
   bool TryQuickGet();
   void ReadHead();
-  void OnHeadBytes(beast::error_code ec, size_t bytes);
   void OnHeader(beast::error_code ec, size_t bytes);
   void ReadBody();
-  void OnBodyBytes(beast::error_code ec, size_t bytes);
+  void OnRequestBytes(bool head, beast::error_code ec, size_t bytes);
   void OnRequest(beast::error_code ec, size_t bytes);
   void Dispatch(http::request<http::string_body>&& message);
   void OnReadError(beast::error_code ec);

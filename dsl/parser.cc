@@ -113,16 +113,6 @@ struct NestedDirective : x3::unary_parser<Subject, NestedDirective<Subject>> {
   }
 };
 
-struct NestedGen {
-  template <typename Subject>
-  constexpr NestedDirective<typename x3::extension::as_parser<Subject>::value_type> operator[](
-      const Subject& subject) const {
-    return NestedDirective<typename x3::extension::as_parser<Subject>::value_type>(
-        x3::as_parser(subject));
-  }
-};
-constexpr NestedGen nested{};
-
 std::string TooDeepMessage() {
   return "nesting too deep (at most " + std::to_string(kMaxNesting) + " levels)";
 }
@@ -179,6 +169,7 @@ struct TermDirective : x3::unary_parser<Subject, TermDirective<Subject>> {
   }
 };
 
+// The `name[p]` form of the directives above: wraps parser p in Directive.
 template <template <typename> class Directive>
 struct DirectiveGen {
   template <typename Subject>
@@ -188,6 +179,7 @@ struct DirectiveGen {
         x3::as_parser(subject));
   }
 };
+constexpr DirectiveGen<NestedDirective> nested{};
 constexpr DirectiveGen<ExpressionDirective> expression{};
 constexpr DirectiveGen<TermDirective> term{};
 
