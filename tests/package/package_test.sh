@@ -92,14 +92,16 @@ for prog in projd projctl; do
     fail "'$prog --version' should print '$prog $version' (first), got: $out"
   fi
 done
-# The packed projd reads the packed config: with `--listen not-an-address` (a flag wins over
-# the file) it stops at its first step after reading both, exit 1; a config error is exit 2.
-# --data and --projections point into the scratch folder so that nothing else is touched.
+# The packed projd reads the packed config: with `--auth` naming a file that is not there (a
+# flag wins over the file) it stops at its first step after reading both, exit 1; a config
+# error is exit 2. --data and --projections point into the scratch folder so that nothing else
+# is touched.
 mkdir -p "$tmp/scratch/projections"
 rc=0
-out=$("$root/usr/bin/projd" --config "$root/etc/projd/projd.toml" --listen not-an-address \
+out=$("$root/usr/bin/projd" --config "$root/etc/projd/projd.toml" \
+  --auth "$tmp/scratch/no-such-auth.toml" --listen 127.0.0.1:0 \
   --data "$tmp/scratch/data" --projections "$tmp/scratch/projections" 2>&1) || rc=$?
-if [[ $rc -eq 1 && $out == *"--listen wants HOST:PORT"* ]]; then
+if [[ $rc -eq 1 && $out == *"no-such-auth.toml"* ]]; then
   ok "the packed projd reads the packed /etc/projd/projd.toml"
 else
   fail "the packed projd with the packed config: exit $rc: $out"
