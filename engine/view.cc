@@ -65,9 +65,11 @@ void View::Start() {
   position_ = store_->Positions();
   position_string_ = position_.ToString();
   {
-    // The dead letters count from those the store keeps: a restart does not reset it.
+    // The dead letters count from those the store keeps: a restart does not reset it. (Read
+    // before mu_ is taken: the store's own lock comes first everywhere.)
+    auto kept = static_cast<int64_t>(store_->DeadLetterCount());
     std::lock_guard<std::mutex> lock(mu_);
-    dead_ = static_cast<int64_t>(store_->DeadLetterCount());
+    dead_ = kept;
   }
   published_change_seq_.store(store_->next_change_seq(), std::memory_order_release);
   thread_ = std::thread([this] { Run(); });
