@@ -1,12 +1,15 @@
 #include "store/kv.h"
 
 #include <lmdb.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -20,7 +23,10 @@ std::string Err(const char* what, int rc) { return std::string(what) + ": " + md
 // Reads every entry of every table of the store in `dir`, read-only and without the lock file
 // (a child process's own handle). "" when all of it reads; else what failed.
 std::string WalkStore(const std::string& dir, const std::vector<std::string>& tables,
-                      size_t map_bytes) {
+                      size_t map_bytes, uint64_t file_bytes) {
+  // Damaged branch or leaf pages can point back to pages already read: a walk that takes more
+  // steps than the file has room for entries (each needs an 8-byte node header) is in a loop.
+  uint64_t steps_left = file_bytes / 8 + 1024;
   MDB_env* env = nullptr;
   if (int rc = mdb_env_create(&env); rc != 0) return Err("mdb_env_create", rc);
   mdb_env_set_maxdbs(env, static_cast<MDB_dbi>(tables.size() + 1));
@@ -36,6 +42,12 @@ std::string WalkStore(const std::string& dir, const std::vector<std::string>& ta
     MDB_val k, v;
     for (r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0;
          r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      if (steps_left-- == 0) {
+        mdb_cursor_close(c);
+        return what +
+               ": its pages lead back to pages already read (more entries than the file "
+               "has room for)";
+      }
     }
     mdb_cursor_close(c);
     return r == MDB_NOTFOUND ? std::string() : Err(what.c_str(), r);
@@ -67,7 +79,7 @@ std::string WalkStore(const std::string& dir, const std::vector<std::string>& ta
 // never crashes on a damaged store, nor serves one as if it were whole. "" when it reads; else
 // why not (LMDB's own message when it printed one).
 std::string CheckStoreReads(const std::string& dir, const std::vector<std::string>& tables,
-                            size_t map_bytes) {
+                            size_t map_bytes, uint64_t file_bytes) {
   int fds[2];
   if (pipe(fds) != 0) return "";  // no check possible: the open goes on as before
   pid_t pid = fork();
@@ -79,16 +91,33 @@ std::string CheckStoreReads(const std::string& dir, const std::vector<std::strin
   if (pid == 0) {
     close(fds[0]);
     dup2(fds[1], STDERR_FILENO);  // LMDB's assertion message, if it fails one
-    std::string why = WalkStore(dir, tables, map_bytes);
+    std::string why = WalkStore(dir, tables, map_bytes, file_bytes);
     if (why.empty()) _exit(0);
     ssize_t ignored = write(fds[1], why.data(), why.size());
     (void)ignored;
     _exit(3);
   }
   close(fds[1]);
+  // A walk that does not end (a loop the step count misses, a page that makes LMDB spin) is
+  // ended: a minute, and a second more per 50 MB of store.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60) +
+                  std::chrono::seconds(file_bytes / (50u << 20));
   std::string said;
+  bool timed_out = false;
   char buf[1024];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) != 0;) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    struct pollfd pfd = {fds[0], POLLIN, 0};
+    int ready = poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n == 0) break;  // the child is done
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
@@ -96,9 +125,11 @@ std::string CheckStoreReads(const std::string& dir, const std::vector<std::strin
     if (said.size() < 4096) said.append(buf, static_cast<size_t>(n));
   }
   close(fds[0]);
+  if (timed_out) kill(pid, SIGKILL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (timed_out) return "reading it did not end (its pages loop)";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
   while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
   for (char& ch : said) {
@@ -405,7 +436,7 @@ class LmdbEnv final : public KvEnv {
       }
     }
     if (existed) {
-      std::string why = CheckStoreReads(dir, tables, map_bytes_);
+      std::string why = CheckStoreReads(dir, tables, map_bytes_, static_cast<uint64_t>(st.st_size));
       if (!why.empty()) {
         *error = file + " is damaged: " + why + "; restore it, or remove " + dir +
                  " to rebuild the view from offset 0";
