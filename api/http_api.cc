@@ -52,6 +52,18 @@ std::string NeverReached(const View& view, const Position& required) {
   return "";
 }
 
+// The answer to a wait that can never end (NeverReached): what a wait that ran out gets (504,
+// the current position), at once, with the reason.
+HttpResponse NeverReachedAnswer(View& view, const std::string& never) {
+  Object o;
+  o.Set("position", Str(view.PositionString()));
+  o.Set("reason", Str(never));
+  HttpResponse r =
+      Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(o)));
+  r.headers.emplace_back("X-Projd-Position", view.PositionString());
+  return r;
+}
+
 // Whether a call runs on the query pool from the start: long work, unless its route gives it a
 // bounded first try on the HTTP thread (try_inline).
 bool StartsOnPool(const ApiCall& call) {
@@ -194,7 +206,7 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
     }
     if (!waits) return false;
     if (std::string never = NeverReached(*view, wait->required); !never.empty()) {
-      answer(Error(400, "bad min_position", Str(never)));
+      call->respond(NeverReachedAnswer(*view, never));
       return true;
     }
     wait->view = view;
@@ -243,9 +255,7 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
     }
   }
   if (!never.empty()) {
-    HttpResponse r = Error(400, "bad min_position", Str(never));
-    r.headers.emplace_back("X-Projd-Position", view->PositionString());
-    call->respond(std::move(r));
+    call->respond(NeverReachedAnswer(*view, never));
     return true;
   }
   // Served again off the view's thread once it reached the position, or once it stopped (then

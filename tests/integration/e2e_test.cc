@@ -391,14 +391,15 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=99999999999999999999&min_position=" +
                          projd::PercentEncode(reached));
   CHECK(r.status == 200);
-  // A topic the view does not consume is never reached: 400 at once (not a 504 after
-  // wait_ms), naming it, with the view's position; by query parameter, header or query alike.
-  // Its offset 0 asks for nothing.
+  // A topic the view does not consume is never reached: the 504 of a wait that ran out, at
+  // once (not after wait_ms), with the view's position and the reason naming the topic; by
+  // query parameter, header or query alike. Its offset 0 asks for nothing.
   t0 = std::chrono::steady_clock::now();
   r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=30000&min_position=bank:0:1,other:2:5");
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
-  CHECK(r.status == 400);
-  CHECK(r.body.find("\"error\":\"bad min_position\"") != std::string::npos);
+  CHECK(r.status == 504);
+  CHECK(r.body.find("\"error\":\"min_position not reached within wait_ms\"") != std::string::npos);
+  CHECK(r.body.find("\"position\":") != std::string::npos);
   CHECK(r.body.find("does not consume topic other (its topics: bank)") != std::string::npos);
   CHECK(r.body.find("other:2:5") != std::string::npos);
   bool positioned = false;
@@ -406,9 +407,9 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   CHECK(positioned);
   r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=30000", "",
               {{"X-Projd-Min-Position", "other:0:1"}});
-  CHECK(r.status == 400);
+  CHECK(r.status == 504);
   r = p->Call("POST", "/v1/query?wait_ms=30000&min_position=other:0:1", "from balances");
-  CHECK(r.status == 400);
+  CHECK(r.status == 504);
   CHECK(r.body.find("does not consume topic other") != std::string::npos);
   CHECK(p->Call("GET", "/v1/views/balances/rows/acc-1?min_position=other:0:0").status == 200);
   // A partition the view does not know of, on its topic, may still come: it is waited for.
