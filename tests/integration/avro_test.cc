@@ -200,6 +200,12 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
+// A suffix for this run's topics and subjects: the process and a clock reading.
+std::string RunSuffix() {
+  return std::to_string(getpid()) + "-" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+}
+
 int64_t DeadLetters(ProjdProcess& p) {
   Value st = p.GetJson("/v1/views/balances_avro");
   int64_t n = -1;
@@ -227,9 +233,7 @@ TEST_CASE("real Kafka + registry: Avro with schema evolution, corrupt bodies, a 
   std::string error;
   auto registry = projd::SchemaRegistry::Connect(url, RegistryHttp, &error);
   REQUIRE(registry);
-  std::string suffix =
-      std::to_string(getpid()) + "-" +
-      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+  std::string suffix = RunSuffix();
   std::string json_topic = "bank-json-" + suffix, avro_topic = "bank-avro-" + suffix;
   int32_t id1, id2, id3;
   REQUIRE(registry->Register(avro_topic + "-value", kV1, &id1, &error));
@@ -341,9 +345,7 @@ TEST_CASE("real Kafka + registry: a schema with references to other subjects", "
   std::string error;
   auto registry = projd::SchemaRegistry::Connect(url, RegistryHttp, &error);
   REQUIRE(registry);
-  std::string suffix =
-      std::to_string(getpid()) + "-" +
-      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+  std::string suffix = RunSuffix();
   std::string topic = "bank-refs-" + suffix;
   // Moved names bank.Money (its own subject), which names bank.Currency (another subject), as
   // a Confluent serializer registers shared types.
