@@ -27,6 +27,7 @@
 
 #include "api/daemon.h"
 #include "api/http_server.h"
+#include "api/http_server_internal.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
@@ -86,11 +87,16 @@ void StartDaemon() {
 }
 
 // For each request of `bytes`, as the server splits them: is it a HEAD request? (A request
-// whose head does not parse is answered as a request of no known method.)
+// whose head does not parse is answered as a request of no known method.) The few empty lines
+// the server ignores before a request are skipped here too.
 std::vector<bool> RequestIsHead(std::string_view bytes) {
   std::vector<bool> heads;
   size_t pos = 0;
   while (pos < bytes.size()) {
+    int empty_lines = 0;
+    bool wait = false;
+    pos += projd::http_internal::SkipEmptyLines(bytes.substr(pos), &empty_lines, &wait);
+    if (wait) break;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(Limits().max_header_bytes));
     parser.body_limit(Limits().max_body_bytes);
