@@ -500,6 +500,12 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
             "text index on '" + t.field + "', which no handler sets");
     }
   }
+  if (!proj->text_indexes_.empty()) {
+    // What a text index holds depends on the analyzer too: a projd whose analyzer makes other
+    // terms rebuilds the view, as for a changed definition.
+    proj->definition_hash_ = HashHex(Normalize(proj->definition_) + "\ntext analyzer " +
+                                     std::to_string(kTextAnalyzerVersion));
+  }
   return proj;
 }
 

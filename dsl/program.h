@@ -17,6 +17,11 @@
 
 namespace projd {
 
+// The version of the terms store/text_analyzer.cc makes for a text index: raised with every
+// change to them (2: long words hashed, not cut; the words of stemmed fields kept for
+// prefixes), so that views with a text index are rebuilt by a projd that analyzes otherwise.
+constexpr int kTextAnalyzerVersion = 2;
+
 // One node of an evaluable expression.
 struct ExprNode {
   enum class Op : uint8_t {
@@ -164,7 +169,8 @@ class Projection {
   const std::vector<std::string>& topics() const { return topics_; }
   const std::vector<std::string>& indexes() const { return indexes_; }
   // Full-text indexes (`index text FIELD [language "NAME"]`): field and language ("simple"
-  // or "english").
+  // or "english"). The definition hash of a projection with one includes
+  // kTextAnalyzerVersion.
   struct TextIndex {
     std::string field;
     std::string language;

@@ -76,7 +76,11 @@ bool QueryText::Prepare(const Query& q, ViewStore* store, std::string* error) {
       Item item;
       item.prefix = pi.prefix;
       if (pi.prefix) {
-        if (!m.reader->ExpandPrefix(pi.terms[0], kMaxPrefixTerms, &item.terms)) {
+        // On a stemmed field, the words as written (a prefix of a word need not be one of its
+        // stem: "payments*" and the stem "payment").
+        const std::string prefix =
+            lang == TextLanguage::kEnglish ? kWordTermMark + pi.terms[0] : pi.terms[0];
+        if (!m.reader->ExpandPrefix(prefix, kMaxPrefixTerms, &item.terms)) {
           *error = tm.field + " matches \"" + tm.pattern + "\": the prefix " + pi.terms[0] +
                    "* stands for more than " + std::to_string(kMaxPrefixTerms) +
                    " indexed words; make it longer";

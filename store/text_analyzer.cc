@@ -13,6 +13,7 @@
 #include <climits>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace projd {
@@ -88,19 +89,28 @@ sb_stemmer* EnglishStemmer() {
   return stemmer.english;
 }
 
-// Cuts valid UTF-8 `s` to at most kMaxTermBytes, at a character boundary.
-void CutTerm(std::string* s) {
+// Shortens valid UTF-8 `s` longer than kMaxTermBytes: its first bytes (at most kLongTermHead,
+// at a character boundary), kLongTermMark and the hex FNV-1a hash of all of it.
+void ShortenTerm(std::string* s) {
   if (s->size() <= kMaxTermBytes) return;
-  size_t n = kMaxTermBytes;
+  uint64_t hash = 14695981039346656037ULL;
+  for (char c : *s) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  size_t n = kLongTermHead;
   while (n > 0 && (static_cast<unsigned char>((*s)[n]) & 0xC0) == 0x80) --n;
   s->resize(n);
+  s->push_back(kLongTermMark);
+  static const char kHex[] = "0123456789abcdef";
+  for (int shift = 60; shift >= 0; shift -= 4) s->push_back(kHex[(hash >> shift) & 0xF]);
 }
 
 // Turns the words of one text into tokens, numbering them.
 class TermSink {
  public:
-  TermSink(Icu& icu, TextLanguage lang, std::vector<TextToken>* out)
-      : icu_(icu), lang_(lang), out_(out) {}
+  TermSink(Icu& icu, TextLanguage lang, bool words_too, std::vector<TextToken>* out)
+      : icu_(icu), lang_(lang), words_too_(words_too), out_(out) {}
 
   // One word (NFKC text): case-folded, stemmed, cut, appended with the next position.
   void Word(const icu::UnicodeString& word) {
@@ -115,29 +125,38 @@ class TermSink {
       char16_t c = folded_.charAt(i);
       if (c == 0x2018 || c == 0x2019) folded_.setCharAt(i, u'\'');
     }
-    term_.clear();
-    folded_.toUTF8String(term_);
-    if (term_.size() > INT_MAX) CutTerm(&term_);  // beyond the stemmer's lengths
-    if (lang_ == TextLanguage::kEnglish && !term_.empty()) {
-      sb_stemmer* stemmer = EnglishStemmer();
-      const sb_symbol* stem =
-          sb_stemmer_stem(stemmer, reinterpret_cast<const sb_symbol*>(term_.data()),
-                          static_cast<int>(term_.size()));
-      if (stem == nullptr) throw std::bad_alloc();
-      term_.assign(reinterpret_cast<const char*>(stem), sb_stemmer_length(stemmer));
+    word_.clear();
+    folded_.toUTF8String(word_);
+    if (word_.size() > INT_MAX) ShortenTerm(&word_);  // beyond the stemmer's lengths
+    if (word_.empty()) return;
+    if (lang_ != TextLanguage::kEnglish) {
+      ShortenTerm(&word_);
+      out_->push_back(TextToken{word_, position_++});
+      return;
     }
+    sb_stemmer* stemmer = EnglishStemmer();
+    const sb_symbol* stem = sb_stemmer_stem(
+        stemmer, reinterpret_cast<const sb_symbol*>(word_.data()), static_cast<int>(word_.size()));
+    if (stem == nullptr) throw std::bad_alloc();
+    term_.assign(reinterpret_cast<const char*>(stem), sb_stemmer_length(stemmer));
     if (term_.empty()) return;
-    CutTerm(&term_);
-    out_->push_back(TextToken{term_, position_++});
+    ShortenTerm(&term_);
+    out_->push_back(TextToken{term_, position_});
+    if (words_too_) {
+      ShortenTerm(&word_);
+      out_->push_back(TextToken{kWordTermMark + word_, position_});
+    }
+    ++position_;
   }
 
  private:
   Icu& icu_;
   TextLanguage lang_;
+  bool words_too_;  // the kWordTermMark terms after the stems
   std::vector<TextToken>* out_;
   uint32_t position_ = 0;
   icu::UnicodeString folded_;  // reused for every word
-  std::string term_;
+  std::string word_, term_;
 };
 
 // One UTF-8 character at s[i]: its length (1 for a bad byte) and code point (negative if bad).
@@ -150,7 +169,8 @@ size_t CharAt(std::string_view s, size_t i, UChar32* c) {
 
 }  // namespace
 
-void AnalyzeText(std::string_view text, TextLanguage lang, std::vector<TextToken>* out) {
+void AnalyzeText(std::string_view text, TextLanguage lang, std::vector<TextToken>* out,
+                 bool for_index) {
   // ICU strings are at most INT32_MAX code units long.
   if (text.size() > INT32_MAX) text = text.substr(0, INT32_MAX);
   if (text.empty()) return;
@@ -167,7 +187,7 @@ void AnalyzeText(std::string_view text, TextLanguage lang, std::vector<TextToken
     src = std::move(normalized);
   }
 
-  TermSink sink(icu, lang, out);
+  TermSink sink(icu, lang, for_index && lang == TextLanguage::kEnglish, out);
   icu::BreakIterator& words = *icu.words;
   words.setText(src);
   for (int32_t start = words.first(), end = words.next(); end != icu::BreakIterator::DONE;
@@ -259,6 +279,11 @@ bool ParseTextPattern(std::string_view pattern, TextLanguage lang, TextPattern* 
       *error =
           "a prefix must be a single word before * in matches pattern (\"e-ma*\" is two words; "
           "ideographs and kana are a word each)";
+      return false;
+    }
+    if (tokens[0].term.size() > kLongTermHead) {
+      *error = "a prefix before * in matches pattern is at most " + std::to_string(kLongTermHead) +
+               " bytes (UTF-8)";
       return false;
     }
     TextPatternItem item;

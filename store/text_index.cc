@@ -472,11 +472,11 @@ bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
   for (const TextDocChange& c : *changes) {
     if (c.has_old) {
       --rows_delta;
-      terms_delta -= static_cast<int64_t>(c.old_tokens.size());
+      terms_delta -= static_cast<int64_t>(TextWords(c.old_tokens));
     }
     if (c.has_new) {
       ++rows_delta;
-      terms_delta += static_cast<int64_t>(c.new_tokens.size());
+      terms_delta += static_cast<int64_t>(TextWords(c.new_tokens));
     }
   }
   std::vector<uint32_t> order;  // the changes in key order
@@ -497,7 +497,7 @@ bool WriteTextChanges(KvTxn* txn, int table, const std::string& field,
       const TextDocChange& c = (*changes)[order[row]];
       RowOp op;
       op.key = c.key;
-      op.length = static_cast<uint32_t>(c.new_tokens.size());
+      op.length = TextWords(c.new_tokens);
       op.pos_at = static_cast<uint32_t>(positions.size());
       for (; i < tokens.size() && tokens[i].row == row && tokens[i].term == term; ++i) {
         if (!(tokens[i].token & kNewToken)) continue;

@@ -329,8 +329,8 @@ void ViewStore::StageTextChanges(const StagedBatch::RowWrite& w, const RowRecord
     c.has_old = has_old;
     c.has_new = has_new;
     TextLanguage lang = text_indexes_[t].language;
-    if (has_old) AnalyzeText(before->as_string(), lang, &c.old_tokens);
-    if (has_new) AnalyzeText(w.texts[t].second, lang, &c.new_tokens);
+    if (has_old) AnalyzeText(before->as_string(), lang, &c.old_tokens, /*for_index=*/true);
+    if (has_new) AnalyzeText(w.texts[t].second, lang, &c.new_tokens, /*for_index=*/true);
     (*out)[t].push_back(std::move(c));
   }
 }

@@ -164,29 +164,73 @@ TEST_CASE("AnalyzeText makes each ideograph and kana a word", "[engine]") {
             .size() == 2);
 }
 
-TEST_CASE("AnalyzeText cuts long terms at a character boundary", "[engine]") {
-  CHECK(Terms(std::string(100, 'a')) == V{std::string(kMaxTermBytes, 'a')});
-  CHECK(Terms(std::string(64, 'b')) == V{std::string(64, 'b')});
-  // "a" then é (2 bytes) 40 times: byte 64 is inside an é, so 63 bytes are kept.
-  std::string e2 = "a";
-  for (int i = 0; i < 40; ++i) e2 += "\xC3\xA9";
-  V t = Terms(e2);
+// A long word's term: its head (at most kLongTermHead bytes), kLongTermMark and a hash.
+bool IsLongTerm(const std::string& term, const std::string& word) {
+  size_t mark = term.find(kLongTermMark);
+  return term.size() <= kMaxTermBytes && mark != std::string::npos && mark <= kLongTermHead &&
+         term.size() == mark + 17 && word.compare(0, mark, term, 0, mark) == 0;
+}
+
+TEST_CASE("AnalyzeText keeps long words apart: a head cut at a character boundary and a hash",
+          "[engine]") {
+  V t = Terms(std::string(100, 'a'));
   REQUIRE(t.size() == 1);
-  CHECK(t[0].size() == 63);
-  CHECK(t[0] == e2.substr(0, 63));
+  CHECK(IsLongTerm(t[0], std::string(100, 'a')));
+  CHECK(t[0].find(kLongTermMark) == kLongTermHead);
+  CHECK(Terms(std::string(64, 'b')) == V{std::string(64, 'b')});
+  // Two long words that share their first 70 bytes are two terms; the same word one term.
+  const std::string common(70, 'c');
+  V two = Terms(common + "_failed " + common + "_succeeded " + common + "_failed");
+  REQUIRE(two.size() == 3);
+  CHECK(two[0] != two[1]);
+  CHECK(two[0] == two[2]);
+  CHECK(Terms(std::string(2000, 'a')) != Terms(std::string(1000, 'a')));
+  CHECK(Terms(std::string(2000, 'a')) != Terms(std::string(64, 'a')));
+  // "ab" then é (2 bytes) 40 times: byte 47 is inside an é, so the head is 46 bytes.
+  std::string e2 = "ab";
+  for (int i = 0; i < 40; ++i) e2 += "\xC3\xA9";
+  t = Terms(e2);
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].find(kLongTermMark) == kLongTermHead - 1);
+  CHECK(IsLongTerm(t[0], e2));
   // ж (2 bytes) and a 3-byte letter (ḁ, U+1E01) mixed.
   std::string mixed;
   for (int i = 0; i < 30; ++i) mixed += "\xD0\xB6\xE1\xB8\x81";
   t = Terms(mixed);
   REQUIRE(t.size() == 1);
-  CHECK(t[0].size() <= kMaxTermBytes);
-  CHECK(t[0].size() > kMaxTermBytes - 4);
-  CHECK(ValidUtf8(t[0]));
-  CHECK(mixed.compare(0, t[0].size(), t[0]) == 0);
-  // Stemmed, then cut.
+  CHECK(IsLongTerm(t[0], mixed));
+  CHECK(ValidUtf8(t[0].substr(0, t[0].find(kLongTermMark))));
+  // Stemmed, then shortened.
   t = English(std::string(70, 'x') + "ing");
   REQUIRE(t.size() == 1);
-  CHECK(t[0] == std::string(64, 'x'));
+  CHECK(IsLongTerm(t[0], std::string(70, 'x')));
+  CHECK(t == English(std::string(70, 'x') + "ings"));
+}
+
+TEST_CASE("AnalyzeText for an index of a stemmed field keeps each word beside its stem",
+          "[engine]") {
+  std::vector<TextToken> tokens;
+  AnalyzeText("Payments were PAID, coffee", TextLanguage::kEnglish, &tokens, true);
+  std::vector<std::pair<std::string, uint32_t>> got;
+  for (const TextToken& t : tokens) got.emplace_back(t.term, t.position);
+  const std::string w(1, kWordTermMark);
+  CHECK(got == std::vector<std::pair<std::string, uint32_t>>{{"payment", 0},
+                                                             {w + "payments", 0},
+                                                             {"were", 1},
+                                                             {w + "were", 1},
+                                                             {"paid", 2},
+                                                             {w + "paid", 2},
+                                                             {"coffe", 3},
+                                                             {w + "coffee", 3}});
+  CHECK(TextWords(tokens) == 4);
+  // Not for a query's words, nor on a field that is not stemmed.
+  tokens.clear();
+  AnalyzeText("Payments were", TextLanguage::kEnglish, &tokens);
+  CHECK(tokens.size() == 2);
+  tokens.clear();
+  AnalyzeText("Payments were", TextLanguage::kSimple, &tokens, true);
+  CHECK(tokens.size() == 2);
+  CHECK(TextWords(tokens) == 2);
 }
 
 TEST_CASE("AnalyzeText survives invalid UTF-8", "[engine]") {
@@ -274,7 +318,9 @@ TEST_CASE("ParseTextPattern reads words, prefixes and phrases", "[engine]") {
   CHECK(Items("Stra\xC3\x9F*") == V{"strass*"});
   CHECK(Items("42.5*") == V{"42.5*"});
   CHECK(Items("foo** bar.*") == V{"foo*", "bar*"});
-  CHECK(Items(std::string(80, 'q') + "*") == V{std::string(kMaxTermBytes, 'q') + "*"});
+  CHECK(Items(std::string(kLongTermHead, 'q') + "*") == V{std::string(kLongTermHead, 'q') + "*"});
+  CHECK(PatternError(std::string(kLongTermHead + 1, 'q') + "*") ==
+        "a prefix before * in matches pattern is at most 47 bytes (UTF-8)");
   // A * not at the end is punctuation.
   CHECK(Items("fo*o *bar") == V{"fo o", "bar"});
   // Phrases: analyzed terms at consecutive positions.

@@ -1,6 +1,7 @@
 // Full-text search through the daemon: `index text` kept by the real apply path (pipelined
 // LMDB commits), `matches` and score() over HTTP, edits and deletions.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -144,4 +145,76 @@ projection tx {
   r = p->Call("POST", "/v1/query", "from tx where memo matches \"\\\"coffee\"");
   CHECK(r.status == 400);
   CHECK(r.body.find("unterminated quote") != std::string::npos);
+}
+
+TEST_CASE("full-text search over HTTP: prefixes of words on a stemmed field, long words",
+          "[embedded]") {
+  std::string dir = projd::testing::TempDir("text-search-english");
+  std::filesystem::create_directories(dir + "/projections");
+  projd::testing::WriteFile(dir + "/projections/docs.proj", R"(
+projection docs {
+  from "docs"
+  key event.id
+  on Put { body = event.body  title = event.title }
+  index text body language "english"
+  index text title
+}
+)");
+  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
+                                   dir + "/data",   "--partitions",       "1"};
+  std::string error;
+  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  REQUIRE(p);
+  const std::string common = "nightly_customer_account_balance_reconciliation_report_generation";
+  std::vector<std::string> values = {
+      R"({"type":"Put","id":"d1","body":"Flight Berlin to Paris, coffee on board","title":")" +
+          common + R"(_failed"})",
+      R"({"type":"Put","id":"d2","body":"The payments were paid","title":")" + common +
+          R"(_succeeded"})",
+      R"({"type":"Put","id":"d3","body":"running runners ran","title":"x"})",
+      R"({"type":"Put","id":"d4","body":"Card fees for March; a payment","title":")" +
+          std::string(2000, 'a') + R"("})",
+  };
+  projd::testing::ProduceValues(p->embedded_brokers(), "docs", values);
+  REQUIRE(p->WaitCaughtUp("docs", static_cast<int64_t>(values.size())));
+  std::string plan;
+  auto find = [&](const std::string& where) {
+    return Keys(*p, "from docs select key where " + where, &plan);
+  };
+  using V = std::vector<std::string>;
+  // A prefix is of the words as written, also where it is longer than the word's stem.
+  CHECK(find(R"(body matches "coffee*")") == V{"d1"});
+  CHECK(plan == "text body");
+  CHECK(find(R"(body matches "coffee")") == V{"d1"});
+  CHECK(find(R"(body matches "payments*")") == V{"d2"});
+  CHECK(find(R"(body matches "paym*")") == V{"d2", "d4"});
+  CHECK(find(R"(body matches "runni*")") == V{"d3"});
+  CHECK(find(R"(body matches "fees*")") == V{"d4"});
+  CHECK(find(R"(body matches "payment")") == V{"d2", "d4"});  // the stem finds both
+  // Two long words that share their first 67 bytes are two words.
+  CHECK(find("title matches \"" + common + "_failed\"") == V{"d1"});
+  CHECK(find("title matches \"" + common + "_succeeded\"") == V{"d2"});
+  CHECK(find("title matches \"" + common.substr(0, 40) + "*\"") == V{"d1", "d2"});
+  CHECK(find("title matches \"" + std::string(2000, 'a') + "\"") == V{"d4"});
+  CHECK(find("title matches \"" + std::string(1000, 'a') + "\"").empty());
+  CHECK(find("title matches \"" + std::string(64, 'a') + "\"").empty());
+  // A prefix longer than a long word's kept head is refused, with the reason.
+  auto r = p->Call("POST", "/v1/query", "from docs where title matches \"" + common + "*\"");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("at most 47 bytes") != std::string::npos);
+  // The words kept beside the stems do not count in a row's length: one word, scored as on a
+  // field of the same text without stems.
+  r = p->Call("POST", "/v1/query",
+              "from docs select key, score() as s where body matches \"coffee\"");
+  REQUIRE(r.status == 200);
+  Value v;
+  REQUIRE(projd::ParseJson(r.body, &v, &error));
+  const auto& rows = v.as_object().Find("rows")->as_array();
+  REQUIRE(rows.size() == 1);
+  // BM25 (k1 1.2, b 0.75) of one occurrence in 7 words, 4 rows of 7, 4, 3 and 6 words, one of
+  // which holds the word: idf ln(1 + (4 - 1 + 0.5) / (1 + 0.5)).
+  double avg = (7.0 + 4 + 3 + 6) / 4, idf = std::log(1 + 3.5 / 1.5);
+  double want = idf * 2.2 / (1 + 1.2 * (1 - 0.75 + 0.75 * 7 / avg));
+  double got = std::stod(rows[0].as_object().Find("s")->as_number().ToString());
+  CHECK(std::abs(got - want) <= 0.5e-6);  // scores are given to 6 places
 }
