@@ -1,12 +1,16 @@
 // Checks expressions and builds their plan (ExprNode): names and event paths, meta, operators,
 // the language's functions (kFunctions) and the types they take and give.
+#include <atomic>
 #include <string>
 #include <vector>
 
 #include "dsl/compiler_internal.h"
+#include "dsl/query.h"
 
 namespace projd {
 namespace {
+
+std::atomic<MatchesPatternCheck> g_matches_pattern_check{nullptr};
 
 using compiler_internal::AggregateNamed;
 using compiler_internal::ClosestName;
@@ -66,6 +70,8 @@ struct OffsetVisitor {
 };
 
 }  // namespace
+
+void SetMatchesPatternCheck(MatchesPatternCheck check) { g_matches_pattern_check.store(check); }
 
 namespace compiler_internal {
 
@@ -428,6 +434,17 @@ void Compiler::CompileMatches(size_t offset, const ExprNode& lhs, const ExprNode
   if (rhs.op != ExprNode::Op::kConst || !rhs.constant.is_string()) {
     Error(offset, "matches needs a string of words on its right, like: " + lhs.name +
                       " matches \"coffee berlin\"");
+    return;
+  }
+  if (scope.query->has_as_of) {
+    Error(offset,
+          "matches cannot be used with as of (the text index holds the rows as they are now)");
+    return;
+  }
+  std::string why;
+  if (MatchesPatternCheck check = g_matches_pattern_check.load();
+      check != nullptr && !check(rhs.constant.as_string(), index->language, &why)) {
+    ErrorAt(rhs, why);
     return;
   }
   node->slot = static_cast<int>(scope.query->text_matches.size());

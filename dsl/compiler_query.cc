@@ -293,6 +293,10 @@ void Compiler::GroupOnly(ExprNode* n, const Query& query) {
                     "' must be in group by or inside an aggregate");
     return;
   }
+  if (n->op == ExprNode::Op::kCall && n->func == ExprNode::Func::kScore) {
+    ErrorAt(*n, "'score()' is a row's: it must be inside an aggregate (max(score()))");
+    return;
+  }
   for (auto& a : n->args) GroupOnly(&a, query);
 }
 
@@ -370,6 +374,11 @@ void Compiler::CompileSelect(const ast::QueryClause& c, const Scope& scope, Quer
         const auto& named = b.has_alias ? c.items[k].alias : c.items[j].alias;
         Error(named->offset,
               "duplicate alias '" + b.label + "' (another select item has that name)");
+        break;
+      }
+      if (a.label == b.label) {  // two items of one text: two columns of one name
+        Error(SourceOffset(c.items[k].expr),
+              "duplicate column '" + b.label + "' (select it once, or name one with as NAME)");
         break;
       }
     }

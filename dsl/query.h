@@ -74,6 +74,15 @@ struct Query {
   int64_t limit = -1;  // -1: none given
 };
 
+// Checks the pattern of `FIELD matches "PATTERN"` when a query is compiled, for a field of
+// text language `language` ("simple", "english"): false with *error (why) for a pattern that
+// cannot be searched (no words, an unterminated quote, a bad prefix), so that it is a compile
+// error with its line and column. The full-text analyzer (store/text_analyzer.cc), which the
+// language does not link, installs it; without one, patterns are checked when the query runs.
+using MatchesPatternCheck = bool (*)(const std::string& pattern, const std::string& language,
+                                     std::string* error);
+void SetMatchesPatternCheck(MatchesPatternCheck check);
+
 }  // namespace projd
 
 #endif  // PROJD_DSL_QUERY_H_

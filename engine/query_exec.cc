@@ -656,7 +656,7 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       if (!v.is_bool() || !v.as_bool()) return true;
     }
     if (q.aggregates) {
-      failed = !grouper.Add(key, rec.fields, error);
+      failed = !grouper.Add(key, rec.fields, error, oracle);
       return !failed;
     }
     if (!ordered && matches.size() >= page) {

@@ -96,10 +96,13 @@ bool WideSum::Average(int64_t n, Decimal* out) const {
   return true;
 }
 
-bool Grouper::Add(const std::string& key, const Object& fields, std::string* error) {
+bool Grouper::Add(const std::string& key, const Object& fields, std::string* error,
+                  const TextOracle* text) {
   std::vector<Value> keys(q_.group_by.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (!EvaluateOnRow(q_.group_by[i], "group by", key, fields, &keys[i], error)) return false;
+    if (!EvaluateOnRow(q_.group_by[i], "group by", key, fields, &keys[i], error, text)) {
+      return false;
+    }
   }
   // Values that are equal have one encoding (numbers are exact decimals, object members
   // sorted), so the encoding is the group's identity; null is a group of its own.
@@ -117,17 +120,17 @@ bool Grouper::Add(const std::string& key, const Object& fields, std::string* err
     g.aggs.resize(q_.aggregate_calls.size());
     it = groups_.emplace(std::move(id), std::move(g)).first;
   }
-  return Accumulate(key, fields, &it->second, error);
+  return Accumulate(key, fields, &it->second, error, text);
 }
 
-bool Grouper::Accumulate(const std::string& key, const Object& fields, Group* g,
-                         std::string* error) {
+bool Grouper::Accumulate(const std::string& key, const Object& fields, Group* g, std::string* error,
+                         const TextOracle* text) {
   ++g->rows;
   for (size_t i = 0; i < q_.aggregate_calls.size(); ++i) {
     const auto& call = q_.aggregate_calls[i];
     if (call.func == Aggregate::kCount) continue;
     Value v;
-    if (!EvaluateOnRow(call.arg, call.label, key, fields, &v, error)) return false;
+    if (!EvaluateOnRow(call.arg, call.label, key, fields, &v, error, text)) return false;
     if (v.is_null()) continue;
     State& s = g->aggs[i];
     switch (call.func) {
@@ -232,20 +235,49 @@ bool Grouper::Finish(const Group& g, bool* keep, Out* out, std::string* error) c
   return true;
 }
 
+int Grouper::Compare(const std::vector<Value>& sort_a, const std::vector<Value>& keys_a,
+                     const std::vector<Value>& sort_b, const std::vector<Value>& keys_b) const {
+  for (size_t f = 0; f < q_.order.size(); ++f) {
+    int c = CompareValues(sort_a[f], sort_b[f]);
+    if (c != 0) return q_.order[f].descending ? -c : c;
+  }
+  for (size_t i = 0; i < keys_a.size(); ++i) {
+    int c = CompareValues(keys_a[i], keys_b[i]);
+    if (c != 0) return c;
+  }
+  return 0;
+}
+
 bool Grouper::Answer(const std::string& cursor, size_t page, QueryAnswer* answer,
                      std::string* error) {
-  // Groups are computed whole for every page, so a cursor is the position in their order.
-  size_t from = 0;
+  // A cursor is the place of the last group answered in the order (its order by values and
+  // group values): the next page starts after it, so groups that came or went between the
+  // pages do not make others repeat or go missing. (A cursor {"g": N} of older builds is the
+  // position N.)
+  std::vector<Value> after_sort, after_keys;
+  bool has_after = false;
+  int64_t offset = -1;
   if (!cursor.empty()) {
     Value cv;
-    const Value* g = nullptr;
-    int64_t at = -1;
-    if (!DecodeCursor(cursor, &cv) || !cv.is_object() || !(g = cv.as_object().Find("g")) ||
-        !g->is_number() || !g->as_number().ToInt64(&at) || at < 0) {
+    const Value *s = nullptr, *k = nullptr, *g = nullptr;
+    bool ok = DecodeCursor(cursor, &cv) && cv.is_object();
+    if (ok && (g = cv.as_object().Find("g"))) {
+      ok = g->is_number() && g->as_number().ToInt64(&offset) && offset >= 0;
+    } else if (ok) {
+      s = cv.as_object().Find("s");
+      k = cv.as_object().Find("k");
+      ok = s && k && s->is_array() && k->is_array() && s->as_array().size() == q_.order.size() &&
+           k->as_array().size() == q_.group_by.size();
+      if (ok) {
+        after_sort = s->as_array();
+        after_keys = k->as_array();
+        has_after = true;
+      }
+    }
+    if (!ok) {
       *error = "bad cursor: not a cursor from this view's query answers";
       return false;
     }
-    from = static_cast<size_t>(at);
   }
   // Without group by, the whole view is one group, rows or not.
   if (q_.group_by.empty() && groups_.empty()) {
@@ -261,27 +293,26 @@ bool Grouper::Answer(const std::string& cursor, size_t page, QueryAnswer* answer
     if (!Finish(g, &keep, &out, error)) return false;
     if (keep) outs.push_back(std::move(out));
   }
-  auto by_keys = [](const Out& a, const Out& b) {
-    for (size_t i = 0; i < a.group->keys.size(); ++i) {
-      int c = CompareValues(a.group->keys[i], b.group->keys[i]);
-      if (c != 0) return c < 0;
-    }
-    return false;
-  };
   // order by the select items, then by the group expressions ascending.
-  std::stable_sort(outs.begin(), outs.end(), [&](const Out& a, const Out& b) {
-    for (size_t f = 0; f < q_.order.size(); ++f) {
-      int c = CompareValues(a.sort[f], b.sort[f]);
-      if (c != 0) return q_.order[f].descending ? c > 0 : c < 0;
-    }
-    return by_keys(a, b);
+  std::sort(outs.begin(), outs.end(), [&](const Out& a, const Out& b) {
+    return Compare(a.sort, a.group->keys, b.sort, b.group->keys) < 0;
   });
-  for (size_t i = from; i < outs.size() && i - from < page; ++i) {
-    answer->rows.push_back(std::move(outs[i].row));
+  size_t from = offset >= 0 ? static_cast<size_t>(offset) : 0;
+  if (has_after) {
+    from = static_cast<size_t>(std::partition_point(outs.begin(), outs.end(),
+                                                    [&](const Out& o) {
+                                                      return Compare(o.sort, o.group->keys,
+                                                                     after_sort, after_keys) <= 0;
+                                                    }) -
+                               outs.begin());
   }
-  if (page > 0 && from + page < outs.size()) {
+  size_t end = std::min(outs.size(), from + page);
+  for (size_t i = from; i < end; ++i) answer->rows.push_back(std::move(outs[i].row));
+  if (page > 0 && end < outs.size() && end > from) {
+    const Out& last = outs[end - 1];
     Object c;
-    c.Set("g", Value::Number(Decimal::FromInt(static_cast<int64_t>(from + page))));
+    c.Set("s", Value::MakeArray(last.sort));
+    c.Set("k", Value::MakeArray(last.group->keys));
     answer->next_cursor = EncodeCursor(Value::MakeObject(std::move(c)));
   }
   return true;

@@ -51,8 +51,10 @@ class Grouper {
   // Adds a row that passed the where clause. False with *error when an expression fails on
   // it, sum() or avg() meets something else than a number or null, or there are too many
   // groups. (A sum may pass 10^20 on the way: only a sum() answer that does not fit is an
-  // error, when the answer is made.)
-  bool Add(const std::string& key, const Object& fields, std::string* error);
+  // error, when the answer is made.) `text` answers matches and score() in the group and
+  // aggregate expressions (queries with matches).
+  bool Add(const std::string& key, const Object& fields, std::string* error,
+           const TextOracle* text = nullptr);
 
   // Fills answer->rows with at most `page` groups in order, from the position in `cursor` (a
   // next_cursor of an earlier page, or empty), and answer->next_cursor. False with *error for a
@@ -77,10 +79,14 @@ class Grouper {
     Value row;
     std::vector<Value> sort;  // the values of the order by items
   };
-  bool Accumulate(const std::string& key, const Object& fields, Group* g, std::string* error);
+  bool Accumulate(const std::string& key, const Object& fields, Group* g, std::string* error,
+                  const TextOracle* text);
   // The value of aggregate i for group g; false with *error when a sum does not fit.
   bool Result(size_t i, const Group& g, Value* out, std::string* error) const;
   bool Finish(const Group& g, bool* keep, Out* out, std::string* error) const;
+  // The order of two answer rows by their order by values and group values (< 0: a first).
+  int Compare(const std::vector<Value>& sort_a, const std::vector<Value>& keys_a,
+              const std::vector<Value>& sort_b, const std::vector<Value>& keys_b) const;
 
   const Query& q_;
   size_t max_groups_;

@@ -16,6 +16,8 @@
 #include <string>
 #include <utility>
 
+#include "dsl/query.h"
+
 namespace projd {
 
 bool ParseTextLanguage(std::string_view name, TextLanguage* out) {
@@ -298,5 +300,23 @@ bool ParseTextPattern(std::string_view pattern, TextLanguage lang, TextPattern* 
   *out = std::move(parsed);
   return true;
 }
+
+namespace {
+
+bool CheckMatchesPattern(const std::string& pattern, const std::string& language,
+                         std::string* error) {
+  TextLanguage lang = TextLanguage::kSimple;
+  ParseTextLanguage(language, &lang);
+  TextPattern parsed;
+  return ParseTextPattern(pattern, lang, &parsed, error);
+}
+
+// Queries compiled where the analyzer is linked have their patterns checked at compile time.
+[[maybe_unused]] const bool kMatchesPatternCheckSet = [] {
+  SetMatchesPatternCheck(&CheckMatchesPattern);
+  return true;
+}();
+
+}  // namespace
 
 }  // namespace projd

@@ -104,3 +104,53 @@ TEST_CASE("count_distinct and group keys compare values exactly", "[dsl]") {
   CHECK(by_g->select.size() == 3);
   CHECK(by_g->select[1].label == "count_distinct(v)");
 }
+
+TEST_CASE(
+    "a grouped answer's cursor is a place in the order: groups that come or go between "
+    "pages make no other group repeat or go missing",
+    "[dsl]") {
+  std::vector<std::string> events;
+  int id = 0;
+  for (const char* g : {"b", "d", "f", "h", "j"})
+    events.push_back(Event(id++, "\"" + std::string(g) + "\"", "1"));
+  View view = MakeView("place", events);
+  projd::Projector projector(view.proj);
+  int64_t offset = static_cast<int64_t>(events.size());
+  projd::QueryLimits limits;
+  std::string error;
+  auto groups = [&](const std::string& query, const std::string& cursor, std::string* next) {
+    auto q = Compile(view, query);
+    projd::QueryAnswer answer;
+    REQUIRE(projd::RunQuery(*q, view.store.get(), cursor, limits, &answer, &error));
+    std::vector<std::string> out;
+    for (const auto& r : answer.rows) out.push_back(r.as_object().Find("g")->as_string());
+    *next = answer.next_cursor;
+    return out;
+  };
+  using V = std::vector<std::string>;
+  const std::string by_group = "from t select g, count() as n group by g limit 3";
+  std::string cursor;
+  CHECK(groups(by_group, "", &cursor) == V{"b", "d", "f"});
+  REQUIRE_FALSE(cursor.empty());
+  // A group before the cursor's place appears, one before it goes: the next page is still
+  // the groups after f.
+  projd_test::ApplyTestBatch(projector, view.store.get(), {Event(id++, "\"a\"", "1")}, &offset,
+                             true);
+  projd_test::ApplyTestBatch(projector, view.store.get(),
+                             {"{\"type\":\"Set\",\"id\":\"r0\",\"g\":\"e\",\"v\":1}"}, &offset,
+                             true);
+  std::string next;
+  CHECK(groups(by_group, cursor, &next) == V{"h", "j"});
+  CHECK(next.empty());
+  // Ordered by an aggregate: the place is the order by values, then the group values.
+  const std::string by_count = "from t select g, count() as n group by g order by n desc limit 2";
+  projd_test::ApplyTestBatch(projector, view.store.get(), {Event(id++, "\"j\"", "1")}, &offset,
+                             true);
+  // n: j 2; a d e f h 1.
+  CHECK(groups(by_count, "", &cursor) == V{"j", "a"});
+  projd_test::ApplyTestBatch(projector, view.store.get(), {Event(id++, "\"0\"", "1")}, &offset,
+                             true);
+  CHECK(groups(by_count, cursor, &next) == V{"d", "e"});
+  CHECK(groups(by_count, next, &next) == V{"f", "h"});
+  CHECK(next.empty());
+}
