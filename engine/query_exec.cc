@@ -24,6 +24,16 @@ void Conjuncts(const ExprNode& n, std::vector<const ExprNode*>* out) {
   }
 }
 
+// The alternatives of `n`: the operands of its top-level or (nested ors flattened).
+void Disjuncts(const ExprNode& n, std::vector<const ExprNode*>* out) {
+  if (n.op == Op::kOr && n.args.size() == 2) {
+    Disjuncts(n.args[0], out);
+    Disjuncts(n.args[1], out);
+  } else {
+    out->push_back(&n);
+  }
+}
+
 bool IsConst(const ExprNode& n) { return n.op == Op::kConst; }
 
 // The largest decimal there is (10^20 - 10^-18).
@@ -34,8 +44,11 @@ Decimal LargestDecimal() {
 }
 
 struct Plan {
-  enum class Kind { kScan, kKey, kPrefix, kIndex, kHistory, kText } kind = Kind::kScan;
+  enum class Kind { kScan, kKey, kPrefix, kIndex, kHistory, kText, kTextUnion } kind = Kind::kScan;
   int text_slot = -1;  // kText: the matches condition whose postings drive the query
+  // kTextUnion (a where clause `A or B ...` each of whose alternatives holds a matches
+  // condition): one condition of each alternative, the rows of which are the candidates.
+  std::vector<int> text_slots;
   std::string key_or_prefix;
   std::string field;
   std::vector<Value> equals;  // index: any of these values
@@ -58,6 +71,45 @@ Op Mirror(Op op) {
     default:
       return op;
   }
+}
+
+// A kTextUnion plan from the where clause's conjuncts `conj`: the first that is an or whose
+// every alternative has a matches condition among its own conjuncts (the most selective is
+// taken). False when there is none.
+bool TextUnion(const std::vector<const ExprNode*>& conj, const QueryText& text, Plan* plan) {
+  for (const ExprNode* c : conj) {
+    if (c->op != Op::kOr) continue;
+    std::vector<const ExprNode*> alternatives;
+    Disjuncts(*c, &alternatives);
+    std::vector<int> slots;
+    for (const ExprNode* a : alternatives) {
+      std::vector<const ExprNode*> parts;
+      Conjuncts(*a, &parts);
+      int best = -1;
+      for (const ExprNode* part : parts) {
+        if (part->op == Op::kMatches &&
+            (best < 0 || text.Selectivity(part->slot) < text.Selectivity(best))) {
+          best = part->slot;
+        }
+      }
+      if (best < 0) break;
+      slots.push_back(best);
+    }
+    if (slots.size() != alternatives.size()) continue;
+    plan->kind = Plan::Kind::kTextUnion;
+    plan->text_slots = std::move(slots);
+    for (int slot : plan->text_slots) {
+      const std::string& field = text.field(slot);
+      bool named = false;
+      for (int other : plan->text_slots) {
+        if (other == slot) break;
+        named = named || text.field(other) == field;
+      }
+      if (!named) plan->field += (plan->field.empty() ? "" : " or ") + field;
+    }
+    return true;
+  }
+  return false;
 }
 
 Plan Choose(const Query& q, const QueryText& text) {
@@ -142,6 +194,10 @@ Plan Choose(const Query& q, const QueryText& text) {
     plan.kind = Plan::Kind::kText;
     plan.text_slot = text_slot;
     plan.field = text.field(text_slot);
+    if (have_prefix) plan.key_or_prefix = prefix.key_or_prefix;
+    return plan;
+  }
+  if (!q.has_as_of && TextUnion(conj, text, &plan)) {
     if (have_prefix) plan.key_or_prefix = prefix.key_or_prefix;
     return plan;
   }
@@ -254,6 +310,7 @@ const char* PlanName(const Plan& plan, std::string* buf) {
     case Plan::Kind::kHistory:
       return "history";
     case Plan::Kind::kText:
+    case Plan::Kind::kTextUnion:
       *buf = "text " + plan.field + (plan.key_or_prefix.empty() ? "" : " in key prefix");
       return buf->c_str();
   }
@@ -304,6 +361,7 @@ bool Bounded(const Plan& plan, bool stream) {
       return plan.equals.size() == 1 && stream;
     case Plan::Kind::kScan:
     case Plan::Kind::kHistory:
+    case Plan::Kind::kTextUnion:
       return false;
   }
   return false;
@@ -332,6 +390,31 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
             return consider(k, std::move(rec));
           },
           scanned, give_up_after, gave_up);
+      return true;
+    }
+    case Plan::Kind::kTextUnion: {
+      // The rows that match one alternative's condition, each once, in key order; the where
+      // clause decides on them (a row may match an alternative's condition and not the rest
+      // of it).
+      std::vector<std::string> keys;
+      bool ignored = false;
+      for (int slot : plan.text_slots) {
+        text.ForEachMatch(
+            slot, key_paged ? after_key : std::string(), !key_paged, plan.key_or_prefix,
+            [&keys](std::string_view match) {
+              keys.emplace_back(match);
+              return true;
+            },
+            scanned, 0, &ignored);
+      }
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      for (const auto& k : keys) {
+        RowRecord rec;
+        uint64_t dead;
+        if (!store->GetRow(k, &rec, &dead)) continue;
+        if (!consider(k, std::move(rec))) break;
+      }
       return true;
     }
     case Plan::Kind::kKey: {
