@@ -368,7 +368,8 @@ void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
   daemon.query_seconds_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (!ok) {
-    HttpResponse r = Error(400, "query failed", Str(error));
+    HttpResponse r = answer.bad_cursor ? Error(400, "bad cursor", Str(error))
+                                       : Error(400, "query failed", Str(error));
     r.headers.emplace_back("X-Projd-Position", position);
     return call.Reply(std::move(r));
   }

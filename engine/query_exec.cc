@@ -685,7 +685,10 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   // Grouped answers read their own cursor (Grouper::Answer).
   SortKey after;
   bool has_after = !cursor.empty() && !q.aggregates;
-  if (has_after && !ParseRowCursor(cursor, &after, error)) return false;
+  if (has_after && !ParseRowCursor(cursor, &after, error)) {
+    answer->bad_cursor = true;
+    return false;
+  }
 
   Matches matches;  // unordered: candidate rows that pass where, in key order
   TopRows top(q, has_after ? &after : nullptr, page);  // ordered: the first rows after the cursor

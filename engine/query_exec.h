@@ -43,6 +43,7 @@ struct QueryAnswer {
   uint64_t scanned = 0;     // rows examined
   std::string plan;         // "key", "key prefix", "index FIELD", "text FIELD", "scan", "history"
   bool gave_up = false;     // stopped by QueryLimits::give_up_after(_checks): run it again without
+  bool bad_cursor = false;  // RunQuery failed on the cursor (its error says why)
 };
 
 // Runs `q` with an opaque `cursor` from a previous answer (or empty). Returns false with

@@ -276,6 +276,7 @@ bool Grouper::Answer(const std::string& cursor, size_t page, QueryAnswer* answer
     }
     if (!ok) {
       *error = "bad cursor: not a cursor from this view's query answers";
+      answer->bad_cursor = true;
       return false;
     }
   }

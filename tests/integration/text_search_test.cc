@@ -217,4 +217,21 @@ projection docs {
   double want = idf * 2.2 / (1 + 1.2 * (1 - 0.75 + 0.75 * 7 / avg));
   double got = std::stod(rows[0].as_object().Find("s")->as_number().ToString());
   CHECK(std::abs(got - want) <= 0.5e-6);  // scores are given to 6 places
+  // An or of matches conditions is found in the index; score() inside an aggregate.
+  CHECK(find(R"(body matches "coffee" or title matches "x")") == V{"d1", "d3"});
+  CHECK(plan == "text body or title");
+  r = p->Call("POST", "/v1/query",
+              "from docs select count() as n, sum(score()) as s where body matches \"coffee\"");
+  CHECK(r.status == 200);
+  CHECK(r.body.find("\"n\":1") != std::string::npos);
+  // A pattern that cannot be searched is a bad query, with its line and column; a cursor that
+  // is not one is a bad cursor.
+  r = p->Call("POST", "/v1/query", "from docs\nwhere body matches \"\\\"coffee\"");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("\"error\":\"bad query") != std::string::npos);
+  CHECK(r.body.find("\"line\":2") != std::string::npos);
+  CHECK(r.body.find("\"column\":20") != std::string::npos);
+  r = p->Call("POST", "/v1/query?cursor=7a7a", "from docs where body matches \"coffee\"");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("\"error\":\"bad cursor\"") != std::string::npos);
 }
