@@ -143,7 +143,7 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
   if (const auto* c = clause("having")) CompileHaving(*c, scope, query.get());
   if (const auto* c = clause("order by")) {
     if (query->aggregates && query->group_by.empty()) {
-      Error(q.offset, "order by cannot be used with aggregates");
+      Error(c->offset, "order by cannot be used with aggregates");
     } else {
       CompileOrderBy(*c, fields, texts, query.get());
     }
