@@ -405,6 +405,19 @@ void Compiler::CompileHaving(const ast::QueryClause& c, const Scope& scope, Quer
   query->has_having = true;
 }
 
+namespace {
+
+// [A-Za-z_][A-Za-z0-9_]*
+bool IsName(const std::string& s) {
+  if (s.empty() || !(isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char ch : s) {
+    if (!isalnum(static_cast<unsigned char>(ch)) && ch != '_') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 // order by name [asc|desc], ...: a field or the key; an alias or a select item's text (the
 // only choice with group by).
 void Compiler::CompileOrderBy(const ast::QueryClause& c, const std::set<std::string>& fields,
@@ -423,7 +436,8 @@ void Compiler::CompileOrderBy(const ast::QueryClause& c, const std::set<std::str
     order.field = o.field;
     order.descending = o.direction == "desc";
     int item = column(o.field);
-    bool call = o.field.find('(') != std::string::npos;
+    // Not a name: an expression's text (a call, `v * 2`), which only a select item can be.
+    bool call = !IsName(o.field);
     if (item < 0 && !query->aggregates && Squeezed(o.field) == "score()") {
       if (query->text_matches.empty()) {
         Error(o.offset,
@@ -442,10 +456,10 @@ void Compiler::CompileOrderBy(const ast::QueryClause& c, const std::set<std::str
       for (const auto& s : query->select) names += (names.empty() ? "" : ", ") + s.label;
       Error(o.offset, "unknown column '" + o.field + "' in order by (" +
                           (query->aggregates ? "with group by, order by names a select item or "
-                                               "its alias: "
+                                               "its alias"
                                              : "order by names a field, an alias or a select "
-                                               "item: ") +
-                          names + ")");
+                                               "item") +
+                          (names.empty() ? "; this query selects none" : ": " + names) + ")");
     } else if (order.item < 0 && o.field != "key" && !fields.count(o.field)) {
       Error(o.offset, "unknown field '" + o.field + "' (no handler of this view sets it)");
     }

@@ -641,9 +641,9 @@ const auto q_items = [](ast::QueryClause& c, auto& a) { c.items = a; };
 const auto direction = x3::rule<struct direction_id, std::string>{"direction"} =
     kw_str("asc") | kw_str("desc") | x3::attr(std::string());
 
-// An order by item: a name (a field, `key` or an alias) or a call, kept as its source text
-// (`count()`, `sum(balance)`), which names the select item of that text.
-const auto order_key = x3::rule<struct order_key_id, std::string>{"field"} = x3::raw[call] | ident;
+// An order by item: a name (a field, `key` or an alias) or an expression, kept as its source
+// text (`count()`, `sum(balance)`, `v * 2`), which names the select item of that text.
+const auto order_key = x3::rule<struct order_key_id, std::string>{"field"} = x3::raw[expr];
 const auto order_item_def = order_key >> direction;
 const auto order_list = x3::rule<struct order_list_id, std::vector<ast::OrderItem>>{"field"} =
     order_item % ',';
