@@ -1,7 +1,7 @@
 // Fuzz target: a query through the query parser and checker (dsl::CompileQuery), and when it
 // compiles, through the planner and executor (engine::RunQuery) over real LMDB stores: the
-// views of tests/golden_query (acct, bank, ledger, nums), built once at start. A next page is
-// fetched with the cursor of the first answer.
+// views of tests/golden_query (acct, bank, ledger, memo with its text indexes, nums), built
+// once at start. A next page is fetched with the cursor of the first answer.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -25,7 +25,7 @@ struct Views {
 
 Views* BuildViews() {
   auto* views = new Views;
-  for (const char* name : {"acct", "bank", "ledger", "nums"}) {
+  for (const char* name : {"acct", "bank", "ledger", "memo", "nums"}) {
     auto base = projd_fuzz::SourceDir() / "tests" / "golden_query" / name;
     projd::CompiledFile compiled =
         projd::CompileFile(std::string(name) + ".proj", projd_fuzz::Slurp(base.string() + ".proj"));
