@@ -147,7 +147,7 @@ std::vector<Route> MakeRoutes() {
   route->view_bound = route->long_work = true;  // long: the archive check reads objects
   route = add("GET", "/v1/views/{view}/lag", Access::kReader, &DaemonApi::Lag,
               R"j({"summary": "Lag samples kept in memory (one a second, the last hour): what the dashboard charts",
-        "parameters": [{"name": "window", "in": "query", "description": "how far back: 90s, 15m, 1h or seconds (at most 1h; default 15m)", "schema": {"type": "string", "pattern": "^[0-9]{1,6}[smh]?$", "example": "15m"}}, )j" PROJD_WAIT_PARAMS R"j(],
+        "parameters": [{"name": "window", "in": "query", "description": "how far back: 90s, 15m, 1h, 1d or seconds (default 15m; a window past the hour kept answers that hour)", "schema": {"type": "string", "pattern": "^[0-9]{1,6}[smhd]?$", "example": "15m"}}, )j" PROJD_WAIT_PARAMS R"j(],
         "responses": {"200": {"description": "samples, oldest first", )j" PROJD_POSITION_HEADER R"j(, "content": {"application/json": {"schema": {"type": "object", "required": ["view", "window_seconds", "samples"], "properties": {"view": {"type": "string"}, "window_seconds": {"type": "integer"}, "samples": {"type": "array", "items": {"$ref": "#/components/schemas/LagSample"}}}}}}},
           )j" PROJD_ERRORS(R"j("404": {"$ref": "#/components/responses/NotFound"}, "504": {"$ref": "#/components/responses/Timeout"}}})j"));
   route->view_bound = true;

@@ -341,14 +341,16 @@ bool Decimal::Mod(Decimal a, Decimal b, Decimal* out) {
   return MakeSigned(a.raw_ < 0 && r != 0, r, out);
 }
 
-Decimal Decimal::Rounded(int places) const {
-  if (places >= kScale) return *this;
+bool Decimal::Rounded(int places, Decimal* out) const {
+  if (places >= kScale) {
+    *out = *this;
+    return true;
+  }
   if (places < 0) places = 0;
   u128 unit = kPow10.v[kScale - places];
   u128 mag = Magnitude(raw_);
   u128 q = RoundHalfEven(mag / unit, mag % unit, unit);
-  __int128 r = static_cast<__int128>(q * unit);
-  return FromRaw(raw_ < 0 ? -r : r);
+  return MakeSigned(raw_ < 0 && q != 0, q * unit, out);
 }
 
 bool Decimal::IsInteger() const { return raw_ % static_cast<__int128>(kOne) == 0; }

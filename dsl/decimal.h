@@ -50,8 +50,9 @@ class Decimal {
   Decimal Negated() const { return FromRaw(-raw_); }
   Decimal Abs() const { return raw_ < 0 ? Negated() : *this; }
   // Rounds half-even to `places` digits after the point (0..18; negative places are
-  // treated as 0). Never overflows.
-  Decimal Rounded(int places) const;
+  // treated as 0) into *out; false when the result reaches 10^20 (99999999999999999999.5
+  // rounds up to it).
+  bool Rounded(int places, Decimal* out) const;
 
   int Compare(Decimal other) const { return raw_ < other.raw_ ? -1 : (raw_ > other.raw_ ? 1 : 0); }
   bool operator==(Decimal o) const { return raw_ == o.raw_; }

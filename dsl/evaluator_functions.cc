@@ -196,7 +196,11 @@ inline bool CallRound(const ExprNode& n, EvalContext* ctx, Value* scratch, const
       return Fail(ctx, n, "round() places must be a whole number from 0 to 18");
     }
   }
-  *out = Value::Number(a.as_number().Rounded(static_cast<int>(places)));
+  Decimal rounded;
+  if (!a.as_number().Rounded(static_cast<int>(places), &rounded)) {
+    return Fail(ctx, n, "number overflow in round() (|n| must stay below 10^20)");
+  }
+  *out = Value::Number(rounded);
   return true;
 }
 

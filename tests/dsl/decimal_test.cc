@@ -345,25 +345,35 @@ TEST_CASE("Decimal Mod has the sign of the dividend and is exact", "[dsl]") {
   CHECK_FALSE(Decimal::Mod(D("1"), Decimal(), &r));
 }
 
+std::string Round(Decimal d, int places) {
+  Decimal r;
+  return d.Rounded(places, &r) ? r.ToString() : "overflow";
+}
+
 TEST_CASE("Decimal Rounded rounds half-even", "[dsl]") {
-  CHECK(D("0.5").Rounded(0).ToString() == "0");
-  CHECK(D("1.5").Rounded(0).ToString() == "2");
-  CHECK(D("2.5").Rounded(0).ToString() == "2");
-  CHECK(D("3.5").Rounded(0).ToString() == "4");
-  CHECK(D("2.5000001").Rounded(0).ToString() == "3");
-  CHECK(D("2.4999999").Rounded(0).ToString() == "2");
-  CHECK(D("-0.5").Rounded(0).ToString() == "0");
-  CHECK(D("-1.5").Rounded(0).ToString() == "-2");
-  CHECK(D("-2.5").Rounded(0).ToString() == "-2");
-  CHECK(D("2.675").Rounded(2).ToString() == "2.68");
-  CHECK(D("2.665").Rounded(2).ToString() == "2.66");
-  CHECK(D("1.005").Rounded(2).ToString() == "1");
-  CHECK(D("-1.015").Rounded(2).ToString() == "-1.02");
-  CHECK(D("0.123456789012345678").Rounded(17).ToString() == "0.12345678901234568");
-  CHECK(D("0.123456789012345678").Rounded(18).ToString() == "0.123456789012345678");
-  CHECK(D("0.123456789012345678").Rounded(40).ToString() == "0.123456789012345678");
-  CHECK(D("7.5").Rounded(-3).ToString() == "8");
-  CHECK(D(kMax).Rounded(0).ToString() == "100000000000000000000");  // never overflows
+  CHECK(Round(D("0.5"), 0) == "0");
+  CHECK(Round(D("1.5"), 0) == "2");
+  CHECK(Round(D("2.5"), 0) == "2");
+  CHECK(Round(D("3.5"), 0) == "4");
+  CHECK(Round(D("2.5000001"), 0) == "3");
+  CHECK(Round(D("2.4999999"), 0) == "2");
+  CHECK(Round(D("-0.5"), 0) == "0");
+  CHECK(Round(D("-1.5"), 0) == "-2");
+  CHECK(Round(D("-2.5"), 0) == "-2");
+  CHECK(Round(D("2.675"), 2) == "2.68");
+  CHECK(Round(D("2.665"), 2) == "2.66");
+  CHECK(Round(D("1.005"), 2) == "1");
+  CHECK(Round(D("-1.015"), 2) == "-1.02");
+  CHECK(Round(D("0.123456789012345678"), 17) == "0.12345678901234568");
+  CHECK(Round(D("0.123456789012345678"), 18) == "0.123456789012345678");
+  CHECK(Round(D("0.123456789012345678"), 40) == "0.123456789012345678");
+  CHECK(Round(D("7.5"), -3) == "8");
+  // Rounding up to 10^20 overflows (a value the store could not read back).
+  CHECK(Round(D(kMax), 0) == "overflow");
+  CHECK(Round(D(kMax).Negated(), 17) == "overflow");
+  CHECK(Round(D("99999999999999999999.5"), 0) == "overflow");
+  CHECK(Round(D("99999999999999999999.4"), 0) == "99999999999999999999");
+  CHECK(Round(D(kMax), 18) == kMax);
 }
 
 TEST_CASE("Decimal integer queries, comparisons and sign helpers", "[dsl]") {

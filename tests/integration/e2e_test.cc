@@ -1211,6 +1211,12 @@ TEST_CASE("/metrics parses as Prometheus text with every metric of the contract"
   CHECK(sample.Find("time")->is_string());
   CHECK(sample.Find("lag_events")->is_number());
   CHECK(p->Call("GET", "/v1/views/balances/lag?window=forever").status == 400);
+  // Longer than the hour kept: that hour, in whatever unit.
+  for (const char* w : {"2h", "1d", "7200"}) {
+    lag = p->GetJson(std::string("/v1/views/balances/lag?window=") + w, &status);
+    CHECK(status == 200);
+    CHECK(projd::ToJson(*lag.as_object().Find("window_seconds")) == "3600");
+  }
 }
 
 TEST_CASE("real Kafka: rebuilds swap without a failed read; reload, broken files, drop",
