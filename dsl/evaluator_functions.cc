@@ -236,18 +236,21 @@ inline bool CallLen(const ExprNode& n, EvalContext* ctx, const Value& a, Value* 
 inline bool CallSubstr(const ExprNode& n, EvalContext* ctx, Value* scratch, const Value& a,
                        Value* out) {
   if (!a.is_string()) return Fail(ctx, n, std::string("substr() needs a string, not ") + Kind(a));
+  // A whole number >= 0 as a count of code points: past INT64_MAX (numbers reach 10^20) is as
+  // good as INT64_MAX, past any string's end.
+  auto whole = [](const Value& v, int64_t* out) {
+    if (!v.is_number() || !v.as_number().IsInteger() || v.as_number() < Decimal()) return false;
+    if (!v.as_number().ToInt64(out)) *out = INT64_MAX;
+    return true;
+  };
   const Value* s;
   if (!Arg(n, ctx, scratch, 1, &s)) return false;
   int64_t start = 0, count = -1;
-  if (!s->is_number() || !s->as_number().ToInt64(&start) || start < 0) {
-    return Fail(ctx, n, "substr() start must be a whole number >= 0");
-  }
+  if (!whole(*s, &start)) return Fail(ctx, n, "substr() start must be a whole number >= 0");
   if (n.args.size() == 3) {
     const Value* c;
     if (!Arg(n, ctx, scratch, 2, &c)) return false;
-    if (!c->is_number() || !c->as_number().ToInt64(&count) || count < 0) {
-      return Fail(ctx, n, "substr() length must be a whole number >= 0");
-    }
+    if (!whole(*c, &count)) return Fail(ctx, n, "substr() length must be a whole number >= 0");
   }
   const std::string& str = a.as_string();
   std::vector<size_t> cps = CodePointStarts(str);
