@@ -298,13 +298,35 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
                                          TypeName(types[i]));
     }
   };
+  // "a number", "an array".
+  auto a_type = [](Type t) {
+    std::string name = TypeName(t);
+    return (name[0] == 'a' || name[0] == 'o' ? "an " : "a ") + name;
+  };
+  // Argument i, when it is a literal.
+  auto literal = [&](size_t i) -> const Value* {
+    return out->args[i].op == ExprNode::Op::kConst ? &out->args[i].constant : nullptr;
+  };
+  // A literal argument i that is a number and not a whole number from 0 to `most`.
+  auto want_whole = [&](size_t i, int64_t most, const char* what) {
+    const Value* v = literal(i);
+    int64_t x = 0;
+    if (v && v->is_number() &&
+        (!v->as_number().IsInteger() || v->as_number() < Decimal() ||
+         (v->as_number().ToInt64(&x) && x > most))) {
+      Error(SourceOffset(c.args[i]), std::string(f->name) + "() " + what);
+    }
+  };
   switch (f->func) {
     case ExprNode::Func::kAbs:
       want(0, Type::kNumber);
       break;
     case ExprNode::Func::kRound:
       want(0, Type::kNumber);
-      if (n == 2) want(1, Type::kNumber);
+      if (n == 2) {
+        want(1, Type::kNumber);
+        want_whole(1, 18, "places must be a whole number from 0 to 18");
+      }
       break;
     case ExprNode::Func::kLower:
     case ExprNode::Func::kUpper:
@@ -313,12 +335,77 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
     case ExprNode::Func::kSubstr:
       want(0, Type::kString);
       want(1, Type::kNumber);
-      if (n == 3) want(2, Type::kNumber);
+      want_whole(1, INT64_MAX, "start must be a whole number >= 0");
+      if (n == 3) {
+        want(2, Type::kNumber);
+        want_whole(2, INT64_MAX, "length must be a whole number >= 0");
+      }
       break;
     case ExprNode::Func::kStartsWith:
       want(0, Type::kString);
       want(1, Type::kString);
       break;
+    case ExprNode::Func::kLen:
+      if (types[0] == Type::kNumber || types[0] == Type::kBool) {
+        Error(SourceOffset(c.args[0]), std::string(f->name) +
+                                           "() expects a string, array or object as argument "
+                                           "1, not " +
+                                           a_type(types[0]));
+      }
+      break;
+    case ExprNode::Func::kMin:
+    case ExprNode::Func::kMax: {
+      // Numbers or strings, not both.
+      Type seen = Type::kUnknown;
+      for (size_t i = 0; i < types.size(); ++i) {
+        Type t = types[i];
+        if (t == Type::kUnknown || t == Type::kNull) continue;
+        if (t != Type::kNumber && t != Type::kString) {
+          Error(SourceOffset(c.args[i]), std::string(f->name) +
+                                             "() expects numbers or strings, not " + a_type(t) +
+                                             " as argument " + std::to_string(i + 1));
+          break;
+        }
+        if (seen != Type::kUnknown && t != seen) {
+          Error(SourceOffset(c.args[i]), std::string(f->name) + "() cannot compare a " +
+                                             TypeName(seen) + " with a " + TypeName(t));
+          break;
+        }
+        seen = t;
+      }
+      break;
+    }
+    case ExprNode::Func::kDate:
+    case ExprNode::Func::kMonth:
+    case ExprNode::Func::kHour: {
+      int64_t ms = 0;
+      if (types[0] != Type::kUnknown && types[0] != Type::kNull && types[0] != Type::kString &&
+          types[0] != Type::kNumber) {
+        Error(SourceOffset(c.args[0]), std::string(f->name) +
+                                           "() expects an RFC 3339 time or epoch millis, not " +
+                                           a_type(types[0]));
+      } else if (const Value* v = literal(0); v && !v->is_null() && !TimeFromValue(*v, &ms)) {
+        Error(SourceOffset(c.args[0]), std::string(f->name) + "(): " + ToJson(*v) +
+                                           " is not an RFC 3339 time or epoch millis");
+      }
+      break;
+    }
+    case ExprNode::Func::kNumber: {
+      const Value* v = literal(0);
+      if (types[0] == Type::kBool || types[0] == Type::kArray || types[0] == Type::kObject) {
+        Error(SourceOffset(c.args[0]),
+              "number() cannot convert " + a_type(types[0]) + " to a number");
+      } else if (v && v->is_string()) {
+        std::string_view text = v->as_string();
+        while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+        while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+        Decimal d;
+        if (!Decimal::Parse(text, &d)) {
+          Error(SourceOffset(c.args[0]), "number() cannot convert " + ToJson(*v) + " to a number");
+        }
+      }
+      break;
+    }
     default:
       break;
   }

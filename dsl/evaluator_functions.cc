@@ -302,7 +302,10 @@ inline bool CallNumber(const ExprNode& n, EvalContext* ctx, const Value& a, Valu
     *out = Value::Number(d);
     return true;
   }
-  return Fail(ctx, n, std::string("cannot convert a ") + Kind(a) + " to a number");
+  std::string kind = Kind(a);
+  return Fail(ctx, n,
+              std::string("cannot convert ") + (kind[0] == 'a' || kind[0] == 'o' ? "an " : "a ") +
+                  kind + " to a number");
 }
 
 // string(a): scalars in their concat form, arrays and objects as JSON.
