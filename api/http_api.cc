@@ -644,14 +644,14 @@ void DaemonApi::Lag(Daemon& /*daemon*/, ApiCall& call) {
     // that hour.
     std::string num = *w;
     int64_t unit = 1;
-    if (!num.empty() && (num.back() == 's' || num.back() == 'm' || num.back() == 'h' ||
-                         num.back() == 'd')) {
+    if (!num.empty() &&
+        (num.back() == 's' || num.back() == 'm' || num.back() == 'h' || num.back() == 'd')) {
       unit = num.back() == 's' ? 1 : num.back() == 'm' ? 60 : num.back() == 'h' ? 3600 : 86400;
       num.pop_back();
     }
     if (num.empty() || num.size() > 6 || num.find_first_not_of("0123456789") != std::string::npos) {
-      return call.Reply(Error(
-          400, "bad window", Str("a duration like 90s, 15m, 1h or 1d (samples of 1h are kept)")));
+      return call.Reply(Error(400, "bad window",
+                              Str("a duration like 90s, 15m, 1h or 1d (samples of 1h are kept)")));
     }
     window_s = std::min<int64_t>(std::stoll(num) * unit, 3600);
   }

@@ -291,9 +291,18 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
     types.push_back(CompileExpr(a, scope, &arg));
     out->args.push_back(std::move(arg));
   }
+  CheckCallArgs(c, f->name, f->func, types, *out);
+  return f->result;
+}
+
+// The arguments of a call to `name` whose types (`types`) or literal values are known now and
+// can never work: load-time errors, each at its argument.
+void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Func func,
+                             const std::vector<Type>& types, const ExprNode& call) {
+  const size_t n = types.size();
   auto want = [&](size_t i, Type t) {
     if (types[i] != Type::kUnknown && types[i] != Type::kNull && types[i] != t) {
-      Error(SourceOffset(c.args[i]), std::string(f->name) + "() expects a " + TypeName(t) +
+      Error(SourceOffset(c.args[i]), std::string(name) + "() expects a " + TypeName(t) +
                                          " as argument " + std::to_string(i + 1) + ", not a " +
                                          TypeName(types[i]));
     }
@@ -305,7 +314,7 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
   };
   // Argument i, when it is a literal.
   auto literal = [&](size_t i) -> const Value* {
-    return out->args[i].op == ExprNode::Op::kConst ? &out->args[i].constant : nullptr;
+    return call.args[i].op == ExprNode::Op::kConst ? &call.args[i].constant : nullptr;
   };
   // A literal argument i that is a number and not a whole number from 0 to `most`.
   auto want_whole = [&](size_t i, int64_t most, const char* what) {
@@ -314,10 +323,10 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
     if (v && v->is_number() &&
         (!v->as_number().IsInteger() || v->as_number() < Decimal() ||
          (v->as_number().ToInt64(&x) && x > most))) {
-      Error(SourceOffset(c.args[i]), std::string(f->name) + "() " + what);
+      Error(SourceOffset(c.args[i]), std::string(name) + "() " + what);
     }
   };
-  switch (f->func) {
+  switch (func) {
     case ExprNode::Func::kAbs:
       want(0, Type::kNumber);
       break;
@@ -347,7 +356,7 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
       break;
     case ExprNode::Func::kLen:
       if (types[0] == Type::kNumber || types[0] == Type::kBool) {
-        Error(SourceOffset(c.args[0]), std::string(f->name) +
+        Error(SourceOffset(c.args[0]), std::string(name) +
                                            "() expects a string, array or object as argument "
                                            "1, not " +
                                            a_type(types[0]));
@@ -361,13 +370,12 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
         Type t = types[i];
         if (t == Type::kUnknown || t == Type::kNull) continue;
         if (t != Type::kNumber && t != Type::kString) {
-          Error(SourceOffset(c.args[i]), std::string(f->name) +
-                                             "() expects numbers or strings, not " + a_type(t) +
-                                             " as argument " + std::to_string(i + 1));
+          Error(SourceOffset(c.args[i]), std::string(name) + "() expects numbers or strings, not " +
+                                             a_type(t) + " as argument " + std::to_string(i + 1));
           break;
         }
         if (seen != Type::kUnknown && t != seen) {
-          Error(SourceOffset(c.args[i]), std::string(f->name) + "() cannot compare a " +
+          Error(SourceOffset(c.args[i]), std::string(name) + "() cannot compare a " +
                                              TypeName(seen) + " with a " + TypeName(t));
           break;
         }
@@ -381,12 +389,12 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
       int64_t ms = 0;
       if (types[0] != Type::kUnknown && types[0] != Type::kNull && types[0] != Type::kString &&
           types[0] != Type::kNumber) {
-        Error(SourceOffset(c.args[0]), std::string(f->name) +
+        Error(SourceOffset(c.args[0]), std::string(name) +
                                            "() expects an RFC 3339 time or epoch millis, not " +
                                            a_type(types[0]));
       } else if (const Value* v = literal(0); v && !v->is_null() && !TimeFromValue(*v, &ms)) {
-        Error(SourceOffset(c.args[0]), std::string(f->name) + "(): " + ToJson(*v) +
-                                           " is not an RFC 3339 time or epoch millis");
+        Error(SourceOffset(c.args[0]),
+              std::string(name) + "(): " + ToJson(*v) + " is not an RFC 3339 time or epoch millis");
       }
       break;
     }
@@ -409,7 +417,6 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
     default:
       break;
   }
-  return f->result;
 }
 
 Type Compiler::CompileBinary(const std::string& op, size_t offset, ExprNode lhs, Type lt,

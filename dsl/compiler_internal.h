@@ -176,6 +176,8 @@ class Compiler {
   Type CompileBinary(const std::string& op, size_t offset, ExprNode lhs, Type lt,
                      const ast::Operand& rhs_ast, const Scope& scope, ExprNode* out);
   Type CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out);
+  void CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Func func,
+                     const std::vector<Type>& types, const ExprNode& call);
   Type CompilePostfix(const ast::Postfix& p, const Scope& scope, ExprNode* out);
   Type CompileName(const ast::Name& n, const Scope& scope, ExprNode* out);
   void CompileBlock(const std::vector<ast::Stmt>& block, Scope& scope, std::vector<StmtNode>* out,
