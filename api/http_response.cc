@@ -58,12 +58,15 @@ bool HasLineBreak(std::string_view s) {
 HttpResponse ErrorResponse(int status, std::string_view error, std::string_view detail) {
   HttpResponse response;
   response.status = status;
-  response.body = "{\"error\":";
-  AppendJsonString(error, &response.body);
+  // Members in name order, as every object projd writes.
+  response.body = "{";
   if (!detail.empty()) {
-    response.body += ",\"detail\":";
+    response.body += "\"detail\":";
     AppendJsonString(detail, &response.body);
+    response.body += ",";
   }
+  response.body += "\"error\":";
+  AppendJsonString(error, &response.body);
   response.body += "}";
   return response;
 }

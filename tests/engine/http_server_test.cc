@@ -760,8 +760,8 @@ TEST_CASE("connections beyond max_connections are closed at once", "[http]") {
     REQUIRE(responses.size() == 1);
     CHECK(responses[0].status == 503);
     CHECK(responses[0].body ==
-          "{\"error\":\"too many connections\",\"detail\":\"this server takes at most 2 "
-          "connections at once; retry later\"}");
+          "{\"detail\":\"this server takes at most 2 "
+          "connections at once; retry later\",\"error\":\"too many connections\"}");
     CHECK(responses[0].headers["connection"] == "close");
   }
   CHECK(echo.calls->load() == 2);
@@ -1089,7 +1089,8 @@ TEST_CASE("a path segment or query parameter that is not UTF-8 once decoded gets
     INFO(target);
     HttpClientResult result = Call(server->port(), "GET", target);
     CHECK(result.status == 400);
-    CHECK(result.body.rfind("{\"error\":\"bad request\",\"detail\":\"", 0) == 0);
+    CHECK(result.body.rfind("{\"detail\":\"", 0) == 0);
+    CHECK(result.body.find(",\"error\":\"bad request\"}") != std::string::npos);
     CHECK(result.body.find(detail) != std::string::npos);
   }
   // A long segment is named by its beginning.
@@ -1219,7 +1220,8 @@ TEST_CASE("a bare LF in a request head gets 400 at once and closes", "[http]") {
     std::vector<RawResponse> responses = SendAndRead(server->port(), head, &closed);
     REQUIRE(responses.size() == 1);
     CHECK(responses[0].status == 400);
-    CHECK(responses[0].body.rfind("{\"error\":\"bad request\",\"detail\":", 0) == 0);
+    CHECK(responses[0].body.rfind("{\"detail\":", 0) == 0);
+    CHECK(responses[0].body.find(",\"error\":\"bad request\"}") != std::string::npos);
     CHECK(responses[0].headers["connection"] == "close");
     CHECK(closed);
     CHECK(MillisSince(started) < 4000);
@@ -1279,7 +1281,8 @@ TEST_CASE("chunked framing: a bare LF line end gets 400 at once and closes", "[h
     std::vector<RawResponse> responses = SendAndRead(server->port(), ChunkedPost(body), &closed);
     REQUIRE(responses.size() == 1);
     CHECK(responses[0].status == 400);
-    CHECK(responses[0].body.rfind("{\"error\":\"bad request\",\"detail\":", 0) == 0);
+    CHECK(responses[0].body.rfind("{\"detail\":", 0) == 0);
+    CHECK(responses[0].body.find(",\"error\":\"bad request\"}") != std::string::npos);
     CHECK(responses[0].headers["connection"] == "close");
     CHECK(closed);
     CHECK(MillisSince(started) < 4000);
