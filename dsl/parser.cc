@@ -427,7 +427,7 @@ const auto name_def = located[name_ident[set_name]];
 // A call's arguments: after a comma an expression must follow.
 const auto call_args = x3::rule<struct call_args_id, std::vector<ast::Operand>>{
     "expression"} = expr >> *(',' > expr);
-const auto call_def = name_ident >> '(' >> -call_args > ')';
+const auto call_def = (name_ident >> '(' >> -call_args) > ')';
 const auto tuple_def = x3::attr(std::string()) >> '(' >> (expr % ',') > ')';
 
 const auto set_field = [](auto& ctx) { x3::_val(ctx).field = x3::_attr(ctx); };
