@@ -18,6 +18,8 @@
 
 #include "api/http_server.h"
 #include "cmd/projctl_common.h"
+#include "dsl/ast.h"
+#include "dsl/parser.h"
 #include "dsl/value.h"
 
 namespace projctl {
@@ -182,7 +184,22 @@ int PagedCommand(const Server& s, const std::string& path, const char* items, in
 // JSON form, strings bare. --limit is sent as a limit clause on a line after the query's text.
 int QueryCommand(const Server& s, const std::string& query, bool json, const Paging& paging) {
   std::string text = query;
-  if (paging.limit > 0) text += "\nlimit " + std::to_string(paging.limit);
+  if (paging.limit > 0) {
+    // A query with a limit clause of its own is refused before it is sent (one that does not
+    // parse goes to the server, which says where).
+    projd::ast::Query parsed;
+    projd::dsl::ParseError perr;
+    if (projd::dsl::ParseQuery(query, &parsed, &perr)) {
+      for (const auto& c : parsed.clauses) {
+        if (c.kind == "limit") {
+          return UsageError("projctl query",
+                            "--limit and the query's limit clause both set the "
+                            "page size; give one of them");
+        }
+      }
+    }
+    text += "\nlimit " + std::to_string(paging.limit);
+  }
   Value body;
   int st = FetchPages(s, "POST", "/v1/query", text, "rows", "scanned", paging, &body);
   if (st != 200) {

@@ -337,6 +337,7 @@ expect_contains("${LAST_OUT}" "\"next_cursor\": null")
 # --limit and the query's own limit clause: a usage error.
 expect_run(2 ${PROJCTL} --server ${url} query "from account_balance limit 3" --limit 2)
 expect_contains("${LAST_ERR}" "--limit")
+expect_lacks("${LAST_ERR}" "400")  # refused before it is sent
 
 # explain online: a row's kept versions; a row no event made exits 1, as offline.
 expect_run(0 ${PROJCTL} --server ${url} explain balance_history acc-00001)
