@@ -1,5 +1,7 @@
 #include "connectors/position.h"
 
+#include <algorithm>
+
 namespace projd {
 
 bool Position::Parse(std::string_view text, Position* out, std::string* error) {
@@ -23,7 +25,10 @@ bool Position::Parse(std::string_view text, Position* out, std::string* error) {
       *error = "position item '" + item + "' is not TOPIC:PARTITION:OFFSET";
       return false;
     }
-    (*out)[TopicPartition{item.substr(0, c1), std::stoi(part)}] = std::stoll(off);
+    // A partition named twice counts with its larger offset: a position is "at least these
+    // offsets" (a client merging its delivery reports may repeat a partition).
+    int64_t& at = (*out)[TopicPartition{item.substr(0, c1), std::stoi(part)}];
+    at = std::max<int64_t>(at, std::stoll(off));
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }

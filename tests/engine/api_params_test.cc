@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api/api_answers.h"
+#include "connectors/position.h"
 
 namespace projd {
 namespace {
@@ -69,6 +70,16 @@ TEST_CASE("limit=: default, 0 as 1, any larger whole number as the most, else an
     CHECK_FALSE(limit(bad, &n, &error));
     CHECK(error == "limit must be a whole number");
   }
+}
+
+TEST_CASE("a position names a partition once: a repeated one counts with its larger offset",
+          "[http]") {
+  Position p;
+  std::string error;
+  REQUIRE(Position::Parse("ev:0:99,ev:0:1,ev:1:3", &p, &error));
+  CHECK(p.ToString() == "ev:0:99,ev:1:3");
+  REQUIRE(Position::Parse("ev:0:1,ev:0:99", &p, &error));
+  CHECK(p.ToString() == "ev:0:99");
 }
 
 }  // namespace

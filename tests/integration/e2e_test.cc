@@ -378,6 +378,12 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   CHECK(r.status == 504);
   CHECK(waited >= std::chrono::milliseconds(250));
   CHECK(r.body.find("\"position\"") != std::string::npos);
+  // A partition named twice counts with its larger offset, in either order.
+  for (const char* pos : {"bank:0:999999999,bank:0:1", "bank:0:1,bank:0:999999999"}) {
+    auto twice = p->Call(
+        "GET", std::string("/v1/views/balances/rows/acc-1?wait_ms=200&min_position=") + pos);
+    CHECK(twice.status == 504);
+  }
   // The same through the header.
   r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=100", "",
               {{"X-Projd-Min-Position", "bank:0:999999999"}});
