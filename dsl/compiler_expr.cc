@@ -404,11 +404,8 @@ void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Fun
         Error(SourceOffset(c.args[0]),
               "number() cannot convert " + a_type(types[0]) + " to a number");
       } else if (v && v->is_string()) {
-        std::string_view text = v->as_string();
-        while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-        while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
         Decimal d;
-        if (!Decimal::Parse(text, &d)) {
+        if (!NumberFromText(v->as_string(), &d)) {
           Error(SourceOffset(c.args[0]), "number() cannot convert " + ToJson(*v) + " to a number");
         }
       }

@@ -375,6 +375,12 @@ std::string JoinKeyParts(const std::vector<std::string>& parts) {
   return out;
 }
 
+bool NumberFromText(std::string_view text, Decimal* out) {
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  return Decimal::Parse(text, out);
+}
+
 bool TimeFromValue(const Value& v, int64_t* epoch_ms) {
   if (v.is_string()) return ParseRfc3339(v.as_string(), epoch_ms);
   if (v.is_number()) return v.as_number().ToInt64(epoch_ms);

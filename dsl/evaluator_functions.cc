@@ -292,11 +292,8 @@ inline bool CallNumber(const ExprNode& n, EvalContext* ctx, const Value& a, Valu
     return true;
   }
   if (a.is_string()) {
-    std::string_view s = a.as_string();
-    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
     Decimal d;
-    if (!Decimal::Parse(s, &d)) {
+    if (!NumberFromText(a.as_string(), &d)) {
       return Fail(ctx, n, "cannot convert \"" + a.as_string() + "\" to a number");
     }
     *out = Value::Number(d);

@@ -289,6 +289,8 @@ bool KeyPartString(const Value& v, std::string* out);
 std::string JoinKeyParts(const std::vector<std::string>& parts);
 // An event time from a value: an RFC 3339 string or epoch milliseconds.
 bool TimeFromValue(const Value& v, int64_t* epoch_ms);
+// The number a text stands for, as number() reads it: a decimal, spaces around it ignored.
+bool NumberFromText(std::string_view text, Decimal* out);
 
 }  // namespace projd
 

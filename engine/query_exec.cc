@@ -14,21 +14,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Op = ExprNode::Op;
 
-// The conjuncts of a where clause: a and b and c.
-void Conjuncts(const ExprNode& n, std::vector<const ExprNode*>* out) {
-  if (n.op == Op::kAnd) {
-    Conjuncts(n.args[0], out);
-    Conjuncts(n.args[1], out);
-  } else {
-    out->push_back(&n);
-  }
-}
-
-// The alternatives of `n`: the operands of its top-level or (nested ors flattened).
-void Disjuncts(const ExprNode& n, std::vector<const ExprNode*>* out) {
-  if (n.op == Op::kOr && n.args.size() == 2) {
-    Disjuncts(n.args[0], out);
-    Disjuncts(n.args[1], out);
+// The operands of a chain of `op` (kAnd: the conjuncts a, b, c of a and b and c; kOr: the
+// alternatives), nested chains flattened.
+void Operands(const ExprNode& n, Op op, std::vector<const ExprNode*>* out) {
+  if (n.op == op && n.args.size() == 2) {
+    Operands(n.args[0], op, out);
+    Operands(n.args[1], op, out);
   } else {
     out->push_back(&n);
   }
@@ -80,11 +71,11 @@ bool TextUnion(const std::vector<const ExprNode*>& conj, const QueryText& text, 
   for (const ExprNode* c : conj) {
     if (c->op != Op::kOr) continue;
     std::vector<const ExprNode*> alternatives;
-    Disjuncts(*c, &alternatives);
+    Operands(*c, Op::kOr, &alternatives);
     std::vector<int> slots;
     for (const ExprNode* a : alternatives) {
       std::vector<const ExprNode*> parts;
-      Conjuncts(*a, &parts);
+      Operands(*a, Op::kAnd, &parts);
       int best = -1;
       for (const ExprNode* part : parts) {
         if (part->op == Op::kMatches &&
@@ -117,7 +108,7 @@ Plan Choose(const Query& q, const QueryText& text) {
   if (q.has_as_of) plan.kind = Plan::Kind::kHistory;
   if (!q.has_where) return plan;
   std::vector<const ExprNode*> conj;
-  Conjuncts(q.where, &conj);
+  Operands(q.where, Op::kAnd, &conj);
   const auto& indexes = q.projection->indexes();
   auto indexed = [&](const ExprNode& n) {
     return n.op == Op::kField && std::find(indexes.begin(), indexes.end(), n.name) != indexes.end();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <sstream>
@@ -65,12 +66,26 @@ void CheckSearches(ProjdProcess& p, const std::map<std::string, std::string>& me
   }
 }
 
+// projd (the embedded broker, one partition) on a fresh folder TMP/NAME with one projection
+// file, VIEW.proj, holding `source`.
+std::unique_ptr<ProjdProcess> StartWith(const std::string& name, const std::string& view,
+                                        const std::string& source) {
+  std::string dir = projd::testing::TempDir(name);
+  std::filesystem::create_directories(dir + "/projections");
+  projd::testing::WriteFile(dir + "/projections/" + view + ".proj", source);
+  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
+                                   dir + "/data",   "--partitions",       "1"};
+  std::string error;
+  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  INFO(error);
+  REQUIRE(p);
+  return p;
+}
+
 }  // namespace
 
 TEST_CASE("full-text search over HTTP: matches, score(), edits and deletes", "[embedded]") {
-  std::string dir = projd::testing::TempDir("text-search");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/tx.proj", R"(
+  auto p = StartWith("text-search", "tx", R"(
 projection tx {
   from "tx"
   key event.id
@@ -80,11 +95,7 @@ projection tx {
   index text memo
 }
 )");
-  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
-                                   dir + "/data",   "--partitions",       "1"};
   std::string error;
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
-  REQUIRE(p);
   std::string brokers = p->embedded_brokers();
   std::mt19937 rng(7);
   auto memo = [&rng]() {
@@ -149,9 +160,7 @@ projection tx {
 
 TEST_CASE("full-text search over HTTP: prefixes of words on a stemmed field, long words",
           "[embedded]") {
-  std::string dir = projd::testing::TempDir("text-search-english");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/docs.proj", R"(
+  auto p = StartWith("text-search-english", "docs", R"(
 projection docs {
   from "docs"
   key event.id
@@ -160,11 +169,7 @@ projection docs {
   index text title
 }
 )");
-  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
-                                   dir + "/data",   "--partitions",       "1"};
   std::string error;
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
-  REQUIRE(p);
   const std::string common = "nightly_customer_account_balance_reconciliation_report_generation";
   std::vector<std::string> values = {
       R"({"type":"Put","id":"d1","body":"Flight Berlin to Paris, coffee on board","title":")" +
