@@ -311,6 +311,76 @@ void DaemonApi::OpenApi(Daemon& /*daemon*/, ApiCall& call) {
   call.Reply(std::move(r));
 }
 
+namespace {
+
+// A query's answer: {"columns", "next_cursor", "plan", "position", "rows", "scanned"}, members
+// in name order like every answer. With select, "columns" lists the items in their order and
+// each row object lists its members in that same order (SPEC §10: columns keep the order of
+// select); without, rows are the stored rows, members by name.
+void WriteQueryAnswer(const Query& query, const QueryAnswer& answer, const std::string& position,
+                      std::string* out) {
+  out->reserve(256 + answer.rows.size() * 64);
+  out->append("{\"columns\":");
+  if (query.select.empty()) {
+    out->append("null");
+  } else {
+    out->push_back('[');
+    for (size_t i = 0; i < query.select.size(); ++i) {
+      if (i) out->push_back(',');
+      WriteJsonString(query.select[i].label, out);
+    }
+    out->push_back(']');
+  }
+  out->append(",\"next_cursor\":");
+  if (answer.next_cursor.empty()) {
+    out->append("null");
+  } else {
+    WriteJsonString(answer.next_cursor, out);
+  }
+  out->append(",\"plan\":");
+  WriteJsonString(answer.plan, out);
+  out->append(",\"position\":");
+  WriteJsonString(position, out);
+  out->append(",\"rows\":[");
+  for (size_t r = 0; r < answer.rows.size(); ++r) {
+    if (r) out->push_back(',');
+    const Value& row = answer.rows[r];
+    if (query.select.empty() || !row.is_object()) {
+      WriteJson(row, out);
+      continue;
+    }
+    const Object& o = row.as_object();
+    out->push_back('{');
+    size_t written = 0;
+    for (const auto& item : query.select) {
+      const Value* v = o.Find(item.label);
+      if (!v) continue;
+      if (written++) out->push_back(',');
+      WriteJsonString(item.label, out);
+      out->push_back(':');
+      WriteJson(*v, out);
+    }
+    // Members that are no select item (none today) follow, by name.
+    if (written != o.size()) {
+      for (const auto& [name, v] : o.members()) {
+        bool listed = false;
+        for (const auto& item : query.select) listed = listed || item.label == name;
+        if (listed) continue;
+        if (written++) out->push_back(',');
+        WriteJsonString(name, out);
+        out->push_back(':');
+        WriteJson(v, out);
+      }
+    }
+    out->push_back('}');
+  }
+  out->append("],\"scanned\":");
+  out->append(std::to_string(answer.scanned));
+  out->append("}\n");
+}
+
+}  // namespace
+
 void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
   // GET and HEAD (GET's route) take the query from ?q=, POST from the body.
   const std::string* q = &call.req.body;
@@ -373,17 +443,9 @@ void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
     r.headers.emplace_back("X-Projd-Position", position);
     return call.Reply(std::move(r));
   }
-  Object o;
-  o.Set("rows", Value::MakeArray(std::move(answer.rows)));
-  o.Set("next_cursor", answer.next_cursor.empty() ? Value() : Str(answer.next_cursor));
-  o.Set("position", Str(position));
-  o.Set("scanned", Num(static_cast<int64_t>(answer.scanned)));
-  o.Set("plan", Str(answer.plan));
-  // The select items in their order (a row object lists its members by name).
-  Array columns;
-  for (const auto& item : query->select) columns.push_back(Str(item.label));
-  o.Set("columns", query->select.empty() ? Value() : Value::MakeArray(std::move(columns)));
-  HttpResponse r = Json(200, Value::MakeObject(std::move(o)));
+  HttpResponse r;
+  r.status = 200;
+  WriteQueryAnswer(*query, answer, position, &r.body);
   r.headers.emplace_back("X-Projd-Position", position);
   call.Reply(std::move(r));
 }

@@ -1368,6 +1368,13 @@ projection accts {
                           projd::PercentEncode("from accts where balance >= 390 select key"));
   CHECK(projd::ToJson(*scan.as_object().Find("scanned")) == "400");
   CHECK(scan.as_object().Find("rows")->as_array().size() == 10);
+  // Each row lists its members in the order of select, as "columns" does (SPEC §10).
+  r = p->Call("POST", "/v1/query",
+              "from accts where key == \"id-0007\" select owner, key, balance * 2 as twice");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("\"columns\":[\"owner\",\"key\",\"twice\"]") != std::string::npos);
+  CHECK(r.body.find("\"rows\":[{\"owner\":\"o7\",\"key\":\"id-0007\",\"twice\":14}]") !=
+        std::string::npos);
   // HEAD takes ?q= as GET does: GET's status and header fields, without the body.
   std::string q = projd::PercentEncode("from accts where owner == \"o3\" select key limit 5");
   std::string wire =
