@@ -468,6 +468,24 @@ TEST_CASE("change feeds: SSE, heartbeats, 410 past --changes-keep, bad requests,
                    {{"Accept", "text/event-stream"}}));
   REQUIRE(sse.status() == 200);
   CHECK(sse.head().find("text/event-stream") != std::string::npos);
+  // Accept is read as media ranges with weights: a type in any case asks for SSE; a weight of
+  // 0, or NDJSON weighted above it, does not.
+  for (const auto& [accept, want_sse] : std::vector<std::pair<std::string, bool>>{
+           {"TEXT/Event-Stream", true},
+           {"application/json, text/event-stream;q=0.5", true},
+           {"text/event-stream;q=0", false},
+           {"text/event-stream; q=0.000", false},
+           {"application/x-ndjson, text/event-stream;q=0.9", false},
+           {"text/event-stream-x", false},
+           {"*/*", false}}) {
+    FeedClient other;
+    INFO("Accept: " << accept);
+    REQUIRE(
+        other.Open(p->port(), "/v1/views/accounts/changes?from=earliest", {{"Accept", accept}}));
+    CHECK(other.status() == 200);
+    CHECK((other.head().find("text/event-stream") != std::string::npos) == want_sse);
+    CHECK((other.head().find("application/x-ndjson") != std::string::npos) == !want_sse);
+  }
   Wave w;
   MakeWave(200, 20, 5, &w);
   Produce(p->embedded_brokers(), "bank", w);
