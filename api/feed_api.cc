@@ -1,8 +1,5 @@
 // GET /v1/views/{view}/changes (SPEC §9): the request's parameters, checked, become a
 // subscription of the change feeds (api/change_feed.h), answered with a streamed body.
-#include <algorithm>
-#include <cctype>
-#include <string_view>
 
 #include "api/api_answers.h"
 #include "api/daemon.h"
@@ -85,75 +82,15 @@ bool ParseWhere(const std::shared_ptr<View>& view, const std::string& text, Feed
   return true;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// The weight ("q") of one media range's parameters: 1 without q=, 0 for a malformed one.
-double AcceptWeight(std::string_view params) {
-  double q = 1;
-  while (!params.empty()) {
-    size_t semi = params.find(';');
-    std::string_view p = Trim(params.substr(0, semi));
-    params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
-    if (p.size() < 2 || (p[0] != 'q' && p[0] != 'Q') || Trim(p.substr(1)).empty()) continue;
-    std::string_view rest = Trim(p.substr(1));
-    if (rest[0] != '=') continue;
-    std::string_view value = Trim(rest.substr(1));
-    // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )  (RFC 9110 §12.4.2)
-    if (value.empty() || (value[0] != '0' && value[0] != '1')) return 0;
-    double whole = value[0] - '0', frac = 0, scale = 0.1;
-    for (size_t i = 1; i < value.size(); ++i) {
-      char c = value[i];
-      if (i == 1 && c == '.') continue;
-      if (i == 1 || c < '0' || c > '9' || i > 4) return 0;
-      frac += (c - '0') * scale;
-      scale /= 10;
-    }
-    q = std::min(1.0, whole + frac);
-  }
-  return q;
-}
-
-// SPEC §9: Server-Sent Events when the request's Accept asks for them: text/event-stream
-// listed with a weight above 0 and not below application/x-ndjson's (media types compare
-// without regard to case; wildcards ask for neither, so they get the default, NDJSON).
-bool AcceptsEventStream(std::string_view accept) {
-  double sse = 0, ndjson = 0;
-  while (!accept.empty()) {
-    size_t comma = accept.find(',');
-    std::string_view range = accept.substr(0, comma);
-    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
-    size_t semi = range.find(';');
-    std::string_view type = Trim(range.substr(0, semi));
-    double q =
-        AcceptWeight(semi == std::string_view::npos ? std::string_view() : range.substr(semi + 1));
-    if (EqualsIgnoreCase(type, "text/event-stream")) sse = std::max(sse, q);
-    if (EqualsIgnoreCase(type, "application/x-ndjson")) ndjson = std::max(ndjson, q);
-  }
-  return sse > 0 && sse >= ndjson;
-}
-
 }  // namespace
 
 void DaemonApi::Changes(Daemon& daemon, ApiCall& call) {
   FeedRequest r;
   r.view = call.ViewName();
-  const std::string* accept = call.req.Header("accept");
-  r.sse = accept && AcceptsEventStream(*accept);
+  // SPEC §9: SSE when Accept asks for it: text/event-stream weighted above 0 and not below
+  // NDJSON (wildcards ask for neither: they get the default, NDJSON).
+  const double sse = call.req.AcceptWeight("text/event-stream");
+  r.sse = sse > 0 && sse >= call.req.AcceptWeight("application/x-ndjson");
   HttpResponse bad;
   if (!ParseFrom(call.req, &r, &bad)) return call.Reply(std::move(bad));
   if (const std::string* key = call.req.Query("key")) {

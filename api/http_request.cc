@@ -581,6 +581,59 @@ const std::string* HttpRequest::Header(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+
+// The weight of one media range's parameters ("q=0.5; level=1"): 1 without q=, 0 for a
+// malformed one (RFC 9110 §12.4.2: "0" ["." 0*3DIGIT] or "1" ["." 0*3"0"]).
+double RangeWeight(std::string_view params) {
+  double q = 1;
+  while (!params.empty()) {
+    size_t semi = params.find(';');
+    std::string_view p = http_internal::TrimWhitespace(params.substr(0, semi));
+    params = semi == std::string_view::npos ? std::string_view() : params.substr(semi + 1);
+    size_t eq = p.find('=');
+    if (eq == std::string_view::npos ||
+        !http_internal::EqualsIgnoreCase(http_internal::TrimWhitespace(p.substr(0, eq)), "q")) {
+      continue;
+    }
+    std::string_view value = http_internal::TrimWhitespace(p.substr(eq + 1));
+    if (value.empty() || value.size() > 5 || (value[0] != '0' && value[0] != '1')) return 0;
+    if (value.size() > 1 && value[1] != '.') return 0;
+    q = value[0] - '0';
+    double scale = 0.1;
+    for (size_t i = 2; i < value.size(); ++i) {
+      if (value[i] < '0' || value[i] > '9') return 0;
+      q += (value[i] - '0') * scale;
+      scale /= 10;
+    }
+    if (q > 1) return 0;
+  }
+  return q;
+}
+
+}  // namespace
+
+double HttpRequest::AcceptWeight(std::string_view media_type) const {
+  double weight = 0;
+  for (const auto& [name, value] : headers) {
+    if (name != "accept") continue;  // names are lower-cased
+    std::string_view ranges = value;
+    while (!ranges.empty()) {
+      size_t comma = ranges.find(',');
+      std::string_view range = ranges.substr(0, comma);
+      ranges = comma == std::string_view::npos ? std::string_view() : ranges.substr(comma + 1);
+      size_t semi = range.find(';');
+      if (!http_internal::EqualsIgnoreCase(http_internal::TrimWhitespace(range.substr(0, semi)),
+                                           media_type)) {
+        continue;
+      }
+      weight = std::max(weight,
+                        semi == std::string_view::npos ? 1.0 : RangeWeight(range.substr(semi + 1)));
+    }
+  }
+  return weight;
+}
+
 std::string PercentDecode(std::string_view s, bool plus_is_space) {
   // Lenient: a '%' without two hex digits after it is kept as it is.
   std::string out;

@@ -41,6 +41,10 @@ struct HttpRequest {
   // case-insensitively), or nullptr.
   const std::string* Query(std::string_view name) const;
   const std::string* Header(std::string_view name) const;
+  // The weight ("q", 0..1) the request's Accept fields give exactly this media type (types
+  // compare without regard to case; wildcards are not expanded): 1 when it is listed without
+  // q=, 0 when it is not listed or its weight is malformed.
+  double AcceptWeight(std::string_view media_type) const;
 };
 
 // A file sent as an answer's body (HttpResponse::body_file), streamed by the server in chunks

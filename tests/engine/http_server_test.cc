@@ -234,6 +234,31 @@ TEST_CASE("PercentDecode and PercentEncode", "[http]") {
   CHECK(PercentDecode(PercentEncode(all), false) == all);
 }
 
+TEST_CASE("AcceptWeight reads Accept's media ranges and weights", "[http]") {
+  auto weight = [](std::vector<std::string> accepts, std::string_view type) {
+    projd::HttpRequest req;
+    for (auto& a : accepts) req.headers.emplace_back("accept", std::move(a));
+    return req.AcceptWeight(type);
+  };
+  CHECK(weight({}, "text/event-stream") == 0);
+  CHECK(weight({"text/event-stream"}, "text/event-stream") == 1);
+  CHECK(weight({"Text/Event-Stream"}, "text/event-stream") == 1);
+  CHECK(weight({"text/event-stream-x"}, "text/event-stream") == 0);
+  CHECK(weight({"*/*"}, "text/event-stream") == 0);
+  CHECK(weight({"a/b, text/event-stream ; q=0.5"}, "text/event-stream") == Approx(0.5));
+  CHECK(weight({"text/event-stream;Q=0.25;level=1"}, "text/event-stream") == Approx(0.25));
+  CHECK(weight({"text/event-stream;q=0"}, "text/event-stream") == 0);
+  CHECK(weight({"text/event-stream;q=1.000"}, "text/event-stream") == 1);
+  // Malformed weights count as 0: above 1, more than 3 decimals, not a number.
+  CHECK(weight({"text/event-stream;q=1.5"}, "text/event-stream") == 0);
+  CHECK(weight({"text/event-stream;q=0.1234"}, "text/event-stream") == 0);
+  CHECK(weight({"text/event-stream;q=x"}, "text/event-stream") == 0);
+  CHECK(weight({"text/event-stream;q=.5"}, "text/event-stream") == 0);
+  // Several fields, or the type listed twice: the highest weight.
+  CHECK(weight({"text/event-stream;q=0.2", "text/event-stream;q=0.7"}, "text/event-stream") ==
+        Approx(0.7));
+}
+
 TEST_CASE("GET fills path, segments, query and headers", "[http]") {
   std::mutex mu;
   HttpRequest seen;
