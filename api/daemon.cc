@@ -168,7 +168,7 @@ void Daemon::Log(const std::string& level, const std::string& view, const std::s
   std::cerr.flush();
 }
 
-std::unique_ptr<Source> Daemon::MakeSource(const std::string& view) {
+std::unique_ptr<Source> Daemon::MakeSource(const std::string& view, bool pass_holes) {
   KafkaOptions ko;
   ko.brokers = brokers_;
   ko.group_id = options_.group_id;
@@ -186,7 +186,8 @@ std::unique_ptr<Source> Daemon::MakeSource(const std::string& view) {
       [brokers, props](const std::string& topic, std::map<int32_t, PartitionInfo>* marks,
                        std::string* werr) {
         return QueryWatermarks(brokers, props, topic, marks, werr);
-      });
+      },
+      pass_holes);
 }
 
 bool Daemon::Start(std::string* error) {

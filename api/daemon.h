@@ -141,18 +141,20 @@ class Daemon {
   // ViewStore::Open, and a log line when the open moved history from the older layout.
   std::unique_ptr<ViewStore> OpenStore(const std::string& view, const std::string& dir,
                                        const KvOptions& kv, std::string* error);
+  // pass_holes: the view's archive source passes offsets neither the archive nor Kafka holds
+  // (a rebuild asked for with allow_gap) instead of holding the view there.
   std::shared_ptr<View> OpenView(const std::shared_ptr<const Projection>& p, int gen,
-                                 std::string* error);
+                                 std::string* error, bool pass_holes = false);
   // The generation a rebuild of `name` builds (the serving one's next), or -1 with *error when
   // a rebuild of it already runs.
   int ShadowGeneration(const std::string& name, std::string* error);
   bool StartShadow(const std::string& name, const std::shared_ptr<const Projection>& p,
-                   std::string* error);
+                   std::string* error, bool pass_holes = false);
   void SwapIfCaughtUp(const std::string& name);
   std::string ViewDir(const std::string& name) const;
   int CurrentGen(const std::string& name) const;
   bool SetCurrentGen(const std::string& name, int gen, std::string* error);
-  std::unique_ptr<Source> MakeSource(const std::string& view);
+  std::unique_ptr<Source> MakeSource(const std::string& view, bool pass_holes);
   void Monitor();
   bool ProduceDemo(std::string* error);
   // --demo's live stream (a thread until Stop): banking events at options_.demo_rate.

@@ -73,7 +73,7 @@ std::unique_ptr<ViewStore> Daemon::OpenStore(const std::string& view, const std:
 }
 
 std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& p, int gen,
-                                       std::string* error) {
+                                       std::string* error, bool pass_holes) {
   std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
   KvOptions kv;
   kv.sync = options_.sync;
@@ -100,7 +100,8 @@ std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& 
   vo.schema_registry = registry_;
   vo.on_published = [feeds = feeds_.get()] { feeds->Notify(); };
   auto view = std::make_shared<View>(
-      p, std::move(store), [this](const std::string& name) { return MakeSource(name); }, vo,
+      p, std::move(store),
+      [this, pass_holes](const std::string& name) { return MakeSource(name, pass_holes); }, vo,
       [this](const std::string& level, const std::string& v, const std::string& m) {
         Log(level, v, m);
       });
@@ -119,7 +120,7 @@ int Daemon::ShadowGeneration(const std::string& name, std::string* error) {
 }
 
 bool Daemon::StartShadow(const std::string& name, const std::shared_ptr<const Projection>& p,
-                         std::string* error) {
+                         std::string* error, bool pass_holes) {
   int gen = ShadowGeneration(name, error);
   if (gen < 0) return false;
   // A shadow left by a crash resumes when it was building this same definition.
@@ -138,7 +139,7 @@ bool Daemon::StartShadow(const std::string& name, const std::shared_ptr<const Pr
       Log("info", name, "resuming the rebuild in " + dir);
     }
   }
-  auto shadow = OpenView(p, gen, error);
+  auto shadow = OpenView(p, gen, error, pass_holes);
   if (!shadow) return false;
   std::lock_guard<std::mutex> lock(views_mu_);
   auto& e = views_[name];
@@ -224,13 +225,17 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
     e.active_gen = gen;
   }
   feeds_->Attach(p->name(), std::move(view));
+  bool pass_holes = false;
   if (!rebuild && fs::exists(ViewDir(p->name()) + "/REBUILD")) {
-    // A manual rebuild was under way when projd stopped: it goes on.
+    // A manual rebuild was under way when projd stopped: it goes on, as it was asked for.
     rebuild = true;
+    std::ifstream marker(ViewDir(p->name()) + "/REBUILD");
+    for (std::string line; std::getline(marker, line);)
+      pass_holes = pass_holes || line == "allow_gap";
     Log("info", p->name(), "resuming the rebuild that was running when projd stopped");
   }
   if (changed) return RebuildForDefinition(p, error);
-  if (rebuild) return StartShadow(p->name(), p, error);
+  if (rebuild) return StartShadow(p->name(), p, error, pass_holes);
   // A newer generation left over without a rebuild to resume: drop it.
   for (int g = gen + 1; fs::exists(ViewDir(p->name()) + "/gen-" + std::to_string(g)); ++g) {
     fs::remove_all(ViewDir(p->name()) + "/gen-" + std::to_string(g), ec);
@@ -374,8 +379,9 @@ bool Daemon::Rebuild(const std::string& name, bool allow_gap, std::string* error
   {
     std::ofstream marker(ViewDir(name) + "/REBUILD", std::ios::trunc);
     marker << "gen-" << next_gen << "\n";
+    if (allow_gap) marker << "allow_gap\n";  // holes in the archive are passed, then too
   }
-  if (!StartShadow(name, definition, error)) return false;
+  if (!StartShadow(name, definition, error, allow_gap)) return false;
   {
     std::lock_guard<std::mutex> lock(views_mu_);
     auto it = views_.find(name);

@@ -201,11 +201,12 @@ class Lines {
 class ArchiveSource final : public Source {
  public:
   ArchiveSource(std::unique_ptr<Source> kafka, std::unique_ptr<Archive> archive,
-                LogStarts log_starts)
+                LogStarts log_starts, bool pass_holes)
       : kafka_(std::move(kafka)),
         archive_(std::move(archive)),
         fetcher_(archive_->Clone()),
-        log_starts_(std::move(log_starts)) {}
+        log_starts_(std::move(log_starts)),
+        pass_holes_(pass_holes) {}
 
   ~ArchiveSource() override {
     if (prefetch_.valid()) prefetch_.wait();
@@ -324,6 +325,8 @@ class ArchiveSource final : public Source {
     int64_t next = 0;
     int64_t log_start = 0;
     bool listed = false;
+    bool fresh = false;       // listed since the last object was loaded
+    int64_t read_start = -1;  // the start of the last object read to its end
     std::vector<Archive::Object> objects;
     size_t object = 0;
     bool done = false;
@@ -387,15 +390,7 @@ class ArchiveSource final : public Source {
     for (current_ = 0; current_ < parts_.size(); ++current_) {
       Part& p = parts_[current_];
       if (p.done) continue;
-      if (!p.listed) {
-        std::string error;
-        if (!archive_->List(p.tp.topic, p.tp.partition, &p.objects, &error)) {
-          *problem = "archive " + archive_->url() + ": " + error;
-          return -1;
-        }
-        p.listed = true;
-        p.object = 0;
-      }
+      if (!List(&p, problem)) return -1;
       // Objects wholly before the position are passed by their successor's start.
       while (p.object + 1 < p.objects.size() && p.objects[p.object + 1].start <= p.next) {
         ++p.object;
@@ -405,13 +400,30 @@ class ArchiveSource final : public Source {
           p.done = true;  // Kafka has the rest
           continue;
         }
+        // A hole. The listing may predate objects written since (a sink catching up): it is
+        // read again before the hole counts.
+        if (!p.fresh) {
+          p.listed = false;
+          if (!List(&p, problem)) return -1;
+          --current_;  // this partition again (wraps at 0 and comes back with the ++)
+          continue;
+        }
         int64_t to = p.object < p.objects.size() ? std::min(p.objects[p.object].start, p.log_start)
                                                  : p.log_start;
+        if (pass_holes_) {
+          // A rebuild asked for with allow_gap: the missing offsets are passed, as Kafka's
+          // first offset is taken without the archive.
+          p.next = to;
+          --current_;
+          continue;
+        }
         *problem = "archive " + archive_->url() + " lacks offsets " + std::to_string(p.next) +
                    " to " + std::to_string(to - 1) + " of " + p.tp.topic + ":" +
                    std::to_string(p.tp.partition) + ", which Kafka no longer has";
+        p.listed = false;  // listed again at the next try: the object may have come
         return -1;
       }
+      p.fresh = false;
       const Archive::Object& o = p.objects[p.object];
       std::string error;
       if (!Fetch(o, &body_, &error)) {
@@ -438,6 +450,24 @@ class ArchiveSource final : public Source {
       return 1;
     }
     return 0;
+  }
+
+  // Lists the partition's objects unless they are listed; false with *problem when the
+  // archive cannot be listed.
+  bool List(Part* p, std::string* problem) {
+    if (p->listed) return true;
+    std::string error;
+    if (!archive_->List(p->tp.topic, p->tp.partition, &p->objects, &error)) {
+      *problem = "archive " + archive_->url() + ": " + error;
+      return false;
+    }
+    p->listed = p->fresh = true;
+    // Past the objects already read (a listing again finds them again).
+    p->object = 0;
+    while (p->object < p->objects.size() && p->objects[p->object].start <= p->read_start) {
+      ++p->object;
+    }
+    return true;
   }
 
   // The object, from the prefetch when it is the one fetched ahead.
@@ -479,6 +509,7 @@ class ArchiveSource final : public Source {
     // An object that holds fewer lines than its successor's start says leaves a hole, found
     // by Load at the next object.
     p.next = std::max(p.next, line_offset_);
+    p.read_start = p.objects[p.object].start;
     ++p.object;
     loaded_ = false;
     lines_.reset();
@@ -518,6 +549,7 @@ class ArchiveSource final : public Source {
   std::unique_ptr<Archive> archive_;
   std::unique_ptr<Archive> fetcher_;  // the prefetch thread's client
   LogStarts log_starts_;
+  const bool pass_holes_;  // a rebuild asked for with allow_gap: holes are passed
   std::vector<std::string> topics_;
   std::function<int64_t(const TopicPartition&)> start_offset_;
   bool decided_ = false;
@@ -613,9 +645,10 @@ std::unique_ptr<Archive> OpenArchive(const std::string& url, const std::string& 
 }
 
 std::unique_ptr<Source> NewArchiveSource(std::unique_ptr<Source> kafka,
-                                         std::unique_ptr<Archive> archive, LogStarts log_starts) {
+                                         std::unique_ptr<Archive> archive, LogStarts log_starts,
+                                         bool pass_holes) {
   return std::make_unique<ArchiveSource>(std::move(kafka), std::move(archive),
-                                         std::move(log_starts));
+                                         std::move(log_starts), pass_holes);
 }
 
 }  // namespace projd

@@ -64,9 +64,12 @@ bool ArchiveGap(Archive* archive, const std::string& topic, int32_t partition, i
 using LogStarts = std::function<bool(const std::string& topic,
                                      std::map<int32_t, PartitionInfo>* marks, std::string* error)>;
 
-// Wraps `kafka` (started only once the archive is read); owns both.
+// Wraps `kafka` (started only once the archive is read); owns both. Offsets that neither the
+// archive nor Kafka holds hold the view (the archive is listed again at each try) unless
+// `pass_holes` (a rebuild asked for with allow_gap): then they are passed.
 std::unique_ptr<Source> NewArchiveSource(std::unique_ptr<Source> kafka,
-                                         std::unique_ptr<Archive> archive, LogStarts log_starts);
+                                         std::unique_ptr<Archive> archive, LogStarts log_starts,
+                                         bool pass_holes);
 
 }  // namespace projd
 
