@@ -302,15 +302,26 @@ std::optional<HttpResponse> CheckVersion(const http::request<http::string_body>&
 }
 
 RequestReader::RequestReader(const HttpServerOptions& options)
-    : trailer_limit_(std::min(kMaxTrailerBytes, options.max_header_bytes)) {
+    : trailer_limit_(std::min(kMaxTrailerBytes, options.max_header_bytes)),
+      body_limit_(options.max_body_bytes) {
   LimitParser(&parser_, options);
   parser_.on_chunk_header(chunk_header_check_);
 }
 
 size_t RequestReader::Put(std::string_view bytes, beast::error_code& ec) {
+  // A chunked body counts as it comes on the wire, chunk-size lines, extensions, line ends
+  // and trailers included (Beast's body limit counts the data alone: a body of one-byte
+  // chunks with long extensions would be read without end).
+  const bool chunked_body = parser_.is_header_done() && parser_.chunked();
   feed_ = bytes;
   size_t used = parser_.put(net::buffer(bytes.data(), bytes.size()), ec);
   feed_ = {};
+  if (chunked_body) {
+    body_wire_bytes_ += used;
+    if (body_wire_bytes_ > body_limit_ && (!ec || ec == http::error::need_more)) {
+      ec = http::error::body_limit;
+    }
+  }
   return used;
 }
 
@@ -407,6 +418,11 @@ std::optional<HttpResponse> RequestReader::Release(http::request<http::string_bo
 
 std::optional<HttpResponse> RequestReader::ErrorAnswer(beast::error_code ec) const {
   if (!error_detail_.empty()) return ErrorResponse(400, "bad request", error_detail_);
+  if (ec == http::error::body_limit && body_wire_bytes_ > body_limit_) {
+    return ErrorResponse(413, "payload too large",
+                         "chunked body larger than " + std::to_string(body_limit_) +
+                             " bytes (chunk-size lines, extensions and trailers included)");
+  }
   return ReadErrorAnswer(ec);
 }
 

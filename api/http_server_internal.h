@@ -127,6 +127,9 @@ class RequestReader {
   std::optional<HttpResponse> TrailersTooLarge() const;
 
   const size_t trailer_limit_;
+  const size_t body_limit_;
+  // The bytes of a chunked body read so far, its framing included (Put).
+  size_t body_wire_bytes_ = 0;
   ChunkHeaderCheck chunk_header_check_{this};
   http::request_parser<http::string_body> parser_;
   // The bytes of the running Put.

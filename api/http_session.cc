@@ -480,7 +480,9 @@ void Session::Linger() {
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) return Close();
   buffer_.consume(buffer_.size());
-  stream_.expires_after(std::min(core_->options().read_timeout, kMaxLinger));
+  linger_deadline_ =
+      std::chrono::steady_clock::now() + std::min(core_->options().read_timeout, kMaxLinger);
+  stream_.expires_at(linger_deadline_);
   reading_ = true;
   stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
                           beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
@@ -489,7 +491,7 @@ void Session::Linger() {
 void Session::OnLinger(beast::error_code ec, size_t /*bytes*/) {
   reading_ = false;
   if (closed_) return;
-  if (ec) return Close();
+  if (ec || std::chrono::steady_clock::now() >= linger_deadline_) return Close();
   reading_ = true;
   stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
                           beast::bind_front_handler(&Session::OnLinger, shared_from_this()));

@@ -256,6 +256,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<RequestReader> reader_;
   int empty_lines_ = 0;  // ignored before the request being read (SkipEmptyLines)
   std::chrono::steady_clock::time_point request_deadline_;
+  // When a lingering close gives up reading (Linger). Checked after each read too: a read
+  // that finds bytes at once completes before the stream's expired timer can close it, so a
+  // client that never stops sending would otherwise keep the connection for ever.
+  std::chrono::steady_clock::time_point linger_deadline_;
 
   std::deque<Slot> queue_;   // unanswered or unwritten requests, oldest first
   uint64_t first_id_ = 0;    // id of queue_.front()

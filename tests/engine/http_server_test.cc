@@ -1065,7 +1065,13 @@ TEST_CASE("chunked framing: the limits hold in HandleConnectionBytes too", "[htt
   expect_400(ChunkedPost("5;n=" + std::string(5000, 'a') + "\r\nhello\r\n0\r\n\r\n"));
   expect_400(ChunkedPost(std::string(5000, '0') + "5\r\nhello\r\n0\r\n\r\n"));
   expect_400(ChunkedPost("5\r\nhello\r\n0;n=" + std::string(5000, 'a') + "\r\n\r\n"));
-  expect_400(ChunkedPost("5\r\nhello\r\n0\r\nX-T: " + std::string(9000, 'a') + "\r\n\r\n"));
+  // A trailer section over its bound is also over this body bound (1,024 bytes, trailers
+  // included): 413.
+  std::vector<RawResponse> trailer = Handle(
+      ChunkedPost("5\r\nhello\r\n0\r\nX-T: " + std::string(9000, 'a') + "\r\n\r\n") + Get("/after"),
+      options, &echo);
+  REQUIRE(trailer.size() == 1);
+  CHECK(trailer[0].status == 413);
   // Incomplete, and already too long: 400 rather than the end of the connection.
   std::vector<RawResponse> incomplete =
       Handle(ChunkedPost("5;n=" + std::string(5000, 'a')), options, &echo);
@@ -1080,12 +1086,66 @@ TEST_CASE("chunked framing: the limits hold in HandleConnectionBytes too", "[htt
   REQUIRE(large.size() == 1);
   CHECK(large[0].status == 413);
   CHECK(echo.calls->load() == 0);
+  // The framing counts too: 300 bytes of data in one-byte chunks are 1,800 bytes on the wire,
+  // and 20 bytes behind chunk extensions of 100 bytes over 2,000.
+  std::string ones, extended;
+  for (int i = 0; i < 300; ++i) ones += "1\r\nb\r\n";
+  for (int i = 0; i < 20; ++i) extended += "1;x=" + std::string(100, 'e') + "\r\nb\r\n";
+  for (const std::string& body : {ones, extended}) {
+    std::vector<RawResponse> framed = Handle(ChunkedPost(body + "0\r\n\r\n"), options, &echo);
+    REQUIRE(framed.size() == 1);
+    CHECK(framed[0].status == 413);
+    CHECK(framed[0].body.find("chunk-size lines, extensions and trailers included") !=
+          std::string::npos);
+  }
+  CHECK(echo.calls->load() == 0);
+  // Data and framing within the bound: answered.
+  std::vector<RawResponse> small =
+      Handle(ChunkedPost(std::string(ones, 0, 900) + "0\r\n\r\n"), options, &echo);
+  REQUIRE(small.size() == 1);
+  CHECK(small[0].status == 200);
+  CHECK(echo.calls->load() == 1);
+  echo.calls->store(0);
 
   std::vector<RawResponse> fine =
       Handle(ChunkedPost("5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\n") + Get("/after"), options, &echo);
   REQUIRE(fine.size() == 2);
   CHECK(fine[0].body == "POST /c");
   CHECK(fine[1].body == "GET /after");
+}
+
+TEST_CASE("a client that never stops sending after a final answer is cut off", "[http]") {
+  // A lingering close reads for at most 2 s, also when every read finds bytes at once (the
+  // stream's timer alone never fired then: the connection was read for as long as the client
+  // sent).
+  EchoHandler echo;
+  HttpServerOptions options;
+  options.max_body_bytes = 1024;
+  auto server = StartServer(options, echo.Handler());
+  for (const std::string& head :
+       {std::string("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n"),
+        std::string("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")}) {
+    RawSocket socket(server->port());
+    REQUIRE(socket.Send(head));
+    const std::string piece = head.find("chunked") != std::string::npos
+                                  ? [] {
+                                      std::string p;
+                                      for (int i = 0; i < 2000; ++i) p += "1;e=eeeeeeee\r\nb\r\n";
+                                      return p;
+                                    }()
+                                  : std::string(64 * 1024, 'x');
+    auto start = std::chrono::steady_clock::now();
+    bool cut = false;
+    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(20)) {
+      if (!socket.Send(piece)) {
+        cut = true;
+        break;
+      }
+    }
+    INFO(head);
+    CHECK(cut);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  }
 }
 
 TEST_CASE("a path segment or query parameter that is not UTF-8 once decoded gets 400", "[http]") {
