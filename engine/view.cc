@@ -554,6 +554,9 @@ bool View::HandOver(Batch* batch, StagedBatch* staged, Clock::time_point apply_s
                     bool stopping) {
   if (batch->empty()) {
     store_->EndBatch();
+    // Idle: the batch in flight, once written, is the last for now; the consumer group learns
+    // its position without waiting for another batch (lag tools read the group's offsets).
+    if (!committer_.Busy()) return FinishCommit();
     return true;
   }
   // Encode this batch, then wait for the one in flight before handing this one over
