@@ -162,7 +162,20 @@ bool Daemon::StartView(const std::shared_ptr<const Projection>& p, std::string* 
   }
   bool named_by_current = gen > 0;  // an existing view (else a new one, made below)
   if (gen < 0) {
-    // New projection (or data from before generations): start from offset zero.
+    // No CURRENT. projd writes it before it makes a view's first store, so a store here
+    // without it is kept data whose CURRENT was lost: never silently an empty view.
+    for (const auto& entry : fs::directory_iterator(ViewDir(p->name()), ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("gen-", 0) == 0 && fs::exists(entry.path() / "data.mdb", ec)) {
+        *error = "view " + p->name() + ": " + ViewDir(p->name()) + "/CURRENT is missing, but " +
+                 entry.path().string() +
+                 " holds a store; restore CURRENT (one line naming the serving generation, "
+                 "\"gen-N\"), or remove " +
+                 ViewDir(p->name()) + " to rebuild the view from offset 0";
+        return false;
+      }
+    }
+    // A new projection: start from offset zero.
     gen = 1;
     std::string old_dir = ViewDir(p->name()) + "/gen-1";
     fs::remove_all(old_dir, ec);

@@ -300,6 +300,12 @@ projection d { from "d" key event.k on * { n += 1 } }
   CHECK(RunProjd(args, &out) == 1);
   CHECK(out.find(data + "/views/d/CURRENT is damaged") != std::string::npos);
   CHECK(fs::file_size(file) == saved.size());
+  // CURRENT gone altogether: refused as well (it was taken for a new view, and the store
+  // wiped for a catch-up from offset 0).
+  fs::remove(data + "/views/d/CURRENT");
+  CHECK(RunProjd(args, &out) == 1);
+  CHECK(out.find(data + "/views/d/CURRENT is missing") != std::string::npos);
+  CHECK(fs::file_size(file) == saved.size());
   projd::testing::WriteFile(data + "/views/d/CURRENT", "gen-1\n");
   auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
                                dir + "/projd2.log", &error);
