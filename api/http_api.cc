@@ -184,12 +184,22 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
       r.headers.emplace_back("X-Projd-Position", view->PositionString());
       call->respond(std::move(r));
     };
-    const std::string* min_pos = req.Query("min_position");
-    if (!min_pos) min_pos = req.Header("x-projd-min-position");
-    bool waits = min_pos && !min_pos->empty();
+    // Every min_position parameter and X-Projd-Min-Position field counts: a partition named
+    // more than once waits for its largest offset (Position::Parse), so no read is staler than
+    // any of them asks.
+    std::string min_pos;
+    for (const auto& [name, value] : req.query) {
+      if (name == "min_position" && !value.empty()) min_pos += (min_pos.empty() ? "" : ",") + value;
+    }
+    for (const auto& [name, value] : req.headers) {
+      if (name == "x-projd-min-position" && !value.empty()) {
+        min_pos += (min_pos.empty() ? "" : ",") + value;
+      }
+    }
+    bool waits = !min_pos.empty();
     auto wait = std::make_shared<PositionWait>();
     std::string error;
-    if (waits && !Position::Parse(*min_pos, &wait->required, &error)) {
+    if (waits && !Position::Parse(min_pos, &wait->required, &error)) {
       answer(Error(400, "bad min_position", Str(error)));
       return true;
     }

@@ -9,8 +9,23 @@ bool Position::Parse(std::string_view text, Position* out, std::string* error) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string item(text.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    std::string_view piece = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    // Spaces around an item are dropped (HTTP joins a repeated header field's values with ", ").
+    while (!piece.empty() && (piece.front() == ' ' || piece.front() == '\t'))
+      piece.remove_prefix(1);
+    while (!piece.empty() && (piece.back() == ' ' || piece.back() == '\t')) piece.remove_suffix(1);
+    std::string item(piece);
+    // Kafka's topic names are printable ASCII: any other byte names no topic.
+    if (std::any_of(item.begin(), item.end(), [](char c) {
+          auto u = static_cast<unsigned char>(c);
+          return u < 0x20 || u >= 0x7F;
+        })) {
+      *error =
+          "a position item holds a byte that is not printable ASCII (a control character, "
+          "or not ASCII): no Kafka topic is named so";
+      return false;
+    }
     size_t c2 = item.rfind(':');
     size_t c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : item.rfind(':', c2 - 1);
     if (c1 == std::string::npos || c1 == 0) {

@@ -388,6 +388,27 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=100", "",
               {{"X-Projd-Min-Position", "bank:0:999999999"}});
   CHECK(r.status == 504);
+  // Every parameter and header field counts, whichever comes first (only the first did: a
+  // stale read at once); items may be separated by ", " as HTTP joins repeated fields.
+  CHECK(p->Call("GET",
+                "/v1/views/balances/rows/"
+                "acc-1?wait_ms=100&min_position=bank:0:1&min_position=bank:0:999999999")
+            .status == 504);
+  CHECK(p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=100&min_position=bank:0:1", "",
+                {{"X-Projd-Min-Position", "bank:0:999999999"}})
+            .status == 504);
+  CHECK(
+      p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=100", "",
+              {{"X-Projd-Min-Position", "bank:0:1"}, {"X-Projd-Min-Position", "bank:0:999999999"}})
+          .status == 504);
+  CHECK(p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=100", "",
+                {{"X-Projd-Min-Position", "bank:0:1, bank:0:2"}})
+            .status == 200);
+  // A byte no Kafka topic name holds: 400, not a wait for a topic the view does not consume.
+  r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=100", "",
+              {{"X-Projd-Min-Position", "\xff:0:5"}});
+  CHECK(r.status == 400);
+  CHECK(r.body.find("bad min_position") != std::string::npos);
   // A wait_ms past the most counts as 60000: a position reached answers at once.
   std::string reached;
   for (const auto& [k, v] : row.headers) {
