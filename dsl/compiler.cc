@@ -15,6 +15,7 @@
 #include "dsl/ast.h"
 #include "dsl/compiler_internal.h"
 #include "dsl/parser.h"
+#include "dsl/value_internal.h"
 
 namespace projd {
 namespace {
@@ -132,9 +133,36 @@ std::string Diagnostic::Format() const {
   return out;
 }
 
+namespace {
+
+// A .proj file and a query are UTF-8 text: the first byte that is not, reported at its place
+// (its bytes would otherwise become U+FFFD in names and strings, silently).
+bool CheckUtf8(std::string_view text, Compiler* compiler) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  for (size_t i = 0; i < text.size();) {
+    size_t len = value_internal::Utf8SequenceLength(p, text.size(), i);
+    if (len == 0) {
+      char byte[8];
+      snprintf(byte, sizeof(byte), "0x%02X", p[i]);
+      compiler->Error(i, std::string("not UTF-8: byte ") + byte +
+                             " does not begin a well-formed UTF-8 sequence (the text must be "
+                             "UTF-8)");
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
 CompiledFile CompileFile(std::string_view file_name, std::string_view text) {
   CompiledFile result;
   Compiler compiler(file_name, text);
+  if (!CheckUtf8(text, &compiler)) {
+    result.diagnostics = std::move(compiler.diagnostics());
+    return result;
+  }
   ast::File file;
   std::vector<dsl::ParseError> errors;
   dsl::ParseFile(text, &file, &errors);
@@ -231,6 +259,10 @@ std::unique_ptr<Query> CompileQuery(
     const std::function<std::shared_ptr<const Projection>(const std::string&)>& find_view,
     Diagnostic* diag) {
   Compiler compiler("query", text);
+  if (!CheckUtf8(text, &compiler)) {
+    *diag = compiler.diagnostics()[0];
+    return nullptr;
+  }
   ast::Query q;
   dsl::ParseError error;
   if (!dsl::ParseQuery(text, &q, &error)) {
