@@ -9,6 +9,7 @@
 #include <boost/spirit/home/x3.hpp>
 #include <boost/spirit/home/x3/support/ast/variant.hpp>
 #include <deque>
+#include <limits>
 
 BOOST_FUSION_ADAPT_STRUCT(projd::ast::Postfix, base, accessors)
 BOOST_FUSION_ADAPT_STRUCT(projd::ast::Call, function, args)
@@ -129,6 +130,23 @@ struct ExpressionTooLong {
   size_t offset;
 };
 
+// A query holds at most this many expressions (select, group and order items, list items and
+// call arguments count one each, as does every parenthesized expression). Each costs its
+// syntax tree's nodes, a kilobyte or two: without a bound, a body of a million bytes of
+// `x in (1,1,1,...)` took a gigabyte to parse, even to be refused. A .proj file, an
+// operator's, is not bounded so.
+constexpr size_t kMaxQueryExpressions = 20000;
+thread_local size_t expressions_left = 0;
+
+struct TooManyExpressions {
+  size_t offset;
+};
+
+std::string TooManyMessage() {
+  return "query too long (at most " + std::to_string(kMaxQueryExpressions) +
+         " expressions: each select, group and order item, list item and argument counts one)";
+}
+
 // expression[p]: p is an expression; the outermost one starts a new count of terms.
 template <typename Subject>
 struct ExpressionDirective : x3::unary_parser<Subject, ExpressionDirective<Subject>> {
@@ -139,6 +157,11 @@ struct ExpressionDirective : x3::unary_parser<Subject, ExpressionDirective<Subje
   template <typename It, typename Context, typename RContext, typename Attribute>
   bool parse(It& first, const It& last, const Context& context, RContext& rcontext,
              Attribute& attr) const {
+    if (expressions_left == 0) {
+      x3::skip_over(first, last, context);
+      throw TooManyExpressions{static_cast<size_t>(first - x3::get<begin_tag>(context))};
+    }
+    --expressions_left;
     if (expression_level == 0) terms = 0;
     struct Level {
       Level() { ++expression_level; }
@@ -695,6 +718,7 @@ bool ParseFile(std::string_view text, ast::File* out, std::vector<ParseError>* e
   const Iterator end = text.end();
   Iterator it = begin;
   bool ok = true;
+  expressions_left = std::numeric_limits<size_t>::max();
   while (true) {
     ast::File part;
     Iterator start = it;
@@ -752,6 +776,7 @@ bool ParseQuery(std::string_view text, ast::Query* out, ParseError* error) {
   const Iterator begin = text.begin();
   const Iterator end = text.end();
   Iterator it = begin;
+  expressions_left = kMaxQueryExpressions;
   try {
     bool r = x3::phrase_parse(it, end, x3::with<begin_tag>(begin)[query], skipper, *out);
     if (r) return true;
@@ -769,6 +794,9 @@ bool ParseQuery(std::string_view text, ast::Query* out, ParseError* error) {
   } catch (const ExpressionTooLong& e) {
     error->offset = e.offset;
     error->message = TooLongMessage();
+  } catch (const TooManyExpressions& e) {
+    error->offset = e.offset;
+    error->message = TooManyMessage();
   }
   return false;
 }

@@ -92,10 +92,10 @@ TEST_CASE("expressions: a query past 1000 terms is refused with its line and col
   CHECK(diag.message.rfind(kTooLong, 0) == 0);
   CHECK(diag.line == 2);
   CHECK(diag.column > 1);
-  // A long line: columns stay exact after many nodes located on it (100,000 list items), for
+  // A long line: columns stay exact after many nodes located on it (19,000 list items), for
   // an error after the list and for one before it.
   std::string big = "1";
-  for (int i = 2; i <= 100000; ++i) big += ", " + std::to_string(i);
+  for (int i = 2; i <= 19000; ++i) big += ", " + std::to_string(i);
   std::string text = "from p where nope1 == 1 or balance in (" + big + ") or nope2 > 1";
   CHECK_FALSE(projd::CompileQuery(text, find, &diag));
   CHECK(diag.line == 1);
@@ -103,6 +103,20 @@ TEST_CASE("expressions: a query past 1000 terms is refused with its line and col
   text = "from p where balance in (" + big + ") or nope2 > 1";
   CHECK_FALSE(projd::CompileQuery(text, find, &diag));
   CHECK(static_cast<size_t>(diag.column) == text.find("nope2") + 1);
+  // A query holds at most 20,000 expressions (list items, arguments, select items...): the
+  // syntax tree of a megabyte of `in (1,1,...)` took a gigabyte. Refused at the one past.
+  std::string ones = "1";
+  for (int i = 2; i <= 30000; ++i) ones += ",1";
+  text = "from p where balance in (" + ones + ")";
+  CHECK_FALSE(projd::CompileQuery(text, find, &diag));
+  CHECK(diag.message.rfind("query too long (at most 20000 expressions", 0) == 0);
+  CHECK(diag.line == 1);
+  // The outer `balance in (...)` is one, then 19,999 items: the 20,000th item is refused.
+  CHECK(static_cast<size_t>(diag.column) == text.find('(') + 1 + 2 * 19999 + 1);
+  std::string many = "key";
+  for (int i = 1; i < 25000; ++i) many += ", key";
+  CHECK_FALSE(projd::CompileQuery("from p select " + many, find, &diag));
+  CHECK(diag.message.rfind("query too long", 0) == 0);
   // Each expression counts on its own: a where and a select item of 600 terms each.
   CHECK(projd::CompileQuery("from p where balance > " + Chain("1", "+", 600) +
                                 " select key, balance + " + Chain("1", "+", 600),
