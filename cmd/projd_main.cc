@@ -262,6 +262,9 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
     *error += what;
     return false;
   };
+  // Each setting once: two spellings of one (max_event_bytes and max-event-bytes, or
+  // kafka_props and kafka-prop) would leave which one counts to the file's order.
+  std::map<std::string, std::string> spelled;
   for (const auto& [k, v] : tbl) {
     // `key`: as the file spells it, for errors; `name`: as the flag is (max_event_bytes and
     // max-event-bytes are both max-event-bytes).
@@ -269,6 +272,10 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
     std::string name = key;
     for (char& c : name) {
       if (c == '_') c = '-';
+    }
+    const std::string setting = name == "kafka-prop" ? "kafka-props" : name;
+    if (auto [it, fresh] = spelled.emplace(setting, key); !fresh) {
+      return fail(it->second + " and " + key + " name the same setting: keep one");
     }
     if (name == "kafka-props" || name == "kafka-prop") {
       const toml::table* t = v.as_table();
@@ -455,6 +462,11 @@ bool ParseCommandLine(int argc, char** argv, projd::DaemonOptions* out, int* exi
     if (!Apply(&options, "kafka-prop", prop, &error)) {
       return UsageError("--kafka-prop " + error, exit_code);
     }
+  }
+  // A property librdkafka refuses (an unknown name, a bad value) is a usage error at start,
+  // not a daemon whose every view fails.
+  if (!projd::CheckKafkaProperties(options.kafka_props, &error)) {
+    return UsageError(error, exit_code);
   }
   if (demo) options.demo = true;
   if (insecure_listen_any) options.insecure_listen_any = true;

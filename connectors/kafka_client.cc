@@ -22,6 +22,19 @@ bool SetConf(rd_kafka_conf_t* conf, const std::string& key, const std::string& v
   return true;
 }
 
+}  // namespace kafka_client
+
+bool CheckKafkaProperties(const std::vector<std::pair<std::string, std::string>>& properties,
+                          std::string* error) {
+  kafka_client::ConfPtr conf(rd_kafka_conf_new());
+  for (const auto& [name, value] : properties) {
+    if (!kafka_client::SetConf(conf.get(), name, value, error)) return false;
+  }
+  return true;
+}
+
+namespace kafka_client {
+
 // librdkafka logs go to our stderr only at warning level and above, in one line each, and a
 // line repeated in a loop (the embedded broker failing to accept, say) only now and then.
 namespace {

@@ -120,6 +120,11 @@ struct KafkaOptions {
   std::function<void(const std::string& level, const std::string& message)> log;
 };
 
+// Whether librdkafka takes each of `properties` (name and value) as a consumer's setting:
+// false with *error ("kafka property NAME: ...") for an unknown name or a bad value.
+bool CheckKafkaProperties(const std::vector<std::pair<std::string, std::string>>& properties,
+                          std::string* error);
+
 // A Source reading Kafka through librdkafka. Partitions are assigned (not subscribed): each
 // starts at the caller's offset; new topics and partitions are found by polling metadata.
 std::unique_ptr<Source> NewKafkaSource(const KafkaOptions& options, std::string client_name);

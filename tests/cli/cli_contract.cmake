@@ -103,6 +103,11 @@ expect_usage_error("--listen" ${PROJD} --demo --listen)
 expect_usage_error("--partitions" ${PROJD} --demo --partitions 0)
 expect_usage_error("--sync" ${PROJD} --demo --sync=sometimes)
 expect_usage_error("--kafka-prop" ${PROJD} --demo --kafka-prop novalue)
+# A property librdkafka refuses stops projd at start (every view would fail).
+expect_usage_error("kafka property bogus.prop: No such configuration property"
+                   ${PROJD} --demo --kafka-prop bogus.prop=1)
+expect_usage_error("kafka property security.protocol: Invalid value"
+                   ${PROJD} --demo --kafka-prop security.protocol=nonsense)
 expect_usage_error("--projections and --data are required" ${PROJD} --data ${TMP}/unused)
 expect_usage_error("missing.toml" ${PROJD} --config ${TMP}/missing.toml)
 expect_usage_error("A subcommand is required" ${PROJCTL})
@@ -152,6 +157,8 @@ expect_config_error("unknown table [weird]" "[weird]\nx = 1")
 expect_config_error("demo wants true or false" "demo = \"yes\"")
 expect_config_error("schema_registry wants http://" "schema_registry = \"notaurl\"")
 expect_config_error("kafka_props.\"a.b\" wants a string" "[kafka_props]\n\"a.b\" = 5")
+expect_config_error("max-event-bytes and max_event_bytes name the same setting"
+                    "max_event_bytes = 10\nmax-event-bytes = 20")
 # projctl: --timeout wants a positive number of seconds.
 expect_usage_error("--timeout" ${PROJCTL} --timeout 0 status)
 expect_usage_error("--timeout" ${PROJCTL} status --timeout=soon)
