@@ -406,13 +406,14 @@ void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
   const std::string& text = *q;
   Diagnostic diag;
   const Principal* who = call.who;
+  std::shared_ptr<View> named;  // the view the query names, once found
   auto query = CompileQuery(
       text,
-      [&daemon, who](const std::string& name) -> std::shared_ptr<const Projection> {
+      [&daemon, who, &named](const std::string& name) -> std::shared_ptr<const Projection> {
         // A view the token may not read is reported like one that does not exist.
         if (who && !who->CanRead(name)) return nullptr;
-        auto v = daemon.FindView(name);
-        return v ? v->projection_ptr() : nullptr;
+        named = daemon.FindView(name);
+        return named ? named->projection_ptr() : nullptr;
       },
       &diag);
   if (!query) {
@@ -421,8 +422,11 @@ void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
     d.Set("column", Num(diag.column));
     d.Set("message", Str(diag.message));
     d.Set("text", Str(diag.Format()));
-    // SPEC §5: a bad query, an unknown view included, gets 400 with line and column.
-    return call.Reply(Error(400, "bad query: " + diag.message, Value::MakeObject(std::move(d))));
+    // SPEC §5: a bad query, an unknown view included, gets 400 with line and column; one about
+    // a view it found carries the view's position, as every answer about a view does.
+    HttpResponse bad = Error(400, "bad query: " + diag.message, Value::MakeObject(std::move(d)));
+    if (named) bad.headers.emplace_back("X-Projd-Position", named->PositionString());
+    return call.Reply(std::move(bad));
   }
   auto view = daemon.FindView(query->view);
   if (!view) return call.Reply(Error(404, "unknown view", Str(query->view)));
@@ -780,8 +784,13 @@ void DaemonApi::DropView(Daemon& daemon, ApiCall& call) {
   std::string error;
   int r = daemon.Drop(call.Param(0), &error);
   if (r < 0) {
-    return call.Reply(Error(409, "view is loaded",
-                            Str("remove its projection from the projections folder first")));
+    HttpResponse loaded = Error(409, "view is loaded",
+                                Str("remove its projection from the projections folder first"));
+    // An answer about a loaded view carries its position, as every one does.
+    if (auto view = daemon.FindView(call.Param(0))) {
+      loaded.headers.emplace_back("X-Projd-Position", view->PositionString());
+    }
+    return call.Reply(std::move(loaded));
   }
   if (r == 0) {
     return call.Reply(

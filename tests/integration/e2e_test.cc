@@ -438,6 +438,23 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   r = p->Call("POST", "/v1/query?wait_ms=30000&min_position=other:0:1", "from balances");
   CHECK(r.status == 504);
   CHECK(r.body.find("does not consume topic other") != std::string::npos);
+  // Answers about a known view carry its position, errors included: a query that does not
+  // compile, a DELETE of a loaded view; one about no view, none.
+  auto carries_position = [](const projd::HttpClientResult& res) {
+    for (const auto& [k, v] : res.headers) {
+      if (k == "x-projd-position") return v.rfind("bank:", 0) == 0;
+    }
+    return false;
+  };
+  r = p->Call("POST", "/v1/query", "from balances where nope == 1");
+  CHECK(r.status == 400);
+  CHECK(carries_position(r));
+  r = p->Call("DELETE", "/v1/views/balances");
+  CHECK(r.status == 409);
+  CHECK(carries_position(r));
+  r = p->Call("POST", "/v1/query", "from nothing_here");
+  CHECK(r.status == 400);
+  CHECK_FALSE(carries_position(r));
   CHECK(p->Call("GET", "/v1/views/balances/rows/acc-1?min_position=other:0:0").status == 200);
   // A partition the view does not know of, on its topic, may still come: it is waited for.
   r = p->Call("GET", "/v1/views/balances/rows/acc-1?wait_ms=200&min_position=bank:99:5");
