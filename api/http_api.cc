@@ -801,11 +801,18 @@ void DaemonApi::DropView(Daemon& daemon, ApiCall& call) {
   return call.Reply(Json(200, Value::MakeObject(std::move(o))));
 }
 
-void DaemonApi::Dashboard(Daemon& /*daemon*/, ApiCall& call) {
+void DaemonApi::Dashboard(Daemon& daemon, ApiCall& call) {
   HttpResponse r;
   r.content_type = "text/html; charset=utf-8";
   if (const char* page = DashboardHtml()) {
     r.body = page;
+    // With --auth, a request without a valid token is 401 like any other (only /healthz and
+    // /readyz need none); its body is still the page, which holds no data and asks for the
+    // token that its calls to the API send (a browser shows a 401's page as any other).
+    if (daemon.auth_ && !call.who) {
+      r.status = 401;
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"projd\"");
+    }
   } else {
     // Built where node or npm was missing: say so; the API answers as always.
     r.status = 503;

@@ -123,7 +123,11 @@ role  = "metrics"
     // Without a token: 401 unless the route is public.
     auto r = p->Call(route.method, Target(route.pattern, "alpha"));
     INFO(route.method << " " << route.pattern << " without a token: " << r.status);
-    if (route.access == projd::Access::kPublic) {
+    if (std::string(route.pattern) == "/") {
+      // Every request needs a token but /healthz and /readyz: the dashboard's page comes with
+      // 401 (unless this projd was built without it: 503).
+      CHECK((r.status == 401 || r.status == 503));
+    } else if (route.access == projd::Access::kPublic) {
       CHECK(r.status != 401);
     } else {
       CHECK(r.status == 401);
