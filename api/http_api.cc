@@ -312,6 +312,14 @@ void DaemonApi::Readyz(Daemon& daemon, ApiCall& call) {
   o.Set("ready", Value::Bool(ready));
   o.Set("views_not_ready", Num(not_ready));
   o.Set("waiting_for", Value::MakeArray(std::move(waiting)));
+  if (!ready) {
+    // A 503 is an error answer: it has "error" and "detail" too, as every one does.
+    o.Set("error", Str("not ready"));
+    o.Set("detail", Str(daemon.stopping_ ? "projd is shutting down"
+                                         : std::to_string(not_ready) +
+                                               " views have not caught up with their topics "
+                                               "once since the start"));
+  }
   call.Reply(Json(ready ? 200 : 503, Value::MakeObject(std::move(o))));
 }
 

@@ -90,7 +90,7 @@ const char kHead[] = R"json({
       "LagSample": {"type": "object", "required": ["time", "lag_events", "lag_seconds", "events_per_second"], "properties": {
         "time": {"type": "string", "format": "date-time"}, "lag_events": {"type": "integer"},
         "lag_seconds": {"type": "number"}, "events_per_second": {"type": "number"}}},
-      "Readiness": {"type": "object", "required": ["ready", "views_not_ready", "waiting_for"], "properties": {"ready": {"type": "boolean"}, "views_not_ready": {"type": "integer", "minimum": 0}, "waiting_for": {"type": "array", "items": {"type": "string"}}}},
+      "Readiness": {"type": "object", "required": ["ready", "views_not_ready", "waiting_for"], "properties": {"ready": {"type": "boolean"}, "views_not_ready": {"type": "integer", "minimum": 0}, "waiting_for": {"type": "array", "items": {"type": "string"}}, "error": {"type": "string", "description": "with 503: not ready"}, "detail": {"type": "string", "description": "with 503: why"}}},
       "QueryAnswer": {"type": "object", "required": ["rows", "next_cursor", "position", "scanned", "plan"], "properties": {
         "rows": {"type": "array", "items": {"type": "object"}, "description": "{key, row} per row, or the selected values"},
         "next_cursor": {"type": "string", "nullable": true},

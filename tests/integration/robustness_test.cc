@@ -111,7 +111,7 @@ projection keys {
   CHECK(FieldText(p->GetJson("/v1/views/keys"), "state") == "live");
 }
 
-TEST_CASE("readiness counts every view and needs no token; HEAD / needs none either",
+TEST_CASE("readiness counts every view and needs no token; the dashboard page without one is 401",
           "[embedded]") {
   std::string dir = projd::testing::TempDir("readyz");
   fs::create_directories(dir + "/projections");
@@ -138,6 +138,8 @@ views = ["alpha"]
   REQUIRE(p);
   auto none = p->Call("GET", "/readyz");
   CHECK(none.status == 503);
+  CHECK(none.body.find("\"error\":\"not ready\"") != std::string::npos);
+  CHECK(none.body.find("\"detail\":\"2 views have not caught up") != std::string::npos);
   CHECK(none.body.find("\"views_not_ready\":2") != std::string::npos);
   CHECK(none.body.find("alpha") == std::string::npos);  // no names without a token
   auto met = p->Call("GET", "/readyz", "", {{"Authorization", "Bearer met"}});
