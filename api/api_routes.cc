@@ -62,13 +62,11 @@ std::vector<Route> MakeRoutes() {
   // clang-format off
   add("GET", "/", Access::kPublic, &DaemonApi::Dashboard,
       R"j({"summary": "The operator dashboard (HTML)", "responses": {
-        "200": {"description": "the dashboard page", "content": {"text/html": {"schema": {"type": "string"}}}},
-        "401": {"description": "with --auth, a request without a valid token: the same page (it holds no data and asks for a token), with WWW-Authenticate", "content": {"text/html": {"schema": {"type": "string"}}}},
+        "200": {"description": "the dashboard page", "content": {"text/html": {"schema": {"type": "string"}}}}, "401": {"description": "with --auth, a request without a valid token: the same page (it holds no data and asks for a token), with WWW-Authenticate", "content": {"text/html": {"schema": {"type": "string"}}}},
         "503": {"description": "this projd was built without its dashboard (node or npm missing); the API works", "content": {"text/html": {"schema": {"type": "string"}}}}}})j");
   add("HEAD", "/", Access::kPublic, &DaemonApi::Dashboard,
       R"j({"summary": "The dashboard page's headers", "responses": {
-        "200": {"description": "the dashboard page (no body)"},
-        "401": {"description": "with --auth, a request without a valid token"},
+        "200": {"description": "the dashboard page (no body)"}, "401": {"description": "with --auth, a request without a valid token"},
         "503": {"description": "this projd was built without its dashboard"}}})j");
   add("GET", "/healthz", Access::kPublic, &DaemonApi::Healthz,
       R"j({"summary": "Liveness (no token needed)", "responses": {
