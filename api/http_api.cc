@@ -415,15 +415,24 @@ void DaemonApi::Query(Daemon& daemon, ApiCall& call) {
   Diagnostic diag;
   const Principal* who = call.who;
   std::shared_ptr<View> named;  // the view the query names, once found
+  std::string forbidden;        // the view it names, when the token may not read that name
   auto query = CompileQuery(
       text,
-      [&daemon, who, &named](const std::string& name) -> std::shared_ptr<const Projection> {
-        // A view the token may not read is reported like one that does not exist.
-        if (who && !who->CanRead(name)) return nullptr;
+      [&daemon, who, &named,
+       &forbidden](const std::string& name) -> std::shared_ptr<const Projection> {
+        if (who && !who->CanRead(name)) {
+          forbidden = name;
+          return nullptr;
+        }
         named = daemon.FindView(name);
         return named ? named->projection_ptr() : nullptr;
       },
       &diag);
+  if (!query && !forbidden.empty()) {
+    // As GET /v1/views/{view} answers for a view outside the token's list: 403, whether or not
+    // the view exists (so nothing about it leaks).
+    return call.Reply(Error(403, "forbidden", Str("this token may not read view " + forbidden)));
+  }
   if (!query) {
     Object d;
     d.Set("line", Num(diag.line));

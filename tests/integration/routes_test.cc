@@ -158,4 +158,11 @@ role  = "metrics"
   CHECK(m.body.find("projd_build_info{version=\"") != std::string::npos);
   CHECK(m.body.find("process_resident_memory_bytes ") != std::string::npos);
   CHECK(m.body.find("process_open_fds ") != std::string::npos);
+  // A query on a view outside a reader's list is 403 as GET /v1/views/{view} is, whether the
+  // view exists or not (nothing about it leaks); a view it may read answers.
+  CHECK(p->Call("POST", "/v1/query", "from beta select key", bearer("rd-alpha")).status == 403);
+  CHECK(p->Call("POST", "/v1/query", "from nosuch select key", bearer("rd-alpha")).status == 403);
+  CHECK(p->Call("GET", "/v1/views/nosuch", "", bearer("rd-alpha")).status == 403);
+  CHECK(p->Call("POST", "/v1/query", "from alpha select key", bearer("rd-alpha")).status == 200);
+  CHECK(p->Call("POST", "/v1/query", "from nosuch select key", bearer("adm")).status == 400);
 }
