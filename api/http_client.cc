@@ -9,7 +9,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstdint>
 #include <exception>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -113,7 +115,10 @@ bool HttpCall(const std::string& host, uint16_t port, const std::string& method,
 
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
-    parser.body_limit(boost::none);
+    // No bound on the answer's body, said as the largest one: Boost 1.74's parser compares a
+    // Content-Length with an empty limit as larger than it, and fails a body that comes in a
+    // read of its own after the head ("body limit exceeded").
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     parser.header_limit(1024 * 1024);
     stream.expires_at(deadline);
     http::async_read(stream, buffer, parser, [&ec](beast::error_code e, size_t) { ec = e; });

@@ -863,6 +863,49 @@ TEST_CASE("Stop with open connections returns promptly; late Responders are no-o
   CHECK_FALSE(ran_after_stop.load());
 }
 
+TEST_CASE("HttpCall reads an answer whose body comes after its head, in a read of its own",
+          "[http]") {
+  // A server that flushes the head, waits, then sends the body (Python's http.server does, and
+  // so may a schema registry): the body was refused as "body limit exceeded".
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const uint16_t port = ntohs(addr.sin_port);
+  std::thread server([fd] {
+    int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[4096];
+    std::string got;
+    while (got.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    const std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\n";
+    ::send(c, head.data(), head.size(), MSG_NOSIGNAL);
+    std::this_thread::sleep_for(milliseconds(100));
+    ::send(c, "hello there", 11, MSG_NOSIGNAL);
+    std::this_thread::sleep_for(milliseconds(100));
+    ::close(c);
+  });
+  HttpClientResult result;
+  std::string error;
+  bool ok = HttpCall("127.0.0.1", port, "GET", "/", {}, "", milliseconds(5000), &result, &error);
+  server.join();
+  ::close(fd);
+  INFO(error);
+  REQUIRE(ok);
+  CHECK(result.status == 200);
+  CHECK(result.body == "hello there");
+}
+
 TEST_CASE("a Responder may outlive the server unanswered", "[http]") {
   Responder kept;
   std::mutex mu;
