@@ -48,8 +48,12 @@ AvroEventDecoder::~AvroEventDecoder() = default;
 bool AvroEventDecoder::Load(int32_t id, Entry** out, std::string* problem) {
   auto it = schemas_.find(id);
   if (it != schemas_.end()) {
-    *out = &it->second;
-    return true;
+    if (!it->second.not_found || std::chrono::steady_clock::now() < it->second.ask_again_at) {
+      *out = &it->second;
+      return true;
+    }
+    if (last_ == &it->second) last_ = nullptr;
+    schemas_.erase(it);
   }
   if (!registry_) {
     *problem = "no schema registry configured (start projd with --schema-registry URL)";
@@ -63,6 +67,8 @@ bool AvroEventDecoder::Load(int32_t id, Entry** out, std::string* problem) {
       return false;
     case SchemaRegistry::Lookup::kNotFound:
       e.error = error;
+      e.not_found = true;
+      e.ask_again_at = std::chrono::steady_clock::now() + ask_again_after_;
       break;
     case SchemaRegistry::Lookup::kFound:
       e.schema = AvroSchema::Parse(json, &error);
@@ -95,7 +101,7 @@ bool AvroEventDecoder::Decode(std::string_view value, Value* out, std::string* e
   std::string_view datum;
   if (!SplitConfluentFrame(value, &id, &datum, error)) return false;
   Entry* e = last_;
-  if (id != last_id_ || !e) {
+  if (id != last_id_ || !e || e->not_found) {
     if (!Load(id, &e, error)) {
       *unavailable = true;
       return false;

@@ -22,6 +22,7 @@
 #ifndef PROJD_CONNECTORS_AVRO_H_
 #define PROJD_CONNECTORS_AVRO_H_
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -88,12 +89,20 @@ class AvroEventDecoder {
   bool Decode(std::string_view value, Value* out, std::string* error, bool* unavailable);
 
   size_t cached_schemas() const { return schemas_.size(); }
+  // How long an id the registry did not know stays unknown before the registry is asked again
+  // (default 5 s; a registry replica that lags, or a failover, may not know it yet).
+  void AskAgainAfter(std::chrono::milliseconds d) { ask_again_after_ = d; }
 
  private:
   struct Entry {
     std::unique_ptr<AvroSchema> schema;  // null: error says why the id cannot decode
     std::string error;
+    // The registry did not know the id: asked again from then on (a registry replica that
+    // lags, a failover), not taken as final for the life of the view.
+    bool not_found = false;
+    std::chrono::steady_clock::time_point ask_again_at;
   };
+
   // Looks an id up and caches what the registry said. false: registry unreachable.
   bool Load(int32_t id, Entry** out, std::string* problem);
 
@@ -101,6 +110,7 @@ class AvroEventDecoder {
   std::map<int32_t, Entry> schemas_;
   int32_t last_id_ = -1;
   Entry* last_ = nullptr;
+  std::chrono::milliseconds ask_again_after_{5000};
 };
 
 }  // namespace projd

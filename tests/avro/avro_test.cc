@@ -2,8 +2,10 @@
 #include "formats/avro.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dsl/compiler.h"
@@ -350,6 +352,35 @@ TEST_CASE("avro: the registry client caches, and tells unknown ids from outages"
   http.status_override = 0;
   CHECK(reg->Get(8, &json, &error) == SchemaRegistry::Lookup::kNotFound);
   CHECK(error.find("unknown schema id 8") != std::string::npos);
+}
+
+TEST_CASE("avro: an id the registry did not know is asked for again, not unknown for good",
+          "[avro]") {
+  // A registry replica that lags (or a failover) answers 404 for an id it will know: the
+  // events that name it meanwhile are event errors, the ones after the wait decode.
+  FakeHttp http;
+  std::string error;
+  auto reg = SchemaRegistry::Connect("http://127.0.0.1:8081", http.Fn(), &error);
+  REQUIRE(reg);
+  projd::AvroEventDecoder decoder(reg);
+  decoder.AskAgainAfter(std::chrono::milliseconds(50));
+  auto schema = Schema(R"("string")");
+  std::string frame;
+  projd::AppendConfluentFrame(31, Encode(schema.get(), R"("hello")"), &frame);
+  Value v;
+  bool unavailable = false;
+  CHECK_FALSE(decoder.Decode(frame, &v, &error, &unavailable));
+  CHECK_FALSE(unavailable);
+  CHECK(error.find("unknown schema id 31") != std::string::npos);
+  http.schemas[31] = R"("string")";
+  // Within the wait: still unknown, without asking the registry again.
+  int calls = http.calls;
+  CHECK_FALSE(decoder.Decode(frame, &v, &error, &unavailable));
+  CHECK(http.calls == calls);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  REQUIRE(decoder.Decode(frame, &v, &error, &unavailable));
+  CHECK(ToJson(v) == R"("hello")");
+  CHECK(decoder.cached_schemas() == 1);
 }
 
 TEST_CASE("avro: schema references are fetched and written into the schema", "[avro]") {
