@@ -250,6 +250,8 @@ class View {
   Position last_ts_;                               // Kafka timestamp of last applied, per partition
   int64_t applied_ = 0, ignored_ = 0, duplicates_ = 0, dead_ = 0;
   std::chrono::steady_clock::time_point last_progress_;
+  // When the lag last went from 0 to more (Status; the epoch while it is 0). Guarded by mu_.
+  std::chrono::steady_clock::time_point lag_since_;
   int64_t last_applied_ms_ = 0;
   bool caught_up_once_ = false;
   bool failed_ = false;
