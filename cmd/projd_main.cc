@@ -6,12 +6,17 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -548,7 +553,30 @@ int Serve(const projd::DaemonOptions& options) {
     nanosleep(&ts, nullptr);
   }
   daemon.Log("info", "", "shutting down: finishing the batches in hand");
+  // A Kafka client that does not close (librdkafka waiting on a broker, or on a topic deleted
+  // under it) would hold the exit for ever: after kStopWithin, projd exits anyway. What is
+  // committed is kept (the views' stores and their offsets commit together), and a restart
+  // resumes from there.
+  constexpr std::chrono::seconds kStopWithin{30};
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopped = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(stop_mu);
+    if (stop_cv.wait_for(lock, kStopWithin, [&] { return stopped; })) return;
+    daemon.Log("error", "",
+               "projd did not finish stopping within " + std::to_string(kStopWithin.count()) +
+                   " s (a Kafka client that does not close?); exiting now: what is committed "
+                   "is kept, and a restart resumes from it");
+    std::_Exit(1);
+  });
   daemon.Stop();
+  {
+    std::lock_guard<std::mutex> lock(stop_mu);
+    stopped = true;
+  }
+  stop_cv.notify_all();
+  watchdog.join();
   daemon.Log("info", "", "stopped");
   return 0;
 }
