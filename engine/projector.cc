@@ -215,8 +215,16 @@ Projector::Outcome Projector::Apply(const Message& msg, ReadEvent* read, RowSour
       return Outcome::kStop;
     }
     DeadLetterMessage(msg, reason, batch);
-    batch->dead_letters.back().has_key = has_key;
-    if (has_key) batch->dead_letters.back().key = prepared.key;
+    DeadLetter& d = batch->dead_letters.back();
+    d.has_key = has_key;
+    if (has_key) d.key = prepared.key;
+    // An Avro event that decoded is kept as its JSON (the Confluent frame's bytes are no text);
+    // one that did not decode keeps its bytes.
+    if (avro_ && (read->status == ReadEvent::Status::kReady ||
+                  read->status == ReadEvent::Status::kUnprepared)) {
+      d.event = ToJson(read->whole);
+      if (d.event.size() > kMaxDeadLetterEvent) d.event.resize(kMaxDeadLetterEvent);
+    }
     return Outcome::kDeadLetter;
   };
   if (msg.timestamp_ms > batch->max_timestamp_ms) batch->max_timestamp_ms = msg.timestamp_ms;

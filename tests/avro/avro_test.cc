@@ -566,6 +566,25 @@ TEST_CASE("avro: unknown ids and corrupt bodies are dead letters; outages hold",
   CHECK(dead[1].find("unknown schema id 99") != std::string::npos);
   CHECK(dead[2].find("not Confluent Avro") != std::string::npos);
 
+  // A dead letter of an event that decoded (its key is empty) keeps the event as its JSON, not
+  // the frame's bytes as text; one that did not decode keeps its bytes.
+  {
+    std::string empty_key = Frame(41, Encode(v1.get(), R"({"type":"Opened","account_id":""})"));
+    Projector e(Compile("avro"));
+    e.UseAvro(SchemaRegistry::Fixed({{41, kV1}}));
+    NoRows none;
+    Batch batch;
+    std::vector<Message> msgs = {Msg(empty_key, 0), Msg(corrupt, 1)};
+    std::string problem, stop;
+    REQUIRE(e.PrefetchSchemas(msgs, &problem));
+    for (const auto& m : msgs)
+      REQUIRE(e.Apply(m, &none, &batch, &stop) != Projector::Outcome::kStop);
+    REQUIRE(batch.dead_letters.size() == 2);
+    CHECK(batch.dead_letters[0].event ==
+          R"({"account_id":"","amount":null,"owner":null,"type":"Opened"})");
+    CHECK(batch.dead_letters[1].event == corrupt);
+  }
+
   // A registry that cannot be reached: Prefetch reports it and nothing is decided.
   FakeHttp http;
   http.down = true;
