@@ -1,6 +1,7 @@
 #include "engine/projector.h"
 
 #include "dsl/time.h"
+#include "dsl/value_internal.h"
 #include "dsl/varint.h"
 #include "store/row_map.h"
 #include "store/string_set.h"
@@ -97,6 +98,22 @@ std::string NullOutOfRangeNumbers(std::string_view text) {
   return out;
 }
 
+// The text with every byte that is not part of a well-formed UTF-8 sequence replaced by '?'.
+// Used only to learn the view key of an event that fails on such bytes.
+std::string ReplaceInvalidUtf8(std::string_view text) {
+  std::string out(text);
+  const auto* p = reinterpret_cast<const unsigned char*>(out.data());
+  for (size_t i = 0; i < out.size();) {
+    size_t len = value_internal::Utf8SequenceLength(p, out.size(), i);
+    if (len == 0) {
+      out[i++] = '?';
+    } else {
+      i += len;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void Projector::DeadLetterMessage(const Message& msg, const std::string& reason, Batch* batch) {
@@ -171,7 +188,8 @@ void Projector::Read(const Message& msg, ReadEvent* out) const {
   }
   if (!Decode(msg, out)) {
     if (out->status == ReadEvent::Status::kUnreadable && !avro_ &&
-        out->error.find("number out of range") != std::string::npos) {
+        (out->error.find("number out of range") != std::string::npos ||
+         out->error.find("invalid UTF-8") != std::string::npos)) {
       KeyOfUnreadable(msg, out);
     }
     return;
@@ -181,12 +199,15 @@ void Projector::Read(const Message& msg, ReadEvent* out) const {
   }
 }
 
-// An event that fails on a number past 10^20 is still an event error, but its row should say
-// it missed one (dead_letters): the key is computed from the event with such numbers read as
-// null. When that gives a key, the event fails as prepared up to it (kUnprepared), with the
-// same reason.
+// An event that fails on a number past 10^20, or on bytes that are not UTF-8, is still an
+// event error, but its row should say it missed one (dead_letters): the key is computed from
+// the event with such numbers read as null and such bytes as '?'. When that gives a key (one
+// the event holds as it is: not one the replaced bytes were part of), the event fails as
+// prepared up to it (kUnprepared), with the same reason.
 void Projector::KeyOfUnreadable(const Message& msg, ReadEvent* out) const {
-  std::string text = NullOutOfRangeNumbers(msg.value);
+  std::string utf8 = ReplaceInvalidUtf8(msg.value);
+  const bool replaced = utf8 != msg.value;
+  std::string text = NullOutOfRangeNumbers(utf8);
   Message m = msg;
   m.value = text;
   ReadEvent again;
@@ -194,6 +215,7 @@ void Projector::KeyOfUnreadable(const Message& msg, ReadEvent* out) const {
   std::string ignored;
   projection_->Prepare(again.input, m, &again.prepared, &ignored);
   if (!again.prepared.has_key) return;
+  if (replaced && msg.value.find(again.prepared.key) == std::string_view::npos) return;
   out->prepared.has_key = true;
   out->prepared.key = std::move(again.prepared.key);
   out->status = ReadEvent::Status::kUnprepared;
