@@ -360,35 +360,30 @@ void WriteQueryAnswer(const Query& query, const QueryAnswer& answer, const std::
   out->append(",\"position\":");
   WriteJsonString(position, out);
   out->append(",\"rows\":[");
+  std::vector<const Value*> cells;  // a row's members in the order of select
   for (size_t r = 0; r < answer.rows.size(); ++r) {
     if (r) out->push_back(',');
     const Value& row = answer.rows[r];
-    if (query.select.empty() || !row.is_object()) {
+    // A row of select items holds one member per item (labels are unique); anything else is
+    // written as it is, members by name.
+    cells.clear();
+    if (!query.select.empty() && row.is_object() && row.as_object().size() == query.select.size()) {
+      for (const auto& item : query.select) {
+        const Value* v = row.as_object().Find(item.label);
+        if (!v) break;
+        cells.push_back(v);
+      }
+    }
+    if (cells.empty() || cells.size() != query.select.size()) {
       WriteJson(row, out);
       continue;
     }
-    const Object& o = row.as_object();
     out->push_back('{');
-    size_t written = 0;
-    for (const auto& item : query.select) {
-      const Value* v = o.Find(item.label);
-      if (!v) continue;
-      if (written++) out->push_back(',');
-      WriteJsonString(item.label, out);
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (i) out->push_back(',');
+      WriteJsonString(query.select[i].label, out);
       out->push_back(':');
-      WriteJson(*v, out);
-    }
-    // Members that are no select item (none today) follow, by name.
-    if (written != o.size()) {
-      for (const auto& [name, v] : o.members()) {
-        bool listed = false;
-        for (const auto& item : query.select) listed = listed || item.label == name;
-        if (listed) continue;
-        if (written++) out->push_back(',');
-        WriteJsonString(name, out);
-        out->push_back(':');
-        WriteJson(v, out);
-      }
+      WriteJson(*cells[i], out);
     }
     out->push_back('}');
   }
