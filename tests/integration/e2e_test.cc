@@ -1597,7 +1597,7 @@ role  = "metrics"
       {401, 401, 200, 200, 200, 403},  // alpha row
       {401, 401, 200, 200, 403, 403},  // beta row
       {401, 401, 200, 200, 200, 403},  // query alpha
-      {401, 401, 200, 200, 400, 403},  // query beta: hidden like a missing view
+      {401, 401, 200, 200, 403, 403},  // query beta: 403 as its paths are
       {401, 401, 409, 403, 403, 403},  // skip (admin: the view is not stopped)
       {401, 401, 409, 403, 403, 403},  // delete (admin: still loaded)
   };
