@@ -329,6 +329,7 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
 bool Daemon::RetentionGap(const Projection& projection, Value* detail) {
   Object firsts, missing;
   std::unique_ptr<Archive> archive = archive_ ? archive_->Clone() : nullptr;
+  bool archive_unreadable = false;  // once: the other partitions are not asked (each may wait)
   for (const auto& topic : projection.topics()) {
     std::map<int32_t, PartitionInfo> marks;
     std::string werr;
@@ -339,10 +340,12 @@ bool Daemon::RetentionGap(const Projection& projection, Value* detail) {
       std::string name = topic + ":" + std::to_string(part);
       int64_t from = 0, to = log_start;
       if (archive) {
+        if (archive_unreadable) continue;
         std::string aerr;
         if (!ArchiveGap(archive.get(), topic, part, log_start, &from, &to, &aerr)) {
           // Unreadable now: the rebuild starts and holds (stalled) until it can read it.
           Log("warn", projection.name(), "rebuild: cannot check the archive: " + aerr);
+          archive_unreadable = true;
           continue;
         }
         if (from == to) continue;  // the archive reaches the log start
