@@ -15,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -251,7 +252,10 @@ std::string TomlKind(const toml::node& v) {
 
 bool IsSettingName(const std::string& name);
 
-bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* error) {
+// `overridden`: the settings a flag also gives (flags win: the file's value of those is not
+// taken, and not judged, only its key checked).
+bool LoadConfig(const std::string& path, const std::set<std::string>& overridden,
+                projd::DaemonOptions* o, std::string* error) {
   toml::table tbl;
   try {
     tbl = toml::parse_file(path);
@@ -302,6 +306,7 @@ bool LoadConfig(const std::string& path, projd::DaemonOptions* o, std::string* e
       if (v.is_table()) return fail("unknown table [" + key + "]");
       return fail("unknown key '" + key + "'");
     }
+    if (overridden.count(name)) continue;
     if (name == "demo" || name == "insecure-listen-any") {
       auto b = v.value_exact<bool>();
       if (!b) return fail(key + " wants true or false, got " + TomlKind(v));
@@ -453,7 +458,11 @@ bool ParseCommandLine(int argc, char** argv, projd::DaemonOptions* out, int* exi
   *exit_code = 2;
   projd::DaemonOptions& options = *out;
   std::string error;
-  if (!config.empty() && !LoadConfig(config, &options, &error)) {
+  std::set<std::string> overridden;
+  for (const auto& [setting, flag] : flags) {
+    if (flag->count() > 0) overridden.insert(setting->name);
+  }
+  if (!config.empty() && !LoadConfig(config, overridden, &options, &error)) {
     std::cerr << "projd: " << error << "\n";
     return false;
   }

@@ -170,7 +170,7 @@ expect_contains("${LAST_OUT}" "but not the statements,\nwhich only the offline m
 expect_run(1 ${PROJCTL} --server http://127.0.0.1:1 status)
 expect_contains("${LAST_ERR}" "cannot reach projd at 127.0.0.1:1")
 
-# projd --demo from a config file (flags win over it: the file's port 1 gives way to --listen,
+# projd --demo from a config file (flags win over it: the file's bad listen gives way to --listen,
 # localhost standing for 127.0.0.1, and its fetch.wait.max.ms to --kafka-prop's),
 # with the example projections and one that keeps history. A watchdog stops it (SIGTERM) when
 # this script ends, even when a check fails.
@@ -189,7 +189,8 @@ projection balance_history {
 }
 ]=])
 file(WRITE ${TMP}/projd.toml "projections = \"${TMP}/projections\"\ndata = \"${TMP}/data\"\n"
-     "listen = \"127.0.0.1:1\"\n"
+     # Not a listen address: --listen below wins, so the file's value is not even judged.
+     "listen = \"8080\"\n"
      # No live stream: the paging checks below need a view that holds still.
      "demo_rate = 0\n"
      # A value librdkafka refuses, which --kafka-prop below replaces (flags win over the file):
