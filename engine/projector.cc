@@ -129,6 +129,22 @@ void Projector::DeadLetterMessage(const Message& msg, const std::string& reason,
   ++batch->events;
 }
 
+void Projector::DeadLetterEvent(const Message& msg, const std::string& reason,
+                                const ReadEvent& read, bool has_key, const std::string& key,
+                                Batch* batch) {
+  DeadLetterMessage(msg, reason, batch);
+  DeadLetter& d = batch->dead_letters.back();
+  d.has_key = has_key;
+  if (has_key) d.key = key;
+  // An Avro event that decoded is kept as its JSON (the Confluent frame's bytes are no text);
+  // one that did not decode keeps its bytes.
+  if (avro_ &&
+      (read.status == ReadEvent::Status::kReady || read.status == ReadEvent::Status::kUnprepared)) {
+    d.event = ToJson(read.whole);
+    if (d.event.size() > kMaxDeadLetterEvent) d.event.resize(kMaxDeadLetterEvent);
+  }
+}
+
 void Projector::UseAvro(std::shared_ptr<SchemaRegistry> registry) {
   avro_ = std::make_unique<AvroEventDecoder>(std::move(registry));
 }
@@ -236,17 +252,7 @@ Projector::Outcome Projector::Apply(const Message& msg, ReadEvent* read, RowSour
       if (has_key) stop_key_ = prepared.key;
       return Outcome::kStop;
     }
-    DeadLetterMessage(msg, reason, batch);
-    DeadLetter& d = batch->dead_letters.back();
-    d.has_key = has_key;
-    if (has_key) d.key = prepared.key;
-    // An Avro event that decoded is kept as its JSON (the Confluent frame's bytes are no text);
-    // one that did not decode keeps its bytes.
-    if (avro_ && (read->status == ReadEvent::Status::kReady ||
-                  read->status == ReadEvent::Status::kUnprepared)) {
-      d.event = ToJson(read->whole);
-      if (d.event.size() > kMaxDeadLetterEvent) d.event.resize(kMaxDeadLetterEvent);
-    }
+    DeadLetterEvent(msg, reason, *read, has_key, prepared.key, batch);
     return Outcome::kDeadLetter;
   };
   if (msg.timestamp_ms > batch->max_timestamp_ms) batch->max_timestamp_ms = msg.timestamp_ms;

@@ -104,6 +104,9 @@ class Projector {
   // out->error (and out->status) when it cannot be read.
   bool Decode(const Message& msg, ReadEvent* out) const;
   void KeyOfUnreadable(const Message& msg, ReadEvent* out) const;
+  // DeadLetterMessage for an event read as `read`, of row `key` when has_key.
+  void DeadLetterEvent(const Message& msg, const std::string& reason, const ReadEvent& read,
+                       bool has_key, const std::string& key, Batch* batch);
 
   std::shared_ptr<const Projection> projection_;
   bool use_slots_;  // JSON events of projections that read named members only

@@ -591,6 +591,18 @@ void View::UpdateRate() {
   }
 }
 
+Clock::duration View::QuietFor(int64_t lag, Clock::time_point now) {
+  // Since when there has been something to apply (seen by a status read: the daemon's monitor
+  // reads one each second). No progress counts from then: a view idle for longer than
+  // stall_after whose topic just got an event is behind, not stalled.
+  if (lag == 0) {
+    lag_since_ = Clock::time_point();
+  } else if (lag_since_ == Clock::time_point()) {
+    lag_since_ = now;
+  }
+  return now - std::max(last_progress_, lag_since_);
+}
+
 ViewStatus View::Status() {
   ViewStatus st;
   st.name = projection_->name();
@@ -648,13 +660,7 @@ ViewStatus View::Status() {
   for (const auto& [tp, info] : src.partitions)
     all_known = all_known && info.high_watermark.has_value();
   if (st.lag_events == 0 && all_known && src.healthy) caught_up_once_ = true;
-  // Since when there has been something to apply (seen by a status read: the daemon's monitor
-  // reads one each second).
-  if (st.lag_events == 0) {
-    lag_since_ = Clock::time_point();
-  } else if (lag_since_ == Clock::time_point()) {
-    lag_since_ = now;
-  }
+  const Clock::duration quiet = QuietFor(st.lag_events, now);
   st.caught_up_once = caught_up_once_;
   st.failed = failed_;
   if (!beyond_log_end_.empty()) {
@@ -680,15 +686,10 @@ ViewStatus View::Status() {
   } else if (src.held) {
     st.state = ViewState::kStalled;
     st.reason = "held: " + src.problem;
-  } else if (st.lag_events > 0 &&
-             now - std::max(last_progress_, lag_since_) > options_.stall_after) {
-    // No progress for stall_after while there was something to apply: a view idle for longer
-    // whose topic just got an event is not stalled, only behind.
+  } else if (st.lag_events > 0 && quiet > options_.stall_after) {
     st.state = ViewState::kStalled;
     st.reason = "lag of " + std::to_string(st.lag_events) + " events and no progress for " +
-                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                   now - std::max(last_progress_, lag_since_))
-                                   .count()) +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(quiet).count()) +
                 " s" + (src.problem.empty() ? "" : "; " + src.problem);
   } else if (!src.healthy) {
     st.state = ViewState::kCatchingUp;

@@ -252,6 +252,10 @@ class View {
   std::chrono::steady_clock::time_point last_progress_;
   // When the lag last went from 0 to more (Status; the epoch while it is 0). Guarded by mu_.
   std::chrono::steady_clock::time_point lag_since_;
+  // For Status, under mu_: how long the view has gone without progress while it had something
+  // to apply, given its lag now (which it notes in lag_since_).
+  std::chrono::steady_clock::duration QuietFor(int64_t lag,
+                                               std::chrono::steady_clock::time_point now);
   int64_t last_applied_ms_ = 0;
   bool caught_up_once_ = false;
   bool failed_ = false;
