@@ -277,10 +277,12 @@ void AddServerCommands(CLI::App* app, CommandLine* c) {
   Positional(c->drop, "VIEW", &c->drop_view, "the view");
 
   c->checksum = app->add_subcommand(
-      "checksum", "a digest of the view's rows with the position it was taken at");
+      "checksum",
+      "a digest of the view's rows (stdout; as projctl test --checksum prints a local\n"
+      "replay's), with the position and rows it was taken at (stderr)");
   Positional(c->checksum, "VIEW", &c->checksum_view, "the view");
   AddJsonFlag(c->checksum, &c->checksum_json,
-              "print the JSON answer, not a line with digest, position and rows");
+              "print the JSON answer (digest, position, rows, definition hash)");
 
   c->snapshot = app->add_subcommand(
       "snapshot", "write a consistent copy of the view's store to a file (admin)");

@@ -450,7 +450,9 @@ int Rebuild(const Server& s, const std::string& view, bool wait) {
   }
 }
 
-// projctl checksum VIEW: a line with the digest, position and rows, or the JSON answer.
+// projctl checksum VIEW: the digest alone on stdout, as projctl test --checksum prints the
+// local replay's (so the two compare as they are), and the position and rows it was taken at
+// on stderr; or the JSON answer.
 int ChecksumCommand(const Server& s, const std::string& view, bool json) {
   Value body;
   int st = Call(s, "GET", "/v1/views/" + projd::PercentEncode(view) + "/checksum", &body);
@@ -459,8 +461,8 @@ int ChecksumCommand(const Server& s, const std::string& view, bool json) {
     PrintJson(body);
     return 0;
   }
-  std::cout << Field(body, "digest") << "  position " << Field(body, "position") << "  rows "
-            << Field(body, "rows") << "\n";
+  std::cout << Field(body, "digest") << "\n";
+  std::cerr << "position " << Field(body, "position") << "  rows " << Field(body, "rows") << "\n";
   return 0;
 }
 
