@@ -263,7 +263,8 @@ class FileSource final : public Source {
             key = poll_->held.back();
           }
         }
-        value = *raw_value;
+        // "value": null is a Kafka tombstone (a message without a value), as projd reads one.
+        value = *raw_value == "null" ? std::string_view() : *raw_value;
       }
     }
     if (!last_next_ || topic != last_tp_.topic || partition != last_tp_.partition) {

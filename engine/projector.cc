@@ -155,6 +155,11 @@ bool Projector::PrefetchSchemas(const std::vector<Message>& messages, std::strin
 
 bool Projector::Decode(const Message& msg, ReadEvent* out) const {
   bool unavailable = false;
+  if (msg.value.data() == nullptr) {  // no value at all: a tombstone (an empty one is "")
+    out->error = "a tombstone (a message without a value): no event";
+    out->status = ReadEvent::Status::kUnreadable;
+    return false;
+  }
   if (avro_) {
     if (!avro_->Decode(msg.value, &out->whole, &out->error, &unavailable)) {
       out->status = unavailable ? ReadEvent::Status::kUnavailable : ReadEvent::Status::kUnreadable;

@@ -324,6 +324,33 @@ projection v {
   CHECK(r.dead_letters[3].key == "b\"x 1e30");
 }
 
+TEST_CASE("replay: an envelope with \"value\": null is a Kafka tombstone, a dead letter saying so",
+          "[engine]") {
+  fs::path dir = TestDir("replay_tombstone");
+  auto p = Compile(R"(
+projection v {
+  from "t"
+  key event.k
+  on D { n += 1 }
+}
+)");
+  std::string path = (dir / "events.jsonl").string();
+  std::ofstream(path) << R"({"type":"D","k":"a"})"
+                      << "\n"
+                      << R"({"key":"a","value":null})"
+                      << "\n"
+                      << R"({"type":"D","k":"a"})"
+                      << "\n";
+  projd::ReplayResult r;
+  std::string error;
+  REQUIRE(projd::Replay(p, path, &r, &error));
+  CHECK(FieldJson(r.rows["a"], "n") == "2");
+  REQUIRE(r.dead_letters.size() == 1);
+  CHECK(r.dead_letters[0].offset == 1);
+  CHECK(r.dead_letters[0].reason == "a tombstone (a message without a value): no event");
+  CHECK(r.dead_letters[0].event.empty());
+}
+
 TEST_CASE("replay: an event failing on bytes that are not UTF-8 is a dead letter of its row",
           "[engine]") {
   fs::path dir = TestDir("replay_not_utf8");
