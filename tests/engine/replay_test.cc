@@ -33,6 +33,19 @@ std::string FieldJson(const projd::RowRecord& rec, const char* name) {
   return v ? projd::ToJson(*v) : "absent";
 }
 
+// Replays `events` (JSONL text) through the projection `text` in a fresh folder `name`.
+projd::ReplayResult ReplayText(const std::string& name, const std::string& text,
+                               const std::string& events) {
+  std::string path = (TestDir(name) / "events.jsonl").string();
+  std::ofstream(path) << events;
+  projd::ReplayResult r;
+  std::string error;
+  bool ok = projd::Replay(Compile(text), path, &r, &error);
+  INFO(error);
+  REQUIRE(ok);
+  return r;
+}
+
 // What a row should hold after the events, computed here one event at a time.
 struct ModelRow {
   int64_t count = 0, last = 0, partition = 0, offset = 0;
@@ -326,24 +339,16 @@ projection v {
 
 TEST_CASE("replay: an envelope with \"value\": null is a Kafka tombstone, a dead letter saying so",
           "[engine]") {
-  fs::path dir = TestDir("replay_tombstone");
-  auto p = Compile(R"(
+  projd::ReplayResult r = ReplayText("replay_tombstone", R"(
 projection v {
   from "t"
   key event.k
   on D { n += 1 }
 }
-)");
-  std::string path = (dir / "events.jsonl").string();
-  std::ofstream(path) << R"({"type":"D","k":"a"})"
-                      << "\n"
-                      << R"({"key":"a","value":null})"
-                      << "\n"
-                      << R"({"type":"D","k":"a"})"
-                      << "\n";
-  projd::ReplayResult r;
-  std::string error;
-  REQUIRE(projd::Replay(p, path, &r, &error));
+)",
+                                     "{\"type\":\"D\",\"k\":\"a\"}\n"
+                                     "{\"key\":\"a\",\"value\":null}\n"
+                                     "{\"type\":\"D\",\"k\":\"a\"}\n");
   CHECK(FieldJson(r.rows["a"], "n") == "2");
   REQUIRE(r.dead_letters.size() == 1);
   CHECK(r.dead_letters[0].offset == 1);
@@ -353,23 +358,19 @@ projection v {
 
 TEST_CASE("replay: an event failing on bytes that are not UTF-8 is a dead letter of its row",
           "[engine]") {
-  fs::path dir = TestDir("replay_not_utf8");
-  auto p = Compile(R"(
+  // A Latin-1 owner (0xFC), then the bad byte in the key itself: that row is not named (the
+  // key read with the byte replaced is not the event's).
+  projd::ReplayResult r =
+      ReplayText("replay_not_utf8", R"(
 projection v {
   from "t"
   key event.k
   on D { n += event.amount }
 }
-)");
-  std::string path = (dir / "events.jsonl").string();
-  // A Latin-1 owner (0xFC), then the bad byte in the key itself: that row is not named (the
-  // key read with the byte replaced is not the event's).
-  std::ofstream(path) << "{\"type\":\"D\",\"k\":\"a\",\"amount\":1}\n"
-                      << "{\"type\":\"D\",\"k\":\"a\",\"owner\":\"Z\xfcrich\",\"amount\":1}\n"
-                      << "{\"type\":\"D\",\"k\":\"b\xfc\",\"amount\":1}\n";
-  projd::ReplayResult r;
-  std::string error;
-  REQUIRE(projd::Replay(p, path, &r, &error));
+)",
+                 "{\"type\":\"D\",\"k\":\"a\",\"amount\":1}\n"
+                 "{\"type\":\"D\",\"k\":\"a\",\"owner\":\"Z\xfcrich\",\"amount\":1}\n"
+                 "{\"type\":\"D\",\"k\":\"b\xfc\",\"amount\":1}\n");
   CHECK(FieldJson(r.rows["a"], "n") == "1");
   REQUIRE(r.dead_letters.size() == 2);
   CHECK(r.dead_letters[0].reason.find("invalid UTF-8") != std::string::npos);
