@@ -487,7 +487,7 @@ void DaemonApi::Row(Daemon& /*daemon*/, ApiCall& call) {
                                   "'history N days' to its definition)")));
     }
     int64_t t;
-    if (!ParseRfc3339(*as_of, &t)) {
+    if (!ParseRfc3339DateTime(*as_of, &t)) {
       return call.Reply(
           Error(400, "bad as_of", Str("an RFC 3339 time, like 2025-07-15T00:00:00Z")));
     }

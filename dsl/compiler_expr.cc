@@ -535,8 +535,9 @@ void Compiler::CompileMatches(size_t offset, const ExprNode& lhs, const ExprNode
   std::string why;
   if (MatchesPatternCheck check = g_matches_pattern_check.load();
       check != nullptr && !check(rhs.constant.as_string(), index->language, &why)) {
+    // The query fails; the condition still counts as one for score(), whose error would
+    // otherwise hide this one.
     ErrorAt(rhs, why);
-    return;
   }
   node->slot = static_cast<int>(scope.query->text_matches.size());
   scope.query->text_matches.push_back({lhs.name, rhs.constant.as_string(), index->language});

@@ -212,6 +212,7 @@ class Compiler {
   // The clauses of a query (CompileQueryAst).
   void CompileAsOf(const ast::QueryClause& c, const ast::Query& q, Query* query);
   std::string SelectLabel(size_t off) const;
+  std::string CursorTag(const ast::Query& q) const;
   std::string CallText(size_t off) const;
   void ErrorAt(const ExprNode& n, std::string message);
   Type CompileAggregateUse(const ast::Call& c, const Scope& scope, ExprNode* out);

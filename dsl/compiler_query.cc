@@ -1,6 +1,7 @@
 // The query language: CompileQueryAst and its clauses (as of, where, limit, group by, select,
 // having, order by) and aggregates. tests/docs/check_docs.py takes the error messages of this
 // file as the query language's own (docs/language.md lists those of .proj files).
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <map>
@@ -79,6 +80,41 @@ Aggregate AggregateNamed(const std::string& name, size_t n) {
 
 }  // namespace compiler_internal
 
+// The hash of the view and of each clause's text but limit's (white space runs as one space),
+// in the clauses' kind order: the same query sent again, laid out otherwise or with another
+// limit, pages on with its cursors; another query does not.
+std::string Compiler::CursorTag(const ast::Query& q) const {
+  std::vector<std::pair<std::string, std::string>> parts;
+  for (size_t i = 0; i < q.clauses.size(); ++i) {
+    const ast::QueryClause& c = q.clauses[i];
+    if (c.kind == "limit") continue;
+    size_t end = text_.size();
+    for (const auto& other : q.clauses) {
+      if (other.offset > c.offset && other.offset < end) end = other.offset;
+    }
+    std::string text;
+    bool space = false;
+    for (size_t j = std::min(c.offset, end); j < end; ++j) {
+      const char ch = text_[j];
+      if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+        space = !text.empty();
+        continue;
+      }
+      if (space) text.push_back(' ');
+      space = false;
+      text.push_back(ch);
+    }
+    parts.emplace_back(c.kind, std::move(text));
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string all = q.view;
+  for (const auto& [kind, text] : parts) {
+    all += '\0';
+    all += text;
+  }
+  return compiler_internal::HashHex(all);
+}
+
 std::unique_ptr<Query> Compiler::CompileQueryAst(
     const ast::Query& q,
     const std::function<std::shared_ptr<const Projection>(const std::string&)>& find_view) {
@@ -111,6 +147,7 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
     auto it = clauses.find(kind);
     return it == clauses.end() ? nullptr : it->second;
   };
+  query->cursor_tag = CursorTag(q);
   if (const auto* c = clause("as of")) CompileAsOf(*c, q, query.get());
   if (const auto* c = clause("where")) {
     Type t = CompileExpr(c->exprs[0], scope, &query->where);
@@ -154,7 +191,7 @@ std::unique_ptr<Query> Compiler::CompileQueryAst(
 
 // as of "time": reads the view's history at that time.
 void Compiler::CompileAsOf(const ast::QueryClause& c, const ast::Query& q, Query* query) {
-  if (!ParseRfc3339(c.word, &query->as_of_ms)) {
+  if (!ParseRfc3339DateTime(c.word, &query->as_of_ms)) {
     Error(c.offset, "as of needs an RFC 3339 time, like \"2025-07-15T00:00:00Z\"");
   }
   if (query->projection->history() == Projection::History::kNone) {

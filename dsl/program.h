@@ -19,8 +19,9 @@ namespace projd {
 
 // The version of the terms store/text_analyzer.cc makes for a text index: raised with every
 // change to them (2: long words hashed, not cut; the words of stemmed fields kept for
-// prefixes), so that views with a text index are rebuilt by a projd that analyzes otherwise.
-constexpr int kTextAnalyzerVersion = 2;
+// prefixes; 3: a run of katakana one word), so that views with a text index are rebuilt by a
+// projd that analyzes otherwise.
+constexpr int kTextAnalyzerVersion = 3;
 
 // One node of an evaluable expression.
 struct ExprNode {

@@ -72,6 +72,9 @@ struct Query {
   };
   std::vector<Order> order;
   int64_t limit = -1;  // -1: none given
+  // A hash (hex) of what decides the answer's rows and their order — every clause but limit,
+  // white space aside: a next_cursor carries it, and pages only the query that made it.
+  std::string cursor_tag;
 };
 
 // Checks the pattern of `FIELD matches "PATTERN"` when a query is compiled, for a field of

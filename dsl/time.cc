@@ -58,6 +58,12 @@ bool ParseRfc3339(std::string_view s, int64_t* epoch_ms) {
   return true;
 }
 
+bool ParseRfc3339DateTime(std::string_view s, int64_t* epoch_ms) {
+  // "YYYY-MM-DD" then 'T', 't' or ' ': ParseRfc3339 wants the offset after a time.
+  return s.size() > 10 && (s[10] == 'T' || s[10] == 't' || s[10] == ' ') &&
+         ParseRfc3339(s, epoch_ms);
+}
+
 bool ParseRfc3339Micros(std::string_view s, int64_t* epoch_us) {
   size_t i = 0;
   int year = 0, month = 0, day = 0;

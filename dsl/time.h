@@ -14,6 +14,10 @@ namespace projd {
 // Returns false when the text is not such a time or names an impossible date.
 bool ParseRfc3339(std::string_view text, int64_t* epoch_ms);
 
+// The same, but a full RFC 3339 date-time only (a date, a time and an offset): the form an
+// as-of time takes, where a bare date would be a guess at a time zone.
+bool ParseRfc3339DateTime(std::string_view text, int64_t* epoch_ms);
+
 // The same, to the microsecond (digits past the sixth are dropped).
 bool ParseRfc3339Micros(std::string_view text, int64_t* epoch_us);
 

@@ -273,11 +273,16 @@ int CompareValues(const Value& a, const Value& b) {
   }
 }
 
-std::string EncodeCursor(const Value& v) { return HexEncode(ToJson(v)); }
+std::string EncodeCursor(const Query& q, Object c) {
+  c.Set("q", Value::String(q.cursor_tag));
+  return HexEncode(ToJson(Value::MakeObject(std::move(c))));
+}
 
-bool DecodeCursor(const std::string& cursor, Value* out) {
+bool DecodeCursor(const Query& q, const std::string& cursor, Value* out) {
   std::string raw, perr;
-  return HexDecode(cursor, &raw) && ParseJson(raw, out, &perr);
+  if (!HexDecode(cursor, &raw) || !ParseJson(raw, out, &perr) || !out->is_object()) return false;
+  const Value* tag = out->as_object().Find("q");
+  return tag && tag->is_string() && tag->as_string() == q.cursor_tag;
 }
 
 }  // namespace query_detail
@@ -617,9 +622,10 @@ bool Project(const Query& q, const std::string& key, const RowRecord& rec, Value
 
 // The cursor of a page of rows: the last key of the previous page (key order), or the sort
 // values and key of its last row (order by).
-bool ParseRowCursor(const std::string& cursor, SortKey* after, std::string* error) {
+bool ParseRowCursor(const Query& q, const std::string& cursor, SortKey* after,
+                    std::string* error) {
   Value cv;
-  if (!query_detail::DecodeCursor(cursor, &cv) || !cv.is_object() || !cv.as_object().Find("k") ||
+  if (!query_detail::DecodeCursor(q, cursor, &cv) || !cv.as_object().Find("k") ||
       !cv.as_object().Find("k")->is_string()) {
     *error = "bad cursor: not a cursor from this view's query answers";
     return false;
@@ -648,7 +654,7 @@ bool AnswerSorted(const Query& q, std::vector<TopRows::Entry> rows, size_t page,
     Object c;
     c.Set("k", Value::String(e.sort.key));
     c.Set("s", Value::MakeArray(std::move(e.sort.values)));
-    answer->next_cursor = query_detail::EncodeCursor(Value::MakeObject(std::move(c)));
+    answer->next_cursor = query_detail::EncodeCursor(q, std::move(c));
   }
   if (rows.size() <= page) answer->next_cursor.clear();
   return true;
@@ -676,7 +682,7 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   // Grouped answers read their own cursor (Grouper::Answer).
   SortKey after;
   bool has_after = !cursor.empty() && !q.aggregates;
-  if (has_after && !ParseRowCursor(cursor, &after, error)) {
+  if (has_after && !ParseRowCursor(q, cursor, &after, error)) {
     answer->bad_cursor = true;
     return false;
   }
@@ -730,7 +736,15 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
         failed = true;
         return false;
       }
-      if (!v.is_bool() || !v.as_bool()) return true;
+      if (!v.is_bool()) {
+        // null counts as false; any other value is an error, as in a projection's `if`.
+        if (v.is_null()) return true;
+        *error = std::string("where failed on row ") + key + ": the where clause needs a boolean, not " +
+                 Value::TypeName(v.type());
+        failed = true;
+        return false;
+      }
+      if (!v.as_bool()) return true;
     }
     if (q.aggregates) {
       failed = !grouper.Add(key, rec.fields, error, oracle);
@@ -772,7 +786,7 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
   if (more && !matches.empty()) {
     Object c;
     c.Set("k", Value::String(matches.back().first));
-    answer->next_cursor = query_detail::EncodeCursor(Value::MakeObject(std::move(c)));
+    answer->next_cursor = query_detail::EncodeCursor(q, std::move(c));
   }
   return true;
 }

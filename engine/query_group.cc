@@ -224,6 +224,12 @@ bool Grouper::Finish(const Group& g, bool* keep, Out* out, std::string* error) c
   if (q_.has_having) {
     Value v;
     if (!eval(q_.having, "having", &v)) return false;
+    if (!v.is_bool() && !v.is_null()) {
+      // null counts as false; any other value is an error, as in a where clause.
+      *error = "having failed on " + where + ": the having clause needs a boolean, not " +
+               Value::TypeName(v.type());
+      return false;
+    }
     *keep = v.is_bool() && v.as_bool();
   }
   out->group = &g;
@@ -260,7 +266,7 @@ bool Grouper::Answer(const std::string& cursor, size_t page, QueryAnswer* answer
   if (!cursor.empty()) {
     Value cv;
     const Value *s = nullptr, *k = nullptr, *g = nullptr;
-    bool ok = DecodeCursor(cursor, &cv) && cv.is_object();
+    bool ok = DecodeCursor(q_, cursor, &cv);
     if (ok && (g = cv.as_object().Find("g"))) {
       ok = g->is_number() && g->as_number().ToInt64(&offset) && offset >= 0;
     } else if (ok) {
@@ -314,7 +320,7 @@ bool Grouper::Answer(const std::string& cursor, size_t page, QueryAnswer* answer
     Object c;
     c.Set("s", Value::MakeArray(last.sort));
     c.Set("k", Value::MakeArray(last.group->keys));
-    answer->next_cursor = EncodeCursor(Value::MakeObject(std::move(c)));
+    answer->next_cursor = EncodeCursor(q_, std::move(c));
   }
   return true;
 }

@@ -39,8 +39,10 @@ bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::str
                    const Object& fields, Value* out, std::string* error,
                    const TextOracle* text = nullptr);
 // A cursor is a JSON value, hex-encoded so that it stays opaque.
-std::string EncodeCursor(const Value& v);
-bool DecodeCursor(const std::string& cursor, Value* out);
+// A next_cursor: `c` and the query's cursor_tag (member "q"), hex-encoded JSON.
+std::string EncodeCursor(const Query& q, Object c);
+// The cursor's object, when it is one of `q`'s (its cursor_tag); else false.
+bool DecodeCursor(const Query& q, const std::string& cursor, Value* out);
 
 // The groups of one query run. Not thread-safe; one per RunQuery.
 class Grouper {

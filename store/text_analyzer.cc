@@ -169,6 +169,27 @@ size_t CharAt(std::string_view s, size_t i, UChar32* c) {
   return static_cast<size_t>(at);
 }
 
+// Whether all of `text` lies in segments that are words (no punctuation, symbol or space
+// between or around them): "rent'" is a word and an apostrophe, so not a prefix of "rent's".
+bool IsWordsOnly(std::string_view text) {
+  Icu& icu = ThreadIcu();
+  icu::UnicodeString src = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  UErrorCode status = U_ZERO_ERROR;
+  icu::UnicodeString normalized = icu.nfkc->normalize(src, status);
+  if (U_FAILURE(status) || normalized.isBogus()) throw std::bad_alloc();
+  icu::BreakIterator& words = *icu.words;
+  words.setText(normalized);
+  bool only = true;
+  for (int32_t end = (words.first(), words.next()); end != icu::BreakIterator::DONE && only;
+       end = words.next()) {
+    const int32_t rule = words.getRuleStatus();
+    only = rule >= UBRK_WORD_NUMBER && rule < UBRK_WORD_IDEO_LIMIT;
+  }
+  words.setText(icu.empty);
+  return only;
+}
+
 }  // namespace
 
 void AnalyzeText(std::string_view text, TextLanguage lang, std::vector<TextToken>* out,
@@ -190,29 +211,47 @@ void AnalyzeText(std::string_view text, TextLanguage lang, std::vector<TextToken
   }
 
   TermSink sink(icu, lang, for_index && lang == TextLanguage::kEnglish, out);
+  // A run of katakana is one word, as Unicode's word segmentation has it (rule WB13: コーヒー is
+  // a word), whatever ICU's dictionary made of it; it may span segments.
+  icu::UnicodeString katakana;
+  auto end_katakana = [&] {
+    if (katakana.isEmpty()) return;
+    sink.Word(katakana);
+    katakana.remove();
+  };
   icu::BreakIterator& words = *icu.words;
   words.setText(src);
   for (int32_t start = words.first(), end = words.next(); end != icu::BreakIterator::DONE;
        start = end, end = words.next()) {
     // UBRK_WORD_NONE (0..99): spaces, punctuation, symbols, emoji.
     const int32_t rule = words.getRuleStatus();
-    if (rule < UBRK_WORD_NUMBER || rule >= UBRK_WORD_IDEO_LIMIT) continue;
+    if (rule < UBRK_WORD_NUMBER || rule >= UBRK_WORD_IDEO_LIMIT) {
+      end_katakana();
+      continue;
+    }
     icu::UnicodeString segment = src.tempSubStringBetween(start, end);
     if (rule < UBRK_WORD_KANA) {
+      end_katakana();
       sink.Word(segment);
       continue;
     }
     // Ideographs and kana: ICU's dictionary words depend on the text around them (中华人民共和国
     // is 中华 人民 共和国, 人民共和国 alone something else), so each character is a word and a
-    // phrase of them finds any run of characters.
+    // phrase of them finds any run of characters; but for runs of katakana.
     icu::BreakIterator& chars = *icu.chars;
     chars.setText(segment);
     for (int32_t s = chars.first(), e = chars.next(); e != icu::BreakIterator::DONE;
          s = e, e = chars.next()) {
+      if (u_getIntPropertyValue(segment.char32At(s), UCHAR_WORD_BREAK) == U_WB_KATAKANA) {
+        katakana.append(segment, s, e - s);
+        continue;
+      }
+      end_katakana();
       sink.Word(segment.tempSubStringBetween(s, e));
     }
     chars.setText(icu.empty);
   }
+  end_katakana();
   // The iterator must not keep pointing at this call's string.
   words.setText(icu.empty);
 }
@@ -264,23 +303,29 @@ bool ParseTextPattern(std::string_view pattern, TextLanguage lang, TextPattern* 
       i += CharAt(pattern, i, &c);
     }
     std::string_view word = pattern.substr(start, i - start);
-    if (word.back() != '*') {
+    const size_t star = word.find('*');
+    if (star == std::string_view::npos) {
       add_terms(word);
       continue;
     }
     // A prefix: folded, not stemmed (the terms it is compared with are stems, of words that
-    // start with it).
-    while (!word.empty() && word.back() == '*') word.remove_suffix(1);
+    // start with it). One * ends it: "pa*y" and "pay**" say something a prefix cannot.
+    if (star + 1 != word.size()) {
+      *error = "a * in matches pattern ends a prefix, once, after its word (\"caf*\"): '" +
+               std::string(word) + "'";
+      return false;
+    }
+    word.remove_suffix(1);
     tokens.clear();
     AnalyzeText(word, TextLanguage::kSimple, &tokens);
     if (tokens.empty()) {
       *error = "a prefix needs at least one letter before * in matches pattern";
       return false;
     }
-    if (tokens.size() > 1) {
+    if (tokens.size() > 1 || !IsWordsOnly(word)) {
       *error =
           "a prefix must be a single word before * in matches pattern (\"e-ma*\" is two words; "
-          "ideographs and kana are a word each)";
+          "ideographs and hiragana are a word each)";
       return false;
     }
     if (tokens[0].term.size() > kLongTermHead) {

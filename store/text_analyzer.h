@@ -3,7 +3,8 @@
 // word boundaries (UAX #29 with ICU's dictionaries), NFKC-normalised and fully case-folded
 // (NFKC_Casefold), then stemmed by Snowball for English. ICU's dictionaries cut Chinese and
 // Japanese into words that depend on the text around them, so a segment of ideographs or kana is
-// split further into its characters (a phrase of them finds the word anywhere).
+// split further into its characters (a phrase of them finds the word anywhere), but for a run
+// of katakana, which is one word (Unicode's rule WB13).
 //
 // Thread-safety: every function may be called from any thread; each thread keeps its own ICU
 // break iterators and Snowball stemmer.
@@ -48,7 +49,8 @@ struct TextToken {
 
 // Appends to *out the terms of UTF-8 `text`: its words (ICU word boundaries; only segments whose
 // rule status is a word with letters, numbers, kana or ideographs — not spaces, punctuation or
-// emoji; a segment of ideographs or kana gives one word per character), NFKC-normalised and
+// emoji; a segment of ideographs or hiragana gives one word per character, a run of katakana
+// one word), NFKC-normalised and
 // fully case-folded, then stemmed by Snowball for kEnglish (not for kSimple). Curly apostrophes
 // are read as '. A term longer than kMaxTermBytes is shortened as kLongTermHead says. Invalid
 // UTF-8 is read as U+FFFD. With `for_index` and kEnglish, each stem is followed by the word's

@@ -324,3 +324,33 @@ TEST_CASE("a search that its words' row counts say needs more than it may examin
     }
   }
 }
+
+TEST_CASE("a next_cursor pages only the query that made it, laid out otherwise or with another limit",
+          "[dsl]") {
+  Data d = RandomData(4, 60);
+  View view = MakeView("cursor", d.events);
+  auto run = [&](const std::string& text, const std::string& cursor, projd::QueryAnswer* a,
+                 std::string* error) {
+    auto q = projd_test::CompileTestQuery(view, text);
+    return projd::RunQuery(*q, view.store.get(), cursor, projd::QueryLimits(), a, error);
+  };
+  for (const char* body : {"where g == 1", "order by v desc", "select g, count() as n group by g"}) {
+    INFO(body);
+    const std::string text = std::string("from t ") + body;
+    projd::QueryAnswer first;
+    std::string error;
+    REQUIRE(run(text + " limit 1", "", &first, &error));
+    REQUIRE_FALSE(first.next_cursor.empty());
+    // The same query, spaced otherwise and with another limit: pages on.
+    projd::QueryAnswer again;
+    CHECK(run("from   t\n" + std::string(body) + "   limit 5", first.next_cursor, &again, &error));
+    CHECK_FALSE(again.bad_cursor);
+    // Another where, order or select: the cursor is not one of its answers'.
+    for (const char* other : {"where g == 2", "order by v", "select key", "where g == 1 order by key"}) {
+      projd::QueryAnswer a;
+      CHECK_FALSE(run(std::string("from t ") + other, first.next_cursor, &a, &error));
+      CHECK(a.bad_cursor);
+      CHECK(error == "bad cursor: not a cursor from this view's query answers");
+    }
+  }
+}

@@ -25,3 +25,17 @@ TEST_CASE("FormatRfc3339 and ParseRfc3339 round-trip", "[dsl]") {
     CHECK(back == ms);
   }
 }
+
+TEST_CASE("ParseRfc3339DateTime takes a date, a time and an offset only", "[dsl]") {
+  int64_t ms = 0;
+  CHECK(projd::ParseRfc3339DateTime("2025-07-01T00:00:00Z", &ms));
+  CHECK(ms == 1751328000000);
+  CHECK(projd::ParseRfc3339DateTime("2025-07-01 02:00:00+02:00", &ms));
+  CHECK(ms == 1751328000000);
+  CHECK_FALSE(projd::ParseRfc3339DateTime("2025-07-01", &ms));
+  CHECK_FALSE(projd::ParseRfc3339DateTime("2025-07-01T00:00:00", &ms));
+  CHECK_FALSE(projd::ParseRfc3339DateTime("2025-07-01X00:00:00Z", &ms));
+  // ParseRfc3339 (event times) still reads a bare date as midnight UTC.
+  CHECK(projd::ParseRfc3339("2025-07-01", &ms));
+  CHECK(ms == 1751328000000);
+}

@@ -141,7 +141,8 @@ TEST_CASE("AnalyzeText keeps apostrophes inside words, curly ones as '", "[engin
   CHECK(Terms("l'homme") == V{"l'homme"});
 }
 
-TEST_CASE("AnalyzeText makes each ideograph and kana a word", "[engine]") {
+TEST_CASE("AnalyzeText makes each ideograph and hiragana a word, a run of katakana one",
+          "[engine]") {
   std::vector<TextToken> tokens;
   // 中华人民共和国 (ICU's dictionary: 中华 人民 共和国).
   AnalyzeText(
@@ -151,9 +152,17 @@ TEST_CASE("AnalyzeText makes each ideograph and kana a word", "[engine]") {
   CHECK(tokens[0].term == "\xE4\xB8\xAD");
   CHECK(tokens[6].term == "\xE5\x9B\xBD");
   for (uint32_t i = 0; i < tokens.size(); ++i) CHECK(tokens[i].position == i);
-  // 東京タワー, then a Latin word: positions go on.
+  // 東京タワー, then a Latin word: the katakana タワー (with its ー) is one word, as Unicode's
+  // word segmentation has it; positions go on.
   CHECK(Terms("\xE6\x9D\xB1\xE4\xBA\xAC\xE3\x82\xBF\xE3\x83\xAF\xE3\x83\xBC Tower") ==
-        V{"\xE6\x9D\xB1", "\xE4\xBA\xAC", "\xE3\x82\xBF", "\xE3\x83\xAF", "\xE3\x83\xBC", "tower"});
+        V{"\xE6\x9D\xB1", "\xE4\xBA\xAC", "\xE3\x82\xBF\xE3\x83\xAF\xE3\x83\xBC", "tower"});
+  // コーヒーショップ: one word, however ICU's dictionary cuts it; a hiragana の between two
+  // katakana words ends the first; the hiragana are a word each.
+  const std::string coffee = "\xE3\x82\xB3\xE3\x83\xBC\xE3\x83\x92\xE3\x83\xBC";  // コーヒー
+  const std::string shop = "\xE3\x82\xB7\xE3\x83\xA7\xE3\x83\x83\xE3\x83\x97";    // ショップ
+  CHECK(Terms(coffee + shop) == V{coffee + shop});
+  CHECK(Terms(coffee + "\xE3\x81\xAE" + shop) == V{coffee, "\xE3\x81\xAE", shop});
+  CHECK(Terms("\xE3\x81\x82\xE3\x82\x8A") == V{"\xE3\x81\x82", "\xE3\x82\x8A"});  // あり
   // Half-width katakana ｶﾞ is NFKC ガ, one character.
   CHECK(Terms("\xEF\xBD\xB6\xEF\xBE\x9E") == V{"\xE3\x82\xAC"});
   // Hangul and Thai are words (Thai by ICU's dictionary), not characters.
@@ -317,12 +326,13 @@ TEST_CASE("ParseTextPattern reads words, prefixes and phrases", "[engine]") {
   CHECK(Items("Runnin* PAYMENTS*", TextLanguage::kEnglish) == V{"runnin*", "payments*"});
   CHECK(Items("Stra\xC3\x9F*") == V{"strass*"});
   CHECK(Items("42.5*") == V{"42.5*"});
-  CHECK(Items("foo** bar.*") == V{"foo*", "bar*"});
+  // Katakana runs are one word, so a prefix of one is too (コー*).
+  CHECK(Items("\xE3\x82\xB3\xE3\x83\xBC*") == V{"\xE3\x82\xB3\xE3\x83\xBC*"});
   CHECK(Items(std::string(kLongTermHead, 'q') + "*") == V{std::string(kLongTermHead, 'q') + "*"});
   CHECK(PatternError(std::string(kLongTermHead + 1, 'q') + "*") ==
         "a prefix before * in matches pattern is at most 47 bytes (UTF-8)");
-  // A * not at the end is punctuation.
-  CHECK(Items("fo*o *bar") == V{"fo o", "bar"});
+  // A * inside a quoted phrase is punctuation.
+  CHECK(Items("\"fo*o bar\"") == V{"fo o bar"});
   // Phrases: analyzed terms at consecutive positions.
   CHECK(Items("\"quick brown fox\"") == V{"quick brown fox"});
   CHECK(Items("\"The Running Dogs\"", TextLanguage::kEnglish) == V{"the run dog"});
@@ -348,7 +358,16 @@ TEST_CASE("ParseTextPattern rejects bad patterns with a reason", "[engine]") {
   CHECK(PatternError("\"a\" \"b") == "unterminated quote in matches pattern");
   CHECK(PatternError("*") == "a prefix needs at least one letter before * in matches pattern");
   CHECK(PatternError("foo -*") == "a prefix needs at least one letter before * in matches pattern");
-  CHECK(PatternError("**") == "a prefix needs at least one letter before * in matches pattern");
+  // One * ends a prefix, after a word that is all of it.
+  const std::string star = "a * in matches pattern ends a prefix, once, after its word (\"caf*\"): ";
+  CHECK(PatternError("**") == star + "'**'");
+  CHECK(PatternError("pay**") == star + "'pay**'");
+  CHECK(PatternError("pa*y") == star + "'pa*y'");
+  CHECK(PatternError("fo*o *bar") == star + "'fo*o'");
+  CHECK(PatternError("*bar") == star + "'*bar'");
+  CHECK(PatternError("rent'*").find("a prefix must be a single word") == 0);
+  CHECK(PatternError("bar.*").find("a prefix must be a single word") == 0);
+  CHECK(PatternError("\xE6\x9D\xB1\xE4\xBA\xAC*").find("a prefix must be a single word") == 0);
   CHECK(PatternError("\"a b\"*") ==
         "a prefix (*) on a quoted phrase is not supported in matches patterns");
   CHECK(PatternError("\"a\"*") ==

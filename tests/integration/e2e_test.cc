@@ -1222,6 +1222,10 @@ projection nohist {
   // Without history: 400 saying why; a bad time: 400.
   CHECK(p->Call("GET", "/v1/views/nohist/rows/h1?as_of=2025-07-01T00:00:00Z").status == 400);
   CHECK(p->Call("GET", "/v1/views/hist/rows/h1?as_of=yesterday").status == 400);
+  // A full date-time with its offset: a bare date, or a time without offset, says no instant.
+  CHECK(p->Call("GET", "/v1/views/hist/rows/h1?as_of=2025-07-01").body.find("bad as_of") !=
+        std::string::npos);
+  CHECK(p->Call("GET", "/v1/views/hist/rows/h1?as_of=2025-07-01T00:00:00").status == 400);
 }
 
 TEST_CASE("history: as_of answers match a truth the test computes; versions list offsets",
