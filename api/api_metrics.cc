@@ -112,14 +112,14 @@ void DaemonApi::Metrics(Daemon& d, ApiCall& call) {
       "Events skipped: no handler, where not true, or a duplicate id (dedupe).",
       [](const ViewStatus& st) { return std::to_string(st.ignored_total + st.duplicates_total); });
   per_view("projd_dead_letters_total", "counter", "Events rejected into the dead letters.",
-           [](const ViewStatus& st) { return std::to_string(st.dead_letters_total); });
+           [](const ViewStatus& st) { return std::to_string(st.counted_dead_letters); });
   per_view("projd_archive_objects_total", "counter",
            "Archive objects read (--archive: rebuilds and new views past Kafka's retention).",
-           [](const ViewStatus& st) { return std::to_string(st.archive_objects); });
+           [](const ViewStatus& st) { return std::to_string(st.counted_archive_objects); });
   per_view("projd_archive_bytes_total", "counter", "Archive bytes read.",
-           [](const ViewStatus& st) { return std::to_string(st.archive_bytes); });
+           [](const ViewStatus& st) { return std::to_string(st.counted_archive_bytes); });
   per_view("projd_archive_events_total", "counter", "Events read from the archive.",
-           [](const ViewStatus& st) { return std::to_string(st.archive_events); });
+           [](const ViewStatus& st) { return std::to_string(st.counted_archive_events); });
   per_view("projd_kafka_fetch_wakes_total", "counter",
            "Times the view woke Kafka's fetchers after its full consumer queue had paused them.",
            [](const ViewStatus& st) { return std::to_string(st.fetch_wakes); });

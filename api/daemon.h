@@ -143,8 +143,9 @@ class Daemon {
                                        const KvOptions& kv, std::string* error);
   // pass_holes: the view's archive source passes offsets neither the archive nor Kafka holds
   // (a rebuild asked for with allow_gap) instead of holding the view there.
+  // shadow: a rebuild's view (ViewOptions::shadow).
   std::shared_ptr<View> OpenView(const std::shared_ptr<const Projection>& p, int gen,
-                                 std::string* error, bool pass_holes = false);
+                                 std::string* error, bool pass_holes = false, bool shadow = false);
   // The generation a rebuild of `name` builds (the serving one's next), or -1 with *error when
   // a rebuild of it already runs.
   int ShadowGeneration(const std::string& name, std::string* error);

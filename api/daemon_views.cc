@@ -73,7 +73,7 @@ std::unique_ptr<ViewStore> Daemon::OpenStore(const std::string& view, const std:
 }
 
 std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& p, int gen,
-                                       std::string* error, bool pass_holes) {
+                                       std::string* error, bool pass_holes, bool shadow) {
   std::string dir = ViewDir(p->name()) + "/gen-" + std::to_string(gen);
   KvOptions kv;
   kv.sync = options_.sync;
@@ -99,6 +99,7 @@ std::shared_ptr<View> Daemon::OpenView(const std::shared_ptr<const Projection>& 
   if (options_.sync == SyncMode::kFull) vo.max_batch = vo.max_grown_batch = 100;
   vo.schema_registry = registry_;
   vo.on_published = [feeds = feeds_.get()] { feeds->Notify(); };
+  vo.shadow = shadow;
   auto view = std::make_shared<View>(
       p, std::move(store),
       [this, pass_holes](const std::string& name) { return MakeSource(name, pass_holes); }, vo,
@@ -139,7 +140,7 @@ bool Daemon::StartShadow(const std::string& name, const std::shared_ptr<const Pr
       Log("info", name, "resuming the rebuild in " + dir);
     }
   }
-  auto shadow = OpenView(p, gen, error, pass_holes);
+  auto shadow = OpenView(p, gen, error, pass_holes, /*shadow=*/true);
   if (!shadow) return false;
   std::lock_guard<std::mutex> lock(views_mu_);
   auto& e = views_[name];
@@ -311,6 +312,7 @@ void Daemon::SwapIfCaughtUp(const std::string& name) {
     Entry& e = views_[name];
     old_gen = e.active_gen;
     shadow->TakeLagSamplesFrom(*active);  // the lag chart's past survives the swap
+    shadow->SwappedIn(*active);           // and so do its counters (active is held)
     e.active = shadow;
     e.active_gen = shadow_gen;
     e.shadow.reset();

@@ -15,6 +15,16 @@ void Histogram::Observe(double seconds, uint64_t count) {
   sum_micros_.fetch_add(static_cast<uint64_t>(seconds * 1e6) * count, std::memory_order_relaxed);
 }
 
+void Histogram::Add(const Histogram& other) {
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    buckets_[i].fetch_add(other.buckets_[i].load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
+  }
+  count_.fetch_add(other.count_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  sum_micros_.fetch_add(other.sum_micros_.load(std::memory_order_relaxed),
+                        std::memory_order_relaxed);
+}
+
 void Histogram::Write(const std::string& name, const std::string& labels, std::string* out) const {
   std::string sep = labels.empty() ? "" : ",";
   uint64_t cumulative = 0;

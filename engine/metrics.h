@@ -16,6 +16,8 @@ class Histogram {
                                                      0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
                                                      1,      2.5,     10,     60};
   void Observe(double seconds, uint64_t count = 1);
+  // Adds `other`'s observations to this one's (a view swapped in carries on its predecessor's).
+  void Add(const Histogram& other);
   // Appends NAME_bucket/_sum/_count lines with `labels` (e.g. view="x"; may be empty).
   void Write(const std::string& name, const std::string& labels, std::string* out) const;
 

@@ -35,6 +35,7 @@ View::View(std::shared_ptr<const Projection> projection, std::unique_ptr<ViewSto
     projector_.UseAvro(options_.schema_registry);
   }
   published_change_seq_.store(store_->next_change_seq(), std::memory_order_release);
+  shadow_.store(options_.shadow, std::memory_order_relaxed);
 }
 
 const char* ViewStateName(ViewState state) {
@@ -257,8 +258,10 @@ bool View::WaitForSchemas(const std::vector<Message>& messages) {
 
 void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps) {
   int64_t visible_ms = WallMillis();
-  for (int64_t ts : timestamps) {
-    event_to_visible_seconds_.Observe(static_cast<double>(visible_ms - ts) / 1000.0);
+  if (!shadow_.load(std::memory_order_relaxed)) {
+    for (int64_t ts : timestamps) {
+      event_to_visible_seconds_.Observe(static_cast<double>(visible_ms - ts) / 1000.0);
+    }
   }
   std::vector<std::function<void()>> ready;
   {
@@ -603,6 +606,22 @@ Clock::duration View::QuietFor(int64_t lag, Clock::time_point now) {
   return now - std::max(last_progress_, lag_since_);
 }
 
+void View::SwappedIn(View& from) {
+  const ViewStatus was = from.Status();  // its own and its predecessors' counters
+  apply_batch_seconds_.Add(from.apply_batch_seconds_);
+  event_to_visible_seconds_.Add(from.event_to_visible_seconds_);
+  std::lock_guard<std::mutex> lock(mu_);
+  carried_.applied += was.applied_total;
+  carried_.ignored += was.ignored_total;
+  carried_.duplicates += was.duplicates_total;
+  carried_.dead += was.counted_dead_letters;
+  carried_.archive_events += was.counted_archive_events;
+  carried_.archive_objects += was.counted_archive_objects;
+  carried_.archive_bytes += was.counted_archive_bytes;
+  carried_.fetch_wakes += was.fetch_wakes;
+  shadow_.store(false, std::memory_order_relaxed);
+}
+
 ViewStatus View::Status() {
   ViewStatus st;
   st.name = projection_->name();
@@ -646,16 +665,20 @@ ViewStatus View::Status() {
   }
   st.position = position_.ToString();
   st.events_per_second = rate_;
-  st.applied_total = applied_;
-  st.ignored_total = ignored_;
-  st.duplicates_total = duplicates_;
+  st.applied_total = applied_ + carried_.applied;
+  st.ignored_total = ignored_ + carried_.ignored;
+  st.duplicates_total = duplicates_ + carried_.duplicates;
   st.dead_letters_total = dead_;
   st.last_applied_ms = last_applied_ms_;
   st.archive = src.archive;
   st.archive_events = src.archive_events;
   st.archive_objects = src.archive_objects;
   st.archive_bytes = src.archive_bytes;
-  st.fetch_wakes = src.fetch_wakes;
+  st.fetch_wakes = src.fetch_wakes + carried_.fetch_wakes;
+  st.counted_dead_letters = dead_ + carried_.dead;
+  st.counted_archive_events = src.archive_events + carried_.archive_events;
+  st.counted_archive_objects = src.archive_objects + carried_.archive_objects;
+  st.counted_archive_bytes = src.archive_bytes + carried_.archive_bytes;
   bool all_known = !src.partitions.empty();
   for (const auto& [tp, info] : src.partitions)
     all_known = all_known && info.high_watermark.has_value();

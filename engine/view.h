@@ -45,6 +45,9 @@ struct ViewOptions {
   // Called on the committing thread after each batch is durable and published (change feeds
   // wake up); must be quick.
   std::function<void()> on_published;
+  // A rebuild's view, built beside the serving one: what it applies becomes visible only when
+  // it is swapped in, so it observes no event-to-visible latency until then (SwappedIn).
+  bool shadow = false;
 };
 
 struct PartitionStatus {
@@ -89,6 +92,11 @@ struct ViewStatus {
   bool archive = false;
   int64_t archive_events = 0, archive_objects = 0, archive_bytes = 0;
   int64_t fetch_wakes = 0;  // Kafka fetchers woken after a full queue paused them
+  // /metrics' counters: dead letters and archive reads since projd started, with those of the
+  // views this one was swapped in for (the fields above are this view's own: the dead letters
+  // it keeps, what it read from the archive).
+  int64_t counted_dead_letters = 0, counted_archive_events = 0, counted_archive_objects = 0,
+          counted_archive_bytes = 0;
   // While a rebuild runs (filled by the daemon from the shadow view).
   bool rebuilding = false;
   double rebuild_progress = 0;       // 0..1: offsets applied by the shadow / its log end
@@ -147,6 +155,10 @@ class View {
   // Takes over the samples of `from` older than this view's first (a rebuilt view swapped in
   // for `from` keeps the chart's past); `from` is left without samples.
   void TakeLagSamplesFrom(View& from) { lag_history_.TakeOlderFrom(from.lag_history_); }
+  // A rebuilt view swapped in for `from` (paused): its counters and histograms go on from
+  // `from`'s, so that /metrics' counters never go down while projd runs, and from now on its
+  // events' event-to-visible latencies count.
+  void SwappedIn(View& from);
 
   // Histograms for /metrics.
   const Histogram& apply_batch_seconds() const { return apply_batch_seconds_; }
@@ -249,6 +261,14 @@ class View {
   std::atomic<uint64_t> published_change_seq_{0};  // set with position_ (published_change_seq)
   Position last_ts_;                               // Kafka timestamp of last applied, per partition
   int64_t applied_ = 0, ignored_ = 0, duplicates_ = 0, dead_ = 0;
+  // The counters of the views this one was swapped in for (SwappedIn), added to its own in
+  // Status. Guarded by mu_.
+  struct Carried {
+    int64_t applied = 0, ignored = 0, duplicates = 0, dead = 0;
+    int64_t archive_events = 0, archive_objects = 0, archive_bytes = 0, fetch_wakes = 0;
+  } carried_;
+  // Set while the view is a rebuild's (ViewOptions::shadow), until SwappedIn.
+  std::atomic<bool> shadow_{false};
   std::chrono::steady_clock::time_point last_progress_;
   // When the lag last went from 0 to more (Status; the epoch while it is 0). Guarded by mu_.
   std::chrono::steady_clock::time_point lag_since_;
