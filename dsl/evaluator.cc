@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "dsl/evaluator_internal.h"
+#include "dsl/limits.h"
 #include "dsl/program.h"
 #include "dsl/time.h"
 
@@ -25,6 +26,32 @@ bool ToStringForConcat(const Value& v, std::string* out) {
   return true;
 }
 
+std::string TooLong() {
+  return "value longer than " + std::to_string(kMaxValueBytes) +
+         " bytes, or nested deeper than " + std::to_string(kMaxValueDepth) +
+         " levels (the most a string or pushed value may hold)";
+}
+
+bool FitsIn(const Value& v, size_t* budget, int depth) {
+  if ((v.is_array() || v.is_object()) && depth >= kMaxValueDepth) return false;
+  size_t need = 8;
+  if (v.is_string()) need += v.as_string().size();
+  if (need > *budget) return false;
+  *budget -= need;
+  if (v.is_array()) {
+    for (const Value& e : v.as_array()) {
+      if (!FitsIn(e, budget, depth + 1)) return false;
+    }
+  } else if (v.is_object()) {
+    for (const auto& m : v.as_object().members()) {
+      if (m.first.size() > *budget) return false;
+      *budget -= m.first.size();
+      if (!FitsIn(m.second, budget, depth + 1)) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace evaluator_internal
 
 namespace {
@@ -36,6 +63,7 @@ using evaluator_internal::Kind;
 using evaluator_internal::Resolve;
 using evaluator_internal::ToStringForConcat;
 using evaluator_internal::Truth;
+using evaluator_internal::TooLong;
 
 // Whether s is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool IsUtf8(std::string_view s) {
@@ -111,6 +139,9 @@ bool Arith(const ExprNode& n, EvalContext* ctx, const Value& a, const Value& b, 
     return true;
   }
   if (n.op == ExprNode::Op::kAdd && a.is_string() && b.is_string()) {
+    if (a.as_string().size() + b.as_string().size() > kMaxValueBytes) {
+      return Fail(ctx, n, TooLong());
+    }
     std::string s;
     s.reserve(a.as_string().size() + b.as_string().size());
     s += a.as_string();

@@ -4,12 +4,15 @@
 #include <vector>
 
 #include "dsl/evaluator_internal.h"
+#include "dsl/limits.h"
 #include "dsl/program.h"
 
 namespace projd {
 namespace {
 
 using evaluator_internal::AKind;
+using evaluator_internal::FitsIn;
+using evaluator_internal::TooLong;
 using evaluator_internal::Kind;
 using evaluator_internal::kNull;
 using evaluator_internal::Resolve;
@@ -349,6 +352,12 @@ struct Runner {
       case K::kPush: {
         Value v;
         if (!Evaluate(s.expr, ctx, &v)) return false;
+        // The list it joins is one level up.
+        if (size_t budget = kMaxValueBytes; !FitsIn(v, &budget, 1)) {
+          ctx->error = "line " + std::to_string(s.line) + ":" + std::to_string(s.column) + ": " +
+                       TooLong() + " (push)";
+          return false;
+        }
         Value* cur = row->fields.Find(s.field);
         if (cur && !cur->is_null() && !cur->is_array()) {
           ctx->error = "line " + std::to_string(s.line) + ":" + std::to_string(s.column) +

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "dsl/evaluator_internal.h"
+#include "dsl/limits.h"
 #include "dsl/program.h"
 #include "dsl/time.h"
 
@@ -19,6 +20,7 @@ using evaluator_internal::Fail;
 using evaluator_internal::Kind;
 using evaluator_internal::Resolve;
 using evaluator_internal::ToStringForConcat;
+using evaluator_internal::TooLong;
 
 // Unicode simple case mapping through the C.UTF-8 locale (built into glibc), so the result
 // does not depend on the environment's locale settings; ASCII only if it is missing.
@@ -149,6 +151,7 @@ inline bool CallConcat(const ExprNode& n, EvalContext* ctx, Value* scratch, Valu
     if (!ToStringForConcat(*v, &s)) {
       return Fail(ctx, n, "concat() cannot join " + AKind(*v));
     }
+    if (s.size() > kMaxValueBytes) return Fail(ctx, n, TooLong());
   }
   *out = Value::String(std::move(s));
   return true;

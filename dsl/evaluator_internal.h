@@ -27,6 +27,12 @@ inline std::string AKind(const Value& v) {
   return (k == "array" || k == "object" ? "an " : "a ") + k;
 }
 
+// The event error of a string or value past kMaxValueBytes.
+std::string TooLong();
+// Whether `v` holds at most `budget` bytes of strings (each element and member counting 8
+// more) and nests at most kMaxValueDepth - depth levels, without walking past either.
+bool FitsIn(const Value& v, size_t* budget, int depth = 0);
+
 // Truthiness in conditions: true is true, false and null are false, anything else is an error.
 inline bool Truth(const Value& v, bool* out) {
   if (v.is_bool()) {

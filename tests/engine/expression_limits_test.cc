@@ -122,3 +122,53 @@ TEST_CASE("expressions: a query past 1000 terms is refused with its line and col
                                 " select key, balance + " + Chain("1", "+", 600),
                             find, &diag));
 }
+
+TEST_CASE("values are bounded: a string that doubles per event, or a list pushed into itself, "
+          "becomes an event error at 64 MiB or 64 levels, the row as before it",
+          "[dsl]") {
+  auto compiled = projd::CompileFile(
+      "g.proj",
+      "projection g {\n  from \"t\"\n  key event.k\n"
+      "  on Init { s = \"0123456789abcdef\"  n = 0 }\n"
+      "  on Dbl { s = s + s  n += 1 }\n"
+      "  on Cat { s = concat(s, s)  n += 1 }\n"
+      "  on Big { push l s limit 2 }\n"
+      "  on Fib { push l l limit 2  n += 1 }\n"
+      "  on Deep { push d d limit 1  n += 1 }\n}\n");
+  for (const auto& d : compiled.diagnostics) INFO(d.Format());
+  REQUIRE(compiled.ok());
+  fs::path dir = projd_test::FreshUnitDir("value_limits");
+  std::string events = (dir / "events.jsonl").string();
+  {
+    std::ofstream out(events);
+    // 16 bytes doubled 22 times is 64 MiB: the 23rd doubling goes past it.
+    out << R"({"type":"Init","k":"a"})" << "\n";
+    for (int i = 0; i < 25; ++i) out << R"({"type":"Dbl","k":"a"})" << "\n";
+    out << R"({"type":"Init","k":"b"})" << "\n";
+    for (int i = 0; i < 25; ++i) out << R"({"type":"Cat","k":"b"})" << "\n";
+    // s of 32 MiB in a list, then the list pushed into itself: [s, [s]] holds 64 MiB, one push
+    // more would hold more.
+    out << R"({"type":"Init","k":"c"})" << "\n";
+    for (int i = 0; i < 21; ++i) out << R"({"type":"Dbl","k":"c"})" << "\n";
+    out << R"({"type":"Big","k":"c"})" << "\n";
+    for (int i = 0; i < 3; ++i) out << R"({"type":"Fib","k":"c"})" << "\n";
+    // [[[...]]]: one level more per push.
+    out << R"({"type":"Init","k":"d"})" << "\n";
+    for (int i = 0; i < 70; ++i) out << R"({"type":"Deep","k":"d"})" << "\n";
+  }
+  projd::ReplayResult r;
+  std::string error;
+  REQUIRE(projd::Replay(compiled.projections[0], events, &r, &error));
+  auto n = [&r](const char* key) { return std::stoi(r.rows[key].fields.Find("n")->as_number().ToString()); };
+  CHECK(n("a") == 22);
+  CHECK(r.rows["a"].fields.Find("s")->as_string().size() == size_t{64} << 20);
+  CHECK(n("b") == 22);
+  CHECK(n("c") == 21 + 1);
+  CHECK(n("d") == 64);  // the row's list is 64 deep; one more push would make it 65
+  REQUIRE(r.dead_letters.size() == static_cast<size_t>(3 + 3 + 2 + (70 - 64)));
+  CHECK(r.dead_letters[6].reason.find("(push)") != std::string::npos);
+  CHECK(r.dead_letters[0].reason.find("value longer than 67108864 bytes") != std::string::npos);
+  CHECK(r.dead_letters[0].reason.rfind("line 5:", 0) == 0);
+  CHECK(r.dead_letters.back().reason.rfind("line 9:", 0) == 0);
+  CHECK(r.dead_letters.back().reason.find("(push)") != std::string::npos);
+}
