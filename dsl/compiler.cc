@@ -158,6 +158,8 @@ bool CheckUtf8(std::string_view text, Compiler* compiler) {
 
 CompiledFile CompileFile(std::string_view file_name, std::string_view text) {
   CompiledFile result;
+  // A UTF-8 byte order mark (some Windows editors write one) is not part of the text.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   Compiler compiler(file_name, text);
   if (!CheckUtf8(text, &compiler)) {
     result.diagnostics = std::move(compiler.diagnostics());

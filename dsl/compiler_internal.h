@@ -27,10 +27,14 @@ class LineIndex {
  public:
   explicit LineIndex(std::string_view text) : text_(text) {
     starts_.push_back(0);
+    // A line ends at LF, CR LF or a lone CR (old Mac files): comments end there too.
     for (size_t i = 0; i < text.size(); ++i) {
-      if (text[i] == '\n') starts_.push_back(i + 1);
+      if (text[i] == '\n' || (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] != '\n'))) {
+        starts_.push_back(i + 1);
+      }
     }
   }
+  int Lines() const { return static_cast<int>(starts_.size()); }
   void Locate(size_t offset, int* line, int* column) const {
     auto it = std::upper_bound(starts_.begin(), starts_.end(), offset);
     size_t idx = static_cast<size_t>(it - starts_.begin()) - 1;

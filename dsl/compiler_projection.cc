@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dsl/compiler_internal.h"
+#include "dsl/limits.h"
 
 namespace projd {
 namespace {
@@ -235,12 +236,10 @@ void Compiler::KeepSource(const ast::Projection& p, Projection* proj) {
   size_t end = std::min(p.end_offset, text_.size());
   proj->definition_ = std::string(text_.substr(p.offset, end - p.offset));
   proj->definition_hash_ = HashHex(Normalize(proj->definition_));
-  int first_line, col;
-  lines_.Locate(p.offset, &first_line, &col);
+  int last_line, col;
+  lines_.Locate(end == 0 ? 0 : end - 1, &last_line, &col);
   // Keep the whole file's lines so trace line numbers match the file.
-  for (int i = 1; i <= first_line + static_cast<int>(std::count(proj->definition_.begin(),
-                                                                proj->definition_.end(), '\n'));
-       ++i) {
+  for (int i = 1; i <= last_line && i <= lines_.Lines(); ++i) {
     proj->source_lines_.push_back(lines_.Line(i));
   }
 }
@@ -363,11 +362,21 @@ void Compiler::CompileHandler(const ast::Clause& c, Projection* proj,
   proj->handlers_.push_back(std::move(h));
 }
 
+namespace {
+
+std::string LongIndexedName(const std::string& field) {
+  return "indexed field name longer than " + std::to_string(kMaxNameBytes) + " bytes ('" +
+         field.substr(0, 32) + "...')";
+}
+
+}  // namespace
+
 // index field, ...
 void Compiler::CompileIndex(const ast::Clause& c, Projection* proj) {
   std::set<std::string> idx;
   for (const auto& f : c.names) {
     if (!idx.insert(f).second) Error(c.offset, "field '" + f + "' is indexed twice");
+    if (f.size() > kMaxNameBytes) Error(c.offset, LongIndexedName(f));
     proj->indexes_.push_back(f);
   }
 }
@@ -375,6 +384,7 @@ void Compiler::CompileIndex(const ast::Clause& c, Projection* proj) {
 // index text FIELD [language "simple"|"english"].
 void Compiler::CompileTextIndex(const ast::Clause& c, Projection* proj) {
   const std::string& field = c.names[0];
+  if (field.size() > kMaxNameBytes) Error(c.offset, LongIndexedName(field));
   if (proj->text_index(field)) {
     Error(c.offset, "field '" + field + "' has two text indexes");
     return;
@@ -427,6 +437,10 @@ std::shared_ptr<Projection> Compiler::CompileProjection(const ast::Projection& p
   field_uses_.clear();
   proj->name_ = p.name;
   proj->file_ = file_;
+  if (p.name.size() > kMaxNameBytes) {
+    Error(p.offset, "projection name longer than " + std::to_string(kMaxNameBytes) +
+                        " bytes (it names the view's folder)");
+  }
   KeepSource(p, proj.get());
 
   std::map<std::string, size_t> seen;

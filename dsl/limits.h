@@ -16,6 +16,10 @@ constexpr size_t kMaxValueBytes = size_t{64} << 20;
 // The deepest list a push makes (lists in lists: `push l l`), as deep as an event may nest.
 constexpr int kMaxValueDepth = 64;
 
+// The longest projection name (it names the view's folder) and the longest name of an indexed
+// field (it heads each of the index's LMDB keys), in bytes: longer ones are load-time errors.
+constexpr size_t kMaxNameBytes = 128;
+
 // The most rows one query answer holds (its `limit` at most); more are paged with next_cursor.
 constexpr size_t kMaxQueryRows = 10000;
 

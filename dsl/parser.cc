@@ -467,8 +467,12 @@ const auto unary_def = neg | postfix;
 
 const auto mul_op = x3::string("*") | x3::string("/") | x3::string("%");
 const auto add_op = (x3::string("+") | x3::string("-")) >> !x3::lit('=');
+// The word operators are field names when an assignment follows (`x = 1  matches = 2`: the
+// second statement sets the field `matches`).
+const auto assignment_ahead = x3::lit("+=") | x3::lit("-=") | (x3::lit('=') >> !x3::lit('='));
 const auto cmp_op = x3::string("==") | x3::string("!=") | x3::string("<=") | x3::string(">=") |
-                    x3::string("<") | x3::string(">") | kw_str("starts_with") | kw_str("matches");
+                    x3::string("<") | x3::string(">") |
+                    ((kw_str("starts_with") | kw_str("matches")) >> !assignment_ahead);
 
 const auto mul_step_def = term[mul_op > unary];
 const auto mul_expr_def = unary >> *mul_step;

@@ -6,8 +6,9 @@ set(cases ${SRC}/tests/projctl_golden)
 
 # Every case passes: a PASS line each, the summary, exit 0.
 expect_run(0 ${PROJCTL} test ${cases}/passing)
-expect_contains("${LAST_OUT}" "PASS balances\nPASS two_views\nPASS unknown_function\n")
-expect_contains("${LAST_OUT}" "3 cases: 3 passed, 0 failed\n")
+# (check_output.errors is projctl check's output, its "1 error" line included.)
+expect_contains("${LAST_OUT}" "PASS balances\nPASS check_output\nPASS two_views\nPASS unknown_function\n")
+expect_contains("${LAST_OUT}" "4 cases: 4 passed, 0 failed\n")
 expect_lacks("${LAST_OUT}" "FAIL")
 
 # A passing case among failing ones: a line per case, the differences under each FAIL, exit 1.
