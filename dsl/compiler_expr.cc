@@ -354,6 +354,17 @@ void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Fun
       want(0, Type::kString);
       want(1, Type::kString);
       break;
+    case ExprNode::Func::kContains:
+      // A string in a string, or anything in an array.
+      if (types[0] != Type::kUnknown && types[0] != Type::kNull && types[0] != Type::kString &&
+          types[0] != Type::kArray) {
+        Error(SourceOffset(c.args[0]), std::string(name) +
+                                           "() expects a string or an array as argument 1, not " +
+                                           a_type(types[0]));
+      } else if (types[0] == Type::kString) {
+        want(1, Type::kString);
+      }
+      break;
     case ExprNode::Func::kLen:
       if (types[0] == Type::kNumber || types[0] == Type::kBool) {
         Error(SourceOffset(c.args[0]), std::string(name) +
@@ -460,6 +471,17 @@ Type Compiler::CompileBinary(const std::string& op, size_t offset, ExprNode lhs,
     if ((op == "/" || op == "%") && rhs.op == ExprNode::Op::kConst && rhs.constant.is_number() &&
         rhs.constant.as_number().IsZero()) {
       Error(offset, "division by zero");
+    } else if (lhs.op == ExprNode::Op::kConst && rhs.op == ExprNode::Op::kConst &&
+               lhs.constant.is_number() && rhs.constant.is_number()) {
+      // Two literals: a result out of range is known now.
+      const Decimal a = lhs.constant.as_number(), b = rhs.constant.as_number();
+      Decimal r;
+      const bool ok = op == "+"   ? Decimal::Add(a, b, &r)
+                      : op == "-" ? Decimal::Sub(a, b, &r)
+                      : op == "*" ? Decimal::Mul(a, b, &r)
+                      : op == "/" ? Decimal::Div(a, b, &r)
+                                  : Decimal::Mod(a, b, &r);
+      if (!ok) Error(offset, "number overflow in '" + op + "' (|n| must stay below 10^20)");
     }
     result = strings ? Type::kString : (known(lt) && known(rt) ? Type::kNumber : Type::kUnknown);
     if (lt == Type::kNumber && rt == Type::kNumber) result = Type::kNumber;
