@@ -86,6 +86,9 @@ constexpr LocatedGen located{};
 // and the evaluator) recurse once per level, so a deep enough input (a query of ten thousand
 // '(') would overflow the stack.
 constexpr int kMaxNesting = 100;
+// The parser's own levels around the ones a reader counts (a statement's expression, the
+// expression inside parentheses): 100 parentheses, or 100 nested ifs, are within the limit.
+constexpr int kParserLevels = 2;
 thread_local int nesting = 0;
 
 struct NestingTooDeep {
@@ -102,7 +105,7 @@ struct NestedDirective : x3::unary_parser<Subject, NestedDirective<Subject>> {
   template <typename It, typename Context, typename RContext, typename Attribute>
   bool parse(It& first, const It& last, const Context& context, RContext& rcontext,
              Attribute& attr) const {
-    if (nesting >= kMaxNesting) {
+    if (nesting >= kMaxNesting + kParserLevels) {
       x3::skip_over(first, last, context);
       throw NestingTooDeep{static_cast<size_t>(first - x3::get<begin_tag>(context))};
     }

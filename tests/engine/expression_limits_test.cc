@@ -172,3 +172,31 @@ TEST_CASE("values are bounded: a string that doubles per event, or a list pushed
   CHECK(r.dead_letters.back().reason.rfind("line 9:", 0) == 0);
   CHECK(r.dead_letters.back().reason.find("(push)") != std::string::npos);
 }
+
+TEST_CASE("nesting: 100 parentheses, unary minuses, ifs or else ifs load; 101 are an error",
+          "[dsl]") {
+  auto file = [](const std::string& body) {
+    return "projection q {\n  from \"t\"\n  key event.k\n  on E { " + body + " }\n}\n";
+  };
+  auto repeat = [](const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  for (int n : {100, 101}) {
+    INFO(n << " levels");
+    for (const std::string& body :
+         {"x = " + repeat("(", n) + "1" + repeat(")", n), "x = " + repeat("-", n) + "1",
+          repeat("if true { ", n) + "x = 1" + repeat(" }", n),
+          "if false { x = 0 } " + repeat("else if false { x = 1 } ", n - 1)}) {
+      auto compiled = projd::CompileFile("q.proj", file(body));
+      if (n == 100) {
+        for (const auto& d : compiled.diagnostics) INFO(d.Format());
+        CHECK(compiled.ok());
+      } else {
+        REQUIRE(compiled.diagnostics.size() == 1);
+        CHECK(compiled.diagnostics[0].message == "nesting too deep (at most 100 levels)");
+      }
+    }
+  }
+}
