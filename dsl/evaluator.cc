@@ -414,7 +414,11 @@ bool NumberFromText(std::string_view text, Decimal* out) {
 
 bool TimeFromValue(const Value& v, int64_t* epoch_ms) {
   if (v.is_string()) return ParseRfc3339(v.as_string(), epoch_ms);
-  if (v.is_number()) return v.as_number().ToInt64(epoch_ms);
+  // Epoch millis between years 0000 and 9999: the times an RFC 3339 string can show.
+  if (v.is_number()) {
+    return v.as_number().ToInt64(epoch_ms) && *epoch_ms >= kRfc3339MinMs &&
+           *epoch_ms <= kRfc3339MaxMs;
+  }
   return false;
 }
 

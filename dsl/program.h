@@ -288,7 +288,7 @@ bool Evaluate(const ExprNode& node, EvalContext* ctx, Value* out);
 bool KeyPartString(const Value& v, std::string* out);
 // Joins key parts with '|', escaping '|' and '\' inside parts with '\'.
 std::string JoinKeyParts(const std::vector<std::string>& parts);
-// An event time from a value: an RFC 3339 string or epoch milliseconds.
+// An event time from a value: an RFC 3339 string or epoch milliseconds of years 0000 to 9999.
 bool TimeFromValue(const Value& v, int64_t* epoch_ms);
 // The number a text stands for, as number() reads it: a decimal, spaces around it ignored.
 bool NumberFromText(std::string_view text, Decimal* out);

@@ -1,4 +1,5 @@
 // RFC 3339 times: formatting and parsing agree, both forms (with and without milliseconds).
+#include "dsl/program.h"
 #include "dsl/time.h"
 
 #include <catch2/catch.hpp>
@@ -38,4 +39,15 @@ TEST_CASE("ParseRfc3339DateTime takes a date, a time and an offset only", "[dsl]
   // ParseRfc3339 (event times) still reads a bare date as midnight UTC.
   CHECK(projd::ParseRfc3339("2025-07-01", &ms));
   CHECK(ms == 1751328000000);
+}
+
+TEST_CASE("TimeFromValue takes epoch millis of years 0000 to 9999 only", "[dsl]") {
+  int64_t ms = 0;
+  CHECK(projd::TimeFromValue(projd::Value::Number(projd::Decimal::FromInt(projd::kRfc3339MaxMs)), &ms));
+  CHECK(projd::FormatRfc3339(ms) == "9999-12-31T23:59:59.999Z");
+  CHECK_FALSE(
+      projd::TimeFromValue(projd::Value::Number(projd::Decimal::FromInt(projd::kRfc3339MaxMs + 1)), &ms));
+  CHECK(projd::TimeFromValue(projd::Value::Number(projd::Decimal::FromInt(projd::kRfc3339MinMs)), &ms));
+  CHECK_FALSE(
+      projd::TimeFromValue(projd::Value::Number(projd::Decimal::FromInt(projd::kRfc3339MinMs - 1)), &ms));
 }
