@@ -1,6 +1,7 @@
 #include "engine/query_exec.h"
 
 #include <algorithm>
+#include <optional>
 #include <functional>
 #include <set>
 
@@ -35,17 +36,32 @@ Decimal LargestDecimal() {
 }
 
 struct Plan {
-  enum class Kind { kScan, kKey, kPrefix, kIndex, kHistory, kText, kTextUnion } kind = Kind::kScan;
+  enum class Kind {
+    kScan,
+    kKey,
+    kPrefix,
+    kKeyRange,
+    kIndex,
+    kHistory,
+    kText,
+    kTextUnion
+  } kind = Kind::kScan;
   int text_slot = -1;  // kText: the matches condition whose postings drive the query
   // kTextUnion (a where clause `A or B ...` each of whose alternatives holds a matches
   // condition): one condition of each alternative, the rows of which are the candidates.
   std::vector<int> text_slots;
   std::string key_or_prefix;
+  std::vector<std::string> keys;  // kKey: every key asked for (key in (...), key == A or ...)
+  std::string start, end;         // kKeyRange: start inclusive, end exclusive ("": unbounded)
   std::string field;
   std::vector<Value> equals;  // index: any of these values
   const Value* lo = nullptr;
   const Value* hi = nullptr;
   bool lo_inclusive = true, hi_inclusive = true;
+  // Bounds made by the plan itself (an indexed field's prefix), used instead of lo and hi.
+  std::optional<Value> owned_lo, owned_hi;
+  const Value* Lo() const { return owned_lo ? &*owned_lo : lo; }
+  const Value* Hi() const { return owned_hi ? &*owned_hi : hi; }
 };
 
 // Mirrors a comparison so the field is on the left: 5 < x  ->  x > 5.
@@ -103,6 +119,43 @@ bool TextUnion(const std::vector<const ExprNode*>& conj, const QueryText& text, 
   return false;
 }
 
+// The constants of `n` when it is `SUBJECT == C` (either side), `SUBJECT in (C, ...)` or an
+// `or` of those, for one subject (the key, or one field): false otherwise. Null constants
+// count as none found (a missing field has no index entry).
+bool EqualsAlternatives(const ExprNode& n, std::string* subject, std::vector<Value>* out) {
+  auto subject_of = [](const ExprNode& e) -> std::string {
+    if (e.op == Op::kKey) return std::string(1, '\0');  // no field is named so
+    if (e.op == Op::kField) return e.name;
+    return std::string();
+  };
+  auto same = [subject](const std::string& s) {
+    if (s.empty()) return false;
+    if (subject->empty()) *subject = s;
+    return *subject == s;
+  };
+  if (n.op == Op::kOr && n.args.size() == 2) {
+    return EqualsAlternatives(n.args[0], subject, out) &&
+           EqualsAlternatives(n.args[1], subject, out);
+  }
+  if (n.op == Op::kEq && n.args.size() == 2) {
+    const ExprNode* a = &n.args[0];
+    const ExprNode* b = &n.args[1];
+    if (IsConst(*a) && !IsConst(*b)) std::swap(a, b);
+    if (!IsConst(*b) || b->constant.is_null() || !same(subject_of(*a))) return false;
+    out->push_back(b->constant);
+    return true;
+  }
+  if (n.op == Op::kIn && n.args.size() >= 2) {
+    if (!same(subject_of(n.args[0]))) return false;
+    for (size_t i = 1; i < n.args.size(); ++i) {
+      if (!IsConst(n.args[i]) || n.args[i].constant.is_null()) return false;
+      out->push_back(n.args[i].constant);
+    }
+    return true;
+  }
+  return false;
+}
+
 Plan Choose(const Query& q, const QueryText& text) {
   Plan plan;
   if (q.has_as_of) plan.kind = Plan::Kind::kHistory;
@@ -113,13 +166,41 @@ Plan Choose(const Query& q, const QueryText& text) {
   auto indexed = [&](const ExprNode& n) {
     return n.op == Op::kField && std::find(indexes.begin(), indexes.end(), n.name) != indexes.end();
   };
-  Plan prefix, eq, range;
-  bool have_prefix = false, have_eq = false, have_range = false;
+  Plan prefix, eq, range, keys, key_range;
+  bool have_prefix = false, have_eq = false, have_range = false, have_keys = false;
+  bool have_key_range = false;
   int text_slot = -1;  // the most selective matches condition
   for (const ExprNode* c : conj) {
     if (c->op == Op::kMatches && !q.has_as_of &&
         (text_slot < 0 || text.Selectivity(c->slot) < text.Selectivity(text_slot))) {
       text_slot = c->slot;
+    }
+    if (!q.has_as_of && (c->op == Op::kOr || c->op == Op::kIn)) {
+      // key in (...), key == A or key == B: those keys; F == A or F == B on an indexed F: the
+      // index's entries of those values.
+      std::string subject;
+      std::vector<Value> values;
+      if (EqualsAlternatives(*c, &subject, &values)) {
+        if (subject == std::string(1, '\0')) {
+          bool strings = true;
+          for (const Value& v : values) strings = strings && v.is_string();
+          if (strings && !have_keys) {
+            keys.kind = Plan::Kind::kKey;
+            for (const Value& v : values) keys.keys.push_back(v.as_string());
+            std::sort(keys.keys.begin(), keys.keys.end());
+            keys.keys.erase(std::unique(keys.keys.begin(), keys.keys.end()), keys.keys.end());
+            have_keys = true;
+          }
+          continue;
+        }
+        if (std::find(indexes.begin(), indexes.end(), subject) != indexes.end() && !have_eq) {
+          eq.kind = Plan::Kind::kIndex;
+          eq.field = subject;
+          eq.equals = std::move(values);
+          have_eq = true;
+        }
+        continue;
+      }
     }
     if (c->args.size() != 2 && c->op != Op::kIn && c->op != Op::kCall) continue;
     const ExprNode* a = c->args.empty() ? nullptr : &c->args[0];
@@ -145,6 +226,17 @@ Plan Choose(const Query& q, const QueryText& text) {
         prefix.kind = Plan::Kind::kPrefix;
         prefix.key_or_prefix = b->constant.as_string();
         have_prefix = true;
+      } else if (!q.has_as_of && indexed(*a) && IsConst(*b) && b->constant.is_string() &&
+                 !have_range) {
+        // An indexed string field's prefix: the index's strings from it to it followed by a
+        // byte no UTF-8 text holds (a range; the where clause decides on each row).
+        range.kind = Plan::Kind::kIndex;
+        range.field = a->name;
+        range.owned_lo = b->constant;
+        range.owned_hi = Value::String(b->constant.as_string() + "\xFF");
+        range.lo_inclusive = true;
+        range.hi_inclusive = false;
+        have_range = true;
       }
     } else if (c->op == Op::kIn) {
       if (q.has_as_of || !indexed(c->args[0]) || have_eq) continue;
@@ -163,6 +255,20 @@ Plan Choose(const Query& q, const QueryText& text) {
       if (IsConst(*a) && !IsConst(*b)) {
         std::swap(a, b);
         op = Mirror(op);
+      }
+      if (!q.has_as_of && a->op == Op::kKey && IsConst(*b) && b->constant.is_string()) {
+        // A key range: start inclusive, end exclusive (the key right after K is K + "\0").
+        const std::string& k = b->constant.as_string();
+        key_range.kind = Plan::Kind::kKeyRange;
+        if (op == Op::kGt || op == Op::kGe) {
+          std::string start = op == Op::kGe ? k : k + std::string(1, '\0');
+          if (start > key_range.start) key_range.start = std::move(start);
+        } else {
+          std::string end = op == Op::kLt ? k : k + std::string(1, '\0');
+          if (key_range.end.empty() || end < key_range.end) key_range.end = std::move(end);
+        }
+        have_key_range = true;
+        continue;
       }
       if (q.has_as_of || !indexed(*a) || !IsConst(*b)) continue;
       if (!b->constant.is_number() && !b->constant.is_string()) continue;
@@ -192,6 +298,7 @@ Plan Choose(const Query& q, const QueryText& text) {
     if (have_prefix) plan.key_or_prefix = prefix.key_or_prefix;
     return plan;
   }
+  if (have_keys) return keys;
   if (have_prefix && !q.has_as_of) return prefix;
   if (q.has_as_of) {
     // As of a time the indexes do not apply: keys come from the history, narrowed by a
@@ -200,6 +307,8 @@ Plan Choose(const Query& q, const QueryText& text) {
     return plan;
   }
   if (have_eq) return eq;
+  if (have_range && range.owned_lo) return range;
+  if (have_key_range) return key_range;
   if (have_range) {
     // Keep to values of the bound's type: numbers sort before strings in the index, so a
     // range with one bound must not run into the other type.
@@ -300,6 +409,8 @@ const char* PlanName(const Plan& plan, std::string* buf) {
       return "key";
     case Plan::Kind::kPrefix:
       return "key prefix";
+    case Plan::Kind::kKeyRange:
+      return "key range";
     case Plan::Kind::kIndex:
       *buf = "index " + plan.field;
       return buf->c_str();
@@ -323,7 +434,7 @@ void IndexKeys(const Plan& plan, ViewStore* store, std::vector<std::string>* key
       store->IndexRange(plan.field, &v, true, &v, true, keys, scanned);
     }
   } else {
-    store->IndexRange(plan.field, plan.lo, plan.lo_inclusive, plan.hi, plan.hi_inclusive, keys,
+    store->IndexRange(plan.field, plan.Lo(), plan.lo_inclusive, plan.Hi(), plan.hi_inclusive, keys,
                       scanned);
     // Rows whose field holds another type than the bound are candidates too: the where
     // clause then fails on them exactly as a scan would (or filters them out).
@@ -333,7 +444,7 @@ void IndexKeys(const Plan& plan, ViewStore* store, std::vector<std::string>* key
     static const Value kMaxNum = Value::Number(LargestDecimal());
     static const Value kEmptyArray = Value::MakeArray(Array());
     store->IndexRange(plan.field, &kFalse, true, &kTrue, true, keys, scanned);
-    if (plan.lo->is_number()) {
+    if (plan.Lo()->is_number()) {
       store->IndexRange(plan.field, &kEmptyString, true, nullptr, true, keys, scanned);
     } else {
       store->IndexRange(plan.field, &kMinNum, true, &kMaxNum, true, keys, scanned);
@@ -351,6 +462,7 @@ bool Bounded(const Plan& plan, bool stream) {
   switch (plan.kind) {
     case Plan::Kind::kKey:
     case Plan::Kind::kPrefix:
+    case Plan::Kind::kKeyRange:
     case Plan::Kind::kText:
       return true;
     case Plan::Kind::kIndex:
@@ -414,18 +526,28 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
       return true;
     }
     case Plan::Kind::kKey: {
-      RowRecord rec;
-      uint64_t dead;
-      if ((!key_paged || plan.key_or_prefix > after_key) &&
-          store->GetRow(plan.key_or_prefix, &rec, &dead)) {
-        consider(plan.key_or_prefix, std::move(rec));
+      // One key, or several in key order.
+      const std::vector<std::string> one{plan.key_or_prefix};
+      for (const std::string& k : plan.keys.empty() ? one : plan.keys) {
+        RowRecord rec;
+        uint64_t dead;
+        if (key_paged && k <= after_key) continue;
+        if (!store->GetRow(k, &rec, &dead)) continue;
+        if (!consider(k, std::move(rec))) break;
       }
       return true;
     }
     case Plan::Kind::kScan:
-    case Plan::Kind::kPrefix: {
+    case Plan::Kind::kPrefix:
+    case Plan::Kind::kKeyRange: {
       ViewStore::ScanOptions so;
       if (plan.kind == Plan::Kind::kPrefix) so.prefix = plan.key_or_prefix;
+      if (plan.kind == Plan::Kind::kKeyRange) {
+        so.start = plan.start;
+        so.end = plan.end;
+        // An empty range: no row (an empty end would mean no end).
+        if (!so.end.empty() && so.start >= so.end) return true;
+      }
       so.limit = 1024;
       if (key_paged) so.after = after_key;
       while (true) {
