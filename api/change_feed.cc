@@ -149,6 +149,12 @@ class Subscriber final : public HttpStream {
   uint64_t next = 0;
   std::string token;
   std::string first_token_;  // the token it started from (for a cut-off before any change)
+  // The position it resumed from while the log has not passed it on every partition: the log
+  // may hold changes it covers after ones it does not (it was another replica's, or the view
+  // was rebuilt: partitions applied in other runs). Those are skipped, and the positions sent
+  // are lifted to cover what it covered (Resumed).
+  Position covered;
+  bool covering = false;
   bool live = false;
   Clock::time_point last_push = Clock::now();
 
@@ -183,6 +189,40 @@ class Subscriber final : public HttpStream {
   std::string last_taken_;   // guarded by mu_: position of the last change taken
   std::function<void()> wake_;
 };
+
+namespace {
+
+// For a subscriber resuming from a position (Subscriber::covered): true when it covers the
+// change, which is then not sent; else c's position is lifted to cover what it covered, and
+// once the log's position has passed it everywhere nothing more is skipped.
+bool Resumed(Subscriber* s, ChangeRecord* c) {
+  if (!s->covering) return false;
+  const Provenance& by = c->row.updated_by;
+  if (by.offset < s->covered.NextOf(TopicPartition{by.topic, by.partition})) return true;
+  bool passed = true;
+  for (const auto& [tp, off] : s->covered) {
+    if (c->position.NextOf(tp) < off) {
+      c->position[tp] = off;
+      passed = false;
+    }
+  }
+  if (passed) s->covering = false;
+  return false;
+}
+
+// The token `position` lifted to cover what the subscriber's resume position covered.
+std::string Lifted(const Subscriber& s, const std::string& position) {
+  if (!s.covering) return position;
+  Position p;
+  std::string error;
+  if (!Position::Parse(position, &p, &error)) return position;
+  for (const auto& [tp, off] : s.covered) {
+    if (p.NextOf(tp) < off) p[tp] = off;
+  }
+  return p.ToString();
+}
+
+}  // namespace
 
 struct ChangeFeeds::FeedView {
   // Guarded by ChangeFeeds::mu_.
@@ -323,6 +363,8 @@ ChangeFeeds::Answer ChangeFeeds::Subscribe(const FeedRequest& request) {
       }
       if (!store.FirstChangeAfter(request.position, &sub->next, &answer.error)) return answer;
       sub->token = request.position.ToString();
+      sub->covered = request.position;
+      sub->covering = true;
       break;
   }
   sub->first_token_ = sub->token;
@@ -441,6 +483,14 @@ void ChangeFeeds::FanOut(FeedView* fv) {
       for (auto& s : fv->subs) {
         if (!s->live || seq < s->next) continue;
         s->next = seq + 1;
+        if (s->covering) {
+          // Still passing its resume position: its own copy, maybe skipped, maybe lifted.
+          ChangeRecord copy = c;
+          if (Resumed(s.get(), &copy) || !Matches(s->request(), copy)) continue;
+          s->Push(Encode(std::move(copy)));
+          s->last_push = Clock::now();
+          continue;
+        }
         if (!Matches(s->request(), c)) continue;
         if (!encoded) {
           ChangeRecord copy = c;
@@ -454,7 +504,7 @@ void ChangeFeeds::FanOut(FeedView* fv) {
     }
   }
   for (auto& s : fv->subs) {
-    if (s->live) s->token = fv->sent_position;
+    if (s->live) s->token = Lifted(*s, fv->sent_position);
   }
 }
 
@@ -472,6 +522,9 @@ void ChangeFeeds::CatchUp(FeedView* fv, Subscriber* sub) {
       EndPruned(sub);
       return;
     }
+    // The new log applied the partitions in other runs: what the token covers is skipped.
+    sub->covered = from;
+    sub->covering = true;
   }
   if (sub->buffered() >= kCatchUpBuffer) return;
   if (sub->next < fv->sent) {
@@ -487,6 +540,7 @@ void ChangeFeeds::CatchUp(FeedView* fv, Subscriber* sub) {
     }
     for (auto& c : changes) {
       sub->next = c.seq + 1;
+      if (Resumed(sub, &c)) continue;
       std::string position = c.position.ToString();
       if (Matches(sub->request(), c)) {
         if (!sub->Push(Encode(std::move(c)))) return;
@@ -498,7 +552,7 @@ void ChangeFeeds::CatchUp(FeedView* fv, Subscriber* sub) {
   if (sub->next >= fv->sent) {
     sub->live = true;
     sub->SetLive(true);
-    if (sub->next == fv->sent) sub->token = fv->sent_position;
+    if (sub->next == fv->sent) sub->token = Lifted(*sub, fv->sent_position);
   } else {
     Wake();  // more to read
   }

@@ -277,26 +277,45 @@ bool ViewStore::FirstChangeAfter(const Position& from, uint64_t* seq, std::strin
     *seq = next_change_seq();
     return true;
   }
-  uint64_t lo = ReadBigEndian64(c->key());
+  const uint64_t first = ReadBigEndian64(c->key());
   c->Last();
-  uint64_t hi = ReadBigEndian64(c->key()) + 1;
-  // The covered changes are a prefix: find where it ends.
-  while (lo < hi) {
-    uint64_t mid = lo + (hi - lo) / 2;
+  const uint64_t end = ReadBigEndian64(c->key()) + 1;
+  // The view's position after change `at` (each record holds it).
+  auto position_after = [&](uint64_t at, Position* out) {
     std::string_view v;
-    TopicPartition tp;
-    int64_t offset = 0;
-    if (!txn->Get(kChanges, BigEndian64(mid), &v) || !ChangeEvent(v, &tp, &offset)) {
-      if (error) *error = "damaged change log record " + std::to_string(mid);
+    ChangeParts parts;
+    if (!txn->Get(kChanges, BigEndian64(at), &v) || !SplitChange(v, &parts) ||
+        !GetPosition(&parts.position, change_topics_, out)) {
+      if (error) *error = "damaged change log record " + std::to_string(at);
       return false;
     }
-    if (offset < from.NextOf(tp)) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
+    return true;
+  };
+  // `from` need not be a position this view passed (a replica's, or a rebuilt view's, which
+  // applied the partitions in other runs): per partition, the first change whose position
+  // after it passes from's offset there (positions only grow along the log) is where that
+  // partition's uncovered changes begin; the earliest of those is where the feed starts (the
+  // covered changes after it are skipped as they are sent: ChangeFeeds).
+  Position last;
+  if (!position_after(end - 1, &last)) return false;
+  uint64_t best = end;
+  for (const auto& [tp, after_last] : last) {
+    const int64_t want = from.NextOf(tp);
+    if (after_last <= want) continue;  // every change of tp is covered
+    uint64_t lo = first, hi = best;
+    while (lo < hi) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      Position at;
+      if (!position_after(mid, &at)) return false;
+      if (at.NextOf(tp) > want) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
     }
+    best = std::min(best, lo);
   }
-  *seq = lo;
+  *seq = best;
   return true;
 }
 

@@ -186,8 +186,10 @@ class ViewStore final : public RowSource {
   };
   bool ChangeBounds(ChangeLogBounds* out, std::string* error);
   // The first kept change that `from` does not cover (a change is covered when its event's
-  // offset is below from's offset for its partition, 0 when unlisted) — the changes a position
-  // the view passed covers are a prefix. *seq is bounds.next when every kept change is covered.
+  // offset is below from's offset for its partition, 0 when unlisted). The changes a position
+  // this view passed covers are a prefix; another position (a replica's, a rebuilt view's) may
+  // cover some changes after *seq too, which the reader skips. *seq is bounds.next when every
+  // kept change is covered.
   bool FirstChangeAfter(const Position& from, uint64_t* seq, std::string* error);
   // Changes with sequence in [from, end), oldest first, at most `max` of them and about
   // `max_bytes` (at least one).
