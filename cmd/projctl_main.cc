@@ -505,6 +505,26 @@ int Main(int argc, char** argv) {
   c.help = app.add_subcommand("help", "print this help, or a subcommand's");
   c.help->add_option("SUBCOMMAND", c.help_topic, "the subcommand")->type_name("");
 
+  {
+    // --help and --version end CLI11's parsing where they stand: a flag that neither projctl
+    // nor any subcommand has, beside them, is still a usage error.
+    bool asks_help = false;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      asks_help = asks_help || a == "--help" || a == "-h" || a == "--version";
+    }
+    for (int i = 1; asks_help && i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--") break;
+      if (a.size() < 2 || a[0] != '-' || (a[1] >= '0' && a[1] <= '9')) continue;
+      const std::string name = a.substr(0, a.find('='));
+      bool known = app.get_option_no_throw(name) != nullptr;
+      for (const CLI::App* sub : app.get_subcommands({})) {
+        known = known || sub->get_option_no_throw(name) != nullptr;
+      }
+      if (!known) return UsageError("projctl", "unknown flag '" + name + "'");
+    }
+  }
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = SubcommandFlagsAfterIt(app, args);

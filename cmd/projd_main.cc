@@ -139,6 +139,14 @@ bool Apply(projd::DaemonOptions* o, const std::string& name, const std::string& 
   } else if (name == "archive") {
     if (!ApplyArchive(o, value, error)) return false;
   } else if (name == "s3-endpoint") {
+    // http:// or https://, then a host (and maybe a port and a path).
+    const size_t scheme = value.rfind("http://", 0) == 0    ? 7
+                          : value.rfind("https://", 0) == 0 ? 8
+                                                            : 0;
+    if (scheme == 0 || value.size() == scheme || value[scheme] == '/' || value[scheme] == ':') {
+      *error = "wants http://HOST[:PORT] or https://HOST[:PORT] (got '" + value + "')";
+      return false;
+    }
     o->s3_endpoint = value;
   } else if (name == "demo-events") {
     o->demo_events = value;
@@ -446,6 +454,20 @@ bool ParseCommandLine(int argc, char** argv, projd::DaemonOptions* out, int* exi
   app.add_flag("--insecure-listen-any", insecure_listen_any,
                "allow a --listen address other than loopback without --auth");
 
+  // --help and --version end CLI11's parsing where they stand: an unknown flag beside them is
+  // still a usage error.
+  bool asks_help = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    asks_help = asks_help || a == "--help" || a == "-h" || a == "--version";
+  }
+  for (int i = 1; asks_help && i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") break;
+    if (a.size() < 2 || a[0] != '-') continue;
+    const std::string name = a.substr(0, a.find('='));
+    if (!app.get_option_no_throw(name)) return UsageError("unknown flag '" + name + "'", exit_code);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

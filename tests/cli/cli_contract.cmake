@@ -98,10 +98,17 @@ endforeach()
 # Usage errors: exit 2, the error names the flag or argument, nothing on stdout.
 expect_usage_error("--bogus" ${PROJD} --bogus)
 expect_usage_error("--bogus" ${PROJD} --demo --bogus=1)
+# --help and --version do not hide an unknown flag beside them.
+expect_usage_error("--bogus" ${PROJD} --bogus --version)
+expect_usage_error("--bogus" ${PROJD} --help --bogus)
+expect_usage_error("--bogus" ${PROJCTL} --version --bogus)
+expect_usage_error("--bogus" ${PROJCTL} status --help --bogus)
 expect_usage_error("stray" ${PROJD} --demo stray)
 expect_usage_error("--listen" ${PROJD} --demo --listen)
 expect_usage_error("--partitions" ${PROJD} --demo --partitions 0)
 expect_usage_error("--sync" ${PROJD} --demo --sync=sometimes)
+expect_usage_error("--s3-endpoint" ${PROJD} --demo --s3-endpoint notaurl)
+expect_usage_error("--s3-endpoint" ${PROJD} --demo --s3-endpoint https://)
 expect_usage_error("--kafka-prop" ${PROJD} --demo --kafka-prop novalue)
 # A property librdkafka refuses stops projd at start (every view would fail).
 expect_usage_error("kafka property bogus.prop: No such configuration property"
