@@ -110,7 +110,7 @@ bool Daemon::ProduceDemo(std::string* error) {
         // The demo makes its example topics on a real cluster too (an existing one is kept).
         std::string why;
         if (CreateKafkaTopic(brokers_, topic, options_.partitions, &why)) {
-          Log("info", "", "--demo: topic " + topic + " is there");
+          Log("info", "", "--demo: topic " + topic + " created, or found there already");
         } else {
           std::string line = "--demo: could not create topic " + topic;
           line += " (" + why + "); producing anyway: it may exist or be created by the broker";

@@ -484,7 +484,12 @@ bool Daemon::Reload(std::string* errors) {
     auto old = FindView(p->name());
     std::string error;
     if (!old) {
-      Log("info", p->name(), "new projection; starting from offset 0");
+      // A view dropped from the folder and put back keeps its data (until `projctl drop`).
+      std::error_code ec;
+      Log("info", p->name(),
+          fs::exists(ViewDir(p->name()) + "/CURRENT", ec)
+              ? "projection back in the folder; resuming from its kept data"
+              : "new projection; starting from offset 0");
       if (!StartView(p, &error)) {
         Log("error", p->name(), "cannot start: " + error);
         *errors += error + "\n";

@@ -731,8 +731,10 @@ ViewStatus View::Status() {
   }
   if (!logged_state_ || st.state != last_state_) {
     bool calm = st.state == ViewState::kLive || st.state == ViewState::kCatchingUp;
+    // A rebuild's view says so: the view readers see is the serving one, in its own state.
     log_(calm ? "info" : "warn", st.name,
-         std::string("state ") + (logged_state_ ? ViewStateName(last_state_) : "-") + " -> " +
+         std::string(shadow_.load(std::memory_order_relaxed) ? "rebuild: state " : "state ") +
+             (logged_state_ ? ViewStateName(last_state_) : "-") + " -> " +
              ViewStateName(st.state) + (st.reason.empty() ? "" : ": " + st.reason));
     logged_state_ = true;
     last_state_ = st.state;
