@@ -309,6 +309,11 @@ Plan Choose(const Query& q, const QueryText& text) {
   if (have_eq) return eq;
   if (have_range && range.owned_lo) return range;
   if (have_key_range) return key_range;
+  // A number bound and a string bound: no value lies in both, but the where clause fails on
+  // the rows a scan reads (comparing a string with a number); so does this query, by scanning.
+  if (have_range && range.lo && range.hi && range.lo->type() != range.hi->type()) {
+    have_range = false;
+  }
   if (have_range) {
     // Keep to values of the bound's type: numbers sort before strings in the index, so a
     // range with one bound must not run into the other type.
