@@ -13,6 +13,15 @@
 namespace projd {
 namespace {
 
+// false with *error when the events file held a line it could not take (a bad envelope).
+bool SourceSound(const Source& source, std::string* error) {
+  SourceStatus st = source.Status();
+  if (st.healthy) return true;
+  *error = st.problem;
+  return false;
+}
+
+
 // The view of a replay is its batch: the rows stay in the batch from one poll to the next (no
 // row is loaded, merged back or copied), and a row deleted leaves it when its poll ends. Only
 // the dedupe ids are kept here.
@@ -287,7 +296,7 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
       if (out->stopped || c->last) break;
     }
     rows.Finish(&batch, out);
-    return true;
+    return SourceSound(*source, error);
   }
   std::vector<Message> messages;
   ReadEvent read;
@@ -329,7 +338,7 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
     rows.EndPoll(&batch, out);
   }
   rows.Finish(&batch, out);
-  return true;
+  return SourceSound(*source, error);
 }
 
 void SetReplayReaders(int readers) { replay_readers = readers < 0 ? 0 : readers; }

@@ -379,3 +379,24 @@ projection v {
   CHECK(r.dead_letters[1].reason.find("invalid UTF-8") != std::string::npos);
   CHECK_FALSE(r.dead_letters[1].has_key);
 }
+
+TEST_CASE("replay: an envelope whose partition is no partition fails the replay, naming the line",
+          "[engine]") {
+  const std::string proj = "projection e { from \"t\" key event.k on E { n += 1 } }";
+  for (const char* bad : {"-1", "1.5", "1048576", "\"1\"", "true"}) {
+    INFO("partition " << bad);
+    std::string path = (TestDir("replay_bad_partition") / "events.jsonl").string();
+    std::ofstream(path) << R"({"value":{"type":"E","k":"a"},"partition":1})" << "\n"
+                        << R"({"value":{"type":"E","k":"b"},"partition":)" << bad << "}\n";
+    projd::ReplayResult r;
+    std::string error;
+    CHECK_FALSE(projd::Replay(Compile(proj), path, &r, &error));
+    CHECK(error.rfind("events file line 2: \"partition\" must be a whole number from 0 to "
+                      "1048575, not ", 0) == 0);
+  }
+  // A partition of the allowed range replays as given.
+  projd::ReplayResult ok = ReplayText("replay_good_partition", proj,
+                                      R"({"value":{"type":"E","k":"a"},"partition":1048575})"
+                                      "\n");
+  CHECK(ok.rows.count("a") == 1);
+}
