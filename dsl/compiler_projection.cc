@@ -248,8 +248,18 @@ void Compiler::KeepSource(const ast::Projection& p, Projection* proj) {
 void Compiler::CompileFrom(const ast::Clause& c, Projection* proj) {
   std::set<std::string> topics;
   for (const auto& t : c.names) {
+    // Kafka's rule for topic names: 1 to 249 of [A-Za-z0-9._-], not "." or "..".
+    const bool legal = t.size() <= 249 && t != "." && t != ".." &&
+                       std::all_of(t.begin(), t.end(), [](char ch) {
+                         return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                                (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+                       });
     if (t.empty()) {
       Error(c.offset, "topic name must not be empty");
+    } else if (!legal) {
+      Error(c.offset, "topic \"" + t.substr(0, 64) +
+                          "\" is not a Kafka topic name (1 to 249 of letters, digits, '.', '_' "
+                          "and '-'; not \".\" or \"..\")");
     } else if (!topics.insert(t).second) {
       Error(c.offset, "topic \"" + t + "\" is listed twice");
     }
