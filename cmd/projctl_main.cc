@@ -14,6 +14,7 @@
 #include "api/http_server.h"
 #include "cmd/projctl_common.h"
 #include "cmd/projctl_watch.h"
+#include "engine/replay.h"
 
 namespace projctl {
 namespace {
@@ -64,6 +65,7 @@ struct CommandLine {
   std::string diff_old, diff_new, diff_events, diff_view, diff_schema;
   CLI::App* explain = nullptr;
   std::string explain_view, explain_key, explain_events, explain_file, explain_schema;
+  int64_t max_event_bytes = 1 << 20;  // test, diff, explain --events: projd's flag
 
   CLI::App* status = nullptr;
   bool status_json = false;
@@ -186,6 +188,12 @@ void AddOfflineCommands(CLI::App* app, CommandLine* c) {
   c->diff->add_option("--view", c->diff_view, "the projection to compare (default: the first)")
       ->type_name("NAME");
   c->diff->add_option("--schema", c->diff_schema, kSchemaHelp)->type_name("WRITER.avsc");
+  for (CLI::App* sub : {c->test, c->diff}) {
+    sub->add_option("--max-event-bytes", c->max_event_bytes,
+                    "larger events are event errors, as with projd's flag (default 1048576)")
+        ->type_name("N")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  }
   c->diff->footer(
       "Prints added (+), removed (-) and changed (~ key.field: old -> new) rows and a summary;\n"
       "exits 1 when any row or the number of dead letters differs.");
@@ -202,6 +210,11 @@ void AddOfflineCommands(CLI::App* app, CommandLine* c) {
           ->type_name("F.proj");
   CLI::Option* schema =
       c->explain->add_option("--schema", c->explain_schema, kSchemaHelp)->type_name("WRITER.avsc");
+  c->explain
+      ->add_option("--max-event-bytes", c->max_event_bytes,
+                   "offline: larger events are event errors, as with projd's flag (default 1048576)")
+      ->type_name("N")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   events->needs(file);
   file->needs(events);
   schema->needs(events);
@@ -542,6 +555,7 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (c.help->parsed()) return Help(app, c.help_topic);
+  projd::SetReplayMaxEventBytes(c.max_event_bytes);
   if (c.check->parsed()) return Check(c.check_files);
   if (c.test->parsed()) return Test(c.test_args);
   if (c.restore->parsed()) return Restore(c.restore_data, c.restore_view, c.restore_file);

@@ -61,14 +61,15 @@ class MemoryRows final : public RowSource {
   std::vector<Batch::Rows::value_type*> gone_;
 };
 
-constexpr int64_t kMaxEventBytes = 1 << 20;
+std::atomic<int64_t> max_event_bytes{1 << 20};
 
-// The daemon's default --max-event-bytes applies here too (same events, same view): a larger
-// message gets an error, kept in *note, and the start of its value for its dead letter.
+// The daemon's --max-event-bytes applies here too (same events, same view): a larger message
+// gets an error, kept in *note, and the start of its value for its dead letter.
 void LimitSize(Message* msg, std::string* note) {
-  if (static_cast<int64_t>(msg->value.size()) <= kMaxEventBytes) return;
+  const int64_t most = max_event_bytes.load(std::memory_order_relaxed);
+  if (static_cast<int64_t>(msg->value.size()) <= most) return;
   *note = "event of " + std::to_string(msg->value.size()) +
-          " bytes is larger than --max-event-bytes " + std::to_string(kMaxEventBytes);
+          " bytes is larger than --max-event-bytes " + std::to_string(most);
   msg->error = *note;
   msg->value = msg->value.substr(0, 65536);
 }
@@ -342,6 +343,8 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
 }
 
 void SetReplayReaders(int readers) { replay_readers = readers < 0 ? 0 : readers; }
+
+void SetReplayMaxEventBytes(int64_t bytes) { max_event_bytes = bytes; }
 
 Value ViewToJson(const std::map<std::string, RowRecord>& rows) {
   Object o;

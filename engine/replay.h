@@ -46,6 +46,9 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
 // How many threads read events ahead of the applying thread in Replay (JSON events): 0, the
 // default, picks from the cores (see engine/README.md). For tests and benchmarks.
 void SetReplayReaders(int readers);
+// The largest event a replay applies (projd's --max-event-bytes; default 1 MiB): a larger one
+// is an event error, as in the daemon.
+void SetReplayMaxEventBytes(int64_t bytes);
 
 // The view as a JSON object {key: row}, keys in order.
 Value ViewToJson(const std::map<std::string, RowRecord>& rows);

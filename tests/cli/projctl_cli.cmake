@@ -28,6 +28,10 @@ file(WRITE ${TMP}/sum.proj "projection sums {\n  from \"t\"\n  key event.k\n  on
 file(WRITE ${TMP}/sum.jsonl "{\"k\":\"a\",\"n\":0.1}\n{\"k\":\"a\",\"n\":0.2}\n{\"k\":\"b\",\"n\":5}\nnot json\n")
 expect_run(0 ${PROJCTL} test ${TMP}/sum.proj --events ${TMP}/sum.jsonl)
 expect_contains("${LAST_OUT}" "\"total\": 0.3")
+# --max-event-bytes as projd has it: a larger event is a dead letter saying so.
+expect_run(0 ${PROJCTL} test ${TMP}/sum.proj --events ${TMP}/sum.jsonl --max-event-bytes 15)
+expect_contains("${LAST_ERR}" "sums: dead letter t:0:0: event of 17 bytes is larger than --max-event-bytes 15")
+expect_lacks("${LAST_OUT}" "\"total\": 0.3")
 expect_contains("${LAST_ERR}" "dead letter t:0:3")
 file(WRITE ${TMP}/want.json "{\"a\": {\"total\": 0.3}, \"b\": {\"total\": 5}}")
 expect_run(0 ${PROJCTL} test ${TMP}/sum.proj --events ${TMP}/sum.jsonl --expect ${TMP}/want.json)
