@@ -293,7 +293,9 @@ async function main() {
   let lineCount = 0;
   for (const file of files) {
     const rel = path.relative(src, file);
-    const text = fs.readFileSync(file, 'utf8');
+    // An editor drops a file's byte order mark before its grammar sees the text (projd skips
+    // it too).
+    const text = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
     const { lines, state } = tokenizeFile(grammar, rel, text);
     lineCount += lines.length;
     if (fs.existsSync(file.replace(/\.proj$/, '.errors'))) continue;  // deliberately broken
