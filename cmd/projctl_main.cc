@@ -211,8 +211,9 @@ void AddOfflineCommands(CLI::App* app, CommandLine* c) {
   CLI::Option* schema =
       c->explain->add_option("--schema", c->explain_schema, kSchemaHelp)->type_name("WRITER.avsc");
   c->explain
-      ->add_option("--max-event-bytes", c->max_event_bytes,
-                   "offline: larger events are event errors, as with projd's flag (default 1048576)")
+      ->add_option(
+          "--max-event-bytes", c->max_event_bytes,
+          "offline: larger events are event errors, as with projd's flag (default 1048576)")
       ->type_name("N")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   events->needs(file);

@@ -108,12 +108,28 @@ class KafkaSource final : public Source {
       reachable = !transport_problem_;
     }
     // The final positions, so external tools see where projd stopped (not when Kafka is
-    // unreachable: a blocking commit would hold up the shutdown).
+    // unreachable: a blocking commit would hold up the shutdown). The source may not have
+    // noticed yet (it resumed from stored offsets and has asked Kafka nothing): a broker must
+    // answer a metadata request within a second.
+    if (reachable && rk_) {
+      const rd_kafka_metadata_t* md = nullptr;
+      reachable = rd_kafka_metadata(rk_.get(), 0, nullptr, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (md) rd_kafka_metadata_destroy(md);
+    }
     if (reachable) CommitFinal();
     queue_.reset();
-    if (rk_) {
+    if (rk_ && reachable) {
       rd_kafka_consumer_close(rk_.get());
       rk_.reset();
+    } else if (rk_) {
+      // Closing would wait for a coordinator that cannot be reached, and so does librdkafka's
+      // destroy while a consumer-group commit is outstanding (until its request times out):
+      // the client is let go on a thread of its own, so that a stop (SIGTERM) or a reload is
+      // not held up by it.
+      rd_kafka_t* rk = rk_.release();
+      std::thread([rk] {
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+      }).detach();
     }
   }
 

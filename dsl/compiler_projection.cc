@@ -249,11 +249,11 @@ void Compiler::CompileFrom(const ast::Clause& c, Projection* proj) {
   std::set<std::string> topics;
   for (const auto& t : c.names) {
     // Kafka's rule for topic names: 1 to 249 of [A-Za-z0-9._-], not "." or "..".
-    const bool legal = t.size() <= 249 && t != "." && t != ".." &&
-                       std::all_of(t.begin(), t.end(), [](char ch) {
-                         return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                                (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
-                       });
+    const bool legal =
+        t.size() <= 249 && t != "." && t != ".." && std::all_of(t.begin(), t.end(), [](char ch) {
+          return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == '-';
+        });
     if (t.empty()) {
       Error(c.offset, "topic name must not be empty");
     } else if (!legal) {

@@ -27,9 +27,8 @@ bool ToStringForConcat(const Value& v, std::string* out) {
 }
 
 std::string TooLong() {
-  return "value longer than " + std::to_string(kMaxValueBytes) +
-         " bytes, or nested deeper than " + std::to_string(kMaxValueDepth) +
-         " levels (the most a string or pushed value may hold)";
+  return "value longer than " + std::to_string(kMaxValueBytes) + " bytes, or nested deeper than " +
+         std::to_string(kMaxValueDepth) + " levels (the most a string or pushed value may hold)";
 }
 
 bool FitsIn(const Value& v, size_t* budget, int depth) {
@@ -61,9 +60,9 @@ using evaluator_internal::Compare;
 using evaluator_internal::Fail;
 using evaluator_internal::Kind;
 using evaluator_internal::Resolve;
+using evaluator_internal::TooLong;
 using evaluator_internal::ToStringForConcat;
 using evaluator_internal::Truth;
-using evaluator_internal::TooLong;
 
 // Whether s is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool IsUtf8(std::string_view s) {

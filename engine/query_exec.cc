@@ -1,8 +1,8 @@
 #include "engine/query_exec.h"
 
 #include <algorithm>
-#include <optional>
 #include <functional>
+#include <optional>
 #include <set>
 
 #include "dsl/hex.h"
@@ -156,6 +156,91 @@ bool EqualsAlternatives(const ExprNode& n, std::string* subject, std::vector<Val
   return false;
 }
 
+// What the where clause's conjuncts offer, one kind of plan each (Choose picks among them).
+struct Candidates {
+  Plan prefix, eq, range, keys, key_range;
+  bool have_prefix = false, have_eq = false, have_range = false, have_keys = false;
+  bool have_key_range = false;
+};
+
+// key in (...), key == A or key == B: those keys; F == A or F == B on an indexed F: the index's
+// entries of those values. False when `c` is neither.
+bool OfferEqualsAlternatives(const ExprNode& c, const std::vector<std::string>& indexes,
+                             Candidates* k) {
+  std::string subject;
+  std::vector<Value> values;
+  if (!EqualsAlternatives(c, &subject, &values)) return false;
+  if (subject == std::string(1, '\0')) {
+    bool strings = true;
+    for (const Value& v : values) strings = strings && v.is_string();
+    if (strings && !k->have_keys) {
+      k->keys.kind = Plan::Kind::kKey;
+      for (const Value& v : values) k->keys.keys.push_back(v.as_string());
+      std::sort(k->keys.keys.begin(), k->keys.keys.end());
+      k->keys.keys.erase(std::unique(k->keys.keys.begin(), k->keys.keys.end()), k->keys.keys.end());
+      k->have_keys = true;
+    }
+    return true;
+  }
+  if (std::find(indexes.begin(), indexes.end(), subject) != indexes.end() && !k->have_eq) {
+    k->eq.kind = Plan::Kind::kIndex;
+    k->eq.field = subject;
+    k->eq.equals = std::move(values);
+    k->have_eq = true;
+  }
+  return true;
+}
+
+// A comparison `a op b` (b a constant): a key range, or a range of an indexed field.
+void OfferComparison(const Query& q, const ExprNode* a, const ExprNode* b, Op op, bool indexed,
+                     Candidates* k) {
+  if (!q.has_as_of && a->op == Op::kKey && IsConst(*b) && b->constant.is_string()) {
+    // A key range: start inclusive, end exclusive (the key right after K is K + "\0").
+    const std::string& key = b->constant.as_string();
+    Plan& r = k->key_range;
+    r.kind = Plan::Kind::kKeyRange;
+    if (op == Op::kGt || op == Op::kGe) {
+      std::string start = op == Op::kGe ? key : key + std::string(1, '\0');
+      if (start > r.start) r.start = std::move(start);
+    } else {
+      std::string end = op == Op::kLt ? key : key + std::string(1, '\0');
+      if (r.end.empty() || end < r.end) r.end = std::move(end);
+    }
+    k->have_key_range = true;
+    return;
+  }
+  if (q.has_as_of || !indexed || !IsConst(*b)) return;
+  if (!b->constant.is_number() && !b->constant.is_string()) return;
+  if (k->have_range && k->range.field != a->name) return;
+  k->range.kind = Plan::Kind::kIndex;
+  k->range.field = a->name;
+  k->have_range = true;
+  if (op == Op::kGt || op == Op::kGe) {
+    k->range.lo = &b->constant;
+    k->range.lo_inclusive = op == Op::kGe;
+  } else {
+    k->range.hi = &b->constant;
+    k->range.hi_inclusive = op == Op::kLe;
+  }
+}
+
+// The plan of a range on an indexed field.
+Plan RangePlan(Plan range) {
+  // Keep to values of the bound's type: numbers sort before strings in the index, so a range
+  // with one bound must not run into the other type.
+  static const Value kMinString = Value::String("");
+  static const Value kMaxNumber = Value::Number(LargestDecimal());
+  static const Value kMinNumber = Value::Number(LargestDecimal().Negated());
+  const Value* bound = range.lo ? range.lo : range.hi;
+  if (bound->is_number()) {
+    if (!range.lo) range.lo = &kMinNumber;
+    if (!range.hi) range.hi = &kMaxNumber;
+  } else if (!range.lo) {
+    range.lo = &kMinString;
+  }
+  return range;
+}
+
 Plan Choose(const Query& q, const QueryText& text) {
   Plan plan;
   if (q.has_as_of) plan.kind = Plan::Kind::kHistory;
@@ -166,41 +251,16 @@ Plan Choose(const Query& q, const QueryText& text) {
   auto indexed = [&](const ExprNode& n) {
     return n.op == Op::kField && std::find(indexes.begin(), indexes.end(), n.name) != indexes.end();
   };
-  Plan prefix, eq, range, keys, key_range;
-  bool have_prefix = false, have_eq = false, have_range = false, have_keys = false;
-  bool have_key_range = false;
+  Candidates k;
   int text_slot = -1;  // the most selective matches condition
   for (const ExprNode* c : conj) {
     if (c->op == Op::kMatches && !q.has_as_of &&
         (text_slot < 0 || text.Selectivity(c->slot) < text.Selectivity(text_slot))) {
       text_slot = c->slot;
     }
-    if (!q.has_as_of && (c->op == Op::kOr || c->op == Op::kIn)) {
-      // key in (...), key == A or key == B: those keys; F == A or F == B on an indexed F: the
-      // index's entries of those values.
-      std::string subject;
-      std::vector<Value> values;
-      if (EqualsAlternatives(*c, &subject, &values)) {
-        if (subject == std::string(1, '\0')) {
-          bool strings = true;
-          for (const Value& v : values) strings = strings && v.is_string();
-          if (strings && !have_keys) {
-            keys.kind = Plan::Kind::kKey;
-            for (const Value& v : values) keys.keys.push_back(v.as_string());
-            std::sort(keys.keys.begin(), keys.keys.end());
-            keys.keys.erase(std::unique(keys.keys.begin(), keys.keys.end()), keys.keys.end());
-            have_keys = true;
-          }
-          continue;
-        }
-        if (std::find(indexes.begin(), indexes.end(), subject) != indexes.end() && !have_eq) {
-          eq.kind = Plan::Kind::kIndex;
-          eq.field = subject;
-          eq.equals = std::move(values);
-          have_eq = true;
-        }
-        continue;
-      }
+    if (!q.has_as_of && (c->op == Op::kOr || c->op == Op::kIn) &&
+        OfferEqualsAlternatives(*c, indexes, &k)) {
+      continue;
     }
     if (c->args.size() != 2 && c->op != Op::kIn && c->op != Op::kCall) continue;
     const ExprNode* a = c->args.empty() ? nullptr : &c->args[0];
@@ -214,75 +274,37 @@ Plan Choose(const Query& q, const QueryText& text) {
         return plan;  // a single key: nothing narrower
       }
       // A missing field reads as null but has no index entry: null needs a scan.
-      if (!q.has_as_of && indexed(*a) && IsConst(*b) && !b->constant.is_null() && !have_eq) {
-        eq.kind = Plan::Kind::kIndex;
-        eq.field = a->name;
-        eq.equals = {b->constant};
-        have_eq = true;
+      if (!q.has_as_of && indexed(*a) && IsConst(*b) && !b->constant.is_null() && !k.have_eq) {
+        k.eq.kind = Plan::Kind::kIndex;
+        k.eq.field = a->name;
+        k.eq.equals = {b->constant};
+        k.have_eq = true;
       }
     } else if (c->op == Op::kStartsWith ||
                (c->op == Op::kCall && c->func == ExprNode::Func::kStartsWith)) {
-      if (a->op == Op::kKey && IsConst(*b) && b->constant.is_string() && !have_prefix) {
-        prefix.kind = Plan::Kind::kPrefix;
-        prefix.key_or_prefix = b->constant.as_string();
-        have_prefix = true;
+      if (a->op == Op::kKey && IsConst(*b) && b->constant.is_string() && !k.have_prefix) {
+        k.prefix.kind = Plan::Kind::kPrefix;
+        k.prefix.key_or_prefix = b->constant.as_string();
+        k.have_prefix = true;
       } else if (!q.has_as_of && indexed(*a) && IsConst(*b) && b->constant.is_string() &&
-                 !have_range) {
+                 !k.have_range) {
         // An indexed string field's prefix: the index's strings from it to it followed by a
         // byte no UTF-8 text holds (a range; the where clause decides on each row).
-        range.kind = Plan::Kind::kIndex;
-        range.field = a->name;
-        range.owned_lo = b->constant;
-        range.owned_hi = Value::String(b->constant.as_string() + "\xFF");
-        range.lo_inclusive = true;
-        range.hi_inclusive = false;
-        have_range = true;
+        k.range.kind = Plan::Kind::kIndex;
+        k.range.field = a->name;
+        k.range.owned_lo = b->constant;
+        k.range.owned_hi = Value::String(b->constant.as_string() + "\xFF");
+        k.range.lo_inclusive = true;
+        k.range.hi_inclusive = false;
+        k.have_range = true;
       }
-    } else if (c->op == Op::kIn) {
-      if (q.has_as_of || !indexed(c->args[0]) || have_eq) continue;
-      bool all_const = true;
-      for (size_t i = 1; i < c->args.size(); ++i) {
-        all_const = all_const && IsConst(c->args[i]) && !c->args[i].constant.is_null();
-      }
-      if (!all_const) continue;
-      eq.kind = Plan::Kind::kIndex;
-      eq.field = c->args[0].name;
-      eq.equals.clear();
-      for (size_t i = 1; i < c->args.size(); ++i) eq.equals.push_back(c->args[i].constant);
-      have_eq = true;
     } else if (c->op == Op::kLt || c->op == Op::kLe || c->op == Op::kGt || c->op == Op::kGe) {
       Op op = c->op;
       if (IsConst(*a) && !IsConst(*b)) {
         std::swap(a, b);
         op = Mirror(op);
       }
-      if (!q.has_as_of && a->op == Op::kKey && IsConst(*b) && b->constant.is_string()) {
-        // A key range: start inclusive, end exclusive (the key right after K is K + "\0").
-        const std::string& k = b->constant.as_string();
-        key_range.kind = Plan::Kind::kKeyRange;
-        if (op == Op::kGt || op == Op::kGe) {
-          std::string start = op == Op::kGe ? k : k + std::string(1, '\0');
-          if (start > key_range.start) key_range.start = std::move(start);
-        } else {
-          std::string end = op == Op::kLt ? k : k + std::string(1, '\0');
-          if (key_range.end.empty() || end < key_range.end) key_range.end = std::move(end);
-        }
-        have_key_range = true;
-        continue;
-      }
-      if (q.has_as_of || !indexed(*a) || !IsConst(*b)) continue;
-      if (!b->constant.is_number() && !b->constant.is_string()) continue;
-      if (have_range && range.field != a->name) continue;
-      range.kind = Plan::Kind::kIndex;
-      range.field = a->name;
-      have_range = true;
-      if (op == Op::kGt || op == Op::kGe) {
-        range.lo = &b->constant;
-        range.lo_inclusive = op == Op::kGe;
-      } else {
-        range.hi = &b->constant;
-        range.hi_inclusive = op == Op::kLe;
-      }
+      OfferComparison(q, a, b, op, indexed(*a), &k);
     }
   }
   if (text_slot >= 0) {
@@ -291,44 +313,28 @@ Plan Choose(const Query& q, const QueryText& text) {
     plan.kind = Plan::Kind::kText;
     plan.text_slot = text_slot;
     plan.field = text.field(text_slot);
-    if (have_prefix) plan.key_or_prefix = prefix.key_or_prefix;
+    if (k.have_prefix) plan.key_or_prefix = k.prefix.key_or_prefix;
     return plan;
   }
   if (!q.has_as_of && TextUnion(conj, text, &plan)) {
-    if (have_prefix) plan.key_or_prefix = prefix.key_or_prefix;
+    if (k.have_prefix) plan.key_or_prefix = k.prefix.key_or_prefix;
     return plan;
   }
-  if (have_keys) return keys;
-  if (have_prefix && !q.has_as_of) return prefix;
+  if (k.have_keys) return k.keys;
+  if (k.have_prefix && !q.has_as_of) return k.prefix;
   if (q.has_as_of) {
     // As of a time the indexes do not apply: keys come from the history, narrowed by a
     // key prefix when there is one.
-    if (have_prefix) plan.key_or_prefix = prefix.key_or_prefix;
+    if (k.have_prefix) plan.key_or_prefix = k.prefix.key_or_prefix;
     return plan;
   }
-  if (have_eq) return eq;
-  if (have_range && range.owned_lo) return range;
-  if (have_key_range) return key_range;
+  if (k.have_eq) return k.eq;
+  if (k.have_range && k.range.owned_lo) return k.range;
+  if (k.have_key_range) return k.key_range;
   // A number bound and a string bound: no value lies in both, but the where clause fails on
   // the rows a scan reads (comparing a string with a number); so does this query, by scanning.
-  if (have_range && range.lo && range.hi && range.lo->type() != range.hi->type()) {
-    have_range = false;
-  }
-  if (have_range) {
-    // Keep to values of the bound's type: numbers sort before strings in the index, so a
-    // range with one bound must not run into the other type.
-    static const Value kMinString = Value::String("");
-    static const Value kMaxNumber = Value::Number(LargestDecimal());
-    static const Value kMinNumber = Value::Number(LargestDecimal().Negated());
-    const Value* bound = range.lo ? range.lo : range.hi;
-    if (bound->is_number()) {
-      if (!range.lo) range.lo = &kMinNumber;
-      if (!range.hi) range.hi = &kMaxNumber;
-    } else if (!range.lo) {
-      range.lo = &kMinString;
-    }
-    return range;
-  }
+  const Plan& r = k.range;
+  if (k.have_range && !(r.lo && r.hi && r.lo->type() != r.hi->type())) return RangePlan(r);
   return plan;
 }
 
@@ -485,6 +491,19 @@ bool Bounded(const Plan& plan, bool stream) {
 // chunk at a time (for pages in key order). A text plan stops with *gave_up once `scanned`
 // reaches give_up_after (0: never); `consider` does so for the rows it is given. False with
 // *error when the store fails.
+// Feeds the rows of `keys` (in key order; with key_paged, only those after after_key) to
+// `consider` until it returns false; keys without a row are passed over.
+void ConsiderKeys(const std::vector<std::string>& keys, ViewStore* store, bool key_paged,
+                  const std::string& after_key, const RowFn& consider) {
+  for (const auto& k : keys) {
+    if (key_paged && k <= after_key) continue;
+    RowRecord rec;
+    uint64_t dead;
+    if (!store->GetRow(k, &rec, &dead)) continue;
+    if (!consider(k, std::move(rec))) break;
+  }
+}
+
 bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryText& text,
                 bool key_paged, const std::string& after_key, bool stream, bool need_row,
                 uint64_t* scanned, uint64_t give_up_after, bool* gave_up, const RowFn& consider,
@@ -522,24 +541,13 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
       }
       std::sort(keys.begin(), keys.end());
       keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-      for (const auto& k : keys) {
-        RowRecord rec;
-        uint64_t dead;
-        if (!store->GetRow(k, &rec, &dead)) continue;
-        if (!consider(k, std::move(rec))) break;
-      }
+      ConsiderKeys(keys, store, false, after_key, consider);
       return true;
     }
     case Plan::Kind::kKey: {
       // One key, or several in key order.
       const std::vector<std::string> one{plan.key_or_prefix};
-      for (const std::string& k : plan.keys.empty() ? one : plan.keys) {
-        RowRecord rec;
-        uint64_t dead;
-        if (key_paged && k <= after_key) continue;
-        if (!store->GetRow(k, &rec, &dead)) continue;
-        if (!consider(k, std::move(rec))) break;
-      }
+      ConsiderKeys(plan.keys.empty() ? one : plan.keys, store, key_paged, after_key, consider);
       return true;
     }
     case Plan::Kind::kScan:
@@ -589,13 +597,7 @@ bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryT
       IndexKeys(plan, store, &keys, scanned);
       // Index entries were counted as examined; the rows they lead to are counted below.
       *scanned = 0;
-      for (const auto& k : keys) {
-        if (key_paged && k <= after_key) continue;
-        RowRecord rec;
-        uint64_t dead;
-        if (!store->GetRow(k, &rec, &dead)) continue;
-        if (!consider(k, std::move(rec))) break;
-      }
+      ConsiderKeys(keys, store, key_paged, after_key, consider);
       return true;
     }
     case Plan::Kind::kHistory: {
@@ -749,8 +751,7 @@ bool Project(const Query& q, const std::string& key, const RowRecord& rec, Value
 
 // The cursor of a page of rows: the last key of the previous page (key order), or the sort
 // values and key of its last row (order by).
-bool ParseRowCursor(const Query& q, const std::string& cursor, SortKey* after,
-                    std::string* error) {
+bool ParseRowCursor(const Query& q, const std::string& cursor, SortKey* after, std::string* error) {
   Value cv;
   if (!query_detail::DecodeCursor(q, cursor, &cv) || !cv.as_object().Find("k") ||
       !cv.as_object().Find("k")->is_string()) {
@@ -784,6 +785,30 @@ bool AnswerSorted(const Query& q, std::vector<TopRows::Entry> rows, size_t page,
     answer->next_cursor = query_detail::EncodeCursor(q, std::move(c));
   }
   if (rows.size() <= page) answer->next_cursor.clear();
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
+// Whether the row passes the query's where clause (*pass); false with *error when the clause
+// fails on it. null counts as false; any other value than a boolean is an error, as in a
+// projection's `if`.
+bool PassesWhere(const Query& q, const std::string& key, const Object& fields,
+                 const TextOracle* oracle, bool* pass, std::string* error) {
+  Value v;
+  if (!EvaluateOnRow(q.where, "where", key, fields, &v, error, oracle)) return false;
+  if (v.is_null()) {
+    *pass = false;
+    return true;
+  }
+  if (!v.is_bool()) {
+    *error = std::string("where failed on row ") + key +
+             ": the where clause needs a boolean, not " + Value::TypeName(v.type());
+    return false;
+  }
+  *pass = v.as_bool();
   return true;
 }
 
@@ -857,22 +882,12 @@ bool RunQuery(const Query& q, ViewStore* store, const std::string& cursor,
       failed = true;
       return false;
     }
-    if (q.has_where) {
-      Value v;
-      if (!EvaluateOnRow(q.where, "where", key, rec.fields, &v, error, oracle)) {
-        failed = true;
-        return false;
-      }
-      if (!v.is_bool()) {
-        // null counts as false; any other value is an error, as in a projection's `if`.
-        if (v.is_null()) return true;
-        *error = std::string("where failed on row ") + key + ": the where clause needs a boolean, not " +
-                 Value::TypeName(v.type());
-        failed = true;
-        return false;
-      }
-      if (!v.as_bool()) return true;
+    bool pass = true;
+    if (q.has_where && !PassesWhere(q, key, rec.fields, oracle, &pass, error)) {
+      failed = true;
+      return false;
     }
+    if (!pass) return true;
     if (q.aggregates) {
       failed = !grouper.Add(key, rec.fields, error, oracle);
       return !failed;

@@ -21,7 +21,6 @@ bool SourceSound(const Source& source, std::string* error) {
   return false;
 }
 
-
 // The view of a replay is its batch: the rows stay in the batch from one poll to the next (no
 // row is loaded, merged back or copied), and a row deleted leaves it when its poll ends. Only
 // the dedupe ids are kept here.

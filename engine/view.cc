@@ -734,8 +734,8 @@ ViewStatus View::Status() {
     // A rebuild's view says so: the view readers see is the serving one, in its own state.
     log_(calm ? "info" : "warn", st.name,
          std::string(shadow_.load(std::memory_order_relaxed) ? "rebuild: state " : "state ") +
-             (logged_state_ ? ViewStateName(last_state_) : "-") + " -> " +
-             ViewStateName(st.state) + (st.reason.empty() ? "" : ": " + st.reason));
+             (logged_state_ ? ViewStateName(last_state_) : "-") + " -> " + ViewStateName(st.state) +
+             (st.reason.empty() ? "" : ": " + st.reason));
     logged_state_ = true;
     last_state_ = st.state;
   }

@@ -383,6 +383,36 @@ projection b { from "b" key event.k on * { n += 1 } }
   CHECK(p->Call("GET", "/readyz").status == 200);
 }
 
+TEST_CASE("SIGTERM with Kafka unreachable: the view with stored offsets stops at once, exit 0",
+          "[embedded]") {
+  std::string data;
+  std::string dir = Folder("term-unreachable", R"(
+projection t { from "t" key event.k on * { n += 1 } }
+)",
+                           &data);
+  std::string error;
+  auto p = ProjdProcess::Start(
+      {"--projections", dir + "/projections", "--data", data, "--partitions", "1"},
+      dir + "/projd.log", &error);
+  REQUIRE(p);
+  std::vector<std::string> events;
+  for (int i = 0; i < 20; ++i) events.push_back("{\"k\":\"k" + std::to_string(i % 4) + "\"}");
+  ProduceValues(p->embedded_brokers(), "t", events);
+  REQUIRE(p->WaitCaughtUp("t", 20));
+  CHECK(p->Terminate() == 0);
+  // Again with its offsets stored, and no broker where --brokers points: the Kafka client
+  // cannot close (nor commit to its group), which must not hold up the stop (SPEC: SIGTERM
+  // finishes the batch in hand, commits, exits 0).
+  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
+                           "127.0.0.1:1"},
+                          dir + "/projd2.log", &error);
+  REQUIRE(p);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(p->Terminate(std::chrono::seconds(25)) == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+}
+
 TEST_CASE("the open files limit is raised, the connection cap kept below it", "[embedded]") {
   std::string data;
   std::string dir = Folder("nofile", R"(
