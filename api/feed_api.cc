@@ -1,6 +1,8 @@
 // GET /v1/views/{view}/changes (SPEC §9): the request's parameters, checked, become a
 // subscription of the change feeds (api/change_feed.h), answered with a streamed body.
 
+#include <algorithm>
+
 #include "api/api_answers.h"
 #include "api/daemon.h"
 #include "api/daemon_api.h"
@@ -93,6 +95,19 @@ void DaemonApi::Changes(Daemon& daemon, ApiCall& call) {
   r.sse = sse > 0 && sse >= call.req.AcceptWeight("application/x-ndjson");
   HttpResponse bad;
   if (!ParseFrom(call.req, &r, &bad)) return call.Reply(std::move(bad));
+  if (r.from == FeedRequest::From::kPosition) {
+    // A position names this view's topics only: another topic's offsets would ride along in
+    // every position sent, which as min_position this view could never reach.
+    const auto& topics = call.view->projection().topics();
+    for (const auto& [tp, off] : r.position) {
+      if (std::find(topics.begin(), topics.end(), tp.topic) == topics.end()) {
+        return call.Reply(Error(
+            400,
+            std::string("bad ") + (call.req.Header("last-event-id") ? "Last-Event-ID" : "from"),
+            Str("view " + r.view + " does not consume topic " + tp.topic)));
+      }
+    }
+  }
   if (const std::string* key = call.req.Query("key")) {
     r.has_key = true;
     r.key = *key;

@@ -614,7 +614,11 @@ void View::SwappedIn(View& from) {
   carried_.applied += was.applied_total;
   carried_.ignored += was.ignored_total;
   carried_.duplicates += was.duplicates_total;
-  carried_.dead += was.counted_dead_letters;
+  // Dead letters count the events rejected since projd started: the rebuild rejected again
+  // those its predecessor had (its own count starts from them), so only what it rejects beyond
+  // them is new — the counter goes on from the larger of the two, never down, and an alert on
+  // its rise does not fire for a rebuild.
+  carried_.dead += std::max<int64_t>(0, was.counted_dead_letters - dead_);
   carried_.archive_events += was.counted_archive_events;
   carried_.archive_objects += was.counted_archive_objects;
   carried_.archive_bytes += was.counted_archive_bytes;

@@ -643,8 +643,7 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   auto metric = [&p](const std::string& series) {
     std::string body = p->Call("GET", "/metrics").body;
     size_t at = body.find("\n" + series + " ");
-    return at == std::string::npos ? int64_t{-1}
-                                   : std::stoll(body.substr(at + series.size() + 2));
+    return at == std::string::npos ? int64_t{-1} : std::stoll(body.substr(at + series.size() + 2));
   };
   const std::string applied = "projd_events_applied_total{view=\"ticks\"}";
   const std::string visible = "projd_event_to_visible_seconds_count{view=\"ticks\"}";
@@ -654,7 +653,8 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
     REQUIRE(p->Call("POST", "/v1/views/ticks/rebuild").status == 202);
     swaps += WaitRebuilt(*p, "ticks") ? 1 : 0;
     const int64_t a = metric(applied), v = metric(visible);
-    UNSCOPED_INFO("after rebuild " << rebuild << ": applied_total " << a << ", to_visible count " << v);
+    UNSCOPED_INFO("after rebuild " << rebuild << ": applied_total " << a << ", to_visible count "
+                                   << v);
     if (a < last_applied || v < last_visible) ++metric_back;
     last_applied = a;
     last_visible = v;
@@ -919,6 +919,9 @@ projection lenient {
             ->as_array()
             .size() == 1);
   CHECK(projd::ToJson(*p->GetJson("/v1/views/strict").as_object().Find("dead_letters")) == "1");
+  // The rebuild rejected the same event again: no new dead letter to /metrics either.
+  CHECK(p->Call("GET", "/metrics").body.find("\nprojd_dead_letters_total{view=\"strict\"} 1\n") !=
+        std::string::npos);
   if (!real) return;  // the embedded broker keeps no events across a restart
   // The view's count of dead letters is the store's: a restart does not reset it.
   CHECK(p->Terminate() == 0);

@@ -546,6 +546,11 @@ TEST_CASE("change feeds: SSE, heartbeats, 410 past --changes-keep, bad requests,
 
   // Bad requests.
   CHECK(p->Call("GET", "/v1/views/accounts/changes?from=nope").status == 400);
+  // A position of a topic the view does not consume: its offsets would ride along in every
+  // position sent, which no read could wait for.
+  auto foreign = p->Call("GET", "/v1/views/accounts/changes?from=" + Encode("other:0:5"));
+  CHECK(foreign.status == 400);
+  CHECK(foreign.body.find("does not consume topic other") != std::string::npos);
   auto bad_where = p->Call("GET", "/v1/views/accounts/changes?where=" + Encode("balance >"));
   CHECK(bad_where.status == 400);
   CHECK(bad_where.body.find("column") != std::string::npos);
