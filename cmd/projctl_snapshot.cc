@@ -186,7 +186,18 @@ int HighestGeneration(const std::string& view_dir) {
 bool MarkRestored(const std::string& gen_dir, const std::string& file, std::string* position,
                   std::string* hash, std::string* error) {
   auto store = projd::ViewStore::Open(gen_dir, projd::KvOptions(), error);
-  if (!store) return false;
+  if (!store) {
+    // The store opened is the copy of `file`: the file is what is damaged, and nothing was
+    // installed (the copy goes).
+    *error = file + " is not a usable snapshot: " + *error;
+    const std::string copy = gen_dir + "/data.mdb";
+    for (size_t at; (at = error->find(copy)) != std::string::npos;) {
+      error->replace(at, copy.size(), "its store");
+    }
+    const size_t advice = error->find("; restore it, or remove");
+    if (advice != std::string::npos) error->erase(advice);
+    return false;
+  }
   *hash = store->GetMeta("definition_hash");
   if (hash->empty()) {
     *error = file + " is not a snapshot of a projd view (it has no definition hash)";

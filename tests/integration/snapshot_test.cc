@@ -179,6 +179,16 @@ TEST_CASE("snapshot: restored into a new data folder, a view resumes from its of
   CHECK(code == 1);
   CHECK(out.find("pid " + std::to_string(a->pid())) != std::string::npos);
 
+  // A truncated snapshot: the error names it, and nothing is installed.
+  {
+    std::string bytes = projd::testing::ReadFile(file);
+    projd::testing::WriteFile(dir + "/truncated.mdb", bytes.substr(0, bytes.size() / 3));
+    out = Projctl("restore --data " + dir + "/c snap " + dir + "/truncated.mdb", &code);
+    CHECK(code == 1);
+    CHECK(out.find(dir + "/truncated.mdb is not a usable snapshot: its store is damaged") !=
+          std::string::npos);
+    CHECK_FALSE(fs::exists(dir + "/c/views/snap/CURRENT"));
+  }
   out = Projctl("restore --data " + dir + "/b snap " + file, &code);
   INFO(out);
   REQUIRE(code == 0);
