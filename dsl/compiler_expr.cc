@@ -297,6 +297,36 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
 
 // The arguments of a call to `name` whose types (`types`) or literal values are known now and
 // can never work: load-time errors, each at its argument.
+namespace {
+
+// min() and max() with two or more arguments: numbers or strings, not both.
+void CheckMinMaxArgs(Compiler* self, const ast::Call& c, const char* name,
+                     const std::vector<Type>& types) {
+  auto a_type = [](Type t) {
+    std::string n = TypeName(t);
+    return (n[0] == 'a' || n[0] == 'o' ? "an " : "a ") + n;
+  };
+  Type seen = Type::kUnknown;
+  for (size_t i = 0; i < types.size(); ++i) {
+    Type t = types[i];
+    if (t == Type::kUnknown || t == Type::kNull) continue;
+    if (t != Type::kNumber && t != Type::kString) {
+      self->Error(SourceOffset(c.args[i]), std::string(name) +
+                                               "() expects numbers or strings, not " + a_type(t) +
+                                               " as argument " + std::to_string(i + 1));
+      return;
+    }
+    if (seen != Type::kUnknown && t != seen) {
+      self->Error(SourceOffset(c.args[i]), std::string(name) + "() cannot compare a " +
+                                               TypeName(seen) + " with a " + TypeName(t));
+      return;
+    }
+    seen = t;
+  }
+}
+
+}  // namespace
+
 void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Func func,
                              const std::vector<Type>& types, const ExprNode& call) {
   const size_t n = types.size();
@@ -374,26 +404,9 @@ void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Fun
       }
       break;
     case ExprNode::Func::kMin:
-    case ExprNode::Func::kMax: {
-      // Numbers or strings, not both.
-      Type seen = Type::kUnknown;
-      for (size_t i = 0; i < types.size(); ++i) {
-        Type t = types[i];
-        if (t == Type::kUnknown || t == Type::kNull) continue;
-        if (t != Type::kNumber && t != Type::kString) {
-          Error(SourceOffset(c.args[i]), std::string(name) + "() expects numbers or strings, not " +
-                                             a_type(t) + " as argument " + std::to_string(i + 1));
-          break;
-        }
-        if (seen != Type::kUnknown && t != seen) {
-          Error(SourceOffset(c.args[i]), std::string(name) + "() cannot compare a " +
-                                             TypeName(seen) + " with a " + TypeName(t));
-          break;
-        }
-        seen = t;
-      }
+    case ExprNode::Func::kMax:
+      CheckMinMaxArgs(this, c, name, types);
       break;
-    }
     case ExprNode::Func::kDate:
     case ExprNode::Func::kMonth:
     case ExprNode::Func::kHour: {

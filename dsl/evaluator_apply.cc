@@ -12,10 +12,10 @@ namespace {
 
 using evaluator_internal::AKind;
 using evaluator_internal::FitsIn;
-using evaluator_internal::TooLong;
 using evaluator_internal::Kind;
 using evaluator_internal::kNull;
 using evaluator_internal::Resolve;
+using evaluator_internal::TooLong;
 using evaluator_internal::Truth;
 using evaluator_internal::Where;
 

@@ -19,8 +19,8 @@ using evaluator_internal::Compare;
 using evaluator_internal::Fail;
 using evaluator_internal::Kind;
 using evaluator_internal::Resolve;
-using evaluator_internal::ToStringForConcat;
 using evaluator_internal::TooLong;
+using evaluator_internal::ToStringForConcat;
 
 // Unicode simple case mapping through the C.UTF-8 locale (built into glibc), so the result
 // does not depend on the environment's locale settings; ASCII only if it is missing.

@@ -32,8 +32,8 @@ void Histogram::Write(const std::string& name, const std::string& labels, std::s
   for (size_t i = 0; i < kBounds.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
     snprintf(buf, sizeof(buf), "%g", kBounds[i]);
-    *out += name + "_bucket{" + labels + sep + "le=\"" + buf + "\"} " + std::to_string(cumulative) +
-            "\n";
+    out->append(name).append("_bucket{").append(labels).append(sep).append("le=\"");
+    out->append(buf).append("\"} ").append(std::to_string(cumulative)).append("\n");
   }
   cumulative += buckets_[kBounds.size()].load(std::memory_order_relaxed);
   *out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
