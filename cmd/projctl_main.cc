@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api/http_server.h"
+#include "cmd/help_flags.h"
 #include "cmd/projctl_common.h"
 #include "cmd/projctl_watch.h"
 #include "engine/replay.h"
@@ -519,25 +520,10 @@ int Main(int argc, char** argv) {
   c.help = app.add_subcommand("help", "print this help, or a subcommand's");
   c.help->add_option("SUBCOMMAND", c.help_topic, "the subcommand")->type_name("");
 
-  {
-    // --help and --version end CLI11's parsing where they stand: a flag that neither projctl
-    // nor any subcommand has, beside them, is still a usage error.
-    bool asks_help = false;
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      asks_help = asks_help || a == "--help" || a == "-h" || a == "--version";
-    }
-    for (int i = 1; asks_help && i < argc; ++i) {
-      const std::string a = argv[i];
-      if (a == "--") break;
-      if (a.size() < 2 || a[0] != '-' || (a[1] >= '0' && a[1] <= '9')) continue;
-      const std::string name = a.substr(0, a.find('='));
-      bool known = app.get_option_no_throw(name) != nullptr;
-      for (const CLI::App* sub : app.get_subcommands({})) {
-        known = known || sub->get_option_no_throw(name) != nullptr;
-      }
-      if (!known) return UsageError("projctl", "unknown flag '" + name + "'");
-    }
+  // --help and --version end CLI11's parsing where they stand: a flag that neither projctl
+  // nor any subcommand has, beside them, is still a usage error.
+  if (std::string flag = projd_cmd::UnknownFlagBesideHelp(app, argc, argv); !flag.empty()) {
+    return UsageError("projctl", "unknown flag '" + flag + "'");
   }
   try {
     std::vector<std::string> args(argv + 1, argv + argc);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "api/daemon.h"
+#include "cmd/help_flags.h"
 #include "formats/schema_registry.h"
 
 namespace {
@@ -456,17 +457,8 @@ bool ParseCommandLine(int argc, char** argv, projd::DaemonOptions* out, int* exi
 
   // --help and --version end CLI11's parsing where they stand: an unknown flag beside them is
   // still a usage error.
-  bool asks_help = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    asks_help = asks_help || a == "--help" || a == "-h" || a == "--version";
-  }
-  for (int i = 1; asks_help && i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--") break;
-    if (a.size() < 2 || a[0] != '-') continue;
-    const std::string name = a.substr(0, a.find('='));
-    if (!app.get_option_no_throw(name)) return UsageError("unknown flag '" + name + "'", exit_code);
+  if (std::string flag = projd_cmd::UnknownFlagBesideHelp(app, argc, argv); !flag.empty()) {
+    return UsageError("unknown flag '" + flag + "'", exit_code);
   }
   try {
     app.parse(argc, argv);
