@@ -21,7 +21,7 @@ inline std::string UnknownFlagBesideHelp(const CLI::App& app, int argc, char** a
     const std::string a = argv[i];
     if (a == "--") break;
     if (a.size() < 2 || a[0] != '-' || (a[1] >= '0' && a[1] <= '9')) continue;
-    const std::string name = a.substr(0, a.find('='));
+    std::string name = a.substr(0, a.find('='));
     bool known = app.get_option_no_throw(name) != nullptr;
     for (const CLI::App* sub : app.get_subcommands({})) {
       known = known || sub->get_option_no_throw(name) != nullptr;
