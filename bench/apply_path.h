@@ -45,7 +45,7 @@ inline bool ApplyPipelined(const std::shared_ptr<const projd::Projection>& proje
   auto t0 = Clock::now();
   size_t i = 0;
   while (i < events.size()) {
-    batch.Clear();
+    batch.ClearKeepingRows();  // the rows staged stay in the batch (ViewStore::Stage)
     store->BeginBatch(&error);
     // As the daemon's view does: while the previous batch is still being written, more
     // events join this one, up to kGrownBatch.

@@ -429,7 +429,9 @@ void View::Run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
-    batch.Clear();
+    // The rows of the batches before stay in the batch (ViewStore::Stage): the newest state
+    // of the rows recently changed, which the snapshot may not have yet.
+    batch.ClearKeepingRows();
     batch_timestamps_.clear();
     if (!store_->BeginBatch(&error)) {
       log_("error", projection_->name(), "cannot read LMDB: " + error);
@@ -502,6 +504,7 @@ void View::Run() {
     UpdateRate();
     PruneHistoryNow();
   }
+  batch.Clear();  // its rows are only good while the loop runs
   FinishRun();
 }
 
@@ -567,7 +570,10 @@ bool View::HandOver(Batch* batch, StagedBatch* staged, Clock::time_point apply_s
   store_->Stage(batch, staged);
   store_->EndBatch();
   if (!FinishCommit()) return false;
+  // The rows stay here, for the next batch; the rest of the batch goes to the committer.
+  Batch::Rows rows = std::move(batch->rows);
   committer_.Hand(batch, &batch_timestamps_, staged, apply_started);
+  batch->rows = std::move(rows);
   // Before an `errors stop` view says it stopped at an event, the events before it are
   // written: a reader that sees `failed` at offset N reads every event before N applied.
   return !stopping || FinishCommit();

@@ -40,6 +40,10 @@ struct RowRecord {
   // Bookkeeping of a Batch with record_changes: 1 + the index in Batch::changes of this row's
   // last change, whose record holds the row encoded as it is now (0: none; never stored).
   uint32_t last_change = 0;
+  // Bookkeeping of a view's pipelined batches (ViewStore::Stage): the stage number of the last
+  // batch that changed this row while it stayed in Batch::rows (0: as LMDB has it; never
+  // stored).
+  uint64_t staged = 0;
 };
 
 struct DeadLetter {

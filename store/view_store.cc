@@ -70,15 +70,8 @@ void ViewStore::EndBatch() {
 }
 
 bool ViewStore::LoadRow(const std::string& key, RowRecord* out) {
-  auto it = row_cache_.find(key);
-  if (it != row_cache_.end() && !it->second.taken) {
-    // The cached state is newer than (or the same as) the snapshot's: moved into the batch,
-    // which stages it back into the same entry (kept, not erased and made again).
-    bool exists = it->second.row.exists;
-    if (exists) *out = std::move(it->second.row);
-    it->second.taken = true;
-    return exists;
-  }
+  // Rows of batches staged but maybe not written stay in the batch (Stage): a row asked for
+  // here is as the snapshot has it.
   std::string_view v;
   if (!snapshot_ || !snapshot_->Get(kRows, key, &v)) return false;
   return DecodeRow(v, out);
@@ -374,19 +367,27 @@ void ViewStore::Stage(Batch* batch, StagedBatch* out) {
   Encode(*batch, &batch->changes, out);
   batch->changes_used = 0;  // the records moved to *out (the batch holds reusable ones)
   ++staged_;
-  // Rows of batches staged before the last one are written and in every later snapshot: those
-  // may go when the cache is full. Then this batch's rows, newest state, go in.
-  if (row_cache_.size() + batch->rows.size() > row_cache_limit_) {
-    for (auto it = row_cache_.begin();
-         it != row_cache_.end() && row_cache_.size() + batch->rows.size() > row_cache_limit_;) {
-      it = it->second.staged + 1 < staged_ ? row_cache_.erase(it) : std::next(it);
-    }
+  // The rows stay in the batch, newest state (exists false: deleted), stamped with this stage:
+  // the next batch finds them there, with no lookup elsewhere, no move and no copy.
+  for (Batch::Rows::value_type* entry : batch->dirty) {
+    RowRecord& rec = entry->second;
+    rec.staged = staged_;
+    rec.in_dirty = false;
+    rec.last_change = 0;
   }
-  for (auto& [key, rec] : batch->rows) {
-    CachedRow& c = row_cache_[key];
-    c.row = std::move(rec);
-    c.staged = staged_;
-    c.taken = false;
+  batch->dirty.clear();
+  // Past the limit, rows no batch changed since the one before the last go: every later
+  // snapshot has them (the last batch staged may not be written yet; the one before is, once
+  // the next batch begins).
+  if (batch->rows.size() > row_cache_limit_) {
+    evict_.clear();
+    for (auto it = batch->rows.begin(); it != batch->rows.end(); ++it) {
+      if (it->second.staged + 1 < staged_) evict_.push_back(&*it);
+    }
+    size_t over = batch->rows.size() - row_cache_limit_;
+    for (size_t i = 0; i < evict_.size() && i < over; ++i) {
+      batch->rows.erase(batch->rows.find(evict_[i]->first));
+    }
   }
   // The batch's new ids become the pending ones (the batch is spent: its next Clear empties
   // the set it gets back) rather than being inserted one by one into another set.
@@ -394,10 +395,7 @@ void ViewStore::Stage(Batch* batch, StagedBatch* out) {
   std::swap(pending_ids_, batch->new_ids);
 }
 
-void ViewStore::DropCache() {
-  row_cache_.clear();
-  pending_ids_.Clear();
-}
+void ViewStore::DropCache() { pending_ids_.Clear(); }
 
 bool ViewStore::Write(const StagedBatch& staged, std::string* error) {
   std::shared_lock<std::shared_mutex> lock(resize_mu_, std::defer_lock);

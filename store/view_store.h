@@ -102,17 +102,18 @@ class ViewStore final : public RowSource {
   void EndBatch();  // drops the snapshot without writing (after a failure)
 
   // ---- the writer, pipelined (the daemon) ----
-  // Stage encodes the batch, then keeps its rows (moved, decoded) in a row cache and its
-  // dedupe ids as pending, so that the next batch can be applied, on this thread, while
-  // another thread writes this one with Write. The rules: one Write at a time and in Stage
-  // order; before the batch after next is staged, this one's Write has succeeded (so the row
-  // cache only drops rows every later snapshot sees); EndBatch before waiting for a Write
-  // (a Write that grows the map waits for the snapshot). After a Write that will not be
-  // retried, DropCache.
+  // Stage encodes the batch, then keeps its dedupe ids as pending, and leaves its rows in
+  // batch->rows (no longer marked changed), so that the next batch, begun with
+  // Batch::ClearKeepingRows (not Clear), can be applied on this thread while another thread
+  // writes this one with Write. The rules: one Write at a time and in Stage order; before the
+  // batch after next is staged, this one's Write has succeeded (so Stage drops from the batch
+  // only rows every later snapshot sees); EndBatch before waiting for a Write (a Write that
+  // grows the map waits for the snapshot). After a Write that will not be retried, clear the
+  // batch's rows and DropCache.
   void Stage(Batch* batch, StagedBatch* out);
   bool Write(const StagedBatch& staged, std::string* error);
   void DropCache();
-  // Rows kept in the row cache at most (those of the two newest staged batches are kept in
+  // Rows Stage leaves in a batch at most (those of the two newest staged batches are kept in
   // any case).
   void SetRowCacheLimit(size_t rows) { row_cache_limit_ = rows; }
 
@@ -311,14 +312,7 @@ class ViewStore final : public RowSource {
   // Pipelined writes (the applying thread only): rows of recently staged batches, newest
   // state (exists false: deleted), with the stage number that put them there; the dedupe ids
   // of the last staged batch, which the snapshot may not show yet.
-  struct CachedRow {
-    RowRecord row;
-    uint64_t staged = 0;
-    // Moved into a batch by LoadRow (which then reads the snapshot for it, as for a row not
-    // cached); the batch's Stage puts it back.
-    bool taken = false;
-  };
-  std::unordered_map<std::string, CachedRow> row_cache_;
+  std::vector<const Batch::Rows::value_type*> evict_;  // Stage's rows to drop (reused)
   size_t row_cache_limit_ = 16384;
   uint64_t staged_ = 0;  // batches staged so far
   StringSet pending_ids_;

@@ -203,7 +203,7 @@ namespace {
 void ApplyBatch(projd::ViewStore* store, projd::Projector* projector, projd::Batch* batch,
                 int64_t first, const std::vector<std::string>& values) {
   std::string error;
-  batch->Clear();
+  batch->ClearKeepingRows();  // as the daemon's view: the rows staged stay in the batch
   REQUIRE(store->BeginBatch(&error));
   for (size_t i = 0; i < values.size(); ++i) {
     projd::Message m;
@@ -309,6 +309,41 @@ TEST_CASE("the row cache drops only written rows", "[engine]") {
     }
     CHECK(Total(store.get(), "k" + std::to_string(k)) == want.ToString());
   }
+}
+
+// The rows a staged batch leaves in the batch are bounded: past the limit, those no batch
+// changed since the one before the last go (the last two batches' rows stay), and a row
+// dropped comes back from LMDB as written.
+TEST_CASE("staged rows kept in the batch stay within the row cache limit", "[engine]") {
+  std::string error;
+  auto store = projd::ViewStore::Open(TempDir("cache-bound"), projd::KvOptions(), &error);
+  REQUIRE(store);
+  store->SetRowCacheLimit(10);
+  projd::Projector projector(Compile(kCounter));
+  projd::Batch batch;
+  projd::StagedBatch staged, in_flight;
+  bool writing = false;
+  // Batch b changes rows r<b*5> .. r<b*5+4>, and row "same" every time.
+  for (int b = 0; b < 40; ++b) {
+    std::vector<std::string> values;
+    for (int i = 0; i < 5; ++i) {
+      values.push_back(R"({"k":"r)" + std::to_string(b * 5 + i) + R"(","n":1})");
+    }
+    values.push_back(R"({"k":"same","n":1})");
+    ApplyBatch(store.get(), &projector, &batch, b * 6, values);
+    store->Stage(&batch, &staged);
+    store->EndBatch();
+    CHECK(batch.rows.size() <= 12);  // this batch's 6 rows and the last one's 5 (and "same")
+    CHECK(batch.rows.find("r" + std::to_string(b * 5)) != batch.rows.end());
+    if (b > 0) CHECK(batch.rows.find("r" + std::to_string(b * 5 - 1)) != batch.rows.end());
+    if (writing) REQUIRE(store->Write(in_flight, &error));
+    std::swap(in_flight, staged);
+    writing = true;
+  }
+  REQUIRE(store->Write(in_flight, &error));
+  CHECK(Total(store.get(), "same") == "40");
+  CHECK(Total(store.get(), "r0") == "1");
+  CHECK(Total(store.get(), "r199") == "1");
 }
 
 // Every user value that becomes an LMDB key is bounded: a 511-byte view key with history and an
