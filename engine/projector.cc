@@ -44,24 +44,26 @@ void RecordChange(const std::string& key, RowRecord& rec, RowState* row, Batch* 
     c.correlation.clear();
   }
   c.history = batch->history_from_changes;
-  std::string& out = c.record;
-  out.clear();
+  std::string& out = batch->change_bytes;
+  const size_t at = out.size();
+  c.at = at;
   out.push_back(1);
   PutVarint(&out, key.size());
-  c.key_at = out.size();
+  c.key_at = out.size() - at;
   c.key_size = key.size();
   out.append(key);
   out.push_back(rec.exists ? 1 : 0);
-  c.row_at = out.size();
+  c.row_at = out.size() - at;
   if (rec.exists) {
     AppendRow(rec, &out);
-    return;
+  } else {
+    // A deletion: the row before it, made by the deleting event.
+    RowRecord before;
+    before.updated_by = rec.updated_by;
+    before.fields = std::move(row->before_delete);
+    AppendRow(before, &out);
   }
-  // A deletion: the row before it, made by the deleting event.
-  RowRecord before;
-  before.updated_by = rec.updated_by;
-  before.fields = std::move(row->before_delete);
-  AppendRow(before, &out);
+  c.size = out.size() - at;
 }
 
 // The text with every number token a Decimal cannot hold (10^20 or more) replaced by `null`

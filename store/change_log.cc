@@ -172,7 +172,7 @@ void ViewStore::ChangeBoundsIn(KvTxn* txn, ChangeLogBounds* out) {
 }
 
 void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes,
-                              StagedBatch* out) {
+                              std::string* change_bytes, StagedBatch* out) {
   if (!records_changes()) {
     out->changes_used = 0;
     return;
@@ -180,6 +180,7 @@ void ViewStore::EncodeChanges(const Batch& batch, std::vector<Batch::Change>* ch
   // The writer adds each record's position (WriteChanges): that work is the writer thread's,
   // not the applying one's.
   changes->swap(out->changes);
+  change_bytes->swap(out->change_bytes);
   out->changes_used = batch.changes_used;
   out->staged_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
@@ -211,10 +212,11 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
     // page (one copy of the record, not two).
     const size_t psize = coder->Size();
     const size_t plen = std::min<size_t>(psize, 0xFFFF);
-    const size_t size = c.record.size() + psize + 2;
+    const std::string_view record = c.Record(staged.change_bytes);
+    const size_t size = record.size() + psize + 2;
     char* out = txn->AppendReserved(kChanges, BigEndian64(seq), size);
     if (!out) return false;
-    char* p = WriteBytes(out, c.record);
+    char* p = WriteBytes(out, record);
     p = coder->WriteTo(p);
     *p++ = static_cast<char>(plen >> 8);
     *p = static_cast<char>(plen & 0xFF);

@@ -158,6 +158,7 @@ void Batch::ClearKeepingRows() {
   history.clear();
   history_bytes.clear();
   changes_used = 0;
+  change_bytes.clear();
   new_ids.Clear();
   next_offsets.clear();
   last_timestamps.clear();

@@ -134,10 +134,11 @@ struct Batch {
   struct Change {
     // The change log record (store/README.md) but for its position, which the store adds:
     // 01 · string key · 00/01 exists · the row record (EncodeRow: the row after, or for a
-    // deletion the row before).
-    std::string record;
-    size_t row_at = 0;                // where the row record starts in `record`
-    size_t key_at = 0, key_size = 0;  // where the view key is in `record`
+    // deletion the row before). Its bytes are [at, at + size) of the batch's change_bytes.
+    size_t at = 0, size = 0;
+    size_t row_at = 0;                // where the row record starts in the record
+    size_t key_at = 0, key_size = 0;  // where the view key is in the record
+    std::string_view Record(std::string_view bytes) const { return bytes.substr(at, size); }
     bool history = false;             // also a history version (see history_from_changes)
     std::string correlation;  // the event's correlation ("": none), for the correlation index
     int32_t partition = 0;
@@ -146,6 +147,8 @@ struct Batch {
   };
   std::vector<Change> changes;
   size_t changes_used = 0;      // entries of `changes` in use (the rest are kept for reuse)
+  // The records of the changes in use, back to back: one buffer, not a string per change.
+  std::string change_bytes;
   bool record_changes = false;  // kept by Clear
   // With record_changes and a projection with `history`: the history versions are the change
   // records (Change::history), not entries of `history` (kept by Clear).

@@ -122,7 +122,8 @@ void ViewStore::LoadIdFilter(KvTxn* txn) {
   id_filter_on_ = true;
 }
 
-void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out) {
+void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes,
+                       std::string* change_bytes, StagedBatch* out) {
   // Sorting is left to the writer (another thread, in the daemon).
   const auto& dirty = batch.dirty;
   out->rows.resize(dirty.size());
@@ -164,7 +165,7 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
     out->dead_letters[i].has_key = d.has_key;
     out->dead_letters[i].key = d.key;
   }
-  EncodeHistory(batch, changes, out);
+  EncodeHistory(batch, changes, change_bytes, out);
   // Into the strings of the batch staged two before (written, handed back): their room is
   // reused, not a string allocated per id.
   out->ids.resize(batch.new_ids.size());
@@ -177,12 +178,12 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes, 
       id_filter_on_ = false;
     }
   }
-  EncodeChanges(batch, changes, out);
+  EncodeChanges(batch, changes, change_bytes, out);
   out->offsets = batch.next_offsets;
 }
 
 void ViewStore::EncodeHistory(const Batch& batch, const std::vector<Batch::Change>* changes,
-                              StagedBatch* out) const {
+                              const std::string* change_bytes, StagedBatch* out) const {
   out->history.clear();
   out->history_bytes.clear();
   auto add = [out](const std::string& key, std::string_view version) {
@@ -197,15 +198,16 @@ void ViewStore::EncodeHistory(const Batch& batch, const std::vector<Batch::Chang
   out->history.reserve(batch.history.size());
   std::string_view bytes = batch.history_bytes;
   for (const auto& entry : batch.history) add(entry.key, bytes.substr(entry.at, entry.size));
-  if (!batch.history_from_changes || !changes) return;
+  if (!batch.history_from_changes || !changes || !change_bytes) return;
   // A version is the change record's exists byte and row (for a deletion the row before it:
   // readers of versions look at `exists` only).
   std::string key;
   for (size_t i = 0; i < batch.changes_used && i < changes->size(); ++i) {
     const Batch::Change& c = (*changes)[i];
     if (!c.history) continue;
-    key.assign(c.record, c.key_at, c.key_size);
-    add(key, std::string_view(c.record).substr(c.row_at - 1));
+    std::string_view record = c.Record(*change_bytes);
+    key.assign(record.substr(c.key_at, c.key_size));
+    add(key, record.substr(c.row_at - 1));
   }
 }
 
@@ -258,7 +260,7 @@ bool ViewStore::WriteStaged(KvTxn* txn, const StagedBatch& staged) {
       std::string_view data = w.data;
       if (w.change != 0) {
         const Batch::Change& c = staged.changes[w.change - 1];
-        data = std::string_view(c.record).substr(c.row_at);
+        data = c.Record(staged.change_bytes).substr(c.row_at);
       }
       if (!txn->Put(kRows, w.key, data)) return false;
     } else if (!txn->Delete(kRows, w.key)) {
@@ -359,13 +361,15 @@ bool ViewStore::Commit(const Batch& batch, std::string* error) {
   // The change records move into the staged batch: here they are copied first.
   std::vector<Batch::Change> changes(
       batch.changes.begin(), batch.changes.begin() + static_cast<ptrdiff_t>(batch.changes_used));
-  Encode(batch, &changes, &staged);
+  std::string change_bytes = batch.change_bytes;
+  Encode(batch, &changes, &change_bytes, &staged);
   return Write(staged, error);
 }
 
 void ViewStore::Stage(Batch* batch, StagedBatch* out) {
-  Encode(*batch, &batch->changes, out);
+  Encode(*batch, &batch->changes, &batch->change_bytes, out);
   batch->changes_used = 0;  // the records moved to *out (the batch holds reusable ones)
+  batch->change_bytes.clear();
   ++staged_;
   // The rows stay in the batch, newest state (exists false: deleted), stamped with this stage:
   // the next batch finds them there, with no lookup elsewhere, no move and no copy.

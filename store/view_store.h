@@ -60,10 +60,11 @@ struct StagedBatch {
   std::vector<std::string> ids;  // keys of the ids table, in any order
   // The change log records, in apply order: the first changes_used entries, each its record
   // but for the position after it (the writer adds it), and its correlation ("": none). The
-  // batch's vector moves here whole, and the batch takes this one's back, strings and all, for
+  // batch's vector and record bytes move here whole, and the batch takes this one's back, for
   // reuse.
   std::vector<Batch::Change> changes;
   size_t changes_used = 0;
+  std::string change_bytes;
   int64_t staged_ms = 0;  // wall clock when staged (the correlation index)
   Position offsets;
 };
@@ -241,8 +242,9 @@ class ViewStore final : public RowSource {
     kVersions,
     kVersionLists
   };
-  // `changes`: the batch's change records, which move into *out.
-  void Encode(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
+  // `changes` and `change_bytes`: the batch's change records, which move into *out.
+  void Encode(const Batch& batch, std::vector<Batch::Change>* changes, std::string* change_bytes,
+              StagedBatch* out);
   bool WriteStaged(KvTxn* txn, const StagedBatch& staged);
   // The text index changes of one row (its old record, when it had one): rows whose text of a
   // text-indexed field changed, analysed before and after.
@@ -251,7 +253,7 @@ class ViewStore final : public RowSource {
   // History versions of a batch: its `history` entries, or with history_from_changes, its
   // change records.
   void EncodeHistory(const Batch& batch, const std::vector<Batch::Change>* changes,
-                     StagedBatch* out) const;
+                     const std::string* change_bytes, StagedBatch* out) const;
   // History (store/history.cc): the batch's versions and their rows' sequence lists; n new
   // sequence numbers onto the list of the row with this prefix (c: a cursor on the lists).
   bool WriteHistory(KvTxn* txn, const StagedBatch& staged);
@@ -262,7 +264,8 @@ class ViewStore final : public RowSource {
   bool UpgradeHistory(std::string* error);
   bool MoveHistoryIn(KvTxn* txn, uint64_t* next_seq, uint64_t* moved);
   // The change log's part of Encode and WriteStaged (store/change_log.cc).
-  void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes, StagedBatch* out);
+  void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes,
+                     std::string* change_bytes, StagedBatch* out);
   bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
   void LoadChangeLog(KvTxn* txn);
   // Fills id_filter_ from the ids table when it is small enough (see id_filter_).
