@@ -139,14 +139,14 @@ struct Batch {
     size_t row_at = 0;                // where the row record starts in the record
     size_t key_at = 0, key_size = 0;  // where the view key is in the record
     std::string_view Record(std::string_view bytes) const { return bytes.substr(at, size); }
-    bool history = false;             // also a history version (see history_from_changes)
+    bool history = false;     // also a history version (see history_from_changes)
     std::string correlation;  // the event's correlation ("": none), for the correlation index
     int32_t partition = 0;
     int64_t offset = 0;
     std::string topic;
   };
   std::vector<Change> changes;
-  size_t changes_used = 0;      // entries of `changes` in use (the rest are kept for reuse)
+  size_t changes_used = 0;  // entries of `changes` in use (the rest are kept for reuse)
   // The records of the changes in use, back to back: one buffer, not a string per change.
   std::string change_bytes;
   bool record_changes = false;  // kept by Clear
