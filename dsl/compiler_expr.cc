@@ -295,25 +295,25 @@ Type Compiler::CompileCall(const ast::Call& c, const Scope& scope, ExprNode* out
   return f->result;
 }
 
-// The arguments of a call to `name` whose types (`types`) or literal values are known now and
-// can never work: load-time errors, each at its argument.
 namespace {
+
+// "a number", "an array".
+std::string WithArticle(Type t) {
+  std::string name = TypeName(t);
+  return (name[0] == 'a' || name[0] == 'o' ? "an " : "a ") + name;
+}
 
 // min() and max() with two or more arguments: numbers or strings, not both.
 void CheckMinMaxArgs(Compiler* self, const ast::Call& c, const char* name,
                      const std::vector<Type>& types) {
-  auto a_type = [](Type t) {
-    std::string n = TypeName(t);
-    return (n[0] == 'a' || n[0] == 'o' ? "an " : "a ") + n;
-  };
   Type seen = Type::kUnknown;
   for (size_t i = 0; i < types.size(); ++i) {
     Type t = types[i];
     if (t == Type::kUnknown || t == Type::kNull) continue;
     if (t != Type::kNumber && t != Type::kString) {
-      self->Error(SourceOffset(c.args[i]), std::string(name) +
-                                               "() expects numbers or strings, not " + a_type(t) +
-                                               " as argument " + std::to_string(i + 1));
+      self->Error(SourceOffset(c.args[i]),
+                  std::string(name) + "() expects numbers or strings, not " + WithArticle(t) +
+                      " as argument " + std::to_string(i + 1));
       return;
     }
     if (seen != Type::kUnknown && t != seen) {
@@ -327,6 +327,8 @@ void CheckMinMaxArgs(Compiler* self, const ast::Call& c, const char* name,
 
 }  // namespace
 
+// The arguments of a call to `name` whose types (`types`) or literal values are known now and
+// can never work: load-time errors, each at its argument.
 void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Func func,
                              const std::vector<Type>& types, const ExprNode& call) {
   const size_t n = types.size();
@@ -336,11 +338,6 @@ void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Fun
                                          " as argument " + std::to_string(i + 1) + ", not a " +
                                          TypeName(types[i]));
     }
-  };
-  // "a number", "an array".
-  auto a_type = [](Type t) {
-    std::string name = TypeName(t);
-    return (name[0] == 'a' || name[0] == 'o' ? "an " : "a ") + name;
   };
   // Argument i, when it is a literal.
   auto literal = [&](size_t i) -> const Value* {
@@ -390,7 +387,7 @@ void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Fun
           types[0] != Type::kArray) {
         Error(SourceOffset(c.args[0]), std::string(name) +
                                            "() expects a string or an array as argument 1, not " +
-                                           a_type(types[0]));
+                                           WithArticle(types[0]));
       } else if (types[0] == Type::kString) {
         want(1, Type::kString);
       }
@@ -400,7 +397,7 @@ void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Fun
         Error(SourceOffset(c.args[0]), std::string(name) +
                                            "() expects a string, array or object as argument "
                                            "1, not " +
-                                           a_type(types[0]));
+                                           WithArticle(types[0]));
       }
       break;
     case ExprNode::Func::kMin:
@@ -415,7 +412,7 @@ void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Fun
           types[0] != Type::kNumber) {
         Error(SourceOffset(c.args[0]), std::string(name) +
                                            "() expects an RFC 3339 time or epoch millis, not " +
-                                           a_type(types[0]));
+                                           WithArticle(types[0]));
       } else if (const Value* v = literal(0); v && !v->is_null() && !TimeFromValue(*v, &ms)) {
         Error(SourceOffset(c.args[0]),
               std::string(name) + "(): " + ToJson(*v) + " is not an RFC 3339 time or epoch millis");
@@ -426,7 +423,7 @@ void Compiler::CheckCallArgs(const ast::Call& c, const char* name, ExprNode::Fun
       const Value* v = literal(0);
       if (types[0] == Type::kBool || types[0] == Type::kArray || types[0] == Type::kObject) {
         Error(SourceOffset(c.args[0]),
-              "number() cannot convert " + a_type(types[0]) + " to a number");
+              "number() cannot convert " + WithArticle(types[0]) + " to a number");
       } else if (v && v->is_string()) {
         Decimal d;
         if (!NumberFromText(v->as_string(), &d)) {
