@@ -347,6 +347,17 @@ struct SortKey {
 
 namespace query_detail {
 
+bool ClausePasses(const Value& v, const char* clause, const char* subject_kind,
+                  const std::string& subject, bool* pass, std::string* error) {
+  if (!v.is_bool() && !v.is_null()) {
+    *error = std::string(clause) + " failed on " + subject_kind + subject + ": the " + clause +
+             " clause needs a boolean, not " + Value::TypeName(v.type());
+    return false;
+  }
+  *pass = v.is_bool() && v.as_bool();
+  return true;
+}
+
 bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::string& key,
                    const Object& fields, Value* out, std::string* error, const TextOracle* text) {
   EvalContext ctx;
@@ -409,6 +420,7 @@ bool DecodeCursor(const Query& q, const std::string& cursor, Value* out) {
 
 namespace {
 
+using query_detail::ClausePasses;
 using query_detail::CompareValues;
 using query_detail::EvaluateOnRow;
 
@@ -486,11 +498,6 @@ bool Bounded(const Plan& plan, bool stream) {
   return false;
 }
 
-// Feeds the plan's candidate rows to `consider` in key order until it returns false. With
-// key_paged, only keys after `after_key`; with `stream`, a one-value index plan is read a
-// chunk at a time (for pages in key order). A text plan stops with *gave_up once `scanned`
-// reaches give_up_after (0: never); `consider` does so for the rows it is given. False with
-// *error when the store fails.
 // Feeds the rows of `keys` (in key order; with key_paged, only those after after_key) to
 // `consider` until it returns false; keys without a row are passed over.
 void ConsiderKeys(const std::vector<std::string>& keys, ViewStore* store, bool key_paged,
@@ -504,6 +511,11 @@ void ConsiderKeys(const std::vector<std::string>& keys, ViewStore* store, bool k
   }
 }
 
+// Feeds the plan's candidate rows to `consider` in key order until it returns false. With
+// key_paged, only keys after `after_key`; with `stream`, a one-value index plan is read a
+// chunk at a time (for pages in key order). A text plan stops with *gave_up once `scanned`
+// reaches give_up_after (0: never); `consider` does so for the rows it is given. False with
+// *error when the store fails.
 bool ForEachRow(const Query& q, const Plan& plan, ViewStore* store, const QueryText& text,
                 bool key_paged, const std::string& after_key, bool stream, bool need_row,
                 uint64_t* scanned, uint64_t give_up_after, bool* gave_up, const RowFn& consider,
@@ -798,18 +810,8 @@ namespace {
 bool PassesWhere(const Query& q, const std::string& key, const Object& fields,
                  const TextOracle* oracle, bool* pass, std::string* error) {
   Value v;
-  if (!EvaluateOnRow(q.where, "where", key, fields, &v, error, oracle)) return false;
-  if (v.is_null()) {
-    *pass = false;
-    return true;
-  }
-  if (!v.is_bool()) {
-    *error = std::string("where failed on row ") + key +
-             ": the where clause needs a boolean, not " + Value::TypeName(v.type());
-    return false;
-  }
-  *pass = v.as_bool();
-  return true;
+  return EvaluateOnRow(q.where, "where", key, fields, &v, error, oracle) &&
+         ClausePasses(v, "where", "row ", key, pass, error);
 }
 
 }  // namespace

@@ -223,14 +223,9 @@ bool Grouper::Finish(const Group& g, bool* keep, Out* out, std::string* error) c
   *keep = true;
   if (q_.has_having) {
     Value v;
-    if (!eval(q_.having, "having", &v)) return false;
-    if (!v.is_bool() && !v.is_null()) {
-      // null counts as false; any other value is an error, as in a where clause.
-      *error = "having failed on " + where + ": the having clause needs a boolean, not " +
-               Value::TypeName(v.type());
+    if (!eval(q_.having, "having", &v) || !ClausePasses(v, "having", "", where, keep, error)) {
       return false;
     }
-    *keep = v.is_bool() && v.as_bool();
   }
   out->group = &g;
   for (const auto& o : q_.order) {

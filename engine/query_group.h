@@ -38,6 +38,12 @@ int CompareValues(const Value& a, const Value& b);
 bool EvaluateOnRow(const ExprNode& expr, const std::string& what, const std::string& key,
                    const Object& fields, Value* out, std::string* error,
                    const TextOracle* text = nullptr);
+// A where or having clause's value `v` on a row or group (named subject_kind + subject, as
+// "row " + key): *pass when true; null counts as false; any other value than a boolean is an
+// error, as in a projection's `if` (false with *error "CLAUSE failed on row K: the CLAUSE
+// clause needs a boolean, not TYPE").
+bool ClausePasses(const Value& v, const char* clause, const char* subject_kind,
+                  const std::string& subject, bool* pass, std::string* error);
 // A cursor is a JSON value, hex-encoded so that it stays opaque.
 // A next_cursor: `c` and the query's cursor_tag (member "q"), hex-encoded JSON.
 std::string EncodeCursor(const Query& q, Object c);
