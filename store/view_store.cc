@@ -384,13 +384,13 @@ void ViewStore::Stage(Batch* batch, StagedBatch* out) {
   // snapshot has them (the last batch staged may not be written yet; the one before is, once
   // the next batch begins).
   if (batch->rows.size() > row_cache_limit_) {
+    const size_t over = batch->rows.size() - row_cache_limit_;
     evict_.clear();
-    for (auto it = batch->rows.begin(); it != batch->rows.end(); ++it) {
+    for (auto it = batch->rows.begin(); it != batch->rows.end() && evict_.size() < over; ++it) {
       if (it->second.staged + 1 < staged_) evict_.push_back(&*it);
     }
-    size_t over = batch->rows.size() - row_cache_limit_;
-    for (size_t i = 0; i < evict_.size() && i < over; ++i) {
-      batch->rows.erase(batch->rows.find(evict_[i]->first));
+    for (const Batch::Rows::value_type* entry : evict_) {
+      batch->rows.erase(batch->rows.find(entry->first));
     }
   }
   // The batch's new ids become the pending ones (the batch is spent: its next Clear empties
