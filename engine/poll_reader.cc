@@ -61,13 +61,17 @@ ReadEvent* PollReader::Get(size_t i) {
     }
     return &reads_[i];
   }
-  for (int spins = 0; !done_[i].load(std::memory_order_acquire); ++spins) {
-    if (spins < 1024) {
-      Pause();
-    } else {
-      std::this_thread::yield();
-    }
+  for (int spins = 0; spins < 256; ++spins) {
+    if (done_[i].load(std::memory_order_acquire)) return &reads_[i];
+    Pause();
   }
+  // Sleep until the reader has read it. waiting_for_ is stored before done_ is checked, and the
+  // reader stores done_ before it loads waiting_for_ (both sequentially consistent), so one of
+  // the two sees the other; the reader notifies under wait_mu_, so not before the wait began.
+  std::unique_lock<std::mutex> lock(wait_mu_);
+  waiting_for_.store(i, std::memory_order_seq_cst);
+  wait_cv_.wait(lock, [&] { return done_[i].load(std::memory_order_seq_cst) != 0; });
+  waiting_for_.store(kNone, std::memory_order_relaxed);
   return &reads_[i];
 }
 
@@ -94,7 +98,11 @@ void PollReader::Loop() {
       for (size_t j = i, end = std::min(i + kChunk, n); j < end; ++j) {
         projector_->Read(messages[j], &reads_[j]);
         SetPrefetchHashes(&reads_[j], hash_ids_);
-        done_[j].store(1, std::memory_order_release);
+        done_[j].store(1, std::memory_order_seq_cst);
+        if (waiting_for_.load(std::memory_order_seq_cst) == j) {
+          std::lock_guard<std::mutex> lock(wait_mu_);
+          wait_cv_.notify_one();
+        }
       }
     }
     {

@@ -5,7 +5,8 @@
 // the messages of the poll in hand on its thread while the view's thread applies them in
 // order. Each chunk of eight messages is claimed by whichever thread gets to it first: when the
 // view's thread catches up with the reader (which shares the cores with the committer and
-// librdkafka), it reads the next chunk itself rather than wait for it.
+// librdkafka), it reads the next chunk itself rather than wait for it; a chunk the reader has
+// claimed it waits for, asleep after a short spin.
 //
 // Thread-safety: Start, Get and Finish from one thread (the view's); the reader thread only
 // reads the poll's messages and writes their ReadEvents, which Get hands over once read.
@@ -59,6 +60,14 @@ class PollReader {
   std::atomic<size_t> claimed_{0};          // messages claimed (to be read by whoever claimed them)
   std::vector<std::atomic<uint8_t>> done_;  // message i read (by the reader)
   std::atomic<bool> cancel_{false};
+  // The message the view's thread sleeps for (kNone: it is not sleeping). It spins a little
+  // first: the reader, when running, reads a message in about a microsecond; when it is not (two
+  // cores shared with the committer, librdkafka and often the broker), spinning or yielding
+  // only takes the core from it. The reader wakes the view after storing done_ for that one.
+  static constexpr size_t kNone = ~size_t{0};
+  std::atomic<size_t> waiting_for_{kNone};
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t started_ = 0, finished_ = 0;  // polls handed to the reader, and read (guarded by mu_)
