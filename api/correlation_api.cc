@@ -74,10 +74,18 @@ void DaemonApi::Correlations(Daemon& daemon, ApiCall& call) {
   if (const std::string* c = call.req.Query("cursor"); c && !ParseCursor(*c, &cursor)) {
     return call.Reply(Error(400, "bad cursor", Str("next_cursor of the previous answer")));
   }
-  std::vector<Found> found;
+  // The views this answer reads: with min_position, each that consumes one of its topics
+  // is first waited for (read-your-own-writes across views).
+  std::vector<std::shared_ptr<View>> views;
   for (const auto& view : daemon.Views()) {
+    if (call.MayRead(view->projection().name()) && view->projection().has_correlation()) {
+      views.push_back(view);
+    }
+  }
+  if (WaitForPositionOnAll(daemon, call.shared_from_this(), views)) return;
+  std::vector<Found> found;
+  for (const auto& view : views) {
     const std::string& name = view->projection().name();
-    if (!call.MayRead(name) || !view->projection().has_correlation()) continue;
     // Past the cursor in (ms, view, seq) order: a view before the cursor's view resumes after
     // its millisecond, the cursor's view after its sequence, a later view at its millisecond.
     int64_t after_ms = cursor.ms;

@@ -78,6 +78,24 @@ struct DaemonApi {
   // waits again on the view serving the name then (a rebuild's swap), within one wait_ms.
   static bool WaitForPosition(Daemon& d, const std::shared_ptr<ApiCall>& call,
                               const std::shared_ptr<View>& view);
+  // Read-your-own-writes across `views` (a call that reads several, e.g. a correlation's
+  // trail): each view that consumes a topic of min_position must reach the position on its
+  // topics; 504 at once for a partition above offset 0 of a topic none of them consumes, and
+  // after wait_ms (one deadline for all) naming the view still behind. As WaitForPosition
+  // otherwise; the call runs again as each view it waits on reaches the position.
+  static bool WaitForPositionOnAll(Daemon& d, const std::shared_ptr<ApiCall>& call,
+                                   const std::vector<std::shared_ptr<View>>& views);
+  // Ends the call's wait with a 504 after wait_ms unless a view reached its position first;
+  // the answer names the view waited on last and its position (`with_view`: its name too).
+  static void ArmDeadline(Daemon& d, const std::shared_ptr<ApiCall>& call,
+                          const std::shared_ptr<PositionWait>& wait, uint64_t wait_ms,
+                          bool with_view);
+  // Registers the call to be served again once `view` reached `required` (or stopped): off
+  // the view's thread, on the query pool for long work, else on an HTTP thread. `round` is
+  // the wait's registration this is (a later one replaces its waiter).
+  static void ServeAgainWhenReached(Daemon& d, const std::shared_ptr<ApiCall>& call,
+                                    const std::shared_ptr<View>& view, Position required,
+                                    PositionWait* wait, uint64_t round);
   // Runs the call on the query pool (a try_inline route that needs more than its first try);
   // answers 503 when the pool is full.
   static void MoveToPool(Daemon& d, const std::shared_ptr<ApiCall>& call);

@@ -175,44 +175,110 @@ void DaemonApi::Serve(Daemon& daemon, const std::shared_ptr<ApiCall>& call) {
   call->route->handler(daemon, *call);
 }
 
+namespace {
+
+// The call's min_position (every parameter and header field) and wait_ms: false with the 400
+// in *bad when either is malformed; *waits false when no position is asked for (wait_ms is
+// checked all the same).
+bool ReadWait(const HttpRequest& req, Position* required, uint64_t* wait_ms, bool* waits,
+              HttpResponse* bad) {
+  // Every min_position parameter and X-Projd-Min-Position field counts: a partition named
+  // more than once waits for its largest offset (Position::Parse), so no read is staler than
+  // any of them asks.
+  std::string min_pos;
+  for (const auto& [name, value] : req.query) {
+    if (name == "min_position" && !value.empty()) min_pos += (min_pos.empty() ? "" : ",") + value;
+  }
+  for (const auto& [name, value] : req.headers) {
+    if (name == "x-projd-min-position" && !value.empty()) {
+      min_pos += (min_pos.empty() ? "" : ",") + value;
+    }
+  }
+  *waits = !min_pos.empty();
+  std::string error;
+  if (*waits && !Position::Parse(min_pos, required, &error)) {
+    *bad = Error(400, "bad min_position", Str(error));
+    return false;
+  }
+  *wait_ms = kDefaultWaitMs;
+  if (const std::string* w = req.Query("wait_ms")) {
+    if (!ParseWholeNumber(*w, kMaxWaitMs, wait_ms)) {
+      *bad =
+          Error(400, "bad wait_ms",
+                Str("a whole number of milliseconds (a larger one than " +
+                    std::to_string(kMaxWaitMs) + " counts as " + std::to_string(kMaxWaitMs) + ")"));
+      return false;
+    }
+  }
+  return true;
+}
+
+// `required` without the partitions of topics `view` does not consume.
+Position OnTopicsOf(const View& view, const Position& required) {
+  const std::vector<std::string>& topics = view.projection().topics();
+  Position::Map mine;
+  for (const auto& [tp, offset] : required) {
+    if (std::find(topics.begin(), topics.end(), tp.topic) != topics.end()) mine[tp] = offset;
+  }
+  return Position(std::move(mine));
+}
+
+}  // namespace
+
+void DaemonApi::ArmDeadline(Daemon& daemon, const std::shared_ptr<ApiCall>& call,
+                            const std::shared_ptr<PositionWait>& wait, uint64_t wait_ms,
+                            bool with_view) {
+  daemon.http_->PostAfter(std::chrono::milliseconds(wait_ms), [wait, call, with_view]() {
+    std::shared_ptr<View> last;
+    uint64_t waiter;
+    {
+      std::lock_guard<std::mutex> lock(wait->mu);
+      if (wait->state != PositionWait::State::kWaiting) return;
+      wait->state = PositionWait::State::kTimedOut;
+      last = wait->view;
+      waiter = wait->waiter;
+    }
+    last->Cancel(waiter);
+    Object o;
+    if (with_view) o.Set("view", Str(last->projection().name()));
+    o.Set("position", Str(last->PositionString()));
+    HttpResponse r =
+        Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(o)));
+    r.headers.emplace_back("X-Projd-Position", last->PositionString());
+    call->respond(std::move(r));
+  });
+}
+
+void DaemonApi::ServeAgainWhenReached(Daemon& daemon, const std::shared_ptr<ApiCall>& call,
+                                      const std::shared_ptr<View>& view, Position required,
+                                      PositionWait* wait, uint64_t round) {
+  Daemon* d = &daemon;
+  auto again = [d, call]() {
+    if (StartsOnPool(*call) && d->work_pool_ &&
+        d->work_pool_->Submit([d, call] { Serve(*d, call); })) {
+      return;
+    }
+    d->http_->PostAfter(std::chrono::milliseconds(0), [d, call] { Serve(*d, call); });
+  };
+  uint64_t waiter = view->WhenReached(std::move(required), again);  // may call `again` at once
+  std::lock_guard<std::mutex> lock(wait->mu);
+  if (wait->round == round) wait->waiter = waiter;  // not registered again meanwhile
+}
+
 bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& call,
                                 const std::shared_ptr<View>& view) {
-  Daemon* d = &daemon;
   if (!call->position_wait) {
-    HttpRequest& req = call->req;
     auto answer = [&call, &view](HttpResponse r) {
       r.headers.emplace_back("X-Projd-Position", view->PositionString());
       call->respond(std::move(r));
     };
-    // Every min_position parameter and X-Projd-Min-Position field counts: a partition named
-    // more than once waits for its largest offset (Position::Parse), so no read is staler than
-    // any of them asks.
-    std::string min_pos;
-    for (const auto& [name, value] : req.query) {
-      if (name == "min_position" && !value.empty()) min_pos += (min_pos.empty() ? "" : ",") + value;
-    }
-    for (const auto& [name, value] : req.headers) {
-      if (name == "x-projd-min-position" && !value.empty()) {
-        min_pos += (min_pos.empty() ? "" : ",") + value;
-      }
-    }
-    bool waits = !min_pos.empty();
     auto wait = std::make_shared<PositionWait>();
-    std::string error;
-    if (waits && !Position::Parse(min_pos, &wait->required, &error)) {
-      answer(Error(400, "bad min_position", Str(error)));
+    uint64_t wait_ms;
+    bool waits;
+    HttpResponse bad;
+    if (!ReadWait(call->req, &wait->required, &wait_ms, &waits, &bad)) {
+      answer(std::move(bad));
       return true;
-    }
-    // wait_ms is checked whether or not there is a position to wait for.
-    uint64_t wait_ms = kDefaultWaitMs;
-    if (const std::string* w = req.Query("wait_ms")) {
-      if (!ParseWholeNumber(*w, kMaxWaitMs, &wait_ms)) {
-        answer(Error(
-            400, "bad wait_ms",
-            Str("a whole number of milliseconds (a larger one than " + std::to_string(kMaxWaitMs) +
-                " counts as " + std::to_string(kMaxWaitMs) + ")")));
-        return true;
-      }
     }
     if (!waits) return false;
     if (std::string never = NeverReached(*view, wait->required); !never.empty()) {
@@ -221,27 +287,8 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
     }
     wait->view = view;
     call->position_wait = wait;
-    if (!view->Reached(wait->required)) {
-      // One deadline for the whole wait, on however many views it waits (a rebuild's swap).
-      daemon.http_->PostAfter(std::chrono::milliseconds(wait_ms), [wait, call]() {
-        std::shared_ptr<View> last;
-        uint64_t waiter;
-        {
-          std::lock_guard<std::mutex> lock(wait->mu);
-          if (wait->state != PositionWait::State::kWaiting) return;
-          wait->state = PositionWait::State::kTimedOut;
-          last = wait->view;
-          waiter = wait->waiter;
-        }
-        last->Cancel(waiter);
-        Object o;
-        o.Set("position", Str(last->PositionString()));
-        HttpResponse r =
-            Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(o)));
-        r.headers.emplace_back("X-Projd-Position", last->PositionString());
-        call->respond(std::move(r));
-      });
-    }
+    // One deadline for the whole wait, on however many views it waits (a rebuild's swap).
+    if (!view->Reached(wait->required)) ArmDeadline(daemon, call, wait, wait_ms, false);
   }
   PositionWait& wait = *call->position_wait;
   uint64_t round = 0;
@@ -268,19 +315,77 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
     call->respond(NeverReachedAnswer(*view, never));
     return true;
   }
-  // Served again off the view's thread once it reached the position, or once it stopped (then
-  // Serve finds the view serving the name now and waits there): on the query pool for long
-  // work, else on an HTTP thread.
-  auto again = [d, call]() {
-    if (StartsOnPool(*call) && d->work_pool_ &&
-        d->work_pool_->Submit([d, call] { Serve(*d, call); })) {
-      return;
+  ServeAgainWhenReached(daemon, call, view, wait.required, &wait, round);
+  return true;
+}
+
+bool DaemonApi::WaitForPositionOnAll(Daemon& daemon, const std::shared_ptr<ApiCall>& call,
+                                     const std::vector<std::shared_ptr<View>>& views) {
+  if (!call->position_wait) {
+    auto wait = std::make_shared<PositionWait>();
+    uint64_t wait_ms;
+    bool waits;
+    HttpResponse bad;
+    if (!ReadWait(call->req, &wait->required, &wait_ms, &waits, &bad)) {
+      call->respond(std::move(bad));
+      return true;
     }
-    d->http_->PostAfter(std::chrono::milliseconds(0), [d, call] { Serve(*d, call); });
-  };
-  uint64_t waiter = view->WhenReached(wait.required, again);  // may call `again` at once
-  std::lock_guard<std::mutex> lock(wait.mu);
-  if (wait.round == round) wait.waiter = waiter;  // not registered again meanwhile
+    if (!waits) return false;
+    // A partition above offset 0 that none of the views consumes is never reached.
+    for (const auto& [tp, offset] : wait->required) {
+      bool consumed = offset <= 0;
+      for (const auto& v : views) {
+        const std::vector<std::string>& topics = v->projection().topics();
+        consumed = consumed || std::find(topics.begin(), topics.end(), tp.topic) != topics.end();
+      }
+      if (consumed) continue;
+      Object o;
+      o.Set("reason",
+            Str("no view this answer reads consumes topic " + tp.topic + ", so none reaches " +
+                tp.topic + ":" + std::to_string(tp.partition) + ":" + std::to_string(offset)));
+      call->respond(
+          Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(o))));
+      return true;
+    }
+    // The deadline names the view waited on last: the first one behind, until the call
+    // moves on to the next.
+    for (const auto& v : views) {
+      Position mine = OnTopicsOf(*v, wait->required);
+      if (!mine.empty() && !v->Reached(mine)) {
+        wait->view = v;
+        break;
+      }
+    }
+    call->position_wait = wait;
+    if (wait->view) ArmDeadline(daemon, call, wait, wait_ms, true);
+  }
+  PositionWait& wait = *call->position_wait;
+  std::shared_ptr<View> behind;
+  Position required;
+  uint64_t round = 0;
+  {
+    std::lock_guard<std::mutex> lock(wait.mu);
+    if (wait.state == PositionWait::State::kServed) return false;  // reached before
+    if (wait.state != PositionWait::State::kWaiting) return true;  // answered (504)
+    // The views as they are now (a rebuild's swap, a reload): the first one behind is waited
+    // on; the call then comes here again and goes on to the next.
+    for (const auto& v : views) {
+      Position mine = OnTopicsOf(*v, wait.required);
+      if (!mine.empty() && !v->Reached(mine)) {
+        behind = v;
+        required = std::move(mine);
+        break;
+      }
+    }
+    if (!behind) {
+      wait.state = PositionWait::State::kServed;
+      return false;  // every view reached it
+    }
+    wait.view = behind;
+    wait.waiter = 0;
+    round = ++wait.round;
+  }
+  ServeAgainWhenReached(daemon, call, behind, std::move(required), &wait, round);
   return true;
 }
 

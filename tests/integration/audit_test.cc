@@ -1,10 +1,12 @@
 // The audit trail end to end against the real broker: headers produced by librdkafka become
 // audit values on rows and every history version, and a correlation id lists every change one
 // command made across two views, in order — and only the readable view's part for a reader
-// limited to it.
+// limited to it. And (embedded broker) the trail's read-your-own-writes wait on every view.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "connectors/source.h"
 #include "dsl/value.h"
@@ -188,4 +190,97 @@ TEST_CASE("real Kafka: audit values from headers on rows and history; a correlat
   CHECK(projd::testing::Run(trace_cmd + " --limit 3", &out) == 0);
   CHECK(out.find("next page: --cursor ") != std::string::npos);
   CHECK(p->Terminate() == 0);
+}
+
+TEST_CASE("a correlation's trail waits for min_position on every view that consumes its topics",
+          "[embedded]") {
+  std::string dir = projd::testing::TempDir("audit-ryw");
+  std::filesystem::create_directories(dir + "/projections");
+  projd::testing::WriteFile(dir + "/projections/views.proj", R"(
+projection ledger {
+  from "cmds"
+  key event.account
+  correlation event.cmd
+  on Deposited { balance += event.amount }
+}
+projection counts {
+  from "cmds"
+  key event.account
+  correlation event.cmd
+  history all
+  on Deposited { deposits += 1 }
+}
+projection elsewhere {
+  from "others"
+  key event.k
+  on Seen { n += 1 }
+}
+)");
+  std::string error;
+  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
+                               dir + "/projd.log", &error);
+  REQUIRE(p);
+  auto producer = projd::Producer::Create(p->embedded_brokers(), {}, &error);
+  REQUIRE(producer);
+  auto deposit = [&](int i, int32_t* part, int64_t* off) {
+    std::string account = "acc-" + std::to_string(i % 3);
+    REQUIRE(producer->Produce("cmds", -1, account,
+                              R"({"type":"Deposited","account":")" + account +
+                                  R"(","amount":1.5,"cmd":"cmd-)" + std::to_string(i) + "\"}",
+                              0, part, off, &error));
+  };
+  int32_t part;
+  int64_t off;
+  deposit(0, &part, &off);
+  REQUIRE(p->WaitCaughtUp("ledger", 1));
+  REQUIRE(p->WaitCaughtUp("counts", 1));
+
+  // Each command's trail asked for right after its event is delivered, with the event's
+  // offset: both views' changes are in the answer.
+  for (int i = 1; i <= 12; ++i) {
+    deposit(i, &part, &off);
+    std::string pos = "cmds:" + std::to_string(part) + ":" + std::to_string(off + 1);
+    auto r = p->Call(
+        "GET", "/v1/correlations/cmd-" + std::to_string(i) + "?wait_ms=30000&min_position=" + pos);
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    Value v;
+    std::string perr;
+    REQUIRE(ParseJson(r.body, &v, &perr));
+    const auto& changes = Member(v, "changes").as_array();
+    REQUIRE(changes.size() == 2);
+    std::set<std::string> views;
+    for (const auto& c : changes) views.insert(FieldText(c, "view"));
+    CHECK(views == std::set<std::string>{"counts", "ledger"});
+  }
+  // The same in the header.
+  {
+    deposit(13, &part, &off);
+    std::string pos = "cmds:" + std::to_string(part) + ":" + std::to_string(off + 1);
+    auto r = p->Call("GET", "/v1/correlations/cmd-13?wait_ms=30000", "",
+                     {{"X-Projd-Min-Position", pos}});
+    REQUIRE(r.status == 200);
+    CHECK(r.body.find("\"counts\"") != std::string::npos);
+    CHECK(r.body.find("\"ledger\"") != std::string::npos);
+  }
+
+  // Never reached within wait_ms: 504 after it, naming a view and its position.
+  auto t0 = std::chrono::steady_clock::now();
+  auto late = p->Call("GET", "/v1/correlations/cmd-1?wait_ms=300&min_position=cmds:0:999999999");
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(250));
+  CHECK(late.status == 504);
+  CHECK(late.body.find("\"view\"") != std::string::npos);
+  CHECK(late.body.find("\"position\":\"cmds:") != std::string::npos);
+  // A topic no view with a correlation consumes ("others" is only elsewhere's): 504 at once.
+  t0 = std::chrono::steady_clock::now();
+  auto never = p->Call("GET", "/v1/correlations/cmd-1?wait_ms=30000&min_position=others:0:5");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  CHECK(never.status == 504);
+  CHECK(never.body.find("topic others") != std::string::npos);
+  // Offset 0 asks for nothing; malformed parameters are 400.
+  CHECK(p->Call("GET", "/v1/correlations/cmd-1?min_position=others:0:0").status == 200);
+  auto bad = p->Call("GET", "/v1/correlations/cmd-1?min_position=garbage");
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("bad min_position") != std::string::npos);
+  CHECK(p->Call("GET", "/v1/correlations/cmd-1?wait_ms=abc").status == 400);
 }
