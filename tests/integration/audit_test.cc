@@ -204,7 +204,7 @@ projection ledger {
   on Deposited { balance += event.amount }
 }
 projection counts {
-  from "cmds"
+  from "cmds", "extra"
   key event.account
   correlation event.cmd
   history all
@@ -271,6 +271,14 @@ projection elsewhere {
   CHECK(late.status == 504);
   CHECK(late.body.find("\"view\"") != std::string::npos);
   CHECK(late.body.find("\"position\":\"cmds:") != std::string::npos);
+  // A position on a topic only the second view consumes: that view is the one waited for
+  // (the first, behind on nothing it consumes, is passed over).
+  t0 = std::chrono::steady_clock::now();
+  auto second =
+      p->Call("GET", "/v1/correlations/cmd-1?wait_ms=300&min_position=cmds:0:0,extra:0:999999");
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(250));
+  CHECK(second.status == 504);
+  CHECK(second.body.find("\"view\":\"counts\"") != std::string::npos);
   // A topic no view with a correlation consumes ("others" is only elsewhere's): 504 at once.
   t0 = std::chrono::steady_clock::now();
   auto never = p->Call("GET", "/v1/correlations/cmd-1?wait_ms=30000&min_position=others:0:5");
