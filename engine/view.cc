@@ -89,6 +89,7 @@ void View::Stop() {
   std::vector<std::function<void()>> waiting;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    waiters_closed_ = true;
     waiters_.TakeAll(&waiting);
   }
   for (auto& fn : waiting) fn();
@@ -145,10 +146,14 @@ uint64_t View::WhenReached(Position required, std::function<void()> fn) {
   {
     // Checked and registered in one step under mu_, as Published takes the waiters it
     // satisfies: a batch published in between cannot slip past the waiter.
+    // After Stop no waiter is called again: fn runs at once too, and its caller looks again
+    // (a request that found this view just before a rebuild's swap finds the rebuilt one).
     std::lock_guard<std::mutex> lock(mu_);
-    if (!position_.Reached(required)) return waiters_.Add(std::move(required), std::move(fn));
+    if (!waiters_closed_ && !position_.Reached(required)) {
+      return waiters_.Add(std::move(required), std::move(fn));
+    }
   }
-  fn();  // already reached: at once, under no lock
+  fn();  // already reached, or stopped: at once, under no lock
   return 0;
 }
 

@@ -143,7 +143,8 @@ class View {
   // Whether every offset below `required` is applied.
   bool Reached(const Position& required);
   // Calls fn once the view reached `required` (at once if it already has), or when the view
-  // stops (Stop: fn then finds `required` not reached here). fn may run on the view's thread.
+  // stops (Stop: fn then finds `required` not reached here; at once when it has stopped
+  // already). fn may run on the view's thread.
   // Returns an id for Cancel.
   uint64_t WhenReached(Position required, std::function<void()> fn);
   void Cancel(uint64_t id);
@@ -297,6 +298,7 @@ class View {
   ViewState last_state_ = ViewState::kCatchingUp;
   // Lock order: mu_, then the waiters' own lock (Published takes them under mu_).
   PositionWaiters waiters_;
+  bool waiters_closed_ = false;  // guarded by mu_: Stop called the waiters; none is kept since
 };
 
 }  // namespace projd

@@ -93,6 +93,10 @@ TEST_CASE("a paused view applies nothing until resumed; its position stays put",
   view->Stop();
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
   CHECK(called == 1);
+  // A wait asked of the stopped view (a request that found it just before a rebuild's swap)
+  // is called at once, not kept where nothing will call it.
+  view->WhenReached(beyond, [&called] { ++called; });
+  CHECK(called == 2);
   // Stopped: held at once.
   CHECK(view->Pause(std::chrono::milliseconds(0)));
   view->Resume();
