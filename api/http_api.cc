@@ -34,17 +34,20 @@ constexpr uint64_t kMaxWaitMs = 60000;
 
 namespace {
 
+bool Consumes(const View& view, const std::string& topic) {
+  const std::vector<std::string>& topics = view.projection().topics();
+  return std::find(topics.begin(), topics.end(), topic) != topics.end();
+}
+
 // Why `view` can never reach `required` ("" when it may): an item on a topic the view does not
 // consume, with an offset above 0 (offset 0 is reached by any view). A partition the view does
 // not know of, on a topic it consumes, may still come (partitions can be added to a topic).
 std::string NeverReached(const View& view, const Position& required) {
-  const std::vector<std::string>& topics = view.projection().topics();
   for (const auto& [tp, offset] : required) {
-    if (offset <= 0 || std::find(topics.begin(), topics.end(), tp.topic) != topics.end()) {
-      continue;
-    }
+    if (offset <= 0 || Consumes(view, tp.topic)) continue;
     std::string consumed;
-    for (const std::string& t : topics) consumed += (consumed.empty() ? "" : ", ") + t;
+    for (const std::string& t : view.projection().topics())
+      consumed += (consumed.empty() ? "" : ", ") + t;
     return "view " + view.projection().name() + " does not consume topic " + tp.topic +
            " (its topics: " + consumed + "), so it never reaches " + tp.topic + ":" +
            std::to_string(tp.partition) + ":" + std::to_string(offset);
@@ -215,10 +218,9 @@ bool ReadWait(const HttpRequest& req, Position* required, uint64_t* wait_ms, boo
 
 // `required` without the partitions of topics `view` does not consume.
 Position OnTopicsOf(const View& view, const Position& required) {
-  const std::vector<std::string>& topics = view.projection().topics();
   Position::Map mine;
   for (const auto& [tp, offset] : required) {
-    if (std::find(topics.begin(), topics.end(), tp.topic) != topics.end()) mine[tp] = offset;
+    if (Consumes(view, tp.topic)) mine[tp] = offset;
   }
   return Position(std::move(mine));
 }
@@ -321,9 +323,10 @@ bool DaemonApi::WaitForPosition(Daemon& daemon, const std::shared_ptr<ApiCall>& 
 
 bool DaemonApi::WaitForPositionOnAll(Daemon& daemon, const std::shared_ptr<ApiCall>& call,
                                      const std::vector<std::shared_ptr<View>>& views) {
-  if (!call->position_wait) {
+  const bool first = !call->position_wait;
+  uint64_t wait_ms = 0;
+  if (first) {
     auto wait = std::make_shared<PositionWait>();
-    uint64_t wait_ms;
     bool waits;
     HttpResponse bad;
     if (!ReadWait(call->req, &wait->required, &wait_ms, &waits, &bad)) {
@@ -334,10 +337,7 @@ bool DaemonApi::WaitForPositionOnAll(Daemon& daemon, const std::shared_ptr<ApiCa
     // A partition above offset 0 that none of the views consumes is never reached.
     for (const auto& [tp, offset] : wait->required) {
       bool consumed = offset <= 0;
-      for (const auto& v : views) {
-        const std::vector<std::string>& topics = v->projection().topics();
-        consumed = consumed || std::find(topics.begin(), topics.end(), tp.topic) != topics.end();
-      }
+      for (const auto& v : views) consumed = consumed || Consumes(*v, tp.topic);
       if (consumed) continue;
       Object o;
       o.Set("reason",
@@ -347,17 +347,7 @@ bool DaemonApi::WaitForPositionOnAll(Daemon& daemon, const std::shared_ptr<ApiCa
           Error(504, "min_position not reached within wait_ms", Value::MakeObject(std::move(o))));
       return true;
     }
-    // The deadline names the view waited on last: the first one behind, until the call
-    // moves on to the next.
-    for (const auto& v : views) {
-      Position mine = OnTopicsOf(*v, wait->required);
-      if (!mine.empty() && !v->Reached(mine)) {
-        wait->view = v;
-        break;
-      }
-    }
     call->position_wait = wait;
-    if (wait->view) ArmDeadline(daemon, call, wait, wait_ms, true);
   }
   PositionWait& wait = *call->position_wait;
   std::shared_ptr<View> behind;
@@ -385,6 +375,9 @@ bool DaemonApi::WaitForPositionOnAll(Daemon& daemon, const std::shared_ptr<ApiCa
     wait.waiter = 0;
     round = ++wait.round;
   }
+  // One deadline for the whole wait, armed when it first waits: it names the view waited on
+  // last, which is set by now.
+  if (first) ArmDeadline(daemon, call, call->position_wait, wait_ms, true);
   ServeAgainWhenReached(daemon, call, behind, std::move(required), &wait, round);
   return true;
 }
