@@ -29,10 +29,8 @@ namespace projd::testing {
 
 bool ArchiveFixture::Setup(const std::string& name, const std::string& brokers) {
   brokers_ = brokers;
-  dir = TempDir(name);
-  fs::create_directories(dir + "/projections");
   topic = UniqueTopic(name);
-  WriteFile(dir + "/projections/ledger.proj", R"(
+  dir = ProjectionFolder(name, "ledger.proj", R"(
 projection ledger {
   from ")" + topic + R"("
   key event.account

@@ -61,11 +61,9 @@ TEST_CASE("real Kafka: audit values from headers on rows and history; a correlat
   std::string brokers = projd::testing::KafkaOrSkip();
   if (brokers.empty()) return;
   std::string topic = projd::testing::UniqueTopic("audit");
-  std::string dir = projd::testing::TempDir("audit-kafka");
-  std::filesystem::create_directories(dir + "/projections");
   std::string views = kViews;
   for (size_t at; (at = views.find("TOPIC")) != std::string::npos;) views.replace(at, 5, topic);
-  projd::testing::WriteFile(dir + "/projections/views.proj", views);
+  std::string dir = projd::testing::ProjectionFolder("audit-kafka", "views.proj", views);
   std::string tokens = dir + "/tokens.toml";
   projd::testing::WriteFile(tokens,
                             "[[token]]\ntoken = \"admin-t\"\nrole = \"admin\"\n"
@@ -95,9 +93,8 @@ TEST_CASE("real Kafka: audit values from headers on rows and history; a correlat
   }
   REQUIRE(producer->Flush(std::chrono::seconds(30), &error));
 
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
-                                "--brokers", brokers, "--group", "g-" + topic, "--auth", tokens},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(
+      dir, {"--brokers", brokers, "--group", "g-" + topic, "--auth", tokens}, &error);
   REQUIRE(p);
   p->set_json_headers({{"Authorization", "Bearer admin-t"}});
   REQUIRE(p->WaitCaughtUp("balances", 4));
@@ -194,9 +191,7 @@ TEST_CASE("real Kafka: audit values from headers on rows and history; a correlat
 
 TEST_CASE("a correlation's trail waits for min_position on every view that consumes its topics",
           "[embedded]") {
-  std::string dir = projd::testing::TempDir("audit-ryw");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/views.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("audit-ryw", "views.proj", R"(
 projection ledger {
   from "cmds"
   key event.account
@@ -217,8 +212,7 @@ projection elsewhere {
 }
 )");
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   auto producer = projd::Producer::Create(p->embedded_brokers(), {}, &error);
   REQUIRE(producer);

@@ -247,12 +247,10 @@ TEST_CASE("real Kafka + registry: Avro with schema evolution, corrupt bodies, a 
   REQUIRE(projd::CreateKafkaTopic(brokers, json_topic, 2, &error));
   REQUIRE(projd::CreateKafkaTopic(brokers, avro_topic, 2, &error));
 
-  std::string dir = projd::testing::TempDir("avro-registry");
-  std::filesystem::create_directories(dir + "/projections");
   std::string proj = kProjections;
   proj.replace(proj.find("@JSON@"), 6, json_topic);
   proj.replace(proj.find("@AVRO@"), 6, avro_topic);
-  projd::testing::WriteFile(dir + "/projections/bank.proj", proj);
+  std::string dir = projd::testing::ProjectionFolder("avro-registry", "bank.proj", proj);
 
   // Without --schema-registry, an Avro projection keeps projd from starting.
   std::string out;
@@ -274,9 +272,7 @@ TEST_CASE("real Kafka + registry: Avro with schema evolution, corrupt bodies, a 
   Produce(brokers, json_topic, s.json);
   Produce(brokers, avro_topic, avro_events);
 
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
-                                "--brokers", brokers, "--schema-registry", url},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers, "--schema-registry", url}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances_json", static_cast<int64_t>(s.json.size())));
   REQUIRE(p->WaitCaughtUp("balances_avro", static_cast<int64_t>(avro_events.size())));
@@ -389,9 +385,7 @@ TEST_CASE("real Kafka + registry: a schema with references to other subjects", "
     events.emplace_back(v.as_object().Find("account")->as_string(), framed);
   }
   Produce(brokers, topic, events);
-  std::string dir = projd::testing::TempDir("avro-refs");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/refs.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("avro-refs", "refs.proj", R"(
 projection moved {
   from ")" + topic + R"("
   format avro
@@ -400,9 +394,7 @@ projection moved {
          fees += coalesce(event.fee.units, 0) }
 }
 )");
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
-                                "--brokers", brokers, "--schema-registry", url},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers, "--schema-registry", url}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("moved", 3));
   CHECK(projd::ToJson(*p->GetJson("/v1/views/moved/rows/a").as_object().Find("row")) ==

@@ -133,11 +133,9 @@ TEST_CASE("real Kafka: --demo --brokers creates the example topics and produces 
           "[kafka]") {
   std::string brokers = projd::testing::KafkaOrSkip();
   if (brokers.empty()) return;
-  std::string dir = projd::testing::TempDir("demo-kafka");
-  std::filesystem::create_directories(dir + "/projections");
   // A topic no one made (the test broker does not create topics on first use).
   std::string topic = projd::testing::UniqueTopic("demo");
-  projd::testing::WriteFile(dir + "/projections/d.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("demo-kafka", "d.proj", R"(
 projection demo_counts {
   from ")" + topic + R"("
   key event.k

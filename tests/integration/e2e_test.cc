@@ -198,11 +198,8 @@ void CheckTruth(ProjdProcess& p, const Truth& truth) {
 int64_t TotalEvents(const std::vector<Event>& ev) { return static_cast<int64_t>(ev.size()); }
 
 std::string Setup(const std::string& name, std::string* data) {
-  std::string dir = projd::testing::TempDir(name);
-  std::string proj = dir + "/projections";
+  std::string dir = projd::testing::ProjectionFolder(name, "balances.proj", kBalances);
   *data = dir + "/data";
-  std::filesystem::create_directories(proj);
-  projd::testing::WriteFile(proj + "/balances.proj", kBalances);
   return dir;
 }
 
@@ -250,8 +247,7 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
   std::string data;
   std::string dir = Setup("embedded", &data);
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   REQUIRE(!p->embedded_brokers().empty());
   Truth truth;
@@ -462,8 +458,7 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
 
   // SIGTERM: finish, commit, exit 0; the data stays.
   CHECK(p->Terminate() == 0);
-  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                          dir + "/projd.log", &error);
+  p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   Value again = p->GetJson("/v1/views/balances/rows/acc-1", &status);
   CHECK(status == 200);
@@ -472,19 +467,16 @@ TEST_CASE("embedded broker: produce, read rows over HTTP, dead letters, position
 // projd on the embedded broker with one view, `ticks`, whose one row `k` counts the events of
 // topic "ticks": its `n` is the number of events applied.
 std::unique_ptr<ProjdProcess> StartTicks(const std::string& name, std::string* dir_out = nullptr) {
-  std::string dir = projd::testing::TempDir(name);
-  if (dir_out) *dir_out = dir;
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/t.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder(name, "t.proj", R"(
 projection ticks {
   from "ticks"
   key event.k
   on Tick { n += 1 }
 }
 )");
+  if (dir_out) *dir_out = dir;
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   INFO(error);
   REQUIRE(p);
   return p;
@@ -707,8 +699,7 @@ TEST_CASE("a rebuild asked for while one runs is refused and leaves the running 
   CHECK(std::filesystem::exists(dir + "/data/views/ticks/" + current + "/data.mdb"));
   REQUIRE(p->Terminate() == 0);
   std::string error;
-  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
-                          dir + "/projd2.log", &error);
+  p = ProjdProcess::StartIn(dir, {}, &error, "projd2.log");
   REQUIRE(p);
   int status = 0;
   Value row = p->GetJson("/v1/views/ticks/rows/k", &status);
@@ -752,14 +743,11 @@ TEST_CASE("a query that waits for a position and then needs the query pool is an
 TEST_CASE("a long query text is compiled on the query pool: /healthz answers meanwhile",
           "[embedded]") {
   // One HTTP thread: a query compiled there would hold every other request meanwhile.
-  std::string dir = projd::testing::TempDir("query-long-text");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/t.proj",
-                            "projection ticks { from \"ticks\" key event.k on Tick { n += 1 } }\n");
+  std::string dir = projd::testing::ProjectionFolder(
+      "query-long-text", "t.proj",
+      "projection ticks { from \"ticks\" key event.k on Tick { n += 1 } }\n");
   std::string error;
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", dir + "/data", "--http-threads", "1"},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--http-threads", "1"}, &error);
   REQUIRE(p);
   Produce(p->embedded_brokers(), "ticks", {{"k", R"({"type":"Tick","k":"k"})"}});
   REQUIRE(p->WaitCaughtUp("ticks", 1));
@@ -813,8 +801,7 @@ TEST_CASE("a broken projection keeps projd from starting and names the file", "[
   projd::testing::WriteFile(dir + "/projections/bad.proj",
                             "projection bad {\n  from \"t\"\n  key event.k\n  on X { a = }\n}\n");
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   CHECK_FALSE(p);
   CHECK(error.find("bad.proj:4:") != std::string::npos);
 }
@@ -832,10 +819,8 @@ void ErrorsStopCase(bool real) {
   std::string brokers = real ? projd::testing::RealKafka() : "";
   std::string topic = real ? UniqueTopic("strict") : "strict";
   std::string data;
-  std::string dir = projd::testing::TempDir(real ? "stop-kafka" : "stop");
-  std::filesystem::create_directories(dir + "/projections");
-  data = dir + "/data";
-  projd::testing::WriteFile(dir + "/projections/strict.proj", R"(
+  std::string dir =
+      projd::testing::ProjectionFolder(real ? "stop-kafka" : "stop", "strict.proj", R"(
 projection strict {
   from ")" + topic + R"("
   key event.k
@@ -848,6 +833,7 @@ projection lenient {
   on * { n += event.n }
 }
 )");
+  data = dir + "/data";
   std::string error;
   std::vector<std::string> args = {
       "--projections", dir + "/projections", "--data", data, "--partitions", "1"};
@@ -953,9 +939,8 @@ TEST_CASE("real Kafka: a small consumer queue refills, and the view is exact", "
   Truth truth;
   auto events = MakeEvents(40000, 200, 29, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
-                                brokers, "--kafka-prop", "queued.max.messages.kbytes=256"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(
+      dir, {"--brokers", brokers, "--kafka-prop", "queued.max.messages.kbytes=256"}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
   CheckTruth(*p, truth);
@@ -975,9 +960,7 @@ TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", 
   Truth truth;
   auto events = MakeEvents(20000, 300, 2, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
-                                brokers, "--group", "g1-" + topic},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers, "--group", "g1-" + topic}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
   CheckTruth(*p, truth);
@@ -986,9 +969,7 @@ TEST_CASE("real Kafka: ingest is exact and survives restarts with a new group", 
   // group (no committed offsets in Kafka) must not make it start over or skip.
   auto more = MakeEvents(5000, 300, 3, &truth, 20000);
   Produce(brokers, topic, more);
-  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
-                           brokers, "--group", "g2-" + topic},
-                          dir + "/projd.log", &error);
+  p = ProjdProcess::StartIn(dir, {"--brokers", brokers, "--group", "g2-" + topic}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events) + TotalEvents(more)));
   CheckTruth(*p, truth);
@@ -1052,9 +1033,7 @@ TEST_CASE("real Kafka: kill -9 at random moments, 20+ times, loses and repeats n
   };
   int64_t before = 0;
   for (int round = 0; round < 80 && kills_while_ingesting < 24; ++round) {
-    auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                  "--brokers", brokers, "--sync", "full"},
-                                 dir + "/projd.log", &error);
+    auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers, "--sync", "full"}, &error);
     REQUIRE(p);
     // Wait until this run has made progress, then kill it at a random moment soon after.
     int64_t applied = before;
@@ -1072,9 +1051,7 @@ TEST_CASE("real Kafka: kill -9 at random moments, 20+ times, loses and repeats n
   }
   INFO("kill -9 while ingesting: " << kills_while_ingesting);
   CHECK(kills_while_ingesting >= 20);
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events), std::chrono::seconds(180)));
   CheckTruth(*p, truth);
@@ -1098,9 +1075,7 @@ TEST_CASE("real Kafka: a 20 s broker outage is reported, reads go on, ingest res
   Truth truth;
   auto events = MakeEvents(20000, 100, 5, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
   std::string out;
@@ -1137,10 +1112,9 @@ TEST_CASE("real Kafka: a 20 s broker outage is reported, reads go on, ingest res
 // With real: against the real broker (PROJD_KAFKA_BROKERS), else the embedded one.
 void HistoryCase(bool real) {
   std::string brokers = real ? projd::testing::RealKafka() : "";
-  std::string dir = projd::testing::TempDir(real ? "history-kafka" : "history");
   std::string topic = real ? UniqueTopic("hist") : "hist";
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/h.proj", R"(
+  std::string dir =
+      projd::testing::ProjectionFolder(real ? "history-kafka" : "history", "h.proj", R"(
 projection hist {
   from "@TOPIC@"
   key event.account
@@ -1264,8 +1238,7 @@ TEST_CASE("/metrics parses as Prometheus text with every metric of the contract"
   std::string data;
   std::string dir = Setup("metrics", &data);
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   Truth truth;
   auto events = MakeEvents(500, 10, 8, &truth);
@@ -1313,9 +1286,7 @@ TEST_CASE("real Kafka: rebuilds swap without a failed read; reload, broken files
   Truth truth;
   auto events = MakeEvents(100000, 50, 9, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events)));
   std::string old_hash =
@@ -1408,9 +1379,7 @@ TEST_CASE("real Kafka: rebuilds swap without a failed read; reload, broken files
 
 TEST_CASE("queries over HTTP: index use, errors with position, a cursor walk during writes",
           "[embedded]") {
-  std::string dir = projd::testing::TempDir("query");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/q.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("query", "q.proj", R"(
 projection accts {
   from "accts"
   key event.id
@@ -1420,8 +1389,7 @@ projection accts {
 }
 )");
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   std::vector<Event> events;
   for (int i = 0; i < 400; ++i) {
@@ -1548,9 +1516,7 @@ projection accts {
 
 TEST_CASE("auth: a role matrix, hidden views, and a world-readable token file refused",
           "[embedded]") {
-  std::string dir = projd::testing::TempDir("auth");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/ab.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("auth", "ab.proj", R"(
 projection alpha { from "t" key event.k on * { n += 1 } }
 projection beta { from "t" key event.k on * { n += 1 } }
 )");
@@ -1583,16 +1549,12 @@ role  = "metrics"
   std::filesystem::permissions(tokens, std::filesystem::perms::owner_read |
                                            std::filesystem::perms::owner_write |
                                            std::filesystem::perms::others_read);
-  auto refused = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", dir + "/data", "--auth", tokens},
-      dir + "/refused.log", &error);
+  auto refused = ProjdProcess::StartIn(dir, {"--auth", tokens}, &error, "refused.log");
   CHECK_FALSE(refused);
   CHECK(error.find("can be read by other users") != std::string::npos);
   std::filesystem::permissions(
       tokens, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", dir + "/data", "--auth", tokens},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--auth", tokens}, &error);
   REQUIRE(p);
   Produce(p->embedded_brokers(), "t", {{"k", R"({"k":"k"})"}});
   struct Case {
@@ -1687,8 +1649,7 @@ TEST_CASE("openapi.json describes every endpoint, and every documented call answ
   std::string data;
   std::string dir = Setup("openapi", &data);
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   Truth truth;
   auto events = MakeEvents(50, 3, 10, &truth);
@@ -1737,10 +1698,8 @@ TEST_CASE("real Kafka: read-your-own-writes 100 times in a row; dedupe holds acr
           "[kafka]") {
   std::string brokers = KafkaOrSkip();
   if (brokers.empty()) return;
-  std::string dir = projd::testing::TempDir("kafka-ryw");
-  std::filesystem::create_directories(dir + "/projections");
   std::string topic = UniqueTopic("ryw");
-  projd::testing::WriteFile(dir + "/projections/d.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("kafka-ryw", "d.proj", R"(
 projection deposits {
   from ")" + topic + R"("
   key event.account
@@ -1751,9 +1710,7 @@ projection deposits {
 )");
   std::string error;
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", dir + "/data", "--brokers", brokers},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers}, &error);
   REQUIRE(p);
   auto producer = projd::Producer::Create(brokers, {}, &error);
   REQUIRE(producer);
@@ -1817,9 +1774,7 @@ projection deposits {
                                  "\"event_id\":\"ryw-new\"}",
                                  &error));
   REQUIRE(producer->Flush(std::chrono::seconds(10), &error));
-  p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", dir + "/data", "--brokers", brokers},
-      dir + "/projd.log", &error);
+  p = ProjdProcess::StartIn(dir, {"--brokers", brokers}, &error);
   REQUIRE(p);
   Value row;
   for (int i = 0; i < 200; ++i) {
@@ -1844,9 +1799,8 @@ TEST_CASE("HTTP limits: 500 idle connections and a slowloris client do not stop 
   std::string data;
   std::string dir = Setup("http-limits", &data);
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--http-read-timeout-ms", "1000", "--http-max-body-bytes", "10000"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(
+      dir, {"--http-read-timeout-ms", "1000", "--http-max-body-bytes", "10000"}, &error);
   REQUIRE(p);
   auto connect_one = [&]() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -1931,9 +1885,7 @@ TEST_CASE("HTTP limits: 500 idle connections and a slowloris client do not stop 
 
 TEST_CASE("history N days: versions older than the retention are pruned, the newest kept",
           "[embedded]") {
-  std::string dir = projd::testing::TempDir("prune");
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/p.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("prune", "p.proj", R"(
 projection pruned {
   from "prune"
   key event.k
@@ -1943,8 +1895,7 @@ projection pruned {
 }
 )");
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   // Old events (2025) and one from now for key "fresh".
   std::vector<Event> events;
@@ -1961,8 +1912,7 @@ projection pruned {
   // Pruning runs in the background (after the first batch, then once a minute): a restart makes
   // sure it has run after every event was applied.
   CHECK(p->Terminate() == 0);
-  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data"},
-                          dir + "/projd.log", &error);
+  p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   size_t old_versions = 0;
   for (int i = 0; i < 50; ++i) {
@@ -2055,9 +2005,7 @@ TEST_CASE("real Kafka: a topic deleted and created shorter fails the view with b
   Truth truth;
   auto events = MakeEvents(50, 5, 5, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", 50, std::chrono::seconds(60)));
   // While projd runs, the topic is deleted, then created again with 10 events: the view's
@@ -2095,9 +2043,7 @@ TEST_CASE("real Kafka: a changed definition is not rebuilt past a retention gap 
   Truth truth;
   auto events = MakeEvents(100, 10, 5, &truth);
   Produce(brokers, topic, events);
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", data, "--brokers", brokers},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers}, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", 100, std::chrono::seconds(60)));
   std::string old_hash = FieldText(p->GetJson("/v1/views/balances"), "definition_hash");
@@ -2210,9 +2156,7 @@ TEST_CASE("real Kafka: a frozen consumer shows stalled, never live", "[kafka]") 
   auto events = MakeEvents(400000, 100, 13, &truth);
   Produce(brokers, topic, events);
   // --sync full keeps batches small, so the consumer is still behind when the broker freezes.
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
-                                brokers, "--sync", "full"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers, "--sync", "full"}, &error);
   REQUIRE(p);
   int64_t lag = 0;
   for (int i = 0; i < 200 && lag == 0; ++i) {

@@ -279,11 +279,9 @@ void ReadUntil(FeedClient& c, Seen* seen, int64_t total) {
 }
 
 std::string Setup(const std::string& name, const std::string& topic, std::string* data) {
-  std::string dir = projd::testing::TempDir(name);
   std::string proj = kFeedView;
   proj.replace(proj.find("TOPIC"), 5, topic);
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/accounts.proj", proj);
+  std::string dir = projd::testing::ProjectionFolder(name, "accounts.proj", proj);
   *data = dir + "/data";
   return dir;
 }
@@ -413,9 +411,7 @@ TEST_CASE("real Kafka: a slow subscriber is cut off while a fast one keeps up", 
   std::string data, error;
   std::string dir = Setup("feed-slow", topic, &data);
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 2, &error));
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
-                                brokers, "--group", "g-" + topic},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers, "--group", "g-" + topic}, &error);
   REQUIRE(p);
   FeedClient slow, fast;
   REQUIRE(slow.Open(p->port(), "/v1/views/accounts/changes"));
@@ -459,9 +455,8 @@ TEST_CASE("change feeds: SSE, heartbeats, 410 past --changes-keep, bad requests,
           "[embedded]") {
   std::string data, error;
   std::string dir = Setup("feed-embedded", "bank", &data);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--changes-keep", "50", "--changes-heartbeat-ms", "200"},
-                               dir + "/projd.log", &error);
+  auto p =
+      ProjdProcess::StartIn(dir, {"--changes-keep", "50", "--changes-heartbeat-ms", "200"}, &error);
   REQUIRE(p);
   FeedClient sse;
   REQUIRE(sse.Open(p->port(), "/v1/views/accounts/changes?from=earliest",
@@ -613,17 +608,17 @@ TEST_CASE("change feeds: SSE, heartbeats, 410 past --changes-keep, bad requests,
   CHECK(p->Terminate() == 0);
 }
 
-TEST_CASE("change feeds: a position the log order did not pass (another replica's) resumes "
-          "exactly: each change it does not cover once, none it covers",
-          "[embedded]") {
+TEST_CASE(
+    "change feeds: a position the log order did not pass (another replica's) resumes "
+    "exactly: each change it does not cover once, none it covers",
+    "[embedded]") {
   // A replica, or a rebuilt view, applies the partitions in other runs than this view did: a
   // position it gave out need not be one this view's log passed. Positions are per partition:
   // resuming sends exactly the changes at or past the position's offset of their partition.
   std::string data, error;
   std::string dir = Setup("feed-resume-any", "bank4", &data);
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data,
-                                "--partitions", "4", "--changes-heartbeat-ms", "200"},
-                               dir + "/projd.log", &error);
+  auto p =
+      ProjdProcess::StartIn(dir, {"--partitions", "4", "--changes-heartbeat-ms", "200"}, &error);
   REQUIRE(p);
   Wave w;
   MakeWave(400, 24, 21, &w);
@@ -658,7 +653,8 @@ TEST_CASE("change feeds: a position the log order did not pass (another replica'
   std::set<std::string> want;
   for (const auto& c : all) {
     projd::TopicPartition tp{"bank4", static_cast<int32_t>(c.partition)};
-    if (c.offset >= mid.NextOf(tp)) want.insert(std::to_string(c.partition) + ":" + std::to_string(c.offset));
+    if (c.offset >= mid.NextOf(tp))
+      want.insert(std::to_string(c.partition) + ":" + std::to_string(c.offset));
   }
   for (bool sse : {false, true}) {
     INFO((sse ? "SSE, Last-Event-ID " : "from= ") << mid.ToString());

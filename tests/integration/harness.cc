@@ -40,6 +40,14 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+std::string ProjectionFolder(const std::string& name, const std::string& file,
+                             const std::string& text) {
+  std::string dir = TempDir(name);
+  fs::create_directories(dir + "/projections");
+  WriteFile(dir + "/projections/" + file, text);
+  return dir;
+}
+
 std::string RealKafka() {
   const char* b = std::getenv("PROJD_KAFKA_BROKERS");
   return b ? b : "";
@@ -85,6 +93,14 @@ int Run(const std::string& command, std::string* output) {
   while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) output->append(buf.data(), n);
   int st = pclose(f);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::unique_ptr<ProjdProcess> ProjdProcess::StartIn(const std::string& dir,
+                                                    const std::vector<std::string>& more,
+                                                    std::string* error, const std::string& log) {
+  std::vector<std::string> args = {"--projections", dir + "/projections", "--data", dir + "/data"};
+  args.insert(args.end(), more.begin(), more.end());
+  return Start(args, dir + "/" + log, error);
 }
 
 std::unique_ptr<ProjdProcess> ProjdProcess::Start(const std::vector<std::string>& args,

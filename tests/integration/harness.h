@@ -19,6 +19,10 @@ namespace projd::testing {
 std::string TempDir(const std::string& name);
 void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
+// A fresh folder TempDir(name) laid out as the tests run projd in it: DIR/projections/FILE
+// holding `text` (the data goes to DIR/data: see ProjdProcess::StartIn). Returns DIR.
+std::string ProjectionFolder(const std::string& name, const std::string& file,
+                             const std::string& text);
 
 // The real broker's bootstrap address from PROJD_KAFKA_BROKERS, or "".
 std::string RealKafka();
@@ -44,6 +48,12 @@ class ProjdProcess {
   // until its HTTP API listens. Logs go to `log_path`. nullptr and *error on failure.
   static std::unique_ptr<ProjdProcess> Start(const std::vector<std::string>& args,
                                              const std::string& log_path, std::string* error);
+  // Starts projd on a folder laid out as ProjectionFolder makes it: --projections DIR/projections
+  // --data DIR/data, then `more`; the log is DIR/LOG.
+  static std::unique_ptr<ProjdProcess> StartIn(const std::string& dir,
+                                               const std::vector<std::string>& more,
+                                               std::string* error,
+                                               const std::string& log = "projd.log");
   ~ProjdProcess();
 
   uint16_t port() const { return port_; }

@@ -33,12 +33,10 @@ std::string Field(const Value& row, const std::string& name) {
 TEST_CASE("real Kafka: meta.headers reads the headers librdkafka sent", "[kafka]") {
   std::string brokers = projd::testing::KafkaOrSkip();
   if (brokers.empty()) return;
-  std::string dir = projd::testing::TempDir("headers");
-  std::filesystem::create_directories(dir + "/projections");
   std::string topic = projd::testing::UniqueTopic("headers");
   std::string error;
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 2, &error));
-  projd::testing::WriteFile(dir + "/projections/cmd.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("headers", "cmd.proj", R"(
 projection commands {
   from ")" + topic + R"("
   key event.id
@@ -50,9 +48,7 @@ projection commands {
   }
 }
 )");
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", dir + "/data", "--brokers", brokers},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--brokers", brokers}, &error);
   REQUIRE(p);
   auto producer = projd::Producer::Create(brokers, {}, &error);
   REQUIRE(producer);

@@ -90,9 +90,7 @@ std::unique_ptr<ProjdProcess> StartLedger(const std::string& dir, const std::str
   std::filesystem::create_directories(dir + "/projections");
   projd::testing::WriteFile(dir + "/projections/ledger.proj", proj);
   std::string error;
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", dir + "/data", "--partitions", "1"},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--partitions", "1"}, &error);
   INFO(error);
   REQUIRE(p);
   auto producer = projd::Producer::Create(p->embedded_brokers(), {}, &error);

@@ -40,9 +40,7 @@ std::map<std::string, std::string> Histories(ProjdProcess* p) {
 }  // namespace
 
 TEST_CASE("history of the older layout is moved at start and served as before", "[embedded]") {
-  std::string dir = projd::testing::TempDir("history-move");
-  fs::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/hist.proj", kProjection);
+  std::string dir = projd::testing::ProjectionFolder("history-move", "hist.proj", kProjection);
   std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
                                    dir + "/data",   "--partitions",       "1"};
   std::vector<std::string> events;

@@ -296,11 +296,9 @@ TEST_CASE(
   if (brokers.empty()) return;
   if (NginxBinary().empty())
     FAIL("nginx not found (Debian package nginx; scripts/install-deps.sh)");
-  std::string dir = projd::testing::TempDir("replicas");
-  fs::create_directories(dir + "/projections");
-  fs::create_directories(dir + "/nginx");
   std::string topic = UniqueTopic("replicas");
-  projd::testing::WriteFile(dir + "/projections/acct.proj", AcctOn(topic));
+  std::string dir = projd::testing::ProjectionFolder("replicas", "acct.proj", AcctOn(topic));
+  fs::create_directories(dir + "/nginx");
   std::string error;
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
   int total = 5000;

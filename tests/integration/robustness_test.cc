@@ -25,9 +25,7 @@ using projd::testing::ProjdProcess;
 
 // A test folder with one projections file; *data is its data folder.
 std::string Folder(const std::string& name, const std::string& proj, std::string* data) {
-  std::string dir = projd::testing::TempDir(name);
-  fs::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/p.proj", proj);
+  std::string dir = projd::testing::ProjectionFolder(name, "p.proj", proj);
   *data = dir + "/data";
   return dir;
 }
@@ -71,9 +69,7 @@ projection keys {
 )",
                            &data);
   std::string error;
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", data, "--partitions", "1"},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--partitions", "1"}, &error);
   REQUIRE(p);
   std::string key511(511, 'y'), id600(600, 'i'), memo(2000, 'm');
   auto ev = [](const std::string& k, const std::string& id, const std::string& m) {
@@ -113,9 +109,7 @@ projection keys {
 
 TEST_CASE("readiness counts every view and needs no token; the dashboard page without one is 401",
           "[embedded]") {
-  std::string dir = projd::testing::TempDir("readyz");
-  fs::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/p.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("readyz", "p.proj", R"(
 projection alpha { from "t" key event.k on * { n += 1 } }
 projection beta { from "nowhere" key event.k on * { n += 1 } }
 )");
@@ -132,9 +126,7 @@ views = ["alpha"]
   fs::permissions(tokens, fs::perms::owner_read | fs::perms::owner_write);
   std::string error;
   // Kafka that does not answer: no view can catch up, so projd is not ready, whoever asks.
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", dir + "/data",
-                                "--auth", tokens, "--brokers", "127.0.0.1:1"},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--auth", tokens, "--brokers", "127.0.0.1:1"}, &error);
   REQUIRE(p);
   auto none = p->Call("GET", "/readyz");
   CHECK(none.status == 503);
@@ -176,8 +168,7 @@ projection wide { from "w" key event.k on * { n = event.n  pad = event.pad } }
 )",
                            &data);
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   // 60,000 rows of ~240 bytes: 14 MB, more than the embedded broker keeps of a partition
   // (about 5 MiB; it deletes the oldest events past that). Produced 15,000 at a time, each part
@@ -246,8 +237,7 @@ projection d { from "d" key event.k on * { n += 1 } }
                            &data);
   std::string error;
   {
-    auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                                 dir + "/projd.log", &error);
+    auto p = ProjdProcess::StartIn(dir, {}, &error);
     REQUIRE(p);
     std::vector<std::string> events;
     for (int i = 0; i < 20000; ++i) events.push_back("{\"k\":\"key" + std::to_string(i) + "\"}");
@@ -316,8 +306,7 @@ projection d { from "d" key event.k on * { n += 1 } }
   CHECK(out.find(data + "/views/d/CURRENT is missing") != std::string::npos);
   CHECK(fs::file_size(file) == saved.size());
   projd::testing::WriteFile(data + "/views/d/CURRENT", "gen-1\n");
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                               dir + "/projd2.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error, "projd2.log");
   REQUIRE(p);
   CHECK(FieldText(p->GetJson("/v1/views/d"), "rows") == "20000");
 }
@@ -329,8 +318,7 @@ projection l { from "l" key event.k on * { n += 1 } }
 )",
                            &data);
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   std::string out;
   CHECK(RunProjd("--projections " + dir + "/projections --data " + data, &out) == 1);
@@ -339,8 +327,7 @@ projection l { from "l" key event.k on * { n += 1 } }
   CHECK(p->Call("GET", "/healthz").status == 200);
   // Once the first is gone (even by kill -9), the folder is free again.
   p->Kill9();
-  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                          dir + "/projd2.log", &error);
+  p = ProjdProcess::StartIn(dir, {}, &error, "projd2.log");
   CHECK(p);
 }
 
@@ -391,9 +378,7 @@ projection t { from "t" key event.k on * { n += 1 } }
 )",
                            &data);
   std::string error;
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", data, "--partitions", "1"},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--partitions", "1"}, &error);
   REQUIRE(p);
   std::vector<std::string> events;
   for (int i = 0; i < 20; ++i) events.push_back("{\"k\":\"k" + std::to_string(i % 4) + "\"}");
@@ -403,9 +388,7 @@ projection t { from "t" key event.k on * { n += 1 } }
   // Again with its offsets stored, and no broker where --brokers points: the Kafka client
   // cannot close (nor commit to its group), which must not hold up the stop (SPEC: SIGTERM
   // finishes the batch in hand, commits, exits 0).
-  p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data, "--brokers",
-                           "127.0.0.1:1"},
-                          dir + "/projd2.log", &error);
+  p = ProjdProcess::StartIn(dir, {"--brokers", "127.0.0.1:1"}, &error, "projd2.log");
   REQUIRE(p);
   std::this_thread::sleep_for(std::chrono::seconds(3));
   auto t0 = std::chrono::steady_clock::now();
@@ -478,8 +461,7 @@ projection big { from "big" key event.k on * { pad = event.pad  n += 1 } }
     }
   } unmount{data};
   std::string error;
-  auto p = ProjdProcess::Start({"--projections", dir + "/projections", "--data", data},
-                               dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {}, &error);
   REQUIRE(p);
   std::vector<std::string> events;
   // About 4.5 MB in all: more than the 3 MB file system holds once in LMDB, less than the

@@ -34,9 +34,7 @@ std::string Target(const std::string& pattern, const std::string& view) {
 
 TEST_CASE("the route table: every route documented, and refused to every role that lacks it",
           "[embedded]") {
-  std::string dir = projd::testing::TempDir("routes");
-  fs::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/ab.proj", R"(
+  std::string dir = projd::testing::ProjectionFolder("routes", "ab.proj", R"(
 projection alpha { from "t" key event.k on * { n += 1 } }
 projection beta { from "t" key event.k on * { n += 1 } }
 )");
@@ -55,9 +53,7 @@ role  = "metrics"
 )");
   fs::permissions(tokens, fs::perms::owner_read | fs::perms::owner_write);
   std::string error;
-  auto p = ProjdProcess::Start(
-      {"--projections", dir + "/projections", "--data", dir + "/data", "--auth", tokens},
-      dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, {"--auth", tokens}, &error);
   REQUIRE(p);
   auto bearer = [](const std::string& t) {
     return std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer " + t}};

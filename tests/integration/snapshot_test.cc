@@ -72,10 +72,9 @@ using projd::testing::UniqueTopic;
 
 TEST_CASE("snapshot: the checksum equals projctl test --checksum, across a rebuild and a restart",
           "[embedded]") {
-  std::string dir = projd::testing::TempDir("snapshot-checksum");
+  std::string dir =
+      projd::testing::ProjectionFolder("snapshot-checksum", "p.proj", SnapOn("snap-events"));
   std::string data = dir + "/data";
-  fs::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/p.proj", SnapOn("snap-events"));
   auto events = Events(0, 2000);
   {
     std::ofstream out(dir + "/events.jsonl");
@@ -146,10 +145,8 @@ TEST_CASE("snapshot: the checksum equals projctl test --checksum, across a rebui
 TEST_CASE("snapshot: restored into a new data folder, a view resumes from its offsets", "[kafka]") {
   std::string brokers = KafkaOrSkip();
   if (brokers.empty()) return;
-  std::string dir = projd::testing::TempDir("snapshot-restore");
   std::string topic = UniqueTopic("snap");
-  fs::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/p.proj", SnapOn(topic));
+  std::string dir = projd::testing::ProjectionFolder("snapshot-restore", "p.proj", SnapOn(topic));
   std::string error;
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
   ProduceValues(brokers, topic, Events(0, 3000));
@@ -214,9 +211,8 @@ TEST_CASE("snapshot: restored into a new data folder, a view resumes from its of
 }
 
 TEST_CASE("snapshot: a snapshot of another definition is refused at start", "[embedded]") {
-  std::string dir = projd::testing::TempDir("snapshot-other-definition");
-  fs::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/p.proj", SnapOn("snap-other"));
+  std::string dir =
+      projd::testing::ProjectionFolder("snapshot-other-definition", "p.proj", SnapOn("snap-other"));
   std::string error;
   std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
                                    dir + "/a",      "--partitions",       "1"};

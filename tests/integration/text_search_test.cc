@@ -70,9 +70,7 @@ void CheckSearches(ProjdProcess& p, const std::map<std::string, std::string>& me
 // file, VIEW.proj, holding `source`.
 std::unique_ptr<ProjdProcess> StartWith(const std::string& name, const std::string& view,
                                         const std::string& source) {
-  std::string dir = projd::testing::TempDir(name);
-  std::filesystem::create_directories(dir + "/projections");
-  projd::testing::WriteFile(dir + "/projections/" + view + ".proj", source);
+  std::string dir = projd::testing::ProjectionFolder(name, view + ".proj", source);
   std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
                                    dir + "/data",   "--partitions",       "1"};
   std::string error;
