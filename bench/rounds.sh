@@ -45,27 +45,29 @@ echo "replay in memory, medians: $(ratio "$(median "${memory[@]}")" "$(median "$
 
 bench_broker
 topic=rounds-$$-$(date +%s)
-echo "== Kafka ($PROJD_KAFKA_BROKERS, topic $topic, 4 partitions; catch-up from offset 0, events/s)"
+echo "== Kafka ($PROJD_KAFKA_BROKERS, topic $topic, 4 partitions; catch-up from offset 0, events/s"
+echo "   from the first event applied, as the raw consume counts from its first message)"
 build/bench/projd_bench produce "$PROJD_KAFKA_BROKERS" "$topic" "$events" 4
 sed '/^ *history all/d' bench/account_balance_history.proj > "$work/account_balance_nohistory.proj"
 sed -e '/^ *id event.event_id/d' -e '/^ *dedupe/d' bench/account_balance_plain.proj \
   > "$work/account_balance_nodedupe.proj"
-raw=() plain=() nodedupe=() hist=() hist_rss=() nohist=() nohist_rss=()
+raw=() plain=() plain_start=() nodedupe=() hist=() hist_rss=() nohist=() nohist_rss=()
 for round in $(seq 1 "$ROUNDS"); do
   raw+=("$(build/bench/projd_bench consume "$PROJD_KAFKA_BROKERS" "$topic" "$EVENTS" |
     sed -n 's/.*s: \([0-9]*\) msgs\/s/\1/p')")
-  read -r rate _ <<< "$(catch_up bench/account_balance_plain.proj plain)"
-  plain+=("$rate")
+  read -r rate _ from_start <<< "$(catch_up bench/account_balance_plain.proj plain)"
+  plain+=("$rate") plain_start+=("$from_start")
   read -r rate _ <<< "$(catch_up "$work/account_balance_nodedupe.proj" nodedupe)"
   nodedupe+=("$rate")
-  read -r rate rss <<< "$(catch_up bench/account_balance_history.proj history)"
+  read -r rate rss _ <<< "$(catch_up bench/account_balance_history.proj history)"
   hist+=("$rate") hist_rss+=("$rss")
-  read -r rate rss <<< "$(catch_up "$work/account_balance_nohistory.proj" nohistory)"
+  read -r rate rss _ <<< "$(catch_up "$work/account_balance_nohistory.proj" nohistory)"
   nohist+=("$rate") nohist_rss+=("$rss")
   echo "round $round: raw ${raw[-1]}, plain ${plain[-1]}, without dedupe ${nodedupe[-1]}, history ${hist[-1]}, without history ${nohist[-1]}"
 done
 mmm "raw consume (min / median / max)" "${raw[@]}"
 mmm "plain balance view" "${plain[@]}"
+mmm "  the same from projd's start (listening)" "${plain_start[@]}"
 mmm "  the same without dedupe" "${nodedupe[@]}"
 mmm "history + index + dedupe" "${hist[@]}"
 mmm "  its peak RSS, KiB" "${hist_rss[@]}"

@@ -43,23 +43,21 @@ echo "$raw"
 raw_rate=$(echo "$raw" | sed -n 's/.*s: \([0-9]*\) msgs\/s/\1/p')
 
 start_projd projections/account_balance.proj "$topic" ingest
-t0=$(date +%s.%N)
-# RSS as the ingest goes: bounded means it does not grow with the events applied.
-rss_marks=""
-next_mark=1
-while true; do
-  # curl and awk, not a Python start per poll: the poller must not take CPU from projd.
-  applied=$(curl -s "127.0.0.1:$port/v1/views/account_balance" |
-    grep -o '"position":[0-9][0-9]*' | awk -F: '{s += $2} END {print s + 0}')
-  while [[ $next_mark -le 4 && $applied -ge $(( EVENTS * next_mark / 4 )) ]]; do
-    rss_marks+="$(( 25 * next_mark ))%: $(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 )) MiB  "
-    next_mark=$(( next_mark + 1 ))
-  done
-  [[ $applied -ge $EVENTS ]] && break
-  sleep 0.2
-done
-t1=$(date +%s.%N)
-echo "projd RSS during the ingest (events applied): $rss_marks"
+# RSS as the ingest goes (bounded means it does not grow with the events applied), sampled
+# in the background so that the wait below polls as the other catch-ups do.
+( next_mark=1
+  while [[ $next_mark -le 4 ]] && kill -0 $pid 2>/dev/null; do
+    n=$(applied)
+    while [[ $next_mark -le 4 && $n -ge $(( EVENTS * next_mark / 4 )) ]]; do
+      printf '%s%%: %s MiB  ' $(( 25 * next_mark )) $(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 ))
+      next_mark=$(( next_mark + 1 ))
+    done
+    sleep 0.2
+  done > "$work/rss-marks" ) &
+marks_pid=$!
+wait_caught_up
+wait $marks_pid || true
+echo "projd RSS during the ingest (events applied): $(cat "$work/rss-marks")"
 # Rebuild from offset 0 in a shadow store while the view serves: time until the swap.
 r0=$(date +%s.%N)
 curl -s -X POST "127.0.0.1:$port/v1/views/account_balance/rebuild" >/dev/null
@@ -68,11 +66,13 @@ r1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM $pid; wait $pid || true
 python3 -c "print('%-44s %10.0f events/s' % ('rebuild from offset 0 (until the swap)', $EVENTS / ($r1 - $r0)))"
-python3 - "$EVENTS" "$t0" "$t1" "$raw_rate" "$rss" <<'PY'
+python3 - "$EVENTS" "$t_start" "$t_first" "$a_first" "$t_done" "$raw_rate" "$rss" <<'PY'
 import sys
-n, t0, t1, raw, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4] or 0), int(sys.argv[5])
-rate = n / (t1 - t0)
-print("%-44s %10.0f events/s   %5.1f%% of raw consume" % ("projd ingest through Kafka (offset 0 -> caught up)", rate, 100 * rate / raw if raw else 0))
+n, t_start, t_first, a_first, t_done = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+raw, rss = float(sys.argv[6] or 0), int(sys.argv[7])
+rate = (n - a_first) / (t_done - t_first)
+print("%-44s %10.0f events/s   %5.1f%% of raw consume" % ("projd ingest through Kafka (first event -> caught up)", rate, 100 * rate / raw if raw else 0))
+print("%-44s %10.0f events/s" % ("  the same from projd's start (listening)", n / (t_done - t_start)))
 print("%-44s %10d KiB" % ("projd peak RSS", rss))
 PY
 
@@ -88,7 +88,7 @@ done
 python3 - "$hist_runs" "$plain_runs" <<'PY'
 import statistics, sys
 def runs(arg):
-    return [tuple(map(float, r.split())) for r in arg.split(",") if r]
+    return [tuple(map(float, r.split()[:2])) for r in arg.split(",") if r]
 h, p = runs(sys.argv[1]), runs(sys.argv[2])
 def mmm(xs):
     return "%.0fk / %.0fk / %.0fk" % (min(xs) / 1e3, statistics.median(xs) / 1e3, max(xs) / 1e3)
