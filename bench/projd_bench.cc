@@ -40,6 +40,7 @@
 #include "dsl/value_internal.h"
 #include "engine/projector.h"
 #include "engine/replay.h"
+#include "store/id_filter.h"
 #include "store/kv.h"
 #include "store/view_store.h"
 
@@ -251,6 +252,10 @@ int Consume(const std::string& brokers, const std::string& topic, int64_t n) {
     for (const auto& m : msgs) bytes += static_cast<int64_t>(m.value.size());
   }
   auto t1 = Clock::now();
+  if (!started) {
+    std::cerr << "raw consume: no message from " << topic << " within 300 s\n";
+    return 1;
+  }
   printf("raw consume: %lld messages (%lld bytes) in %.2f s: %.0f msgs/s\n",
          static_cast<long long>(got), static_cast<long long>(bytes), Seconds(t0, t1),
          (got - first) / Seconds(t0, t1));
@@ -491,6 +496,40 @@ int ArchiveHalf(const std::string& brokers, const std::string& topic, const std:
   return done() ? 0 : 1;
 }
 
+// The dedupe filter as a restarted view holds it (store/id_filter.h): N ids loaded, then new
+// ids looked up — levels grown from 65,536 keys against one level reserved for the count
+// (ViewStore::LoadIdFilter), each with and without the prefetch 8 lookups ahead that the
+// view's thread makes.
+int IdFilterLookups(int64_t n) {
+  std::vector<std::string> present, fresh;
+  present.reserve(static_cast<size_t>(n));
+  fresh.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    present.push_back("e-" + std::to_string(i));
+    fresh.push_back("new-" + std::to_string(i));
+  }
+  std::vector<uint64_t> hashes;
+  for (const auto& k : fresh) hashes.push_back(std::hash<std::string_view>()(k));
+  for (bool reserved : {false, true}) {
+    projd::IdFilter f;
+    if (reserved) f.Reserve(static_cast<size_t>(n + n / 2));
+    for (const auto& k : present) f.Add(k);
+    for (bool prefetch : {false, true}) {
+      int64_t maybe = 0;
+      auto t0 = Clock::now();
+      for (size_t i = 0; i < fresh.size(); ++i) {
+        if (prefetch && i + 8 < fresh.size()) f.Prefetch(hashes[i + 8]);
+        maybe += f.MayContain(fresh[i]) ? 1 : 0;
+      }
+      double secs = Seconds(t0, Clock::now());
+      printf("%-9s %zu level(s), %5.1f MiB, %s: %6.1f ns per new id, %.3f %% false positives\n",
+             reserved ? "reserved" : "grown", f.levels(), f.bytes() / 1048576.0,
+             prefetch ? "prefetch 8 ahead" : "no prefetch     ", 1e9 * secs / n, 100.0 * maybe / n);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -501,6 +540,7 @@ int main(int argc, char** argv) {
     return Produce(a[1], a[2], a[3], a.size() == 5 ? std::stoi(a[4]) : 4);
   }
   if (a.size() == 4 && a[0] == "archive") return ArchiveHalf(a[1], a[2], a[3]);
+  if (a.size() == 2 && a[0] == "idfilter") return IdFilterLookups(std::stoll(a[1]));
   if (a.size() == 8 && a[0] == "latency") {
     return Latency(a[1], a[2], a[3], static_cast<uint16_t>(std::stoi(a[4])), a[5], std::stoi(a[6]),
                    std::stoi(a[7]));
@@ -509,6 +549,7 @@ int main(int argc, char** argv) {
                "       projd_bench consume BROKERS TOPIC N\n"
                "       projd_bench produce BROKERS TOPIC EVENTS.jsonl [PARTITIONS]\n"
                "       projd_bench latency BROKERS TOPIC EVENTS.jsonl HTTP_PORT VIEW RATE SECONDS\n"
-               "       projd_bench archive BROKERS TOPIC file:///DIR|s3://BUCKET/PREFIX\n";
+               "       projd_bench archive BROKERS TOPIC file:///DIR|s3://BUCKET/PREFIX\n"
+               "       projd_bench idfilter N\n";
   return 2;
 }

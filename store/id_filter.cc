@@ -1,5 +1,6 @@
 #include "store/id_filter.h"
 
+#include <algorithm>
 #include <functional>
 
 namespace projd {
@@ -44,12 +45,22 @@ bool IdFilter::Test(const Level& level, uint64_t h) {
   return true;
 }
 
+void IdFilter::AddLevel(size_t capacity) {
+  Level level;
+  level.capacity = capacity;
+  level.blocks.assign(level.capacity * kBitsPerKey / 512 + 1, Block{});
+  levels_.push_back(std::move(level));
+}
+
+void IdFilter::Reserve(size_t keys) {
+  if (levels_.empty()) AddLevel(std::max(kFirstCapacity, keys));
+}
+
 void IdFilter::Add(std::string_view key) {
-  if (levels_.empty() || levels_.back().count >= levels_.back().capacity) {
-    Level level;
-    level.capacity = levels_.empty() ? kFirstCapacity : levels_.back().capacity * 2;
-    level.blocks.assign(level.capacity * kBitsPerKey / 512 + 1, Block{});
-    levels_.push_back(std::move(level));
+  if (levels_.empty()) {
+    AddLevel(kFirstCapacity);
+  } else if (levels_.back().count >= levels_.back().capacity) {
+    AddLevel(levels_.back().capacity * 2);
   }
   Level& level = levels_.back();
   uint64_t h = Hash(key);

@@ -5,6 +5,8 @@
 // one key in a few hundred per level that was not (false positives, which the caller then
 // looks up). The filter grows as keys are added, in levels that each hold twice the keys of the
 // one before, 12 bits per key; a key is added to the newest level and looked for in all of them.
+// A filter filled with a known number of keys reserves its first level for them (one level to
+// test, and its false positives only).
 //
 // Thread-safety: none; one owner (the view's applying thread).
 #ifndef PROJD_STORE_ID_FILTER_H_
@@ -19,6 +21,9 @@ namespace projd {
 
 class IdFilter {
  public:
+  // Makes the first level take `keys` keys, before the first Add: a filter filled from a table
+  // of known size then tests one block per key instead of one per doubling past 65,536.
+  void Reserve(size_t keys);
   void Add(std::string_view key);
   bool MayContain(std::string_view key) const;
   // Asks for the blocks MayContain will test for a key whose std::hash is `std_hash`, for a
@@ -28,6 +33,7 @@ class IdFilter {
 
   size_t size() const { return size_; }  // keys added
   size_t bytes() const;                  // memory of the bit arrays
+  size_t levels() const { return levels_.size(); }
 
  private:
   // One 512-bit block (a cache line) per key: the key's bits all lie in it.
@@ -42,6 +48,7 @@ class IdFilter {
   static uint64_t Hash(std::string_view key);
   static uint64_t Mix(uint64_t std_hash);
   static bool Test(const Level& level, uint64_t h);
+  void AddLevel(size_t capacity);
 
   std::vector<Level> levels_;
   size_t size_ = 0;

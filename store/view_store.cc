@@ -112,6 +112,9 @@ void ViewStore::LoadIdFilter(KvTxn* txn) {
   if (ids > 0) {
     auto c = txn->Cursor(kIds);
     if (!c) return;
+    // One level for the ids there are and half as many again: a lookup tests one block, where
+    // levels grown from 65,536 keys would make it test one per doubling (six for 3,000,000).
+    id_filter_.Reserve(ids + ids / 2);
     uint64_t seen = 0;
     for (bool ok = c->First(); ok; ok = c->Next(), ++seen) id_filter_.Add(c->key());
     if (seen != ids) {
