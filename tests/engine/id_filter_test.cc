@@ -5,17 +5,37 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+namespace {
+
+// Adds keys evt-FROM .. evt-(TO-1).
+void AddKeys(projd::IdFilter* f, int from, int to) {
+  for (int i = from; i < to; ++i) f->Add("evt-" + std::to_string(i));
+}
+
+// Whether the filter may contain every key evt-0 .. evt-(n-1) (no false negative).
+bool FindsAll(const projd::IdFilter& f, int n) {
+  bool all = true;
+  for (int i = 0; i < n; ++i) all = all && f.MayContain("evt-" + std::to_string(i));
+  return all;
+}
+
+// How many of n keys never added the filter says it may contain.
+int FalsePositives(const projd::IdFilter& f, int n) {
+  int false_positives = 0;
+  for (int i = 0; i < n; ++i) false_positives += f.MayContain("other-" + std::to_string(i)) ? 1 : 0;
+  return false_positives;
+}
+
+}  // namespace
+
 TEST_CASE("IdFilter finds every key added and few others", "[engine]") {
   projd::IdFilter f;
   CHECK_FALSE(f.MayContain("anything"));
   const int n = 600000;  // past several levels (65,536 keys, then twice as many each)
-  for (int i = 0; i < n; ++i) f.Add("evt-" + std::to_string(i));
+  AddKeys(&f, 0, n);
   CHECK(f.size() == static_cast<size_t>(n));
-  bool all = true;
-  for (int i = 0; i < n; ++i) all = all && f.MayContain("evt-" + std::to_string(i));
-  CHECK(all);
-  int false_positives = 0;
-  for (int i = 0; i < n; ++i) false_positives += f.MayContain("other-" + std::to_string(i)) ? 1 : 0;
+  CHECK(FindsAll(f, n));
+  int false_positives = FalsePositives(f, n);
   INFO(false_positives << " false positives of " << n);
   CHECK(false_positives < n / 50);  // under 2 % over all its levels
   CHECK(f.bytes() < static_cast<size_t>(n) * 4);
@@ -29,25 +49,21 @@ TEST_CASE("IdFilter finds every key added and few others", "[engine]") {
 TEST_CASE("IdFilter reserved for a known count tests one level, then grows as before", "[engine]") {
   const int n = 300000;
   projd::IdFilter grown;
-  for (int i = 0; i < n; ++i) grown.Add("evt-" + std::to_string(i));
+  AddKeys(&grown, 0, n);
   CHECK(grown.levels() == 3);  // 65,536 + 131,072 + 262,144 keys
 
   projd::IdFilter f;
   f.Reserve(n + n / 2);
-  for (int i = 0; i < n; ++i) f.Add("evt-" + std::to_string(i));
+  AddKeys(&f, 0, n);
   CHECK(f.levels() == 1);
-  bool all = true;
-  for (int i = 0; i < n; ++i) all = all && f.MayContain("evt-" + std::to_string(i));
-  CHECK(all);
-  int false_positives = 0;
-  for (int i = 0; i < n; ++i) false_positives += f.MayContain("other-" + std::to_string(i)) ? 1 : 0;
+  CHECK(FindsAll(f, n));
+  int false_positives = FalsePositives(f, n);
   INFO(false_positives << " false positives of " << n);
   CHECK(false_positives < n / 200);  // one level: under 0.5 %
   // Past the reserved count it grows by doubling, and still finds every key.
-  for (int i = n; i < 2 * n; ++i) f.Add("evt-" + std::to_string(i));
+  AddKeys(&f, n, 2 * n);
   CHECK(f.levels() == 2);
-  for (int i = 0; i < 2 * n; ++i) all = all && f.MayContain("evt-" + std::to_string(i));
-  CHECK(all);
+  CHECK(FindsAll(f, 2 * n));
   // A reservation after the first key changes nothing.
   projd::IdFilter late;
   late.Add("a");
