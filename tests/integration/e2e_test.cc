@@ -835,14 +835,13 @@ projection lenient {
 )");
   data = dir + "/data";
   std::string error;
-  std::vector<std::string> args = {
-      "--projections", dir + "/projections", "--data", data, "--partitions", "1"};
+  std::vector<std::string> args = {"--partitions", "1"};
   if (real) {
     REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
     args.push_back("--brokers");
     args.push_back(brokers);
   }
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, args, &error);
   REQUIRE(p);
   if (!real) brokers = p->embedded_brokers();
   Produce(
@@ -911,7 +910,7 @@ projection lenient {
   if (!real) return;  // the embedded broker keeps no events across a restart
   // The view's count of dead letters is the store's: a restart does not reset it.
   CHECK(p->Terminate() == 0);
-  p = ProjdProcess::Start(args, dir + "/projd2.log", &error);
+  p = ProjdProcess::StartIn(dir, args, &error, "projd2.log");
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("strict", 3));
   CHECK(projd::ToJson(*p->GetJson("/v1/views/strict").as_object().Find("dead_letters")) == "1");
@@ -1136,14 +1135,13 @@ projection nohist {
     projd::testing::WriteFile(dir + "/projections/h.proj", text);
   }
   std::string error;
-  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
-                                   dir + "/data",   "--partitions",       "1"};
+  std::vector<std::string> args = {"--partitions", "1"};
   if (real) {
     REQUIRE(projd::CreateKafkaTopic(brokers, topic, 1, &error));
     args.push_back("--brokers");
     args.push_back(brokers);
   }
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, args, &error);
   REQUIRE(p);
   if (!real) brokers = p->embedded_brokers();
   // Events for 5 accounts, one per minute, some closing; the test keeps every state.
@@ -1948,10 +1946,8 @@ TEST_CASE(
   Truth truth;
   auto events = MakeEvents(150000, 100, 12, &truth);
   Produce(brokers, topic, events);
-  std::vector<std::string> args = {
-      "--projections", dir + "/projections", "--data", data, "--brokers", brokers, "--sync",
-      "full"};
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  std::vector<std::string> args = {"--brokers", brokers, "--sync", "full"};
+  auto p = ProjdProcess::StartIn(dir, args, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", TotalEvents(events), std::chrono::seconds(120)));
 
@@ -1971,7 +1967,7 @@ TEST_CASE(
   }
   p->Kill9();
   INFO("killed " << (mid ? "during" : "around") << " the rebuild");
-  p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  p = ProjdProcess::StartIn(dir, args, &error);
   REQUIRE(p);
   CHECK(p->Call("GET", "/v1/views/balances/rows/" + truth.cents.begin()->first).status == 200);
   bool swapped = false;
@@ -2092,9 +2088,8 @@ TEST_CASE("real Kafka: events deleted before the view read them hold it, never s
   std::vector<Event> first(events.begin(), events.begin() + 100);
   std::vector<Event> rest(events.begin() + 100, events.end());
   Produce(brokers, topic, first);
-  std::vector<std::string> args = {
-      "--projections", dir + "/projections", "--data", data, "--brokers", brokers};
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  std::vector<std::string> args = {"--brokers", brokers};
+  auto p = ProjdProcess::StartIn(dir, args, &error);
   REQUIRE(p);
   REQUIRE(p->WaitCaughtUp("balances", 100, std::chrono::seconds(60)));
   std::string rows = FieldText(p->GetJson("/v1/views/balances"), "rows");
@@ -2103,7 +2098,7 @@ TEST_CASE("real Kafka: events deleted before the view read them hold it, never s
   // 100..149 were never read by the view.
   Produce(brokers, topic, rest);
   REQUIRE(projd::DeleteKafkaRecords(brokers, topic, 0, 150, &error));
-  p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  p = ProjdProcess::StartIn(dir, args, &error);
   REQUIRE(p);
   std::string state, reason;
   for (int i = 0; i < 300 && state != "stalled"; ++i) {

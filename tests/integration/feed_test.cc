@@ -296,10 +296,8 @@ TEST_CASE("real Kafka: change feeds deliver every change once, in order, across 
   std::string data, error;
   std::string dir = Setup("feed-kafka", topic, &data);
   REQUIRE(projd::CreateKafkaTopic(brokers, topic, 4, &error));
-  std::vector<std::string> args = {
-      "--projections", dir + "/projections", "--data", data, "--brokers", brokers,
-      "--group",       "g-" + topic};
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  std::vector<std::string> args = {"--brokers", brokers, "--group", "g-" + topic};
+  auto p = ProjdProcess::StartIn(dir, args, &error);
   REQUIRE(p);
 
   // A subscriber from earliest while 100,000 events arrive: it ends at the truth.
@@ -394,7 +392,7 @@ TEST_CASE("real Kafka: change feeds deliver every change once, in order, across 
   }
   producer.join();
   p->Kill9();
-  p = ProjdProcess::Start(args, dir + "/projd2.log", &error);
+  p = ProjdProcess::StartIn(dir, args, &error, "projd2.log");
   REQUIRE(p);
   FeedClient last;
   REQUIRE(last.Open(p->port(), "/v1/views/accounts/changes?from=" + Encode(resume)));

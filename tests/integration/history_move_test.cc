@@ -41,8 +41,7 @@ std::map<std::string, std::string> Histories(ProjdProcess* p) {
 
 TEST_CASE("history of the older layout is moved at start and served as before", "[embedded]") {
   std::string dir = projd::testing::ProjectionFolder("history-move", "hist.proj", kProjection);
-  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
-                                   dir + "/data",   "--partitions",       "1"};
+  std::vector<std::string> args = {"--partitions", "1"};
   std::vector<std::string> events;
   for (int i = 0; i < 60; ++i) {
     events.push_back("{\"type\":\"Set\",\"k\":\"" + std::string(1, static_cast<char>('a' + i % 3)) +
@@ -52,7 +51,7 @@ TEST_CASE("history of the older layout is moved at start and served as before", 
   std::map<std::string, std::string> before;
   std::string as_of_before;
   {
-    auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+    auto p = ProjdProcess::StartIn(dir, args, &error);
     REQUIRE(p);
     projd::testing::ProduceValues(p->embedded_brokers(), "hist-events", events);
     REQUIRE(p->WaitCaughtUp("hist", 60));
@@ -94,7 +93,7 @@ TEST_CASE("history of the older layout is moved at start and served as before", 
     REQUIRE(txn->Delete(projd_test::kMetaTable, "history_layout"));
     REQUIRE(txn->Commit());
   }
-  auto p = ProjdProcess::Start(args, dir + "/projd2.log", &error);
+  auto p = ProjdProcess::StartIn(dir, args, &error, "projd2.log");
   REQUIRE(p);
   CHECK(p->Log().find("moved 60 history versions to the append-ordered layout") !=
         std::string::npos);

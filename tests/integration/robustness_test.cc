@@ -339,9 +339,7 @@ projection b { from "b" key event.k on * { n += 1 } }
                            &data);
   std::string error;
   auto start = [&](const std::string& log) {
-    return ProjdProcess::Start(
-        {"--projections", dir + "/projections", "--data", data, "--partitions", "1"},
-        dir + "/" + log, &error);
+    return ProjdProcess::StartIn(dir, {"--partitions", "1"}, &error, log);
   };
   auto p = start("projd.log");
   REQUIRE(p);

@@ -81,9 +81,8 @@ TEST_CASE("snapshot: the checksum equals projctl test --checksum, across a rebui
     for (const auto& e : events) out << e << "\n";
   }
   std::string error;
-  std::vector<std::string> args = {
-      "--projections", dir + "/projections", "--data", data, "--partitions", "1"};
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  std::vector<std::string> args = {"--partitions", "1"};
+  auto p = ProjdProcess::StartIn(dir, args, &error);
   REQUIRE(p);
   ProduceValues(p->embedded_brokers(), "snap-events", events);
   REQUIRE(p->WaitCaughtUp("snap", 2000));
@@ -134,7 +133,7 @@ TEST_CASE("snapshot: the checksum equals projctl test --checksum, across a rebui
   CHECK(p->Terminate() == 0);
 
   // After a restart (the embedded broker starts empty; the store keeps its rows).
-  p = ProjdProcess::Start(args, dir + "/projd2.log", &error);
+  p = ProjdProcess::StartIn(dir, args, &error, "projd2.log");
   REQUIRE(p);
   Value again = p->GetJson("/v1/views/snap/checksum");
   CHECK(FieldText(again, "digest") == digest);

@@ -71,10 +71,9 @@ void CheckSearches(ProjdProcess& p, const std::map<std::string, std::string>& me
 std::unique_ptr<ProjdProcess> StartWith(const std::string& name, const std::string& view,
                                         const std::string& source) {
   std::string dir = projd::testing::ProjectionFolder(name, view + ".proj", source);
-  std::vector<std::string> args = {"--projections", dir + "/projections", "--data",
-                                   dir + "/data",   "--partitions",       "1"};
+  std::vector<std::string> args = {"--partitions", "1"};
   std::string error;
-  auto p = ProjdProcess::Start(args, dir + "/projd.log", &error);
+  auto p = ProjdProcess::StartIn(dir, args, &error);
   INFO(error);
   REQUIRE(p);
   return p;
