@@ -59,15 +59,18 @@ applied() {
     grep -o '"position":[0-9][0-9]*' | awk -F: '{s += $2} END {print s + 0}'
 }
 
-# wait_caught_up: polls the started projd until it has applied $EVENTS events; sets t_start
-# (the call), t_first and a_first (the first poll that saw an applied event, and how many it
-# saw) and t_done. Polled every 20 ms while nothing is applied and in the last tenth, every
-# 100 ms in between, so that the clock stops close to the events it brackets.
+# wait_caught_up [CMD]: polls the started projd until it has applied $EVENTS events; sets
+# t_start (the call), t_first and a_first (the first poll that saw an applied event, and how
+# many it saw) and t_done. Polled every 20 ms while nothing is applied and in the last tenth,
+# every 100 ms in between, so that the clock stops close to the events it brackets. CMD, when
+# given, runs after each poll with the events applied as its argument.
+# shellcheck disable=SC2120 # CMD is passed by bench/run.sh
 wait_caught_up() {
   local n
   t_start=$(date +%s.%N) t_first="" a_first=0
   while true; do
     n=$(applied)
+    if [[ $# -gt 0 ]]; then "$1" "$n"; fi
     if [[ -z $t_first && $n -gt 0 ]]; then t_first=$(date +%s.%N) a_first=$n; fi
     [[ $n -ge $EVENTS ]] && break
     if [[ -z $t_first || $n -ge $(( EVENTS * 9 / 10 )) ]]; then sleep 0.02; else sleep 0.1; fi
@@ -83,6 +86,7 @@ wait_caught_up() {
 # counts from the moment projd listens.
 catch_up() {
   start_projd "$1" "$topic" "$2"
+  # shellcheck disable=SC2119 # no CMD: catch_up's own arguments are not the wait's
   wait_caught_up
   local rss
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")

@@ -43,21 +43,17 @@ echo "$raw"
 raw_rate=$(echo "$raw" | sed -n 's/.*s: \([0-9]*\) msgs\/s/\1/p')
 
 start_projd projections/account_balance.proj "$topic" ingest
-# RSS as the ingest goes (bounded means it does not grow with the events applied), sampled
-# in the background so that the wait below polls as the other catch-ups do.
-( next_mark=1
-  while [[ $next_mark -le 4 ]] && kill -0 $pid 2>/dev/null; do
-    n=$(applied)
-    while [[ $next_mark -le 4 && $n -ge $(( EVENTS * next_mark / 4 )) ]]; do
-      printf '%s%%: %s MiB  ' $(( 25 * next_mark )) $(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 ))
-      next_mark=$(( next_mark + 1 ))
-    done
-    sleep 0.2
-  done > "$work/rss-marks" ) &
-marks_pid=$!
-wait_caught_up
-wait $marks_pid || true
-echo "projd RSS during the ingest (events applied): $(cat "$work/rss-marks")"
+# RSS as the ingest goes (bounded means it does not grow with the events applied), taken at
+# each quarter of the events by the wait's own polls.
+rss_marks="" next_mark=1
+rss_mark() {
+  while [[ $next_mark -le 4 && $1 -ge $(( EVENTS * next_mark / 4 )) ]]; do
+    rss_marks+="$(( 25 * next_mark ))%: $(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 )) MiB  "
+    next_mark=$(( next_mark + 1 ))
+  done
+}
+wait_caught_up rss_mark
+echo "projd RSS during the ingest (events applied): $rss_marks"
 # Rebuild from offset 0 in a shadow store while the view serves: time until the swap.
 r0=$(date +%s.%N)
 curl -s -X POST "127.0.0.1:$port/v1/views/account_balance/rebuild" >/dev/null
