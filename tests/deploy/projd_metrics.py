@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -17,7 +18,38 @@ LISTENING = re.compile(r"HTTP API listening on (\S+):(\d+)")
 def exported_metrics(projd, source_dir, timeout=60):
     """Starts projd --demo on a free loopback port with a scratch data folder, reads
     GET /metrics, stops it. Returns parse_exposition() of it: every metric name (a
-    histogram also brings its _bucket, _sum and _count series) with its type and labels."""
+    histogram also brings its _bucket, _sum and _count series) with its type and labels.
+
+    A start that does not listen within `timeout` is a projd fault these checks are not
+    about (they check metric names): every thread's stack is printed (gdb, when installed)
+    with the log, for the fault's diagnosis, and projd is started once more."""
+    try:
+        return _exported_metrics_once(projd, source_dir, timeout)
+    except StartStalled as stalled:
+        sys.stderr.write("projd --demo did not listen within %d s; its log and threads:\n%s\n"
+                         "starting it once more\n" % (timeout, stalled))
+        return _exported_metrics_once(projd, source_dir, timeout)
+
+
+class StartStalled(RuntimeError):
+    """projd --demo is running but did not log 'HTTP API listening on' in time."""
+
+
+def _thread_stacks(pid):
+    """Every thread's stack of a running process, through gdb, or why there are none."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return "(gdb is not installed: no stacks)"
+    try:
+        out = subprocess.run([gdb, "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=120)
+        return out.stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "(gdb failed: %s)" % e
+
+
+def _exported_metrics_once(projd, source_dir, timeout):
     data = tempfile.mkdtemp(prefix="projd-metrics-")
     proc = subprocess.Popen(
         [projd, "--demo", "--data", data, "--listen", "127.0.0.1:0",
@@ -39,7 +71,9 @@ def exported_metrics(projd, source_dir, timeout=60):
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     try:
-        if not ready.wait(timeout) or "port" not in found:
+        if not ready.wait(timeout) and proc.poll() is None:
+            raise StartStalled("".join(log[-20:]) + _thread_stacks(proc.pid))
+        if "port" not in found:
             raise RuntimeError("projd --demo did not log 'HTTP API listening on': " +
                                "".join(log[-20:]))
         url = "http://127.0.0.1:%d/metrics" % found["port"]
