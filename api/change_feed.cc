@@ -4,6 +4,7 @@
 #include <deque>
 
 #include "api/api_answers.h"
+#include "engine/thread_name.h"
 
 namespace projd {
 namespace {
@@ -263,7 +264,10 @@ ChangeFeeds::~ChangeFeeds() { Stop(); }
 void ChangeFeeds::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable() || stop_) return;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("feeds");
+    Run();
+  });
 }
 
 void ChangeFeeds::Stop() {

@@ -19,6 +19,7 @@
 #include "connectors/archive.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
+#include "engine/thread_name.h"
 #include "store/data_lock.h"
 
 namespace projd {
@@ -285,7 +286,10 @@ bool Daemon::Start(std::string* error) {
   if (!http_) return false;
   Log("info", "", "HTTP API listening on " + host + ":" + std::to_string(http_->port()));
   if (options_.demo && !ProduceDemo(error)) return false;
-  monitor_ = std::thread([this] { Monitor(); });
+  monitor_ = std::thread([this] {
+    NameThisThread("monitor");
+    Monitor();
+  });
   return true;
 }
 

@@ -24,6 +24,7 @@
 
 #include "api/http_server_internal.h"
 #include "api/http_session.h"
+#include "engine/thread_name.h"
 
 namespace projd {
 namespace http_internal {
@@ -72,6 +73,7 @@ void Core::Run() {
   DoAccept();
   for (auto& ioc : iocs_) {
     threads_.emplace_back([ioc = ioc.get()] {
+      NameThisThread("http");
       for (;;) {
         try {
           ioc->run();

@@ -2,6 +2,8 @@
 // found by polling it), messages polled in batches, positions committed to the consumer group
 // for external tools. The producer and embedded broker are in kafka_producer.cc, the admin and
 // query helpers in kafka_admin.cc, the shared handles in kafka_client.h.
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -43,7 +45,10 @@ class FetchWaker {
  public:
   // Counts its wake-ups in *wakes.
   FetchWaker(rd_kafka_t* rk, std::atomic<int64_t>* wakes)
-      : rk_(rk), wakes_(wakes), thread_([this] { Loop(); }) {}
+      : rk_(rk), wakes_(wakes), thread_([this] {
+          pthread_setname_np(pthread_self(), "fetch-waker");
+          Loop();
+        }) {}
   ~FetchWaker() {
     {
       std::lock_guard<std::mutex> lock(mu_);  // not between the wait's check and its sleep

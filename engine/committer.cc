@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "engine/thread_name.h"
+
 namespace projd {
 
 Committer::Committer(ViewStore* store, const std::atomic<bool>* stop, Callbacks callbacks)
@@ -9,10 +11,13 @@ Committer::Committer(ViewStore* store, const std::atomic<bool>* stop, Callbacks 
 
 Committer::~Committer() { Stop(); }
 
-void Committer::Start(bool record_changes, bool history_from_changes) {
+void Committer::Start(bool record_changes, bool history_from_changes, std::string view_name) {
   inflight_.record_changes = record_changes;
   inflight_.history_from_changes = history_from_changes;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this, name = std::move(view_name)] {
+    NameThisThread("commit/", name);
+    Loop();
+  });
 }
 
 bool Committer::Wait(Done* done) {

@@ -48,8 +48,8 @@ class Committer {
   Committer& operator=(const Committer&) = delete;
 
   // Starts the committer's thread; the batch it keeps in flight (swapped with the view's at
-  // each Hand) records changes and history as told.
-  void Start(bool record_changes, bool history_from_changes);
+  // each Hand) records changes and history as told. The thread is named for the view.
+  void Start(bool record_changes, bool history_from_changes, std::string view_name);
 
   // What the batch handed over last, now written, was.
   struct Done {

@@ -1,10 +1,14 @@
 #include "engine/poll_reader.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+
+#include "engine/thread_name.h"
 
 namespace projd {
 namespace {
@@ -17,8 +21,11 @@ void Pause() {
 
 }  // namespace
 
-PollReader::PollReader(const Projector* projector, bool hash_ids)
-    : projector_(projector), hash_ids_(hash_ids), thread_([this] { Loop(); }) {}
+PollReader::PollReader(const Projector* projector, bool hash_ids, std::string view_name)
+    : projector_(projector), hash_ids_(hash_ids), thread_([this, name = std::move(view_name)] {
+        NameThisThread("read/", name);
+        Loop();
+      }) {}
 
 PollReader::~PollReader() {
   {

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,7 +29,7 @@ class PollReader {
  public:
   // Reads with `projector`'s Read (JSON events only: Avro decoding is not for two threads).
   // With `hash_ids` (a dedupe view), the events it reads also get their id's hash.
-  PollReader(const Projector* projector, bool hash_ids);
+  PollReader(const Projector* projector, bool hash_ids, std::string view_name);
   ~PollReader();
   PollReader(const PollReader&) = delete;
   PollReader& operator=(const PollReader&) = delete;

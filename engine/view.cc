@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/thread_name.h"
+
 namespace projd {
 namespace {
 
@@ -394,18 +396,20 @@ Batch View::SetUpBatch() {
 }
 
 void View::Run() {
+  NameThisThread("view/", projection_->name());
   if (!StartSource()) return;
   SetRunning(true);
   if (projection_->format() == Projection::Format::kJson &&
       std::thread::hardware_concurrency() > 1) {
-    poll_reader_ = std::make_unique<PollReader>(&projector_, projection_->dedupe());
+    poll_reader_ =
+        std::make_unique<PollReader>(&projector_, projection_->dedupe(), projection_->name());
   }
   std::string error;
   std::vector<Message> messages;
   Batch batch = SetUpBatch();  // it and the committer's batch in flight swap at each commit
   StagedBatch staged;          // encoded here, then swapped with the committer's
   applied_next_ = CurrentPosition();
-  committer_.Start(batch.record_changes, batch.history_from_changes);
+  committer_.Start(batch.record_changes, batch.history_from_changes, projection_->name());
   // A partition's next offset and last timestamp (runs of its messages need no map lookup).
   struct PartitionCursor {
     TopicPartition tp;

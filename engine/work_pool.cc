@@ -6,11 +6,18 @@
 
 #include <algorithm>
 
+#include "engine/thread_name.h"
+
 namespace projd {
 
 WorkPool::WorkPool(size_t threads, size_t max_queued) : max_queued_(max_queued) {
   threads = std::max<size_t>(1, threads);
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  for (size_t i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      NameThisThread("query");
+      Loop();
+    });
+  }
 }
 
 WorkPool::~WorkPool() {

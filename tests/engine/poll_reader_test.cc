@@ -73,7 +73,7 @@ TEST_CASE("poll reader: every message read as Projector::Read reads it, poll aft
           "[engine]") {
   auto p = Compile();
   projd::Projector projector(p);
-  projd::PollReader reader(&projector, true);
+  projd::PollReader reader(&projector, true, "test");
   std::mt19937 rng(3);
   int tag = 0;
   size_t peeked = 0, peek_differ = 0;  // events seen 8 ahead, read (Peek) or not yet

@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <set>
 #include <thread>
 
 #include "tests/integration/harness.h"
@@ -76,6 +78,20 @@ TEST_CASE("--demo keeps a live stream going, with history and an errors stop vie
   INFO("applied " << before << " then " << after);
   CHECK(after > before + 50);
   CHECK(State(*p, "account_balance") == "live");
+
+  // Its threads are named for what they do and their view (cut to 15 bytes), as top -H shows.
+  std::set<std::string> threads;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(p->pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) threads.insert(name);
+  }
+  for (const char* name : {"view/account_ba", "commit/account_", "view/card_trans", "http", "query",
+                           "feeds", "monitor"}) {
+    INFO("thread " << name);
+    CHECK(threads.count(name) == 1);
+  }
 
   // History: as-of reads and versions of a row.
   CHECK(p->Call("GET", "/v1/views/account_activity/rows/acc-00001/history?limit=5").status == 200);
