@@ -192,6 +192,10 @@ void EncodeBinary(const Object& o, std::string* out);
 // returning the end.
 size_t EncodedBinarySize(const Object& o);
 char* WriteBinary(const Object& o, char* p);
+// In one step, where the size is likely known (a row encoded again after a small change): the
+// encoding written at `p` when it fits before `end`, returning its end; else nullptr (the
+// bytes in [p, end) are then unspecified).
+char* WriteBinaryWithin(const Object& o, char* p, const char* end);
 bool DecodeBinary(std::string_view data, Value* out);
 // Appends the compact JSON of an encoded value: the bytes WriteJson gives for what DecodeBinary
 // decodes, without building the value. false (*out as it was) where DecodeBinary is false.

@@ -69,28 +69,45 @@ size_t EncodedSize(const Value& v) {
   return 0;
 }
 
-char* WriteValue(const Value& v, char* p);
+// Room for n bytes at p before end (always, when not bounded).
+template <bool kBounded>
+bool Room(const char* p, const char* end, size_t n) {
+  return !kBounded || static_cast<size_t>(end - p) >= n;
+}
 
-char* WriteObject(const Object& o, char* p) {
+// The writers: bounded, they return nullptr instead of writing past `end` (the bytes before
+// it are then unspecified); unbounded, the caller made room for EncodedSize bytes.
+template <bool kBounded>
+char* WriteValue(const Value& v, char* p, const char* end);
+
+template <bool kBounded>
+char* WriteObject(const Object& o, char* p, const char* end) {
+  if (!Room<kBounded>(p, end, 1 + VarintSize(o.size()))) return nullptr;
   *p++ = static_cast<char>(kTagObject);
   p = WriteVarint(p, o.size());
   for (const auto& [name, item] : o.members()) {
+    if (!Room<kBounded>(p, end, VarintSize(name.size()) + name.size())) return nullptr;
     p = WriteVarint(p, name.size());
     p = WriteBytes(p, name);
-    p = WriteValue(item, p);
+    p = WriteValue<kBounded>(item, p, end);
+    if (kBounded && !p) return nullptr;
   }
   return p;
 }
 
-char* WriteValue(const Value& v, char* p) {
+template <bool kBounded>
+char* WriteValue(const Value& v, char* p, const char* end) {
   switch (v.type()) {
     case Value::Type::kNull:
+      if (!Room<kBounded>(p, end, 1)) return nullptr;
       *p++ = static_cast<char>(kTagNull);
       return p;
     case Value::Type::kBool:
+      if (!Room<kBounded>(p, end, 1)) return nullptr;
       *p++ = static_cast<char>(v.as_bool() ? kTagTrue : kTagFalse);
       return p;
     case Value::Type::kNumber: {
+      if (!Room<kBounded>(p, end, 17)) return nullptr;
       u128 raw = static_cast<u128>(v.as_number().raw());
       *p++ = static_cast<char>(kTagNumber);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -102,17 +119,22 @@ char* WriteValue(const Value& v, char* p) {
     }
     case Value::Type::kString: {
       const std::string& s = v.as_string();
+      if (!Room<kBounded>(p, end, 1 + VarintSize(s.size()) + s.size())) return nullptr;
       *p++ = static_cast<char>(kTagString);
       p = WriteVarint(p, s.size());
       return WriteBytes(p, s);
     }
     case Value::Type::kArray:
+      if (!Room<kBounded>(p, end, 1 + VarintSize(v.as_array().size()))) return nullptr;
       *p++ = static_cast<char>(kTagArray);
       p = WriteVarint(p, v.as_array().size());
-      for (const Value& item : v.as_array()) p = WriteValue(item, p);
+      for (const Value& item : v.as_array()) {
+        p = WriteValue<kBounded>(item, p, end);
+        if (kBounded && !p) return nullptr;
+      }
       return p;
     case Value::Type::kObject:
-      return WriteObject(v.as_object(), p);
+      return WriteObject<kBounded>(v.as_object(), p, end);
   }
   return p;
 }
@@ -121,14 +143,14 @@ void Encode(const Value& v, std::string* out) {
   size_t at = out->size();
   size_t size = EncodedSize(v);
   out->resize(at + size);
-  WriteValue(v, out->data() + at);
+  WriteValue<false>(v, out->data() + at, nullptr);
 }
 
 void EncodeObject(const Object& o, std::string* out) {
   size_t at = out->size();
   size_t size = EncodedObjectSize(o);
   out->resize(at + size);
-  WriteObject(o, out->data() + at);
+  WriteObject<false>(o, out->data() + at, nullptr);
 }
 
 class BinaryReader {
@@ -314,7 +336,10 @@ class BinaryReader {
 void EncodeBinary(const Value& v, std::string* out) { Encode(v, out); }
 void EncodeBinary(const Object& o, std::string* out) { EncodeObject(o, out); }
 size_t EncodedBinarySize(const Object& o) { return EncodedObjectSize(o); }
-char* WriteBinary(const Object& o, char* p) { return WriteObject(o, p); }
+char* WriteBinary(const Object& o, char* p) { return WriteObject<false>(o, p, nullptr); }
+char* WriteBinaryWithin(const Object& o, char* p, const char* end) {
+  return WriteObject<true>(o, p, end);
+}
 
 bool StartsEncodedObject(std::string_view data) {
   return !data.empty() && static_cast<uint8_t>(data[0]) == kTagObject;

@@ -55,7 +55,7 @@ void RecordChange(const std::string& key, RowRecord& rec, RowState* row, Batch* 
   out.push_back(rec.exists ? 1 : 0);
   c.row_at = out.size() - at;
   if (rec.exists) {
-    AppendRow(rec, &out);
+    AppendRow(rec, &out, &rec.fields_size);
   } else {
     // A deletion: the row before it, made by the deleting event.
     RowRecord before;

@@ -1,5 +1,8 @@
 #include "store/records.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "store/encoding.h"
 
 namespace projd {
@@ -19,44 +22,61 @@ void AppendHistoryVersion(const RowRecord& row, std::string* out) {
   AppendRow(row, out);
 }
 
-void AppendRow(const RowRecord& row, std::string* out) {
+void AppendRow(const RowRecord& row, std::string* out) { AppendRow(row, out, nullptr); }
+
+void AppendRow(const RowRecord& row, std::string* out, uint32_t* fields_size) {
   const Provenance& by = row.updated_by;
   // Format 1; format 2 when the event has audit values or a correlation (they follow the id).
   bool extended = !by.audit.empty() || by.has_correlation;
-  // Every applied event encodes its row for the change log: the size is counted first, then
-  // the bytes are written through a pointer into room made once (not an append per part).
+  // Every applied event encodes its row for the change log, written through a pointer into
+  // room made once (not an append per part): the head's size is counted first; the fields are
+  // written in one pass into room for the size they had the last time (*fields_size), counted
+  // first only when that is not known or the row outgrew it.
   uint64_t partition = static_cast<uint32_t>(by.partition);
   uint64_t offset = ZigZag(by.offset), time = ZigZag(by.event_time_ms);
   size_t audit_size = by.audit.empty() ? 0 : EncodedBinarySize(by.audit);
-  size_t n = 1 + VarintSize(row.version) + StringSize(by.topic) + VarintSize(partition) +
-             VarintSize(offset) + VarintSize(time) + 1 + (by.has_id ? StringSize(by.id) : 0) +
-             EncodedBinarySize(row.fields);
+  size_t head = 1 + VarintSize(row.version) + StringSize(by.topic) + VarintSize(partition) +
+                VarintSize(offset) + VarintSize(time) + 1 + (by.has_id ? StringSize(by.id) : 0);
   if (extended) {
-    n += 1 + (by.has_correlation ? StringSize(by.correlation) : 0) +
-         (by.audit.empty() ? 0 : VarintSize(audit_size) + audit_size);
+    head += 1 + (by.has_correlation ? StringSize(by.correlation) : 0) +
+            (by.audit.empty() ? 0 : VarintSize(audit_size) + audit_size);
   }
-  size_t at = out->size();
-  out->resize(at + n);
-  char* p = out->data() + at;
-  *p++ = extended ? 2 : 1;
-  p = WriteVarint(p, row.version);
-  p = WriteString(p, by.topic);
-  p = WriteVarint(p, partition);
-  p = WriteVarint(p, offset);
-  p = WriteVarint(p, time);
-  *p++ = by.has_id ? 1 : 0;
-  if (by.has_id) p = WriteString(p, by.id);
-  if (extended) {
-    *p++ = static_cast<char>((by.audit.empty() ? 0 : 1) | (by.has_correlation ? 2 : 0));
-    if (by.has_correlation) p = WriteString(p, by.correlation);
-    if (!by.audit.empty()) {
-      // A string whose bytes are the audit values' binary encoding.
-      p = WriteVarint(p, audit_size);
-      p = WriteBinary(by.audit, p);
+  auto write_head = [&](char* p) {
+    *p++ = extended ? 2 : 1;
+    p = WriteVarint(p, row.version);
+    p = WriteString(p, by.topic);
+    p = WriteVarint(p, partition);
+    p = WriteVarint(p, offset);
+    p = WriteVarint(p, time);
+    *p++ = by.has_id ? 1 : 0;
+    if (by.has_id) p = WriteString(p, by.id);
+    if (extended) {
+      *p++ = static_cast<char>((by.audit.empty() ? 0 : 1) | (by.has_correlation ? 2 : 0));
+      if (by.has_correlation) p = WriteString(p, by.correlation);
+      if (!by.audit.empty()) {
+        // A string whose bytes are the audit values' binary encoding.
+        p = WriteVarint(p, audit_size);
+        p = WriteBinary(by.audit, p);
+      }
+    }
+    return p;
+  };
+  const size_t at = out->size();
+  if (fields_size && *fields_size > 0) {
+    const size_t room = *fields_size + *fields_size / 4 + 32;
+    out->resize(at + head + room);
+    char* p = write_head(out->data() + at);
+    // The row body: an object value in the binary value encoding.
+    if (char* end = WriteBinaryWithin(row.fields, p, out->data() + out->size())) {
+      *fields_size = static_cast<uint32_t>(end - p);
+      out->resize(static_cast<size_t>(end - out->data()));
+      return;
     }
   }
-  // The row body: an object value in the binary value encoding.
-  WriteBinary(row.fields, p);
+  const size_t fields = EncodedBinarySize(row.fields);
+  out->resize(at + head + fields);
+  WriteBinary(row.fields, write_head(out->data() + at));
+  if (fields_size) *fields_size = static_cast<uint32_t>(std::min<size_t>(fields, UINT32_MAX));
 }
 
 bool ReadRowHead(std::string_view in, RowHeadView* out) {

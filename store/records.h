@@ -44,6 +44,9 @@ struct RowRecord {
   // batch that changed this row while it stayed in Batch::rows (0: as LMDB has it; never
   // stored).
   uint64_t staged = 0;
+  // Bookkeeping of the change log's encoding (AppendRow): the size of the fields' encoding the
+  // last time the row was encoded, room made for the next one (0: not known; never stored).
+  uint32_t fields_size = 0;
 };
 
 struct DeadLetter {
@@ -60,6 +63,9 @@ struct DeadLetter {
 // Encodings used in storage (see store/README.md for the layout).
 void EncodeRow(const RowRecord& row, std::string* out);
 void AppendRow(const RowRecord& row, std::string* out);  // EncodeRow without clearing *out
+// The same bytes, in one pass where *fields_size (the fields' encoded size the last time, 0:
+// not known) still holds them; *fields_size is then their size now.
+void AppendRow(const RowRecord& row, std::string* out, uint32_t* fields_size);
 bool DecodeRow(std::string_view data, RowRecord* out);
 // A stored row's head read in place (views into the record, valid while it is): DecodeRow's
 // provenance and version without copying; `audit` and `body` are encodings (see EncodeBinary)

@@ -390,10 +390,17 @@ TEST_CASE("WriteJson escapes a special byte wherever it falls in a long string",
   // Strings are scanned eight bytes at a time: each kind of byte that is not copied verbatim,
   // at every position of strings up to 70 bytes long, escaped (or kept: UTF-8) like one alone.
   const std::vector<std::pair<std::string, std::string>> specials = {
-      {"\"", "\\\""},          {"\\", "\\\\"},     {"\n", "\\n"},
-      {std::string(1, '\0'), "\\u0000"},          {"\x1f", "\\u001f"},
-      {"\x7f", "\x7f"},        {"\xc3\xa9", "\xc3\xa9"}, {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
-      {"\xff", "\\ufffd"},     {"\x80", "\\ufffd"}, {" ", " "}};
+      {"\"", "\\\""},
+      {"\\", "\\\\"},
+      {"\n", "\\n"},
+      {std::string(1, '\0'), "\\u0000"},
+      {"\x1f", "\\u001f"},
+      {"\x7f", "\x7f"},
+      {"\xc3\xa9", "\xc3\xa9"},
+      {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+      {"\xff", "\\ufffd"},
+      {"\x80", "\\ufffd"},
+      {" ", " "}};
   for (size_t len = 0; len <= 70; ++len) {
     for (size_t at = 0; at <= len; ++at) {
       for (const auto& [raw, escaped] : specials) {
@@ -510,6 +517,27 @@ TEST_CASE("Binary encoding is the stored format, byte for byte, appended to what
   out = "pre";
   EncodeBinary(Value::MakeObject(o), &out);
   CHECK(out == "pre" + expected);
+}
+
+TEST_CASE("WriteBinaryWithin writes the encoding when it fits, else stops at the end", "[dsl]") {
+  Object o = Parse(kEvent).as_object();
+  o.Set("list", Value::MakeArray({Num("-1.5"), Value::String(std::string(200, 'y')), Value(),
+                                  Value::Bool(false), Value::MakeObject(Object())}));
+  const std::string expected = Encode(Value::MakeObject(o));
+  // Every room from none to more than enough: nullptr short of the encoding's size (never a
+  // byte written past the end: the guard bytes after it stay), the encoding from there on.
+  for (size_t room = 0; room <= expected.size() + 3; ++room) {
+    INFO("room " << room);
+    std::string buf(room + 16, '\x5a');
+    char* end = WriteBinaryWithin(o, buf.data(), buf.data() + room);
+    CHECK(buf.substr(room) == std::string(16, '\x5a'));
+    if (room < expected.size()) {
+      CHECK(end == nullptr);
+    } else {
+      REQUIRE(end == buf.data() + expected.size());
+      CHECK(buf.substr(0, expected.size()) == expected);
+    }
+  }
 }
 
 TEST_CASE("DecodeBinary rejects every truncation", "[dsl]") {

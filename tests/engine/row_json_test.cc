@@ -72,6 +72,55 @@ TEST_CASE("AppendRowJson writes what RowToJson's Value gives", "[api]") {
   CHECK(out == ViaValue("x", empty, &dead));
 }
 
+TEST_CASE("AppendRow with a size hint writes EncodeRow's bytes in one pass or two", "[store]") {
+  RowRecord row;
+  row.exists = true;
+  row.version = 3;
+  row.fields.Set("balance", Value::Number(Decimal::FromInt(-12)));
+  row.fields.Set("owner", Value::String("alice"));
+  row.updated_by.topic = "bank";
+  row.updated_by.partition = 1;
+  row.updated_by.offset = 77;
+  row.updated_by.has_id = true;
+  row.updated_by.id = "e-1";
+  const std::string fields_alone = [&] {
+    std::string s;
+    EncodeBinary(row.fields, &s);
+    return s;
+  }();
+  // The hint as it may stand: unknown, exact, a byte short, far short, far over.
+  const uint32_t exact = static_cast<uint32_t>(fields_alone.size());
+  for (uint32_t hint : {0u, exact, exact - 1, 1u, exact * 10}) {
+    INFO("hint " << hint);
+    std::string expected;
+    EncodeRow(row, &expected);
+    std::string out = "pre";
+    uint32_t size = hint;
+    AppendRow(row, &out, &size);
+    CHECK(out == "pre" + expected);
+    CHECK(size == exact);  // what the next encoding of this row makes room for
+  }
+  // The row outgrows what the hint makes room for (a member of 1,000 bytes more): still the
+  // same bytes, and the hint follows.
+  uint32_t size = exact;
+  row.fields.Set("memo", Value::String(std::string(1000, 'm')));
+  std::string expected;
+  EncodeRow(row, &expected);
+  std::string out;
+  AppendRow(row, &out, &size);
+  CHECK(out == expected);
+  std::string grown;
+  EncodeBinary(row.fields, &grown);
+  CHECK(size == grown.size());
+  // Shrinks back: one pass into the larger room, trimmed to the bytes written.
+  row.fields.Erase("memo");
+  out.clear();
+  AppendRow(row, &out, &size);
+  EncodeRow(row, &expected);
+  CHECK(out == expected);
+  CHECK(size == exact);
+}
+
 // The stored row record as its parts' encodings give it (store/README.md): format byte,
 // varint version, string topic, varint partition, zig-zag offset and event time, id flag and
 // id; format 2 adds the flags, correlation and audit; then the row body.
