@@ -4,6 +4,8 @@
 #include <random>
 #include <string>
 
+#include "dsl/varint.h"
+
 namespace projd {
 namespace {
 
@@ -517,6 +519,20 @@ TEST_CASE("Binary encoding is the stored format, byte for byte, appended to what
   out = "pre";
   EncodeBinary(Value::MakeObject(o), &out);
   CHECK(out == "pre" + expected);
+}
+
+TEST_CASE("WriteBytes copies exactly the bytes given, whatever their length", "[dsl]") {
+  std::string source;
+  for (int i = 0; i < 40; ++i) source.push_back(static_cast<char>('a' + i % 26));
+  for (size_t n = 0; n <= source.size(); ++n) {
+    for (size_t at : {0, 1, 7}) {
+      INFO("length " << n << " at " << at);
+      std::string buf(64, '.');
+      char* end = WriteBytes(buf.data() + at, std::string_view(source.data(), n));
+      CHECK(end == buf.data() + at + n);
+      CHECK(buf == std::string(at, '.') + source.substr(0, n) + std::string(64 - at - n, '.'));
+    }
+  }
 }
 
 TEST_CASE("WriteBinaryWithin writes the encoding when it fits, else stops at the end", "[dsl]") {
