@@ -248,43 +248,6 @@ Value Value::MakeObject(Object o) {
   return v;
 }
 
-bool Value::as_bool() const {
-  assert(type_ == Type::kBool);
-  return type_ == Type::kBool && payload_.boolean;
-}
-
-Decimal Value::as_number() const {
-  assert(type_ == Type::kNumber);
-  if (type_ != Type::kNumber) return Decimal();
-  u128 raw = (static_cast<u128>(payload_.number[1]) << 64) | payload_.number[0];
-  return Decimal::FromRaw(static_cast<__int128>(raw));
-}
-
-const std::string& Value::as_string() const {
-  assert(type_ == Type::kString);
-  return *payload_.string;
-}
-
-const Array& Value::as_array() const {
-  assert(type_ == Type::kArray);
-  return *payload_.array;
-}
-
-Array& Value::as_array() {
-  assert(type_ == Type::kArray);
-  return *payload_.array;
-}
-
-const Object& Value::as_object() const {
-  assert(type_ == Type::kObject);
-  return *payload_.object;
-}
-
-Object& Value::as_object() {
-  assert(type_ == Type::kObject);
-  return *payload_.object;
-}
-
 bool Value::operator==(const Value& o) const {
   if (type_ != o.type_) return false;
   switch (type_) {

@@ -9,6 +9,7 @@
 #ifndef PROJD_DSL_VALUE_H_
 #define PROJD_DSL_VALUE_H_
 
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -139,6 +140,45 @@ class Value {
   Type type_ = Type::kNull;
   Payload payload_{};
 };
+
+// The accessors are inline: every statement of a handler reads values through them.
+inline bool Value::as_bool() const {
+  assert(type_ == Type::kBool);
+  return type_ == Type::kBool && payload_.boolean;
+}
+
+inline Decimal Value::as_number() const {
+  assert(type_ == Type::kNumber);
+  if (type_ != Type::kNumber) return Decimal();
+  unsigned __int128 raw =
+      (static_cast<unsigned __int128>(payload_.number[1]) << 64) | payload_.number[0];
+  return Decimal::FromRaw(static_cast<__int128>(raw));
+}
+
+inline const std::string& Value::as_string() const {
+  assert(type_ == Type::kString);
+  return *payload_.string;
+}
+
+inline const Array& Value::as_array() const {
+  assert(type_ == Type::kArray);
+  return *payload_.array;
+}
+
+inline Array& Value::as_array() {
+  assert(type_ == Type::kArray);
+  return *payload_.array;
+}
+
+inline const Object& Value::as_object() const {
+  assert(type_ == Type::kObject);
+  return *payload_.object;
+}
+
+inline Object& Value::as_object() {
+  assert(type_ == Type::kObject);
+  return *payload_.object;
+}
 
 // Parses JSON text into a Value with exact decimals. Returns false and sets *error to a reason
 // naming the byte offset (for example "invalid JSON at byte 17: expected ':'") on malformed
