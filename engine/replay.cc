@@ -270,7 +270,7 @@ bool Replay(const std::shared_ptr<const Projection>& projection, const std::stri
       return false;
     }
     if (observer && outcome == Projector::Outcome::kApplied) {
-      observer(shown, batch.last_key, trace, batch.rows.at(batch.last_key));
+      observer(shown, batch.last_row->first, trace, batch.last_row->second);
     }
     return true;
   };

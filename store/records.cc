@@ -185,6 +185,7 @@ void Batch::ClearKeepingRows() {
   events = applied = ignored = duplicates = 0;
   last_event_time_ms = 0;
   max_timestamp_ms = 0;
+  last_row = nullptr;
   cached_offset_ = nullptr;
   cached_partition_ = -1;
 }

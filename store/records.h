@@ -167,7 +167,8 @@ struct Batch {
   int64_t applied = 0, ignored = 0, duplicates = 0;
   int64_t last_event_time_ms = 0;  // of the last applied event
   int64_t max_timestamp_ms = 0;    // newest Kafka timestamp seen
-  std::string last_key;            // the row the last applied event changed
+  // The row the last applied event changed (an entry of `rows`; nullptr: none in this batch).
+  Rows::value_type* last_row = nullptr;
 
   void Clear();
   // Clear but for `rows`, which stay as they are (marked changed no more): a batch that is the
