@@ -15,58 +15,75 @@ namespace {
 
 // A position as the change log stores it: varint count, then per partition the topic's index
 // in the projection's topics + 1 (0: the topic's name follows as a string), the partition and
-// the next offset. Every change record ends with the position after it, so the parts that do
-// not move (the count, each partition's topic and number) are encoded once per batch and the
-// offsets read through pointers into the position's map (its entries stay put).
+// the next offset. Every change record ends with the position after it, and from one record to
+// the next only the changed partition's offset moves: the coder keeps the whole encoding and
+// rewrites that offset in place (the rest again only when its varint changes length), so a
+// record copies the position's bytes as they stand. Offsets are read through pointers into the
+// position's map (its entries stay put).
 class PositionCoder {
  public:
   PositionCoder(const Position& p, const std::vector<std::string>& topics) : p_(p) {
-    PutVarint(&heads_, p.size());
-    count_bytes_ = heads_.size();
-    size_t at = count_bytes_;
     for (const auto& [tp, off] : p) {
+      Part part;
       auto it = std::find(topics.begin(), topics.end(), tp.topic);
-      PutVarint(&heads_, it == topics.end() ? 0 : static_cast<uint64_t>(it - topics.begin()) + 1);
-      if (it == topics.end()) PutString(&heads_, tp.topic);
-      PutVarint(&heads_, static_cast<uint32_t>(tp.partition));
-      parts_.push_back({heads_.size() - at, &off});
-      at = heads_.size();
+      PutVarint(&part.head,
+                it == topics.end() ? 0 : static_cast<uint64_t>(it - topics.begin()) + 1);
+      if (it == topics.end()) PutString(&part.head, tp.topic);
+      PutVarint(&part.head, static_cast<uint32_t>(tp.partition));
+      part.next = &off;
+      parts_.push_back(std::move(part));
     }
     count_ = p.size();
+    Encode();
   }
   // Whether the position has the partitions it was built with (none added since).
   bool Fits() const { return p_.size() == count_; }
-  // The encoding's size, then the encoding written at p (which returns the end).
-  size_t Size() const {
-    size_t n = heads_.size();
-    for (const Part& part : parts_) n += VarintSize(Next(part));
-    return n;
-  }
-  char* WriteTo(char* p) const {
-    std::string_view heads = heads_;
-    p = WriteBytes(p, heads.substr(0, count_bytes_));
-    heads.remove_prefix(count_bytes_);
-    for (const Part& part : parts_) {
-      p = WriteBytes(p, heads.substr(0, part.head_size));
-      heads.remove_prefix(part.head_size);
-      p = WriteVarint(p, Next(part));
+  // The part (an index for Update) of the partition whose next offset is at `next`, or -1.
+  int PartOf(const int64_t* next) const {
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      if (parts_[i].next == next) return static_cast<int>(i);
     }
-    return p;
+    return -1;
   }
+  // After the offset of one part moved: its bytes (or, when its length changed, all of them).
+  void Update(int part) {
+    if (part < 0) {
+      Encode();
+      return;
+    }
+    const Part& pt = parts_[static_cast<size_t>(part)];
+    const uint64_t next = Next(pt);
+    if (VarintSize(next) != pt.offset_size) {
+      Encode();
+      return;
+    }
+    WriteVarint(bytes_.data() + pt.offset_at, next);
+  }
+  std::string_view bytes() const { return bytes_; }
 
  private:
   struct Part {
-    size_t head_size;     // bytes of heads_ before this part's offset
-    const int64_t* next;  // the partition's next offset, in the position's map
+    std::string head;                       // the topic and the partition number
+    const int64_t* next;                    // the partition's next offset, in the position's map
+    size_t offset_at = 0, offset_size = 0;  // where its offset's varint is in bytes_
   };
   static uint64_t Next(const Part& part) {
     return static_cast<uint64_t>(std::max<int64_t>(*part.next, 0));
   }
+  void Encode() {
+    bytes_.clear();
+    PutVarint(&bytes_, count_);
+    for (Part& part : parts_) {
+      bytes_.append(part.head);
+      part.offset_at = bytes_.size();
+      PutVarint(&bytes_, Next(part));
+      part.offset_size = bytes_.size() - part.offset_at;
+    }
+  }
 
   const Position& p_;
-  std::string heads_;       // the count, then each partition's topic and number
-  size_t count_bytes_ = 0;  // of the count, at the front of heads_
   std::vector<Part> parts_;
+  std::string bytes_;  // the position's encoding as its offsets stand
   size_t count_ = 0;
 };
 
@@ -198,6 +215,7 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   uint64_t seq = next_change_seq_.load(std::memory_order_relaxed);
   uint64_t first = first_change_seq_ == 0 ? seq : first_change_seq_;
   int64_t* next = nullptr;  // write_position_'s entry of the last change's partition
+  int part = -1;            // and its part in the coder
   const Batch::Change* last = nullptr;
   std::optional<PositionCoder> coder;
   for (size_t i = 0; i < staged.changes_used; ++i, ++seq) {
@@ -205,19 +223,22 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
     if (!last || c.partition != last->partition || c.topic != last->topic) {
       next = &write_position_[TopicPartition{c.topic, c.partition}];
       if (!coder || !coder->Fits()) coder.emplace(write_position_, change_topics_);
+      part = coder->PartOf(next);
     }
     last = &c;
     *next = c.offset + 1;
+    coder->Update(part);
     // The record, the position after it and the position's length, written into the table's
     // page (one copy of the record, not two).
-    const size_t psize = coder->Size();
+    const std::string_view position = coder->bytes();
+    const size_t psize = position.size();
     const size_t plen = std::min<size_t>(psize, 0xFFFF);
     const std::string_view record = c.Record(staged.change_bytes);
     const size_t size = record.size() + psize + 2;
     char* out = txn->AppendReserved(kChanges, BigEndian64(seq), size);
     if (!out) return false;
     char* p = WriteBytes(out, record);
-    p = coder->WriteTo(p);
+    p = WriteBytes(p, position);
     *p++ = static_cast<char>(plen >> 8);
     *p = static_cast<char>(plen & 0xFF);
     if (!c.correlation.empty()) {

@@ -207,3 +207,42 @@ TEST_CASE("change log: a batch written again after the map grew keeps its positi
     REQUIRE(all[i].position.ToString() == expected[i]);
   }
 }
+
+TEST_CASE("change log: positions stay right as offsets outgrow their varint length", "[engine]") {
+  std::string dir = Dir();
+  std::string error;
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  store->SetChangeLog({"t"}, 1000);
+  projd::Projector projector(Accounts());
+  // One batch, partitions 0 and 1 taking turns in runs, offsets across 127 -> 128 and
+  // 16383 -> 16384 (varints of one, two and three bytes), and partition 2 joining midway.
+  std::vector<Ev> events;
+  std::vector<std::string> expected;
+  std::map<int32_t, int64_t> next;
+  auto add = [&](int32_t partition, int64_t offset) {
+    events.push_back({partition, offset, Add("k" + std::to_string(events.size() % 5), 1)});
+    next[partition] = offset + 1;
+    std::string position;
+    for (const auto& [p, off] : next) {
+      position += (position.empty() ? "t:" : ",t:") + std::to_string(p) + ":" + std::to_string(off);
+    }
+    expected.push_back(position);
+  };
+  for (int64_t o = 125; o < 131; ++o) add(0, o);
+  for (int64_t o = 16380; o < 16386; ++o) add(1, o);
+  for (int64_t o = 131; o < 133; ++o) add(0, o);
+  add(2, 5);
+  for (int64_t o = 16386; o < 16388; ++o) add(1, o);
+  add(0, 2097151);
+  add(0, 2097152);
+  Apply(store.get(), &projector, events);
+  std::vector<projd::ChangeRecord> all;
+  REQUIRE(store->ReadChanges(1, 100, 100, 1 << 20, &all, &error));
+  REQUIRE(all.size() == expected.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    INFO("change " << i);
+    CHECK(all[i].position.ToString() == expected[i]);
+  }
+  fs::remove_all(dir);
+}
