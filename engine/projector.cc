@@ -205,6 +205,7 @@ void SetPrefetchHashes(ReadEvent* read, bool ids) {
 }
 
 void Projector::Read(const Message& msg, ReadEvent* out) const {
+  out->key_hash = out->id_hash = 0;  // until SetPrefetchHashes: not known
   out->error.clear();
   out->status = ReadEvent::Status::kReady;
   if (!msg.error.empty()) {
@@ -294,7 +295,10 @@ Projector::Outcome Projector::Apply(const Message& msg, ReadEvent* read, RowSour
   // if the event turns out to be a duplicate of an earlier batch or fails.
   // The row, when the batch has it already: found first, and its fields asked into the cache,
   // so that fetching them overlaps the dedupe lookup below (both are cache misses).
-  auto it = batch->rows.find(prepared.key);
+  // The reader's hashes of the key and id, when it computed them (0: not), are the ones the
+  // batch's tables and the id filter use.
+  const uint64_t key_hash = read->key_hash != 0 ? read->key_hash : RowMap::Hash(prepared.key);
+  auto it = batch->rows.find(prepared.key, key_hash);
   if (it != batch->rows.end()) {
     const auto& members = it->second.fields.members();
     const char* data = reinterpret_cast<const char*>(members.data());
@@ -304,11 +308,12 @@ Projector::Outcome Projector::Apply(const Message& msg, ReadEvent* read, RowSour
   bool claimed_id = false;
   if (p.dedupe() && prepared.has_id) {
     bool fresh;
+    const uint64_t id_hash = read->id_hash != 0 ? read->id_hash : StringSet::Hash(prepared.id);
     if (rows->ClaimsIds()) {
-      fresh = !rows->ClaimId(prepared.id);
+      fresh = !rows->ClaimHashedId(prepared.id, id_hash);
     } else {
-      fresh = batch->new_ids.Insert(prepared.id);
-      if (fresh && rows->ClaimId(prepared.id)) {
+      fresh = batch->new_ids.Insert(prepared.id, id_hash);
+      if (fresh && rows->SeenHashedId(prepared.id, id_hash)) {
         batch->new_ids.Erase(prepared.id);
         fresh = false;
       }
@@ -326,7 +331,7 @@ Projector::Outcome Projector::Apply(const Message& msg, ReadEvent* read, RowSour
     if (!rows->LoadRow(prepared.key, &rec)) rec = RowRecord();
     rec.in_dirty = false;
     rec.last_change = 0;
-    it = batch->rows.emplace(prepared.key, std::move(rec)).first;
+    it = batch->rows.emplace(prepared.key, key_hash, std::move(rec)).first;
   }
   RowRecord& rec = it->second;
   RowState row;

@@ -42,8 +42,9 @@ struct ReadEvent {
   PreparedEvent prepared;
   Value whole;               // the event parsed whole, when the projection reads it whole
   std::vector<Value> slots;  // or just the members it names, one slot each
-  // Set by a reader ahead of the apply (SetPrefetchHashes), for the applying thread's
-  // prefetches (0: none): RowMap::Hash of the view key, and StringSet::Hash of the dedupe id.
+  // Set by a reader ahead of the apply (SetPrefetchHashes; Read sets them 0), for the applying
+  // thread's prefetches and lookups (0: not known): RowMap::Hash of the view key, and
+  // StringSet::Hash of the dedupe id (also the id filter's hash of an id that is its own key).
   uint64_t key_hash = 0, id_hash = 0;
 };
 

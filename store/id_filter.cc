@@ -23,8 +23,6 @@ unsigned ProbeBit(uint64_t g, int i) { return static_cast<unsigned>(g >> (9 * i)
 
 }  // namespace
 
-uint64_t IdFilter::Hash(std::string_view key) { return Mix(std::hash<std::string_view>()(key)); }
-
 uint64_t IdFilter::Mix(uint64_t h) {
   // std::hash's bytes hash, mixed so that every bit depends on every input bit.
   h ^= h >> 33;
@@ -56,14 +54,14 @@ void IdFilter::Reserve(size_t keys) {
   if (levels_.empty()) AddLevel(std::max(kFirstCapacity, keys));
 }
 
-void IdFilter::Add(std::string_view key) {
+void IdFilter::AddHashed(uint64_t std_hash) {
   if (levels_.empty()) {
     AddLevel(kFirstCapacity);
   } else if (levels_.back().count >= levels_.back().capacity) {
     AddLevel(levels_.back().capacity * 2);
   }
   Level& level = levels_.back();
-  uint64_t h = Hash(key);
+  uint64_t h = Mix(std_hash);
   Block& b = level.blocks[BlockOf(h, level.blocks.size())];
   uint64_t g = ProbeBits(h);
   for (int i = 0; i < kProbes; ++i) {
@@ -81,9 +79,9 @@ void IdFilter::Prefetch(uint64_t std_hash) const {
   }
 }
 
-bool IdFilter::MayContain(std::string_view key) const {
+bool IdFilter::MayContainHashed(uint64_t std_hash) const {
   if (levels_.empty()) return false;
-  uint64_t h = Hash(key);
+  uint64_t h = Mix(std_hash);
   for (const Level& level : levels_) {
     if (Test(level, h)) return true;
   }

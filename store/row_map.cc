@@ -46,9 +46,9 @@ void RowMap::PrefetchEntry(uint64_t hash) const {
   if (slot.hash == hash && slot.entry) __builtin_prefetch(slot.entry);
 }
 
-RowMap::iterator RowMap::find(std::string_view key) {
+RowMap::iterator RowMap::find(std::string_view key, uint64_t hash) {
   if (size_ == 0) return end();
-  size_t i = Probe(key, Hash(key));
+  size_t i = Probe(key, hash);
   if (slots_[i].entry == nullptr) return end();
   return iterator(slots_.data() + i, slots_.data() + slots_.size());
 }
@@ -60,9 +60,9 @@ RowMap::const_iterator RowMap::find(std::string_view key) const {
   return const_iterator(slots_.data() + i, slots_.data() + slots_.size());
 }
 
-std::pair<RowMap::iterator, bool> RowMap::emplace(std::string_view key, RowRecord&& row) {
+std::pair<RowMap::iterator, bool> RowMap::emplace(std::string_view key, uint64_t hash,
+                                                  RowRecord&& row) {
   if ((size_ + 1) * 2 > slots_.size()) Grow();
-  uint64_t hash = Hash(key);
   size_t i = Probe(key, hash);
   Slot& slot = slots_[i];
   bool added = slot.entry == nullptr;

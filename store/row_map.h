@@ -93,11 +93,16 @@ class RowMap {
     return const_iterator(slots_.data() + slots_.size(), slots_.data() + slots_.size());
   }
 
-  iterator find(std::string_view key);
+  iterator find(std::string_view key) { return find(key, Hash(key)); }
   const_iterator find(std::string_view key) const;
   // Adds an entry for `key` holding `row` (moved from) unless there is one: the entry, and
   // whether it was added.
-  std::pair<iterator, bool> emplace(std::string_view key, RowRecord&& row);
+  std::pair<iterator, bool> emplace(std::string_view key, RowRecord&& row) {
+    return emplace(key, Hash(key), std::move(row));
+  }
+  // The same with the key's Hash known already (a reader computed it ahead).
+  iterator find(std::string_view key, uint64_t hash);
+  std::pair<iterator, bool> emplace(std::string_view key, uint64_t hash, RowRecord&& row);
   // The entry's row; throws std::out_of_range when there is none.
   RowRecord& at(std::string_view key);
   const RowRecord& at(std::string_view key) const;

@@ -26,10 +26,9 @@ bool StringSet::Contains(std::string_view s) const {
   return slots_[Probe(s, Hash(s))].ref != 0;
 }
 
-bool StringSet::Insert(std::string_view s) {
+bool StringSet::Insert(std::string_view s, uint64_t hash) {
   if (s.size() > UINT32_MAX) throw std::length_error("StringSet: member too long");
   if ((size_ + 1) * 2 > slots_.size()) Grow();
-  uint64_t hash = Hash(s);
   Slot& slot = slots_[Probe(s, hash)];
   if (slot.ref != 0) return false;
   uint32_t n = static_cast<uint32_t>(s.size());

@@ -20,7 +20,9 @@ class StringSet {
   StringSet() = default;
 
   // Adds `s`; false when it was already there.
-  bool Insert(std::string_view s);
+  bool Insert(std::string_view s) { return Insert(s, Hash(s)); }
+  // The same with Hash(s) known already.
+  bool Insert(std::string_view s, uint64_t hash);
   bool Contains(std::string_view s) const;
   // Removes `s`; false when it was not there. (Its bytes stay in the arena until Clear.)
   bool Erase(std::string_view s);
@@ -41,6 +43,13 @@ class StringSet {
   void ForEach(F&& f) const {
     for (const Slot& s : slots_) {
       if (s.ref != 0) f(At(s.ref));
+    }
+  }
+  // Calls f(std::string_view, uint64_t hash) for every member, in no particular order.
+  template <typename F>
+  void ForEachHashed(F&& f) const {
+    for (const Slot& s : slots_) {
+      if (s.ref != 0) f(At(s.ref), s.hash);
     }
   }
 

@@ -81,7 +81,9 @@ void ViewStore::PrefetchId(std::string_view id, uint64_t hash) const {
   if (id_filter_on_ && PlainId(id)) id_filter_.Prefetch(hash);
 }
 
-bool ViewStore::SeenId(const std::string& id) {
+bool ViewStore::SeenId(const std::string& id) { return SeenHashedId(id, StringSet::Hash(id)); }
+
+bool ViewStore::SeenHashedId(const std::string& id, uint64_t hash) {
   std::string long_key;
   std::string_view key = id;
   if (!PlainId(id)) {
@@ -91,8 +93,11 @@ bool ViewStore::SeenId(const std::string& id) {
   // The filter holds the key of every id in the snapshot and of every pending one (Encode adds
   // a batch's ids as it stages them): an id it never saw is in neither, and most new events end
   // here, after one cache line — before the pending set, whose table a large batch spreads
-  // beyond the cache.
-  if (id_filter_on_ && !id_filter_.MayContain(key)) return false;
+  // beyond the cache. (An id that is its own key was hashed as the filter hashes keys.)
+  if (id_filter_on_ &&
+      !(key.data() == id.data() ? id_filter_.MayContainHashed(hash) : id_filter_.MayContain(key))) {
+    return false;
+  }
   if (pending_ids_.Contains(id)) return true;
   std::string_view v;
   if (!snapshot_) return false;
@@ -173,9 +178,19 @@ void ViewStore::Encode(const Batch& batch, std::vector<Batch::Change>* changes,
   // reused, not a string allocated per id.
   out->ids.resize(batch.new_ids.size());
   size_t n = 0;
-  batch.new_ids.ForEach([out, &n](std::string_view id) { IdKeyOf(id, &out->ids[n++]); });
+  batch.new_ids.ForEachHashed([this, out, &n](std::string_view id, uint64_t hash) {
+    IdKeyOf(id, &out->ids[n]);
+    // The set's hash is the filter's for an id that is its own key.
+    if (id_filter_on_) {
+      if (PlainId(id)) {
+        id_filter_.AddHashed(hash);
+      } else {
+        id_filter_.Add(out->ids[n]);
+      }
+    }
+    ++n;
+  });
   if (id_filter_on_) {
-    for (const std::string& key : out->ids) id_filter_.Add(key);
     if (id_filter_.size() > kMaxFilterIds) {
       id_filter_.Clear();
       id_filter_on_ = false;

@@ -1,9 +1,13 @@
 // The id filter of the dedupe table (store/id_filter.h): never a false negative, few false
-// positives, at every size as its levels grow.
+// positives, at every size as its levels grow; and the hashes it shares with the batch's tables.
 #include "store/id_filter.h"
 
 #include <catch2/catch.hpp>
 #include <string>
+
+#include "store/records.h"
+#include "store/row_map.h"
+#include "store/string_set.h"
 
 namespace {
 
@@ -70,4 +74,43 @@ TEST_CASE("IdFilter reserved for a known count tests one level, then grows as be
   late.Reserve(1000000);
   CHECK(late.levels() == 1);
   CHECK(late.bytes() < 200000);
+}
+
+// The view's thread passes the hashes a reader computed ahead (StringSet::Hash of the id,
+// RowMap::Hash of the key) instead of hashing again: each table must find by one what was
+// added by the other.
+TEST_CASE("the hashes computed ahead are the ones the id filter and the batch's tables use",
+          "[engine]") {
+  projd::IdFilter f;
+  projd::StringSet set;
+  projd::RowMap rows;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = "evt-" + std::to_string(i);
+    if (i % 2) {
+      f.AddHashed(projd::StringSet::Hash(id));
+      set.Insert(id, projd::StringSet::Hash(id));
+      rows.emplace(id, projd::RowMap::Hash(id), projd::RowRecord());
+    } else {
+      f.Add(id);
+      set.Insert(id);
+      rows.emplace(id, projd::RowRecord());
+    }
+  }
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = "evt-" + std::to_string(i);
+    INFO(id);
+    CHECK(f.MayContain(id));
+    CHECK(f.MayContainHashed(projd::StringSet::Hash(id)));
+    CHECK(set.Contains(id));
+    CHECK_FALSE(set.Insert(id, projd::StringSet::Hash(id)));
+    CHECK(rows.find(id) != rows.end());
+    CHECK(rows.find(id, projd::RowMap::Hash(id)) != rows.end());
+  }
+  CHECK(set.size() == 1000);
+  CHECK(rows.size() == 1000);
+  size_t hashed = 0;
+  set.ForEachHashed([&](std::string_view s, uint64_t hash) {
+    hashed += hash == projd::StringSet::Hash(s) ? 1 : 0;
+  });
+  CHECK(hashed == 1000);
 }
