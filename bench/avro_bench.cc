@@ -63,7 +63,7 @@ class MemoryRows final : public projd::RowSource {
     rows_.erase(it);
     return true;
   }
-  bool SeenId(const std::string& id) override { return ids_.Contains(id); }
+  bool SeenId(const std::string& id, uint64_t /*hash*/) override { return ids_.Contains(id); }
   void Commit(projd::Batch* b) {
     for (auto& [key, rec] : b->rows) {
       if (rec.exists) rows_[key] = std::move(rec);

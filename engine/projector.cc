@@ -310,10 +310,10 @@ Projector::Outcome Projector::Apply(const Message& msg, ReadEvent* read, RowSour
     bool fresh;
     const uint64_t id_hash = read->id_hash != 0 ? read->id_hash : StringSet::Hash(prepared.id);
     if (rows->ClaimsIds()) {
-      fresh = !rows->ClaimHashedId(prepared.id, id_hash);
+      fresh = !rows->ClaimId(prepared.id, id_hash);
     } else {
       fresh = batch->new_ids.Insert(prepared.id, id_hash);
-      if (fresh && rows->SeenHashedId(prepared.id, id_hash)) {
+      if (fresh && rows->SeenId(prepared.id, id_hash)) {
         batch->new_ids.Erase(prepared.id);
         fresh = false;
       }

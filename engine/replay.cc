@@ -27,12 +27,9 @@ bool SourceSound(const Source& source, std::string* error) {
 class MemoryRows final : public RowSource {
  public:
   bool LoadRow(const std::string& /*key*/, RowRecord* /*out*/) override { return false; }
-  bool SeenId(const std::string& id) override { return ids_.Contains(id); }
+  bool SeenId(const std::string& id, uint64_t /*hash*/) override { return ids_.Contains(id); }
   // The id goes into the set of all ids at once: merging the batch would look it up again.
-  bool ClaimId(const std::string& id) override { return !ids_.Insert(id); }
-  bool ClaimHashedId(const std::string& id, uint64_t hash) override {
-    return !ids_.Insert(id, hash);
-  }
+  bool ClaimId(const std::string& id, uint64_t hash) override { return !ids_.Insert(id, hash); }
   void ForgetId(const std::string& id) override { ids_.Erase(id); }
   bool ClaimsIds() const override { return true; }
   void PrefetchId(uint64_t hash) const { ids_.Prefetch(hash); }

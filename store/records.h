@@ -113,14 +113,13 @@ class RowSource {
  public:
   virtual ~RowSource() = default;
   virtual bool LoadRow(const std::string& key, RowRecord* out) = 0;  // false: no such row
-  virtual bool SeenId(const std::string& id) = 0;
-  // The same for an id whose StringSet::Hash is known already (a reader computed it ahead).
-  virtual bool SeenHashedId(const std::string& id, uint64_t /*hash*/) { return SeenId(id); }
+  // Whether an earlier batch applied an event with this id. `hash` is StringSet::Hash(id) (the
+  // reader computes it ahead; the batch's id set and the store's id filter use it too).
+  virtual bool SeenId(const std::string& id, uint64_t hash) = 0;
   // For an id first seen in the batch: true when an earlier batch had it (a duplicate);
   // otherwise a source may record it as seen at once (replay in memory does, saving a second
   // lookup when the batch is merged), and ForgetId then takes it back (the event failed).
-  virtual bool ClaimId(const std::string& id) { return SeenId(id); }
-  virtual bool ClaimHashedId(const std::string& id, uint64_t /*hash*/) { return ClaimId(id); }
+  virtual bool ClaimId(const std::string& id, uint64_t hash) { return SeenId(id, hash); }
   virtual void ForgetId(const std::string& /*id*/) {}
   // True when ClaimId records ids at once and finds duplicates within a batch too: the batch
   // then keeps no new_ids of its own (nothing is written from them).

@@ -81,9 +81,7 @@ void ViewStore::PrefetchId(std::string_view id, uint64_t hash) const {
   if (id_filter_on_ && PlainId(id)) id_filter_.Prefetch(hash);
 }
 
-bool ViewStore::SeenId(const std::string& id) { return SeenHashedId(id, StringSet::Hash(id)); }
-
-bool ViewStore::SeenHashedId(const std::string& id, uint64_t hash) {
+bool ViewStore::SeenId(const std::string& id, uint64_t hash) {
   std::string long_key;
   std::string_view key = id;
   if (!PlainId(id)) {

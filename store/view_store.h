@@ -93,8 +93,7 @@ class ViewStore final : public RowSource {
   // Opens the read snapshot the projector loads rows from until Commit.
   bool BeginBatch(std::string* error);
   bool LoadRow(const std::string& key, RowRecord* out) override;
-  bool SeenId(const std::string& id) override;
-  bool SeenHashedId(const std::string& id, uint64_t hash) override;
+  bool SeenId(const std::string& id, uint64_t hash) override;
   // A hint for SeenId(id) a few events ahead: asks for the id filter's blocks of an id whose
   // StringSet::Hash is `hash` (an id that is its own key; longer ones are left alone).
   void PrefetchId(std::string_view id, uint64_t hash) const;

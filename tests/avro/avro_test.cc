@@ -451,7 +451,7 @@ class NoRows final : public RowSource {
     *out = it->second;
     return true;
   }
-  bool SeenId(const std::string&) override { return false; }
+  bool SeenId(const std::string&, uint64_t) override { return false; }
   std::map<std::string, RowRecord> rows;
 };
 

@@ -252,8 +252,8 @@ projection h {
   projd::Batch batch;
   struct NoRows : projd::RowSource {
     bool LoadRow(const std::string&, projd::RowRecord*) override { return false; }
-    bool SeenId(const std::string&) override { return false; }
-    bool ClaimId(const std::string&) override { return false; }
+    bool SeenId(const std::string&, uint64_t) override { return false; }
+    bool ClaimId(const std::string&, uint64_t) override { return false; }
     void ForgetId(const std::string&) override {}
   } rows;
   std::string reason;
@@ -386,13 +386,15 @@ TEST_CASE("replay: an envelope whose partition is no partition fails the replay,
   for (const char* bad : {"-1", "1.5", "1048576", "\"1\"", "true"}) {
     INFO("partition " << bad);
     std::string path = (TestDir("replay_bad_partition") / "events.jsonl").string();
-    std::ofstream(path) << R"({"value":{"type":"E","k":"a"},"partition":1})" << "\n"
+    std::ofstream(path) << R"({"value":{"type":"E","k":"a"},"partition":1})"
+                        << "\n"
                         << R"({"value":{"type":"E","k":"b"},"partition":)" << bad << "}\n";
     projd::ReplayResult r;
     std::string error;
     CHECK_FALSE(projd::Replay(Compile(proj), path, &r, &error));
     CHECK(error.rfind("events file line 2: \"partition\" must be a whole number from 0 to "
-                      "1048575, not ", 0) == 0);
+                      "1048575, not ",
+                      0) == 0);
   }
   // A partition of the allowed range replays as given.
   projd::ReplayResult ok = ReplayText("replay_good_partition", proj,

@@ -34,7 +34,7 @@ class MemoryRows final : public projd::RowSource {
     *out = it->second;
     return true;
   }
-  bool SeenId(const std::string& id) override { return ids_.count(id) > 0; }
+  bool SeenId(const std::string& id, uint64_t /*hash*/) override { return ids_.count(id) > 0; }
   void Commit(const projd::Batch& batch) {
     for (const auto& [key, rec] : batch.rows) {
       if (rec.exists) {
