@@ -525,8 +525,10 @@ bool ReadTicks(const projd::HttpClientResult& r, int64_t* count, int64_t* covere
 }
 
 // Waits (30 s at most) until `view` reports no rebuild under way: the rebuild swapped in.
+// true once the view has no rebuild running, within two minutes (a sanitizer build on a loaded
+// machine replays slowly).
 bool WaitRebuilt(ProjdProcess& p, const std::string& view) {
-  for (int i = 0; i < 600; ++i) {
+  for (int i = 0; i < 2400; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (p.GetJson("/v1/views/" + view).as_object().Find("rebuild")->is_null()) return true;
   }
@@ -580,7 +582,10 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   std::atomic<bool> stop{false};
   std::atomic<int64_t> produced{0};
   std::thread producer_thread([&] {
-    ProduceTicks(p->embedded_brokers(), 20, std::chrono::milliseconds(2), 0, stop, &produced);
+    // At most 2,000 events a second: a rebuild replays all of them while more arrive, and has to
+    // reach the serving view to take over; an unbounded rate grows each replay with the
+    // machine's speed (a sanitizer build on a loaded machine fell behind it).
+    ProduceTicks(p->embedded_brokers(), 20, std::chrono::milliseconds(10), 0, stop, &produced);
   });
   ThreadGuard producer_guard(&stop, &producer_thread);
   std::atomic<bool> done{false};
@@ -640,13 +645,19 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   const std::string applied = "projd_events_applied_total{view=\"ticks\"}";
   const std::string visible = "projd_event_to_visible_seconds_count{view=\"ticks\"}";
   int64_t last_applied = metric(applied), last_visible = metric(visible);
-  int swaps = 0, metric_back = 0;
+  int metric_back = 0;
   for (int rebuild = 0; rebuild < 3; ++rebuild) {
     REQUIRE(p->Call("POST", "/v1/views/ticks/rebuild").status == 202);
-    swaps += WaitRebuilt(*p, "ticks") ? 1 : 0;
+    const auto began = std::chrono::steady_clock::now();
+    const bool rebuilt = WaitRebuilt(*p, "ticks");
     const int64_t a = metric(applied), v = metric(visible);
-    UNSCOPED_INFO("after rebuild " << rebuild << ": applied_total " << a << ", to_visible count "
-                                   << v);
+    UNSCOPED_INFO("after rebuild " << rebuild << " (" << (rebuilt ? "done" : "still running")
+                                   << " after "
+                                   << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - began)
+                                          .count()
+                                   << " ms): applied_total " << a << ", to_visible count " << v);
+    REQUIRE(rebuilt);
     if (a < last_applied || v < last_visible) ++metric_back;
     last_applied = a;
     last_visible = v;
@@ -659,7 +670,6 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   if (producer_thread.joinable()) producer_thread.join();
   REQUIRE(p->WaitCaughtUp("ticks", produced));
   INFO("reads " << reads << ", waits " << waits << ", events " << produced);
-  CHECK(swaps == 3);
   CHECK(reads > 100);
   CHECK(waits > 100);
   CHECK(failed == 0);
