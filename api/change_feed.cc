@@ -4,7 +4,7 @@
 #include <deque>
 
 #include "api/api_answers.h"
-#include "engine/thread_name.h"
+#include "dsl/thread_name.h"
 
 namespace projd {
 namespace {

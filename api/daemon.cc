@@ -17,9 +17,9 @@
 
 #include "api/api_routes.h"
 #include "connectors/archive.h"
+#include "dsl/thread_name.h"
 #include "dsl/time.h"
 #include "dsl/value.h"
-#include "engine/thread_name.h"
 #include "store/data_lock.h"
 
 namespace projd {

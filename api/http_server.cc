@@ -24,7 +24,7 @@
 
 #include "api/http_server_internal.h"
 #include "api/http_session.h"
-#include "engine/thread_name.h"
+#include "dsl/thread_name.h"
 
 namespace projd {
 namespace http_internal {

@@ -2,7 +2,6 @@
 // found by polling it), messages polled in batches, positions committed to the consumer group
 // for external tools. The producer and embedded broker are in kafka_producer.cc, the admin and
 // query helpers in kafka_admin.cc, the shared handles in kafka_client.h.
-#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +16,7 @@
 
 #include "connectors/kafka_client.h"
 #include "connectors/source.h"
+#include "dsl/thread_name.h"
 
 namespace projd {
 namespace {
@@ -46,7 +46,7 @@ class FetchWaker {
   // Counts its wake-ups in *wakes.
   FetchWaker(rd_kafka_t* rk, std::atomic<int64_t>* wakes)
       : rk_(rk), wakes_(wakes), thread_([this] {
-          pthread_setname_np(pthread_self(), "fetch-waker");
+          NameThisThread("fetch-waker");
           Loop();
         }) {}
   ~FetchWaker() {

@@ -8,7 +8,7 @@
 #include <immintrin.h>
 #endif
 
-#include "engine/thread_name.h"
+#include "dsl/thread_name.h"
 
 namespace projd {
 namespace {

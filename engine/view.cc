@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/thread_name.h"
+#include "dsl/thread_name.h"
 
 namespace projd {
 namespace {

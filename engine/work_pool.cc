@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "engine/thread_name.h"
+#include "dsl/thread_name.h"
 
 namespace projd {
 

@@ -33,11 +33,10 @@ class PositionCoder {
       part.next = &off;
       parts_.push_back(std::move(part));
     }
-    count_ = p.size();
     Encode();
   }
   // Whether the position has the partitions it was built with (none added since).
-  bool Fits() const { return p_.size() == count_; }
+  bool Fits() const { return p_.size() == parts_.size(); }
   // The part (an index for Update) of the partition whose next offset is at `next`, or -1.
   int PartOf(const int64_t* next) const {
     for (size_t i = 0; i < parts_.size(); ++i) {
@@ -72,7 +71,7 @@ class PositionCoder {
   }
   void Encode() {
     bytes_.clear();
-    PutVarint(&bytes_, count_);
+    PutVarint(&bytes_, parts_.size());
     for (Part& part : parts_) {
       bytes_.append(part.head);
       part.offset_at = bytes_.size();
@@ -84,7 +83,6 @@ class PositionCoder {
   const Position& p_;
   std::vector<Part> parts_;
   std::string bytes_;  // the position's encoding as its offsets stand
-  size_t count_ = 0;
 };
 
 bool GetPosition(std::string_view* in, const std::vector<std::string>& topics, Position* out) {

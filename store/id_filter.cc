@@ -24,7 +24,7 @@ unsigned ProbeBit(uint64_t g, int i) { return static_cast<unsigned>(g >> (9 * i)
 }  // namespace
 
 uint64_t IdFilter::Mix(uint64_t h) {
-  // std::hash's bytes hash, mixed so that every bit depends on every input bit.
+  // KeyHash (std::hash's bytes hash), mixed so that every bit depends on every input bit.
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
@@ -54,14 +54,14 @@ void IdFilter::Reserve(size_t keys) {
   if (levels_.empty()) AddLevel(std::max(kFirstCapacity, keys));
 }
 
-void IdFilter::AddHashed(uint64_t std_hash) {
+void IdFilter::AddHashed(uint64_t hash) {
   if (levels_.empty()) {
     AddLevel(kFirstCapacity);
   } else if (levels_.back().count >= levels_.back().capacity) {
     AddLevel(levels_.back().capacity * 2);
   }
   Level& level = levels_.back();
-  uint64_t h = Mix(std_hash);
+  uint64_t h = Mix(hash);
   Block& b = level.blocks[BlockOf(h, level.blocks.size())];
   uint64_t g = ProbeBits(h);
   for (int i = 0; i < kProbes; ++i) {
@@ -72,16 +72,16 @@ void IdFilter::AddHashed(uint64_t std_hash) {
   ++size_;
 }
 
-void IdFilter::Prefetch(uint64_t std_hash) const {
-  uint64_t h = Mix(std_hash);
+void IdFilter::Prefetch(uint64_t hash) const {
+  uint64_t h = Mix(hash);
   for (const Level& level : levels_) {
     __builtin_prefetch(&level.blocks[BlockOf(h, level.blocks.size())]);
   }
 }
 
-bool IdFilter::MayContainHashed(uint64_t std_hash) const {
+bool IdFilter::MayContainHashed(uint64_t hash) const {
   if (levels_.empty()) return false;
-  uint64_t h = Mix(std_hash);
+  uint64_t h = Mix(hash);
   for (const Level& level : levels_) {
     if (Test(level, h)) return true;
   }

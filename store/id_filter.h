@@ -14,9 +14,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string_view>
 #include <vector>
+
+#include "store/key_hash.h"
 
 namespace projd {
 
@@ -25,16 +26,14 @@ class IdFilter {
   // Makes the first level take `keys` keys, before the first Add: a filter filled from a table
   // of known size then tests one block per key instead of one per doubling past 65,536.
   void Reserve(size_t keys);
-  void Add(std::string_view key) { AddHashed(std::hash<std::string_view>()(key)); }
-  bool MayContain(std::string_view key) const {
-    return MayContainHashed(std::hash<std::string_view>()(key));
-  }
-  // The same for a key whose std::hash is known already.
-  void AddHashed(uint64_t std_hash);
-  bool MayContainHashed(uint64_t std_hash) const;
-  // Asks for the blocks MayContain will test for a key whose std::hash is `std_hash`, for a
+  void Add(std::string_view key) { AddHashed(KeyHash(key)); }
+  bool MayContain(std::string_view key) const { return MayContainHashed(KeyHash(key)); }
+  // The same for a key whose KeyHash is known already.
+  void AddHashed(uint64_t hash);
+  bool MayContainHashed(uint64_t hash) const;
+  // Asks for the blocks MayContain will test for a key whose KeyHash is `hash`, for a
   // lookup a few events ahead (the filter is larger than the cache).
-  void Prefetch(uint64_t std_hash) const;
+  void Prefetch(uint64_t hash) const;
   void Clear();
 
   size_t size() const { return size_; }  // keys added
@@ -51,7 +50,7 @@ class IdFilter {
     size_t capacity = 0;  // keys it takes before the next level starts
     size_t count = 0;
   };
-  static uint64_t Mix(uint64_t std_hash);
+  static uint64_t Mix(uint64_t hash);
   static bool Test(const Level& level, uint64_t h);
   void AddLevel(size_t capacity);
 

@@ -1,9 +1,9 @@
 #include "store/row_map.h"
 
 #include <algorithm>
-#include <functional>
 #include <stdexcept>
 
+#include "store/key_hash.h"
 #include "store/open_addressing.h"
 #include "store/records.h"
 
@@ -29,7 +29,7 @@ RowMap& RowMap::operator=(RowMap&& o) noexcept {
 
 bool RowMap::Used(const Slot& s) { return s.entry != nullptr; }
 
-uint64_t RowMap::Hash(std::string_view key) { return std::hash<std::string_view>()(key); }
+uint64_t RowMap::Hash(std::string_view key) { return KeyHash(key); }
 
 size_t RowMap::Probe(std::string_view key, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;

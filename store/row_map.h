@@ -114,7 +114,7 @@ class RowMap {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
-  // The hash find() and emplace() use for `key`.
+  // The hash find() and emplace() use for `key`: KeyHash, the one the id set and filter use too.
   static uint64_t Hash(std::string_view key);
   // Hints for a lookup of a key of this hash a few events ahead (the table is larger than the
   // cache): PrefetchSlot asks for its slot; PrefetchEntry, later, for the entry that slot

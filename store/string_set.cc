@@ -1,16 +1,16 @@
 #include "store/string_set.h"
 
 #include <algorithm>
-#include <functional>
 #include <stdexcept>
 
+#include "store/key_hash.h"
 #include "store/open_addressing.h"
 
 namespace projd {
 
 bool StringSet::Used(const Slot& s) { return s.ref != 0; }
 
-uint64_t StringSet::Hash(std::string_view s) { return std::hash<std::string_view>()(s); }
+uint64_t StringSet::Hash(std::string_view s) { return KeyHash(s); }
 
 size_t StringSet::Probe(std::string_view s, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;

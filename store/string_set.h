@@ -31,8 +31,8 @@ class StringSet {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
-  // The hash the set uses for `s`, and a hint to fetch its slot for a lookup a few events
-  // ahead (a large set does not fit in the cache).
+  // The hash the set uses for `s` (KeyHash, the one the row map and id filter use too), and a hint
+  // to fetch its slot for a lookup a few events ahead (a large set does not fit in the cache).
   static uint64_t Hash(std::string_view s);
   void Prefetch(uint64_t hash) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);

@@ -1,4 +1,4 @@
-#include "engine/thread_name.h"
+#include "dsl/thread_name.h"
 
 #include <pthread.h>
 
