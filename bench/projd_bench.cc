@@ -76,6 +76,12 @@ std::string EventOf(const std::string& line, std::string* key) {
   return line;
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
 void Row(const char* what, int64_t events, double secs, double baseline_rate) {
   double rate = events / secs;
   printf("%-44s %10.0f events/s", what, rate);
@@ -128,31 +134,48 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
 
   // 1. Baseline: JSON parsing alone (ParseJson: the quick reader, the full one when it is
   // unsure), and for reference the full reader alone (simdjson on demand).
-  auto t0 = Clock::now();
+  // 2. projctl test: the file source, the projector, rows in memory (PROJD_BENCH_READERS:
+  // the threads reading ahead, default from the cores).
+  // The two are run in turns, PROJD_BENCH_PAIRS times (default 3): this machine's speed
+  // drifts by a third within seconds, so a ratio of runs far apart measures the drift; each
+  // replay is set against the parse right before it, and the figures are the medians.
+  if (const char* readers = getenv("PROJD_BENCH_READERS")) projd::SetReplayReaders(atoi(readers));
+  int pairs = 3;
+  if (const char* p = getenv("PROJD_BENCH_PAIRS")) pairs = std::max(1, atoi(p));
   projd::Value v;
   std::string error;
   int64_t parsed = 0;
-  for (const auto& e : events) parsed += projd::ParseJson(e, &v, &error) ? 1 : 0;
-  auto t1 = Clock::now();
-  double parse_rate = n / Seconds(t0, t1);
-  Row("JSON parse only (baseline)", n, Seconds(t0, t1), 0);
-  t0 = Clock::now();
-  for (const auto& e : events)
-    parsed += projd::value_internal::FullParseJson(e, &v, &error) ? 1 : 0;
-  t1 = Clock::now();
-  Row("JSON parse, full reader alone (reference)", n, Seconds(t0, t1), parse_rate);
-
-  // 2. projctl test: the file source, the projector, rows in memory (PROJD_BENCH_READERS:
-  // the threads reading ahead, default from the cores).
-  if (const char* readers = getenv("PROJD_BENCH_READERS")) projd::SetReplayReaders(atoi(readers));
-  t0 = Clock::now();
-  projd::ReplayResult result;
-  if (!projd::Replay(projection, events_path, &result, &error)) {
-    std::cerr << error << "\n";
-    return 1;
+  std::vector<double> parse_rates, full_rates, replay_rates, pair_ratios;
+  for (int pair = 0; pair < pairs; ++pair) {
+    auto t0 = Clock::now();
+    for (const auto& e : events) parsed += projd::ParseJson(e, &v, &error) ? 1 : 0;
+    auto t1 = Clock::now();
+    parse_rates.push_back(n / Seconds(t0, t1));
+    if (pair == 0) {
+      t0 = Clock::now();
+      for (const auto& e : events)
+        parsed += projd::value_internal::FullParseJson(e, &v, &error) ? 1 : 0;
+      t1 = Clock::now();
+      full_rates.push_back(n / Seconds(t0, t1));
+    }
+    t0 = Clock::now();
+    projd::ReplayResult result;
+    if (!projd::Replay(projection, events_path, &result, &error)) {
+      std::cerr << error << "\n";
+      return 1;
+    }
+    t1 = Clock::now();
+    replay_rates.push_back(n / Seconds(t0, t1));
+    pair_ratios.push_back(replay_rates.back() / parse_rates.back());
+    fprintf(stderr, "  (pair %d: JSON parse %.0f, replay in memory %.0f events/s: %.1f%%)\n",
+            pair + 1, parse_rates.back(), replay_rates.back(), 100.0 * pair_ratios.back());
   }
-  t1 = Clock::now();
-  Row("replay in memory (projctl test)", n, Seconds(t0, t1), parse_rate);
+  const double parse_rate = Median(parse_rates);
+  Row("JSON parse only (baseline)", n, n / parse_rate, 0);
+  Row("JSON parse, full reader alone (reference)", n, n / full_rates[0], parse_rate);
+  Row("replay in memory (projctl test)", n, n / Median(replay_rates), parse_rate);
+  printf("%-44s %10.1f%% (%d pairs)\n", "replay in memory / JSON parse, pairs' median",
+         100.0 * Median(pair_ratios), pairs);
 
   // 3. Baseline: parse + the same balance updates straight into LMDB, in batches of the
   // daemon's size.
@@ -167,7 +190,7 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
       std::cerr << error << "\n";
       return 1;
     }
-    t0 = Clock::now();
+    auto t0 = Clock::now();
     size_t i = 0;
     std::unordered_map<std::string, std::string> cache;
     while (i < events.size()) {
@@ -193,7 +216,7 @@ int Replay(const std::string& proj_path, const std::string& events_path) {
       }
       txn->Commit();
     }
-    t1 = Clock::now();
+    auto t1 = Clock::now();
     direct_rate = n / Seconds(t0, t1);
     Row("parse + direct LMDB get/put (baseline)", n, Seconds(t0, t1), 0);
   }
