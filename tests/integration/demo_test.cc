@@ -87,8 +87,9 @@ TEST_CASE("--demo keeps a live stream going, with history and an errors stop vie
     std::string name;
     if (std::getline(comm, name)) threads.insert(name);
   }
+  // (fetch-waker: each Kafka consumer's, named by projd_connectors with the same helper.)
   for (const char* name : {"view/account_ba", "commit/account_", "view/card_trans", "http", "query",
-                           "feeds", "monitor"}) {
+                           "feeds", "monitor", "fetch-waker"}) {
     INFO("thread " << name);
     CHECK(threads.count(name) == 1);
   }
