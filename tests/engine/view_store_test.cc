@@ -920,14 +920,18 @@ TEST_CASE("writes through kept cursors match a model, committed or abandoned", "
 // prefixes they share, however short, whatever bytes they hold.
 TEST_CASE("InKeyOrder orders as the keys themselves compare", "[engine]") {
   std::mt19937 rng(9);
-  for (int round = 0; round < 200; ++round) {
+  for (int round = 0; round < 300; ++round) {
     std::vector<std::string> keys;
-    size_t n = rng() % 300;
+    // Every third round a batch's size (from kRadixMin keys on, they are sorted by radix).
+    size_t n = round % 3 == 0 ? projd::kRadixMin - 2 + rng() % 4000 : rng() % 300;
     // Every fourth round, keys of one kind only: long prefixes every key shares.
-    const uint32_t kind = round % 4 == 0 ? rng() % 4 : 4;
+    const uint32_t kind = round % 4 == 0 ? rng() % 5 : 5;
     for (size_t i = 0; i < n; ++i) {
       std::string k;
-      switch (kind < 4 ? kind : rng() % 4) {
+      switch (kind < 5 ? kind : rng() % 5) {
+        case 4:
+          k = (rng() % 2 == 0 ? "tie-prfx" : "tie-prfy") + std::to_string(rng() % 60);
+          break;  // the same eight bytes when mixed with other kinds (whole keys decide)
         case 0:
           k = "e-" + std::to_string(rng() % 100000);
           break;  // long shared prefixes
