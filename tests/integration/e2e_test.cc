@@ -524,9 +524,8 @@ bool ReadTicks(const projd::HttpClientResult& r, int64_t* count, int64_t* covere
   return true;
 }
 
-// Waits (30 s at most) until `view` reports no rebuild under way: the rebuild swapped in.
-// true once the view has no rebuild running, within two minutes (a sanitizer build on a loaded
-// machine replays slowly).
+// Waits (two minutes at most: a sanitizer build on a loaded machine replays slowly) until
+// `view` reports no rebuild under way: the rebuild swapped in.
 bool WaitRebuilt(ProjdProcess& p, const std::string& view) {
   for (int i = 0; i < 2400; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
