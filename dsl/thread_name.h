@@ -1,5 +1,6 @@
 // Names for projd's threads, as `top -H`, `ps -L`, perf and gdb show them.
-#pragma once
+#ifndef PROJD_DSL_THREAD_NAME_H_
+#define PROJD_DSL_THREAD_NAME_H_
 
 #include <string_view>
 
@@ -10,3 +11,5 @@ namespace projd {
 void NameThisThread(std::string_view prefix, std::string_view name = {});
 
 }  // namespace projd
+
+#endif  // PROJD_DSL_THREAD_NAME_H_
