@@ -1,6 +1,6 @@
-// The change log of a view's store (SPEC §9): table `changes`, u64 sequence → change record,
-// written in the transaction of the batch that made the changes and pruned to the newest
-// `keep`. The layout is in store/README.md.
+// The change log of a view's store: table `changes`, u64 sequence → a chunk of change records
+// from that sequence on, written in the transaction of the batch that made the changes and
+// pruned to the newest `keep`. The layout is in store/README.md.
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -151,6 +151,92 @@ bool ChangeEvent(std::string_view record, TopicPartition* tp, int64_t* offset) {
   return true;
 }
 
+// The change log's values: a chunk of consecutive records, `02` · varint count · (varint size ·
+// record) × count, keyed by its first record's sequence; or, as stores written before chunks
+// hold, one record (its `01` tag first) keyed by its own. One LMDB record per chunk: a put per
+// chunk, not per change, and pruning deletes whole chunks.
+constexpr char kChunkTag = 2;
+// A chunk closes before it passes this many bytes (a larger record has one to itself), so that
+// it stays inside a leaf page of 4 KiB (LMDB moves a value of more than ~2,000 bytes to
+// overflow pages of its own), and before this many records (a lookup walks a chunk from the
+// front).
+constexpr size_t kChunkBytes = 1900;
+constexpr size_t kChunkRecords = 256;
+
+// The records of one value of the table, oldest first.
+class ChunkReader {
+ public:
+  // False when the value is neither a chunk nor a record.
+  bool Open(std::string_view value) {
+    if (value.empty()) return false;
+    if (value[0] == 1) {
+      single_ = true;
+      rest_ = value;
+      left_ = 1;
+      return true;
+    }
+    if (value[0] != kChunkTag) return false;
+    value.remove_prefix(1);
+    single_ = false;
+    if (!GetVarint(&value, &left_) || left_ == 0 || left_ > value.size()) return false;
+    rest_ = value;
+    return true;
+  }
+  // The records not yet read (all of them, right after Open).
+  uint64_t left() const { return left_; }
+  // The next record; false at the end, or when the chunk is damaged (left() is then not 0).
+  bool Next(std::string_view* record) {
+    if (left_ == 0) return false;
+    if (single_) {
+      *record = rest_;
+      rest_ = {};
+      left_ = 0;
+      return true;
+    }
+    uint64_t n;
+    if (!GetVarint(&rest_, &n) || n > rest_.size()) return false;
+    *record = rest_.substr(0, n);
+    rest_.remove_prefix(n);
+    --left_;
+    return true;
+  }
+  // The bytes of the records not yet read, as a chunk holds them (for a chunk, not a record).
+  std::string_view rest() const { return rest_; }
+
+ private:
+  std::string_view rest_;
+  uint64_t left_ = 0;
+  bool single_ = false;
+};
+
+// Puts `c` on the value holding change `seq`, skipping to it in *reader: *first is the
+// value's first sequence. False when no kept value holds it (before the first or past the last)
+// or a value is damaged (*damaged set).
+bool SeekChange(KvCursor* c, uint64_t seq, ChunkReader* reader, uint64_t* first, bool* damaged) {
+  *damaged = false;
+  if (!c) return false;
+  // The value at or after seq; when it starts past seq (or there is none), the one before.
+  bool at = c->Seek(BigEndian64(seq));
+  if (!at || ReadBigEndian64(c->key()) > seq) {
+    at = at ? c->Prev() : c->Last();
+    if (!at) return false;
+  }
+  *first = ReadBigEndian64(c->key());
+  if (!reader->Open(c->value())) {
+    *damaged = true;
+    return false;
+  }
+  if (seq - *first >= reader->left()) return false;
+  std::string_view skipped;
+  for (uint64_t i = *first; i < seq; ++i) {
+    if (!reader->Next(&skipped)) {
+      *damaged = true;
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void ViewStore::SetChangeLog(std::vector<std::string> topics, uint64_t keep) {
@@ -173,7 +259,8 @@ void ViewStore::ChangeBoundsIn(KvTxn* txn, ChangeLogBounds* out) {
   if (c && c->First()) {
     out->first = ReadBigEndian64(c->key());
     c->Last();
-    out->next = ReadBigEndian64(c->key()) + 1;
+    ChunkReader last;
+    out->next = ReadBigEndian64(c->key()) + (last.Open(c->value()) ? last.left() : 1);
   }
   std::string_view pruned;
   std::string ignored;
@@ -216,6 +303,22 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   int part = -1;            // and its part in the coder
   const Batch::Change* last = nullptr;
   std::optional<PositionCoder> coder;
+  // The batch's records go into chunks (ChunkReader), each appended once it is full.
+  std::string& chunk = write_chunk_;
+  chunk.clear();
+  uint64_t chunk_first = seq;
+  uint64_t chunk_count = 0;
+  auto append_chunk = [&]() {
+    if (chunk_count == 0) return true;
+    const size_t head = 1 + VarintSize(chunk_count);
+    char* out = txn->AppendReserved(kChanges, BigEndian64(chunk_first), head + chunk.size());
+    if (!out) return false;
+    out[0] = kChunkTag;
+    WriteBytes(WriteVarint(out + 1, chunk_count), chunk);
+    chunk.clear();
+    chunk_count = 0;
+    return true;
+  };
   for (size_t i = 0; i < staged.changes_used; ++i, ++seq) {
     const Batch::Change& c = staged.changes[i];
     if (!last || c.partition != last->partition || c.topic != last->topic) {
@@ -226,35 +329,38 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
     last = &c;
     *next = c.offset + 1;
     coder->Update(part);
-    // The record, the position after it and the position's length, written into the table's
-    // page (one copy of the record, not two).
+    // The record, the position after it and the position's length.
     const std::string_view position = coder->bytes();
     const size_t psize = position.size();
     const size_t plen = std::min<size_t>(psize, 0xFFFF);
     const std::string_view record = c.Record(staged.change_bytes);
     const size_t size = record.size() + psize + 2;
-    char* out = txn->AppendReserved(kChanges, BigEndian64(seq), size);
-    if (!out) return false;
-    char* p = WriteBytes(out, record);
-    p = WriteBytes(p, position);
-    *p++ = static_cast<char>(plen >> 8);
-    *p = static_cast<char>(plen & 0xFF);
-    if (!c.correlation.empty()) {
-      // Copied out first: the reserved bytes are LMDB's page, which a later write may move.
-      std::string& record = write_record_;
-      record.assign(out, size);
-      if (!txn->Put(kCorrelations,
-                    CorrelationPrefix(c.correlation) +
-                        BigEndian64(static_cast<uint64_t>(staged.staged_ms)) + BigEndian64(seq),
-                    record)) {
-        return false;
-      }
+    if (chunk_count > 0 &&
+        (chunk.size() + VarintSize(size) + size > kChunkBytes || chunk_count == kChunkRecords)) {
+      if (!append_chunk()) return false;
+    }
+    if (chunk_count == 0) chunk_first = seq;
+    PutVarint(&chunk, size);
+    const size_t at = chunk.size();
+    chunk.append(record);
+    chunk.append(position);
+    chunk.push_back(static_cast<char>(plen >> 8));
+    chunk.push_back(static_cast<char>(plen & 0xFF));
+    ++chunk_count;
+    if (!c.correlation.empty() &&
+        !txn->Put(kCorrelations,
+                  CorrelationPrefix(c.correlation) +
+                      BigEndian64(static_cast<uint64_t>(staged.staged_ms)) + BigEndian64(seq),
+                  std::string_view(chunk).substr(at, size))) {
+      return false;
     }
   }
+  if (!append_chunk()) return false;
   // Events that changed no row move the position too.
   for (const auto& [tp, off] : staged.offsets) write_position_[tp] = off;
   // Prune to the newest changes_keep_ (oldest first, through a cursor), noting per partition
-  // the offset after the newest change pruned.
+  // the offset after the newest change pruned: whole chunks, then the oldest records of the
+  // chunk the kept changes begin in (its others written again under the first one's sequence).
   write_pruned_ = changes_pruned_;
   write_pruned_changed_ = false;
   // The batch's own changes always stay, so that the change feeds can send them however small
@@ -266,15 +372,40 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
     // After a delete the cursor stands on the next record; where LMDB cannot say (the end of
     // a page, in some versions), look again from the first.
     if (!at && !(at = c->First())) break;
-    TopicPartition tp;
-    int64_t offset;
-    if (ChangeEvent(c->value(), &tp, &offset)) {
-      int64_t& p = write_pruned_[tp];
-      if (offset + 1 > p) p = offset + 1;
-      write_pruned_changed_ = true;
+    const uint64_t value_first = ReadBigEndian64(c->key());
+    ChunkReader reader;
+    // A value that does not read is pruned whole (as one record).
+    const uint64_t count = reader.Open(c->value()) ? reader.left() : 1;
+    uint64_t drop = std::min<uint64_t>(count, seq - value_first - keep);
+    std::string_view record;
+    for (uint64_t n = 0; n < drop; ++n) {
+      if (!reader.Next(&record)) {
+        drop = count;  // damaged: the rest of the chunk goes with it
+        break;
+      }
+      TopicPartition tp;
+      int64_t offset;
+      if (ChangeEvent(record, &tp, &offset)) {
+        int64_t& p = write_pruned_[tp];
+        if (offset + 1 > p) p = offset + 1;
+        write_pruned_changed_ = true;
+      }
     }
-    first = ReadBigEndian64(c->key()) + 1;
-    at = c->Delete();  // and on to the next
+    first = value_first + drop;
+    if (drop == count) {
+      at = c->Delete();  // and on to the next
+      continue;
+    }
+    // Copied out first: the value is LMDB's page, which the delete changes.
+    chunk.clear();
+    chunk.push_back(kChunkTag);
+    PutVarint(&chunk, reader.left());
+    chunk.append(reader.rest());
+    if (!txn->Delete(kChanges, BigEndian64(value_first)) ||
+        !txn->Put(kChanges, BigEndian64(first), chunk)) {
+      return false;
+    }
+    break;
   }
   if (write_pruned_changed_ && !txn->Put(kMeta, "changes_pruned", write_pruned_.ToString())) {
     return false;
@@ -300,13 +431,21 @@ bool ViewStore::FirstChangeAfter(const Position& from, uint64_t* seq, std::strin
   }
   const uint64_t first = ReadBigEndian64(c->key());
   c->Last();
-  const uint64_t end = ReadBigEndian64(c->key()) + 1;
+  ChunkReader last_value;
+  if (!last_value.Open(c->value())) {
+    if (error) *error = "damaged change log record " + std::to_string(ReadBigEndian64(c->key()));
+    return false;
+  }
+  const uint64_t end = ReadBigEndian64(c->key()) + last_value.left();
   // The view's position after change `at` (each record holds it).
   auto position_after = [&](uint64_t at, Position* out) {
-    std::string_view v;
+    ChunkReader reader;
+    uint64_t value_first;
+    bool damaged;
+    std::string_view record;
     ChangeParts parts;
-    if (!txn->Get(kChanges, BigEndian64(at), &v) || !SplitChange(v, &parts) ||
-        !GetPosition(&parts.position, change_topics_, out)) {
+    if (!SeekChange(c.get(), at, &reader, &value_first, &damaged) || !reader.Next(&record) ||
+        !SplitChange(record, &parts) || !GetPosition(&parts.position, change_topics_, out)) {
       if (error) *error = "damaged change log record " + std::to_string(at);
       return false;
     }
@@ -345,24 +484,46 @@ bool ViewStore::ReadChanges(uint64_t from, uint64_t end, size_t max, size_t max_
   ReadView txn = Read(error);
   if (!txn) return false;
   auto c = txn->Cursor(kChanges);
+  if (!c) return true;
+  auto damaged_at = [&](uint64_t seq) {
+    if (error) *error = "damaged change log record " + std::to_string(seq);
+    return false;
+  };
+  // The value holding `from`; or, when `from` is older than the oldest kept, the first value.
+  ChunkReader reader;
+  uint64_t seq = 0;
+  bool damaged = false;
+  if (SeekChange(c.get(), from, &reader, &seq, &damaged)) {
+    seq = from;
+  } else if (damaged) {
+    return damaged_at(seq);
+  } else {
+    if (!c->Seek(BigEndian64(from))) return true;  // nothing from there on
+    seq = ReadBigEndian64(c->key());
+    if (!reader.Open(c->value())) return damaged_at(seq);
+  }
   size_t bytes = 0;
-  for (bool ok = c && c->Seek(BigEndian64(from)); ok && out->size() < max && bytes < max_bytes;
-       ok = c->Next()) {
-    uint64_t seq = ReadBigEndian64(c->key());
-    if (seq >= end) break;
+  while (seq < end && out->size() < max && bytes < max_bytes) {
+    if (reader.left() == 0) {
+      if (!c->Next()) break;
+      seq = ReadBigEndian64(c->key());
+      if (!reader.Open(c->value())) return damaged_at(seq);
+      continue;
+    }
+    std::string_view record;
     ChangeParts parts;
     ChangeRecord rec;
     rec.seq = seq;
-    if (!SplitChange(c->value(), &parts) || !DecodeRow(parts.row, &rec.row) ||
+    if (!reader.Next(&record) || !SplitChange(record, &parts) || !DecodeRow(parts.row, &rec.row) ||
         !GetPosition(&parts.position, change_topics_, &rec.position)) {
-      if (error) *error = "damaged change log record " + std::to_string(seq);
-      return false;
+      return damaged_at(seq);
     }
     rec.key.assign(parts.key);
     rec.row.exists = parts.exists;
     if (!parts.exists) rec.row.version = 0;
-    bytes += c->value().size();
+    bytes += record.size();
     out->push_back(std::move(rec));
+    ++seq;
   }
   return true;
 }

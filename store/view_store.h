@@ -306,7 +306,7 @@ class ViewStore final : public RowSource {
   std::atomic<uint64_t> next_change_seq_{1};
   Position change_position_;  // after the last batch written (the writer's)
   Position write_position_;   // the same during a write, after each change of its batch
-  std::string write_record_;  // a change record with its position, as it is written
+  std::string write_chunk_;   // a chunk of change records as it is assembled (and pruned)
   uint64_t first_change_seq_ = 0;
   Position changes_pruned_;
   uint64_t write_first_change_ = 0;

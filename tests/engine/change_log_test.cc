@@ -1,6 +1,7 @@
 // The change log of a view's store (store/change_log.cc): records in apply order with the
 // position after each, deletions with the row before them, pruning to `keep` with the pruned
-// position, resuming from any change's position, and the log going on after a reopen.
+// position, resuming from any change's position, the log going on after a reopen, and records
+// kept in chunks beside those of stores written before chunks.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -10,8 +11,11 @@
 #include <vector>
 
 #include "dsl/compiler.h"
+#include "dsl/varint.h"
 #include "engine/projector.h"
+#include "store/encoding.h"
 #include "store/view_store.h"
+#include "tests/store_env.h"
 #include "tests/unit_dir.h"
 
 namespace {
@@ -244,5 +248,180 @@ TEST_CASE("change log: positions stay right as offsets outgrow their varint leng
     INFO("change " << i);
     CHECK(all[i].position.ToString() == expected[i]);
   }
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// Events of `n` Adds over partitions 0..2 in turns, keys k0..k49; `expected` gets the
+// position after each (every one changes a row).
+std::vector<Ev> Adds(int n, std::map<int32_t, int64_t>* next, std::vector<std::string>* expected) {
+  std::vector<Ev> events;
+  for (int i = 0; i < n; ++i) {
+    const int32_t partition = static_cast<int32_t>(expected->size() % 3);
+    events.push_back(
+        {partition, (*next)[partition]++, Add("k" + std::to_string(expected->size() % 50), i)});
+    std::string position;
+    for (const auto& [p, off] : *next) {
+      position += (position.empty() ? "t:" : ",t:") + std::to_string(p) + ":" + std::to_string(off);
+    }
+    expected->push_back(position);
+  }
+  return events;
+}
+
+// The change log table's values as (first sequence, record count), counting a chunk's records
+// from its documented layout: 02 · varint count · (varint size · record) × count, or 01 · one
+// record.
+std::vector<std::pair<uint64_t, uint64_t>> LogValues(const std::string& dir) {
+  std::string error;
+  auto env = projd_test::OpenStoreEnv(dir, false, &error);
+  REQUIRE(env);
+  auto txn = env->BeginRead(&error);
+  REQUIRE(txn);
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  auto c = txn->Cursor(projd_test::kChangesTable);
+  for (bool ok = c->First(); ok; ok = c->Next()) {
+    std::string_view v = c->value();
+    REQUIRE(!v.empty());
+    uint64_t count = 1;
+    if (v[0] == 2) {
+      v.remove_prefix(1);
+      REQUIRE(projd::GetVarint(&v, &count));
+      for (uint64_t i = 0; i < count; ++i) {
+        uint64_t size;
+        REQUIRE(projd::GetVarint(&v, &size));
+        REQUIRE(size <= v.size());
+        REQUIRE(v[0] == 1);  // each one a record
+        v.remove_prefix(size);
+      }
+      REQUIRE(v.empty());
+    } else {
+      REQUIRE(v[0] == 1);
+    }
+    out.emplace_back(projd::ReadBigEndian64(c->key()), count);
+  }
+  return out;
+}
+
+// Rewrites the log's chunks as one record per sequence: the layout of a store written before
+// chunks.
+void UnchunkLog(const std::string& dir) {
+  std::string error;
+  auto env = projd_test::OpenStoreEnv(dir, false, &error);
+  REQUIRE(env);
+  auto txn = env->BeginWrite(&error);
+  REQUIRE(txn);
+  std::vector<std::pair<uint64_t, std::string>> records;
+  auto c = txn->Cursor(projd_test::kChangesTable);
+  for (bool ok = c->First(); ok; ok = c->Next()) {
+    uint64_t seq = projd::ReadBigEndian64(c->key());
+    std::string_view v = c->value();
+    REQUIRE(v[0] == 2);
+    v.remove_prefix(1);
+    uint64_t count, size;
+    REQUIRE(projd::GetVarint(&v, &count));
+    for (uint64_t i = 0; i < count; ++i, ++seq) {
+      REQUIRE(projd::GetVarint(&v, &size));
+      records.emplace_back(seq, std::string(v.substr(0, size)));
+      v.remove_prefix(size);
+    }
+  }
+  c.reset();
+  REQUIRE(txn->Clear(projd_test::kChangesTable));
+  for (const auto& [seq, record] : records) {
+    REQUIRE(txn->Put(projd_test::kChangesTable, projd::BigEndian64(seq), record));
+  }
+  REQUIRE(txn->Commit());
+}
+
+}  // namespace
+
+TEST_CASE("change log: chunks, pruning inside a chunk, and records of older stores", "[engine]") {
+  std::string dir = Dir();
+  std::string error;
+  projd::Projector projector(Accounts());
+  std::map<int32_t, int64_t> next;
+  std::vector<std::string> expected;
+  {
+    auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+    REQUIRE(store);
+    store->SetChangeLog({"t"}, 1000);
+    Apply(store.get(), &projector, Adds(300, &next, &expected));
+  }
+  // 300 changes in chunks of many records, back to back.
+  auto values = LogValues(dir);
+  REQUIRE(values.size() > 1);
+  REQUIRE(values.size() < 30);
+  uint64_t at = 1;
+  for (const auto& [first, count] : values) {
+    CHECK(first == at);
+    at += count;
+  }
+  CHECK(at == 301);
+  // The same changes as a store written before chunks holds them; the log goes on in chunks.
+  UnchunkLog(dir);
+  REQUIRE(LogValues(dir).size() == 300);
+  auto store = projd::ViewStore::Open(dir, projd::KvOptions(), &error);
+  REQUIRE(store);
+  store->SetChangeLog({"t"}, 1000);
+  CHECK(store->next_change_seq() == 301);
+  Apply(store.get(), &projector, Adds(300, &next, &expected));
+  REQUIRE(LogValues(dir).size() < 330);
+
+  std::vector<projd::ChangeRecord> all;
+  REQUIRE(store->ReadChanges(1, 1000, 1000, 1 << 30, &all, &error));
+  REQUIRE(all.size() == 600);
+  for (size_t i = 0; i < all.size(); ++i) {
+    INFO("change " << i);
+    REQUIRE(all[i].seq == i + 1);
+    REQUIRE(all[i].key == "k" + std::to_string(i % 50));
+    REQUIRE(all[i].position.ToString() == expected[i]);
+  }
+  // From any change, old records or new, inside a chunk or at its start: the next ones in
+  // order, as many as asked and not past `end`.
+  for (uint64_t from = 1; from <= 600; ++from) {
+    INFO("from " << from);
+    std::vector<projd::ChangeRecord> some;
+    REQUIRE(store->ReadChanges(from, std::min<uint64_t>(from + 5, 601), 4, 1 << 20, &some, &error));
+    REQUIRE(some.size() == std::min<uint64_t>(4, 601 - from));
+    for (size_t i = 0; i < some.size(); ++i) REQUIRE(some[i].seq == from + i);
+    uint64_t seq = 0;
+    REQUIRE(store->FirstChangeAfter(all[from - 1].position, &seq, &error));
+    REQUIRE(seq == from + 1);
+  }
+  std::vector<projd::ChangeRecord> none;
+  REQUIRE(store->ReadChanges(601, 700, 10, 1 << 20, &none, &error));
+  CHECK(none.empty());
+
+  // Kept to 250: the old records go whole, then the oldest of the chunk the kept changes begin
+  // in; the pruned position covers exactly the changes pruned. Twice, so that a chunk written
+  // again is pruned again.
+  store->SetChangeLog({"t"}, 250);
+  for (uint64_t end : {610, 620}) {
+    INFO("up to " << end);
+    Apply(store.get(), &projector, Adds(10, &next, &expected));
+    projd::ViewStore::ChangeLogBounds bounds;
+    REQUIRE(store->ChangeBounds(&bounds, &error));
+    CHECK(bounds.first == end + 1 - 250);
+    CHECK(bounds.next == end + 1);
+    CHECK(bounds.pruned.ToString() == expected[end - 250 - 1]);
+    values = LogValues(dir);
+    REQUIRE(values.front().first == end + 1 - 250);
+    uint64_t kept = 0;
+    for (const auto& [first, count] : values) kept += count;
+    CHECK(kept == 250);
+    std::vector<projd::ChangeRecord> tail;
+    REQUIRE(store->ReadChanges(1, 1000, 1000, 1 << 30, &tail, &error));
+    REQUIRE(tail.size() == 250);
+    for (size_t i = 0; i < tail.size(); ++i) {
+      REQUIRE(tail[i].seq == end + 1 - 250 + i);
+      REQUIRE(tail[i].position.ToString() == expected[end - 250 + i]);
+    }
+    uint64_t seq = 0;
+    REQUIRE(store->FirstChangeAfter(tail[0].position, &seq, &error));
+    CHECK(seq == end + 2 - 250);
+  }
+  store.reset();
   fs::remove_all(dir);
 }
