@@ -524,16 +524,6 @@ bool ReadTicks(const projd::HttpClientResult& r, int64_t* count, int64_t* covere
   return true;
 }
 
-// Waits (two minutes at most: a sanitizer build on a loaded machine replays slowly) until
-// `view` reports no rebuild under way: the rebuild swapped in.
-bool WaitRebuilt(ProjdProcess& p, const std::string& view) {
-  for (int i = 0; i < 2400; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (p.GetJson("/v1/views/" + view).as_object().Find("rebuild")->is_null()) return true;
-  }
-  return false;
-}
-
 TEST_CASE("a read's X-Projd-Position never claims more than its answer holds, during writes",
           "[embedded]") {
   // The position a read names may be at most the count it returns.
@@ -648,7 +638,7 @@ TEST_CASE("rebuilds under steady writes: a reader never sees the view go back", 
   for (int rebuild = 0; rebuild < 3; ++rebuild) {
     REQUIRE(p->Call("POST", "/v1/views/ticks/rebuild").status == 202);
     const auto began = std::chrono::steady_clock::now();
-    const bool rebuilt = WaitRebuilt(*p, "ticks");
+    const bool rebuilt = p->WaitRebuilt("ticks");
     const int64_t a = metric(applied), v = metric(visible);
     UNSCOPED_INFO("after rebuild " << rebuild << " (" << (rebuilt ? "done" : "still running")
                                    << " after "
@@ -700,7 +690,7 @@ TEST_CASE("a rebuild asked for while one runs is refused and leaves the running 
   auto again = p->Call("POST", "/v1/views/ticks/rebuild");
   CHECK(again.status == 409);
   CHECK(again.body.find("already running") != std::string::npos);
-  REQUIRE(WaitRebuilt(*p, "ticks"));
+  REQUIRE(p->WaitRebuilt("ticks"));
   // The generation that serves now is on disk, whole: a restart serves it as it is.
   std::string current = projd::testing::ReadFile(dir + "/data/views/ticks/CURRENT");
   while (!current.empty() && (current.back() == '\n' || current.back() == ' ')) current.pop_back();

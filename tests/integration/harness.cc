@@ -243,4 +243,16 @@ bool ProjdProcess::WaitCaughtUp(const std::string& view, int64_t min_events,
   return false;
 }
 
+bool ProjdProcess::WaitRebuilt(const std::string& view, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    int status = 0;
+    Value v = GetJson("/v1/views/" + view, &status);
+    const Value* rebuild = status == 200 && v.is_object() ? v.as_object().Find("rebuild") : nullptr;
+    if (rebuild && rebuild->is_null()) return true;
+  }
+  return false;
+}
+
 }  // namespace projd::testing

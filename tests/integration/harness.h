@@ -80,6 +80,11 @@ class ProjdProcess {
   // position covers at least `min_events` events (sum of offsets). false on timeout.
   bool WaitCaughtUp(const std::string& view, int64_t min_events,
                     std::chrono::seconds timeout = std::chrono::seconds(60));
+  // Waits until GET /v1/views/{view} reports no rebuild running (the rebuilt view swapped in,
+  // or none asked for). false on timeout: two minutes by default, as a rebuild replays every
+  // event so far, under ASan on loaded cores too.
+  bool WaitRebuilt(const std::string& view,
+                   std::chrono::seconds timeout = std::chrono::seconds(120));
 
  private:
   pid_t pid_ = -1;

@@ -55,16 +55,6 @@ std::string Server(const ProjdProcess& p) {
   return "--server http://127.0.0.1:" + std::to_string(p.port());
 }
 
-// Waits until the view serves no rebuild (a requested one swapped in).
-bool WaitRebuilt(ProjdProcess& p, const std::string& view) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (FieldText(p.GetJson("/v1/views/" + view), "rebuild") == "null") return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
 using projd::testing::KafkaOrSkip;
 using projd::testing::UniqueTopic;
 
@@ -125,7 +115,7 @@ TEST_CASE("snapshot: the checksum equals projctl test --checksum, across a rebui
   // A rebuild from offset 0 ends at the same position with the same digest.
   auto r = p->Call("POST", "/v1/views/snap/rebuild");
   REQUIRE(r.status == 202);
-  REQUIRE(WaitRebuilt(*p, "snap"));
+  REQUIRE(p->WaitRebuilt("snap"));
   REQUIRE(p->WaitCaughtUp("snap", 2001));
   Value rebuilt = p->GetJson("/v1/views/snap/checksum");
   CHECK(FieldText(rebuilt, "digest") == digest);
