@@ -358,17 +358,21 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   if (!append_chunk()) return false;
   // Events that changed no row move the position too.
   for (const auto& [tp, off] : staged.offsets) write_position_[tp] = off;
-  // Prune to the newest changes_keep_ (oldest first, through a cursor), noting per partition
-  // the offset after the newest change pruned: whole chunks, then the oldest records of the
-  // chunk the kept changes begin in (its others written again under the first one's sequence).
-  write_pruned_ = changes_pruned_;
-  write_pruned_changed_ = false;
   // The batch's own changes always stay, so that the change feeds can send them however small
   // --changes-keep is.
-  uint64_t keep = std::max<uint64_t>(changes_keep_, staged.changes_used);
+  return PruneChanges(txn, seq, first, std::max<uint64_t>(changes_keep_, staged.changes_used));
+}
+
+// Prunes to the newest `keep` of the changes before `end` (oldest first, through a cursor), the
+// oldest kept being `first` so far; notes per partition the offset after the newest change
+// pruned: whole chunks, then the oldest records of the chunk the kept changes begin in (its
+// others written again under the first one's sequence).
+bool ViewStore::PruneChanges(KvTxn* txn, uint64_t end, uint64_t first, uint64_t keep) {
+  write_pruned_ = changes_pruned_;
+  write_pruned_changed_ = false;
   auto c = txn->Cursor(kChanges);
   bool at = false;
-  while (c && seq - first > keep) {
+  while (c && end - first > keep) {
     // After a delete the cursor stands on the next record; where LMDB cannot say (the end of
     // a page, in some versions), look again from the first.
     if (!at && !(at = c->First())) break;
@@ -376,7 +380,7 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
     ChunkReader reader;
     // A value that does not read is pruned whole (as one record).
     const uint64_t count = reader.Open(c->value()) ? reader.left() : 1;
-    uint64_t drop = std::min<uint64_t>(count, seq - value_first - keep);
+    uint64_t drop = std::min<uint64_t>(count, end - value_first - keep);
     std::string_view record;
     for (uint64_t n = 0; n < drop; ++n) {
       if (!reader.Next(&record)) {
@@ -397,6 +401,7 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
       continue;
     }
     // Copied out first: the value is LMDB's page, which the delete changes.
+    std::string& chunk = write_chunk_;
     chunk.clear();
     chunk.push_back(kChunkTag);
     PutVarint(&chunk, reader.left());

@@ -267,6 +267,7 @@ class ViewStore final : public RowSource {
   void EncodeChanges(const Batch& batch, std::vector<Batch::Change>* changes,
                      std::string* change_bytes, StagedBatch* out);
   bool WriteChanges(KvTxn* txn, const StagedBatch& staged);
+  bool PruneChanges(KvTxn* txn, uint64_t end, uint64_t first, uint64_t keep);
   void LoadChangeLog(KvTxn* txn);
   // Fills id_filter_ from the ids table when it is small enough (see id_filter_).
   void LoadIdFilter(KvTxn* txn);
