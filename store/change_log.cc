@@ -377,6 +377,10 @@ bool ViewStore::PruneChanges(KvTxn* txn, uint64_t end, uint64_t first, uint64_t 
     // a page, in some versions), look again from the first.
     if (!at && !(at = c->First())) break;
     const uint64_t value_first = ReadBigEndian64(c->key());
+    if (value_first >= end || end - value_first <= keep) {
+      first = value_first;  // the oldest kept, as the table has it
+      break;
+    }
     ChunkReader reader;
     // A value that does not read is pruned whole (as one record).
     const uint64_t count = reader.Open(c->value()) ? reader.left() : 1;
