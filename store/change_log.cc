@@ -193,7 +193,7 @@ class ChunkReader {
       left_ = 0;
       return true;
     }
-    uint64_t n;
+    uint64_t n = 0;
     if (!GetVarint(&rest_, &n) || n > rest_.size()) return false;
     *record = rest_.substr(0, n);
     rest_.remove_prefix(n);
@@ -449,8 +449,8 @@ bool ViewStore::FirstChangeAfter(const Position& from, uint64_t* seq, std::strin
   // The view's position after change `at` (each record holds it).
   auto position_after = [&](uint64_t at, Position* out) {
     ChunkReader reader;
-    uint64_t value_first;
-    bool damaged;
+    uint64_t value_first = 0;
+    bool damaged = false;
     std::string_view record;
     ChangeParts parts;
     if (!SeekChange(c.get(), at, &reader, &value_first, &damaged) || !reader.Next(&record) ||

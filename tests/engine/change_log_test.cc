@@ -289,7 +289,7 @@ std::vector<std::pair<uint64_t, uint64_t>> LogValues(const std::string& dir) {
       v.remove_prefix(1);
       REQUIRE(projd::GetVarint(&v, &count));
       for (uint64_t i = 0; i < count; ++i) {
-        uint64_t size;
+        uint64_t size = 0;
         REQUIRE(projd::GetVarint(&v, &size));
         REQUIRE(size <= v.size());
         REQUIRE(v[0] == 1);  // each one a record
@@ -319,7 +319,7 @@ void UnchunkLog(const std::string& dir) {
     std::string_view v = c->value();
     REQUIRE(v[0] == 2);
     v.remove_prefix(1);
-    uint64_t count, size;
+    uint64_t count = 0, size = 0;
     REQUIRE(projd::GetVarint(&v, &count));
     for (uint64_t i = 0; i < count; ++i, ++seq) {
       REQUIRE(projd::GetVarint(&v, &size));
