@@ -270,9 +270,31 @@ std::vector<Ev> Adds(int n, std::map<int32_t, int64_t>* next, std::vector<std::s
   return events;
 }
 
-// The change log table's values as (first sequence, record count), counting a chunk's records
-// from its documented layout: 02 · varint count · (varint size · record) × count, or 01 · one
-// record.
+// The records of one value of the change log table, by its documented layout: 02 · varint
+// count · (varint size · record) × count, or 01 · one record.
+std::vector<std::string_view> Records(std::string_view v) {
+  REQUIRE(!v.empty());
+  if (v[0] != 2) {
+    REQUIRE(v[0] == 1);
+    return {v};
+  }
+  v.remove_prefix(1);
+  uint64_t count = 0;
+  REQUIRE(projd::GetVarint(&v, &count));
+  std::vector<std::string_view> out;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t size = 0;
+    REQUIRE(projd::GetVarint(&v, &size));
+    REQUIRE(size <= v.size());
+    REQUIRE(v[0] == 1);  // each one a record
+    out.push_back(v.substr(0, size));
+    v.remove_prefix(size);
+  }
+  REQUIRE(v.empty());
+  return out;
+}
+
+// The change log table's values as (first sequence, record count).
 std::vector<std::pair<uint64_t, uint64_t>> LogValues(const std::string& dir) {
   std::string error;
   auto env = projd_test::OpenStoreEnv(dir, false, &error);
@@ -282,24 +304,7 @@ std::vector<std::pair<uint64_t, uint64_t>> LogValues(const std::string& dir) {
   std::vector<std::pair<uint64_t, uint64_t>> out;
   auto c = txn->Cursor(projd_test::kChangesTable);
   for (bool ok = c->First(); ok; ok = c->Next()) {
-    std::string_view v = c->value();
-    REQUIRE(!v.empty());
-    uint64_t count = 1;
-    if (v[0] == 2) {
-      v.remove_prefix(1);
-      REQUIRE(projd::GetVarint(&v, &count));
-      for (uint64_t i = 0; i < count; ++i) {
-        uint64_t size = 0;
-        REQUIRE(projd::GetVarint(&v, &size));
-        REQUIRE(size <= v.size());
-        REQUIRE(v[0] == 1);  // each one a record
-        v.remove_prefix(size);
-      }
-      REQUIRE(v.empty());
-    } else {
-      REQUIRE(v[0] == 1);
-    }
-    out.emplace_back(projd::ReadBigEndian64(c->key()), count);
+    out.emplace_back(projd::ReadBigEndian64(c->key()), Records(c->value()).size());
   }
   return out;
 }
@@ -316,16 +321,8 @@ void UnchunkLog(const std::string& dir) {
   auto c = txn->Cursor(projd_test::kChangesTable);
   for (bool ok = c->First(); ok; ok = c->Next()) {
     uint64_t seq = projd::ReadBigEndian64(c->key());
-    std::string_view v = c->value();
-    REQUIRE(v[0] == 2);
-    v.remove_prefix(1);
-    uint64_t count = 0, size = 0;
-    REQUIRE(projd::GetVarint(&v, &count));
-    for (uint64_t i = 0; i < count; ++i, ++seq) {
-      REQUIRE(projd::GetVarint(&v, &size));
-      records.emplace_back(seq, std::string(v.substr(0, size)));
-      v.remove_prefix(size);
-    }
+    REQUIRE(c->value()[0] == 2);
+    for (std::string_view record : Records(c->value())) records.emplace_back(seq++, record);
   }
   c.reset();
   REQUIRE(txn->Clear(projd_test::kChangesTable));
