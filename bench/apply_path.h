@@ -40,15 +40,13 @@ inline bool ApplyPipelined(const std::shared_ptr<const projd::Projection>& proje
   projd::StagedBatch staged, next;
   std::thread writer;
   std::atomic<bool> write_failed{false};
-  std::atomic<bool> writing{false};
   *waited = 0;
   auto t0 = Clock::now();
   size_t i = 0;
   while (i < events.size()) {
     batch.ClearKeepingRows();  // the rows staged stay in the batch (ViewStore::Stage)
     store->BeginBatch(&error);
-    // As the daemon's view does: while the previous batch is still being written, more
-    // events join this one, up to kGrownBatch.
+    // As the daemon's view does with a backlog: more events join this one, up to kGrownBatch.
     size_t first = i;
     do {
       size_t end = std::min(events.size(), i + kBatch);
@@ -60,21 +58,19 @@ inline bool ApplyPipelined(const std::shared_ptr<const projd::Projection>& proje
         std::string reason;
         projector.Apply(m, store, &batch, &reason);
       }
-    } while (i < events.size() && i - first + kBatch <= kGrownBatch && writing);
+    } while (i < events.size() && i - first + kBatch <= kGrownBatch);
     store->Stage(&batch, &next);
     store->EndBatch();
     auto w0 = Clock::now();
     if (writer.joinable()) writer.join();
     *waited += seconds(w0, Clock::now());
     std::swap(staged, next);
-    writing = true;
     writer = std::thread([&] {
       std::string werror;
       if (!store->Write(staged, &werror)) {
         std::cerr << werror << "\n";
         write_failed = true;
       }
-      writing = false;
     });
   }
   if (writer.joinable()) writer.join();

@@ -560,8 +560,10 @@ bool View::PollAndApply(std::vector<Message>* messages,
     }
     if (reader) reader->Finish();
     taken += messages->size();
+    // A full poll: a backlog, which joins this batch (fewer, larger commits while catching up;
+    // live traffic, whose polls are not full, commits per poll).
   } while (!stop_ && grows && messages->size() == options_.max_batch &&
-           taken + options_.max_batch <= options_.max_grown_batch && committer_.Busy());
+           taken + options_.max_batch <= options_.max_grown_batch);
   return true;
 }
 

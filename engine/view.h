@@ -32,11 +32,11 @@ using LogFn = std::function<void(const std::string& level, const std::string& vi
                                  const std::string& message)>;
 
 struct ViewOptions {
-  size_t max_batch = 10000;  // events read per poll; per LMDB transaction while the writer keeps up
-  // While the previous transaction is still being written, a backlog keeps joining the batch
-  // in hand, up to this many events per transaction (fewer, larger commits when the writes are
-  // the bottleneck). At most max_batch when it is not above it. Views of format avro do not
-  // grow (a schema fetch must not hold applied events).
+  size_t max_batch = 10000;  // events read per poll; per LMDB transaction for live traffic
+  // A backlog (polls that come back full) keeps joining the batch in hand, up to this many
+  // events per transaction: a catch-up makes fewer, larger commits, each rewriting the pages of
+  // the rows it touched once for more events. At most max_batch when it is not above it. Views
+  // of format avro do not grow (a schema fetch must not hold applied events).
   size_t max_grown_batch = 40000;
   std::chrono::milliseconds poll_timeout{50};
   std::chrono::seconds stall_after{30};  // lag > 0 and no progress this long: stalled
@@ -204,9 +204,8 @@ class View {
   bool HandOver(Batch* batch, StagedBatch* staged,
                 std::chrono::steady_clock::time_point apply_started, bool stopping);
   // One poll applied with `apply` (false: an `errors stop` event at that index, whose messages
-  // from it on are kept in pending_); then, while the batch in flight is still being written
-  // and the polls come back full (a backlog), more polls up to max_grown_batch events (not for
-  // format avro). A message of an earlier poll is not used after the next. False when the run
+  // from it on are kept in pending_); then, while the polls come back full (a backlog), more
+  // polls up to max_grown_batch events (not for format avro). A message of an earlier poll is not used after the next. False when the run
   // must end.
   // `apply` gets each message with what poll_reader_ read of it, or null (then it reads).
   // `batch` is the one applied to (for prefetch hints of the events ahead).

@@ -1,6 +1,6 @@
-// A view whose writes are slower than its applying (every commit fsynced, and 5 ms more in the
-// commit callback) lets a backlog join the batch in hand while the previous one is written, up
-// to max_grown_batch events per commit: fewer, larger commits, and the same rows.
+// A view with a backlog (polls that come back full) lets it join the batch in hand, up to
+// max_grown_batch events per commit: fewer, larger commits, and the same rows. Every commit is
+// fsynced and takes 5 ms more in the commit callback, as a view bound by its writes.
 #include <unistd.h>
 
 #include <atomic>
