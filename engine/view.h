@@ -205,8 +205,8 @@ class View {
                 std::chrono::steady_clock::time_point apply_started, bool stopping);
   // One poll applied with `apply` (false: an `errors stop` event at that index, whose messages
   // from it on are kept in pending_); then, while the polls come back full (a backlog), more
-  // polls up to max_grown_batch events (not for format avro). A message of an earlier poll is not used after the next. False when the run
-  // must end.
+  // polls up to max_grown_batch events (not for format avro). A message of an earlier poll is
+  // not used after the next. False when the run must end.
   // `apply` gets each message with what poll_reader_ read of it, or null (then it reads).
   // `batch` is the one applied to (for prefetch hints of the events ahead).
   bool PollAndApply(std::vector<Message>* messages,
