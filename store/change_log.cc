@@ -209,6 +209,27 @@ class ChunkReader {
   bool single_ = false;
 };
 
+// A chunk's head, before its records: the tag and the count.
+size_t ChunkHeadSize(uint64_t count) { return 1 + VarintSize(count); }
+char* WriteChunkHead(char* out, uint64_t count) {
+  out[0] = kChunkTag;
+  return WriteVarint(out + 1, count);
+}
+
+// The first sequence of the table and the one after its newest change (a last value that does
+// not read counts as one record, and sets *damaged), leaving `c` on the last value. False when
+// the table is empty.
+bool LogEnds(KvCursor* c, uint64_t* first, uint64_t* end, bool* damaged) {
+  *damaged = false;
+  if (!c || !c->First()) return false;
+  *first = ReadBigEndian64(c->key());
+  c->Last();
+  ChunkReader last;
+  *damaged = !last.Open(c->value());
+  *end = ReadBigEndian64(c->key()) + (*damaged ? 1 : last.left());
+  return true;
+}
+
 // Puts `c` on the value holding change `seq`, skipping to it in *reader: *first is the
 // value's first sequence. False when no kept value holds it (before the first or past the last)
 // or a value is damaged (*damaged set).
@@ -256,12 +277,8 @@ void ViewStore::LoadChangeLog(KvTxn* txn) {
 void ViewStore::ChangeBoundsIn(KvTxn* txn, ChangeLogBounds* out) {
   *out = ChangeLogBounds();
   auto c = txn->Cursor(kChanges);
-  if (c && c->First()) {
-    out->first = ReadBigEndian64(c->key());
-    c->Last();
-    ChunkReader last;
-    out->next = ReadBigEndian64(c->key()) + (last.Open(c->value()) ? last.left() : 1);
-  }
+  bool damaged;
+  LogEnds(c.get(), &out->first, &out->next, &damaged);
   std::string_view pruned;
   std::string ignored;
   if (txn->Get(kMeta, "changes_pruned", &pruned)) {
@@ -310,11 +327,10 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   uint64_t chunk_count = 0;
   auto append_chunk = [&]() {
     if (chunk_count == 0) return true;
-    const size_t head = 1 + VarintSize(chunk_count);
+    const size_t head = ChunkHeadSize(chunk_count);
     char* out = txn->AppendReserved(kChanges, BigEndian64(chunk_first), head + chunk.size());
     if (!out) return false;
-    out[0] = kChunkTag;
-    WriteBytes(WriteVarint(out + 1, chunk_count), chunk);
+    WriteBytes(WriteChunkHead(out, chunk_count), chunk);
     chunk.clear();
     chunk_count = 0;
     return true;
@@ -406,9 +422,8 @@ bool ViewStore::PruneChanges(KvTxn* txn, uint64_t end, uint64_t first, uint64_t 
     }
     // Copied out first: the value is LMDB's page, which the delete changes.
     std::string& chunk = write_chunk_;
-    chunk.clear();
-    chunk.push_back(kChunkTag);
-    PutVarint(&chunk, reader.left());
+    chunk.resize(ChunkHeadSize(reader.left()));
+    WriteChunkHead(chunk.data(), reader.left());
     chunk.append(reader.rest());
     if (!txn->Delete(kChanges, BigEndian64(value_first)) ||
         !txn->Put(kChanges, BigEndian64(first), chunk)) {
@@ -434,18 +449,16 @@ bool ViewStore::FirstChangeAfter(const Position& from, uint64_t* seq, std::strin
   ReadView txn = Read(error);
   if (!txn) return false;
   auto c = txn->Cursor(kChanges);
-  if (!c || !c->First()) {
+  uint64_t first = 0, end = 0;
+  bool damaged;
+  if (!LogEnds(c.get(), &first, &end, &damaged)) {
     *seq = next_change_seq();
     return true;
   }
-  const uint64_t first = ReadBigEndian64(c->key());
-  c->Last();
-  ChunkReader last_value;
-  if (!last_value.Open(c->value())) {
-    if (error) *error = "damaged change log record " + std::to_string(ReadBigEndian64(c->key()));
+  if (damaged) {
+    if (error) *error = "damaged change log record " + std::to_string(end - 1);
     return false;
   }
-  const uint64_t end = ReadBigEndian64(c->key()) + last_value.left();
   // The view's position after change `at` (each record holds it).
   auto position_after = [&](uint64_t at, Position* out) {
     ChunkReader reader;
