@@ -141,23 +141,27 @@ bool Decimal::Parse(std::string_view text, Decimal* out) {
     ++i;
   }
   if (i >= n || !IsDigit(s[i])) return false;
+  // The digits as one integer, as they are read: exact while there are at most 19 of them (the
+  // short path below), and not used when there are more.
+  uint64_t d = 0;
   size_t int_begin = i;
   if (s[i] == '0') {
     ++i;
   } else {
-    while (i < n && IsDigit(s[i])) ++i;
+    for (; i < n && IsDigit(s[i]); ++i) d = d * 10 + static_cast<uint64_t>(s[i] - '0');
   }
   size_t int_end = i;
   size_t frac_begin = i, frac_end = i;
   if (i < n && s[i] == '.') {
     ++i;
     frac_begin = i;
-    while (i < n && IsDigit(s[i])) ++i;
+    for (; i < n && IsDigit(s[i]); ++i) d = d * 10 + static_cast<uint64_t>(s[i] - '0');
     if (i == frac_begin) return false;
     frac_end = i;
   }
   int64_t exponent = 0;
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+  const bool has_exponent = i < n && (s[i] == 'e' || s[i] == 'E');
+  if (has_exponent) {
     ++i;
     bool exp_negative = false;
     if (i < n && (s[i] == '+' || s[i] == '-')) {
@@ -180,6 +184,11 @@ bool Decimal::Parse(std::string_view text, Decimal* out) {
   const int64_t int_len = static_cast<int64_t>(int_end - int_begin);
   const int64_t frac_len = static_cast<int64_t>(frac_end - frac_begin);
   const int64_t total = int_len + frac_len;
+  // The usual number (an amount, a count): no exponent, at most 19 digits, no more after the
+  // point than the scale — D fits in 64 bits and needs no rounding.
+  if (!has_exponent && total <= 19 && frac_len <= kScale) {
+    return MakeSigned(negative && d != 0, static_cast<u128>(d) * kPow10.v[kScale - frac_len], out);
+  }
   auto digit = [&](int64_t k) -> int {
     return k < int_len ? s[int_begin + k] - '0' : s[frac_begin + (k - int_len)] - '0';
   };

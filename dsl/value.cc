@@ -136,27 +136,11 @@ bool Object::operator==(const Object& o) const { return members_ == o.members_; 
 
 Value::Value(const Value& o) { CopyFrom(o); }
 
-Value::Value(Value&& o) noexcept : type_(o.type_), payload_(o.payload_) { o.type_ = Type::kNull; }
-
 Value& Value::operator=(const Value& o) {
   // Copy first: `o` may live inside this value (v = v.as_array()[0]).
   Value copy(o);
   return *this = std::move(copy);
 }
-
-Value& Value::operator=(Value&& o) noexcept {
-  if (this == &o) return *this;
-  // Detach `o` before destroying our payload, which may own it.
-  Type type = o.type_;
-  Payload payload = o.payload_;
-  o.type_ = Type::kNull;
-  Destroy();
-  type_ = type;
-  payload_ = payload;
-  return *this;
-}
-
-Value::~Value() { Destroy(); }
 
 void Value::Destroy() {
   switch (type_) {
@@ -192,22 +176,6 @@ void Value::CopyFrom(const Value& o) {
       break;
   }
   type_ = o.type_;
-}
-
-Value Value::Bool(bool b) {
-  Value v;
-  v.type_ = Type::kBool;
-  v.payload_.boolean = b;
-  return v;
-}
-
-Value Value::Number(Decimal d) {
-  Value v;
-  u128 raw = static_cast<u128>(d.raw());
-  v.type_ = Type::kNumber;
-  v.payload_.number[0] = static_cast<uint64_t>(raw);
-  v.payload_.number[1] = static_cast<uint64_t>(raw >> 64);
-  return v;
 }
 
 Value Value::String(std::string s) {

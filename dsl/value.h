@@ -79,6 +79,7 @@ class Object {
 
 class Value {
  public:
+  // kString and the types after it keep their payload on the heap (released by Destroy).
   enum class Type : uint8_t { kNull = 0, kBool, kNumber, kString, kArray, kObject };
 
   Value() = default;  // null
@@ -140,6 +141,44 @@ class Value {
   Type type_ = Type::kNull;
   Payload payload_{};
 };
+
+// The moves, the destructor and the scalar makers are inline too: every statement, event slot
+// and row field goes through them, and only a heap payload's release (Destroy) needs a call.
+inline Value::Value(Value&& o) noexcept : type_(o.type_), payload_(o.payload_) {
+  o.type_ = Type::kNull;
+}
+
+inline Value& Value::operator=(Value&& o) noexcept {
+  if (this == &o) return *this;
+  // Detach `o` before destroying our payload, which may own it.
+  Type type = o.type_;
+  Payload payload = o.payload_;
+  o.type_ = Type::kNull;
+  if (type_ >= Type::kString) Destroy();
+  type_ = type;
+  payload_ = payload;
+  return *this;
+}
+
+inline Value::~Value() {
+  if (type_ >= Type::kString) Destroy();
+}
+
+inline Value Value::Bool(bool b) {
+  Value v;
+  v.type_ = Type::kBool;
+  v.payload_.boolean = b;
+  return v;
+}
+
+inline Value Value::Number(Decimal d) {
+  Value v;
+  auto raw = static_cast<unsigned __int128>(d.raw());
+  v.type_ = Type::kNumber;
+  v.payload_.number[0] = static_cast<uint64_t>(raw);
+  v.payload_.number[1] = static_cast<uint64_t>(raw >> 64);
+  return v;
+}
 
 // The accessors are inline: every statement of a handler reads values through them.
 inline bool Value::as_bool() const {

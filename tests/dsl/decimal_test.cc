@@ -459,5 +459,66 @@ TEST_CASE("Decimal random values round-trip through text and obey identities", "
   }
 }
 
+TEST_CASE("Decimal parses plain numbers the same on the short path and the general one", "[dsl]") {
+  // Without an exponent and with at most 19 digits (at most 18 after the point) Parse takes a
+  // 64-bit path; the same text with "e0" appended takes the general one. Both must agree, and
+  // on the edges of the short path too.
+  auto same = [](const std::string& text) {
+    INFO(text);
+    Decimal a, b;
+    bool ok = Decimal::Parse(text, &a);
+    REQUIRE(ok == Decimal::Parse(text + "e0", &b));
+    if (ok) {
+      CHECK(a == b);
+      CHECK(a.raw() == b.raw());
+    }
+  };
+  for (const char* text : {"0",
+                           "-0",
+                           "0.0",
+                           "-0.000",
+                           "1",
+                           "-1",
+                           "7.5",
+                           "-2683.88",
+                           "1590.70",
+                           "0.000000000000000001",
+                           "-0.000000000000000001",
+                           "0.123456789012345678",
+                           "9999999999999999999",
+                           "-9999999999999999999",
+                           "1234567890123456789",
+                           "18446744073709551615",
+                           "99999999999999999999",
+                           "0.1234567890123456789",
+                           "1.234567890123456789",
+                           "99999999999999999.99",
+                           "0.0000000000000000001",
+                           "10000000000000000000"}) {
+    same(text);
+  }
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 50000; ++i) {
+    std::string text = rng() % 4 == 0 ? "-" : "";
+    const int int_digits = 1 + static_cast<int>(rng() % 20);
+    const int frac_digits = static_cast<int>(rng() % 21);
+    for (int k = 0; k < int_digits; ++k) {
+      text.push_back(
+          static_cast<char>('0' + (k == 0 && int_digits > 1 ? 1 + rng() % 9 : rng() % 10)));
+    }
+    if (frac_digits > 0) {
+      text.push_back('.');
+      for (int k = 0; k < frac_digits; ++k) text.push_back(static_cast<char>('0' + rng() % 10));
+    }
+    same(text);
+  }
+  // The short path's numbers print back as they were written (less trailing zeros).
+  CHECK(Str("-2683.88") == "-2683.88");
+  CHECK(Str("1590.70") == "1590.7");
+  CHECK(Str("9999999999999999999") == "9999999999999999999");
+  CHECK(Str("0.000000000000000001") == "0.000000000000000001");
+  CHECK(Str("-0") == "0");
+}
+
 }  // namespace
 }  // namespace projd
