@@ -112,6 +112,17 @@ TEST_CASE("Value copies deeply and moves cheaply", "[dsl]") {
   CHECK(ToJson(e) == "[1,2]");
   e = std::move(e.as_array()[1]);
   CHECK(ToJson(e) == "2");
+  // A scalar from inside itself (copied without the heap) and into a scalar.
+  Value g = Parse(R"([7.5,{"k":true}])");
+  g = g.as_array()[0];
+  CHECK(ToJson(g) == "7.5");
+  Value h = Parse(R"({"k":true})");
+  h = *h.as_object().Find("k");
+  CHECK(ToJson(h) == "true");
+  Value i = Value::Bool(false);
+  i = Parse(R"(["s"])");
+  i = i.as_array()[0];
+  CHECK(ToJson(i) == R"("s")");
   Value f = Parse(R"({"inner":{"k":"v"}})");
   f = std::move(*f.as_object().Find("inner"));
   CHECK(ToJson(f) == R"({"k":"v"})");
