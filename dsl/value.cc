@@ -188,6 +188,13 @@ Value Value::String(std::string s) {
 void Value::SetString(std::string_view s) {
   if (type_ == Type::kString) {
     std::string& t = *payload_.string;
+    // The same length as before (an event's ids, codes and times mostly are): the bytes are
+    // copied over the old ones, without a call into the string's general replace. memmove,
+    // as `s` may lie inside `t`.
+    if (t.size() == s.size()) {
+      if (!s.empty()) std::memmove(t.data(), s.data(), s.size());
+      return;
+    }
     // clear + append copies without assign's general replace (which allows for `s` inside
     // `t`; clear would overwrite its first byte, so that case still assigns).
     auto at = [](const char* p) { return reinterpret_cast<uintptr_t>(p); };

@@ -747,6 +747,17 @@ TEST_CASE("Value::SetString reuses a string and replaces anything else", "[dsl]"
   CHECK(v.as_string() == "defgh");
   v.SetString(std::string_view(v.as_string()).substr(0, 2));
   CHECK(v.as_string() == "de");
+  // The same length: copied over the old bytes (an event's ids and times, event after event).
+  v.SetString("acc-00001");
+  const char* bytes = v.as_string().data();
+  v.SetString("acc-00002");
+  CHECK(v.as_string() == "acc-00002");
+  CHECK(v.as_string().data() == bytes);
+  v.SetString(v.as_string());  // all of its own string
+  CHECK(v.as_string() == "acc-00002");
+  v.SetString("");
+  v.SetString("");
+  CHECK(v.as_string().empty());
 }
 
 }  // namespace
