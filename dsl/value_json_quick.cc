@@ -30,9 +30,12 @@ bool IsStringSpecial(char c) { return c == '"' || c == '\\' || static_cast<signe
 
 class QuickReader {
  public:
-  explicit QuickReader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  explicit QuickReader(std::string_view text)
+      : p_(text.data()), begin_(text.data()), end_(text.data() + text.size()) {}
 
   void SkipSpace() {
+    // Compact JSON has none: one comparison says so (every JSON space is below '!').
+    if (p_<end_&& static_cast<unsigned char>(*p_)> ' ') return;
     while (p_ < end_ && IsJsonSpace(*p_)) ++p_;
   }
   bool AtEnd() const { return p_ == end_; }
@@ -47,6 +50,7 @@ class QuickReader {
 #if defined(__SSE2__)
       const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
       const __m128i space = _mm_set1_epi8(0x20);
+      bool found = false;
       while (end_ - p_ >= 16) {
         __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
         __m128i special =
@@ -55,9 +59,21 @@ class QuickReader {
         int mask = _mm_movemask_epi8(special);
         if (mask != 0) {
           p_ += __builtin_ctz(static_cast<unsigned>(mask));
+          found = true;
           break;
         }
         p_ += 16;
+      }
+      // Fewer than 16 bytes left (the last members of an event): the 16 that end the text,
+      // with the bits of those before p_ shifted out.
+      if (!found && p_ < end_ && end_ - begin_ >= 16) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(end_ - 16));
+        __m128i special =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                         _mm_cmplt_epi8(v, space));
+        const int before = static_cast<int>(16 - (end_ - p_));  // bytes before p_
+        unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special)) >> before;
+        p_ = mask != 0 ? p_ + __builtin_ctz(mask) : end_;
       }
 #endif
       while (p_ < end_ && !IsStringSpecial(*p_)) ++p_;
@@ -217,6 +233,7 @@ class QuickReader {
   }
 
   const char* p_;
+  const char* const begin_;
   const char* const end_;
 };
 

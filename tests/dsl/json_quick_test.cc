@@ -258,6 +258,48 @@ TEST_CASE("The quick member reader fills the same slots as the full one", "[dsl]
   CHECK(quick_accepted > full_accepted / 3);
 }
 
+TEST_CASE("The quick JSON reader finds a string's end in a text's last 16 bytes", "[dsl]") {
+  // Strings that end in the last 16 bytes of the text are scanned with one load ending at the
+  // text's end: each kind of byte a string must stop at, at every place in such a string, in
+  // texts shorter and longer than 16 bytes.
+  const std::vector<std::string> specials = {"\\\"", "\x01", "\x1f", "\xc3\xa9", "\xe2\x82\xac",
+                                             "\xff", "\xc3", "\\n",  "\\u0041"};
+  int quick_accepted = 0, plain = 0;
+  for (size_t lead = 0; lead < 24; ++lead) {
+    for (size_t len = 0; len < 20; ++len) {
+      for (size_t at = 0; at <= len; ++at) {
+        for (const std::string& special : specials) {
+          std::string body(len, 'x');
+          body.insert(at, special);
+          std::string text = "{\"" + std::string(lead, 'k') + "\":\"" + body + "\"}";
+          INFO("text: " << text);
+          Value full, quick;
+          std::string error;
+          const bool full_ok = FullParseJson(text, &full, &error);
+          if (QuickParseJson(text, &quick)) {
+            ++quick_accepted;
+            REQUIRE(full_ok);
+            REQUIRE(Encode(quick) == Encode(full));
+          } else if (full_ok && special[0] != '\\' &&
+                     static_cast<unsigned char>(special[0]) >= 0x20) {
+            FAIL("a plain string went to the full reader");
+          }
+          JsonFieldSet fields({std::string(lead, 'k')});
+          Value slot = Value::String("old");
+          if (QuickParseJsonMembers(text, fields, &slot)) {
+            REQUIRE(full_ok);
+            REQUIRE(Encode(slot) == Encode(*full.as_object().Find(std::string(lead, 'k'))));
+          }
+          if (full_ok && special[0] != '\\' && static_cast<unsigned char>(special[0]) >= 0x20)
+            ++plain;
+        }
+      }
+    }
+  }
+  CHECK(plain > 1000);
+  CHECK(quick_accepted == plain);
+}
+
 TEST_CASE("The quick JSON reader takes the usual event and hands over the rest", "[dsl]") {
   const std::string event =
       R"({"type":"Deposited","account_id":"acc-00042","amount":125.50,"currency":"EUR",)"
