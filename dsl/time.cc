@@ -1,6 +1,7 @@
 #include "dsl/time.h"
 
 #include <cstdio>
+#include <cstring>
 
 namespace projd {
 namespace {
@@ -65,14 +66,28 @@ bool ParseRfc3339DateTime(std::string_view s, int64_t* epoch_ms) {
 }
 
 bool ParseRfc3339Micros(std::string_view s, int64_t* epoch_us) {
+  // The date last read on this thread and its day number: the events of a stream mostly share
+  // their date, whose checks and day arithmetic are then done once.
+  thread_local bool have_last = false;
+  thread_local char last_date[10];
+  thread_local int64_t last_days;
   size_t i = 0;
-  int year = 0, month = 0, day = 0;
-  if (!Digits(s, &i, 4, &year) || i >= s.size() || s[i++] != '-' || !Digits(s, &i, 2, &month) ||
-      i >= s.size() || s[i++] != '-' || !Digits(s, &i, 2, &day)) {
-    return false;
+  int64_t days;
+  if (have_last && s.size() >= 10 && std::memcmp(s.data(), last_date, 10) == 0) {
+    days = last_days;
+    i = 10;
+  } else {
+    int year = 0, month = 0, day = 0;
+    if (!Digits(s, &i, 4, &year) || i >= s.size() || s[i++] != '-' || !Digits(s, &i, 2, &month) ||
+        i >= s.size() || s[i++] != '-' || !Digits(s, &i, 2, &day)) {
+      return false;
+    }
+    if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month)) return false;
+    days = DaysFromCivil(year, month, day);
+    std::memcpy(last_date, s.data(), 10);  // i == 10: "YYYY-MM-DD"
+    last_days = days;
+    have_last = true;
   }
-  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month)) return false;
-  int64_t days = DaysFromCivil(year, month, day);
   if (i == s.size()) {
     *epoch_us = days * 86400000000;
     return true;
