@@ -28,6 +28,17 @@ constexpr int kQuickMaxDepth = 32;  // deeper texts go to the full reader (its l
 // character or the start of a multi-byte sequence (bytes >= 0x80 are negative as signed).
 bool IsStringSpecial(char c) { return c == '"' || c == '\\' || static_cast<signed char>(c) < 0x20; }
 
+#if defined(__SSE2__)
+// IsStringSpecial of the 16 bytes at p, as a mask (bit i: p[i]).
+unsigned StringSpecialMask16(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i special = _mm_or_si128(
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+      _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+  return static_cast<unsigned>(_mm_movemask_epi8(special));
+}
+#endif
+
 class QuickReader {
  public:
   explicit QuickReader(std::string_view text)
@@ -35,7 +46,7 @@ class QuickReader {
 
   void SkipSpace() {
     // Compact JSON has none: one comparison says so (every JSON space is below '!').
-    if (p_<end_&& static_cast<unsigned char>(*p_)> ' ') return;
+    if (p_ == end_ || static_cast<unsigned char>(*p_) > ' ') return;
     while (p_ < end_ && IsJsonSpace(*p_)) ++p_;
   }
   bool AtEnd() const { return p_ == end_; }
@@ -48,17 +59,10 @@ class QuickReader {
     const char* start = ++p_;
     for (;;) {
 #if defined(__SSE2__)
-      const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-      const __m128i space = _mm_set1_epi8(0x20);
       bool found = false;
       while (end_ - p_ >= 16) {
-        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
-        __m128i special =
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                         _mm_cmplt_epi8(v, space));
-        int mask = _mm_movemask_epi8(special);
-        if (mask != 0) {
-          p_ += __builtin_ctz(static_cast<unsigned>(mask));
+        if (unsigned mask = StringSpecialMask16(p_)) {
+          p_ += __builtin_ctz(mask);
           found = true;
           break;
         }
@@ -67,12 +71,8 @@ class QuickReader {
       // Fewer than 16 bytes left (the last members of an event): the 16 that end the text,
       // with the bits of those before p_ shifted out.
       if (!found && p_ < end_ && end_ - begin_ >= 16) {
-        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(end_ - 16));
-        __m128i special =
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                         _mm_cmplt_epi8(v, space));
         const int before = static_cast<int>(16 - (end_ - p_));  // bytes before p_
-        unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special)) >> before;
+        const unsigned mask = StringSpecialMask16(end_ - 16) >> before;
         p_ = mask != 0 ? p_ + __builtin_ctz(mask) : end_;
       }
 #endif
