@@ -46,26 +46,31 @@ void RecordChange(const std::string& key, RowRecord& rec, RowState* row, Batch* 
     c.correlation.clear();
   }
   c.history = batch->history_from_changes;
+  // Written into the batch's buffer past the records before it (change_size), the buffer
+  // grown only when it is short: no append per part, no zeros filled first.
   std::string& out = batch->change_bytes;
-  const size_t at = out.size();
+  const size_t at = batch->change_size;
   c.at = at;
-  out.push_back(1);
-  PutVarint(&out, key.size());
-  c.key_at = out.size() - at;
+  c.key_at = 1 + VarintSize(key.size());
   c.key_size = key.size();
-  out.append(key);
-  out.push_back(rec.exists ? 1 : 0);
-  c.row_at = out.size() - at;
+  c.row_at = c.key_at + key.size() + 1;
+  GrowTo(&out, at + c.row_at);
+  char* p = out.data() + at;
+  *p++ = 1;
+  p = WriteBytes(WriteVarint(p, key.size()), key);
+  *p = rec.exists ? 1 : 0;
+  size_t end;
   if (rec.exists) {
-    AppendRow(rec, &out, &rec.fields_size);
+    end = WriteRowAt(rec, &out, at + c.row_at, &rec.fields_size);
   } else {
     // A deletion: the row before it, made by the deleting event.
     RowRecord before;
     before.updated_by = rec.updated_by;
     before.fields = std::move(row->before_delete);
-    AppendRow(before, &out);
+    end = WriteRowAt(before, &out, at + c.row_at, nullptr);
   }
-  c.size = out.size() - at;
+  c.size = end - at;
+  batch->change_size = end;
 }
 
 // The text with every number token a Decimal cannot hold (10^20 or more) replaced by `null`

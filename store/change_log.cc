@@ -3,6 +3,7 @@
 // pruned to the newest `keep`. The layout is in store/README.md.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -320,18 +321,19 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
   int part = -1;            // and its part in the coder
   const Batch::Change* last = nullptr;
   std::optional<PositionCoder> coder;
-  // The batch's records go into chunks (ChunkReader), each appended once it is full.
+  // The batch's records go into chunks (ChunkReader), each appended once it is full: written
+  // into [0, chunk_size) of a buffer kept at its largest size (no append per part).
   std::string& chunk = write_chunk_;
-  chunk.clear();
+  size_t chunk_size = 0;
   uint64_t chunk_first = seq;
   uint64_t chunk_count = 0;
   auto append_chunk = [&]() {
     if (chunk_count == 0) return true;
     const size_t head = ChunkHeadSize(chunk_count);
-    char* out = txn->AppendReserved(kChanges, BigEndian64(chunk_first), head + chunk.size());
+    char* out = txn->AppendReserved(kChanges, BigEndian64(chunk_first), head + chunk_size);
     if (!out) return false;
-    WriteBytes(WriteChunkHead(out, chunk_count), chunk);
-    chunk.clear();
+    std::memcpy(WriteChunkHead(out, chunk_count), chunk.data(), chunk_size);
+    chunk_size = 0;
     chunk_count = 0;
     return true;
   };
@@ -352,22 +354,25 @@ bool ViewStore::WriteChanges(KvTxn* txn, const StagedBatch& staged) {
     const std::string_view record = c.Record(staged.change_bytes);
     const size_t size = record.size() + psize + 2;
     if (chunk_count > 0 &&
-        (chunk.size() + VarintSize(size) + size > kChunkBytes || chunk_count == kChunkRecords)) {
+        (chunk_size + VarintSize(size) + size > kChunkBytes || chunk_count == kChunkRecords)) {
       if (!append_chunk()) return false;
     }
     if (chunk_count == 0) chunk_first = seq;
-    PutVarint(&chunk, size);
-    const size_t at = chunk.size();
-    chunk.append(record);
-    chunk.append(position);
-    chunk.push_back(static_cast<char>(plen >> 8));
-    chunk.push_back(static_cast<char>(plen & 0xFF));
+    const size_t end = chunk_size + VarintSize(size) + size;
+    GrowTo(&chunk, end);
+    char* p = WriteVarint(chunk.data() + chunk_size, size);
+    const size_t at = static_cast<size_t>(p - chunk.data());
+    p = WriteBytes(p, record);
+    p = WriteBytes(p, position);
+    p[0] = static_cast<char>(plen >> 8);
+    p[1] = static_cast<char>(plen & 0xFF);
+    chunk_size = end;
     ++chunk_count;
     if (!c.correlation.empty() &&
         !txn->Put(kCorrelations,
                   CorrelationPrefix(c.correlation) +
                       BigEndian64(static_cast<uint64_t>(staged.staged_ms)) + BigEndian64(seq),
-                  std::string_view(chunk).substr(at, size))) {
+                  std::string_view(chunk.data() + at, size))) {
       return false;
     }
   }

@@ -24,7 +24,7 @@ void AppendHistoryVersion(const RowRecord& row, std::string* out) {
 
 void AppendRow(const RowRecord& row, std::string* out) { AppendRow(row, out, nullptr); }
 
-void AppendRow(const RowRecord& row, std::string* out, uint32_t* fields_size) {
+size_t WriteRowAt(const RowRecord& row, std::string* out, size_t at, uint32_t* fields_size) {
   const Provenance& by = row.updated_by;
   // Format 1; format 2 when the event has audit values or a correlation (they follow the id).
   bool extended = !by.audit.empty() || by.has_correlation;
@@ -61,22 +61,30 @@ void AppendRow(const RowRecord& row, std::string* out, uint32_t* fields_size) {
     }
     return p;
   };
-  const size_t at = out->size();
   if (fields_size && *fields_size > 0) {
     const size_t room = *fields_size + *fields_size / 4 + 32;
-    out->resize(at + head + room);
+    GrowTo(out, at + head + room);
     char* p = write_head(out->data() + at);
     // The row body: an object value in the binary value encoding.
     if (char* end = WriteBinaryWithin(row.fields, p, out->data() + out->size())) {
       *fields_size = static_cast<uint32_t>(end - p);
-      out->resize(static_cast<size_t>(end - out->data()));
-      return;
+      return static_cast<size_t>(end - out->data());
     }
   }
   const size_t fields = EncodedBinarySize(row.fields);
-  out->resize(at + head + fields);
+  GrowTo(out, at + head + fields);
   WriteBinary(row.fields, write_head(out->data() + at));
   if (fields_size) *fields_size = static_cast<uint32_t>(std::min<size_t>(fields, UINT32_MAX));
+  return at + head + fields;
+}
+
+void AppendRow(const RowRecord& row, std::string* out, uint32_t* fields_size) {
+  const size_t at = out->size();
+  out->resize(WriteRowAt(row, out, at, fields_size));
+}
+
+void GrowTo(std::string* out, size_t n) {
+  if (out->size() < n) out->resize(n);  // the string's capacity grows geometrically
 }
 
 bool ReadRowHead(std::string_view in, RowHeadView* out) {
@@ -178,7 +186,7 @@ void Batch::ClearKeepingRows() {
   history.clear();
   history_bytes.clear();
   changes_used = 0;
-  change_bytes.clear();
+  change_size = 0;
   new_ids.Clear();
   next_offsets.clear();
   last_timestamps.clear();

@@ -66,6 +66,12 @@ void AppendRow(const RowRecord& row, std::string* out);  // EncodeRow without cl
 // The same bytes, in one pass where *fields_size (the fields' encoded size the last time, 0:
 // not known) still holds them; *fields_size is then their size now.
 void AppendRow(const RowRecord& row, std::string* out, uint32_t* fields_size);
+// The same bytes written at (*out)[at, end), returning end: *out grows when it is too short
+// and never shrinks (the bytes after `end` are unspecified). For a buffer reused at its
+// largest size: writing a record there fills no zeros first.
+size_t WriteRowAt(const RowRecord& row, std::string* out, size_t at, uint32_t* fields_size);
+// *out at least n bytes long: grown when shorter, never shrunk.
+void GrowTo(std::string* out, size_t n);
 bool DecodeRow(std::string_view data, RowRecord* out);
 // A stored row's head read in place (views into the record, valid while it is): DecodeRow's
 // provenance and version without copying; `audit` and `body` are encodings (see EncodeBinary)
@@ -156,7 +162,10 @@ struct Batch {
   std::vector<Change> changes;
   size_t changes_used = 0;  // entries of `changes` in use (the rest are kept for reuse)
   // The records of the changes in use, back to back: one buffer, not a string per change.
+  // Only [0, change_size) is in use: the buffer keeps its largest size between batches (it
+  // trades places with the staged batch's), so that writing a record fills no zeros first.
   std::string change_bytes;
+  size_t change_size = 0;
   bool record_changes = false;  // kept by Clear
   // With record_changes and a projection with `history`: the history versions are the change
   // records (Change::history), not entries of `history` (kept by Clear).

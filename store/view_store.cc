@@ -385,7 +385,7 @@ bool ViewStore::Commit(const Batch& batch, std::string* error) {
 void ViewStore::Stage(Batch* batch, StagedBatch* out) {
   Encode(*batch, &batch->changes, &batch->change_bytes, out);
   batch->changes_used = 0;  // the records moved to *out (the batch holds reusable ones)
-  batch->change_bytes.clear();
+  batch->change_size = 0;
   ++staged_;
   // The rows stay in the batch, newest state (exists false: deleted), stamped with this stage:
   // the next batch finds them there, with no lookup elsewhere, no move and no copy.
