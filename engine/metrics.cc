@@ -6,13 +6,33 @@ namespace projd {
 
 constexpr std::array<double, 16> Histogram::kBounds;
 
-void Histogram::Observe(double seconds, uint64_t count) {
-  if (seconds < 0) seconds = 0;
+size_t Histogram::BucketOf(double seconds) {
   size_t i = 0;
   while (i < kBounds.size() && seconds > kBounds[i]) ++i;
-  buckets_[i].fetch_add(count, std::memory_order_relaxed);
+  return i;
+}
+
+void Histogram::Observe(double seconds, uint64_t count) {
+  if (seconds < 0) seconds = 0;
+  buckets_[BucketOf(seconds)].fetch_add(count, std::memory_order_relaxed);
   count_.fetch_add(count, std::memory_order_relaxed);
   sum_micros_.fetch_add(static_cast<uint64_t>(seconds * 1e6) * count, std::memory_order_relaxed);
+}
+
+void Histogram::Tally::Observe(double seconds) {
+  if (seconds < 0) seconds = 0;
+  ++buckets_[BucketOf(seconds)];
+  ++count_;
+  sum_micros_ += static_cast<uint64_t>(seconds * 1e6);
+}
+
+void Histogram::Add(const Tally& tally) {
+  if (tally.count_ == 0) return;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (tally.buckets_[i] != 0) buckets_[i].fetch_add(tally.buckets_[i], std::memory_order_relaxed);
+  }
+  count_.fetch_add(tally.count_, std::memory_order_relaxed);
+  sum_micros_.fetch_add(tally.sum_micros_, std::memory_order_relaxed);
 }
 
 void Histogram::Add(const Histogram& other) {

@@ -266,9 +266,9 @@ bool View::WaitForSchemas(const std::vector<Message>& messages) {
 void View::Published(const Batch& batch, const std::vector<int64_t>& timestamps) {
   int64_t visible_ms = WallMillis();
   if (!shadow_.load(std::memory_order_relaxed)) {
-    for (int64_t ts : timestamps) {
-      event_to_visible_seconds_.Observe(static_cast<double>(visible_ms - ts) / 1000.0);
-    }
+    Histogram::Tally tally;
+    for (int64_t ts : timestamps) tally.Observe(static_cast<double>(visible_ms - ts) / 1000.0);
+    event_to_visible_seconds_.Add(tally);
   }
   std::vector<std::function<void()>> ready;
   {
