@@ -58,8 +58,8 @@ class QuickReader {
   bool ReadString(std::string_view* s) {
     const char* start = ++p_;
     for (;;) {
+      bool found = false;  // p_ is at the byte the scalar loop below would stop at
 #if defined(__SSE2__)
-      bool found = false;
       while (end_ - p_ >= 16) {
         if (unsigned mask = StringSpecialMask16(p_)) {
           p_ += __builtin_ctz(mask);
@@ -74,9 +74,12 @@ class QuickReader {
         const int before = static_cast<int>(16 - (end_ - p_));  // bytes before p_
         const unsigned mask = StringSpecialMask16(end_ - 16) >> before;
         p_ = mask != 0 ? p_ + __builtin_ctz(mask) : end_;
+        found = true;
       }
 #endif
-      while (p_ < end_ && !IsStringSpecial(*p_)) ++p_;
+      if (!found) {
+        while (p_ < end_ && !IsStringSpecial(*p_)) ++p_;
+      }
       if (p_ == end_) return false;
       if (*p_ == '"') {
         *s = std::string_view(start, static_cast<size_t>(p_ - start));
@@ -125,7 +128,13 @@ class QuickReader {
       std::string_view key;
       if (!ReadName(&key)) return false;
       int slot = fields.Slot(key);
-      if (!ReadValue(1, slot < 0 ? nullptr : &slots[slot])) return false;
+      if (At('"')) {  // most members are strings: read here, not through ReadValue's switch
+        std::string_view s;
+        if (!ReadString(&s)) return false;
+        if (slot >= 0) slots[slot].SetString(s);
+      } else if (!ReadValue(1, slot < 0 ? nullptr : &slots[slot])) {
+        return false;
+      }
       if (slot >= 0) seen |= uint64_t{1} << slot;
       return true;
     });
