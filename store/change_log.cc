@@ -218,16 +218,17 @@ char* WriteChunkHead(char* out, uint64_t count) {
 }
 
 // The first sequence of the table and the one after its newest change (a last value that does
-// not read counts as one record, and sets *damaged), leaving `c` on the last value. False when
-// the table is empty.
+// not read counts as one record, and sets *damaged unless it is null: the bounds need not
+// know), leaving `c` on the last value. False when the table is empty.
 bool LogEnds(KvCursor* c, uint64_t* first, uint64_t* end, bool* damaged) {
-  *damaged = false;
+  if (damaged) *damaged = false;
   if (!c || !c->First()) return false;
   *first = ReadBigEndian64(c->key());
   c->Last();
   ChunkReader last;
-  *damaged = !last.Open(c->value());
-  *end = ReadBigEndian64(c->key()) + (*damaged ? 1 : last.left());
+  const bool unreadable = !last.Open(c->value());
+  if (damaged) *damaged = unreadable;
+  *end = ReadBigEndian64(c->key()) + (unreadable ? 1 : last.left());
   return true;
 }
 
@@ -278,8 +279,8 @@ void ViewStore::LoadChangeLog(KvTxn* txn) {
 void ViewStore::ChangeBoundsIn(KvTxn* txn, ChangeLogBounds* out) {
   *out = ChangeLogBounds();
   auto c = txn->Cursor(kChanges);
-  bool damaged;
-  LogEnds(c.get(), &out->first, &out->next, &damaged);
+  // A damaged last value counts as one record here; reading it reports the damage.
+  LogEnds(c.get(), &out->first, &out->next, nullptr);
   std::string_view pruned;
   std::string ignored;
   if (txn->Get(kMeta, "changes_pruned", &pruned)) {
