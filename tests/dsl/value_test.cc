@@ -1,5 +1,6 @@
 #include "dsl/value.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
 #include <string>
@@ -171,6 +172,38 @@ TEST_CASE("Object keeps members sorted by name in byte order", "[dsl]") {
   CHECK(p.empty());
   p.Set("", Value::Null());
   CHECK(p.Find("") != nullptr);
+}
+
+// Erase of small objects (members scanned) and large ones (binary search): each name once,
+// in a shuffled order, names of equal length and prefixes of each other among them, and
+// absent names (longer, or as long with another last byte) erasing nothing.
+TEST_CASE("Object::Erase removes exactly the named member", "[dsl]") {
+  for (int n : {1, 5, 16, 17, 40}) {
+    std::vector<std::string> names;
+    for (int i = 0; i < n; ++i)
+      names.push_back(std::string(static_cast<size_t>(i % 3) + 1, 'a') + std::to_string(i));
+    Object o;
+    for (const auto& name : names) o.Set(name, Value::String(name));
+    std::mt19937 rng(static_cast<uint32_t>(n));
+    std::shuffle(names.begin(), names.end(), rng);
+    for (size_t k = 0; k < names.size(); ++k) {
+      CHECK_FALSE(o.Erase(names[k] + "x"));
+      CHECK_FALSE(o.Erase(names[k].substr(0, names[k].size() - 1) + "#"));  // same length
+      REQUIRE(o.Erase(names[k]));
+      CHECK_FALSE(o.Erase(names[k]));
+      REQUIRE(o.size() == names.size() - k - 1);
+      for (size_t j = 0; j < names.size(); ++j) {
+        const Value* v = o.Find(names[j]);
+        if (j <= k) {
+          CHECK(v == nullptr);
+        } else {
+          REQUIRE(v != nullptr);
+          CHECK(v->as_string() == names[j]);
+        }
+      }
+    }
+    CHECK(o.empty());
+  }
 }
 
 TEST_CASE("Object::FromMembers sorts and keeps the last duplicate", "[dsl]") {
