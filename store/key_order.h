@@ -1,15 +1,53 @@
-// Key order for the writer: items sorted by their keys as LMDB orders them, cheaply.
+// Key order: LMDB's order of keys compared without a call (KeyOrder), and items sorted by
+// their keys in that order, cheaply, for the writer (InKeyOrder).
 #ifndef PROJD_STORE_KEY_ORDER_H_
 #define PROJD_STORE_KEY_ORDER_H_
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace projd {
+
+// The order of keys in every table: LMDB's own (the bytes compared as unsigned up to the shorter
+// length, then the shorter key first, as std::string_view::compare), negative, zero or
+// positive. The store's tables compare with it (kv.cc) instead of LMDB's memcmp-based
+// comparator — the same order, so a store written with either reads with the other — and so
+// do the text index's lookups. Eight bytes at a time, read big-endian so that integer order is
+// byte order, the last eight of the common length as one load overlapping bytes already found
+// equal: keys are short, and are compared by the million.
+inline int KeyOrder(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(a.data());
+  const auto* q = reinterpret_cast<const unsigned char*>(b.data());
+  auto order8 = [](const unsigned char* x, const unsigned char* y) {
+    uint64_t u, v;
+    std::memcpy(&u, x, 8);
+    std::memcpy(&v, y, 8);
+    if (u == v) return 0;
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    u = __builtin_bswap64(u);
+    v = __builtin_bswap64(v);
+#endif
+    return u < v ? -1 : 1;
+  };
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 < n; i += 8) {
+      if (int r = order8(p + i, q + i)) return r;
+    }
+    if (int r = order8(p + n - 8, q + n - 8)) return r;
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      if (p[i] != q[i]) return p[i] < q[i] ? -1 : 1;
+    }
+  }
+  return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+}
 
 // The first eight bytes of a key as a big-endian number (zeros past its end): keys whose
 // prefixes differ are ordered as their prefixes are.

@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "store/key_order.h"
+
 namespace projd {
 namespace {
 
@@ -553,37 +555,6 @@ std::unique_ptr<KvEnv> KvEnv::Open(const std::string& dir, const std::vector<std
   auto env = std::make_unique<LmdbEnv>();
   if (!env->Init(dir, tables, options, error)) return nullptr;
   return env;
-}
-
-int KeyOrder(std::string_view a, std::string_view b) {
-  const size_t n = std::min(a.size(), b.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(a.data());
-  const auto* q = reinterpret_cast<const unsigned char*>(b.data());
-  // 8 bytes at a time, read big-endian so that integer order is byte order; the last 8 of the
-  // common length as one load that overlaps bytes already found equal.
-  auto order8 = [](const unsigned char* x, const unsigned char* y) {
-    uint64_t u, v;
-    std::memcpy(&u, x, 8);
-    std::memcpy(&v, y, 8);
-    if (u == v) return 0;
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    u = __builtin_bswap64(u);
-    v = __builtin_bswap64(v);
-#endif
-    return u < v ? -1 : 1;
-  };
-  if (n >= 8) {
-    size_t i = 0;
-    for (; i + 8 < n; i += 8) {
-      if (int r = order8(p + i, q + i)) return r;
-    }
-    if (int r = order8(p + n - 8, q + n - 8)) return r;
-  } else {
-    for (size_t i = 0; i < n; ++i) {
-      if (p[i] != q[i]) return p[i] < q[i] ? -1 : 1;
-    }
-  }
-  return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
 }
 
 }  // namespace projd

@@ -84,12 +84,6 @@ class KvEnv {
   virtual bool CopyCompact(const std::string& dir, std::string* error) = 0;
 };
 
-// The order of keys in every table: LMDB's own (the bytes compared as unsigned up to the shorter
-// length, then the shorter key first), negative, zero or positive. The store's tables compare
-// with it instead of LMDB's memcmp-based comparator: the same order, so a store written with
-// either reads with the other.
-int KeyOrder(std::string_view a, std::string_view b);
-
 }  // namespace projd
 
 #endif  // PROJD_ENGINE_KV_H_

@@ -1,6 +1,8 @@
-// The key order of the store's tables (KeyOrder in store/kv.cc) is LMDB's default order —
+// The key order of the store's tables (KeyOrder in store/key_order.h) is LMDB's default order —
 // unsigned bytes up to the shorter length, then the shorter key first — so that stores written
 // before it, and tools that open them with LMDB's own comparator, agree on it.
+#include "store/key_order.h"
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
