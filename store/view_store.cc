@@ -374,10 +374,11 @@ std::shared_ptr<const TextIndexReader> ViewStore::TextReader(const std::string& 
 bool ViewStore::Commit(const Batch& batch, std::string* error) {
   EndBatch();
   StagedBatch staged;
-  // The change records move into the staged batch: here they are copied first.
+  // The change records move into the staged batch: here they are copied first (the bytes in
+  // use only: the buffer keeps its largest size).
   std::vector<Batch::Change> changes(
       batch.changes.begin(), batch.changes.begin() + static_cast<ptrdiff_t>(batch.changes_used));
-  std::string change_bytes = batch.change_bytes;
+  std::string change_bytes = batch.change_bytes.substr(0, batch.change_size);
   Encode(batch, &changes, &change_bytes, &staged);
   return Write(staged, error);
 }
